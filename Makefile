@@ -1,0 +1,147 @@
+# vram - build, install and test.
+#
+#   make                      libvram (shared + static), the vram command, tests, benches
+#   make SAN=asan             the same under AddressSanitizer + UBSan, in build-asan/
+#   make SAN=tsan             the same under ThreadSanitizer, in build-tsan/
+#   make check                build and run the test suite (tests/run.sh)
+#   make install PREFIX=DIR   bin/ lib/ include/ lib/pkgconfig/
+#
+# Every .c file under src/<module>/ belongs to libvram except src/cli/ (the
+# command).  Every tests/<module>/test_*.c is one test binary.
+
+VERSION_MAJOR := 0
+VERSION_MINOR := 1
+VERSION_PATCH := 0
+VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+PREFIX  ?= /usr/local
+CC      ?= cc
+SAN     ?=
+
+ifeq ($(SAN),)
+  BUILD   ?= build
+  SANFLAGS :=
+else ifeq ($(SAN),asan)
+  BUILD   ?= build-asan
+  SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SAN),tsan)
+  BUILD   ?= build-tsan
+  SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+else
+  $(error SAN must be empty, asan or tsan, not '$(SAN)')
+endif
+
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   += -std=c11 $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden $(SANFLAGS) \
+            -Iinclude -Isrc -DVRAM_BUILDING_LIBRARY
+LDFLAGS  += $(SANFLAGS)
+LIBS     := -ldl -lpthread -lm
+# Debian-packaged libraries libvram links, by pkg-config name.
+LIB_PKGS :=
+LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
+CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
+
+LIB_SRC   := $(sort $(wildcard src/core/*.c src/device/*.c src/monitor/*.c src/plan/*.c \
+                               src/sched/*.c src/runner/*.c src/daemon/*.c))
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/*/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+STUB_SRC  := $(sort $(wildcard tests/stubs/*.c))
+HELPER_SRC:= $(sort $(wildcard tests/helpers/*.c))
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+HELPER_BIN:= $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/helpers/%)
+
+SONAME    := libvram.so.$(VERSION_MAJOR)
+SHARED    := $(BUILD)/lib/libvram.so.$(VERSION)
+STATIC    := $(BUILD)/lib/libvram.a
+CLI       := $(BUILD)/bin/vram
+STUB_NVML := $(BUILD)/stubs/libnvidia-ml.so.1 $(BUILD)/stubs-old/libnvidia-ml.so.1 \
+             $(BUILD)/stubs-broken/libnvidia-ml.so.1
+
+# V=1 shows the whole command lines.
+Q := $(if $(V),,@)
+
+.PHONY: all lib cli tests bench check install uninstall clean
+all: lib cli tests bench
+
+lib: $(SHARED) $(STATIC)
+cli: $(CLI)
+tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN)
+bench: $(BENCH_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -DVRAM_VERSION_STRING='"$(VERSION)"' -MMD -MP -c $< -o $@
+
+$(SHARED): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIB_EXTRA_LIBS) $(LIBS)
+	$(Q)ln -sf libvram.so.$(VERSION) $(BUILD)/lib/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(BUILD)/lib/libvram.so
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  AR      $@")
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+# The command links the shared library and finds it beside itself, in the
+# build tree and after install alike.
+$(CLI): $(CLI_OBJ) $(SHARED)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -lvram -Wl,-rpath,'$$ORIGIN/../lib' $(LIBS)
+
+# Tests and benches link the static library so that they see vram__ internals.
+$(BUILD)/tests/%: tests/%.c $(STATIC) tests/test.h
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  TEST    $@")
+	$(Q)$(CC) $(CFLAGS) -Wno-format-truncation -Itests -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+
+$(BUILD)/bench/%: bench/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  BENCH   $@")
+	$(Q)$(CC) $(CFLAGS) -Ibench -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+
+# Stand-ins for NVIDIA's libnvidia-ml.so.1, scripted by the tests: a recent
+# driver, an old one (v1 calls only) and a broken one (a required call missing).
+STUB_FLAGS_stubs :=
+STUB_FLAGS_stubs-old := -DSTUB_OLD_DRIVER
+STUB_FLAGS_stubs-broken := -DSTUB_BROKEN
+$(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  STUB    $@")
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes $(STUB_FLAGS_$*) -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $< $(LDFLAGS)
+
+check: all
+	tests/run.sh $(BUILD)
+
+vram.pc: vram.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' $< > $@
+
+install: lib cli vram.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/vram
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvram.so
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/vram.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 vram.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/lib/libvram.* \
+	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
+
+clean:
+	rm -rf build build-asan build-tsan vram.pc
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# scripts/deps.sh - makes sure the Debian packages a step needs are there.
+#
+#   scripts/deps.sh build   what building vram needs
+#   scripts/deps.sh test    that, and what the test suite needs
+#
+# Missing packages are installed with apt-get when run as root (apt-get
+# update runs once first); otherwise it prints the one apt-get line to run
+# and exits 1.
+set -euo pipefail
+
+build_pkgs="gcc make libc6-dev pkg-config"
+test_pkgs="python3 procps"
+
+case "${1:-build}" in
+    build) want="$build_pkgs" ;;
+    test) want="$build_pkgs $test_pkgs" ;;
+    *) echo "usage: scripts/deps.sh build|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "vram needs these Debian packages; run as root:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# scripts/test.sh - builds vram three ways and runs the test suite on each:
+# plain (everything, Python included), AddressSanitizer + UBSan (every C and
+# shell test) and ThreadSanitizer (the threaded tests).  Ends with the line
+# "N passed, N failed" and exits 1 on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh test || exit 1
+jobs=$(nproc)
+total_pass=0 total_fail=0 total_skip=0
+status=0
+
+phase() {
+    local name=$1 build=$2; shift 2
+    echo
+    echo "== $name =="
+    local start=$SECONDS
+    local out
+    out=$(mktemp)
+    tests/run.sh "$build" "$@" | tee "$out"
+    local line
+    line=$(tail -n 1 "$out")
+    rm -f "$out"
+    local p f s
+    read -r p _ f _ s _ <<<"$(echo "$line" | tr -d ',')"
+    total_pass=$((total_pass + p)); total_fail=$((total_fail + f)); total_skip=$((total_skip + s))
+    [ "$f" -eq 0 ] || status=1
+    echo "($name: $((SECONDS - start)) s)"
+}
+
+build() {
+    echo "building $*"
+    make -j"$jobs" "$@" all >/dev/null || { echo "build failed: make $*"; exit 1; }
+}
+
+build
+phase "plain build" build
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+build SAN=asan OPT="-O1 -g"
+phase "AddressSanitizer + UndefinedBehaviorSanitizer" build-asan
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+build SAN=tsan OPT="-O1 -g"
+phase "ThreadSanitizer (threaded tests)" build-tsan --threaded-only
+
+echo
+echo "$total_skip skipped (GPU checks skip without a GPU)"
+echo "$total_pass passed, $total_fail failed"
+exit $status

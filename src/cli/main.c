@@ -1,0 +1,56 @@
+/*
+ * cli/main.c - `vram`: finds the subcommand and hands it the rest.
+ *
+ * Global help and version live here; everything else is in cmd_<name>.c.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_command *const commands[] = {
+    &cmd_status,
+    &cmd_watch,
+    &cmd_leakcheck,
+};
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "vram %s - keeps AI video generation inside the GPU memory it has\n\n"
+               "usage: vram COMMAND [options]\n\ncommands:\n", vram_version());
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\n'vram COMMAND --help' tells more about one command and lists the settings\n"
+               "every command takes (--backend, --sim, --margin, ...).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+        print_usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        printf("vram %s\n", vram_version());
+        return EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i]->name, name) != 0)
+            continue;
+        cli_args a;
+        int rc = cli_parse(commands[i], argc - 2, argv + 2, &a);
+        if (rc == 0)
+            rc = commands[i]->run(&a);
+        else if (rc < 0)
+            rc = EXIT_OK;           /* --help */
+        cli_args_free(&a);
+        return rc;
+    }
+    fprintf(stderr, "vram: unknown command '%s' (see 'vram --help')\n", name);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,99 @@
+/*
+ * core/core.h - what every module of libvram shares and no user sees.
+ *
+ * Error reporting (vram__fail sets the thread's detail message and returns
+ * the code), a growable string buffer, a JSON writer, clocks and logging.
+ * Names are vram__ (shared between files, never exported).
+ */
+#ifndef VRAM_CORE_CORE_H
+#define VRAM_CORE_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vram.h"
+
+#define VRAM__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define VRAM__PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+#define VRAM__KiB 1024ull
+#define VRAM__MiB (1024ull * 1024ull)
+#define VRAM__GiB (1024ull * 1024ull * 1024ull)
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* Records a detail message for vram_last_error() and returns err. */
+int vram__fail(int err, const char *fmt, ...) VRAM__PRINTF(2, 3);
+
+/* Clears the detail (for calls that try several things and succeed). */
+void vram__clear_error(void);
+
+/* ---- strings ------------------------------------------------------------ */
+
+typedef struct vram__buf {
+    char *data;                     /* always NUL-terminated once used */
+    size_t len, cap;
+    bool failed;                    /* an allocation failed: contents partial */
+} vram__buf;
+
+void vram__buf_init(vram__buf *b);
+void vram__buf_free(vram__buf *b);
+void vram__buf_put(vram__buf *b, const char *s, size_t n);
+void vram__buf_puts(vram__buf *b, const char *s);
+void vram__buf_printf(vram__buf *b, const char *fmt, ...) VRAM__PRINTF(2, 3);
+void vram__buf_vprintf(vram__buf *b, const char *fmt, va_list ap);
+/* Hands the string over (caller frees with free/vram_free); the buffer is
+ * emptied.  NULL and VRAM_ENOMEM via *err when an allocation failed. */
+char *vram__buf_take(vram__buf *b, int *err);
+
+/* strncpy that always terminates and never pads. */
+void vram__strlcpy(char *dst, const char *src, size_t cap);
+
+/* Trims spaces at both ends, in place; returns s. */
+char *vram__trim(char *s);
+
+/* ---- JSON writer ---------------------------------------------------------- */
+
+/* Writes compact JSON into a vram__buf, placing commas itself.  Keys and
+ * values alternate inside objects: vram__json_key() then one value call. */
+typedef struct vram__json {
+    vram__buf *out;
+    int depth;
+    bool need_comma[32];
+} vram__json;
+
+void vram__json_init(vram__json *j, vram__buf *out);
+void vram__json_object_begin(vram__json *j);
+void vram__json_object_end(vram__json *j);
+void vram__json_array_begin(vram__json *j);
+void vram__json_array_end(vram__json *j);
+void vram__json_key(vram__json *j, const char *key);
+void vram__json_string(vram__json *j, const char *s);
+void vram__json_uint(vram__json *j, uint64_t v);
+void vram__json_int(vram__json *j, int64_t v);
+void vram__json_double(vram__json *j, double v);
+void vram__json_bool(vram__json *j, bool v);
+void vram__json_null(vram__json *j);
+/* Appends JSON text the caller already made valid (a nested document). */
+void vram__json_raw(vram__json *j, const char *text);
+/* JSON string escaping of s into out, with quotes. */
+void vram__json_escape(vram__buf *out, const char *s);
+
+/* ---- time ----------------------------------------------------------------- */
+
+uint64_t vram__now_ns(void);        /* CLOCK_MONOTONIC */
+uint64_t vram__now_ms(void);
+uint64_t vram__unix_ms(void);       /* CLOCK_REALTIME */
+void vram__sleep_ms(unsigned ms);
+
+/* ---- logging ---------------------------------------------------------------- */
+
+enum { VRAM__LOG_ERROR, VRAM__LOG_WARN, VRAM__LOG_INFO, VRAM__LOG_DEBUG };
+
+/* Writes "vram: <message>" to stderr when level is at or under the "log"
+ * option's level (read once from VRAM_LOG; default warn). */
+void vram__log(int level, const char *fmt, ...) VRAM__PRINTF(2, 3);
+
+#endif /* VRAM_CORE_CORE_H */

@@ -1,0 +1,307 @@
+/*
+ * core/util.c - small shared tools: the growable string buffer, the JSON
+ * writer, clocks and the stderr logger.
+ *
+ * Nothing here knows about devices; every module leans on it.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+
+/* ---- string buffer ------------------------------------------------------- */
+
+void vram__buf_init(vram__buf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = false;
+}
+
+void vram__buf_free(vram__buf *b)
+{
+    free(b->data);
+    vram__buf_init(b);
+}
+
+static bool buf_reserve(vram__buf *b, size_t extra)
+{
+    if (b->failed)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->failed = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+void vram__buf_put(vram__buf *b, const char *s, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void vram__buf_puts(vram__buf *b, const char *s)
+{
+    vram__buf_put(b, s, strlen(s));
+}
+
+void vram__buf_vprintf(vram__buf *b, const char *fmt, va_list ap)
+{
+    va_list copy;
+
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0 || !buf_reserve(b, (size_t)n))
+        return;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
+void vram__buf_printf(vram__buf *b, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vram__buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+char *vram__buf_take(vram__buf *b, int *err)
+{
+    if (!b->failed && !b->data)
+        buf_reserve(b, 0);
+    if (b->failed) {
+        vram__buf_free(b);
+        if (err)
+            *err = vram__fail(VRAM_ENOMEM, "out of host memory building text");
+        return NULL;
+    }
+    if (b->len == 0)
+        b->data[0] = '\0';
+    char *s = b->data;
+    vram__buf_init(b);
+    if (err)
+        *err = 0;
+    return s;
+}
+
+void vram__strlcpy(char *dst, const char *src, size_t cap)
+{
+    if (cap == 0)
+        return;
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+char *vram__trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* ---- JSON writer ----------------------------------------------------------- */
+
+void vram__json_init(vram__json *j, vram__buf *out)
+{
+    j->out = out;
+    j->depth = 0;
+    j->need_comma[0] = false;
+}
+
+/* Before any value or key: a comma when a sibling came before.  A value
+ * right after its key needs none; the key call leaves need_comma false. */
+static void json_sep(vram__json *j)
+{
+    if (j->need_comma[j->depth])
+        vram__buf_put(j->out, ",", 1);
+    j->need_comma[j->depth] = true;
+}
+
+static void json_open(vram__json *j, char c)
+{
+    json_sep(j);
+    vram__buf_put(j->out, &c, 1);
+    if (j->depth + 1 < (int)VRAM__ARRAY_LEN(j->need_comma))
+        j->depth++;
+    j->need_comma[j->depth] = false;
+}
+
+static void json_close(vram__json *j, char c)
+{
+    if (j->depth > 0)
+        j->depth--;
+    vram__buf_put(j->out, &c, 1);
+}
+
+void vram__json_object_begin(vram__json *j) { json_open(j, '{'); }
+void vram__json_object_end(vram__json *j) { json_close(j, '}'); }
+void vram__json_array_begin(vram__json *j) { json_open(j, '['); }
+void vram__json_array_end(vram__json *j) { json_close(j, ']'); }
+
+void vram__json_escape(vram__buf *out, const char *s)
+{
+    vram__buf_put(out, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':  vram__buf_puts(out, "\\\""); break;
+        case '\\': vram__buf_puts(out, "\\\\"); break;
+        case '\n': vram__buf_puts(out, "\\n"); break;
+        case '\r': vram__buf_puts(out, "\\r"); break;
+        case '\t': vram__buf_puts(out, "\\t"); break;
+        default:
+            if (*p < 0x20)
+                vram__buf_printf(out, "\\u%04x", *p);
+            else
+                vram__buf_put(out, (const char *)p, 1);
+        }
+    }
+    vram__buf_put(out, "\"", 1);
+}
+
+void vram__json_key(vram__json *j, const char *key)
+{
+    json_sep(j);
+    vram__json_escape(j->out, key);
+    vram__buf_put(j->out, ":", 1);
+    j->need_comma[j->depth] = false;
+}
+
+/* After a value inside an object or array, the next sibling needs a comma. */
+static void json_value_done(vram__json *j)
+{
+    j->need_comma[j->depth] = true;
+}
+
+void vram__json_string(vram__json *j, const char *s)
+{
+    json_sep(j);
+    vram__json_escape(j->out, s ? s : "");
+    json_value_done(j);
+}
+
+void vram__json_uint(vram__json *j, uint64_t v)
+{
+    json_sep(j);
+    vram__buf_printf(j->out, "%llu", (unsigned long long)v);
+    json_value_done(j);
+}
+
+void vram__json_int(vram__json *j, int64_t v)
+{
+    json_sep(j);
+    vram__buf_printf(j->out, "%lld", (long long)v);
+    json_value_done(j);
+}
+
+void vram__json_double(vram__json *j, double v)
+{
+    json_sep(j);
+    if (isfinite(v))
+        vram__buf_printf(j->out, "%.6g", v);
+    else
+        vram__buf_puts(j->out, "null");
+    json_value_done(j);
+}
+
+void vram__json_bool(vram__json *j, bool v)
+{
+    json_sep(j);
+    vram__buf_puts(j->out, v ? "true" : "false");
+    json_value_done(j);
+}
+
+void vram__json_null(vram__json *j)
+{
+    json_sep(j);
+    vram__buf_puts(j->out, "null");
+    json_value_done(j);
+}
+
+void vram__json_raw(vram__json *j, const char *text)
+{
+    json_sep(j);
+    vram__buf_puts(j->out, text);
+    json_value_done(j);
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+uint64_t vram__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t vram__now_ms(void)
+{
+    return vram__now_ns() / 1000000ull;
+}
+
+uint64_t vram__unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+void vram__sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* ---- logging ---------------------------------------------------------------- */
+
+static int log_level(void)
+{
+    static int level = -1;          /* read once; races only rewrite the same value */
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l >= 0)
+        return l;
+    const char *env = getenv("VRAM_LOG");
+    l = VRAM__LOG_WARN;
+    if (env) {
+        if (!strcmp(env, "error")) l = VRAM__LOG_ERROR;
+        else if (!strcmp(env, "info")) l = VRAM__LOG_INFO;
+        else if (!strcmp(env, "debug")) l = VRAM__LOG_DEBUG;
+    }
+    __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    return l;
+}
+
+void vram__log(int level, const char *fmt, ...)
+{
+    if (level > log_level())
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vram: %s\n", line);
+}

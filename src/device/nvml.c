@@ -1,0 +1,441 @@
+/*
+ * device/nvml.c - real NVIDIA GPUs through NVML, reached with dlopen.
+ *
+ * Needs no NVIDIA header or library to build: it declares only the types,
+ * constants and entry points it uses, resolves them at open into a table
+ * kept in the instance, and fails open only when a required one is missing.
+ * Memory comes from nvmlDeviceGetMemoryInfo_v2 where the driver has it (so
+ * driver-reserved memory is reported apart from used), else from the v1
+ * call, and the device info says which.  Process lists try the newest call
+ * first and grow the buffer when NVML answers "insufficient size".
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device/backend.h"
+
+/* ---- the part of nvml.h we use ------------------------------------------ */
+
+typedef int nvmlReturn_t;
+typedef struct nvmlDevice_st *nvmlDevice_t;
+
+enum {
+    NVML_SUCCESS = 0,
+    NVML_ERROR_UNINITIALIZED = 1,
+    NVML_ERROR_INVALID_ARGUMENT = 2,
+    NVML_ERROR_NOT_SUPPORTED = 3,
+    NVML_ERROR_NO_PERMISSION = 4,
+    NVML_ERROR_NOT_FOUND = 6,
+    NVML_ERROR_INSUFFICIENT_SIZE = 7,
+    NVML_ERROR_DRIVER_NOT_LOADED = 9,
+    NVML_ERROR_LIBRARY_NOT_FOUND = 12,
+    NVML_ERROR_FUNCTION_NOT_FOUND = 13,
+    NVML_ERROR_GPU_IS_LOST = 15,
+    NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25,
+};
+
+#define NVML_VALUE_NOT_AVAILABLE 0xFFFFFFFFFFFFFFFFull
+#define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
+#define NVML_DEVICE_UUID_V2_BUFFER_SIZE 96
+
+typedef struct {
+    unsigned long long total, free, used;
+} nvmlMemory_t;
+
+typedef struct {
+    unsigned int version;
+    unsigned long long total, reserved, free, used;
+} nvmlMemory_v2_t;
+
+/* NVML_STRUCT_VERSION(Memory, 2): the structure's size with the version in
+ * the top byte.  The driver checks it; the bare number 2 is refused. */
+#define NVML_STRUCT_VERSION(type, ver) ((unsigned int)(sizeof(type) | ((ver) << 24u)))
+#define nvmlMemory_v2 NVML_STRUCT_VERSION(nvmlMemory_v2_t, 2)
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+} nvmlProcessInfo_v1_t;
+
+typedef struct {
+    unsigned int pid;
+    unsigned long long usedGpuMemory;
+    unsigned int gpuInstanceId, computeInstanceId;
+} nvmlProcessInfo_v2_t;             /* also what the _v3 calls fill */
+
+/* ---- the resolved calls ---------------------------------------------------- */
+
+typedef nvmlReturn_t (*proc_v2_fn)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_v2_t *);
+typedef nvmlReturn_t (*proc_v1_fn)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_v1_t *);
+
+typedef struct nvml_api {
+    nvmlReturn_t (*init)(void);
+    nvmlReturn_t (*shutdown)(void);
+    const char *(*error_string)(nvmlReturn_t);
+    nvmlReturn_t (*device_count)(unsigned int *);
+    nvmlReturn_t (*handle_by_index)(unsigned int, nvmlDevice_t *);
+    nvmlReturn_t (*name)(nvmlDevice_t, char *, unsigned int);
+    nvmlReturn_t (*uuid)(nvmlDevice_t, char *, unsigned int);
+    nvmlReturn_t (*memory_v2)(nvmlDevice_t, nvmlMemory_v2_t *);
+    nvmlReturn_t (*memory_v1)(nvmlDevice_t, nvmlMemory_t *);
+    /* Process lists, newest first: compute then graphics. */
+    proc_v2_fn compute_v3, compute_v2, graphics_v3, graphics_v2;
+    proc_v1_fn compute_v1, graphics_v1;
+} nvml_api;
+
+typedef struct nvml_backend {
+    vram_backend base;
+    void *lib;
+    char lib_name[256];
+    nvml_api api;
+    unsigned count;
+    unsigned char v1_only[64];      /* v2 memory refused on this device: use v1 */
+} nvml_backend;
+
+static nvml_backend *to_nvml(vram_backend *be)
+{
+    return (nvml_backend *)be;
+}
+
+static const char *nvml_text(const nvml_backend *n, nvmlReturn_t r)
+{
+    const char *s = n->api.error_string ? n->api.error_string(r) : NULL;
+    return s ? s : "unknown NVML error";
+}
+
+/* Maps an NVML return to a vram code with a message naming the call. */
+static int nvml_fail(const nvml_backend *n, const char *call, nvmlReturn_t r)
+{
+    int err;
+    switch (r) {
+    case NVML_ERROR_INVALID_ARGUMENT:
+    case NVML_ERROR_NOT_FOUND:
+        err = VRAM_ENODEV;
+        break;
+    case NVML_ERROR_NOT_SUPPORTED:
+    case NVML_ERROR_FUNCTION_NOT_FOUND:
+        err = VRAM_ENOTSUP;
+        break;
+    case NVML_ERROR_NO_PERMISSION:
+        err = VRAM_EPERM;
+        break;
+    case NVML_ERROR_LIBRARY_NOT_FOUND:
+        err = VRAM_ENOLIB;
+        break;
+    default:
+        err = VRAM_EDRIVER;
+    }
+    return vram__fail(err, "NVML %s failed: %s (NVML error %d)", call, nvml_text(n, r), r);
+}
+
+/* Resolves the first of the names that the library has. */
+static void *sym(void *lib, const char *a, const char *b)
+{
+    void *p = dlsym(lib, a);
+    if (!p && b)
+        p = dlsym(lib, b);
+    return p;
+}
+
+static int resolve(nvml_backend *n)
+{
+    nvml_api *a = &n->api;
+    void *l = n->lib;
+    *(void **)&a->init = sym(l, "nvmlInit_v2", "nvmlInit");
+    *(void **)&a->shutdown = sym(l, "nvmlShutdown", NULL);
+    *(void **)&a->error_string = sym(l, "nvmlErrorString", NULL);
+    *(void **)&a->device_count = sym(l, "nvmlDeviceGetCount_v2", "nvmlDeviceGetCount");
+    *(void **)&a->handle_by_index = sym(l, "nvmlDeviceGetHandleByIndex_v2", "nvmlDeviceGetHandleByIndex");
+    *(void **)&a->name = sym(l, "nvmlDeviceGetName", NULL);
+    *(void **)&a->uuid = sym(l, "nvmlDeviceGetUUID", NULL);
+    *(void **)&a->memory_v2 = sym(l, "nvmlDeviceGetMemoryInfo_v2", NULL);
+    *(void **)&a->memory_v1 = sym(l, "nvmlDeviceGetMemoryInfo", NULL);
+    *(void **)&a->compute_v3 = sym(l, "nvmlDeviceGetComputeRunningProcesses_v3", NULL);
+    *(void **)&a->compute_v2 = sym(l, "nvmlDeviceGetComputeRunningProcesses_v2", NULL);
+    *(void **)&a->compute_v1 = sym(l, "nvmlDeviceGetComputeRunningProcesses", NULL);
+    *(void **)&a->graphics_v3 = sym(l, "nvmlDeviceGetGraphicsRunningProcesses_v3", NULL);
+    *(void **)&a->graphics_v2 = sym(l, "nvmlDeviceGetGraphicsRunningProcesses_v2", NULL);
+    *(void **)&a->graphics_v1 = sym(l, "nvmlDeviceGetGraphicsRunningProcesses", NULL);
+
+    const char *missing = !a->init ? "nvmlInit_v2"
+                        : !a->shutdown ? "nvmlShutdown"
+                        : !a->device_count ? "nvmlDeviceGetCount_v2"
+                        : !a->handle_by_index ? "nvmlDeviceGetHandleByIndex_v2"
+                        : !a->memory_v2 && !a->memory_v1 ? "nvmlDeviceGetMemoryInfo" : NULL;
+    if (missing)
+        return vram__fail(VRAM_ENOLIB, "%s has no %s: not a usable NVML", n->lib_name, missing);
+    return 0;
+}
+
+static int load_library(nvml_backend *n, const char *path)
+{
+    const char *candidates[] = { "libnvidia-ml.so.1", "libnvidia-ml.so" };
+    char why[512] = "";
+    if (*path) {
+        n->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        vram__strlcpy(n->lib_name, path, sizeof(n->lib_name));
+        if (!n->lib)
+            vram__strlcpy(why, dlerror(), sizeof(why));
+    } else {
+        for (size_t i = 0; i < VRAM__ARRAY_LEN(candidates) && !n->lib; i++) {
+            n->lib = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+            vram__strlcpy(n->lib_name, candidates[i], sizeof(n->lib_name));
+            if (!n->lib && i == 0)
+                vram__strlcpy(why, dlerror(), sizeof(why));
+        }
+    }
+    if (!n->lib)
+        return vram__fail(VRAM_ENOLIB, "no NVIDIA driver: %s", why);
+    return 0;
+}
+
+static int nvml_open(vram_backend *be, const vram_options *opts)
+{
+    nvml_backend *n = to_nvml(be);
+    int rc = load_library(n, vram__opt_str(opts, VRAM__OPT_NVML_LIBRARY));
+    if (rc)
+        return rc;
+    if ((rc = resolve(n)))
+        goto fail;
+    nvmlReturn_t r = n->api.init();
+    if (r != NVML_SUCCESS) {
+        rc = nvml_fail(n, "nvmlInit", r);
+        goto fail;
+    }
+    r = n->api.device_count(&n->count);
+    if (r != NVML_SUCCESS) {
+        rc = nvml_fail(n, "nvmlDeviceGetCount", r);
+        n->api.shutdown();
+        goto fail;
+    }
+    if (n->count == 0) {
+        rc = vram__fail(VRAM_ENODEV, "NVML (%s) loaded but found no GPU", n->lib_name);
+        n->api.shutdown();
+        goto fail;
+    }
+    return 0;
+fail:
+    dlclose(n->lib);
+    return rc;
+}
+
+static void nvml_close(vram_backend *be)
+{
+    nvml_backend *n = to_nvml(be);
+    n->api.shutdown();
+    dlclose(n->lib);
+}
+
+static int nvml_device_count(vram_backend *be, unsigned *count_out)
+{
+    *count_out = to_nvml(be)->count;
+    return 0;
+}
+
+static int get_handle(nvml_backend *n, unsigned idx, nvmlDevice_t *h)
+{
+    if (idx >= n->count)
+        return vram__fail(VRAM_ENODEV, "no device %u: NVML reports %u", idx, n->count);
+    nvmlReturn_t r = n->api.handle_by_index(idx, h);
+    return r == NVML_SUCCESS ? 0 : nvml_fail(n, "nvmlDeviceGetHandleByIndex", r);
+}
+
+/* Fills the memory fields through v2, or v1 where v2 is missing or refused. */
+static int query_memory(nvml_backend *n, unsigned idx, nvmlDevice_t h, vram_device_info *out)
+{
+    bool try_v2 = n->api.memory_v2 && !(idx < sizeof(n->v1_only) && n->v1_only[idx]);
+    if (try_v2) {
+        nvmlMemory_v2_t m;
+        memset(&m, 0, sizeof(m));
+        m.version = nvmlMemory_v2;
+        nvmlReturn_t r = n->api.memory_v2(h, &m);
+        if (r == NVML_SUCCESS) {
+            out->total_bytes = m.total;
+            out->used_bytes = m.used;
+            out->free_bytes = m.free;
+            out->driver_reserved_bytes = m.reserved;
+            out->memory_api = 2;
+            out->have |= VRAM_HAVE_MEMORY | VRAM_HAVE_RESERVED;
+            return 0;
+        }
+        if (r != NVML_ERROR_NOT_SUPPORTED && r != NVML_ERROR_FUNCTION_NOT_FOUND &&
+            r != NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
+            return nvml_fail(n, "nvmlDeviceGetMemoryInfo_v2", r);
+        if (idx < sizeof(n->v1_only))
+            n->v1_only[idx] = 1;
+    }
+    if (!n->api.memory_v1)
+        return vram__fail(VRAM_ENOTSUP, "NVML refused nvmlDeviceGetMemoryInfo_v2 and has no v1 call");
+    nvmlMemory_t m;
+    memset(&m, 0, sizeof(m));
+    nvmlReturn_t r = n->api.memory_v1(h, &m);
+    if (r != NVML_SUCCESS)
+        return nvml_fail(n, "nvmlDeviceGetMemoryInfo", r);
+    out->total_bytes = m.total;
+    out->used_bytes = m.used;       /* v1: includes what the driver reserves */
+    out->free_bytes = m.free;
+    out->memory_api = 1;
+    out->have |= VRAM_HAVE_MEMORY;
+    return 0;
+}
+
+static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *out)
+{
+    nvml_backend *n = to_nvml(be);
+    nvmlDevice_t h;
+    int rc = get_handle(n, idx, &h);
+    if (rc)
+        return rc;
+    if (n->api.name && n->api.name(h, out->name, sizeof(out->name)) == NVML_SUCCESS)
+        out->have |= VRAM_HAVE_NAME;
+    else
+        vram__strlcpy(out->name, "NVIDIA GPU", sizeof(out->name));
+    if (n->api.uuid && n->api.uuid(h, out->uuid, sizeof(out->uuid)) == NVML_SUCCESS)
+        out->have |= VRAM_HAVE_UUID;
+    out->name[sizeof(out->name) - 1] = out->uuid[sizeof(out->uuid) - 1] = '\0';
+    if (n->api.compute_v3 || n->api.compute_v2 || n->api.compute_v1)
+        out->have |= VRAM_HAVE_PROCS;
+    return query_memory(n, idx, h, out);
+}
+
+/* ---- processes -------------------------------------------------------------- */
+
+#define PROC_TRIES 6
+
+/* One process-list call with a growing buffer.  `v1` selects the older
+ * structure.  Returns 0 with *list (malloc'd) and *count, or an error. */
+static int list_call(const nvml_backend *n, const char *what, nvmlDevice_t h, proc_v2_fn f2,
+                     proc_v1_fn f1, nvmlProcessInfo_v2_t **list, unsigned *count)
+{
+    unsigned cap = 16;
+    *list = NULL;
+    *count = 0;
+    for (int tries = 0; tries < PROC_TRIES; tries++) {
+        size_t elem = f2 ? sizeof(nvmlProcessInfo_v2_t) : sizeof(nvmlProcessInfo_v1_t);
+        void *buf = calloc(cap, elem);
+        if (!buf)
+            return vram__fail(VRAM_ENOMEM, "out of host memory listing processes");
+        unsigned got = cap;
+        nvmlReturn_t r = f2 ? f2(h, &got, buf) : f1(h, &got, buf);
+        if (r == NVML_ERROR_INSUFFICIENT_SIZE) {
+            free(buf);
+            /* Processes come and go between calls: leave room to spare. */
+            cap = (got > cap ? got : cap) * 2 + 8;
+            continue;
+        }
+        if (r != NVML_SUCCESS) {
+            free(buf);
+            return nvml_fail(n, what, r);
+        }
+        if (got > cap)
+            got = cap;
+        if (!f2) {                  /* widen v1 records to the v2 layout */
+            nvmlProcessInfo_v1_t *v1 = buf;
+            nvmlProcessInfo_v2_t *v2 = calloc(got ? got : 1, sizeof(*v2));
+            if (!v2) {
+                free(buf);
+                return vram__fail(VRAM_ENOMEM, "out of host memory listing processes");
+            }
+            for (unsigned i = 0; i < got; i++) {
+                v2[i].pid = v1[i].pid;
+                v2[i].usedGpuMemory = v1[i].usedGpuMemory;
+            }
+            free(buf);
+            buf = v2;
+        }
+        *list = buf;
+        *count = got;
+        return 0;
+    }
+    return vram__fail(VRAM_EAGAIN, "NVML %s kept answering 'insufficient size' (%d tries)", what,
+                      PROC_TRIES);
+}
+
+/* Compute or graphics processes, through the newest call the driver has. */
+static int list_kind(const nvml_backend *n, nvmlDevice_t h, bool compute,
+                     nvmlProcessInfo_v2_t **list, unsigned *count)
+{
+    const nvml_api *a = &n->api;
+    proc_v2_fn v3 = compute ? a->compute_v3 : a->graphics_v3;
+    proc_v2_fn v2 = compute ? a->compute_v2 : a->graphics_v2;
+    proc_v1_fn v1 = compute ? a->compute_v1 : a->graphics_v1;
+    const char *name = compute ? "nvmlDeviceGetComputeRunningProcesses"
+                               : "nvmlDeviceGetGraphicsRunningProcesses";
+    int rc = VRAM_ENOTSUP;
+    if (v3)
+        rc = list_call(n, name, h, v3, NULL, list, count);
+    if (rc == VRAM_ENOTSUP && v2)
+        rc = list_call(n, name, h, v2, NULL, list, count);
+    if (rc == VRAM_ENOTSUP && v1)
+        rc = list_call(n, name, h, NULL, v1, list, count);
+    if (rc == VRAM_ENOTSUP && !v3 && !v2 && !v1)
+        rc = vram__fail(VRAM_ENOTSUP, "this NVML cannot list %s processes",
+                        compute ? "compute" : "graphics");
+    return rc;
+}
+
+/* Adds a record to out, merging a pid seen in both lists. */
+static void add_proc(vram_proc *buf, size_t cap, size_t *count, unsigned idx,
+                     const nvmlProcessInfo_v2_t *p)
+{
+    for (size_t i = 0; i < *count && i < cap; i++)
+        if (buf[i].pid == p->pid) {
+            if (p->usedGpuMemory != NVML_VALUE_NOT_AVAILABLE && p->usedGpuMemory > buf[i].used_bytes) {
+                buf[i].used_bytes = p->usedGpuMemory;
+                buf[i].have |= VRAM_HAVE_PROC_MEM;
+            }
+            return;
+        }
+    if (*count < cap) {
+        vram_proc *o = &buf[*count];
+        memset(o, 0, sizeof(*o));
+        o->pid = p->pid;
+        o->device = idx;
+        if (p->usedGpuMemory != NVML_VALUE_NOT_AVAILABLE) {
+            o->used_bytes = p->usedGpuMemory;
+            o->have = VRAM_HAVE_PROC_MEM;
+        }
+        vram__proc_name(p->pid, o->name, sizeof(o->name));
+    }
+    (*count)++;
+}
+
+static int nvml_process_list(vram_backend *be, unsigned idx, vram_proc *buf, size_t cap,
+                             size_t *count_out)
+{
+    nvml_backend *n = to_nvml(be);
+    nvmlDevice_t h;
+    int rc = get_handle(n, idx, &h);
+    if (rc)
+        return rc;
+    size_t count = 0;
+    int listed = 0;
+    for (int compute = 1; compute >= 0; compute--) {
+        nvmlProcessInfo_v2_t *list;
+        unsigned got;
+        rc = list_kind(n, h, compute, &list, &got);
+        if (rc == VRAM_ENOTSUP && !compute && listed)
+            break;                  /* graphics lists are optional */
+        if (rc)
+            return rc;
+        listed++;
+        for (unsigned i = 0; i < got; i++)
+            add_proc(buf, cap, &count, idx, &list[i]);
+        free(list);
+    }
+    *count_out = count;
+    return count > cap ? VRAM_ERANGE : 0;
+}
+
+const vram_backend_ops vram__nvml_ops = {
+    .version = VRAM_BACKEND_OPS_VERSION,
+    .name = "nvml",
+    .instance_size = sizeof(nvml_backend),
+    .open = nvml_open,
+    .close = nvml_close,
+    .device_count = nvml_device_count,
+    .device_query = nvml_device_query,
+    .process_list = nvml_process_list,
+};

@@ -1,0 +1,35 @@
+/*
+ * device/select.c - which backend a context gets.
+ *
+ * "nvml" and "sim" are taken as asked, and a failure to open them is the
+ * caller's error.  "auto" tries nvml and, when it cannot load or finds no
+ * GPU, opens sim and writes down why, so that every output can say plainly
+ * that the cards are simulated.  sim is never chosen silently.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/ctx.h"
+
+int vram__backend_select(const vram_options *opts, vram_backend **out, char *notice, size_t cap)
+{
+    const char *want = vram__opt_str(opts, VRAM__OPT_BACKEND);
+    notice[0] = '\0';
+    if (strcmp(want, "auto") != 0) {
+        int rc = vram__backend_open(want, opts, out);
+        if (!rc && !strcmp(want, "sim"))
+            snprintf(notice, cap, "simulated devices (backend sim was asked for)");
+        return rc;
+    }
+    int rc = vram__backend_open("nvml", opts, out);
+    if (rc == 0)
+        return 0;
+    char why[400];
+    vram__strlcpy(why, vram_last_error(), sizeof(why));
+    rc = vram__backend_open("sim", opts, out);
+    if (rc)
+        return rc;
+    snprintf(notice, cap, "simulated devices, not real cards: %s", why);
+    vram__clear_error();
+    return 0;
+}

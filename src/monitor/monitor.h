@@ -1,0 +1,25 @@
+/*
+ * monitor/monitor.h - what the monitor shares with the rest of libvram.
+ */
+#ifndef VRAM_MONITOR_MONITOR_H
+#define VRAM_MONITOR_MONITOR_H
+
+#include <stdbool.h>
+
+#include "core/ctx.h"
+
+/* Queries one device into d (without its processes unless with_procs) and
+ * works out its budget: leased, others, margin and safe available.  On a
+ * failed query d->error is set and the error returned. */
+int vram__snapshot_device(vram_ctx *ctx, unsigned idx, bool with_procs, vram_device_snapshot *d);
+
+/* Recomputes the budget fields of d from its info and the ledger. */
+void vram__device_budget(vram_ctx *ctx, vram_device_snapshot *d);
+
+/* Number of devices the monitor samples. */
+unsigned vram__monitor_devices(const vram_monitor *m);
+
+/* The pids of root and all its descendants (root first).  Free with free. */
+int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out);
+
+#endif

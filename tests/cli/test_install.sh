@@ -1,0 +1,32 @@
+# tests/cli/test_install.sh - `make install` lays out bin, lib (with soname),
+# include and pkgconfig, and a C program builds with pkg-config alone.
+. "$(dirname "$0")/lib.sh"
+if [ "$(basename "$VRAM_BUILD")" != build ]; then
+    echo "skip - $file/all: install is checked in the plain build"; exit 77
+fi
+prefix=$tmp/prefix
+expect install 0 '' -- make -C "$VRAM_TOP" install PREFIX="$prefix"
+for f in bin/vram lib/libvram.so lib/libvram.a include/vram.h lib/pkgconfig/vram.pc; do
+    [ -e "$prefix/$f" ] && ok "installed_$f" || not_ok "installed_$f" "missing"
+done
+expect soname 0 'SONAME.*libvram\.so\.0' -- readelf -d "$prefix/lib/libvram.so"
+cat >"$tmp/app.c" <<'C'
+#include <stdio.h>
+#include <vram.h>
+int main(void)
+{
+    uint64_t b;
+    if (vram_size_parse("1.5GiB", &b) || vram_version_number() != VRAM_VERSION_NUMBER)
+        return 1;
+    vram_ctx *ctx;
+    if (vram_ctx_open(&ctx, NULL))
+        return 2;
+    printf("backend %s, %llu\n", vram_ctx_backend(ctx), (unsigned long long)b);
+    return vram_ctx_close(ctx);
+}
+C
+flags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs vram)
+expect build_with_pkg_config 0 '' -- cc -std=c11 -Wall -Werror "$tmp/app.c" -o "$tmp/app" $flags
+expect run_installed_app 0 'backend sim, 1610612736' -- env VRAM_BACKEND=sim "$tmp/app"
+expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/bin/vram" status
+finish
