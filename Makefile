@@ -123,25 +123,24 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 check: all
 	tests/run.sh $(BUILD)
 
-vram.pc: vram.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' $< > $@
-
-install: lib cli vram.pc
+# vram.pc is written at install time: it names PREFIX, which changes.
+install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' vram.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/vram
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvram.so
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/vram.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 vram.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 
 clean:
-	rm -rf build build-asan build-tsan vram.pc
+	rm -rf build build-asan build-tsan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

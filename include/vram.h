@@ -194,9 +194,10 @@ VRAM_API const char *vram_ctx_backend(const vram_ctx *ctx);
 /* 1 when the devices are simulated, not real cards. */
 VRAM_API int vram_ctx_is_simulated(const vram_ctx *ctx);
 
-/* Why the backend was chosen, e.g. "no NVIDIA driver: libnvidia-ml.so.1:
- * cannot open shared object file; using a simulated 24 GiB card".  Empty for
- * a plain nvml choice.  Borrowed for the context's life. */
+/* For simulated devices, why: "not real cards; no NVIDIA driver:
+ * libnvidia-ml.so.1: cannot open shared object file" or "not real cards;
+ * the sim backend was asked for".  Empty on nvml.  Borrowed for the
+ * context's life. */
 VRAM_API const char *vram_ctx_notice(const vram_ctx *ctx);
 
 /* ------------------------------------------------------------------ */

@@ -85,7 +85,7 @@ static int run(cli_args *a)
         }
     } else {
         if (s->simulated)
-            printf("SIMULATED DEVICES (backend sim): %s\n\n", s->notice);
+            printf("SIMULATED DEVICES, %s\n\n", s->notice);
         else
             printf("backend nvml, %u GPU%s\n\n", s->ndevices, s->ndevices == 1 ? "" : "s");
         bool unicode = cli_unicode(stdout);

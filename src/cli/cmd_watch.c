@@ -101,15 +101,16 @@ static void sparkline(watch *w, unsigned dev, uint64_t total, int width)
     vram_monitor_history(w->mon, dev, w->hist, HISTORY_SAMPLES, &n);
     if (n == 0 || width <= 0)
         return;
-    uint64_t newest = w->hist[n - 1].t_ms;
-    uint64_t from = newest > SPARK_WINDOW_MS ? newest - SPARK_WINDOW_MS : 0;
+    /* The newest sample sits at the right edge; a young monitor leaves the
+     * left part of the minute blank. */
+    int64_t from = (int64_t)w->hist[n - 1].t_ms + 1 - SPARK_WINDOW_MS;
     for (int col = 0; col < width; col++) {
-        uint64_t lo = from + (uint64_t)col * SPARK_WINDOW_MS / (uint64_t)width;
-        uint64_t hi = from + (uint64_t)(col + 1) * SPARK_WINDOW_MS / (uint64_t)width;
+        int64_t lo = from + (int64_t)col * SPARK_WINDOW_MS / width;
+        int64_t hi = from + (int64_t)(col + 1) * SPARK_WINDOW_MS / width;
         uint64_t peak = 0;
         bool any = false;
         for (size_t i = 0; i < n; i++)
-            if (w->hist[i].t_ms >= lo && w->hist[i].t_ms < hi) {
+            if ((int64_t)w->hist[i].t_ms >= lo && (int64_t)w->hist[i].t_ms < hi) {
                 any = true;
                 if (w->hist[i].used_bytes > peak)
                     peak = w->hist[i].used_bytes;
@@ -171,7 +172,7 @@ static void draw_screen(watch *w)
     printf("\033[H\033[1mvram watch\033[0m  every %llu ms  q to quit  %s\033[K\n",
            (unsigned long long)w->interval_ms, clock);
     if (vram_ctx_is_simulated(w->ctx))
-        printf("\033[33mSIMULATED DEVICES: %s\033[0m\033[K\n", vram_ctx_notice(w->ctx));
+        printf("\033[33mSIMULATED DEVICES, %s\033[0m\033[K\n", vram_ctx_notice(w->ctx));
     printf("\033[K\n");
     for (unsigned dev = 0; dev < w->ndev; dev++) {
         vram_device_snapshot d;
@@ -258,7 +259,7 @@ static int run(cli_args *a)
     if (screen)
         term_enter(&w);
     else if (vram_ctx_is_simulated(w.ctx) && !cli_has(a, "json"))
-        printf("# SIMULATED DEVICES: %s\n", vram_ctx_notice(w.ctx));
+        printf("# SIMULATED DEVICES, %s\n", vram_ctx_notice(w.ctx));
     vram_monitor_sample_now(w.mon);
     uint64_t start = 0, shown = 0;
     struct timespec t0;

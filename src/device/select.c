@@ -18,7 +18,7 @@ int vram__backend_select(const vram_options *opts, vram_backend **out, char *not
     if (strcmp(want, "auto") != 0) {
         int rc = vram__backend_open(want, opts, out);
         if (!rc && !strcmp(want, "sim"))
-            snprintf(notice, cap, "simulated devices (backend sim was asked for)");
+            snprintf(notice, cap, "not real cards; the sim backend was asked for");
         return rc;
     }
     int rc = vram__backend_open("nvml", opts, out);
@@ -29,7 +29,7 @@ int vram__backend_select(const vram_options *opts, vram_backend **out, char *not
     rc = vram__backend_open("sim", opts, out);
     if (rc)
         return rc;
-    snprintf(notice, cap, "simulated devices, not real cards: %s", why);
+    snprintf(notice, cap, "not real cards; %s", why);
     vram__clear_error();
     return 0;
 }

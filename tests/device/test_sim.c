@@ -52,7 +52,7 @@ TEST(default_is_one_24_gib_card_and_says_simulated)
     CHECK_EQ_U64(in.total_bytes, 24 * GiB);
     CHECK_EQ_U64(in.used_bytes, 0);
     CHECK(vram_ctx_is_simulated(ctx));
-    CHECK_CONTAINS(vram_ctx_notice(ctx), "simulated");
+    CHECK_CONTAINS(vram_ctx_notice(ctx), "not real cards");
     CHECK_OK(vram_ctx_close(ctx));
 }
 
