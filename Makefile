@@ -38,7 +38,7 @@ CFLAGS   += -std=c11 $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden $(SA
 LDFLAGS  += $(SANFLAGS)
 LIBS     := -ldl -lpthread -lm
 # Debian-packaged libraries libvram links, by pkg-config name.
-LIB_PKGS :=
+LIB_PKGS := sqlite3
 LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
 CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
 

@@ -68,6 +68,7 @@ VRAM_API int vram_version_number(void);
     X(CANCELED,  -125,  "canceled")                                          \
     X(RANGE,     -34,   "value out of range")                                \
     X(PERM,      -1,    "permission denied")                                 \
+    X(NOSPC,     -28,   "no space left on device")                           \
     X(INTERNAL,  -4000, "internal error")                                    \
     X(NOLIB,     -4001, "vendor library could not be loaded")                \
     X(BUDGET,    -4002, "request exceeds the memory budget")                 \
@@ -394,6 +395,11 @@ VRAM_API int vram_monitor_marks_text(vram_monitor *m, char **text_out);
 VRAM_API int vram_process_tree_usage(vram_ctx *ctx, uint32_t pid,
                                      uint64_t *bytes_out);
 
+/* The GPU memory of every process in process group pgid, on all devices
+ * (a job started in its own group: its grandchildren stay in the group
+ * even when their parent exits). */
+VRAM_API int vram_process_group_usage(vram_ctx *ctx, uint32_t pgid, uint64_t *bytes_out);
+
 /* ------------------------------------------------------------------ */
 /* Leak trend                                                          */
 /* ------------------------------------------------------------------ */
@@ -425,6 +431,137 @@ VRAM_API int vram_trend_describe(const vram_trend *t, const char *unit, char *bu
 /* ---- sched (src/sched) -------------------------------------------- */
 
 /* ---- runner (src/runner) ------------------------------------------ */
+
+/* ---- ladders ---- */
+
+#define VRAM_LADDER_MAX_RUNGS 16
+#define VRAM_RUNG_MAX_KEYS 24
+
+typedef struct vram_kv {
+    char key[32];
+    char value[128];
+} vram_kv;
+
+/* One rung: settings, and optionally the memory budget it needs. */
+typedef struct vram_rung {
+    size_t nkv;
+    vram_kv kv[VRAM_RUNG_MAX_KEYS];
+    uint64_t vram_bytes;            /* vram=SIZE on the rung; 0 when not given */
+} vram_rung;
+
+typedef struct vram_ladder {
+    size_t nrungs;
+    vram_rung rungs[VRAM_LADDER_MAX_RUNGS];
+} vram_ladder;
+
+/* Parses "k=v k=v; k=v; ..." (rungs separated by ';', each a list of
+ * key=value; vram=SIZE gives that rung's budget).  The first rung is the
+ * first attempt; each later rung keeps the settings of the one before and
+ * overrides what it names.  Refused: empty rungs, malformed pairs, a key
+ * given twice in a rung, and budgets that do not get smaller from rung to
+ * rung (when given, every rung must give one). */
+VRAM_API int vram_ladder_parse(const char *text, vram_ladder *out);
+
+/* The value of key on rung i (with inheritance), or NULL. */
+VRAM_API const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key);
+
+/* Replaces every {key} in text with its value from kv (n pairs); "{{" and
+ * "}}" stand for braces.  A {key} with no value is refused, naming it and
+ * the keys there are.  Free *out with vram_free. */
+VRAM_API int vram_template_expand(const char *text, const vram_kv *kv, size_t n, char **out);
+
+/* ---- run history ---- */
+
+/* Where the history lives: the "history" option (VRAM_HISTORY), else
+ * $XDG_STATE_HOME/vram/history.db, else ~/.local/state/vram/history.db. */
+typedef struct vram_history vram_history;
+
+/* One point of a job's memory timeline. */
+typedef struct vram_point {
+    uint64_t t_ms;                  /* since the run started */
+    uint64_t bytes;                 /* the job's process tree on its device */
+} vram_point;
+
+/* One attempt of one job, as recorded. */
+typedef struct vram_run_record {
+    int64_t id;                     /* set by vram_history_add */
+    char job[40];                   /* the attempts of one `vram run` share it */
+    unsigned attempt;               /* 1, 2, ... (the rung climbed to) */
+    uint64_t started_unix_ms;
+    uint64_t duration_ms;
+    const char *command;            /* as run, after substitution */
+    const char *profile;            /* "" when sized by --vram */
+    const char *settings;           /* a JSON object, "{}" for none */
+    int device;                     /* -1 for none */
+    uint64_t estimate_bytes;        /* what it was admitted with */
+    uint64_t peak_bytes;            /* the most its process tree held */
+    const char *outcome;            /* "ok", "failed", "oom", "signal", "not-started", "canceled" */
+    int exit_status;                /* exit status, or 128 + signal */
+    uint64_t oom_tried_bytes;       /* what the failed allocation asked for */
+    const char *note;               /* free text, "" for none */
+    const vram_point *timeline;
+    size_t ntimeline;
+} vram_run_record;
+
+/* Opens (creating it and its folder) the history at path, or at the
+ * default place when path is NULL or "".  Free with vram_history_close. */
+VRAM_API int vram_history_open(const char *path, vram_history **out);
+VRAM_API void vram_history_close(vram_history *h);
+
+/* The file it opened.  Borrowed for the history's life. */
+VRAM_API const char *vram_history_path(const vram_history *h);
+
+/* Records one attempt and its timeline in one transaction; sets rec->id.
+ * VRAM_EBUSY when another program holds the database locked past two
+ * seconds, VRAM_ENOSPC when the disk is full, VRAM_EIO otherwise; nothing
+ * is half-written. */
+VRAM_API int vram_history_add(vram_history *h, vram_run_record *rec);
+
+/* The newest `limit` runs (0: 50), newest first; `job` (or NULL) keeps one
+ * job's attempts.  *rows_out holds *count_out records (timelines not
+ * loaded) whose strings live with the array; free it with
+ * vram_history_rows_free. */
+VRAM_API int vram_history_list(vram_history *h, unsigned limit, const char *job,
+                               vram_run_record **rows_out, size_t *count_out);
+VRAM_API void vram_history_rows_free(vram_run_record *rows, size_t count);
+
+/* The newest `limit` runs (0: 50), newest first, as a JSON array; `job`
+ * (or NULL) keeps one job's attempts.  Free with vram_free. */
+VRAM_API int vram_history_json(vram_history *h, unsigned limit, const char *job, char **json_out);
+
+/* Draws the memory timelines of the given runs (1 to 8) side by side as an
+ * SVG document: seconds across, GiB up, one line per run, its estimate
+ * dashed.  VRAM_ENOENT names a run that is not there.  Free with vram_free. */
+VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t n, char **svg_out);
+
+/* ---- out-of-memory reports ---- */
+
+/* What a program's output said about a GPU out-of-memory.  Fields the
+ * message did not carry are 0 (gpu: -1). */
+typedef struct vram_oom_report {
+    int source;                     /* VRAM_OOM_PYTORCH, _PYTORCH_OLD, _DRIVER, _LIBRARY */
+    int gpu;                        /* the device the message names, or -1 */
+    uint64_t tried_bytes;           /* "Tried to allocate 2.00 GiB" */
+    uint64_t total_bytes;           /* the device's capacity as the message says */
+    uint64_t free_bytes;            /* free when it failed */
+    uint64_t process_bytes;         /* "this process has N memory in use" */
+    uint64_t allocated_bytes;       /* allocated by PyTorch */
+    uint64_t reserved_bytes;        /* reserved by PyTorch (in total / unallocated) */
+    char line[256];                 /* the line that said it, trimmed */
+} vram_oom_report;
+
+enum {
+    VRAM_OOM_PYTORCH = 1,           /* torch >= 2.1: "... GPU 0 has a total capacity of" */
+    VRAM_OOM_PYTORCH_OLD,           /* "(GPU 0; 6.00 GiB total capacity; ...)" */
+    VRAM_OOM_DRIVER,                /* CUDA_ERROR_OUT_OF_MEMORY, cudaErrorMemoryAllocation, "CUDA error: out of memory" */
+    VRAM_OOM_LIBRARY                /* CUBLAS/CUDNN ..._ALLOC_FAILED, HIP out of memory */
+};
+
+/* Looks for a GPU out-of-memory report in text (a program's stderr; len
+ * bytes, need not be NUL-terminated).  Returns 1 and fills *out (the first
+ * detailed report wins over a bare one) when there is one, 0 when there is
+ * none, or a negative error for NULL arguments. */
+VRAM_API int vram_oom_parse(const char *text, size_t len, vram_oom_report *out);
 
 /* ---- daemon (src/daemon) ------------------------------------------ */
 

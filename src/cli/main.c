@@ -12,6 +12,8 @@ static const cli_command *const commands[] = {
     &cmd_status,
     &cmd_watch,
     &cmd_leakcheck,
+    &cmd_history,
+    &cmd_report,
 };
 
 static void print_usage(FILE *f)

@@ -28,6 +28,8 @@
       "path of libnvidia-ml to load instead of libnvidia-ml.so.1")                       \
     X(DISK, "disk", ".", PATH, NULL,                                                      \
       "path whose filesystem's free space the host snapshot reports")                    \
+    X(HISTORY, "history", "", PATH, NULL,                                                 \
+      "the run history database (default: $XDG_STATE_HOME/vram/history.db)")            \
     X(LOG, "log", "warn", ENUM, "error|warn|info|debug", "how much the library logs on stderr")
 
 enum {

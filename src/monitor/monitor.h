@@ -22,4 +22,7 @@ unsigned vram__monitor_devices(const vram_monitor *m);
 /* The pids of root and all its descendants (root first).  Free with free. */
 int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out);
 
+/* The pids of process group pgid.  Free with free. */
+int vram__process_group(uint32_t pgid, uint32_t **pids_out, size_t *count_out);
+
 #endif

@@ -3,7 +3,9 @@
  *
  * A job's script may fork workers and exit while they keep the GPU, so a
  * job's usage is that of its whole tree: the root and every process whose
- * chain of parents leads to it, read from /proc.
+ * chain of parents leads to it, read from /proc; or, for a job started in
+ * its own process group, every process of that group (which orphans keep
+ * even when re-parented).
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -13,10 +15,10 @@
 #include "monitor/monitor.h"
 
 typedef struct pp {
-    uint32_t pid, ppid;
+    uint32_t pid, ppid, pgrp;
 } pp;
 
-/* Every process's parent, from /proc/<pid>/stat. */
+/* Every process's parent and group, from /proc/<pid>/stat. */
 static int read_parents(pp **out, size_t *count)
 {
     DIR *d = opendir("/proc");
@@ -39,8 +41,8 @@ static int read_parents(pp **out, size_t *count)
         fclose(f);
         /* The command name may hold spaces and parens: parse after the last ')'. */
         char *rp = ok ? strrchr(line, ')') : NULL;
-        unsigned ppid;
-        if (!rp || sscanf(rp + 1, " %*c %u", &ppid) != 1)
+        unsigned ppid, pgrp;
+        if (!rp || sscanf(rp + 1, " %*c %u %u", &ppid, &pgrp) != 2)
             continue;
         if (n == cap) {
             pp *p = realloc(list, (cap *= 2) * sizeof(*list));
@@ -51,7 +53,7 @@ static int read_parents(pp **out, size_t *count)
             }
             list = p;
         }
-        list[n++] = (pp){ (uint32_t)pid, ppid };
+        list[n++] = (pp){ (uint32_t)pid, ppid, pgrp };
     }
     closedir(d);
     if (!list)
@@ -88,6 +90,52 @@ int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out)
     return 0;
 }
 
+int vram__process_group(uint32_t pgid, uint32_t **pids_out, size_t *count_out)
+{
+    pp *all;
+    size_t n;
+    *pids_out = NULL;
+    *count_out = 0;
+    int rc = read_parents(&all, &n);
+    if (rc)
+        return rc;
+    uint32_t *group = malloc((n + 1) * sizeof(*group));
+    if (!group) {
+        free(all);
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (all[i].pgrp == pgid)
+            group[count++] = all[i].pid;
+    free(all);
+    *pids_out = group;
+    *count_out = count;
+    return 0;
+}
+
+/* Sums the device usage of the listed pids over every device. */
+static int usage_of(vram_ctx *ctx, const uint32_t *pids, size_t npids, uint64_t *bytes_out)
+{
+    unsigned ndev;
+    int rc = vram_device_count(ctx, &ndev);
+    uint64_t total = 0;
+    for (unsigned dev = 0; dev < ndev && !rc; dev++) {
+        vram_device_snapshot d;
+        rc = vram__snapshot_device(ctx, dev, true, &d);
+        if (!rc && d.procs_status)
+            rc = vram__fail(d.procs_status, "device %u cannot list its processes", dev);
+        for (size_t i = 0; !rc && i < d.nprocs; i++)
+            for (size_t j = 0; j < npids; j++)
+                if (d.procs[i].pid == pids[j])
+                    total += d.procs[i].used_bytes;
+        free(d.procs);
+    }
+    if (!rc)
+        *bytes_out = total;
+    return rc;
+}
+
 int vram_process_tree_usage(vram_ctx *ctx, uint32_t pid, uint64_t *bytes_out)
 {
     if (!ctx || !bytes_out || !pid)
@@ -96,27 +144,22 @@ int vram_process_tree_usage(vram_ctx *ctx, uint32_t pid, uint64_t *bytes_out)
     uint32_t *tree;
     size_t ntree;
     int rc = vram__process_tree(pid, &tree, &ntree);
-    if (rc)
-        return rc;
-    unsigned ndev;
-    if ((rc = vram_device_count(ctx, &ndev))) {
-        free(tree);
-        return rc;
-    }
-    uint64_t total = 0;
-    for (unsigned dev = 0; dev < ndev && !rc; dev++) {
-        vram_device_snapshot d;
-        rc = vram__snapshot_device(ctx, dev, true, &d);
-        if (!rc && d.procs_status)
-            rc = vram__fail(d.procs_status, "device %u cannot list its processes", dev);
-        for (size_t i = 0; !rc && i < d.nprocs; i++)
-            for (size_t j = 0; j < ntree; j++)
-                if (d.procs[i].pid == tree[j])
-                    total += d.procs[i].used_bytes;
-        free(d.procs);
-    }
-    free(tree);
     if (!rc)
-        *bytes_out = total;
+        rc = usage_of(ctx, tree, ntree, bytes_out);
+    free(tree);
+    return rc;
+}
+
+int vram_process_group_usage(vram_ctx *ctx, uint32_t pgid, uint64_t *bytes_out)
+{
+    if (!ctx || !bytes_out || !pgid)
+        return vram__fail(VRAM_EINVAL, "vram_process_group_usage: NULL argument or group 0");
+    *bytes_out = 0;
+    uint32_t *group;
+    size_t n;
+    int rc = vram__process_group(pgid, &group, &n);
+    if (!rc)
+        rc = usage_of(ctx, group, n, bytes_out);
+    free(group);
     return rc;
 }

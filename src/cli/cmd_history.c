@@ -1,0 +1,141 @@
+/*
+ * cli/cmd_history.c - `vram history` and `vram report`: what runs really
+ * used, as a table, as JSON, and as an SVG chart of their timelines.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+
+static int open_history(cli_args *a, vram_history **h)
+{
+    int rc = vram_history_open(vram_options_get(a->opts, "history"), h);
+    return rc ? cli_fail(a, rc, "cannot open the run history") : 0;
+}
+
+/* ---- history -------------------------------------------------------------------- */
+
+static const cli_flag history_flags[] = {
+    { "json", 0, NULL, "print the runs as a JSON array", false },
+    { "limit", 'n', "N", "the newest N runs (default 20)", false },
+    { "job", 0, "JOB", "only the attempts of this job", false },
+    { NULL, 0, NULL, NULL, false },
+};
+
+static void print_table(const vram_run_record *rows, size_t n)
+{
+    printf("%6s  %-14s %3s  %-19s %8s  %-11s %9s %9s  %s\n", "RUN", "JOB", "TRY", "STARTED",
+           "SECONDS", "OUTCOME", "PEAK", "ESTIMATE", "COMMAND");
+    for (size_t i = 0; i < n; i++) {
+        const vram_run_record *r = &rows[i];
+        time_t t = (time_t)(r->started_unix_ms / 1000);
+        char when[32], p[32], e[32];
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+        printf("%6lld  %-14.14s %3u  %-19s %8.1f  %-11s %9s %9s  %.60s\n", (long long)r->id, r->job,
+               r->attempt, when, (double)r->duration_ms / 1000.0, r->outcome,
+               cli_gib(r->peak_bytes, p, sizeof(p)), cli_gib(r->estimate_bytes, e, sizeof(e)),
+               r->command);
+    }
+}
+
+static int run_history(cli_args *a)
+{
+    if (a->nrest)
+        return cli_error(a, EXIT_USAGE, "unexpected argument '%s'", a->rest[0]);
+    uint64_t limit = 20;
+    int rc;
+    if (cli_has(a, "limit") && (rc = cli_uint(a, "limit", 1, 1000000, &limit)))
+        return rc;
+    vram_history *h;
+    if ((rc = open_history(a, &h)))
+        return rc;
+    if (cli_has(a, "json")) {
+        char *json;
+        if (!(rc = vram_history_json(h, (unsigned)limit, cli_get(a, "job"), &json))) {
+            printf("%s\n", json);
+            vram_free(json);
+        }
+    } else {
+        vram_run_record *rows;
+        size_t n;
+        if (!(rc = vram_history_list(h, (unsigned)limit, cli_get(a, "job"), &rows, &n))) {
+            if (n == 0)
+                printf("no runs recorded yet in %s\n", vram_history_path(h));
+            else
+                print_table(rows, n);
+            vram_history_rows_free(rows, n);
+        }
+    }
+    if (rc)
+        rc = cli_fail(a, rc, NULL);
+    vram_history_close(h);
+    return rc;
+}
+
+const cli_command cmd_history = {
+    .name = "history",
+    .usage = "[--limit N] [--job JOB] [--json]",
+    .summary = "list the runs vram has recorded: command, outcome, estimate and real peak",
+    .description = "The history is an SQLite database: --history PATH or VRAM_HISTORY, by default\n"
+                   "$XDG_STATE_HOME/vram/history.db (~/.local/state/vram/history.db).",
+    .flags = history_flags,
+    .run = run_history,
+};
+
+/* ---- report -------------------------------------------------------------------- */
+
+static const cli_flag report_flags[] = {
+    { "output", 'o', "FILE", "where to write the SVG (default vram-report-RUN[-RUN].svg; - for stdout)", false },
+    { NULL, 0, NULL, NULL, false },
+};
+
+static int run_report(cli_args *a)
+{
+    if (a->nrest < 1 || a->nrest > 8)
+        return cli_error(a, EXIT_USAGE, "give 1 to 8 run numbers (see 'vram history')");
+    int64_t ids[8];
+    char name[256] = "vram-report";
+    for (int i = 0; i < a->nrest; i++) {
+        char *end;
+        long long v = strtoll(a->rest[i], &end, 10);
+        if (!*a->rest[i] || *end || v <= 0)
+            return cli_error(a, EXIT_USAGE, "'%s' is not a run number (see 'vram history')", a->rest[i]);
+        ids[i] = v;
+        snprintf(name + strlen(name), sizeof(name) - strlen(name), "-%lld", v);
+    }
+    strncat(name, ".svg", sizeof(name) - strlen(name) - 1);
+    const char *out = cli_has(a, "output") ? cli_get(a, "output") : name;
+    vram_history *h;
+    int rc = open_history(a, &h);
+    if (rc)
+        return rc;
+    char *svg;
+    rc = vram_history_report_svg(h, ids, (size_t)a->nrest, &svg);
+    vram_history_close(h);
+    if (rc)
+        return cli_fail(a, rc, NULL);
+    if (!strcmp(out, "-")) {
+        fputs(svg, stdout);
+    } else {
+        FILE *f = fopen(out, "w");
+        if (!f || fputs(svg, f) < 0 || fclose(f) != 0) {
+            vram_free(svg);
+            return cli_error(a, EXIT_FAIL, "cannot write %s", out);
+        }
+        printf("wrote %s\n", out);
+    }
+    vram_free(svg);
+    return EXIT_OK;
+}
+
+const cli_command cmd_report = {
+    .name = "report",
+    .usage = "RUN [RUN...] [-o FILE]",
+    .summary = "draw the memory timeline of runs side by side as an SVG chart",
+    .description = "RUN is a number from 'vram history'.  Two runs side by side compare, say, a\n"
+                   "lightweight and a beefy run, or an attempt that ran out of memory and the rung\n"
+                   "that finished.",
+    .flags = report_flags,
+    .run = run_report,
+};

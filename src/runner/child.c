@@ -1,0 +1,206 @@
+/*
+ * runner/child.c - starts a job's command and follows it to the end.
+ *
+ * The command runs in its own process group, so that the whole job - the
+ * script and every worker it forks, even one whose parent has exited - can
+ * be measured and signalled as one.  Its stderr passes through a pipe: each
+ * byte goes on to our stderr at once, and the last 64 KiB are kept for the
+ * out-of-memory parser.  A command that cannot be executed is reported as
+ * such (errno through a close-on-exec pipe), not as a job that failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "runner/runner.h"
+
+extern char **environ;
+
+/* In the child: never returns. */
+static void exec_child(char *const argv[], char *const envp[], int err_w, int gate_w)
+{
+    setpgid(0, 0);
+    if (err_w >= 0) {
+        dup2(err_w, STDERR_FILENO);
+        close(err_w);
+    }
+    signal(SIGPIPE, SIG_DFL);
+    execvpe(argv[0], argv, envp ? envp : environ);
+    int e = errno;
+    ssize_t w = write(gate_w, &e, sizeof(e));
+    (void)w;
+    _exit(127);
+}
+
+int vram__child_start(char *const argv[], char *const envp[], bool capture_stderr, vram__child *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->err_fd = -1;
+    if (!argv || !argv[0] || !*argv[0])
+        return vram__fail(VRAM_EINVAL, "no command to run");
+    int gate[2], err[2] = { -1, -1 };
+    if (pipe2(gate, O_CLOEXEC) != 0 || (capture_stderr && pipe2(err, O_CLOEXEC) != 0))
+        return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(gate[0]);
+        close(gate[1]);
+        if (capture_stderr) {
+            close(err[0]);
+            close(err[1]);
+        }
+        return vram__fail(VRAM_EAGAIN, "cannot start '%s': %s", argv[0], strerror(e));
+    }
+    if (pid == 0) {
+        close(gate[0]);
+        if (capture_stderr)
+            close(err[0]);
+        exec_child(argv, envp, err[1], gate[1]);
+    }
+    setpgid(pid, pid);              /* both sides, so no race with a fast exec */
+    close(gate[1]);
+    if (capture_stderr)
+        close(err[1]);
+    int e = 0;
+    ssize_t got;
+    while ((got = read(gate[0], &e, sizeof(e))) < 0 && errno == EINTR)
+        ;
+    close(gate[0]);
+    if (got == (ssize_t)sizeof(e)) {
+        waitpid(pid, NULL, 0);
+        if (capture_stderr)
+            close(err[0]);
+        return vram__fail(e == ENOENT ? VRAM_ENOENT : e == EACCES ? VRAM_EPERM : VRAM_EIO,
+                          "cannot run '%s': %s", argv[0], strerror(e));
+    }
+    c->pid = pid;
+    c->err_fd = capture_stderr ? err[0] : -1;
+    return 0;
+}
+
+/* Keeps the last VRAM__TAIL_BYTES of what the child wrote. */
+static void keep_tail(vram__child *c, const char *data, size_t n)
+{
+    if (n > VRAM__TAIL_BYTES) {
+        data += n - VRAM__TAIL_BYTES;
+        n = VRAM__TAIL_BYTES;
+    }
+    if (c->tail_len + n > VRAM__TAIL_BYTES) {
+        size_t drop = c->tail_len + n - VRAM__TAIL_BYTES;
+        memmove(c->tail, c->tail + drop, c->tail_len - drop);
+        c->tail_len -= drop;
+    }
+    memcpy(c->tail + c->tail_len, data, n);
+    c->tail_len += n;
+}
+
+int vram__child_pump(vram__child *c, int timeout_ms)
+{
+    if (c->err_fd < 0) {
+        if (timeout_ms > 0)
+            vram__sleep_ms((unsigned)timeout_ms);
+        return 1;
+    }
+    struct pollfd p = { c->err_fd, POLLIN, 0 };
+    int r = poll(&p, 1, timeout_ms);
+    if (r <= 0)
+        return 0;
+    char buf[8192];
+    ssize_t n = read(c->err_fd, buf, sizeof(buf));
+    if (n > 0) {
+        keep_tail(c, buf, (size_t)n);
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(n - off));
+            if (w <= 0)
+                break;              /* our stderr is gone: keep reading theirs */
+            off += w;
+        }
+        return 0;
+    }
+    if (n < 0 && errno == EINTR)
+        return 0;
+    close(c->err_fd);
+    c->err_fd = -1;
+    return 1;
+}
+
+bool vram__child_exited(vram__child *c)
+{
+    if (c->exited)
+        return true;
+    int status;
+    pid_t r = waitpid(c->pid, &status, WNOHANG);
+    if (r == c->pid) {
+        c->exited = true;
+        c->status = status;
+    }
+    /* Orphans re-parented to us (we are a subreaper) are reaped here too. */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+    return c->exited;
+}
+
+bool vram__child_group_alive(const vram__child *c)
+{
+    return kill(-c->pid, 0) == 0 || errno == EPERM;
+}
+
+void vram__child_signal(const vram__child *c, int sig)
+{
+    if (c->pid > 0)
+        kill(-c->pid, sig);
+}
+
+void vram__child_close(vram__child *c)
+{
+    if (c->err_fd >= 0)
+        close(c->err_fd);
+    c->err_fd = -1;
+}
+
+int vram__child_exit_code(const vram__child *c)
+{
+    if (WIFEXITED(c->status))
+        return WEXITSTATUS(c->status);
+    if (WIFSIGNALED(c->status))
+        return 128 + WTERMSIG(c->status);
+    return 1;
+}
+
+/* ---- timeline ------------------------------------------------------------------ */
+
+void vram__timeline_add(vram__timeline *tl, uint64_t t_ms, uint64_t bytes)
+{
+    if (bytes > tl->peak)
+        tl->peak = bytes;
+    if (tl->n == VRAM__TIMELINE_POINTS) {
+        /* Halve the resolution, keeping each pair's larger value. */
+        for (size_t i = 0; i < tl->n / 2; i++) {
+            vram_point a = tl->pts[2 * i], b = tl->pts[2 * i + 1];
+            tl->pts[i] = (vram_point){ a.t_ms, a.bytes > b.bytes ? a.bytes : b.bytes };
+        }
+        tl->n /= 2;
+        tl->stride *= 2;
+    }
+    if (tl->pending == 0 || bytes > tl->pending_bytes)
+        tl->pending_bytes = bytes;
+    if (tl->pending == 0)
+        tl->pending_t = t_ms;
+    if (++tl->pending >= (tl->stride ? tl->stride : 1)) {
+        tl->pts[tl->n++] = (vram_point){ tl->pending_t, tl->pending_bytes };
+        tl->pending = 0;
+    }
+}
+
+void vram__timeline_flush(vram__timeline *tl)
+{
+    if (tl->pending && tl->n < VRAM__TIMELINE_POINTS)
+        tl->pts[tl->n++] = (vram_point){ tl->pending_t, tl->pending_bytes };
+    tl->pending = 0;
+}

@@ -1,0 +1,445 @@
+/*
+ * runner/history.c - what every run really used, kept in SQLite.
+ *
+ * One row per attempt (command, profile, settings, device, estimate,
+ * observed peak, duration, outcome) and its memory timeline, written in one
+ * transaction so that a crash or a full disk never leaves half a run.  The
+ * database is in WAL mode with a busy timeout, so several `vram run`s and
+ * the daemon can record at once; when it stays locked or the disk is full,
+ * the caller hears a distinct error and the job's own result stands.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "runner/runner.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 2000
+
+struct vram_history {
+    sqlite3 *db;
+    char path[4096];
+};
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  started_unix_ms INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  command TEXT NOT NULL,"
+    "  profile TEXT NOT NULL,"
+    "  settings TEXT NOT NULL,"
+    "  device INTEGER NOT NULL,"
+    "  estimate_bytes INTEGER NOT NULL,"
+    "  peak_bytes INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  exit_status INTEGER NOT NULL,"
+    "  oom_tried_bytes INTEGER NOT NULL,"
+    "  note TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS runs_job ON runs(job);"
+    "CREATE TABLE IF NOT EXISTS samples ("
+    "  run_id INTEGER NOT NULL REFERENCES runs(id),"
+    "  t_ms INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id);";
+
+/* Maps an SQLite failure to a vram code with a message. */
+static int db_fail(vram_history *h, int src, const char *doing)
+{
+    const char *msg = h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(src);
+    switch (src & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return vram__fail(VRAM_EBUSY, "history %s: %s is locked by another program (%s)", doing,
+                          h->path, msg);
+    case SQLITE_FULL:
+        return vram__fail(VRAM_ENOSPC, "history %s: the disk holding %s is full (%s)", doing,
+                          h->path, msg);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+        return vram__fail(VRAM_EPERM, "history %s: cannot write %s (%s)", doing, h->path, msg);
+    default:
+        return vram__fail(VRAM_EIO, "history %s: %s: %s", doing, h->path, msg);
+    }
+}
+
+/* mkdir -p of the folder that will hold path. */
+static int make_parent(const char *path)
+{
+    char dir[4096];
+    vram__strlcpy(dir, path, sizeof(dir));
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                return vram__fail(VRAM_EIO, "cannot create %s: %s", dir, strerror(errno));
+            *p = '/';
+        }
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return vram__fail(VRAM_EIO, "cannot create %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+static int default_path(char *buf, size_t cap)
+{
+    const char *state = getenv("XDG_STATE_HOME");
+    const char *home = getenv("HOME");
+    if (state && *state)
+        snprintf(buf, cap, "%s/vram/history.db", state);
+    else if (home && *home)
+        snprintf(buf, cap, "%s/.local/state/vram/history.db", home);
+    else
+        return vram__fail(VRAM_EINVAL, "no HOME or XDG_STATE_HOME: give the history's path "
+                          "(--history or VRAM_HISTORY)");
+    return 0;
+}
+
+int vram_history_open(const char *path, vram_history **out)
+{
+    if (!out)
+        return vram__fail(VRAM_EINVAL, "vram_history_open: NULL output");
+    *out = NULL;
+    vram_history *h = calloc(1, sizeof(*h));
+    if (!h)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    int rc = 0;
+    if (path && *path)
+        vram__strlcpy(h->path, path, sizeof(h->path));
+    else
+        rc = default_path(h->path, sizeof(h->path));
+    if (!rc)
+        rc = make_parent(h->path);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    int src = sqlite3_open_v2(h->path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                              SQLITE_OPEN_FULLMUTEX, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
+        src = sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(h->db, schema, NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(h->db, "PRAGMA user_version=1;", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        rc = db_fail(h, src, "open");
+        sqlite3_close(h->db);
+        free(h);
+        return rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void vram_history_close(vram_history *h)
+{
+    if (!h)
+        return;
+    sqlite3_close(h->db);
+    free(h);
+}
+
+const char *vram_history_path(const vram_history *h)
+{
+    return h ? h->path : "";
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static int insert_run(vram_history *h, const vram_run_record *r, int64_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(h->db,
+        "INSERT INTO runs(job, attempt, started_unix_ms, duration_ms, command, profile, settings,"
+        " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        int i = 1;
+        sqlite3_bind_text(st, i++, r->job, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, i++, (int)r->attempt);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64)r->started_unix_ms);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64)r->duration_ms);
+        sqlite3_bind_text(st, i++, r->command ? r->command : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i++, r->profile ? r->profile : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, i++, r->settings && *r->settings ? r->settings : "{}", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, i++, r->device);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64)r->estimate_bytes);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64)r->peak_bytes);
+        sqlite3_bind_text(st, i++, r->outcome ? r->outcome : "failed", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, i++, r->exit_status);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64)r->oom_tried_bytes);
+        sqlite3_bind_text(st, i++, r->note ? r->note : "", -1, SQLITE_TRANSIENT);
+        src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    *id = sqlite3_last_insert_rowid(h->db);
+    return src;
+}
+
+static int insert_samples(vram_history *h, int64_t id, const vram_point *pts, size_t n)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(h->db, "INSERT INTO samples(run_id, t_ms, bytes) VALUES(?,?,?)", -1,
+                                 &st, NULL);
+    for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)pts[i].t_ms);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64)pts[i].bytes);
+        src = sqlite3_step(st);
+        if (src == SQLITE_DONE)
+            src = SQLITE_OK;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return src;
+}
+
+int vram_history_add(vram_history *h, vram_run_record *rec)
+{
+    if (!h || !rec || (rec->ntimeline && !rec->timeline))
+        return vram__fail(VRAM_EINVAL, "vram_history_add: NULL argument");
+    int src = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return db_fail(h, src, "write");
+    int64_t id = 0;
+    src = insert_run(h, rec, &id);
+    if (src == SQLITE_OK)
+        src = insert_samples(h, id, rec->timeline, rec->ntimeline);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        int rc = db_fail(h, src, "write");
+        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    rec->id = id;
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------------ */
+
+int vram__history_each(vram_history *h, const char *where, const char *arg, unsigned limit,
+                       vram__history_visit visit, void *user)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT id, job, attempt, started_unix_ms, duration_ms, command, profile, settings,"
+             " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note"
+             " FROM runs %s ORDER BY id DESC LIMIT %u", where ? where : "", limit ? limit : 50);
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(h->db, sql, -1, &st, NULL);
+    if (src == SQLITE_OK && arg)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+    int rc = 0;
+    while (src == SQLITE_OK && !rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        vram_run_record r;
+        memset(&r, 0, sizeof(r));
+        r.id = sqlite3_column_int64(st, 0);
+        vram__strlcpy(r.job, (const char *)sqlite3_column_text(st, 1), sizeof(r.job));
+        r.attempt = (unsigned)sqlite3_column_int(st, 2);
+        r.started_unix_ms = (uint64_t)sqlite3_column_int64(st, 3);
+        r.duration_ms = (uint64_t)sqlite3_column_int64(st, 4);
+        r.command = (const char *)sqlite3_column_text(st, 5);
+        r.profile = (const char *)sqlite3_column_text(st, 6);
+        r.settings = (const char *)sqlite3_column_text(st, 7);
+        r.device = sqlite3_column_int(st, 8);
+        r.estimate_bytes = (uint64_t)sqlite3_column_int64(st, 9);
+        r.peak_bytes = (uint64_t)sqlite3_column_int64(st, 10);
+        r.outcome = (const char *)sqlite3_column_text(st, 11);
+        r.exit_status = sqlite3_column_int(st, 12);
+        r.oom_tried_bytes = (uint64_t)sqlite3_column_int64(st, 13);
+        r.note = (const char *)sqlite3_column_text(st, 14);
+        rc = visit(user, &r);
+        src = SQLITE_OK;
+    }
+    if (src != SQLITE_DONE && src != SQLITE_OK && !rc)
+        rc = db_fail(h, src, "read");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int vram__history_timeline(vram_history *h, int64_t id, vram_point **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(h->db, "SELECT t_ms, bytes FROM samples WHERE run_id = ? ORDER BY t_ms",
+                                 -1, &st, NULL);
+    size_t cap = 0;
+    if (src == SQLITE_OK)
+        sqlite3_bind_int64(st, 1, id);
+    while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 256;
+            vram_point *p = realloc(*out, cap * sizeof(*p));
+            if (!p) {
+                sqlite3_finalize(st);
+                free(*out);
+                *out = NULL;
+                return vram__fail(VRAM_ENOMEM, "out of host memory reading a timeline");
+            }
+            *out = p;
+        }
+        (*out)[*n].t_ms = (uint64_t)sqlite3_column_int64(st, 0);
+        (*out)[(*n)++].bytes = (uint64_t)sqlite3_column_int64(st, 1);
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE && src != SQLITE_OK) {
+        free(*out);
+        *out = NULL;
+        return db_fail(h, src, "read");
+    }
+    return 0;
+}
+
+static int json_row(void *user, const vram_run_record *r)
+{
+    vram__json *j = user;
+    vram__json_object_begin(j);
+    vram__json_key(j, "id");
+    vram__json_int(j, r->id);
+    vram__json_key(j, "job");
+    vram__json_string(j, r->job);
+    vram__json_key(j, "attempt");
+    vram__json_uint(j, r->attempt);
+    vram__json_key(j, "started_unix_ms");
+    vram__json_uint(j, r->started_unix_ms);
+    vram__json_key(j, "duration_ms");
+    vram__json_uint(j, r->duration_ms);
+    vram__json_key(j, "command");
+    vram__json_string(j, r->command);
+    vram__json_key(j, "profile");
+    vram__json_string(j, r->profile);
+    vram__json_key(j, "settings");
+    vram__json_raw(j, r->settings && *r->settings == '{' ? r->settings : "{}");
+    vram__json_key(j, "device");
+    vram__json_int(j, r->device);
+    vram__json_key(j, "estimate_bytes");
+    vram__json_uint(j, r->estimate_bytes);
+    vram__json_key(j, "peak_bytes");
+    vram__json_uint(j, r->peak_bytes);
+    vram__json_key(j, "outcome");
+    vram__json_string(j, r->outcome);
+    vram__json_key(j, "exit_status");
+    vram__json_int(j, r->exit_status);
+    vram__json_key(j, "oom_tried_bytes");
+    vram__json_uint(j, r->oom_tried_bytes);
+    vram__json_key(j, "note");
+    vram__json_string(j, r->note);
+    vram__json_object_end(j);
+    return 0;
+}
+
+int vram_history_json(vram_history *h, unsigned limit, const char *job, char **json_out)
+{
+    if (!h || !json_out)
+        return vram__fail(VRAM_EINVAL, "vram_history_json: NULL argument");
+    *json_out = NULL;
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__json_init(&j, &b);
+    vram__json_array_begin(&j);
+    int rc = vram__history_each(h, job ? "WHERE job = ?" : NULL, job, limit, json_row, &j);
+    vram__json_array_end(&j);
+    if (rc) {
+        vram__buf_free(&b);
+        return rc;
+    }
+    *json_out = vram__buf_take(&b, &rc);
+    return rc;
+}
+
+int vram__history_limit_pages(vram_history *h, unsigned pages)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count=%u", pages);
+    int src = sqlite3_exec(h->db, sql, NULL, NULL, NULL);
+    return src == SQLITE_OK ? 0 : db_fail(h, src, "limit");
+}
+
+/* ---- lists ------------------------------------------------------------------------ */
+
+typedef struct row_list {
+    vram_run_record *rows;
+    size_t n, cap;
+} row_list;
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int keep_row(void *user, const vram_run_record *r)
+{
+    row_list *l = user;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        vram_run_record *p = realloc(l->rows, cap * sizeof(*p));
+        if (!p)
+            return vram__fail(VRAM_ENOMEM, "out of host memory listing runs");
+        l->rows = p;
+        l->cap = cap;
+    }
+    vram_run_record *c = &l->rows[l->n];
+    *c = *r;
+    c->timeline = NULL;
+    c->ntimeline = 0;
+    c->command = dup_or_empty(r->command);
+    c->profile = dup_or_empty(r->profile);
+    c->settings = dup_or_empty(r->settings);
+    c->outcome = dup_or_empty(r->outcome);
+    c->note = dup_or_empty(r->note);
+    l->n++;
+    if (!c->command || !c->profile || !c->settings || !c->outcome || !c->note)
+        return vram__fail(VRAM_ENOMEM, "out of host memory listing runs");
+    return 0;
+}
+
+void vram_history_rows_free(vram_run_record *rows, size_t count)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        free((char *)rows[i].command);
+        free((char *)rows[i].profile);
+        free((char *)rows[i].settings);
+        free((char *)rows[i].outcome);
+        free((char *)rows[i].note);
+    }
+    free(rows);
+}
+
+int vram_history_list(vram_history *h, unsigned limit, const char *job, vram_run_record **rows_out,
+                      size_t *count_out)
+{
+    if (!h || !rows_out || !count_out)
+        return vram__fail(VRAM_EINVAL, "vram_history_list: NULL argument");
+    *rows_out = NULL;
+    *count_out = 0;
+    row_list l = { NULL, 0, 0 };
+    int rc = vram__history_each(h, job ? "WHERE job = ?" : NULL, job, limit, keep_row, &l);
+    if (rc) {
+        vram_history_rows_free(l.rows, l.n);
+        return rc;
+    }
+    *rows_out = l.rows;
+    *count_out = l.n;
+    return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * runner/runner.h - what the runner's files share (and the daemon reuses).
+ */
+#ifndef VRAM_RUNNER_RUNNER_H
+#define VRAM_RUNNER_RUNNER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/core.h"
+
+/* ---- a job's process ---- */
+
+#define VRAM__TAIL_BYTES 65536
+
+typedef struct vram__child {
+    pid_t pid;                      /* also the id of its process group */
+    int err_fd;                     /* its stderr, -1 once closed or not captured */
+    char tail[VRAM__TAIL_BYTES];    /* the last of what it wrote on stderr */
+    size_t tail_len;
+    bool exited;
+    int status;                     /* as waitpid gave it */
+} vram__child;
+
+/* Starts argv[0] (searched on PATH) in a new process group with envp (NULL:
+ * ours).  VRAM_ENOENT / VRAM_EPERM when it cannot be executed. */
+int vram__child_start(char *const argv[], char *const envp[], bool capture_stderr, vram__child *c);
+
+/* Waits up to timeout_ms for stderr output, passes it on and keeps its tail.
+ * Returns 1 once stderr is closed. */
+int vram__child_pump(vram__child *c, int timeout_ms);
+
+/* Reaps the child (and orphans re-parented to us) without blocking. */
+bool vram__child_exited(vram__child *c);
+
+/* True while any process of the child's group is alive. */
+bool vram__child_group_alive(const vram__child *c);
+
+void vram__child_signal(const vram__child *c, int sig);
+void vram__child_close(vram__child *c);
+
+/* Its exit status, or 128 + the signal that killed it. */
+int vram__child_exit_code(const vram__child *c);
+
+/* ---- a job's memory over time, peaks kept ---- */
+
+#define VRAM__TIMELINE_POINTS 2048
+
+typedef struct vram__timeline {
+    vram_point pts[VRAM__TIMELINE_POINTS];
+    size_t n;
+    size_t stride;                  /* samples per point (doubles when full) */
+    size_t pending;                 /* samples gathered toward the next point */
+    uint64_t pending_t, pending_bytes;
+    uint64_t peak;
+} vram__timeline;
+
+/* Adds a sample; when the timeline is full, halves its resolution keeping
+ * the larger of each pair, so the peak is never lost. */
+void vram__timeline_add(vram__timeline *tl, uint64_t t_ms, uint64_t bytes);
+void vram__timeline_flush(vram__timeline *tl);
+
+/* Calls visit for each run matching `where` (an SQL WHERE clause with at
+ * most one '?' bound to arg), newest first, at most limit (0: 50).  The
+ * record's strings live only during the call.  A non-zero return from
+ * visit stops and is returned. */
+typedef int (*vram__history_visit)(void *user, const vram_run_record *r);
+int vram__history_each(vram_history *h, const char *where, const char *arg, unsigned limit,
+                       vram__history_visit visit, void *user);
+
+/* The stored timeline of run id (malloc'd; free with free). */
+int vram__history_timeline(vram_history *h, int64_t id, vram_point **out, size_t *n);
+
+/* Caps the database's size in pages (SQLite's max_page_count) so that tests
+ * can make the disk "full" without a full disk. */
+int vram__history_limit_pages(vram_history *h, unsigned pages);
+
+#endif

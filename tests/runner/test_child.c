@@ -1,0 +1,107 @@
+/*
+ * tests/runner/test_child.c - starting a job's command, its stderr, its
+ * process group, and the peak-keeping timeline.
+ */
+#include <signal.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "runner/runner.h"
+
+static int run_to_end(vram__child *c)
+{
+    while (!vram__child_pump(c, 50))
+        ;
+    while (!vram__child_exited(c))
+        usleep(1000);
+    return vram__child_exit_code(c);
+}
+
+TEST(exit_status_and_stderr_tail)
+{
+    static vram__child c;
+    char *argv[] = { "sh", "-c", "echo to-stderr-1 >&2; echo to-stderr-2 >&2; exit 3", NULL };
+    CHECK_OK(vram__child_start(argv, NULL, true, &c));
+    CHECK_EQ(run_to_end(&c), 3);
+    CHECK(c.tail_len > 0);
+    c.tail[c.tail_len < sizeof(c.tail) ? c.tail_len : sizeof(c.tail) - 1] = '\0';
+    CHECK_CONTAINS(c.tail, "to-stderr-1\nto-stderr-2\n");
+    vram__child_close(&c);
+}
+
+TEST(only_the_last_64k_are_kept)
+{
+    static vram__child c;
+    char *argv[] = { "sh", "-c", "head -c 200000 /dev/zero | tr '\\0' a >&2; echo END >&2", NULL };
+    CHECK_OK(vram__child_start(argv, NULL, true, &c));
+    CHECK_EQ(run_to_end(&c), 0);
+    CHECK_EQ(c.tail_len, VRAM__TAIL_BYTES);
+    CHECK(!memcmp(c.tail + c.tail_len - 4, "END\n", 4));
+    vram__child_close(&c);
+}
+
+TEST(commands_that_cannot_run)
+{
+    static vram__child c;
+    char *missing[] = { "no-such-program-vram", NULL };
+    CHECK_ERR(vram__child_start(missing, NULL, true, &c), VRAM_ENOENT);
+    CHECK_CONTAINS(vram_last_error(), "cannot run 'no-such-program-vram'");
+    char *empty[] = { "", NULL };
+    CHECK_ERR(vram__child_start(empty, NULL, true, &c), VRAM_EINVAL);
+    char *dir[] = { "/tmp", NULL };
+    CHECK_ERR(vram__child_start(dir, NULL, true, &c), VRAM_EPERM);
+}
+
+TEST(grandchildren_keep_the_group_alive_and_signals_reach_them)
+{
+    static vram__child c;
+    char *argv[] = { "sh", "-c", "sleep 0.4 & exit 0", NULL };
+    CHECK_OK(vram__child_start(argv, NULL, false, &c));
+    while (!vram__child_exited(&c))
+        usleep(1000);
+    CHECK_EQ(vram__child_exit_code(&c), 0);
+    CHECK(vram__child_group_alive(&c));           /* the sleep lives on in the group */
+    for (int i = 0; i < 200 && vram__child_group_alive(&c); i++) {
+        vram__child_exited(&c);                   /* reaps it if it is ours */
+        usleep(10000);
+    }
+    CHECK(!vram__child_group_alive(&c));
+
+    char *sleeper[] = { "sleep", "30", NULL };
+    CHECK_OK(vram__child_start(sleeper, NULL, false, &c));
+    vram__child_signal(&c, SIGTERM);
+    while (!vram__child_exited(&c))
+        usleep(1000);
+    CHECK_EQ(vram__child_exit_code(&c), 128 + SIGTERM);
+}
+
+TEST(environment_is_what_we_give)
+{
+    static vram__child c;
+    char *argv[] = { "sh", "-c", "echo \"[$VRAM_LEASE]\" >&2; [ -z \"$HOME\" ]", NULL };
+    char *envp[] = { "VRAM_LEASE=lease-7", "PATH=/usr/bin:/bin", NULL };
+    CHECK_OK(vram__child_start(argv, envp, true, &c));
+    CHECK_EQ(run_to_end(&c), 0);
+    c.tail[c.tail_len] = '\0';
+    CHECK_CONTAINS(c.tail, "[lease-7]");
+    vram__child_close(&c);
+}
+
+TEST(timeline_keeps_the_peak_in_fixed_space)
+{
+    static vram__timeline tl;
+    memset(&tl, 0, sizeof(tl));
+    for (uint64_t i = 0; i < 100000; i++)
+        vram__timeline_add(&tl, i * 10, i == 55555 ? 9000 : i % 100);
+    vram__timeline_flush(&tl);
+    CHECK(tl.n <= VRAM__TIMELINE_POINTS && tl.n > VRAM__TIMELINE_POINTS / 4);
+    CHECK_EQ_U64(tl.peak, 9000);
+    uint64_t max = 0;
+    for (size_t i = 0; i < tl.n; i++) {
+        if (tl.pts[i].bytes > max)
+            max = tl.pts[i].bytes;
+        if (i)
+            CHECK(tl.pts[i].t_ms > tl.pts[i - 1].t_ms);
+    }
+    CHECK_EQ_U64(max, 9000);
+}

@@ -1,0 +1,71 @@
+/*
+ * tests/runner/test_ladder.c - ladders and {key} templates.
+ */
+#include "test.h"
+
+#define GiB (1024ull * 1024 * 1024)
+
+TEST(rungs_inherit_and_override)
+{
+    vram_ladder l;
+    CHECK_OK(vram_ladder_parse("batch=8 enhancer=gfpgan vram=6GiB; batch=1 vram=3GiB;enhancer=none vram=1GiB;", &l));
+    CHECK_EQ(l.nrungs, 3);
+    CHECK_EQ_U64(l.rungs[0].vram_bytes, 6 * GiB);
+    CHECK_STR_EQ(vram_ladder_get(&l, 0, "batch"), "8");
+    CHECK_STR_EQ(vram_ladder_get(&l, 1, "batch"), "1");
+    CHECK_STR_EQ(vram_ladder_get(&l, 1, "enhancer"), "gfpgan");
+    CHECK_STR_EQ(vram_ladder_get(&l, 2, "enhancer"), "none");
+    CHECK_STR_EQ(vram_ladder_get(&l, 2, "batch"), "1");
+    CHECK(vram_ladder_get(&l, 2, "steps") == NULL);
+    CHECK(vram_ladder_get(&l, 3, "batch") == NULL);
+}
+
+TEST(a_ladder_must_get_cheaper)
+{
+    vram_ladder l;
+    CHECK_ERR(vram_ladder_parse("batch=8 vram=4GiB; batch=16 vram=6GiB", &l), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "does not get cheaper: rung 1 needs 4.0 GiB, rung 2 needs 6.0 GiB");
+    CHECK_ERR(vram_ladder_parse("batch=8 vram=4GiB; batch=1 vram=4GiB", &l), VRAM_EINVAL);
+    CHECK_ERR(vram_ladder_parse("batch=8 vram=4GiB; batch=1", &l), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "every rung or on none");
+    CHECK_OK(vram_ladder_parse("batch=8; batch=1", &l));    /* no budgets: nothing to compare */
+}
+
+TEST(malformed_ladders_say_which_rung)
+{
+    static const struct { const char *text, *says; } bad[] = {
+        { "batch=8;; batch=1", "rung 2 is empty" },
+        { "batch", "'batch' is not key=value" },
+        { "=8", "'=8' is not key=value" },
+        { "batch=", "'batch=' is not key=value" },
+        { "batch=1 batch=2", "'batch' given twice" },
+        { "b@d=1", "may hold only" },
+        { "vram=12XB", "vram=12XB: '12XB' is not a size" },
+        { "vram=0", "fits nothing" },
+        { "", "rung 1 is empty" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        vram_ladder l;
+        CHECK_MSG(vram_ladder_parse(bad[i].text, &l) != 0, "'%s' accepted", bad[i].text);
+        CHECK_CONTAINS(vram_last_error(), bad[i].says);
+        CHECK_EQ(l.nrungs, 0);
+    }
+}
+
+TEST(templates)
+{
+    vram_kv kv[] = { { "resolution", "720p" }, { "steps", "30" }, { "steps", "20" } };
+    char *s;
+    CHECK_OK(vram_template_expand("--size {resolution} --steps={steps}", kv, 3, &s));
+    CHECK_STR_EQ(s, "--size 720p --steps=20");          /* the later pair wins */
+    vram_free(s);
+    CHECK_OK(vram_template_expand("{\"json\": {{literal}}} {} {not a key}", kv, 3, &s));
+    CHECK_STR_EQ(s, "{\"json\": {literal}} {} {not a key}");
+    vram_free(s);
+    CHECK_ERR(vram_template_expand("--batch {batch}", kv, 3, &s), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "'{batch}' in the command has no value (known: {resolution}, {steps}");
+    CHECK(s == NULL);
+    CHECK_OK(vram_template_expand("plain", NULL, 0, &s));
+    CHECK_STR_EQ(s, "plain");
+    vram_free(s);
+}

@@ -1,0 +1,98 @@
+/*
+ * tests/runner/test_oom.c - out-of-memory messages as PyTorch, the CUDA
+ * driver and the libraries really print them.
+ */
+#include "test.h"
+
+#define MiB (1024ull * 1024)
+#define GiB (1024ull * MiB)
+
+static int parse(const char *text, vram_oom_report *r)
+{
+    return vram_oom_parse(text, strlen(text), r);
+}
+
+TEST(pytorch_2_message)
+{
+    vram_oom_report r;
+    const char *text =
+        "Traceback (most recent call last):\n"
+        "  File \"infer.py\", line 12, in <module>\n"
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 22.78 GiB. GPU 0 has a "
+        "total capacity of 31.47 GiB of which 12.73 GiB is free. Including non-PyTorch memory, "
+        "this process has 18.73 GiB memory in use. Of the allocated memory 9.08 GiB is allocated "
+        "by PyTorch, and 9.35 GiB is reserved by PyTorch but unallocated. If reserved but "
+        "unallocated memory is large try setting PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True\n";
+    CHECK_EQ(parse(text, &r), 1);
+    CHECK_EQ(r.source, VRAM_OOM_PYTORCH);
+    CHECK_EQ(r.gpu, 0);
+    CHECK_NEAR((double)r.tried_bytes / GiB, 22.78, 0.005);
+    CHECK_NEAR((double)r.total_bytes / GiB, 31.47, 0.005);
+    CHECK_NEAR((double)r.free_bytes / GiB, 12.73, 0.005);
+    CHECK_NEAR((double)r.process_bytes / GiB, 18.73, 0.005);
+    CHECK_NEAR((double)r.allocated_bytes / GiB, 9.08, 0.005);
+    CHECK_NEAR((double)r.reserved_bytes / GiB, 9.35, 0.005);
+    CHECK_CONTAINS(r.line, "torch.OutOfMemoryError");
+}
+
+TEST(pytorch_typo_and_zero_bytes_free)
+{
+    vram_oom_report r;
+    CHECK_EQ(parse("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 1.70 GiB. "
+                   "GPU 1 has a total capacty of 6.00 GiB of which 0 bytes is free. Of the "
+                   "allocated memory 2.93 GiB is allocated by PyTorch", &r), 1);
+    CHECK_EQ(r.gpu, 1);
+    CHECK_EQ_U64(r.total_bytes, 6 * GiB);
+    CHECK_EQ_U64(r.free_bytes, 0);
+    CHECK_NEAR((double)r.tried_bytes / GiB, 1.70, 0.005);
+}
+
+TEST(pytorch_old_message)
+{
+    vram_oom_report r;
+    CHECK_EQ(parse("RuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB (GPU 0; 10.76 GiB "
+                   "total capacity; 9.53 GiB already allocated; 9.44 MiB free; 9.74 GiB reserved in "
+                   "total by PyTorch)", &r), 1);
+    CHECK_EQ(r.source, VRAM_OOM_PYTORCH_OLD);
+    CHECK_EQ_U64(r.tried_bytes, 20 * MiB);
+    CHECK_NEAR((double)r.total_bytes / GiB, 10.76, 0.005);
+    CHECK_NEAR((double)r.allocated_bytes / GiB, 9.53, 0.005);
+    CHECK_NEAR((double)r.free_bytes / MiB, 9.44, 0.005);
+    CHECK_NEAR((double)r.reserved_bytes / GiB, 9.74, 0.005);
+}
+
+TEST(driver_and_library_messages)
+{
+    static const struct { const char *text; int source; } cases[] = {
+        { "RuntimeError: CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported", VRAM_OOM_DRIVER },
+        { "cuMemAlloc failed: CUDA_ERROR_OUT_OF_MEMORY", VRAM_OOM_DRIVER },
+        { "error: cudaErrorMemoryAllocation", VRAM_OOM_DRIVER },
+        { "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle)", VRAM_OOM_LIBRARY },
+        { "torch.OutOfMemoryError: HIP out of memory.", VRAM_OOM_LIBRARY },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vram_oom_report r;
+        CHECK_MSG(parse(cases[i].text, &r) == 1, "not seen: %s", cases[i].text);
+        CHECK_MSG(r.source == cases[i].source, "%s: source %d", cases[i].text, r.source);
+        CHECK_EQ_U64(r.tried_bytes, 0);
+    }
+}
+
+TEST(detailed_report_wins_and_ordinary_output_is_not_oom)
+{
+    vram_oom_report r;
+    CHECK_EQ(parse("CUBLAS_STATUS_ALLOC_FAILED\ntorch.OutOfMemoryError: CUDA out of memory. Tried to "
+                   "allocate 2.00 GiB. GPU 0 has a total capacity of 14.75 GiB of which 1.06 GiB is free.\n",
+                   &r), 1);
+    CHECK_EQ_U64(r.tried_bytes, 2 * GiB);
+    CHECK_EQ(parse("loading model... done\nstep 10/50 loss 0.3\nmemory: 4.2 GiB\n", &r), 0);
+    CHECK_EQ(parse("", &r), 0);
+    CHECK_EQ(parse("Traceback\nValueError: bad frame size\n", &r), 0);
+    CHECK_ERR(vram_oom_parse(NULL, 5, &r), VRAM_EINVAL);
+    /* Not NUL-terminated: only len bytes are read. */
+    char buf[40];
+    memcpy(buf, "CUDA_ERROR_OUT_OF_MEMORY", 24);
+    memset(buf + 24, 'x', sizeof(buf) - 24);
+    CHECK_EQ(vram_oom_parse(buf, 10, &r), 0);
+    CHECK_EQ(vram_oom_parse(buf, 24, &r), 1);
+}
