@@ -66,7 +66,7 @@ STUB_NVML := $(BUILD)/stubs/libnvidia-ml.so.1 $(BUILD)/stubs-old/libnvidia-ml.so
 # V=1 shows the whole command lines.
 Q := $(if $(V),,@)
 
-.PHONY: all lib cli tests bench check install uninstall clean
+.PHONY: all lib cli tests bench check install uninstall clean fuzz
 all: lib cli tests bench
 
 lib: $(SHARED) $(STATIC)
@@ -120,6 +120,18 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 	@$(if $(V),,echo "  STUB    $@")
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes $(STUB_FLAGS_$*) -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $< $(LDFLAGS)
 
+# libFuzzer targets (clang): tests/fuzz/fuzz_*.c over the library's sources.
+FUZZ_CC   ?= clang
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+fuzz: $(FUZZ_BIN)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*/*.h) include/vram.h
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	    -DVRAM_BUILDING_LIBRARY -DVRAM_VERSION_STRING='"$(VERSION)"' -Iinclude -Isrc \
+	    $< $(LIB_SRC) -o $@ $(LIB_EXTRA_LIBS) $(LIBS)
+
 check: all
 	tests/run.sh $(BUILD)
 
@@ -141,6 +153,6 @@ uninstall:
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
