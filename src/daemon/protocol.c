@@ -1,0 +1,407 @@
+/*
+ * daemon/protocol.c - turns one line from a client into a checked request.
+ *
+ * Strict on purpose: an unknown operation or field, a value of the wrong
+ * type, a size that does not parse, an oversized line - each is refused with
+ * a message that names it, so a client with a typo learns at once instead of
+ * having a job run with a setting silently dropped.  The table of fields
+ * below is the protocol's reference: which operations take which field.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/protocol.h"
+
+#define OP_BIT(op) (1u << (op))
+#define ALL_OPS (~0u)
+
+static const char *const op_names[] = {
+#define VRAM__OP_NAME(id, name, help) name,
+    VRAM_PROTO_OPS(VRAM__OP_NAME)
+#undef VRAM__OP_NAME
+};
+
+const char *vram__op_name(int op)
+{
+    return op >= 0 && op < VRAM__OP_COUNT ? op_names[op] : "?";
+}
+
+typedef struct parse_ctx {
+    vram__request *req;
+    char *err;
+    size_t errcap;
+} parse_ctx;
+
+static int bad(parse_ctx *p, const char *fmt, const char *a, const char *b)
+{
+    snprintf(p->err, p->errcap, fmt, a, b);
+    return VRAM_EINVAL;
+}
+
+/* ---- field readers ---------------------------------------------------------------- */
+
+static int read_string(parse_ctx *p, const char *name, const vram__jv *v, size_t max, const char **out)
+{
+    if (v->kind != VRAM__JV_STRING)
+        return bad(p, "'%s' must be a string%s", name, "");
+    if (v->len > max) {
+        char lim[32];
+        snprintf(lim, sizeof(lim), " (at most %zu bytes)", max);
+        return bad(p, "'%s' is too long%s", name, lim);
+    }
+    *out = v->str;
+    return 0;
+}
+
+static int read_int(parse_ctx *p, const char *name, const vram__jv *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char range[80];
+    snprintf(range, sizeof(range), "a whole number from %lld to %lld", (long long)lo, (long long)hi);
+    if (v->kind != VRAM__JV_NUMBER || strpbrk(v->str, ".eE"))
+        return bad(p, "'%s' must be %s", name, range);
+    long long x = strtoll(v->str, NULL, 10);
+    if (x < lo || x > hi || v->len > 20)
+        return bad(p, "'%s' must be %s", name, range);
+    *out = x;
+    return 0;
+}
+
+/* A size: "6GiB" or a number of bytes. */
+static int read_bytes(parse_ctx *p, const char *name, const vram__jv *v, uint64_t *out)
+{
+    if (v->kind == VRAM__JV_NUMBER) {
+        if (!vram__jv_uint(v, out))
+            return bad(p, "'%s' must be a whole number of bytes or a size such as \"6GiB\"%s", name, "");
+    } else if (v->kind == VRAM__JV_STRING) {
+        if (vram_size_parse(v->str, out))
+            return bad(p, "'%s': %s", name, vram_last_error());
+    } else {
+        return bad(p, "'%s' must be a size such as \"6GiB\" or a number of bytes%s", name, "");
+    }
+    if (*out == 0)
+        return bad(p, "'%s' must be more than 0 bytes%s", name, "");
+    return 0;
+}
+
+static int read_argv(parse_ctx *p, const vram__jv *v)
+{
+    vram__request *r = p->req;
+    if (v->kind != VRAM__JV_ARRAY || v->n == 0)
+        return bad(p, "'argv' must be a non-empty array of strings (the command and its arguments)%s%s", "", "");
+    if (v->n > VRAM__PROTO_MAX_ARGS)
+        return bad(p, "'argv' has too many arguments%s%s", "", "");
+    for (size_t i = 0; i < v->n; i++) {
+        int rc = read_string(p, "argv", v->items[i], 65536, &r->argv[i]);
+        if (rc)
+            return rc;
+    }
+    if (!*r->argv[0])
+        return bad(p, "'argv' starts with an empty command%s%s", "", "");
+    r->argc = v->n;
+    r->argv[v->n] = NULL;
+    return 0;
+}
+
+/* "env": {"KEY": "value", ...}, the environment the job runs with. */
+static int read_env(parse_ctx *p, const vram__jv *v)
+{
+    if (v->kind != VRAM__JV_OBJECT)
+        return bad(p, "'env' must be an object of strings%s%s", "", "");
+    if (v->n > VRAM__PROTO_MAX_ENV)
+        return bad(p, "'env' has too many variables%s%s", "", "");
+    for (size_t i = 0; i < v->n; i++) {
+        if (!*v->keys[i] || strchr(v->keys[i], '='))
+            return bad(p, "'env' has a bad variable name '%s'%s", v->keys[i], "");
+        if (v->items[i]->kind != VRAM__JV_STRING)
+            return bad(p, "'env' value of '%s' must be a string%s", v->keys[i], "");
+    }
+    p->req->env = v;
+    return 0;
+}
+
+static int read_settings(parse_ctx *p, const vram__jv *v)
+{
+    if (v->kind != VRAM__JV_OBJECT)
+        return bad(p, "'settings' must be an object of key: value%s%s", "", "");
+    for (size_t i = 0; i < v->n; i++)
+        if (v->items[i]->kind != VRAM__JV_STRING && v->items[i]->kind != VRAM__JV_NUMBER)
+            return bad(p, "setting '%s' must be a string or a number%s", v->keys[i], "");
+    p->req->settings = v;
+    return 0;
+}
+
+static int read_device(parse_ctx *p, const vram__jv *v)
+{
+    if (v->kind == VRAM__JV_STRING && !strcmp(v->str, "auto")) {
+        p->req->device = -1;
+        return 0;
+    }
+    int64_t d;
+    int rc = read_int(p, "device", v, 0, 63, &d);
+    if (rc)
+        return bad(p, "'device' must be \"auto\" or a device number from 0 to 63%s%s", "", "");
+    p->req->device = (int)d;
+    return 0;
+}
+
+static int read_state(parse_ctx *p, const vram__jv *v)
+{
+    static const char *states[] = { "queued", "starting", "running", "done", "failed", "canceled" };
+    int rc = read_string(p, "state", v, 32, &p->req->state);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        if (!strcmp(states[i], p->req->state))
+            return 0;
+    return bad(p, "'state' '%s' is not one of queued, starting, running, done, failed, canceled%s",
+               p->req->state, "");
+}
+
+/* ---- the field table ---------------------------------------------------------------- */
+
+enum field_id {
+    F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY,
+    F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
+};
+
+static const struct {
+    const char *name;
+    enum field_id id;
+    unsigned ops;                   /* where it is accepted */
+} fields[] = {
+    { "v", F_V, ALL_OPS },
+    { "id", F_ID, ALL_OPS },
+    { "op", F_OP, ALL_OPS },
+    { "argv", F_ARGV, OP_BIT(VRAM__OP_SUBMIT) },
+    { "env", F_ENV, OP_BIT(VRAM__OP_SUBMIT) },
+    { "cwd", F_CWD, OP_BIT(VRAM__OP_SUBMIT) },
+    { "name", F_NAME, OP_BIT(VRAM__OP_SUBMIT) },
+    { "model", F_MODEL, OP_BIT(VRAM__OP_SUBMIT) },
+    { "settings", F_SETTINGS, OP_BIT(VRAM__OP_SUBMIT) },
+    { "ladder", F_LADDER, OP_BIT(VRAM__OP_SUBMIT) },
+    { "priority", F_PRIORITY, OP_BIT(VRAM__OP_SUBMIT) },
+    { "vram", F_VRAM, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
+    { "device", F_DEVICE, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) },
+    { "wait_ms", F_WAIT, OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
+    { "holder", F_HOLDER, OP_BIT(VRAM__OP_LEASE) },
+    { "state", F_STATE, OP_BIT(VRAM__OP_LIST) },
+    { "limit", F_LIMIT, OP_BIT(VRAM__OP_LIST) },
+    { "job", F_JOB, OP_BIT(VRAM__OP_SHOW) | OP_BIT(VRAM__OP_CANCEL) | OP_BIT(VRAM__OP_JOB_CLAIM) |
+                    OP_BIT(VRAM__OP_JOB_RUNG) | OP_BIT(VRAM__OP_JOB_ENDED) },
+    { "pid", F_PID, OP_BIT(VRAM__OP_JOB_CLAIM) },
+    { "lease", F_LEASE, OP_BIT(VRAM__OP_RELEASE) },
+    { "exit_status", F_EXIT, OP_BIT(VRAM__OP_JOB_ENDED) },
+    { "outcome", F_OUTCOME, OP_BIT(VRAM__OP_JOB_ENDED) },
+};
+
+static int read_field(parse_ctx *p, enum field_id id, const char *name, const vram__jv *v)
+{
+    vram__request *r = p->req;
+    int64_t x;
+    int rc;
+    switch (id) {
+    case F_V:
+        if ((rc = read_int(p, "v", v, 1, 1000, &x)))
+            return rc;
+        return x == VRAM__PROTO_VERSION ? 0 : bad(p, "protocol version %s is not spoken here (this daemon speaks 1)%s", v->str, "");
+    case F_ID:
+    case F_OP:
+        return 0;                   /* read first, in vram__request_parse */
+    case F_ARGV: return read_argv(p, v);
+    case F_ENV: return read_env(p, v);
+    case F_CWD:
+        if ((rc = read_string(p, name, v, 4096, &r->cwd)))
+            return rc;
+        return r->cwd[0] == '/' ? 0 : bad(p, "'cwd' must be an absolute path, not '%s'%s", r->cwd, "");
+    case F_NAME: return read_string(p, name, v, 128, &r->name);
+    case F_MODEL: return read_string(p, name, v, 128, &r->model);
+    case F_SETTINGS: return read_settings(p, v);
+    case F_LADDER: return read_string(p, name, v, 8000, &r->ladder);
+    case F_PRIORITY:
+        rc = read_int(p, name, v, -100, 100, &r->priority);
+        return rc;
+    case F_VRAM: return read_bytes(p, name, v, &r->bytes);
+    case F_DEVICE: return read_device(p, v);
+    case F_WAIT:
+        if ((rc = read_int(p, name, v, 0, INT64_MAX, &x)))
+            return rc;
+        r->wait_ms = (uint64_t)x;
+        return 0;
+    case F_HOLDER: return read_string(p, name, v, 128, &r->holder);
+    case F_STATE: return read_state(p, v);
+    case F_LIMIT:
+        if ((rc = read_int(p, name, v, 1, 1000000, &x)))
+            return rc;
+        r->limit = (uint64_t)x;
+        return 0;
+    case F_JOB:
+        if ((rc = read_int(p, name, v, 1, INT64_MAX, &x)))
+            return rc;
+        r->job = (uint64_t)x;
+        return 0;
+    case F_PID:
+        if ((rc = read_int(p, name, v, 1, 4194304, &x)))
+            return rc;
+        r->runner_pid = (uint64_t)x;
+        return 0;
+    case F_LEASE: return read_string(p, name, v, 64, &r->lease);
+    case F_EXIT:
+        if ((rc = read_int(p, name, v, 0, 255, &x)))
+            return rc;
+        r->exit_status = (int)x;
+        return 0;
+    case F_OUTCOME: return read_string(p, name, v, 32, &r->outcome);
+    }
+    return VRAM_EINTERNAL;
+}
+
+/* What each operation cannot do without. */
+static int check_required(parse_ctx *p)
+{
+    vram__request *r = p->req;
+    const char *op = vram__op_name(r->op);
+    switch (r->op) {
+    case VRAM__OP_SUBMIT:
+        if (!r->argc)
+            return bad(p, "%s needs 'argv' (the command to run)%s", op, "");
+        if (!r->bytes && !r->model)
+            return bad(p, "%s needs 'vram' (a size) or 'model' (a profile) to size the job%s", op, "");
+        return 0;
+    case VRAM__OP_SHOW:
+    case VRAM__OP_CANCEL:
+    case VRAM__OP_JOB_ENDED:
+        return r->job ? 0 : bad(p, "%s needs 'job' (a job id)%s", op, "");
+    case VRAM__OP_JOB_CLAIM:
+        return r->job && r->runner_pid ? 0 : bad(p, "%s needs 'job' and 'pid'%s", op, "");
+    case VRAM__OP_LEASE:
+        return r->bytes ? 0 : bad(p, "%s needs 'vram' (a size)%s", op, "");
+    case VRAM__OP_JOB_RUNG:
+        return r->job && r->bytes ? 0 : bad(p, "%s needs 'job' and 'vram'%s", op, "");
+    case VRAM__OP_RELEASE:
+        return r->lease ? 0 : bad(p, "%s needs 'lease' (the id the lease reply gave)%s", op, "");
+    default:
+        return 0;
+    }
+}
+
+static void keep_id(vram__request *r, const vram__jv *id)
+{
+    if (!id)
+        return;
+    if (id->kind == VRAM__JV_NUMBER && id->len < sizeof(r->id))
+        memcpy(r->id, id->str, id->len + 1);
+    else if (id->kind == VRAM__JV_STRING && id->len + 2 < sizeof(r->id) && !strpbrk(id->str, "\"\\"))
+        snprintf(r->id, sizeof(r->id), "\"%s\"", id->str);
+}
+
+int vram__request_parse(const char *line, size_t len, vram__request *req, char *err, size_t errcap)
+{
+    memset(req, 0, sizeof(*req));
+    req->device = -1;
+    req->wait_ms = UINT64_MAX;
+    parse_ctx p = { req, err, errcap };
+    err[0] = '\0';
+    if (len > VRAM__PROTO_MAX_LINE) {
+        snprintf(err, errcap, "request of %zu bytes is over the limit of %d", len, VRAM__PROTO_MAX_LINE);
+        return VRAM_EINVAL;
+    }
+    int rc = vram__json_read(line, len, 20000, &req->doc, err, errcap);
+    if (rc)
+        return rc;
+    const vram__jv *root = vram__json_root(req->doc);
+    if (root->kind != VRAM__JV_OBJECT) {
+        rc = bad(&p, "a request is a JSON object%s%s", "", "");
+        goto fail;
+    }
+    keep_id(req, vram__jv_get(root, "id"));
+    const vram__jv *id = vram__jv_get(root, "id");
+    if (id && id->kind != VRAM__JV_NUMBER && id->kind != VRAM__JV_STRING) {
+        rc = bad(&p, "'id' must be a number or a string%s%s", "", "");
+        goto fail;
+    }
+    if (id && !req->id[0]) {
+        rc = bad(&p, "'id' must be a short string without quotes, or a number%s%s", "", "");
+        goto fail;
+    }
+    const char *op = vram__jv_str(vram__jv_get(root, "op"));
+    if (!op) {
+        rc = bad(&p, "a request needs 'op' (one of hello, submit, list, show, cancel, lease, release, subscribe, status)%s%s", "", "");
+        goto fail;
+    }
+    req->op = -1;
+    for (int i = 0; i < VRAM__OP_COUNT; i++)
+        if (!strcmp(op_names[i], op))
+            req->op = i;
+    if (req->op < 0) {
+        rc = bad(&p, "unknown op '%s'%s", op, "");
+        goto fail;
+    }
+    for (size_t i = 0; i < root->n; i++) {
+        size_t f = 0;
+        while (f < sizeof(fields) / sizeof(fields[0]) && strcmp(fields[f].name, root->keys[i]))
+            f++;
+        if (f == sizeof(fields) / sizeof(fields[0]) || !(fields[f].ops & OP_BIT(req->op))) {
+            rc = bad(&p, "unknown field '%s' in %s", root->keys[i], op);
+            goto fail;
+        }
+        if ((rc = read_field(&p, fields[f].id, fields[f].name, root->items[i])))
+            goto fail;
+    }
+    if ((rc = check_required(&p)))
+        goto fail;
+    return 0;
+fail:
+    vram__json_doc_free(req->doc);
+    char id_text[sizeof(req->id)];
+    memcpy(id_text, req->id, sizeof(id_text));
+    memset(req, 0, sizeof(*req));
+    memcpy(req->id, id_text, sizeof(id_text));
+    return rc;
+}
+
+void vram__request_free(vram__request *req)
+{
+    vram__json_doc_free(req->doc);
+    req->doc = NULL;
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+void vram__reply_begin(vram__buf *b, const vram__request *req, vram__json *j)
+{
+    vram__json_init(j, b);
+    vram__json_object_begin(j);
+    if (req && req->id[0]) {
+        vram__json_key(j, "id");
+        vram__json_raw(j, req->id);
+    }
+    vram__json_key(j, "ok");
+    vram__json_bool(j, true);
+}
+
+void vram__reply_end(vram__json *j)
+{
+    vram__json_object_end(j);
+    vram__buf_put(j->out, "\n", 1);
+}
+
+void vram__reply_error(vram__buf *b, const char *id, int err, const char *message)
+{
+    vram__json j;
+    vram__json_init(&j, b);
+    vram__json_object_begin(&j);
+    if (id && *id) {
+        vram__json_key(&j, "id");
+        vram__json_raw(&j, id);
+    }
+    vram__json_key(&j, "ok");
+    vram__json_bool(&j, false);
+    vram__json_key(&j, "error");
+    vram__json_string(&j, vram_errname(err));
+    vram__json_key(&j, "message");
+    vram__json_string(&j, message && *message ? message : vram_strerror(err));
+    vram__json_object_end(&j);
+    vram__buf_put(b, "\n", 1);
+}
