@@ -1,0 +1,347 @@
+/*
+ * daemon/queue.c - the daemon's jobs, on disk before anyone is told.
+ *
+ * SQLite in WAL mode with synchronous=FULL: a submit is in the write-ahead
+ * log, fsync'ed, before its reply goes out, so neither a kill -9 nor a power
+ * cut loses it.  Submits that arrive together share one transaction (the
+ * daemon batches them), which is what keeps durable submits fast.  Every
+ * state change is a compare-and-set ("UPDATE ... WHERE state = from"): the
+ * daemon and the runner of a job can both try to move it and exactly one
+ * wins, across crashes and restarts.
+ */
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/queue.h"
+
+struct vram__queue {
+    sqlite3 *db;
+    char path[4096];
+};
+
+static const char *const state_names[] = {
+#define VRAM__STATE_NAME(id, name) name,
+    VRAM__JOB_STATES(VRAM__STATE_NAME)
+#undef VRAM__STATE_NAME
+};
+
+const char *vram__job_state_name(int state)
+{
+    return state >= 0 && state < VRAM__JOB_STATE_COUNT ? state_names[state] : "?";
+}
+
+int vram__job_state_parse(const char *name)
+{
+    for (int i = 0; name && i < VRAM__JOB_STATE_COUNT; i++)
+        if (!strcmp(state_names[i], name))
+            return i;
+    return -1;
+}
+
+void vram__job_clear(vram__job *j)
+{
+    free(j->argv_json);
+    free(j->env_json);
+    free(j->cwd);
+    free(j->name);
+    free(j->model);
+    free(j->settings_json);
+    free(j->ladder);
+    memset(j, 0, sizeof(*j));
+}
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  state INTEGER NOT NULL,"
+    "  argv TEXT NOT NULL, env TEXT NOT NULL, cwd TEXT NOT NULL, name TEXT NOT NULL,"
+    "  model TEXT NOT NULL, settings TEXT NOT NULL, ladder TEXT NOT NULL,"
+    "  priority INTEGER NOT NULL, vram_bytes INTEGER NOT NULL, device_pref INTEGER NOT NULL,"
+    "  owner_uid INTEGER NOT NULL,"
+    "  submitted_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL DEFAULT 0,"
+    "  ended_ms INTEGER NOT NULL DEFAULT 0,"
+    "  device INTEGER NOT NULL DEFAULT -1, lease_bytes INTEGER NOT NULL DEFAULT 0,"
+    "  runner_pid INTEGER NOT NULL DEFAULT 0, runner_start INTEGER NOT NULL DEFAULT 0,"
+    "  job_pgid INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+    "  exit_status INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '',"
+    "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
+
+static int q_fail(vram__queue *q, int src, const char *doing)
+{
+    const char *msg = q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(src);
+    switch (src & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return vram__fail(VRAM_EBUSY, "queue %s: %s is locked (%s)", doing, q->path, msg);
+    case SQLITE_FULL:
+        return vram__fail(VRAM_ENOSPC, "queue %s: the disk holding %s is full (%s)", doing, q->path, msg);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+        return vram__fail(VRAM_EPERM, "queue %s: cannot write %s (%s)", doing, q->path, msg);
+    default:
+        return vram__fail(VRAM_EIO, "queue %s: %s: %s", doing, q->path, msg);
+    }
+}
+
+int vram__queue_open(const char *path, vram__queue **out)
+{
+    *out = NULL;
+    vram__queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    vram__strlcpy(q->path, path, sizeof(q->path));
+    int src = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                              SQLITE_OPEN_FULLMUTEX, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_busy_timeout(q->db, 5000);
+        src = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(q->db, schema, NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        int rc = q_fail(q, src, "open");
+        sqlite3_close(q->db);
+        free(q);
+        return rc;
+    }
+    *out = q;
+    return 0;
+}
+
+void vram__queue_close(vram__queue *q)
+{
+    if (!q)
+        return;
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
+{
+    int src = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return q_fail(q, src, "submit");
+    sqlite3_stmt *st = NULL;
+    src = sqlite3_prepare_v2(q->db,
+        "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
+        " device_pref, owner_uid, submitted_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+    uint64_t now = vram__unix_ms();
+    for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
+        vram__job *j = &jobs[i];
+        int k = 1;
+        sqlite3_bind_int(st, k++, VRAM__JOB_QUEUED);
+        sqlite3_bind_text(st, k++, or_empty(j->argv_json), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, j->env_json ? j->env_json : "{}", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, or_empty(j->cwd), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, or_empty(j->name), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, or_empty(j->model), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, j->settings_json ? j->settings_json : "{}", -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, or_empty(j->ladder), -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, k++, j->priority);
+        sqlite3_bind_int64(st, k++, (sqlite3_int64)j->vram_bytes);
+        sqlite3_bind_int(st, k++, j->device_pref);
+        sqlite3_bind_int64(st, k++, j->owner_uid);
+        sqlite3_bind_int64(st, k++, (sqlite3_int64)now);
+        src = sqlite3_step(st);
+        if (src == SQLITE_DONE) {
+            src = SQLITE_OK;
+            j->id = (uint64_t)sqlite3_last_insert_rowid(q->db);
+            j->state = VRAM__JOB_QUEUED;
+            j->submitted_ms = now;
+            j->device = -1;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        int rc = q_fail(q, src, "submit");
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        for (size_t i = 0; i < n; i++)
+            jobs[i].id = 0;
+        return rc;
+    }
+    return 0;
+}
+
+int vram__queue_update(vram__queue *q, uint64_t id, int state, const vram__job *f)
+{
+    return vram__queue_move(q, id, state, state, f);
+}
+
+int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__job *f)
+{
+    static const vram__job none = { .device = -1 };
+    if (!f)
+        f = &none;
+    const char *sql;
+    switch (to) {
+    case VRAM__JOB_STARTING:
+        sql = "UPDATE jobs SET state=?3, device=?4, lease_bytes=?5, started_ms=?6,"
+              " attempts=attempts+1 WHERE id=?1 AND state=?2";
+        break;
+    case VRAM__JOB_RUNNING:
+        sql = "UPDATE jobs SET state=?3, runner_pid=?7, runner_start=?8, job_pgid=?9,"
+              " device=CASE WHEN ?4>=0 THEN ?4 ELSE device END,"
+              " lease_bytes=CASE WHEN ?5>0 THEN ?5 ELSE lease_bytes END"
+              " WHERE id=?1 AND state=?2";
+        break;
+    case VRAM__JOB_QUEUED:
+        sql = "UPDATE jobs SET state=?3, runner_pid=0, runner_start=0, job_pgid=0, device=-1,"
+              " lease_bytes=0, note=?13 WHERE id=?1 AND state=?2";
+        break;
+    default:                        /* done, failed, canceled */
+        sql = "UPDATE jobs SET state=?3, ended_ms=?6, exit_status=?10, outcome=?11,"
+              " peak_bytes=MAX(peak_bytes, ?12), note=?13 WHERE id=?1 AND state=?2";
+    }
+    if (from == to)
+        sql = "UPDATE jobs SET job_pgid=CASE WHEN ?9>0 THEN ?9 ELSE job_pgid END,"
+              " device=CASE WHEN ?4>=0 THEN ?4 ELSE device END,"
+              " lease_bytes=CASE WHEN ?5>0 THEN ?5 ELSE lease_bytes END,"
+              " peak_bytes=MAX(peak_bytes, ?12) WHERE id=?1 AND state=?2 AND state=?3";
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+        sqlite3_bind_int(st, 2, from);
+        sqlite3_bind_int(st, 3, to);
+        sqlite3_bind_int(st, 4, f->device);
+        sqlite3_bind_int64(st, 5, (sqlite3_int64)f->lease_bytes);
+        sqlite3_bind_int64(st, 6, (sqlite3_int64)vram__unix_ms());
+        sqlite3_bind_int64(st, 7, f->runner_pid);
+        sqlite3_bind_int64(st, 8, (sqlite3_int64)f->runner_start);
+        sqlite3_bind_int64(st, 9, f->job_pgid);
+        sqlite3_bind_int(st, 10, f->exit_status);
+        sqlite3_bind_text(st, 11, f->outcome, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 12, (sqlite3_int64)f->peak_bytes);
+        sqlite3_bind_text(st, 13, f->note, -1, SQLITE_STATIC);
+        src = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE)
+        return q_fail(q, src, "update");
+    if (sqlite3_changes(q->db) == 0)
+        return vram__fail(VRAM_EAGAIN, "job %llu is not %s", (unsigned long long)id,
+                          vram__job_state_name(from));
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+#define COLUMNS "id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes," \
+                " device_pref, owner_uid, submitted_ms, started_ms, ended_ms, device, lease_bytes,"  \
+                " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note"
+
+/* Fills j from a row; the strings point into the statement (valid until the
+ * next step), which is what queue_each's visitors get. */
+static void row_view(sqlite3_stmt *st, vram__job *j)
+{
+    int k = 0;
+    j->id = (uint64_t)sqlite3_column_int64(st, k++);
+    j->state = sqlite3_column_int(st, k++);
+    j->argv_json = (char *)sqlite3_column_text(st, k++);
+    j->env_json = (char *)sqlite3_column_text(st, k++);
+    j->cwd = (char *)sqlite3_column_text(st, k++);
+    j->name = (char *)sqlite3_column_text(st, k++);
+    j->model = (char *)sqlite3_column_text(st, k++);
+    j->settings_json = (char *)sqlite3_column_text(st, k++);
+    j->ladder = (char *)sqlite3_column_text(st, k++);
+    j->priority = sqlite3_column_int(st, k++);
+    j->vram_bytes = (uint64_t)sqlite3_column_int64(st, k++);
+    j->device_pref = sqlite3_column_int(st, k++);
+    j->owner_uid = (uint32_t)sqlite3_column_int64(st, k++);
+    j->submitted_ms = (uint64_t)sqlite3_column_int64(st, k++);
+    j->started_ms = (uint64_t)sqlite3_column_int64(st, k++);
+    j->ended_ms = (uint64_t)sqlite3_column_int64(st, k++);
+    j->device = sqlite3_column_int(st, k++);
+    j->lease_bytes = (uint64_t)sqlite3_column_int64(st, k++);
+    j->runner_pid = (uint32_t)sqlite3_column_int64(st, k++);
+    j->runner_start = (uint64_t)sqlite3_column_int64(st, k++);
+    j->job_pgid = (uint32_t)sqlite3_column_int64(st, k++);
+    j->attempts = (unsigned)sqlite3_column_int(st, k++);
+    j->exit_status = sqlite3_column_int(st, k++);
+    vram__strlcpy(j->outcome, (const char *)sqlite3_column_text(st, k++), sizeof(j->outcome));
+    j->peak_bytes = (uint64_t)sqlite3_column_int64(st, k++);
+    vram__strlcpy(j->note, (const char *)sqlite3_column_text(st, k++), sizeof(j->note));
+}
+
+int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void *user)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM jobs WHERE (1 << state) & ?1"
+                                 " ORDER BY id", -1, &st, NULL);
+    if (src == SQLITE_OK)
+        sqlite3_bind_int(st, 1, (int)mask);
+    int rc = 0;
+    while (src == SQLITE_OK && !rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        vram__job j;
+        row_view(st, &j);
+        rc = visit(user, &j);
+        src = SQLITE_OK;
+    }
+    if (!rc && src != SQLITE_DONE && src != SQLITE_OK)
+        rc = q_fail(q, src, "read");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static char *copy_text(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM jobs WHERE id = ?", -1, &st, NULL);
+    if (src == SQLITE_OK)
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    int rc = 0;
+    if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        row_view(st, out);
+        out->argv_json = copy_text(out->argv_json);
+        out->env_json = copy_text(out->env_json);
+        out->cwd = copy_text(out->cwd);
+        out->name = copy_text(out->name);
+        out->model = copy_text(out->model);
+        out->settings_json = copy_text(out->settings_json);
+        out->ladder = copy_text(out->ladder);
+        if (!out->argv_json || !out->env_json || !out->cwd || !out->name || !out->model ||
+            !out->settings_json || !out->ladder) {
+            vram__job_clear(out);
+            rc = vram__fail(VRAM_ENOMEM, "out of host memory");
+        }
+    } else if (src == SQLITE_DONE) {
+        rc = vram__fail(VRAM_ENOENT, "no job %llu", (unsigned long long)id);
+    } else {
+        rc = q_fail(q, src, "read");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int vram__queue_counts(vram__queue *q, uint64_t counts[VRAM__JOB_STATE_COUNT])
+{
+    memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(q->db, "SELECT state, COUNT(*) FROM jobs GROUP BY state", -1, &st, NULL);
+    while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        int s = sqlite3_column_int(st, 0);
+        if (s >= 0 && s < VRAM__JOB_STATE_COUNT)
+            counts[s] = (uint64_t)sqlite3_column_int64(st, 1);
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE || src == SQLITE_OK ? 0 : q_fail(q, src, "count");
+}

@@ -1,0 +1,96 @@
+/*
+ * daemon/queue.h - the durable job queue (see queue.c).
+ *
+ * States and who moves a job between them, each move a compare-and-set in
+ * the database so that no job runs twice:
+ *
+ *   queued --daemon admits--> starting --runner claims--> running
+ *   running --runner ends--> done | failed | canceled
+ *   queued | starting --cancel--> canceled
+ *   starting (never claimed) | running (runner and job gone) --restart--> queued
+ */
+#ifndef VRAM_DAEMON_QUEUE_H
+#define VRAM_DAEMON_QUEUE_H
+
+#include "core/core.h"
+
+#define VRAM__JOB_STATES(X) \
+    X(QUEUED, "queued")     \
+    X(STARTING, "starting") \
+    X(RUNNING, "running")   \
+    X(DONE, "done")         \
+    X(FAILED, "failed")     \
+    X(CANCELED, "canceled")
+
+enum {
+#define VRAM__STATE_ENUM(id, name) VRAM__JOB_##id,
+    VRAM__JOB_STATES(VRAM__STATE_ENUM)
+#undef VRAM__STATE_ENUM
+    VRAM__JOB_STATE_COUNT
+};
+
+const char *vram__job_state_name(int state);
+int vram__job_state_parse(const char *name);     /* -1 when unknown */
+
+typedef struct vram__job {
+    uint64_t id;
+    int state;
+    char *argv_json;                /* JSON array of strings */
+    char *env_json;                 /* JSON object, "{}" for none */
+    char *cwd;
+    char *name;
+    char *model;                    /* "" when sized by vram_bytes */
+    char *settings_json;            /* JSON object */
+    char *ladder;                   /* "" for none */
+    int priority;
+    uint64_t vram_bytes;            /* asked for (0: from the model) */
+    int device_pref;                /* -1: auto */
+    uint32_t owner_uid;
+    uint64_t submitted_ms, started_ms, ended_ms;
+    /* Set as it runs. */
+    int device;                     /* admitted on; -1 */
+    uint64_t lease_bytes;
+    uint32_t runner_pid;            /* the `vram run` that looks after it */
+    uint64_t runner_start;          /* its start time in clock ticks since boot: identity */
+    uint32_t job_pgid;              /* the command's process group */
+    unsigned attempts;              /* starts so far, for requeue policy */
+    int exit_status;
+    char outcome[16];               /* "ok", "failed", "oom", "signal", "canceled", "lost", ... */
+    uint64_t peak_bytes;
+    char note[256];
+} vram__job;
+
+void vram__job_clear(vram__job *j);   /* frees the strings */
+
+typedef struct vram__queue vram__queue;
+
+/* Opens (creating) the queue database.  Refuses with VRAM_ENOSPC /
+ * VRAM_EPERM / VRAM_EIO as the history does. */
+int vram__queue_open(const char *path, vram__queue **out);
+void vram__queue_close(vram__queue *q);
+
+/* Stores n new jobs in one durable transaction (synchronous=FULL) and sets
+ * their ids and submitted_ms; nothing is stored when it fails. */
+int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n);
+
+/* Moves job id from state `from` to `to`, with the fields the move sets
+ * (see queue.c; from == to is vram__queue_update).  Returns 0, or VRAM_EAGAIN when the job was not in `from`
+ * (someone else moved it first). */
+int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__job *fields);
+
+/* Records what a job in `state` reports without moving it: its process
+ * group, device and lease when given (> 0 / >= 0), and a higher peak. */
+int vram__queue_update(vram__queue *q, uint64_t id, int state, const vram__job *fields);
+
+/* Loads one job; VRAM_ENOENT when there is none. */
+int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out);
+
+/* Calls visit for every job in a state of the mask (1 << state), oldest
+ * first.  The job's strings live only during the call. */
+typedef int (*vram__job_visit)(void *user, const vram__job *j);
+int vram__queue_each(vram__queue *q, unsigned state_mask, vram__job_visit visit, void *user);
+
+/* Jobs in each state. */
+int vram__queue_counts(vram__queue *q, uint64_t counts[VRAM__JOB_STATE_COUNT]);
+
+#endif /* VRAM_DAEMON_QUEUE_H */
