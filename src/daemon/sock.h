@@ -1,0 +1,31 @@
+/*
+ * daemon/sock.h - the daemon's Unix socket, both ends (see sock.c).
+ */
+#ifndef VRAM_DAEMON_SOCK_H
+#define VRAM_DAEMON_SOCK_H
+
+#include "core/core.h"
+
+/* VRAM_SOCKET, else $XDG_RUNTIME_DIR/vram/vramd.sock, else
+ * ~/.local/state/vram/vramd.sock. */
+int vram__sock_default_path(char *buf, size_t cap);
+
+/* Listens at path: VRAM_EBUSY when a daemon answers there, a stale socket
+ * file is replaced, anything else at the path is refused.  Owner-only, or
+ * 0660 for `group`.  The fd is non-blocking and close-on-exec. */
+int vram__sock_listen(const char *path, const char *group, int *fd_out);
+
+/* VRAM_ENOENT when no daemon answers at path. */
+int vram__sock_connect(const char *path, int *fd_out);
+
+/* The connected peer's pid and uid (SO_PEERCRED). */
+int vram__sock_peer(int fd, uint32_t *pid, uint32_t *uid);
+
+/* Sends all of data (handles short writes and EAGAIN; never SIGPIPE). */
+int vram__sock_send_all(int fd, const char *data, size_t len);
+
+/* Reads until a whole line is in `pending` and hands it over (malloc'd,
+ * without its newline); the rest stays in pending for the next call. */
+int vram__sock_read_line(int fd, vram__buf *pending, int timeout_ms, char **line_out);
+
+#endif
