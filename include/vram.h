@@ -443,15 +443,15 @@ typedef struct vram_kv {
 } vram_kv;
 
 /* One rung: settings, and optionally the memory budget it needs. */
-typedef struct vram_rung {
+typedef struct vram_ladder_rung {
     size_t nkv;
     vram_kv kv[VRAM_RUNG_MAX_KEYS];
     uint64_t vram_bytes;            /* vram=SIZE on the rung; 0 when not given */
-} vram_rung;
+} vram_ladder_rung;
 
 typedef struct vram_ladder {
     size_t nrungs;
-    vram_rung rungs[VRAM_LADDER_MAX_RUNGS];
+    vram_ladder_rung rungs[VRAM_LADDER_MAX_RUNGS];
 } vram_ladder;
 
 /* Parses "k=v k=v; k=v; ..." (rungs separated by ';', each a list of

@@ -18,7 +18,7 @@ static bool key_char(char c)
 }
 
 /* Parses one "k=v k=v" rung into r. */
-static int parse_rung(char *text, size_t number, vram_rung *r)
+static int parse_rung(char *text, size_t number, vram_ladder_rung *r)
 {
     memset(r, 0, sizeof(*r));
     char *save = NULL;
