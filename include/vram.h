@@ -565,6 +565,58 @@ VRAM_API int vram_oom_parse(const char *text, size_t len, vram_oom_report *out);
 
 /* ---- daemon (src/daemon) ------------------------------------------ */
 
+/* ---- talking to the daemon ---- */
+
+/* A connection to vramd over its Unix socket.  One thread at a time. */
+typedef struct vram_client vram_client;
+
+/* Connects to the daemon at socket_path, or (NULL) at VRAM_SOCKET, else
+ * $XDG_RUNTIME_DIR/vram/vramd.sock, else ~/.local/state/vram/vramd.sock.
+ * VRAM_ENOENT when no daemon answers there. */
+VRAM_API int vram_client_open(const char *socket_path, vram_client **out);
+VRAM_API void vram_client_close(vram_client *c);
+
+/* The socket it is connected to.  Borrowed. */
+VRAM_API const char *vram_client_socket(const vram_client *c);
+
+/* Sends one request (a JSON object, see README "Socket protocol") and
+ * returns the reply line.  A reply with "ok": false becomes its error code
+ * (by name) with its message in vram_last_error(); *reply_json is then NULL.
+ * timeout_ms < 0 waits forever.  Free *reply_json with vram_free. */
+VRAM_API int vram_client_call(vram_client *c, const char *request_json, int timeout_ms,
+                              char **reply_json);
+
+/* A job to queue. */
+typedef struct vram_submit {
+    const char *const *argv;        /* the command, NULL-terminated; {key} allowed */
+    const char *const *env;         /* "KEY=value", NULL-terminated; NULL: ours */
+    const char *cwd;                /* NULL: ours */
+    uint64_t vram_bytes;            /* its budget, or 0 with model */
+    const char *model;              /* a profile to size it from, or NULL */
+    const char *const *settings;    /* "key=value", nsettings of them */
+    size_t nsettings;
+    const char *ladder;             /* "k=v; k=v ..." or NULL */
+    int device;                     /* -1: any */
+    int priority;                   /* -100..100, higher first */
+    const char *name;               /* a label, or NULL */
+} vram_submit;
+
+/* Queues a job; *job_out is its id once it is on disk. */
+VRAM_API int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out);
+
+/* Cancels a queued or running job. */
+VRAM_API int vram_client_cancel(vram_client *c, uint64_t job);
+
+/* Reserves bytes through the daemon for as long as this connection lives
+ * (or until released): device -1 for any; wait_ms -1 forever. */
+VRAM_API int vram_client_lease(vram_client *c, uint64_t bytes, int device, int64_t wait_ms,
+                               uint64_t *lease_out, unsigned *device_out);
+VRAM_API int vram_client_release(vram_client *c, uint64_t lease);
+
+/* The vram error code whose name is `name` ("VRAM_EINVAL"), or
+ * VRAM_EINTERNAL for a name it does not know. */
+VRAM_API int vram_errcode(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

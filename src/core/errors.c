@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/core.h"
 
@@ -42,6 +43,20 @@ const char *vram_strerror(int err)
     default:
         return "unknown error";
     }
+}
+
+int vram_errcode(const char *name)
+{
+    if (!name)
+        return VRAM_EINTERNAL;
+    if (!strcmp(name, "VRAM_OK"))
+        return 0;
+#define CODE_BY_NAME(id, value, text) \
+    if (!strcmp(name, "VRAM_E" #id))  \
+        return value;
+    VRAM_ERROR_LIST(CODE_BY_NAME)
+#undef CODE_BY_NAME
+    return VRAM_EINTERNAL;
 }
 
 const char *vram_last_error(void)

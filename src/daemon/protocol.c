@@ -246,7 +246,11 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
             return rc;
         r->runner_pid = (uint64_t)x;
         return 0;
-    case F_LEASE: return read_string(p, name, v, 64, &r->lease);
+    case F_LEASE:
+        if ((rc = read_int(p, name, v, 1, INT64_MAX, &x)))
+            return rc;
+        r->lease = (uint64_t)x;
+        return 0;
     case F_EXIT:
         if ((rc = read_int(p, name, v, 0, 255, &x)))
             return rc;

@@ -65,7 +65,7 @@ typedef struct vram__request {
     uint64_t job;
     uint64_t runner_pid;
     /* release */
-    const char *lease;
+    uint64_t lease;
     /* job-ended */
     int exit_status;
     const char *outcome;

@@ -56,7 +56,8 @@ TEST(other_operations)
     vram__request_free(&r);
     CHECK_OK(parse("{\"op\":\"hello\"}", &r, err));
     vram__request_free(&r);
-    CHECK_OK(parse("{\"op\":\"release\",\"lease\":\"L3\"}", &r, err));
+    CHECK_OK(parse("{\"op\":\"release\",\"lease\":3}", &r, err));
+    CHECK_EQ_U64(r.lease, 3);
     vram__request_free(&r);
 }
 

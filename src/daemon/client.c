@@ -1,0 +1,314 @@
+/*
+ * daemon/client.c - the client side of the daemon's protocol: what `vram
+ * submit`, `vram queue`, `vram wait`, `vram cancel`, `vram run` and the
+ * Python binding use to talk to vramd.
+ *
+ * Requests are written with the library's JSON writer and replies read with
+ * its strict reader, so both ends agree on one grammar.  An error reply
+ * becomes the vram error it names, with the daemon's message.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/protocol.h"
+#include "daemon/sock.h"
+
+extern char **environ;
+
+struct vram_client {
+    int fd;
+    vram__buf pending;
+    char path[4096];
+    uint64_t next_id;
+};
+
+int vram_client_open(const char *socket_path, vram_client **out)
+{
+    if (!out)
+        return vram__fail(VRAM_EINVAL, "vram_client_open: NULL output");
+    *out = NULL;
+    vram_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    int rc = 0;
+    if (socket_path && *socket_path)
+        vram__strlcpy(c->path, socket_path, sizeof(c->path));
+    else
+        rc = vram__sock_default_path(c->path, sizeof(c->path));
+    if (!rc)
+        rc = vram__sock_connect(c->path, &c->fd);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    vram__buf_init(&c->pending);
+    *out = c;
+    return 0;
+}
+
+void vram_client_close(vram_client *c)
+{
+    if (!c)
+        return;
+    close(c->fd);
+    vram__buf_free(&c->pending);
+    free(c);
+}
+
+const char *vram_client_socket(const vram_client *c)
+{
+    return c ? c->path : "";
+}
+
+/* Checks a reply line: an error reply becomes its code and message. */
+static int reply_status(const char *line, vram__json_doc **doc_out)
+{
+    char err[256];
+    int rc = vram__json_read(line, strlen(line), 0, doc_out, err, sizeof(err));
+    if (rc)
+        return vram__fail(VRAM_EPARSE, "the daemon's reply is not JSON (%s)", err);
+    const vram__jv *root = vram__json_root(*doc_out);
+    const vram__jv *ok = vram__jv_get(root, "ok");
+    if (ok && ok->kind == VRAM__JV_BOOL && ok->b)
+        return 0;
+    const char *name = vram__jv_str(vram__jv_get(root, "error"));
+    const char *message = vram__jv_str(vram__jv_get(root, "message"));
+    rc = vram__fail(name ? vram_errcode(name) : VRAM_EINTERNAL, "%s",
+                    message ? message : "the daemon refused the request");
+    vram__json_doc_free(*doc_out);
+    *doc_out = NULL;
+    return rc;
+}
+
+/* Sends a request and waits for the reply with the same id; events pushed
+ * meanwhile (subscriptions) are skipped. */
+static int call(vram_client *c, const char *request, size_t len, int timeout_ms, char **line_out)
+{
+    int rc = vram__sock_send_all(c->fd, request, len);
+    if (rc)
+        return rc;
+    for (;;) {
+        char *line;
+        rc = vram__sock_read_line(c->fd, &c->pending, timeout_ms < 0 ? -1 : timeout_ms, &line);
+        if (rc)
+            return rc;
+        if (!strncmp(line, "{\"event\"", 8)) {
+            free(line);
+            continue;
+        }
+        *line_out = line;
+        return 0;
+    }
+}
+
+int vram_client_call(vram_client *c, const char *request_json, int timeout_ms, char **reply_json)
+{
+    if (!c || !request_json || !reply_json)
+        return vram__fail(VRAM_EINVAL, "vram_client_call: NULL argument");
+    *reply_json = NULL;
+    size_t len = strlen(request_json);
+    if (len > VRAM__PROTO_MAX_LINE || memchr(request_json, '\n', len))
+        return vram__fail(VRAM_EINVAL, "a request is one line of at most %d bytes", VRAM__PROTO_MAX_LINE);
+    char *framed = malloc(len + 2);
+    if (!framed)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    memcpy(framed, request_json, len);
+    framed[len] = '\n';
+    char *line;
+    int rc = call(c, framed, len + 1, timeout_ms, &line);
+    free(framed);
+    if (rc)
+        return rc;
+    vram__json_doc *doc;
+    rc = reply_status(line, &doc);
+    if (rc) {
+        free(line);
+        return rc;
+    }
+    vram__json_doc_free(doc);
+    *reply_json = line;
+    return 0;
+}
+
+/* Runs a request built in b and gives back the reply's document. */
+static int roundtrip(vram_client *c, vram__buf *b, int timeout_ms, vram__json_doc **doc_out)
+{
+    *doc_out = NULL;
+    if (b->failed)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    char *reply;
+    int rc = vram_client_call(c, b->data, timeout_ms, &reply);
+    vram__buf_free(b);
+    if (rc)
+        return rc;
+    rc = reply_status(reply, doc_out);
+    vram_free(reply);
+    return rc;
+}
+
+static void begin(vram_client *c, vram__buf *b, vram__json *j, const char *op)
+{
+    vram__buf_init(b);
+    vram__json_init(j, b);
+    vram__json_object_begin(j);
+    vram__json_key(j, "v");
+    vram__json_uint(j, VRAM__PROTO_VERSION);
+    vram__json_key(j, "id");
+    vram__json_uint(j, ++c->next_id);
+    vram__json_key(j, "op");
+    vram__json_string(j, op);
+}
+
+/* "key=value" strings as an object. */
+static int kv_object(vram__json *j, const char *const *kv, size_t n)
+{
+    vram__json_object_begin(j);
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(kv[i], '=');
+        if (!eq || eq == kv[i])
+            return vram__fail(VRAM_EINVAL, "'%s' is not key=value", kv[i]);
+        char key[256];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv[i]), kv[i]);
+        vram__json_key(j, key);
+        vram__json_string(j, eq + 1);
+    }
+    vram__json_object_end(j);
+    return 0;
+}
+
+int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
+{
+    if (!c || !s || !s->argv || !s->argv[0] || !job_out)
+        return vram__fail(VRAM_EINVAL, "vram_client_submit: NULL argument or no command");
+    *job_out = 0;
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "submit");
+    vram__json_key(&j, "argv");
+    vram__json_array_begin(&j);
+    for (const char *const *a = s->argv; *a; a++)
+        vram__json_string(&j, *a);
+    vram__json_array_end(&j);
+    vram__json_key(&j, "env");
+    size_t nenv = 0;
+    const char *const *env = s->env ? s->env : (const char *const *)environ;
+    while (env && env[nenv])
+        nenv++;
+    int rc = kv_object(&j, env, nenv);
+    char cwd[4096];
+    if (!s->cwd && !getcwd(cwd, sizeof(cwd)))
+        rc = vram__fail(VRAM_EIO, "cannot read the current directory: %s", strerror(errno));
+    vram__json_key(&j, "cwd");
+    vram__json_string(&j, s->cwd ? s->cwd : cwd);
+    if (s->vram_bytes) {
+        vram__json_key(&j, "vram");
+        vram__json_uint(&j, s->vram_bytes);
+    }
+    if (s->model) {
+        vram__json_key(&j, "model");
+        vram__json_string(&j, s->model);
+    }
+    if (s->nsettings) {
+        vram__json_key(&j, "settings");
+        if (!rc)
+            rc = kv_object(&j, s->settings, s->nsettings);
+    }
+    if (s->ladder) {
+        vram__json_key(&j, "ladder");
+        vram__json_string(&j, s->ladder);
+    }
+    if (s->device >= 0) {
+        vram__json_key(&j, "device");
+        vram__json_int(&j, s->device);
+    }
+    if (s->priority) {
+        vram__json_key(&j, "priority");
+        vram__json_int(&j, s->priority);
+    }
+    if (s->name) {
+        vram__json_key(&j, "name");
+        vram__json_string(&j, s->name);
+    }
+    vram__json_object_end(&j);
+    if (rc) {
+        vram__buf_free(&b);
+        return rc;
+    }
+    vram__json_doc *doc;
+    if ((rc = roundtrip(c, &b, 30000, &doc)))
+        return rc;
+    if (!vram__jv_uint(vram__jv_get(vram__json_root(doc), "job"), job_out))
+        rc = vram__fail(VRAM_EPARSE, "the daemon's submit reply has no job id");
+    vram__json_doc_free(doc);
+    return rc;
+}
+
+int vram_client_cancel(vram_client *c, uint64_t job)
+{
+    if (!c || !job)
+        return vram__fail(VRAM_EINVAL, "vram_client_cancel: NULL client or job 0");
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "cancel");
+    vram__json_key(&j, "job");
+    vram__json_uint(&j, job);
+    vram__json_object_end(&j);
+    vram__json_doc *doc;
+    int rc = roundtrip(c, &b, 30000, &doc);
+    vram__json_doc_free(doc);
+    return rc;
+}
+
+int vram_client_lease(vram_client *c, uint64_t bytes, int device, int64_t wait_ms,
+                      uint64_t *lease_out, unsigned *device_out)
+{
+    if (!c || !bytes || !lease_out)
+        return vram__fail(VRAM_EINVAL, "vram_client_lease: NULL client or output, or 0 bytes");
+    *lease_out = 0;
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "lease");
+    vram__json_key(&j, "vram");
+    vram__json_uint(&j, bytes);
+    if (device >= 0) {
+        vram__json_key(&j, "device");
+        vram__json_int(&j, device);
+    }
+    if (wait_ms >= 0) {
+        vram__json_key(&j, "wait_ms");
+        vram__json_int(&j, wait_ms);
+    }
+    vram__json_object_end(&j);
+    vram__json_doc *doc;
+    int rc = roundtrip(c, &b, -1, &doc);
+    if (rc)
+        return rc;
+    const vram__jv *root = vram__json_root(doc);
+    uint64_t dev = 0;
+    if (!vram__jv_uint(vram__jv_get(root, "lease"), lease_out) ||
+        !vram__jv_uint(vram__jv_get(root, "device"), &dev))
+        rc = vram__fail(VRAM_EPARSE, "the daemon's lease reply lacks lease or device");
+    if (device_out)
+        *device_out = (unsigned)dev;
+    vram__json_doc_free(doc);
+    return rc;
+}
+
+int vram_client_release(vram_client *c, uint64_t lease)
+{
+    if (!c || !lease)
+        return vram__fail(VRAM_EINVAL, "vram_client_release: NULL client or lease 0");
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "release");
+    vram__json_key(&j, "lease");
+    vram__json_uint(&j, lease);
+    vram__json_object_end(&j);
+    vram__json_doc *doc;
+    int rc = roundtrip(c, &b, 30000, &doc);
+    vram__json_doc_free(doc);
+    return rc;
+}
