@@ -9,7 +9,7 @@
 # and exits 1.
 set -euo pipefail
 
-build_pkgs="gcc make libc6-dev pkg-config"
+build_pkgs="gcc make libc6-dev pkg-config libinih-dev"
 test_pkgs="python3 procps"
 
 case "${1:-build}" in
