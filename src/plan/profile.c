@@ -79,6 +79,7 @@ typedef struct reader {
     int weights_dtype[PLAN_MAX_COMPONENTS]; /* -1: the component's dtype */
 
     int rc;                         /* the first error */
+    int rc_line;                    /* its line */
     char error[1024];
 } reader;
 
@@ -96,6 +97,7 @@ static int fail_at(reader *r, int line, const char *fmt, ...)
     va_end(ap);
     snprintf(r->error, sizeof(r->error), "%s:%d: %s", r->path, line, what);
     r->rc = VRAM_EPARSE;
+    r->rc_line = line;
     return r->rc;
 }
 
@@ -945,6 +947,8 @@ int plan__profile_parse(const char *path, const char *text, size_t len, vram_pro
     r->len = len;
     r->open_line = -1;
     int line = ini_parse_stream(read_line, r, on_entry, r);
+    if (line > 0 && r->rc && line < r->rc_line)
+        r->rc = 0;                  /* inih's syntax error came first */
     if (!r->rc && r->long_line)
         fail_at(r, r->long_line, "line longer than %d characters", INI_MAX_LINE - 3);
     else if (!r->rc && line > 0)
