@@ -383,11 +383,13 @@ int plan__params_finish(const vram_profile *p, plan_params *x)
                               x->duration_s, x->fps, f, PLAN_MAX_FRAMES);
         x->frames = f < 1 ? 1 : (uint32_t)f;
     }
+    if (x->frames > PLAN_MAX_FRAMES)
+        return vram__fail(VRAM_EINVAL, "frames %u is absurd: at most %u", x->frames, PLAN_MAX_FRAMES);
+    /* Up to the model's rule (4n+1 for causal video VAEs): a few over the
+     * limit at most. */
     unsigned st = p ? p->stride[0] : 1;
     if (p && p->causal && st > 1 && x->frames > 1)
         x->frames = (x->frames - 1 + st - 1) / st * st + 1;
-    if (x->frames > PLAN_MAX_FRAMES)
-        return vram__fail(VRAM_EINVAL, "frames %u is absurd: at most %u", x->frames, PLAN_MAX_FRAMES);
     x->frames_set = x->duration_set = false;
     return 0;
 }
