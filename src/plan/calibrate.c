@@ -102,15 +102,16 @@ static void fit_multipliers(const double *a, const double *y, const double *w, i
     free(t);
 }
 
-/* Memory, stage s: rows whose peak falls there, activations observed =
- * what the peak leaves after weights, context and slack. */
-static int fit_stage(vram_calibration *c, const vram_profile *p, int s, double *a, double *y, double *w)
+/* Memory, stage s: the rows assigned to it (stage[i]), activations
+ * observed = what the peak leaves after weights, context and slack. */
+static int fit_stage(vram_calibration *c, const vram_profile *p, int s, const int *stage, double *a,
+                     double *y, double *w)
 {
     int n = 0;
     for (size_t i = 0; i < c->nrows; i++) {
         const cal_row *r = &c->rows[i];
         plan_estimate e;
-        if (!(r->peak > 0) || plan__estimate_mode(p, &r->x, row_mode(&r->x), &e) || e.peak_stage != s)
+        if (!(r->peak > 0) || stage[i] != s || plan__estimate_mode(p, &r->x, row_mode(&r->x), &e))
             continue;
         plan__act_terms(p, &r->x, s, &a[n * PLAN_NFEATURES]);
         y[n] = (r->peak - p->context_bytes) / (1 + p->slack) - e.weights;
@@ -245,7 +246,7 @@ static char *replace_line(const char *text, int line, double value)
     vram__buf b;
     vram__buf_init(&b);
     vram__buf_put(&b, text, (size_t)(eq + 1 - text));
-    vram__buf_printf(&b, " %.6g ; calibrated, was %s", value, old);
+    vram__buf_printf(&b, " %.9g ; calibrated, was %s", value, old);
     vram__buf_puts(&b, end);
     int rc;
     return vram__buf_take(&b, &rc);
@@ -311,23 +312,46 @@ static int resolve_row(const vram_profile *p, const vram_measurement *m, size_t 
     return 0;
 }
 
-static int fit_all(vram_calibration *c, const vram_profile *p)
+/* Which stage each row peaks in depends on the coefficients being fitted:
+ * rows are assigned with the profile as fitted so far, refitted from the
+ * original, until the assignment holds (a few rounds at most). */
+#define CAL_ROUNDS 4
+
+static int fit_all(vram_calibration *c, const vram_profile *p, vram_profile *fitted)
 {
     size_t n = c->nrows;
     double *a = calloc(n * PLAN_NFEATURES + 1, sizeof(double));
     double *y = calloc(n + 1, sizeof(double)), *w = calloc(n + 1, sizeof(double));
-    if (!a || !y || !w) {
+    int *stage = calloc(n + 1, sizeof(int));
+    if (!a || !y || !w || !stage) {
         free(a);
         free(y);
         free(w);
+        free(stage);
         return vram__fail(VRAM_ENOMEM, "out of host memory calibrating");
     }
-    for (int s = 0; s < p->nstage; s++)
-        fit_stage(c, p, s, a, y, w);
-    fit_time(c, p, a, y, w);
+    *fitted = *p;
+    for (int round = 0; round < CAL_ROUNDS; round++) {
+        bool moved = false;
+        for (size_t i = 0; i < n; i++) {
+            plan_estimate e;
+            int s = plan__estimate_mode(fitted, &c->rows[i].x, row_mode(&c->rows[i].x), &e) ? -1
+                                                                                            : e.peak_stage;
+            moved |= round == 0 || s != stage[i];
+            stage[i] = s;
+        }
+        if (!moved)
+            break;
+        for (int s = 0; s < p->nstage; s++)
+            fit_stage(c, p, s, stage, a, y, w);
+        fit_time(c, p, a, y, w);
+        *fitted = *p;
+        apply_fit(c, fitted);
+    }
     free(a);
     free(y);
     free(w);
+    free(stage);
     return 0;
 }
 
@@ -358,9 +382,7 @@ int vram_calibrate(const vram_profile *p, const vram_measurement *rows, size_t n
     if (!rc && !measured)
         rc = vram__fail(VRAM_EINVAL, "no row has a peak or a time to fit");
     vram_profile fitted;
-    if (!rc && !(rc = fit_all(c, p))) {
-        fitted = *p;
-        apply_fit(c, &fitted);
+    if (!rc && !(rc = fit_all(c, p, &fitted))) {
         report_rows(c, p, &fitted);
         char *text = calibrated_text(c, p, &fitted);
         rc = text ? plan__profile_parse(p->path, text, strlen(text), &c->prof)
