@@ -51,7 +51,9 @@ static int run(cli_args *a)
     }
     rc = vram_plan_make(ctx, p, settings, n, budget, device, &plan);
     if (rc) {
-        rc = cli_fail(a, rc, NULL);
+        /* A device that is not there is a bad --device, not a failure. */
+        int status = cli_fail(a, rc, NULL);
+        rc = rc == VRAM_ENODEV ? EXIT_USAGE : status;
         goto out;
     }
     char *text;

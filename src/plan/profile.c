@@ -1016,6 +1016,20 @@ static int load_path(const char *path, vram_profile **out)
     return rc;
 }
 
+/* A profile found as NAME.ini must call itself NAME: the file name is
+ * what people type, the name is what plans and calibrated copies carry. */
+static int load_named(const char *path, const char *name, vram_profile **out)
+{
+    int rc = load_path(path, out);
+    if (rc || !strcmp((*out)->name, name))
+        return rc;
+    rc = vram__fail(VRAM_EPARSE, "%s: the file is %s.ini but names itself '%s' ([profile] name)",
+                    path, name, (*out)->name);
+    vram_profile_free(*out);
+    *out = NULL;
+    return rc;
+}
+
 /* ---- where profiles live ---------------------------------------------------------- */
 
 int plan__user_dir(char *buf, size_t cap)
@@ -1171,7 +1185,7 @@ int vram_profile_load(const vram_options *opts, const char *name, vram_profile *
     for (int i = 0; i < ndirs; i++) {
         char path[4200];
         if (profile_path(path, sizeof(path), dirs[i], name) && access(path, F_OK) == 0)
-            return load_path(path, out);
+            return load_named(path, name, out);
     }
     return not_found(name, dirs, ndirs);
 }
@@ -1193,7 +1207,7 @@ static void list_one(vram_profile_entry *e, const char *dir, const char *name)
     vram_profile *p = NULL;
     if (!profile_path(e->path, sizeof(e->path), dir, name))
         vram__strlcpy(e->error, "path too long", sizeof(e->error));
-    else if (load_path(e->path, &p))
+    else if (load_named(e->path, name, &p))
         vram__strlcpy(e->error, vram_last_error(), sizeof(e->error));
     if (p) {
         vram__strlcpy(e->title, p->title, sizeof(e->title));
