@@ -126,19 +126,18 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 check: all
 	tests/run.sh $(BUILD)
 
-vram.pc: vram.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' $< > $@
-
-install: lib cli vram.pc
+# vram.pc is written at install time: it names PREFIX, which changes.
+install: lib cli
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' vram.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/vram
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvram.so
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/vram.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 vram.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -d $(DESTDIR)$(PREFIX)/share/vram/profiles
 	install -m 644 profiles/*.ini $(DESTDIR)$(PREFIX)/share/vram/profiles/
 

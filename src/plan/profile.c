@@ -1054,18 +1054,31 @@ static bool is_dir(const char *path)
 }
 
 /* The shipped profiles: the source tree's when this code runs from a build
- * of that tree (the library or a program linking it lives under it), else
- * the installed copy. */
+ * of that tree (the library, or a program linking it, lives under it);
+ * else the installed copy beside it (PREFIX/lib/.. or PREFIX/bin/.. then
+ * share/vram/profiles, wherever PREFIX was moved), else where the build
+ * meant to install it. */
 static void shipped_dir(char *buf, size_t cap)
 {
     Dl_info info;
     char real[PATH_MAX];
     const char *src = VRAM_SOURCE_DIR;
     size_t n = strlen(src);
-    if (dladdr((void *)&vram_profile_load, &info) && info.dli_fname &&
-        realpath(info.dli_fname, real) && !strncmp(real, src, n) && real[n] == '/') {
+    bool found = dladdr((void *)&vram_profile_load, &info) && info.dli_fname &&
+                 realpath(info.dli_fname, real);
+    if (found && !strncmp(real, src, n) && real[n] == '/') {
         snprintf(buf, cap, "%s/profiles", src);
         return;
+    }
+    char *slash = found ? strrchr(real, '/') : NULL;
+    if (slash) {
+        *slash = '\0';
+        char beside[PATH_MAX + 32], clean[PATH_MAX];
+        snprintf(beside, sizeof(beside), "%s/../share/vram/profiles", real);
+        if (realpath(beside, clean) && is_dir(clean) && strlen(clean) < cap) {
+            vram__strlcpy(buf, clean, cap);
+            return;
+        }
     }
     snprintf(buf, cap, "%s/profiles", VRAM_DATA_DIR);
     if (!is_dir(buf))
