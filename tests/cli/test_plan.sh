@@ -160,6 +160,15 @@ expect calibrate_bad_csv 2 "bad.csv:2: peak: '12XB' is not a size" -- "$VRAM" ca
 expect calibrate_needs_from 2 '--from FILE is required' -- "$VRAM" calibrate --model latentsync
 expect calibrate_json 0 '"rows":\[\{"observed_bytes":' -- "$VRAM" calibrate --model latentsync --from "$tmp/runs.csv" --dry-run --json
 
+# The GPU check's pipeline (profiles, CSV, calibrate on half, predict the
+# other half) on made-up rows: it must hold together where no GPU is.
+if python3 "$VRAM_TOP/tests/gpu/plan_workloads.py" --vram "$VRAM" --out "$tmp" --synthetic >"$tmp/gpu.out" 2>&1 &&
+    [ "$(grep -c '^ok - ' "$tmp/gpu.out")" = 6 ]; then
+    ok gpu_check_pipeline_on_made_up_rows
+else
+    not_ok gpu_check_pipeline_on_made_up_rows "$(grep -v '^ok' "$tmp/gpu.out" | head -5)"
+fi
+
 # ---- help tells the truth ----
 for c in profiles estimate plan optimize calibrate; do
     expect "help_$c" 0 "^usage: vram $c " -- "$VRAM" "$c" --help
