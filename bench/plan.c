@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "plan/plan.h"
+#include "plan_cases.h"
 
 static const char *const models[] = {
     "sadtalker", "latentsync", "wan2.2-t2v-a14b", "wan2.2-i2v-a14b",
@@ -32,28 +33,6 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Settings heavier than each profile's defaults, as in the tests. */
-static size_t heavy(const char *model, const char **set)
-{
-    size_t n = 0;
-    if (!strcmp(model, "sadtalker")) {
-        set[n++] = "resolution=512px";
-        set[n++] = "batch=8";
-    } else if (!strcmp(model, "latentsync")) {
-        set[n++] = "steps=50";
-    } else if (!strcmp(model, "hunyuanvideo-avatar")) {
-        set[n++] = "tier=maximum-quality";
-    } else if (!strncmp(model, "wan2.2", 6)) {
-        set[n++] = "resolution=1080p";
-        set[n++] = "steps=60";
-        set[n++] = "duration=8";
-    } else {
-        set[n++] = "resolution=768px";
-        set[n++] = "frames=32";
-        set[n++] = "batch=2";
-    }
-    return n;
-}
 
 /* A rotating set of settings, so that the estimates are not all alike. */
 static const char *const variants[][3] = {
@@ -111,7 +90,7 @@ typedef struct timing {
 static timing time_optimizer(const vram_profile *p, const char *model, bool exhaustive)
 {
     const char *set[8];
-    size_t n = heavy(model, set);
+    size_t n = plan_case_heavy(model, set);
     double ms[64];
     int k = 0;
     timing t = { 0, 0, 0 };

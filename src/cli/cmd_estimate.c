@@ -27,22 +27,8 @@ static int run(cli_args *a)
     int rc = cli_settings(a, &settings, &n);
     if (rc)
         return rc;
-    if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, false, &ctx, &budget, &device)))
+    if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, false, true, &ctx, &budget, &device)))
         goto out;
-    if (ctx) {
-        vram_snapshot *s;
-        if ((rc = vram_snapshot_take(ctx, NULL, &s))) {
-            rc = cli_fail(a, rc, "cannot read the devices");
-            goto out;
-        }
-        if (device >= s->ndevices || s->devices[device].error) {
-            vram_snapshot_free(s);
-            rc = cli_error(a, EXIT_USAGE, "--device %u: no such readable device", device);
-            goto out;
-        }
-        budget = s->devices[device].safe_available_bytes;
-        vram_snapshot_free(s);
-    }
     vram_estimate e;
     int fit = vram_estimate_run(p, settings, n, budget, &e);
     if (fit && fit != VRAM_ENOFIT) {

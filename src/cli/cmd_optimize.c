@@ -99,23 +99,8 @@ static int run(cli_args *a)
         return rc;
     if ((rc = cli_settings(a, &settings, &n)))
         return rc;
-    if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, true, &ctx, &budget, &device)))
+    if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, true, true, &ctx, &budget, &device)))
         goto out;
-    if (ctx) {
-        vram_snapshot *s;
-        if ((rc = vram_snapshot_take(ctx, NULL, &s))) {
-            rc = cli_fail(a, rc, "cannot read the devices");
-            goto out;
-        }
-        bool ok = device < s->ndevices && !s->devices[device].error;
-        budget = ok ? s->devices[device].safe_available_bytes : 0;
-        vram_snapshot_free(s);
-        if (!ok || !budget) {
-            rc = cli_error(a, ok ? EXIT_NOFIT : EXIT_USAGE, "GPU %u: %s", device,
-                           ok ? "no safe available memory" : "no such readable device");
-            goto out;
-        }
-    }
     vram_optimization o;
     int fit = vram_optimize(p, settings, n, budget, level, (double)max_ms / 1000.0, &o);
     if (fit && fit != VRAM_ENOFIT) {

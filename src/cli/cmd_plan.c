@@ -36,7 +36,7 @@ static int run(cli_args *a)
     int rc = cli_settings(a, &settings, &n);
     if (rc)
         return rc;
-    if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, true, &ctx, &budget, &device)))
+    if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, true, false, &ctx, &budget, &device)))
         goto out;
     /* The "mode" option (--mode, VRAM_MODE) forces a tier; pass it on as a
      * setting so that it works without a context too. */

@@ -52,7 +52,25 @@ int cli_profile(const cli_args *a, vram_profile **p)
     return rc ? cli_fail(a, rc, NULL) : 0;
 }
 
-int cli_budget(cli_args *a, bool required, vram_ctx **ctx, uint64_t *budget, unsigned *device)
+/* GPU device's safe available memory now, from a snapshot. */
+static int device_budget(cli_args *a, vram_ctx *ctx, unsigned device, uint64_t *budget)
+{
+    vram_snapshot *s;
+    int rc = vram_snapshot_take(ctx, NULL, &s);
+    if (rc)
+        return cli_fail(a, rc, "cannot read the devices");
+    bool ok = device < s->ndevices && !s->devices[device].error;
+    *budget = ok ? s->devices[device].safe_available_bytes : 0;
+    vram_snapshot_free(s);
+    if (!ok)
+        return cli_error(a, EXIT_USAGE, "--device %u: no such readable device", device);
+    if (!*budget)
+        return cli_error(a, EXIT_NOFIT, "GPU %u has no safe available memory now", device);
+    return 0;
+}
+
+int cli_budget(cli_args *a, bool required, bool resolve, vram_ctx **ctx, uint64_t *budget,
+               unsigned *device)
 {
     *ctx = NULL;
     *budget = 0;
@@ -75,5 +93,6 @@ int cli_budget(cli_args *a, bool required, vram_ctx **ctx, uint64_t *budget, uns
             return rc;
     }
     *device = (unsigned)n;
-    return cli_open(a, ctx);
+    int rc = cli_open(a, ctx);
+    return rc || !resolve ? rc : device_budget(a, *ctx, *device, budget);
 }

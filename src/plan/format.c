@@ -125,6 +125,18 @@ static int resolve_settings(const vram_profile *p, const char *const *settings, 
     return rc ? rc : plan__params_finish(p, x);
 }
 
+/* Resolves the settings and estimates every mode; *fit is 0 or
+ * VRAM_ENOFIT (then *chosen is the smallest).  Other errors are returned. */
+static int estimate_all(const vram_profile *p, const char *const *settings, size_t n, uint64_t budget,
+                        plan_params *x, plan_estimate all[3], plan_estimate *chosen, int *fit)
+{
+    int rc = resolve_settings(p, settings, n, x);
+    if (rc)
+        return rc;
+    *fit = plan__choose_mode(p, x, budget, all, chosen);
+    return *fit == VRAM_ENOFIT ? 0 : *fit;
+}
+
 int vram_estimate_run(const vram_profile *p, const char *const *settings, size_t n,
                       uint64_t budget_bytes, vram_estimate *out)
 {
@@ -133,16 +145,10 @@ int vram_estimate_run(const vram_profile *p, const char *const *settings, size_t
     memset(out, 0, sizeof(*out));
     plan_params x;
     plan_estimate all[3], chosen;
-    int rc = resolve_settings(p, settings, n, &x);
-    if (rc)
+    int fit, rc = estimate_all(p, settings, n, budget_bytes, &x, all, &chosen, &fit);
+    if (rc || (rc = plan__export(p, &chosen, out)))
         return rc;
-    rc = plan__choose_mode(p, &x, budget_bytes, all, &chosen);
-    if (rc && rc != VRAM_ENOFIT)
-        return rc;
-    int erc = plan__export(p, &chosen, out);
-    if (erc)
-        return erc;
-    if (rc) {
+    if (fit) {
         char a[32], b[32];
         return vram__fail(VRAM_ENOFIT, "%s needs %s at the least (%s), over the %s budget", p->name,
                           plan__gib(chosen.peak, a, sizeof(a)), plan__memory_name(chosen.mode),
@@ -174,12 +180,9 @@ int vram_estimate_json(const vram_profile *p, const char *const *settings, size_
     *json_out = NULL;
     plan_params x;
     plan_estimate all[3], chosen;
-    int rc = resolve_settings(p, settings, n, &x);
+    int fit, rc = estimate_all(p, settings, n, budget_bytes, &x, all, &chosen, &fit);
     if (rc)
         return rc;
-    int fit = plan__choose_mode(p, &x, budget_bytes, all, &chosen);
-    if (fit && fit != VRAM_ENOFIT)
-        return fit;
     vram__buf b;
     vram__json j;
     vram__buf_init(&b);
@@ -252,12 +255,9 @@ int vram_estimate_text(const vram_profile *p, const char *const *settings, size_
     *text_out = NULL;
     plan_params x;
     plan_estimate all[3], chosen;
-    int rc = resolve_settings(p, settings, n, &x);
+    int fit, rc = estimate_all(p, settings, n, budget_bytes, &x, all, &chosen, &fit);
     if (rc)
         return rc;
-    int fit = plan__choose_mode(p, &x, budget_bytes, all, &chosen);
-    if (fit && fit != VRAM_ENOFIT)
-        return fit;
     char g[2][32];
     vram__buf b;
     vram__buf_init(&b);

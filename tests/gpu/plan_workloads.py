@@ -75,6 +75,18 @@ margin = 8%                ; (ours) the safety margin the checks allow
 card = the GPU under test
 bandwidth = 20GB
 stream_latency = 0.0002
+
+# An idle stage and component: every profile needs two, and the runs skip it.
+[component unused]
+params = 1M
+dtype = fp16
+stages = idle
+blocks = 4
+
+[stage idle]
+runs = once
+optional = yes
+act = 1MiB
 """
 
 PROFILES = {
@@ -86,11 +98,6 @@ precision = follow
 stages = encode
 blocks = 12
 
-[component unused]
-params = 1M
-dtype = fp16
-stages = idle
-blocks = 4
 
 [stage encode]
 runs = once
@@ -99,10 +106,6 @@ act_per_audio = 3MiB       ; (ours) conv features of 16000 samples, then ~50 fra
 time = 0.01
 time_per_audio = 0.002
 
-[stage idle]
-runs = once
-optional = yes
-act = 1MiB
 """,
     "text": PROFILE_HEAD + """
 [component model]
@@ -112,11 +115,6 @@ precision = follow
 stages = encode
 blocks = 12
 
-[component unused]
-params = 1M
-dtype = fp16
-stages = idle
-blocks = 4
 
 [stage encode]
 runs = once
@@ -125,10 +123,6 @@ act_per_token = 24KiB      ; (ours) 768-wide states, 3072-wide feed-forward, fp1
 time = 0.005
 time_per_token = 2e-6
 
-[stage idle]
-runs = once
-optional = yes
-act = 1MiB
 """,
     "denoiser": PROFILE_HEAD + """
 [component model]
@@ -138,11 +132,6 @@ precision = follow
 stages = denoise
 blocks = 10
 
-[component unused]
-params = 1M
-dtype = fp16
-stages = idle
-blocks = 4
 
 [stage denoise]
 runs = step
@@ -151,10 +140,6 @@ act_per_token = 2KiB       ; (ours) 128-512 channel 3D feature maps per latent c
 time = 0.005
 time_per_token = 5e-7
 
-[stage idle]
-runs = once
-optional = yes
-act = 1MiB
 """,
 }
 

@@ -6,6 +6,7 @@
  */
 #include <time.h>
 
+#include "../../bench/plan_cases.h"
 #include "plan_test.h"
 
 static double now_ms(void)
@@ -15,28 +16,6 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Settings each profile is asked for: heavier than its defaults. */
-static size_t heavy(const char *model, const char **set)
-{
-    size_t n = 0;
-    if (!strcmp(model, "sadtalker")) {
-        set[n++] = "resolution=512px";
-        set[n++] = "batch=8";
-    } else if (!strcmp(model, "latentsync")) {
-        set[n++] = "steps=50";
-    } else if (!strcmp(model, "hunyuanvideo-avatar")) {
-        set[n++] = "tier=maximum-quality";
-    } else if (!strncmp(model, "wan2.2", 6)) {
-        set[n++] = "resolution=1080p";
-        set[n++] = "steps=60";
-        set[n++] = "duration=8";
-    } else {
-        set[n++] = "resolution=768px";
-        set[n++] = "frames=32";
-        set[n++] = "batch=2";
-    }
-    return n;
-}
 
 TEST(the_search_finds_what_trying_everything_finds)
 {
@@ -46,7 +25,7 @@ TEST(the_search_finds_what_trying_everything_finds)
         vram_profile *p = load_shipped(shipped[i]);
         CHECK(p);
         const char *set[8];
-        size_t n = heavy(shipped[i], set);
+        size_t n = plan_case_heavy(shipped[i], set);
         for (int level = VRAM_LEVEL_BASIC; level <= VRAM_LEVEL_MAXIMUM; level++)
             for (unsigned gib = 2; gib <= 96; gib = gib < 8 ? gib + 1 : gib * 5 / 4) {
                 vram_optimization fast, slow;
@@ -188,7 +167,7 @@ TEST(it_answers_in_milliseconds)
         vram_profile *p = load_shipped(shipped[i]);
         CHECK(p);
         const char *set[8];
-        size_t n = heavy(shipped[i], set);
+        size_t n = plan_case_heavy(shipped[i], set);
         for (unsigned gib = 2; gib <= 96; gib += 2) {
             vram_optimization o;
             double t0 = now_ms();
