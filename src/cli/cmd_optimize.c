@@ -19,10 +19,10 @@ static const cli_flag flags[] = {
     { NULL, 0, NULL, NULL, false },
 };
 
-static const char *signed_seconds(double s, char *buf, size_t cap)
+/* "+2.9 min", "-4.4 h"; sign "" for a plain duration. */
+static const char *seconds_text(double s, const char *sign, char *buf, size_t cap)
 {
     double a = fabs(s);
-    const char *sign = s < 0 ? "-" : "+";
     if (a < 120)
         snprintf(buf, cap, "%s%.0f s", sign, a);
     else if (a < 7200)
@@ -64,10 +64,13 @@ static void print_text(const vram_profile *p, const vram_optimization *o, int le
         else
             snprintf(saved, sizeof(saved), "-%.1f GiB", (double)-s->saved_bytes / (1 << 30));
         printf("  %-11s %-12s %-12s %10s %11s  %s\n", s->parameter, s->from, s->to, saved,
-               signed_seconds(s->seconds_change, t, sizeof(t)), s->reason);
+               seconds_text(s->seconds_change, s->seconds_change < 0 ? "-" : "+", t, sizeof(t)),
+               s->reason);
     }
-    printf("%s: peak %s (%s), about %.0f s on the reference card\n", o->fits ? "after" : "smallest",
-           cli_gib(o->after.peak_bytes, a, sizeof(a)), mode_name(o->after.memory), o->after.seconds);
+    char t[32];
+    printf("%s: peak %s (%s), about %s on the reference card\n", o->fits ? "after" : "smallest",
+           cli_gib(o->after.peak_bytes, a, sizeof(a)), mode_name(o->after.memory),
+           seconds_text(o->after.seconds, "", t, sizeof(t)));
 }
 
 static int parse_level(const cli_args *a, int *level)
