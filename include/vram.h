@@ -494,9 +494,10 @@ VRAM_API int vram_profile_list_json(const vram_options *opts, char **json_out);
 VRAM_API int vram_profile_to_json(const vram_profile *p, char **json_out);
 VRAM_API int vram_profile_describe(const vram_profile *p, char **text_out);
 
-/* Tiers, lowest first.  vram_profile_tier gives tier i's name and its
- * settings as "key=value key=value" (both borrowed for p's life);
- * VRAM_ENOENT past the end. */
+/* Tiers, lowest first.  vram_profile_tier gives tier i's name (borrowed
+ * for p's life; name_out may be NULL) and writes its settings as
+ * "key=value key=value" into settings (cap bytes; settings may be NULL),
+ * returning their length like snprintf.  VRAM_ENOENT past the end. */
 VRAM_API size_t vram_profile_tier_count(const vram_profile *p);
 VRAM_API int vram_profile_tier(const vram_profile *p, size_t i, const char **name_out,
                                char *settings, size_t cap);
@@ -552,6 +553,9 @@ VRAM_API int vram_estimate_text(const vram_profile *p, const char *const *settin
 
 /* ---- plan: tier, memory mode, allocator, placement ---- */
 
+/* A plan holds a copy of what it needs from the profile: it outlives the
+ * profile it was made from.  Once made it is read-only: its getters may be
+ * called from any thread at once. */
 typedef struct vram_plan vram_plan;
 
 /* Plans a run of p: the highest tier whose estimate fits the budget (tiers
@@ -562,16 +566,19 @@ typedef struct vram_plan vram_plan;
  * tier is forced by the setting tier=NAME or, failing that, by ctx's option
  * "mode" (VRAM_MODE); a forced tier that does not fit is refused with
  * VRAM_ENOFIT and the numbers.  VRAM_ENOFIT also when nothing fits (the
- * message gives the smallest peak).  Free with vram_plan_free. */
+ * message gives the smallest peak); VRAM_EINVAL for a bad setting or an
+ * unknown tier, VRAM_ENODEV for a device that is not there.  p is borrowed
+ * for the call.  Thread-safe.  Free with vram_plan_free (NULL is fine). */
 VRAM_API int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings,
                             size_t nsettings, uint64_t budget_bytes, unsigned device,
                             vram_plan **out);
 VRAM_API void vram_plan_free(vram_plan *plan);
 
 /* The chosen tier ("" when the profile has none), and why that tier and
- * mode (e.g. "maximum-quality needs 33.1 GiB at the least, 32.0 GiB
- * budget: high-performance; beefy needs 58.0 GiB: sequential, 21.9 GiB").
- * Borrowed for the plan's life. */
+ * mode, e.g. "balanced needs 12.2 GiB at the least (sequential), over the
+ * 10.0 GiB budget; beefy needs 47.6 GiB, lightweight needs 29.8 GiB, 10.0
+ * GiB budget: sequential, 8.7 GiB".  Borrowed for the plan's life; "" for
+ * a NULL plan. */
 VRAM_API const char *vram_plan_tier(const vram_plan *plan);
 VRAM_API const char *vram_plan_why(const vram_plan *plan);
 
@@ -588,7 +595,7 @@ VRAM_API const char *vram_plan_param(const vram_plan *plan, const char *key);
 VRAM_API int vram_plan_param_at(const vram_plan *plan, size_t i, const char **key_out,
                                 const char **value_out);
 
-/* The estimate in the chosen mode. */
+/* The estimate in the chosen mode.  VRAM_EINVAL for NULL arguments. */
 VRAM_API int vram_plan_estimate(const vram_plan *plan, vram_estimate *out);
 
 /* The PYTORCH_CUDA_ALLOC_CONF value for the plan's budget.  Borrowed. */
@@ -667,6 +674,7 @@ typedef struct vram_measurement {
     double seconds;                 /* <= 0: not measured */
 } vram_measurement;
 
+/* A calibration is read-only once made: any thread may read it. */
 typedef struct vram_calibration vram_calibration;
 
 /* How well one row is predicted, before and after the fit. */
