@@ -272,7 +272,7 @@ int plan__optimize_exhaustive(const vram_profile *p, const char *const *settings
                               uint64_t budget_bytes, int level, double max_seconds,
                               vram_optimization *out);
 
-/* ---- profile.c ------------------------------------------------------------------ */
+/* ---- profile.c, library.c -------------------------------------------------------- */
 
 /* Parses profile text (path names it in messages) into a new profile. */
 int plan__profile_parse(const char *path, const char *text, size_t len, vram_profile **out);
@@ -283,6 +283,10 @@ int plan__profile_dirs(const vram_options *o, char dirs[][4096], int cap, int *n
 
 /* The default folder of calibrated copies (~/.config/vram/profiles). */
 int plan__user_dir(char *buf, size_t cap);
+
+/* A profile, component, stage or tier name: lower-case letters, digits,
+ * '-', '_', '.', under PLAN_NAME_MAX. */
+bool plan__valid_name(const char *s);
 
 int plan__component_find(const vram_profile *p, const char *name);
 int plan__stage_find(const vram_profile *p, const char *name);
