@@ -605,7 +605,8 @@ VRAM_API const char *vram_plan_alloc_conf(const vram_plan *plan);
 VRAM_API const char *vram_alloc_conf_for(uint64_t budget_bytes);
 
 /* A new plan one rung further down the profile's ladder (the plan's
- * settings with the next rung's changes; the tier stays).  VRAM_ENOENT
+ * settings with the next rung's changes, less any change that would raise
+ * the peak; the tier stays).  VRAM_ENOENT
  * when the ladder is used up.  The new plan is made even when it does not
  * fit (the runner tries it anyway); vram_plan_fits says. */
 VRAM_API int vram_plan_next_rung(const vram_plan *plan, vram_plan **out);

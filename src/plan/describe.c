@@ -255,15 +255,28 @@ static void text_components(vram__buf *b, const vram_profile *p)
     }
 }
 
+/* "256.0 MiB" for a byte coefficient; "0.02 B" under a KiB. */
+static const char *amount_text(double bytes, char *buf, size_t cap)
+{
+    if (bytes < 1024)
+        snprintf(buf, cap, "%g B", bytes);
+    else
+        vram_size_format((uint64_t)bytes, buf, cap);
+    return buf;
+}
+
 static void text_stages(vram__buf *b, const vram_profile *p)
 {
     vram__buf_printf(b, "\nstages (activation bytes per unit, batch 1):\n");
     for (int s = 0; s < p->nstage; s++) {
         const plan_stage *st = &p->stage[s];
         vram__buf_printf(b, "  %-14s runs %-6s", st->name, runs_names[st->runs]);
-        for (int f = 0; f < PLAN_NFEATURES; f++)
+        for (int f = 0; f < PLAN_NFEATURES; f++) {
+            char a[32];
             if (st->act[f] > 0)
-                vram__buf_printf(b, " act%s%s=%.4g", f ? "_" : "", f ? feature_names[f] : "", st->act[f]);
+                vram__buf_printf(b, " act%s%s=%s", f ? "_" : "", f ? feature_names[f] : "",
+                                 amount_text(st->act[f], a, sizeof(a)));
+        }
         if (st->guided)
             vram__buf_printf(b, " guided (x%.2g memory)", st->cfg_memory);
         if (st->tiling < 1)

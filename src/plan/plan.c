@@ -366,6 +366,43 @@ const char *vram_alloc_conf_for(uint64_t budget_bytes)
 
 /* ---- the ladder -------------------------------------------------------------------------- */
 
+/* The least peak of x over the memory modes (the rest of the plan may
+ * still pick any of them). */
+static int least_peak(const vram_profile *p, const plan_params *x, double *out)
+{
+    *out = -1;
+    for (int m = VRAM_MEMORY_BEEFY; m <= VRAM_MEMORY_SEQUENTIAL; m++) {
+        plan_estimate e;
+        int rc = plan__estimate_mode(p, x, m, &e);
+        if (rc)
+            return rc;
+        if (*out < 0 || e.peak < *out)
+            *out = e.peak;
+    }
+    return 0;
+}
+
+/* Applies a rung's settings one by one, leaving out any that would raise
+ * the least peak: a ladder only ever goes down (512px is no rung for a run
+ * already at 96px). */
+static int apply_rung(const vram_profile *p, const plan_settings *rung, plan_params *x)
+{
+    double now;
+    int rc = least_peak(p, x, &now);
+    for (int i = 0; !rc && i < rung->n; i++) {
+        plan_params y = *x;
+        double then;
+        if ((rc = plan__params_set(p, &y, rung->kv[i])) || (rc = plan__params_finish(p, &y)) ||
+            (rc = least_peak(p, &y, &then)))
+            break;
+        if (then <= now) {
+            *x = y;
+            now = then;
+        }
+    }
+    return rc;
+}
+
 int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
 {
     if (!plan || !out)
@@ -378,9 +415,7 @@ int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
     if (!next)
         return vram__fail(VRAM_ENOMEM, "out of host memory making a plan");
     *next = *plan;
-    int rc = plan__params_apply_list(p, &next->x, &p->rung[plan->rung]);
-    if (!rc)
-        rc = plan__params_finish(p, &next->x);
+    int rc = apply_rung(p, &p->rung[plan->rung], &next->x);
     next->rung = plan->rung + 1;
     if (!rc) {
         rc = plan__choose_mode(p, &next->x, next->budget, next->modes, &next->chosen);

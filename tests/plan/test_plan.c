@@ -4,6 +4,7 @@
  * memory modes with their reasons, the device's safe available memory as
  * the budget, allocator settings, output formats, and the ladder.
  */
+#include "plan/format.h"
 #include "plan_test.h"
 
 static int plan_for(const char *model, const char *const *set, size_t n, uint64_t budget,
@@ -280,4 +281,36 @@ TEST(the_ladder_walks_down_rung_by_rung)
     CHECK_STR_EQ(vram_plan_param(plan, "tier"), "high-performance");
     CHECK_ERR(vram_plan_next_rung(plan, &next), VRAM_ENOENT);
     vram_plan_free(plan);
+}
+
+/* Each rung of every shipped ladder, on the defaults and on every tier,
+ * keeps or lowers the least peak the run needs. */
+TEST(ladders_never_raise_the_peak)
+{
+    for (size_t i = 0; i < NSHIPPED; i++) {
+        vram_profile *p = load_shipped(shipped[i]);
+        CHECK(p);
+        for (int t = -1; t < p->ntier; t++) {
+            char tier[64];
+            snprintf(tier, sizeof(tier), "tier=%s", t < 0 ? "auto" : p->tier[t].name);
+            const char *set[] = { tier };
+            vram_plan *plan, *next;
+            CHECK_OK(vram_plan_make(NULL, p, set, 1, UINT64_C(1) << 60, 0, &plan));
+            double before = 1e30;
+            for (;;) {
+                double least = 1e30;
+                for (int m = 0; m < 3; m++)
+                    least = plan->modes[m].peak < least ? plan->modes[m].peak : least;
+                CHECK_MSG(least <= before * (1 + 1e-12), "%s %s: rung %zu raises the least peak",
+                          shipped[i], tier, vram_plan_rung(plan));
+                before = least;
+                if (vram_plan_next_rung(plan, &next))
+                    break;
+                vram_plan_free(plan);
+                plan = next;
+            }
+            vram_plan_free(plan);
+        }
+        vram_profile_free(p);
+    }
 }
