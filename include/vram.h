@@ -693,9 +693,11 @@ typedef struct vram_calibration_row {
  * its time coefficients to the rows by least squares on relative error,
  * keeping the profile's shape: a coefficient the profile leaves at zero
  * stays zero, and with fewer rows than coefficients one scale is fitted.
- * Rows are compared without the safety margin, which stays on top.  p is
- * not changed: the result holds a calibrated copy.  This is the function
- * the run history feeds.  Free with vram_calibration_free. */
+ * Rows are compared without the safety margin, which stays on top.  A
+ * row ran in the memory mode its settings name (auto counts as beefy).  p
+ * is not changed: the result holds a calibrated copy.  This is the function
+ * the run history feeds.  VRAM_EINVAL (naming the row) for a bad setting or
+ * no measurement at all.  Free with vram_calibration_free (NULL is fine). */
 VRAM_API int vram_calibrate(const vram_profile *p, const vram_measurement *rows, size_t nrows,
                             vram_calibration **out);
 
