@@ -94,5 +94,11 @@ int cli_budget(cli_args *a, bool required, bool resolve, vram_ctx **ctx, uint64_
     }
     *device = (unsigned)n;
     int rc = cli_open(a, ctx);
-    return rc || !resolve ? rc : device_budget(a, *ctx, *device, budget);
+    if (rc)
+        return rc;
+    /* A plan for a simulated card says so, where it cannot spoil a JSON. */
+    if (vram_ctx_is_simulated(*ctx))
+        fprintf(stderr, "vram %s: SIMULATED DEVICES (backend sim): %s\n", a->cmd->name,
+                vram_ctx_notice(*ctx));
+    return resolve ? device_budget(a, *ctx, *device, budget) : 0;
 }

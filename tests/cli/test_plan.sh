@@ -103,6 +103,9 @@ if (eval "$("$VRAM" plan --model hunyuanvideo-avatar --vram 7GiB --format shell)
     ok plan_shell_eval; else not_ok plan_shell_eval "eval did not set the variables"; fi
 expect plan_device 0 'safe available on GPU 0' -- "$VRAM" plan --model hunyuanvideo-avatar --device 0 --sim "T4:16GiB:4GiB"
 expect plan_device_tier 0 '^tier +low' -- "$VRAM" plan --model hunyuanvideo-avatar --sim "T4:16GiB:4GiB"
+expect plan_device_says_simulated 0 'SIMULATED DEVICES \(backend sim\)' -- "$VRAM" plan --model sadtalker --sim "T4:14.7GiB:8.5GiB"
+# The seed's SadTalker card: 14.7 GiB, 8.5 used by others, the default margin.
+expect plan_seed_sadtalker_card 0 '^tier +standard' -- "$VRAM" plan --model sadtalker --sim "T4:14.7GiB:8.5GiB"
 expect plan_device_missing 2 "device 3" -- "$VRAM" plan --model hunyuanvideo-avatar --device 3 --sim "T4:16GiB"
 expect plan_forced_mode 0 '^tier +low \(forced\)' -- "$VRAM" plan --model hunyuanvideo-avatar --vram 40GiB --mode low
 expect plan_forced_env 0 '^tier +ultra-low \(forced\)' -- env VRAM_MODE=ultra-low "$VRAM" plan --model hunyuanvideo-avatar --vram 40GiB
