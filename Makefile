@@ -4,7 +4,7 @@
 #   make SAN=asan             the same under AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan             the same under ThreadSanitizer, in build-tsan/
 #   make check                build and run the test suite (tests/run.sh)
-#   make install PREFIX=DIR   bin/ lib/ include/ lib/pkgconfig/
+#   make install PREFIX=DIR   bin/ lib/ include/ lib/pkgconfig/ share/vram/profiles/
 #
 # Every .c file under src/<module>/ belongs to libvram except src/cli/ (the
 # command).  Every tests/<module>/test_*.c is one test binary.
@@ -35,10 +35,16 @@ OPT      ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   += -std=c11 $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden $(SANFLAGS) \
             -Iinclude -Isrc -DVRAM_BUILDING_LIBRARY
+# Where the library looks for the shipped model profiles: the source tree's
+# profiles/ when it runs from this tree's build, else the installed copy.
+# Defines every compile of the library's sources needs (also the fuzzers').
+DEFS     := -DVRAM_VERSION_STRING='"$(VERSION)"' -DVRAM_SOURCE_DIR='"$(CURDIR)"' \
+            -DVRAM_DATA_DIR='"$(PREFIX)/share/vram"'
+CFLAGS   += $(DEFS)
 LDFLAGS  += $(SANFLAGS)
 LIBS     := -ldl -lpthread -lm
 # Debian-packaged libraries libvram links, by pkg-config name.
-LIB_PKGS := sqlite3
+LIB_PKGS := sqlite3 inih
 LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
 CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
 
@@ -77,7 +83,7 @@ bench: $(BENCH_BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -DVRAM_VERSION_STRING='"$(VERSION)"' -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -129,7 +135,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*/*.h) include/vram.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	    -DVRAM_BUILDING_LIBRARY -DVRAM_VERSION_STRING='"$(VERSION)"' -Iinclude -Isrc \
+	    -DVRAM_BUILDING_LIBRARY $(DEFS) -Iinclude -Isrc \
 	    $< $(LIB_SRC) -o $@ $(LIB_EXTRA_LIBS) $(LIBS)
 
 check: all
@@ -147,10 +153,13 @@ install: lib cli
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvram.so
 	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/vram.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/share/vram/profiles
+	install -m 644 profiles/*.ini $(DESTDIR)$(PREFIX)/share/vram/profiles/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
+	rm -rf $(DESTDIR)$(PREFIX)/share/vram
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -428,6 +428,318 @@ VRAM_API int vram_trend_describe(const vram_trend *t, const char *unit, char *bu
 
 /* ---- plan (src/plan) ---------------------------------------------- */
 
+/* A profile describes one pipeline: its components (weights, dtype, the
+ * stages they run in), how each stage's activations grow with resolution,
+ * frames, batch and guidance, fixed overheads, its tiers, its degradation
+ * ladder, its optimizer levers and a time model.  Profiles are text files
+ * (profiles/NAME.ini, format in the README) found in the folders of the
+ * "profiles" option.
+ *
+ * Settings are "key=value" strings: resolution (1280x720, 720p, 512px),
+ * width, height, frames or duration (with fps), steps, batch, cfg (on/off),
+ * lora, precision (fp32|bf16|fp16|int8), memory (auto|beefy|lightweight|
+ * sequential), vae_tiling, chunk, cpu, skip, audio, resident, tier.
+ * vram_plan_setting_describe() lists them.  Settings not given take the
+ * profile's defaults; a bad one is VRAM_EINVAL naming the value.
+ *
+ * A profile is immutable once loaded: every function that reads one may be
+ * called from any thread at once. */
+typedef struct vram_profile vram_profile;
+
+/* Memory modes: where the weights live between stages. */
+enum {
+    VRAM_MEMORY_AUTO = 0,           /* the fastest of the three that fits */
+    VRAM_MEMORY_BEEFY,              /* everything resident on the GPU */
+    VRAM_MEMORY_LIGHTWEIGHT,        /* each component moved to the GPU for its stages */
+    VRAM_MEMORY_SEQUENTIAL          /* weights streamed block by block */
+};
+
+/* Loads the profile called `name` from the folders of option "profiles"
+ * (the first folder that has NAME.ini wins), or the file `name` when it
+ * holds a '/' or ends in ".ini".  opts may be NULL: defaults and the
+ * environment.  VRAM_ENOENT names the model and lists the ones there are;
+ * VRAM_EPARSE says "file:line: what is wrong".  Free with
+ * vram_profile_free. */
+VRAM_API int vram_profile_load(const vram_options *opts, const char *name,
+                               vram_profile **out);
+VRAM_API void vram_profile_free(vram_profile *p);
+
+/* Name, one-line title, and the file it was read from.  Borrowed for p's
+ * life. */
+VRAM_API const char *vram_profile_name(const vram_profile *p);
+VRAM_API const char *vram_profile_title(const vram_profile *p);
+VRAM_API const char *vram_profile_path(const vram_profile *p);
+
+/* 1 when p is a calibrated copy written by vram_calibration_write. */
+VRAM_API int vram_profile_is_calibrated(const vram_profile *p);
+
+/* One profile found in the "profiles" folders. */
+typedef struct vram_profile_entry {
+    char name[32];
+    char title[256];                /* "" when error is set */
+    char path[4096];
+    char shadows[4096];             /* a later file of the same name it hides, or "" */
+    int calibrated;
+    unsigned tiers;
+    char error[512];                /* why the file does not load, or "" */
+} vram_profile_entry;
+
+/* The profiles the "profiles" folders hold, by folder then name; a name
+ * found twice is listed once (the first wins).  *out holds *count_out
+ * entries; free it with vram_free.  opts may be NULL. */
+VRAM_API int vram_profile_list(const vram_options *opts, vram_profile_entry **out,
+                               size_t *count_out);
+
+/* The same list as a JSON array of {"name", "title", "path", "calibrated",
+ * "tiers", "shadows", and "error" for a file that does not load}.  Free
+ * with vram_free. */
+VRAM_API int vram_profile_list_json(const vram_options *opts, char **json_out);
+
+/* The whole profile as JSON (components, stages, tiers with their
+ * estimates in each mode, ladder, levers) or as text for people.  Free with
+ * vram_free. */
+VRAM_API int vram_profile_to_json(const vram_profile *p, char **json_out);
+VRAM_API int vram_profile_describe(const vram_profile *p, char **text_out);
+
+/* Tiers, lowest first.  vram_profile_tier gives tier i's name (borrowed
+ * for p's life; name_out may be NULL) and writes its settings as
+ * "key=value key=value" into settings (cap bytes; settings may be NULL),
+ * returning their length like snprintf.  VRAM_ENOENT past the end. */
+VRAM_API size_t vram_profile_tier_count(const vram_profile *p);
+VRAM_API int vram_profile_tier(const vram_profile *p, size_t i, const char **name_out,
+                               char *settings, size_t cap);
+
+/* The degradation ladder: rung i's changes as "key=value key=value" (each
+ * rung keeps the ones before it).  vram_profile_ladder_text gives all of
+ * them joined by "; ", the form vram's runner reads.  Like snprintf:
+ * returns the length the text needs.  VRAM_ENOENT past the last rung. */
+VRAM_API size_t vram_profile_ladder_count(const vram_profile *p);
+VRAM_API int vram_profile_ladder_rung(const vram_profile *p, size_t i, char *buf, size_t cap);
+VRAM_API int vram_profile_ladder_text(const vram_profile *p, char *buf, size_t cap);
+
+/* Describes setting key number i for help screens.  VRAM_ENOENT past the
+ * end.  Strings are static. */
+VRAM_API int vram_plan_setting_describe(unsigned i, const char **key_out, const char **help_out);
+
+/* ---- estimate ---- */
+
+/* What a run needs: peak GPU bytes and what makes it, host RAM, time. */
+typedef struct vram_estimate {
+    int memory;                     /* the mode estimated (never AUTO) */
+    uint64_t peak_bytes;            /* weights + activations + overhead + margin */
+    uint64_t weights_bytes;         /* weights on the GPU at the peak, LoRA included */
+    uint64_t activation_bytes;      /* the peak stage's activations */
+    uint64_t overhead_bytes;        /* CUDA context and allocator slack */
+    uint64_t margin_bytes;          /* the profile's safety margin on the rest */
+    uint64_t host_bytes;            /* host RAM for offloaded, pinned and staged weights */
+    double seconds;                 /* on the profile's reference card */
+    char peak_stage[32];            /* the stage where the peak falls */
+} vram_estimate;
+
+/* Estimates profile p at settings (n "key=value"; settings may be NULL when
+ * n is 0).  memory=auto takes the fastest mode whose peak is at most
+ * budget_bytes (0: no budget, beefy); when none fits it returns the
+ * smallest with VRAM_ENOFIT.  VRAM_EINVAL for a bad setting, VRAM_ERANGE
+ * when a figure passes 64-bit bytes; the message names the values. */
+VRAM_API int vram_estimate_run(const vram_profile *p, const char *const *settings, size_t n,
+                               uint64_t budget_bytes, vram_estimate *out);
+
+/* Estimates in each of beefy, lightweight and sequential (out[0..2]), the
+ * rest as vram_estimate_run. */
+VRAM_API int vram_estimate_modes(const vram_profile *p, const char *const *settings, size_t n,
+                                 vram_estimate out[3]);
+
+/* The estimate as JSON (settings, the chosen mode's figures, every mode's,
+ * "fits" when a budget is given), or as text for people.  Made also when
+ * nothing fits the budget (vram_estimate_run says so).  Free with
+ * vram_free. */
+VRAM_API int vram_estimate_json(const vram_profile *p, const char *const *settings, size_t n,
+                                uint64_t budget_bytes, char **json_out);
+VRAM_API int vram_estimate_text(const vram_profile *p, const char *const *settings, size_t n,
+                                uint64_t budget_bytes, char **text_out);
+
+/* ---- plan: tier, memory mode, allocator, placement ---- */
+
+/* A plan holds a copy of what it needs from the profile: it outlives the
+ * profile it was made from.  Once made it is read-only: its getters may be
+ * called from any thread at once. */
+typedef struct vram_plan vram_plan;
+
+/* Plans a run of p: the highest tier whose estimate fits the budget (tiers
+ * fill in the settings the caller did not give), the fastest memory mode
+ * that fits, the PYTORCH_CUDA_ALLOC_CONF for the budget, and accelerate's
+ * max_memory and device map.  budget_bytes 0 means the safe available
+ * memory of `device` now (ctx required then; else ctx may be NULL).  A
+ * tier is forced by the setting tier=NAME or, failing that, by ctx's option
+ * "mode" (VRAM_MODE); a forced tier that does not fit is refused with
+ * VRAM_ENOFIT and the numbers.  VRAM_ENOFIT also when nothing fits (the
+ * message gives the smallest peak); VRAM_EINVAL for a bad setting or an
+ * unknown tier, VRAM_ENODEV for a device that is not there.  p is borrowed
+ * for the call.  Thread-safe.  Free with vram_plan_free (NULL is fine). */
+VRAM_API int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings,
+                            size_t nsettings, uint64_t budget_bytes, unsigned device,
+                            vram_plan **out);
+VRAM_API void vram_plan_free(vram_plan *plan);
+
+/* The chosen tier ("" when the profile has none), and why that tier and
+ * mode, e.g. "balanced needs 12.2 GiB at the least (sequential), over the
+ * 10.0 GiB budget; beefy needs 47.6 GiB, lightweight needs 29.8 GiB, 10.0
+ * GiB budget: sequential, 8.7 GiB".  Borrowed for the plan's life; "" for
+ * a NULL plan. */
+VRAM_API const char *vram_plan_tier(const vram_plan *plan);
+VRAM_API const char *vram_plan_why(const vram_plan *plan);
+
+/* The budget planned for. */
+VRAM_API uint64_t vram_plan_budget(const vram_plan *plan);
+
+/* The value of one planned setting as text ("1280x720", "40", "on"), to put
+ * into a command line's {key}; NULL for an unknown key.  Borrowed for the
+ * plan's life. */
+VRAM_API const char *vram_plan_param(const vram_plan *plan, const char *key);
+
+/* Setting i (0-based, every key) as key and value; VRAM_ENOENT past the
+ * end.  Borrowed for the plan's life. */
+VRAM_API int vram_plan_param_at(const vram_plan *plan, size_t i, const char **key_out,
+                                const char **value_out);
+
+/* The estimate in the chosen mode.  VRAM_EINVAL for NULL arguments. */
+VRAM_API int vram_plan_estimate(const vram_plan *plan, vram_estimate *out);
+
+/* The PYTORCH_CUDA_ALLOC_CONF value for the plan's budget.  Borrowed. */
+VRAM_API const char *vram_plan_alloc_conf(const vram_plan *plan);
+
+/* The PYTORCH_CUDA_ALLOC_CONF value vram uses for a budget (static). */
+VRAM_API const char *vram_alloc_conf_for(uint64_t budget_bytes);
+
+/* A new plan one rung further down the profile's ladder (the plan's
+ * settings with the next rung's changes, less any change that would raise
+ * the peak; the tier stays).  VRAM_ENOENT
+ * when the ladder is used up.  The new plan is made even when it does not
+ * fit (the runner tries it anyway); vram_plan_fits says. */
+VRAM_API int vram_plan_next_rung(const vram_plan *plan, vram_plan **out);
+VRAM_API size_t vram_plan_rung(const vram_plan *plan);   /* 0: none applied yet */
+VRAM_API int vram_plan_fits(const vram_plan *plan);
+
+/* The plan as text (for people), json, env (KEY=value lines) or shell
+ * (export lines for eval).  Free *text_out with vram_free. */
+VRAM_API int vram_plan_format(const vram_plan *plan, const char *format, char **text_out);
+
+/* The plan for a model, as the JSON `vram plan --format json` prints.
+ * settings: nsettings "key=value" strings (may be NULL when 0).
+ * budget_bytes: 0 means the safe available memory of `device` now.
+ * ctx may be NULL when budget_bytes is given (then defaults and the
+ * environment stand for its options).  Free *json_out with vram_free. */
+VRAM_API int vram_plan_json(vram_ctx *ctx, const char *model, const char *const *settings,
+                            size_t nsettings, uint64_t budget_bytes, unsigned device,
+                            char **json_out);
+
+/* ---- optimizer ---- */
+
+enum { VRAM_LEVEL_BASIC, VRAM_LEVEL_BALANCED, VRAM_LEVEL_MAXIMUM };
+
+/* One suggested change, in the profile's lever order. */
+typedef struct vram_suggestion {
+    char parameter[32];             /* the setting ("resolution") */
+    char from[64], to[64];          /* its values */
+    int64_t saved_bytes;            /* peak before minus after this change */
+    double seconds_change;          /* time after minus before (same output) */
+    double quality_cost;            /* the profile's cost of the change */
+    char reason[256];
+} vram_suggestion;
+
+typedef struct vram_optimization {
+    int fits;                       /* 1: the suggestions make it fit */
+    uint64_t budget_bytes;
+    vram_estimate before, after;    /* after: with every suggestion */
+    double quality_cost;            /* the sum over the suggestions */
+    size_t nsuggestions;
+    vram_suggestion suggestions[16];
+    unsigned evaluated;             /* estimates the search made */
+} vram_optimization;
+
+/* Finds the cheapest change to settings that fits budget_bytes (and, when
+ * max_seconds > 0, that time) using the profile's levers up to `level`:
+ * the least total quality cost, then the least time.  Settings that fit
+ * already give no suggestions.  When nothing fits, out->fits is 0 and
+ * out->after is the smallest peak the levers reach (with its suggestions)
+ * and the call returns VRAM_ENOFIT.  Answers in well under 10 ms for the
+ * shipped profiles. */
+VRAM_API int vram_optimize(const vram_profile *p, const char *const *settings, size_t n,
+                           uint64_t budget_bytes, int level, double max_seconds,
+                           vram_optimization *out);
+
+/* The optimization as JSON.  Free with vram_free. */
+VRAM_API int vram_optimization_json(const vram_profile *p, const vram_optimization *o,
+                                    char **json_out);
+
+/* ---- calibration ---- */
+
+/* One observed run: its settings, its real peak and its wall time. */
+typedef struct vram_measurement {
+    const char *const *settings;    /* "key=value"; may be NULL when n is 0 */
+    size_t nsettings;
+    uint64_t peak_bytes;            /* 0: not measured */
+    double seconds;                 /* <= 0: not measured */
+} vram_measurement;
+
+/* A calibration is read-only once made: any thread may read it. */
+typedef struct vram_calibration vram_calibration;
+
+/* How well one row is predicted, before and after the fit. */
+typedef struct vram_calibration_row {
+    uint64_t observed_bytes;        /* 0 when not measured */
+    uint64_t before_bytes;          /* the profile's estimate, margin included */
+    uint64_t fit_bytes;             /* the calibrated estimate without the margin */
+    uint64_t after_bytes;           /* the calibrated estimate, margin included */
+    double observed_s, before_s, after_s;
+    double error_pct;               /* (fit - observed) / observed x 100; NAN: not measured */
+    double error_s_pct;             /* (after_s - observed_s) / observed_s x 100; NAN: none */
+} vram_calibration_row;
+
+/* Fits p's activation coefficients (of the stage where each row peaks) and
+ * its time coefficients to the rows by least squares on relative error,
+ * keeping the profile's shape: a coefficient the profile leaves at zero
+ * stays zero, and with fewer rows than coefficients one scale is fitted.
+ * Rows are compared without the safety margin, which stays on top.  A
+ * row ran in the memory mode its settings name (auto counts as beefy).  p
+ * is not changed: the result holds a calibrated copy.  This is the function
+ * the run history feeds.  VRAM_EINVAL (naming the row) for a bad setting or
+ * no measurement at all.  Free with vram_calibration_free (NULL is fine). */
+VRAM_API int vram_calibrate(const vram_profile *p, const vram_measurement *rows, size_t nrows,
+                            vram_calibration **out);
+
+/* The same, reading rows from a CSV file: a header naming setting keys
+ * plus peak (a size) and seconds, then one run a line; '#' starts a
+ * comment.  Errors say "file:line: what is wrong". */
+VRAM_API int vram_calibrate_csv(const vram_profile *p, const char *csv_path,
+                                vram_calibration **out);
+VRAM_API void vram_calibration_free(vram_calibration *c);
+
+/* The calibrated profile, borrowed for c's life. */
+VRAM_API const vram_profile *vram_calibration_profile(const vram_calibration *c);
+
+VRAM_API size_t vram_calibration_row_count(const vram_calibration *c);
+VRAM_API int vram_calibration_get_row(const vram_calibration *c, size_t i,
+                                      vram_calibration_row *out);
+
+/* Median absolute relative error after the fit, memory and time (NAN when
+ * no row measured it). */
+VRAM_API void vram_calibration_median_error(const vram_calibration *c, double *bytes_pct,
+                                            double *seconds_pct);
+
+/* Rows and fitted coefficients as JSON.  Free with vram_free. */
+VRAM_API int vram_calibration_json(const vram_calibration *c, char **json_out);
+
+/* Writes the calibrated copy (the original text, coefficients replaced,
+ * with a [calibration] section) to path, or, when path is NULL, to
+ * NAME.ini in the first folder of option "profiles" when set, else
+ * ~/.config/vram/profiles (created), where it is found before the shipped
+ * one.  Never writes over the file the profile was read from, nor over a
+ * file that is not a calibrated copy unless overwrite is 1.  The path
+ * written goes to written (cap bytes) when written is not NULL. */
+VRAM_API int vram_calibration_write(const vram_calibration *c, const vram_options *opts,
+                                    const char *path, int overwrite, char *written, size_t cap);
+
 /* ---- sched (src/sched) -------------------------------------------- */
 
 /* ---- runner (src/runner) ------------------------------------------ */

@@ -9,7 +9,7 @@
 # and exits 1.
 set -euo pipefail
 
-build_pkgs="gcc make libc6-dev pkg-config libsqlite3-dev"
+build_pkgs="gcc make libc6-dev pkg-config libsqlite3-dev libinih-dev"
 test_pkgs="python3 procps util-linux clang libclang-rt-14-dev"
 
 case "${1:-build}" in

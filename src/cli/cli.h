@@ -62,6 +62,7 @@ struct cli_command {
 /* The subcommands, in the order `vram --help` lists them. */
 extern const cli_command cmd_status, cmd_watch, cmd_leakcheck;
 extern const cli_command cmd_history, cmd_report;
+extern const cli_command cmd_profiles, cmd_estimate, cmd_plan, cmd_optimize, cmd_calibrate;
 
 /* Parses argv (after the command name) into a; on bad input prints one line
  * on stderr and returns EXIT_USAGE.  --help prints help and returns -1. */
@@ -99,6 +100,18 @@ bool cli_unicode(FILE *f);
 
 /* A bar of `width` cells filled to used/total. */
 void cli_bar(FILE *f, uint64_t used, uint64_t total, int width, bool unicode);
+
+/* The planning commands' shared inputs (plan_args.c).  cli_settings
+ * gathers --set values and bare KEY=VALUE words (free *out with free);
+ * cli_profile loads --model; cli_budget reads --vram SIZE or --device N
+ * (opening *ctx for a device, GPU 0 when neither is given and `required`;
+ * with `resolve`, *budget becomes the device's safe available memory now,
+ * else it stays 0 for the library to read).  Each reports bad input and
+ * returns the exit status. */
+int cli_settings(const cli_args *a, const char ***out, size_t *n);
+int cli_profile(const cli_args *a, vram_profile **p);
+int cli_budget(cli_args *a, bool required, bool resolve, vram_ctx **ctx, uint64_t *budget,
+               unsigned *device);
 
 /* Durations the user typed: bare numbers in these units. */
 #define CLI_MS 1u

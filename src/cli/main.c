@@ -12,6 +12,11 @@ static const cli_command *const commands[] = {
     &cmd_status,
     &cmd_watch,
     &cmd_leakcheck,
+    &cmd_profiles,
+    &cmd_estimate,
+    &cmd_plan,
+    &cmd_optimize,
+    &cmd_calibrate,
     &cmd_history,
     &cmd_report,
 };

@@ -30,7 +30,13 @@
       "path whose filesystem's free space the host snapshot reports")                    \
     X(HISTORY, "history", "", PATH, NULL,                                                 \
       "the run history database (default: $XDG_STATE_HOME/vram/history.db)")            \
-    X(LOG, "log", "warn", ENUM, "error|warn|info|debug", "how much the library logs on stderr")
+    X(LOG, "log", "warn", ENUM, "error|warn|info|debug", "how much the library logs on stderr") \
+    X(PROFILES, "profiles", "", STRING, NULL,                                             \
+      "model profile folders, ':'-separated, searched in order; empty: your calibrated "  \
+      "copies (~/.config/vram/profiles) then the shipped ones")                          \
+    X(MODE, "mode", "auto", STRING, NULL,                                                 \
+      "tier the planner uses: auto (the highest that fits) or a tier's name, which is "   \
+      "refused with the numbers when it does not fit")
 
 enum {
 #define VRAM__OPT_ENUM(id, name, def, kind, choices, help) VRAM__OPT_##id,

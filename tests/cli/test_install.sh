@@ -29,4 +29,7 @@ flags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs vram)
 expect build_with_pkg_config 0 '' -- cc -std=c11 -Wall -Werror "$tmp/app.c" -o "$tmp/app" $flags
 expect run_installed_app 0 'backend sim, 1610612736' -- env VRAM_BACKEND=sim "$tmp/app"
 expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/bin/vram" status
+# The installed command finds the installed profiles, wherever PREFIX is.
+expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
+    env XDG_CONFIG_HOME="$tmp/config" "$prefix/bin/vram" profiles show latentsync
 finish

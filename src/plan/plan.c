@@ -1,0 +1,435 @@
+/*
+ * plan/plan.c - chooses what to run: the highest tier whose estimate fits
+ * the budget, the fastest memory mode that fits, and the allocator setting
+ * for the budget; says why in one line; walks the degradation ladder.
+ *
+ * Owns the planning policy.  It reads estimates (estimate.c) and, when no
+ * budget is given, one device's safe available memory (monitor); printing a
+ * plan is format.c's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/options.h"
+#include "monitor/monitor.h"
+#include "plan/format.h"
+
+/* ---- memory modes ------------------------------------------------------------ */
+
+int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budget,
+                      plan_estimate all[3], plan_estimate *chosen)
+{
+    static const int order[3] = { VRAM_MEMORY_BEEFY, VRAM_MEMORY_LIGHTWEIGHT, VRAM_MEMORY_SEQUENTIAL };
+    for (int i = 0; i < 3; i++) {
+        int rc = plan__estimate_mode(p, x, order[i], &all[i]);
+        if (rc)
+            return rc;
+    }
+    if (x->memory != VRAM_MEMORY_AUTO) {
+        *chosen = all[x->memory - VRAM_MEMORY_BEEFY];
+        return budget && chosen->peak > (double)budget ? VRAM_ENOFIT : 0;
+    }
+    /* The fastest that fits; the order above is the usual one, but a mode
+     * can be slower than it looks (a stage on the CPU), so compare. */
+    int best = -1, smallest = 0;
+    for (int i = 0; i < 3; i++) {
+        if (all[i].peak < all[smallest].peak)
+            smallest = i;
+        bool fits = !budget || all[i].peak <= (double)budget;
+        if (fits && (best < 0 || all[i].seconds < all[best].seconds))
+            best = i;
+    }
+    *chosen = all[best >= 0 ? best : smallest];
+    return best >= 0 ? 0 : VRAM_ENOFIT;
+}
+
+/* ---- settings for one tier ------------------------------------------------------ */
+
+/* defaults, then tier t (or none: -1), then the caller's settings. */
+static int resolve(const vram_profile *p, int t, const char *const *settings, size_t n,
+                   plan_params *x)
+{
+    *x = p->base;
+    if (t >= 0 && plan__params_apply_list(p, x, &p->tier[t].set))
+        return VRAM_EINVAL;
+    int rc = plan__params_apply(p, x, settings, n);
+    return rc ? rc : plan__params_finish(p, x);
+}
+
+/* ---- the plan object ---------------------------------------------------------------- */
+
+static void fill_values(vram_plan *plan)
+{
+    for (int k = 0; k < PLAN_NKEYS; k++)
+        plan__param_text(&plan->prof, &plan->x, k, plan->values[k], sizeof(plan->values[k]));
+    if (plan->tier >= 0)
+        vram__strlcpy(plan->values[PLAN_KEY_TIER], plan->prof.tier[plan->tier].name,
+                      sizeof(plan->values[0]));
+    vram__strlcpy(plan->values[PLAN_KEY_MEMORY], plan__memory_name(plan->chosen.mode),
+                  sizeof(plan->values[0]));
+    vram__strlcpy(plan->alloc, vram_alloc_conf_for(plan->budget), sizeof(plan->alloc));
+}
+
+static int new_plan(const vram_profile *p, vram_plan **out)
+{
+    vram_plan *plan = calloc(1, sizeof(*plan));
+    if (!plan)
+        return vram__fail(VRAM_ENOMEM, "out of host memory making a plan");
+    plan->prof = *p;
+    plan->prof.text = NULL;         /* the plan needs the numbers, not the file */
+    plan->tier = -1;
+    *out = plan;
+    return 0;
+}
+
+/* "<mode> needs X" for the modes faster than the chosen one that did not
+ * fit, then the choice. */
+static void why_mode(vram_plan *plan, const plan_params *x, vram__buf *b)
+{
+    char a[32], c[32];
+    const char *budget_word = plan->from_device ? "safe" : "budget";
+    if (x->memory != VRAM_MEMORY_AUTO) {
+        vram__buf_printf(b, "memory=%s as asked: %s", plan__memory_name(x->memory),
+                         plan__gib(plan->chosen.peak, a, sizeof(a)));
+        return;
+    }
+    int shown = 0;
+    for (int i = 0; i < 3; i++) {
+        const plan_estimate *e = &plan->modes[i];
+        if (e->mode == plan->chosen.mode)
+            break;
+        if (plan->budget && e->peak > (double)plan->budget)
+            vram__buf_printf(b, "%s%s needs %s", shown++ ? ", " : "", plan__memory_name(e->mode),
+                             plan__gib(e->peak, a, sizeof(a)));
+    }
+    if (shown)
+        vram__buf_printf(b, ", %s %s: %s, %s", plan__gib((double)plan->budget, c, sizeof(c)),
+                         budget_word, plan__memory_name(plan->chosen.mode),
+                         plan__gib(plan->chosen.peak, a, sizeof(a)));
+    else if (plan->budget)
+        vram__buf_printf(b, "%s fits: %s of %s %s", plan__memory_name(plan->chosen.mode),
+                         plan__gib(plan->chosen.peak, a, sizeof(a)),
+                         plan__gib((double)plan->budget, c, sizeof(c)), budget_word);
+    else
+        vram__buf_printf(b, "no budget given: %s, the fastest, %s", plan__memory_name(plan->chosen.mode),
+                         plan__gib(plan->chosen.peak, a, sizeof(a)));
+}
+
+/* Estimates tier t (-1: no tier) for the plan's budget.  Returns 0 when it
+ * fits, VRAM_ENOFIT when not (plan->chosen then holds its smallest), or an
+ * error for bad settings. */
+static int try_tier(vram_plan *plan, int t, const char *const *settings, size_t n)
+{
+    int rc = resolve(&plan->prof, t, settings, n, &plan->x);
+    if (rc)
+        return rc;
+    return plan__choose_mode(&plan->prof, &plan->x, plan->budget, plan->modes, &plan->chosen);
+}
+
+static void finish_why(vram_plan *plan, const char *tier_why)
+{
+    vram__buf b;
+    vram__buf_init(&b);
+    if (*tier_why)
+        vram__buf_printf(&b, "%s; ", tier_why);
+    why_mode(plan, &plan->x, &b);
+    vram__strlcpy(plan->why, b.data ? b.data : "", sizeof(plan->why));
+    vram__buf_free(&b);
+}
+
+static const char *budget_text(const vram_plan *plan, char *buf, size_t cap)
+{
+    char g[32];
+    snprintf(buf, cap, "the %s %s", plan__gib((double)plan->budget, g, sizeof(g)),
+             plan->from_device ? "safe available" : "budget");
+    return buf;
+}
+
+static int refuse_forced(vram_plan *plan, const char *name)
+{
+    char a[32], b[64];
+    return vram__fail(VRAM_ENOFIT, "tier '%s' (forced) needs %s at the least (%s), over %s", name,
+                      plan__gib(plan->chosen.peak, a, sizeof(a)), plan__memory_name(plan->chosen.mode),
+                      budget_text(plan, b, sizeof(b)));
+}
+
+static int refuse_all(vram_plan *plan)
+{
+    char a[32], b[64];
+    const vram_profile *p = &plan->prof;
+    if (p->ntier)
+        return vram__fail(VRAM_ENOFIT, "nothing fits %s: the lowest tier, %s, needs %s at the least "
+                          "(%s); 'vram optimize' says what else to give up",
+                          budget_text(plan, b, sizeof(b)), p->tier[0].name,
+                          plan__gib(plan->chosen.peak, a, sizeof(a)),
+                          plan__memory_name(plan->chosen.mode));
+    return vram__fail(VRAM_ENOFIT, "%s does not fit %s: it needs %s at the least (%s); 'vram "
+                      "optimize' says what to give up", p->name, budget_text(plan, b, sizeof(b)),
+                      plan__gib(plan->chosen.peak, a, sizeof(a)), plan__memory_name(plan->chosen.mode));
+}
+
+/* The tier forced by the settings (tier=) or the ctx's "mode" option, or
+ * NULL.  Unknown names are refused. */
+static int forced_tier(const vram_plan *plan, vram_ctx *ctx, const char *const *settings, size_t n,
+                       int *t_out)
+{
+    const vram_profile *p = &plan->prof;
+    plan_params x = p->base;
+    *t_out = -1;
+    int rc = plan__params_apply(NULL, &x, settings, n);
+    if (rc)
+        return rc;
+    const char *name = x.tier;
+    vram_options *own = NULL;
+    if (!*name || !strcmp(name, "auto")) {
+        const vram_options *o = ctx ? vram_ctx_options(ctx) : NULL;
+        if (!o && (rc = vram_options_new(&own)) == 0) {
+            vram__options_load_env_lenient(own);
+            o = own;
+        }
+        name = o ? vram__opt_str(o, VRAM__OPT_MODE) : "";
+    }
+    if (*name && strcmp(name, "auto")) {
+        *t_out = plan__tier_find(p, name);
+        if (*t_out < 0) {
+            char list[512] = "";
+            for (int i = 0; i < p->ntier; i++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                         p->tier[i].name);
+            rc = vram__fail(VRAM_EINVAL, "tier '%s' is not a tier of %s (tiers: %s)", name, p->name,
+                            p->ntier ? list : "none");
+        }
+    }
+    vram_options_free(own);
+    return rc;
+}
+
+/* Tries the tiers from the highest down; the first that fits is the plan. */
+static int pick_tier(vram_plan *plan, const char *const *settings, size_t n)
+{
+    const vram_profile *p = &plan->prof;
+    char tier_why[512] = "";
+    for (int t = p->ntier - 1; t >= 0; t--) {
+        int rc = try_tier(plan, t, settings, n);
+        if (rc == 0) {
+            plan->tier = t;
+            plan->fits = true;
+            finish_why(plan, tier_why);
+            return 0;
+        }
+        if (rc != VRAM_ENOFIT)
+            return rc;
+        /* The reason given is the tier just above the one chosen. */
+        char a[32], b[32];
+        snprintf(tier_why, sizeof(tier_why), "%s needs %s at the least (%s), over the %s %s",
+                 p->tier[t].name, plan__gib(plan->chosen.peak, a, sizeof(a)),
+                 plan__memory_name(plan->chosen.mode), plan__gib((double)plan->budget, b, sizeof(b)),
+                 plan->from_device ? "safe available" : "budget");
+    }
+    return refuse_all(plan);
+}
+
+static int device_budget(vram_ctx *ctx, unsigned device, uint64_t *out)
+{
+    if (!ctx)
+        return vram__fail(VRAM_EINVAL, "no budget given and no context to ask a device");
+    vram_device_snapshot d;
+    int rc = vram__snapshot_device(ctx, device, false, &d);
+    if (rc)
+        return rc;
+    if (d.safe_available_bytes == 0)
+        return vram__fail(VRAM_ENOFIT, "device %u has no safe available memory (free %llu bytes, "
+                          "margin %llu)", device, (unsigned long long)d.info.free_bytes,
+                          (unsigned long long)d.margin_bytes);
+    *out = d.safe_available_bytes;
+    return 0;
+}
+
+int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                   uint64_t budget_bytes, unsigned device, vram_plan **out)
+{
+    if (!out || !p || (n && !settings))
+        return vram__fail(VRAM_EINVAL, "vram_plan_make: NULL argument");
+    *out = NULL;
+    vram_plan *plan = NULL;
+    int rc = new_plan(p, &plan);
+    if (rc)
+        return rc;
+    plan->budget = budget_bytes;
+    plan->device = device;
+    if (!budget_bytes) {
+        plan->from_device = true;
+        rc = device_budget(ctx, device, &plan->budget);
+    }
+    int forced = -1;
+    if (!rc)
+        rc = forced_tier(plan, ctx, settings, n, &forced);
+    if (!rc && (forced >= 0 || p->ntier == 0)) {
+        rc = try_tier(plan, forced, settings, n);
+        if (rc == VRAM_ENOFIT)
+            rc = forced >= 0 ? refuse_forced(plan, p->tier[forced].name) : refuse_all(plan);
+        plan->tier = forced;
+        plan->tier_forced = forced >= 0;
+        plan->fits = rc == 0;
+        if (!rc)
+            finish_why(plan, forced >= 0 ? "tier forced" : "");
+    } else if (!rc) {
+        rc = pick_tier(plan, settings, n);
+    }
+    if (rc) {
+        vram_plan_free(plan);
+        return rc;
+    }
+    fill_values(plan);
+    *out = plan;
+    return 0;
+}
+
+void vram_plan_free(vram_plan *plan)
+{
+    free(plan);
+}
+
+/* ---- accessors ------------------------------------------------------------------------- */
+
+const char *vram_plan_tier(const vram_plan *plan)
+{
+    return plan && plan->tier >= 0 ? plan->prof.tier[plan->tier].name : "";
+}
+
+const char *vram_plan_why(const vram_plan *plan)
+{
+    return plan ? plan->why : "";
+}
+
+uint64_t vram_plan_budget(const vram_plan *plan)
+{
+    return plan ? plan->budget : 0;
+}
+
+const char *vram_plan_param(const vram_plan *plan, const char *key)
+{
+    int k = plan && key ? plan__key_find(key) : -1;
+    return k >= 0 ? plan->values[k] : NULL;
+}
+
+int vram_plan_param_at(const vram_plan *plan, size_t i, const char **key_out, const char **value_out)
+{
+    if (!plan || i >= PLAN_NKEYS)
+        return VRAM_ENOENT;
+    if (key_out)
+        *key_out = plan__key_name((int)i);
+    if (value_out)
+        *value_out = plan->values[i];
+    return 0;
+}
+
+int vram_plan_estimate(const vram_plan *plan, vram_estimate *out)
+{
+    if (!plan || !out)
+        return vram__fail(VRAM_EINVAL, "vram_plan_estimate: NULL argument");
+    return plan__export(&plan->prof, &plan->chosen, out);
+}
+
+const char *vram_plan_alloc_conf(const vram_plan *plan)
+{
+    return plan ? plan->alloc : "";
+}
+
+int vram_plan_fits(const vram_plan *plan)
+{
+    return plan && plan->fits;
+}
+
+size_t vram_plan_rung(const vram_plan *plan)
+{
+    return plan ? plan->rung : 0;
+}
+
+/* PyTorch's caching allocator, by budget (ours).  Small budgets return
+ * cached blocks early (garbage_collection_threshold) and keep large blocks
+ * whole (max_split_size_mb) so that a big tensor still finds room;
+ * expandable segments grow a segment in place instead of fragmenting.
+ * Combining them needs PyTorch >= 2.5 (pytorch/pytorch#134338 fixed
+ * allocator asserts near out-of-memory when they were combined). */
+const char *vram_alloc_conf_for(uint64_t budget_bytes)
+{
+    if (budget_bytes && budget_bytes < 6 * VRAM__GiB)
+        return "expandable_segments:True,garbage_collection_threshold:0.6,max_split_size_mb:64";
+    if (budget_bytes && budget_bytes < 12 * VRAM__GiB)
+        return "expandable_segments:True,garbage_collection_threshold:0.7,max_split_size_mb:128";
+    if (budget_bytes && budget_bytes < 24 * VRAM__GiB)
+        return "expandable_segments:True,garbage_collection_threshold:0.8,max_split_size_mb:512";
+    return "expandable_segments:True";
+}
+
+/* ---- the ladder -------------------------------------------------------------------------- */
+
+/* The least peak of x over the memory modes (the rest of the plan may
+ * still pick any of them). */
+static int least_peak(const vram_profile *p, const plan_params *x, double *out)
+{
+    *out = -1;
+    for (int m = VRAM_MEMORY_BEEFY; m <= VRAM_MEMORY_SEQUENTIAL; m++) {
+        plan_estimate e;
+        int rc = plan__estimate_mode(p, x, m, &e);
+        if (rc)
+            return rc;
+        if (*out < 0 || e.peak < *out)
+            *out = e.peak;
+    }
+    return 0;
+}
+
+/* Applies a rung's settings one by one, leaving out any that would raise
+ * the least peak: a ladder only ever goes down (512px is no rung for a run
+ * already at 96px). */
+static int apply_rung(const vram_profile *p, const plan_settings *rung, plan_params *x)
+{
+    double now;
+    int rc = least_peak(p, x, &now);
+    for (int i = 0; !rc && i < rung->n; i++) {
+        plan_params y = *x;
+        double then;
+        if ((rc = plan__params_set(p, &y, rung->kv[i])) || (rc = plan__params_finish(p, &y)) ||
+            (rc = least_peak(p, &y, &then)))
+            break;
+        if (then <= now) {
+            *x = y;
+            now = then;
+        }
+    }
+    return rc;
+}
+
+int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
+{
+    if (!plan || !out)
+        return vram__fail(VRAM_EINVAL, "vram_plan_next_rung: NULL argument");
+    *out = NULL;
+    const vram_profile *p = &plan->prof;
+    if (plan->rung >= (size_t)p->nrung)
+        return vram__fail(VRAM_ENOENT, "%s: the ladder is used up (%d rungs)", p->name, p->nrung);
+    vram_plan *next = malloc(sizeof(*next));
+    if (!next)
+        return vram__fail(VRAM_ENOMEM, "out of host memory making a plan");
+    *next = *plan;
+    int rc = apply_rung(p, &p->rung[plan->rung], &next->x);
+    next->rung = plan->rung + 1;
+    if (!rc) {
+        rc = plan__choose_mode(p, &next->x, next->budget, next->modes, &next->chosen);
+        next->fits = rc == 0;
+        rc = rc == VRAM_ENOFIT ? 0 : rc;
+    }
+    if (rc) {
+        free(next);
+        return rc;
+    }
+    char rung[32];
+    snprintf(rung, sizeof(rung), "rung %zu", next->rung);
+    finish_why(next, rung);
+    fill_values(next);
+    *out = next;
+    return 0;
+}

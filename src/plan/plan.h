@@ -1,0 +1,304 @@
+/*
+ * plan/plan.h - what the files of the planning module share: the profile as
+ * loaded, the settings of one run, and the estimator's inner results.
+ *
+ * A profile (profile.c) is read once and never changed; everything after it
+ * (params.c, estimate.c, plan.c, optimize.c, calibrate.c) is arithmetic over
+ * it and a plan_params.  Nothing here talks to a device except plan.c, when
+ * it is asked for a device's safe available memory.
+ */
+#ifndef VRAM_PLAN_PLAN_H
+#define VRAM_PLAN_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define PLAN_NAME_MAX 32
+#define PLAN_TEXT_MAX 256
+#define PLAN_MAX_COMPONENTS 16
+#define PLAN_MAX_STAGES 8
+#define PLAN_MAX_TIERS 12
+#define PLAN_MAX_LEVERS 16
+#define PLAN_MAX_RUNGS 16
+#define PLAN_MAX_VALUES 8
+#define PLAN_MAX_SETTINGS 20
+#define PLAN_SETTING_MAX 64
+
+/* Limits on what a person may ask for.  Past them an input is a typo or a
+ * test of the tool, not a video: refused, never estimated. */
+#define PLAN_MAX_SIDE 16384u        /* pixels a side */
+#define PLAN_MAX_FRAMES 100000u     /* over an hour at 24 fps */
+#define PLAN_MAX_STEPS 1000u
+#define PLAN_MAX_BATCH 1024u
+#define PLAN_MAX_LORA 64u
+#define PLAN_MAX_FPS 240.0
+#define PLAN_MAX_AUDIO_S 86400.0
+
+/* ---- settings ------------------------------------------------------------ */
+
+/* Every key a setting may have, in the order `vram estimate --help` lists
+ * them.  One list makes the parser, the printer and the help agree. */
+#define PLAN_SETTING_LIST(X)                                                          \
+    X(RESOLUTION, "resolution", "WxH, Np or Npx: 1280x720, 720p, 512px")             \
+    X(WIDTH, "width", "pixels")                                                       \
+    X(HEIGHT, "height", "pixels")                                                     \
+    X(FRAMES, "frames", "frames of the video (or give duration)")                    \
+    X(DURATION, "duration", "seconds of video: 8, 8s, 2m (frames = duration x fps)") \
+    X(FPS, "fps", "frames per second")                                                \
+    X(STEPS, "steps", "denoising steps")                                              \
+    X(BATCH, "batch", "videos (or frames, for per-frame stages) at once")            \
+    X(CFG, "cfg", "classifier-free guidance: on|off")                                 \
+    X(LORA, "lora", "LoRA adapters loaded")                                           \
+    X(PRECISION, "precision", "fp32|bf16|fp16|int8 for the components that follow it") \
+    X(MEMORY, "memory", "memory mode: auto|beefy|lightweight|sequential")             \
+    X(VAE_TILING, "vae_tiling", "decode in tiles: on|off")                            \
+    X(CHUNK, "chunk", "frames per chunk, 0 for the whole video at once")              \
+    X(CPU, "cpu", "components run on the CPU: none or NAME[,NAME]")                   \
+    X(SKIP, "skip", "optional stages left out: none or NAME[,NAME]")                  \
+    X(AUDIO, "audio", "seconds of driving audio")                                     \
+    X(RESIDENT, "resident", "share of streamed weights kept on the GPU in sequential mode, 0 to 0.9") \
+    X(TIER, "tier", "auto, or a tier of the profile to use")
+
+enum {
+#define PLAN__KEY_ENUM(id, name, help) PLAN_KEY_##id,
+    PLAN_SETTING_LIST(PLAN__KEY_ENUM)
+#undef PLAN__KEY_ENUM
+    PLAN_NKEYS
+};
+
+enum plan_dtype { PLAN_FP32, PLAN_BF16, PLAN_FP16, PLAN_INT8, PLAN_NDTYPES };
+
+/* How often a stage runs: once a video, once per chunk of frames, once per
+ * denoising step (of every chunk), or once per output frame. */
+enum plan_runs { PLAN_RUNS_ONCE, PLAN_RUNS_CHUNK, PLAN_RUNS_STEP, PLAN_RUNS_FRAME };
+
+/* The inputs an activation or time coefficient multiplies. */
+enum plan_feature {
+    PLAN_F_FIXED,                   /* 1 */
+    PLAN_F_TOKEN,                   /* latent tokens of the chunk */
+    PLAN_F_TOKEN2,                  /* tokens squared: attention without a fused kernel */
+    PLAN_F_PIXEL,                   /* output pixels of the chunk (of a frame, per-frame stages) */
+    PLAN_F_AREA,                    /* pixels of one frame, however many frames */
+    PLAN_F_AUDIO,                   /* seconds of audio */
+    PLAN_NFEATURES
+};
+
+/* A list of "key=value" settings, as a profile section or a person gave
+ * them.  line[i] is where entry i was written (0: not from a file). */
+typedef struct plan_settings {
+    char kv[PLAN_MAX_SETTINGS][PLAN_SETTING_MAX];
+    int line[PLAN_MAX_SETTINGS];
+    int n;
+} plan_settings;
+
+/* The settings of one run, resolved: every field holds a value. */
+typedef struct plan_params {
+    uint32_t width, height;
+    uint32_t frames;                /* snapped to what the model makes (4n+1, ...) */
+    double fps;
+    double duration_s;              /* > 0 when frames come from a duration */
+    uint32_t steps, batch, lora, chunk;
+    bool cfg, tiling;
+    int precision;                  /* enum plan_dtype */
+    int memory;                     /* VRAM_MEMORY_* */
+    uint32_t cpu;                   /* bit per component run on the CPU */
+    uint32_t skip;                  /* bit per stage left out */
+    double audio_s;
+    double resident;                /* 0..0.9 */
+    char tier[PLAN_NAME_MAX];       /* "" or "auto": the planner chooses */
+    bool frames_set, duration_set;  /* within one settings list, for conflicts */
+} plan_params;
+
+/* ---- the profile ------------------------------------------------------------ */
+
+typedef struct plan_component {
+    char name[PLAN_NAME_MAX];
+    double params;                  /* parameter count */
+    int dtype;                      /* the dtype it runs in unless it follows precision */
+    bool follows;                   /* takes the precision setting */
+    bool cpu_ok;                    /* may run on the CPU */
+    bool lora;                      /* LoRA adapters attach to it */
+    unsigned blocks;                /* units streamed one at a time in sequential mode */
+    double largest;                 /* parameters of the largest unit, 0: params / blocks */
+    uint32_t stages;                /* bit per stage it runs in */
+    int line;
+} plan_component;
+
+typedef struct plan_stage {
+    char name[PLAN_NAME_MAX];
+    int runs;                       /* enum plan_runs */
+    double act[PLAN_NFEATURES];     /* bytes per unit, batch 1, 16-bit activations */
+    double time[PLAN_NFEATURES];    /* seconds per unit on the reference card */
+    int act_line[PLAN_NFEATURES], time_line[PLAN_NFEATURES];
+    double share;                   /* of the steps, for stages that run per step (MoE experts) */
+    bool guided;                    /* runs twice (cond, uncond) with guidance on */
+    double cfg_memory;              /* activation multiplier with guidance on */
+    double tiling;                  /* pixel-term multiplier with vae_tiling on */
+    bool optional;                  /* may be skipped (skip=NAME) */
+    uint32_t components;            /* bit per component (derived) */
+    bool follows;                   /* a component follows precision (derived) */
+    int line;
+} plan_stage;
+
+typedef struct plan_tier {
+    char name[PLAN_NAME_MAX];
+    char range[PLAN_NAME_MAX];      /* the budget range it was made for, as written */
+    plan_settings set;
+    int line;
+} plan_tier;
+
+typedef struct plan_lever {
+    int key;                        /* PLAN_KEY_* it changes */
+    char values[PLAN_MAX_VALUES][PLAN_NAME_MAX];
+    double quality[PLAN_MAX_VALUES]; /* quality cost of each value, 0..100 */
+    int nvalues;
+    int level;                      /* 0 basic, 1 balanced, 2 maximum */
+    char reason[PLAN_TEXT_MAX];
+    int line;
+} plan_lever;
+
+struct vram_profile {
+    char name[PLAN_NAME_MAX];
+    char title[PLAN_TEXT_MAX];
+    char source[PLAN_TEXT_MAX];
+    char path[4096];
+    char *text;                     /* the file as read: the calibrated copy edits it */
+    size_t text_len;
+    bool calibrated;                /* has a [calibration] section */
+    char calibration[PLAN_TEXT_MAX];  /* its summary line */
+
+    plan_settings defaults;
+    plan_params base;               /* defaults, resolved */
+
+    unsigned stride[3], patch[3];   /* latent: t, h, w */
+    bool causal;                    /* the first frame is its own latent frame */
+
+    double context_bytes, slack, margin, lora_bytes;
+
+    char card[PLAN_TEXT_MAX];       /* the reference card of the time model */
+    double bandwidth;               /* host<->device bytes per second */
+    double cpu_factor;              /* a stage on the CPU is this much slower */
+    double stream_latency;          /* seconds per streamed block */
+    double fp32_factor, int8_factor, tiling_time;
+
+    plan_component comp[PLAN_MAX_COMPONENTS];
+    int ncomp;
+    plan_stage stage[PLAN_MAX_STAGES];
+    int nstage;
+    plan_tier tier[PLAN_MAX_TIERS];
+    int ntier;
+    plan_lever lever[PLAN_MAX_LEVERS];
+    int nlever;
+    plan_settings rung[PLAN_MAX_RUNGS];
+    int nrung;
+};
+
+/* ---- params.c ------------------------------------------------------------------ */
+
+/* Name of key id ("resolution"), its help line. */
+const char *plan__key_name(int id);
+const char *plan__key_help(int id);
+int plan__key_find(const char *name);
+
+const char *plan__dtype_name(int dtype);
+int plan__dtype_bytes(int dtype);
+const char *plan__memory_name(int mode);
+
+/* Applies one "key=value" to x.  p gives the names of components and
+ * stages (cpu=, skip=) and may be NULL while the profile is being read
+ * (those keys are then checked later).  VRAM_EINVAL with the value named. */
+int plan__params_set(const vram_profile *p, plan_params *x, const char *kv);
+
+/* Applies a list (a profile section or a person's --set words) to x. */
+int plan__params_apply(const vram_profile *p, plan_params *x, const char *const *kv, size_t n);
+int plan__params_apply_list(const vram_profile *p, plan_params *x, const plan_settings *s);
+
+/* Derives frames from a duration, snaps frames to the model's rule and
+ * checks the limits.  Call once after the last apply. */
+int plan__params_finish(const vram_profile *p, plan_params *x);
+
+/* The value of key id as the plan prints it ("1280x720", "on", "40"). */
+int plan__param_text(const vram_profile *p, const plan_params *x, int id, char *buf, size_t cap);
+
+/* ---- estimate.c ----------------------------------------------------------------- */
+
+/* One memory mode, estimated in full. */
+typedef struct plan_estimate {
+    int mode;                       /* VRAM_MEMORY_BEEFY.. (never AUTO) */
+    double weights, activations;    /* at the peak stage */
+    double context, slack, margin;
+    double peak;                    /* weights + activations + context + slack + margin */
+    double host;                    /* host RAM: offloaded, pinned and staged weights */
+    double seconds;
+    int peak_stage;                 /* index, -1 when no stage runs */
+} plan_estimate;
+
+/* Estimates x in mode (not AUTO).  VRAM_ERANGE when a figure passes 64-bit
+ * bytes, naming the settings that made it. */
+int plan__estimate_mode(const vram_profile *p, const plan_params *x, int mode, plan_estimate *out);
+
+/* The activation bytes of stage s for x (0 when it is skipped or on the CPU). */
+double plan__stage_activation(const vram_profile *p, const plan_params *x, int s);
+
+/* The terms whose sum is stage s's activation bytes (or seconds) at x,
+ * one per feature: coefficient x input x the multipliers (batch, guidance,
+ * precision, tiling, passes).  All zero when the stage is skipped, and for
+ * activations when it runs on the CPU.  Calibration scales them. */
+void plan__act_terms(const vram_profile *p, const plan_params *x, int s, double t[PLAN_NFEATURES]);
+void plan__time_terms(const vram_profile *p, const plan_params *x, int s, double t[PLAN_NFEATURES]);
+
+/* Latent tokens of one chunk of x. */
+double plan__tokens(const vram_profile *p, const plan_params *x);
+
+/* Converts a finite non-negative figure to bytes, or VRAM_ERANGE. */
+int plan__bytes(double v, uint64_t *out);
+
+/* ---- plan.c --------------------------------------------------------------------- */
+
+/* Resolves AUTO: the fastest mode whose peak is at most budget (0: no
+ * budget, the fastest).  all[] gets every mode's estimate (beefy,
+ * lightweight, sequential).  Returns 0 and *chosen, or VRAM_ENOFIT when
+ * none fits (then *chosen is the smallest).  Other errors as estimate. */
+int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budget,
+                      plan_estimate all[3], plan_estimate *chosen);
+
+/* ---- optimize.c ------------------------------------------------------------------ */
+
+/* vram_optimize by trying every combination of the levers: the reference
+ * the branch and bound is tested and benchmarked against. */
+int plan__optimize_exhaustive(const vram_profile *p, const char *const *settings, size_t n,
+                              uint64_t budget_bytes, int level, double max_seconds,
+                              vram_optimization *out);
+
+/* ---- profile.c, library.c -------------------------------------------------------- */
+
+/* Parses profile text (path names it in messages) into a new profile. */
+int plan__profile_parse(const char *path, const char *text, size_t len, vram_profile **out);
+
+/* The folders profiles are searched in, for options o (NULL: defaults and
+ * environment): fills dirs (cap entries, each PATH_MAX) and *n. */
+int plan__profile_dirs(const vram_options *o, char dirs[][4096], int cap, int *n);
+
+/* The default folder of calibrated copies (~/.config/vram/profiles). */
+int plan__user_dir(char *buf, size_t cap);
+
+/* A profile, component, stage or tier name: lower-case letters, digits,
+ * '-', '_', '.', under PLAN_NAME_MAX. */
+bool plan__valid_name(const char *s);
+
+int plan__component_find(const vram_profile *p, const char *name);
+int plan__stage_find(const vram_profile *p, const char *name);
+int plan__tier_find(const vram_profile *p, const char *name);
+
+/* ---- lsq.c ---------------------------------------------------------------------- */
+
+/* Non-negative weighted least squares, n rows of k <= 8 columns (row-major
+ * a[i*k + j]), target y, weights w: finds x >= 0 minimising
+ * sum w_i (a_i.x - y_i)^2.  Columns that would go negative are dropped and
+ * the rest refitted.  Returns 0, or VRAM_EINVAL when no column can be
+ * fitted (then x is left as it was). */
+int plan__nnls(const double *a, const double *y, const double *w, int n, int k, double *x);
+
+#endif /* VRAM_PLAN_PLAN_H */

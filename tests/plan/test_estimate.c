@@ -1,0 +1,285 @@
+/*
+ * tests/plan/test_estimate.c - the estimator: exact arithmetic on a small
+ * profile, and properties over many random settings on every shipped
+ * profile: more pixels, frames, batch or guidance never lower the peak;
+ * int8 < fp16 = bf16 < fp32 for weights; sequential < lightweight < beefy
+ * in peak and the reverse in time; and overflow refused, never wrapped.
+ */
+#include "plan_test.h"
+
+static const char tiny[] =
+    "[profile]\nname = tiny\ntitle = t\nsource = tests\n"
+    "[defaults]\nresolution = 256px\nframes = 9\nsteps = 10\ncfg = off\n"
+    "[latent]\nstride = 4x8x8\npatch = 1x2x2\ncausal = yes\n"
+    "[overhead]\ncuda_context = 100MiB\nslack = 10%\nmargin = 5%\n"
+    "[time]\ncard = test card\nbandwidth = 10GB\n"
+    "[component net]\nparams = 1B\ndtype = bf16\nprecision = follow\nstages = denoise\nblocks = 10\n"
+    "[component dec]\nparams = 0.1B\ndtype = fp32\nstages = decode\nblocks = 4\n"
+    "[stage denoise]\nruns = step\nact = 1MiB\nact_per_token = 1KiB\ntime_per_token = 1e-6\n"
+    "[stage decode]\nruns = chunk\nact_per_pixel = 2\ntime_per_pixel = 1e-9\n";
+
+/* Peak of one mode at settings kv. */
+static int peak_of(const vram_profile *p, const char *const *kv, size_t n, const char *mode,
+                   vram_estimate *e)
+{
+    const char *all[40];
+    char m[32];
+    snprintf(m, sizeof(m), "memory=%s", mode);
+    for (size_t i = 0; i < n; i++)
+        all[i] = kv[i];
+    all[n] = m;
+    return vram_estimate_run(p, all, n + 1, 0, e);
+}
+
+TEST(exact_figures_on_a_small_profile)
+{
+    vram_profile *p;
+    CHECK_OK(vram_profile_load(NULL, write_file("tiny.ini", tiny), &p));
+    vram_estimate e;
+    /* 256px, 9 frames: 3 latent frames x 16 x 16 = 768 tokens. */
+    double act = 1048576.0 + 768 * 1024.0;
+    double w = 2e9 + 0.1e9 * 4;
+    double tensors = w + act, slack = 0.1 * tensors, ctx = 104857600.0;
+    double margin = 0.05 * (tensors + slack + ctx);
+    CHECK_OK(peak_of(p, NULL, 0, "beefy", &e));
+    CHECK_NEAR((double)e.peak_bytes, tensors + slack + ctx + margin, 1.0);
+    CHECK_NEAR((double)e.activation_bytes, act, 1.0);
+    CHECK_NEAR((double)e.weights_bytes, w, 1.0);
+    CHECK_STR_EQ(e.peak_stage, "denoise");
+    double compute = 10 * 768 * 1e-6 + 256.0 * 256 * 9 * 1e-9;
+    CHECK_NEAR(e.seconds, compute, 1e-12);
+    /* Lightweight: only the denoiser during its stage; moved in once. */
+    CHECK_OK(peak_of(p, NULL, 0, "lightweight", &e));
+    CHECK_NEAR((double)e.weights_bytes, 2e9, 1.0);
+    CHECK_NEAR(e.seconds, compute + 2e9 / 10e9 + 0.4e9 / 10e9, 1e-9);
+    /* Sequential: two of ten blocks in flight, streamed every step. */
+    CHECK_OK(peak_of(p, NULL, 0, "sequential", &e));
+    CHECK_NEAR((double)e.weights_bytes, 2e9 * 0.2, 1.0);
+    double stream = 10 * (2e9 / 10e9 + 10 * 1e-4) + (0.4e9 / 10e9 + 4 * 1e-4);
+    CHECK_NEAR(e.seconds, compute + stream, 1e-9);
+    /* fp32 doubles the denoiser's weights and its activations. */
+    const char *fp32[] = { "precision=fp32" };
+    CHECK_OK(peak_of(p, fp32, 1, "beefy", &e));
+    CHECK_NEAR((double)e.weights_bytes, 4e9 + 0.4e9, 1.0);
+    CHECK_NEAR((double)e.activation_bytes, 2 * act, 1.0);
+    /* The decode stage peaks when its pixels outgrow the denoiser. */
+    const char *big[] = { "resolution=4096px", "frames=101", "memory=lightweight" };
+    CHECK_OK(vram_estimate_run(p, big, 3, 0, &e));
+    CHECK_STR_EQ(e.peak_stage, "decode");
+    CHECK_NEAR((double)e.activation_bytes, 2.0 * 4096 * 4096 * 101, 1.0);
+    vram_profile_free(p);
+}
+
+TEST(the_breakdown_adds_up_to_the_peak)
+{
+    for (size_t i = 0; i < NSHIPPED; i++) {
+        vram_profile *p = load_shipped(shipped[i]);
+        CHECK(p);
+        vram_estimate m[3];
+        CHECK_OK(vram_estimate_modes(p, NULL, 0, m));
+        for (int k = 0; k < 3; k++) {
+            uint64_t sum = m[k].weights_bytes + m[k].activation_bytes + m[k].overhead_bytes +
+                           m[k].margin_bytes;
+            CHECK_MSG(sum + 4 >= m[k].peak_bytes && sum <= m[k].peak_bytes + 4, "%s mode %d: %llu vs %llu",
+                      shipped[i], k, (unsigned long long)sum, (unsigned long long)m[k].peak_bytes);
+            CHECK(m[k].peak_stage[0]);
+            CHECK(m[k].seconds > 0);
+        }
+        vram_profile_free(p);
+    }
+}
+
+/* Random settings for profile p, written into kv (n entries). */
+static size_t random_settings(const vram_profile *p, char kv[][PLAN_SETTING_MAX])
+{
+    static const char *const precisions[] = { "fp32", "bf16", "fp16", "int8" };
+    size_t n = 0;
+    unsigned side = p->base.width > 600 ? 1920 : 768;
+    snprintf(kv[n++], PLAN_SETTING_MAX, "resolution=%ux%u", rnd(4, side / 16) * 16, rnd(4, side / 16) * 16);
+    snprintf(kv[n++], PLAN_SETTING_MAX, "frames=%u", rnd(1, 200));
+    snprintf(kv[n++], PLAN_SETTING_MAX, "steps=%u", rnd(1, 60));
+    snprintf(kv[n++], PLAN_SETTING_MAX, "batch=%u", rnd(1, 4));
+    snprintf(kv[n++], PLAN_SETTING_MAX, "cfg=%s", rnd(0, 1) ? "on" : "off");
+    snprintf(kv[n++], PLAN_SETTING_MAX, "precision=%s", precisions[rnd(0, 3)]);
+    snprintf(kv[n++], PLAN_SETTING_MAX, "vae_tiling=%s", rnd(0, 1) ? "on" : "off");
+    snprintf(kv[n++], PLAN_SETTING_MAX, "chunk=%u", rnd(0, 1) ? 0 : rnd(1, 64));
+    snprintf(kv[n++], PLAN_SETTING_MAX, "lora=%u", rnd(0, 3));
+    snprintf(kv[n++], PLAN_SETTING_MAX, "audio=%u", rnd(0, 60));
+    return n;
+}
+
+/* kv with one setting replaced (appended: the last one wins). */
+static size_t with(char kv[][PLAN_SETTING_MAX], size_t n, const char *fmt, unsigned v)
+{
+    snprintf(kv[n], PLAN_SETTING_MAX, fmt, v);
+    return n + 1;
+}
+
+static uint64_t peak_at(const vram_profile *p, char kv[][PLAN_SETTING_MAX], size_t n, const char *mode)
+{
+    const char *list[40];
+    for (size_t i = 0; i < n; i++)
+        list[i] = kv[i];
+    vram_estimate e;
+    return peak_of(p, list, n, mode, &e) ? 0 : e.peak_bytes;
+}
+
+static bool parse_resolution(const char *kv, unsigned *w, unsigned *h)
+{
+    return sscanf(kv, "resolution=%ux%u", w, h) == 2;
+}
+
+/* More pixels, frames, batch or guidance never lower the estimate, in any
+ * mode, over many random settings of every shipped profile. */
+TEST(more_work_never_lowers_the_estimate)
+{
+    static const char *const modes[] = { "beefy", "lightweight", "sequential" };
+    int checked = 0;
+    for (size_t i = 0; i < NSHIPPED; i++) {
+        vram_profile *p = load_shipped(shipped[i]);
+        CHECK(p);
+        for (int trial = 0; trial < 150; trial++) {
+            char kv[40][PLAN_SETTING_MAX];
+            size_t n = random_settings(p, kv);
+            unsigned w, h;
+            CHECK(parse_resolution(kv[0], &w, &h));
+            const char *mode = modes[trial % 3];
+            uint64_t base = peak_at(p, kv, n, mode);
+            CHECK_MSG(base > 0, "%s: %s", shipped[i], vram_last_error());
+            char more[40][PLAN_SETTING_MAX];
+            memcpy(more, kv, sizeof(kv));
+            snprintf(more[n], PLAN_SETTING_MAX, "resolution=%ux%u", w + 16 * rnd(1, 8), h + 16 * rnd(0, 8));
+            CHECK_MSG(peak_at(p, more, n + 1, mode) >= base, "%s %s: more pixels (%s) lowered it",
+                      shipped[i], mode, more[n]);
+            unsigned frames;
+            sscanf(kv[1], "frames=%u", &frames);
+            size_t m = with(more, n, "frames=%u", frames + rnd(1, 40));
+            CHECK_MSG(peak_at(p, more, m, mode) >= base, "%s %s: more frames lowered it", shipped[i], mode);
+            unsigned batch;
+            sscanf(kv[3], "batch=%u", &batch);
+            m = with(more, n, "batch=%u", batch + 1);
+            CHECK_MSG(peak_at(p, more, m, mode) >= base, "%s %s: a bigger batch lowered it", shipped[i], mode);
+            snprintf(more[n], PLAN_SETTING_MAX, "cfg=on");
+            uint64_t on = peak_at(p, more, n + 1, mode);
+            snprintf(more[n], PLAN_SETTING_MAX, "cfg=off");
+            CHECK_MSG(on >= peak_at(p, more, n + 1, mode), "%s %s: guidance lowered it", shipped[i], mode);
+            checked++;
+        }
+        vram_profile_free(p);
+    }
+    CHECK_EQ(checked, 150 * (int)NSHIPPED);
+}
+
+TEST(weights_by_precision_int8_fp16_bf16_fp32)
+{
+    for (size_t i = 0; i < NSHIPPED; i++) {
+        vram_profile *p = load_shipped(shipped[i]);
+        CHECK(p);
+        for (int trial = 0; trial < 50; trial++) {
+            char kv[40][PLAN_SETTING_MAX];
+            size_t n = random_settings(p, kv);
+            uint64_t w[4];
+            static const char *const order[] = { "int8", "fp16", "bf16", "fp32" };
+            for (int k = 0; k < 4; k++) {
+                const char *list[40];
+                char prec[32];
+                for (size_t j = 0; j < n; j++)
+                    list[j] = kv[j];
+                snprintf(prec, sizeof(prec), "precision=%s", order[k]);
+                list[n] = prec;
+                vram_estimate e;
+                CHECK_OK(peak_of(p, list, n + 1, "beefy", &e));
+                w[k] = e.weights_bytes;
+            }
+            CHECK_MSG(w[0] < w[1] && w[1] == w[2] && w[2] < w[3], "%s: %llu %llu %llu %llu", shipped[i],
+                      (unsigned long long)w[0], (unsigned long long)w[1], (unsigned long long)w[2],
+                      (unsigned long long)w[3]);
+        }
+        vram_profile_free(p);
+    }
+}
+
+TEST(sequential_lightweight_beefy_in_peak_and_the_reverse_in_time)
+{
+    for (size_t i = 0; i < NSHIPPED; i++) {
+        vram_profile *p = load_shipped(shipped[i]);
+        CHECK(p);
+        for (int trial = 0; trial < 100; trial++) {
+            char kv[40][PLAN_SETTING_MAX];
+            size_t n = random_settings(p, kv);
+            const char *list[40];
+            for (size_t j = 0; j < n; j++)
+                list[j] = kv[j];
+            vram_estimate m[3];
+            CHECK_OK(vram_estimate_modes(p, list, n, m));
+            CHECK_MSG(m[2].peak_bytes < m[1].peak_bytes && m[1].peak_bytes < m[0].peak_bytes,
+                      "%s peaks: sequential %llu, lightweight %llu, beefy %llu (%s %s %s)", shipped[i],
+                      (unsigned long long)m[2].peak_bytes, (unsigned long long)m[1].peak_bytes,
+                      (unsigned long long)m[0].peak_bytes, kv[0], kv[1], kv[5]);
+            CHECK_MSG(m[2].seconds > m[1].seconds && m[1].seconds > m[0].seconds,
+                      "%s times: %g %g %g", shipped[i], m[2].seconds, m[1].seconds, m[0].seconds);
+            CHECK(m[0].host_bytes > 0 && m[2].host_bytes >= m[0].host_bytes / 2);
+        }
+        vram_profile_free(p);
+    }
+}
+
+TEST(auto_takes_the_fastest_mode_that_fits)
+{
+    vram_profile *p = load_shipped("wan2.2-ti2v-5b");
+    CHECK(p);
+    vram_estimate m[3], e;
+    CHECK_OK(vram_estimate_modes(p, NULL, 0, m));
+    CHECK_OK(vram_estimate_run(p, NULL, 0, 0, &e));
+    CHECK_EQ(e.memory, VRAM_MEMORY_BEEFY);
+    CHECK_OK(vram_estimate_run(p, NULL, 0, m[0].peak_bytes, &e));
+    CHECK_EQ(e.memory, VRAM_MEMORY_BEEFY);
+    CHECK_OK(vram_estimate_run(p, NULL, 0, m[0].peak_bytes - 1, &e));
+    CHECK_EQ(e.memory, VRAM_MEMORY_LIGHTWEIGHT);
+    CHECK_OK(vram_estimate_run(p, NULL, 0, m[1].peak_bytes - 1, &e));
+    CHECK_EQ(e.memory, VRAM_MEMORY_SEQUENTIAL);
+    CHECK_ERR(vram_estimate_run(p, NULL, 0, m[2].peak_bytes - 1, &e), VRAM_ENOFIT);
+    CHECK_EQ(e.memory, VRAM_MEMORY_SEQUENTIAL);
+    CHECK_CONTAINS(vram_last_error(), "at the least (sequential)");
+    const char *forced[] = { "memory=beefy" };
+    CHECK_ERR(vram_estimate_run(p, forced, 1, m[0].peak_bytes - 1, &e), VRAM_ENOFIT);
+    vram_profile_free(p);
+}
+
+TEST(overflow_is_refused_never_wrapped)
+{
+    /* Attention without a fused kernel grows with tokens squared: 10^11
+     * tokens square past 2^64 bytes. */
+    vram_profile *p = load_shipped("generic-diffusion");
+    CHECK(p);
+    const char *huge[] = { "resolution=16384x16384", "frames=100000", "batch=1024", "vae_tiling=off" };
+    vram_estimate e;
+    CHECK_ERR(vram_estimate_run(p, huge, 4, 0, &e), VRAM_ERANGE);
+    CHECK_CONTAINS(vram_last_error(), "overflow 64-bit");
+    CHECK_CONTAINS(vram_last_error(), "16384x16384");
+    CHECK_EQ(e.peak_bytes, 0);
+    char *json = (char *)1;
+    CHECK_ERR(vram_estimate_json(p, huge, 4, 0, &json), VRAM_ERANGE);
+    CHECK(json == NULL);
+    vram_profile_free(p);
+}
+
+TEST(estimate_json_and_text)
+{
+    vram_profile *p = load_shipped("latentsync");
+    CHECK(p);
+    char *json, *text;
+    const char *set[] = { "cfg=off" };
+    CHECK_OK(vram_estimate_json(p, set, 1, 24 * VRAM__GiB, &json));
+    CHECK_CONTAINS(json, "\"peak_bytes\":");
+    CHECK_CONTAINS(json, "\"fits\":true");
+    CHECK_CONTAINS(json, "\"cfg\":false");
+    CHECK_CONTAINS(json, "\"host_bytes\":");
+    CHECK_OK(vram_estimate_text(p, set, 1, 0, &text));
+    CHECK_CONTAINS(text, "peak ");
+    CHECK_CONTAINS(text, "host RAM");
+    CHECK_CONTAINS(text, "sequential");
+    vram_free(json);
+    vram_free(text);
+    vram_profile_free(p);
+}
