@@ -96,8 +96,9 @@ void vram__ctx_lease_view(vram_ctx *ctx, unsigned device, vram__lease_view *out)
 {
     memset(out, 0, sizeof(*out));
     void *ledger = __atomic_load_n(&ctx->ledger, __ATOMIC_ACQUIRE);
-    if (ledger && ctx->lease_view)
-        ctx->lease_view(ledger, device, out);
+    vram__lease_view_fn view = __atomic_load_n(&ctx->lease_view, __ATOMIC_ACQUIRE);
+    if (ledger && view)
+        view(ledger, device, out);
 }
 
 /* ---- device calls ------------------------------------------------------------ */

@@ -335,7 +335,9 @@ void vram__ledger_settle(vram_ledger *l)
             vram_resident *r = out.evict[i];
             r->state = RES_EVICTED;
             l->dev[r->device].resident -= r->bytes;
+            l->evicting--;
         }
+        pthread_cond_signal(&l->timer_wake);
     }
 }
 
@@ -528,12 +530,12 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&l->lock);
     while (!l->stopping) {
         uint64_t now = vram__now_ns();
-        if (l->dl_head && l->dl_head->deadline_ns <= now) {
+        if (l->dl_head && l->dl_head->deadline_ns <= now && !l->evicting) {
             vram__ledger_settle(l);
             pthread_mutex_lock(&l->lock);
             continue;
         }
-        if (!l->dl_head) {
+        if (!l->dl_head || l->evicting) {   /* an eviction's end wakes it */
             pthread_cond_wait(&l->timer_wake, &l->lock);
             continue;
         }
@@ -603,7 +605,7 @@ int vram_ledger_open(vram_ctx *ctx, const vram_ledger_config *cfg, vram_ledger *
     if (rc)
         return rc;
     void *none = NULL;
-    ctx->lease_view = lease_view;
+    __atomic_store_n(&ctx->lease_view, lease_view, __ATOMIC_RELEASE);  /* the same for every ledger */
     if (!__atomic_compare_exchange_n(&ctx->ledger, &none, l, false, __ATOMIC_ACQ_REL,
                                      __ATOMIC_ACQUIRE)) {
         ledger_destroy(l);

@@ -56,20 +56,22 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 
 uint64_t vram__need(const vram_ledger *l, const vram__req *r, unsigned d)
 {
+    (void)l;
     if (r->device_pref >= 0 && (unsigned)r->device_pref != d)
         return UINT64_MAX;
     if (r->resident && r->resident->device != d)
         return UINT64_MAX;
     uint64_t b = r->bytes;
-    if (r->device_bytes && d < r->ndevice_bytes && r->device_bytes[d])
+    if (r->device_bytes && d < r->ndevice_bytes && r->device_bytes[d]) {
+        if (r->device_bytes[d] == UINT64_MAX)
+            return UINT64_MAX;      /* never on this device */
         b = r->device_bytes[d];
-    if (b == UINT64_MAX)
-        return b;
+    }
     if (r->cls)
         b = sat_add(b, r->cls->extra_bytes);
     if (r->resident && r->resident->state == RES_EVICTED)
         b = sat_add(b, r->resident->bytes);
-    return b;
+    return b < UINT64_MAX ? b : UINT64_MAX - 1;   /* huge, but not "never" */
 }
 
 /* ---- refusing at submit ------------------------------------------------------ */
@@ -254,6 +256,7 @@ static void plan_evictions(vram_ledger *l, unsigned d, uint64_t shortfall, vram_
         if (!lru)
             return;
         lru->state = RES_EVICTING;
+        l->evicting++;
         out->evict[out->nevict++] = lru;
         freed += lru->bytes;
     }
@@ -367,8 +370,8 @@ static bool expire_due(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
 
 void vram__policy_pass(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
 {
-    if (walk(l, now_ns, out))
-        return;                     /* evict first; the next pass expires */
+    if (walk(l, now_ns, out) || l->evicting)
+        return;                     /* no one times out while room is being made */
     if (expire_due(l, now_ns, out))
         walk(l, now_ns, out);       /* what expired may have held the line */
 }

@@ -152,6 +152,7 @@ struct vram_ledger {
     vram__req *grants;              /* every granted request */
     unsigned ngrants;
     vram_resident *residents;
+    unsigned evicting;              /* residents being unloaded right now */
     vram__class **classes;
     unsigned nclasses, classes_cap;
     unsigned scheds;                /* schedulers open on it */
