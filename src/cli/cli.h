@@ -60,7 +60,7 @@ struct cli_command {
 };
 
 /* The subcommands, in the order `vram --help` lists them. */
-extern const cli_command cmd_status, cmd_watch, cmd_leakcheck;
+extern const cli_command cmd_status, cmd_watch, cmd_leakcheck, cmd_simulate;
 
 /* Parses argv (after the command name) into a; on bad input prints one line
  * on stderr and returns EXIT_USAGE.  --help prints help and returns -1. */

@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
     &cmd_status,
     &cmd_watch,
     &cmd_leakcheck,
+    &cmd_simulate,
 };
 
 static void print_usage(FILE *f)
