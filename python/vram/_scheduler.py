@@ -113,11 +113,11 @@ def _frame_of(result):
             view = memoryview(result)
         except TypeError:
             return None, None
-        if view.format != "B" or view.ndim not in (2, 3) or not view.c_contiguous:
+        if view.format != "B" or view.ndim not in (2, 3):
             return None, None
         height, width = view.shape[0], view.shape[1]
         channels = view.shape[2] if view.ndim == 3 else 1
-        data = view
+        data = view if view.c_contiguous else view.tobytes()   # rows in order
         if not 1 <= channels <= 4 or not width or not height:
             return None, None
     view = memoryview(data).cast("B")

@@ -483,6 +483,17 @@ static uint64_t explained_on(vram_ledger *l, unsigned device, const holder_use *
     return explained;
 }
 
+/* Our holders' use is read apart from the device's used memory; if the
+ * device moved meanwhile (a task allocated or freed between the two reads),
+ * the difference could count bytes of ours that `used` did not hold yet and
+ * make others look smaller than it is.  Such a sample may raise others but
+ * never lower it. */
+static bool steady_since(vram_ledger *l, unsigned device, const vram_device_snapshot *d)
+{
+    vram_device_info again;
+    return !vram_device_query(l->ctx, device, &again) && again.used_bytes == d->info.used_bytes;
+}
+
 static void on_sample(void *user, unsigned device, const vram_device_snapshot *d)
 {
     vram_ledger *l = user;
@@ -493,14 +504,19 @@ static void on_sample(void *user, unsigned device, const vram_device_snapshot *d
     size_t n = holders_on(l, device, h);
     pthread_mutex_unlock(&l->lock);
     uint64_t explained = explained_on(l, device, h, n);
+    bool steady = n == 0 || steady_since(l, device, d);
+    vram__clear_error();
     uint64_t margin = vram__ctx_margin_bytes(l->ctx, d->info.total_bytes);
+    uint64_t others = sat_sub(d->info.used_bytes, explained);
 
     pthread_mutex_lock(&l->lock);
     vram__dev *dv = &l->dev[device];
     dv->total = d->info.total_bytes;
     dv->margin = margin;
-    dv->explained = explained;
-    dv->others = sat_sub(d->info.used_bytes, explained);
+    if (steady || !dv->sampled || others > dv->others) {
+        dv->others = others;
+        dv->explained = explained;
+    }
     dv->sampled = true;
     vram__strlcpy(dv->name, d->info.name, sizeof(dv->name));
     vram__ledger_settle(l);
