@@ -123,6 +123,8 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 check: all
 	tests/run.sh $(BUILD)
 
+# Made again at every install: it holds PREFIX, which changes between runs.
+.PHONY: vram.pc
 vram.pc: vram.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' $< > $@
