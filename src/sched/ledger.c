@@ -666,7 +666,9 @@ int vram_ledger_close(vram_ledger *l)
     pthread_join(l->timer, NULL);
     vram_monitor_stop(l->mon);
     vram_ctx *ctx = l->ctx;
+    pthread_mutex_lock(&ctx->lock);     /* no snapshot is asking it now */
     __atomic_store_n(&ctx->ledger, NULL, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&ctx->lock);
     vram__ctx_detach(ctx);
     ledger_destroy(l);
     return 0;
