@@ -13,23 +13,8 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "sched_test.h"
 
-#define GiB (1024ull * 1024 * 1024)
-#define MiB (1024ull * 1024)
-
-static vram_ctx *open_sim(const char *spec, const char *state)
-{
-    vram_options *o = NULL;
-    vram_options_new(&o);
-    vram_options_set(o, "backend", "sim", NULL);
-    vram_options_set(o, "sim", spec, NULL);
-    if (state)
-        vram_options_set(o, "sim-state", state, NULL);
-    vram_ctx *ctx = NULL;
-    vram_ctx_open(&ctx, o);
-    vram_options_free(o);
-    return ctx;
-}
 
 /* A ledger that samples only when told (refresh), for deterministic tests. */
 static vram_ledger *open_ledger(vram_ctx *ctx, int no_backfill)
@@ -37,6 +22,16 @@ static vram_ledger *open_ledger(vram_ctx *ctx, int no_backfill)
     vram_ledger_config cfg = { .interval_ms = 3600000, .no_backfill = no_backfill };
     vram_ledger *l = NULL;
     return ctx && vram_ledger_open(ctx, &cfg, &l) == 0 ? l : NULL;
+}
+
+/* Frees every lease this process holds under the default holder name;
+ * returns how many, or -1. */
+static long release_mine(vram_ledger *l)
+{
+    char holder[32];
+    size_t n;
+    snprintf(holder, sizeof(holder), "pid %u", (unsigned)getpid());
+    return vram_lease_release_holder(l, holder, &n) ? -1 : (long)n;
 }
 
 static vram_lease_request req(uint64_t bytes, int64_t wait_ms)
@@ -357,10 +352,7 @@ TEST(backfill_never_delays_the_blocked_head)
         /* A ends: B starts at once, whatever passed it. */
         CHECK_OK(vram_lease_release(l, lease_of(&rec, "A")));
         CHECK(granted(&rec, "B") >= 0);
-        size_t n;
-        char holder[32];
-        snprintf(holder, sizeof(holder), "pid %u", (unsigned)getpid());
-        CHECK_OK(vram_lease_release_holder(l, holder, &n));
+        CHECK(release_mine(l) >= 0);
         CHECK_OK(vram_ledger_close(l));
         CHECK_OK(vram_ctx_close(ctx));
     }
@@ -383,10 +375,7 @@ TEST(an_overrun_stops_further_backfill)
     /* ...but one that fits beside B still may. */
     async_lease(l, &rec, &t[3], "D", GiB, 10000, 0);
     CHECK(granted(&rec, "D") >= 0);
-    char holder[32];
-    snprintf(holder, sizeof(holder), "pid %u", (unsigned)getpid());
-    size_t n;
-    CHECK_OK(vram_lease_release_holder(l, holder, &n));
+    CHECK_EQ(release_mine(l), 2);        /* A and D */
     CHECK_OK(vram_ledger_close(l));
     CHECK_OK(vram_ctx_close(ctx));
 }
@@ -414,11 +403,7 @@ TEST(priority_first_then_first_come_first_served)
     CHECK_OK(vram_lease_release(l, lease_of(&rec, "mid")));
     CHECK_EQ(rec.n, 5);
     CHECK_STR_EQ(rec.tag[4], "low2");
-    char holder[32];
-    snprintf(holder, sizeof(holder), "pid %u", (unsigned)getpid());
-    size_t n;
-    CHECK_OK(vram_lease_release_holder(l, holder, &n));
-    CHECK_EQ(n, 2);
+    CHECK_EQ(release_mine(l), 2);
     CHECK_OK(vram_ledger_close(l));
     CHECK_OK(vram_ctx_close(ctx));
 }
@@ -495,10 +480,7 @@ TEST(idle_residents_are_evicted_lru_and_never_in_use)
     CHECK_OK(vram_lease_acquire(l, &q, NULL));
     CHECK_EQ(u.n, 2);
     CHECK_ERR(vram_ledger_close(l), VRAM_EBUSY);
-    char holder[32];
-    snprintf(holder, sizeof(holder), "pid %u", (unsigned)getpid());
-    size_t n;
-    CHECK_OK(vram_lease_release_holder(l, holder, &n));
+    CHECK_EQ(release_mine(l), 2);
     /* Registering the encoder again counts it loaded again. */
     CHECK_OK(vram_resident_register(l, "encoder", 0, 3 * GiB, on_unload, &u, &again));
     CHECK(again == old && vram_resident_loaded(old));

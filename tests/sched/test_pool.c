@@ -11,23 +11,8 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "sched_test.h"
 
-#define GiB (1024ull * 1024 * 1024)
-#define MiB (1024ull * 1024)
-
-static vram_ctx *open_sim(const char *spec, const char *state)
-{
-    vram_options *o = NULL;
-    vram_options_new(&o);
-    vram_options_set(o, "backend", "sim", NULL);
-    vram_options_set(o, "sim", spec, NULL);
-    if (state)
-        vram_options_set(o, "sim-state", state, NULL);
-    vram_ctx *ctx = NULL;
-    vram_ctx_open(&ctx, o);
-    vram_options_free(o);
-    return ctx;
-}
 
 typedef struct rig {
     vram_ctx *ctx;
