@@ -118,6 +118,10 @@ class Binding(unittest.TestCase):
         r.unregister()
         r.unregister()
         self.assertEqual(vram.device(0)["residents"], 0)
+        self.assertFalse(r.loaded)
+        with self.assertRaises(vram.Error) as e:
+            r.unregister()
+        self.assertIn("unregistered", str(e.exception))
 
     def test_stage_marks(self):
         vram.mark("start")

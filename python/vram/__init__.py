@@ -212,22 +212,29 @@ class Resident:
         self._unload_cb = unload_cb     # kept alive while C may call it
         self._registrations = 1
 
+    def _live(self):
+        if self._handle is None:
+            raise _n.fail("VRAM_ENOENT", "resident %r was unregistered" % self.name)
+        return self._handle
+
     @property
     def loaded(self):
-        return bool(_n.lib.vram_resident_loaded(self._handle))
+        return self._handle is not None and bool(_n.lib.vram_resident_loaded(self._handle))
 
     def use(self):
         """`with r.use():` pins it (never evicted meanwhile).  Raises Error
         (VRAM_ENOENT) when it was evicted: load it and register it again."""
+        self._live()
         return _Pin(self)
 
     def unregister(self):
         """Drops one registration; the last one stops counting it."""
-        _n.check(_n.lib.vram_resident_unregister(self._handle))
         with _lock:
+            _n.check(_n.lib.vram_resident_unregister(self._live()))
             self._registrations -= 1
             if self._registrations == 0:
                 _session().residents.pop(self._handle.value, None)
+                self._handle = None     # freed by the library
 
     def __repr__(self):
         return "vram.Resident(%r, %s on device %d)" % (self.name, format_size(self.bytes),
@@ -239,11 +246,11 @@ class _Pin:
         self.r = resident
 
     def __enter__(self):
-        _n.check(_n.lib.vram_resident_use(self.r._handle))
+        _n.check(_n.lib.vram_resident_use(self.r._live()))
         return self.r
 
     def __exit__(self, *exc):
-        _n.check(_n.lib.vram_resident_done(self.r._handle))
+        _n.check(_n.lib.vram_resident_done(self.r._live()))
 
 
 def register_resident(name, size, unload=None, device=0):

@@ -295,7 +295,7 @@ class Scheduler:
             device=-1 if device is None else int(device), priority=int(priority),
             cpu_ok=1 if cpu_ok else 0, wait_ms=-1 if wait is None else int(wait * 1000),
             expected_ms=int(expected * 1000) if expected else 0,
-            resident=resident._handle if resident is not None else None)
+            resident=resident._live() if resident is not None else None)
         entry = _Entry([fn] + [f for _, f in rungs], fallback)
         tid = ctypes.c_uint64()
         with self._lock:            # ids follow the order of calls to submit
