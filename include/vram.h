@@ -467,7 +467,8 @@ VRAM_API int vram_ledger_open(vram_ctx *ctx, const vram_ledger_config *cfg,
                               vram_ledger **out);
 
 /* Closes; NULL is fine.  VRAM_EBUSY (and closes nothing) while a scheduler,
- * a lease, a waiting request or a resident is still there. */
+ * a lease, a waiting request or a resident is still there.  Snapshots of
+ * the context taken meanwhile on other threads are safe. */
 VRAM_API int vram_ledger_close(vram_ledger *l);
 
 /* Samples every device now, on the calling thread, and admits what fits. */
@@ -781,7 +782,7 @@ VRAM_API int vram_sched_shutdown(vram_sched *s, int cancel_queued);
 
 /* Shuts down (canceling what has not started), passes results never
  * collected to their free_result, stops the workers and frees.  NULL is
- * fine. */
+ * fine.  Call it when no other thread is in a call on s. */
 VRAM_API int vram_sched_close(vram_sched *s);
 
 /* "done", "fell back", "failed", "canceled".  Static. */
