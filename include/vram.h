@@ -742,6 +742,371 @@ VRAM_API int vram_calibration_write(const vram_calibration *c, const vram_option
 
 /* ---- sched (src/sched) -------------------------------------------- */
 
+/* The one admission engine of vram.  A ledger keeps, per device, what vram
+ * has reserved (leases, ours), what resident models hold, and what other
+ * programs use (others: used memory no lease explains, learnt from the
+ * monitor's samples).  Every request for memory, a worker-pool task or an
+ * external lease (a `vram run` job, a daemon client), waits in the ledger's
+ * one queue and is admitted by one policy:
+ *   - higher priority first, first come first served within a priority;
+ *   - a request starts on the device where it fits best (least room left);
+ *   - when the first waiting request does not fit anywhere, it reserves the
+ *     device where it can start soonest (from the expected ends of what
+ *     runs there); a later request may start ahead of it only when it is
+ *     expected to end before then, or fits in memory the blocked one will
+ *     not need, or runs on another device (bounded backfill: it can never
+ *     be starved).  Requests with no expected duration never jump ahead.
+ *   - nothing is admitted that would push others + reserved past the safe
+ *     capacity (total less the margin) of a device;
+ *   - a request larger than every device's capacity is refused at once.
+ * A release wakes the next request at once (condition variables, no
+ * polling); what other programs free is seen at the next sample. */
+
+#define VRAM_MAX_DEVICES 64
+#define VRAM_DEVICE_ANY (-1)        /* a request that may run on any device */
+#define VRAM_DEVICE_CPU (-2)        /* a task that ran on the CPU */
+#define VRAM_WAIT_FOREVER (-1)
+
+typedef struct vram_ledger vram_ledger;
+
+typedef struct vram_ledger_config {
+    unsigned interval_ms;           /* sampling of the devices; 0: the "interval"
+                                       option (100 ms) */
+    unsigned backfill_window;       /* waiting requests looked at per admission
+                                       pass; 0: 256 */
+    int no_backfill;                /* 1: strict FIFO, nothing passes a blocked
+                                       request (for comparisons) */
+} vram_ledger_config;
+
+/* Opens the ledger of ctx: samples every device once, then keeps sampling
+ * on a monitor thread of its own.  cfg may be NULL (defaults).  One ledger
+ * per context (VRAM_EBUSY for a second); while it is open, snapshots of ctx
+ * show its leases as ours.  Thread-safe, like everything below. */
+VRAM_API int vram_ledger_open(vram_ctx *ctx, const vram_ledger_config *cfg,
+                              vram_ledger **out);
+
+/* Closes; NULL is fine.  VRAM_EBUSY (and closes nothing) while a scheduler,
+ * a lease, a waiting request or a resident is still there.  Snapshots of
+ * the context taken meanwhile on other threads are safe. */
+VRAM_API int vram_ledger_close(vram_ledger *l);
+
+/* Samples every device now, on the calling thread, and admits what fits. */
+VRAM_API int vram_ledger_refresh(vram_ledger *l);
+
+/* The monitor that samples for the ledger (stage marks, history).
+ * Borrowed for the ledger's life. */
+VRAM_API vram_monitor *vram_ledger_monitor(vram_ledger *l);
+
+/* What the ledger counts on one device now. */
+typedef struct vram_ledger_device {
+    unsigned index;
+    int sampled;                    /* 0 until a sample of the device succeeded */
+    uint64_t total_bytes;
+    uint64_t margin_bytes;
+    uint64_t capacity_bytes;        /* total - margin: what may ever be admitted */
+    uint64_t others_bytes;          /* used that no lease or resident explains */
+    uint64_t leased_bytes;          /* granted leases (ours) */
+    uint64_t resident_bytes;        /* resident models, loaded or being evicted */
+    uint64_t evictable_bytes;       /* of those, idle and loaded */
+    uint64_t available_bytes;       /* capacity - others - leased - resident */
+    unsigned leases, residents, waiting;
+} vram_ledger_device;
+
+VRAM_API int vram_ledger_device_info(vram_ledger *l, unsigned device,
+                                     vram_ledger_device *out);
+
+/* What the ledger learnt about a class of tasks or jobs ("enhance",
+ * "enhance#1" for its first ladder rung): every out-of-memory raises the
+ * class's future estimates by the shortfall observed. */
+typedef struct vram_class_info {
+    uint64_t extra_bytes;           /* added to every estimate of the class */
+    uint64_t mean_ms;               /* expected duration (moving mean), 0 unknown */
+    uint64_t runs, ooms;
+} vram_class_info;
+
+/* VRAM_ENOENT when nothing is known of the class yet. */
+VRAM_API int vram_ledger_class_info(vram_ledger *l, const char *task_class,
+                                    vram_class_info *out);
+
+/* ---- leases ---- */
+
+typedef struct vram_lease_request {
+    uint64_t bytes;                 /* > 0 */
+    int device;                     /* VRAM_DEVICE_ANY or an index */
+    int priority;                   /* higher first; 0 is normal */
+    int64_t wait_ms;                /* VRAM_WAIT_FOREVER, or how long to wait;
+                                       0: only if it can start now */
+    const char *holder;             /* who holds it ("job 17"); copied; NULL:
+                                       "pid <this process>" */
+    uint32_t pid;                   /* the process whose device memory the lease
+                                       explains; 0: this process */
+    uint64_t expected_ms;           /* how long it will be held, 0 unknown (a
+                                       known duration lets others backfill) */
+    const char *task_class;         /* learn estimates for this class; NULL: none */
+} vram_lease_request;
+
+typedef struct vram_lease_info {
+    uint64_t id;
+    unsigned device;
+    uint64_t bytes;
+    char holder[64];
+    uint32_t pid;
+    uint64_t held_ms;
+} vram_lease_info;
+
+/* Waits (up to req->wait_ms) until the request is admitted, then fills *out
+ * (may be NULL) with the lease.  VRAM_EINVAL (0 bytes, NULL req),
+ * VRAM_ENODEV (no such device), VRAM_ENOFIT (larger than every device's
+ * capacity: the message gives both numbers), VRAM_ETIMEDOUT (not admitted in
+ * time), VRAM_ECANCELED (the holder's requests were released meanwhile). */
+VRAM_API int vram_lease_acquire(vram_ledger *l, const vram_lease_request *req,
+                                vram_lease_info *out);
+
+/* Called once per async request: status 0 with the lease, or the error the
+ * blocking form would have returned (lease is then NULL).  Runs on whichever
+ * thread admitted it, with no lock of the ledger held; keep it short. */
+typedef void (*vram_lease_fn)(void *user, int status, const vram_lease_info *lease);
+
+/* Queues the request and returns at once; fn tells the outcome.  *ticket_out
+ * (may be NULL) is the lease id it will have, for vram_lease_cancel.
+ * Refusals at submit (VRAM_EINVAL, VRAM_ENODEV, VRAM_ENOFIT) return here and
+ * fn is never called. */
+VRAM_API int vram_lease_acquire_async(vram_ledger *l, const vram_lease_request *req,
+                                      vram_lease_fn fn, void *user,
+                                      uint64_t *ticket_out);
+
+/* Withdraws a waiting request (fn is then called with VRAM_ECANCELED).
+ * VRAM_ENOENT when it is not waiting (admitted already, or unknown). */
+VRAM_API int vram_lease_cancel(vram_ledger *l, uint64_t ticket);
+
+/* Frees a lease.  VRAM_ENOENT when no lease has that id (never, or freed). */
+VRAM_API int vram_lease_release(vram_ledger *l, uint64_t lease_id);
+
+/* Lists the leases of `holder` (NULL: all) into buf; *count_out is how many
+ * there are (VRAM_ERANGE when more than cap: buf holds the first cap). */
+VRAM_API int vram_lease_list(vram_ledger *l, const char *holder, vram_lease_info *buf,
+                             size_t cap, size_t *count_out);
+
+/* Frees every lease of `holder` and cancels its waiting requests (as when
+ * a client's socket closes).  *released_out (may be NULL): leases freed. */
+VRAM_API int vram_lease_release_holder(vram_ledger *l, const char *holder,
+                                       size_t *released_out);
+
+/* ---- residents ---- */
+
+typedef struct vram_resident vram_resident;
+
+/* Unloads a resident model the ledger evicts (on the thread whose request
+ * needed the room, with no ledger lock held). */
+typedef void (*vram_unload_fn)(void *user, const char *name, unsigned device,
+                               uint64_t bytes);
+
+/* Counts a model kept loaded on `device` (name copied).  Registering the
+ * same name on the same device again returns the same resident (one more
+ * registration to drop) and, when it had been evicted, counts it loaded
+ * again.  unload may be NULL: the resident is then never evicted. */
+VRAM_API int vram_resident_register(vram_ledger *l, const char *name, unsigned device,
+                                    uint64_t bytes, vram_unload_fn unload, void *user,
+                                    vram_resident **out);
+
+/* Pins the resident while it is used (an in-use resident is never evicted)
+ * and marks its use.  VRAM_ENOENT when it was evicted: load it and register
+ * it again. */
+VRAM_API int vram_resident_use(vram_resident *r);
+
+/* Unpins; the resident is idle again, last used now. */
+VRAM_API int vram_resident_done(vram_resident *r);
+
+/* 1 when loaded, 0 when evicted. */
+VRAM_API int vram_resident_loaded(const vram_resident *r);
+
+/* Drops one registration; the last one stops counting it (without calling
+ * unload: the owner unloads it) and frees r.  VRAM_EBUSY while pinned. */
+VRAM_API int vram_resident_unregister(vram_resident *r);
+
+/* ---- images: frame consistency ---- */
+
+/* An image of 8-bit channels: 1 (gray), 2 (gray+alpha), 3 (RGB) or 4
+ * (RGBA), rows `stride` bytes apart. */
+typedef struct vram_image {
+    uint32_t width, height, channels, stride;
+    uint8_t *data;
+} vram_image;
+
+/* Resamples src to width x height x channels with a Lanczos-3 filter
+ * (channels are converted first: gray <-> RGB, alpha added opaque or
+ * dropped).  dst->data is new memory: free it with vram_free. */
+VRAM_API int vram_image_resample(const vram_image *src, uint32_t width, uint32_t height,
+                                 uint32_t channels, vram_image *dst);
+
+/* ---- scheduler: a worker pool over the ledger ---- */
+
+typedef struct vram_sched vram_sched;
+
+/* What a task callback returns. */
+enum { VRAM_TASK_OK = 0, VRAM_TASK_FAILED = 1, VRAM_TASK_OOM = 2 };
+
+#define VRAM_RUNG_FALLBACK (-1)
+
+/* One attempt of a task, as its callback sees it. */
+typedef struct vram_task_call {
+    uint64_t task_id;               /* submission order, from 0 */
+    void *user;                     /* the task's user pointer */
+    int device;                     /* where it runs: an index or VRAM_DEVICE_CPU */
+    int rung;                       /* 0: the task's callback; k: ladder rung k;
+                                       VRAM_RUNG_FALLBACK */
+    uint64_t bytes;                 /* reserved for this attempt (0 on the CPU) */
+    unsigned attempt;               /* 1 for the first */
+    /* Set by the callback: */
+    void *result;                   /* handed back by vram_sched_next */
+    vram_image image;               /* an image result (data non-NULL), borrowed
+                                       from result: checked against the first */
+    uint64_t shortfall_bytes;       /* with VRAM_TASK_OOM, how many more bytes it
+                                       needed if known (else 25% more is assumed) */
+    char reason[160];               /* with VRAM_TASK_FAILED, why */
+} vram_task_call;
+
+/* Returns VRAM_TASK_OK, VRAM_TASK_FAILED or VRAM_TASK_OOM.  Runs on a worker
+ * thread; several run at once. */
+typedef int (*vram_task_fn)(vram_task_call *call);
+
+/* A cheaper variant tried after an out-of-memory. */
+typedef struct vram_rung {
+    uint64_t bytes;                 /* > 0, at most the rung before */
+    vram_task_fn fn;
+} vram_rung;
+
+typedef struct vram_task {
+    vram_task_fn fn;                /* required */
+    uint64_t bytes;                 /* estimate on any device, > 0 */
+    const uint64_t *device_bytes;   /* optional, ndevice_bytes entries: the
+                                       estimate on device i (0: `bytes`;
+                                       UINT64_MAX: never on that device) */
+    unsigned ndevice_bytes;
+    const vram_rung *ladder;        /* optional, nrungs entries, copied */
+    unsigned nrungs;
+    vram_task_fn fallback;          /* optional: makes the result when the task
+                                       failed or ran out of rungs (no device) */
+    const char *task_class;         /* copied; what the ledger learns under.
+                                       NULL: one class per callback function */
+    int device;                     /* VRAM_DEVICE_ANY or an index */
+    int priority;                   /* higher first */
+    int cpu_ok;                     /* may run on the CPU when no device can
+                                       take it within wait_ms */
+    int64_t wait_ms;                /* VRAM_WAIT_FOREVER (-1) or a limit */
+    uint64_t expected_ms;           /* how long one attempt takes, 0: learn */
+    vram_resident *resident;        /* optional: a model the task uses, pinned
+                                       while it runs (on its device) */
+    void *user;
+    void (*free_result)(void *result);  /* optional: frees a result that was
+                                       never collected when the scheduler closes */
+} vram_task;
+
+/* How a task ended. */
+enum {
+    VRAM_OUTCOME_DONE = 0,          /* its callback or a ladder rung made the result */
+    VRAM_OUTCOME_FELL_BACK = 1,     /* the fallback made it */
+    VRAM_OUTCOME_FAILED = 2,        /* no result */
+    VRAM_OUTCOME_CANCELED = 3       /* canceled at shutdown before it started */
+};
+
+typedef struct vram_outcome {
+    uint64_t task_id;
+    int status;                     /* VRAM_OUTCOME_* */
+    int error;                      /* the vram error behind a failure (VRAM_EOOM,
+                                       VRAM_ETIMEDOUT, ...), else 0 */
+    char reason[160];               /* why it failed or fell back, for people */
+    int device;                     /* last device (or VRAM_DEVICE_CPU); -1: none */
+    int rung;                       /* the rung that made the result, or
+                                       VRAM_RUNG_FALLBACK */
+    unsigned ooms;                  /* out-of-memory events on the way */
+    unsigned attempts;
+    uint64_t bytes;                 /* reserved for the last attempt */
+    uint64_t wait_ms, run_ms;       /* queued in all, and the last attempt */
+    uint64_t freed_bytes;           /* by the cleanup hooks, as the device saw it */
+    void *result;                   /* the caller's now */
+    vram_image image;               /* image result, after the consistency check */
+    int resampled;                  /* 1: image.data is a resampled copy, free it
+                                       with vram_free */
+} vram_outcome;
+
+/* One list makes the counters, their JSON and the Python dict agree. */
+#define VRAM_SCHED_COUNTERS(X)                                               \
+    X(submitted, "tasks accepted")                                           \
+    X(queued, "waiting for memory or a worker")                              \
+    X(running, "callbacks running now")                                      \
+    X(done, "ended with a result of their own or of a rung")                 \
+    X(retried, "out-of-memory retries on a cheaper rung")                    \
+    X(fell_back, "ended with the fallback's result")                         \
+    X(failed, "ended without a result")                                      \
+    X(canceled, "canceled at shutdown")                                      \
+    X(on_cpu, "attempts run on the CPU")                                     \
+    X(resampled, "image results resampled to the first frame")               \
+    X(cleanup_freed_bytes, "bytes the cleanup hooks freed, as devices saw it")
+
+typedef struct vram_sched_stats {
+#define VRAM__STATS_FIELD(name, text) uint64_t name;
+    VRAM_SCHED_COUNTERS(VRAM__STATS_FIELD)
+#undef VRAM__STATS_FIELD
+    unsigned ndevices;
+    uint64_t reserved_bytes[VRAM_MAX_DEVICES];  /* leased on each device now */
+} vram_sched_stats;
+
+/* Called after every task ends, never twice at once, on a worker thread. */
+typedef void (*vram_progress_fn)(void *user, const vram_sched_stats *stats);
+
+/* Runs after every attempt (before a retry, after a task ends), on the
+ * worker thread, e.g. to empty a framework's cache.  `device` is where the
+ * attempt ran (VRAM_DEVICE_CPU too). */
+typedef void (*vram_cleanup_fn)(void *user, int device);
+
+typedef struct vram_sched_config {
+    unsigned workers;               /* worker threads; 0: one per CPU */
+    vram_progress_fn progress;      /* optional */
+    void *progress_user;
+} vram_sched_config;
+
+/* Starts a worker pool whose tasks wait in l's queue.  cfg may be NULL. */
+VRAM_API int vram_sched_open(vram_ledger *l, const vram_sched_config *cfg,
+                             vram_sched **out);
+
+/* Adds a cleanup hook; the bytes it frees show in outcomes and stats. */
+VRAM_API int vram_sched_add_cleanup(vram_sched *s, vram_cleanup_fn fn, void *user);
+
+/* Queues a task (the spec is copied).  *id_out (may be NULL): its id, the
+ * submission order.  VRAM_EINVAL (NULL callback, 0 bytes, a ladder rung
+ * without callback, of 0 bytes or larger than the one before), VRAM_ENODEV,
+ * VRAM_ENOFIT (larger than every device's capacity and not cpu_ok; the
+ * message gives both numbers), VRAM_ESHUTDOWN (after shutdown). */
+VRAM_API int vram_sched_submit(vram_sched *s, const vram_task *task, uint64_t *id_out);
+
+/* The outcome of the next task in submission order, whatever order they
+ * ended in, waiting up to wait_ms (VRAM_WAIT_FOREVER) for it.  Image results
+ * with another size or channel count than the first image are resampled to
+ * it (counted).  VRAM_EAGAIN/VRAM_ETIMEDOUT when it has not ended in time,
+ * VRAM_ENOENT when every task was collected and the scheduler is shut down
+ * (or nothing is submitted and wait_ms is 0). */
+VRAM_API int vram_sched_next(vram_sched *s, int64_t wait_ms, vram_outcome *out);
+
+VRAM_API int vram_sched_get_stats(vram_sched *s, vram_sched_stats *out);
+
+/* The stats as JSON, one key per counter plus "reserved_bytes": [...].
+ * Free with vram_free. */
+VRAM_API int vram_sched_stats_json(vram_sched *s, char **json_out);
+
+/* Stops taking tasks (submit then returns VRAM_ESHUTDOWN) and waits until
+ * every task has ended.  cancel_queued: tasks not started yet end as
+ * VRAM_OUTCOME_CANCELED; else they all run.  Outcomes stay collectable. */
+VRAM_API int vram_sched_shutdown(vram_sched *s, int cancel_queued);
+
+/* Shuts down (canceling what has not started), passes results never
+ * collected to their free_result, stops the workers and frees.  NULL is
+ * fine.  Call it when no other thread is in a call on s. */
+VRAM_API int vram_sched_close(vram_sched *s);
+
+/* "done", "fell back", "failed", "canceled".  Static. */
+VRAM_API const char *vram_outcome_name(int status);
+
 /* ---- runner (src/runner) ------------------------------------------ */
 
 /* ---- ladders ---- */

@@ -19,6 +19,7 @@ static const cli_command *const commands[] = {
     &cmd_calibrate,
     &cmd_history,
     &cmd_report,
+    &cmd_simulate,
 };
 
 static void print_usage(FILE *f)

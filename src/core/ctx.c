@@ -95,9 +95,14 @@ uint64_t vram__ctx_margin_bytes(const vram_ctx *ctx, uint64_t total)
 void vram__ctx_lease_view(vram_ctx *ctx, unsigned device, vram__lease_view *out)
 {
     memset(out, 0, sizeof(*out));
+    /* Under the context's lock, so that a ledger closing cannot go away
+     * while it is asked (it detaches under the same lock). */
+    pthread_mutex_lock(&ctx->lock);
     void *ledger = __atomic_load_n(&ctx->ledger, __ATOMIC_ACQUIRE);
-    if (ledger && ctx->lease_view)
-        ctx->lease_view(ledger, device, out);
+    vram__lease_view_fn view = __atomic_load_n(&ctx->lease_view, __ATOMIC_ACQUIRE);
+    if (ledger && view)
+        view(ledger, device, out);
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 /* ---- device calls ------------------------------------------------------------ */

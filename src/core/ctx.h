@@ -41,7 +41,9 @@ void vram__ctx_detach(vram_ctx *ctx);
 /* Margin in bytes for a device of total bytes, from the ctx's options. */
 uint64_t vram__ctx_margin_bytes(const vram_ctx *ctx, uint64_t total);
 
-/* The lease view of a device: zeros when no scheduler is attached. */
+/* The lease view of a device: zeros when no ledger is attached.  Calls the
+ * ledger under the context's lock: a ledger never takes that lock while
+ * holding its own. */
 void vram__ctx_lease_view(vram_ctx *ctx, unsigned device, vram__lease_view *out);
 
 #endif /* VRAM_CORE_CTX_H */

@@ -16,6 +16,12 @@ int vram__snapshot_device(vram_ctx *ctx, unsigned idx, bool with_procs, vram_dev
 /* Recomputes the budget fields of d from its info and the ledger. */
 void vram__device_budget(vram_ctx *ctx, vram_device_snapshot *d);
 
+/* Called on the sampling thread after every sample of a device, outside the
+ * monitor's lock, with the snapshot just taken (d->error set when the query
+ * failed).  How the ledger learns what other programs use.  One listener. */
+typedef void (*vram__sample_fn)(void *user, unsigned device, const vram_device_snapshot *d);
+void vram__monitor_set_listener(vram_monitor *m, vram__sample_fn fn, void *user);
+
 /* Number of devices the monitor samples. */
 unsigned vram__monitor_devices(const vram_monitor *m);
 

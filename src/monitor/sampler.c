@@ -59,6 +59,8 @@ struct vram_monitor {
     pthread_t thread;
     bool thread_started;
     bool stopping;
+    vram__sample_fn listener;       /* told of every sample (the ledger) */
+    void *listener_user;
 };
 
 /* ---- sampling ---------------------------------------------------------------- */
@@ -106,19 +108,21 @@ int vram_monitor_sample_now(vram_monitor *m)
     for (unsigned dev = 0; dev < m->ndev; dev++) {
         vram_device_snapshot d;
         int rc = vram__snapshot_device(m->ctx, dev, false, &d);
-        if (rc) {
-            if (!first_err)
-                first_err = rc;
-            continue;               /* a failed sample leaves a gap, not a zero */
-        }
         event events[MAX_THRESHOLDS];
         size_t nevents = 0;
         pthread_mutex_lock(&m->lock);
-        record(m, dev, &d, t_ms, events, &nevents);
+        if (!rc)                    /* a failed sample leaves a gap, not a zero */
+            record(m, dev, &d, t_ms, events, &nevents);
+        vram__sample_fn listener = m->listener;
+        void *listener_user = m->listener_user;
         pthread_mutex_unlock(&m->lock);
+        if (rc && !first_err)
+            first_err = rc;
         for (size_t i = 0; i < nevents; i++)
             events[i].t->fn(events[i].t->user, events[i].device, events[i].level, events[i].used,
                             events[i].rising);
+        if (listener)
+            listener(listener_user, dev, &d);
     }
     return first_err;
 }
@@ -318,6 +322,14 @@ int vram_monitor_latest(vram_monitor *m, unsigned device, vram_device_snapshot *
         *out = m->latest[device];
     pthread_mutex_unlock(&m->lock);
     return have ? 0 : vram__fail(VRAM_EAGAIN, "no sample of device %u yet", device);
+}
+
+void vram__monitor_set_listener(vram_monitor *m, vram__sample_fn fn, void *user)
+{
+    pthread_mutex_lock(&m->lock);
+    m->listener = fn;
+    m->listener_user = user;
+    pthread_mutex_unlock(&m->lock);
 }
 
 unsigned vram__monitor_devices(const vram_monitor *m)

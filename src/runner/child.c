@@ -132,11 +132,8 @@ int vram__child_pump(vram__child *c, int timeout_ms)
 
 bool vram__child_exited(vram__child *c)
 {
-    if (c->exited)
-        return true;
     int status;
-    pid_t r = waitpid(c->pid, &status, WNOHANG);
-    if (r == c->pid) {
+    if (!c->exited && waitpid(c->pid, &status, WNOHANG) == c->pid) {
         c->exited = true;
         c->status = status;
     }

@@ -1,0 +1,309 @@
+"""vram: keep AI video generation inside the GPU memory it has.
+
+A ctypes binding over libvram (no compiled extension, nothing beyond the
+standard library)::
+
+    import vram
+
+    vram.status()                         # every GPU and the host, as a dict
+    with vram.lease("6GiB"):              # waits until 6 GiB can be reserved
+        run_the_video_model()
+    enhancer = vram.register_resident("gfpgan", "400MiB", unload=drop_model)
+    vram.mark("after audio encoder")      # used memory at a named stage
+
+    with vram.Scheduler(workers=8) as s:  # as many frames at once as fit
+        for f in frames:
+            s.submit(lambda f=f: enhance(f, batch=8), bytes="1.5GiB",
+                     ladder=[("1GiB", lambda f=f: enhance(f, batch=1))],
+                     fallback=lambda f=f: f)
+        video = list(s.results())         # in frame order
+
+The process has one context and one ledger, opened on first use the way
+`vram status` opens them: VRAM_BACKEND, VRAM_SIM, VRAM_MARGIN and the other
+VRAM_* settings apply (a bad value raises vram.Error); configure() sets
+options that win over the environment, as flags do.  Errors are vram.Error
+exceptions named after the library's codes ("VRAM_ENOFIT: needs 30.0 GiB,
+more than any device can take: ...").
+"""
+
+import atexit
+import ctypes
+import json
+import sys
+import threading
+import weakref
+
+from . import _native as _n
+from ._native import Error, format_size, parse_size
+from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, is_out_of_memory,
+                         shortfall_of)
+
+__all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
+           "Resident", "status", "plan", "lease", "register_resident", "mark", "marks", "device",
+           "configure", "reset", "sim_set_usage", "parse_size", "format_size",
+           "is_out_of_memory", "shortfall_of", "library_path", "__version__"]
+
+__version__ = _n.lib.vram_version().decode()
+library_path = _n.library_path
+
+
+class _Session:
+    """The process's context and ledger, and what hangs off them."""
+
+    def __init__(self, overrides):
+        opts = ctypes.c_void_p()
+        _n.check(_n.lib.vram_options_new(ctypes.byref(opts)))
+        self.ctx, self.ledger = ctypes.c_void_p(), ctypes.c_void_p()
+        try:
+            _n.check(_n.lib.vram_options_load_env(opts))
+            for name, value in overrides.items():
+                source = ("vram.configure(%s=...)" % name).encode()
+                _n.check(_n.lib.vram_options_set(opts, name.encode(), str(value).encode(), source))
+            _n.check(_n.lib.vram_ctx_open(ctypes.byref(self.ctx), opts))
+        finally:
+            _n.lib.vram_options_free(opts)
+        rc = _n.lib.vram_ledger_open(self.ctx, None, ctypes.byref(self.ledger))
+        if rc:
+            detail = _n.lib.vram_last_error().decode()
+            _n.lib.vram_ctx_close(self.ctx)
+            raise Error(rc, detail)
+        self.schedulers = weakref.WeakSet()
+        self.residents = {}
+
+    def close(self):
+        for s in list(self.schedulers):
+            s.close()
+        _n.check(_n.lib.vram_ledger_close(self.ledger))
+        _n.check(_n.lib.vram_ctx_close(self.ctx))
+
+
+_lock = threading.RLock()
+_current = None
+_overrides = {}
+
+
+def _session():
+    global _current
+    with _lock:
+        if _current is None:
+            _current = _Session(_overrides)
+        return _current
+
+
+def reset():
+    """Closes the process's context and ledger (and its schedulers); the
+    next call opens them again with the settings of that moment.  Raises
+    Error (VRAM_EBUSY) while a lease or a resident is still held."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.close()
+            _current = None
+
+
+def configure(**options):
+    """Sets library options for this process, winning over VRAM_* variables:
+    configure(backend="sim", sim="T4:14.7GiB:8.5GiB", margin="10%").  It
+    replaces what an earlier configure() set; configure() alone goes back to
+    the environment.  Opens the context at once, so a bad value raises here
+    (and is not kept)."""
+    global _overrides
+    with _lock:
+        reset()
+        previous = _overrides
+        _overrides = dict(options)
+        try:
+            _session()
+        except Error:
+            _overrides = previous
+            raise
+
+
+def status(disk=None):
+    """Every device and the host now, as `vram status --json` prints them:
+    total, used, free, safe available, ours (leased) and others, per device."""
+    s = _session()
+    snap, text = ctypes.c_void_p(), ctypes.c_void_p()
+    _n.check(_n.lib.vram_snapshot_take(s.ctx, disk.encode() if disk else None, ctypes.byref(snap)))
+    try:
+        _n.check(_n.lib.vram_snapshot_to_json(snap, ctypes.byref(text)))
+    finally:
+        _n.lib.vram_snapshot_free(snap)
+    return json.loads(_n.take_string(text))
+
+
+def device(index=0):
+    """What the ledger counts on one device: capacity, others, leased,
+    resident and available bytes, leases and waiting requests."""
+    info = _n.LedgerDevice()
+    _n.check(_n.lib.vram_ledger_device_info(_session().ledger, index, ctypes.byref(info)))
+    return {name: getattr(info, name) for name, _ in _n.LedgerDevice._fields_}
+
+
+def plan(model, budget=None, device=0, **settings):
+    """The planner's choice of settings for `model` within `budget` (default:
+    the device's safe available memory), as a dict.  Settings are passed as
+    key=value.  Raises Error (VRAM_ENOTSUP) when this libvram has no planner."""
+    if not _n.has_planner:
+        raise _n.fail("VRAM_ENOTSUP", "this libvram (%s) has no planner: vram_plan_json is "
+                      "missing" % _n.library_path)
+    pairs = ["%s=%s" % (k, v) for k, v in settings.items()]
+    array = (ctypes.c_char_p * max(len(pairs), 1))(*[p.encode() for p in pairs])
+    out = ctypes.c_void_p()
+    _n.check(_n.lib.vram_plan_json(_session().ctx, str(model).encode(), array, len(pairs),
+                                   parse_size(budget, "budget") if budget is not None else 0,
+                                   int(device), ctypes.byref(out)))
+    return json.loads(_n.take_string(out))
+
+
+class Lease:
+    """Device memory reserved through the ledger, in the same queue as the
+    scheduler's tasks.  Use `with vram.lease("6GiB") as l:`; l.device is
+    where it is, l.bytes how much."""
+
+    def __init__(self, size, device=None, priority=0, wait=None, holder=None, expected=None,
+                 task_class=None):
+        self.bytes = parse_size(size)
+        self.device = device
+        self.id = None
+        self._request = (device, priority, wait, holder, expected, task_class)
+
+    def acquire(self):
+        device, priority, wait, holder, expected, task_class = self._request
+        req = _n.LeaseRequest(
+            bytes=self.bytes, device=-1 if device is None else int(device),
+            priority=int(priority), wait_ms=-1 if wait is None else int(wait * 1000),
+            holder=holder.encode() if holder else None,
+            expected_ms=int(expected * 1000) if expected else 0,
+            task_class=task_class.encode() if task_class else None)
+        info = _n.LeaseInfo()
+        self._ledger = _session().ledger
+        _n.check(_n.lib.vram_lease_acquire(self._ledger, ctypes.byref(req), ctypes.byref(info)))
+        self.id, self.device = info.id, info.device
+        return self
+
+    def release(self):
+        if self.id is not None:
+            lease_id, self.id = self.id, None
+            _n.check(_n.lib.vram_lease_release(self._ledger, lease_id))
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def __repr__(self):
+        return "vram.Lease(%s on device %s%s)" % (format_size(self.bytes), self.device,
+                                                  "" if self.id else ", not held")
+
+
+def lease(size, device=None, priority=0, wait=None, holder=None, expected=None, task_class=None):
+    """A Lease of `size` ("6GiB" or bytes): `with vram.lease("6GiB"):` waits
+    (up to `wait` seconds; None: as long as it takes) until it fits."""
+    return Lease(size, device, priority, wait, holder, expected, task_class)
+
+
+class Resident:
+    """A model kept loaded on a device, counted by the ledger; evicted (its
+    unload called) when admitted work needs the room and nobody uses it."""
+
+    def __init__(self, handle, name, size, device, unload_cb):
+        self._handle, self.name, self.bytes, self.device = handle, name, size, device
+        self._unload_cb = unload_cb     # kept alive while C may call it
+        self._registrations = 1
+
+    def _live(self):
+        if self._handle is None:
+            raise _n.fail("VRAM_ENOENT", "resident %r was unregistered" % self.name)
+        return self._handle
+
+    @property
+    def loaded(self):
+        return self._handle is not None and bool(_n.lib.vram_resident_loaded(self._handle))
+
+    def use(self):
+        """`with r.use():` pins it (never evicted meanwhile).  Raises Error
+        (VRAM_ENOENT) when it was evicted: load it and register it again."""
+        self._live()
+        return _Pin(self)
+
+    def unregister(self):
+        """Drops one registration; the last one stops counting it."""
+        with _lock:
+            _n.check(_n.lib.vram_resident_unregister(self._live()))
+            self._registrations -= 1
+            if self._registrations == 0:
+                _session().residents.pop(self._handle.value, None)
+                self._handle = None     # freed by the library
+
+    def __repr__(self):
+        return "vram.Resident(%r, %s on device %d)" % (self.name, format_size(self.bytes),
+                                                       self.device)
+
+
+class _Pin:
+    def __init__(self, resident):
+        self.r = resident
+
+    def __enter__(self):
+        _n.check(_n.lib.vram_resident_use(self.r._live()))
+        return self.r
+
+    def __exit__(self, *exc):
+        _n.check(_n.lib.vram_resident_done(self.r._live()))
+
+
+def register_resident(name, size, unload=None, device=0):
+    """Counts a loaded model (name, size) as used on `device`.  unload(name)
+    is called when the ledger evicts it; without one it is never evicted.
+    Registering the same name again returns the same Resident."""
+    s = _session()
+    nbytes = parse_size(size)
+
+    def on_unload(user, c_name, dev, nb):
+        try:
+            unload(c_name.decode())
+        except Exception as e:
+            sys.stderr.write("vram: unloading %s failed: %s\n" % (c_name.decode(), e))
+
+    cb = _n.UNLOAD_FN(on_unload) if unload else _n.UNLOAD_FN()
+    handle = ctypes.c_void_p()
+    with _lock:
+        _n.check(_n.lib.vram_resident_register(s.ledger, name.encode(), int(device), nbytes, cb,
+                                               None, ctypes.byref(handle)))
+        known = s.residents.get(handle.value)
+        if known is not None:
+            known._registrations += 1
+            return known
+        r = Resident(handle, name, nbytes, int(device), cb)
+        s.residents[handle.value] = r
+        return r
+
+
+def mark(stage, device=0):
+    """Records the used memory of `device` now under the name `stage`."""
+    monitor = _n.lib.vram_ledger_monitor(_session().ledger)
+    _n.check(_n.lib.vram_monitor_mark(monitor, int(device), str(stage).encode()))
+
+
+def marks():
+    """The stage marks so far, with the change between stages, as a table."""
+    out = ctypes.c_void_p()
+    _n.check(_n.lib.vram_monitor_marks_text(_n.lib.vram_ledger_monitor(_session().ledger),
+                                            ctypes.byref(out)))
+    return _n.take_string(out)
+
+
+def sim_set_usage(size, device=0):
+    """On the simulated backend with a state directory (VRAM_SIM_STATE),
+    holds `size` on a simulated card the way a program that allocates does.
+    Raises Error (VRAM_EOOM) when it does not fit, like a real card."""
+    _n.check(_n.lib.vram_sim_set_usage(_session().ctx, int(device), parse_size(size)))
+
+
+@atexit.register
+def _close_at_exit():
+    try:
+        reset()
+    except Error:
+        pass                        # a lease still held: the process ends anyway

@@ -1,0 +1,245 @@
+"""The C side of the binding: finding libvram, its structures and calls, and
+turning its error codes into Python exceptions.
+
+The library is looked for in this order: the path in VRAM_LIBRARY; the
+build tree beside this package (build/lib/libvram.so in the repository that
+holds python/); the system's library path.  Structures mirror
+include/vram.h field for field; tests check their sizes.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import pathlib
+
+c_u8p = ctypes.POINTER(ctypes.c_uint8)
+
+
+def _candidates():
+    env = os.environ.get("VRAM_LIBRARY")
+    if env:
+        yield env, "VRAM_LIBRARY"
+        return
+    here = pathlib.Path(__file__).resolve().parent
+    yield str(here.parent.parent / "build" / "lib" / "libvram.so"), "the build tree"
+    found = ctypes.util.find_library("vram")
+    if found:
+        yield found, "the system library path"
+    yield "libvram.so.0", "the system library path"
+
+
+def _load():
+    tried = []
+    for path, where in _candidates():
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:
+            tried.append("%s (%s): %s" % (path, where, e))
+    raise ImportError("vram: cannot load libvram; tried " + "; ".join(tried) +
+                      ". Build it with `make`, or set VRAM_LIBRARY to its path.")
+
+
+lib, library_path = _load()
+
+
+# ---- structures ------------------------------------------------------------
+
+class Image(ctypes.Structure):
+    _fields_ = [("width", ctypes.c_uint32), ("height", ctypes.c_uint32),
+                ("channels", ctypes.c_uint32), ("stride", ctypes.c_uint32),
+                ("data", c_u8p)]
+
+
+class TaskCall(ctypes.Structure):
+    _fields_ = [("task_id", ctypes.c_uint64), ("user", ctypes.c_void_p),
+                ("device", ctypes.c_int), ("rung", ctypes.c_int),
+                ("bytes", ctypes.c_uint64), ("attempt", ctypes.c_uint),
+                ("result", ctypes.c_void_p), ("image", Image),
+                ("shortfall_bytes", ctypes.c_uint64), ("reason", ctypes.c_char * 160)]
+
+
+TASK_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(TaskCall))
+FREE_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+CLEANUP_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int)
+UNLOAD_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint64)
+
+
+class Rung(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_uint64), ("fn", TASK_FN)]
+
+
+class Task(ctypes.Structure):
+    _fields_ = [("fn", TASK_FN), ("bytes", ctypes.c_uint64),
+                ("device_bytes", ctypes.POINTER(ctypes.c_uint64)),
+                ("ndevice_bytes", ctypes.c_uint),
+                ("ladder", ctypes.POINTER(Rung)), ("nrungs", ctypes.c_uint),
+                ("fallback", TASK_FN), ("task_class", ctypes.c_char_p),
+                ("device", ctypes.c_int), ("priority", ctypes.c_int), ("cpu_ok", ctypes.c_int),
+                ("wait_ms", ctypes.c_int64), ("expected_ms", ctypes.c_uint64),
+                ("resident", ctypes.c_void_p), ("user", ctypes.c_void_p),
+                ("free_result", FREE_FN)]
+
+
+class Outcome(ctypes.Structure):
+    _fields_ = [("task_id", ctypes.c_uint64), ("status", ctypes.c_int), ("error", ctypes.c_int),
+                ("reason", ctypes.c_char * 160), ("device", ctypes.c_int), ("rung", ctypes.c_int),
+                ("ooms", ctypes.c_uint), ("attempts", ctypes.c_uint), ("bytes", ctypes.c_uint64),
+                ("wait_ms", ctypes.c_uint64), ("run_ms", ctypes.c_uint64),
+                ("freed_bytes", ctypes.c_uint64), ("result", ctypes.c_void_p),
+                ("image", Image), ("resampled", ctypes.c_int)]
+
+
+PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class SchedConfig(ctypes.Structure):
+    _fields_ = [("workers", ctypes.c_uint), ("progress", PROGRESS_FN),
+                ("progress_user", ctypes.c_void_p)]
+
+
+class LeaseRequest(ctypes.Structure):
+    _fields_ = [("bytes", ctypes.c_uint64), ("device", ctypes.c_int), ("priority", ctypes.c_int),
+                ("wait_ms", ctypes.c_int64), ("holder", ctypes.c_char_p), ("pid", ctypes.c_uint32),
+                ("expected_ms", ctypes.c_uint64), ("task_class", ctypes.c_char_p)]
+
+
+class LeaseInfo(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("device", ctypes.c_uint), ("bytes", ctypes.c_uint64),
+                ("holder", ctypes.c_char * 64), ("pid", ctypes.c_uint32),
+                ("held_ms", ctypes.c_uint64)]
+
+
+class LedgerDevice(ctypes.Structure):
+    _fields_ = [("index", ctypes.c_uint), ("sampled", ctypes.c_int)] + [
+        (name, ctypes.c_uint64) for name in (
+            "total_bytes", "margin_bytes", "capacity_bytes", "others_bytes", "leased_bytes",
+            "resident_bytes", "evictable_bytes", "available_bytes")] + [
+        ("leases", ctypes.c_uint), ("residents", ctypes.c_uint), ("waiting", ctypes.c_uint)]
+
+
+# ---- calls -----------------------------------------------------------------
+
+def _declare(name, restype, *argtypes):
+    fn = getattr(lib, name)
+    fn.restype = restype
+    fn.argtypes = list(argtypes)
+
+
+vp, pvp, cp = ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p
+u64, pu64, i64 = ctypes.c_uint64, ctypes.POINTER(ctypes.c_uint64), ctypes.c_int64
+_declare("vram_version", cp)
+_declare("vram_errname", cp, ctypes.c_int)
+_declare("vram_strerror", cp, ctypes.c_int)
+_declare("vram_last_error", cp)
+_declare("vram_free", None, vp)
+_declare("vram_size_parse", ctypes.c_int, cp, pu64)
+_declare("vram_size_format", ctypes.c_int, u64, cp, ctypes.c_size_t)
+_declare("vram_options_new", ctypes.c_int, pvp)
+_declare("vram_options_free", None, vp)
+_declare("vram_options_set", ctypes.c_int, vp, cp, cp, cp)
+_declare("vram_options_load_env", ctypes.c_int, vp)
+_declare("vram_ctx_open", ctypes.c_int, pvp, vp)
+_declare("vram_ctx_close", ctypes.c_int, vp)
+_declare("vram_snapshot_take", ctypes.c_int, vp, cp, pvp)
+_declare("vram_snapshot_to_json", ctypes.c_int, vp, pvp)
+_declare("vram_snapshot_free", None, vp)
+_declare("vram_sim_set_usage", ctypes.c_int, vp, ctypes.c_uint, u64)
+_declare("vram_ledger_open", ctypes.c_int, vp, vp, pvp)
+_declare("vram_ledger_close", ctypes.c_int, vp)
+_declare("vram_ledger_monitor", vp, vp)
+_declare("vram_ledger_device_info", ctypes.c_int, vp, ctypes.c_uint, ctypes.POINTER(LedgerDevice))
+_declare("vram_monitor_mark", ctypes.c_int, vp, ctypes.c_uint, cp)
+_declare("vram_monitor_marks_text", ctypes.c_int, vp, pvp)
+_declare("vram_lease_acquire", ctypes.c_int, vp, ctypes.POINTER(LeaseRequest),
+         ctypes.POINTER(LeaseInfo))
+_declare("vram_lease_release", ctypes.c_int, vp, u64)
+_declare("vram_resident_register", ctypes.c_int, vp, cp, ctypes.c_uint, u64, UNLOAD_FN, vp, pvp)
+_declare("vram_resident_use", ctypes.c_int, vp)
+_declare("vram_resident_done", ctypes.c_int, vp)
+_declare("vram_resident_loaded", ctypes.c_int, vp)
+_declare("vram_resident_unregister", ctypes.c_int, vp)
+_declare("vram_sched_open", ctypes.c_int, vp, ctypes.POINTER(SchedConfig), pvp)
+_declare("vram_sched_add_cleanup", ctypes.c_int, vp, CLEANUP_FN, vp)
+_declare("vram_sched_submit", ctypes.c_int, vp, ctypes.POINTER(Task), pu64)
+_declare("vram_sched_next", ctypes.c_int, vp, i64, ctypes.POINTER(Outcome))
+_declare("vram_sched_stats_json", ctypes.c_int, vp, pvp)
+_declare("vram_sched_shutdown", ctypes.c_int, vp, ctypes.c_int)
+_declare("vram_sched_close", ctypes.c_int, vp)
+_declare("vram_outcome_name", cp, ctypes.c_int)
+
+try:
+    _declare("vram_plan_json", ctypes.c_int, vp, cp, ctypes.POINTER(cp), ctypes.c_size_t, u64,
+             ctypes.c_uint, pvp)
+    has_planner = True
+except AttributeError:
+    has_planner = False
+
+
+# ---- errors ----------------------------------------------------------------
+
+_codes = {}
+
+
+def _code(name):
+    """The value of a VRAM_E* code, from the library's own list."""
+    if not _codes:
+        for value in list(range(-200, 1)) + list(range(-4100, -3999)):
+            _codes.setdefault(lib.vram_errname(value).decode(), value)
+    return _codes[name]
+
+
+class Error(Exception):
+    """A vram error: `name` is the code's name ("VRAM_ENOFIT"), `code` its
+    number, `detail` what the library said about it."""
+
+    def __init__(self, code, detail=""):
+        self.code = code
+        self.name = lib.vram_errname(code).decode()
+        self.detail = detail or lib.vram_strerror(code).decode()
+        super().__init__("%s: %s" % (self.name, self.detail))
+
+
+def check(rc):
+    """Raises Error for a failed call; call it at once, on the same thread."""
+    if rc != 0:
+        raise Error(rc, lib.vram_last_error().decode(errors="replace"))
+    return rc
+
+
+def fail(name, detail):
+    """An Error for a code by name, with our own detail."""
+    return Error(_code(name), detail)
+
+
+def take_string(ptr):
+    """A string the library returned for vram_free, freed."""
+    try:
+        return ctypes.string_at(ptr).decode()
+    finally:
+        lib.vram_free(ptr)
+
+
+def parse_size(value, what="size"):
+    """Bytes from an int or a size a person wrote ("1.5GiB", "512M")."""
+    if isinstance(value, bool):
+        raise TypeError("%s: %r is not a size" % (what, value))
+    if isinstance(value, int):
+        if value < 0:
+            raise fail("VRAM_EINVAL", "%s %d is negative" % (what, value))
+        return value
+    if isinstance(value, float):
+        if not value >= 0:
+            raise fail("VRAM_EINVAL", "%s %r is negative or not a number" % (what, value))
+        return int(value)
+    if not isinstance(value, str):
+        raise TypeError("%s: %r is not a size (an int of bytes, or text such as '1.5GiB')"
+                        % (what, value))
+    out = ctypes.c_uint64()
+    check(lib.vram_size_parse(value.encode(), ctypes.byref(out)))
+    return out.value
+
+
+def format_size(n):
+    buf = ctypes.create_string_buffer(32)
+    lib.vram_size_format(n, buf, 32)
+    return buf.value.decode()

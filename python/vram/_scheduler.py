@@ -1,0 +1,377 @@
+"""vram.Scheduler: runs Python callables under vram's admission engine.
+
+Each submitted callable is a task with an estimate of the device memory it
+needs; the C worker pool starts it when the memory is there (never more at
+once than fits), retries it on the next rung of its ladder when it runs out
+of memory, falls back when it fails, and hands results back in submission
+order.  A callable "runs out of memory" when it raises vram.OutOfMemory, any
+exception class named OutOfMemoryError (PyTorch's torch.OutOfMemoryError,
+torch.cuda.OutOfMemoryError), or an exception whose message says "out of
+memory".  Image results (vram.Image, or a uint8 array of height x width
+[x channels] such as a NumPy frame) are checked against the first frame and
+resampled to its size and channels when they differ.
+"""
+
+import ctypes
+import gc
+import importlib.util
+import json
+import re
+import sys
+import threading
+
+from . import _native as n
+from ._native import Error, check, fail, parse_size
+
+_OK, _FAILED, _OOM = 0, 1, 2
+_STATUS = {0: "done", 1: "fell back", 2: "failed", 3: "canceled"}
+_DEVICE_CPU, _RUNG_FALLBACK = -2, -1
+_POLL_MS = 200                      # collector waits in slices, so Ctrl-C works
+
+
+class OutOfMemory(Exception):
+    """Raise from a task when the device ran out of memory.  `shortfall` is
+    how many more bytes it needed, when known."""
+
+    def __init__(self, message="out of memory", shortfall=None):
+        super().__init__(message)
+        self.shortfall = shortfall
+
+
+class TaskFailed(Exception):
+    """A task ended without a result (failed with no fallback, or canceled).
+    `outcome` says how; the task's own exception is the __cause__."""
+
+    def __init__(self, outcome):
+        super().__init__("task %d %s: %s" % (outcome.task_id, outcome.status, outcome.reason))
+        self.outcome = outcome
+
+
+class Image:
+    """A frame of 8-bit channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; rows
+    packed (width * channels bytes each)."""
+
+    def __init__(self, width, height, channels, data):
+        self.width, self.height, self.channels = int(width), int(height), int(channels)
+        self.data = data
+        if len(memoryview(data).cast("B")) != self.width * self.height * self.channels:
+            raise ValueError("Image: %d bytes for %dx%dx%d" % (
+                len(memoryview(data).cast("B")), self.width, self.height, self.channels))
+
+    def __repr__(self):
+        return "vram.Image(%dx%d, %d channel(s))" % (self.width, self.height, self.channels)
+
+
+class Outcome:
+    """How one task ended: status ("done", "fell back", "failed",
+    "canceled"), its result, and what it took."""
+
+    __slots__ = ("task_id", "status", "result", "error", "reason", "device", "rung", "ooms",
+                 "attempts", "bytes", "wait_ms", "run_ms", "freed_bytes", "resampled", "exception")
+
+    def __repr__(self):
+        return "vram.Outcome(task %d %s, rung %s, device %s)" % (
+            self.task_id, self.status, self.rung, self.device)
+
+
+def is_out_of_memory(exc):
+    """True for the exceptions vram counts as out of device memory."""
+    if isinstance(exc, OutOfMemory):
+        return True
+    if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):
+        return True
+    return "out of memory" in str(exc).lower()
+
+
+_SIZE = r"([0-9.]+ ?[KMGT]i?B)"
+
+
+def shortfall_of(exc):
+    """Bytes an out-of-memory error says were missing: PyTorch's "Tried to
+    allocate X ... of which Y is free" gives X - Y.  0 when it does not say."""
+    if isinstance(exc, OutOfMemory) and exc.shortfall:
+        return int(exc.shortfall)
+    text = str(exc)
+    tried = re.search(r"[Tt]ried to allocate " + _SIZE, text)
+    if not tried:
+        return 0
+    try:
+        want = parse_size(tried.group(1).replace(" ", ""))
+        free = re.search(_SIZE + r" (?:is )?free", text)
+        have = parse_size(free.group(1).replace(" ", "")) if free else 0
+    except Error:
+        return 0
+    return max(want - have, 0) or want
+
+
+def _frame_of(result):
+    """(Image, keep-alive) for an image result, else (None, None)."""
+    if isinstance(result, Image):
+        width, height, channels, data = result.width, result.height, result.channels, result.data
+    else:
+        try:
+            view = memoryview(result)
+        except TypeError:
+            return None, None
+        if view.format != "B" or view.ndim not in (2, 3):
+            return None, None
+        height, width = view.shape[0], view.shape[1]
+        channels = view.shape[2] if view.ndim == 3 else 1
+        data = view if view.c_contiguous else view.tobytes()   # rows in order
+        if not 1 <= channels <= 4 or not width or not height:
+            return None, None
+    view = memoryview(data).cast("B")
+    buf = view if not view.readonly else bytearray(view)
+    array = (ctypes.c_uint8 * len(buf)).from_buffer(buf)
+    image = n.Image(width, height, channels, width * channels,
+                    ctypes.cast(array, n.c_u8p))
+    return image, (buf, array)
+
+
+def _like(original, image):
+    """The resampled frame, in the kind of object the task returned."""
+    data = ctypes.string_at(image.data, image.height * image.stride)
+    n.lib.vram_free(ctypes.cast(image.data, ctypes.c_void_p))
+    if not isinstance(original, Image) and "numpy" in sys.modules:
+        np = sys.modules["numpy"]
+        shape = (image.height, image.width) if image.channels == 1 and getattr(
+            original, "ndim", 3) == 2 else (image.height, image.width, image.channels)
+        return np.frombuffer(data, dtype=np.uint8).reshape(shape).copy()
+    return Image(image.width, image.height, image.channels, data)
+
+
+def _default_cleanup():
+    """gc.collect() and torch.cuda.empty_cache(), when PyTorch is importable."""
+    if importlib.util.find_spec("torch") is None:
+        return []
+    import torch
+    hooks = [gc.collect]
+    if torch.cuda.is_available():
+        hooks.append(torch.cuda.empty_cache)
+    return hooks
+
+
+class _Entry:
+    __slots__ = ("fns", "fallback", "result", "exception", "frame", "keep", "fell_back_result")
+
+    def __init__(self, fns, fallback):
+        self.fns, self.fallback = fns, fallback
+        self.result = self.exception = self.frame = self.keep = self.fell_back_result = None
+
+
+class Stats(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint64) for name in (
+        "submitted", "queued", "running", "done", "retried", "fell_back", "failed", "canceled",
+        "on_cpu", "resampled", "cleanup_freed_bytes")] + [
+        ("ndevices", ctypes.c_uint), ("reserved_bytes", ctypes.c_uint64 * 64)]
+
+
+def _stats_dict(st):
+    d = {name: getattr(st, name) for name, _ in Stats._fields_[:11]}
+    d["reserved_bytes"] = list(st.reserved_bytes[:st.ndevices])
+    return d
+
+
+class Scheduler:
+    """A pool of `workers` threads (default: one per CPU) running tasks as
+    memory allows, on the process's ledger (shared with vram.lease).
+
+    progress(stats) is called after each task ends, never twice at once.
+    cleanup: callables run after every attempt; by default gc.collect and
+    torch.cuda.empty_cache when PyTorch is importable.  check_frames: treat
+    uint8 arrays and vram.Image results as video frames (same size as the
+    first, or resampled).  Use as a context manager, or call close()."""
+
+    def __init__(self, workers=None, progress=None, cleanup=None, check_frames=True):
+        from . import _session
+        self._session = _session()
+        self._lock = threading.Lock()
+        self._entries = {}
+        self._submitted = self._collected = 0
+        self._closed = False
+        self._check_frames = check_frames
+        self._progress = progress
+        self._progress_cb = n.PROGRESS_FN(self._on_progress) if progress else n.PROGRESS_FN()
+        self._run_cb = n.TASK_FN(self._run)
+        self._fallback_cb = n.TASK_FN(self._run_fallback)
+        cfg = n.SchedConfig(int(workers or 0), self._progress_cb, None)
+        self._s = ctypes.c_void_p()
+        check(n.lib.vram_sched_open(self._session.ledger, ctypes.byref(cfg), ctypes.byref(self._s)))
+        self._session.schedulers.add(self)
+        hooks = list(cleanup) if cleanup is not None else _default_cleanup()
+        self._hooks = [n.CLEANUP_FN(self._hook(h)) for h in hooks]
+        for h in self._hooks:
+            check(n.lib.vram_sched_add_cleanup(self._s, h, None))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- callbacks, on the worker threads --------------------------------
+
+    @staticmethod
+    def _hook(fn):
+        def run(user, device):
+            try:
+                fn()
+            except Exception as e:  # a hook must not kill a worker
+                sys.stderr.write("vram: cleanup hook %r failed: %s\n" % (fn, e))
+        return run
+
+    def _on_progress(self, user, stats):
+        try:
+            self._progress(_stats_dict(ctypes.cast(stats, ctypes.POINTER(Stats)).contents))
+        except Exception as e:
+            sys.stderr.write("vram: progress callback failed: %s\n" % e)
+
+    def _call(self, call_ptr, fn, entry, is_fallback):
+        call = call_ptr.contents
+        try:
+            result = fn()
+        except BaseException as e:
+            entry.exception = e
+            if not is_fallback and is_out_of_memory(e):
+                call.shortfall_bytes = shortfall_of(e)
+                return _OOM
+            call.reason = ("%s: %s" % (type(e).__name__, e)).encode(errors="replace")[:159]
+            return _FAILED
+        entry.exception = None
+        if is_fallback:
+            entry.fell_back_result = result
+        else:
+            entry.result = result
+        if self._check_frames:
+            frame, keep = _frame_of(result)
+            if frame is not None:
+                call.image = frame
+                entry.frame, entry.keep = result, keep
+        return _OK
+
+    def _run(self, call_ptr):
+        entry = self._entries.get(call_ptr.contents.task_id)
+        if entry is None:
+            return _FAILED
+        return self._call(call_ptr, entry.fns[call_ptr.contents.rung], entry, False)
+
+    def _run_fallback(self, call_ptr):
+        entry = self._entries.get(call_ptr.contents.task_id)
+        if entry is None or entry.fallback is None:
+            return _FAILED
+        return self._call(call_ptr, entry.fallback, entry, True)
+
+    # ---- submitting --------------------------------------------------------
+
+    def submit(self, fn, bytes="1.5GiB", ladder=(), fallback=None, cpu_ok=False, priority=0,
+               wait=None, device=None, task_class=None, expected=None, resident=None):
+        """Queues fn() to run when `bytes` of device memory are free.
+
+        ladder: [(bytes, fn), ...], cheaper variants tried in turn after an
+        out-of-memory; fallback: makes the result when the task failed or
+        ran out of rungs (e.g. returns the original frame).  cpu_ok: may run
+        on the CPU when no device can take it within `wait` seconds (None:
+        waits as long as it takes).  task_class: what vram learns estimates
+        under (default: fn's qualified name).  expected: seconds one attempt
+        takes, if known.  resident: a vram.Resident the task uses.  Returns
+        the task's id, its place in the order of results."""
+        if self._closed:
+            raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
+        for f in [fn, fallback] + [g for _, g in ladder]:
+            if f is not None and not callable(f):
+                raise TypeError("vram: %r is not callable" % (f,))
+        size = parse_size(bytes, "bytes")
+        rungs = [(parse_size(b, "ladder bytes"), f) for b, f in ladder]
+        if task_class is None and fn is not None:
+            task_class = "%s.%s" % (getattr(fn, "__module__", "") or "",
+                                    getattr(fn, "__qualname__", type(fn).__name__))
+        ladder_c = (n.Rung * max(len(rungs), 1))(
+            *[n.Rung(b, self._run_cb if f is not None else n.TASK_FN()) for b, f in rungs])
+        task = n.Task(
+            fn=self._run_cb if fn is not None else n.TASK_FN(), bytes=size,
+            ladder=ladder_c if rungs else None, nrungs=len(rungs),
+            fallback=self._fallback_cb if fallback is not None else n.TASK_FN(),
+            task_class=task_class.encode() if task_class else None,
+            device=-1 if device is None else int(device), priority=int(priority),
+            cpu_ok=1 if cpu_ok else 0, wait_ms=-1 if wait is None else int(wait * 1000),
+            expected_ms=int(expected * 1000) if expected else 0,
+            resident=resident._live() if resident is not None else None)
+        entry = _Entry([fn] + [f for _, f in rungs], fallback)
+        tid = ctypes.c_uint64()
+        with self._lock:            # ids follow the order of calls to submit
+            key = self._submitted
+            self._entries[key] = entry
+            rc = n.lib.vram_sched_submit(self._s, ctypes.byref(task), ctypes.byref(tid))
+            if rc:
+                del self._entries[key]
+                check(rc)
+            self._submitted += 1
+        return tid.value
+
+    # ---- collecting -----------------------------------------------------------
+
+    def outcomes(self):
+        """Yields an Outcome per task in submission order, as each is ready,
+        until every task submitted so far has been handed back."""
+        while True:
+            with self._lock:
+                if self._collected >= self._submitted:
+                    return
+            out = n.Outcome()
+            rc = n.lib.vram_sched_next(self._s, _POLL_MS, ctypes.byref(out))
+            if rc == n._code("VRAM_ETIMEDOUT"):
+                continue
+            check(rc)
+            with self._lock:
+                self._collected += 1
+                entry = self._entries.pop(out.task_id)
+            yield self._outcome(out, entry)
+
+    def results(self):
+        """Yields each task's result in submission order (the fallback's
+        when it fell back).  A task with no result raises TaskFailed."""
+        for o in self.outcomes():
+            if o.status in ("failed", "canceled"):
+                raise TaskFailed(o) from o.exception
+            yield o.result
+
+    @staticmethod
+    def _outcome(out, entry):
+        o = Outcome()
+        o.task_id, o.status = out.task_id, _STATUS.get(out.status, "unknown")
+        o.error = n.lib.vram_errname(out.error).decode() if out.error else None
+        o.reason = out.reason.decode(errors="replace")
+        o.device = "cpu" if out.device == _DEVICE_CPU else None if out.device < 0 else out.device
+        o.rung = "fallback" if out.rung == _RUNG_FALLBACK else out.rung
+        o.ooms, o.attempts, o.bytes = out.ooms, out.attempts, out.bytes
+        o.wait_ms, o.run_ms, o.freed_bytes = out.wait_ms, out.run_ms, out.freed_bytes
+        o.exception = entry.exception
+        o.result = entry.fell_back_result if o.status == "fell back" else entry.result
+        o.resampled = bool(out.resampled)
+        if out.resampled:
+            o.result = _like(entry.frame, out.image)
+        return o
+
+    def stats(self):
+        """queued, running, done, retried, fell_back, failed, canceled,
+        on_cpu, resampled, cleanup_freed_bytes, reserved_bytes per device."""
+        ptr = ctypes.c_void_p()
+        check(n.lib.vram_sched_stats_json(self._s, ctypes.byref(ptr)))
+        return json.loads(n.take_string(ptr))
+
+    def shutdown(self, cancel=True):
+        """Takes no more tasks and waits until every task has ended: those
+        not started yet are canceled (cancel=False runs them all), running
+        ones finish.  Outcomes stay collectable."""
+        if not self._closed:
+            check(n.lib.vram_sched_shutdown(self._s, 1 if cancel else 0))
+
+    def close(self, cancel=True):
+        """Shuts down, then frees the pool.  Results not collected are dropped."""
+        if self._closed:
+            return
+        self.shutdown(cancel)
+        self._closed = True
+        n.lib.vram_sched_close(self._s)
+        self._session.schedulers.discard(self)
+        self._entries.clear()
