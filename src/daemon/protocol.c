@@ -47,7 +47,7 @@ static int read_string(parse_ctx *p, const char *name, const vram__jv *v, size_t
     if (v->kind != VRAM__JV_STRING)
         return bad(p, "'%s' must be a string%s", name, "");
     if (v->len > max) {
-        char lim[32];
+        char lim[48];
         snprintf(lim, sizeof(lim), " (at most %zu bytes)", max);
         return bad(p, "'%s' is too long%s", name, lim);
     }
