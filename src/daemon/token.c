@@ -36,28 +36,6 @@ int vram__token_path(const char *path, char *buf, size_t cap)
     return 0;
 }
 
-/* Creates the folders above path, each 0700 when new. */
-static int make_parent(const char *path)
-{
-    char dir[4096];
-    vram__strlcpy(dir, path, sizeof(dir));
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-            return vram__fail(VRAM_EIO, "cannot create %s: %s", dir, strerror(errno));
-        if (!c)
-            return 0;
-        *p = c;
-    }
-}
-
 static int random_hex(char token[VRAM__TOKEN_LEN + 1])
 {
     unsigned char raw[VRAM__TOKEN_LEN / 2];
@@ -111,7 +89,7 @@ int vram__token_create(const char *path, char token[VRAM__TOKEN_LEN + 1])
     token[0] = '\0';
     int rc = random_hex(token);
     if (!rc)
-        rc = make_parent(path);
+        rc = vram__make_parent_dirs(path);
     if (rc)
         return rc;
     char line[VRAM__TOKEN_LEN + 2];
