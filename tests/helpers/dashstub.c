@@ -138,23 +138,18 @@ static int job_rank(const job *b)
     return b->state == VRAM__JOB_RUNNING ? 0 : b->state == VRAM__JOB_QUEUED ? 1 : 2;
 }
 
-static int p_jobs(void *user, char **json)
+/* {"KEY": [...]}, the items written by fn with the lock held. */
+static int json_list(stub *s, const char *key, void (*fn)(stub *, vram__json *), char **json)
 {
-    stub *s = user;
     vram__buf b;
     vram__json j;
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "jobs");
+    vram__json_key(&j, key);
     vram__json_array_begin(&j);
     pthread_mutex_lock(&s->lock);
-    for (int rank = 0; rank < 3; rank++)
-        for (size_t k = 0; k < s->njobs; k++) {
-            size_t i = rank == 2 ? s->njobs - 1 - k : k;
-            if (job_rank(&s->jobs[i]) == rank)
-                json_job(&j, &s->jobs[i]);
-        }
+    fn(s, &j);
     pthread_mutex_unlock(&s->lock);
     vram__json_array_end(&j);
     vram__json_object_end(&j);
@@ -163,41 +158,46 @@ static int p_jobs(void *user, char **json)
     return rc;
 }
 
-static int p_events(void *user, char **json)
+static void jobs_items(stub *s, vram__json *j)
 {
-    stub *s = user;
-    vram__buf b;
-    vram__json j;
-    vram__buf_init(&b);
-    vram__json_init(&j, &b);
-    vram__json_object_begin(&j);
-    vram__json_key(&j, "events");
-    vram__json_array_begin(&j);
-    pthread_mutex_lock(&s->lock);
+    for (int rank = 0; rank < 3; rank++)
+        for (size_t k = 0; k < s->njobs; k++) {
+            size_t i = rank == 2 ? s->njobs - 1 - k : k;
+            if (job_rank(&s->jobs[i]) == rank)
+                json_job(j, &s->jobs[i]);
+        }
+}
+
+static void events_items(stub *s, vram__json *j)
+{
     for (size_t k = 0; k < s->nevents; k++) {
         const event *e = &s->events[s->nevents - 1 - k];
-        vram__json_object_begin(&j);
-        vram__json_key(&j, "unix_ms");
-        vram__json_uint(&j, e->unix_ms);
-        vram__json_key(&j, "kind");
-        vram__json_string(&j, e->kind);
-        vram__json_key(&j, "job");
+        vram__json_object_begin(j);
+        vram__json_key(j, "unix_ms");
+        vram__json_uint(j, e->unix_ms);
+        vram__json_key(j, "kind");
+        vram__json_string(j, e->kind);
+        vram__json_key(j, "job");
         if (e->job[0])
-            vram__json_string(&j, e->job);
+            vram__json_string(j, e->job);
         else
-            vram__json_null(&j);
-        vram__json_key(&j, "device");
-        vram__json_uint(&j, 0);
-        vram__json_key(&j, "text");
-        vram__json_string(&j, e->text);
-        vram__json_object_end(&j);
+            vram__json_null(j);
+        vram__json_key(j, "device");
+        vram__json_uint(j, 0);
+        vram__json_key(j, "text");
+        vram__json_string(j, e->text);
+        vram__json_object_end(j);
     }
-    pthread_mutex_unlock(&s->lock);
-    vram__json_array_end(&j);
-    vram__json_object_end(&j);
-    int rc;
-    *json = vram__buf_take(&b, &rc);
-    return rc;
+}
+
+static int p_jobs(void *user, char **json)
+{
+    return json_list(user, "jobs", jobs_items, json);
+}
+
+static int p_events(void *user, char **json)
+{
+    return json_list(user, "events", events_items, json);
 }
 
 static int p_status(void *user, char **json)
