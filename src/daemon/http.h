@@ -156,8 +156,8 @@ typedef struct vram__http vram__http;
 /*
  * Listens on addr_port (NULL: 127.0.0.1:7860; port 0 picks a free one) and
  * serves from threads of its own until vram__http_stop.  token (copied) is
- * what changes must carry as "Authorization: Bearer TOKEN"; NULL refuses
- * every change.  The provider table is copied; p->user must outlive the
+ * what changes must carry as "Authorization: Bearer TOKEN"; NULL or ""
+ * refuses every change (403).  The provider table is copied; p->user must outlive the
  * server.  VRAM_EINVAL for a bad address or a provider with a NULL member,
  * VRAM_EBUSY when the port is taken, VRAM_EPERM when binding is not
  * allowed, VRAM_EIO otherwise; each with a message naming the address.
