@@ -44,7 +44,7 @@ CFLAGS   += $(DEFS)
 LDFLAGS  += $(SANFLAGS)
 LIBS     := -ldl -lpthread -lm
 # Debian-packaged libraries libvram links, by pkg-config name.
-LIB_PKGS := sqlite3 inih
+LIB_PKGS := sqlite3 inih libmicrohttpd
 LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
 CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
 
@@ -56,7 +56,12 @@ BENCH_SRC := $(sort $(wildcard bench/*.c))
 STUB_SRC  := $(sort $(wildcard tests/stubs/*.c))
 HELPER_SRC:= $(sort $(wildcard tests/helpers/*.c))
 
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# The dashboard's files, embedded into libvram by tools/embed.c (see below).
+WEB_FILES := $(sort $(wildcard web/*))
+WEB_GEN   := $(BUILD)/gen/web_assets.c
+EMBED     := $(BUILD)/tools/embed
+
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/web_assets.o
 CLI_OBJ   := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -81,6 +86,22 @@ tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN)
 bench: $(BENCH_BIN)
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The generator runs on the build machine, so it is built without sanitizers.
+$(EMBED): tools/embed.c
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  TOOL    $@")
+	$(Q)$(CC) -std=c11 -O2 $(WARN) -o $@ $<
+
+$(WEB_GEN): $(EMBED) $(WEB_FILES)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  EMBED   $@")
+	$(Q)$(EMBED) $@ web $(notdir $(WEB_FILES))
+
+$(BUILD)/obj/gen/web_assets.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -131,12 +152,12 @@ FUZZ_CC   ?= clang
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 fuzz: $(FUZZ_BIN)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard src/*/*.h) include/vram.h
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(WEB_GEN) $(wildcard src/*/*.h) include/vram.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 	    -DVRAM_BUILDING_LIBRARY $(DEFS) -Iinclude -Isrc \
-	    $< $(LIB_SRC) -o $@ $(LIB_EXTRA_LIBS) $(LIBS)
+	    $< $(LIB_SRC) $(WEB_GEN) -o $@ $(LIB_EXTRA_LIBS) $(LIBS)
 
 check: all
 	tests/run.sh $(BUILD)

@@ -328,6 +328,7 @@ typedef struct vram_sample {
     uint64_t used_bytes;
     uint64_t free_bytes;
     uint64_t leased_bytes;
+    uint64_t others_bytes;          /* used that no lease explains (ours vs. others) */
 } vram_sample;
 
 /* min/max/mean of each sample field over a window. */

@@ -9,8 +9,8 @@
 # and exits 1.
 set -euo pipefail
 
-build_pkgs="gcc make libc6-dev pkg-config libsqlite3-dev libinih-dev"
-test_pkgs="python3 procps util-linux clang libclang-rt-14-dev"
+build_pkgs="gcc make libc6-dev pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev"
+test_pkgs="python3 procps util-linux clang libclang-rt-14-dev chromium prometheus"
 
 case "${1:-build}" in
     build) want="$build_pkgs" ;;

@@ -81,6 +81,11 @@ void vram__json_raw(vram__json *j, const char *text);
 /* JSON string escaping of s into out, with quotes. */
 void vram__json_escape(vram__buf *out, const char *s);
 
+/* ---- files ---------------------------------------------------------------- */
+
+/* mkdir -p of the folder that will hold path; folders it makes are 0700. */
+int vram__make_parent_dirs(const char *path);
+
 /* ---- time ----------------------------------------------------------------- */
 
 uint64_t vram__now_ns(void);        /* CLOCK_MONOTONIC */

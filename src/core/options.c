@@ -12,9 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hostport.h"
 #include "core/options.h"
 
-enum kind { STRING, PATH, ENUM, MARGIN, DURATION, SIZE };
+enum kind { STRING, PATH, ENUM, MARGIN, DURATION, SIZE, HOSTPORT };
 
 static const struct option_row {
     const char *name;
@@ -91,6 +92,11 @@ static int check_value(const struct option_row *row, const char *value, const ch
     case SIZE:
         rc = vram_size_parse(value, &u);
         break;
+    case HOSTPORT: {
+        vram__hostport hp;
+        rc = vram__hostport_parse(value, &hp);
+        break;
+    }
     }
     if (rc) {
         char why[768];

@@ -30,6 +30,11 @@
       "path whose filesystem's free space the host snapshot reports")                    \
     X(HISTORY, "history", "", PATH, NULL,                                                 \
       "the run history database (default: $XDG_STATE_HOME/vram/history.db)")            \
+    X(HTTP, "http", "127.0.0.1:7860", HOSTPORT, NULL,                                     \
+      "the daemon's dashboard and /metrics: ADDR:PORT (port 0 picks a free one)")         \
+    X(TOKEN_FILE, "token-file", "", PATH, NULL,                                           \
+      "where the daemon writes the token that changes over HTTP need (default: "          \
+      "$XDG_RUNTIME_DIR/vram/http-token, else ~/.local/state/vram/http-token)")          \
     X(LOG, "log", "warn", ENUM, "error|warn|info|debug", "how much the library logs on stderr") \
     X(PROFILES, "profiles", "", STRING, NULL,                                             \
       "model profile folders, ':'-separated, searched in order; empty: your calibrated "  \

@@ -1,6 +1,6 @@
 /*
  * core/util.c - small shared tools: the growable string buffer, the JSON
- * writer, clocks and the stderr logger.
+ * writer, making folders, clocks and the stderr logger.
  *
  * Nothing here knows about devices; every module leans on it.
  */
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "core/core.h"
@@ -245,6 +246,29 @@ void vram__json_raw(vram__json *j, const char *text)
     json_sep(j);
     vram__buf_puts(j->out, text);
     json_value_done(j);
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+int vram__make_parent_dirs(const char *path)
+{
+    char dir[4096];
+    vram__strlcpy(dir, path, sizeof(dir));
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return vram__fail(VRAM_EIO, "cannot create %s: %s", dir, strerror(errno));
+        if (!c)
+            return 0;
+        *p = c;
+    }
 }
 
 /* ---- time ------------------------------------------------------------------ */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "daemon/protocol.h"
+#include "daemon/queue.h"
 
 #define OP_BIT(op) (1u << (op))
 #define ALL_OPS (~0u)
@@ -148,14 +149,12 @@ static int read_device(parse_ctx *p, const vram__jv *v)
 
 static int read_state(parse_ctx *p, const vram__jv *v)
 {
-    static const char *states[] = { "queued", "starting", "running", "done", "failed", "canceled" };
     int rc = read_string(p, "state", v, 32, &p->req->state);
     if (rc)
         return rc;
-    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-        if (!strcmp(states[i], p->req->state))
-            return 0;
-    return bad(p, "'state' '%s' is not one of queued, starting, running, done, failed, canceled%s",
+    if (vram__job_state_parse(p->req->state) >= 0)
+        return 0;
+    return bad(p, "'state' '%s' is not one of queued, starting, running, succeeded, failed, canceled%s",
                p->req->state, "");
 }
 

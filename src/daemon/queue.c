@@ -23,7 +23,7 @@ struct vram__queue {
 
 static const char *const state_names[] = {
 #define VRAM__STATE_NAME(id, name) name,
-    VRAM__JOB_STATES(VRAM__STATE_NAME)
+    VRAM__JOB_STATE_LIST(VRAM__STATE_NAME)
 #undef VRAM__STATE_NAME
 };
 
@@ -200,7 +200,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
         sql = "UPDATE jobs SET state=?3, runner_pid=0, runner_start=0, job_pgid=0, device=-1,"
               " lease_bytes=0, note=?13 WHERE id=?1 AND state=?2";
         break;
-    default:                        /* done, failed, canceled */
+    default:                        /* succeeded, failed, canceled */
         sql = "UPDATE jobs SET state=?3, ended_ms=?6, exit_status=?10, outcome=?11,"
               " peak_bytes=MAX(peak_bytes, ?12), note=?13 WHERE id=?1 AND state=?2";
     }

@@ -5,7 +5,7 @@
  * the database so that no job runs twice:
  *
  *   queued --daemon admits--> starting --runner claims--> running
- *   running --runner ends--> done | failed | canceled
+ *   running --runner ends--> succeeded | failed | canceled
  *   queued | starting --cancel--> canceled
  *   starting (never claimed) | running (runner and job gone) --restart--> queued
  */
@@ -14,21 +14,24 @@
 
 #include "core/core.h"
 
-#define VRAM__JOB_STATES(X) \
-    X(QUEUED, "queued")     \
-    X(STARTING, "starting") \
-    X(RUNNING, "running")   \
-    X(DONE, "done")         \
-    X(FAILED, "failed")     \
+/* The one list of job states, as the queue, the socket protocol, the JSON
+ * and /metrics spell them. */
+#define VRAM__JOB_STATE_LIST(X) \
+    X(QUEUED, "queued")         \
+    X(STARTING, "starting")     \
+    X(RUNNING, "running")       \
+    X(SUCCEEDED, "succeeded")   \
+    X(FAILED, "failed")         \
     X(CANCELED, "canceled")
 
 enum {
-#define VRAM__STATE_ENUM(id, name) VRAM__JOB_##id,
-    VRAM__JOB_STATES(VRAM__STATE_ENUM)
-#undef VRAM__STATE_ENUM
+#define VRAM__JOB_STATE_ENUM(id, name) VRAM__JOB_##id,
+    VRAM__JOB_STATE_LIST(VRAM__JOB_STATE_ENUM)
+#undef VRAM__JOB_STATE_ENUM
     VRAM__JOB_STATE_COUNT
 };
 
+/* "queued" for VRAM__JOB_QUEUED; "?" out of range.  Static. */
 const char *vram__job_state_name(int state);
 int vram__job_state_parse(const char *name);     /* -1 when unknown */
 

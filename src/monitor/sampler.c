@@ -82,7 +82,8 @@ static void record(vram_monitor *m, unsigned dev, const vram_device_snapshot *d,
                    event *events, size_t *nevents)
 {
     ring *r = &m->rings[dev];
-    r->s[r->head] = (vram_sample){ t_ms, d->info.used_bytes, d->info.free_bytes, d->leased_bytes };
+    r->s[r->head] = (vram_sample){ t_ms, d->info.used_bytes, d->info.free_bytes, d->leased_bytes,
+                                   d->others_bytes };
     r->head = (r->head + 1) % m->cap;
     if (r->count < m->cap)
         r->count++;

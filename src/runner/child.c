@@ -133,13 +133,19 @@ int vram__child_pump(vram__child *c, int timeout_ms)
 bool vram__child_exited(vram__child *c)
 {
     int status;
+    pid_t r;
     if (!c->exited && waitpid(c->pid, &status, WNOHANG) == c->pid) {
         c->exited = true;
         c->status = status;
     }
-    /* Orphans re-parented to us (we are a subreaper) are reaped here too. */
-    while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
+    /* Orphans re-parented to us (we are a subreaper) are reaped here too,
+     * also after the child itself has exited: a zombie would keep its group
+     * alive.  The child may exit between the two waits; its status is kept. */
+    while ((r = waitpid(-1, &status, WNOHANG)) > 0)
+        if (r == c->pid && !c->exited) {
+            c->exited = true;
+            c->status = status;
+        }
     return c->exited;
 }
 

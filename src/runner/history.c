@@ -8,12 +8,10 @@
  * the daemon can record at once; when it stays locked or the disk is full,
  * the caller hears a distinct error and the job's own result stands.
  */
-#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "runner/runner.h"
 
@@ -70,27 +68,6 @@ static int db_fail(vram_history *h, int src, const char *doing)
     }
 }
 
-/* mkdir -p of the folder that will hold path. */
-static int make_parent(const char *path)
-{
-    char dir[4096];
-    vram__strlcpy(dir, path, sizeof(dir));
-    char *slash = strrchr(dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = '\0';
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-                return vram__fail(VRAM_EIO, "cannot create %s: %s", dir, strerror(errno));
-            *p = '/';
-        }
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return vram__fail(VRAM_EIO, "cannot create %s: %s", dir, strerror(errno));
-    return 0;
-}
-
 static int default_path(char *buf, size_t cap)
 {
     const char *state = getenv("XDG_STATE_HOME");
@@ -119,7 +96,7 @@ int vram_history_open(const char *path, vram_history **out)
     else
         rc = default_path(h->path, sizeof(h->path));
     if (!rc)
-        rc = make_parent(h->path);
+        rc = vram__make_parent_dirs(h->path);
     if (rc) {
         free(h);
         return rc;

@@ -54,11 +54,11 @@ TEST(batch_submit_and_moves)
     CHECK_OK(vram__queue_update(q, jobs[0].id, VRAM__JOB_RUNNING, &upd));
     vram__job end = { .device = -1, .exit_status = 0, .peak_bytes = 5 };
     snprintf(end.outcome, sizeof(end.outcome), "ok");
-    CHECK_OK(vram__queue_move(q, jobs[0].id, VRAM__JOB_RUNNING, VRAM__JOB_DONE, &end));
+    CHECK_OK(vram__queue_move(q, jobs[0].id, VRAM__JOB_RUNNING, VRAM__JOB_SUCCEEDED, &end));
 
     vram__job got;
     CHECK_OK(vram__queue_get(q, jobs[0].id, &got));
-    CHECK_EQ(got.state, VRAM__JOB_DONE);
+    CHECK_EQ(got.state, VRAM__JOB_SUCCEEDED);
     CHECK_EQ(got.device, 1);
     CHECK_EQ_U64(got.lease_bytes, 3ull << 30);
     CHECK_EQ(got.runner_pid, 4242);
@@ -74,7 +74,7 @@ TEST(batch_submit_and_moves)
     uint64_t counts[VRAM__JOB_STATE_COUNT];
     CHECK_OK(vram__queue_counts(q, counts));
     CHECK_EQ_U64(counts[VRAM__JOB_QUEUED], 1);
-    CHECK_EQ_U64(counts[VRAM__JOB_DONE], 1);
+    CHECK_EQ_U64(counts[VRAM__JOB_SUCCEEDED], 1);
     CHECK_EQ_U64(counts[VRAM__JOB_CANCELED], 1);
     CHECK_ERR(vram__queue_get(q, 999, &got), VRAM_ENOENT);
     vram__queue_close(q);

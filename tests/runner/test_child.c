@@ -64,9 +64,10 @@ TEST(commands_that_cannot_run)
 TEST(grandchildren_keep_the_group_alive_and_signals_reach_them)
 {
     static vram__child c;
-    /* As the runner does: orphans come to us to be reaped, not to init
-     * (which, in a container, may never reap them). */
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    /* As the runner's callers do: orphans come to us and are reaped by
+     * vram__child_exited, instead of lingering as zombies in the group
+     * until PID 1 (in some containers, slow to reap) gets to them. */
+    CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0);
     char *argv[] = { "sh", "-c", "sleep 0.4 & exit 0", NULL };
     CHECK_OK(vram__child_start(argv, NULL, false, &c));
     while (!vram__child_exited(&c))

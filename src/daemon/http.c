@@ -1,0 +1,704 @@
+/*
+ * daemon/http.c - the dashboard's HTTP server, over libmicrohttpd.
+ *
+ * Owns the socket, the routes, the checks every request passes (Host on a
+ * loopback listener, method, token for changes, body size and syntax), the
+ * security headers, the error documents and the change stream.  What it
+ * serves comes from the embedded page and from the provider (http.h); it
+ * never looks inside a job.  One thread per connection, so a stream can
+ * wait for changes without holding up other requests.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/hostport.h"
+#include "daemon/http.h"
+
+#define CONNECTION_LIMIT 64
+#define IDLE_TIMEOUT_S 30
+#define STREAM_POLL_MS 100          /* how often a stream looks at the version */
+#define PROVIDER_MAX_NODES (1u << 20)
+
+#define CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " \
+            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+struct vram__http {
+    struct MHD_Daemon *mhd;
+    vram__http_provider p;
+    char token[VRAM__TOKEN_LEN + 1]; /* "" refuses every change */
+    vram__hostport where;
+    char url[96];
+    pthread_mutex_t lock;           /* guards stopping, with wake */
+    pthread_cond_t wake;
+    bool stopping;
+    atomic_int streams;
+};
+
+/* ---- routes --------------------------------------------------------------- */
+
+enum route { R_NONE, R_ASSET, R_STATUS, R_JOBS, R_EVENTS, R_STREAM, R_METRICS, R_CANCEL };
+
+static const struct route_row {
+    const char *path;
+    enum route route;
+    const char *allow;              /* the methods, as the Allow header lists them */
+} routes[] = {
+    { "/api/status", R_STATUS, "GET, HEAD" },
+    { "/api/jobs", R_JOBS, "GET, HEAD, POST" },
+    { "/api/events", R_EVENTS, "GET, HEAD" },
+    { "/api/stream", R_STREAM, "GET" },
+    { "/metrics", R_METRICS, "GET, HEAD" },
+};
+
+#define CANCEL_PREFIX "/api/jobs/"
+#define CANCEL_SUFFIX "/cancel"
+
+/* Per request: what was routed, and the body as it arrives. */
+typedef struct request {
+    enum route route;
+    const char *allow;
+    char job_id[72];
+    vram__buf body;
+    bool too_big;
+} request;
+
+static bool job_id_ok(const char *id, size_t n)
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789_.-";
+    if (n == 0 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!id[i] || !strchr(alphabet, id[i]))
+            return false;
+    return true;
+}
+
+/* Fills r->route and r->allow for url; R_NONE when nothing lives there. */
+static void route_url(const char *url, request *r)
+{
+    r->route = R_NONE;
+    for (size_t i = 0; i < VRAM__ARRAY_LEN(routes); i++)
+        if (!strcmp(url, routes[i].path)) {
+            r->route = routes[i].route;
+            r->allow = routes[i].allow;
+            return;
+        }
+    size_t n = strlen(url), pre = strlen(CANCEL_PREFIX), suf = strlen(CANCEL_SUFFIX);
+    if (n > pre + suf && !strncmp(url, CANCEL_PREFIX, pre) && !strcmp(url + n - suf, CANCEL_SUFFIX)) {
+        r->route = R_CANCEL;
+        r->allow = "POST";
+        size_t idn = n - pre - suf;
+        if (job_id_ok(url + pre, idn)) {
+            memcpy(r->job_id, url + pre, idn);
+            r->job_id[idn] = '\0';
+        }
+        return;
+    }
+    if (vram__web_asset_find(url)) {
+        r->route = R_ASSET;
+        r->allow = "GET, HEAD";
+    }
+}
+
+static bool method_allowed(const char *allow, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *p = allow; (p = strstr(p, method)) != NULL; p += n)
+        if ((p == allow || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+static enum MHD_Result send_response(struct MHD_Connection *c, unsigned status,
+                                     const char *type, void *body, size_t len,
+                                     enum MHD_ResponseMemoryMode mode, const char *allow)
+{
+    struct MHD_Response *res = MHD_create_response_from_buffer(len, body, mode);
+    if (!res) {
+        if (mode == MHD_RESPMEM_MUST_FREE)
+            free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY, CSP);
+    MHD_add_response_header(res, MHD_HTTP_HEADER_X_FRAME_OPTIONS, "DENY");
+    MHD_add_response_header(res, "Referrer-Policy", "no-referrer");
+    if (allow)
+        MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, allow);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vram\"");
+    enum MHD_Result ok = MHD_queue_response(c, status, res);
+    MHD_destroy_response(res);
+    return ok;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, char *json)
+{
+    return send_response(c, status, "application/json; charset=utf-8", json, strlen(json),
+                         MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+/* {"status": 404, "error": "not_found", "message": "..."} */
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                  const char *allow, const char *fmt, ...) VRAM__PRINTF(5, 6);
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                  const char *allow, const char *fmt, ...)
+{
+    char message[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__json_init(&j, &b);
+    vram__json_object_begin(&j);
+    vram__json_key(&j, "status");
+    vram__json_uint(&j, status);
+    vram__json_key(&j, "error");
+    vram__json_string(&j, code);
+    vram__json_key(&j, "message");
+    vram__json_string(&j, message);
+    vram__json_object_end(&j);
+    char *json = vram__buf_take(&b, NULL);
+    if (!json)
+        return MHD_NO;
+    return send_response(c, status, "application/json; charset=utf-8", json, strlen(json),
+                         MHD_RESPMEM_MUST_FREE, allow);
+}
+
+/* The HTTP status for a provider's error code. */
+static unsigned status_for(int rc)
+{
+    switch (rc) {
+    case VRAM_EINVAL: case VRAM_EPARSE: case VRAM_ERANGE: case VRAM_EBUDGET:
+        return MHD_HTTP_BAD_REQUEST;
+    case VRAM_ENOENT:
+        return MHD_HTTP_NOT_FOUND;
+    case VRAM_EBUSY:
+        return MHD_HTTP_CONFLICT;
+    case VRAM_ENOFIT:
+        return MHD_HTTP_UNPROCESSABLE_CONTENT;
+    case VRAM_EAGAIN: case VRAM_ESHUTDOWN:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case VRAM_ENOSPC:
+        return MHD_HTTP_INSUFFICIENT_STORAGE;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* Sends what a provider call gave: its JSON once it is known to parse, or
+ * its error. */
+static enum MHD_Result send_provided(struct MHD_Connection *c, unsigned ok_status, int rc,
+                                     char *json, const char *what)
+{
+    if (rc) {
+        free(json);
+        char why[768];
+        vram__strlcpy(why, vram_last_error(), sizeof(why));
+        return send_error(c, status_for(rc), vram_errname(rc), NULL, "%s", why);
+    }
+    char err[256];
+    vram__json_doc *doc = NULL;
+    rc = json ? vram__json_read(json, strlen(json), PROVIDER_MAX_NODES, &doc, err, sizeof(err))
+              : VRAM_EINTERNAL;
+    vram__json_doc_free(doc);
+    if (rc) {
+        free(json);
+        vram__log(VRAM__LOG_ERROR, "http: the daemon's %s is not JSON: %s", what,
+                  rc == VRAM_EINTERNAL ? "none given" : err);
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "VRAM_EINTERNAL", NULL,
+                          "the daemon produced invalid JSON for the %s", what);
+    }
+    return send_json(c, ok_status, json);
+}
+
+static enum MHD_Result send_metrics(vram__http *h, struct MHD_Connection *c)
+{
+    vram__metrics *m = calloc(1, sizeof(*m));
+    if (!m)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "VRAM_ENOMEM", NULL,
+                          "out of host memory");
+    char *text = NULL;
+    int rc = h->p.metrics(h->p.user, m);
+    if (!rc)
+        rc = vram__metrics_text(m, &text);
+    free(m);
+    if (rc) {
+        char why[768];
+        vram__strlcpy(why, vram_last_error(), sizeof(why));
+        return send_error(c, status_for(rc), vram_errname(rc), NULL, "%s", why);
+    }
+    return send_response(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text,
+                         strlen(text), MHD_RESPMEM_MUST_FREE, NULL);
+}
+
+/* ---- the change stream ----------------------------------------------------- */
+
+/*
+ * Server-sent events: "hello" at once, "change" when the provider's version
+ * moves (pages then reload jobs and events) and "tick" every
+ * VRAM__HTTP_TICK_MS (pages reload the status; it also keeps proxies and
+ * the idle timeout from closing the stream).  Each carries
+ * {"version": N}.
+ */
+typedef struct stream {
+    vram__http *h;
+    bool started;
+    uint64_t version;
+    uint64_t next_tick_ms;
+} stream;
+
+static ssize_t stream_event(stream *s, const char *name, char *buf, size_t max)
+{
+    int n = snprintf(buf, max, "%sevent: %s\ndata: {\"version\":%llu}\n\n",
+                     s->started ? "" : "retry: 2000\n", name, (unsigned long long)s->version);
+    s->started = true;
+    return n > 0 && (size_t)n < max ? n : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* Waits up to ms for the server to stop; true when it is stopping. */
+static bool wait_stopping(vram__http *h, unsigned ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    until.tv_sec += ms / 1000 + until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&h->lock);
+    while (!h->stopping && pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
+        ;
+    bool stopping = h->stopping;
+    pthread_mutex_unlock(&h->lock);
+    return stopping;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream *s = cls;
+    vram__http *h = s->h;
+    if (!s->started) {
+        s->version = h->p.version(h->p.user);
+        s->next_tick_ms = vram__now_ms() + VRAM__HTTP_TICK_MS;
+        return stream_event(s, "hello", buf, max);
+    }
+    for (;;) {
+        uint64_t v = h->p.version(h->p.user);
+        if (v != s->version) {
+            s->version = v;
+            return stream_event(s, "change", buf, max);
+        }
+        uint64_t now = vram__now_ms();
+        if (now >= s->next_tick_ms) {
+            s->next_tick_ms = now + VRAM__HTTP_TICK_MS;
+            return stream_event(s, "tick", buf, max);
+        }
+        uint64_t left = s->next_tick_ms - now;
+        if (wait_stopping(h, left < STREAM_POLL_MS ? (unsigned)left : STREAM_POLL_MS))
+            return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+}
+
+static void stream_free(void *cls)
+{
+    stream *s = cls;
+    atomic_fetch_sub(&s->h->streams, 1);
+    free(s);
+}
+
+static enum MHD_Result send_stream(vram__http *h, struct MHD_Connection *c)
+{
+    if (atomic_fetch_add(&h->streams, 1) >= VRAM__HTTP_MAX_STREAMS) {
+        atomic_fetch_sub(&h->streams, 1);
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_streams", NULL,
+                          "%d pages are already following this daemon; close one",
+                          VRAM__HTTP_MAX_STREAMS);
+    }
+    stream *s = calloc(1, sizeof(*s));
+    struct MHD_Response *res =
+        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 512, stream_read, s, stream_free)
+          : NULL;
+    if (!res) {
+        if (s)
+            free(s);
+        atomic_fetch_sub(&h->streams, 1);
+        return MHD_NO;
+    }
+    s->h = h;
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(res, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+    MHD_add_response_header(res, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, res);
+    MHD_destroy_response(res);
+    return ok;
+}
+
+/* ---- checks ------------------------------------------------------------------ */
+
+/* On a loopback listener, a page from elsewhere that rebinds its own name
+ * to 127.0.0.1 would be able to read the API; its requests carry its name
+ * in Host, so only loopback names are served. */
+static bool host_allowed(const vram__http *h, const char *host)
+{
+    if (!h->where.loopback || !host)
+        return true;
+    char name[256];
+    vram__strlcpy(name, host, sizeof(name));
+    char *end = name[0] == '[' ? strchr(name, ']') : strrchr(name, ':');
+    if (name[0] == '[') {
+        if (!end)
+            return false;
+        *end = '\0';
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, name + 1, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+    }
+    if (end)
+        *end = '\0';
+    struct in_addr a4;
+    if (inet_pton(AF_INET, name, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return !strcasecmp(name, "localhost") || !strcasecmp(name, "localhost.");
+}
+
+/* 0 when the request carries the token; else the status to refuse with. */
+static unsigned check_token(const vram__http *h, struct MHD_Connection *c, const char **why)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                   MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h->token[0]) {
+        *why = "this server takes no changes: it was started without a token";
+        return MHD_HTTP_FORBIDDEN;
+    }
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        *why = "changes need the daemon's token: send 'Authorization: Bearer TOKEN' "
+               "(the token is in the daemon's token file)";
+        return MHD_HTTP_UNAUTHORIZED;
+    }
+    const char *given = auth + 7;
+    while (*given == ' ')
+        given++;
+    if (!vram__token_equal(given, h->token)) {
+        *why = "the token is not this daemon's (it changes at every start: read the token file again)";
+        return MHD_HTTP_FORBIDDEN;
+    }
+    return 0;
+}
+
+/* ---- handlers ------------------------------------------------------------------ */
+
+static enum MHD_Result do_get(vram__http *h, struct MHD_Connection *c, const char *url,
+                              const request *r)
+{
+    char *json = NULL;
+    int rc;
+    switch (r->route) {
+    case R_ASSET: {
+        const vram__asset *a = vram__web_asset_find(url);
+        return send_response(c, MHD_HTTP_OK, a->content_type, (void *)a->data, a->size,
+                             MHD_RESPMEM_PERSISTENT, NULL);
+    }
+    case R_STATUS:
+        rc = h->p.status_json(h->p.user, &json);
+        return send_provided(c, MHD_HTTP_OK, rc, json, "status document");
+    case R_JOBS:
+        rc = h->p.jobs_json(h->p.user, &json);
+        return send_provided(c, MHD_HTTP_OK, rc, json, "jobs document");
+    case R_EVENTS:
+        rc = h->p.events_json(h->p.user, &json);
+        return send_provided(c, MHD_HTTP_OK, rc, json, "events document");
+    case R_STREAM:
+        return send_stream(h, c);
+    case R_METRICS:
+        return send_metrics(h, c);
+    default:
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "VRAM_EINTERNAL", NULL,
+                          "no handler for GET %s", url);
+    }
+}
+
+static enum MHD_Result do_submit(vram__http *h, struct MHD_Connection *c, request *r)
+{
+    char err[256];
+    vram__json_doc *doc = NULL;
+    const char *text = r->body.data ? r->body.data : "";
+    int rc = vram__json_read(text, r->body.len, 0, &doc, err, sizeof(err));
+    if (rc) {
+        vram__json_doc_free(doc);
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_json", NULL,
+                          "the request body is not JSON: %s", r->body.len ? err : "it is empty");
+    }
+    const vram__jv *root = vram__json_root(doc);
+    if (root->kind != VRAM__JV_OBJECT) {
+        vram__json_doc_free(doc);
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_json", NULL,
+                          "the request body must be a JSON object such as "
+                          "{\"command\": \"python infer.py\", \"vram\": \"8GiB\"}");
+    }
+    char *reply = NULL;
+    rc = h->p.submit(h->p.user, root, &reply);
+    vram__json_doc_free(doc);
+    return send_provided(c, MHD_HTTP_CREATED, rc, reply, "submit reply");
+}
+
+static enum MHD_Result do_post(vram__http *h, struct MHD_Connection *c, request *r)
+{
+    if (r->too_big)
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", NULL,
+                          "the request body is over %d bytes", VRAM__HTTP_MAX_BODY);
+    if (r->route == R_JOBS)
+        return do_submit(h, c, r);
+    char *reply = NULL;
+    int rc = h->p.cancel(h->p.user, r->job_id, &reply);
+    return send_provided(c, MHD_HTTP_OK, rc, reply, "cancel reply");
+}
+
+/* The checks made before any body is read: a refusal is sent at once. */
+static enum MHD_Result first_call(vram__http *h, struct MHD_Connection *c, const char *url,
+                                  const char *method, request *r, bool *answered)
+{
+    *answered = true;
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!host_allowed(h, host))
+        return send_error(c, MHD_HTTP_FORBIDDEN, "bad_host", NULL,
+                          "Host '%s' is not this server's name; use http://127.0.0.1:%u/",
+                          host, h->where.port);
+    route_url(url, r);
+    if (r->route == R_NONE)
+        return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", NULL, "nothing is served at %s",
+                          url);
+    if (!method_allowed(r->allow, method))
+        return send_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", r->allow,
+                          "%s takes %s, not %s", url, r->allow, method);
+    if (strcmp(method, "POST") != 0)
+        return do_get(h, c, url, r);
+    const char *why;
+    unsigned refuse = check_token(h, c, &why);
+    if (refuse)
+        return send_error(c, refuse, refuse == MHD_HTTP_UNAUTHORIZED ? "unauthorized" : "forbidden",
+                          NULL, "%s", why);
+    if (r->route == R_CANCEL && !r->job_id[0])
+        return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_job_id", NULL,
+                          "a job id is 1 to 64 of A-Z a-z 0-9 _ . -");
+    const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (length && strtoull(length, NULL, 10) > VRAM__HTTP_MAX_BODY)
+        return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", NULL,
+                          "the request body is %s bytes; at most %d are taken", length,
+                          VRAM__HTTP_MAX_BODY);
+    *answered = false;
+    return MHD_YES;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    vram__http *h = cls;
+    request *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
+        vram__buf_init(&r->body);
+        *con_cls = r;
+        bool answered;
+        enum MHD_Result ok = first_call(h, c, url, method, r, &answered);
+        if (answered)
+            r->route = R_NONE;      /* nothing more to do for later calls */
+        return ok;
+    }
+    if (r->route == R_NONE) {
+        *upload_size = 0;           /* answered already: the rest is dropped */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (r->body.len + *upload_size > VRAM__HTTP_MAX_BODY)
+            r->too_big = true;
+        else
+            vram__buf_put(&r->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->body.failed)
+        return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "VRAM_ENOMEM", NULL,
+                          "out of host memory for the request");
+    enum MHD_Result ok = do_post(h, c, r);
+    r->route = R_NONE;
+    return ok;
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode why)
+{
+    request *r = *con_cls;
+    if (r) {
+        vram__buf_free(&r->body);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    vram__log(VRAM__LOG_INFO, "http: %s", vram__trim(line));
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+static int listen_on(const vram__hostport *where, int *fd_out, unsigned *port_out)
+{
+    int fd = socket(where->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vram__fail(VRAM_EIO, "cannot make a socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (where->addr.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    int rc = 0;
+    if (bind(fd, (const struct sockaddr *)&where->addr, where->addr_len) != 0) {
+        int e = errno;
+        rc = e == EADDRINUSE
+                 ? vram__fail(VRAM_EBUSY, "cannot listen on %s:%u: the port is in use by another "
+                              "program (a daemon already running?); choose another with --http",
+                              where->host, where->port)
+             : e == EACCES
+                 ? vram__fail(VRAM_EPERM, "cannot listen on %s:%u: ports under 1024 need "
+                              "privileges; choose another with --http", where->host, where->port)
+                 : vram__fail(VRAM_EIO, "cannot listen on %s:%u: %s", where->host, where->port,
+                              strerror(e));
+    } else if (listen(fd, 64) != 0) {
+        rc = vram__fail(VRAM_EIO, "cannot listen on %s:%u: %s", where->host, where->port,
+                        strerror(errno));
+    }
+    struct sockaddr_storage got;
+    socklen_t len = sizeof(got);
+    if (!rc && getsockname(fd, (struct sockaddr *)&got, &len) != 0)
+        rc = vram__fail(VRAM_EIO, "cannot read the port bound: %s", strerror(errno));
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    *port_out = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
+    *fd_out = fd;
+    return 0;
+}
+
+static bool provider_complete(const vram__http_provider *p)
+{
+    return p && p->status_json && p->jobs_json && p->events_json && p->metrics && p->submit &&
+           p->cancel && p->version;
+}
+
+static int start_mhd(vram__http *h, int fd)
+{
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ERROR_LOG |
+                     (h->where.addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                              MHD_OPTION_LISTEN_SOCKET, fd,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                              MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+                              MHD_OPTION_END);
+    if (!h->mhd) {
+        close(fd);
+        return vram__fail(VRAM_EIO, "cannot start the HTTP server on %s", h->url);
+    }
+    return 0;
+}
+
+int vram__http_start(const char *addr_port, const char *token, const vram__http_provider *p,
+                     vram__http **out)
+{
+    if (!out)
+        return vram__fail(VRAM_EINVAL, "vram__http_start: NULL output");
+    *out = NULL;
+    if (!provider_complete(p))
+        return vram__fail(VRAM_EINVAL, "vram__http_start: the provider lacks a function");
+    if (token && strlen(token) > VRAM__TOKEN_LEN)
+        return vram__fail(VRAM_EINVAL, "vram__http_start: the token is over %d characters",
+                          VRAM__TOKEN_LEN);
+    vram__http *h = calloc(1, sizeof(*h));
+    if (!h)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    h->p = *p;
+    vram__strlcpy(h->token, token ? token : "", sizeof(h->token));
+    atomic_init(&h->streams, 0);
+    int fd = -1;
+    int rc = vram__hostport_parse(addr_port ? addr_port : VRAM__HTTP_DEFAULT_ADDR, &h->where);
+    if (!rc)
+        rc = listen_on(&h->where, &fd, &h->where.port);
+    if (rc) {
+        free(h);
+        return rc;
+    }
+    bool v6 = h->where.addr.ss_family == AF_INET6;
+    snprintf(h->url, sizeof(h->url), "http://%s%s%s:%u/", v6 ? "[" : "",
+             !strcmp(h->where.host, "0.0.0.0") ? "127.0.0.1" : h->where.host, v6 ? "]" : "",
+             h->where.port);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&h->lock, NULL);
+    rc = start_mhd(h, fd);
+    if (rc) {
+        pthread_cond_destroy(&h->wake);
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+        return rc;
+    }
+    if (!h->where.loopback)
+        vram__log(VRAM__LOG_WARN, "the dashboard listens on %s: anyone who can reach it can read "
+                  "the devices and jobs (changes still need the token)", h->url);
+    *out = h;
+    return 0;
+}
+
+void vram__http_stop(vram__http *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->lock);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->wake);
+    pthread_mutex_unlock(&h->lock);
+    MHD_stop_daemon(h->mhd);
+    pthread_cond_destroy(&h->wake);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+const char *vram__http_url(const vram__http *h)
+{
+    return h ? h->url : "";
+}
+
+unsigned vram__http_port(const vram__http *h)
+{
+    return h ? h->where.port : 0;
+}
