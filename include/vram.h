@@ -844,6 +844,9 @@ typedef struct vram_lease_request {
     uint64_t expected_ms;           /* how long it will be held, 0 unknown (a
                                        known duration lets others backfill) */
     const char *task_class;         /* learn estimates for this class; NULL: none */
+    uint32_t pgid;                  /* a process group whose device memory the
+                                       lease explains too (a job started in its
+                                       own group); 0: none */
 } vram_lease_request;
 
 typedef struct vram_lease_info {
@@ -879,6 +882,11 @@ VRAM_API int vram_lease_acquire_async(vram_ledger *l, const vram_lease_request *
 /* Withdraws a waiting request (fn is then called with VRAM_ECANCELED).
  * VRAM_ENOENT when it is not waiting (admitted already, or unknown). */
 VRAM_API int vram_lease_cancel(vram_ledger *l, uint64_t ticket);
+
+/* Names who uses a granted lease's memory once that is known (a job's
+ * command starts after its lease): the process pid (0: keep) and the
+ * process group pgid (0: none).  VRAM_ENOENT when no lease has that id. */
+VRAM_API int vram_lease_set_owner(vram_ledger *l, uint64_t lease_id, uint32_t pid, uint32_t pgid);
 
 /* Frees a lease.  VRAM_ENOENT when no lease has that id (never, or freed). */
 VRAM_API int vram_lease_release(vram_ledger *l, uint64_t lease_id);

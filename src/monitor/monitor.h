@@ -31,4 +31,7 @@ int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out);
 /* The pids of process group pgid.  Free with free. */
 int vram__process_group(uint32_t pgid, uint32_t **pids_out, size_t *count_out);
 
+/* The process group of pid, from /proc; 0 when it is gone. */
+uint32_t vram__proc_pgrp(uint32_t pid);
+
 #endif

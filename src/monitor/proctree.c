@@ -163,3 +163,19 @@ int vram_process_group_usage(vram_ctx *ctx, uint32_t pgid, uint64_t *bytes_out)
     free(group);
     return rc;
 }
+
+uint32_t vram__proc_pgrp(uint32_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    char *rp = ok ? strrchr(line, ')') : NULL;
+    unsigned ppid, pgrp;
+    if (!rp || sscanf(rp + 1, " %*c %u %u", &ppid, &pgrp) != 2)
+        return 0;
+    return pgrp;
+}

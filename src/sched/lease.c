@@ -63,6 +63,7 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, vram__req **out
     r->wait_ms = q->wait_ms;
     r->expected_ms = q->expected_ms;
     r->pid = q->pid ? q->pid : (uint32_t)getpid();
+    r->pgid = q->pgid;
     r->device = -1;
     if (q->holder)
         vram__strlcpy(r->holder, q->holder, sizeof(r->holder));
@@ -208,6 +209,24 @@ int vram_lease_cancel(vram_ledger *l, uint64_t ticket)
         told->notify(told);
         told = next;
     }
+    return 0;
+}
+
+int vram_lease_set_owner(vram_ledger *l, uint64_t lease_id, uint32_t pid, uint32_t pgid)
+{
+    if (!l)
+        return vram__fail(VRAM_EINVAL, "vram_lease_set_owner: NULL ledger");
+    pthread_mutex_lock(&l->lock);
+    vram__req *r = find_external(l, lease_id, true);
+    if (r) {
+        if (pid)
+            r->pid = pid;
+        r->pgid = pgid;
+    }
+    pthread_mutex_unlock(&l->lock);
+    if (!r)
+        return vram__fail(VRAM_ENOENT, "no lease %llu (never granted, or already released)",
+                          (unsigned long long)lease_id);
     return 0;
 }
 

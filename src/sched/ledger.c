@@ -415,46 +415,42 @@ void vram__ungrant(vram_ledger *l, vram__req *r, bool learn)
 
 typedef struct holder_use {
     uint32_t pid;
-    uint64_t ours;                  /* leased + resident by this pid on the device */
+    uint32_t pgid;                  /* 0: the pid alone */
+    uint64_t ours;                  /* leased + resident by this holder on the device */
 } holder_use;
 
 #define MAX_HOLDER_PIDS 64
 
-/* Under the lock: the pids holding memory on device and how much each. */
-static size_t holders_on(const vram_ledger *l, unsigned device, holder_use *h)
+/* Adds bytes to the holder (pid, pgid) in h, making it when new. */
+static size_t add_holder(holder_use *h, size_t n, uint32_t pid, uint32_t pgid, uint64_t bytes)
 {
-    size_t n = 0;
-    uint32_t self = (uint32_t)getpid();
-    for (const vram__req *r = l->grants; r; r = r->next) {
-        if (r->device != (int)device || !r->granted_bytes)
-            continue;
-        size_t i = 0;
-        while (i < n && h[i].pid != r->pid)
-            i++;
-        if (i == n) {
-            if (n == MAX_HOLDER_PIDS)
-                continue;           /* unexplained: counted as others, safely */
-            h[n++] = (holder_use){ r->pid, 0 };
-        }
-        h[i].ours += r->granted_bytes;
+    size_t i = 0;
+    while (i < n && (h[i].pid != pid || h[i].pgid != pgid))
+        i++;
+    if (i == n) {
+        if (n == MAX_HOLDER_PIDS)
+            return n;               /* unexplained: counted as others, safely */
+        h[n++] = (holder_use){ pid, pgid, 0 };
     }
-    for (const vram_resident *res = l->residents; res; res = res->next) {
-        if (res->device != device || res->state == RES_EVICTED)
-            continue;
-        size_t i = 0;
-        while (i < n && h[i].pid != self)
-            i++;
-        if (i == n) {
-            if (n == MAX_HOLDER_PIDS)
-                continue;
-            h[n++] = (holder_use){ self, 0 };
-        }
-        h[i].ours += res->bytes;
-    }
+    h[i].ours += bytes;
     return n;
 }
 
-/* Of what our holders hold on device, how much the device sees them use. */
+/* Under the lock: who holds memory on device and how much each. */
+static size_t holders_on(const vram_ledger *l, unsigned device, holder_use *h)
+{
+    size_t n = 0;
+    for (const vram__req *r = l->grants; r; r = r->next)
+        if (r->device == (int)device && r->granted_bytes)
+            n = add_holder(h, n, r->pid, r->pgid, r->granted_bytes);
+    for (const vram_resident *res = l->residents; res; res = res->next)
+        if (res->device == device && res->state != RES_EVICTED)
+            n = add_holder(h, n, (uint32_t)getpid(), 0, res->bytes);
+    return n;
+}
+
+/* Of what our holders hold on device, how much the device sees them use:
+ * a holder's own process, and every process of its group when it has one. */
 static uint64_t explained_on(vram_ledger *l, unsigned device, const holder_use *h, size_t n)
 {
     if (n == 0)
@@ -470,14 +466,22 @@ static uint64_t explained_on(vram_ledger *l, unsigned device, const holder_use *
         rc = vram_device_processes(l->ctx, device, procs, cap, &count);
         cap = count + 16;
     }
+    uint32_t *pgrp = rc ? NULL : calloc(count ? count : 1, sizeof(*pgrp));
+    bool groups = false;
+    for (size_t i = 0; i < n; i++)
+        groups |= h[i].pgid != 0;
+    for (size_t p = 0; pgrp && groups && p < count; p++)
+        pgrp[p] = vram__proc_pgrp(procs[p].pid);
     uint64_t explained = 0;
-    for (size_t i = 0; !rc && i < n; i++) {
+    for (size_t i = 0; pgrp && i < n; i++) {
         uint64_t used = 0;
         for (size_t p = 0; p < count; p++)
-            if (procs[p].pid == h[i].pid && (procs[p].have & VRAM_HAVE_PROC_MEM))
+            if ((procs[p].pid == h[i].pid || (h[i].pgid && pgrp[p] == h[i].pgid)) &&
+                (procs[p].have & VRAM_HAVE_PROC_MEM))
                 used += procs[p].used_bytes;
         explained += used < h[i].ours ? used : h[i].ours;
     }
+    free(pgrp);
     free(procs);
     vram__clear_error();
     return explained;

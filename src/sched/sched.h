@@ -67,6 +67,7 @@ struct vram__req {
     vram__client *client;           /* NULL: no concurrency limit */
     char holder[VRAM__HOLDER_MAX];
     uint32_t pid;
+    uint32_t pgid;                  /* its process group's memory is ours too; 0: none */
 
     int state;                      /* REQ_* */
     int status;                     /* after notify: 0 granted, or VRAM_E* */

@@ -310,6 +310,58 @@ TEST(others_come_from_samples_and_our_own_use_is_not_counted_twice)
     CHECK(system(cmd) == 0);
 }
 
+TEST(a_job_started_after_its_lease_is_explained_by_its_process_group)
+{
+    char dir[] = "/tmp/vram-ledger-XXXXXX";
+    CHECK(mkdtemp(dir));
+    vram_ctx *ctx = open_sim("G:24GiB:2GiB", dir);
+    vram_ledger *l = open_ledger(ctx, 0);
+    CHECK(l);
+    /* The lease comes first, as `vram run` takes it before starting the job. */
+    vram_lease_info mine;
+    vram_lease_request q = req(6 * GiB, 0);
+    CHECK_OK(vram_lease_acquire(l, &q, &mine));
+    /* The job: a process in its own group whose child (a worker) allocates. */
+    int go[2];
+    CHECK(pipe(go) == 0);
+    pid_t job = fork();
+    if (job == 0) {
+        setpgid(0, 0);
+        if (fork() == 0) {
+            vram_ctx *c2 = open_sim("G:24GiB:2GiB", dir);
+            char byte = c2 && vram_sim_set_usage(c2, 0, 5 * GiB) == 0;
+            if (write(go[1], &byte, 1) != 1)
+                _exit(1);
+            pause();
+            _exit(0);
+        }
+        pause();
+        _exit(0);
+    }
+    setpgid(job, job);
+    char byte = 0;
+    CHECK(read(go[0], &byte, 1) == 1 && byte == 1);
+    vram_ledger_device d;
+    CHECK_OK(vram_ledger_refresh(l));
+    CHECK_OK(vram_ledger_device_info(l, 0, &d));
+    CHECK_EQ_U64(d.others_bytes, 7 * GiB);           /* not ours yet: counted twice */
+    CHECK_OK(vram_lease_set_owner(l, mine.id, 0, (uint32_t)job));
+    CHECK_OK(vram_ledger_refresh(l));
+    CHECK_OK(vram_ledger_device_info(l, 0, &d));
+    CHECK_EQ_U64(d.others_bytes, 2 * GiB);           /* the group's 5 GiB are the lease's */
+    CHECK_EQ_U64(d.available_bytes, 24 * GiB - 24 * GiB / 10 - 8 * GiB);
+    CHECK_ERR(vram_lease_set_owner(l, 999999, 0, 1), VRAM_ENOENT);
+    kill(-job, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+    CHECK_OK(vram_lease_release(l, mine.id));
+    CHECK_OK(vram_ledger_close(l));
+    CHECK_OK(vram_ctx_close(ctx));
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 /* Queues an async request and says whether it was granted at once. */
 static uint64_t async_lease(vram_ledger *l, record *rec, tagged *t, const char *tag, uint64_t bytes,
                             uint64_t expected_ms, int priority)
