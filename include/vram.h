@@ -1211,6 +1211,14 @@ VRAM_API int vram_history_list(vram_history *h, unsigned limit, const char *job,
                                vram_run_record **rows_out, size_t *count_out);
 VRAM_API void vram_history_rows_free(vram_run_record *rows, size_t count);
 
+/* The runs of model profile `profile` that finished ("ok"), as calibration
+ * rows for vram_calibrate: each run's recorded settings, its observed peak
+ * and its seconds.  *rows_out (free with vram_history_measurements_free)
+ * holds *count_out rows; VRAM_ENOENT when there is none. */
+VRAM_API int vram_history_measurements(vram_history *h, const char *profile,
+                                       vram_measurement **rows_out, size_t *count_out);
+VRAM_API void vram_history_measurements_free(vram_measurement *rows, size_t count);
+
 /* The newest `limit` runs (0: 50), newest first, as a JSON array; `job`
  * (or NULL) keeps one job's attempts.  Free with vram_free. */
 VRAM_API int vram_history_json(vram_history *h, unsigned limit, const char *job, char **json_out);
@@ -1219,6 +1227,66 @@ VRAM_API int vram_history_json(vram_history *h, unsigned limit, const char *job,
  * SVG document: seconds across, GiB up, one line per run, its estimate
  * dashed.  VRAM_ENOENT names a run that is not there.  Free with vram_free. */
 VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t n, char **svg_out);
+
+/* ---- running a job ---- */
+
+/* Called with a line for the user (what is happening, and why: "out of
+ * memory on rung 1 ...; retrying on rung 2: batch 8 -> 1").  No newline. */
+typedef void (*vram_say_fn)(void *user, const char *line);
+
+typedef struct vram_job_spec {
+    char *const *argv;              /* the command, NULL-terminated; {key} is
+                                       replaced by the rung's or plan's value */
+    uint64_t vram_bytes;            /* the budget; 0 to size from `model` */
+    const char *model;              /* a profile to plan from, or NULL */
+    const char *const *settings;    /* "key=value", nsettings of them (planner
+                                       settings and {key} values) */
+    size_t nsettings;
+    const char *ladder;             /* "k=v ...; k=v ..." or NULL: the profile's
+                                       ladder with a model, else no retry */
+    int device;                     /* -1: any */
+    int64_t wait_ms;                /* admission wait, -1: forever */
+    const char *history;            /* the history's path, NULL: the default,
+                                       "-": do not record */
+    const char *name;               /* the job's name in the history, or NULL */
+    uint64_t daemon_job;            /* 0, or the vramd job this run looks after */
+    vram_say_fn say;                /* may be NULL */
+    void *say_user;
+} vram_job_spec;
+
+typedef struct vram_job_result {
+    int exit_status;                /* the last attempt's, or 128 + signal; 127:
+                                       the command could not be run */
+    unsigned attempts;
+    char outcome[16];               /* "ok", "failed", "oom", "signal", "not-started", "canceled" */
+    uint64_t peak_bytes;            /* the most the job's processes held */
+    int device;                     /* the last attempt's device, -1: none */
+    char job[40];                   /* its name in the history */
+    int64_t first_run, last_run;    /* history ids of its attempts (0: not recorded) */
+    int record_error;               /* 0, or why the history could not be written
+                                       (the job ran; only the record is missing) */
+    char record_message[256];
+} vram_job_result;
+
+/* Runs a job to its end: sizes it (vram_bytes, or a plan from model), waits
+ * for admission (through vramd when one answers at VRAM_SOCKET, else with
+ * this process's own ledger), starts the command in a process group of its
+ * own with CUDA_VISIBLE_DEVICES, PYTORCH_CUDA_ALLOC_CONF (unless set
+ * already), VRAM_PLAN (JSON), VRAM_LEASE and VRAM_BUDGET_BYTES, passes its
+ * output through, follows the memory of the whole group, and, when it dies
+ * of a GPU out-of-memory, runs it again on the next rung of the ladder.
+ * Every attempt is recorded in the history.  Returns 0 once the job ran
+ * (whatever its exit status: see out), or VRAM_EINVAL (bad spec, ladder or
+ * template), VRAM_ENOFIT (larger than any device), VRAM_ETIMEDOUT (not
+ * admitted in time), VRAM_ECANCELED (interrupted while waiting).  Must be
+ * the only thing reaping children in the process (it is a subreaper while
+ * it runs). */
+VRAM_API int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out);
+
+/* Interrupts a vram_job_run in progress from a signal handler or another
+ * thread: the job's processes get SIGTERM (then SIGKILL after 5 s) and the
+ * run ends as "canceled".  Async-signal-safe. */
+VRAM_API void vram_job_interrupt(void);
 
 /* ---- out-of-memory reports ---- */
 

@@ -61,7 +61,7 @@ struct cli_command {
 
 /* The subcommands, in the order `vram --help` lists them. */
 extern const cli_command cmd_status, cmd_watch, cmd_leakcheck, cmd_simulate;
-extern const cli_command cmd_history, cmd_report;
+extern const cli_command cmd_run, cmd_history, cmd_report;
 extern const cli_command cmd_profiles, cmd_estimate, cmd_plan, cmd_optimize, cmd_calibrate;
 
 /* Parses argv (after the command name) into a; on bad input prints one line

@@ -11,6 +11,7 @@
 static const cli_flag flags[] = {
     { "model", 'm', "NAME", "the model's profile (see 'vram profiles'), or a profile file", false },
     { "from", 0, "FILE", "measurements: CSV with setting columns, peak (a size), seconds", false },
+    { "from-history", 0, NULL, "measurements: the finished runs of the model in the run history", false },
     { "out", 'o', "FILE", "where to write the calibrated copy (default: your profiles folder)", false },
     { "force", 0, NULL, "write --out even when it is a file that is not a calibrated copy", false },
     { "dry-run", 'n', NULL, "fit and report, write nothing", false },
@@ -50,22 +51,44 @@ static void print_rows(const vram_calibration *c)
            isnan(ms) ? "-" : (snprintf(y, sizeof(y), "%.1f%%", ms), y));
 }
 
+/* The finished runs of the profile in the history, fitted; a vram error. */
+static int calibrate_from_history(cli_args *a, const vram_profile *p, vram_calibration **c)
+{
+    vram_history *h;
+    int rc = vram_history_open(vram_options_get(a->opts, "history"), &h);
+    if (rc)
+        return rc;
+    vram_measurement *rows;
+    size_t n;
+    if ((rc = vram_history_measurements(h, vram_profile_name(p), &rows, &n)) == 0) {
+        rc = vram_calibrate(p, rows, n, c);
+        vram_history_measurements_free(rows, n);
+    }
+    vram_history_close(h);
+    return rc;
+}
+
 static int run(cli_args *a)
 {
     if (a->nrest)
         return cli_error(a, EXIT_USAGE, "unexpected argument '%s'", a->rest[0]);
     const char *from = cli_get(a, "from");
-    if (!from)
-        return cli_error(a, EXIT_USAGE, "--from FILE is required (a CSV of measured runs)");
+    bool history = cli_has(a, "from-history");
+    if (!from == !history)
+        return cli_error(a, EXIT_USAGE, "give --from FILE (a CSV of measured runs) or --from-history, %s",
+                         from ? "not both" : "one of them");
     vram_profile *p;
     int rc = cli_profile(a, &p);
     if (rc)
         return rc;
     vram_calibration *c;
-    if ((rc = vram_calibrate_csv(p, from, &c))) {
+    rc = history ? calibrate_from_history(a, p, &c) : vram_calibrate_csv(p, from, &c);
+    if (rc) {
         vram_profile_free(p);
         return cli_fail(a, rc, NULL);
     }
+    if (history)
+        from = "the run history";
     char written[4200] = "";
     if (!cli_has(a, "dry-run") &&
         (rc = vram_calibration_write(c, a->opts, cli_get(a, "out"), cli_has(a, "force"), written,
@@ -99,7 +122,7 @@ out:
 
 const cli_command cmd_calibrate = {
     .name = "calibrate",
-    .usage = "--model NAME --from FILE [--out FILE] [--force] [--dry-run] [--json]",
+    .usage = "--model NAME (--from FILE | --from-history) [--out FILE] [--force] [--dry-run] [--json]",
     .summary = "fit a profile's activation and time coefficients to measured runs",
     .description =
         "FILE is CSV: a header of setting keys (resolution, frames, steps, memory, ...)\n"

@@ -17,6 +17,7 @@ static const cli_command *const commands[] = {
     &cmd_plan,
     &cmd_optimize,
     &cmd_calibrate,
+    &cmd_run,
     &cmd_history,
     &cmd_report,
     &cmd_simulate,

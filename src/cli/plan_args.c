@@ -15,7 +15,7 @@ int cli_settings(const cli_args *a, const char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    const char **list = calloc((size_t)a->nrest + 66, sizeof(*list));
+    const char **list = calloc((size_t)a->nrest + 66, sizeof(*list));   /* + NULL */
     if (!list)
         return cli_error(a, EXIT_FAIL, "out of memory");
     const char **set = NULL;
@@ -31,7 +31,8 @@ int cli_settings(const cli_args *a, const char ***out, size_t *n)
     }
     for (int i = 0; i < nset; i++)
         list[(*n)++] = set[i];
-    for (int i = 0; i < a->nrest; i++) {
+    int words = a->dashdash >= 0 ? a->dashdash : a->nrest;   /* not the command after -- */
+    for (int i = 0; i < words; i++) {
         if (!strchr(a->rest[i], '=')) {
             free(list);
             return cli_error(a, EXIT_USAGE, "unexpected argument '%s' (settings are KEY=VALUE)",

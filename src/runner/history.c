@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json_read.h"
 #include "runner/runner.h"
 
 #define SCHEMA_VERSION 1
@@ -82,6 +83,28 @@ static int default_path(char *buf, size_t cap)
     return 0;
 }
 
+static bool journal_is_wal(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    bool wal = false;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        wal = !strcmp((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    return wal;
+}
+
+static int schema_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
 int vram_history_open(const char *path, vram_history **out)
 {
     if (!out)
@@ -105,12 +128,19 @@ int vram_history_open(const char *path, vram_history **out)
                               SQLITE_OPEN_FULLMUTEX, NULL);
     if (src == SQLITE_OK) {
         sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
-        src = sqlite3_exec(h->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+        src = sqlite3_exec(h->db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
+        /* WAL lets readers and one writer work at once; switching needs a
+         * lock, so only a history not in WAL yet is switched. */
+        if (src == SQLITE_OK && !journal_is_wal(h->db))
+            src = sqlite3_exec(h->db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL);
     }
-    if (src == SQLITE_OK)
+    /* The schema is made once; opening an existing history needs no write
+     * lock, so a history another program holds still opens. */
+    if (src == SQLITE_OK && schema_version(h->db) < SCHEMA_VERSION) {
         src = sqlite3_exec(h->db, schema, NULL, NULL, NULL);
-    if (src == SQLITE_OK)
-        src = sqlite3_exec(h->db, "PRAGMA user_version=1;", NULL, NULL, NULL);
+        if (src == SQLITE_OK)
+            src = sqlite3_exec(h->db, "PRAGMA user_version=1;", NULL, NULL, NULL);
+    }
     if (src != SQLITE_OK) {
         rc = db_fail(h, src, "open");
         sqlite3_close(h->db);
@@ -414,6 +444,106 @@ int vram_history_list(vram_history *h, unsigned limit, const char *job, vram_run
     int rc = vram__history_each(h, job ? "WHERE job = ?" : NULL, job, limit, keep_row, &l);
     if (rc) {
         vram_history_rows_free(l.rows, l.n);
+        return rc;
+    }
+    *rows_out = l.rows;
+    *count_out = l.n;
+    return 0;
+}
+
+/* ---- calibration rows ------------------------------------------------------------ */
+
+typedef struct measure_list {
+    vram_measurement *rows;
+    size_t n, cap;
+} measure_list;
+
+/* {"resolution":"720p","steps":"30"} as "key=value" strings. */
+static int settings_list(const char *json, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    vram__json_doc *d;
+    char err[128];
+    if (vram__json_read(json, strlen(json), 0, &d, err, sizeof(err)))
+        return 0;                   /* an unreadable row has no settings */
+    const vram__jv *root = vram__json_root(d);
+    int rc = 0;
+    if (root->kind == VRAM__JV_OBJECT && root->n) {
+        *out = calloc(root->n, sizeof(**out));
+        for (size_t i = 0; *out && i < root->n; i++) {
+            const vram__jv *v = root->items[i];
+            const char *text = v->kind == VRAM__JV_STRING || v->kind == VRAM__JV_NUMBER ? v->str : NULL;
+            if (!text)
+                continue;
+            size_t len = strlen(root->keys[i]) + strlen(text) + 2;
+            char *kv = malloc(len);
+            if (!kv) {
+                rc = VRAM_ENOMEM;
+                break;
+            }
+            snprintf(kv, len, "%s=%s", root->keys[i], text);
+            (*out)[(*n)++] = kv;
+        }
+        if (!*out)
+            rc = VRAM_ENOMEM;
+    }
+    vram__json_doc_free(d);
+    return rc;
+}
+
+static int keep_measurement(void *user, const vram_run_record *r)
+{
+    measure_list *l = user;
+    if (strcmp(r->outcome, "ok") != 0 || r->peak_bytes == 0)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        vram_measurement *p = realloc(l->rows, cap * sizeof(*p));
+        if (!p)
+            return vram__fail(VRAM_ENOMEM, "out of host memory");
+        l->rows = p;
+        l->cap = cap;
+    }
+    vram_measurement *m = &l->rows[l->n];
+    memset(m, 0, sizeof(*m));
+    char **kv = NULL;
+    size_t nkv = 0;
+    if (settings_list(r->settings, &kv, &nkv))
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    m->settings = (const char *const *)kv;
+    m->nsettings = nkv;
+    m->peak_bytes = r->peak_bytes;
+    m->seconds = (double)r->duration_ms / 1000.0;
+    l->n++;
+    return 0;
+}
+
+void vram_history_measurements_free(vram_measurement *rows, size_t count)
+{
+    for (size_t i = 0; rows && i < count; i++) {
+        for (size_t k = 0; k < rows[i].nsettings; k++)
+            free((char *)rows[i].settings[k]);
+        free((void *)rows[i].settings);
+    }
+    free(rows);
+}
+
+int vram_history_measurements(vram_history *h, const char *profile, vram_measurement **rows_out,
+                              size_t *count_out)
+{
+    if (!h || !profile || !rows_out || !count_out)
+        return vram__fail(VRAM_EINVAL, "vram_history_measurements: NULL argument");
+    *rows_out = NULL;
+    *count_out = 0;
+    measure_list l = { NULL, 0, 0 };
+    int rc = vram__history_each(h, "WHERE profile = ? AND outcome = 'ok'", profile, 1000000,
+                                keep_measurement, &l);
+    if (!rc && l.n == 0)
+        rc = vram__fail(VRAM_ENOENT, "the history at %s has no finished run of %s to calibrate from",
+                        h->path, profile);
+    if (rc) {
+        vram_history_measurements_free(l.rows, l.n);
         return rc;
     }
     *rows_out = l.rows;

@@ -1,0 +1,147 @@
+/*
+ * cli/cmd_run.c - `vram run`: one job, sized, admitted, watched, retried on
+ * a cheaper rung when it runs out of GPU memory, and recorded.
+ *
+ * Everything happens in vram_job_run(); this file turns flags into a job
+ * spec, prints the library's progress lines on stderr (stdout is the
+ * job's), and exits with the job's own status.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_flag flags[] = {
+    { "vram", 'v', "SIZE", "the job's GPU memory budget (e.g. 6GiB)", false },
+    { "model", 'm', "NAME", "size the job from a model profile and plan it (see 'vram profiles')", false },
+    { "set", 's', "KEY=VALUE", "a setting for the plan and for {KEY} in the command (repeatable)", true },
+    { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
+    { "ladder", 'l', "RUNGS", "cheaper settings to retry with after an out-of-memory: \"k=v k=v; k=v\"", false },
+    { "wait", 'w', "S", "give up when not admitted within S seconds (default: wait)", false },
+    { "name", 'n', "NAME", "the job's name in the history", false },
+    { "quiet", 'q', NULL, "print only errors, not progress", false },
+    { NULL, 0, NULL, NULL, false },
+};
+
+static void print_line(void *user, const char *line)
+{
+    if (!*(const bool *)user)
+        fprintf(stderr, "vram run: %s\n", line);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    vram_job_interrupt();
+}
+
+static int read_device(const cli_args *a, int *device)
+{
+    const char *d = cli_get(a, "device");
+    *device = -1;
+    if (!d || !strcmp(d, "auto"))
+        return 0;
+    uint64_t n;
+    int rc = cli_uint(a, "device", 0, 63, &n);
+    if (rc)
+        return cli_error(a, EXIT_USAGE, "--device: '%s' is not auto or a device number", d);
+    *device = (int)n;
+    return 0;
+}
+
+static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
+{
+    memset(spec, 0, sizeof(*spec));
+    if (a->dashdash < 0 || a->dashdash >= a->nrest)
+        return cli_error(a, EXIT_USAGE, "no command: give it after --, e.g. vram run --vram 6GiB -- python gen.py");
+    if (!*a->rest[a->dashdash])
+        return cli_error(a, EXIT_USAGE, "the command after -- is empty");
+    if (!cli_has(a, "vram") && !cli_has(a, "model") && !cli_has(a, "ladder"))
+        return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
+                         "or a --ladder with vram=SIZE on its rungs");
+    int rc;
+    if (cli_has(a, "vram") && (rc = cli_size(a, "vram", &spec->vram_bytes)))
+        return rc;
+    if (cli_has(a, "vram") && !spec->vram_bytes)
+        return cli_error(a, EXIT_USAGE, "--vram: a budget of 0 bytes fits nothing");
+    if ((rc = read_device(a, &spec->device)) || (rc = cli_settings(a, settings, &spec->nsettings)))
+        return rc;
+    uint64_t wait_ms = 0;
+    if (cli_has(a, "wait") && (rc = cli_duration_ms(a, "wait", CLI_SECONDS, &wait_ms)))
+        return rc;
+    spec->wait_ms = cli_has(a, "wait") ? (int64_t)wait_ms : -1;
+    spec->argv = a->rest + a->dashdash;
+    spec->model = cli_get(a, "model");
+    spec->settings = *settings;
+    spec->ladder = cli_get(a, "ladder");
+    spec->name = cli_get(a, "name");
+    spec->history = vram_options_get(a->opts, "history");
+    if (spec->history && !*spec->history)
+        spec->history = NULL;
+    if (spec->ladder) {
+        vram_ladder l;
+        if (vram_ladder_parse(spec->ladder, &l))
+            return cli_error(a, EXIT_USAGE, "--ladder: %s", vram_last_error());
+    }
+    return 0;
+}
+
+static int run(cli_args *a)
+{
+    vram_job_spec spec;
+    const char **settings = NULL;
+    int rc = read_spec(a, &spec, &settings);
+    if (rc) {
+        free(settings);
+        return rc;
+    }
+    bool quiet = cli_has(a, "quiet");
+    spec.say = print_line;
+    spec.say_user = &quiet;
+    vram_ctx *ctx;
+    if ((rc = cli_open(a, &ctx))) {
+        free(settings);
+        return rc;
+    }
+    if (vram_ctx_is_simulated(ctx) && !quiet)
+        fprintf(stderr, "vram run: SIMULATED DEVICES, %s\n", vram_ctx_notice(ctx));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    vram_job_result res;
+    rc = vram_job_run(ctx, &spec, &res);
+    if (rc)
+        rc = cli_fail(a, rc, NULL);
+    else
+        rc = res.exit_status;
+    if (!rc && res.record_error)
+        rc = EXIT_OK;               /* the job's status stands; the message was said */
+    vram_ctx_close(ctx);
+    free(settings);
+    return rc;
+}
+
+const cli_command cmd_run = {
+    .name = "run",
+    .usage = "(--vram SIZE | --model NAME [--set KEY=VALUE ...]) [--device auto|N] [--ladder RUNGS] "
+             "[--wait S] -- COMMAND [ARGS...]",
+    .summary = "run one job inside its GPU memory budget, retrying on a cheaper rung after an out-of-memory",
+    .description =
+        "The job waits until its budget fits (through vramd when one runs), then starts with\n"
+        "CUDA_VISIBLE_DEVICES, PYTORCH_CUDA_ALLOC_CONF (unless set), VRAM_PLAN (JSON), VRAM_LEASE\n"
+        "and VRAM_BUDGET_BYTES in its environment, in a process group of its own.  {KEY} in\n"
+        "COMMAND and ARGS is replaced by the rung's or the plan's value ({{ for a brace).\n"
+        "A ladder is rungs separated by ';', each key=value words, optionally vram=SIZE; each\n"
+        "rung keeps the settings of the one before.  With --model and no --ladder, the\n"
+        "profile's ladder is used.  When the job dies of GPU out-of-memory (PyTorch's or the\n"
+        "CUDA driver's message on stderr), it runs again on the next rung.  Every attempt goes\n"
+        "into the history ('vram history', 'vram report').\n"
+        "Exit status: the job's own; 127 when the command cannot be run; 2 for bad input;\n"
+        "3 when the budget fits no device; 1 when it was not admitted in time.",
+    .flags = flags,
+    .run = run,
+};

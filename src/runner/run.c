@@ -1,0 +1,807 @@
+/*
+ * runner/run.c - runs one job to its end: sized, admitted, started with its
+ * plan, watched, retried on the next rung after an out-of-memory, recorded.
+ *
+ * Owns the order of things for `vram run` (and for the daemon's jobs, whose
+ * runner is `vram run`): each attempt is a rung - settings and a budget -
+ * that is admitted through the one admission engine (this process's ledger,
+ * or vramd's when a daemon answers), started in a process group of its own,
+ * followed until the group lets go of the GPU, and written to the history.
+ * The job's memory is its group's: the lease is handed to the group once it
+ * exists, so the ledger does not count it twice.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/ctx.h"
+#include "runner/runner.h"
+
+extern char **environ;
+
+/* The one piece of process state here: a signal handler must be able to
+ * reach it, and nothing else can be async-signal-safe. */
+static volatile sig_atomic_t interrupted;
+
+void vram_job_interrupt(void)
+{
+    interrupted = 1;
+}
+
+#define MAX_KV (VRAM_RUNG_MAX_KEYS + 64)
+#define KILL_GRACE_MS 5000
+#define GROUP_GRACE_MS 1000
+
+/* ---- one attempt's settings -------------------------------------------------- */
+
+typedef struct attempt {
+    unsigned number;                /* 1-based */
+    size_t rung;                    /* 0-based rung of the ladder (or plan rung) */
+    vram_kv kv[MAX_KV];             /* {key} values, later ones win */
+    size_t nkv;
+    uint64_t bytes;                 /* admitted with */
+    vram_plan *plan;                /* with a model */
+    int device;
+    uint64_t lease;
+    char command[4096];             /* as run, for the history and the user */
+} attempt;
+
+typedef struct run {
+    vram_ctx *ctx;                  /* the caller's, or a copy with a sim state dir */
+    vram_ctx *own_ctx;
+    char own_state[256];
+    const vram_job_spec *spec;
+    vram_job_result *out;
+    vram_ladder ladder;
+    bool have_ladder;
+    vram_profile *profile;
+    vram_ledger *ledger;
+    vram_history *history;
+    uint64_t interval_ms;
+} run;
+
+static void say(const run *r, const char *fmt, ...) VRAM__PRINTF(2, 3);
+static void say(const run *r, const char *fmt, ...)
+{
+    if (!r->spec->say)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    r->spec->say(r->spec->say_user, line);
+}
+
+static void kv_set(attempt *a, const char *key, const char *value)
+{
+    if (a->nkv == MAX_KV)
+        return;
+    vram__strlcpy(a->kv[a->nkv].key, key, sizeof(a->kv[0].key));
+    vram__strlcpy(a->kv[a->nkv].value, value, sizeof(a->kv[0].value));
+    a->nkv++;
+}
+
+static const char *kv_get(const attempt *a, const char *key)
+{
+    for (size_t i = a->nkv; i-- > 0;)
+        if (!strcmp(a->kv[i].key, key))
+            return a->kv[i].value;
+    return NULL;
+}
+
+/* The caller's settings, then the ladder's rung (which wins). */
+static int base_settings(const run *r, attempt *a)
+{
+    for (size_t i = 0; i < r->spec->nsettings; i++) {
+        const char *s = r->spec->settings[i], *eq = strchr(s, '=');
+        if (!eq || eq == s || !eq[1])
+            return vram__fail(VRAM_EINVAL, "setting '%s' is not key=value", s);
+        char key[32];
+        if ((size_t)(eq - s) >= sizeof(key))
+            return vram__fail(VRAM_EINVAL, "setting key in '%s' is too long", s);
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - s), s);
+        kv_set(a, key, eq + 1);
+    }
+    if (r->have_ladder)
+        for (size_t k = 0; k <= a->rung; k++)
+            for (size_t i = 0; i < r->ladder.rungs[k].nkv; i++)
+                kv_set(a, r->ladder.rungs[k].kv[i].key, r->ladder.rungs[k].kv[i].value);
+    return 0;
+}
+
+/* The planner's settings of a model run: every key=value of a, in buf
+ * (a->nkv rows of 192 bytes).  NULL when out of memory. */
+static const char **settings_strings(const attempt *a, char (*buf)[192])
+{
+    const char **list = malloc((a->nkv + 1) * sizeof(*list));
+    for (size_t i = 0; list && i < a->nkv; i++) {
+        snprintf(buf[i], 192, "%s=%s", a->kv[i].key, a->kv[i].value);
+        list[i] = buf[i];
+    }
+    return list;
+}
+
+/* The device to plan for when any will do: the one with the most safe room. */
+static unsigned roomiest_device(vram_ctx *ctx)
+{
+    vram_snapshot *s;
+    unsigned best = 0;
+    if (vram_snapshot_take(ctx, NULL, &s))
+        return 0;
+    for (unsigned i = 1; i < s->ndevices; i++)
+        if (s->devices[i].safe_available_bytes > s->devices[best].safe_available_bytes)
+            best = i;
+    vram_snapshot_free(s);
+    return best;
+}
+
+/* Makes the plan of a model run's attempt and lays its settings under a's. */
+static int plan_attempt(run *r, attempt *a, const vram_plan *previous)
+{
+    int rc;
+    if (previous && !r->have_ladder) {
+        rc = vram_plan_next_rung(previous, &a->plan);
+    } else {
+        char (*buf)[192] = calloc(a->nkv + 1, 192);
+        const char **list = buf ? settings_strings(a, buf) : NULL;
+        if (!list) {
+            free(buf);
+            return vram__fail(VRAM_ENOMEM, "out of host memory");
+        }
+        unsigned dev = r->spec->device >= 0 ? (unsigned)r->spec->device : roomiest_device(r->ctx);
+        uint64_t budget = a->bytes ? a->bytes : r->spec->vram_bytes;
+        rc = vram_plan_make(r->ctx, r->profile, list, a->nkv, budget, dev, &a->plan);
+        free(list);
+        free(buf);
+    }
+    if (rc)
+        return rc;
+    /* The plan's values first; the attempt's own settings stay on top. */
+    attempt mine = *a;
+    a->nkv = 0;
+    const char *key, *value;
+    for (size_t i = 0; !vram_plan_param_at(a->plan, i, &key, &value); i++)
+        kv_set(a, key, value);
+    for (size_t i = 0; i < mine.nkv; i++)
+        kv_set(a, mine.kv[i].key, mine.kv[i].value);
+    if (!a->bytes) {
+        vram_estimate e;
+        if ((rc = vram_plan_estimate(a->plan, &e)))
+            return rc;
+        a->bytes = e.peak_bytes;
+    }
+    return 0;
+}
+
+/* Settles rung number `rung` of the job: its settings, budget and plan. */
+static int make_attempt(run *r, attempt *a, size_t rung, const attempt *previous)
+{
+    memset(a, 0, sizeof(*a));
+    a->number = previous ? previous->number + 1 : 1;
+    a->rung = rung;
+    a->device = -1;
+    int rc = base_settings(r, a);
+    if (rc)
+        return rc;
+    if (r->have_ladder && r->ladder.rungs[rung].vram_bytes)
+        a->bytes = r->ladder.rungs[rung].vram_bytes;
+    else if (!r->profile)
+        a->bytes = r->spec->vram_bytes;
+    if (r->profile)
+        return plan_attempt(r, a, previous ? previous->plan : NULL);
+    return 0;
+}
+
+/* Whether there is a rung after a's. */
+static bool has_next_rung(const run *r, const attempt *a)
+{
+    if (r->have_ladder)
+        return a->rung + 1 < r->ladder.nrungs;
+    if (!r->profile || !a->plan)
+        return false;
+    vram_plan *next;
+    if (vram_plan_next_rung(a->plan, &next))
+        return false;
+    vram_plan_free(next);
+    return true;
+}
+
+/* "batch 8 -> 1, enhancer gfpgan -> none, budget 6.0 GiB -> 3.0 GiB" */
+static void describe_change(const attempt *from, const attempt *to, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < to->nkv; i++) {
+        const char *key = to->kv[i].key, *now = kv_get(to, key), *was = kv_get(from, key);
+        if (now != to->kv[i].value)
+            continue;               /* a later pair overrides this one */
+        if (!was || strcmp(was, now))
+            n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s %s -> %s", n ? ", " : "",
+                                  key, was ? was : "(unset)", now);
+    }
+    if (from->bytes != to->bytes) {
+        char a[32], b[32];
+        vram_size_format(from->bytes, a, sizeof(a));
+        vram_size_format(to->bytes, b, sizeof(b));
+        snprintf(buf + n, n < cap ? cap - n : 0, "%sbudget %s -> %s", n ? ", " : "", a, b);
+    }
+}
+
+/* ---- admission ------------------------------------------------------------------ */
+
+/* Waits for a's lease in short slices, so that an interrupt or the
+ * deadline ends the wait promptly. */
+static int admit(run *r, attempt *a)
+{
+    char need[32];
+    vram_size_format(a->bytes, need, sizeof(need));
+    char holder[64];
+    snprintf(holder, sizeof(holder), "vram run %s", r->out->job);
+    vram_lease_request q = {
+        .bytes = a->bytes,
+        .device = r->spec->device,
+        .wait_ms = 0,
+        .holder = holder,
+        .task_class = r->spec->model ? r->spec->model : r->spec->argv[0],
+    };
+    vram_lease_info lease;
+    int rc = vram_lease_acquire(r->ledger, &q, &lease);
+    if (rc == VRAM_ETIMEDOUT && r->spec->wait_ms != 0) {
+        say(r, "waiting for %s of GPU memory%s...", need,
+            r->spec->device >= 0 ? " on the device asked for" : "");
+        uint64_t deadline = r->spec->wait_ms < 0 ? UINT64_MAX : vram__now_ms() + (uint64_t)r->spec->wait_ms;
+        do {
+            uint64_t now = vram__now_ms();
+            q.wait_ms = (int64_t)(deadline - now < 250 ? deadline - now : 250);
+            rc = vram_lease_acquire(r->ledger, &q, &lease);
+        } while (rc == VRAM_ETIMEDOUT && !interrupted && vram__now_ms() < deadline);
+        if (rc == VRAM_ETIMEDOUT && !interrupted)
+            rc = vram__fail(VRAM_ETIMEDOUT, "%s for '%s' was not admitted within %lld ms", need, holder,
+                            (long long)r->spec->wait_ms);
+    }
+    if (rc == VRAM_ETIMEDOUT && interrupted)
+        rc = vram__fail(VRAM_ECANCELED, "interrupted while waiting for %s", need);
+    if (rc)
+        return rc;
+    a->device = (int)lease.device;
+    a->lease = lease.id;
+    return 0;
+}
+
+/* ---- the child's environment and command line ---------------------------------- */
+
+typedef struct env_list {
+    char **vars;
+    size_t n, cap;
+} env_list;
+
+static void env_put(env_list *e, const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < e->n; i++)
+        if (!strncmp(e->vars[i], key, klen) && e->vars[i][klen] == '=') {
+            free(e->vars[i]);
+            e->vars[i] = e->vars[--e->n];
+            break;
+        }
+    if (e->n + 2 > e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 64;
+        char **p = realloc(e->vars, cap * sizeof(*p));
+        if (!p)
+            return;
+        e->vars = p;
+        e->cap = cap;
+    }
+    size_t len = klen + strlen(value) + 2;
+    char *v = malloc(len);
+    if (!v)
+        return;
+    snprintf(v, len, "%s=%s", key, value);
+    e->vars[e->n++] = v;
+    e->vars[e->n] = NULL;
+}
+
+static void env_free(env_list *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        free(e->vars[i]);
+    free(e->vars);
+}
+
+/* VRAM_PLAN: the plan as JSON (with a model), or the rung and budget. */
+static char *plan_json(const run *r, const attempt *a)
+{
+    char *json = NULL;
+    if (a->plan && !vram_plan_format(a->plan, "json", &json))
+        return json;
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__json_init(&j, &b);
+    vram__json_object_begin(&j);
+    vram__json_key(&j, "job");
+    vram__json_string(&j, r->out->job);
+    vram__json_key(&j, "attempt");
+    vram__json_uint(&j, a->number);
+    vram__json_key(&j, "budget_bytes");
+    vram__json_uint(&j, a->bytes);
+    vram__json_key(&j, "device");
+    vram__json_int(&j, a->device);
+    vram__json_key(&j, "settings");
+    vram__json_object_begin(&j);
+    for (size_t i = 0; i < a->nkv; i++)
+        if (kv_get(a, a->kv[i].key) == a->kv[i].value) {
+            vram__json_key(&j, a->kv[i].key);
+            vram__json_string(&j, a->kv[i].value);
+        }
+    vram__json_object_end(&j);
+    vram__json_object_end(&j);
+    return vram__buf_take(&b, NULL);
+}
+
+static void build_env(const run *r, const attempt *a, env_list *e)
+{
+    memset(e, 0, sizeof(*e));
+    for (char **v = environ; *v; v++) {
+        const char *eq = strchr(*v, '=');
+        if (!eq)
+            continue;
+        char key[256];
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - *v), *v);
+        env_put(e, key, eq + 1);
+    }
+    char text[128];
+    vram_device_info in;
+    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) && !strncmp(in.uuid, "GPU-", 4);
+    snprintf(text, sizeof(text), "%d", a->device);
+    env_put(e, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");   /* the order NVML counts in */
+    env_put(e, "CUDA_VISIBLE_DEVICES", uuid ? in.uuid : text);
+    env_put(e, "VRAM_DEVICE", text);
+    if (!getenv("PYTORCH_CUDA_ALLOC_CONF"))
+        env_put(e, "PYTORCH_CUDA_ALLOC_CONF", a->plan ? vram_plan_alloc_conf(a->plan)
+                                                      : vram_alloc_conf_for(a->bytes));
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)a->lease);
+    env_put(e, "VRAM_LEASE", text);
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)a->bytes);
+    env_put(e, "VRAM_BUDGET_BYTES", text);
+    env_put(e, "VRAM_JOB", r->out->job);
+    snprintf(text, sizeof(text), "%u", a->number);
+    env_put(e, "VRAM_ATTEMPT", text);
+    char *json = plan_json(r, a);
+    if (json)
+        env_put(e, "VRAM_PLAN", json);
+    free(json);
+    if (vram_ctx_is_simulated(r->ctx)) {  /* the job allocates on the same cards */
+        const vram_options *o = vram_ctx_options(r->ctx);
+        env_put(e, "VRAM_BACKEND", "sim");
+        env_put(e, "VRAM_SIM", vram_options_get(o, "sim"));
+        env_put(e, "VRAM_SIM_STATE", vram_options_get(o, "sim-state"));
+    }
+}
+
+/* argv with every {key} replaced; also the command as one line. */
+static int build_argv(const run *r, attempt *a, char ***argv_out)
+{
+    size_t n = 0;
+    while (r->spec->argv[n])
+        n++;
+    char **argv = calloc(n + 1, sizeof(*argv));
+    if (!argv)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = vram_template_expand(r->spec->argv[i], a->kv, a->nkv, &argv[i]);
+        if (rc) {
+            for (size_t k = 0; k < i; k++)
+                free(argv[k]);
+            free(argv);
+            return rc;
+        }
+        at += (size_t)snprintf(a->command + at, at < sizeof(a->command) ? sizeof(a->command) - at : 0,
+                               "%s%s", i ? " " : "", argv[i]);
+    }
+    *argv_out = argv;
+    return 0;
+}
+
+/* ---- running and watching ------------------------------------------------------- */
+
+typedef struct watched {
+    vram__timeline tl;
+    vram__child child;
+    uint64_t started_ms, ended_ms;
+    bool canceled;
+    vram_oom_report oom;
+    bool oom_seen;
+} watched;
+
+/* Follows the child and its group until the group lets go of the GPU. */
+static void watch(run *r, attempt *a, watched *w)
+{
+    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0;
+    bool stderr_open = w->child.err_fd >= 0;
+    for (;;) {
+        uint64_t now = vram__now_ms();
+        int wait = next_sample > now ? (int)(next_sample - now) : 0;
+        if (stderr_open)
+            stderr_open = !vram__child_pump(&w->child, wait);
+        else if (wait)
+            vram__sleep_ms((unsigned)wait);
+        if (interrupted && !term_at) {
+            w->canceled = true;
+            term_at = vram__now_ms();
+            vram__child_signal(&w->child, SIGTERM);
+        }
+        if (term_at && vram__now_ms() - term_at > KILL_GRACE_MS)
+            vram__child_signal(&w->child, SIGKILL);
+        now = vram__now_ms();
+        if (now < next_sample)
+            continue;
+        next_sample = now + r->interval_ms;
+        uint64_t bytes = 0;
+        bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
+        if (sampled)
+            vram__timeline_add(&w->tl, now - t0, bytes);
+        bool exited = vram__child_exited(&w->child);
+        if (exited && !w->ended_ms)
+            w->ended_ms = vram__unix_ms();
+        /* Done once the command has exited and its group is gone, or has held
+         * no GPU memory for a grace second (a worker it left behind may still
+         * be starting; stragglers that never touch the GPU are not waited for). */
+        if (!exited || (sampled && bytes > 0))
+            idle_since = 0;
+        else if (!idle_since)
+            idle_since = now;
+        if (exited && (!vram__child_group_alive(&w->child) ||
+                       (idle_since && now - idle_since >= GROUP_GRACE_MS)))
+            break;
+    }
+    while (stderr_open && !vram__child_pump(&w->child, 50))
+        ;                           /* what it wrote last */
+    vram__timeline_flush(&w->tl);
+    w->oom_seen = vram_oom_parse(w->child.tail, w->child.tail_len, &w->oom) == 1;
+    (void)a;
+}
+
+static const char *outcome_of(const watched *w, int code, bool started)
+{
+    if (!started)
+        return "not-started";
+    if (w->canceled)
+        return "canceled";
+    if (code == 0)
+        return "ok";
+    if (w->oom_seen)
+        return "oom";
+    if (code > 128 && WIFSIGNALED(w->child.status))
+        return "signal";
+    return "failed";
+}
+
+/* ---- the history ------------------------------------------------------------------ */
+
+/* The settings as recorded: what the estimator can take back (for
+ * calibration), so a planned run's derived duration (frames / fps) is left
+ * out beside its frames. */
+static char *settings_json(const attempt *a)
+{
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__json_init(&j, &b);
+    vram__json_object_begin(&j);
+    bool derived_duration = a->plan && kv_get(a, "frames");
+    for (size_t i = 0; i < a->nkv; i++)
+        if (kv_get(a, a->kv[i].key) == a->kv[i].value &&
+            !(derived_duration && !strcmp(a->kv[i].key, "duration"))) {
+            vram__json_key(&j, a->kv[i].key);
+            vram__json_string(&j, a->kv[i].value);
+        }
+    vram__json_object_end(&j);
+    return vram__buf_take(&b, NULL);
+}
+
+static void record(run *r, const attempt *a, const watched *w, const char *outcome, int code,
+                   const char *note)
+{
+    if (!r->history)
+        return;
+    char *settings = settings_json(a);
+    vram_run_record rec = {
+        .attempt = a->number,
+        .started_unix_ms = w->started_ms,
+        .duration_ms = w->ended_ms > w->started_ms ? w->ended_ms - w->started_ms : 0,
+        .command = a->command,
+        .profile = r->spec->model ? r->spec->model : "",
+        .settings = settings ? settings : "{}",
+        .device = a->device,
+        .estimate_bytes = a->bytes,
+        .peak_bytes = w->tl.peak,
+        .outcome = outcome,
+        .exit_status = code,
+        .oom_tried_bytes = w->oom_seen ? w->oom.tried_bytes : 0,
+        .note = note ? note : "",
+        .timeline = w->tl.pts,
+        .ntimeline = w->tl.n,
+    };
+    vram__strlcpy(rec.job, r->out->job, sizeof(rec.job));
+    int rc = vram_history_add(r->history, &rec);
+    free(settings);
+    if (rc) {
+        r->out->record_error = rc;
+        vram__strlcpy(r->out->record_message, vram_last_error(), sizeof(r->out->record_message));
+        say(r, "could not record attempt %u in the history: %s", a->number, r->out->record_message);
+        return;
+    }
+    if (!r->out->first_run)
+        r->out->first_run = rec.id;
+    r->out->last_run = rec.id;
+}
+
+/* ---- one attempt, start to end -------------------------------------------------------- */
+
+/* Runs attempt a; returns 0 when it ran (w and the result say how), or the
+ * error that kept it from being admitted. */
+static int run_attempt(run *r, attempt *a, watched *w)
+{
+    int rc = admit(r, a);
+    if (rc)
+        return rc;
+    char **argv = NULL;
+    env_list env;
+    memset(&env, 0, sizeof(env));
+    rc = build_argv(r, a, &argv);
+    if (!rc) {
+        build_env(r, a, &env);
+        vram_device_info in;
+        vram_device_query(r->ctx, (unsigned)a->device, &in);
+        char budget[32];
+        vram_size_format(a->bytes, budget, sizeof(budget));
+        say(r, "attempt %u: %s on GPU %d (%s) with %s%s%s", a->number, a->command, a->device,
+            in.name, budget, a->plan && *vram_plan_tier(a->plan) ? ", tier " : "",
+            a->plan ? vram_plan_tier(a->plan) : "");
+        w->started_ms = vram__unix_ms();
+        rc = vram__child_start(argv, env.vars, true, &w->child);
+    }
+    if (rc) {
+        w->ended_ms = vram__unix_ms();
+        vram_lease_release(r->ledger, a->lease);
+    } else {
+        vram_lease_set_owner(r->ledger, a->lease, (uint32_t)w->child.pid, (uint32_t)w->child.pid);
+        watch(r, a, w);
+        vram_lease_release(r->ledger, a->lease);
+    }
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+    env_free(&env);
+    return rc;
+}
+
+/* ---- the job ---------------------------------------------------------------------------- */
+
+static int check_spec(const run *r)
+{
+    const vram_job_spec *s = r->spec;
+    if (!s->argv || !s->argv[0] || !*s->argv[0])
+        return vram__fail(VRAM_EINVAL, "no command to run (give it after --)");
+    if (!s->vram_bytes && !s->model && !(r->have_ladder && r->ladder.rungs[0].vram_bytes))
+        return vram__fail(VRAM_EINVAL, "a job needs a budget (--vram SIZE, or vram= on every rung of "
+                          "its ladder) or a model to plan from (--model NAME)");
+    return 0;
+}
+
+/* On simulated cards the job must allocate where we look: give the run a
+ * private state directory when the context has none. */
+static int share_sim_state(run *r)
+{
+    const char *state = vram_options_get(vram_ctx_options(r->ctx), "sim-state");
+    if (!vram_ctx_is_simulated(r->ctx) || (state && *state))
+        return 0;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(r->own_state, sizeof(r->own_state), "%s/vram-run-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(r->own_state))
+        return vram__fail(VRAM_EIO, "cannot make a folder for the simulated cards: %s", strerror(errno));
+    vram_options *o;
+    int rc = vram__options_clone(vram_ctx_options(r->ctx), &o);
+    if (!rc)
+        rc = vram_options_set(o, "sim-state", r->own_state, NULL);
+    if (!rc)
+        rc = vram_ctx_open(&r->own_ctx, o);
+    vram_options_free(o);
+    if (rc) {
+        rmdir(r->own_state);
+        r->own_state[0] = '\0';
+        return rc;
+    }
+    r->ctx = r->own_ctx;
+    return 0;
+}
+
+static void job_name(const vram_job_spec *s, char *buf, size_t cap)
+{
+    if (s->name && *s->name) {
+        vram__strlcpy(buf, s->name, cap);
+        return;
+    }
+    if (s->daemon_job) {
+        snprintf(buf, cap, "vramd-%llu", (unsigned long long)s->daemon_job);
+        return;
+    }
+    /* Time for people, random bits so two runs in one second never share
+     * a name (pids repeat quickly in small pid namespaces). */
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32];
+    localtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y%m%d-%H%M%S", &tm);
+    unsigned short rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = (unsigned short)(vram__now_ns() ^ (uint64_t)getpid());
+    snprintf(buf, cap, "run-%.15s-%04x", when, rnd);
+}
+
+static int open_everything(run *r)
+{
+    int rc = 0;
+    if (r->spec->ladder && *r->spec->ladder) {
+        rc = vram_ladder_parse(r->spec->ladder, &r->ladder);
+        r->have_ladder = !rc;
+    }
+    if (!rc)
+        rc = check_spec(r);
+    if (!rc && r->spec->model)
+        rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
+    if (!rc)
+        rc = share_sim_state(r);
+    if (!rc)
+        rc = vram_ledger_open(r->ctx, NULL, &r->ledger);
+    if (rc)
+        return rc;
+    if (!r->spec->history || strcmp(r->spec->history, "-")) {
+        if (vram_history_open(r->spec->history, &r->history)) {
+            r->out->record_error = VRAM_EIO;
+            vram__strlcpy(r->out->record_message, vram_last_error(), sizeof(r->out->record_message));
+            say(r, "the job runs, but cannot be recorded: %s", r->out->record_message);
+        }
+    }
+    vram_duration_parse(vram_options_get(vram_ctx_options(r->ctx), "interval"), 1, &r->interval_ms);
+    return 0;
+}
+
+static void close_everything(run *r)
+{
+    vram_history_close(r->history);
+    if (r->ledger)
+        vram_ledger_close(r->ledger);
+    vram_profile_free(r->profile);
+    if (r->own_ctx)
+        vram_ctx_close(r->own_ctx);
+    if (r->own_state[0]) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->own_state);
+        if (system(cmd) != 0)
+            vram__log(VRAM__LOG_WARN, "could not remove %s", r->own_state);
+    }
+}
+
+/* Says what the attempt came to; returns true when another rung follows. */
+static bool conclude(run *r, const attempt *a, const watched *w, const char *outcome, int code)
+{
+    char peak[32];
+    vram_size_format(w->tl.peak, peak, sizeof(peak));
+    bool again = !strcmp(outcome, "oom") && has_next_rung(r, a);
+    if (!strcmp(outcome, "oom")) {
+        char tried[128] = "";
+        if (w->oom.tried_bytes) {
+            char t[32], f[32];
+            vram_size_format(w->oom.tried_bytes, t, sizeof(t));
+            vram_size_format(w->oom.free_bytes, f, sizeof(f));
+            snprintf(tried, sizeof(tried), ": tried to allocate %s with %s free", t, f);
+        }
+        say(r, "attempt %u ran out of GPU memory%s (peak %s)%s", a->number, tried, peak,
+            again ? "" : "; no cheaper rung is left");
+    } else if (!strcmp(outcome, "ok")) {
+        say(r, "attempt %u finished (peak %s)", a->number, peak);
+    } else if (!strcmp(outcome, "canceled")) {
+        say(r, "attempt %u was canceled (peak %s)", a->number, peak);
+    } else {
+        say(r, "attempt %u %s with status %d (peak %s)", a->number,
+            !strcmp(outcome, "signal") ? "was killed" : "failed", code, peak);
+    }
+    if (w->tl.n >= 8) {
+        uint64_t *v = malloc(w->tl.n * sizeof(*v));
+        vram_trend t;
+        for (size_t i = 0; v && i < w->tl.n; i++)
+            v[i] = w->tl.pts[i].bytes;
+        if (v && !vram_trend_fit(v, w->tl.n, 0, &t) && t.leaking) {
+            char text[256];
+            vram_trend_describe(&t, "sample", text, sizeof(text));
+            say(r, "memory of attempt %u was %s: a leak?", a->number, text);
+        }
+        free(v);
+    }
+    return again;
+}
+
+/* Records and reports one attempt that ran (or could not start); returns
+ * true when the job goes on to the next rung. */
+static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
+{
+    vram_job_result *out = r->out;
+    int code = started ? vram__child_exit_code(&w->child) : 127;
+    const char *outcome = outcome_of(w, code, started);
+    char note[256] = "";
+    if (!started)
+        vram__strlcpy(note, vram_last_error(), sizeof(note));
+    else if (w->oom_seen)
+        vram__strlcpy(note, w->oom.line, sizeof(note));
+    record(r, a, w, outcome, code, note);
+    vram__child_close(&w->child);
+    out->attempts = a->number;
+    out->device = a->device;
+    out->exit_status = code;
+    vram__strlcpy(out->outcome, outcome, sizeof(out->outcome));
+    if (w->tl.peak > out->peak_bytes)
+        out->peak_bytes = w->tl.peak;
+    if (!started) {
+        say(r, "%s", note);
+        return false;
+    }
+    return conclude(r, a, w, outcome, code);
+}
+
+int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
+{
+    if (!ctx || !spec || !out)
+        return vram__fail(VRAM_EINVAL, "vram_job_run: NULL argument");
+    memset(out, 0, sizeof(*out));
+    out->device = -1;
+    job_name(spec, out->job, sizeof(out->job));
+    interrupted = 0;
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    run r = { .ctx = ctx, .spec = spec, .out = out };
+    /* This attempt and the one before (to say what changed); about 100 KiB
+     * with the watch, so on the heap. */
+    attempt *slots = calloc(2, sizeof(*slots));
+    watched *w = malloc(sizeof(*w));
+    int rc = slots && w ? open_everything(&r) : vram__fail(VRAM_ENOMEM, "out of host memory");
+    attempt *a = slots;
+    if (!rc)
+        rc = make_attempt(&r, a, 0, NULL);
+    while (!rc) {
+        memset(w, 0, sizeof(*w));
+        w->tl.stride = 1;
+        rc = run_attempt(&r, a, w);
+        bool started = rc == 0;
+        if (rc && rc != VRAM_ENOENT && rc != VRAM_EPERM && rc != VRAM_EIO)
+            break;                  /* not admitted, or a bad template: nothing ran */
+        rc = 0;
+        if (!finish_attempt(&r, a, w, started))
+            break;
+        attempt *next = a == &slots[0] ? &slots[1] : &slots[0];
+        vram_plan_free(next->plan);
+        if ((rc = make_attempt(&r, next, a->rung + 1, a)))
+            break;
+        char change[512];
+        describe_change(a, next, change, sizeof(change));
+        say(&r, "retrying on rung %zu: %s", next->rung + 1, *change ? change : "same settings");
+        a = next;
+    }
+    if (slots) {
+        vram_plan_free(slots[0].plan);
+        vram_plan_free(slots[1].plan);
+    }
+    free(slots);
+    free(w);
+    close_everything(&r);
+    return rc;
+}
