@@ -199,7 +199,8 @@ static size_t spans_on(vram_ledger *l, unsigned d, uint64_t now_ns)
         if (g->device == (int)d && g->granted_bytes)
             l->scratch[n++] = (vram__span){ g->end_ns < now_ns ? now_ns : g->end_ns,
                                             g->granted_bytes };
-    qsort(l->scratch, n, sizeof(*l->scratch), by_end);
+    if (n > 1)                      /* scratch is NULL until the first grant */
+        qsort(l->scratch, n, sizeof(*l->scratch), by_end);
     return n;
 }
 

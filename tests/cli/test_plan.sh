@@ -160,7 +160,7 @@ expect calibrate_never_over_shipped 1 'never writes over it' -- \
 if [ "$(md5sum "$profiles/latentsync.ini")" = "$before" ]; then ok calibrate_shipped_unchanged; else not_ok calibrate_shipped_unchanged "the shipped profile changed"; fi
 echo 'cfg,peak' >"$tmp/bad.csv"; echo 'on,12XB' >>"$tmp/bad.csv"
 expect calibrate_bad_csv 2 "bad.csv:2: peak: '12XB' is not a size" -- "$VRAM" calibrate --model latentsync --from "$tmp/bad.csv" --dry-run
-expect calibrate_needs_from 2 '--from FILE is required' -- "$VRAM" calibrate --model latentsync
+expect calibrate_needs_from 2 'give --from FILE \(a CSV of measured runs\) or --from-history' -- "$VRAM" calibrate --model latentsync
 expect calibrate_json 0 '"rows":\[\{"observed_bytes":' -- "$VRAM" calibrate --model latentsync --from "$tmp/runs.csv" --dry-run --json
 
 # The GPU check's pipeline (profiles, CSV, calibrate on half, predict the
