@@ -109,7 +109,7 @@ $(BUILD)/obj/gen/web_assets.o: $(WEB_GEN)
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIB_EXTRA_LIBS) $(LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LIB_EXTRA_LIBS) $(LIBS)
 	$(Q)ln -sf libvram.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(BUILD)/lib/libvram.so
 

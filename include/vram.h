@@ -1319,6 +1319,30 @@ VRAM_API int vram_oom_parse(const char *text, size_t len, vram_oom_report *out);
 
 /* ---- daemon (src/daemon) ------------------------------------------ */
 
+/* ---- the daemon ---- */
+
+typedef struct vram_daemon_config {
+    const vram_options *opts;       /* socket, socket-group, db, http, token-file,
+                                       history, backend, sim, margin, ... (NULL:
+                                       defaults and the environment) */
+    const char *runner;             /* the `vram` program that runs jobs (as
+                                       `vram run --daemon-job N ...`); NULL: this
+                                       process's own executable */
+    int stop_fd;                    /* the daemon stops when this becomes readable
+                                       (a pipe a signal handler writes to); -1: none */
+    vram_say_fn say;                /* a line for the operator (started, listening,
+                                       job N started/ended); may be NULL */
+    void *say_user;
+} vram_daemon_config;
+
+/* Runs vramd until stop_fd is readable: recovers the queue (re-queues what
+ * never started, adopts what still runs), listens on the socket and the
+ * HTTP address, admits queued jobs through the one ledger and starts each
+ * with the runner, in a session of its own so that jobs outlive the daemon.
+ * Returns 0 after a clean stop, VRAM_EBUSY when a daemon already runs on
+ * the socket, or the error that kept it from starting. */
+VRAM_API int vram_daemon_run(const vram_daemon_config *cfg);
+
 /* ---- talking to the daemon ---- */
 
 /* A connection to vramd over its Unix socket.  One thread at a time. */
@@ -1366,6 +1390,40 @@ VRAM_API int vram_client_cancel(vram_client *c, uint64_t job);
 VRAM_API int vram_client_lease(vram_client *c, uint64_t bytes, int device, int64_t wait_ms,
                                uint64_t *lease_out, unsigned *device_out);
 VRAM_API int vram_client_release(vram_client *c, uint64_t lease);
+
+/* A job as the daemon shows it.  Strings live with the list. */
+typedef struct vram_job_info {
+    uint64_t id;
+    const char *name;
+    const char *state;              /* queued, starting, running, succeeded, failed, canceled */
+    const char *command;
+    const char *model;
+    const char *tier;               /* "" when none */
+    uint64_t estimate_bytes, used_bytes, peak_bytes;
+    double progress;                /* 0..1, or < 0 when unknown */
+    int device;                     /* -1: none yet */
+    unsigned attempt;
+    int priority;
+    uint64_t submitted_unix_ms, started_unix_ms, ended_unix_ms;   /* 0: not yet */
+    const char *outcome;            /* "" until it ends */
+    int exit_status;                /* -1 until it ends */
+    const char *reason;             /* why it waits or failed, "" */
+    const char *log;                /* where its runner's output goes */
+} vram_job_info;
+
+typedef struct vram_job_list {
+    size_t count;
+    vram_job_info *jobs;            /* running, starting, queued, then finished newest first */
+    uint64_t queued, starting, running, succeeded, failed, canceled;   /* all the daemon has */
+} vram_job_list;
+
+/* The daemon's jobs: `state` (NULL: all) and at most `limit` (0: all).
+ * Free *out with vram_job_list_free. */
+VRAM_API int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job_list **out);
+
+/* One job (a list of one).  VRAM_ENOENT when the daemon has no such job. */
+VRAM_API int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out);
+VRAM_API void vram_job_list_free(vram_job_list *l);
 
 /* The vram error code whose name is `name` ("VRAM_EINVAL"), or
  * VRAM_EINTERNAL for a name it does not know. */

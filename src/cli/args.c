@@ -341,3 +341,10 @@ bool cli_unicode(FILE *f)
     }
     return cached && isatty(fileno(f));
 }
+
+int cli_client(cli_args *a, vram_client **c)
+{
+    const char *socket = vram_options_get(a->opts, "socket");
+    int rc = vram_client_open(socket && *socket ? socket : NULL, c);
+    return rc ? cli_fail(a, rc == VRAM_ENOENT ? VRAM_EIO : rc, NULL) : 0;
+}

@@ -62,6 +62,7 @@ struct cli_command {
 /* The subcommands, in the order `vram --help` lists them. */
 extern const cli_command cmd_status, cmd_watch, cmd_leakcheck, cmd_simulate;
 extern const cli_command cmd_run, cmd_history, cmd_report;
+extern const cli_command cmd_serve, cmd_submit, cmd_queue, cmd_wait, cmd_cancel;
 extern const cli_command cmd_profiles, cmd_estimate, cmd_plan, cmd_optimize, cmd_calibrate;
 
 /* Parses argv (after the command name) into a; on bad input prints one line
@@ -116,6 +117,29 @@ int cli_budget(cli_args *a, bool required, bool resolve, vram_ctx **ctx, uint64_
 /* Durations the user typed: bare numbers in these units. */
 #define CLI_MS 1u
 #define CLI_SECONDS 1000u
+
+/* ---- CSV batches (csv.c) ---- */
+
+#define CLI_CSV_MAX_FIELDS 64
+
+typedef struct cli_csv_row {
+    unsigned line;                  /* where the record starts, 1-based */
+    size_t nfields;
+    char *fields[CLI_CSV_MAX_FIELDS];
+} cli_csv_row;
+
+typedef struct cli_csv {
+    size_t nrows;                   /* the header is rows[0] */
+    cli_csv_row *rows;
+} cli_csv;
+
+/* Reads path ("-": stdin).  On failure -1 with "line N: what" in err. */
+int cli_csv_read(const char *path, cli_csv *out, char *err, size_t errcap);
+void cli_csv_free(cli_csv *c);
+
+/* Connects to the daemon (the "socket" setting); reports and returns an
+ * exit status when none answers. */
+int cli_client(cli_args *a, vram_client **c);
 
 /* Set by SIGINT/SIGTERM handlers that cli_catch_signals installs. */
 extern volatile int cli_interrupted;

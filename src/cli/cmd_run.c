@@ -21,6 +21,7 @@ static const cli_flag flags[] = {
     { "wait", 'w', "S", "give up when not admitted within S seconds (default: wait)", false },
     { "name", 'n', "NAME", "the job's name in the history", false },
     { "quiet", 'q', NULL, "print only errors, not progress", false },
+    { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N: admission through the daemon", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -77,6 +78,10 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     spec->ladder = cli_get(a, "ladder");
     spec->name = cli_get(a, "name");
     spec->history = vram_options_get(a->opts, "history");
+    uint64_t job = 0;
+    if (cli_has(a, "daemon-job") && (rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job)))
+        return rc;
+    spec->daemon_job = job;
     if (spec->history && !*spec->history)
         spec->history = NULL;
     if (spec->ladder) {

@@ -18,6 +18,11 @@ static const cli_command *const commands[] = {
     &cmd_optimize,
     &cmd_calibrate,
     &cmd_run,
+    &cmd_serve,
+    &cmd_submit,
+    &cmd_queue,
+    &cmd_wait,
+    &cmd_cancel,
     &cmd_history,
     &cmd_report,
     &cmd_simulate,
@@ -35,6 +40,18 @@ static void print_usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Installed as vramd too: that name is `vram serve`. */
+    const char *self = strrchr(argv[0], '/');
+    if (!strcmp(self ? self + 1 : argv[0], "vramd")) {
+        cli_args a;
+        int rc = cli_parse(&cmd_serve, argc - 1, argv + 1, &a);
+        if (rc == 0)
+            rc = cmd_serve.run(&a);
+        else if (rc < 0)
+            rc = EXIT_OK;
+        cli_args_free(&a);
+        return rc;
+    }
     if (argc < 2) {
         print_usage(stderr);
         return EXIT_USAGE;

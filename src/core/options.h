@@ -30,6 +30,13 @@
       "path whose filesystem's free space the host snapshot reports")                    \
     X(HISTORY, "history", "", PATH, NULL,                                                 \
       "the run history database (default: $XDG_STATE_HOME/vram/history.db)")            \
+    X(SOCKET, "socket", "", PATH, NULL,                                                   \
+      "the daemon's Unix socket (default: $XDG_RUNTIME_DIR/vram/vramd.sock, else "        \
+      "~/.local/state/vram/vramd.sock)")                                                 \
+    X(SOCKET_GROUP, "socket-group", "", STRING, NULL,                                     \
+      "a group that may use the daemon's socket too (default: its owner only)")           \
+    X(DB, "db", "", PATH, NULL,                                                           \
+      "the daemon's job queue database (default: $XDG_STATE_HOME/vram/queue.db)")        \
     X(HTTP, "http", "127.0.0.1:7860", HOSTPORT, NULL,                                     \
       "the daemon's dashboard and /metrics: ADDR:PORT (port 0 picks a free one)")         \
     X(TOKEN_FILE, "token-file", "", PATH, NULL,                                           \

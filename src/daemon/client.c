@@ -312,3 +312,160 @@ int vram_client_release(vram_client *c, uint64_t lease)
     vram__json_doc_free(doc);
     return rc;
 }
+
+/* ---- job lists -------------------------------------------------------------------- */
+
+/* Copies the strings of a parsed job list into one block owned by the list. */
+typedef struct job_list_mem {
+    vram_job_list list;
+    char *strings;
+} job_list_mem;
+
+static const char *text_of(const vram__jv *v)
+{
+    return v && v->kind == VRAM__JV_STRING ? v->str : "";
+}
+
+static uint64_t uint_of(const vram__jv *v)
+{
+    uint64_t u = 0;
+    vram__jv_uint(v, &u);
+    return u;
+}
+
+static size_t job_strings_size(const vram__jv *o)
+{
+    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log" };
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        n += strlen(text_of(vram__jv_get(o, keys[i]))) + 1;
+    return n;
+}
+
+static const char *keep(char **at, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    memcpy(*at, s, n);
+    const char *kept = *at;
+    *at += n;
+    return kept;
+}
+
+static void fill_job(vram_job_info *j, const vram__jv *o, char **at)
+{
+    j->id = uint_of(vram__jv_get(o, "id"));
+    j->name = keep(at, text_of(vram__jv_get(o, "name")));
+    j->state = keep(at, text_of(vram__jv_get(o, "state")));
+    j->command = keep(at, text_of(vram__jv_get(o, "command")));
+    j->model = keep(at, text_of(vram__jv_get(o, "model")));
+    j->tier = keep(at, text_of(vram__jv_get(o, "tier")));
+    j->outcome = keep(at, text_of(vram__jv_get(o, "outcome")));
+    j->reason = keep(at, text_of(vram__jv_get(o, "reason")));
+    j->log = keep(at, text_of(vram__jv_get(o, "log")));
+    j->estimate_bytes = uint_of(vram__jv_get(o, "estimate_bytes"));
+    j->used_bytes = uint_of(vram__jv_get(o, "used_bytes"));
+    j->peak_bytes = uint_of(vram__jv_get(o, "peak_bytes"));
+    const vram__jv *p = vram__jv_get(o, "progress");
+    j->progress = p && p->kind == VRAM__JV_NUMBER ? p->num : -1;
+    const vram__jv *dev = vram__jv_get(o, "device");
+    j->device = dev && dev->kind == VRAM__JV_NUMBER ? (int)dev->num : -1;
+    j->attempt = (unsigned)uint_of(vram__jv_get(o, "attempt"));
+    const vram__jv *pri = vram__jv_get(o, "priority");
+    j->priority = pri && pri->kind == VRAM__JV_NUMBER ? (int)pri->num : 0;
+    j->submitted_unix_ms = uint_of(vram__jv_get(o, "submitted_unix_ms"));
+    j->started_unix_ms = uint_of(vram__jv_get(o, "started_unix_ms"));
+    j->ended_unix_ms = uint_of(vram__jv_get(o, "ended_unix_ms"));
+    const vram__jv *e = vram__jv_get(o, "exit_status");
+    j->exit_status = e && e->kind == VRAM__JV_NUMBER ? (int)e->num : -1;
+}
+
+/* Turns an array of job objects into a list. */
+static int make_list(const vram__jv *arr, const vram__jv *counts, vram_job_list **out)
+{
+    size_t n = arr && arr->kind == VRAM__JV_ARRAY ? arr->n : 0, bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += job_strings_size(arr->items[i]);
+    job_list_mem *m = calloc(1, sizeof(*m));
+    vram_job_info *jobs = calloc(n ? n : 1, sizeof(*jobs));
+    char *strings = malloc(bytes ? bytes : 1);
+    if (!m || !jobs || !strings) {
+        free(m);
+        free(jobs);
+        free(strings);
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
+    char *at = strings;
+    for (size_t i = 0; i < n; i++)
+        fill_job(&jobs[i], arr->items[i], &at);
+    m->list.count = n;
+    m->list.jobs = jobs;
+    m->strings = strings;
+    m->list.queued = uint_of(vram__jv_get(counts, "queued"));
+    m->list.starting = uint_of(vram__jv_get(counts, "starting"));
+    m->list.running = uint_of(vram__jv_get(counts, "running"));
+    m->list.succeeded = uint_of(vram__jv_get(counts, "succeeded"));
+    m->list.failed = uint_of(vram__jv_get(counts, "failed"));
+    m->list.canceled = uint_of(vram__jv_get(counts, "canceled"));
+    *out = &m->list;
+    return 0;
+}
+
+void vram_job_list_free(vram_job_list *l)
+{
+    if (!l)
+        return;
+    job_list_mem *m = (job_list_mem *)l;
+    free(m->strings);
+    free(l->jobs);
+    free(m);
+}
+
+int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job_list **out)
+{
+    if (!c || !out)
+        return vram__fail(VRAM_EINVAL, "vram_client_jobs: NULL argument");
+    *out = NULL;
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "list");
+    if (state) {
+        vram__json_key(&j, "state");
+        vram__json_string(&j, state);
+    }
+    if (limit) {
+        vram__json_key(&j, "limit");
+        vram__json_uint(&j, limit);
+    }
+    vram__json_object_end(&j);
+    vram__json_doc *doc;
+    int rc = roundtrip(c, &b, 30000, &doc);
+    if (rc)
+        return rc;
+    const vram__jv *root = vram__json_root(doc);
+    rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), out);
+    vram__json_doc_free(doc);
+    return rc;
+}
+
+int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out)
+{
+    if (!c || !out || !job)
+        return vram__fail(VRAM_EINVAL, "vram_client_job: NULL argument or job 0");
+    *out = NULL;
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "show");
+    vram__json_key(&j, "job");
+    vram__json_uint(&j, job);
+    vram__json_object_end(&j);
+    vram__json_doc *doc;
+    int rc = roundtrip(c, &b, 30000, &doc);
+    if (rc)
+        return rc;
+    /* A list of one, made from the reply's "job" object. */
+    vram__jv *one = (vram__jv *)vram__jv_get(vram__json_root(doc), "job");
+    vram__jv arr = { .kind = VRAM__JV_ARRAY, .n = one ? 1 : 0, .items = &one };
+    rc = make_list(&arr, NULL, out);
+    vram__json_doc_free(doc);
+    return rc;
+}

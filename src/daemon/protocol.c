@@ -163,6 +163,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
+    F_PGID, F_PEAK, F_PROGRESS,
 };
 
 static const struct {
@@ -188,11 +189,15 @@ static const struct {
     { "state", F_STATE, OP_BIT(VRAM__OP_LIST) },
     { "limit", F_LIMIT, OP_BIT(VRAM__OP_LIST) },
     { "job", F_JOB, OP_BIT(VRAM__OP_SHOW) | OP_BIT(VRAM__OP_CANCEL) | OP_BIT(VRAM__OP_JOB_CLAIM) |
-                    OP_BIT(VRAM__OP_JOB_RUNG) | OP_BIT(VRAM__OP_JOB_ENDED) },
+                    OP_BIT(VRAM__OP_JOB_RUNG) | OP_BIT(VRAM__OP_JOB_ENDED) | OP_BIT(VRAM__OP_OWNER) |
+                    OP_BIT(VRAM__OP_JOB_PROGRESS) },
     { "pid", F_PID, OP_BIT(VRAM__OP_JOB_CLAIM) },
-    { "lease", F_LEASE, OP_BIT(VRAM__OP_RELEASE) },
+    { "lease", F_LEASE, OP_BIT(VRAM__OP_RELEASE) | OP_BIT(VRAM__OP_OWNER) },
+    { "pgid", F_PGID, OP_BIT(VRAM__OP_OWNER) },
     { "exit_status", F_EXIT, OP_BIT(VRAM__OP_JOB_ENDED) },
     { "outcome", F_OUTCOME, OP_BIT(VRAM__OP_JOB_ENDED) },
+    { "peak", F_PEAK, OP_BIT(VRAM__OP_JOB_ENDED) },
+    { "progress", F_PROGRESS, OP_BIT(VRAM__OP_JOB_PROGRESS) },
 };
 
 static int read_field(parse_ctx *p, enum field_id id, const char *name, const vram__jv *v)
@@ -255,7 +260,21 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
             return rc;
         r->exit_status = (int)x;
         return 0;
-    case F_OUTCOME: return read_string(p, name, v, 32, &r->outcome);
+    case F_OUTCOME: return read_string(p, name, v, 15, &r->outcome);
+    case F_PGID:
+        if ((rc = read_int(p, name, v, 1, 4194304, &x)))
+            return rc;
+        r->pgid = (uint64_t)x;
+        return 0;
+    case F_PROGRESS:
+        if (v->kind != VRAM__JV_NUMBER || !(v->num >= 0 && v->num <= 1))
+            return bad(p, "'progress' must be a number from 0 to 1%s%s", "", "");
+        r->progress = v->num;
+        return 0;
+    case F_PEAK:
+        if (!vram__jv_uint(v, &r->peak))
+            return bad(p, "'peak' must be a whole number of bytes%s%s", "", "");
+        return 0;
     }
     return VRAM_EINTERNAL;
 }
@@ -274,8 +293,11 @@ static int check_required(parse_ctx *p)
         return 0;
     case VRAM__OP_SHOW:
     case VRAM__OP_CANCEL:
-    case VRAM__OP_JOB_ENDED:
         return r->job ? 0 : bad(p, "%s needs 'job' (a job id)%s", op, "");
+    case VRAM__OP_JOB_ENDED:
+        return r->job && r->outcome ? 0 : bad(p, "%s needs 'job' and 'outcome'%s", op, "");
+    case VRAM__OP_JOB_PROGRESS:
+        return r->job ? 0 : bad(p, "%s needs 'job' and 'progress'%s", op, "");
     case VRAM__OP_JOB_CLAIM:
         return r->job && r->runner_pid ? 0 : bad(p, "%s needs 'job' and 'pid'%s", op, "");
     case VRAM__OP_LEASE:
@@ -284,6 +306,10 @@ static int check_required(parse_ctx *p)
         return r->job && r->bytes ? 0 : bad(p, "%s needs 'job' and 'vram'%s", op, "");
     case VRAM__OP_RELEASE:
         return r->lease ? 0 : bad(p, "%s needs 'lease' (the id the lease reply gave)%s", op, "");
+    case VRAM__OP_OWNER:
+        if (!r->pgid || !r->lease == !r->job)
+            return bad(p, "%s needs 'pgid' and one of 'lease' or 'job'%s", op, "");
+        return 0;
     default:
         return 0;
     }

@@ -29,8 +29,10 @@
     X(RELEASE, "release", "give a lease back")                                      \
     X(SUBSCRIBE, "subscribe", "receive events on this connection")                  \
     X(STATUS, "status", "devices and the host, as `vram status --json`")            \
+    X(OWNER, "owner", "name the process group that uses a lease's (or job's) memory") \
     X(JOB_CLAIM, "job-claim", "a job's runner takes its job (internal)")            \
     X(JOB_RUNG, "job-rung", "a job's runner needs another budget (internal)")       \
+    X(JOB_PROGRESS, "job-progress", "how far a job is, 0 to 1 (internal)")         \
     X(JOB_ENDED, "job-ended", "a job's runner finished (internal)")
 
 enum {
@@ -66,9 +68,14 @@ typedef struct vram__request {
     uint64_t runner_pid;
     /* release */
     uint64_t lease;
+    /* owner */
+    uint64_t pgid;
     /* job-ended */
     int exit_status;
     const char *outcome;
+    uint64_t peak;
+    /* job-progress */
+    double progress;
     vram__json_doc *doc;            /* owns every string above */
 } vram__request;
 

@@ -188,7 +188,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
     switch (to) {
     case VRAM__JOB_STARTING:
         sql = "UPDATE jobs SET state=?3, device=?4, lease_bytes=?5, started_ms=?6,"
-              " attempts=attempts+1 WHERE id=?1 AND state=?2";
+              " runner_pid=?7, runner_start=?8, attempts=attempts+1 WHERE id=?1 AND state=?2";
         break;
     case VRAM__JOB_RUNNING:
         sql = "UPDATE jobs SET state=?3, runner_pid=?7, runner_start=?8, job_pgid=?9,"

@@ -37,6 +37,8 @@ static int fill_address(const char *path, struct sockaddr_un *a)
 
 int vram__sock_default_path(char *buf, size_t cap)
 {
+    /* The "socket" option, read here from the environment too: clients
+     * opened without options (the Python binding, vram run) find it. */
     const char *env = getenv("VRAM_SOCKET");
     const char *run = getenv("XDG_RUNTIME_DIR");
     const char *home = getenv("HOME");

@@ -34,4 +34,12 @@ int vram__process_group(uint32_t pgid, uint32_t **pids_out, size_t *count_out);
 /* The process group of pid, from /proc; 0 when it is gone. */
 uint32_t vram__proc_pgrp(uint32_t pid);
 
+/* When pid started, in clock ticks since boot (field 22 of /proc/PID/stat);
+ * 0 when it is gone.  With the pid it names one process for good: a pid
+ * reused by another program has another start time. */
+uint64_t vram__proc_start_ticks(uint32_t pid);
+
+/* True while process pid lives and (start_ticks != 0) is the same one. */
+bool vram__proc_alive(uint32_t pid, uint64_t start_ticks);
+
 #endif

@@ -179,3 +179,36 @@ uint32_t vram__proc_pgrp(uint32_t pid)
         return 0;
     return pgrp;
 }
+
+uint64_t vram__proc_start_ticks(uint32_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    char *rp = ok ? strrchr(line, ')') : NULL;
+    if (!rp)
+        return 0;
+    /* Field 22, starttime; after ')' come fields 3 (state) onwards. */
+    unsigned long long start = 0;
+    char *p = rp + 2;
+    for (int field = 3; field < 22 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p || sscanf(p, "%llu", &start) != 1)
+        return 0;
+    return start;
+}
+
+bool vram__proc_alive(uint32_t pid, uint64_t start_ticks)
+{
+    if (!pid)
+        return false;
+    uint64_t now = vram__proc_start_ticks(pid);
+    return now != 0 && (!start_ticks || now == start_ticks);
+}

@@ -62,7 +62,7 @@ typedef struct run {
     vram_ladder ladder;
     bool have_ladder;
     vram_profile *profile;
-    vram_ledger *ledger;
+    vram__admitter ad;              /* where attempts get their memory */
     vram_history *history;
     uint64_t interval_ms;
 } run;
@@ -237,42 +237,48 @@ static void describe_change(const attempt *from, const attempt *to, char *buf, s
 
 /* ---- admission ------------------------------------------------------------------ */
 
-/* Waits for a's lease in short slices, so that an interrupt or the
- * deadline ends the wait promptly. */
+static bool was_interrupted(void)
+{
+    return interrupted != 0;
+}
+
+static void say_waiting(void *user)
+{
+    const run *r = user;
+    say(r, "waiting for GPU memory%s (through %s)...", r->spec->device >= 0 ? " on the device asked for" : "",
+        vram__admit_where(&r->ad));
+}
+
+/* Gets a's memory: its lease, and the device it is on. */
 static int admit(run *r, attempt *a)
 {
     char need[32];
     vram_size_format(a->bytes, need, sizeof(need));
     char holder[64];
     snprintf(holder, sizeof(holder), "vram run %s", r->out->job);
-    vram_lease_request q = {
+    vram__lease_ask ask = {
         .bytes = a->bytes,
         .device = r->spec->device,
-        .wait_ms = 0,
+        .wait_ms = r->spec->wait_ms,
         .holder = holder,
         .task_class = r->spec->model ? r->spec->model : r->spec->argv[0],
+        .interrupted = was_interrupted,
+        .waiting = say_waiting,
+        .user = r,
     };
-    vram_lease_info lease;
-    int rc = vram_lease_acquire(r->ledger, &q, &lease);
-    if (rc == VRAM_ETIMEDOUT && r->spec->wait_ms != 0) {
-        say(r, "waiting for %s of GPU memory%s...", need,
-            r->spec->device >= 0 ? " on the device asked for" : "");
-        uint64_t deadline = r->spec->wait_ms < 0 ? UINT64_MAX : vram__now_ms() + (uint64_t)r->spec->wait_ms;
-        do {
-            uint64_t now = vram__now_ms();
-            q.wait_ms = (int64_t)(deadline - now < 250 ? deadline - now : 250);
-            rc = vram_lease_acquire(r->ledger, &q, &lease);
-        } while (rc == VRAM_ETIMEDOUT && !interrupted && vram__now_ms() < deadline);
-        if (rc == VRAM_ETIMEDOUT && !interrupted)
-            rc = vram__fail(VRAM_ETIMEDOUT, "%s for '%s' was not admitted within %lld ms", need, holder,
-                            (long long)r->spec->wait_ms);
-    }
-    if (rc == VRAM_ETIMEDOUT && interrupted)
+    vram__lease_grant g;
+    int rc = vram__admit(&r->ad, &ask, &g);
+    if ((rc == VRAM_ETIMEDOUT || rc == VRAM_ECANCELED) && interrupted)
         rc = vram__fail(VRAM_ECANCELED, "interrupted while waiting for %s", need);
+    else if (rc == VRAM_ETIMEDOUT)
+        rc = vram__fail(VRAM_ETIMEDOUT, "%s for '%s' was not admitted within %lld ms", need, holder,
+                        (long long)r->spec->wait_ms);
     if (rc)
         return rc;
-    a->device = (int)lease.device;
-    a->lease = lease.id;
+    a->device = g.device;
+    a->lease = g.lease;
+    if (g.bytes && g.bytes != a->bytes)
+        a->bytes = g.bytes;
     return 0;
 }
 
@@ -423,10 +429,37 @@ typedef struct watched {
     bool oom_seen;
 } watched;
 
+/* How far the job says it is, from the last progress bar on its stderr:
+ * tqdm's "37%|" (what these pipelines print), or a line "vram-progress: 0.37".
+ * Negative when it said nothing. */
+static double tail_progress(const vram__child *c)
+{
+    size_t from = c->tail_len > 512 ? c->tail_len - 512 : 0;
+    double found = -1;
+    for (size_t i = from; i < c->tail_len; i++) {
+        if (c->tail[i] == '%' && i + 1 < c->tail_len && c->tail[i + 1] == '|') {
+            size_t k = i;
+            while (k > from && c->tail[k - 1] >= '0' && c->tail[k - 1] <= '9' && i - k < 3)
+                k--;
+            if (k < i)
+                found = atoi(c->tail + k) / 100.0;
+        } else if (!strncmp(c->tail + i, "vram-progress:", 14) && c->tail_len - i > 15) {
+            char num[16];
+            size_t n = 0;
+            for (size_t k = i + 14; k < c->tail_len && n + 1 < sizeof(num) && c->tail[k] != '\n'; k++)
+                num[n++] = c->tail[k];
+            num[n] = '\0';
+            found = atof(num);
+        }
+    }
+    return found > 1 ? 1 : found;
+}
+
 /* Follows the child and its group until the group lets go of the GPU. */
 static void watch(run *r, attempt *a, watched *w)
 {
-    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0;
+    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
+    double last_progress = -1;
     bool stderr_open = w->child.err_fd >= 0;
     for (;;) {
         uint64_t now = vram__now_ms();
@@ -446,6 +479,13 @@ static void watch(run *r, attempt *a, watched *w)
         if (now < next_sample)
             continue;
         next_sample = now + r->interval_ms;
+        if (r->ad.job && now >= next_progress) {
+            next_progress = now + 1000;
+            double p = tail_progress(&w->child);
+            if (p >= 0 && p != last_progress)
+                vram__admit_progress(&r->ad, p);
+            last_progress = p;
+        }
         uint64_t bytes = 0;
         bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
         if (sampled)
@@ -573,11 +613,11 @@ static int run_attempt(run *r, attempt *a, watched *w)
     }
     if (rc) {
         w->ended_ms = vram__unix_ms();
-        vram_lease_release(r->ledger, a->lease);
+        vram__admit_release(&r->ad, a->lease);
     } else {
-        vram_lease_set_owner(r->ledger, a->lease, (uint32_t)w->child.pid, (uint32_t)w->child.pid);
+        vram__admit_owner(&r->ad, a->lease, (uint32_t)w->child.pid, (uint32_t)w->child.pid);
         watch(r, a, w);
-        vram_lease_release(r->ledger, a->lease);
+        vram__admit_release(&r->ad, a->lease);
     }
     for (size_t i = 0; argv && argv[i]; i++)
         free(argv[i]);
@@ -663,7 +703,7 @@ static int open_everything(run *r)
     if (!rc)
         rc = share_sim_state(r);
     if (!rc)
-        rc = vram_ledger_open(r->ctx, NULL, &r->ledger);
+        rc = vram__admit_open(&r->ad, r->ctx, r->spec->daemon_job);
     if (rc)
         return rc;
     if (!r->spec->history || strcmp(r->spec->history, "-")) {
@@ -680,8 +720,7 @@ static int open_everything(run *r)
 static void close_everything(run *r)
 {
     vram_history_close(r->history);
-    if (r->ledger)
-        vram_ledger_close(r->ledger);
+    vram__admit_close(&r->ad);
     vram_profile_free(r->profile);
     if (r->own_ctx)
         vram_ctx_close(r->own_ctx);
@@ -796,6 +835,8 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
         say(&r, "retrying on rung %zu: %s", next->rung + 1, *change ? change : "same settings");
         a = next;
     }
+    if (*out->outcome)
+        vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes);
     if (slots) {
         vram_plan_free(slots[0].plan);
         vram_plan_free(slots[1].plan);

@@ -75,4 +75,44 @@ int vram__history_timeline(vram_history *h, int64_t id, vram_point **out, size_t
  * can make the disk "full" without a full disk. */
 int vram__history_limit_pages(vram_history *h, unsigned pages);
 
+/* ---- admission: this process's ledger, vramd's leases, or vramd's job ---- */
+
+typedef struct vram__admitter {
+    vram_ctx *ctx;
+    vram_ledger *ledger;            /* when no daemon answers */
+    vram_client *daemon;            /* when one does */
+    uint64_t job;                   /* the daemon's job this run looks after; 0: none */
+    unsigned attempts;
+    char db_path[4096];             /* the daemon's queue, for ends it cannot hear */
+} vram__admitter;
+
+typedef struct vram__lease_ask {
+    uint64_t bytes;
+    int device;                     /* -1: any */
+    int64_t wait_ms;                /* -1: forever */
+    const char *holder;
+    const char *task_class;
+    bool (*interrupted)(void);      /* checked while waiting */
+    void (*waiting)(void *user);    /* called once when it has to wait */
+    void *user;
+} vram__lease_ask;
+
+typedef struct vram__lease_grant {
+    uint64_t lease;
+    int device;
+    uint64_t bytes;
+} vram__lease_grant;
+
+/* Chooses the way: daemon_job > 0 is the daemon's job (its socket from the
+ * "socket" option, tried for a while); else vramd when one answers, else a
+ * ledger of this process's own. */
+int vram__admit_open(vram__admitter *ad, vram_ctx *ctx, uint64_t daemon_job);
+void vram__admit_close(vram__admitter *ad);
+const char *vram__admit_where(const vram__admitter *ad);   /* for the user */
+int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_grant *out);
+void vram__admit_owner(vram__admitter *ad, uint64_t lease, uint32_t pid, uint32_t pgid);
+void vram__admit_release(vram__admitter *ad, uint64_t lease);
+void vram__admit_progress(vram__admitter *ad, double progress);
+void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak);
+
 #endif

@@ -1,0 +1,281 @@
+/*
+ * cli/cmd_queue.c - `vram queue`, `vram wait` and `vram cancel`: the
+ * daemon's jobs, listed, waited for, and canceled.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+/* ---- vram queue ---------------------------------------------------------------- */
+
+static const cli_flag queue_flags[] = {
+    { "state", 0, "STATE", "only jobs in this state (queued, starting, running, succeeded, failed, canceled)", false },
+    { "limit", 'n', "N", "at most N jobs (default: all the daemon keeps)", false },
+    { "json", 0, NULL, "print the jobs as JSON, as the daemon gives them", false },
+    { NULL, 0, NULL, NULL, false },
+};
+
+static void print_jobs(const vram_job_list *l)
+{
+    printf("%llu queued, %llu starting, %llu running, %llu succeeded, %llu failed, %llu canceled\n",
+           (unsigned long long)l->queued, (unsigned long long)l->starting, (unsigned long long)l->running,
+           (unsigned long long)l->succeeded, (unsigned long long)l->failed, (unsigned long long)l->canceled);
+    if (!l->count)
+        return;
+    printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %s\n", "JOB", "STATE", "GPU", "TRY", "TIER", "ESTIMATE",
+           "USING", "DONE", "COMMAND / WHY");
+    for (size_t i = 0; i < l->count; i++) {
+        const vram_job_info *j = &l->jobs[i];
+        char est[32], used[32], gpu[16] = "-", done[16] = "";
+        if (j->device >= 0)
+            snprintf(gpu, sizeof(gpu), "%d", j->device);
+        if (j->progress >= 0)
+            snprintf(done, sizeof(done), "%3.0f%%", j->progress * 100);
+        printf("%7llu  %-10s %4s %3u %-16.16s %9s %9s %5s  %.60s\n", (unsigned long long)j->id, j->state,
+               gpu, j->attempt, *j->tier ? j->tier : "-", cli_gib(j->estimate_bytes, est, sizeof(est)),
+               !strcmp(j->state, "running") ? cli_gib(j->used_bytes, used, sizeof(used)) : "-", done,
+               *j->name ? j->name : j->command);
+        if (*j->reason && strcmp(j->state, "succeeded"))
+            printf("%7s  %s\n", "", j->reason);
+    }
+}
+
+static void print_jobs_json(const vram_job_list *l)
+{
+    printf("{\"counts\":{\"queued\":%llu,\"starting\":%llu,\"running\":%llu,\"succeeded\":%llu,"
+           "\"failed\":%llu,\"canceled\":%llu},\"jobs\":[",
+           (unsigned long long)l->queued, (unsigned long long)l->starting, (unsigned long long)l->running,
+           (unsigned long long)l->succeeded, (unsigned long long)l->failed, (unsigned long long)l->canceled);
+    for (size_t i = 0; i < l->count; i++) {
+        const vram_job_info *j = &l->jobs[i];
+        printf("%s{\"id\":%llu,\"state\":", i ? "," : "", (unsigned long long)j->id);
+        cli_json_string(stdout, j->state);
+        printf(",\"name\":");
+        cli_json_string(stdout, j->name);
+        printf(",\"command\":");
+        cli_json_string(stdout, j->command);
+        printf(",\"tier\":");
+        cli_json_string(stdout, j->tier);
+        printf(",\"device\":%d,\"attempt\":%u,\"estimate_bytes\":%llu,\"used_bytes\":%llu,\"peak_bytes\":%llu,",
+               j->device, j->attempt, (unsigned long long)j->estimate_bytes,
+               (unsigned long long)j->used_bytes, (unsigned long long)j->peak_bytes);
+        printf("\"progress\":");
+        if (j->progress >= 0)
+            printf("%.3f", j->progress);
+        else
+            printf("null");
+        printf(",\"outcome\":");
+        cli_json_string(stdout, j->outcome);
+        printf(",\"exit_status\":%d,\"reason\":", j->exit_status);
+        cli_json_string(stdout, j->reason);
+        printf(",\"log\":");
+        cli_json_string(stdout, j->log);
+        printf(",\"submitted_unix_ms\":%llu,\"started_unix_ms\":%llu,\"ended_unix_ms\":%llu}",
+               (unsigned long long)j->submitted_unix_ms, (unsigned long long)j->started_unix_ms,
+               (unsigned long long)j->ended_unix_ms);
+    }
+    printf("]}\n");
+}
+
+static int run_queue(cli_args *a)
+{
+    if (a->nrest)
+        return cli_error(a, EXIT_USAGE, "unexpected argument '%s'", a->rest[0]);
+    uint64_t limit = 0;
+    int rc;
+    if (cli_has(a, "limit") && (rc = cli_uint(a, "limit", 1, 100000000, &limit)))
+        return rc;
+    vram_client *c;
+    if ((rc = cli_client(a, &c)))
+        return rc;
+    vram_job_list *l;
+    rc = vram_client_jobs(c, cli_get(a, "state"), limit, &l);
+    vram_client_close(c);
+    if (rc)
+        return cli_fail(a, rc, NULL);
+    if (cli_has(a, "json"))
+        print_jobs_json(l);
+    else
+        print_jobs(l);
+    vram_job_list_free(l);
+    return EXIT_OK;
+}
+
+const cli_command cmd_queue = {
+    .name = "queue",
+    .usage = "[--state STATE] [--limit N] [--json]",
+    .summary = "list vramd's jobs: running, queued, and the recently finished",
+    .description = "Each job with its state, device, attempt (the ladder's rung), tier, estimate,\n"
+                   "real usage now and progress (from the job's progress bar); a waiting or failed\n"
+                   "job says why.  Older finished jobs are in 'vram history'.",
+    .flags = queue_flags,
+    .run = run_queue,
+};
+
+/* ---- vram wait ----------------------------------------------------------------- */
+
+static const cli_flag wait_flags[] = {
+    { "all", 'a', NULL, "wait until no job is queued, starting or running", false },
+    { "timeout", 't', "S", "give up after S seconds (exit 1)", false },
+    { "quiet", 'q', NULL, "no progress bar", false },
+    { NULL, 0, NULL, NULL, false },
+};
+
+static bool finished(const char *state)
+{
+    return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "canceled");
+}
+
+static void progress_bar(uint64_t done, uint64_t total, const vram_job_list *l)
+{
+    int width = 30, filled = total ? (int)((double)done / (double)total * width) : width;
+    fprintf(stderr, "\r[");
+    for (int i = 0; i < width; i++)
+        fputs(i < filled ? "#" : ".", stderr);
+    fprintf(stderr, "] %llu/%llu done  %llu running  %llu queued  %llu failed   ",
+            (unsigned long long)done, (unsigned long long)total, (unsigned long long)l->running,
+            (unsigned long long)l->queued, (unsigned long long)l->failed);
+    fflush(stderr);
+}
+
+/* Polls the daemon until the jobs end; returns 0 when all succeeded. */
+static int wait_loop(cli_args *a, vram_client *c, uint64_t *ids, size_t nids, uint64_t timeout_ms)
+{
+    bool bar = !cli_has(a, "quiet") && isatty(STDERR_FILENO);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t total0 = 0;
+    for (;;) {
+        vram_job_list *l;
+        int rc = vram_client_jobs(c, NULL, nids ? 0 : 1, &l);
+        if (rc)
+            return cli_fail(a, rc, NULL);
+        bool all_done = true, any_failed = false;
+        if (nids) {
+            for (size_t k = 0; k < nids; k++) {
+                const vram_job_info *j = NULL;
+                for (size_t i = 0; i < l->count && !j; i++)
+                    if (l->jobs[i].id == ids[k])
+                        j = &l->jobs[i];
+                if (!j) {
+                    vram_job_list_free(l);
+                    return cli_error(a, EXIT_USAGE, "no job %llu", (unsigned long long)ids[k]);
+                }
+                all_done &= finished(j->state);
+                any_failed |= finished(j->state) && strcmp(j->state, "succeeded");
+            }
+        } else {
+            uint64_t active = l->queued + l->starting + l->running;
+            uint64_t done = l->succeeded + l->failed + l->canceled;
+            if (!total0)
+                total0 = done;
+            all_done = active == 0;
+            any_failed = l->failed > 0;
+            uint64_t since = done >= total0 ? done - total0 : 0;   /* ended since we began */
+            if (bar)
+                progress_bar(since, active + since, l);
+        }
+        vram_job_list_free(l);
+        if (all_done) {
+            if (bar && !nids)
+                fputc('\n', stderr);
+            return any_failed ? EXIT_FAIL : EXIT_OK;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        uint64_t elapsed = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000 + (uint64_t)((t.tv_nsec - t0.tv_nsec) / 1000000);
+        if (timeout_ms && elapsed >= timeout_ms) {
+            if (bar && !nids)
+                fputc('\n', stderr);
+            return cli_error(a, EXIT_FAIL, "still not done after %.1f s", (double)timeout_ms / 1000.0);
+        }
+        if (cli_interrupted)
+            return EXIT_INTERRUPTED;
+        usleep(200 * 1000);
+    }
+}
+
+static int run_wait(cli_args *a)
+{
+    bool all = cli_has(a, "all");
+    if (all == (a->nrest > 0))
+        return cli_error(a, EXIT_USAGE, "give job ids or --all, %s", all ? "not both" : "one of them");
+    uint64_t *ids = calloc((size_t)a->nrest + 1, sizeof(*ids));
+    for (int i = 0; ids && i < a->nrest; i++) {
+        char *end;
+        unsigned long long v = strtoull(a->rest[i], &end, 10);
+        if (!*a->rest[i] || *end || !v) {
+            free(ids);
+            return cli_error(a, EXIT_USAGE, "'%s' is not a job id", a->rest[i]);
+        }
+        ids[i] = v;
+    }
+    uint64_t timeout = 0;
+    int rc;
+    if (cli_has(a, "timeout") && (rc = cli_duration_ms(a, "timeout", CLI_SECONDS, &timeout))) {
+        free(ids);
+        return rc;
+    }
+    vram_client *c;
+    if ((rc = cli_client(a, &c))) {
+        free(ids);
+        return rc;
+    }
+    cli_catch_signals();
+    rc = wait_loop(a, c, ids, (size_t)a->nrest, timeout);
+    vram_client_close(c);
+    free(ids);
+    return rc;
+}
+
+const cli_command cmd_wait = {
+    .name = "wait",
+    .usage = "(JOB... | --all) [--timeout S] [--quiet]",
+    .summary = "wait until jobs end (or all of them, with a progress bar on a terminal)",
+    .description = "Exit status: 0 when every job waited for succeeded, 1 when one failed or was\n"
+                   "canceled or the timeout passed, 2 for bad input.",
+    .flags = wait_flags,
+    .run = run_wait,
+};
+
+/* ---- vram cancel ---------------------------------------------------------------- */
+
+static const cli_flag cancel_flags[] = {
+    { NULL, 0, NULL, NULL, false },
+};
+
+static int run_cancel(cli_args *a)
+{
+    if (!a->nrest)
+        return cli_error(a, EXIT_USAGE, "give the ids of the jobs to cancel (see 'vram queue')");
+    vram_client *c;
+    int rc = cli_client(a, &c);
+    if (rc)
+        return rc;
+    for (int i = 0; i < a->nrest; i++) {
+        char *end;
+        unsigned long long v = strtoull(a->rest[i], &end, 10);
+        if (!*a->rest[i] || *end || !v) {
+            rc = cli_error(a, EXIT_USAGE, "'%s' is not a job id", a->rest[i]);
+            continue;
+        }
+        int err = vram_client_cancel(c, v);
+        if (err)
+            rc = cli_fail(a, err, NULL);
+        else
+            printf("canceled %llu\n", v);
+    }
+    vram_client_close(c);
+    return rc;
+}
+
+const cli_command cmd_cancel = {
+    .name = "cancel",
+    .usage = "JOB...",
+    .summary = "cancel queued or running jobs (a running job's processes get SIGTERM)",
+    .description = NULL,
+    .flags = cancel_flags,
+    .run = run_cancel,
+};

@@ -1,0 +1,270 @@
+/*
+ * cli/cmd_submit.c - `vram submit`: queues jobs with the daemon, one from
+ * the command line or a batch from a CSV file.
+ *
+ * A CSV batch has a header; the column `command` is the command line (run
+ * by /bin/sh -c, with {key} from the row); `vram`, `model`, `ladder`,
+ * `device`, `priority` and `name` say what their flags say; every other
+ * column is a setting.  Rows are checked before any is sent: a bad row is
+ * named by its line, and either the file is refused (the default) or, with
+ * --skip-bad, the good rows go and the bad ones are listed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const cli_flag flags[] = {
+    { "vram", 'v', "SIZE", "the job's GPU memory budget", false },
+    { "model", 'm', "NAME", "size the job from a model profile", false },
+    { "set", 's', "KEY=VALUE", "a setting for the plan and for {KEY} (repeatable)", true },
+    { "ladder", 'l', "RUNGS", "cheaper settings to retry with after an out-of-memory", false },
+    { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
+    { "priority", 'p', "P", "-100 to 100; higher starts first (default 0)", false },
+    { "name", 'n', "NAME", "a name for the job", false },
+    { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
+    { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
+    { "json", 0, NULL, "print the job ids as JSON", false },
+    { NULL, 0, NULL, NULL, false },
+};
+
+typedef struct job_flags {
+    uint64_t vram;
+    const char *model, *ladder, *name;
+    int device, priority;
+} job_flags;
+
+/* Checks the values a job is given (from flags or a CSV row). */
+static int check_job(const char *vram, const char *device, const char *priority, const char *ladder,
+                     job_flags *out, char *err, size_t cap)
+{
+    if (vram && *vram && vram_size_parse(vram, &out->vram))
+        return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
+    out->device = -1;
+    if (device && *device && strcmp(device, "auto")) {
+        char *end;
+        long v = strtol(device, &end, 10);
+        if (*end || v < 0 || v > 63)
+            return snprintf(err, cap, "device: '%s' is not auto or a device number", device), -1;
+        out->device = (int)v;
+    }
+    if (priority && *priority) {
+        char *end;
+        long v = strtol(priority, &end, 10);
+        if (*end || v < -100 || v > 100)
+            return snprintf(err, cap, "priority: '%s' is not a whole number from -100 to 100", priority), -1;
+        out->priority = (int)v;
+    }
+    vram_ladder l;
+    if (ladder && *ladder && vram_ladder_parse(ladder, &l))
+        return snprintf(err, cap, "ladder: %s", vram_last_error()), -1;
+    /* A ladder with budgets sizes the job by its first rung. */
+    if (!out->vram && ladder && *ladder && l.rungs[0].vram_bytes)
+        out->vram = l.rungs[0].vram_bytes;
+    return 0;
+}
+
+/* ---- one job from the command line -------------------------------------------- */
+
+static int submit_one(cli_args *a, vram_client *c)
+{
+    if (a->dashdash < 0 || a->dashdash >= a->nrest)
+        return cli_error(a, EXIT_USAGE, "no command: give it after --, e.g. vram submit --vram 6GiB -- python gen.py");
+    if (!*a->rest[a->dashdash])
+        return cli_error(a, EXIT_USAGE, "the command after -- is empty");
+    job_flags f = { 0 };
+    char err[512];
+    if (check_job(cli_get(a, "vram"), cli_get(a, "device"), cli_get(a, "priority"), cli_get(a, "ladder"),
+                  &f, err, sizeof(err)))
+        return cli_error(a, EXIT_USAGE, "--%s", err);
+    if (!f.vram && !cli_has(a, "model"))
+        return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
+                         "or a --ladder with vram=SIZE on its rungs");
+    const char **settings;
+    size_t nsettings;
+    int rc = cli_settings(a, &settings, &nsettings);
+    if (rc)
+        return rc;
+    vram_submit s = {
+        .argv = (const char *const *)(a->rest + a->dashdash),
+        .vram_bytes = f.vram,
+        .model = cli_get(a, "model"),
+        .settings = settings,
+        .nsettings = nsettings,
+        .ladder = cli_get(a, "ladder"),
+        .device = f.device,
+        .priority = f.priority,
+        .name = cli_get(a, "name"),
+    };
+    uint64_t job;
+    rc = vram_client_submit(c, &s, &job);
+    free(settings);
+    if (rc)
+        return cli_fail(a, rc, "not queued");
+    if (cli_has(a, "json"))
+        printf("{\"job\":%llu}\n", (unsigned long long)job);
+    else
+        printf("%llu\n", (unsigned long long)job);
+    return EXIT_OK;
+}
+
+/* ---- a CSV batch ------------------------------------------------------------------ */
+
+enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KNOWN };
+static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name" };
+
+typedef struct batch_row {
+    unsigned line;
+    job_flags f;
+    const char *cell[COL_KNOWN];
+    const char *settings[CLI_CSV_MAX_FIELDS];
+    size_t nsettings;
+    char setting_text[CLI_CSV_MAX_FIELDS][256];
+    char error[512];
+} batch_row;
+
+/* Checks one row against the header; fills r or r->error. */
+static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *r)
+{
+    const cli_csv_row *row = &csv->rows[ri];
+    const cli_csv_row *head = &csv->rows[0];
+    memset(r, 0, sizeof(*r));
+    r->line = row->line;
+    if (row->nfields != head->nfields) {
+        snprintf(r->error, sizeof(r->error), "%zu columns where the header has %zu", row->nfields,
+                 head->nfields);
+        return;
+    }
+    for (size_t i = 0; i < row->nfields; i++) {
+        if (col[i] >= 0) {
+            r->cell[col[i]] = row->fields[i];
+        } else if (*row->fields[i]) {
+            snprintf(r->setting_text[r->nsettings], sizeof(r->setting_text[0]), "%s=%s",
+                     head->fields[i], row->fields[i]);
+            r->settings[r->nsettings] = r->setting_text[r->nsettings];
+            r->nsettings++;
+        }
+    }
+    const char *command = r->cell[COL_COMMAND];
+    char err[400];
+    if (!command || !*command)
+        snprintf(r->error, sizeof(r->error), "the command is empty");
+    else if (check_job(r->cell[COL_VRAM], r->cell[COL_DEVICE], r->cell[COL_PRIORITY], r->cell[COL_LADDER],
+                       &r->f, err, sizeof(err)))
+        snprintf(r->error, sizeof(r->error), "%s", err);
+    else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
+        snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
+}
+
+static int submit_csv(cli_args *a, vram_client *c)
+{
+    if (a->nrest)
+        return cli_error(a, EXIT_USAGE, "with --csv, the commands come from the file, not '%s'", a->rest[0]);
+    const char *path = cli_get(a, "csv");
+    cli_csv csv;
+    char err[512];
+    if (cli_csv_read(path, &csv, err, sizeof(err)))
+        return cli_error(a, EXIT_USAGE, "%s: %s", path, err);
+    int col[CLI_CSV_MAX_FIELDS], rc = EXIT_OK;
+    bool have_command = false;
+    for (size_t i = 0; i < csv.rows[0].nfields; i++) {
+        col[i] = -1;
+        for (int k = 0; k < COL_KNOWN; k++)
+            if (!strcmp(csv.rows[0].fields[i], known[k]))
+                col[i] = k;
+        have_command |= col[i] == COL_COMMAND;
+    }
+    if (!have_command) {
+        cli_csv_free(&csv);
+        return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", path, csv.rows[0].line);
+    }
+    /* Two passes, one row in memory at a time: every row checked and every
+     * bad one named before anything is sent; then the good ones sent. */
+    size_t nrows = csv.nrows - 1, bad = 0;
+    batch_row *r = malloc(sizeof(*r));
+    if (!r) {
+        cli_csv_free(&csv);
+        return cli_error(a, EXIT_FAIL, "out of memory");
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        check_row(&csv, col, i + 1, r);
+        if (*r->error) {
+            fprintf(stderr, "vram submit: %s:%u: %s\n", path, r->line, r->error);
+            bad++;
+        }
+    }
+    if (bad && !cli_has(a, "skip-bad")) {
+        fprintf(stderr, "vram submit: %zu bad row%s: nothing queued (--skip-bad queues the good rows)\n",
+                bad, bad == 1 ? "" : "s");
+        rc = EXIT_USAGE;
+    }
+    size_t queued = 0, refused = 0;
+    if (cli_has(a, "json") && rc == EXIT_OK)
+        printf("[");
+    for (size_t i = 0; rc == EXIT_OK && i < nrows; i++) {
+        check_row(&csv, col, i + 1, r);
+        if (*r->error)
+            continue;
+        const char *argv[] = { "/bin/sh", "-c", r->cell[COL_COMMAND], NULL };
+        vram_submit s = {
+            .argv = argv,
+            .vram_bytes = r->f.vram,
+            .model = r->cell[COL_MODEL] && *r->cell[COL_MODEL] ? r->cell[COL_MODEL] : NULL,
+            .settings = r->settings,
+            .nsettings = r->nsettings,
+            .ladder = r->cell[COL_LADDER] && *r->cell[COL_LADDER] ? r->cell[COL_LADDER] : NULL,
+            .device = r->f.device,
+            .priority = r->f.priority,
+            .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
+        };
+        uint64_t job;
+        if (vram_client_submit(c, &s, &job)) {
+            fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line, vram_last_error());
+            refused++;
+            continue;
+        }
+        if (cli_has(a, "json"))
+            printf("%s{\"line\":%u,\"job\":%llu}", queued ? "," : "", r->line, (unsigned long long)job);
+        else
+            printf("%llu\n", (unsigned long long)job);
+        queued++;
+    }
+    if (cli_has(a, "json") && rc == EXIT_OK)
+        printf("]\n");
+    if (rc == EXIT_OK)
+        fprintf(stderr, "vram submit: queued %zu job%s from %s%s\n", queued, queued == 1 ? "" : "s", path,
+                bad + refused ? " (some rows were not: see above)" : "");
+    if (rc == EXIT_OK && (refused || bad))
+        rc = queued ? EXIT_FAIL : EXIT_USAGE;
+    free(r);
+    cli_csv_free(&csv);
+    return rc;
+}
+
+static int run(cli_args *a)
+{
+    vram_client *c;
+    int rc = cli_client(a, &c);
+    if (rc)
+        return rc;
+    rc = cli_has(a, "csv") ? submit_csv(a, c) : submit_one(a, c);
+    vram_client_close(c);
+    return rc;
+}
+
+const cli_command cmd_submit = {
+    .name = "submit",
+    .usage = "(--vram SIZE | --model NAME [--set KEY=VALUE ...]) [--ladder RUNGS] [--device auto|N] "
+             "[--priority P] [--name NAME] -- COMMAND [ARGS...]\n       vram submit --csv FILE [--skip-bad]",
+    .summary = "queue a job (or a CSV batch of them) with vramd; prints each job's id",
+    .description =
+        "The job is on disk in the daemon's queue before its id is printed.  It runs when its\n"
+        "memory fits, under 'vram run' with the same environment and folder as here.\n"
+        "CSV: a header row; the column 'command' is a command line for /bin/sh -c with {key}\n"
+        "taken from the row; 'vram', 'model', 'ladder', 'device', 'priority' and 'name' are as\n"
+        "their flags; any other column is a setting.  A bad row is named with its line; the\n"
+        "file is then refused, or, with --skip-bad, the good rows are queued.\n"
+        "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued.",
+    .flags = flags,
+    .run = run,
+};

@@ -1,0 +1,633 @@
+/*
+ * daemon/conns.c - vramd's clients on the Unix socket.
+ *
+ * Reads request lines from every client without blocking, answers each, and
+ * pushes events to subscribers.  Submits that arrive together go to the
+ * queue in one transaction before any of them is answered, which is what
+ * makes durable submits fast.  A client's leases are tied to its connection:
+ * when it closes (the client exited, or died), they are all given back at
+ * once, and its waiting requests withdrawn.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/sock.h"
+
+/* The submits of one loop round, from every client, stored together. */
+typedef struct submit_batch {
+    vram__request req[256];
+    vramd_conn *conn[256];
+    size_t n;
+} submit_batch;
+
+static void flush_submits(vramd *d, submit_batch *s);
+
+/* ---- connections ---------------------------------------------------------------- */
+
+vramd_conn *vramd_conn_find(vramd *d, uint64_t id)
+{
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        if (c->id == id && !c->closing)
+            return c;
+    return NULL;
+}
+
+void vramd_conn_accept(vramd *d)
+{
+    for (;;) {
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        vramd_conn *c = calloc(1, sizeof(*c));
+        if (!c) {
+            close(fd);
+            return;
+        }
+        c->fd = fd;
+        c->id = ++d->next_conn_id;
+        vram__sock_peer(fd, &c->pid, &c->uid);
+        snprintf(c->holder, sizeof(c->holder), "client %llu (pid %u)", (unsigned long long)c->id, c->pid);
+        vram__buf_init(&c->in);
+        vram__buf_init(&c->out);
+        c->next = d->conns;
+        d->conns = c;
+    }
+}
+
+void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
+{
+    (void)d;
+    vram__buf_puts(&c->out, line);
+    vramd_conn_writable(d, c);
+}
+
+void vramd_conn_writable(vramd *d, vramd_conn *c)
+{
+    (void)d;
+    while (c->out.len) {
+        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                c->closing = true, c->out.len = 0;
+            return;
+        }
+        memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
+        c->out.len -= (size_t)n;
+        c->out.data[c->out.len] = '\0';
+    }
+    /* A subscriber that stops reading is dropped before it costs memory. */
+    if (c->out.cap > ((size_t)64 << 20))
+        c->closing = true;
+}
+
+void vramd_broadcast(vramd *d, const char *line)
+{
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        if (c->subscribed && !c->closing)
+            vramd_conn_reply(d, c, line);
+}
+
+static void conn_free(vramd *d, vramd_conn *c)
+{
+    size_t released = 0;
+    vram_lease_release_holder(d->ledger, c->holder, &released);
+    /* Its lease requests still waiting for an answer are withdrawn. */
+    for (vramd_pending **p = &d->pending; *p;) {
+        if ((*p)->conn == c->id) {
+            vramd_pending *gone = *p;
+            *p = gone->next;
+            vram_lease_cancel(d->ledger, gone->ticket);
+            free(gone);
+        } else {
+            p = &(*p)->next;
+        }
+    }
+    close(c->fd);
+    vram__buf_free(&c->in);
+    vram__buf_free(&c->out);
+    free(c);
+}
+
+void vramd_conns_sweep(vramd *d)
+{
+    for (vramd_conn **p = &d->conns; *p;) {
+        vramd_conn *c = *p;
+        if (c->closing && !c->out.len) {
+            *p = c->next;
+            conn_free(d, c);
+        } else {
+            p = &c->next;
+        }
+    }
+}
+
+void vramd_conns_flush(vramd *d)
+{
+    if (d->batch)
+        flush_submits(d, d->batch);
+}
+
+void vramd_conns_free(vramd *d)
+{
+    if (d->batch) {
+        for (size_t i = 0; i < d->batch->n; i++)
+            vram__request_free(&d->batch->req[i]);
+        free(d->batch);
+        d->batch = NULL;
+    }
+    while (d->conns) {
+        vramd_conn *c = d->conns;
+        d->conns = c->next;
+        conn_free(d, c);
+    }
+    for (vramd_pending *p = d->pending, *next; p; p = next) {
+        next = p->next;
+        vram_lease_cancel(d->ledger, p->ticket);
+        free(p);
+    }
+    d->pending = NULL;
+}
+
+/* ---- replies ------------------------------------------------------------------------ */
+
+static void reply_error(vramd *d, vramd_conn *c, const char *id, int err, const char *message)
+{
+    vram__buf b;
+    vram__buf_init(&b);
+    vram__reply_error(&b, id, err, message);
+    if (!b.failed)
+        vramd_conn_reply(d, c, b.data);
+    vram__buf_free(&b);
+}
+
+static void reply_failure(vramd *d, vramd_conn *c, const vram__request *r, int err)
+{
+    reply_error(d, c, r->id, err, vram_last_error());
+}
+
+static void reply_done(vramd *d, vramd_conn *c, vram__buf *b)
+{
+    if (!b->failed)
+        vramd_conn_reply(d, c, b->data);
+    vram__buf_free(b);
+}
+
+static void reply_ok(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
+/* ---- operations ---------------------------------------------------------------------- */
+
+static void op_hello(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    vram__json_key(&j, "version");
+    vram__json_string(&j, vram_version());
+    vram__json_key(&j, "protocol");
+    vram__json_uint(&j, VRAM__PROTO_VERSION);
+    vram__json_key(&j, "pid");
+    vram__json_uint(&j, (uint64_t)getpid());
+    vram__json_key(&j, "dashboard");
+    vram__json_string(&j, d->http ? vram__http_url(d->http) : "");
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
+static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    uint64_t counts[VRAM__JOB_STATE_COUNT];
+    vramd_jobs_counts(d, counts);
+    vram__json_key(&j, "counts");
+    vram__json_object_begin(&j);
+    for (int s = 0; s < VRAM__JOB_STATE_COUNT; s++) {
+        vram__json_key(&j, vram__job_state_name(s));
+        vram__json_uint(&j, counts[s]);
+    }
+    vram__json_object_end(&j);
+    vram__json_key(&j, "jobs");
+    vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
+static void op_show(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vramd_job *job = vramd_job_find(d, r->job);
+    if (!job) {
+        reply_error(d, c, r->id, VRAM_ENOENT, "no such job (or it ended long ago: see 'vram history')");
+        return;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    vram__json_key(&j, "job");
+    vramd_job_json(d, job, &j);
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
+static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vram_snapshot *s;
+    char *json = NULL;
+    int rc = vram_snapshot_take(d->ctx, NULL, &s);
+    if (!rc) {
+        rc = vram_snapshot_to_json(s, &json);
+        vram_snapshot_free(s);
+    }
+    if (rc) {
+        reply_failure(d, c, r, rc);
+        return;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    vram__json_key(&j, "status");
+    vram__json_raw(&j, json);
+    vram__reply_end(&j);
+    free(json);
+    reply_done(d, c, &b);
+}
+
+/* A client's lease: granted now or later, answered when it is. */
+typedef struct client_grant {
+    vramd *d;
+    uint64_t ticket;
+} client_grant;
+
+static void on_client_grant(void *user, int status, const vram_lease_info *lease)
+{
+    client_grant *g = user;
+    vramd_msg *m = calloc(1, sizeof(*m));
+    if (m) {
+        m->kind = VRAMD_MSG_CLIENT_GRANT;
+        m->key = g->ticket;
+        m->status = status;
+        if (lease)
+            m->lease = *lease;
+        vramd_post(g->d, m);
+    } else if (!status && lease) {
+        vram_lease_release(g->d->ledger, lease->id);
+    }
+    free(g);
+}
+
+static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vramd_pending *p = calloc(1, sizeof(*p));
+    client_grant *g = calloc(1, sizeof(*g));
+    if (!p || !g) {
+        free(p);
+        free(g);
+        reply_error(d, c, r->id, VRAM_ENOMEM, "out of host memory");
+        return;
+    }
+    vram_lease_request q = {
+        .bytes = r->bytes,
+        .device = r->device,
+        .wait_ms = r->wait_ms == UINT64_MAX ? VRAM_WAIT_FOREVER : (int64_t)r->wait_ms,
+        .holder = c->holder,
+        .pid = c->pid,
+    };
+    g->d = d;
+    /* The ticket is the lease's id to be; it is known only once queued, and
+     * the callback may run before acquire_async returns: the message waits
+     * in the inbox until this loop round is over, so the pending entry is
+     * there by then. */
+    int rc = vram_lease_acquire_async(d->ledger, &q, on_client_grant, g, &g->ticket);
+    if (rc) {
+        free(p);
+        free(g);
+        reply_failure(d, c, r, rc);
+        return;
+    }
+    p->ticket = g->ticket;
+    p->conn = c->id;
+    vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
+    p->next = d->pending;
+    d->pending = p;
+}
+
+void vramd_client_granted(vramd *d, const vramd_msg *m)
+{
+    vramd_pending **pp = &d->pending;
+    while (*pp && (*pp)->ticket != m->key)
+        pp = &(*pp)->next;
+    vramd_pending *p = *pp;
+    if (!p) {                       /* its client is gone */
+        if (!m->status)
+            vram_lease_release(d->ledger, m->lease.id);
+        return;
+    }
+    *pp = p->next;
+    vramd_conn *c = vramd_conn_find(d, p->conn);
+    if (!c) {
+        if (!m->status)
+            vram_lease_release(d->ledger, m->lease.id);
+    } else if (m->status) {
+        reply_error(d, c, p->request_id, m->status,
+                    m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for"
+                                                : vram_strerror(m->status));
+    } else {
+        vram__buf b;
+        vram__json j;
+        vram__request req = { 0 };
+        vram__strlcpy(req.id, p->request_id, sizeof(req.id));
+        vram__buf_init(&b);
+        vram__reply_begin(&b, &req, &j);
+        vram__json_key(&j, "lease");
+        vram__json_uint(&j, m->lease.id);
+        vram__json_key(&j, "device");
+        vram__json_uint(&j, m->lease.device);
+        vram__json_key(&j, "bytes");
+        vram__json_uint(&j, m->lease.bytes);
+        vram__reply_end(&j);
+        reply_done(d, c, &b);
+    }
+    free(p);
+}
+
+/* Only the connection holding a lease may release or name its owner. */
+static int own_lease(vramd *d, vramd_conn *c, uint64_t lease)
+{
+    vram_lease_info info[64];
+    size_t n = 0;
+    int rc = vram_lease_list(d->ledger, c->holder, info, 64, &n);
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < 64; i++)
+        if (info[i].id == lease)
+            return 0;
+    return vram__fail(VRAM_ENOENT, "no lease %llu on this connection", (unsigned long long)lease);
+}
+
+static void op_release(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    int rc = own_lease(d, c, r->lease);
+    if (!rc)
+        rc = vram_lease_release(d->ledger, r->lease);
+    if (rc)
+        reply_failure(d, c, r, rc);
+    else
+        reply_ok(d, c, r);
+}
+
+static void op_owner(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    int rc;
+    if (r->job)
+        rc = vramd_job_owner(d, r->job, (uint32_t)r->pgid);
+    else if (!(rc = own_lease(d, c, r->lease)))
+        rc = vram_lease_set_owner(d->ledger, r->lease, c->pid, (uint32_t)r->pgid);
+    if (rc)
+        reply_failure(d, c, r, rc);
+    else
+        reply_ok(d, c, r);
+}
+
+static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vram_lease_info lease;
+    int rc = vramd_job_claim(d, r->job, (uint32_t)r->runner_pid, &lease);
+    if (rc) {
+        reply_failure(d, c, r, rc);
+        return;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    vram__json_key(&j, "lease");
+    vram__json_uint(&j, lease.id);
+    vram__json_key(&j, "device");
+    vram__json_uint(&j, lease.device);
+    vram__json_key(&j, "bytes");
+    vram__json_uint(&j, lease.bytes);
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+/* Turns a submit request into a queue row (borrowing its strings). */
+static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vram__buf *scratch)
+{
+    memset(row, 0, sizeof(*row));
+    size_t at[3];
+    vram__json j;
+    vram__json_init(&j, scratch);
+    at[0] = scratch->len;
+    vram__json_array_begin(&j);
+    for (size_t i = 0; i < r->argc; i++)
+        vram__json_string(&j, r->argv[i]);
+    vram__json_array_end(&j);
+    vram__buf_put(scratch, "", 1);
+    at[1] = scratch->len;
+    vram__json_init(&j, scratch);
+    vram__json_object_begin(&j);
+    for (size_t i = 0; r->env && i < r->env->n; i++) {
+        vram__json_key(&j, r->env->keys[i]);
+        vram__json_string(&j, r->env->items[i]->str);
+    }
+    vram__json_object_end(&j);
+    vram__buf_put(scratch, "", 1);
+    at[2] = scratch->len;
+    vram__json_init(&j, scratch);
+    vram__json_object_begin(&j);
+    for (size_t i = 0; r->settings && i < r->settings->n; i++) {
+        vram__json_key(&j, r->settings->keys[i]);
+        vram__json_string(&j, r->settings->items[i]->str);
+    }
+    vram__json_object_end(&j);
+    vram__buf_put(scratch, "", 1);
+    if (scratch->failed)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    /* Offsets, made pointers by the caller once the scratch stops growing. */
+    row->argv_json = (char *)(uintptr_t)at[0];
+    row->env_json = (char *)(uintptr_t)at[1];
+    row->settings_json = (char *)(uintptr_t)at[2];
+    row->cwd = (char *)(r->cwd ? r->cwd : "/");
+    row->name = (char *)(r->name ? r->name : "");
+    row->model = (char *)(r->model ? r->model : "");
+    row->ladder = (char *)(r->ladder ? r->ladder : "");
+    row->priority = (int)r->priority;
+    row->vram_bytes = r->bytes;
+    row->device_pref = r->device;
+    row->owner_uid = c->uid;
+    return 0;
+}
+
+static void flush_submits(vramd *d, submit_batch *s)
+{
+    if (!s->n)
+        return;
+    vram__job rows[256];
+    vram__buf scratch;
+    vram__buf_init(&scratch);
+    int rc = 0;
+    for (size_t i = 0; i < s->n && !rc; i++)
+        rc = submit_row(s->conn[i], &s->req[i], &rows[i], &scratch);
+    for (size_t i = 0; !rc && i < s->n; i++) {
+        rows[i].argv_json = scratch.data + (uintptr_t)rows[i].argv_json;
+        rows[i].env_json = scratch.data + (uintptr_t)rows[i].env_json;
+        rows[i].settings_json = scratch.data + (uintptr_t)rows[i].settings_json;
+    }
+    char err[512] = "";
+    if (!rc && s->n > 1)
+        rc = vramd_jobs_submit(d, rows, s->n, err, sizeof(err));
+    if (rc || s->n == 1) {
+        /* One at a time: a job that cannot be taken refuses only itself. */
+        for (size_t i = 0; i < s->n; i++) {
+            if (rc && s->n > 1)
+                rc = 0;
+            if (!rc)
+                rc = vramd_jobs_submit(d, &rows[i], 1, err, sizeof(err));
+            if (rc)
+                reply_error(d, s->conn[i], s->req[i].id, rc, err);
+            else {
+                vram__buf b;
+                vram__json j;
+                vram__buf_init(&b);
+                vram__reply_begin(&b, &s->req[i], &j);
+                vram__json_key(&j, "job");
+                vram__json_uint(&j, rows[i].id);
+                vram__reply_end(&j);
+                reply_done(d, s->conn[i], &b);
+            }
+            rc = 0;
+        }
+    } else {
+        for (size_t i = 0; i < s->n; i++) {
+            vram__buf b;
+            vram__json j;
+            vram__buf_init(&b);
+            vram__reply_begin(&b, &s->req[i], &j);
+            vram__json_key(&j, "job");
+            vram__json_uint(&j, rows[i].id);
+            vram__reply_end(&j);
+            reply_done(d, s->conn[i], &b);
+        }
+    }
+    for (size_t i = 0; i < s->n; i++)
+        vram__request_free(&s->req[i]);
+    vram__buf_free(&scratch);
+    s->n = 0;
+}
+
+static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *batch)
+{
+    int rc = 0;
+    switch (r->op) {
+    case VRAM__OP_SUBMIT:
+        batch->req[batch->n] = *r;
+        batch->conn[batch->n++] = c;
+        r->doc = NULL;              /* the batch owns it now */
+        if (batch->n == 256)
+            flush_submits(d, batch);
+        return;
+    case VRAM__OP_HELLO: op_hello(d, c, r); break;
+    case VRAM__OP_LIST: op_list(d, c, r); break;
+    case VRAM__OP_SHOW: op_show(d, c, r); break;
+    case VRAM__OP_STATUS: op_status(d, c, r); break;
+    case VRAM__OP_LEASE: op_lease(d, c, r); break;
+    case VRAM__OP_RELEASE: op_release(d, c, r); break;
+    case VRAM__OP_OWNER: op_owner(d, c, r); break;
+    case VRAM__OP_SUBSCRIBE:
+        c->subscribed = true;
+        reply_ok(d, c, r);
+        break;
+    case VRAM__OP_CANCEL:
+        if ((rc = vramd_job_cancel(d, r->job)))
+            reply_failure(d, c, r, rc);
+        else
+            reply_ok(d, c, r);
+        break;
+    case VRAM__OP_JOB_CLAIM: op_claim(d, c, r); break;
+    case VRAM__OP_JOB_RUNG:
+        if ((rc = vramd_job_rung(d, c, r)))
+            reply_failure(d, c, r, rc);
+        break;                      /* answered when the new lease is granted */
+    case VRAM__OP_JOB_PROGRESS:
+        if ((rc = vramd_job_progress(d, r->job, r->progress)))
+            reply_failure(d, c, r, rc);
+        else
+            reply_ok(d, c, r);
+        break;
+    case VRAM__OP_JOB_ENDED:
+        if ((rc = vramd_job_ended(d, r->job, r->exit_status, r->outcome, r->peak)))
+            reply_failure(d, c, r, rc);
+        else
+            reply_ok(d, c, r);
+        break;
+    }
+    vram__request_free(r);
+}
+
+void vramd_conn_readable(vramd *d, vramd_conn *c)
+{
+    if (c->closing)
+        return;
+    char chunk[65536];
+    ssize_t n;
+    while ((n = recv(c->fd, chunk, sizeof(chunk), 0)) > 0) {
+        vram__buf_put(&c->in, chunk, (size_t)n);
+        if (c->in.len > 4 * VRAM__PROTO_MAX_LINE)
+            break;                  /* one round's worth; the rest waits */
+    }
+    bool eof = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    if (!d->batch && !(d->batch = calloc(1, sizeof(*d->batch)))) {
+        c->closing = true;
+        return;
+    }
+    size_t start = 0;
+    for (;;) {
+        char *nl = c->in.len > start ? memchr(c->in.data + start, '\n', c->in.len - start) : NULL;
+        if (!nl)
+            break;
+        size_t len = (size_t)(nl - (c->in.data + start));
+        vram__request r;
+        char err[512];
+        int rc = vram__request_parse(c->in.data + start, len, &r, err, sizeof(err));
+        start += len + 1;
+        if (rc)
+            reply_error(d, c, r.id, rc, err);
+        else
+            dispatch(d, c, &r, d->batch);
+    }
+    if (start) {
+        memmove(c->in.data, c->in.data + start, c->in.len - start);
+        c->in.len -= start;
+        if (c->in.data)
+            c->in.data[c->in.len] = '\0';
+    }
+    if (c->in.len > VRAM__PROTO_MAX_LINE) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "a request line over %d bytes; closing the connection",
+                 VRAM__PROTO_MAX_LINE);
+        reply_error(d, c, NULL, VRAM_EINVAL, msg);
+        c->closing = true;
+        c->in.len = 0;
+    }
+    if (eof)
+        c->closing = true, c->out.len = 0;
+}

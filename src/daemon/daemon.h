@@ -1,0 +1,164 @@
+/*
+ * daemon/daemon.h - vramd's insides, shared by its files.
+ *
+ * daemon.c runs the main loop and owns the daemon's life; jobs.c keeps the
+ * jobs (admission, runners, recovery); conns.c speaks the socket protocol
+ * with clients; provider.c answers the HTTP server.  One recursive lock,
+ * `lock`, guards all daemon state: the main loop holds it for each round's
+ * work (not while it waits in poll), the HTTP threads while they read, or
+ * submit and cancel.  Ledger callbacks, arriving on the ledger's threads,
+ * never take it: they post to the inbox and wake the main loop.
+ */
+#ifndef VRAM_DAEMON_DAEMON_H
+#define VRAM_DAEMON_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "daemon/http.h"
+#include "daemon/protocol.h"
+#include "daemon/queue.h"
+
+#define VRAMD_MAX_FINISHED 1000     /* finished jobs kept in memory for lists */
+#define VRAMD_MAX_EVENTS 100
+#define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
+#define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
+
+typedef struct vramd vramd;
+
+/* A job as the daemon keeps it: the durable row and what lives only here. */
+typedef struct vramd_job {
+    vram__job row;                  /* as in the database (strings owned) */
+    uint64_t ticket;                /* its lease request while queued; 0: none */
+    uint64_t lease;                 /* the lease it holds; 0: none */
+    uint64_t estimate_bytes;        /* what it asks to be admitted with */
+    pid_t runner;                   /* our child, when we started its runner */
+    bool adopted;                   /* running under a runner of an earlier daemon */
+    bool orphan;                    /* its runner is gone, its processes are not */
+    uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
+    uint64_t used_bytes;            /* its processes' device memory now */
+    double progress;                /* 0..1 as its runner last said; < 0: unknown */
+    unsigned rung;                  /* the attempt its runner is on (1, 2, ...) */
+    char tier[32];
+    char reason[160];               /* why it waits, or why it failed */
+    /* A job-rung request waiting for its new lease: the runner's reply. */
+    uint64_t rung_conn;
+    char rung_request_id[64];
+} vramd_job;
+
+typedef struct vramd_event {
+    uint64_t unix_ms;
+    char kind[16];                  /* "oom_retry", "oom_failed", "leak" */
+    uint64_t job;
+    int device;
+    char text[200];
+} vramd_event;
+
+/* What a ledger callback posts for the main loop. */
+typedef struct vramd_msg {
+    struct vramd_msg *next;
+    int kind;                       /* VRAMD_MSG_* */
+    uint64_t key;                   /* job id, or client lease ticket */
+    int status;
+    vram_lease_info lease;
+} vramd_msg;
+
+enum { VRAMD_MSG_JOB_GRANT, VRAMD_MSG_CLIENT_GRANT };
+
+/* A client on the socket. */
+typedef struct vramd_conn {
+    struct vramd_conn *next;
+    uint64_t id;
+    int fd;
+    uint32_t pid, uid;
+    vram__buf in, out;
+    bool subscribed;
+    bool closing;                   /* close once out is flushed */
+    char holder[64];                /* its leases' holder name */
+} vramd_conn;
+
+/* A client's lease request waiting for the ledger. */
+typedef struct vramd_pending {
+    struct vramd_pending *next;
+    uint64_t ticket;
+    uint64_t conn;
+    char request_id[64];
+} vramd_pending;
+
+struct vramd {
+    vram_daemon_config cfg;
+    vram_ctx *ctx;
+    vram_ledger *ledger;
+    vram__queue *queue;
+    vram__http *http;
+    int listen_fd;
+    char socket_path[4096], db_path[4096], runner_path[4096], history_path[4096];
+    char token[VRAM__TOKEN_LEN + 1];
+
+    pthread_mutex_t lock;           /* the daemon's one lock (recursive) */
+    vramd_job **jobs;               /* by id, ascending */
+    size_t njobs, cap_jobs;
+    size_t finished_kept;
+    vramd_event events[VRAMD_MAX_EVENTS];
+    size_t nevents, next_event;
+    vram__wait_histogram waits;
+    uint64_t oom_retries;
+    uint64_t version;               /* grows on every change the page shows */
+    uint64_t next_usage_ms;         /* when running jobs' usage is read next */
+
+    vramd_conn *conns;
+    uint64_t next_conn_id;
+    struct submit_batch *batch;     /* submits of this loop round, stored together */
+    vramd_pending *pending;
+
+    pthread_mutex_t inbox_lock;
+    vramd_msg *inbox;
+    int wake[2];                    /* a byte here wakes the main loop */
+    bool stopping;
+};
+
+/* ---- daemon.c ---- */
+void vramd_say(vramd *d, const char *fmt, ...) VRAM__PRINTF(2, 3);
+void vramd_wake(vramd *d);
+void vramd_post(vramd *d, vramd_msg *m);
+void vramd_changed(vramd *d);       /* under d->lock: bump the version */
+void vramd_event_add(vramd *d, const char *kind, uint64_t job, int device, const char *fmt, ...)
+    VRAM__PRINTF(5, 6);
+
+/* ---- jobs.c ---- */
+vramd_job *vramd_job_find(vramd *d, uint64_t id);
+int vramd_jobs_recover(vramd *d);
+int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t errcap);
+int vramd_job_cancel(vramd *d, uint64_t id);
+void vramd_job_granted(vramd *d, const vramd_msg *m);
+int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);
+int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);
+int vramd_job_owner(vramd *d, uint64_t id, uint32_t pgid);
+int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome, uint64_t peak);
+int vramd_job_progress(vramd *d, uint64_t id, double progress);
+void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
+void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
+void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);
+int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out);
+void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
+void vramd_jobs_free(vramd *d);
+/* Sizes a job from its row (vram_bytes, or a plan of its model). */
+int vramd_job_estimate(vramd *d, vramd_job *j);
+
+/* ---- conns.c ---- */
+void vramd_conn_accept(vramd *d);
+void vramd_conn_readable(vramd *d, vramd_conn *c);
+void vramd_conn_writable(vramd *d, vramd_conn *c);
+void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line);
+vramd_conn *vramd_conn_find(vramd *d, uint64_t id);
+void vramd_conns_sweep(vramd *d);   /* frees closed connections and their leases */
+void vramd_client_granted(vramd *d, const vramd_msg *m);
+void vramd_broadcast(vramd *d, const char *line);   /* to subscribers */
+void vramd_conns_flush(vramd *d);  /* stores and answers this round's submits */
+void vramd_conns_free(vramd *d);
+
+/* ---- provider.c ---- */
+void vramd_provider(vramd *d, vram__http_provider *p);
+
+#endif /* VRAM_DAEMON_DAEMON_H */
