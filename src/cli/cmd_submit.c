@@ -175,8 +175,9 @@ static int submit_csv(cli_args *a, vram_client *c)
         have_command |= col[i] == COL_COMMAND;
     }
     if (!have_command) {
+        unsigned line = csv.rows[0].line;
         cli_csv_free(&csv);
-        return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", path, csv.rows[0].line);
+        return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", path, line);
     }
     /* Two passes, one row in memory at a time: every row checked and every
      * bad one named before anything is sent; then the good ones sent. */

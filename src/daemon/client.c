@@ -63,11 +63,15 @@ const char *vram_client_socket(const vram_client *c)
     return c ? c->path : "";
 }
 
+/* What a reply from the daemon may hold: a list of every job it keeps
+ * (tens of thousands, some 25 values each) is well inside. */
+#define REPLY_MAX_VALUES ((size_t)50 * 1000 * 1000)
+
 /* Checks a reply line: an error reply becomes its code and message. */
 static int reply_status(const char *line, vram__json_doc **doc_out)
 {
     char err[256];
-    int rc = vram__json_read(line, strlen(line), 0, doc_out, err, sizeof(err));
+    int rc = vram__json_read(line, strlen(line), REPLY_MAX_VALUES, doc_out, err, sizeof(err));
     if (rc)
         return vram__fail(VRAM_EPARSE, "the daemon's reply is not JSON (%s)", err);
     const vram__jv *root = vram__json_root(*doc_out);
@@ -104,11 +108,12 @@ static int call(vram_client *c, const char *request, size_t len, int timeout_ms,
     }
 }
 
-int vram_client_call(vram_client *c, const char *request_json, int timeout_ms, char **reply_json)
+/* Sends one request and reads its reply, parsed (doc) and as text (line). */
+static int call_parsed(vram_client *c, const char *request_json, int timeout_ms, char **line_out,
+                       vram__json_doc **doc_out)
 {
-    if (!c || !request_json || !reply_json)
-        return vram__fail(VRAM_EINVAL, "vram_client_call: NULL argument");
-    *reply_json = NULL;
+    *line_out = NULL;
+    *doc_out = NULL;
     size_t len = strlen(request_json);
     if (len > VRAM__PROTO_MAX_LINE || memchr(request_json, '\n', len))
         return vram__fail(VRAM_EINVAL, "a request is one line of at most %d bytes", VRAM__PROTO_MAX_LINE);
@@ -122,15 +127,22 @@ int vram_client_call(vram_client *c, const char *request_json, int timeout_ms, c
     free(framed);
     if (rc)
         return rc;
-    vram__json_doc *doc;
-    rc = reply_status(line, &doc);
-    if (rc) {
+    if ((rc = reply_status(line, doc_out))) {
         free(line);
         return rc;
     }
-    vram__json_doc_free(doc);
-    *reply_json = line;
+    *line_out = line;
     return 0;
+}
+
+int vram_client_call(vram_client *c, const char *request_json, int timeout_ms, char **reply_json)
+{
+    if (!c || !request_json || !reply_json)
+        return vram__fail(VRAM_EINVAL, "vram_client_call: NULL argument");
+    vram__json_doc *doc;
+    int rc = call_parsed(c, request_json, timeout_ms, reply_json, &doc);
+    vram__json_doc_free(doc);
+    return rc;
 }
 
 /* Runs a request built in b and gives back the reply's document. */
@@ -139,13 +151,10 @@ static int roundtrip(vram_client *c, vram__buf *b, int timeout_ms, vram__json_do
     *doc_out = NULL;
     if (b->failed)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
-    char *reply;
-    int rc = vram_client_call(c, b->data, timeout_ms, &reply);
+    char *line;
+    int rc = call_parsed(c, b->data, timeout_ms, &line, doc_out);
     vram__buf_free(b);
-    if (rc)
-        return rc;
-    rc = reply_status(reply, doc_out);
-    vram_free(reply);
+    free(line);
     return rc;
 }
 

@@ -271,10 +271,13 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
     reply_done(d, c, &b);
 }
 
-/* A client's lease: granted now or later, answered when it is. */
+/* A client's lease: granted now or later, answered when it is.  The
+ * callback may run inside vram_lease_acquire_async itself (granted at once),
+ * so it is matched to its request by a key of the daemon's own, never by
+ * the ledger's ticket, which is known only once the call returns. */
 typedef struct client_grant {
     vramd *d;
-    uint64_t ticket;
+    uint64_t key;
 } client_grant;
 
 static void on_client_grant(void *user, int status, const vram_lease_info *lease)
@@ -283,7 +286,7 @@ static void on_client_grant(void *user, int status, const vram_lease_info *lease
     vramd_msg *m = calloc(1, sizeof(*m));
     if (m) {
         m->kind = VRAMD_MSG_CLIENT_GRANT;
-        m->key = g->ticket;
+        m->key = g->key;
         m->status = status;
         if (lease)
             m->lease = *lease;
@@ -311,29 +314,27 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         .holder = c->holder,
         .pid = c->pid,
     };
-    g->d = d;
-    /* The ticket is the lease's id to be; it is known only once queued, and
-     * the callback may run before acquire_async returns: the message waits
-     * in the inbox until this loop round is over, so the pending entry is
-     * there by then. */
-    int rc = vram_lease_acquire_async(d->ledger, &q, on_client_grant, g, &g->ticket);
+    *g = (client_grant){ d, ++d->next_grant_key };
+    p->key = g->key;
+    p->conn = c->id;
+    vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
+    /* Listed before the call: the grant's message is handled only after
+     * this round, but the entry must be there whatever happens. */
+    p->next = d->pending;
+    d->pending = p;
+    int rc = vram_lease_acquire_async(d->ledger, &q, on_client_grant, g, &p->ticket);
     if (rc) {
+        d->pending = p->next;
         free(p);
         free(g);
         reply_failure(d, c, r, rc);
-        return;
     }
-    p->ticket = g->ticket;
-    p->conn = c->id;
-    vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
-    p->next = d->pending;
-    d->pending = p;
 }
 
 void vramd_client_granted(vramd *d, const vramd_msg *m)
 {
     vramd_pending **pp = &d->pending;
-    while (*pp && (*pp)->ticket != m->key)
+    while (*pp && (*pp)->key != m->key)
         pp = &(*pp)->next;
     vramd_pending *p = *pp;
     if (!p) {                       /* its client is gone */

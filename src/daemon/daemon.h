@@ -59,7 +59,7 @@ typedef struct vramd_event {
 typedef struct vramd_msg {
     struct vramd_msg *next;
     int kind;                       /* VRAMD_MSG_* */
-    uint64_t key;                   /* job id, or client lease ticket */
+    uint64_t key;                   /* job id, or a client request's key */
     int status;
     vram_lease_info lease;
 } vramd_msg;
@@ -81,7 +81,8 @@ typedef struct vramd_conn {
 /* A client's lease request waiting for the ledger. */
 typedef struct vramd_pending {
     struct vramd_pending *next;
-    uint64_t ticket;
+    uint64_t key;                   /* matches the grant's message */
+    uint64_t ticket;                /* the ledger's, to withdraw it */
     uint64_t conn;
     char request_id[64];
 } vramd_pending;
@@ -111,6 +112,7 @@ struct vramd {
     uint64_t next_conn_id;
     struct submit_batch *batch;     /* submits of this loop round, stored together */
     vramd_pending *pending;
+    uint64_t next_grant_key;
 
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;

@@ -39,7 +39,8 @@ uint32_t vram__proc_pgrp(uint32_t pid);
  * reused by another program has another start time. */
 uint64_t vram__proc_start_ticks(uint32_t pid);
 
-/* True while process pid lives and (start_ticks != 0) is the same one. */
+/* True while process pid lives (a zombie does not) and, when start_ticks is
+ * not 0, is the same process. */
 bool vram__proc_alive(uint32_t pid, uint64_t start_ticks);
 
 #endif

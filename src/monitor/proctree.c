@@ -205,10 +205,28 @@ uint64_t vram__proc_start_ticks(uint32_t pid)
     return start;
 }
 
+/* The state letter of a process (R, S, D, Z, ...), or 0 when it is gone. */
+static char proc_state(uint32_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    char *rp = ok ? strrchr(line, ')') : NULL;
+    return rp && rp[1] == ' ' ? rp[2] : 0;
+}
+
 bool vram__proc_alive(uint32_t pid, uint64_t start_ticks)
 {
     if (!pid)
         return false;
     uint64_t now = vram__proc_start_ticks(pid);
-    return now != 0 && (!start_ticks || now == start_ticks);
+    if (now == 0 || (start_ticks && now != start_ticks))
+        return false;
+    /* A zombie has ended; in a container, PID 1 may take long to reap it. */
+    char state = proc_state(pid);
+    return state != 0 && state != 'Z' && state != 'X';
 }

@@ -1,0 +1,57 @@
+"""tests/daemon/sockclient.py - speaks vramd's socket protocol for tests.
+
+    sockclient.py SOCKET raw TEXT          send TEXT as is, print what comes back
+    sockclient.py SOCKET call JSON         one request line, print the reply line
+    sockclient.py SOCKET hold-lease SIZE   lease SIZE, print "granted", then wait
+                                           to be killed (the lease must come back)
+    sockclient.py SOCKET submit-many N SIZE CMD   N submits pipelined, print the time
+"""
+import json
+import socket
+import sys
+import time
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+def read_line(s, f):
+    line = f.readline()
+    if not line:
+        sys.exit("the daemon closed the connection")
+    return line.rstrip("\n")
+
+
+def main():
+    path, what = sys.argv[1], sys.argv[2]
+    s = connect(path)
+    f = s.makefile("r")
+    if what == "raw":
+        s.sendall(sys.argv[3].encode())
+        s.shutdown(socket.SHUT_WR)
+        for line in f:
+            print(line.rstrip("\n"))
+    elif what == "call":
+        s.sendall((sys.argv[3] + "\n").encode())
+        print(read_line(s, f))
+    elif what == "hold-lease":
+        s.sendall((json.dumps({"op": "lease", "vram": sys.argv[3], "id": 1}) + "\n").encode())
+        print(read_line(s, f), flush=True)
+        print("granted", flush=True)
+        time.sleep(3600)
+    elif what == "submit-many":
+        n, size, cmd = int(sys.argv[3]), sys.argv[4], sys.argv[5]
+        req = {"op": "submit", "argv": ["/bin/sh", "-c", cmd], "vram": size, "cwd": "/tmp", "env": {"PATH": "/usr/bin:/bin"}}
+        t0 = time.monotonic()
+        batch = "".join(json.dumps(dict(req, id=i)) + "\n" for i in range(n))
+        s.sendall(batch.encode())
+        ok = sum(1 for _ in range(n) if json.loads(read_line(s, f)).get("ok"))
+        dt = time.monotonic() - t0
+        print(f"{ok} {dt:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+# tests/daemon/test_vramd.sh - vramd end to end on the simulated card: the
+# queue, the socket protocol's refusals, CSV batches, leases that come back
+# when their client dies, recovery after kill -9, and 10,000 queued jobs.
+. "$(dirname "$0")/../cli/lib.sh"
+mkdir -p "$tmp/state"
+export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_SIM_STATE=$tmp/state VRAM_SOCKET=$tmp/vramd.sock \
+       VRAM_DB=$tmp/queue.db VRAM_HISTORY=$tmp/history.db VRAM_TOKEN_FILE=$tmp/token VRAM_HTTP=127.0.0.1:0 \
+       VRAM_INTERVAL=50ms
+sc() { python3 "$VRAM_TOP/tests/daemon/sockclient.py" "$VRAM_SOCKET" "$@"; }
+alloc=$helpers/simalloc
+daemon=
+
+start_daemon() {
+    "$VRAM" serve >>"$tmp/daemon.log" 2>&1 &
+    daemon=$!
+    for _ in $(seq 1 100); do [ -S "$VRAM_SOCKET" ] && sc call '{"op":"hello"}' >/dev/null 2>&1 && return 0; sleep 0.05; done
+    echo "# the daemon did not start: $(tail -5 "$tmp/daemon.log")"; return 1
+}
+stop_daemon() { [ -n "$daemon" ] && kill -TERM $daemon 2>/dev/null && wait $daemon 2>/dev/null; daemon=; }
+trap 'stop_daemon; rm -rf "$tmp"' EXIT
+
+start_daemon && ok daemon_starts || not_ok daemon_starts "see log"
+expect hello 0 '"ok":true,"version":"[0-9.]+","protocol":1' -- sc call '{"op":"hello","id":7}'
+expect second_daemon_refused 1 'a daemon already runs at' -- "$VRAM" serve
+expect empty_queue 0 '^0 queued, 0 starting, 0 running' -- "$VRAM" queue
+
+# A job runs, is waited for, and its status comes back.
+job=$("$VRAM" submit --vram 2GiB -- "$alloc" hold 1GiB 300)
+expect submit_prints_id 0 '' -- test -n "$job"
+expect wait_for_job 0 '' -- "$VRAM" wait "$job" --timeout 30
+failing=$("$VRAM" submit --vram 1GiB -- sh -c 'exit 3')
+expect wait_reports_failure 1 '' -- "$VRAM" wait "$failing" --timeout 30
+"$VRAM" queue --json >"$tmp/q.json"
+if python3 - "$tmp/q.json" "$job" "$failing" <<'PY'
+import json, sys
+q = json.load(open(sys.argv[1]))
+jobs = {j["id"]: j for j in q["jobs"]}
+a, b = jobs[int(sys.argv[2])], jobs[int(sys.argv[3])]
+assert a["state"] == "succeeded" and a["exit_status"] == 0 and a["peak_bytes"] >= 1 << 30, a
+assert b["state"] == "failed" and b["exit_status"] == 3 and b["outcome"] == "failed", b
+assert q["counts"]["succeeded"] >= 1 and q["counts"]["failed"] >= 1
+PY
+then ok queue_json_has_outcomes; else not_ok queue_json_has_outcomes "$(head -c 600 "$tmp/q.json")"; fi
+
+# While a job holds most of the card, the next waits, and can be canceled.
+blocker=$("$VRAM" submit --vram 20GiB -- "$alloc" hold 19GiB 3000)
+waiting=$("$VRAM" submit --vram 8GiB -- true)
+sleep 0.5
+expect waits_for_memory 0 "waiting for 8.0 GiB of GPU memory" -- "$VRAM" queue
+expect cancel_queued 0 "canceled $waiting" -- "$VRAM" cancel "$waiting"
+expect cancel_again 1 'has already ended' -- "$VRAM" cancel "$waiting"
+expect cancel_running 0 "canceled $blocker" -- "$VRAM" cancel "$blocker"
+expect canceled_running_ends 1 '' -- "$VRAM" wait "$blocker" --timeout 30
+expect cancel_unknown 2 'no job 999999' -- "$VRAM" cancel 999999
+
+# Bad input.
+expect submit_no_command 2 'no command' -- "$VRAM" submit --vram 1GiB
+expect submit_bad_size 2 "'1XB' is not a size" -- "$VRAM" submit --vram 1XB -- true
+expect submit_unsized 2 'give --vram SIZE' -- "$VRAM" submit -- true
+expect submit_too_big 3 'needs 40.0 GiB; the largest device can give 21.6 GiB' -- "$VRAM" submit --vram 40GiB -- true
+expect wait_bad_id 2 "'x' is not a job id" -- "$VRAM" wait x
+expect no_daemon 1 'no daemon answers' -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" queue
+
+# The socket protocol refuses what it does not understand, and goes on.
+expect raw_not_json 0 '"ok":false,"error":"VRAM_EPARSE","message":"at byte 0' -- sc raw $'garbage\n'
+expect raw_unknown_field 0 '"id":4,"ok":false,"error":"VRAM_EINVAL","message":"unknown field .colour. in list"' -- \
+    sc raw $'{"id":4,"op":"list","colour":"red"}\n'
+expect raw_unknown_op 0 "unknown op 'explode'" -- sc raw $'{"op":"explode"}\n'
+python3 -c 'import sys; sys.stdout.write("{\"op\":\"hello\",\"pad\":\"" + "x"*70000 + "\"}\n")' >"$tmp/big"
+expect raw_oversized 0 'over 65536 bytes' -- sc raw "$(cat "$tmp/big")"
+expect still_serving 0 '"ok":true' -- sc call '{"op":"hello"}'
+
+# CSV batches: a bad row is named; the file is refused, or the good rows go.
+printf 'command,vram,steps,name\n"echo {steps}",1GiB,30,first\n"echo two",12XB,,second\n"echo three",1GiB,,third\n' >"$tmp/batch.csv"
+expect csv_bad_row_refuses_file 2 'batch.csv:3: vram: .12XB. is not a size' -- "$VRAM" submit --csv "$tmp/batch.csv"
+expect_lines csv_nothing_queued '^[0-9]+$' 0
+expect csv_skip_bad 1 'queued 2 jobs' -- "$VRAM" submit --csv "$tmp/batch.csv" --skip-bad
+expect_lines csv_two_ids '^[0-9]+$' 2
+printf 'vram,steps\n1GiB,30\n' >"$tmp/nocmd.csv"
+expect csv_no_command_column 2 "the header has no 'command' column" -- "$VRAM" submit --csv "$tmp/nocmd.csv"
+printf 'command,vram\n"unterminated,1GiB\n' >"$tmp/quote.csv"
+expect csv_bad_quote 2 'line 2: a quoted field is never closed' -- "$VRAM" submit --csv "$tmp/quote.csv"
+
+# A client that dies with a lease: the lease is back within a second.
+python3 "$VRAM_TOP/tests/daemon/sockclient.py" "$VRAM_SOCKET" hold-lease 10GiB >"$tmp/lease.out" 2>&1 & holder=$!
+for _ in $(seq 1 100); do grep -q granted "$tmp/lease.out" && break; sleep 0.05; done
+leased() { sc call '{"op":"status"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["devices"][0]["leased_bytes"])'; }
+if [ "$(leased)" = $((10 << 30)) ]; then ok lease_is_ours; else not_ok lease_is_ours "leased $(leased): $(cat "$tmp/lease.out")"; fi
+kill -9 $holder; wait $holder 2>/dev/null
+t0=$(date +%s%N)
+while [ "$(leased)" != 0 ]; do sleep 0.02; [ $(( ($(date +%s%N) - t0) / 1000000 )) -gt 3000 ] && break; done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$(leased)" = 0 ] && [ $ms -lt 1000 ]; then ok "dead_client_lease_back_in_${ms}ms"; else not_ok dead_client_lease_back "after ${ms} ms: $(leased)"; fi
+
+# The dashboard of the real daemon shows the jobs; /metrics is Prometheus text.
+url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$tmp/daemon.log" | tail -1)
+expect api_jobs 0 "\"id\":$job," -- python3 -c "import urllib.request as u; print(u.urlopen('${url}api/jobs').read().decode())"
+python3 -c "import urllib.request as u; print(u.urlopen('${url}metrics').read().decode(), end='')" >"$tmp/metrics.txt"
+if grep -q '^vram_jobs{state="succeeded"} [1-9]' "$tmp/metrics.txt" && grep -q '^vram_device_total_bytes{' "$tmp/metrics.txt"; then
+    ok metrics_have_jobs_and_devices
+else not_ok metrics_have_jobs_and_devices "$(head -c 400 "$tmp/metrics.txt")"; fi
+if command -v promtool >/dev/null; then
+    expect promtool_accepts_metrics 0 '' -- promtool check metrics <"$tmp/metrics.txt"
+fi
+
+# kill -9 of the daemon with 1,000 jobs queued and some running, then a
+# restart: every job ends exactly once.
+"$VRAM" wait --all --timeout 60 >/dev/null 2>&1
+: >"$tmp/ran.txt"
+export VRAM_HISTORY=-
+stop_daemon; start_daemon
+read -r n secs <<<"$(sc submit-many 1000 2.4GiB "echo \$VRAM_JOB >> $tmp/ran.txt")"
+if [ "$n" = 1000 ]; then ok "submitted_1000_in_${secs}s"; else not_ok submitted_1000 "only $n"; fi
+sleep 0.5
+kill -9 $daemon; wait $daemon 2>/dev/null; daemon=
+running=$(wc -l <"$tmp/ran.txt")
+echo "# daemon killed with $running of 1000 jobs run"
+expect stale_socket_left 0 '' -- test -S "$VRAM_SOCKET"
+start_daemon && ok restart_after_kill_9 || not_ok restart_after_kill_9 "see log"
+expect all_jobs_end 0 '' -- "$VRAM" wait --all --timeout 240 --quiet
+sqlite3 "$VRAM_DB" "SELECT id, state, attempts, outcome, exit_status, note FROM jobs WHERE state != 3 AND id > 8" 2>/dev/null |
+while IFS='|' read -r id rest; do
+    echo "# not succeeded: job $id: $rest"
+    sed 's/^/#   /' "$VRAM_DB.logs/$id.log" 2>/dev/null | tail -8
+done
+python3 - "$tmp/ran.txt" <<'PY' >"$tmp/once.out" 2>&1
+import collections, sys
+seen = collections.Counter(l.strip() for l in open(sys.argv[1]) if l.strip())
+twice = [k for k, v in seen.items() if v > 1]
+print(f"{len(seen)} jobs ran, {len(twice)} more than once")
+assert len(seen) == 1000 and not twice, twice[:10]
+PY
+if [ $? -eq 0 ]; then ok "every_job_ran_exactly_once ($(cat "$tmp/once.out"))"; else not_ok every_job_ran_exactly_once "$(cat "$tmp/once.out")"; fi
+expect queue_counts_after_recovery 0 '"succeeded":1[0-9][0-9][0-9]' -- "$VRAM" queue --json --limit 1
+
+# 10,000 queued jobs (none can start: a job holds the card) are all listed.
+hold=$("$VRAM" submit --vram 21GiB -- sleep 600)
+sleep 0.3
+read -r n secs <<<"$(sc submit-many 10000 20GiB true)"
+if [ "$n" = 10000 ]; then ok "submitted_10000_in_${secs}s"; else not_ok submitted_10000 "only $n"; fi
+t0=$(date +%s%N)
+"$VRAM" queue --json --state queued >"$tmp/q10k.json"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+count=$(python3 -c "import json; print(len(json.load(open('$tmp/q10k.json'))['jobs']))")
+if [ "$count" = 10000 ]; then ok "queue_lists_10000 (${ms} ms)"; else not_ok queue_lists_10000 "$count"; fi
+"$VRAM" cancel "$hold" >/dev/null
+finish
