@@ -1,0 +1,165 @@
+/*
+ * tests/daemon/test_daemon_threads.c - vramd with everything at once, for
+ * ThreadSanitizer: the daemon runs on a thread of this test while client
+ * threads submit, list and cancel over the socket and HTTP threads read the
+ * dashboard's API, as jobs start and end under real runners.
+ */
+#define TEST_THREADED 1
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "httpc.h"
+
+/* httpc.h offers more than this test needs. */
+__attribute__((unused)) static const void *unused_httpc = (const void *)http_header;
+
+#define CLIENTS 3
+#define JOBS_EACH 12
+
+static char dir[64], sock_path[128];
+static unsigned http_port;
+static int stop_pipe[2];
+static volatile int done_reading;
+
+static unsigned free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void *daemon_main(void *arg)
+{
+    vram_daemon_config *cfg = arg;
+    intptr_t rc = vram_daemon_run(cfg);
+    return (void *)rc;
+}
+
+static void *client_main(void *arg)
+{
+    intptr_t failures = 0;
+    vram_client *c;
+    if (vram_client_open(sock_path, &c))
+        return (void *)(intptr_t)1000;
+    const char *argv[] = { "true", NULL };
+    for (int i = 0; i < JOBS_EACH; i++) {
+        vram_submit s = { .argv = argv, .vram_bytes = (uint64_t)(1 + i % 3) << 30, .device = -1 };
+        uint64_t job;
+        if (vram_client_submit(c, &s, &job))
+            failures++;
+        vram_job_list *l;
+        if (vram_client_jobs(c, NULL, 0, &l) == 0)
+            vram_job_list_free(l);
+        else
+            failures++;
+        if (i % 5 == (int)(intptr_t)arg)
+            vram_client_cancel(c, job);     /* may have ended already: either answer is fine */
+    }
+    vram_client_close(c);
+    return (void *)failures;
+}
+
+static void *http_main(void *arg)
+{
+    (void)arg;
+    intptr_t bad = 0;
+    static const char *paths[] = { "/api/jobs", "/api/status", "/api/events", "/metrics" };
+    for (int i = 0; !__atomic_load_n(&done_reading, __ATOMIC_ACQUIRE); i++) {
+        http_reply r;
+        memset(&r, 0, sizeof(r));
+        if (http_get(http_port, paths[i % 4], &r) || r.status != 200)
+            bad++;
+        http_reply_free(&r);
+        usleep(10000);
+    }
+    return (void *)bad;
+}
+
+TEST(daemon_under_concurrent_clients_and_dashboard)
+{
+    const char *build = getenv("VRAM_BUILD");
+    if (!build)
+        TEST_SKIP("needs VRAM_BUILD (run through tests/run.sh) for the vram runner");
+    snprintf(dir, sizeof(dir), "/tmp/vramd-threads-%d-XXXXXX", (int)getpid());
+    CHECK(mkdtemp(dir));
+    char state[160], db[160], token[160], http[64], runner[4200];
+    snprintf(state, sizeof(state), "%s/state", dir);
+    mkdir(state, 0700);
+    snprintf(sock_path, sizeof(sock_path), "%s/vramd.sock", dir);
+    snprintf(db, sizeof(db), "%s/queue.db", dir);
+    snprintf(token, sizeof(token), "%s/token", dir);
+    http_port = free_port();
+    snprintf(http, sizeof(http), "127.0.0.1:%u", http_port);
+    snprintf(runner, sizeof(runner), "%s/bin/vram", build);
+    vram_options *o;
+    CHECK_OK(vram_options_new(&o));
+    CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
+    CHECK_OK(vram_options_set(o, "sim", "G:24GiB", NULL));
+    CHECK_OK(vram_options_set(o, "sim-state", state, NULL));
+    CHECK_OK(vram_options_set(o, "socket", sock_path, NULL));
+    CHECK_OK(vram_options_set(o, "db", db, NULL));
+    CHECK_OK(vram_options_set(o, "history", "-", NULL));
+    CHECK_OK(vram_options_set(o, "token-file", token, NULL));
+    CHECK_OK(vram_options_set(o, "http", http, NULL));
+    CHECK_OK(vram_options_set(o, "interval", "50ms", NULL));
+    CHECK(pipe(stop_pipe) == 0);
+    vram_daemon_config cfg = { .opts = o, .runner = runner, .stop_fd = stop_pipe[0] };
+    pthread_t daemon;
+    CHECK(pthread_create(&daemon, NULL, daemon_main, &cfg) == 0);
+    vram_client *probe = NULL;
+    for (int i = 0; i < 200 && vram_client_open(sock_path, &probe); i++)
+        usleep(20000);
+    CHECK_MSG(probe, "the daemon did not come up: %s", vram_last_error());
+
+    pthread_t clients[CLIENTS], readers[2];
+    for (intptr_t i = 0; i < CLIENTS; i++)
+        CHECK(pthread_create(&clients[i], NULL, client_main, (void *)i) == 0);
+    for (int i = 0; i < 2; i++)
+        CHECK(pthread_create(&readers[i], NULL, http_main, NULL) == 0);
+    intptr_t client_failures = 0, http_failures = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        void *r;
+        pthread_join(clients[i], &r);
+        client_failures += (intptr_t)r;
+    }
+    /* Every job ends, one way or the other. */
+    vram_job_list *l = NULL;
+    for (int i = 0; i < 600; i++) {
+        vram_job_list_free(l);
+        l = NULL;
+        if (vram_client_jobs(probe, NULL, 0, &l) == 0 && l->queued + l->starting + l->running == 0)
+            break;
+        usleep(100000);
+    }
+    __atomic_store_n(&done_reading, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(readers[i], &r);
+        http_failures += (intptr_t)r;
+    }
+    CHECK(l != NULL);
+    uint64_t ended = l->succeeded + l->canceled;
+    uint64_t active = l->queued + l->starting + l->running, failed = l->failed;
+    vram_job_list_free(l);
+    vram_client_close(probe);
+    CHECK(write(stop_pipe[1], "s", 1) == 1);
+    void *rc;
+    pthread_join(daemon, &rc);
+    vram_options_free(o);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    CHECK_EQ((intptr_t)rc, 0);
+    CHECK_EQ(client_failures, 0);
+    CHECK_EQ(http_failures, 0);
+    CHECK_EQ(active, 0);
+    CHECK_EQ(failed, 0);
+    CHECK_EQ(ended, CLIENTS * JOBS_EACH);
+}
