@@ -43,43 +43,6 @@ static void print_jobs(const vram_job_list *l)
     }
 }
 
-static void print_jobs_json(const vram_job_list *l)
-{
-    printf("{\"counts\":{\"queued\":%llu,\"starting\":%llu,\"running\":%llu,\"succeeded\":%llu,"
-           "\"failed\":%llu,\"canceled\":%llu},\"jobs\":[",
-           (unsigned long long)l->queued, (unsigned long long)l->starting, (unsigned long long)l->running,
-           (unsigned long long)l->succeeded, (unsigned long long)l->failed, (unsigned long long)l->canceled);
-    for (size_t i = 0; i < l->count; i++) {
-        const vram_job_info *j = &l->jobs[i];
-        printf("%s{\"id\":%llu,\"state\":", i ? "," : "", (unsigned long long)j->id);
-        cli_json_string(stdout, j->state);
-        printf(",\"name\":");
-        cli_json_string(stdout, j->name);
-        printf(",\"command\":");
-        cli_json_string(stdout, j->command);
-        printf(",\"tier\":");
-        cli_json_string(stdout, j->tier);
-        printf(",\"device\":%d,\"attempt\":%u,\"estimate_bytes\":%llu,\"used_bytes\":%llu,\"peak_bytes\":%llu,",
-               j->device, j->attempt, (unsigned long long)j->estimate_bytes,
-               (unsigned long long)j->used_bytes, (unsigned long long)j->peak_bytes);
-        printf("\"progress\":");
-        if (j->progress >= 0)
-            printf("%.3f", j->progress);
-        else
-            printf("null");
-        printf(",\"outcome\":");
-        cli_json_string(stdout, j->outcome);
-        printf(",\"exit_status\":%d,\"reason\":", j->exit_status);
-        cli_json_string(stdout, j->reason);
-        printf(",\"log\":");
-        cli_json_string(stdout, j->log);
-        printf(",\"submitted_unix_ms\":%llu,\"started_unix_ms\":%llu,\"ended_unix_ms\":%llu}",
-               (unsigned long long)j->submitted_unix_ms, (unsigned long long)j->started_unix_ms,
-               (unsigned long long)j->ended_unix_ms);
-    }
-    printf("]}\n");
-}
-
 static int run_queue(cli_args *a)
 {
     if (a->nrest)
@@ -91,15 +54,31 @@ static int run_queue(cli_args *a)
     vram_client *c;
     if ((rc = cli_client(a, &c)))
         return rc;
+    if (cli_has(a, "json")) {
+        /* The daemon's list reply as it comes (README "Socket protocol"):
+         * thousands of jobs are not parsed here only to be printed again. */
+        char req[256], *reply;
+        const char *state = cli_get(a, "state");
+        int n = snprintf(req, sizeof(req), "{\"op\":\"list\"");
+        if (state)
+            n += snprintf(req + n, sizeof(req) - (size_t)n, ",\"state\":\"%.32s\"", state);
+        if (limit)
+            n += snprintf(req + n, sizeof(req) - (size_t)n, ",\"limit\":%llu", (unsigned long long)limit);
+        snprintf(req + n, sizeof(req) - (size_t)n, "}");
+        rc = vram_client_call(c, req, 30000, &reply);
+        vram_client_close(c);
+        if (rc)
+            return cli_fail(a, rc, NULL);
+        puts(reply);
+        vram_free(reply);
+        return EXIT_OK;
+    }
     vram_job_list *l;
     rc = vram_client_jobs(c, cli_get(a, "state"), limit, &l);
     vram_client_close(c);
     if (rc)
         return cli_fail(a, rc, NULL);
-    if (cli_has(a, "json"))
-        print_jobs_json(l);
-    else
-        print_jobs(l);
+    print_jobs(l);
     vram_job_list_free(l);
     return EXIT_OK;
 }

@@ -166,6 +166,14 @@ void vram__json_escape(vram__buf *out, const char *s)
 {
     vram__buf_put(out, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        /* Runs of characters that need no escape go in at once. */
+        const unsigned char *run = p;
+        while (*p >= 0x20 && *p != '"' && *p != '\\')
+            p++;
+        if (p > run)
+            vram__buf_put(out, (const char *)run, (size_t)(p - run));
+        if (!*p)
+            break;
         switch (*p) {
         case '"':  vram__buf_puts(out, "\\\""); break;
         case '\\': vram__buf_puts(out, "\\\\"); break;
@@ -203,17 +211,30 @@ void vram__json_string(vram__json *j, const char *s)
     json_value_done(j);
 }
 
+/* Digits of v, without printf: lists of thousands of jobs are mostly numbers. */
+static void put_uint(vram__buf *b, uint64_t v, bool negative)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    do
+        digits[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    if (negative)
+        digits[--n] = '-';
+    vram__buf_put(b, digits + n, sizeof(digits) - n);
+}
+
 void vram__json_uint(vram__json *j, uint64_t v)
 {
     json_sep(j);
-    vram__buf_printf(j->out, "%llu", (unsigned long long)v);
+    put_uint(j->out, v, false);
     json_value_done(j);
 }
 
 void vram__json_int(vram__json *j, int64_t v)
 {
     json_sep(j);
-    vram__buf_printf(j->out, "%lld", (long long)v);
+    put_uint(j->out, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, v < 0);
     json_value_done(j);
 }
 

@@ -41,6 +41,7 @@ typedef struct vramd_job {
     double progress;                /* 0..1 as its runner last said; < 0: unknown */
     unsigned rung;                  /* the attempt its runner is on (1, 2, ...) */
     char tier[32];
+    char *command;                  /* argv as one line, made once, for lists */
     char reason[160];               /* why it waits, or why it failed */
     /* A job-rung request waiting for its new lease: the runner's reply. */
     uint64_t rung_conn;

@@ -52,6 +52,7 @@ vramd_job *vramd_job_find(vramd *d, uint64_t id)
 static void job_free(vramd_job *j)
 {
     if (j) {
+        free(j->command);
         vram__job_clear(&j->row);
         free(j);
     }
@@ -118,6 +119,19 @@ static void reload(vramd *d, vramd_job *j)
 
 /* ---- telling people ---------------------------------------------------------------- */
 
+static void job_command(const vramd_job *j, char *buf, size_t cap);
+
+/* argv as one line, for people; made once per job (lists show thousands). */
+static const char *job_command_text(const vramd_job *j)
+{
+    if (!j->command) {
+        char buf[2048];
+        job_command(j, buf, sizeof(buf));
+        ((vramd_job *)j)->command = strdup(buf);
+    }
+    return j->command ? j->command : "";
+}
+
 static void job_command(const vramd_job *j, char *buf, size_t cap)
 {
     vram__json_doc *doc;
@@ -144,8 +158,7 @@ static void opt_uint(vram__json *o, const char *key, uint64_t v, bool have)
 void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
 {
     const vram__job *r = &j->row;
-    char command[2048];
-    job_command(j, command, sizeof(command));
+    const char *command = job_command_text(j);
     bool ran = r->state != VRAM__JOB_QUEUED && r->started_ms;
     vram__json_object_begin(o);
     vram__json_key(o, "id");
@@ -1056,6 +1069,8 @@ int vramd_jobs_recover(vramd *d)
             break;
         case VRAM__JOB_STARTING:
         case VRAM__JOB_RUNNING:
+            if (vramd_job_estimate(d, j))
+                vram__clear_error();    /* shown as unknown; the job runs anyway */
             if (vram__proc_alive(j->row.runner_pid, j->row.runner_start)) {
                 j->adopted = true;
                 j->claim_by_ms = vram__now_ms() + VRAMD_CLAIM_GRACE_MS;
