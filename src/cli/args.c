@@ -73,7 +73,10 @@ static void print_help(const cli_command *cmd)
         snprintf(env, sizeof(env), "VRAM_%s", name);
         for (char *p = env; *p; p++)
             *p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-        printf("  --%-14s %-18s %s (default: %s)\n", name, env, help, *def ? def : "none");
+        if (strstr(help, "default"))    /* the help says it better */
+            printf("  --%-14s %-18s %s\n", name, env, help);
+        else
+            printf("  --%-14s %-18s %s (default: %s)\n", name, env, help, *def ? def : "none");
     }
 }
 
