@@ -40,6 +40,13 @@ class Tap(unittest.TestResult):
     def addSkip(self, test, reason):
         self.line("skip", test, reason)
 
+    def addSubTest(self, test, subtest, err):
+        # A failing subTest fails its test: said here, or it would vanish
+        # (unittest calls neither addFailure nor addSuccess for it).
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self.line("not ok", test, "%s %s" % (subtest._subDescription(), self.why(err)))
+
     def addExpectedFailure(self, test, err):
         self.line("ok", test)
 
@@ -74,7 +81,7 @@ def main(argv):
     suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     result = Tap(file)
     suite.run(result)
-    if result.counts["not ok"]:
+    if result.counts["not ok"] or not result.wasSuccessful():
         return 1
     return 77 if result.counts["skip"] and not result.counts["ok"] else 0
 

@@ -100,7 +100,8 @@ class SchedConfig(ctypes.Structure):
 class LeaseRequest(ctypes.Structure):
     _fields_ = [("bytes", ctypes.c_uint64), ("device", ctypes.c_int), ("priority", ctypes.c_int),
                 ("wait_ms", ctypes.c_int64), ("holder", ctypes.c_char_p), ("pid", ctypes.c_uint32),
-                ("expected_ms", ctypes.c_uint64), ("task_class", ctypes.c_char_p)]
+                ("expected_ms", ctypes.c_uint64), ("task_class", ctypes.c_char_p),
+                ("pgid", ctypes.c_uint32)]
 
 
 class LeaseInfo(ctypes.Structure):

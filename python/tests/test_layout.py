@@ -1,0 +1,43 @@
+"""python/tests/test_layout.py - the ctypes structures have the C sizes.
+
+A field added to a struct in include/vram.h and not in python/vram/_native.py
+would make the library read or write past the end of Python's copy: the
+helper tests/helpers/structsizes prints the C sizes to compare with.
+"""
+import ctypes
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from vram import _native as n  # noqa: E402
+from vram import _scheduler as sch  # noqa: E402
+
+PAIRS = {
+    "vram_image": n.Image, "vram_task_call": n.TaskCall, "vram_rung": n.Rung, "vram_task": n.Task,
+    "vram_outcome": n.Outcome, "vram_sched_config": n.SchedConfig,
+    "vram_lease_request": n.LeaseRequest, "vram_lease_info": n.LeaseInfo,
+    "vram_ledger_device": n.LedgerDevice, "vram_sched_stats": sch.Stats,
+}
+
+
+class LayoutTest(unittest.TestCase):
+    def test_sizes_match_the_header(self):
+        build = os.environ.get("VRAM_BUILD") or str(pathlib.Path(n.library_path).parents[1])
+        helper = pathlib.Path(build) / "tests" / "helpers" / "structsizes"
+        if not helper.exists():
+            self.skipTest("no %s (build the tests first)" % helper)
+        sizes = json.loads(subprocess.check_output([str(helper)]))
+        for name, cls in PAIRS.items():
+            with self.subTest(struct=name):
+                self.assertEqual(ctypes.sizeof(cls), sizes[name], name)
+        self.assertEqual(n.TaskCall.reason.offset, sizes["vram_task_call.reason"])
+        self.assertEqual(n.Outcome.resampled.offset, sizes["vram_outcome.resampled"])
+        self.assertEqual(n.LeaseRequest.pgid.offset, sizes["vram_lease_request.pgid"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,33 @@
+/*
+ * tests/helpers/structsizes.c - prints the size of every public struct the
+ * Python binding mirrors with ctypes, as JSON, so that a test can hold the
+ * two layouts to each other (a field added in C and not in Python would
+ * make the library read past the end of Python's struct).
+ */
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vram.h"
+
+#define SIZE(type) printf("%s\"%s\": %zu", first ? "" : ", ", #type, sizeof(type)), first = 0
+
+int main(void)
+{
+    int first = 1;
+    printf("{");
+    SIZE(vram_image);
+    SIZE(vram_task_call);
+    SIZE(vram_rung);
+    SIZE(vram_task);
+    SIZE(vram_outcome);
+    SIZE(vram_sched_config);
+    SIZE(vram_lease_request);
+    SIZE(vram_lease_info);
+    SIZE(vram_ledger_device);
+    SIZE(vram_sched_stats);
+    printf(", \"vram_task_call.reason\": %zu", offsetof(vram_task_call, reason));
+    printf(", \"vram_outcome.resampled\": %zu", offsetof(vram_outcome, resampled));
+    printf(", \"vram_lease_request.pgid\": %zu", offsetof(vram_lease_request, pgid));
+    printf("}\n");
+    return 0;
+}
