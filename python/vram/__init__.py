@@ -157,19 +157,55 @@ def plan(model, budget=None, device=0, **settings):
 
 
 class Lease:
-    """Device memory reserved through the ledger, in the same queue as the
-    scheduler's tasks.  Use `with vram.lease("6GiB") as l:`; l.device is
-    where it is, l.bytes how much."""
+    """Device memory reserved for this process, admitted by the one engine.
+    Use `with vram.lease("6GiB") as l:`; l.device is where it is, l.bytes
+    how much, l.via where it came from.
+
+    When vramd answers on its socket (VRAM_SOCKET, or configure(socket=...)),
+    the lease is the daemon's: it waits in the machine's one queue with
+    every job, and it comes back when this process exits or dies.  With no
+    daemon it is this process's own ledger's, in the same queue as its
+    Scheduler's tasks.  via="daemon" or via="local" insists on one."""
 
     def __init__(self, size, device=None, priority=0, wait=None, holder=None, expected=None,
-                 task_class=None):
+                 task_class=None, via="auto"):
+        if via not in ("auto", "daemon", "local"):
+            raise ValueError("via must be 'auto', 'daemon' or 'local', not %r" % (via,))
         self.bytes = parse_size(size)
         self.device = device
         self.id = None
+        self.via = None
+        self._want = via
+        self._client = None
         self._request = (device, priority, wait, holder, expected, task_class)
+
+    def _daemon(self):
+        """A connection to vramd, or None when none answers (and via allows)."""
+        if self._want == "local":
+            return None
+        client = ctypes.c_void_p()
+        socket = _overrides.get("socket")
+        rc = _n.lib.vram_client_open(str(socket).encode() if socket else None, ctypes.byref(client))
+        if rc == 0:
+            return client
+        if self._want == "daemon":
+            _n.check(rc)
+        return None
 
     def acquire(self):
         device, priority, wait, holder, expected, task_class = self._request
+        client = self._daemon()
+        if client is not None:
+            lease_id, dev = ctypes.c_uint64(), ctypes.c_uint()
+            rc = _n.lib.vram_client_lease(client, self.bytes, -1 if device is None else int(device),
+                                          -1 if wait is None else int(wait * 1000),
+                                          ctypes.byref(lease_id), ctypes.byref(dev))
+            if rc:
+                detail = _n.lib.vram_last_error().decode()
+                _n.lib.vram_client_close(client)
+                raise Error(rc, detail)
+            self._client, self.id, self.device, self.via = client, lease_id.value, dev.value, "daemon"
+            return self
         req = _n.LeaseRequest(
             bytes=self.bytes, device=-1 if device is None else int(device),
             priority=int(priority), wait_ms=-1 if wait is None else int(wait * 1000),
@@ -179,12 +215,19 @@ class Lease:
         info = _n.LeaseInfo()
         self._ledger = _session().ledger
         _n.check(_n.lib.vram_lease_acquire(self._ledger, ctypes.byref(req), ctypes.byref(info)))
-        self.id, self.device = info.id, info.device
+        self.id, self.device, self.via = info.id, info.device, "local"
         return self
 
     def release(self):
-        if self.id is not None:
-            lease_id, self.id = self.id, None
+        if self.id is None:
+            return
+        lease_id, self.id = self.id, None
+        if self._client is not None:
+            client, self._client = self._client, None
+            rc = _n.lib.vram_client_release(client, lease_id)
+            _n.lib.vram_client_close(client)
+            _n.check(rc)
+        else:
             _n.check(_n.lib.vram_lease_release(self._ledger, lease_id))
 
     __enter__ = acquire
@@ -194,13 +237,15 @@ class Lease:
 
     def __repr__(self):
         return "vram.Lease(%s on device %s%s)" % (format_size(self.bytes), self.device,
-                                                  "" if self.id else ", not held")
+                                                  ", via %s" % self.via if self.id else ", not held")
 
 
-def lease(size, device=None, priority=0, wait=None, holder=None, expected=None, task_class=None):
+def lease(size, device=None, priority=0, wait=None, holder=None, expected=None, task_class=None,
+          via="auto"):
     """A Lease of `size` ("6GiB" or bytes): `with vram.lease("6GiB"):` waits
-    (up to `wait` seconds; None: as long as it takes) until it fits."""
-    return Lease(size, device, priority, wait, holder, expected, task_class)
+    (up to `wait` seconds; None: as long as it takes) until it fits, through
+    vramd when one runs (see Lease)."""
+    return Lease(size, device, priority, wait, holder, expected, task_class, via)
 
 
 class Resident:

@@ -167,6 +167,10 @@ _declare("vram_sched_stats_json", ctypes.c_int, vp, pvp)
 _declare("vram_sched_shutdown", ctypes.c_int, vp, ctypes.c_int)
 _declare("vram_sched_close", ctypes.c_int, vp)
 _declare("vram_outcome_name", cp, ctypes.c_int)
+_declare("vram_client_open", ctypes.c_int, cp, pvp)
+_declare("vram_client_close", None, vp)
+_declare("vram_client_lease", ctypes.c_int, vp, u64, ctypes.c_int, i64, pu64, ctypes.POINTER(ctypes.c_uint))
+_declare("vram_client_release", ctypes.c_int, vp, u64)
 
 try:
     _declare("vram_plan_json", ctypes.c_int, vp, cp, ctypes.POINTER(cp), ctypes.c_size_t, u64,

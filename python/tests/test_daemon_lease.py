@@ -1,0 +1,102 @@
+"""python/tests/test_daemon_lease.py - vram.lease() through a running vramd.
+
+Starts the daemon of this build on a simulated card; a lease taken with the
+binding is the daemon's (it shows as ours in the daemon's status), goes
+back when released, and comes back by itself when the process holding it
+is killed.
+"""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import vram  # noqa: E402
+
+GiB = 1 << 30
+
+
+def daemon_status(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.sendall(b'{"op":"status"}\n')
+    buf = b""
+    while not buf.endswith(b"\n"):
+        buf += s.recv(1 << 20)
+    s.close()
+    return json.loads(buf)["status"]["devices"][0]
+
+
+class DaemonLeaseTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        build = os.environ.get("VRAM_BUILD") or str(pathlib.Path(vram.library_path).parents[1])
+        exe = pathlib.Path(build) / "bin" / "vram"
+        if not exe.exists():
+            raise unittest.SkipTest("no %s" % exe)
+        cls.dir = tempfile.mkdtemp(prefix="vram-pylease-")
+        os.mkdir(os.path.join(cls.dir, "state"))
+        cls.sock = os.path.join(cls.dir, "vramd.sock")
+        env = dict(os.environ, VRAM_BACKEND="sim", VRAM_SIM="G:24GiB", VRAM_SOCKET=cls.sock,
+                   VRAM_SIM_STATE=os.path.join(cls.dir, "state"), VRAM_DB=os.path.join(cls.dir, "q.db"),
+                   VRAM_HISTORY="-", VRAM_TOKEN_FILE=os.path.join(cls.dir, "token"), VRAM_HTTP="127.0.0.1:0")
+        cls.env = env
+        cls.daemon = subprocess.Popen([str(exe), "serve"], env=env, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(cls.sock):
+                try:
+                    daemon_status(cls.sock)
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        vram.configure(backend="sim", sim="G:24GiB", socket=cls.sock)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.send_signal(signal.SIGTERM)
+        cls.daemon.wait(10)
+        vram.configure()
+        subprocess.call(["rm", "-rf", cls.dir])
+
+    def test_lease_is_the_daemons(self):
+        with vram.lease("6GiB") as l:
+            self.assertEqual(l.via, "daemon")
+            self.assertEqual(daemon_status(self.sock)["leased_bytes"], 6 * GiB)
+        self.assertEqual(daemon_status(self.sock)["leased_bytes"], 0)
+
+    def test_local_when_asked(self):
+        with vram.lease("1GiB", via="local") as l:
+            self.assertEqual(l.via, "local")
+            self.assertEqual(daemon_status(self.sock)["leased_bytes"], 0)
+
+    def test_a_killed_holder_gives_it_back(self):
+        code = ("import sys, time; sys.path.insert(0, %r); import vram; "
+                "vram.configure(backend='sim', sim='G:24GiB', socket=%r); "
+                "l = vram.lease('5GiB').acquire(); print(l.via, flush=True); time.sleep(60)"
+                % (str(pathlib.Path(vram.__file__).parents[1]), self.sock))
+        child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, env=self.env, text=True)
+        self.assertEqual(child.stdout.readline().strip(), "daemon")
+        self.assertEqual(daemon_status(self.sock)["leased_bytes"], 5 * GiB)
+        child.kill()
+        child.wait()
+        t0 = time.monotonic()
+        while daemon_status(self.sock)["leased_bytes"] and time.monotonic() - t0 < 3:
+            time.sleep(0.02)
+        self.assertEqual(daemon_status(self.sock)["leased_bytes"], 0)
+        self.assertLess(time.monotonic() - t0, 1.0)
+
+    def test_a_lease_larger_than_any_device_is_refused(self):
+        with self.assertRaises(vram.Error) as e:
+            vram.lease("40GiB").acquire()
+        self.assertEqual(e.exception.name, "VRAM_ENOFIT")
+
+
+if __name__ == "__main__":
+    unittest.main()
