@@ -255,20 +255,26 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
     return rc;
 }
 
-int vram_client_cancel(vram_client *c, uint64_t job)
+/* Sends {"op":OP,KEY:VALUE} and waits for the daemon's ok: the shape of cancel and release. */
+static int call_with_id(vram_client *c, const char *op, const char *key, uint64_t value)
 {
-    if (!c || !job)
-        return vram__fail(VRAM_EINVAL, "vram_client_cancel: NULL client or job 0");
     vram__buf b;
     vram__json j;
-    begin(c, &b, &j, "cancel");
-    vram__json_key(&j, "job");
-    vram__json_uint(&j, job);
+    begin(c, &b, &j, op);
+    vram__json_key(&j, key);
+    vram__json_uint(&j, value);
     vram__json_object_end(&j);
     vram__json_doc *doc;
     int rc = roundtrip(c, &b, 30000, &doc);
     vram__json_doc_free(doc);
     return rc;
+}
+
+int vram_client_cancel(vram_client *c, uint64_t job)
+{
+    if (!c || !job)
+        return vram__fail(VRAM_EINVAL, "vram_client_cancel: NULL client or job 0");
+    return call_with_id(c, "cancel", "job", job);
 }
 
 int vram_client_lease(vram_client *c, uint64_t bytes, int device, int64_t wait_ms,
@@ -310,16 +316,7 @@ int vram_client_release(vram_client *c, uint64_t lease)
 {
     if (!c || !lease)
         return vram__fail(VRAM_EINVAL, "vram_client_release: NULL client or lease 0");
-    vram__buf b;
-    vram__json j;
-    begin(c, &b, &j, "release");
-    vram__json_key(&j, "lease");
-    vram__json_uint(&j, lease);
-    vram__json_object_end(&j);
-    vram__json_doc *doc;
-    int rc = roundtrip(c, &b, 30000, &doc);
-    vram__json_doc_free(doc);
-    return rc;
+    return call_with_id(c, "release", "lease", lease);
 }
 
 /* ---- job lists -------------------------------------------------------------------- */

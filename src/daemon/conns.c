@@ -275,32 +275,10 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
  * callback may run inside vram_lease_acquire_async itself (granted at once),
  * so it is matched to its request by a key of the daemon's own, never by
  * the ledger's ticket, which is known only once the call returns. */
-typedef struct client_grant {
-    vramd *d;
-    uint64_t key;
-} client_grant;
-
-static void on_client_grant(void *user, int status, const vram_lease_info *lease)
-{
-    client_grant *g = user;
-    vramd_msg *m = calloc(1, sizeof(*m));
-    if (m) {
-        m->kind = VRAMD_MSG_CLIENT_GRANT;
-        m->key = g->key;
-        m->status = status;
-        if (lease)
-            m->lease = *lease;
-        vramd_post(g->d, m);
-    } else if (!status && lease) {
-        vram_lease_release(g->d->ledger, lease->id);
-    }
-    free(g);
-}
-
 static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_pending *p = calloc(1, sizeof(*p));
-    client_grant *g = calloc(1, sizeof(*g));
+    vramd_grant *g = vramd_grant_new(d, VRAMD_MSG_CLIENT_GRANT, ++d->next_grant_key);
     if (!p || !g) {
         free(p);
         free(g);
@@ -314,7 +292,6 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         .holder = c->holder,
         .pid = c->pid,
     };
-    *g = (client_grant){ d, ++d->next_grant_key };
     p->key = g->key;
     p->conn = c->id;
     vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
@@ -322,7 +299,7 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
      * this round, but the entry must be there whatever happens. */
     p->next = d->pending;
     d->pending = p;
-    int rc = vram_lease_acquire_async(d->ledger, &q, on_client_grant, g, &p->ticket);
+    int rc = vram_lease_acquire_async(d->ledger, &q, vramd_on_grant, g, &p->ticket);
     if (rc) {
         d->pending = p->next;
         free(p);

@@ -56,6 +56,33 @@ void vramd_post(vramd *d, vramd_msg *m)
     vramd_wake(d);
 }
 
+vramd_grant *vramd_grant_new(vramd *d, int kind, uint64_t key)
+{
+    vramd_grant *g = malloc(sizeof(*g));
+    if (g)
+        *g = (vramd_grant){ d, kind, key };
+    return g;
+}
+
+/* A message that cannot be allocated loses the grant: the lease goes back
+ * rather than being held by nobody. */
+void vramd_on_grant(void *user, int status, const vram_lease_info *lease)
+{
+    vramd_grant *g = user;
+    vramd_msg *m = calloc(1, sizeof(*m));
+    if (m) {
+        m->kind = g->kind;
+        m->key = g->key;
+        m->status = status;
+        if (lease)
+            m->lease = *lease;
+        vramd_post(g->d, m);
+    } else if (!status && lease) {
+        vram_lease_release(g->d->ledger, lease->id);
+    }
+    free(g);
+}
+
 void vramd_changed(vramd *d)
 {
     d->version++;

@@ -67,6 +67,15 @@ typedef struct vramd_msg {
 
 enum { VRAMD_MSG_JOB_GRANT, VRAMD_MSG_CLIENT_GRANT };
 
+/* The user pointer of a lease asked of the ledger: vramd_on_grant, called on
+ * whatever thread grants or refuses it, posts a message of KIND for KEY and
+ * frees this. */
+typedef struct vramd_grant {
+    vramd *d;
+    int kind;
+    uint64_t key;
+} vramd_grant;
+
 /* A client on the socket. */
 typedef struct vramd_conn {
     struct vramd_conn *next;
@@ -125,6 +134,8 @@ struct vramd {
 void vramd_say(vramd *d, const char *fmt, ...) VRAM__PRINTF(2, 3);
 void vramd_wake(vramd *d);
 void vramd_post(vramd *d, vramd_msg *m);
+vramd_grant *vramd_grant_new(vramd *d, int kind, uint64_t key);
+void vramd_on_grant(void *user, int status, const vram_lease_info *lease);
 void vramd_changed(vramd *d);       /* under d->lock: bump the version */
 void vramd_event_add(vramd *d, const char *kind, uint64_t job, int device, const char *fmt, ...)
     VRAM__PRINTF(5, 6);

@@ -325,28 +325,6 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
 
 /* ---- admission ---------------------------------------------------------------------------- */
 
-typedef struct grant_ctx {
-    vramd *d;
-    uint64_t job;
-} grant_ctx;
-
-static void on_job_grant(void *user, int status, const vram_lease_info *lease)
-{
-    grant_ctx *g = user;
-    vramd_msg *m = calloc(1, sizeof(*m));
-    if (m) {
-        m->kind = VRAMD_MSG_JOB_GRANT;
-        m->key = g->job;
-        m->status = status;
-        if (lease)
-            m->lease = *lease;
-        vramd_post(g->d, m);
-    } else if (!status && lease) {
-        vram_lease_release(g->d->ledger, lease->id);
-    }
-    free(g);
-}
-
 static void holder_of(uint64_t id, char *buf, size_t cap)
 {
     snprintf(buf, cap, "job %llu", (unsigned long long)id);
@@ -357,10 +335,9 @@ static int request_lease(vramd *d, vramd_job *j, uint64_t bytes, int device)
 {
     char holder[64];
     holder_of(j->row.id, holder, sizeof(holder));
-    grant_ctx *g = malloc(sizeof(*g));
+    vramd_grant *g = vramd_grant_new(d, VRAMD_MSG_JOB_GRANT, j->row.id);
     if (!g)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
-    *g = (grant_ctx){ d, j->row.id };
     vram_lease_request q = {
         .bytes = bytes,
         .device = device,
@@ -369,7 +346,7 @@ static int request_lease(vramd *d, vramd_job *j, uint64_t bytes, int device)
         .holder = holder,
         .task_class = *j->row.model ? j->row.model : NULL,
     };
-    int rc = vram_lease_acquire_async(d->ledger, &q, on_job_grant, g, &j->ticket);
+    int rc = vram_lease_acquire_async(d->ledger, &q, vramd_on_grant, g, &j->ticket);
     if (rc)
         free(g);
     return rc;

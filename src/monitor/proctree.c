@@ -18,6 +18,22 @@ typedef struct pp {
     uint32_t pid, ppid, pgrp;
 } pp;
 
+/* Reads /proc/PID/stat into LINE and returns its fields from the third (the
+ * state letter) on, or NULL when the process is gone.  The command name
+ * before them may hold spaces and parens, so they start after the last ')'. */
+static const char *stat_fields(unsigned long pid, char *line, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%lu/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    bool ok = fgets(line, (int)cap, f) != NULL;
+    fclose(f);
+    char *rp = ok ? strrchr(line, ')') : NULL;
+    return rp && rp[1] == ' ' ? rp + 2 : NULL;
+}
+
 /* Every process's parent and group, from /proc/<pid>/stat. */
 static int read_parents(pp **out, size_t *count)
 {
@@ -32,17 +48,10 @@ static int read_parents(pp **out, size_t *count)
         unsigned long pid = strtoul(e->d_name, &end, 10);
         if (*end || !pid)
             continue;
-        char path[64], line[512];
-        snprintf(path, sizeof(path), "/proc/%lu/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        bool ok = fgets(line, sizeof(line), f) != NULL;
-        fclose(f);
-        /* The command name may hold spaces and parens: parse after the last ')'. */
-        char *rp = ok ? strrchr(line, ')') : NULL;
+        char line[1024];
+        const char *fields = stat_fields(pid, line, sizeof(line));
         unsigned ppid, pgrp;
-        if (!rp || sscanf(rp + 1, " %*c %u %u", &ppid, &pgrp) != 2)
+        if (!fields || sscanf(fields, "%*c %u %u", &ppid, &pgrp) != 2)
             continue;
         if (n == cap) {
             pp *p = realloc(list, (cap *= 2) * sizeof(*list));
@@ -166,35 +175,22 @@ int vram_process_group_usage(vram_ctx *ctx, uint32_t pgid, uint64_t *bytes_out)
 
 uint32_t vram__proc_pgrp(uint32_t pid)
 {
-    char path[64], line[512];
-    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    bool ok = fgets(line, sizeof(line), f) != NULL;
-    fclose(f);
-    char *rp = ok ? strrchr(line, ')') : NULL;
+    char line[1024];
+    const char *fields = stat_fields(pid, line, sizeof(line));
     unsigned ppid, pgrp;
-    if (!rp || sscanf(rp + 1, " %*c %u %u", &ppid, &pgrp) != 2)
+    if (!fields || sscanf(fields, "%*c %u %u", &ppid, &pgrp) != 2)
         return 0;
     return pgrp;
 }
 
 uint64_t vram__proc_start_ticks(uint32_t pid)
 {
-    char path[64], line[1024];
-    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
+    char line[1024];
+    const char *p = stat_fields(pid, line, sizeof(line));
+    if (!p)
         return 0;
-    bool ok = fgets(line, sizeof(line), f) != NULL;
-    fclose(f);
-    char *rp = ok ? strrchr(line, ')') : NULL;
-    if (!rp)
-        return 0;
-    /* Field 22, starttime; after ')' come fields 3 (state) onwards. */
+    /* Field 22, starttime; p starts at field 3. */
     unsigned long long start = 0;
-    char *p = rp + 2;
     for (int field = 3; field < 22 && p; field++) {
         p = strchr(p, ' ');
         if (p)
@@ -208,15 +204,9 @@ uint64_t vram__proc_start_ticks(uint32_t pid)
 /* The state letter of a process (R, S, D, Z, ...), or 0 when it is gone. */
 static char proc_state(uint32_t pid)
 {
-    char path[64], line[512];
-    snprintf(path, sizeof(path), "/proc/%u/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    bool ok = fgets(line, sizeof(line), f) != NULL;
-    fclose(f);
-    char *rp = ok ? strrchr(line, ')') : NULL;
-    return rp && rp[1] == ' ' ? rp[2] : 0;
+    char line[1024];
+    const char *fields = stat_fields(pid, line, sizeof(line));
+    return fields ? fields[0] : 0;
 }
 
 bool vram__proc_alive(uint32_t pid, uint64_t start_ticks)
