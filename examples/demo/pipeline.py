@@ -276,7 +276,10 @@ class Job:
 
 def main(name, args, total_steps, body):
     """Runs body(job); returns the exit status: 0, or 1 after PyTorch's
-    out-of-memory message (which vram's runner reads) on stderr."""
+    out-of-memory message (which vram's runner reads) on stderr.  A run
+    that finished prints "vram-demo: {...}" on stdout: the card's mode, the
+    budget, and what it held at most (peak_bytes on the simulated card,
+    max_reserved_bytes on the GPU), which the tests hold vram's record to."""
     job = Job(name, args, total_steps)
     try:
         body(job)
