@@ -10,7 +10,8 @@ retries a frame on a cheaper rung (tiles instead of the whole frame) when it
 runs out of memory, keeps the original frame when enhancing fails, and hands
 the frames back in order, all the same size, so the video assembles.
 
-  examples/enhance_frames.py [--frames N] [--at-once K] [--sim] [--json]
+  examples/enhance_frames.py [--frames N] [--at-once K] [--budget SIZE]
+                             [--frame-ms MS] [--sim] [--json]
 
 With PyTorch and a CUDA GPU it runs a small convolutional network on the
 GPU, with a budget that lets about K frames (default 3) run at once: the
@@ -19,6 +20,12 @@ used memory is sampled all along.  Without them (or with --sim) it runs on
 the simulated T4 of the SadTalker write-up - 14.7 GiB, 8.5 GiB used by
 others, each frame holding 1.5 GiB on it while it runs, through
 vram.sim_set_usage - where vram admits exactly three frames at once.
+
+Run by vram as a job (VRAM_BUDGET_BYTES set, as `vram run` and vramd set
+it), or given --budget, it keeps to that budget instead: as many frames at
+once as fit in it (1.5 GiB each on the simulated card, as measured on the
+GPU), on the job's card - the GPU, or the simulated card vram runs its jobs
+on - and shows a tqdm-style progress bar on stderr, which vram reads.
 
 In both, two frames come out of the renderer a little smaller and one has
 no face the enhancer can find: the first two are resampled, the third keeps
@@ -42,6 +49,10 @@ import vram  # noqa: E402
 GiB = 1 << 30
 ODD_FRAMES = (40, 90)               # a few pixels short, as renderers sometimes do
 NO_FACE = 77                        # the enhancer gives up on this one
+FRAME_BYTES = 3 * GiB // 2          # a frame on the simulated card; 1 GiB tiled
+# Outside PyTorch's allocator once CUDA is up (context, cuBLAS, kernels);
+# a job's budget must hold it too.
+CONTEXT_BYTES = 768 << 20
 
 
 class Gauge:
@@ -64,18 +75,25 @@ class Gauge:
 # ---- on the simulated card ----------------------------------------------------------
 
 class SimulatedCard:
-    """Frames that hold 1.5 GiB of the simulated T4 while they run."""
+    """Frames that hold 1.5 GiB of a simulated card while they run: the T4 of
+    the write-up, or, for a vram job on simulated cards, the job's card.
+    max_used is the card's used memory at most, or with a budget (own=True)
+    what this process held at most."""
 
-    def __init__(self):
-        self.state = tempfile.mkdtemp(prefix="vram-enhance-")
-        vram.configure(backend="sim", sim="T4:14.7GiB:8.5GiB", sim_state=self.state)
+    def __init__(self, own):
+        self.state = None
+        if os.environ.get("VRAM_BACKEND") != "sim" or not os.environ.get("VRAM_SIM_STATE"):
+            self.state = tempfile.mkdtemp(prefix="vram-enhance-")
+            vram.configure(backend="sim", sim="T4:14.7GiB:8.5GiB", sim_state=self.state)
+        self.own = own
         self.lock = threading.Lock()
         self.held = 0
         self.max_used = 0
 
     def close(self):
-        vram.configure()
-        shutil.rmtree(self.state, ignore_errors=True)
+        if self.state:
+            vram.configure()
+            shutil.rmtree(self.state, ignore_errors=True)
 
     def hold(self, nbytes):
         with self.lock:
@@ -86,7 +104,7 @@ class SimulatedCard:
                     raise vram.OutOfMemory(str(e)) from e
                 raise
             self.held += nbytes
-            used = vram.status()["devices"][0]["used_bytes"]
+            used = self.held if self.own else vram.status()["devices"][0]["used_bytes"]
             self.max_used = max(self.max_used, used)
 
     def drop(self, nbytes):
@@ -98,12 +116,12 @@ class SimulatedCard:
         width = 30 if i in ODD_FRAMES else 32
         return vram.Image(width, 32, 3, bytes((x * 7 + i) % 256 for x in range(width * 32 * 3)))
 
-    def enhance(self, frame, gauge, tiles, nbytes):
+    def enhance(self, frame, gauge, tiles, nbytes, seconds):
         """The frame at twice the size, holding nbytes of the card meanwhile."""
         self.hold(nbytes)
         try:
             with gauge:
-                time.sleep(0.02 * (0.5 if tiles else 1))   # the GPU's time
+                time.sleep(seconds * (0.5 if tiles else 1))   # the GPU's time
                 return upscale(frame)
         finally:
             self.drop(nbytes)
@@ -121,27 +139,30 @@ def upscale(frame):
 
 
 def run_simulated(args):
-    card = SimulatedCard()
+    card = SimulatedCard(own=bool(args.budget))
     gauge = Gauge()
+    # With a budget, no more frames at once than fit in it.
+    workers = max(1, args.budget // FRAME_BYTES) if args.budget else 8
+    seconds = args.frame_ms / 1000
     try:
         frames = [card.frame(i) for i in range(args.frames)]
         t0 = time.monotonic()
-        with vram.Scheduler(workers=8) as s:
+        with vram.Scheduler(workers=workers, progress=progress_bar(args.frames)) as s:
             for i, f in enumerate(frames):
                 def whole(f=f, i=i):
                     if i == NO_FACE:
                         raise ValueError("no face found in frame %d" % i)
-                    return card.enhance(f, gauge, False, int(1.5 * GiB))
+                    return card.enhance(f, gauge, False, FRAME_BYTES, seconds)
 
                 def tiled(f=f):
-                    return card.enhance(f, gauge, True, GiB)
+                    return card.enhance(f, gauge, True, GiB, seconds)
 
                 s.submit(whole, bytes="1.5GiB", ladder=[("1GiB", tiled)], fallback=lambda f=f: f,
                          task_class="enhance")
             outcomes = list(s.outcomes())
             stats = s.stats()
         elapsed = time.monotonic() - t0
-        budget = vram.device(0)["capacity_bytes"]     # total less the 10% margin
+        budget = args.budget or vram.device(0)["capacity_bytes"]   # total less the margin
         return summary("sim", outcomes, stats, gauge.most, elapsed, card.max_used, budget)
     finally:
         card.close()
@@ -198,11 +219,20 @@ def run_torch(args):
     torch.cuda.empty_cache()
     free, total = torch.cuda.mem_get_info()
     used_now = total - free
-    budget = used_now + int(per_frame * (args.at_once + 0.5))
-    # vram admits into total - margin; the allocator may not grow past the
-    # budget either, so a wrong estimate is an out-of-memory, not an overrun.
-    vram.configure(margin=str(total - budget))
-    cap = budget - (used_now - torch.cuda.memory_reserved())
+    workers = 8
+    if args.budget:
+        # A vram job: the budget is this process's, context included.  The
+        # pool never runs more frames than fit in it; the ledger still
+        # watches the whole card.
+        budget = args.budget
+        cap = max(budget - CONTEXT_BYTES, 0)
+        workers = min(8, max(1, int((cap - torch.cuda.memory_reserved()) / per_frame)))
+    else:
+        budget = used_now + int(per_frame * (args.at_once + 0.5))
+        # vram admits into total - margin; the allocator may not grow past the
+        # budget either, so a wrong estimate is an out-of-memory, not an overrun.
+        vram.configure(margin=str(total - budget))
+        cap = budget - (used_now - torch.cuda.memory_reserved())
     torch.cuda.set_per_process_memory_fraction(min(1.0, cap / total), dev)
 
     max_used = [used_now]
@@ -225,7 +255,8 @@ def run_torch(args):
         return run
 
     t0 = time.monotonic()
-    with vram.Scheduler(workers=8) as s:   # cleanup: gc.collect + torch.cuda.empty_cache
+    with vram.Scheduler(workers=workers, progress=progress_bar(args.frames)) as s:
+        # (cleanup after each frame: gc.collect + torch.cuda.empty_cache)
         for i, f in enumerate(frames):
             def whole(f=f, i=i):
                 if i == NO_FACE:
@@ -242,11 +273,26 @@ def run_torch(args):
     elapsed = time.monotonic() - t0
     stop.set()
     sampler.join()
+    if args.budget:                 # the card's usage is everyone's; ours is what counts
+        max_used[0] = torch.cuda.max_memory_reserved() + CONTEXT_BYTES
     return summary("torch", outcomes, stats, gauge.most, elapsed, max_used[0], budget,
                    per_frame=per_frame)
 
 
 # ---- report ----------------------------------------------------------------------------
+
+def progress_bar(total):
+    """A tqdm-style bar on stderr ("37%|#######   | 55/150"), which vram's
+    runner reads for `vram queue` and the dashboard."""
+    def show(stats):
+        n = stats["done"] + stats["fell_back"] + stats["failed"] + stats["canceled"]
+        bar = "#" * (20 * n // total)
+        sys.stderr.write("\renhance: %3d%%|%-20s| %d/%d" % (100 * n // total, bar, n, total))
+        if n == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
 
 def shape_of(result):
     if isinstance(result, vram.Image):
@@ -277,12 +323,22 @@ def main():
     p.add_argument("--frames", type=int, default=150)
     p.add_argument("--at-once", type=int, default=3, help="frames the GPU budget allows at once")
     p.add_argument("--size", type=int, default=256, help="frame side on the GPU, in pixels")
+    p.add_argument("--budget", default=os.environ.get("VRAM_BUDGET_BYTES"),
+                   help="GPU memory this run may use (default: the vram job's, VRAM_BUDGET_BYTES)")
+    p.add_argument("--frame-ms", type=float, default=20,
+                   help="a frame's time on the simulated card")
     p.add_argument("--sim", action="store_true", help="use the simulated card even with a GPU")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = p.parse_args()
-    if args.frames < 1 or args.at_once < 1 or args.size < 16:
-        p.error("--frames and --at-once must be positive, --size at least 16")
-    r = run_torch(args) if not args.sim and torch_ready() else run_simulated(args)
+    if args.frames < 1 or args.at_once < 1 or args.size < 16 or args.frame_ms < 0:
+        p.error("--frames and --at-once must be positive, --size at least 16, "
+                "--frame-ms not negative")
+    try:
+        args.budget = vram.parse_size(args.budget, "--budget") if args.budget else 0
+    except vram.Error as e:
+        p.error(str(e))
+    simulated = args.sim or os.environ.get("VRAM_BACKEND") == "sim" or not torch_ready()
+    r = run_simulated(args) if simulated else run_torch(args)
     if args.json:
         print(json.dumps(r))
     else:

@@ -2,6 +2,7 @@
 # scripts/deps.sh - makes sure the Debian packages a step needs are there.
 #
 #   scripts/deps.sh build   what building vram needs
+#   scripts/deps.sh demo    that, and what the demo batch needs (scripts/start.sh)
 #   scripts/deps.sh test    that, and what the test suite needs
 #
 # Missing packages are installed with apt-get when run as root (apt-get
@@ -10,12 +11,14 @@
 set -euo pipefail
 
 build_pkgs="gcc make libc6-dev pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev"
+demo_pkgs="python3"
 test_pkgs="python3 procps util-linux sqlite3 clang libclang-rt-14-dev chromium prometheus"
 
 case "${1:-build}" in
     build) want="$build_pkgs" ;;
+    demo) want="$build_pkgs $demo_pkgs" ;;
     test) want="$build_pkgs $test_pkgs" ;;
-    *) echo "usage: scripts/deps.sh build|test" >&2; exit 2 ;;
+    *) echo "usage: scripts/deps.sh build|demo|test" >&2; exit 2 ;;
 esac
 
 missing=()
