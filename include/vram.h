@@ -1148,6 +1148,13 @@ typedef struct vram_ladder {
  * rung (when given, every rung must give one). */
 VRAM_API int vram_ladder_parse(const char *text, vram_ladder *out);
 
+/* The budget of a job's first attempt, from the job's own (job_bytes, 0
+ * when none) and its ladder's (l may be NULL).  The first rung is the first
+ * attempt, so where both give one they must agree; a job budget larger than
+ * the second rung's would also leave the ladder no cheaper.  *out is 0 when
+ * neither gives one. */
+VRAM_API int vram_ladder_first_budget(const vram_ladder *l, uint64_t job_bytes, uint64_t *out);
+
 /* The value of key on rung i (with inheritance), or NULL. */
 VRAM_API const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key);
 

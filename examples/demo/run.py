@@ -213,7 +213,10 @@ class Demo:
         text = "%s in %.1f s" % (job["state"], secs)
         if job["attempt"] > 1:
             text += " on attempt %d" % job["attempt"]
-        text += ", peak %s of %s" % (gib(job["peak_bytes"]), gib(budget))
+        if job["peak_bytes"] is None:   # vramd saw none of its memory in use
+            text += ", no GPU memory seen in use (budget %s)" % gib(budget)
+        else:
+            text += ", peak %s of %s" % (gib(job["peak_bytes"]), gib(budget))
         if job["state"] == "failed":
             text += ", exit status %d" % job["exit_status"]
         if job["state"] != "succeeded" and job["reason"]:

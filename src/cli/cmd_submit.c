@@ -59,8 +59,8 @@ static int check_job(const char *vram, const char *device, const char *priority,
     if (ladder && *ladder && vram_ladder_parse(ladder, &l))
         return snprintf(err, cap, "ladder: %s", vram_last_error()), -1;
     /* A ladder with budgets sizes the job by its first rung. */
-    if (!out->vram && ladder && *ladder && l.rungs[0].vram_bytes)
-        out->vram = l.rungs[0].vram_bytes;
+    if (ladder && *ladder && vram_ladder_first_budget(&l, out->vram, &out->vram))
+        return snprintf(err, cap, "%s", vram_last_error()), -1;
     return 0;
 }
 

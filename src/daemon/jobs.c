@@ -641,6 +641,12 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
         } else {
             j->lease = m->lease.id;
             vram_lease_set_owner(d->ledger, j->lease, j->row.runner_pid, j->row.job_pgid);
+            pthread_mutex_lock(&d->lock);   /* the queue shows the rung's budget from now on */
+            j->estimate_bytes = m->lease.bytes;
+            j->row.lease_bytes = m->lease.bytes;
+            j->row.device = (int)m->lease.device;
+            vramd_changed(d);
+            pthread_mutex_unlock(&d->lock);
             vram__json o;
             vram__request req = { 0 };
             vram__strlcpy(req.id, j->rung_request_id, sizeof(req.id));
@@ -905,6 +911,13 @@ static void runner_lost(vramd *d, vramd_job *j)
     reload(d, j);
     if (is_final(j->row.state)) {
         release_lease(d, j);
+        announce(d, j);
+        return;
+    }
+    if (j->row.state == VRAM__JOB_QUEUED) {     /* it could not start it and gave it back */
+        release_lease(d, j);
+        vramd_say(d, "job %llu queued again by its runner: %s", (unsigned long long)j->row.id, j->row.note);
+        enqueue(d, j);
         announce(d, j);
         return;
     }

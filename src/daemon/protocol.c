@@ -279,6 +279,23 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
     return VRAM_EINTERNAL;
 }
 
+/* A submit's ladder parses, and its first rung's budget agrees with the
+ * job's (and sizes the job when the job gives none). */
+static int check_ladder(parse_ctx *p)
+{
+    vram__request *r = p->req;
+    if (!r->ladder || !*r->ladder)
+        return 0;
+    vram_ladder *l = malloc(sizeof(*l));   /* some 60 KiB: not on the stack */
+    if (!l)
+        return bad(p, "out of host memory reading the ladder%s%s", "", "");
+    int rc = vram_ladder_parse(r->ladder, l);
+    if (!rc)
+        rc = vram_ladder_first_budget(l, r->bytes, &r->bytes);
+    free(l);
+    return rc ? bad(p, "'ladder': %s%s", vram_last_error(), "") : 0;
+}
+
 /* What each operation cannot do without. */
 static int check_required(parse_ctx *p)
 {
@@ -288,6 +305,8 @@ static int check_required(parse_ctx *p)
     case VRAM__OP_SUBMIT:
         if (!r->argc)
             return bad(p, "%s needs 'argv' (the command to run)%s", op, "");
+        if (check_ladder(p))
+            return VRAM_EINVAL;
         if (!r->bytes && !r->model)
             return bad(p, "%s needs 'vram' (a size) or 'model' (a profile) to size the job%s", op, "");
         return 0;

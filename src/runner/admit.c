@@ -214,7 +214,7 @@ void vram__admit_progress(vram__admitter *ad, double progress)
     tell(ad, &b);
 }
 
-void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak)
+void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran)
 {
     if (!ad->job)
         return;
@@ -226,12 +226,19 @@ void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome,
     if (tell(ad, &b))
         return;
     /* No daemon to tell: the end goes to the queue, where the next one
-     * finds it (and does not run the job again). */
+     * finds it (and does not run the job again).  A job whose command never
+     * started (most often because vramd went away while it was starting) is
+     * queued again instead: the next vramd starts it, within its limit of
+     * starts. */
     vram__queue *q = queue_of(ad);
-    int to = !strcmp(outcome, "ok") ? VRAM__JOB_SUCCEEDED
+    int to = !ran ? VRAM__JOB_QUEUED
+           : !strcmp(outcome, "ok") ? VRAM__JOB_SUCCEEDED
            : !strcmp(outcome, "canceled") ? VRAM__JOB_CANCELED : VRAM__JOB_FAILED;
     vram__job f = { .device = -1, .exit_status = code, .peak_bytes = peak };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
+    if (!ran)
+        vram__strlcpy(f.note, "its runner could not start it and vramd was gone: queued again",
+                      sizeof(f.note));
     if (!q || vram__queue_move(q, ad->job, VRAM__JOB_RUNNING, to, &f))
         vram__log(VRAM__LOG_WARN, "job %llu ended (%s) but neither vramd nor its queue took note: %s",
                   (unsigned long long)ad->job, outcome, vram_last_error());

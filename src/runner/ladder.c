@@ -114,6 +114,23 @@ int vram_ladder_parse(const char *text, vram_ladder *out)
     return rc;
 }
 
+int vram_ladder_first_budget(const vram_ladder *l, uint64_t job_bytes, uint64_t *out)
+{
+    if (!out)
+        return vram__fail(VRAM_EINVAL, "vram_ladder_first_budget: NULL output");
+    uint64_t rung = l && l->nrungs ? l->rungs[0].vram_bytes : 0;
+    *out = job_bytes ? job_bytes : rung;
+    if (job_bytes && rung && job_bytes != rung) {
+        char a[32], b[32];
+        vram_size_format(job_bytes, a, sizeof(a));
+        vram_size_format(rung, b, sizeof(b));
+        *out = 0;
+        return vram__fail(VRAM_EINVAL, "the job's budget (%s) and its ladder's first rung (vram=%s) "
+                          "disagree: the first rung is the first attempt, so give its budget once", a, b);
+    }
+    return 0;
+}
+
 const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key)
 {
     if (!l || !key || rung >= l->nrungs)

@@ -633,6 +633,10 @@ static int check_spec(const run *r)
     const vram_job_spec *s = r->spec;
     if (!s->argv || !s->argv[0] || !*s->argv[0])
         return vram__fail(VRAM_EINVAL, "no command to run (give it after --)");
+    uint64_t first;
+    int rc = r->have_ladder ? vram_ladder_first_budget(&r->ladder, s->vram_bytes, &first) : 0;
+    if (rc)
+        return rc;
     if (!s->vram_bytes && !s->model && !(r->have_ladder && r->ladder.rungs[0].vram_bytes))
         return vram__fail(VRAM_EINVAL, "a job needs a budget (--vram SIZE, or vram= on every rung of "
                           "its ladder) or a model to plan from (--model NAME)");
@@ -836,7 +840,8 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
         a = next;
     }
     if (*out->outcome)
-        vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes);
+        vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes,
+                          out->attempts > 1 || strcmp(out->outcome, "not-started") != 0);
     if (slots) {
         vram_plan_free(slots[0].plan);
         vram_plan_free(slots[1].plan);

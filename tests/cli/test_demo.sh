@@ -89,6 +89,8 @@ print("# /api/jobs:", [(j["name"], j["state"], j["attempt"], j["peak_bytes"]) fo
 assert sorted(j["name"] for j in jobs) == ["enhance", "lipsync", "t2v-480p", "t2v-720p"], jobs
 assert all(j["state"] == "succeeded" and j["peak_bytes"] > 0 for j in jobs), jobs
 assert [j["attempt"] for j in jobs if j["name"] == "t2v-720p"] == [2], jobs
+# After its retry the job shows the budget of the rung it ran on, not the first.
+assert [j["estimate_bytes"] for j in jobs if j["name"] == "t2v-720p"] == [int(8.5 * 2**30)], jobs
 metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
 open(sys.argv[2], "w").write(metrics)
 for want in ('vram_jobs{state="succeeded"} 4', "vram_oom_retries_total 1", "vram_devices_simulated 1"):

@@ -57,6 +57,8 @@ r = json.load(open(sys.argv[1]))[0]
 assert r["outcome"] == "not-started" and r["exit_status"] == 127, r
 PY
 then ok missing_command_is_recorded; else not_ok missing_command_is_recorded "$(head -c 400 "$tmp/h.json")"; fi
+expect ladder_budget_twice 2 "budget \(1.0 GiB\) and its ladder's first rung \(vram=3.0 GiB\) disagree" -- \
+    "$VRAM" run --vram 1GiB --ladder "a=1 vram=3GiB; a=2 vram=2GiB" -- true
 expect ladder_not_cheaper 2 'does not get cheaper: rung 1 needs 2.0 GiB, rung 2 needs 4.0 GiB' -- \
     "$VRAM" run --ladder "b=1 vram=2GiB; b=2 vram=4GiB" -- true
 expect too_big_for_any_device 3 '40.0 GiB.*13.2 GiB|13.2 GiB.*40.0 GiB' -- "$VRAM" run --vram 40GiB -- true

@@ -61,6 +61,18 @@ TEST(other_operations)
     vram__request_free(&r);
 }
 
+TEST(a_ladder_with_budgets_sizes_the_job)
+{
+    vram__request r;
+    char err[300];
+    CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"x\"],\"ladder\":\"a=1 vram=3GiB; a=2 vram=2GiB\"}", &r, err));
+    CHECK_EQ_U64(r.bytes, 3ull << 30);
+    vram__request_free(&r);
+    CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":\"3GiB\",\"ladder\":\"vram=3GiB; vram=2GiB\"}", &r, err));
+    CHECK_EQ_U64(r.bytes, 3ull << 30);
+    vram__request_free(&r);
+}
+
 TEST(bad_requests_are_named_and_keep_the_id)
 {
     static const struct { const char *line, *says; } bad[] = {
@@ -81,6 +93,9 @@ TEST(bad_requests_are_named_and_keep_the_id)
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":1,\"device\":99}", "\"auto\" or a device number" },
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":1,\"env\":{\"A=B\":\"c\"}}", "bad variable name" },
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":1,\"priority\":1000}", "from -100 to 100" },
+        { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":1,\"ladder\":\"b=1;;\"}", "rung 2 is empty" },
+        { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":\"1GiB\",\"ladder\":\"vram=3GiB; vram=2GiB\"}",
+          "job's budget (1.0 GiB) and its ladder's first rung (vram=3.0 GiB) disagree" },
         { "{\"id\":3,\"op\":\"cancel\"}", "needs 'job'" },
         { "{\"id\":3,\"op\":\"cancel\",\"job\":0}", "from 1 to" },
         { "{\"id\":3,\"op\":\"list\",\"state\":\"sleeping\"}", "not one of queued" },

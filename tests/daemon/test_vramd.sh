@@ -57,6 +57,8 @@ expect cancel_unknown 2 'no job 999999' -- "$VRAM" cancel 999999
 expect submit_no_command 2 'no command' -- "$VRAM" submit --vram 1GiB
 expect submit_bad_size 2 "'1XB' is not a size" -- "$VRAM" submit --vram 1XB -- true
 expect submit_unsized 2 'give --vram SIZE' -- "$VRAM" submit -- true
+expect submit_ladder_disagrees 2 "budget \(1.0 GiB\) and its ladder's first rung \(vram=3.0 GiB\) disagree" -- \
+    "$VRAM" submit --vram 1GiB --ladder "a=1 vram=3GiB; a=2 vram=2GiB" -- true
 expect submit_too_big 3 'needs 40.0 GiB; the largest device can give 21.6 GiB' -- "$VRAM" submit --vram 40GiB -- true
 expect wait_bad_id 2 "'x' is not a job id" -- "$VRAM" wait x
 expect no_daemon 1 'no daemon answers' -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" queue

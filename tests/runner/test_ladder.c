@@ -31,6 +31,27 @@ TEST(a_ladder_must_get_cheaper)
     CHECK_OK(vram_ladder_parse("batch=8; batch=1", &l));    /* no budgets: nothing to compare */
 }
 
+TEST(the_first_rung_is_the_first_attempt)
+{
+    vram_ladder l;
+    uint64_t first;
+    CHECK_OK(vram_ladder_parse("a=1 vram=3GiB; a=2 vram=2GiB", &l));
+    CHECK_OK(vram_ladder_first_budget(&l, 0, &first));
+    CHECK_EQ_U64(first, 3 * GiB);
+    CHECK_OK(vram_ladder_first_budget(&l, 3 * GiB, &first));
+    CHECK_EQ_U64(first, 3 * GiB);
+    /* --vram 1GiB with a first rung of 3 GiB: attempt 1 would run on 1 GiB and
+     * the "cheaper" rung 2 would raise it. */
+    CHECK_ERR(vram_ladder_first_budget(&l, 1 * GiB, &first), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "budget (1.0 GiB) and its ladder's first rung (vram=3.0 GiB) disagree");
+    CHECK_EQ_U64(first, 0);
+    CHECK_OK(vram_ladder_parse("a=1; a=2", &l));             /* no budgets: the job's stands */
+    CHECK_OK(vram_ladder_first_budget(&l, 5 * GiB, &first));
+    CHECK_EQ_U64(first, 5 * GiB);
+    CHECK_OK(vram_ladder_first_budget(NULL, 0, &first));
+    CHECK_EQ_U64(first, 0);
+}
+
 TEST(malformed_ladders_say_which_rung)
 {
     static const struct { const char *text, *says; } bad[] = {
