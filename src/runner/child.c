@@ -100,6 +100,44 @@ static void keep_tail(vram__child *c, const char *data, size_t n)
     c->tail_len += n;
 }
 
+static void pass_on(const char *data, size_t n)
+{
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(STDERR_FILENO, data + off, n - off);
+        if (w <= 0)
+            return;                 /* our stderr is gone: keep reading theirs */
+        off += (size_t)w;
+    }
+}
+
+/* Passes the child's stderr on in whole lines (ended by a newline, or a
+ * carriage return as progress bars end theirs), so that, in a log shared
+ * with its stdout, a line of one is never cut by a line of the other.  A
+ * line longer than c->held goes on in pieces. */
+static void pass_on_lines(vram__child *c, const char *data, size_t n)
+{
+    size_t end = n;
+    while (end > 0 && data[end - 1] != '\n' && data[end - 1] != '\r')
+        end--;
+    if (end == 0 && c->held_len + n <= sizeof(c->held)) {
+        memcpy(c->held + c->held_len, data, n);
+        c->held_len += n;
+        return;
+    }
+    if (end == 0)
+        end = n;                    /* no end in sight: let it all go */
+    pass_on(c->held, c->held_len);
+    pass_on(data, end);
+    c->held_len = 0;
+    size_t rest = n - end;
+    if (rest > sizeof(c->held)) {
+        pass_on(data + end, rest);
+        rest = 0;
+    }
+    memcpy(c->held, data + end, rest);
+    c->held_len = rest;
+}
+
 int vram__child_pump(vram__child *c, int timeout_ms)
 {
     if (c->err_fd < 0) {
@@ -115,16 +153,13 @@ int vram__child_pump(vram__child *c, int timeout_ms)
     ssize_t n = read(c->err_fd, buf, sizeof(buf));
     if (n > 0) {
         keep_tail(c, buf, (size_t)n);
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(STDERR_FILENO, buf + off, (size_t)(n - off));
-            if (w <= 0)
-                break;              /* our stderr is gone: keep reading theirs */
-            off += w;
-        }
+        pass_on_lines(c, buf, (size_t)n);
         return 0;
     }
     if (n < 0 && errno == EINTR)
         return 0;
+    pass_on(c->held, c->held_len);  /* its last line, ended or not */
+    c->held_len = 0;
     close(c->err_fd);
     c->err_fd = -1;
     return 1;
@@ -162,6 +197,8 @@ void vram__child_signal(const vram__child *c, int sig)
 
 void vram__child_close(vram__child *c)
 {
+    pass_on(c->held, c->held_len);
+    c->held_len = 0;
     if (c->err_fd >= 0)
         close(c->err_fd);
     c->err_fd = -1;

@@ -18,6 +18,8 @@ typedef struct vram__child {
     int err_fd;                     /* its stderr, -1 once closed or not captured */
     char tail[VRAM__TAIL_BYTES];    /* the last of what it wrote on stderr */
     size_t tail_len;
+    char held[4096];                /* a line begun but not ended, passed on once it is */
+    size_t held_len;
     bool exited;
     int status;                     /* as waitpid gave it */
 } vram__child;

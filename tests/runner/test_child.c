@@ -31,6 +31,40 @@ TEST(exit_status_and_stderr_tail)
     vram__child_close(&c);
 }
 
+TEST(stderr_goes_on_in_whole_lines)
+{
+    /* A job's stdout and the stderr the runner passes on share one log: a
+     * stderr line begun before a stdout line must not be cut by it. */
+    char log[64], cmd[512];
+    snprintf(log, sizeof(log), "/tmp/vram-child-log-%d", (int)getpid());
+    snprintf(cmd, sizeof(cmd), "printf 'progress 1' >&2; sleep 0.3; echo OUT >>%s; printf ' of 2\\r' >&2; "
+             "printf 'done' >&2", log);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
+    CHECK(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    static vram__child c;
+    int rc = vram__child_start(argv, NULL, true, &c);
+    int status = rc ? -1 : run_to_end(&c);
+    vram__child_close(&c);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    CHECK_OK(rc);
+    CHECK_EQ(status, 0);
+    char got[256] = "";
+    FILE *f = fopen(log, "r");
+    CHECK(f);
+    if (f) {
+        size_t n = fread(got, 1, sizeof(got) - 1, f);
+        got[n] = '\0';
+        fclose(f);
+    }
+    unlink(log);
+    CHECK_STR_EQ(got, "OUT\nprogress 1 of 2\rdone");   /* the unended last line too */
+}
+
 TEST(only_the_last_64k_are_kept)
 {
     static vram__child c;
