@@ -279,6 +279,8 @@ static uint64_t run_cleanup(vram_sched *s, int device)
 
 static void stats_snapshot(vram_sched *s, vram_sched_stats *st);
 
+/* Under s->progress_lock, so reports reach the callback in the order their
+ * counts were taken: a progress bar never goes back. */
 static void report_progress(vram_sched *s, vram_sched_stats *st)
 {
     vram_ledger *l = s->l;
@@ -286,9 +288,7 @@ static void report_progress(vram_sched *s, vram_sched_stats *st)
     for (unsigned d = 0; d < st->ndevices; d++)
         st->reserved_bytes[d] = l->dev[d].leased;
     pthread_mutex_unlock(&l->lock);
-    pthread_mutex_lock(&s->progress_lock);
     s->progress(s->progress_user, st);
-    pthread_mutex_unlock(&s->progress_lock);
 }
 
 /* The task's one end.  After this, t belongs to the collector. */
@@ -305,6 +305,8 @@ static void finish(vram_sched *s, task *t, int status, int error, const char *re
         vram__strlcpy(t->out.reason, reason, sizeof(t->out.reason));
     static const int counter_of[] = { C_done, C_fell_back, C_failed, C_canceled };
     vram_sched_stats st;
+    if (s->progress)                /* counted and reported in one order */
+        pthread_mutex_lock(&s->progress_lock);
     pthread_mutex_lock(&s->lock);
     s->counters[counter_of[status]]++;
     if (t->on_worker)
@@ -313,8 +315,10 @@ static void finish(vram_sched *s, task *t, int status, int error, const char *re
         stats_snapshot(s, &st);
     pthread_mutex_unlock(&s->lock);
     /* Progress first: whoever collects this outcome has seen it counted. */
-    if (s->progress)
+    if (s->progress) {
         report_progress(s, &st);
+        pthread_mutex_unlock(&s->progress_lock);
+    }
     pthread_mutex_lock(&s->lock);
     s->ended++;
     t->ended = true;

@@ -516,6 +516,46 @@ TEST(cleanup_hooks_report_what_the_device_saw_freed)
     CHECK(system(cmd) == 0);
 }
 
+static int nothing(vram_task_call *call)
+{
+    (void)call;
+    return VRAM_TASK_OK;
+}
+
+typedef struct ordered_progress {
+    uint64_t last_done;
+    int calls, backwards;
+} ordered_progress;
+
+static void count_in_order(void *user, const vram_sched_stats *st)
+{
+    ordered_progress *p = user;
+    p->calls++;
+    if (st->done != p->last_done + 1)
+        p->backwards++;
+    p->last_done = st->done;
+}
+
+TEST(progress_counts_only_go_up)
+{
+    /* Eight workers ending 2,000 tasks at once: each report counts one more
+     * than the one before (a progress bar must not go back). */
+    rig r;
+    ordered_progress p = { 0, 0, 0 };
+    CHECK(rig_open(&r, "G:24GiB", NULL, 8, count_in_order, &p));
+    vram_task t = { .fn = nothing, .bytes = 1 << 20, .device = VRAM_DEVICE_ANY,
+                    .wait_ms = VRAM_WAIT_FOREVER };
+    for (int i = 0; i < 2000; i++)
+        CHECK_OK(vram_sched_submit(r.s, &t, NULL));
+    vram_outcome o;
+    for (int i = 0; i < 2000; i++)
+        CHECK_OK(vram_sched_next(r.s, VRAM_WAIT_FOREVER, &o));
+    CHECK_OK(rig_close(&r));
+    CHECK_EQ(p.calls, 2000);
+    CHECK_EQ(p.backwards, 0);
+    CHECK_EQ_U64(p.last_done, 2000);
+}
+
 /* ---- residents ------------------------------------------------------------------------------ */
 
 typedef struct with_res {
