@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "core/core.h"
 #include "httpc.h"
 
 /* httpc.h offers more than this test needs. */
@@ -66,6 +67,8 @@ static void *client_main(void *arg)
     return (void *)failures;
 }
 
+static char first_http_failure[256];     /* what went wrong first, for the message */
+
 static void *http_main(void *arg)
 {
     (void)arg;
@@ -74,8 +77,14 @@ static void *http_main(void *arg)
     for (int i = 0; !__atomic_load_n(&done_reading, __ATOMIC_ACQUIRE); i++) {
         http_reply r;
         memset(&r, 0, sizeof(r));
-        if (http_get(http_port, paths[i % 4], &r) || r.status != 200)
-            bad++;
+        uint64_t t0 = vram__now_ms();
+        int rc = http_get(http_port, paths[i % 4], &r);
+        if (rc || r.status != 200) {
+            if (!bad++)
+                snprintf(first_http_failure, sizeof(first_http_failure), "GET %s: %s %d after %llu ms: %.80s",
+                         paths[i % 4], rc ? "no reply" : "status", r.status,
+                         (unsigned long long)(vram__now_ms() - t0), r.body ? r.body : "");
+        }
         http_reply_free(&r);
         usleep(10000);
     }
@@ -117,6 +126,11 @@ TEST(daemon_under_concurrent_clients_and_dashboard)
     for (int i = 0; i < 200 && vram_client_open(sock_path, &probe); i++)
         usleep(20000);
     CHECK_MSG(probe, "the daemon did not come up: %s", vram_last_error());
+    /* The socket listens before the daemon has opened the rest (its
+     * dashboard too); its first answer says all is up. */
+    vram_job_list *first = NULL;
+    CHECK_OK(vram_client_jobs(probe, NULL, 0, &first));
+    vram_job_list_free(first);
 
     pthread_t clients[CLIENTS], readers[2];
     for (intptr_t i = 0; i < CLIENTS; i++)
@@ -158,7 +172,8 @@ TEST(daemon_under_concurrent_clients_and_dashboard)
     CHECK(system(cmd) == 0);
     CHECK_EQ((intptr_t)rc, 0);
     CHECK_EQ(client_failures, 0);
-    CHECK_EQ(http_failures, 0);
+    CHECK_MSG(http_failures == 0, "%ld of the dashboard's replies failed; the first: %s", (long)http_failures,
+              first_http_failure);
     CHECK_EQ(active, 0);
     CHECK_EQ(failed, 0);
     CHECK_EQ(ended, CLIENTS * JOBS_EACH);
