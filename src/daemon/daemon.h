@@ -46,6 +46,12 @@ typedef struct vramd_job {
     /* A job-rung request waiting for its new lease: the runner's reply. */
     uint64_t rung_conn;
     char rung_request_id[64];
+    /* An end (or a return to the queue) the database could not take, its
+     * disk full: shown now, written when there is room (see store_end). */
+    bool unsaved;
+    int unsaved_from;
+    vram__job unsaved_fields;
+    uint64_t start_again_ms;        /* queued: ask for a lease again then (0: no) */
 } vramd_job;
 
 typedef struct vramd_event {
@@ -117,6 +123,8 @@ struct vramd {
     uint64_t oom_retries;
     uint64_t version;               /* grows on every change the page shows */
     uint64_t next_usage_ms;         /* when running jobs' usage is read next */
+    size_t unsaved;                 /* jobs whose state waits to be written */
+    uint64_t next_save_ms;          /* when they are tried next */
 
     vramd_conn *conns;
     uint64_t next_conn_id;

@@ -12,6 +12,12 @@
  * never started is queued again, what still runs is adopted, and a job whose
  * runner died is followed to its end (its processes live on) or queued again
  * (they are gone), never run twice.
+ *
+ * A full disk: a move that starts work must be on disk first (a job waits
+ * until there is room); one that ends work or gives it back is applied at
+ * once and written when there is room, so a full disk stops nothing that
+ * runs and frees every lease.  Until it is written, a vramd killed would
+ * find such a job as it was on disk.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +34,7 @@
 #include "monitor/monitor.h"
 
 #define USAGE_EVERY_MS 1000
+#define SAVE_AGAIN_MS 1000          /* unsaved moves and waiting starts, on a full disk */
 
 static bool is_final(int state)
 {
@@ -82,7 +89,7 @@ static void table_trim(vramd *d)
     size_t drop = d->finished_kept - VRAMD_MAX_FINISHED;
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
-        if (drop && is_final(j->row.state)) {
+        if (drop && is_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
             job_free(j);
             drop--;
             d->finished_kept--;
@@ -106,7 +113,7 @@ static void set_state(vramd *d, vramd_job *j, int state)
 static void reload(vramd *d, vramd_job *j)
 {
     vram__job fresh;
-    if (vram__queue_get(d->queue, j->row.id, &fresh))
+    if (j->unsaved || vram__queue_get(d->queue, j->row.id, &fresh))   /* memory is newer */
         return;
     pthread_mutex_lock(&d->lock);
     int state = fresh.state;
@@ -352,13 +359,63 @@ static int request_lease(vramd *d, vramd_job *j, uint64_t bytes, int device)
     return rc;
 }
 
+/* Whether a failed write is the disk's (full, or failing), not a state
+ * that moved under us. */
+static bool disk_trouble(int rc)
+{
+    return rc == VRAM_ENOSPC || rc == VRAM_EIO;
+}
+
+/* Writes a move that ends a job or gives it back to the queue.  When the
+ * disk cannot take it, the move is kept (after any kept before it: the
+ * first `from` stands, the last `to` and fields win) and 0 returned, so the
+ * caller applies it in memory; vramd_jobs_tick writes it later. */
+static int store_end(vramd *d, vramd_job *j, int from, int to, const vram__job *f)
+{
+    int rc = j->unsaved ? VRAM_ENOSPC : vram__queue_move(d->queue, j->row.id, from, to, f);
+    if (!disk_trouble(rc))
+        return rc;
+    if (!j->unsaved) {
+        if (!d->unsaved++)
+            vramd_say(d, "cannot write to the queue (%s): job ends are kept in memory and "
+                      "written when there is room; no job starts until then", vram_last_error());
+        j->unsaved = true;
+        j->unsaved_from = from;
+        d->next_save_ms = vram__now_ms() + SAVE_AGAIN_MS;
+    }
+    j->unsaved_fields = *f;
+    j->unsaved_fields.state = to;
+    vram__clear_error();
+    return 0;
+}
+
+/* Tries to write a job's kept move; true when it is written (or there was none). */
+static bool save_kept(vramd *d, vramd_job *j)
+{
+    if (!j->unsaved)
+        return true;
+    int rc = vram__queue_move(d->queue, j->row.id, j->unsaved_from, j->unsaved_fields.state,
+                              &j->unsaved_fields);
+    if (disk_trouble(rc)) {
+        vram__clear_error();
+        return false;
+    }
+    if (rc)                         /* not what it was on disk: nothing we can do but say so */
+        vramd_say(d, "job %llu: its kept move could not be written: %s", (unsigned long long)j->row.id,
+                  vram_last_error());
+    j->unsaved = false;
+    if (!--d->unsaved)
+        vramd_say(d, "the queue is written again: every kept job end is on disk");
+    return true;
+}
+
 /* Ends a job that never ran (or whose runner cannot go on) as failed. */
 static void fail_job(vramd *d, vramd_job *j, int from, const char *outcome, const char *why)
 {
     vram__job f = { .device = -1, .exit_status = 0 };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
     vram__strlcpy(f.note, why, sizeof(f.note));
-    if (vram__queue_move(d->queue, j->row.id, from, VRAM__JOB_FAILED, &f) == 0) {
+    if (store_end(d, j, from, VRAM__JOB_FAILED, &f) == 0) {
         pthread_mutex_lock(&d->lock);
         vram__strlcpy(j->row.outcome, outcome, sizeof(j->row.outcome));
         vram__strlcpy(j->row.note, why, sizeof(j->row.note));
@@ -580,7 +637,9 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     }
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
                     .runner_pid = (uint32_t)pid, .runner_start = vram__proc_start_ticks((uint32_t)pid) };
-    rc = vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f);
+    rc = save_kept(d, j) ? vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f)
+                         : vram__fail(VRAM_ENOSPC, "job %llu's last move is not on disk yet",
+                                      (unsigned long long)j->row.id);
     char go = rc ? 'x' : 'g';
     if (write(gate[1], &go, 1) != 1 && !rc)
         rc = vram__fail(VRAM_EIO, "cannot release the runner of job %llu", (unsigned long long)j->row.id);
@@ -676,10 +735,17 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
         char why[256];
         vram__strlcpy(why, vram_last_error(), sizeof(why));
         vram_lease_release(d->ledger, m->lease.id);
-        if (rc != VRAM_EAGAIN)
+        if (disk_trouble(rc)) {     /* a start must be on disk: wait for room */
+            pthread_mutex_lock(&d->lock);
+            snprintf(j->reason, sizeof(j->reason), "waiting for room on the queue's disk: %.120s", why);
+            j->start_again_ms = vram__now_ms() + SAVE_AGAIN_MS;
+            vramd_changed(d);
+            pthread_mutex_unlock(&d->lock);
+        } else if (rc != VRAM_EAGAIN) {
             fail_job(d, j, VRAM__JOB_QUEUED, "not-started", why);
-        else
+        } else {
             enqueue(d, j);
+        }
     }
 }
 
@@ -778,7 +844,7 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     int to = final_state_of(outcome);
     vram__job f = { .device = -1, .exit_status = exit_status, .peak_bytes = peak };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
-    int rc = vram__queue_move(d->queue, id, VRAM__JOB_RUNNING, to, &f);
+    int rc = store_end(d, j, VRAM__JOB_RUNNING, to, &f);
     if (rc == VRAM_EAGAIN) {
         reload(d, j);               /* its runner wrote the end itself */
         rc = is_final(j->row.state) ? 0 : rc;
@@ -888,7 +954,7 @@ int vramd_job_cancel(vramd *d, uint64_t id)
     vram__job f = { .device = -1 };
     snprintf(f.outcome, sizeof(f.outcome), "canceled");
     snprintf(f.note, sizeof(f.note), "canceled before it ran");
-    int rc = vram__queue_move(d->queue, id, j->row.state, VRAM__JOB_CANCELED, &f);
+    int rc = store_end(d, j, j->row.state, VRAM__JOB_CANCELED, &f);
     if (rc)
         return rc;
     release_lease(d, j);
@@ -935,7 +1001,7 @@ static void runner_lost(vramd *d, vramd_job *j)
     }
     vram__job f = { .device = -1 };
     snprintf(f.note, sizeof(f.note), "queued again: its runner was lost before the job ran to its end");
-    if (vram__queue_move(d->queue, j->row.id, from, VRAM__JOB_QUEUED, &f) == 0) {
+    if (store_end(d, j, from, VRAM__JOB_QUEUED, &f) == 0) {
         pthread_mutex_lock(&d->lock);
         j->row.runner_pid = 0;
         j->row.job_pgid = 0;
@@ -978,8 +1044,18 @@ void vramd_jobs_tick(vramd *d)
     bool sample = now >= d->next_usage_ms;
     if (sample)
         d->next_usage_ms = now + USAGE_EVERY_MS;
+    if (d->unsaved && now >= d->next_save_ms) {
+        d->next_save_ms = now + SAVE_AGAIN_MS;
+        for (size_t i = 0; i < d->njobs && d->unsaved; i++)
+            if (!save_kept(d, d->jobs[i]))
+                break;              /* still full: again later */
+    }
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
+        if (j->start_again_ms && now >= j->start_again_ms && j->row.state == VRAM__JOB_QUEUED && !j->ticket) {
+            j->start_again_ms = 0;
+            enqueue(d, j);
+        }
         if (!((1 << j->row.state) & states))
             continue;
         if (j->orphan) {
@@ -1080,6 +1156,11 @@ int vramd_jobs_recover(vramd *d)
 
 void vramd_jobs_free(vramd *d)
 {
+    for (size_t i = 0; i < d->njobs && d->unsaved; i++)
+        save_kept(d, d->jobs[i]);   /* a last try */
+    if (d->unsaved)
+        vramd_say(d, "%zu job%s changes could not be written (the queue's disk is full): the next "
+                  "vramd finds them as they were on disk", d->unsaved, d->unsaved == 1 ? "'s" : "s'");
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
         if (j->ticket)
