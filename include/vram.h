@@ -106,7 +106,8 @@ VRAM_API void vram_free(void *p);
 /* Sizes                                                               */
 /* ------------------------------------------------------------------ */
 
-/* Parses a size a person typed: a plain number of bytes ("1048576") or a
+/* Parses a size a person typed: a plain number of bytes ("1048576"; under
+ * 1 MiB a number alone is refused as a forgotten unit: "12") or a
  * number with a unit: K, M, G, T and KiB, MiB, GiB, TiB are powers of 1024;
  * KB, MB, GB, TB are powers of 1000; B is bytes.  Decimals are fine
  * ("1.5GiB"), case of the unit is not significant, space before the unit is

@@ -247,8 +247,9 @@ int cli_fail(const cli_args *a, int rc, const char *what)
         fprintf(stderr, "vram %s: %s: %s\n", a->cmd->name, what, *detail ? detail : vram_strerror(rc));
     else
         fprintf(stderr, "vram %s: %s\n", a->cmd->name, *detail ? detail : vram_strerror(rc));
+    /* ENODEV: a device named (--device 7) that is not there. */
     bool bad_input = rc == VRAM_EINVAL || rc == VRAM_ERANGE || rc == VRAM_ENOENT ||
-                     rc == VRAM_EPARSE;
+                     rc == VRAM_EPARSE || rc == VRAM_ENODEV;
     return bad_input ? EXIT_USAGE : rc == VRAM_ENOFIT || rc == VRAM_EBUDGET ? EXIT_NOFIT : EXIT_FAIL;
 }
 

@@ -51,9 +51,7 @@ static int run(cli_args *a)
     }
     rc = vram_plan_make(ctx, p, settings, n, budget, device, &plan);
     if (rc) {
-        /* A device that is not there is a bad --device, not a failure. */
-        int status = cli_fail(a, rc, NULL);
-        rc = rc == VRAM_ENODEV ? EXIT_USAGE : status;
+        rc = cli_fail(a, rc, NULL);
         goto out;
     }
     char *text;

@@ -2,6 +2,8 @@
  * cli/cmd_queue.c - `vram queue`, `vram wait` and `vram cancel`: the
  * daemon's jobs, listed, waited for, and canceled.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -176,23 +178,39 @@ static int wait_loop(cli_args *a, vram_client *c, uint64_t *ids, size_t nids, ui
     }
 }
 
+/* The job ids among the arguments (all of them must be one), malloc'd. */
+static int job_ids(cli_args *a, uint64_t **out)
+{
+    *out = NULL;
+    uint64_t *ids = calloc((size_t)a->nrest + 1, sizeof(*ids));
+    if (!ids)
+        return cli_error(a, EXIT_FAIL, "out of host memory");
+    for (int i = 0; i < a->nrest; i++) {
+        const char *t = a->rest[i];
+        char *end;
+        errno = 0;
+        unsigned long long v = isdigit((unsigned char)*t) ? strtoull(t, &end, 10) : 0;
+        if (!v || *end || errno || v > INT64_MAX) {
+            free(ids);
+            return cli_error(a, EXIT_USAGE, "'%s' is not a job id (a whole number from 1, as "
+                             "'vram submit' printed it)", t);
+        }
+        ids[i] = v;
+    }
+    *out = ids;
+    return 0;
+}
+
 static int run_wait(cli_args *a)
 {
     bool all = cli_has(a, "all");
     if (all == (a->nrest > 0))
         return cli_error(a, EXIT_USAGE, "give job ids or --all, %s", all ? "not both" : "one of them");
-    uint64_t *ids = calloc((size_t)a->nrest + 1, sizeof(*ids));
-    for (int i = 0; ids && i < a->nrest; i++) {
-        char *end;
-        unsigned long long v = strtoull(a->rest[i], &end, 10);
-        if (!*a->rest[i] || *end || !v) {
-            free(ids);
-            return cli_error(a, EXIT_USAGE, "'%s' is not a job id", a->rest[i]);
-        }
-        ids[i] = v;
-    }
+    uint64_t *ids;
+    int rc = job_ids(a, &ids);
+    if (rc)
+        return rc;
     uint64_t timeout = 0;
-    int rc;
     if (cli_has(a, "timeout") && (rc = cli_duration_ms(a, "timeout", CLI_SECONDS, &timeout))) {
         free(ids);
         return rc;
@@ -229,24 +247,22 @@ static int run_cancel(cli_args *a)
 {
     if (!a->nrest)
         return cli_error(a, EXIT_USAGE, "give the ids of the jobs to cancel (see 'vram queue')");
+    uint64_t *ids;
+    int rc = job_ids(a, &ids);      /* all checked before any is canceled */
     vram_client *c;
-    int rc = cli_client(a, &c);
-    if (rc)
+    if (rc || (rc = cli_client(a, &c))) {
+        free(ids);
         return rc;
+    }
     for (int i = 0; i < a->nrest; i++) {
-        char *end;
-        unsigned long long v = strtoull(a->rest[i], &end, 10);
-        if (!*a->rest[i] || *end || !v) {
-            rc = cli_error(a, EXIT_USAGE, "'%s' is not a job id", a->rest[i]);
-            continue;
-        }
-        int err = vram_client_cancel(c, v);
+        int err = vram_client_cancel(c, ids[i]);
         if (err)
             rc = cli_fail(a, err, NULL);
         else
-            printf("canceled %llu\n", v);
+            printf("canceled %llu\n", (unsigned long long)ids[i]);
     }
     vram_client_close(c);
+    free(ids);
     return rc;
 }
 

@@ -121,6 +121,12 @@ int vram_size_parse(const char *text, uint64_t *bytes_out)
                           text, unit_buf);
 
     double bytes = value * factor;
+    /* "--vram 12" means 12 GiB to whoever typed it, not 12 bytes: a number
+     * alone is bytes only where it is plainly a byte count. */
+    if (!*unit_buf && bytes > 0 && bytes < 1048576.0)
+        return vram__fail(VRAM_EINVAL, "'%s' has no unit, so it would be %g byte%s: give a unit, e.g. "
+                          "%gGiB or %gGB (a number alone is bytes, and is refused under 1 MiB)",
+                          text, value, value == 1.0 ? "" : "s", value, value);
     /* 2^64 is exactly representable; anything at or above it overflows. */
     if (!isfinite(bytes) || bytes >= 18446744073709551616.0)
         return vram__fail(VRAM_ERANGE, "'%s' is too large: sizes go up to 16 EiB (2^64-1 bytes)", text);

@@ -296,6 +296,30 @@ static uint64_t largest_capacity(vramd *d, unsigned *device)
     return best;
 }
 
+/* A job that asks for a device there is not, or for more than its device
+ * (or the largest) can ever give, is refused at submit, not left waiting. */
+static int check_fits(vramd *d, const vramd_job *j, uint64_t largest)
+{
+    int dev = j->row.device_pref;
+    vram_ledger_device info;
+    if (dev >= 0 && vram_ledger_device_info(d->ledger, (unsigned)dev, &info)) {
+        unsigned n = 0;
+        vram_device_count(d->ctx, &n);
+        return vram__fail(VRAM_ENODEV, "no device %d: there %s %u (0 to %u)", dev, n == 1 ? "is" : "are", n,
+                          n ? n - 1 : 0);
+    }
+    uint64_t cap = dev >= 0 ? info.capacity_bytes : largest;
+    if (j->estimate_bytes <= cap)
+        return 0;
+    char need[32], can[32], which[32] = "the largest device";
+    vram_size_format(j->estimate_bytes, need, sizeof(need));
+    vram_size_format(cap, can, sizeof(can));
+    if (dev >= 0)
+        snprintf(which, sizeof(which), "GPU %d", dev);
+    return vram__fail(VRAM_ENOFIT, "the job needs %s; %s can give %s (its total less the safety margin)",
+                      need, which, can);
+}
+
 int vramd_job_estimate(vramd *d, vramd_job *j)
 {
     if (j->row.vram_bytes) {
@@ -892,15 +916,8 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
         }
         made[i]->row = rows[i];     /* borrowed until stored */
         made[i]->progress = -1;
-        if ((rc = vramd_job_estimate(d, made[i])))
-            break;
-        if (made[i]->estimate_bytes > largest) {
-            char need[32], cap[32];
-            vram_size_format(made[i]->estimate_bytes, need, sizeof(need));
-            vram_size_format(largest, cap, sizeof(cap));
-            rc = vram__fail(VRAM_ENOFIT, "the job needs %s; the largest device can give %s "
-                            "(its total less the safety margin)", need, cap);
-        }
+        if (!(rc = vramd_job_estimate(d, made[i])))
+            rc = check_fits(d, made[i], largest);
     }
     if (!rc)
         rc = vram__queue_add(d->queue, rows, n);

@@ -57,6 +57,9 @@ r = json.load(open(sys.argv[1]))[0]
 assert r["outcome"] == "not-started" and r["exit_status"] == 127, r
 PY
 then ok missing_command_is_recorded; else not_ok missing_command_is_recorded "$(head -c 400 "$tmp/h.json")"; fi
+expect no_such_device 2 'no device 7: there are 1' -- "$VRAM" run --vram 1GiB --device 7 -- true
+expect size_without_unit 2 "'12' has no unit, so it would be 12 bytes: give a unit, e.g. 12GiB" -- \
+    "$VRAM" run --vram 12 -- true
 expect ladder_budget_twice 2 "budget \(1.0 GiB\) and its ladder's first rung \(vram=3.0 GiB\) disagree" -- \
     "$VRAM" run --vram 1GiB --ladder "a=1 vram=3GiB; a=2 vram=2GiB" -- true
 expect ladder_not_cheaper 2 'does not get cheaper: rung 1 needs 2.0 GiB, rung 2 needs 4.0 GiB' -- \

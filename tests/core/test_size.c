@@ -31,7 +31,7 @@ TEST(accepts_units)
     CHECK_EQ_U64(parsed("4KB"), 4000);
     CHECK_EQ_U64(parsed(".5G"), GiB / 2);
     CHECK_EQ_U64(parsed("143771MiB"), 143771ull * MiB);
-    CHECK_EQ_U64(parsed("1e3"), 1000);
+    CHECK_EQ_U64(parsed("1e3B"), 1000);
 }
 
 TEST(refuses_malformed_with_the_value_named)
@@ -47,6 +47,10 @@ TEST(refuses_malformed_with_the_value_named)
     CHECK_CONTAINS(vram_last_error(), "too large");
     CHECK_ERR(vram_size_parse("", &v), VRAM_EINVAL);
     CHECK_ERR(vram_size_parse("G", &v), VRAM_EINVAL);
+    /* "--vram 12" is a forgotten unit, not 12 bytes. */
+    CHECK_ERR(vram_size_parse("12", &v), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "'12' has no unit, so it would be 12 bytes: give a unit, e.g. 12GiB");
+    CHECK_ERR(vram_size_parse("1e3", &v), VRAM_EINVAL);
     CHECK_ERR(vram_size_parse("inf", &v), VRAM_EINVAL);
     CHECK_ERR(vram_size_parse("nan", &v), VRAM_EINVAL);
     CHECK_ERR(vram_size_parse("0x10", &v), VRAM_EINVAL);

@@ -59,8 +59,12 @@ expect submit_bad_size 2 "'1XB' is not a size" -- "$VRAM" submit --vram 1XB -- t
 expect submit_unsized 2 'give --vram SIZE' -- "$VRAM" submit -- true
 expect submit_ladder_disagrees 2 "budget \(1.0 GiB\) and its ladder's first rung \(vram=3.0 GiB\) disagree" -- \
     "$VRAM" submit --vram 1GiB --ladder "a=1 vram=3GiB; a=2 vram=2GiB" -- true
+expect submit_no_such_device 2 'no device 3: there is 1 \(0 to 0\)' -- "$VRAM" submit --vram 1GiB --device 3 -- true
+expect submit_too_big_for_its_device 3 'needs 23.0 GiB; GPU 0 can give 21.6 GiB' -- \
+    "$VRAM" submit --vram 23GiB --device 0 -- true
 expect submit_too_big 3 'needs 40.0 GiB; the largest device can give 21.6 GiB' -- "$VRAM" submit --vram 40GiB -- true
 expect wait_bad_id 2 "'x' is not a job id" -- "$VRAM" wait x
+expect cancel_negative_id 2 "'-1' is not a job id" -- "$VRAM" cancel -1
 expect no_daemon 1 'no daemon answers' -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" queue
 
 # The socket protocol refuses what it does not understand, and goes on.
