@@ -1054,6 +1054,42 @@ static void orphan_done(vramd *d, vramd_job *j)
              "its runner died; its processes ran to their end, but their exit status is lost");
 }
 
+/* Every running job's real usage (its process group's, on every device),
+ * read in one pass over the devices however many jobs run. */
+static void sample_usage(vramd *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->njobs; i++)
+        n += d->jobs[i]->row.state == VRAM__JOB_RUNNING && d->jobs[i]->row.job_pgid;
+    if (!n)
+        return;
+    vramd_job **jobs = malloc(n * sizeof(*jobs));
+    uint32_t *pgids = malloc(n * sizeof(*pgids));
+    uint64_t *used = malloc(n * sizeof(*used));
+    n = 0;
+    for (size_t i = 0; jobs && pgids && used && i < d->njobs; i++)
+        if (d->jobs[i]->row.state == VRAM__JOB_RUNNING && d->jobs[i]->row.job_pgid) {
+            jobs[n] = d->jobs[i];
+            pgids[n++] = d->jobs[i]->row.job_pgid;
+        }
+    if (n && !vram__process_groups_usage(d->ctx, pgids, n, used)) {
+        pthread_mutex_lock(&d->lock);
+        for (size_t k = 0; k < n; k++) {
+            vramd_job *j = jobs[k];
+            if (used[k] != j->used_bytes)
+                vramd_changed(d);
+            j->used_bytes = used[k];
+            if (used[k] > j->row.peak_bytes)
+                j->row.peak_bytes = used[k];
+        }
+        pthread_mutex_unlock(&d->lock);
+    }
+    vram__clear_error();
+    free(jobs);
+    free(pgids);
+    free(used);
+}
+
 void vramd_jobs_tick(vramd *d)
 {
     static const int states = (1 << VRAM__JOB_STARTING) | (1 << VRAM__JOB_RUNNING);
@@ -1091,20 +1127,9 @@ void vramd_jobs_tick(vramd *d)
             j->claim_by_ms = 0;
             continue;
         }
-        if (sample && j->row.state == VRAM__JOB_RUNNING && j->row.job_pgid) {
-            uint64_t used = 0;
-            if (!vram_process_group_usage(d->ctx, j->row.job_pgid, &used)) {
-                pthread_mutex_lock(&d->lock);
-                if (used != j->used_bytes)
-                    vramd_changed(d);
-                j->used_bytes = used;
-                if (used > j->row.peak_bytes)
-                    j->row.peak_bytes = used;
-                pthread_mutex_unlock(&d->lock);
-            }
-            vram__clear_error();
-        }
     }
+    if (sample)
+        sample_usage(d);
 }
 
 /* ---- recovery ---------------------------------------------------------------------------------- */

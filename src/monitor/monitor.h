@@ -28,8 +28,10 @@ unsigned vram__monitor_devices(const vram_monitor *m);
 /* The pids of root and all its descendants (root first).  Free with free. */
 int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out);
 
-/* The pids of process group pgid.  Free with free. */
-int vram__process_group(uint32_t pgid, uint32_t **pids_out, size_t *count_out);
+/* The device usage of each of n process groups (bytes_out[i] for
+ * pgids[i]): one snapshot of every device, and /proc read only for the
+ * processes on them, however many groups are asked about. */
+int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out);
 
 /* The process group of pid, from /proc; 0 when it is gone. */
 uint32_t vram__proc_pgrp(uint32_t pid);

@@ -99,30 +99,6 @@ int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out)
     return 0;
 }
 
-int vram__process_group(uint32_t pgid, uint32_t **pids_out, size_t *count_out)
-{
-    pp *all;
-    size_t n;
-    *pids_out = NULL;
-    *count_out = 0;
-    int rc = read_parents(&all, &n);
-    if (rc)
-        return rc;
-    uint32_t *group = malloc((n + 1) * sizeof(*group));
-    if (!group) {
-        free(all);
-        return vram__fail(VRAM_ENOMEM, "out of host memory");
-    }
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++)
-        if (all[i].pgrp == pgid)
-            group[count++] = all[i].pid;
-    free(all);
-    *pids_out = group;
-    *count_out = count;
-    return 0;
-}
-
 /* Sums the device usage of the listed pids over every device. */
 static int usage_of(vram_ctx *ctx, const uint32_t *pids, size_t npids, uint64_t *bytes_out)
 {
@@ -159,17 +135,34 @@ int vram_process_tree_usage(vram_ctx *ctx, uint32_t pid, uint64_t *bytes_out)
     return rc;
 }
 
+int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out)
+{
+    memset(bytes_out, 0, n * sizeof(*bytes_out));
+    unsigned ndev;
+    int rc = vram_device_count(ctx, &ndev);
+    for (unsigned dev = 0; dev < ndev && !rc; dev++) {
+        vram_device_snapshot d;
+        rc = vram__snapshot_device(ctx, dev, true, &d);
+        if (!rc && d.procs_status)
+            rc = vram__fail(d.procs_status, "device %u cannot list its processes", dev);
+        for (size_t i = 0; !rc && i < d.nprocs; i++) {
+            uint32_t pgrp = vram__proc_pgrp(d.procs[i].pid);
+            for (size_t g = 0; pgrp && g < n; g++)
+                if (pgids[g] == pgrp)
+                    bytes_out[g] += d.procs[i].used_bytes;
+        }
+        free(d.procs);
+    }
+    return rc;
+}
+
 int vram_process_group_usage(vram_ctx *ctx, uint32_t pgid, uint64_t *bytes_out)
 {
     if (!ctx || !bytes_out || !pgid)
         return vram__fail(VRAM_EINVAL, "vram_process_group_usage: NULL argument or group 0");
-    *bytes_out = 0;
-    uint32_t *group;
-    size_t n;
-    int rc = vram__process_group(pgid, &group, &n);
-    if (!rc)
-        rc = usage_of(ctx, group, n, bytes_out);
-    free(group);
+    int rc = vram__process_groups_usage(ctx, &pgid, 1, bytes_out);
+    if (rc)
+        *bytes_out = 0;
     return rc;
 }
 

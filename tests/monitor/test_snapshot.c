@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "monitor/monitor.h"
 
 #define GiB (1024ull * 1024 * 1024)
 
@@ -123,6 +124,54 @@ TEST(process_tree_usage_follows_grandchildren)
     CHECK_OK(vram_process_tree_usage(ctx, (uint32_t)getpid(), &bytes));
     CHECK_EQ_U64(bytes, 0);
     CHECK_ERR(vram_process_tree_usage(ctx, 0, &bytes), VRAM_EINVAL);
+    CHECK_OK(vram_ctx_close(ctx));
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
+TEST(process_groups_usage_counts_each_group_in_one_pass)
+{
+    /* Two children, each the leader of a group of its own, hold 1 and 2 GiB;
+     * a third group holds nothing; this process's 4 GiB is in none of them. */
+    char dir[] = "/tmp/vram-groups-XXXXXX";
+    CHECK(mkdtemp(dir));
+    vram_ctx *ctx = open_with("G:24GiB,G2:24GiB", NULL, dir);
+    CHECK(ctx);
+    CHECK_OK(vram_sim_set_usage(ctx, 0, 4 * GiB));
+    int ready[2], go[2];
+    CHECK(pipe(ready) == 0 && pipe(go) == 0);
+    pid_t kids[3];
+    for (int k = 0; k < 3; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            setpgid(0, 0);
+            vram_ctx *c = open_with("G:24GiB,G2:24GiB", NULL, dir);
+            if (k < 2)
+                vram_sim_set_usage(c, (unsigned)k, (uint64_t)(k + 1) * GiB);   /* on device k */
+            char b = 'y';
+            if (write(ready[1], &b, 1) != 1 || read(go[0], &b, 1) != 1)
+                _exit(2);
+            _exit(0);
+        }
+        setpgid(kids[k], kids[k]);
+    }
+    char b;
+    for (int k = 0; k < 3; k++)
+        CHECK(read(ready[0], &b, 1) == 1);
+    uint32_t pgids[3] = { (uint32_t)kids[0], (uint32_t)kids[1], (uint32_t)kids[2] };
+    uint64_t used[3] = { 9, 9, 9 };
+    CHECK_OK(vram__process_groups_usage(ctx, pgids, 3, used));
+    CHECK_EQ_U64(used[0], 1 * GiB);
+    CHECK_EQ_U64(used[1], 2 * GiB);
+    CHECK_EQ_U64(used[2], 0);
+    uint64_t one;
+    CHECK_OK(vram_process_group_usage(ctx, pgids[1], &one));
+    CHECK_EQ_U64(one, 2 * GiB);
+    CHECK(write(go[1], "xxx", 3) == 3);
+    for (int k = 0; k < 3; k++)
+        waitpid(kids[k], NULL, 0);
+    CHECK_ERR(vram_process_group_usage(ctx, 0, &one), VRAM_EINVAL);
     CHECK_OK(vram_ctx_close(ctx));
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
