@@ -7,6 +7,7 @@
  * subcommand and checked at once, so a bad --margin is refused before any
  * work starts, with the same message as a bad VRAM_MARGIN.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -274,16 +275,24 @@ int cli_duration_ms(const cli_args *a, const char *flag, unsigned bare_unit_ms, 
     return vram_duration_parse(cli_get(a, flag), bare_unit_ms, out) ? flag_value_error(a, flag) : 0;
 }
 
+bool cli_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    /* Digits only: strtoull would take " 5", "+5" and, wrapping, "-1". */
+    unsigned long long v = isdigit((unsigned char)*text) ? strtoull(text, &end, 10) : 0;
+    if (!isdigit((unsigned char)*text) || *end || errno || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 int cli_uint(const cli_args *a, const char *flag, uint64_t min, uint64_t max, uint64_t *out)
 {
     const char *text = cli_get(a, flag);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (!*text || *end || errno || text[0] == '-' || v < min || v > max)
+    if (!cli_parse_uint(text, min, max, out))
         return cli_error(a, EXIT_USAGE, "--%s: '%s' is not a whole number from %llu to %llu", flag,
                          text, (unsigned long long)min, (unsigned long long)max);
-    *out = v;
     return 0;
 }
 

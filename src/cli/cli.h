@@ -89,6 +89,8 @@ int cli_open(cli_args *a, vram_ctx **ctx);
 int cli_size(const cli_args *a, const char *flag, uint64_t *out);
 int cli_duration_ms(const cli_args *a, const char *flag, unsigned bare_unit_ms, uint64_t *out);
 int cli_uint(const cli_args *a, const char *flag, uint64_t min, uint64_t max, uint64_t *out);
+/* The same for any text: digits only, from min to max. */
+bool cli_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 
 /* "8.5 GiB": sizes in GiB with one decimal, as the README promises. */
 const char *cli_gib(uint64_t bytes, char *buf, size_t cap);

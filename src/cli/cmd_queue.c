@@ -2,8 +2,6 @@
  * cli/cmd_queue.c - `vram queue`, `vram wait` and `vram cancel`: the
  * daemon's jobs, listed, waited for, and canceled.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -186,16 +184,12 @@ static int job_ids(cli_args *a, uint64_t **out)
     if (!ids)
         return cli_error(a, EXIT_FAIL, "out of host memory");
     for (int i = 0; i < a->nrest; i++) {
-        const char *t = a->rest[i];
-        char *end;
-        errno = 0;
-        unsigned long long v = isdigit((unsigned char)*t) ? strtoull(t, &end, 10) : 0;
-        if (!v || *end || errno || v > INT64_MAX) {
+        if (!cli_parse_uint(a->rest[i], 1, INT64_MAX, &ids[i])) {
+            int rc = cli_error(a, EXIT_USAGE, "'%s' is not a job id (a whole number from 1, as "
+                               "'vram submit' printed it)", a->rest[i]);
             free(ids);
-            return cli_error(a, EXIT_USAGE, "'%s' is not a job id (a whole number from 1, as "
-                             "'vram submit' printed it)", t);
+            return rc;
         }
-        ids[i] = v;
     }
     *out = ids;
     return 0;
