@@ -8,14 +8,9 @@ if [ -z "$chromium" ]; then
     echo "skip - $file/all: chromium is not installed (Debian package chromium; scripts/deps.sh test installs it)"
     exit 77
 fi
-mkdir -p "$tmp/state"
-export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_SIM_STATE=$tmp/state VRAM_SOCKET=$tmp/vramd.sock \
-       VRAM_DB=$tmp/queue.db VRAM_HISTORY=- VRAM_TOKEN_FILE=$tmp/token VRAM_HTTP=127.0.0.1:0 VRAM_INTERVAL=50ms
-"$VRAM" serve >"$tmp/daemon.log" 2>&1 &
-daemon=$!
-trap 'kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null; rm -rf "$tmp"' EXIT
-for _ in $(seq 1 100); do "$VRAM" queue >/dev/null 2>&1 && break; sleep 0.05; done
-url=$(grep -o 'dashboard http://[0-9.:]*/' "$tmp/daemon.log" | head -1 | cut -d' ' -f2)
+. "$(dirname "$0")/daemon.sh"
+start_daemon || { not_ok daemon_starts "$(tail -5 "$tmp/daemon.log")"; finish; }
+url=$(dashboard_url)
 if [ -z "$url" ]; then
     not_ok daemon_serves_the_dashboard "$(tail -5 "$tmp/daemon.log")"
     finish

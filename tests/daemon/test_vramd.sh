@@ -2,22 +2,10 @@
 # queue, the socket protocol's refusals, CSV batches, leases that come back
 # when their client dies, recovery after kill -9, and 10,000 queued jobs.
 . "$(dirname "$0")/../cli/lib.sh"
-mkdir -p "$tmp/state"
-export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_SIM_STATE=$tmp/state VRAM_SOCKET=$tmp/vramd.sock \
-       VRAM_DB=$tmp/queue.db VRAM_HISTORY=$tmp/history.db VRAM_TOKEN_FILE=$tmp/token VRAM_HTTP=127.0.0.1:0 \
-       VRAM_INTERVAL=50ms
+daemon_history=$tmp/history.db
+. "$(dirname "$0")/daemon.sh"
 sc() { python3 "$VRAM_TOP/tests/daemon/sockclient.py" "$VRAM_SOCKET" "$@"; }
 alloc=$helpers/simalloc
-daemon=
-
-start_daemon() {
-    "$VRAM" serve >>"$tmp/daemon.log" 2>&1 &
-    daemon=$!
-    for _ in $(seq 1 100); do [ -S "$VRAM_SOCKET" ] && sc call '{"op":"hello"}' >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "# the daemon did not start: $(tail -5 "$tmp/daemon.log")"; return 1
-}
-stop_daemon() { [ -n "$daemon" ] && kill -TERM $daemon 2>/dev/null && wait $daemon 2>/dev/null; daemon=; }
-trap 'stop_daemon; rm -rf "$tmp"' EXIT
 
 start_daemon && ok daemon_starts || not_ok daemon_starts "see log"
 expect hello 0 '"ok":true,"version":"[0-9.]+","protocol":1' -- sc call '{"op":"hello","id":7}'
@@ -99,7 +87,7 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 if [ "$(leased)" = 0 ] && [ $ms -lt 1000 ]; then ok "dead_client_lease_back_in_${ms}ms"; else not_ok dead_client_lease_back "after ${ms} ms: $(leased)"; fi
 
 # The dashboard of the real daemon shows the jobs; /metrics is Prometheus text.
-url=$(grep -o 'http://127.0.0.1:[0-9]*/' "$tmp/daemon.log" | tail -1)
+url=$(dashboard_url)
 expect api_jobs 0 "\"id\":$job," -- python3 -c "import urllib.request as u; print(u.urlopen('${url}api/jobs').read().decode())"
 python3 -c "import urllib.request as u; print(u.urlopen('${url}metrics').read().decode(), end='')" >"$tmp/metrics.txt"
 if grep -q '^vram_jobs{state="succeeded"} [1-9]' "$tmp/metrics.txt" && grep -q '^vram_device_total_bytes{' "$tmp/metrics.txt"; then

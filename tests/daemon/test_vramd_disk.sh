@@ -12,24 +12,15 @@ if [ "${VRAM_DISK_TEST_INSIDE:-}" != 1 ]; then
     VRAM_DISK_TEST_INSIDE=1 exec unshare -rm bash "$0" "$@"
 fi
 . "$(dirname "$0")/../cli/lib.sh"
-mkdir -p "$tmp/state" "$tmp/disk"
+mkdir -p "$tmp/disk"
 if ! mount -t tmpfs -o size=2m tmpfs "$tmp/disk" 2>"$tmp/mount.err"; then
     echo "skip - $file/all: cannot mount a small tmpfs: $(cat "$tmp/mount.err")"
     exit 0
 fi
-export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_SIM_STATE=$tmp/state VRAM_SOCKET=$tmp/vramd.sock \
-       VRAM_DB=$tmp/disk/queue.db VRAM_HISTORY=- VRAM_TOKEN_FILE=$tmp/token VRAM_HTTP=127.0.0.1:0 \
-       VRAM_INTERVAL=50ms
-alloc=$helpers/simalloc
-daemon=
-start_daemon() {
-    "$VRAM" serve >>"$tmp/daemon.log" 2>&1 &
-    daemon=$!
-    for _ in $(seq 1 100); do "$VRAM" queue >/dev/null 2>&1 && return 0; sleep 0.05; done
-    echo "# the daemon did not start: $(tail -5 "$tmp/daemon.log")"; return 1
-}
-stop_daemon() { [ -n "$daemon" ] && kill -TERM $daemon 2>/dev/null && wait $daemon 2>/dev/null; daemon=; }
+daemon_db=$tmp/disk/queue.db
+. "$(dirname "$0")/daemon.sh"
 trap 'stop_daemon; umount "$tmp/disk" 2>/dev/null; rm -rf "$tmp"' EXIT
+alloc=$helpers/simalloc
 # count STATE: how many jobs the daemon lists in that state.
 count() {
     "$VRAM" queue --json 2>/dev/null |
