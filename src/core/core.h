@@ -101,4 +101,8 @@ enum { VRAM__LOG_ERROR, VRAM__LOG_WARN, VRAM__LOG_INFO, VRAM__LOG_DEBUG };
  * option's level (read once from VRAM_LOG; default warn). */
 void vram__log(int level, const char *fmt, ...) VRAM__PRINTF(2, 3);
 
+/* Formats one line and hands it to say (nothing when say is NULL): how the
+ * runner and the daemon tell their operator. */
+void vram__say(vram_say_fn say, void *user, const char *fmt, ...) VRAM__PRINTF(3, 4);
+
 #endif /* VRAM_CORE_CORE_H */

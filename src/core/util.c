@@ -339,6 +339,18 @@ static int log_level(void)
     return l;
 }
 
+void vram__say(vram_say_fn say, void *user, const char *fmt, ...)
+{
+    if (!say)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    say(user, line);
+}
+
 void vram__log(int level, const char *fmt, ...)
 {
     if (level > log_level())

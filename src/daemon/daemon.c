@@ -28,17 +28,6 @@
 
 static void handle_inbox(vramd *d);
 
-void vramd_say(vramd *d, const char *fmt, ...)
-{
-    if (!d->cfg.say)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    d->cfg.say(d->cfg.say_user, line);
-}
 
 void vramd_wake(vramd *d)
 {

@@ -139,7 +139,8 @@ struct vramd {
 };
 
 /* ---- daemon.c ---- */
-void vramd_say(vramd *d, const char *fmt, ...) VRAM__PRINTF(2, 3);
+/* A line for the operator. */
+#define vramd_say(d, ...) vram__say((d)->cfg.say, (d)->cfg.say_user, __VA_ARGS__)
 void vramd_wake(vramd *d);
 void vramd_post(vramd *d, vramd_msg *m);
 vramd_grant *vramd_grant_new(vramd *d, int kind, uint64_t key);

@@ -67,18 +67,8 @@ typedef struct run {
     uint64_t interval_ms;
 } run;
 
-static void say(const run *r, const char *fmt, ...) VRAM__PRINTF(2, 3);
-static void say(const run *r, const char *fmt, ...)
-{
-    if (!r->spec->say)
-        return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    r->spec->say(r->spec->say_user, line);
-}
+/* A line for the user. */
+#define say(r, ...) vram__say((r)->spec->say, (r)->spec->say_user, __VA_ARGS__)
 
 static void kv_set(attempt *a, const char *key, const char *value)
 {
