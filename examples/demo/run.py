@@ -137,19 +137,28 @@ class Demo:
     def stop_daemon(self):
         if not self.daemon or self.daemon.poll() is not None:
             return
+        try:
+            self.cancel_unfinished()
+        finally:                    # whatever went wrong above, the daemon stops
+            self.daemon.terminate()
+            self.wait_daemon()
+
+    def cancel_unfinished(self):
         left = [j["id"] for j in self.jobs() if j["state"] not in FINISHED]
-        if left:
-            say("canceling %d unfinished job%s" % (len(left), "" if len(left) == 1 else "s"))
-            self.vram("cancel", *map(str, left), check=False)
-            until = time.monotonic() + 10
-            while time.monotonic() < until:
-                jobs = self.jobs()
-                for j in jobs:
-                    self.follow(j)
-                if all(j["state"] in FINISHED for j in jobs):
-                    break
-                time.sleep(0.2)
-        self.daemon.terminate()
+        if not left:
+            return
+        say("canceling %d unfinished job%s" % (len(left), "" if len(left) == 1 else "s"))
+        self.vram("cancel", *map(str, left), check=False)
+        until = time.monotonic() + 10
+        while time.monotonic() < until:
+            jobs = self.jobs()
+            for j in jobs:
+                self.follow(j)
+            if all(j["state"] in FINISHED for j in jobs):
+                break
+            time.sleep(0.2)
+
+    def wait_daemon(self):
         try:
             self.daemon.wait(15)
         except subprocess.TimeoutExpired:

@@ -28,6 +28,12 @@
 typedef struct vramd vramd;
 
 /* A job as the daemon keeps it: the durable row and what lives only here. */
+/* A move of a job's state the database could not take yet. */
+typedef struct vramd_unsaved {
+    int from;
+    vram__job fields;               /* fields.state: where it goes */
+} vramd_unsaved;
+
 typedef struct vramd_job {
     vram__job row;                  /* as in the database (strings owned) */
     uint64_t ticket;                /* its lease request while queued; 0: none */
@@ -48,9 +54,7 @@ typedef struct vramd_job {
     char rung_request_id[64];
     /* An end (or a return to the queue) the database could not take, its
      * disk full: shown now, written when there is room (see store_end). */
-    bool unsaved;
-    int unsaved_from;
-    vram__job unsaved_fields;
+    struct vramd_unsaved *unsaved;  /* NULL: all of it is on disk */
     uint64_t start_again_ms;        /* queued: ask for a lease again then (0: no) */
 } vramd_job;
 

@@ -60,6 +60,7 @@ static void job_free(vramd_job *j)
 {
     if (j) {
         free(j->command);
+        free(j->unsaved);
         vram__job_clear(&j->row);
         free(j);
     }
@@ -400,15 +401,16 @@ static int store_end(vramd *d, vramd_job *j, int from, int to, const vram__job *
     if (!disk_trouble(rc))
         return rc;
     if (!j->unsaved) {
+        if (!(j->unsaved = calloc(1, sizeof(*j->unsaved))))
+            return vram__fail(VRAM_ENOMEM, "out of host memory");
         if (!d->unsaved++)
             vramd_say(d, "cannot write to the queue (%s): job ends are kept in memory and "
                       "written when there is room; no job starts until then", vram_last_error());
-        j->unsaved = true;
-        j->unsaved_from = from;
+        j->unsaved->from = from;
         d->next_save_ms = vram__now_ms() + SAVE_AGAIN_MS;
     }
-    j->unsaved_fields = *f;
-    j->unsaved_fields.state = to;
+    j->unsaved->fields = *f;
+    j->unsaved->fields.state = to;
     vram__clear_error();
     return 0;
 }
@@ -418,8 +420,8 @@ static bool save_kept(vramd *d, vramd_job *j)
 {
     if (!j->unsaved)
         return true;
-    int rc = vram__queue_move(d->queue, j->row.id, j->unsaved_from, j->unsaved_fields.state,
-                              &j->unsaved_fields);
+    const vramd_unsaved *u = j->unsaved;
+    int rc = vram__queue_move(d->queue, j->row.id, u->from, u->fields.state, &u->fields);
     if (disk_trouble(rc)) {
         vram__clear_error();
         return false;
@@ -427,7 +429,8 @@ static bool save_kept(vramd *d, vramd_job *j)
     if (rc)                         /* not what it was on disk: nothing we can do but say so */
         vramd_say(d, "job %llu: its kept move could not be written: %s", (unsigned long long)j->row.id,
                   vram_last_error());
-    j->unsaved = false;
+    free(j->unsaved);
+    j->unsaved = NULL;
     if (!--d->unsaved)
         vramd_say(d, "the queue is written again: every kept job end is on disk");
     return true;
