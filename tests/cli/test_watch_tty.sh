@@ -7,9 +7,17 @@ if ! command -v script >/dev/null; then
 fi
 export VRAM_BACKEND=sim VRAM_SIM="T4:14.7GiB:8.5GiB"
 
-# watch_with KEYS DELAY: runs watch on a pty, types KEYS after DELAY seconds.
+# watch_with KEYS: runs watch on a pty and types KEYS once it has drawn its
+# screen three times (a fixed delay raced a slow start on CI: Ctrl-C typed before
+# watch had caught SIGINT killed it with 130).
+home=$(printf '\033[H')
 watch_with() {
-    (sleep "$2"; printf "$1") | timeout 15 script -qfec "$VRAM watch --interval 50ms" "$tmp/ts" >/dev/null 2>&1
+    rm -f "$tmp/ts"
+    (for _ in $(seq 200); do
+         [ "$(grep -aoF "$home" "$tmp/ts" 2>/dev/null | wc -l)" -ge 3 ] && break
+         sleep 0.05
+     done
+     printf "$1") | timeout 15 script -qfec "$VRAM watch --interval 50ms" "$tmp/ts" >/dev/null 2>&1
 }
 
 check_screen() {
@@ -26,10 +34,10 @@ assert data.count(b"\x1b[H") >= 3, "did not redraw in place"
 PY
 }
 
-watch_with q 0.6
+watch_with q
 rc=$?
 if [ $rc -eq 0 ] && check_screen q; then ok quits_on_q_and_restores; else not_ok quits_on_q_and_restores "rc $rc"; fi
-watch_with '\003' 0.6
+watch_with '\003'
 rc=$?
 if [ $rc -eq 0 ] && check_screen ctrl-c; then ok quits_on_ctrl_c_and_restores; else not_ok quits_on_ctrl_c_and_restores "rc $rc"; fi
 finish
