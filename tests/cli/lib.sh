@@ -36,4 +36,27 @@ expect_lines() {
     if [ "$n" = "$3" ]; then ok "$1"; else not_ok "$1" "$n lines match /$2/, wanted $3"; fi
 }
 
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches the extended
+# regex (tests wait on what a program said, never on a fixed sleep, which
+# races a slow machine).
+wait_for() {
+    local i
+    for i in $(seq 1 $(($3 * 20))); do
+        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# wait_until SECONDS COMMAND...: until COMMAND succeeds.
+wait_until() {
+    local i n=$(($1 * 20))
+    shift
+    for i in $(seq 1 $n); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
 finish() { [ $failures -eq 0 ]; exit $?; }

@@ -12,16 +12,6 @@ export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_INTERVAL=50ms
 demo=$VRAM_TOP/examples/demo/run.py
 state=$tmp/demo
 
-# wait_for FILE PATTERN SECONDS: until a line of FILE matches.
-wait_for() {
-    local i
-    for i in $(seq 1 $(($3 * 10))); do
-        grep -Eq -- "$2" "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 python3 "$demo" --state "$state" --port 0 --vram-bin "$VRAM" >"$tmp/demo.out" 2>&1 &
 pid=$!
 if wait_for "$tmp/demo.out" 'the demo batch ended|did not start|not queued' 60; then

@@ -71,8 +71,8 @@ expect no_budget 2 'give --vram SIZE' -- "$VRAM" run -- true
 expect bad_device 2 "--device: 'gpu0' is not auto or a device number" -- "$VRAM" run --vram 1GiB --device gpu0 -- true
 
 # Not admitted in time: another program holds the card.
-"$alloc" hold 5GiB 3000 & holder=$!
-sleep 0.3
+SIMALLOC_READY=$tmp/held "$alloc" hold 5GiB 3000 & holder=$!
+wait_until 10 test -e "$tmp/held"
 expect not_admitted_in_time 1 'was not admitted within 500 ms' -- env VRAM_SIM_STATE="$VRAM_SIM_STATE" \
     "$VRAM" run --vram 4GiB --wait 0.5 -- true
 kill $holder 2>/dev/null; wait $holder 2>/dev/null
@@ -82,27 +82,28 @@ expect grandchild_followed 0 'finished \(peak 2.0 GiB\)' -- "$VRAM" run --vram 3
 
 # A history that cannot be written: the job still runs and says so.
 expect unwritable_history 0 'cannot be recorded' -- env VRAM_HISTORY=/proc/vram-no/history.db "$VRAM" run --vram 1GiB -- true
-python3 - "$tmp/history.db" <<'PY' &
+python3 - "$tmp/history.db" "$tmp/locked" <<'PY' &
 import sqlite3, sys, time
 c = sqlite3.connect(sys.argv[1], timeout=0)
 c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close()
 time.sleep(4)
 PY
 locker=$!
-sleep 0.5
+wait_until 10 test -e "$tmp/locked"
 expect locked_history 5 'could not record attempt 1 in the history: .*locked' -- "$VRAM" run --vram 1GiB -- sh -c 'exit 5'
 wait $locker
 
 # Interrupted while waiting for memory: it stops waiting at once.
 "$VRAM" run --vram 12GiB -- true >"$tmp/out" 2>&1 & runner=$!
-sleep 0.5
+wait_for "$tmp/out" 'waiting for GPU memory' 10
 kill -TERM $runner
 wait $runner; rc=$?
 if [ $rc -eq 1 ] && grep -q 'interrupted while waiting' "$tmp/out"; then ok interrupt_while_waiting; else not_ok interrupt_while_waiting "rc $rc: $(cat "$tmp/out")"; fi
 
 # Ctrl-C: the job's group gets SIGTERM and the attempt ends as canceled.
 "$VRAM" run --vram 1GiB -- sleep 30 >"$tmp/out" 2>&1 & runner=$!
-sleep 0.5
+wait_for "$tmp/out" 'attempt 1: sleep 30' 10
 kill -INT $runner
 wait $runner; rc=$?
 if [ $rc -eq 143 ] && grep -q 'was canceled' "$tmp/out"; then ok ctrl_c_cancels; else not_ok ctrl_c_cancels "rc $rc: $(cat "$tmp/out")"; fi

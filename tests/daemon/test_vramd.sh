@@ -33,7 +33,7 @@ then ok queue_json_has_outcomes; else not_ok queue_json_has_outcomes "$(head -c 
 # While a job holds most of the card, the next waits, and can be canceled.
 blocker=$("$VRAM" submit --vram 20GiB -- "$alloc" hold 19GiB 3000)
 waiting=$("$VRAM" submit --vram 8GiB -- true)
-sleep 0.5
+wait_until 10 sh -c "'$VRAM' queue | grep -q 'waiting for 8.0 GiB'" || not_ok second_job_waits "not said within 10 s"
 expect waits_for_memory 0 "waiting for 8.0 GiB of GPU memory" -- "$VRAM" queue
 expect cancel_queued 0 "canceled $waiting" -- "$VRAM" cancel "$waiting"
 expect cancel_again 1 'has already ended' -- "$VRAM" cancel "$waiting"
@@ -129,7 +129,7 @@ expect queue_counts_after_recovery 0 '"succeeded":1[0-9][0-9][0-9]' -- "$VRAM" q
 
 # 10,000 queued jobs (none can start: a job holds the card) are all listed.
 hold=$("$VRAM" submit --vram 21GiB -- sleep 600)
-sleep 0.3
+wait_until 10 sh -c "'$VRAM' queue --json --state running | grep -q '\"id\":$hold,'" || not_ok holder_runs "job $hold did not start within 10 s"
 read -r n secs <<<"$(sc submit-many 10000 20GiB true)"
 if [ "$n" = 10000 ]; then ok "submitted_10000_in_${secs}s"; else not_ok submitted_10000 "only $n"; fi
 t0=$(date +%s%N)

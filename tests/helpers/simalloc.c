@@ -10,7 +10,9 @@
  *                                    process itself exits at once
  *
  * It reads VRAM_SIM, VRAM_SIM_STATE and VRAM_DEVICE (default 0) from the
- * environment, with the backend forced to sim.
+ * environment, with the backend forced to sim.  With SIMALLOC_READY=FILE,
+ * hold and fork-hold create FILE once the memory is taken, so that a test
+ * waits for that rather than for a fixed time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +32,14 @@ static uint64_t size_arg(const char *text)
         exit(2);
     }
     return v;
+}
+
+static void say_ready(void)
+{
+    const char *ready = getenv("SIMALLOC_READY");
+    FILE *f = ready ? fopen(ready, "w") : NULL;
+    if (f)
+        fclose(f);
 }
 
 static void take(uint64_t bytes)
@@ -71,6 +81,7 @@ int main(int argc, char **argv)
     const char *what = argv[1];
     if (!strcmp(what, "hold") && argc == 4) {
         take(size_arg(argv[2]));
+        say_ready();
         usleep((useconds_t)atoi(argv[3]) * 1000);
     } else if (!strcmp(what, "leak") && argc == 5) {
         uint64_t step = size_arg(argv[2]), total = 0;
@@ -85,6 +96,7 @@ int main(int argc, char **argv)
             vram_ctx_close(ctx);
             vram_ctx_open(&ctx, NULL);
             take(size_arg(argv[2]));
+            say_ready();
             usleep((useconds_t)atoi(argv[3]) * 1000);
         }
         return 0;
