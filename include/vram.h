@@ -352,7 +352,8 @@ typedef void (*vram_threshold_fn)(void *user, unsigned device,
 
 /* Starts a sampler thread over every device of ctx.  interval_ms 0 takes the
  * "interval" option (default 100 ms); history_len 0 keeps 3000 samples per
- * device (5 minutes at 100 ms).  Memory use is fixed at start. */
+ * device (5 minutes at 100 ms).  Memory use is fixed at start.  The first
+ * sample is taken before it returns, the next one interval later. */
 VRAM_API int vram_monitor_start(vram_ctx *ctx, unsigned interval_ms,
                                 size_t history_len, vram_monitor **out);
 

@@ -260,7 +260,6 @@ static int run(cli_args *a)
         term_enter(&w);
     else if (vram_ctx_is_simulated(w.ctx) && !cli_has(a, "json"))
         printf("# SIMULATED DEVICES, %s\n", vram_ctx_notice(w.ctx));
-    vram_monitor_sample_now(w.mon);
     uint64_t start = 0, shown = 0;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);

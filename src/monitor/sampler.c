@@ -128,15 +128,14 @@ int vram_monitor_sample_now(vram_monitor *m)
     return first_err;
 }
 
+/* The thread samples one interval after the previous sample; the first was
+ * taken by vram_monitor_start itself. */
 static void *sampler_main(void *arg)
 {
     vram_monitor *m = arg;
     uint64_t next_ns = vram__now_ns();
     pthread_mutex_lock(&m->lock);
-    while (!m->stopping) {
-        pthread_mutex_unlock(&m->lock);
-        vram_monitor_sample_now(m);
-        pthread_mutex_lock(&m->lock);
+    for (;;) {
         next_ns += (uint64_t)m->interval_ms * 1000000ull;
         uint64_t now = vram__now_ns();
         if (next_ns < now)          /* fell behind (suspend, slow driver): skip ahead */
@@ -144,6 +143,11 @@ static void *sampler_main(void *arg)
         struct timespec until = { (time_t)(next_ns / 1000000000ull), (long)(next_ns % 1000000000ull) };
         while (!m->stopping && pthread_cond_timedwait(&m->wake, &m->lock, &until) != ETIMEDOUT)
             ;
+        if (m->stopping)
+            break;
+        pthread_mutex_unlock(&m->lock);
+        vram_monitor_sample_now(m);
+        pthread_mutex_lock(&m->lock);
     }
     pthread_mutex_unlock(&m->lock);
     return NULL;
@@ -212,6 +216,7 @@ int vram_monitor_start(vram_ctx *ctx, unsigned interval_ms, size_t history_len, 
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->wake, &attr);
     pthread_condattr_destroy(&attr);
+    vram_monitor_sample_now(m);     /* a reader finds a sample at once; a failure is a gap */
     if (pthread_create(&m->thread, NULL, sampler_main, m) != 0) {
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->wake);
