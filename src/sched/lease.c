@@ -40,8 +40,9 @@ static void req_free(vram__req *r)
     }
 }
 
-/* Checks a request and makes the ledger's copy of it. */
-static int req_make(vram_ledger *l, const vram_lease_request *q, vram__req **out)
+/* Checks a request and makes the ledger's copy of it.  An adopted one is
+ * not checked against the devices' capacity: it runs already. */
+static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, vram__req **out)
 {
     *out = NULL;
     if (!l || !q)
@@ -74,7 +75,7 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, vram__req **out
     pthread_mutex_lock(&l->lock);
     r->cls = vram__class_intern(l, q->task_class);
     bool cpu_only;
-    int rc = vram__policy_check(l, r, &cpu_only);
+    int rc = adopted ? 0 : vram__policy_check(l, r, &cpu_only);
     pthread_mutex_unlock(&l->lock);
     if (rc) {
         free(r);
@@ -108,7 +109,7 @@ int vram_lease_acquire(vram_ledger *l, const vram_lease_request *q, vram_lease_i
     if (out)
         memset(out, 0, sizeof(*out));
     vram__req *r;
-    int rc = req_make(l, q, &r);
+    int rc = req_make(l, q, false, &r);
     if (rc)
         return rc;
     pthread_cond_t cond;
@@ -136,6 +137,32 @@ int vram_lease_acquire(vram_ledger *l, const vram_lease_request *q, vram_lease_i
     return 0;
 }
 
+int vram_lease_adopt(vram_ledger *l, const vram_lease_request *q, vram_lease_info *out)
+{
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!l || !q)
+        return vram__fail(VRAM_EINVAL, "vram_lease_adopt: NULL argument");
+    if (q->device < 0 || (unsigned)q->device >= l->ndev)
+        return vram__fail(VRAM_ENODEV, "an adopted lease names its device: no device %d (there are %u)",
+                          q->device, l->ndev);
+    vram__req *r;
+    int rc = req_make(l, q, true, &r);
+    if (rc)
+        return rc;
+    r->adopted = true;
+    uint64_t now = vram__now_ns();
+    pthread_mutex_lock(&l->lock);
+    r->id = ++l->next_id;
+    r->seq = ++l->next_seq;
+    vram__pass_out told = { NULL, NULL, { NULL }, 0 };
+    vram__grant(l, r, q->device, r->bytes, now, &told);   /* no waiter, no callback: nobody told */
+    if (out)
+        vram__lease_info_of(r, now, out);
+    pthread_mutex_unlock(&l->lock);
+    return 0;
+}
+
 /* Tells an async caller; a request that ended without a lease is freed. */
 static void async_notify(vram__req *r)
 {
@@ -158,7 +185,7 @@ int vram_lease_acquire_async(vram_ledger *l, const vram_lease_request *q, vram_l
     if (!fn)
         return vram__fail(VRAM_EINVAL, "vram_lease_acquire_async: NULL callback");
     vram__req *r;
-    int rc = req_make(l, q, &r);
+    int rc = req_make(l, q, false, &r);
     if (rc)
         return rc;
     async_call *call = malloc(sizeof(*call));

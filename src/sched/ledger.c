@@ -238,7 +238,8 @@ uint64_t vram__expected_end(const vram__req *r, uint64_t now_ns)
 void vram__grant(vram_ledger *l, vram__req *r, int device, uint64_t bytes, uint64_t now_ns,
                  vram__pass_out *out)
 {
-    vram__queue_remove(l, r);
+    if (!r->adopted)                /* an adopted lease never waited */
+        vram__queue_remove(l, r);
     r->state = REQ_GRANTED;
     r->status = 0;
     r->device = device;
@@ -299,7 +300,7 @@ static void ungrant(vram_ledger *l, vram__req *r, bool learn, bool free_slot, ui
             r->resident->last_use_ns = now_ns;
         }
     }
-    if (learn && r->cls)
+    if (learn && r->cls && !r->adopted)     /* an adopted one's start is not known */
         learn_duration(r->cls, (now_ns - r->start_ns) / 1000000ull);
     if (free_slot && r->client)
         r->client->slots_free++;

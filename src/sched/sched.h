@@ -85,6 +85,7 @@ struct vram__req {
     vram__req *dl_prev, *dl_next;   /* in the deadline list while waiting */
     vram__req *out_next;            /* in a pass's list of notifications */
     bool external;                  /* a lease request (lease.c), not a task */
+    bool adopted;                   /* granted without waiting: it already runs */
 };
 
 /* ---- residents ---- */

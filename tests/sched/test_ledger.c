@@ -612,3 +612,47 @@ TEST(one_ledger_per_context_and_closing_in_order)
     CHECK_OK(vram_ledger_close(l));
     CHECK_OK(vram_ctx_close(ctx));
 }
+
+TEST(adopted_leases_are_granted_at_once_and_hold_room)
+{
+    vram_ctx *ctx = open_sim("G:24GiB", NULL);   /* capacity 21.6 GiB */
+    vram_ledger *l = open_ledger(ctx, 0);
+    CHECK(l);
+    vram_lease_request q = { .bytes = 16 * GiB, .device = 0, .wait_ms = 0, .holder = "job 7" };
+    vram_lease_info a, b;
+    CHECK_OK(vram_lease_adopt(l, &q, &a));
+    CHECK_EQ(a.device, 0);
+    CHECK_EQ_U64(a.bytes, 16 * GiB);
+    CHECK_STR_EQ(a.holder, "job 7");
+    q.bytes = 8 * GiB;               /* past the room that is left: it runs already */
+    q.holder = "job 8";
+    CHECK_OK(vram_lease_adopt(l, &q, &b));
+    vram_ledger_device d;
+    CHECK_OK(vram_ledger_device_info(l, 0, &d));
+    CHECK_EQ_U64(d.leased_bytes, 24 * GiB);
+    CHECK_EQ(d.leases, 2);
+    CHECK_EQ_U64(d.available_bytes, 0);
+    /* A new request waits for the adopted work to end. */
+    record rec = { PTHREAD_MUTEX_INITIALIZER, 0, { 0 }, { 0 }, { 0 } };
+    tagged t = { &rec, "new" };
+    vram_lease_request w = req(6 * GiB, VRAM_WAIT_FOREVER);
+    CHECK_OK(vram_lease_acquire_async(l, &w, on_lease, &t, NULL));
+    CHECK(granted(&rec, "new") < 0);
+    CHECK_OK(vram_lease_release(l, b.id));
+    CHECK(granted(&rec, "new") < 0);    /* 16 + 6 > 21.6 */
+    CHECK_OK(vram_lease_release(l, a.id));
+    CHECK(granted(&rec, "new") >= 0);
+    CHECK_OK(vram_lease_release(l, lease_of(&rec, "new")));
+    /* It names its device, and the device must be there. */
+    q.device = VRAM_DEVICE_ANY;
+    CHECK_ERR(vram_lease_adopt(l, &q, &a), VRAM_ENODEV);
+    CHECK_CONTAINS(vram_last_error(), "names its device");
+    q.device = 3;
+    CHECK_ERR(vram_lease_adopt(l, &q, &a), VRAM_ENODEV);
+    q.device = 0;
+    q.bytes = 0;
+    CHECK_ERR(vram_lease_adopt(l, &q, &a), VRAM_EINVAL);
+    CHECK_ERR(vram_lease_adopt(NULL, &q, &a), VRAM_EINVAL);
+    CHECK_OK(vram_ledger_close(l));
+    CHECK_OK(vram_ctx_close(ctx));
+}
