@@ -1053,6 +1053,7 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 static void orphan_done(vramd *d, vramd_job *j)
 {
     j->orphan = false;
+    release_lease(d, j);
     fail_job(d, j, VRAM__JOB_RUNNING, "lost",
              "its runner died; its processes ran to their end, but their exit status is lost");
 }
@@ -1162,6 +1163,31 @@ static int keep_row(void *user, const vram__job *row)
     return table_add(d, j);
 }
 
+/* A job found running at restart holds its memory again in the books,
+ * under its old budget, so that nothing is admitted into its room. */
+static void adopt_lease(vramd *d, vramd_job *j)
+{
+    if (j->row.device < 0 || !j->row.lease_bytes)
+        return;                     /* never granted: nothing to hold */
+    char holder[64];
+    holder_of(j->row.id, holder, sizeof(holder));
+    vram_lease_request q = {
+        .bytes = j->row.lease_bytes,
+        .device = j->row.device,
+        .holder = holder,
+        .pid = j->row.runner_pid,
+        .pgid = j->row.job_pgid,
+    };
+    vram_lease_info lease;
+    if (vram_lease_adopt(d->ledger, &q, &lease) == 0) {
+        j->lease = lease.id;
+        return;
+    }
+    vramd_say(d, "job %llu runs without its lease (%s): its memory counts as another program's",
+              (unsigned long long)j->row.id, vram_last_error());
+    vram__clear_error();
+}
+
 int vramd_jobs_recover(vramd *d)
 {
     pthread_mutex_lock(&d->lock);
@@ -1182,6 +1208,7 @@ int vramd_jobs_recover(vramd *d)
         case VRAM__JOB_RUNNING:
             if (vramd_job_estimate(d, j))
                 vram__clear_error();    /* shown as unknown; the job runs anyway */
+            adopt_lease(d, j);          /* runner_lost lets go of it if the job is done */
             if (vram__proc_alive(j->row.runner_pid, j->row.runner_start)) {
                 j->adopted = true;
                 j->claim_by_ms = vram__now_ms() + VRAMD_CLAIM_GRACE_MS;

@@ -97,6 +97,19 @@ if command -v promtool >/dev/null; then
     expect promtool_accepts_metrics 0 '' -- promtool check metrics <"$tmp/metrics.txt"
 fi
 
+# A job found running after kill -9 and a restart keeps its room in the
+# books: it uses 2 GiB of its 16 GiB budget, and a job of 8 GiB waits for it.
+"$VRAM" wait --all --timeout 60 >/dev/null 2>&1
+big=$(SIMALLOC_READY=$tmp/big.held "$VRAM" submit --vram 16GiB -- "$alloc" hold 2GiB 4000)
+wait_until 20 test -e "$tmp/big.held" || not_ok big_job_runs "job $big did not start within 20 s"
+kill -9 $daemon; wait $daemon 2>/dev/null; daemon=
+start_daemon || not_ok restart_with_a_running_job "see log"
+small=$("$VRAM" submit --vram 8GiB -- true)
+expect adopted_job_keeps_its_room 0 "waiting for 8.0 GiB" -- "$VRAM" queue
+expect adopted_job_ends 0 '' -- "$VRAM" wait "$big" --timeout 30
+expect then_the_next_runs 0 '' -- "$VRAM" wait "$small" --timeout 30
+expect adopted_lease_said 0 "1 running adopted" -- cat "$tmp/daemon.log"
+
 # kill -9 of the daemon with 1,000 jobs queued and some running, then a
 # restart: every job ends exactly once.
 "$VRAM" wait --all --timeout 60 >/dev/null 2>&1
