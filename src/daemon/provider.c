@@ -141,7 +141,7 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     vramd_wake(d);
     vram__buf b;
     vram__buf_init(&b);
-    vram__buf_printf(&b, "{\"id\":\"%llu\"}", (unsigned long long)row.id);
+    vram__buf_printf(&b, "{\"id\":%llu}", (unsigned long long)row.id);   /* a number, as in the list */
     *reply_json = vram__buf_take(&b, &rc);
     return rc;
 }
@@ -165,7 +165,7 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     vramd_wake(d);
     vram__buf b;
     vram__buf_init(&b);
-    vram__buf_printf(&b, "{\"id\":\"%llu\",\"state\":\"%s\"}", id, state);
+    vram__buf_printf(&b, "{\"id\":%llu,\"state\":\"%s\"}", id, state);
     *reply_json = vram__buf_take(&b, &rc);
     return rc;
 }

@@ -110,6 +110,36 @@ expect adopted_job_ends 0 '' -- "$VRAM" wait "$big" --timeout 30
 expect then_the_next_runs 0 '' -- "$VRAM" wait "$small" --timeout 30
 expect adopted_lease_said 0 "1 running adopted" -- cat "$tmp/daemon.log"
 
+# Changing things over HTTP needs the token; ids are numbers, as in the list.
+url=$(dashboard_url)          # the restarted daemon's
+python3 - "$url" "$VRAM_TOKEN_FILE" >"$tmp/http.out" 2>&1 <<'PY'
+import json, sys, urllib.request, urllib.error
+url, token = sys.argv[1], open(sys.argv[2]).read().strip()
+def post(path, body=None, auth=True):
+    req = urllib.request.Request(url + path, data=json.dumps(body or {}).encode(), method="POST")
+    if auth:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+st, _ = post("api/jobs", {"command": "sleep 30", "vram": "1GiB"}, auth=False)
+assert st == 401, st
+st, reply = post("api/jobs", {"command": "sleep 30", "vram": "1GiB", "name": "over-http"})
+assert st == 201 and isinstance(reply["id"], int), (st, reply)
+st, body = post("api/jobs", {"command": "true", "vram": "lots"})
+assert st == 400 and "'lots' is not a size" in body, (st, body)
+st, c = post("api/jobs/%d/cancel" % reply["id"])
+assert st == 200 and c == {"id": reply["id"], "state": "canceled"}, (st, c)
+st, _ = post("api/jobs/%d/cancel" % reply["id"])
+assert st == 409, st
+st, _ = post("api/jobs/999999/cancel")
+assert st == 404, st
+print("ok")
+PY
+if [ $? -eq 0 ]; then ok http_submit_and_cancel_with_token; else not_ok http_submit_and_cancel_with_token "$(tail -c 400 "$tmp/http.out" | tr "\n" " ")"; fi
+
 # kill -9 of the daemon with 1,000 jobs queued and some running, then a
 # restart: every job ends exactly once.
 "$VRAM" wait --all --timeout 60 >/dev/null 2>&1
