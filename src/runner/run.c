@@ -415,6 +415,7 @@ typedef struct watched {
     vram__child child;
     uint64_t started_ms, ended_ms;
     bool canceled;
+    bool not_admitted;              /* it failed before its command was tried */
     vram_oom_report oom;
     bool oom_seen;
 } watched;
@@ -583,8 +584,10 @@ static void record(run *r, const attempt *a, const watched *w, const char *outco
 static int run_attempt(run *r, attempt *a, watched *w)
 {
     int rc = admit(r, a);
-    if (rc)
+    if (rc) {
+        w->not_admitted = true;
         return rc;
+    }
     char **argv = NULL;
     env_list env;
     memset(&env, 0, sizeof(env));
@@ -815,7 +818,7 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
         w->tl.stride = 1;
         rc = run_attempt(&r, a, w);
         bool started = rc == 0;
-        if (rc && rc != VRAM_ENOENT && rc != VRAM_EPERM && rc != VRAM_EIO)
+        if (rc && (w->not_admitted || (rc != VRAM_ENOENT && rc != VRAM_EPERM && rc != VRAM_EIO)))
             break;                  /* not admitted, or a bad template: nothing ran */
         rc = 0;
         if (!finish_attempt(&r, a, w, started))
