@@ -4,9 +4,11 @@
  * Three ways, one interface: this process's own ledger (no daemon runs),
  * a lease from vramd (a daemon answers on its socket: every job on the
  * machine then waits in one queue), or, for a job the daemon itself queued,
- * the daemon's job protocol (claim, rung, owner, progress, ended).  When a
- * daemon job's daemon is gone, its end is written to the queue directly,
- * so a restarted daemon finds it finished and does not run it again.
+ * the daemon's job protocol (claim, rung, owner, progress, ended).  A
+ * daemon job's runner outlives its daemon: when the connection is lost it
+ * talks to the next vramd on the same socket (which adopted the job), and
+ * when there is none, its end is written to the queue directly, so a
+ * restarted daemon finds it finished and does not run it again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,8 @@
 #include "runner/runner.h"
 
 #define CLAIM_TRIES_MS 10000        /* a daemon restarting meanwhile gets this long */
+#define ENDED_TRIES_MS 2000         /* to hear a job's end, before the queue is written */
+#define RECONNECT_EVERY_MS 1000     /* how often progress and owner look for a new vramd */
 
 int vram__admit_open(vram__admitter *ad, vram_ctx *ctx, uint64_t daemon_job)
 {
@@ -54,12 +58,50 @@ const char *vram__admit_where(const vram__admitter *ad)
     return ad->job ? "vramd (as its job)" : ad->daemon ? "vramd" : "this process";
 }
 
+/* Connects to the vramd now on the socket, trying for up to patience_ms
+ * (0: once, and not again within RECONNECT_EVERY_MS). */
+static bool reconnect(vram__admitter *ad, uint64_t patience_ms)
+{
+    uint64_t now = vram__now_ms(), until = now + patience_ms;
+    if (!patience_ms && now < ad->next_reconnect_ms)
+        return false;
+    char socket[4096];
+    vram__strlcpy(socket, vram_client_socket(ad->daemon), sizeof(socket));
+    vram_client *c = NULL;
+    while (vram_client_open(socket, &c) && vram__now_ms() < until)
+        vram__sleep_ms(200);
+    if (!c) {
+        ad->next_reconnect_ms = vram__now_ms() + RECONNECT_EVERY_MS;
+        return false;
+    }
+    vram_client_close(ad->daemon);
+    ad->daemon = c;
+    return true;
+}
+
+/* One request to the daemon; for a daemon job, a lost connection is tried
+ * again once on the next vramd, if one comes up within patience_ms.  A
+ * request the dead daemon had taken is then asked of the new one, which
+ * answers from the queue (a job already ended is "not running"). */
+static int daemon_call(vram__admitter *ad, const char *request, int timeout_ms, uint64_t patience_ms,
+                       char **reply)
+{
+    int rc = vram_client_call(ad->daemon, request, timeout_ms, reply);
+    if (rc != VRAM_EIO || !ad->job)
+        return rc;
+    char lost[256];
+    vram__strlcpy(lost, vram_last_error(), sizeof(lost));
+    if (!reconnect(ad, patience_ms))
+        return vram__fail(rc, "%s", lost);
+    return vram_client_call(ad->daemon, request, timeout_ms, reply);
+}
+
 /* Sends a request built in b to the daemon and reads lease, device, bytes. */
 static int daemon_lease_call(vram__admitter *ad, vram__buf *b, vram__lease_grant *out)
 {
     char *reply;
     int rc = b->failed ? vram__fail(VRAM_ENOMEM, "out of host memory")
-                       : vram_client_call(ad->daemon, b->data, -1, &reply);
+                       : daemon_call(ad, b->data, -1, CLAIM_TRIES_MS, &reply);
     vram__buf_free(b);
     if (rc)
         return rc;
@@ -149,10 +191,10 @@ int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_gran
 }
 
 /* A fire-and-forget request to the daemon; false when it did not take it. */
-static bool tell(vram__admitter *ad, vram__buf *b)
+static bool tell(vram__admitter *ad, vram__buf *b, uint64_t patience_ms)
 {
     char *reply = NULL;
-    bool ok = !b->failed && ad->daemon && vram_client_call(ad->daemon, b->data, 5000, &reply) == 0;
+    bool ok = !b->failed && ad->daemon && daemon_call(ad, b->data, 5000, patience_ms, &reply) == 0;
     vram_free(reply);
     vram__buf_free(b);
     if (!ok)
@@ -181,7 +223,7 @@ void vram__admit_owner(vram__admitter *ad, uint64_t lease, uint32_t pid, uint32_
         vram__buf_printf(&b, ",\"job\":%llu,\"pgid\":%u}", (unsigned long long)ad->job, pgid);
     else
         vram__buf_printf(&b, ",\"lease\":%llu,\"pgid\":%u}", (unsigned long long)lease, pgid);
-    if (tell(ad, &b) || !ad->job)
+    if (tell(ad, &b, 0) || !ad->job)
         return;
     vram__queue *q = queue_of(ad);  /* for the next daemon, should this one be gone */
     vram__job f = { .device = -1, .job_pgid = pgid };
@@ -201,7 +243,7 @@ void vram__admit_release(vram__admitter *ad, uint64_t lease)
     vram__buf b;
     begin(&b, "release");
     vram__buf_printf(&b, ",\"lease\":%llu}", (unsigned long long)lease);
-    tell(ad, &b);
+    tell(ad, &b, 0);
 }
 
 void vram__admit_progress(vram__admitter *ad, double progress)
@@ -211,7 +253,7 @@ void vram__admit_progress(vram__admitter *ad, double progress)
     vram__buf b;
     begin(&b, "job-progress");
     vram__buf_printf(&b, ",\"job\":%llu,\"progress\":%.3f}", (unsigned long long)ad->job, progress);
-    tell(ad, &b);
+    tell(ad, &b, 0);
 }
 
 void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran)
@@ -223,7 +265,7 @@ void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome,
     begin(&b, "job-ended");
     vram__buf_printf(&b, ",\"job\":%llu,\"exit_status\":%d,\"outcome\":\"%s\",\"peak\":%llu}",
                      (unsigned long long)ad->job, code, outcome, (unsigned long long)peak);
-    if (tell(ad, &b))
+    if (tell(ad, &b, ENDED_TRIES_MS))
         return;
     /* No daemon to tell: the end goes to the queue, where the next one
      * finds it (and does not run the job again).  A job whose command never

@@ -86,6 +86,7 @@ typedef struct vram__admitter {
     uint64_t job;                   /* the daemon's job this run looks after; 0: none */
     unsigned attempts;
     char db_path[4096];             /* the daemon's queue, for ends it cannot hear */
+    uint64_t next_reconnect_ms;     /* a daemon job's runner looks for a new vramd */
 } vram__admitter;
 
 typedef struct vram__lease_ask {

@@ -110,6 +110,29 @@ expect adopted_job_ends 0 '' -- "$VRAM" wait "$big" --timeout 30
 expect then_the_next_runs 0 '' -- "$VRAM" wait "$small" --timeout 30
 expect adopted_lease_said 0 "1 running adopted" -- cat "$tmp/daemon.log"
 
+# The runner of an adopted job talks to the new daemon: its out-of-memory
+# retry is admitted there, and its end is heard there.
+oomer=$("$VRAM" submit --name adopted-oom --ladder "size=30GiB vram=4GiB; size=2GiB vram=3GiB" -- \
+        sh -c "touch $tmp/oomer.started; sleep 2; exec '$alloc' oom {size}")
+wait_until 20 test -e "$tmp/oomer.started" || not_ok oomer_runs "job $oomer did not start within 20 s"
+kill -9 $daemon; wait $daemon 2>/dev/null; daemon=
+start_daemon || not_ok restart_with_a_running_job "see log"
+expect adopted_job_retries_on_the_new_daemon 0 '' -- "$VRAM" wait "$oomer" --timeout 30
+expect retry_seen_by_the_new_daemon 0 '^2 ok$' -- sh -c "'$VRAM' queue --json | python3 -c \
+    'import json, sys; j = [j for j in json.load(sys.stdin)[\"jobs\"] if j[\"id\"] == $oomer][0]; print(j[\"attempt\"], j[\"outcome\"])'"
+
+# With no new daemon, the retry cannot be admitted: the runner looks for
+# one for 10 s, then writes the job's end, failed with its out-of-memory,
+# into the queue, where the next daemon finds it.
+lost=$("$VRAM" submit --ladder "size=30GiB vram=4GiB; size=2GiB vram=3GiB" -- \
+       sh -c "touch $tmp/lost.started; sleep 1; exec '$alloc' oom {size}")
+wait_until 20 test -e "$tmp/lost.started" || not_ok lost_runs "job $lost did not start within 20 s"
+kill -9 $daemon; wait $daemon 2>/dev/null; daemon=
+wait_until 30 sh -c "! pgrep -f -- '--daemon-job $lost( |\$)'" || not_ok lost_runner_ends "its runner still runs after 30 s"
+start_daemon || not_ok restart_after_a_lost_rung "see log"
+expect lost_rung_ends_as_oom 0 '^failed oom$' -- sh -c "'$VRAM' queue --json | python3 -c \
+    'import json, sys; j = [j for j in json.load(sys.stdin)[\"jobs\"] if j[\"id\"] == $lost][0]; print(j[\"state\"], j[\"outcome\"])'"
+
 # Changing things over HTTP needs the token; ids are numbers, as in the list.
 url=$(dashboard_url)          # the restarted daemon's
 python3 - "$url" "$VRAM_TOKEN_FILE" >"$tmp/http.out" 2>&1 <<'PY'
