@@ -106,6 +106,8 @@ static void set_state(vramd *d, vramd_job *j, int state)
 {
     if (!is_final(j->row.state) && is_final(state))
         d->finished_kept++;
+    else if (is_final(j->row.state) && !is_final(state))
+        d->finished_kept--;
     j->row.state = state;
     vramd_changed(d);
 }
@@ -117,10 +119,10 @@ static void reload(vramd *d, vramd_job *j)
     if (j->unsaved || vram__queue_get(d->queue, j->row.id, &fresh))   /* memory is newer */
         return;
     pthread_mutex_lock(&d->lock);
-    int state = fresh.state;
+    int state = fresh.state, was = j->row.state;
     vram__job_clear(&j->row);
     j->row = fresh;
-    j->row.state = -1;
+    j->row.state = was;             /* so that set_state counts a move, not a second end */
     set_state(d, j, state);
     pthread_mutex_unlock(&d->lock);
 }
@@ -868,6 +870,8 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
         return vram__fail(VRAM_ENOENT, "no job %llu", (unsigned long long)id);
+    if (is_final(j->row.state))
+        return 0;                   /* told again: by a runner whose daemon died before answering */
     int to = final_state_of(outcome);
     vram__job f = { .device = -1, .exit_status = exit_status, .peak_bytes = peak };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
