@@ -98,9 +98,10 @@ if command -v promtool >/dev/null; then
 fi
 
 # A job found running after kill -9 and a restart keeps its room in the
-# books: it uses 2 GiB of its 16 GiB budget, and a job of 8 GiB waits for it.
+# books: it uses 2 GiB of its 16 GiB budget (for 8 s, time for a restart),
+# and a job of 8 GiB waits for it.
 "$VRAM" wait --all --timeout 60 >/dev/null 2>&1
-big=$(SIMALLOC_READY=$tmp/big.held "$VRAM" submit --vram 16GiB -- "$alloc" hold 2GiB 4000)
+big=$(SIMALLOC_READY=$tmp/big.held "$VRAM" submit --vram 16GiB -- "$alloc" hold 2GiB 8000)
 wait_until 20 test -e "$tmp/big.held" || not_ok big_job_runs "job $big did not start within 20 s"
 kill -9 $daemon; wait $daemon 2>/dev/null; daemon=
 start_daemon || not_ok restart_with_a_running_job "see log"
@@ -125,7 +126,7 @@ expect retry_seen_by_the_new_daemon 0 '^2 ok$' -- sh -c "'$VRAM' queue --json | 
 # one for 10 s, then writes the job's end, failed with its out-of-memory,
 # into the queue, where the next daemon finds it.
 lost=$("$VRAM" submit --ladder "size=30GiB vram=4GiB; size=2GiB vram=3GiB" -- \
-       sh -c "touch $tmp/lost.started; sleep 1; exec '$alloc' oom {size}")
+       sh -c "touch $tmp/lost.started; sleep 3; exec '$alloc' oom {size}")
 wait_until 20 test -e "$tmp/lost.started" || not_ok lost_runs "job $lost did not start within 20 s"
 kill -9 $daemon; wait $daemon 2>/dev/null; daemon=
 wait_until 30 sh -c "! pgrep -f -- '--daemon-job $lost( |\$)'" || not_ok lost_runner_ends "its runner still runs after 30 s"
