@@ -49,7 +49,7 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, v
         return vram__fail(VRAM_EINVAL, "lease request: NULL argument");
     if (q->bytes == 0)
         return vram__fail(VRAM_EINVAL, "lease request of 0 bytes: ask for the bytes you need");
-    if (q->wait_ms < VRAM_WAIT_FOREVER)
+    if (!adopted && q->wait_ms < VRAM_WAIT_FOREVER)
         return vram__fail(VRAM_EINVAL, "wait of %lld ms: give -1 (forever), 0 or more",
                           (long long)q->wait_ms);
     if (q->device < VRAM_DEVICE_ANY)
@@ -58,6 +58,7 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, v
     if (!r)
         return vram__fail(VRAM_ENOMEM, "out of host memory for a lease request");
     r->external = true;
+    r->adopted = adopted;
     r->bytes = q->bytes;
     r->device_pref = q->device;
     r->priority = q->priority;
@@ -70,7 +71,7 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, v
         vram__strlcpy(r->holder, q->holder, sizeof(r->holder));
     else
         snprintf(r->holder, sizeof(r->holder), "pid %u", (unsigned)getpid());
-    if (q->wait_ms >= 0)
+    if (!adopted && q->wait_ms >= 0)
         r->deadline_ns = vram__now_ns() + (uint64_t)q->wait_ms * 1000000ull;
     pthread_mutex_lock(&l->lock);
     r->cls = vram__class_intern(l, q->task_class);
@@ -150,7 +151,6 @@ int vram_lease_adopt(vram_ledger *l, const vram_lease_request *q, vram_lease_inf
     int rc = req_make(l, q, true, &r);
     if (rc)
         return rc;
-    r->adopted = true;
     uint64_t now = vram__now_ns();
     pthread_mutex_lock(&l->lock);
     r->id = ++l->next_id;
