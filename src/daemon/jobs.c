@@ -438,9 +438,19 @@ static bool save_kept(vramd *d, vramd_job *j)
     return true;
 }
 
-/* Ends a job that never ran (or whose runner cannot go on) as failed. */
+/* Gives a job's memory back to the books (none held: nothing). */
+static void release_lease(vramd *d, vramd_job *j)
+{
+    if (j->lease)
+        vram_lease_release(d->ledger, j->lease);
+    j->lease = 0;
+}
+
+/* Ends a job that never ran (or whose runner cannot go on) as failed, its
+ * lease given back. */
 static void fail_job(vramd *d, vramd_job *j, int from, const char *outcome, const char *why)
 {
+    release_lease(d, j);
     vram__job f = { .device = -1, .exit_status = 0 };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
     vram__strlcpy(f.note, why, sizeof(f.note));
@@ -697,13 +707,6 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
               (unsigned long long)j->row.id, lease->device, (double)lease->bytes / 1073741824.0, waited);
     announce(d, j);
     return 0;
-}
-
-static void release_lease(vramd *d, vramd_job *j)
-{
-    if (j->lease)
-        vram_lease_release(d->ledger, j->lease);
-    j->lease = 0;
 }
 
 /* A lease was granted (or refused) for a job: start it, or answer its
@@ -1057,7 +1060,6 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 static void orphan_done(vramd *d, vramd_job *j)
 {
     j->orphan = false;
-    release_lease(d, j);
     fail_job(d, j, VRAM__JOB_RUNNING, "lost",
              "its runner died; its processes ran to their end, but their exit status is lost");
 }
