@@ -8,8 +8,10 @@ fi
 export VRAM_BACKEND=sim VRAM_SIM="T4:14.7GiB:8.5GiB"
 
 # watch_with KEYS: runs watch on a pty and types KEYS once it has drawn its
-# screen three times (a fixed delay raced a slow start on CI: Ctrl-C typed before
-# watch had caught SIGINT killed it with 130).
+# screen three times (by then it has caught SIGINT). script(1) starts the
+# command with $SHELL -c, and dash (CI's shell when SHELL is unset) does not
+# exec a lone command: it stayed in the terminal's foreground group and Ctrl-C
+# killed it, 130. So the shell is named, and it execs watch.
 home=$(printf '\033[H')
 watch_with() {
     rm -f "$tmp/ts"
@@ -17,7 +19,7 @@ watch_with() {
          [ "$(grep -aoF "$home" "$tmp/ts" 2>/dev/null | wc -l)" -ge 3 ] && break
          sleep 0.05
      done
-     printf "$1") | timeout 15 script -qfec "$VRAM watch --interval 50ms" "$tmp/ts" >/dev/null 2>&1
+     printf "$1") | SHELL=/bin/sh timeout 15 script -qfec "exec $VRAM watch --interval 50ms" "$tmp/ts" >/dev/null 2>&1
 }
 
 check_screen() {
