@@ -76,6 +76,12 @@ void vram__json_int(vram__json *j, int64_t v);
 void vram__json_double(vram__json *j, double v);
 void vram__json_bool(vram__json *j, bool v);
 void vram__json_null(vram__json *j);
+/* A key and its value in one call: the common case inside an object. */
+void vram__json_field_string(vram__json *j, const char *key, const char *s);
+void vram__json_field_uint(vram__json *j, const char *key, uint64_t v);
+void vram__json_field_int(vram__json *j, const char *key, int64_t v);
+void vram__json_field_double(vram__json *j, const char *key, double v);
+void vram__json_field_bool(vram__json *j, const char *key, bool v);
 /* Appends JSON text the caller already made valid (a nested document). */
 void vram__json_raw(vram__json *j, const char *text);
 /* JSON string escaping of s into out, with quotes. */

@@ -262,6 +262,36 @@ void vram__json_null(vram__json *j)
     json_value_done(j);
 }
 
+void vram__json_field_string(vram__json *j, const char *key, const char *s)
+{
+    vram__json_key(j, key);
+    vram__json_string(j, s);
+}
+
+void vram__json_field_uint(vram__json *j, const char *key, uint64_t v)
+{
+    vram__json_key(j, key);
+    vram__json_uint(j, v);
+}
+
+void vram__json_field_int(vram__json *j, const char *key, int64_t v)
+{
+    vram__json_key(j, key);
+    vram__json_int(j, v);
+}
+
+void vram__json_field_double(vram__json *j, const char *key, double v)
+{
+    vram__json_key(j, key);
+    vram__json_double(j, v);
+}
+
+void vram__json_field_bool(vram__json *j, const char *key, bool v)
+{
+    vram__json_key(j, key);
+    vram__json_bool(j, v);
+}
+
 void vram__json_raw(vram__json *j, const char *text)
 {
     json_sep(j);

@@ -163,12 +163,9 @@ static void begin(vram_client *c, vram__buf *b, vram__json *j, const char *op)
     vram__buf_init(b);
     vram__json_init(j, b);
     vram__json_object_begin(j);
-    vram__json_key(j, "v");
-    vram__json_uint(j, VRAM__PROTO_VERSION);
-    vram__json_key(j, "id");
-    vram__json_uint(j, ++c->next_id);
-    vram__json_key(j, "op");
-    vram__json_string(j, op);
+    vram__json_field_uint(j, "v", VRAM__PROTO_VERSION);
+    vram__json_field_uint(j, "id", ++c->next_id);
+    vram__json_field_string(j, "op", op);
 }
 
 /* "key=value" strings as an object. */
@@ -181,8 +178,7 @@ static int kv_object(vram__json *j, const char *const *kv, size_t n)
             return vram__fail(VRAM_EINVAL, "'%s' is not key=value", kv[i]);
         char key[256];
         snprintf(key, sizeof(key), "%.*s", (int)(eq - kv[i]), kv[i]);
-        vram__json_key(j, key);
-        vram__json_string(j, eq + 1);
+        vram__json_field_string(j, key, eq + 1);
     }
     vram__json_object_end(j);
     return 0;
@@ -210,15 +206,12 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
     char cwd[4096];
     if (!s->cwd && !getcwd(cwd, sizeof(cwd)))
         rc = vram__fail(VRAM_EIO, "cannot read the current directory: %s", strerror(errno));
-    vram__json_key(&j, "cwd");
-    vram__json_string(&j, s->cwd ? s->cwd : cwd);
+    vram__json_field_string(&j, "cwd", s->cwd ? s->cwd : cwd);
     if (s->vram_bytes) {
-        vram__json_key(&j, "vram");
-        vram__json_uint(&j, s->vram_bytes);
+        vram__json_field_uint(&j, "vram", s->vram_bytes);
     }
     if (s->model) {
-        vram__json_key(&j, "model");
-        vram__json_string(&j, s->model);
+        vram__json_field_string(&j, "model", s->model);
     }
     if (s->nsettings) {
         vram__json_key(&j, "settings");
@@ -226,20 +219,16 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
             rc = kv_object(&j, s->settings, s->nsettings);
     }
     if (s->ladder) {
-        vram__json_key(&j, "ladder");
-        vram__json_string(&j, s->ladder);
+        vram__json_field_string(&j, "ladder", s->ladder);
     }
     if (s->device >= 0) {
-        vram__json_key(&j, "device");
-        vram__json_int(&j, s->device);
+        vram__json_field_int(&j, "device", s->device);
     }
     if (s->priority) {
-        vram__json_key(&j, "priority");
-        vram__json_int(&j, s->priority);
+        vram__json_field_int(&j, "priority", s->priority);
     }
     if (s->name) {
-        vram__json_key(&j, "name");
-        vram__json_string(&j, s->name);
+        vram__json_field_string(&j, "name", s->name);
     }
     vram__json_object_end(&j);
     if (rc) {
@@ -261,8 +250,7 @@ static int call_with_id(vram_client *c, const char *op, const char *key, uint64_
     vram__buf b;
     vram__json j;
     begin(c, &b, &j, op);
-    vram__json_key(&j, key);
-    vram__json_uint(&j, value);
+    vram__json_field_uint(&j, key, value);
     vram__json_object_end(&j);
     vram__json_doc *doc;
     int rc = roundtrip(c, &b, 30000, &doc);
@@ -286,15 +274,12 @@ int vram_client_lease(vram_client *c, uint64_t bytes, int device, int64_t wait_m
     vram__buf b;
     vram__json j;
     begin(c, &b, &j, "lease");
-    vram__json_key(&j, "vram");
-    vram__json_uint(&j, bytes);
+    vram__json_field_uint(&j, "vram", bytes);
     if (device >= 0) {
-        vram__json_key(&j, "device");
-        vram__json_int(&j, device);
+        vram__json_field_int(&j, "device", device);
     }
     if (wait_ms >= 0) {
-        vram__json_key(&j, "wait_ms");
-        vram__json_int(&j, wait_ms);
+        vram__json_field_int(&j, "wait_ms", wait_ms);
     }
     vram__json_object_end(&j);
     vram__json_doc *doc;
@@ -435,12 +420,10 @@ int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job
     vram__json j;
     begin(c, &b, &j, "list");
     if (state) {
-        vram__json_key(&j, "state");
-        vram__json_string(&j, state);
+        vram__json_field_string(&j, "state", state);
     }
     if (limit) {
-        vram__json_key(&j, "limit");
-        vram__json_uint(&j, limit);
+        vram__json_field_uint(&j, "limit", limit);
     }
     vram__json_object_end(&j);
     vram__json_doc *doc;
@@ -461,8 +444,7 @@ int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out)
     vram__buf b;
     vram__json j;
     begin(c, &b, &j, "show");
-    vram__json_key(&j, "job");
-    vram__json_uint(&j, job);
+    vram__json_field_uint(&j, "job", job);
     vram__json_object_end(&j);
     vram__json_doc *doc;
     int rc = roundtrip(c, &b, 30000, &doc);

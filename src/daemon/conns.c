@@ -197,14 +197,10 @@ static void op_hello(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json j;
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
-    vram__json_key(&j, "version");
-    vram__json_string(&j, vram_version());
-    vram__json_key(&j, "protocol");
-    vram__json_uint(&j, VRAM__PROTO_VERSION);
-    vram__json_key(&j, "pid");
-    vram__json_uint(&j, (uint64_t)getpid());
-    vram__json_key(&j, "dashboard");
-    vram__json_string(&j, d->http ? vram__http_url(d->http) : "");
+    vram__json_field_string(&j, "version", vram_version());
+    vram__json_field_uint(&j, "protocol", VRAM__PROTO_VERSION);
+    vram__json_field_uint(&j, "pid", (uint64_t)getpid());
+    vram__json_field_string(&j, "dashboard", d->http ? vram__http_url(d->http) : "");
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }
@@ -220,8 +216,7 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json_key(&j, "counts");
     vram__json_object_begin(&j);
     for (int s = 0; s < VRAM__JOB_STATE_COUNT; s++) {
-        vram__json_key(&j, vram__job_state_name(s));
-        vram__json_uint(&j, counts[s]);
+        vram__json_field_uint(&j, vram__job_state_name(s), counts[s]);
     }
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
@@ -335,12 +330,9 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
         vram__strlcpy(req.id, p->request_id, sizeof(req.id));
         vram__buf_init(&b);
         vram__reply_begin(&b, &req, &j);
-        vram__json_key(&j, "lease");
-        vram__json_uint(&j, m->lease.id);
-        vram__json_key(&j, "device");
-        vram__json_uint(&j, m->lease.device);
-        vram__json_key(&j, "bytes");
-        vram__json_uint(&j, m->lease.bytes);
+        vram__json_field_uint(&j, "lease", m->lease.id);
+        vram__json_field_uint(&j, "device", m->lease.device);
+        vram__json_field_uint(&j, "bytes", m->lease.bytes);
         vram__reply_end(&j);
         reply_done(d, c, &b);
     }
@@ -395,12 +387,9 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json j;
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
-    vram__json_key(&j, "lease");
-    vram__json_uint(&j, lease.id);
-    vram__json_key(&j, "device");
-    vram__json_uint(&j, lease.device);
-    vram__json_key(&j, "bytes");
-    vram__json_uint(&j, lease.bytes);
+    vram__json_field_uint(&j, "lease", lease.id);
+    vram__json_field_uint(&j, "device", lease.device);
+    vram__json_field_uint(&j, "bytes", lease.bytes);
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }
@@ -424,8 +413,7 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     vram__json_init(&j, scratch);
     vram__json_object_begin(&j);
     for (size_t i = 0; r->env && i < r->env->n; i++) {
-        vram__json_key(&j, r->env->keys[i]);
-        vram__json_string(&j, r->env->items[i]->str);
+        vram__json_field_string(&j, r->env->keys[i], r->env->items[i]->str);
     }
     vram__json_object_end(&j);
     vram__buf_put(scratch, "", 1);
@@ -433,8 +421,7 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     vram__json_init(&j, scratch);
     vram__json_object_begin(&j);
     for (size_t i = 0; r->settings && i < r->settings->n; i++) {
-        vram__json_key(&j, r->settings->keys[i]);
-        vram__json_string(&j, r->settings->items[i]->str);
+        vram__json_field_string(&j, r->settings->keys[i], r->settings->items[i]->str);
     }
     vram__json_object_end(&j);
     vram__buf_put(scratch, "", 1);
@@ -487,8 +474,7 @@ static void flush_submits(vramd *d, submit_batch *s)
                 vram__json j;
                 vram__buf_init(&b);
                 vram__reply_begin(&b, &s->req[i], &j);
-                vram__json_key(&j, "job");
-                vram__json_uint(&j, rows[i].id);
+                vram__json_field_uint(&j, "job", rows[i].id);
                 vram__reply_end(&j);
                 reply_done(d, s->conn[i], &b);
             }
@@ -500,8 +486,7 @@ static void flush_submits(vramd *d, submit_batch *s)
             vram__json j;
             vram__buf_init(&b);
             vram__reply_begin(&b, &s->req[i], &j);
-            vram__json_key(&j, "job");
-            vram__json_uint(&j, rows[i].id);
+            vram__json_field_uint(&j, "job", rows[i].id);
             vram__reply_end(&j);
             reply_done(d, s->conn[i], &b);
         }

@@ -100,10 +100,8 @@ static int write_history(vram__json *j, vram_monitor *mon, unsigned ndev, uint64
             n = 0;
         fill_buckets(s, n, window_ms, k, points);
         vram__json_object_begin(j);
-        vram__json_key(j, "index");
-        vram__json_uint(j, d);
-        vram__json_key(j, "window_ms");
-        vram__json_uint(j, window_ms);
+        vram__json_field_uint(j, "index", d);
+        vram__json_field_uint(j, "window_ms", window_ms);
         for (size_t i = 0; i < VRAM__ARRAY_LEN(series); i++)
             write_series(j, &series[i], k, points);
         vram__json_object_end(j);

@@ -170,12 +170,9 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "status");
-    vram__json_uint(&j, status);
-    vram__json_key(&j, "error");
-    vram__json_string(&j, code);
-    vram__json_key(&j, "message");
-    vram__json_string(&j, message);
+    vram__json_field_uint(&j, "status", status);
+    vram__json_field_string(&j, "error", code);
+    vram__json_field_string(&j, "message", message);
     vram__json_object_end(&j);
     char *json = vram__buf_take(&b, NULL);
     if (!json)

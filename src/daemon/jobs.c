@@ -171,16 +171,11 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     const char *command = job_command_text(j);
     bool ran = r->state != VRAM__JOB_QUEUED && r->started_ms;
     vram__json_object_begin(o);
-    vram__json_key(o, "id");
-    vram__json_uint(o, r->id);
-    vram__json_key(o, "name");
-    vram__json_string(o, r->name);
-    vram__json_key(o, "state");
-    vram__json_string(o, vram__job_state_name(r->state));
-    vram__json_key(o, "command");
-    vram__json_string(o, command);
-    vram__json_key(o, "model");
-    vram__json_string(o, r->model);
+    vram__json_field_uint(o, "id", r->id);
+    vram__json_field_string(o, "name", r->name);
+    vram__json_field_string(o, "state", vram__job_state_name(r->state));
+    vram__json_field_string(o, "command", command);
+    vram__json_field_string(o, "model", r->model);
     vram__json_key(o, "tier");
     if (*j->tier)
         vram__json_string(o, j->tier);
@@ -202,8 +197,7 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     else
         vram__json_null(o);
     opt_uint(o, "attempt", j->rung ? j->rung : r->attempts, r->attempts != 0);
-    vram__json_key(o, "priority");
-    vram__json_int(o, r->priority);
+    vram__json_field_int(o, "priority", r->priority);
     opt_uint(o, "submitted_unix_ms", r->submitted_ms, true);
     opt_uint(o, "started_unix_ms", r->started_ms, ran);
     opt_uint(o, "ended_unix_ms", r->ended_ms, is_final(r->state) && r->ended_ms);
@@ -238,8 +232,7 @@ static void announce(vramd *d, vramd_job *j)
     vram__buf_init(&b);
     vram__json_init(&o, &b);
     vram__json_object_begin(&o);
-    vram__json_key(&o, "event");
-    vram__json_string(&o, "job");
+    vram__json_field_string(&o, "event", "job");
     vram__json_key(&o, "job");
     pthread_mutex_lock(&d->lock);
     vramd_job_json(d, j, &o);
@@ -742,12 +735,9 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
             vram__request req = { 0 };
             vram__strlcpy(req.id, j->rung_request_id, sizeof(req.id));
             vram__reply_begin(&b, &req, &o);
-            vram__json_key(&o, "lease");
-            vram__json_uint(&o, m->lease.id);
-            vram__json_key(&o, "device");
-            vram__json_uint(&o, m->lease.device);
-            vram__json_key(&o, "bytes");
-            vram__json_uint(&o, m->lease.bytes);
+            vram__json_field_uint(&o, "lease", m->lease.id);
+            vram__json_field_uint(&o, "device", m->lease.device);
+            vram__json_field_uint(&o, "bytes", m->lease.bytes);
             vram__reply_end(&o);
         }
         if (c && !b.failed)

@@ -425,8 +425,7 @@ void vram__reply_begin(vram__buf *b, const vram__request *req, vram__json *j)
         vram__json_key(j, "id");
         vram__json_raw(j, req->id);
     }
-    vram__json_key(j, "ok");
-    vram__json_bool(j, true);
+    vram__json_field_bool(j, "ok", true);
 }
 
 void vram__reply_end(vram__json *j)
@@ -444,12 +443,9 @@ void vram__reply_error(vram__buf *b, const char *id, int err, const char *messag
         vram__json_key(&j, "id");
         vram__json_raw(&j, id);
     }
-    vram__json_key(&j, "ok");
-    vram__json_bool(&j, false);
-    vram__json_key(&j, "error");
-    vram__json_string(&j, vram_errname(err));
-    vram__json_key(&j, "message");
-    vram__json_string(&j, message && *message ? message : vram_strerror(err));
+    vram__json_field_bool(&j, "ok", false);
+    vram__json_field_string(&j, "error", vram_errname(err));
+    vram__json_field_string(&j, "message", message && *message ? message : vram_strerror(err));
     vram__json_object_end(&j);
     vram__buf_put(b, "\n", 1);
 }

@@ -50,10 +50,8 @@ static int events_json(void *user, char **json)
     for (size_t k = 0; k < d->nevents; k++) {
         const vramd_event *e = &d->events[(d->next_event + VRAMD_MAX_EVENTS - 1 - k) % VRAMD_MAX_EVENTS];
         vram__json_object_begin(&j);
-        vram__json_key(&j, "unix_ms");
-        vram__json_uint(&j, e->unix_ms);
-        vram__json_key(&j, "kind");
-        vram__json_string(&j, e->kind);
+        vram__json_field_uint(&j, "unix_ms", e->unix_ms);
+        vram__json_field_string(&j, "kind", e->kind);
         vram__json_key(&j, "job");
         if (e->job)
             vram__json_uint(&j, e->job);
@@ -64,8 +62,7 @@ static int events_json(void *user, char **json)
             vram__json_int(&j, e->device);
         else
             vram__json_null(&j);
-        vram__json_key(&j, "text");
-        vram__json_string(&j, e->text);
+        vram__json_field_string(&j, "text", e->text);
         vram__json_object_end(&j);
     }
     pthread_mutex_unlock(&d->lock);

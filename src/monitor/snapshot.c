@@ -130,41 +130,29 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
 {
     const vram_device_info *in = &d->info;
     vram__json_object_begin(j);
-    vram__json_key(j, "index");
-    vram__json_uint(j, in->index);
+    vram__json_field_uint(j, "index", in->index);
     if (d->error) {
-        vram__json_key(j, "error");
-        vram__json_string(j, vram_errname(d->error));
-        vram__json_key(j, "error_text");
-        vram__json_string(j, d->error_text);
+        vram__json_field_string(j, "error", vram_errname(d->error));
+        vram__json_field_string(j, "error_text", d->error_text);
         vram__json_object_end(j);
         return;
     }
-    vram__json_key(j, "name");
-    vram__json_string(j, in->name);
-    vram__json_key(j, "uuid");
-    vram__json_string(j, in->uuid);
-    vram__json_key(j, "total_bytes");
-    vram__json_uint(j, in->total_bytes);
-    vram__json_key(j, "used_bytes");
-    vram__json_uint(j, in->used_bytes);
-    vram__json_key(j, "free_bytes");
-    vram__json_uint(j, in->free_bytes);
+    vram__json_field_string(j, "name", in->name);
+    vram__json_field_string(j, "uuid", in->uuid);
+    vram__json_field_uint(j, "total_bytes", in->total_bytes);
+    vram__json_field_uint(j, "used_bytes", in->used_bytes);
+    vram__json_field_uint(j, "free_bytes", in->free_bytes);
     vram__json_key(j, "driver_reserved_bytes");
     if (in->have & VRAM_HAVE_RESERVED)
         vram__json_uint(j, in->driver_reserved_bytes);
     else
         vram__json_null(j);
-    vram__json_key(j, "memory_api");
-    vram__json_string(j, in->memory_api == 2 ? "nvml_v2" : in->memory_api == 1 ? "nvml_v1" : "sim");
-    vram__json_key(j, "leased_bytes");
-    vram__json_uint(j, d->leased_bytes);
-    vram__json_key(j, "others_bytes");
-    vram__json_uint(j, d->others_bytes);
-    vram__json_key(j, "margin_bytes");
-    vram__json_uint(j, d->margin_bytes);
-    vram__json_key(j, "safe_available_bytes");
-    vram__json_uint(j, d->safe_available_bytes);
+    vram__json_field_string(j, "memory_api",
+                            in->memory_api == 2 ? "nvml_v2" : in->memory_api == 1 ? "nvml_v1" : "sim");
+    vram__json_field_uint(j, "leased_bytes", d->leased_bytes);
+    vram__json_field_uint(j, "others_bytes", d->others_bytes);
+    vram__json_field_uint(j, "margin_bytes", d->margin_bytes);
+    vram__json_field_uint(j, "safe_available_bytes", d->safe_available_bytes);
     vram__json_key(j, "processes");
     if (d->procs_status) {
         vram__json_null(j);
@@ -173,10 +161,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
         for (size_t i = 0; i < d->nprocs; i++) {
             const vram_proc *p = &d->procs[i];
             vram__json_object_begin(j);
-            vram__json_key(j, "pid");
-            vram__json_uint(j, p->pid);
-            vram__json_key(j, "name");
-            vram__json_string(j, p->name);
+            vram__json_field_uint(j, "pid", p->pid);
+            vram__json_field_string(j, "name", p->name);
             vram__json_key(j, "used_bytes");
             if (p->have & VRAM_HAVE_PROC_MEM)
                 vram__json_uint(j, p->used_bytes);
@@ -192,24 +178,18 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
 static void json_host(vram__json *j, const vram_host_info *h)
 {
     vram__json_object_begin(j);
-    vram__json_key(j, "ram_total_bytes");
-    vram__json_uint(j, h->ram_total_bytes);
-    vram__json_key(j, "ram_available_bytes");
-    vram__json_uint(j, h->ram_available_bytes);
-    vram__json_key(j, "cpu_count");
-    vram__json_uint(j, h->cpu_count);
+    vram__json_field_uint(j, "ram_total_bytes", h->ram_total_bytes);
+    vram__json_field_uint(j, "ram_available_bytes", h->ram_available_bytes);
+    vram__json_field_uint(j, "cpu_count", h->cpu_count);
     vram__json_key(j, "load");
     vram__json_array_begin(j);
     vram__json_double(j, h->load_1m);
     vram__json_double(j, h->load_5m);
     vram__json_double(j, h->load_15m);
     vram__json_array_end(j);
-    vram__json_key(j, "disk_path");
-    vram__json_string(j, h->disk_path);
-    vram__json_key(j, "disk_total_bytes");
-    vram__json_uint(j, h->disk_total_bytes);
-    vram__json_key(j, "disk_free_bytes");
-    vram__json_uint(j, h->disk_free_bytes);
+    vram__json_field_string(j, "disk_path", h->disk_path);
+    vram__json_field_uint(j, "disk_total_bytes", h->disk_total_bytes);
+    vram__json_field_uint(j, "disk_free_bytes", h->disk_free_bytes);
     vram__json_object_end(j);
 }
 
@@ -222,16 +202,11 @@ int vram_snapshot_to_json(const vram_snapshot *s, char **json_out)
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "version");
-    vram__json_string(&j, vram_version());
-    vram__json_key(&j, "taken_unix_ms");
-    vram__json_uint(&j, s->taken_unix_ms);
-    vram__json_key(&j, "backend");
-    vram__json_string(&j, s->backend);
-    vram__json_key(&j, "simulated");
-    vram__json_bool(&j, s->simulated);
-    vram__json_key(&j, "notice");
-    vram__json_string(&j, s->notice);
+    vram__json_field_string(&j, "version", vram_version());
+    vram__json_field_uint(&j, "taken_unix_ms", s->taken_unix_ms);
+    vram__json_field_string(&j, "backend", s->backend);
+    vram__json_field_bool(&j, "simulated", s->simulated);
+    vram__json_field_string(&j, "notice", s->notice);
     vram__json_key(&j, "devices");
     vram__json_array_begin(&j);
     for (unsigned i = 0; i < s->ndevices; i++)

@@ -452,10 +452,8 @@ int vram_calibration_json(const vram_calibration *c, char **json_out)
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "model");
-    vram__json_string(&j, q->name);
-    vram__json_key(&j, "from");
-    vram__json_string(&j, c->source);
+    vram__json_field_string(&j, "model", q->name);
+    vram__json_field_string(&j, "from", c->source);
     json_number_or_null(&j, "median_error_pct", c->median_bytes);
     json_number_or_null(&j, "median_error_s_pct", c->median_s);
     vram__json_key(&j, "multipliers");
@@ -466,8 +464,7 @@ int vram_calibration_json(const vram_calibration *c, char **json_out)
         vram__json_key(&j, q->stage[s].name);
         vram__json_object_begin(&j);
         for (int f = 0; f < PLAN_NFEATURES; f++) {
-            vram__json_key(&j, features[f]);
-            vram__json_double(&j, c->act_k[s][f]);
+            vram__json_field_double(&j, features[f], c->act_k[s][f]);
         }
         vram__json_object_end(&j);
     }
@@ -475,8 +472,7 @@ int vram_calibration_json(const vram_calibration *c, char **json_out)
         vram__json_key(&j, "time");
         vram__json_object_begin(&j);
         for (int f = 0; f < PLAN_NFEATURES; f++) {
-            vram__json_key(&j, features[f]);
-            vram__json_double(&j, c->time_k[f]);
+            vram__json_field_double(&j, features[f], c->time_k[f]);
         }
         vram__json_object_end(&j);
     }
@@ -486,20 +482,14 @@ int vram_calibration_json(const vram_calibration *c, char **json_out)
     for (size_t i = 0; i < c->nrows; i++) {
         const vram_calibration_row *r = &c->rows[i].out;
         vram__json_object_begin(&j);
-        vram__json_key(&j, "observed_bytes");
-        vram__json_uint(&j, r->observed_bytes);
-        vram__json_key(&j, "before_bytes");
-        vram__json_uint(&j, r->before_bytes);
-        vram__json_key(&j, "fit_bytes");
-        vram__json_uint(&j, r->fit_bytes);
-        vram__json_key(&j, "after_bytes");
-        vram__json_uint(&j, r->after_bytes);
+        vram__json_field_uint(&j, "observed_bytes", r->observed_bytes);
+        vram__json_field_uint(&j, "before_bytes", r->before_bytes);
+        vram__json_field_uint(&j, "fit_bytes", r->fit_bytes);
+        vram__json_field_uint(&j, "after_bytes", r->after_bytes);
         json_number_or_null(&j, "error_pct", r->error_pct);
         json_number_or_null(&j, "observed_s", r->observed_s > 0 ? r->observed_s : NAN);
-        vram__json_key(&j, "before_s");
-        vram__json_double(&j, r->before_s);
-        vram__json_key(&j, "after_s");
-        vram__json_double(&j, r->after_s);
+        vram__json_field_double(&j, "before_s", r->before_s);
+        vram__json_field_double(&j, "after_s", r->after_s);
         json_number_or_null(&j, "error_s_pct", r->error_s_pct);
         vram__json_object_end(&j);
     }

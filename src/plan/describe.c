@@ -49,14 +49,10 @@ static void json_components(vram__json *j, const vram_profile *p)
     for (int c = 0; c < p->ncomp; c++) {
         const plan_component *k = &p->comp[c];
         vram__json_object_begin(j);
-        vram__json_key(j, "name");
-        vram__json_string(j, k->name);
-        vram__json_key(j, "params");
-        vram__json_double(j, k->params);
-        vram__json_key(j, "dtype");
-        vram__json_string(j, plan__dtype_name(k->dtype));
-        vram__json_key(j, "precision");
-        vram__json_string(j, k->follows ? "follow" : "fixed");
+        vram__json_field_string(j, "name", k->name);
+        vram__json_field_double(j, "params", k->params);
+        vram__json_field_string(j, "dtype", plan__dtype_name(k->dtype));
+        vram__json_field_string(j, "precision", k->follows ? "follow" : "fixed");
         vram__json_key(j, "weights_bytes");
         int dt = k->follows ? p->base.precision : k->dtype;
         vram__json_uint(j, (uint64_t)(k->params * plan__dtype_bytes(dt)));
@@ -66,12 +62,9 @@ static void json_components(vram__json *j, const vram_profile *p)
             if (k->stages & (1u << s))
                 vram__json_string(j, p->stage[s].name);
         vram__json_array_end(j);
-        vram__json_key(j, "blocks");
-        vram__json_uint(j, k->blocks);
-        vram__json_key(j, "cpu");
-        vram__json_bool(j, k->cpu_ok);
-        vram__json_key(j, "lora");
-        vram__json_bool(j, k->lora);
+        vram__json_field_uint(j, "blocks", k->blocks);
+        vram__json_field_bool(j, "cpu", k->cpu_ok);
+        vram__json_field_bool(j, "lora", k->lora);
         vram__json_object_end(j);
     }
     vram__json_array_end(j);
@@ -81,8 +74,7 @@ static void json_coefficients(vram__json *j, const double *v)
 {
     vram__json_object_begin(j);
     for (int f = 0; f < PLAN_NFEATURES; f++) {
-        vram__json_key(j, feature_names[f]);
-        vram__json_double(j, v[f]);
+        vram__json_field_double(j, feature_names[f], v[f]);
     }
     vram__json_object_end(j);
 }
@@ -93,22 +85,16 @@ static void json_stages(vram__json *j, const vram_profile *p)
     for (int s = 0; s < p->nstage; s++) {
         const plan_stage *st = &p->stage[s];
         vram__json_object_begin(j);
-        vram__json_key(j, "name");
-        vram__json_string(j, st->name);
-        vram__json_key(j, "runs");
-        vram__json_string(j, runs_names[st->runs]);
+        vram__json_field_string(j, "name", st->name);
+        vram__json_field_string(j, "runs", runs_names[st->runs]);
         vram__json_key(j, "act");
         json_coefficients(j, st->act);
         vram__json_key(j, "time");
         json_coefficients(j, st->time);
-        vram__json_key(j, "guided");
-        vram__json_bool(j, st->guided);
-        vram__json_key(j, "cfg_memory");
-        vram__json_double(j, st->cfg_memory);
-        vram__json_key(j, "tiling");
-        vram__json_double(j, st->tiling);
-        vram__json_key(j, "optional");
-        vram__json_bool(j, st->optional);
+        vram__json_field_bool(j, "guided", st->guided);
+        vram__json_field_double(j, "cfg_memory", st->cfg_memory);
+        vram__json_field_double(j, "tiling", st->tiling);
+        vram__json_field_bool(j, "optional", st->optional);
         vram__json_object_end(j);
     }
     vram__json_array_end(j);
@@ -122,15 +108,12 @@ static void json_tiers(vram__json *j, const vram_profile *p)
         plan_estimate e[3];
         int best = tier_params(p, t, &x) ? three_modes(p, &x, e) : -1;
         vram__json_object_begin(j);
-        vram__json_key(j, "tier");
-        vram__json_string(j, p->tier[t].name);
-        vram__json_key(j, "range");
-        vram__json_string(j, p->tier[t].range);
+        vram__json_field_string(j, "tier", p->tier[t].name);
+        vram__json_field_string(j, "range", p->tier[t].range);
         vram__buf set;
         vram__buf_init(&set);
         settings_text(&set, &p->tier[t].set);
-        vram__json_key(j, "settings");
-        vram__json_string(j, set.data ? set.data : "");
+        vram__json_field_string(j, "settings", set.data ? set.data : "");
         vram__buf_free(&set);
         vram__json_key(j, "params");
         plan__json_params(j, p, &x);
@@ -155,8 +138,7 @@ static void json_levers(vram__json *j, const vram_profile *p)
     for (int i = 0; i < p->nlever; i++) {
         const plan_lever *l = &p->lever[i];
         vram__json_object_begin(j);
-        vram__json_key(j, "parameter");
-        vram__json_string(j, plan__key_name(l->key));
+        vram__json_field_string(j, "parameter", plan__key_name(l->key));
         vram__json_key(j, "values");
         vram__json_array_begin(j);
         for (int v = 0; v < l->nvalues; v++)
@@ -167,10 +149,8 @@ static void json_levers(vram__json *j, const vram_profile *p)
         for (int v = 0; v < l->nvalues; v++)
             vram__json_double(j, l->quality[v]);
         vram__json_array_end(j);
-        vram__json_key(j, "level");
-        vram__json_string(j, level_names[l->level]);
-        vram__json_key(j, "reason");
-        vram__json_string(j, l->reason);
+        vram__json_field_string(j, "level", level_names[l->level]);
+        vram__json_field_string(j, "reason", l->reason);
         vram__json_object_end(j);
     }
     vram__json_array_end(j);
@@ -188,25 +168,18 @@ int vram_profile_to_json(const vram_profile *p, char **json_out)
     const char *strings[][2] = { { "name", p->name }, { "title", p->title }, { "source", p->source },
                                  { "path", p->path }, { "reference_card", p->card } };
     for (size_t i = 0; i < VRAM__ARRAY_LEN(strings); i++) {
-        vram__json_key(&j, strings[i][0]);
-        vram__json_string(&j, strings[i][1]);
+        vram__json_field_string(&j, strings[i][0], strings[i][1]);
     }
-    vram__json_key(&j, "calibrated");
-    vram__json_bool(&j, p->calibrated);
-    vram__json_key(&j, "calibration");
-    vram__json_string(&j, p->calibration);
+    vram__json_field_bool(&j, "calibrated", p->calibrated);
+    vram__json_field_string(&j, "calibration", p->calibration);
     vram__json_key(&j, "defaults");
     plan__json_params(&j, p, &p->base);
     vram__json_key(&j, "overhead");
     vram__json_object_begin(&j);
-    vram__json_key(&j, "cuda_context_bytes");
-    vram__json_uint(&j, (uint64_t)p->context_bytes);
-    vram__json_key(&j, "slack");
-    vram__json_double(&j, p->slack);
-    vram__json_key(&j, "margin");
-    vram__json_double(&j, p->margin);
-    vram__json_key(&j, "lora_bytes");
-    vram__json_uint(&j, (uint64_t)p->lora_bytes);
+    vram__json_field_uint(&j, "cuda_context_bytes", (uint64_t)p->context_bytes);
+    vram__json_field_double(&j, "slack", p->slack);
+    vram__json_field_double(&j, "margin", p->margin);
+    vram__json_field_uint(&j, "lora_bytes", (uint64_t)p->lora_bytes);
     vram__json_object_end(&j);
     vram__json_key(&j, "components");
     json_components(&j, p);

@@ -51,23 +51,20 @@ static void json_bytes(vram__json *j, const char *key, double v)
 {
     uint64_t b = 0;
     plan__bytes(v, &b);
-    vram__json_key(j, key);
-    vram__json_uint(j, b);
+    vram__json_field_uint(j, key, b);
 }
 
 void plan__json_estimate(vram__json *j, const vram_profile *p, const plan_estimate *e)
 {
     vram__json_object_begin(j);
-    vram__json_key(j, "memory");
-    vram__json_string(j, plan__memory_name(e->mode));
+    vram__json_field_string(j, "memory", plan__memory_name(e->mode));
     json_bytes(j, "peak_bytes", e->peak);
     json_bytes(j, "weights_bytes", e->weights);
     json_bytes(j, "activation_bytes", e->activations);
     json_bytes(j, "overhead_bytes", e->context + e->slack);
     json_bytes(j, "margin_bytes", e->margin);
     json_bytes(j, "host_bytes", e->host);
-    vram__json_key(j, "seconds");
-    vram__json_double(j, e->seconds);
+    vram__json_field_double(j, "seconds", e->seconds);
     vram__json_key(j, "peak_stage");
     if (e->peak_stage >= 0)
         vram__json_string(j, p->stage[e->peak_stage].name);
@@ -188,10 +185,8 @@ int vram_estimate_json(const vram_profile *p, const char *const *settings, size_
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "model");
-    vram__json_string(&j, p->name);
-    vram__json_key(&j, "reference_card");
-    vram__json_string(&j, p->card);
+    vram__json_field_string(&j, "model", p->name);
+    vram__json_field_string(&j, "reference_card", p->card);
     vram__json_key(&j, "settings");
     plan__json_params(&j, p, &x);
     vram__json_key(&j, "budget_bytes");
@@ -206,8 +201,7 @@ int vram_estimate_json(const vram_profile *p, const char *const *settings, size_
         vram__json_null(&j);
     vram__json_key(&j, "estimate");
     plan__json_estimate(&j, p, &chosen);
-    vram__json_key(&j, "peak_bytes");
-    vram__json_uint(&j, (uint64_t)llround(chosen.peak));
+    vram__json_field_uint(&j, "peak_bytes", (uint64_t)llround(chosen.peak));
     vram__json_key(&j, "modes");
     vram__json_array_begin(&j);
     for (int i = 0; i < 3; i++)
@@ -301,10 +295,8 @@ static void json_accelerate(vram__json *j, const vram_plan *plan)
     vram__json_object_begin(j);
     vram__json_key(j, "max_memory");
     vram__json_object_begin(j);
-    vram__json_key(j, dev);
-    vram__json_uint(j, plan->budget);
-    vram__json_key(j, "cpu");
-    vram__json_uint(j, host.ram_available_bytes);
+    vram__json_field_uint(j, dev, plan->budget);
+    vram__json_field_uint(j, "cpu", host.ram_available_bytes);
     vram__json_object_end(j);
     /* Where each component's weights live between its stages; diffusers'
      * enable_model_cpu_offload / enable_sequential_cpu_offload move the
@@ -344,14 +336,10 @@ static void json_plan(vram__json *j, const vram_plan *plan)
 {
     const vram_profile *p = &plan->prof;
     vram__json_object_begin(j);
-    vram__json_key(j, "model");
-    vram__json_string(j, p->name);
-    vram__json_key(j, "profile");
-    vram__json_string(j, p->path);
-    vram__json_key(j, "calibrated");
-    vram__json_bool(j, p->calibrated);
-    vram__json_key(j, "budget_bytes");
-    vram__json_uint(j, plan->budget);
+    vram__json_field_string(j, "model", p->name);
+    vram__json_field_string(j, "profile", p->path);
+    vram__json_field_bool(j, "calibrated", p->calibrated);
+    vram__json_field_uint(j, "budget_bytes", plan->budget);
     vram__json_key(j, "budget_source");
     if (plan->from_device) {
         char src[48];
@@ -365,16 +353,11 @@ static void json_plan(vram__json *j, const vram_plan *plan)
         vram__json_string(j, p->tier[plan->tier].name);
     else
         vram__json_null(j);
-    vram__json_key(j, "tier_forced");
-    vram__json_bool(j, plan->tier_forced);
-    vram__json_key(j, "memory");
-    vram__json_string(j, plan__memory_name(plan->chosen.mode));
-    vram__json_key(j, "precision");
-    vram__json_string(j, plan__dtype_name(plan->x.precision));
-    vram__json_key(j, "fits");
-    vram__json_bool(j, plan->fits);
-    vram__json_key(j, "rung");
-    vram__json_uint(j, plan->rung);
+    vram__json_field_bool(j, "tier_forced", plan->tier_forced);
+    vram__json_field_string(j, "memory", plan__memory_name(plan->chosen.mode));
+    vram__json_field_string(j, "precision", plan__dtype_name(plan->x.precision));
+    vram__json_field_bool(j, "fits", plan->fits);
+    vram__json_field_uint(j, "rung", plan->rung);
     plan_params shown = plan->x;
     shown.memory = plan->chosen.mode;
     vram__json_key(j, "params");
@@ -386,17 +369,14 @@ static void json_plan(vram__json *j, const vram_plan *plan)
     for (int i = 0; i < 3; i++)
         plan__json_estimate(j, p, &plan->modes[i]);
     vram__json_array_end(j);
-    vram__json_key(j, "why");
-    vram__json_string(j, plan->why);
+    vram__json_field_string(j, "why", plan->why);
     vram__json_key(j, "allocator");
     vram__json_object_begin(j);
-    vram__json_key(j, "PYTORCH_CUDA_ALLOC_CONF");
-    vram__json_string(j, plan->alloc);
+    vram__json_field_string(j, "PYTORCH_CUDA_ALLOC_CONF", plan->alloc);
     vram__json_object_end(j);
     vram__json_key(j, "accelerate");
     json_accelerate(j, plan);
-    vram__json_key(j, "reference_card");
-    vram__json_string(j, p->card);
+    vram__json_field_string(j, "reference_card", p->card);
     vram__json_object_end(j);
 }
 

@@ -345,24 +345,18 @@ int vram_profile_list_json(const vram_options *opts, char **json_out)
     vram__json_array_begin(&j);
     for (size_t i = 0; i < n; i++) {
         vram__json_object_begin(&j);
-        vram__json_key(&j, "name");
-        vram__json_string(&j, e[i].name);
-        vram__json_key(&j, "title");
-        vram__json_string(&j, e[i].title);
-        vram__json_key(&j, "path");
-        vram__json_string(&j, e[i].path);
-        vram__json_key(&j, "calibrated");
-        vram__json_bool(&j, e[i].calibrated);
-        vram__json_key(&j, "tiers");
-        vram__json_uint(&j, e[i].tiers);
+        vram__json_field_string(&j, "name", e[i].name);
+        vram__json_field_string(&j, "title", e[i].title);
+        vram__json_field_string(&j, "path", e[i].path);
+        vram__json_field_bool(&j, "calibrated", e[i].calibrated);
+        vram__json_field_uint(&j, "tiers", e[i].tiers);
         vram__json_key(&j, "shadows");
         if (e[i].shadows[0])
             vram__json_string(&j, e[i].shadows);
         else
             vram__json_null(&j);
         if (e[i].error[0]) {
-            vram__json_key(&j, "error");
-            vram__json_string(&j, e[i].error);
+            vram__json_field_string(&j, "error", e[i].error);
         }
         vram__json_object_end(&j);
     }

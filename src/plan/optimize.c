@@ -368,12 +368,9 @@ int plan__optimize_exhaustive(const vram_profile *p, const char *const *settings
 static void json_public_estimate(vram__json *j, const vram_estimate *e)
 {
     vram__json_object_begin(j);
-    vram__json_key(j, "memory");
-    vram__json_string(j, plan__memory_name(e->memory));
-    vram__json_key(j, "peak_bytes");
-    vram__json_uint(j, e->peak_bytes);
-    vram__json_key(j, "seconds");
-    vram__json_double(j, e->seconds);
+    vram__json_field_string(j, "memory", plan__memory_name(e->memory));
+    vram__json_field_uint(j, "peak_bytes", e->peak_bytes);
+    vram__json_field_double(j, "seconds", e->seconds);
     vram__json_object_end(j);
 }
 
@@ -386,42 +383,30 @@ int vram_optimization_json(const vram_profile *p, const vram_optimization *o, ch
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "model");
-    vram__json_string(&j, p->name);
-    vram__json_key(&j, "budget_bytes");
-    vram__json_uint(&j, o->budget_bytes);
-    vram__json_key(&j, "fits");
-    vram__json_bool(&j, o->fits);
+    vram__json_field_string(&j, "model", p->name);
+    vram__json_field_uint(&j, "budget_bytes", o->budget_bytes);
+    vram__json_field_bool(&j, "fits", o->fits);
     vram__json_key(&j, "before");
     json_public_estimate(&j, &o->before);
     vram__json_key(&j, "after");
     json_public_estimate(&j, &o->after);
-    vram__json_key(&j, "quality_cost");
-    vram__json_double(&j, o->quality_cost);
+    vram__json_field_double(&j, "quality_cost", o->quality_cost);
     vram__json_key(&j, "suggestions");
     vram__json_array_begin(&j);
     for (size_t i = 0; i < o->nsuggestions; i++) {
         const vram_suggestion *s = &o->suggestions[i];
         vram__json_object_begin(&j);
-        vram__json_key(&j, "parameter");
-        vram__json_string(&j, s->parameter);
-        vram__json_key(&j, "from");
-        vram__json_string(&j, s->from);
-        vram__json_key(&j, "to");
-        vram__json_string(&j, s->to);
-        vram__json_key(&j, "saved_bytes");
-        vram__json_int(&j, s->saved_bytes);
-        vram__json_key(&j, "seconds_change");
-        vram__json_double(&j, s->seconds_change);
-        vram__json_key(&j, "quality_cost");
-        vram__json_double(&j, s->quality_cost);
-        vram__json_key(&j, "reason");
-        vram__json_string(&j, s->reason);
+        vram__json_field_string(&j, "parameter", s->parameter);
+        vram__json_field_string(&j, "from", s->from);
+        vram__json_field_string(&j, "to", s->to);
+        vram__json_field_int(&j, "saved_bytes", s->saved_bytes);
+        vram__json_field_double(&j, "seconds_change", s->seconds_change);
+        vram__json_field_double(&j, "quality_cost", s->quality_cost);
+        vram__json_field_string(&j, "reason", s->reason);
         vram__json_object_end(&j);
     }
     vram__json_array_end(&j);
-    vram__json_key(&j, "evaluated");
-    vram__json_uint(&j, o->evaluated);
+    vram__json_field_uint(&j, "evaluated", o->evaluated);
     vram__json_object_end(&j);
     int rc;
     *json_out = vram__buf_take(&b, &rc);

@@ -323,20 +323,15 @@ static char *plan_json(const run *r, const attempt *a)
     vram__buf_init(&b);
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
-    vram__json_key(&j, "job");
-    vram__json_string(&j, r->out->job);
-    vram__json_key(&j, "attempt");
-    vram__json_uint(&j, a->number);
-    vram__json_key(&j, "budget_bytes");
-    vram__json_uint(&j, a->bytes);
-    vram__json_key(&j, "device");
-    vram__json_int(&j, a->device);
+    vram__json_field_string(&j, "job", r->out->job);
+    vram__json_field_uint(&j, "attempt", a->number);
+    vram__json_field_uint(&j, "budget_bytes", a->bytes);
+    vram__json_field_int(&j, "device", a->device);
     vram__json_key(&j, "settings");
     vram__json_object_begin(&j);
     for (size_t i = 0; i < a->nkv; i++)
         if (kv_get(a, a->kv[i].key) == a->kv[i].value) {
-            vram__json_key(&j, a->kv[i].key);
-            vram__json_string(&j, a->kv[i].value);
+            vram__json_field_string(&j, a->kv[i].key, a->kv[i].value);
         }
     vram__json_object_end(&j);
     vram__json_object_end(&j);
@@ -533,8 +528,7 @@ static char *settings_json(const attempt *a)
     for (size_t i = 0; i < a->nkv; i++)
         if (kv_get(a, a->kv[i].key) == a->kv[i].value &&
             !(derived_duration && !strcmp(a->kv[i].key, "duration"))) {
-            vram__json_key(&j, a->kv[i].key);
-            vram__json_string(&j, a->kv[i].value);
+            vram__json_field_string(&j, a->kv[i].key, a->kv[i].value);
         }
     vram__json_object_end(&j);
     return vram__buf_take(&b, NULL);

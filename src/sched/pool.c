@@ -539,8 +539,7 @@ int vram_sched_stats_json(vram_sched *s, char **json_out)
 #undef POOL_VALUE
     };
     for (size_t i = 0; i < VRAM__ARRAY_LEN(values); i++) {
-        vram__json_key(&j, counter_names[i]);
-        vram__json_uint(&j, values[i]);
+        vram__json_field_uint(&j, counter_names[i], values[i]);
     }
     vram__json_key(&j, "reserved_bytes");
     vram__json_array_begin(&j);
