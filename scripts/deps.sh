@@ -36,5 +36,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# A mirror that stumbles once should not fail a fresh machine's first run.
+for try in 1 2 3; do
+    if apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        exit 0
+    fi
+    [ $try -lt 3 ] && { echo "apt-get failed (try $try of 3); trying again in 10 s" >&2; sleep 10; }
+done
+echo "could not install: ${missing[*]}" >&2
+exit 1
