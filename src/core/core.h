@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vram.h"
 
@@ -91,6 +92,15 @@ void vram__json_escape(vram__buf *out, const char *s);
 
 /* mkdir -p of the folder that will hold path; folders it makes are 0700. */
 int vram__make_parent_dirs(const char *path);
+
+/* ---- processes ------------------------------------------------------------- */
+
+/* fork() for a child that will exec: the child starts with every handled
+ * signal back at its default action, so a signal sent to it before its exec
+ * (a cancel of a job just starting) never runs a handler of ours in it -
+ * vramd's would tell the daemon itself to stop.  Signals are blocked across
+ * the fork; both sides get back the caller's mask.  errno as fork's. */
+pid_t vram__fork_clean(void);
 
 /* ---- time ----------------------------------------------------------------- */
 

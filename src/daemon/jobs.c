@@ -655,7 +655,7 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
         strv_free(&envp);
         return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
     }
-    pid_t pid = fork();
+    pid_t pid = vram__fork_clean();
     if (pid == 0) {
         close(gate[1]);
         runner_child(j->row.cwd, log, gate[0], argv.v, envp.v);

@@ -46,7 +46,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
     int gate[2], err[2] = { -1, -1 };
     if (pipe2(gate, O_CLOEXEC) != 0 || (capture_stderr && pipe2(err, O_CLOEXEC) != 0))
         return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
-    pid_t pid = fork();
+    pid_t pid = vram__fork_clean();
     if (pid < 0) {
         int e = errno;
         close(gate[0]);
