@@ -144,7 +144,7 @@ TEST(stop_is_prompt_even_mid_interval)
     vram_monitor_stop(m);
     clock_gettime(CLOCK_MONOTONIC, &b);
     double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
-    CHECK_MSG(took < 1.0, "stop took %.3f s", took);
+    CHECK_MSG(took < 10.0, "stop took %.3f s (the interval is an hour)", took);
     CHECK_OK(vram_ctx_close(ctx));
     vram_monitor_stop(NULL);
 }
