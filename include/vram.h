@@ -1398,6 +1398,12 @@ typedef struct vram_submit {
 /* Queues a job; *job_out is its id once it is on disk. */
 VRAM_API int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out);
 
+/* Asks whether the daemon would queue s (it can be sized and some device, or
+ * the one it names, can hold it) and queues nothing: 0, or the error
+ * vram_client_submit would give.  A batch is checked row by row this way
+ * before any of it is sent. */
+VRAM_API int vram_client_check(vram_client *c, const vram_submit *s);
+
 /* Cancels a queued or running job. */
 VRAM_API int vram_client_cancel(vram_client *c, uint64_t job);
 

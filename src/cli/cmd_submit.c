@@ -5,9 +5,10 @@
  * A CSV batch has a header; the column `command` is the command line (run
  * by /bin/sh -c, with {key} from the row); `vram`, `model`, `ladder`,
  * `device`, `priority` and `name` say what their flags say; every other
- * column is a setting.  Rows are checked before any is sent: a bad row is
- * named by its line, and either the file is refused (the default) or, with
- * --skip-bad, the good rows go and the bad ones are listed.
+ * column is a setting.  Rows are checked, here and by the daemon, before any
+ * is queued: a bad row is named by its line, and either the file is refused
+ * (the default) or, with --skip-bad, the good rows go and the bad ones are
+ * listed.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,35 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
 }
 
+/* Whether the daemon refused a row for something in it (a size no device
+ * holds, an unknown model or device), not for a reason of its own. */
+static bool about_the_row(int rc)
+{
+    return rc == VRAM_ENOFIT || rc == VRAM_ENODEV || rc == VRAM_ENOENT || rc == VRAM_EINVAL ||
+           rc == VRAM_ERANGE || rc == VRAM_EPARSE;
+}
+
+/* The job a good row asks for; argv holds its command. */
+static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vram_submit *s)
+{
+    argv[0] = "/bin/sh";
+    argv[1] = "-c";
+    argv[2] = r->cell[COL_COMMAND];
+    argv[3] = NULL;
+    *s = (vram_submit){
+        .argv = argv,
+        .vram_bytes = r->f.vram,
+        .model = r->cell[COL_MODEL] && *r->cell[COL_MODEL] ? r->cell[COL_MODEL] : NULL,
+        .settings = r->settings,
+        .nsettings = r->nsettings,
+        .ladder = r->cell[COL_LADDER] && *r->cell[COL_LADDER] ? r->cell[COL_LADDER] : NULL,
+        .device = r->f.device,
+        .priority = r->f.priority,
+        .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
+    };
+    return s;
+}
+
 static int submit_csv(cli_args *a, vram_client *c)
 {
     if (a->nrest)
@@ -179,22 +209,34 @@ static int submit_csv(cli_args *a, vram_client *c)
         cli_csv_free(&csv);
         return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", path, line);
     }
-    /* Two passes, one row in memory at a time: every row checked and every
-     * bad one named before anything is sent; then the good ones sent. */
+    /* Two passes, one row in memory at a time: every row checked, here and
+     * by the daemon (can it size the job, can a device hold it), and every
+     * bad one named before anything is queued; then the good ones sent. */
     size_t nrows = csv.nrows - 1, bad = 0;
     batch_row *r = malloc(sizeof(*r));
-    if (!r) {
+    bool *good = calloc(nrows ? nrows : 1, sizeof(*good));
+    if (!r || !good) {
+        free(r);
+        free(good);
         cli_csv_free(&csv);
         return cli_error(a, EXIT_FAIL, "out of memory");
     }
-    for (size_t i = 0; i < nrows; i++) {
+    for (size_t i = 0; rc == EXIT_OK && i < nrows; i++) {
         check_row(&csv, col, i + 1, r);
+        const char *argv[4];
+        vram_submit s;
+        int why = *r->error ? 0 : vram_client_check(c, row_submit(r, argv, &s));
+        if (why && !about_the_row(why))
+            rc = cli_fail(a, why, "cannot check the batch with the daemon; nothing queued");
+        else if (why)
+            snprintf(r->error, sizeof(r->error), "%s", vram_last_error());
         if (*r->error) {
             fprintf(stderr, "vram submit: %s:%u: %s\n", path, r->line, r->error);
             bad++;
         }
+        good[i] = !*r->error;
     }
-    if (bad && !cli_has(a, "skip-bad")) {
+    if (rc == EXIT_OK && bad && !cli_has(a, "skip-bad")) {
         fprintf(stderr, "vram submit: %zu bad row%s: nothing queued (--skip-bad queues the good rows)\n",
                 bad, bad == 1 ? "" : "s");
         rc = EXIT_USAGE;
@@ -203,23 +245,13 @@ static int submit_csv(cli_args *a, vram_client *c)
     if (cli_has(a, "json") && rc == EXIT_OK)
         printf("[");
     for (size_t i = 0; rc == EXIT_OK && i < nrows; i++) {
-        check_row(&csv, col, i + 1, r);
-        if (*r->error)
+        if (!good[i])
             continue;
-        const char *argv[] = { "/bin/sh", "-c", r->cell[COL_COMMAND], NULL };
-        vram_submit s = {
-            .argv = argv,
-            .vram_bytes = r->f.vram,
-            .model = r->cell[COL_MODEL] && *r->cell[COL_MODEL] ? r->cell[COL_MODEL] : NULL,
-            .settings = r->settings,
-            .nsettings = r->nsettings,
-            .ladder = r->cell[COL_LADDER] && *r->cell[COL_LADDER] ? r->cell[COL_LADDER] : NULL,
-            .device = r->f.device,
-            .priority = r->f.priority,
-            .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
-        };
+        check_row(&csv, col, i + 1, r);
+        const char *argv[4];
+        vram_submit s;
         uint64_t job;
-        if (vram_client_submit(c, &s, &job)) {
+        if (vram_client_submit(c, row_submit(r, argv, &s), &job)) {
             fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line, vram_last_error());
             refused++;
             continue;
@@ -237,6 +269,7 @@ static int submit_csv(cli_args *a, vram_client *c)
                 bad + refused ? " (some rows were not: see above)" : "");
     if (rc == EXIT_OK && (refused || bad))
         rc = queued ? EXIT_FAIL : EXIT_USAGE;
+    free(good);
     free(r);
     cli_csv_free(&csv);
     return rc;

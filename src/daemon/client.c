@@ -184,10 +184,10 @@ static int kv_object(vram__json *j, const char *const *kv, size_t n)
     return 0;
 }
 
-int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
+/* A submit request; with check, the daemon only says whether it would
+ * queue the job, and *job_out stays 0. */
+static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *job_out)
 {
-    if (!c || !s || !s->argv || !s->argv[0] || !job_out)
-        return vram__fail(VRAM_EINVAL, "vram_client_submit: NULL argument or no command");
     *job_out = 0;
     vram__buf b;
     vram__json j;
@@ -207,29 +207,25 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
     if (!s->cwd && !getcwd(cwd, sizeof(cwd)))
         rc = vram__fail(VRAM_EIO, "cannot read the current directory: %s", strerror(errno));
     vram__json_field_string(&j, "cwd", s->cwd ? s->cwd : cwd);
-    if (s->vram_bytes) {
+    if (s->vram_bytes)
         vram__json_field_uint(&j, "vram", s->vram_bytes);
-    }
-    if (s->model) {
+    if (s->model)
         vram__json_field_string(&j, "model", s->model);
-    }
     if (s->nsettings) {
         vram__json_key(&j, "settings");
         if (!rc)
             rc = kv_object(&j, s->settings, s->nsettings);
     }
-    if (s->ladder) {
+    if (s->ladder)
         vram__json_field_string(&j, "ladder", s->ladder);
-    }
-    if (s->device >= 0) {
+    if (s->device >= 0)
         vram__json_field_int(&j, "device", s->device);
-    }
-    if (s->priority) {
+    if (s->priority)
         vram__json_field_int(&j, "priority", s->priority);
-    }
-    if (s->name) {
+    if (s->name)
         vram__json_field_string(&j, "name", s->name);
-    }
+    if (check)
+        vram__json_field_bool(&j, "check", true);
     vram__json_object_end(&j);
     if (rc) {
         vram__buf_free(&b);
@@ -238,10 +234,25 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
     vram__json_doc *doc;
     if ((rc = roundtrip(c, &b, 30000, &doc)))
         return rc;
-    if (!vram__jv_uint(vram__jv_get(vram__json_root(doc), "job"), job_out))
+    if (!check && !vram__jv_uint(vram__jv_get(vram__json_root(doc), "job"), job_out))
         rc = vram__fail(VRAM_EPARSE, "the daemon's submit reply has no job id");
     vram__json_doc_free(doc);
     return rc;
+}
+
+int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
+{
+    if (!c || !s || !s->argv || !s->argv[0] || !job_out)
+        return vram__fail(VRAM_EINVAL, "vram_client_submit: NULL argument or no command");
+    return submit(c, s, false, job_out);
+}
+
+int vram_client_check(vram_client *c, const vram_submit *s)
+{
+    if (!c || !s || !s->argv || !s->argv[0])
+        return vram__fail(VRAM_EINVAL, "vram_client_check: NULL argument or no command");
+    uint64_t none;
+    return submit(c, s, true, &none);
 }
 
 /* Sends {"op":OP,KEY:VALUE} and waits for the daemon's ok: the shape of cancel and release. */

@@ -442,6 +442,49 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     return 0;
 }
 
+/* Makes a row's offsets into the scratch pointers, once it stops growing. */
+static void row_strings(vram__job *row, const vram__buf *scratch)
+{
+    row->argv_json = scratch->data + (uintptr_t)row->argv_json;
+    row->env_json = scratch->data + (uintptr_t)row->env_json;
+    row->settings_json = scratch->data + (uintptr_t)row->settings_json;
+}
+
+/* A submit with "check": would it be queued?  Nothing is. */
+static void op_check(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vram__job row;
+    vram__buf scratch;
+    vram__buf_init(&scratch);
+    char err[512] = "";
+    int rc = submit_row(c, r, &row, &scratch);
+    if (rc) {
+        vram__strlcpy(err, vram_last_error(), sizeof(err));
+    } else {
+        row_strings(&row, &scratch);
+        rc = vramd_jobs_check(d, &row, err, sizeof(err));
+    }
+    if (rc)
+        reply_error(d, c, r->id, rc, err);
+    else
+        reply_ok(d, c, r);
+    vram__buf_free(&scratch);
+}
+
+static void reply_submitted(vramd *d, vramd_conn *c, const vram__request *r, uint64_t job)
+{
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    vram__json_field_uint(&j, "job", job);
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
+/* Queues the batch in one transaction; when the queue refuses it, one job at
+ * a time, so that a job that cannot be taken refuses only itself.  Rows that
+ * cannot be built (no host memory) queue nothing, and every client hears. */
 static void flush_submits(vramd *d, submit_batch *s)
 {
     if (!s->n)
@@ -452,43 +495,20 @@ static void flush_submits(vramd *d, submit_batch *s)
     int rc = 0;
     for (size_t i = 0; i < s->n && !rc; i++)
         rc = submit_row(s->conn[i], &s->req[i], &rows[i], &scratch);
-    for (size_t i = 0; !rc && i < s->n; i++) {
-        rows[i].argv_json = scratch.data + (uintptr_t)rows[i].argv_json;
-        rows[i].env_json = scratch.data + (uintptr_t)rows[i].env_json;
-        rows[i].settings_json = scratch.data + (uintptr_t)rows[i].settings_json;
-    }
-    char err[512] = "";
-    if (!rc && s->n > 1)
-        rc = vramd_jobs_submit(d, rows, s->n, err, sizeof(err));
-    if (rc || s->n == 1) {
-        /* One at a time: a job that cannot be taken refuses only itself. */
-        for (size_t i = 0; i < s->n; i++) {
-            if (rc && s->n > 1)
-                rc = 0;
-            if (!rc)
-                rc = vramd_jobs_submit(d, &rows[i], 1, err, sizeof(err));
-            if (rc)
-                reply_error(d, s->conn[i], s->req[i].id, rc, err);
-            else {
-                vram__buf b;
-                vram__json j;
-                vram__buf_init(&b);
-                vram__reply_begin(&b, &s->req[i], &j);
-                vram__json_field_uint(&j, "job", rows[i].id);
-                vram__reply_end(&j);
-                reply_done(d, s->conn[i], &b);
-            }
-            rc = 0;
-        }
+    if (rc) {
+        for (size_t i = 0; i < s->n; i++)
+            reply_error(d, s->conn[i], s->req[i].id, rc, vram_last_error());
     } else {
+        for (size_t i = 0; i < s->n; i++)
+            row_strings(&rows[i], &scratch);
+        char err[512] = "";
+        bool together = s->n > 1 && vramd_jobs_submit(d, rows, s->n, err, sizeof(err)) == 0;
         for (size_t i = 0; i < s->n; i++) {
-            vram__buf b;
-            vram__json j;
-            vram__buf_init(&b);
-            vram__reply_begin(&b, &s->req[i], &j);
-            vram__json_field_uint(&j, "job", rows[i].id);
-            vram__reply_end(&j);
-            reply_done(d, s->conn[i], &b);
+            int one = together ? 0 : vramd_jobs_submit(d, &rows[i], 1, err, sizeof(err));
+            if (one)
+                reply_error(d, s->conn[i], s->req[i].id, one, err);
+            else
+                reply_submitted(d, s->conn[i], &s->req[i], rows[i].id);
         }
     }
     for (size_t i = 0; i < s->n; i++)
@@ -497,11 +517,28 @@ static void flush_submits(vramd *d, submit_batch *s)
     s->n = 0;
 }
 
+static bool batch_has(const submit_batch *s, const vramd_conn *c)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->conn[i] == c)
+            return true;
+    return false;
+}
+
 static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *batch)
 {
+    /* A connection hears its replies in the order it asked: a request
+     * answered now sends the submits it made before first. */
+    bool batched = r->op == VRAM__OP_SUBMIT && !r->check;
+    if (!batched && batch_has(batch, c))
+        flush_submits(d, batch);
     int rc = 0;
     switch (r->op) {
     case VRAM__OP_SUBMIT:
+        if (r->check) {
+            op_check(d, c, r);
+            break;
+        }
         batch->req[batch->n] = *r;
         batch->conn[batch->n++] = c;
         r->doc = NULL;              /* the batch owns it now */

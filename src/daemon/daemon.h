@@ -157,6 +157,8 @@ void vramd_event_add(vramd *d, const char *kind, uint64_t job, int device, const
 vramd_job *vramd_job_find(vramd *d, uint64_t id);
 int vramd_jobs_recover(vramd *d);
 int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t errcap);
+/* Whether vramd_jobs_submit would take row, queueing nothing. */
+int vramd_jobs_check(vramd *d, const vram__job *row, char *err, size_t errcap);
 int vramd_job_cancel(vramd *d, uint64_t id);
 void vramd_job_granted(vramd *d, const vramd_msg *m);
 int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);

@@ -899,6 +899,22 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
 
 /* ---- submit, cancel ---------------------------------------------------------------------------- */
 
+/* Sized, and on a device that can hold it: what a submit asks of a job. */
+static int acceptable(vramd *d, vramd_job *j, uint64_t largest)
+{
+    int rc = vramd_job_estimate(d, j);
+    return rc ? rc : check_fits(d, j, largest);
+}
+
+int vramd_jobs_check(vramd *d, const vram__job *row, char *err, size_t errcap)
+{
+    vramd_job j = { .row = *row, .progress = -1 };
+    int rc = acceptable(d, &j, largest_capacity(d, NULL));
+    if (rc)
+        vram__strlcpy(err, vram_last_error(), errcap);
+    return rc;
+}
+
 int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t errcap)
 {
     vramd_job **made = calloc(n ? n : 1, sizeof(*made));
@@ -916,8 +932,7 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
         }
         made[i]->row = rows[i];     /* borrowed until stored */
         made[i]->progress = -1;
-        if (!(rc = vramd_job_estimate(d, made[i])))
-            rc = check_fits(d, made[i], largest);
+        rc = acceptable(d, made[i], largest);
     }
     if (!rc)
         rc = vram__queue_add(d->queue, rows, n);

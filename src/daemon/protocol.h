@@ -55,6 +55,7 @@ typedef struct vram__request {
     const vram__jv *settings;       /* object of strings, or NULL */
     const char *ladder;
     int64_t priority;
+    bool check;                     /* only say whether it would be queued */
     /* submit, lease */
     uint64_t bytes;                 /* 0: not given */
     int device;                     /* -1: auto */

@@ -5,8 +5,13 @@
     sockclient.py SOCKET hold-lease SIZE   lease SIZE, print "granted", then wait
                                            to be killed (the lease must come back)
     sockclient.py SOCKET submit-many N SIZE CMD   N submits pipelined, print the time
+    sockclient.py SOCKET kill-and-time PID  kill -9 PID, then ask for the status on
+                                           one connection until no bytes are leased;
+                                           print the milliseconds (or "still N")
 """
 import json
+import os
+import signal
 import socket
 import sys
 import time
@@ -51,6 +56,16 @@ def main():
         ok = sum(1 for _ in range(n) if json.loads(read_line(s, f)).get("ok"))
         dt = time.monotonic() - t0
         print(f"{ok} {dt:.3f}")
+    elif what == "kill-and-time":
+        def leased():
+            s.sendall(b'{"op":"status"}\n')
+            return sum(d["leased_bytes"] for d in json.loads(read_line(s, f))["status"]["devices"])
+        os.kill(int(sys.argv[3]), signal.SIGKILL)
+        t0 = time.monotonic()
+        while leased() and time.monotonic() - t0 < 5:
+            time.sleep(0.005)
+        left = leased()
+        print(f"{(time.monotonic() - t0) * 1000:.0f}" if not left else f"still {left}")
 
 
 if __name__ == "__main__":

@@ -74,17 +74,39 @@ printf 'vram,steps\n1GiB,30\n' >"$tmp/nocmd.csv"
 expect csv_no_command_column 2 "the header has no 'command' column" -- "$VRAM" submit --csv "$tmp/nocmd.csv"
 printf 'command,vram\n"unterminated,1GiB\n' >"$tmp/quote.csv"
 expect csv_bad_quote 2 'line 2: a quoted field is never closed' -- "$VRAM" submit --csv "$tmp/quote.csv"
+# Rows only the daemon can judge (a size no device holds, an unknown model,
+# a device not there) are asked about before anything is queued.
+printf 'command,vram,model,device
+"echo a",1GiB,,
+"echo b",100GiB,,
+"echo c",,no-such-model,
+"echo d",1GiB,,5
+"echo e",1GiB,,
+' >"$tmp/daemon.csv"
+expect csv_daemon_refuses_file 2 'daemon.csv:3: the job needs 100.0 GiB; the largest device can give' -- \
+    "$VRAM" submit --csv "$tmp/daemon.csv"
+expect_lines csv_daemon_nothing_queued '^[0-9]+$' 0
+expect_lines csv_daemon_names_each '^vram submit: .*daemon.csv:[345]: (the job needs|unknown model|no device 5)' 3
+expect csv_daemon_skip_bad 1 'queued 2 jobs' -- "$VRAM" submit --csv "$tmp/daemon.csv" --skip-bad
+expect_lines csv_daemon_named_once 'daemon.csv:[345]:' 3
+expect raw_check_fits 0 '^\{"ok":true\}$' -- sc call '{"op":"submit","argv":["true"],"vram":"1GiB","check":true}'
+expect raw_check_nofit 0 '"error":"VRAM_ENOFIT"' -- \
+    sc call '{"op":"submit","argv":["true"],"vram":"100GiB","check":true}'
+expect raw_check_type 0 "'check' must be true or false" -- \
+    sc call '{"op":"submit","argv":["true"],"vram":"1GiB","check":"yes"}'
 
 # A client that dies with a lease: the lease is back within a second.
 python3 "$VRAM_TOP/tests/daemon/sockclient.py" "$VRAM_SOCKET" hold-lease 10GiB >"$tmp/lease.out" 2>&1 & holder=$!
 for _ in $(seq 1 100); do grep -q granted "$tmp/lease.out" && break; sleep 0.05; done
 leased() { sc call '{"op":"status"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"]["devices"][0]["leased_bytes"])'; }
 if [ "$(leased)" = $((10 << 30)) ]; then ok lease_is_ours; else not_ok lease_is_ours "leased $(leased): $(cat "$tmp/lease.out")"; fi
-kill -9 $holder; wait $holder 2>/dev/null
-t0=$(date +%s%N)
-while [ "$(leased)" != 0 ]; do sleep 0.02; [ $(( ($(date +%s%N) - t0) / 1000000 )) -gt 3000 ] && break; done
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-if [ "$(leased)" = 0 ] && [ $ms -lt 1000 ]; then ok "dead_client_lease_back_in_${ms}ms"; else not_ok dead_client_lease_back "after ${ms} ms: $(leased)"; fi
+# Killed and timed from one process on one connection, so that starting
+# a program per look does not count against the daemon on a slow machine.
+ms=$(sc kill-and-time $holder); wait $holder 2>/dev/null
+case $ms in
+    still*) not_ok dead_client_lease_back "after 5 s: $ms bytes leased" ;;
+    *) if [ "$ms" -lt 1000 ]; then ok "dead_client_lease_back_in_${ms}ms"; else not_ok dead_client_lease_back "after $ms ms"; fi ;;
+esac
 
 # The dashboard of the real daemon shows the jobs; /metrics is Prometheus text.
 url=$(dashboard_url)
