@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh - builds vram three ways and runs the test suite on each:
 # plain (everything, Python included), AddressSanitizer + UBSan (every C and
-# shell test) and ThreadSanitizer (the threaded tests).  Ends with the line
-# "N passed, N failed" and exits 1 on any failure.
+# shell test) and ThreadSanitizer (the threaded tests); then builds it with
+# clang.  Ends with the line "N passed, N failed" and exits 1 on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test || exit 1
@@ -42,6 +42,18 @@ phase "AddressSanitizer + UndefinedBehaviorSanitizer" build-asan
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 build SAN=tsan OPT="-O1 -g"
 phase "ThreadSanitizer (threaded tests)" build-tsan --threaded-only
+
+# The code builds warning-free with clang as well as gcc (built only: the
+# runs above cover behaviour).
+echo
+echo "== clang =="
+if make -j"$jobs" CC=clang BUILD=build-clang all >/dev/null; then
+    echo "ok - clang_builds_with_no_warning"
+    total_pass=$((total_pass + 1))
+else
+    echo "not ok - clang_builds_with_no_warning: see the make output above"
+    total_fail=$((total_fail + 1)); status=1
+fi
 
 echo
 echo "$total_skip skipped (GPU checks skip without a GPU)"
