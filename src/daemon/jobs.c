@@ -606,7 +606,10 @@ static void runner_env(const vramd_job *j, strv *e)
 }
 
 /* In the forked runner: a session of its own, the job's folder and log,
- * then wait at the gate until the daemon has recorded the start. */
+ * then wait at the gate until the daemon has recorded the start.  The
+ * daemon's descriptors go first: a runner waiting at the gate must not keep
+ * the daemon's socket listening after the daemon is gone (a client would
+ * connect to it and never hear back). */
 static void runner_child(const char *cwd, const char *log, int gate, char **argv, char **envp)
 {
     setsid();
@@ -618,6 +621,9 @@ static void runner_child(const char *cwd, const char *log, int gate, char **argv
         dup2(out, STDOUT_FILENO);
         dup2(out, STDERR_FILENO);
     }
+    if (gate > STDERR_FILENO + 1)
+        close_range(STDERR_FILENO + 1, (unsigned)gate - 1, 0);
+    close_range((unsigned)gate + 1, ~0U, 0);
     char go = 0;
     if (read(gate, &go, 1) != 1 || go != 'g')
         _exit(0);                   /* the daemon did not record the start */

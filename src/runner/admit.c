@@ -22,6 +22,7 @@
 #define CLAIM_TRIES_MS 10000        /* a daemon restarting meanwhile gets this long */
 #define ENDED_TRIES_MS 2000         /* to hear a job's end, before the queue is written */
 #define RECONNECT_EVERY_MS 1000     /* how often progress and owner look for a new vramd */
+#define RETRY_PAUSE_MS 200          /* between askings on connections lost at once */
 
 int vram__admit_open(vram__admitter *ad, vram_ctx *ctx, uint64_t daemon_job)
 {
@@ -80,20 +81,27 @@ static bool reconnect(vram__admitter *ad, uint64_t patience_ms)
 }
 
 /* One request to the daemon; for a daemon job, a lost connection is tried
- * again once on the next vramd, if one comes up within patience_ms.  A
- * request the dead daemon had taken is then asked of the new one, which
- * answers from the queue (a job already ended is "not running"). */
+ * again on the next vramd, for as long as patience_ms (0: once).  A request
+ * the dead daemon had taken is then asked of the new one, which answers
+ * from the queue (a job already ended is "not running").  A connection can
+ * be lost again at once - made in the instant the old daemon died, to its
+ * socket not yet gone - so the asking goes on while patience lasts. */
 static int daemon_call(vram__admitter *ad, const char *request, int timeout_ms, uint64_t patience_ms,
                        char **reply)
 {
-    int rc = vram_client_call(ad->daemon, request, timeout_ms, reply);
-    if (rc != VRAM_EIO || !ad->job)
-        return rc;
-    char lost[256];
-    vram__strlcpy(lost, vram_last_error(), sizeof(lost));
-    if (!reconnect(ad, patience_ms))
-        return vram__fail(rc, "%s", lost);
-    return vram_client_call(ad->daemon, request, timeout_ms, reply);
+    uint64_t until = vram__now_ms() + patience_ms;
+    for (int tries = 0;; tries++) {
+        int rc = vram_client_call(ad->daemon, request, timeout_ms, reply);
+        if (rc != VRAM_EIO || !ad->job || (tries > 0 && vram__now_ms() >= until))
+            return rc;
+        char lost[256];
+        vram__strlcpy(lost, vram_last_error(), sizeof(lost));
+        if (tries > 0)
+            vram__sleep_ms(RETRY_PAUSE_MS);
+        uint64_t now = vram__now_ms();
+        if (!reconnect(ad, until > now ? until - now : 0))
+            return vram__fail(rc, "%s", lost);
+    }
 }
 
 /* Sends a request built in b to the daemon and reads lease, device, bytes. */

@@ -1,8 +1,12 @@
 /*
  * tests/runner/test_admit.c - a daemon job's end when vramd is gone: it is
  * written to the queue, so the next vramd neither loses it nor runs it twice;
- * a job whose command never started goes back to the queue instead.
+ * a job whose command never started goes back to the queue instead.  A
+ * rung's request goes on being asked while connections are lost.
  */
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -86,4 +90,63 @@ TEST(a_job_that_never_started_is_queued_again)
     CHECK_CONTAINS(got.note, "queued again");
     vram__job_clear(&got);
     unlink(path);
+}
+
+/* A daemon that dies twice: it hangs up on the first two connections after
+ * reading their request (the first as vramd killed; the second as a socket
+ * that still listened for an instant after it), and answers the third. */
+typedef struct flaky_daemon {
+    int listen_fd;
+    char last_request[256];
+    int connections;
+} flaky_daemon;
+
+static void *flaky_serve(void *arg)
+{
+    flaky_daemon *f = arg;
+    for (int i = 0; i < 3; i++) {
+        int fd = accept(f->listen_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        f->connections++;
+        size_t n = 0;
+        char c;
+        while (n + 1 < sizeof(f->last_request) && read(fd, &c, 1) == 1 && c != '\n')
+            f->last_request[n++] = c;
+        f->last_request[n] = '\0';
+        if (i == 2) {
+            static const char reply[] = "{\"ok\":true,\"lease\":5,\"device\":0,\"bytes\":1073741824}\n";
+            ssize_t w = write(fd, reply, sizeof(reply) - 1);
+            (void)w;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+TEST(a_rung_is_asked_again_while_connections_are_lost)
+{
+    flaky_daemon f = { .listen_fd = socket(AF_UNIX, SOCK_STREAM, 0) };
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof(a.sun_path), "/tmp/vram-flaky-%d.sock", (int)getpid());
+    unlink(a.sun_path);
+    CHECK(bind(f.listen_fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+    CHECK(listen(f.listen_fd, 4) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, flaky_serve, &f) == 0);
+    vram__admitter ad;
+    memset(&ad, 0, sizeof(ad));
+    ad.job = 9;
+    ad.attempts = 1;                /* the claim is done: the next ask is a rung */
+    CHECK_OK(vram_client_open(a.sun_path, &ad.daemon));
+    vram__lease_ask ask = { .bytes = 1ull << 30, .device = -1, .wait_ms = -1 };
+    vram__lease_grant g;
+    CHECK_OK(vram__admit(&ad, &ask, &g));
+    CHECK_EQ_U64(g.lease, 5);
+    CHECK_EQ(f.connections, 3);
+    CHECK_CONTAINS(f.last_request, "\"op\":\"job-rung\",\"job\":9");
+    pthread_join(t, NULL);
+    vram_client_close(ad.daemon);
+    close(f.listen_fd);
+    unlink(a.sun_path);
 }
