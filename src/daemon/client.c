@@ -286,12 +286,10 @@ int vram_client_lease(vram_client *c, uint64_t bytes, int device, int64_t wait_m
     vram__json j;
     begin(c, &b, &j, "lease");
     vram__json_field_uint(&j, "vram", bytes);
-    if (device >= 0) {
+    if (device >= 0)
         vram__json_field_int(&j, "device", device);
-    }
-    if (wait_ms >= 0) {
+    if (wait_ms >= 0)
         vram__json_field_int(&j, "wait_ms", wait_ms);
-    }
     vram__json_object_end(&j);
     vram__json_doc *doc;
     int rc = roundtrip(c, &b, -1, &doc);
@@ -430,12 +428,10 @@ int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job
     vram__buf b;
     vram__json j;
     begin(c, &b, &j, "list");
-    if (state) {
+    if (state)
         vram__json_field_string(&j, "state", state);
-    }
-    if (limit) {
+    if (limit)
         vram__json_field_uint(&j, "limit", limit);
-    }
     vram__json_object_end(&j);
     vram__json_doc *doc;
     int rc = roundtrip(c, &b, 30000, &doc);

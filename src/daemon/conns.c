@@ -215,9 +215,8 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     vramd_jobs_counts(d, counts);
     vram__json_key(&j, "counts");
     vram__json_object_begin(&j);
-    for (int s = 0; s < VRAM__JOB_STATE_COUNT; s++) {
+    for (int s = 0; s < VRAM__JOB_STATE_COUNT; s++)
         vram__json_field_uint(&j, vram__job_state_name(s), counts[s]);
-    }
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
@@ -412,17 +411,15 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     at[1] = scratch->len;
     vram__json_init(&j, scratch);
     vram__json_object_begin(&j);
-    for (size_t i = 0; r->env && i < r->env->n; i++) {
+    for (size_t i = 0; r->env && i < r->env->n; i++)
         vram__json_field_string(&j, r->env->keys[i], r->env->items[i]->str);
-    }
     vram__json_object_end(&j);
     vram__buf_put(scratch, "", 1);
     at[2] = scratch->len;
     vram__json_init(&j, scratch);
     vram__json_object_begin(&j);
-    for (size_t i = 0; r->settings && i < r->settings->n; i++) {
+    for (size_t i = 0; r->settings && i < r->settings->n; i++)
         vram__json_field_string(&j, r->settings->keys[i], r->settings->items[i]->str);
-    }
     vram__json_object_end(&j);
     vram__buf_put(scratch, "", 1);
     if (scratch->failed)

@@ -463,17 +463,15 @@ int vram_calibration_json(const vram_calibration *c, char **json_out)
             continue;
         vram__json_key(&j, q->stage[s].name);
         vram__json_object_begin(&j);
-        for (int f = 0; f < PLAN_NFEATURES; f++) {
+        for (int f = 0; f < PLAN_NFEATURES; f++)
             vram__json_field_double(&j, features[f], c->act_k[s][f]);
-        }
         vram__json_object_end(&j);
     }
     if (c->time_fitted) {
         vram__json_key(&j, "time");
         vram__json_object_begin(&j);
-        for (int f = 0; f < PLAN_NFEATURES; f++) {
+        for (int f = 0; f < PLAN_NFEATURES; f++)
             vram__json_field_double(&j, features[f], c->time_k[f]);
-        }
         vram__json_object_end(&j);
     }
     vram__json_object_end(&j);

@@ -73,9 +73,8 @@ static void json_components(vram__json *j, const vram_profile *p)
 static void json_coefficients(vram__json *j, const double *v)
 {
     vram__json_object_begin(j);
-    for (int f = 0; f < PLAN_NFEATURES; f++) {
+    for (int f = 0; f < PLAN_NFEATURES; f++)
         vram__json_field_double(j, feature_names[f], v[f]);
-    }
     vram__json_object_end(j);
 }
 
@@ -167,9 +166,8 @@ int vram_profile_to_json(const vram_profile *p, char **json_out)
     vram__json_object_begin(&j);
     const char *strings[][2] = { { "name", p->name }, { "title", p->title }, { "source", p->source },
                                  { "path", p->path }, { "reference_card", p->card } };
-    for (size_t i = 0; i < VRAM__ARRAY_LEN(strings); i++) {
+    for (size_t i = 0; i < VRAM__ARRAY_LEN(strings); i++)
         vram__json_field_string(&j, strings[i][0], strings[i][1]);
-    }
     vram__json_field_bool(&j, "calibrated", p->calibrated);
     vram__json_field_string(&j, "calibration", p->calibration);
     vram__json_key(&j, "defaults");

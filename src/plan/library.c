@@ -355,9 +355,8 @@ int vram_profile_list_json(const vram_options *opts, char **json_out)
             vram__json_string(&j, e[i].shadows);
         else
             vram__json_null(&j);
-        if (e[i].error[0]) {
+        if (e[i].error[0])
             vram__json_field_string(&j, "error", e[i].error);
-        }
         vram__json_object_end(&j);
     }
     vram__json_array_end(&j);

@@ -330,9 +330,8 @@ static char *plan_json(const run *r, const attempt *a)
     vram__json_key(&j, "settings");
     vram__json_object_begin(&j);
     for (size_t i = 0; i < a->nkv; i++)
-        if (kv_get(a, a->kv[i].key) == a->kv[i].value) {
+        if (kv_get(a, a->kv[i].key) == a->kv[i].value)
             vram__json_field_string(&j, a->kv[i].key, a->kv[i].value);
-        }
     vram__json_object_end(&j);
     vram__json_object_end(&j);
     return vram__buf_take(&b, NULL);

@@ -538,9 +538,8 @@ int vram_sched_stats_json(vram_sched *s, char **json_out)
         VRAM_SCHED_COUNTERS(POOL_VALUE)
 #undef POOL_VALUE
     };
-    for (size_t i = 0; i < VRAM__ARRAY_LEN(values); i++) {
+    for (size_t i = 0; i < VRAM__ARRAY_LEN(values); i++)
         vram__json_field_uint(&j, counter_names[i], values[i]);
-    }
     vram__json_key(&j, "reserved_bytes");
     vram__json_array_begin(&j);
     for (unsigned d = 0; d < st.ndevices; d++)
