@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "vram.h"
 
 static char build[PATH_MAX], dir[128], sock_path[256];
@@ -172,15 +173,11 @@ static int admission_latency(vram_client *c, double *lat, int rounds)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            seconds = atof(argv[++i]);
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    self[len > 0 ? len : 0] = '\0';
-    snprintf(build, sizeof(build), "%s", self);
-    for (int i = 0; i < 2; i++)
-        *strrchr(build, '/') = '\0';
+    seconds = bench_seconds(argc, argv, seconds);
+    if (!bench_build_dir(build, sizeof(build))) {
+        fprintf(stderr, "bench/daemon: cannot tell which build this is (/proc/self/exe)\n");
+        return 1;
+    }
     snprintf(dir, sizeof(dir), "/tmp/vram-bench-daemon-XXXXXX");
     if (!mkdtemp(dir))
         return 1;

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "vram.h"
 
 static double now_s(clockid_t clock)
@@ -108,16 +109,11 @@ static void row(const char *what, const char *backend, double value, const char 
 
 int main(int argc, char **argv)
 {
-    double seconds = 3.0;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            seconds = atof(argv[++i]);
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    self[len > 0 ? len : 0] = '\0';
-    snprintf(build_dir, sizeof(build_dir), "%s", self);
-    for (int i = 0; i < 2; i++)
-        *strrchr(build_dir, '/') = '\0';
+    double seconds = bench_seconds(argc, argv, 3.0);
+    if (!bench_build_dir(build_dir, sizeof(build_dir))) {
+        fprintf(stderr, "bench/monitor: cannot tell which build this is (/proc/self/exe)\n");
+        return 1;
+    }
 
     /* A realistic sim: two cards, four processes holding memory. */
     char state[] = "/tmp/vram-bench-state-XXXXXX";
