@@ -988,10 +988,13 @@ typedef struct vram_task_call {
  * thread; several run at once. */
 typedef int (*vram_task_fn)(vram_task_call *call);
 
-/* A cheaper variant tried after an out-of-memory. */
+/* A rung of a ladder (see "ladders" below): a cheaper variant tried after
+ * an out-of-memory, or when the rung before could not be admitted within
+ * the task's wait. */
 typedef struct vram_rung {
-    uint64_t bytes;                 /* > 0, at most the rung before */
-    vram_task_fn fn;
+    uint64_t bytes;                 /* a task's rung: > 0, at most the rung before;
+                                       a job's: its budget, 0 when not given */
+    vram_task_fn fn;                /* a task's rung: its callback; a job's: NULL */
 } vram_rung;
 
 typedef struct vram_task {
@@ -1129,6 +1132,19 @@ VRAM_API const char *vram_outcome_name(int status);
 
 /* ---- ladders ---- */
 
+/*
+ * One ladder type for all of vram: the cheaper variants of a job or a task,
+ * tried one after another after an out-of-memory, or when a rung cannot be
+ * admitted within its wait.  Rung 0 is the first attempt.  A rung is a
+ * budget (vram_rung.bytes; 0 where a job's ladder gives none) and either a
+ * callback (an in-process task's rung: vram_task.ladder is an array of
+ * vram_rung) or the settings it changes (a job's rung: "batch=1
+ * vram=3GiB"; each keeps the settings of the one before).  A job's ladder
+ * comes from text (`vram run --ladder`, `vram submit --ladder`) or from a
+ * model profile's [ladder] section; either way it is a vram_ladder, made on
+ * the heap and freed with vram_ladder_free.  Every kind obeys one rule: a
+ * rung never needs more memory than the rung before it.
+ */
 #define VRAM_LADDER_MAX_RUNGS 16
 #define VRAM_RUNG_MAX_KEYS 24
 
@@ -1137,35 +1153,58 @@ typedef struct vram_kv {
     char value[128];
 } vram_kv;
 
-/* One rung: settings, and optionally the memory budget it needs. */
-typedef struct vram_ladder_rung {
-    size_t nkv;
-    vram_kv kv[VRAM_RUNG_MAX_KEYS];
-    uint64_t vram_bytes;            /* vram=SIZE on the rung; 0 when not given */
-} vram_ladder_rung;
-
-typedef struct vram_ladder {
-    size_t nrungs;
-    vram_ladder_rung rungs[VRAM_LADDER_MAX_RUNGS];
-} vram_ladder;
+typedef struct vram_ladder vram_ladder;
 
 /* Parses "k=v k=v; k=v; ..." (rungs separated by ';', each a list of
- * key=value; vram=SIZE gives that rung's budget).  The first rung is the
- * first attempt; each later rung keeps the settings of the one before and
- * overrides what it names.  Refused: empty rungs, malformed pairs, a key
- * given twice in a rung, and budgets that do not get smaller from rung to
- * rung (when given, every rung must give one). */
-VRAM_API int vram_ladder_parse(const char *text, vram_ladder *out);
+ * key=value; vram=SIZE gives that rung's budget) into *out (free it with
+ * vram_ladder_free; NULL on failure).  Refused: empty rungs, malformed
+ * pairs, a key given twice in a rung, more than VRAM_LADDER_MAX_RUNGS
+ * rungs, and budgets that do not get smaller from rung to rung (when given,
+ * every rung must give one). */
+VRAM_API int vram_ladder_parse(const char *text, vram_ladder **out);
+
+/* The ladder of a model profile: rung 0 is the plan as made (no change),
+ * then one rung per line of the profile's [ladder] section.  Its budgets
+ * are the plans' (0 here): vram_job_run never lets a rung's plan ask for
+ * more than the attempt before it.  Free with vram_ladder_free. */
+VRAM_API int vram_ladder_from_profile(const vram_profile *p, vram_ladder **out);
+
+/* NULL is fine. */
+VRAM_API void vram_ladder_free(vram_ladder *l);
+
+/* How many rungs (0 for NULL). */
+VRAM_API size_t vram_ladder_count(const vram_ladder *l);
+
+/* Rung i's budget and callback (bytes 0 where not given; fn NULL in a
+ * job's ladder).  VRAM_ENOENT past the last rung. */
+VRAM_API int vram_ladder_rung(const vram_ladder *l, size_t i, vram_rung *out);
+
+/* The settings rung i names itself (not inherited): the j-th pair, or
+ * VRAM_ENOENT past the last.  Strings borrowed for the ladder's life. */
+VRAM_API int vram_ladder_setting(const vram_ladder *l, size_t i, size_t j, const char **key_out,
+                                 const char **value_out);
+
+/* The value of key on rung i (with inheritance), or NULL.  Borrowed. */
+VRAM_API const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key);
 
 /* The budget of a job's first attempt, from the job's own (job_bytes, 0
  * when none) and its ladder's (l may be NULL).  The first rung is the first
- * attempt, so where both give one they must agree; a job budget larger than
- * the second rung's would also leave the ladder no cheaper.  *out is 0 when
- * neither gives one. */
+ * attempt, so where both give one they must agree.  *out is 0 when neither
+ * gives one. */
 VRAM_API int vram_ladder_first_budget(const vram_ladder *l, uint64_t job_bytes, uint64_t *out);
 
-/* The value of key on rung i (with inheritance), or NULL. */
-VRAM_API const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key);
+/* For callers that only check a job's ladder text: parses it, checks it
+ * against job_bytes as vram_ladder_first_budget does, and sets *first_out
+ * (may be NULL) to the first attempt's budget.  NULL or "" is no ladder. */
+VRAM_API int vram_ladder_check_text(const char *text, uint64_t job_bytes, uint64_t *first_out);
+
+/* Refuses (VRAM_EINVAL) a rung after the first that would run the same
+ * command again: every setting it changes is a key that argv (a
+ * NULL-terminated command with {key} templates) never uses, and that
+ * `profile` (may be NULL) does not plan with, and it gives no smaller
+ * budget.  The message names the rung and the unused key(s). */
+VRAM_API int vram_ladder_check_command(const vram_ladder *l, char *const *argv,
+                                       const vram_profile *profile);
 
 /* Replaces every {key} in text with its value from kv (n pairs); "{{" and
  * "}}" stand for braces.  A {key} with no value is refused, naming it and

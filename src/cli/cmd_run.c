@@ -85,11 +85,13 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     if (spec->history && !*spec->history)
         spec->history = NULL;
     if (spec->ladder) {
-        vram_ladder l;
+        vram_ladder *l;
         uint64_t first;
         if (vram_ladder_parse(spec->ladder, &l))
             return cli_error(a, EXIT_USAGE, "--ladder: %s", vram_last_error());
-        if (vram_ladder_first_budget(&l, spec->vram_bytes, &first))
+        int bad = vram_ladder_first_budget(l, spec->vram_bytes, &first);
+        vram_ladder_free(l);
+        if (bad)
             return cli_error(a, EXIT_USAGE, "--vram and --ladder: %s", vram_last_error());
     }
     return 0;

@@ -56,12 +56,9 @@ static int check_job(const char *vram, const char *device, const char *priority,
             return snprintf(err, cap, "priority: '%s' is not a whole number from -100 to 100", priority), -1;
         out->priority = (int)v;
     }
-    vram_ladder l;
-    if (ladder && *ladder && vram_ladder_parse(ladder, &l))
-        return snprintf(err, cap, "ladder: %s", vram_last_error()), -1;
     /* A ladder with budgets sizes the job by its first rung. */
-    if (ladder && *ladder && vram_ladder_first_budget(&l, out->vram, &out->vram))
-        return snprintf(err, cap, "%s", vram_last_error()), -1;
+    if (vram_ladder_check_text(ladder, out->vram, &out->vram))
+        return snprintf(err, cap, "ladder: %s", vram_last_error()), -1;
     return 0;
 }
 

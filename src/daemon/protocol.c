@@ -292,13 +292,7 @@ static int check_ladder(parse_ctx *p)
     vram__request *r = p->req;
     if (!r->ladder || !*r->ladder)
         return 0;
-    vram_ladder *l = malloc(sizeof(*l));   /* some 60 KiB: not on the stack */
-    if (!l)
-        return bad(p, "out of host memory reading the ladder%s%s", "", "");
-    int rc = vram_ladder_parse(r->ladder, l);
-    if (!rc)
-        rc = vram_ladder_first_budget(l, r->bytes, &r->bytes);
-    free(l);
+    int rc = vram_ladder_check_text(r->ladder, r->bytes, &r->bytes);
     return rc ? bad(p, "'ladder': %s%s", vram_last_error(), "") : 0;
 }
 

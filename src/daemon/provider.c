@@ -108,9 +108,8 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     uint64_t bytes = 0;
     int rc = vram ? vram_size_parse(vram, &bytes) : vram__fail(VRAM_EINVAL, "'vram' is required: "
                                                               "the job's budget, e.g. 6GiB");
-    vram_ladder l;
-    if (!rc && ladder && *ladder && !(rc = vram_ladder_parse(ladder, &l)))
-        rc = vram_ladder_first_budget(&l, bytes, &bytes);
+    if (!rc)
+        rc = vram_ladder_check_text(ladder, bytes, &bytes);
     if (rc)
         return rc;
     vram__buf argv;

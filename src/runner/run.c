@@ -48,6 +48,9 @@ typedef struct attempt {
     size_t nkv;
     uint64_t bytes;                 /* admitted with */
     vram_plan *plan;                /* with a model */
+    vram_plan *chain;               /* the profile ladder's plan for this rung, when
+                                       plan was made again within a smaller budget
+                                       (the next rung follows on from it); or NULL */
     int device;
     uint64_t lease;
     char command[4096];             /* as run, for the history and the user */
@@ -59,8 +62,8 @@ typedef struct run {
     char own_state[256];
     const vram_job_spec *spec;
     vram_job_result *out;
-    vram_ladder ladder;
-    bool have_ladder;
+    vram_ladder *ladder;            /* --ladder's, the profile's, or NULL: no retry */
+    bool have_ladder;               /* given as text (--ladder) */
     vram_profile *profile;
     vram__admitter ad;              /* where attempts get their memory */
     vram_history *history;
@@ -100,10 +103,11 @@ static int base_settings(const run *r, attempt *a)
         snprintf(key, sizeof(key), "%.*s", (int)(eq - s), s);
         kv_set(a, key, eq + 1);
     }
+    const char *key, *value;
     if (r->have_ladder)
         for (size_t k = 0; k <= a->rung; k++)
-            for (size_t i = 0; i < r->ladder.rungs[k].nkv; i++)
-                kv_set(a, r->ladder.rungs[k].kv[i].key, r->ladder.rungs[k].kv[i].value);
+            for (size_t i = 0; !vram_ladder_setting(r->ladder, k, i, &key, &value); i++)
+                kv_set(a, key, value);
     return 0;
 }
 
@@ -137,7 +141,7 @@ static unsigned roomiest_device(vram_ctx *ctx)
 static int plan_attempt(run *r, attempt *a, const vram_plan *previous)
 {
     int rc;
-    if (previous && !r->have_ladder) {
+    if (previous && !r->have_ladder) {   /* the profile's ladder: the planner applies it */
         rc = vram_plan_next_rung(previous, &a->plan);
     } else {
         char (*buf)[192] = calloc(a->nkv + 1, 192);
@@ -171,6 +175,79 @@ static int plan_attempt(run *r, attempt *a, const vram_plan *previous)
     return 0;
 }
 
+/* A model run's plan made again within `limit`: its values kept, but the
+ * memory mode chosen again among those that fit (unless the attempt's own
+ * settings name one).  VRAM_ENOFIT when none fits. */
+static int replan_within(run *r, attempt *a, uint64_t limit)
+{
+    char (*buf)[192] = calloc(64, 192);
+    const char **list = buf ? calloc(64, sizeof(*list)) : NULL;
+    if (!list) {
+        free(buf);
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
+    size_t n = 0;
+    const char *key, *value;
+    bool own_mode = r->have_ladder && vram_ladder_get(r->ladder, a->rung, "memory");
+    for (size_t i = 0; i < r->spec->nsettings; i++)
+        own_mode = own_mode || !strncmp(r->spec->settings[i], "memory=", 7);
+    for (size_t i = 0; n < 64 && !vram_plan_param_at(a->plan, i, &key, &value); i++) {
+        /* duration is derived from frames here: giving both is refused */
+        if (!*value || (!strcmp(key, "memory") && !own_mode) || !strcmp(key, "duration"))
+            continue;
+        snprintf(buf[n], 192, "%s=%s", key, value);
+        list[n] = buf[n];
+        n++;
+    }
+    unsigned dev = r->spec->device >= 0 ? (unsigned)r->spec->device : roomiest_device(r->ctx);
+    vram_plan *plan;
+    int rc = vram_plan_make(r->ctx, r->profile, list, n, limit, dev, &plan);
+    free(list);
+    free(buf);
+    vram_estimate e;
+    if (!rc && !(rc = vram_plan_estimate(plan, &e)) && e.peak_bytes <= limit) {
+        if (a->chain)
+            vram_plan_free(a->plan);
+        else
+            a->chain = a->plan;
+        a->plan = plan;
+        a->bytes = e.peak_bytes;
+        for (size_t i = 0; !vram_plan_param_at(plan, i, &key, &value); i++)
+            if (!strcmp(key, "memory"))
+                kv_set(a, key, value);
+        return 0;
+    }
+    if (!rc)
+        vram_plan_free(plan);
+    return rc ? rc : VRAM_ENOFIT;
+}
+
+/* A retry never asks for more memory than the attempt before it, whatever
+ * its ladder: a model's plan is made again within that budget, and what
+ * still asks for more is held to it. */
+static int no_more_than(run *r, attempt *a, uint64_t limit)
+{
+    if (!limit || a->bytes <= limit)
+        return 0;
+    char was[32], now[32];
+    vram_size_format(limit, was, sizeof(was));
+    vram_size_format(a->bytes, now, sizeof(now));
+    if (a->plan && replan_within(r, a, limit) == 0)
+        return 0;
+    vram__clear_error();
+    say(r, "rung %zu would ask for %s, more than the %s of the attempt before: it gets %s", a->rung + 1,
+        now, was, was);
+    a->bytes = limit;
+    return 0;
+}
+
+static void drop_plans(attempt *a)
+{
+    vram_plan_free(a->plan);
+    vram_plan_free(a->chain);
+    a->plan = a->chain = NULL;
+}
+
 /* Settles rung number `rung` of the job: its settings, budget and plan. */
 static int make_attempt(run *r, attempt *a, size_t rung, const attempt *previous)
 {
@@ -181,27 +258,23 @@ static int make_attempt(run *r, attempt *a, size_t rung, const attempt *previous
     int rc = base_settings(r, a);
     if (rc)
         return rc;
-    if (r->have_ladder && r->ladder.rungs[rung].vram_bytes)
-        a->bytes = r->ladder.rungs[rung].vram_bytes;
+    vram_rung g = { 0, NULL };
+    if (r->have_ladder)
+        vram_ladder_rung(r->ladder, rung, &g);
+    if (g.bytes)
+        a->bytes = g.bytes;
     else if (!r->profile)
         a->bytes = r->spec->vram_bytes;
-    if (r->profile)
-        return plan_attempt(r, a, previous ? previous->plan : NULL);
-    return 0;
+    const vram_plan *from = previous ? (previous->chain ? previous->chain : previous->plan) : NULL;
+    if (r->profile && (rc = plan_attempt(r, a, from)))
+        return rc;
+    return previous ? no_more_than(r, a, previous->bytes) : 0;
 }
 
 /* Whether there is a rung after a's. */
 static bool has_next_rung(const run *r, const attempt *a)
 {
-    if (r->have_ladder)
-        return a->rung + 1 < r->ladder.nrungs;
-    if (!r->profile || !a->plan)
-        return false;
-    vram_plan *next;
-    if (vram_plan_next_rung(a->plan, &next))
-        return false;
-    vram_plan_free(next);
-    return true;
+    return a->rung + 1 < vram_ladder_count(r->ladder);
 }
 
 /* "batch 8 -> 1, enhancer gfpgan -> none, budget 6.0 GiB -> 3.0 GiB" */
@@ -620,10 +693,12 @@ static int check_spec(const run *r)
     if (!s->argv || !s->argv[0] || !*s->argv[0])
         return vram__fail(VRAM_EINVAL, "no command to run (give it after --)");
     uint64_t first;
-    int rc = r->have_ladder ? vram_ladder_first_budget(&r->ladder, s->vram_bytes, &first) : 0;
+    int rc = r->have_ladder ? vram_ladder_first_budget(r->ladder, s->vram_bytes, &first) : 0;
     if (rc)
         return rc;
-    if (!s->vram_bytes && !s->model && !(r->have_ladder && r->ladder.rungs[0].vram_bytes))
+    vram_rung g = { 0, NULL };
+    vram_ladder_rung(r->ladder, 0, &g);
+    if (!s->vram_bytes && !s->model && !(r->have_ladder && g.bytes))
         return vram__fail(VRAM_EINVAL, "a job needs a budget (--vram SIZE, or vram= on every rung of "
                           "its ladder) or a model to plan from (--model NAME)");
     return 0;
@@ -690,6 +765,10 @@ static int open_everything(run *r)
         rc = check_spec(r);
     if (!rc && r->spec->model)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
+    if (!rc && r->have_ladder)      /* a rung that changes nothing is no rung */
+        rc = vram_ladder_check_command(r->ladder, r->spec->argv, r->profile);
+    if (!rc && r->profile && !r->have_ladder)
+        rc = vram_ladder_from_profile(r->profile, &r->ladder);
     if (!rc)
         rc = share_sim_state(r);
     if (!rc)
@@ -712,6 +791,7 @@ static void close_everything(run *r)
     vram_history_close(r->history);
     vram__admit_close(&r->ad);
     vram_profile_free(r->profile);
+    vram_ladder_free(r->ladder);
     if (r->own_ctx)
         vram_ctx_close(r->own_ctx);
     if (r->own_state[0]) {
@@ -811,13 +891,29 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
         w->tl.stride = 1;
         rc = run_attempt(&r, a, w);
         bool started = rc == 0;
+        attempt *next = a == &slots[0] ? &slots[1] : &slots[0];
+        if (rc == VRAM_ETIMEDOUT && w->not_admitted && !interrupted && has_next_rung(&r, a)) {
+            /* A rung that cannot be admitted within its wait steps down. */
+            char need[32];
+            vram_size_format(a->bytes, need, sizeof(need));
+            say(&r, "rung %zu (%s) was not admitted within %lld ms; trying rung %zu", a->rung + 1, need,
+                (long long)spec->wait_ms, a->rung + 2);
+            vram__clear_error();
+            drop_plans(next);
+            if ((rc = make_attempt(&r, next, a->rung + 1, a)))
+                break;
+            char change[512];
+            describe_change(a, next, change, sizeof(change));
+            say(&r, "rung %zu: %s", next->rung + 1, *change ? change : "same settings");
+            a = next;
+            continue;
+        }
         if (rc && (w->not_admitted || (rc != VRAM_ENOENT && rc != VRAM_EPERM && rc != VRAM_EIO)))
             break;                  /* not admitted, or a bad template: nothing ran */
         rc = 0;
         if (!finish_attempt(&r, a, w, started))
             break;
-        attempt *next = a == &slots[0] ? &slots[1] : &slots[0];
-        vram_plan_free(next->plan);
+        drop_plans(next);
         if ((rc = make_attempt(&r, next, a->rung + 1, a)))
             break;
         char change[512];
@@ -829,8 +925,8 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
         vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes,
                           out->attempts > 1 || strcmp(out->outcome, "not-started") != 0);
     if (slots) {
-        vram_plan_free(slots[0].plan);
-        vram_plan_free(slots[1].plan);
+        drop_plans(&slots[0]);
+        drop_plans(&slots[1]);
     }
     free(slots);
     free(w);

@@ -1,26 +1,76 @@
 /*
- * runner/ladder.c - the ladder of cheaper settings a job climbs down after
- * an out-of-memory, and the {key} templates its command line is made from.
+ * sched/ladder.c - the one ladder type: the rungs a job or a task climbs
+ * down after an out-of-memory (or when a rung waits too long), and the
+ * {key} templates a job's command line is made from.
  *
- * "batch=8 res=720p vram=6GiB; batch=1; enhancer=none" is three rungs; each
- * keeps the settings of the one before and overrides what it names.  A
- * ladder must get cheaper: where budgets are given, each is smaller than the
- * last.
+ * A job's ladder is text ("batch=8 res=720p vram=6GiB; batch=1;
+ * enhancer=none" is three rungs, each keeping the settings of the one
+ * before and overriding what it names) or a model profile's [ladder]
+ * section; a task's is an array of vram_rung (budget and callback), which
+ * the pool turns into the same vram_ladder.  Whatever the source, a rung
+ * never needs more than the rung before it.  A ladder lives on the heap,
+ * a few hundred bytes, never on a stack by value.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "core/core.h"
+#include "plan/plan.h"
+#include "sched/sched.h"
+
+typedef struct lrung {
+    uint64_t bytes;                 /* 0: not given */
+    vram_task_fn fn;                /* a task's rung; NULL in a job's ladder */
+    size_t kv_at, nkv;              /* its own settings, in ladder->kv */
+} lrung;
+
+struct vram_ladder {
+    size_t n;
+    lrung rung[VRAM_LADDER_MAX_RUNGS + 1];   /* a task may have 1 + its rungs */
+    vram_kv *kv;                    /* every rung's own settings, in order */
+    size_t nkv, kv_cap;
+};
 
 static bool key_char(char c)
 {
     return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.';
 }
 
-/* Parses one "k=v k=v" rung into r. */
-static int parse_rung(char *text, size_t number, vram_ladder_rung *r)
+static vram_ladder *ladder_new(void)
 {
+    return calloc(1, sizeof(vram_ladder));
+}
+
+void vram_ladder_free(vram_ladder *l)
+{
+    if (!l)
+        return;
+    free(l->kv);
+    free(l);
+}
+
+static int kv_push(vram_ladder *l, const char *key, const char *value)
+{
+    if (l->nkv == l->kv_cap) {
+        size_t cap = l->kv_cap ? l->kv_cap * 2 : 8;
+        vram_kv *p = realloc(l->kv, cap * sizeof(*p));
+        if (!p)
+            return vram__fail(VRAM_ENOMEM, "out of host memory reading a ladder");
+        l->kv = p;
+        l->kv_cap = cap;
+    }
+    vram__strlcpy(l->kv[l->nkv].key, key, sizeof(l->kv[0].key));
+    vram__strlcpy(l->kv[l->nkv].value, value, sizeof(l->kv[0].value));
+    l->nkv++;
+    return 0;
+}
+
+/* Parses one "k=v k=v" rung into the next rung of l. */
+static int parse_rung(vram_ladder *l, char *text, size_t number)
+{
+    lrung *r = &l->rung[l->n];
     memset(r, 0, sizeof(*r));
+    r->kv_at = l->nkv;
     char *save = NULL;
     for (char *pair = strtok_r(text, " \t", &save); pair; pair = strtok_r(NULL, " \t", &save)) {
         char *eq = strchr(pair, '=');
@@ -33,92 +83,205 @@ static int parse_rung(char *text, size_t number, vram_ladder_rung *r)
                                   "'_', '-' and '.'", number, pair);
         const char *value = eq + 1;
         if (!strcmp(pair, "vram")) {
-            if (r->vram_bytes)
+            if (r->bytes)
                 return vram__fail(VRAM_EINVAL, "ladder rung %zu: vram given twice", number);
-            int rc = vram_size_parse(value, &r->vram_bytes);
+            int rc = vram_size_parse(value, &r->bytes);
             if (rc) {
                 char why[400];
                 vram__strlcpy(why, vram_last_error(), sizeof(why));
                 return vram__fail(rc, "ladder rung %zu: vram=%s: %s", number, value, why);
             }
-            if (r->vram_bytes == 0)
+            if (r->bytes == 0)
                 return vram__fail(VRAM_EINVAL, "ladder rung %zu: vram=0 fits nothing", number);
             continue;
         }
         for (size_t i = 0; i < r->nkv; i++)
-            if (!strcmp(r->kv[i].key, pair))
+            if (!strcmp(l->kv[r->kv_at + i].key, pair))
                 return vram__fail(VRAM_EINVAL, "ladder rung %zu: '%s' given twice", number, pair);
         if (r->nkv == VRAM_RUNG_MAX_KEYS)
             return vram__fail(VRAM_ERANGE, "ladder rung %zu: at most %d settings", number,
                               VRAM_RUNG_MAX_KEYS);
-        if (strlen(pair) >= sizeof(r->kv[0].key) || strlen(value) >= sizeof(r->kv[0].value))
+        if (strlen(pair) >= sizeof(l->kv[0].key) || strlen(value) >= sizeof(l->kv[0].value))
             return vram__fail(VRAM_ERANGE, "ladder rung %zu: '%s=%s' is too long", number, pair, value);
-        vram__strlcpy(r->kv[r->nkv].key, pair, sizeof(r->kv[0].key));
-        vram__strlcpy(r->kv[r->nkv].value, value, sizeof(r->kv[0].value));
+        int rc = kv_push(l, pair, value);
+        if (rc)
+            return rc;
         r->nkv++;
     }
-    if (r->nkv == 0 && r->vram_bytes == 0)
+    if (r->nkv == 0 && r->bytes == 0)
         return vram__fail(VRAM_EINVAL, "ladder rung %zu is empty", number);
+    l->n++;
     return 0;
 }
 
-/* Budgets, where given, shrink from rung to rung. */
-static int check_cheaper(const vram_ladder *l)
+/* The rule every kind of ladder obeys: a rung never needs more than the one
+ * before.  A job's text ladder is held to more: budgets, where given, are
+ * on every rung and shrink strictly (a rung that asks for the same memory
+ * is no rung), so that each can be checked. */
+int vram__ladder_check_cheaper(const vram_ladder *l, bool strict, size_t base)
 {
     size_t with = 0;
-    for (size_t i = 0; i < l->nrungs; i++)
-        with += l->rungs[i].vram_bytes != 0;
+    for (size_t i = 0; i < l->n; i++)
+        with += l->rung[i].bytes != 0;
     if (with == 0)
         return 0;
-    if (with != l->nrungs)
+    if (strict && with != l->n)
         return vram__fail(VRAM_EINVAL, "ladder: give vram=SIZE on every rung or on none, so that "
                           "each can be checked to be cheaper");
-    for (size_t i = 1; i < l->nrungs; i++)
-        if (l->rungs[i].vram_bytes >= l->rungs[i - 1].vram_bytes) {
-            char a[32], b[32];
-            vram_size_format(l->rungs[i - 1].vram_bytes, a, sizeof(a));
-            vram_size_format(l->rungs[i].vram_bytes, b, sizeof(b));
+    uint64_t before = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        uint64_t b = l->rung[i].bytes;
+        if (!b)
+            continue;
+        if (before && (b > before || (strict && b == before))) {
+            char x[32], y[32];
+            vram_size_format(before, x, sizeof(x));
+            vram_size_format(b, y, sizeof(y));
             return vram__fail(VRAM_EINVAL, "ladder does not get cheaper: rung %zu needs %s, rung %zu "
-                              "needs %s; each rung must need less than the one before", i, a, i + 1, b);
+                              "needs %s; rungs must get cheaper (each needs %s the one before)", at + base, x,
+                              i + base, y, strict ? "less than" : "at most");
         }
+        before = b;
+        at = i;
+    }
     return 0;
 }
 
-int vram_ladder_parse(const char *text, vram_ladder *out)
+int vram_ladder_parse(const char *text, vram_ladder **out)
 {
+    if (out)
+        *out = NULL;
     if (!text || !out)
         return vram__fail(VRAM_EINVAL, "vram_ladder_parse: NULL argument");
-    memset(out, 0, sizeof(*out));
-    char copy[8192];
-    if (strlen(text) >= sizeof(copy))
-        return vram__fail(VRAM_ERANGE, "ladder is too long (%zu bytes)", strlen(text));
-    vram__strlcpy(copy, text, sizeof(copy));
+    size_t len = strlen(text);
+    if (len >= 8192)
+        return vram__fail(VRAM_ERANGE, "ladder is too long (%zu bytes)", len);
+    char *copy = malloc(len + 1);
+    vram_ladder *l = ladder_new();
+    if (!copy || !l) {
+        free(copy);
+        free(l);
+        return vram__fail(VRAM_ENOMEM, "out of host memory reading a ladder");
+    }
+    memcpy(copy, text, len + 1);
     int rc = 0;
     char *start = copy;
     for (char *semi; start && !rc; start = semi ? semi + 1 : NULL) {
         semi = strchr(start, ';');
         if (semi)
             *semi = '\0';
-        if (*vram__trim(start) == '\0' && !semi && out->nrungs > 0)
+        if (*vram__trim(start) == '\0' && !semi && l->n > 0)
             break;                  /* a trailing ';' */
-        if (out->nrungs == VRAM_LADDER_MAX_RUNGS)
-            return vram__fail(VRAM_ERANGE, "ladder has more than %d rungs", VRAM_LADDER_MAX_RUNGS);
-        rc = parse_rung(start, out->nrungs + 1, &out->rungs[out->nrungs]);
-        if (!rc)
-            out->nrungs++;
+        if (l->n == VRAM_LADDER_MAX_RUNGS)
+            rc = vram__fail(VRAM_ERANGE, "ladder has more than %d rungs", VRAM_LADDER_MAX_RUNGS);
+        else
+            rc = parse_rung(l, start, l->n + 1);
     }
+    free(copy);
     if (!rc)
-        rc = check_cheaper(out);
-    if (rc)
-        memset(out, 0, sizeof(*out));
-    return rc;
+        rc = vram__ladder_check_cheaper(l, true, 1);
+    if (rc) {
+        vram_ladder_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int vram_ladder_from_profile(const vram_profile *p, vram_ladder **out)
+{
+    if (out)
+        *out = NULL;
+    if (!p || !out)
+        return vram__fail(VRAM_EINVAL, "vram_ladder_from_profile: NULL argument");
+    vram_ladder *l = ladder_new();
+    if (!l)
+        return vram__fail(VRAM_ENOMEM, "out of host memory reading a ladder");
+    l->n = 1;                       /* rung 0: the plan as made */
+    int rc = 0;
+    size_t n = vram_profile_ladder_count(p);
+    for (size_t i = 0; i < n && !rc; i++) {
+        char text[1024];
+        if (l->n == VRAM_LADDER_MAX_RUNGS)
+            rc = vram__fail(VRAM_ERANGE, "the profile's ladder has more than %d rungs",
+                            VRAM_LADDER_MAX_RUNGS - 1);
+        else if ((size_t)vram_profile_ladder_rung(p, i, text, sizeof(text)) >= sizeof(text))
+            rc = vram__fail(VRAM_ERANGE, "the profile's ladder rung %zu is too long", i + 1);
+        else
+            rc = parse_rung(l, text, i + 2);
+    }
+    if (rc) {
+        vram_ladder_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int vram__ladder_from_task(uint64_t bytes, vram_task_fn fn, const vram_rung *rungs, size_t n,
+                           vram_ladder **out)
+{
+    *out = NULL;
+    if (n > VRAM_LADDER_MAX_RUNGS)
+        return vram__fail(VRAM_ERANGE, "a ladder of %zu rungs: at most %d", n, VRAM_LADDER_MAX_RUNGS);
+    if (n && !rungs)
+        return vram__fail(VRAM_EINVAL, "%zu ladder rungs but no ladder", n);
+    for (size_t i = 0; i < n; i++) {
+        if (!rungs[i].fn)
+            return vram__fail(VRAM_EINVAL, "ladder rung %zu has no callback", i + 1);
+        if (!rungs[i].bytes)
+            return vram__fail(VRAM_EINVAL, "ladder rung %zu has an estimate of 0 bytes (a rung that "
+                              "needs no device memory is the fallback)", i + 1);
+    }
+    vram_ladder *l = ladder_new();
+    if (!l)
+        return vram__fail(VRAM_ENOMEM, "out of host memory for a task's ladder");
+    l->rung[0] = (lrung){ .bytes = bytes, .fn = fn };
+    for (size_t i = 0; i < n; i++)
+        l->rung[i + 1] = (lrung){ .bytes = rungs[i].bytes, .fn = rungs[i].fn };
+    l->n = n + 1;
+    int rc = vram__ladder_check_cheaper(l, false, 0);   /* a task's rung k is its rung k */
+    if (rc) {
+        vram_ladder_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+size_t vram_ladder_count(const vram_ladder *l)
+{
+    return l ? l->n : 0;
+}
+
+int vram_ladder_rung(const vram_ladder *l, size_t i, vram_rung *out)
+{
+    if (!l || !out || i >= l->n)
+        return VRAM_ENOENT;
+    out->bytes = l->rung[i].bytes;
+    out->fn = l->rung[i].fn;
+    return 0;
+}
+
+int vram_ladder_setting(const vram_ladder *l, size_t i, size_t j, const char **key_out,
+                        const char **value_out)
+{
+    if (!l || i >= l->n || j >= l->rung[i].nkv)
+        return VRAM_ENOENT;
+    const vram_kv *kv = &l->kv[l->rung[i].kv_at + j];
+    if (key_out)
+        *key_out = kv->key;
+    if (value_out)
+        *value_out = kv->value;
+    return 0;
 }
 
 int vram_ladder_first_budget(const vram_ladder *l, uint64_t job_bytes, uint64_t *out)
 {
     if (!out)
         return vram__fail(VRAM_EINVAL, "vram_ladder_first_budget: NULL output");
-    uint64_t rung = l && l->nrungs ? l->rungs[0].vram_bytes : 0;
+    uint64_t rung = l && l->n ? l->rung[0].bytes : 0;
     *out = job_bytes ? job_bytes : rung;
     if (job_bytes && rung && job_bytes != rung) {
         char a[32], b[32];
@@ -131,15 +294,85 @@ int vram_ladder_first_budget(const vram_ladder *l, uint64_t job_bytes, uint64_t 
     return 0;
 }
 
+int vram_ladder_check_text(const char *text, uint64_t job_bytes, uint64_t *first_out)
+{
+    if (first_out)
+        *first_out = job_bytes;
+    if (!text || !*text)
+        return 0;
+    vram_ladder *l;
+    int rc = vram_ladder_parse(text, &l);
+    uint64_t first = 0;
+    if (!rc)
+        rc = vram_ladder_first_budget(l, job_bytes, &first);
+    vram_ladder_free(l);
+    if (!rc && first_out)
+        *first_out = first;
+    return rc;
+}
+
 const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key)
 {
-    if (!l || !key || rung >= l->nrungs)
+    if (!l || !key || rung >= l->n)
         return NULL;
     for (size_t r = rung + 1; r-- > 0;)
-        for (size_t i = 0; i < l->rungs[r].nkv; i++)
-            if (!strcmp(l->rungs[r].kv[i].key, key))
-                return l->rungs[r].kv[i].value;
+        for (size_t i = 0; i < l->rung[r].nkv; i++)
+            if (!strcmp(l->kv[l->rung[r].kv_at + i].key, key))
+                return l->kv[l->rung[r].kv_at + i].value;
     return NULL;
+}
+
+/* Whether some argument of argv holds "{key}" as a template (not "{{key}}"). */
+static bool command_uses(char *const *argv, const char *key)
+{
+    size_t len = strlen(key);
+    for (size_t a = 0; argv && argv[a]; a++)
+        for (const char *p = argv[a]; *p; p++) {
+            if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+                p++;
+                continue;
+            }
+            if (p[0] == '{' && !strncmp(p + 1, key, len) && p[1 + len] == '}')
+                return true;
+        }
+    return false;
+}
+
+int vram_ladder_check_command(const vram_ladder *l, char *const *argv, const vram_profile *profile)
+{
+    if (!l)
+        return 0;
+    for (size_t i = 1; i < l->n; i++) {
+        const lrung *r = &l->rung[i];
+        bool changes = r->bytes && r->bytes != l->rung[i - 1].bytes;
+        vram__buf unused;
+        vram__buf_init(&unused);
+        const char *first_unused = NULL;
+        for (size_t j = 0; j < r->nkv && !changes; j++) {
+            const vram_kv *kv = &l->kv[r->kv_at + j];
+            const char *was = vram_ladder_get(l, i - 1, kv->key);
+            if (was && !strcmp(was, kv->value))
+                continue;           /* the same value again changes nothing */
+            if (command_uses(argv, kv->key) || (profile && plan__key_find(kv->key) >= 0))
+                changes = true;
+            else {
+                vram__buf_printf(&unused, "%s'%s'", unused.len ? ", " : "", kv->key);
+                first_unused = first_unused ? first_unused : kv->key;
+            }
+        }
+        if (!changes) {
+            int rc = unused.len
+                ? vram__fail(VRAM_EINVAL, "ladder rung %zu would run the same command again: the "
+                             "command never uses %s (write {%s} where it goes)%s", i + 1, unused.data,
+                             first_unused, profile ? ", and the model does not plan with it" : "")
+                : vram__fail(VRAM_EINVAL, "ladder rung %zu would run the same command again: it "
+                             "changes no setting and no budget", i + 1);
+            vram__buf_free(&unused);
+            return rc;
+        }
+        vram__buf_free(&unused);
+    }
+    return 0;
 }
 
 /* ---- templates ------------------------------------------------------------ */

@@ -49,38 +49,12 @@ task *vram__pool_task(vram_sched *s, uint64_t id)
 
 void vram__pool_task_free(task *t)
 {
-    free(t->rungs);
+    vram_ladder_free(t->ladder);
     free(t->device_bytes);
     free(t);
 }
 
 /* ---- submit -------------------------------------------------------------------- */
-
-static int check_ladder(const vram_task *t)
-{
-    if (t->nrungs > POOL_MAX_RUNGS)
-        return vram__fail(VRAM_ERANGE, "a ladder of %u rungs: at most %d", t->nrungs, POOL_MAX_RUNGS);
-    if (t->nrungs && !t->ladder)
-        return vram__fail(VRAM_EINVAL, "%u ladder rungs but no ladder", t->nrungs);
-    uint64_t before = t->bytes;
-    for (unsigned i = 0; i < t->nrungs; i++) {
-        const vram_rung *g = &t->ladder[i];
-        if (!g->fn)
-            return vram__fail(VRAM_EINVAL, "ladder rung %u has no callback", i + 1);
-        if (!g->bytes)
-            return vram__fail(VRAM_EINVAL, "ladder rung %u has an estimate of 0 bytes (a rung that "
-                              "needs no device memory is the fallback)", i + 1);
-        if (g->bytes > before) {
-            char a[32], b[32];
-            vram_size_format(g->bytes, a, sizeof(a));
-            vram_size_format(before, b, sizeof(b));
-            return vram__fail(VRAM_EINVAL, "ladder rung %u needs %s, more than the %s before it: "
-                              "rungs must get cheaper", i + 1, a, b);
-        }
-        before = g->bytes;
-    }
-    return 0;
-}
 
 static int check_task(const vram_sched *s, const vram_task *t)
 {
@@ -101,7 +75,7 @@ static int check_task(const vram_sched *s, const vram_task *t)
     if (t->resident && t->device >= 0 && (unsigned)t->device != t->resident->device)
         return vram__fail(VRAM_EINVAL, "the task asks for device %d but its resident '%s' lives "
                           "on device %u", t->device, t->resident->name, t->resident->device);
-    return check_ladder(t);
+    return 0;
 }
 
 /* The class a rung learns under: the task's class ("name", "name#k"), or
@@ -123,21 +97,22 @@ static void class_name(const vram_task *t, unsigned rung, vram_task_fn fn, char 
 static void task_notify(vram__req *r);
 static void finish(vram_sched *s, task *t, int status, int error, const char *reason);
 
-static task *task_new(vram_sched *s, const vram_task *t)
+static int task_new(vram_sched *s, const vram_task *t, task **out)
 {
+    *out = NULL;
     task *k = calloc(1, sizeof(*k));
     if (!k)
-        return NULL;
-    if (t->nrungs && !(k->rungs = malloc(t->nrungs * sizeof(*k->rungs))))
-        goto fail;
-    if (t->ndevice_bytes && !(k->device_bytes = malloc(t->ndevice_bytes * sizeof(uint64_t))))
-        goto fail;
-    if (t->nrungs)
-        memcpy(k->rungs, t->ladder, t->nrungs * sizeof(*k->rungs));
+        return vram__fail(VRAM_ENOMEM, "out of host memory for a task");
+    int rc = vram__ladder_from_task(t->bytes, t->fn, t->ladder, t->nrungs, &k->ladder);
+    if (!rc && t->ndevice_bytes && !(k->device_bytes = malloc(t->ndevice_bytes * sizeof(uint64_t))))
+        rc = vram__fail(VRAM_ENOMEM, "out of host memory for a task");
+    if (rc) {
+        vram__pool_task_free(k);
+        return rc;
+    }
     if (t->ndevice_bytes)
         memcpy(k->device_bytes, t->device_bytes, t->ndevice_bytes * sizeof(uint64_t));
     k->nrungs = t->nrungs;
-    k->fn = t->fn;
     k->fallback = t->fallback;
     k->user = t->user;
     k->free_result = t->free_result;
@@ -158,10 +133,8 @@ static task *task_new(vram_sched *s, const vram_task *t)
     r->device = -1;
     r->notify = task_notify;
     r->owner = k;
-    return k;
-fail:
-    vram__pool_task_free(k);
-    return NULL;
+    *out = k;
+    return 0;
 }
 
 /* Interns the classes of every rung and checks the task fits somewhere. */
@@ -171,7 +144,9 @@ static int task_admissible(vram_sched *s, const vram_task *t, task *k, bool *cpu
     char name[VRAM__CLASS_NAME_MAX];
     pthread_mutex_lock(&l->lock);
     for (unsigned i = 0; i <= k->nrungs; i++) {
-        class_name(t, i, i ? k->rungs[i - 1].fn : k->fn, name, sizeof(name));
+        vram_rung g;
+        vram_ladder_rung(k->ladder, i, &g);
+        class_name(t, i, g.fn, name, sizeof(name));
         k->cls[i] = vram__class_intern(l, name);
     }
     k->req.cls = k->cls[0];
@@ -211,9 +186,9 @@ int vram_sched_submit(vram_sched *s, const vram_task *t, uint64_t *id_out)
     int rc = check_task(s, t);
     if (rc)
         return rc;
-    task *k = task_new(s, t);
-    if (!k)
-        return vram__fail(VRAM_ENOMEM, "out of host memory for a task");
+    task *k;
+    if ((rc = task_new(s, t, &k)))
+        return rc;
     bool cpu_only = false;
     if ((rc = task_admissible(s, t, k, &cpu_only))) {
         vram__pool_task_free(k);
@@ -370,7 +345,9 @@ static void retry(vram_sched *s, task *t)
     }
     t->rung++;
     vram__req *r = &t->req;
-    r->bytes = t->rungs[t->rung - 1].bytes;
+    vram_rung g;
+    vram_ladder_rung(t->ladder, t->rung, &g);
+    r->bytes = g.bytes;
     r->device_bytes = NULL;         /* per-device estimates are the task's own */
     r->ndevice_bytes = 0;
     r->cls = t->cls[t->rung];
@@ -398,7 +375,9 @@ static void attempt(vram_sched *s, task *t)
     vram_task_call call = { .task_id = t->id, .user = t->user, .device = r->device,
                             .rung = (int)t->rung, .bytes = r->granted_bytes,
                             .attempt = ++t->attempts };
-    vram_task_fn fn = t->rung ? t->rungs[t->rung - 1].fn : t->fn;
+    vram_rung g;
+    vram_ladder_rung(t->ladder, t->rung, &g);
+    vram_task_fn fn = g.fn;
     if (r->device == VRAM_DEVICE_CPU) {
         pthread_mutex_lock(&s->lock);
         s->counters[C_on_cpu]++;

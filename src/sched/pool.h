@@ -7,7 +7,6 @@
 
 #include "sched/sched.h"
 
-#define POOL_MAX_RUNGS 32
 #define POOL_MAX_HOOKS 8
 
 /* Indices into counters, in the order of VRAM_SCHED_COUNTERS. */
@@ -21,10 +20,10 @@ enum {
 typedef struct task {
     vram__req req;                  /* its current attempt's request */
     uint64_t id;
-    vram_task_fn fn, fallback;
-    vram_rung *rungs;
-    unsigned nrungs;
-    vram__class *cls[POOL_MAX_RUNGS + 1];  /* what is learnt, per rung */
+    vram_task_fn fallback;
+    vram_ladder *ladder;            /* rung 0: the task's own callback and bytes */
+    unsigned nrungs;                /* rungs after rung 0 */
+    vram__class *cls[VRAM_LADDER_MAX_RUNGS + 1];  /* what is learnt, per rung */
     uint64_t *device_bytes;
     void *user;
     void (*free_result)(void *result);

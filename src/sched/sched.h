@@ -226,6 +226,19 @@ int vram__policy_check(const vram_ledger *l, const vram__req *r, bool *cpu_only)
 /* One admission pass over the queue at now_ns (see vram.h for the policy). */
 void vram__policy_pass(vram_ledger *l, uint64_t now_ns, vram__pass_out *out);
 
+/* ---- ladder.c ---- */
+
+/* The rule of every ladder: no rung needs more than the one before (strict:
+ * a job's text ladder, where budgets shrink and are on every rung or none).
+ * Messages number rung i as i + base. */
+int vram__ladder_check_cheaper(const vram_ladder *l, bool strict, size_t base);
+
+/* A task's ladder: rung 0 is the task itself (bytes, fn), then its n rungs.
+ * Refuses rungs without a callback, of 0 bytes or larger than the one
+ * before, and more than VRAM_LADDER_MAX_RUNGS of them. */
+int vram__ladder_from_task(uint64_t bytes, vram_task_fn fn, const vram_rung *rungs, size_t n,
+                           vram_ladder **out);
+
 /* ---- lease.c ---- */
 
 void vram__lease_info_of(const vram__req *r, uint64_t now_ns, vram_lease_info *out);

@@ -43,7 +43,7 @@ expect model_plan 0 'RES=[0-9]+x[0-9]+ STEPS=[0-9]+ TIER=[a-z-]+' -- "$VRAM" run
 # The exit status is the job's; a signal is 128 + it.
 expect exit_status_passes 7 '' -- "$VRAM" run --vram 1GiB -- sh -c 'exit 7'
 expect killed_by_signal 137 'was killed' -- "$VRAM" run --vram 1GiB -- sh -c 'kill -9 $$'
-expect failure_is_not_oom 1 'attempt 1 failed with status 1' -- "$VRAM" run --vram 1GiB --ladder "x=1; x=2" -- sh -c 'echo "ValueError: bad frame" >&2; exit 1'
+expect failure_is_not_oom 1 'attempt 1 failed with status 1' -- "$VRAM" run --vram 1GiB --ladder "x=1; x=2" -- sh -c 'echo "ValueError: bad frame {x}" >&2; exit 1'
 expect_lines no_retry_without_oom 'retrying' 0
 
 # Bad input and faults.
