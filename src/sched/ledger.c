@@ -74,12 +74,18 @@ static void learn_duration(vram__class *c, uint64_t ms)
     c->runs++;
 }
 
-void vram__ledger_oom(vram_ledger *l, vram__class *cls, uint64_t shortfall)
+void vram__ledger_oom(vram_ledger *l, const vram__req *r, uint64_t shortfall)
 {
+    vram__class *cls = r->cls;
     if (!cls)
         return;
+    uint64_t attempt = r->granted_bytes > r->bytes ? r->granted_bytes : r->bytes;
+    if (shortfall > attempt)
+        shortfall = attempt;        /* one report at most doubles the estimate */
     pthread_mutex_lock(&l->lock);
-    cls->extra_bytes += shortfall;
+    uint64_t extra = r->extra_seen + shortfall;
+    if (extra > cls->extra_bytes)
+        cls->extra_bytes = extra;
     cls->ooms++;
     pthread_mutex_unlock(&l->lock);
 }
@@ -246,6 +252,7 @@ void vram__grant(vram_ledger *l, vram__req *r, int device, uint64_t bytes, uint6
     r->start_ns = now_ns;
     r->end_ns = vram__expected_end(r, now_ns);
     r->granted_bytes = 0;
+    r->extra_seen = r->cls ? r->cls->extra_bytes : 0;
     vram_resident *res = r->resident;
     if (res && device >= 0) {
         if (res->state == RES_EVICTED) {     /* the task loads it again */

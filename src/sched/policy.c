@@ -69,6 +69,8 @@ uint64_t vram__need(const vram_ledger *l, const vram__req *r, unsigned d)
     }
     if (r->cls)
         b = sat_add(b, r->cls->extra_bytes);
+    if (r->cap_bytes && b > r->cap_bytes)
+        b = r->cap_bytes;           /* a retry never asks for more than the attempt that failed */
     if (r->resident && r->resident->state == RES_EVICTED)
         b = sat_add(b, r->resident->bytes);
     return b < UINT64_MAX ? b : UINT64_MAX - 1;   /* huge, but not "never" */
@@ -281,6 +283,31 @@ static void start_clock(vram_ledger *l, vram__req *r, uint64_t now_ns)
     vram__deadline_insert(l, r);
 }
 
+/* Whether r could not start even once every grant on the books ended: the
+ * room it needs is held by others. */
+static bool blocked_by_others(const vram_ledger *l, const vram__req *r, const room_map *m)
+{
+    for (unsigned d = 0; d < l->ndev; d++)
+        if (vram__need(l, r, d) <= m->room[d] + m->evictable[d] + l->dev[d].leased)
+            return false;
+    return true;
+}
+
+/* A task with a cheaper rung waits at most VRAM__STEP_PATIENCE_MS for room
+ * that others hold, then steps down (expire_due). */
+static void limit_patience(vram_ledger *l, vram__req *r, const room_map *m, uint64_t now_ns)
+{
+    if (!r->can_step || !blocked_by_others(l, r, m))
+        return;
+    uint64_t at = now_ns + VRAM__STEP_PATIENCE_MS * 1000000ull;
+    if (r->deadline_ns && r->deadline_ns <= at)
+        return;
+    if (r->deadline_ns)
+        vram__deadline_remove(l, r);
+    r->deadline_ns = at;
+    vram__deadline_insert(l, r);
+}
+
 /* Starts r on d, evicting first when the room is in idle residents.
  * Returns false when it must wait for the evictions. */
 static bool start_on(vram_ledger *l, vram__req *r, unsigned d, room_map *m, uint64_t now_ns,
@@ -330,17 +357,19 @@ static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
             }
             looked++;
             if (!fits_ever(l, r)) {    /* what its class learnt made it too big */
-                if (r->cpu_ok)
+                if (r->cpu_ok && !r->can_step)
                     go_cpu(l, r, now_ns, out);
                 else
                     vram__expire(l, r, VRAM_ENOFIT, out);
                 continue;
             }
             start_clock(l, r, now_ns);
+            limit_patience(l, r, &m, now_ns);
             if (have_head)
                 continue;
             rv = reserve(l, r, &m, now_ns);
-            if (r->cpu_ok && r->deadline_ns && rv.kind == RESV_FINITE && rv.shadow_ns > r->deadline_ns) {
+            if (r->cpu_ok && !r->can_step && r->deadline_ns && rv.kind == RESV_FINITE &&
+                rv.shadow_ns > r->deadline_ns) {
                 go_cpu(l, r, now_ns, out);   /* no device can take it in time */
                 continue;
             }
@@ -358,7 +387,7 @@ static bool expire_due(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
     bool any = false;
     while (l->dl_head && l->dl_head->deadline_ns <= now_ns) {
         vram__req *r = l->dl_head;
-        if (r->cpu_ok) {
+        if (r->cpu_ok && !r->can_step) {   /* a cheaper rung comes before the CPU */
             vram__deadline_remove(l, r);
             r->to_cpu = true;       /* starts when its client has a worker */
         } else {

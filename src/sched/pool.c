@@ -127,6 +127,7 @@ static int task_new(vram_sched *s, const vram_task *t, task **out)
     r->wait_ms = t->wait_ms;
     r->expected_ms = t->expected_ms;
     r->cpu_ok = t->cpu_ok != 0;
+    r->can_step = t->nrungs > 0;
     r->resident = t->resident;
     r->client = &s->client;
     r->pid = (uint32_t)getpid();
@@ -345,6 +346,9 @@ static void retry(vram_sched *s, task *t)
     }
     t->rung++;
     vram__req *r = &t->req;
+    if (r->granted_bytes)           /* a retry never asks for more than what failed */
+        r->cap_bytes = r->granted_bytes;
+    r->can_step = t->rung < t->nrungs;
     vram_rung g;
     vram_ladder_rung(t->ladder, t->rung, &g);
     r->bytes = g.bytes;
@@ -406,8 +410,8 @@ static void attempt(vram_sched *s, task *t)
     if (rc == VRAM_TASK_OOM) {
         t->ooms++;
         uint64_t base = r->granted_bytes > r->bytes ? r->granted_bytes : r->bytes;
-        vram__ledger_oom(s->l, r->cls, call.shortfall_bytes ? call.shortfall_bytes
-                                                            : base / DEFAULT_SHORTFALL_DIV);
+        vram__ledger_oom(s->l, r, call.shortfall_bytes ? call.shortfall_bytes
+                                                       : base / DEFAULT_SHORTFALL_DIV);
         if (t->rung < t->nrungs) {
             vram__ledger_release(s->l, r, false, true);
             t->holds_slot = false;
@@ -427,7 +431,9 @@ static void attempt(vram_sched *s, task *t)
 static void not_admitted(vram_sched *s, task *t)
 {
     int status = t->req.status;
-    if (status == VRAM_ENOFIT && t->rung < t->nrungs) {
+    /* Not admitted within its patience, or grown past every card: the next
+     * rung, if there is one; the fallback only after the last. */
+    if ((status == VRAM_ENOFIT || status == VRAM_ETIMEDOUT) && t->rung < t->nrungs) {
         retry(s, t);
         return;
     }

@@ -22,6 +22,10 @@
 #define VRAM__HOLDER_MAX 64
 #define VRAM__DEFAULT_WINDOW 256
 #define VRAM__NO_END UINT64_MAX     /* a grant whose end nobody can predict */
+/* How long a task that has a cheaper rung waits for memory that is not
+ * ours (others hold it: none of our grants ending would make the room)
+ * before it steps down, even when it may wait for ever. */
+#define VRAM__STEP_PATIENCE_MS 1000
 
 /* ---- task classes: what the ledger learns ---- */
 
@@ -63,6 +67,12 @@ struct vram__req {
                                        when memory, not a worker, holds it up) */
     bool cpu_ok;
     bool to_cpu;                    /* waited too long: runs on the CPU */
+    bool can_step;                  /* a task with a cheaper rung left: when it
+                                       waited out its patience, it steps down
+                                       (before the CPU, before the fallback) */
+    uint64_t cap_bytes;             /* 0, or the most it may ask for (a retry:
+                                       what the attempt that failed had) */
+    uint64_t extra_seen;            /* its class's extra when it was granted */
     vram_resident *resident;        /* pinned while granted */
     vram__client *client;           /* NULL: no concurrency limit */
     char holder[VRAM__HOLDER_MAX];
@@ -186,8 +196,11 @@ vram__req *vram__ledger_withdraw_client(vram_ledger *l, const vram__client *c);
 void vram__ledger_release(vram_ledger *l, vram__req *r, bool learn, bool free_slot);
 void vram__ledger_free_slot(vram_ledger *l, vram__client *c);
 
-/* Raises the class's estimates after an out-of-memory. */
-void vram__ledger_oom(vram_ledger *l, vram__class *cls, uint64_t shortfall);
+/* Raises the class's estimates after an out-of-memory of r (granted, not
+ * yet released).  Out-of-memory results of attempts granted under the same
+ * estimate count once: the class's extra becomes what r saw plus the
+ * shortfall, at most r's own bytes again, never less than it was. */
+void vram__ledger_oom(vram_ledger *l, const vram__req *r, uint64_t shortfall);
 
 /* Under the lock: queue links, and the grant bookkeeping the pass uses.
  * grant and expire tell the request (a blocked acquirer at once, others
