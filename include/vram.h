@@ -849,7 +849,23 @@ typedef struct vram_lease_request {
     uint32_t pgid;                  /* a process group whose device memory the
                                        lease explains too (a job started in its
                                        own group); 0: none */
+    uint32_t flags;                 /* VRAM_LEASE_JOB: a queue's job, not a lease
+                                       taken outside a queue (what a waiting
+                                       request misses is then "Lease" only when
+                                       such leases hold it) */
+    const char **wait_reason;       /* optional: while the request waits, kept
+                                       pointing (atomic stores; read it with
+                                       __atomic_load_n) at why, as Slurm says it:
+                                       "Resources" (the first in line; memory is
+                                       short), "Lease" (the same, and leases hold
+                                       what it misses), "Priority" (a request
+                                       ahead of it comes first) or "Dependency"
+                                       (it waits for a worker or an unload).
+                                       Static strings; must stay valid until the
+                                       request is granted, canceled or refused */
 } vram_lease_request;
+
+#define VRAM_LEASE_JOB 1u
 
 typedef struct vram_lease_info {
     uint64_t id;

@@ -67,6 +67,8 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, v
     r->pid = q->pid ? q->pid : (uint32_t)getpid();
     r->pgid = q->pgid;
     r->device = -1;
+    r->is_lease = !(q->flags & VRAM_LEASE_JOB);
+    r->reason_out = q->wait_reason;
     if (q->holder)
         vram__strlcpy(r->holder, q->holder, sizeof(r->holder));
     else

@@ -173,8 +173,91 @@ void vram__deadline_remove(vram_ledger *l, vram__req *r)
     r->dl_prev = r->dl_next = NULL;
 }
 
+/* ---- reasons, sizes and clocks of waiting requests ---------------------------- */
+
+const char *vram__reason_name(int reason)
+{
+    switch (reason) {
+    case WAIT_RESOURCES: return "Resources";
+    case WAIT_LEASE: return "Lease";
+    case WAIT_DEPENDENCY: return "Dependency";
+    default: return "Priority";
+    }
+}
+
+void vram__set_reason(vram__req *r, int reason)
+{
+    if (r->reason == reason && r->state == REQ_QUEUED)
+        return;
+    r->reason = (uint8_t)reason;
+    if (r->reason_out)
+        __atomic_store_n(r->reason_out, vram__reason_name(reason), __ATOMIC_RELEASE);
+}
+
+static unsigned bucket_of(uint64_t b)
+{
+    if (b < 8)
+        return (unsigned)b;
+    unsigned e = 63u - (unsigned)__builtin_clzll(b);
+    return e * 8 + (unsigned)((b >> (e - 3)) & 7);
+}
+
+static uint64_t bucket_floor(unsigned k)
+{
+    unsigned e = k / 8, sub = k % 8;
+    return e < 3 ? k : (8ull + sub) << (e - 3);
+}
+
+/* The least r may need on any device: the class's extra only adds to it. */
+static uint64_t floor_need(const vram__req *r)
+{
+    uint64_t b = r->bytes;
+    for (unsigned d = 0; r->device_bytes && d < r->ndevice_bytes; d++)
+        if (r->device_bytes[d] && r->device_bytes[d] < b)
+            b = r->device_bytes[d];
+    if (r->cap_bytes && r->cap_bytes < b)
+        b = r->cap_bytes;
+    return b;
+}
+
+uint64_t vram__waiting_floor(const vram_ledger *l)
+{
+    for (unsigned k = 0; k < VRAM__NBUCKETS; k++)
+        if (l->bucket_count[k])
+            return bucket_floor(k);
+    return UINT64_MAX;
+}
+
+void vram__unclocked_remove(vram_ledger *l, vram__req *r)
+{
+    if (!r->clocked)
+        return;
+    if (r->uc_prev)
+        r->uc_prev->uc_next = r->uc_next;
+    else
+        l->uc_head = r->uc_next;
+    if (r->uc_next)
+        r->uc_next->uc_prev = r->uc_prev;
+    r->uc_prev = r->uc_next = NULL;
+    r->clocked = false;
+}
+
+static void count_waiting(vram_ledger *l, vram__req *r, int delta)
+{
+    l->waiting += (unsigned)delta;
+    if (r->device_pref >= 0 && (unsigned)r->device_pref < l->ndev)
+        l->dev[r->device_pref].waiting_pinned += (unsigned)delta;
+    else
+        l->waiting_any += (unsigned)delta;
+    if (r->to_cpu)
+        l->waiting_cpu += (unsigned)delta;
+    if (delta > 0)
+        r->bucket = (uint16_t)bucket_of(floor_need(r));
+    l->bucket_count[r->bucket] += (uint32_t)delta;
+}
+
 /* Inserts by seq within its level: a retry goes back to where it stood. */
-static int queue_insert(vram_ledger *l, vram__req *r)
+int vram__queue_insert(vram_ledger *l, vram__req *r)
 {
     vram__level *lv = find_level(l, r->priority);
     if (!lv && !(lv = add_level(l, r->priority)))
@@ -193,9 +276,19 @@ static int queue_insert(vram_ledger *l, vram__req *r)
     else
         lv->head = r;
     r->state = REQ_QUEUED;
-    l->waiting++;
+    count_waiting(l, r, +1);
+    r->reason = WAIT_RESOURCES;     /* so that the next line stores it */
+    vram__set_reason(r, WAIT_PRIORITY);
     if (r->deadline_ns && !r->to_cpu)
         vram__deadline_insert(l, r);
+    else if (!r->deadline_ns && !r->to_cpu && (r->wait_ms >= 0 || r->can_step)) {
+        r->clocked = true;          /* its clock starts when memory holds it up */
+        r->uc_prev = NULL;
+        r->uc_next = l->uc_head;
+        if (l->uc_head)
+            l->uc_head->uc_prev = r;
+        l->uc_head = r;
+    }
     return 0;
 }
 
@@ -212,7 +305,8 @@ void vram__queue_remove(vram_ledger *l, vram__req *r)
         lv->tail = r->prev;
     r->prev = r->next = NULL;
     vram__deadline_remove(l, r);
-    l->waiting--;
+    vram__unclocked_remove(l, r);
+    count_waiting(l, r, -1);
 }
 
 /* ---- grants ------------------------------------------------------------------ */
@@ -267,6 +361,8 @@ void vram__grant(vram_ledger *l, vram__req *r, int device, uint64_t bytes, uint6
         r->granted_bytes = bytes;
         l->dev[device].leased += bytes;
         l->dev[device].nleases++;
+        if (r->is_lease)
+            l->dev[device].lease_bytes += bytes;
     }
     if (r->client)
         r->client->slots_free--;
@@ -302,6 +398,8 @@ static void ungrant(vram_ledger *l, vram__req *r, bool learn, bool free_slot, ui
         vram__dev *d = &l->dev[r->device];
         d->leased -= r->granted_bytes;
         d->nleases--;
+        if (r->is_lease)
+            d->lease_bytes -= r->granted_bytes;
         if (r->resident) {
             r->resident->pins--;
             r->resident->last_use_ns = now_ns;
@@ -357,7 +455,7 @@ int vram__ledger_submit(vram_ledger *l, vram__req *r, uint64_t *id_out)
         *id_out = r->id;
     if (!r->seq)
         r->seq = ++l->next_seq;
-    int rc = queue_insert(l, r);
+    int rc = vram__queue_insert(l, r);
     if (rc) {
         pthread_mutex_unlock(&l->lock);
         return rc;
@@ -724,9 +822,7 @@ int vram_ledger_device_info(vram_ledger *l, unsigned device, vram_ledger_device 
         if (r->state == RES_LOADED && !r->pins && r->unload)
             out->evictable_bytes += r->bytes;
     }
-    for (unsigned i = 0; i < l->nlevels; i++)
-        for (const vram__req *r = l->levels[i].head; r; r = r->next)
-            out->waiting += r->device_pref < 0 || r->device_pref == (int)device;
+    out->waiting = l->waiting_any + d->waiting_pinned;   /* counted, not walked */
     pthread_mutex_unlock(&l->lock);
     return 0;
 }

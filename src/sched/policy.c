@@ -12,15 +12,23 @@
  *     the device where it can start soonest: its shadow time is when enough
  *     of the grants there, in order of expected end, will have ended, and
  *     the extra is what will be left over then;
- *   - a later request may pass the head (backfill) on another device, or on
- *     the reserved one when it is expected to end by the shadow time or fits
- *     in the extra.  When the head cannot start even after every grant has
- *     ended (others hold too much), only requests whose duration is known
- *     may pass it, so it waits at most that long once others let go; when a
- *     grant's end is unknown, nothing passes it there.  A grant running past
- *     its expected end makes the shadow time "now", so an overrun stops
- *     further passing: the head is never starved;
- *   - at most `window` requests that cannot start are looked at per pass.
+ *   - a later request may pass the head (backfill, EASY as in Slurm and
+ *     Maui) on another device, or on the reserved one when it is expected to
+ *     end by the shadow time or fits in the extra.  When some grant's end
+ *     is unknown, the extra is what is sure to be left whatever order the
+ *     grants end in (one 15 GiB job holding a 24 GiB card leaves a 2 GiB
+ *     job room beside the 15 GiB head that waits for it).  When the head
+ *     cannot start even after every grant has ended (others hold too much),
+ *     only requests whose duration is known may pass it, so it waits at
+ *     most that long once others let go.  A grant running past its expected
+ *     end makes the shadow time "now", so an overrun stops further passing:
+ *     the head is never starved;
+ *   - requests of one shape (size, device, class, duration) that cannot
+ *     start are judged once per pass: at most `window` shapes are looked
+ *     at, however many requests share them, and the walk stops once no
+ *     device has room for the smallest request waiting;
+ *   - every request looked at is given its reason to wait, as Slurm says
+ *     it: Resources, Lease, Priority or Dependency.
  *
  * Room on a device is capacity (total less margin) less others, leases and
  * residents; idle residents count as room, and are evicted least recently
@@ -38,7 +46,8 @@ typedef enum { RESV_NONE, RESV_FINITE, RESV_UNKNOWN, RESV_OTHERS } resv_kind;
 
 /* The blocked head's claim on a device. */
 typedef struct resv {
-    resv_kind kind;                 /* FINITE: shadow_ns and extra are known */
+    resv_kind kind;                 /* FINITE: shadow_ns and extra are known;
+                                       UNKNOWN: extra is what is sure to be left */
     int dev;
     uint64_t shadow_ns;
     uint64_t extra;
@@ -146,6 +155,9 @@ static bool may_pass(const vram__req *r, const resv *rv, uint64_t need, uint64_t
             return true;
         *into_extra = need <= rv->extra;
         return *into_extra;
+    case RESV_UNKNOWN:
+        *into_extra = need <= rv->extra;
+        return *into_extra;
     case RESV_OTHERS:
         return end != VRAM__NO_END;
     default:
@@ -206,13 +218,34 @@ static size_t spans_on(vram_ledger *l, unsigned d, uint64_t now_ns)
     return n;
 }
 
+/* When the grants of device d end in an order nobody knows, the head (short
+ * of `deficit`) starts once enough of them have ended; the room left over
+ * then is at least the smallest grant less the deficit, whatever the order
+ * (the last grant to end before it starts is at least the smallest, and
+ * what ended before it was less than the deficit). */
+static uint64_t sure_extra(const vram__span *s, size_t n, uint64_t deficit, uint64_t total)
+{
+    if (total < deficit)
+        return 0;
+    uint64_t least = UINT64_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (s[i].bytes < least)
+            least = s[i].bytes;
+    return least != UINT64_MAX && least > deficit ? least - deficit : 0;
+}
+
 static resv shadow_on(vram_ledger *l, unsigned d, uint64_t need, const room_map *m, uint64_t now_ns)
 {
     uint64_t room = m->room[d] + m->evictable[d], at = now_ns;
     size_t n = spans_on(l, d, now_ns);
     for (size_t i = 0; i < n && room < need; i++) {
-        if (l->scratch[i].end_ns == VRAM__NO_END)
-            return (resv){ RESV_UNKNOWN, (int)d, 0, 0 };
+        if (l->scratch[i].end_ns == VRAM__NO_END) {
+            uint64_t total = 0;
+            for (size_t k = i; k < n; k++)
+                total += l->scratch[k].bytes;
+            return (resv){ RESV_UNKNOWN, (int)d, 0,
+                           sure_extra(l->scratch + i, n - i, need - room, total) };
+        }
         room += l->scratch[i].bytes;
         at = l->scratch[i].end_ns;
     }
@@ -267,9 +300,18 @@ static void plan_evictions(vram_ledger *l, unsigned d, uint64_t shortfall, vram_
 
 /* Sends r to the CPU: at once (its client has a free worker: checked by
  * the caller), never again to a device. */
+static void mark_cpu(vram_ledger *l, vram__req *r)
+{
+    if (r->to_cpu)
+        return;
+    r->to_cpu = true;
+    if (r->state == REQ_QUEUED)
+        l->waiting_cpu++;
+}
+
 static void go_cpu(vram_ledger *l, vram__req *r, uint64_t now_ns, vram__pass_out *out)
 {
-    r->to_cpu = true;
+    mark_cpu(l, r);
     vram__grant(l, r, VRAM_DEVICE_CPU, 0, now_ns, out);
 }
 
@@ -277,6 +319,7 @@ static void go_cpu(vram_ledger *l, vram__req *r, uint64_t now_ns, vram__pass_out
  * is what holds it up. */
 static void start_clock(vram_ledger *l, vram__req *r, uint64_t now_ns)
 {
+    vram__unclocked_remove(l, r);
     if (r->wait_ms < 0 || r->deadline_ns)
         return;
     r->deadline_ns = now_ns + (uint64_t)r->wait_ms * 1000000ull;
@@ -323,6 +366,81 @@ static bool start_on(vram_ledger *l, vram__req *r, unsigned d, room_map *m, uint
     return true;
 }
 
+/* Why the blocked head waits: Resources when it fits no device now (Lease
+ * when what it misses is held by leases taken outside a queue).  Everyone
+ * blocked behind it waits for Priority, as in Slurm. */
+static int head_reason(const vram_ledger *l, const vram__req *r, const room_map *m)
+{
+    bool fits_now = false, fits_without_leases = false;
+    for (unsigned d = 0; d < l->ndev; d++) {
+        uint64_t need = vram__need(l, r, d), have = m->room[d] + m->evictable[d];
+        if (need == UINT64_MAX)
+            continue;
+        fits_now = fits_now || need <= have;
+        fits_without_leases = fits_without_leases || need <= have + l->dev[d].lease_bytes;
+    }
+    if (fits_now)
+        return WAIT_PRIORITY;
+    return fits_without_leases ? WAIT_LEASE : WAIT_RESOURCES;
+}
+
+/* What the pass remembers of a shape of request that could not start. */
+typedef struct shape {
+    uint64_t bytes, cap, expected_ms;
+    const vram__class *cls;
+    const vram_resident *resident;
+    const vram__client *client;
+    int device_pref;
+    bool cpu_ok, can_step;
+} shape;
+
+#define SHAPES 32
+
+static bool shapeless(const vram__req *r)
+{
+    return r->device_bytes != NULL || r->to_cpu;
+}
+
+static shape shape_of(const vram__req *r)
+{
+    return (shape){ r->bytes, r->cap_bytes, r->expected_ms, r->cls, r->resident, r->client,
+                    r->device_pref, r->cpu_ok, r->can_step };
+}
+
+static const shape *seen_shape(const shape *s, unsigned n, const vram__req *r)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (s[i].bytes == r->bytes && s[i].cap == r->cap_bytes && s[i].expected_ms == r->expected_ms &&
+            s[i].cls == r->cls && s[i].resident == r->resident && s[i].client == r->client &&
+            s[i].device_pref == r->device_pref && s[i].cpu_ok == r->cpu_ok &&
+            s[i].can_step == r->can_step)
+            return &s[i];
+    return NULL;
+}
+
+/* Whether no device has room for the smallest request waiting: nothing
+ * further down the queue can start in this pass. */
+static bool no_room_left(const vram_ledger *l, const room_map *m, uint64_t floor)
+{
+    if (l->waiting_cpu)
+        return false;               /* those start on the CPU, room or not */
+    for (unsigned d = 0; d < l->ndev; d++)
+        if (l->dev[d].sampled && m->room[d] + m->evictable[d] >= floor)
+            return false;
+    return true;
+}
+
+/* The pass stops early: memory, not their turn, holds up the requests it
+ * did not reach, so their clocks start. */
+static void start_clocks(vram_ledger *l, const room_map *m, uint64_t now_ns)
+{
+    while (l->uc_head) {
+        vram__req *r = l->uc_head;
+        start_clock(l, r, now_ns);  /* takes it off the list */
+        limit_patience(l, r, m, now_ns);
+    }
+}
+
 /* One walk of the queue.  Returns true when it stopped for evictions. */
 static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
 {
@@ -330,19 +448,37 @@ static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
     room_now(l, &m);
     resv rv = { RESV_NONE, -1, 0, 0 };
     bool have_head = false;
-    unsigned looked = 0;
+    unsigned looked = 0, nshapes = 0;
+    shape shapes[SHAPES];
+    const vram__client *full_client = NULL;   /* a pool without a free worker */
+    uint64_t floor = vram__waiting_floor(l);  /* only grows as requests start */
     for (unsigned lv = 0; lv < l->nlevels; lv++) {
         for (vram__req *r = l->levels[lv].head, *next; r; r = next) {
             next = r->next;
             if (looked >= l->window)
                 return false;
+            if (have_head && !r->to_cpu && no_room_left(l, &m, floor)) {
+                start_clocks(l, &m, now_ns);
+                return false;
+            }
             if ((r->client && !r->client->slots_free) ||
                 (r->resident && r->resident->state == RES_EVICTING)) {
-                looked++;
+                vram__set_reason(r, WAIT_DEPENDENCY);
+                if (!r->client || r->client != full_client)
+                    looked++;       /* one pool's requests count once */
+                if (r->client && !r->client->slots_free)
+                    full_client = r->client;
                 continue;
             }
             if (r->to_cpu) {
                 go_cpu(l, r, now_ns, out);
+                continue;
+            }
+            const shape *seen = shapeless(r) ? NULL : seen_shape(shapes, nshapes, r);
+            if (seen) {             /* judged already in this pass: it cannot start */
+                vram__set_reason(r, WAIT_PRIORITY);
+                start_clock(l, r, now_ns);
+                limit_patience(l, r, &m, now_ns);
                 continue;
             }
             bool extra = false;
@@ -363,6 +499,10 @@ static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
                     vram__expire(l, r, VRAM_ENOFIT, out);
                 continue;
             }
+            int reason = have_head ? WAIT_PRIORITY : head_reason(l, r, &m);
+            vram__set_reason(r, reason);
+            if (!shapeless(r) && nshapes < SHAPES)
+                shapes[nshapes++] = shape_of(r);
             start_clock(l, r, now_ns);
             limit_patience(l, r, &m, now_ns);
             if (have_head)
@@ -389,7 +529,7 @@ static bool expire_due(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
         vram__req *r = l->dl_head;
         if (r->cpu_ok && !r->can_step) {   /* a cheaper rung comes before the CPU */
             vram__deadline_remove(l, r);
-            r->to_cpu = true;       /* starts when its client has a worker */
+            mark_cpu(l, r);         /* starts when its client has a worker */
         } else {
             vram__expire(l, r, VRAM_ETIMEDOUT, out);
         }

@@ -40,6 +40,20 @@ typedef struct vram__class {
 
 enum { REQ_QUEUED, REQ_GRANTED, REQ_DONE };
 
+/* Why a request waits, as Slurm says it (squeue's REASON): set by each
+ * admission pass that looks at it. */
+enum {
+    WAIT_PRIORITY,                  /* a request ahead of it comes first */
+    WAIT_RESOURCES,                 /* not enough memory free on any device it may use */
+    WAIT_LEASE,                     /* ... and what it misses is held by leases */
+    WAIT_DEPENDENCY                 /* waits for a worker of its pool, or an unload */
+};
+
+/* Waiting requests are also counted by the size they need at the least,
+ * in buckets an eighth of a power of two wide, so that a pass can stop
+ * once no device has room for the smallest of them. */
+#define VRAM__NBUCKETS (64 * 8)
+
 /* A worker pool's concurrency: its requests start only while it has a free
  * worker, and one waiting for a worker does not hold up the others. */
 typedef struct vram__client {
@@ -96,6 +110,15 @@ struct vram__req {
     vram__req *out_next;            /* in a pass's list of notifications */
     bool external;                  /* a lease request (lease.c), not a task */
     bool adopted;                   /* granted without waiting: it already runs */
+    bool is_lease;                  /* external and not a queue's job: counted in
+                                       vram__dev.lease_bytes while granted */
+    bool clocked;                   /* in the ledger's list of requests whose
+                                       wait clock has not started */
+    uint8_t reason;                 /* WAIT_*, while queued */
+    uint16_t bucket;                /* its size bucket, while queued */
+    const char **reason_out;        /* optional: kept pointing at the reason's
+                                       name while queued (atomic stores) */
+    vram__req *uc_prev, *uc_next;   /* in the list of unclocked requests */
 };
 
 /* ---- residents ---- */
@@ -125,7 +148,9 @@ typedef struct vram__dev {
     uint64_t explained;             /* ours seen in use at the last sample */
     uint64_t leased;                /* granted requests */
     uint64_t resident;              /* residents loaded or being evicted */
+    uint64_t lease_bytes;           /* of leased, what leases outside a queue hold */
     unsigned nleases, nresidents;
+    unsigned waiting_pinned;        /* queued requests that asked for this device */
 } vram__dev;
 
 typedef struct vram__level {
@@ -160,6 +185,11 @@ struct vram_ledger {
     vram__level *levels;            /* by priority, highest first */
     unsigned nlevels, levels_cap;
     unsigned waiting;
+    unsigned waiting_any;           /* of those, that may use any device */
+    unsigned waiting_cpu;           /* of those, bound for the CPU */
+    uint32_t bucket_count[VRAM__NBUCKETS];
+    vram__req *uc_head;             /* queued with a wait limit or a cheaper rung,
+                                       whose clock has not started yet */
     vram__req *dl_head, *dl_tail;   /* waiting requests with a deadline, soonest first */
     vram__req *grants;              /* every granted request */
     unsigned ngrants;
@@ -224,6 +254,22 @@ void vram__ledger_settle(vram_ledger *l);
 /* The device's room now: capacity - others - leased - resident (>= 0). */
 uint64_t vram__dev_room(const vram__dev *d);
 uint64_t vram__dev_capacity(const vram__dev *d);
+
+/* The name of a WAIT_* reason: "Priority", "Resources", "Lease", "Dependency". */
+const char *vram__reason_name(int reason);
+
+/* Sets r's reason (and its caller's copy). */
+void vram__set_reason(vram__req *r, int reason);
+
+/* The lower edge of the smallest size bucket that holds a waiting request
+ * (UINT64_MAX when none waits). */
+uint64_t vram__waiting_floor(const vram_ledger *l);
+
+/* Takes r off the list of unclocked requests (its clock started). */
+void vram__unclocked_remove(vram_ledger *l, vram__req *r);
+
+/* Queues r (under the lock), without a pass: in seq order within its level. */
+int vram__queue_insert(vram_ledger *l, vram__req *r);
 
 /* ---- policy.c ---- */
 
