@@ -101,7 +101,8 @@ class LeaseRequest(ctypes.Structure):
     _fields_ = [("bytes", ctypes.c_uint64), ("device", ctypes.c_int), ("priority", ctypes.c_int),
                 ("wait_ms", ctypes.c_int64), ("holder", ctypes.c_char_p), ("pid", ctypes.c_uint32),
                 ("expected_ms", ctypes.c_uint64), ("task_class", ctypes.c_char_p),
-                ("pgid", ctypes.c_uint32)]
+                ("pgid", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("wait_reason", ctypes.c_void_p)]
 
 
 class LeaseInfo(ctypes.Structure):
