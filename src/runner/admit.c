@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/json_read.h"
-#include "daemon/queue.h"
+#include "wire/queue.h"
 #include "runner/runner.h"
 
 #define CLAIM_TRIES_MS 10000        /* a daemon restarting meanwhile gets this long */

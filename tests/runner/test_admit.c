@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "daemon/queue.h"
+#include "wire/queue.h"
 #include "runner/runner.h"
 
 static char path[96];
