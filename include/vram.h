@@ -1144,6 +1144,40 @@ VRAM_API int vram_sched_close(vram_sched *s);
 /* "done", "fell back", "failed", "canceled".  Static. */
 VRAM_API const char *vram_outcome_name(int status);
 
+/* ---- the admission engine in virtual time ---- */
+
+/* One task of a trace for vram_sched_simulate. */
+typedef struct vram_sim_task {
+    uint64_t bytes;                 /* > 0, at most the capacity */
+    uint64_t duration_ms;           /* how long it holds its memory, > 0 */
+    uint64_t expected_ms;           /* what the engine is told of it; 0: unknown */
+    int priority;                   /* higher first */
+} vram_sim_task;
+
+enum {
+    VRAM_SIM_BACKFILL = 0,          /* vram: FIFO within a priority, best fit, EASY backfill */
+    VRAM_SIM_NO_BACKFILL = 1,       /* the same engine, nothing passes a blocked request */
+    VRAM_SIM_ONE_AT_A_TIME = 2      /* first come first served, one task at a time */
+};
+
+typedef struct vram_sim_result {
+    uint64_t makespan_ms;           /* from the first start to the last end */
+    uint64_t bound_ms;              /* the lower bound: memory-time over the
+                                       capacity, or the longest task */
+    uint64_t passes;                /* admission passes the engine made */
+    unsigned most_at_once;          /* tasks running together, at the most */
+} vram_sim_result;
+
+/* Runs a trace (all tasks queued at time 0, in order) through the one
+ * admission engine on one device of `capacity_bytes` to use, in virtual
+ * time: each task holds its memory for its duration, and the engine is
+ * asked again at every end.  `policy` is a VRAM_SIM_*; window 0 is the
+ * default backfill window.  No thread, no sleep: 100,000 tasks take
+ * seconds.  VRAM_EINVAL (bad task or policy), VRAM_ENOFIT (a task larger
+ * than the capacity), VRAM_ENOMEM. */
+VRAM_API int vram_sched_simulate(const vram_sim_task *tasks, size_t n, uint64_t capacity_bytes,
+                                 int policy, unsigned window, vram_sim_result *out);
+
 /* ---- runner (src/runner) ------------------------------------------ */
 
 /* ---- ladders ---- */

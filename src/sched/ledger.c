@@ -714,6 +714,33 @@ static int ledger_alloc(vram_ctx *ctx, const vram_ledger_config *cfg, vram_ledge
     return 0;
 }
 
+vram_ledger *vram__ledger_bare(uint64_t capacity, unsigned window, bool no_backfill)
+{
+    vram_ledger *l = calloc(1, sizeof(*l));
+    if (!l || !(l->dev = calloc(1, sizeof(*l->dev)))) {
+        free(l);
+        return NULL;
+    }
+    l->ndev = 1;
+    l->dev[0].sampled = true;
+    l->dev[0].total = capacity;
+    vram__strlcpy(l->dev[0].name, "simulated", sizeof(l->dev[0].name));
+    l->window = window ? window : VRAM__DEFAULT_WINDOW;
+    l->no_backfill = no_backfill;
+    pthread_mutex_init(&l->lock, NULL);
+    pthread_cond_init(&l->timer_wake, NULL);
+    return l;
+}
+
+void vram__ledger_bare_free(vram_ledger *l)
+{
+    if (!l)
+        return;
+    pthread_mutex_destroy(&l->lock);
+    pthread_cond_destroy(&l->timer_wake);
+    ledger_free(l);
+}
+
 static void ledger_destroy(vram_ledger *l)
 {
     pthread_mutex_destroy(&l->lock);

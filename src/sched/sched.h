@@ -268,6 +268,12 @@ uint64_t vram__waiting_floor(const vram_ledger *l);
 /* Takes r off the list of unclocked requests (its clock started). */
 void vram__unclocked_remove(vram_ledger *l, vram__req *r);
 
+/* A ledger of one device of `capacity` bytes to use and nothing else (no
+ * context, monitor or timer), for simulate.c; the caller passes it alone.
+ * NULL when out of memory.  Freed with vram__ledger_bare_free (NULL is fine). */
+vram_ledger *vram__ledger_bare(uint64_t capacity, unsigned window, bool no_backfill);
+void vram__ledger_bare_free(vram_ledger *l);
+
 /* Queues r (under the lock), without a pass: in seq order within its level. */
 int vram__queue_insert(vram_ledger *l, vram__req *r);
 
