@@ -10,7 +10,10 @@
  * the makespan against the lower bound, retries, fallbacks, how many ran at
  * once.  --policy all compares vram with FIFO without backfill and one at
  * a time, which are the same engine with backfill off or one worker.  On a
- * terminal a progress bar runs on stderr.
+ * terminal a progress bar runs on stderr.  --virtual runs the admission
+ * engine alone in virtual time (vram_sched_simulate): the three policies
+ * side by side in an instant, up to a million tasks (--tasks N scales the
+ * built-in trace, its video jobs at the head of the queue or --spread).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -31,6 +34,9 @@ static const cli_flag flags[] = {
     { "workers", 'w', "N", "worker threads (default 16)", false },
     { "speed", 0, "N", "run N times faster than the trace's durations (default 100)", false },
     { "json", 0, NULL, "print the results as one JSON document", false },
+    { "virtual", 0, NULL, "the admission engine alone in virtual time: FIFO, no backfill and backfill side by side", false },
+    { "tasks", 'n', "N", "with --virtual and no TRACE: N tasks, one in a hundred a video job at the head", false },
+    { "spread", 0, NULL, "with --tasks: the video jobs spread through the queue, not at its head", false },
     { "no-progress", 0, NULL, "no progress bar, even on a terminal", false },
     { NULL, 0, NULL, NULL, false },
 };
@@ -447,6 +453,79 @@ static void print_json(const trace *t, double speed, const bound *b, const resul
     printf("]}\n");
 }
 
+/* ---- virtual time -------------------------------------------------------------------- */
+
+static const struct { const char *name; double gib, seconds; } builtin_kinds[] = {
+    { "video-12g", 12, 40 }, { "video-16g", 16, 30 }, { "video-20g", 20, 30 }, { "enhance", 1.5, 3 },
+};
+
+/* The trace's tasks in order, or (tasks > 0) the built-in kinds scaled to
+ * that many tasks, one in a hundred a video job. */
+static vram_sim_task *sim_tasks(const trace *t, uint64_t tasks, bool spread, size_t *n_out)
+{
+    size_t n = tasks ? (size_t)tasks : t->tasks;
+    vram_sim_task *v = calloc(n ? n : 1, sizeof(*v));
+    if (!v)
+        return NULL;
+    size_t at = 0, videos = 0;
+    for (unsigned i = 0; !tasks && i < t->n; i++)
+        for (unsigned c = 0; c < t->k[i].count; c++, at++) {
+            uint64_t ms = (uint64_t)(t->k[i].seconds * 1000.0 + 0.5);
+            v[at] = (vram_sim_task){ t->k[i].bytes, ms ? ms : 1, ms ? ms : 1, t->k[i].priority };
+        }
+    for (; tasks && at < n; at++) {
+        bool video = spread ? at % 100 == 0 : at < n / 100;
+        unsigned k = video ? (unsigned)(videos++ % 3) : 3;
+        uint64_t ms = (uint64_t)(builtin_kinds[k].seconds * 1000);
+        v[at] = (vram_sim_task){ (uint64_t)(builtin_kinds[k].gib * (double)(1ull << 30)), ms, ms, 0 };
+    }
+    *n_out = n;
+    return v;
+}
+
+static int run_virtual(cli_args *a, const trace *t, const bound *b, const char *devices)
+{
+    uint64_t tasks = 0;
+    int rc;
+    if (cli_has(a, "tasks") && (rc = cli_uint(a, "tasks", 1, 1000000, &tasks)))
+        return rc;
+    if (tasks && a->nrest > 0)
+        return cli_error(a, EXIT_USAGE, "--tasks scales the built-in trace: give it without TRACE");
+    size_t n;
+    vram_sim_task *v = sim_tasks(t, tasks, cli_has(a, "spread"), &n);
+    if (!v)
+        return cli_fail(a, VRAM_ENOMEM, NULL);
+    uint64_t capacity = (uint64_t)(b->capacity_gib * (double)(1ull << 30));
+    static const char *const names[3] = { "vram with backfill", "vram, no backfill", "FIFO, one at a time" };
+    static const char *const keys[3] = { "vram", "fifo", "one_at_a_time" };
+    vram_sim_result r[3];
+    for (int p = 0; p < 3; p++)
+        if ((rc = vram_sched_simulate(v, n, capacity, p, 0, &r[p]))) {
+            free(v);
+            return cli_fail(a, rc, NULL);
+        }
+    free(v);
+    double lb = (double)r[0].bound_ms / 1000.0;
+    if (cli_has(a, "json")) {
+        printf("{\"tasks\":%zu,\"virtual\":true,\"lower_bound_s\":%.3f,\"runs\":[", n, lb);
+        for (int p = 2; p >= 0; p--)
+            printf("{\"policy\":\"%s\",\"makespan_s\":%.3f,\"most_at_once\":%u}%s", keys[p],
+                   (double)r[p].makespan_ms / 1000.0, r[p].most_at_once, p ? "," : "");
+        printf("]}\n");
+        return EXIT_OK;
+    }
+    printf("simulated: %s\ntrace: %zu tasks from %s%s; virtual time: the admission engine alone, asked "
+           "again at every end\n\n", devices, n, tasks ? "the built-in kinds, one in a hundred a video job "
+           : t->source, tasks ? (cli_has(a, "spread") ? "spread through the queue" : "at the head of the queue")
+           : "");
+    printf("%-20s %10s %9s %12s\n", "policy", "makespan", "vs bound", "most at once");
+    for (int p = 2; p >= 0; p--)
+        printf("%-20s %9.1fs %8.3fx %12u\n", names[p], (double)r[p].makespan_ms / 1000.0,
+               (double)r[p].makespan_ms / (double)r[0].bound_ms, r[p].most_at_once);
+    printf("\nlower bound: %.1f s (memory-time over %.1f GiB, or the longest task)\n", lb, b->capacity_gib);
+    return EXIT_OK;
+}
+
 static int run(cli_args *a)
 {
     const char *policy = cli_get(a, "policy") ? cli_get(a, "policy") : "vram";
@@ -468,6 +547,10 @@ static int run(cli_args *a)
     char devices[1024] = "";
     if ((rc = lower_bound(a, &t, &b, devices, sizeof(devices))))
         return rc;
+    if (cli_has(a, "virtual"))
+        return run_virtual(a, &t, &b, devices);
+    if (cli_has(a, "tasks") || cli_has(a, "spread"))
+        return cli_error(a, EXIT_USAGE, "--tasks and --spread go with --virtual");
     result res[3];
     int n = 0;
     for (int i = 0; i < 3; i++) {
@@ -486,7 +569,8 @@ static int run(cli_args *a)
 
 const cli_command cmd_simulate = {
     .name = "simulate",
-    .usage = "[TRACE] [--policy vram|fifo|serial|all] [--workers N] [--speed N] [--json]",
+    .usage = "[TRACE] [--policy vram|fifo|serial|all] [--workers N] [--speed N] [--json]\n"
+             "       vram simulate --virtual [TRACE | --tasks N [--spread]] [--json]",
     .summary = "replay a trace of tasks on simulated cards through the scheduler; print the makespan",
     .description =
         "Each line of TRACE is one kind of task: NAME COUNT SIZE DURATION, then any of\n"
@@ -499,6 +583,11 @@ const cli_command cmd_simulate = {
         "duration divided by --speed; makespans are in the trace's seconds.  The lower\n"
         "bound is the memory-time of the trace over the usable memory, or the longest\n"
         "task.  fifo is the same engine with backfill off; serial, with one worker.\n"
+        "--virtual runs the admission engine alone in virtual time, on the first card:\n"
+        "FIFO one at a time, vram without backfill and vram with backfill side by side\n"
+        "(ladders, odds and waits of the trace are not played).  --tasks N scales the\n"
+        "built-in trace to N tasks, one in a hundred a video job, all at the head of\n"
+        "the queue (--spread: every hundredth).\n"
         "Exit status: 0, 2 for bad input, 3 when a task fits no card.",
     .flags = flags,
     .run = run,
