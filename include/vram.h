@@ -1482,6 +1482,10 @@ typedef struct vram_submit {
     int device;                     /* -1: any */
     int priority;                   /* -100..100, higher first */
     const char *name;               /* a label, or NULL */
+    uint64_t time_ms;               /* how long it runs, at most (vram submit --time):
+                                       smaller jobs start past it while it waits
+                                       only when they end in time.  0: the learnt
+                                       duration of its model, if any */
 } vram_submit;
 
 /* Queues a job; *job_out is its id once it is on disk. */

@@ -23,6 +23,7 @@ static const cli_flag flags[] = {
     { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
     { "priority", 'p', "P", "-100 to 100; higher starts first (default 0)", false },
     { "name", 'n', "NAME", "a name for the job", false },
+    { "time", 't', "DURATION", "how long the job runs at most (90s, 5m): smaller jobs may start past it", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
     { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
     { "json", 0, NULL, "print the job ids as JSON", false },
@@ -30,17 +31,19 @@ static const cli_flag flags[] = {
 };
 
 typedef struct job_flags {
-    uint64_t vram;
+    uint64_t vram, time_ms;
     const char *model, *ladder, *name;
     int device, priority;
 } job_flags;
 
 /* Checks the values a job is given (from flags or a CSV row). */
 static int check_job(const char *vram, const char *device, const char *priority, const char *ladder,
-                     job_flags *out, char *err, size_t cap)
+                     const char *time, job_flags *out, char *err, size_t cap)
 {
     if (vram && *vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
+    if (time && *time && (vram_duration_parse(time, 1000, &out->time_ms) || !out->time_ms))
+        return snprintf(err, cap, "time: '%s' is not a duration above 0 (90s, 5m, 1h)", time), -1;
     out->device = -1;
     if (device && *device && strcmp(device, "auto")) {
         char *end;
@@ -73,8 +76,16 @@ static int submit_one(cli_args *a, vram_client *c)
     job_flags f = { 0 };
     char err[512];
     if (check_job(cli_get(a, "vram"), cli_get(a, "device"), cli_get(a, "priority"), cli_get(a, "ladder"),
-                  &f, err, sizeof(err)))
+                  cli_get(a, "time"), &f, err, sizeof(err)))
         return cli_error(a, EXIT_USAGE, "--%s", err);
+    if (cli_get(a, "ladder") && *cli_get(a, "ladder") && !cli_has(a, "model")) {
+        vram_ladder *l = NULL;        /* a rung that would run the same command again */
+        int bad = vram_ladder_parse(cli_get(a, "ladder"), &l) ||
+                  vram_ladder_check_command(l, a->rest + a->dashdash, NULL);
+        vram_ladder_free(l);
+        if (bad)
+            return cli_error(a, EXIT_USAGE, "--ladder: %s", vram_last_error());
+    }
     if (!f.vram && !cli_has(a, "model"))
         return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
                          "or a --ladder with vram=SIZE on its rungs");
@@ -93,6 +104,7 @@ static int submit_one(cli_args *a, vram_client *c)
         .device = f.device,
         .priority = f.priority,
         .name = cli_get(a, "name"),
+        .time_ms = f.time_ms,
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -108,8 +120,9 @@ static int submit_one(cli_args *a, vram_client *c)
 
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
-enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KNOWN };
-static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name" };
+enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_TIME, COL_KNOWN };
+static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
+                                              "time" };
 
 typedef struct batch_row {
     unsigned line;
@@ -148,7 +161,7 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *
     if (!command || !*command)
         snprintf(r->error, sizeof(r->error), "the command is empty");
     else if (check_job(r->cell[COL_VRAM], r->cell[COL_DEVICE], r->cell[COL_PRIORITY], r->cell[COL_LADDER],
-                       &r->f, err, sizeof(err)))
+                       r->cell[COL_TIME], &r->f, err, sizeof(err)))
         snprintf(r->error, sizeof(r->error), "%s", err);
     else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
@@ -179,6 +192,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .device = r->f.device,
         .priority = r->f.priority,
         .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
+        .time_ms = r->f.time_ms,
     };
     return s;
 }
@@ -286,14 +300,17 @@ static int run(cli_args *a)
 const cli_command cmd_submit = {
     .name = "submit",
     .usage = "(--vram SIZE | --model NAME [--set KEY=VALUE ...]) [--ladder RUNGS] [--device auto|N] "
-             "[--priority P] [--name NAME] -- COMMAND [ARGS...]\n       vram submit --csv FILE [--skip-bad]",
+             "[--priority P] [--name NAME] [--time DURATION] -- COMMAND [ARGS...]\n"
+             "       vram submit --csv FILE [--skip-bad]",
     .summary = "queue a job (or a CSV batch of them) with vramd; prints each job's id",
     .description =
         "The job is on disk in the daemon's queue before its id is printed.  It runs when its\n"
-        "memory fits, under 'vram run' with the same environment and folder as here.\n"
+        "memory fits, under 'vram run' with the same environment and folder as here.  A job\n"
+        "that waits for room lets smaller ones start past it only when they cannot delay it:\n"
+        "by their --time, the learnt duration of their model, or by fitting beside it.\n"
         "CSV: a header row; the column 'command' is a command line for /bin/sh -c with {key}\n"
-        "taken from the row; 'vram', 'model', 'ladder', 'device', 'priority' and 'name' are as\n"
-        "their flags; any other column is a setting.  A bad row is named with its line; the\n"
+        "taken from the row; 'vram', 'model', 'ladder', 'device', 'priority', 'name' and 'time'\n"
+        "are as their flags; any other column is a setting.  A bad row is named with its line; the\n"
         "file is then refused, or, with --skip-bad, the good rows are queued.\n"
         "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued.",
     .flags = flags,

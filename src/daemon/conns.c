@@ -433,6 +433,7 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     row->model = (char *)(r->model ? r->model : "");
     row->ladder = (char *)(r->ladder ? r->ladder : "");
     row->priority = (int)r->priority;
+    row->time_ms = r->time_ms;
     row->vram_bytes = r->bytes;
     row->device_pref = r->device;
     row->owner_uid = c->uid;

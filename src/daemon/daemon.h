@@ -49,6 +49,8 @@ typedef struct vramd_job {
     char tier[32];
     char *command;                  /* argv as one line, made once, for lists */
     char reason[160];               /* why it waits, or why it failed */
+    const char *wait_why;           /* the ledger's reason while its request waits
+                                       ("Priority", ...; atomic, static strings) */
     /* A job-rung request waiting for its new lease: the runner's reply. */
     uint64_t rung_conn;
     char rung_request_id[64];

@@ -213,6 +213,20 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
         vram__json_null(o);
     vram__json_key(o, "reason");
     const char *why = *j->reason ? j->reason : r->note;
+    char waits[160];
+    const char *slurm = j->ticket ? __atomic_load_n(&j->wait_why, __ATOMIC_ACQUIRE) : NULL;
+    if (!*why && r->state == VRAM__JOB_QUEUED && slurm) {
+        char need[32];
+        vram_size_format(j->estimate_bytes, need, sizeof(need));
+        if (!strcmp(slurm, "Priority"))
+            snprintf(waits, sizeof(waits), "Priority: a job ahead of it comes first (it needs %s of "
+                     "GPU memory)", need);
+        else if (!strcmp(slurm, "Lease"))
+            snprintf(waits, sizeof(waits), "Lease: waiting for %s of GPU memory that leases hold", need);
+        else
+            snprintf(waits, sizeof(waits), "%s: waiting for %s of GPU memory", slurm, need);
+        why = waits;
+    }
     if (*why)
         vram__json_string(o, why);
     else
@@ -372,6 +386,9 @@ static int request_lease(vramd *d, vramd_job *j, uint64_t bytes, int device)
         .wait_ms = VRAM_WAIT_FOREVER,
         .holder = holder,
         .task_class = *j->row.model ? j->row.model : NULL,
+        .expected_ms = j->row.time_ms,
+        .flags = VRAM_LEASE_JOB,
+        .wait_reason = &j->wait_why,
     };
     int rc = vram_lease_acquire_async(d->ledger, &q, vramd_on_grant, g, &j->ticket);
     if (rc)
@@ -472,9 +489,7 @@ static void enqueue(vramd *d, vramd_job *j)
         return;
     }
     pthread_mutex_lock(&d->lock);
-    char need[32];
-    vram_size_format(j->estimate_bytes, need, sizeof(need));
-    snprintf(j->reason, sizeof(j->reason), "waiting for %s of GPU memory", need);
+    j->reason[0] = '\0';           /* the ledger says why it waits (wait_why) */
     vramd_changed(d);
     pthread_mutex_unlock(&d->lock);
 }

@@ -161,7 +161,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 /* ---- the field table ---------------------------------------------------------------- */
 
 enum field_id {
-    F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY,
+    F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY, F_TIME,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
     F_PGID, F_PEAK, F_PROGRESS, F_CHECK,
 };
@@ -182,6 +182,7 @@ static const struct {
     { "settings", F_SETTINGS, OP_BIT(VRAM__OP_SUBMIT) },
     { "ladder", F_LADDER, OP_BIT(VRAM__OP_SUBMIT) },
     { "priority", F_PRIORITY, OP_BIT(VRAM__OP_SUBMIT) },
+    { "time_ms", F_TIME, OP_BIT(VRAM__OP_SUBMIT) },
     { "check", F_CHECK, OP_BIT(VRAM__OP_SUBMIT) },
     { "vram", F_VRAM, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
     { "device", F_DEVICE, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) },
@@ -227,6 +228,11 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
     case F_PRIORITY:
         rc = read_int(p, name, v, -100, 100, &r->priority);
         return rc;
+    case F_TIME:
+        if ((rc = read_int(p, name, v, 0, INT64_MAX / 2, &x)))
+            return rc;
+        r->time_ms = (uint64_t)x;
+        return 0;
     case F_CHECK:
         if (v->kind != VRAM__JV_BOOL)
             return bad(p, "'%s' must be true or false%s", name, "");

@@ -55,6 +55,7 @@ typedef struct vram__request {
     const vram__jv *settings;       /* object of strings, or NULL */
     const char *ladder;
     int64_t priority;
+    uint64_t time_ms;               /* submit: how long the job runs, 0: unknown */
     bool check;                     /* only say whether it would be queued */
     /* submit, lease */
     uint64_t bytes;                 /* 0: not given */

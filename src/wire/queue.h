@@ -46,6 +46,9 @@ typedef struct vram__job {
     char *settings_json;            /* JSON object */
     char *ladder;                   /* "" for none */
     int priority;
+    uint64_t time_ms;               /* vram submit --time (0: unknown); kept in
+                                       memory only: a restarted daemon falls back
+                                       on the learnt duration of the job's model */
     uint64_t vram_bytes;            /* asked for (0: from the model) */
     int device_pref;                /* -1: auto */
     uint32_t owner_uid;
