@@ -25,8 +25,10 @@
  *     the head is never starved;
  *   - requests of one shape (size, device, class, duration) that cannot
  *     start are judged once per pass: at most `window` shapes are looked
- *     at, however many requests share them, and the walk stops once no
- *     device has room for the smallest request waiting;
+ *     at, however many requests share them, and at most VISITS_PER_SHAPE
+ *     times that many requests past the head in all; the walk stops once
+ *     no device has room for the smallest request waiting.  So a pass
+ *     costs the same however long the queue;
  *   - every request looked at is given its reason to wait, as Slurm says
  *     it: Resources, Lease, Priority or Dependency.
  *
@@ -395,6 +397,7 @@ typedef struct shape {
 } shape;
 
 #define SHAPES 32
+#define VISITS_PER_SHAPE 16
 
 static bool shapeless(const vram__req *r)
 {
@@ -449,13 +452,14 @@ static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
     resv rv = { RESV_NONE, -1, 0, 0 };
     bool have_head = false;
     unsigned looked = 0, nshapes = 0;
+    uint64_t visited = 0, max_visits = (uint64_t)l->window * VISITS_PER_SHAPE;
     shape shapes[SHAPES];
     const vram__client *full_client = NULL;   /* a pool without a free worker */
     uint64_t floor = vram__waiting_floor(l);  /* only grows as requests start */
     for (unsigned lv = 0; lv < l->nlevels; lv++) {
         for (vram__req *r = l->levels[lv].head, *next; r; r = next) {
             next = r->next;
-            if (looked >= l->window)
+            if (looked >= l->window || (have_head && ++visited > max_visits))
                 return false;
             if (have_head && !r->to_cpu && no_room_left(l, &m, floor)) {
                 start_clocks(l, &m, now_ns);
