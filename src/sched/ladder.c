@@ -25,10 +25,11 @@ typedef struct lrung {
 } lrung;
 
 struct vram_ladder {
-    size_t n;
-    lrung rung[VRAM_LADDER_MAX_RUNGS + 1];   /* a task may have 1 + its rungs */
+    size_t n, cap;
     vram_kv *kv;                    /* every rung's own settings, in order */
     size_t nkv, kv_cap;
+    lrung rung[];                   /* cap of them: a task's 1 + its rungs, or
+                                       VRAM_LADDER_MAX_RUNGS */
 };
 
 static bool key_char(char c)
@@ -36,9 +37,12 @@ static bool key_char(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.';
 }
 
-static vram_ladder *ladder_new(void)
+static vram_ladder *ladder_new(size_t cap)
 {
-    return calloc(1, sizeof(vram_ladder));
+    vram_ladder *l = calloc(1, sizeof(vram_ladder) + cap * sizeof(lrung));
+    if (l)
+        l->cap = cap;
+    return l;
 }
 
 void vram_ladder_free(vram_ladder *l)
@@ -158,7 +162,7 @@ int vram_ladder_parse(const char *text, vram_ladder **out)
     if (len >= 8192)
         return vram__fail(VRAM_ERANGE, "ladder is too long (%zu bytes)", len);
     char *copy = malloc(len + 1);
-    vram_ladder *l = ladder_new();
+    vram_ladder *l = ladder_new(VRAM_LADDER_MAX_RUNGS);
     if (!copy || !l) {
         free(copy);
         free(l);
@@ -195,7 +199,7 @@ int vram_ladder_from_profile(const vram_profile *p, vram_ladder **out)
         *out = NULL;
     if (!p || !out)
         return vram__fail(VRAM_EINVAL, "vram_ladder_from_profile: NULL argument");
-    vram_ladder *l = ladder_new();
+    vram_ladder *l = ladder_new(VRAM_LADDER_MAX_RUNGS);
     if (!l)
         return vram__fail(VRAM_ENOMEM, "out of host memory reading a ladder");
     l->n = 1;                       /* rung 0: the plan as made */
@@ -234,7 +238,7 @@ int vram__ladder_from_task(uint64_t bytes, vram_task_fn fn, const vram_rung *run
             return vram__fail(VRAM_EINVAL, "ladder rung %zu has an estimate of 0 bytes (a rung that "
                               "needs no device memory is the fallback)", i + 1);
     }
-    vram_ladder *l = ladder_new();
+    vram_ladder *l = ladder_new(n + 1);
     if (!l)
         return vram__fail(VRAM_ENOMEM, "out of host memory for a task's ladder");
     l->rung[0] = (lrung){ .bytes = bytes, .fn = fn };

@@ -220,12 +220,13 @@ static uint64_t floor_need(const vram__req *r)
     return b;
 }
 
-uint64_t vram__waiting_floor(const vram_ledger *l)
+uint64_t vram__waiting_floor(vram_ledger *l)
 {
-    for (unsigned k = 0; k < VRAM__NBUCKETS; k++)
-        if (l->bucket_count[k])
-            return bucket_floor(k);
-    return UINT64_MAX;
+    /* floor_hint is at most the lowest bucket in use: raised lazily here,
+     * lowered by every insert. */
+    while (l->floor_hint < VRAM__NBUCKETS && !l->bucket_count[l->floor_hint])
+        l->floor_hint++;
+    return l->floor_hint < VRAM__NBUCKETS ? bucket_floor(l->floor_hint) : UINT64_MAX;
 }
 
 void vram__unclocked_remove(vram_ledger *l, vram__req *r)
@@ -251,8 +252,11 @@ static void count_waiting(vram_ledger *l, vram__req *r, int delta)
         l->waiting_any += (unsigned)delta;
     if (r->to_cpu)
         l->waiting_cpu += (unsigned)delta;
-    if (delta > 0)
+    if (delta > 0) {
         r->bucket = (uint16_t)bucket_of(floor_need(r));
+        if (r->bucket < l->floor_hint)
+            l->floor_hint = r->bucket;
+    }
     l->bucket_count[r->bucket] += (uint32_t)delta;
 }
 

@@ -454,7 +454,6 @@ static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
     unsigned looked = 0, nshapes = 0;
     uint64_t visited = 0, max_visits = (uint64_t)l->window * VISITS_PER_SHAPE;
     shape shapes[SHAPES];
-    const vram__client *full_client = NULL;   /* a pool without a free worker */
     uint64_t floor = vram__waiting_floor(l);  /* only grows as requests start */
     for (unsigned lv = 0; lv < l->nlevels; lv++) {
         for (vram__req *r = l->levels[lv].head, *next; r; r = next) {
@@ -468,10 +467,7 @@ static bool walk(vram_ledger *l, uint64_t now_ns, vram__pass_out *out)
             if ((r->client && !r->client->slots_free) ||
                 (r->resident && r->resident->state == RES_EVICTING)) {
                 vram__set_reason(r, WAIT_DEPENDENCY);
-                if (!r->client || r->client != full_client)
-                    looked++;       /* one pool's requests count once */
-                if (r->client && !r->client->slots_free)
-                    full_client = r->client;
+                looked++;           /* each counts: a pool keeps its queue short */
                 continue;
             }
             if (r->to_cpu) {

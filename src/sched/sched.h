@@ -188,6 +188,7 @@ struct vram_ledger {
     unsigned waiting_any;           /* of those, that may use any device */
     unsigned waiting_cpu;           /* of those, bound for the CPU */
     uint32_t bucket_count[VRAM__NBUCKETS];
+    unsigned floor_hint;            /* no bucket below it is in use */
     vram__req *uc_head;             /* queued with a wait limit or a cheaper rung,
                                        whose clock has not started yet */
     vram__req *dl_head, *dl_tail;   /* waiting requests with a deadline, soonest first */
@@ -263,7 +264,7 @@ void vram__set_reason(vram__req *r, int reason);
 
 /* The lower edge of the smallest size bucket that holds a waiting request
  * (UINT64_MAX when none waits). */
-uint64_t vram__waiting_floor(const vram_ledger *l);
+uint64_t vram__waiting_floor(vram_ledger *l);
 
 /* Takes r off the list of unclocked requests (its clock started). */
 void vram__unclocked_remove(vram_ledger *l, vram__req *r);
