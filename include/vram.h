@@ -775,8 +775,11 @@ typedef struct vram_ledger vram_ledger;
 typedef struct vram_ledger_config {
     unsigned interval_ms;           /* sampling of the devices; 0: the "interval"
                                        option (100 ms) */
-    unsigned backfill_window;       /* waiting requests looked at per admission
-                                       pass; 0: 256 */
+    unsigned backfill_window;       /* shapes of waiting request (size, device,
+                                       class, duration) looked at per admission
+                                       pass, however many requests share one,
+                                       and 16 requests per shape past the first
+                                       blocked one; 0: 256 */
     int no_backfill;                /* 1: strict FIFO, nothing passes a blocked
                                        request (for comparisons) */
 } vram_ledger_config;
@@ -1030,7 +1033,12 @@ typedef struct vram_task {
     int priority;                   /* higher first */
     int cpu_ok;                     /* may run on the CPU when no device can
                                        take it within wait_ms */
-    int64_t wait_ms;                /* VRAM_WAIT_FOREVER (-1) or a limit */
+    int64_t wait_ms;                /* VRAM_WAIT_FOREVER (-1) or a limit, per
+                                       rung: a rung not admitted within it steps
+                                       down to the next (a task with a cheaper
+                                       rung waits at most a second for memory
+                                       that others hold, even for ever); past
+                                       the last, the CPU (cpu_ok) or the fallback */
     uint64_t expected_ms;           /* how long one attempt takes, 0: learn */
     vram_resident *resident;        /* optional: a model the task uses, pinned
                                        while it runs (on its device) */
@@ -1112,7 +1120,8 @@ VRAM_API int vram_sched_add_cleanup(vram_sched *s, vram_cleanup_fn fn, void *use
 
 /* Queues a task (the spec is copied).  *id_out (may be NULL): its id, the
  * submission order.  VRAM_EINVAL (NULL callback, 0 bytes, a ladder rung
- * without callback, of 0 bytes or larger than the one before), VRAM_ENODEV,
+ * without callback, of 0 bytes or larger than the one before), VRAM_ERANGE
+ * (more than VRAM_LADDER_MAX_RUNGS rungs), VRAM_ENODEV,
  * VRAM_ENOFIT (larger than every device's capacity and not cpu_ok; the
  * message gives both numbers), VRAM_ESHUTDOWN (after shutdown). */
 VRAM_API int vram_sched_submit(vram_sched *s, const vram_task *task, uint64_t *id_out);
