@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "wire/record.h"
 #include "wire/sock.h"
 
 /* The submits of one loop round, from every client, stored together. */
@@ -303,7 +304,7 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
 }
 
 bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
-                       const vram_lease_info *lease)
+                       const vram_lease_info *lease, const vram__job *record)
 {
     vramd_conn *c = vramd_conn_find(d, conn);
     if (!c)
@@ -321,6 +322,10 @@ bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int stat
     vram__json_field_uint(&j, "lease", lease->id);
     vram__json_field_uint(&j, "device", lease->device);
     vram__json_field_uint(&j, "bytes", lease->bytes);
+    if (record) {
+        vram__json_key(&j, "job");
+        vram__record_write(&j, record);
+    }
     vram__reply_end(&j);
     bool sent = !b.failed;
     reply_done(d, c, &b);
@@ -340,7 +345,7 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
     }
     *pp = p->next;
     const char *why = m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for" : NULL;
-    if (!vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease) && !m->status)
+    if (!vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL) && !m->status)
         vram_lease_release(d->ledger, m->lease.id);
     free(p);
 }
@@ -385,10 +390,11 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram_lease_info lease;
     int rc = vramd_job_claim(d, r->job, (uint32_t)r->runner_pid, &lease);
+    vramd_job *job = rc ? NULL : vramd_job_find(d, r->job);
     if (rc)
         reply_failure(d, c, r, rc);
     else
-        vramd_reply_lease(d, c->id, r->id, 0, NULL, &lease);
+        vramd_reply_lease(d, c->id, r->id, 0, NULL, &lease, job ? &job->row : NULL);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */

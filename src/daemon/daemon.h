@@ -179,9 +179,6 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
 void vramd_jobs_free(vramd *d);
 /* Sizes a job from its row (vram_bytes, or a plan of its model). */
 int vramd_job_estimate(vramd *d, vramd_job *j);
-/* The job's settings as "key=value" strings (free with vramd_strings_free). */
-int vramd_job_settings(const vramd_job *j, char ***out, size_t *n);
-void vramd_strings_free(char **list, size_t n);
 
 /* ---- spawn.c ---- */
 /* Forks the job's runner for its granted lease, held at its gate: *gate_out
@@ -208,11 +205,12 @@ vramd_conn *vramd_conn_find(vramd *d, uint64_t id);
 void vramd_conns_sweep(vramd *d);   /* frees closed connections and their leases */
 void vramd_client_granted(vramd *d, const vramd_msg *m);
 /* Answers a request for memory (lease, job-claim, job-rung) on connection
- * conn: the lease, or status with message (NULL: status's own words).
- * False when nothing could be sent (the connection is gone, or no host
- * memory): the caller then gives a granted lease back. */
+ * conn: the lease (and for a claim, the job's record: see wire/record.h),
+ * or status with message (NULL: status's own words).  False when nothing
+ * could be sent (the connection is gone, or no host memory): the caller
+ * then gives a granted lease back. */
 bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
-                       const vram_lease_info *lease);
+                       const vram_lease_info *lease, const vram__job *record);
 void vramd_broadcast(vramd *d, const char *line);   /* to subscribers */
 void vramd_conns_flush(vramd *d);  /* stores and answers this round's submits */
 void vramd_conns_free(vramd *d);

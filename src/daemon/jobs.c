@@ -139,7 +139,10 @@ static void reload(vramd *d, vramd_job *j)
 
 /* ---- sizing -------------------------------------------------------------------------- */
 
-int vramd_job_settings(const vramd_job *j, char ***out, size_t *n)
+static void strings_free(char **list, size_t n);
+
+/* The job's settings object as "key=value" strings, for the planner. */
+static int settings_of(const vramd_job *j, char ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -158,7 +161,7 @@ int vramd_job_settings(const vramd_job *j, char ***out, size_t *n)
     }
     vram__json_doc_free(doc);
     if (!list || made < o->n) {
-        vramd_strings_free(list, made);
+        strings_free(list, made);
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     }
     *n = made;
@@ -166,7 +169,7 @@ int vramd_job_settings(const vramd_job *j, char ***out, size_t *n)
     return 0;
 }
 
-void vramd_strings_free(char **list, size_t n)
+static void strings_free(char **list, size_t n)
 {
     for (size_t i = 0; list && i < n; i++)
         free(list[i]);
@@ -214,10 +217,17 @@ static int check_fits(vramd *d, const vramd_job *j, uint64_t largest)
                       need, which, can);
 }
 
+/* Sizes the job once, at submit: its budget and tier go into its record
+ * (and the job store), where recovery and its runner find them. */
 int vramd_job_estimate(vramd *d, vramd_job *j)
 {
+    if (j->row.budget_bytes) {      /* sized already */
+        j->estimate_bytes = j->row.budget_bytes;
+        vram__strlcpy(j->tier, j->row.tier, sizeof(j->tier));
+        return 0;
+    }
     if (j->row.vram_bytes) {
-        j->estimate_bytes = j->row.vram_bytes;
+        j->estimate_bytes = j->row.budget_bytes = j->row.vram_bytes;
         return 0;
     }
     vram_profile *p;
@@ -226,7 +236,7 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
         return rc;
     char **settings;
     size_t n;
-    if ((rc = vramd_job_settings(j, &settings, &n))) {
+    if ((rc = settings_of(j, &settings, &n))) {
         vram_profile_free(p);
         return rc;
     }
@@ -239,11 +249,14 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
     if (!rc) {
         vram_estimate e;
         rc = vram_plan_estimate(plan, &e);
-        j->estimate_bytes = e.peak_bytes;
-        vram__strlcpy(j->tier, vram_plan_tier(plan), sizeof(j->tier));
+        if (!rc) {
+            j->estimate_bytes = j->row.budget_bytes = e.peak_bytes;
+            vram__strlcpy(j->tier, vram_plan_tier(plan), sizeof(j->tier));
+            vram__strlcpy(j->row.tier, j->tier, sizeof(j->row.tier));
+        }
         vram_plan_free(plan);
     }
-    vramd_strings_free(settings, n);
+    strings_free(settings, n);
     vram_profile_free(p);
     return rc;
 }
@@ -444,7 +457,8 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
             vramd_changed(d);
             pthread_mutex_unlock(&d->lock);
         }
-        if (!vramd_reply_lease(d, conn, j->rung_request_id, m->status, "no budget for the next rung", &m->lease) &&
+        if (!vramd_reply_lease(d, conn, j->rung_request_id, m->status, "no budget for the next rung", &m->lease,
+                               NULL) &&
             !m->status)
             release_lease(d, j);
         return;
@@ -635,6 +649,8 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
         made[i]->row = rows[i];     /* borrowed until stored */
         made[i]->progress = -1;
         rc = acceptable(d, made[i], largest);
+        rows[i].budget_bytes = made[i]->row.budget_bytes;     /* stored with the job */
+        vram__strlcpy(rows[i].tier, made[i]->row.tier, sizeof(rows[i].tier));
     }
     if (!rc)
         rc = vram__queue_add(d->queue, rows, n);

@@ -1,8 +1,9 @@
 /*
  * daemon/spawn.c - starting a job's runner.
  *
- * A runner is `vram run --daemon-job N ...`, forked into a session of its
- * own with the job's folder, environment and log, and held at a gate (a
+ * A runner is `vram run --daemon-job N`, forked into a session of its own
+ * with the job's folder, environment and log (the job's command, settings
+ * and budget it gets from the daemon when it claims the job), and held at a gate (a
  * pipe) until the daemon has recorded the start on disk: jobs.c opens the
  * gate, or tells the runner to go away.  This file knows how to start a
  * process and nothing of the job's states.
@@ -72,17 +73,15 @@ static void device_flags(vramd *d, strv *a)
     }
 }
 
-/* `vram run --daemon-job N ... -- COMMAND` */
-static int runner_argv(vramd *d, const vramd_job *j, const vram_lease_info *lease, strv *a)
+/* `vram run --daemon-job N --socket S --db D [--history H] [device flags]`:
+ * nothing of the job itself, which the runner gets with its claim. */
+static int runner_argv(vramd *d, const vramd_job *j, strv *a)
 {
     char num[32];
     strv_add(a, d->runner_path);
     strv_add(a, "run");
     strv_add(a, "--daemon-job");
     snprintf(num, sizeof(num), "%llu", (unsigned long long)j->row.id);
-    strv_add(a, num);
-    strv_add(a, "--vram");
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)lease->bytes);
     strv_add(a, num);
     strv_add(a, "--socket");
     strv_add(a, d->socket_path);
@@ -92,38 +91,7 @@ static int runner_argv(vramd *d, const vramd_job *j, const vram_lease_info *leas
         strv_add(a, "--history");
         strv_add(a, d->history_path);
     }
-    if (*j->row.model) {
-        strv_add(a, "--model");
-        strv_add(a, j->row.model);
-    }
-    if (*j->row.ladder) {
-        strv_add(a, "--ladder");
-        strv_add(a, j->row.ladder);
-    }
-    if (*j->row.name) {
-        strv_add(a, "--name");
-        strv_add(a, j->row.name);
-    }
     device_flags(d, a);
-    char **settings;
-    size_t n;
-    int rc = vramd_job_settings(j, &settings, &n);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n; i++) {
-        strv_add(a, "--set");
-        strv_add(a, settings[i]);
-    }
-    vramd_strings_free(settings, n);
-    strv_add(a, "--");
-    vram__json_doc *doc;
-    char err[128];
-    if (vram__json_read(j->row.argv_json, strlen(j->row.argv_json), 0, &doc, err, sizeof(err)))
-        return vram__fail(VRAM_EPARSE, "job %llu's command: %s", (unsigned long long)j->row.id, err);
-    const vram__jv *arr = vram__json_root(doc);
-    for (size_t i = 0; arr->kind == VRAM__JV_ARRAY && i < arr->n; i++)
-        strv_add(a, vram__jv_str(arr->items[i]));
-    vram__json_doc_free(doc);
     return a->failed ? vram__fail(VRAM_ENOMEM, "out of host memory for job %llu's runner",
                                   (unsigned long long)j->row.id) : 0;
 }
@@ -192,7 +160,7 @@ static void runner_child(const char *cwd, const char *log, int gate, char **argv
 int vramd_runner_fork(vramd *d, const vramd_job *j, const vram_lease_info *lease, pid_t *pid_out, int *gate_out)
 {
     strv argv = { 0 }, envp = { 0 };
-    int rc = runner_argv(d, j, lease, &argv);
+    int rc = runner_argv(d, j, &argv);
     if (!rc)
         rc = runner_env(j, &envp);
     if (rc) {
