@@ -159,8 +159,9 @@ static int settings_of(const vramd_job *j, char ***out, size_t *n)
             break;
         snprintf(list[made], len, "%s=%s", o->keys[made], o->items[made]->str);
     }
+    bool whole = list && made == o->n;
     vram__json_doc_free(doc);
-    if (!list || made < o->n) {
+    if (!whole) {
         strings_free(list, made);
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     }
