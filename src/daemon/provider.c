@@ -121,6 +121,10 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     vram__json_string(&j, "-c");
     vram__json_string(&j, command);
     vram__json_array_end(&j);
+    if (argv.failed) {
+        vram__buf_free(&argv);
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
     vram__job row = { .argv_json = argv.data, .env_json = "{}", .cwd = "/", .settings_json = "{}",
                       .name = (char *)(name ? name : ""), .model = "", .ladder = (char *)(ladder ? ladder : ""),
                       .vram_bytes = bytes, .device_pref = -1 };
