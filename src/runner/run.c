@@ -71,6 +71,7 @@ typedef struct run {
     vram__admitter ad;              /* where attempts get their memory */
     vram_history *history;
     uint64_t interval_ms;
+    char last_command[4096];        /* the attempt before's, to say when it repeats */
 } run;
 
 /* A line for the user. */
@@ -662,6 +663,11 @@ static int run_attempt(run *r, attempt *a, watched *w)
     env_list env;
     memset(&env, 0, sizeof(env));
     rc = build_argv(r, a, &argv);
+    if (!rc && *r->last_command && !strcmp(r->last_command, a->command))
+        say(r, "attempt %u runs the same command as the one before: what rung %zu changes reaches the "
+            "job only through VRAM_PLAN and VRAM_BUDGET_BYTES", a->number, a->rung + 1);
+    if (!rc)
+        vram__strlcpy(r->last_command, a->command, sizeof(r->last_command));
     if (!rc) {
         build_env(r, a, &env);
         vram_device_info in;

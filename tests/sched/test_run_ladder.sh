@@ -43,6 +43,9 @@ PY
     then ok "profile_ladder_never_grows_$model"
     else not_ok "profile_ladder_never_grows_$model" "$(grep -E 'retrying|budget' "$tmp/out" | head -c 900)"; fi
 done
+# oom.sh uses no {key}: each of latentsync's 5 retries says that only VRAM_PLAN
+# carries the change.
+expect_lines same_command_said 'runs the same command as the one before: what rung [0-9]+ changes reaches the job only through VRAM_PLAN' 5
 
 # A rung that changes nothing the command uses is refused before anything runs.
 expect unused_key_refused 2 "rung 2 would run the same command again: the command never uses 'enhancer'" -- \
