@@ -382,6 +382,7 @@ static int run_policy(cli_args *a, const trace *t, const char *policy, unsigned 
 
 typedef struct bound {
     double seconds, memory_time, capacity_gib;
+    unsigned ndevices;
 } bound;
 
 static int lower_bound(cli_args *a, const trace *t, bound *b, char *devices, size_t cap)
@@ -408,6 +409,7 @@ static int lower_bound(cli_args *a, const trace *t, bound *b, char *devices, siz
                                i ? ", " : "", d->info.name, cli_gib(d->info.total_bytes, total, sizeof(total)),
                                room > 0 ? room : 0);
     }
+    b->ndevices = snap->ndevices;
     vram_snapshot_free(snap);
     vram_ctx_close(ctx);
     for (unsigned n = 0; n < t->n; n++) {
@@ -491,6 +493,8 @@ static int run_virtual(cli_args *a, const trace *t, const bound *b, const char *
         return rc;
     if (tasks && a->nrest > 0)
         return cli_error(a, EXIT_USAGE, "--tasks scales the built-in trace: give it without TRACE");
+    if (b->ndevices != 1)
+        return cli_error(a, EXIT_USAGE, "--virtual simulates one card; --sim gives %u", b->ndevices);
     size_t n;
     vram_sim_task *v = sim_tasks(t, tasks, cli_has(a, "spread"), &n);
     if (!v)
@@ -543,7 +547,7 @@ static int run(cli_args *a)
     trace t;
     if ((rc = load_trace(a, &t)))
         return rc;
-    bound b = { 0, 0, 0 };
+    bound b = { 0, 0, 0, 0 };
     char devices[1024] = "";
     if ((rc = lower_bound(a, &t, &b, devices, sizeof(devices))))
         return rc;

@@ -28,5 +28,6 @@ expect spread 0 '^vram with backfill .* 1\.03[0-9]x' -- "$VRAM" simulate --virtu
 expect tasks_needs_virtual 2 '--tasks and --spread go with --virtual' -- "$VRAM" simulate --tasks 10
 printf 'frame 3 1GiB 2s\n' >"$tmp/t.trace"
 expect tasks_or_trace 2 '--tasks scales the built-in trace' -- "$VRAM" simulate --virtual --tasks 10 "$tmp/t.trace"
+expect one_card 2 '--virtual simulates one card; --sim gives 2' -- "$VRAM" simulate --virtual --sim "G:24GiB,G:24GiB"
 expect own_trace 0 '^vram with backfill +2\.0s' -- "$VRAM" simulate --virtual "$tmp/t.trace"
 finish
