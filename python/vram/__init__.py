@@ -207,7 +207,7 @@ class Lease:
             self._client, self.id, self.device, self.via = client, lease_id.value, dev.value, "daemon"
             return self
         req = _n.LeaseRequest(
-            bytes=self.bytes, device=-1 if device is None else int(device),
+            version=_n.LEASE_REQUEST_VERSION, bytes=self.bytes, device=-1 if device is None else int(device),
             priority=int(priority), wait_ms=-1 if wait is None else int(wait * 1000),
             holder=holder.encode() if holder else None,
             expected_ms=int(expected * 1000) if expected else 0,

@@ -2,8 +2,8 @@
  * cli/cli.h - what the subcommands of `vram` share: the command table, the
  * flag parser, exit statuses and output helpers.
  *
- * The command is thin over include/vram.h and uses nothing else of the
- * library.  Each subcommand lives in its own cmd_<name>.c and declares its
+ * The command is thin over include/vram.h, plus the renderers and the few
+ * internals the library exports for it (core/exports.h).  Each subcommand lives in its own cmd_<name>.c and declares its
  * flags in a table; the options of the library's table (--backend, --sim,
  * --margin, ...) are accepted by every subcommand.
  */
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/exports.h"
 #include "vram.h"
 
 /* Exit statuses, documented in the README. */

@@ -51,7 +51,7 @@ static int read_device(const cli_args *a, int *device)
     return 0;
 }
 
-static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
+static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, const char ***settings)
 {
     memset(spec, 0, sizeof(*spec));
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
@@ -81,7 +81,7 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     uint64_t job = 0;
     if (cli_has(a, "daemon-job") && (rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job)))
         return rc;
-    spec->daemon_job = job;
+    *daemon_job = job;
     if (spec->history && !*spec->history)
         spec->history = NULL;
     if (spec->ladder) {
@@ -98,8 +98,9 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
 static int run(cli_args *a)
 {
     vram_job_spec spec;
+    uint64_t daemon_job = 0;
     const char **settings = NULL;
-    int rc = read_spec(a, &spec, &settings);
+    int rc = read_spec(a, &spec, &daemon_job, &settings);
     if (rc) {
         free(settings);
         return rc;
@@ -121,7 +122,7 @@ static int run(cli_args *a)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     vram_job_result res;
-    rc = vram_job_run(ctx, &spec, &res);
+    rc = daemon_job ? vram_job_run_for_daemon(ctx, &spec, daemon_job, &res) : vram_job_run(ctx, &spec, &res);
     if (rc)
         rc = cli_fail(a, rc, NULL);
     else
