@@ -295,6 +295,9 @@ typedef struct vram_snapshot {
     unsigned ndevices;
     vram_device_snapshot *devices;
     vram_host_info host;
+    int from_daemon;                /* 1: vramd's view (its ledger counts every
+                                       lease of the machine as ours); 0: this
+                                       process's own ledger's */
 } vram_snapshot;
 
 /* Takes a snapshot of every device and the host.  `disk_path` chooses the
@@ -1352,6 +1355,13 @@ VRAM_API int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *
  * vram_client_submit would give.  A batch is checked row by row this way
  * before any of it is sent. */
 VRAM_API int vram_client_check(vram_client *c, const vram_submit *s);
+
+/* The daemon's view of every device and the host (its "status"
+ * operation): the snapshot its ledger counts, so that every lease of the
+ * machine, jobs' and clients' alike, is ours and what the daemon admits by
+ * is the safe available shown; (*out)->from_daemon is 1.  Free with
+ * vram_snapshot_free. */
+VRAM_API int vram_client_snapshot(vram_client *c, vram_snapshot **out);
 
 /* Cancels a queued or running job. */
 VRAM_API int vram_client_cancel(vram_client *c, uint64_t job);

@@ -178,6 +178,7 @@ _declare("vram_client_open", ctypes.c_int, cp, pvp)
 _declare("vram_client_close", None, vp)
 _declare("vram_client_lease", ctypes.c_int, vp, u64, ctypes.c_int, i64, pu64, ctypes.POINTER(ctypes.c_uint))
 _declare("vram_client_release", ctypes.c_int, vp, u64)
+_declare("vram_client_snapshot", ctypes.c_int, vp, pvp)
 
 try:
     _declare("vram_plan_json", ctypes.c_int, vp, cp, ctypes.POINTER(cp), ctypes.c_size_t, u64,

@@ -144,6 +144,13 @@ void cli_csv_free(cli_csv *c);
  * exit status when none answers. */
 int cli_client(cli_args *a, vram_client **c);
 
+/* vramd's snapshot (vram_client_snapshot) when a daemon answers at the
+ * "socket" option's path: 0 and *out.  VRAM_ENOENT when none answers (the
+ * caller then reads the devices itself), or the daemon's error.  c may be
+ * NULL; else a connection already in *c is used, and a new one is left
+ * there for the next call. */
+int cli_daemon_snapshot(cli_args *a, vram_client **c, vram_snapshot **out);
+
 /* Set by SIGINT/SIGTERM handlers that cli_catch_signals installs. */
 extern volatile int cli_interrupted;
 void cli_catch_signals(void);
