@@ -1,5 +1,5 @@
 /*
- * daemon/client_status.c - asks vramd for its view of the cards: the
+ * wire/client_status.c - asks vramd for its view of the cards: the
  * snapshot its ledger counts, every lease of the machine included.
  *
  * `vram status`, `vram watch` and the Python binding's status() show this
