@@ -1363,6 +1363,13 @@ VRAM_API int vram_client_check(vram_client *c, const vram_submit *s);
  * vram_snapshot_free. */
 VRAM_API int vram_client_snapshot(vram_client *c, vram_snapshot **out);
 
+/* The leases clients hold through the daemon's socket (vram_client_lease,
+ * the Python binding's vram.lease), each with the pid of the process that
+ * holds it (held_ms: how long).  A job's lease is not listed: its job is.
+ * Copies up to cap into buf; *count_out is how many there are (VRAM_ERANGE
+ * when more than cap). */
+VRAM_API int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t *count_out);
+
 /* Cancels a queued or running job. */
 VRAM_API int vram_client_cancel(vram_client *c, uint64_t job);
 
