@@ -822,13 +822,6 @@ VRAM_API int vram_lease_acquire(vram_ledger *l, const vram_lease_request *req,
  * thread admitted it, with no lock of the ledger held; keep it short. */
 typedef void (*vram_lease_fn)(void *user, int status, const vram_lease_info *lease);
 
-/* Records a lease for work that already runs on req->device (a job a
- * restarted daemon finds running): granted at once, whatever the room, so
- * that the books match the card; wait_ms is ignored.  Released as any other.
- * VRAM_ENODEV when req->device is not a device (VRAM_DEVICE_ANY included). */
-VRAM_API int vram_lease_adopt(vram_ledger *l, const vram_lease_request *req,
-                              vram_lease_info *out);
-
 /* Queues the request and returns at once; fn tells the outcome.  *ticket_out
  * (may be NULL) is the lease id it will have, for vram_lease_cancel.
  * Refusals at submit (VRAM_EINVAL, VRAM_ENODEV, VRAM_ENOFIT) return here and

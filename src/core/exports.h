@@ -104,6 +104,15 @@ VRAM_API int vram_optimization_json(const vram_profile *p, const vram_optimizati
 /* Rows and fitted coefficients as JSON.  Free with vram_free. */
 VRAM_API int vram_calibration_json(const vram_calibration *c, char **json_out);
 
+/* ---- the ledger ------------------------------------------------------------------ */
+
+/* Records a lease for work that already runs on req->device (a job a
+ * restarted daemon finds running): granted at once, whatever the room, so
+ * that the books match the card; wait_ms is ignored.  Released as any other.
+ * VRAM_ENODEV when req->device is not a device (VRAM_DEVICE_ANY included).
+ * vramd's recovery uses it; not exported. */
+int vram_lease_adopt(vram_ledger *l, const vram_lease_request *req, vram_lease_info *out);
+
 /* ---- scheduler -------------------------------------------------------------------- */
 
 /* The stats as JSON, one key per counter plus "reserved_bytes": [...]
