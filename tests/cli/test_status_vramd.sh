@@ -9,6 +9,9 @@
 alloc=$helpers/simalloc
 GiB=1073741824
 export PYTHONPATH="$VRAM_TOP/python" VRAM_LIBRARY="$VRAM_BUILD/lib/libvram.so"
+# Python loads this build's library: under a sanitizer, its runtime first.
+san=$(ldd "$VRAM_LIBRARY" | awk '/lib(asan|tsan|ubsan)/ { print $3 }' | paste -sd: -)
+vpy=(env LD_PRELOAD="$san" ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" python3)
 
 start_daemon && ok daemon_starts || { not_ok daemon_starts "$(tail -5 "$tmp/daemon.log")"; finish; }
 
@@ -18,7 +21,7 @@ wait_until 20 test -e "$tmp/job.ready" && ok job_runs || not_ok job_runs "$("$VR
 
 # A client's lease: 4 GiB through the socket, held until its stdin closes.
 mkfifo "$tmp/hold"
-python3 -c '
+"${vpy[@]}" -c '
 import sys, vram
 l = vram.lease("4GiB", via="daemon").acquire()
 open(sys.argv[1], "w").write("%d %s\n" % (l.id, l.via))
@@ -37,7 +40,7 @@ wait_until 20 test -e "$tmp/other.ready" || not_ok other_user_runs "simalloc did
 sleep 0.3
 "$VRAM" status --json >"$tmp/cli.json" 2>&1
 "$VRAM" watch --count 1 --json >"$tmp/watch.json" 2>&1
-python3 -c 'import json, vram; print(json.dumps(vram.status()))' >"$tmp/py.json" 2>&1
+"${vpy[@]}" -c 'import json, vram; print(json.dumps(vram.status()))' >"$tmp/py.json" 2>&1
 python3 -c '
 import sys, urllib.request
 print(urllib.request.urlopen(sys.argv[1] + "api/status", timeout=10).read().decode())
