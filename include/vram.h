@@ -169,7 +169,6 @@ VRAM_API int vram_options_load_env(vram_options *opts);
 VRAM_API const char *vram_options_get(const vram_options *opts,
                                       const char *name);
 
-
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 /* ------------------------------------------------------------------ */
@@ -506,10 +505,14 @@ typedef struct vram_estimate {
 } vram_estimate;
 
 /* Estimates profile p at settings (n "key=value"; settings may be NULL when
- * n is 0).  memory=auto takes the fastest mode whose peak is at most
- * budget_bytes (0: no budget, beefy); when none fits it returns the
- * smallest with VRAM_ENOFIT.  VRAM_EINVAL for a bad setting, VRAM_ERANGE
- * when a figure passes 64-bit bytes; the message names the values. */
+ * n is 0): the profile's defaults, then the settings of the tier tier=NAME
+ * names (no tier is picked without one), then the rest, read the same way
+ * as vram_plan_make, vram_optimize and vram_calibrate read them.
+ * memory=auto takes the fastest mode whose peak is at most budget_bytes
+ * (0: no budget, beefy); when none fits it returns the smallest with
+ * VRAM_ENOFIT.  VRAM_EINVAL for a bad setting or a tier p lacks (the
+ * message lists its tiers), VRAM_ERANGE when a figure passes 64-bit bytes;
+ * the message names the values. */
 VRAM_API int vram_estimate_run(const vram_profile *p, const char *const *settings, size_t n,
                                uint64_t budget_bytes, vram_estimate *out);
 
@@ -644,7 +647,9 @@ typedef struct vram_calibration_row {
  * keeping the profile's shape: a coefficient the profile leaves at zero
  * stays zero, and with fewer rows than coefficients one scale is fitted.
  * Rows are compared without the safety margin, which stays on top.  A
- * row ran in the memory mode its settings name (auto counts as beefy).  p
+ * row's settings are read as vram_estimate_run reads them (tier=NAME
+ * included), and it ran in the memory mode they name (auto counts as
+ * beefy).  p
  * is not changed: the result holds a calibrated copy.  This is the function
  * the run history feeds.  VRAM_EINVAL (naming the row) for a bad setting or
  * no measurement at all.  Free with vram_calibration_free (NULL is fine). */
