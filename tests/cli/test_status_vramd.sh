@@ -36,8 +36,14 @@ SIMALLOC_READY=$tmp/other.ready "$alloc" hold 1GiB 120000 9>&- &
 other=$!
 wait_until 20 test -e "$tmp/other.ready" || not_ok other_user_runs "simalloc did not take its 1 GiB"
 
-# The daemon samples every 50 ms: let it see the programs before comparing.
-sleep 0.3
+# The daemon samples every 50 ms: wait until it has seen both programs.
+settled() {
+    "$VRAM" status --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["devices"][0]
+sys.exit(not (d["leased_bytes"] == 10 << 30 and d["others_bytes"] == 1 << 30))'
+}
+wait_until 20 settled || not_ok daemon_sees_the_card "$("$VRAM" status)"
 "$VRAM" status --json >"$tmp/cli.json" 2>&1
 "$VRAM" watch --count 1 --json >"$tmp/watch.json" 2>&1
 "${vpy[@]}" -c 'import json, vram; print(json.dumps(vram.status()))' >"$tmp/py.json" 2>&1
