@@ -138,8 +138,10 @@ VRAM_API int vram_history_json(vram_history *h, unsigned limit, const char *job,
 VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t n, char **svg_out);
 
 /* vram_job_run for the runner vramd starts (`vram run --daemon-job N`):
- * the job is vramd's job `daemon_job` (> 0), named "vramd-N" unless the
- * spec names it, and admitted by claiming that job over the socket. */
+ * the job is vramd's job `daemon_job` (> 0).  Its argv, budget, model,
+ * settings, ladder and name come from vramd with its claim, so those
+ * fields of spec are not read; it is named "vramd-N" unless the job has a
+ * name. */
 VRAM_API int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
                                      vram_job_result *out);
 
