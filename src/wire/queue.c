@@ -68,13 +68,15 @@ static const char *schema =
     "  job_pgid INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
     "  exit_status INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '',"
     "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
-    "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '');"
+    "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
+    "  time_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
 
 /* Columns added since the first schema, for a queue written by an older vramd. */
 static const char *const added_columns[][2] = {
     { "budget_bytes", "ALTER TABLE jobs ADD COLUMN budget_bytes INTEGER NOT NULL DEFAULT 0" },
     { "tier", "ALTER TABLE jobs ADD COLUMN tier TEXT NOT NULL DEFAULT ''" },
+    { "time_ms", "ALTER TABLE jobs ADD COLUMN time_ms INTEGER NOT NULL DEFAULT 0" },
 };
 
 static int add_missing_columns(sqlite3 *db)
@@ -159,8 +161,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     sqlite3_stmt *st = NULL;
     src = sqlite3_prepare_v2(q->db,
         "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
-        " device_pref, owner_uid, submitted_ms, budget_bytes, tier)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+        " device_pref, owner_uid, submitted_ms, budget_bytes, tier, time_ms)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
     uint64_t now = vram__unix_ms();
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
         vram__job *j = &jobs[i];
@@ -180,6 +182,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
         sqlite3_bind_int64(st, k++, (sqlite3_int64)now);
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->budget_bytes);
         sqlite3_bind_text(st, k++, j->tier, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, k++, (sqlite3_int64)j->time_ms);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE) {
             src = SQLITE_OK;
@@ -270,7 +273,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
 #define COLUMNS "id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes," \
                 " device_pref, owner_uid, submitted_ms, started_ms, ended_ms, device, lease_bytes,"  \
                 " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note,"   \
-                " budget_bytes, tier"
+                " budget_bytes, tier, time_ms"
 
 /* Fills j from a row; the strings point into the statement (valid until the
  * next step), which is what queue_each's visitors get. */
@@ -305,6 +308,7 @@ static void row_view(sqlite3_stmt *st, vram__job *j)
     vram__strlcpy(j->note, (const char *)sqlite3_column_text(st, k++), sizeof(j->note));
     j->budget_bytes = (uint64_t)sqlite3_column_int64(st, k++);
     vram__strlcpy(j->tier, (const char *)sqlite3_column_text(st, k++), sizeof(j->tier));
+    j->time_ms = (uint64_t)sqlite3_column_int64(st, k++);
 }
 
 int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void *user)

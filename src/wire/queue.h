@@ -46,9 +46,7 @@ typedef struct vram__job {
     char *settings_json;            /* JSON object */
     char *ladder;                   /* "" for none */
     int priority;
-    uint64_t time_ms;               /* vram submit --time (0: unknown); kept in
-                                       memory only: a restarted daemon falls back
-                                       on the learnt duration of the job's model */
+    uint64_t time_ms;               /* vram submit --time (0: unknown) */
     uint64_t vram_bytes;            /* asked for (0: from the model) */
     uint64_t budget_bytes;          /* sized once, at submit: what it waits for (0: not yet) */
     char tier[32];                  /* the tier it was sized at ("" none) */
