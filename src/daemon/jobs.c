@@ -399,7 +399,7 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
 {
     pid_t pid;
     int gate;
-    int rc = vramd_runner_fork(d, j, lease, &pid, &gate);
+    int rc = vramd_runner_fork(d, j, &pid, &gate);
     if (rc)
         return rc;
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
