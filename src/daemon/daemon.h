@@ -184,10 +184,9 @@ void vramd_jobs_free(vramd *d);
 int vramd_job_estimate(vramd *d, vramd_job *j);
 
 /* ---- spawn.c ---- */
-/* Forks the job's runner for its granted lease, held at its gate: *gate_out
- * is the gate's write end, for vramd_runner_gate. */
-int vramd_runner_fork(vramd *d, const vramd_job *j, const vram_lease_info *lease, pid_t *pid_out,
-                      int *gate_out);
+/* Forks the job's runner, held at its gate: *gate_out is the gate's write
+ * end, for vramd_runner_gate. */
+int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out);
 /* Lets the runner go on (go) or away (!go, and reaps it); closes the gate. */
 int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
 

@@ -9,8 +9,10 @@
  * (starting -> running), asks for another budget after an out-of-memory
  * (job-rung), names the job's process group (owner) and says when it ended;
  * with no daemon to tell, its wire/link.c writes the end to the job store.
- * How a job looks is jobview.c's; replies to clients are conns.c's.  On start, the daemon rebuilds its jobs from the database: what
- * never started is queued again, what still runs is adopted, and a job whose
+ * How a job looks is jobview.c's; replies to clients are conns.c's.
+ *
+ * On start, the daemon rebuilds its jobs from the database: what never
+ * started is queued again, what still runs is adopted, and a job whose
  * runner died is followed to its end (its processes live on) or queued again
  * (they are gone), never run twice.
  *
@@ -400,7 +402,7 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
 {
     pid_t pid;
     int gate;
-    int rc = vramd_runner_fork(d, j, lease, &pid, &gate);
+    int rc = vramd_runner_fork(d, j, &pid, &gate);
     if (rc)
         return rc;
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
@@ -459,9 +461,9 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
             vramd_changed(d);
             pthread_mutex_unlock(&d->lock);
         }
-        if (!vramd_reply_lease(d, conn, j->rung_request_id, m->status, "no budget for the next rung", &m->lease,
-                               NULL) &&
-            !m->status)
+        bool told = vramd_reply_lease(d, conn, j->rung_request_id, m->status, "no budget for the next rung",
+                                      &m->lease, NULL);
+        if (!told && !m->status)
             release_lease(d, j);
         return;
     }

@@ -2,11 +2,11 @@
  * daemon/spawn.c - starting a job's runner.
  *
  * A runner is `vram run --daemon-job N`, forked into a session of its own
- * with the job's folder, environment and log (the job's command, settings
- * and budget it gets from the daemon when it claims the job), and held at a gate (a
- * pipe) until the daemon has recorded the start on disk: jobs.c opens the
- * gate, or tells the runner to go away.  This file knows how to start a
- * process and nothing of the job's states.
+ * with the job's folder, environment and log, and held at a gate (a pipe)
+ * until the daemon has recorded the start on disk: jobs.c opens the gate,
+ * or tells the runner to go away.  The job's command, settings and budget
+ * the runner gets from the daemon when it claims the job, not from here.
+ * This file knows how to start a process and nothing of the job's states.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -157,7 +157,7 @@ static void runner_child(const char *cwd, const char *log, int gate, char **argv
     _exit(127);
 }
 
-int vramd_runner_fork(vramd *d, const vramd_job *j, const vram_lease_info *lease, pid_t *pid_out, int *gate_out)
+int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out)
 {
     strv argv = { 0 }, envp = { 0 };
     int rc = runner_argv(d, j, &argv);

@@ -41,6 +41,14 @@ expect ladder_job_retries 0 '' -- "$VRAM" wait "$id" --timeout 30
 expect ladder_second_rung_ran 0 'retrying on rung 2: size 30GiB -> 1GiB, budget 3.0 GiB -> 2.0 GiB' -- \
     cat "$VRAM_DB.logs/$id.log"
 
+# A model's job retries on its profile's next rung, planned by the runner
+# from the record, with a smaller budget asked of vramd.
+id=$("$VRAM" submit --model latentsync -- sh -c \
+    'if [ "$VRAM_ATTEMPT" = 1 ]; then echo "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB" >&2; exit 1; fi; echo "attempt $VRAM_ATTEMPT"')
+expect model_job_retries 0 '' -- "$VRAM" wait "$id" --timeout 30
+expect model_job_next_rung 0 'retrying on rung 2: .*budget [0-9.]+ GiB -> [0-9.]+ GiB' -- cat "$VRAM_DB.logs/$id.log"
+expect model_job_second_attempt_ran 0 '^attempt 2$' -- cat "$VRAM_DB.logs/$id.log"
+
 # `vram run --daemon-job` takes nothing of the job from flags.
 expect daemon_job_refuses_command 2 'the command comes from vramd' -- "$VRAM" run --daemon-job 5 -- true
 expect daemon_job_refuses_budget 2 '--vram comes from vramd' -- "$VRAM" run --daemon-job 5 --vram 1GiB
