@@ -76,7 +76,8 @@ VRAM_API int vram_version_number(void);
     X(DRIVER,    -4004, "the GPU driver reported an error")                  \
     X(NOFIT,     -4005, "nothing fits the memory available")                 \
     X(SHUTDOWN,  -4006, "already shut down")                                 \
-    X(PARSE,     -4007, "malformed input")
+    X(PARSE,     -4007, "malformed input")                                   \
+    X(LOST,      -4008, "the GPU is lost (fell off the bus or keeps failing)")
 
 enum {
     VRAM_OK = 0,
@@ -215,7 +216,10 @@ enum {
     VRAM_HAVE_MEMORY   = 1u << 2,
     VRAM_HAVE_RESERVED = 1u << 3, /* driver-reserved reported apart from used */
     VRAM_HAVE_PROCS    = 1u << 4, /* the backend can list processes */
-    VRAM_HAVE_PROC_MEM = 1u << 5  /* a process's bytes are known */
+    VRAM_HAVE_PROC_MEM = 1u << 5, /* a process's bytes are known */
+    VRAM_HAVE_MIG      = 1u << 6, /* the device is a MIG instance (uuid MIG-...) */
+    VRAM_HAVE_PROC_FOREIGN = 1u << 7 /* the driver's pid is not in this /proc (a
+                                        container without --pid=host) */
 };
 
 typedef struct vram_device_info {
@@ -280,6 +284,8 @@ typedef struct vram_device_snapshot {
     int error;                      /* 0, or why this device could not be read;
                                        the other fields are then zero */
     char error_text[256];           /* the message for error */
+    uint64_t capacity_bytes;        /* what admission may fill: total less
+                                       driver-reserved less margin; 0 when lost */
 } vram_device_snapshot;
 
 typedef struct vram_snapshot {

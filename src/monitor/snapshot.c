@@ -60,6 +60,9 @@ void vram__device_budget(vram_ctx *ctx, vram_device_snapshot *d)
     d->leased_bytes = lv.leased_bytes;
     d->others_bytes = d->info.used_bytes > in_use ? d->info.used_bytes - in_use : 0;
     d->margin_bytes = vram__ctx_margin_bytes(ctx, d->info.total_bytes);
+    uint64_t reserved = d->info.have & VRAM_HAVE_RESERVED ? d->info.driver_reserved_bytes : 0;
+    uint64_t unusable = reserved + d->margin_bytes;
+    d->capacity_bytes = d->info.total_bytes > unusable ? d->info.total_bytes - unusable : 0;
     uint64_t hold = d->margin_bytes + lv.unused_bytes;
     d->safe_available_bytes = d->info.free_bytes > hold ? d->info.free_bytes - hold : 0;
 }
@@ -132,6 +135,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     vram__json_object_begin(j);
     vram__json_field_uint(j, "index", in->index);
     if (d->error) {
+        vram__json_field_bool(j, "lost", d->error == VRAM_ELOST);
+        vram__json_field_uint(j, "capacity_bytes", 0);
         vram__json_field_string(j, "error", vram_errname(d->error));
         vram__json_field_string(j, "error_text", d->error_text);
         vram__json_object_end(j);
@@ -139,6 +144,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     }
     vram__json_field_string(j, "name", in->name);
     vram__json_field_string(j, "uuid", in->uuid);
+    vram__json_field_bool(j, "mig", (in->have & VRAM_HAVE_MIG) != 0);
+    vram__json_field_bool(j, "lost", false);
     vram__json_field_uint(j, "total_bytes", in->total_bytes);
     vram__json_field_uint(j, "used_bytes", in->used_bytes);
     vram__json_field_uint(j, "free_bytes", in->free_bytes);
@@ -152,6 +159,7 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     vram__json_field_uint(j, "leased_bytes", d->leased_bytes);
     vram__json_field_uint(j, "others_bytes", d->others_bytes);
     vram__json_field_uint(j, "margin_bytes", d->margin_bytes);
+    vram__json_field_uint(j, "capacity_bytes", d->capacity_bytes);
     vram__json_field_uint(j, "safe_available_bytes", d->safe_available_bytes);
     vram__json_key(j, "processes");
     if (d->procs_status) {
@@ -163,6 +171,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
             vram__json_object_begin(j);
             vram__json_field_uint(j, "pid", p->pid);
             vram__json_field_string(j, "name", p->name);
+            if (p->have & VRAM_HAVE_PROC_FOREIGN)
+                vram__json_field_bool(j, "foreign_pid", true);
             vram__json_key(j, "used_bytes");
             if (p->have & VRAM_HAVE_PROC_MEM)
                 vram__json_uint(j, p->used_bytes);

@@ -350,11 +350,15 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
     char text[128];
     vram_device_info in;
-    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) && !strncmp(in.uuid, "GPU-", 4);
+    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) &&
+                (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
     snprintf(text, sizeof(text), "%d", a->device);
     env_put(e, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");   /* the order NVML counts in */
     env_put(e, "CUDA_VISIBLE_DEVICES", uuid ? in.uuid : text);
-    env_put(e, "VRAM_DEVICE", text);
+    /* A real job sees one device, so CUDA numbers it 0 (cuda:0); vram's own
+     * index is VRAM_DEVICE_INDEX.  Simulated jobs allocate on vram's index. */
+    env_put(e, "VRAM_DEVICE", uuid && !vram_ctx_is_simulated(r->ctx) ? "0" : text);
+    env_put(e, "VRAM_DEVICE_INDEX", text);
     if (!getenv("PYTORCH_CUDA_ALLOC_CONF"))
         env_put(e, "PYTORCH_CUDA_ALLOC_CONF", a->plan ? vram_plan_alloc_conf(a->plan)
                                                       : vram_alloc_conf_for(a->bytes));
