@@ -1315,7 +1315,7 @@ VRAM_API void vram_job_interrupt(void);
 /* What a program's output said about a GPU out-of-memory.  Fields the
  * message did not carry are 0 (gpu: -1). */
 typedef struct vram_oom_report {
-    int source;                     /* VRAM_OOM_PYTORCH, _PYTORCH_OLD, _DRIVER, _LIBRARY */
+    int source;                     /* VRAM_OOM_PYTORCH, _PYTORCH_OLD, _DRIVER, _LIBRARY, _FRAMEWORK */
     int gpu;                        /* the device the message names, or -1 */
     uint64_t tried_bytes;           /* "Tried to allocate 2.00 GiB" */
     uint64_t total_bytes;           /* the device's capacity as the message says */
@@ -1324,19 +1324,27 @@ typedef struct vram_oom_report {
     uint64_t allocated_bytes;       /* allocated by PyTorch */
     uint64_t reserved_bytes;        /* reserved by PyTorch (in total / unallocated) */
     char line[256];                 /* the line that said it, trimmed */
+    uint64_t allowed_bytes;         /* PyTorch under a memory fraction: "N allowed";
+                                       then the room was allowed - reserved, not free */
+    char pattern[24];               /* which entry of the table matched ("cudnn9") */
 } vram_oom_report;
 
 enum {
     VRAM_OOM_PYTORCH = 1,           /* torch >= 2.1: "... GPU 0 has a total capacity of" */
     VRAM_OOM_PYTORCH_OLD,           /* "(GPU 0; 6.00 GiB total capacity; ...)" */
     VRAM_OOM_DRIVER,                /* CUDA_ERROR_OUT_OF_MEMORY, cudaErrorMemoryAllocation, "CUDA error: out of memory" */
-    VRAM_OOM_LIBRARY                /* CUBLAS/CUDNN ..._ALLOC_FAILED, HIP out of memory */
+    VRAM_OOM_LIBRARY,               /* cuBLAS, cuDNN 8/9, cuFFT, cuSOLVER, NCCL, HIP */
+    VRAM_OOM_FRAMEWORK              /* ONNX Runtime, TensorFlow, JAX/XLA */
 };
 
 /* Looks for a GPU out-of-memory report in text (a program's stderr; len
- * bytes, need not be NUL-terminated).  Returns 1 and fills *out (the first
- * detailed report wins over a bare one) when there is one, 0 when there is
- * none, or a negative error for NULL arguments. */
+ * bytes, need not be NUL-terminated).  The verdict is the last failure's:
+ * an out-of-memory the program handled, followed by another failure (a new
+ * traceback, an exception line, a fatal error), is not the cause.  Within
+ * the last failure a detailed report beats a bare mention.  Returns 1 and
+ * fills *out when the last failure is an out-of-memory, 0 when it is not,
+ * or a negative error for NULL arguments.  The one table of messages is in
+ * src/runner/oom.c; the Python binding asks this function too. */
 VRAM_API int vram_oom_parse(const char *text, size_t len, vram_oom_report *out);
 
 /* ---- daemon (src/daemon) ------------------------------------------ */
