@@ -614,11 +614,40 @@ VRAM_API int vram_plan_param_at(const vram_plan *plan, size_t i, const char **ke
 /* The estimate in the chosen mode.  VRAM_EINVAL for NULL arguments. */
 VRAM_API int vram_plan_estimate(const vram_plan *plan, vram_estimate *out);
 
-/* The PYTORCH_CUDA_ALLOC_CONF value for the plan's budget.  Borrowed. */
+/* The PYTORCH_CUDA_ALLOC_CONF value for the plan's budget and the PyTorch
+ * of its profile (`torch` key) or, when it does not say, the probed one
+ * (vram_torch_version); without the device's total, so no memory fraction.
+ * Borrowed. */
 VRAM_API const char *vram_plan_alloc_conf(const vram_plan *plan);
 
-/* The PYTORCH_CUDA_ALLOC_CONF value vram uses for a budget (static). */
+/* The PyTorch version the plan's profile documents ("1.12"), or "".
+ * Borrowed. */
+VRAM_API const char *vram_plan_torch_version(const vram_plan *plan);
+
+/* The PYTORCH_CUDA_ALLOC_CONF value vram uses for a budget when the job's
+ * PyTorch is unknown (taken as recent): "expandable_segments:True".  Static. */
 VRAM_API const char *vram_alloc_conf_for(uint64_t budget_bytes);
+
+/* PYTORCH_CUDA_ALLOC_CONF for a job given budget_bytes on a device of
+ * device_total_bytes (0: unknown), whose CUDA context takes context_bytes
+ * (0: 512 MiB), under PyTorch torch_version ("2.4.1+cu121", "1.12"; NULL or
+ * "": unknown, taken as recent).  Only what that PyTorch accepts and acts
+ * on: nothing before 1.10; max_split_size_mb for small budgets before 2.1
+ * (2.0 and older refuse expandable_segments); expandable_segments from 2.1;
+ * from 2.9 also per_process_memory_fraction (the budget less the context,
+ * over the total) and garbage_collection_threshold, which acts only under
+ * it.  Writes buf (cap bytes, may end up ""); 0, VRAM_EINVAL (NULL buf, a
+ * version that is not one) or VRAM_ERANGE (buf too small). */
+VRAM_API int vram_alloc_conf(uint64_t budget_bytes, uint64_t device_total_bytes,
+                             uint64_t context_bytes, const char *torch_version, char *buf,
+                             size_t cap);
+
+/* The PyTorch a job started from here would import: VRAM_TORCH_VERSION when
+ * set ("none": no PyTorch), else the torch-*.dist-info beside the python3 on
+ * PATH (its venv or conda prefix), ~/.local, /usr/local or /usr, read from
+ * the file system (Python is not started).  0 with the version in buf,
+ * VRAM_ENOENT when none is found, VRAM_EINVAL for a bad VRAM_TORCH_VERSION. */
+VRAM_API int vram_torch_version(char *buf, size_t cap);
 
 /* A new plan one rung further down the profile's ladder (the plan's
  * settings with the next rung's changes, less any change that would raise

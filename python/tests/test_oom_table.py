@@ -3,7 +3,8 @@ with libvram's one table: every case of tests/runner/oom_messages.txt (the
 file the C runner's test reads) gives the same verdict, pattern and bytes
 here; the last line of each, as the exception a task would raise, is or is
 not an out-of-memory; an out-of-memory's frames are cleared before the next
-rung, so what the failed attempt held can be freed."""
+rung, so what the failed attempt held can be freed.  Also: the plan's
+accelerate max_memory as accelerate takes it."""
 
 import gc
 import os
@@ -104,6 +105,22 @@ class OomTable(unittest.TestCase):
         self.assertIsInstance(o.exception, vram.OutOfMemory)
         self.assertIn("OutOfMemoryError: CUDA out of memory", str(o.exception))
         self.assertIsNone(o.exception.__traceback__)
+
+
+class Accelerate(unittest.TestCase):
+    def test_max_memory_has_integer_gpu_keys_and_room_for_activations(self):
+        from vram import _native
+        if not _native.has_planner:
+            self.skipTest("this libvram has no planner")
+        p = vram.plan("hunyuanvideo-avatar", budget="10GiB", device=0, audio=3)
+        mm = p["accelerate"]["max_memory"]
+        self.assertIn(0, mm)
+        self.assertNotIn("0", mm)
+        self.assertIn("cpu", mm)
+        self.assertLess(mm[0], 10 << 30)
+        e = p["estimate"]
+        self.assertEqual(mm[0], (10 << 30) - e["activation_bytes"] - e["overhead_bytes"] -
+                         e["margin_bytes"])
 
 
 if __name__ == "__main__":

@@ -153,7 +153,13 @@ def plan(model, budget=None, device=0, **settings):
     _n.check(_n.lib.vram_plan_json(_session().ctx, str(model).encode(), array, len(pairs),
                                    parse_size(budget, "budget") if budget is not None else 0,
                                    int(device), ctypes.byref(out)))
-    return json.loads(_n.take_string(out))
+    result = json.loads(_n.take_string(out))
+    acc = result.get("accelerate")
+    if isinstance(acc, dict) and isinstance(acc.get("max_memory"), dict):
+        # accelerate wants GPUs as integers ({0: ..., "cpu": ...}); a string
+        # "0" raises "Device 0 is not recognized".
+        acc["max_memory"] = {int(k) if k.isdigit() else k: v for k, v in acc["max_memory"].items()}
+    return result
 
 
 class Lease:

@@ -68,7 +68,7 @@ static void fill_values(vram_plan *plan)
                       sizeof(plan->values[0]));
     vram__strlcpy(plan->values[PLAN_KEY_MEMORY], plan__memory_name(plan->chosen.mode),
                   sizeof(plan->values[0]));
-    vram__strlcpy(plan->alloc, vram_alloc_conf_for(plan->budget), sizeof(plan->alloc));
+    plan__alloc_fill(plan);
 }
 
 static int new_plan(const vram_profile *p, vram_plan **out)
@@ -347,22 +347,6 @@ size_t vram_plan_rung(const vram_plan *plan)
     return plan ? plan->rung : 0;
 }
 
-/* PyTorch's caching allocator, by budget (ours).  Small budgets return
- * cached blocks early (garbage_collection_threshold) and keep large blocks
- * whole (max_split_size_mb) so that a big tensor still finds room;
- * expandable segments grow a segment in place instead of fragmenting.
- * Combining them needs PyTorch >= 2.5 (pytorch/pytorch#134338 fixed
- * allocator asserts near out-of-memory when they were combined). */
-const char *vram_alloc_conf_for(uint64_t budget_bytes)
-{
-    if (budget_bytes && budget_bytes < 6 * VRAM__GiB)
-        return "expandable_segments:True,garbage_collection_threshold:0.6,max_split_size_mb:64";
-    if (budget_bytes && budget_bytes < 12 * VRAM__GiB)
-        return "expandable_segments:True,garbage_collection_threshold:0.7,max_split_size_mb:128";
-    if (budget_bytes && budget_bytes < 24 * VRAM__GiB)
-        return "expandable_segments:True,garbage_collection_threshold:0.8,max_split_size_mb:512";
-    return "expandable_segments:True";
-}
 
 /* ---- the ladder -------------------------------------------------------------------------- */
 

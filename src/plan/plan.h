@@ -163,6 +163,8 @@ struct vram_profile {
     char name[PLAN_NAME_MAX];
     char title[PLAN_TEXT_MAX];
     char source[PLAN_TEXT_MAX];
+    char torch[16];                 /* [profile] torch = the PyTorch the pipeline
+                                       documents ("1.12"); "" unknown */
     char path[4096];
     char *text;                     /* the file as read: the calibrated copy edits it */
     size_t text_len;
@@ -254,6 +256,18 @@ double plan__tokens(const vram_profile *p, const plan_params *x);
 
 /* Converts a finite non-negative figure to bytes, or VRAM_ERANGE. */
 int plan__bytes(double v, uint64_t *out);
+
+/* ---- alloc.c -------------------------------------------------------------------- */
+
+/* The plan's allocator settings, for its budget and the profile's PyTorch
+ * (or, when the profile does not say, the probed one). */
+void plan__alloc_fill(vram_plan *plan);
+
+/* accelerate's max_memory for the GPU: room for weights, which is the
+ * budget less what the chosen mode's activations, CUDA context, slack and
+ * margin take at the peak (accelerate fills the GPU entry with weights
+ * alone; activations need the rest). */
+uint64_t plan__weights_room(const vram_plan *plan);
 
 /* ---- plan.c --------------------------------------------------------------------- */
 

@@ -350,6 +350,7 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
     char text[128];
     vram_device_info in;
+    memset(&in, 0, sizeof(in));
     bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) &&
                 (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
     snprintf(text, sizeof(text), "%d", a->device);
@@ -359,9 +360,20 @@ static void build_env(const run *r, const attempt *a, env_list *e)
      * index is VRAM_DEVICE_INDEX.  Simulated jobs allocate on vram's index. */
     env_put(e, "VRAM_DEVICE", uuid && !vram_ctx_is_simulated(r->ctx) ? "0" : text);
     env_put(e, "VRAM_DEVICE_INDEX", text);
-    if (!getenv("PYTORCH_CUDA_ALLOC_CONF"))
-        env_put(e, "PYTORCH_CUDA_ALLOC_CONF", a->plan ? vram_plan_alloc_conf(a->plan)
-                                                      : vram_alloc_conf_for(a->bytes));
+    /* A user's setting wins, in either name (PyTorch 2.8+ reads
+     * PYTORCH_ALLOC_CONF first); ours is only what the job's PyTorch takes. */
+    if (!getenv("PYTORCH_CUDA_ALLOC_CONF") && !getenv("PYTORCH_ALLOC_CONF")) {
+        char conf[256], probed[32] = "";
+        const char *tv = a->plan ? vram_plan_torch_version(a->plan) : "";
+        if (!*tv && vram_torch_version(probed, sizeof(probed)) == 0)
+            tv = probed;
+        uint64_t total = uuid || vram_ctx_is_simulated(r->ctx) ? in.total_bytes : 0;
+        if (vram_alloc_conf(a->bytes, total, 0, tv, conf, sizeof(conf)))
+            vram__strlcpy(conf, vram_alloc_conf_for(a->bytes), sizeof(conf));
+        vram__clear_error();
+        if (*conf)
+            env_put(e, "PYTORCH_CUDA_ALLOC_CONF", conf);
+    }
     snprintf(text, sizeof(text), "%llu", (unsigned long long)a->lease);
     env_put(e, "VRAM_LEASE", text);
     snprintf(text, sizeof(text), "%llu", (unsigned long long)a->bytes);

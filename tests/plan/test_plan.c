@@ -192,13 +192,11 @@ TEST(memory_modes_with_their_reason)
 
 TEST(allocator_settings_by_budget)
 {
-    CHECK_CONTAINS(vram_alloc_conf_for(4 * VRAM__GiB), "max_split_size_mb:64");
-    CHECK_CONTAINS(vram_alloc_conf_for(4 * VRAM__GiB), "garbage_collection_threshold:0.6");
-    CHECK_CONTAINS(vram_alloc_conf_for(10 * VRAM__GiB), "max_split_size_mb:128");
-    CHECK_CONTAINS(vram_alloc_conf_for(20 * VRAM__GiB), "max_split_size_mb:512");
-    CHECK_STR_EQ(vram_alloc_conf_for(80 * VRAM__GiB), "expandable_segments:True");
+    /* PyTorch unknown: taken as recent, without a cap (tests/plan/test_alloc.c
+     * holds the versions). */
+    setenv("VRAM_TORCH_VERSION", "2.4", 1);
     for (uint64_t b = VRAM__GiB; b < 200 * VRAM__GiB; b += VRAM__GiB)
-        CHECK_CONTAINS(vram_alloc_conf_for(b), "expandable_segments:True");
+        CHECK_STR_EQ(vram_alloc_conf_for(b), "expandable_segments:True");
     vram_plan *plan;
     CHECK_OK(plan_for("hunyuanvideo-avatar", NULL, 0, 5 * VRAM__GiB, &plan));
     CHECK_STR_EQ(vram_plan_alloc_conf(plan), vram_alloc_conf_for(5 * VRAM__GiB));
@@ -214,7 +212,7 @@ TEST(formats_text_json_env_shell)
     CHECK_OK(vram_plan_format(plan, "json", &text));
     CHECK_CONTAINS(text, "\"tier\":\"low\"");
     CHECK_CONTAINS(text, "\"PYTORCH_CUDA_ALLOC_CONF\":\"expandable_segments:True");
-    CHECK_CONTAINS(text, "\"max_memory\":{\"0\":10737418240");
+    CHECK_CONTAINS(text, "\"max_memory\":{\"0\":");   /* its room: tests/plan/test_alloc.c */
     CHECK_CONTAINS(text, "\"device_map\":{\"transformer\":\"cpu\"");
     CHECK_CONTAINS(text, "\"offload\":\"sequential\"");
     CHECK_CONTAINS(text, "\"audio\":3");
