@@ -14,7 +14,8 @@ import unittest
 import weakref
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-os.environ.update(VRAM_BACKEND="sim", VRAM_SIM="T4:14.7GiB:8.5GiB")
+os.environ.update(VRAM_BACKEND="sim", VRAM_SIM="T4:14.7GiB:8.5GiB",
+                  VRAM_HOST_RAM="256GiB")   # plans check host RAM: not this machine's
 for name in ("VRAM_MARGIN", "VRAM_SIM_STATE"):
     os.environ.pop(name, None)
 

@@ -35,6 +35,8 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/ctx.h"
+#include "device/host.h"
 #include "plan/format.h"
 
 #define DEFAULT_CONTEXT (512 * VRAM__MiB)   /* 300-600 MiB; more with cuDNN/cuBLAS */
@@ -219,4 +221,43 @@ uint64_t plan__weights_room(const vram_plan *plan)
     double rest = e->activations + e->context + e->slack + e->margin;
     double room = (double)plan->budget - rest;
     return room > 0 ? (uint64_t)room : 0;
+}
+
+/* ---- host RAM ------------------------------------------------------------------ */
+
+/* Beefy's host figure is the largest component staged while loading:
+ * transient and not pinned (a checkpoint can be read in pieces), so only the
+ * offloading modes, which keep weights pinned in host RAM, are held to it. */
+bool plan__host_fits(const plan_params *x, const plan_estimate *e)
+{
+    return !(x->host_limit > 0) || e->mode == VRAM_MEMORY_BEEFY || e->host <= x->host_limit;
+}
+
+int plan__host_limit(vram_ctx *ctx, double *out)
+{
+    *out = 0;
+    /* Without a context the plan is for a budget, maybe of another machine:
+     * only a size given in VRAM_HOST_RAM is checked. */
+    vram_options *own = NULL;
+    const vram_options *o = ctx ? vram_ctx_options(ctx) : NULL;
+    if (!o && vram_options_new(&own) == 0) {
+        vram__options_load_env_lenient(own);
+        o = own;
+    }
+    char v[64];
+    vram__strlcpy(v, o ? vram__opt_str(o, VRAM__OPT_HOST_RAM) : "auto", sizeof(v));
+    vram_options_free(own);
+    if (!strcmp(v, "off") || (!ctx && (!*v || !strcmp(v, "auto"))))
+        return 0;
+    if (!*v || !strcmp(v, "auto")) {
+        vram_host_info h;
+        vram__host_query(NULL, &h);
+        *out = (double)h.ram_available_bytes;
+        return 0;
+    }
+    uint64_t bytes;
+    if (vram_size_parse(v, &bytes) || bytes == 0)
+        return vram__fail(VRAM_EINVAL, "host-ram: '%.40s' is not auto, off or a size (e.g. 64GiB)", v);
+    *out = (double)bytes;
+    return 0;
 }

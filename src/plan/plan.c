@@ -28,7 +28,8 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
     }
     if (x->memory != VRAM_MEMORY_AUTO) {
         *chosen = all[x->memory - VRAM_MEMORY_BEEFY];
-        return budget && chosen->peak > (double)budget ? VRAM_ENOFIT : 0;
+        return (budget && chosen->peak > (double)budget) || !plan__host_fits(x, chosen) ? VRAM_ENOFIT
+                                                                                        : 0;
     }
     /* The fastest that fits; the order above is the usual one, but a mode
      * can be slower than it looks (a stage on the CPU), so compare. */
@@ -36,7 +37,7 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
     for (int i = 0; i < 3; i++) {
         if (all[i].peak < all[smallest].peak)
             smallest = i;
-        bool fits = !budget || all[i].peak <= (double)budget;
+        bool fits = (!budget || all[i].peak <= (double)budget) && plan__host_fits(x, &all[i]);
         if (fits && (best < 0 || all[i].seconds < all[best].seconds))
             best = i;
     }
@@ -102,6 +103,10 @@ static void why_mode(vram_plan *plan, const plan_params *x, vram__buf *b)
         if (plan->budget && e->peak > (double)plan->budget)
             vram__buf_printf(b, "%s%s needs %s", shown++ ? ", " : "", plan__memory_name(e->mode),
                              plan__gib(e->peak, a, sizeof(a)));
+        else if (!plan__host_fits(x, e))
+            vram__buf_printf(b, "%s%s needs %s of host RAM, %s here", shown++ ? ", " : "",
+                             plan__memory_name(e->mode), plan__gib(e->host, a, sizeof(a)),
+                             plan__gib(x->host_limit, c, sizeof(c)));
     }
     if (shown)
         vram__buf_printf(b, ", %s %s: %s, %s", plan__gib((double)plan->budget, c, sizeof(c)),
@@ -149,6 +154,14 @@ static const char *budget_text(const vram_plan *plan, char *buf, size_t cap)
 static int refuse_forced(vram_plan *plan, const char *name)
 {
     char a[32], b[64];
+    if (plan->budget && plan->chosen.peak <= (double)plan->budget &&
+        !plan__host_fits(&plan->x, &plan->chosen)) {
+        char h[32], l[32];
+        return vram__fail(VRAM_ENOFIT, "tier '%s' (forced) fits %s on the GPU but its offload "
+                          "needs %s of host RAM, over the %s this host has (--host-ram)", name,
+                          budget_text(plan, b, sizeof(b)), plan__gib(plan->chosen.host, h, sizeof(h)),
+                          plan__gib(plan->x.host_limit, l, sizeof(l)));
+    }
     return vram__fail(VRAM_ENOFIT, "tier '%s' (forced) needs %s at the least (%s), over %s", name,
                       plan__gib(plan->chosen.peak, a, sizeof(a)), plan__memory_name(plan->chosen.mode),
                       budget_text(plan, b, sizeof(b)));
@@ -158,6 +171,14 @@ static int refuse_all(vram_plan *plan)
 {
     char a[32], b[64];
     const vram_profile *p = &plan->prof;
+    if (plan->budget && plan->chosen.peak <= (double)plan->budget && !plan__host_fits(&plan->x, &plan->chosen)) {
+        char h[32], l[32];
+        return vram__fail(VRAM_ENOFIT, "%s fits %s on the GPU (%s, %s) but its offload needs %s of "
+                          "host RAM, over the %s this host has (--host-ram); 'vram optimize' says "
+                          "what to give up", p->name, budget_text(plan, b, sizeof(b)),
+                          plan__memory_name(plan->chosen.mode), plan__gib(plan->chosen.peak, a, sizeof(a)),
+                          plan__gib(plan->chosen.host, h, sizeof(h)), plan__gib(plan->x.host_limit, l, sizeof(l)));
+    }
     if (p->ntier)
         return vram__fail(VRAM_ENOFIT, "nothing fits %s: the lowest tier, %s, needs %s at the least "
                           "(%s); 'vram optimize' says what else to give up",
@@ -258,7 +279,8 @@ int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *sett
         return rc;
     plan->budget = budget_bytes;
     plan->device = device;
-    if (!budget_bytes) {
+    rc = plan__host_limit(ctx, &plan->prof.base.host_limit);
+    if (!rc && !budget_bytes) {
         plan->from_device = true;
         rc = device_budget(ctx, device, &plan->budget);
     }

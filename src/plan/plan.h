@@ -107,6 +107,8 @@ typedef struct plan_params {
     uint32_t skip;                  /* bit per stage left out */
     double audio_s;
     double resident;                /* 0..0.9 */
+    double host_limit;              /* host RAM the offload may pin, bytes; 0: not
+                                       checked (plans made without a context) */
     char tier[PLAN_NAME_MAX];       /* "" or "auto": the planner chooses */
     bool frames_set, duration_set;  /* within one settings list, for conflicts */
 } plan_params;
@@ -268,6 +270,16 @@ void plan__alloc_fill(vram_plan *plan);
  * margin take at the peak (accelerate fills the GPU entry with weights
  * alone; activations need the rest). */
 uint64_t plan__weights_room(const vram_plan *plan);
+
+/* Whether e's host RAM (offloaded and pinned weights) is within x's host
+ * limit (always, when it has none, and for beefy, whose host figure is only
+ * a component staged while loading). */
+bool plan__host_fits(const plan_params *x, const plan_estimate *e);
+
+/* The host RAM a plan of ctx may pin: the "host-ram" option (auto: the
+ * host's available RAM now; off: 0, not checked), 0 without a context.
+ * VRAM_EINVAL for a value that is none of these. */
+int plan__host_limit(vram_ctx *ctx, double *out);
 
 /* ---- plan.c --------------------------------------------------------------------- */
 

@@ -3,6 +3,8 @@
 # naming the value, exit status 2; nothing fits: 3).
 . "$(dirname "$0")/lib.sh"
 export VRAM_BACKEND=sim XDG_CONFIG_HOME="$tmp/config"
+# Plans check the host's RAM too; these cases are about the GPU, on any machine.
+export VRAM_HOST_RAM=256GiB
 unset VRAM_PROFILES VRAM_MODE
 profiles="$VRAM_TOP/profiles"
 

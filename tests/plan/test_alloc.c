@@ -140,3 +140,65 @@ TEST(accelerate_max_memory_leaves_the_activations_their_room)
     vram_plan_free(plan);
     vram_profile_free(p);
 }
+
+/* ---- host RAM ---- */
+
+TEST(a_plan_whose_offload_needs_more_host_ram_than_there_is_does_not_fit)
+{
+    vram_profile *p;
+    CHECK_OK(vram_profile_load(NULL, "wan2.2-t2v-a14b", &p));
+    vram_plan *plan = NULL;
+    /* Both experts and the text encoder wait in pinned host RAM while one
+     * expert runs: 63.2 GiB, on a machine with 23.5 GiB. */
+    setenv("VRAM_HOST_RAM", "23.5GiB", 1);
+    CHECK_ERR(vram_plan_make(NULL, p, NULL, 0, 80 * GiB, 0, &plan), VRAM_ENOFIT);
+    CHECK(!plan);
+    CHECK_CONTAINS(vram_last_error(), "fits the 80.0 GiB budget on the GPU");
+    CHECK_CONTAINS(vram_last_error(), "63.2 GiB of host RAM, over the 23.5 GiB");
+    const char *forced[] = { "tier=480p" };
+    CHECK_ERR(vram_plan_make(NULL, p, forced, 1, 80 * GiB, 0, &plan), VRAM_ENOFIT);
+    CHECK_CONTAINS(vram_last_error(), "tier '480p' (forced) fits");
+    /* A GPU that holds everything needs no pinned copy: beefy fits. */
+    CHECK_OK(vram_plan_make(NULL, p, NULL, 0, 120 * GiB, 0, &plan));
+    CHECK_STR_EQ(vram_plan_param(plan, "memory"), "beefy");
+    vram_plan_free(plan);
+    /* With the RAM for it, the offloaded plan fits. */
+    setenv("VRAM_HOST_RAM", "64GiB", 1);
+    CHECK_OK(vram_plan_make(NULL, p, NULL, 0, 80 * GiB, 0, &plan));
+    CHECK_STR_EQ(vram_plan_param(plan, "memory"), "lightweight");
+    CHECK(vram_plan_fits(plan));
+    vram_plan_free(plan);
+    /* Without a context and without VRAM_HOST_RAM the host is not known. */
+    unsetenv("VRAM_HOST_RAM");
+    CHECK_OK(vram_plan_make(NULL, p, NULL, 0, 80 * GiB, 0, &plan));
+    vram_plan_free(plan);
+    setenv("VRAM_HOST_RAM", "lots", 1);
+    CHECK_ERR(vram_plan_make(NULL, p, NULL, 0, 80 * GiB, 0, &plan), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "host-ram: 'lots'");
+    unsetenv("VRAM_HOST_RAM");
+    vram_profile_free(p);
+}
+
+TEST(a_context_checks_its_host_unless_told_off)
+{
+    vram_options *o;
+    CHECK_OK(vram_options_new(&o));
+    CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
+    CHECK_OK(vram_options_set(o, "host-ram", "16GiB", NULL));
+    vram_ctx *ctx;
+    CHECK_OK(vram_ctx_open(&ctx, o));
+    vram_profile *p;
+    CHECK_OK(vram_profile_load(NULL, "wan2.2-ti2v-5b", &p));
+    vram_plan *plan = NULL;
+    const char *kv[] = { "tier=720p" };
+    CHECK_ERR(vram_plan_make(ctx, p, kv, 1, 24 * GiB, 0, &plan), VRAM_ENOFIT);
+    CHECK_CONTAINS(vram_last_error(), "over the 16.0 GiB");
+    vram_ctx_close(ctx);
+    CHECK_OK(vram_options_set(o, "host-ram", "off", NULL));
+    CHECK_OK(vram_ctx_open(&ctx, o));
+    CHECK_OK(vram_plan_make(ctx, p, kv, 1, 24 * GiB, 0, &plan));
+    vram_plan_free(plan);
+    vram_ctx_close(ctx);
+    vram_options_free(o);
+    vram_profile_free(p);
+}

@@ -114,6 +114,7 @@ TEST(vram_mode_in_the_options_forces_a_tier)
     vram_options *o;
     CHECK_OK(vram_options_new(&o));
     CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
+    CHECK_OK(vram_options_set(o, "host-ram", "256GiB", NULL));   /* not this machine's */
     CHECK_OK(vram_options_set(o, "mode", "ultra-low", "VRAM_MODE"));
     vram_ctx *ctx;
     CHECK_OK(vram_ctx_open(&ctx, o));
@@ -138,6 +139,7 @@ TEST(the_budget_is_the_devices_safe_available)
     CHECK_OK(vram_options_new(&o));
     CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
     CHECK_OK(vram_options_set(o, "sim", "T4:16GiB:4GiB,A:80GiB", NULL));
+    CHECK_OK(vram_options_set(o, "host-ram", "256GiB", NULL));   /* not this machine's */
     vram_ctx *ctx;
     CHECK_OK(vram_ctx_open(&ctx, o));
     vram_profile *p = load_shipped("hunyuanvideo-avatar");
