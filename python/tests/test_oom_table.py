@@ -108,6 +108,17 @@ class OomTable(unittest.TestCase):
         self.assertIsNone(o.exception.__traceback__)
 
 
+class Device(unittest.TestCase):
+    def test_a_task_learns_the_device_it_was_admitted_on(self):
+        seen = []
+        self.assertIsNone(vram.current_device())
+        with vram.Scheduler(workers=1) as s:
+            s.submit(lambda: seen.append(vram.current_device()) or "x", bytes="1GiB")
+            list(s.outcomes())
+        self.assertEqual(seen, ["cuda:0"])
+        self.assertIsNone(vram.current_device())
+
+
 class Accelerate(unittest.TestCase):
     def test_max_memory_has_integer_gpu_keys_and_room_for_activations(self):
         from vram import _native

@@ -35,13 +35,13 @@ import weakref
 
 from . import _native as _n
 from ._native import Error, format_size, parse_size
-from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, is_out_of_memory,
-                         shortfall_of)
+from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, current_device,
+                         is_out_of_memory, shortfall_of)
 
 __all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
            "Resident", "status", "plan", "lease", "register_resident", "mark", "marks", "device",
            "configure", "reset", "sim_set_usage", "parse_size", "format_size",
-           "is_out_of_memory", "shortfall_of", "library_path", "__version__"]
+           "is_out_of_memory", "shortfall_of", "current_device", "library_path", "__version__"]
 
 __version__ = _n.lib.vram_version().decode()
 library_path = _n.library_path

@@ -217,6 +217,20 @@ def _forget(exc):
     return summary
 
 
+_tls = threading.local()
+
+
+def current_device():
+    """Inside a task: where it was admitted, "cuda:N" (N is vram's device
+    index, which is CUDA's in a process that enumerates in PCI bus order,
+    CUDA_DEVICE_ORDER=PCI_BUS_ID, as vram's jobs do) or "cpu"; None outside
+    a task."""
+    d = getattr(_tls, "device", None)
+    if d is None or d < 0 and d != _DEVICE_CPU:
+        return None
+    return "cpu" if d == _DEVICE_CPU else "cuda:%d" % d
+
+
 class _Entry:
     __slots__ = ("fns", "fallback", "result", "exception", "frame", "keep", "fell_back_result")
 
@@ -294,17 +308,21 @@ class Scheduler:
 
     def _call(self, call_ptr, fn, entry, is_fallback):
         call = call_ptr.contents
+        _tls.device = call.device
         try:
             result = fn()
         except BaseException as e:
             if not is_fallback and is_out_of_memory(e):
                 call.shortfall_bytes = shortfall_of(e)
                 entry.exception = _forget(e)
+                _tls.device = None
                 return _OOM             # e is dropped here, before cleanup
             entry.exception = e
+            _tls.device = None
             call.reason = ("%s: %s" % (type(e).__name__, e)).encode(errors="replace")[:159]
             return _FAILED
         entry.exception = None
+        _tls.device = None
         if is_fallback:
             entry.fell_back_result = result
         else:
