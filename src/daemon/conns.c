@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "wire/record.h"
 #include "wire/sock.h"
 
 /* The submits of one loop round, from every client, stored together. */
@@ -205,6 +206,34 @@ static void op_hello(vramd *d, vramd_conn *c, const vram__request *r)
     reply_done(d, c, &b);
 }
 
+/* The leases clients hold through the socket (a job's lease shows as its
+ * job), at most CLIENT_LEASES_SHOWN of them, as rows of kind "lease". */
+#define CLIENT_LEASES_SHOWN 256
+
+static void client_leases_json(vramd *d, vram__json *j)
+{
+    vram_lease_info *info = calloc(CLIENT_LEASES_SHOWN, sizeof(*info));
+    size_t n = 0;
+    int rc = info ? vram_lease_list(d->ledger, NULL, info, CLIENT_LEASES_SHOWN, &n) : VRAM_ENOMEM;
+    vram__json_array_begin(j);
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < CLIENT_LEASES_SHOWN; i++) {
+        const vram_lease_info *l = &info[i];
+        if (strncmp(l->holder, "client ", 7) != 0)
+            continue;
+        vram__json_object_begin(j);
+        vram__json_field_string(j, "kind", "lease");
+        vram__json_field_uint(j, "id", l->id);
+        vram__json_field_uint(j, "device", l->device);
+        vram__json_field_uint(j, "bytes", l->bytes);
+        vram__json_field_string(j, "holder", l->holder);
+        vram__json_field_uint(j, "pid", l->pid);
+        vram__json_field_uint(j, "held_ms", l->held_ms);
+        vram__json_object_end(j);
+    }
+    vram__json_array_end(j);
+    free(info);
+}
+
 static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram__buf b;
@@ -220,6 +249,8 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    vram__json_key(&j, "leases");
+    client_leases_json(d, &j);
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }
@@ -247,6 +278,7 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
     char *json = NULL;
     int rc = vram_snapshot_take(d->ctx, NULL, &s);
     if (!rc) {
+        s->from_daemon = 1;         /* the daemon's ledger counted its leases */
         rc = vram_snapshot_to_json(s, &json);
         vram_snapshot_free(s);
     }
@@ -302,6 +334,35 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
     }
 }
 
+bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
+                       const vram_lease_info *lease, const vram__job *record)
+{
+    vramd_conn *c = vramd_conn_find(d, conn);
+    if (!c)
+        return false;
+    if (status) {
+        reply_error(d, c, request_id, status, message ? message : vram_strerror(status));
+        return true;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__request req = { 0 };
+    vram__strlcpy(req.id, request_id ? request_id : "", sizeof(req.id));
+    vram__buf_init(&b);
+    vram__reply_begin(&b, &req, &j);
+    vram__json_field_uint(&j, "lease", lease->id);
+    vram__json_field_uint(&j, "device", lease->device);
+    vram__json_field_uint(&j, "bytes", lease->bytes);
+    if (record) {
+        vram__json_key(&j, "job");
+        vram__record_write(&j, record);
+    }
+    vram__reply_end(&j);
+    bool sent = !b.failed;
+    reply_done(d, c, &b);
+    return sent;
+}
+
 void vramd_client_granted(vramd *d, const vramd_msg *m)
 {
     vramd_pending **pp = &d->pending;
@@ -314,27 +375,9 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
         return;
     }
     *pp = p->next;
-    vramd_conn *c = vramd_conn_find(d, p->conn);
-    if (!c) {
-        if (!m->status)
-            vram_lease_release(d->ledger, m->lease.id);
-    } else if (m->status) {
-        reply_error(d, c, p->request_id, m->status,
-                    m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for"
-                                                : vram_strerror(m->status));
-    } else {
-        vram__buf b;
-        vram__json j;
-        vram__request req = { 0 };
-        vram__strlcpy(req.id, p->request_id, sizeof(req.id));
-        vram__buf_init(&b);
-        vram__reply_begin(&b, &req, &j);
-        vram__json_field_uint(&j, "lease", m->lease.id);
-        vram__json_field_uint(&j, "device", m->lease.device);
-        vram__json_field_uint(&j, "bytes", m->lease.bytes);
-        vram__reply_end(&j);
-        reply_done(d, c, &b);
-    }
+    const char *why = m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for" : NULL;
+    if (!vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL) && !m->status)
+        vram_lease_release(d->ledger, m->lease.id);
     free(p);
 }
 
@@ -378,19 +421,11 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram_lease_info lease;
     int rc = vramd_job_claim(d, r->job, (uint32_t)r->runner_pid, &lease);
-    if (rc) {
+    vramd_job *job = rc ? NULL : vramd_job_find(d, r->job);
+    if (rc)
         reply_failure(d, c, r, rc);
-        return;
-    }
-    vram__buf b;
-    vram__json j;
-    vram__buf_init(&b);
-    vram__reply_begin(&b, r, &j);
-    vram__json_field_uint(&j, "lease", lease.id);
-    vram__json_field_uint(&j, "device", lease.device);
-    vram__json_field_uint(&j, "bytes", lease.bytes);
-    vram__reply_end(&j);
-    reply_done(d, c, &b);
+    else
+        vramd_reply_lease(d, c->id, r->id, 0, NULL, &lease, job ? &job->row : NULL);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */
