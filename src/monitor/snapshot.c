@@ -273,6 +273,9 @@ static int read_procs(const vram__jv *arr, vram_device_snapshot *d)
         copy_str(p, "name", q->name, sizeof(q->name));
         if (vram__jv_uint(vram__jv_get(p, "used_bytes"), &q->used_bytes))
             q->have = VRAM_HAVE_PROC_MEM;
+        const vram__jv *foreign = vram__jv_get(p, "foreign_pid");
+        if (foreign && foreign->kind == VRAM__JV_BOOL && foreign->b)
+            q->have |= VRAM_HAVE_PROC_FOREIGN;
         d->nprocs++;
     }
     return 0;
@@ -305,6 +308,10 @@ static int read_device(const vram__jv *o, vram_device_snapshot *d)
         return rc;
     if (vram__jv_uint(vram__jv_get(o, "driver_reserved_bytes"), &in->driver_reserved_bytes))
         in->have |= VRAM_HAVE_RESERVED;
+    const vram__jv *mig = vram__jv_get(o, "mig");
+    if (mig && mig->kind == VRAM__JV_BOOL && mig->b)
+        in->have |= VRAM_HAVE_MIG;
+    vram__jv_uint(vram__jv_get(o, "capacity_bytes"), &d->capacity_bytes);
     const char *api = vram__jv_str(vram__jv_get(o, "memory_api"));
     in->memory_api = api && !strcmp(api, "nvml_v2") ? 2 : api && !strcmp(api, "nvml_v1") ? 1 : 0;
     const vram__jv *procs = vram__jv_get(o, "processes");
