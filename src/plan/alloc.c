@@ -261,3 +261,18 @@ int plan__host_limit(vram_ctx *ctx, double *out)
     *out = (double)bytes;
     return 0;
 }
+
+int vram__plan_format_for_cuda(const vram_plan *plan, unsigned cuda_device, const char *format,
+                               char **text_out)
+{
+    if (!plan || !text_out)
+        return vram__fail(VRAM_EINVAL, "vram__plan_format_for_cuda: NULL argument");
+    vram_plan *copy = malloc(sizeof(*copy));
+    if (!copy)
+        return vram__fail(VRAM_ENOMEM, "out of host memory formatting a plan");
+    *copy = *plan;
+    copy->device = cuda_device;
+    int rc = vram_plan_format(copy, format, text_out);
+    free(copy);
+    return rc;
+}

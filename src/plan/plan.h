@@ -281,6 +281,12 @@ bool plan__host_fits(const plan_params *x, const plan_estimate *e);
  * VRAM_EINVAL for a value that is none of these. */
 int plan__host_limit(vram_ctx *ctx, double *out);
 
+/* vram_plan_format of the plan as a job started with one visible device
+ * sees it: the device (max_memory's key, execution's "cuda:N") is
+ * cuda_device, CUDA's number for it in the job, not vram's index. */
+int vram__plan_format_for_cuda(const vram_plan *plan, unsigned cuda_device, const char *format,
+                               char **text_out);
+
 /* ---- plan.c --------------------------------------------------------------------- */
 
 /* Resolves AUTO: the fastest mode whose peak is at most budget (0: no

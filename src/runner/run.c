@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "plan/plan.h"
 #include "runner/runner.h"
 
 extern char **environ;
@@ -318,10 +319,11 @@ static void env_free(env_list *e)
 }
 
 /* VRAM_PLAN: the plan as JSON (with a model), or the rung and budget. */
-static char *plan_json(const run *r, const attempt *a)
+static char *plan_json(const run *r, const attempt *a, bool one_device)
 {
     char *json = NULL;
-    if (a->plan && !vram_plan_format(a->plan, "json", &json))
+    if (a->plan && !(one_device ? vram__plan_format_for_cuda(a->plan, 0, "json", &json)
+                                : vram_plan_format(a->plan, "json", &json)))
         return json;
     vram__buf b;
     vram__json j;
@@ -386,7 +388,7 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     env_put(e, "VRAM_JOB", r->out->job);
     snprintf(text, sizeof(text), "%u", a->number);
     env_put(e, "VRAM_ATTEMPT", text);
-    char *json = plan_json(r, a);
+    char *json = plan_json(r, a, uuid && !vram_ctx_is_simulated(r->ctx));
     if (json)
         env_put(e, "VRAM_PLAN", json);
     free(json);
