@@ -343,6 +343,13 @@ static int enumerate(nvml_backend *n, unsigned physical)
     for (unsigned g = 0; g < physical; g++)
         add_gpu(n, g, all, &count);
     const char *var = NULL, *spec = visible_spec(&var);
+    const char *order = getenv("CUDA_DEVICE_ORDER");
+    if (spec && !strcmp(var, "CUDA_VISIBLE_DEVICES") && strpbrk(spec, "0123456789") &&
+        strncmp(spec, "GPU-", 4) && strncmp(spec, "MIG-", 4) &&
+        physical > 1 && (!order || strcmp(order, "PCI_BUS_ID")))
+        vram__log(VRAM__LOG_WARN, "%s=%.200s counts devices in CUDA's order, which is the bus "
+                  "order (NVML's) only with CUDA_DEVICE_ORDER=PCI_BUS_ID; vram reads the indices "
+                  "as bus order: set it, or name the devices by UUID", var, spec);
     if (spec) {
         n->count = keep_visible(n, all, count, spec);
     } else {
