@@ -130,6 +130,9 @@ class Accelerate(unittest.TestCase):
         self.assertNotIn("0", mm)
         self.assertIn("cpu", mm)
         self.assertLess(mm[0], 10 << 30)
+        self.assertIn(p["accelerate"]["device_map"], ("balanced", None))
+        self.assertEqual(p["accelerate"]["device_map"] is None, p["accelerate"]["offload"] != "none")
+        self.assertIn("transformer", p["accelerate"]["placement"])
         e = p["estimate"]
         self.assertAlmostEqual(mm[0], (10 << 30) - e["activation_bytes"] - e["overhead_bytes"] -
                                e["margin_bytes"], delta=2)

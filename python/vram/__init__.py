@@ -200,6 +200,14 @@ def plan(model, budget=None, device=0, **settings):
         # accelerate wants GPUs as integers ({0: ..., "cpu": ...}); a string
         # "0" raises "Device 0 is not recognized".
         acc["max_memory"] = {int(k) if k.isdigit() else k: v for k, v in acc["max_memory"].items()}
+    if isinstance(acc, dict) and isinstance(acc.get("device_map"), dict):
+        # Per component (index or "cpu") is no form a library takes: keep it
+        # as "placement"; device_map becomes what diffusers' from_pretrained
+        # accepts, "balanced" with max_memory, or None when the plan
+        # offloads (enable_model_cpu_offload / enable_sequential_cpu_offload,
+        # which refuse a pipeline placed by a device map).
+        acc["placement"] = acc["device_map"]
+        acc["device_map"] = "balanced" if acc.get("offload") == "none" else None
     return result
 
 
