@@ -463,11 +463,37 @@ static double tail_progress(const vram__child *c)
     return found > 1 ? 1 : found;
 }
 
+/* In a container without --pid=host the driver lists host pids, which no
+ * process group here holds: the group's usage reads 0.  Then the attempt is
+ * accounted from its device, per lease: what the device's used memory grew
+ * by since the attempt began, up to the attempt's budget. */
+static bool device_fallback(const run *r, const attempt *a, uint64_t baseline, uint64_t *bytes)
+{
+    vram_proc procs[64];
+    size_t n = 0;
+    int rc = vram_device_processes(r->ctx, (unsigned)a->device, procs, 64, &n);
+    bool foreign = false;
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < 64; i++)
+        foreign |= (procs[i].have & VRAM_HAVE_PROC_FOREIGN) != 0;
+    vram_device_info in;
+    if (!foreign || vram_device_query(r->ctx, (unsigned)a->device, &in)) {
+        vram__clear_error();
+        return false;
+    }
+    uint64_t grew = in.used_bytes > baseline ? in.used_bytes - baseline : 0;
+    *bytes = grew < a->bytes ? grew : a->bytes;
+    return true;
+}
+
 /* Follows the child and its group until the group lets go of the GPU. */
 static void watch(run *r, attempt *a, watched *w)
 {
     uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
     double last_progress = -1;
+    vram_device_info at_start;
+    uint64_t baseline = a->device >= 0 && !vram_device_query(r->ctx, (unsigned)a->device, &at_start)
+                            ? at_start.used_bytes : UINT64_MAX;
+    vram__clear_error();
     bool stderr_open = w->child.err_fd >= 0;
     for (;;) {
         uint64_t now = vram__now_ms();
@@ -496,6 +522,8 @@ static void watch(run *r, attempt *a, watched *w)
         }
         uint64_t bytes = 0;
         bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
+        if (bytes == 0 && baseline != UINT64_MAX && !vram_ctx_is_simulated(r->ctx))
+            sampled = device_fallback(r, a, baseline, &bytes) || sampled;
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
         bool exited = vram__child_exited(&w->child);

@@ -19,6 +19,18 @@ assert list(k for k in a["max_memory"] if k != "cpu") == ["0"], a["max_memory"]
 assert set(a["execution"].values()) <= {"cuda:0", "cpu"}, a["execution"]
 PY
 then ok plan_max_memory_and_execution_on_cuda_0; else not_ok plan_max_memory_and_execution_on_cuda_0 "$(head -c 400 "$tmp/plan.json")"; fi
+# In a container without --pid=host NVML's pid is no process here: the job
+# is accounted from its device's growth, up to its budget, not as 0.
+expect container_job_has_a_peak 0 '' -- env VRAM_HISTORY="$tmp/h.db" \
+    VRAM_STUB_NVML="devices=A:16384:1024:0;procs0=4000003:512;used_step=64" \
+    "$VRAM" run --name inbox --vram 2GiB -- sleep 0.5
+env VRAM_HISTORY="$tmp/h.db" "$VRAM" history --json >"$tmp/h.json" 2>&1
+if python3 - "$tmp/h.json" <<'PY'
+import json, sys
+r = [x for x in json.load(open(sys.argv[1])) if x["job"] == "inbox"][0]
+assert 0 < r["peak_bytes"] <= 2 << 30, r["peak_bytes"]
+PY
+then ok container_peak_from_the_device; else not_ok container_peak_from_the_device "$(head -c 300 "$tmp/h.json")"; fi
 expect status_sees_only_visible 0 '"uuid":"GPU-stub-0001"' -- env CUDA_VISIBLE_DEVICES=GPU-stub-0001 "$VRAM" status --json
 expect_lines one_device_only '"index":1' 0
 expect status_capacity 0 'capacity 14.5 GiB' -- "$VRAM" status --margin 1GiB

@@ -21,6 +21,8 @@
  *   mpsN=PID:MIB,...   MPS clients on device N (nvmlDeviceGetMPSCompute-
  *                 RunningProcesses_v3)
  *   lost=N        every query on device N answers GPU_IS_LOST (15)
+ *   used_step=MIB every memory query of a whole card adds MIB to its used
+ *                 memory (up to what is free): a job allocating
  *   fail_init=18  is a driver/library version mismatch, as after an update
  *
  * PIDs in procsN/mpsN that do not exist here stand for the host pids NVML
@@ -66,6 +68,7 @@ static struct {
     unsigned mps_pid[MAX_DEV][MAX_PROC];
     unsigned long long mps_mem[MAX_DEV][MAX_PROC];
     int lost;                       /* device index + 1, or 0 */
+    unsigned long long used_step;
 } st;
 
 static struct { const char *name; int count; } calls[32];
@@ -198,6 +201,8 @@ static void load_script(void)
             st.mig_noperm = atoi(v);
         else if (!strcmp(kv, "lost"))
             st.lost = atoi(v) + 1;
+        else if (!strcmp(kv, "used_step"))
+            st.used_step = strtoull(v, NULL, 10) * MIB;
     }
     free(copy);
 }
@@ -354,6 +359,8 @@ static void memory_of(void *h, unsigned long long *t, unsigned long long *u,
         *u = st.mig_used[d][m];
         *r = st.mig_reserved[d][m];
     } else {
+        if (st.used_step && st.used[d] + st.reserved[d] + st.used_step <= st.total[d])
+            st.used[d] += st.used_step;
         *t = st.total[d];
         *u = st.used[d];
         *r = st.reserved[d];
