@@ -86,7 +86,8 @@ VRAM_API int vram_version_number(void);
     X(DRIVER,    -4004, "the GPU driver reported an error")                  \
     X(NOFIT,     -4005, "nothing fits the memory available")                 \
     X(SHUTDOWN,  -4006, "already shut down")                                 \
-    X(PARSE,     -4007, "malformed input")
+    X(PARSE,     -4007, "malformed input")                                   \
+    X(LOST,      -4008, "the GPU is lost (fell off the bus or keeps failing)")
 
 enum {
     VRAM_OK = 0,
@@ -219,7 +220,10 @@ enum {
     VRAM_HAVE_MEMORY   = 1u << 2,
     VRAM_HAVE_RESERVED = 1u << 3, /* driver-reserved reported apart from used */
     VRAM_HAVE_PROCS    = 1u << 4, /* the backend can list processes */
-    VRAM_HAVE_PROC_MEM = 1u << 5  /* a process's bytes are known */
+    VRAM_HAVE_PROC_MEM = 1u << 5, /* a process's bytes are known */
+    VRAM_HAVE_MIG      = 1u << 6, /* the device is a MIG instance (uuid MIG-...) */
+    VRAM_HAVE_PROC_FOREIGN = 1u << 7 /* the driver's pid is not in this /proc (a
+                                        container without --pid=host) */
 };
 
 typedef struct vram_device_info {
@@ -284,6 +288,8 @@ typedef struct vram_device_snapshot {
     int error;                      /* 0, or why this device could not be read;
                                        the other fields are then zero */
     char error_text[256];           /* the message for error */
+    uint64_t capacity_bytes;        /* what admission may fill: total less
+                                       driver-reserved less margin; 0 when lost */
 } vram_device_snapshot;
 
 typedef struct vram_snapshot {
@@ -568,11 +574,40 @@ VRAM_API int vram_plan_param_at(const vram_plan *plan, size_t i, const char **ke
 /* The estimate in the chosen mode.  VRAM_EINVAL for NULL arguments. */
 VRAM_API int vram_plan_estimate(const vram_plan *plan, vram_estimate *out);
 
-/* The PYTORCH_CUDA_ALLOC_CONF value for the plan's budget.  Borrowed. */
+/* The PYTORCH_CUDA_ALLOC_CONF value for the plan's budget and the PyTorch
+ * of its profile (`torch` key) or, when it does not say, the probed one
+ * (vram_torch_version); without the device's total, so no memory fraction.
+ * Borrowed. */
 VRAM_API const char *vram_plan_alloc_conf(const vram_plan *plan);
 
-/* The PYTORCH_CUDA_ALLOC_CONF value vram uses for a budget (static). */
+/* The PyTorch version the plan's profile documents ("1.12"), or "".
+ * Borrowed. */
+VRAM_API const char *vram_plan_torch_version(const vram_plan *plan);
+
+/* The PYTORCH_CUDA_ALLOC_CONF value vram uses for a budget when the job's
+ * PyTorch is unknown (taken as recent): "expandable_segments:True".  Static. */
 VRAM_API const char *vram_alloc_conf_for(uint64_t budget_bytes);
+
+/* PYTORCH_CUDA_ALLOC_CONF for a job given budget_bytes on a device of
+ * device_total_bytes (0: unknown), whose CUDA context takes context_bytes
+ * (0: 512 MiB), under PyTorch torch_version ("2.4.1+cu121", "1.12"; NULL or
+ * "": unknown, taken as recent).  Only what that PyTorch accepts and acts
+ * on: nothing before 1.10; max_split_size_mb for small budgets before 2.1
+ * (2.0 and older refuse expandable_segments); expandable_segments from 2.1;
+ * from 2.9 also per_process_memory_fraction (the budget less the context,
+ * over the total) and garbage_collection_threshold, which acts only under
+ * it.  Writes buf (cap bytes, may end up ""); 0, VRAM_EINVAL (NULL buf, a
+ * version that is not one) or VRAM_ERANGE (buf too small). */
+VRAM_API int vram_alloc_conf(uint64_t budget_bytes, uint64_t device_total_bytes,
+                             uint64_t context_bytes, const char *torch_version, char *buf,
+                             size_t cap);
+
+/* The PyTorch a job started from here would import: VRAM_TORCH_VERSION when
+ * set ("none": no PyTorch), else the torch-*.dist-info beside the python3 on
+ * PATH (its venv or conda prefix), ~/.local, /usr/local or /usr, read from
+ * the file system (Python is not started).  0 with the version in buf,
+ * VRAM_ENOENT when none is found, VRAM_EINVAL for a bad VRAM_TORCH_VERSION. */
+VRAM_API int vram_torch_version(char *buf, size_t cap);
 
 /* A new plan one rung further down the profile's ladder (the plan's
  * settings with the next rung's changes, less any change that would raise
@@ -1351,7 +1386,7 @@ VRAM_API void vram_job_interrupt(void);
 /* What a program's output said about a GPU out-of-memory.  Fields the
  * message did not carry are 0 (gpu: -1). */
 typedef struct vram_oom_report {
-    int source;                     /* VRAM_OOM_PYTORCH, _PYTORCH_OLD, _DRIVER, _LIBRARY */
+    int source;                     /* VRAM_OOM_PYTORCH, _PYTORCH_OLD, _DRIVER, _LIBRARY, _FRAMEWORK */
     int gpu;                        /* the device the message names, or -1 */
     uint64_t tried_bytes;           /* "Tried to allocate 2.00 GiB" */
     uint64_t total_bytes;           /* the device's capacity as the message says */
@@ -1360,19 +1395,27 @@ typedef struct vram_oom_report {
     uint64_t allocated_bytes;       /* allocated by PyTorch */
     uint64_t reserved_bytes;        /* reserved by PyTorch (in total / unallocated) */
     char line[256];                 /* the line that said it, trimmed */
+    uint64_t allowed_bytes;         /* PyTorch under a memory fraction: "N allowed";
+                                       then the room was allowed - reserved, not free */
+    char pattern[24];               /* which entry of the table matched ("cudnn9") */
 } vram_oom_report;
 
 enum {
     VRAM_OOM_PYTORCH = 1,           /* torch >= 2.1: "... GPU 0 has a total capacity of" */
     VRAM_OOM_PYTORCH_OLD,           /* "(GPU 0; 6.00 GiB total capacity; ...)" */
     VRAM_OOM_DRIVER,                /* CUDA_ERROR_OUT_OF_MEMORY, cudaErrorMemoryAllocation, "CUDA error: out of memory" */
-    VRAM_OOM_LIBRARY                /* CUBLAS/CUDNN ..._ALLOC_FAILED, HIP out of memory */
+    VRAM_OOM_LIBRARY,               /* cuBLAS, cuDNN 8/9, cuFFT, cuSOLVER, NCCL, HIP */
+    VRAM_OOM_FRAMEWORK              /* ONNX Runtime, TensorFlow, JAX/XLA */
 };
 
 /* Looks for a GPU out-of-memory report in text (a program's stderr; len
- * bytes, need not be NUL-terminated).  Returns 1 and fills *out (the first
- * detailed report wins over a bare one) when there is one, 0 when there is
- * none, or a negative error for NULL arguments. */
+ * bytes, need not be NUL-terminated).  The verdict is the last failure's:
+ * an out-of-memory the program handled, followed by another failure (a new
+ * traceback, an exception line, a fatal error), is not the cause.  Within
+ * the last failure a detailed report beats a bare mention.  Returns 1 and
+ * fills *out when the last failure is an out-of-memory, 0 when it is not,
+ * or a negative error for NULL arguments.  The one table of messages is in
+ * src/runner/oom.c; the Python binding asks this function too. */
 VRAM_API int vram_oom_parse(const char *text, size_t len, vram_oom_report *out);
 
 /* ---- daemon (src/daemon) ------------------------------------------ */

@@ -97,7 +97,8 @@
     card.querySelector(".device-name").textContent = "GPU " + d.index + (d.name ? " · " + d.name : "");
     card.querySelector(".device-uuid").textContent = d.uuid || "";
     err.hidden = !d.error;
-    err.textContent = d.error ? d.error + ": " + d.error_text : "";
+    err.textContent = d.lost ? "LOST, takes no work: " + d.error_text
+                             : d.error ? d.error + ": " + d.error_text : "";
     if (d.error) return;
     const field = (name, v) => { card.querySelector('[data-field="' + name + '"]').textContent = v; };
     field("total", size(d.total_bytes));
@@ -105,6 +106,7 @@
     field("ours", size(d.leased_bytes));
     field("others", size(d.others_bytes));
     field("free", size(d.free_bytes));
+    field("capacity", size(d.capacity_bytes));   // total - driver reserved - margin
     field("safe", size(d.safe_available_bytes));
     renderProcs(card.querySelector(".procs tbody"), d.processes);
     drawChart(card.querySelector("canvas"), d.total_bytes, history);

@@ -35,13 +35,13 @@ import weakref
 
 from . import _native as _n
 from ._native import Error, format_size, parse_size
-from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, is_out_of_memory,
-                         shortfall_of)
+from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, current_device,
+                         is_out_of_memory, shortfall_of)
 
 __all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
            "Resident", "status", "plan", "lease", "register_resident", "mark", "marks", "device",
            "configure", "reset", "sim_set_usage", "parse_size", "format_size",
-           "is_out_of_memory", "shortfall_of", "library_path", "__version__"]
+           "is_out_of_memory", "shortfall_of", "current_device", "library_path", "__version__"]
 
 __version__ = _n.lib.vram_version().decode()
 library_path = _n.library_path
@@ -194,7 +194,21 @@ def plan(model, budget=None, device=0, **settings):
     _n.check(_n.lib.vram_plan_json(_session().ctx, str(model).encode(), array, len(pairs),
                                    parse_size(budget, "budget") if budget is not None else 0,
                                    int(device), ctypes.byref(out)))
-    return json.loads(_n.take_string(out))
+    result = json.loads(_n.take_string(out))
+    acc = result.get("accelerate")
+    if isinstance(acc, dict) and isinstance(acc.get("max_memory"), dict):
+        # accelerate wants GPUs as integers ({0: ..., "cpu": ...}); a string
+        # "0" raises "Device 0 is not recognized".
+        acc["max_memory"] = {int(k) if k.isdigit() else k: v for k, v in acc["max_memory"].items()}
+    if isinstance(acc, dict) and isinstance(acc.get("device_map"), dict):
+        # Per component (index or "cpu") is no form a library takes: keep it
+        # as "placement"; device_map becomes what diffusers' from_pretrained
+        # accepts, "balanced" with max_memory, or None when the plan
+        # offloads (enable_model_cpu_offload / enable_sequential_cpu_offload,
+        # which refuse a pipeline placed by a device map).
+        acc["placement"] = acc["device_map"]
+        acc["device_map"] = "balanced" if acc.get("offload") == "none" else None
+    return result
 
 
 class Lease:

@@ -6,8 +6,12 @@ once than fits), retries it on the next rung of its ladder when it runs out
 of memory, falls back when it fails, and hands results back in submission
 order.  A callable "runs out of memory" when it raises vram.OutOfMemory, any
 exception class named OutOfMemoryError (PyTorch's torch.OutOfMemoryError,
-torch.cuda.OutOfMemoryError), or an exception whose message says "out of
-memory".  Image results (vram.Image, or a uint8 array of height x width
+torch.cuda.OutOfMemoryError), or an exception whose "Type: message" is an
+out-of-memory for libvram's one table of messages (vram_oom_parse: cuBLAS,
+cuDNN, cuFFT, cuSOLVER, NCCL, ONNX Runtime, TensorFlow, JAX...).  Only the
+type and message of an out-of-memory are kept: its frames are cleared and
+the exception dropped before the cleanup hooks and the next rung, so the
+failed attempt's tensors can be freed.  Image results (vram.Image, or a uint8 array of height x width
 [x channels] such as a NumPy frame) are checked against the first frame and
 resampled to its size and channels when they differ.
 """
@@ -19,6 +23,7 @@ import json
 import re
 import sys
 import threading
+import traceback
 
 from . import _native as n
 from ._native import Error, check, fail, parse_size
@@ -74,13 +79,46 @@ class Outcome:
             self.task_id, self.status, self.rung, self.device)
 
 
+class _OomReport(ctypes.Structure):
+    """vram_oom_report, field for field."""
+    _fields_ = [("source", ctypes.c_int), ("gpu", ctypes.c_int)] + [
+        (name, ctypes.c_uint64) for name in ("tried_bytes", "total_bytes", "free_bytes",
+                                             "process_bytes", "allocated_bytes",
+                                             "reserved_bytes")] + [
+        ("line", ctypes.c_char * 256), ("allowed_bytes", ctypes.c_uint64),
+        ("pattern", ctypes.c_char * 24)]
+
+
+n.lib.vram_oom_parse.restype = ctypes.c_int
+n.lib.vram_oom_parse.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_OomReport)]
+
+
+def oom_report(text):
+    """What libvram reads in `text` (a program's output, or "Type: message"):
+    a dict of the out-of-memory report when the last failure in it is one
+    (pattern, source, gpu, tried/total/free/allowed/reserved bytes, line),
+    else None.  The table is libvram's, the runner's too."""
+    raw = text.encode(errors="replace") if isinstance(text, str) else bytes(text)
+    r = _OomReport()
+    if n.lib.vram_oom_parse(raw, len(raw), ctypes.byref(r)) != 1:
+        return None
+    d = {name: getattr(r, name) for name, _ in _OomReport._fields_}
+    d["line"] = r.line.decode(errors="replace")
+    d["pattern"] = r.pattern.decode(errors="replace")
+    return d
+
+
+def _as_text(exc):
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
 def is_out_of_memory(exc):
     """True for the exceptions vram counts as out of device memory."""
     if isinstance(exc, OutOfMemory):
         return True
     if any(cls.__name__ == "OutOfMemoryError" for cls in type(exc).__mro__):
         return True
-    return "out of memory" in str(exc).lower()
+    return oom_report(_as_text(exc)) is not None
 
 
 _SIZE = r"([0-9.]+ ?[KMGT]i?B)"
@@ -92,6 +130,17 @@ def shortfall_of(exc):
     if isinstance(exc, OutOfMemory) and exc.shortfall:
         return int(exc.shortfall)
     text = str(exc)
+    r = oom_report(_as_text(exc))
+    if r and r["tried_bytes"]:
+        # Under a memory fraction the room was what was allowed less what
+        # PyTorch had reserved in all (torch 2 says allocated and reserved-
+        # but-unallocated apart; torch 1 the total), not the device's free.
+        if r["allowed_bytes"]:
+            reserved = r["reserved_bytes"] + (r["allocated_bytes"] if r["source"] == 1 else 0)
+            room = max(r["allowed_bytes"] - reserved, 0)
+        else:
+            room = r["free_bytes"]
+        return max(r["tried_bytes"] - room, 0) or r["tried_bytes"]
     tried = re.search(r"[Tt]ried to allocate " + _SIZE, text)
     if not tried:
         return 0
@@ -149,6 +198,37 @@ def _default_cleanup():
     if torch.cuda.is_available():
         hooks.append(torch.cuda.empty_cache)
     return hooks
+
+
+def _forget(exc):
+    """An out-of-memory reduced to its type and message.  The exception's
+    traceback holds the frames of the failed attempt and, through them, its
+    tensors (PyTorch's FAQ: "My out of memory exception handler can't
+    allocate memory"); their locals are cleared so that the cleanup hooks'
+    empty_cache can give the memory back before the next rung."""
+    summary = exc if type(exc) is OutOfMemory and exc.__traceback__ is None else \
+        OutOfMemory(_as_text(exc), getattr(exc, "shortfall", None))
+    tb = exc.__traceback__
+    while exc is not None:
+        if exc.__traceback__ is not None:
+            traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
+    del tb
+    return summary
+
+
+_tls = threading.local()
+
+
+def current_device():
+    """Inside a task: where it was admitted, "cuda:N" (N is vram's device
+    index, which is CUDA's in a process that enumerates in PCI bus order,
+    CUDA_DEVICE_ORDER=PCI_BUS_ID, as vram's jobs do) or "cpu"; None outside
+    a task."""
+    d = getattr(_tls, "device", None)
+    if d is None or d < 0 and d != _DEVICE_CPU:
+        return None
+    return "cpu" if d == _DEVICE_CPU else "cuda:%d" % d
 
 
 class _Entry:
@@ -228,16 +308,21 @@ class Scheduler:
 
     def _call(self, call_ptr, fn, entry, is_fallback):
         call = call_ptr.contents
+        _tls.device = call.device
         try:
             result = fn()
         except BaseException as e:
-            entry.exception = e
             if not is_fallback and is_out_of_memory(e):
                 call.shortfall_bytes = shortfall_of(e)
-                return _OOM
+                entry.exception = _forget(e)
+                _tls.device = None
+                return _OOM             # e is dropped here, before cleanup
+            entry.exception = e
+            _tls.device = None
             call.reason = ("%s: %s" % (type(e).__name__, e)).encode(errors="replace")[:159]
             return _FAILED
         entry.exception = None
+        _tls.device = None
         if is_fallback:
             entry.fell_back_result = result
         else:

@@ -23,6 +23,10 @@ static void print_device(const vram_device_snapshot *d, bool unicode)
 {
     const vram_device_info *in = &d->info;
     char a[32], b[32], c[32], e[32];
+    if (d->error == VRAM_ELOST) {
+        printf("GPU %u: LOST, takes no work (capacity 0): %s\n\n", in->index, d->error_text);
+        return;
+    }
     if (d->error) {
         printf("GPU %u: cannot be read: %s\n\n", in->index, d->error_text);
         return;
@@ -32,8 +36,9 @@ static void print_device(const vram_device_snapshot *d, bool unicode)
     printf(" %s of %s used (%.0f%%)\n", cli_gib(in->used_bytes, a, sizeof(a)),
            cli_gib(in->total_bytes, b, sizeof(b)),
            in->total_bytes ? 100.0 * (double)in->used_bytes / (double)in->total_bytes : 0.0);
-    printf("  free %s   margin %s   safe available %s\n", cli_gib(in->free_bytes, a, sizeof(a)),
-           cli_gib(d->margin_bytes, b, sizeof(b)), cli_gib(d->safe_available_bytes, c, sizeof(c)));
+    printf("  free %s   margin %s   capacity %s   safe available %s\n",
+           cli_gib(in->free_bytes, a, sizeof(a)), cli_gib(d->margin_bytes, b, sizeof(b)),
+           cli_gib(d->capacity_bytes, e, sizeof(e)), cli_gib(d->safe_available_bytes, c, sizeof(c)));
     printf("  ours %s (vram leases)   others %s", cli_gib(d->leased_bytes, a, sizeof(a)),
            cli_gib(d->others_bytes, b, sizeof(b)));
     if (in->have & VRAM_HAVE_RESERVED)

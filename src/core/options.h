@@ -48,7 +48,10 @@
       "copies (~/.config/vram/profiles) then the shipped ones")                          \
     X(MODE, "mode", "auto", STRING, NULL,                                                 \
       "tier the planner uses: auto (the highest that fits) or a tier's name, which is "   \
-      "refused with the numbers when it does not fit")
+      "refused with the numbers when it does not fit")                                   \
+    X(HOST_RAM, "host-ram", "auto", STRING, NULL,                                         \
+      "host RAM a plan's offload may pin: auto (the host's available RAM now), off, or "  \
+      "a size (e.g. 64GiB)")
 
 enum {
 #define VRAM__OPT_ENUM(id, name, def, kind, choices, help) VRAM__OPT_##id,

@@ -172,6 +172,8 @@ int vram__dashboard_metrics_devices(vram_ctx *ctx, vram__metrics *m)
         o->reserved_bytes = d->leased_bytes;
         o->others_bytes = d->others_bytes;
         o->safe_available_bytes = d->safe_available_bytes;
+        o->driver_reserved_bytes = d->info.have & VRAM_HAVE_RESERVED ? d->info.driver_reserved_bytes : 0;
+        o->capacity_bytes = d->capacity_bytes;
     }
     vram_snapshot_free(snap);
     return 0;

@@ -62,6 +62,8 @@ typedef struct vram__metrics_device {
     uint64_t reserved_bytes;        /* reserved by vram leases ("ours") */
     uint64_t others_bytes;          /* used that no lease explains */
     uint64_t safe_available_bytes;
+    uint64_t driver_reserved_bytes; /* set aside by the driver (NVML v2) */
+    uint64_t capacity_bytes;        /* total - driver reserved - margin */
 } vram__metrics_device;
 
 /* Everything /metrics shows, filled by provider->metrics on a zeroed struct. */

@@ -7,12 +7,23 @@
  * Memory comes from nvmlDeviceGetMemoryInfo_v2 where the driver has it (so
  * driver-reserved memory is reported apart from used), else from the v1
  * call, and the device info says which.  Process lists try the newest call
- * first and grow the buffer when NVML answers "insufficient size".
+ * first and grow the buffer when NVML answers "insufficient size", and add
+ * MPS clients (nvmlDeviceGetMPSComputeRunningProcesses_v3) as nvtop does.
+ *
+ * The devices are the ones CUDA would give this process, in CUDA's order:
+ * a GPU in MIG mode becomes its MIG instances (each with its own memory and
+ * MIG- UUID; the parent is never a device, since CUDA cannot use it), and
+ * CUDA_VISIBLE_DEVICES (indices, GPU-/MIG- UUIDs or their prefixes, cut at
+ * the first entry that names nothing, as CUDA does) or else Slurm's
+ * SLURM_STEP_GPUS / SLURM_JOB_GPUS keep only the devices we were given.
+ * A device that answers NVML_ERROR_GPU_IS_LOST, or fails LOST_AFTER queries
+ * in a row, is lost for good: VRAM_ELOST from then on.
  */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "device/backend.h"
 
@@ -33,8 +44,11 @@ enum {
     NVML_ERROR_LIBRARY_NOT_FOUND = 12,
     NVML_ERROR_FUNCTION_NOT_FOUND = 13,
     NVML_ERROR_GPU_IS_LOST = 15,
+    NVML_ERROR_LIB_RM_VERSION_MISMATCH = 18,
     NVML_ERROR_ARGUMENT_VERSION_MISMATCH = 25,
 };
+
+#define NVML_DEVICE_MIG_ENABLE 1
 
 #define NVML_VALUE_NOT_AVAILABLE 0xFFFFFFFFFFFFFFFFull
 #define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
@@ -81,9 +95,27 @@ typedef struct nvml_api {
     nvmlReturn_t (*memory_v2)(nvmlDevice_t, nvmlMemory_v2_t *);
     nvmlReturn_t (*memory_v1)(nvmlDevice_t, nvmlMemory_t *);
     /* Process lists, newest first: compute then graphics. */
-    proc_v2_fn compute_v3, compute_v2, graphics_v3, graphics_v2;
+    proc_v2_fn compute_v3, compute_v2, graphics_v3, graphics_v2, mps_v3;
     proc_v1_fn compute_v1, graphics_v1;
+    /* MIG (all optional: drivers before R450 have none of them). */
+    nvmlReturn_t (*mig_mode)(nvmlDevice_t, unsigned int *, unsigned int *);
+    nvmlReturn_t (*mig_max)(nvmlDevice_t, unsigned int *);
+    nvmlReturn_t (*mig_handle)(nvmlDevice_t, unsigned int, nvmlDevice_t *);
 } nvml_api;
+
+#define MAX_DEVICES 64
+#define LOST_AFTER 3                /* failed queries in a row that mean lost */
+
+/* One device as vram (and CUDA) numbers it. */
+typedef struct nvml_entry {
+    unsigned gpu;                   /* NVML index of the physical GPU */
+    int mig;                        /* MIG device index on it, or -1 */
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+    unsigned errors;                /* failed queries in a row */
+    bool lost;
+    bool v1_only;
+    char lost_why[200];             /* the error that made it lost */                   /* v2 memory refused on this device: use v1 */
+} nvml_entry;
 
 typedef struct nvml_backend {
     vram_backend base;
@@ -91,7 +123,8 @@ typedef struct nvml_backend {
     char lib_name[256];
     nvml_api api;
     unsigned count;
-    unsigned char v1_only[64];      /* v2 memory refused on this device: use v1 */
+    nvml_entry dev[MAX_DEVICES];
+    bool told_foreign;              /* the container notice was logged */
 } nvml_backend;
 
 static nvml_backend *to_nvml(vram_backend *be)
@@ -124,6 +157,13 @@ static int nvml_fail(const nvml_backend *n, const char *call, nvmlReturn_t r)
     case NVML_ERROR_LIBRARY_NOT_FOUND:
         err = VRAM_ENOLIB;
         break;
+    case NVML_ERROR_GPU_IS_LOST:
+        err = VRAM_ELOST;
+        break;
+    case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
+        return vram__fail(VRAM_EDRIVER, "NVML %s failed: %s (NVML error %d): a version "
+                          "mismatch between the NVIDIA library and the loaded kernel module, "
+                          "as after a driver update without a reboot", call, nvml_text(n, r), r);
     default:
         err = VRAM_EDRIVER;
     }
@@ -158,6 +198,10 @@ static int resolve(nvml_backend *n)
     *(void **)&a->graphics_v3 = sym(l, "nvmlDeviceGetGraphicsRunningProcesses_v3", NULL);
     *(void **)&a->graphics_v2 = sym(l, "nvmlDeviceGetGraphicsRunningProcesses_v2", NULL);
     *(void **)&a->graphics_v1 = sym(l, "nvmlDeviceGetGraphicsRunningProcesses", NULL);
+    *(void **)&a->mps_v3 = sym(l, "nvmlDeviceGetMPSComputeRunningProcesses_v3", NULL);
+    *(void **)&a->mig_mode = sym(l, "nvmlDeviceGetMigMode", NULL);
+    *(void **)&a->mig_max = sym(l, "nvmlDeviceGetMaxMigDeviceCount", NULL);
+    *(void **)&a->mig_handle = sym(l, "nvmlDeviceGetMigDeviceHandleByIndex", NULL);
 
     const char *missing = !a->init ? "nvmlInit_v2"
                         : !a->shutdown ? "nvmlShutdown"
@@ -191,6 +235,137 @@ static int load_library(nvml_backend *n, const char *path)
     return 0;
 }
 
+/* ---- which devices are ours ----------------------------------------------- */
+
+/* Adds the device(s) of physical GPU `gpu`: its MIG instances when MIG is
+ * on (none when it has no instance yet), else the GPU itself. */
+static void add_gpu(nvml_backend *n, unsigned gpu, nvml_entry *all, unsigned *count)
+{
+    nvmlDevice_t h;
+    bool have = n->api.handle_by_index(gpu, &h) == NVML_SUCCESS;
+    unsigned cur = 0, pend = 0, max = 0;
+    if (have && n->api.mig_mode && n->api.mig_max && n->api.mig_handle &&
+        n->api.mig_mode(h, &cur, &pend) == NVML_SUCCESS && cur == NVML_DEVICE_MIG_ENABLE &&
+        n->api.mig_max(h, &max) == NVML_SUCCESS) {
+        for (unsigned m = 0; m < max && *count < MAX_DEVICES; m++) {
+            nvmlDevice_t mh;
+            if (n->api.mig_handle(h, m, &mh) != NVML_SUCCESS)
+                continue;           /* NOT_FOUND: no instance at this index */
+            nvml_entry *e = &all[(*count)++];
+            memset(e, 0, sizeof(*e));
+            e->gpu = gpu;
+            e->mig = (int)m;
+            if (!n->api.uuid || n->api.uuid(mh, e->uuid, sizeof(e->uuid)) != NVML_SUCCESS)
+                e->uuid[0] = '\0';
+        }
+        return;
+    }
+    if (*count >= MAX_DEVICES)
+        return;
+    nvml_entry *e = &all[(*count)++];
+    memset(e, 0, sizeof(*e));
+    e->gpu = gpu;
+    e->mig = -1;
+    if (!have || !n->api.uuid || n->api.uuid(h, e->uuid, sizeof(e->uuid)) != NVML_SUCCESS)
+        e->uuid[0] = '\0';
+    e->uuid[sizeof(e->uuid) - 1] = '\0';
+}
+
+/* The entry one CUDA_VISIBLE_DEVICES token names, or -1.  An index is the
+ * physical GPU of that NVML index (the order CUDA uses with
+ * CUDA_DEVICE_ORDER=PCI_BUS_ID, which vram gives its jobs); a UUID may be
+ * cut short, as CUDA allows, when the prefix names one device only. */
+static int find_token(const nvml_entry *all, unsigned count, const char *tok)
+{
+    char *end;
+    unsigned long idx = strtoul(tok, &end, 10);
+    if (end != tok && *end == '\0') {
+        for (unsigned i = 0; i < count; i++)
+            if (all[i].gpu == idx && all[i].mig < 0)
+                return (int)i;
+        return -1;
+    }
+    if (strncmp(tok, "GPU-", 4) != 0 && strncmp(tok, "MIG-", 4) != 0)
+        return -1;
+    int found = -1;
+    for (unsigned i = 0; i < count; i++)
+        if (!strncmp(all[i].uuid, tok, strlen(tok))) {
+            if (found >= 0)
+                return -1;          /* ambiguous prefix */
+            found = (int)i;
+        }
+    return found;
+}
+
+/* Which variable restricts the devices, and its value; NULL when none. */
+static const char *visible_spec(const char **var)
+{
+    static const char *const vars[] = { "CUDA_VISIBLE_DEVICES", "SLURM_STEP_GPUS",
+                                        "SLURM_JOB_GPUS" };
+    for (size_t i = 0; i < VRAM__ARRAY_LEN(vars); i++) {
+        const char *v = getenv(vars[i]);
+        if (v) {
+            *var = vars[i];
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* Keeps the devices the spec names, in its order; CUDA ignores the rest of
+ * the list from the first token that names nothing, and so do we. */
+static unsigned keep_visible(nvml_backend *n, const nvml_entry *all, unsigned count,
+                             const char *spec)
+{
+    char copy[1024];
+    vram__strlcpy(copy, spec, sizeof(copy));
+    unsigned kept = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok && kept < MAX_DEVICES;
+         tok = strtok_r(NULL, ", ", &save)) {
+        int i = find_token(all, count, tok);
+        if (i < 0)
+            break;
+        bool dup = false;
+        for (unsigned k = 0; k < kept; k++)
+            dup |= n->dev[k].gpu == all[i].gpu && n->dev[k].mig == all[i].mig;
+        if (!dup)
+            n->dev[kept++] = all[i];
+    }
+    return kept;
+}
+
+static int enumerate(nvml_backend *n, unsigned physical)
+{
+    nvml_entry *all = calloc(MAX_DEVICES, sizeof(*all));
+    if (!all)
+        return vram__fail(VRAM_ENOMEM, "out of host memory listing GPUs");
+    unsigned count = 0;
+    for (unsigned g = 0; g < physical; g++)
+        add_gpu(n, g, all, &count);
+    const char *var = NULL, *spec = visible_spec(&var);
+    const char *order = getenv("CUDA_DEVICE_ORDER");
+    if (spec && !strcmp(var, "CUDA_VISIBLE_DEVICES") && strpbrk(spec, "0123456789") &&
+        strncmp(spec, "GPU-", 4) && strncmp(spec, "MIG-", 4) &&
+        physical > 1 && (!order || strcmp(order, "PCI_BUS_ID")))
+        vram__log(VRAM__LOG_WARN, "%s=%.200s counts devices in CUDA's order, which is the bus "
+                  "order (NVML's) only with CUDA_DEVICE_ORDER=PCI_BUS_ID; vram reads the indices "
+                  "as bus order: set it, or name the devices by UUID", var, spec);
+    if (spec) {
+        n->count = keep_visible(n, all, count, spec);
+    } else {
+        memcpy(n->dev, all, count * sizeof(*all));
+        n->count = count;
+    }
+    free(all);
+    if (n->count == 0 && spec)
+        return vram__fail(VRAM_ENODEV, "NVML (%s) sees %u GPU(s) but %s='%.200s' leaves none "
+                          "(accepted: indices, GPU-/MIG- UUIDs)", n->lib_name, physical, var, spec);
+    if (n->count == 0)
+        return vram__fail(VRAM_ENODEV, "NVML (%s) loaded but found no GPU%s", n->lib_name,
+                          physical ? " CUDA can use (MIG is on and has no instance)" : "");
+    return 0;
+}
+
 static int nvml_open(vram_backend *be, const vram_options *opts)
 {
     nvml_backend *n = to_nvml(be);
@@ -204,14 +379,14 @@ static int nvml_open(vram_backend *be, const vram_options *opts)
         rc = nvml_fail(n, "nvmlInit", r);
         goto fail;
     }
-    r = n->api.device_count(&n->count);
+    unsigned physical = 0;
+    r = n->api.device_count(&physical);
     if (r != NVML_SUCCESS) {
         rc = nvml_fail(n, "nvmlDeviceGetCount", r);
         n->api.shutdown();
         goto fail;
     }
-    if (n->count == 0) {
-        rc = vram__fail(VRAM_ENODEV, "NVML (%s) loaded but found no GPU", n->lib_name);
+    if ((rc = enumerate(n, physical))) {
         n->api.shutdown();
         goto fail;
     }
@@ -238,14 +413,48 @@ static int get_handle(nvml_backend *n, unsigned idx, nvmlDevice_t *h)
 {
     if (idx >= n->count)
         return vram__fail(VRAM_ENODEV, "no device %u: NVML reports %u", idx, n->count);
-    nvmlReturn_t r = n->api.handle_by_index(idx, h);
-    return r == NVML_SUCCESS ? 0 : nvml_fail(n, "nvmlDeviceGetHandleByIndex", r);
+    const nvml_entry *e = &n->dev[idx];
+    if (e->lost)
+        return vram__fail(VRAM_ELOST, "GPU %u (%s) is lost (%s): it takes no work until the "
+                          "GPU is reset and vram restarted", idx, e->uuid, e->lost_why);
+    nvmlReturn_t r = n->api.handle_by_index(e->gpu, h);
+    if (r != NVML_SUCCESS)
+        return nvml_fail(n, "nvmlDeviceGetHandleByIndex", r);
+    if (e->mig < 0)
+        return 0;
+    nvmlDevice_t parent = *h;
+    r = n->api.mig_handle(parent, (unsigned)e->mig, h);
+    return r == NVML_SUCCESS ? 0 : nvml_fail(n, "nvmlDeviceGetMigDeviceHandleByIndex", r);
+}
+
+/* Counts a failed query; the device is lost at GPU_IS_LOST or after
+ * LOST_AFTER failures in a row.  Returns rc, or VRAM_ELOST once lost. */
+static int note_result(nvml_backend *n, unsigned idx, int rc)
+{
+    if (idx >= n->count)
+        return rc;
+    nvml_entry *e = &n->dev[idx];
+    if (rc == 0 || rc == VRAM_ENOTSUP || rc == VRAM_EPERM || rc == VRAM_ENOMEM) {
+        if (rc == 0)
+            e->errors = 0;
+        return rc;
+    }
+    if (e->lost)
+        return rc;
+    if (rc == VRAM_ELOST || ++e->errors >= LOST_AFTER) {
+        vram__strlcpy(e->lost_why, vram_last_error(), sizeof(e->lost_why));
+        e->lost = true;
+        vram__log(VRAM__LOG_ERROR, "GPU %u (%s) is lost, capacity 0 from now on: %s", idx,
+                  e->uuid, e->lost_why);
+        return vram__fail(VRAM_ELOST, "GPU %u (%s) is lost: %s", idx, e->uuid, e->lost_why);
+    }
+    return rc;
 }
 
 /* Fills the memory fields through v2, or v1 where v2 is missing or refused. */
 static int query_memory(nvml_backend *n, unsigned idx, nvmlDevice_t h, vram_device_info *out)
 {
-    bool try_v2 = n->api.memory_v2 && !(idx < sizeof(n->v1_only) && n->v1_only[idx]);
+    bool try_v2 = n->api.memory_v2 && !n->dev[idx].v1_only;
     if (try_v2) {
         nvmlMemory_v2_t m;
         memset(&m, 0, sizeof(m));
@@ -263,8 +472,7 @@ static int query_memory(nvml_backend *n, unsigned idx, nvmlDevice_t h, vram_devi
         if (r != NVML_ERROR_NOT_SUPPORTED && r != NVML_ERROR_FUNCTION_NOT_FOUND &&
             r != NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
             return nvml_fail(n, "nvmlDeviceGetMemoryInfo_v2", r);
-        if (idx < sizeof(n->v1_only))
-            n->v1_only[idx] = 1;
+        n->dev[idx].v1_only = true;
     }
     if (!n->api.memory_v1)
         return vram__fail(VRAM_ENOTSUP, "NVML refused nvmlDeviceGetMemoryInfo_v2 and has no v1 call");
@@ -281,13 +489,14 @@ static int query_memory(nvml_backend *n, unsigned idx, nvmlDevice_t h, vram_devi
     return 0;
 }
 
-static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *out)
+static int query(nvml_backend *n, unsigned idx, vram_device_info *out)
 {
-    nvml_backend *n = to_nvml(be);
     nvmlDevice_t h;
     int rc = get_handle(n, idx, &h);
     if (rc)
         return rc;
+    if (n->dev[idx].mig >= 0)
+        out->have |= VRAM_HAVE_MIG;
     if (n->api.name && n->api.name(h, out->name, sizeof(out->name)) == NVML_SUCCESS)
         out->have |= VRAM_HAVE_NAME;
     else
@@ -298,6 +507,14 @@ static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *o
     if (n->api.compute_v3 || n->api.compute_v2 || n->api.compute_v1)
         out->have |= VRAM_HAVE_PROCS;
     return query_memory(n, idx, h, out);
+}
+
+static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *out)
+{
+    nvml_backend *n = to_nvml(be);
+    if (idx >= n->count)
+        return vram__fail(VRAM_ENODEV, "no device %u: NVML reports %u", idx, n->count);
+    return note_result(n, idx, query(n, idx, out));
 }
 
 /* ---- processes -------------------------------------------------------------- */
@@ -353,11 +570,18 @@ static int list_call(const nvml_backend *n, const char *what, nvmlDevice_t h, pr
                       PROC_TRIES);
 }
 
-/* Compute or graphics processes, through the newest call the driver has. */
-static int list_kind(const nvml_backend *n, nvmlDevice_t h, bool compute,
+enum { KIND_COMPUTE, KIND_GRAPHICS, KIND_MPS };
+
+/* Compute, graphics or MPS processes, through the newest call there is. */
+static int list_kind(const nvml_backend *n, nvmlDevice_t h, int kind,
                      nvmlProcessInfo_v2_t **list, unsigned *count)
 {
     const nvml_api *a = &n->api;
+    if (kind == KIND_MPS)
+        return a->mps_v3 ? list_call(n, "nvmlDeviceGetMPSComputeRunningProcesses_v3", h,
+                                     a->mps_v3, NULL, list, count)
+                         : VRAM_ENOTSUP;
+    bool compute = kind == KIND_COMPUTE;
     proc_v2_fn v3 = compute ? a->compute_v3 : a->graphics_v3;
     proc_v2_fn v2 = compute ? a->compute_v2 : a->graphics_v2;
     proc_v1_fn v1 = compute ? a->compute_v1 : a->graphics_v1;
@@ -376,8 +600,18 @@ static int list_kind(const nvml_backend *n, nvmlDevice_t h, bool compute,
     return rc;
 }
 
-/* Adds a record to out, merging a pid seen in both lists. */
-static void add_proc(vram_proc *buf, size_t cap, size_t *count, unsigned idx,
+/* Whether the pid NVML gave is a process this /proc shows.  In a container
+ * without --pid=host NVML still answers host pids, which resolve to nothing
+ * here (or, by chance, to an unrelated process of the container). */
+static bool pid_visible(uint32_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%u", pid);
+    return access(path, F_OK) == 0;
+}
+
+/* Adds a record to out, merging a pid seen in several lists. */
+static void add_proc(nvml_backend *n, vram_proc *buf, size_t cap, size_t *count, unsigned idx,
                      const nvmlProcessInfo_v2_t *p)
 {
     for (size_t i = 0; i < *count && i < cap; i++)
@@ -398,6 +632,16 @@ static void add_proc(vram_proc *buf, size_t cap, size_t *count, unsigned idx,
             o->have = VRAM_HAVE_PROC_MEM;
         }
         vram__proc_name(p->pid, o->name, sizeof(o->name));
+        if (!pid_visible(p->pid)) {
+            o->have |= VRAM_HAVE_PROC_FOREIGN;
+            if (!n->told_foreign) {
+                n->told_foreign = true;
+                vram__log(VRAM__LOG_WARN, "NVML lists pid %u on GPU %u, which this /proc does "
+                          "not have: vram runs in another pid namespace (a container "
+                          "without --pid=host?); jobs are accounted per lease from the "
+                          "device's used memory instead of per process", p->pid, idx);
+            }
+        }
     }
     (*count)++;
 }
@@ -411,18 +655,18 @@ static int nvml_process_list(vram_backend *be, unsigned idx, vram_proc *buf, siz
     if (rc)
         return rc;
     size_t count = 0;
-    int listed = 0;
-    for (int compute = 1; compute >= 0; compute--) {
+    for (int kind = KIND_COMPUTE; kind <= KIND_MPS; kind++) {
         nvmlProcessInfo_v2_t *list;
         unsigned got;
-        rc = list_kind(n, h, compute, &list, &got);
-        if (rc == VRAM_ENOTSUP && !compute && listed)
-            break;                  /* graphics lists are optional */
+        rc = list_kind(n, h, kind, &list, &got);
+        if (kind != KIND_COMPUTE && (rc == VRAM_ENOTSUP || rc == VRAM_EPERM)) {
+            vram__clear_error();
+            continue;               /* graphics and MPS lists are optional */
+        }
         if (rc)
-            return rc;
-        listed++;
+            return note_result(n, idx, rc);
         for (unsigned i = 0; i < got; i++)
-            add_proc(buf, cap, &count, idx, &list[i]);
+            add_proc(n, buf, cap, &count, idx, &list[i]);
         free(list);
     }
     *count_out = count;

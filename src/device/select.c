@@ -4,10 +4,14 @@
  * "nvml" and "sim" are taken as asked, and a failure to open them is the
  * caller's error.  "auto" tries nvml and, when it cannot load or finds no
  * GPU, opens sim and writes down why, so that every output can say plainly
- * that the cards are simulated.  sim is never chosen silently.
+ * that the cards are simulated.  sim is never chosen silently, and never on
+ * a machine that has an NVIDIA driver: there a failing NVML (a library that
+ * no longer matches the kernel module after an update, a lost GPU) is the
+ * error it is, not a reason to pretend.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/ctx.h"
 #include "device/backend.h"
@@ -27,6 +31,12 @@ int vram__backend_select(const vram_options *opts, vram_backend **out, char *not
         return 0;
     char why[400];
     vram__strlcpy(why, vram_last_error(), sizeof(why));
+    bool node = access("/dev/nvidiactl", F_OK) == 0;
+    if (node || rc == VRAM_ELOST || strstr(why, "version mismatch")) {
+        return vram__fail(rc, "%s%s (vram does not fall back to simulated cards where an "
+                          "NVIDIA driver is installed; --backend=sim asks for them)", why,
+                          node ? "; /dev/nvidiactl exists" : "");
+    }
     rc = vram__backend_open("sim", opts, out);
     if (rc)
         return rc;

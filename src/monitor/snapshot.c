@@ -61,6 +61,9 @@ void vram__device_budget(vram_ctx *ctx, vram_device_snapshot *d)
     d->leased_bytes = lv.leased_bytes;
     d->others_bytes = d->info.used_bytes > in_use ? d->info.used_bytes - in_use : 0;
     d->margin_bytes = vram__ctx_margin_bytes(ctx, d->info.total_bytes);
+    uint64_t reserved = d->info.have & VRAM_HAVE_RESERVED ? d->info.driver_reserved_bytes : 0;
+    uint64_t unusable = reserved + d->margin_bytes;
+    d->capacity_bytes = d->info.total_bytes > unusable ? d->info.total_bytes - unusable : 0;
     uint64_t hold = d->margin_bytes + lv.unused_bytes;
     d->safe_available_bytes = d->info.free_bytes > hold ? d->info.free_bytes - hold : 0;
 }
@@ -133,6 +136,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     vram__json_object_begin(j);
     vram__json_field_uint(j, "index", in->index);
     if (d->error) {
+        vram__json_field_bool(j, "lost", d->error == VRAM_ELOST);
+        vram__json_field_uint(j, "capacity_bytes", 0);
         vram__json_field_string(j, "error", vram_errname(d->error));
         vram__json_field_string(j, "error_text", d->error_text);
         vram__json_object_end(j);
@@ -140,6 +145,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     }
     vram__json_field_string(j, "name", in->name);
     vram__json_field_string(j, "uuid", in->uuid);
+    vram__json_field_bool(j, "mig", (in->have & VRAM_HAVE_MIG) != 0);
+    vram__json_field_bool(j, "lost", false);
     vram__json_field_uint(j, "total_bytes", in->total_bytes);
     vram__json_field_uint(j, "used_bytes", in->used_bytes);
     vram__json_field_uint(j, "free_bytes", in->free_bytes);
@@ -153,6 +160,7 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     vram__json_field_uint(j, "leased_bytes", d->leased_bytes);
     vram__json_field_uint(j, "others_bytes", d->others_bytes);
     vram__json_field_uint(j, "margin_bytes", d->margin_bytes);
+    vram__json_field_uint(j, "capacity_bytes", d->capacity_bytes);
     vram__json_field_uint(j, "safe_available_bytes", d->safe_available_bytes);
     vram__json_key(j, "processes");
     if (d->procs_status) {
@@ -164,6 +172,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
             vram__json_object_begin(j);
             vram__json_field_uint(j, "pid", p->pid);
             vram__json_field_string(j, "name", p->name);
+            if (p->have & VRAM_HAVE_PROC_FOREIGN)
+                vram__json_field_bool(j, "foreign_pid", true);
             vram__json_key(j, "used_bytes");
             if (p->have & VRAM_HAVE_PROC_MEM)
                 vram__json_uint(j, p->used_bytes);
@@ -263,6 +273,9 @@ static int read_procs(const vram__jv *arr, vram_device_snapshot *d)
         copy_str(p, "name", q->name, sizeof(q->name));
         if (vram__jv_uint(vram__jv_get(p, "used_bytes"), &q->used_bytes))
             q->have = VRAM_HAVE_PROC_MEM;
+        const vram__jv *foreign = vram__jv_get(p, "foreign_pid");
+        if (foreign && foreign->kind == VRAM__JV_BOOL && foreign->b)
+            q->have |= VRAM_HAVE_PROC_FOREIGN;
         d->nprocs++;
     }
     return 0;
@@ -295,6 +308,10 @@ static int read_device(const vram__jv *o, vram_device_snapshot *d)
         return rc;
     if (vram__jv_uint(vram__jv_get(o, "driver_reserved_bytes"), &in->driver_reserved_bytes))
         in->have |= VRAM_HAVE_RESERVED;
+    const vram__jv *mig = vram__jv_get(o, "mig");
+    if (mig && mig->kind == VRAM__JV_BOOL && mig->b)
+        in->have |= VRAM_HAVE_MIG;
+    vram__jv_uint(vram__jv_get(o, "capacity_bytes"), &d->capacity_bytes);
     const char *api = vram__jv_str(vram__jv_get(o, "memory_api"));
     in->memory_api = api && !strcmp(api, "nvml_v2") ? 2 : api && !strcmp(api, "nvml_v1") ? 1 : 0;
     const vram__jv *procs = vram__jv_get(o, "processes");

@@ -280,7 +280,7 @@ static void json_accelerate(vram__json *j, const vram_plan *plan)
     vram__json_object_begin(j);
     vram__json_key(j, "max_memory");
     vram__json_object_begin(j);
-    vram__json_field_uint(j, dev, plan->budget);
+    vram__json_field_uint(j, dev, plan__weights_room(plan));
     vram__json_field_uint(j, "cpu", host.ram_available_bytes);
     vram__json_object_end(j);
     /* Where each component's weights live between its stages; diffusers'

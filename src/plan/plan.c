@@ -28,7 +28,8 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
     }
     if (x->memory != VRAM_MEMORY_AUTO) {
         *chosen = all[x->memory - VRAM_MEMORY_BEEFY];
-        return budget && chosen->peak > (double)budget ? VRAM_ENOFIT : 0;
+        return (budget && chosen->peak > (double)budget) || !plan__host_fits(x, chosen) ? VRAM_ENOFIT
+                                                                                        : 0;
     }
     /* The fastest that fits; the order above is the usual one, but a mode
      * can be slower than it looks (a stage on the CPU), so compare. */
@@ -36,7 +37,7 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
     for (int i = 0; i < 3; i++) {
         if (all[i].peak < all[smallest].peak)
             smallest = i;
-        bool fits = !budget || all[i].peak <= (double)budget;
+        bool fits = (!budget || all[i].peak <= (double)budget) && plan__host_fits(x, &all[i]);
         if (fits && (best < 0 || all[i].seconds < all[best].seconds))
             best = i;
     }
@@ -55,7 +56,7 @@ static void fill_values(vram_plan *plan)
                       sizeof(plan->values[0]));
     vram__strlcpy(plan->values[PLAN_KEY_MEMORY], plan__memory_name(plan->chosen.mode),
                   sizeof(plan->values[0]));
-    vram__strlcpy(plan->alloc, vram_alloc_conf_for(plan->budget), sizeof(plan->alloc));
+    plan__alloc_fill(plan);
 }
 
 static int new_plan(const vram_profile *p, vram_plan **out)
@@ -89,6 +90,10 @@ static void why_mode(vram_plan *plan, const plan_params *x, vram__buf *b)
         if (plan->budget && e->peak > (double)plan->budget)
             vram__buf_printf(b, "%s%s needs %s", shown++ ? ", " : "", plan__memory_name(e->mode),
                              plan__gib(e->peak, a, sizeof(a)));
+        else if (!plan__host_fits(x, e))
+            vram__buf_printf(b, "%s%s needs %s of host RAM, %s here", shown++ ? ", " : "",
+                             plan__memory_name(e->mode), plan__gib(e->host, a, sizeof(a)),
+                             plan__gib(x->host_limit, c, sizeof(c)));
     }
     if (shown)
         vram__buf_printf(b, ", %s %s: %s, %s", plan__gib((double)plan->budget, c, sizeof(c)),
@@ -125,6 +130,14 @@ static const char *budget_text(const vram_plan *plan, char *buf, size_t cap)
 static int refuse_forced(vram_plan *plan, const char *name)
 {
     char a[32], b[64];
+    if (plan->budget && plan->chosen.peak <= (double)plan->budget &&
+        !plan__host_fits(&plan->x, &plan->chosen)) {
+        char h[32], l[32];
+        return vram__fail(VRAM_ENOFIT, "tier '%s' (forced) fits %s on the GPU but its offload "
+                          "needs %s of host RAM, over the %s this host has (--host-ram)", name,
+                          budget_text(plan, b, sizeof(b)), plan__gib(plan->chosen.host, h, sizeof(h)),
+                          plan__gib(plan->x.host_limit, l, sizeof(l)));
+    }
     return vram__fail(VRAM_ENOFIT, "tier '%s' (forced) needs %s at the least (%s), over %s", name,
                       plan__gib(plan->chosen.peak, a, sizeof(a)), plan__memory_name(plan->chosen.mode),
                       budget_text(plan, b, sizeof(b)));
@@ -134,6 +147,14 @@ static int refuse_all(vram_plan *plan)
 {
     char a[32], b[64];
     const vram_profile *p = &plan->prof;
+    if (plan->budget && plan->chosen.peak <= (double)plan->budget && !plan__host_fits(&plan->x, &plan->chosen)) {
+        char h[32], l[32];
+        return vram__fail(VRAM_ENOFIT, "%s fits %s on the GPU (%s, %s) but its offload needs %s of "
+                          "host RAM, over the %s this host has (--host-ram); 'vram optimize' says "
+                          "what to give up", p->name, budget_text(plan, b, sizeof(b)),
+                          plan__memory_name(plan->chosen.mode), plan__gib(plan->chosen.peak, a, sizeof(a)),
+                          plan__gib(plan->chosen.host, h, sizeof(h)), plan__gib(plan->x.host_limit, l, sizeof(l)));
+    }
     if (p->ntier)
         return vram__fail(VRAM_ENOFIT, "nothing fits %s: the lowest tier, %s, needs %s at the least "
                           "(%s); 'vram optimize' says what else to give up",
@@ -198,7 +219,8 @@ int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *sett
         return rc;
     plan->budget = budget_bytes;
     plan->device = device;
-    if (!budget_bytes) {
+    rc = plan__host_limit(ctx, &plan->prof.base.host_limit);
+    if (!rc && !budget_bytes) {
         plan->from_device = true;
         rc = device_budget(ctx, device, &plan->budget);
     }
@@ -290,22 +312,6 @@ size_t vram_plan_rung(const vram_plan *plan)
     return plan ? plan->rung : 0;
 }
 
-/* PyTorch's caching allocator, by budget (ours).  Small budgets return
- * cached blocks early (garbage_collection_threshold) and keep large blocks
- * whole (max_split_size_mb) so that a big tensor still finds room;
- * expandable segments grow a segment in place instead of fragmenting.
- * Combining them needs PyTorch >= 2.5 (pytorch/pytorch#134338 fixed
- * allocator asserts near out-of-memory when they were combined). */
-const char *vram_alloc_conf_for(uint64_t budget_bytes)
-{
-    if (budget_bytes && budget_bytes < 6 * VRAM__GiB)
-        return "expandable_segments:True,garbage_collection_threshold:0.6,max_split_size_mb:64";
-    if (budget_bytes && budget_bytes < 12 * VRAM__GiB)
-        return "expandable_segments:True,garbage_collection_threshold:0.7,max_split_size_mb:128";
-    if (budget_bytes && budget_bytes < 24 * VRAM__GiB)
-        return "expandable_segments:True,garbage_collection_threshold:0.8,max_split_size_mb:512";
-    return "expandable_segments:True";
-}
 
 /* ---- the ladder -------------------------------------------------------------------------- */
 

@@ -107,6 +107,8 @@ typedef struct plan_params {
     uint32_t skip;                  /* bit per stage left out */
     double audio_s;
     double resident;                /* 0..0.9 */
+    double host_limit;              /* host RAM the offload may pin, bytes; 0: not
+                                       checked (plans made without a context) */
     char tier[PLAN_NAME_MAX];       /* "" or "auto": the planner chooses */
     bool frames_set, duration_set;  /* within one settings list, for conflicts */
 } plan_params;
@@ -163,6 +165,8 @@ struct vram_profile {
     char name[PLAN_NAME_MAX];
     char title[PLAN_TEXT_MAX];
     char source[PLAN_TEXT_MAX];
+    char torch[16];                 /* [profile] torch = the PyTorch the pipeline
+                                       documents ("1.12"); "" unknown */
     char path[4096];
     char *text;                     /* the file as read: the calibrated copy edits it */
     size_t text_len;
@@ -254,6 +258,34 @@ double plan__tokens(const vram_profile *p, const plan_params *x);
 
 /* Converts a finite non-negative figure to bytes, or VRAM_ERANGE. */
 int plan__bytes(double v, uint64_t *out);
+
+/* ---- alloc.c -------------------------------------------------------------------- */
+
+/* The plan's allocator settings, for its budget and the profile's PyTorch
+ * (or, when the profile does not say, the probed one). */
+void plan__alloc_fill(vram_plan *plan);
+
+/* accelerate's max_memory for the GPU: room for weights, which is the
+ * budget less what the chosen mode's activations, CUDA context, slack and
+ * margin take at the peak (accelerate fills the GPU entry with weights
+ * alone; activations need the rest). */
+uint64_t plan__weights_room(const vram_plan *plan);
+
+/* Whether e's host RAM (offloaded and pinned weights) is within x's host
+ * limit (always, when it has none, and for beefy, whose host figure is only
+ * a component staged while loading). */
+bool plan__host_fits(const plan_params *x, const plan_estimate *e);
+
+/* The host RAM a plan of ctx may pin: the "host-ram" option (auto: the
+ * host's available RAM now; off: 0, not checked), 0 without a context.
+ * VRAM_EINVAL for a value that is none of these. */
+int plan__host_limit(vram_ctx *ctx, double *out);
+
+/* vram_plan_format of the plan as a job started with one visible device
+ * sees it: the device (max_memory's key, execution's "cuda:N") is
+ * cuda_device, CUDA's number for it in the job, not vram's index. */
+int vram__plan_format_for_cuda(const vram_plan *plan, unsigned cuda_device, const char *format,
+                               char **text_out);
 
 /* ---- plan.c --------------------------------------------------------------------- */
 

@@ -420,7 +420,13 @@ static int on_profile(reader *r, const char *k, const char *v)
         return parse_text(r, k, v, p->title, sizeof(p->title));
     if (!strcmp(k, "source"))
         return parse_text(r, k, v, p->source, sizeof(p->source));
-    return unknown(r, k, "name, title, source");
+    if (!strcmp(k, "torch")) {
+        int major, minor;
+        if (sscanf(v, "%d.%d", &major, &minor) != 2)
+            return fail_at(r, r->line, "torch: '%s' is not a PyTorch version (MAJOR.MINOR)", v);
+        return parse_text(r, k, v, p->torch, sizeof(p->torch));
+    }
+    return unknown(r, k, "name, title, source, torch");
 }
 
 static int on_latent(reader *r, const char *k, const char *v)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "plan/plan.h"
 #include "runner/runner.h"
 
 extern char **environ;
@@ -392,10 +393,11 @@ static void env_free(env_list *e)
 }
 
 /* VRAM_PLAN: the plan as JSON (with a model), or the rung and budget. */
-static char *plan_json(const run *r, const attempt *a)
+static char *plan_json(const run *r, const attempt *a, bool one_device)
 {
     char *json = NULL;
-    if (a->plan && !vram_plan_format(a->plan, "json", &json))
+    if (a->plan && !(one_device ? vram__plan_format_for_cuda(a->plan, 0, "json", &json)
+                                : vram_plan_format(a->plan, "json", &json)))
         return json;
     vram__buf b;
     vram__json j;
@@ -429,14 +431,30 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
     char text[128];
     vram_device_info in;
-    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) && !strncmp(in.uuid, "GPU-", 4);
+    memset(&in, 0, sizeof(in));
+    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) &&
+                (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
     snprintf(text, sizeof(text), "%d", a->device);
     env_put(e, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");   /* the order NVML counts in */
     env_put(e, "CUDA_VISIBLE_DEVICES", uuid ? in.uuid : text);
-    env_put(e, "VRAM_DEVICE", text);
-    if (!getenv("PYTORCH_CUDA_ALLOC_CONF"))
-        env_put(e, "PYTORCH_CUDA_ALLOC_CONF", a->plan ? vram_plan_alloc_conf(a->plan)
-                                                      : vram_alloc_conf_for(a->bytes));
+    /* A real job sees one device, so CUDA numbers it 0 (cuda:0); vram's own
+     * index is VRAM_DEVICE_INDEX.  Simulated jobs allocate on vram's index. */
+    env_put(e, "VRAM_DEVICE", uuid && !vram_ctx_is_simulated(r->ctx) ? "0" : text);
+    env_put(e, "VRAM_DEVICE_INDEX", text);
+    /* A user's setting wins, in either name (PyTorch 2.8+ reads
+     * PYTORCH_ALLOC_CONF first); ours is only what the job's PyTorch takes. */
+    if (!getenv("PYTORCH_CUDA_ALLOC_CONF") && !getenv("PYTORCH_ALLOC_CONF")) {
+        char conf[256], probed[32] = "";
+        const char *tv = a->plan ? vram_plan_torch_version(a->plan) : "";
+        if (!*tv && vram_torch_version(probed, sizeof(probed)) == 0)
+            tv = probed;
+        uint64_t total = uuid || vram_ctx_is_simulated(r->ctx) ? in.total_bytes : 0;
+        if (vram_alloc_conf(a->bytes, total, 0, tv, conf, sizeof(conf)))
+            vram__strlcpy(conf, vram_alloc_conf_for(a->bytes), sizeof(conf));
+        vram__clear_error();
+        if (*conf)
+            env_put(e, "PYTORCH_CUDA_ALLOC_CONF", conf);
+    }
     snprintf(text, sizeof(text), "%llu", (unsigned long long)a->lease);
     env_put(e, "VRAM_LEASE", text);
     snprintf(text, sizeof(text), "%llu", (unsigned long long)a->bytes);
@@ -444,7 +462,7 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     env_put(e, "VRAM_JOB", r->out->job);
     snprintf(text, sizeof(text), "%u", a->number);
     env_put(e, "VRAM_ATTEMPT", text);
-    char *json = plan_json(r, a);
+    char *json = plan_json(r, a, uuid && !vram_ctx_is_simulated(r->ctx));
     if (json)
         env_put(e, "VRAM_PLAN", json);
     free(json);
@@ -519,11 +537,37 @@ static double tail_progress(const vram__child *c)
     return found > 1 ? 1 : found;
 }
 
+/* In a container without --pid=host the driver lists host pids, which no
+ * process group here holds: the group's usage reads 0.  Then the attempt is
+ * accounted from its device, per lease: what the device's used memory grew
+ * by since the attempt began, up to the attempt's budget. */
+static bool device_fallback(const run *r, const attempt *a, uint64_t baseline, uint64_t *bytes)
+{
+    vram_proc procs[64];
+    size_t n = 0;
+    int rc = vram_device_processes(r->ctx, (unsigned)a->device, procs, 64, &n);
+    bool foreign = false;
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < 64; i++)
+        foreign |= (procs[i].have & VRAM_HAVE_PROC_FOREIGN) != 0;
+    vram_device_info in;
+    if (!foreign || vram_device_query(r->ctx, (unsigned)a->device, &in)) {
+        vram__clear_error();
+        return false;
+    }
+    uint64_t grew = in.used_bytes > baseline ? in.used_bytes - baseline : 0;
+    *bytes = grew < a->bytes ? grew : a->bytes;
+    return true;
+}
+
 /* Follows the child and its group until the group lets go of the GPU. */
 static void watch(run *r, attempt *a, watched *w)
 {
     uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
     double last_progress = -1;
+    vram_device_info at_start;
+    uint64_t baseline = a->device >= 0 && !vram_device_query(r->ctx, (unsigned)a->device, &at_start)
+                            ? at_start.used_bytes : UINT64_MAX;
+    vram__clear_error();
     bool stderr_open = w->child.err_fd >= 0;
     for (;;) {
         uint64_t now = vram__now_ms();
@@ -552,6 +596,8 @@ static void watch(run *r, attempt *a, watched *w)
         }
         uint64_t bytes = 0;
         bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
+        if (bytes == 0 && baseline != UINT64_MAX && !vram_ctx_is_simulated(r->ctx))
+            sampled = device_fallback(r, a, baseline, &bytes) || sampled;
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
         bool exited = vram__child_exited(&w->child);

@@ -31,9 +31,11 @@ static uint64_t sat_sub(uint64_t a, uint64_t b)
     return a > b ? a - b : 0;
 }
 
+/* What the device can give: its total less what the driver reserved (which
+ * NVML's v2 "used" no longer includes) less the margin; nothing once lost. */
 uint64_t vram__dev_capacity(const vram__dev *d)
 {
-    return d->sampled ? sat_sub(d->total, d->margin) : 0;
+    return d->sampled && !d->lost ? sat_sub(d->total, d->reserved + d->margin) : 0;
 }
 
 uint64_t vram__dev_room(const vram__dev *d)
@@ -561,7 +563,8 @@ static size_t holders_on(const vram_ledger *l, unsigned device, holder_use *h)
 
 /* Of what our holders hold on device, how much the device sees them use:
  * a holder's own process, and every process of its group when it has one. */
-static uint64_t explained_on(vram_ledger *l, unsigned device, const holder_use *h, size_t n)
+static uint64_t explained_on(vram_ledger *l, unsigned device, const holder_use *h, size_t n,
+                             uint64_t device_used)
 {
     if (n == 0)
         return 0;
@@ -583,6 +586,19 @@ static uint64_t explained_on(vram_ledger *l, unsigned device, const holder_use *
     for (size_t p = 0; pgrp && groups && p < count; p++)
         pgrp[p] = vram__proc_pgrp(procs[p].pid);
     uint64_t explained = 0;
+    bool foreign = false;
+    for (size_t p = 0; pgrp && p < count; p++)
+        foreign |= (procs[p].have & VRAM_HAVE_PROC_FOREIGN) != 0;
+    if (foreign) {
+        /* The driver's pids are another namespace's (a container): no pid
+         * can be matched, so our leases are taken as in use up to what the
+         * device shows used, instead of counting them again as others. */
+        for (size_t i = 0; i < n; i++)
+            explained += h[i].ours;
+        free(pgrp);
+        pgrp = NULL;
+        explained = explained < device_used ? explained : device_used;
+    }
     for (size_t i = 0; pgrp && i < n; i++) {
         uint64_t used = 0;
         for (size_t p = 0; p < count; p++)
@@ -611,13 +627,19 @@ static bool steady_since(vram_ledger *l, unsigned device, const vram_device_snap
 static void on_sample(void *user, unsigned device, const vram_device_snapshot *d)
 {
     vram_ledger *l = user;
+    if (d->error == VRAM_ELOST && device < l->ndev) {
+        pthread_mutex_lock(&l->lock);
+        l->dev[device].lost = true;
+        vram__ledger_settle(l);
+        return;
+    }
     if (d->error || device >= l->ndev)
         return;                     /* the last good sample stands */
     holder_use h[MAX_HOLDER_PIDS];
     pthread_mutex_lock(&l->lock);
     size_t n = holders_on(l, device, h);
     pthread_mutex_unlock(&l->lock);
-    uint64_t explained = explained_on(l, device, h, n);
+    uint64_t explained = explained_on(l, device, h, n, d->info.used_bytes);
     bool steady = n == 0 || steady_since(l, device, d);
     vram__clear_error();
     uint64_t margin = vram__ctx_margin_bytes(l->ctx, d->info.total_bytes);
@@ -626,6 +648,7 @@ static void on_sample(void *user, unsigned device, const vram_device_snapshot *d
     pthread_mutex_lock(&l->lock);
     vram__dev *dv = &l->dev[device];
     dv->total = d->info.total_bytes;
+    dv->reserved = d->info.have & VRAM_HAVE_RESERVED ? d->info.driver_reserved_bytes : 0;
     dv->margin = margin;
     if (steady || !dv->sampled || others > dv->others) {
         dv->others = others;

@@ -143,7 +143,9 @@ struct vram_resident {
 typedef struct vram__dev {
     bool sampled;
     char name[VRAM_NAME_MAX];
+    bool lost;                      /* the backend says VRAM_ELOST: capacity 0 */
     uint64_t total, margin;
+    uint64_t reserved;              /* driver-reserved, outside used (NVML v2) */
     uint64_t others;                /* used at the last sample, less explained */
     uint64_t explained;             /* ours seen in use at the last sample */
     uint64_t leased;                /* granted requests */

@@ -37,7 +37,7 @@ expect user_alloc_conf_wins 0 'ALLOC=max_split_size_mb:64$' -- env PYTORCH_CUDA_
     "$VRAM" run --vram 1GiB -- sh -c 'echo "ALLOC=$PYTORCH_CUDA_ALLOC_CONF"'
 
 # With a model: planned, {resolution} and {steps} from the plan.
-expect model_plan 0 'RES=[0-9]+x[0-9]+ STEPS=[0-9]+ TIER=[a-z-]+' -- "$VRAM" run --sim "A10:24GiB" --model hunyuanvideo-avatar --vram 10GiB \
+expect model_plan 0 'RES=[0-9]+x[0-9]+ STEPS=[0-9]+ TIER=[a-z-]+' -- env VRAM_HOST_RAM=256GiB "$VRAM" run --sim "A10:24GiB" --model hunyuanvideo-avatar --vram 10GiB \
     -- sh -c 'echo "RES={resolution} STEPS={steps} TIER=$(echo "$VRAM_PLAN" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"tier\"])")"'
 
 # The exit status is the job's; a signal is 128 + it.

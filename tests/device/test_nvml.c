@@ -178,7 +178,7 @@ TEST(errors_at_every_call_are_codes_not_crashes)
     CHECK_EQ(rc, VRAM_EDRIVER);
     CHECK_CONTAINS(vram_last_error(), "Driver Not Loaded");
     CHECK(!open_stub("fail_count=15", NULL, &rc));
-    CHECK_EQ(rc, VRAM_EDRIVER);
+    CHECK_EQ(rc, VRAM_ELOST);
     CHECK(!open_stub("devices=", NULL, &rc));
     CHECK_EQ(rc, VRAM_ENODEV);
     CHECK_CONTAINS(vram_last_error(), "found no GPU");
@@ -186,11 +186,11 @@ TEST(errors_at_every_call_are_codes_not_crashes)
     vram_ctx *ctx = open_stub("fail_memory=15", NULL, NULL);
     CHECK(ctx);
     vram_device_info in;
-    CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_EDRIVER);
+    CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_ELOST);
     CHECK_CONTAINS(vram_last_error(), "GPU is lost");
     vram_snapshot *s;
     CHECK_OK(vram_snapshot_take(ctx, NULL, &s));   /* the snapshot keeps the device, marked */
-    CHECK_EQ(s->devices[0].error, VRAM_EDRIVER);
+    CHECK_EQ(s->devices[0].error, VRAM_ELOST);
     CHECK_CONTAINS(s->devices[0].error_text, "GPU is lost");
     vram_snapshot_free(s);
     CHECK_ERR(vram_device_query(ctx, 7, &in), VRAM_ENODEV);
@@ -256,6 +256,244 @@ TEST(library_exports_only_vram_symbols)
     bool other = fgets(line, sizeof(line), p) != NULL;
     pclose(p);
     CHECK_MSG(!other, "libvram.so exports '%s'", line);
+}
+
+/* ---- devices as CUDA sees them ---------------------------------------------- */
+
+static void clear_visible(void)
+{
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    unsetenv("SLURM_STEP_GPUS");
+    unsetenv("SLURM_JOB_GPUS");
+}
+
+/* The UUIDs of the context's devices, joined by spaces. */
+static void uuids(vram_ctx *ctx, char *buf, size_t cap)
+{
+    unsigned n = 0;
+    buf[0] = '\0';
+    vram_device_count(ctx, &n);
+    for (unsigned i = 0; i < n; i++) {
+        vram_device_info in;
+        memset(&in, 0, sizeof(in));
+        vram_device_query(ctx, i, &in);
+        snprintf(buf + strlen(buf), cap - strlen(buf), "%s%s", i ? " " : "", in.uuid);
+    }
+}
+
+TEST(mig_card_becomes_its_instances_with_their_own_memory)
+{
+    clear_visible();
+    /* An H100 split 3g.40gb + 2g.20gb; its parent refuses an unprivileged user. */
+    vram_ctx *ctx = open_stub("devices=H100:81559:0:0|L4:23034:0:300;"
+                              "mig0=40192:1024:0|19968:0:0;mig_noperm=1", NULL, NULL);
+    CHECK_MSG(ctx, "open: %s", vram_last_error());
+    unsigned n;
+    CHECK_OK(vram_device_count(ctx, &n));
+    CHECK_EQ(n, 3);
+    char u[512];
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "MIG-stub-0000-0 MIG-stub-0000-1 GPU-stub-0001");
+    vram_device_info in;
+    CHECK_OK(vram_device_query(ctx, 0, &in));
+    CHECK(in.have & VRAM_HAVE_MIG);
+    CHECK_EQ_U64(in.total_bytes, 40192 * MiB);
+    CHECK_EQ_U64(in.used_bytes, 1024 * MiB);
+    CHECK_OK(vram_device_query(ctx, 1, &in));
+    CHECK_EQ_U64(in.total_bytes, 19968 * MiB);
+    CHECK_OK(vram_device_query(ctx, 2, &in));
+    CHECK(!(in.have & VRAM_HAVE_MIG));
+    CHECK_EQ_U64(in.total_bytes, 23034 * MiB);
+    vram_snapshot *s;
+    CHECK_OK(vram_snapshot_take(ctx, NULL, &s));
+    CHECK_EQ(s->devices[0].error, 0);
+    CHECK_EQ(s->devices[0].procs_status, 0);
+    vram_snapshot_free(s);
+    CHECK_OK(vram_ctx_close(ctx));
+
+    /* MIG on and no instance made yet: nothing CUDA can use. */
+    int rc;
+    CHECK(!open_stub("devices=H100:81559:0:0;mig0=", NULL, &rc));
+    CHECK_EQ(rc, VRAM_ENODEV);
+    CHECK_CONTAINS(vram_last_error(), "MIG");
+}
+
+TEST(visible_devices_by_index_uuid_prefix_mig_and_slurm)
+{
+    const char *three = "devices=A:1000|B:2000|C:3000;mig2=1500:0:0|1500:0:0";
+    char u[512];
+    clear_visible();
+    setenv("CUDA_VISIBLE_DEVICES", "1,0", 1);
+    vram_ctx *ctx = open_stub(three, NULL, NULL);
+    CHECK_MSG(ctx, "open: %s", vram_last_error());
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "GPU-stub-0001 GPU-stub-0000");  /* CUDA's order: as listed */
+    vram_ctx_close(ctx);
+
+    setenv("CUDA_VISIBLE_DEVICES", "MIG-stub-0002-1,GPU-stub-0001", 1);
+    ctx = open_stub(three, NULL, NULL);
+    CHECK(ctx);
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "MIG-stub-0002-1 GPU-stub-0001");
+    vram_ctx_close(ctx);
+
+    /* A unique prefix is enough; CUDA stops at the first entry naming nothing. */
+    setenv("CUDA_VISIBLE_DEVICES", "GPU-stub-0000,7,1", 1);
+    ctx = open_stub(three, NULL, NULL);
+    CHECK(ctx);
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "GPU-stub-0000");
+    vram_ctx_close(ctx);
+
+    int rc;
+    setenv("CUDA_VISIBLE_DEVICES", "", 1);
+    CHECK(!open_stub(three, NULL, &rc));
+    CHECK_EQ(rc, VRAM_ENODEV);
+    CHECK_CONTAINS(vram_last_error(), "CUDA_VISIBLE_DEVICES=''");
+    setenv("CUDA_VISIBLE_DEVICES", "GPU-stub", 1);     /* ambiguous prefix */
+    CHECK(!open_stub(three, NULL, &rc));
+    CHECK_EQ(rc, VRAM_ENODEV);
+
+    clear_visible();
+    setenv("SLURM_JOB_GPUS", "1", 1);
+    ctx = open_stub(three, NULL, NULL);
+    CHECK(ctx);
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "GPU-stub-0001");
+    vram_ctx_close(ctx);
+    clear_visible();
+}
+
+TEST(capacity_is_total_less_driver_reserved_less_margin_everywhere)
+{
+    clear_visible();
+    /* 16384 MiB card, 1024 used, 512 reserved by the driver; margin 1 GiB. */
+    vram_options *o = nvml_options("devices=T:16384:1024:512", NULL);
+    vram_options_set(o, "margin", "1GiB", NULL);
+    vram_ctx *ctx;
+    CHECK_OK(vram_ctx_open(&ctx, o));
+    vram_options_free(o);
+    vram_snapshot *s;
+    CHECK_OK(vram_snapshot_take(ctx, NULL, &s));
+    CHECK_EQ_U64(s->devices[0].capacity_bytes, (16384 - 512 - 1024) * MiB);
+    char *json;
+    CHECK_OK(vram_snapshot_to_json(s, &json));
+    char want[64];
+    snprintf(want, sizeof(want), "\"capacity_bytes\":%llu", (unsigned long long)((16384 - 512 - 1024) * MiB));
+    CHECK_CONTAINS(json, want);
+    vram_free(json);
+    vram_snapshot_free(s);
+    vram_ledger *l;
+    CHECK_OK(vram_ledger_open(ctx, NULL, &l));
+    vram_ledger_device ld;
+    CHECK_OK(vram_ledger_device_info(l, 0, &ld));
+    CHECK_EQ_U64(ld.capacity_bytes, (16384 - 512 - 1024) * MiB);
+    /* others is the 1024 used: what admission can still give excludes reserved */
+    CHECK_EQ_U64(ld.available_bytes, (16384 - 512 - 1024 - 1024) * MiB);
+    CHECK_OK(vram_ledger_close(l));
+    CHECK_OK(vram_ctx_close(ctx));
+}
+
+TEST(lost_gpu_takes_no_work_and_repeated_errors_mean_lost)
+{
+    clear_visible();
+    vram_ctx *ctx = open_stub("devices=A:1000|B:2000;lost=1", NULL, NULL);
+    CHECK_MSG(ctx, "open: %s", vram_last_error());
+    vram_device_info in;
+    CHECK_OK(vram_device_query(ctx, 0, &in));
+    CHECK_ERR(vram_device_query(ctx, 1, &in), VRAM_ELOST);
+    vram_snapshot *s;
+    CHECK_OK(vram_snapshot_take(ctx, NULL, &s));
+    CHECK_EQ(s->devices[1].error, VRAM_ELOST);
+    char *json;
+    CHECK_OK(vram_snapshot_to_json(s, &json));
+    CHECK_CONTAINS(json, "\"lost\":true");
+    vram_free(json);
+    vram_snapshot_free(s);
+    vram_ledger *l;
+    CHECK_OK(vram_ledger_open(ctx, NULL, &l));
+    vram_ledger_device ld;
+    CHECK_OK(vram_ledger_device_info(l, 1, &ld));
+    CHECK_EQ_U64(ld.capacity_bytes, 0);
+    CHECK_OK(vram_ledger_device_info(l, 0, &ld));
+    CHECK(ld.capacity_bytes > 0);
+    CHECK_OK(vram_ledger_close(l));
+    CHECK_OK(vram_ctx_close(ctx));
+
+    /* An unknown error is transient twice, lost the third time, and stays lost. */
+    ctx = open_stub("fail_memory=999", NULL, NULL);
+    CHECK(ctx);
+    CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_EDRIVER);
+    CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_EDRIVER);
+    CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_ELOST);
+    CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_ELOST);
+    CHECK_CONTAINS(vram_last_error(), "is lost");
+    CHECK_OK(vram_ctx_close(ctx));
+}
+
+TEST(container_pids_are_marked_and_mps_clients_listed)
+{
+    clear_visible();
+    char script[256];
+    /* 4000001: a host pid this namespace lacks; our own pid is an MPS client. */
+    snprintf(script, sizeof(script), "procs0=4000001:512;mps0=%u:300", (unsigned)getpid());
+    vram_ctx *ctx = open_stub(script, NULL, NULL);
+    CHECK(ctx);
+    int mps_before = stub_calls("nvmlDeviceGetMPSComputeRunningProcesses_v3");
+    vram_proc p[8];
+    size_t n;
+    CHECK_OK(vram_device_processes(ctx, 0, p, 8, &n));
+    CHECK_EQ(n, 2);
+    CHECK_EQ(p[0].pid, 4000001);
+    CHECK(p[0].have & VRAM_HAVE_PROC_FOREIGN);
+    CHECK_EQ(p[1].pid, (uint32_t)getpid());
+    CHECK(!(p[1].have & VRAM_HAVE_PROC_FOREIGN));
+    CHECK_EQ_U64(p[1].used_bytes, 300 * MiB);
+    CHECK_EQ(stub_calls("nvmlDeviceGetMPSComputeRunningProcesses_v3"), mps_before + 1);
+    CHECK_OK(vram_ctx_close(ctx));
+}
+
+TEST(container_leases_count_as_in_use_not_as_others)
+{
+    clear_visible();
+    /* The device shows 4096 MiB used by a pid this namespace cannot see: a
+     * job of ours, in a container.  Our 4 GiB lease explains it. */
+    vram_ctx *ctx = open_stub("devices=T:16384:4096:0;procs0=4000002:4096", NULL, NULL);
+    CHECK(ctx);
+    vram_ledger *l;
+    CHECK_OK(vram_ledger_open(ctx, NULL, &l));
+    vram_lease_request rq = { .bytes = 4096 * MiB, .device = 0, .wait_ms = 0 };
+    vram_lease_info li;
+    CHECK_OK(vram_lease_acquire(l, &rq, &li));
+    CHECK_OK(vram_ledger_refresh(l));
+    vram_ledger_device ld;
+    CHECK_OK(vram_ledger_device_info(l, 0, &ld));
+    CHECK_EQ_U64(ld.others_bytes, 0);
+    CHECK_EQ_U64(ld.leased_bytes, 4096 * MiB);
+    CHECK_OK(vram_lease_release(l, li.id));
+    CHECK_OK(vram_ledger_close(l));
+    CHECK_OK(vram_ctx_close(ctx));
+}
+
+TEST(version_mismatch_is_an_error_never_the_simulated_card)
+{
+    clear_visible();
+    vram_options *o = nvml_options("fail_init=18", NULL);
+    vram_options_set(o, "backend", "auto", NULL);
+    vram_ctx *ctx = NULL;
+    int rc = vram_ctx_open(&ctx, o);
+    CHECK_EQ(rc, VRAM_EDRIVER);
+    CHECK(!ctx);
+    CHECK_CONTAINS(vram_last_error(), "version mismatch");
+    CHECK_CONTAINS(vram_last_error(), "--backend=sim");
+    setenv("VRAM_STUB_NVML", "lost=0", 1);  /* a lost GPU at open is not sim either */
+    vram_options_set(o, "backend", "auto", NULL);
+    ctx = NULL;
+    rc = vram_ctx_open(&ctx, o);
+    if (ctx)
+        vram_ctx_close(ctx);
+    CHECK_MSG(rc == 0 || rc == VRAM_ELOST, "rc %d", rc);
+    vram_options_free(o);
 }
 
 /* Re-executes with the stub on the library path, before the cases run. */

@@ -285,3 +285,81 @@ TEST(estimate_json_and_text)
     vram_free(text);
     vram_profile_free(p);
 }
+
+/* ---- published peaks (issue 11; each profile cites its source) ---- */
+
+#define GB 1e9
+
+/* The peak of `model` at settings, in bytes. */
+static double published_peak(const char *model, const char *const *kv, size_t n)
+{
+    vram_profile *p = NULL;
+    if (vram_profile_load(NULL, model, &p))
+        return -1;
+    vram_estimate e;
+    int rc = vram_estimate_run(p, kv, n, 0, &e);
+    vram_profile_free(p);
+    return rc ? -1 : (double)e.peak_bytes;
+}
+
+/* Within 10% of the published figure, and never under it by more than the
+ * profile's 5% safety margin. */
+#define CHECK_PUBLISHED(got, want)                                                       \
+    CHECK_MSG((got) >= 0.95 * (want) && (got) <= 1.10 * (want),                          \
+              "estimate %.2f GiB against the published %.2f GiB", (got) / VRAM__GiB,      \
+              (want) / VRAM__GiB)
+
+TEST(wan2_2_t2v_a14b_offloaded_41_gib_at_480p_and_60_gib_at_720p)
+{
+    /* README's efficiency table (an image; issue 11's reading), single GPU,
+     * --offload_model True --convert_model_dtype: 41 GB at 480P, 60 GB at
+     * 720P, taken as GiB. */
+    const char *p480[] = { "resolution=832x480", "memory=lightweight" };
+    const char *p720[] = { "resolution=1280x720", "memory=lightweight" };
+    double a = published_peak("wan2.2-t2v-a14b", p480, 2);
+    double b = published_peak("wan2.2-t2v-a14b", p720, 2);
+    CHECK_PUBLISHED(a, 41.0 * VRAM__GiB);
+    CHECK_PUBLISHED(b, 60.0 * VRAM__GiB);
+    /* README: that 720P command "can run on a GPU with at least 80GB VRAM";
+     * without offloading it cannot. */
+    CHECK(b < 80 * GB);
+    const char *beefy[] = { "resolution=1280x720", "memory=beefy" };
+    CHECK(published_peak("wan2.2-t2v-a14b", beefy, 2) > 80 * GB);
+}
+
+TEST(wan2_2_ti2v_5b_720p_on_a_4090_near_23_gib)
+{
+    /* --offload_model True --convert_model_dtype --t5_cpu at 1280*704: "can
+     * run on a GPU with at least 24GB VRAM (e.g, RTX 4090 GPU)", measured
+     * near 23 GB there. */
+    const char *kv[] = { "resolution=1280x704", "memory=lightweight", "cpu=text_encoder" };
+    double got = published_peak("wan2.2-ti2v-5b", kv, 3);
+    CHECK_PUBLISHED(got, 23.0 * VRAM__GiB);
+    CHECK(got < 24.0 * VRAM__GiB);
+}
+
+TEST(hunyuanvideo_avatar_24_gb_at_the_least_and_the_full_run_on_an_80_gb_card)
+{
+    /* README: "The minimum GPU memory required is 24GB for 704px768px129f"
+     * (--use-fp8 --cpu-offload: 8-bit weights streamed). */
+    const char *least[] = { "resolution=704px", "frames=129", "precision=int8", "memory=sequential" };
+    double min = published_peak("hunyuanvideo-avatar", least, 4);
+    CHECK_MSG(min <= 24 * GB && min >= 0.9 * 24 * GB, "%.1f GiB", min / VRAM__GiB);
+    /* The full-memory run at 704px fits an 80 GB card (the README's OOM tip
+     * is about larger images; 96 GB is recommended for quality), and is far
+     * over the 24 GB of the slow path. */
+    const char *full[] = { "resolution=704px", "frames=129", "precision=bf16", "memory=beefy" };
+    double got = published_peak("hunyuanvideo-avatar", full, 4);
+    CHECK_MSG(got > 48 * GB && got < 79.6 * VRAM__GiB, "%.1f GiB", got / VRAM__GiB);
+}
+
+TEST(latentsync_1_5_at_256px_8_gb_and_1_6_at_512px_18_gb)
+{
+    /* README: "Minimum VRAM for inference: 8 GB with LatentSync 1.5, 18 GB
+     * with LatentSync 1.6". */
+    double v15 = published_peak("latentsync-1.5", NULL, 0);
+    double v16 = published_peak("latentsync", NULL, 0);
+    CHECK_PUBLISHED(v15, 8 * GB);
+    CHECK_PUBLISHED(v16, 18 * GB);
+    CHECK(v15 <= 8 * GB && v16 <= 18 * GB);   /* they run on those cards */
+}

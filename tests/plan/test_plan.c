@@ -114,6 +114,7 @@ TEST(vram_mode_in_the_options_forces_a_tier)
     vram_options *o;
     CHECK_OK(vram_options_new(&o));
     CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
+    CHECK_OK(vram_options_set(o, "host-ram", "256GiB", NULL));   /* not this machine's */
     CHECK_OK(vram_options_set(o, "mode", "ultra-low", "VRAM_MODE"));
     vram_ctx *ctx;
     CHECK_OK(vram_ctx_open(&ctx, o));
@@ -138,6 +139,7 @@ TEST(the_budget_is_the_devices_safe_available)
     CHECK_OK(vram_options_new(&o));
     CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
     CHECK_OK(vram_options_set(o, "sim", "T4:16GiB:4GiB,A:80GiB", NULL));
+    CHECK_OK(vram_options_set(o, "host-ram", "256GiB", NULL));   /* not this machine's */
     vram_ctx *ctx;
     CHECK_OK(vram_ctx_open(&ctx, o));
     vram_profile *p = load_shipped("hunyuanvideo-avatar");
@@ -153,7 +155,9 @@ TEST(the_budget_is_the_devices_safe_available)
     vram_free(json);
     vram_plan_free(plan);
     CHECK_OK(vram_plan_make(ctx, p, NULL, 0, 0, 1, &plan));
-    CHECK_STR_EQ(vram_plan_tier(plan), "maximum-quality");
+    /* 72 GiB safe: 1024px and 256 frames need 83 GiB even streamed (the
+     * README: on 80 GB, reduce the image size). */
+    CHECK_STR_EQ(vram_plan_tier(plan), "high-performance");
     vram_plan_free(plan);
     CHECK_ERR(vram_plan_make(ctx, p, NULL, 0, 0, 7, &plan), VRAM_ENODEV);
     CHECK_ERR(vram_plan_make(NULL, p, NULL, 0, 0, 0, &plan), VRAM_EINVAL);
@@ -192,13 +196,11 @@ TEST(memory_modes_with_their_reason)
 
 TEST(allocator_settings_by_budget)
 {
-    CHECK_CONTAINS(vram_alloc_conf_for(4 * VRAM__GiB), "max_split_size_mb:64");
-    CHECK_CONTAINS(vram_alloc_conf_for(4 * VRAM__GiB), "garbage_collection_threshold:0.6");
-    CHECK_CONTAINS(vram_alloc_conf_for(10 * VRAM__GiB), "max_split_size_mb:128");
-    CHECK_CONTAINS(vram_alloc_conf_for(20 * VRAM__GiB), "max_split_size_mb:512");
-    CHECK_STR_EQ(vram_alloc_conf_for(80 * VRAM__GiB), "expandable_segments:True");
+    /* PyTorch unknown: taken as recent, without a cap (tests/plan/test_alloc.c
+     * holds the versions). */
+    setenv("VRAM_TORCH_VERSION", "2.4", 1);
     for (uint64_t b = VRAM__GiB; b < 200 * VRAM__GiB; b += VRAM__GiB)
-        CHECK_CONTAINS(vram_alloc_conf_for(b), "expandable_segments:True");
+        CHECK_STR_EQ(vram_alloc_conf_for(b), "expandable_segments:True");
     vram_plan *plan;
     CHECK_OK(plan_for("hunyuanvideo-avatar", NULL, 0, 5 * VRAM__GiB, &plan));
     CHECK_STR_EQ(vram_plan_alloc_conf(plan), vram_alloc_conf_for(5 * VRAM__GiB));
@@ -214,7 +216,7 @@ TEST(formats_text_json_env_shell)
     CHECK_OK(vram_plan_format(plan, "json", &text));
     CHECK_CONTAINS(text, "\"tier\":\"low\"");
     CHECK_CONTAINS(text, "\"PYTORCH_CUDA_ALLOC_CONF\":\"expandable_segments:True");
-    CHECK_CONTAINS(text, "\"max_memory\":{\"0\":10737418240");
+    CHECK_CONTAINS(text, "\"max_memory\":{\"0\":");   /* its room: tests/plan/test_alloc.c */
     CHECK_CONTAINS(text, "\"device_map\":{\"transformer\":\"cpu\"");
     CHECK_CONTAINS(text, "\"offload\":\"sequential\"");
     CHECK_CONTAINS(text, "\"audio\":3");

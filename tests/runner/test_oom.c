@@ -96,3 +96,75 @@ TEST(detailed_report_wins_and_ordinary_output_is_not_oom)
     CHECK_EQ(vram_oom_parse(buf, 10, &r), 0);
     CHECK_EQ(vram_oom_parse(buf, 24, &r), 1);
 }
+
+/* ---- the table of real messages (shared with python/tests/test_oom_table.py) ---- */
+
+static char *read_messages(size_t *len)
+{
+    char path[4096];
+    const char *top = getenv("VRAM_TOP");
+    snprintf(path, sizeof(path), "%s/tests/runner/oom_messages.txt", top ? top : ".");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[1 << 17];
+    *len = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+TEST(every_message_of_the_table_and_the_last_failure_decides)
+{
+    size_t len;
+    char *text = read_messages(&len);
+    if (!text)
+        TEST_SKIP("tests/runner/oom_messages.txt not found (VRAM_TOP unset)");
+    int cases = 0, ooms = 0;
+    char *p = strstr(text, "\n=== ");
+    while (p) {
+        p++;
+        char *eol = strchr(p, '\n');
+        CHECK(eol);
+        char name[64], verdict[8], pattern[32];
+        unsigned long long tried;
+        CHECK_EQ(sscanf(p, "=== %63s %7s %31s %llu", name, verdict, pattern, &tried), 4);
+        char *body = eol + 1;
+        char *next = strstr(body, "\n=== ");
+        size_t body_len = next ? (size_t)(next - body) + 1 : strlen(body);
+        vram_oom_report r;
+        int got = vram_oom_parse(body, body_len, &r);
+        bool want = !strcmp(verdict, "oom");
+        CHECK_MSG(got == (want ? 1 : 0), "%s: verdict %d, wanted %s", name, got, verdict);
+        if (want) {
+            CHECK_MSG(!strcmp(r.pattern, pattern), "%s: pattern %s, wanted %s", name, r.pattern, pattern);
+            CHECK_MSG(r.tried_bytes == tried, "%s: tried %llu, wanted %llu", name,
+                      (unsigned long long)r.tried_bytes, tried);
+            ooms++;
+        }
+        cases++;
+        p = next;
+    }
+    CHECK(cases >= 20);
+    CHECK(ooms >= 18);
+}
+
+TEST(under_a_memory_fraction_allowed_is_read)
+{
+    vram_oom_report r;
+    CHECK_EQ(parse("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a "
+                   "total capacity of 79.10 GiB of which 70.12 GiB is free. Including non-PyTorch "
+                   "memory, this process has 8.47 GiB memory in use. 7.91 GiB allowed; Of the "
+                   "allocated memory 6.00 GiB is allocated by PyTorch, and 1.50 GiB is reserved by "
+                   "PyTorch but unallocated.", &r), 1);
+    CHECK_NEAR((double)r.allowed_bytes / GiB, 7.91, 0.005);
+    CHECK_NEAR((double)r.free_bytes / GiB, 70.12, 0.005);
+    CHECK_EQ(parse("RuntimeError: CUDA out of memory. Tried to allocate 512.00 MiB (GPU 0; 23.69 GiB "
+                   "total capacity; 3.20 GiB already allocated; 19.80 GiB free; 3.55 GiB allowed; "
+                   "3.50 GiB reserved in total by PyTorch)", &r), 1);
+    CHECK_NEAR((double)r.allowed_bytes / GiB, 3.55, 0.005);
+    CHECK_NEAR((double)r.reserved_bytes / GiB, 3.50, 0.005);
+    CHECK_EQ(parse("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a "
+                   "total capacity of 14.75 GiB of which 1.06 GiB is free.", &r), 1);
+    CHECK_EQ_U64(r.allowed_bytes, 0);
+}

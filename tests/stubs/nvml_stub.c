@@ -13,6 +13,20 @@
  *   fail_init=E fail_count=E fail_handle=E fail_memory=E fail_procs=E
  *                 make that call return NVML error E
  *   v2=refuse     the memory _v2 call answers NOT_SUPPORTED
+ *   migN=TOTAL_MIB:USED_MIB:RESERVED_MIB|...   device N is in MIG mode with
+ *                 these instances (UUIDs MIG-stub-000N-I); its parent handle
+ *                 reports the whole card
+ *   mig_noperm=1  a MIG-enabled parent refuses memory and process queries
+ *                 with NO_PERMISSION, as it does for users without privileges
+ *   mpsN=PID:MIB,...   MPS clients on device N (nvmlDeviceGetMPSCompute-
+ *                 RunningProcesses_v3)
+ *   lost=N        every query on device N answers GPU_IS_LOST (15)
+ *   used_step=MIB every memory query of a whole card adds MIB to its used
+ *                 memory (up to what is free): a job allocating
+ *   fail_init=18  is a driver/library version mismatch, as after an update
+ *
+ * PIDs in procsN/mpsN that do not exist here stand for the host pids NVML
+ * gives inside a container.
  *
  * Like the driver, the memory _v2 call refuses a structure whose version
  * field is not nvmlMemory_v2.  vram_stub_calls(NAME) tells the tests how
@@ -32,6 +46,7 @@ typedef struct { unsigned int pid; unsigned long long used; unsigned int gi, ci;
 #define MEM_V2_VERSION ((unsigned int)(sizeof(mem_v2) | (2u << 24)))
 #define MAX_DEV 8
 #define MAX_PROC 256
+#define MAX_MIG 7
 #define MIB (1024ull * 1024ull)
 
 static struct {
@@ -45,6 +60,15 @@ static struct {
     int fail_init, fail_count, fail_handle, fail_memory, fail_procs;
     int v2_refuse;
     int initialised;
+    int nmig[MAX_DEV], mig_on[MAX_DEV];
+    unsigned long long mig_total[MAX_DEV][MAX_MIG], mig_used[MAX_DEV][MAX_MIG],
+        mig_reserved[MAX_DEV][MAX_MIG];
+    int mig_noperm;
+    int nmps[MAX_DEV];
+    unsigned mps_pid[MAX_DEV][MAX_PROC];
+    unsigned long long mps_mem[MAX_DEV][MAX_PROC];
+    int lost;                       /* device index + 1, or 0 */
+    unsigned long long used_step;
 } st;
 
 static struct { const char *name; int count; } calls[32];
@@ -103,6 +127,35 @@ static void parse_procs(int dev, char *v)
     }
 }
 
+static void parse_mig(int dev, char *v)
+{
+    st.mig_on[dev] = 1;
+    for (char *save = NULL, *d = strtok_r(v, "|", &save); d && st.nmig[dev] < MAX_MIG;
+         d = strtok_r(NULL, "|", &save)) {
+        unsigned long long t = 0, u = 0, r = 0;
+        if (sscanf(d, "%llu:%llu:%llu", &t, &u, &r) < 1)
+            continue;
+        int m = st.nmig[dev]++;
+        st.mig_total[dev][m] = t * MIB;
+        st.mig_used[dev][m] = u * MIB;
+        st.mig_reserved[dev][m] = r * MIB;
+    }
+}
+
+static void parse_mps(int dev, char *v)
+{
+    for (char *save = NULL, *p = strtok_r(v, ",", &save); p && st.nmps[dev] < MAX_PROC;
+         p = strtok_r(NULL, ",", &save)) {
+        unsigned pid;
+        unsigned long long mib;
+        if (sscanf(p, "%u:%llu", &pid, &mib) != 2)
+            continue;
+        int n = st.nmps[dev]++;
+        st.mps_pid[dev][n] = pid;
+        st.mps_mem[dev][n] = mib * MIB;
+    }
+}
+
 static void load_script(void)
 {
     memset(&st, 0, sizeof(st));
@@ -140,6 +193,16 @@ static void load_script(void)
             st.fail_procs = atoi(v);
         else if (!strcmp(kv, "v2"))
             st.v2_refuse = !strcmp(v, "refuse");
+        else if (sscanf(kv, "mig%d", &dev) == 1 && dev >= 0 && dev < MAX_DEV)
+            parse_mig(dev, v);
+        else if (sscanf(kv, "mps%d", &dev) == 1 && dev >= 0 && dev < MAX_DEV)
+            parse_mps(dev, v);
+        else if (!strcmp(kv, "mig_noperm"))
+            st.mig_noperm = atoi(v);
+        else if (!strcmp(kv, "lost"))
+            st.lost = atoi(v) + 1;
+        else if (!strcmp(kv, "used_step"))
+            st.used_step = strtoull(v, NULL, 10) * MIB;
     }
     free(copy);
 }
@@ -167,7 +230,10 @@ EXPORT const char *nvmlErrorString(int r)
     case 3: return "Not Supported";
     case 7: return "Insufficient Size";
     case 9: return "Driver Not Loaded";
+    case 4: return "Insufficient Permissions";
+    case 6: return "Not Found";
     case 15: return "GPU is lost";
+    case 18: return "RM has detected an NVML/RM version mismatch.";
     case 25: return "Argument Version Mismatch";
     default: return "Unknown Error";
     }
@@ -189,7 +255,8 @@ EXPORT int nvmlDeviceGetCount_v2(unsigned *n) { count_call("nvmlDeviceGetCount_v
 EXPORT int nvmlDeviceGetCount(unsigned *n) { count_call("nvmlDeviceGetCount"); return get_count(n); }
 #endif
 
-/* A handle is the device index plus one, as a pointer. */
+/* A handle is the device index plus one, with the MIG instance plus one in
+ * the second byte, as a pointer. */
 static int get_handle(unsigned idx, void **h)
 {
     if (st.fail_handle)
@@ -204,8 +271,58 @@ EXPORT int nvmlDeviceGetHandleByIndex(unsigned idx, void **h) { return get_handl
 
 static int dev_of(void *h)
 {
-    long d = (long)(unsigned long)h - 1;
+    long d = (long)((unsigned long)h & 0xff) - 1;
     return d >= 0 && d < st.ndev ? (int)d : -1;
+}
+
+/* The MIG instance a handle names, or -1 for a whole GPU. */
+static int mig_of(void *h)
+{
+    return (int)(((unsigned long)h >> 8) & 0xff) - 1;
+}
+
+/* What a query on handle h answers before looking at it: 0 to go on. */
+static int refuse(void *h)
+{
+    int d = dev_of(h);
+    if (d < 0)
+        return 2;
+    if (st.lost == d + 1)
+        return 15;
+    if (st.mig_on[d] && mig_of(h) < 0 && st.mig_noperm)
+        return 4;
+    return 0;
+}
+
+EXPORT int nvmlDeviceGetMigMode(void *h, unsigned *cur, unsigned *pend)
+{
+    count_call("nvmlDeviceGetMigMode");
+    int d = dev_of(h);
+    if (d < 0 || mig_of(h) >= 0)
+        return 2;
+    *cur = *pend = st.mig_on[d] ? 1 : 0;
+    return 0;
+}
+
+EXPORT int nvmlDeviceGetMaxMigDeviceCount(void *h, unsigned *count)
+{
+    int d = dev_of(h);
+    if (d < 0)
+        return 2;
+    *count = st.mig_on[d] ? MAX_MIG : 0;
+    return 0;
+}
+
+/* Instances fill the indices from 0; the rest answer NOT_FOUND. */
+EXPORT int nvmlDeviceGetMigDeviceHandleByIndex(void *h, unsigned idx, void **out)
+{
+    int d = dev_of(h);
+    if (d < 0 || mig_of(h) >= 0 || !st.mig_on[d])
+        return 2;
+    if ((int)idx >= st.nmig[d])
+        return 6;
+    *out = (void *)(unsigned long)((unsigned long)(d + 1) | ((idx + 1ul) << 8));
+    return 0;
 }
 
 EXPORT int nvmlDeviceGetName(void *h, char *buf, unsigned len)
@@ -213,7 +330,10 @@ EXPORT int nvmlDeviceGetName(void *h, char *buf, unsigned len)
     int d = dev_of(h);
     if (d < 0)
         return 2;
-    snprintf(buf, len, "%s", st.name[d]);
+    if (mig_of(h) >= 0)
+        snprintf(buf, len, "%s MIG %d", st.name[d], mig_of(h));
+    else
+        snprintf(buf, len, "%s", st.name[d]);
     return 0;
 }
 
@@ -222,27 +342,46 @@ EXPORT int nvmlDeviceGetUUID(void *h, char *buf, unsigned len)
     int d = dev_of(h);
     if (d < 0)
         return 2;
-    snprintf(buf, len, "GPU-stub-%04d", d);
+    if (mig_of(h) >= 0)
+        snprintf(buf, len, "MIG-stub-%04d-%d", d, mig_of(h));
+    else
+        snprintf(buf, len, "GPU-stub-%04d", d);
     return 0;
+}
+
+/* Memory of a handle: the instance's for a MIG handle, else the card's. */
+static void memory_of(void *h, unsigned long long *t, unsigned long long *u,
+                      unsigned long long *r)
+{
+    int d = dev_of(h), m = mig_of(h);
+    if (m >= 0) {
+        *t = st.mig_total[d][m];
+        *u = st.mig_used[d][m];
+        *r = st.mig_reserved[d][m];
+    } else {
+        if (st.used_step && st.used[d] + st.reserved[d] + st.used_step <= st.total[d])
+            st.used[d] += st.used_step;
+        *t = st.total[d];
+        *u = st.used[d];
+        *r = st.reserved[d];
+    }
 }
 
 #ifndef STUB_OLD_DRIVER
 EXPORT int nvmlDeviceGetMemoryInfo_v2(void *h, mem_v2 *m)
 {
     count_call("nvmlDeviceGetMemoryInfo_v2");
-    int d = dev_of(h);
-    if (d < 0)
-        return 2;
+    int why = refuse(h);
+    if (why)
+        return why;
     if (st.fail_memory)
         return st.fail_memory;
     if (st.v2_refuse)
         return 3;
     if (m->version != MEM_V2_VERSION)
         return 25;
-    m->total = st.total[d];
-    m->reserved = st.reserved[d];
-    m->used = st.used[d];
-    m->free = st.total[d] - st.used[d] - st.reserved[d];
+    memory_of(h, &m->total, &m->used, &m->reserved);
+    m->free = m->total - m->used - m->reserved;
     return 0;
 }
 #endif
@@ -250,14 +389,15 @@ EXPORT int nvmlDeviceGetMemoryInfo_v2(void *h, mem_v2 *m)
 EXPORT int nvmlDeviceGetMemoryInfo(void *h, mem_v1 *m)
 {
     count_call("nvmlDeviceGetMemoryInfo");
-    int d = dev_of(h);
-    if (d < 0)
-        return 2;
+    int why = refuse(h);
+    if (why)
+        return why;
     if (st.fail_memory)
         return st.fail_memory;
-    m->total = st.total[d];
-    m->used = st.used[d] + st.reserved[d];     /* v1 counts reserved as used */
-    m->free = st.total[d] - m->used;
+    unsigned long long r;
+    memory_of(h, &m->total, &m->used, &r);
+    m->used += r;                   /* v1 counts reserved as used */
+    m->free = m->total - m->used;
     return 0;
 }
 
@@ -265,11 +405,16 @@ EXPORT int nvmlDeviceGetMemoryInfo(void *h, mem_v1 *m)
  * call sets *count to what is needed and answers INSUFFICIENT_SIZE (7). */
 static int list(void *h, unsigned *count, void *out, int v2)
 {
+    int why = refuse(h);
+    if (why)
+        return why;
     int d = dev_of(h);
-    if (d < 0)
-        return 2;
     if (st.fail_procs)
         return st.fail_procs;
+    if (mig_of(h) >= 0) {           /* the stub's processes are on whole cards */
+        *count = 0;
+        return 0;
+    }
     unsigned need = (unsigned)st.nproc[d];
     if (*count < need) {
         *count = need;
@@ -309,6 +454,26 @@ EXPORT int nvmlDeviceGetComputeRunningProcesses_v2(void *h, unsigned *c, proc_v2
 {
     count_call("nvmlDeviceGetComputeRunningProcesses_v2");
     return list(h, c, o, 1);
+}
+EXPORT int nvmlDeviceGetMPSComputeRunningProcesses_v3(void *h, unsigned *c, proc_v2 *o)
+{
+    count_call("nvmlDeviceGetMPSComputeRunningProcesses_v3");
+    int why = refuse(h);
+    if (why)
+        return why;
+    int d = dev_of(h);
+    unsigned need = mig_of(h) >= 0 ? 0 : (unsigned)st.nmps[d];
+    if (*c < need) {
+        *c = need;
+        return 7;
+    }
+    for (unsigned i = 0; i < need; i++) {
+        o[i].pid = st.mps_pid[d][i];
+        o[i].used = st.mps_mem[d][i];
+        o[i].gi = o[i].ci = 0xFFFFFFFFu;
+    }
+    *c = need;
+    return 0;
 }
 EXPORT int nvmlDeviceGetGraphicsRunningProcesses_v3(void *h, unsigned *c, proc_v2 *o)
 {
