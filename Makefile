@@ -44,9 +44,13 @@ CFLAGS   += $(DEFS)
 LDFLAGS  += $(SANFLAGS)
 LIBS     := -ldl -lpthread -lm
 # Debian-packaged libraries libvram links, by pkg-config name.
-LIB_PKGS := sqlite3 inih libmicrohttpd
+LIB_PKGS := sqlite3 inih
 LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
 CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
+# Headers only: the daemon's HTTP server dlopens libmicrohttpd when it starts
+# (src/daemon/http.c), so that no other command loads it and its TLS chain.
+DLOPEN_PKGS := libmicrohttpd
+CFLAGS += $(shell pkg-config --cflags $(DLOPEN_PKGS))
 
 LIB_SRC   := $(sort $(wildcard src/core/*.c src/device/*.c src/monitor/*.c src/plan/*.c \
                                src/sched/*.c src/runner/*.c src/daemon/*.c))
@@ -119,12 +123,13 @@ $(STATIC): $(LIB_OBJ)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-# The command links the shared library and finds it beside itself, in the
-# build tree and after install alike.
-$(CLI): $(CLI_OBJ) $(SHARED)
+# The command links the static library: a command starts in about the time
+# task-spooler's does (bench/tsp), without looking up and relocating the
+# shared library first.  --as-needed keeps what no object uses off its list.
+$(CLI): $(CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -lvram -Wl,-rpath,'$$ORIGIN/../lib' $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) -Wl,--as-needed $(LIB_EXTRA_LIBS) $(LIBS)
 
 # Tests and benches link the static library so that they see vram__ internals.
 # Tests print into fixed buffers on purpose; gcc's truncation warning (which
