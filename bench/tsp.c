@@ -2,7 +2,7 @@
  * bench/tsp.c - vram's queue side by side with Debian's task-spooler (`tsp`),
  * and vramd's durable submits against a bare SQLite loop in this process.
  *
- *   build/bench/tsp [--rounds N] [--seconds S]
+ *   build/bench/tsp [--rounds N] [--seconds S] [--only start|submits|handover|jobs|durable]
  *
  * Every measure runs once on each side per round, in alternating order (tsp
  * first in odd rounds, vram first in even ones), and the table gives each
@@ -528,9 +528,13 @@ static void row(const char *what, const char *unit, const double *a, const doubl
 int main(int argc, char **argv)
 {
     int rounds = 3;
+    const char *only = "";
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--rounds"))
             rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
+#define DO(name) (!*only || !strcmp(only, name))
     if (rounds < 1 || rounds > MAX_ROUNDS)
         rounds = 3;
     seconds = bench_seconds(argc, argv, seconds);
@@ -557,18 +561,23 @@ int main(int argc, char **argv)
     int nlat[2] = { 0, 0 };
     const int n_submits = 100, k_hand = 20, n_jobs = 200;
     for (int r = 0; r < rounds; r++) {
-        cli_start_ms(300, &v[START][TSP][r], &v[START][VRAM][r]);
+        if (DO("start"))
+            cli_start_ms(300, &v[START][TSP][r], &v[START][VRAM][r]);
         for (int turn = 0; turn < 2; turn++) {
             enum side s = (enum side)((turn + r) % 2);
             if (s == TSP && !have_tsp)
                 continue;
-            v[ROW1][s][r] = cli_submits(s, n_submits, 1);
-            v[ROW8][s][r] = cli_submits(s, n_submits, 8);
-            nlat[s] = handovers(s, k_hand, lat[s], nlat[s]);
-            v[JOBS][s][r] = trivial_jobs(s, n_jobs);
+            if (DO("submits")) {
+                v[ROW1][s][r] = cli_submits(s, n_submits, 1);
+                v[ROW8][s][r] = cli_submits(s, n_submits, 8);
+            }
+            if (DO("handover"))
+                nlat[s] = handovers(s, k_hand, lat[s], nlat[s]);
+            if (DO("jobs"))
+                v[JOBS][s][r] = trivial_jobs(s, n_jobs);
         }
         /* The disk's own rate, in turn with vramd's, on the same disk. */
-        for (int turn = 0; turn < 2; turn++) {
+        for (int turn = 0; turn < 2 && DO("durable"); turn++) {
             if ((turn + r) % 2 == 0) {
                 v[SQL1][TSP][r] = sqlite_loop(1);
                 v[SQL8][TSP][r] = sqlite_loop(8);
