@@ -21,8 +21,7 @@ wait_for_running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
 
 strace -y -qq -e trace=fdatasync,fsync -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
 tracer=$!
-for _ in $(seq 1 100); do [ -s "$tmp/strace" ] || grep -q attached "$tmp/strace.err" && break; sleep 0.05; done
-sleep 0.3                          # strace says nothing on attaching with -qq: give it a moment
+sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
 if ! kill -0 "$tracer" 2>/dev/null; then
     echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
     exit 77
@@ -55,7 +54,7 @@ else not_ok one_fsync_for_the_group "$n fsyncs of the queue's log for 8 submits:
 # their starts.
 "$VRAM" cancel 1 >/dev/null
 for _ in $(seq 1 400); do
-    [ "$("$VRAM" queue --json 2>/dev/null | grep -c '"state": *"succeeded"')" = 8 ] && break
+    [ "$("$VRAM" queue --json 2>/dev/null | grep -o '"state": *"succeeded"' | wc -l)" = 8 ] && break
     sleep 0.05
 done
 sleep 0.3
