@@ -206,6 +206,7 @@ static double time_queue(const char *const *args, long *rss)
         for (int i = 0; args[i] && i < 5; i++)
             argv[2 + i] = (char *)args[i];
         freopen("/dev/null", "w", stdout);
+        setenv("VRAM_SOCKET", sock_path, 1);
         execv(exe, argv);
         _exit(127);
     }
