@@ -214,7 +214,7 @@ class Scheduler:
         self._progress_cb = n.PROGRESS_FN(self._on_progress) if progress else n.PROGRESS_FN()
         self._run_cb = n.TASK_FN(self._run)
         self._fallback_cb = n.TASK_FN(self._run_fallback)
-        cfg = n.SchedConfig(int(workers or 0), self._progress_cb, None)
+        cfg = n.SchedConfig(n.SCHED_CONFIG_VERSION, int(workers or 0), self._progress_cb, None)
         self._s = ctypes.c_void_p()
         check(n.lib.vram_sched_open(self._session.ledger, ctypes.byref(cfg), ctypes.byref(self._s)))
         self._session.schedulers.add(self)
@@ -317,12 +317,15 @@ class Scheduler:
                 rungs.append(n.Rung(_size(b, "ladder bytes"), self._run_cb if f is not None else _NO_FN))
                 fns.append(f)
             ladder_c = (n.Rung * len(rungs))(*rungs)
-        task = n.Task(self._run_cb if fn is not None else _NO_FN, size, None, 0, ladder_c, len(fns) - 1,
-                      self._fallback_cb if fallback is not None else _NO_FN,
-                      task_class.encode() if task_class else None, -1 if device is None else int(device), int(priority),
-                      1 if cpu_ok else 0, -1 if wait is None else int(wait * 1000),
-                      int(expected * 1000) if expected else 0,
-                      resident._live() if resident is not None else None)
+        task = n.Task(
+            version=n.TASK_VERSION, fn=self._run_cb if fn is not None else _NO_FN, bytes=size,
+            ladder=ladder_c, nrungs=len(fns) - 1,
+            fallback=self._fallback_cb if fallback is not None else _NO_FN,
+            task_class=task_class.encode() if task_class else None,
+            device=-1 if device is None else int(device), priority=int(priority),
+            cpu_ok=1 if cpu_ok else 0, wait_ms=-1 if wait is None else int(wait * 1000),
+            expected_ms=int(expected * 1000) if expected else 0,
+            resident=resident._live() if resident is not None else None)
         entry = _Entry(fns, fallback)
         tid = ctypes.c_uint64()
         with self._lock:            # ids follow the order of calls to submit

@@ -292,6 +292,9 @@ int vram_daemon_run(const vram_daemon_config *cfg)
 {
     if (!cfg)
         return vram__fail(VRAM_EINVAL, "vram_daemon_run: NULL config");
+    int rc = vram__check_version("vram_daemon_config", cfg->version, VRAM_DAEMON_CONFIG_VERSION);
+    if (rc)
+        return rc;
     vramd *d = calloc(1, sizeof(*d));
     if (!d)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
@@ -313,7 +316,7 @@ int vram_daemon_run(const vram_daemon_config *cfg)
         vram_options_load_env(own);
         d->cfg.opts = own;
     }
-    int rc = open_all(d);
+    rc = open_all(d);
     char why[1024] = "";
     if (rc)
         vram__strlcpy(why, vram_last_error(), sizeof(why));
