@@ -1,7 +1,7 @@
 /*
  * bench/daemon.c - what vramd costs and how fast it answers.
  *
- *   build/bench/daemon [--seconds S]
+ *   build/bench/daemon [--seconds S] [--jobs N]
  *
  * Starts a real daemon (build/bin/vram serve) on a simulated 24 GiB card,
  * then, in one run:
@@ -10,8 +10,13 @@
  *     arrive together share one transaction); target: at least 2,000/s;
  *   - admission latency: from one job's end to the start of the job that
  *     waited for its memory, against what a 50 ms polling admitter gives;
- *   - `vram queue` with 10,000 jobs queued (target: under 100 ms), and the
- *     daemon's memory before and after queuing them.
+ *   - N jobs queued (default 10,000; issue 13's targets are for 100,000),
+ *     pipelined 200 to a write at a steady rate: submits per second over
+ *     the first and the last tenth (the same when a submit's cost does not
+ *     grow with the queue), `vram queue` of the first page (target < 10 ms)
+ *     and `vram queue --json` of all (target < 1 s at 100,000, bounded
+ *     memory: the command's peak RSS is shown), the daemon's CPU while idle
+ *     with them queued, and its memory before and after queuing them.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -19,7 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,6 +143,100 @@ static double submits_per_second(int clients, unsigned long *failed)
     return (double)done / (now_s() - t0);
 }
 
+/* ---- a long queue ----------------------------------------------------------------- */
+
+/* Queues n `true` jobs of 20 GiB (they wait behind the holder), 200 request
+ * lines to a write on one connection; rate[0] and rate[1]: submits per
+ * second over the first and the last tenth. */
+static uint64_t fill(uint64_t n, double rate[2])
+{
+    rate[0] = rate[1] = 0;
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    if (strlen(sock_path) >= sizeof(a.sun_path))
+        return 0;
+    memcpy(a.sun_path, sock_path, strlen(sock_path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    static const char line[] = "{\"op\": \"submit\", \"argv\": [\"true\"], \"vram\": \"20GiB\", "
+                               "\"cwd\": \"/tmp\", \"env\": {\"PATH\": \"/usr/bin:/bin\"}}\n";
+    static char batch[200 * sizeof(line)], in[65536];
+    uint64_t done = 0, tenth = n / 10 ? n / 10 : 1;
+    double t0 = now_s(), mark = t0;
+    while (done < n) {
+        size_t k = n - done < 200 ? (size_t)(n - done) : 200, len = 0;
+        for (size_t i = 0; i < k; i++, len += sizeof(line) - 1)
+            memcpy(batch + len, line, sizeof(line) - 1);
+        if (write(fd, batch, len) != (ssize_t)len)
+            break;
+        for (size_t got = 0; got < k;) {
+            ssize_t r = read(fd, in, sizeof(in));
+            if (r <= 0)
+                goto out;
+            for (ssize_t i = 0; i < r; i++)
+                got += in[i] == '\n';
+        }
+        uint64_t before = done;
+        done += k;
+        if (before < tenth && done >= tenth) {
+            rate[0] = (double)done / (now_s() - t0);
+        }
+        if (before < n - tenth && done >= n - tenth)
+            mark = now_s();
+    }
+    rate[1] = (double)tenth / (now_s() - mark);
+out:
+    close(fd);
+    return done;
+}
+
+/* Runs `vram queue ARGS...` with stdout to /dev/null: wall ms, and its peak
+ * RSS in KiB through *rss. */
+static double time_queue(const char *const *args, long *rss)
+{
+    char exe[PATH_MAX + 16];
+    snprintf(exe, sizeof(exe), "%s/bin/vram", build);
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *argv[8] = { exe, "queue" };
+        for (int i = 0; args[i] && i < 5; i++)
+            argv[2 + i] = (char *)args[i];
+        freopen("/dev/null", "w", stdout);
+        setenv("VRAM_SOCKET", sock_path, 1);
+        execv(exe, argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+        return -1;
+    *rss = ru.ru_maxrss;
+    return (now_s() - t0) * 1000.0;
+}
+
+/* The daemon's CPU over `secs`, as a percent of a core. */
+static double idle_cpu(pid_t pid, double secs)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    unsigned long long t[2] = { 0, 0 };
+    for (int k = 0; k < 2; k++) {
+        FILE *f = fopen(path, "r");
+        unsigned long long u = 0, sy = 0;
+        if (f && fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u, &sy) == 2)
+            t[k] = u + sy;
+        if (f)
+            fclose(f);
+        if (!k)
+            usleep((useconds_t)(secs * 1e6));
+    }
+    return (double)(t[1] - t[0]) / (double)sysconf(_SC_CLK_TCK) / secs * 100.0;
+}
+
 /* ---- admission latency ----------------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -174,6 +276,10 @@ static int admission_latency(vram_client *c, double *lat, int rounds)
 int main(int argc, char **argv)
 {
     seconds = bench_seconds(argc, argv, seconds);
+    uint64_t njobs = 10000;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--jobs"))
+            njobs = strtoull(argv[i + 1], NULL, 10);
     if (!bench_build_dir(build, sizeof(build))) {
         fprintf(stderr, "bench/daemon: cannot tell which build this is (/proc/self/exe)\n");
         return 1;
@@ -206,23 +312,22 @@ int main(int argc, char **argv)
     usleep(300000);
     uint64_t rss0 = rss_kib(daemon);
 
-    /* Exactly 10,000 queued, then `vram queue` (before the rate rows fill
-     * the queue further). */
-    static const char *const t[] = { "true", NULL };
-    uint64_t queued = 0;
-    for (uint64_t job; queued < 10000; queued++)
-        submit(c, t, 20ull << 30, &job);
+    /* Exactly N queued, then `vram queue` (before the rate rows fill the
+     * queue further). */
+    double fill_rate[2] = { 0, 0 };
+    uint64_t queued = fill(njobs, fill_rate);
     uint64_t rss1 = rss_kib(daemon);
-    char cmd[PATH_MAX * 2];
-    snprintf(cmd, sizeof(cmd), "VRAM_SOCKET=%s %s/bin/vram queue --json >/dev/null", sock_path, build);
-    double best = 1e9;
+    double cpu_idle = idle_cpu(daemon, 2.0);
+    static const char *const page[] = { "--limit", "20", NULL }, *const all[] = { "--json", NULL };
+    double first = 1e9, best = 1e9;
+    long page_rss = 0, all_rss = 0;
     for (int i = 0; i < 5; i++) {
-        double t0 = now_s();
-        if (system(cmd) != 0)
-            best = -1;
-        double dt = (now_s() - t0) * 1000.0;
-        if (best >= 0 && dt < best)
-            best = dt;
+        double dt = time_queue(page, &page_rss);
+        first = dt < 0 || first < 0 ? -1 : dt < first ? dt : first;
+    }
+    for (int i = 0; i < 3; i++) {
+        double dt = time_queue(all, &all_rss);
+        best = dt < 0 || best < 0 ? -1 : dt < best ? dt : best;
     }
 
     unsigned long f1, f8;
@@ -245,13 +350,21 @@ int main(int argc, char **argv)
     if (nl > 0)
         printf("| %-52s | %9.1f ms p50  | p99 %.1f ms over %d hand-overs; a 50 ms poller waits 25 ms on average\n",
                "admission: a job's end to the next job's start", lat[nl / 2], lat[nl - 1 - nl / 100], nl);
-    printf("| %-52s | %12.1f ms  | best of 5, 'vram queue --json'; target < 100 ms: %s\n",
-           "vram queue with 10,000 jobs queued", best, best >= 0 && best < 100 ? "met" : "NOT MET");
+    printf("| %-52s | %12.0f /s  | the last tenth: %.0f /s (%.2fx the first)\n",
+           "queuing them, 200 a write: the first tenth", fill_rate[0], fill_rate[1],
+           fill_rate[0] > 0 ? fill_rate[1] / fill_rate[0] : 0);
+    printf("| %-52s | %12.1f ms  | best of 5, 'vram queue --limit 20'; target < 10 ms: %s\n",
+           "vram queue, first page", first, first >= 0 && first < 10 ? "met" : "NOT MET");
+    printf("| %-52s | %12.1f ms  | best of 3, the command's peak RSS %.1f MiB; target < 1 s: %s\n",
+           "vram queue --json, all", best, (double)all_rss / 1024,
+           best >= 0 && best < 1000 ? "met" : "NOT MET");
+    printf("| %-52s | %11.2f %%   | of a core over 2 s\n", "daemon CPU, idle with them queued", cpu_idle);
     printf("| %-52s | %9.1f MiB    | %.1f MiB with %llu queued (%.2f KiB a job)\n",
            "daemon memory (RSS), queue empty", (double)rss0 / 1024, (double)rss1 / 1024,
            (unsigned long long)queued, queued ? (double)(rss1 - rss0) / (double)queued : 0);
+    char cmd[PATH_MAX * 2];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
         return 1;
-    return eight >= 2000 && best < 100 ? 0 : 1;
+    return eight >= 2000 && first < 10 && best < 1000 ? 0 : 1;
 }

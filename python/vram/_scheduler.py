@@ -29,9 +29,14 @@ from . import _native as n
 from ._native import Error, check, fail, parse_size
 
 _OK, _FAILED, _OOM = 0, 1, 2
+_DONE = 0                           # the status of an outcome with the task's own result
 _STATUS = {0: "done", 1: "fell back", 2: "failed", 3: "canceled"}
 _DEVICE_CPU, _RUNG_FALLBACK = -2, -1
 _POLL_MS = 200                      # collector waits in slices, so Ctrl-C works
+_SIZES = {}                         # "1.5GiB" -> bytes, for sizes given as text
+_SIZES_MAX = 256
+_NO_FN = n.TASK_FN()                # a NULL task callback, shared
+_NOT_FRAMES = frozenset((type(None), bool, int, float, str, dict, list, tuple, set))
 
 
 class OutOfMemory(Exception):
@@ -155,6 +160,8 @@ def shortfall_of(exc):
 
 def _frame_of(result):
     """(Image, keep-alive) for an image result, else (None, None)."""
+    if type(result) in _NOT_FRAMES:  # the common results: no buffer to try
+        return None, None
     if isinstance(result, Image):
         width, height, channels, data = result.width, result.height, result.channels, result.data
     else:
@@ -229,6 +236,19 @@ def current_device():
     if d is None or d < 0 and d != _DEVICE_CPU:
         return None
     return "cpu" if d == _DEVICE_CPU else "cuda:%d" % d
+
+
+def _size(value, what):
+    """parse_size, remembering sizes given as text (a task's size is
+    usually the same few strings, and parsing one is a call into C)."""
+    if type(value) is str:
+        got = _SIZES.get(value)
+        if got is None:
+            got = parse_size(value, what)
+            if len(_SIZES) < _SIZES_MAX:
+                _SIZES[value] = got
+        return got
+    return parse_size(value, what)
 
 
 class _Entry:
@@ -335,10 +355,11 @@ class Scheduler:
         return _OK
 
     def _run(self, call_ptr):
-        entry = self._entries.get(call_ptr.contents.task_id)
+        call = call_ptr.contents
+        entry = self._entries.get(call.task_id)
         if entry is None:
             return _FAILED
-        return self._call(call_ptr, entry.fns[call_ptr.contents.rung], entry, False)
+        return self._call(call_ptr, entry.fns[call.rung], entry, False)
 
     def _run_fallback(self, call_ptr):
         entry = self._entries.get(call_ptr.contents.task_id)
@@ -362,26 +383,35 @@ class Scheduler:
         the task's id, its place in the order of results."""
         if self._closed:
             raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
-        for f in [fn, fallback] + [g for _, g in ladder]:
+        # Per-task cost is the point here (bench/pysched.py): the common case
+        # (one callable, no ladder, a size seen before) takes the short paths.
+        for f in (fn, fallback):
             if f is not None and not callable(f):
                 raise TypeError("vram: %r is not callable" % (f,))
-        size = parse_size(bytes, "bytes")
-        rungs = [(parse_size(b, "ladder bytes"), f) for b, f in ladder]
+        size = _size(bytes, "bytes")
         if task_class is None and fn is not None:
             task_class = "%s.%s" % (getattr(fn, "__module__", "") or "",
                                     getattr(fn, "__qualname__", type(fn).__name__))
-        ladder_c = (n.Rung * max(len(rungs), 1))(
-            *[n.Rung(b, self._run_cb if f is not None else n.TASK_FN()) for b, f in rungs])
+        fns = [fn]
+        ladder_c = None
+        if ladder:
+            rungs = []
+            for b, f in ladder:
+                if f is not None and not callable(f):
+                    raise TypeError("vram: %r is not callable" % (f,))
+                rungs.append(n.Rung(_size(b, "ladder bytes"), self._run_cb if f is not None else _NO_FN))
+                fns.append(f)
+            ladder_c = (n.Rung * len(rungs))(*rungs)
         task = n.Task(
-            version=n.TASK_VERSION, fn=self._run_cb if fn is not None else n.TASK_FN(), bytes=size,
-            ladder=ladder_c if rungs else None, nrungs=len(rungs),
-            fallback=self._fallback_cb if fallback is not None else n.TASK_FN(),
+            version=n.TASK_VERSION, fn=self._run_cb if fn is not None else _NO_FN, bytes=size,
+            ladder=ladder_c, nrungs=len(fns) - 1,
+            fallback=self._fallback_cb if fallback is not None else _NO_FN,
             task_class=task_class.encode() if task_class else None,
             device=-1 if device is None else int(device), priority=int(priority),
             cpu_ok=1 if cpu_ok else 0, wait_ms=-1 if wait is None else int(wait * 1000),
             expected_ms=int(expected * 1000) if expected else 0,
             resident=resident._live() if resident is not None else None)
-        entry = _Entry([fn] + [f for _, f in rungs], fallback)
+        entry = _Entry(fns, fallback)
         tid = ctypes.c_uint64()
         with self._lock:            # ids follow the order of calls to submit
             key = self._submitted
@@ -395,27 +425,45 @@ class Scheduler:
 
     # ---- collecting -----------------------------------------------------------
 
-    def outcomes(self):
-        """Yields an Outcome per task in submission order, as each is ready,
-        until every task submitted so far has been handed back."""
+    def _next(self):
+        """The next outcome in submission order and its entry, or None once
+        every task submitted so far has been handed back."""
+        timed_out = n._code("VRAM_ETIMEDOUT")
         while True:
             with self._lock:
                 if self._collected >= self._submitted:
-                    return
+                    return None
             out = n.Outcome()
             rc = n.lib.vram_sched_next(self._s, _POLL_MS, ctypes.byref(out))
-            if rc == n._code("VRAM_ETIMEDOUT"):
+            if rc == timed_out:
                 continue
             check(rc)
             with self._lock:
                 self._collected += 1
                 entry = self._entries.pop(out.task_id)
-            yield self._outcome(out, entry)
+            return out, entry
+
+    def outcomes(self):
+        """Yields an Outcome per task in submission order, as each is ready,
+        until every task submitted so far has been handed back."""
+        while True:
+            got = self._next()
+            if got is None:
+                return
+            yield self._outcome(*got)
 
     def results(self):
         """Yields each task's result in submission order (the fallback's
         when it fell back).  A task with no result raises TaskFailed."""
-        for o in self.outcomes():
+        while True:
+            got = self._next()
+            if got is None:
+                return
+            out, entry = got
+            if out.status == _DONE and not out.resampled:   # the short way
+                yield entry.result
+                continue
+            o = self._outcome(out, entry)
             if o.status in ("failed", "canceled"):
                 raise TaskFailed(o) from o.exception
             yield o.result

@@ -67,21 +67,49 @@ void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
     vramd_conn_writable(d, c);
 }
 
+/* Queues a whole reply for c: taken as it is when nothing else waits to
+ * be sent (a list of 100,000 jobs is not copied again), else appended. */
+static void reply_buf(vramd *d, vramd_conn *c, vram__buf *b)
+{
+    if (!c->out.len) {
+        vram__buf spare = c->out;
+        c->out = *b;
+        c->out_sent = 0;
+        *b = spare;
+        vramd_conn_writable(d, c);
+        return;
+    }
+    vram__buf_put(&c->out, b->data, b->len);
+    vramd_conn_writable(d, c);
+}
+
+/* Sends what the socket takes.  What was sent stays in front of out until
+ * all of it is (no copy of the rest after every send: a long reply goes out
+ * in linear time), or until it is most of a large buffer that keeps
+ * growing, as a subscriber's may. */
 void vramd_conn_writable(vramd *d, vramd_conn *c)
 {
     (void)d;
-    while (c->out.len) {
-        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+    while (c->out_sent < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + c->out_sent, c->out.len - c->out_sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK)
-                c->closing = true, c->out.len = 0;
-            return;
+                c->closing = true, c->out.len = 0, c->out_sent = 0;
+            break;
         }
-        memmove(c->out.data, c->out.data + n, c->out.len - (size_t)n);
-        c->out.len -= (size_t)n;
+        c->out_sent += (size_t)n;
+    }
+    if (c->out_sent == c->out.len) {
+        c->out.len = c->out_sent = 0;
+        if (c->out.data)
+            c->out.data[0] = '\0';
+    } else if (c->out_sent > ((size_t)1 << 20) && c->out_sent > c->out.len / 2) {
+        memmove(c->out.data, c->out.data + c->out_sent, c->out.len - c->out_sent);
+        c->out.len -= c->out_sent;
         c->out.data[c->out.len] = '\0';
+        c->out_sent = 0;
     }
     /* A subscriber that stops reading is dropped before it costs memory. */
     if (c->out.cap > ((size_t)64 << 20))
@@ -176,7 +204,7 @@ static void reply_failure(vramd *d, vramd_conn *c, const vram__request *r, int e
 static void reply_done(vramd *d, vramd_conn *c, vram__buf *b)
 {
     if (!b->failed)
-        vramd_conn_reply(d, c, b->data);
+        reply_buf(d, c, b);
     vram__buf_free(b);
 }
 
@@ -662,5 +690,5 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
         c->in.len = 0;
     }
     if (eof)
-        c->closing = true, c->out.len = 0;
+        c->closing = true, c->out.len = 0, c->out_sent = 0;
 }

@@ -60,6 +60,7 @@ typedef struct vramd_job {
      * disk full: shown now, written when there is room (see store_end). */
     struct vramd_unsaved *unsaved;  /* NULL: all of it is on disk */
     uint64_t start_again_ms;        /* queued: ask for a lease again then (0: no) */
+    bool live;                      /* in vramd.live: the loop looks at it */
 } vramd_job;
 
 typedef struct vramd_event {
@@ -97,6 +98,7 @@ typedef struct vramd_conn {
     int fd;
     uint32_t pid, uid;
     vram__buf in, out;
+    size_t out_sent;                /* bytes of out already sent */
     bool subscribed;
     bool closing;                   /* close once out is flushed */
     char holder[64];                /* its leases' holder name */
@@ -125,6 +127,8 @@ struct vramd {
     pthread_mutex_t lock;           /* the daemon's one lock (recursive) */
     vramd_job **jobs;               /* by id, ascending */
     size_t njobs, cap_jobs;
+    vramd_job **live;               /* starting, running, or queued to ask again: what */
+    size_t nlive, cap_live;         /* each loop round looks at, however long the queue */
     size_t finished_kept;
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;

@@ -7,8 +7,14 @@
  * serves comes from the embedded page and from the provider (http.h); it
  * never looks inside a job.  One thread per connection, so a stream can
  * wait for changes without holding up other requests.
+ *
+ * libmicrohttpd is reached with dlopen when the first server starts, so that
+ * only the daemon loads it and its TLS chain (gnutls and eight more
+ * libraries): every other `vram` command, every runner the daemon starts
+ * and every program that links libvram starts without them.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -43,6 +49,60 @@ struct vram__http {
     bool stopping;
     atomic_int streams;
 };
+
+/* ---- libmicrohttpd, loaded on first use ----------------------------------- */
+
+/* The calls this file makes, each with its own declared type. */
+#define MHD_CALL_LIST(X)                                            \
+    X(start_daemon, MHD_start_daemon)                               \
+    X(stop_daemon, MHD_stop_daemon)                                 \
+    X(create_response_from_buffer, MHD_create_response_from_buffer) \
+    X(create_response_from_callback, MHD_create_response_from_callback) \
+    X(add_response_header, MHD_add_response_header)                 \
+    X(queue_response, MHD_queue_response)                           \
+    X(destroy_response, MHD_destroy_response)                       \
+    X(lookup_connection_value, MHD_lookup_connection_value)
+
+/* Resolved once per process and never unloaded (RTLD_NODELETE): the library
+ * is process-wide state, and gnutls keeps its own past MHD_stop_daemon.
+ * The table is written once, under pthread_once, before any server uses it. */
+static struct mhd_calls {
+#define MHD_CALL_MEMBER(name, sym) __typeof__(sym) *name;
+    MHD_CALL_LIST(MHD_CALL_MEMBER)
+#undef MHD_CALL_MEMBER
+} mhd;
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static char mhd_missing[160];       /* why it could not be loaded; "" when it was */
+
+static void mhd_load(void)
+{
+    static const char *const names[] = { "libmicrohttpd.so.12", "libmicrohttpd.so" };
+    void *lib = NULL;
+    for (size_t i = 0; !lib && i < sizeof(names) / sizeof(names[0]); i++)
+        lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!lib) {
+        snprintf(mhd_missing, sizeof(mhd_missing), "%s", dlerror());
+        return;
+    }
+    struct mhd_calls got;
+#define MHD_CALL_RESOLVE(name, sym)                                          \
+    if (!(*(void **)&got.name = dlsym(lib, #sym))) {                         \
+        snprintf(mhd_missing, sizeof(mhd_missing), "libmicrohttpd lacks %s", #sym); \
+        return;                                                              \
+    }
+    MHD_CALL_LIST(MHD_CALL_RESOLVE)
+#undef MHD_CALL_RESOLVE
+    mhd = got;
+}
+
+static int mhd_ready(void)
+{
+    pthread_once(&mhd_once, mhd_load);
+    if (*mhd_missing)
+        return vram__fail(VRAM_ENOLIB, "the dashboard needs libmicrohttpd (Debian: libmicrohttpd12): %s",
+                          mhd_missing);
+    return 0;
+}
 
 /* ---- routes --------------------------------------------------------------- */
 
@@ -126,24 +186,24 @@ static enum MHD_Result send_response(struct MHD_Connection *c, unsigned status,
                                      const char *type, void *body, size_t len,
                                      enum MHD_ResponseMemoryMode mode, const char *allow)
 {
-    struct MHD_Response *res = MHD_create_response_from_buffer(len, body, mode);
+    struct MHD_Response *res = mhd.create_response_from_buffer(len, body, mode);
     if (!res) {
         if (mode == MHD_RESPMEM_MUST_FREE)
             free(body);
         return MHD_NO;
     }
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(res, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY, CSP);
-    MHD_add_response_header(res, MHD_HTTP_HEADER_X_FRAME_OPTIONS, "DENY");
-    MHD_add_response_header(res, "Referrer-Policy", "no-referrer");
+    mhd.add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    mhd.add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    mhd.add_response_header(res, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+    mhd.add_response_header(res, MHD_HTTP_HEADER_CONTENT_SECURITY_POLICY, CSP);
+    mhd.add_response_header(res, MHD_HTTP_HEADER_X_FRAME_OPTIONS, "DENY");
+    mhd.add_response_header(res, "Referrer-Policy", "no-referrer");
     if (allow)
-        MHD_add_response_header(res, MHD_HTTP_HEADER_ALLOW, allow);
+        mhd.add_response_header(res, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vram\"");
-    enum MHD_Result ok = MHD_queue_response(c, status, res);
-    MHD_destroy_response(res);
+        mhd.add_response_header(res, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"vram\"");
+    enum MHD_Result ok = mhd.queue_response(c, status, res);
+    mhd.destroy_response(res);
     return ok;
 }
 
@@ -331,7 +391,7 @@ static enum MHD_Result send_stream(vram__http *h, struct MHD_Connection *c)
     }
     stream *s = calloc(1, sizeof(*s));
     struct MHD_Response *res =
-        s ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 512, stream_read, s, stream_free)
+        s ? mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 512, stream_read, s, stream_free)
           : NULL;
     if (!res) {
         if (s)
@@ -340,12 +400,12 @@ static enum MHD_Result send_stream(vram__http *h, struct MHD_Connection *c)
         return MHD_NO;
     }
     s->h = h;
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
-    MHD_add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(res, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
-    MHD_add_response_header(res, "X-Accel-Buffering", "no");
-    enum MHD_Result ok = MHD_queue_response(c, MHD_HTTP_OK, res);
-    MHD_destroy_response(res);
+    mhd.add_response_header(res, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    mhd.add_response_header(res, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    mhd.add_response_header(res, MHD_HTTP_HEADER_X_CONTENT_TYPE_OPTIONS, "nosniff");
+    mhd.add_response_header(res, "X-Accel-Buffering", "no");
+    enum MHD_Result ok = mhd.queue_response(c, MHD_HTTP_OK, res);
+    mhd.destroy_response(res);
     return ok;
 }
 
@@ -379,7 +439,7 @@ static bool host_allowed(const vram__http *h, const char *host)
 /* 0 when the request carries the token; else the status to refuse with. */
 static unsigned check_token(const vram__http *h, struct MHD_Connection *c, const char **why)
 {
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+    const char *auth = mhd.lookup_connection_value(c, MHD_HEADER_KIND,
                                                    MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h->token[0]) {
         *why = "this server takes no changes: it was started without a token";
@@ -473,7 +533,7 @@ static enum MHD_Result first_call(vram__http *h, struct MHD_Connection *c, const
                                   const char *method, request *r, bool *answered)
 {
     *answered = true;
-    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *host = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!host_allowed(h, host))
         return send_error(c, MHD_HTTP_FORBIDDEN, "bad_host", NULL,
                           "Host '%s' is not this server's name; use http://127.0.0.1:%u/",
@@ -495,7 +555,7 @@ static enum MHD_Result first_call(vram__http *h, struct MHD_Connection *c, const
     if (r->route == R_CANCEL && !r->job_id[0])
         return send_error(c, MHD_HTTP_BAD_REQUEST, "bad_job_id", NULL,
                           "a job id is 1 to 64 of A-Z a-z 0-9 _ . -");
-    const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+    const char *length = mhd.lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length && strtoull(length, NULL, 10) > VRAM__HTTP_MAX_BODY)
         return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", NULL,
@@ -613,7 +673,7 @@ static int start_mhd(vram__http *h, int fd)
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                      MHD_USE_ERROR_LOG |
                      (h->where.addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
+    h->mhd = mhd.start_daemon(flags, 0, NULL, NULL, handle, h,
                               MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                               MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
@@ -638,6 +698,9 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
     if (token && strlen(token) > VRAM__TOKEN_LEN)
         return vram__fail(VRAM_EINVAL, "vram__http_start: the token is over %d characters",
                           VRAM__TOKEN_LEN);
+    int rc = mhd_ready();
+    if (rc)
+        return rc;
     vram__http *h = calloc(1, sizeof(*h));
     if (!h)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
@@ -645,7 +708,7 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
     vram__strlcpy(h->token, token ? token : "", sizeof(h->token));
     atomic_init(&h->streams, 0);
     int fd = -1;
-    int rc = vram__hostport_parse(addr_port ? addr_port : VRAM__HTTP_DEFAULT_ADDR, &h->where);
+    rc = vram__hostport_parse(addr_port ? addr_port : VRAM__HTTP_DEFAULT_ADDR, &h->where);
     if (!rc)
         rc = listen_on(&h->where, &fd, &h->where.port);
     if (rc) {
@@ -684,7 +747,7 @@ void vram__http_stop(vram__http *h)
     h->stopping = true;
     pthread_cond_broadcast(&h->wake);
     pthread_mutex_unlock(&h->lock);
-    MHD_stop_daemon(h->mhd);
+    mhd.stop_daemon(h->mhd);
     pthread_cond_destroy(&h->wake);
     pthread_mutex_destroy(&h->lock);
     free(h);

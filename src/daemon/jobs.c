@@ -60,6 +60,45 @@ static void job_free(vramd_job *j)
     }
 }
 
+/* ---- the jobs each loop round looks at ------------------------------------------------------- */
+
+/* Only these can change without a message: a runner that dies or never
+ * claims its job, a process group left behind, a queued job's time to ask
+ * for a lease again.  Kept apart, so that an idle round costs the same with
+ * 100,000 jobs queued as with none. */
+static bool is_live(const vramd_job *j)
+{
+    return j->row.state == VRAM__JOB_STARTING || j->row.state == VRAM__JOB_RUNNING ||
+           (j->row.state == VRAM__JOB_QUEUED && j->start_again_ms);
+}
+
+/* Puts j in d->live or takes it out, as its state says (under d->lock). */
+static void live_update(vramd *d, vramd_job *j)
+{
+    bool want = is_live(j);
+    if (want == j->live)
+        return;
+    if (!want) {
+        for (size_t i = 0; i < d->nlive; i++)
+            if (d->live[i] == j) {
+                d->live[i] = d->live[--d->nlive];
+                break;
+            }
+        j->live = false;
+        return;
+    }
+    if (d->nlive == d->cap_live) {
+        size_t cap = d->cap_live ? d->cap_live * 2 : 64;
+        vramd_job **p = realloc(d->live, cap * sizeof(*p));
+        if (!p)
+            return;                 /* looked at again when it next changes */
+        d->live = p;
+        d->cap_live = cap;
+    }
+    d->live[d->nlive++] = j;
+    j->live = true;
+}
+
 /* Copies row into *to with strings of its own (a missing one as its empty
  * value); VRAM_ENOMEM, with nothing held, when one cannot be copied. */
 static int own_strings(vram__job *to, const vram__job *row)
@@ -90,6 +129,7 @@ static int table_add(vramd *d, vramd_job *j)
         d->cap_jobs = cap;
     }
     d->jobs[d->njobs++] = j;
+    live_update(d, j);
     return 0;
 }
 
@@ -121,6 +161,7 @@ static void set_state(vramd *d, vramd_job *j, int state)
     else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
         d->finished_kept--;
     j->row.state = state;
+    live_update(d, j);
     vramd_changed(d);
 }
 
@@ -481,6 +522,7 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
             pthread_mutex_lock(&d->lock);
             snprintf(j->reason, sizeof(j->reason), "waiting for room on the queue's disk: %.120s", why);
             j->start_again_ms = vram__now_ms() + SAVE_AGAIN_MS;
+            live_update(d, j);
             vramd_changed(d);
             pthread_mutex_unlock(&d->lock);
         } else if (rc != VRAM_EAGAIN) {
@@ -800,18 +842,18 @@ static void orphan_done(vramd *d, vramd_job *j)
 static void sample_usage(vramd *d)
 {
     size_t n = 0;
-    for (size_t i = 0; i < d->njobs; i++)
-        n += d->jobs[i]->row.state == VRAM__JOB_RUNNING && d->jobs[i]->row.job_pgid;
+    for (size_t i = 0; i < d->nlive; i++)
+        n += d->live[i]->row.state == VRAM__JOB_RUNNING && d->live[i]->row.job_pgid;
     if (!n)
         return;
     vramd_job **jobs = malloc(n * sizeof(*jobs));
     uint32_t *pgids = malloc(n * sizeof(*pgids));
     uint64_t *used = malloc(n * sizeof(*used));
     n = 0;
-    for (size_t i = 0; jobs && pgids && used && i < d->njobs; i++)
-        if (d->jobs[i]->row.state == VRAM__JOB_RUNNING && d->jobs[i]->row.job_pgid) {
-            jobs[n] = d->jobs[i];
-            pgids[n++] = d->jobs[i]->row.job_pgid;
+    for (size_t i = 0; jobs && pgids && used && i < d->nlive; i++)
+        if (d->live[i]->row.state == VRAM__JOB_RUNNING && d->live[i]->row.job_pgid) {
+            jobs[n] = d->live[i];
+            pgids[n++] = d->live[i]->row.job_pgid;
         }
     if (n && !vram__process_groups_usage(d->ctx, pgids, n, used)) {
         pthread_mutex_lock(&d->lock);
@@ -844,10 +886,16 @@ void vramd_jobs_tick(vramd *d)
             if (!save_kept(d, d->jobs[i]))
                 break;              /* still full: again later */
     }
-    for (size_t i = 0; i < d->njobs; i++) {
-        vramd_job *j = d->jobs[i];
+    /* The live jobs as they are now: handling one may change the list. */
+    size_t n = d->nlive;
+    vramd_job **live = n ? malloc(n * sizeof(*live)) : NULL;
+    if (live)
+        memcpy(live, d->live, n * sizeof(*live));
+    for (size_t i = 0; live && i < n; i++) {
+        vramd_job *j = live[i];
         if (j->start_again_ms && now >= j->start_again_ms && j->row.state == VRAM__JOB_QUEUED && !j->ticket) {
             j->start_again_ms = 0;
+            live_update(d, j);
             enqueue(d, j);
         }
         if (!((1 << j->row.state) & states))
@@ -869,6 +917,7 @@ void vramd_jobs_tick(vramd *d)
             continue;
         }
     }
+    free(live);
     if (sample)
         sample_usage(d);
 }
@@ -972,5 +1021,8 @@ void vramd_jobs_free(vramd *d)
     free(d->jobs);
     d->jobs = NULL;
     d->njobs = d->cap_jobs = 0;
+    free(d->live);
+    d->live = NULL;
+    d->nlive = d->cap_live = 0;
     /* Cancels deliver their callbacks: their messages are freed with the inbox. */
 }

@@ -6,7 +6,9 @@
  * be measured and signalled as one.  Its stderr passes through a pipe: each
  * byte goes on to our stderr at once, and the last 64 KiB are kept for the
  * out-of-memory parser.  A command that cannot be executed is reported as
- * such (errno through a close-on-exec pipe), not as a job that failed.
+ * such (errno through a close-on-exec pipe), not as a job that failed.  Its
+ * end is learnt at once from a pidfd polled with its stderr, not at the
+ * next sample: the next job waits for this one's end to be noticed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,10 +40,23 @@ static void exec_child(char *const argv[], char *const envp[], int err_w, int ga
     _exit(127);
 }
 
+/* A pidfd for our child pid (close-on-exec, as pidfd_open makes them), or
+ * -1 where the kernel has none. */
+static int open_pidfd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+    (void)pid;
+    return -1;
+#endif
+}
+
 int vram__child_start(char *const argv[], char *const envp[], bool capture_stderr, vram__child *c)
 {
     memset(c, 0, sizeof(*c));
     c->err_fd = -1;
+    c->pid_fd = -1;
     if (!argv || !argv[0] || !*argv[0])
         return vram__fail(VRAM_EINVAL, "no command to run");
     int gate[2], err[2] = { -1, -1 };
@@ -81,6 +97,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
     }
     c->pid = pid;
     c->err_fd = capture_stderr ? err[0] : -1;
+    c->pid_fd = open_pidfd(pid);
     return 0;
 }
 
@@ -138,6 +155,24 @@ static void pass_on_lines(vram__child *c, const char *data, size_t n)
     c->held_len = rest;
 }
 
+/* Reads what stderr has (poll said it is readable); closes it at its end. */
+static void take_stderr(vram__child *c)
+{
+    char buf[8192];
+    ssize_t n = read(c->err_fd, buf, sizeof(buf));
+    if (n > 0) {
+        keep_tail(c, buf, (size_t)n);
+        pass_on_lines(c, buf, (size_t)n);
+        return;
+    }
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    pass_on(c->held, c->held_len);  /* its last line, ended or not */
+    c->held_len = 0;
+    close(c->err_fd);
+    c->err_fd = -1;
+}
+
 int vram__child_pump(vram__child *c, int timeout_ms)
 {
     if (c->err_fd < 0) {
@@ -146,23 +181,32 @@ int vram__child_pump(vram__child *c, int timeout_ms)
         return 1;
     }
     struct pollfd p = { c->err_fd, POLLIN, 0 };
-    int r = poll(&p, 1, timeout_ms);
-    if (r <= 0)
+    if (poll(&p, 1, timeout_ms) <= 0)
         return 0;
-    char buf[8192];
-    ssize_t n = read(c->err_fd, buf, sizeof(buf));
-    if (n > 0) {
-        keep_tail(c, buf, (size_t)n);
-        pass_on_lines(c, buf, (size_t)n);
-        return 0;
+    take_stderr(c);
+    return c->err_fd < 0;
+}
+
+bool vram__child_wait(vram__child *c, int timeout_ms)
+{
+    struct pollfd p[2];
+    nfds_t n = 0;
+    int err_at = -1;
+    if (c->err_fd >= 0) {
+        err_at = (int)n;
+        p[n++] = (struct pollfd){ c->err_fd, POLLIN, 0 };
     }
-    if (n < 0 && errno == EINTR)
-        return 0;
-    pass_on(c->held, c->held_len);  /* its last line, ended or not */
-    c->held_len = 0;
-    close(c->err_fd);
-    c->err_fd = -1;
-    return 1;
+    /* Once reaped, its pidfd stays readable: polled no more. */
+    if (c->pid_fd >= 0 && !c->exited)
+        p[n++] = (struct pollfd){ c->pid_fd, POLLIN, 0 };
+    if (n == 0) {
+        if (timeout_ms > 0)
+            vram__sleep_ms((unsigned)timeout_ms);
+        return vram__child_exited(c);
+    }
+    if (poll(p, n, timeout_ms) > 0 && err_at >= 0 && p[err_at].revents)
+        take_stderr(c);
+    return vram__child_exited(c);
 }
 
 bool vram__child_exited(vram__child *c)
@@ -202,6 +246,9 @@ void vram__child_close(vram__child *c)
     if (c->err_fd >= 0)
         close(c->err_fd);
     c->err_fd = -1;
+    if (c->pid_fd >= 0)
+        close(c->pid_fd);
+    c->pid_fd = -1;
 }
 
 int vram__child_exit_code(const vram__child *c)

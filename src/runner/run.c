@@ -39,6 +39,7 @@ void vram_job_interrupt(void)
 #define MAX_KV (VRAM_RUNG_MAX_KEYS + 64)
 #define KILL_GRACE_MS 5000
 #define GROUP_GRACE_MS 1000
+#define EXITED_SAMPLE_MS 100
 
 /* ---- one attempt's settings -------------------------------------------------- */
 
@@ -559,7 +560,11 @@ static bool device_fallback(const run *r, const attempt *a, uint64_t baseline, u
     return true;
 }
 
-/* Follows the child and its group until the group lets go of the GPU. */
+/* Follows the child and its group until the group lets go of the GPU.  It
+ * samples every interval, and at once when the child exits (the wait wakes
+ * on its end): the next job waits for this one's end to be noticed.  After
+ * the exit, what is left of its group is looked at at least every
+ * EXITED_SAMPLE_MS. */
 static void watch(run *r, attempt *a, watched *w)
 {
     uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
@@ -569,13 +574,11 @@ static void watch(run *r, attempt *a, watched *w)
                             ? at_start.used_bytes : UINT64_MAX;
     vram__clear_error();
     bool stderr_open = w->child.err_fd >= 0;
+    bool exit_seen = false;
     for (;;) {
         uint64_t now = vram__now_ms();
         int wait = next_sample > now ? (int)(next_sample - now) : 0;
-        if (stderr_open)
-            stderr_open = !vram__child_pump(&w->child, wait);
-        else if (wait)
-            vram__sleep_ms((unsigned)wait);
+        bool exited = vram__child_wait(&w->child, wait);
         if (interrupted && !term_at) {
             w->canceled = true;
             term_at = vram__now_ms();
@@ -584,9 +587,11 @@ static void watch(run *r, attempt *a, watched *w)
         if (term_at && vram__now_ms() - term_at > KILL_GRACE_MS)
             vram__child_signal(&w->child, SIGKILL);
         now = vram__now_ms();
-        if (now < next_sample)
+        if (now < next_sample && (!exited || exit_seen))
             continue;
-        next_sample = now + r->interval_ms;
+        exit_seen = exited;
+        uint64_t interval = exited && r->interval_ms > EXITED_SAMPLE_MS ? EXITED_SAMPLE_MS : r->interval_ms;
+        next_sample = now + interval;
         if (r->ad.job && now >= next_progress) {
             next_progress = now + 1000;
             double p = tail_progress(&w->child);
@@ -600,7 +605,7 @@ static void watch(run *r, attempt *a, watched *w)
             sampled = device_fallback(r, a, baseline, &bytes) || sampled;
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
-        bool exited = vram__child_exited(&w->child);
+        exited = vram__child_exited(&w->child);
         if (exited && !w->ended_ms)
             w->ended_ms = vram__unix_ms();
         /* Done once the command has exited and its group is gone, or has held
@@ -614,6 +619,7 @@ static void watch(run *r, attempt *a, watched *w)
                        (idle_since && now - idle_since >= GROUP_GRACE_MS)))
             break;
     }
+    bool stderr_open = w->child.err_fd >= 0;
     while (stderr_open && !vram__child_pump(&w->child, 50))
         ;                           /* what it wrote last */
     vram__timeline_flush(&w->tl);

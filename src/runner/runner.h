@@ -17,6 +17,7 @@
 typedef struct vram__child {
     pid_t pid;                      /* also the id of its process group */
     int err_fd;                     /* its stderr, -1 once closed or not captured */
+    int pid_fd;                     /* a pidfd that polls readable at its end, or -1 */
     char tail[VRAM__TAIL_BYTES];    /* the last of what it wrote on stderr */
     size_t tail_len;
     char held[4096];                /* a line begun but not ended, passed on once it is */
@@ -32,6 +33,13 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
 /* Waits up to timeout_ms for stderr output, passes it on and keeps its tail.
  * Returns 1 once stderr is closed. */
 int vram__child_pump(vram__child *c, int timeout_ms);
+
+/* Waits up to timeout_ms for stderr output or the child's end, whichever
+ * comes first, passing output on as vram__child_pump does.  Returns true
+ * once the child has exited (reaped, status kept).  The end wakes it at
+ * once through a pidfd; on a kernel without pidfd_open (before 5.3) only
+ * stderr's end or the timeout does. */
+bool vram__child_wait(vram__child *c, int timeout_ms);
 
 /* Reaps the child (and orphans re-parented to us) without blocking. */
 bool vram__child_exited(vram__child *c);

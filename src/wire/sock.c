@@ -182,8 +182,15 @@ int vram__sock_send_all(int fd, const char *data, size_t len)
 int vram__sock_read_line(int fd, vram__buf *pending, int timeout_ms, char **line_out)
 {
     *line_out = NULL;
+    size_t from = 0;                /* looked for a newline up to here: a long reply is scanned once */
     for (;;) {
-        char *nl = pending->len ? memchr(pending->data, '\n', pending->len) : NULL;
+        char *nl = pending->len > from ? memchr(pending->data + from, '\n', pending->len - from) : NULL;
+        if (nl && nl + 1 == pending->data + pending->len) {
+            *nl = '\0';             /* all that came is the line: handed over, not copied */
+            *line_out = pending->data;
+            vram__buf_init(pending);
+            return 0;
+        }
         if (nl) {
             size_t n = (size_t)(nl - pending->data);
             char *line = malloc(n + 1);
@@ -197,6 +204,7 @@ int vram__sock_read_line(int fd, vram__buf *pending, int timeout_ms, char **line
             *line_out = line;
             return 0;
         }
+        from = pending->len;
         if (pending->len > (size_t)64 << 20)
             return vram__fail(VRAM_ERANGE, "a reply line over 64 MiB");
         struct pollfd p = { fd, POLLIN, 0 };

@@ -133,4 +133,17 @@ expect calibrate_from_history 0 'calibrated latentsync from the run history \(3 
     "$VRAM" calibrate --model latentsync --from-history --dry-run
 expect calibrate_history_empty 2 'no finished run of sadtalker' -- "$VRAM" calibrate --model sadtalker --from-history --dry-run
 expect calibrate_both_sources 2 'not both' -- "$VRAM" calibrate --model sadtalker --from-history --from x.csv
+# A job's end is noticed at once, not at the next sample: with an hour
+# between samples, the run still ends before a 20 s watchdog does.
+: >"$tmp/order"
+(VRAM_INTERVAL=3600s "$VRAM" run --name quick --vram 1GiB -- sh -c 'exit 0' >"$tmp/quick.out" 2>&1
+ echo "run ended $?" >>"$tmp/order") &
+quick=$!
+(sleep 20; echo watchdog >>"$tmp/order") &
+dog=$!
+while [ ! -s "$tmp/order" ]; do sleep 0.05; done
+kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null
+pkill -P "$quick" 2>/dev/null; wait "$quick" 2>/dev/null
+if [ "$(head -1 "$tmp/order")" = "run ended 0" ]; then ok end_noticed_before_the_next_sample
+else not_ok end_noticed_before_the_next_sample "$(cat "$tmp/order" "$tmp/quick.out")"; fi
 finish

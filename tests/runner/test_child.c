@@ -122,6 +122,24 @@ TEST(grandchildren_keep_the_group_alive_and_signals_reach_them)
     CHECK_EQ(vram__child_exit_code(&c), 128 + SIGTERM);
 }
 
+TEST(the_end_is_noticed_while_a_grandchild_keeps_stderr_open)
+{
+    /* The command exits at once; a worker it left behind keeps its stderr
+     * open and writes a line 3 s later.  The wait must wake on the end (the
+     * pidfd), before that line: not on stderr's end nor on the next output. */
+    static vram__child c;
+    char *argv[] = { "sh", "-c", "(sleep 3; echo late-line >&2) & exit 0", NULL };
+    CHECK_OK(vram__child_start(argv, NULL, true, &c));
+    CHECK(c.pid_fd >= 0);
+    bool ended = vram__child_wait(&c, 20000);
+    CHECK(ended);
+    CHECK(c.err_fd >= 0);           /* stderr is still open: the end woke it */
+    CHECK(memmem(c.tail, c.tail_len, "late-line", 9) == NULL);
+    CHECK_EQ(vram__child_exit_code(&c), 0);
+    vram__child_signal(&c, SIGKILL);
+    vram__child_close(&c);
+}
+
 TEST(environment_is_what_we_give)
 {
     static vram__child c;

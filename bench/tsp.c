@@ -1,0 +1,635 @@
+/*
+ * bench/tsp.c - vram's queue side by side with Debian's task-spooler (`tsp`),
+ * and vramd's durable submits against a bare SQLite loop in this process.
+ *
+ *   build/bench/tsp [--rounds N] [--seconds S] [--only start|submits|handover|jobs|durable]
+ *
+ * Every measure runs once on each side per round, in alternating order (tsp
+ * first in odd rounds, vram first in even ones), and the table gives each
+ * side's median over the rounds and their ratio, all from this one run.
+ * Each side has a server of its own for each measure: tsp with its own
+ * TS_SOCKET and TMPDIR, vramd (build/bin/vram serve) on a simulated 24 GiB
+ * card with its own socket, queue and state, as the tests start one.
+ *
+ *   - CLI start: `vram --version` against `tsp -V` (median of many);
+ *   - CLI submits in a row, and from 8 submitters at once, behind a job that
+ *     holds the only slot (tsp -S 1; a 21 GiB job on the card);
+ *   - one job's end to the next one's start with one slot: the jobs stamp
+ *     `date +%s%N` as they start and end; p50 and p99 of the hand-overs;
+ *   - 200 `true` jobs with 2 slots (tsp -S 2; 10 GiB jobs): first submit to
+ *     last end;
+ *   - durable submits over the socket (the C client, 1 and 8 clients)
+ *     against a bare SQLite WAL loop, synchronous=FULL, on the same disk:
+ *     one row per transaction for 1 client, 8 rows per transaction for 8.
+ *
+ * Where tsp is not installed, its column says so and the vram side still
+ * runs.  Goals (issue 13): vram no slower than tsp on every row, durable
+ * submits >= 0.8 of the one-row loop with 1 client and above the 8-row loop
+ * with 8.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "vram.h"
+
+extern char **environ;
+
+static char build[PATH_MAX], vram_exe[PATH_MAX + 16], top[128];
+static char sock_path[256];
+static double seconds = 1.0;
+static int serial;                  /* numbers each server's folder */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double pct(double *v, int n, double p)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    int i = (int)(p * (n - 1) + 0.5);
+    return v[i];
+}
+
+/* ---- processes -------------------------------------------------------------------- */
+
+/* Runs argv (searched on PATH) to its end, its stdout into out (NULL:
+ * /dev/null), stderr to /dev/null.  Returns its exit status, -1 if it could
+ * not start. */
+static int run_argv(char *const argv[], char *out, size_t cap)
+{
+    int fds[2] = { -1, -1 };
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    if (out && pipe(fds) == 0) {
+        posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&fa, fds[0]);
+        posix_spawn_file_actions_addclose(&fa, fds[1]);
+    } else {
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    }
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    size_t got = 0;
+    if (fds[0] >= 0) {
+        ssize_t n;
+        while (!rc && got + 1 < cap && (n = read(fds[0], out + got, cap - 1 - got)) > 0)
+            got += (size_t)n;
+        close(fds[0]);
+    }
+    if (out)
+        out[got] = '\0';
+    if (rc)
+        return -1;
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* ---- the two sides ---------------------------------------------------------------------- */
+
+enum side { TSP, VRAM };
+static bool have_tsp;
+
+/* A fresh folder for one server: tsp's TS_SOCKET and TMPDIR, or vramd's
+ * socket, queue, state and token. */
+static void fresh_dir(char *dir, size_t cap)
+{
+    snprintf(dir, cap, "%s/s%d", top, ++serial);
+    mkdir(dir, 0700);
+}
+
+static pid_t daemon_pid;
+
+static int start_tsp(unsigned slots)
+{
+    char dir[200], sock[256], n[16];
+    fresh_dir(dir, sizeof(dir));
+    snprintf(sock, sizeof(sock), "%s/ts.sock", dir);
+    snprintf(n, sizeof(n), "%u", slots);
+    setenv("TS_SOCKET", sock, 1);
+    setenv("TMPDIR", dir, 1);
+    setenv("TS_SLOTS", n, 1);
+    char *argv[] = { "tsp", "-S", n, NULL };
+    return run_argv(argv, NULL, 0) == 0 ? 0 : -1;
+}
+
+static void stop_tsp(void)
+{
+    char *kill_job[] = { "tsp", "-k", NULL }, *kill_server[] = { "tsp", "-K", NULL };
+    run_argv(kill_job, NULL, 0);
+    run_argv(kill_server, NULL, 0);
+}
+
+static int start_vramd(void)
+{
+    char dir[200], path[300];
+    fresh_dir(dir, sizeof(dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/vramd.sock", dir);
+    setenv("VRAM_SOCKET", sock_path, 1);
+    snprintf(path, sizeof(path), "%s/queue.db", dir);
+    setenv("VRAM_DB", path, 1);
+    snprintf(path, sizeof(path), "%s/state", dir);
+    mkdir(path, 0700);
+    setenv("VRAM_SIM_STATE", path, 1);
+    snprintf(path, sizeof(path), "%s/token", dir);
+    setenv("VRAM_TOKEN_FILE", path, 1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO);
+        execl(vram_exe, "vram", "serve", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; pid > 0 && i < 500; i++) {
+        vram_client *c;
+        if (vram_client_open(sock_path, &c) == 0) {
+            vram_client_close(c);
+            daemon_pid = pid;
+            return 0;
+        }
+        usleep(10000);
+    }
+    return -1;
+}
+
+static void stop_vramd(void)
+{
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGTERM);
+        waitpid(daemon_pid, NULL, 0);
+    }
+    daemon_pid = 0;
+}
+
+static int api_submit(vram_client *c, const char *const *argv, uint64_t bytes, uint64_t *job)
+{
+    static const char *const env[] = { "PATH=/usr/bin:/bin", NULL };
+    vram_submit s = { .argv = argv, .vram_bytes = bytes, .device = -1, .cwd = "/tmp", .env = env };
+    return vram_client_submit(c, &s, job);
+}
+
+/* Cancels the holder and waits for it to be gone, so that no process of
+ * the run outlives it. */
+static void release_holder(uint64_t holder)
+{
+    vram_client *c;
+    if (vram_client_open(sock_path, &c))
+        return;
+    vram_client_cancel(c, holder);
+    for (int i = 0; i < 500; i++) {
+        vram_job_list *l = NULL;
+        bool done = !vram_client_job(c, holder, &l) && l->count && l->jobs[0].ended_unix_ms;
+        vram_job_list_free(l);
+        if (done)
+            break;
+        usleep(10000);
+    }
+    vram_client_close(c);
+}
+
+/* One submit through each side's command.  bytes: vram's budget. */
+static int cli_submit(enum side s, const char *bytes, char *const *cmd)
+{
+    char *argv[16];
+    int n = 0;
+    if (s == TSP) {
+        argv[n++] = "tsp";
+    } else {
+        argv[n++] = vram_exe;
+        argv[n++] = "submit";
+        argv[n++] = "--vram";
+        argv[n++] = (char *)bytes;
+        argv[n++] = "--";
+    }
+    for (int i = 0; cmd[i] && n < 15; i++)
+        argv[n++] = cmd[i];
+    argv[n] = NULL;
+    return run_argv(argv, NULL, 0);
+}
+
+/* ---- CLI start -------------------------------------------------------------------------- */
+
+/* Median start, in ms, of n runs of each side's version command, taken in
+ * turn (one of each, again and again), so that both see the same load. */
+static void cli_start_ms(int n, double *tsp_ms, double *vram_ms)
+{
+    char *tsp_v[] = { "tsp", "-V", NULL }, *vram_v[] = { vram_exe, "--version", NULL };
+    double *t[2] = { calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double)) };
+    for (int i = 0; i < n; i++)
+        for (int s = have_tsp ? 0 : 1; s < 2; s++) {
+            double t0 = now_s();
+            run_argv(s == TSP ? tsp_v : vram_v, NULL, 0);
+            t[s][i] = (now_s() - t0) * 1000;
+        }
+    *tsp_ms = have_tsp ? median(t[TSP], n) : 0;
+    *vram_ms = median(t[VRAM], n);
+    free(t[0]);
+    free(t[1]);
+}
+
+/* ---- CLI submits ------------------------------------------------------------------------- */
+
+/* Submits per second through the command, from `procs` processes at once,
+ * n in all, behind a job that holds the only slot. */
+static double cli_submits(enum side s, int n, int procs)
+{
+    uint64_t holder = 0;
+    if (s == TSP) {
+        char *hold[] = { "sleep", "3600", NULL };
+        if (start_tsp(1) || cli_submit(TSP, NULL, hold))
+            return -1;
+    } else {
+        vram_client *c;
+        static const char *const hold[] = { "sleep", "3600", NULL };
+        if (start_vramd() || vram_client_open(sock_path, &c))
+            return -1;
+        int rc = api_submit(c, hold, 21ull << 30, &holder);
+        vram_client_close(c);
+        if (rc)
+            return -1;
+    }
+    char *cmd[] = { "true", NULL };
+    double t0 = now_s();
+    int failed = 0;
+    for (int p = 0; p < procs; p++) {
+        if (fork() == 0) {
+            int bad = 0;
+            for (int i = p; i < n; i += procs)
+                bad += cli_submit(s, "20GiB", cmd) != 0;
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (int p = 0; p < procs; p++) {
+        int st;
+        if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st))
+            failed++;
+    }
+    double rate = n / (now_s() - t0);
+    if (s == TSP) {
+        stop_tsp();
+    } else {
+        release_holder(holder);
+        stop_vramd();
+    }
+    return failed ? -rate : rate;
+}
+
+/* ---- hand-over latency ------------------------------------------------------------------ */
+
+static int read_stamps(const char *path, double *v, int cap)
+{
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    long long ns;
+    while (f && n < cap && fscanf(f, "%lld", &ns) == 1)
+        v[n++] = (double)ns / 1e6;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* k jobs with one slot behind a gate job (all are queued before any runs);
+ * adds k hand-overs (ms) to lat. */
+static int handovers(enum side s, int k, double *lat, int at)
+{
+    if (s == TSP ? start_tsp(1) : start_vramd())
+        return at;
+    char dir[200], job[700], gate[900];
+    snprintf(dir, sizeof(dir), "%s/s%d", top, serial);
+    snprintf(job, sizeof(job), "date +%%s%%N >>%s/S; date +%%s%%N >>%s/E", dir, dir);
+    snprintf(gate, sizeof(gate), "date +%%s%%N >>%s/S; while [ ! -e %s/GO ]; do sleep 0.01; done; "
+             "date +%%s%%N >>%s/E", dir, dir, dir);
+    char *gate_cmd[] = { "sh", "-c", gate, NULL }, *job_cmd[] = { "sh", "-c", job, NULL };
+    cli_submit(s, "14GiB", gate_cmd);
+    for (int i = 0; i < k; i++)
+        cli_submit(s, "14GiB", job_cmd);
+    char go[260], ends[260], starts[260];
+    snprintf(go, sizeof(go), "%s/GO", dir);
+    snprintf(ends, sizeof(ends), "%s/E", dir);
+    snprintf(starts, sizeof(starts), "%s/S", dir);
+    close(open(go, O_WRONLY | O_CREAT, 0600));
+    double e[256], st[256];
+    int ne = 0;
+    for (double t0 = now_s(); now_s() - t0 < 60; usleep(10000))
+        if ((ne = read_stamps(ends, e, 256)) >= k + 1)
+            break;
+    usleep(20000);
+    ne = read_stamps(ends, e, 256);
+    int ns = read_stamps(starts, st, 256);
+    qsort(e, (size_t)ne, sizeof(double), cmp_double);
+    qsort(st, (size_t)ns, sizeof(double), cmp_double);
+    for (int i = 0; i + 1 < ns && i < ne; i++)
+        lat[at++] = st[i + 1] - e[i];
+    if (s == TSP)
+        stop_tsp();
+    else
+        stop_vramd();
+    return at;
+}
+
+/* ---- many trivial jobs ------------------------------------------------------------------ */
+
+static int count_finished_tsp(void)
+{
+    static char out[1 << 20];
+    char *argv[] = { "tsp", "-l", NULL };
+    run_argv(argv, out, sizeof(out));
+    int n = 0;
+    for (char *p = out; (p = strstr(p, " finished ")); p++)
+        n++;
+    return n;
+}
+
+static int count_finished_vram(vram_client *c)
+{
+    vram_job_list *l = NULL;
+    int n = vram_client_jobs(c, NULL, 1, &l) ? 0 : (int)(l->succeeded + l->failed + l->canceled);
+    vram_job_list_free(l);
+    return n;
+}
+
+/* Seconds from the first of n submits (one after another) to the last end. */
+static double trivial_jobs(enum side s, int n)
+{
+    vram_client *c = NULL;
+    if (s == TSP ? start_tsp(2) : start_vramd())
+        return -1;
+    if (s == VRAM && vram_client_open(sock_path, &c))
+        return -1;
+    char *cmd[] = { "true", NULL };
+    double t0 = now_s(), took = -1;
+    for (int i = 0; i < n; i++)
+        cli_submit(s, "10GiB", cmd);
+    while (now_s() - t0 < 120) {
+        if ((s == TSP ? count_finished_tsp() : count_finished_vram(c)) >= n) {
+            took = now_s() - t0;
+            break;
+        }
+        usleep(5000);
+    }
+    vram_client_close(c);
+    if (s == TSP)
+        stop_tsp();
+    else
+        stop_vramd();
+    return took;
+}
+
+/* ---- durable submits against bare SQLite -------------------------------------------------- */
+
+/* Rows per second into a WAL database with synchronous=FULL, `per_txn`
+ * rows per transaction, for `seconds`. */
+static double sqlite_loop(int per_txn)
+{
+    char dir[200], path[300];
+    fresh_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/bare.db", dir);
+    sqlite3 *db;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, spec TEXT NOT NULL)", NULL, NULL, NULL);
+    sqlite3_stmt *ins;
+    sqlite3_prepare_v2(db, "INSERT INTO jobs(spec) VALUES(?)", -1, &ins, NULL);
+    char spec[400];
+    memset(spec, 'x', sizeof(spec) - 1);
+    spec[sizeof(spec) - 1] = '\0';
+    long rows = 0;
+    double t0 = now_s();
+    while (now_s() - t0 < seconds) {
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        for (int i = 0; i < per_txn; i++) {
+            sqlite3_bind_text(ins, 1, spec, -1, SQLITE_STATIC);
+            sqlite3_step(ins);
+            sqlite3_reset(ins);
+        }
+        if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+            rows += per_txn;
+    }
+    double rate = rows / (now_s() - t0);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+    return rate;
+}
+
+typedef struct submitter {
+    double until;
+    long done, failed;
+} submitter;
+
+static void *submit_loop(void *arg)
+{
+    submitter *s = arg;
+    vram_client *c;
+    if (vram_client_open(sock_path, &c))
+        return NULL;
+    static const char *const argv[] = { "true", NULL };
+    while (now_s() < s->until) {
+        uint64_t job;
+        if (api_submit(c, argv, 20ull << 30, &job))
+            s->failed++;
+        else
+            s->done++;
+    }
+    vram_client_close(c);
+    return NULL;
+}
+
+/* Durable submits per second over the socket from `clients` connections. */
+static double api_submits(int clients)
+{
+    vram_client *c;
+    static const char *const hold[] = { "sleep", "3600", NULL };
+    uint64_t holder = 0;
+    if (start_vramd() || vram_client_open(sock_path, &c))
+        return -1;
+    api_submit(c, hold, 21ull << 30, &holder);
+    vram_client_close(c);
+    submitter s[8];
+    pthread_t t[8];
+    double t0 = now_s();
+    for (int i = 0; i < clients; i++) {
+        s[i] = (submitter){ t0 + seconds, 0, 0 };
+        pthread_create(&t[i], NULL, submit_loop, &s[i]);
+    }
+    long done = 0, failed = 0;
+    for (int i = 0; i < clients; i++) {
+        pthread_join(t[i], NULL);
+        done += s[i].done;
+        failed += s[i].failed;
+    }
+    double rate = done / (now_s() - t0);
+    release_holder(holder);
+    stop_vramd();
+    return failed ? -rate : rate;
+}
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+#define MAX_ROUNDS 16
+
+static void row(const char *what, const char *unit, const double *a, const double *b, int n,
+                bool lower_better, const char *a_name, const char *note)
+{
+    double x[MAX_ROUNDS], y[MAX_ROUNDS];
+    memcpy(x, a, sizeof(double) * (size_t)n);
+    memcpy(y, b, sizeof(double) * (size_t)n);
+    double ma = median(x, n), mb = median(y, n);
+    char left[32], ratio[48];
+    if (ma > 0)
+        snprintf(left, sizeof(left), "%10.2f %s", ma, unit);
+    else
+        snprintf(left, sizeof(left), "%13s", a_name ? "skipped" : "-");
+    if (ma > 0 && mb > 0)
+        snprintf(ratio, sizeof(ratio), "%.2fx %s", lower_better ? mb / ma : ma / mb,
+                 (lower_better ? mb <= ma : mb >= ma) ? "(vram as fast or faster)" : "(vram slower)");
+    else
+        snprintf(ratio, sizeof(ratio), "-");
+    printf("| %-46s | %-16s | %10.2f %-5s | %-32s | %s\n", what, left, mb, unit, ratio, note);
+}
+
+int main(int argc, char **argv)
+{
+    int rounds = 3;
+    const char *only = "";
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--rounds"))
+            rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--only"))
+            only = argv[i + 1];
+#define DO(name) (!*only || !strcmp(only, name))
+    if (rounds < 1 || rounds > MAX_ROUNDS)
+        rounds = 3;
+    seconds = bench_seconds(argc, argv, seconds);
+    if (!bench_build_dir(build, sizeof(build))) {
+        fprintf(stderr, "bench/tsp: cannot tell which build this is (/proc/self/exe)\n");
+        return 1;
+    }
+    snprintf(vram_exe, sizeof(vram_exe), "%s/bin/vram", build);
+    snprintf(top, sizeof(top), "/tmp/vram-bench-tsp-XXXXXX");
+    if (!mkdtemp(top))
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    setenv("VRAM_BACKEND", "sim", 1);
+    setenv("VRAM_SIM", "RTX 4090:24GiB", 1);
+    setenv("VRAM_HISTORY", "-", 1);
+    setenv("VRAM_HTTP", "127.0.0.1:0", 1);
+    char *probe[] = { "tsp", "-V", NULL };
+    have_tsp = run_argv(probe, NULL, 0) == 0;
+    const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
+
+    enum { START, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
+    double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
+    static double lat[2][MAX_ROUNDS * 64];
+    int nlat[2] = { 0, 0 };
+    const int n_submits = 100, k_hand = 20, n_jobs = 200;
+    for (int r = 0; r < rounds; r++) {
+        if (DO("start"))
+            cli_start_ms(300, &v[START][TSP][r], &v[START][VRAM][r]);
+        for (int turn = 0; turn < 2; turn++) {
+            enum side s = (enum side)((turn + r) % 2);
+            if (s == TSP && !have_tsp)
+                continue;
+            if (DO("submits")) {
+                v[ROW1][s][r] = cli_submits(s, n_submits, 1);
+                v[ROW8][s][r] = cli_submits(s, n_submits, 8);
+            }
+            if (DO("handover"))
+                nlat[s] = handovers(s, k_hand, lat[s], nlat[s]);
+            if (DO("jobs"))
+                v[JOBS][s][r] = trivial_jobs(s, n_jobs);
+        }
+        /* The disk's own rate, in turn with vramd's, on the same disk. */
+        for (int turn = 0; turn < 2 && DO("durable"); turn++) {
+            if ((turn + r) % 2 == 0) {
+                v[SQL1][TSP][r] = sqlite_loop(1);
+                v[SQL8][TSP][r] = sqlite_loop(8);
+            } else {
+                v[API1][VRAM][r] = api_submits(1);
+                v[API8][VRAM][r] = api_submits(8);
+            }
+        }
+        fprintf(stderr, "bench/tsp: round %d of %d done\n", r + 1, rounds);
+    }
+
+    printf("vram %s  bench/tsp  (tsp: Debian's task-spooler; vramd on a simulated 24 GiB card; "
+           "%d rounds, medians; %.1f s per rate row)\n\n", vram_version(), rounds, seconds);
+    printf("| %-46s | %-16s | %-16s | %-32s | %s\n", "measure", "tsp", "vram",
+           "vram against tsp", "note");
+    printf("|------------------------------------------------|------------------|------------------|"
+           "----------------------------------|------\n");
+    row("CLI start (tsp -V, vram --version)", "ms", v[START][TSP], v[START][VRAM], rounds, true, why,
+        "median of 300 starts each, taken in turn");
+    row("CLI submits in a row", "/s", v[ROW1][TSP], v[ROW1][VRAM], rounds, false, why,
+        "100 `true` jobs behind one that holds the slot");
+    row("CLI submits, 8 submitters at once", "/s", v[ROW8][TSP], v[ROW8][VRAM], rounds, false, why,
+        "the same from 8 processes");
+    double l50[2], l99[2];
+    for (int s = 0; s < 2; s++) {
+        l50[s] = pct(lat[s], nlat[s], 0.5);
+        l99[s] = pct(lat[s], nlat[s], 0.99);
+    }
+    row("end to next start, 1 slot, p50", "ms", &l50[TSP], &l50[VRAM], 1, true, why,
+        "jobs stamp date +%s%N");
+    row("end to next start, 1 slot, p99", "ms", &l99[TSP], &l99[VRAM], 1, true, why, "");
+    row("200 `true` jobs, 2 slots", "s", v[JOBS][TSP], v[JOBS][VRAM], rounds, true, why,
+        "first submit to last end");
+    printf("\n| %-46s | %-16s | %-16s | %-32s | %s\n", "durable submits (C client)", "bare SQLite",
+           "vramd", "vramd against the loop", "goal");
+    printf("|------------------------------------------------|------------------|------------------|"
+           "----------------------------------|------\n");
+    double m[4];
+    double tmp[4][MAX_ROUNDS];
+    for (int i = 0; i < 4; i++) {
+        int idx = (int[]){ SQL1, API1, SQL8, API8 }[i];
+        memcpy(tmp[i], v[idx][i % 2 ? VRAM : TSP], sizeof(double) * (size_t)rounds);
+        m[i] = median(tmp[i], rounds);
+    }
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | >= 0.8: %s\n",
+           "1 client (loop: 1 row a transaction)", m[0], m[1], m[0] > 0 ? m[1] / m[0] : 0,
+           m[0] > 0 && m[1] >= 0.8 * m[0] ? "met" : "NOT MET");
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | > 1: %s\n",
+           "8 clients (loop: 8 rows a transaction)", m[2], m[3], m[2] > 0 ? m[3] / m[2] : 0,
+           m[2] > 0 && m[3] > m[2] ? "met" : "NOT MET");
+    printf("\nA negative rate means some submits failed.  Server folders under %s are removed.\n", top);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+    return system(cmd) == 0 ? 0 : 1;
+}

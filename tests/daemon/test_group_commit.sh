@@ -1,0 +1,65 @@
+# tests/daemon/test_group_commit.sh - submits that arrive together are on
+# disk with one fsync, and each is answered after it, in the order asked;
+# a job costs one more fsync, at its end (its steps between are written
+# without one).  Counted with strace on the daemon's main thread (where the
+# queue is written), so it skips without strace.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/daemon.sh"
+command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
+start_daemon || exit 1
+
+# A job that holds the card, so that what comes next stays queued.
+"$VRAM" submit --vram 21GiB -- sleep 3600 >/dev/null
+wait_for_running() {
+    for _ in $(seq 1 200); do
+        "$VRAM" queue --json 2>/dev/null | grep -q '"state": *"running"' && return 0
+        sleep 0.05
+    done
+    return 1
+}
+wait_for_running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
+
+strace -y -qq -e trace=fdatasync,fsync -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
+tracer=$!
+sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
+if ! kill -0 "$tracer" 2>/dev/null; then
+    echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
+    exit 77
+fi
+syncs() { grep -c 'sync([0-9]*<[^>]*wal>' "$tmp/strace" 2>/dev/null; }
+
+# Eight submits in one write on one connection: one transaction, one fsync,
+# and eight replies in the order of the requests, each with a larger job id.
+python3 - "$VRAM_SOCKET" >"$tmp/group.out" 2>&1 <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+req = {"op": "submit", "argv": ["true"], "vram": "20GiB", "cwd": "/tmp", "env": {"PATH": "/usr/bin:/bin"}}
+s.sendall("".join(json.dumps(dict(req, id="r%d" % i)) + "\n" for i in range(8)).encode())
+f = s.makefile("r")
+replies = [json.loads(f.readline()) for _ in range(8)]
+assert [r["id"] for r in replies] == ["r%d" % i for i in range(8)], replies
+assert all(r["ok"] for r in replies), replies
+jobs = [r["job"] for r in replies]
+assert jobs == sorted(jobs) and len(set(jobs)) == 8, jobs
+print("replies in order:", jobs)
+PY
+if [ $? = 0 ]; then ok replies_in_the_order_asked; else not_ok replies_in_the_order_asked "$(cat "$tmp/group.out")"; fi
+sleep 0.2
+n=$(syncs)
+if [ "$n" = 1 ]; then ok one_fsync_for_the_group
+else not_ok one_fsync_for_the_group "$n fsyncs of the queue's log for 8 submits: $(cat "$tmp/strace")"; fi
+
+# The holder's end and the eight jobs' ends: one fsync each, nothing for
+# their starts.
+"$VRAM" cancel 1 >/dev/null
+for _ in $(seq 1 400); do
+    [ "$("$VRAM" queue --json 2>/dev/null | grep -o '"state": *"succeeded"' | wc -l)" = 8 ] && break
+    sleep 0.05
+done
+sleep 0.3
+n=$(syncs)
+if [ "$n" = 10 ]; then ok one_fsync_a_job_end
+else not_ok one_fsync_a_job_end "$n fsyncs for the group, then 9 ends (10 wanted): $(cat "$tmp/strace")"; fi
+kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
+finish
