@@ -114,6 +114,7 @@ struct vramd {
     vram__queue *queue;
     vram__http *http;
     int listen_fd;
+    int lock_fd;                    /* flock'ed beside the db for the daemon's life */
     char socket_path[4096], db_path[4096], runner_path[4096], history_path[4096];
     char token[VRAM__TOKEN_LEN + 1];
 
