@@ -119,6 +119,15 @@ VRAM_API int vram_size_parse(const char *text, uint64_t *bytes_out);
  * "16 B".  Returns the length written (truncated to cap-1), like snprintf. */
 VRAM_API int vram_size_format(uint64_t bytes, char *buf, size_t cap);
 
+/* Copies text (NULL: "") into out, cap bytes, always terminated, with what
+ * a terminal would act on made visible: control characters (C0, DEL, and
+ * C1 whether as UTF-8 or as raw bytes) and invalid UTF-8 become \n, \r,
+ * \t, \e or \xHH; valid UTF-8 text is kept.  Output is cut before an
+ * escape or character that would not fit.  Every output of user text
+ * (names, commands, messages) to a terminal goes through it.  Returns out.
+ * Thread-safe. */
+VRAM_API char *vram_text_escape(const char *text, char *out, size_t cap);
+
 /* Parses a duration: "100ms", "0.5s", "2m", "1h", or a bare number counted
  * in bare_unit_ms (1: milliseconds, 1000: seconds).  Negative, malformed and
  * over a year are refused with a message naming the text. */
@@ -458,13 +467,17 @@ enum {
 };
 
 /* Loads the profile called `name` from the folders of option "profiles"
- * (the first folder that has NAME.ini wins), or the file `name` when it
- * holds a '/' or ends in ".ini".  opts may be NULL: defaults and the
- * environment.  VRAM_ENOENT names the model and lists the ones there are;
- * VRAM_EPARSE says "file:line: what is wrong".  Free with
- * vram_profile_free. */
+ * (the first folder that has NAME.ini wins).  A name is never a path: one
+ * holding '/' or "..", or ending in ".ini", is refused (VRAM_EINVAL).
+ * opts may be NULL: defaults and the environment.  VRAM_ENOENT names the
+ * model and lists the ones there are; VRAM_EPARSE says "file:line: what is
+ * wrong".  Free with vram_profile_free. */
 VRAM_API int vram_profile_load(const vram_options *opts, const char *name,
                                vram_profile **out);
+
+/* Loads the profile file at `path`, for a caller that was given a file
+ * (`--profile FILE`).  Errors as vram_profile_load. */
+VRAM_API int vram_profile_load_file(const char *path, vram_profile **out);
 VRAM_API void vram_profile_free(vram_profile *p);
 
 /* Name, one-line title, and the file it was read from.  Borrowed for p's

@@ -3,7 +3,8 @@
  * the command line or a batch from a CSV file.
  *
  * A CSV batch has a header; the column `command` is the command line (run
- * by /bin/sh -c, with {key} from the row); `vram`, `model`, `ladder`,
+ * by /bin/sh -c, with {key} from the row as a positional parameter, never
+ * pasted into the script); `vram`, `model`, `ladder`,
  * `device`, `priority` and `name` say what their flags say; every other
  * column is a setting.  Rows are checked, here and by the daemon, before any
  * is queued: a bad row is named by its line, and either the file is refused
@@ -231,7 +232,8 @@ static int submit_csv(cli_args *a, vram_client *c)
         else if (why)
             snprintf(r->error, sizeof(r->error), "%s", vram_last_error());
         if (*r->error) {
-            fprintf(stderr, "vram submit: %s:%u: %s\n", path, r->line, r->error);
+            char shown[2048];
+            fprintf(stderr, "vram submit: %s:%u: %s\n", path, r->line, vram_text_escape(r->error, shown, sizeof(shown)));
             bad++;
         }
         good[i] = !*r->error;
@@ -252,7 +254,9 @@ static int submit_csv(cli_args *a, vram_client *c)
         vram_submit s;
         uint64_t job;
         if (vram_client_submit(c, row_submit(r, argv, &s), &job)) {
-            fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line, vram_last_error());
+            char shown[2048];
+            fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line,
+                    vram_text_escape(vram_last_error(), shown, sizeof(shown)));
             refused++;
             continue;
         }
@@ -294,9 +298,10 @@ const cli_command cmd_submit = {
     .description =
         "The job is on disk in the daemon's queue before its id is printed.  It runs when its\n"
         "memory fits, under 'vram run' with the same environment and folder as here.\n"
-        "CSV: a header row; the column 'command' is a command line for /bin/sh -c with {key}\n"
-        "taken from the row; 'vram', 'model', 'ladder', 'device', 'priority' and 'name' are as\n"
-        "their flags; any other column is a setting.  A bad row is named with its line; the\n"
+        "CSV: a header row; the column 'command' is a command line for /bin/sh -c; a {key} in it\n"
+        "is the row's value as one word (passed as \"${N}\", never read as shell text);\n"
+        "'vram', 'model', 'ladder', 'device', 'priority' and 'name' are as their flags; any\n"
+        "other column is a setting.  A bad row is named with its line; the\n"
         "file is then refused, or, with --skip-bad, the good rows are queued.\n"
         "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued.",
     .flags = flags,

@@ -377,29 +377,11 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
 }
 
-/* argv with every {key} replaced; also the command as one line. */
+/* argv with every {key} given its value, never as shell text (shellarg.c);
+ * also the command as one line. */
 static int build_argv(const run *r, attempt *a, char ***argv_out)
 {
-    size_t n = 0;
-    while (r->spec->argv[n])
-        n++;
-    char **argv = calloc(n + 1, sizeof(*argv));
-    if (!argv)
-        return vram__fail(VRAM_ENOMEM, "out of host memory");
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = vram_template_expand(r->spec->argv[i], a->kv, a->nkv, &argv[i]);
-        if (rc) {
-            for (size_t k = 0; k < i; k++)
-                free(argv[k]);
-            free(argv);
-            return rc;
-        }
-        at += (size_t)snprintf(a->command + at, at < sizeof(a->command) ? sizeof(a->command) - at : 0,
-                               "%s%s", i ? " " : "", argv[i]);
-    }
-    *argv_out = argv;
-    return 0;
+    return vram__argv_expand(r->spec->argv, a->kv, a->nkv, argv_out, a->command, sizeof(a->command));
 }
 
 /* ---- running and watching ------------------------------------------------------- */

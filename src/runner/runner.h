@@ -44,6 +44,15 @@ void vram__child_close(vram__child *c);
 /* Its exit status, or 128 + the signal that killed it. */
 int vram__child_exit_code(const vram__child *c);
 
+/* ---- a job's command with its {key} values (shellarg.c) ---- */
+
+/* argv (NULL-terminated) with every {key} given its value from kv: pasted
+ * into plain words; for a shell's script (sh -c SCRIPT) passed as words
+ * after it and named "${N}" in it, never pasted into the script.  *out is
+ * NULL-terminated, each word and the array malloc'ed.  display (cap bytes)
+ * gets the command as a person reads it, values in place. */
+int vram__argv_expand(char *const *argv, const vram_kv *kv, size_t nkv, char ***out, char *display, size_t cap);
+
 /* ---- a job's memory over time, peaks kept ---- */
 
 #define VRAM__TIMELINE_POINTS 2048

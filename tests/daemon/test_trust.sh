@@ -37,5 +37,36 @@ kill -TERM $d3 2>/dev/null; wait $d3 2>/dev/null
 mode=$(stat -c %a "$tmp/q3/queue.db")
 if [ "$mode" = 600 ]; then ok old_queue_made_private; else not_ok old_queue_made_private "mode $mode"; fi
 
+# ---- 6: user text is data ----------------------------------------------------------
+# A CSV value with shell syntax reaches the program as one word and runs
+# nothing, whether {key} stands bare, in "..." or in '...'.
+mkdir -p "$tmp/work"
+cat >"$tmp/inject.csv" <<'CSV'
+command,vram,prompt,name
+"printf '%s|' {prompt} ""{prompt}"" '{prompt}' > out.txt",1GiB,"a cat; id > f; $(touch g); `touch h`",injected
+CSV
+job=$(cd "$tmp/work" && "$VRAM" submit --csv "$tmp/inject.csv" 2>/dev/null)
+"$VRAM" wait "$job" --timeout 30 >/dev/null 2>&1
+if [ -e "$tmp/work/f" ] || [ -e "$tmp/work/g" ] || [ -e "$tmp/work/h" ]; then
+    not_ok csv_value_not_run "the value ran: $(ls "$tmp/work" | tr '\n' ' ')"
+else ok csv_value_not_run; fi
+want='a cat; id > f; $(touch g); `touch h`'
+if [ "$(cat "$tmp/work/out.txt" 2>/dev/null)" = "$want|$want|$want|" ]; then ok csv_value_is_one_word
+else not_ok csv_value_is_one_word "got '$(cat "$tmp/work/out.txt" 2>&1)'"; fi
+# Names and commands with terminal escapes are shown escaped, never raw.
+"$VRAM" submit --vram 1GiB --name "$(printf 'x\033[2J\033[Hforged\r\302\233y')" -- true >/dev/null
+"$VRAM" queue >"$tmp/q.txt" 2>&1
+if grep -q "$(printf '\033')" "$tmp/q.txt" || grep -q "$(printf '\r')" "$tmp/q.txt" || grep -q "$(printf '\302\233')" "$tmp/q.txt"; then
+    not_ok queue_escapes_names "raw control characters in: $(od -c "$tmp/q.txt" | head -5)"
+elif grep -Fq 'x\e[2J\e[Hforged\r\xc2\x9by' "$tmp/q.txt"; then ok queue_escapes_names
+else not_ok queue_escapes_names "not shown escaped: $(cat "$tmp/q.txt")"; fi
+# Error messages that carry user text are escaped too.
+expect error_escapes_text 2 'unknown model .x\\e\[31mred' -- "$VRAM" estimate --model "$(printf 'x\033[31mred')"
+if grep -q "$(printf '\033')" "$tmp/out"; then not_ok error_has_no_raw_escape "$(od -c "$tmp/out" | head -3)"
+else ok error_has_no_raw_escape; fi
+# A model name is never a path, at submit either.
+expect model_name_not_a_path 2 "is not a model name" -- \
+    "$VRAM" submit --model ../../../../etc/passwd -- true
+
 stop_daemon
 finish
