@@ -1281,13 +1281,18 @@ typedef struct vram_job_spec {
     uint64_t daemon_job;            /* 0, or the vramd job this run looks after */
     vram_say_fn say;                /* may be NULL */
     void *say_user;
+    uint64_t time_limit_ms;         /* 0: none; else each attempt is stopped
+                                       after it (SIGTERM to every process it
+                                       started, SIGKILL 5 s later: Slurm's
+                                       --time), outcome "timeout" */
 } vram_job_spec;
 
 typedef struct vram_job_result {
     int exit_status;                /* the last attempt's, or 128 + signal; 127:
                                        the command could not be run */
     unsigned attempts;
-    char outcome[16];               /* "ok", "failed", "oom", "signal", "not-started", "canceled" */
+    char outcome[16];               /* "ok", "failed", "oom", "signal", "not-started",
+                                       "canceled", "timeout" */
     uint64_t peak_bytes;            /* the most the job's processes held */
     int device;                     /* the last attempt's device, -1: none */
     char job[40];                   /* its name in the history */

@@ -391,6 +391,7 @@ typedef struct watched {
     vram__child child;
     uint64_t started_ms, ended_ms;
     bool canceled;
+    bool timed_out;                 /* stopped at its time limit */
     bool not_admitted;              /* it failed before its command was tried */
     vram_oom_report oom;
     bool oom_seen;
@@ -422,10 +423,16 @@ static double tail_progress(const vram__child *c)
     return found > 1 ? 1 : found;
 }
 
-/* Follows the child and its group until the group lets go of the GPU. */
+/* Follows the child until every process it started is gone (contain.c).
+ * When the command exits, the processes it left that hold GPU memory are
+ * followed to their end (the job is not over while they hold it); once
+ * none has held any for a grace second, those left are stopped (SIGTERM,
+ * then SIGKILL after the grace, as Slurm ends what a job script leaves).
+ * A cancel or the time limit stops them all the same way. */
 static void watch(run *r, attempt *a, watched *w)
 {
-    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
+    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, left_at = 0, idle_since = 0;
+    uint64_t next_progress = t0;
     double last_progress = -1;
     bool stderr_open = w->child.err_fd >= 0;
     for (;;) {
@@ -438,6 +445,13 @@ static void watch(run *r, attempt *a, watched *w)
         if (interrupted && !term_at) {
             w->canceled = true;
             term_at = vram__now_ms();
+            vram__child_signal(&w->child, SIGTERM);
+        }
+        if (r->spec->time_limit_ms && !term_at && vram__now_ms() - t0 >= r->spec->time_limit_ms) {
+            w->timed_out = true;
+            term_at = vram__now_ms();
+            say(r, "attempt %u reached its time limit (%llu s): stopping every process it started", a->number,
+                (unsigned long long)(r->spec->time_limit_ms / 1000));
             vram__child_signal(&w->child, SIGTERM);
         }
         if (term_at && vram__now_ms() - term_at > KILL_GRACE_MS)
@@ -454,22 +468,28 @@ static void watch(run *r, attempt *a, watched *w)
             last_progress = p;
         }
         uint64_t bytes = 0;
-        bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
+        bool sampled = !vram__contain_usage(r->ctx, w->child.pid, &bytes);
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
         bool exited = vram__child_exited(&w->child);
         if (exited && !w->ended_ms)
             w->ended_ms = vram__unix_ms();
-        /* Done once the command has exited and its group is gone, or has held
-         * no GPU memory for a grace second (a worker it left behind may still
-         * be starting; stragglers that never touch the GPU are not waited for). */
+        /* Done once the command has exited and every process it started is
+         * gone; those it left (also ones that called setsid) are stopped. */
+        if (exited && !vram__child_group_alive(&w->child))
+            break;
         if (!exited || (sampled && bytes > 0))
             idle_since = 0;
         else if (!idle_since)
             idle_since = now;
-        if (exited && (!vram__child_group_alive(&w->child) ||
-                       (idle_since && now - idle_since >= GROUP_GRACE_MS)))
-            break;
+        if (exited && !left_at && !term_at && idle_since && now - idle_since >= GROUP_GRACE_MS) {
+            left_at = now;
+            size_t n = vram__contain_signal(w->child.pid, SIGTERM);
+            say(r, "attempt %u: the command exited; stopping the %zu process%s it left (%s)", a->number, n,
+                n == 1 ? "" : "es", vram__contain_kind(w->child.pid));
+        } else if (exited && left_at && now - left_at > KILL_GRACE_MS) {
+            vram__child_signal(&w->child, SIGKILL);
+        }
     }
     while (stderr_open && !vram__child_pump(&w->child, 50))
         ;                           /* what it wrote last */
@@ -484,6 +504,8 @@ static const char *outcome_of(const watched *w, int code, bool started)
         return "not-started";
     if (w->canceled)
         return "canceled";
+    if (w->timed_out)
+        return "timeout";
     if (code == 0)
         return "ok";
     if (w->oom_seen)
@@ -724,6 +746,8 @@ static bool conclude(run *r, const attempt *a, const watched *w, const char *out
         say(r, "attempt %u finished (peak %s)", a->number, peak);
     } else if (!strcmp(outcome, "canceled")) {
         say(r, "attempt %u was canceled (peak %s)", a->number, peak);
+    } else if (!strcmp(outcome, "timeout")) {
+        say(r, "attempt %u was stopped at its time limit (peak %s)", a->number, peak);
     } else {
         say(r, "attempt %u %s with status %d (peak %s)", a->number,
             !strcmp(outcome, "signal") ? "was killed" : "failed", code, peak);

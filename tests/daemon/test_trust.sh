@@ -68,5 +68,46 @@ else ok error_has_no_raw_escape; fi
 expect model_name_not_a_path 2 "is not a model name" -- \
     "$VRAM" submit --model ../../../../etc/passwd -- true
 
+# ---- 5: cancel and time limits that hold ------------------------------------------------
+# state JOB: the job's state as the daemon lists it.
+state() { "$VRAM" queue --json 2>/dev/null | python3 -c 'import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == '"$1"': print(j["state"], j["outcome"])'; }
+# alive TAG: whether a process whose command line holds TAG lives.
+alive() { pgrep -f "$1" >/dev/null; }
+for how in cgroup tree; do
+    # A command that exits leaving a child: the child is stopped before the
+    # job ends, and the job is not "succeeded" while it runs.
+    tag=30$RANDOM
+    job=$(VRAM_CONTAIN=$how "$VRAM" submit --vram 1GiB -- sh -c "sleep 1$tag & exit 0")
+    "$VRAM" wait "$job" --timeout 20 >/dev/null 2>&1
+    if alive "sleep 1$tag"; then not_ok "${how}_left_child_stopped" "sleep 1$tag still runs; job: $(state "$job")"
+    else ok "${how}_left_child_stopped"; fi
+    # A child that called setsid (and a grandchild it left) is stopped by cancel,
+    # and the job ends only once they are gone.
+    job=$(VRAM_CONTAIN=$how "$VRAM" submit --vram 1GiB -- sh -c "(setsid sh -c 'sleep 2$tag & sleep 3$tag') & sleep 4$tag")
+    wait_until 20 alive "sleep 3$tag"
+    "$VRAM" cancel "$job" >/dev/null 2>&1
+    wait_until 20 sh -c "'$VRAM' queue --json | grep -q '\"id\":$job,[^}]*\"state\":\"canceled\"'"
+    st=$(state "$job")
+    if alive "sleep [234]$tag"; then not_ok "${how}_cancel_stops_setsid_children" "still running: $(pgrep -af "sleep [234]$tag" | tr '\n' ' '); job: $st"
+    elif [ "${st%% *}" != canceled ]; then not_ok "${how}_cancel_stops_setsid_children" "job is '$st'"
+    else ok "${how}_cancel_stops_setsid_children"; fi
+    # vram run --time: SIGTERM to all, SIGKILL after the grace for one that
+    # ignores it; the run ends once they are gone.
+    VRAM_CONTAIN=$how "$VRAM" run --vram 1GiB --time 1s -- \
+        sh -c "(setsid sh -c 'trap \"\" TERM; sleep 5$tag') & sleep 6$tag" >"$tmp/time.out" 2>&1
+    rc=$?
+    if alive "sleep [56]$tag"; then not_ok "${how}_time_limit_stops_all" "still running: $(cat "$tmp/time.out")"
+    elif ! grep -q 'stopped at its time limit' "$tmp/time.out"; then not_ok "${how}_time_limit_stops_all" "rc $rc: $(cat "$tmp/time.out")"
+    else ok "${how}_time_limit_stops_all"; fi
+    # A child that called setsid and holds GPU memory after the command
+    # exits is followed to its end (measured, not stopped): the run is not
+    # over while it holds the memory.
+    expect "${how}_setsid_gpu_holder_followed" 0 'finished \(peak 1.0 GiB\)' -- \
+        env VRAM_CONTAIN=$how "$VRAM" run --vram 2GiB -- sh -c "setsid '$alloc' hold 1GiB 800 & exit 0"
+    for p in $(pgrep -f "sleep [1-6]$tag"); do kill -9 "$p"; done
+done
+
 stop_daemon
 finish
