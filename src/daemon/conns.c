@@ -9,6 +9,7 @@
  * once, and its waiting requests withdrawn.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,47 @@ vramd_conn *vramd_conn_find(vramd *d, uint64_t id)
     return NULL;
 }
 
+/* Tells a client it cannot be served now, and closes it. */
+static void refuse(int fd, const char *why)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"VRAM_EBUSY\",\"message\":\"%s\"}\n", why);
+    ssize_t w = write(fd, line, (size_t)n);
+    (void)w;
+    close(fd);
+}
+
+/* Accepts what waits.  At most VRAMD_MAX_CONNS clients, the next ones told
+ * so; at the process's fd limit a spare descriptor is given up to accept
+ * and refuse one client, and the loop stops polling the socket for a while
+ * rather than spin on a listen socket it cannot accept from. */
 void vramd_conn_accept(vramd *d)
 {
+    size_t n = 0;
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        n++;
     for (;;) {
         int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            if (d->spare_fd >= 0) {
+                close(d->spare_fd);
+                fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd >= 0)
+                    refuse(fd, "vramd is out of file descriptors; try again later");
+                d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            d->accept_after_ms = vram__now_ms() + VRAMD_ACCEPT_BACKOFF_MS;
+            vram__log(VRAM__LOG_WARN, "out of file descriptors with %zu clients: not accepting for %d ms", n,
+                      VRAMD_ACCEPT_BACKOFF_MS);
+            return;
+        }
         if (fd < 0)
             return;
+        if (n >= VRAMD_MAX_CONNS) {
+            refuse(fd, "vramd has as many clients as it takes; try again later");
+            continue;
+        }
+        n++;
         vramd_conn *c = calloc(1, sizeof(*c));
         if (!c) {
             close(fd);

@@ -281,6 +281,8 @@ static void close_all(vramd *d)
     }
     close(d->wake[0]);
     close(d->wake[1]);
+    if (d->spare_fd >= 0)
+        close(d->spare_fd);
     if (d->lock_fd >= 0)
         close(d->lock_fd);          /* the lock goes last: nothing of this daemon's is left */
     pthread_mutex_destroy(&d->lock);
@@ -337,7 +339,8 @@ static bool loop_once(vramd *d)
     }
     size_t n = 0;
     fds[n++] = (struct pollfd){ d->wake[0], POLLIN, 0 };
-    fds[n++] = (struct pollfd){ d->listen_fd, POLLIN, 0 };
+    /* At the fd limit the socket rests (vramd_conn_accept), not spins. */
+    fds[n++] = (struct pollfd){ vram__now_ms() >= d->accept_after_ms ? d->listen_fd : -1, POLLIN, 0 };
     if (d->cfg.stop_fd >= 0)
         fds[n++] = (struct pollfd){ d->cfg.stop_fd, POLLIN, 0 };
     size_t first_conn = n;
@@ -388,6 +391,7 @@ int vram_daemon_run(const vram_daemon_config *cfg)
     d->cfg = *cfg;
     d->listen_fd = -1;
     d->lock_fd = -1;
+    d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);

@@ -24,6 +24,8 @@
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
+#define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
+#define VRAMD_ACCEPT_BACKOFF_MS 250 /* the socket rests this long at the fd limit */
 
 typedef struct vramd vramd;
 
@@ -115,6 +117,8 @@ struct vramd {
     vram__http *http;
     int listen_fd;
     int lock_fd;                    /* flock'ed beside the db for the daemon's life */
+    int spare_fd;                   /* given up at the fd limit to refuse a client */
+    uint64_t accept_after_ms;       /* the socket is not polled before (fd limit) */
     char socket_path[4096], db_path[4096], runner_path[4096], history_path[4096];
     char token[VRAM__TOKEN_LEN + 1];
 

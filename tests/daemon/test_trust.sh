@@ -9,6 +9,18 @@ alloc=$helpers/simalloc
 
 start_daemon || { not_ok daemon_starts "see $tmp/daemon.log"; finish; }
 
+# A second user, made for this test and removed after it (where users can
+# be made: root, useradd); $other is empty where they cannot.
+other=
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
+    name=vramt$$$RANDOM
+    for _ in 1 2 3 4 5; do useradd -M -N -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+fi
+trap 'stop_daemon; [ -n "$other" ] && userdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+no_other="skip - $file/%s: cannot make a second user here (needs root and useradd)\n"
+# as_other COMMAND...: runs it as the second user.
+as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+
 # ---- 4: one daemon per queue --------------------------------------------------------
 # A second daemon on the same db, on another socket, is refused with the
 # first one's pid, and leaves nothing behind.
@@ -108,6 +120,102 @@ for how in cgroup tree; do
         env VRAM_CONTAIN=$how "$VRAM" run --vram 2GiB -- sh -c "setsid '$alloc' hold 1GiB 800 & exit 0"
     for p in $(pgrep -f "sleep [1-6]$tag"); do kill -9 "$p"; done
 done
+
+# ---- 8: HTTP clients that hold connections or streams -------------------------------------
+url=$(dashboard_url)
+port=${url##*:}; port=${port%/}
+# 70 clients that send a byte a second and never finish a request: the
+# page is still answered, every time.
+python3 - "$port" >"$tmp/slow.out" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+conns = []
+for i in range(70):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    conns.append(s)
+print("holding", len(conns), flush=True)
+closed = 0
+for t in range(14):
+    time.sleep(1)
+    closed = 0
+    for s in conns:
+        try:
+            s.sendall(b"X")
+        except OSError:
+            closed += 1
+print("closed by the server:", closed, flush=True)
+PY
+slow=$!
+wait_for "$tmp/slow.out" holding 10
+answered=0
+for i in 1 2 3 4; do
+    curl -s -m 3 -o /dev/null -w '%{http_code}\n' "${url}api/status" | grep -q 200 && answered=$((answered + 1))
+done
+if [ "$answered" = 4 ]; then ok http_page_answered_beside_70_slow_clients
+else not_ok http_page_answered_beside_70_slow_clients "$answered of 4 probes answered"; fi
+wait $slow
+if grep -q 'closed by the server: 70' "$tmp/slow.out"; then ok http_slow_clients_cut_off
+else not_ok http_slow_clients_cut_off "$(cat "$tmp/slow.out")"; fi
+# Streams are counted per client: one user holding 16 gets 8, and another
+# user's page still gets its stream.
+python3 - "$port" >"$tmp/streams.out" 2>&1 <<'PY' &
+import socket, sys, time
+port = int(sys.argv[1])
+got = []
+for i in range(16):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    s.settimeout(3)
+    got.append((s, s.recv(4096)))
+print("streams", sum(b" 200 " in b.split(b"\r\n")[0] for _, b in got), "refused",
+      sum(b" 503 " in b.split(b"\r\n")[0] for _, b in got), flush=True)
+time.sleep(6)
+PY
+streams=$!
+wait_for "$tmp/streams.out" streams 15
+if grep -q 'streams 8 refused 8' "$tmp/streams.out"; then ok http_streams_limited_per_client
+else not_ok http_streams_limited_per_client "$(cat "$tmp/streams.out")"; fi
+if [ -n "$other" ]; then
+    code=$(as_other curl -s -m 3 -N -o /dev/null -w '%{http_code}' "${url}api/stream")
+    if [ "$code" = 200 ]; then ok http_other_users_stream_answered
+    else not_ok http_other_users_stream_answered "another user's stream got $code"; fi
+else printf "$no_other" http_other_users_stream_answered; fi
+kill $streams 2>/dev/null; wait $streams 2>/dev/null
+
+# ---- 8: the socket at the fd limit ------------------------------------------------------
+# A daemon with 128 descriptors and 200 clients: those it cannot take are
+# told why, and it rests rather than spins (it used 37% of a core).
+mkdir -m 700 "$tmp/fd"
+(ulimit -n 128; exec env VRAM_SOCKET="$tmp/fd/s.sock" VRAM_DB="$tmp/fd/q.db" "$VRAM" serve) >"$tmp/fd.log" 2>&1 &
+fdd=$!
+wait_until 10 env VRAM_SOCKET="$tmp/fd/s.sock" "$VRAM" queue
+python3 - "$tmp/fd/s.sock" "$fdd" >"$tmp/fd.out" 2>&1 <<'PY'
+import os, socket, sys, time
+path, pid = sys.argv[1], sys.argv[2]
+conns, told = [], 0
+for i in range(200):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    conns.append(s)
+time.sleep(1)
+for s in conns:
+    s.setblocking(False)
+    try:
+        if b"out of file descriptors" in s.recv(4096):
+            told += 1
+    except OSError:
+        pass
+def ticks():
+    f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+t0 = ticks(); time.sleep(2); used = ticks() - t0
+print("told", told, "cpu_ticks_in_2s", used, "of", 2 * os.sysconf("SC_CLK_TCK"))
+PY
+read -r _ told _ used _ all <"$tmp/fd.out"
+if [ "${told:-0}" -gt 0 ] && [ "${used:-999}" -lt $((all / 4)) ]; then ok fd_limit_refuses_and_rests
+else not_ok fd_limit_refuses_and_rests "$(cat "$tmp/fd.out")"; fi
+kill -TERM $fdd; wait $fdd 2>/dev/null
 
 stop_daemon
 finish
