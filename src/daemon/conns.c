@@ -413,7 +413,7 @@ static void op_owner(vramd *d, vramd_conn *c, const vram__request *r)
 static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram_lease_info lease;
-    int rc = vramd_job_claim(d, r->job, (uint32_t)r->runner_pid, &lease);
+    int rc = vramd_job_claim(d, r->job, c->pid, &lease);   /* the peer's pid, not the request's */
     if (rc) {
         reply_failure(d, c, r, rc);
         return;
@@ -565,7 +565,14 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
     bool batched = r->op == VRAM__OP_SUBMIT && !r->check;
     if (!batched && batch_has(batch, c))
         flush_submits(d, batch);
-    int rc = 0;
+    int rc = vramd_authorize(d, c, r);
+    if (rc) {                       /* authz.c: who asks is the kernel's word, not the request's */
+        if (batch_has(batch, c))
+            flush_submits(d, batch);
+        reply_failure(d, c, r, rc);
+        vram__request_free(r);
+        return;
+    }
     switch (r->op) {
     case VRAM__OP_SUBMIT:
         if (r->check) {

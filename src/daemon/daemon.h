@@ -149,6 +149,11 @@ struct vramd {
 
 /* ---- daemon.c ---- */
 /* A line for the operator. */
+/* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
+ * a message naming who asked and why not).  Identity is SO_PEERCRED's. */
+int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r);
+bool vramd_may_submit(const vramd *d, uint32_t uid);
+
 #define vramd_say(d, ...) vram__say((d)->cfg.say, (d)->cfg.say_user, __VA_ARGS__)
 void vramd_wake(vramd *d);
 void vramd_post(vramd *d, vramd_msg *m);

@@ -14,9 +14,9 @@ start_daemon || { not_ok daemon_starts "see $tmp/daemon.log"; finish; }
 other=
 if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
     name=vramt$$$RANDOM
-    for _ in 1 2 3 4 5; do useradd -M -N -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
 fi
-trap 'stop_daemon; [ -n "$other" ] && userdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'stop_daemon; [ -n "$other" ] && userdel "$other" 2>/dev/null; [ -n "$other" ] && groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
 no_other="skip - $file/%s: cannot make a second user here (needs root and useradd)\n"
 # as_other COMMAND...: runs it as the second user.
 as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
@@ -120,6 +120,53 @@ for how in cgroup tree; do
         env VRAM_CONTAIN=$how "$VRAM" run --vram 2GiB -- sh -c "setsid '$alloc' hold 1GiB 800 & exit 0"
     for p in $(pgrep -f "sleep [1-6]$tag"); do kill -9 "$p"; done
 done
+
+# ---- 2: runner-only operations, from the runner only ---------------------------------------
+sc() { python3 "$(dirname "$0")/sockclient.py" "$VRAM_SOCKET" call "$1"; }
+job=$("$VRAM" submit --vram 8GiB -- sleep 30)
+wait_until 20 sh -c "'$VRAM' queue | grep -Eq '^ *$job +running'"
+runner=$(pgrep -f -- "--daemon-job $job" | head -1)
+expect impostor_job_ended_refused 0 '"error":"VRAM_EPERM".*only the runner vramd started for job' -- \
+    sc '{"op":"job-ended","job":'"$job"',"exit_status":0,"outcome":"ok","peak":0}'
+expect impostor_job_rung_refused 0 '"error":"VRAM_EPERM"' -- sc '{"op":"job-rung","job":'"$job"',"vram":1}'
+expect impostor_job_claim_refused 0 '"error":"VRAM_EPERM"' -- \
+    sc '{"op":"job-claim","job":'"$job"',"pid":'"${runner:-1}"'}'
+expect impostor_job_progress_refused 0 '"error":"VRAM_EPERM"' -- sc '{"op":"job-progress","job":'"$job"',"progress":0.5}'
+expect impostor_job_owner_refused 0 '"error":"VRAM_EPERM"' -- sc '{"op":"owner","job":'"$job"',"pgid":1}'
+expect job_still_running_after_impostors 0 "^ *$job +running +0 +1 .* 8.0 GiB" -- "$VRAM" queue
+
+# ---- 1: a job is its submitter's; a daemon not run as root takes its own user's jobs ----
+if [ -n "$other" ]; then
+    # A second daemon whose socket the other user's group may use.
+    chmod 711 "$tmp"
+    mkdir -m 711 "$tmp/pub"
+    env VRAM_SOCKET="$tmp/pub/s.sock" VRAM_SOCKET_GROUP="$other" VRAM_DB="$tmp/pubq/q.db" \
+        "$VRAM" serve >"$tmp/pub.log" 2>&1 &
+    pubd=$!
+    wait_until 10 env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue
+    rjob=$(VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sleep 30)
+    expect other_user_cancel_refused 1 "job $rjob belongs to root .*; $other .*may not cancel it" -- \
+        as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
+    expect owner_cancel_accepted 0 '' -- env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
+    kill -TERM $pubd; wait $pubd 2>/dev/null
+    # A daemon run by the other user: root's job would run as that user, so
+    # it is refused, unless the daemon says --group-jobs yes.
+    mkdir -m 700 "$tmp/od" && chown "$other" "$tmp/od"
+    odaemon() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- env -u HOME VRAM_SOCKET="$tmp/od/s.sock" VRAM_DB="$tmp/od/q.db" VRAM_TOKEN_FILE="$tmp/od/token" \
+                VRAM_SIM_STATE="$tmp/od" "$@" "$VRAM" serve >>"$tmp/od.log" 2>&1 & }
+    odaemon; od=$!
+    wait_until 10 env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" queue
+    expect nonroot_daemon_refuses_other_users_job 1 "takes jobs only from that user: a job of root \(uid 0\) would run as $other" -- \
+        env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" submit --vram 1GiB -- true
+    kill -TERM $od; wait $od 2>/dev/null
+    odaemon VRAM_GROUP_JOBS=yes; od=$!
+    wait_until 10 env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" queue
+    expect group_jobs_yes_takes_them 0 '^[0-9]+$' -- env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" submit --vram 1GiB -- true
+    kill -TERM $od; wait $od 2>/dev/null
+else
+    for t in other_user_cancel_refused owner_cancel_accepted nonroot_daemon_refuses_other_users_job group_jobs_yes_takes_them; do
+        printf "$no_other" $t; done
+fi
 
 # ---- 8: HTTP clients that hold connections or streams -------------------------------------
 url=$(dashboard_url)
