@@ -11,6 +11,7 @@
  * A daemon that is not root takes jobs only from its own user (they would
  * run as it), unless started with group-jobs=yes.
  */
+#include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -47,9 +48,46 @@ bool vramd_may_submit(const vramd *d, uint32_t uid)
     return group_jobs && !strcmp(group_jobs, "yes");
 }
 
+int vramd_identity_of(uint32_t uid, vramd_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->uid = uid;
+    if (geteuid() != 0 || uid == geteuid())
+        return 0;                   /* the job runs as the daemon's user, who submitted it */
+    struct passwd pw, *found = NULL;
+    char scratch[4096];
+    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) != 0 || !found)
+        return vram__fail(VRAM_EPERM, "cannot run a job as uid %u: no such user", (unsigned)uid);
+    out->gid = found->pw_gid;
+    out->ngroups = VRAMD_MAX_GROUPS;
+    if (getgrouplist(found->pw_name, found->pw_gid, out->groups, &out->ngroups) < 0)
+        return vram__fail(VRAM_EPERM, "cannot run a job as %s: in more than %d groups", found->pw_name,
+                          VRAMD_MAX_GROUPS);
+    out->change = true;
+    return 0;
+}
+
+/* Between fork and exec: only system calls. */
+int vramd_become(const vramd_identity *id, int log_fd)
+{
+    if (!id->change)
+        return 0;
+    if (log_fd >= 0 && fchown(log_fd, id->uid, id->gid) != 0)
+        return -1;
+    if (setgroups((size_t)id->ngroups, id->groups) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0)
+        return -1;
+    return setuid(0) == 0 ? -1 : 0; /* never back */
+}
+
 int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
 {
     char who[96], owner[96], me[96];
+    if (r->op == VRAM__OP_SUBMIT && geteuid() == 0 && c->uid != 0) {
+        vramd_identity id;          /* a job it could not become is refused now, not at its start */
+        int rc = vramd_identity_of(c->uid, &id);
+        if (rc)
+            return rc;
+    }
     if (r->op == VRAM__OP_SUBMIT && !vramd_may_submit(d, c->uid))
         return vram__fail(VRAM_EPERM, "vramd runs as %s and takes jobs only from that user: a job of %s would "
                           "run as %s (start vramd with --group-jobs yes to allow that, or as root to run each "

@@ -154,6 +154,20 @@ struct vramd {
 int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r);
 bool vramd_may_submit(const vramd *d, uint32_t uid);
 
+/* Whom a job's runner runs as: its submitter, when the daemon is root. */
+#define VRAMD_MAX_GROUPS 256
+typedef struct vramd_identity {
+    uint32_t uid, gid;
+    gid_t groups[VRAMD_MAX_GROUPS];
+    int ngroups;
+    bool change;                    /* false: stay the daemon's user */
+} vramd_identity;
+/* Looks the submitter up (before forking); VRAM_EPERM when it cannot be. */
+int vramd_identity_of(uint32_t uid, vramd_identity *out);
+/* In the forked runner: gives the log to the submitter and becomes them
+ * (groups, gid, uid, for good).  Async-signal-safe; -1 when it cannot. */
+int vramd_become(const vramd_identity *id, int log_fd);
+
 #define vramd_say(d, ...) vram__say((d)->cfg.say, (d)->cfg.say_user, __VA_ARGS__)
 void vramd_wake(vramd *d);
 void vramd_post(vramd *d, vramd_msg *m);

@@ -148,6 +148,16 @@ if [ -n "$other" ]; then
     expect other_user_cancel_refused 1 "job $rjob belongs to root .*; $other .*may not cancel it" -- \
         as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
     expect owner_cancel_accepted 0 '' -- env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
+    # A root daemon runs the other user's job as that user, in their folder;
+    # it cannot read root's files.
+    mkdir -m 777 "$tmp/pubout" "$tmp/ostate"
+    echo secret >"$tmp/pubout/root-only" && chmod 600 "$tmp/pubout/root-only"
+    ojob=$(cd "$tmp/pubout" && as_other env VRAM_SOCKET="$tmp/pub/s.sock" VRAM_SIM_STATE="$tmp/ostate" \
+           "$VRAM" submit --vram 1GiB -- sh -c 'id -u >uid; cat root-only >stolen 2>/dev/null; echo $HOME >home')
+    env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" wait "$ojob" --timeout 30 >/dev/null 2>&1
+    if [ "$(cat "$tmp/pubout/uid" 2>/dev/null)" = "$(id -u "$other")" ] && [ ! -s "$tmp/pubout/stolen" ]; then
+        ok job_runs_as_its_submitter
+    else not_ok job_runs_as_its_submitter "uid '$(cat "$tmp/pubout/uid" 2>&1)', stolen '$(cat "$tmp/pubout/stolen" 2>&1)'; $(tail -3 "$tmp/pubq/q.db.logs/$ojob.log" 2>&1)"; fi
     kill -TERM $pubd; wait $pubd 2>/dev/null
     # A daemon run by the other user: root's job would run as that user, so
     # it is refused, unless the daemon says --group-jobs yes.
