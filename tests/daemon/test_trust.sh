@@ -165,6 +165,7 @@ if [ -n "$other" ]; then
     odaemon() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- env -u HOME VRAM_SOCKET="$tmp/od/s.sock" VRAM_DB="$tmp/od/q.db" VRAM_TOKEN_FILE="$tmp/od/token" \
                 VRAM_SIM_STATE="$tmp/od" "$@" "$VRAM" serve >>"$tmp/od.log" 2>&1 & }
     odaemon; od=$!
+    export VRAM_DAEMON_USER=$other     # root trusts that user's daemon, as said
     wait_until 10 env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" queue
     expect nonroot_daemon_refuses_other_users_job 1 "takes jobs only from that user: a job of root \(uid 0\) would run as $other" -- \
         env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" submit --vram 1GiB -- true
@@ -173,8 +174,36 @@ if [ -n "$other" ]; then
     wait_until 10 env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" queue
     expect group_jobs_yes_takes_them 0 '^[0-9]+$' -- env VRAM_SOCKET="$tmp/od/s.sock" "$VRAM" submit --vram 1GiB -- true
     kill -TERM $od; wait $od 2>/dev/null
+    unset VRAM_DAEMON_USER
+    # ---- 3: a squatted socket hears nothing ----
+    # The other user listens on the path a root client was pointed at, in a
+    # shared folder: the client refuses before sending its environment.
+    mkdir -m 1777 "$tmp/sq"
+    setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+open(sys.argv[2], "w").close()
+got = b""
+while True:
+    c, _ = s.accept(); c.settimeout(2)
+    try:
+        while True:
+            b = c.recv(65536)
+            if not b: break
+            got += b
+            open(sys.argv[2], "wb").write(got)
+    except OSError: pass
+' "$tmp/sq/s.sock" "$tmp/sq/heard" &
+squat=$!
+    wait_until 10 test -e "$tmp/sq/heard"
+    expect squatted_socket_refused 1 "the socket $tmp/sq/s.sock belongs to uid $(id -u "$other"), not to you or root" -- \
+        env VRAM_SOCKET="$tmp/sq/s.sock" HF_TOKEN=hf_secret "$VRAM" submit --vram 1GiB -- true
+    if [ -s "$tmp/sq/heard" ]; then not_ok squatter_heard_nothing "it got: $(head -c 200 "$tmp/sq/heard")"
+    else ok squatter_heard_nothing; fi
+    kill $squat 2>/dev/null; wait $squat 2>/dev/null
 else
-    for t in other_user_cancel_refused owner_cancel_accepted nonroot_daemon_refuses_other_users_job group_jobs_yes_takes_them; do
+    for t in other_user_cancel_refused owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
+             group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi
 
