@@ -119,9 +119,29 @@ void vramd_conn_writable(vramd *d, vramd_conn *c)
         c->out.len -= (size_t)n;
         c->out.data[c->out.len] = '\0';
     }
-    /* A subscriber that stops reading is dropped before it costs memory. */
-    if (c->out.cap > ((size_t)64 << 20))
-        c->closing = true;
+    /* A subscriber that stops reading is dropped before it costs memory;
+     * a drained buffer that grew for one large reply goes back. */
+    if (c->out.len > 4 * (size_t)VRAMD_CONN_OUT_MAX)
+        c->closing = true, c->out.len = 0;
+    if (!c->out.len && c->out.cap > (size_t)VRAMD_CONN_OUT_MAX) {
+        vram__buf_free(&c->out);
+        vram__buf_init(&c->out);
+    }
+}
+
+/* Bytes of replies waiting for every client to read them. */
+static size_t out_total(const vramd *d)
+{
+    size_t n = 0;
+    for (const vramd_conn *c = d->conns; c; c = c->next)
+        n += c->out.len;
+    return n;
+}
+
+bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out)
+{
+    (void)d;
+    return c->out.len <= VRAMD_CONN_OUT_MAX && (!c->out.len || total_out <= VRAMD_OUT_TOTAL_MAX);
 }
 
 void vramd_broadcast(vramd *d, const char *line)
@@ -632,8 +652,9 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
     if (c->closing)
         return;
     char chunk[65536];
-    ssize_t n;
-    while ((n = recv(c->fd, chunk, sizeof(chunk), 0)) > 0) {
+    ssize_t n = -1;
+    errno = EAGAIN;
+    while (vramd_conn_may_ask(d, c, 0) && (n = recv(c->fd, chunk, sizeof(chunk), 0)) > 0) {
         vram__buf_put(&c->in, chunk, (size_t)n);
         if (c->in.len > 4 * VRAM__PROTO_MAX_LINE)
             break;                  /* one round's worth; the rest waits */
@@ -643,11 +664,17 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
         c->closing = true;
         return;
     }
-    size_t start = 0;
+    size_t start = 0, total_out = out_total(d);
     for (;;) {
+        /* A client that does not read its replies is not answered more
+         * (its requests wait, unread, in its socket): at most
+         * VRAMD_CONN_OUT_MAX, and VRAMD_OUT_TOTAL_MAX over all clients. */
+        if (!vramd_conn_may_ask(d, c, total_out))
+            break;
         char *nl = c->in.len > start ? memchr(c->in.data + start, '\n', c->in.len - start) : NULL;
         if (!nl)
             break;
+        size_t before = c->out.len;
         size_t len = (size_t)(nl - (c->in.data + start));
         vram__request r;
         char err[512];
@@ -657,6 +684,7 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
             reply_error(d, c, r.id, rc, err);
         else
             dispatch(d, c, &r, d->batch);
+        total_out = total_out + c->out.len - (before < c->out.len ? before : c->out.len);
     }
     if (start) {
         memmove(c->in.data, c->in.data + start, c->in.len - start);

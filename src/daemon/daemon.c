@@ -346,7 +346,9 @@ static bool loop_once(vramd *d)
     size_t first_conn = n;
     for (vramd_conn *c = d->conns; c; c = c->next) {
         who[n - first_conn] = c;
-        fds[n++] = (struct pollfd){ c->fd, (short)(POLLIN | (c->out.len ? POLLOUT : 0)), 0 };
+        /* A client with too many unread replies is not read (conns.c). */
+        short in = vramd_conn_may_ask(d, c, 0) ? POLLIN : 0;
+        fds[n++] = (struct pollfd){ c->fd, (short)(in | (c->out.len ? POLLOUT : 0)), 0 };
     }
     int r = poll(fds, n, LOOP_MS);
     bool go_on = true;
@@ -365,8 +367,11 @@ static bool loop_once(vramd *d)
         for (size_t i = first_conn; i < n; i++) {
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
                 vramd_conn_readable(d, who[i - first_conn]);
-            if (fds[i].revents & POLLOUT)
+            if (fds[i].revents & POLLOUT) {
                 vramd_conn_writable(d, who[i - first_conn]);
+                if (who[i - first_conn]->in.len)   /* requests held back while it did not read */
+                    vramd_conn_readable(d, who[i - first_conn]);
+            }
         }
         vramd_conns_flush(d);
     } else {

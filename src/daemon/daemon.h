@@ -28,6 +28,8 @@
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
 #define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
 #define VRAMD_ACCEPT_BACKOFF_MS 250 /* the socket rests this long at the fd limit */
+#define VRAMD_CONN_OUT_MAX (1 << 20) /* a client's unread replies before it is not answered more */
+#define VRAMD_OUT_TOTAL_MAX (32 << 20) /* all clients' unread replies, likewise */
 
 typedef struct vramd vramd;
 
@@ -154,6 +156,9 @@ struct vramd {
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
  * a message naming who asked and why not).  Identity is SO_PEERCRED's. */
 int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r);
+/* conns.c: whether c's next request may be answered now (its unread
+ * replies, and total_out of all clients', under the caps). */
+bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out);
 bool vramd_may_submit(const vramd *d, uint32_t uid);
 
 /* Whom a job's runner runs as: its submitter, when the daemon is root. */

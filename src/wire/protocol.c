@@ -340,13 +340,24 @@ static int check_required(parse_ctx *p)
     }
 }
 
+/* An id is echoed raw in the reply: one holding a control character (a
+ * newline would end the reply's line early and forge the next) is not kept,
+ * and the request is refused for it. */
+static bool plain_text(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
 static void keep_id(vram__request *r, const vram__jv *id)
 {
     if (!id)
         return;
     if (id->kind == VRAM__JV_NUMBER && id->len < sizeof(r->id))
         memcpy(r->id, id->str, id->len + 1);
-    else if (id->kind == VRAM__JV_STRING && id->len + 2 < sizeof(r->id) && !strpbrk(id->str, "\"\\"))
+    else if (id->kind == VRAM__JV_STRING && id->len + 2 < sizeof(r->id) && plain_text(id->str, id->len))
         snprintf(r->id, sizeof(r->id), "\"%s\"", id->str);
 }
 
@@ -376,7 +387,7 @@ int vram__request_parse(const char *line, size_t len, vram__request *req, char *
         goto fail;
     }
     if (id && !req->id[0]) {
-        rc = bad(&p, "'id' must be a short string without quotes, or a number%s%s", "", "");
+        rc = bad(&p, "'id' must be a short string without quotes, backslashes or control characters, or a number%s%s", "", "");
         goto fail;
     }
     const char *op = vram__jv_str(vram__jv_get(root, "op"));

@@ -76,6 +76,12 @@ else not_ok queue_escapes_names "not shown escaped: $(cat "$tmp/q.txt")"; fi
 expect error_escapes_text 2 'unknown model .x\\e\[31mred' -- "$VRAM" estimate --model "$(printf 'x\033[31mred')"
 if grep -q "$(printf '\033')" "$tmp/out"; then not_ok error_has_no_raw_escape "$(od -c "$tmp/out" | head -3)"
 else ok error_has_no_raw_escape; fi
+# A request id holding a newline is refused, and the reply is one line.
+python3 "$(dirname "$0")/sockclient.py" "$VRAM_SOCKET" raw '{"op":"hello","id":"a\nb"}
+' >"$tmp/id.out" 2>&1
+if [ "$(wc -l <"$tmp/id.out")" = 1 ] && grep -q "must be a short string without quotes, backslashes or control" "$tmp/id.out"; then
+    ok id_with_newline_one_reply_line
+else not_ok id_with_newline_one_reply_line "$(cat "$tmp/id.out")"; fi
 # A model name is never a path, at submit either.
 expect model_name_not_a_path 2 "is not a model name" -- \
     "$VRAM" submit --model ../../../../etc/passwd -- true
@@ -206,6 +212,70 @@ else
              group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi
+
+# ---- 8: key floods and clients that never read --------------------------------------------
+# Two clients send 64 KiB requests of 8,000 distinct keys, ten each; a
+# third's hello is answered at once all the same (it took 8 s when every
+# key was compared with all before it).
+python3 - "$VRAM_SOCKET" >"$tmp/flood.out" 2>&1 <<'PY'
+import json, socket, sys, threading, time
+path = sys.argv[1]
+b36 = lambda i: (b36(i // 36) if i >= 36 else "") + "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i % 36]
+keys = ",".join('"%s":1' % b36(i) for i in range(8000))     # 64,000 bytes: under the line limit
+line = ('{"op":"hello",' + keys + '}\n').encode()
+def flood():
+    s = socket.socket(socket.AF_UNIX); s.connect(path); f = s.makefile("rb")
+    for _ in range(10):
+        s.sendall(line)
+        if not f.readline():
+            print("flood refused unread"); return
+threads = [threading.Thread(target=flood) for _ in range(2)]
+for t in threads: t.start()
+time.sleep(0.2)
+s = socket.socket(socket.AF_UNIX); s.connect(path); f = s.makefile("rb")
+worst = 0
+for _ in range(5):
+    t0 = time.monotonic(); s.sendall(b'{"op":"hello"}\n'); f.readline()
+    worst = max(worst, time.monotonic() - t0)
+for t in threads: t.join()
+print("worst_hello_ms %d" % (worst * 1000))
+PY
+read -r _ worst <"$tmp/flood.out"
+if [ "${worst:-99999}" -lt 500 ]; then ok key_flood_does_not_stall_others
+else not_ok key_flood_does_not_stall_others "$(cat "$tmp/flood.out")"; fi
+
+# Eight clients ask for the list of 2,000 jobs forty times each and never
+# read: the daemon stops answering them once a MiB waits for each, rather
+# than holding every reply (it grew from 24 to 665 MiB).
+hold=$("$VRAM" submit --vram 20GiB -- sleep 300)
+python3 "$(dirname "$0")/sockclient.py" "$VRAM_SOCKET" submit-many 2000 10GiB true >/dev/null
+rss() { awk '/VmRSS/ {print int($2 / 1024)}' /proc/$daemon/status; }
+before=$(rss)
+python3 - "$VRAM_SOCKET" <<'PY' &
+import socket, sys, time
+conns = []
+for _ in range(8):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.setblocking(False)
+    try:
+        s.sendall(b'{"op":"list","limit":10000}\n' * 40)
+    except BlockingIOError:
+        pass
+    conns.append(s)
+time.sleep(8)
+PY
+greedy=$!
+sleep 4
+after=$(rss)
+expect others_answered_beside_greedy_readers 0 '' -- "$VRAM" queue --limit 1
+kill $greedy 2>/dev/null; wait $greedy 2>/dev/null
+if [ $((after - before)) -lt 100 ]; then ok unread_replies_bounded
+else not_ok unread_replies_bounded "the daemon grew from $before to $after MiB"; fi
+# The 2,000 waiting jobs stay behind in that queue; the next cases get a new one.
+"$VRAM" cancel "$hold" >/dev/null 2>&1
+"$VRAM" wait "$hold" --timeout 20 >/dev/null 2>&1
+stop_daemon
+export VRAM_DB=$tmp/queue2.db
+start_daemon || not_ok daemon_restarts "see $tmp/daemon.log"
 
 # ---- 8: HTTP clients that hold connections or streams -------------------------------------
 url=$(dashboard_url)
