@@ -237,7 +237,7 @@ static int open_all(vramd *d)
     if (rc)
         return rc;
     if ((rc = vram_ctx_open(&d->ctx, o)) || (rc = vram_ledger_open(d->ctx, NULL, &d->ledger)) ||
-        (rc = vram__queue_open(d->db_path, &d->queue)))
+        (rc = vram__queue_open(d->db_path, &d->queue)) || (rc = vram__queue_check(d->queue)))
         return rc;
     char token_path[4096];
     if ((rc = vram__token_path(vram_options_get(o, "token-file"), token_path, sizeof(token_path))) ||

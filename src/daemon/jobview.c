@@ -138,7 +138,8 @@ void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
 {
     memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
     for (size_t i = 0; i < d->njobs; i++)
-        counts[d->jobs[i]->row.state]++;
+        if (d->jobs[i]->row.state >= 0 && d->jobs[i]->row.state < VRAM__JOB_STATE_COUNT)
+            counts[d->jobs[i]->row.state]++;
 }
 
 /* Running first, then starting, then queued in queue order, then finished

@@ -138,6 +138,61 @@ int vram__queue_open(const char *path, vram__queue **out)
     return 0;
 }
 
+/* The first id whose row matches `where` (0: none); -1 on a read error. */
+static int64_t first_id(vram__queue *q, const char *where)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT id FROM jobs WHERE %s ORDER BY id LIMIT 1", where);
+    sqlite3_stmt *st = NULL;
+    int64_t id = -1;
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) == SQLITE_OK) {
+        int src = sqlite3_step(st);
+        id = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : src == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return id;
+}
+
+int vram__queue_check(vram__queue *q)
+{
+    static const char *const text_columns[] = { "argv", "env", "cwd", "name", "model", "settings",
+                                                "ladder", "outcome", "note", "tier" };
+    char where[128];
+    snprintf(where, sizeof(where), "typeof(state) != 'integer' OR state < 0 OR state >= %d",
+             VRAM__JOB_STATE_COUNT);
+    int64_t id = first_id(q, where);
+    if (id > 0)
+        return vram__fail(VRAM_EPARSE, "the queue %s is damaged: job %lld has a state that is not one of "
+                          "0 to %d (queued to %s); move the file away or repair it with sqlite3", q->path,
+                          (long long)id, VRAM__JOB_STATE_COUNT - 1,
+                          vram__job_state_name(VRAM__JOB_STATE_COUNT - 1));
+    for (size_t i = 0; id == 0 && i < sizeof(text_columns) / sizeof(text_columns[0]); i++) {
+        snprintf(where, sizeof(where), "%s IS NULL OR typeof(%s) != 'text'", text_columns[i], text_columns[i]);
+        if ((id = first_id(q, where)) > 0)
+            return vram__fail(VRAM_EPARSE, "the queue %s is damaged: job %lld has no text in its '%s' column "
+                              "(NULL or not text); move the file away or repair it with sqlite3", q->path,
+                              (long long)id, text_columns[i]);
+    }
+    if (id < 0)
+        return q_fail(q, sqlite3_errcode(q->db), "check");
+    /* A write that changes nothing: a read-only file, folder or disk, or a
+     * full one, is said now rather than at the first submit. */
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; PRAGMA user_version = %d; COMMIT;", version);
+    int src = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        int rc = q_fail(q, src, "check");
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return 0;
+}
+
 void vram__queue_close(vram__queue *q)
 {
     if (!q)

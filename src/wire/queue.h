@@ -74,6 +74,12 @@ typedef struct vram__queue vram__queue;
 int vram__queue_open(const char *path, vram__queue **out);
 void vram__queue_close(vram__queue *q);
 
+/* At a daemon's start: every row's state in range and its text columns
+ * text (VRAM_EPARSE naming the file, the job and the column), and the file
+ * writable (a write that changes nothing: VRAM_EPERM read-only, VRAM_ENOSPC
+ * full), each said now rather than as a crash or a refused submit later. */
+int vram__queue_check(vram__queue *q);
+
 /* Stores n new jobs in one durable transaction (synchronous=FULL) and sets
  * their ids and submitted_ms; nothing is stored when it fails. */
 int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n);

@@ -277,6 +277,43 @@ stop_daemon
 export VRAM_DB=$tmp/queue2.db
 start_daemon || not_ok daemon_restarts "see $tmp/daemon.log"
 
+# ---- 9: corrupt or unusable state, said at start ----------------------------------------
+# A row with a state out of range (it overflowed a counter array), a row
+# with NULL columns (it crashed the start), a read-only queue (it started
+# and then refused every submit).
+mkdir -m 700 "$tmp/bad"
+serve_bad() { timeout 20 env VRAM_SOCKET="$tmp/bad/s.sock" VRAM_DB="$tmp/bad/$1" "$VRAM" serve; }
+timeout 20 env VRAM_SOCKET="$tmp/bad/s.sock" VRAM_DB="$tmp/bad/state.db" "$VRAM" serve >"$tmp/bad.log" 2>&1 &
+bd=$!
+wait_until 10 env VRAM_SOCKET="$tmp/bad/s.sock" "$VRAM" queue
+VRAM_SOCKET="$tmp/bad/s.sock" "$VRAM" submit --vram 30GiB -- true >/dev/null 2>&1
+VRAM_SOCKET="$tmp/bad/s.sock" "$VRAM" submit --vram 1GiB -- sleep 0 >/dev/null
+kill -TERM $bd; wait $bd 2>/dev/null
+python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("update jobs set state = 99"); c.commit()' "$tmp/bad/state.db"
+expect corrupt_state_named_at_start 2 "the queue $tmp/bad/state.db is damaged: job [0-9]+ has a state that is not one of 0 to" -- serve_bad state.db
+python3 - "$tmp/bad/null.db" <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("create table jobs (id integer primary key, state integer, argv text, env text, cwd text, name text,"
+          " model text, settings text, ladder text, priority integer, vram_bytes integer, device_pref integer,"
+          " owner_uid integer, submitted_ms integer, started_ms integer default 0, ended_ms integer default 0,"
+          " device integer default -1, lease_bytes integer default 0, runner_pid integer default 0,"
+          " runner_start integer default 0, job_pgid integer default 0, attempts integer default 0,"
+          " exit_status integer default 0, outcome text default '', peak_bytes integer default 0,"
+          " note text default '', budget_bytes integer default 0, tier text default '')")
+c.execute("insert into jobs (id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
+          " device_pref, owner_uid, submitted_ms) values (7, 0, '[\"true\"]', '{}', '/', NULL, '', '{}', '', 0,"
+          " 1073741824, -1, 0, 1)")
+c.commit()
+PY
+expect null_column_named_at_start 2 "the queue $tmp/bad/null.db is damaged: job 7 has no text in its 'name' column" -- serve_bad null.db
+if unshare -rm true 2>/dev/null; then
+    expect readonly_queue_said_at_start 1 "cannot (open|write).*$tmp/bad/ro/q.db.*(Read-only|readonly)" -- \
+        unshare -rm sh -c 'mkdir -p "$1/ro" && mount -t tmpfs -o size=1m,mode=0700 tmpfs "$1/ro" &&
+            : >"$1/ro/q.db" && mount -o remount,ro "$1/ro" && exec env VRAM_SOCKET="$1/ro-s.sock" VRAM_DB="$1/ro/q.db" timeout 20 "$2" serve' \
+        sh "$tmp/bad" "$VRAM"
+else echo "skip - $file/readonly_queue_said_at_start: cannot make a mount namespace here (unshare -rm)"; fi
+
 # ---- 8: HTTP clients that hold connections or streams -------------------------------------
 url=$(dashboard_url)
 port=${url##*:}; port=${port%/}
