@@ -120,6 +120,7 @@ struct vramd {
     vram__queue *queue;
     vram__http *http;
     int listen_fd;
+    bool socket_activated;          /* listen_fd came from systemd (LISTEN_FDS) */
     int lock_fd;                    /* flock'ed beside the db for the daemon's life */
     int spare_fd;                   /* given up at the fd limit to refuse a client */
     uint64_t accept_after_ms;       /* the socket is not polled before (fd limit) */
@@ -246,5 +247,10 @@ void vramd_conns_free(vramd *d);
 
 /* ---- provider.c ---- */
 void vramd_provider(vramd *d, vram__http_provider *p);
+
+/* systemd.c: the socket systemd handed over (*fd_out -1 when none; an error
+ * when what it handed is unusable), and readiness ("READY=1", "STOPPING=1"). */
+int vramd_systemd_listen_fd(int *fd_out);
+void vramd_systemd_notify(const char *state);
 
 #endif /* VRAM_DAEMON_DAEMON_H */
