@@ -1343,7 +1343,7 @@ VRAM_API void vram_client_close(vram_client *c);
 VRAM_API const char *vram_client_socket(const vram_client *c);
 
 /* A job to queue. */
-#define VRAM_SUBMIT_VERSION 1
+#define VRAM_SUBMIT_VERSION 2
 
 typedef struct vram_submit {
     unsigned version;               /* VRAM_SUBMIT_VERSION (0 counts as 1) */
@@ -1358,6 +1358,11 @@ typedef struct vram_submit {
     int device;                     /* -1: any */
     int priority;                   /* -100..100, higher first */
     const char *name;               /* a label, or NULL */
+    /* version 2: */
+    const char *key;                /* an idempotency key (1-64 of A-Z a-z 0-9
+                                       _ . : -), or NULL: a submit repeated with
+                                       the same key by the same user queues
+                                       nothing new and gets the first job's id */
 } vram_submit;
 
 #define VRAM_SUBMIT_INIT { .version = VRAM_SUBMIT_VERSION, .device = -1 }

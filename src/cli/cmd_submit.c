@@ -24,6 +24,8 @@ static const cli_flag flags[] = {
     { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
     { "priority", 'p', "P", "-100 to 100; higher starts first (default 0)", false },
     { "name", 'n', "NAME", "a name for the job", false },
+    { "key", 'k', "KEY", "an idempotency key: submitting again with it queues nothing new and prints the "
+      "first job's id (safe to retry after a lost reply)", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
     { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
     { "json", 0, NULL, "print the job ids as JSON", false },
@@ -88,6 +90,7 @@ static int submit_one(cli_args *a, vram_client *c)
     if (rc)
         return rc;
     vram_submit s = {
+        .version = VRAM_SUBMIT_VERSION,
         .argv = (const char *const *)(a->rest + a->dashdash),
         .vram_bytes = f.vram,
         .model = cli_get(a, "model"),
@@ -97,6 +100,7 @@ static int submit_one(cli_args *a, vram_client *c)
         .device = f.device,
         .priority = f.priority,
         .name = cli_get(a, "name"),
+        .key = cli_get(a, "key"),
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -112,8 +116,9 @@ static int submit_one(cli_args *a, vram_client *c)
 
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
-enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KNOWN };
-static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name" };
+enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KEY, COL_KNOWN };
+static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
+                                              "key" };
 
 typedef struct batch_row {
     unsigned line;
@@ -174,6 +179,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
     argv[2] = r->cell[COL_COMMAND];
     argv[3] = NULL;
     *s = (vram_submit){
+        .version = VRAM_SUBMIT_VERSION,
         .argv = argv,
         .vram_bytes = r->f.vram,
         .model = r->cell[COL_MODEL] && *r->cell[COL_MODEL] ? r->cell[COL_MODEL] : NULL,
@@ -183,6 +189,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .device = r->f.device,
         .priority = r->f.priority,
         .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
+        .key = r->cell[COL_KEY] && *r->cell[COL_KEY] ? r->cell[COL_KEY] : NULL,
     };
     return s;
 }

@@ -527,6 +527,7 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     row->vram_bytes = r->bytes;
     row->device_pref = r->device;
     row->owner_uid = c->uid;
+    row->idem_key = r->key;
     return 0;
 }
 
@@ -633,6 +634,24 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
         if (r->check) {
             op_check(d, c, r);
             break;
+        }
+        if (r->key) {
+            /* Idempotent: the job this user already submitted with this key
+             * is the answer.  A keyed submit goes alone (the ones before it
+             * first), so two with one key in a round cannot both be queued. */
+            flush_submits(d, batch);
+            uint64_t had = 0;
+            if ((rc = vram__queue_find_key(d->queue, c->uid, r->key, &had)))
+                reply_failure(d, c, r, rc);
+            else if (had)
+                reply_submitted(d, c, r, had);
+            if (rc || had)
+                break;
+            batch->req[batch->n] = *r;
+            batch->conn[batch->n++] = c;
+            r->doc = NULL;
+            flush_submits(d, batch);
+            return;
         }
         batch->req[batch->n] = *r;
         batch->conn[batch->n++] = c;

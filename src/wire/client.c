@@ -264,6 +264,8 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
         vram__json_field_int(&j, "priority", s->priority);
     if (s->name)
         vram__json_field_string(&j, "name", s->name);
+    if (s->version >= 2 && s->key)
+        vram__json_field_string(&j, "key", s->key);
     if (check)
         vram__json_field_bool(&j, "check", true);
     vram__json_object_end(&j);

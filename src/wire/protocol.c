@@ -163,7 +163,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
-    F_PGID, F_PEAK, F_PROGRESS, F_CHECK,
+    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY,
 };
 
 static const struct {
@@ -183,6 +183,7 @@ static const struct {
     { "ladder", F_LADDER, OP_BIT(VRAM__OP_SUBMIT) },
     { "priority", F_PRIORITY, OP_BIT(VRAM__OP_SUBMIT) },
     { "check", F_CHECK, OP_BIT(VRAM__OP_SUBMIT) },
+    { "key", F_KEY, OP_BIT(VRAM__OP_SUBMIT) },
     { "vram", F_VRAM, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
     { "device", F_DEVICE, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) },
     { "wait_ms", F_WAIT, OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
@@ -221,6 +222,13 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
             return rc;
         return r->cwd[0] == '/' ? 0 : bad(p, "'cwd' must be an absolute path, not '%s'%s", r->cwd, "");
     case F_NAME: return read_string(p, name, v, 128, &r->name);
+    case F_KEY:
+        if ((rc = read_string(p, name, v, 64, &r->key)))
+            return rc;
+        for (const char *k = r->key; *k; k++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *k))
+                return bad(p, "'key' is 1 to 64 of A-Z a-z 0-9 _ . : -, not '%s'%s", r->key, "");
+        return *r->key ? 0 : bad(p, "'key' is empty%s%s", "", "");
     case F_MODEL: return read_string(p, name, v, 128, &r->model);
     case F_SETTINGS: return read_settings(p, v);
     case F_LADDER: return read_string(p, name, v, 8000, &r->ladder);

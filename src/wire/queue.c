@@ -68,13 +68,15 @@ static const char *schema =
     "  job_pgid INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
     "  exit_status INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '',"
     "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
-    "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '');"
+    "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
+    "  idem_key TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
 
 /* Columns added since the first schema, for a queue written by an older vramd. */
 static const char *const added_columns[][2] = {
     { "budget_bytes", "ALTER TABLE jobs ADD COLUMN budget_bytes INTEGER NOT NULL DEFAULT 0" },
     { "tier", "ALTER TABLE jobs ADD COLUMN tier TEXT NOT NULL DEFAULT ''" },
+    { "idem_key", "ALTER TABLE jobs ADD COLUMN idem_key TEXT NOT NULL DEFAULT ''" },
 };
 
 static int add_missing_columns(sqlite3 *db)
@@ -128,6 +130,9 @@ int vram__queue_open(const char *path, vram__queue **out)
         src = sqlite3_exec(q->db, schema, NULL, NULL, NULL);
     if (src == SQLITE_OK)
         src = add_missing_columns(q->db);
+    if (src == SQLITE_OK)           /* one job per user and idempotency key */
+        src = sqlite3_exec(q->db, "CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(owner_uid, idem_key)"
+                           " WHERE idem_key != ''", NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         int rc = q_fail(q, src, "open");
         sqlite3_close(q->db);
@@ -151,6 +156,22 @@ static int64_t first_id(vram__queue *q, const char *where)
     }
     sqlite3_finalize(st);
     return id;
+}
+
+int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t *id)
+{
+    *id = 0;
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE owner_uid = ? AND idem_key = ?", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, uid);
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW)
+            *id = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : q_fail(q, src, "key lookup");
 }
 
 int vram__queue_check(vram__queue *q)
@@ -214,8 +235,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     sqlite3_stmt *st = NULL;
     src = sqlite3_prepare_v2(q->db,
         "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
-        " device_pref, owner_uid, submitted_ms, budget_bytes, tier)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+        " device_pref, owner_uid, submitted_ms, budget_bytes, tier, idem_key)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
     uint64_t now = vram__unix_ms();
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
         vram__job *j = &jobs[i];
@@ -235,6 +256,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
         sqlite3_bind_int64(st, k++, (sqlite3_int64)now);
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->budget_bytes);
         sqlite3_bind_text(st, k++, j->tier, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, or_empty(j->idem_key), -1, SQLITE_STATIC);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE) {
             src = SQLITE_OK;
@@ -371,7 +393,7 @@ int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void 
         sqlite3_bind_int(st, 1, (int)mask);
     int rc = 0;
     while (src == SQLITE_OK && !rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        vram__job j;
+        vram__job j = { 0 };
         row_view(st, &j);
         rc = visit(user, &j);
         src = SQLITE_OK;

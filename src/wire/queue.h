@@ -45,6 +45,8 @@ typedef struct vram__job {
     char *model;                    /* "" when sized by vram_bytes */
     char *settings_json;            /* JSON object */
     char *ladder;                   /* "" for none */
+    const char *idem_key;           /* submit's idempotency key: read by vram__queue_add only
+                                       (borrowed; never loaded, never freed) */
     int priority;
     uint64_t vram_bytes;            /* asked for (0: from the model) */
     uint64_t budget_bytes;          /* sized once, at submit: what it waits for (0: not yet) */
@@ -79,6 +81,9 @@ void vram__queue_close(vram__queue *q);
  * writable (a write that changes nothing: VRAM_EPERM read-only, VRAM_ENOSPC
  * full), each said now rather than as a crash or a refused submit later. */
 int vram__queue_check(vram__queue *q);
+
+/* The job uid submitted with idempotency key `key` (*id 0: none). */
+int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t *id);
 
 /* Stores n new jobs in one durable transaction (synchronous=FULL) and sets
  * their ids and submitted_ms; nothing is stored when it fails. */

@@ -213,6 +213,18 @@ else
         printf "$no_other" $t; done
 fi
 
+# ---- 7: an idempotency key: a retried submit makes no second job ----------------------------
+k1=$("$VRAM" submit --vram 1GiB --key retry-1 -- true)
+k2=$("$VRAM" submit --vram 1GiB --key retry-1 -- true)
+k3=$("$VRAM" submit --vram 1GiB --key retry-2 -- true)
+if [ -n "$k1" ] && [ "$k1" = "$k2" ] && [ "$k3" != "$k1" ]; then ok submit_key_idempotent
+else not_ok submit_key_idempotent "ids '$k1' '$k2' '$k3'"; fi
+printf 'command,vram,key\ntrue,1GiB,retry-1\ntrue,1GiB,row-2\n' >"$tmp/keys.csv"
+"$VRAM" submit --csv "$tmp/keys.csv" >"$tmp/keys.out" 2>/dev/null
+if [ "$(head -1 "$tmp/keys.out")" = "$k1" ]; then ok csv_key_column_idempotent
+else not_ok csv_key_column_idempotent "$(cat "$tmp/keys.out") (first job $k1)"; fi
+expect bad_key_refused 2 "'key' is 1 to 64 of" -- "$VRAM" submit --vram 1GiB --key 'a b' -- true
+
 # ---- 8: key floods and clients that never read --------------------------------------------
 # Two clients send 64 KiB requests of 8,000 distinct keys, ten each; a
 # third's hello is answered at once all the same (it took 8 s when every
