@@ -304,7 +304,9 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
         vram__json_field_uint(&j, vram__job_state_name(s), counts[s]);
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
+    d->viewer_uid = c->uid;         /* others' commands are not shown to it (jobview.c) */
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
     client_leases_json(d, &j);
     vram__reply_end(&j);
@@ -323,7 +325,9 @@ static void op_show(vramd *d, vramd_conn *c, const vram__request *r)
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
     vram__json_key(&j, "job");
+    d->viewer_uid = c->uid;
     vramd_job_json(d, job, &j);
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }

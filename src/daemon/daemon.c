@@ -405,6 +405,7 @@ int vram_daemon_run(const vram_daemon_config *cfg)
     d->cfg = *cfg;
     d->listen_fd = -1;
     d->lock_fd = -1;
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);

@@ -26,6 +26,7 @@
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
+#define VRAMD_ANY_VIEWER UINT32_MAX
 #define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
 #define VRAMD_ACCEPT_BACKOFF_MS 250 /* the socket rests this long at the fd limit */
 #define VRAMD_CONN_OUT_MAX (1 << 20) /* a client's unread replies before it is not answered more */
@@ -122,6 +123,7 @@ struct vramd {
     int listen_fd;
     bool socket_activated;          /* listen_fd came from systemd (LISTEN_FDS) */
     int lock_fd;                    /* flock'ed beside the db for the daemon's life */
+    uint32_t viewer_uid;            /* whose job JSON is being made (VRAMD_ANY_VIEWER: all shown) */
     int spare_fd;                   /* given up at the fd limit to refuse a client */
     uint64_t accept_after_ms;       /* the socket is not polled before (fd limit) */
     char socket_path[4096], db_path[4096], runner_path[4096], history_path[4096];

@@ -153,6 +153,8 @@ if [ -n "$other" ]; then
     rjob=$(VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sleep 30)
     expect other_user_cancel_refused 1 "job $rjob belongs to root .*; $other .*may not cancel it" -- \
         as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
+    expect other_user_sees_no_command 0 "\"id\":$rjob,[^}]*\"command\":\"\(another user's job\)\"" -- \
+        as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue --json
     expect owner_cancel_accepted 0 '' -- env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
     # A root daemon runs the other user's job as that user, in their folder;
     # it cannot read root's files.
@@ -208,7 +210,7 @@ squat=$!
     else ok squatter_heard_nothing; fi
     kill $squat 2>/dev/null; wait $squat 2>/dev/null
 else
-    for t in other_user_cancel_refused owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
+    for t in other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
              group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi
