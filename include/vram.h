@@ -1363,6 +1363,8 @@ typedef struct vram_submit {
                                        _ . : -), or NULL: a submit repeated with
                                        the same key by the same user queues
                                        nothing new and gets the first job's id */
+    uint64_t time_limit_ms;         /* 0: none; else its attempts are stopped
+                                       after it (vram_job_spec.time_limit_ms) */
 } vram_submit;
 
 #define VRAM_SUBMIT_INIT { .version = VRAM_SUBMIT_VERSION, .device = -1 }

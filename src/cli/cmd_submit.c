@@ -24,6 +24,8 @@ static const cli_flag flags[] = {
     { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
     { "priority", 'p', "P", "-100 to 100; higher starts first (default 0)", false },
     { "name", 'n', "NAME", "a name for the job", false },
+    { "time", 't', "LIMIT", "stop each attempt after LIMIT (90s, 30m, 2h; a bare number is minutes, as "
+      "Slurm's): SIGTERM to every process it started, SIGKILL 5 s later", false },
     { "key", 'k', "KEY", "an idempotency key: submitting again with it queues nothing new and prints the "
       "first job's id (safe to retry after a lost reply)", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
@@ -33,14 +35,14 @@ static const cli_flag flags[] = {
 };
 
 typedef struct job_flags {
-    uint64_t vram;
+    uint64_t vram, time_ms;
     const char *model, *ladder, *name;
     int device, priority;
 } job_flags;
 
 /* Checks the values a job is given (from flags or a CSV row). */
 static int check_job(const char *vram, const char *device, const char *priority, const char *ladder,
-                     job_flags *out, char *err, size_t cap)
+                     const char *time, job_flags *out, char *err, size_t cap)
 {
     if (vram && *vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
@@ -60,6 +62,9 @@ static int check_job(const char *vram, const char *device, const char *priority,
         out->priority = (int)v;
     }
     vram_ladder l;
+    if (time && *time && (vram_duration_parse(time, 60000, &out->time_ms) || !out->time_ms))
+        return snprintf(err, cap, "time: '%s' is not a time limit (90s, 30m, 2h; a bare number is minutes)",
+                        time), -1;
     if (ladder && *ladder && vram_ladder_parse(ladder, &l))
         return snprintf(err, cap, "ladder: %s", vram_last_error()), -1;
     /* A ladder with budgets sizes the job by its first rung. */
@@ -79,7 +84,7 @@ static int submit_one(cli_args *a, vram_client *c)
     job_flags f = { 0 };
     char err[512];
     if (check_job(cli_get(a, "vram"), cli_get(a, "device"), cli_get(a, "priority"), cli_get(a, "ladder"),
-                  &f, err, sizeof(err)))
+                  cli_get(a, "time"), &f, err, sizeof(err)))
         return cli_error(a, EXIT_USAGE, "--%s", err);
     if (!f.vram && !cli_has(a, "model"))
         return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
@@ -101,6 +106,7 @@ static int submit_one(cli_args *a, vram_client *c)
         .priority = f.priority,
         .name = cli_get(a, "name"),
         .key = cli_get(a, "key"),
+        .time_limit_ms = f.time_ms,
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -116,9 +122,10 @@ static int submit_one(cli_args *a, vram_client *c)
 
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
-enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KEY, COL_KNOWN };
+enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KEY, COL_TIME,
+       COL_KNOWN };
 static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
-                                              "key" };
+                                              "key", "time" };
 
 typedef struct batch_row {
     unsigned line;
@@ -157,7 +164,7 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *
     if (!command || !*command)
         snprintf(r->error, sizeof(r->error), "the command is empty");
     else if (check_job(r->cell[COL_VRAM], r->cell[COL_DEVICE], r->cell[COL_PRIORITY], r->cell[COL_LADDER],
-                       &r->f, err, sizeof(err)))
+                       r->cell[COL_TIME], &r->f, err, sizeof(err)))
         snprintf(r->error, sizeof(r->error), "%s", err);
     else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
@@ -190,6 +197,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .priority = r->f.priority,
         .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
         .key = r->cell[COL_KEY] && *r->cell[COL_KEY] ? r->cell[COL_KEY] : NULL,
+        .time_limit_ms = r->f.time_ms,
     };
     return s;
 }

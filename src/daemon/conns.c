@@ -532,6 +532,7 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     row->device_pref = r->device;
     row->owner_uid = c->uid;
     row->idem_key = r->key;
+    row->time_limit_ms = r->time_limit_ms;
     return 0;
 }
 

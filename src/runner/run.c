@@ -710,6 +710,8 @@ static int claim_job(run *r)
     s->ladder = *r->record.ladder ? r->record.ladder : NULL;
     s->name = *r->record.name ? r->record.name : r->spec->name;
     s->vram_bytes = g.bytes;
+    if (r->record.time_limit_ms)
+        s->time_limit_ms = r->record.time_limit_ms;
     r->claim_device = g.device;
     r->spec = s;
     job_name(s, r->daemon_job, r->out->job, sizeof(r->out->job));

@@ -266,6 +266,8 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
         vram__json_field_string(&j, "name", s->name);
     if (s->version >= 2 && s->key)
         vram__json_field_string(&j, "key", s->key);
+    if (s->version >= 2 && s->time_limit_ms)
+        vram__json_field_uint(&j, "time_ms", s->time_limit_ms);
     if (check)
         vram__json_field_bool(&j, "check", true);
     vram__json_object_end(&j);

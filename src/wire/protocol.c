@@ -163,7 +163,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
-    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY,
+    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_TIME,
 };
 
 static const struct {
@@ -184,6 +184,7 @@ static const struct {
     { "priority", F_PRIORITY, OP_BIT(VRAM__OP_SUBMIT) },
     { "check", F_CHECK, OP_BIT(VRAM__OP_SUBMIT) },
     { "key", F_KEY, OP_BIT(VRAM__OP_SUBMIT) },
+    { "time_ms", F_TIME, OP_BIT(VRAM__OP_SUBMIT) },
     { "vram", F_VRAM, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
     { "device", F_DEVICE, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) },
     { "wait_ms", F_WAIT, OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
@@ -235,6 +236,13 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
     case F_PRIORITY:
         rc = read_int(p, name, v, -100, 100, &r->priority);
         return rc;
+    case F_TIME: {
+        int64_t ms;
+        if ((rc = read_int(p, name, v, 1, 366LL * 86400 * 1000, &ms)))
+            return rc;
+        r->time_limit_ms = (uint64_t)ms;
+        return 0;
+    }
     case F_CHECK:
         if (v->kind != VRAM__JV_BOOL)
             return bad(p, "'%s' must be true or false%s", name, "");

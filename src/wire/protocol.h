@@ -52,6 +52,7 @@ typedef struct vram__request {
     const char *cwd;
     const char *name;
     const char *key;                /* submit's idempotency key, or NULL */
+    uint64_t time_limit_ms;         /* submit's time limit, 0: none */
     const char *model;
     const vram__jv *settings;       /* object of strings, or NULL */
     const char *ladder;

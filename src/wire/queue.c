@@ -69,7 +69,7 @@ static const char *schema =
     "  exit_status INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '',"
     "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
     "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
-    "  idem_key TEXT NOT NULL DEFAULT '');"
+    "  idem_key TEXT NOT NULL DEFAULT '', time_limit_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
 
 /* Columns added since the first schema, for a queue written by an older vramd. */
@@ -77,6 +77,7 @@ static const char *const added_columns[][2] = {
     { "budget_bytes", "ALTER TABLE jobs ADD COLUMN budget_bytes INTEGER NOT NULL DEFAULT 0" },
     { "tier", "ALTER TABLE jobs ADD COLUMN tier TEXT NOT NULL DEFAULT ''" },
     { "idem_key", "ALTER TABLE jobs ADD COLUMN idem_key TEXT NOT NULL DEFAULT ''" },
+    { "time_limit_ms", "ALTER TABLE jobs ADD COLUMN time_limit_ms INTEGER NOT NULL DEFAULT 0" },
 };
 
 static int add_missing_columns(sqlite3 *db)
@@ -235,8 +236,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     sqlite3_stmt *st = NULL;
     src = sqlite3_prepare_v2(q->db,
         "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
-        " device_pref, owner_uid, submitted_ms, budget_bytes, tier, idem_key)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+        " device_pref, owner_uid, submitted_ms, budget_bytes, tier, idem_key, time_limit_ms)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
     uint64_t now = vram__unix_ms();
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
         vram__job *j = &jobs[i];
@@ -257,6 +258,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->budget_bytes);
         sqlite3_bind_text(st, k++, j->tier, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, k++, or_empty(j->idem_key), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, k++, (sqlite3_int64)j->time_limit_ms);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE) {
             src = SQLITE_OK;
@@ -347,7 +349,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
 #define COLUMNS "id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes," \
                 " device_pref, owner_uid, submitted_ms, started_ms, ended_ms, device, lease_bytes,"  \
                 " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note,"   \
-                " budget_bytes, tier"
+                " budget_bytes, tier, time_limit_ms"
 
 /* Fills j from a row; the strings point into the statement (valid until the
  * next step), which is what queue_each's visitors get. */
@@ -382,6 +384,7 @@ static void row_view(sqlite3_stmt *st, vram__job *j)
     vram__strlcpy(j->note, (const char *)sqlite3_column_text(st, k++), sizeof(j->note));
     j->budget_bytes = (uint64_t)sqlite3_column_int64(st, k++);
     vram__strlcpy(j->tier, (const char *)sqlite3_column_text(st, k++), sizeof(j->tier));
+    j->time_limit_ms = (uint64_t)sqlite3_column_int64(st, k++);
 }
 
 int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void *user)

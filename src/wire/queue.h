@@ -50,6 +50,7 @@ typedef struct vram__job {
     int priority;
     uint64_t vram_bytes;            /* asked for (0: from the model) */
     uint64_t budget_bytes;          /* sized once, at submit: what it waits for (0: not yet) */
+    uint64_t time_limit_ms;         /* each attempt stopped after it (0: none) */
     char tier[32];                  /* the tier it was sized at ("" none) */
     int device_pref;                /* -1: auto */
     uint32_t owner_uid;

@@ -119,12 +119,21 @@ for how in cgroup tree; do
     if alive "sleep [56]$tag"; then not_ok "${how}_time_limit_stops_all" "still running: $(cat "$tmp/time.out")"
     elif ! grep -q 'stopped at its time limit' "$tmp/time.out"; then not_ok "${how}_time_limit_stops_all" "rc $rc: $(cat "$tmp/time.out")"
     else ok "${how}_time_limit_stops_all"; fi
+    # vram submit --time: the same, through the daemon; the job fails with
+    # outcome timeout once every process is gone.
+    job=$(VRAM_CONTAIN=$how "$VRAM" submit --vram 1GiB --time 1s -- \
+          sh -c "(setsid sh -c 'trap \"\" TERM; sleep 7$tag') & sleep 8$tag")
+    "$VRAM" wait "$job" --timeout 30 >/dev/null 2>&1
+    st=$(state "$job")
+    if alive "sleep [78]$tag"; then not_ok "${how}_submit_time_limit_stops_all" "still running; job: $st"
+    elif [ "$st" != "failed timeout" ]; then not_ok "${how}_submit_time_limit_stops_all" "job is '$st'"
+    else ok "${how}_submit_time_limit_stops_all"; fi
     # A child that called setsid and holds GPU memory after the command
     # exits is followed to its end (measured, not stopped): the run is not
     # over while it holds the memory.
     expect "${how}_setsid_gpu_holder_followed" 0 'finished \(peak 1.0 GiB\)' -- \
         env VRAM_CONTAIN=$how "$VRAM" run --vram 2GiB -- sh -c "setsid '$alloc' hold 1GiB 800 & exit 0"
-    for p in $(pgrep -f "sleep [1-6]$tag"); do kill -9 "$p"; done
+    for p in $(pgrep -f "sleep [1-8]$tag"); do kill -9 "$p"; done
 done
 
 # ---- 2: runner-only operations, from the runner only ---------------------------------------
