@@ -64,7 +64,7 @@ static double reparse_per_second(const char *path, double seconds)
     do {
         for (int i = 0; i < 16; i++, n++) {
             vram_profile *p;
-            if (vram_profile_load(NULL, path, &p))
+            if (vram_profile_load_file(path, &p))
                 return 0;
             vram_estimate e;
             vram_estimate_run(p, variants[n % 4], 3, 0, &e);

@@ -130,6 +130,15 @@ VRAM_API int vram_size_parse(const char *text, uint64_t *bytes_out);
  * "16 B".  Returns the length written (truncated to cap-1), like snprintf. */
 VRAM_API int vram_size_format(uint64_t bytes, char *buf, size_t cap);
 
+/* Copies text (NULL: "") into out, cap bytes, always terminated, with what
+ * a terminal would act on made visible: control characters (C0, DEL, and
+ * C1 whether as UTF-8 or as raw bytes) and invalid UTF-8 become \n, \r,
+ * \t, \e or \xHH; valid UTF-8 text is kept.  Output is cut before an
+ * escape or character that would not fit.  Every output of user text
+ * (names, commands, messages) to a terminal goes through it.  Returns out.
+ * Thread-safe. */
+VRAM_API char *vram_text_escape(const char *text, char *out, size_t cap);
+
 /* Parses a duration: "100ms", "0.5s", "2m", "1h", or a bare number counted
  * in bare_unit_ms (1: milliseconds, 1000: seconds).  Negative, malformed and
  * over a year are refused with a message naming the text. */
@@ -446,13 +455,17 @@ enum {
 };
 
 /* Loads the profile called `name` from the folders of option "profiles"
- * (the first folder that has NAME.ini wins), or the file `name` when it
- * holds a '/' or ends in ".ini".  opts may be NULL: defaults and the
- * environment.  VRAM_ENOENT names the model and lists the ones there are;
- * VRAM_EPARSE says "file:line: what is wrong".  Free with
- * vram_profile_free. */
+ * (the first folder that has NAME.ini wins).  A name is never a path: one
+ * holding '/' or "..", or ending in ".ini", is refused (VRAM_EINVAL).
+ * opts may be NULL: defaults and the environment.  VRAM_ENOENT names the
+ * model and lists the ones there are; VRAM_EPARSE says "file:line: what is
+ * wrong".  Free with vram_profile_free. */
 VRAM_API int vram_profile_load(const vram_options *opts, const char *name,
                                vram_profile **out);
+
+/* Loads the profile file at `path`, for a caller that was given a file
+ * (`--profile FILE`).  Errors as vram_profile_load. */
+VRAM_API int vram_profile_load_file(const char *path, vram_profile **out);
 VRAM_API void vram_profile_free(vram_profile *p);
 
 /* Name, one-line title, and the file it was read from.  Borrowed for p's
@@ -1343,6 +1356,10 @@ typedef struct vram_job_spec {
     const char *name;               /* the job's name in the history, or NULL */
     vram_say_fn say;                /* may be NULL */
     void *say_user;
+    uint64_t time_limit_ms;         /* 0: none; else each attempt is stopped
+                                       after it (SIGTERM to every process it
+                                       started, SIGKILL 5 s later: Slurm's
+                                       --time), outcome "timeout" */
 } vram_job_spec;
 
 #define VRAM_JOB_SPEC_INIT { .version = VRAM_JOB_SPEC_VERSION, .device = -1, .wait_ms = -1 }
@@ -1351,7 +1368,8 @@ typedef struct vram_job_result {
     int exit_status;                /* the last attempt's, or 128 + signal; 127:
                                        the command could not be run */
     unsigned attempts;
-    char outcome[16];               /* "ok", "failed", "oom", "signal", "not-started", "canceled" */
+    char outcome[16];               /* "ok", "failed", "oom", "signal", "not-started",
+                                       "canceled", "timeout" */
     uint64_t peak_bytes;            /* the most the job's processes held */
     int device;                     /* the last attempt's device, -1: none */
     char job[40];                   /* its name in the history */
@@ -1465,7 +1483,7 @@ VRAM_API void vram_client_close(vram_client *c);
 VRAM_API const char *vram_client_socket(const vram_client *c);
 
 /* A job to queue. */
-#define VRAM_SUBMIT_VERSION 1
+#define VRAM_SUBMIT_VERSION 2
 
 typedef struct vram_submit {
     unsigned version;               /* VRAM_SUBMIT_VERSION (0 counts as 1) */
@@ -1480,10 +1498,17 @@ typedef struct vram_submit {
     int device;                     /* -1: any */
     int priority;                   /* -100..100, higher first */
     const char *name;               /* a label, or NULL */
-    uint64_t time_ms;               /* how long it runs, at most (vram submit --time):
+    uint64_t time_ms;               /* its time limit (vram submit --time), also what backfill counts on:
                                        smaller jobs start past it while it waits
                                        only when they end in time.  0: the learnt
                                        duration of its model, if any */
+    /* version 2: */
+    const char *key;                /* an idempotency key (1-64 of A-Z a-z 0-9
+                                       _ . : -), or NULL: a submit repeated with
+                                       the same key by the same user queues
+                                       nothing new and gets the first job's id */
+    uint64_t time_limit_ms;         /* the same limit as time_ms, as trust's job
+                                       spec names it; the larger of the two is sent */
 } vram_submit;
 
 #define VRAM_SUBMIT_INIT { .version = VRAM_SUBMIT_VERSION, .device = -1 }

@@ -230,24 +230,27 @@ bool cli_has(const cli_args *a, const char *name)
     return idx >= 0 && a->given[idx];
 }
 
+/* Messages name what the user gave (a file, a model, a value): they are
+ * printed with control characters escaped (vram_text_escape). */
 int cli_error(const cli_args *a, int status, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "vram %s: ", a->cmd->name);
+    char text[4096], shown[8192];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "vram %s: %s\n", a->cmd->name, vram_text_escape(text, shown, sizeof(shown)));
     return status;
 }
 
 int cli_fail(const cli_args *a, int rc, const char *what)
 {
-    const char *detail = vram_last_error();
+    char detail[8192];
+    vram_text_escape(*vram_last_error() ? vram_last_error() : vram_strerror(rc), detail, sizeof(detail));
     if (what)
-        fprintf(stderr, "vram %s: %s: %s\n", a->cmd->name, what, *detail ? detail : vram_strerror(rc));
+        fprintf(stderr, "vram %s: %s: %s\n", a->cmd->name, what, detail);
     else
-        fprintf(stderr, "vram %s: %s\n", a->cmd->name, *detail ? detail : vram_strerror(rc));
+        fprintf(stderr, "vram %s: %s\n", a->cmd->name, detail);
     /* ENODEV: a device named (--device 7) that is not there. */
     bool bad_input = rc == VRAM_EINVAL || rc == VRAM_ERANGE || rc == VRAM_ENOENT ||
                      rc == VRAM_EPARSE || rc == VRAM_ENODEV;

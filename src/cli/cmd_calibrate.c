@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 
 static const cli_flag flags[] = {
-    { "model", 'm', "NAME", "the model's profile (see 'vram profiles'), or a profile file", false },
+    { "model", 'm', "NAME", "the model's profile (see 'vram profiles')", false },
+    { "profile", 0, "FILE", "a profile file, instead of --model NAME", false },
     { "from", 0, "FILE", "measurements: CSV with setting columns, peak (a size), seconds", false },
     { "from-history", 0, NULL, "measurements: the finished runs of the model in the run history", false },
     { "out", 'o', "FILE", "where to write the calibrated copy (default: your profiles folder)", false },

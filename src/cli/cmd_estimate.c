@@ -8,7 +8,8 @@
 #include "cli/cli.h"
 
 static const cli_flag flags[] = {
-    { "model", 'm', "NAME", "the model's profile (see 'vram profiles'), or a profile file", false },
+    { "model", 'm', "NAME", "the model's profile (see 'vram profiles')", false },
+    { "profile", 0, "FILE", "a profile file, instead of --model NAME", false },
     { "set", 's', "KEY=VALUE", "a setting (repeatable; bare KEY=VALUE words also count)", true },
     { "vram", 0, "SIZE", "a budget: memory=auto then takes the fastest mode that fits it", false },
     { "device", 'd', "N", "the budget is GPU N's safe available memory now", false },

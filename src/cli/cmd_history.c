@@ -30,12 +30,13 @@ static void print_table(const vram_run_record *rows, size_t n)
     for (size_t i = 0; i < n; i++) {
         const vram_run_record *r = &rows[i];
         time_t t = (time_t)(r->started_unix_ms / 1000);
-        char when[32], p[32], e[32];
+        char when[32], p[32], e[32], job[128], command[256];
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
-        printf("%6lld  %-24.24s %3u  %-19s %8.1f  %-11s %9s %9s  %.60s\n", (long long)r->id, r->job,
+        printf("%6lld  %-24.24s %3u  %-19s %8.1f  %-11s %9s %9s  %.60s\n", (long long)r->id,
+               vram_text_escape(r->job, job, sizeof(job)),
                r->attempt, when, (double)r->duration_ms / 1000.0, r->outcome,
                cli_gib(r->peak_bytes, p, sizeof(p)), cli_gib(r->estimate_bytes, e, sizeof(e)),
-               r->command);
+               vram_text_escape(r->command, command, sizeof(command)));
     }
 }
 

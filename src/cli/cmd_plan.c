@@ -9,7 +9,8 @@
 #include "cli/cli.h"
 
 static const cli_flag flags[] = {
-    { "model", 'm', "NAME", "the model's profile (see 'vram profiles'), or a profile file", false },
+    { "model", 'm', "NAME", "the model's profile (see 'vram profiles')", false },
+    { "profile", 0, "FILE", "a profile file, instead of --model NAME", false },
     { "set", 's', "KEY=VALUE", "a setting the tiers must keep (repeatable; bare KEY=VALUE too)", true },
     { "vram", 0, "SIZE", "plan for this budget", false },
     { "device", 'd', "N", "plan for GPU N's safe available memory now (default: GPU 0)", false },

@@ -48,7 +48,10 @@ static int list(cli_args *a)
 static int show(cli_args *a, const char *name)
 {
     vram_profile *p;
-    int rc = vram_profile_load(a->opts, name, &p);
+    /* The user's own command may read the user's own file; a name is
+     * never taken for a path elsewhere (the daemon). */
+    bool file = strchr(name, '/') || (strlen(name) > 4 && !strcmp(name + strlen(name) - 4, ".ini"));
+    int rc = file ? vram_profile_load_file(name, &p) : vram_profile_load(a->opts, name, &p);
     if (rc)
         return cli_fail(a, rc, NULL);
     char *text;

@@ -48,7 +48,7 @@ static void print_jobs(const vram_job_list *l, const vram_lease_info *leases, si
            "USING", "DONE", "COMMAND / WHY");
     for (size_t i = 0; i < l->count; i++) {
         const vram_job_info *j = &l->jobs[i];
-        char est[32], used[32], gpu[16] = "-", done[16] = "";
+        char est[32], used[32], gpu[16] = "-", done[16] = "", what[256], why[1024];
         if (j->device >= 0)
             snprintf(gpu, sizeof(gpu), "%d", j->device);
         if (j->progress >= 0)
@@ -56,9 +56,9 @@ static void print_jobs(const vram_job_list *l, const vram_lease_info *leases, si
         printf("%7llu  %-10s %4s %3u %-16.16s %9s %9s %5s  %.60s\n", (unsigned long long)j->id, j->state,
                gpu, j->attempt, *j->tier ? j->tier : "-", cli_gib(j->estimate_bytes, est, sizeof(est)),
                !strcmp(j->state, "running") ? cli_gib(j->used_bytes, used, sizeof(used)) : "-", done,
-               *j->name ? j->name : j->command);
+               vram_text_escape(*j->name ? j->name : j->command, what, sizeof(what)));
         if (*j->reason && strcmp(j->state, "succeeded"))
-            printf("%7s  %s\n", "", j->reason);
+            printf("%7s  %s\n", "", vram_text_escape(j->reason, why, sizeof(why)));
     }
     print_leases(leases, nleases);
 }

@@ -20,6 +20,8 @@ static const cli_flag flags[] = {
     { "ladder", 'l', "RUNGS", "cheaper settings to retry with after an out-of-memory: \"k=v k=v; k=v\"", false },
     { "wait", 'w', "S", "give up when not admitted within S seconds (default: wait)", false },
     { "name", 'n', "NAME", "the job's name in the history", false },
+    { "time", 't', "LIMIT", "stop each attempt after LIMIT (90s, 30m, 2h; a bare number is minutes, as Slurm's): "
+      "SIGTERM to every process it started, SIGKILL 5 s later", false },
     { "quiet", 'q', NULL, "print only errors, not progress", false },
     { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N, as vramd recorded it", false },
     { NULL, 0, NULL, NULL, false },
@@ -98,6 +100,10 @@ static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, con
     if (cli_has(a, "wait") && (rc = cli_duration_ms(a, "wait", CLI_SECONDS, &wait_ms)))
         return rc;
     spec->wait_ms = cli_has(a, "wait") ? (int64_t)wait_ms : -1;
+    if (cli_has(a, "time") && (rc = cli_duration_ms(a, "time", 60000u, &spec->time_limit_ms)))
+        return rc;
+    if (cli_has(a, "time") && !spec->time_limit_ms)
+        return cli_error(a, EXIT_USAGE, "--time: a limit of 0 stops every job at once");
     spec->argv = a->rest + a->dashdash;
     spec->model = cli_get(a, "model");
     spec->settings = *settings;

@@ -68,7 +68,8 @@ static int run(cli_args *a)
 
 const cli_command cmd_serve = {
     .name = "serve",
-    .usage = "[--socket PATH] [--db PATH] [--http ADDR:PORT] [--token-file PATH] [--socket-group GROUP]",
+    .usage = "[--socket PATH] [--db PATH] [--http ADDR:PORT] [--token-file PATH] [--socket-group GROUP] "
+             "[--group-jobs yes]",
     .summary = "run vramd: the one queue and referee for every GPU job on this machine, with its dashboard",
     .description =
         "Jobs come in through 'vram submit' (or the dashboard, or the socket protocol), wait\n"
@@ -79,7 +80,13 @@ const cli_command cmd_serve = {
         "--token-file at start.  Ctrl-C or SIGTERM stops it.  Also installed as 'vramd'.\n"
         "Under systemd (vramd.service and vramd.socket, installed by make install) it takes\n"
         "the socket systemd listens on, says when it is ready (Type=notify), and leaves the\n"
-        "time stamps of its lines to the journal.",
+        "time stamps of its lines to the journal.\n"
+        "Who may do what: identity is the kernel's (SO_PEERCRED).  A job is its submitter's:\n"
+        "only they, root or the daemon's user may cancel it.  Run as root, vramd runs each\n"
+        "job as its submitter.  Run as another user, it takes jobs only from that user,\n"
+        "unless --group-jobs yes: then members of --socket-group may submit too, and THEIR\n"
+        "JOBS RUN AS THE DAEMON'S USER - access to the socket is then the power to run code\n"
+        "as that user, as with Docker's socket.",
     .flags = flags,
     .run = run,
 };

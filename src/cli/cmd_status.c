@@ -52,7 +52,8 @@ static void print_device(const vram_device_snapshot *d, bool unicode)
         printf("  %8s  %-20s %10s\n", "PID", "PROCESS", "USED");
         for (size_t i = 0; i < d->nprocs; i++) {
             const vram_proc *p = &d->procs[i];
-            printf("  %8u  %-20.20s %10s\n", p->pid, *p->name ? p->name : "?",
+            char name[64];
+            printf("  %8u  %-20.20s %10s\n", p->pid, vram_text_escape(*p->name ? p->name : "?", name, sizeof(name)),
                    p->have & VRAM_HAVE_PROC_MEM ? cli_gib(p->used_bytes, a, sizeof(a)) : "n/a");
         }
     }

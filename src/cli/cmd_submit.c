@@ -3,7 +3,8 @@
  * the command line or a batch from a CSV file.
  *
  * A CSV batch has a header; the column `command` is the command line (run
- * by /bin/sh -c, with {key} from the row); `vram`, `model`, `ladder`,
+ * by /bin/sh -c, with {key} from the row as a positional parameter, never
+ * pasted into the script); `vram`, `model`, `ladder`,
  * `device`, `priority` and `name` say what their flags say; every other
  * column is a setting.  Rows are checked, here and by the daemon, before any
  * is queued: a bad row is named by its line, and either the file is refused
@@ -23,7 +24,10 @@ static const cli_flag flags[] = {
     { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
     { "priority", 'p', "P", "-100 to 100; higher starts first (default 0)", false },
     { "name", 'n', "NAME", "a name for the job", false },
-    { "time", 't', "DURATION", "how long the job runs at most (90s, 5m): smaller jobs may start past it", false },
+    { "time", 't', "LIMIT", "stop each attempt after LIMIT (90s, 30m, 2h; a bare number is minutes, as "
+      "Slurm's): SIGTERM to every process it started, SIGKILL 5 s later; smaller jobs may start past it while it waits only when they end in time", false },
+    { "key", 'k', "KEY", "an idempotency key: submitting again with it queues nothing new and prints the "
+      "first job's id (safe to retry after a lost reply)", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
     { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
     { "json", 0, NULL, "print the job ids as JSON", false },
@@ -42,8 +46,6 @@ static int check_job(const char *vram, const char *device, const char *priority,
 {
     if (vram && *vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
-    if (time && *time && (vram_duration_parse(time, 1000, &out->time_ms) || !out->time_ms))
-        return snprintf(err, cap, "time: '%s' is not a duration above 0 (90s, 5m, 1h)", time), -1;
     out->device = -1;
     if (device && *device && strcmp(device, "auto")) {
         char *end;
@@ -59,6 +61,9 @@ static int check_job(const char *vram, const char *device, const char *priority,
             return snprintf(err, cap, "priority: '%s' is not a whole number from -100 to 100", priority), -1;
         out->priority = (int)v;
     }
+    if (time && *time && (vram_duration_parse(time, 60000, &out->time_ms) || !out->time_ms))
+        return snprintf(err, cap, "time: '%s' is not a time limit (90s, 30m, 2h; a bare number is minutes)",
+                        time), -1;
     /* A ladder with budgets sizes the job by its first rung. */
     if (vram_ladder_check_text(ladder, out->vram, &out->vram))
         return snprintf(err, cap, "ladder: %s", vram_last_error()), -1;
@@ -95,6 +100,7 @@ static int submit_one(cli_args *a, vram_client *c)
     if (rc)
         return rc;
     vram_submit s = {
+        .version = VRAM_SUBMIT_VERSION,
         .argv = (const char *const *)(a->rest + a->dashdash),
         .vram_bytes = f.vram,
         .model = cli_get(a, "model"),
@@ -105,6 +111,8 @@ static int submit_one(cli_args *a, vram_client *c)
         .priority = f.priority,
         .name = cli_get(a, "name"),
         .time_ms = f.time_ms,
+        .key = cli_get(a, "key"),
+        .time_limit_ms = f.time_ms,
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -120,9 +128,10 @@ static int submit_one(cli_args *a, vram_client *c)
 
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
-enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_TIME, COL_KNOWN };
+enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KEY, COL_TIME,
+       COL_KNOWN };
 static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
-                                              "time" };
+                                              "key", "time" };
 
 typedef struct batch_row {
     unsigned line;
@@ -183,6 +192,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
     argv[2] = r->cell[COL_COMMAND];
     argv[3] = NULL;
     *s = (vram_submit){
+        .version = VRAM_SUBMIT_VERSION,
         .argv = argv,
         .vram_bytes = r->f.vram,
         .model = r->cell[COL_MODEL] && *r->cell[COL_MODEL] ? r->cell[COL_MODEL] : NULL,
@@ -193,6 +203,8 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .priority = r->f.priority,
         .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
         .time_ms = r->f.time_ms,
+        .key = r->cell[COL_KEY] && *r->cell[COL_KEY] ? r->cell[COL_KEY] : NULL,
+        .time_limit_ms = r->f.time_ms,
     };
     return s;
 }
@@ -242,7 +254,8 @@ static int submit_csv(cli_args *a, vram_client *c)
         else if (why)
             snprintf(r->error, sizeof(r->error), "%s", vram_last_error());
         if (*r->error) {
-            fprintf(stderr, "vram submit: %s:%u: %s\n", path, r->line, r->error);
+            char shown[2048];
+            fprintf(stderr, "vram submit: %s:%u: %s\n", path, r->line, vram_text_escape(r->error, shown, sizeof(shown)));
             bad++;
         }
         good[i] = !*r->error;
@@ -263,7 +276,9 @@ static int submit_csv(cli_args *a, vram_client *c)
         vram_submit s;
         uint64_t job;
         if (vram_client_submit(c, row_submit(r, argv, &s), &job)) {
-            fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line, vram_last_error());
+            char shown[2048];
+            fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line,
+                    vram_text_escape(vram_last_error(), shown, sizeof(shown)));
             refused++;
             continue;
         }
@@ -300,7 +315,7 @@ static int run(cli_args *a)
 const cli_command cmd_submit = {
     .name = "submit",
     .usage = "(--vram SIZE | --model NAME [--set KEY=VALUE ...]) [--ladder RUNGS] [--device auto|N] "
-             "[--priority P] [--name NAME] [--time DURATION] -- COMMAND [ARGS...]\n"
+             "[--priority P] [--name NAME] [--time LIMIT] [--key KEY] -- COMMAND [ARGS...]\n"
              "       vram submit --csv FILE [--skip-bad]",
     .summary = "queue a job (or a CSV batch of them) with vramd; prints each job's id",
     .description =
@@ -308,10 +323,10 @@ const cli_command cmd_submit = {
         "memory fits, under 'vram run' with the same environment and folder as here.  A job\n"
         "that waits for room lets smaller ones start past it only when they cannot delay it:\n"
         "by their --time, the learnt duration of their model, or by fitting beside it.\n"
-        "CSV: a header row; the column 'command' is a command line for /bin/sh -c with {key}\n"
-        "taken from the row; 'vram', 'model', 'ladder', 'device', 'priority', 'name' and 'time'\n"
-        "are as their flags; any other column is a setting.  A bad row is named with its line; the\n"
-        "file is then refused, or, with --skip-bad, the good rows are queued.\n"
+        "CSV: a header row; the column 'command' is a command line for /bin/sh -c; a {key} in it\n"
+        "is the row's value as one word (passed as \"${N}\", never read as shell text);\n"
+        "'vram', 'model', 'ladder', 'device', 'priority', 'name', 'key' and 'time' are as their\n"
+        "flags; any other column is a setting.  A bad row is named with its line; the\n"        "file is then refused, or, with --skip-bad, the good rows are queued.\n"
         "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued.",
     .flags = flags,
     .run = run,

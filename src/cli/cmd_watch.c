@@ -191,9 +191,10 @@ static void draw_processes(watch *w, unsigned dev)
         return;
     }
     printf("  %8s  %-20s %10s\033[K\n", "PID", "PROCESS", "USED");
-    char b[32];
+    char b[32], name[64];
     for (size_t i = 0; i < n && i < TOP_PROCS; i++)
-        printf("  %8u  %-20.20s %10s\033[K\n", procs[i].pid, *procs[i].name ? procs[i].name : "?",
+        printf("  %8u  %-20.20s %10s\033[K\n", procs[i].pid,
+               vram_text_escape(*procs[i].name ? procs[i].name : "?", name, sizeof(name)),
                procs[i].have & VRAM_HAVE_PROC_MEM ? cli_gib(procs[i].used_bytes, b, sizeof(b)) : "n/a");
     if (n > TOP_PROCS)
         printf("  ... and %zu more\033[K\n", n - TOP_PROCS);

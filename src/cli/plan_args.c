@@ -46,10 +46,12 @@ int cli_settings(const cli_args *a, const char ***out, size_t *n)
 
 int cli_profile(const cli_args *a, vram_profile **p)
 {
-    const char *model = cli_get(a, "model");
-    if (!model)
-        return cli_error(a, EXIT_USAGE, "--model NAME is required (see 'vram profiles')");
-    int rc = vram_profile_load(a->opts, model, p);
+    const char *model = cli_get(a, "model"), *file = cli_get(a, "profile");
+    if (model && file)
+        return cli_error(a, EXIT_USAGE, "give --model NAME or --profile FILE, not both");
+    if (!model && !file)
+        return cli_error(a, EXIT_USAGE, "--model NAME is required (see 'vram profiles'), or --profile FILE");
+    int rc = file ? vram_profile_load_file(file, p) : vram_profile_load(a->opts, model, p);
     return rc ? cli_fail(a, rc, NULL) : 0;
 }
 

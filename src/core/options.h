@@ -35,6 +35,10 @@
       "~/.local/state/vram/vramd.sock)")                                                 \
     X(SOCKET_GROUP, "socket-group", "", STRING, NULL,                                     \
       "a group that may use the daemon's socket too (default: its owner only)")           \
+    X(GROUP_JOBS, "group-jobs", "no", ENUM, "no|yes",                                     \
+      "yes: a daemon not run as root takes jobs from every user who may use its socket "  \
+      "(--socket-group), and they run as the DAEMON'S user: whoever can use the socket "  \
+      "can run code as that user, as with Docker's socket")                              \
     X(DB, "db", "", PATH, NULL,                                                           \
       "the daemon's job queue database (default: $XDG_STATE_HOME/vram/queue.db)")        \
     X(HTTP, "http", "127.0.0.1:7860", HOSTPORT, NULL,                                     \

@@ -9,6 +9,7 @@
  * once, and its waiting requests withdrawn.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +39,47 @@ vramd_conn *vramd_conn_find(vramd *d, uint64_t id)
     return NULL;
 }
 
+/* Tells a client it cannot be served now, and closes it. */
+static void refuse(int fd, const char *why)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"VRAM_EBUSY\",\"message\":\"%s\"}\n", why);
+    ssize_t w = write(fd, line, (size_t)n);
+    (void)w;
+    close(fd);
+}
+
+/* Accepts what waits.  At most VRAMD_MAX_CONNS clients, the next ones told
+ * so; at the process's fd limit a spare descriptor is given up to accept
+ * and refuse one client, and the loop stops polling the socket for a while
+ * rather than spin on a listen socket it cannot accept from. */
 void vramd_conn_accept(vramd *d)
 {
+    size_t n = 0;
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        n++;
     for (;;) {
         int fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            if (d->spare_fd >= 0) {
+                close(d->spare_fd);
+                fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd >= 0)
+                    refuse(fd, "vramd is out of file descriptors; try again later");
+                d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            }
+            d->accept_after_ms = vram__now_ms() + VRAMD_ACCEPT_BACKOFF_MS;
+            vram__log(VRAM__LOG_WARN, "out of file descriptors with %zu clients: not accepting for %d ms", n,
+                      VRAMD_ACCEPT_BACKOFF_MS);
+            return;
+        }
         if (fd < 0)
             return;
+        if (n >= VRAMD_MAX_CONNS) {
+            refuse(fd, "vramd has as many clients as it takes; try again later");
+            continue;
+        }
+        n++;
         vramd_conn *c = calloc(1, sizeof(*c));
         if (!c) {
             close(fd);
@@ -111,9 +147,29 @@ void vramd_conn_writable(vramd *d, vramd_conn *c)
         c->out.data[c->out.len] = '\0';
         c->out_sent = 0;
     }
-    /* A subscriber that stops reading is dropped before it costs memory. */
-    if (c->out.cap > ((size_t)64 << 20))
-        c->closing = true;
+    /* A subscriber that stops reading is dropped before it costs memory;
+     * a drained buffer that grew for one large reply goes back. */
+    if (c->out.len > 4 * (size_t)VRAMD_CONN_OUT_MAX)
+        c->closing = true, c->out.len = 0;
+    if (!c->out.len && c->out.cap > (size_t)VRAMD_CONN_OUT_MAX) {
+        vram__buf_free(&c->out);
+        vram__buf_init(&c->out);
+    }
+}
+
+/* Bytes of replies waiting for every client to read them. */
+static size_t out_total(const vramd *d)
+{
+    size_t n = 0;
+    for (const vramd_conn *c = d->conns; c; c = c->next)
+        n += c->out.len;
+    return n;
+}
+
+bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out)
+{
+    (void)d;
+    return c->out.len <= VRAMD_CONN_OUT_MAX && (!c->out.len || total_out <= VRAMD_OUT_TOTAL_MAX);
 }
 
 void vramd_broadcast(vramd *d, const char *line)
@@ -276,7 +332,9 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
         vram__json_field_uint(&j, vram__job_state_name(s), counts[s]);
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
+    d->viewer_uid = c->uid;         /* others' commands are not shown to it (jobview.c) */
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
     client_leases_json(d, &j);
     vram__reply_end(&j);
@@ -295,7 +353,9 @@ static void op_show(vramd *d, vramd_conn *c, const vram__request *r)
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
     vram__json_key(&j, "job");
+    d->viewer_uid = c->uid;
     vramd_job_json(d, job, &j);
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }
@@ -448,7 +508,7 @@ static void op_owner(vramd *d, vramd_conn *c, const vram__request *r)
 static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram_lease_info lease;
-    int rc = vramd_job_claim(d, r->job, (uint32_t)r->runner_pid, &lease);
+    int rc = vramd_job_claim(d, r->job, c->pid, &lease);   /* the peer's pid, not the request's */
     vramd_job *job = rc ? NULL : vramd_job_find(d, r->job);
     if (rc)
         reply_failure(d, c, r, rc);
@@ -500,6 +560,8 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     row->vram_bytes = r->bytes;
     row->device_pref = r->device;
     row->owner_uid = c->uid;
+    row->idem_key = r->key;
+    row->time_limit_ms = r->time_limit_ms;
     return 0;
 }
 
@@ -593,12 +655,37 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
     bool batched = r->op == VRAM__OP_SUBMIT && !r->check;
     if (!batched && batch_has(batch, c))
         flush_submits(d, batch);
-    int rc = 0;
+    int rc = vramd_authorize(d, c, r);
+    if (rc) {                       /* authz.c: who asks is the kernel's word, not the request's */
+        if (batch_has(batch, c))
+            flush_submits(d, batch);
+        reply_failure(d, c, r, rc);
+        vram__request_free(r);
+        return;
+    }
     switch (r->op) {
     case VRAM__OP_SUBMIT:
         if (r->check) {
             op_check(d, c, r);
             break;
+        }
+        if (r->key) {
+            /* Idempotent: the job this user already submitted with this key
+             * is the answer.  A keyed submit goes alone (the ones before it
+             * first), so two with one key in a round cannot both be queued. */
+            flush_submits(d, batch);
+            uint64_t had = 0;
+            if ((rc = vram__queue_find_key(d->queue, c->uid, r->key, &had)))
+                reply_failure(d, c, r, rc);
+            else if (had)
+                reply_submitted(d, c, r, had);
+            if (rc || had)
+                break;
+            batch->req[batch->n] = *r;
+            batch->conn[batch->n++] = c;
+            r->doc = NULL;
+            flush_submits(d, batch);
+            return;
         }
         batch->req[batch->n] = *r;
         batch->conn[batch->n++] = c;
@@ -649,8 +736,9 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
     if (c->closing)
         return;
     char chunk[65536];
-    ssize_t n;
-    while ((n = recv(c->fd, chunk, sizeof(chunk), 0)) > 0) {
+    ssize_t n = -1;
+    errno = EAGAIN;
+    while (vramd_conn_may_ask(d, c, 0) && (n = recv(c->fd, chunk, sizeof(chunk), 0)) > 0) {
         vram__buf_put(&c->in, chunk, (size_t)n);
         if (c->in.len > 4 * VRAM__PROTO_MAX_LINE)
             break;                  /* one round's worth; the rest waits */
@@ -660,11 +748,17 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
         c->closing = true;
         return;
     }
-    size_t start = 0;
+    size_t start = 0, total_out = out_total(d);
     for (;;) {
+        /* A client that does not read its replies is not answered more
+         * (its requests wait, unread, in its socket): at most
+         * VRAMD_CONN_OUT_MAX, and VRAMD_OUT_TOTAL_MAX over all clients. */
+        if (!vramd_conn_may_ask(d, c, total_out))
+            break;
         char *nl = c->in.len > start ? memchr(c->in.data + start, '\n', c->in.len - start) : NULL;
         if (!nl)
             break;
+        size_t before = c->out.len;
         size_t len = (size_t)(nl - (c->in.data + start));
         vram__request r;
         char err[512];
@@ -674,6 +768,7 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
             reply_error(d, c, r.id, rc, err);
         else
             dispatch(d, c, &r, d->batch);
+        total_out = total_out + c->out.len - (before < c->out.len ? before : c->out.len);
     }
     if (start) {
         memmove(c->in.data, c->in.data + start, c->in.len - start);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,6 +134,95 @@ static int resolve_paths(vramd *d, const vram_options *o)
     return rc;
 }
 
+/* ---- one daemon per queue, and a queue only its user reads ------------------- */
+
+/* An exclusive flock on DB.lock, held until the daemon's process ends: a
+ * second daemon on the same queue (whatever its socket) is refused with the
+ * first one's pid.  The lock goes with the process, so a kill -9 frees it. */
+static int lock_queue(vramd *d)
+{
+    char path[4200];
+    snprintf(path, sizeof(path), "%s.lock", d->db_path);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return vram__fail(errno == EACCES ? VRAM_EPERM : VRAM_EIO, "cannot open the queue's lock %s: %s",
+                          path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (err == EWOULDBLOCK)
+            return vram__fail(VRAM_EBUSY, "another vramd (pid %s) already runs on the queue %s (it holds %s)",
+                              *pid ? pid : "?", d->db_path, path);
+        return vram__fail(VRAM_EIO, "cannot lock %s: %s", path, strerror(err));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (fchmod(fd, 0600) != 0 || ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        int err = errno;
+        close(fd);
+        return vram__fail(VRAM_EIO, "cannot write %s: %s", path, strerror(err));
+    }
+    d->lock_fd = fd;
+    return 0;
+}
+
+/* The queue holds each submitter's environment: its folder must be the
+ * daemon user's (or root's) and writable by no one else, and the db, its WAL
+ * and shared-memory files 0600 (SQLite gives the WAL the db's mode), whatever
+ * --db says.  A folder others may write could hold a file planted to catch
+ * what the daemon writes. */
+static int private_queue(vramd *d)
+{
+    char dir[4096];
+    vram__strlcpy(dir, d->db_path, sizeof(dir));
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        vram__strlcpy(dir, ".", sizeof(dir));
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return vram__fail(VRAM_EIO, "cannot look at the queue's folder %s: %s", dir, strerror(errno));
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return vram__fail(VRAM_EPERM, "the queue's folder %s belongs to user %u, not to this user (%u): "
+                          "put the queue (--db) in a folder of your own", dir, (unsigned)st.st_uid,
+                          (unsigned)geteuid());
+    if (st.st_mode & 022)
+        return vram__fail(VRAM_EPERM, "others may write in the queue's folder %s (mode %03o): the queue holds "
+                          "the jobs' environments; put it (--db) in a folder only you can write (chmod 700)",
+                          dir, (unsigned)(st.st_mode & 0777));
+    static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s%s", d->db_path, suffix[i]);
+        int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC | (i == 0 ? O_CREAT : 0), 0600);
+        if (fd < 0 && errno == ENOENT)
+            continue;
+        if (fd < 0)
+            return vram__fail(errno == EACCES || errno == EROFS ? VRAM_EPERM : VRAM_EIO,
+                              "cannot open the queue %s: %s", path, strerror(errno));
+        bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid();
+        if (ok && (st.st_mode & 077))
+            ok = fchmod(fd, 0600) == 0;
+        close(fd);
+        if (!ok)
+            return vram__fail(VRAM_EPERM, "%s is not a regular file of this user's with mode 0600, and cannot be "
+                              "made one", path);
+    }
+    char logs[4200];                /* the jobs' logs: 0600 files in a 0700 folder */
+    snprintf(logs, sizeof(logs), "%s.logs", d->db_path);
+    if (lstat(logs, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() && (st.st_mode & 077) &&
+        chmod(logs, 0700) != 0)
+        return vram__fail(VRAM_EPERM, "cannot make %s private: %s", logs, strerror(errno));
+    return 0;
+}
+
 /* The socket first: a second daemon is refused before it touches anything. */
 static int open_all(vramd *d)
 {
@@ -144,10 +234,14 @@ static int open_all(vramd *d)
         d->socket_activated = true;     /* systemd owns the path: never unlinked */
     else if (!rc)
         rc = vram__sock_listen(d->socket_path, vram_options_get(o, "socket-group"), &d->listen_fd);
+    if (!rc)
+        rc = lock_queue(d);
+    if (!rc)
+        rc = private_queue(d);
     if (rc)
         return rc;
     if ((rc = vram_ctx_open(&d->ctx, o)) || (rc = vram_ledger_open(d->ctx, NULL, &d->ledger)) ||
-        (rc = vram__queue_open(d->db_path, &d->queue)))
+        (rc = vram__queue_open(d->db_path, &d->queue)) || (rc = vram__queue_check(d->queue)))
         return rc;
     char token_path[4096];
     if ((rc = vram__token_path(vram_options_get(o, "token-file"), token_path, sizeof(token_path))) ||
@@ -193,6 +287,10 @@ static void close_all(vramd *d)
     }
     close(d->wake[0]);
     close(d->wake[1]);
+    if (d->spare_fd >= 0)
+        close(d->spare_fd);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);          /* the lock goes last: nothing of this daemon's is left */
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->inbox_lock);
 }
@@ -247,13 +345,16 @@ static bool loop_once(vramd *d)
     }
     size_t n = 0;
     fds[n++] = (struct pollfd){ d->wake[0], POLLIN, 0 };
-    fds[n++] = (struct pollfd){ d->listen_fd, POLLIN, 0 };
+    /* At the fd limit the socket rests (vramd_conn_accept), not spins. */
+    fds[n++] = (struct pollfd){ vram__now_ms() >= d->accept_after_ms ? d->listen_fd : -1, POLLIN, 0 };
     if (d->cfg.stop_fd >= 0)
         fds[n++] = (struct pollfd){ d->cfg.stop_fd, POLLIN, 0 };
     size_t first_conn = n;
     for (vramd_conn *c = d->conns; c; c = c->next) {
         who[n - first_conn] = c;
-        fds[n++] = (struct pollfd){ c->fd, (short)(POLLIN | (c->out.len ? POLLOUT : 0)), 0 };
+        /* A client with too many unread replies is not read (conns.c). */
+        short in = vramd_conn_may_ask(d, c, 0) ? POLLIN : 0;
+        fds[n++] = (struct pollfd){ c->fd, (short)(in | (c->out.len ? POLLOUT : 0)), 0 };
     }
     int r = poll(fds, n, LOOP_MS);
     bool go_on = true;
@@ -272,8 +373,11 @@ static bool loop_once(vramd *d)
         for (size_t i = first_conn; i < n; i++) {
             if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
                 vramd_conn_readable(d, who[i - first_conn]);
-            if (fds[i].revents & POLLOUT)
+            if (fds[i].revents & POLLOUT) {
                 vramd_conn_writable(d, who[i - first_conn]);
+                if (who[i - first_conn]->in.len)   /* requests held back while it did not read */
+                    vramd_conn_readable(d, who[i - first_conn]);
+            }
         }
         vramd_conns_flush(d);
     } else {
@@ -300,6 +404,9 @@ int vram_daemon_run(const vram_daemon_config *cfg)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     d->cfg = *cfg;
     d->listen_fd = -1;
+    d->lock_fd = -1;
+    d->viewer_uid = VRAMD_ANY_VIEWER;
+    d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutexattr_t attr;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);

@@ -26,6 +26,11 @@
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
+#define VRAMD_ANY_VIEWER UINT32_MAX
+#define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
+#define VRAMD_ACCEPT_BACKOFF_MS 250 /* the socket rests this long at the fd limit */
+#define VRAMD_CONN_OUT_MAX (1 << 20) /* a client's unread replies before it is not answered more */
+#define VRAMD_OUT_TOTAL_MAX (32 << 20) /* all clients' unread replies, likewise */
 
 typedef struct vramd vramd;
 
@@ -121,6 +126,10 @@ struct vramd {
     vram__http *http;
     int listen_fd;
     bool socket_activated;          /* listen_fd came from systemd (LISTEN_FDS) */
+    int lock_fd;                    /* flock'ed beside the db for the daemon's life */
+    uint32_t viewer_uid;            /* whose job JSON is being made (VRAMD_ANY_VIEWER: all shown) */
+    int spare_fd;                   /* given up at the fd limit to refuse a client */
+    uint64_t accept_after_ms;       /* the socket is not polled before (fd limit) */
     char socket_path[4096], db_path[4096], runner_path[4096], history_path[4096];
     char token[VRAM__TOKEN_LEN + 1];
 
@@ -153,6 +162,28 @@ struct vramd {
 
 /* ---- daemon.c ---- */
 /* A line for the operator. */
+/* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
+ * a message naming who asked and why not).  Identity is SO_PEERCRED's. */
+int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r);
+/* conns.c: whether c's next request may be answered now (its unread
+ * replies, and total_out of all clients', under the caps). */
+bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out);
+bool vramd_may_submit(const vramd *d, uint32_t uid);
+
+/* Whom a job's runner runs as: its submitter, when the daemon is root. */
+#define VRAMD_MAX_GROUPS 256
+typedef struct vramd_identity {
+    uint32_t uid, gid;
+    gid_t groups[VRAMD_MAX_GROUPS];
+    int ngroups;
+    bool change;                    /* false: stay the daemon's user */
+} vramd_identity;
+/* Looks the submitter up (before forking); VRAM_EPERM when it cannot be. */
+int vramd_identity_of(uint32_t uid, vramd_identity *out);
+/* In the forked runner: gives the log to the submitter and becomes them
+ * (groups, gid, uid, for good).  Async-signal-safe; -1 when it cannot. */
+int vramd_become(const vramd_identity *id, int log_fd);
+
 #define vramd_say(d, ...) vram__say((d)->cfg.say, (d)->cfg.say_user, __VA_ARGS__)
 void vramd_wake(vramd *d);
 void vramd_post(vramd *d, vramd_msg *m);

@@ -12,6 +12,13 @@
  * only the daemon loads it and its TLS chain (gnutls and eight more
  * libraries): every other `vram` command, every runner the daemon starts
  * and every program that links libvram starts without them.
+ *
+ * Slow or greedy clients cannot starve the page: a connection has
+ * HEADER_DEADLINE_MS to send a whole request (a watchdog shuts down the
+ * ones that dawdle, however often they send a byte), one client (a remote
+ * address, or on loopback the local user the kernel says owns the other
+ * end) may hold at most half of the connections, and event streams are
+ * counted per client, not across all of them.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -30,7 +37,11 @@
 #include "core/hostport.h"
 #include "daemon/http.h"
 
-#define CONNECTION_LIMIT 64
+#define CONNECTION_LIMIT 256
+#define CLIENT_CONNECTION_LIMIT (CONNECTION_LIMIT / 2)
+#define STREAMS_PER_CLIENT VRAM__HTTP_STREAMS_PER_CLIENT
+#define HEADER_DEADLINE_MS 10000    /* from connecting (or the last answer) to a whole request */
+#define THREAD_STACK_BYTES (512 * 1024)
 #define IDLE_TIMEOUT_S 30
 #define STREAM_POLL_MS 100          /* how often a stream looks at the version */
 #define PROVIDER_MAX_NODES (1u << 20)
@@ -38,8 +49,22 @@
 #define CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " \
             "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+/* One connection, from its start to its close (MHD's socket context). */
+typedef struct conn_slot {
+    bool used;
+    int fd;
+    char client[64];                /* "uid:1000" on loopback, else "ip:ADDRESS" */
+    uint64_t since_ms;              /* when it connected or was last answered */
+    bool in_request;                /* a whole request's headers are in */
+    bool refused;                   /* its client holds too many: answered 503 */
+    bool streaming;
+} conn_slot;
+
 struct vram__http {
     struct MHD_Daemon *mhd;
+    conn_slot slots[CONNECTION_LIMIT + 8];  /* guarded by lock */
+    pthread_t watchdog;
+    bool have_watchdog;
     vram__http_provider p;
     char token[VRAM__TOKEN_LEN + 1]; /* "" refuses every change */
     vram__hostport where;
@@ -61,7 +86,8 @@ struct vram__http {
     X(add_response_header, MHD_add_response_header)                 \
     X(queue_response, MHD_queue_response)                           \
     X(destroy_response, MHD_destroy_response)                       \
-    X(lookup_connection_value, MHD_lookup_connection_value)
+    X(lookup_connection_value, MHD_lookup_connection_value)         \
+    X(get_connection_info, MHD_get_connection_info)                 \
 
 /* Resolved once per process and never unloaded (RTLD_NODELETE): the library
  * is process-wide state, and gnutls keeps its own past MHD_stop_daemon.
@@ -381,14 +407,34 @@ static void stream_free(void *cls)
     free(s);
 }
 
+static conn_slot *slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* Takes a stream for c's client: at most STREAMS_PER_CLIENT each, so a
+ * client holding streams open takes none from the others. */
+static bool take_stream(vram__http *h, struct MHD_Connection *c)
+{
+    conn_slot *me = slot_of(c);
+    pthread_mutex_lock(&h->lock);
+    int held = 0;
+    for (size_t i = 0; me && i < sizeof(h->slots) / sizeof(h->slots[0]); i++)
+        held += h->slots[i].used && h->slots[i].streaming && !strcmp(h->slots[i].client, me->client);
+    bool ok = held < STREAMS_PER_CLIENT;
+    if (ok && me)
+        me->streaming = true;
+    pthread_mutex_unlock(&h->lock);
+    return ok;
+}
+
 static enum MHD_Result send_stream(vram__http *h, struct MHD_Connection *c)
 {
-    if (atomic_fetch_add(&h->streams, 1) >= VRAM__HTTP_MAX_STREAMS) {
-        atomic_fetch_sub(&h->streams, 1);
+    if (!take_stream(h, c))
         return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_streams", NULL,
-                          "%d pages are already following this daemon; close one",
-                          VRAM__HTTP_MAX_STREAMS);
-    }
+                          "you already follow this daemon from %d pages; close one", STREAMS_PER_CLIENT);
+    atomic_fetch_add(&h->streams, 1);
     stream *s = calloc(1, sizeof(*s));
     struct MHD_Response *res =
         s ? mhd.create_response_from_callback(MHD_SIZE_UNKNOWN, 512, stream_read, s, stream_free)
@@ -533,6 +579,17 @@ static enum MHD_Result first_call(vram__http *h, struct MHD_Connection *c, const
                                   const char *method, request *r, bool *answered)
 {
     *answered = true;
+    conn_slot *me = slot_of(c);
+    if (me) {
+        pthread_mutex_lock(&h->lock);
+        me->in_request = true;
+        bool refused = me->refused;
+        pthread_mutex_unlock(&h->lock);
+        if (refused)
+            return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too_many_connections", NULL,
+                              "you hold %d connections to this dashboard already; close some",
+                              CLIENT_CONNECTION_LIMIT);
+    }
     const char *host = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     if (!host_allowed(h, host))
         return send_error(c, MHD_HTTP_FORBIDDEN, "bad_host", NULL,
@@ -606,6 +663,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode why)
 {
+    vram__http *h = cls;
+    conn_slot *me = slot_of(c);
+    if (me) {                       /* the next request on it has its own deadline */
+        pthread_mutex_lock(&h->lock);
+        me->in_request = false;
+        me->streaming = false;
+        me->since_ms = vram__now_ms();
+        pthread_mutex_unlock(&h->lock);
+    }
     request *r = *con_cls;
     if (r) {
         vram__buf_free(&r->body);
@@ -619,6 +685,119 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char line[512];
     vsnprintf(line, sizeof(line), fmt, ap);
     vram__log(VRAM__LOG_INFO, "http: %s", vram__trim(line));
+}
+
+/* ---- who is connected ------------------------------------------------------------ */
+
+/* The uid that owns the client's end of a loopback TCP connection, from
+ * /proc/net/tcp{,6} (the kernel's word, like SO_PEERCRED on a Unix socket);
+ * -1 when it cannot be found. */
+static long loopback_uid(const struct sockaddr *sa)
+{
+    char want[64];
+    const char *table;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        snprintf(want, sizeof(want), "%08X:%04X", (unsigned)in->sin_addr.s_addr, ntohs(in->sin_port));
+        table = "/proc/net/tcp";
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uint32_t w[4];
+        memcpy(w, &in6->sin6_addr, sizeof(w));
+        snprintf(want, sizeof(want), "%08X%08X%08X%08X:%04X", (unsigned)w[0], (unsigned)w[1], (unsigned)w[2],
+                 (unsigned)w[3], ntohs(in6->sin6_port));
+        table = "/proc/net/tcp6";
+    }
+    FILE *f = fopen(table, "r");
+    if (!f)
+        return -1;
+    char line[512], local[64];
+    long uid = -1, u;
+    while (uid < 0 && fgets(line, sizeof(line), f))
+        if (sscanf(line, " %*s %63s %*s %*s %*s %*s %*s %ld", local, &u) == 2 && !strcmp(local, want))
+            uid = u;
+    fclose(f);
+    return uid;
+}
+
+static void client_of(struct MHD_Connection *c, char *buf, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+    snprintf(buf, cap, "?");
+    if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+        return;
+    bool loopback;
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+    }
+    long uid = loopback ? loopback_uid(sa) : -1;
+    if (uid >= 0)
+        snprintf(buf, cap, "uid:%ld", uid);
+    else
+        snprintf(buf, cap, "ip:%s", ip);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    vram__http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_slot *s = *socket_context;
+        pthread_mutex_lock(&h->lock);
+        if (s)
+            s->used = false;        /* before MHD closes the fd: the watchdog never sees it reused */
+        pthread_mutex_unlock(&h->lock);
+        *socket_context = NULL;
+        return;
+    }
+    char client[64];
+    client_of(c, client, sizeof(client));
+    const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    pthread_mutex_lock(&h->lock);
+    conn_slot *free_slot = NULL;
+    int same = 0;
+    for (size_t i = 0; i < sizeof(h->slots) / sizeof(h->slots[0]); i++) {
+        conn_slot *s = &h->slots[i];
+        if (!s->used && !free_slot)
+            free_slot = s;
+        same += s->used && !strcmp(s->client, client);
+    }
+    if (free_slot) {
+        *free_slot = (conn_slot){ .used = true, .fd = ci ? ci->connect_fd : -1, .since_ms = vram__now_ms(),
+                                  .refused = same >= CLIENT_CONNECTION_LIMIT };
+        vram__strlcpy(free_slot->client, client, sizeof(free_slot->client));
+    }
+    pthread_mutex_unlock(&h->lock);
+    *socket_context = free_slot;
+}
+
+/* Shuts down connections that have not sent a whole request in time (a
+ * slow client sending a byte now and then never trips the idle timeout). */
+static void *watchdog(void *arg)
+{
+    vram__http *h = arg;
+    while (!wait_stopping(h, 250)) {
+        uint64_t now = vram__now_ms();
+        pthread_mutex_lock(&h->lock);
+        for (size_t i = 0; i < sizeof(h->slots) / sizeof(h->slots[0]); i++) {
+            conn_slot *s = &h->slots[i];
+            uint64_t limit = s->refused ? HEADER_DEADLINE_MS / 5 : HEADER_DEADLINE_MS;
+            if (s->used && !s->in_request && s->fd >= 0 && now - s->since_ms > limit) {
+                shutdown(s->fd, SHUT_RDWR);
+                s->fd = -1;         /* once */
+            }
+        }
+        pthread_mutex_unlock(&h->lock);
+    }
+    return NULL;
 }
 
 /* ---- start and stop ------------------------------------------------------------- */
@@ -678,7 +857,9 @@ static int start_mhd(vram__http *h, int fd)
                               MHD_OPTION_LISTEN_SOCKET, fd,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
-                              MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+                              MHD_OPTION_THREAD_STACK_SIZE, (size_t)THREAD_STACK_BYTES,
+                              MHD_OPTION_NOTIFY_COMPLETED, request_done, h,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                               MHD_OPTION_END);
     if (!h->mhd) {
         close(fd);
@@ -726,6 +907,11 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&h->lock, NULL);
     rc = start_mhd(h, fd);
+    if (!rc && pthread_create(&h->watchdog, NULL, watchdog, h) != 0) {
+        mhd.stop_daemon(h->mhd);
+        rc = vram__fail(VRAM_EIO, "cannot start the HTTP watchdog thread");
+    }
+    h->have_watchdog = !rc;
     if (rc) {
         pthread_cond_destroy(&h->wake);
         pthread_mutex_destroy(&h->lock);
@@ -747,6 +933,8 @@ void vram__http_stop(vram__http *h)
     h->stopping = true;
     pthread_cond_broadcast(&h->wake);
     pthread_mutex_unlock(&h->lock);
+    if (h->have_watchdog)
+        pthread_join(h->watchdog, NULL);
     mhd.stop_daemon(h->mhd);
     pthread_cond_destroy(&h->wake);
     pthread_mutex_destroy(&h->lock);

@@ -134,7 +134,7 @@ typedef struct vram__http_provider {
 
 #define VRAM__HTTP_DEFAULT_ADDR "127.0.0.1:7860"
 #define VRAM__HTTP_MAX_BODY (64 * 1024) /* bytes of a POST body; more is 413 */
-#define VRAM__HTTP_MAX_STREAMS 16       /* live /api/stream clients; more is 503 */
+#define VRAM__HTTP_STREAMS_PER_CLIENT 8 /* live /api/stream of one client (address, or local user); more is 503 */
 #define VRAM__HTTP_TICK_MS 1000         /* a stream's heartbeat, and the chart's refresh */
 
 typedef struct vram__http vram__http;

@@ -799,6 +799,16 @@ static void runner_lost(vramd *d, vramd_job *j)
         fail_job(d, j, from, "lost", "its runner was lost too many times");
         return;
     }
+    /* Its command started (its process group is on disk, written when the
+     * runner started it) and is gone: it may have ended with its end lost to
+     * a full disk and a restart.  Exactly once: it is never run again.  A
+     * claim with no process group is a runner that never started the
+     * command (no claim reply came): that job goes back to the queue. */
+    if (from == VRAM__JOB_RUNNING && j->row.job_pgid) {
+        fail_job(d, j, from, "lost", "its runner was lost after the job started (its end was never written): "
+                 "not run a second time");
+        return;
+    }
     vram__job f = { .device = -1 };
     snprintf(f.note, sizeof(f.note), "queued again: its runner was lost before the job ran to its end");
     if (store_end(d, j, from, VRAM__JOB_QUEUED, &f) == 0) {

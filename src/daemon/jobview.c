@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/json_read.h"
 #include "daemon/daemon.h"
@@ -58,6 +59,11 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
 {
     const vram__job *r = &j->row;
     const char *command = job_command_text(j);
+    /* A socket client sees another user's command only when it is root or
+     * the daemon's user (authz.c); the summary stays open. */
+    if (d->viewer_uid != VRAMD_ANY_VIEWER && d->viewer_uid != 0 && d->viewer_uid != geteuid() &&
+        d->viewer_uid != r->owner_uid)
+        command = "(another user's job)";
     bool ran = r->state != VRAM__JOB_QUEUED && r->started_ms;
     vram__json_object_begin(o);
     vram__json_field_uint(o, "id", r->id);
@@ -152,7 +158,8 @@ void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
 {
     memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
     for (size_t i = 0; i < d->njobs; i++)
-        counts[d->jobs[i]->row.state]++;
+        if (d->jobs[i]->row.state >= 0 && d->jobs[i]->row.state < VRAM__JOB_STATE_COUNT)
+            counts[d->jobs[i]->row.state]++;
 }
 
 /* Running first, then starting, then queued in queue order, then finished

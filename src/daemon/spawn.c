@@ -105,7 +105,7 @@ static int runner_env(const vramd_job *j, strv *e)
     if (vram__json_read(j->row.env_json, strlen(j->row.env_json), 0, &doc, err, sizeof(err)))
         return vram__fail(VRAM_EPARSE, "job %llu's environment: %s", (unsigned long long)j->row.id, err);
     const vram__jv *o = vram__json_root(doc);
-    if (o->kind == VRAM__JV_OBJECT && o->n == 0) {
+    if (o->kind == VRAM__JV_OBJECT && o->n == 0 && j->row.owner_uid == geteuid()) {   /* never another's */
         for (char **v = environ; *v; v++)
             strv_add(e, *v);
     }
@@ -130,7 +130,8 @@ static int runner_env(const vramd_job *j, strv *e)
  * daemon's descriptors go first: a runner waiting at the gate must not keep
  * the daemon's socket listening after the daemon is gone (a client would
  * connect to it and never hear back). */
-static void runner_child(const char *cwd, const char *log, int gate, char **argv, char **envp)
+static void runner_child(const char *cwd, const char *log, int gate, char **argv, char **envp,
+                         const vramd_identity *who)
 {
     setsid();
     int null = open("/dev/null", O_RDONLY);
@@ -144,6 +145,10 @@ static void runner_child(const char *cwd, const char *log, int gate, char **argv
     if (gate > STDERR_FILENO + 1)
         close_range(STDERR_FILENO + 1, (unsigned)gate - 1, 0);
     close_range((unsigned)gate + 1, ~0U, 0);
+    if (vramd_become(who, out >= 0 ? STDOUT_FILENO : -1) != 0) {   /* authz.c: as its submitter */
+        dprintf(STDERR_FILENO, "vramd: cannot become uid %u: %s\n", (unsigned)who->uid, strerror(errno));
+        _exit(126);
+    }
     char go = 0;
     if (read(gate, &go, 1) != 1 || go != 'g')
         _exit(0);                   /* the daemon did not record the start */
@@ -160,7 +165,10 @@ static void runner_child(const char *cwd, const char *log, int gate, char **argv
 int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out)
 {
     strv argv = { 0 }, envp = { 0 };
-    int rc = runner_argv(d, j, &argv);
+    vramd_identity who;
+    int rc = vramd_identity_of(j->row.owner_uid, &who);
+    if (!rc)
+        rc = runner_argv(d, j, &argv);
     if (!rc)
         rc = runner_env(j, &envp);
     if (rc) {
@@ -180,7 +188,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     pid_t pid = vram__fork_clean();
     if (pid == 0) {
         close(gate[1]);
-        runner_child(j->row.cwd, log, gate[0], argv.v, envp.v);
+        runner_child(j->row.cwd, log, gate[0], argv.v, envp.v, &who);
     }
     close(gate[0]);
     strv_free(&argv);

@@ -234,8 +234,12 @@ int vram_profile_load(const vram_options *opts, const char *name, vram_profile *
     *out = NULL;
     if (!name || !*name)
         return vram__fail(VRAM_EINVAL, "no model given (e.g. --model wan2.2-ti2v-5b)");
-    if (names_a_file(name))
-        return load_path(name, out);
+    /* A name is a name: a path is never followed from one (the daemon loads
+     * the model a submitter names); a file is loaded only when the caller
+     * says it is one (vram_profile_load_file, --profile FILE). */
+    if (names_a_file(name) || strstr(name, ".."))
+        return vram__fail(VRAM_EINVAL, "'%s' is not a model name (no '/', '..' or '.ini'): give a profile "
+                          "file as --profile FILE", name);
     if (!plan__valid_name(name))
         return vram__fail(VRAM_ENOENT, "unknown model '%s': a model name is lower-case letters, "
                           "digits, '-', '_' and '.'", name);
@@ -250,6 +254,16 @@ int vram_profile_load(const vram_options *opts, const char *name, vram_profile *
             return load_named(path, name, out);
     }
     return not_found(name, dirs, ndirs);
+}
+
+int vram_profile_load_file(const char *path, vram_profile **out)
+{
+    if (!out)
+        return vram__fail(VRAM_EINVAL, "vram_profile_load_file: NULL output");
+    *out = NULL;
+    if (!path || !*path)
+        return vram__fail(VRAM_EINVAL, "no profile file given");
+    return load_path(path, out);
 }
 
 void vram_profile_free(vram_profile *p)

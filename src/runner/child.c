@@ -28,6 +28,7 @@ extern char **environ;
 static void exec_child(char *const argv[], char *const envp[], int err_w, int gate_w)
 {
     setpgid(0, 0);
+    vram__contain_enter();
     if (err_w >= 0) {
         dup2(err_w, STDERR_FILENO);
         close(err_w);
@@ -62,6 +63,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
     int gate[2], err[2] = { -1, -1 };
     if (pipe2(gate, O_CLOEXEC) != 0 || (capture_stderr && pipe2(err, O_CLOEXEC) != 0))
         return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
+    vram__contain_prepare();
     pid_t pid = vram__fork_clean();
     if (pid < 0) {
         int e = errno;
@@ -96,6 +98,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
                           "cannot run '%s': %s", argv[0], strerror(e));
     }
     c->pid = pid;
+    vram__contain_started(pid);
     c->err_fd = capture_stderr ? err[0] : -1;
     c->pid_fd = open_pidfd(pid);
     return 0;
@@ -228,19 +231,21 @@ bool vram__child_exited(vram__child *c)
     return c->exited;
 }
 
+/* The job's group, and whatever left it (contain.c). */
 bool vram__child_group_alive(const vram__child *c)
 {
-    return kill(-c->pid, 0) == 0 || errno == EPERM;
+    return kill(-c->pid, 0) == 0 || errno == EPERM || vram__contain_alive(c->pid);
 }
 
 void vram__child_signal(const vram__child *c, int sig)
 {
     if (c->pid > 0)
-        kill(-c->pid, sig);
+        vram__contain_signal(c->pid, sig);
 }
 
 void vram__child_close(vram__child *c)
 {
+    vram__contain_end(c->pid);
     pass_on(c->held, c->held_len);
     c->held_len = 0;
     if (c->err_fd >= 0)

@@ -475,29 +475,11 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
 }
 
-/* argv with every {key} replaced; also the command as one line. */
+/* argv with every {key} given its value, never as shell text (shellarg.c);
+ * also the command as one line. */
 static int build_argv(const run *r, attempt *a, char ***argv_out)
 {
-    size_t n = 0;
-    while (r->spec->argv[n])
-        n++;
-    char **argv = calloc(n + 1, sizeof(*argv));
-    if (!argv)
-        return vram__fail(VRAM_ENOMEM, "out of host memory");
-    size_t at = 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = vram_template_expand(r->spec->argv[i], a->kv, a->nkv, &argv[i]);
-        if (rc) {
-            for (size_t k = 0; k < i; k++)
-                free(argv[k]);
-            free(argv);
-            return rc;
-        }
-        at += (size_t)snprintf(a->command + at, at < sizeof(a->command) ? sizeof(a->command) - at : 0,
-                               "%s%s", i ? " " : "", argv[i]);
-    }
-    *argv_out = argv;
-    return 0;
+    return vram__argv_expand(r->spec->argv, a->kv, a->nkv, argv_out, a->command, sizeof(a->command));
 }
 
 /* ---- running and watching ------------------------------------------------------- */
@@ -507,6 +489,7 @@ typedef struct watched {
     vram__child child;
     uint64_t started_ms, ended_ms;
     bool canceled;
+    bool timed_out;                 /* stopped at its time limit */
     bool not_admitted;              /* it failed before its command was tried */
     vram_oom_report oom;
     bool oom_seen;
@@ -560,20 +543,23 @@ static bool device_fallback(const run *r, const attempt *a, uint64_t baseline, u
     return true;
 }
 
-/* Follows the child and its group until the group lets go of the GPU.  It
- * samples every interval, and at once when the child exits (the wait wakes
- * on its end): the next job waits for this one's end to be noticed.  After
- * the exit, what is left of its group is looked at at least every
- * EXITED_SAMPLE_MS. */
+/* Follows the child until every process it started is gone (contain.c).
+ * When the command exits, the processes it left that hold GPU memory are
+ * followed to their end (the job is not over while they hold it); once
+ * none has held any for a grace second, those left are stopped (SIGTERM,
+ * then SIGKILL after the grace, as Slurm ends what a job script leaves).
+ * A cancel or the time limit stops them all the same way.
+ * It samples every interval, and at once when the child exits (the wait
+ * wakes on its end), so the next job waits for this one's end to be noticed. */
 static void watch(run *r, attempt *a, watched *w)
 {
-    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
+    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, left_at = 0, idle_since = 0;
+    uint64_t next_progress = t0;
     double last_progress = -1;
     vram_device_info at_start;
     uint64_t baseline = a->device >= 0 && !vram_device_query(r->ctx, (unsigned)a->device, &at_start)
                             ? at_start.used_bytes : UINT64_MAX;
     vram__clear_error();
-    bool stderr_open = w->child.err_fd >= 0;
     bool exit_seen = false;
     for (;;) {
         uint64_t now = vram__now_ms();
@@ -582,6 +568,13 @@ static void watch(run *r, attempt *a, watched *w)
         if (interrupted && !term_at) {
             w->canceled = true;
             term_at = vram__now_ms();
+            vram__child_signal(&w->child, SIGTERM);
+        }
+        if (r->spec->time_limit_ms && !term_at && vram__now_ms() - t0 >= r->spec->time_limit_ms) {
+            w->timed_out = true;
+            term_at = vram__now_ms();
+            say(r, "attempt %u reached its time limit (%llu s): stopping every process it started", a->number,
+                (unsigned long long)(r->spec->time_limit_ms / 1000));
             vram__child_signal(&w->child, SIGTERM);
         }
         if (term_at && vram__now_ms() - term_at > KILL_GRACE_MS)
@@ -600,7 +593,7 @@ static void watch(run *r, attempt *a, watched *w)
             last_progress = p;
         }
         uint64_t bytes = 0;
-        bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
+        bool sampled = !vram__contain_usage(r->ctx, w->child.pid, &bytes);
         if (bytes == 0 && baseline != UINT64_MAX && !vram_ctx_is_simulated(r->ctx))
             sampled = device_fallback(r, a, baseline, &bytes) || sampled;
         if (sampled)
@@ -608,16 +601,22 @@ static void watch(run *r, attempt *a, watched *w)
         exited = vram__child_exited(&w->child);
         if (exited && !w->ended_ms)
             w->ended_ms = vram__unix_ms();
-        /* Done once the command has exited and its group is gone, or has held
-         * no GPU memory for a grace second (a worker it left behind may still
-         * be starting; stragglers that never touch the GPU are not waited for). */
+        /* Done once the command has exited and every process it started is
+         * gone; those it left (also ones that called setsid) are stopped. */
+        if (exited && !vram__child_group_alive(&w->child))
+            break;
         if (!exited || (sampled && bytes > 0))
             idle_since = 0;
         else if (!idle_since)
             idle_since = now;
-        if (exited && (!vram__child_group_alive(&w->child) ||
-                       (idle_since && now - idle_since >= GROUP_GRACE_MS)))
-            break;
+        if (exited && !left_at && !term_at && idle_since && now - idle_since >= GROUP_GRACE_MS) {
+            left_at = now;
+            size_t n = vram__contain_signal(w->child.pid, SIGTERM);
+            say(r, "attempt %u: the command exited; stopping the %zu process%s it left (%s)", a->number, n,
+                n == 1 ? "" : "es", vram__contain_kind(w->child.pid));
+        } else if (exited && left_at && now - left_at > KILL_GRACE_MS) {
+            vram__child_signal(&w->child, SIGKILL);
+        }
     }
     bool stderr_open = w->child.err_fd >= 0;
     while (stderr_open && !vram__child_pump(&w->child, 50))
@@ -633,6 +632,8 @@ static const char *outcome_of(const watched *w, int code, bool started)
         return "not-started";
     if (w->canceled)
         return "canceled";
+    if (w->timed_out)
+        return "timeout";
     if (code == 0)
         return "ok";
     if (w->oom_seen)
@@ -839,6 +840,8 @@ static int claim_job(run *r)
     s->ladder = *r->record.ladder ? r->record.ladder : NULL;
     s->name = *r->record.name ? r->record.name : r->spec->name;
     s->vram_bytes = g.bytes;
+    if (r->record.time_limit_ms)
+        s->time_limit_ms = r->record.time_limit_ms;
     r->claim_device = g.device;
     r->spec = s;
     job_name(s, r->daemon_job, r->out->job, sizeof(r->out->job));
@@ -914,6 +917,8 @@ static bool conclude(run *r, const attempt *a, const watched *w, const char *out
         say(r, "attempt %u finished (peak %s)", a->number, peak);
     } else if (!strcmp(outcome, "canceled")) {
         say(r, "attempt %u was canceled (peak %s)", a->number, peak);
+    } else if (!strcmp(outcome, "timeout")) {
+        say(r, "attempt %u was stopped at its time limit (peak %s)", a->number, peak);
     } else {
         say(r, "attempt %u %s with status %d (peak %s)", a->number,
             !strcmp(outcome, "signal") ? "was killed" : "failed", code, peak);

@@ -53,6 +53,35 @@ void vram__child_close(vram__child *c);
 /* Its exit status, or 128 + the signal that killed it. */
 int vram__child_exit_code(const vram__child *c);
 
+/* ---- every process of a job (contain.c) ---- */
+
+/* Finds this process's cgroup, once; call before forking a job. */
+void vram__contain_prepare(void);
+/* In the forked command, before exec: into a cgroup of its own when the
+ * machine allows (async-signal-safe). */
+void vram__contain_enter(void);
+/* In the parent, once the command `leader` runs: when it started. */
+void vram__contain_started(pid_t leader);
+/* The GPU memory every process of the job holds, over every device. */
+int vram__contain_usage(vram_ctx *ctx, pid_t leader, uint64_t *bytes_out);
+/* Whether any process of the job whose command is `leader` lives. */
+bool vram__contain_alive(pid_t leader);
+/* Sends sig to every process of the job; returns how many took it. */
+size_t vram__contain_signal(pid_t leader, int sig);
+/* Removes the job's cgroup once it is empty. */
+void vram__contain_end(pid_t leader);
+/* "cgroup" or "process tree": how the job is held. */
+const char *vram__contain_kind(pid_t leader);
+
+/* ---- a job's command with its {key} values (shellarg.c) ---- */
+
+/* argv (NULL-terminated) with every {key} given its value from kv: pasted
+ * into plain words; for a shell's script (sh -c SCRIPT) passed as words
+ * after it and named "${N}" in it, never pasted into the script.  *out is
+ * NULL-terminated, each word and the array malloc'ed.  display (cap bytes)
+ * gets the command as a person reads it, values in place. */
+int vram__argv_expand(char *const *argv, const vram_kv *kv, size_t nkv, char ***out, char *display, size_t cap);
+
 /* ---- a job's memory over time, peaks kept ---- */
 
 #define VRAM__TIMELINE_POINTS 2048

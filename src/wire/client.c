@@ -8,9 +8,11 @@
  * becomes the vram error it names, with the daemon's message.
  */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "wire/protocol.h"
@@ -24,6 +26,42 @@ struct vram_client {
     char path[4096];
     uint64_t next_id;
 };
+
+/* Whether a daemon run by uid may be told our requests (and environment):
+ * ours, root's, or the user VRAM_DAEMON_USER names (a shared daemon run by
+ * a service account). */
+static bool trusted(uint32_t uid)
+{
+    if (uid == 0 || uid == geteuid())
+        return true;
+    const char *name = getenv("VRAM_DAEMON_USER");
+    if (!name || !*name)
+        return false;
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    return getpwnam_r(name, &pw, scratch, sizeof(scratch), &found) == 0 && found && found->pw_uid == uid;
+}
+
+/* Before anything is sent: the socket file and the process listening on it
+ * (SO_PEERCRED, the kernel's word) must be a trusted user's.  Another user
+ * squatting the path in a shared folder would otherwise be sent a submit's
+ * whole environment. */
+static int check_daemon(const char *path, int fd)
+{
+    struct stat st;
+    uint32_t pid = 0, uid = 0;
+    if (lstat(path, &st) != 0)
+        return vram__fail(VRAM_EIO, "cannot look at the socket %s: %s", path, strerror(errno));
+    if (!trusted(st.st_uid))
+        return vram__fail(VRAM_EPERM, "the socket %s belongs to uid %u, not to you or root: not talking to it "
+                          "(set VRAM_DAEMON_USER to the user a shared vramd runs as)", path, (unsigned)st.st_uid);
+    int rc = vram__sock_peer(fd, &pid, &uid);
+    if (!rc && !trusted(uid))
+        rc = vram__fail(VRAM_EPERM, "the daemon at %s runs as uid %u (pid %u), not as you or root: not talking "
+                        "to it (set VRAM_DAEMON_USER to the user a shared vramd runs as)", path, (unsigned)uid,
+                        (unsigned)pid);
+    return rc;
+}
 
 int vram_client_open(const char *socket_path, vram_client **out)
 {
@@ -40,6 +78,8 @@ int vram_client_open(const char *socket_path, vram_client **out)
         rc = vram__sock_default_path(c->path, sizeof(c->path));
     if (!rc)
         rc = vram__sock_connect(c->path, &c->fd);
+    if (!rc && (rc = check_daemon(c->path, c->fd)))
+        close(c->fd);
     if (rc) {
         free(c);
         return rc;
@@ -224,8 +264,11 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
         vram__json_field_int(&j, "priority", s->priority);
     if (s->name)
         vram__json_field_string(&j, "name", s->name);
-    if (s->time_ms)
-        vram__json_field_uint(&j, "time_ms", s->time_ms);
+    if (s->version >= 2 && s->key)
+        vram__json_field_string(&j, "key", s->key);
+    uint64_t limit = s->time_ms > s->time_limit_ms ? s->time_ms : s->time_limit_ms;
+    if (limit)
+        vram__json_field_uint(&j, "time_ms", limit);
     if (check)
         vram__json_field_bool(&j, "check", true);
     vram__json_object_end(&j);

@@ -163,7 +163,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY, F_TIME,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
-    F_PGID, F_PEAK, F_PROGRESS, F_CHECK,
+    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY,
 };
 
 static const struct {
@@ -184,6 +184,7 @@ static const struct {
     { "priority", F_PRIORITY, OP_BIT(VRAM__OP_SUBMIT) },
     { "time_ms", F_TIME, OP_BIT(VRAM__OP_SUBMIT) },
     { "check", F_CHECK, OP_BIT(VRAM__OP_SUBMIT) },
+    { "key", F_KEY, OP_BIT(VRAM__OP_SUBMIT) },
     { "vram", F_VRAM, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
     { "device", F_DEVICE, OP_BIT(VRAM__OP_SUBMIT) | OP_BIT(VRAM__OP_LEASE) },
     { "wait_ms", F_WAIT, OP_BIT(VRAM__OP_LEASE) | OP_BIT(VRAM__OP_JOB_RUNG) },
@@ -222,17 +223,26 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
             return rc;
         return r->cwd[0] == '/' ? 0 : bad(p, "'cwd' must be an absolute path, not '%s'%s", r->cwd, "");
     case F_NAME: return read_string(p, name, v, 128, &r->name);
+    case F_KEY:
+        if ((rc = read_string(p, name, v, 64, &r->key)))
+            return rc;
+        for (const char *k = r->key; *k; k++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *k))
+                return bad(p, "'key' is 1 to 64 of A-Z a-z 0-9 _ . : -, not '%s'%s", r->key, "");
+        return *r->key ? 0 : bad(p, "'key' is empty%s%s", "", "");
     case F_MODEL: return read_string(p, name, v, 128, &r->model);
     case F_SETTINGS: return read_settings(p, v);
     case F_LADDER: return read_string(p, name, v, 8000, &r->ladder);
     case F_PRIORITY:
         rc = read_int(p, name, v, -100, 100, &r->priority);
         return rc;
-    case F_TIME:
-        if ((rc = read_int(p, name, v, 0, INT64_MAX / 2, &x)))
+    case F_TIME: {
+        int64_t ms;
+        if ((rc = read_int(p, name, v, 1, 366LL * 86400 * 1000, &ms)))
             return rc;
-        r->time_ms = (uint64_t)x;
+        r->time_ms = r->time_limit_ms = (uint64_t)ms;
         return 0;
+    }
     case F_CHECK:
         if (v->kind != VRAM__JV_BOOL)
             return bad(p, "'%s' must be true or false%s", name, "");
@@ -340,13 +350,24 @@ static int check_required(parse_ctx *p)
     }
 }
 
+/* An id is echoed raw in the reply: one holding a control character (a
+ * newline would end the reply's line early and forge the next) is not kept,
+ * and the request is refused for it. */
+static bool plain_text(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == '"' || s[i] == '\\')
+            return false;
+    return true;
+}
+
 static void keep_id(vram__request *r, const vram__jv *id)
 {
     if (!id)
         return;
     if (id->kind == VRAM__JV_NUMBER && id->len < sizeof(r->id))
         memcpy(r->id, id->str, id->len + 1);
-    else if (id->kind == VRAM__JV_STRING && id->len + 2 < sizeof(r->id) && !strpbrk(id->str, "\"\\"))
+    else if (id->kind == VRAM__JV_STRING && id->len + 2 < sizeof(r->id) && plain_text(id->str, id->len))
         snprintf(r->id, sizeof(r->id), "\"%s\"", id->str);
 }
 
@@ -376,7 +397,7 @@ int vram__request_parse(const char *line, size_t len, vram__request *req, char *
         goto fail;
     }
     if (id && !req->id[0]) {
-        rc = bad(&p, "'id' must be a short string without quotes, or a number%s%s", "", "");
+        rc = bad(&p, "'id' must be a short string without quotes, backslashes or control characters, or a number%s%s", "", "");
         goto fail;
     }
     const char *op = vram__jv_str(vram__jv_get(root, "op"));

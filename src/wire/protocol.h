@@ -51,6 +51,8 @@ typedef struct vram__request {
     const vram__jv *env;            /* object of strings: the job's environment, or NULL */
     const char *cwd;
     const char *name;
+    const char *key;                /* submit's idempotency key, or NULL */
+    uint64_t time_limit_ms;         /* submit's time limit, 0: none */
     const char *model;
     const vram__jv *settings;       /* object of strings, or NULL */
     const char *ladder;

@@ -89,7 +89,8 @@ static const char *schema =
     "  exit_status INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '',"
     "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
     "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
-    "  time_ms INTEGER NOT NULL DEFAULT 0);"
+    "  time_ms INTEGER NOT NULL DEFAULT 0,"
+    "  idem_key TEXT NOT NULL DEFAULT '', time_limit_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
 
 /* Columns added since the first schema, for a queue written by an older vramd. */
@@ -97,6 +98,8 @@ static const char *const added_columns[][2] = {
     { "budget_bytes", "ALTER TABLE jobs ADD COLUMN budget_bytes INTEGER NOT NULL DEFAULT 0" },
     { "tier", "ALTER TABLE jobs ADD COLUMN tier TEXT NOT NULL DEFAULT ''" },
     { "time_ms", "ALTER TABLE jobs ADD COLUMN time_ms INTEGER NOT NULL DEFAULT 0" },
+    { "idem_key", "ALTER TABLE jobs ADD COLUMN idem_key TEXT NOT NULL DEFAULT ''" },
+    { "time_limit_ms", "ALTER TABLE jobs ADD COLUMN time_limit_ms INTEGER NOT NULL DEFAULT 0" },
 };
 
 static int add_missing_columns(sqlite3 *db)
@@ -151,6 +154,9 @@ int vram__queue_open(const char *path, vram__queue **out)
         src = sqlite3_exec(q->db, schema, NULL, NULL, NULL);
     if (src == SQLITE_OK)
         src = add_missing_columns(q->db);
+    if (src == SQLITE_OK)           /* one job per user and idempotency key */
+        src = sqlite3_exec(q->db, "CREATE UNIQUE INDEX IF NOT EXISTS jobs_key ON jobs(owner_uid, idem_key)"
+                           " WHERE idem_key != ''", NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         int rc = q_fail(q, src, "open");
         sqlite3_close(q->db);
@@ -158,6 +164,77 @@ int vram__queue_open(const char *path, vram__queue **out)
         return rc;
     }
     *out = q;
+    return 0;
+}
+
+/* The first id whose row matches `where` (0: none); -1 on a read error. */
+static int64_t first_id(vram__queue *q, const char *where)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT id FROM jobs WHERE %s ORDER BY id LIMIT 1", where);
+    sqlite3_stmt *st = NULL;
+    int64_t id = -1;
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) == SQLITE_OK) {
+        int src = sqlite3_step(st);
+        id = src == SQLITE_ROW ? sqlite3_column_int64(st, 0) : src == SQLITE_DONE ? 0 : -1;
+    }
+    sqlite3_finalize(st);
+    return id;
+}
+
+int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t *id)
+{
+    *id = 0;
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE owner_uid = ? AND idem_key = ?", -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, uid);
+        sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+        src = sqlite3_step(st);
+        if (src == SQLITE_ROW)
+            *id = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : q_fail(q, src, "key lookup");
+}
+
+int vram__queue_check(vram__queue *q)
+{
+    static const char *const text_columns[] = { "argv", "env", "cwd", "name", "model", "settings",
+                                                "ladder", "outcome", "note", "tier" };
+    char where[128];
+    snprintf(where, sizeof(where), "typeof(state) != 'integer' OR state < 0 OR state >= %d",
+             VRAM__JOB_STATE_COUNT);
+    int64_t id = first_id(q, where);
+    if (id > 0)
+        return vram__fail(VRAM_EPARSE, "the queue %s is damaged: job %lld has a state that is not one of "
+                          "0 to %d (queued to %s); move the file away or repair it with sqlite3", q->path,
+                          (long long)id, VRAM__JOB_STATE_COUNT - 1,
+                          vram__job_state_name(VRAM__JOB_STATE_COUNT - 1));
+    for (size_t i = 0; id == 0 && i < sizeof(text_columns) / sizeof(text_columns[0]); i++) {
+        snprintf(where, sizeof(where), "%s IS NULL OR typeof(%s) != 'text'", text_columns[i], text_columns[i]);
+        if ((id = first_id(q, where)) > 0)
+            return vram__fail(VRAM_EPARSE, "the queue %s is damaged: job %lld has no text in its '%s' column "
+                              "(NULL or not text); move the file away or repair it with sqlite3", q->path,
+                              (long long)id, text_columns[i]);
+    }
+    if (id < 0)
+        return q_fail(q, sqlite3_errcode(q->db), "check");
+    /* A write that changes nothing: a read-only file, folder or disk, or a
+     * full one, is said now rather than at the first submit. */
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; PRAGMA user_version = %d; COMMIT;", version);
+    int src = sqlite3_exec(q->db, sql, NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        int rc = q_fail(q, src, "check");
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     return 0;
 }
 
@@ -185,8 +262,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     if (!q->insert)
         src = sqlite3_prepare_v2(q->db,
             "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
-            " device_pref, owner_uid, submitted_ms, budget_bytes, tier, time_ms)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->insert, NULL);
+            " device_pref, owner_uid, submitted_ms, budget_bytes, tier, time_ms, idem_key, time_limit_ms)"
+            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->insert, NULL);
     sqlite3_stmt *st = q->insert;
     uint64_t now = vram__unix_ms();
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
@@ -208,6 +285,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->budget_bytes);
         sqlite3_bind_text(st, k++, j->tier, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->time_ms);
+        sqlite3_bind_text(st, k++, or_empty(j->idem_key), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, k++, (sqlite3_int64)j->time_limit_ms);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE) {
             src = SQLITE_OK;
@@ -301,7 +380,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
 #define COLUMNS "id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes," \
                 " device_pref, owner_uid, submitted_ms, started_ms, ended_ms, device, lease_bytes,"  \
                 " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note,"   \
-                " budget_bytes, tier, time_ms"
+                " budget_bytes, tier, time_ms, time_limit_ms"
 
 /* Fills j from a row; the strings point into the statement (valid until the
  * next step), which is what queue_each's visitors get. */
@@ -337,6 +416,7 @@ static void row_view(sqlite3_stmt *st, vram__job *j)
     j->budget_bytes = (uint64_t)sqlite3_column_int64(st, k++);
     vram__strlcpy(j->tier, (const char *)sqlite3_column_text(st, k++), sizeof(j->tier));
     j->time_ms = (uint64_t)sqlite3_column_int64(st, k++);
+    j->time_limit_ms = (uint64_t)sqlite3_column_int64(st, k++);
 }
 
 int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void *user)
@@ -348,7 +428,7 @@ int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void 
         sqlite3_bind_int(st, 1, (int)mask);
     int rc = 0;
     while (src == SQLITE_OK && !rc && (src = sqlite3_step(st)) == SQLITE_ROW) {
-        vram__job j;
+        vram__job j = { 0 };
         row_view(st, &j);
         rc = visit(user, &j);
         src = SQLITE_OK;

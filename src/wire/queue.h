@@ -45,10 +45,13 @@ typedef struct vram__job {
     char *model;                    /* "" when sized by vram_bytes */
     char *settings_json;            /* JSON object */
     char *ladder;                   /* "" for none */
+    const char *idem_key;           /* submit's idempotency key: read by vram__queue_add only
+                                       (borrowed; never loaded, never freed) */
     int priority;
     uint64_t time_ms;               /* vram submit --time (0: unknown) */
     uint64_t vram_bytes;            /* asked for (0: from the model) */
     uint64_t budget_bytes;          /* sized once, at submit: what it waits for (0: not yet) */
+    uint64_t time_limit_ms;         /* each attempt stopped after it (0: none) */
     char tier[32];                  /* the tier it was sized at ("" none) */
     int device_pref;                /* -1: auto */
     uint32_t owner_uid;
@@ -74,6 +77,15 @@ typedef struct vram__queue vram__queue;
  * VRAM_EPERM / VRAM_EIO as the history does. */
 int vram__queue_open(const char *path, vram__queue **out);
 void vram__queue_close(vram__queue *q);
+
+/* At a daemon's start: every row's state in range and its text columns
+ * text (VRAM_EPARSE naming the file, the job and the column), and the file
+ * writable (a write that changes nothing: VRAM_EPERM read-only, VRAM_ENOSPC
+ * full), each said now rather than as a crash or a refused submit later. */
+int vram__queue_check(vram__queue *q);
+
+/* The job uid submitted with idempotency key `key` (*id 0: none). */
+int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t *id);
 
 /* Stores n new jobs in one durable transaction (synchronous=FULL) and sets
  * their ids and submitted_ms; nothing is stored when it fails. */

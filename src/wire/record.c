@@ -29,6 +29,7 @@ void vram__record_write(vram__json *j, const vram__job *row)
     vram__json_field_string(j, "tier", row->tier);
     vram__json_field_uint(j, "vram", row->vram_bytes);
     vram__json_field_int(j, "device", row->device_pref);
+    vram__json_field_uint(j, "time_ms", row->time_limit_ms);
     vram__json_object_end(j);
 }
 
@@ -114,6 +115,8 @@ int vram__record_read(const vram__jv *v, vram__record *out)
     const vram__jv *device = vram__jv_get(v, "device");
     if (!rc && vram__jv_get(v, "vram") && !vram__jv_uint(vram__jv_get(v, "vram"), &out->vram_bytes))
         rc = bad("'vram' is not a byte count");
+    if (!rc && vram__jv_get(v, "time_ms") && !vram__jv_uint(vram__jv_get(v, "time_ms"), &out->time_limit_ms))
+        rc = bad("'time_ms' is not a count of milliseconds");
     if (!rc && device && device->kind == VRAM__JV_NUMBER && device->num >= 0 && device->num < 64)
         out->device_pref = (int)device->num;
     if (rc)

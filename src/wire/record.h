@@ -24,6 +24,7 @@ typedef struct vram__record {
     char tier[32];                  /* the tier it was sized at, "" none */
     uint64_t vram_bytes;            /* what was asked for (0: from the model) */
     int device_pref;                /* -1: any */
+    uint64_t time_limit_ms;         /* 0: none */
 } vram__record;
 
 /* Writes the record of row as the value of the key the caller has written

@@ -59,10 +59,10 @@ expect_lines bad_input_is_one_line '.' 1
 
 # A profile with a missing field, a unit typo and an unknown key: file:line.
 sed '/^dtype = fp16/d' "$profiles/latentsync.ini" | sed '0,/^precision = follow/s//precision = follow/' >"$tmp/nodtype.ini"
-expect bad_profile_missing_field 2 "nodtype.ini:[0-9]+: \[component unet\] has no 'dtype'" -- "$VRAM" estimate --model "$tmp/nodtype.ini"
+expect bad_profile_missing_field 2 "nodtype.ini:[0-9]+: \[component unet\] has no 'dtype'" -- "$VRAM" estimate --profile "$tmp/nodtype.ini"
 sed 's/^cuda_context = 500MiB/cuda_context = 500MiBs/' "$profiles/latentsync.ini" >"$tmp/typo.ini"
 line=$(grep -n '^cuda_context' "$tmp/typo.ini" | cut -d: -f1)
-expect bad_profile_unit_typo 2 "typo.ini:$line: cuda_context: '500MiBs' has an unknown unit" -- "$VRAM" estimate --model "$tmp/typo.ini"
+expect bad_profile_unit_typo 2 "typo.ini:$line: cuda_context: '500MiBs' has an unknown unit" -- "$VRAM" estimate --profile "$tmp/typo.ini"
 sed 's/^act_per_token = 90KiB/act_per_tokn = 90KiB/' "$profiles/latentsync.ini" >"$tmp/key.ini"
 expect bad_profile_unknown_key 2 "key.ini:[0-9]+: unknown key 'act_per_tokn' in \[stage denoise\]" -- "$VRAM" profiles show "$tmp/key.ini"
 
@@ -162,7 +162,7 @@ expect calibrate_default_place 0 "wrote $tmp/config/vram/profiles/latentsync.ini
     "$VRAM" calibrate --model latentsync --from "$tmp/runs.csv"
 expect calibrate_found_first 0 "calibrated +[0-9]+ rows" -- "$VRAM" profiles show latentsync
 expect calibrate_never_over_shipped 1 'never writes over it' -- \
-    "$VRAM" calibrate --model "$profiles/latentsync.ini" --from "$tmp/runs.csv" --out "$profiles/latentsync.ini"
+    "$VRAM" calibrate --profile "$profiles/latentsync.ini" --from "$tmp/runs.csv" --out "$profiles/latentsync.ini"
 if [ "$(md5sum "$profiles/latentsync.ini")" = "$before" ]; then ok calibrate_shipped_unchanged; else not_ok calibrate_shipped_unchanged "the shipped profile changed"; fi
 echo 'cfg,peak' >"$tmp/bad.csv"; echo 'on,12XB' >>"$tmp/bad.csv"
 expect calibrate_bad_csv 2 "bad.csv:2: peak: '12XB' is not a size" -- "$VRAM" calibrate --model latentsync --from "$tmp/bad.csv" --dry-run

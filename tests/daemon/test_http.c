@@ -608,8 +608,8 @@ TEST(streams_are_limited)
     vram__http *h = serve();
     CHECK(h != NULL);
     unsigned port = vram__http_port(h);
-    int fds[VRAM__HTTP_MAX_STREAMS];
-    for (int i = 0; i < VRAM__HTTP_MAX_STREAMS; i++) {
+    int fds[VRAM__HTTP_STREAMS_PER_CLIENT];
+    for (int i = 0; i < VRAM__HTTP_STREAMS_PER_CLIENT; i++) {
         fds[i] = open_stream(port);
         char buf[1024] = "";
         CHECK(read_until(fds[i], buf, sizeof(buf), "event: hello", 2000));
@@ -618,7 +618,7 @@ TEST(streams_are_limited)
     CHECK(http_get(port, "/api/stream", &r) == 0);
     CHECK_EQ(r.status, 503);
     http_reply_free(&r);
-    for (int i = 0; i < VRAM__HTTP_MAX_STREAMS; i++)
+    for (int i = 0; i < VRAM__HTTP_STREAMS_PER_CLIENT; i++)
         close(fds[i]);
     vram__http_stop(h);
 }

@@ -13,7 +13,7 @@ if [ "${VRAM_DISK_TEST_INSIDE:-}" != 1 ]; then
 fi
 . "$(dirname "$0")/../cli/lib.sh"
 mkdir -p "$tmp/disk"
-if ! mount -t tmpfs -o size=2m tmpfs "$tmp/disk" 2>"$tmp/mount.err"; then
+if ! mount -t tmpfs -o size=2m,mode=0700 tmpfs "$tmp/disk" 2>"$tmp/mount.err"; then
     echo "skip - $file/all: cannot mount a small tmpfs: $(cat "$tmp/mount.err")"
     exit 0
 fi

@@ -358,10 +358,10 @@ def check_kind(vram, out, kind, rows):
             s = dict(kv.split("=", 1) for kv in settings_for(kind, r["size"]))
             f.write(",".join(s.get(k, "") for k in keys) + f",{r['device']},{r['seconds']}\n")
     cal = os.path.join(out, f"gpu-{kind}-calibrated.ini")
-    run_vram(vram, "calibrate", "--model", prof, "--from", csv, "--out", cal, "--force")
+    run_vram(vram, "calibrate", "--profile", prof, "--from", csv, "--out", cal, "--force")
     results = []
     for r in test:
-        e = json.loads(run_vram(vram, "estimate", "--model", cal, "--json", *settings_for(kind, r["size"])))
+        e = json.loads(run_vram(vram, "estimate", "--profile", cal, "--json", *settings_for(kind, r["size"])))
         est = e["estimate"]
         fit = est["peak_bytes"] - est["margin_bytes"]
         results.append({**r, "predicted": est["peak_bytes"], "fit": fit, "margin": est["margin_bytes"],

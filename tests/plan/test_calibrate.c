@@ -58,8 +58,8 @@ static size_t make_rows(const vram_profile *real, char kv[][3][PLAN_SETTING_MAX]
 TEST(coefficients_are_recovered_from_runs)
 {
     vram_profile *p, *real;
-    CHECK_OK(vram_profile_load(NULL, write_file("tiny.ini", base), &p));
-    CHECK_OK(vram_profile_load(NULL, write_file("truth.ini", truth()), &real));
+    CHECK_OK(vram_profile_load_file(write_file("tiny.ini", base), &p));
+    CHECK_OK(vram_profile_load_file(write_file("truth.ini", truth()), &real));
     char kv[18][3][PLAN_SETTING_MAX];
     const char *ptr[18][3];
     vram_measurement m[18];
@@ -95,8 +95,8 @@ TEST(coefficients_are_recovered_from_runs)
 TEST(few_rows_fit_one_scale)
 {
     vram_profile *p, *real;
-    CHECK_OK(vram_profile_load(NULL, write_file("tiny.ini", base), &p));
-    CHECK_OK(vram_profile_load(NULL, write_file("truth.ini", truth()), &real));
+    CHECK_OK(vram_profile_load_file(write_file("tiny.ini", base), &p));
+    CHECK_OK(vram_profile_load_file(write_file("truth.ini", truth()), &real));
     char kv[2][3][PLAN_SETTING_MAX];
     const char *ptr[2][3];
     vram_measurement m[2];

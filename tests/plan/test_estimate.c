@@ -34,7 +34,7 @@ static int peak_of(const vram_profile *p, const char *const *kv, size_t n, const
 TEST(exact_figures_on_a_small_profile)
 {
     vram_profile *p;
-    CHECK_OK(vram_profile_load(NULL, write_file("tiny.ini", tiny), &p));
+    CHECK_OK(vram_profile_load_file(write_file("tiny.ini", tiny), &p));
     vram_estimate e;
     /* 256px, 9 frames: 3 latent frames x 16 x 16 = 768 tokens. */
     double act = 1048576.0 + 768 * 1024.0;

@@ -63,7 +63,7 @@ static const char good[] =
 static int load_text(const char *file, const char *text, vram_profile **out)
 {
     const char *path = write_file(file, text);
-    return vram_profile_load(NULL, path, out);
+    return vram_profile_load_file(path, out);
 }
 
 /* good with `from` replaced by `to` (first occurrence). */
@@ -218,7 +218,14 @@ TEST(unknown_model_lists_the_known_ones)
     CHECK(p == NULL);
     CHECK_CONTAINS(vram_last_error(), "unknown model 'wan9'");
     CHECK_CONTAINS(vram_last_error(), "hunyuanvideo-avatar");
-    CHECK_ERR(vram_profile_load(NULL, "../etc/passwd", &p), VRAM_ENOENT);
+    /* A name is never a path (issue 10: a model of ../../../../etc/passwd
+     * was read, and its first word shown). */
+    CHECK_ERR(vram_profile_load(NULL, "../../../../etc/passwd", &p), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "is not a model name");
+    CHECK_CONTAINS(vram_last_error(), "--profile FILE");
+    CHECK_ERR(vram_profile_load(NULL, "/etc/passwd", &p), VRAM_EINVAL);
+    CHECK_ERR(vram_profile_load(NULL, "a..b", &p), VRAM_EINVAL);
+    CHECK_ERR(vram_profile_load(NULL, "tiny.ini", &p), VRAM_EINVAL);
     CHECK_ERR(vram_profile_load(NULL, "Bad Name", &p), VRAM_ENOENT);
     CHECK_ERR(vram_profile_load(NULL, "", &p), VRAM_EINVAL);
 }

@@ -1,0 +1,115 @@
+/*
+ * daemon/authz.c - who may do what on vramd's socket.
+ *
+ * Owns the rules; the identity they use is the kernel's (SO_PEERCRED, read
+ * once when the client connects), never what a request says.  Anyone who
+ * may connect may read the queue, the devices and their own leases.  A job
+ * is its submitter's: cancelling it is for its owner, root, or the daemon's
+ * own user.  What only a job's runner says (claim, rung, progress, end, the
+ * job's process group) is taken only from the process the daemon started
+ * for that job (its pid, and its start time, so a reused pid is not it).
+ * A daemon that is not root takes jobs only from its own user (they would
+ * run as it), unless started with group-jobs=yes.
+ */
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "monitor/monitor.h"
+
+static bool runner_op(const vram__request *r)
+{
+    return r->op == VRAM__OP_JOB_CLAIM || r->op == VRAM__OP_JOB_RUNG || r->op == VRAM__OP_JOB_PROGRESS ||
+           r->op == VRAM__OP_JOB_ENDED || (r->op == VRAM__OP_OWNER && r->job);
+}
+
+static const char *user_name(uint32_t uid, char *buf, size_t cap)
+{
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) == 0 && found)
+        snprintf(buf, cap, "%s (uid %u)", found->pw_name, (unsigned)uid);
+    else
+        snprintf(buf, cap, "uid %u", (unsigned)uid);
+    return buf;
+}
+
+/* Whether the daemon takes jobs from uid: they run as the submitter when
+ * the daemon is root; else they would run as the daemon's user. */
+bool vramd_may_submit(const vramd *d, uint32_t uid)
+{
+    uid_t me = geteuid();
+    if (me == 0 || uid == me)
+        return true;
+    const char *group_jobs = vram_options_get(d->cfg.opts, "group-jobs");
+    return group_jobs && !strcmp(group_jobs, "yes");
+}
+
+int vramd_identity_of(uint32_t uid, vramd_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->uid = uid;
+    if (geteuid() != 0 || uid == geteuid())
+        return 0;                   /* the job runs as the daemon's user, who submitted it */
+    struct passwd pw, *found = NULL;
+    char scratch[4096];
+    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) != 0 || !found)
+        return vram__fail(VRAM_EPERM, "cannot run a job as uid %u: no such user", (unsigned)uid);
+    out->gid = found->pw_gid;
+    out->ngroups = VRAMD_MAX_GROUPS;
+    if (getgrouplist(found->pw_name, found->pw_gid, out->groups, &out->ngroups) < 0)
+        return vram__fail(VRAM_EPERM, "cannot run a job as %s: in more than %d groups", found->pw_name,
+                          VRAMD_MAX_GROUPS);
+    out->change = true;
+    return 0;
+}
+
+/* Between fork and exec: only system calls. */
+int vramd_become(const vramd_identity *id, int log_fd)
+{
+    if (!id->change)
+        return 0;
+    if (log_fd >= 0 && fchown(log_fd, id->uid, id->gid) != 0)
+        return -1;
+    if (setgroups((size_t)id->ngroups, id->groups) != 0 || setgid(id->gid) != 0 || setuid(id->uid) != 0)
+        return -1;
+    return setuid(0) == 0 ? -1 : 0; /* never back */
+}
+
+int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
+{
+    char who[96], owner[96], me[96];
+    if (r->op == VRAM__OP_SUBMIT && geteuid() == 0 && c->uid != 0) {
+        vramd_identity id;          /* a job it could not become is refused now, not at its start */
+        int rc = vramd_identity_of(c->uid, &id);
+        if (rc)
+            return rc;
+    }
+    if (r->op == VRAM__OP_SUBMIT && !vramd_may_submit(d, c->uid))
+        return vram__fail(VRAM_EPERM, "vramd runs as %s and takes jobs only from that user: a job of %s would "
+                          "run as %s (start vramd with --group-jobs yes to allow that, or as root to run each "
+                          "job as its submitter)", user_name(geteuid(), me, sizeof(me)),
+                          user_name(c->uid, who, sizeof(who)), user_name(geteuid(), owner, sizeof(owner)));
+    if (r->op == VRAM__OP_CANCEL) {
+        const vramd_job *j = vramd_job_find(d, r->job);
+        if (j && c->uid != 0 && c->uid != geteuid() && c->uid != j->row.owner_uid)
+            return vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not cancel it",
+                              (unsigned long long)r->job, user_name(j->row.owner_uid, owner, sizeof(owner)),
+                              user_name(c->uid, who, sizeof(who)));
+        return 0;
+    }
+    if (!runner_op(r))
+        return 0;
+    const vramd_job *j = vramd_job_find(d, r->job);
+    if (!j)
+        return 0;                   /* answered "no such job" as before */
+    if (!j->row.runner_pid || c->pid != j->row.runner_pid ||
+        !vram__proc_alive(j->row.runner_pid, j->row.runner_start))
+        return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "
+                          "pid %u of %s)", (unsigned long long)r->job, (unsigned)c->pid,
+                          user_name(c->uid, who, sizeof(who)));
+    return 0;
+}

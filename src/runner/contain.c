@@ -1,0 +1,297 @@
+/*
+ * runner/contain.c - every process a job starts, found and stopped.
+ *
+ * Owns the job's container.  Where the machine allows, each job's command
+ * runs in a cgroup (v2) of its own, made under this process's cgroup (a
+ * delegated subtree: root, or a systemd unit with Delegate=yes): nothing a
+ * job forks can leave it, not by setsid, setpgid or a double fork, so
+ * "alive" is "the cgroup has a process" and a stop reaches them all
+ * (cgroup.kill for the last word).  Elsewhere the job is its process group
+ * plus every descendant of this process (a child subreaper: orphans come
+ * back to it) that started after the job did: a child that called setsid
+ * is still found.  The job's cgroup is <our cgroup>/vram-job-<pid>, named
+ * by the command's pid, so the hooks in child.c need no state but the pid.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "monitor/monitor.h"
+#include "runner/runner.h"
+
+static char base[4096];             /* our cgroup's folder, "" when there is no cgroup v2 */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* When each running job's command started (clock ticks since boot), for
+ * the fallback: a process of ours that started before the job is not the
+ * job's (a program calling vram_job_run may have children of its own). */
+static struct { pid_t leader; uint64_t since; } started[32];
+static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t since_of(pid_t leader)
+{
+    uint64_t since = 0;
+    pthread_mutex_lock(&started_lock);
+    for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
+        if (started[i].leader == leader)
+            since = started[i].since;
+    pthread_mutex_unlock(&started_lock);
+    return since;
+}
+
+void vram__contain_started(pid_t leader)
+{
+    uint64_t since = vram__proc_start_ticks((uint32_t)leader);
+    pthread_mutex_lock(&started_lock);
+    size_t slot = 0;
+    for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
+        if (started[i].leader == 0 || started[i].leader == leader) {
+            slot = i;
+            break;
+        }
+    started[slot].leader = leader;
+    started[slot].since = since;
+    pthread_mutex_unlock(&started_lock);
+}
+
+/* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
+static void v2_mount(char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return;
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        /* id parent major:minor root mountpoint options... - fstype source super */
+        char *dash = strstr(line, " - ");
+        char mnt[2048];
+        if (!dash || strncmp(dash + 3, "cgroup2 ", 8) || sscanf(line, "%*s %*s %*s %*s %2047s", mnt) != 1)
+            continue;
+        vram__strlcpy(buf, mnt, cap);
+        break;
+    }
+    fclose(f);
+}
+
+/* VRAM_CONTAIN=tree leaves cgroups alone (the fallback, as on a machine
+ * without a delegated cgroup v2 subtree; the tests use it). */
+static void find_base(void)
+{
+    char mnt[2048], line[4096], path[2048] = "";
+    const char *how = getenv("VRAM_CONTAIN");
+    if (how && !strcmp(how, "tree"))
+        return;
+    v2_mount(mnt, sizeof(mnt));
+    FILE *f = *mnt ? fopen("/proc/self/cgroup", "r") : NULL;
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = '\0';
+            vram__strlcpy(path, line + 3, sizeof(path));
+        }
+    fclose(f);
+    if (!*path || strstr(path, "(deleted)"))
+        return;
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s%s", mnt, strcmp(path, "/") ? path : "");
+    if (access(dir, W_OK) == 0)
+        vram__strlcpy(base, dir, sizeof(base));
+}
+
+void vram__contain_prepare(void)
+{
+    pthread_once(&once, find_base);
+}
+
+/* base/vram-job-PID[/file], without printf (also used between fork and exec). */
+static void cg_path(char *buf, size_t cap, pid_t pid, const char *file)
+{
+    char digits[24];
+    size_t n = 0;
+    unsigned long v = (unsigned long)pid;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < sizeof(digits));
+    size_t at = 0;
+    for (const char *s = base; *s && at + 1 < cap; s++)
+        buf[at++] = *s;
+    for (const char *s = "/vram-job-"; *s && at + 1 < cap; s++)
+        buf[at++] = *s;
+    while (n && at + 1 < cap)
+        buf[at++] = digits[--n];
+    for (const char *s = file; s && *s && at + 1 < cap; s++)
+        buf[at++] = *s;
+    buf[at] = '\0';
+}
+
+void vram__contain_enter(void)
+{
+    if (!*base)
+        return;
+    char path[4200];
+    pid_t self = getpid();
+    cg_path(path, sizeof(path), self, NULL);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return;                     /* not delegated after all: the fallback */
+    cg_path(path, sizeof(path), self, "/cgroup.procs");
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t w = write(fd, "0", 1);
+        (void)w;
+        close(fd);
+    }
+}
+
+/* The pids of the job's cgroup into *out (malloc'ed), or -1 when the job
+ * has no cgroup. */
+static int cg_pids(pid_t leader, pid_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    if (!*base)
+        return -1;
+    char path[4200];
+    cg_path(path, sizeof(path), leader, "/cgroup.procs");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t cap = 0;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1) {
+        if (*n == cap) {
+            pid_t *p = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(*p));
+            if (!p)
+                break;
+            *out = p;
+        }
+        (*out)[(*n)++] = (pid_t)pid;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* Without a cgroup: the descendants of this process (not itself) that
+ * started with the job or after it. */
+static void tree_pids(pid_t leader, pid_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    uint32_t *tree;
+    size_t count;
+    if (vram__process_tree((uint32_t)getpid(), &tree, &count))
+        return;
+    uint64_t since = since_of(leader);
+    pid_t *list = malloc((count + 1) * sizeof(*list));
+    for (size_t i = 1; list && i < count; i++) {
+        uint64_t t = vram__proc_start_ticks(tree[i]);
+        if ((pid_t)tree[i] == leader || (since && t >= since) || vram__proc_pgrp(tree[i]) == (uint32_t)leader)
+            list[(*n)++] = (pid_t)tree[i];
+    }
+    free(tree);
+    *out = list;
+}
+
+static void job_pids(pid_t leader, pid_t **out, size_t *n)
+{
+    if (cg_pids(leader, out, n) != 0)
+        tree_pids(leader, out, n);
+}
+
+int vram__contain_usage(vram_ctx *ctx, pid_t leader, uint64_t *bytes_out)
+{
+    *bytes_out = 0;
+    pid_t *pids;
+    size_t n;
+    job_pids(leader, &pids, &n);
+    unsigned ndev;
+    int rc = vram_device_count(ctx, &ndev);
+    uint64_t total = 0;
+    for (unsigned dev = 0; dev < ndev && !rc; dev++) {
+        vram_device_snapshot d;
+        rc = vram__snapshot_device(ctx, dev, true, &d);
+        if (!rc && d.procs_status)
+            rc = d.procs_status;
+        for (size_t i = 0; !rc && i < d.nprocs; i++)
+            for (size_t j = 0; j < n; j++)
+                if ((pid_t)d.procs[i].pid == pids[j])
+                    total += d.procs[i].used_bytes;
+        free(d.procs);
+    }
+    free(pids);
+    if (!rc)
+        *bytes_out = total;
+    return rc;
+}
+
+bool vram__contain_alive(pid_t leader)
+{
+    if (leader <= 0)
+        return false;
+    pid_t *pids;
+    size_t n;
+    job_pids(leader, &pids, &n);
+    bool alive = false;
+    for (size_t i = 0; i < n && !alive; i++)
+        alive = kill(pids[i], 0) == 0 || errno == EPERM;
+    free(pids);
+    return alive || kill(-leader, 0) == 0;
+}
+
+size_t vram__contain_signal(pid_t leader, int sig)
+{
+    if (leader <= 0)
+        return 0;
+    pid_t *pids;
+    size_t n, hit = 0;
+    job_pids(leader, &pids, &n);
+    for (size_t i = 0; i < n; i++)
+        hit += kill(pids[i], sig) == 0;
+    free(pids);
+    if (sig == SIGKILL && *base) {
+        char path[4200];
+        cg_path(path, sizeof(path), leader, "/cgroup.kill");
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t w = write(fd, "1", 1);
+            (void)w;
+            close(fd);
+        }
+    }
+    kill(-leader, sig);
+    return hit;
+}
+
+void vram__contain_end(pid_t leader)
+{
+    pthread_mutex_lock(&started_lock);
+    for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
+        if (started[i].leader == leader)
+            started[i].leader = 0;
+    pthread_mutex_unlock(&started_lock);
+    if (leader <= 0 || !*base)
+        return;
+    char path[4200];
+    cg_path(path, sizeof(path), leader, NULL);
+    rmdir(path);                    /* only an empty cgroup goes; a full one was never ours to end */
+}
+
+const char *vram__contain_kind(pid_t leader)
+{
+    if (leader > 0 && *base) {
+        char path[4200];
+        cg_path(path, sizeof(path), leader, NULL);
+        struct stat st;
+        if (stat(path, &st) == 0)
+            return "cgroup";
+    }
+    return "process tree";
+}
