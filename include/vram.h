@@ -1203,6 +1203,8 @@ typedef struct vram_run_record {
     const char *note;               /* free text, "" for none */
     const vram_point *timeline;
     size_t ntimeline;
+    uint64_t over_bytes;            /* the most it went past its budget under
+                                       --enforce soft (0: never, or not soft) */
 } vram_run_record;
 
 /* Opens (creating it and its folder) the history at path, or at the
@@ -1268,6 +1270,8 @@ typedef struct vram_job_spec {
     uint64_t daemon_job;            /* 0, or the vramd job this run looks after */
     vram_say_fn say;                /* may be NULL */
     void *say_user;
+    const char *enforce;            /* "hard", "soft", "off", or NULL: hard where
+                                       the shim (libvram_shim.so) is installed */
 } vram_job_spec;
 
 typedef struct vram_job_result {
@@ -1282,6 +1286,7 @@ typedef struct vram_job_result {
     int record_error;               /* 0, or why the history could not be written
                                        (the job ran; only the record is missing) */
     char record_message[256];
+    uint64_t over_bytes;            /* the most an attempt went past its budget (soft) */
 } vram_job_result;
 
 /* Runs a job to its end: sizes it (vram_bytes, or a plan from model), waits

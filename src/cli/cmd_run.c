@@ -21,6 +21,8 @@ static const cli_flag flags[] = {
     { "wait", 'w', "S", "give up when not admitted within S seconds (default: wait)", false },
     { "name", 'n', "NAME", "the job's name in the history", false },
     { "quiet", 'q', NULL, "print only errors, not progress", false },
+    { "enforce", 0, "hard|soft|off", "hold the job to its budget with the shim: refuse past it (hard), "
+      "let it through and count the overage (soft), or not (default: hard where the shim is installed)", false },
     { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N: admission through the daemon", false },
     { NULL, 0, NULL, NULL, false },
 };
@@ -76,6 +78,10 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     spec->model = cli_get(a, "model");
     spec->settings = *settings;
     spec->ladder = cli_get(a, "ladder");
+    spec->enforce = cli_get(a, "enforce");
+    if (spec->enforce && strcmp(spec->enforce, "hard") && strcmp(spec->enforce, "soft") &&
+        strcmp(spec->enforce, "off"))
+        return cli_error(a, EXIT_USAGE, "--enforce: '%s' is not hard, soft or off", spec->enforce);
     spec->name = cli_get(a, "name");
     spec->history = vram_options_get(a->opts, "history");
     uint64_t job = 0;

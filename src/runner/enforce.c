@@ -24,6 +24,20 @@
 
 #define SHIM_NAME "libvram_shim.so"
 
+/* A sanitizer build's runtime must be the first library of every program
+ * it is in; preloading the shim by default would break the jobs of the
+ * test builds, so there it is used only when asked for. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DEFAULT_ENFORCE false
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DEFAULT_ENFORCE false
+#endif
+#endif
+#ifndef DEFAULT_ENFORCE
+#define DEFAULT_ENFORCE true
+#endif
+
 static bool usable(const char *path)
 {
     struct stat st;
@@ -92,7 +106,7 @@ int vram__enforce_open(vram__enforce *e, const char *mode, uint64_t budget_bytes
     int rc;
     if (asked && (rc = vram__enforce_mode(mode, &m)))
         return rc;
-    if (m == VRAM_SHIM_OFF)
+    if (m == VRAM_SHIM_OFF || (!asked && !DEFAULT_ENFORCE))
         return 0;
     if ((rc = vram__enforce_find_shim(e->library, sizeof(e->library)))) {
         if (!asked) {               /* the default where the shim is not built: off */
@@ -127,10 +141,10 @@ void vram__enforce_close(vram__enforce *e)
 {
     if (!e)
         return;
-    if (e->region)
-        munmap(e->region, sizeof(vram_shim_region));
-    if (e->fd >= 0)
-        close(e->fd);
+    if (!e->region)                 /* also a zeroed one, whose fd 0 is not ours */
+        return;
+    munmap(e->region, sizeof(vram_shim_region));
+    close(e->fd);
     e->region = NULL;
     e->fd = -1;
 }
@@ -240,4 +254,5 @@ void vram__enforce_read(vram__enforce *e, vram__enforce_count *out)
         out->refused += atomic_load(&dv->refused);
     }
     out->processes = atomic_load(&e->region->attached);
+    out->cuda_seen = atomic_load(&e->region->cuda_seen) != 0;
 }

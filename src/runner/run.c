@@ -377,6 +377,11 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
 }
 
+static void put_env(void *user, const char *key, const char *value)
+{
+    env_put(user, key, value);
+}
+
 /* argv with every {key} replaced; also the command as one line. */
 static int build_argv(const run *r, attempt *a, char ***argv_out)
 {
@@ -412,6 +417,8 @@ typedef struct watched {
     bool not_admitted;              /* it failed before its command was tried */
     vram_oom_report oom;
     bool oom_seen;
+    vram__enforce enforce;          /* the shim's region, when enforcing */
+    uint64_t over_bytes;
 } watched;
 
 /* How far the job says it is, from the last progress bar on its stderr:
@@ -438,6 +445,20 @@ static double tail_progress(const vram__child *c)
         }
     }
     return found > 1 ? 1 : found;
+}
+
+/* The job's device bytes now: the shim's count when it enforces (exact, and
+ * where NVML gives no per-process numbers), else NVML's. */
+static bool sample_usage(run *r, watched *w, uint64_t *bytes)
+{
+    if (vram__enforce_on(&w->enforce)) {
+        vram__enforce_count c;
+        vram__enforce_read(&w->enforce, &c);
+        *bytes = c.used_bytes;
+        if (c.cuda_seen)
+            return true;
+    }
+    return !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, bytes);
 }
 
 /* Follows the child and its group until the group lets go of the GPU. */
@@ -472,7 +493,7 @@ static void watch(run *r, attempt *a, watched *w)
             last_progress = p;
         }
         uint64_t bytes = 0;
-        bool sampled = !vram_process_group_usage(r->ctx, (uint32_t)w->child.pid, &bytes);
+        bool sampled = sample_usage(r, w, &bytes);
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
         bool exited = vram__child_exited(&w->child);
@@ -492,6 +513,13 @@ static void watch(run *r, attempt *a, watched *w)
     while (stderr_open && !vram__child_pump(&w->child, 50))
         ;                           /* what it wrote last */
     vram__timeline_flush(&w->tl);
+    if (vram__enforce_on(&w->enforce)) {   /* the peak between samples too */
+        vram__enforce_count c;
+        vram__enforce_read(&w->enforce, &c);
+        if (c.cuda_seen && c.peak_bytes > w->tl.peak)
+            w->tl.peak = c.peak_bytes;
+        w->over_bytes = c.over_bytes;
+    }
     w->oom_seen = vram_oom_parse(w->child.tail, w->child.tail_len, &w->oom) == 1;
     (void)a;
 }
@@ -555,6 +583,7 @@ static void record(run *r, const attempt *a, const watched *w, const char *outco
         .note = note ? note : "",
         .timeline = w->tl.pts,
         .ntimeline = w->tl.n,
+        .over_bytes = w->over_bytes,
     };
     vram__strlcpy(rec.job, r->out->job, sizeof(rec.job));
     int rc = vram_history_add(r->history, &rec);
@@ -585,8 +614,11 @@ static int run_attempt(run *r, attempt *a, watched *w)
     env_list env;
     memset(&env, 0, sizeof(env));
     rc = build_argv(r, a, &argv);
+    if (!rc)
+        rc = vram__enforce_open(&w->enforce, r->spec->enforce, a->bytes);
     if (!rc) {
         build_env(r, a, &env);
+        vram__enforce_env(&w->enforce, put_env, &env);
         vram_device_info in;
         vram_device_query(r->ctx, (unsigned)a->device, &in);
         char budget[32];
@@ -595,7 +627,9 @@ static int run_attempt(run *r, attempt *a, watched *w)
             in.name, budget, a->plan && *vram_plan_tier(a->plan) ? ", tier " : "",
             a->plan ? vram_plan_tier(a->plan) : "");
         w->started_ms = vram__unix_ms();
+        vram__enforce_inherit(&w->enforce, true);
         rc = vram__child_start(argv, env.vars, true, &w->child);
+        vram__enforce_inherit(&w->enforce, false);
     }
     if (rc) {
         w->ended_ms = vram__unix_ms();
@@ -605,6 +639,7 @@ static int run_attempt(run *r, attempt *a, watched *w)
         watch(r, a, w);
         vram__admit_release(&r->ad, a->lease);
     }
+    vram__enforce_close(&w->enforce);
     for (size_t i = 0; argv && argv[i]; i++)
         free(argv[i]);
     free(argv);
@@ -679,6 +714,23 @@ static void job_name(const vram_job_spec *s, char *buf, size_t cap)
     snprintf(buf, cap, "run-%.15s-%04x", when, rnd);
 }
 
+/* An asked-for enforcement that cannot be had stops the job before it runs. */
+static int check_enforce(const run *r)
+{
+    int mode;
+    char path[4096];
+    const char *e = r->spec->enforce;
+    if (!e || !*e)
+        return 0;
+    int rc = vram__enforce_mode(e, &mode);
+    if (!rc && strcmp(e, "off") && (rc = vram__enforce_find_shim(path, sizeof(path)))) {
+        char why[512];
+        vram__strlcpy(why, vram_last_error(), sizeof(why));
+        return vram__fail(rc, "cannot enforce '%s': %s", e, why);
+    }
+    return rc;
+}
+
 static int open_everything(run *r)
 {
     int rc = 0;
@@ -688,6 +740,8 @@ static int open_everything(run *r)
     }
     if (!rc)
         rc = check_spec(r);
+    if (!rc)
+        rc = check_enforce(r);
     if (!rc && r->spec->model)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
     if (!rc)
@@ -781,6 +835,13 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
     vram__strlcpy(out->outcome, outcome, sizeof(out->outcome));
     if (w->tl.peak > out->peak_bytes)
         out->peak_bytes = w->tl.peak;
+    if (w->over_bytes > out->over_bytes)
+        out->over_bytes = w->over_bytes;
+    if (w->over_bytes) {
+        char over[32];
+        vram_size_format(w->over_bytes, over, sizeof(over));
+        say(r, "attempt %u went %s past its budget (--enforce soft let it through)", a->number, over);
+    }
     if (!started) {
         say(r, "%s", note);
         return false;

@@ -137,6 +137,7 @@ typedef struct vram__enforce_count {
     uint64_t over_bytes;            /* the most it went past the budget (soft) */
     uint64_t refused;               /* allocations answered out-of-memory */
     unsigned processes;             /* that attached, ever */
+    bool cuda_seen;                 /* some process reached the driver: the count is the job's */
 } vram__enforce_count;
 
 /* Where libvram_shim.so is: VRAM_SHIM_LIBRARY, else beside libvram (or the
@@ -147,7 +148,9 @@ int vram__enforce_find_shim(char *buf, size_t cap);
 int vram__enforce_mode(const char *text, int *mode);
 
 /* Makes the region for one attempt with budget_bytes per device.  mode NULL
- * or "": hard when the shim is found, else not enforcing (not an error);
+ * or "": hard when the shim is found (and this is not a sanitizer build,
+ * whose runtime must come before the shim in every job), else not
+ * enforcing (not an error);
  * "off": not enforcing; "hard"/"soft" without the shim: VRAM_ENOENT. */
 int vram__enforce_open(vram__enforce *e, const char *mode, uint64_t budget_bytes);
 void vram__enforce_close(vram__enforce *e);

@@ -66,7 +66,8 @@ typedef struct vram_shim_region {
     uint64_t budget_bytes;          /* per device */
     _Atomic uint32_t attached;      /* processes that ever attached */
     _Atomic uint32_t slots_full;    /* processes that found no slot (counted in devices only) */
-    char pad2[24];
+    _Atomic uint32_t cuda_seen;     /* some process of the job reached the driver */
+    char pad2[20];
     vram_shim_dev dev[VRAM_SHIM_DEVICES];
     vram_shim_slot slot[VRAM_SHIM_SLOTS];
 } vram_shim_region;

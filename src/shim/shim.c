@@ -865,6 +865,14 @@ EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
 
 /* ---- contexts ---- */
 
+/* The runner trusts the count once the job has reached the driver (before
+ * that, a job's memory is not the shim's to know). */
+static void seen(void)
+{
+    if (S.region && !atomic_load_explicit(&S.region->cuda_seen, memory_order_relaxed))
+        atomic_store(&S.region->cuda_seen, 1);
+}
+
 /* What the card has free before a context exists, from NVML when it can be
  * loaded; 0 when it cannot be known (the context then counts as nothing). */
 static uint64_t card_free_before(int dev)
@@ -893,6 +901,7 @@ static void context_opened(int dev, CUcontext ctx, uint64_t before)
 {
     if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
         return;
+    seen();
     if (atomic_fetch_add(&S.ctx_refs[dev], 1) != 0)
         return;
     size_t free_b = 0, total_b = 0, card = 0;
@@ -938,6 +947,7 @@ static void context_closed(int dev)
 EXPORT CUresult cuInit(unsigned int flags)
 {
     report();
+    seen();
     return CALL_REAL(cuInit, flags);
 }
 
