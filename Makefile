@@ -160,12 +160,14 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 
 # The enforcement layer (src/shim/): its own shared library, never part of
 # libvram, exporting only the entry points it interposes.  LD_PRELOAD puts
-# it into jobs, so it links nothing but libc (and libdl, libpthread).
+# it into jobs, so it links nothing but libc (and libdl, libpthread);
+# -Bsymbolic keeps the addresses of its own hooks its own, even when it is
+# loaded after a driver that exports the same names (bench/shim does).
 shim: $(SHIM)
 $(SHIM): $(SHIM_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-soname,libvram_shim.so -Wl,--no-undefined $(LDFLAGS) -o $@ $^ -ldl -lpthread
+	$(Q)$(CC) -shared -Wl,-soname,libvram_shim.so -Wl,-Bsymbolic -Wl,--no-undefined $(LDFLAGS) -o $@ $^ -ldl -lpthread
 
 # A stand-in libcuda.so.1 for the shim's tests (tests/stubs/cuda_stub.c says
 # what it does), and the programs that reach it each way real software does.

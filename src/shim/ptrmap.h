@@ -9,8 +9,12 @@
  * there.  A key lives at most once (the driver never hands out an address
  * twice while it is live), and its free follows its allocation in the
  * program's own order, which is all the ordering the table needs.  Probe
- * runs are bounded: an allocation that finds no slot is not remembered
- * (the shim then asks the driver for the size at free time).
+ * runs are bounded.  Two tables: a small one that stays in cache (where
+ * nearly every allocation lives: a table as big as the largest job needs,
+ * touched at random, costs a cache miss per call), and a large one, untouched
+ * until the small one has no room along a key's run.  An allocation that
+ * finds room in neither is not remembered (its free then gives nothing back:
+ * the count errs high, never low).
  */
 #ifndef VRAM_SHIM_PTRMAP_H
 #define VRAM_SHIM_PTRMAP_H
@@ -38,9 +42,13 @@ typedef struct ptrmap_entry {
     _Atomic uint64_t value;
 } ptrmap_entry;
 
-typedef struct ptrmap {
+typedef struct ptrmap_table {
     ptrmap_entry *e;
     uint64_t mask;                  /* capacity - 1, a power of two */
+} ptrmap_table;
+
+typedef struct ptrmap {
+    ptrmap_table t[2];              /* small first, then large */
 } ptrmap;
 
 static inline uint64_t ptrmap_hash(uint64_t k)
@@ -51,9 +59,9 @@ static inline uint64_t ptrmap_hash(uint64_t k)
     return k;
 }
 
-static inline bool ptrmap_put(ptrmap *m, uint64_t key, uint64_t value)
+static inline bool ptrmap_table_put(ptrmap_table *m, uint64_t key, uint64_t value)
 {
-    if (!m->e || key == PTRMAP_EMPTY || key == PTRMAP_DELETED)
+    if (!m->e)
         return false;
     uint64_t i = ptrmap_hash(key);
     for (int n = 0; n < PTRMAP_PROBES; n++, i++) {
@@ -72,10 +80,9 @@ static inline bool ptrmap_put(ptrmap *m, uint64_t key, uint64_t value)
     return false;
 }
 
-/* Removes key; its value in *value.  False when it is not there. */
-static inline bool ptrmap_take(ptrmap *m, uint64_t key, uint64_t *value)
+static inline bool ptrmap_table_take(ptrmap_table *m, uint64_t key, uint64_t *value)
 {
-    if (!m->e || key == PTRMAP_EMPTY || key == PTRMAP_DELETED)
+    if (!m->e)
         return false;
     uint64_t i = ptrmap_hash(key);
     for (int n = 0; n < PTRMAP_PROBES; n++, i++) {
@@ -94,6 +101,21 @@ static inline bool ptrmap_take(ptrmap *m, uint64_t key, uint64_t *value)
             return false;
     }
     return false;
+}
+
+static inline bool ptrmap_put(ptrmap *m, uint64_t key, uint64_t value)
+{
+    if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
+        return false;
+    return ptrmap_table_put(&m->t[0], key, value) || ptrmap_table_put(&m->t[1], key, value);
+}
+
+/* Removes key; its value in *value.  False when it is not there. */
+static inline bool ptrmap_take(ptrmap *m, uint64_t key, uint64_t *value)
+{
+    if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
+        return false;
+    return ptrmap_table_take(&m->t[0], key, value) || ptrmap_table_take(&m->t[1], key, value);
 }
 
 #endif

@@ -37,7 +37,8 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-#define PTRMAP_CAPACITY (1u << 20)     /* 16 MiB of address space, touched as used */
+#define PTRMAP_SMALL (1u << 16)        /* 1 MiB: stays in cache */
+#define PTRMAP_LARGE (1u << 20)        /* 16 MiB of address space, touched only when needed */
 #define ALIGN_BYTES 512ull              /* the driver's smallest allocation step */
 #define CTX_MAX_BYTES (4ull << 30)     /* a context measured above this is noise */
 
@@ -387,15 +388,16 @@ static void attach(void)
     }
     if (r == MAP_FAILED)
         return;
-    void *m = mmap(NULL, PTRMAP_CAPACITY * sizeof(ptrmap_entry), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t bytes = (PTRMAP_SMALL + PTRMAP_LARGE) * sizeof(ptrmap_entry);
+    ptrmap_entry *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                           -1, 0);
     if (m == MAP_FAILED) {
         snprintf(S.problem, sizeof(S.problem), "cannot map its allocation table: %s", strerror(errno));
         munmap(r, sizeof(*r));
         return;
     }
-    S.map.e = m;
-    S.map.mask = PTRMAP_CAPACITY - 1;
+    S.map.t[0] = (ptrmap_table){ m, PTRMAP_SMALL - 1 };
+    S.map.t[1] = (ptrmap_table){ m + PTRMAP_SMALL, PTRMAP_LARGE - 1 };
     S.mode = (int)r->mode;
     S.budget = r->budget_bytes;
     S.region = r;

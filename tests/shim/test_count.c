@@ -22,15 +22,22 @@
 static ptrmap map;
 static vram_shim_region *region;
 
+/* A small table of 64 and a large one of 1 << 16, as the shim has (in
+ * other sizes): the small one fills, the rest go to the large. */
 static bool map_open(void)
 {
-    void *m = mmap(NULL, (1u << 16) * sizeof(ptrmap_entry), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ptrmap_entry *m = mmap(NULL, (64 + (1u << 16)) * sizeof(ptrmap_entry), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return false;
-    map.e = m;
-    map.mask = (1u << 16) - 1;
+    map.t[0] = (ptrmap_table){ m, 63 };
+    map.t[1] = (ptrmap_table){ m + 64, (1u << 16) - 1 };
     return true;
+}
+
+static void map_close(void)
+{
+    munmap(map.t[0].e, (64 + (1u << 16)) * sizeof(ptrmap_entry));
 }
 
 TEST(table_put_take)
@@ -48,7 +55,14 @@ TEST(table_put_take)
     CHECK(ptrmap_put(&map, PTRMAP_KEY(PTRMAP_ARRAY, 0x9000), 1));
     CHECK(!ptrmap_take(&map, PTRMAP_KEY(PTRMAP_DEVPTR, 0x9000), &v));
     CHECK(ptrmap_take(&map, PTRMAP_KEY(PTRMAP_ARRAY, 0x9000), &v));
-    munmap(map.e, (1u << 16) * sizeof(ptrmap_entry));
+    /* More live keys than the small table holds: all kept, all found. */
+    for (uint64_t k = 1; k <= 1000; k++)
+        CHECK(ptrmap_put(&map, k << 12, PTRMAP_VALUE(k, 0)));
+    for (uint64_t k = 1; k <= 1000; k++) {
+        CHECK(ptrmap_take(&map, k << 12, &v));
+        CHECK_EQ_U64(PTRMAP_SIZE(v), k);
+    }
+    map_close();
 }
 
 /* Each thread allocates (charges the device, records the pointer) and
@@ -100,7 +114,7 @@ TEST(threads_count_exactly)
     CHECK(atomic_load(&region->dev[0].peak) <= 4ull << 20);
     CHECK(atomic_load(&region->dev[0].peak) >= 1ull << 20);
     munmap(region, sizeof(*region));
-    munmap(map.e, (1u << 16) * sizeof(ptrmap_entry));
+    map_close();
 }
 
 TEST(runner_gives_back_a_dead_process)

@@ -93,8 +93,15 @@ static CUresult take(int dev, uint64_t bytes, CUdeviceptr *out)
         atomic_fetch_sub(&st.used[dev], bytes);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
-    uint32_t id = (atomic_fetch_add_explicit(&st.next_id, 1, memory_order_relaxed) % (IDS - 1)) + 1;
-    atomic_store_explicit(&st.sizes[id], bytes | (uint64_t)dev << 56 | 1ull << 55, memory_order_relaxed);
+    /* Ids come round again; one still live (its owner slept through a lap)
+     * is skipped. */
+    uint64_t v = bytes | (uint64_t)dev << 56 | 1ull << 55, zero;
+    uint32_t id;
+    do {
+        id = (atomic_fetch_add_explicit(&st.next_id, 1, memory_order_relaxed) % (IDS - 1)) + 1;
+        zero = 0;
+    } while (!atomic_compare_exchange_strong_explicit(&st.sizes[id], &zero, v, memory_order_relaxed,
+                                                      memory_order_relaxed));
     *out = BASE + ((uint64_t)id << ID_SHIFT);
     return CUDA_SUCCESS;
 }
