@@ -1398,6 +1398,7 @@ typedef struct vram_submit {
     int device;                     /* -1: any */
     int priority;                   /* -100..100, higher first */
     const char *name;               /* a label, or NULL */
+    const char *enforce;            /* "hard", "soft", "off", or NULL: vram run's default */
 } vram_submit;
 
 /* Queues a job; *job_out is its id once it is on disk. */

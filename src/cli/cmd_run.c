@@ -78,10 +78,16 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     spec->model = cli_get(a, "model");
     spec->settings = *settings;
     spec->ladder = cli_get(a, "ladder");
+    /* --enforce, else VRAM_ENFORCE (how vramd hands a submit's on). */
     spec->enforce = cli_get(a, "enforce");
+    const char *from = "--enforce";
+    if (!spec->enforce && getenv("VRAM_ENFORCE") && *getenv("VRAM_ENFORCE")) {
+        spec->enforce = getenv("VRAM_ENFORCE");
+        from = "VRAM_ENFORCE";
+    }
     if (spec->enforce && strcmp(spec->enforce, "hard") && strcmp(spec->enforce, "soft") &&
         strcmp(spec->enforce, "off"))
-        return cli_error(a, EXIT_USAGE, "--enforce: '%s' is not hard, soft or off", spec->enforce);
+        return cli_error(a, EXIT_USAGE, "%s: '%s' is not hard, soft or off", from, spec->enforce);
     spec->name = cli_get(a, "name");
     spec->history = vram_options_get(a->opts, "history");
     uint64_t job = 0;

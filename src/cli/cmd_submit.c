@@ -4,7 +4,7 @@
  *
  * A CSV batch has a header; the column `command` is the command line (run
  * by /bin/sh -c, with {key} from the row); `vram`, `model`, `ladder`,
- * `device`, `priority` and `name` say what their flags say; every other
+ * `device`, `priority`, `name` and `enforce` say what their flags say; every other
  * column is a setting.  Rows are checked, here and by the daemon, before any
  * is queued: a bad row is named by its line, and either the file is refused
  * (the default) or, with --skip-bad, the good rows go and the bad ones are
@@ -23,6 +23,7 @@ static const cli_flag flags[] = {
     { "device", 'd', "auto|N", "the GPU to use (default: wherever it fits best)", false },
     { "priority", 'p', "P", "-100 to 100; higher starts first (default 0)", false },
     { "name", 'n', "NAME", "a name for the job", false },
+    { "enforce", 0, "hard|soft|off", "how the shim holds the job to its budget (see vram run)", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
     { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
     { "json", 0, NULL, "print the job ids as JSON", false },
@@ -37,8 +38,10 @@ typedef struct job_flags {
 
 /* Checks the values a job is given (from flags or a CSV row). */
 static int check_job(const char *vram, const char *device, const char *priority, const char *ladder,
-                     job_flags *out, char *err, size_t cap)
+                     const char *enforce, job_flags *out, char *err, size_t cap)
 {
+    if (enforce && *enforce && strcmp(enforce, "hard") && strcmp(enforce, "soft") && strcmp(enforce, "off"))
+        return snprintf(err, cap, "enforce: '%s' is not hard, soft or off", enforce), -1;
     if (vram && *vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
     out->device = -1;
@@ -76,7 +79,7 @@ static int submit_one(cli_args *a, vram_client *c)
     job_flags f = { 0 };
     char err[512];
     if (check_job(cli_get(a, "vram"), cli_get(a, "device"), cli_get(a, "priority"), cli_get(a, "ladder"),
-                  &f, err, sizeof(err)))
+                  cli_get(a, "enforce"), &f, err, sizeof(err)))
         return cli_error(a, EXIT_USAGE, "--%s", err);
     if (!f.vram && !cli_has(a, "model"))
         return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
@@ -96,6 +99,7 @@ static int submit_one(cli_args *a, vram_client *c)
         .device = f.device,
         .priority = f.priority,
         .name = cli_get(a, "name"),
+        .enforce = cli_get(a, "enforce"),
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -111,8 +115,9 @@ static int submit_one(cli_args *a, vram_client *c)
 
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
-enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KNOWN };
-static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name" };
+enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_ENFORCE, COL_KNOWN };
+static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
+                                              "enforce" };
 
 typedef struct batch_row {
     unsigned line;
@@ -151,7 +156,7 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *
     if (!command || !*command)
         snprintf(r->error, sizeof(r->error), "the command is empty");
     else if (check_job(r->cell[COL_VRAM], r->cell[COL_DEVICE], r->cell[COL_PRIORITY], r->cell[COL_LADDER],
-                       &r->f, err, sizeof(err)))
+                       r->cell[COL_ENFORCE], &r->f, err, sizeof(err)))
         snprintf(r->error, sizeof(r->error), "%s", err);
     else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
@@ -182,6 +187,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .device = r->f.device,
         .priority = r->f.priority,
         .name = r->cell[COL_NAME] && *r->cell[COL_NAME] ? r->cell[COL_NAME] : NULL,
+        .enforce = r->cell[COL_ENFORCE] && *r->cell[COL_ENFORCE] ? r->cell[COL_ENFORCE] : NULL,
     };
     return s;
 }

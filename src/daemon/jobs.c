@@ -184,6 +184,9 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     opt_uint(o, "estimate_bytes", j->estimate_bytes, j->estimate_bytes != 0);
     opt_uint(o, "used_bytes", j->used_bytes, r->state == VRAM__JOB_RUNNING);
     opt_uint(o, "peak_bytes", r->peak_bytes, r->peak_bytes != 0);
+    opt_uint(o, "over_bytes", j->over_bytes, j->over_bytes != 0);
+    if (j->shim_ms && r->state == VRAM__JOB_RUNNING)
+        vram__json_field_string(o, "counted_by", "shim");
     vram__json_key(o, "progress");
     if (r->state == VRAM__JOB_SUCCEEDED)
         vram__json_double(o, 1.0);
@@ -589,7 +592,10 @@ static void runner_env(const vramd_job *j, strv *e)
     if (vram__json_read(j->row.env_json, strlen(j->row.env_json), 0, &doc, err, sizeof(err)))
         return;
     const vram__jv *o = vram__json_root(doc);
-    if (o->kind == VRAM__JV_OBJECT && o->n == 0) {
+    /* No environment of its own (a submit's "enforce" alone makes none):
+     * the daemon's. */
+    if (o->kind == VRAM__JV_OBJECT &&
+        (o->n == 0 || (o->n == 1 && !strcmp(o->keys[0], "VRAM_ENFORCE")))) {
         for (char **v = environ; *v; v++)
             strv_add(e, *v);
     }
@@ -846,13 +852,22 @@ int vramd_job_owner(vramd *d, uint64_t id, uint32_t pgid)
     return 0;
 }
 
-int vramd_job_progress(vramd *d, uint64_t id, double progress)
+int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint64_t used, uint64_t over)
 {
     vramd_job *j = vramd_job_find(d, id);
     if (!j || j->row.state != VRAM__JOB_RUNNING)
         return vram__fail(VRAM_EAGAIN, "job %llu is not running", (unsigned long long)id);
     pthread_mutex_lock(&d->lock);
-    j->progress = progress;
+    if (progress >= 0)
+        j->progress = progress;
+    if (usage) {
+        j->shim_ms = vram__now_ms();
+        j->used_bytes = used;
+        if (used > j->row.peak_bytes)
+            j->row.peak_bytes = used;
+        if (over > j->over_bytes)
+            j->over_bytes = over;
+    }
     vramd_changed(d);
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -1075,6 +1090,9 @@ static void orphan_done(vramd *d, vramd_job *j)
              "its runner died; its processes ran to their end, but their exit status is lost");
 }
 
+/* How long a runner's report of the shim's count stands for the sample. */
+#define SHIM_FRESH_MS 3000
+
 /* Every running job's real usage (its process group's, on every device),
  * read in one pass over the devices however many jobs run. */
 static void sample_usage(vramd *d)
@@ -1095,8 +1113,11 @@ static void sample_usage(vramd *d)
         }
     if (n && !vram__process_groups_usage(d->ctx, pgids, n, used)) {
         pthread_mutex_lock(&d->lock);
+        uint64_t now = vram__now_ms();
         for (size_t k = 0; k < n; k++) {
             vramd_job *j = jobs[k];
+            if (j->shim_ms && now - j->shim_ms < SHIM_FRESH_MS)
+                continue;           /* the shim's count, sent by its runner, is exact */
             if (used[k] != j->used_bytes)
                 vramd_changed(d);
             j->used_bytes = used[k];
@@ -1271,6 +1292,17 @@ void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
     memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
     for (size_t i = 0; i < d->njobs; i++)
         counts[d->jobs[i]->row.state]++;
+}
+
+void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over)
+{
+    *used = *over = 0;
+    for (size_t i = 0; i < d->njobs; i++) {
+        const vramd_job *j = d->jobs[i];
+        if (j->shim_ms && j->row.state == VRAM__JOB_RUNNING)
+            *used += j->used_bytes;
+        *over += j->over_bytes;
+    }
 }
 
 /* Running first, then starting, then queued in queue order, then finished

@@ -465,6 +465,7 @@ static bool sample_usage(run *r, watched *w, uint64_t *bytes)
 static void watch(run *r, attempt *a, watched *w)
 {
     uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, idle_since = 0, next_progress = t0;
+    uint64_t next_usage = t0;
     double last_progress = -1;
     bool stderr_open = w->child.err_fd >= 0;
     for (;;) {
@@ -494,6 +495,13 @@ static void watch(run *r, attempt *a, watched *w)
         }
         uint64_t bytes = 0;
         bool sampled = sample_usage(r, w, &bytes);
+        if (r->ad.job && now >= next_usage && vram__enforce_on(&w->enforce)) {
+            next_usage = now + 1000;        /* vramd shows the shim's count */
+            vram__enforce_count c;
+            vram__enforce_read(&w->enforce, &c);
+            if (c.cuda_seen)
+                vram__admit_usage(&r->ad, c.used_bytes, c.over_bytes);
+        }
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
         bool exited = vram__child_exited(&w->child);
@@ -519,6 +527,8 @@ static void watch(run *r, attempt *a, watched *w)
         if (c.cuda_seen && c.peak_bytes > w->tl.peak)
             w->tl.peak = c.peak_bytes;
         w->over_bytes = c.over_bytes;
+        if (r->ad.job && c.cuda_seen)       /* vramd keeps the last word on the overage */
+            vram__admit_usage(&r->ad, c.used_bytes, c.over_bytes);
     }
     w->oom_seen = vram_oom_parse(w->child.tail, w->child.tail_len, &w->oom) == 1;
     (void)a;

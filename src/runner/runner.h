@@ -115,6 +115,7 @@ int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_gran
 void vram__admit_owner(vram__admitter *ad, uint64_t lease, uint32_t pid, uint32_t pgid);
 void vram__admit_release(vram__admitter *ad, uint64_t lease);
 void vram__admit_progress(vram__admitter *ad, double progress);
+void vram__admit_usage(vram__admitter *ad, uint64_t used, uint64_t over);
 /* ran: whether the job's command ever started (a job that never did goes
  * back to the queue when vramd cannot be told, rather than failing). */
 void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran);
