@@ -23,7 +23,7 @@ static const cli_flag flags[] = {
     { "quiet", 'q', NULL, "print only errors, not progress", false },
     { "enforce", 0, "hard|soft|off", "hold the job to its budget with the shim: refuse past it (hard), "
       "let it through and count the overage (soft), or not (default: hard where the shim is installed)", false },
-    { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N: admission through the daemon", false },
+    { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N, as vramd recorded it", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -53,9 +53,53 @@ static int read_device(const cli_args *a, int *device)
     return 0;
 }
 
+/* `vram run --daemon-job N`: vramd's runner of job N, which gets the job
+ * (command, budget, settings) from the daemon when it claims it. */
+static int read_daemon_job(cli_args *a, vram_job_spec *spec)
+{
+    static const char *const own[] = { "vram", "model", "set", "ladder", "name", "device", "wait" };
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (cli_has(a, own[i]))
+            return cli_error(a, EXIT_USAGE, "--daemon-job: --%s comes from vramd with the job, not from a flag",
+                             own[i]);
+    if (a->dashdash >= 0 && a->dashdash < a->nrest)
+        return cli_error(a, EXIT_USAGE, "--daemon-job: the command comes from vramd with the job, not after --");
+    uint64_t job = 0;
+    int rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job);
+    if (rc)
+        return rc;
+    spec->daemon_job = job;
+    spec->device = -1;
+    spec->wait_ms = -1;
+    spec->history = vram_options_get(a->opts, "history");
+    if (spec->history && !*spec->history)
+        spec->history = NULL;
+    return 0;
+}
+
+/* --enforce, else VRAM_ENFORCE (how vramd hands a submit's on). */
+static int read_enforce(cli_args *a, vram_job_spec *spec)
+{
+    spec->enforce = cli_get(a, "enforce");
+    const char *from = "--enforce";
+    if (!spec->enforce && getenv("VRAM_ENFORCE") && *getenv("VRAM_ENFORCE")) {
+        spec->enforce = getenv("VRAM_ENFORCE");
+        from = "VRAM_ENFORCE";
+    }
+    if (spec->enforce && strcmp(spec->enforce, "hard") && strcmp(spec->enforce, "soft") &&
+        strcmp(spec->enforce, "off"))
+        return cli_error(a, EXIT_USAGE, "%s: '%s' is not hard, soft or off", from, spec->enforce);
+    return 0;
+}
+
 static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
 {
     memset(spec, 0, sizeof(*spec));
+    int rc0 = read_enforce(a, spec);
+    if (rc0)
+        return rc0;
+    if (cli_has(a, "daemon-job"))
+        return read_daemon_job(a, spec);
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
         return cli_error(a, EXIT_USAGE, "no command: give it after --, e.g. vram run --vram 6GiB -- python gen.py");
     if (!*a->rest[a->dashdash])
@@ -78,22 +122,8 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     spec->model = cli_get(a, "model");
     spec->settings = *settings;
     spec->ladder = cli_get(a, "ladder");
-    /* --enforce, else VRAM_ENFORCE (how vramd hands a submit's on). */
-    spec->enforce = cli_get(a, "enforce");
-    const char *from = "--enforce";
-    if (!spec->enforce && getenv("VRAM_ENFORCE") && *getenv("VRAM_ENFORCE")) {
-        spec->enforce = getenv("VRAM_ENFORCE");
-        from = "VRAM_ENFORCE";
-    }
-    if (spec->enforce && strcmp(spec->enforce, "hard") && strcmp(spec->enforce, "soft") &&
-        strcmp(spec->enforce, "off"))
-        return cli_error(a, EXIT_USAGE, "%s: '%s' is not hard, soft or off", from, spec->enforce);
     spec->name = cli_get(a, "name");
     spec->history = vram_options_get(a->opts, "history");
-    uint64_t job = 0;
-    if (cli_has(a, "daemon-job") && (rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job)))
-        return rc;
-    spec->daemon_job = job;
     if (spec->history && !*spec->history)
         spec->history = NULL;
     if (spec->ladder) {
