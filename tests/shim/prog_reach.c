@@ -320,10 +320,11 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "late")) {
         if (argc > 2)
             count = atoi(argv[2]);
+        /* Some work first (the process runs well before the driver loads). */
         volatile unsigned long x = 0;
         for (unsigned long i = 0; i < 10000000ul; i++)
             x += i;
-        printf("loading the driver now\n");
+        printf("loading the driver now (%lu)\n", (unsigned long)x);
         return by_dlsym(&d) ? 1 : drv_run(&d, count);
     }
     if ((!strcmp(mode, "child") || !strcmp(mode, "hold")) && argc > 2) {
