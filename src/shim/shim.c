@@ -111,13 +111,33 @@ static void report(void)
 
 /* ---- finding libc's dlsym without calling dlsym (ours is in front) ---- */
 
-struct elf_find {
-    const char *want;               /* a substring of the object's path */
-    const char *sym;
-    void *found;
-};
+/* This runs before anything else can: a sanitizer's runtime asks our
+ * dlsym(RTLD_NEXT, ...) for its interceptors while it starts, before its
+ * shadow memory exists.  So these functions are not instrumented and call
+ * nothing a sanitizer intercepts: the loaded objects come from the dynamic
+ * linker's own list (_r_debug), strings are compared by hand. */
+#define NO_SAN __attribute__((no_sanitize("address", "thread", "undefined")))
 
-static uint32_t gnu_hash(const char *s)
+NO_SAN static bool same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* Whether path's file name starts with prefix ("libc.so"). */
+NO_SAN static bool named(const char *path, const char *prefix)
+{
+    const char *base = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/')
+            base = p + 1;
+    while (*prefix && *prefix == *base)
+        prefix++, base++;
+    return !*prefix;
+}
+
+NO_SAN static uint32_t gnu_hash(const char *s)
 {
     uint32_t h = 5381;
     for (; *s; s++)
@@ -125,13 +145,13 @@ static uint32_t gnu_hash(const char *s)
     return h;
 }
 
-static ElfW(Addr) dyn_ptr(ElfW(Addr) base, ElfW(Addr) p)
+NO_SAN static ElfW(Addr) dyn_ptr(ElfW(Addr) base, ElfW(Addr) p)
 {
     return p < base ? p + base : p;    /* glibc relocates most of these in place */
 }
 
 /* The address of defined function sym in the object, or NULL. */
-static void *elf_lookup(ElfW(Addr) base, const ElfW(Dyn) *dyn, const char *sym)
+NO_SAN static void *elf_lookup(ElfW(Addr) base, const ElfW(Dyn) *dyn, const char *sym)
 {
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
@@ -159,7 +179,7 @@ static void *elf_lookup(ElfW(Addr) base, const ElfW(Dyn) *dyn, const char *sym)
             uint32_t h2 = chain[i - symoffset];
             const ElfW(Sym) *s = &symtab[i];
             if ((h | 1) == (h2 | 1) && s->st_shndx != SHN_UNDEF && s->st_value &&
-                ELF64_ST_TYPE(s->st_info) == STT_FUNC && !strcmp(strtab + s->st_name, sym))
+                ELF64_ST_TYPE(s->st_info) == STT_FUNC && same(strtab + s->st_name, sym))
                 return (void *)(base + s->st_value);
             if (h2 & 1)
                 break;
@@ -171,41 +191,34 @@ static void *elf_lookup(ElfW(Addr) base, const ElfW(Dyn) *dyn, const char *sym)
         for (uint32_t i = 1; i < nchain; i++) {
             const ElfW(Sym) *s = &symtab[i];
             if (s->st_shndx != SHN_UNDEF && s->st_value && ELF64_ST_TYPE(s->st_info) == STT_FUNC &&
-                !strcmp(strtab + s->st_name, sym))
+                same(strtab + s->st_name, sym))
                 return (void *)(base + s->st_value);
         }
     }
     return NULL;
 }
 
-static int find_in_object(struct dl_phdr_info *info, size_t size, void *user)
-{
-    struct elf_find *f = user;
-    (void)size;
-    if (!info->dlpi_name || !strstr(info->dlpi_name, f->want))
-        return 0;
-    for (int i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
-            const ElfW(Dyn) *dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-            f->found = elf_lookup(info->dlpi_addr, dyn, f->sym);
-            return f->found != NULL;
-        }
-    return 0;
-}
+/* Not static: the assembly entry points call it. */
+HIDDEN void vram__shim_find_libc_dl(void);
 
-static void find_libc_dl(void)
+NO_SAN void vram__shim_find_libc_dl(void)
 {
     if (vram__shim_libc_dlsym && vram__shim_libc_dlvsym)
         return;
-    struct elf_find f = { "libc.so", "dlsym", NULL };
-    dl_iterate_phdr(find_in_object, &f);
-    if (f.found)
-        vram__shim_libc_dlsym = (dlsym_fn)f.found;
-    f = (struct elf_find){ "libc.so", "dlvsym", NULL };
-    dl_iterate_phdr(find_in_object, &f);
-    if (f.found)
-        vram__shim_libc_dlvsym = (dlvsym_fn)f.found;
+    for (struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
+        if (!l->l_name || !named(l->l_name, "libc.so"))
+            continue;
+        void *s = elf_lookup(l->l_addr, l->l_ld, "dlsym");
+        void *v = elf_lookup(l->l_addr, l->l_ld, "dlvsym");
+        if (s && v) {
+            vram__shim_libc_dlsym = (dlsym_fn)s;
+            vram__shim_libc_dlvsym = (dlvsym_fn)v;
+            return;
+        }
+    }
 }
+
+#define find_libc_dl vram__shim_find_libc_dl
 
 /* ---- the real entry points ---- */
 
@@ -1053,7 +1066,7 @@ EXPORT CUresult cuCtxDestroy(CUcontext ctx) CTX_DESTROY(cuCtxDestroy, ctx)
 
 static void *const hook_addr[HOOK_COUNT];
 
-static bool is_our_hook(const void *p)
+NO_SAN static bool is_our_hook(const void *p)
 {
     for (int i = 0; i < HOOK_COUNT; i++)
         if (p && hook_addr[i] == p)
@@ -1061,23 +1074,23 @@ static bool is_our_hook(const void *p)
     return false;
 }
 
-static int find_hook(const char *name)
+NO_SAN static int find_hook(const char *name)
 {
     if (!name || (name[0] != 'c' && name[0] != 'n'))
         return -1;
     for (int i = 0; i < HOOK_COUNT; i++)
-        if (hook_info[i].hooked && !strcmp(hook_info[i].name, name))
+        if (hook_info[i].hooked && same(hook_info[i].name, name))
             return i;
     return -1;
 }
 
 /* What to hand out for symbol `name` (the exact name, as dlsym is asked)
  * whose real address is p. */
-static void *interpose_exact(const char *name, void *p)
+NO_SAN static void *interpose_exact(const char *name, void *p)
 {
     int i = find_hook(name);
     if (i < 0 || !p || is_our_hook(p))
-        return p;
+        return p;                   /* what a sanitizer starting up asks ends here */
     void *none = NULL;
     atomic_compare_exchange_strong(&S.real[i], &none, p);
     report();
@@ -1143,7 +1156,7 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
 HIDDEN void *vram__shim_dlsym(void *handle, const char *name);
 HIDDEN void *vram__shim_dlvsym(void *handle, const char *name, const char *version);
 
-void *vram__shim_dlsym(void *handle, const char *name)
+NO_SAN void *vram__shim_dlsym(void *handle, const char *name)
 {
     find_libc_dl();
     if (!vram__shim_libc_dlsym)
@@ -1151,7 +1164,7 @@ void *vram__shim_dlsym(void *handle, const char *name)
     return interpose_exact(name, vram__shim_libc_dlsym(handle, name));
 }
 
-void *vram__shim_dlvsym(void *handle, const char *name, const char *version)
+NO_SAN void *vram__shim_dlvsym(void *handle, const char *name, const char *version)
 {
     find_libc_dl();
     if (!vram__shim_libc_dlvsym)
@@ -1160,25 +1173,27 @@ void *vram__shim_dlvsym(void *handle, const char *name, const char *version)
 }
 
 #if defined(__x86_64__)
+/* RTLD_NEXT: to libc's, found first if need be (the three argument
+ * registers saved around the call, which also aligns the stack). */
+#define SHIM_NEXT_ENTRY(name, real, impl)                                      \
+    ".globl " name "\n.type " name ",@function\n"                             \
+    name ":\n"                                                                \
+    "  cmpq $-1, %rdi\n"                                                      \
+    "  jne " impl "\n"                                                        \
+    "  movq " real "(%rip), %rax\n"                                           \
+    "  testq %rax, %rax\n"                                                    \
+    "  jnz 1f\n"                                                              \
+    "  pushq %rdi\n  pushq %rsi\n  pushq %rdx\n"                               \
+    "  call vram__shim_find_libc_dl\n"                                        \
+    "  popq %rdx\n  popq %rsi\n  popq %rdi\n"                                  \
+    "  movq " real "(%rip), %rax\n"                                           \
+    "  testq %rax, %rax\n"                                                    \
+    "  jz " impl "\n"                                                         \
+    "1:\n  jmp *%rax\n"                                                       \
+    ".size " name ", .-" name "\n"
 __asm__(".text\n"
-        ".globl dlsym\n.type dlsym,@function\n"
-        "dlsym:\n"
-        "  cmpq $-1, %rdi\n"            /* RTLD_NEXT */
-        "  jne vram__shim_dlsym\n"
-        "  movq vram__shim_libc_dlsym(%rip), %rax\n"
-        "  testq %rax, %rax\n"
-        "  jz vram__shim_dlsym\n"
-        "  jmp *%rax\n"
-        ".size dlsym, .-dlsym\n"
-        ".globl dlvsym\n.type dlvsym,@function\n"
-        "dlvsym:\n"
-        "  cmpq $-1, %rdi\n"
-        "  jne vram__shim_dlvsym\n"
-        "  movq vram__shim_libc_dlvsym(%rip), %rax\n"
-        "  testq %rax, %rax\n"
-        "  jz vram__shim_dlvsym\n"
-        "  jmp *%rax\n"
-        ".size dlvsym, .-dlvsym\n");
+        SHIM_NEXT_ENTRY("dlsym", "vram__shim_libc_dlsym", "vram__shim_dlsym")
+        SHIM_NEXT_ENTRY("dlvsym", "vram__shim_libc_dlvsym", "vram__shim_dlvsym"));
 #else
 /* Elsewhere RTLD_NEXT is answered from the shim's place, not the caller's. */
 EXPORT void *dlsym(void *handle, const char *name)

@@ -26,7 +26,7 @@ GIB=1073741824
 jobs=()
 cleanup() {
     for j in "${jobs[@]}"; do "$VRAM" cancel "$j" >/dev/null 2>&1; done
-    for _ in $(seq 1 100); do pgrep -f "$prog/reach hold" >/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do env -u LD_PRELOAD pgrep -f "$prog/reach hold" >/dev/null || break; sleep 0.1; done
     stop_daemon
     rm -rf "$tmp"
 }
