@@ -90,6 +90,7 @@ static int submit_one(cli_args *a, vram_client *c)
     if (rc)
         return rc;
     vram_submit s = {
+        .version = VRAM_SUBMIT_VERSION,
         .argv = (const char *const *)(a->rest + a->dashdash),
         .vram_bytes = f.vram,
         .model = cli_get(a, "model"),
@@ -178,6 +179,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
     argv[2] = r->cell[COL_COMMAND];
     argv[3] = NULL;
     *s = (vram_submit){
+        .version = VRAM_SUBMIT_VERSION,
         .argv = argv,
         .vram_bytes = r->f.vram,
         .model = r->cell[COL_MODEL] && *r->cell[COL_MODEL] ? r->cell[COL_MODEL] : NULL,

@@ -218,7 +218,7 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
     }
     if (s->ladder)
         vram__json_field_string(&j, "ladder", s->ladder);
-    if (s->enforce)
+    if (s->version >= 2 && s->enforce)
         vram__json_field_string(&j, "enforce", s->enforce);
     if (s->device >= 0)
         vram__json_field_int(&j, "device", s->device);
@@ -246,7 +246,8 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
 {
     if (!c || !s || !s->argv || !s->argv[0] || !job_out)
         return vram__fail(VRAM_EINVAL, "vram_client_submit: NULL argument or no command");
-    return submit(c, s, false, job_out);
+    int rc = vram__check_version("vram_submit", s->version, VRAM_SUBMIT_VERSION);
+    return rc ? rc : submit(c, s, false, job_out);
 }
 
 int vram_client_check(vram_client *c, const vram_submit *s)
@@ -254,7 +255,8 @@ int vram_client_check(vram_client *c, const vram_submit *s)
     if (!c || !s || !s->argv || !s->argv[0])
         return vram__fail(VRAM_EINVAL, "vram_client_check: NULL argument or no command");
     uint64_t none;
-    return submit(c, s, true, &none);
+    int rc = vram__check_version("vram_submit", s->version, VRAM_SUBMIT_VERSION);
+    return rc ? rc : submit(c, s, true, &none);
 }
 
 /* Sends {"op":OP,KEY:VALUE} and waits for the daemon's ok: the shape of cancel and release. */
