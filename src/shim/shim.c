@@ -335,16 +335,32 @@ static uint64_t start_ticks(void)
     return strtoull(p, NULL, 10);
 }
 
-static void claim_slot(void)
+/* S.slot before the process first reaches the driver, and when the region
+ * had no slot left.  A slot is taken only by a process that reaches CUDA:
+ * a job's shell pipelines may start thousands that never do. */
+#define SLOT_UNTRIED (-1)
+#define SLOT_NONE (-2)
+
+static int claim_slot(void)
 {
-    int slot = vram_shim_slot_claim(S.region, (int32_t)getpid(), start_ticks());
-    atomic_store(&S.slot, slot);
+    int slot = atomic_load(&S.slot);
+    if (slot != SLOT_UNTRIED || !S.region)
+        return slot;
+    int mine = vram_shim_slot_claim(S.region, (int32_t)getpid(), start_ticks());
+    int want = mine >= 0 ? mine : SLOT_NONE;
+    if (!atomic_compare_exchange_strong(&S.slot, &slot, want)) {
+        if (mine >= 0)              /* another thread of ours was first */
+            atomic_store(&S.region->slot[mine].pid, 0);
+        return slot;
+    }
+    return want;
 }
 
+/* A forked child is a process of its own: it takes a slot of its own when
+ * it reaches the driver. */
 static void after_fork_child(void)
 {
-    if (S.region)
-        claim_slot();
+    atomic_store(&S.slot, SLOT_UNTRIED);
 }
 
 static int mode_from(const char *s)
@@ -415,13 +431,12 @@ static void attach(void)
     S.budget = r->budget_bytes;
     S.region = r;
     atomic_fetch_add(&r->attached, 1);
-    claim_slot();
     pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 __attribute__((constructor)) static void shim_init(void)
 {
-    atomic_store(&S.slot, -1);
+    atomic_store(&S.slot, SLOT_UNTRIED);
     find_libc_dl();
     attach();
 }
@@ -462,6 +477,8 @@ static CUresult charge(int dev, uint64_t bytes, bool force, uint64_t *over)
         *over = now - S.budget;
     }
     int slot = atomic_load_explicit(&S.slot, memory_order_relaxed);
+    if (UNLIKELY(slot == SLOT_UNTRIED))
+        slot = claim_slot();
     if (slot >= 0)
         atomic_fetch_add_explicit(&r->slot[slot].bytes[dev], bytes, memory_order_relaxed);
     vram_shim_raise(&d->peak, now);
@@ -884,8 +901,11 @@ EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
  * that, a job's memory is not the shim's to know). */
 static void seen(void)
 {
-    if (S.region && !atomic_load_explicit(&S.region->cuda_seen, memory_order_relaxed))
+    if (!S.region)
+        return;
+    if (!atomic_load_explicit(&S.region->cuda_seen, memory_order_relaxed))
         atomic_store(&S.region->cuda_seen, 1);
+    claim_slot();
 }
 
 /* What the card has free before a context exists, from NVML when it can be

@@ -140,6 +140,27 @@ else
     not_ok kill-9-gives-bytes-back "never held: $(head -c 600 "$tmp/host")"
 fi
 
+# Processes that never reach CUDA take no slot: 270 of them (more than the
+# region's 256 slots) alive, and a CUDA process killed -9 still gives back.
+"$prog/host" hard $((3 * GIB)) -- sh -c '
+    for i in $(seq 270); do sleep 60 & echo $! >>"$1"; done
+    exec "$2" hold 2' sh "$tmp/sleepers" "$prog/reach" >"$tmp/host" 2>&1 &
+host_pid=$!
+if wait_for "$tmp/host" '^held 2' 60 && wait_for "$tmp/host" "^count used=$((2 * GIB))" 5; then
+    kill -9 "$(sed -n 's/^child pid=//p' "$tmp/host")"
+    wait "$host_pid"
+    if tail -n 2 "$tmp/host" | grep -q '^count used=0$'; then
+        ok many-non-cuda-processes-take-no-slot
+    else
+        not_ok many-non-cuda-processes-take-no-slot "$(tail -n 5 "$tmp/host")"
+    fi
+else
+    kill "$host_pid" 2>/dev/null
+    wait "$host_pid" 2>/dev/null
+    not_ok many-non-cuda-processes-take-no-slot "never held: $(head -c 600 "$tmp/host")"
+fi
+xargs -r kill <"$tmp/sleepers" 2>/dev/null
+
 # Threads allocating and freeing at once: no error, nothing left counted.
 "$prog/host" hard $((3 * GIB)) -- "$prog/reach" threads 8 20000 >"$tmp/out" 2>&1
 if grep -q '^threads done errors=0' "$tmp/out" && grep -q "^total=$((3 * GIB)) free=$((3 * GIB)) " "$tmp/out" &&
