@@ -97,6 +97,40 @@ else
     check_whole python-ctypes-without-shim python3 -c "$py_prog"
 fi
 
+# NVML (the stub of tests/stubs/nvml_stub.c, a 16 GiB card): pynvml-style
+# code sees the budget as the card, in both forms of the memory call.
+nvml_prog='
+import ctypes
+class M1(ctypes.Structure):
+    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+class M2(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("total", ctypes.c_ulonglong), ("reserved", ctypes.c_ulonglong),
+                ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+nv = ctypes.CDLL("libnvidia-ml.so.1")
+h = ctypes.c_void_p()
+assert nv.nvmlInit_v2() == 0 and nv.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(h)) == 0
+m1, m2 = M1(), M2()
+m2.version = ctypes.sizeof(M2) | (2 << 24)
+assert nv.nvmlDeviceGetMemoryInfo(h, ctypes.byref(m1)) == 0
+assert nv.nvmlDeviceGetMemoryInfo_v2(h, ctypes.byref(m2)) == 0
+print("v1 total=%d free=%d" % (m1.total, m1.free))
+print("v2 total=%d free=%d" % (m2.total, m2.free))
+'
+if [ -n "$asan" ]; then
+    echo "skip - $file/nvml-sees-budget: python is not built with ASan"
+else
+    env LD_LIBRARY_PATH="$VRAM_BUILD/stubs:$LD_LIBRARY_PATH" LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=3GiB \
+        python3 -c "$nvml_prog" >"$tmp/out" 2>&1
+    if grep -q "^v1 total=$((3 * GIB)) free=$((3 * GIB))$" "$tmp/out" &&
+       grep -q "^v2 total=$((3 * GIB)) free=$((3 * GIB))$" "$tmp/out"; then
+        ok nvml-sees-budget
+    else
+        not_ok nvml-sees-budget "$(head -c 600 "$tmp/out")"
+    fi
+    env LD_LIBRARY_PATH="$VRAM_BUILD/stubs:$LD_LIBRARY_PATH" python3 -c "$nvml_prog" >"$tmp/out" 2>&1
+    if grep -q "^v1 total=$((16 * GIB)) " "$tmp/out"; then ok nvml-whole-card-without-shim; else not_ok nvml-whole-card-without-shim "$(head -c 600 "$tmp/out")"; fi
+fi
+
 # Soft mode: the 4th GiB goes through (the card has room) and the overage
 # is counted in the job's region.
 "$prog/host" soft $((3 * GIB)) -- "$prog/reach" dlsym >"$tmp/out" 2>&1
