@@ -9,7 +9,10 @@
  * mode), each on its own cache line, so that devices never share a line on
  * the hot path.  Per process: a slot with its pid and its bytes per device,
  * so that the runner can hand back the bytes of a process that died holding
- * them (kill -9).  Layout and helpers here are static inline: the shim and
+ * them (kill -9).  A slot's bytes are split over VRAM_SHIM_SUBS counters,
+ * each on lines of its own, that the process's threads spread over (a
+ * thread may free what another counted: only their sum, modulo 2^64, is the
+ * process's bytes).  Layout and helpers here are static inline: the shim and
  * libvram each compile them, and neither links the other.
  */
 #ifndef VRAM_SHIM_REGION_H
@@ -23,6 +26,7 @@
 #define VRAM_SHIM_VERSION  1u
 #define VRAM_SHIM_DEVICES  16
 #define VRAM_SHIM_SLOTS    256
+#define VRAM_SHIM_SUBS     8
 
 /* How an allocation past the budget is answered. */
 #define VRAM_SHIM_MODE_LIST(X)                                                 \
@@ -50,12 +54,16 @@ typedef struct vram_shim_dev {
     char pad[24];
 } __attribute__((aligned(64))) vram_shim_dev;
 
+typedef struct vram_shim_sub {
+    _Atomic uint64_t bytes[VRAM_SHIM_DEVICES];
+} __attribute__((aligned(64))) vram_shim_sub;
+
 typedef struct vram_shim_slot {
     _Atomic int32_t pid;            /* 0: free */
     uint32_t pad;
     _Atomic uint64_t start_ticks;   /* the process's start time, against pid reuse */
-    _Atomic uint64_t bytes[VRAM_SHIM_DEVICES];
-} vram_shim_slot;
+    vram_shim_sub sub[VRAM_SHIM_SUBS];
+} __attribute__((aligned(64))) vram_shim_slot;
 
 typedef struct vram_shim_region {
     uint64_t magic;
@@ -111,13 +119,31 @@ static inline int vram_shim_slot_claim(vram_shim_region *r, int32_t pid, uint64_
     return -1;
 }
 
+/* Takes slot i's bytes on device d out of it (they sum modulo 2^64). */
+static inline uint64_t vram_shim_slot_take(vram_shim_region *r, int i, int d)
+{
+    uint64_t b = 0;
+    for (int k = 0; k < VRAM_SHIM_SUBS; k++)
+        b += atomic_exchange(&r->slot[i].sub[k].bytes[d], 0);
+    return b;
+}
+
+/* Slot i's bytes on device d now. */
+static inline uint64_t vram_shim_slot_bytes(vram_shim_region *r, int i, int d)
+{
+    uint64_t b = 0;
+    for (int k = 0; k < VRAM_SHIM_SUBS; k++)
+        b += atomic_load(&r->slot[i].sub[k].bytes[d]);
+    return b;
+}
+
 /* Hands a dead process's bytes back to the job's count and frees its slot.
  * Only the runner calls it, and only for a pid it knows is gone. */
 static inline uint64_t vram_shim_slot_reclaim(vram_shim_region *r, int i)
 {
     uint64_t total = 0;
     for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
-        uint64_t b = atomic_exchange(&r->slot[i].bytes[d], 0);
+        uint64_t b = vram_shim_slot_take(r, i, d);
         if (b) {
             atomic_fetch_sub(&r->dev[d].used, b);
             total += b;

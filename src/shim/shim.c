@@ -457,6 +457,15 @@ static uint64_t rounded(uint64_t bytes)
     return (bytes + ALIGN_BYTES - 1) & ~(ALIGN_BYTES - 1);
 }
 
+/* Which of the slot's counters this thread uses: its stack's 2 MiB
+ * neighbourhood, so threads spread without a thread-local variable (a
+ * thread that lands on another's counter only shares its line). */
+static inline int sub_index(void)
+{
+    char here;
+    return (int)(((uintptr_t)&here >> 21) % VRAM_SHIM_SUBS);
+}
+
 /* Takes bytes on dev for an allocation about to be made.  In hard mode,
  * CUDA_ERROR_OUT_OF_MEMORY when the job would pass its budget; *over is
  * what it would pass it by (soft mode lets that through). */
@@ -480,7 +489,7 @@ static CUresult charge(int dev, uint64_t bytes, bool force, uint64_t *over)
     if (UNLIKELY(slot == SLOT_UNTRIED))
         slot = claim_slot();
     if (slot >= 0)
-        atomic_fetch_add_explicit(&r->slot[slot].bytes[dev], bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
     vram_shim_raise(&d->peak, now);
     return CUDA_SUCCESS;
 }
@@ -492,7 +501,7 @@ static void uncharge(int dev, uint64_t bytes)
         return;
     int slot = atomic_load_explicit(&S.slot, memory_order_relaxed);
     if (slot >= 0)
-        atomic_fetch_sub_explicit(&r->slot[slot].bytes[dev], bytes, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&r->dev[dev].used, bytes, memory_order_relaxed);
 }
 
@@ -971,7 +980,7 @@ static void context_closed(int dev)
     atomic_store(&S.epoch[dev], (uint8_t)((atomic_load(&S.epoch[dev]) + 1) & 15));
     int slot = atomic_load(&S.slot);
     if (slot >= 0) {
-        uint64_t b = atomic_exchange(&S.region->slot[slot].bytes[dev], 0);
+        uint64_t b = vram_shim_slot_take(S.region, slot, dev);
         atomic_fetch_sub(&S.region->dev[dev].used, b);
     } else {
         uncharge(dev, atomic_load(&S.ctx_charge[dev]));
