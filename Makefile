@@ -79,16 +79,24 @@ STATIC    := $(BUILD)/lib/libvram.a
 CLI       := $(BUILD)/bin/vram
 STUB_NVML := $(BUILD)/stubs/libnvidia-ml.so.1 $(BUILD)/stubs-old/libnvidia-ml.so.1 \
              $(BUILD)/stubs-broken/libnvidia-ml.so.1
+# The enforcement layer, the stub driver it is tested on, and the programs
+# that reach the stub each way real software does (rules further down).
+SHIM_SRC  := $(sort $(wildcard src/shim/*.c))
+SHIM_OBJ  := $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
+SHIM      := $(BUILD)/lib/libvram_shim.so
+STUB_CUDA := $(BUILD)/stubs/cuda/libcuda.so.1
+SHIM_PROG_SRC := $(sort $(wildcard tests/shim/prog_*.c))
+SHIM_PROG := $(SHIM_PROG_SRC:tests/shim/prog_%.c=$(BUILD)/tests/shim/prog/%)
 
 # V=1 shows the whole command lines.
 Q := $(if $(V),,@)
 
-.PHONY: all lib cli docs tests bench check install uninstall clean fuzz
-all: lib cli docs tests bench
+.PHONY: all lib cli docs tests bench check install uninstall clean fuzz shim
+all: lib cli shim docs tests bench
 
 lib: $(SHARED) $(STATIC)
 cli: $(CLI)
-tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN)
+tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN) $(STUB_CUDA) $(SHIM_PROG)
 bench: $(BENCH_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -181,6 +189,31 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 	@$(if $(V),,echo "  STUB    $@")
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes $(STUB_FLAGS_$*) -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $< $(LDFLAGS)
 
+# The enforcement layer (src/shim/): its own shared library, never part of
+# libvram, exporting only the entry points it interposes.  LD_PRELOAD puts
+# it into jobs, so it links nothing but libc (and libdl, libpthread);
+# -Bsymbolic keeps the addresses of its own hooks its own, even when it is
+# loaded after a driver that exports the same names (bench/shim does).
+shim: $(SHIM)
+$(SHIM): $(SHIM_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libvram_shim.so -Wl,-Bsymbolic -Wl,--no-undefined $(LDFLAGS) -o $@ $^ -ldl -lpthread
+
+# A stand-in libcuda.so.1 for the shim's tests (tests/stubs/cuda_stub.c says
+# what it does), and the programs that reach it each way real software does.
+$(STUB_CUDA): tests/stubs/cuda_stub.c src/shim/cuda_types.h
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  STUB    $@")
+	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -o $@ $< $(LDFLAGS)
+	$(Q)ln -sf libcuda.so.1 $(dir $@)libcuda.so
+$(BUILD)/tests/shim/prog/%: tests/shim/prog_%.c $(STUB_CUDA) $(STATIC) tests/shim/prog.h
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  PROG    $@")
+	$(Q)$(CC) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(if $(findstring linked,$*),-L$(dir $(STUB_CUDA)) -lcuda -Wl$(comma)-rpath$(comma)'$$ORIGIN/../../../stubs/cuda') \
+	    $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+comma := ,
+
 # libFuzzer targets (clang): tests/fuzz/fuzz_*.c over the library's sources.
 FUZZ_CC   ?= clang
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -223,10 +256,18 @@ install: lib cli docs
 	install -m 644 dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
 	install -m 644 $(ZSH_COMP) $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram
 
+# The shim goes where vram run looks for it: $(LIBDIR)/vram/.
+LIBDIR ?= $(PREFIX)/lib
+install: install-shim
+.PHONY: install-shim
+install-shim: $(SHIM)
+	install -d $(DESTDIR)$(LIBDIR)/vram
+	install -m 755 $(SHIM) $(DESTDIR)$(LIBDIR)/vram/libvram_shim.so
+
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/bin/vramd $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
-	rm -rf $(DESTDIR)$(PREFIX)/share/vram
+	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(LIBDIR)/vram
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vram.1 $(DESTDIR)$(PREFIX)/share/man/man1/vram-*.1 \
 	      $(DESTDIR)$(PREFIX)/share/man/man8/vramd.8 \
 	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram \

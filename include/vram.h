@@ -1298,6 +1298,8 @@ typedef struct vram_run_record {
     const char *note;               /* free text, "" for none */
     const vram_point *timeline;
     size_t ntimeline;
+    uint64_t over_bytes;            /* the most it went past its budget under
+                                       --enforce soft (0: never, or not soft) */
 } vram_run_record;
 
 /* Opens (creating it and its folder) the history at path, or at the
@@ -1336,7 +1338,7 @@ VRAM_API void vram_history_measurements_free(vram_measurement *rows, size_t coun
  * memory on rung 1 ...; retrying on rung 2: batch 8 -> 1").  No newline. */
 typedef void (*vram_say_fn)(void *user, const char *line);
 
-#define VRAM_JOB_SPEC_VERSION 1
+#define VRAM_JOB_SPEC_VERSION 2      /* 2: enforce */
 
 typedef struct vram_job_spec {
     unsigned version;               /* VRAM_JOB_SPEC_VERSION (0 counts as 1) */
@@ -1360,6 +1362,8 @@ typedef struct vram_job_spec {
                                        after it (SIGTERM to every process it
                                        started, SIGKILL 5 s later: Slurm's
                                        --time), outcome "timeout" */
+    const char *enforce;            /* "hard", "soft", "off", or NULL:
+                                       hard where the shim (libvram_shim.so) is installed */
 } vram_job_spec;
 
 #define VRAM_JOB_SPEC_INIT { .version = VRAM_JOB_SPEC_VERSION, .device = -1, .wait_ms = -1 }
@@ -1377,6 +1381,7 @@ typedef struct vram_job_result {
     int record_error;               /* 0, or why the history could not be written
                                        (the job ran; only the record is missing) */
     char record_message[256];
+    uint64_t over_bytes;            /* the most an attempt went past its budget (soft) */
 } vram_job_result;
 
 /* Runs a job to its end: sizes it (vram_bytes, or a plan from model), waits
@@ -1483,7 +1488,7 @@ VRAM_API void vram_client_close(vram_client *c);
 VRAM_API const char *vram_client_socket(const vram_client *c);
 
 /* A job to queue. */
-#define VRAM_SUBMIT_VERSION 2
+#define VRAM_SUBMIT_VERSION 2        /* 2: key, time_limit_ms, enforce */
 
 typedef struct vram_submit {
     unsigned version;               /* VRAM_SUBMIT_VERSION (0 counts as 1) */
@@ -1509,6 +1514,7 @@ typedef struct vram_submit {
                                        nothing new and gets the first job's id */
     uint64_t time_limit_ms;         /* the same limit as time_ms, as trust's job
                                        spec names it; the larger of the two is sent */
+    const char *enforce;            /* "hard", "soft", "off", or NULL: vram run's default */
 } vram_submit;
 
 #define VRAM_SUBMIT_INIT { .version = VRAM_SUBMIT_VERSION, .device = -1 }

@@ -23,19 +23,26 @@ static const cli_flag history_flags[] = {
     { NULL, 0, NULL, NULL, false },
 };
 
+/* The OVER column (how far --enforce soft let a run past its budget) shows
+ * only when some run went over. */
 static void print_table(const vram_run_record *rows, size_t n)
 {
-    printf("%6s  %-24s %3s  %-19s %8s  %-11s %9s %9s  %s\n", "RUN", "JOB", "TRY", "STARTED",
-           "SECONDS", "OUTCOME", "PEAK", "ESTIMATE", "COMMAND");
+    bool over = false;
+    for (size_t i = 0; i < n; i++)
+        over = over || rows[i].over_bytes;
+    printf("%6s  %-24s %3s  %-19s %8s  %-11s %9s %9s  %s%s\n", "RUN", "JOB", "TRY", "STARTED",
+           "SECONDS", "OUTCOME", "PEAK", "ESTIMATE", over ? "     OVER  " : "", "COMMAND");
     for (size_t i = 0; i < n; i++) {
         const vram_run_record *r = &rows[i];
         time_t t = (time_t)(r->started_unix_ms / 1000);
-        char when[32], p[32], e[32], job[128], command[256];
+        char when[32], p[32], e[32], o[32], col[48] = "", job[128], command[256];
         strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
-        printf("%6lld  %-24.24s %3u  %-19s %8.1f  %-11s %9s %9s  %.60s\n", (long long)r->id,
-               vram_text_escape(r->job, job, sizeof(job)),
+        if (over)
+            snprintf(col, sizeof(col), "%9s  ", r->over_bytes ? cli_gib(r->over_bytes, o, sizeof(o)) : "-");
+        printf("%6lld  %-24.24s %3u  %-19s %8.1f  %-11s %9s %9s  %s%.60s\n",
+               (long long)r->id, vram_text_escape(r->job, job, sizeof(job)),
                r->attempt, when, (double)r->duration_ms / 1000.0, r->outcome,
-               cli_gib(r->peak_bytes, p, sizeof(p)), cli_gib(r->estimate_bytes, e, sizeof(e)),
+               cli_gib(r->peak_bytes, p, sizeof(p)), cli_gib(r->estimate_bytes, e, sizeof(e)), col,
                vram_text_escape(r->command, command, sizeof(command)));
     }
 }

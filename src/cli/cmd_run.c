@@ -23,6 +23,8 @@ static const cli_flag flags[] = {
     { "time", 't', "LIMIT", "stop each attempt after LIMIT (90s, 30m, 2h; a bare number is minutes, as Slurm's): "
       "SIGTERM to every process it started, SIGKILL 5 s later", false },
     { "quiet", 'q', NULL, "print only errors, not progress", false },
+    { "enforce", 0, "hard|soft|off", "hold the job to its budget with the shim: refuse past it (hard), "
+      "let it through and count the overage (soft), or not (default: hard where the shim is installed)", false },
     { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N, as vramd recorded it", false },
     { NULL, 0, NULL, NULL, false },
 };
@@ -77,9 +79,28 @@ static int read_daemon_job(cli_args *a, vram_job_spec *spec, uint64_t *daemon_jo
     return 0;
 }
 
+/* --enforce, else VRAM_ENFORCE (how vramd hands a submit's on). */
+static int read_enforce(cli_args *a, vram_job_spec *spec)
+{
+    spec->enforce = cli_get(a, "enforce");
+    const char *from = "--enforce";
+    if (!spec->enforce && getenv("VRAM_ENFORCE") && *getenv("VRAM_ENFORCE")) {
+        spec->enforce = getenv("VRAM_ENFORCE");
+        from = "VRAM_ENFORCE";
+    }
+    if (spec->enforce && strcmp(spec->enforce, "hard") && strcmp(spec->enforce, "soft") &&
+        strcmp(spec->enforce, "off"))
+        return cli_error(a, EXIT_USAGE, "%s: '%s' is not hard, soft or off", from, spec->enforce);
+    return 0;
+}
+
 static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, const char ***settings)
 {
     memset(spec, 0, sizeof(*spec));
+    spec->version = VRAM_JOB_SPEC_VERSION;
+    int rc0 = read_enforce(a, spec);
+    if (rc0)
+        return rc0;
     if (cli_has(a, "daemon-job"))
         return read_daemon_job(a, spec, daemon_job);
     if (a->dashdash < 0 || a->dashdash >= a->nrest)

@@ -5,7 +5,7 @@
  * A CSV batch has a header; the column `command` is the command line (run
  * by /bin/sh -c, with {key} from the row as a positional parameter, never
  * pasted into the script); `vram`, `model`, `ladder`,
- * `device`, `priority` and `name` say what their flags say; every other
+ * `device`, `priority`, `name`, `key`, `time` and `enforce` say what their flags say; every other
  * column is a setting.  Rows are checked, here and by the daemon, before any
  * is queued: a bad row is named by its line, and either the file is refused
  * (the default) or, with --skip-bad, the good rows go and the bad ones are
@@ -28,6 +28,7 @@ static const cli_flag flags[] = {
       "Slurm's): SIGTERM to every process it started, SIGKILL 5 s later; smaller jobs may start past it while it waits only when they end in time", false },
     { "key", 'k', "KEY", "an idempotency key: submitting again with it queues nothing new and prints the "
       "first job's id (safe to retry after a lost reply)", false },
+    { "enforce", 0, "hard|soft|off", "how the shim holds the job to its budget (see vram run)", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
     { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
     { "json", 0, NULL, "print the job ids as JSON", false },
@@ -42,8 +43,10 @@ typedef struct job_flags {
 
 /* Checks the values a job is given (from flags or a CSV row). */
 static int check_job(const char *vram, const char *device, const char *priority, const char *ladder,
-                     const char *time, job_flags *out, char *err, size_t cap)
+                     const char *time, const char *enforce, job_flags *out, char *err, size_t cap)
 {
+    if (enforce && *enforce && strcmp(enforce, "hard") && strcmp(enforce, "soft") && strcmp(enforce, "off"))
+        return snprintf(err, cap, "enforce: '%s' is not hard, soft or off", enforce), -1;
     if (vram && *vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
     out->device = -1;
@@ -81,7 +84,7 @@ static int submit_one(cli_args *a, vram_client *c)
     job_flags f = { 0 };
     char err[512];
     if (check_job(cli_get(a, "vram"), cli_get(a, "device"), cli_get(a, "priority"), cli_get(a, "ladder"),
-                  cli_get(a, "time"), &f, err, sizeof(err)))
+                  cli_get(a, "time"), cli_get(a, "enforce"), &f, err, sizeof(err)))
         return cli_error(a, EXIT_USAGE, "--%s", err);
     if (cli_get(a, "ladder") && *cli_get(a, "ladder") && !cli_has(a, "model")) {
         vram_ladder *l = NULL;        /* a rung that would run the same command again */
@@ -113,6 +116,7 @@ static int submit_one(cli_args *a, vram_client *c)
         .time_ms = f.time_ms,
         .key = cli_get(a, "key"),
         .time_limit_ms = f.time_ms,
+        .enforce = cli_get(a, "enforce"),
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -129,9 +133,9 @@ static int submit_one(cli_args *a, vram_client *c)
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
 enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KEY, COL_TIME,
-       COL_KNOWN };
+       COL_ENFORCE, COL_KNOWN };
 static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
-                                              "key", "time" };
+                                              "key", "time", "enforce" };
 
 typedef struct batch_row {
     unsigned line;
@@ -170,7 +174,7 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *
     if (!command || !*command)
         snprintf(r->error, sizeof(r->error), "the command is empty");
     else if (check_job(r->cell[COL_VRAM], r->cell[COL_DEVICE], r->cell[COL_PRIORITY], r->cell[COL_LADDER],
-                       r->cell[COL_TIME], &r->f, err, sizeof(err)))
+                       r->cell[COL_TIME], r->cell[COL_ENFORCE], &r->f, err, sizeof(err)))
         snprintf(r->error, sizeof(r->error), "%s", err);
     else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
@@ -205,6 +209,7 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .time_ms = r->f.time_ms,
         .key = r->cell[COL_KEY] && *r->cell[COL_KEY] ? r->cell[COL_KEY] : NULL,
         .time_limit_ms = r->f.time_ms,
+        .enforce = r->cell[COL_ENFORCE] && *r->cell[COL_ENFORCE] ? r->cell[COL_ENFORCE] : NULL,
     };
     return s;
 }

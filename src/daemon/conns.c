@@ -535,7 +535,11 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
     vram__json_init(&j, scratch);
     vram__json_object_begin(&j);
     for (size_t i = 0; r->env && i < r->env->n; i++)
-        vram__json_field_string(&j, r->env->keys[i], r->env->items[i]->str);
+        if (!r->enforce || strcmp(r->env->keys[i], "VRAM_ENFORCE"))
+            vram__json_field_string(&j, r->env->keys[i], r->env->items[i]->str);
+    /* The job's runner (vram run) reads its enforcement from there. */
+    if (r->enforce)
+        vram__json_field_string(&j, "VRAM_ENFORCE", r->enforce);
     vram__json_object_end(&j);
     vram__buf_put(scratch, "", 1);
     at[2] = scratch->len;
@@ -716,7 +720,7 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
             reply_failure(d, c, r, rc);
         break;                      /* answered when the new lease is granted */
     case VRAM__OP_JOB_PROGRESS:
-        if ((rc = vramd_job_progress(d, r->job, r->progress)))
+        if ((rc = vramd_job_progress(d, r->job, r->progress, r->have_usage, r->used, r->over)))
             reply_failure(d, c, r, rc);
         else
             reply_ok(d, c, r);

@@ -51,6 +51,8 @@ typedef struct vramd_job {
     bool orphan;                    /* its runner is gone, its processes are not */
     uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
     uint64_t used_bytes;            /* its processes' device memory now */
+    uint64_t shim_ms;               /* when its runner last sent the shim's count; 0: never */
+    uint64_t over_bytes;            /* the most the shim let it past its budget (soft) */
     double progress;                /* 0..1 as its runner last said; < 0: unknown */
     unsigned rung;                  /* the attempt its runner is on (1, 2, ...) */
     char tier[32];
@@ -211,7 +213,13 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);
 int vramd_job_owner(vramd *d, uint64_t id, uint32_t pgid);
 int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome, uint64_t peak);
-int vramd_job_progress(vramd *d, uint64_t id, double progress);
+/* progress < 0: not given; with usage, the shim's count of the job's bytes
+ * (used) and its most past the budget (over), which then stand for the
+ * process-group sample for a while. */
+int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint64_t used, uint64_t over);
+/* The shims' counts: running jobs' bytes, and the kept jobs' overages,
+ * summed (for /metrics).  Under d->lock. */
+void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
 void vramd_jobs_free(vramd *d);

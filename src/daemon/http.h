@@ -75,6 +75,8 @@ typedef struct vram__metrics {
     vram__wait_histogram admission_wait;
     uint64_t oom_retries_total;     /* retries after an out-of-memory, since start */
     uint64_t leases;                /* leases held now */
+    uint64_t shim_used_bytes;       /* running jobs' device bytes as their shims count them */
+    uint64_t over_bytes;            /* how far --enforce soft let the kept jobs past their budgets */
 } vram__metrics;
 
 /* The metrics as Prometheus text exposition format 0.0.4: HELP and TYPE for

@@ -602,13 +602,22 @@ int vramd_job_owner(vramd *d, uint64_t id, uint32_t pgid)
     return 0;
 }
 
-int vramd_job_progress(vramd *d, uint64_t id, double progress)
+int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint64_t used, uint64_t over)
 {
     vramd_job *j = vramd_job_find(d, id);
     if (!j || j->row.state != VRAM__JOB_RUNNING)
         return vram__fail(VRAM_EAGAIN, "job %llu is not running", (unsigned long long)id);
     pthread_mutex_lock(&d->lock);
-    j->progress = progress;
+    if (progress >= 0)
+        j->progress = progress;
+    if (usage) {
+        j->shim_ms = vram__now_ms();
+        j->used_bytes = used;
+        if (used > j->row.peak_bytes)
+            j->row.peak_bytes = used;
+        if (over > j->over_bytes)
+            j->over_bytes = over;
+    }
     vramd_changed(d);
     pthread_mutex_unlock(&d->lock);
     return 0;
@@ -847,6 +856,9 @@ static void orphan_done(vramd *d, vramd_job *j)
              "its runner died; its processes ran to their end, but their exit status is lost");
 }
 
+/* How long a runner's report of the shim's count stands for the sample. */
+#define SHIM_FRESH_MS 3000
+
 /* Every running job's real usage (its process group's, on every device),
  * read in one pass over the devices however many jobs run. */
 static void sample_usage(vramd *d)
@@ -867,8 +879,11 @@ static void sample_usage(vramd *d)
         }
     if (n && !vram__process_groups_usage(d->ctx, pgids, n, used)) {
         pthread_mutex_lock(&d->lock);
+        uint64_t now = vram__now_ms();
         for (size_t k = 0; k < n; k++) {
             vramd_job *j = jobs[k];
+            if (j->shim_ms && now - j->shim_ms < SHIM_FRESH_MS)
+                continue;           /* the shim's count, sent by its runner, is exact */
             if (used[k] != j->used_bytes)
                 vramd_changed(d);
             j->used_bytes = used[k];

@@ -79,6 +79,9 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     opt_uint(o, "estimate_bytes", j->estimate_bytes, j->estimate_bytes != 0);
     opt_uint(o, "used_bytes", j->used_bytes, r->state == VRAM__JOB_RUNNING);
     opt_uint(o, "peak_bytes", r->peak_bytes, r->peak_bytes != 0);
+    opt_uint(o, "over_bytes", j->over_bytes, j->over_bytes != 0);
+    if (j->shim_ms && r->state == VRAM__JOB_RUNNING)
+        vram__json_field_string(o, "counted_by", "shim");
     vram__json_key(o, "progress");
     if (r->state == VRAM__JOB_SUCCEEDED)
         vram__json_double(o, 1.0);
@@ -153,6 +156,17 @@ void vramd_job_announce(vramd *d, vramd_job *j)
 }
 
 
+
+void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over)
+{
+    *used = *over = 0;
+    for (size_t i = 0; i < d->njobs; i++) {
+        const vramd_job *j = d->jobs[i];
+        if (j->shim_ms && j->row.state == VRAM__JOB_RUNNING)
+            *used += j->used_bytes;
+        *over += j->over_bytes;
+    }
+}
 
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
 {

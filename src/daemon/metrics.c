@@ -147,6 +147,12 @@ int vram__metrics_text(const vram__metrics *m, char **text)
     vram__buf_printf(&b, "vram_oom_retries_total %llu\n", (unsigned long long)m->oom_retries_total);
     family(&b, "vram_leases", "gauge", "Leases held now (jobs, tasks and clients).");
     vram__buf_printf(&b, "vram_leases %llu\n", (unsigned long long)m->leases);
+    family(&b, "vram_jobs_shim_used_bytes", "gauge",
+           "Device memory of the running jobs as the enforcement shim counts it.");
+    vram__buf_printf(&b, "vram_jobs_shim_used_bytes %llu\n", (unsigned long long)m->shim_used_bytes);
+    family(&b, "vram_jobs_over_budget_bytes", "gauge",
+           "How far --enforce soft let jobs past their budgets (the most each went, summed over kept jobs).");
+    vram__buf_printf(&b, "vram_jobs_over_budget_bytes %llu\n", (unsigned long long)m->over_bytes);
     int rc;
     *text = vram__buf_take(&b, &rc);
     return rc;

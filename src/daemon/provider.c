@@ -82,6 +82,7 @@ static int metrics(void *user, vram__metrics *m)
     vram__clear_error();
     pthread_mutex_lock(&d->lock);
     vramd_jobs_counts(d, m->jobs);
+    vramd_jobs_shim(d, &m->shim_used_bytes, &m->over_bytes);
     m->admission_wait = d->waits;
     m->oom_retries_total = d->oom_retries;
     pthread_mutex_unlock(&d->lock);

@@ -105,7 +105,11 @@ static int runner_env(const vramd_job *j, strv *e)
     if (vram__json_read(j->row.env_json, strlen(j->row.env_json), 0, &doc, err, sizeof(err)))
         return vram__fail(VRAM_EPARSE, "job %llu's environment: %s", (unsigned long long)j->row.id, err);
     const vram__jv *o = vram__json_root(doc);
-    if (o->kind == VRAM__JV_OBJECT && o->n == 0 && j->row.owner_uid == geteuid()) {   /* never another's */
+    /* No environment of its own (a submit's "enforce" alone makes none):
+     * the daemon's. */
+    if (o->kind == VRAM__JV_OBJECT &&
+        (o->n == 0 || (o->n == 1 && !strcmp(o->keys[0], "VRAM_ENFORCE"))) &&
+        j->row.owner_uid == geteuid()) {   /* never another's */
         for (char **v = environ; *v; v++)
             strv_add(e, *v);
     }

@@ -16,7 +16,7 @@
 #include "core/json_read.h"
 #include "runner/runner.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 2000
 
 struct vram_history {
@@ -40,7 +40,8 @@ static const char *schema =
     "  outcome TEXT NOT NULL,"
     "  exit_status INTEGER NOT NULL,"
     "  oom_tried_bytes INTEGER NOT NULL,"
-    "  note TEXT NOT NULL);"
+    "  note TEXT NOT NULL,"
+    "  over_bytes INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX IF NOT EXISTS runs_job ON runs(job);"
     "CREATE TABLE IF NOT EXISTS samples ("
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
@@ -137,9 +138,17 @@ int vram_history_open(const char *path, vram_history **out)
     /* The schema is made once; opening an existing history needs no write
      * lock, so a history another program holds still opens. */
     if (src == SQLITE_OK && schema_version(h->db) < SCHEMA_VERSION) {
+        int was = schema_version(h->db);
         src = sqlite3_exec(h->db, schema, NULL, NULL, NULL);
+        /* Version 2 added over_bytes (--enforce soft's overage). */
+        if (src == SQLITE_OK && was == 1) {
+            src = sqlite3_exec(h->db, "ALTER TABLE runs ADD COLUMN over_bytes INTEGER NOT NULL DEFAULT 0;",
+                               NULL, NULL, NULL);
+            if (src == SQLITE_ERROR && strstr(sqlite3_errmsg(h->db), "duplicate column"))
+                src = SQLITE_OK;    /* another program upgraded it first */
+        }
         if (src == SQLITE_OK)
-            src = sqlite3_exec(h->db, "PRAGMA user_version=1;", NULL, NULL, NULL);
+            src = sqlite3_exec(h->db, "PRAGMA user_version=2;", NULL, NULL, NULL);
     }
     if (src != SQLITE_OK) {
         rc = db_fail(h, src, "open");
@@ -171,8 +180,8 @@ static int insert_run(vram_history *h, const vram_run_record *r, int64_t *id)
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(h->db,
         "INSERT INTO runs(job, attempt, started_unix_ms, duration_ms, command, profile, settings,"
-        " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+        " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note, over_bytes)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
     if (src == SQLITE_OK) {
         int i = 1;
         sqlite3_bind_text(st, i++, r->job, -1, SQLITE_TRANSIENT);
@@ -189,6 +198,7 @@ static int insert_run(vram_history *h, const vram_run_record *r, int64_t *id)
         sqlite3_bind_int(st, i++, r->exit_status);
         sqlite3_bind_int64(st, i++, (sqlite3_int64)r->oom_tried_bytes);
         sqlite3_bind_text(st, i++, r->note ? r->note : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, i++, (sqlite3_int64)r->over_bytes);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE)
             src = SQLITE_OK;
@@ -246,8 +256,8 @@ int vram__history_each(vram_history *h, const char *where, const char *arg, unsi
     char sql[512];
     snprintf(sql, sizeof(sql),
              "SELECT id, job, attempt, started_unix_ms, duration_ms, command, profile, settings,"
-             " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note"
-             " FROM runs %s ORDER BY id DESC LIMIT %u", where ? where : "", limit ? limit : 50);
+             " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note,"
+             " over_bytes FROM runs %s ORDER BY id DESC LIMIT %u", where ? where : "", limit ? limit : 50);
     sqlite3_stmt *st = NULL;
     int src = sqlite3_prepare_v2(h->db, sql, -1, &st, NULL);
     if (src == SQLITE_OK && arg)
@@ -271,6 +281,7 @@ int vram__history_each(vram_history *h, const char *where, const char *arg, unsi
         r.exit_status = sqlite3_column_int(st, 12);
         r.oom_tried_bytes = (uint64_t)sqlite3_column_int64(st, 13);
         r.note = (const char *)sqlite3_column_text(st, 14);
+        r.over_bytes = (uint64_t)sqlite3_column_int64(st, 15);
         rc = visit(user, &r);
         src = SQLITE_OK;
     }
@@ -335,6 +346,7 @@ static int json_row(void *user, const vram_run_record *r)
     vram__json_field_int(j, "exit_status", r->exit_status);
     vram__json_field_uint(j, "oom_tried_bytes", r->oom_tried_bytes);
     vram__json_field_string(j, "note", r->note);
+    vram__json_field_uint(j, "over_bytes", r->over_bytes);
     vram__json_object_end(j);
     return 0;
 }

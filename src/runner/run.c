@@ -475,6 +475,17 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
 }
 
+/* The spec's enforcement: a version-1 spec has none (and no such field). */
+static const char *enforce_of(const vram_job_spec *s)
+{
+    return s->version >= 2 ? s->enforce : NULL;
+}
+
+static void put_env(void *user, const char *key, const char *value)
+{
+    env_put(user, key, value);
+}
+
 /* argv with every {key} given its value, never as shell text (shellarg.c);
  * also the command as one line. */
 static int build_argv(const run *r, attempt *a, char ***argv_out)
@@ -493,6 +504,8 @@ typedef struct watched {
     bool not_admitted;              /* it failed before its command was tried */
     vram_oom_report oom;
     bool oom_seen;
+    vram__enforce enforce;          /* the shim's region, when enforcing */
+    uint64_t over_bytes;
 } watched;
 
 /* How far the job says it is, from the last progress bar on its stderr:
@@ -543,6 +556,20 @@ static bool device_fallback(const run *r, const attempt *a, uint64_t baseline, u
     return true;
 }
 
+/* The job's device bytes now: the shim's count when it enforces (exact, and
+ * where NVML gives no per-process numbers), else NVML's. */
+static bool sample_usage(run *r, watched *w, uint64_t *bytes)
+{
+    if (vram__enforce_on(&w->enforce)) {
+        vram__enforce_count c;
+        vram__enforce_read(&w->enforce, &c);
+        *bytes = c.used_bytes;
+        if (c.cuda_seen)
+            return true;
+    }
+    return !vram__contain_usage(r->ctx, w->child.pid, bytes);
+}
+
 /* Follows the child until every process it started is gone (contain.c).
  * When the command exits, the processes it left that hold GPU memory are
  * followed to their end (the job is not over while they hold it); once
@@ -555,6 +582,7 @@ static void watch(run *r, attempt *a, watched *w)
 {
     uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, left_at = 0, idle_since = 0;
     uint64_t next_progress = t0;
+    uint64_t next_usage = t0;
     double last_progress = -1;
     vram_device_info at_start;
     uint64_t baseline = a->device >= 0 && !vram_device_query(r->ctx, (unsigned)a->device, &at_start)
@@ -593,9 +621,16 @@ static void watch(run *r, attempt *a, watched *w)
             last_progress = p;
         }
         uint64_t bytes = 0;
-        bool sampled = !vram__contain_usage(r->ctx, w->child.pid, &bytes);
+        bool sampled = sample_usage(r, w, &bytes);
         if (bytes == 0 && baseline != UINT64_MAX && !vram_ctx_is_simulated(r->ctx))
             sampled = device_fallback(r, a, baseline, &bytes) || sampled;
+        if (r->ad.job && now >= next_usage && vram__enforce_on(&w->enforce)) {
+            next_usage = now + 1000;        /* vramd shows the shim's count */
+            vram__enforce_count c;
+            vram__enforce_read(&w->enforce, &c);
+            if (c.cuda_seen)
+                vram__admit_usage(&r->ad, c.used_bytes, c.over_bytes);
+        }
         if (sampled)
             vram__timeline_add(&w->tl, now - t0, bytes);
         exited = vram__child_exited(&w->child);
@@ -622,6 +657,15 @@ static void watch(run *r, attempt *a, watched *w)
     while (stderr_open && !vram__child_pump(&w->child, 50))
         ;                           /* what it wrote last */
     vram__timeline_flush(&w->tl);
+    if (vram__enforce_on(&w->enforce)) {   /* the peak between samples too */
+        vram__enforce_count c;
+        vram__enforce_read(&w->enforce, &c);
+        if (c.cuda_seen && c.peak_bytes > w->tl.peak)
+            w->tl.peak = c.peak_bytes;
+        w->over_bytes = c.over_bytes;
+        if (r->ad.job && c.cuda_seen)       /* vramd keeps the last word on the overage */
+            vram__admit_usage(&r->ad, c.used_bytes, c.over_bytes);
+    }
     w->oom_seen = vram_oom_parse(w->child.tail, w->child.tail_len, &w->oom) == 1;
     (void)a;
 }
@@ -687,6 +731,7 @@ static void record(run *r, const attempt *a, const watched *w, const char *outco
         .note = note ? note : "",
         .timeline = w->tl.pts,
         .ntimeline = w->tl.n,
+        .over_bytes = w->over_bytes,
     };
     vram__strlcpy(rec.job, r->out->job, sizeof(rec.job));
     int rc = vram_history_add(r->history, &rec);
@@ -722,8 +767,11 @@ static int run_attempt(run *r, attempt *a, watched *w)
             "job only through VRAM_PLAN and VRAM_BUDGET_BYTES", a->number, a->rung + 1);
     if (!rc)
         vram__strlcpy(r->last_command, a->command, sizeof(r->last_command));
+    if (!rc)
+        rc = vram__enforce_open(&w->enforce, enforce_of(r->spec), a->bytes);
     if (!rc) {
         build_env(r, a, &env);
+        vram__enforce_env(&w->enforce, put_env, &env);
         vram_device_info in;
         vram_device_query(r->ctx, (unsigned)a->device, &in);
         char budget[32];
@@ -732,7 +780,9 @@ static int run_attempt(run *r, attempt *a, watched *w)
             in.name, budget, a->plan && *vram_plan_tier(a->plan) ? ", tier " : "",
             a->plan ? vram_plan_tier(a->plan) : "");
         w->started_ms = vram__unix_ms();
+        vram__enforce_inherit(&w->enforce, true);
         rc = vram__child_start(argv, env.vars, true, &w->child);
+        vram__enforce_inherit(&w->enforce, false);
     }
     if (rc) {
         w->ended_ms = vram__unix_ms();
@@ -742,6 +792,7 @@ static int run_attempt(run *r, attempt *a, watched *w)
         watch(r, a, w);
         vram__admit_release(&r->ad, a->lease);
     }
+    vram__enforce_close(&w->enforce);
     for (size_t i = 0; argv && argv[i]; i++)
         free(argv[i]);
     free(argv);
@@ -818,6 +869,23 @@ static void job_name(const vram_job_spec *s, uint64_t daemon_job, char *buf, siz
     snprintf(buf, cap, "run-%.15s-%04x", when, rnd);
 }
 
+/* An asked-for enforcement that cannot be had stops the job before it runs. */
+static int check_enforce(const run *r)
+{
+    int mode;
+    char path[4096];
+    const char *e = enforce_of(r->spec);
+    if (!e || !*e)
+        return 0;
+    int rc = vram__enforce_mode(e, &mode);
+    if (!rc && strcmp(e, "off") && (rc = vram__enforce_find_shim(path, sizeof(path)))) {
+        char why[512];
+        vram__strlcpy(why, vram_last_error(), sizeof(why));
+        return vram__fail(rc, "cannot enforce '%s': %s", e, why);
+    }
+    return rc;
+}
+
 /* A daemon job's runner claims its job first: the claim's reply brings the
  * job's record (command, model, settings, ladder, name) and the budget it
  * was admitted with, sized once by vramd; they become the spec this run
@@ -857,6 +925,8 @@ static int open_everything(run *r)
     }
     if (!rc)
         rc = check_spec(r);
+    if (!rc)
+        rc = check_enforce(r);
     if (!rc && r->spec->model)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
     if (!rc && r->have_ladder)      /* a rung that changes nothing is no rung */
@@ -958,6 +1028,13 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
     vram__strlcpy(out->outcome, outcome, sizeof(out->outcome));
     if (w->tl.peak > out->peak_bytes)
         out->peak_bytes = w->tl.peak;
+    if (w->over_bytes > out->over_bytes)
+        out->over_bytes = w->over_bytes;
+    if (w->over_bytes) {
+        char over[32];
+        vram_size_format(w->over_bytes, over, sizeof(over));
+        say(r, "attempt %u went %s past its budget (--enforce soft let it through)", a->number, over);
+    }
     if (!started) {
         say(r, "%s", note);
         return false;

@@ -158,8 +158,60 @@ int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_gran
 void vram__admit_owner(vram__admitter *ad, uint64_t lease, uint32_t pid, uint32_t pgid);
 void vram__admit_release(vram__admitter *ad, uint64_t lease);
 void vram__admit_progress(vram__admitter *ad, double progress);
+void vram__admit_usage(vram__admitter *ad, uint64_t used, uint64_t over);
 /* ran: whether the job's command ever started (a job that never did goes
  * back to the queue when vramd cannot be told, rather than failing). */
 void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran);
+
+/* ---- enforcement: the shim in the job, and its count (enforce.c) ---- */
+
+struct vram_shim_region;
+
+typedef struct vram__enforce {
+    int fd;                         /* the region's memfd, -1 when not enforcing */
+    struct vram_shim_region *region;
+    int mode;                       /* VRAM_SHIM_HARD or VRAM_SHIM_SOFT */
+    char library[4096];             /* the shim's path */
+} vram__enforce;
+
+typedef struct vram__enforce_count {
+    uint64_t used_bytes;            /* the job's live device bytes now */
+    uint64_t peak_bytes;
+    uint64_t over_bytes;            /* the most it went past the budget (soft) */
+    uint64_t refused;               /* allocations answered out-of-memory */
+    unsigned processes;             /* that attached, ever */
+    bool cuda_seen;                 /* some process reached the driver: the count is the job's */
+} vram__enforce_count;
+
+/* Where libvram_shim.so is: VRAM_SHIM_LIBRARY, else beside libvram (or the
+ * program) or in its vram/ folder.  VRAM_ENOENT when nowhere. */
+int vram__enforce_find_shim(char *buf, size_t cap);
+
+/* "hard", "soft" or "off" into a VRAM_SHIM_* mode; VRAM_EINVAL otherwise. */
+int vram__enforce_mode(const char *text, int *mode);
+
+/* Makes the region for one attempt with budget_bytes per device.  mode NULL
+ * or "": hard when the shim is found (and this is not a sanitizer build,
+ * whose runtime must come before the shim in every job), else not
+ * enforcing (not an error);
+ * "off": not enforcing; "hard"/"soft" without the shim: VRAM_ENOENT. */
+int vram__enforce_open(vram__enforce *e, const char *mode, uint64_t budget_bytes);
+void vram__enforce_close(vram__enforce *e);
+bool vram__enforce_on(const vram__enforce *e);
+const char *vram__enforce_mode_name(const vram__enforce *e);
+
+/* Puts VRAM_SHIM_FD, VRAM_ENFORCE and LD_PRELOAD into a job's environment. */
+void vram__enforce_env(const vram__enforce *e, void (*put)(void *user, const char *key, const char *value),
+                       void *user);
+
+/* Lets the region's descriptor through the next exec (true), or not. */
+void vram__enforce_inherit(const vram__enforce *e, bool inherit);
+
+/* Gives back the bytes of the job's processes that are gone (kill -9 and
+ * all); returns how many. */
+uint64_t vram__enforce_reclaim(vram__enforce *e);
+
+/* The job's count now (after a reclaim); all zero when not enforcing. */
+void vram__enforce_read(vram__enforce *e, vram__enforce_count *out);
 
 #endif

@@ -258,6 +258,8 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
     }
     if (s->ladder)
         vram__json_field_string(&j, "ladder", s->ladder);
+    if (s->version >= 2 && s->enforce)
+        vram__json_field_string(&j, "enforce", s->enforce);
     if (s->device >= 0)
         vram__json_field_int(&j, "device", s->device);
     if (s->priority)

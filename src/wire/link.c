@@ -211,6 +211,17 @@ void vram__link_progress(vram__link *l, double progress)
     tell(l, &b, 0);
 }
 
+void vram__link_usage(vram__link *l, uint64_t used, uint64_t over)
+{
+    if (!l->job)
+        return;
+    vram__buf b;
+    begin(&b, "job-progress");
+    vram__buf_printf(&b, ",\"job\":%llu,\"used\":%llu,\"over\":%llu}", (unsigned long long)l->job,
+                     (unsigned long long)used, (unsigned long long)over);
+    tell(l, &b, 0);
+}
+
 void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran)
 {
     if (!l->job)

@@ -56,6 +56,9 @@ void vram__link_release(vram__link *l, uint64_t lease);
 
 /* How far the job is, 0 to 1; lost when no vramd hears it. */
 void vram__link_progress(vram__link *l, double progress);
+/* The job's device bytes now and the most it went past its budget, as the
+ * shim counts them (a job-progress without a progress figure). */
+void vram__link_usage(vram__link *l, uint64_t used, uint64_t over);
 
 /* The job's end.  When no vramd hears it, it is written to the job store,
  * where the next vramd finds it (and does not run the job again); a job

@@ -163,7 +163,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY, F_TIME,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
-    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY,
+    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_ENFORCE, F_USED, F_OVER,
 };
 
 static const struct {
@@ -201,6 +201,9 @@ static const struct {
     { "outcome", F_OUTCOME, OP_BIT(VRAM__OP_JOB_ENDED) },
     { "peak", F_PEAK, OP_BIT(VRAM__OP_JOB_ENDED) },
     { "progress", F_PROGRESS, OP_BIT(VRAM__OP_JOB_PROGRESS) },
+    { "enforce", F_ENFORCE, OP_BIT(VRAM__OP_SUBMIT) },
+    { "used", F_USED, OP_BIT(VRAM__OP_JOB_PROGRESS) },
+    { "over", F_OVER, OP_BIT(VRAM__OP_JOB_PROGRESS) },
 };
 
 static int read_field(parse_ctx *p, enum field_id id, const char *name, const vram__jv *v)
@@ -297,6 +300,17 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
         if (!vram__jv_uint(v, &r->peak))
             return bad(p, "'peak' must be a whole number of bytes%s%s", "", "");
         return 0;
+    case F_ENFORCE:
+        if ((rc = read_string(p, name, v, 8, &r->enforce)))
+            return rc;
+        return !strcmp(r->enforce, "hard") || !strcmp(r->enforce, "soft") || !strcmp(r->enforce, "off")
+                   ? 0 : bad(p, "'enforce' must be hard, soft or off, not '%s'%s", r->enforce, "");
+    case F_USED:
+    case F_OVER:
+        if (!vram__jv_uint(v, id == F_USED ? &r->used : &r->over))
+            return bad(p, "'%s' must be a whole number of bytes%s", name, "");
+        r->have_usage = true;
+        return 0;
     }
     return VRAM_EINTERNAL;
 }
@@ -332,7 +346,8 @@ static int check_required(parse_ctx *p)
     case VRAM__OP_JOB_ENDED:
         return r->job && r->outcome ? 0 : bad(p, "%s needs 'job' and 'outcome'%s", op, "");
     case VRAM__OP_JOB_PROGRESS:
-        return r->job ? 0 : bad(p, "%s needs 'job' and 'progress'%s", op, "");
+        return r->job && (r->progress >= 0 || r->have_usage)
+                   ? 0 : bad(p, "%s needs 'job' and 'progress' or 'used'%s", op, "");
     case VRAM__OP_JOB_CLAIM:
         return r->job && r->runner_pid ? 0 : bad(p, "%s needs 'job' and 'pid'%s", op, "");
     case VRAM__OP_LEASE:
@@ -376,6 +391,7 @@ int vram__request_parse(const char *line, size_t len, vram__request *req, char *
     memset(req, 0, sizeof(*req));
     req->device = -1;
     req->wait_ms = UINT64_MAX;
+    req->progress = -1;
     parse_ctx p = { req, err, errcap };
     err[0] = '\0';
     if (len > VRAM__PROTO_MAX_LINE) {

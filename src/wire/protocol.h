@@ -56,6 +56,7 @@ typedef struct vram__request {
     const char *model;
     const vram__jv *settings;       /* object of strings, or NULL */
     const char *ladder;
+    const char *enforce;            /* "hard", "soft", "off", or NULL */
     int64_t priority;
     uint64_t time_ms;               /* submit: how long the job runs, 0: unknown */
     bool check;                     /* only say whether it would be queued */
@@ -79,7 +80,9 @@ typedef struct vram__request {
     const char *outcome;
     uint64_t peak;
     /* job-progress */
-    double progress;
+    double progress;                /* < 0: not given */
+    bool have_usage;                /* the shim's count came with it */
+    uint64_t used, over;
     vram__json_doc *doc;            /* owns every string above */
 } vram__request;
 

@@ -28,7 +28,7 @@ TEST(every_family_has_help_and_type)
         "vram_device_driver_reserved_bytes gauge", "vram_device_capacity_bytes gauge",
         "vram_device_safe_available_bytes gauge", "vram_jobs gauge",
         "vram_admission_wait_seconds histogram", "vram_oom_retries_total counter",
-        "vram_leases gauge",
+        "vram_leases gauge", "vram_jobs_shim_used_bytes gauge", "vram_jobs_over_budget_bytes gauge",
     };
     for (size_t i = 0; i < VRAM__ARRAY_LEN(families); i++) {
         char line[128], name[64];

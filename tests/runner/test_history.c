@@ -144,3 +144,43 @@ TEST(unwritable_place)
     CHECK(rc == VRAM_EIO || rc == VRAM_EPERM);
     CHECK(h == NULL);
 }
+
+/* A history written before the overage column (schema 1) opens, gains the
+ * column, keeps its runs (overage 0) and records a soft run's overage. */
+TEST(schema_1_gains_the_overage_column)
+{
+    fresh_dir();
+    char path[128];
+    snprintf(path, sizeof(path), "%s/old.db", dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, job TEXT NOT NULL, attempt INTEGER NOT NULL,"
+        " started_unix_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL, command TEXT NOT NULL,"
+        " profile TEXT NOT NULL, settings TEXT NOT NULL, device INTEGER NOT NULL,"
+        " estimate_bytes INTEGER NOT NULL, peak_bytes INTEGER NOT NULL, outcome TEXT NOT NULL,"
+        " exit_status INTEGER NOT NULL, oom_tried_bytes INTEGER NOT NULL, note TEXT NOT NULL);"
+        "INSERT INTO runs VALUES(1, 'old', 1, 1, 1, 'true', '', '{}', 0, 1, 1, 'ok', 0, 0, '');"
+        "PRAGMA user_version=1;", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    vram_history *h;
+    CHECK_OK(vram_history_open(path, &h));
+    vram_run_record r = sample_run("soft", 1, "ok", NULL, 0);
+    r.over_bytes = GiB;
+    CHECK_OK(vram_history_add(h, &r));
+    vram_run_record *rows;
+    size_t n;
+    CHECK_OK(vram_history_list(h, 10, NULL, &rows, &n));
+    CHECK_EQ(n, 2);
+    CHECK_STR_EQ(rows[0].job, "soft");
+    CHECK_EQ_U64(rows[0].over_bytes, GiB);
+    CHECK_EQ_U64(rows[1].over_bytes, 0);
+    vram_history_rows_free(rows, n);
+    vram_history_close(h);
+    /* Opened again, it is already at 2: nothing to add. */
+    CHECK_OK(vram_history_open(path, &h));
+    vram_history_close(h);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}

@@ -1,0 +1,1245 @@
+/*
+ * shim/shim.c - the LD_PRELOAD library that holds a job to its memory
+ * budget: it interposes the CUDA driver's allocation, context and memory
+ * query calls (and NVML's memory query), counts the job's live device bytes
+ * in the region its runner shares with it, refuses an allocation past the
+ * budget with CUDA_ERROR_OUT_OF_MEMORY, and shows the budget as the card.
+ *
+ * Owns the process's interposition state (one struct, S) and nothing else:
+ * the region's layout is shim/region.h, the allocation table shim/ptrmap.h,
+ * the list of entry points shim/hooks.h.  Rules it keeps: it never exits,
+ * aborts or blocks the process; the allocation hooks neither log nor take a
+ * lock (atomics on the device's own cache line); when it cannot work it
+ * passes calls through and says so once on stderr, and a program that never
+ * reaches CUDA hears nothing from it.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "shim/cuda_types.h"
+#include "shim/hooks.h"
+#include "shim/ptrmap.h"
+#include "shim/region.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define HIDDEN __attribute__((visibility("hidden")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define PTRMAP_SMALL (1u << 16)        /* 1 MiB: stays in cache */
+#define PTRMAP_LARGE (1u << 20)        /* 16 MiB of address space, touched only when needed */
+#define ALIGN_BYTES 512ull              /* the driver's smallest allocation step */
+#define CTX_MAX_BYTES (4ull << 30)     /* a context measured above this is noise */
+
+typedef void *(*dlsym_fn)(void *, const char *);
+typedef void *(*dlvsym_fn)(void *, const char *, const char *);
+
+/* Reached from the assembly entry points below, so not static. */
+HIDDEN dlsym_fn vram__shim_libc_dlsym;
+HIDDEN dlvsym_fn vram__shim_libc_dlvsym;
+
+/* Things the shim says at most once each. */
+enum {
+    SAY_ATTACH = 1 << 0, SAY_NODRIVER = 1 << 1, SAY_UNKNOWN = 1 << 2, SAY_BIGBUDGET = 1 << 3,
+    SAY_SLOTS = 1 << 4,
+};
+
+/* ---- the process's state: everything the shim keeps, in one place ---- */
+
+static struct shim {
+    _Atomic(void *) real[HOOK_COUNT];
+    vram_shim_region *region;       /* NULL: pass everything through */
+    int mode;
+    uint64_t budget;
+    _Atomic int slot;               /* this process's slot, -1 for none */
+    _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
+    _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
+    _Atomic uint64_t ctx_charge[VRAM_SHIM_DEVICES];
+    _Atomic uint64_t card_total[VRAM_SHIM_DEVICES];
+    ptrmap map;
+    char problem[256];              /* why the shim passes through, said at first use */
+    _Atomic int said;
+} S;
+
+static const struct hook_info {
+    const char *name, *base;
+    int lib, since, ptds, hooked;
+} hook_info[HOOK_COUNT] = {
+#define X(lib, sym, base, since, ptds, hooked) { #sym, #base, lib, since, ptds, hooked },
+    SHIM_HOOK_LIST(X)
+#undef X
+};
+
+/* ---- saying things, once ---- */
+
+static void say_once(int what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say_once(int what, const char *fmt, ...)
+{
+    if (atomic_fetch_or(&S.said, what) & what)
+        return;
+    char line[512];
+    int n = snprintf(line, sizeof(line), "vram shim: ");
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof(line) - 1)
+        n = (int)sizeof(line) - 2;
+    line[n++] = '\n';
+    ssize_t w = write(2, line, (size_t)n);
+    (void)w;
+}
+
+/* Called at the first CUDA call that is not an allocation: why the shim is
+ * not enforcing, if it is not. */
+static void report(void)
+{
+    if (UNLIKELY(S.problem[0]))
+        say_once(SAY_ATTACH, "%s; passing CUDA calls through unchecked", S.problem);
+}
+
+/* ---- finding libc's dlsym without calling dlsym (ours is in front) ---- */
+
+/* This runs before anything else can: a sanitizer's runtime asks our
+ * dlsym(RTLD_NEXT, ...) for its interceptors while it starts, before its
+ * shadow memory exists.  So these functions are not instrumented and call
+ * nothing a sanitizer intercepts: the loaded objects come from the dynamic
+ * linker's own list (_r_debug), strings are compared by hand. */
+#define NO_SAN __attribute__((no_sanitize("address", "thread", "undefined")))
+
+NO_SAN static bool same(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* Whether path's file name starts with prefix ("libc.so"). */
+NO_SAN static bool named(const char *path, const char *prefix)
+{
+    const char *base = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/')
+            base = p + 1;
+    while (*prefix && *prefix == *base)
+        prefix++, base++;
+    return !*prefix;
+}
+
+NO_SAN static uint32_t gnu_hash(const char *s)
+{
+    uint32_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h;
+}
+
+NO_SAN static ElfW(Addr) dyn_ptr(ElfW(Addr) base, ElfW(Addr) p)
+{
+    return p < base ? p + base : p;    /* glibc relocates most of these in place */
+}
+
+/* The address of defined function sym in the object, or NULL. */
+NO_SAN static void *elf_lookup(ElfW(Addr) base, const ElfW(Dyn) *dyn, const char *sym)
+{
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const uint32_t *gnu = NULL, *sysv = NULL;
+    for (; dyn && dyn->d_tag != DT_NULL; dyn++) {
+        if (dyn->d_tag == DT_SYMTAB)
+            symtab = (const ElfW(Sym) *)dyn_ptr(base, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_STRTAB)
+            strtab = (const char *)dyn_ptr(base, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_GNU_HASH)
+            gnu = (const uint32_t *)dyn_ptr(base, dyn->d_un.d_ptr);
+        else if (dyn->d_tag == DT_HASH)
+            sysv = (const uint32_t *)dyn_ptr(base, dyn->d_un.d_ptr);
+    }
+    if (!symtab || !strtab)
+        return NULL;
+    if (gnu) {
+        uint32_t nbuckets = gnu[0], symoffset = gnu[1], bloom_size = gnu[2];
+        const uint32_t *buckets = gnu + 4 + bloom_size * (sizeof(ElfW(Addr)) / 4);
+        const uint32_t *chain = buckets + nbuckets;
+        uint32_t h = gnu_hash(sym);
+        if (!nbuckets)
+            return NULL;
+        for (uint32_t i = buckets[h % nbuckets]; i >= symoffset && i; i++) {
+            uint32_t h2 = chain[i - symoffset];
+            const ElfW(Sym) *s = &symtab[i];
+            if ((h | 1) == (h2 | 1) && s->st_shndx != SHN_UNDEF && s->st_value &&
+                ELF64_ST_TYPE(s->st_info) == STT_FUNC && same(strtab + s->st_name, sym))
+                return (void *)(base + s->st_value);
+            if (h2 & 1)
+                break;
+        }
+        return NULL;
+    }
+    if (sysv) {
+        uint32_t nchain = sysv[1];
+        for (uint32_t i = 1; i < nchain; i++) {
+            const ElfW(Sym) *s = &symtab[i];
+            if (s->st_shndx != SHN_UNDEF && s->st_value && ELF64_ST_TYPE(s->st_info) == STT_FUNC &&
+                same(strtab + s->st_name, sym))
+                return (void *)(base + s->st_value);
+        }
+    }
+    return NULL;
+}
+
+/* Not static: the assembly entry points call it. */
+HIDDEN void vram__shim_find_libc_dl(void);
+
+NO_SAN void vram__shim_find_libc_dl(void)
+{
+    if (vram__shim_libc_dlsym && vram__shim_libc_dlvsym)
+        return;
+    for (struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
+        if (!l->l_name || !named(l->l_name, "libc.so"))
+            continue;
+        void *s = elf_lookup(l->l_addr, l->l_ld, "dlsym");
+        void *v = elf_lookup(l->l_addr, l->l_ld, "dlvsym");
+        if (s && v) {
+            vram__shim_libc_dlsym = (dlsym_fn)s;
+            vram__shim_libc_dlvsym = (dlvsym_fn)v;
+            return;
+        }
+    }
+}
+
+#define find_libc_dl vram__shim_find_libc_dl
+
+/* ---- the real entry points ---- */
+
+static bool is_our_hook(const void *p);
+
+static void *library(int lib)
+{
+    static const char *const names[][2] = {
+        [LIB_CUDA] = { "libcuda.so.1", "libcuda.so" },
+        [LIB_NVML] = { "libnvidia-ml.so.1", "libnvidia-ml.so" },
+    };
+    for (int i = 0; i < 2; i++) {
+        void *h = dlopen(names[lib][i], RTLD_LAZY | RTLD_NOLOAD);
+        if (h) {
+            dlclose(h);             /* NOLOAD took a reference; the library stays loaded */
+            return h;
+        }
+    }
+    return NULL;
+}
+
+/* Fills the missing real pointers of lib's rows from the loaded library. */
+static void resolve(int lib)
+{
+    find_libc_dl();
+    void *h = library(lib);
+    if (!h || !vram__shim_libc_dlsym)
+        return;
+    for (int i = 0; i < HOOK_COUNT; i++) {
+        if (hook_info[i].lib != lib || atomic_load_explicit(&S.real[i], memory_order_acquire))
+            continue;
+        void *p = vram__shim_libc_dlsym(h, hook_info[i].name);
+        void *none = NULL;
+        if (p && !is_our_hook(p))
+            atomic_compare_exchange_strong(&S.real[i], &none, p);
+    }
+}
+
+static void *peek_real(int i)
+{
+    void *p = atomic_load_explicit(&S.real[i], memory_order_acquire);
+    if (LIKELY(p))
+        return p;
+    resolve(hook_info[i].lib);
+    return atomic_load_explicit(&S.real[i], memory_order_acquire);
+}
+
+static void *real_fn(int i)
+{
+    void *p = peek_real(i);
+    if (UNLIKELY(!p) && hook_info[i].lib == LIB_CUDA)
+        say_once(SAY_NODRIVER, "the driver has no %s; the call fails with CUDA_ERROR_NOT_SUPPORTED",
+                 hook_info[i].name);
+    return p;
+}
+
+/* A call to the real `name`, typed as our hook of the same name is. */
+#define REAL(name) ((__typeof__(&name))real_fn(HOOK_##name))
+#define CALL_REAL(name, ...)                                                   \
+    ({                                                                         \
+        __typeof__(&name) f_ = REAL(name);                                     \
+        f_ ? f_(__VA_ARGS__) : CUDA_ERROR_NOT_SUPPORTED;                       \
+    })
+
+/* ---- attaching to the region ---- */
+
+/* Parses "123", "512M", "8GiB"; 0 when malformed. */
+static uint64_t parse_size(const char *s)
+{
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return 0;
+    uint64_t mult = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1ull << 10; end++; break;
+    case 'm': case 'M': mult = 1ull << 20; end++; break;
+    case 'g': case 'G': mult = 1ull << 30; end++; break;
+    case 't': case 'T': mult = 1ull << 40; end++; break;
+    default: return 0;
+    }
+    if (*end == 'i')
+        end++;
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v > UINT64_MAX / mult)
+        return 0;
+    return v * mult;
+}
+
+/* This process's start time in clock ticks (field 22 of /proc/self/stat),
+ * which tells the runner a recycled pid from the one that held a slot. */
+static uint64_t start_ticks(void)
+{
+    char buf[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    for (int field = 2; field < 22 && *p; p++)
+        if (*p == ' ')
+            field++;
+    return strtoull(p, NULL, 10);
+}
+
+/* S.slot before the process first reaches the driver, and when the region
+ * had no slot left.  A slot is taken only by a process that reaches CUDA:
+ * a job's shell pipelines may start thousands that never do. */
+#define SLOT_UNTRIED (-1)
+#define SLOT_NONE (-2)
+
+static int claim_slot(void)
+{
+    int slot = atomic_load(&S.slot);
+    if (slot != SLOT_UNTRIED || !S.region)
+        return slot;
+    int mine = vram_shim_slot_claim(S.region, (int32_t)getpid(), start_ticks());
+    int want = mine >= 0 ? mine : SLOT_NONE;
+    if (!atomic_compare_exchange_strong(&S.slot, &slot, want)) {
+        if (mine >= 0)              /* another thread of ours was first */
+            atomic_store(&S.region->slot[mine].pid, 0);
+        return slot;
+    }
+    return want;
+}
+
+/* A forked child is a process of its own: it takes a slot of its own when
+ * it reaches the driver. */
+static void after_fork_child(void)
+{
+    atomic_store(&S.slot, SLOT_UNTRIED);
+}
+
+static int mode_from(const char *s)
+{
+#define X(id, v, name) if (!strcmp(s, name)) return VRAM_SHIM_##id;
+    VRAM_SHIM_MODE_LIST(X)
+#undef X
+    return -1;
+}
+
+/* The region the runner handed down, or one of our own from the budget in
+ * the environment.  Sets S.problem rather than saying anything: the
+ * program may never reach CUDA. */
+static void attach(void)
+{
+    const char *fd_text = getenv(VRAM_SHIM_ENV_FD);
+    vram_shim_region *r = MAP_FAILED;
+    if (fd_text && *fd_text) {
+        char *end;
+        long fd = strtol(fd_text, &end, 10);
+        struct stat st;
+        if (*end || fd < 0 || fd > 1 << 20)
+            snprintf(S.problem, sizeof(S.problem), "%s='%.40s' is not a descriptor number",
+                     VRAM_SHIM_ENV_FD, fd_text);
+        else if (fstat((int)fd, &st) || (size_t)st.st_size < sizeof(vram_shim_region))
+            snprintf(S.problem, sizeof(S.problem), "%s=%ld is not the job's region (%s)",
+                     VRAM_SHIM_ENV_FD, fd, errno ? strerror(errno) : "too small");
+        else if ((r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0)) == MAP_FAILED)
+            snprintf(S.problem, sizeof(S.problem), "cannot map the job's region: %s", strerror(errno));
+        else if (!vram_shim_region_valid(r)) {
+            snprintf(S.problem, sizeof(S.problem), "%s=%ld is not a region of this version",
+                     VRAM_SHIM_ENV_FD, fd);
+            munmap(r, sizeof(*r));
+            r = MAP_FAILED;
+        }
+    } else {
+        const char *b = getenv(VRAM_SHIM_ENV_BUDGET), *m = getenv(VRAM_SHIM_ENV_MODE);
+        uint64_t budget = parse_size(b);
+        int mode = m && *m ? mode_from(m) : VRAM_SHIM_HARD;
+        if (!b)
+            snprintf(S.problem, sizeof(S.problem), "no budget (neither %s nor %s is set)",
+                     VRAM_SHIM_ENV_FD, VRAM_SHIM_ENV_BUDGET);
+        else if (!budget)
+            snprintf(S.problem, sizeof(S.problem), "%s='%.40s' is not a size above zero (e.g. 6GiB)",
+                     VRAM_SHIM_ENV_BUDGET, b);
+        else if (mode < 0)
+            snprintf(S.problem, sizeof(S.problem), "%s='%.20s' is not hard, soft or off",
+                     VRAM_SHIM_ENV_MODE, m);
+        else if ((r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                           -1, 0)) == MAP_FAILED)
+            snprintf(S.problem, sizeof(S.problem), "cannot map a region: %s", strerror(errno));
+        else
+            vram_shim_region_init(r, (uint32_t)mode, budget);
+    }
+    if (r == MAP_FAILED)
+        return;
+    size_t bytes = (PTRMAP_SMALL + PTRMAP_LARGE) * sizeof(ptrmap_entry);
+    ptrmap_entry *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                           -1, 0);
+    if (m == MAP_FAILED) {
+        snprintf(S.problem, sizeof(S.problem), "cannot map its allocation table: %s", strerror(errno));
+        munmap(r, sizeof(*r));
+        return;
+    }
+    S.map.t[0] = (ptrmap_table){ m, PTRMAP_SMALL - 1 };
+    S.map.t[1] = (ptrmap_table){ m + PTRMAP_SMALL, PTRMAP_LARGE - 1 };
+    S.mode = (int)r->mode;
+    S.budget = r->budget_bytes;
+    S.region = r;
+    atomic_fetch_add(&r->attached, 1);
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+    atomic_store(&S.slot, SLOT_UNTRIED);
+    find_libc_dl();
+    attach();
+}
+
+/* ---- counting ---- */
+
+static int current_device(void)
+{
+    CUdevice d = 0;
+    __typeof__(&cuCtxGetDevice) f = REAL(cuCtxGetDevice);
+    if (!f || f(&d) != CUDA_SUCCESS)
+        return 0;
+    return d;
+}
+
+static uint64_t rounded(uint64_t bytes)
+{
+    return (bytes + ALIGN_BYTES - 1) & ~(ALIGN_BYTES - 1);
+}
+
+/* Which of the slot's counters this thread uses: its stack's 2 MiB
+ * neighbourhood, so threads spread without a thread-local variable (a
+ * thread that lands on another's counter only shares its line). */
+static inline int sub_index(void)
+{
+    char here;
+    return (int)(((uintptr_t)&here >> 21) % VRAM_SHIM_SUBS);
+}
+
+/* Takes bytes on dev for an allocation about to be made.  In hard mode,
+ * CUDA_ERROR_OUT_OF_MEMORY when the job would pass its budget; *over is
+ * what it would pass it by (soft mode lets that through). */
+static CUresult charge(int dev, uint64_t bytes, bool force, uint64_t *over)
+{
+    *over = 0;
+    vram_shim_region *r = S.region;
+    if (!r || (unsigned)dev >= VRAM_SHIM_DEVICES)
+        return CUDA_SUCCESS;
+    vram_shim_dev *d = &r->dev[dev];
+    uint64_t now = atomic_fetch_add_explicit(&d->used, bytes, memory_order_relaxed) + bytes;
+    if (UNLIKELY(now > S.budget)) {
+        if (S.mode == VRAM_SHIM_HARD && !force) {
+            atomic_fetch_sub_explicit(&d->used, bytes, memory_order_relaxed);
+            atomic_fetch_add_explicit(&d->refused, 1, memory_order_relaxed);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        *over = now - S.budget;
+    }
+    int slot = atomic_load_explicit(&S.slot, memory_order_relaxed);
+    if (UNLIKELY(slot == SLOT_UNTRIED))
+        slot = claim_slot();
+    if (slot >= 0)
+        atomic_fetch_add_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
+    vram_shim_raise(&d->peak, now);
+    return CUDA_SUCCESS;
+}
+
+static void uncharge(int dev, uint64_t bytes)
+{
+    vram_shim_region *r = S.region;
+    if (!r || (unsigned)dev >= VRAM_SHIM_DEVICES || !bytes)
+        return;
+    int slot = atomic_load_explicit(&S.slot, memory_order_relaxed);
+    if (slot >= 0)
+        atomic_fetch_sub_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&r->dev[dev].used, bytes, memory_order_relaxed);
+}
+
+/* After the driver said yes: remember the allocation, and note by how much
+ * it went past the budget (soft mode). */
+static void remember(int kind, uint64_t key, int dev, uint64_t bytes, uint64_t over)
+{
+    if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
+        return;
+    uint64_t epoch = atomic_load_explicit(&S.epoch[dev], memory_order_relaxed);
+    ptrmap_put(&S.map, PTRMAP_KEY(kind, key), PTRMAP_VALUE(bytes, (uint64_t)dev << 0 | epoch << 4));
+    if (UNLIKELY(over))
+        vram_shim_raise(&S.region->dev[dev].over_peak, over);
+}
+
+/* Gives back what an allocation of kind/key took.  One the table has no
+ * record of (made before the shim could see it, or the table was full)
+ * gives nothing back: the runner's count errs high, never low. */
+static void forget(int kind, uint64_t key)
+{
+    if (!S.region)
+        return;
+    uint64_t v;
+    if (ptrmap_take(&S.map, PTRMAP_KEY(kind, key), &v)) {
+        int meta = PTRMAP_DEV(v), dev = meta & 15;
+        if ((meta >> 4) == (int)atomic_load_explicit(&S.epoch[dev], memory_order_relaxed))
+            uncharge(dev, PTRMAP_SIZE(v));
+    }
+}
+
+/* ---- the budget as the card ---- */
+
+static bool viewing(void)
+{
+    return S.region && S.mode == VRAM_SHIM_HARD;
+}
+
+static uint64_t view_total(uint64_t real_total)
+{
+    if (S.budget > real_total) {
+        say_once(SAY_BIGBUDGET, "the budget (%llu bytes) is more than the card's %llu; the card is the limit",
+                 (unsigned long long)S.budget, (unsigned long long)real_total);
+        return real_total;
+    }
+    return S.budget;
+}
+
+static uint64_t view_free(int dev, uint64_t real_free, uint64_t real_total)
+{
+    uint64_t total = view_total(real_total);
+    uint64_t used = (unsigned)dev < VRAM_SHIM_DEVICES
+                        ? atomic_load_explicit(&S.region->dev[dev].used, memory_order_relaxed) : 0;
+    uint64_t left = used >= total ? 0 : total - used;
+    return left < real_free ? left : real_free;
+}
+
+EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes)
+{
+    report();
+    CUresult rc = CALL_REAL(cuMemGetInfo_v2, free_bytes, total_bytes);
+    if (rc == CUDA_SUCCESS && viewing() && free_bytes && total_bytes) {
+        int dev = current_device();
+        *free_bytes = (size_t)view_free(dev, *free_bytes, *total_bytes);
+        *total_bytes = (size_t)view_total(*total_bytes);
+    }
+    return rc;
+}
+
+EXPORT CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total_bytes)
+{
+    report();
+    CUresult rc = CALL_REAL(cuMemGetInfo, free_bytes, total_bytes);
+    if (rc == CUDA_SUCCESS && viewing() && free_bytes && total_bytes) {
+        int dev = current_device();
+        *free_bytes = (unsigned int)view_free(dev, *free_bytes, *total_bytes);
+        *total_bytes = (unsigned int)view_total(*total_bytes);
+    }
+    return rc;
+}
+
+EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
+{
+    report();
+    CUresult rc = CALL_REAL(cuDeviceTotalMem_v2, bytes, dev);
+    if (rc == CUDA_SUCCESS && viewing() && bytes)
+        *bytes = (size_t)view_total(*bytes);
+    return rc;
+}
+
+EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
+{
+    report();
+    CUresult rc = CALL_REAL(cuDeviceTotalMem, bytes, dev);
+    if (rc == CUDA_SUCCESS && viewing() && bytes)
+        *bytes = (unsigned int)view_total(*bytes);
+    return rc;
+}
+
+/* NVML counts the whole card for everyone; the job sees its budget, and
+ * its own count as what is used (a job uses one device). */
+static uint64_t job_used(void)
+{
+    uint64_t used = 0;
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+        used += atomic_load_explicit(&S.region->dev[d].used, memory_order_relaxed);
+    return used;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
+{
+    __typeof__(&nvmlDeviceGetMemoryInfo) f = REAL(nvmlDeviceGetMemoryInfo);
+    if (!f)
+        return 13;                  /* NVML_ERROR_FUNCTION_NOT_FOUND */
+    nvmlReturn_t rc = f(device, memory);
+    if (rc == NVML_SUCCESS && viewing() && memory) {
+        uint64_t total = view_total(memory->total), used = job_used();
+        uint64_t left = used >= total ? 0 : total - used;
+        memory->free = left < memory->free ? left : memory->free;
+        memory->total = total;
+        memory->used = total - memory->free;
+    }
+    return rc;
+}
+
+EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t *memory)
+{
+    __typeof__(&nvmlDeviceGetMemoryInfo_v2) f = REAL(nvmlDeviceGetMemoryInfo_v2);
+    if (!f)
+        return 13;
+    nvmlReturn_t rc = f(device, memory);
+    if (rc == NVML_SUCCESS && viewing() && memory) {
+        uint64_t total = view_total(memory->total), used = job_used();
+        uint64_t left = used >= total ? 0 : total - used;
+        memory->free = left < memory->free ? left : memory->free;
+        memory->total = total;
+        memory->used = total - memory->free - (memory->reserved < total - memory->free ? memory->reserved : 0);
+    }
+    return rc;
+}
+
+/* ---- allocations ---- */
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+    __typeof__(&cuMemAlloc_v2) f = REAL(cuMemAlloc_v2);
+    if (UNLIKELY(!f))
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (!S.region)
+        return f(dptr, bytesize);
+    int dev = current_device();
+    uint64_t n = rounded(bytesize), over;
+    if (charge(dev, n, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = f(dptr, bytesize);
+    if (rc != CUDA_SUCCESS)
+        uncharge(dev, n);
+    else
+        remember(PTRMAP_DEVPTR, *dptr, dev, n, over);
+    return rc;
+}
+
+EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *dptr, unsigned int bytesize)
+{
+    __typeof__(&cuMemAlloc) f = REAL(cuMemAlloc);
+    if (!f)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    int dev = current_device();
+    uint64_t n = rounded(bytesize), over;
+    if (charge(dev, n, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = f(dptr, bytesize);
+    if (rc != CUDA_SUCCESS)
+        uncharge(dev, n);
+    else
+        remember(PTRMAP_DEVPTR, *dptr, dev, n, over);
+    return rc;
+}
+
+/* The pitch is the driver's to choose: charge the unpadded size first, then
+ * the padding it chose. */
+EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
+                                   unsigned int elem)
+{
+    int dev = current_device();
+    uint64_t n = rounded((uint64_t)width * height), over, over2;
+    if (charge(dev, n, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CALL_REAL(cuMemAllocPitch_v2, dptr, pitch, width, height, elem);
+    if (rc != CUDA_SUCCESS) {
+        uncharge(dev, n);
+        return rc;
+    }
+    uint64_t all = rounded((uint64_t)*pitch * height);
+    if (all > n) {
+        charge(dev, all - n, true, &over2);
+        over = over2 > over ? over2 : over;
+    }
+    remember(PTRMAP_DEVPTR, *dptr, dev, all > n ? all : n, over);
+    return rc;
+}
+
+EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pitch, unsigned int width,
+                                unsigned int height, unsigned int elem)
+{
+    int dev = current_device();
+    uint64_t n = rounded((uint64_t)width * height), over, over2;
+    if (charge(dev, n, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CALL_REAL(cuMemAllocPitch, dptr, pitch, width, height, elem);
+    if (rc != CUDA_SUCCESS) {
+        uncharge(dev, n);
+        return rc;
+    }
+    uint64_t all = rounded((uint64_t)*pitch * height);
+    if (all > n) {
+        charge(dev, all - n, true, &over2);
+        over = over2 > over ? over2 : over;
+    }
+    remember(PTRMAP_DEVPTR, *dptr, dev, all > n ? all : n, over);
+    return rc;
+}
+
+EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    int dev = current_device();
+    uint64_t n = rounded(bytesize), over;
+    if (charge(dev, n, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CALL_REAL(cuMemAllocManaged, dptr, bytesize, flags);
+    if (rc != CUDA_SUCCESS)
+        uncharge(dev, n);
+    else
+        remember(PTRMAP_DEVPTR, *dptr, dev, n, over);
+    return rc;
+}
+
+/* Stream-ordered allocations count from the call, as the budget must hold
+ * for what the stream will have taken by then. */
+#define ASYNC_ALLOC(name, ...)                                                 \
+    {                                                                          \
+        int dev = current_device();                                            \
+        uint64_t n = rounded(bytesize), over;                                  \
+        if (charge(dev, n, false, &over))                                      \
+            return CUDA_ERROR_OUT_OF_MEMORY;                                   \
+        CUresult rc = CALL_REAL(name, __VA_ARGS__);                            \
+        if (rc != CUDA_SUCCESS)                                                \
+            uncharge(dev, n);                                                  \
+        else                                                                   \
+            remember(PTRMAP_DEVPTR, *dptr, dev, n, over);                      \
+        return rc;                                                             \
+    }
+
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream s)
+    ASYNC_ALLOC(cuMemAllocAsync, dptr, bytesize, s)
+EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream s)
+    ASYNC_ALLOC(cuMemAllocAsync_ptsz, dptr, bytesize, s)
+EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync, dptr, bytesize, pool, s)
+EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                             CUstream s)
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, dptr, bytesize, pool, s)
+
+/* A free gives the bytes back once the driver accepted it; the table entry
+ * is taken first so that a racing double free cannot give them back twice,
+ * and put back if the driver refuses. */
+#define FREE_DEVPTR(name, p, ...)                                              \
+    {                                                                          \
+        __typeof__(&name) f_ = REAL(name);                                     \
+        if (UNLIKELY(!f_))                                                     \
+            return CUDA_ERROR_NOT_SUPPORTED;                                   \
+        if (!S.region)                                                         \
+            return f_(__VA_ARGS__);                                            \
+        uint64_t v_ = 0;                                                       \
+        bool had_ = ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_DEVPTR, p), &v_);    \
+        CUresult rc_ = f_(__VA_ARGS__);                                        \
+        if (had_) {                                                            \
+            int meta_ = PTRMAP_DEV(v_), dev_ = meta_ & 15;                     \
+            if (rc_ != CUDA_SUCCESS)                                           \
+                ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_DEVPTR, p), v_);          \
+            else if ((meta_ >> 4) ==                                           \
+                     (int)atomic_load_explicit(&S.epoch[dev_], memory_order_relaxed)) \
+                uncharge(dev_, PTRMAP_SIZE(v_));                               \
+        }                                                                      \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, p, p)
+EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, p, p)
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, p, p, s)
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync_ptsz, p, p, s)
+
+/* The virtual memory calls: physical memory is what cuMemCreate makes. */
+EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
+                            const CUmemAllocationProp *prop, unsigned long long flags)
+{
+    int dev = prop && prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE ? prop->location.id : -1;
+    uint64_t over;
+    if (dev >= 0 && charge(dev, size, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CALL_REAL(cuMemCreate, handle, size, prop, flags);
+    if (dev < 0)
+        return rc;
+    if (rc != CUDA_SUCCESS)
+        uncharge(dev, size);
+    else
+        remember(PTRMAP_HANDLE, *handle, dev, size, over);
+    return rc;
+}
+
+EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
+{
+    CUresult rc = CALL_REAL(cuMemRelease, handle);
+    if (rc == CUDA_SUCCESS)
+        forget(PTRMAP_HANDLE, handle);
+    return rc;
+}
+
+/* ---- arrays ---- */
+
+static uint64_t element_bytes(CUarray_format f, unsigned channels)
+{
+    unsigned b = 4;
+    switch (f) {
+    case CU_AD_FORMAT_UNSIGNED_INT8: case CU_AD_FORMAT_SIGNED_INT8: b = 1; break;
+    case CU_AD_FORMAT_UNSIGNED_INT16: case CU_AD_FORMAT_SIGNED_INT16: case CU_AD_FORMAT_HALF: b = 2; break;
+    default: b = 4; break;
+    }
+    return (uint64_t)b * (channels ? channels : 1);
+}
+
+static uint64_t extent(uint64_t w, uint64_t h, uint64_t d)
+{
+    return (w ? w : 1) * (h ? h : 1) * (d ? d : 1);
+}
+
+#define ARRAY_CREATE(name, kind, out, bytes, ...)                              \
+    {                                                                          \
+        int dev = current_device();                                            \
+        uint64_t n = rounded(bytes), over;                                     \
+        if (charge(dev, n, false, &over))                                      \
+            return CUDA_ERROR_OUT_OF_MEMORY;                                   \
+        CUresult rc = CALL_REAL(name, __VA_ARGS__);                            \
+        if (rc != CUDA_SUCCESS)                                                \
+            uncharge(dev, n);                                                  \
+        else                                                                   \
+            remember(kind, (uint64_t)(uintptr_t)*(out), dev, n, over);         \
+        return rc;                                                             \
+    }
+
+EXPORT CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d)
+    ARRAY_CREATE(cuArrayCreate_v2, PTRMAP_ARRAY, a,
+                 d ? extent(d->Width, d->Height, 1) * element_bytes(d->Format, d->NumChannels) : 0, a, d)
+EXPORT CUresult cuArrayCreate(CUarray *a, const CUDA_ARRAY_DESCRIPTOR_v1 *d)
+    ARRAY_CREATE(cuArrayCreate, PTRMAP_ARRAY, a,
+                 d ? extent(d->Width, d->Height, 1) * element_bytes(d->Format, d->NumChannels) : 0, a, d)
+EXPORT CUresult cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d)
+    ARRAY_CREATE(cuArray3DCreate_v2, PTRMAP_ARRAY, a,
+                 d ? extent(d->Width, d->Height, d->Depth) * element_bytes(d->Format, d->NumChannels) : 0,
+                 a, d)
+EXPORT CUresult cuArray3DCreate(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR_v1 *d)
+    ARRAY_CREATE(cuArray3DCreate, PTRMAP_ARRAY, a,
+                 d ? extent(d->Width, d->Height, d->Depth) * element_bytes(d->Format, d->NumChannels) : 0,
+                 a, d)
+/* Every level of a mipmapped array is at most a quarter of the one above
+ * (an eighth in 3D), so the whole is at most 4/3 of the first level. */
+EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d,
+                                       unsigned int levels)
+    ARRAY_CREATE(cuMipmappedArrayCreate, PTRMAP_MIPMAP, a,
+                 d ? extent(d->Width, d->Height, d->Depth) * element_bytes(d->Format, d->NumChannels) *
+                         (levels > 1 ? 4 : 3) / 3 : 0,
+                 a, d, levels)
+
+EXPORT CUresult cuArrayDestroy(CUarray a)
+{
+    CUresult rc = CALL_REAL(cuArrayDestroy, a);
+    if (rc == CUDA_SUCCESS)
+        forget(PTRMAP_ARRAY, (uint64_t)(uintptr_t)a);
+    return rc;
+}
+
+EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray a)
+{
+    CUresult rc = CALL_REAL(cuMipmappedArrayDestroy, a);
+    if (rc == CUDA_SUCCESS)
+        forget(PTRMAP_MIPMAP, (uint64_t)(uintptr_t)a);
+    return rc;
+}
+
+/* Pools hold no memory of their own until something is allocated from them
+ * (cuMemAllocFromPoolAsync, counted there); creating and trimming pass
+ * through, and are here so that the table names every memory call. */
+EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
+{
+    report();
+    return CALL_REAL(cuMemPoolCreate, pool, props);
+}
+
+EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
+{
+    return CALL_REAL(cuMemPoolTrimTo, pool, keep);
+}
+
+/* ---- contexts ---- */
+
+/* The runner trusts the count once the job has reached the driver (before
+ * that, a job's memory is not the shim's to know). */
+static void seen(void)
+{
+    if (!S.region)
+        return;
+    if (!atomic_load_explicit(&S.region->cuda_seen, memory_order_relaxed))
+        atomic_store(&S.region->cuda_seen, 1);
+    claim_slot();
+}
+
+/* What the card has free before a context exists, from NVML when it can be
+ * loaded; 0 when it cannot be known (the context then counts as nothing). */
+static uint64_t card_free_before(int dev)
+{
+    char bus[32];
+    nvmlDevice_t h;
+    nvmlMemory_t m;
+    static const char *const names[] = { "libnvidia-ml.so.1", "libnvidia-ml.so" };
+    void *lib = NULL;
+    for (int i = 0; i < 2 && !lib; i++)
+        lib = dlopen(names[i], RTLD_LAZY | RTLD_LOCAL);     /* kept: NVML stays loaded */
+    if (!lib || CALL_REAL(cuDeviceGetPCIBusId, bus, (int)sizeof(bus), dev) != CUDA_SUCCESS)
+        return 0;
+    __typeof__(&nvmlInit_v2) init = REAL(nvmlInit_v2);
+    __typeof__(&nvmlDeviceGetHandleByPciBusId_v2) by_bus = REAL(nvmlDeviceGetHandleByPciBusId_v2);
+    __typeof__(&nvmlDeviceGetMemoryInfo) info = REAL(nvmlDeviceGetMemoryInfo);
+    if (!init || !by_bus || !info || init() || by_bus(bus, &h) || info(h, &m))
+        return 0;
+    return m.free;
+}
+
+/* The first context of this process on dev: charge what it took from the
+ * card (measured with it current) to the job, forced, since the job has it
+ * already. */
+static void context_opened(int dev, CUcontext ctx, uint64_t before)
+{
+    if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
+        return;
+    seen();
+    if (atomic_fetch_add(&S.ctx_refs[dev], 1) != 0)
+        return;
+    size_t free_b = 0, total_b = 0, card = 0;
+    CUcontext popped;
+    if (ctx && CALL_REAL(cuCtxPushCurrent_v2, ctx) == CUDA_SUCCESS) {
+        CALL_REAL(cuMemGetInfo_v2, &free_b, &total_b);
+        CALL_REAL(cuCtxPopCurrent_v2, &popped);
+    }
+    if (CALL_REAL(cuDeviceTotalMem_v2, &card, dev) == CUDA_SUCCESS)
+        atomic_store(&S.card_total[dev], card);
+    uint64_t took = before > free_b && free_b ? before - free_b : 0;
+    if (took > CTX_MAX_BYTES)
+        took = 0;
+    uint64_t over;
+    charge(dev, took, true, &over);
+    atomic_store(&S.ctx_charge[dev], took);
+    vram_shim_raise(&S.region->dev[dev].ctx_bytes, took);
+}
+
+/* The last context of this process on dev went: with it went every
+ * allocation made in it, so the process's bytes there go back at once and
+ * the table's entries for dev stop counting (a new epoch). */
+static void context_closed(int dev)
+{
+    if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
+        return;
+    int refs = atomic_load(&S.ctx_refs[dev]);
+    while (refs > 0 && !atomic_compare_exchange_weak(&S.ctx_refs[dev], &refs, refs - 1))
+        ;
+    if (refs != 1)
+        return;
+    atomic_store(&S.epoch[dev], (uint8_t)((atomic_load(&S.epoch[dev]) + 1) & 15));
+    int slot = atomic_load(&S.slot);
+    if (slot >= 0) {
+        uint64_t b = vram_shim_slot_take(S.region, slot, dev);
+        atomic_fetch_sub(&S.region->dev[dev].used, b);
+    } else {
+        uncharge(dev, atomic_load(&S.ctx_charge[dev]));
+    }
+    atomic_store(&S.ctx_charge[dev], 0);
+}
+
+EXPORT CUresult cuInit(unsigned int flags)
+{
+    report();
+    seen();
+    return CALL_REAL(cuInit, flags);
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
+{
+    report();
+    bool first = (unsigned)dev < VRAM_SHIM_DEVICES && S.region && !atomic_load(&S.ctx_refs[dev]);
+    uint64_t before = first ? card_free_before(dev) : 0;
+    CUresult rc = CALL_REAL(cuDevicePrimaryCtxRetain, pctx, dev);
+    if (rc == CUDA_SUCCESS)
+        context_opened(dev, pctx ? *pctx : NULL, before);
+    return rc;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev)
+{
+    CUresult rc = CALL_REAL(cuDevicePrimaryCtxRelease_v2, dev);
+    if (rc == CUDA_SUCCESS)
+        context_closed(dev);
+    return rc;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
+{
+    CUresult rc = CALL_REAL(cuDevicePrimaryCtxRelease, dev);
+    if (rc == CUDA_SUCCESS)
+        context_closed(dev);
+    return rc;
+}
+
+/* A reset frees everything the primary context held, and keeps it
+ * retained: the bytes go back, the context's own charge stays. */
+static void context_reset(int dev)
+{
+    if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES || atomic_load(&S.ctx_refs[dev]) <= 0)
+        return;
+    int refs = atomic_exchange(&S.ctx_refs[dev], 1);
+    uint64_t ctx = atomic_load(&S.ctx_charge[dev]);
+    context_closed(dev);
+    uint64_t over;
+    atomic_store(&S.ctx_refs[dev], refs);
+    charge(dev, ctx, true, &over);
+    atomic_store(&S.ctx_charge[dev], ctx);
+}
+
+EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev)
+{
+    CUresult rc = CALL_REAL(cuDevicePrimaryCtxReset_v2, dev);
+    if (rc == CUDA_SUCCESS)
+        context_reset(dev);
+    return rc;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev)
+{
+    CUresult rc = CALL_REAL(cuDevicePrimaryCtxReset, dev);
+    if (rc == CUDA_SUCCESS)
+        context_reset(dev);
+    return rc;
+}
+
+#define CTX_CREATE(name, pctx, dev, ...)                                       \
+    {                                                                          \
+        report();                                                              \
+        bool first_ = (unsigned)(dev) < VRAM_SHIM_DEVICES && S.region &&       \
+                      !atomic_load(&S.ctx_refs[dev]);                          \
+        uint64_t before_ = first_ ? card_free_before(dev) : 0;                 \
+        CUresult rc_ = CALL_REAL(name, __VA_ARGS__);                           \
+        if (rc_ == CUDA_SUCCESS && pctx && S.region) {                         \
+            ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)*(pctx)),     \
+                       (uint64_t)(dev));                                       \
+            context_opened(dev, *(pctx), before_);                             \
+        }                                                                      \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice dev)
+    CTX_CREATE(cuCtxCreate, pctx, dev, pctx, flags, dev)
+EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev)
+    CTX_CREATE(cuCtxCreate_v2, pctx, dev, pctx, flags, dev)
+EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *params, int n, unsigned int flags,
+                               CUdevice dev)
+    CTX_CREATE(cuCtxCreate_v3, pctx, dev, pctx, params, n, flags, dev)
+EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsigned int flags, CUdevice dev)
+    CTX_CREATE(cuCtxCreate_v4, pctx, dev, pctx, params, flags, dev)
+
+#define CTX_DESTROY(name, ctx)                                                 \
+    {                                                                          \
+        CUresult rc_ = CALL_REAL(name, ctx);                                   \
+        uint64_t dev_;                                                         \
+        if (rc_ == CUDA_SUCCESS && S.region &&                                 \
+            ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)(ctx)), &dev_)) \
+            context_closed((int)dev_);                                         \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) CTX_DESTROY(cuCtxDestroy_v2, ctx)
+EXPORT CUresult cuCtxDestroy(CUcontext ctx) CTX_DESTROY(cuCtxDestroy, ctx)
+
+/* ---- handing out entry points: cuGetProcAddress, dlsym, dlvsym ---- */
+
+static void *const hook_addr[HOOK_COUNT];
+
+NO_SAN static bool is_our_hook(const void *p)
+{
+    for (int i = 0; i < HOOK_COUNT; i++)
+        if (p && hook_addr[i] == p)
+            return true;
+    return false;
+}
+
+NO_SAN static int find_hook(const char *name)
+{
+    if (!name || (name[0] != 'c' && name[0] != 'n'))
+        return -1;
+    for (int i = 0; i < HOOK_COUNT; i++)
+        if (hook_info[i].hooked && same(hook_info[i].name, name))
+            return i;
+    return -1;
+}
+
+/* What to hand out for symbol `name` (the exact name, as dlsym is asked)
+ * whose real address is p. */
+NO_SAN static void *interpose_exact(const char *name, void *p)
+{
+    int i = find_hook(name);
+    if (i < 0 || !p || is_our_hook(p))
+        return p;                   /* what a sanitizer starting up asks ends here */
+    void *none = NULL;
+    atomic_compare_exchange_strong(&S.real[i], &none, p);
+    report();
+    return hook_addr[i];
+}
+
+/* What to hand out when cuGetProcAddress answered p for base name `sym` at
+ * `version` with `flags`: the hook whose real entry point p is, else the
+ * row the version and the stream flag choose, else p itself. */
+static void *interpose_proc(const char *sym, void *p, int version, cuuint64_t flags)
+{
+    if (!sym || !p || is_our_hook(p))
+        return p;
+    int best = -1, rows = 0;
+    bool ptds = flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+    for (int i = 0; i < HOOK_COUNT; i++) {
+        if (!hook_info[i].hooked || strcmp(hook_info[i].base, sym))
+            continue;
+        rows++;
+        if (peek_real(i) == p)
+            return hook_addr[i];
+        if (hook_info[i].since > version || (hook_info[i].ptds && !ptds))
+            continue;
+        if (best < 0 || hook_info[i].since > hook_info[best].since ||
+            (hook_info[i].since == hook_info[best].since && hook_info[i].ptds))
+            best = i;
+    }
+    if (best < 0) {
+        if (rows)
+            say_once(SAY_UNKNOWN, "cuGetProcAddress(\"%.64s\", %d) gave an entry point the shim does not know;"
+                     " it passes through uncounted", sym, version);
+        return p;
+    }
+    void *none = NULL;
+    atomic_compare_exchange_strong(&S.real[best], &none, p);
+    return hook_addr[best];
+}
+
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)
+{
+    report();
+    CUresult rc = CALL_REAL(cuGetProcAddress, symbol, pfn, version, flags);
+    if (rc == CUDA_SUCCESS && pfn)
+        *pfn = interpose_proc(symbol, *pfn, version, flags);
+    return rc;
+}
+
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+                                    CUdriverProcAddressQueryResult *status)
+{
+    report();
+    CUresult rc = CALL_REAL(cuGetProcAddress_v2, symbol, pfn, version, flags, status);
+    if (rc == CUDA_SUCCESS && pfn)
+        *pfn = interpose_proc(symbol, *pfn, version, flags);
+    return rc;
+}
+
+/* cudart and the frameworks reach the driver through dlsym on its handle,
+ * which LD_PRELOAD alone does not catch.  RTLD_NEXT asks about the caller's
+ * place in the search order, so the entry points below jump to libc's
+ * dlsym with the caller's return address intact for it; everything else
+ * comes here. */
+HIDDEN void *vram__shim_dlsym(void *handle, const char *name);
+HIDDEN void *vram__shim_dlvsym(void *handle, const char *name, const char *version);
+
+NO_SAN void *vram__shim_dlsym(void *handle, const char *name)
+{
+    find_libc_dl();
+    if (!vram__shim_libc_dlsym)
+        return NULL;
+    return interpose_exact(name, vram__shim_libc_dlsym(handle, name));
+}
+
+NO_SAN void *vram__shim_dlvsym(void *handle, const char *name, const char *version)
+{
+    find_libc_dl();
+    if (!vram__shim_libc_dlvsym)
+        return NULL;
+    return interpose_exact(name, vram__shim_libc_dlvsym(handle, name, version));
+}
+
+#if defined(__x86_64__)
+/* RTLD_NEXT: to libc's, found first if need be (the three argument
+ * registers saved around the call, which also aligns the stack). */
+#define SHIM_NEXT_ENTRY(name, real, impl)                                      \
+    ".globl " name "\n.type " name ",@function\n"                             \
+    name ":\n"                                                                \
+    "  cmpq $-1, %rdi\n"                                                      \
+    "  jne " impl "\n"                                                        \
+    "  movq " real "(%rip), %rax\n"                                           \
+    "  testq %rax, %rax\n"                                                    \
+    "  jnz 1f\n"                                                              \
+    "  pushq %rdi\n  pushq %rsi\n  pushq %rdx\n"                               \
+    "  call vram__shim_find_libc_dl\n"                                        \
+    "  popq %rdx\n  popq %rsi\n  popq %rdi\n"                                  \
+    "  movq " real "(%rip), %rax\n"                                           \
+    "  testq %rax, %rax\n"                                                    \
+    "  jz " impl "\n"                                                         \
+    "1:\n  jmp *%rax\n"                                                       \
+    ".size " name ", .-" name "\n"
+__asm__(".text\n"
+        SHIM_NEXT_ENTRY("dlsym", "vram__shim_libc_dlsym", "vram__shim_dlsym")
+        SHIM_NEXT_ENTRY("dlvsym", "vram__shim_libc_dlvsym", "vram__shim_dlvsym"));
+#else
+/* Elsewhere RTLD_NEXT is answered from the shim's place, not the caller's. */
+EXPORT void *dlsym(void *handle, const char *name)
+{
+    return vram__shim_dlsym(handle, name);
+}
+
+EXPORT void *dlvsym(void *handle, const char *name, const char *version)
+{
+    return vram__shim_dlvsym(handle, name, version);
+}
+#endif
+
+static void *const hook_addr[HOOK_COUNT] = {
+#define HOOK_ADDR_1(sym) (void *)&sym
+#define HOOK_ADDR_0(sym) NULL
+#define X(lib, sym, base, since, ptds, hooked) [HOOK_##sym] = HOOK_ADDR_##hooked(sym),
+    SHIM_HOOK_LIST(X)
+#undef X
+};

@@ -1,0 +1,597 @@
+/*
+ * tests/stubs/cuda_stub.c - a stand-in libcuda.so.1 for the shim's tests:
+ * a fake card that really counts what is allocated on it, and the entry
+ * points the shim interposes, under the names and ABIs the driver exports.
+ *
+ * Built as build/stubs/cuda/libcuda.so.1 (and libcuda.so beside it for
+ * -lcuda).  Put that folder on LD_LIBRARY_PATH.  Knobs, read at cuInit (or
+ * at the first call):
+ *
+ *   VRAM_STUB_CUDA_MIB=N       each device's size in MiB (default 16384)
+ *   VRAM_STUB_CUDA_DEVICES=N   how many devices (default 1, at most 8)
+ *   VRAM_STUB_CUDA_CTX_MIB=N   what a context takes from its card (default 0)
+ *   VRAM_STUB_CUDA_VERSION=V   what cuDriverGetVersion says (default 12040)
+ *
+ * The card is this process's alone: "free" is its size less what this
+ * process holds (allocations and contexts).  cuGetProcAddress answers like
+ * the driver's: for a base name at version V, the newest versioned entry
+ * point introduced at or before V, the _ptsz one with the per-thread flag;
+ * asked for "cuGetProcAddress" below 12000 it gives the 4-argument form.
+ * It is linked -Bsymbolic, so the addresses it hands out are its own even
+ * under the shim.  Allocation is lock-free (one atomic per call) so that
+ * bench/shim measures the shim, not the stub.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "shim/cuda_types.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define MIB (1024ull * 1024ull)
+#define MAX_DEV 8
+#define IDS (1u << 20)                  /* live allocations the stub can tell apart */
+#define BASE 0x100000000000ull          /* fake device addresses start here */
+#define ID_SHIFT 20                     /* ... 1 MiB apart */
+
+struct ctx_st { int dev; int primary_refs; };
+
+static struct {
+    _Atomic int ready;
+    int ndev;
+    uint64_t total;
+    uint64_t ctx_bytes;
+    int version;
+    _Atomic uint64_t used[MAX_DEV];
+    _Atomic uint32_t next_id;
+    _Atomic uint64_t *sizes;            /* by id: size | device << 56, 0 when free */
+    struct ctx_st primary[MAX_DEV];
+    _Atomic int ctx_live[MAX_DEV];
+} st;
+
+static _Thread_local struct ctx_st *current;
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    return *end ? dflt : v;
+}
+
+static void setup(void)
+{
+    if (atomic_load_explicit(&st.ready, memory_order_acquire))
+        return;
+    int ndev = (int)env_u64("VRAM_STUB_CUDA_DEVICES", 1);
+    st.ndev = ndev < 1 ? 1 : ndev > MAX_DEV ? MAX_DEV : ndev;
+    st.total = env_u64("VRAM_STUB_CUDA_MIB", 16384) * MIB;
+    st.ctx_bytes = env_u64("VRAM_STUB_CUDA_CTX_MIB", 0) * MIB;
+    st.version = (int)env_u64("VRAM_STUB_CUDA_VERSION", 12040);
+    void *m = mmap(NULL, IDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    st.sizes = m == MAP_FAILED ? NULL : m;
+    for (int d = 0; d < MAX_DEV; d++)
+        st.primary[d].dev = d;
+    atomic_store_explicit(&st.ready, 1, memory_order_release);
+}
+
+static CUresult take(int dev, uint64_t bytes, CUdeviceptr *out)
+{
+    setup();
+    if (!out || !st.sizes)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (dev < 0 || dev >= st.ndev)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    uint64_t now = atomic_fetch_add(&st.used[dev], bytes) + bytes;
+    if (now > st.total) {
+        atomic_fetch_sub(&st.used[dev], bytes);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    /* Ids come round again; one still live (its owner slept through a lap)
+     * is skipped. */
+    uint64_t v = bytes | (uint64_t)dev << 56 | 1ull << 55, zero;
+    uint32_t id;
+    do {
+        id = (atomic_fetch_add_explicit(&st.next_id, 1, memory_order_relaxed) % (IDS - 1)) + 1;
+        zero = 0;
+    } while (!atomic_compare_exchange_strong_explicit(&st.sizes[id], &zero, v, memory_order_relaxed,
+                                                      memory_order_relaxed));
+    *out = BASE + ((uint64_t)id << ID_SHIFT);
+    return CUDA_SUCCESS;
+}
+
+static CUresult give(CUdeviceptr p)
+{
+    setup();
+    if (p < BASE || !st.sizes || ((p - BASE) & ((1ull << ID_SHIFT) - 1)))
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t id = (p - BASE) >> ID_SHIFT;
+    if (id == 0 || id >= IDS)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t v = atomic_exchange_explicit(&st.sizes[id], 0, memory_order_relaxed);
+    if (!v)
+        return CUDA_ERROR_INVALID_VALUE;
+    atomic_fetch_sub(&st.used[v >> 56], v & ((1ull << 55) - 1));
+    return CUDA_SUCCESS;
+}
+
+static int cur_dev(void)
+{
+    return current ? current->dev : -1;
+}
+
+/* ---- driver, devices, contexts ---- */
+
+EXPORT CUresult cuInit(unsigned int flags) { (void)flags; setup(); return CUDA_SUCCESS; }
+EXPORT CUresult cuDriverGetVersion(int *v) { setup(); if (!v) return CUDA_ERROR_INVALID_VALUE; *v = st.version; return CUDA_SUCCESS; }
+EXPORT CUresult cuDeviceGetCount(int *n) { setup(); if (!n) return CUDA_ERROR_INVALID_VALUE; *n = st.ndev; return CUDA_SUCCESS; }
+
+EXPORT CUresult cuDeviceGet(CUdevice *d, int ordinal)
+{
+    setup();
+    if (!d || ordinal < 0 || ordinal >= st.ndev)
+        return CUDA_ERROR_INVALID_DEVICE;
+    *d = ordinal;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetName(char *name, int len, CUdevice d)
+{
+    setup();
+    if (!name || len < 1 || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    strncpy(name, "Stub CUDA GPU", (size_t)len - 1);
+    name[len - 1] = '\0';
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetPCIBusId(char *bus, int len, CUdevice d)
+{
+    setup();
+    if (!bus || len < 13 || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    memcpy(bus, "0000:00:00.0", 13);
+    bus[9] = (char)('0' + d);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice d)
+{
+    setup();
+    if (!bytes || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    *bytes = (size_t)st.total;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice d)
+{
+    size_t b;
+    CUresult rc = cuDeviceTotalMem_v2(&b, d);
+    if (rc == CUDA_SUCCESS && bytes)
+        *bytes = b > 0xffffffffu ? 0xffffffffu : (unsigned int)b;
+    return rc;
+}
+
+static void ctx_charge(int dev, int delta)
+{
+    if (!st.ctx_bytes)
+        return;
+    if (delta > 0 && atomic_fetch_add(&st.ctx_live[dev], 1) == 0)
+        atomic_fetch_add(&st.used[dev], st.ctx_bytes);
+    else if (delta < 0 && atomic_fetch_sub(&st.ctx_live[dev], 1) == 1)
+        atomic_fetch_sub(&st.used[dev], st.ctx_bytes);
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice d)
+{
+    setup();
+    if (!pctx || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (st.primary[d].primary_refs++ == 0)
+        ctx_charge(d, +1);
+    *pctx = (CUcontext)&st.primary[d];
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice d)
+{
+    setup();
+    if (d < 0 || d >= st.ndev || st.primary[d].primary_refs <= 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (--st.primary[d].primary_refs == 0)
+        ctx_charge(d, -1);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice d) { return cuDevicePrimaryCtxRelease_v2(d); }
+EXPORT CUresult cuDevicePrimaryCtxReset_v2(CUdevice d) { (void)d; return CUDA_SUCCESS; }
+EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice d) { (void)d; return CUDA_SUCCESS; }
+
+EXPORT CUresult cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice d)
+{
+    (void)flags;
+    setup();
+    if (!pctx || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct ctx_st *c = calloc(1, sizeof(*c));
+    if (!c)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    c->dev = d;
+    ctx_charge(d, +1);
+    current = c;
+    *pctx = (CUcontext)c;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxCreate(CUcontext *pctx, unsigned int flags, CUdevice d) { return cuCtxCreate_v2(pctx, flags, d); }
+EXPORT CUresult cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *p, int n, unsigned int flags, CUdevice d)
+{
+    (void)p, (void)n;
+    return cuCtxCreate_v2(pctx, flags, d);
+}
+
+EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx)
+{
+    struct ctx_st *c = (struct ctx_st *)ctx;
+    if (!c || (c >= st.primary && c < st.primary + MAX_DEV))
+        return CUDA_ERROR_INVALID_CONTEXT;
+    ctx_charge(c->dev, -1);
+    if (current == c)
+        current = NULL;
+    free(c);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxDestroy(CUcontext ctx) { return cuCtxDestroy_v2(ctx); }
+EXPORT CUresult cuCtxSetCurrent(CUcontext ctx) { current = (struct ctx_st *)ctx; return CUDA_SUCCESS; }
+EXPORT CUresult cuCtxGetCurrent(CUcontext *ctx) { if (!ctx) return CUDA_ERROR_INVALID_VALUE; *ctx = (CUcontext)current; return CUDA_SUCCESS; }
+
+static _Thread_local struct ctx_st *stack[8];
+static _Thread_local int depth;
+
+EXPORT CUresult cuCtxPushCurrent_v2(CUcontext ctx)
+{
+    if (depth >= 8)
+        return CUDA_ERROR_INVALID_VALUE;
+    stack[depth++] = current;
+    current = (struct ctx_st *)ctx;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxPopCurrent_v2(CUcontext *ctx)
+{
+    if (depth <= 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (ctx)
+        *ctx = (CUcontext)current;
+    current = stack[--depth];
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxGetDevice(CUdevice *d)
+{
+    if (!d)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!current)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    *d = current->dev;
+    return CUDA_SUCCESS;
+}
+
+/* ---- memory ---- */
+
+EXPORT CUresult cuMemGetInfo_v2(size_t *free_b, size_t *total_b)
+{
+    setup();
+    int d = cur_dev();
+    if (d < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (!free_b || !total_b)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t used = atomic_load(&st.used[d]);
+    *total_b = (size_t)st.total;
+    *free_b = (size_t)(used >= st.total ? 0 : st.total - used);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemGetInfo(unsigned int *free_b, unsigned int *total_b)
+{
+    size_t f, t;
+    CUresult rc = cuMemGetInfo_v2(&f, &t);
+    if (rc == CUDA_SUCCESS && free_b && total_b) {
+        *free_b = f > 0xffffffffu ? 0xffffffffu : (unsigned int)f;
+        *total_b = t > 0xffffffffu ? 0xffffffffu : (unsigned int)t;
+    }
+    return rc;
+}
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *p, size_t n)
+{
+    if (!n)
+        return CUDA_ERROR_INVALID_VALUE;
+    return take(cur_dev(), n, p);
+}
+
+EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *p, unsigned int n)
+{
+    /* A 32-bit address cannot hold the stub's; it hands out the id only. */
+    CUdeviceptr full;
+    CUresult rc = cuMemAlloc_v2(&full, n);
+    if (rc == CUDA_SUCCESS)
+        *p = (CUdeviceptr_v1)((full - BASE) >> ID_SHIFT);
+    return rc;
+}
+
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) { return give(p); }
+EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) { return give(BASE + ((uint64_t)p << ID_SHIFT)); }
+
+EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *p, size_t *pitch, size_t w, size_t h, unsigned int elem)
+{
+    (void)elem;
+    if (!pitch || !w || !h)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pitch = (w + 511) & ~(size_t)511;
+    return take(cur_dev(), (uint64_t)*pitch * h, p);
+}
+
+EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *p, unsigned int *pitch, unsigned int w, unsigned int h,
+                                unsigned int elem)
+{
+    size_t pt;
+    CUdeviceptr full;
+    CUresult rc = cuMemAllocPitch_v2(&full, &pt, w, h, elem);
+    if (rc == CUDA_SUCCESS) {
+        *p = (CUdeviceptr_v1)((full - BASE) >> ID_SHIFT);
+        *pitch = (unsigned int)pt;
+    }
+    return rc;
+}
+
+EXPORT CUresult cuMemAllocManaged(CUdeviceptr *p, size_t n, unsigned int flags)
+{
+    (void)flags;
+    return take(cur_dev(), n, p);
+}
+
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr *p, size_t n, CUstream s) { (void)s; return take(cur_dev(), n, p); }
+EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *p, size_t n, CUstream s) { (void)s; return take(cur_dev(), n, p); }
+EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *p, size_t n, CUmemoryPool pool, CUstream s)
+{
+    (void)pool, (void)s;
+    return take(cur_dev(), n, p);
+}
+EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *p, size_t n, CUmemoryPool pool, CUstream s)
+{
+    (void)pool, (void)s;
+    return take(cur_dev(), n, p);
+}
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) { (void)s; return give(p); }
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) { (void)s; return give(p); }
+
+EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *base, size_t *size, CUdeviceptr p)
+{
+    setup();
+    if (p < BASE || !st.sizes)
+        return CUDA_ERROR_NOT_FOUND;
+    uint64_t id = (p - BASE) >> ID_SHIFT;
+    uint64_t v = id < IDS ? atomic_load(&st.sizes[id]) : 0;
+    if (!v)
+        return CUDA_ERROR_NOT_FOUND;
+    if (base)
+        *base = BASE + (id << ID_SHIFT);
+    if (size)
+        *size = (size_t)(v & ((1ull << 55) - 1));
+    return CUDA_SUCCESS;
+}
+
+/* Handles of the virtual memory calls are the fake addresses. */
+EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t n, const CUmemAllocationProp *prop,
+                            unsigned long long flags)
+{
+    (void)flags;
+    if (!h || !prop || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUdeviceptr p;
+    CUresult rc = take(prop->location.id, n, &p);
+    if (rc == CUDA_SUCCESS)
+        *h = p;
+    return rc;
+}
+
+EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h) { return give(h); }
+
+/* Arrays are allocations whose handle points at their fake address. */
+static CUresult array_take(uint64_t bytes, void **out)
+{
+    CUdeviceptr *p = malloc(sizeof(*p));
+    if (!p)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = take(cur_dev(), bytes, p);
+    if (rc != CUDA_SUCCESS) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return CUDA_SUCCESS;
+}
+
+static CUresult array_give(void *a)
+{
+    if (!a)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = give(*(CUdeviceptr *)a);
+    if (rc == CUDA_SUCCESS)
+        free(a);
+    return rc;
+}
+
+static uint64_t elem(CUarray_format f, unsigned ch)
+{
+    unsigned b = f == CU_AD_FORMAT_UNSIGNED_INT8 || f == CU_AD_FORMAT_SIGNED_INT8 ? 1
+               : f == CU_AD_FORMAT_UNSIGNED_INT16 || f == CU_AD_FORMAT_SIGNED_INT16 || f == CU_AD_FORMAT_HALF ? 2 : 4;
+    return (uint64_t)b * (ch ? ch : 1);
+}
+
+#define ONE(x) ((x) ? (uint64_t)(x) : 1)
+
+EXPORT CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d)
+{
+    if (!a || !d)
+        return CUDA_ERROR_INVALID_VALUE;
+    return array_take(ONE(d->Width) * ONE(d->Height) * elem(d->Format, d->NumChannels), (void **)a);
+}
+
+EXPORT CUresult cuArrayCreate(CUarray *a, const CUDA_ARRAY_DESCRIPTOR_v1 *d)
+{
+    if (!a || !d)
+        return CUDA_ERROR_INVALID_VALUE;
+    return array_take(ONE(d->Width) * ONE(d->Height) * elem(d->Format, d->NumChannels), (void **)a);
+}
+
+EXPORT CUresult cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d)
+{
+    if (!a || !d)
+        return CUDA_ERROR_INVALID_VALUE;
+    return array_take(ONE(d->Width) * ONE(d->Height) * ONE(d->Depth) * elem(d->Format, d->NumChannels),
+                      (void **)a);
+}
+
+EXPORT CUresult cuArray3DCreate(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR_v1 *d)
+{
+    if (!a || !d)
+        return CUDA_ERROR_INVALID_VALUE;
+    return array_take(ONE(d->Width) * ONE(d->Height) * ONE(d->Depth) * elem(d->Format, d->NumChannels),
+                      (void **)a);
+}
+
+EXPORT CUresult cuArrayDestroy(CUarray a) { return array_give(a); }
+
+EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d, unsigned int levels)
+{
+    if (!a || !d)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t n = ONE(d->Width) * ONE(d->Height) * ONE(d->Depth) * elem(d->Format, d->NumChannels);
+    return array_take(levels > 1 ? n * 4 / 3 : n, (void **)a);
+}
+
+EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray a) { return array_give(a); }
+
+static int pool_token;
+EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
+{
+    (void)props;
+    if (!pool)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pool = (CUmemoryPool)&pool_token;
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) { (void)pool, (void)keep; return CUDA_SUCCESS; }
+
+/* ---- cuGetProcAddress ---- */
+
+typedef struct { const char *base; const char *name; int since; int ptds; void *fn; } proc_row;
+
+#define ROW(base, sym, since, ptds) { #base, #sym, since, ptds, (void *)&sym }
+
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags);
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+                                    CUdriverProcAddressQueryResult *status);
+
+static const proc_row rows[] = {
+    ROW(cuInit, cuInit, 2000, 0),
+    ROW(cuDriverGetVersion, cuDriverGetVersion, 2020, 0),
+    ROW(cuDeviceGet, cuDeviceGet, 2000, 0),
+    ROW(cuDeviceGetCount, cuDeviceGetCount, 2000, 0),
+    ROW(cuDeviceGetName, cuDeviceGetName, 2000, 0),
+    ROW(cuDeviceGetPCIBusId, cuDeviceGetPCIBusId, 4010, 0),
+    ROW(cuDeviceTotalMem, cuDeviceTotalMem, 2000, 0),
+    ROW(cuDeviceTotalMem, cuDeviceTotalMem_v2, 3020, 0),
+    ROW(cuGetProcAddress, cuGetProcAddress, 11030, 0),
+    ROW(cuGetProcAddress, cuGetProcAddress_v2, 12000, 0),
+    ROW(cuMemGetInfo, cuMemGetInfo, 2000, 0),
+    ROW(cuMemGetInfo, cuMemGetInfo_v2, 3020, 0),
+    ROW(cuMemAlloc, cuMemAlloc, 2000, 0),
+    ROW(cuMemAlloc, cuMemAlloc_v2, 3020, 0),
+    ROW(cuMemAllocPitch, cuMemAllocPitch, 2000, 0),
+    ROW(cuMemAllocPitch, cuMemAllocPitch_v2, 3020, 0),
+    ROW(cuMemAllocManaged, cuMemAllocManaged, 6000, 0),
+    ROW(cuMemAllocAsync, cuMemAllocAsync, 11020, 0),
+    ROW(cuMemAllocAsync, cuMemAllocAsync_ptsz, 11020, 1),
+    ROW(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync, 11020, 0),
+    ROW(cuMemAllocFromPoolAsync, cuMemAllocFromPoolAsync_ptsz, 11020, 1),
+    ROW(cuMemFree, cuMemFree, 2000, 0),
+    ROW(cuMemFree, cuMemFree_v2, 3020, 0),
+    ROW(cuMemFreeAsync, cuMemFreeAsync, 11020, 0),
+    ROW(cuMemFreeAsync, cuMemFreeAsync_ptsz, 11020, 1),
+    ROW(cuMemGetAddressRange, cuMemGetAddressRange_v2, 3020, 0),
+    ROW(cuMemCreate, cuMemCreate, 10020, 0),
+    ROW(cuMemRelease, cuMemRelease, 10020, 0),
+    ROW(cuArrayCreate, cuArrayCreate, 2000, 0),
+    ROW(cuArrayCreate, cuArrayCreate_v2, 3020, 0),
+    ROW(cuArray3DCreate, cuArray3DCreate, 2000, 0),
+    ROW(cuArray3DCreate, cuArray3DCreate_v2, 3020, 0),
+    ROW(cuArrayDestroy, cuArrayDestroy, 2000, 0),
+    ROW(cuMipmappedArrayCreate, cuMipmappedArrayCreate, 5000, 0),
+    ROW(cuMipmappedArrayDestroy, cuMipmappedArrayDestroy, 5000, 0),
+    ROW(cuMemPoolCreate, cuMemPoolCreate, 11020, 0),
+    ROW(cuMemPoolTrimTo, cuMemPoolTrimTo, 11020, 0),
+    ROW(cuCtxCreate, cuCtxCreate, 2000, 0),
+    ROW(cuCtxCreate, cuCtxCreate_v2, 3020, 0),
+    ROW(cuCtxCreate, cuCtxCreate_v3, 11040, 0),
+    ROW(cuCtxDestroy, cuCtxDestroy, 2000, 0),
+    ROW(cuCtxDestroy, cuCtxDestroy_v2, 4000, 0),
+    ROW(cuCtxSetCurrent, cuCtxSetCurrent, 4000, 0),
+    ROW(cuCtxGetCurrent, cuCtxGetCurrent, 4000, 0),
+    ROW(cuCtxGetDevice, cuCtxGetDevice, 2000, 0),
+    ROW(cuCtxPushCurrent, cuCtxPushCurrent_v2, 4000, 0),
+    ROW(cuCtxPopCurrent, cuCtxPopCurrent_v2, 4000, 0),
+    ROW(cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRetain, 7000, 0),
+    ROW(cuDevicePrimaryCtxRelease, cuDevicePrimaryCtxRelease, 7000, 0),
+    ROW(cuDevicePrimaryCtxRelease, cuDevicePrimaryCtxRelease_v2, 11000, 0),
+    ROW(cuDevicePrimaryCtxReset, cuDevicePrimaryCtxReset, 7000, 0),
+    ROW(cuDevicePrimaryCtxReset, cuDevicePrimaryCtxReset_v2, 11000, 0),
+};
+
+static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t flags,
+                       CUdriverProcAddressQueryResult *status)
+{
+    setup();
+    if (!symbol || !pfn)
+        return CUDA_ERROR_INVALID_VALUE;
+    const proc_row *best = NULL;
+    bool known = false;
+    bool ptds = flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const proc_row *r = &rows[i];
+        if (strcmp(r->base, symbol))
+            continue;
+        known = true;
+        if (r->since > version || (r->ptds && !ptds))
+            continue;
+        if (!best || r->since > best->since || (r->since == best->since && r->ptds))
+            best = r;
+    }
+    *pfn = best ? best->fn : NULL;
+    if (status)
+        *status = best ? CU_GET_PROC_ADDRESS_SUCCESS
+                : known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+    return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+}
+
+EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags)
+{
+    return lookup(symbol, pfn, version, flags, NULL);
+}
+
+EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+                                    CUdriverProcAddressQueryResult *status)
+{
+    return lookup(symbol, pfn, version, flags, status);
+}
