@@ -150,6 +150,38 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 	@$(if $(V),,echo "  STUB    $@")
 	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes $(STUB_FLAGS_$*) -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $< $(LDFLAGS)
 
+# The Slurm plugin (src/slurm/): built when spank.h is there (Debian's
+# libslurm-dev), with libvram linked in and kept inside (slurmstepd and srun
+# see only the SPANK symbols); not in sanitizer builds, which Slurm's
+# processes could not load.
+SLURM_INCLUDE ?= /usr/include
+SPANK_H   := $(wildcard $(SLURM_INCLUDE)/slurm/spank.h)
+SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
+SHIM_PATH := $(PREFIX)/lib/vram/libvram_shim.so
+.PHONY: slurm install-slurm
+all: slurm
+ifeq ($(SAN),)
+ifneq ($(SPANK_H),)
+slurm: $(SPANK_SO)
+$(SPANK_SO): src/slurm/vram_spank.c $(STATIC) include/vram.h
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  SPANK   $@")
+	$(Q)$(CC) $(CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
+	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+install-slurm: $(SPANK_SO)
+	install -d $(DESTDIR)$(PREFIX)/lib/vram/slurm
+	install -m 755 $(SPANK_SO) $(DESTDIR)$(PREFIX)/lib/vram/slurm/
+else
+slurm:
+	@echo "  SKIP    the Slurm plugin: $(SLURM_INCLUDE)/slurm/spank.h is missing (Debian: libslurm-dev)"
+install-slurm: slurm
+endif
+else
+slurm:
+install-slurm:
+endif
+install: install-slurm
+
 # libFuzzer targets (clang): tests/fuzz/fuzz_*.c over the library's sources.
 FUZZ_CC   ?= clang
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -183,7 +215,7 @@ install: lib cli
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
-	rm -rf $(DESTDIR)$(PREFIX)/share/vram
+	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(PREFIX)/lib/vram/slurm
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

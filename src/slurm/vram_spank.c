@@ -1,0 +1,617 @@
+/*
+ * slurm/vram_spank.c - the SPANK plugin: Slurm steps that speak bytes of GPU
+ * memory.
+ *
+ * Adds --vram=SIZE and --vram-enforce=hard|soft|off to srun, sbatch and
+ * salloc.  In each task of a step it sets the budget as `vram run` does
+ * (VRAM_BUDGET_BYTES, VRAM_LEASE, VRAM_JOB...) and preloads the shim, so
+ * every process of the step is held to its bytes.  A step with
+ * --gres=shard:N and no --vram gets N/shards-per-card of its card.  When
+ * vramd answers on the node, slurmstepd takes one lease per local task
+ * before the tasks start and holds the connection for the step's life: the
+ * lease comes back when the step ends, however it ends.
+ *
+ * Owns the Slurm side only: sizes, the daemon's protocol and the card's
+ * memory come from libvram (linked in statically, its symbols kept inside).
+ *
+ * Contexts (see spank(8)): local (srun) and allocator (sbatch, salloc) check
+ * the options at submission; remote (slurmstepd) sizes, leases and sets the
+ * tasks' environment.  The slurmd and job-script contexts do nothing.
+ *
+ * plugstack.conf arguments, all optional:
+ *   shim=PATH          the LD_PRELOAD library (default VRAM_SHIM_PATH)
+ *   enforce=MODE       hard, soft or off when a step does not say (hard)
+ *   card_bytes=SIZE    a card's memory where NVML is absent
+ *   shards=N           shards per card (default: gres.conf's Name=shard Count)
+ *   socket=PATH        vramd's socket (default: the job's VRAM_SOCKET, then
+ *                      vram's usual places)
+ *   require_vramd=BOOL a step with a budget fails when vramd is unreachable (no)
+ *   lease_wait=TIME    how long a step waits for room (5m)
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <slurm/spank.h>
+
+#include "vram.h"
+
+SPANK_PLUGIN(vram, 1);
+
+#ifndef VRAM_SHIM_PATH
+#define VRAM_SHIM_PATH "/usr/local/lib/vram/libvram_shim.so"
+#endif
+
+/* A step's leases are one per local task; more tasks than this on one node
+ * share the last lease's number in their environment but are refused a
+ * lease of their own (and the step fails), so the table stays bounded. */
+#define MAX_TASKS 256
+
+enum enforce { ENFORCE_UNSET = -1, ENFORCE_OFF, ENFORCE_SOFT, ENFORCE_HARD };
+static const char *const enforce_names[] = { "off", "soft", "hard" };
+
+/* The plugin's state in one process: slurmstepd for a step, srun/sbatch for
+ * a submission.  SPANK gives no per-call user pointer, so it is one struct. */
+static struct {
+    /* plugstack.conf */
+    char shim[PATH_MAX];
+    enum enforce enforce_default;
+    uint64_t card_bytes;            /* 0: not configured */
+    unsigned shards;                /* 0: read gres.conf */
+    char socket[PATH_MAX];          /* "": the job's or the default */
+    bool require_vramd;
+    int64_t lease_wait_ms;
+    /* options */
+    char vram_text[64];             /* --vram as given; "" when absent */
+    uint64_t vram_bytes;
+    enum enforce enforce;           /* --vram-enforce, or ENFORCE_UNSET */
+    /* the step, in slurmstepd */
+    uint32_t job, step;
+    uint64_t budget;                /* per task; 0: the step has none */
+    enum enforce mode;
+    int device;                     /* the card of the step, -1: unknown */
+    bool inherited;                 /* a batch step's lease covers it */
+    vram_client *client;
+    unsigned nleases;
+    uint64_t lease[MAX_TASKS];
+    unsigned lease_device[MAX_TASKS];
+} g = { .enforce_default = ENFORCE_HARD, .enforce = ENFORCE_UNSET, .device = -1,
+        .lease_wait_ms = 5 * 60 * 1000 };
+
+/* ---- options ----------------------------------------------------------------------- */
+
+static int parse_enforce(const char *text, enum enforce *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (text && !strcasecmp(text, enforce_names[i])) {
+            *out = (enum enforce)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Checks a --vram value; the one line naming it goes to the user. */
+static int check_vram(const char *text, uint64_t *bytes_out)
+{
+    uint64_t b = 0;
+    if (!text || vram_size_parse(text, &b)) {
+        slurm_error("vram: --vram=%s: %s", text ? text : "", vram_last_error());
+        return -1;
+    }
+    if (!b) {
+        slurm_error("vram: --vram=%s: a budget must be more than 0 bytes", text);
+        return -1;
+    }
+    *bytes_out = b;
+    return 0;
+}
+
+static int opt_vram(int val, const char *arg, int remote)
+{
+    uint64_t b = 0;
+    if (arg && strlen(arg) >= sizeof(g.vram_text)) {
+        slurm_error("vram: --vram=%.40s...: too long for a size", arg ? arg : "");
+        return -1;
+    }
+    if (check_vram(arg, &b))
+        return -1;
+    snprintf(g.vram_text, sizeof(g.vram_text), "%s", arg);
+    g.vram_bytes = b;
+    return 0;
+}
+
+static int opt_enforce(int val, const char *arg, int remote)
+{
+    if (parse_enforce(arg, &g.enforce)) {
+        slurm_error("vram: --vram-enforce=%s: use hard, soft or off", arg ? arg : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* Registered from slurm_spank_init in every context: sbatch and salloc
+ * know only options registered that way (a table named spank_options is
+ * read by srun and slurmstepd alone). */
+static struct spank_option options[] = {
+    { "vram", "SIZE",
+      "GPU memory budget of each task (512M, 3G, 8GiB...), held by vram's shim "
+      "and admitted by vramd on the node", 1, 0, opt_vram },
+    { "vram-enforce", "MODE",
+      "hard: refuse allocations past --vram; soft: let them through and count "
+      "them; off: the budget is advice only", 1, 0, opt_enforce },
+};
+
+/* ---- plugstack.conf ---------------------------------------------------------------- */
+
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = { "1", "true", "yes", "on" };
+    static const char *const no[] = { "0", "false", "no", "off" };
+    for (int i = 0; i < 4; i++) {
+        if (!strcasecmp(v, yes[i])) {
+            *out = true;
+            return true;
+        }
+        if (!strcasecmp(v, no[i])) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One key=value argument; a bad one is named and refused. */
+static int parse_arg(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+        slurm_error("vram: plugstack.conf argument '%s' is not key=value "
+                    "(shim, enforce, card_bytes, shards, socket, require_vramd, lease_wait)", arg);
+        return -1;
+    }
+    size_t klen = (size_t)(eq - arg);
+    const char *v = eq + 1;
+    uint64_t n = 0;
+#define KEY(k) (klen == strlen(k) && !strncmp(arg, k, klen))
+    if (KEY("shim") || KEY("socket")) {
+        char *dst = KEY("shim") ? g.shim : g.socket;
+        if (strlen(v) >= PATH_MAX || (*v && *v != '/')) {
+            slurm_error("vram: plugstack.conf %s: needs an absolute path", arg);
+            return -1;
+        }
+        snprintf(dst, PATH_MAX, "%s", v);
+    } else if (KEY("enforce")) {
+        if (parse_enforce(v, &g.enforce_default)) {
+            slurm_error("vram: plugstack.conf %s: use hard, soft or off", arg);
+            return -1;
+        }
+    } else if (KEY("card_bytes")) {
+        if (vram_size_parse(v, &g.card_bytes) || !g.card_bytes) {
+            slurm_error("vram: plugstack.conf %s: not a size: %s", arg, vram_last_error());
+            return -1;
+        }
+    } else if (KEY("shards")) {
+        char *end;
+        errno = 0;
+        unsigned long s = strtoul(v, &end, 10);
+        if (!isdigit((unsigned char)*v) || *end || errno || !s || s > 100000) {
+            slurm_error("vram: plugstack.conf %s: shards per card must be 1..100000", arg);
+            return -1;
+        }
+        g.shards = (unsigned)s;
+    } else if (KEY("require_vramd")) {
+        if (!parse_bool(v, &g.require_vramd)) {
+            slurm_error("vram: plugstack.conf %s: use yes or no", arg);
+            return -1;
+        }
+    } else if (KEY("lease_wait")) {
+        if (vram_duration_parse(v, 1000, &n)) {
+            slurm_error("vram: plugstack.conf %s: %s", arg, vram_last_error());
+            return -1;
+        }
+        g.lease_wait_ms = (int64_t)n;
+    } else {
+        slurm_error("vram: plugstack.conf argument '%s': unknown key (shim, enforce, "
+                    "card_bytes, shards, socket, require_vramd, lease_wait)", arg);
+        return -1;
+    }
+#undef KEY
+    return 0;
+}
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+    snprintf(g.shim, sizeof(g.shim), "%s", VRAM_SHIM_PATH);
+    for (int i = 0; i < ac; i++)
+        if (parse_arg(av[i]))
+            return -1;
+    spank_context_t ctx = spank_context();
+    if (ctx != S_CTX_LOCAL && ctx != S_CTX_ALLOCATOR && ctx != S_CTX_REMOTE)
+        return 0;
+    for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+        if (spank_option_register(sp, &options[i]) != ESPANK_SUCCESS) {
+            slurm_error("vram: could not register --%s", options[i].name);
+            return -1;
+        }
+    return 0;
+}
+
+/* ---- submission (srun, sbatch, salloc) --------------------------------------------- */
+
+static void format_size(uint64_t bytes, char *buf, size_t cap)
+{
+    vram_size_format(bytes, buf, cap);
+}
+
+/* The options are known here: a budget larger than the configured card is
+ * refused before anything is queued.  (Where only NVML knows the card, the
+ * node refuses it at the step's start.) */
+static int check_submission(void)
+{
+    if (g.vram_text[0] && g.card_bytes && g.vram_bytes > g.card_bytes) {
+        char card[32];
+        format_size(g.card_bytes, card, sizeof(card));
+        slurm_error("vram: --vram=%s is more than any card here (%s, plugstack.conf card_bytes)",
+                    g.vram_text, card);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the step, in slurmstepd ------------------------------------------------------- */
+
+static bool step_getenv(spank_t sp, const char *name, char *buf, int cap)
+{
+    return spank_getenv(sp, name, buf, cap) == ESPANK_SUCCESS && buf[0];
+}
+
+/* The card of the step: Slurm's CUDA_VISIBLE_DEVICES when it names exactly
+ * one card by its number, else -1. */
+static int step_device(spank_t sp)
+{
+    char buf[64];
+    if (!step_getenv(sp, "CUDA_VISIBLE_DEVICES", buf, sizeof(buf)))
+        return -1;
+    char *end;
+    errno = 0;
+    long d = strtol(buf, &end, 10);
+    if (!isdigit((unsigned char)buf[0]) || *end || errno || d < 0 || d >= VRAM_MAX_DEVICES)
+        return -1;
+    return (int)d;
+}
+
+/* The memory of card `device` (-1: the first): NVML's, else card_bytes=,
+ * else 0 with *why saying what is missing. */
+static uint64_t card_memory(int device, const char **why)
+{
+    vram_options *o = NULL;
+    vram_ctx *ctx = NULL;
+    vram_device_info info;
+    uint64_t bytes = 0;
+    if (!vram_options_new(&o) && !vram_options_set(o, "backend", "nvml", NULL) &&
+        !vram_ctx_open(&ctx, o) && !vram_device_query(ctx, device < 0 ? 0 : (unsigned)device, &info) &&
+        (info.have & VRAM_HAVE_MEMORY))
+        bytes = info.total_bytes;
+    vram_ctx_close(ctx);
+    vram_options_free(o);
+    if (!bytes)
+        bytes = g.card_bytes;
+    if (!bytes)
+        *why = "NVML is not there and plugstack.conf sets no card_bytes=";
+    return bytes;
+}
+
+/* Shards per card: shards= in plugstack.conf, else the first Count of a
+ * Name=shard line of the gres.conf beside slurm.conf.  0 when unknown. */
+static unsigned shards_per_card(void)
+{
+    if (g.shards)
+        return g.shards;
+    const char *conf = getenv("SLURM_CONF");
+    char path[PATH_MAX];
+    const char *slash = conf ? strrchr(conf, '/') : NULL;
+    if (slash)
+        snprintf(path, sizeof(path), "%.*s/gres.conf", (int)(slash - conf), conf);
+    else
+        snprintf(path, sizeof(path), "/etc/slurm/gres.conf");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    char line[1024];
+    unsigned count = 0;
+    for (int n = 0; !count && n < 10000 && fgets(line, sizeof(line), f); n++) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        if (!strcasestr(line, "Name=shard"))
+            continue;
+        char *c = strcasestr(line, "Count=");
+        if (c) {
+            unsigned long v = strtoul(c + 6, NULL, 10);
+            count = v > 0 && v <= 100000 ? (unsigned)v : 0;
+        }
+    }
+    fclose(f);
+    return count;
+}
+
+/* The per-task budget of the step: --vram, else its shards' share of the
+ * card, else 0 (no budget: the plugin leaves the step alone). */
+static int step_budget(spank_t sp, uint64_t *out)
+{
+    *out = 0;
+    const char *why = NULL;
+    if (g.vram_text[0]) {
+        uint64_t card = card_memory(g.device, &why);
+        if (card && g.vram_bytes > card) {
+            char a[32];
+            format_size(card, a, sizeof(a));
+            slurm_error("vram: --vram=%s is more than the card's %s", g.vram_text, a);
+            return -1;
+        }
+        *out = g.vram_bytes;
+        return 0;
+    }
+    char buf[32];
+    if (!step_getenv(sp, "SLURM_SHARDS_ON_NODE", buf, sizeof(buf)))
+        return 0;
+    unsigned long n = strtoul(buf, NULL, 10);
+    unsigned per_card = shards_per_card();
+    uint64_t card = card_memory(g.device, &why);
+    if (!n)
+        return 0;
+    if (!per_card || !card) {
+        /* A sharded step that ran before the plugin keeps running. */
+        slurm_info("vram: --gres=shard:%lu left without a budget: %s", n,
+                   !per_card ? "no shard count (plugstack.conf shards= or gres.conf Name=shard Count=)"
+                             : why);
+        return 0;
+    }
+    if (n > per_card)
+        n = per_card;
+    *out = (uint64_t)((unsigned __int128)card * n / per_card);
+    return 0;
+}
+
+/* Picks the "lease" and "device" numbers out of the daemon's reply. */
+static bool reply_uint(const char *json, const char *key, uint64_t *out)
+{
+    char pat[32];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    if (!p)
+        return false;
+    p += strlen(pat);
+    while (*p == ' ')
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return false;
+    *out = strtoull(p, NULL, 10);
+    return true;
+}
+
+/* The step's name as people read it: 0, 1..., or batch, extern,
+ * interactive for Slurm's special steps. */
+static const char *step_name(char *buf, size_t cap)
+{
+    switch (g.step) {
+    case 0xfffffffbu: return "batch";
+    case 0xfffffffcu: return "extern";
+    case 0xfffffffau: return "interactive";
+    default: snprintf(buf, cap, "%" PRIu32, g.step); return buf;
+    }
+}
+
+/* One lease of the step's budget for local task `task`, named after the
+ * Slurm job and step so that vramd's listings show whose it is. */
+static int take_lease(unsigned task)
+{
+    char req[512], step[16];
+    int n = snprintf(req, sizeof(req),
+                     "{\"op\": \"lease\", \"v\": 1, \"vram\": %" PRIu64 ", \"holder\": "
+                     "\"slurm job %" PRIu32 " step %s task %u\"",
+                     g.budget, g.job, step_name(step, sizeof(step)), task);
+    if (g.device >= 0)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, ", \"device\": %d", g.device);
+    if (g.lease_wait_ms >= 0)
+        n += snprintf(req + n, sizeof(req) - (size_t)n, ", \"wait_ms\": %" PRId64, g.lease_wait_ms);
+    snprintf(req + n, sizeof(req) - (size_t)n, "}");
+    char *reply = NULL;
+    int timeout = g.lease_wait_ms >= 0 && g.lease_wait_ms < INT_MAX - 10000
+                      ? (int)g.lease_wait_ms + 10000 : -1;
+    int rc = vram_client_call(g.client, req, timeout, &reply);
+    uint64_t id = 0, dev = 0;
+    if (!rc && (!reply_uint(reply, "lease", &id) || !reply_uint(reply, "device", &dev)))
+        rc = VRAM_EPARSE;
+    vram_free(reply);
+    if (rc) {
+        char a[32], w[32];
+        format_size(g.budget, a, sizeof(a));
+        snprintf(w, sizeof(w), "%.1f s", (double)g.lease_wait_ms / 1000.0);
+        if (rc == VRAM_ETIMEDOUT)
+            slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": no room for %s on the node's GPUs "
+                        "within %s (vramd at %s); plugstack.conf lease_wait= sets the wait",
+                        g.job, g.step, a, w, vram_client_socket(g.client));
+        else
+            slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": vramd at %s refused a lease of %s: %s (%s)",
+                        g.job, g.step, vram_client_socket(g.client), a, vram_last_error(),
+                        vram_errname(rc));
+        return -1;
+    }
+    g.lease[g.nleases] = id;
+    g.lease_device[g.nleases] = (unsigned)dev;
+    g.nleases++;
+    return 0;
+}
+
+/* Leases for every local task, when vramd answers. */
+static int take_leases(spank_t sp)
+{
+    char sock[PATH_MAX];
+    const char *path = g.socket[0] ? g.socket
+                     : step_getenv(sp, "VRAM_SOCKET", sock, sizeof(sock)) ? sock : NULL;
+    int rc = vram_client_open(path, &g.client);
+    if (rc) {
+        g.client = NULL;
+        if (g.require_vramd) {
+            slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": vramd is not reachable (%s) and "
+                        "plugstack.conf says require_vramd=yes", g.job, g.step, vram_last_error());
+            return -1;
+        }
+        slurm_verbose("vram: no vramd on this node (%s); the step's budget is not refereed",
+                      vram_last_error());
+        return 0;
+    }
+    uint32_t tasks = 1;
+    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &tasks) != ESPANK_SUCCESS || !tasks)
+        tasks = 1;
+    if (tasks > MAX_TASKS) {
+        slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": %u tasks on one node; a budget "
+                    "covers at most %d", g.job, g.step, tasks, MAX_TASKS);
+        return -1;
+    }
+    for (unsigned t = 0; t < tasks; t++)
+        if (take_lease(t))
+            return -1;
+    return 0;
+}
+
+/* Whether the step runs inside a batch step of the same job that holds a
+ * lease already (its environment came down from it): then it inherits. */
+static bool inherits_lease(spank_t sp)
+{
+    char job[64], lease[32], want[64];
+    snprintf(want, sizeof(want), "slurm-%" PRIu32 ".", g.job);
+    return step_getenv(sp, "VRAM_JOB", job, sizeof(job)) &&
+           !strncmp(job, want, strlen(want)) &&
+           step_getenv(sp, "VRAM_LEASE", lease, sizeof(lease)) && strcmp(lease, "0");
+}
+
+static void release_leases(void)
+{
+    for (unsigned i = 0; g.client && i < g.nleases; i++)
+        vram_client_release(g.client, g.lease[i]);
+    g.nleases = 0;
+    vram_client_close(g.client);
+    g.client = NULL;
+}
+
+/* The step's options as slurmstepd has them (the callbacks ran too, but
+ * this does not depend on their order against slurm_spank_init). */
+static int read_options(spank_t sp)
+{
+    char *arg = NULL;
+    if (spank_option_getopt(sp, &options[0], &arg) == ESPANK_SUCCESS && arg && opt_vram(0, arg, 1))
+        return -1;
+    arg = NULL;
+    if (spank_option_getopt(sp, &options[1], &arg) == ESPANK_SUCCESS && arg && opt_enforce(0, arg, 1))
+        return -1;
+    return 0;
+}
+
+/* Sizes the step, checks the shim, and takes the leases: all before any
+ * task starts, so a step that cannot have its budget starts nothing. */
+int slurm_spank_user_init(spank_t sp, int ac, char **av)
+{
+    if (!spank_remote(sp))
+        return 0;
+    if (spank_get_item(sp, S_JOB_ID, &g.job) != ESPANK_SUCCESS ||
+        spank_get_item(sp, S_JOB_STEPID, &g.step) != ESPANK_SUCCESS)
+        return 0;
+    if (read_options(sp))
+        return -1;
+    g.device = step_device(sp);
+    if (step_budget(sp, &g.budget))
+        return -1;
+    if (!g.budget)
+        return 0;
+    g.mode = g.enforce != ENFORCE_UNSET ? g.enforce : g.enforce_default;
+    if (g.mode != ENFORCE_OFF && access(g.shim, R_OK)) {
+        slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": --vram-enforce=%s needs the shim, and "
+                    "%s is not there (plugstack.conf shim=); --vram-enforce=off runs unfenced",
+                    g.job, g.step, enforce_names[g.mode], g.shim);
+        return -1;
+    }
+    g.inherited = inherits_lease(sp);
+    if (!g.inherited && take_leases(sp)) {
+        release_leases();
+        return -1;
+    }
+    return 0;
+}
+
+static void task_setenv(spank_t sp, const char *name, const char *value)
+{
+    spank_setenv(sp, name, value, 1);
+}
+
+/* LD_PRELOAD with the shim first, once. */
+static void preload_shim(spank_t sp)
+{
+    char cur[4096], val[4096 + PATH_MAX + 2];
+    if (!step_getenv(sp, "LD_PRELOAD", cur, sizeof(cur)))
+        cur[0] = '\0';
+    if (strstr(cur, g.shim))
+        return;
+    snprintf(val, sizeof(val), "%s%s%s", g.shim, cur[0] ? ":" : "", cur);
+    task_setenv(sp, "LD_PRELOAD", val);
+}
+
+/* In each task, just before it execs: its budget, its lease and the shim. */
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+    if (!spank_remote(sp) || !g.budget)
+        return 0;
+    char text[64];
+    int task = 0;
+    if (spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0)
+        task = 0;
+    snprintf(text, sizeof(text), "%" PRIu64, g.budget);
+    task_setenv(sp, "VRAM_BUDGET_BYTES", text);
+    task_setenv(sp, "VRAM_ENFORCE", enforce_names[g.mode]);
+    if (!g.inherited) {
+        char step[16];
+        snprintf(text, sizeof(text), "slurm-%" PRIu32 ".%s", g.job, step_name(step, sizeof(step)));
+        task_setenv(sp, "VRAM_JOB", text);
+    }
+    if (g.nleases) {
+        unsigned i = (unsigned)task < g.nleases ? (unsigned)task : g.nleases - 1;
+        snprintf(text, sizeof(text), "%" PRIu64, g.lease[i]);
+        task_setenv(sp, "VRAM_LEASE", text);
+        snprintf(text, sizeof(text), "%u", g.lease_device[i]);
+        task_setenv(sp, "VRAM_DEVICE", text);
+        if (g.device < 0) {         /* Slurm chose no card: vramd did */
+            task_setenv(sp, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+            task_setenv(sp, "CUDA_VISIBLE_DEVICES", text);
+        }
+    }
+    if (!getenv("PYTORCH_CUDA_ALLOC_CONF") && !step_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)))
+        task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", vram_alloc_conf_for(g.budget));
+    if (g.mode != ENFORCE_OFF)
+        preload_shim(sp);
+    return 0;
+}
+
+/* Submission checks (local and allocator), and nothing else. */
+int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
+{
+    spank_context_t ctx = spank_context();
+    if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR)
+        return check_submission();
+    return 0;
+}
+
+/* The step ends, however it ends: its leases go back. */
+int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+    if (spank_remote(sp))
+        release_leases();
+    return 0;
+}
