@@ -160,6 +160,8 @@ SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
 SHIM_PATH := $(PREFIX)/lib/vram/libvram_shim.so
 .PHONY: slurm install-slurm
 all: slurm
+# What a CUDA program in a Slurm task sees (tests/slurm/test_slurm.sh).
+tests: $(BUILD)/tests/slurm/cudaprobe
 ifeq ($(SAN),)
 ifneq ($(SPANK_H),)
 slurm: $(SPANK_SO)

@@ -78,6 +78,7 @@ static struct {
     enum enforce mode;
     int device;                     /* the card of the step, -1: unknown */
     bool inherited;                 /* a batch step's lease covers it */
+    bool failed;                    /* the step cannot have its budget */
     vram_client *client;
     unsigned nleases;
     uint64_t lease[MAX_TASKS];
@@ -497,7 +498,8 @@ static bool inherits_lease(spank_t sp)
 static void release_leases(void)
 {
     for (unsigned i = 0; g.client && i < g.nleases; i++)
-        vram_client_release(g.client, g.lease[i]);
+        if (g.lease[i])
+            vram_client_release(g.client, g.lease[i]);
     g.nleases = 0;
     vram_client_close(g.client);
     g.client = NULL;
@@ -517,8 +519,12 @@ static int read_options(spank_t sp)
 }
 
 /* Sizes the step, checks the shim, and takes the leases: all before any
- * task starts, so a step that cannot have its budget starts nothing. */
-int slurm_spank_user_init(spank_t sp, int ac, char **av)
+ * task starts, so a step that cannot have its budget starts nothing.  A
+ * failure here is said once (srun shows slurmstepd's errors) and each task
+ * then ends with status 1 before it execs (slurm_spank_task_init): failing
+ * this callback instead would leave srun saying "could not execve" and
+ * exiting 0. */
+static int step_init(spank_t sp)
 {
     if (!spank_remote(sp))
         return 0;
@@ -547,6 +553,13 @@ int slurm_spank_user_init(spank_t sp, int ac, char **av)
     return 0;
 }
 
+int slurm_spank_user_init(spank_t sp, int ac, char **av)
+{
+    if (spank_remote(sp) && step_init(sp))
+        g.failed = true;
+    return 0;
+}
+
 static void task_setenv(spank_t sp, const char *name, const char *value)
 {
     spank_setenv(sp, name, value, 1);
@@ -567,7 +580,11 @@ static void preload_shim(spank_t sp)
 /* In each task, just before it execs: its budget, its lease and the shim. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
-    if (!spank_remote(sp) || !g.budget)
+    if (!spank_remote(sp))
+        return 0;
+    if (g.failed)
+        return -1;
+    if (!g.budget)
         return 0;
     char text[64];
     int task = 0;
@@ -605,6 +622,20 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
     spank_context_t ctx = spank_context();
     if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR)
         return check_submission();
+    return 0;
+}
+
+/* A task ended: its lease goes back at once, before Slurm is done with
+ * the step. */
+int slurm_spank_task_exit(spank_t sp, int ac, char **av)
+{
+    int task = -1;
+    if (!spank_remote(sp) || !g.client ||
+        spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0 ||
+        (unsigned)task >= g.nleases || !g.lease[task])
+        return 0;
+    vram_client_release(g.client, g.lease[task]);
+    g.lease[task] = 0;
     return 0;
 }
 
