@@ -46,7 +46,7 @@ why_no_shim="the shim is not built ($shim, $stub/libcuda.so.1)"
 enf=--vram-enforce=off
 [ $have_shim = 1 ] && enf=
 # The stub's fake card: 16 GiB, as the plugin's card_bytes says.
-export VRAM_STUB_TOTAL=16GiB VRAM_STUB_BYTES=$((16 * GiB))
+export VRAM_STUB_CUDA_MIB=16384
 export LD_LIBRARY_PATH=$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # plugstack.conf's line for the plugin, with ARGS added.
@@ -210,6 +210,45 @@ else
 fi
 stop_bg
 wait_until 10 no_jobs
+
+# A node that kills the step (slurmstepd dies by SIGKILL): the lease goes
+# with its connection.
+run srun --vram=4G $enf sh -c 'echo held; sleep 50' >"$tmp/kill.out" 2>&1 &
+bg_pids+=("$!")
+wait_for "$tmp/kill.out" held 30
+job=$(squeue -h -t R -o %i | head -1)
+stepd=$(pgrep -f "^slurmstepd: \[$job\.0\]" | head -1)
+if [ -n "$stepd" ] && [ "$(leased)" = $((4 * GiB)) ]; then
+    tasks=$(pgrep -P "$stepd" | tr '\n' ' ')
+    kill -KILL "$stepd"
+    r=$(wait_leased 0 1)
+    case $r in
+        still*) not_ok stepd-killed-lease-back "1 s after kill -9: $r bytes leased" ;;
+        *) ok stepd-killed-lease-back ;;
+    esac
+    # shellcheck disable=SC2086
+    [ -z "$tasks" ] || kill -KILL $tasks 2>/dev/null
+else
+    not_ok stepd-killed-lease-back "no slurmstepd for job '$job' with a 4 GiB lease (pid '$stepd', leased $(leased))"
+fi
+timeout 10 scancel "$job" 2>/dev/null
+stop_bg
+wait_until 20 no_jobs
+
+# sbatch with vramd: the batch step holds the lease, its inner steps share it.
+cat >"$tmp/batch-lease.sh" <<EOF
+#!/bin/sh
+echo "batch: \$VRAM_LEASE"
+srun sh -c 'echo "step: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
+EOF
+expect sbatch-lease-run 0 "" -- run sbatch --wait --vram=2G $enf -o "$tmp/batch-lease.out" "$tmp/batch-lease.sh"
+cp "$tmp/batch-lease.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
+lease=$(sed -n 's/^batch: //p' "$tmp/out")
+if [ -n "$lease" ] && grep -qx "step: $lease $((2 * GiB))" "$tmp/out" && grep -qx $((2 * GiB)) "$tmp/out"; then
+    ok sbatch-steps-share-lease
+else
+    not_ok sbatch-steps-share-lease "$(cat "$tmp/out")"
+fi
 
 # A budget that does not fit in time: the step fails, says why, holds nothing.
 python3 "$here/../daemon/sockclient.py" "$sock" hold-lease 10GiB >"$tmp/hold.out" 2>&1 &
