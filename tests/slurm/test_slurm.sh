@@ -226,8 +226,8 @@ if [ -n "$stepd" ] && [ "$(leased)" = $((4 * GiB)) ]; then
         still*) not_ok stepd-killed-lease-back "1 s after kill -9: $r bytes leased" ;;
         *) ok stepd-killed-lease-back ;;
     esac
-    # shellcheck disable=SC2086
-    [ -z "$tasks" ] || kill -KILL $tasks 2>/dev/null
+    # Its tasks, orphans now, lead process groups of their own (proctrack/pgid).
+    for t in $tasks; do kill -KILL -- "-$t" 2>/dev/null; done
 else
     not_ok stepd-killed-lease-back "no slurmstepd for job '$job' with a 4 GiB lease (pid '$stepd', leased $(leased))"
 fi
