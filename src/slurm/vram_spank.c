@@ -74,6 +74,7 @@ static struct {
     enum enforce enforce;           /* --vram-enforce, or ENFORCE_UNSET */
     /* the step, in slurmstepd */
     uint32_t job, step;
+    char label[48];                 /* "job 12 step 0", "job 12 step batch" */
     uint64_t budget;                /* per task; 0: the step has none */
     enum enforce mode;
     int device;                     /* the card of the step, -1: unknown */
@@ -437,12 +438,12 @@ static int take_lease(unsigned task)
         format_size(g.budget, a, sizeof(a));
         snprintf(w, sizeof(w), "%.1f s", (double)g.lease_wait_ms / 1000.0);
         if (rc == VRAM_ETIMEDOUT)
-            slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": no room for %s on the node's GPUs "
+            slurm_error("vram: %s: no room for %s on the node's GPUs "
                         "within %s (vramd at %s); plugstack.conf lease_wait= sets the wait",
-                        g.job, g.step, a, w, vram_client_socket(g.client));
+                        g.label, a, w, vram_client_socket(g.client));
         else
-            slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": vramd at %s refused a lease of %s: %s (%s)",
-                        g.job, g.step, vram_client_socket(g.client), a, vram_last_error(),
+            slurm_error("vram: %s: vramd at %s refused a lease of %s: %s (%s)",
+                        g.label, vram_client_socket(g.client), a, vram_last_error(),
                         vram_errname(rc));
         return -1;
     }
@@ -462,8 +463,8 @@ static int take_leases(spank_t sp)
     if (rc) {
         g.client = NULL;
         if (g.require_vramd) {
-            slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": vramd is not reachable (%s) and "
-                        "plugstack.conf says require_vramd=yes", g.job, g.step, vram_last_error());
+            slurm_error("vram: %s: vramd is not reachable (%s) and "
+                        "plugstack.conf says require_vramd=yes", g.label, vram_last_error());
             return -1;
         }
         slurm_verbose("vram: no vramd on this node (%s); the step's budget is not refereed",
@@ -474,8 +475,8 @@ static int take_leases(spank_t sp)
     if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &tasks) != ESPANK_SUCCESS || !tasks)
         tasks = 1;
     if (tasks > MAX_TASKS) {
-        slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": %u tasks on one node; a budget "
-                    "covers at most %d", g.job, g.step, tasks, MAX_TASKS);
+        slurm_error("vram: %s: %u tasks on one node; a budget "
+                    "covers at most %d", g.label, tasks, MAX_TASKS);
         return -1;
     }
     for (unsigned t = 0; t < tasks; t++)
@@ -531,6 +532,8 @@ static int step_init(spank_t sp)
     if (spank_get_item(sp, S_JOB_ID, &g.job) != ESPANK_SUCCESS ||
         spank_get_item(sp, S_JOB_STEPID, &g.step) != ESPANK_SUCCESS)
         return 0;
+    char step[16];
+    snprintf(g.label, sizeof(g.label), "job %" PRIu32 " step %s", g.job, step_name(step, sizeof(step)));
     if (read_options(sp))
         return -1;
     g.device = step_device(sp);
@@ -540,9 +543,9 @@ static int step_init(spank_t sp)
         return 0;
     g.mode = g.enforce != ENFORCE_UNSET ? g.enforce : g.enforce_default;
     if (g.mode != ENFORCE_OFF && access(g.shim, R_OK)) {
-        slurm_error("vram: job %" PRIu32 " step %" PRIu32 ": --vram-enforce=%s needs the shim, and "
+        slurm_error("vram: %s: --vram-enforce=%s needs the shim, and "
                     "%s is not there (plugstack.conf shim=); --vram-enforce=off runs unfenced",
-                    g.job, g.step, enforce_names[g.mode], g.shim);
+                    g.label, enforce_names[g.mode], g.shim);
         return -1;
     }
     g.inherited = inherits_lease(sp);

@@ -262,6 +262,15 @@ set_plugstack lease_wait=1s
 expect lease-timeout 1 "no room for 10.0 GiB on the node's GPUs within 1.0 s" -- run srun --vram=10G $enf true
 r=$(leased)
 [ "$r" = $((10 * GiB)) ] && ok lease-timeout-holds-nothing || not_ok lease-timeout-holds-nothing "$r bytes leased"
+# The same for a batch job: the reason is in its output, FAILED in its record.
+expect sbatch-lease-timeout 1 "Submitted batch job" -- run sbatch --wait --vram=10G $enf -o "$tmp/bt.out" --wrap 'echo ran'
+job=$(sed -n 's/^Submitted batch job \([0-9]*\).*/\1/p' "$tmp/out")
+if grep -q "vram: job $job step batch: no room for 10.0 GiB" "$tmp/bt.out" && ! grep -q '^ran$' "$tmp/bt.out"; then
+    ok sbatch-lease-timeout-says-why
+else
+    not_ok sbatch-lease-timeout-says-why "$(cat "$tmp/bt.out")"
+fi
+expect sbatch-lease-timeout-record 0 "JobState=FAILED" -- scontrol show job "$job"
 set_plugstack
 stop_bg
 
