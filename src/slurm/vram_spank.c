@@ -274,12 +274,19 @@ static bool step_getenv(spank_t sp, const char *name, char *buf, int cap)
     return spank_getenv(sp, name, buf, cap) == ESPANK_SUCCESS && buf[0];
 }
 
-/* The card of the step: Slurm's CUDA_VISIBLE_DEVICES when it names exactly
- * one card by its number, else -1. */
+/* The card of the step when Slurm gave it exactly one, by its number
+ * (gres.conf's /dev/nvidiaN; NVML counts the same way on a node whose
+ * device files follow the PCI order), else -1.  SLURM_STEP_GPUS and
+ * SLURM_JOB_GPUS are absolute; CUDA_VISIBLE_DEVICES is relative to the
+ * cards a cgroup lets the step see, so it is the last resort. */
 static int step_device(spank_t sp)
 {
+    static const char *const vars[] = { "SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES" };
     char buf[64];
-    if (!step_getenv(sp, "CUDA_VISIBLE_DEVICES", buf, sizeof(buf)))
+    size_t i = 0;
+    while (i < 3 && !step_getenv(sp, vars[i], buf, sizeof(buf)))
+        i++;
+    if (i == 3)
         return -1;
     char *end;
     errno = 0;
@@ -625,6 +632,28 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
     spank_context_t ctx = spank_context();
     if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR)
         return check_submission();
+    return 0;
+}
+
+/* A task has started: vramd learns that its process group's device memory
+ * is the lease's (ours, not others'), as it does for `vram run`'s jobs.
+ * Each task leads a process group of its own in slurmstepd. */
+int slurm_spank_task_post_fork(spank_t sp, int ac, char **av)
+{
+    int task = -1;
+    pid_t pid = 0;
+    if (!spank_remote(sp) || !g.client ||
+        spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0 ||
+        (unsigned)task >= g.nleases || !g.lease[task] ||
+        spank_get_item(sp, S_TASK_PID, &pid) != ESPANK_SUCCESS || pid <= 0)
+        return 0;
+    char req[128], *reply = NULL;
+    snprintf(req, sizeof(req), "{\"op\": \"owner\", \"v\": 1, \"lease\": %" PRIu64 ", \"pgid\": %d}",
+             g.lease[task], (int)pid);
+    if (vram_client_call(g.client, req, 5000, &reply))
+        slurm_verbose("vram: %s: vramd did not take task %d's process group: %s", g.label, task,
+                      vram_last_error());
+    vram_free(reply);
     return 0;
 }
 
