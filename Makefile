@@ -49,7 +49,7 @@ LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS
 CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
 
 LIB_SRC   := $(sort $(wildcard src/core/*.c src/device/*.c src/monitor/*.c src/plan/*.c \
-                               src/sched/*.c src/runner/*.c src/daemon/*.c))
+                               src/sched/*.c src/wire/*.c src/runner/*.c src/daemon/*.c))
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/*/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/*.c))

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
-#include "daemon/sock.h"
+#include "wire/sock.h"
 
 /* The submits of one loop round, from every client, stored together. */
 typedef struct submit_batch {

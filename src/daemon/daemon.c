@@ -22,7 +22,7 @@
 
 #include "core/ctx.h"
 #include "daemon/daemon.h"
-#include "daemon/sock.h"
+#include "wire/sock.h"
 
 #define LOOP_MS 200
 

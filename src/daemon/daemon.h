@@ -17,8 +17,8 @@
 #include <sys/types.h>
 
 #include "daemon/http.h"
-#include "daemon/protocol.h"
-#include "daemon/queue.h"
+#include "wire/protocol.h"
+#include "wire/queue.h"
 
 #define VRAMD_MAX_FINISHED 1000     /* finished jobs kept in memory for lists */
 #define VRAMD_MAX_EVENTS 100

@@ -24,7 +24,7 @@
 
 #include "core/core.h"
 #include "core/json_read.h"
-#include "daemon/queue.h"
+#include "wire/queue.h"
 
 /* ---- what the provider reports ------------------------------------------ */
 

@@ -1,5 +1,5 @@
 /*
- * runner/runner.h - what the runner's files share (and the daemon reuses).
+ * runner/runner.h - what the runner's files share.
  */
 #ifndef VRAM_RUNNER_RUNNER_H
 #define VRAM_RUNNER_RUNNER_H
@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "core/core.h"
+#include "wire/link.h"
 
 /* ---- a job's process ---- */
 
@@ -82,11 +83,9 @@ int vram__history_limit_pages(vram_history *h, unsigned pages);
 typedef struct vram__admitter {
     vram_ctx *ctx;
     vram_ledger *ledger;            /* when no daemon answers */
-    vram_client *daemon;            /* when one does */
+    vram__link link;                /* when one does (link.daemon set) */
     uint64_t job;                   /* the daemon's job this run looks after; 0: none */
     unsigned attempts;
-    char db_path[4096];             /* the daemon's queue, for ends it cannot hear */
-    uint64_t next_reconnect_ms;     /* a daemon job's runner looks for a new vramd */
 } vram__admitter;
 
 typedef struct vram__lease_ask {

@@ -1,5 +1,5 @@
 /*
- * daemon/protocol.c - turns one line from a client into a checked request.
+ * wire/protocol.c - turns one line from a client into a checked request.
  *
  * Strict on purpose: an unknown operation or field, a value of the wrong
  * type, a size that does not parse, an oversized line - each is refused with
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/protocol.h"
-#include "daemon/queue.h"
+#include "wire/protocol.h"
+#include "wire/queue.h"
 
 #define OP_BIT(op) (1u << (op))
 #define ALL_OPS (~0u)

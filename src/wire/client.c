@@ -1,5 +1,5 @@
 /*
- * daemon/client.c - the client side of the daemon's protocol: what `vram
+ * wire/client.c - the client side of the daemon's protocol: what `vram
  * submit`, `vram queue`, `vram wait`, `vram cancel`, `vram run` and the
  * Python binding use to talk to vramd.
  *
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/protocol.h"
-#include "daemon/sock.h"
+#include "wire/protocol.h"
+#include "wire/sock.h"
 
 extern char **environ;
 

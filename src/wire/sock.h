@@ -1,8 +1,8 @@
 /*
- * daemon/sock.h - the daemon's Unix socket, both ends (see sock.c).
+ * wire/sock.h - the daemon's Unix socket, both ends (see sock.c).
  */
-#ifndef VRAM_DAEMON_SOCK_H
-#define VRAM_DAEMON_SOCK_H
+#ifndef VRAM_WIRE_SOCK_H
+#define VRAM_WIRE_SOCK_H
 
 #include "core/core.h"
 

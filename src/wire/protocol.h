@@ -1,5 +1,5 @@
 /*
- * daemon/protocol.h - the daemon's socket protocol, as data.
+ * wire/protocol.h - the daemon's socket protocol, as data.
  *
  * One JSON object per line, at most VRAM__PROTO_MAX_LINE bytes.  A request
  * names its operation ("op") and may carry an "id" that the reply echoes.
@@ -8,8 +8,8 @@
  * {"event":"job",...}.  README.md documents every operation; this file
  * turns a line into a checked request and nothing more.
  */
-#ifndef VRAM_DAEMON_PROTOCOL_H
-#define VRAM_DAEMON_PROTOCOL_H
+#ifndef VRAM_WIRE_PROTOCOL_H
+#define VRAM_WIRE_PROTOCOL_H
 
 #include "core/json_read.h"
 
@@ -97,4 +97,4 @@ void vram__reply_end(vram__json *j);
 /* A whole error reply line. */
 void vram__reply_error(vram__buf *b, const char *id, int err, const char *message);
 
-#endif /* VRAM_DAEMON_PROTOCOL_H */
+#endif /* VRAM_WIRE_PROTOCOL_H */

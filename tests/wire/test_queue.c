@@ -1,11 +1,11 @@
 /*
- * tests/daemon/test_queue.c - the durable queue: batches, compare-and-set
+ * tests/wire/test_queue.c - the durable queue: batches, compare-and-set
  * moves, and what survives a reopen.
  */
 #include <unistd.h>
 
 #include "test.h"
-#include "daemon/queue.h"
+#include "wire/queue.h"
 
 static char path[96];
 

@@ -1,5 +1,5 @@
 /*
- * daemon/sock.c - the daemon's Unix socket, both ends.
+ * wire/sock.c - the daemon's Unix socket, both ends.
  *
  * One daemon per socket: a path where a daemon answers is refused ("a
  * daemon already runs"), a path left by a dead one is a stale file and is
@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon/sock.h"
+#include "wire/sock.h"
 
 static int fill_address(const char *path, struct sockaddr_un *a)
 {

@@ -1,5 +1,5 @@
 /*
- * tests/runner/test_admit.c - a daemon job's end when vramd is gone: it is
+ * tests/wire/test_link.c - a daemon job's end when vramd is gone: it is
  * written to the queue, so the next vramd neither loses it nor runs it twice;
  * a job whose command never started goes back to the queue instead.  A
  * rung's request goes on being asked while connections are lost.
@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "daemon/queue.h"
-#include "runner/runner.h"
+#include "wire/queue.h"
+#include "wire/link.h"
 
 static char path[96];
 
@@ -39,12 +39,12 @@ static uint64_t running_job(void)
     return rc ? 0 : j.id;
 }
 
-/* The admitter of a daemon job whose daemon has gone away. */
-static void orphaned_admitter(vram__admitter *ad, uint64_t job)
+/* The link of a daemon job whose daemon has gone away. */
+static void orphaned_link(vram__link *l, uint64_t job)
 {
-    memset(ad, 0, sizeof(*ad));
-    ad->job = job;
-    vram__strlcpy(ad->db_path, path, sizeof(ad->db_path));
+    memset(l, 0, sizeof(*l));
+    l->job = job;
+    vram__strlcpy(l->db_path, path, sizeof(l->db_path));
 }
 
 static vram__job row(uint64_t id)
@@ -62,9 +62,9 @@ TEST(an_end_without_a_daemon_goes_to_the_queue)
 {
     uint64_t id = running_job();
     CHECK(id);
-    vram__admitter ad;
-    orphaned_admitter(&ad, id);
-    vram__admit_ended(&ad, 3, "failed", 5 << 20, true);
+    vram__link l;
+    orphaned_link(&l, id);
+    vram__link_ended(&l, 3, "failed", 5 << 20, true);
     vram__job got = row(id);
     CHECK_EQ(got.state, VRAM__JOB_FAILED);
     CHECK_EQ(got.exit_status, 3);
@@ -80,9 +80,9 @@ TEST(a_job_that_never_started_is_queued_again)
      * (kill -9 of the daemon): it must run later, not end as failed. */
     uint64_t id = running_job();
     CHECK(id);
-    vram__admitter ad;
-    orphaned_admitter(&ad, id);
-    vram__admit_ended(&ad, 127, "not-started", 0, false);
+    vram__link l;
+    orphaned_link(&l, id);
+    vram__link_ended(&l, 127, "not-started", 0, false);
     vram__job got = row(id);
     CHECK_EQ(got.state, VRAM__JOB_QUEUED);
     CHECK_EQ(got.attempts, 1);
@@ -134,19 +134,17 @@ TEST(a_rung_is_asked_again_while_connections_are_lost)
     CHECK(listen(f.listen_fd, 4) == 0);
     pthread_t t;
     CHECK(pthread_create(&t, NULL, flaky_serve, &f) == 0);
-    vram__admitter ad;
-    memset(&ad, 0, sizeof(ad));
-    ad.job = 9;
-    ad.attempts = 1;                /* the claim is done: the next ask is a rung */
-    CHECK_OK(vram_client_open(a.sun_path, &ad.daemon));
-    vram__lease_ask ask = { .bytes = 1ull << 30, .device = -1, .wait_ms = -1 };
-    vram__lease_grant g;
-    CHECK_OK(vram__admit(&ad, &ask, &g));
+    vram__link l;
+    memset(&l, 0, sizeof(l));
+    l.job = 9;
+    CHECK_OK(vram_client_open(a.sun_path, &l.daemon));
+    vram__grant g;
+    CHECK_OK(vram__link_rung(&l, 1ull << 30, &g));
     CHECK_EQ_U64(g.lease, 5);
     CHECK_EQ(f.connections, 3);
     CHECK_CONTAINS(f.last_request, "\"op\":\"job-rung\",\"job\":9");
     pthread_join(t, NULL);
-    vram_client_close(ad.daemon);
+    vram_client_close(l.daemon);
     close(f.listen_fd);
     unlink(a.sun_path);
 }

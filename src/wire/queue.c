@@ -1,5 +1,5 @@
 /*
- * daemon/queue.c - the daemon's jobs, on disk before anyone is told.
+ * wire/queue.c - the daemon's jobs, on disk before anyone is told.
  *
  * SQLite in WAL mode with synchronous=FULL: a submit is in the write-ahead
  * log, fsync'ed, before its reply goes out, so neither a kill -9 nor a power
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon/queue.h"
+#include "wire/queue.h"
 
 struct vram__queue {
     sqlite3 *db;

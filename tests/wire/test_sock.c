@@ -1,5 +1,5 @@
 /*
- * tests/daemon/test_sock.c - the daemon's socket: one daemon per path,
+ * tests/wire/test_sock.c - the daemon's socket: one daemon per path,
  * stale files replaced, owner-only permissions, peer credentials, lines.
  */
 #include <sys/socket.h>
@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "daemon/sock.h"
+#include "wire/sock.h"
 
 static char dir[64], path[128];
 

@@ -1,5 +1,5 @@
 /*
- * daemon/queue.h - the durable job queue (see queue.c).
+ * wire/queue.h - the durable job queue (see queue.c).
  *
  * States and who moves a job between them, each move a compare-and-set in
  * the database so that no job runs twice:
@@ -9,8 +9,8 @@
  *   queued | starting --cancel--> canceled
  *   starting (never claimed) | running (runner and job gone) --restart--> queued
  */
-#ifndef VRAM_DAEMON_QUEUE_H
-#define VRAM_DAEMON_QUEUE_H
+#ifndef VRAM_WIRE_QUEUE_H
+#define VRAM_WIRE_QUEUE_H
 
 #include "core/core.h"
 
@@ -96,4 +96,4 @@ int vram__queue_each(vram__queue *q, unsigned state_mask, vram__job_visit visit,
 /* Jobs in each state. */
 int vram__queue_counts(vram__queue *q, uint64_t counts[VRAM__JOB_STATE_COUNT]);
 
-#endif /* VRAM_DAEMON_QUEUE_H */
+#endif /* VRAM_WIRE_QUEUE_H */

@@ -1,8 +1,8 @@
 /*
- * tests/daemon/test_protocol.c - the socket protocol's requests and replies.
+ * tests/wire/test_protocol.c - the socket protocol's requests and replies.
  */
 #include "test.h"
-#include "daemon/protocol.h"
+#include "wire/protocol.h"
 
 #define GiB (1024ull * 1024 * 1024)
 

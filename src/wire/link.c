@@ -1,0 +1,240 @@
+/*
+ * wire/link.c - a runner's line to vramd: its requests, and what becomes of
+ * them when vramd is gone.
+ *
+ * A daemon job's runner outlives its daemon: when the connection is lost it
+ * talks to the next vramd on the same socket (which adopted the job), and
+ * when there is none, the job's end is written to the job store directly,
+ * so a restarted daemon finds it finished and does not run it again.  That
+ * fallback is the only place outside the daemon that writes the store.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json_read.h"
+#include "wire/link.h"
+#include "wire/queue.h"
+
+#define CLAIM_TRIES_MS 10000        /* a daemon restarting meanwhile gets this long */
+#define ENDED_TRIES_MS 2000         /* to hear a job's end, before the store is written */
+#define RECONNECT_EVERY_MS 1000     /* how often progress and owner look for a new vramd */
+#define RETRY_PAUSE_MS 200          /* between askings on connections lost at once */
+
+int vram__link_open(vram__link *l, const char *socket, const char *db_path, uint64_t job)
+{
+    memset(l, 0, sizeof(*l));
+    l->job = job;
+    vram__strlcpy(l->db_path, db_path ? db_path : "", sizeof(l->db_path));
+    if (!job)
+        return vram_client_open(socket, &l->daemon);
+    uint64_t until = vram__now_ms() + CLAIM_TRIES_MS;
+    int rc;
+    while ((rc = vram_client_open(socket, &l->daemon)) && vram__now_ms() < until)
+        vram__sleep_ms(RETRY_PAUSE_MS);
+    return rc;
+}
+
+void vram__link_close(vram__link *l)
+{
+    vram_client_close(l->daemon);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Connects to the vramd now on the socket, trying for up to patience_ms
+ * (0: once, and not again within RECONNECT_EVERY_MS). */
+static bool reconnect(vram__link *l, uint64_t patience_ms)
+{
+    uint64_t now = vram__now_ms(), until = now + patience_ms;
+    if (!patience_ms && now < l->next_reconnect_ms)
+        return false;
+    char socket[4096];
+    vram__strlcpy(socket, vram_client_socket(l->daemon), sizeof(socket));
+    vram_client *c = NULL;
+    while (vram_client_open(socket, &c) && vram__now_ms() < until)
+        vram__sleep_ms(RETRY_PAUSE_MS);
+    if (!c) {
+        l->next_reconnect_ms = vram__now_ms() + RECONNECT_EVERY_MS;
+        return false;
+    }
+    vram_client_close(l->daemon);
+    l->daemon = c;
+    return true;
+}
+
+/* One request to the daemon; for a daemon job, a lost connection is tried
+ * again on the next vramd, for as long as patience_ms (0: once).  A request
+ * the dead daemon had taken is then asked of the new one, which answers
+ * from the store (a job already ended is "not running").  A connection can
+ * be lost again at once - made in the instant the old daemon died, to its
+ * socket not yet gone - so the asking goes on while patience lasts. */
+static int call(vram__link *l, const char *request, int timeout_ms, uint64_t patience_ms, char **reply)
+{
+    uint64_t until = vram__now_ms() + patience_ms;
+    for (int tries = 0;; tries++) {
+        int rc = vram_client_call(l->daemon, request, timeout_ms, reply);
+        if (rc != VRAM_EIO || !l->job || (tries > 0 && vram__now_ms() >= until))
+            return rc;
+        char lost[256];
+        vram__strlcpy(lost, vram_last_error(), sizeof(lost));
+        if (tries > 0)
+            vram__sleep_ms(RETRY_PAUSE_MS);
+        uint64_t now = vram__now_ms();
+        if (!reconnect(l, until > now ? until - now : 0))
+            return vram__fail(rc, "%s", lost);
+    }
+}
+
+static void begin(vram__buf *b, const char *op)
+{
+    vram__buf_init(b);
+    vram__buf_printf(b, "{\"v\":1,\"op\":\"%s\"", op);
+}
+
+/* Sends the request built in b and reads lease, device, bytes. */
+static int lease_call(vram__link *l, vram__buf *b, vram__grant *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *reply = NULL;
+    int rc = b->failed ? vram__fail(VRAM_ENOMEM, "out of host memory")
+           : !l->daemon ? vram__fail(VRAM_EINVAL, "no vramd to ask")
+                        : call(l, b->data, -1, CLAIM_TRIES_MS, &reply);
+    vram__buf_free(b);
+    if (rc)
+        return rc;
+    vram__json_doc *doc;
+    char err[128];
+    rc = vram__json_read(reply, strlen(reply), 0, &doc, err, sizeof(err));
+    vram_free(reply);
+    if (rc)
+        return vram__fail(VRAM_EPARSE, "the daemon's lease reply: %s", err);
+    const vram__jv *root = vram__json_root(doc);
+    uint64_t device = 0;
+    if (!vram__jv_uint(vram__jv_get(root, "lease"), &out->lease) ||
+        !vram__jv_uint(vram__jv_get(root, "device"), &device))
+        rc = vram__fail(VRAM_EPARSE, "the daemon's lease reply lacks lease or device");
+    vram__jv_uint(vram__jv_get(root, "bytes"), &out->bytes);
+    out->device = (int)device;
+    vram__json_doc_free(doc);
+    return rc;
+}
+
+int vram__link_lease(vram__link *l, uint64_t bytes, int device, int64_t wait_ms, vram__grant *out)
+{
+    vram__buf b;
+    begin(&b, "lease");
+    vram__buf_printf(&b, ",\"vram\":%llu", (unsigned long long)bytes);
+    if (device >= 0)
+        vram__buf_printf(&b, ",\"device\":%d", device);
+    if (wait_ms >= 0)
+        vram__buf_printf(&b, ",\"wait_ms\":%lld", (long long)wait_ms);
+    vram__buf_puts(&b, "}");
+    return lease_call(l, &b, out);
+}
+
+int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out)
+{
+    vram__buf b;
+    begin(&b, "job-claim");
+    vram__buf_printf(&b, ",\"job\":%llu,\"pid\":%u}", (unsigned long long)l->job, (unsigned)pid);
+    return lease_call(l, &b, out);
+}
+
+int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out)
+{
+    vram__buf b;
+    begin(&b, "job-rung");
+    vram__buf_printf(&b, ",\"job\":%llu,\"vram\":%llu}", (unsigned long long)l->job,
+                     (unsigned long long)bytes);
+    return lease_call(l, &b, out);
+}
+
+/* A fire-and-forget request to the daemon; false when it did not take it. */
+static bool tell(vram__link *l, vram__buf *b, uint64_t patience_ms)
+{
+    char *reply = NULL;
+    bool ok = !b->failed && l->daemon && call(l, b->data, 5000, patience_ms, &reply) == 0;
+    vram_free(reply);
+    vram__buf_free(b);
+    if (!ok)
+        vram__clear_error();
+    return ok;
+}
+
+/* The job store, opened only when no daemon is there to tell. */
+static vram__queue *store_of(const vram__link *l)
+{
+    vram__queue *q = NULL;
+    if (*l->db_path && vram__queue_open(l->db_path, &q))
+        q = NULL;
+    return q;
+}
+
+void vram__link_owner(vram__link *l, uint64_t lease, uint32_t pgid)
+{
+    vram__buf b;
+    begin(&b, "owner");
+    if (l->job)
+        vram__buf_printf(&b, ",\"job\":%llu,\"pgid\":%u}", (unsigned long long)l->job, pgid);
+    else
+        vram__buf_printf(&b, ",\"lease\":%llu,\"pgid\":%u}", (unsigned long long)lease, pgid);
+    if (tell(l, &b, 0) || !l->job)
+        return;
+    vram__queue *q = store_of(l);   /* for the next daemon, should this one be gone */
+    vram__job f = { .device = -1, .job_pgid = pgid };
+    if (q)
+        vram__queue_update(q, l->job, VRAM__JOB_RUNNING, &f);
+    vram__queue_close(q);
+}
+
+void vram__link_release(vram__link *l, uint64_t lease)
+{
+    if (l->job)
+        return;                     /* the daemon frees a job's lease itself */
+    vram__buf b;
+    begin(&b, "release");
+    vram__buf_printf(&b, ",\"lease\":%llu}", (unsigned long long)lease);
+    tell(l, &b, 0);
+}
+
+void vram__link_progress(vram__link *l, double progress)
+{
+    if (!l->job)
+        return;
+    vram__buf b;
+    begin(&b, "job-progress");
+    vram__buf_printf(&b, ",\"job\":%llu,\"progress\":%.3f}", (unsigned long long)l->job, progress);
+    tell(l, &b, 0);
+}
+
+void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran)
+{
+    if (!l->job)
+        return;
+    int code = exit_status < 0 ? 0 : exit_status > 255 ? 255 : exit_status;
+    vram__buf b;
+    begin(&b, "job-ended");
+    vram__buf_printf(&b, ",\"job\":%llu,\"exit_status\":%d,\"outcome\":", (unsigned long long)l->job, code);
+    vram__json_escape(&b, outcome);
+    vram__buf_printf(&b, ",\"peak\":%llu}", (unsigned long long)peak);
+    if (tell(l, &b, ENDED_TRIES_MS))
+        return;
+    /* No daemon to tell: the end goes to the store, where the next one finds
+     * it (and does not run the job again).  A job whose command never
+     * started (most often because vramd went away while it was starting) is
+     * queued again instead: the next vramd starts it, within its limit of
+     * starts. */
+    vram__queue *q = store_of(l);
+    int to = !ran ? VRAM__JOB_QUEUED
+           : !strcmp(outcome, "ok") ? VRAM__JOB_SUCCEEDED
+           : !strcmp(outcome, "canceled") ? VRAM__JOB_CANCELED : VRAM__JOB_FAILED;
+    vram__job f = { .device = -1, .exit_status = code, .peak_bytes = peak };
+    vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
+    if (!ran)
+        vram__strlcpy(f.note, "its runner could not start it and vramd was gone: queued again",
+                      sizeof(f.note));
+    if (!q || vram__queue_move(q, l->job, VRAM__JOB_RUNNING, to, &f))
+        vram__log(VRAM__LOG_WARN, "job %llu ended (%s) but neither vramd nor its store took note: %s",
+                  (unsigned long long)l->job, outcome, vram_last_error());
+    vram__queue_close(q);
+}

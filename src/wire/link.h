@@ -1,0 +1,62 @@
+/*
+ * wire/link.h - a runner's line to vramd (see link.c).
+ *
+ * What a `vram run` says to the daemon, as calls: a lease for a run of its
+ * own, or, for a job the daemon queued, the job protocol (claim, rung,
+ * owner, progress, ended).  The runner never builds a request or touches
+ * the job store: this file does both, and the job store only when no vramd
+ * is left to tell.
+ */
+#ifndef VRAM_WIRE_LINK_H
+#define VRAM_WIRE_LINK_H
+
+#include <stdbool.h>
+
+#include "core/core.h"
+
+typedef struct vram__link {
+    vram_client *daemon;            /* NULL: no vramd answered */
+    uint64_t job;                   /* the daemon's job this link looks after; 0: none */
+    char db_path[4096];             /* the job store, for ends no vramd can hear */
+    uint64_t next_reconnect_ms;     /* a job's runner looks for a new vramd this often */
+} vram__link;
+
+typedef struct vram__grant {
+    uint64_t lease;
+    int device;
+    uint64_t bytes;                 /* 0 when the daemon did not say */
+} vram__grant;
+
+/* Connects to the vramd on `socket` (NULL or "": the default path).  For a
+ * job (job > 0) it keeps trying for a while, as a daemon may be restarting;
+ * otherwise once.  db_path (may be NULL) is the daemon's job store.
+ * Returns 0, or the connection's error (l->daemon stays NULL). */
+int vram__link_open(vram__link *l, const char *socket, const char *db_path, uint64_t job);
+void vram__link_close(vram__link *l);
+
+/* A lease of `bytes` for a run of one's own (device -1: any; wait_ms -1:
+ * for ever). */
+int vram__link_lease(vram__link *l, uint64_t bytes, int device, int64_t wait_ms, vram__grant *out);
+
+/* The job's runner takes its job (the first budget); pid is the runner's. */
+int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out);
+
+/* The job's runner needs another budget, for its next rung. */
+int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out);
+
+/* The process group that uses a lease's (or the job's) memory.  For a job,
+ * when no vramd hears it, it goes to the job store for the next one. */
+void vram__link_owner(vram__link *l, uint64_t lease, uint32_t pgid);
+
+/* Gives a lease of one's own back (a job's lease the daemon frees itself). */
+void vram__link_release(vram__link *l, uint64_t lease);
+
+/* How far the job is, 0 to 1; lost when no vramd hears it. */
+void vram__link_progress(vram__link *l, double progress);
+
+/* The job's end.  When no vramd hears it, it is written to the job store,
+ * where the next vramd finds it (and does not run the job again); a job
+ * whose command never started (ran false) is queued again instead. */
+void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran);
+
+#endif /* VRAM_WIRE_LINK_H */
