@@ -78,6 +78,7 @@ static struct {
     uint64_t budget;                /* per task; 0: the step has none */
     enum enforce mode;
     int device;                     /* the card of the step, -1: unknown */
+    bool slurm_gpus;                /* Slurm gave the step cards (gres) */
     bool inherited;                 /* a batch step's lease covers it */
     bool failed;                    /* the step cannot have its budget */
     vram_client *client;
@@ -274,24 +275,28 @@ static bool step_getenv(spank_t sp, const char *name, char *buf, int cap)
     return spank_getenv(sp, name, buf, cap) == ESPANK_SUCCESS && buf[0];
 }
 
-/* The card of the step when Slurm gave it exactly one, by its number
+/* The card of the step: the first that Slurm gave it, by its number
  * (gres.conf's /dev/nvidiaN; NVML counts the same way on a node whose
- * device files follow the PCI order), else -1.  SLURM_STEP_GPUS and
+ * device files follow the PCI order), or -1 when Slurm gave none, or none
+ * by number (*given_out says whether it gave any).  SLURM_STEP_GPUS and
  * SLURM_JOB_GPUS are absolute; CUDA_VISIBLE_DEVICES is relative to the
- * cards a cgroup lets the step see, so it is the last resort. */
-static int step_device(spank_t sp)
+ * cards a cgroup lets the step see, so it is the last resort.  A step of
+ * several cards has its lease on the first. */
+static int step_device(spank_t sp, bool *given_out)
 {
     static const char *const vars[] = { "SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES" };
-    char buf[64];
+    char buf[256];
     size_t i = 0;
     while (i < 3 && !step_getenv(sp, vars[i], buf, sizeof(buf)))
         i++;
+    *given_out = i < 3;
     if (i == 3)
         return -1;
     char *end;
     errno = 0;
     long d = strtol(buf, &end, 10);
-    if (!isdigit((unsigned char)buf[0]) || *end || errno || d < 0 || d >= VRAM_MAX_DEVICES)
+    if (!isdigit((unsigned char)buf[0]) || (*end && *end != ',') || errno || d < 0 ||
+        d >= VRAM_MAX_DEVICES)
         return -1;
     return (int)d;
 }
@@ -543,7 +548,7 @@ static int step_init(spank_t sp)
     snprintf(g.label, sizeof(g.label), "job %" PRIu32 " step %s", g.job, step_name(step, sizeof(step)));
     if (read_options(sp))
         return -1;
-    g.device = step_device(sp);
+    g.device = step_device(sp, &g.slurm_gpus);
     if (step_budget(sp, &g.budget))
         return -1;
     if (!g.budget)
@@ -614,7 +619,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
         task_setenv(sp, "VRAM_LEASE", text);
         snprintf(text, sizeof(text), "%u", g.lease_device[i]);
         task_setenv(sp, "VRAM_DEVICE", text);
-        if (g.device < 0) {         /* Slurm chose no card: vramd did */
+        if (!g.slurm_gpus) {        /* Slurm chose no card: vramd did */
             task_setenv(sp, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
             task_setenv(sp, "CUDA_VISIBLE_DEVICES", text);
         }

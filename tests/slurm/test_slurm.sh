@@ -170,6 +170,10 @@ wait_leased() { python3 "$here/leases.py" "$sock" wait "$1" "$2"; }
 # One step: a lease while it runs, VRAM_LEASE in its tasks, back after.
 expect lease-env 0 "^VRAM_LEASE=[1-9][0-9]*\$" -- run srun --vram=3G $enf env
 expect_lines lease-env-device '^VRAM_DEVICE=0$' 1
+expect_lines lease-env-vramd-card '^CUDA_VISIBLE_DEVICES=0$' 1
+# Cards Slurm gave stay the step's: the lease is on the first.
+expect lease-gres-cards-kept 0 "^CUDA_VISIBLE_DEVICES=0,1\$" -- run srun --gres=gpu:2 --vram=1G $enf env
+expect_lines lease-gres-device '^VRAM_DEVICE=0$' 1
 r=$(wait_leased 0 5)
 case $r in still*) not_ok lease-back-after-step "$r bytes leased" ;; *) ok lease-back-after-step ;; esac
 
