@@ -390,7 +390,11 @@ static int step_budget(spank_t sp, uint64_t *out)
     }
     if (n > per_card)
         n = per_card;
-    *out = (uint64_t)((unsigned __int128)card * n / per_card);
+    /* Shards are counted per node; the node's tasks split them. */
+    uint32_t tasks = 1;
+    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &tasks) != ESPANK_SUCCESS || !tasks)
+        tasks = 1;
+    *out = (uint64_t)((unsigned __int128)card * n / per_card / tasks);
     return 0;
 }
 
@@ -583,7 +587,7 @@ static void task_setenv(spank_t sp, const char *name, const char *value)
 /* LD_PRELOAD with the shim first, once. */
 static void preload_shim(spank_t sp)
 {
-    char cur[4096], val[4096 + PATH_MAX + 2];
+    char cur[16384], val[16384 + PATH_MAX + 2];
     if (!step_getenv(sp, "LD_PRELOAD", cur, sizeof(cur)))
         cur[0] = '\0';
     if (strstr(cur, g.shim))
@@ -624,7 +628,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
             task_setenv(sp, "CUDA_VISIBLE_DEVICES", text);
         }
     }
-    if (!getenv("PYTORCH_CUDA_ALLOC_CONF") && !step_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)))
+    if (spank_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)) == ESPANK_ENV_NOEXIST)
         task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", vram_alloc_conf_for(g.budget));
     if (g.mode != ENFORCE_OFF)
         preload_shim(sp);

@@ -92,6 +92,12 @@ expect_lines vram-env-no-lease '^VRAM_LEASE=' 0
 # Shards: 4 of a 16 GiB card split in 8 are 8 GiB.
 expect shard-bytes 0 "^VRAM_BUDGET_BYTES=$((8 * GiB))\$" -- run srun --gres=shard:4 --vram-enforce=off env
 expect shard-bytes-1 0 "^VRAM_BUDGET_BYTES=$((2 * GiB))\$" -- run srun --gres=shard:1 --vram-enforce=off env
+# Two tasks on the node split its shards.
+expect shard-two-tasks 0 "" -- run srun -n2 --gres=shard:4 --vram-enforce=off env
+expect_lines shard-two-tasks-split "^VRAM_BUDGET_BYTES=$((4 * GiB))\$" 2
+# The job's own allocator settings win over the budget's.
+expect alloc-conf-default 0 "^PYTORCH_CUDA_ALLOC_CONF=.*expandable_segments" -- run srun --vram=1G --vram-enforce=off env
+PYTORCH_CUDA_ALLOC_CONF=backend:native expect alloc-conf-kept 0 "^PYTORCH_CUDA_ALLOC_CONF=backend:native\$" -- run srun --vram=1G --vram-enforce=off env
 # An explicit --vram wins over the shards.
 expect shard-vram-wins 0 "^VRAM_BUDGET_BYTES=$((1 * GiB))\$" -- run srun --gres=shard:4 --vram=1G --vram-enforce=off env
 
