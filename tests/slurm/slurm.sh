@@ -51,7 +51,7 @@ slurm_daemon() {
 
 slurm_write_conf() {
     local host ctld_port slurmd_port i
-    host=$(hostname -s)
+    host=$(uname -n | cut -d. -f1)
     ctld_port=$(free_port)
     slurmd_port=$(free_port)
     while [ "$slurmd_port" = "$ctld_port" ]; do slurmd_port=$(free_port); done
@@ -110,7 +110,7 @@ CONF
     printf '%s\n' "$slurm_plugstack" >"$sw/etc/plugstack.conf"
     # Debian's slurmd reads cgroup.conf when it is there; ours keeps it off
     # cgroups entirely (the tracking above is by process group).
-    echo "CgroupPlugin=autodetect" >"$sw/etc/cgroup.conf"
+    printf 'CgroupPlugin=autodetect\nIgnoreSystemd=yes\n' >"$sw/etc/cgroup.conf"
 }
 
 # Starts munged and waits until it answers.
@@ -136,7 +136,11 @@ slurm_node_state() { sinfo -h -N -o %T 2>/dev/null | head -1; }
 start_slurm() {
     slurm_why=$(slurm_forbidden)
     [ -z "$slurm_why" ] || return 1
-    sw=$(mktemp -d "$VRAM_BUILD/slurm.XXXXXX")
+    # Unix socket paths (munged's, slurmstepd's under the spool) must fit in
+    # 108 bytes: a build folder with a long path gives way to $TMPDIR.
+    local parent=$VRAM_BUILD
+    [ ${#parent} -le 48 ] || parent=${TMPDIR:-/tmp}
+    sw=$(mktemp -d "$parent/slurm.XXXXXX")
     chmod 755 "$sw"
     mkdir -p "$sw/etc" "$sw/munge" "$sw/state" "$sw/spool/localhost" "$sw/run" "$sw/log" "$sw/dev"
     chmod 700 "$sw/munge"
