@@ -8,8 +8,14 @@
  * every process of the step is held to its bytes.  A step with
  * --gres=shard:N and no --vram gets N/shards-per-card of its card.  When
  * vramd answers on the node, slurmstepd takes one lease per local task
- * before the tasks start and holds the connection for the step's life: the
+ * before the tasks exec and holds the connection for the step's life: the
  * lease comes back when the step ends, however it ends.
+ *
+ * The wait for room runs in a thread of slurmstepd while the tasks, forked
+ * already, wait on a pipe before they exec: Slurm can signal a step only
+ * once its tasks exist, so a step cancelled while it waits ends at once
+ * (its tasks die, slurmstepd ends, the pending request goes with the
+ * connection) instead of holding its place in vramd's queue.
  *
  * Owns the Slurm side only: sizes, the daemon's protocol and the card's
  * memory come from libvram (linked in statically, its symbols kept inside).
@@ -30,13 +36,16 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <slurm/spank.h>
@@ -49,10 +58,22 @@ SPANK_PLUGIN(vram, 1);
 #define VRAM_SHIM_PATH "/usr/local/lib/vram/libvram_shim.so"
 #endif
 
-/* A step's leases are one per local task; more tasks than this on one node
- * share the last lease's number in their environment but are refused a
- * lease of their own (and the step fails), so the table stays bounded. */
-#define MAX_TASKS 256
+/* A step's leases are one per local task; a step with a budget and more
+ * tasks than this on one node fails, saying so.  The grant that every task
+ * reads from the pipe holds all of them and stays under PIPE_BUF (one
+ * atomic write each), and MAX_TASKS copies fit in a pipe's 64 KiB, so the
+ * waiter never blocks on a task that died before reading. */
+#define MAX_TASKS 64
+
+/* What the waiter tells each task: status 0 and the leases, or -1. */
+typedef struct grant {
+    int32_t status;
+    uint32_t count;
+    uint64_t lease[MAX_TASKS];
+    uint32_t device[MAX_TASKS];
+} grant;
+_Static_assert(sizeof(grant) <= 4096 && MAX_TASKS * sizeof(grant) <= 65536,
+               "a grant is written atomically, and all of them fit in a pipe");
 
 enum enforce { ENFORCE_UNSET = -1, ENFORCE_OFF, ENFORCE_SOFT, ENFORCE_HARD };
 static const char *const enforce_names[] = { "off", "soft", "hard" };
@@ -82,11 +103,21 @@ static struct {
     bool inherited;                 /* a batch step's lease covers it */
     bool failed;                    /* the step cannot have its budget */
     vram_client *client;
+    uint32_t ntasks;                /* local tasks */
     unsigned nleases;
     uint64_t lease[MAX_TASKS];
     unsigned lease_device[MAX_TASKS];
+    /* the waiter thread (slurmstepd) and the grant's pipe */
+    pthread_t waiter;
+    bool waiter_started;
+    int grant_r, grant_w;
+    pthread_mutex_t mu;             /* guards task_pid and npids */
+    pthread_cond_t cv;
+    pid_t task_pid[MAX_TASKS];
+    unsigned npids;
 } g = { .enforce_default = ENFORCE_HARD, .enforce = ENFORCE_UNSET, .device = -1,
-        .lease_wait_ms = 5 * 60 * 1000 };
+        .lease_wait_ms = 5 * 60 * 1000, .grant_r = -1, .grant_w = -1,
+        .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* ---- options ----------------------------------------------------------------------- */
 
@@ -428,7 +459,10 @@ static const char *step_name(char *buf, size_t cap)
 }
 
 /* One lease of the step's budget for local task `task`, named after the
- * Slurm job and step so that vramd's listings show whose it is. */
+ * Slurm job and step so that vramd's listings show whose it is.  Runs on
+ * the waiter thread: only the wait itself may be cancelled (the thread is
+ * cancelled when the step ends first), never a log call holding Slurm's
+ * lock. */
 static int take_lease(unsigned task)
 {
     char req[512], step[16];
@@ -444,7 +478,10 @@ static int take_lease(unsigned task)
     char *reply = NULL;
     int timeout = g.lease_wait_ms >= 0 && g.lease_wait_ms < INT_MAX - 10000
                       ? (int)g.lease_wait_ms + 10000 : -1;
+    int old_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old_state);
     int rc = vram_client_call(g.client, req, timeout, &reply);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
     uint64_t id = 0, dev = 0;
     if (!rc && (!reply_uint(reply, "lease", &id) || !reply_uint(reply, "device", &dev)))
         rc = VRAM_EPARSE;
@@ -469,8 +506,61 @@ static int take_lease(unsigned task)
     return 0;
 }
 
-/* Leases for every local task, when vramd answers. */
-static int take_leases(spank_t sp)
+/* Tells vramd that task i's process group uses lease i's memory (ours,
+ * not others'), as for `vram run`'s jobs.  Each task leads a process group
+ * of its own in slurmstepd. */
+static void name_owner(unsigned i, pid_t pid)
+{
+    char req[128], *reply = NULL;
+    snprintf(req, sizeof(req), "{\"op\": \"owner\", \"v\": 1, \"lease\": %" PRIu64 ", \"pgid\": %d}",
+             g.lease[i], (int)pid);
+    if (vram_client_call(g.client, req, 5000, &reply))
+        slurm_verbose("vram: %s: vramd did not take task %u's process group: %s", g.label, i,
+                      vram_last_error());
+    vram_free(reply);
+}
+
+/* The waiter: the leases (as long as lease_wait= allows), then the tasks'
+ * owners once slurmstepd has forked them all, then one grant per task. */
+static void *waiter_main(void *arg)
+{
+    grant gr;
+    memset(&gr, 0, sizeof(gr));
+    gr.status = -1;
+    bool ok = true;
+    for (unsigned t = 0; ok && t < g.ntasks; t++)
+        ok = !take_lease(t);
+    if (ok) {
+        gr.status = 0;
+        gr.count = g.nleases;
+        for (unsigned i = 0; i < g.nleases; i++) {
+            gr.lease[i] = g.lease[i];
+            gr.device[i] = g.lease_device[i];
+        }
+        /* The tasks are forked before they are let go, so their pids come
+         * soon; 10 s bounds a fork that failed. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        pid_t pids[MAX_TASKS];
+        pthread_mutex_lock(&g.mu);
+        while (g.npids < g.ntasks && !pthread_cond_timedwait(&g.cv, &g.mu, &until))
+            ;
+        unsigned n = g.npids < g.nleases ? g.npids : g.nleases;
+        memcpy(pids, g.task_pid, sizeof(pids));
+        pthread_mutex_unlock(&g.mu);
+        for (unsigned i = 0; i < n; i++)
+            if (pids[i] > 0)
+                name_owner(i, pids[i]);
+    }
+    for (unsigned t = 0; t < g.ntasks; t++)
+        if (write(g.grant_w, &gr, sizeof(gr)) != (ssize_t)sizeof(gr))
+            break;                  /* the tasks read EOF, and fail */
+    return arg;
+}
+
+/* Connects to vramd and starts the waiter, when vramd answers. */
+static int start_leases(spank_t sp)
 {
     char sock[PATH_MAX];
     const char *path = g.socket[0] ? g.socket
@@ -487,18 +577,47 @@ static int take_leases(spank_t sp)
                       vram_last_error());
         return 0;
     }
-    uint32_t tasks = 1;
-    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &tasks) != ESPANK_SUCCESS || !tasks)
-        tasks = 1;
-    if (tasks > MAX_TASKS) {
-        slurm_error("vram: %s: %u tasks on one node; a budget "
-                    "covers at most %d", g.label, tasks, MAX_TASKS);
+    g.ntasks = 1;
+    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &g.ntasks) != ESPANK_SUCCESS || !g.ntasks)
+        g.ntasks = 1;
+    if (g.ntasks > MAX_TASKS) {
+        slurm_error("vram: %s: %u tasks on one node; a budget covers at most %d",
+                    g.label, g.ntasks, MAX_TASKS);
         return -1;
     }
-    for (unsigned t = 0; t < tasks; t++)
-        if (take_lease(t))
-            return -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC)) {
+        slurm_error("vram: %s: pipe: %s", g.label, strerror(errno));
+        return -1;
+    }
+    g.grant_r = fds[0];
+    g.grant_w = fds[1];
+    /* The thread starts with cancellation off; take_lease opens it around
+     * the wait alone. */
+    int old_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
+    rc = pthread_create(&g.waiter, NULL, waiter_main, NULL);
+    pthread_setcancelstate(old_state, NULL);
+    if (rc) {
+        slurm_error("vram: %s: cannot start the lease's waiter: %s", g.label, strerror(rc));
+        return -1;
+    }
+    g.waiter_started = true;
     return 0;
+}
+
+/* Stops the waiter (cancelling a wait still running) and joins it. */
+static void stop_waiter(void)
+{
+    if (!g.waiter_started)
+        return;
+    pthread_cancel(g.waiter);
+    pthread_join(g.waiter, NULL);
+    g.waiter_started = false;
+    /* Tasks still waiting read EOF now, and fail. */
+    if (g.grant_w >= 0)
+        close(g.grant_w);
+    g.grant_w = -1;
 }
 
 /* Whether the step runs inside a batch step of the same job that holds a
@@ -514,12 +633,18 @@ static bool inherits_lease(spank_t sp)
 
 static void release_leases(void)
 {
+    stop_waiter();
     for (unsigned i = 0; g.client && i < g.nleases; i++)
         if (g.lease[i])
             vram_client_release(g.client, g.lease[i]);
     g.nleases = 0;
     vram_client_close(g.client);
     g.client = NULL;
+    if (g.grant_w >= 0)
+        close(g.grant_w);
+    if (g.grant_r >= 0)
+        close(g.grant_r);
+    g.grant_r = g.grant_w = -1;
 }
 
 /* The step's options as slurmstepd has them (the callbacks ran too, but
@@ -565,7 +690,7 @@ static int step_init(spank_t sp)
         return -1;
     }
     g.inherited = inherits_lease(sp);
-    if (!g.inherited && take_leases(sp)) {
+    if (!g.inherited && start_leases(sp)) {
         release_leases();
         return -1;
     }
@@ -596,6 +721,29 @@ static void preload_shim(spank_t sp)
     task_setenv(sp, "LD_PRELOAD", val);
 }
 
+/* In a task, before it execs: waits for the waiter's grant (Slurm can
+ * kill the task meanwhile) and takes the leases from it.  -1 when there is
+ * none: the step could not have its budget. */
+static int read_grant(void)
+{
+    grant gr;
+    ssize_t n;
+    close(g.grant_w);               /* so that a waiter gone without a word is EOF */
+    do
+        n = read(g.grant_r, &gr, sizeof(gr));
+    while (n < 0 && errno == EINTR);
+    close(g.grant_r);
+    g.grant_r = g.grant_w = -1;
+    if (n != (ssize_t)sizeof(gr) || gr.status || gr.count > MAX_TASKS)
+        return -1;
+    g.nleases = gr.count;
+    for (unsigned i = 0; i < gr.count; i++) {
+        g.lease[i] = gr.lease[i];
+        g.lease_device[i] = gr.device[i];
+    }
+    return 0;
+}
+
 /* In each task, just before it execs: its budget, its lease and the shim. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
@@ -609,6 +757,8 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
     int task = 0;
     if (spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0)
         task = 0;
+    if (g.grant_r >= 0 && read_grant())
+        return -1;                  /* the waiter said why, in slurmstepd */
     snprintf(text, sizeof(text), "%" PRIu64, g.budget);
     task_setenv(sp, "VRAM_BUDGET_BYTES", text);
     task_setenv(sp, "VRAM_ENFORCE", enforce_names[g.mode]);
@@ -644,25 +794,22 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
     return 0;
 }
 
-/* A task has started: vramd learns that its process group's device memory
- * is the lease's (ours, not others'), as it does for `vram run`'s jobs.
- * Each task leads a process group of its own in slurmstepd. */
+/* A task has been forked (slurmstepd): the waiter names it the owner of
+ * its lease once granted. */
 int slurm_spank_task_post_fork(spank_t sp, int ac, char **av)
 {
     int task = -1;
     pid_t pid = 0;
-    if (!spank_remote(sp) || !g.client ||
+    if (!spank_remote(sp) || !g.waiter_started ||
         spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0 ||
-        (unsigned)task >= g.nleases || !g.lease[task] ||
+        (unsigned)task >= MAX_TASKS ||
         spank_get_item(sp, S_TASK_PID, &pid) != ESPANK_SUCCESS || pid <= 0)
         return 0;
-    char req[128], *reply = NULL;
-    snprintf(req, sizeof(req), "{\"op\": \"owner\", \"v\": 1, \"lease\": %" PRIu64 ", \"pgid\": %d}",
-             g.lease[task], (int)pid);
-    if (vram_client_call(g.client, req, 5000, &reply))
-        slurm_verbose("vram: %s: vramd did not take task %d's process group: %s", g.label, task,
-                      vram_last_error());
-    vram_free(reply);
+    pthread_mutex_lock(&g.mu);
+    g.task_pid[task] = pid;
+    g.npids++;
+    pthread_cond_signal(&g.cv);
+    pthread_mutex_unlock(&g.mu);
     return 0;
 }
 
@@ -672,11 +819,15 @@ int slurm_spank_task_exit(spank_t sp, int ac, char **av)
 {
     int task = -1;
     if (!spank_remote(sp) || !g.client ||
-        spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0 ||
-        (unsigned)task >= g.nleases || !g.lease[task])
+        spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0)
         return 0;
-    vram_client_release(g.client, g.lease[task]);
-    g.lease[task] = 0;
+    /* Every task has a grant by now, or died waiting for it: either way
+     * the waiter has nothing more to give. */
+    stop_waiter();
+    if ((unsigned)task < g.nleases && g.lease[task]) {
+        vram_client_release(g.client, g.lease[task]);
+        g.lease[task] = 0;
+    }
     return 0;
 }
 

@@ -282,6 +282,28 @@ else
 fi
 expect sbatch-lease-timeout-record 0 "JobState=FAILED" -- scontrol show job "$job"
 set_plugstack
+
+# scancel of a step still waiting for room: it ends at once and leaves
+# vramd's queue (nothing is granted to it when the room comes).
+wait_until 20 no_jobs
+run srun --vram=10G $enf sh -c 'echo never' >"$tmp/wait-cancel.out" 2>&1 &
+bg_pids+=("$!")
+wait_until 20 sh -c 'squeue -h -t R -o %i | grep -q .'
+job=$(squeue -h -t R -o %i | head -1)
+wait_until 10 pgrep -f "^slurmstepd: \[$job\.0\]"
+sleep 0.5
+scancel "$job"
+if wait_until 5 sh -c "! pgrep -f '^slurmstepd: \[$job\.0\]'"; then ok waiting-step-cancel-ends
+else not_ok waiting-step-cancel-ends "slurmstepd of job $job still there 5 s after scancel"; fi
 stop_bg
+r=$(wait_leased 0 2)
+sleep 0.5
+case "$r $(leased)" in
+    still*) not_ok waiting-step-cancel-not-granted "after the room came: $r" ;;
+    *" 0") ok waiting-step-cancel-not-granted ;;
+    *) not_ok waiting-step-cancel-not-granted "the cancelled step got $(leased) bytes" ;;
+esac
+if grep -q never "$tmp/wait-cancel.out"; then not_ok waiting-step-cancel-never-ran "$(cat "$tmp/wait-cancel.out")"
+else ok waiting-step-cancel-never-ran; fi
 
 finish
