@@ -77,8 +77,8 @@ STUB_NVML := $(BUILD)/stubs/libnvidia-ml.so.1 $(BUILD)/stubs-old/libnvidia-ml.so
 # V=1 shows the whole command lines.
 Q := $(if $(V),,@)
 
-.PHONY: all lib cli tests bench check install uninstall clean fuzz
-all: lib cli tests bench
+.PHONY: all lib cli docs tests bench check install uninstall clean fuzz
+all: lib cli docs tests bench
 
 lib: $(SHARED) $(STATIC)
 cli: $(CLI)
@@ -125,6 +125,25 @@ $(CLI): $(CLI_OBJ) $(SHARED)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -L$(BUILD)/lib -lvram -Wl,-rpath,'$$ORIGIN/../lib' $(LIBS)
+
+# Man pages and shell completion, written by the command from the tables its
+# --help prints (src/cli/docgen.c), so the three never drift apart.
+MAN_STAMP := $(BUILD)/share/man/.stamp
+BASH_COMP := $(BUILD)/share/bash-completion/completions/vram
+ZSH_COMP  := $(BUILD)/share/zsh/vendor-completions/_vram
+docs: $(MAN_STAMP) $(BASH_COMP) $(ZSH_COMP)
+$(MAN_STAMP): $(CLI)
+	@mkdir -p $(BUILD)/share/man/man1 $(BUILD)/share/man/man8
+	@$(if $(V),,echo "  MAN     $(BUILD)/share/man")
+	$(Q)rm -f $(BUILD)/share/man/man1/*.1 $(BUILD)/share/man/man8/*.8
+	$(Q)$(CLI) --generate man-all $(BUILD)/share/man
+	$(Q)touch $@
+$(BASH_COMP): $(CLI)
+	@mkdir -p $(dir $@)
+	$(Q)$(CLI) --generate bash >$@
+$(ZSH_COMP): $(CLI)
+	@mkdir -p $(dir $@)
+	$(Q)$(CLI) --generate zsh >$@
 
 # Tests and benches link the static library so that they see vram__ internals.
 # Tests print into fixed buffers on purpose; gcc's truncation warning (which
@@ -200,7 +219,7 @@ check: all
 	tests/run.sh $(BUILD)
 
 # vram.pc is written at install time: it names PREFIX, which changes.
-install: lib cli
+install: lib cli docs
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' vram.pc.in \
@@ -213,11 +232,24 @@ install: lib cli
 	install -m 644 include/vram.h $(DESTDIR)$(PREFIX)/include/
 	install -d $(DESTDIR)$(PREFIX)/share/vram/profiles
 	install -m 644 profiles/*.ini $(DESTDIR)$(PREFIX)/share/vram/profiles/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
+	install -m 644 $(BUILD)/share/man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(BUILD)/share/man/man8/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 644 $(BASH_COMP) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram
+	ln -sf vram $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vramd
+	install -m 644 $(ZSH_COMP) $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(PREFIX)/lib/vram/slurm
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vram.1 $(DESTDIR)$(PREFIX)/share/man/man1/vram-*.1 \
+	      $(DESTDIR)$(PREFIX)/share/man/man8/vramd.8 \
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram \
+	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vramd \
+	      $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -1265,7 +1265,10 @@ typedef struct vram_job_spec {
     const char *history;            /* the history's path, NULL: the default,
                                        "-": do not record */
     const char *name;               /* the job's name in the history, or NULL */
-    uint64_t daemon_job;            /* 0, or the vramd job this run looks after */
+    uint64_t daemon_job;            /* 0, or the vramd job this run looks after:
+                                       its argv, budget, model, settings, ladder
+                                       and name then come from vramd with its
+                                       claim, and those fields are not read */
     vram_say_fn say;                /* may be NULL */
     void *say_user;
 } vram_job_spec;

@@ -143,6 +143,8 @@ class Binding(unittest.TestCase):
             vram.parse_size(None)
 
     def test_the_library_is_looked_for_in_order(self):
+        if not (PYTHON_DIR / "vram").is_dir():
+            self.skipTest("the installed package has no build tree beside it")
         env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
         env["VRAM_LIBRARY"] = "/nonexistent/libvram.so"
         p = subprocess.run([sys.executable, "-c", "import vram"], env=env,

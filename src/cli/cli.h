@@ -65,6 +65,10 @@ extern const cli_command cmd_run, cmd_history, cmd_report;
 extern const cli_command cmd_serve, cmd_submit, cmd_queue, cmd_wait, cmd_cancel;
 extern const cli_command cmd_profiles, cmd_estimate, cmd_plan, cmd_optimize, cmd_calibrate;
 
+/* Prints a man page or a completion script made from the command tables
+ * (docgen.c): argv is what follows `--generate`. */
+int cli_generate(const cli_command *const *cmds, size_t n, int argc, char **argv);
+
 /* Parses argv (after the command name) into a; on bad input prints one line
  * on stderr and returns EXIT_USAGE.  --help prints help and returns -1. */
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *a);

@@ -21,7 +21,7 @@ static const cli_flag flags[] = {
     { "wait", 'w', "S", "give up when not admitted within S seconds (default: wait)", false },
     { "name", 'n', "NAME", "the job's name in the history", false },
     { "quiet", 'q', NULL, "print only errors, not progress", false },
-    { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N: admission through the daemon", false },
+    { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N, as vramd recorded it", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -51,9 +51,35 @@ static int read_device(const cli_args *a, int *device)
     return 0;
 }
 
+/* `vram run --daemon-job N`: vramd's runner of job N, which gets the job
+ * (command, budget, settings) from the daemon when it claims it. */
+static int read_daemon_job(cli_args *a, vram_job_spec *spec)
+{
+    static const char *const own[] = { "vram", "model", "set", "ladder", "name", "device", "wait" };
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (cli_has(a, own[i]))
+            return cli_error(a, EXIT_USAGE, "--daemon-job: --%s comes from vramd with the job, not from a flag",
+                             own[i]);
+    if (a->dashdash >= 0 && a->dashdash < a->nrest)
+        return cli_error(a, EXIT_USAGE, "--daemon-job: the command comes from vramd with the job, not after --");
+    uint64_t job = 0;
+    int rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job);
+    if (rc)
+        return rc;
+    spec->daemon_job = job;
+    spec->device = -1;
+    spec->wait_ms = -1;
+    spec->history = vram_options_get(a->opts, "history");
+    if (spec->history && !*spec->history)
+        spec->history = NULL;
+    return 0;
+}
+
 static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
 {
     memset(spec, 0, sizeof(*spec));
+    if (cli_has(a, "daemon-job"))
+        return read_daemon_job(a, spec);
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
         return cli_error(a, EXIT_USAGE, "no command: give it after --, e.g. vram run --vram 6GiB -- python gen.py");
     if (!*a->rest[a->dashdash])
@@ -78,10 +104,6 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
     spec->ladder = cli_get(a, "ladder");
     spec->name = cli_get(a, "name");
     spec->history = vram_options_get(a->opts, "history");
-    uint64_t job = 0;
-    if (cli_has(a, "daemon-job") && (rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job)))
-        return rc;
-    spec->daemon_job = job;
     if (spec->history && !*spec->history)
         spec->history = NULL;
     if (spec->ladder) {

@@ -61,6 +61,9 @@ int main(int argc, char **argv)
         print_usage(stdout);
         return EXIT_OK;
     }
+    /* Man pages and completion, from the same tables (docgen.c). */
+    if (!strcmp(name, "--generate"))
+        return cli_generate(commands, sizeof(commands) / sizeof(commands[0]), argc - 2, argv + 2);
     if (!strcmp(name, "--version") || !strcmp(name, "version")) {
         printf("vram %s\n", vram_version());
         return EXIT_OK;

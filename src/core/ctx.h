@@ -2,16 +2,20 @@
  * core/ctx.h - the context's insides, shared by the modules that hang off it.
  *
  * A context is a set of options, one open backend and the lock that
- * serialises calls into it.  Modules that keep state across calls (the
- * monitor, the scheduler's ledger) attach to it and are counted, so that
- * closing a context still in use is refused.
+ * serialises calls into it.  Core keeps the context but not the backend:
+ * device/context.c opens it and makes every call into it.  Modules that
+ * keep state across calls (the monitor, the scheduler's ledger) attach to
+ * it and are counted, so that closing a context still in use is refused.
  */
 #ifndef VRAM_CORE_CTX_H
 #define VRAM_CORE_CTX_H
 
 #include <pthread.h>
 
-#include "device/backend.h"
+#include "core/options.h"
+
+/* Opened and used by device/ only; the context holds it. */
+typedef struct vram_backend vram_backend;
 
 /* What the ledger tells a snapshot about a device (see sched). */
 typedef struct vram__lease_view {
@@ -30,10 +34,6 @@ struct vram_ctx {
     void *ledger;                   /* set by the scheduler while one is open */
     vram__lease_view_fn lease_view;
 };
-
-/* Picks and opens the backend the options ask for ("auto": nvml, else sim
- * with a notice).  notice gets why sim was chosen, or "". */
-int vram__backend_select(const vram_options *opts, vram_backend **out, char *notice, size_t cap);
 
 void vram__ctx_attach(vram_ctx *ctx);
 void vram__ctx_detach(vram_ctx *ctx);

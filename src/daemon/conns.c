@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "wire/record.h"
 #include "wire/sock.h"
 
 /* The submits of one loop round, from every client, stored together. */
@@ -302,6 +303,35 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
     }
 }
 
+bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
+                       const vram_lease_info *lease, const vram__job *record)
+{
+    vramd_conn *c = vramd_conn_find(d, conn);
+    if (!c)
+        return false;
+    if (status) {
+        reply_error(d, c, request_id, status, message ? message : vram_strerror(status));
+        return true;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__request req = { 0 };
+    vram__strlcpy(req.id, request_id ? request_id : "", sizeof(req.id));
+    vram__buf_init(&b);
+    vram__reply_begin(&b, &req, &j);
+    vram__json_field_uint(&j, "lease", lease->id);
+    vram__json_field_uint(&j, "device", lease->device);
+    vram__json_field_uint(&j, "bytes", lease->bytes);
+    if (record) {
+        vram__json_key(&j, "job");
+        vram__record_write(&j, record);
+    }
+    vram__reply_end(&j);
+    bool sent = !b.failed;
+    reply_done(d, c, &b);
+    return sent;
+}
+
 void vramd_client_granted(vramd *d, const vramd_msg *m)
 {
     vramd_pending **pp = &d->pending;
@@ -314,27 +344,9 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
         return;
     }
     *pp = p->next;
-    vramd_conn *c = vramd_conn_find(d, p->conn);
-    if (!c) {
-        if (!m->status)
-            vram_lease_release(d->ledger, m->lease.id);
-    } else if (m->status) {
-        reply_error(d, c, p->request_id, m->status,
-                    m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for"
-                                                : vram_strerror(m->status));
-    } else {
-        vram__buf b;
-        vram__json j;
-        vram__request req = { 0 };
-        vram__strlcpy(req.id, p->request_id, sizeof(req.id));
-        vram__buf_init(&b);
-        vram__reply_begin(&b, &req, &j);
-        vram__json_field_uint(&j, "lease", m->lease.id);
-        vram__json_field_uint(&j, "device", m->lease.device);
-        vram__json_field_uint(&j, "bytes", m->lease.bytes);
-        vram__reply_end(&j);
-        reply_done(d, c, &b);
-    }
+    const char *why = m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for" : NULL;
+    if (!vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL) && !m->status)
+        vram_lease_release(d->ledger, m->lease.id);
     free(p);
 }
 
@@ -378,19 +390,11 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram_lease_info lease;
     int rc = vramd_job_claim(d, r->job, (uint32_t)r->runner_pid, &lease);
-    if (rc) {
+    vramd_job *job = rc ? NULL : vramd_job_find(d, r->job);
+    if (rc)
         reply_failure(d, c, r, rc);
-        return;
-    }
-    vram__buf b;
-    vram__json j;
-    vram__buf_init(&b);
-    vram__reply_begin(&b, r, &j);
-    vram__json_field_uint(&j, "lease", lease.id);
-    vram__json_field_uint(&j, "device", lease.device);
-    vram__json_field_uint(&j, "bytes", lease.bytes);
-    vram__reply_end(&j);
-    reply_done(d, c, &b);
+    else
+        vramd_reply_lease(d, c->id, r->id, 0, NULL, &lease, job ? &job->row : NULL);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */

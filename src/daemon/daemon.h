@@ -2,8 +2,10 @@
  * daemon/daemon.h - vramd's insides, shared by its files.
  *
  * daemon.c runs the main loop and owns the daemon's life; jobs.c keeps the
- * jobs (admission, runners, recovery); conns.c speaks the socket protocol
- * with clients; provider.c answers the HTTP server.  One recursive lock,
+ * jobs' states (the table, admission, what runners say, recovery); spawn.c
+ * starts a job's runner; jobview.c shows a job as JSON; conns.c speaks the
+ * socket protocol with clients (every reply is built there); provider.c
+ * answers the HTTP server.  One recursive lock,
  * `lock`, guards all daemon state: the main loop holds it for each round's
  * work (not while it waits in poll), the HTTP threads while they read, or
  * submit and cancel.  Ledger callbacks, arriving on the ledger's threads,
@@ -153,6 +155,12 @@ void vramd_changed(vramd *d);       /* under d->lock: bump the version */
 void vramd_event_add(vramd *d, const char *kind, uint64_t job, int device, const char *fmt, ...)
     VRAM__PRINTF(5, 6);
 
+/* A job in a state it never leaves. */
+static inline bool vramd_state_final(int state)
+{
+    return state == VRAM__JOB_SUCCEEDED || state == VRAM__JOB_FAILED || state == VRAM__JOB_CANCELED;
+}
+
 /* ---- jobs.c ---- */
 vramd_job *vramd_job_find(vramd *d, uint64_t id);
 int vramd_jobs_recover(vramd *d);
@@ -168,12 +176,25 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
 int vramd_job_progress(vramd *d, uint64_t id, double progress);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
-void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);
-int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out);
-void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
 void vramd_jobs_free(vramd *d);
 /* Sizes a job from its row (vram_bytes, or a plan of its model). */
 int vramd_job_estimate(vramd *d, vramd_job *j);
+
+/* ---- spawn.c ---- */
+/* Forks the job's runner for its granted lease, held at its gate: *gate_out
+ * is the gate's write end, for vramd_runner_gate. */
+int vramd_runner_fork(vramd *d, const vramd_job *j, const vram_lease_info *lease, pid_t *pid_out,
+                      int *gate_out);
+/* Lets the runner go on (go) or away (!go, and reaps it); closes the gate. */
+int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
+
+/* ---- jobview.c ---- */
+void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);
+int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out);
+void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
+/* Tells subscribers (vram wait, the dashboard) that a job changed. */
+void vramd_job_announce(vramd *d, vramd_job *j);
+void vramd_job_log_path(vramd *d, uint64_t id, char *buf, size_t cap);
 
 /* ---- conns.c ---- */
 void vramd_conn_accept(vramd *d);
@@ -183,6 +204,13 @@ void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line);
 vramd_conn *vramd_conn_find(vramd *d, uint64_t id);
 void vramd_conns_sweep(vramd *d);   /* frees closed connections and their leases */
 void vramd_client_granted(vramd *d, const vramd_msg *m);
+/* Answers a request for memory (lease, job-claim, job-rung) on connection
+ * conn: the lease (and for a claim, the job's record: see wire/record.h),
+ * or status with message (NULL: status's own words).  False when nothing
+ * could be sent (the connection is gone, or no host memory): the caller
+ * then gives a granted lease back. */
+bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
+                       const vram_lease_info *lease, const vram__job *record);
 void vramd_broadcast(vramd *d, const char *line);   /* to subscribers */
 void vramd_conns_flush(vramd *d);  /* stores and answers this round's submits */
 void vramd_conns_free(vramd *d);

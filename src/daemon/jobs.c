@@ -1,14 +1,15 @@
 /*
- * daemon/jobs.c - vramd's jobs from submit to end, and after a crash.
+ * daemon/jobs.c - vramd's jobs from submit to end, and after a crash: the
+ * job table and every move of a job's state.
  *
  * A queued job waits for its lease in the one ledger (an async request); when
  * granted, the job moves queued -> starting in the database and a runner
- * (`vram run --daemon-job N ...`) is forked into a session of its own, held
- * at a gate until that move is on disk.  The runner claims its job over the
- * socket (starting -> running), asks for another budget after an
- * out-of-memory (job-rung), names the job's process group (owner) and says
- * when it ended; with no daemon to tell, it writes the end to the database
- * itself.  On start, the daemon rebuilds its jobs from the database: what
+ * (`vram run --daemon-job N ...`, started by spawn.c) is held at a gate
+ * until that move is on disk.  The runner claims its job over the socket
+ * (starting -> running), asks for another budget after an out-of-memory
+ * (job-rung), names the job's process group (owner) and says when it ended;
+ * with no daemon to tell, its wire/link.c writes the end to the job store.
+ * How a job looks is jobview.c's; replies to clients are conns.c's.  On start, the daemon rebuilds its jobs from the database: what
  * never started is queued again, what still runs is adopted, and a job whose
  * runner died is followed to its end (its processes live on) or queued again
  * (they are gone), never run twice.
@@ -19,14 +20,10 @@
  * runs and frees every lease.  Until it is written, a vramd killed would
  * find such a job as it was on disk.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
@@ -35,11 +32,6 @@
 
 #define USAGE_EVERY_MS 1000
 #define SAVE_AGAIN_MS 1000          /* unsaved moves and waiting starts, on a full disk */
-
-static bool is_final(int state)
-{
-    return state == VRAM__JOB_SUCCEEDED || state == VRAM__JOB_FAILED || state == VRAM__JOB_CANCELED;
-}
 
 /* ---- the table (ids ascending) ------------------------------------------------- */
 
@@ -66,6 +58,24 @@ static void job_free(vramd_job *j)
     }
 }
 
+/* Copies row into *to with strings of its own (a missing one as its empty
+ * value); VRAM_ENOMEM, with nothing held, when one cannot be copied. */
+static int own_strings(vram__job *to, const vram__job *row)
+{
+    *to = *row;
+    to->argv_json = strdup(row->argv_json ? row->argv_json : "[]");
+    to->env_json = strdup(row->env_json ? row->env_json : "{}");
+    to->cwd = strdup(row->cwd ? row->cwd : "/");
+    to->name = strdup(row->name ? row->name : "");
+    to->model = strdup(row->model ? row->model : "");
+    to->settings_json = strdup(row->settings_json ? row->settings_json : "{}");
+    to->ladder = strdup(row->ladder ? row->ladder : "");
+    if (to->argv_json && to->env_json && to->cwd && to->name && to->model && to->settings_json && to->ladder)
+        return 0;
+    vram__job_clear(to);
+    return VRAM_ENOMEM;
+}
+
 /* Adds j (its id larger than any there) under d->lock. */
 static int table_add(vramd *d, vramd_job *j)
 {
@@ -90,7 +100,7 @@ static void table_trim(vramd *d)
     size_t drop = d->finished_kept - VRAMD_MAX_FINISHED;
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
-        if (drop && is_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
+        if (drop && vramd_state_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
             job_free(j);
             drop--;
             d->finished_kept--;
@@ -104,9 +114,9 @@ static void table_trim(vramd *d)
 /* A job's new state in memory (under d->lock), with what it means. */
 static void set_state(vramd *d, vramd_job *j, int state)
 {
-    if (!is_final(j->row.state) && is_final(state))
+    if (!vramd_state_final(j->row.state) && vramd_state_final(state))
         d->finished_kept++;
-    else if (is_final(j->row.state) && !is_final(state))
+    else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
         d->finished_kept--;
     j->row.state = state;
     vramd_changed(d);
@@ -127,126 +137,11 @@ static void reload(vramd *d, vramd_job *j)
     pthread_mutex_unlock(&d->lock);
 }
 
-/* ---- telling people ---------------------------------------------------------------- */
-
-static void job_command(const vramd_job *j, char *buf, size_t cap);
-
-/* argv as one line, for people; made once per job (lists show thousands). */
-static const char *job_command_text(const vramd_job *j)
-{
-    if (!j->command) {
-        char buf[2048];
-        job_command(j, buf, sizeof(buf));
-        ((vramd_job *)j)->command = strdup(buf);
-    }
-    return j->command ? j->command : "";
-}
-
-static void job_command(const vramd_job *j, char *buf, size_t cap)
-{
-    vram__json_doc *doc;
-    char err[64];
-    size_t n = 0;
-    buf[0] = '\0';
-    if (vram__json_read(j->row.argv_json, strlen(j->row.argv_json), 0, &doc, err, sizeof(err)))
-        return;
-    const vram__jv *a = vram__json_root(doc);
-    for (size_t i = 0; a->kind == VRAM__JV_ARRAY && i < a->n && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? " " : "", vram__jv_str(a->items[i]));
-    vram__json_doc_free(doc);
-}
-
-static void opt_uint(vram__json *o, const char *key, uint64_t v, bool have)
-{
-    vram__json_key(o, key);
-    if (have)
-        vram__json_uint(o, v);
-    else
-        vram__json_null(o);
-}
-
-void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
-{
-    const vram__job *r = &j->row;
-    const char *command = job_command_text(j);
-    bool ran = r->state != VRAM__JOB_QUEUED && r->started_ms;
-    vram__json_object_begin(o);
-    vram__json_field_uint(o, "id", r->id);
-    vram__json_field_string(o, "name", r->name);
-    vram__json_field_string(o, "state", vram__job_state_name(r->state));
-    vram__json_field_string(o, "command", command);
-    vram__json_field_string(o, "model", r->model);
-    vram__json_key(o, "tier");
-    if (*j->tier)
-        vram__json_string(o, j->tier);
-    else
-        vram__json_null(o);
-    opt_uint(o, "estimate_bytes", j->estimate_bytes, j->estimate_bytes != 0);
-    opt_uint(o, "used_bytes", j->used_bytes, r->state == VRAM__JOB_RUNNING);
-    opt_uint(o, "peak_bytes", r->peak_bytes, r->peak_bytes != 0);
-    vram__json_key(o, "progress");
-    if (r->state == VRAM__JOB_SUCCEEDED)
-        vram__json_double(o, 1.0);
-    else if (r->state == VRAM__JOB_RUNNING && j->progress >= 0)
-        vram__json_double(o, j->progress);
-    else
-        vram__json_null(o);
-    vram__json_key(o, "device");
-    if (r->device >= 0)
-        vram__json_int(o, r->device);
-    else
-        vram__json_null(o);
-    opt_uint(o, "attempt", j->rung ? j->rung : r->attempts, r->attempts != 0);
-    vram__json_field_int(o, "priority", r->priority);
-    opt_uint(o, "submitted_unix_ms", r->submitted_ms, true);
-    opt_uint(o, "started_unix_ms", r->started_ms, ran);
-    opt_uint(o, "ended_unix_ms", r->ended_ms, is_final(r->state) && r->ended_ms);
-    vram__json_key(o, "outcome");
-    if (*r->outcome)
-        vram__json_string(o, r->outcome);
-    else
-        vram__json_null(o);
-    vram__json_key(o, "exit_status");
-    if (is_final(r->state) && *r->outcome)
-        vram__json_int(o, r->exit_status);
-    else
-        vram__json_null(o);
-    vram__json_key(o, "reason");
-    const char *why = *j->reason ? j->reason : r->note;
-    if (*why)
-        vram__json_string(o, why);
-    else
-        vram__json_null(o);
-    vram__json_key(o, "log");
-    char log[4200];
-    snprintf(log, sizeof(log), "%s.logs/%llu.log", d->db_path, (unsigned long long)r->id);
-    vram__json_string(o, log);
-    vram__json_object_end(o);
-}
-
-/* Tells subscribers (vram wait, the dashboard) that a job changed. */
-static void announce(vramd *d, vramd_job *j)
-{
-    vram__buf b;
-    vram__json o;
-    vram__buf_init(&b);
-    vram__json_init(&o, &b);
-    vram__json_object_begin(&o);
-    vram__json_field_string(&o, "event", "job");
-    vram__json_key(&o, "job");
-    pthread_mutex_lock(&d->lock);
-    vramd_job_json(d, j, &o);
-    pthread_mutex_unlock(&d->lock);
-    vram__json_object_end(&o);
-    vram__buf_put(&b, "\n", 1);
-    if (!b.failed)
-        vramd_broadcast(d, b.data);
-    vram__buf_free(&b);
-}
-
 /* ---- sizing -------------------------------------------------------------------------- */
 
-/* The job's settings object as "key=value" strings. */
+static void strings_free(char **list, size_t n);
+
+/* The job's settings object as "key=value" strings, for the planner. */
 static int settings_of(const vramd_job *j, char ***out, size_t *n)
 {
     *out = NULL;
@@ -257,18 +152,25 @@ static int settings_of(const vramd_job *j, char ***out, size_t *n)
         return vram__fail(VRAM_EPARSE, "job %llu's settings: %s", (unsigned long long)j->row.id, err);
     const vram__jv *o = vram__json_root(doc);
     char **list = calloc(o->n + 1, sizeof(*list));
-    for (size_t i = 0; list && i < o->n; i++) {
-        size_t len = strlen(o->keys[i]) + strlen(o->items[i]->str) + 2;
-        if ((list[i] = malloc(len)))
-            snprintf(list[i], len, "%s=%s", o->keys[i], o->items[i]->str);
+    size_t made = 0;
+    for (; list && made < o->n; made++) {
+        size_t len = strlen(o->keys[made]) + strlen(o->items[made]->str) + 2;
+        if (!(list[made] = malloc(len)))
+            break;
+        snprintf(list[made], len, "%s=%s", o->keys[made], o->items[made]->str);
     }
-    *n = list ? o->n : 0;
-    *out = list;
+    bool whole = list && made == o->n;
     vram__json_doc_free(doc);
-    return list ? 0 : vram__fail(VRAM_ENOMEM, "out of host memory");
+    if (!whole) {
+        strings_free(list, made);
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
+    *n = made;
+    *out = list;
+    return 0;
 }
 
-static void free_list(char **list, size_t n)
+static void strings_free(char **list, size_t n)
 {
     for (size_t i = 0; list && i < n; i++)
         free(list[i]);
@@ -316,10 +218,17 @@ static int check_fits(vramd *d, const vramd_job *j, uint64_t largest)
                       need, which, can);
 }
 
+/* Sizes the job once, at submit: its budget and tier go into its record
+ * (and the job store), where recovery and its runner find them. */
 int vramd_job_estimate(vramd *d, vramd_job *j)
 {
+    if (j->row.budget_bytes) {      /* sized already */
+        j->estimate_bytes = j->row.budget_bytes;
+        vram__strlcpy(j->tier, j->row.tier, sizeof(j->tier));
+        return 0;
+    }
     if (j->row.vram_bytes) {
-        j->estimate_bytes = j->row.vram_bytes;
+        j->estimate_bytes = j->row.budget_bytes = j->row.vram_bytes;
         return 0;
     }
     vram_profile *p;
@@ -341,11 +250,14 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
     if (!rc) {
         vram_estimate e;
         rc = vram_plan_estimate(plan, &e);
-        j->estimate_bytes = e.peak_bytes;
-        vram__strlcpy(j->tier, vram_plan_tier(plan), sizeof(j->tier));
+        if (!rc) {
+            j->estimate_bytes = j->row.budget_bytes = e.peak_bytes;
+            vram__strlcpy(j->tier, vram_plan_tier(plan), sizeof(j->tier));
+            vram__strlcpy(j->row.tier, j->tier, sizeof(j->row.tier));
+        }
         vram_plan_free(plan);
     }
-    free_list(settings, n);
+    strings_free(settings, n);
     vram_profile_free(p);
     return rc;
 }
@@ -455,7 +367,7 @@ static void fail_job(vramd *d, vramd_job *j, int from, const char *outcome, cons
         set_state(d, j, VRAM__JOB_FAILED);
         pthread_mutex_unlock(&d->lock);
         vramd_say(d, "job %llu failed: %s", (unsigned long long)j->row.id, why);
-        announce(d, j);
+        vramd_job_announce(d, j);
     }
 }
 
@@ -479,213 +391,25 @@ static void enqueue(vramd *d, vramd_job *j)
     pthread_mutex_unlock(&d->lock);
 }
 
-/* ---- runners -------------------------------------------------------------------------------- */
+/* ---- runners ------------------------------------------------------------------------------- */
 
-typedef struct strv {
-    char **v;
-    size_t n, cap;
-} strv;
-
-static void strv_add(strv *s, const char *text)
-{
-    if (s->n + 2 > s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        char **p = realloc(s->v, cap * sizeof(*p));
-        if (!p)
-            return;
-        s->v = p;
-        s->cap = cap;
-    }
-    s->v[s->n] = strdup(text);
-    if (s->v[s->n])
-        s->n++;
-    s->v[s->n] = NULL;
-}
-
-static void strv_free(strv *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s->v);
-}
-
-/* The settings the runner must see the same devices with. */
-static void device_flags(vramd *d, strv *a)
-{
-    static const char *const names[] = { "backend", "sim", "sim-state", "margin", "interval",
-                                         "nvml-library", "profiles" };
-    const vram_options *o = vram_ctx_options(d->ctx);
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        const char *v = vram_options_get(o, names[i]);
-        if (!v || !*v)
-            continue;
-        char flag[64];
-        snprintf(flag, sizeof(flag), "--%s", names[i]);
-        strv_add(a, flag);
-        strv_add(a, !strcmp(names[i], "backend") ? vram_ctx_backend(d->ctx) : v);
-    }
-}
-
-/* `vram run --daemon-job N ... -- COMMAND` */
-static int runner_argv(vramd *d, const vramd_job *j, const vram_lease_info *lease, strv *a)
-{
-    char num[32];
-    strv_add(a, d->runner_path);
-    strv_add(a, "run");
-    strv_add(a, "--daemon-job");
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)j->row.id);
-    strv_add(a, num);
-    strv_add(a, "--vram");
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)lease->bytes);
-    strv_add(a, num);
-    strv_add(a, "--socket");
-    strv_add(a, d->socket_path);
-    strv_add(a, "--db");
-    strv_add(a, d->db_path);
-    if (*d->history_path) {
-        strv_add(a, "--history");
-        strv_add(a, d->history_path);
-    }
-    if (*j->row.model) {
-        strv_add(a, "--model");
-        strv_add(a, j->row.model);
-    }
-    if (*j->row.ladder) {
-        strv_add(a, "--ladder");
-        strv_add(a, j->row.ladder);
-    }
-    if (*j->row.name) {
-        strv_add(a, "--name");
-        strv_add(a, j->row.name);
-    }
-    device_flags(d, a);
-    char **settings;
-    size_t n;
-    if (!settings_of(j, &settings, &n)) {
-        for (size_t i = 0; i < n; i++) {
-            strv_add(a, "--set");
-            strv_add(a, settings[i]);
-        }
-        free_list(settings, n);
-    }
-    strv_add(a, "--");
-    vram__json_doc *doc;
-    char err[128];
-    if (vram__json_read(j->row.argv_json, strlen(j->row.argv_json), 0, &doc, err, sizeof(err)))
-        return vram__fail(VRAM_EPARSE, "job %llu's command: %s", (unsigned long long)j->row.id, err);
-    const vram__jv *arr = vram__json_root(doc);
-    for (size_t i = 0; arr->kind == VRAM__JV_ARRAY && i < arr->n; i++)
-        strv_add(a, vram__jv_str(arr->items[i]));
-    vram__json_doc_free(doc);
-    return 0;
-}
-
-/* The job's environment, as it was when it was submitted. */
-static void runner_env(const vramd_job *j, strv *e)
-{
-    extern char **environ;
-    vram__json_doc *doc;
-    char err[64];
-    if (vram__json_read(j->row.env_json, strlen(j->row.env_json), 0, &doc, err, sizeof(err)))
-        return;
-    const vram__jv *o = vram__json_root(doc);
-    if (o->kind == VRAM__JV_OBJECT && o->n == 0) {
-        for (char **v = environ; *v; v++)
-            strv_add(e, *v);
-    }
-    for (size_t i = 0; o->kind == VRAM__JV_OBJECT && i < o->n; i++) {
-        size_t len = strlen(o->keys[i]) + o->items[i]->len + 2;
-        char *kv = malloc(len);
-        if (kv) {
-            snprintf(kv, len, "%s=%s", o->keys[i], o->items[i]->str);
-            strv_add(e, kv);
-            free(kv);
-        }
-    }
-    vram__json_doc_free(doc);
-}
-
-/* In the forked runner: a session of its own, the job's folder and log,
- * then wait at the gate until the daemon has recorded the start.  The
- * daemon's descriptors go first: a runner waiting at the gate must not keep
- * the daemon's socket listening after the daemon is gone (a client would
- * connect to it and never hear back). */
-static void runner_child(const char *cwd, const char *log, int gate, char **argv, char **envp)
-{
-    setsid();
-    int null = open("/dev/null", O_RDONLY);
-    if (null >= 0)
-        dup2(null, STDIN_FILENO);
-    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (out >= 0) {
-        dup2(out, STDOUT_FILENO);
-        dup2(out, STDERR_FILENO);
-    }
-    if (gate > STDERR_FILENO + 1)
-        close_range(STDERR_FILENO + 1, (unsigned)gate - 1, 0);
-    close_range((unsigned)gate + 1, ~0U, 0);
-    char go = 0;
-    if (read(gate, &go, 1) != 1 || go != 'g')
-        _exit(0);                   /* the daemon did not record the start */
-    if (chdir(cwd) != 0) {
-        dprintf(STDERR_FILENO, "vramd: cannot enter %s: %s\n", cwd, strerror(errno));
-        _exit(126);
-    }
-    signal(SIGPIPE, SIG_DFL);
-    execve(argv[0], argv, envp);
-    dprintf(STDERR_FILENO, "vramd: cannot run %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-}
-
-static void log_path(vramd *d, uint64_t id, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)id);
-}
-
-/* Starts the job's runner on its granted lease. */
+/* Starts the job's runner on its granted lease: forked and held at its
+ * gate until the move to starting is on disk. */
 static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
 {
-    strv argv = { 0 }, envp = { 0 };
-    int rc = runner_argv(d, j, lease, &argv);
-    if (rc) {
-        strv_free(&argv);
+    pid_t pid;
+    int gate;
+    int rc = vramd_runner_fork(d, j, lease, &pid, &gate);
+    if (rc)
         return rc;
-    }
-    runner_env(j, &envp);
-    char log[4300];
-    log_path(d, j->row.id, log, sizeof(log));
-    vram__make_parent_dirs(log);
-    int gate[2];
-    if (pipe2(gate, O_CLOEXEC) != 0) {
-        strv_free(&argv);
-        strv_free(&envp);
-        return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
-    }
-    pid_t pid = vram__fork_clean();
-    if (pid == 0) {
-        close(gate[1]);
-        runner_child(j->row.cwd, log, gate[0], argv.v, envp.v);
-    }
-    close(gate[0]);
-    strv_free(&argv);
-    strv_free(&envp);
-    if (pid < 0) {
-        close(gate[1]);
-        return vram__fail(VRAM_EAGAIN, "cannot start a runner: %s", strerror(errno));
-    }
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
                     .runner_pid = (uint32_t)pid, .runner_start = vram__proc_start_ticks((uint32_t)pid) };
     rc = save_kept(d, j) ? vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f)
                          : vram__fail(VRAM_ENOSPC, "job %llu's last move is not on disk yet",
                                       (unsigned long long)j->row.id);
-    char go = rc ? 'x' : 'g';
-    if (write(gate[1], &go, 1) != 1 && !rc)
-        rc = vram__fail(VRAM_EIO, "cannot release the runner of job %llu", (unsigned long long)j->row.id);
-    close(gate[1]);
-    if (rc) {
-        waitpid(pid, NULL, 0);
-        return rc;
-    }
+    int gated = vramd_runner_gate(d, j->row.id, pid, gate, rc == 0);
+    if (rc || gated)
+        return rc ? rc : gated;
     double waited = (double)(vram__unix_ms() - j->row.submitted_ms) / 1000.0;
     pthread_mutex_lock(&d->lock);
     j->runner = pid;
@@ -704,7 +428,7 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     vram_lease_set_owner(d->ledger, lease->id, (uint32_t)pid, 0);
     vramd_say(d, "job %llu starting on GPU %u with %.1f GiB after %.1f s in the queue",
               (unsigned long long)j->row.id, lease->device, (double)lease->bytes / 1073741824.0, waited);
-    announce(d, j);
+    vramd_job_announce(d, j);
     return 0;
 }
 
@@ -722,13 +446,9 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
         return;
     }
     if (waiting_rung) {
-        vramd_conn *c = vramd_conn_find(d, j->rung_conn);
+        uint64_t conn = j->rung_conn;
         j->rung_conn = 0;
-        vram__buf b;
-        vram__buf_init(&b);
-        if (m->status) {
-            vram__reply_error(&b, j->rung_request_id, m->status, "no budget for the next rung");
-        } else {
+        if (!m->status) {
             j->lease = m->lease.id;
             vram_lease_set_owner(d->ledger, j->lease, j->row.runner_pid, j->row.job_pgid);
             pthread_mutex_lock(&d->lock);   /* the queue shows the rung's budget from now on */
@@ -737,20 +457,11 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
             j->row.device = (int)m->lease.device;
             vramd_changed(d);
             pthread_mutex_unlock(&d->lock);
-            vram__json o;
-            vram__request req = { 0 };
-            vram__strlcpy(req.id, j->rung_request_id, sizeof(req.id));
-            vram__reply_begin(&b, &req, &o);
-            vram__json_field_uint(&o, "lease", m->lease.id);
-            vram__json_field_uint(&o, "device", m->lease.device);
-            vram__json_field_uint(&o, "bytes", m->lease.bytes);
-            vram__reply_end(&o);
         }
-        if (c && !b.failed)
-            vramd_conn_reply(d, c, b.data);
-        else if (!m->status)
+        if (!vramd_reply_lease(d, conn, j->rung_request_id, m->status, "no budget for the next rung", &m->lease,
+                               NULL) &&
+            !m->status)
             release_lease(d, j);
-        vram__buf_free(&b);
         return;
     }
     if (m->status) {
@@ -804,7 +515,7 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
     out->id = j->lease;
     out->device = j->row.device >= 0 ? (unsigned)j->row.device : 0;
     out->bytes = j->row.lease_bytes;
-    announce(d, j);
+    vramd_job_announce(d, j);
     return 0;
 }
 
@@ -869,7 +580,7 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
         return vram__fail(VRAM_ENOENT, "no job %llu", (unsigned long long)id);
-    if (is_final(j->row.state))
+    if (vramd_state_final(j->row.state))
         return 0;                   /* told again: by a runner whose daemon died before answering */
     int to = final_state_of(outcome);
     vram__job f = { .device = -1, .exit_status = exit_status, .peak_bytes = peak };
@@ -877,7 +588,7 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     int rc = store_end(d, j, VRAM__JOB_RUNNING, to, &f);
     if (rc == VRAM_EAGAIN) {
         reload(d, j);               /* its runner wrote the end itself */
-        rc = is_final(j->row.state) ? 0 : rc;
+        rc = vramd_state_final(j->row.state) ? 0 : rc;
     } else if (!rc) {
         pthread_mutex_lock(&d->lock);
         j->row.exit_status = exit_status;
@@ -895,7 +606,7 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     if (!rc) {
         vramd_say(d, "job %llu %s (%s, status %d)", (unsigned long long)id,
                   vram__job_state_name(j->row.state), j->row.outcome, j->row.exit_status);
-        announce(d, j);
+        vramd_job_announce(d, j);
     }
     pthread_mutex_lock(&d->lock);
     table_trim(d);
@@ -939,6 +650,8 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
         made[i]->row = rows[i];     /* borrowed until stored */
         made[i]->progress = -1;
         rc = acceptable(d, made[i], largest);
+        rows[i].budget_bytes = made[i]->row.budget_bytes;     /* stored with the job */
+        vram__strlcpy(rows[i].tier, made[i]->row.tier, sizeof(rows[i].tier));
     }
     if (!rc)
         rc = vram__queue_add(d->queue, rows, n);
@@ -951,20 +664,24 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
     }
     for (size_t i = 0; i < n; i++) {
         vramd_job *j = made[i];
-        /* Own copies of the strings from here on. */
-        vram__job row = rows[i];
-        row.argv_json = strdup(rows[i].argv_json ? rows[i].argv_json : "[]");
-        row.env_json = strdup(rows[i].env_json ? rows[i].env_json : "{}");
-        row.cwd = strdup(rows[i].cwd ? rows[i].cwd : "/");
-        row.name = strdup(rows[i].name ? rows[i].name : "");
-        row.model = strdup(rows[i].model ? rows[i].model : "");
-        row.settings_json = strdup(rows[i].settings_json ? rows[i].settings_json : "{}");
-        row.ladder = strdup(rows[i].ladder ? rows[i].ladder : "");
-        j->row = row;
+        /* Own copies of the strings from here on.  The rows are on disk: a
+         * job that cannot be kept in memory is failed there, not lost. */
+        int kept = own_strings(&j->row, &rows[i]);
         pthread_mutex_lock(&d->lock);
-        table_add(d, j);
-        vramd_changed(d);
+        if (!kept)
+            kept = table_add(d, j);
+        if (!kept)
+            vramd_changed(d);
         pthread_mutex_unlock(&d->lock);
+        if (kept) {
+            vram__job f = { .device = -1 };
+            snprintf(f.outcome, sizeof(f.outcome), "not-started");
+            snprintf(f.note, sizeof(f.note), "vramd ran out of host memory taking it");
+            vram__queue_move(d->queue, rows[i].id, VRAM__JOB_QUEUED, VRAM__JOB_FAILED, &f);
+            vram__clear_error();
+            job_free(j);
+            continue;
+        }
         enqueue(d, j);
     }
     free(made);
@@ -976,7 +693,7 @@ int vramd_job_cancel(vramd *d, uint64_t id)
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
         return vram__fail(VRAM_ENOENT, "no job %llu (or it ended long ago)", (unsigned long long)id);
-    if (is_final(j->row.state))
+    if (vramd_state_final(j->row.state))
         return vram__fail(VRAM_EBUSY, "job %llu has already ended (%s)", (unsigned long long)id,
                           vram__job_state_name(j->row.state));
     if (j->row.state == VRAM__JOB_RUNNING || j->row.state == VRAM__JOB_STARTING) {
@@ -1002,7 +719,7 @@ int vramd_job_cancel(vramd *d, uint64_t id)
     j->reason[0] = '\0';
     set_state(d, j, VRAM__JOB_CANCELED);
     pthread_mutex_unlock(&d->lock);
-    announce(d, j);
+    vramd_job_announce(d, j);
     return 0;
 }
 
@@ -1013,16 +730,16 @@ int vramd_job_cancel(vramd *d, uint64_t id)
 static void runner_lost(vramd *d, vramd_job *j)
 {
     reload(d, j);
-    if (is_final(j->row.state)) {
+    if (vramd_state_final(j->row.state)) {
         release_lease(d, j);
-        announce(d, j);
+        vramd_job_announce(d, j);
         return;
     }
     if (j->row.state == VRAM__JOB_QUEUED) {     /* it could not start it and gave it back */
         release_lease(d, j);
         vramd_say(d, "job %llu queued again by its runner: %s", (unsigned long long)j->row.id, j->row.note);
         enqueue(d, j);
-        announce(d, j);
+        vramd_job_announce(d, j);
         return;
     }
     if (j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) {
@@ -1049,7 +766,7 @@ static void runner_lost(vramd *d, vramd_job *j)
         pthread_mutex_unlock(&d->lock);
         vramd_say(d, "job %llu queued again (runner lost)", (unsigned long long)j->row.id);
         enqueue(d, j);
-        announce(d, j);
+        vramd_job_announce(d, j);
     }
 }
 
@@ -1161,21 +878,12 @@ static int keep_row(void *user, const vram__job *row)
     vramd_job *j = calloc(1, sizeof(*j));
     if (!j)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
-    j->row = *row;
     j->progress = -1;
-    j->row.argv_json = strdup(row->argv_json);
-    j->row.env_json = strdup(row->env_json);
-    j->row.cwd = strdup(row->cwd);
-    j->row.name = strdup(row->name);
-    j->row.model = strdup(row->model);
-    j->row.settings_json = strdup(row->settings_json);
-    j->row.ladder = strdup(row->ladder);
-    if (!j->row.argv_json || !j->row.env_json || !j->row.cwd || !j->row.name || !j->row.model ||
-        !j->row.settings_json || !j->row.ladder) {
+    if (own_strings(&j->row, row)) {
         job_free(j);
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     }
-    if (is_final(row->state))
+    if (vramd_state_final(row->state))
         d->finished_kept++;
     return table_add(d, j);
 }
@@ -1262,37 +970,4 @@ void vramd_jobs_free(vramd *d)
     d->jobs = NULL;
     d->njobs = d->cap_jobs = 0;
     /* Cancels deliver their callbacks: their messages are freed with the inbox. */
-}
-
-/* ---- lists ------------------------------------------------------------------------------------- */
-
-void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
-{
-    memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
-    for (size_t i = 0; i < d->njobs; i++)
-        counts[d->jobs[i]->row.state]++;
-}
-
-/* Running first, then starting, then queued in queue order, then finished
- * newest first; `state` < 0 for all. */
-int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out)
-{
-    static const int order[] = { VRAM__JOB_RUNNING, VRAM__JOB_STARTING, VRAM__JOB_QUEUED };
-    uint64_t n = 0;
-    if (!limit)
-        limit = UINT64_MAX;
-    vram__json_array_begin(out);
-    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
-        for (size_t i = 0; i < d->njobs && n < limit; i++)
-            if (d->jobs[i]->row.state == order[k] && (state < 0 || state == order[k])) {
-                vramd_job_json(d, d->jobs[i], out);
-                n++;
-            }
-    for (size_t i = d->njobs; i-- > 0 && n < limit;)
-        if (is_final(d->jobs[i]->row.state) && (state < 0 || state == d->jobs[i]->row.state)) {
-            vramd_job_json(d, d->jobs[i], out);
-            n++;
-        }
-    vram__json_array_end(out);
-    return 0;
 }

@@ -108,9 +108,13 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     uint64_t bytes = 0;
     int rc = vram ? vram_size_parse(vram, &bytes) : vram__fail(VRAM_EINVAL, "'vram' is required: "
                                                               "the job's budget, e.g. 6GiB");
-    vram_ladder l;
-    if (!rc && ladder && *ladder && !(rc = vram_ladder_parse(ladder, &l)))
-        rc = vram_ladder_first_budget(&l, bytes, &bytes);
+    if (!rc && ladder && *ladder) {
+        vram_ladder *l = malloc(sizeof(*l));   /* some 60 KiB: not on an HTTP thread's stack */
+        rc = !l ? vram__fail(VRAM_ENOMEM, "out of host memory reading the ladder") : vram_ladder_parse(ladder, l);
+        if (!rc)
+            rc = vram_ladder_first_budget(l, bytes, &bytes);
+        free(l);
+    }
     if (rc)
         return rc;
     vram__buf argv;
@@ -122,6 +126,10 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     vram__json_string(&j, "-c");
     vram__json_string(&j, command);
     vram__json_array_end(&j);
+    if (argv.failed) {
+        vram__buf_free(&argv);
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
     vram__job row = { .argv_json = argv.data, .env_json = "{}", .cwd = "/", .settings_json = "{}",
                       .name = (char *)(name ? name : ""), .model = "", .ladder = (char *)(ladder ? ladder : ""),
                       .vram_bytes = bytes, .device_pref = -1 };

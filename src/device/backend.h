@@ -57,6 +57,10 @@ struct vram_backend {
 extern const vram_backend_ops vram__nvml_ops;
 extern const vram_backend_ops vram__sim_ops;
 
+/* Picks and opens the backend the options ask for ("auto": nvml, else sim
+ * with a notice).  notice gets why sim was chosen, or "". */
+int vram__backend_select(const vram_options *opts, vram_backend **out, char *notice, size_t cap);
+
 /* Allocates and opens the named backend.  *out is NULL on failure. */
 int vram__backend_open(const char *name, const vram_options *opts, vram_backend **out);
 void vram__backend_close(vram_backend *be);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/ctx.h"
+#include "device/backend.h"
 
 int vram__backend_select(const vram_options *opts, vram_backend **out, char *notice, size_t cap)
 {

@@ -73,6 +73,21 @@ static int local_lease(vram__admitter *ad, const vram__lease_ask *ask, vram__lea
     return 0;
 }
 
+int vram__admit_claim(vram__admitter *ad, vram__record *record, vram__lease_grant *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!ad->job || !ad->link.daemon)
+        return vram__fail(VRAM_EINVAL, "not a daemon job's runner");
+    int rc = vram__link_claim(&ad->link, (uint32_t)getpid(), &ad->claim, record);
+    if (rc)
+        return rc;
+    ad->claimed = true;
+    out->lease = ad->claim.lease;
+    out->device = ad->claim.device;
+    out->bytes = ad->claim.bytes;
+    return 0;
+}
+
 int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_grant *out)
 {
     memset(out, 0, sizeof(*out));
@@ -81,8 +96,11 @@ int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_gran
         return local_lease(ad, ask, out);
     vram__grant g;
     int rc;
-    if (ad->job && ad->attempts == 1) {
-        rc = vram__link_claim(&ad->link, (uint32_t)getpid(), &g);
+    if (ad->job && ad->attempts == 1 && ad->claimed) {
+        g = ad->claim;              /* taken with the job's record */
+        rc = 0;
+    } else if (ad->job && ad->attempts == 1) {
+        rc = vram__link_claim(&ad->link, (uint32_t)getpid(), &g, NULL);
     } else if (ad->job) {
         rc = vram__link_rung(&ad->link, ask->bytes, &g);
     } else {

@@ -57,7 +57,10 @@ typedef struct run {
     vram_ctx *ctx;                  /* the caller's, or a copy with a sim state dir */
     vram_ctx *own_ctx;
     char own_state[256];
-    const vram_job_spec *spec;
+    const vram_job_spec *spec;      /* the caller's, or daemon_spec */
+    vram_job_spec daemon_spec;      /* a daemon job's: the caller's, filled from its record */
+    vram__record record;            /* a daemon job's, as its claim brought it */
+    int claim_device;               /* the device its claim gave it; -1: none */
     vram_job_result *out;
     vram_ladder ladder;
     bool have_ladder;
@@ -146,7 +149,8 @@ static int plan_attempt(run *r, attempt *a, const vram_plan *previous)
             free(buf);
             return vram__fail(VRAM_ENOMEM, "out of host memory");
         }
-        unsigned dev = r->spec->device >= 0 ? (unsigned)r->spec->device : roomiest_device(r->ctx);
+        unsigned dev = r->spec->device >= 0 ? (unsigned)r->spec->device
+                     : !previous && r->claim_device >= 0 ? (unsigned)r->claim_device : roomiest_device(r->ctx);
         uint64_t budget = a->bytes ? a->bytes : r->spec->vram_bytes;
         rc = vram_plan_make(r->ctx, r->profile, list, a->nkv, budget, dev, &a->plan);
         free(list);
@@ -679,10 +683,38 @@ static void job_name(const vram_job_spec *s, char *buf, size_t cap)
     snprintf(buf, cap, "run-%.15s-%04x", when, rnd);
 }
 
+/* A daemon job's runner claims its job first: the claim's reply brings the
+ * job's record (command, model, settings, ladder, name) and the budget it
+ * was admitted with, sized once by vramd; they become the spec this run
+ * follows.  The caller's spec gives only the job's number and where to
+ * record it. */
+static int claim_job(run *r)
+{
+    int rc = vram__admit_open(&r->ad, r->ctx, r->spec->daemon_job);
+    vram__lease_grant g;
+    if (!rc)
+        rc = vram__admit_claim(&r->ad, &r->record, &g);
+    if (rc)
+        return rc;
+    vram_job_spec *s = &r->daemon_spec;
+    *s = *r->spec;
+    s->argv = r->record.argv;
+    s->model = *r->record.model ? r->record.model : NULL;
+    s->settings = (const char *const *)r->record.settings;
+    s->nsettings = r->record.nsettings;
+    s->ladder = *r->record.ladder ? r->record.ladder : NULL;
+    s->name = *r->record.name ? r->record.name : r->spec->name;
+    s->vram_bytes = g.bytes;
+    r->claim_device = g.device;
+    r->spec = s;
+    job_name(s, r->out->job, sizeof(r->out->job));
+    return 0;
+}
+
 static int open_everything(run *r)
 {
-    int rc = 0;
-    if (r->spec->ladder && *r->spec->ladder) {
+    int rc = r->spec->daemon_job ? claim_job(r) : 0;
+    if (!rc && r->spec->ladder && *r->spec->ladder) {
         rc = vram_ladder_parse(r->spec->ladder, &r->ladder);
         r->have_ladder = !rc;
     }
@@ -692,8 +724,8 @@ static int open_everything(run *r)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
     if (!rc)
         rc = share_sim_state(r);
-    if (!rc)
-        rc = vram__admit_open(&r->ad, r->ctx, r->spec->daemon_job);
+    if (!rc && !r->spec->daemon_job)
+        rc = vram__admit_open(&r->ad, r->ctx, 0);
     if (rc)
         return rc;
     if (!r->spec->history || strcmp(r->spec->history, "-")) {
@@ -711,6 +743,7 @@ static void close_everything(run *r)
 {
     vram_history_close(r->history);
     vram__admit_close(&r->ad);
+    vram__record_free(&r->record);
     vram_profile_free(r->profile);
     if (r->own_ctx)
         vram_ctx_close(r->own_ctx);
@@ -797,7 +830,7 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
     job_name(spec, out->job, sizeof(out->job));
     interrupted = 0;
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    run r = { .ctx = ctx, .spec = spec, .out = out };
+    run r = { .ctx = ctx, .spec = spec, .out = out, .claim_device = -1 };
     /* This attempt and the one before (to say what changed); about 100 KiB
      * with the watch, so on the heap. */
     attempt *slots = calloc(2, sizeof(*slots));
@@ -825,9 +858,17 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
         say(&r, "retrying on rung %zu: %s", next->rung + 1, *change ? change : "same settings");
         a = next;
     }
-    if (*out->outcome)
+    if (!*out->outcome && rc && r.ad.claimed) {
+        /* A daemon job that cannot be run as recorded (a bad template, a
+         * profile gone) ends now, rather than being queued again. */
+        out->exit_status = 127;
+        vram__strlcpy(out->outcome, "not-started", sizeof(out->outcome));
+        say(&r, "%s", vram_last_error());
+        vram__admit_ended(&r.ad, 127, "not-started", 0, true);
+    } else if (*out->outcome) {
         vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes,
                           out->attempts > 1 || strcmp(out->outcome, "not-started") != 0);
+    }
     if (slots) {
         vram_plan_free(slots[0].plan);
         vram_plan_free(slots[1].plan);

@@ -86,6 +86,8 @@ typedef struct vram__admitter {
     vram__link link;                /* when one does (link.daemon set) */
     uint64_t job;                   /* the daemon's job this run looks after; 0: none */
     unsigned attempts;
+    bool claimed;                   /* the job is claimed: claim is its first grant */
+    vram__grant claim;
 } vram__admitter;
 
 typedef struct vram__lease_ask {
@@ -110,6 +112,10 @@ typedef struct vram__lease_grant {
  * ledger of this process's own. */
 int vram__admit_open(vram__admitter *ad, vram_ctx *ctx, uint64_t daemon_job);
 void vram__admit_close(vram__admitter *ad);
+/* A daemon job's runner takes its job: the job's record (free with
+ * vram__record_free) and its first grant, which the first vram__admit then
+ * hands out without asking again. */
+int vram__admit_claim(vram__admitter *ad, vram__record *record, vram__lease_grant *out);
 const char *vram__admit_where(const vram__admitter *ad);   /* for the user */
 int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_grant *out);
 void vram__admit_owner(vram__admitter *ad, uint64_t lease, uint32_t pid, uint32_t pgid);

@@ -15,6 +15,7 @@
 #include "core/json_read.h"
 #include "wire/link.h"
 #include "wire/queue.h"
+#include "wire/record.h"
 
 #define CLAIM_TRIES_MS 10000        /* a daemon restarting meanwhile gets this long */
 #define ENDED_TRIES_MS 2000         /* to hear a job's end, before the store is written */
@@ -91,8 +92,9 @@ static void begin(vram__buf *b, const char *op)
     vram__buf_printf(b, "{\"v\":1,\"op\":\"%s\"", op);
 }
 
-/* Sends the request built in b and reads lease, device, bytes. */
-static int lease_call(vram__link *l, vram__buf *b, vram__grant *out)
+/* Sends the request built in b and reads lease, device, bytes (and, when
+ * record is not NULL, the job's record). */
+static int lease_call(vram__link *l, vram__buf *b, vram__grant *out, vram__record *record)
 {
     memset(out, 0, sizeof(*out));
     char *reply = NULL;
@@ -115,6 +117,8 @@ static int lease_call(vram__link *l, vram__buf *b, vram__grant *out)
         rc = vram__fail(VRAM_EPARSE, "the daemon's lease reply lacks lease or device");
     vram__jv_uint(vram__jv_get(root, "bytes"), &out->bytes);
     out->device = (int)device;
+    if (!rc && record)
+        rc = vram__record_read(vram__jv_get(root, "job"), record);
     vram__json_doc_free(doc);
     return rc;
 }
@@ -129,15 +133,15 @@ int vram__link_lease(vram__link *l, uint64_t bytes, int device, int64_t wait_ms,
     if (wait_ms >= 0)
         vram__buf_printf(&b, ",\"wait_ms\":%lld", (long long)wait_ms);
     vram__buf_puts(&b, "}");
-    return lease_call(l, &b, out);
+    return lease_call(l, &b, out, NULL);
 }
 
-int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out)
+int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out, vram__record *record)
 {
     vram__buf b;
     begin(&b, "job-claim");
     vram__buf_printf(&b, ",\"job\":%llu,\"pid\":%u}", (unsigned long long)l->job, (unsigned)pid);
-    return lease_call(l, &b, out);
+    return lease_call(l, &b, out, record);
 }
 
 int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out)
@@ -146,7 +150,7 @@ int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out)
     begin(&b, "job-rung");
     vram__buf_printf(&b, ",\"job\":%llu,\"vram\":%llu}", (unsigned long long)l->job,
                      (unsigned long long)bytes);
-    return lease_call(l, &b, out);
+    return lease_call(l, &b, out, NULL);
 }
 
 /* A fire-and-forget request to the daemon; false when it did not take it. */

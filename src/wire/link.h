@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "core/core.h"
+#include "wire/record.h"
 
 typedef struct vram__link {
     vram_client *daemon;            /* NULL: no vramd answered */
@@ -38,8 +39,10 @@ void vram__link_close(vram__link *l);
  * for ever). */
 int vram__link_lease(vram__link *l, uint64_t bytes, int device, int64_t wait_ms, vram__grant *out);
 
-/* The job's runner takes its job (the first budget); pid is the runner's. */
-int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out);
+/* The job's runner takes its job: its first budget in *out and, when
+ * record is not NULL, the job itself (its command, settings, ladder: see
+ * wire/record.h; free with vram__record_free).  pid is the runner's. */
+int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out, vram__record *record);
 
 /* The job's runner needs another budget, for its next rung. */
 int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out);

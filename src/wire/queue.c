@@ -10,6 +10,7 @@
  * wins, across crashes and restarts.
  */
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,8 +67,31 @@ static const char *schema =
     "  runner_pid INTEGER NOT NULL DEFAULT 0, runner_start INTEGER NOT NULL DEFAULT 0,"
     "  job_pgid INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
     "  exit_status INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '',"
-    "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '');"
+    "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
+    "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
+
+/* Columns added since the first schema, for a queue written by an older vramd. */
+static const char *const added_columns[][2] = {
+    { "budget_bytes", "ALTER TABLE jobs ADD COLUMN budget_bytes INTEGER NOT NULL DEFAULT 0" },
+    { "tier", "ALTER TABLE jobs ADD COLUMN tier TEXT NOT NULL DEFAULT ''" },
+};
+
+static int add_missing_columns(sqlite3 *db)
+{
+    int src = SQLITE_OK;
+    for (size_t i = 0; src == SQLITE_OK && i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT %s FROM jobs LIMIT 0", added_columns[i][0]);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+            sqlite3_finalize(st);
+            continue;
+        }
+        src = sqlite3_exec(db, added_columns[i][1], NULL, NULL, NULL);
+    }
+    return src;
+}
 
 static int q_fail(vram__queue *q, int src, const char *doing)
 {
@@ -102,6 +126,8 @@ int vram__queue_open(const char *path, vram__queue **out)
     }
     if (src == SQLITE_OK)
         src = sqlite3_exec(q->db, schema, NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = add_missing_columns(q->db);
     if (src != SQLITE_OK) {
         int rc = q_fail(q, src, "open");
         sqlite3_close(q->db);
@@ -133,7 +159,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     sqlite3_stmt *st = NULL;
     src = sqlite3_prepare_v2(q->db,
         "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
-        " device_pref, owner_uid, submitted_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+        " device_pref, owner_uid, submitted_ms, budget_bytes, tier)"
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
     uint64_t now = vram__unix_ms();
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
         vram__job *j = &jobs[i];
@@ -151,6 +178,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
         sqlite3_bind_int(st, k++, j->device_pref);
         sqlite3_bind_int64(st, k++, j->owner_uid);
         sqlite3_bind_int64(st, k++, (sqlite3_int64)now);
+        sqlite3_bind_int64(st, k++, (sqlite3_int64)j->budget_bytes);
+        sqlite3_bind_text(st, k++, j->tier, -1, SQLITE_STATIC);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE) {
             src = SQLITE_OK;
@@ -240,7 +269,8 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
 
 #define COLUMNS "id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes," \
                 " device_pref, owner_uid, submitted_ms, started_ms, ended_ms, device, lease_bytes,"  \
-                " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note"
+                " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note,"   \
+                " budget_bytes, tier"
 
 /* Fills j from a row; the strings point into the statement (valid until the
  * next step), which is what queue_each's visitors get. */
@@ -273,6 +303,8 @@ static void row_view(sqlite3_stmt *st, vram__job *j)
     vram__strlcpy(j->outcome, (const char *)sqlite3_column_text(st, k++), sizeof(j->outcome));
     j->peak_bytes = (uint64_t)sqlite3_column_int64(st, k++);
     vram__strlcpy(j->note, (const char *)sqlite3_column_text(st, k++), sizeof(j->note));
+    j->budget_bytes = (uint64_t)sqlite3_column_int64(st, k++);
+    vram__strlcpy(j->tier, (const char *)sqlite3_column_text(st, k++), sizeof(j->tier));
 }
 
 int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void *user)

@@ -47,6 +47,8 @@ typedef struct vram__job {
     char *ladder;                   /* "" for none */
     int priority;
     uint64_t vram_bytes;            /* asked for (0: from the model) */
+    uint64_t budget_bytes;          /* sized once, at submit: what it waits for (0: not yet) */
+    char tier[32];                  /* the tier it was sized at ("" none) */
     int device_pref;                /* -1: auto */
     uint32_t owner_uid;
     uint64_t submitted_ms, started_ms, ended_ms;

@@ -6,7 +6,9 @@ if [ "$(basename "$VRAM_BUILD")" != build ]; then
 fi
 prefix=$tmp/prefix
 expect install 0 '' -- make -C "$VRAM_TOP" install PREFIX="$prefix"
-for f in bin/vram lib/libvram.so lib/libvram.a include/vram.h lib/pkgconfig/vram.pc; do
+for f in bin/vram lib/libvram.so lib/libvram.a include/vram.h lib/pkgconfig/vram.pc \
+         share/man/man1/vram.1 share/man/man1/vram-run.1 share/man/man8/vramd.8 \
+         share/bash-completion/completions/vram share/zsh/vendor-completions/_vram; do
     [ -e "$prefix/$f" ] && ok "installed_$f" || not_ok "installed_$f" "missing"
 done
 expect soname 0 'SONAME.*libvram\.so\.0' -- readelf -d "$prefix/lib/libvram.so"

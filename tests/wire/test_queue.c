@@ -2,6 +2,7 @@
  * tests/wire/test_queue.c - the durable queue: batches, compare-and-set
  * moves, and what survives a reopen.
  */
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -117,4 +118,63 @@ TEST(state_names)
     CHECK_STR_EQ(vram__job_state_name(VRAM__JOB_RUNNING), "running");
     CHECK_EQ(vram__job_state_parse("canceled"), VRAM__JOB_CANCELED);
     CHECK_EQ(vram__job_state_parse("zombie"), -1);
+}
+
+/* A job's budget and tier, sized once at submit, are stored with it. */
+TEST(budget_and_tier_are_kept)
+{
+    vram__queue *q = fresh();
+    CHECK(q);
+    vram__job j = new_job("[\"a\"]");
+    j.budget_bytes = 5ull << 30;
+    snprintf(j.tier, sizeof(j.tier), "quality");
+    CHECK_OK(vram__queue_add(q, &j, 1));
+    vram__job got;
+    CHECK_OK(vram__queue_get(q, j.id, &got));
+    CHECK_EQ_U64(got.budget_bytes, 5ull << 30);
+    CHECK_STR_EQ(got.tier, "quality");
+    vram__job_clear(&got);
+    vram__queue_close(q);
+    unlink(path);
+}
+
+/* A queue written by a vramd from before budgets were stored opens, its
+ * jobs with no budget (sized again when they are recovered). */
+TEST(an_older_queue_gains_the_new_columns)
+{
+    snprintf(path, sizeof(path), "/tmp/vram-queue-old-%d-%ld.db", (int)getpid(), (long)random());
+    static const char old_schema[] =
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, state INTEGER NOT NULL,"
+        " argv TEXT NOT NULL, env TEXT NOT NULL, cwd TEXT NOT NULL, name TEXT NOT NULL,"
+        " model TEXT NOT NULL, settings TEXT NOT NULL, ladder TEXT NOT NULL,"
+        " priority INTEGER NOT NULL, vram_bytes INTEGER NOT NULL, device_pref INTEGER NOT NULL,"
+        " owner_uid INTEGER NOT NULL, submitted_ms INTEGER NOT NULL, started_ms INTEGER NOT NULL DEFAULT 0,"
+        " ended_ms INTEGER NOT NULL DEFAULT 0, device INTEGER NOT NULL DEFAULT -1,"
+        " lease_bytes INTEGER NOT NULL DEFAULT 0, runner_pid INTEGER NOT NULL DEFAULT 0,"
+        " runner_start INTEGER NOT NULL DEFAULT 0, job_pgid INTEGER NOT NULL DEFAULT 0,"
+        " attempts INTEGER NOT NULL DEFAULT 0, exit_status INTEGER NOT NULL DEFAULT 0,"
+        " outcome TEXT NOT NULL DEFAULT '', peak_bytes INTEGER NOT NULL DEFAULT 0,"
+        " note TEXT NOT NULL DEFAULT '');"
+        "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
+        " device_pref, owner_uid, submitted_ms) VALUES(0, '[\"a\"]', '{}', '/', '', '', '{}', '', 0, 1024, -1, 0, 1);";
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, old_schema, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    vram__queue *q = NULL;
+    CHECK_OK(vram__queue_open(path, &q));
+    vram__job got;
+    CHECK_OK(vram__queue_get(q, 1, &got));
+    CHECK_EQ_U64(got.vram_bytes, 1024);
+    CHECK_EQ_U64(got.budget_bytes, 0);
+    CHECK_STR_EQ(got.tier, "");
+    vram__job_clear(&got);
+    vram__job j = new_job("[\"b\"]");
+    j.budget_bytes = 7;
+    CHECK_OK(vram__queue_add(q, &j, 1));
+    CHECK_OK(vram__queue_get(q, j.id, &got));
+    CHECK_EQ_U64(got.budget_bytes, 7);
+    vram__job_clear(&got);
+    vram__queue_close(q);
+    unlink(path);
 }

@@ -1,0 +1,208 @@
+/*
+ * daemon/spawn.c - starting a job's runner.
+ *
+ * A runner is `vram run --daemon-job N`, forked into a session of its own
+ * with the job's folder, environment and log (the job's command, settings
+ * and budget it gets from the daemon when it claims the job), and held at a gate (a
+ * pipe) until the daemon has recorded the start on disk: jobs.c opens the
+ * gate, or tells the runner to go away.  This file knows how to start a
+ * process and nothing of the job's states.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/ctx.h"
+#include "daemon/daemon.h"
+
+/* A NULL-terminated list of strings; `failed` once any could not be added,
+ * so that a list short of a word is never used. */
+typedef struct strv {
+    char **v;
+    size_t n, cap;
+    bool failed;
+} strv;
+
+static void strv_add(strv *s, const char *text)
+{
+    if (s->failed)
+        return;
+    if (s->n + 2 > s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        char **p = realloc(s->v, cap * sizeof(*p));
+        if (!p) {
+            s->failed = true;
+            return;
+        }
+        s->v = p;
+        s->cap = cap;
+    }
+    if (!(s->v[s->n] = strdup(text)))
+        s->failed = true;
+    else
+        s->n++;
+    s->v[s->n] = NULL;
+}
+
+static void strv_free(strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+}
+
+/* The settings the runner must see the same devices with. */
+static void device_flags(vramd *d, strv *a)
+{
+    static const char *const names[] = { "backend", "sim", "sim-state", "margin", "interval",
+                                         "nvml-library", "profiles" };
+    const vram_options *o = vram_ctx_options(d->ctx);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *v = vram_options_get(o, names[i]);
+        if (!v || !*v)
+            continue;
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s", names[i]);
+        strv_add(a, flag);
+        strv_add(a, !strcmp(names[i], "backend") ? vram_ctx_backend(d->ctx) : v);
+    }
+}
+
+/* `vram run --daemon-job N --socket S --db D [--history H] [device flags]`:
+ * nothing of the job itself, which the runner gets with its claim. */
+static int runner_argv(vramd *d, const vramd_job *j, strv *a)
+{
+    char num[32];
+    strv_add(a, d->runner_path);
+    strv_add(a, "run");
+    strv_add(a, "--daemon-job");
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)j->row.id);
+    strv_add(a, num);
+    strv_add(a, "--socket");
+    strv_add(a, d->socket_path);
+    strv_add(a, "--db");
+    strv_add(a, d->db_path);
+    if (*d->history_path) {
+        strv_add(a, "--history");
+        strv_add(a, d->history_path);
+    }
+    device_flags(d, a);
+    return a->failed ? vram__fail(VRAM_ENOMEM, "out of host memory for job %llu's runner",
+                                  (unsigned long long)j->row.id) : 0;
+}
+
+/* The job's environment, as it was when it was submitted. */
+static int runner_env(const vramd_job *j, strv *e)
+{
+    extern char **environ;
+    vram__json_doc *doc;
+    char err[64];
+    if (vram__json_read(j->row.env_json, strlen(j->row.env_json), 0, &doc, err, sizeof(err)))
+        return vram__fail(VRAM_EPARSE, "job %llu's environment: %s", (unsigned long long)j->row.id, err);
+    const vram__jv *o = vram__json_root(doc);
+    if (o->kind == VRAM__JV_OBJECT && o->n == 0) {
+        for (char **v = environ; *v; v++)
+            strv_add(e, *v);
+    }
+    for (size_t i = 0; o->kind == VRAM__JV_OBJECT && i < o->n; i++) {
+        size_t len = strlen(o->keys[i]) + o->items[i]->len + 2;
+        char *kv = malloc(len);
+        if (!kv) {
+            e->failed = true;
+            break;
+        }
+        snprintf(kv, len, "%s=%s", o->keys[i], o->items[i]->str);
+        strv_add(e, kv);
+        free(kv);
+    }
+    vram__json_doc_free(doc);
+    return e->failed ? vram__fail(VRAM_ENOMEM, "out of host memory for job %llu's environment",
+                                  (unsigned long long)j->row.id) : 0;
+}
+
+/* In the forked runner: a session of its own, the job's folder and log,
+ * then wait at the gate until the daemon has recorded the start.  The
+ * daemon's descriptors go first: a runner waiting at the gate must not keep
+ * the daemon's socket listening after the daemon is gone (a client would
+ * connect to it and never hear back). */
+static void runner_child(const char *cwd, const char *log, int gate, char **argv, char **envp)
+{
+    setsid();
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0)
+        dup2(null, STDIN_FILENO);
+    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (out >= 0) {
+        dup2(out, STDOUT_FILENO);
+        dup2(out, STDERR_FILENO);
+    }
+    if (gate > STDERR_FILENO + 1)
+        close_range(STDERR_FILENO + 1, (unsigned)gate - 1, 0);
+    close_range((unsigned)gate + 1, ~0U, 0);
+    char go = 0;
+    if (read(gate, &go, 1) != 1 || go != 'g')
+        _exit(0);                   /* the daemon did not record the start */
+    if (chdir(cwd) != 0) {
+        dprintf(STDERR_FILENO, "vramd: cannot enter %s: %s\n", cwd, strerror(errno));
+        _exit(126);
+    }
+    signal(SIGPIPE, SIG_DFL);
+    execve(argv[0], argv, envp);
+    dprintf(STDERR_FILENO, "vramd: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+int vramd_runner_fork(vramd *d, const vramd_job *j, const vram_lease_info *lease, pid_t *pid_out, int *gate_out)
+{
+    strv argv = { 0 }, envp = { 0 };
+    int rc = runner_argv(d, j, &argv);
+    if (!rc)
+        rc = runner_env(j, &envp);
+    if (rc) {
+        strv_free(&argv);
+        strv_free(&envp);
+        return rc;
+    }
+    char log[4300];
+    vramd_job_log_path(d, j->row.id, log, sizeof(log));
+    vram__make_parent_dirs(log);
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) != 0) {
+        strv_free(&argv);
+        strv_free(&envp);
+        return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
+    }
+    pid_t pid = vram__fork_clean();
+    if (pid == 0) {
+        close(gate[1]);
+        runner_child(j->row.cwd, log, gate[0], argv.v, envp.v);
+    }
+    close(gate[0]);
+    strv_free(&argv);
+    strv_free(&envp);
+    if (pid < 0) {
+        close(gate[1]);
+        return vram__fail(VRAM_EAGAIN, "cannot start a runner: %s", strerror(errno));
+    }
+    *pid_out = pid;
+    *gate_out = gate[1];
+    return 0;
+}
+
+int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go)
+{
+    (void)d;
+    char c = go ? 'g' : 'x';
+    int rc = 0;
+    if (write(gate, &c, 1) != 1 && go)
+        rc = vram__fail(VRAM_EIO, "cannot release the runner of job %llu", (unsigned long long)job);
+    close(gate);
+    if (!go || rc)
+        waitpid(pid, NULL, 0);
+    return rc;
+}
