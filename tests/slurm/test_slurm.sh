@@ -114,6 +114,9 @@ cp "$tmp/batch.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
 expect_lines sbatch-batch-budget "^batch: VRAM_BUDGET_BYTES=$((2 * GiB))\$" 1
 expect_lines sbatch-steps-budget "^step: VRAM_BUDGET_BYTES=$((2 * GiB))\$" 2
 
+# salloc: the steps of the allocation have the budget.
+expect salloc-steps 0 "^VRAM_BUDGET_BYTES=$((2 * GiB))\$" -- run salloc --vram=2G --vram-enforce=off srun env
+
 # ---- bad values: refused at submission, nothing queued ---------------------
 
 first_job=$(squeue -h -o %i | head -1)
@@ -138,6 +141,8 @@ else
     expect shim-3g-sees-3g 0 "^total_bytes=$((3 * GiB)) " -- run srun --vram=3G "$probe" 4
     if grep -q '^alloc 3: ok' "$tmp/out" && grep -q '^alloc 4: error 2$' "$tmp/out"; then ok shim-3g-oom-at-4th
     else not_ok shim-3g-oom-at-4th "$(cat "$tmp/out")"; fi
+    # Soft: past the budget is let through while the card has room.
+    expect shim-soft-lets-through 0 "^alloc 4: ok\$" -- run srun --vram=3G --vram-enforce=soft "$probe" 4
     expect shim-no-vram-whole-card 0 "^total_bytes=$((16 * GiB)) " -- run srun "$probe" 0
     expect shim-shard-sees-8g 0 "^total_bytes=$((8 * GiB)) " -- run srun --gres=shard:4 "$probe" 0
     printf '#!/bin/sh\nsrun %s 0\n' "$probe" >"$tmp/batch-probe.sh"
@@ -177,6 +182,12 @@ wait_leased() { python3 "$here/leases.py" "$sock" wait "$1" "$2"; }
 expect lease-env 0 "^VRAM_LEASE=[1-9][0-9]*\$" -- run srun --vram=3G $enf env
 expect_lines lease-env-device '^VRAM_DEVICE=0$' 1
 expect_lines lease-env-vramd-card '^CUDA_VISIBLE_DEVICES=0$' 1
+# Two tasks: a lease each, both held while they run (each stays a second,
+# so that neither ends, giving its lease back, before the other has looked).
+expect lease-two-tasks 0 "" -- run srun -n2 --vram=3G $enf sh -c "echo lease=\$VRAM_LEASE; python3 '$here/leases.py' '$sock' leased; sleep 1"
+expect_lines lease-two-tasks-held "^$((6 * GiB))\$" 2
+if [ "$(grep '^lease=' "$tmp/out" | sort -u | wc -l)" = 2 ]; then ok lease-two-tasks-distinct
+else not_ok lease-two-tasks-distinct "$(grep '^lease=' "$tmp/out")"; fi
 # Cards Slurm gave stay the step's: the lease is on the first.
 expect lease-gres-cards-kept 0 "^CUDA_VISIBLE_DEVICES=0,1\$" -- run srun --gres=gpu:2 --vram=1G $enf env
 expect_lines lease-gres-device '^VRAM_DEVICE=0$' 1
