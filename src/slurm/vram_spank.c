@@ -621,14 +621,17 @@ static void stop_waiter(void)
 }
 
 /* Whether the step runs inside a batch step of the same job that holds a
- * lease already (its environment came down from it): then it inherits. */
+ * lease already (its environment came down from it) at least as large as
+ * the step's budget: then it inherits that lease. */
 static bool inherits_lease(spank_t sp)
 {
-    char job[64], lease[32], want[64];
+    char job[64], lease[32], want[64], budget[32];
     snprintf(want, sizeof(want), "slurm-%" PRIu32 ".", g.job);
     return step_getenv(sp, "VRAM_JOB", job, sizeof(job)) &&
            !strncmp(job, want, strlen(want)) &&
-           step_getenv(sp, "VRAM_LEASE", lease, sizeof(lease)) && strcmp(lease, "0");
+           step_getenv(sp, "VRAM_LEASE", lease, sizeof(lease)) && strcmp(lease, "0") &&
+           step_getenv(sp, "VRAM_BUDGET_BYTES", budget, sizeof(budget)) &&
+           strtoull(budget, NULL, 10) >= g.budget;
 }
 
 static void release_leases(void)

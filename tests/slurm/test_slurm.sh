@@ -265,6 +265,7 @@ cat >"$tmp/batch-lease.sh" <<EOF
 #!/bin/sh
 echo "batch: \$VRAM_LEASE"
 srun sh -c 'echo "step: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
+srun --vram=3G sh -c 'echo "bigger: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
 EOF
 expect sbatch-lease-run 0 "" -- run sbatch --wait --vram=2G $enf -o "$tmp/batch-lease.out" "$tmp/batch-lease.sh"
 cp "$tmp/batch-lease.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
@@ -273,6 +274,13 @@ if [ -n "$lease" ] && grep -qx "step: $lease $((2 * GiB))" "$tmp/out" && grep -q
     ok sbatch-steps-share-lease
 else
     not_ok sbatch-steps-share-lease "$(cat "$tmp/out")"
+fi
+# A step that asks for more than the batch step holds takes a lease of its own.
+if grep -Eq "^bigger: [0-9]+ $((3 * GiB))\$" "$tmp/out" && ! grep -q "^bigger: $lease " "$tmp/out" &&
+   grep -qx $((5 * GiB)) "$tmp/out"; then
+    ok sbatch-bigger-step-own-lease
+else
+    not_ok sbatch-bigger-step-own-lease "$(cat "$tmp/out")"
 fi
 
 # A budget that does not fit in time: the step fails, says why, holds nothing.
