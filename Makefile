@@ -176,7 +176,8 @@ $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 SLURM_INCLUDE ?= /usr/include
 SPANK_H   := $(wildcard $(SLURM_INCLUDE)/slurm/spank.h)
 SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
-SHIM_PATH := $(PREFIX)/lib/vram/libvram_shim.so
+# Where make install puts the shim (recursive: LIBDIR may be set further down).
+SHIM_PATH  = $(or $(LIBDIR),$(PREFIX)/lib)/vram/libvram_shim.so
 .PHONY: slurm install-slurm
 all: slurm
 # What a CUDA program in a Slurm task sees (tests/slurm/test_slurm.sh).
