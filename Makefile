@@ -15,6 +15,8 @@ VERSION_PATCH := 0
 VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
 PREFIX  ?= /usr/local
+# systemd looks for units of a /usr/local install in /usr/local/lib/systemd.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 CC      ?= cc
 SAN     ?=
 
@@ -226,6 +228,7 @@ install: lib cli docs
 	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' vram.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/vram
+	ln -sf vram $(DESTDIR)$(PREFIX)/bin/vramd
 	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvram.so
@@ -240,17 +243,21 @@ install: lib cli docs
 	install -m 644 $(BUILD)/share/man/man8/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 644 $(BASH_COMP) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram
 	ln -sf vram $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vramd
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|' dist/systemd/vramd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service
+	install -m 644 dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
 	install -m 644 $(ZSH_COMP) $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/lib/libvram.* \
+	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/bin/vramd $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
 	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(PREFIX)/lib/vram/slurm
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vram.1 $(DESTDIR)$(PREFIX)/share/man/man1/vram-*.1 \
 	      $(DESTDIR)$(PREFIX)/share/man/man8/vramd.8 \
 	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram \
 	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vramd \
-	      $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram
+	      $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram \
+	      $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.socket
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -4,8 +4,10 @@
  * vram keeps AI video-generation work inside the GPU memory it has: it
  * measures every GPU and the host, predicts what a pipeline needs, plans
  * settings that fit, admits work only while it fits and recovers from
- * out-of-memory.  This header is the whole C contract; the `vram` command,
- * the daemon and the Python binding use nothing else.
+ * out-of-memory.  This header is the whole C contract.  (The `vram`
+ * command and the Python binding also call renderers and internals the
+ * library exports for them, declared in src/core/exports.h: not part of
+ * the contract.)
  *
  * Conventions, true of every function below unless its comment says other:
  *   - Fallible functions return 0 or a negative VRAM_E* code; results go
@@ -16,6 +18,14 @@
  *     a pointer-to-pointer is released with the matching _free/_close, or
  *     with vram_free() where the comment says so.
  *   - The library never aborts or exits, and never writes to stdout.
+ *   - Input structs that may grow (vram_task, vram_lease_request,
+ *     vram_job_spec, vram_submit and the *_config structs) start with
+ *     `unsigned version`.  Make them with their VRAM_*_INIT macro, which
+ *     sets the version this header describes, and then set the fields you
+ *     need.  A zeroed struct counts as version 1.  The library refuses
+ *     (VRAM_EINVAL) a version newer than it knows, and gives the fields a
+ *     caller's older version lacks their defaults.  Large structs are
+ *     passed by pointer, never by value.
  */
 #ifndef VRAM_H
 #define VRAM_H
@@ -159,12 +169,6 @@ VRAM_API int vram_options_load_env(vram_options *opts);
 VRAM_API const char *vram_options_get(const vram_options *opts,
                                       const char *name);
 
-/* Describes option number `i` (0-based) for help screens.  Returns
- * VRAM_ENOENT past the end.  Strings are static. */
-VRAM_API int vram_option_describe(unsigned i, const char **name_out,
-                                  const char **default_out,
-                                  const char **help_out);
-
 /* ------------------------------------------------------------------ */
 /* Context                                                             */
 /* ------------------------------------------------------------------ */
@@ -290,6 +294,9 @@ typedef struct vram_snapshot {
     unsigned ndevices;
     vram_device_snapshot *devices;
     vram_host_info host;
+    int from_daemon;                /* 1: vramd's view (its ledger counts every
+                                       lease of the machine as ours); 0: this
+                                       process's own ledger's */
 } vram_snapshot;
 
 /* Takes a snapshot of every device and the host.  `disk_path` chooses the
@@ -300,22 +307,6 @@ typedef struct vram_snapshot {
 VRAM_API int vram_snapshot_take(vram_ctx *ctx, const char *disk_path,
                                 vram_snapshot **out);
 VRAM_API void vram_snapshot_free(vram_snapshot *snap);
-
-/* The snapshot as one JSON document (bytes as integers; the README documents
- * the fields).  Free *json_out with vram_free. */
-VRAM_API int vram_snapshot_to_json(const vram_snapshot *snap, char **json_out);
-
-/* ------------------------------------------------------------------ */
-/* Simulated devices                                                   */
-/* ------------------------------------------------------------------ */
-
-/* On the sim backend with a shared state directory (option "sim_state"),
- * records that this process now holds `bytes` on simulated device `idx`, as
- * a program that really allocates would.  Every process opened on the same
- * spec and state directory sees it, until this process sets 0 or exits.
- * VRAM_EOOM when the device has less free than the increase asked for;
- * VRAM_ENOTSUP on a real backend or without a state directory. */
-VRAM_API int vram_sim_set_usage(vram_ctx *ctx, unsigned idx, uint64_t bytes);
 
 /* ------------------------------------------------------------------ */
 /* Monitor: sampling, history, thresholds, stage marks, leak trend     */
@@ -389,10 +380,6 @@ VRAM_API int vram_monitor_add_threshold(vram_monitor *m, double level,
 VRAM_API int vram_monitor_mark(vram_monitor *m, unsigned device,
                                const char *stage);
 
-/* The marks so far as a table with the delta between stages, one line each,
- * for people.  Free with vram_free. */
-VRAM_API int vram_monitor_marks_text(vram_monitor *m, char **text_out);
-
 /* Samples of one process's (or a whole process tree's) usage over time, for
  * leak checks: the bytes the device attributes to pid and its descendants. */
 VRAM_API int vram_process_tree_usage(vram_ctx *ctx, uint32_t pid,
@@ -423,11 +410,6 @@ typedef struct vram_trend {
  * otherwise. */
 VRAM_API int vram_trend_fit(const uint64_t *samples, size_t n,
                             uint64_t min_growth_bytes, vram_trend *out);
-
-/* "growing 12.0 MiB per iteration over 40 iterations (95% CI 11.2 MiB ..
- * 12.9 MiB)" or "flat over 40 iterations (...)".  `unit` names one step
- * ("iteration", "frame", "sample"); NULL means "iteration".  Like snprintf. */
-VRAM_API int vram_trend_describe(const vram_trend *t, const char *unit, char *buf, size_t cap);
 
 /* ---- plan (src/plan) ---------------------------------------------- */
 
@@ -493,17 +475,6 @@ typedef struct vram_profile_entry {
 VRAM_API int vram_profile_list(const vram_options *opts, vram_profile_entry **out,
                                size_t *count_out);
 
-/* The same list as a JSON array of {"name", "title", "path", "calibrated",
- * "tiers", "shadows", and "error" for a file that does not load}.  Free
- * with vram_free. */
-VRAM_API int vram_profile_list_json(const vram_options *opts, char **json_out);
-
-/* The whole profile as JSON (components, stages, tiers with their
- * estimates in each mode, ladder, levers) or as text for people.  Free with
- * vram_free. */
-VRAM_API int vram_profile_to_json(const vram_profile *p, char **json_out);
-VRAM_API int vram_profile_describe(const vram_profile *p, char **text_out);
-
 /* Tiers, lowest first.  vram_profile_tier gives tier i's name (borrowed
  * for p's life; name_out may be NULL) and writes its settings as
  * "key=value key=value" into settings (cap bytes; settings may be NULL),
@@ -513,16 +484,10 @@ VRAM_API int vram_profile_tier(const vram_profile *p, size_t i, const char **nam
                                char *settings, size_t cap);
 
 /* The degradation ladder: rung i's changes as "key=value key=value" (each
- * rung keeps the ones before it).  vram_profile_ladder_text gives all of
- * them joined by "; ", the form vram's runner reads.  Like snprintf:
- * returns the length the text needs.  VRAM_ENOENT past the last rung. */
+ * rung keeps the ones before it).  Like snprintf: returns the length the
+ * text needs.  VRAM_ENOENT past the last rung. */
 VRAM_API size_t vram_profile_ladder_count(const vram_profile *p);
 VRAM_API int vram_profile_ladder_rung(const vram_profile *p, size_t i, char *buf, size_t cap);
-VRAM_API int vram_profile_ladder_text(const vram_profile *p, char *buf, size_t cap);
-
-/* Describes setting key number i for help screens.  VRAM_ENOENT past the
- * end.  Strings are static. */
-VRAM_API int vram_plan_setting_describe(unsigned i, const char **key_out, const char **help_out);
 
 /* ---- estimate ---- */
 
@@ -540,10 +505,14 @@ typedef struct vram_estimate {
 } vram_estimate;
 
 /* Estimates profile p at settings (n "key=value"; settings may be NULL when
- * n is 0).  memory=auto takes the fastest mode whose peak is at most
- * budget_bytes (0: no budget, beefy); when none fits it returns the
- * smallest with VRAM_ENOFIT.  VRAM_EINVAL for a bad setting, VRAM_ERANGE
- * when a figure passes 64-bit bytes; the message names the values. */
+ * n is 0): the profile's defaults, then the settings of the tier tier=NAME
+ * names (no tier is picked without one), then the rest, read the same way
+ * as vram_plan_make, vram_optimize and vram_calibrate read them.
+ * memory=auto takes the fastest mode whose peak is at most budget_bytes
+ * (0: no budget, beefy); when none fits it returns the smallest with
+ * VRAM_ENOFIT.  VRAM_EINVAL for a bad setting or a tier p lacks (the
+ * message lists its tiers), VRAM_ERANGE when a figure passes 64-bit bytes;
+ * the message names the values. */
 VRAM_API int vram_estimate_run(const vram_profile *p, const char *const *settings, size_t n,
                                uint64_t budget_bytes, vram_estimate *out);
 
@@ -551,15 +520,6 @@ VRAM_API int vram_estimate_run(const vram_profile *p, const char *const *setting
  * rest as vram_estimate_run. */
 VRAM_API int vram_estimate_modes(const vram_profile *p, const char *const *settings, size_t n,
                                  vram_estimate out[3]);
-
-/* The estimate as JSON (settings, the chosen mode's figures, every mode's,
- * "fits" when a budget is given), or as text for people.  Made also when
- * nothing fits the budget (vram_estimate_run says so).  Free with
- * vram_free. */
-VRAM_API int vram_estimate_json(const vram_profile *p, const char *const *settings, size_t n,
-                                uint64_t budget_bytes, char **json_out);
-VRAM_API int vram_estimate_text(const vram_profile *p, const char *const *settings, size_t n,
-                                uint64_t budget_bytes, char **text_out);
 
 /* ---- plan: tier, memory mode, allocator, placement ---- */
 
@@ -623,19 +583,6 @@ VRAM_API int vram_plan_next_rung(const vram_plan *plan, vram_plan **out);
 VRAM_API size_t vram_plan_rung(const vram_plan *plan);   /* 0: none applied yet */
 VRAM_API int vram_plan_fits(const vram_plan *plan);
 
-/* The plan as text (for people), json, env (KEY=value lines) or shell
- * (export lines for eval).  Free *text_out with vram_free. */
-VRAM_API int vram_plan_format(const vram_plan *plan, const char *format, char **text_out);
-
-/* The plan for a model, as the JSON `vram plan --format json` prints.
- * settings: nsettings "key=value" strings (may be NULL when 0).
- * budget_bytes: 0 means the safe available memory of `device` now.
- * ctx may be NULL when budget_bytes is given (then defaults and the
- * environment stand for its options).  Free *json_out with vram_free. */
-VRAM_API int vram_plan_json(vram_ctx *ctx, const char *model, const char *const *settings,
-                            size_t nsettings, uint64_t budget_bytes, unsigned device,
-                            char **json_out);
-
 /* ---- optimizer ---- */
 
 enum { VRAM_LEVEL_BASIC, VRAM_LEVEL_BALANCED, VRAM_LEVEL_MAXIMUM };
@@ -671,10 +618,6 @@ VRAM_API int vram_optimize(const vram_profile *p, const char *const *settings, s
                            uint64_t budget_bytes, int level, double max_seconds,
                            vram_optimization *out);
 
-/* The optimization as JSON.  Free with vram_free. */
-VRAM_API int vram_optimization_json(const vram_profile *p, const vram_optimization *o,
-                                    char **json_out);
-
 /* ---- calibration ---- */
 
 /* One observed run: its settings, its real peak and its wall time. */
@@ -704,7 +647,9 @@ typedef struct vram_calibration_row {
  * keeping the profile's shape: a coefficient the profile leaves at zero
  * stays zero, and with fewer rows than coefficients one scale is fitted.
  * Rows are compared without the safety margin, which stays on top.  A
- * row ran in the memory mode its settings name (auto counts as beefy).  p
+ * row's settings are read as vram_estimate_run reads them (tier=NAME
+ * included), and it ran in the memory mode they name (auto counts as
+ * beefy).  p
  * is not changed: the result holds a calibrated copy.  This is the function
  * the run history feeds.  VRAM_EINVAL (naming the row) for a bad setting or
  * no measurement at all.  Free with vram_calibration_free (NULL is fine). */
@@ -729,9 +674,6 @@ VRAM_API int vram_calibration_get_row(const vram_calibration *c, size_t i,
  * no row measured it). */
 VRAM_API void vram_calibration_median_error(const vram_calibration *c, double *bytes_pct,
                                             double *seconds_pct);
-
-/* Rows and fitted coefficients as JSON.  Free with vram_free. */
-VRAM_API int vram_calibration_json(const vram_calibration *c, char **json_out);
 
 /* Writes the calibrated copy (the original text, coefficients replaced,
  * with a [calibration] section) to path, or, when path is NULL, to
@@ -772,7 +714,10 @@ VRAM_API int vram_calibration_write(const vram_calibration *c, const vram_option
 
 typedef struct vram_ledger vram_ledger;
 
+#define VRAM_LEDGER_CONFIG_VERSION 1
+
 typedef struct vram_ledger_config {
+    unsigned version;               /* VRAM_LEDGER_CONFIG_VERSION (0 counts as 1) */
     unsigned interval_ms;           /* sampling of the devices; 0: the "interval"
                                        option (100 ms) */
     unsigned backfill_window;       /* waiting requests looked at per admission
@@ -781,8 +726,11 @@ typedef struct vram_ledger_config {
                                        request (for comparisons) */
 } vram_ledger_config;
 
+#define VRAM_LEDGER_CONFIG_INIT { .version = VRAM_LEDGER_CONFIG_VERSION }
+
 /* Opens the ledger of ctx: samples every device once, then keeps sampling
- * on a monitor thread of its own.  cfg may be NULL (defaults).  One ledger
+ * on a monitor thread of its own.  cfg may be NULL (defaults); VRAM_EINVAL
+ * for a cfg->version newer than the library's.  One ledger
  * per context (VRAM_EBUSY for a second); while it is open, snapshots of ctx
  * show its leases as ours.  Thread-safe, like everything below. */
 VRAM_API int vram_ledger_open(vram_ctx *ctx, const vram_ledger_config *cfg,
@@ -833,7 +781,10 @@ VRAM_API int vram_ledger_class_info(vram_ledger *l, const char *task_class,
 
 /* ---- leases ---- */
 
+#define VRAM_LEASE_REQUEST_VERSION 1
+
 typedef struct vram_lease_request {
+    unsigned version;               /* VRAM_LEASE_REQUEST_VERSION (0 counts as 1) */
     uint64_t bytes;                 /* > 0 */
     int device;                     /* VRAM_DEVICE_ANY or an index */
     int priority;                   /* higher first; 0 is normal */
@@ -851,6 +802,8 @@ typedef struct vram_lease_request {
                                        own group); 0: none */
 } vram_lease_request;
 
+#define VRAM_LEASE_REQUEST_INIT { .version = VRAM_LEASE_REQUEST_VERSION, .device = VRAM_DEVICE_ANY }
+
 typedef struct vram_lease_info {
     uint64_t id;
     unsigned device;
@@ -861,7 +814,8 @@ typedef struct vram_lease_info {
 } vram_lease_info;
 
 /* Waits (up to req->wait_ms) until the request is admitted, then fills *out
- * (may be NULL) with the lease.  VRAM_EINVAL (0 bytes, NULL req),
+ * (may be NULL) with the lease.  VRAM_EINVAL (0 bytes, NULL req, a
+ * req->version newer than the library's),
  * VRAM_ENODEV (no such device), VRAM_ENOFIT (larger than every device's
  * capacity: the message gives both numbers), VRAM_ETIMEDOUT (not admitted in
  * time), VRAM_ECANCELED (the holder's requests were released meanwhile). */
@@ -872,13 +826,6 @@ VRAM_API int vram_lease_acquire(vram_ledger *l, const vram_lease_request *req,
  * blocking form would have returned (lease is then NULL).  Runs on whichever
  * thread admitted it, with no lock of the ledger held; keep it short. */
 typedef void (*vram_lease_fn)(void *user, int status, const vram_lease_info *lease);
-
-/* Records a lease for work that already runs on req->device (a job a
- * restarted daemon finds running): granted at once, whatever the room, so
- * that the books match the card; wait_ms is ignored.  Released as any other.
- * VRAM_ENODEV when req->device is not a device (VRAM_DEVICE_ANY included). */
-VRAM_API int vram_lease_adopt(vram_ledger *l, const vram_lease_request *req,
-                              vram_lease_info *out);
 
 /* Queues the request and returns at once; fn tells the outcome.  *ticket_out
  * (may be NULL) is the lease id it will have, for vram_lease_cancel.
@@ -951,12 +898,6 @@ typedef struct vram_image {
     uint8_t *data;
 } vram_image;
 
-/* Resamples src to width x height x channels with a Lanczos-3 filter
- * (channels are converted first: gray <-> RGB, alpha added opaque or
- * dropped).  dst->data is new memory: free it with vram_free. */
-VRAM_API int vram_image_resample(const vram_image *src, uint32_t width, uint32_t height,
-                                 uint32_t channels, vram_image *dst);
-
 /* ---- scheduler: a worker pool over the ledger ---- */
 
 typedef struct vram_sched vram_sched;
@@ -994,7 +935,10 @@ typedef struct vram_rung {
     vram_task_fn fn;
 } vram_rung;
 
+#define VRAM_TASK_VERSION 1
+
 typedef struct vram_task {
+    unsigned version;               /* VRAM_TASK_VERSION (0 counts as 1) */
     vram_task_fn fn;                /* required */
     uint64_t bytes;                 /* estimate on any device, > 0 */
     const uint64_t *device_bytes;   /* optional, ndevice_bytes entries: the
@@ -1019,6 +963,9 @@ typedef struct vram_task {
     void (*free_result)(void *result);  /* optional: frees a result that was
                                        never collected when the scheduler closes */
 } vram_task;
+
+#define VRAM_TASK_INIT { .version = VRAM_TASK_VERSION, .device = VRAM_DEVICE_ANY, \
+                         .wait_ms = VRAM_WAIT_FOREVER }
 
 /* How a task ended. */
 enum {
@@ -1078,13 +1025,19 @@ typedef void (*vram_progress_fn)(void *user, const vram_sched_stats *stats);
  * attempt ran (VRAM_DEVICE_CPU too). */
 typedef void (*vram_cleanup_fn)(void *user, int device);
 
+#define VRAM_SCHED_CONFIG_VERSION 1
+
 typedef struct vram_sched_config {
+    unsigned version;               /* VRAM_SCHED_CONFIG_VERSION (0 counts as 1) */
     unsigned workers;               /* worker threads; 0: one per CPU */
     vram_progress_fn progress;      /* optional */
     void *progress_user;
 } vram_sched_config;
 
-/* Starts a worker pool whose tasks wait in l's queue.  cfg may be NULL. */
+#define VRAM_SCHED_CONFIG_INIT { .version = VRAM_SCHED_CONFIG_VERSION }
+
+/* Starts a worker pool whose tasks wait in l's queue.  cfg may be NULL
+ * (defaults); VRAM_EINVAL for a cfg->version newer than the library's. */
 VRAM_API int vram_sched_open(vram_ledger *l, const vram_sched_config *cfg,
                              vram_sched **out);
 
@@ -1092,7 +1045,8 @@ VRAM_API int vram_sched_open(vram_ledger *l, const vram_sched_config *cfg,
 VRAM_API int vram_sched_add_cleanup(vram_sched *s, vram_cleanup_fn fn, void *user);
 
 /* Queues a task (the spec is copied).  *id_out (may be NULL): its id, the
- * submission order.  VRAM_EINVAL (NULL callback, 0 bytes, a ladder rung
+ * submission order.  VRAM_EINVAL (a task->version newer than the
+ * library's, NULL callback, 0 bytes, a ladder rung
  * without callback, of 0 bytes or larger than the one before), VRAM_ENODEV,
  * VRAM_ENOFIT (larger than every device's capacity and not cpu_ok; the
  * message gives both numbers), VRAM_ESHUTDOWN (after shutdown). */
@@ -1107,10 +1061,6 @@ VRAM_API int vram_sched_submit(vram_sched *s, const vram_task *task, uint64_t *i
 VRAM_API int vram_sched_next(vram_sched *s, int64_t wait_ms, vram_outcome *out);
 
 VRAM_API int vram_sched_get_stats(vram_sched *s, vram_sched_stats *out);
-
-/* The stats as JSON, one key per counter plus "reserved_bytes": [...].
- * Free with vram_free. */
-VRAM_API int vram_sched_stats_json(vram_sched *s, char **json_out);
 
 /* Stops taking tasks (submit then returns VRAM_ESHUTDOWN) and waits until
  * every task has ended.  cancel_queued: tasks not started yet end as
@@ -1235,22 +1185,16 @@ VRAM_API int vram_history_measurements(vram_history *h, const char *profile,
                                        vram_measurement **rows_out, size_t *count_out);
 VRAM_API void vram_history_measurements_free(vram_measurement *rows, size_t count);
 
-/* The newest `limit` runs (0: 50), newest first, as a JSON array; `job`
- * (or NULL) keeps one job's attempts.  Free with vram_free. */
-VRAM_API int vram_history_json(vram_history *h, unsigned limit, const char *job, char **json_out);
-
-/* Draws the memory timelines of the given runs (1 to 8) side by side as an
- * SVG document: seconds across, GiB up, one line per run, its estimate
- * dashed.  VRAM_ENOENT names a run that is not there.  Free with vram_free. */
-VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t n, char **svg_out);
-
 /* ---- running a job ---- */
 
 /* Called with a line for the user (what is happening, and why: "out of
  * memory on rung 1 ...; retrying on rung 2: batch 8 -> 1").  No newline. */
 typedef void (*vram_say_fn)(void *user, const char *line);
 
+#define VRAM_JOB_SPEC_VERSION 1
+
 typedef struct vram_job_spec {
+    unsigned version;               /* VRAM_JOB_SPEC_VERSION (0 counts as 1) */
     char *const *argv;              /* the command, NULL-terminated; {key} is
                                        replaced by the rung's or plan's value */
     uint64_t vram_bytes;            /* the budget; 0 to size from `model` */
@@ -1265,13 +1209,11 @@ typedef struct vram_job_spec {
     const char *history;            /* the history's path, NULL: the default,
                                        "-": do not record */
     const char *name;               /* the job's name in the history, or NULL */
-    uint64_t daemon_job;            /* 0, or the vramd job this run looks after:
-                                       its argv, budget, model, settings, ladder
-                                       and name then come from vramd with its
-                                       claim, and those fields are not read */
     vram_say_fn say;                /* may be NULL */
     void *say_user;
 } vram_job_spec;
+
+#define VRAM_JOB_SPEC_INIT { .version = VRAM_JOB_SPEC_VERSION, .device = -1, .wait_ms = -1 }
 
 typedef struct vram_job_result {
     int exit_status;                /* the last attempt's, or 128 + signal; 127:
@@ -1296,7 +1238,7 @@ typedef struct vram_job_result {
  * of a GPU out-of-memory, runs it again on the next rung of the ladder.
  * Every attempt is recorded in the history.  Returns 0 once the job ran
  * (whatever its exit status: see out), or VRAM_EINVAL (bad spec, ladder or
- * template), VRAM_ENOFIT (larger than any device), VRAM_ETIMEDOUT (not
+ * template, a spec->version newer than the library's), VRAM_ENOFIT (larger than any device), VRAM_ETIMEDOUT (not
  * admitted in time), VRAM_ECANCELED (interrupted while waiting).  Must be
  * the only thing reaping children in the process (it is a subreaper while
  * it runs). */
@@ -1340,7 +1282,10 @@ VRAM_API int vram_oom_parse(const char *text, size_t len, vram_oom_report *out);
 
 /* ---- the daemon ---- */
 
+#define VRAM_DAEMON_CONFIG_VERSION 1
+
 typedef struct vram_daemon_config {
+    unsigned version;               /* VRAM_DAEMON_CONFIG_VERSION (0 counts as 1) */
     const vram_options *opts;       /* socket, socket-group, db, http, token-file,
                                        history, backend, sim, margin, ... (NULL:
                                        defaults and the environment) */
@@ -1354,12 +1299,15 @@ typedef struct vram_daemon_config {
     void *say_user;
 } vram_daemon_config;
 
+#define VRAM_DAEMON_CONFIG_INIT { .version = VRAM_DAEMON_CONFIG_VERSION, .stop_fd = -1 }
+
 /* Runs vramd until stop_fd is readable: recovers the queue (re-queues what
  * never started, adopts what still runs), listens on the socket and the
  * HTTP address, admits queued jobs through the one ledger and starts each
  * with the runner, in a session of its own so that jobs outlive the daemon.
  * Returns 0 after a clean stop, VRAM_EBUSY when a daemon already runs on
- * the socket, or the error that kept it from starting. */
+ * the socket, VRAM_EINVAL for a cfg->version newer than the library's, or
+ * the error that kept it from starting. */
 VRAM_API int vram_daemon_run(const vram_daemon_config *cfg);
 
 /* ---- talking to the daemon ---- */
@@ -1376,15 +1324,11 @@ VRAM_API void vram_client_close(vram_client *c);
 /* The socket it is connected to.  Borrowed. */
 VRAM_API const char *vram_client_socket(const vram_client *c);
 
-/* Sends one request (a JSON object, see README "Socket protocol") and
- * returns the reply line.  A reply with "ok": false becomes its error code
- * (by name) with its message in vram_last_error(); *reply_json is then NULL.
- * timeout_ms < 0 waits forever.  Free *reply_json with vram_free. */
-VRAM_API int vram_client_call(vram_client *c, const char *request_json, int timeout_ms,
-                              char **reply_json);
-
 /* A job to queue. */
+#define VRAM_SUBMIT_VERSION 1
+
 typedef struct vram_submit {
+    unsigned version;               /* VRAM_SUBMIT_VERSION (0 counts as 1) */
     const char *const *argv;        /* the command, NULL-terminated; {key} allowed */
     const char *const *env;         /* "KEY=value", NULL-terminated; NULL: ours */
     const char *cwd;                /* NULL: ours */
@@ -1398,7 +1342,10 @@ typedef struct vram_submit {
     const char *name;               /* a label, or NULL */
 } vram_submit;
 
-/* Queues a job; *job_out is its id once it is on disk. */
+#define VRAM_SUBMIT_INIT { .version = VRAM_SUBMIT_VERSION, .device = -1 }
+
+/* Queues a job; *job_out is its id once it is on disk.  VRAM_EINVAL for
+ * an s->version newer than the library's. */
 VRAM_API int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out);
 
 /* Asks whether the daemon would queue s (it can be sized and some device, or
@@ -1406,6 +1353,20 @@ VRAM_API int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *
  * vram_client_submit would give.  A batch is checked row by row this way
  * before any of it is sent. */
 VRAM_API int vram_client_check(vram_client *c, const vram_submit *s);
+
+/* The daemon's view of every device and the host (its "status"
+ * operation): the snapshot its ledger counts, so that every lease of the
+ * machine, jobs' and clients' alike, is ours and what the daemon admits by
+ * is the safe available shown; (*out)->from_daemon is 1.  Free with
+ * vram_snapshot_free. */
+VRAM_API int vram_client_snapshot(vram_client *c, vram_snapshot **out);
+
+/* The leases clients hold through the daemon's socket (vram_client_lease,
+ * the Python binding's vram.lease), each with the pid of the process that
+ * holds it (held_ms: how long).  A job's lease is not listed: its job is.
+ * Copies up to cap into buf; *count_out is how many there are (VRAM_ERANGE
+ * when more than cap). */
+VRAM_API int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t *count_out);
 
 /* Cancels a queued or running job. */
 VRAM_API int vram_client_cancel(vram_client *c, uint64_t job);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/exports.h"
 #include "vram.h"
 
 typedef void (*test_fn)(void);

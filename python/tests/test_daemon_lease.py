@@ -1,9 +1,9 @@
 """python/tests/test_daemon_lease.py - vram.lease() through a running vramd.
 
 Starts the daemon of this build on a simulated card; a lease taken with the
-binding is the daemon's (it shows as ours in the daemon's status), goes
-back when released, and comes back by itself when the process holding it
-is killed.
+binding is the daemon's (it shows as ours in the daemon's status, and in
+vram.status(), which asks the daemon), goes back when released, and comes
+back by itself when the process holding it is killed.
 """
 import json
 import os
@@ -70,6 +70,19 @@ class DaemonLeaseTest(unittest.TestCase):
             self.assertEqual(l.via, "daemon")
             self.assertEqual(daemon_status(self.sock)["leased_bytes"], 6 * GiB)
         self.assertEqual(daemon_status(self.sock)["leased_bytes"], 0)
+
+    def test_status_is_the_daemons_view(self):
+        with vram.lease("3GiB") as l:
+            self.assertEqual(l.via, "daemon")
+            s = vram.status()
+            self.assertTrue(s["from_daemon"])
+            self.assertEqual(s["devices"][0]["leased_bytes"], 3 * GiB)
+            self.assertEqual(s["devices"][0]["safe_available_bytes"],
+                             daemon_status(self.sock)["safe_available_bytes"])
+            local = vram.status(via="local")
+            self.assertFalse(local["from_daemon"])
+            self.assertEqual(local["devices"][0]["leased_bytes"], 0)
+        self.assertEqual(vram.status()["devices"][0]["leased_bytes"], 0)
 
     def test_local_when_asked(self):
         with vram.lease("1GiB", via="local") as l:

@@ -37,6 +37,12 @@ class LayoutTest(unittest.TestCase):
         self.assertEqual(n.TaskCall.reason.offset, sizes["vram_task_call.reason"])
         self.assertEqual(n.Outcome.resampled.offset, sizes["vram_outcome.resampled"])
         self.assertEqual(n.LeaseRequest.pgid.offset, sizes["vram_lease_request.pgid"])
+        # The version comes first; the binding sets the one its layout is.
+        self.assertEqual(n.Task.fn.offset, sizes["vram_task.fn"])
+        self.assertEqual(n.LeaseRequest.bytes.offset, sizes["vram_lease_request.bytes"])
+        self.assertEqual(n.SchedConfig.workers.offset, sizes["vram_sched_config.workers"])
+        self.assertEqual([n.TASK_VERSION, n.SCHED_CONFIG_VERSION, n.LEASE_REQUEST_VERSION],
+                         sizes["versions"])
 
 
 if __name__ == "__main__":

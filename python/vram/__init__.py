@@ -119,17 +119,58 @@ def configure(**options):
             raise
 
 
-def status(disk=None):
-    """Every device and the host now, as `vram status --json` prints them:
-    total, used, free, safe available, ours (leased) and others, per device."""
-    s = _session()
-    snap, text = ctypes.c_void_p(), ctypes.c_void_p()
-    _n.check(_n.lib.vram_snapshot_take(s.ctx, disk.encode() if disk else None, ctypes.byref(snap)))
+def _open_daemon(via):
+    """A connection to vramd (socket: configure(socket=...), VRAM_SOCKET or
+    the default path), or None when none answers and via allows it."""
+    if via == "local":
+        return None
+    client = ctypes.c_void_p()
+    socket = _overrides.get("socket")
+    rc = _n.lib.vram_client_open(str(socket).encode() if socket else None, ctypes.byref(client))
+    if rc == 0:
+        return client
+    if via == "daemon":
+        _n.check(rc)
+    return None
+
+
+def _snapshot_json(snap):
+    text = ctypes.c_void_p()
     try:
         _n.check(_n.lib.vram_snapshot_to_json(snap, ctypes.byref(text)))
     finally:
         _n.lib.vram_snapshot_free(snap)
     return json.loads(_n.take_string(text))
+
+
+def status(disk=None, via="auto"):
+    """Every device and the host now, as `vram status --json` prints them:
+    total, used, free, safe available, ours (leased) and others, per device.
+
+    When vramd answers on its socket the figures are the daemon's, the ones
+    `vram status`, `vram watch` and the dashboard show: its ledger counts
+    every lease of the machine (jobs', and clients' such as a
+    vram.lease(via="daemon")) as ours, and "from_daemon" is true.  With no
+    daemon, this process's own ledger counts.  via="daemon" or via="local"
+    insists on one; `disk` names the filesystem whose free space the host
+    part reports (read here)."""
+    if via not in ("auto", "daemon", "local"):
+        raise ValueError("via must be 'auto', 'daemon' or 'local', not %r" % (via,))
+    client = _open_daemon(via)
+    if client is not None:
+        snap = ctypes.c_void_p()
+        try:
+            _n.check(_n.lib.vram_client_snapshot(client, ctypes.byref(snap)))
+        finally:
+            _n.lib.vram_client_close(client)
+        out = _snapshot_json(snap)
+        if disk:
+            out["host"] = status(disk, via="local")["host"]
+        return out
+    s = _session()
+    snap = ctypes.c_void_p()
+    _n.check(_n.lib.vram_snapshot_take(s.ctx, disk.encode() if disk else None, ctypes.byref(snap)))
+    return _snapshot_json(snap)
 
 
 def device(index=0):
@@ -181,16 +222,7 @@ class Lease:
 
     def _daemon(self):
         """A connection to vramd, or None when none answers (and via allows)."""
-        if self._want == "local":
-            return None
-        client = ctypes.c_void_p()
-        socket = _overrides.get("socket")
-        rc = _n.lib.vram_client_open(str(socket).encode() if socket else None, ctypes.byref(client))
-        if rc == 0:
-            return client
-        if self._want == "daemon":
-            _n.check(rc)
-        return None
+        return _open_daemon(self._want)
 
     def acquire(self):
         device, priority, wait, holder, expected, task_class = self._request
@@ -207,7 +239,7 @@ class Lease:
             self._client, self.id, self.device, self.via = client, lease_id.value, dev.value, "daemon"
             return self
         req = _n.LeaseRequest(
-            bytes=self.bytes, device=-1 if device is None else int(device),
+            version=_n.LEASE_REQUEST_VERSION, bytes=self.bytes, device=-1 if device is None else int(device),
             priority=int(priority), wait_ms=-1 if wait is None else int(wait * 1000),
             holder=holder.encode() if holder else None,
             expected_ms=int(expected * 1000) if expected else 0,

@@ -68,8 +68,15 @@ class Rung(ctypes.Structure):
     _fields_ = [("bytes", ctypes.c_uint64), ("fn", TASK_FN)]
 
 
+# Growing input structs start with their version (vram.h): these are the
+# versions this binding's layouts describe.
+TASK_VERSION = 1
+SCHED_CONFIG_VERSION = 1
+LEASE_REQUEST_VERSION = 1
+
+
 class Task(ctypes.Structure):
-    _fields_ = [("fn", TASK_FN), ("bytes", ctypes.c_uint64),
+    _fields_ = [("version", ctypes.c_uint), ("fn", TASK_FN), ("bytes", ctypes.c_uint64),
                 ("device_bytes", ctypes.POINTER(ctypes.c_uint64)),
                 ("ndevice_bytes", ctypes.c_uint),
                 ("ladder", ctypes.POINTER(Rung)), ("nrungs", ctypes.c_uint),
@@ -93,13 +100,13 @@ PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class SchedConfig(ctypes.Structure):
-    _fields_ = [("workers", ctypes.c_uint), ("progress", PROGRESS_FN),
+    _fields_ = [("version", ctypes.c_uint), ("workers", ctypes.c_uint), ("progress", PROGRESS_FN),
                 ("progress_user", ctypes.c_void_p)]
 
 
 class LeaseRequest(ctypes.Structure):
-    _fields_ = [("bytes", ctypes.c_uint64), ("device", ctypes.c_int), ("priority", ctypes.c_int),
-                ("wait_ms", ctypes.c_int64), ("holder", ctypes.c_char_p), ("pid", ctypes.c_uint32),
+    _fields_ = [("version", ctypes.c_uint), ("bytes", ctypes.c_uint64), ("device", ctypes.c_int),
+                ("priority", ctypes.c_int), ("wait_ms", ctypes.c_int64), ("holder", ctypes.c_char_p), ("pid", ctypes.c_uint32),
                 ("expected_ms", ctypes.c_uint64), ("task_class", ctypes.c_char_p),
                 ("pgid", ctypes.c_uint32)]
 
@@ -171,6 +178,7 @@ _declare("vram_client_open", ctypes.c_int, cp, pvp)
 _declare("vram_client_close", None, vp)
 _declare("vram_client_lease", ctypes.c_int, vp, u64, ctypes.c_int, i64, pu64, ctypes.POINTER(ctypes.c_uint))
 _declare("vram_client_release", ctypes.c_int, vp, u64)
+_declare("vram_client_snapshot", ctypes.c_int, vp, pvp)
 
 try:
     _declare("vram_plan_json", ctypes.c_int, vp, cp, ctypes.POINTER(cp), ctypes.c_size_t, u64,

@@ -194,7 +194,7 @@ class Scheduler:
         self._progress_cb = n.PROGRESS_FN(self._on_progress) if progress else n.PROGRESS_FN()
         self._run_cb = n.TASK_FN(self._run)
         self._fallback_cb = n.TASK_FN(self._run_fallback)
-        cfg = n.SchedConfig(int(workers or 0), self._progress_cb, None)
+        cfg = n.SchedConfig(n.SCHED_CONFIG_VERSION, int(workers or 0), self._progress_cb, None)
         self._s = ctypes.c_void_p()
         check(n.lib.vram_sched_open(self._session.ledger, ctypes.byref(cfg), ctypes.byref(self._s)))
         self._session.schedulers.add(self)
@@ -288,7 +288,7 @@ class Scheduler:
         ladder_c = (n.Rung * max(len(rungs), 1))(
             *[n.Rung(b, self._run_cb if f is not None else n.TASK_FN()) for b, f in rungs])
         task = n.Task(
-            fn=self._run_cb if fn is not None else n.TASK_FN(), bytes=size,
+            version=n.TASK_VERSION, fn=self._run_cb if fn is not None else n.TASK_FN(), bytes=size,
             ladder=ladder_c if rungs else None, nrungs=len(rungs),
             fallback=self._fallback_cb if fallback is not None else n.TASK_FN(),
             task_class=task_class.encode() if task_class else None,

@@ -361,3 +361,19 @@ int cli_client(cli_args *a, vram_client **c)
     int rc = vram_client_open(socket && *socket ? socket : NULL, c);
     return rc ? cli_fail(a, rc == VRAM_ENOENT ? VRAM_EIO : rc, NULL) : 0;
 }
+
+int cli_daemon_snapshot(cli_args *a, vram_client **c, vram_snapshot **out)
+{
+    *out = NULL;
+    const char *socket = vram_options_get(a->opts, "socket");
+    vram_client *own = NULL;
+    int rc = c && *c ? 0 : vram_client_open(socket && *socket ? socket : NULL, &own);
+    if (rc)
+        return VRAM_ENOENT;
+    rc = vram_client_snapshot(c && *c ? *c : own, out);
+    if (c && !*c && !rc)
+        *c = own;
+    else
+        vram_client_close(own);
+    return rc;
+}

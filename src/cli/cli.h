@@ -2,8 +2,8 @@
  * cli/cli.h - what the subcommands of `vram` share: the command table, the
  * flag parser, exit statuses and output helpers.
  *
- * The command is thin over include/vram.h and uses nothing else of the
- * library.  Each subcommand lives in its own cmd_<name>.c and declares its
+ * The command is thin over include/vram.h, plus the renderers and the few
+ * internals the library exports for it (core/exports.h).  Each subcommand lives in its own cmd_<name>.c and declares its
  * flags in a table; the options of the library's table (--backend, --sim,
  * --margin, ...) are accepted by every subcommand.
  */
@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core/exports.h"
 #include "vram.h"
 
 /* Exit statuses, documented in the README. */
@@ -146,6 +147,13 @@ void cli_csv_free(cli_csv *c);
 /* Connects to the daemon (the "socket" setting); reports and returns an
  * exit status when none answers. */
 int cli_client(cli_args *a, vram_client **c);
+
+/* vramd's snapshot (vram_client_snapshot) when a daemon answers at the
+ * "socket" option's path: 0 and *out.  VRAM_ENOENT when none answers (the
+ * caller then reads the devices itself), or the daemon's error.  c may be
+ * NULL; else a connection already in *c is used, and a new one is left
+ * there for the next call. */
+int cli_daemon_snapshot(cli_args *a, vram_client **c, vram_snapshot **out);
 
 /* Set by SIGINT/SIGTERM handlers that cli_catch_signals installs. */
 extern volatile int cli_interrupted;

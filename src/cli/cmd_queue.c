@@ -18,12 +18,31 @@ static const cli_flag queue_flags[] = {
     { NULL, 0, NULL, NULL, false },
 };
 
-static void print_jobs(const vram_job_list *l)
+#define QUEUE_LEASES_SHOWN 256
+
+/* Client leases as rows of kind "lease": who holds them (pid) and for how
+ * long, under the jobs' columns. */
+static void print_leases(const vram_lease_info *leases, size_t n)
 {
-    printf("%llu queued, %llu starting, %llu running, %llu succeeded, %llu failed, %llu canceled\n",
+    for (size_t i = 0; i < n; i++) {
+        const vram_lease_info *l = &leases[i];
+        char id[24], gpu[16], bytes[32];
+        snprintf(id, sizeof(id), "L%llu", (unsigned long long)l->id);
+        snprintf(gpu, sizeof(gpu), "%u", l->device);
+        printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  held by pid %u for %llu s (%s)\n", id, "lease", gpu,
+               "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", l->pid,
+               (unsigned long long)(l->held_ms / 1000), l->holder);
+    }
+}
+
+static void print_jobs(const vram_job_list *l, const vram_lease_info *leases, size_t nleases)
+{
+    printf("%llu queued, %llu starting, %llu running, %llu succeeded, %llu failed, %llu canceled, "
+           "%zu client lease%s\n",
            (unsigned long long)l->queued, (unsigned long long)l->starting, (unsigned long long)l->running,
-           (unsigned long long)l->succeeded, (unsigned long long)l->failed, (unsigned long long)l->canceled);
-    if (!l->count)
+           (unsigned long long)l->succeeded, (unsigned long long)l->failed, (unsigned long long)l->canceled,
+           nleases, nleases == 1 ? "" : "s");
+    if (!l->count && !nleases)
         return;
     printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %s\n", "JOB", "STATE", "GPU", "TRY", "TIER", "ESTIMATE",
            "USING", "DONE", "COMMAND / WHY");
@@ -41,6 +60,7 @@ static void print_jobs(const vram_job_list *l)
         if (*j->reason && strcmp(j->state, "succeeded"))
             printf("%7s  %s\n", "", j->reason);
     }
+    print_leases(leases, nleases);
 }
 
 static int run_queue(cli_args *a)
@@ -73,12 +93,18 @@ static int run_queue(cli_args *a)
         vram_free(reply);
         return EXIT_OK;
     }
-    vram_job_list *l;
+    vram_job_list *l = NULL;
+    vram_lease_info leases[QUEUE_LEASES_SHOWN];
+    size_t nleases = 0;
     rc = vram_client_jobs(c, cli_get(a, "state"), limit, &l);
+    if (!rc && (rc = vram_client_leases(c, leases, QUEUE_LEASES_SHOWN, &nleases)) == VRAM_ERANGE)
+        rc = 0;
     vram_client_close(c);
-    if (rc)
+    if (rc) {
+        vram_job_list_free(l);      /* NULL when the jobs failed */
         return cli_fail(a, rc, NULL);
-    print_jobs(l);
+    }
+    print_jobs(l, leases, nleases < QUEUE_LEASES_SHOWN ? nleases : QUEUE_LEASES_SHOWN);
     vram_job_list_free(l);
     return EXIT_OK;
 }
@@ -89,7 +115,9 @@ const cli_command cmd_queue = {
     .summary = "list vramd's jobs: running, queued, and the recently finished",
     .description = "Each job with its state, device, attempt (the ladder's rung), tier, estimate,\n"
                    "real usage now and progress (from the job's progress bar); a waiting or failed\n"
-                   "job says why.  Older finished jobs are in 'vram history'.",
+                   "job says why.  Leases clients hold through the socket (vram.lease in Python)\n"
+                   "follow as rows of kind lease, with the pid holding each.  Older finished jobs\n"
+                   "are in 'vram history'.",
     .flags = queue_flags,
     .run = run_queue,
 };

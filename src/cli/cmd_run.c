@@ -53,7 +53,7 @@ static int read_device(const cli_args *a, int *device)
 
 /* `vram run --daemon-job N`: vramd's runner of job N, which gets the job
  * (command, budget, settings) from the daemon when it claims it. */
-static int read_daemon_job(cli_args *a, vram_job_spec *spec)
+static int read_daemon_job(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job)
 {
     static const char *const own[] = { "vram", "model", "set", "ladder", "name", "device", "wait" };
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
@@ -66,7 +66,7 @@ static int read_daemon_job(cli_args *a, vram_job_spec *spec)
     int rc = cli_uint(a, "daemon-job", 1, UINT64_MAX / 2, &job);
     if (rc)
         return rc;
-    spec->daemon_job = job;
+    *daemon_job = job;
     spec->device = -1;
     spec->wait_ms = -1;
     spec->history = vram_options_get(a->opts, "history");
@@ -75,11 +75,11 @@ static int read_daemon_job(cli_args *a, vram_job_spec *spec)
     return 0;
 }
 
-static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
+static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, const char ***settings)
 {
     memset(spec, 0, sizeof(*spec));
     if (cli_has(a, "daemon-job"))
-        return read_daemon_job(a, spec);
+        return read_daemon_job(a, spec, daemon_job);
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
         return cli_error(a, EXIT_USAGE, "no command: give it after --, e.g. vram run --vram 6GiB -- python gen.py");
     if (!*a->rest[a->dashdash])
@@ -120,8 +120,9 @@ static int read_spec(cli_args *a, vram_job_spec *spec, const char ***settings)
 static int run(cli_args *a)
 {
     vram_job_spec spec;
+    uint64_t daemon_job = 0;
     const char **settings = NULL;
-    int rc = read_spec(a, &spec, &settings);
+    int rc = read_spec(a, &spec, &daemon_job, &settings);
     if (rc) {
         free(settings);
         return rc;
@@ -143,7 +144,7 @@ static int run(cli_args *a)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     vram_job_result res;
-    rc = vram_job_run(ctx, &spec, &res);
+    rc = daemon_job ? vram_job_run_for_daemon(ctx, &spec, daemon_job, &res) : vram_job_run(ctx, &spec, &res);
     if (rc)
         rc = cli_fail(a, rc, NULL);
     else

@@ -8,6 +8,7 @@
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,9 +29,17 @@ static void on_stop(int sig)
     (void)w;
 }
 
+/* Under systemd, stderr goes to the journal (JOURNAL_STREAM says so), which
+ * stamps every line itself. */
+static bool journal;
+
 static void print_line(void *user, const char *line)
 {
     (void)user;
+    if (journal) {
+        fprintf(stderr, "%s\n", line);
+        return;
+    }
     char when[32];
     time_t now = time(NULL);
     strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
@@ -41,6 +50,7 @@ static int run(cli_args *a)
 {
     if (a->nrest)
         return cli_error(a, EXIT_USAGE, "unexpected argument '%s'", a->rest[0]);
+    journal = getenv("JOURNAL_STREAM") != NULL;
     if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return cli_error(a, EXIT_FAIL, "cannot make a pipe");
     struct sigaction sa;
@@ -66,7 +76,10 @@ const cli_command cmd_serve = {
         "their own: they go on if the daemon stops, and the next daemon adopts them.\n"
         "The socket is owner-only unless --socket-group names a group.  The dashboard and\n"
         "/metrics are on 127.0.0.1:7860; changes there need the token the daemon writes to\n"
-        "--token-file at start.  Ctrl-C or SIGTERM stops it.  Also installed as 'vramd'.",
+        "--token-file at start.  Ctrl-C or SIGTERM stops it.  Also installed as 'vramd'.\n"
+        "Under systemd (vramd.service and vramd.socket, installed by make install) it takes\n"
+        "the socket systemd listens on, says when it is ready (Type=notify), and leaves the\n"
+        "time stamps of its lines to the journal.",
     .flags = flags,
     .run = run,
 };

@@ -4,6 +4,9 @@
  * The table is for people (sizes in GiB with one decimal, a usage bar per
  * device, the processes); --json prints vram_snapshot_to_json() for scripts,
  * bytes as integers.  Simulated devices are said to be simulated, first.
+ * When vramd answers on its socket the figures are the daemon's (its ledger
+ * counts every lease of the machine as ours), the same the dashboard and
+ * the Python binding show; --local reads the devices here instead.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 
 static const cli_flag flags[] = {
     { "json", 0, NULL, "print one JSON document (bytes as integers)", false },
+    { "local", 0, NULL, "read the devices here, not vramd's view (leases of this process only)", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -68,8 +72,14 @@ static int run(cli_args *a)
     int rc = cli_open(a, &ctx);
     if (rc)
         return rc;
-    vram_snapshot *s;
-    if ((rc = vram_snapshot_take(ctx, NULL, &s))) {
+    vram_snapshot *s = NULL;
+    rc = cli_has(a, "local") ? VRAM_ENOENT : cli_daemon_snapshot(a, NULL, &s);
+    if (rc && rc != VRAM_ENOENT) {
+        rc = cli_fail(a, rc, "cannot read vramd's status");
+        vram_ctx_close(ctx);
+        return rc;
+    }
+    if (rc && (rc = vram_snapshot_take(ctx, NULL, &s))) {
         rc = cli_fail(a, rc, "cannot read the devices");
         vram_ctx_close(ctx);
         return rc;
@@ -85,9 +95,12 @@ static int run(cli_args *a)
         }
     } else {
         if (s->simulated)
-            printf("SIMULATED DEVICES, %s\n\n", s->notice);
+            printf("SIMULATED DEVICES, %s\n", s->notice);
         else
-            printf("backend nvml, %u GPU%s\n\n", s->ndevices, s->ndevices == 1 ? "" : "s");
+            printf("backend nvml, %u GPU%s\n", s->ndevices, s->ndevices == 1 ? "" : "s");
+        if (s->from_daemon)
+            printf("as vramd counts them: ours is every vram lease of the machine\n");
+        printf("\n");
         bool unicode = cli_unicode(stdout);
         for (unsigned i = 0; i < s->ndevices; i++)
             print_device(&s->devices[i], unicode);
@@ -105,7 +118,9 @@ const cli_command cmd_status = {
     .description =
         "Safe available is free memory less the safety margin (--margin, default 10% of\n"
         "total) less what vram leases have reserved but not used yet.  Ours is memory\n"
-        "reserved through vram; others is used memory that no lease explains.\n"
+        "reserved through vram; others is used memory that no lease explains.  When\n"
+        "vramd answers on its socket, these are its figures (every lease of the machine,\n"
+        "jobs' and clients'); --local reads the devices in this process instead.\n"
         "Exit status: 0, 1 when a device could not be read, 2 for bad input.",
     .flags = flags,
     .run = run,

@@ -6,7 +6,9 @@
  * and the top processes; q or Ctrl-C quits and the terminal is restored
  * whatever way the loop ends.  When stdout is not a terminal it prints one
  * line per device per sample (or JSON lines with --json), for logs and
- * scripts.  Samples come from the monitor's sampler thread.
+ * scripts.  Samples come from the monitor's sampler thread; when vramd
+ * answers on its socket, ours, others and safe available are the daemon's
+ * (asked each refresh), as `vram status` and the dashboard show them.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -27,12 +29,16 @@ static const cli_flag flags[] = {
     { "seconds", 's', "S", "stop after S seconds", false },
     { "json", 0, NULL, "when not on a terminal, print JSON lines instead of text", false },
     { "lines", 0, NULL, "print lines even on a terminal (no full-screen view)", false },
+    { "local", 0, NULL, "read the devices here, not vramd's view (leases of this process only)", false },
     { NULL, 0, NULL, NULL, false },
 };
 
 typedef struct watch {
     vram_ctx *ctx;
     vram_monitor *mon;
+    cli_args *args;
+    vram_client *client;            /* to vramd, while one answers */
+    vram_snapshot *daemon;          /* its view at this refresh, or NULL */
     unsigned ndev;
     uint64_t interval_ms;
     bool unicode;
@@ -88,6 +94,36 @@ static bool quit_key(const watch *w, uint64_t ms)
         if (c == 'q' || c == 'Q' || c == 3)
             return true;
     return false;
+}
+
+/* ---- figures ---------------------------------------------------------------------- */
+
+/* Asks vramd for its view, once per refresh; a daemon that stops
+ * answering leaves the local figures, and is asked again next time. */
+static void refresh_daemon(watch *w)
+{
+    vram_snapshot_free(w->daemon);
+    w->daemon = NULL;
+    if (cli_has(w->args, "local"))
+        return;
+    if (cli_daemon_snapshot(w->args, &w->client, &w->daemon)) {
+        vram_client_close(w->client);
+        w->client = NULL;
+        w->daemon = NULL;
+    }
+}
+
+/* Device dev now: vramd's figures when it answered, else the monitor's
+ * latest sample.  Nonzero when there is none yet.  d->procs is not set. */
+static int device_now(watch *w, unsigned dev, vram_device_snapshot *d)
+{
+    if (w->daemon && dev < w->daemon->ndevices && !w->daemon->devices[dev].error) {
+        *d = w->daemon->devices[dev];
+        d->procs = NULL;
+        d->nprocs = 0;
+        return 0;
+    }
+    return vram_monitor_latest(w->mon, dev, d);
 }
 
 /* ---- drawing ---------------------------------------------------------------------- */
@@ -169,15 +205,15 @@ static void draw_screen(watch *w)
     time_t now = time(NULL);
     char clock[16];
     strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
-    printf("\033[H\033[1mvram watch\033[0m  every %llu ms  q to quit  %s\033[K\n",
-           (unsigned long long)w->interval_ms, clock);
+    printf("\033[H\033[1mvram watch\033[0m  every %llu ms  q to quit  %s%s\033[K\n",
+           (unsigned long long)w->interval_ms, clock, w->daemon ? "  figures from vramd" : "");
     if (vram_ctx_is_simulated(w->ctx))
         printf("\033[33mSIMULATED DEVICES, %s\033[0m\033[K\n", vram_ctx_notice(w->ctx));
     printf("\033[K\n");
     for (unsigned dev = 0; dev < w->ndev; dev++) {
         vram_device_snapshot d;
         char a[32], b[32], c[32];
-        if (vram_monitor_latest(w->mon, dev, &d) != 0) {
+        if (device_now(w, dev, &d) != 0) {
             printf("GPU %u: waiting for the first sample\033[K\n\033[K\n", dev);
             continue;
         }
@@ -208,17 +244,18 @@ static void print_lines(watch *w, bool json)
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     for (unsigned dev = 0; dev < w->ndev; dev++) {
         vram_device_snapshot d;
-        if (vram_monitor_latest(w->mon, dev, &d) != 0)
+        if (device_now(w, dev, &d) != 0)
             continue;
         const vram_device_info *in = &d.info;
         if (json) {
             printf("{\"time\":\"%s.%03ldZ\",\"device\":%u,\"total_bytes\":%llu,\"used_bytes\":%llu,"
                    "\"free_bytes\":%llu,\"safe_available_bytes\":%llu,\"leased_bytes\":%llu,"
-                   "\"others_bytes\":%llu,\"simulated\":%s}\n",
+                   "\"others_bytes\":%llu,\"simulated\":%s,\"from_daemon\":%s}\n",
                    when, ts.tv_nsec / 1000000, dev, (unsigned long long)in->total_bytes,
                    (unsigned long long)in->used_bytes, (unsigned long long)in->free_bytes,
                    (unsigned long long)d.safe_available_bytes, (unsigned long long)d.leased_bytes,
-                   (unsigned long long)d.others_bytes, vram_ctx_is_simulated(w->ctx) ? "true" : "false");
+                   (unsigned long long)d.others_bytes, vram_ctx_is_simulated(w->ctx) ? "true" : "false",
+                   w->daemon ? "true" : "false");
         } else {
             char a[32], b[32], c[32], e[32], f[32];
             printf("%s.%03ldZ gpu%u used %s free %s safe %s ours %s others %s\n", when,
@@ -241,7 +278,7 @@ static int run(cli_args *a)
     if ((cli_has(a, "count") && (rc = cli_uint(a, "count", 1, 1000000000, &count))) ||
         (cli_has(a, "seconds") && (rc = cli_duration_ms(a, "seconds", CLI_SECONDS, &seconds_ms))))
         return rc;
-    watch w = { 0 };
+    watch w = { .args = a };
     if ((rc = cli_open(a, &w.ctx)))
         return rc;
     vram_duration_parse(vram_options_get(vram_ctx_options(w.ctx), "interval"), 1, &w.interval_ms);
@@ -260,11 +297,16 @@ static int run(cli_args *a)
         term_enter(&w);
     else if (vram_ctx_is_simulated(w.ctx) && !cli_has(a, "json"))
         printf("# SIMULATED DEVICES, %s\n", vram_ctx_notice(w.ctx));
+    refresh_daemon(&w);
+    if (!screen && w.daemon && !cli_has(a, "json"))
+        printf("# figures from vramd: ours is every vram lease of the machine\n");
     uint64_t start = 0, shown = 0;
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     start = (uint64_t)t0.tv_sec * 1000 + (uint64_t)t0.tv_nsec / 1000000;
-    for (;;) {
+    for (bool first = true;; first = false) {
+        if (!first)
+            refresh_daemon(&w);
         if (screen)
             draw_screen(&w);
         else
@@ -281,6 +323,8 @@ static int run(cli_args *a)
     if (screen)
         term_leave(&w);
     vram_monitor_stop(w.mon);
+    vram_snapshot_free(w.daemon);
+    vram_client_close(w.client);
     vram_ctx_close(w.ctx);
     free(w.hist);
     return EXIT_OK;             /* q and Ctrl-C are the ordinary ways out */
@@ -293,6 +337,8 @@ const cli_command cmd_watch = {
     .description =
         "On a terminal the view redraws in place; q or Ctrl-C quits.  Otherwise (or with\n"
         "--lines) it prints one line per device per refresh; --json prints JSON lines.\n"
+        "When vramd answers on its socket, ours, others and safe available are its figures\n"
+        "(every lease of the machine); --local reads the devices in this process instead.\n"
         "The refresh follows --interval (default 100ms).",
     .flags = flags,
     .run = run,

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/exports.h"
 #include "vram.h"
 
 #define VRAM__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -27,6 +28,11 @@
 
 /* Records a detail message for vram_last_error() and returns err. */
 int vram__fail(int err, const char *fmt, ...) VRAM__PRINTF(2, 3);
+
+/* Checks the version field of a growing input struct (see vram.h): 0 and
+ * 1..known are fine; a newer one is VRAM_EINVAL naming the struct, made by
+ * a program built against a newer vram.h than this library. */
+int vram__check_version(const char *type, unsigned version, unsigned known);
 
 /* Clears the detail (for calls that try several things and succeed). */
 void vram__clear_error(void);

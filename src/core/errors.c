@@ -74,6 +74,15 @@ int vram__fail(int err, const char *fmt, ...)
     return err;
 }
 
+int vram__check_version(const char *type, unsigned version, unsigned known)
+{
+    if (version <= known)
+        return 0;
+    return vram__fail(VRAM_EINVAL, "%s version %u: this libvram (%s) knows up to version %u; "
+                      "the program was built against a newer vram.h", type, version,
+                      vram_version(), known);
+}
+
 void vram__clear_error(void)
 {
     last_error[0] = '\0';

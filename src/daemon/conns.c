@@ -206,6 +206,34 @@ static void op_hello(vramd *d, vramd_conn *c, const vram__request *r)
     reply_done(d, c, &b);
 }
 
+/* The leases clients hold through the socket (a job's lease shows as its
+ * job), at most CLIENT_LEASES_SHOWN of them, as rows of kind "lease". */
+#define CLIENT_LEASES_SHOWN 256
+
+static void client_leases_json(vramd *d, vram__json *j)
+{
+    vram_lease_info *info = calloc(CLIENT_LEASES_SHOWN, sizeof(*info));
+    size_t n = 0;
+    int rc = info ? vram_lease_list(d->ledger, NULL, info, CLIENT_LEASES_SHOWN, &n) : VRAM_ENOMEM;
+    vram__json_array_begin(j);
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < CLIENT_LEASES_SHOWN; i++) {
+        const vram_lease_info *l = &info[i];
+        if (strncmp(l->holder, "client ", 7) != 0)
+            continue;
+        vram__json_object_begin(j);
+        vram__json_field_string(j, "kind", "lease");
+        vram__json_field_uint(j, "id", l->id);
+        vram__json_field_uint(j, "device", l->device);
+        vram__json_field_uint(j, "bytes", l->bytes);
+        vram__json_field_string(j, "holder", l->holder);
+        vram__json_field_uint(j, "pid", l->pid);
+        vram__json_field_uint(j, "held_ms", l->held_ms);
+        vram__json_object_end(j);
+    }
+    vram__json_array_end(j);
+    free(info);
+}
+
 static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram__buf b;
@@ -221,6 +249,8 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    vram__json_key(&j, "leases");
+    client_leases_json(d, &j);
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }
@@ -248,6 +278,7 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
     char *json = NULL;
     int rc = vram_snapshot_take(d->ctx, NULL, &s);
     if (!rc) {
+        s->from_daemon = 1;         /* the daemon's ledger counted its leases */
         rc = vram_snapshot_to_json(s, &json);
         vram_snapshot_free(s);
     }

@@ -139,6 +139,10 @@ static int open_all(vramd *d)
     const vram_options *o = d->cfg.opts;
     int rc = resolve_paths(d, o);
     if (!rc)
+        rc = vramd_systemd_listen_fd(&d->listen_fd);
+    if (!rc && d->listen_fd >= 0)
+        d->socket_activated = true;     /* systemd owns the path: never unlinked */
+    else if (!rc)
         rc = vram__sock_listen(d->socket_path, vram_options_get(o, "socket-group"), &d->listen_fd);
     if (rc)
         return rc;
@@ -162,6 +166,7 @@ static int open_all(vramd *d)
     vramd_say(d, "dashboard %s (changes need the token in %s)", vram__http_url(d->http), token_path);
     if (vram_ctx_is_simulated(d->ctx))
         vramd_say(d, "SIMULATED DEVICES, %s", vram_ctx_notice(d->ctx));
+    vramd_systemd_notify("READY=1\nSTATUS=queue open, socket listening");
     return 0;
 }
 
@@ -179,7 +184,8 @@ static void close_all(vramd *d)
         vram_ctx_close(d->ctx);
     if (d->listen_fd > 0) {
         close(d->listen_fd);
-        unlink(d->socket_path);
+        if (!d->socket_activated)
+            unlink(d->socket_path);
     }
     for (vramd_msg *m = d->inbox, *next; m; m = next) {
         next = m->next;
@@ -286,6 +292,9 @@ int vram_daemon_run(const vram_daemon_config *cfg)
 {
     if (!cfg)
         return vram__fail(VRAM_EINVAL, "vram_daemon_run: NULL config");
+    int rc = vram__check_version("vram_daemon_config", cfg->version, VRAM_DAEMON_CONFIG_VERSION);
+    if (rc)
+        return rc;
     vramd *d = calloc(1, sizeof(*d));
     if (!d)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
@@ -307,15 +316,17 @@ int vram_daemon_run(const vram_daemon_config *cfg)
         vram_options_load_env(own);
         d->cfg.opts = own;
     }
-    int rc = open_all(d);
+    rc = open_all(d);
     char why[1024] = "";
     if (rc)
         vram__strlcpy(why, vram_last_error(), sizeof(why));
     else
         while (loop_once(d))
             ;
-    if (!rc)
+    if (!rc) {
         vramd_say(d, "stopping; running jobs go on and will be adopted by the next vramd");
+        vramd_systemd_notify("STOPPING=1");
+    }
     close_all(d);
     vram_options_free(own);
     free(d);

@@ -116,6 +116,7 @@ struct vramd {
     vram__queue *queue;
     vram__http *http;
     int listen_fd;
+    bool socket_activated;          /* listen_fd came from systemd (LISTEN_FDS) */
     char socket_path[4096], db_path[4096], runner_path[4096], history_path[4096];
     char token[VRAM__TOKEN_LEN + 1];
 
@@ -217,5 +218,10 @@ void vramd_conns_free(vramd *d);
 
 /* ---- provider.c ---- */
 void vramd_provider(vramd *d, vram__http_provider *p);
+
+/* systemd.c: the socket systemd handed over (*fd_out -1 when none; an error
+ * when what it handed is unusable), and readiness ("READY=1", "STOPPING=1"). */
+int vramd_systemd_listen_fd(int *fd_out);
+void vramd_systemd_notify(const char *state);
 
 #endif /* VRAM_DAEMON_DAEMON_H */

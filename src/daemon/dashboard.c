@@ -126,6 +126,7 @@ int vram__dashboard_status_json(vram_ctx *ctx, vram_monitor *mon, uint64_t windo
     int rc = vram_snapshot_take(ctx, NULL, &snap);
     if (rc)
         return rc;
+    snap->from_daemon = 1;          /* the dashboard is vramd's: its ledger's view */
     rc = vram_snapshot_to_json(snap, &snap_json);
     if (!rc) {
         vram__buf b;

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "core/ctx.h"
+#include "core/json_read.h"
 
 /* Queries one device into d (without its processes unless with_procs) and
  * works out its budget: leased, others, margin and safe available.  On a
@@ -15,6 +16,14 @@ int vram__snapshot_device(vram_ctx *ctx, unsigned idx, bool with_procs, vram_dev
 
 /* Recomputes the budget fields of d from its info and the ledger. */
 void vram__device_budget(vram_ctx *ctx, vram_device_snapshot *d);
+
+/* Reads back what vram_snapshot_to_json wrote (len bytes of text): the
+ * snapshot vramd sends over its socket.  The strings live with the
+ * snapshot; free it with vram_snapshot_free.  VRAM_EPARSE, naming what is
+ * missing or malformed, for anything else. */
+int vram__snapshot_from_json(const char *text, size_t len, vram_snapshot **out);
+/* The same from a parsed JSON object (the "status" of a socket reply). */
+int vram__snapshot_from_jv(const vram__jv *root, vram_snapshot **out);
 
 /* Called on the sampling thread after every sample of a device, outside the
  * monitor's lock, with the snapshot just taken (d->error set when the query

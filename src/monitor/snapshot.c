@@ -12,6 +12,7 @@
 
 #include "core/ctx.h"
 #include "device/host.h"
+#include "core/json_read.h"
 #include "monitor/monitor.h"
 
 static int proc_by_usage(const void *a, const void *b)
@@ -207,6 +208,7 @@ int vram_snapshot_to_json(const vram_snapshot *s, char **json_out)
     vram__json_field_string(&j, "backend", s->backend);
     vram__json_field_bool(&j, "simulated", s->simulated);
     vram__json_field_string(&j, "notice", s->notice);
+    vram__json_field_bool(&j, "from_daemon", s->from_daemon);
     vram__json_key(&j, "devices");
     vram__json_array_begin(&j);
     for (unsigned i = 0; i < s->ndevices; i++)
@@ -217,5 +219,168 @@ int vram_snapshot_to_json(const vram_snapshot *s, char **json_out)
     vram__json_object_end(&j);
     int rc;
     *json_out = vram__buf_take(&b, &rc);
+    return rc;
+}
+
+/* ---- reading it back ------------------------------------------------------------- */
+
+/* A snapshot read from JSON, with room for the strings its pointers name. */
+typedef struct read_snapshot {
+    vram_snapshot s;
+    char backend[16];
+    char notice[512];
+} read_snapshot;
+
+static int need_uint(const vram__jv *obj, const char *key, uint64_t *out)
+{
+    if (vram__jv_uint(vram__jv_get(obj, key), out))
+        return 0;
+    return vram__fail(VRAM_EPARSE, "status: '%s' is missing or not a byte count", key);
+}
+
+static void copy_str(const vram__jv *obj, const char *key, char *buf, size_t cap)
+{
+    const char *v = vram__jv_str(vram__jv_get(obj, key));
+    vram__strlcpy(buf, v ? v : "", cap);
+}
+
+static int read_procs(const vram__jv *arr, vram_device_snapshot *d)
+{
+    d->info.have |= VRAM_HAVE_PROCS;
+    if (!arr || arr->kind != VRAM__JV_ARRAY || arr->n == 0)
+        return 0;
+    d->procs = calloc(arr->n, sizeof(*d->procs));
+    if (!d->procs)
+        return vram__fail(VRAM_ENOMEM, "out of host memory reading a status");
+    for (size_t i = 0; i < arr->n; i++) {
+        const vram__jv *p = arr->items[i];
+        vram_proc *q = &d->procs[d->nprocs];
+        uint64_t pid;
+        if (!vram__jv_uint(vram__jv_get(p, "pid"), &pid) || pid > UINT32_MAX)
+            return vram__fail(VRAM_EPARSE, "status: a process without a pid");
+        q->pid = (uint32_t)pid;
+        q->device = d->info.index;
+        copy_str(p, "name", q->name, sizeof(q->name));
+        if (vram__jv_uint(vram__jv_get(p, "used_bytes"), &q->used_bytes))
+            q->have = VRAM_HAVE_PROC_MEM;
+        d->nprocs++;
+    }
+    return 0;
+}
+
+static int read_device(const vram__jv *o, vram_device_snapshot *d)
+{
+    uint64_t index;
+    int rc = need_uint(o, "index", &index);
+    if (rc)
+        return rc;
+    d->info.index = (unsigned)index;
+    const char *err = vram__jv_str(vram__jv_get(o, "error"));
+    if (err) {
+        d->error = vram_errcode(err);
+        copy_str(o, "error_text", d->error_text, sizeof(d->error_text));
+        return 0;
+    }
+    vram_device_info *in = &d->info;
+    in->have = VRAM_HAVE_NAME | VRAM_HAVE_UUID | VRAM_HAVE_MEMORY;
+    copy_str(o, "name", in->name, sizeof(in->name));
+    copy_str(o, "uuid", in->uuid, sizeof(in->uuid));
+    if ((rc = need_uint(o, "total_bytes", &in->total_bytes)) ||
+        (rc = need_uint(o, "used_bytes", &in->used_bytes)) ||
+        (rc = need_uint(o, "free_bytes", &in->free_bytes)) ||
+        (rc = need_uint(o, "leased_bytes", &d->leased_bytes)) ||
+        (rc = need_uint(o, "others_bytes", &d->others_bytes)) ||
+        (rc = need_uint(o, "margin_bytes", &d->margin_bytes)) ||
+        (rc = need_uint(o, "safe_available_bytes", &d->safe_available_bytes)))
+        return rc;
+    if (vram__jv_uint(vram__jv_get(o, "driver_reserved_bytes"), &in->driver_reserved_bytes))
+        in->have |= VRAM_HAVE_RESERVED;
+    const char *api = vram__jv_str(vram__jv_get(o, "memory_api"));
+    in->memory_api = api && !strcmp(api, "nvml_v2") ? 2 : api && !strcmp(api, "nvml_v1") ? 1 : 0;
+    const vram__jv *procs = vram__jv_get(o, "processes");
+    if (!procs || procs->kind == VRAM__JV_NULL) {
+        d->procs_status = VRAM_ENOTSUP;
+        return 0;
+    }
+    return read_procs(procs, d);
+}
+
+static void read_host(const vram__jv *o, vram_host_info *h)
+{
+    uint64_t cpus = 0;
+    vram__jv_uint(vram__jv_get(o, "ram_total_bytes"), &h->ram_total_bytes);
+    vram__jv_uint(vram__jv_get(o, "ram_available_bytes"), &h->ram_available_bytes);
+    vram__jv_uint(vram__jv_get(o, "cpu_count"), &cpus);
+    h->cpu_count = (unsigned)cpus;
+    const vram__jv *load = vram__jv_get(o, "load");
+    double *slot[3] = { &h->load_1m, &h->load_5m, &h->load_15m };
+    for (size_t i = 0; load && load->kind == VRAM__JV_ARRAY && i < load->n && i < 3; i++)
+        if (load->items[i]->kind == VRAM__JV_NUMBER)
+            *slot[i] = load->items[i]->num;
+    copy_str(o, "disk_path", h->disk_path, sizeof(h->disk_path));
+    vram__jv_uint(vram__jv_get(o, "disk_total_bytes"), &h->disk_total_bytes);
+    vram__jv_uint(vram__jv_get(o, "disk_free_bytes"), &h->disk_free_bytes);
+}
+
+static int read_snapshot_doc(const vram__jv *root, read_snapshot *r)
+{
+    vram_snapshot *s = &r->s;
+    const vram__jv *devs = vram__jv_get(root, "devices");
+    if (!devs || devs->kind != VRAM__JV_ARRAY)
+        return vram__fail(VRAM_EPARSE, "status: no 'devices' array");
+    if (devs->n > VRAM_MAX_DEVICES)
+        return vram__fail(VRAM_EPARSE, "status: %zu devices, at most %d", devs->n, VRAM_MAX_DEVICES);
+    vram__jv_uint(vram__jv_get(root, "taken_unix_ms"), &s->taken_unix_ms);
+    copy_str(root, "backend", r->backend, sizeof(r->backend));
+    copy_str(root, "notice", r->notice, sizeof(r->notice));
+    s->backend = r->backend;
+    s->notice = r->notice;
+    const vram__jv *sim = vram__jv_get(root, "simulated");
+    s->simulated = sim && sim->kind == VRAM__JV_BOOL && sim->b;
+    const vram__jv *daemon = vram__jv_get(root, "from_daemon");
+    s->from_daemon = daemon && daemon->kind == VRAM__JV_BOOL && daemon->b;
+    s->devices = calloc(devs->n ? devs->n : 1, sizeof(*s->devices));
+    if (!s->devices)
+        return vram__fail(VRAM_ENOMEM, "out of host memory reading a status");
+    for (size_t i = 0; i < devs->n; i++, s->ndevices++) {
+        int rc = read_device(devs->items[i], &s->devices[i]);
+        if (rc) {
+            s->ndevices++;          /* its processes are freed with the rest */
+            return rc;
+        }
+    }
+    read_host(vram__jv_get(root, "host"), &s->host);
+    return 0;
+}
+
+int vram__snapshot_from_jv(const vram__jv *root, vram_snapshot **out)
+{
+    if (!out)
+        return vram__fail(VRAM_EINVAL, "vram__snapshot_from_jv: NULL argument");
+    *out = NULL;
+    if (!root || root->kind != VRAM__JV_OBJECT)
+        return vram__fail(VRAM_EPARSE, "status: not a JSON object");
+    read_snapshot *r = calloc(1, sizeof(*r));
+    int rc = r ? read_snapshot_doc(root, r) : vram__fail(VRAM_ENOMEM, "out of host memory reading a status");
+    if (rc) {
+        vram_snapshot_free(r ? &r->s : NULL);
+        return rc;
+    }
+    *out = &r->s;
+    return 0;
+}
+
+int vram__snapshot_from_json(const char *text, size_t len, vram_snapshot **out)
+{
+    if (!out || !text)
+        return vram__fail(VRAM_EINVAL, "vram__snapshot_from_json: NULL argument");
+    *out = NULL;
+    char err[256];
+    vram__json_doc *doc = NULL;
+    int rc = vram__json_read(text, len, 0, &doc, err, sizeof(err));
+    if (rc)
+        return vram__fail(rc, "status: %s", err);
+    rc = vram__snapshot_from_jv(vram__json_root(doc), out);
+    vram__json_doc_free(doc);
     return rc;
 }

@@ -300,10 +300,9 @@ static char *calibrated_text(const vram_calibration *c, const vram_profile *p, c
 
 static int resolve_row(const vram_profile *p, const vram_measurement *m, size_t i, plan_params *x)
 {
-    *x = p->base;
-    int rc = plan__params_apply(p, x, m->settings, m->nsettings);
-    if (!rc)
-        rc = plan__params_finish(p, x);
+    plan_resolved r;
+    int rc = plan__settings_resolve(p, m->settings, m->nsettings, 0, NULL, false, &r);
+    *x = r.x;
     if (rc) {
         char why[768];
         vram__strlcpy(why, vram_last_error(), sizeof(why));

@@ -18,8 +18,7 @@ static const char *const level_names[] = { "basic", "balanced", "maximum" };
 /* Tier t's settings over the defaults; false when they do not resolve. */
 static bool tier_params(const vram_profile *p, int t, plan_params *x)
 {
-    *x = p->base;
-    return plan__params_apply_list(p, x, &p->tier[t].set) == 0 && plan__params_finish(p, x) == 0;
+    return plan__resolve_params(p, t, NULL, 0, x) == 0;
 }
 
 /* The three modes' estimates of x; the smallest peak's index. */

@@ -104,34 +104,21 @@ void plan__json_params(vram__json *j, const vram_profile *p, const plan_params *
 
 /* ---- estimates -------------------------------------------------------------------- */
 
-/* The caller's settings over the defaults (and over tier=NAME's settings). */
-static int resolve_settings(const vram_profile *p, const char *const *settings, size_t n,
-                            plan_params *x)
-{
-    if (!p || (n && !settings))
-        return vram__fail(VRAM_EINVAL, "NULL profile or settings");
-    plan_params probe = p->base;
-    int rc = plan__params_apply(p, &probe, settings, n);
-    if (rc)
-        return rc;
-    *x = p->base;
-    int t = probe.tier[0] && strcmp(probe.tier, "auto") ? plan__tier_find(p, probe.tier) : -1;
-    if (t >= 0)
-        plan__params_apply_list(p, x, &p->tier[t].set);
-    rc = plan__params_apply(p, x, settings, n);
-    return rc ? rc : plan__params_finish(p, x);
-}
-
-/* Resolves the settings and estimates every mode; *fit is 0 or
- * VRAM_ENOFIT (then *chosen is the smallest).  Other errors are returned. */
+/* Resolves the settings (tier=NAME's under them; no tier is picked) and
+ * estimates every mode; *fit is 0 or VRAM_ENOFIT (then *chosen is the
+ * smallest).  Other errors are returned. */
 static int estimate_all(const vram_profile *p, const char *const *settings, size_t n, uint64_t budget,
                         plan_params *x, plan_estimate all[3], plan_estimate *chosen, int *fit)
 {
-    int rc = resolve_settings(p, settings, n, x);
+    plan_resolved r;
+    int rc = plan__settings_resolve(p, settings, n, budget, NULL, false, &r);
     if (rc)
         return rc;
-    *fit = plan__choose_mode(p, x, budget, all, chosen);
-    return *fit == VRAM_ENOFIT ? 0 : *fit;
+    *x = r.x;
+    memcpy(all, r.modes, sizeof(r.modes));
+    *chosen = r.chosen;
+    *fit = r.fits ? 0 : VRAM_ENOFIT;
+    return 0;
 }
 
 int vram_estimate_run(const vram_profile *p, const char *const *settings, size_t n,
@@ -160,12 +147,10 @@ int vram_estimate_modes(const vram_profile *p, const char *const *settings, size
     if (!out)
         return vram__fail(VRAM_EINVAL, "vram_estimate_modes: NULL output");
     plan_params x;
-    int rc = resolve_settings(p, settings, n, &x);
-    for (int i = 0; !rc && i < 3; i++) {
-        plan_estimate e;
-        rc = plan__estimate_mode(p, &x, VRAM_MEMORY_BEEFY + i, &e);
-        rc = rc ? rc : plan__export(p, &e, &out[i]);
-    }
+    plan_estimate all[3], chosen;
+    int fit, rc = estimate_all(p, settings, n, 0, &x, all, &chosen, &fit);
+    for (int i = 0; !rc && i < 3; i++)
+        rc = plan__export(p, &all[i], &out[i]);
     return rc;
 }
 

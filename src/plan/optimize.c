@@ -217,16 +217,11 @@ static int setup(opt *o, const vram_profile *p, const char *const *settings, siz
         return vram__fail(VRAM_EINVAL, "the optimizer needs a budget (--vram SIZE or --device N)");
     if (level < VRAM_LEVEL_BASIC || level > VRAM_LEVEL_MAXIMUM)
         return vram__fail(VRAM_EINVAL, "level %d is not basic, balanced or maximum", level);
-    plan_params probe = p->base;
-    int rc = plan__params_apply(p, &probe, settings, n);
+    plan_resolved r;
+    int rc = plan__settings_resolve(p, settings, n, budget, NULL, false, &r);
     if (rc)
         return rc;
-    o->x0 = p->base;
-    int t = probe.tier[0] && strcmp(probe.tier, "auto") ? plan__tier_find(p, probe.tier) : -1;
-    if (t >= 0)
-        plan__params_apply_list(p, &o->x0, &p->tier[t].set);
-    if ((rc = plan__params_apply(p, &o->x0, settings, n)) || (rc = plan__params_finish(p, &o->x0)))
-        return rc;
+    o->x0 = r.x;
     bool memory_lever = false;
     for (int i = 0; i < p->nlever; i++)
         memory_lever |= p->lever[i].key == PLAN_KEY_MEMORY && p->lever[i].level <= level;

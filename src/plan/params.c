@@ -322,7 +322,7 @@ static int set_key(const vram_profile *p, plan_params *x, int id, const char *ke
         if (strlen(v) >= sizeof(x->tier))
             return vram__fail(VRAM_EINVAL, "tier '%s' is too long", v);
         if (p && strcmp(v, "auto") && plan__tier_find(p, v) < 0)
-            return vram__fail(VRAM_EINVAL, "tier '%s' is not a tier of %s", v, p->name);
+            return plan__unknown_tier(p, v);
         vram__strlcpy(x->tier, v, sizeof(x->tier));
         return 0;
     }

@@ -44,19 +44,6 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
     return best >= 0 ? 0 : VRAM_ENOFIT;
 }
 
-/* ---- settings for one tier ------------------------------------------------------ */
-
-/* defaults, then tier t (or none: -1), then the caller's settings. */
-static int resolve(const vram_profile *p, int t, const char *const *settings, size_t n,
-                   plan_params *x)
-{
-    *x = p->base;
-    if (t >= 0 && plan__params_apply_list(p, x, &p->tier[t].set))
-        return VRAM_EINVAL;
-    int rc = plan__params_apply(p, x, settings, n);
-    return rc ? rc : plan__params_finish(p, x);
-}
-
 /* ---- the plan object ---------------------------------------------------------------- */
 
 static void fill_values(vram_plan *plan)
@@ -116,17 +103,6 @@ static void why_mode(vram_plan *plan, const plan_params *x, vram__buf *b)
                          plan__gib(plan->chosen.peak, a, sizeof(a)));
 }
 
-/* Estimates tier t (-1: no tier) for the plan's budget.  Returns 0 when it
- * fits, VRAM_ENOFIT when not (plan->chosen then holds its smallest), or an
- * error for bad settings. */
-static int try_tier(vram_plan *plan, int t, const char *const *settings, size_t n)
-{
-    int rc = resolve(&plan->prof, t, settings, n, &plan->x);
-    if (rc)
-        return rc;
-    return plan__choose_mode(&plan->prof, &plan->x, plan->budget, plan->modes, &plan->chosen);
-}
-
 static void finish_why(vram_plan *plan, const char *tier_why)
 {
     vram__buf b;
@@ -169,65 +145,29 @@ static int refuse_all(vram_plan *plan)
                       plan__gib(plan->chosen.peak, a, sizeof(a)), plan__memory_name(plan->chosen.mode));
 }
 
-/* The tier forced by the settings (tier=) or the ctx's "mode" option, or
- * NULL.  Unknown names are refused. */
-static int forced_tier(const vram_plan *plan, vram_ctx *ctx, const char *const *settings, size_t n,
-                       int *t_out)
+/* The tier the ctx's "mode" option forces (VRAM_MODE), "" for none; the
+ * environment stands for the options without a ctx. */
+static void mode_option(vram_ctx *ctx, char *buf, size_t cap)
 {
-    const vram_profile *p = &plan->prof;
-    plan_params x = p->base;
-    *t_out = -1;
-    int rc = plan__params_apply(NULL, &x, settings, n);
-    if (rc)
-        return rc;
-    const char *name = x.tier;
     vram_options *own = NULL;
-    if (!*name || !strcmp(name, "auto")) {
-        const vram_options *o = ctx ? vram_ctx_options(ctx) : NULL;
-        if (!o && (rc = vram_options_new(&own)) == 0) {
-            vram__options_load_env_lenient(own);
-            o = own;
-        }
-        name = o ? vram__opt_str(o, VRAM__OPT_MODE) : "";
+    const vram_options *o = ctx ? vram_ctx_options(ctx) : NULL;
+    if (!o && vram_options_new(&own) == 0) {
+        vram__options_load_env_lenient(own);
+        o = own;
     }
-    if (*name && strcmp(name, "auto")) {
-        *t_out = plan__tier_find(p, name);
-        if (*t_out < 0) {
-            char list[512] = "";
-            for (int i = 0; i < p->ntier; i++)
-                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
-                         p->tier[i].name);
-            rc = vram__fail(VRAM_EINVAL, "tier '%s' is not a tier of %s (tiers: %s)", name, p->name,
-                            p->ntier ? list : "none");
-        }
-    }
+    vram__strlcpy(buf, o ? vram__opt_str(o, VRAM__OPT_MODE) : "", cap);
     vram_options_free(own);
-    return rc;
 }
 
-/* Tries the tiers from the highest down; the first that fits is the plan. */
-static int pick_tier(vram_plan *plan, const char *const *settings, size_t n)
+/* Copies what the resolver chose into the plan. */
+static void take(vram_plan *plan, const plan_resolved *r)
 {
-    const vram_profile *p = &plan->prof;
-    char tier_why[512] = "";
-    for (int t = p->ntier - 1; t >= 0; t--) {
-        int rc = try_tier(plan, t, settings, n);
-        if (rc == 0) {
-            plan->tier = t;
-            plan->fits = true;
-            finish_why(plan, tier_why);
-            return 0;
-        }
-        if (rc != VRAM_ENOFIT)
-            return rc;
-        /* The reason given is the tier just above the one chosen. */
-        char a[32], b[32];
-        snprintf(tier_why, sizeof(tier_why), "%s needs %s at the least (%s), over the %s %s",
-                 p->tier[t].name, plan__gib(plan->chosen.peak, a, sizeof(a)),
-                 plan__memory_name(plan->chosen.mode), plan__gib((double)plan->budget, b, sizeof(b)),
-                 plan->from_device ? "safe available" : "budget");
-    }
-    return refuse_all(plan);
+    plan->x = r->x;
+    plan->tier = r->tier;
+    plan->tier_forced = r->tier_forced;
+    memcpy(plan->modes, r->modes, sizeof(plan->modes));
+    plan->chosen = r->chosen;
+    plan->fits = r->fits;
 }
 
 static int device_budget(vram_ctx *ctx, unsigned device, uint64_t *out)
@@ -262,20 +202,23 @@ int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *sett
         plan->from_device = true;
         rc = device_budget(ctx, device, &plan->budget);
     }
-    int forced = -1;
+    char mode[128];
+    mode_option(ctx, mode, sizeof(mode));
+    plan_resolved r;
     if (!rc)
-        rc = forced_tier(plan, ctx, settings, n, &forced);
-    if (!rc && (forced >= 0 || p->ntier == 0)) {
-        rc = try_tier(plan, forced, settings, n);
-        if (rc == VRAM_ENOFIT)
-            rc = forced >= 0 ? refuse_forced(plan, p->tier[forced].name) : refuse_all(plan);
-        plan->tier = forced;
-        plan->tier_forced = forced >= 0;
-        plan->fits = rc == 0;
-        if (!rc)
-            finish_why(plan, forced >= 0 ? "tier forced" : "");
-    } else if (!rc) {
-        rc = pick_tier(plan, settings, n);
+        rc = plan__settings_resolve(&plan->prof, settings, n, plan->budget, mode, true, &r);
+    if (!rc) {
+        take(plan, &r);
+        if (!r.fits)
+            rc = r.tier_forced ? refuse_forced(plan, p->tier[r.tier].name) : refuse_all(plan);
+    }
+    if (!rc) {
+        char why[512] = "", b[64];
+        if (r.tier_forced)
+            snprintf(why, sizeof(why), "tier forced");
+        else if (*r.tier_why)
+            snprintf(why, sizeof(why), "%s, over %s", r.tier_why, budget_text(plan, b, sizeof(b)));
+        finish_why(plan, why);
     }
     if (rc) {
         vram_plan_free(plan);

@@ -264,6 +264,40 @@ int plan__bytes(double v, uint64_t *out);
 int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budget,
                       plan_estimate all[3], plan_estimate *chosen);
 
+/* ---- resolve.c ------------------------------------------------------------------ */
+
+/* "key=value" settings resolved for one profile and budget. */
+typedef struct plan_resolved {
+    plan_params x;                  /* defaults, then the tier's settings, then the caller's */
+    int tier;                       /* index into p->tier, -1: none */
+    bool tier_forced;               /* named by tier= or by the default name */
+    plan_estimate modes[3];         /* beefy, lightweight, sequential at x */
+    plan_estimate chosen;           /* x.memory's, or (auto) the fastest that fits */
+    bool fits;                      /* chosen.peak <= budget (always with budget 0) */
+    char tier_why[256];             /* "NAME needs X at the least (mode)": the tier
+                                       passed over just above the one picked, or "" */
+} plan_resolved;
+
+/* The one settings resolver.  Applies p's defaults, then a tier's settings,
+ * then settings (n "key=value", later ones win), and chooses the memory
+ * mode for budget (0: none) as plan__choose_mode does.  The tier is the
+ * one tier=NAME names; with none (or tier=auto) it is default_tier (NULL
+ * or "auto": none), the "mode" option's value in the planner; with none of
+ * those either, pick chooses the highest tier that fits the budget (the
+ * lowest when none does), and without pick no tier applies.  Returns 0
+ * whether or not the result fits (out->fits says), VRAM_EINVAL for a bad
+ * setting or a tier p does not have (one message, listing its tiers), or
+ * VRAM_ERANGE from the estimator. */
+int plan__settings_resolve(const vram_profile *p, const char *const *settings, size_t n,
+                           uint64_t budget, const char *default_tier, bool pick, plan_resolved *out);
+
+/* The parameters alone: defaults, tier t (-1: none), settings, finished. */
+int plan__resolve_params(const vram_profile *p, int t, const char *const *settings, size_t n,
+                         plan_params *x);
+
+/* Fails with VRAM_EINVAL: "tier 'NAME' is not a tier of P (tiers: ...)". */
+int plan__unknown_tier(const vram_profile *p, const char *name);
+
 /* ---- optimize.c ------------------------------------------------------------------ */
 
 /* vram_optimize by trying every combination of the levers: the reference

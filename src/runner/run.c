@@ -58,6 +58,7 @@ typedef struct run {
     vram_ctx *own_ctx;
     char own_state[256];
     const vram_job_spec *spec;      /* the caller's, or daemon_spec */
+    uint64_t daemon_job;            /* 0, or the vramd job this run looks after */
     vram_job_spec daemon_spec;      /* a daemon job's: the caller's, filled from its record */
     vram__record record;            /* a daemon job's, as its claim brought it */
     int claim_device;               /* the device its claim gave it; -1: none */
@@ -660,14 +661,14 @@ static int share_sim_state(run *r)
     return 0;
 }
 
-static void job_name(const vram_job_spec *s, char *buf, size_t cap)
+static void job_name(const vram_job_spec *s, uint64_t daemon_job, char *buf, size_t cap)
 {
     if (s->name && *s->name) {
         vram__strlcpy(buf, s->name, cap);
         return;
     }
-    if (s->daemon_job) {
-        snprintf(buf, cap, "vramd-%llu", (unsigned long long)s->daemon_job);
+    if (daemon_job) {
+        snprintf(buf, cap, "vramd-%llu", (unsigned long long)daemon_job);
         return;
     }
     /* Time for people, random bits so two runs in one second never share
@@ -690,7 +691,7 @@ static void job_name(const vram_job_spec *s, char *buf, size_t cap)
  * record it. */
 static int claim_job(run *r)
 {
-    int rc = vram__admit_open(&r->ad, r->ctx, r->spec->daemon_job);
+    int rc = vram__admit_open(&r->ad, r->ctx, r->daemon_job);
     vram__lease_grant g;
     if (!rc)
         rc = vram__admit_claim(&r->ad, &r->record, &g);
@@ -707,13 +708,13 @@ static int claim_job(run *r)
     s->vram_bytes = g.bytes;
     r->claim_device = g.device;
     r->spec = s;
-    job_name(s, r->out->job, sizeof(r->out->job));
+    job_name(s, r->daemon_job, r->out->job, sizeof(r->out->job));
     return 0;
 }
 
 static int open_everything(run *r)
 {
-    int rc = r->spec->daemon_job ? claim_job(r) : 0;
+    int rc = r->daemon_job ? claim_job(r) : 0;
     if (!rc && r->spec->ladder && *r->spec->ladder) {
         rc = vram_ladder_parse(r->spec->ladder, &r->ladder);
         r->have_ladder = !rc;
@@ -724,7 +725,7 @@ static int open_everything(run *r)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
     if (!rc)
         rc = share_sim_state(r);
-    if (!rc && !r->spec->daemon_job)
+    if (!rc && !r->daemon_job)
         rc = vram__admit_open(&r->ad, r->ctx, 0);
     if (rc)
         return rc;
@@ -823,14 +824,22 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
 
 int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
 {
+    return vram_job_run_for_daemon(ctx, spec, 0, out);
+}
+
+int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
+                            vram_job_result *out)
+{
     if (!ctx || !spec || !out)
         return vram__fail(VRAM_EINVAL, "vram_job_run: NULL argument");
     memset(out, 0, sizeof(*out));
+    if (vram__check_version("vram_job_spec", spec->version, VRAM_JOB_SPEC_VERSION))
+        return VRAM_EINVAL;
     out->device = -1;
-    job_name(spec, out->job, sizeof(out->job));
+    job_name(spec, daemon_job, out->job, sizeof(out->job));
     interrupted = 0;
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    run r = { .ctx = ctx, .spec = spec, .out = out, .claim_device = -1 };
+    run r = { .ctx = ctx, .spec = spec, .daemon_job = daemon_job, .out = out, .claim_device = -1 };
     /* This attempt and the one before (to say what changed); about 100 KiB
      * with the watch, so on the heap. */
     attempt *slots = calloc(2, sizeof(*slots));

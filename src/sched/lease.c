@@ -47,6 +47,8 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, v
     *out = NULL;
     if (!l || !q)
         return vram__fail(VRAM_EINVAL, "lease request: NULL argument");
+    if (vram__check_version("vram_lease_request", q->version, VRAM_LEASE_REQUEST_VERSION))
+        return VRAM_EINVAL;
     if (q->bytes == 0)
         return vram__fail(VRAM_EINVAL, "lease request of 0 bytes: ask for the bytes you need");
     if (!adopted && q->wait_ms < VRAM_WAIT_FOREVER)

@@ -622,7 +622,9 @@ int vram_ledger_open(vram_ctx *ctx, const vram_ledger_config *cfg, vram_ledger *
         return vram__fail(VRAM_EINVAL, "vram_ledger_open: NULL argument");
     *out = NULL;
     vram_ledger *l = NULL;
-    int rc = ledger_alloc(ctx, cfg, &l);
+    int rc = cfg ? vram__check_version("vram_ledger_config", cfg->version, VRAM_LEDGER_CONFIG_VERSION) : 0;
+    if (!rc)
+        rc = ledger_alloc(ctx, cfg, &l);
     if (rc)
         return rc;
     void *none = NULL;

@@ -86,6 +86,9 @@ static int check_task(const vram_sched *s, const vram_task *t)
 {
     if (!t)
         return vram__fail(VRAM_EINVAL, "vram_sched_submit: NULL task");
+    int rc = vram__check_version("vram_task", t->version, VRAM_TASK_VERSION);
+    if (rc)
+        return rc;
     if (!t->fn)
         return vram__fail(VRAM_EINVAL, "the task has no callback");
     if (!t->bytes)
@@ -599,6 +602,9 @@ int vram_sched_open(vram_ledger *l, const vram_sched_config *cfg, vram_sched **o
         *out = NULL;
     if (!l || !out)
         return vram__fail(VRAM_EINVAL, "vram_sched_open: NULL argument");
+    int rc = cfg ? vram__check_version("vram_sched_config", cfg->version, VRAM_SCHED_CONFIG_VERSION) : 0;
+    if (rc)
+        return rc;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned workers = cfg && cfg->workers ? cfg->workers : (unsigned)(cpus > 0 ? cpus : 1);
     if (workers > 4096)

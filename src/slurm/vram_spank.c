@@ -51,6 +51,7 @@
 #include <slurm/spank.h>
 
 #include "vram.h"
+#include "core/exports.h"           /* vram_client_call: the lease is named, the owner told */
 
 SPANK_PLUGIN(vram, 1);
 

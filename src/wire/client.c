@@ -244,7 +244,8 @@ int vram_client_submit(vram_client *c, const vram_submit *s, uint64_t *job_out)
 {
     if (!c || !s || !s->argv || !s->argv[0] || !job_out)
         return vram__fail(VRAM_EINVAL, "vram_client_submit: NULL argument or no command");
-    return submit(c, s, false, job_out);
+    int rc = vram__check_version("vram_submit", s->version, VRAM_SUBMIT_VERSION);
+    return rc ? rc : submit(c, s, false, job_out);
 }
 
 int vram_client_check(vram_client *c, const vram_submit *s)
@@ -252,7 +253,8 @@ int vram_client_check(vram_client *c, const vram_submit *s)
     if (!c || !s || !s->argv || !s->argv[0])
         return vram__fail(VRAM_EINVAL, "vram_client_check: NULL argument or no command");
     uint64_t none;
-    return submit(c, s, true, &none);
+    int rc = vram__check_version("vram_submit", s->version, VRAM_SUBMIT_VERSION);
+    return rc ? rc : submit(c, s, true, &none);
 }
 
 /* Sends {"op":OP,KEY:VALUE} and waits for the daemon's ok: the shape of cancel and release. */

@@ -6,9 +6,10 @@ if [ "$(basename "$VRAM_BUILD")" != build ]; then
 fi
 prefix=$tmp/prefix
 expect install 0 '' -- make -C "$VRAM_TOP" install PREFIX="$prefix"
-for f in bin/vram lib/libvram.so lib/libvram.a include/vram.h lib/pkgconfig/vram.pc \
+for f in bin/vram bin/vramd lib/libvram.so lib/libvram.a include/vram.h lib/pkgconfig/vram.pc \
          share/man/man1/vram.1 share/man/man1/vram-run.1 share/man/man8/vramd.8 \
-         share/bash-completion/completions/vram share/zsh/vendor-completions/_vram; do
+         share/bash-completion/completions/vram share/zsh/vendor-completions/_vram \
+         lib/systemd/system/vramd.service lib/systemd/system/vramd.socket; do
     [ -e "$prefix/$f" ] && ok "installed_$f" || not_ok "installed_$f" "missing"
 done
 expect soname 0 'SONAME.*libvram\.so\.0' -- readelf -d "$prefix/lib/libvram.so"
@@ -34,4 +35,5 @@ expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/
 # The installed command finds the installed profiles, wherever PREFIX is.
 expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
     env XDG_CONFIG_HOME="$tmp/config" "$prefix/bin/vram" profiles show latentsync
+expect installed_vramd 0 'usage: vram serve' -- "$prefix/bin/vramd" --help
 finish

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/exports.h"
 #include "vram.h"
 
 static vram_ctx *ctx;

@@ -1,0 +1,160 @@
+/*
+ * core/exports.h - what libvram exports for its own programs but does not
+ * promise to library users: the renderers the `vram` command and the
+ * Python binding print (JSON, text, SVG, help lines), and a few internals
+ * they need (the raw socket call, the simulated cards' usage, a daemon
+ * job's run).
+ *
+ * These may change with any release; include/vram.h is the contract.  The
+ * command links the shared library, so what it calls here stays VRAM_API
+ * (visible); what only the library and its tests call is declared without
+ * it and is not exported from libvram.so.  The conventions of vram.h hold
+ * here too: 0 or a negative VRAM_E* code, out-parameters cleared on
+ * failure, strings from the library freed with vram_free().
+ */
+#ifndef VRAM_CORE_EXPORTS_H
+#define VRAM_CORE_EXPORTS_H
+
+#include "vram.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- help screens ---------------------------------------------------------------- */
+
+/* Describes option number `i` (0-based) for help screens.  Returns
+ * VRAM_ENOENT past the end.  Strings are static. */
+VRAM_API int vram_option_describe(unsigned i, const char **name_out, const char **default_out,
+                                  const char **help_out);
+
+/* Describes setting key number i for help screens.  VRAM_ENOENT past the
+ * end.  Strings are static.  Not exported. */
+int vram_plan_setting_describe(unsigned i, const char **key_out, const char **help_out);
+
+/* ---- devices and the monitor ---------------------------------------------------- */
+
+/* The snapshot as one JSON document (bytes as integers; the README's
+ * "vram status --json" documents the fields).  Free *json_out with
+ * vram_free.  The command's status and the Python binding's print it. */
+VRAM_API int vram_snapshot_to_json(const vram_snapshot *snap, char **json_out);
+
+/* The marks so far as a table with the delta between stages, one line each,
+ * for people.  Free with vram_free. */
+VRAM_API int vram_monitor_marks_text(vram_monitor *m, char **text_out);
+
+/* "growing 12.0 MiB per iteration over 40 iterations (95% CI 11.2 MiB ..
+ * 12.9 MiB)" or "flat over 40 iterations (...)".  `unit` names one step
+ * ("iteration", "frame", "sample"); NULL means "iteration".  Like snprintf. */
+VRAM_API int vram_trend_describe(const vram_trend *t, const char *unit, char *buf, size_t cap);
+
+/* On the sim backend with a shared state directory (option "sim_state"),
+ * records that this process now holds `bytes` on simulated device `idx`, as
+ * a program that really allocates would.  Every process opened on the same
+ * spec and state directory sees it, until this process sets 0 or exits.
+ * VRAM_EOOM when the device has less free than the increase asked for;
+ * VRAM_ENOTSUP on a real backend or without a state directory.  For tests
+ * and the demo (the Python binding's examples allocate this way). */
+VRAM_API int vram_sim_set_usage(vram_ctx *ctx, unsigned idx, uint64_t bytes);
+
+/* ---- profiles, estimates, plans -------------------------------------------------- */
+
+/* The profiles of the "profiles" folders as a JSON array of {"name",
+ * "title", "path", "calibrated", "tiers", "shadows", and "error" for a file
+ * that does not load}.  Free with vram_free. */
+VRAM_API int vram_profile_list_json(const vram_options *opts, char **json_out);
+
+/* The whole profile as JSON (components, stages, tiers with their
+ * estimates in each mode, ladder, levers) or as text for people.  Free with
+ * vram_free. */
+VRAM_API int vram_profile_to_json(const vram_profile *p, char **json_out);
+VRAM_API int vram_profile_describe(const vram_profile *p, char **text_out);
+
+/* Every rung of the profile's ladder joined by "; ", the form a --ladder
+ * takes.  Like snprintf.  Not exported. */
+int vram_profile_ladder_text(const vram_profile *p, char *buf, size_t cap);
+
+/* The estimate as JSON (settings, the chosen mode's figures, every mode's,
+ * "fits" when a budget is given), or as text for people.  Made also when
+ * nothing fits the budget (vram_estimate_run says so).  Free with
+ * vram_free. */
+VRAM_API int vram_estimate_json(const vram_profile *p, const char *const *settings, size_t n,
+                                uint64_t budget_bytes, char **json_out);
+VRAM_API int vram_estimate_text(const vram_profile *p, const char *const *settings, size_t n,
+                                uint64_t budget_bytes, char **text_out);
+
+/* The plan as text (for people), json, env (KEY=value lines) or shell
+ * (export lines for eval).  Free *text_out with vram_free. */
+VRAM_API int vram_plan_format(const vram_plan *plan, const char *format, char **text_out);
+
+/* The plan for a model, as the JSON `vram plan --format json` prints (the
+ * Python binding's vram.plan()).  settings: nsettings "key=value" strings
+ * (may be NULL when 0).  budget_bytes: 0 means the safe available memory of
+ * `device` now.  ctx may be NULL when budget_bytes is given (then defaults
+ * and the environment stand for its options).  Free *json_out with
+ * vram_free. */
+VRAM_API int vram_plan_json(vram_ctx *ctx, const char *model, const char *const *settings,
+                            size_t nsettings, uint64_t budget_bytes, unsigned device,
+                            char **json_out);
+
+/* The optimization as JSON.  Free with vram_free. */
+VRAM_API int vram_optimization_json(const vram_profile *p, const vram_optimization *o,
+                                    char **json_out);
+
+/* Rows and fitted coefficients as JSON.  Free with vram_free. */
+VRAM_API int vram_calibration_json(const vram_calibration *c, char **json_out);
+
+/* ---- the ledger ------------------------------------------------------------------ */
+
+/* Records a lease for work that already runs on req->device (a job a
+ * restarted daemon finds running): granted at once, whatever the room, so
+ * that the books match the card; wait_ms is ignored.  Released as any other.
+ * VRAM_ENODEV when req->device is not a device (VRAM_DEVICE_ANY included).
+ * vramd's recovery uses it; not exported. */
+int vram_lease_adopt(vram_ledger *l, const vram_lease_request *req, vram_lease_info *out);
+
+/* ---- scheduler -------------------------------------------------------------------- */
+
+/* The stats as JSON, one key per counter plus "reserved_bytes": [...]
+ * (the Python binding's Scheduler.stats()).  Free with vram_free. */
+VRAM_API int vram_sched_stats_json(vram_sched *s, char **json_out);
+
+/* Resamples src to width x height x channels with a Lanczos-3 filter
+ * (channels are converted first: gray <-> RGB, alpha added opaque or
+ * dropped).  dst->data is new memory: free it with vram_free.  The
+ * scheduler's collector uses it on image results; not exported. */
+int vram_image_resample(const vram_image *src, uint32_t width, uint32_t height, uint32_t channels,
+                        vram_image *dst);
+
+/* ---- jobs and the history ------------------------------------------------------- */
+
+/* The newest `limit` runs (0: 50), newest first, as a JSON array; `job`
+ * (or NULL) keeps one job's attempts.  Free with vram_free. */
+VRAM_API int vram_history_json(vram_history *h, unsigned limit, const char *job, char **json_out);
+
+/* Draws the memory timelines of the given runs (1 to 8) side by side as an
+ * SVG document: seconds across, GiB up, one line per run, its estimate
+ * dashed.  VRAM_ENOENT names a run that is not there.  Free with vram_free. */
+VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t n, char **svg_out);
+
+/* vram_job_run for the runner vramd starts (`vram run --daemon-job N`):
+ * the job is vramd's job `daemon_job` (> 0).  Its argv, budget, model,
+ * settings, ladder and name come from vramd with its claim, so those
+ * fields of spec are not read; it is named "vramd-N" unless the job has a
+ * name. */
+VRAM_API int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
+                                     vram_job_result *out);
+
+/* ---- the daemon's socket -------------------------------------------------------- */
+
+/* Sends one request (a JSON object, see README "Socket protocol") and
+ * returns the reply line.  A reply with "ok": false becomes its error code
+ * (by name) with its message in vram_last_error(); *reply_json is then NULL.
+ * timeout_ms < 0 waits forever.  Free *reply_json with vram_free. */
+VRAM_API int vram_client_call(vram_client *c, const char *request_json, int timeout_ms,
+                              char **reply_json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VRAM_CORE_EXPORTS_H */
