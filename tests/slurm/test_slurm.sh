@@ -119,7 +119,9 @@ expect salloc-steps 0 "^VRAM_BUDGET_BYTES=$((2 * GiB))\$" -- run salloc --vram=2
 
 # ---- bad values: refused at submission, nothing queued ---------------------
 
-first_job=$(squeue -h -o %i | head -1)
+# Job ids count every submission Slurm accepted: held jobs before and
+# after the bad values show that none of those got one.
+id_before=$(run sbatch --parsable --hold -o /dev/null --wrap true)
 expect bad-srun-bogus 255 "vram: --vram=bogus: 'bogus' is not a size" -- run srun --vram=bogus true
 expect bad-srun-zero 255 "vram: --vram=0: a budget must be more than 0" -- run srun --vram=0 true
 expect bad-srun-too-big 1 "vram: --vram=100G is more than any card here \(16.0 GiB" -- run srun --vram=100G true
@@ -127,7 +129,11 @@ expect bad-srun-enforce 255 "vram: --vram-enforce=maybe: use hard, soft or off" 
 expect bad-sbatch-bogus 255 "vram: --vram=12XB" -- run sbatch --vram=12XB --wrap true
 expect bad-sbatch-too-big 1 "vram: --vram=17GiB is more than any card" -- run sbatch --vram=17GiB --wrap true
 expect bad-salloc-zero 255 "vram: --vram=0G" -- run salloc --vram=0G true
-if no_jobs && [ -z "$first_job" ]; then ok bad-nothing-queued; else not_ok bad-nothing-queued "$(squeue)"; fi
+id_after=$(run sbatch --parsable --hold -o /dev/null --wrap true)
+if [ -n "$id_before" ] && [ "$id_after" = $((id_before + 1)) ]; then ok bad-nothing-queued
+else not_ok bad-nothing-queued "job ids $id_before then $id_after: something in between was queued"; fi
+timeout 10 scancel "$id_before" "$id_after" 2>/dev/null
+wait_until 10 no_jobs
 
 # ---- the shim --------------------------------------------------------------
 
