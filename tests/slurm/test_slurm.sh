@@ -20,10 +20,17 @@ stop_vramd() {
     wait "$vramd" 2>/dev/null
     vramd=
 }
+# Background commands: each a subshell running `timeout ... srun ...` (or
+# python); stop_bg ends the subshell's children (timeout passes the signal
+# on to srun), then the subshell.
 bg_pids=()
 stop_bg() {
-    local p
-    for p in "${bg_pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    local p c
+    for p in "${bg_pids[@]}"; do
+        for c in $(pgrep -P "$p"); do kill -TERM "$c" 2>/dev/null; done
+        kill -TERM "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     bg_pids=()
 }
 trap 'stop_bg; stop_slurm; stop_vramd; rm -rf "$tmp"' EXIT
