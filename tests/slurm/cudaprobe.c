@@ -6,6 +6,7 @@
  *   cudaprobe fork    2 GiB here, then a child that asks for 2 GiB more
  *   cudaprobe killed  a child takes 2 GiB and dies of SIGKILL holding it;
  *                     a second later this process asks for 2 GiB
+ *   cudaprobe hold    takes 2 GiB, says so, and holds it for 3 seconds
  *
  * Reaches the driver as cudart does, through dlopen and dlsym, so it runs
  * against the shim's stub libcuda.so.1 (LD_LIBRARY_PATH) with the shim
@@ -55,6 +56,11 @@ static int family(const char *how)
         waitpid(pid, &status, 0);
         return 0;
     }
+    if (!strcmp(how, "hold")) {
+        alloc_say("holder 2 GiB", 2);
+        sleep(3);
+        return 0;
+    }
     if ((pid = fork()) == 0) {
         if (!alloc_say("child 2 GiB", 2))
             raise(SIGKILL);
@@ -68,7 +74,8 @@ static int family(const char *how)
 
 int main(int argc, char **argv)
 {
-    const char *how = argc > 1 && (!strcmp(argv[1], "fork") || !strcmp(argv[1], "killed")) ? argv[1] : NULL;
+    const char *how = argc > 1 && (!strcmp(argv[1], "fork") || !strcmp(argv[1], "killed") ||
+                                   !strcmp(argv[1], "hold")) ? argv[1] : NULL;
     int n = argc > 1 && !how ? atoi(argv[1]) : 4;
     void *h = dlopen("libcuda.so.1", RTLD_NOW);
     if (!h) {
