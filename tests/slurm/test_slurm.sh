@@ -147,7 +147,8 @@ wait_until 10 no_jobs
 if [ $have_shim = 0 ]; then
     # Hard enforcement needs the shim: the step fails naming it, starts nothing.
     expect hard-needs-shim 1 "needs the shim, and $shim is not there" -- run srun --vram=3G true
-    for c in shim-3g-sees-3g shim-3g-oom-at-4th shim-no-vram-whole-card shim-shard-sees-8g shim-sbatch-inner; do
+    for c in shim-3g-sees-3g shim-3g-oom-at-4th shim-soft-lets-through shim-no-vram-whole-card \
+             shim-shard-sees-8g shim-sbatch-inner; do
         skip_case "$c" "$why_no_shim"
     done
 else
