@@ -17,6 +17,11 @@
  * (its tasks die, slurmstepd ends, the pending request goes with the
  * connection) instead of holding its place in vramd's queue.
  *
+ * Each task gets the shim's region (runner/enforce.c, as `vram run`'s jobs
+ * do): one count for all of the task's processes, exec'd or forked, and
+ * the same thread, as the task's runner would, hands back the bytes of a
+ * process that dies holding them.
+ *
  * Owns the Slurm side only: sizes, the daemon's protocol and the card's
  * memory come from libvram (linked in statically, its symbols kept inside).
  *
@@ -40,6 +45,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +58,15 @@
 
 #include "vram.h"
 #include "core/exports.h"           /* vram_client_call: the lease is named, the owner told */
+/* The shim's region (src/shim/, runner/enforce.c) comes with the shim's
+ * branch; until a tree has it, each process of a task keeps its own count
+ * from VRAM_BUDGET_BYTES.  (Once every tree has it, this test goes.) */
+#if defined(__has_include)
+#if __has_include("shim/region.h")
+#define HAVE_SHIM_REGION 1
+#include "runner/runner.h"          /* vram__enforce: the shim's region of each task */
+#endif
+#endif
 
 SPANK_PLUGIN(vram, 1);
 
@@ -116,6 +131,11 @@ static struct {
     pthread_cond_t cv;
     pid_t task_pid[MAX_TASKS];
     unsigned npids;
+    atomic_bool leases_done;        /* the waiter is done with the client */
+    unsigned nregions;
+#ifdef HAVE_SHIM_REGION
+    vram__enforce region[MAX_TASKS];    /* the shim's count, one per task */
+#endif
 } g = { .enforce_default = ENFORCE_HARD, .enforce = ENFORCE_UNSET, .device = -1,
         .lease_wait_ms = 5 * 60 * 1000, .grant_r = -1, .grant_w = -1,
         .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -523,7 +543,7 @@ static void name_owner(unsigned i, pid_t pid)
 
 /* The waiter: the leases (as long as lease_wait= allows), then the tasks'
  * owners once slurmstepd has forked them all, then one grant per task. */
-static void *waiter_main(void *arg)
+static void give_grants(void)
 {
     grant gr;
     memset(&gr, 0, sizeof(gr));
@@ -557,11 +577,32 @@ static void *waiter_main(void *arg)
     for (unsigned t = 0; t < g.ntasks; t++)
         if (write(g.grant_w, &gr, sizeof(gr)) != (ssize_t)sizeof(gr))
             break;                  /* the tasks read EOF, and fail */
+}
+
+/* The thread of the step: the leases and the grants when vramd answers,
+ * then, for the step's life, the bytes of a task's dead processes back to
+ * its count every 250 ms (only that sleep can be cancelled). */
+static void *waiter_main(void *arg)
+{
+    if (g.client)
+        give_grants();
+    atomic_store(&g.leases_done, true);
+    while (g.nregions) {
+#ifdef HAVE_SHIM_REGION
+        for (unsigned t = 0; t < g.nregions; t++)
+            vram__enforce_reclaim(&g.region[t]);
+#endif
+        struct timespec pause = { 0, 250 * 1000 * 1000 };
+        int old_state;
+        pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old_state);
+        nanosleep(&pause, NULL);
+        pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
+    }
     return arg;
 }
 
-/* Connects to vramd and starts the waiter, when vramd answers. */
-static int start_leases(spank_t sp)
+/* Connects to vramd, when it answers, and makes the grants' pipe. */
+static int connect_vramd(spank_t sp)
 {
     char sock[PATH_MAX];
     const char *path = g.socket[0] ? g.socket
@@ -578,14 +619,6 @@ static int start_leases(spank_t sp)
                       vram_last_error());
         return 0;
     }
-    g.ntasks = 1;
-    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &g.ntasks) != ESPANK_SUCCESS || !g.ntasks)
-        g.ntasks = 1;
-    if (g.ntasks > MAX_TASKS) {
-        slurm_error("vram: %s: %u tasks on one node; a budget covers at most %d",
-                    g.label, g.ntasks, MAX_TASKS);
-        return -1;
-    }
     int fds[2];
     if (pipe2(fds, O_CLOEXEC)) {
         slurm_error("vram: %s: pipe: %s", g.label, strerror(errno));
@@ -593,9 +626,46 @@ static int start_leases(spank_t sp)
     }
     g.grant_r = fds[0];
     g.grant_w = fds[1];
-    /* The thread starts with cancellation off; take_lease opens it around
-     * the wait alone. */
-    int old_state;
+    return 0;
+}
+
+/* The shim's region for each task, made before they are forked (the
+ * descriptors reach every task; each lets its own through its exec). */
+static int open_regions(void)
+{
+#ifndef HAVE_SHIM_REGION
+    return 0;
+#else
+    setenv("VRAM_SHIM_LIBRARY", g.shim, 1);     /* where vram__enforce_open looks */
+    for (unsigned t = 0; t < g.ntasks; t++) {
+        int rc = vram__enforce_open(&g.region[t], enforce_names[g.mode], g.budget);
+        if (rc) {
+            slurm_error("vram: %s: %s (%s)", g.label, vram_last_error(), vram_errname(rc));
+            return -1;
+        }
+        g.nregions = t + 1;
+    }
+    return 0;
+#endif
+}
+
+static void close_regions(void)
+{
+#ifdef HAVE_SHIM_REGION
+    for (unsigned t = 0; t < g.nregions; t++)
+        vram__enforce_close(&g.region[t]);
+#endif
+    g.nregions = 0;
+}
+
+/* Starts the step's thread, when it has leases to take or counts to keep. */
+static int start_waiter(void)
+{
+    if (!g.client && !g.nregions)
+        return 0;
+    /* The thread starts with cancellation off; it opens it around the
+     * waits alone. */
+    int old_state, rc;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old_state);
     rc = pthread_create(&g.waiter, NULL, waiter_main, NULL);
     pthread_setcancelstate(old_state, NULL);
@@ -615,6 +685,7 @@ static void stop_waiter(void)
     pthread_cancel(g.waiter);
     pthread_join(g.waiter, NULL);
     g.waiter_started = false;
+    atomic_store(&g.leases_done, true);
     /* Tasks still waiting read EOF now, and fail. */
     if (g.grant_w >= 0)
         close(g.grant_w);
@@ -693,9 +764,19 @@ static int step_init(spank_t sp)
                     g.label, enforce_names[g.mode], g.shim);
         return -1;
     }
+    g.ntasks = 1;
+    if (spank_get_item(sp, S_JOB_LOCAL_TASK_COUNT, &g.ntasks) != ESPANK_SUCCESS || !g.ntasks)
+        g.ntasks = 1;
+    if (g.ntasks > MAX_TASKS) {
+        slurm_error("vram: %s: %u tasks on one node; a budget covers at most %d",
+                    g.label, g.ntasks, MAX_TASKS);
+        return -1;
+    }
     g.inherited = inherits_lease(sp);
-    if (!g.inherited && start_leases(sp)) {
+    if ((g.mode != ENFORCE_OFF && open_regions()) ||
+        (!g.inherited && connect_vramd(sp)) || start_waiter()) {
         release_leases();
+        close_regions();
         return -1;
     }
     return 0;
@@ -786,6 +867,15 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
         task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", vram_alloc_conf_for(g.budget));
     if (g.mode != ENFORCE_OFF)
         preload_shim(sp);
+    else                            /* not a batch step's count, come down by env */
+        spank_unsetenv(sp, "VRAM_SHIM_FD");
+#ifdef HAVE_SHIM_REGION
+    if ((unsigned)task < g.nregions && vram__enforce_on(&g.region[task])) {
+        vram__enforce_inherit(&g.region[task], true);
+        snprintf(text, sizeof(text), "%d", g.region[task].fd);
+        task_setenv(sp, "VRAM_SHIM_FD", text);
+    }
+#endif
     return 0;
 }
 
@@ -825,9 +915,10 @@ int slurm_spank_task_exit(spank_t sp, int ac, char **av)
     if (!spank_remote(sp) || !g.client ||
         spank_get_item(sp, S_TASK_ID, &task) != ESPANK_SUCCESS || task < 0)
         return 0;
-    /* Every task has a grant by now, or died waiting for it: either way
-     * the waiter has nothing more to give. */
-    stop_waiter();
+    /* A task that ends before the waiter is done with vramd died waiting
+     * for its grant: the step is going, and the wait with it. */
+    if (!atomic_load(&g.leases_done))
+        stop_waiter();
     if ((unsigned)task < g.nleases && g.lease[task]) {
         vram_client_release(g.client, g.lease[task]);
         g.lease[task] = 0;
@@ -838,7 +929,9 @@ int slurm_spank_task_exit(spank_t sp, int ac, char **av)
 /* The step ends, however it ends: its leases go back. */
 int slurm_spank_exit(spank_t sp, int ac, char **av)
 {
-    if (spank_remote(sp))
+    if (spank_remote(sp)) {
         release_leases();
+        close_regions();
+    }
     return 0;
 }

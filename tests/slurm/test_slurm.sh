@@ -147,8 +147,8 @@ wait_until 10 no_jobs
 if [ $have_shim = 0 ]; then
     # Hard enforcement needs the shim: the step fails naming it, starts nothing.
     expect hard-needs-shim 1 "needs the shim, and $shim is not there" -- run srun --vram=3G true
-    for c in shim-3g-sees-3g shim-3g-oom-at-4th shim-soft-lets-through shim-no-vram-whole-card \
-             shim-shard-sees-8g shim-sbatch-inner; do
+    for c in shim-3g-sees-3g shim-3g-oom-at-4th shim-task-shares-count shim-task-reclaims-killed \
+             shim-soft-lets-through shim-no-vram-whole-card shim-shard-sees-8g shim-sbatch-inner; do
         skip_case "$c" "$why_no_shim"
     done
 else
@@ -157,6 +157,13 @@ else
     else not_ok shim-3g-oom-at-4th "$(cat "$tmp/out")"; fi
     # Soft: past the budget is let through while the card has room.
     expect shim-soft-lets-through 0 "^alloc 4: ok\$" -- run srun --vram=3G --vram-enforce=soft "$probe" 4
+    # One count for all of a task's processes: a second program beside one
+    # holding 2 GiB of 3 has 1 GiB left, and a child killed holding 2 GiB
+    # gives them back (slurmstepd reclaims, as vram run does).
+    expect shim-task-shares-count 0 "^alloc 2: error 2\$" -- \
+        run srun --vram=3G sh -c "'$probe' hold & sleep 1; '$probe' 2; wait"
+    expect shim-task-reclaims-killed 0 "^parent 2 GiB after the child's death: ok\$" -- \
+        run srun --vram=3G "$probe" killed
     expect shim-no-vram-whole-card 0 "^total_bytes=$((16 * GiB)) " -- run srun "$probe" 0
     expect shim-shard-sees-8g 0 "^total_bytes=$((8 * GiB)) " -- run srun --gres=shard:4 "$probe" 0
     printf '#!/bin/sh\nsrun %s 0\n' "$probe" >"$tmp/batch-probe.sh"
