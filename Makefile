@@ -214,6 +214,41 @@ $(BUILD)/tests/shim/prog/%: tests/shim/prog_%.c $(STUB_CUDA) $(STATIC) tests/shi
 	    $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
 comma := ,
 
+# The Slurm plugin (src/slurm/): built when spank.h is there (Debian's
+# libslurm-dev), with libvram linked in and kept inside (slurmstepd and srun
+# see only the SPANK symbols); not in sanitizer builds, which Slurm's
+# processes could not load.
+SLURM_INCLUDE ?= /usr/include
+SPANK_H   := $(wildcard $(SLURM_INCLUDE)/slurm/spank.h)
+SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
+# Where make install puts the shim (recursive: LIBDIR may be set further down).
+SHIM_PATH  = $(or $(LIBDIR),$(PREFIX)/lib)/vram/libvram_shim.so
+.PHONY: slurm install-slurm
+all: slurm
+# What a CUDA program in a Slurm task sees (tests/slurm/test_slurm.sh).
+tests: $(BUILD)/tests/slurm/cudaprobe
+ifeq ($(SAN),)
+ifneq ($(SPANK_H),)
+slurm: $(SPANK_SO)
+$(SPANK_SO): src/slurm/vram_spank.c $(STATIC) include/vram.h
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  SPANK   $@")
+	$(Q)$(CC) $(CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
+	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+install-slurm: $(SPANK_SO)
+	install -d $(DESTDIR)$(PREFIX)/lib/vram/slurm
+	install -m 755 $(SPANK_SO) $(DESTDIR)$(PREFIX)/lib/vram/slurm/
+else
+slurm:
+	@echo "  SKIP    the Slurm plugin: $(SLURM_INCLUDE)/slurm/spank.h is missing (Debian: libslurm-dev)"
+install-slurm: slurm
+endif
+else
+slurm:
+install-slurm:
+endif
+install: install-slurm
+
 # libFuzzer targets (clang): tests/fuzz/fuzz_*.c over the library's sources.
 FUZZ_CC   ?= clang
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
@@ -267,7 +302,7 @@ install-shim: $(SHIM)
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/bin/vramd $(DESTDIR)$(PREFIX)/lib/libvram.* \
 	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
-	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(LIBDIR)/vram
+	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(LIBDIR)/vram $(DESTDIR)$(PREFIX)/lib/vram/slurm
 	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vram.1 $(DESTDIR)$(PREFIX)/share/man/man1/vram-*.1 \
 	      $(DESTDIR)$(PREFIX)/share/man/man8/vramd.8 \
 	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram \

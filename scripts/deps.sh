@@ -12,7 +12,7 @@ set -euo pipefail
 
 build_pkgs="gcc make libc6-dev pkg-config libsqlite3-dev libinih-dev libmicrohttpd-dev"
 demo_pkgs="python3"
-test_pkgs="python3 procps util-linux sqlite3 clang libclang-rt-14-dev chromium prometheus man-db zsh systemd python3-venv python3-setuptools task-spooler strace"
+test_pkgs="python3 procps util-linux sqlite3 clang libclang-rt-14-dev chromium prometheus man-db zsh systemd python3-venv python3-setuptools task-spooler strace slurm-wlm munge libslurm-dev"
 
 case "${1:-build}" in
     build) want="$build_pkgs" ;;
