@@ -56,6 +56,8 @@ static void fill_values(vram_plan *plan)
     vram__strlcpy(plan->values[PLAN_KEY_MEMORY], plan__memory_name(plan->chosen.mode),
                   sizeof(plan->values[0]));
     vram__strlcpy(plan->alloc, vram_alloc_conf_for(plan->budget), sizeof(plan->alloc));
+    plan->nargs = plan__args_words(&plan->prof, plan->values, plan->args, sizeof(plan->args), plan->arg_at,
+                                   PLAN_ARGS_MAX_WORDS);
 }
 
 static int new_plan(const vram_profile *p, vram_plan **out)
@@ -266,6 +268,16 @@ int vram_plan_param_at(const vram_plan *plan, size_t i, const char **key_out, co
     if (value_out)
         *value_out = plan->values[i];
     return 0;
+}
+
+int vram_plan_has_args(const vram_plan *plan)
+{
+    return plan && plan->prof.has_args;
+}
+
+const char *vram_plan_arg(const vram_plan *plan, size_t i)
+{
+    return plan && plan->nargs > 0 && i < (size_t)plan->nargs ? plan->args + plan->arg_at[i] : NULL;
 }
 
 int vram_plan_estimate(const vram_plan *plan, vram_estimate *out)

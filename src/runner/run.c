@@ -382,29 +382,56 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
 }
 
-/* argv with every {key} replaced; also the command as one line. */
+/* argv with {args} as the plan's flags (args.c) and every {key} replaced;
+ * also the command as one line. */
 static int build_argv(const run *r, attempt *a, char ***argv_out)
 {
+    char **spliced = NULL;
+    int rc = vram__args_splice(r->spec->argv, a->plan, &spliced);
+    if (rc)
+        return rc;
+    char *const *src = spliced ? spliced : r->spec->argv;
     size_t n = 0;
-    while (r->spec->argv[n])
+    while (src[n])
         n++;
     char **argv = calloc(n + 1, sizeof(*argv));
-    if (!argv)
+    if (!argv) {
+        vram__args_free(spliced);
         return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        int rc = vram_template_expand(r->spec->argv[i], a->kv, a->nkv, &argv[i]);
+        rc = vram_template_expand(src[i], a->kv, a->nkv, &argv[i]);
         if (rc) {
             for (size_t k = 0; k < i; k++)
                 free(argv[k]);
             free(argv);
+            vram__args_free(spliced);
             return rc;
         }
         at += (size_t)snprintf(a->command + at, at < sizeof(a->command) ? sizeof(a->command) - at : 0,
                                "%s%s", i ? " " : "", argv[i]);
     }
+    vram__args_free(spliced);
     *argv_out = argv;
     return 0;
+}
+
+/* Whether b would run the very command a ran: with {args}, the pipeline
+ * takes its settings from its command line alone, so a rung that leaves
+ * it as it was would only run out of memory again. */
+static bool same_command(const run *r, attempt *a, attempt *b)
+{
+    char **x = NULL, **y = NULL;
+    char keep[sizeof(a->command)];
+    memcpy(keep, a->command, sizeof(keep));
+    bool same = !build_argv(r, a, &x) && !build_argv(r, b, &y);
+    for (size_t i = 0; same && (x[i] || y[i]); i++)
+        same = x[i] && y[i] && !strcmp(x[i], y[i]);
+    memcpy(a->command, keep, sizeof(keep));
+    vram__args_free(x);
+    vram__args_free(y);
+    return same;
 }
 
 /* ---- running and watching ------------------------------------------------------- */
@@ -723,6 +750,8 @@ static int open_everything(run *r)
         rc = check_spec(r);
     if (!rc && r->spec->model)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
+    if (!rc)                        /* {args} needs a model, and stands alone */
+        rc = vram__args_check(r->spec->argv, r->profile);
     if (!rc)
         rc = share_sim_state(r);
     if (!rc && !r->daemon_job)
@@ -861,6 +890,32 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
         attempt *next = a == &slots[0] ? &slots[1] : &slots[0];
         vram_plan_free(next->plan);
         if ((rc = make_attempt(&r, next, a->rung + 1, a)))
+            break;
+        /* With {args}, a rung that leaves the command as it was is passed
+         * over: the pipeline would only run out of memory again. */
+        bool none_left = false;
+        while (!rc && vram__args_used(r.spec->argv) && same_command(&r, a, next)) {
+            if (!has_next_rung(&r, next)) {
+                say(&r, "rung %zu makes the same command again: no cheaper rung is left", next->rung + 1);
+                none_left = true;
+                break;
+            }
+            say(&r, "rung %zu passed over: it makes the same command as attempt %u", next->rung + 1,
+                a->number);
+            attempt *skip = malloc(sizeof(*skip));
+            rc = skip ? make_attempt(&r, skip, next->rung + 1, next) : vram__fail(VRAM_ENOMEM, "out of host memory");
+            if (skip) {
+                if (rc) {
+                    vram_plan_free(skip->plan);
+                    skip->plan = NULL;
+                }
+                skip->number = next->number;
+                vram_plan_free(next->plan);
+                *next = *skip;
+            }
+            free(skip);
+        }
+        if (rc || none_left)
             break;
         char change[512];
         describe_change(a, next, change, sizeof(change));
