@@ -358,6 +358,16 @@ static int apply_rung(const vram_profile *p, const plan_settings *rung, plan_par
     return rc;
 }
 
+int plan__at_rung(const vram_plan *plan, size_t rung, vram_plan **out)
+{
+    *out = malloc(sizeof(**out));
+    if (!*out)
+        return vram__fail(VRAM_ENOMEM, "out of host memory making a plan");
+    **out = *plan;
+    (*out)->rung = rung;
+    return 0;
+}
+
 int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
 {
     if (!plan || !out)

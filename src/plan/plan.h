@@ -282,6 +282,11 @@ int plan__bytes(double v, uint64_t *out);
 int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budget,
                       plan_estimate all[3], plan_estimate *chosen);
 
+/* A copy of plan whose next rung (vram_plan_next_rung) is rung `rung`:
+ * the runner passes over rungs that leave a command as it was, and their
+ * settings then count for nothing, in the command or in the estimate. */
+int plan__at_rung(const vram_plan *plan, size_t rung, vram_plan **out);
+
 /* ---- resolve.c ------------------------------------------------------------------ */
 
 /* "key=value" settings resolved for one profile and budget. */

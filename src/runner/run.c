@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "plan/plan.h"
 #include "runner/runner.h"
 
 extern char **environ;
@@ -902,14 +903,27 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
             }
             say(&r, "rung %zu passed over: it makes the same command as attempt %u", next->rung + 1,
                 a->number);
-            attempt *skip = malloc(sizeof(*skip));
-            rc = skip ? make_attempt(&r, skip, next->rung + 1, next) : vram__fail(VRAM_ENOMEM, "out of host memory");
+            /* The next rung goes on from a's settings: a rung passed over
+             * counts for nothing, in the command or in the estimate (a
+             * profile's ladder; a --ladder's rungs keep what they set). */
+            attempt *skip = malloc(sizeof(*skip)), *from = malloc(sizeof(*from));
+            rc = skip && from ? 0 : vram__fail(VRAM_ENOMEM, "out of host memory");
+            if (!rc) {
+                *from = r.have_ladder || !a->plan ? *next : *a;
+                if (!r.have_ladder && a->plan)
+                    rc = plan__at_rung(a->plan, vram_plan_rung(next->plan), &from->plan);
+                from->number = a->number;
+            }
+            if (!rc)
+                rc = make_attempt(&r, skip, next->rung + 1, from);
+            if (from && from->plan != next->plan && from->plan != a->plan)
+                vram_plan_free(from->plan);
+            free(from);
             if (skip) {
                 if (rc) {
                     vram_plan_free(skip->plan);
                     skip->plan = NULL;
                 }
-                skip->number = next->number;
                 vram_plan_free(next->plan);
                 *next = *skip;
             }
