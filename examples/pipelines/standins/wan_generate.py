@@ -9,7 +9,8 @@ Memory (the stand-in's own model, a little heavier than vram's profile at
 720p, as a real run can be): the DiT experts (two of 14B for the A14B
 tasks, one of 5B for ti2v-5B) in bf16 with --convert_model_dtype, else
 float32; umt5-xxl (11.4 GB) on the GPU unless --t5_cpu; with
---offload_model True one model at a time on the GPU, else all of them;
+--offload_model True one model at a time on the GPU (the VAE for the
+decode only), else all of them;
 activations per latent token (4x temporal, 8x spatial VAE compression for
 A14B, 16x for ti2v-5B, 2x2 patches) with attention growing with their
 square; the VAE's decode per pixel of a frame.
@@ -118,12 +119,15 @@ def stages(args):
         out += [("load", "t5", 11.4 * GB), ("compute", "encode", 1, 256 * standin.MiB)]
         if args.offload_model:
             out.append(("free", "t5"))
-    out.append(("load", "vae", vae))
+    if not args.offload_model:
+        out.append(("load", "vae", vae))
     for i, (name, nbytes) in enumerate(experts):
         n = steps if small else (steps * 63 // 100 if i == 0 else steps - steps * 63 // 100)
         out += [("load", name, nbytes), ("compute", "denoise " + name, n, act)]
         if args.offload_model:
             out.append(("free", name))
+    if args.offload_model:
+        out.append(("load", "vae", vae))
     out.append(("compute", "decode", 1, decode))
     return out
 
