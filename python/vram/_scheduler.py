@@ -29,13 +29,10 @@ _DEVICE_CPU, _RUNG_FALLBACK = -2, -1
 _POLL_MS = 200                      # collector waits in slices, so Ctrl-C works
 
 
-class OutOfMemory(Exception):
-    """Raise from a task when the device ran out of memory.  `shortfall` is
-    how many more bytes it needed, when known."""
-
-    def __init__(self, message="out of memory", shortfall=None):
-        super().__init__(message)
-        self.shortfall = shortfall
+# Raise vram.OutOfMemory from a task when the device ran out of memory
+# (`shortfall`: how many more bytes it needed, when known); _native has the
+# class, so that the library's own out-of-memory errors are the same one.
+OutOfMemory = n.OutOfMemory
 
 
 class TaskFailed(Exception):
@@ -263,9 +260,11 @@ class Scheduler:
 
     # ---- submitting --------------------------------------------------------
 
-    def submit(self, fn, bytes="1.5GiB", ladder=(), fallback=None, cpu_ok=False, priority=0,
-               wait=None, device=None, task_class=None, expected=None, resident=None):
-        """Queues fn() to run when `bytes` of device memory are free.
+    def submit(self, fn, vram=None, ladder=(), fallback=None, cpu_ok=False, priority=0,
+               wait=None, device=None, task_class=None, expected=None, resident=None, **old):
+        """Queues fn() to run when `vram` (bytes, or a size such as "1.5GiB":
+        what one attempt needs; no default, it is the task's own) of device
+        memory are free.  `bytes=` is the old name of `vram=` (deprecated).
 
         ladder: [(bytes, fn), ...], cheaper variants tried in turn after an
         out-of-memory; fallback: makes the result when the task failed or
@@ -277,10 +276,21 @@ class Scheduler:
         the task's id, its place in the order of results."""
         if self._closed:
             raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
+        if "bytes" in old:
+            import warnings
+            warnings.warn("Scheduler.submit(bytes=...) is now vram=...", DeprecationWarning, stacklevel=2)
+            if vram is not None:
+                raise TypeError("submit: give vram= or the old bytes=, not both")
+            vram = old.pop("bytes")
+        if old:
+            raise TypeError("submit() got an unexpected keyword argument %r" % next(iter(old)))
+        if vram is None:
+            raise TypeError("submit: vram= is missing: the device memory one attempt of the task needs "
+                            "(bytes, or a size such as '1.5GiB')")
         for f in [fn, fallback] + [g for _, g in ladder]:
             if f is not None and not callable(f):
                 raise TypeError("vram: %r is not callable" % (f,))
-        size = parse_size(bytes, "bytes")
+        size = parse_size(vram, "vram")
         rungs = [(parse_size(b, "ladder bytes"), f) for b, f in ladder]
         if task_class is None and fn is not None:
             task_class = "%s.%s" % (getattr(fn, "__module__", "") or "",
