@@ -49,6 +49,7 @@ TEST(each_word_is_an_argv_word_and_a_dropped_flag_is_none)
                               "[--batch_size] [2] [--enhancer] [gfpgan] [--verbose]");
     vram__args_free(out);
     vram_plan_free(plan);
+    vram_profile_free(p);
     plan = plan_for(&p, "sadtalker", low, 1);
     CHECK(plan != NULL);
     CHECK_OK(vram__args_splice(argv, plan, &out));
