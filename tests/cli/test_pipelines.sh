@@ -89,6 +89,12 @@ printf 'videoid,image\nx,face.png\n' >"$tmp/work/bad.csv"
 recipe hunyuanvideo-avatar "RTX 4090:24GiB" HUNYUAN="$standins/hunyuan_avatar_sample.py" INPUTS=bad.csv
 grep -q 'no column audio, prompt, fps' "$tmp/out" && ok hunyuan_csv_checked || not_ok hunyuan_csv_checked "$(tail -c 400 "$tmp/out")"
 
+# ---- vram plan shows the words -----------------------------------------------------
+expect plan_shows_args 0 '^args +--size 256 --batch_size 2 --enhancer gfpgan$' -- \
+    env VRAM_SIM="T4:16GiB" "$VRAM" plan --model sadtalker --vram 6GiB
+expect plan_json_has_args 0 '"args":\["--size","256","--batch_size","1"\]' -- \
+    env VRAM_SIM="T4:16GiB" "$VRAM" plan --model sadtalker --vram 6GiB --set tier=minimal --format json
+
 # ---- {args} where it cannot stand ----------------------------------------------
 expect args_needs_a_model 2 '\{args\} in the command needs a model' -- \
     env VRAM_SIM="T4:16GiB" "$VRAM" run --vram 1GiB -- true {args}
