@@ -56,6 +56,11 @@ static void fill_values(vram_plan *plan)
     vram__strlcpy(plan->values[PLAN_KEY_MEMORY], plan__memory_name(plan->chosen.mode),
                   sizeof(plan->values[0]));
     vram__strlcpy(plan->alloc, vram_alloc_conf_for(plan->budget), sizeof(plan->alloc));
+}
+
+/* The pipeline's words for the plan's values (args.c). */
+static void fill_args(vram_plan *plan)
+{
     plan->nargs = plan__args_words(&plan->prof, plan->values, plan->args, sizeof(plan->args), plan->arg_at,
                                    PLAN_ARGS_MAX_WORDS);
 }
@@ -227,6 +232,7 @@ int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *sett
         return rc;
     }
     fill_values(plan);
+    fill_args(plan);
     *out = plan;
     return 0;
 }
@@ -395,6 +401,7 @@ int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
     snprintf(rung, sizeof(rung), "rung %zu", next->rung);
     finish_why(next, rung);
     fill_values(next);
+    fill_args(next);
     *out = next;
     return 0;
 }
