@@ -37,17 +37,22 @@ import threading
 import weakref
 
 from . import _native as _n
-from ._native import Error, InvalidValue, NotFound, Timeout, format_size, parse_size
+from ._native import Error, format_size, parse_size
 from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, is_out_of_memory,
                          shortfall_of)
 
-__all__ = ["Error", "InvalidValue", "NotFound", "Timeout", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
+__all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
            "Resident", "status", "plan", "lease", "register_resident", "mark", "marks", "device",
            "configure", "reset", "sim_set_usage", "parse_size", "format_size",
            "is_out_of_memory", "shortfall_of", "library_path", "__version__"]
 
 __version__ = _n.lib.vram_version().decode()
 library_path = _n.library_path
+
+# The exceptions a Python user expects, each a vram.Error too (_native.error
+# picks the class by the library's code).
+from ._native import InvalidValue, NotFound, Timeout  # noqa: E402
+__all__ += ["InvalidValue", "NotFound", "Timeout"]
 
 
 class _Session:

@@ -274,8 +274,6 @@ class Scheduler:
         under (default: fn's qualified name).  expected: seconds one attempt
         takes, if known.  resident: a vram.Resident the task uses.  Returns
         the task's id, its place in the order of results."""
-        if self._closed:
-            raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
         if "bytes" in old:
             import warnings
             warnings.warn("Scheduler.submit(bytes=...) is now vram=...", DeprecationWarning, stacklevel=2)
@@ -284,13 +282,16 @@ class Scheduler:
             vram = old.pop("bytes")
         if old:
             raise TypeError("submit() got an unexpected keyword argument %r" % next(iter(old)))
-        if vram is None:
+        if vram is None and not self._closed:
             raise TypeError("submit: vram= is missing: the device memory one attempt of the task needs "
                             "(bytes, or a size such as '1.5GiB')")
+        bytes = vram                # the size, by its old local name
+        if self._closed:
+            raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
         for f in [fn, fallback] + [g for _, g in ladder]:
             if f is not None and not callable(f):
                 raise TypeError("vram: %r is not callable" % (f,))
-        size = parse_size(vram, "vram")
+        size = parse_size(bytes, "bytes")
         rungs = [(parse_size(b, "ladder bytes"), f) for b, f in ladder]
         if task_class is None and fn is not None:
             task_class = "%s.%s" % (getattr(fn, "__module__", "") or "",
