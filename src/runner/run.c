@@ -383,56 +383,29 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     }
 }
 
-/* argv with {args} as the plan's flags (args.c) and every {key} replaced;
- * also the command as one line. */
+/* argv with every {key} replaced; also the command as one line. */
 static int build_argv(const run *r, attempt *a, char ***argv_out)
 {
-    char **spliced = NULL;
-    int rc = vram__args_splice(r->spec->argv, a->plan, &spliced);
-    if (rc)
-        return rc;
-    char *const *src = spliced ? spliced : r->spec->argv;
     size_t n = 0;
-    while (src[n])
+    while (r->spec->argv[n])
         n++;
     char **argv = calloc(n + 1, sizeof(*argv));
-    if (!argv) {
-        vram__args_free(spliced);
+    if (!argv)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
-    }
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        rc = vram_template_expand(src[i], a->kv, a->nkv, &argv[i]);
+        int rc = vram_template_expand(r->spec->argv[i], a->kv, a->nkv, &argv[i]);
         if (rc) {
             for (size_t k = 0; k < i; k++)
                 free(argv[k]);
             free(argv);
-            vram__args_free(spliced);
             return rc;
         }
         at += (size_t)snprintf(a->command + at, at < sizeof(a->command) ? sizeof(a->command) - at : 0,
                                "%s%s", i ? " " : "", argv[i]);
     }
-    vram__args_free(spliced);
     *argv_out = argv;
     return 0;
-}
-
-/* Whether b would run the very command a ran: with {args}, the pipeline
- * takes its settings from its command line alone, so a rung that leaves
- * it as it was would only run out of memory again. */
-static bool same_command(const run *r, attempt *a, attempt *b)
-{
-    char **x = NULL, **y = NULL;
-    char keep[sizeof(a->command)];
-    memcpy(keep, a->command, sizeof(keep));
-    bool same = !build_argv(r, a, &x) && !build_argv(r, b, &y);
-    for (size_t i = 0; same && (x[i] || y[i]); i++)
-        same = x[i] && y[i] && !strcmp(x[i], y[i]);
-    memcpy(a->command, keep, sizeof(keep));
-    vram__args_free(x);
-    vram__args_free(y);
-    return same;
 }
 
 /* ---- running and watching ------------------------------------------------------- */
@@ -605,6 +578,41 @@ static void record(run *r, const attempt *a, const watched *w, const char *outco
 
 /* ---- one attempt, start to end -------------------------------------------------------- */
 
+/* build_argv over the command with {args} as the plan's flags (args.c),
+ * one argv word each (the spec is the run's again after). */
+static int build_command(run *r, attempt *a, char ***argv_out)
+{
+    char **spliced = NULL;
+    int rc = vram__args_splice(r->spec->argv, a->plan, &spliced);
+    if (rc || !spliced)
+        return rc ? rc : build_argv(r, a, argv_out);
+    const vram_job_spec *own = r->spec;
+    vram_job_spec spec = *own;
+    spec.argv = spliced;
+    r->spec = &spec;
+    rc = build_argv(r, a, argv_out);
+    r->spec = own;
+    vram__args_free(spliced);
+    return rc;
+}
+
+/* Whether b would run the very command a ran: with {args}, the pipeline
+ * takes its settings from its command line alone, so a rung that leaves
+ * it as it was would only run out of memory again. */
+static bool same_command(run *r, attempt *a, attempt *b)
+{
+    char **x = NULL, **y = NULL;
+    char keep[sizeof(a->command)];
+    memcpy(keep, a->command, sizeof(keep));
+    bool same = !build_command(r, a, &x) && !build_command(r, b, &y);
+    for (size_t i = 0; same && (x[i] || y[i]); i++)
+        same = x[i] && y[i] && !strcmp(x[i], y[i]);
+    memcpy(a->command, keep, sizeof(keep));
+    vram__args_free(x);
+    vram__args_free(y);
+    return same;
+}
+
 /* Runs attempt a; returns 0 when it ran (w and the result say how), or the
  * error that kept it from being admitted. */
 static int run_attempt(run *r, attempt *a, watched *w)
@@ -617,7 +625,7 @@ static int run_attempt(run *r, attempt *a, watched *w)
     char **argv = NULL;
     env_list env;
     memset(&env, 0, sizeof(env));
-    rc = build_argv(r, a, &argv);
+    rc = build_command(r, a, &argv);
     if (!rc) {
         build_env(r, a, &env);
         vram_device_info in;
@@ -751,8 +759,6 @@ static int open_everything(run *r)
         rc = check_spec(r);
     if (!rc && r->spec->model)
         rc = vram_profile_load(vram_ctx_options(r->ctx), r->spec->model, &r->profile);
-    if (!rc)                        /* {args} needs a model, and stands alone */
-        rc = vram__args_check(r->spec->argv, r->profile);
     if (!rc)
         rc = share_sim_state(r);
     if (!rc && !r->daemon_job)
@@ -876,6 +882,8 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     watched *w = malloc(sizeof(*w));
     int rc = slots && w ? open_everything(&r) : vram__fail(VRAM_ENOMEM, "out of host memory");
     attempt *a = slots;
+    if (!rc)                        /* {args} needs a model, and stands alone */
+        rc = vram__args_check(r.spec->argv, r.profile);
     if (!rc)
         rc = make_attempt(&r, a, 0, NULL);
     while (!rc) {
