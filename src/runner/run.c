@@ -913,18 +913,21 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
                 a->number);
             /* The next rung goes on from a's settings: a rung passed over
              * counts for nothing, in the command or in the estimate (a
-             * profile's ladder; a --ladder's rungs keep what they set). */
-            attempt *skip = malloc(sizeof(*skip)), *from = malloc(sizeof(*from));
+             * profile's ladder, whose rung k is k rungs applied to the
+             * plan; a --ladder's rungs keep what they set).  No more than
+             * a's budget, as any rung after a. */
+            attempt *skip = malloc(sizeof(*skip)), *from = calloc(1, sizeof(*from));
             rc = skip && from ? 0 : vram__fail(VRAM_ENOMEM, "out of host memory");
             if (!rc) {
-                *from = r.have_ladder || !a->plan ? *next : *a;
-                if (!r.have_ladder && a->plan)
-                    rc = plan__at_rung(a->plan, vram_plan_rung(next->plan), &from->plan);
                 from->number = a->number;
+                from->rung = next->rung;
+                from->bytes = a->bytes;
+                if (!r.have_ladder && a->plan)
+                    rc = plan__at_rung(a->plan, next->rung, &from->plan);
             }
             if (!rc)
                 rc = make_attempt(&r, skip, next->rung + 1, from);
-            if (from && from->plan != next->plan && from->plan != a->plan)
+            if (from)
                 vram_plan_free(from->plan);
             free(from);
             if (skip) {

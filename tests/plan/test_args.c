@@ -19,12 +19,22 @@ static const char base[] =
     "[stage enhance]\nruns = frame\noptional = yes\nact = 1MiB\n"
     "[tier small]\nresolution = 128px\n";     /* 36 lines */
 
-/* base with an [args] section (its first line is line 38). */
+/* base with an [args] section (its first line is line 38), loaded by name
+ * from a folder of its own. */
 static int load_args(const char *args, vram_profile **out)
 {
     static char text[4096];
     snprintf(text, sizeof(text), "%s[args]\n%s", base, args);
-    return vram_profile_load(NULL, write_file("args.ini", text), out);
+    if (!write_file("tiny.ini", text))
+        return VRAM_EIO;
+    vram_options *o = NULL;
+    int rc = vram_options_new(&o);
+    if (!rc)
+        rc = vram_options_set(o, "profiles", scratch_dir(), NULL);
+    if (!rc)
+        rc = vram_profile_load(o, "tiny", out);
+    vram_options_free(o);
+    return rc;
 }
 
 /* The plan's words joined by single spaces. */

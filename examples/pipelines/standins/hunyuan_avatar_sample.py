@@ -10,9 +10,10 @@ row, read as its data loader reads it.
 Memory (the stand-in's own model): the 13B transformer in bf16, or 8-bit
 with --use-fp8; with --cpu-offload its blocks are streamed (a tenth on the
 GPU at a time), and so are the text encoders' (8B llava-llama and CLIP in
-fp16), which leave once the prompt is encoded; denoising holds 120 KiB per latent token
-((frames - 1) / 4 + 1 latent frames of (size / 16) squared tokens), twice
-that with --cfg-scale above 1; the VAE decodes in tiles (its default).
+fp16), which leave once the prompt is encoded; denoising holds 60 KiB per
+latent token ((frames - 1) / 4 + 1 latent frames of (size / 16) squared
+tokens) and 1.5 bytes per pair of tokens (attention), twice that with
+--cfg-scale above 1; the VAE decodes in tiles (its default).
 """
 
 import argparse
@@ -77,7 +78,7 @@ def stages(args, rows):
     dit = 13e9 * (1 if args.use_fp8 else 2)
     resident = dit / 10 if args.cpu_offload else dit
     tokens = ((args.sample_n_frames - 1) // 4 + 1) * (args.image_size // 16) ** 2
-    act = 512 * standin.MiB + tokens * 120 * standin.KiB * (2 if args.cfg_scale > 1 else 1)
+    act = 512 * standin.MiB + (tokens * 60 * standin.KiB + tokens * tokens * 1.5) * (2 if args.cfg_scale > 1 else 1)
     encoders = 16.5e9 / 10 if args.cpu_offload else 16.5e9
     out = []
     for r in rows:
