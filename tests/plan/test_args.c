@@ -166,3 +166,22 @@ TEST(sadtalker_drops_the_enhancer_on_its_last_resort)
     vram_plan_free(plan);
     vram_profile_free(p);
 }
+
+TEST(which_settings_reach_the_command)
+{
+    vram_profile *p = load_shipped("wan2.2-t2v-a14b");
+    CHECK(p != NULL);
+    /* resolution through {width}*{height}, and the other way round */
+    CHECK(plan__args_use(p, "resolution") && plan__args_use(p, "width") && plan__args_use(p, "height"));
+    CHECK(plan__args_use(p, "memory") && plan__args_use(p, "cpu") && plan__args_use(p, "steps"));
+    CHECK(plan__args_use(p, "frames") && plan__args_use(p, "duration") && plan__args_use(p, "fps"));
+    CHECK(!plan__args_use(p, "vae_tiling"));
+    CHECK(!plan__args_use(p, "batch"));
+    CHECK(!plan__args_use(p, "enhancer"));
+    vram_profile_free(p);
+    p = load_shipped("latentsync");
+    CHECK(p != NULL);
+    CHECK(plan__args_use(p, "chunk") && plan__args_use(p, "cfg"));    /* chunk: in the config's name */
+    CHECK(!plan__args_use(p, "memory"));
+    vram_profile_free(p);
+}
