@@ -8,9 +8,10 @@ memory its options would hold on vram's simulated card, stage by stage
 there with PyTorch's message, which `vram run` reads before it retries on
 the next rung.  Each stand-in prints one line on stdout,
 
-    standin: {"script": ..., "args": {...}, "peak_bytes": ...}
+    standin: {"script": ..., "args": {...}}
 
-the options as its parser read them, which the tests hold the plan to.
+the options as its parser read them, which the tests hold the plan to
+(and pipeline.py's "vram-demo: {...}" line with the peak it held).
 
 Environment (not options, so that the option set stays the real one):
 STANDIN_PACE multiplies every step's time (default 0.02: a run takes well
