@@ -95,6 +95,8 @@ expect plan_shows_args 0 '^args +--size 256 --batch_size 2 --enhancer gfpgan$' -
 expect plan_json_has_args 0 '"args":\["--size","256","--batch_size","1"\]' -- \
     env VRAM_SIM="T4:16GiB" "$VRAM" plan --model sadtalker --vram 6GiB --set tier=minimal --format json
 
+expect profile_shows_args 0 'skip=enhance +\(no flag\)' -- "$VRAM" profiles show sadtalker
+
 # ---- {args} where it cannot stand ----------------------------------------------
 expect args_needs_a_model 2 '\{args\} in the command needs a model' -- \
     env VRAM_SIM="T4:16GiB" "$VRAM" run --vram 1GiB -- true {args}
