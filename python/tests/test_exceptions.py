@@ -15,6 +15,7 @@ import warnings
 
 TOP = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "python"))
+os.environ["VRAM_HOST_RAM"] = "off"          # plans here are for big hosts, not this one
 import vram  # noqa: E402
 
 

