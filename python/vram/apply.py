@@ -49,6 +49,15 @@ def current_plan(plan=None):
         raise fail("VRAM_EINVAL", "VRAM_PLAN is not JSON: %s" % e) from None
 
 
+def _placement(plan):
+    """{component: GPU index or "cpu"}: the C plan's accelerate.device_map,
+    or its "placement" where vram.plan() turned device_map into the form
+    diffusers' from_pretrained takes."""
+    acc = plan["accelerate"]
+    where = acc.get("placement", acc.get("device_map"))
+    return where if isinstance(where, dict) else {}
+
+
 def _plan_device(plan):
     for key in plan["accelerate"]["max_memory"]:
         if key != "cpu":
@@ -92,7 +101,7 @@ def device_map(plan=None):
     on the CPU; in host memory, moved in as needed, in the offloading modes."""
     p = current_plan(plan)
     gpu = torch_device_index(p)
-    return {name: ("cpu" if where == "cpu" else gpu) for name, where in p["accelerate"]["device_map"].items()}
+    return {name: ("cpu" if where == "cpu" else gpu) for name, where in _placement(p).items()}
 
 
 def accelerate_kwargs(plan=None):
@@ -143,7 +152,7 @@ def to_diffusers(pipe, plan=None, torch=None):
     mode = p["memory"]
     if mode == "beefy":
         _call(pipe, "to", done, "cuda:%d" % gpu)
-        for name, where in p["accelerate"]["device_map"].items():
+        for name, where in _placement(p).items():
             part = getattr(pipe, name, None)
             if where == "cpu" and part is not None and callable(getattr(part, "to", None)):
                 part.to("cpu")
