@@ -157,7 +157,7 @@ def run_simulated(args):
                 def tiled(f=f):
                     return card.enhance(f, gauge, True, GiB, seconds)
 
-                s.submit(whole, bytes="1.5GiB", ladder=[("1GiB", tiled)], fallback=lambda f=f: f,
+                s.submit(whole, vram="1.5GiB", ladder=[("1GiB", tiled)], fallback=lambda f=f: f,
                          task_class="enhance")
             outcomes = list(s.outcomes())
             stats = s.stats()
@@ -266,7 +266,7 @@ def run_torch(args):
             def tiled(f=f):
                 return enhance(f, True)
 
-            s.submit(timed(whole), bytes=per_frame, ladder=[(per_frame // 2, timed(tiled))],
+            s.submit(timed(whole), vram=per_frame, ladder=[(per_frame // 2, timed(tiled))],
                      fallback=lambda f=f: f, task_class="enhance")
         outcomes = list(s.outcomes())
         stats = s.stats()

@@ -584,6 +584,13 @@ VRAM_API const char *vram_plan_param(const vram_plan *plan, const char *key);
 VRAM_API int vram_plan_param_at(const vram_plan *plan, size_t i, const char **key_out,
                                 const char **value_out);
 
+/* The plan's settings as its pipeline's own command line, from the
+ * profile's [args] section (what `{args}` in a `vram run` command becomes):
+ * word i (0-based), or NULL past the last.  vram_plan_has_args is 0 when
+ * the profile has no [args] section.  Borrowed for the plan's life. */
+VRAM_API int vram_plan_has_args(const vram_plan *plan);
+VRAM_API const char *vram_plan_arg(const vram_plan *plan, size_t i);
+
 /* The estimate in the chosen mode.  VRAM_EINVAL for NULL arguments. */
 VRAM_API int vram_plan_estimate(const vram_plan *plan, vram_estimate *out);
 

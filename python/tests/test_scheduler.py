@@ -124,7 +124,7 @@ class SchedulerTests(unittest.TestCase):
     def test_bad_input_raises_errors_that_name_the_problem(self):
         with vram.Scheduler(workers=1) as s:
             cases = [
-                (dict(fn=None), "VRAM_EINVAL", "no callback"),
+                (dict(fn=None, vram="1GiB"), "VRAM_EINVAL", "no callback"),
                 (dict(fn=lambda: 1, bytes=0), "VRAM_EINVAL", "0 bytes"),
                 (dict(fn=lambda: 1, bytes=-5), "VRAM_EINVAL", "negative"),
                 (dict(fn=lambda: 1, bytes="1GiB", ladder=[("2GiB", lambda: 1)]), "VRAM_EINVAL",

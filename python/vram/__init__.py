@@ -13,7 +13,7 @@ standard library)::
 
     with vram.Scheduler(workers=8) as s:  # as many frames at once as fit
         for f in frames:
-            s.submit(lambda f=f: enhance(f, batch=8), bytes="1.5GiB",
+            s.submit(lambda f=f: enhance(f, batch=8), vram="1.5GiB",
                      ladder=[("1GiB", lambda f=f: enhance(f, batch=1))],
                      fallback=lambda f=f: f)
         video = list(s.results())         # in frame order
@@ -23,7 +23,10 @@ The process has one context and one ledger, opened on first use the way
 VRAM_* settings apply (a bad value raises vram.Error); configure() sets
 options that win over the environment, as flags do.  Errors are vram.Error
 exceptions named after the library's codes ("VRAM_ENOFIT: needs 30.0 GiB,
-more than any device can take: ...").
+more than any device can take: ..."), of the class a Python user expects:
+vram.InvalidValue (a ValueError) for a bad size or setting, vram.Timeout (a
+TimeoutError) for a wait that ran out, vram.NotFound (a LookupError) for an
+unknown device or model, and one vram.OutOfMemory for the device's memory.
 """
 
 import atexit
@@ -45,6 +48,11 @@ __all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler"
 
 __version__ = _n.lib.vram_version().decode()
 library_path = _n.library_path
+
+# The exceptions a Python user expects, each a vram.Error too (_native.error
+# picks the class by the library's code).
+from ._native import InvalidValue, NotFound, Timeout  # noqa: E402
+__all__ += ["InvalidValue", "NotFound", "Timeout"]
 
 
 class _Session:

@@ -213,16 +213,59 @@ class Error(Exception):
         super().__init__("%s: %s" % (self.name, self.detail))
 
 
+class InvalidValue(Error, ValueError):
+    """A value vram refuses: a size, a setting, a ladder, a time
+    (VRAM_EINVAL, VRAM_ERANGE, VRAM_EPARSE).  A ValueError."""
+
+
+class Timeout(Error, TimeoutError):
+    """A wait that ran out of time (VRAM_ETIMEDOUT).  A TimeoutError."""
+
+
+class NotFound(Error, LookupError):
+    """An unknown device, model or entry (VRAM_ENODEV, VRAM_ENOENT).  A
+    LookupError."""
+
+
+class OutOfMemory(Error):
+    """Out of GPU memory: what vram raises when a device or the budget
+    cannot hold what was asked (VRAM_EOOM, VRAM_ENOFIT, VRAM_EBUDGET), and
+    what a scheduler task raises to say it ran out (`shortfall`: how many
+    more bytes it needed, when known).  The one out-of-memory class."""
+
+    def __init__(self, message="out of memory", shortfall=None, code=None):
+        Error.__init__(self, _code("VRAM_EOOM") if code is None else code, message)
+        self.shortfall = shortfall
+        self._raised_by_task = code is None
+
+    def __str__(self):
+        return self.detail if self._raised_by_task else Error.__str__(self)
+
+
+_CLASSES = {"VRAM_EINVAL": InvalidValue, "VRAM_ERANGE": InvalidValue, "VRAM_EPARSE": InvalidValue,
+            "VRAM_ETIMEDOUT": Timeout, "VRAM_ENODEV": NotFound, "VRAM_ENOENT": NotFound,
+            "VRAM_EOOM": OutOfMemory, "VRAM_ENOFIT": OutOfMemory, "VRAM_EBUDGET": OutOfMemory}
+
+
+def error(code, detail=""):
+    """The Error for a code, as the subclass a Python user expects."""
+    cls = _CLASSES.get(lib.vram_errname(code).decode(), Error)
+    if cls is OutOfMemory:
+        return OutOfMemory(detail or lib.vram_strerror(code).decode(), code=code)
+    return cls(code, detail)
+
+
 def check(rc):
-    """Raises Error for a failed call; call it at once, on the same thread."""
+    """Raises Error (a subclass by code) for a failed call; call it at once,
+    on the same thread."""
     if rc != 0:
-        raise Error(rc, lib.vram_last_error().decode(errors="replace"))
+        raise error(rc, lib.vram_last_error().decode(errors="replace"))
     return rc
 
 
 def fail(name, detail):
     """An Error for a code by name, with our own detail."""
-    return Error(_code(name), detail)
+    return error(_code(name), detail)
 
 
 def take_string(ptr):

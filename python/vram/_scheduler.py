@@ -39,13 +39,10 @@ _NO_FN = n.TASK_FN()                # a NULL task callback, shared
 _NOT_FRAMES = frozenset((type(None), bool, int, float, str, dict, list, tuple, set))
 
 
-class OutOfMemory(Exception):
-    """Raise from a task when the device ran out of memory.  `shortfall` is
-    how many more bytes it needed, when known."""
-
-    def __init__(self, message="out of memory", shortfall=None):
-        super().__init__(message)
-        self.shortfall = shortfall
+# Raise vram.OutOfMemory from a task when the device ran out of memory
+# (`shortfall`: how many more bytes it needed, when known); _native has the
+# class, so that the library's own out-of-memory errors are the same one.
+OutOfMemory = n.OutOfMemory
 
 
 class TaskFailed(Exception):
@@ -369,9 +366,11 @@ class Scheduler:
 
     # ---- submitting --------------------------------------------------------
 
-    def submit(self, fn, bytes="1.5GiB", ladder=(), fallback=None, cpu_ok=False, priority=0,
-               wait=None, device=None, task_class=None, expected=None, resident=None):
-        """Queues fn() to run when `bytes` of device memory are free.
+    def submit(self, fn, vram=None, ladder=(), fallback=None, cpu_ok=False, priority=0,
+               wait=None, device=None, task_class=None, expected=None, resident=None, **old):
+        """Queues fn() to run when `vram` (bytes, or a size such as "1.5GiB":
+        what one attempt needs; no default, it is the task's own) of device
+        memory are free.  `bytes=` is the old name of `vram=` (deprecated).
 
         ladder: [(bytes, fn), ...], cheaper variants tried in turn after an
         out-of-memory; fallback: makes the result when the task failed or
@@ -381,6 +380,18 @@ class Scheduler:
         under (default: fn's qualified name).  expected: seconds one attempt
         takes, if known.  resident: a vram.Resident the task uses.  Returns
         the task's id, its place in the order of results."""
+        if "bytes" in old:
+            import warnings
+            warnings.warn("Scheduler.submit(bytes=...) is now vram=...", DeprecationWarning, stacklevel=2)
+            if vram is not None:
+                raise TypeError("submit: give vram= or the old bytes=, not both")
+            vram = old.pop("bytes")
+        if old:
+            raise TypeError("submit() got an unexpected keyword argument %r" % next(iter(old)))
+        if vram is None and not self._closed:
+            raise TypeError("submit: vram= is missing: the device memory one attempt of the task needs "
+                            "(bytes, or a size such as '1.5GiB')")
+        bytes = vram                # the size, by its old local name
         if self._closed:
             raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
         # Per-task cost is the point here (bench/pysched.py): the common case

@@ -196,6 +196,24 @@ int vram_profile_to_json(const vram_profile *p, char **json_out)
     vram__json_array_end(&j);
     vram__json_key(&j, "levers");
     json_levers(&j, p);
+    vram__json_key(&j, "args");     /* [args]: {"setting", "value" (or null: any), "words"} */
+    if (p->has_args) {
+        vram__json_array_begin(&j);
+        for (int i = 0; i < p->narg; i++) {
+            vram__json_object_begin(&j);
+            vram__json_field_string(&j, "setting", plan__key_name(p->arg[i].key));
+            vram__json_key(&j, "value");
+            if (p->arg[i].value[0])
+                vram__json_string(&j, p->arg[i].value);
+            else
+                vram__json_null(&j);
+            vram__json_field_string(&j, "words", p->arg[i].words);
+            vram__json_object_end(&j);
+        }
+        vram__json_array_end(&j);
+    } else {
+        vram__json_null(&j);
+    }
     vram__json_object_end(&j);
     int rc;
     *json_out = vram__buf_take(&b, &rc);
@@ -309,6 +327,15 @@ int vram_profile_describe(const vram_profile *p, char **text_out)
             for (int v = 0; v < l->nvalues; v++)
                 vram__buf_printf(&b, "%s%s (cost %g)", v ? ", " : "", l->values[v], l->quality[v]);
             vram__buf_puts(&b, "\n");
+        }
+    }
+    if (p->has_args) {
+        vram__buf_printf(&b, "\nthe pipeline's flags, for {args} in a command ([args]):\n");
+        for (int i = 0; i < p->narg; i++) {
+            char key[2 * PLAN_SETTING_MAX];
+            snprintf(key, sizeof(key), "%s%s%s", plan__key_name(p->arg[i].key), p->arg[i].value[0] ? "=" : "",
+                     p->arg[i].value);
+            vram__buf_printf(&b, "  %-22s %s\n", key, p->arg[i].words[0] ? p->arg[i].words : "(no flag)");
         }
     }
     int rc;

@@ -362,6 +362,15 @@ static void json_plan(vram__json *j, const vram_plan *plan)
     vram__json_key(j, "accelerate");
     json_accelerate(j, plan);
     vram__json_field_string(j, "reference_card", p->card);
+    vram__json_key(j, "args");      /* the pipeline's own words ([args]), or null */
+    if (p->has_args) {
+        vram__json_array_begin(j);
+        for (size_t i = 0; vram_plan_arg(plan, i); i++)
+            vram__json_string(j, vram_plan_arg(plan, i));
+        vram__json_array_end(j);
+    } else {
+        vram__json_null(j);
+    }
     vram__json_object_end(j);
 }
 
@@ -384,6 +393,12 @@ static void text_plan(vram__buf *b, const vram_plan *plan)
     text_peak(b, p, &plan->chosen);
     vram__buf_printf(b, "allocator   PYTORCH_CUDA_ALLOC_CONF=%s\n", plan->alloc);
     vram__buf_printf(b, "why         %s\n", plan->why);
+    if (p->has_args) {
+        vram__buf_puts(b, "args       ");
+        for (size_t i = 0; vram_plan_arg(plan, i); i++)
+            vram__buf_printf(b, " %s", vram_plan_arg(plan, i));
+        vram__buf_puts(b, "\n");
+    }
     if (!plan->fits)
         vram__buf_printf(b, "fits        no: over the budget (a ladder rung made anyway)\n");
 }

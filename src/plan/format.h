@@ -22,6 +22,9 @@ struct vram_plan {
     char why[1024];
     char values[PLAN_NKEYS][PLAN_SETTING_MAX];
     char alloc[128];
+    char args[PLAN_ARGS_TEXT];      /* the pipeline's words ([args]), NUL after each */
+    uint16_t arg_at[PLAN_ARGS_MAX_WORDS];
+    int nargs;                      /* -1: they did not fit */
 };
 
 /* "12.3 GiB" with one decimal, for figures in double. */

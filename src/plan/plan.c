@@ -59,6 +59,13 @@ static void fill_values(vram_plan *plan)
     plan__alloc_fill(plan);
 }
 
+/* The pipeline's words for the plan's values (args.c). */
+static void fill_args(vram_plan *plan)
+{
+    plan->nargs = plan__args_words(&plan->prof, plan->values, plan->args, sizeof(plan->args), plan->arg_at,
+                                   PLAN_ARGS_MAX_WORDS);
+}
+
 static int new_plan(const vram_profile *p, vram_plan **out)
 {
     vram_plan *plan = calloc(1, sizeof(*plan));
@@ -247,6 +254,7 @@ int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *sett
         return rc;
     }
     fill_values(plan);
+    fill_args(plan);
     *out = plan;
     return 0;
 }
@@ -288,6 +296,16 @@ int vram_plan_param_at(const vram_plan *plan, size_t i, const char **key_out, co
     if (value_out)
         *value_out = plan->values[i];
     return 0;
+}
+
+int vram_plan_has_args(const vram_plan *plan)
+{
+    return plan && plan->prof.has_args;
+}
+
+const char *vram_plan_arg(const vram_plan *plan, size_t i)
+{
+    return plan && plan->nargs > 0 && i < (size_t)plan->nargs ? plan->args + plan->arg_at[i] : NULL;
 }
 
 int vram_plan_estimate(const vram_plan *plan, vram_estimate *out)
@@ -352,6 +370,16 @@ static int apply_rung(const vram_profile *p, const plan_settings *rung, plan_par
     return rc;
 }
 
+int plan__at_rung(const vram_plan *plan, size_t rung, vram_plan **out)
+{
+    *out = malloc(sizeof(**out));
+    if (!*out)
+        return vram__fail(VRAM_ENOMEM, "out of host memory making a plan");
+    **out = *plan;
+    (*out)->rung = rung;
+    return 0;
+}
+
 int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
 {
     if (!plan || !out)
@@ -379,6 +407,7 @@ int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
     snprintf(rung, sizeof(rung), "rung %zu", next->rung);
     finish_why(next, rung);
     fill_values(next);
+    fill_args(next);
     *out = next;
     return 0;
 }

@@ -151,6 +151,21 @@ typedef struct plan_tier {
     int line;
 } plan_tier;
 
+/* A line of [args]: how the pipeline's own command line takes a setting.
+ * "memory.lightweight = --offload_model True --t5_cpu" applies when the
+ * plan's memory is lightweight; "steps = --sample_steps {steps}" whatever
+ * the value (unless a line for the value itself applies); an empty line
+ * gives no words at all (a rung can drop a flag). */
+#define PLAN_MAX_ARGS 32
+#define PLAN_ARGS_MAX_WORDS 64
+#define PLAN_ARGS_TEXT 2048
+typedef struct plan_arg {
+    int key;                        /* PLAN_KEY_* */
+    char value[PLAN_SETTING_MAX];   /* "": any value */
+    char words[PLAN_TEXT_MAX];      /* words split at spaces, with {key} */
+    int line;
+} plan_arg;
+
 typedef struct plan_lever {
     int key;                        /* PLAN_KEY_* it changes */
     char values[PLAN_MAX_VALUES][PLAN_NAME_MAX];
@@ -197,6 +212,9 @@ struct vram_profile {
     int nlever;
     plan_settings rung[PLAN_MAX_RUNGS];
     int nrung;
+    plan_arg arg[PLAN_MAX_ARGS];    /* [args], in the file's order */
+    int narg;
+    bool has_args;                  /* the file has an [args] section */
 };
 
 /* ---- params.c ------------------------------------------------------------------ */
@@ -296,6 +314,11 @@ int vram__plan_format_for_cuda(const vram_plan *plan, unsigned cuda_device, cons
 int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budget,
                       plan_estimate all[3], plan_estimate *chosen);
 
+/* A copy of plan whose next rung (vram_plan_next_rung) is rung `rung`:
+ * the runner passes over rungs that leave a command as it was, and their
+ * settings then count for nothing, in the command or in the estimate. */
+int plan__at_rung(const vram_plan *plan, size_t rung, vram_plan **out);
+
 /* ---- resolve.c ------------------------------------------------------------------ */
 
 /* "key=value" settings resolved for one profile and budget. */
@@ -357,6 +380,25 @@ bool plan__valid_name(const char *s);
 int plan__component_find(const vram_profile *p, const char *name);
 int plan__stage_find(const vram_profile *p, const char *name);
 int plan__tier_find(const vram_profile *p, const char *name);
+
+/* ---- args.c ---------------------------------------------------------------------- */
+
+/* Checks the words of an [args] line: printable, no quotes, '\\', '$' or
+ * '`' (they go into a shell's double quotes for a CSV batch), and every
+ * {key} a setting.  Fills why (cap bytes) and returns false when not. */
+bool plan__args_words_ok(const char *words, char *why, size_t cap);
+
+/* The words of x's settings for p's pipeline, each {key} replaced by x's
+ * value (values[k] as the plan prints key k): text gets the words one
+ * after the other, each NUL-terminated, at[i] where word i starts.
+ * Returns the number of words, or -1 when they do not fit. */
+int plan__args_words(const vram_profile *p, char values[][PLAN_SETTING_MAX], char *text, size_t cap,
+                     uint16_t *at, int max_words);
+
+/* Whether p's [args] turns key (a setting's name) into words: a line of
+ * its own, or a {key} in a line's words (resolution counts as width and
+ * height, duration and fps as frames). */
+bool plan__args_use(const vram_profile *p, const char *key);
 
 /* ---- lsq.c ---------------------------------------------------------------------- */
 

@@ -25,7 +25,7 @@
 
 enum section_kind {
     SEC_NONE, SEC_PROFILE, SEC_DEFAULTS, SEC_LATENT, SEC_OVERHEAD, SEC_TIME, SEC_COMPONENT,
-    SEC_STAGE, SEC_TIER, SEC_LEVER, SEC_LADDER, SEC_CALIBRATION
+    SEC_STAGE, SEC_TIER, SEC_LEVER, SEC_LADDER, SEC_CALIBRATION, SEC_ARGS
 };
 
 static const struct {
@@ -38,7 +38,7 @@ static const struct {
     { "time", SEC_TIME, false },       { "component", SEC_COMPONENT, true },
     { "stage", SEC_STAGE, true },      { "tier", SEC_TIER, true },
     { "lever", SEC_LEVER, true },      { "ladder", SEC_LADDER, false },
-    { "calibration", SEC_CALIBRATION, false },
+    { "calibration", SEC_CALIBRATION, false }, { "args", SEC_ARGS, false },
 };
 
 /* The reader's state: where inih is in the text, and what it has seen. */
@@ -62,7 +62,7 @@ typedef struct reader {
         int line;
     } seen[MAX_SEEN];
     int nseen;
-    int header_line[SEC_CALIBRATION + 1];   /* first header of each unnamed kind */
+    int header_line[SEC_ARGS + 1];   /* first header of each unnamed kind */
     char last_key[PLAN_NAME_MAX];
 
     /* Component keys resolved after the parse, once every stage is known. */
@@ -397,7 +397,7 @@ static int open_section(reader *r, const char *section)
     }
     return fail_at(r, r->section_line, "unknown section [%s] (sections: profile, defaults, latent, "
                    "overhead, time, component NAME, stage NAME, tier NAME, lever NAME, ladder, "
-                   "calibration)", section);
+                   "calibration, args)", section);
 }
 
 /* ---- keys, section by section ---------------------------------------------------- */
@@ -665,6 +665,61 @@ static int on_ladder(reader *r, const char *k, const char *v)
     return 0;
 }
 
+/* "KEY = words" or "KEY.VALUE = words" (args.c gives them meaning). */
+static int on_args(reader *r, const char *k, const char *v)
+{
+    vram_profile *p = r->p;
+    char key[PLAN_NAME_MAX];
+    const char *dot = strchr(k, '.');
+    size_t klen = dot ? (size_t)(dot - k) : strlen(k);
+    if (klen >= sizeof(key))
+        return fail_at(r, r->line, "'%s' is not a setting (settings: resolution, frames, steps, batch, "
+                       "memory, ...)", k);
+    memcpy(key, k, klen);
+    key[klen] = '\0';
+    int id = plan__key_find(key);
+    if (id < 0)
+        return fail_at(r, r->line, "'%s' is not a setting: [args] says how the pipeline takes a "
+                       "setting (resolution, width, frames, steps, batch, memory, skip, ...), as "
+                       "KEY = words or KEY.VALUE = words", key);
+    if (dot && !dot[1])
+        return fail_at(r, r->line, "'%s': no value after the '.' (e.g. memory.lightweight)", k);
+    if (p->narg == PLAN_MAX_ARGS)
+        return fail_at(r, r->line, "at most %d lines in [args]", PLAN_MAX_ARGS);
+    plan_arg *a = &p->arg[p->narg];
+    if (parse_text(r, k, dot ? dot + 1 : "", a->value, sizeof(a->value)) ||
+        parse_text(r, k, v, a->words, sizeof(a->words)))
+        return r->rc;
+    char why[256];
+    if (!plan__args_words_ok(v, why, sizeof(why)))
+        return fail_at(r, r->line, "%s: %s", k, why);
+    a->key = id;
+    a->line = r->line;
+    p->narg++;
+    return 0;
+}
+
+/* A value an [args] line is for must be written as the plan prints it, or
+ * it would never match. */
+static int check_arg(reader *r, const plan_arg *a)
+{
+    if (!a->value[0])
+        return 0;
+    plan_params x = r->p->base;
+    char kv[PLAN_SETTING_MAX * 2], now[PLAN_SETTING_MAX];
+    snprintf(kv, sizeof(kv), "%s=%s", plan__key_name(a->key), a->value);
+    if (plan__params_set(r->p, &x, kv) || plan__params_finish(r->p, &x)) {
+        char why[512];
+        vram__strlcpy(why, vram_last_error(), sizeof(why));
+        return fail_at(r, a->line, "%s.%s: %s", plan__key_name(a->key), a->value, why);
+    }
+    plan__param_text(r->p, &x, a->key, now, sizeof(now));
+    if (strcmp(now, a->value))
+        return fail_at(r, a->line, "%s.%s: write the value as a plan gives it: %s.%s",
+                       plan__key_name(a->key), a->value, plan__key_name(a->key), now);
+    return 0;
+}
+
 static int on_calibration(reader *r, const char *k, const char *v)
 {
     r->p->calibrated = true;
@@ -710,6 +765,7 @@ static int dispatch(reader *r, const char *k, const char *v)
     case SEC_LEVER: return on_lever(r, k, v);
     case SEC_LADDER: return on_ladder(r, k, v);
     case SEC_CALIBRATION: return on_calibration(r, k, v);
+    case SEC_ARGS: return on_args(r, k, v);
     case SEC_NONE: break;
     }
     return fail_at(r, r->line, "a key outside any [section]");
@@ -730,7 +786,7 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     if (r->kind != SEC_LADDER && note_key(r, name))
         return 0;
     vram__strlcpy(r->last_key, name, sizeof(r->last_key));
-    if (!*value && r->kind != SEC_CALIBRATION)
+    if (!*value && r->kind != SEC_CALIBRATION && r->kind != SEC_ARGS)
         return fail_at(r, r->line, "%s has no value", name), 0;
     return dispatch(r, name, value) == 0;
 }
@@ -920,6 +976,10 @@ static int check_profile(reader *r)
     for (int i = 0; i < p->nlever; i++)
         if (check_lever(r, &p->lever[i]))
             return r->rc;
+    for (int i = 0; i < p->narg; i++)
+        if (check_arg(r, &p->arg[i]))
+            return r->rc;
+    p->has_args = r->header_line[SEC_ARGS] != 0;
     return 0;
 }
 

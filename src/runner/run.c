@@ -749,6 +749,41 @@ static void record(run *r, const attempt *a, const watched *w, const char *outco
 
 /* ---- one attempt, start to end -------------------------------------------------------- */
 
+/* build_argv over the command with {args} as the plan's flags (args.c),
+ * one argv word each (the spec is the run's again after). */
+static int build_command(run *r, attempt *a, char ***argv_out)
+{
+    char **spliced = NULL;
+    int rc = vram__args_splice(r->spec->argv, a->plan, &spliced);
+    if (rc || !spliced)
+        return rc ? rc : build_argv(r, a, argv_out);
+    const vram_job_spec *own = r->spec;
+    vram_job_spec spec = *own;
+    spec.argv = spliced;
+    r->spec = &spec;
+    rc = build_argv(r, a, argv_out);
+    r->spec = own;
+    vram__args_free(spliced);
+    return rc;
+}
+
+/* Whether b would run the very command a ran: with {args}, the pipeline
+ * takes its settings from its command line alone, so a rung that leaves
+ * it as it was would only run out of memory again. */
+static bool same_command(run *r, attempt *a, attempt *b)
+{
+    char **x = NULL, **y = NULL;
+    char keep[sizeof(a->command)];
+    memcpy(keep, a->command, sizeof(keep));
+    bool same = !build_command(r, a, &x) && !build_command(r, b, &y);
+    for (size_t i = 0; same && (x[i] || y[i]); i++)
+        same = x[i] && y[i] && !strcmp(x[i], y[i]);
+    memcpy(a->command, keep, sizeof(keep));
+    vram__args_free(x);
+    vram__args_free(y);
+    return same;
+}
+
 /* Runs attempt a; returns 0 when it ran (w and the result say how), or the
  * error that kept it from being admitted. */
 static int run_attempt(run *r, attempt *a, watched *w)
@@ -761,7 +796,7 @@ static int run_attempt(run *r, attempt *a, watched *w)
     char **argv = NULL;
     env_list env;
     memset(&env, 0, sizeof(env));
-    rc = build_argv(r, a, &argv);
+    rc = build_command(r, a, &argv);
     if (!rc && *r->last_command && !strcmp(r->last_command, a->command))
         say(r, "attempt %u runs the same command as the one before: what rung %zu changes reaches the "
             "job only through VRAM_PLAN and VRAM_BUDGET_BYTES", a->number, a->rung + 1);
@@ -1066,6 +1101,8 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     watched *w = malloc(sizeof(*w));
     int rc = slots && w ? open_everything(&r) : vram__fail(VRAM_ENOMEM, "out of host memory");
     attempt *a = slots;
+    if (!rc)                        /* {args} needs a model, and stands alone */
+        rc = vram__args_check(r.spec->argv, r.profile);
     if (!rc)
         rc = make_attempt(&r, a, 0, NULL);
     while (!rc) {
@@ -1097,6 +1134,46 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
             break;
         drop_plans(next);
         if ((rc = make_attempt(&r, next, a->rung + 1, a)))
+            break;
+        /* With {args}, a rung that leaves the command as it was is passed
+         * over: the pipeline would only run out of memory again. */
+        bool none_left = false;
+        while (!rc && vram__args_used(r.spec->argv) && same_command(&r, a, next)) {
+            if (!has_next_rung(&r, next)) {
+                say(&r, "rung %zu makes the same command again: no cheaper rung is left", next->rung + 1);
+                none_left = true;
+                break;
+            }
+            say(&r, "rung %zu passed over: it makes the same command as attempt %u", next->rung + 1,
+                a->number);
+            /* The next rung goes on from a's settings: a rung passed over
+             * counts for nothing, in the command or in the estimate (a
+             * profile's ladder, whose rung k is k rungs applied to the
+             * plan; a --ladder's rungs keep what they set).  No more than
+             * a's budget, as any rung after a. */
+            attempt *skip = malloc(sizeof(*skip)), *from = calloc(1, sizeof(*from));
+            rc = skip && from ? 0 : vram__fail(VRAM_ENOMEM, "out of host memory");
+            if (!rc) {
+                from->number = a->number;
+                from->rung = next->rung;
+                from->bytes = a->bytes;
+                if (!r.have_ladder && a->plan)
+                    rc = plan__at_rung(a->plan, next->rung, &from->plan);
+            }
+            if (!rc)
+                rc = make_attempt(&r, skip, next->rung + 1, from);
+            if (from)
+                drop_plans(from);
+            free(from);
+            if (skip) {
+                if (rc)
+                    drop_plans(skip);
+                drop_plans(next);
+                *next = *skip;
+            }
+            free(skip);
+        }
+        if (rc || none_left)
             break;
         char change[512];
         describe_change(a, next, change, sizeof(change));

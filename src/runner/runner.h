@@ -115,6 +115,18 @@ int vram__history_timeline(vram_history *h, int64_t id, vram_point **out, size_t
  * can make the disk "full" without a full disk. */
 int vram__history_limit_pages(vram_history *h, unsigned pages);
 
+/* ---- {args}: the plan's settings as the pipeline's flags (args.c) ---- */
+
+/* Whether the command (NULL-terminated) holds {args}. */
+bool vram__args_used(char *const *argv);
+/* Refuses {args} without a profile, or where it is not a word of its own
+ * (or in the script of sh -c). */
+int vram__args_check(char *const *argv, const vram_profile *profile);
+/* argv with {args} as the plan's words ([args]), each an argv word of its
+ * own, or *out NULL when argv has no {args}.  Free with vram__args_free. */
+int vram__args_splice(char *const *argv, const vram_plan *plan, char ***out);
+void vram__args_free(char **argv);
+
 /* ---- admission: this process's ledger, vramd's leases, or vramd's job ---- */
 
 typedef struct vram__admitter {

@@ -357,7 +357,10 @@ int vram_ladder_check_command(const vram_ladder *l, char *const *argv, const vra
             const char *was = vram_ladder_get(l, i - 1, kv->key);
             if (was && !strcmp(was, kv->value))
                 continue;           /* the same value again changes nothing */
-            if (command_uses(argv, kv->key) || (profile && plan__key_find(kv->key) >= 0))
+            /* with {args}, a planned key reaches the command only through [args] */
+            bool planned = profile && plan__key_find(kv->key) >= 0 &&
+                           (!command_uses(argv, "args") || plan__args_use(profile, kv->key));
+            if (command_uses(argv, kv->key) || planned)
                 changes = true;
             else {
                 vram__buf_printf(&unused, "%s'%s'", unused.len ? ", " : "", kv->key);
