@@ -149,7 +149,7 @@ void vramd_conn_writable(vramd *d, vramd_conn *c)
     }
     /* A subscriber that stops reading is dropped before it costs memory;
      * a drained buffer that grew for one large reply goes back. */
-    if (c->out.len > 4 * (size_t)VRAMD_CONN_OUT_MAX)
+    if (c->subscribed && c->out.len > 4 * (size_t)VRAMD_CONN_OUT_MAX)
         c->closing = true, c->out.len = 0;
     if (!c->out.len && c->out.cap > (size_t)VRAMD_CONN_OUT_MAX) {
         vram__buf_free(&c->out);

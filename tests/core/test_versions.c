@@ -107,7 +107,7 @@ TEST(a_newer_version_is_refused_by_every_call)
     j.vram_bytes = GiB;
     vram_job_result res;
     CHECK_ERR(vram_job_run(ctx, &j, &res), VRAM_EINVAL);
-    CHECK_CONTAINS(vram_last_error(), "vram_job_spec version 2");
+    CHECK_CONTAINS(vram_last_error(), "vram_job_spec version 3");
 
     vram_daemon_config d = VRAM_DAEMON_CONFIG_INIT;
     d.version++;

@@ -25,7 +25,7 @@ expect time_given 0 '^[0-9]+$' -- "$VRAM" submit --vram 1GiB --time 90s -- true
 timed=$(cat "$tmp/out")
 if python3 -c "import sqlite3,sys; c=sqlite3.connect('file:$VRAM_DB?mode=ro', uri=True); sys.exit(c.execute('SELECT time_ms FROM jobs WHERE id=?', ($timed,)).fetchone()[0] != 90000)"
 then ok time_is_stored; else not_ok time_is_stored "job $timed"; fi
-expect bad_time 2 "--time: 'soon' is not a duration" -- "$VRAM" submit --vram 1GiB --time soon -- true
+expect bad_time 2 "--time: 'soon' is not a time limit" -- "$VRAM" submit --vram 1GiB --time soon -- true
 expect unused_rung 2 "rung 2 would run the same command again: the command never uses 'enhancer'" -- \
     "$VRAM" submit --vram 1GiB --ladder "batch=8; enhancer=none" -- echo {batch}
 finish
