@@ -49,6 +49,8 @@ typedef struct vramd_job {
     pid_t runner;                   /* our child, when we started its runner */
     bool adopted;                   /* running under a runner of an earlier daemon */
     bool orphan;                    /* its runner is gone, its processes are not */
+    uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
+    bool cancel_asked;              /* a cancel was sent to its runner */
     uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
     uint64_t used_bytes;            /* its processes' device memory now */
     uint64_t shim_ms;               /* when its runner last sent the shim's count; 0: never */

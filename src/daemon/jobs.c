@@ -742,6 +742,8 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
     return 0;
 }
 
+static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
+
 int vramd_job_cancel(vramd *d, uint64_t id)
 {
     vramd_job *j = vramd_job_find(d, id);
@@ -754,16 +756,23 @@ int vramd_job_cancel(vramd *d, uint64_t id)
         /* Its runner ends the job's processes and records "canceled". */
         if (j->row.runner_pid && vram__proc_alive(j->row.runner_pid, j->row.runner_start))
             kill((pid_t)j->row.runner_pid, SIGTERM);
+        j->cancel_asked = true;
         if (j->row.state == VRAM__JOB_RUNNING)
             return 0;
     }
+    return end_canceled(d, j, j->row.state, "canceled before it ran");
+}
+
+/* Records the job canceled (from state `from`) and gives its room back. */
+static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
+{
     if (j->ticket)
         vram_lease_cancel(d->ledger, j->ticket);
     j->ticket = 0;
     vram__job f = { .device = -1 };
     snprintf(f.outcome, sizeof(f.outcome), "canceled");
-    snprintf(f.note, sizeof(f.note), "canceled before it ran");
-    int rc = store_end(d, j, j->row.state, VRAM__JOB_CANCELED, &f);
+    snprintf(f.note, sizeof(f.note), "%s", note);
+    int rc = store_end(d, j, from, VRAM__JOB_CANCELED, &f);
     if (rc)
         return rc;
     release_lease(d, j);
@@ -813,6 +822,12 @@ static void runner_lost(vramd *d, vramd_job *j)
      * a full disk and a restart.  Exactly once: it is never run again.  A
      * claim with no process group is a runner that never started the
      * command (no claim reply came): that job goes back to the queue. */
+    /* Canceled, and everything it started is gone: the cancel was done,
+     * whether or not the runner's own word of it arrived. */
+    if (j->cancel_asked) {
+        end_canceled(d, j, from, "canceled; its runner ended its processes");
+        return;
+    }
     if (from == VRAM__JOB_RUNNING && j->row.job_pgid) {
         fail_job(d, j, from, "lost", "its runner was lost after the job started (its end was never written): "
                  "not run a second time");
@@ -841,12 +856,13 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
         vramd_job *j = d->jobs[i];
         if (j->runner != pid)
             continue;
-        j->runner = 0;
-        if (j->row.state == VRAM__JOB_STARTING || j->row.state == VRAM__JOB_RUNNING)
-            runner_lost(d, j);
+        j->runner = 0;              /* the tick decides, once its last words are read */
         return;
     }
 }
+
+/* How long a gone runner's socket is read before its job is taken for lost. */
+#define RUNNER_WORDS_GRACE_MS 500
 
 /* An orphan's processes have all ended: what they came to is unknown. */
 static void orphan_done(vramd *d, vramd_job *j)
@@ -933,7 +949,15 @@ void vramd_jobs_tick(vramd *d)
         bool ours = j->runner != 0;
         bool alive = ours || vram__proc_alive(j->row.runner_pid, j->row.runner_start);
         if (!alive) {
-            runner_lost(d, j);
+            /* A runner's end is sent before it exits, but its exit may be
+             * reaped before the loop reads the socket: its last words get a
+             * grace before the job is taken for lost. */
+            if (!j->gone_ms)
+                j->gone_ms = now;
+            if (now - j->gone_ms >= RUNNER_WORDS_GRACE_MS) {
+                j->gone_ms = 0;
+                runner_lost(d, j);
+            }
             continue;
         }
         if (j->row.state == VRAM__JOB_STARTING && j->claim_by_ms && now > j->claim_by_ms) {
