@@ -82,7 +82,8 @@ fi
 expect history-shows-overage 0 "OVER.*COMMAND" -- "$VRAM" history --job softjob
 expect history-overage-figure 0 "softjob .* 4.0 GiB +3.0 GiB +1.0 GiB +.*reach dlsym" -- "$VRAM" history --job softjob
 "$VRAM" history --json --job softjob >"$tmp/h.json" 2>&1
-if python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))[0]; assert r["over_bytes"] == 1 << 30 and r["peak_bytes"] == 4 << 30, r' "$tmp/h.json"; then
+# grep, not python3: under the ASan build this script preloads ASan's runtime.
+if grep -q '"peak_bytes":4294967296,' "$tmp/h.json" && grep -q '"over_bytes":1073741824' "$tmp/h.json"; then
     ok history-json-over-bytes
 else
     not_ok history-json-over-bytes "$(head -c 600 "$tmp/h.json")"
