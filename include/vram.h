@@ -1577,6 +1577,8 @@ typedef struct vram_job_info {
     int exit_status;                /* -1 until it ends */
     const char *reason;             /* why it waits or failed, "" */
     const char *log;                /* where its runner's output goes */
+    const char *user;               /* who submitted it: a name, "" when the system has none */
+    uint32_t uid;                   /* and their uid */
 } vram_job_info;
 
 typedef struct vram_job_list {
@@ -1601,9 +1603,10 @@ VRAM_API int vram_client_jobs_page(vram_client *c, const char *state, uint64_t l
 /* Receives text as it is made; nonzero stops it (that value is returned). */
 typedef int (*vram_text_sink)(void *user, const char *text, size_t len);
 
-/* The list as one JSON document, the daemon's list reply with every
- * page's jobs in its "jobs" (`vram queue --json`), handed to sink a piece
- * at a time as the pages come: memory stays that of a page. */
+/* The list as one JSON object (`vram queue --json`): the first page's
+ * "counts" and "leases" with every page's jobs in its "jobs" (not the
+ * socket's "ok", "id" or "next"), handed to sink a piece at a time as the
+ * pages come: memory stays that of a page. */
 VRAM_API int vram_client_jobs_json(vram_client *c, const char *state, uint64_t limit, vram_text_sink sink,
                                    void *user);
 

@@ -385,7 +385,7 @@ static uint64_t uint_of(const vram__jv *v)
 
 static size_t job_strings_size(const vram__jv *o)
 {
-    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log" };
+    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log", "user" };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         n += strlen(text_of(vram__jv_get(o, keys[i]))) + 1;
@@ -412,6 +412,8 @@ static void fill_job(vram_job_info *j, const vram__jv *o, char **at)
     j->outcome = keep(at, text_of(vram__jv_get(o, "outcome")));
     j->reason = keep(at, text_of(vram__jv_get(o, "reason")));
     j->log = keep(at, text_of(vram__jv_get(o, "log")));
+    j->user = keep(at, text_of(vram__jv_get(o, "user")));
+    j->uid = (uint32_t)uint_of(vram__jv_get(o, "uid"));
     j->estimate_bytes = uint_of(vram__jv_get(o, "estimate_bytes"));
     j->used_bytes = uint_of(vram__jv_get(o, "used_bytes"));
     j->peak_bytes = uint_of(vram__jv_get(o, "peak_bytes"));
@@ -606,8 +608,9 @@ static int drain(vram__buf *b, vram_text_sink sink, void *user, size_t over)
     return rc;
 }
 
-/* The first page's members from index `from` (skipping "jobs" and the
- * request's own "id" and "next"), until "jobs" when stop_at_jobs. */
+/* The first page's members from index `from` (skipping "jobs", and the
+ * socket's own "id", "ok" and "next", which are the wire's, not the
+ * listing's), until "jobs" when stop_at_jobs. */
 static size_t emit_members(vram__json *j, const vram__jv *root, size_t from, bool stop_at_jobs)
 {
     size_t i = from;
@@ -618,7 +621,7 @@ static size_t emit_members(vram__json *j, const vram__jv *root, size_t from, boo
                 return i;
             continue;
         }
-        if (!strcmp(k, "id") || !strcmp(k, "next"))
+        if (!strcmp(k, "id") || !strcmp(k, "ok") || !strcmp(k, "next"))
             continue;
         vram__json_key(j, k);
         emit(j, root->items[i]);
