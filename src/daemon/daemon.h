@@ -149,6 +149,10 @@ struct vramd {
     uint64_t oom_retries;
     uint64_t version;               /* grows on every change the page shows */
     uint64_t next_usage_ms;         /* when running jobs' usage is read next */
+    /* Per device, its used memory when no job of ours ran on it: the base
+     * of per-lease accounting where NVML's pids are not this /proc's. */
+    uint64_t usage_base[VRAM_MAX_DEVICES];
+    bool usage_base_known[VRAM_MAX_DEVICES];
     size_t unsaved;                 /* jobs whose state waits to be written */
     uint64_t next_save_ms;          /* when they are tried next */
 
