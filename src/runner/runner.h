@@ -207,7 +207,8 @@ typedef struct vram__enforce_count {
 } vram__enforce_count;
 
 /* Where libvram_shim.so is: VRAM_SHIM_LIBRARY, else beside libvram (or the
- * program) or in its vram/ folder.  VRAM_ENOENT when nowhere. */
+ * program) or in its vram/ folder, else where make install put it
+ * (LIBDIR/vram).  VRAM_ENOENT when nowhere. */
 int vram__enforce_find_shim(char *buf, size_t cap);
 
 /* "hard", "soft" or "off" into a VRAM_SHIM_* mode; VRAM_EINVAL otherwise. */
