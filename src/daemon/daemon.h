@@ -51,6 +51,7 @@ typedef struct vramd_job {
     bool orphan;                    /* its runner is gone, its processes are not */
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
     bool cancel_asked;              /* a cancel was sent to its runner */
+    char cancel_by[64];             /* who asked: "alice (uid 1000)", "the dashboard" */
     uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
     uint64_t used_bytes;            /* its processes' device memory now */
     uint64_t shim_ms;               /* when its runner last sent the shim's count; 0: never */
@@ -205,13 +206,21 @@ static inline bool vramd_state_final(int state)
     return state == VRAM__JOB_SUCCEEDED || state == VRAM__JOB_FAILED || state == VRAM__JOB_CANCELED;
 }
 
+/* ---- jobview.c: users ---- */
+/* "alice (uid 1000)", or "uid 1000" when the system has no name for it;
+ * returns buf. */
+const char *vramd_user_text(uint32_t uid, char *buf, size_t cap);
+/* The user's name ("" when the system has none), cached; static storage
+ * valid until the next call from the same thread. */
+const char *vramd_user_name(uint32_t uid);
+
 /* ---- jobs.c ---- */
 vramd_job *vramd_job_find(vramd *d, uint64_t id);
 int vramd_jobs_recover(vramd *d);
 int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t errcap);
 /* Whether vramd_jobs_submit would take row, queueing nothing. */
 int vramd_jobs_check(vramd *d, const vram__job *row, char *err, size_t errcap);
-int vramd_job_cancel(vramd *d, uint64_t id);
+int vramd_job_cancel(vramd *d, uint64_t id, const char *by);
 void vramd_job_granted(vramd *d, const vramd_msg *m);
 int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);

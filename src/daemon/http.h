@@ -94,7 +94,7 @@ typedef struct vram__metrics_device {
     uint64_t total_bytes;
     uint64_t used_bytes;
     uint64_t free_bytes;
-    uint64_t reserved_bytes;        /* reserved by vram leases ("ours") */
+    uint64_t leased_bytes;          /* held by vram leases (the dashboard's "ours") */
     uint64_t others_bytes;          /* used that no lease explains */
     uint64_t safe_available_bytes;
     uint64_t driver_reserved_bytes; /* set aside by the driver (NVML v2) */
@@ -135,7 +135,7 @@ int vram__metrics_text(const vram__metrics *m, char **text);
  *
  * status_json: {"snapshot": <the `vram status --json` document>,
  *   "history": [{"index": 0, "window_ms": 300000, "age_ms": [...],
- *   "ours_bytes": [...], "others_bytes": [...], "free_bytes": [...]}]}
+ *   "leased_bytes": [...], "others_bytes": [...], "free_bytes": [...]}]}
  *   (vram__dashboard_status_json makes it).
  * jobs_json: {"jobs": [JOB...]}, running first, then queued in queue order,
  *   then recently finished, newest first.  JOB: "id" (1 to 64 of

@@ -645,6 +645,8 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     int to = final_state_of(outcome);
     vram__job f = { .device = -1, .exit_status = exit_status, .peak_bytes = peak };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
+    if (to == VRAM__JOB_CANCELED && *j->cancel_by)
+        snprintf(f.note, sizeof(f.note), "canceled by %s while it ran", j->cancel_by);
     int rc = store_end(d, j, VRAM__JOB_RUNNING, to, &f);
     if (rc == VRAM_EAGAIN) {
         reload(d, j);               /* its runner wrote the end itself */
@@ -653,6 +655,7 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
         pthread_mutex_lock(&d->lock);
         j->row.exit_status = exit_status;
         vram__strlcpy(j->row.outcome, outcome, sizeof(j->row.outcome));
+        vram__strlcpy(j->row.note, f.note, sizeof(j->row.note));
         if (peak > j->row.peak_bytes)
             j->row.peak_bytes = peak;
         j->row.ended_ms = vram__unix_ms();
@@ -750,7 +753,7 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
 
 static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
 
-int vramd_job_cancel(vramd *d, uint64_t id)
+int vramd_job_cancel(vramd *d, uint64_t id, const char *by)
 {
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
@@ -758,6 +761,8 @@ int vramd_job_cancel(vramd *d, uint64_t id)
     if (vramd_state_final(j->row.state))
         return vram__fail(VRAM_EBUSY, "job %llu has already ended (%s)", (unsigned long long)id,
                           vram__job_state_name(j->row.state));
+    if (by && !*j->cancel_by)
+        vram__strlcpy(j->cancel_by, by, sizeof(j->cancel_by));
     if (j->row.state == VRAM__JOB_RUNNING || j->row.state == VRAM__JOB_STARTING) {
         /* Its runner ends the job's processes and records "canceled". */
         if (j->row.runner_pid && vram__proc_alive(j->row.runner_pid, j->row.runner_start))
@@ -766,7 +771,9 @@ int vramd_job_cancel(vramd *d, uint64_t id)
         if (j->row.state == VRAM__JOB_RUNNING)
             return 0;
     }
-    return end_canceled(d, j, j->row.state, "canceled before it ran");
+    char note[128];
+    snprintf(note, sizeof(note), "canceled before it ran, by %s", *j->cancel_by ? j->cancel_by : "someone");
+    return end_canceled(d, j, j->row.state, note);
 }
 
 /* Records the job canceled (from state `from`) and gives its room back. */
@@ -786,6 +793,7 @@ static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
     vram__strlcpy(j->row.outcome, "canceled", sizeof(j->row.outcome));
     j->row.ended_ms = vram__unix_ms();
     j->reason[0] = '\0';
+    vram__strlcpy(j->row.note, f.note, sizeof(j->row.note));
     set_state(d, j, VRAM__JOB_CANCELED);
     pthread_mutex_unlock(&d->lock);
     vramd_job_announce(d, j);
@@ -831,7 +839,10 @@ static void runner_lost(vramd *d, vramd_job *j)
     /* Canceled, and everything it started is gone: the cancel was done,
      * whether or not the runner's own word of it arrived. */
     if (j->cancel_asked) {
-        end_canceled(d, j, from, "canceled; its runner ended its processes");
+        char note[160];
+        snprintf(note, sizeof(note), "canceled by %s; its runner ended its processes",
+                 *j->cancel_by ? j->cancel_by : "someone");
+        end_canceled(d, j, from, note);
         return;
     }
     if (from == VRAM__JOB_RUNNING && j->row.job_pgid) {

@@ -157,7 +157,7 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     if (!*job_id || *end || !id)
         return vram__fail(VRAM_ENOENT, "no job '%s'", job_id);
     pthread_mutex_lock(&d->lock);
-    int rc = vramd_job_cancel(d, id);
+    int rc = vramd_job_cancel(d, id, "the dashboard");
     const char *state = "";
     vramd_job *j = rc ? NULL : vramd_job_find(d, id);
     if (j)

@@ -334,6 +334,7 @@ static int json_row(void *user, const vram_run_record *r)
     vram__json_field_string(j, "job", r->job);
     vram__json_field_uint(j, "attempt", r->attempt);
     vram__json_field_uint(j, "started_unix_ms", r->started_unix_ms);
+    vram__json_field_uint(j, "ended_unix_ms", r->started_unix_ms + r->duration_ms);
     vram__json_field_uint(j, "duration_ms", r->duration_ms);
     vram__json_field_string(j, "command", r->command);
     vram__json_field_string(j, "profile", r->profile);

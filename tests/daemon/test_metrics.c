@@ -27,7 +27,7 @@ TEST(every_family_has_help_and_type)
     static const char *const families[] = {
         "vram_build_info gauge", "vram_devices_simulated gauge", "vram_device_total_bytes gauge",
         "vram_device_used_bytes gauge", "vram_device_free_bytes gauge",
-        "vram_device_reserved_bytes gauge", "vram_device_others_bytes gauge",
+        "vram_device_leased_bytes gauge", "vram_device_others_bytes gauge",
         "vram_device_driver_reserved_bytes gauge", "vram_device_capacity_bytes gauge",
         "vram_device_safe_available_bytes gauge", "vram_jobs gauge",
         "vram_admission_wait_seconds histogram", "vram_oom_retries_total counter",
@@ -60,7 +60,7 @@ TEST(devices_are_labelled_and_escaped)
     m.ndevices = 2;
     m.devices[0] = (vram__metrics_device){ .index = 0, .name = "Tesla T4", .uuid = "GPU-aa",
                                            .total_bytes = 16106127360ull, .used_bytes = 1,
-                                           .free_bytes = 2, .reserved_bytes = 3,
+                                           .free_bytes = 2, .leased_bytes = 3,
                                            .others_bytes = 4, .safe_available_bytes = 5,
                                            .driver_reserved_bytes = 6, .capacity_bytes = 7 };
     m.devices[1] = (vram__metrics_device){ .index = 3, .name = "odd \"name\"\\\nx", .uuid = "u" };
@@ -70,7 +70,7 @@ TEST(devices_are_labelled_and_escaped)
                          "16106127360\n");
     CHECK_CONTAINS(text, "vram_device_used_bytes{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} 1\n");
     CHECK_CONTAINS(text, "vram_device_free_bytes{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} 2\n");
-    CHECK_CONTAINS(text, "vram_device_reserved_bytes{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} 3\n");
+    CHECK_CONTAINS(text, "vram_device_leased_bytes{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} 3\n");
     CHECK_CONTAINS(text, "vram_device_others_bytes{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} 4\n");
     CHECK_CONTAINS(text, "vram_device_safe_available_bytes{device=\"0\",name=\"Tesla T4\","
                          "uuid=\"GPU-aa\"} 5\n");
