@@ -147,6 +147,8 @@ struct vramd {
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
     vram__wait_histogram waits;
+    uint64_t finished_total[VRAM__OUTCOMES]; /* ends seen since start, by outcome */
+    vram__duration_histogram durations;      /* of the jobs that ran and ended since start */
     uint64_t oom_retries;
     uint64_t version;               /* grows on every change the page shows */
     uint64_t next_usage_ms;         /* when running jobs' usage is read next */

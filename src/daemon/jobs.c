@@ -156,9 +156,15 @@ static void table_trim(vramd *d)
 /* A job's new state in memory (under d->lock), with what it means. */
 static void set_state(vramd *d, vramd_job *j, int state)
 {
-    if (!vramd_state_final(j->row.state) && vramd_state_final(state))
+    if (!vramd_state_final(j->row.state) && vramd_state_final(state)) {
         d->finished_kept++;
-    else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
+        /* /metrics: counted once per end, as it happens (not the kept
+         * jobs, which are forgotten: a counter never goes down). */
+        d->finished_total[vram__outcome_index(j->row.outcome)]++;
+        if (j->row.started_ms && j->row.ended_ms >= j->row.started_ms)
+            vram__duration_histogram_add(&d->durations,
+                                         (double)(j->row.ended_ms - j->row.started_ms) / 1000.0);
+    } else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
         d->finished_kept--;
     j->row.state = state;
     live_update(d, j);
