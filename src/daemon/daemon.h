@@ -149,9 +149,15 @@ struct vramd {
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
     vram__wait_histogram waits;
+    uint64_t finished_total[VRAM__OUTCOMES]; /* ends seen since start, by outcome */
+    vram__duration_histogram durations;      /* of the jobs that ran and ended since start */
     uint64_t oom_retries;
     uint64_t version;               /* grows on every change the page shows */
     uint64_t next_usage_ms;         /* when running jobs' usage is read next */
+    /* Per device, its used memory when no job of ours ran on it: the base
+     * of per-lease accounting where NVML's pids are not this /proc's. */
+    uint64_t usage_base[VRAM_MAX_DEVICES];
+    bool usage_base_known[VRAM_MAX_DEVICES];
     size_t unsaved;                 /* jobs whose state waits to be written */
     uint64_t next_save_ms;          /* when they are tried next */
 
