@@ -1577,6 +1577,8 @@ typedef struct vram_job_info {
     int exit_status;                /* -1 until it ends */
     const char *reason;             /* why it waits or failed, "" */
     const char *log;                /* where its runner's output goes */
+    const char *user;               /* who submitted it: a name, "" when the system has none */
+    uint32_t uid;                   /* and their uid */
 } vram_job_info;
 
 typedef struct vram_job_list {

@@ -14,7 +14,7 @@
 static const cli_flag queue_flags[] = {
     { "state", 0, "STATE", "only jobs in this state (queued, starting, running, succeeded, failed, canceled)", false },
     { "limit", 'n', "N", "at most N jobs (default: all the daemon keeps)", false },
-    { "json", 0, NULL, "print the jobs as JSON, as the daemon gives them", false },
+    { "json", 0, NULL, "print one JSON object: \"counts\", \"jobs\" and \"leases\"", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -29,10 +29,25 @@ static void print_leases(const vram_lease_info *leases, size_t n)
         char id[24], gpu[16], bytes[32];
         snprintf(id, sizeof(id), "L%llu", (unsigned long long)l->id);
         snprintf(gpu, sizeof(gpu), "%u", l->device);
-        printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  held by pid %u for %llu s (%s)\n", id, "lease", gpu,
-               "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", l->pid,
+        printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  held by pid %u for %llu s (%s)\n",
+               id, "lease", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", "-", "-", "-", l->pid,
                (unsigned long long)(l->held_ms / 1000), l->holder);
     }
+}
+
+/* A job's time for the listing, in local time: "14:03:22" today, "12-01 14:03"
+ * before; "-" when it has not happened. */
+static const char *when(uint64_t unix_ms, time_t now, char *buf, size_t cap)
+{
+    if (!unix_ms)
+        return "-";
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm, today;
+    localtime_r(&t, &tm);
+    localtime_r(&now, &today);
+    bool same_day = tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday;
+    strftime(buf, cap, same_day ? "%H:%M:%S" : "%m-%d %H:%M", &tm);
+    return buf;
 }
 
 static void print_jobs(const vram_job_list *l, const vram_lease_info *leases, size_t nleases)
@@ -44,18 +59,25 @@ static void print_jobs(const vram_job_list *l, const vram_lease_info *leases, si
            nleases, nleases == 1 ? "" : "s");
     if (!l->count && !nleases)
         return;
-    printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %s\n", "JOB", "STATE", "GPU", "TRY", "TIER", "ESTIMATE",
-           "USING", "DONE", "COMMAND / WHY");
+    printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  %s\n", "JOB", "STATE", "GPU", "TRY",
+           "TIER", "ESTIMATE", "USING", "DONE", "USER", "STARTED", "ENDED", "COMMAND / WHY");
+    time_t now = time(NULL);
     for (size_t i = 0; i < l->count; i++) {
         const vram_job_info *j = &l->jobs[i];
-        char est[32], used[32], gpu[16] = "-", done[16] = "", what[256], why[1024];
+        char est[32], used[32], gpu[16] = "-", done[16] = "", what[256], why[1024], user[64], t0[24], t1[24];
         if (j->device >= 0)
             snprintf(gpu, sizeof(gpu), "%d", j->device);
         if (j->progress >= 0)
             snprintf(done, sizeof(done), "%3.0f%%", j->progress * 100);
-        printf("%7llu  %-10s %4s %3u %-16.16s %9s %9s %5s  %.60s\n", (unsigned long long)j->id, j->state,
-               gpu, j->attempt, *j->tier ? j->tier : "-", cli_gib(j->estimate_bytes, est, sizeof(est)),
-               !strcmp(j->state, "running") ? cli_gib(j->used_bytes, used, sizeof(used)) : "-", done,
+        if (*j->user)
+            vram_text_escape(j->user, user, sizeof(user));
+        else
+            snprintf(user, sizeof(user), "%u", j->uid);
+        printf("%7llu  %-10s %4s %3u %-16.16s %9s %9s %5s  %-10.10s %-11s %-11s  %.60s\n",
+               (unsigned long long)j->id, j->state, gpu, j->attempt, *j->tier ? j->tier : "-",
+               cli_gib(j->estimate_bytes, est, sizeof(est)),
+               !strcmp(j->state, "running") ? cli_gib(j->used_bytes, used, sizeof(used)) : "-", done, user,
+               when(j->started_unix_ms, now, t0, sizeof(t0)), when(j->ended_unix_ms, now, t1, sizeof(t1)),
                vram_text_escape(*j->name ? j->name : j->command, what, sizeof(what)));
         if (*j->reason && strcmp(j->state, "succeeded"))
             printf("%7s  %s\n", "", vram_text_escape(j->reason, why, sizeof(why)));
@@ -89,7 +111,16 @@ static int run_queue(cli_args *a)
         vram_client_close(c);
         if (rc)
             return cli_fail(a, rc, NULL);
-        puts(reply);
+        /* The socket's own fields ("id", "ok") are the wire's, not the
+         * listing's: the one --json shape (README "JSON output") is the
+         * object of counts, jobs and leases alone.  They come first. */
+        const char *ok = strstr(reply, "\"ok\":true");
+        const char *rest = ok ? ok + strlen("\"ok\":true") : reply + 1;
+        if (*rest == ',')
+            rest++;
+        printf("{%s", rest);
+        if (!*rest || rest[strlen(rest) - 1] != '\n')
+            putchar('\n');
         vram_free(reply);
         return EXIT_OK;
     }

@@ -708,12 +708,14 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
         c->subscribed = true;
         reply_ok(d, c, r);
         break;
-    case VRAM__OP_CANCEL:
-        if ((rc = vramd_job_cancel(d, r->job)))
+    case VRAM__OP_CANCEL: {
+        char who[64];
+        if ((rc = vramd_job_cancel(d, r->job, vramd_user_text(c->uid, who, sizeof(who)))))
             reply_failure(d, c, r, rc);
         else
             reply_ok(d, c, r);
         break;
+    }
     case VRAM__OP_JOB_CLAIM: op_claim(d, c, r); break;
     case VRAM__OP_JOB_RUNG:
         if ((rc = vramd_job_rung(d, c, r)))

@@ -6,6 +6,8 @@
  * Reads the job table under the caller's lock and changes nothing in it
  * but the cached command line.
  */
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,70 @@ void vramd_job_log_path(vramd *d, uint64_t id, char *buf, size_t cap)
 }
 
 static void job_command(const vramd_job *j, char *buf, size_t cap);
+
+/* A few users' names, looked up once each: a list of thousands of jobs
+ * asks the system (NSS: files, LDAP...) for each user once, not per job. */
+#define USER_CACHE 16
+static __thread struct { uint32_t uid; bool used; char name[64]; } users[USER_CACHE];
+static __thread unsigned users_next;
+
+const char *vramd_user_name(uint32_t uid)
+{
+    for (unsigned i = 0; i < USER_CACHE; i++)
+        if (users[i].used && users[i].uid == uid)
+            return users[i].name;
+    unsigned k = users_next++ % USER_CACHE;
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    users[k].uid = uid;
+    users[k].used = true;
+    users[k].name[0] = '\0';
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &found) == 0 && found && found->pw_name)
+        vram__strlcpy(users[k].name, found->pw_name, sizeof(users[k].name));
+    return users[k].name;
+}
+
+const char *vramd_user_text(uint32_t uid, char *buf, size_t cap)
+{
+    const char *name = vramd_user_name(uid);
+    if (*name)
+        snprintf(buf, cap, "%s (uid %u)", name, uid);
+    else
+        snprintf(buf, cap, "uid %u", uid);
+    return buf;
+}
+
+/* Why a finished job ended as it did, when nothing more particular was
+ * noted: its exit status, the signal that killed it, its last rung out of
+ * memory, its time limit.  "" for a success. */
+static const char *end_reason(const vram__job *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (!vramd_state_final(r->state) || r->state == VRAM__JOB_SUCCEEDED)
+        return buf;
+    const char *o = r->outcome;
+    if (!strcmp(o, "failed"))
+        snprintf(buf, cap, "exited with status %d", r->exit_status);
+    else if (!strcmp(o, "signal")) {
+        int sig = r->exit_status > 128 ? r->exit_status - 128 : r->exit_status;
+        const char *abbrev = sig > 0 && sig < 65 ? sigabbrev_np(sig) : NULL;
+        snprintf(buf, cap, "killed by signal %d%s%s", sig, abbrev ? " SIG" : "", abbrev ? abbrev : "");
+    } else if (!strcmp(o, "oom")) {
+        char peak[32];
+        vram_size_format(r->peak_bytes, peak, sizeof(peak));
+        snprintf(buf, cap, "out of GPU memory on its last rung (peak %s, status %d)", peak, r->exit_status);
+    } else if (!strcmp(o, "timeout"))
+        snprintf(buf, cap, "stopped at its time limit of %.0f s", (double)r->time_limit_ms / 1000.0);
+    else if (!strcmp(o, "canceled"))
+        snprintf(buf, cap, "canceled");
+    else if (!strcmp(o, "lost"))
+        snprintf(buf, cap, "lost: its runner went away and its end is unknown");
+    else if (!strcmp(o, "not-started"))
+        snprintf(buf, cap, "not started (status %d)", r->exit_status);
+    else
+        snprintf(buf, cap, "%s, status %d", *o ? o : "ended", r->exit_status);
+    return buf;
+}
 
 /* argv as one line, for people; made once per job (lists show thousands). */
 static const char *job_command_text(const vramd_job *j)
@@ -69,6 +135,8 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     vram__json_field_uint(o, "id", r->id);
     vram__json_field_string(o, "name", r->name);
     vram__json_field_string(o, "state", vram__job_state_name(r->state));
+    vram__json_field_string(o, "user", vramd_user_name(r->owner_uid));
+    vram__json_field_uint(o, "uid", r->owner_uid);
     vram__json_field_string(o, "command", command);
     vram__json_field_string(o, "model", r->model);
     vram__json_key(o, "tier");
@@ -110,8 +178,8 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     else
         vram__json_null(o);
     vram__json_key(o, "reason");
-    const char *why = *j->reason ? j->reason : r->note;
-    char waits[160];
+    char waits[160], ended[160];
+    const char *why = *j->reason ? j->reason : *r->note ? r->note : end_reason(r, ended, sizeof(ended));
     const char *slurm = j->ticket ? __atomic_load_n(&j->wait_why, __ATOMIC_ACQUIRE) : NULL;
     if (!*why && r->state == VRAM__JOB_QUEUED && slurm) {
         char need[32];

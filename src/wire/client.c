@@ -384,7 +384,7 @@ static uint64_t uint_of(const vram__jv *v)
 
 static size_t job_strings_size(const vram__jv *o)
 {
-    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log" };
+    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log", "user" };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         n += strlen(text_of(vram__jv_get(o, keys[i]))) + 1;
@@ -411,6 +411,8 @@ static void fill_job(vram_job_info *j, const vram__jv *o, char **at)
     j->outcome = keep(at, text_of(vram__jv_get(o, "outcome")));
     j->reason = keep(at, text_of(vram__jv_get(o, "reason")));
     j->log = keep(at, text_of(vram__jv_get(o, "log")));
+    j->user = keep(at, text_of(vram__jv_get(o, "user")));
+    j->uid = (uint32_t)uint_of(vram__jv_get(o, "uid"));
     j->estimate_bytes = uint_of(vram__jv_get(o, "estimate_bytes"));
     j->used_bytes = uint_of(vram__jv_get(o, "used_bytes"));
     j->peak_bytes = uint_of(vram__jv_get(o, "peak_bytes"));
