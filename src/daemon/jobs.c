@@ -132,6 +132,8 @@ static int table_add(vramd *d, vramd_job *j)
         d->cap_jobs = cap;
     }
     d->jobs[d->njobs++] = j;
+    if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT)
+        d->counts[j->row.state]++;
     live_update(d, j);
     return 0;
 }
@@ -146,6 +148,7 @@ static void table_trim(vramd *d)
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
         if (drop && vramd_state_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
+            d->counts[j->row.state]--;
             job_free(j);
             drop--;
             d->finished_kept--;
@@ -159,10 +162,20 @@ static void table_trim(vramd *d)
 /* A job's new state in memory (under d->lock), with what it means. */
 static void set_state(vramd *d, vramd_job *j, int state)
 {
-    if (!vramd_state_final(j->row.state) && vramd_state_final(state))
+    if (!vramd_state_final(j->row.state) && vramd_state_final(state)) {
         d->finished_kept++;
-    else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
+        /* /metrics: counted once per end, as it happens (not the kept
+         * jobs, which are forgotten: a counter never goes down). */
+        d->finished_total[vram__outcome_index(j->row.outcome)]++;
+        if (j->row.started_ms && j->row.ended_ms >= j->row.started_ms)
+            vram__duration_histogram_add(&d->durations,
+                                         (double)(j->row.ended_ms - j->row.started_ms) / 1000.0);
+    } else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
         d->finished_kept--;
+    if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT && d->counts[j->row.state])
+        d->counts[j->row.state]--;
+    if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
+        d->counts[state]++;
     j->row.state = state;
     if (vramd_state_final(state))
         d->deps_changed = true;     /* a job waiting for it may go now (vramd_jobs_tick) */
@@ -1008,27 +1021,79 @@ static void orphan_done(vramd *d, vramd_job *j)
 /* How long a runner's report of the shim's count stands for the sample. */
 #define SHIM_FRESH_MS 3000
 
+/* Where NVML's pids are not this /proc's (vramd in a container without
+ * --pid=host) no group's usage can be read: the jobs on such a device are
+ * accounted per lease from it, as `vram run` does.  What the device uses
+ * beyond its base (its use with no job of ours on it) is theirs, less what
+ * the shim counted exactly for some; each of the others takes its lease's
+ * share of the rest, never more than its lease.  The backend says once that
+ * it is so (device/nvml.c). */
+static void usage_per_lease(vramd *d, vramd_job **jobs, uint64_t *used, size_t n,
+                            const vram__device_use *dev, uint64_t now)
+{
+    for (unsigned k = 0; k < VRAM_MAX_DEVICES; k++) {
+        if (!dev[k].read)
+            continue;
+        uint64_t leases = 0, exact = 0, shown = 0;
+        size_t on = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i]->row.device != (int)k)
+                continue;
+            on++;
+            shown += jobs[i]->used_bytes;
+            if (jobs[i]->shim_ms && now - jobs[i]->shim_ms < SHIM_FRESH_MS)
+                exact += jobs[i]->used_bytes;
+            else
+                leases += jobs[i]->row.lease_bytes;
+        }
+        if (!on) {
+            d->usage_base[k] = dev[k].used_bytes;
+            d->usage_base_known[k] = true;
+            continue;
+        }
+        if (!dev[k].foreign)
+            continue;
+        if (!d->usage_base_known[k]) {  /* first seen busy: what is not shown as ours */
+            d->usage_base[k] = dev[k].used_bytes > shown ? dev[k].used_bytes - shown : 0;
+            d->usage_base_known[k] = true;
+        }
+        uint64_t ours = dev[k].used_bytes > d->usage_base[k] ? dev[k].used_bytes - d->usage_base[k] : 0;
+        ours = ours > exact ? ours - exact : 0;
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i]->row.device != (int)k || (jobs[i]->shim_ms && now - jobs[i]->shim_ms < SHIM_FRESH_MS))
+                continue;
+            uint64_t lease = jobs[i]->row.lease_bytes;
+            uint64_t share = leases ? (uint64_t)((double)ours * (double)lease / (double)leases) : 0;
+            used[i] = share < lease ? share : lease;
+        }
+    }
+}
+
 /* Every running job's real usage (its process group's, on every device),
- * read in one pass over the devices however many jobs run. */
+ * read in one pass over the devices however many jobs run; also while jobs
+ * only wait, so that each device's base is known before one starts. */
 static void sample_usage(vramd *d)
 {
     size_t n = 0;
     for (size_t i = 0; i < d->nlive; i++)
         n += d->live[i]->row.state == VRAM__JOB_RUNNING && d->live[i]->row.job_pgid;
-    if (!n)
+    if (!d->nlive)
         return;
-    vramd_job **jobs = malloc(n * sizeof(*jobs));
-    uint32_t *pgids = malloc(n * sizeof(*pgids));
-    uint64_t *used = malloc(n * sizeof(*used));
+    vramd_job **jobs = malloc((n ? n : 1) * sizeof(*jobs));
+    uint32_t *pgids = malloc((n ? n : 1) * sizeof(*pgids));
+    uint64_t *used = malloc((n ? n : 1) * sizeof(*used));
+    vram__device_use *dev = calloc(VRAM_MAX_DEVICES, sizeof(*dev));
     n = 0;
     for (size_t i = 0; jobs && pgids && used && i < d->nlive; i++)
         if (d->live[i]->row.state == VRAM__JOB_RUNNING && d->live[i]->row.job_pgid) {
             jobs[n] = d->live[i];
             pgids[n++] = d->live[i]->row.job_pgid;
         }
-    if (n && !vram__process_groups_usage(d->ctx, pgids, n, used)) {
+    if (jobs && pgids && used && dev &&
+        !vram__process_groups_usage_on(d->ctx, pgids, n, used, dev, VRAM_MAX_DEVICES)) {
         pthread_mutex_lock(&d->lock);
         uint64_t now = vram__now_ms();
+        usage_per_lease(d, jobs, used, n, dev, now);
         for (size_t k = 0; k < n; k++) {
             vramd_job *j = jobs[k];
             if (j->shim_ms && now - j->shim_ms < SHIM_FRESH_MS)
@@ -1045,6 +1110,7 @@ static void sample_usage(vramd *d)
     free(jobs);
     free(pgids);
     free(used);
+    free(dev);
 }
 
 void vramd_jobs_tick(vramd *d)
@@ -1205,6 +1271,7 @@ void vramd_jobs_free(vramd *d)
     free(d->jobs);
     d->jobs = NULL;
     d->njobs = d->cap_jobs = 0;
+    memset(d->counts, 0, sizeof(d->counts));
     free(d->live);
     d->live = NULL;
     d->nlive = d->cap_live = 0;

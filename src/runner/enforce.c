@@ -262,6 +262,9 @@ void vram__enforce_read(vram__enforce *e, vram__enforce_count *out)
         out->peak_bytes += atomic_load(&dv->peak);
         out->over_bytes += atomic_load(&dv->over_peak);
         out->refused += atomic_load(&dv->refused);
+        uint64_t ctx = atomic_load(&dv->ctx_bytes);
+        if (ctx > out->ctx_bytes)
+            out->ctx_bytes = ctx;
     }
     out->processes = atomic_load(&e->region->attached);
     out->cuda_seen = atomic_load(&e->region->cuda_seen) != 0;
