@@ -1400,9 +1400,14 @@ static void graph_instantiated(CUgraphExec *exec, CUgraph graph)
         memcpy(x->bytes, g->bytes, sizeof(x->bytes));
 }
 
+/* A graph made by stream capture has memory nodes the shim never saw added:
+ * any instantiation makes the settles read the device's graph pool. */
 #define INSTANTIATE(name, exec, graph, ...)                                    \
     {                                                                          \
         report();                                                              \
+        int dev_ = S.region ? current_device() : -1;                           \
+        if ((unsigned)dev_ < VRAM_SHIM_DEVICES)                                \
+            atomic_store(&S.graph_seen[dev_], 1);                              \
         if (graph_fits(graph))                                                 \
             return CUDA_ERROR_OUT_OF_MEMORY;                                   \
         CUresult rc_ = CALL_REAL(name, __VA_ARGS__);                           \
