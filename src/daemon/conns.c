@@ -333,10 +333,14 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
     d->viewer_uid = c->uid;         /* others' commands are not shown to it (jobview.c) */
-    vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    char next[VRAM__LIST_CURSOR_MAX];
+    vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, r->after_phase,
+                         r->after_id, &j, next, sizeof(next));
     d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
     client_leases_json(d, &j);
+    if (*next)
+        vram__json_field_string(&j, "next", next);     /* a page: ask again with "after" */
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }

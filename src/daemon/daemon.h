@@ -23,6 +23,7 @@
 #include "wire/queue.h"
 
 #define VRAMD_MAX_FINISHED 1000     /* finished jobs kept in memory for lists */
+#define VRAMD_LIST_PAGE_MAX 1000    /* jobs in one list reply; the client asks for the next page */
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
@@ -144,6 +145,7 @@ struct vramd {
     vramd_job **live;               /* starting, running, or queued to ask again: what */
     size_t nlive, cap_live;         /* each loop round looks at, however long the queue */
     size_t finished_kept;
+    uint64_t counts[VRAM__JOB_STATE_COUNT];     /* jobs in the table by state, kept as they move */
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
     vram__wait_histogram waits;
@@ -252,7 +254,14 @@ int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
 
 /* ---- jobview.c ---- */
 void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);
-int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out);
+/* One page of the jobs (in the order VRAM__LIST_* says) as a JSON array:
+ * at most limit of them (0 or more than VRAMD_LIST_PAGE_MAX: that many), of
+ * `state` (< 0: all), after (after_phase, after_id) (after_phase < 0: from
+ * the top).  When the page is full, next (if given) gets the cursor of its
+ * last job, else "".  Its cost is the page's, not the queue's (but for the
+ * finished ones behind a long queue, or a state filter). */
+int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, uint64_t after_id,
+                         vram__json *out, char *next, size_t nextcap);
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
 /* Tells subscribers (vram wait, the dashboard) that a job changed. */
 void vramd_job_announce(vramd *d, vramd_job *j);

@@ -129,6 +129,8 @@ static int table_add(vramd *d, vramd_job *j)
         d->cap_jobs = cap;
     }
     d->jobs[d->njobs++] = j;
+    if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT)
+        d->counts[j->row.state]++;
     live_update(d, j);
     return 0;
 }
@@ -143,6 +145,7 @@ static void table_trim(vramd *d)
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
         if (drop && vramd_state_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
+            d->counts[j->row.state]--;
             job_free(j);
             drop--;
             d->finished_kept--;
@@ -166,6 +169,10 @@ static void set_state(vramd *d, vramd_job *j, int state)
                                          (double)(j->row.ended_ms - j->row.started_ms) / 1000.0);
     } else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
         d->finished_kept--;
+    if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT && d->counts[j->row.state])
+        d->counts[j->row.state]--;
+    if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
+        d->counts[state]++;
     j->row.state = state;
     live_update(d, j);
     vramd_changed(d);
@@ -1140,6 +1147,7 @@ void vramd_jobs_free(vramd *d)
     free(d->jobs);
     d->jobs = NULL;
     d->njobs = d->cap_jobs = 0;
+    memset(d->counts, 0, sizeof(d->counts));
     free(d->live);
     d->live = NULL;
     d->nlive = d->cap_live = 0;

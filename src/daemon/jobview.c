@@ -236,34 +236,95 @@ void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over)
     }
 }
 
+/* Kept as jobs move (jobs.c), not counted: a list costs the same with
+ * 100,000 jobs queued as with none. */
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
 {
-    memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
-    for (size_t i = 0; i < d->njobs; i++)
-        if (d->jobs[i]->row.state >= 0 && d->jobs[i]->row.state < VRAM__JOB_STATE_COUNT)
-            counts[d->jobs[i]->row.state]++;
+    memcpy(counts, d->counts, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
 }
 
-/* Running first, then starting, then queued in queue order, then finished
- * newest first; `state` < 0 for all. */
-int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out)
+/* The index of the first job whose id is at least id. */
+static size_t lower_bound(const vramd *d, uint64_t id)
 {
-    static const int order[] = { VRAM__JOB_RUNNING, VRAM__JOB_STARTING, VRAM__JOB_QUEUED };
-    uint64_t n = 0;
-    if (!limit)
-        limit = UINT64_MAX;
+    size_t lo = 0, hi = d->njobs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (d->jobs[mid]->row.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(vramd_job *const *)a)->row.id, y = (*(vramd_job *const *)b)->row.id;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct page {
+    vramd *d;
+    vram__json *out;
+    uint64_t n, limit;
+    int phase;                      /* of the last job given */
+    uint64_t id;
+} page;
+
+static void give(page *p, const vramd_job *j, int phase)
+{
+    vramd_job_json(p->d, j, p->out);
+    p->n++;
+    p->phase = phase;
+    p->id = j->row.id;
+}
+
+/* Running or starting jobs with ids above `from`: they are all in d->live
+ * (what each loop round looks at), a few, not the queue. */
+static void give_live(page *p, int state, int phase, uint64_t from)
+{
+    vramd *d = p->d;
+    vramd_job **pick = malloc((d->nlive ? d->nlive : 1) * sizeof(*pick));
+    size_t k = 0;
+    for (size_t i = 0; pick && i < d->nlive; i++)
+        if (d->live[i]->row.state == state && d->live[i]->row.id > from)
+            pick[k++] = d->live[i];
+    qsort(pick, k, sizeof(*pick), by_id);
+    for (size_t i = 0; i < k && p->n < p->limit; i++)
+        give(p, pick[i], phase);
+    free(pick);
+}
+
+int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, uint64_t after_id,
+                         vram__json *out, char *next, size_t nextcap)
+{
+    page p = { d, out, 0, limit && limit < VRAMD_LIST_PAGE_MAX ? limit : VRAMD_LIST_PAGE_MAX, -1, 0 };
+    if (next && nextcap)
+        next[0] = '\0';
     vram__json_array_begin(out);
-    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
-        for (size_t i = 0; i < d->njobs && n < limit; i++)
-            if (d->jobs[i]->row.state == order[k] && (state < 0 || state == order[k])) {
-                vramd_job_json(d, d->jobs[i], out);
-                n++;
-            }
-    for (size_t i = d->njobs; i-- > 0 && n < limit;)
-        if (vramd_state_final(d->jobs[i]->row.state) && (state < 0 || state == d->jobs[i]->row.state)) {
-            vramd_job_json(d, d->jobs[i], out);
-            n++;
+    for (int ph = after_phase < 0 ? 0 : after_phase; ph < VRAM__LIST_PHASES && p.n < p.limit; ph++) {
+        bool here = ph == after_phase;          /* continuing this phase after after_id */
+        uint64_t from = here ? after_id : 0;
+        if (ph == VRAM__LIST_RUNNING || ph == VRAM__LIST_STARTING) {
+            int want = ph == VRAM__LIST_RUNNING ? VRAM__JOB_RUNNING : VRAM__JOB_STARTING;
+            if (state < 0 || state == want)
+                give_live(&p, want, ph, from);
+        } else if (ph == VRAM__LIST_QUEUED) {
+            if (state >= 0 && state != VRAM__JOB_QUEUED)
+                continue;
+            for (size_t i = lower_bound(d, from + 1); i < d->njobs && p.n < p.limit; i++)
+                if (d->jobs[i]->row.state == VRAM__JOB_QUEUED)
+                    give(&p, d->jobs[i], ph);
+        } else {
+            if (state >= 0 && !vramd_state_final(state))
+                continue;
+            for (size_t i = here ? lower_bound(d, from) : d->njobs; i-- > 0 && p.n < p.limit;)
+                if (vramd_state_final(d->jobs[i]->row.state) && (state < 0 || state == d->jobs[i]->row.state))
+                    give(&p, d->jobs[i], ph);
         }
+    }
     vram__json_array_end(out);
+    if (p.n == p.limit && next && nextcap)
+        vram__list_cursor_format(next, nextcap, p.phase, p.id);
     return 0;
 }

@@ -28,7 +28,7 @@ static int jobs_json(void *user, char **json)
     vram__json_object_begin(&j);
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
-    vramd_jobs_list_json(d, -1, 500, &j);
+    vramd_jobs_list_json(d, -1, 500, -1, 0, &j, NULL, 0);
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&j);
     int rc;
