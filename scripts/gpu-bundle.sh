@@ -59,15 +59,16 @@ cp "$top/tests/gpu/run-all.sh" "$out/run-all.sh"
 chmod +x "$out/run-all.sh" "$out"/tests/gpu/*.sh
 
 # Shared libraries the machine may lack: everything ldd resolves for our
-# binaries, libvram, and the libraries vram dlopens (libmicrohttpd for the
-# dashboard), except glibc's own, which must be the machine's.
+# binaries, libvram, and the libraries vram dlopens (SQLite for the queue and
+# the history, libmicrohttpd for the dashboard), except glibc's own, which
+# must be the machine's.
 glibc_re='/(libc|libm|libpthread|libdl|librt|libresolv|libutil|ld-linux[^/]*)\.so'
 deps() { ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'; }
 find_lib() { ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n && $NF ~ /^\// { print $NF; exit }'; }
 roots=("$out/bin/vram" "$out/lib/libvram.so.0")
 [ -f "$out/lib/libvram_shim.so" ] && roots+=("$out/lib/libvram_shim.so")
 for b in "$out"/bench/* "$out"/tests/helpers/*; do roots+=("$b"); done
-for soname in libmicrohttpd.so.12; do
+for soname in libmicrohttpd.so.12 libsqlite3.so.0; do     # dlopened: ldd cannot see them
     p=$(find_lib "$soname")
     if [ -n "$p" ]; then roots+=("$p")
     else echo "gpu-bundle: $soname is not installed here: the bundle's dashboard will say it is missing" >&2; fi

@@ -3,7 +3,8 @@
 # programs need (libinih, libsqlite3, libmicrohttpd and its chain) is in its
 # lib/, and in a clean environment (env -i, LD_LIBRARY_PATH=bundle/lib
 # only) run-all.sh starts, skips each GPU check saying why and prints its
-# table; vramd's dashboard and Python's libvram load the bundle's copies.
+# table; vramd (its dashboard and queue) and Python's libvram load the
+# bundle's copies.
 . "$(dirname "$0")/lib.sh"
 if ldd "$VRAM" 2>/dev/null | grep -q 'lib[at]san'; then
     echo "skip - $file/all: the bundle is made from the plain build"; exit 77
@@ -35,20 +36,21 @@ expect_lines one_row_per_gpu_check '^gpu/test_[a-z_]+\.sh +0 +0 +1 .* [a-z]' "$n
 expect_lines table_header '^check +ok +failed +skipped +time +note$' 1
 expect run_all_bad_seconds 2 "--seconds: 'soon' is not a number of seconds" -- clean "$b/run-all.sh" --seconds soon
 
-# vramd from the bundle: the dashboard's libmicrohttpd is the bundle's.
+# vramd from the bundle: the dashboard's libmicrohttpd and the queue's
+# SQLite are the bundle's.
 mkdir -p "$tmp/state"
 env -i PATH=/usr/bin:/bin LD_LIBRARY_PATH="$b/lib" VRAM_BACKEND=sim VRAM_SIM="T4:16GiB" VRAM_SIM_STATE="$tmp/state" VRAM_SOCKET="$tmp/s.sock" \
     VRAM_DB="$tmp/q.db" VRAM_HISTORY=- VRAM_TOKEN_FILE="$tmp/token" VRAM_HTTP=127.0.0.1:0 \
     "$b/bin/vram" serve >"$tmp/serve.log" 2>&1 &
 pid=$!
-if wait_for "$tmp/serve.log" 'dashboard http://' 10 && grep -q "$b/lib/libmicrohttpd.so.12" /proc/$pid/maps; then
-    ok dashboard_loads_the_bundles_libmicrohttpd
-else
-    not_ok dashboard_loads_the_bundles_libmicrohttpd "$(tail -3 "$tmp/serve.log"; grep microhttpd /proc/$pid/maps | head -2)"
-fi
+wait_for "$tmp/serve.log" 'dashboard http://' 10
+for l in libmicrohttpd.so.12 libsqlite3.so.0; do    # both dlopened
+    if grep -q "$b/lib/$l" /proc/$pid/maps 2>/dev/null; then ok "vramd_loads_the_bundles_$l"
+    else not_ok "vramd_loads_the_bundles_$l" "$(tail -3 "$tmp/serve.log"; grep "${l%%.so*}" /proc/$pid/maps | head -2)"; fi
+done
 kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null
 
-# Python's binding loads the bundle's libvram and, with it, its SQLite.
-expect python_loads_the_bundles_libvram 0 "$b/lib/libsqlite3.so.0" -- clean PYTHONPATH="$b/python" \
+# Python's binding loads the bundle's libvram and, with it, its libinih.
+expect python_loads_the_bundles_libvram 0 "$b/lib/libinih.so.1" -- clean PYTHONPATH="$b/python" \
     VRAM_LIBRARY="$b/lib/libvram.so" python3 -c 'import vram, sys; vram.version() if hasattr(vram, "version") else None; sys.stdout.write(open("/proc/self/maps").read())'
 finish
