@@ -34,6 +34,15 @@ else ok second_daemon_leaves_no_socket; fi
 bad=$(find "$tmp" -maxdepth 1 -name 'queue.db*' -perm /077 -printf '%f %m\n')
 if [ -z "$bad" ] && [ -e "$tmp/queue.db-wal" ]; then ok queue_files_0600
 else not_ok queue_files_0600 "open to others: ${bad:-no WAL?} ($(ls -l "$tmp" | tr '\n' ' '))"; fi
+# A job's environment is kept only until it has ended (it held tokens).
+envjob=$(HF_TOKEN=hf_secret_at_rest "$VRAM" submit --vram 1GiB -- true)
+"$VRAM" wait "$envjob" --timeout 20 >/dev/null 2>&1
+kept=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select env from jobs where id = ?", (int(sys.argv[2]),)).fetchone()[0])' "$VRAM_DB" "$envjob" 2>&1)
+case $kept in
+*hf_secret_at_rest*) not_ok ended_jobs_environment_dropped "still in the queue: $(printf '%s' "$kept" | head -c 120)" ;;
+'{}') ok ended_jobs_environment_dropped ;;
+*) not_ok ended_jobs_environment_dropped "env is '$(printf '%s' "$kept" | head -c 120)'" ;;
+esac
 # A queue in a folder others may write is refused, naming the folder.
 mkdir -p "$tmp/shared" && chmod 1777 "$tmp/shared"
 expect queue_in_shared_folder_refused 1 "others may write in the queue's folder $tmp/shared" -- \
