@@ -32,7 +32,7 @@ static int jobs_json(void *user, uint32_t viewer, char **json)
     uint32_t was = d->viewer_uid;   /* others' jobs as summaries (jobview.c) */
     d->viewer_uid = viewer == VRAM__HTTP_VIEWER_ALL ? VRAMD_ANY_VIEWER
                   : viewer == VRAM__HTTP_VIEWER_NONE ? VRAMD_NO_VIEWER : viewer;
-    vramd_jobs_list_json(d, -1, 500, &j);
+    vramd_jobs_list_json(d, -1, 500, -1, 0, &j, NULL, 0);
     d->viewer_uid = was;
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&j);
@@ -89,6 +89,8 @@ static int metrics(void *user, vram__metrics *m)
     vramd_jobs_counts(d, m->jobs);
     vramd_jobs_shim(d, &m->shim_used_bytes, &m->over_bytes);
     m->admission_wait = d->waits;
+    memcpy(m->finished_total, d->finished_total, sizeof(m->finished_total));
+    m->job_duration = d->durations;
     m->oom_retries_total = d->oom_retries;
     pthread_mutex_unlock(&d->lock);
     m->leases = leases;
@@ -160,7 +162,7 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     if (!*job_id || *end || !id)
         return vram__fail(VRAM_ENOENT, "no job '%s'", job_id);
     pthread_mutex_lock(&d->lock);
-    int rc = vramd_job_cancel(d, id);
+    int rc = vramd_job_cancel(d, id, "the dashboard");
     const char *state = "";
     vramd_job *j = rc ? NULL : vramd_job_find(d, id);
     if (j)

@@ -15,12 +15,12 @@
  * daemon and the runner of a job can both try to move it and exactly one
  * wins, across crashes and restarts.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/sqlite.h"
 #include "wire/queue.h"
 
 struct vram__queue {
@@ -91,7 +91,10 @@ static const char *schema =
     "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
     "  time_ms INTEGER NOT NULL DEFAULT 0,"
     "  idem_key TEXT NOT NULL DEFAULT '', time_limit_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
+    /* No index on state: nothing looks rows up by it (the daemon keeps the
+     * jobs in memory, and reads them all once at its start), and every
+     * submit and every move would write its pages too, in the same fsync. */
+    "DROP INDEX IF EXISTS jobs_state;";
 
 /* Columns added since the first schema, for a queue written by an older vramd. */
 static const char *const added_columns[][2] = {
@@ -139,6 +142,9 @@ static int q_fail(vram__queue *q, int src, const char *doing)
 int vram__queue_open(const char *path, vram__queue **out)
 {
     *out = NULL;
+    int ready = vram__sqlite_ready();
+    if (ready)
+        return ready;
     vram__queue *q = calloc(1, sizeof(*q));
     if (!q)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
