@@ -199,8 +199,8 @@ typedef struct runner_files {
  * connect to it and never hear back).  A job run as its submitter makes
  * its log as them, in their folder: never a file of root's they cannot
  * read, never a path of theirs that root opens. */
-static void runner_child(const char *cwd, runner_files *files, int gate, char **argv, char **envp,
-                         const vramd_identity *who)
+static void runner_child(const char *cwd, runner_files *files, const char *output, int gate, char **argv,
+                         char **envp, const vramd_identity *who)
 {
     setsid();
     int null = open("/dev/null", O_RDONLY);
@@ -232,6 +232,17 @@ static void runner_child(const char *cwd, runner_files *files, int gate, char **
         }
     }
     unlink(files->end);             /* an end left by an earlier queue's job of this number */
+    if (output && *output) {        /* --output: opened as the job's user, never as vramd's */
+        int o = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+        if (o >= 0) {
+            dup2(o, STDOUT_FILENO);
+            dup2(o, STDERR_FILENO);
+            close(o);
+        } else {
+            dprintf(STDERR_FILENO, "vramd: cannot write the job's --output file: %s; its output stays in "
+                    "this log\n", strerror(errno));
+        }
+    }
     char go = 0;
     if (read(gate, &go, 1) != 1 || go != 'g')
         _exit(0);                   /* the daemon did not record the start */
@@ -276,7 +287,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     pid_t pid = vram__fork_clean();
     if (pid == 0) {
         close(gate[1]);
-        runner_child(j->row.cwd, &files, gate[0], argv.v, envp.v, &who);
+        runner_child(j->row.cwd, &files, j->row.output, gate[0], argv.v, envp.v, &who);
     }
     close(gate[0]);
     strv_free(&argv);
