@@ -290,7 +290,8 @@ bool vramd_viewer_sees(uint32_t viewer, uint32_t owner);
  * submitter by a root vramd logs in the submitter's own folder,
  * ~/.local/state/vram/jobs/TAG/N.log (TAG: which queue; the folder 0700,
  * made by the runner as the submitter), which only they (and root) can
- * read; any other job in DB.logs/N.log beside the queue.  0, or VRAM_EPERM
+ * read; any other job (and one of a submitter without a home of their
+ * own) in DB.logs/N.log beside the queue.  0, or VRAM_EPERM
  * when the submitter has no account to log under.  This is the one answer
  * to "where is job N's log" (`show`'s "log" gives it to the owner). */
 int vramd_job_log_path(vramd *d, const vramd_job *j, char *buf, size_t cap);

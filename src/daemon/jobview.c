@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/json_read.h"
@@ -42,6 +43,15 @@ static int log_path_of(vramd *d, const vramd_job *j, char *buf, size_t cap)
     int rc = vramd_identity_of(owner, &who);
     if (rc)
         return rc;
+    /* A submitter without a home of their own (a system account) logs
+     * beside the queue, in a file given to them: `vram log` reads it
+     * through vramd; its end, should vramd be gone, is then lost, and the
+     * job recorded lost, never run twice. */
+    struct stat st;
+    if (stat(who.home, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != owner) {
+        snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)j->row.id);
+        return 0;
+    }
     int n = snprintf(buf, cap, "%s%s.local/state/vram/jobs/%08x/%llu.log", who.home,
                      who.home[strlen(who.home) - 1] == '/' ? "" : "/", queue_tag(d->db_path),
                      (unsigned long long)j->row.id);

@@ -275,7 +275,10 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
         strv_free(&envp);
         return rc;
     }
-    files.as_submitter = who.change;
+    /* In the submitter's own folder, made by the runner as them; beside
+     * the queue (a system account without a home), made here and given to
+     * them by vramd_become. */
+    files.as_submitter = who.change && strncmp(files.log, d->db_path, strlen(d->db_path)) != 0;
     if (!files.as_submitter)
         vram__make_parent_dirs(files.log);
     int gate[2];
