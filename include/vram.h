@@ -1095,7 +1095,7 @@ typedef struct vram_sched_stats {
     VRAM_SCHED_COUNTERS(VRAM__STATS_FIELD)
 #undef VRAM__STATS_FIELD
     unsigned ndevices;
-    uint64_t reserved_bytes[VRAM_MAX_DEVICES];  /* leased on each device now */
+    uint64_t leased_bytes[VRAM_MAX_DEVICES];    /* leased on each device now */
 } vram_sched_stats;
 
 /* Called after every task ends, never twice at once, on a worker thread. */

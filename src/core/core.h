@@ -107,6 +107,11 @@ int vram__make_parent_dirs(const char *path);
  * vramd's would tell the daemon itself to stop.  Signals are blocked across
  * the fork; both sides get back the caller's mask.  errno as fork's. */
 pid_t vram__fork_clean(void);
+/* The same, the child created in the cgroup whose folder cgroup_fd is
+ * (clone3's CLONE_INTO_CGROUP) when cgroup_fd >= 0 and the kernel can;
+ * *into says whether it was (else it is a plain fork).  The child may
+ * only call async-signal-safe functions until it execs. */
+pid_t vram__fork_clean_into(int cgroup_fd, bool *into);
 
 /* ---- time ----------------------------------------------------------------- */
 
@@ -114,6 +119,19 @@ uint64_t vram__now_ns(void);        /* CLOCK_MONOTONIC */
 uint64_t vram__now_ms(void);
 uint64_t vram__unix_ms(void);       /* CLOCK_REALTIME */
 void vram__sleep_ms(unsigned ms);
+
+/* ---- numbers ----------------------------------------------------------------- */
+
+/* llround(x), exactly (halves away from zero), for |x| < 2^63.  The command
+ * links no libm (its start is a client command's; see the Makefile): with
+ * -fno-math-errno, sqrt, lrintf, floor and fabs are instructions, and the
+ * few calls that are not have their own versions here and where used. */
+static inline long long vram__llround(double x)
+{
+    long long t = (long long)x;     /* toward zero; x - t is exact */
+    double f = x - (double)t;
+    return t + (f >= 0.5) - (f <= -0.5);
+}
 
 /* ---- logging ---------------------------------------------------------------- */
 
