@@ -4,6 +4,7 @@
 #   make SAN=asan             the same under AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan             the same under ThreadSanitizer, in build-tsan/
 #   make check                build and run the test suite (tests/run.sh)
+#   make gpu-bundle           build/gpu-bundle: run-all.sh and all it needs, for a bare GPU machine
 #   make install PREFIX=DIR   bin/ LIBDIR/ include/ LIBDIR/pkgconfig/ share/vram/profiles/ ...
 #   make CFLAGS=-O0 WERROR=1  the builder's CPPFLAGS/CFLAGS/LDFLAGS are honoured
 #                             (dpkg-buildflags); WERROR=1 makes warnings errors
@@ -349,6 +350,12 @@ uninstall:
 	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vramd \
 	      $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram \
 	      $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.socket
+
+# One folder that runs tests/gpu/ and the benches on a bare GPU machine
+# (scripts/gpu-bundle.sh): programs, libvram and every library they need.
+.PHONY: gpu-bundle
+gpu-bundle: all
+	scripts/gpu-bundle.sh $(BUILD) $(BUILD)/gpu-bundle
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
