@@ -85,6 +85,16 @@ assert q2[after]["state"] == "succeeded" and q2[after]["started_unix_ms"] >= q2[
 assert q2[both]["state"] == "succeeded", q2[both]
 PY
 then ok dependencies_wait_run_and_cancel; else not_ok dependencies_wait_run_and_cancel "$(head -c 1500 "$tmp/q1.json")"; fi
+# A job waiting for another waits across a restart of vramd, and goes when it ends.
+gate3=$tmp/gate3
+held=$("$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e '"$gate3"' ]; do sleep 0.05; done')
+waiter=$("$VRAM" submit --vram 1GiB --afterok "$held" -- true)
+wait_until 20 sh -c "'$VRAM' queue --json --state running | grep -q '\"id\":$held,'" || true
+stop_daemon
+start_daemon || not_ok daemon_restarts "see log"
+expect dependency_kept_across_restart 0 "^ +Dependency: waits for job $held to succeed$" -- "$VRAM" queue
+touch "$gate3"
+expect dependent_runs_after_restart 0 '' -- "$VRAM" wait "$held" "$waiter" --timeout 30
 expect after_unknown_job_refused 2 'not queued: --after 99999: vramd has no job 99999' -- \
     "$VRAM" submit --vram 1GiB --after 99999 -- true
 expect afterok_bad_id_refused 2 "--afterok: 'soon' is not a job id" -- "$VRAM" submit --vram 1GiB --afterok soon -- true
