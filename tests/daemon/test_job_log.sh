@@ -40,6 +40,18 @@ SHELL=/bin/sh script -qec "exec '$VRAM' log $job" /dev/null >"$tmp/tty.out" 2>&1
 if grep -qF 'first\e[31mred\x07' "$tmp/tty.out" && ! grep -q "$(printf '\033')" "$tmp/tty.out"; then
     ok log_escaped_on_a_terminal
 else not_ok log_escaped_on_a_terminal "$(od -c "$tmp/tty.out" | head -4)"; fi
+# A log replaced by a link to a file of root's is not read through it.
+planted=$("$VRAM" submit --vram 1GiB -- true)
+"$VRAM" wait "$planted" --timeout 30 >/dev/null 2>&1
+logfile=$("$VRAM" queue --json | python3 -c 'import json, sys
+print([j for j in json.load(sys.stdin)["jobs"] if j["id"] == int(sys.argv[1])][0]["log"])' "$planted")
+echo "root-secret" >"$tmp/secret" && chmod 600 "$tmp/secret"
+if [ -f "$logfile" ] && ln -sf "$tmp/secret" "$logfile"; then
+    expect planted_link_not_followed 1 "job $planted's log" -- "$VRAM" log "$planted"
+    if grep -q root-secret "$tmp/out"; then not_ok planted_link_not_read "the secret was printed"; else ok planted_link_not_read; fi
+else
+    not_ok planted_link_not_followed "no log at '$logfile'"
+fi
 expect log_unknown_job 2 'no such job' -- "$VRAM" log 99999
 expect log_bad_id 2 "'x1' is not a job id" -- "$VRAM" log x1
 if [ -n "$other" ]; then
