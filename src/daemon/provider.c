@@ -29,6 +29,8 @@ static int jobs_json(void *user, char **json)
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
     vramd_jobs_list_json(d, -1, 500, &j);
+    vram__json_key(&j, "leases");
+    vramd_leases_json(d, &j);
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&j);
     int rc;
