@@ -4,7 +4,11 @@
 #   make SAN=asan             the same under AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan             the same under ThreadSanitizer, in build-tsan/
 #   make check                build and run the test suite (tests/run.sh)
-#   make install PREFIX=DIR   bin/ lib/ include/ lib/pkgconfig/ share/vram/profiles/
+#   make install PREFIX=DIR   bin/ LIBDIR/ include/ LIBDIR/pkgconfig/ share/vram/profiles/ ...
+#   make CFLAGS=-O0 WERROR=1  the builder's CPPFLAGS/CFLAGS/LDFLAGS are honoured
+#                             (dpkg-buildflags); WERROR=1 makes warnings errors
+#   DESTDIR, PREFIX, BINDIR, LIBDIR (multiarch: PREFIX/lib/x86_64-linux-gnu),
+#   INCLUDEDIR, DATADIR, MANDIR, SYSTEMDUNITDIR name where install puts things.
 #
 # Every .c file under src/<module>/ belongs to libvram except src/cli/ (the
 # command).  Every tests/<module>/test_*.c is one test binary.
@@ -14,7 +18,17 @@ VERSION_MINOR := 1
 VERSION_PATCH := 0
 VERSION       := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
+# Where things go (GNU names; DESTDIR is prepended at install time only).
+# LIBDIR is Debian's multiarch folder (lib/x86_64-linux-gnu) where the
+# toolchain names one.
 PREFIX  ?= /usr/local
+MULTIARCH := $(or $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null),$(shell $(CC) -print-multiarch 2>/dev/null))
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
+MANDIR  ?= $(DATADIR)/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # systemd looks for units of a /usr/local install in /usr/local/lib/systemd.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 CC      ?= cc
@@ -33,26 +47,37 @@ else
   $(error SAN must be empty, asan or tsan, not '$(SAN)')
 endif
 
+# CPPFLAGS, CFLAGS and LDFLAGS are the builder's (make CFLAGS=-O0, or
+# dpkg-buildflags' hardening): they come last and replace nothing the
+# build needs, which lives in the VRAM_* variables.  OPT is the default
+# CFLAGS.  WERROR=1 turns warnings into errors (scripts/test.sh, CI).
 OPT      ?= -O2 -g
-WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-CFLAGS   += -std=c11 $(OPT) $(WARN) -D_GNU_SOURCE -fPIC -fvisibility=hidden $(SANFLAGS) \
-            -Iinclude -Isrc -DVRAM_BUILDING_LIBRARY
-# Where the library looks for the shipped model profiles: the source tree's
-# profiles/ when it runs from this tree's build, else the installed copy.
+CFLAGS   ?= $(OPT)
+WERROR   ?=
+WARN     := -Wall -Wextra $(if $(filter-out 0,$(WERROR)),-Werror) -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter
 # Defines every compile of the library's sources needs (also the fuzzers').
-DEFS     := -DVRAM_VERSION_STRING='"$(VERSION)"' -DVRAM_SOURCE_DIR='"$(CURDIR)"' \
-            -DVRAM_DATA_DIR='"$(PREFIX)/share/vram"'
-CFLAGS   += $(DEFS)
-LDFLAGS  += $(SANFLAGS)
-LIBS     := -ldl -lpthread -lm
+# No source path is compiled in (reproducible builds): the shipped profiles
+# are found from where the program runs (plan/library.c), the build tree's
+# through $(BUILD)/share/vram/profiles, and debug info names files
+# relative to this folder.
+DEFS     := -DVRAM_VERSION_STRING='"$(VERSION)"' -DVRAM_DATA_DIR='"$(DATADIR)/vram"' \
+            -DVRAM_PKGLIBDIR='"$(LIBDIR)/vram"' -DVRAM_MULTIARCH='"$(MULTIARCH)"'
 # Debian-packaged libraries libvram links, by pkg-config name.
 LIB_PKGS := sqlite3 inih
 LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
-CFLAGS += $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS)))
 # Headers only: the daemon's HTTP server dlopens libmicrohttpd when it starts
 # (src/daemon/http.c), so that no other command loads it and its TLS chain.
 DLOPEN_PKGS := libmicrohttpd
-CFLAGS += $(shell pkg-config --cflags $(DLOPEN_PKGS))
+VRAM_CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -DVRAM_BUILDING_LIBRARY $(DEFS) \
+            $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS))) \
+            $(shell pkg-config --cflags $(DLOPEN_PKGS))
+VRAM_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -ffile-prefix-map=$(CURDIR)=.
+VRAM_LDFLAGS := $(SANFLAGS)
+# What each compile and link line uses: ours first, the builder's after.
+ALL_CFLAGS = $(VRAM_CPPFLAGS) $(CPPFLAGS) $(VRAM_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(VRAM_LDFLAGS) $(CFLAGS) $(LDFLAGS)
+LIBS     := -ldl -lpthread -lm
 
 LIB_SRC   := $(sort $(wildcard src/core/*.c src/device/*.c src/monitor/*.c src/plan/*.c \
                                src/sched/*.c src/wire/*.c src/runner/*.c src/daemon/*.c))
@@ -94,7 +119,12 @@ Q := $(if $(V),,@)
 .PHONY: all lib cli docs tests bench check install uninstall clean fuzz shim
 all: lib cli shim docs tests bench
 
-lib: $(SHARED) $(STATIC)
+lib: $(SHARED) $(STATIC) $(BUILD)/share/vram/profiles
+# The build tree's programs find the shipped profiles the way installed ones
+# do, in share/vram/profiles above them (plan/library.c): a link here.
+$(BUILD)/share/vram/profiles:
+	@mkdir -p $(dir $@)
+	$(Q)ln -sfn $(CURDIR)/profiles $@
 cli: $(CLI)
 tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN) $(STUB_CUDA) $(SHIM_PROG)
 bench: $(BENCH_BIN)
@@ -102,7 +132,7 @@ bench: $(BENCH_BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 # The generator runs on the build machine, so it is built without sanitizers.
 $(EMBED): tools/embed.c
@@ -118,12 +148,12 @@ $(WEB_GEN): $(EMBED) $(WEB_FILES)
 $(BUILD)/obj/gen/web_assets.o: $(WEB_GEN)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(SHARED): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LIB_EXTRA_LIBS) $(LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $^ $(LIB_EXTRA_LIBS) $(LIBS)
 	$(Q)ln -sf libvram.so.$(VERSION) $(BUILD)/lib/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(BUILD)/lib/libvram.so
 
@@ -144,7 +174,7 @@ CLI_LIBS  := $(if $(CLI_STATIC_LIBS),-Wl$(comma)-Bstatic $(CLI_STATIC_LIBS) -Wl$
 $(CLI): $(CLI_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) -Wl,--as-needed $(CLI_LIBS) $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJ) $(STATIC) -Wl,--as-needed $(CLI_LIBS) $(LIBS)
 
 # Man pages and shell completion, written by the command from the tables its
 # --help prints (src/cli/docgen.c), so the three never drift apart.
@@ -172,12 +202,12 @@ TEST_WARN := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/de
 $(BUILD)/tests/%: tests/%.c $(STATIC) tests/test.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  TEST    $@")
-	$(Q)$(CC) $(CFLAGS) $(TEST_WARN) -Itests -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_WARN) -Itests -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  BENCH   $@")
-	$(Q)$(CC) $(CFLAGS) -Ibench -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Ibench -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 
 # Stand-ins for NVIDIA's libnvidia-ml.so.1, scripted by the tests: a recent
 # driver, an old one (v1 calls only) and a broken one (a required call missing).
@@ -187,7 +217,7 @@ STUB_FLAGS_stubs-broken := -DSTUB_BROKEN
 $(BUILD)/%/libnvidia-ml.so.1: tests/stubs/nvml_stub.c
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  STUB    $@")
-	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes $(STUB_FLAGS_$*) -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $< $(LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes $(STUB_FLAGS_$*) -shared -Wl,-soname,libnvidia-ml.so.1 -o $@ $< $(ALL_LDFLAGS)
 
 # The enforcement layer (src/shim/): its own shared library, never part of
 # libvram, exporting only the entry points it interposes.  LD_PRELOAD puts
@@ -198,20 +228,20 @@ shim: $(SHIM)
 $(SHIM): $(SHIM_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-soname,libvram_shim.so -Wl,-Bsymbolic -Wl,--no-undefined $(LDFLAGS) -o $@ $^ -ldl -lpthread
+	$(Q)$(CC) -shared -Wl,-soname,libvram_shim.so -Wl,-Bsymbolic -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread
 
 # A stand-in libcuda.so.1 for the shim's tests (tests/stubs/cuda_stub.c says
 # what it does), and the programs that reach it each way real software does.
 $(STUB_CUDA): tests/stubs/cuda_stub.c src/shim/cuda_types.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  STUB    $@")
-	$(Q)$(CC) $(CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -o $@ $< $(LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -o $@ $< $(ALL_LDFLAGS)
 	$(Q)ln -sf libcuda.so.1 $(dir $@)libcuda.so
 $(BUILD)/tests/shim/prog/%: tests/shim/prog_%.c $(STUB_CUDA) $(STATIC) tests/shim/prog.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  PROG    $@")
-	$(Q)$(CC) $(CFLAGS) -Itests -MMD -MP -o $@ $< $(if $(findstring linked,$*),-L$(dir $(STUB_CUDA)) -lcuda -Wl$(comma)-rpath$(comma)'$$ORIGIN/../../../stubs/cuda') \
-	    $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -o $@ $< $(if $(findstring linked,$*),-L$(dir $(STUB_CUDA)) -lcuda -Wl$(comma)-rpath$(comma)'$$ORIGIN/../../../stubs/cuda') \
+	    $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 comma := ,
 
 # The Slurm plugin (src/slurm/): built when spank.h is there (Debian's
@@ -221,8 +251,8 @@ comma := ,
 SLURM_INCLUDE ?= /usr/include
 SPANK_H   := $(wildcard $(SLURM_INCLUDE)/slurm/spank.h)
 SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
-# Where make install puts the shim (recursive: LIBDIR may be set further down).
-SHIM_PATH  = $(or $(LIBDIR),$(PREFIX)/lib)/vram/libvram_shim.so
+# Where make install puts the shim.
+SHIM_PATH  = $(LIBDIR)/vram/libvram_shim.so
 .PHONY: slurm install-slurm
 all: slurm
 # What a CUDA program in a Slurm task sees (tests/slurm/test_slurm.sh).
@@ -233,11 +263,11 @@ slurm: $(SPANK_SO)
 $(SPANK_SO): src/slurm/vram_spank.c $(STATIC) include/vram.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  SPANK   $@")
-	$(Q)$(CC) $(CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
-	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
+	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 install-slurm: $(SPANK_SO)
-	install -d $(DESTDIR)$(PREFIX)/lib/vram/slurm
-	install -m 755 $(SPANK_SO) $(DESTDIR)$(PREFIX)/lib/vram/slurm/
+	install -d $(DESTDIR)$(LIBDIR)/vram/slurm
+	install -m 755 $(SPANK_SO) $(DESTDIR)$(LIBDIR)/vram/slurm/
 else
 slurm:
 	@echo "  SKIP    the Slurm plugin: $(SLURM_INCLUDE)/slurm/spank.h is missing (Debian: libslurm-dev)"
@@ -264,35 +294,37 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(WEB_GEN) $(wildcard src/*/*.h) include
 check: all
 	tests/run.sh $(BUILD)
 
-# vram.pc is written at install time: it names PREFIX, which changes.
+# vram.pc is written at install time: it names the install folders.  It
+# carries no rpath: LIBDIR is on the loader's path (ldconfig) or the user
+# sets LD_LIBRARY_PATH, as Debian policy wants.
 install: lib cli docs
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' vram.pc.in \
-	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
-	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/vram
-	ln -sf vram $(DESTDIR)$(PREFIX)/bin/vramd
-	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libvram.so
-	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/vram.h $(DESTDIR)$(PREFIX)/include/
-	install -d $(DESTDIR)$(PREFIX)/share/vram/profiles
-	install -m 644 profiles/*.ini $(DESTDIR)$(PREFIX)/share/vram/profiles/
-	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions
-	install -m 644 $(BUILD)/share/man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 644 $(BUILD)/share/man/man8/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
-	install -m 644 $(BASH_COMP) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram
-	ln -sf vram $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vramd
+	    > $(DESTDIR)$(PKGCONFIGDIR)/vram.pc
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/vram
+	ln -sf vram $(DESTDIR)$(BINDIR)/vramd
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvram.so
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/vram.h $(DESTDIR)$(INCLUDEDIR)/
+	install -d $(DESTDIR)$(DATADIR)/vram/profiles
+	install -m 644 profiles/*.ini $(DESTDIR)$(DATADIR)/vram/profiles/
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(DATADIR)/bash-completion/completions \
+	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions
+	install -m 644 $(BUILD)/share/man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(BUILD)/share/man/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(BASH_COMP) $(DESTDIR)$(DATADIR)/bash-completion/completions/vram
+	ln -sf vram $(DESTDIR)$(DATADIR)/bash-completion/completions/vramd
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
-	sed -e 's|@BINDIR@|$(PREFIX)/bin|' dist/systemd/vramd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service
+	sed -e 's|@BINDIR@|$(BINDIR)|' dist/systemd/vramd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service
 	install -m 644 dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
-	install -m 644 $(ZSH_COMP) $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram
+	install -m 644 $(ZSH_COMP) $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram
 
 # The shim goes where vram run looks for it: $(LIBDIR)/vram/.
-LIBDIR ?= $(PREFIX)/lib
 install: install-shim
 .PHONY: install-shim
 install-shim: $(SHIM)
@@ -300,14 +332,14 @@ install-shim: $(SHIM)
 	install -m 755 $(SHIM) $(DESTDIR)$(LIBDIR)/vram/libvram_shim.so
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/vram $(DESTDIR)$(PREFIX)/bin/vramd $(DESTDIR)$(PREFIX)/lib/libvram.* \
-	      $(DESTDIR)$(PREFIX)/include/vram.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/vram.pc
-	rm -rf $(DESTDIR)$(PREFIX)/share/vram $(DESTDIR)$(LIBDIR)/vram $(DESTDIR)$(PREFIX)/lib/vram/slurm
-	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/vram.1 $(DESTDIR)$(PREFIX)/share/man/man1/vram-*.1 \
-	      $(DESTDIR)$(PREFIX)/share/man/man8/vramd.8 \
-	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vram \
-	      $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vramd \
-	      $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_vram \
+	rm -f $(DESTDIR)$(BINDIR)/vram $(DESTDIR)$(BINDIR)/vramd $(DESTDIR)$(LIBDIR)/libvram.* \
+	      $(DESTDIR)$(INCLUDEDIR)/vram.h $(DESTDIR)$(PKGCONFIGDIR)/vram.pc
+	rm -rf $(DESTDIR)$(DATADIR)/vram $(DESTDIR)$(LIBDIR)/vram
+	rm -f $(DESTDIR)$(MANDIR)/man1/vram.1 $(DESTDIR)$(MANDIR)/man1/vram-*.1 \
+	      $(DESTDIR)$(MANDIR)/man8/vramd.8 \
+	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vram \
+	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vramd \
+	      $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram \
 	      $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.socket
 
 clean:

@@ -43,7 +43,7 @@ def with_scheduler(n, workers):
     t0, c0 = time.perf_counter(), time.process_time()
     with vram.Scheduler(workers, cleanup=[]) as s:
         for _ in range(n):
-            s.submit(empty, bytes="1MiB")
+            s.submit(empty, vram="1MiB")
         for _ in s.results():
             pass
     return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n

@@ -1586,6 +1586,8 @@ typedef struct vram_job_info {
     int exit_status;                /* -1 until it ends */
     const char *reason;             /* why it waits or failed, "" */
     const char *log;                /* where its runner's output goes */
+    const char *user;               /* who submitted it: a name, "" when the system has none */
+    uint32_t uid;                   /* and their uid */
 } vram_job_info;
 
 typedef struct vram_job_list {
@@ -1597,6 +1599,25 @@ typedef struct vram_job_list {
 /* The daemon's jobs: `state` (NULL: all) and at most `limit` (0: all).
  * Free *out with vram_job_list_free. */
 VRAM_API int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job_list **out);
+
+/* The daemon gives its list in pages (of at most 1,000 jobs), each costing
+ * the same however long the queue: one page of at most `limit` jobs (0: a
+ * whole page) after the cursor `after` (NULL or "": from the first job).
+ * `next` (nextcap bytes, 48 are enough) gets the cursor to ask with for the
+ * following page, or "" when there is none.  A list read in pages is not a
+ * snapshot: a job that moves between pages may be missed or given twice. */
+VRAM_API int vram_client_jobs_page(vram_client *c, const char *state, uint64_t limit, const char *after,
+                                   vram_job_list **out, char *next, size_t nextcap);
+
+/* Receives text as it is made; nonzero stops it (that value is returned). */
+typedef int (*vram_text_sink)(void *user, const char *text, size_t len);
+
+/* The list as one JSON object (`vram queue --json`): the first page's
+ * "counts" and "leases" with every page's jobs in its "jobs" (not the
+ * socket's "ok", "id" or "next"), handed to sink a piece at a time as the
+ * pages come: memory stays that of a page. */
+VRAM_API int vram_client_jobs_json(vram_client *c, const char *state, uint64_t limit, vram_text_sink sink,
+                                   void *user);
 
 /* One job (a list of one).  VRAM_ENOENT when the daemon has no such job. */
 VRAM_API int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out);

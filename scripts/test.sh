@@ -2,7 +2,9 @@
 # scripts/test.sh - builds vram three ways and runs the test suite on each:
 # plain (everything, Python included), AddressSanitizer + UBSan (every C and
 # shell test) and ThreadSanitizer (the threaded tests); then builds it with
-# clang.  Ends with the line "N passed, N failed" and exits 1 on any failure.
+# clang.  Every build here makes warnings errors (WERROR=1; the Makefile's
+# default does not).  Ends with the line "N passed, N failed" and exits 1 on
+# any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test || exit 1
@@ -30,7 +32,7 @@ phase() {
 
 build() {
     echo "building $*"
-    make -j"$jobs" "$@" all >/dev/null || { echo "build failed: make $*"; exit 1; }
+    make -j"$jobs" WERROR=1 "$@" all >/dev/null || { echo "build failed: make WERROR=1 $*"; exit 1; }
 }
 
 build
@@ -47,7 +49,7 @@ phase "ThreadSanitizer (threaded tests)" build-tsan --threaded-only
 # runs above cover behaviour).
 echo
 echo "== clang =="
-if make -j"$jobs" CC=clang BUILD=build-clang all >/dev/null; then
+if make -j"$jobs" WERROR=1 CC=clang BUILD=build-clang all >/dev/null; then
     echo "ok - clang_builds_with_no_warning"
     total_pass=$((total_pass + 1))
 else

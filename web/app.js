@@ -176,8 +176,8 @@
       g.fillStyle = color;
       g.fill();
     };
-    const ours = (i) => h.ours_bytes[i];
-    const taken = (i) => h.ours_bytes[i] + h.others_bytes[i];
+    const ours = (i) => h.leased_bytes[i];
+    const taken = (i) => h.leased_bytes[i] + h.others_bytes[i];
     band(taken, (i) => taken(i) + h.free_bytes[i], COLORS.free + "80");
     band(ours, taken, COLORS.others);
     band(() => 0, ours, COLORS.ours);

@@ -214,7 +214,7 @@ class Demo:
         """"succeeded in 2.8 s on attempt 2, peak 7.6 GiB of 8.5 GiB"; the
         budget is the last attempt's, from the history."""
         runs = json.loads(self.vram("history", "--json", "--job", job["name"] or
-                                    "vramd-%d" % job["id"], check=False).stdout or "[]")
+                                    "vramd-%d" % job["id"], check=False).stdout or '{"runs":[]}')["runs"]
         last = max(runs, key=lambda r: r["attempt"], default=None)
         budget = last["estimate_bytes"] if last else job["estimate_bytes"]
         secs = (job["ended_unix_ms"] - job["started_unix_ms"]) / 1000 if job["started_unix_ms"] \

@@ -247,6 +247,68 @@ class SchedulerTests(unittest.TestCase):
             list(s.results())
         self.assertEqual(order, ["release", "task"])
 
+    def test_tasks_from_three_threads_run_once_each_and_come_back_in_id_order(self):
+        # submit()'s short path (plain tasks, the GIL kept over the C call)
+        # and its long one (a fallback) interleaved, from three threads.
+        ran = {}
+        lock = threading.Lock()
+        ids = []
+
+        def task(tag):
+            def run():
+                with lock:
+                    ran[tag] = ran.get(tag, 0) + 1
+                return tag
+            return run
+
+        def submitter(k):
+            for i in range(300):
+                tag = (k, i)
+                if i % 7 == 0:
+                    tid = s.submit(task(tag), vram="1MiB", fallback=lambda: "fell back")
+                else:
+                    tid = s.submit(task(tag), vram=MiB)
+                with lock:
+                    ids.append((tid, tag))
+
+        with vram.Scheduler(workers=3, cleanup=[]) as s:
+            threads = [threading.Thread(target=submitter, args=(k,)) for k in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            outcomes = list(s.outcomes())
+        self.assertEqual(sorted(tid for tid, _ in ids), list(range(900)))
+        by_id = dict(ids)
+        self.assertEqual([o.task_id for o in outcomes], list(range(900)))
+        self.assertEqual([o.result for o in outcomes], [by_id[i] for i in range(900)])
+        self.assertEqual(set(ran.values()), {1})
+        self.assertEqual(len(ran), 900)
+
+    def test_a_worker_keeps_its_python_thread_state_from_task_to_task(self):
+        # The pool's C threads keep one Python thread state each, so a
+        # threading.local set by one task is there for the next on that worker.
+        local = threading.local()
+        seen = []
+
+        def count():
+            local.n = getattr(local, "n", 0) + 1
+            return threading.get_ident(), local.n
+
+        for _ in range(3):          # closing deletes the kept states; again, and again
+            with vram.Scheduler(workers=2, cleanup=[]) as s:
+                for _ in range(200):
+                    s.submit(count, vram=MiB)
+                got = list(s.results())
+            per_thread = {}
+            for ident, n in got:
+                per_thread.setdefault(ident, []).append(n)
+            self.assertLessEqual(len(per_thread), 2)
+            for ns in per_thread.values():
+                self.assertEqual(sorted(ns), list(range(1, len(ns) + 1)))
+            seen.append(len(got))
+        self.assertEqual(seen, [200, 200, 200])
+
 
 if __name__ == "__main__":
     unittest.main()

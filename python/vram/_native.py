@@ -170,6 +170,15 @@ _declare("vram_resident_unregister", ctypes.c_int, vp)
 _declare("vram_sched_open", ctypes.c_int, vp, ctypes.POINTER(SchedConfig), pvp)
 _declare("vram_sched_add_cleanup", ctypes.c_int, vp, CLEANUP_FN, vp)
 _declare("vram_sched_submit", ctypes.c_int, vp, ctypes.POINTER(Task), pu64)
+# The same call without letting go of the GIL (ctypes.PyDLL): a submit is a
+# few microseconds of C that never waits on Python, and handing the GIL to a
+# worker at every submit was a thread switch per task (bench/pysched.py).
+# Only for a pool with no progress callback: a worker calls that holding the
+# pool's progress lock, which a submit that fails to queue takes.
+pylib = ctypes.PyDLL(library_path)
+sched_submit_holding_gil = pylib.vram_sched_submit
+sched_submit_holding_gil.restype = ctypes.c_int
+sched_submit_holding_gil.argtypes = [vp, ctypes.POINTER(Task), pu64]
 _declare("vram_sched_next", ctypes.c_int, vp, i64, ctypes.POINTER(Outcome))
 _declare("vram_sched_stats_json", ctypes.c_int, vp, pvp)
 _declare("vram_sched_shutdown", ctypes.c_int, vp, ctypes.c_int)

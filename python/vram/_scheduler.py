@@ -222,6 +222,36 @@ def _forget(exc):
 
 
 _tls = threading.local()
+_TIMED_OUT = []
+
+
+def _timed_out():
+    """VRAM_ETIMEDOUT's value, looked up once."""
+    if not _TIMED_OUT:
+        _TIMED_OUT.append(n._code("VRAM_ETIMEDOUT"))
+    return _TIMED_OUT[0]
+
+# The pool's workers are C threads.  ctypes gives such a thread a new Python
+# thread state for each callback and deletes it after (allocating and
+# unmapping its frame stack: two thirds of a task's cost in bench/pysched.py).
+# A worker's first task takes one more hold on its thread state, so that it
+# lives as long as the thread; Scheduler.close() deletes them once the
+# workers have been joined.
+_gil_ensure = ctypes.PYFUNCTYPE(ctypes.c_int)(("PyGILState_Ensure", ctypes.pythonapi))
+_tstate_get = ctypes.PYFUNCTYPE(ctypes.c_void_p)(("PyThreadState_Get", ctypes.pythonapi))
+_tstate_clear = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(("PyThreadState_Clear", ctypes.pythonapi))
+_tstate_delete = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(("PyThreadState_Delete", ctypes.pythonapi))
+
+
+def _pin(kept):
+    """Keeps this worker thread's Python thread state (see above); records
+    it in `kept` for Scheduler.close().  Threads Python started keep theirs
+    anyway and are left alone."""
+    _tls.pinned = True
+    if threading.get_ident() in threading._active:
+        return
+    _gil_ensure()
+    kept.append(_tstate_get())
 
 
 def current_device():
@@ -246,6 +276,21 @@ def _size(value, what):
                 _SIZES[value] = got
         return got
     return parse_size(value, what)
+
+
+_CLASSES = {}                       # (module, qualname) -> task class, as bytes
+_CLASSES_MAX = 1024
+
+
+def _class_of(fn):
+    """fn's task class: "module.qualname", as bytes for C (remembered)."""
+    key = (getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", None))
+    got = _CLASSES.get(key)
+    if got is None:
+        got = ("%s.%s" % (key[0], key[1] if key[1] is not None else type(fn).__name__)).encode()
+        if len(_CLASSES) < _CLASSES_MAX:
+            _CLASSES[key] = got
+    return got
 
 
 class _Entry:
@@ -287,10 +332,19 @@ class Scheduler:
         self._submitted = self._collected = 0
         self._closed = False
         self._check_frames = check_frames
+        # submit()'s short path: one Task for the plain case, refilled under
+        # the lock, and the call that keeps the GIL where that is safe.
+        self._tid = ctypes.c_uint64()
+        self._tid_ref = ctypes.byref(self._tid)
+        self._submit_c = n.lib.vram_sched_submit if progress else n.sched_submit_holding_gil
+        self._kept = []             # worker threads' Python thread states (_pin)
         self._progress = progress
         self._progress_cb = n.PROGRESS_FN(self._on_progress) if progress else n.PROGRESS_FN()
         self._run_cb = n.TASK_FN(self._run)
         self._fallback_cb = n.TASK_FN(self._run_fallback)
+        self._plain = n.Task(version=n.TASK_VERSION, fn=self._run_cb, fallback=_NO_FN, device=-1,
+                             wait_ms=-1)
+        self._plain_ref = ctypes.byref(self._plain)
         cfg = n.SchedConfig(n.SCHED_CONFIG_VERSION, int(workers or 0), self._progress_cb, None)
         self._s = ctypes.c_void_p()
         check(n.lib.vram_sched_open(self._session.ledger, ctypes.byref(cfg), ctypes.byref(self._s)))
@@ -324,6 +378,8 @@ class Scheduler:
             sys.stderr.write("vram: progress callback failed: %s\n" % e)
 
     def _call(self, call_ptr, fn, entry, is_fallback):
+        if not getattr(_tls, "pinned", False):
+            _pin(self._kept)
         call = call_ptr.contents
         _tls.device = call.device
         try:
@@ -391,18 +447,33 @@ class Scheduler:
         if vram is None and not self._closed:
             raise TypeError("submit: vram= is missing: the device memory one attempt of the task needs "
                             "(bytes, or a size such as '1.5GiB')")
-        bytes = vram                # the size, by its old local name
         if self._closed:
             raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
         # Per-task cost is the point here (bench/pysched.py): the common case
         # (one callable, no ladder, a size seen before) takes the short paths.
-        for f in (fn, fallback):
-            if f is not None and not callable(f):
-                raise TypeError("vram: %r is not callable" % (f,))
-        size = _size(bytes, "bytes")
-        if task_class is None and fn is not None:
-            task_class = "%s.%s" % (getattr(fn, "__module__", "") or "",
-                                    getattr(fn, "__qualname__", type(fn).__name__))
+        if fn is not None and not callable(fn):
+            raise TypeError("vram: %r is not callable" % (fn,))
+        if fallback is not None and not callable(fallback):
+            raise TypeError("vram: %r is not callable" % (fallback,))
+        size = _size(vram, "bytes")
+        if task_class is None:
+            cls = _class_of(fn) if fn is not None else None
+        else:
+            cls = task_class.encode() if task_class else None
+        if (fn is not None and not ladder and fallback is None and device is None and not priority
+                and not cpu_ok and wait is None and not expected and resident is None):
+            entry = _Entry([fn], None)
+            with self._lock:        # ids follow the order of calls to submit
+                key = self._submitted
+                self._entries[key] = entry
+                task = self._plain  # one Task, filled in under the lock
+                task.bytes, task.task_class = size, cls
+                rc = self._submit_c(self._s, self._plain_ref, self._tid_ref)
+                if rc:
+                    del self._entries[key]
+                    check(rc)
+                self._submitted = key + 1
+            return key
         fns = [fn]
         ladder_c = None
         if ladder:
@@ -417,33 +488,31 @@ class Scheduler:
             version=n.TASK_VERSION, fn=self._run_cb if fn is not None else _NO_FN, bytes=size,
             ladder=ladder_c, nrungs=len(fns) - 1,
             fallback=self._fallback_cb if fallback is not None else _NO_FN,
-            task_class=task_class.encode() if task_class else None,
+            task_class=cls,
             device=-1 if device is None else int(device), priority=int(priority),
             cpu_ok=1 if cpu_ok else 0, wait_ms=-1 if wait is None else int(wait * 1000),
             expected_ms=int(expected * 1000) if expected else 0,
             resident=resident._live() if resident is not None else None)
         entry = _Entry(fns, fallback)
-        tid = ctypes.c_uint64()
         with self._lock:            # ids follow the order of calls to submit
             key = self._submitted
             self._entries[key] = entry
-            rc = n.lib.vram_sched_submit(self._s, ctypes.byref(task), ctypes.byref(tid))
+            rc = self._submit_c(self._s, ctypes.byref(task), self._tid_ref)
             if rc:
                 del self._entries[key]
                 check(rc)
-            self._submitted += 1
-        return tid.value
+            self._submitted = key + 1
+        return key
 
     # ---- collecting -----------------------------------------------------------
 
     def _next(self):
         """The next outcome in submission order and its entry, or None once
         every task submitted so far has been handed back."""
-        timed_out = n._code("VRAM_ETIMEDOUT")
+        timed_out = _timed_out()
         while True:
-            with self._lock:
-                if self._collected >= self._submitted:
-                    return None
+            if self._collected >= self._submitted:  # each read is whole under the GIL
+                return None
             out = n.Outcome()
             rc = n.lib.vram_sched_next(self._s, _POLL_MS, ctypes.byref(out))
             if rc == timed_out:
@@ -516,6 +585,10 @@ class Scheduler:
             return
         self.shutdown(cancel)
         self._closed = True
-        n.lib.vram_sched_close(self._s)
+        n.lib.vram_sched_close(self._s)     # joins the workers
+        kept, self._kept = self._kept, []
+        for ts in kept:                     # their threads are gone: nothing runs on these
+            _tstate_clear(ts)
+            _tstate_delete(ts)
         self._session.schedulers.discard(self)
         self._entries.clear()

@@ -17,7 +17,7 @@ static int open_history(cli_args *a, vram_history **h)
 /* ---- history -------------------------------------------------------------------- */
 
 static const cli_flag history_flags[] = {
-    { "json", 0, NULL, "print the runs as a JSON array", false },
+    { "json", 0, NULL, "print one JSON object: \"runs\", newest first", false },
     { "limit", 'n', "N", "the newest N runs (default 20)", false },
     { "job", 0, "JOB", "only the attempts of this job", false },
     { NULL, 0, NULL, NULL, false },
@@ -61,7 +61,7 @@ static int run_history(cli_args *a)
     if (cli_has(a, "json")) {
         char *json;
         if (!(rc = vram_history_json(h, (unsigned)limit, cli_get(a, "job"), &json))) {
-            printf("%s\n", json);
+            printf("{\"runs\":%s}\n", json);     /* the one --json shape: named lists */
             vram_free(json);
         }
     } else {

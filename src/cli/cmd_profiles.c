@@ -19,7 +19,7 @@ static int list(cli_args *a)
     if (cli_has(a, "json")) {
         if ((rc = vram_profile_list_json(a->opts, &json)))
             return cli_fail(a, rc, NULL);
-        printf("%s\n", json);
+        printf("{\"profiles\":%s}\n", json);  /* the one --json shape: named lists */
         vram_free(json);
         return EXIT_OK;
     }
@@ -59,9 +59,10 @@ static int show(cli_args *a, const char *name)
     vram_profile_free(p);
     if (rc)
         return cli_fail(a, rc, NULL);
-    fputs(text, stdout);
     if (cli_has(a, "json"))
-        fputc('\n', stdout);
+        printf("{\"profile\":%s}\n", text);  /* the one --json shape: named values */
+    else
+        fputs(text, stdout);
     vram_free(text);
     return EXIT_OK;
 }

@@ -14,7 +14,7 @@
 static const cli_flag queue_flags[] = {
     { "state", 0, "STATE", "only jobs in this state (queued, starting, running, succeeded, failed, canceled)", false },
     { "limit", 'n', "N", "at most N jobs (default: all the daemon keeps)", false },
-    { "json", 0, NULL, "print the jobs as JSON, as the daemon gives them", false },
+    { "json", 0, NULL, "print one JSON object: \"counts\", \"jobs\" and \"leases\"", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -33,43 +33,110 @@ static void print_leases(const vram_lease_info *leases, size_t n)
             snprintf(gpu, sizeof(gpu), "%u", l->device);
         vram_text_escape(l->holder, name, sizeof(name));
         if (l->waiting)
-            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  asked by pid %u, waiting %llu s (%s): %s\n", id,
-                   "waiting", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", l->pid,
-                   (unsigned long long)(l->held_ms / 1000),
+            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  asked by pid %u, waiting %llu s "
+                   "(%s): %s\n", id, "waiting", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "",
+                   "-", "-", "-", l->pid, (unsigned long long)(l->held_ms / 1000),
                    vram_text_escape(*l->reason ? l->reason : "Resources", why, sizeof(why)), name);
         else
-            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  held by pid %u for %llu s: %s\n", id, "lease", gpu,
-                   "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", l->pid,
-                   (unsigned long long)(l->held_ms / 1000), name);
+            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  held by pid %u for %llu s: %s\n",
+                   id, "lease", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", "-", "-", "-",
+                   l->pid, (unsigned long long)(l->held_ms / 1000), name);
     }
 }
 
-static void print_jobs(const vram_job_list *l, const vram_lease_info *leases, size_t nleases)
+/* A job's time for the listing, in local time: "14:03:22" today, "12-01 14:03"
+ * before; "-" when it has not happened. */
+static const char *when(uint64_t unix_ms, time_t now, char *buf, size_t cap)
+{
+    if (!unix_ms)
+        return "-";
+    time_t t = (time_t)(unix_ms / 1000);
+    struct tm tm, today;
+    localtime_r(&t, &tm);
+    localtime_r(&now, &today);
+    bool same_day = tm.tm_year == today.tm_year && tm.tm_yday == today.tm_yday;
+    strftime(buf, cap, same_day ? "%H:%M:%S" : "%m-%d %H:%M", &tm);
+    return buf;
+}
+
+static void print_counts(const vram_job_list *l, size_t nleases)
 {
     printf("%llu queued, %llu starting, %llu running, %llu succeeded, %llu failed, %llu canceled, "
            "%zu client lease%s\n",
            (unsigned long long)l->queued, (unsigned long long)l->starting, (unsigned long long)l->running,
            (unsigned long long)l->succeeded, (unsigned long long)l->failed, (unsigned long long)l->canceled,
            nleases, nleases == 1 ? "" : "s");
-    if (!l->count && !nleases)
-        return;
-    printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %s\n", "JOB", "STATE", "GPU", "TRY", "TIER", "ESTIMATE",
-           "USING", "DONE", "COMMAND / WHY");
+}
+
+static void print_header(void)
+{
+    printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  %s\n", "JOB", "STATE", "GPU", "TRY",
+           "TIER", "ESTIMATE", "USING", "DONE", "USER", "STARTED", "ENDED", "COMMAND / WHY");
+}
+
+static void print_rows(const vram_job_list *l)
+{
+    time_t now = time(NULL);
     for (size_t i = 0; i < l->count; i++) {
         const vram_job_info *j = &l->jobs[i];
-        char est[32], used[32], gpu[16] = "-", done[16] = "", what[256], why[1024];
+        char est[32], used[32], gpu[16] = "-", done[16] = "", what[256], why[1024], user[64], t0[24], t1[24];
         if (j->device >= 0)
             snprintf(gpu, sizeof(gpu), "%d", j->device);
         if (j->progress >= 0)
             snprintf(done, sizeof(done), "%3.0f%%", j->progress * 100);
-        printf("%7llu  %-10s %4s %3u %-16.16s %9s %9s %5s  %.60s\n", (unsigned long long)j->id, j->state,
-               gpu, j->attempt, *j->tier ? j->tier : "-", cli_gib(j->estimate_bytes, est, sizeof(est)),
-               !strcmp(j->state, "running") ? cli_gib(j->used_bytes, used, sizeof(used)) : "-", done,
+        if (*j->user)
+            vram_text_escape(j->user, user, sizeof(user));
+        else
+            snprintf(user, sizeof(user), "%u", j->uid);
+        printf("%7llu  %-10s %4s %3u %-16.16s %9s %9s %5s  %-10.10s %-11s %-11s  %.60s\n",
+               (unsigned long long)j->id, j->state, gpu, j->attempt, *j->tier ? j->tier : "-",
+               cli_gib(j->estimate_bytes, est, sizeof(est)),
+               !strcmp(j->state, "running") ? cli_gib(j->used_bytes, used, sizeof(used)) : "-", done, user,
+               when(j->started_unix_ms, now, t0, sizeof(t0)), when(j->ended_unix_ms, now, t1, sizeof(t1)),
                vram_text_escape(*j->name ? j->name : j->command, what, sizeof(what)));
         if (*j->reason && strcmp(j->state, "succeeded"))
             printf("%7s  %s\n", "", vram_text_escape(j->reason, why, sizeof(why)));
     }
+}
+
+static int to_stdout(void *user, const char *text, size_t len)
+{
+    (void)user;
+    return fwrite(text, 1, len, stdout) == len ? 0 : VRAM_EIO;
+}
+
+#define QUEUE_PAGE 1000
+
+/* The list a page at a time, printed as it comes: the first rows show at
+ * once, and memory is a page's however long the queue. */
+static int print_pages(vram_client *c, const char *state, uint64_t limit)
+{
+    vram_lease_info leases[QUEUE_LEASES_SHOWN];
+    size_t nleases = 0;
+    int rc = vram_client_leases(c, leases, QUEUE_LEASES_SHOWN, &nleases);
+    if (rc && rc != VRAM_ERANGE)
+        return rc;
+    if (nleases > QUEUE_LEASES_SHOWN)
+        nleases = QUEUE_LEASES_SHOWN;
+    char after[64] = "", next[64];
+    uint64_t left = limit ? limit : UINT64_MAX;
+    do {
+        vram_job_list *l;
+        if ((rc = vram_client_jobs_page(c, state, left < QUEUE_PAGE ? left : QUEUE_PAGE, after, &l, next,
+                                        sizeof(next))))
+            return rc;
+        if (!*after) {
+            print_counts(l, nleases);
+            if (l->count || nleases)
+                print_header();
+        }
+        print_rows(l);
+        left -= l->count < left ? l->count : left;
+        vram_job_list_free(l);
+        memcpy(after, next, sizeof(after));
+    } while (*after && left);
     print_leases(leases, nleases);
+    return 0;
 }
 
 static int run_queue(cli_args *a)
@@ -83,39 +150,16 @@ static int run_queue(cli_args *a)
     vram_client *c;
     if ((rc = cli_client(a, &c)))
         return rc;
-    if (cli_has(a, "json")) {
-        /* The daemon's list reply as it comes (README "Socket protocol"):
-         * thousands of jobs are not parsed here only to be printed again. */
-        char req[256], *reply;
-        const char *state = cli_get(a, "state");
-        int n = snprintf(req, sizeof(req), "{\"op\":\"list\"");
-        if (state)
-            n += snprintf(req + n, sizeof(req) - (size_t)n, ",\"state\":\"%.32s\"", state);
-        if (limit)
-            n += snprintf(req + n, sizeof(req) - (size_t)n, ",\"limit\":%llu", (unsigned long long)limit);
-        snprintf(req + n, sizeof(req) - (size_t)n, "}");
-        rc = vram_client_call(c, req, 30000, &reply);
-        vram_client_close(c);
-        if (rc)
-            return cli_fail(a, rc, NULL);
-        puts(reply);
-        vram_free(reply);
-        return EXIT_OK;
-    }
-    vram_job_list *l = NULL;
-    vram_lease_info leases[QUEUE_LEASES_SHOWN];
-    size_t nleases = 0;
-    rc = vram_client_jobs(c, cli_get(a, "state"), limit, &l);
-    if (!rc && (rc = vram_client_leases(c, leases, QUEUE_LEASES_SHOWN, &nleases)) == VRAM_ERANGE)
-        rc = 0;
+    if (cli_has(a, "json"))
+        /* One object of counts, jobs and leases (README "JSON output"),
+         * every page's jobs in "jobs", written as the pages come. */
+        rc = vram_client_jobs_json(c, cli_get(a, "state"), limit, to_stdout, NULL);
+    else
+        rc = print_pages(c, cli_get(a, "state"), limit);
     vram_client_close(c);
-    if (rc) {
-        vram_job_list_free(l);      /* NULL when the jobs failed */
+    if (rc)
         return cli_fail(a, rc, NULL);
-    }
-    print_jobs(l, leases, nleases < QUEUE_LEASES_SHOWN ? nleases : QUEUE_LEASES_SHOWN);
-    vram_job_list_free(l);
-    return EXIT_OK;
+    return fflush(stdout) ? cli_fail(a, VRAM_EIO, "cannot write the list") : EXIT_OK;
 }
 
 const cli_command cmd_queue = {

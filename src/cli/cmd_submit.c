@@ -272,7 +272,7 @@ static int submit_csv(cli_args *a, vram_client *c)
     }
     size_t queued = 0, refused = 0;
     if (cli_has(a, "json") && rc == EXIT_OK)
-        printf("[");
+        printf("{\"jobs\":[");
     for (size_t i = 0; rc == EXIT_OK && i < nrows; i++) {
         if (!good[i])
             continue;
@@ -294,7 +294,7 @@ static int submit_csv(cli_args *a, vram_client *c)
         queued++;
     }
     if (cli_has(a, "json") && rc == EXIT_OK)
-        printf("]\n");
+        printf("]}\n");
     if (rc == EXIT_OK)
         fprintf(stderr, "vram submit: queued %zu job%s from %s%s\n", queued, queued == 1 ? "" : "s", path,
                 bad + refused ? " (some rows were not: see above)" : "");

@@ -307,10 +307,14 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
     d->viewer_uid = c->uid;         /* others' commands are not shown to it (jobview.c) */
-    vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, &j);
+    char next[VRAM__LIST_CURSOR_MAX];
+    vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, r->after_phase,
+                         r->after_id, &j, next, sizeof(next));
     d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
     vramd_leases_json(d, &j);
+    if (*next)
+        vram__json_field_string(&j, "next", next);     /* a page: ask again with "after" */
     vram__reply_end(&j);
     reply_done(d, c, &b);
 }
@@ -697,12 +701,14 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
         c->subscribed = true;
         reply_ok(d, c, r);
         break;
-    case VRAM__OP_CANCEL:
-        if ((rc = vramd_job_cancel(d, r->job)))
+    case VRAM__OP_CANCEL: {
+        char who[64];
+        if ((rc = vramd_job_cancel(d, r->job, vramd_user_text(c->uid, who, sizeof(who)))))
             reply_failure(d, c, r, rc);
         else
             reply_ok(d, c, r);
         break;
+    }
     case VRAM__OP_JOB_CLAIM: op_claim(d, c, r); break;
     case VRAM__OP_JOB_RUNG:
         if ((rc = vramd_job_rung(d, c, r)))

@@ -23,6 +23,7 @@
 #include "wire/queue.h"
 
 #define VRAMD_MAX_FINISHED 1000     /* finished jobs kept in memory for lists */
+#define VRAMD_LIST_PAGE_MAX 1000    /* jobs in one list reply; the client asks for the next page */
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
@@ -51,6 +52,7 @@ typedef struct vramd_job {
     bool orphan;                    /* its runner is gone, its processes are not */
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
     bool cancel_asked;              /* a cancel was sent to its runner */
+    char cancel_by[64];             /* who asked: "alice (uid 1000)", "the dashboard" */
     uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
     uint64_t used_bytes;            /* its processes' device memory now */
     uint64_t shim_ms;               /* when its runner last sent the shim's count; 0: never */
@@ -161,12 +163,19 @@ struct vramd {
     vramd_job **live;               /* starting, running, or queued to ask again: what */
     size_t nlive, cap_live;         /* each loop round looks at, however long the queue */
     size_t finished_kept;
+    uint64_t counts[VRAM__JOB_STATE_COUNT];     /* jobs in the table by state, kept as they move */
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
     vram__wait_histogram waits;
+    uint64_t finished_total[VRAM__OUTCOMES]; /* ends seen since start, by outcome */
+    vram__duration_histogram durations;      /* of the jobs that ran and ended since start */
     uint64_t oom_retries;
     uint64_t version;               /* grows on every change the page shows */
     uint64_t next_usage_ms;         /* when running jobs' usage is read next */
+    /* Per device, its used memory when no job of ours ran on it: the base
+     * of per-lease accounting where NVML's pids are not this /proc's. */
+    uint64_t usage_base[VRAM_MAX_DEVICES];
+    bool usage_base_known[VRAM_MAX_DEVICES];
     size_t unsaved;                 /* jobs whose state waits to be written */
     uint64_t next_save_ms;          /* when they are tried next */
 
@@ -223,13 +232,21 @@ static inline bool vramd_state_final(int state)
     return state == VRAM__JOB_SUCCEEDED || state == VRAM__JOB_FAILED || state == VRAM__JOB_CANCELED;
 }
 
+/* ---- jobview.c: users ---- */
+/* "alice (uid 1000)", or "uid 1000" when the system has no name for it;
+ * returns buf. */
+const char *vramd_user_text(uint32_t uid, char *buf, size_t cap);
+/* The user's name ("" when the system has none), cached; static storage
+ * valid until the next call from the same thread. */
+const char *vramd_user_name(uint32_t uid);
+
 /* ---- jobs.c ---- */
 vramd_job *vramd_job_find(vramd *d, uint64_t id);
 int vramd_jobs_recover(vramd *d);
 int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t errcap);
 /* Whether vramd_jobs_submit would take row, queueing nothing. */
 int vramd_jobs_check(vramd *d, const vram__job *row, char *err, size_t errcap);
-int vramd_job_cancel(vramd *d, uint64_t id);
+int vramd_job_cancel(vramd *d, uint64_t id, const char *by);
 void vramd_job_granted(vramd *d, const vramd_msg *m);
 int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);
@@ -257,7 +274,14 @@ int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
 
 /* ---- jobview.c ---- */
 void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);
-int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out);
+/* One page of the jobs (in the order VRAM__LIST_* says) as a JSON array:
+ * at most limit of them (0 or more than VRAMD_LIST_PAGE_MAX: that many), of
+ * `state` (< 0: all), after (after_phase, after_id) (after_phase < 0: from
+ * the top).  When the page is full, next (if given) gets the cursor of its
+ * last job, else "".  Its cost is the page's, not the queue's (but for the
+ * finished ones behind a long queue, or a state filter). */
+int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, uint64_t after_id,
+                         vram__json *out, char *next, size_t nextcap);
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
 /* Tells subscribers (vram wait, the dashboard) that a job changed. */
 void vramd_job_announce(vramd *d, vramd_job *j);

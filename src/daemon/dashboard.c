@@ -51,7 +51,7 @@ static const struct series {
     uint64_t (*value)(const bucket *k);
 } series[] = {
     { "age_ms", bucket_age },
-    { "ours_bytes", bucket_ours },
+    { "leased_bytes", bucket_ours },
     { "others_bytes", bucket_others },
     { "free_bytes", bucket_free },
 };
@@ -169,7 +169,7 @@ int vram__dashboard_metrics_devices(vram_ctx *ctx, vram__metrics *m)
         o->total_bytes = d->info.total_bytes;
         o->used_bytes = d->info.used_bytes;
         o->free_bytes = d->info.free_bytes;
-        o->reserved_bytes = d->leased_bytes;
+        o->leased_bytes = d->leased_bytes;
         o->others_bytes = d->others_bytes;
         o->safe_available_bytes = d->safe_available_bytes;
         o->driver_reserved_bytes = d->info.have & VRAM_HAVE_RESERVED ? d->info.driver_reserved_bytes : 0;

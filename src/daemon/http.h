@@ -50,6 +50,41 @@ typedef struct vram__wait_histogram {
 /* Counts one wait of `seconds` (negative counts as 0). */
 void vram__wait_histogram_add(vram__wait_histogram *h, double seconds);
 
+/* Upper bounds, in seconds, of the job-duration histogram's buckets (start
+ * to end of the jobs that ran): a second to half a day. */
+#define VRAM__DURATION_BUCKET_LIST(X) \
+    X(1) X(10) X(60) X(300) X(900) X(1800) X(3600) X(7200) X(14400) X(43200)
+
+enum {
+#define VRAM__DURATION_BUCKET_ONE(le) +1
+    VRAM__DURATION_BUCKETS = 0 VRAM__DURATION_BUCKET_LIST(VRAM__DURATION_BUCKET_ONE)
+#undef VRAM__DURATION_BUCKET_ONE
+};
+
+typedef struct vram__duration_histogram {
+    uint64_t counts[VRAM__DURATION_BUCKETS + 1]; /* per bucket; last: over the last bound */
+    double sum_seconds;
+} vram__duration_histogram;
+
+/* Counts one job that ran for `seconds` (negative counts as 0). */
+void vram__duration_histogram_add(vram__duration_histogram *h, double seconds);
+
+/* How finished jobs ended, the label of vram_jobs_finished_total: the
+ * runner's and the daemon's outcomes; anything else counts as "other". */
+#define VRAM__OUTCOME_LIST(X) \
+    X(OK, "ok") X(FAILED, "failed") X(OOM, "oom") X(SIGNAL, "signal") X(TIMEOUT, "timeout") \
+    X(CANCELED, "canceled") X(LOST, "lost") X(NOT_STARTED, "not-started") X(OTHER, "other")
+
+enum {
+#define VRAM__OUTCOME_ENUM(id, name) VRAM__OUTCOME_##id,
+    VRAM__OUTCOME_LIST(VRAM__OUTCOME_ENUM)
+#undef VRAM__OUTCOME_ENUM
+    VRAM__OUTCOMES
+};
+
+/* The VRAM__OUTCOME_* of an outcome text (OTHER when unknown or NULL). */
+int vram__outcome_index(const char *outcome);
+
 #define VRAM__METRICS_MAX_DEVICES 64
 
 typedef struct vram__metrics_device {
@@ -59,7 +94,7 @@ typedef struct vram__metrics_device {
     uint64_t total_bytes;
     uint64_t used_bytes;
     uint64_t free_bytes;
-    uint64_t reserved_bytes;        /* reserved by vram leases ("ours") */
+    uint64_t leased_bytes;          /* held by vram leases (the dashboard's "ours") */
     uint64_t others_bytes;          /* used that no lease explains */
     uint64_t safe_available_bytes;
     uint64_t driver_reserved_bytes; /* set aside by the driver (NVML v2) */
@@ -73,6 +108,8 @@ typedef struct vram__metrics {
     vram__metrics_device devices[VRAM__METRICS_MAX_DEVICES];
     uint64_t jobs[VRAM__JOB_STATE_COUNT]; /* jobs in each state now (finished: kept ones) */
     vram__wait_histogram admission_wait;
+    uint64_t finished_total[VRAM__OUTCOMES]; /* jobs that ended since start, by outcome */
+    vram__duration_histogram job_duration;   /* of the jobs that ran, since start */
     uint64_t oom_retries_total;     /* retries after an out-of-memory, since start */
     uint64_t leases;                /* leases held now */
     uint64_t shim_used_bytes;       /* running jobs' device bytes as their shims count them */
@@ -80,7 +117,9 @@ typedef struct vram__metrics {
 } vram__metrics;
 
 /* The metrics as Prometheus text exposition format 0.0.4: HELP and TYPE for
- * every family, labels escaped.  Free *text with free. */
+ * every family, labels escaped, and the calling process's process_*
+ * family (CPU, resident memory, open and most fds, start time, read from
+ * /proc).  Free *text with free. */
 int vram__metrics_text(const vram__metrics *m, char **text);
 
 /* ---- the provider ------------------------------------------------------- */
@@ -96,7 +135,7 @@ int vram__metrics_text(const vram__metrics *m, char **text);
  *
  * status_json: {"snapshot": <the `vram status --json` document>,
  *   "history": [{"index": 0, "window_ms": 300000, "age_ms": [...],
- *   "ours_bytes": [...], "others_bytes": [...], "free_bytes": [...]}]}
+ *   "leased_bytes": [...], "others_bytes": [...], "free_bytes": [...]}]}
  *   (vram__dashboard_status_json makes it).
  * jobs_json: {"jobs": [JOB...]}, running first, then queued in queue order,
  *   then recently finished, newest first.  JOB: "id" (1 to 64 of

@@ -130,6 +130,8 @@ static int table_add(vramd *d, vramd_job *j)
         d->cap_jobs = cap;
     }
     d->jobs[d->njobs++] = j;
+    if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT)
+        d->counts[j->row.state]++;
     live_update(d, j);
     return 0;
 }
@@ -144,6 +146,7 @@ static void table_trim(vramd *d)
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
         if (drop && vramd_state_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
+            d->counts[j->row.state]--;
             job_free(j);
             drop--;
             d->finished_kept--;
@@ -157,10 +160,20 @@ static void table_trim(vramd *d)
 /* A job's new state in memory (under d->lock), with what it means. */
 static void set_state(vramd *d, vramd_job *j, int state)
 {
-    if (!vramd_state_final(j->row.state) && vramd_state_final(state))
+    if (!vramd_state_final(j->row.state) && vramd_state_final(state)) {
         d->finished_kept++;
-    else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
+        /* /metrics: counted once per end, as it happens (not the kept
+         * jobs, which are forgotten: a counter never goes down). */
+        d->finished_total[vram__outcome_index(j->row.outcome)]++;
+        if (j->row.started_ms && j->row.ended_ms >= j->row.started_ms)
+            vram__duration_histogram_add(&d->durations,
+                                         (double)(j->row.ended_ms - j->row.started_ms) / 1000.0);
+    } else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
         d->finished_kept--;
+    if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT && d->counts[j->row.state])
+        d->counts[j->row.state]--;
+    if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
+        d->counts[state]++;
     j->row.state = state;
     live_update(d, j);
     vramd_changed(d);
@@ -642,6 +655,8 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
     int to = final_state_of(outcome);
     vram__job f = { .device = -1, .exit_status = exit_status, .peak_bytes = peak };
     vram__strlcpy(f.outcome, outcome, sizeof(f.outcome));
+    if (to == VRAM__JOB_CANCELED && *j->cancel_by)
+        snprintf(f.note, sizeof(f.note), "canceled by %s while it ran", j->cancel_by);
     int rc = store_end(d, j, VRAM__JOB_RUNNING, to, &f);
     if (rc == VRAM_EAGAIN) {
         reload(d, j);               /* its runner wrote the end itself */
@@ -650,6 +665,7 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
         pthread_mutex_lock(&d->lock);
         j->row.exit_status = exit_status;
         vram__strlcpy(j->row.outcome, outcome, sizeof(j->row.outcome));
+        vram__strlcpy(j->row.note, f.note, sizeof(j->row.note));
         if (peak > j->row.peak_bytes)
             j->row.peak_bytes = peak;
         j->row.ended_ms = vram__unix_ms();
@@ -747,7 +763,7 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
 
 static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
 
-int vramd_job_cancel(vramd *d, uint64_t id)
+int vramd_job_cancel(vramd *d, uint64_t id, const char *by)
 {
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
@@ -755,6 +771,8 @@ int vramd_job_cancel(vramd *d, uint64_t id)
     if (vramd_state_final(j->row.state))
         return vram__fail(VRAM_EBUSY, "job %llu has already ended (%s)", (unsigned long long)id,
                           vram__job_state_name(j->row.state));
+    if (by && !*j->cancel_by)
+        vram__strlcpy(j->cancel_by, by, sizeof(j->cancel_by));
     if (j->row.state == VRAM__JOB_RUNNING || j->row.state == VRAM__JOB_STARTING) {
         /* Its runner ends the job's processes and records "canceled". */
         if (j->row.runner_pid && vram__proc_alive(j->row.runner_pid, j->row.runner_start))
@@ -763,7 +781,9 @@ int vramd_job_cancel(vramd *d, uint64_t id)
         if (j->row.state == VRAM__JOB_RUNNING)
             return 0;
     }
-    return end_canceled(d, j, j->row.state, "canceled before it ran");
+    char note[128];
+    snprintf(note, sizeof(note), "canceled before it ran, by %s", *j->cancel_by ? j->cancel_by : "someone");
+    return end_canceled(d, j, j->row.state, note);
 }
 
 /* Records the job canceled (from state `from`) and gives its room back. */
@@ -783,6 +803,7 @@ static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
     vram__strlcpy(j->row.outcome, "canceled", sizeof(j->row.outcome));
     j->row.ended_ms = vram__unix_ms();
     j->reason[0] = '\0';
+    vram__strlcpy(j->row.note, f.note, sizeof(j->row.note));
     set_state(d, j, VRAM__JOB_CANCELED);
     pthread_mutex_unlock(&d->lock);
     vramd_job_announce(d, j);
@@ -828,7 +849,10 @@ static void runner_lost(vramd *d, vramd_job *j)
     /* Canceled, and everything it started is gone: the cancel was done,
      * whether or not the runner's own word of it arrived. */
     if (j->cancel_asked) {
-        end_canceled(d, j, from, "canceled; its runner ended its processes");
+        char note[160];
+        snprintf(note, sizeof(note), "canceled by %s; its runner ended its processes",
+                 *j->cancel_by ? j->cancel_by : "someone");
+        end_canceled(d, j, from, note);
         return;
     }
     if (from == VRAM__JOB_RUNNING && j->row.job_pgid) {
@@ -878,27 +902,79 @@ static void orphan_done(vramd *d, vramd_job *j)
 /* How long a runner's report of the shim's count stands for the sample. */
 #define SHIM_FRESH_MS 3000
 
+/* Where NVML's pids are not this /proc's (vramd in a container without
+ * --pid=host) no group's usage can be read: the jobs on such a device are
+ * accounted per lease from it, as `vram run` does.  What the device uses
+ * beyond its base (its use with no job of ours on it) is theirs, less what
+ * the shim counted exactly for some; each of the others takes its lease's
+ * share of the rest, never more than its lease.  The backend says once that
+ * it is so (device/nvml.c). */
+static void usage_per_lease(vramd *d, vramd_job **jobs, uint64_t *used, size_t n,
+                            const vram__device_use *dev, uint64_t now)
+{
+    for (unsigned k = 0; k < VRAM_MAX_DEVICES; k++) {
+        if (!dev[k].read)
+            continue;
+        uint64_t leases = 0, exact = 0, shown = 0;
+        size_t on = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i]->row.device != (int)k)
+                continue;
+            on++;
+            shown += jobs[i]->used_bytes;
+            if (jobs[i]->shim_ms && now - jobs[i]->shim_ms < SHIM_FRESH_MS)
+                exact += jobs[i]->used_bytes;
+            else
+                leases += jobs[i]->row.lease_bytes;
+        }
+        if (!on) {
+            d->usage_base[k] = dev[k].used_bytes;
+            d->usage_base_known[k] = true;
+            continue;
+        }
+        if (!dev[k].foreign)
+            continue;
+        if (!d->usage_base_known[k]) {  /* first seen busy: what is not shown as ours */
+            d->usage_base[k] = dev[k].used_bytes > shown ? dev[k].used_bytes - shown : 0;
+            d->usage_base_known[k] = true;
+        }
+        uint64_t ours = dev[k].used_bytes > d->usage_base[k] ? dev[k].used_bytes - d->usage_base[k] : 0;
+        ours = ours > exact ? ours - exact : 0;
+        for (size_t i = 0; i < n; i++) {
+            if (jobs[i]->row.device != (int)k || (jobs[i]->shim_ms && now - jobs[i]->shim_ms < SHIM_FRESH_MS))
+                continue;
+            uint64_t lease = jobs[i]->row.lease_bytes;
+            uint64_t share = leases ? (uint64_t)((double)ours * (double)lease / (double)leases) : 0;
+            used[i] = share < lease ? share : lease;
+        }
+    }
+}
+
 /* Every running job's real usage (its process group's, on every device),
- * read in one pass over the devices however many jobs run. */
+ * read in one pass over the devices however many jobs run; also while jobs
+ * only wait, so that each device's base is known before one starts. */
 static void sample_usage(vramd *d)
 {
     size_t n = 0;
     for (size_t i = 0; i < d->nlive; i++)
         n += d->live[i]->row.state == VRAM__JOB_RUNNING && d->live[i]->row.job_pgid;
-    if (!n)
+    if (!d->nlive)
         return;
-    vramd_job **jobs = malloc(n * sizeof(*jobs));
-    uint32_t *pgids = malloc(n * sizeof(*pgids));
-    uint64_t *used = malloc(n * sizeof(*used));
+    vramd_job **jobs = malloc((n ? n : 1) * sizeof(*jobs));
+    uint32_t *pgids = malloc((n ? n : 1) * sizeof(*pgids));
+    uint64_t *used = malloc((n ? n : 1) * sizeof(*used));
+    vram__device_use *dev = calloc(VRAM_MAX_DEVICES, sizeof(*dev));
     n = 0;
     for (size_t i = 0; jobs && pgids && used && i < d->nlive; i++)
         if (d->live[i]->row.state == VRAM__JOB_RUNNING && d->live[i]->row.job_pgid) {
             jobs[n] = d->live[i];
             pgids[n++] = d->live[i]->row.job_pgid;
         }
-    if (n && !vram__process_groups_usage(d->ctx, pgids, n, used)) {
+    if (jobs && pgids && used && dev &&
+        !vram__process_groups_usage_on(d->ctx, pgids, n, used, dev, VRAM_MAX_DEVICES)) {
         pthread_mutex_lock(&d->lock);
         uint64_t now = vram__now_ms();
+        usage_per_lease(d, jobs, used, n, dev, now);
         for (size_t k = 0; k < n; k++) {
             vramd_job *j = jobs[k];
             if (j->shim_ms && now - j->shim_ms < SHIM_FRESH_MS)
@@ -915,6 +991,7 @@ static void sample_usage(vramd *d)
     free(jobs);
     free(pgids);
     free(used);
+    free(dev);
 }
 
 void vramd_jobs_tick(vramd *d)
@@ -1073,6 +1150,7 @@ void vramd_jobs_free(vramd *d)
     free(d->jobs);
     d->jobs = NULL;
     d->njobs = d->cap_jobs = 0;
+    memset(d->counts, 0, sizeof(d->counts));
     free(d->live);
     d->live = NULL;
     d->nlive = d->cap_live = 0;

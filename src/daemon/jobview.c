@@ -6,6 +6,8 @@
  * Reads the job table under the caller's lock and changes nothing in it
  * but the cached command line.
  */
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,70 @@ void vramd_job_log_path(vramd *d, uint64_t id, char *buf, size_t cap)
 }
 
 static void job_command(const vramd_job *j, char *buf, size_t cap);
+
+/* A few users' names, looked up once each: a list of thousands of jobs
+ * asks the system (NSS: files, LDAP...) for each user once, not per job. */
+#define USER_CACHE 16
+static __thread struct { uint32_t uid; bool used; char name[64]; } users[USER_CACHE];
+static __thread unsigned users_next;
+
+const char *vramd_user_name(uint32_t uid)
+{
+    for (unsigned i = 0; i < USER_CACHE; i++)
+        if (users[i].used && users[i].uid == uid)
+            return users[i].name;
+    unsigned k = users_next++ % USER_CACHE;
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    users[k].uid = uid;
+    users[k].used = true;
+    users[k].name[0] = '\0';
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &found) == 0 && found && found->pw_name)
+        vram__strlcpy(users[k].name, found->pw_name, sizeof(users[k].name));
+    return users[k].name;
+}
+
+const char *vramd_user_text(uint32_t uid, char *buf, size_t cap)
+{
+    const char *name = vramd_user_name(uid);
+    if (*name)
+        snprintf(buf, cap, "%s (uid %u)", name, uid);
+    else
+        snprintf(buf, cap, "uid %u", uid);
+    return buf;
+}
+
+/* Why a finished job ended as it did, when nothing more particular was
+ * noted: its exit status, the signal that killed it, its last rung out of
+ * memory, its time limit.  "" for a success. */
+static const char *end_reason(const vram__job *r, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (!vramd_state_final(r->state) || r->state == VRAM__JOB_SUCCEEDED)
+        return buf;
+    const char *o = r->outcome;
+    if (!strcmp(o, "failed"))
+        snprintf(buf, cap, "exited with status %d", r->exit_status);
+    else if (!strcmp(o, "signal")) {
+        int sig = r->exit_status > 128 ? r->exit_status - 128 : r->exit_status;
+        const char *abbrev = sig > 0 && sig < 65 ? sigabbrev_np(sig) : NULL;
+        snprintf(buf, cap, "killed by signal %d%s%s", sig, abbrev ? " SIG" : "", abbrev ? abbrev : "");
+    } else if (!strcmp(o, "oom")) {
+        char peak[32];
+        vram_size_format(r->peak_bytes, peak, sizeof(peak));
+        snprintf(buf, cap, "out of GPU memory on its last rung (peak %s, status %d)", peak, r->exit_status);
+    } else if (!strcmp(o, "timeout"))
+        snprintf(buf, cap, "stopped at its time limit of %.0f s", (double)r->time_limit_ms / 1000.0);
+    else if (!strcmp(o, "canceled"))
+        snprintf(buf, cap, "canceled");
+    else if (!strcmp(o, "lost"))
+        snprintf(buf, cap, "lost: its runner went away and its end is unknown");
+    else if (!strcmp(o, "not-started"))
+        snprintf(buf, cap, "not started (status %d)", r->exit_status);
+    else
+        snprintf(buf, cap, "%s, status %d", *o ? o : "ended", r->exit_status);
+    return buf;
+}
 
 /* argv as one line, for people; made once per job (lists show thousands). */
 static const char *job_command_text(const vramd_job *j)
@@ -69,6 +135,8 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     vram__json_field_uint(o, "id", r->id);
     vram__json_field_string(o, "name", r->name);
     vram__json_field_string(o, "state", vram__job_state_name(r->state));
+    vram__json_field_string(o, "user", vramd_user_name(r->owner_uid));
+    vram__json_field_uint(o, "uid", r->owner_uid);
     vram__json_field_string(o, "command", command);
     vram__json_field_string(o, "model", r->model);
     vram__json_key(o, "tier");
@@ -110,8 +178,8 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
     else
         vram__json_null(o);
     vram__json_key(o, "reason");
-    const char *why = *j->reason ? j->reason : r->note;
-    char waits[160];
+    char waits[160], ended[160];
+    const char *why = *j->reason ? j->reason : *r->note ? r->note : end_reason(r, ended, sizeof(ended));
     const char *slurm = j->ticket ? __atomic_load_n(&j->wait_why, __ATOMIC_ACQUIRE) : NULL;
     if (!*why && r->state == VRAM__JOB_QUEUED && slurm) {
         char need[32];
@@ -168,34 +236,95 @@ void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over)
     }
 }
 
+/* Kept as jobs move (jobs.c), not counted: a list costs the same with
+ * 100,000 jobs queued as with none. */
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
 {
-    memset(counts, 0, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
-    for (size_t i = 0; i < d->njobs; i++)
-        if (d->jobs[i]->row.state >= 0 && d->jobs[i]->row.state < VRAM__JOB_STATE_COUNT)
-            counts[d->jobs[i]->row.state]++;
+    memcpy(counts, d->counts, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
 }
 
-/* Running first, then starting, then queued in queue order, then finished
- * newest first; `state` < 0 for all. */
-int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, vram__json *out)
+/* The index of the first job whose id is at least id. */
+static size_t lower_bound(const vramd *d, uint64_t id)
 {
-    static const int order[] = { VRAM__JOB_RUNNING, VRAM__JOB_STARTING, VRAM__JOB_QUEUED };
-    uint64_t n = 0;
-    if (!limit)
-        limit = UINT64_MAX;
+    size_t lo = 0, hi = d->njobs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (d->jobs[mid]->row.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(vramd_job *const *)a)->row.id, y = (*(vramd_job *const *)b)->row.id;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct page {
+    vramd *d;
+    vram__json *out;
+    uint64_t n, limit;
+    int phase;                      /* of the last job given */
+    uint64_t id;
+} page;
+
+static void give(page *p, const vramd_job *j, int phase)
+{
+    vramd_job_json(p->d, j, p->out);
+    p->n++;
+    p->phase = phase;
+    p->id = j->row.id;
+}
+
+/* Running or starting jobs with ids above `from`: they are all in d->live
+ * (what each loop round looks at), a few, not the queue. */
+static void give_live(page *p, int state, int phase, uint64_t from)
+{
+    vramd *d = p->d;
+    vramd_job **pick = malloc((d->nlive ? d->nlive : 1) * sizeof(*pick));
+    size_t k = 0;
+    for (size_t i = 0; pick && i < d->nlive; i++)
+        if (d->live[i]->row.state == state && d->live[i]->row.id > from)
+            pick[k++] = d->live[i];
+    qsort(pick, k, sizeof(*pick), by_id);
+    for (size_t i = 0; i < k && p->n < p->limit; i++)
+        give(p, pick[i], phase);
+    free(pick);
+}
+
+int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, uint64_t after_id,
+                         vram__json *out, char *next, size_t nextcap)
+{
+    page p = { d, out, 0, limit && limit < VRAMD_LIST_PAGE_MAX ? limit : VRAMD_LIST_PAGE_MAX, -1, 0 };
+    if (next && nextcap)
+        next[0] = '\0';
     vram__json_array_begin(out);
-    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
-        for (size_t i = 0; i < d->njobs && n < limit; i++)
-            if (d->jobs[i]->row.state == order[k] && (state < 0 || state == order[k])) {
-                vramd_job_json(d, d->jobs[i], out);
-                n++;
-            }
-    for (size_t i = d->njobs; i-- > 0 && n < limit;)
-        if (vramd_state_final(d->jobs[i]->row.state) && (state < 0 || state == d->jobs[i]->row.state)) {
-            vramd_job_json(d, d->jobs[i], out);
-            n++;
+    for (int ph = after_phase < 0 ? 0 : after_phase; ph < VRAM__LIST_PHASES && p.n < p.limit; ph++) {
+        bool here = ph == after_phase;          /* continuing this phase after after_id */
+        uint64_t from = here ? after_id : 0;
+        if (ph == VRAM__LIST_RUNNING || ph == VRAM__LIST_STARTING) {
+            int want = ph == VRAM__LIST_RUNNING ? VRAM__JOB_RUNNING : VRAM__JOB_STARTING;
+            if (state < 0 || state == want)
+                give_live(&p, want, ph, from);
+        } else if (ph == VRAM__LIST_QUEUED) {
+            if (state >= 0 && state != VRAM__JOB_QUEUED)
+                continue;
+            for (size_t i = lower_bound(d, from + 1); i < d->njobs && p.n < p.limit; i++)
+                if (d->jobs[i]->row.state == VRAM__JOB_QUEUED)
+                    give(&p, d->jobs[i], ph);
+        } else {
+            if (state >= 0 && !vramd_state_final(state))
+                continue;
+            for (size_t i = here ? lower_bound(d, from) : d->njobs; i-- > 0 && p.n < p.limit;)
+                if (vramd_state_final(d->jobs[i]->row.state) && (state < 0 || state == d->jobs[i]->row.state))
+                    give(&p, d->jobs[i], ph);
         }
+    }
     vram__json_array_end(out);
+    if (p.n == p.limit && next && nextcap)
+        vram__list_cursor_format(next, nextcap, p.phase, p.id);
     return 0;
 }

@@ -1,14 +1,19 @@
 /*
  * daemon/metrics.c - /metrics: the daemon's numbers as Prometheus text.
  *
- * Owns the metric names, their help, the label escaping and the
- * admission-wait histogram's buckets (exposition format 0.0.4; `promtool
+ * Owns the metric names, their help, the label escaping, the histograms'
+ * buckets (admission wait, job duration), the outcome labels and the
+ * process_* family read from /proc (exposition format 0.0.4; `promtool
  * check metrics` accepts the result, as tests/daemon/test_promtool.sh
  * shows).  What the numbers are is the provider's business.
  */
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "daemon/http.h"
 
@@ -30,8 +35,8 @@ static const struct device_gauge {
       offsetof(vram__metrics_device, used_bytes) },
     { "vram_device_free_bytes", "Memory free on the device.",
       offsetof(vram__metrics_device, free_bytes) },
-    { "vram_device_reserved_bytes", "Memory reserved by vram leases (ours).",
-      offsetof(vram__metrics_device, reserved_bytes) },
+    { "vram_device_leased_bytes", "Memory held by vram leases (leased_bytes in JSON, \"ours\" on the dashboard).",
+      offsetof(vram__metrics_device, leased_bytes) },
     { "vram_device_others_bytes", "Memory in use that no vram lease explains (others).",
       offsetof(vram__metrics_device, others_bytes) },
     { "vram_device_driver_reserved_bytes",
@@ -45,15 +50,47 @@ static const struct device_gauge {
       offsetof(vram__metrics_device, safe_available_bytes) },
 };
 
-void vram__wait_histogram_add(vram__wait_histogram *h, double seconds)
+static const double duration_bounds[VRAM__DURATION_BUCKETS] = {
+#define VRAM__DURATION_BUCKET_BOUND(le) le,
+    VRAM__DURATION_BUCKET_LIST(VRAM__DURATION_BUCKET_BOUND)
+#undef VRAM__DURATION_BUCKET_BOUND
+};
+
+static const char *const outcome_names[VRAM__OUTCOMES] = {
+#define VRAM__OUTCOME_NAME(id, name) name,
+    VRAM__OUTCOME_LIST(VRAM__OUTCOME_NAME)
+#undef VRAM__OUTCOME_NAME
+};
+
+int vram__outcome_index(const char *outcome)
+{
+    for (int i = 0; outcome && i < VRAM__OUTCOME_OTHER; i++)
+        if (!strcmp(outcome, outcome_names[i]))
+            return i;
+    return VRAM__OUTCOME_OTHER;
+}
+
+/* One observation into per-bucket counts[nb + 1] (the last: over every bound). */
+static void histogram_add(const double *bounds, size_t nb, uint64_t *counts, double *sum,
+                          double seconds)
 {
     if (!(seconds > 0))
         seconds = 0;
     size_t i = 0;
-    while (i < VRAM__WAIT_BUCKETS && seconds > wait_bounds[i])
+    while (i < nb && seconds > bounds[i])
         i++;
-    h->counts[i]++;
-    h->sum_seconds += seconds;
+    counts[i]++;
+    *sum += seconds;
+}
+
+void vram__wait_histogram_add(vram__wait_histogram *h, double seconds)
+{
+    histogram_add(wait_bounds, VRAM__WAIT_BUCKETS, h->counts, &h->sum_seconds, seconds);
+}
+
+void vram__duration_histogram_add(vram__duration_histogram *h, double seconds)
+{
+    histogram_add(duration_bounds, VRAM__DURATION_BUCKETS, h->counts, &h->sum_seconds, seconds);
 }
 
 /* A label value: backslash, double quote and newline escaped. */
@@ -110,22 +147,104 @@ static void write_jobs(vram__buf *b, const vram__metrics *m)
                          (unsigned long long)m->jobs[s]);
 }
 
-static void write_wait(vram__buf *b, const vram__wait_histogram *h)
+static void write_histogram(vram__buf *b, const char *name, const char *help, const double *bounds,
+                            size_t nb, const uint64_t *counts, double sum)
 {
-    family(b, "vram_admission_wait_seconds", "histogram",
-           "Time from a job's submission to its admission onto a device.");
+    family(b, name, "histogram", help);
     uint64_t cumulative = 0;
-    for (size_t i = 0; i < VRAM__WAIT_BUCKETS; i++) {
-        cumulative += h->counts[i];
-        vram__buf_printf(b, "vram_admission_wait_seconds_bucket{le=\"%g\"} %llu\n",
-                         wait_bounds[i], (unsigned long long)cumulative);
+    for (size_t i = 0; i < nb; i++) {
+        cumulative += counts[i];
+        vram__buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+                         (unsigned long long)cumulative);
     }
-    cumulative += h->counts[VRAM__WAIT_BUCKETS];
-    vram__buf_printf(b, "vram_admission_wait_seconds_bucket{le=\"+Inf\"} %llu\n",
-                     (unsigned long long)cumulative);
-    vram__buf_printf(b, "vram_admission_wait_seconds_sum %.15g\n", h->sum_seconds);
-    vram__buf_printf(b, "vram_admission_wait_seconds_count %llu\n",
-                     (unsigned long long)cumulative);
+    cumulative += counts[nb];
+    vram__buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cumulative);
+    vram__buf_printf(b, "%s_sum %.15g\n", name, sum);
+    vram__buf_printf(b, "%s_count %llu\n", name, (unsigned long long)cumulative);
+}
+
+static void write_finished(vram__buf *b, const vram__metrics *m)
+{
+    family(b, "vram_jobs_finished_total", "counter",
+           "Jobs that ended since the daemon started, by outcome.");
+    for (int i = 0; i < VRAM__OUTCOMES; i++)
+        vram__buf_printf(b, "vram_jobs_finished_total{outcome=\"%s\"} %llu\n", outcome_names[i],
+                         (unsigned long long)m->finished_total[i]);
+    write_histogram(b, "vram_job_duration_seconds",
+                    "Time from a job's start to its end, for the jobs that ran, since the daemon started.",
+                    duration_bounds, VRAM__DURATION_BUCKETS, m->job_duration.counts,
+                    m->job_duration.sum_seconds);
+}
+
+/* The standard process_* family of the process serving /metrics, from
+ * /proc (a value that cannot be read is left out, never made up). */
+static void write_process(vram__buf *b)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        family(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        vram__buf_printf(b, "process_cpu_seconds_total %.6f\n", cpu);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long vm_pages, rss_pages;
+    if (f && fscanf(f, "%llu %llu", &vm_pages, &rss_pages) == 2 && page > 0) {
+        family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+        vram__buf_printf(b, "process_virtual_memory_bytes %llu\n", vm_pages * (unsigned long long)page);
+        family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        vram__buf_printf(b, "process_resident_memory_bytes %llu\n", rss_pages * (unsigned long long)page);
+    }
+    if (f)
+        fclose(f);
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir) {
+        unsigned long long n = 0;
+        for (struct dirent *e; (e = readdir(dir));)
+            if (e->d_name[0] != '.')
+                n++;
+        closedir(dir);
+        family(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+        vram__buf_printf(b, "process_open_fds %llu\n", n > 0 ? n - 1 : 0); /* less opendir's own */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        family(b, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+        vram__buf_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+    /* Start: field 22 of /proc/self/stat (ticks after boot) plus btime. */
+    double start = 0;
+    char stat[1024];
+    f = fopen("/proc/self/stat", "r");
+    size_t len = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    stat[len] = '\0';
+    const char *p = strrchr(stat, ')');     /* the name may hold spaces */
+    unsigned long long ticks = 0, btime = 0;
+    if (p) {
+        int field = 2;
+        for (; *p && field < 22; p++)
+            if (*p == ' ')
+                field++;
+        ticks = strtoull(p, NULL, 10);
+    }
+    f = fopen("/proc/stat", "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    if (f)
+        fclose(f);
+    long hz = sysconf(_SC_CLK_TCK);
+    if (ticks && btime && hz > 0)
+        start = (double)btime + (double)ticks / (double)hz;
+    if (start > 0) {
+        family(b, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.");
+        vram__buf_printf(b, "process_start_time_seconds %.2f\n", start);
+    }
 }
 
 int vram__metrics_text(const vram__metrics *m, char **text)
@@ -141,7 +260,10 @@ int vram__metrics_text(const vram__metrics *m, char **text)
     vram__buf_printf(&b, "vram_devices_simulated %d\n", m->simulated ? 1 : 0);
     write_devices(&b, m);
     write_jobs(&b, m);
-    write_wait(&b, &m->admission_wait);
+    write_histogram(&b, "vram_admission_wait_seconds",
+                    "Time from a job's submission to its admission onto a device.", wait_bounds,
+                    VRAM__WAIT_BUCKETS, m->admission_wait.counts, m->admission_wait.sum_seconds);
+    write_finished(&b, m);
     family(&b, "vram_oom_retries_total", "counter",
            "Jobs retried on a cheaper rung after running out of device memory.");
     vram__buf_printf(&b, "vram_oom_retries_total %llu\n", (unsigned long long)m->oom_retries_total);
@@ -153,6 +275,7 @@ int vram__metrics_text(const vram__metrics *m, char **text)
     family(&b, "vram_jobs_over_budget_bytes", "gauge",
            "How far --enforce soft let jobs past their budgets (the most each went, summed over kept jobs).");
     vram__buf_printf(&b, "vram_jobs_over_budget_bytes %llu\n", (unsigned long long)m->over_bytes);
+    write_process(&b);
     int rc;
     *text = vram__buf_take(&b, &rc);
     return rc;

@@ -28,7 +28,7 @@ static int jobs_json(void *user, char **json)
     vram__json_object_begin(&j);
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
-    vramd_jobs_list_json(d, -1, 500, &j);
+    vramd_jobs_list_json(d, -1, 500, -1, 0, &j, NULL, 0);
     vram__json_key(&j, "leases");
     vramd_leases_json(d, &j);
     pthread_mutex_unlock(&d->lock);
@@ -86,6 +86,8 @@ static int metrics(void *user, vram__metrics *m)
     vramd_jobs_counts(d, m->jobs);
     vramd_jobs_shim(d, &m->shim_used_bytes, &m->over_bytes);
     m->admission_wait = d->waits;
+    memcpy(m->finished_total, d->finished_total, sizeof(m->finished_total));
+    m->job_duration = d->durations;
     m->oom_retries_total = d->oom_retries;
     pthread_mutex_unlock(&d->lock);
     m->leases = leases;
@@ -157,7 +159,7 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     if (!*job_id || *end || !id)
         return vram__fail(VRAM_ENOENT, "no job '%s'", job_id);
     pthread_mutex_lock(&d->lock);
-    int rc = vramd_job_cancel(d, id);
+    int rc = vramd_job_cancel(d, id, "the dashboard");
     const char *state = "";
     vramd_job *j = rc ? NULL : vramd_job_find(d, id);
     if (j)

@@ -42,6 +42,21 @@ int vram__process_tree(uint32_t root, uint32_t **pids_out, size_t *count_out);
  * processes on them, however many groups are asked about. */
 int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out);
 
+/* A device as vram__process_groups_usage_on read it: its used memory, and
+ * whether NVML listed pids that this /proc does not have (vram in another
+ * pid namespace: a container without --pid=host), in which case its
+ * per-process numbers say nothing of our groups. */
+typedef struct vram__device_use {
+    bool read;                      /* this sample has it */
+    bool foreign;
+    uint64_t used_bytes;
+} vram__device_use;
+
+/* vram__process_groups_usage, also telling in devs[0..ndevs) how each
+ * device was read, for accounting per lease where pids do not resolve. */
+int vram__process_groups_usage_on(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out,
+                                  vram__device_use *devs, size_t ndevs);
+
 /* The process group of pid, from /proc; 0 when it is gone. */
 uint32_t vram__proc_pgrp(uint32_t pid);
 

@@ -135,9 +135,12 @@ int vram_process_tree_usage(vram_ctx *ctx, uint32_t pid, uint64_t *bytes_out)
     return rc;
 }
 
-int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out)
+int vram__process_groups_usage_on(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out,
+                                  vram__device_use *devs, size_t ndevs)
 {
     memset(bytes_out, 0, n * sizeof(*bytes_out));
+    if (devs)
+        memset(devs, 0, ndevs * sizeof(*devs));
     unsigned ndev;
     int rc = vram_device_count(ctx, &ndev);
     for (unsigned dev = 0; dev < ndev && !rc; dev++) {
@@ -145,6 +148,12 @@ int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, u
         rc = vram__snapshot_device(ctx, dev, true, &d);
         if (!rc && d.procs_status)
             rc = vram__fail(d.procs_status, "device %u cannot list its processes", dev);
+        if (!rc && devs && dev < ndevs) {
+            devs[dev].read = true;
+            devs[dev].used_bytes = d.info.used_bytes;
+            for (size_t i = 0; i < d.nprocs; i++)
+                devs[dev].foreign |= (d.procs[i].have & VRAM_HAVE_PROC_FOREIGN) != 0;
+        }
         for (size_t i = 0; !rc && i < d.nprocs; i++) {
             uint32_t pgrp = vram__proc_pgrp(d.procs[i].pid);
             for (size_t g = 0; pgrp && g < n; g++)
@@ -154,6 +163,11 @@ int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, u
         free(d.procs);
     }
     return rc;
+}
+
+int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out)
+{
+    return vram__process_groups_usage_on(ctx, pgids, n, bytes_out, NULL, 0);
 }
 
 int vram_process_group_usage(vram_ctx *ctx, uint32_t pgid, uint64_t *bytes_out)

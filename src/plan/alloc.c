@@ -202,6 +202,11 @@ const char *vram_plan_torch_version(const vram_plan *plan)
     return plan ? plan->prof.torch : "";
 }
 
+uint64_t vram__plan_context_bytes(const vram_plan *plan)
+{
+    return plan && plan->prof.context_bytes > 0 ? (uint64_t)plan->prof.context_bytes : 0;
+}
+
 void plan__alloc_fill(vram_plan *plan)
 {
     char probed[32] = "";

@@ -6,7 +6,8 @@
  *
  * Owns the search and nothing of the format (profile.c).  The shipped
  * folder is found from where this code runs, so that a build tree uses its
- * own profiles/ and an installed library the copy installed beside it.
+ * own profiles/ (through build/share/vram/profiles) and an installed
+ * library the copy installed beside it.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -102,25 +103,20 @@ static bool is_dir(const char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The shipped profiles: the source tree's when this code runs from a build
- * of that tree (the library, or a program linking it, lives under it);
- * else the installed copy beside it (PREFIX/lib/.. or PREFIX/bin/.. then
- * share/vram/profiles, wherever PREFIX was moved), else where the build
- * meant to install it. */
+/* The shipped profiles: share/vram/profiles beside the program or library
+ * this code runs in, looked for from its folder up (PREFIX/bin/..,
+ * PREFIX/lib/<multiarch>/../.., a build tree's build/tests/<module>/..,
+ * wherever PREFIX was moved; the build tree has build/share/vram/profiles
+ * pointing at its profiles/), else where the build meant to install it.
+ * No source path is compiled in: builds are reproducible. */
 static void shipped_dir(char *buf, size_t cap)
 {
     Dl_info info;
     char real[PATH_MAX];
-    const char *src = VRAM_SOURCE_DIR;
-    size_t n = strlen(src);
     bool found = dladdr((void *)&vram_profile_load, &info) && info.dli_fname &&
                  realpath(info.dli_fname, real);
-    if (found && !strncmp(real, src, n) && real[n] == '/') {
-        snprintf(buf, cap, "%s/profiles", src);
-        return;
-    }
     char *slash = found ? strrchr(real, '/') : NULL;
-    if (slash) {
+    for (int up = 0; slash && slash != real && up < 4; up++) {
         *slash = '\0';
         char beside[PATH_MAX + 32], clean[PATH_MAX];
         snprintf(beside, sizeof(beside), "%s/../share/vram/profiles", real);
@@ -128,10 +124,9 @@ static void shipped_dir(char *buf, size_t cap)
             vram__strlcpy(buf, clean, cap);
             return;
         }
+        slash = strrchr(real, '/');
     }
     snprintf(buf, cap, "%s/profiles", VRAM_DATA_DIR);
-    if (!is_dir(buf))
-        snprintf(buf, cap, "%s/profiles", src);
 }
 
 int plan__profile_dirs(const vram_options *o, char dirs[][4096], int cap, int *n)

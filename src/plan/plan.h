@@ -313,6 +313,10 @@ int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *c
 int vram__plan_format_for_cuda(const vram_plan *plan, unsigned cuda_device, const char *format,
                                char **text_out);
 
+/* The CUDA context's size the plan's profile gives (cuda_context_bytes);
+ * 0 for none. */
+uint64_t vram__plan_context_bytes(const vram_plan *plan);
+
 /* ---- plan.c --------------------------------------------------------------------- */
 
 /* Resolves AUTO: the fastest mode whose peak is at most budget (0: no

@@ -48,7 +48,12 @@ static bool usable(const char *path)
  * (the build tree's build/lib) or in its vram/ folder (LIBDIR/vram). */
 static bool look_in(const char *dir, char *buf, size_t cap)
 {
-    static const char *const rel[] = { "", "vram/", "../lib/", "../lib/vram/", "../../lib/" };
+#ifndef VRAM_MULTIARCH
+#define VRAM_MULTIARCH ""
+#endif
+    /* bin/../lib/<multiarch>/vram/ is where make install puts it. */
+    static const char *const rel[] = { "", "vram/", "../lib/", "../lib/vram/", "../../lib/",
+                                       "../lib/" VRAM_MULTIARCH "/vram/" };
     for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
         if ((size_t)snprintf(buf, cap, "%s/%s" SHIM_NAME, dir, rel[i]) < cap && usable(buf))
             return true;
@@ -86,6 +91,11 @@ int vram__enforce_find_shim(char *buf, size_t cap)
                 return 0;
         }
     }
+#ifdef VRAM_PKGLIBDIR
+    /* Where make install put it (LIBDIR/vram, multiarch). */
+    if ((size_t)snprintf(buf, cap, "%s/" SHIM_NAME, VRAM_PKGLIBDIR) < cap && usable(buf))
+        return 0;
+#endif
     return vram__fail(VRAM_ENOENT, SHIM_NAME " is not beside libvram nor in its vram/ folder");
 }
 
@@ -252,6 +262,9 @@ void vram__enforce_read(vram__enforce *e, vram__enforce_count *out)
         out->peak_bytes += atomic_load(&dv->peak);
         out->over_bytes += atomic_load(&dv->over_peak);
         out->refused += atomic_load(&dv->refused);
+        uint64_t ctx = atomic_load(&dv->ctx_bytes);
+        if (ctx > out->ctx_bytes)
+            out->ctx_bytes = ctx;
     }
     out->processes = atomic_load(&e->region->attached);
     out->cuda_seen = atomic_load(&e->region->cuda_seen) != 0;

@@ -47,7 +47,12 @@ static const char *schema =
     "  run_id INTEGER NOT NULL REFERENCES runs(id),"
     "  t_ms INTEGER NOT NULL,"
     "  bytes INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id);";
+    "CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id);"
+    "CREATE TABLE IF NOT EXISTS contexts ("
+    "  key TEXT PRIMARY KEY,"
+    "  bytes INTEGER NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  unix_ms INTEGER NOT NULL);";
 
 /* Maps an SQLite failure to a vram code with a message. */
 static int db_fail(vram_history *h, int src, const char *doing)
@@ -334,6 +339,7 @@ static int json_row(void *user, const vram_run_record *r)
     vram__json_field_string(j, "job", r->job);
     vram__json_field_uint(j, "attempt", r->attempt);
     vram__json_field_uint(j, "started_unix_ms", r->started_unix_ms);
+    vram__json_field_uint(j, "ended_unix_ms", r->started_unix_ms + r->duration_ms);
     vram__json_field_uint(j, "duration_ms", r->duration_ms);
     vram__json_field_string(j, "command", r->command);
     vram__json_field_string(j, "profile", r->profile);
@@ -547,4 +553,55 @@ int vram_history_measurements(vram_history *h, const char *profile, vram_measure
     *rows_out = l.rows;
     *count_out = l.n;
     return 0;
+}
+
+/* ---- the CUDA context's measured size -------------------------------------------- */
+
+int vram__history_context(vram_history *h, const char *key, uint64_t *bytes, char *source, size_t cap)
+{
+    if (!h || !key || !bytes)
+        return vram__fail(VRAM_EINVAL, "vram__history_context: NULL argument");
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(h->db, "SELECT bytes, source FROM contexts WHERE key = ?1", -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return db_fail(h, src, "reading the context sizes");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    int rc = VRAM_ENOENT;
+    if ((src = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+        *bytes = (uint64_t)sqlite3_column_int64(st, 0);
+        const unsigned char *s = sqlite3_column_text(st, 1);
+        if (source && cap)
+            snprintf(source, cap, "%s", s ? (const char *)s : "");
+        rc = 0;
+    } else if (src != SQLITE_ROW && src != SQLITE_DONE) {
+        rc = db_fail(h, src, "reading the context sizes");
+    }
+    sqlite3_finalize(st);
+    return rc == VRAM_ENOENT ? vram__fail(VRAM_ENOENT, "no context size measured for %s", key) : rc;
+}
+
+int vram__history_context_learn(vram_history *h, const char *key, uint64_t bytes, const char *source)
+{
+    if (!h || !key || !source || !bytes || bytes > INT64_MAX)
+        return vram__fail(VRAM_EINVAL, "vram__history_context_learn: NULL argument or no bytes");
+    bool exact = !strcmp(source, "shim");
+    /* An upper bound replaces nothing exact, and lowers only a larger bound. */
+    const char *sql = exact
+        ? "INSERT INTO contexts(key, bytes, source, unix_ms) VALUES(?1, ?2, ?3, ?4) "
+          "ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes, source = excluded.source, "
+          "unix_ms = excluded.unix_ms"
+        : "INSERT INTO contexts(key, bytes, source, unix_ms) VALUES(?1, ?2, ?3, ?4) "
+          "ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes, unix_ms = excluded.unix_ms "
+          "WHERE contexts.source <> 'shim' AND contexts.bytes > excluded.bytes";
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(h->db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return db_fail(h, src, "keeping a context size");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes);
+    sqlite3_bind_text(st, 3, source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)vram__unix_ms());
+    src = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return src == SQLITE_DONE ? 0 : db_fail(h, src, "keeping a context size");
 }

@@ -421,6 +421,61 @@ static char *plan_json(const run *r, const attempt *a, bool one_device)
     return vram__buf_take(&b, NULL);
 }
 
+/* ---- the CUDA context's size ---------------------------------------------------------- */
+
+/* What a context takes when nothing better is known: 300-600 MiB, more
+ * with cuDNN/cuBLAS workspaces. */
+#define CONTEXT_ASSUMED (512ull << 20)
+/* A first usage seen above this is no context but the job's own data. */
+#define CONTEXT_MAX (4ull << 30)
+
+/* Whose context: the device (its UUID, else its name) and the program (its
+ * profile; "" for a command sized by --vram), since PyTorch's context with
+ * its kernels is larger than a bare CUDA program's. */
+static void context_key(const run *r, const vram_device_info *in, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s %s", in->uuid[0] ? in->uuid : in->name,
+             r->spec->model ? r->spec->model : "");
+}
+
+/* The context's size for an attempt: measured on this device for this
+ * program by an earlier attempt (the shim's exact figure, else the first
+ * usage NVML showed), else the profile's cuda_context_bytes, else assumed.
+ * source says which ("shim", "nvml", "profile", "assumed"). */
+static uint64_t context_size(const run *r, const attempt *a, const vram_device_info *in, char *source,
+                             size_t cap)
+{
+    char key[512];
+    uint64_t bytes = 0;
+    context_key(r, in, key, sizeof(key));
+    if (r->history && !vram__history_context(r->history, key, &bytes, source, cap) && bytes)
+        return bytes;
+    vram__clear_error();
+    if (a->plan && (bytes = vram__plan_context_bytes(a->plan)) > 0) {
+        vram__strlcpy(source, "profile", cap);
+        return bytes;
+    }
+    vram__strlcpy(source, "assumed", cap);
+    return CONTEXT_ASSUMED;
+}
+
+/* Keeps what an attempt showed of its context for the next ones. */
+static void context_learn(run *r, const attempt *a, uint64_t ctx_bytes, uint64_t first_bytes)
+{
+    vram_device_info in;
+    if (!r->history || a->device < 0 || vram_device_query(r->ctx, (unsigned)a->device, &in)) {
+        vram__clear_error();
+        return;
+    }
+    char key[512];
+    context_key(r, &in, key, sizeof(key));
+    if (ctx_bytes && ctx_bytes <= CONTEXT_MAX)
+        vram__history_context_learn(r->history, key, ctx_bytes, "shim");
+    else if (first_bytes && first_bytes <= CONTEXT_MAX)
+        vram__history_context_learn(r->history, key, first_bytes, "nvml");
+    vram__clear_error();
+}
+
 static void build_env(const run *r, const attempt *a, env_list *e)
 {
     memset(e, 0, sizeof(*e));
@@ -444,6 +499,13 @@ static void build_env(const run *r, const attempt *a, env_list *e)
      * index is VRAM_DEVICE_INDEX.  Simulated jobs allocate on vram's index. */
     env_put(e, "VRAM_DEVICE", uuid && !vram_ctx_is_simulated(r->ctx) ? "0" : text);
     env_put(e, "VRAM_DEVICE_INDEX", text);
+    /* The context's size on this device, as measured (or the profile's):
+     * what the allocator's cap leaves room for. */
+    char source[16];
+    uint64_t ctx_bytes = context_size(r, a, &in, source, sizeof(source));
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)ctx_bytes);
+    env_put(e, "VRAM_CONTEXT_BYTES", text);
+    env_put(e, "VRAM_CONTEXT_SOURCE", source);
     /* A user's setting wins, in either name (PyTorch 2.8+ reads
      * PYTORCH_ALLOC_CONF first); ours is only what the job's PyTorch takes. */
     if (!getenv("PYTORCH_CUDA_ALLOC_CONF") && !getenv("PYTORCH_ALLOC_CONF")) {
@@ -452,7 +514,7 @@ static void build_env(const run *r, const attempt *a, env_list *e)
         if (!*tv && vram_torch_version(probed, sizeof(probed)) == 0)
             tv = probed;
         uint64_t total = uuid || vram_ctx_is_simulated(r->ctx) ? in.total_bytes : 0;
-        if (vram_alloc_conf(a->bytes, total, 0, tv, conf, sizeof(conf)))
+        if (vram_alloc_conf(a->bytes, total, ctx_bytes, tv, conf, sizeof(conf)))
             vram__strlcpy(conf, vram_alloc_conf_for(a->bytes), sizeof(conf));
         vram__clear_error();
         if (*conf)
@@ -508,6 +570,9 @@ typedef struct watched {
     bool oom_seen;
     vram__enforce enforce;          /* the shim's region, when enforcing */
     uint64_t over_bytes;
+    uint64_t first_bytes;           /* its processes' first usage seen (per process, not the
+                                       device's): soon after the context, an upper bound of it */
+    uint64_t ctx_bytes;             /* the context as the shim measured it; 0: not */
 } watched;
 
 /* How far the job says it is, from the last progress bar on its stderr:
@@ -566,10 +631,16 @@ static bool sample_usage(run *r, watched *w, uint64_t *bytes)
         vram__enforce_count c;
         vram__enforce_read(&w->enforce, &c);
         *bytes = c.used_bytes;
+        if (c.ctx_bytes)
+            w->ctx_bytes = c.ctx_bytes;
         if (c.cuda_seen)
             return true;
     }
-    return !vram__contain_usage(r->ctx, w->child.pid, bytes);
+    if (vram__contain_usage(r->ctx, w->child.pid, bytes))
+        return false;
+    if (!w->first_bytes)
+        w->first_bytes = *bytes;
+    return true;
 }
 
 /* Follows the child until every process it started is gone (contain.c).
@@ -664,6 +735,8 @@ static void watch(run *r, attempt *a, watched *w)
         vram__enforce_read(&w->enforce, &c);
         if (c.cuda_seen && c.peak_bytes > w->tl.peak)
             w->tl.peak = c.peak_bytes;
+        if (c.ctx_bytes)
+            w->ctx_bytes = c.ctx_bytes;
         w->over_bytes = c.over_bytes;
         if (r->ad.job && c.cuda_seen)       /* vramd keeps the last word on the overage */
             vram__admit_usage(&r->ad, c.used_bytes, c.over_bytes);
@@ -1058,6 +1131,8 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
     else if (w->oom_seen)
         vram__strlcpy(note, w->oom.line, sizeof(note));
     record(r, a, w, outcome, code, note);
+    if (started)
+        context_learn(r, a, w->ctx_bytes, w->first_bytes);
     vram__child_close(&w->child);
     out->attempts = a->number;
     out->device = a->device;

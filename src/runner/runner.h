@@ -115,6 +115,15 @@ int vram__history_timeline(vram_history *h, int64_t id, vram_point **out, size_t
  * can make the disk "full" without a full disk. */
 int vram__history_limit_pages(vram_history *h, unsigned pages);
 
+/* The CUDA context's size as measured on a device for a program (key: the
+ * device's UUID, or name, and the profile: see run.c), and where it was
+ * measured ("shim": exact, taken around the context's creation; "nvml": the
+ * job's first usage seen, an upper bound).  VRAM_ENOENT when never. */
+int vram__history_context(vram_history *h, const char *key, uint64_t *bytes, char *source, size_t cap);
+/* Keeps a measurement: the shim's replaces what was known; an upper bound
+ * lowers an upper bound only, and never replaces the shim's. */
+int vram__history_context_learn(vram_history *h, const char *key, uint64_t bytes, const char *source);
+
 /* ---- {args}: the plan's settings as the pipeline's flags (args.c) ---- */
 
 /* Whether the command (NULL-terminated) holds {args}. */
@@ -193,10 +202,13 @@ typedef struct vram__enforce_count {
     uint64_t refused;               /* allocations answered out-of-memory */
     unsigned processes;             /* that attached, ever */
     bool cuda_seen;                 /* some process reached the driver: the count is the job's */
+    uint64_t ctx_bytes;             /* of used: the largest context (and modules) the
+                                       shim measured a process's first context take */
 } vram__enforce_count;
 
 /* Where libvram_shim.so is: VRAM_SHIM_LIBRARY, else beside libvram (or the
- * program) or in its vram/ folder.  VRAM_ENOENT when nowhere. */
+ * program) or in its vram/ folder, else where make install put it
+ * (LIBDIR/vram).  VRAM_ENOENT when nowhere. */
 int vram__enforce_find_shim(char *buf, size_t cap);
 
 /* "hard", "soft" or "off" into a VRAM_SHIM_* mode; VRAM_EINVAL otherwise. */

@@ -368,6 +368,7 @@ int vram_client_release(vram_client *c, uint64_t lease)
 typedef struct job_list_mem {
     vram_job_list list;
     char *strings;
+    struct job_list_mem *more;      /* later pages, whose strings the jobs point into */
 } job_list_mem;
 
 static const char *text_of(const vram__jv *v)
@@ -384,7 +385,7 @@ static uint64_t uint_of(const vram__jv *v)
 
 static size_t job_strings_size(const vram__jv *o)
 {
-    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log" };
+    static const char *keys[] = { "name", "state", "command", "model", "tier", "outcome", "reason", "log", "user" };
     size_t n = 0;
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         n += strlen(text_of(vram__jv_get(o, keys[i]))) + 1;
@@ -411,6 +412,8 @@ static void fill_job(vram_job_info *j, const vram__jv *o, char **at)
     j->outcome = keep(at, text_of(vram__jv_get(o, "outcome")));
     j->reason = keep(at, text_of(vram__jv_get(o, "reason")));
     j->log = keep(at, text_of(vram__jv_get(o, "log")));
+    j->user = keep(at, text_of(vram__jv_get(o, "user")));
+    j->uid = (uint32_t)uint_of(vram__jv_get(o, "uid"));
     j->estimate_bytes = uint_of(vram__jv_get(o, "estimate_bytes"));
     j->used_bytes = uint_of(vram__jv_get(o, "used_bytes"));
     j->peak_bytes = uint_of(vram__jv_get(o, "peak_bytes"));
@@ -463,17 +466,18 @@ void vram_job_list_free(vram_job_list *l)
 {
     if (!l)
         return;
-    job_list_mem *m = (job_list_mem *)l;
-    free(m->strings);
-    free(l->jobs);
-    free(m);
+    for (job_list_mem *m = (job_list_mem *)l, *next; m; m = next) {
+        next = m->more;
+        free(m->strings);
+        free(m->list.jobs);
+        free(m);
+    }
 }
 
-int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job_list **out)
+/* Asks for one page of the list: at most `limit` jobs (0: the daemon's
+ * page) after the cursor `after` ("": from the top). */
+static int list_page(vram_client *c, const char *state, uint64_t limit, const char *after, vram__json_doc **doc)
 {
-    if (!c || !out)
-        return vram__fail(VRAM_EINVAL, "vram_client_jobs: NULL argument");
-    *out = NULL;
     vram__buf b;
     vram__json j;
     begin(c, &b, &j, "list");
@@ -481,14 +485,197 @@ int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job
         vram__json_field_string(&j, "state", state);
     if (limit)
         vram__json_field_uint(&j, "limit", limit);
+    if (after && *after)
+        vram__json_field_string(&j, "after", after);
     vram__json_object_end(&j);
+    return roundtrip(c, &b, 30000, doc);
+}
+
+/* The page's "next" into after ("" when it was the last). */
+static void next_of(const vram__jv *root, char *after, size_t cap)
+{
+    const char *next = vram__jv_str(vram__jv_get(root, "next"));
+    vram__strlcpy(after, next && strlen(next) < cap ? next : "", cap);
+}
+
+#define CLIENT_PAGE 1000            /* jobs asked for in one request */
+
+/* Pages through the list (running, starting, queued, finished newest
+ * first), appending each page to the first. */
+int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job_list **out)
+{
+    if (!c || !out)
+        return vram__fail(VRAM_EINVAL, "vram_client_jobs: NULL argument");
+    *out = NULL;
+    char after[VRAM__LIST_CURSOR_MAX] = "";
+    uint64_t left = limit ? limit : UINT64_MAX;
+    job_list_mem *first = NULL, *last = NULL;
+    int rc = 0;
+    do {
+        vram__json_doc *doc;
+        if ((rc = list_page(c, state, left < CLIENT_PAGE ? left : CLIENT_PAGE, after, &doc)))
+            break;
+        const vram__jv *root = vram__json_root(doc);
+        vram_job_list *page;
+        rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), &page);
+        next_of(root, after, sizeof(after));
+        vram__json_doc_free(doc);
+        if (rc)
+            break;
+        left -= page->count < left ? page->count : left;
+        if (!first) {
+            first = last = (job_list_mem *)page;
+            continue;
+        }
+        /* Later pages' jobs join the first's array; their strings stay theirs. */
+        job_list_mem *m = (job_list_mem *)page;
+        vram_job_info *all = realloc(first->list.jobs, (first->list.count + page->count + 1) * sizeof(*all));
+        if (!all) {
+            vram_job_list_free(page);
+            rc = vram__fail(VRAM_ENOMEM, "out of host memory");
+            break;
+        }
+        memcpy(all + first->list.count, page->jobs, page->count * sizeof(*all));
+        first->list.jobs = all;
+        first->list.count += page->count;
+        free(page->jobs);
+        page->jobs = NULL;
+        page->count = 0;
+        last->more = m;
+        last = m;
+    } while (*after && left);
+    if (rc) {
+        vram_job_list_free(first ? &first->list : NULL);
+        return rc;
+    }
+    *out = &first->list;
+    return 0;
+}
+
+int vram_client_jobs_page(vram_client *c, const char *state, uint64_t limit, const char *after,
+                          vram_job_list **out, char *next, size_t nextcap)
+{
+    if (!c || !out || !next || !nextcap)
+        return vram__fail(VRAM_EINVAL, "vram_client_jobs_page: NULL argument");
+    *out = NULL;
+    next[0] = '\0';
     vram__json_doc *doc;
-    int rc = roundtrip(c, &b, 30000, &doc);
+    int rc = list_page(c, state, limit, after, &doc);
     if (rc)
         return rc;
     const vram__jv *root = vram__json_root(doc);
     rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), out);
+    next_of(root, next, nextcap);
     vram__json_doc_free(doc);
+    return rc;
+}
+
+/* Writes v as JSON with j. */
+static void emit(vram__json *j, const vram__jv *v)
+{
+    switch (v->kind) {
+    case VRAM__JV_BOOL: vram__json_bool(j, v->b); break;
+    case VRAM__JV_NUMBER: vram__json_raw(j, v->str); break;
+    case VRAM__JV_STRING: vram__json_string(j, v->str); break;
+    case VRAM__JV_ARRAY:
+        vram__json_array_begin(j);
+        for (size_t i = 0; i < v->n; i++)
+            emit(j, v->items[i]);
+        vram__json_array_end(j);
+        break;
+    case VRAM__JV_OBJECT:
+        vram__json_object_begin(j);
+        for (size_t i = 0; i < v->n; i++) {
+            vram__json_key(j, v->keys[i]);
+            emit(j, v->items[i]);
+        }
+        vram__json_object_end(j);
+        break;
+    default: vram__json_null(j); break;
+    }
+}
+
+/* Hands what b holds to sink and empties it. */
+static int drain(vram__buf *b, vram_text_sink sink, void *user, size_t over)
+{
+    if (b->failed)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    if (b->len <= over)
+        return 0;
+    int rc = sink(user, b->data, b->len);
+    b->len = 0;
+    b->data[0] = '\0';
+    return rc;
+}
+
+/* The first page's members from index `from` (skipping "jobs", and the
+ * socket's own "id", "ok" and "next", which are the wire's, not the
+ * listing's), until "jobs" when stop_at_jobs. */
+static size_t emit_members(vram__json *j, const vram__jv *root, size_t from, bool stop_at_jobs)
+{
+    size_t i = from;
+    for (; root && root->kind == VRAM__JV_OBJECT && i < root->n; i++) {
+        const char *k = root->keys[i];
+        if (!strcmp(k, "jobs")) {
+            if (stop_at_jobs)
+                return i;
+            continue;
+        }
+        if (!strcmp(k, "id") || !strcmp(k, "ok") || !strcmp(k, "next"))
+            continue;
+        vram__json_key(j, k);
+        emit(j, root->items[i]);
+    }
+    return i;
+}
+
+int vram_client_jobs_json(vram_client *c, const char *state, uint64_t limit, vram_text_sink sink, void *user)
+{
+    if (!c || !sink)
+        return vram__fail(VRAM_EINVAL, "vram_client_jobs_json: NULL argument");
+    char after[VRAM__LIST_CURSOR_MAX] = "";
+    uint64_t left = limit ? limit : UINT64_MAX;
+    vram__json_doc *first = NULL;
+    size_t rest = 0;                /* the first page's members after "jobs" */
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__json_init(&j, &b);
+    int rc = 0;
+    do {
+        vram__json_doc *doc;
+        if ((rc = list_page(c, state, left < CLIENT_PAGE ? left : CLIENT_PAGE, after, &doc)))
+            break;
+        const vram__jv *root = vram__json_root(doc);
+        if (!first) {
+            /* The document is the first page's reply, its "jobs" those of
+             * every page, written as they come. */
+            first = doc;
+            vram__json_object_begin(&j);
+            rest = emit_members(&j, root, 0, true) + 1;
+            vram__json_key(&j, "jobs");
+            vram__json_array_begin(&j);
+        }
+        const vram__jv *jobs = vram__jv_get(root, "jobs");
+        size_t n = jobs && jobs->kind == VRAM__JV_ARRAY ? jobs->n : 0;
+        for (size_t i = 0; i < n && !rc; i++) {
+            emit(&j, jobs->items[i]);
+            rc = drain(&b, sink, user, 64 << 10);
+        }
+        left -= n < left ? n : left;
+        next_of(root, after, sizeof(after));
+        if (doc != first)
+            vram__json_doc_free(doc);
+    } while (!rc && *after && left);
+    if (!rc) {
+        vram__json_array_end(&j);
+        emit_members(&j, vram__json_root(first), rest, false);
+        vram__json_object_end(&j);
+        vram__buf_put(&b, "\n", 1);
+        rc = drain(&b, sink, user, 0);
+    }
+    vram__json_doc_free(first);
+    vram__buf_free(&b);
     return rc;
 }
 

@@ -147,6 +147,36 @@ static int read_device(parse_ctx *p, const vram__jv *v)
     return 0;
 }
 
+static const char *const list_phases[VRAM__LIST_PHASES] = { "running", "starting", "queued", "done" };
+
+int vram__list_cursor_parse(const char *text, int *phase, uint64_t *id)
+{
+    for (int k = 0; text && k < VRAM__LIST_PHASES; k++) {
+        size_t n = strlen(list_phases[k]);
+        if (strncmp(text, list_phases[k], n) || text[n] != ':' || text[n + 1] < '0' || text[n + 1] > '9')
+            continue;
+        uint64_t v = 0;
+        const char *s = text + n + 1;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (v > (UINT64_MAX - 9) / 10)
+                return -1;
+            v = v * 10 + (uint64_t)(*s - '0');
+        }
+        if (*s)
+            return -1;
+        *phase = k;
+        *id = v;
+        return 0;
+    }
+    return -1;
+}
+
+void vram__list_cursor_format(char *buf, size_t cap, int phase, uint64_t id)
+{
+    snprintf(buf, cap, "%s:%llu", phase >= 0 && phase < VRAM__LIST_PHASES ? list_phases[phase] : "done",
+             (unsigned long long)id);
+}
+
 static int read_state(parse_ctx *p, const vram__jv *v)
 {
     int rc = read_string(p, "state", v, 32, &p->req->state);
@@ -163,7 +193,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY, F_TIME,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
-    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_ENFORCE, F_USED, F_OVER,
+    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_ENFORCE, F_USED, F_OVER, F_AFTER,
 };
 
 static const struct {
@@ -191,6 +221,7 @@ static const struct {
     { "holder", F_HOLDER, OP_BIT(VRAM__OP_LEASE) },
     { "state", F_STATE, OP_BIT(VRAM__OP_LIST) },
     { "limit", F_LIMIT, OP_BIT(VRAM__OP_LIST) },
+    { "after", F_AFTER, OP_BIT(VRAM__OP_LIST) },
     { "job", F_JOB, OP_BIT(VRAM__OP_SHOW) | OP_BIT(VRAM__OP_CANCEL) | OP_BIT(VRAM__OP_JOB_CLAIM) |
                     OP_BIT(VRAM__OP_JOB_RUNG) | OP_BIT(VRAM__OP_JOB_ENDED) | OP_BIT(VRAM__OP_OWNER) |
                     OP_BIT(VRAM__OP_JOB_PROGRESS) },
@@ -260,6 +291,15 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
         return 0;
     case F_HOLDER: return read_string(p, name, v, 128, &r->holder);
     case F_STATE: return read_state(p, v);
+    case F_AFTER: {
+        const char *text;
+        if ((rc = read_string(p, name, v, VRAM__LIST_CURSOR_MAX, &text)))
+            return rc;
+        if (vram__list_cursor_parse(text, &r->after_phase, &r->after_id))
+            return bad(p, "'after' is a list page's \"next\" (running:ID, starting:ID, queued:ID or done:ID), "
+                          "not '%s'%s", text, "");
+        return 0;
+    }
     case F_LIMIT:
         if ((rc = read_int(p, name, v, 1, 1000000, &x)))
             return rc;
@@ -391,6 +431,7 @@ int vram__request_parse(const char *line, size_t len, vram__request *req, char *
     memset(req, 0, sizeof(*req));
     req->device = -1;
     req->wait_ms = UINT64_MAX;
+    req->after_phase = -1;
     req->progress = -1;
     parse_ctx p = { req, err, errcap };
     err[0] = '\0';

@@ -68,6 +68,8 @@ typedef struct vram__request {
     /* list */
     const char *state;
     uint64_t limit;
+    int after_phase;                /* list's cursor ("after"): VRAM__LIST_*, -1: from the top */
+    uint64_t after_id;
     /* show, cancel, job-* */
     uint64_t job;
     uint64_t runner_pid;
@@ -85,6 +87,15 @@ typedef struct vram__request {
     uint64_t used, over;
     vram__json_doc *doc;            /* owns every string above */
 } vram__request;
+
+/* A list is read in pages: running jobs, then starting, then queued (each
+ * by id), then the finished newest first.  A page's "next" (and the next
+ * request's "after") names the last job it gave: "queued:1234". */
+enum { VRAM__LIST_RUNNING, VRAM__LIST_STARTING, VRAM__LIST_QUEUED, VRAM__LIST_DONE, VRAM__LIST_PHASES };
+#define VRAM__LIST_CURSOR_MAX 48
+/* 0 and the phase and id, or -1 when text is not a cursor. */
+int vram__list_cursor_parse(const char *text, int *phase, uint64_t *id);
+void vram__list_cursor_format(char *buf, size_t cap, int phase, uint64_t id);
 
 /* Parses one line (without its newline).  On failure returns VRAM_EPARSE or
  * VRAM_EINVAL with a message in err ("unknown field 'colour' in submit")

@@ -91,7 +91,10 @@ static const char *schema =
     "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
     "  time_ms INTEGER NOT NULL DEFAULT 0,"
     "  idem_key TEXT NOT NULL DEFAULT '', time_limit_ms INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);";
+    /* No index on state: nothing looks rows up by it (the daemon keeps the
+     * jobs in memory, and reads them all once at its start), and every
+     * submit and every move would write its pages too, in the same fsync. */
+    "DROP INDEX IF EXISTS jobs_state;";
 
 /* Columns added since the first schema, for a queue written by an older vramd. */
 static const char *const added_columns[][2] = {

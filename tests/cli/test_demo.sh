@@ -37,7 +37,7 @@ expect_file summary '4 of 4 succeeded, 1 out-of-memory retry$' 1
 VRAM_HISTORY=$state/history.db "$VRAM" history --json >"$tmp/history.json"
 if python3 - "$tmp/history.json" "$state/queue.db.logs" <<'PY'
 import json, pathlib, re, sys
-runs = json.load(open(sys.argv[1]))
+runs = json.load(open(sys.argv[1]))["runs"]
 said = {}                           # stdout and the progress bar share the log: search
 for log in pathlib.Path(sys.argv[2]).glob("*.log"):
     for m in re.finditer(r"vram-demo: (\{[^}]*\})", log.read_text(errors="replace")):

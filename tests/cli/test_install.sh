@@ -1,18 +1,27 @@
-# tests/cli/test_install.sh - `make install` lays out bin, lib (with soname),
-# include and pkgconfig, and a C program builds with pkg-config alone.
+# tests/cli/test_install.sh - `make install` lays out bin, lib (multiarch,
+# with soname), include and pkgconfig, and a C program builds with
+# pkg-config alone (vram.pc carries no rpath: the program runs with the
+# library on LD_LIBRARY_PATH, as after ldconfig).
 . "$(dirname "$0")/lib.sh"
 if [ "$(basename "$VRAM_BUILD")" != build ]; then
     echo "skip - $file/all: install is checked in the plain build"; exit 77
 fi
 prefix=$tmp/prefix
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || cc -print-multiarch 2>/dev/null)
+lib=lib${multiarch:+/$multiarch}
 expect install 0 '' -- make -C "$VRAM_TOP" install PREFIX="$prefix"
-for f in bin/vram bin/vramd lib/libvram.so lib/libvram.a include/vram.h lib/pkgconfig/vram.pc \
+for f in bin/vram bin/vramd $lib/libvram.so $lib/libvram.a include/vram.h $lib/pkgconfig/vram.pc \
+         $lib/vram/libvram_shim.so share/vram/profiles/latentsync.ini \
          share/man/man1/vram.1 share/man/man1/vram-run.1 share/man/man8/vramd.8 \
          share/bash-completion/completions/vram share/zsh/vendor-completions/_vram \
          lib/systemd/system/vramd.service lib/systemd/system/vramd.socket; do
     [ -e "$prefix/$f" ] && ok "installed_$f" || not_ok "installed_$f" "missing"
 done
-expect soname 0 'SONAME.*libvram\.so\.0' -- readelf -d "$prefix/lib/libvram.so"
+expect soname 0 'SONAME.*libvram\.so\.0' -- readelf -d "$prefix/$lib/libvram.so"
+if grep -q rpath "$prefix/$lib/pkgconfig/vram.pc"; then
+    not_ok pc_has_no_rpath "$(grep rpath "$prefix/$lib/pkgconfig/vram.pc")"
+else ok pc_has_no_rpath; fi
+expect pc_names_libdir 0 "^libdir=$prefix/$lib\$" -- cat "$prefix/$lib/pkgconfig/vram.pc"
 cat >"$tmp/app.c" <<'C'
 #include <stdio.h>
 #include <vram.h>
@@ -28,9 +37,9 @@ int main(void)
     return vram_ctx_close(ctx);
 }
 C
-flags=$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs vram)
+flags=$(PKG_CONFIG_PATH=$prefix/$lib/pkgconfig pkg-config --cflags --libs vram)
 expect build_with_pkg_config 0 '' -- cc -std=c11 -Wall -Werror "$tmp/app.c" -o "$tmp/app" $flags
-expect run_installed_app 0 'backend sim, 1610612736' -- env VRAM_BACKEND=sim "$tmp/app"
+expect run_installed_app 0 'backend sim, 1610612736' -- env LD_LIBRARY_PATH="$prefix/$lib" VRAM_BACKEND=sim "$tmp/app"
 expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/bin/vram" status
 # The installed command finds the installed profiles, wherever PREFIX is.
 expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \

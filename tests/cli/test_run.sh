@@ -17,7 +17,7 @@ expect said_what_it_tried 0 'tried to allocate 8.0 GiB with 6.2 GiB free' -- cat
 history_json
 if py <<'PY'
 import json, sys
-runs = [r for r in json.load(open(sys.argv[1])) if r["job"] == "oomjob"]
+runs = [r for r in json.load(open(sys.argv[1]))["runs"] if r["job"] == "oomjob"]
 assert [r["attempt"] for r in runs] == [2, 1], runs
 assert runs[1]["outcome"] == "oom" and runs[1]["exit_status"] == 1, runs[1]
 assert runs[1]["oom_tried_bytes"] == 8 << 30, runs[1]
@@ -53,7 +53,7 @@ expect missing_command 127 "cannot run 'no-such-program-vram'" -- "$VRAM" run --
 history_json
 if py <<'PY'
 import json, sys
-r = json.load(open(sys.argv[1]))[0]
+r = json.load(open(sys.argv[1]))["runs"][0]
 assert r["outcome"] == "not-started" and r["exit_status"] == 127, r
 PY
 then ok missing_command_is_recorded; else not_ok missing_command_is_recorded "$(head -c 400 "$tmp/h.json")"; fi
@@ -110,7 +110,7 @@ if [ $rc -eq 143 ] && grep -q 'was canceled' "$tmp/out"; then ok ctrl_c_cancels;
 
 # vram report: valid SVG, an axis in GiB, one line per run.
 history_json
-ids=$(python3 -c "import json; r=json.load(open('$tmp/h.json')); print(' '.join(str(x['id']) for x in r if x['job']=='oomjob'))")
+ids=$(python3 -c "import json; r=json.load(open('$tmp/h.json'))['runs']; print(' '.join(str(x['id']) for x in r if x['job']=='oomjob'))")
 expect report 0 'wrote' -- "$VRAM" report $ids -o "$tmp/r.svg"
 if python3 - "$tmp/r.svg" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -27,7 +27,7 @@ expect container_job_has_a_peak 0 '' -- env VRAM_HISTORY="$tmp/h.db" \
 env VRAM_HISTORY="$tmp/h.db" "$VRAM" history --json >"$tmp/h.json" 2>&1
 if python3 - "$tmp/h.json" <<'PY'
 import json, sys
-r = [x for x in json.load(open(sys.argv[1])) if x["job"] == "inbox"][0]
+r = [x for x in json.load(open(sys.argv[1]))["runs"] if x["job"] == "inbox"][0]
 assert 0 < r["peak_bytes"] <= 2 << 30, r["peak_bytes"]
 PY
 then ok container_peak_from_the_device; else not_ok container_peak_from_the_device "$(head -c 300 "$tmp/h.json")"; fi

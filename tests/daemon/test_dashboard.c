@@ -86,12 +86,12 @@ TEST(status_has_the_snapshot_and_each_devices_history)
                  "B \"x\"");
     CHECK_EQ(vram__jv_get(root, "history")->n, 2);
     size_t n0 = 0, n1 = 0, n2 = 0, n3 = 0;
-    CHECK_EQ_U64(last_of(root, 0, "ours_bytes", &n0), 512 * MiB);
+    CHECK_EQ_U64(last_of(root, 0, "leased_bytes", &n0), 512 * MiB);
     CHECK_EQ_U64(last_of(root, 0, "others_bytes", &n1), 512 * MiB);
     CHECK_EQ_U64(last_of(root, 0, "free_bytes", &n2), 7 * GiB);
     CHECK_EQ_U64(last_of(root, 0, "age_ms", &n3), 0);
     CHECK(n0 >= 1 && n0 == n1 && n1 == n2 && n2 == n3);
-    CHECK_EQ_U64(last_of(root, 1, "ours_bytes", &n0), 0);
+    CHECK_EQ_U64(last_of(root, 1, "leased_bytes", &n0), 0);
     CHECK_EQ_U64(last_of(root, 1, "others_bytes", &n0), 2 * GiB);
     CHECK_EQ_U64(last_of(root, 1, "free_bytes", &n0), 14 * GiB);
     CHECK_EQ_U64(vram__jv_get(vram__jv_get(root, "history")->items[0], "window_ms")->num,
@@ -121,7 +121,7 @@ TEST(history_is_bucketed_keeping_peaks)
     CHECK_OK(vram__json_read(json, strlen(json), 0, &doc, err, sizeof(err)));
     /* 30 samples inside one 15-second bucket: one point, holding the peak. */
     size_t n = 0;
-    CHECK_EQ_U64(last_of(vram__json_root(doc), 0, "ours_bytes", &n), 6 * GiB);
+    CHECK_EQ_U64(last_of(vram__json_root(doc), 0, "leased_bytes", &n), 6 * GiB);
     CHECK_EQ(n, 1);
     CHECK_EQ_U64(last_of(vram__json_root(doc), 0, "others_bytes", &n), 0);
     CHECK_EQ_U64(last_of(vram__json_root(doc), 0, "free_bytes", &n), 2 * GiB);
@@ -138,7 +138,7 @@ TEST(status_without_a_monitor_has_empty_history)
     char *json;
     CHECK_OK(vram__dashboard_status_json(ctx, NULL, 0, 0, &json));
     CHECK_CONTAINS(json, "\"history\":[{\"index\":0,\"window_ms\":300000,\"age_ms\":[],"
-                         "\"ours_bytes\":[],\"others_bytes\":[],\"free_bytes\":[]},");
+                         "\"leased_bytes\":[],\"others_bytes\":[],\"free_bytes\":[]},");
     free(json);
     CHECK_ERR(vram__dashboard_status_json(NULL, NULL, 0, 0, &json), VRAM_EINVAL);
     vram_ctx_close(ctx);
@@ -156,7 +156,7 @@ TEST(metrics_devices_come_from_one_snapshot)
     CHECK_STR_EQ(m->devices[1].name, "B \"x\"");
     CHECK_EQ_U64(m->devices[0].total_bytes, 8 * GiB);
     CHECK_EQ_U64(m->devices[0].used_bytes, 1 * GiB);
-    CHECK_EQ_U64(m->devices[0].reserved_bytes, 3 * GiB);
+    CHECK_EQ_U64(m->devices[0].leased_bytes, 3 * GiB);
     CHECK_EQ_U64(m->devices[0].others_bytes, 0);
     CHECK_EQ_U64(m->devices[1].others_bytes, 2 * GiB);
     CHECK_EQ_U64(m->devices[1].safe_available_bytes, 14 * GiB - (16 * GiB) / 10);

@@ -20,7 +20,7 @@ else
 fi
 # The families the README lists, with values from the history just made.
 for want in 'vram_device_total_bytes\{device="0",name="NVIDIA GeForce RTX 4090",uuid="GPU-5f2a6c1e-[^"]*"\} 25769803776' \
-            'vram_device_reserved_bytes\{device="0",[^}]*\} 2147483648' \
+            'vram_device_leased_bytes\{device="0",[^}]*\} 2147483648' \
             'vram_device_safe_available_bytes\{device="1",' \
             'vram_jobs\{state="succeeded"\} 1' 'vram_jobs\{state="running"\} 1' \
             'vram_jobs\{state="canceled"\} 1' 'vram_admission_wait_seconds_count 2' \

@@ -115,6 +115,27 @@ python3 -c "import urllib.request as u; print(u.urlopen('${url}metrics').read().
 if grep -q '^vram_jobs{state="succeeded"} [1-9]' "$tmp/metrics.txt" && grep -q '^vram_device_total_bytes{' "$tmp/metrics.txt"; then
     ok metrics_have_jobs_and_devices
 else not_ok metrics_have_jobs_and_devices "$(head -c 400 "$tmp/metrics.txt")"; fi
+# Finished jobs are a counter by outcome, their run times a histogram, and
+# the daemon's own process_* family is there.
+metric() { awk -v n="$1" '$1 == n { print $2; exit }' "$tmp/metrics.txt"; }
+succeeded=$(metric 'vram_jobs{state="succeeded"}')
+finished_ok=$(metric 'vram_jobs_finished_total{outcome="ok"}')
+if grep -q '^# TYPE vram_jobs_finished_total counter$' "$tmp/metrics.txt" && [ -n "$finished_ok" ] &&
+   [ "$finished_ok" -ge 1 ] && [ "$finished_ok" -ge "${succeeded:-0}" ]; then
+    ok metrics_finished_counter_by_outcome
+else not_ok metrics_finished_counter_by_outcome "ok=$finished_ok succeeded=$succeeded: $(grep finished_total "$tmp/metrics.txt")"; fi
+durations=$(metric vram_job_duration_seconds_count)
+inf=$(metric 'vram_job_duration_seconds_bucket{le="+Inf"}')
+if [ -n "$durations" ] && [ "$durations" -ge 1 ] && [ "$durations" = "$inf" ] &&
+   grep -q '^vram_job_duration_seconds_sum ' "$tmp/metrics.txt"; then
+    ok metrics_job_duration_histogram
+else not_ok metrics_job_duration_histogram "$(grep duration "$tmp/metrics.txt")"; fi
+missing=
+for m in process_cpu_seconds_total process_resident_memory_bytes process_open_fds process_start_time_seconds; do
+    v=$(metric $m)
+    awk -v v="${v:-0}" 'BEGIN { exit !(v > 0) }' || missing="$missing $m=$v"
+done
+[ -z "$missing" ] && ok metrics_process_family || not_ok metrics_process_family "$missing"
 if command -v promtool >/dev/null; then
     expect promtool_accepts_metrics 0 '' -- promtool check metrics <"$tmp/metrics.txt"
 fi

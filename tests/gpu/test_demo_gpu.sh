@@ -52,7 +52,7 @@ VRAM_SOCKET=$state/vramd.sock "$VRAM" queue --json >"$tmp/queue.json"
 if python3 - "$tmp/history.json" "$tmp/queue.json" <<'PY'
 import json, pathlib, re, sys
 GiB = 2**30
-runs = json.load(open(sys.argv[1]))
+runs = json.load(open(sys.argv[1]))["runs"]
 reports = {}                        # job name -> what its program said at the end
 for j in json.load(open(sys.argv[2]))["jobs"]:
     text = pathlib.Path(j["log"]).read_text(errors="replace")

@@ -16,7 +16,7 @@ cat "$tmp/out" | sed 's/^/# /'
 "$VRAM" history --json >"$tmp/h.json"
 if python3 - "$tmp/h.json" "$tmp/out" <<'PY'
 import json, re, sys
-runs = json.load(open(sys.argv[1]))
+runs = json.load(open(sys.argv[1]))["runs"]
 ctx = [r for r in runs if r["job"] == "ctx"][0]["peak_bytes"]
 att = sorted([r for r in runs if r["job"] == "gpujob"], key=lambda r: r["attempt"])
 assert [r["outcome"] for r in att] == ["oom", "ok"], [r["outcome"] for r in att]

@@ -35,7 +35,7 @@ for model in wan2.2-ti2v-5b sadtalker latentsync; do
     "$VRAM" history --json >"$tmp/h.json" 2>&1
     if python3 - "$tmp/h.json" "p-$model" <<'PY'
 import json, sys
-runs = sorted((r for r in json.load(open(sys.argv[1])) if r["job"] == sys.argv[2]), key=lambda r: r["attempt"])
+runs = sorted((r for r in json.load(open(sys.argv[1]))["runs"] if r["job"] == sys.argv[2]), key=lambda r: r["attempt"])
 assert len(runs) >= 3, runs
 est = [r["estimate_bytes"] for r in runs]
 assert all(b <= a for a, b in zip(est, est[1:])), est

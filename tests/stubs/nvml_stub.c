@@ -269,6 +269,15 @@ static int get_handle(unsigned idx, void **h)
 EXPORT int nvmlDeviceGetHandleByIndex_v2(unsigned idx, void **h) { return get_handle(idx, h); }
 EXPORT int nvmlDeviceGetHandleByIndex(unsigned idx, void **h) { return get_handle(idx, h); }
 
+/* By PCI bus id, as the CUDA stub numbers its devices: "0000:0N:00.0". */
+EXPORT int nvmlDeviceGetHandleByPciBusId_v2(const char *bus, void **h)
+{
+    count_call("nvmlDeviceGetHandleByPciBusId_v2");
+    if (!bus || strlen(bus) < 10 || bus[9] < '0' || bus[9] > '9')
+        return 2;
+    return get_handle((unsigned)(bus[9] - '0'), h);
+}
+
 static int dev_of(void *h)
 {
     long d = (long)((unsigned long)h & 0xff) - 1;
