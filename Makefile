@@ -64,11 +64,14 @@ WARN     := -Wall -Wextra $(if $(filter-out 0,$(WERROR)),-Werror) -Wshadow -Wstr
 DEFS     := -DVRAM_VERSION_STRING='"$(VERSION)"' -DVRAM_DATA_DIR='"$(DATADIR)/vram"' \
             -DVRAM_PKGLIBDIR='"$(LIBDIR)/vram"' -DVRAM_MULTIARCH='"$(MULTIARCH)"'
 # Debian-packaged libraries libvram links, by pkg-config name.
-LIB_PKGS := sqlite3 inih
+LIB_PKGS := inih
 LIB_EXTRA_LIBS := $(if $(strip $(LIB_PKGS)),$(shell pkg-config --libs $(LIB_PKGS)))
-# Headers only: the daemon's HTTP server dlopens libmicrohttpd when it starts
-# (src/daemon/http.c), so that no other command loads it and its TLS chain.
-DLOPEN_PKGS := libmicrohttpd
+# Headers only: dlopened where they are used, so that no client command loads
+# them: libmicrohttpd and its TLS chain when the daemon's HTTP server starts
+# (src/daemon/http.c), SQLite when the job store or the history opens
+# (src/core/sqlite.c).  Tests and benches call SQLite themselves.
+DLOPEN_PKGS := libmicrohttpd sqlite3
+TEST_EXTRA_LIBS := $(LIB_EXTRA_LIBS) $(shell pkg-config --libs sqlite3)
 VRAM_CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -DVRAM_BUILDING_LIBRARY $(DEFS) \
             $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS))) \
             $(shell pkg-config --cflags $(DLOPEN_PKGS))
@@ -163,12 +166,13 @@ $(STATIC): $(LIB_OBJ)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
-# The command links the static library, and sqlite3 and inih statically too
-# where their archives are installed (Debian's -dev packages ship them):
-# finding and relocating three shared libraries was a third of a command's
-# start, and a command now starts as fast as task-spooler's (bench/tsp).
+# The command links the static library, and inih statically too where its
+# archive is installed (Debian's -dev package ships it): finding and
+# relocating shared libraries was a third of a command's start (bench/tsp
+# compares it with task-spooler's).  SQLite is dlopened by the commands that
+# open a store (src/core/sqlite.c), not linked.
 comma := ,
-CLI_STATIC_LIBS := $(foreach l,sqlite3 inih,$(if $(filter /%,$(shell $(CC) -print-file-name=lib$(l).a)),-l$(l)))
+CLI_STATIC_LIBS := $(foreach l,inih,$(if $(filter /%,$(shell $(CC) -print-file-name=lib$(l).a)),-l$(l)))
 CLI_LIBS  := $(if $(CLI_STATIC_LIBS),-Wl$(comma)-Bstatic $(CLI_STATIC_LIBS) -Wl$(comma)-Bdynamic) \
              $(filter-out $(CLI_STATIC_LIBS),$(LIB_EXTRA_LIBS))
 $(CLI): $(CLI_OBJ) $(STATIC)
@@ -202,12 +206,12 @@ TEST_WARN := $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/de
 $(BUILD)/tests/%: tests/%.c $(STATIC) tests/test.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_WARN) -Itests -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_WARN) -Itests -MMD -MP -o $@ $< $(STATIC) $(TEST_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 
 $(BUILD)/bench/%: bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  BENCH   $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Ibench -MMD -MP -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Ibench -MMD -MP -o $@ $< $(STATIC) $(TEST_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 
 # Stand-ins for NVIDIA's libnvidia-ml.so.1, scripted by the tests: a recent
 # driver, an old one (v1 calls only) and a broken one (a required call missing).

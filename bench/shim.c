@@ -42,6 +42,7 @@ typedef struct job {
     long pairs;
     long errors;
     pthread_barrier_t *start;
+    double t0, t1;                  /* when this thread began and ended its pairs */
 } job;
 
 static void *loop(void *arg)
@@ -50,16 +51,20 @@ static void *loop(void *arg)
     set_current(ctx);
     if (j->start)
         pthread_barrier_wait(j->start);
+    j->t0 = now_s();
     for (long i = 0; i < j->pairs; i++) {
         CUdeviceptr d;
         if (j->p->alloc(&d, SIZE) || j->p->free(d))
             j->errors++;
     }
+    j->t1 = now_s();
     return NULL;
 }
 
 /* ns per pair with `threads` threads each doing `pairs` pairs: wall time
- * over the pairs one thread did (what each thread sees). */
+ * over the pairs one thread did (what each thread sees).  The threads time
+ * themselves, first start to last end: on a loaded machine the main thread
+ * may wake from the barrier after they have finished. */
 static double measure(const pair *p, int threads, long pairs, long *errors)
 {
     pthread_t t[THREADS];
@@ -67,16 +72,18 @@ static double measure(const pair *p, int threads, long pairs, long *errors)
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
-        j[i] = (job){ p, pairs, 0, &start };
+        j[i] = (job){ p, pairs, 0, &start, 0, 0 };
         pthread_create(&t[i], NULL, loop, &j[i]);
     }
     pthread_barrier_wait(&start);
-    double t0 = now_s();
+    double t0 = 1e300, t1 = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         *errors += j[i].errors;
+        t0 = j[i].t0 < t0 ? j[i].t0 : t0;
+        t1 = j[i].t1 > t1 ? j[i].t1 : t1;
     }
-    double dt = now_s() - t0;
+    double dt = t1 - t0;
     pthread_barrier_destroy(&start);
     return dt * 1e9 / (double)pairs;
 }

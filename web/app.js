@@ -223,6 +223,20 @@
     return td;
   }
 
+  /* The peak, and how far --enforce soft let the job past its budget
+   * (over_bytes: the refusals hard mode would have made). */
+  function peakCell(j) {
+    const td = el("td", size(j.peak_bytes), "num");
+    if (j.over_bytes > 0) {
+      const over = el("span", "+" + size(j.over_bytes) + " over budget", "over");
+      over.title = "--enforce soft let it past its budget by up to " + size(j.over_bytes) +
+        "; hard enforcement would have refused that";
+      td.appendChild(el("br"));
+      td.appendChild(over);
+    }
+    return td;
+  }
+
   function jobRow(j, now) {
     const tr = el("tr");
     tr.dataset.job = j.id;
@@ -237,7 +251,7 @@
     tr.appendChild(el("td", j.tier || "–"));
     tr.appendChild(el("td", size(j.estimate_bytes), "num"));
     tr.appendChild(el("td", size(j.used_bytes), "num"));
-    tr.appendChild(el("td", size(j.peak_bytes), "num"));
+    tr.appendChild(peakCell(j));
     tr.appendChild(progressCell(j.progress));
     tr.appendChild(el("td", j.device === null || j.device === undefined ? "–" : "GPU " + j.device));
     tr.appendChild(el("td", j.attempt || 1, "num"));

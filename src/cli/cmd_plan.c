@@ -50,7 +50,21 @@ static int run(cli_args *a)
         snprintf(forced, sizeof(forced), "tier=%s", mode);
         settings[n++] = forced;
     }
-    rc = vram_plan_make(ctx, p, settings, n, budget, device, &plan);
+    /* In JSON a plan is printed also when nothing fits: the smallest one,
+     * with the refusal and what to change; the exit status still says it. */
+    bool json = !strcmp(format, "json");
+    rc = json ? vram_plan_make_any(ctx, p, settings, n, budget, device, &plan)
+              : vram_plan_make(ctx, p, settings, n, budget, device, &plan);
+    if (rc == VRAM_ENOFIT && plan) {
+        char *text;
+        int frc = vram_plan_format(plan, "json", &text);
+        if (!frc) {
+            puts(text);
+            vram_free(text);
+        }
+        rc = cli_fail(a, rc, NULL);
+        goto out;
+    }
     if (rc) {
         rc = cli_fail(a, rc, NULL);
         goto out;
@@ -85,7 +99,9 @@ const cli_command cmd_plan = {
         "VRAM_MODE=TIER) forces a tier and is refused, with the numbers, when it does\n"
         "not fit.  The plan gives PYTORCH_CUDA_ALLOC_CONF for the budget and, in JSON,\n"
         "accelerate's max_memory and a device map.  --format shell prints export lines:\n"
-        "eval \"$(vram plan --model M --format shell)\".\n"
+        "eval \"$(vram plan --model M --format shell)\".  When nothing fits, --format json\n"
+        "still prints the smallest plan with \"fits\": false, the refusal in \"why\",\n"
+        "\"needs_bytes\", and \"change\": what would make it fit (exit status 3).\n"
         "Exit status: 0; 2 bad input (unknown model, setting or tier); 3 nothing fits.",
     .flags = flags,
     .run = run,

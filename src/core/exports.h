@@ -97,6 +97,16 @@ VRAM_API int vram_plan_json(vram_ctx *ctx, const char *model, const char *const 
                             size_t nsettings, uint64_t budget_bytes, unsigned device,
                             char **json_out);
 
+/* vram_plan_make, but when nothing fits the plan is made all the same
+ * (VRAM_ENOFIT is returned and *out is set; vram_plan_fits is 0): its
+ * tier and memory mode are the smallest, vram_plan_why is the refusal,
+ * and its JSON (vram_plan_format) says what to change ("needs_bytes",
+ * "short_bytes", "change": the optimizer's cheapest way to fit, then the
+ * budget it would take).  Other errors leave *out NULL.  Free with
+ * vram_plan_free. */
+VRAM_API int vram_plan_make_any(vram_ctx *ctx, const vram_profile *p, const char *const *settings,
+                                size_t n, uint64_t budget_bytes, unsigned device, vram_plan **out);
+
 /* The optimization as JSON.  Free with vram_free. */
 VRAM_API int vram_optimization_json(const vram_profile *p, const vram_optimization *o,
                                     char **json_out);

@@ -317,6 +317,41 @@ static void json_accelerate(vram__json *j, const vram_plan *plan)
     vram__json_object_end(j);
 }
 
+/* A refused plan's way out: how much it needs, and what to change, the
+ * optimizer's suggestions first (when they make it fit), then the budget
+ * that would take the smallest tier and mode as they are. */
+static void json_change(vram__json *j, const vram_plan *plan)
+{
+    uint64_t needs = plan->chosen.peak > 0 ? (uint64_t)ceil(plan->chosen.peak) : 0;
+    vram__json_field_uint(j, "needs_bytes", needs);
+    vram__json_field_uint(j, "short_bytes", needs > plan->budget ? needs - plan->budget : 0);
+    const vram_optimization *o = &plan->change;
+    vram__json_key(j, "change");
+    vram__json_array_begin(j);
+    for (size_t i = 0; o->fits && i < o->nsuggestions; i++) {
+        const vram_suggestion *s = &o->suggestions[i];
+        vram__json_object_begin(j);
+        vram__json_field_string(j, "parameter", s->parameter);
+        vram__json_field_string(j, "from", s->from);
+        vram__json_field_string(j, "to", s->to);
+        vram__json_key(j, "saved_bytes");
+        vram__json_int(j, s->saved_bytes);
+        vram__json_field_string(j, "reason", s->reason);
+        vram__json_object_end(j);
+    }
+    char g[32], reason[192];
+    vram__json_object_begin(j);
+    vram__json_field_string(j, "parameter", "vram");
+    vram__json_field_uint(j, "from", plan->budget);
+    vram__json_field_uint(j, "to", needs);
+    snprintf(reason, sizeof(reason), "a budget of %s (--vram, or a card with that much safe "
+             "available) takes the smallest tier and memory mode as they are",
+             plan__gib((double)needs, g, sizeof(g)));
+    vram__json_field_string(j, "reason", reason);
+    vram__json_object_end(j);
+    vram__json_array_end(j);
+}
+
 static void json_plan(vram__json *j, const vram_plan *plan)
 {
     const vram_profile *p = &plan->prof;
@@ -355,6 +390,8 @@ static void json_plan(vram__json *j, const vram_plan *plan)
         plan__json_estimate(j, p, &plan->modes[i]);
     vram__json_array_end(j);
     vram__json_field_string(j, "why", plan->why);
+    if (plan->refused)
+        json_change(j, plan);
     vram__json_key(j, "allocator");
     vram__json_object_begin(j);
     vram__json_field_string(j, "PYTORCH_CUDA_ALLOC_CONF", plan->alloc);

@@ -25,6 +25,8 @@ struct vram_plan {
     char args[PLAN_ARGS_TEXT];      /* the pipeline's words ([args]), NUL after each */
     uint16_t arg_at[PLAN_ARGS_MAX_WORDS];
     int nargs;                      /* -1: they did not fit */
+    bool refused;                   /* made by vram_plan_make_any although nothing fits: */
+    vram_optimization change;       /* the optimizer's way out (level maximum), if any */
 };
 
 /* "12.3 GiB" with one decimal, for figures in double. */

@@ -229,8 +229,8 @@ static int device_budget(vram_ctx *ctx, unsigned device, uint64_t *out)
     return 0;
 }
 
-int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
-                   uint64_t budget_bytes, unsigned device, vram_plan **out)
+static int make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                uint64_t budget_bytes, unsigned device, bool keep_refused, vram_plan **out)
 {
     return vram__plan_make_for_args(ctx, p, settings, n, budget_bytes, device, false, out);
 }
@@ -262,6 +262,20 @@ int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *c
         take(plan, &r);
         if (!r.fits)
             rc = r.tier_forced ? refuse_forced(plan, p->tier[r.tier].name) : refuse_all(plan);
+        if (rc == VRAM_ENOFIT && keep_refused) {
+            /* The refusal, with what would change it: the message in why,
+             * the optimizer's cheapest way to fit (if any) in change. */
+            char message[sizeof(plan->why)];
+            vram__strlcpy(message, vram_last_error(), sizeof(message));
+            plan->refused = true;
+            vram_optimize(p, settings, n, plan->budget, VRAM_LEVEL_MAXIMUM, 0, &plan->change);
+            vram__strlcpy(plan->why, message, sizeof(plan->why));
+            fill_values(plan);
+            fill_args(plan);
+            vram__fail(VRAM_ENOFIT, "%s", message);
+            *out = plan;
+            return VRAM_ENOFIT;
+        }
     }
     if (!rc) {
         char why[512] = "", b[64];
@@ -279,6 +293,18 @@ int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *c
     fill_args(plan);
     *out = plan;
     return 0;
+}
+
+int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                   uint64_t budget_bytes, unsigned device, vram_plan **out)
+{
+    return make(ctx, p, settings, n, budget_bytes, device, false, out);
+}
+
+int vram_plan_make_any(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                       uint64_t budget_bytes, unsigned device, vram_plan **out)
+{
+    return make(ctx, p, settings, n, budget_bytes, device, true, out);
 }
 
 void vram_plan_free(vram_plan *plan)
@@ -414,6 +440,7 @@ int vram_plan_next_rung(const vram_plan *plan, vram_plan **out)
     if (!next)
         return vram__fail(VRAM_ENOMEM, "out of host memory making a plan");
     *next = *plan;
+    next->refused = false;
     int rc = apply_rung(p, &p->rung[plan->rung], &next->x);
     next->rung = plan->rung + 1;
     if (!rc) {

@@ -159,6 +159,24 @@ void vram__enforce_close(vram__enforce *e)
     e->fd = -1;
 }
 
+_Static_assert(VRAM__ENFORCE_DEVICES == VRAM_SHIM_DEVICES, "runner.h and shim/region.h count devices alike");
+
+int vram__enforce_budget(vram__enforce *e, int dev, uint64_t bytes)
+{
+    if (dev < 0 || dev >= VRAM_SHIM_DEVICES)
+        return vram__fail(VRAM_EINVAL, "device %d is not one the shim counts (0 to %d)", dev,
+                          VRAM_SHIM_DEVICES - 1);
+    if (vram__enforce_on(e))
+        e->region->dev[dev].budget = bytes;
+    return 0;
+}
+
+void vram__enforce_card_free(vram__enforce *e, int dev, uint64_t free_bytes)
+{
+    if (vram__enforce_on(e) && dev >= 0 && dev < VRAM_SHIM_DEVICES)
+        atomic_store(&e->region->dev[dev].card_free, free_bytes);
+}
+
 bool vram__enforce_on(const vram__enforce *e)
 {
     return e && e->region;
@@ -262,6 +280,8 @@ void vram__enforce_read(vram__enforce *e, vram__enforce_count *out)
         out->peak_bytes += atomic_load(&dv->peak);
         out->over_bytes += atomic_load(&dv->over_peak);
         out->refused += atomic_load(&dv->refused);
+        out->dev_used[d] = atomic_load(&dv->used);
+        out->dev_refused[d] = atomic_load(&dv->refused);
         uint64_t ctx = atomic_load(&dv->ctx_bytes);
         if (ctx > out->ctx_bytes)
             out->ctx_bytes = ctx;

@@ -8,12 +8,12 @@
  * the daemon can record at once; when it stays locked or the disk is full,
  * the caller hears a distinct error and the job's own result stands.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/json_read.h"
+#include "core/sqlite.h"
 #include "runner/runner.h"
 
 #define SCHEMA_VERSION 2
@@ -116,6 +116,9 @@ int vram_history_open(const char *path, vram_history **out)
     if (!out)
         return vram__fail(VRAM_EINVAL, "vram_history_open: NULL output");
     *out = NULL;
+    int ready = vram__sqlite_ready();
+    if (ready)
+        return ready;
     vram_history *h = calloc(1, sizeof(*h));
     if (!h)
         return vram__fail(VRAM_ENOMEM, "out of host memory");

@@ -883,7 +883,10 @@ static int run_attempt(run *r, attempt *a, watched *w)
         build_env(r, a, &env);
         vram__enforce_env(&w->enforce, put_env, &env);
         vram_device_info in;
+        memset(&in, 0, sizeof(in));
         vram_device_query(r->ctx, (unsigned)a->device, &in);
+        /* The job's one device is its CUDA ordinal 0 (CUDA_VISIBLE_DEVICES). */
+        vram__enforce_card_free(&w->enforce, 0, in.free_bytes);
         char budget[32];
         vram_size_format(a->bytes, budget, sizeof(budget));
         say(r, "attempt %u: %s on GPU %d (%s) with %s%s%s", a->number, a->command, a->device,

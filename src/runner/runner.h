@@ -195,13 +195,17 @@ typedef struct vram__enforce {
     char library[4096];             /* the shim's path */
 } vram__enforce;
 
+#define VRAM__ENFORCE_DEVICES 16     /* = VRAM_SHIM_DEVICES */
+
 typedef struct vram__enforce_count {
-    uint64_t used_bytes;            /* the job's live device bytes now */
+    uint64_t used_bytes;            /* the job's live device bytes now, all devices */
     uint64_t peak_bytes;
     uint64_t over_bytes;            /* the most it went past the budget (soft) */
     uint64_t refused;               /* allocations answered out-of-memory */
     unsigned processes;             /* that attached, ever */
     bool cuda_seen;                 /* some process reached the driver: the count is the job's */
+    uint64_t dev_used[VRAM__ENFORCE_DEVICES];       /* per device (the job's CUDA ordinals) */
+    uint64_t dev_refused[VRAM__ENFORCE_DEVICES];
     uint64_t ctx_bytes;             /* of used: the largest context (and modules) the
                                        shim measured a process's first context take */
 } vram__enforce_count;
@@ -221,6 +225,12 @@ int vram__enforce_mode(const char *text, int *mode);
  * "off": not enforcing; "hard"/"soft" without the shim: VRAM_ENOENT. */
 int vram__enforce_open(vram__enforce *e, const char *mode, uint64_t budget_bytes);
 void vram__enforce_close(vram__enforce *e);
+/* Sets one device's budget (the job's CUDA ordinal dev; 0: the job may not
+ * allocate there), after vram__enforce_open gave every device the same. */
+int vram__enforce_budget(vram__enforce *e, int dev, uint64_t bytes);
+/* What card dev had free when the job starts, from which the shim measures
+ * the job's first context there without NVML. */
+void vram__enforce_card_free(vram__enforce *e, int dev, uint64_t free_bytes);
 bool vram__enforce_on(const vram__enforce *e);
 const char *vram__enforce_mode_name(const vram__enforce *e);
 

@@ -8,7 +8,10 @@
  *
  * `base` is the name a caller gives cuGetProcAddress; of the rows sharing
  * it, a request at version V gets the newest row with since <= V, and the
- * per-thread-default-stream row (_ptsz) when it asks with that flag.
+ * per-thread-default-stream row (_ptsz) when it asks with that flag.  (From
+ * CUDA 12.0 the name cuGraphInstantiate means cuGraphInstantiateWithFlags:
+ * the driver answers with that entry point, which the shim knows by its
+ * address; shim.c never picks an older row for it by version.)
  * Rows with hooked = 0 are driver calls the shim makes itself and never
  * hands out.  Names not in the list pass through untouched.
  */
@@ -49,6 +52,24 @@ enum { LIB_CUDA, LIB_NVML };
     X(LIB_CUDA, cuMipmappedArrayDestroy,       cuMipmappedArrayDestroy, 5000, 0, 1) \
     X(LIB_CUDA, cuMemPoolCreate,               cuMemPoolCreate,       11020, 0, 1) \
     X(LIB_CUDA, cuMemPoolTrimTo,               cuMemPoolTrimTo,       11020, 0, 1) \
+    X(LIB_CUDA, cuMemPoolDestroy,              cuMemPoolDestroy,      11020, 0, 1) \
+    X(LIB_CUDA, cuMemPoolSetAttribute,         cuMemPoolSetAttribute, 11020, 0, 1) \
+    X(LIB_CUDA, cuDeviceSetMemPool,            cuDeviceSetMemPool,    11020, 0, 1) \
+    X(LIB_CUDA, cuStreamSynchronize,           cuStreamSynchronize,       0, 0, 1) \
+    X(LIB_CUDA, cuStreamSynchronize_ptsz,      cuStreamSynchronize,    7000, 1, 1) \
+    X(LIB_CUDA, cuCtxSynchronize,              cuCtxSynchronize,          0, 0, 1) \
+    X(LIB_CUDA, cuEventSynchronize,            cuEventSynchronize,        0, 0, 1) \
+    X(LIB_CUDA, cuGraphAddMemAllocNode,        cuGraphAddMemAllocNode, 11040, 0, 1) \
+    X(LIB_CUDA, cuGraphDestroy,                cuGraphDestroy,        10000, 0, 1) \
+    X(LIB_CUDA, cuGraphInstantiate,            cuGraphInstantiate,    10000, 0, 1) \
+    X(LIB_CUDA, cuGraphInstantiate_v2,         cuGraphInstantiate,    11000, 0, 1) \
+    X(LIB_CUDA, cuGraphInstantiateWithFlags,   cuGraphInstantiateWithFlags, 11040, 0, 1) \
+    X(LIB_CUDA, cuGraphInstantiateWithParams,  cuGraphInstantiateWithParams, 12000, 0, 1) \
+    X(LIB_CUDA, cuGraphInstantiateWithParams_ptsz, cuGraphInstantiateWithParams, 12000, 1, 1) \
+    X(LIB_CUDA, cuGraphExecDestroy,            cuGraphExecDestroy,    10000, 0, 1) \
+    X(LIB_CUDA, cuGraphLaunch,                 cuGraphLaunch,         10000, 0, 1) \
+    X(LIB_CUDA, cuGraphLaunch_ptsz,            cuGraphLaunch,         10000, 1, 1) \
+    X(LIB_CUDA, cuDeviceGraphMemTrim,          cuDeviceGraphMemTrim,  11040, 0, 1) \
     X(LIB_CUDA, cuCtxCreate,                   cuCtxCreate,               0, 0, 1) \
     X(LIB_CUDA, cuCtxCreate_v2,                cuCtxCreate,            3020, 0, 1) \
     X(LIB_CUDA, cuCtxCreate_v3,                cuCtxCreate,           11040, 0, 1) \
@@ -65,6 +86,10 @@ enum { LIB_CUDA, LIB_NVML };
     X(LIB_CUDA, cuCtxPopCurrent_v2,            cuCtxPopCurrent,        4000, 0, 0) \
     X(LIB_CUDA, cuMemGetAddressRange_v2,       cuMemGetAddressRange,   3020, 0, 0) \
     X(LIB_CUDA, cuDeviceGetPCIBusId,           cuDeviceGetPCIBusId,       0, 0, 0) \
+    X(LIB_CUDA, cuDeviceGetCount,              cuDeviceGetCount,          0, 0, 0) \
+    X(LIB_CUDA, cuMemPoolGetAttribute,         cuMemPoolGetAttribute, 11020, 0, 0) \
+    X(LIB_CUDA, cuDeviceGetMemPool,            cuDeviceGetMemPool,    11020, 0, 0) \
+    X(LIB_CUDA, cuDeviceGetGraphMemAttribute,  cuDeviceGetGraphMemAttribute, 11040, 0, 0) \
     X(LIB_NVML, nvmlDeviceGetMemoryInfo,       nvmlDeviceGetMemoryInfo,   0, 0, 1) \
     X(LIB_NVML, nvmlDeviceGetMemoryInfo_v2,    nvmlDeviceGetMemoryInfo_v2, 0, 0, 1) \
     X(LIB_NVML, nvmlInit_v2,                   nvmlInit_v2,               0, 0, 0) \

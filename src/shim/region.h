@@ -5,9 +5,13 @@
  * The runner creates it (memfd, owner-only, never a path anyone else can
  * open), fills the header and hands the descriptor down in VRAM_SHIM_FD;
  * every process of the job maps it and counts into it with atomics only.
- * Per device: the job's live bytes, its peak and its peak overage (soft
- * mode), each on its own cache line, so that devices never share a line on
- * the hot path.  Per process: a slot with its pid and its bytes per device,
+ * Per device (the job's CUDA ordinals, as its CUDA_VISIBLE_DEVICES numbers
+ * them): the job's budget there, its live bytes, its peak and its peak
+ * overage (soft mode), each device on its own cache line, so that devices
+ * never share a line on the hot path.  A device whose budget is 0 is not
+ * the job's: hard mode refuses every allocation there.  card_free is what
+ * the card had free when the runner started the job (0: unknown), from
+ * which the shim measures a first context without NVML.  Per process: a slot with its pid and its bytes per device,
  * so that the runner can hand back the bytes of a process that died holding
  * them (kill -9).  A slot's bytes are split over VRAM_SHIM_SUBS counters,
  * each on lines of its own, that the process's threads spread over (a
@@ -23,7 +27,7 @@
 #include <stdint.h>
 
 #define VRAM_SHIM_MAGIC    0x314d4948534d4156ull   /* "VAMSHIM1" */
-#define VRAM_SHIM_VERSION  1u
+#define VRAM_SHIM_VERSION  2u
 #define VRAM_SHIM_DEVICES  16
 #define VRAM_SHIM_SLOTS    256
 #define VRAM_SHIM_SUBS     8
@@ -51,7 +55,9 @@ typedef struct vram_shim_dev {
     _Atomic uint64_t over_peak;     /* most bytes past the budget at once (soft) */
     _Atomic uint64_t ctx_bytes;     /* of used: contexts and modules */
     _Atomic uint64_t refused;       /* allocations answered out-of-memory */
-    char pad[24];
+    uint64_t budget;                /* bytes the job may hold here; 0: none */
+    _Atomic uint64_t card_free;     /* the card's free bytes at the job's start; 0: unknown */
+    char pad[8];
 } __attribute__((aligned(64))) vram_shim_dev;
 
 typedef struct vram_shim_sub {
@@ -71,7 +77,7 @@ typedef struct vram_shim_region {
     uint32_t size;                  /* sizeof(vram_shim_region) */
     uint32_t mode;
     uint32_t pad;
-    uint64_t budget_bytes;          /* per device */
+    uint64_t pad1;
     _Atomic uint32_t attached;      /* processes that ever attached */
     _Atomic uint32_t slots_full;    /* processes that found no slot (counted in devices only) */
     _Atomic uint32_t cuda_seen;     /* some process of the job reached the driver */
@@ -80,13 +86,15 @@ typedef struct vram_shim_region {
     vram_shim_slot slot[VRAM_SHIM_SLOTS];
 } vram_shim_region;
 
+/* Every device gets `budget`; vram__enforce_budget changes one. */
 static inline void vram_shim_region_init(vram_shim_region *r, uint32_t mode, uint64_t budget)
 {
     r->magic = VRAM_SHIM_MAGIC;
     r->version = VRAM_SHIM_VERSION;
     r->size = (uint32_t)sizeof(*r);
     r->mode = mode;
-    r->budget_bytes = budget;
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+        r->dev[d].budget = budget;
 }
 
 static inline bool vram_shim_region_valid(const vram_shim_region *r)

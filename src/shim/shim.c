@@ -41,6 +41,13 @@
 #define PTRMAP_LARGE (1u << 20)        /* 16 MiB of address space, touched only when needed */
 #define ALIGN_BYTES 512ull              /* the driver's smallest allocation step */
 #define CTX_MAX_BYTES (4ull << 30)     /* a context measured above this is noise */
+#define POOLS 64                        /* memory pools a process's count follows */
+#define GRAPHS 256                      /* graphs (and instantiated graphs) with memory nodes */
+/* A stream-ordered allocation's table entry carries its pool row (+1) in
+ * these bits of its size (sizes stay below 2^48). */
+#define POOL_SHIFT 48
+#define POOL_SIZE(v) ((v) & ((1ull << POOL_SHIFT) - 1))
+#define POOL_ROW(v) ((int)(PTRMAP_SIZE(v) >> POOL_SHIFT) - 1)
 
 typedef void *(*dlsym_fn)(void *, const char *);
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
@@ -61,12 +68,29 @@ static struct shim {
     _Atomic(void *) real[HOOK_COUNT];
     vram_shim_region *region;       /* NULL: pass everything through */
     int mode;
-    uint64_t budget;
+    uint64_t budget[VRAM_SHIM_DEVICES];         /* per device, from the region */
+    bool uniform;                   /* every device has the same budget */
     _Atomic int slot;               /* this process's slot, -1 for none */
     _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
     _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
     _Atomic uint64_t ctx_charge[VRAM_SHIM_DEVICES];
     _Atomic uint64_t card_total[VRAM_SHIM_DEVICES];
+    _Atomic uint64_t graph_charge[VRAM_SHIM_DEVICES];   /* charged for the graph memory pool */
+    _Atomic int graph_seen[VRAM_SHIM_DEVICES];
+    _Atomic int cur_pool[VRAM_SHIM_DEVICES];     /* the device's current pool: index + 1, 0 unknown */
+    _Atomic int npools;             /* pool rows ever used */
+    struct shim_pool {
+        _Atomic uintptr_t handle;   /* 0: a free row */
+        _Atomic int dev;
+        _Atomic int64_t live;       /* bytes of its allocations the program holds */
+        _Atomic uint64_t kept;      /* charged beyond live: what the pool still keeps */
+        _Atomic int settling;
+    } pools[POOLS];
+    struct shim_graph {
+        _Atomic uintptr_t handle;   /* a CUgraph or a CUgraphExec; 0: free */
+        uint64_t bytes[VRAM_SHIM_DEVICES];   /* its memory nodes, per device */
+    } graphs[GRAPHS], execs[GRAPHS];
+    _Atomic int nexecs;             /* exec rows ever used: 0 keeps launches free */
     ptrmap map;
     char problem[256];              /* why the shim passes through, said at first use */
     _Atomic int said;
@@ -313,6 +337,50 @@ static uint64_t parse_size(const char *s)
     return v * mult;
 }
 
+/* VRAM_BUDGET_BYTES: one size for every device ("6GiB"), one per device in
+ * CUDA's order ("6GiB,8GiB"), or per named device ("0:6GiB,2:8GiB").  A
+ * device a list leaves out gets no budget (it is not the job's).  Nonzero
+ * when malformed. */
+static int parse_budgets(const char *text, uint64_t *budget)
+{
+    memset(budget, 0, sizeof(uint64_t) * VRAM_SHIM_DEVICES);
+    if (!strchr(text, ',') && !strchr(text, ':')) {
+        uint64_t b = parse_size(text);
+        for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+            budget[d] = b;
+        return b ? 0 : -1;
+    }
+    char item[64];
+    int next = 0;
+    for (const char *p = text;;) {
+        size_t n = strcspn(p, ",");
+        if (!n || n >= sizeof(item))
+            return -1;
+        memcpy(item, p, n);
+        item[n] = '\0';
+        char *size = item, *colon = strchr(item, ':');
+        int dev = next;
+        if (colon) {
+            char *end;
+            *colon = '\0';
+            long v = strtol(item, &end, 10);
+            if (*end || end == item || v < 0)
+                return -1;
+            dev = (int)v;
+            size = colon + 1;
+        }
+        uint64_t b = parse_size(size);
+        if (!b || dev >= VRAM_SHIM_DEVICES || budget[dev])
+            return -1;
+        budget[dev] = b;
+        next = dev + 1;
+        p += n;
+        if (!*p)
+            return 0;
+        p++;
+    }
+}
+
 /* This process's start time in clock ticks (field 22 of /proc/self/stat),
  * which tells the runner a recycled pid from the one that held a slot. */
 static uint64_t start_ticks(void)
@@ -398,22 +466,26 @@ static void attach(void)
         }
     } else {
         const char *b = getenv(VRAM_SHIM_ENV_BUDGET), *m = getenv(VRAM_SHIM_ENV_MODE);
-        uint64_t budget = parse_size(b);
+        uint64_t budget[VRAM_SHIM_DEVICES];
         int mode = m && *m ? mode_from(m) : VRAM_SHIM_HARD;
         if (!b)
             snprintf(S.problem, sizeof(S.problem), "no budget (neither %s nor %s is set)",
                      VRAM_SHIM_ENV_FD, VRAM_SHIM_ENV_BUDGET);
-        else if (!budget)
-            snprintf(S.problem, sizeof(S.problem), "%s='%.40s' is not a size above zero (e.g. 6GiB)",
-                     VRAM_SHIM_ENV_BUDGET, b);
+        else if (parse_budgets(b, budget))
+            snprintf(S.problem, sizeof(S.problem), "%s='%.60s' is not a size above zero (e.g. 6GiB), nor a "
+                     "list of them per device (6GiB,8GiB or 0:6GiB,2:8GiB; devices 0-%d)",
+                     VRAM_SHIM_ENV_BUDGET, b, VRAM_SHIM_DEVICES - 1);
         else if (mode < 0)
             snprintf(S.problem, sizeof(S.problem), "%s='%.20s' is not hard, soft or off",
                      VRAM_SHIM_ENV_MODE, m);
         else if ((r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                            -1, 0)) == MAP_FAILED)
             snprintf(S.problem, sizeof(S.problem), "cannot map a region: %s", strerror(errno));
-        else
-            vram_shim_region_init(r, (uint32_t)mode, budget);
+        else {
+            vram_shim_region_init(r, (uint32_t)mode, 0);
+            for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+                r->dev[d].budget = budget[d];
+        }
     }
     if (r == MAP_FAILED)
         return;
@@ -428,7 +500,11 @@ static void attach(void)
     S.map.t[0] = (ptrmap_table){ m, PTRMAP_SMALL - 1 };
     S.map.t[1] = (ptrmap_table){ m + PTRMAP_SMALL, PTRMAP_LARGE - 1 };
     S.mode = (int)r->mode;
-    S.budget = r->budget_bytes;
+    S.uniform = true;
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+        S.budget[d] = r->dev[d].budget;
+        S.uniform = S.uniform && S.budget[d] == S.budget[0];
+    }
     S.region = r;
     atomic_fetch_add(&r->attached, 1);
     pthread_atfork(NULL, NULL, after_fork_child);
@@ -442,6 +518,9 @@ __attribute__((constructor)) static void shim_init(void)
 }
 
 /* ---- counting ---- */
+
+static bool settle_dev(int dev);
+static void settle_all(void);
 
 static int current_device(void)
 {
@@ -476,14 +555,22 @@ static CUresult charge(int dev, uint64_t bytes, bool force, uint64_t *over)
     if (!r || (unsigned)dev >= VRAM_SHIM_DEVICES)
         return CUDA_SUCCESS;
     vram_shim_dev *d = &r->dev[dev];
+    bool settled = false;
+again:;
     uint64_t now = atomic_fetch_add_explicit(&d->used, bytes, memory_order_relaxed) + bytes;
-    if (UNLIKELY(now > S.budget)) {
+    if (UNLIKELY(now > S.budget[dev])) {
         if (S.mode == VRAM_SHIM_HARD && !force) {
             atomic_fetch_sub_explicit(&d->used, bytes, memory_order_relaxed);
+            /* What pools and the graph pool let go since the last look may
+             * make room: look once before refusing. */
+            if (!settled && settle_dev(dev)) {
+                settled = true;
+                goto again;
+            }
             atomic_fetch_add_explicit(&d->refused, 1, memory_order_relaxed);
             return CUDA_ERROR_OUT_OF_MEMORY;
         }
-        *over = now - S.budget;
+        *over = now - S.budget[dev];
     }
     int slot = atomic_load_explicit(&S.slot, memory_order_relaxed);
     if (UNLIKELY(slot == SLOT_UNTRIED))
@@ -539,19 +626,20 @@ static bool viewing(void)
     return S.region && S.mode == VRAM_SHIM_HARD;
 }
 
-static uint64_t view_total(uint64_t real_total)
+static uint64_t view_total(int dev, uint64_t real_total)
 {
-    if (S.budget > real_total) {
-        say_once(SAY_BIGBUDGET, "the budget (%llu bytes) is more than the card's %llu; the card is the limit",
-                 (unsigned long long)S.budget, (unsigned long long)real_total);
+    uint64_t budget = (unsigned)dev < VRAM_SHIM_DEVICES ? S.budget[dev] : 0;
+    if (budget > real_total) {
+        say_once(SAY_BIGBUDGET, "the budget of device %d (%llu bytes) is more than the card's %llu; the card "
+                 "is the limit", dev, (unsigned long long)budget, (unsigned long long)real_total);
         return real_total;
     }
-    return S.budget;
+    return budget;
 }
 
 static uint64_t view_free(int dev, uint64_t real_free, uint64_t real_total)
 {
-    uint64_t total = view_total(real_total);
+    uint64_t total = view_total(dev, real_total);
     uint64_t used = (unsigned)dev < VRAM_SHIM_DEVICES
                         ? atomic_load_explicit(&S.region->dev[dev].used, memory_order_relaxed) : 0;
     uint64_t left = used >= total ? 0 : total - used;
@@ -564,8 +652,9 @@ EXPORT CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total_bytes)
     CUresult rc = CALL_REAL(cuMemGetInfo_v2, free_bytes, total_bytes);
     if (rc == CUDA_SUCCESS && viewing() && free_bytes && total_bytes) {
         int dev = current_device();
+        settle_all();
         *free_bytes = (size_t)view_free(dev, *free_bytes, *total_bytes);
-        *total_bytes = (size_t)view_total(*total_bytes);
+        *total_bytes = (size_t)view_total(dev, *total_bytes);
     }
     return rc;
 }
@@ -576,8 +665,9 @@ EXPORT CUresult cuMemGetInfo(unsigned int *free_bytes, unsigned int *total_bytes
     CUresult rc = CALL_REAL(cuMemGetInfo, free_bytes, total_bytes);
     if (rc == CUDA_SUCCESS && viewing() && free_bytes && total_bytes) {
         int dev = current_device();
+        settle_all();
         *free_bytes = (unsigned int)view_free(dev, *free_bytes, *total_bytes);
-        *total_bytes = (unsigned int)view_total(*total_bytes);
+        *total_bytes = (unsigned int)view_total(dev, *total_bytes);
     }
     return rc;
 }
@@ -587,7 +677,7 @@ EXPORT CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
     report();
     CUresult rc = CALL_REAL(cuDeviceTotalMem_v2, bytes, dev);
     if (rc == CUDA_SUCCESS && viewing() && bytes)
-        *bytes = (size_t)view_total(*bytes);
+        *bytes = (size_t)view_total(dev, *bytes);
     return rc;
 }
 
@@ -596,18 +686,47 @@ EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev)
     report();
     CUresult rc = CALL_REAL(cuDeviceTotalMem, bytes, dev);
     if (rc == CUDA_SUCCESS && viewing() && bytes)
-        *bytes = (unsigned int)view_total(*bytes);
+        *bytes = (unsigned int)view_total(dev, *bytes);
     return rc;
 }
 
-/* NVML counts the whole card for everyone; the job sees its budget, and
- * its own count as what is used (a job uses one device). */
-static uint64_t job_used(void)
+/* NVML counts the whole card for everyone; the job sees its budget there,
+ * and its own count as what is used.  Which of the job's devices an NVML
+ * handle is: found by PCI bus id where NVML can say, else device 0 (with
+ * one budget for every device, the job's whole count against it). */
+static int nvml_device(nvmlDevice_t h)
 {
+    if (S.uniform)
+        return -1;
+    __typeof__(&nvmlDeviceGetHandleByPciBusId_v2) by_bus = REAL(nvmlDeviceGetHandleByPciBusId_v2);
+    int count = 0;
+    if (!by_bus || CALL_REAL(cuDeviceGetCount, &count) != CUDA_SUCCESS)
+        return 0;
+    for (int d = 0; d < count && d < VRAM_SHIM_DEVICES; d++) {
+        char bus[32];
+        nvmlDevice_t mine;
+        if (CALL_REAL(cuDeviceGetPCIBusId, bus, (int)sizeof(bus), d) == CUDA_SUCCESS && !by_bus(bus, &mine) &&
+            mine == h)
+            return d;
+    }
+    return 0;
+}
+
+static void nvml_view(nvmlDevice_t h, unsigned long long *total, unsigned long long *free_b)
+{
+    int dev = nvml_device(h);
     uint64_t used = 0;
-    for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
-        used += atomic_load_explicit(&S.region->dev[d].used, memory_order_relaxed);
-    return used;
+    if (dev < 0) {
+        for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+            used += atomic_load_explicit(&S.region->dev[d].used, memory_order_relaxed);
+        dev = 0;
+    } else {
+        used = atomic_load_explicit(&S.region->dev[dev].used, memory_order_relaxed);
+    }
+    uint64_t t = view_total(dev, *total);
+    uint64_t left = used >= t ? 0 : t - used;
+    *free_b = left < *free_b ? left : *free_b;
+    *total = t;
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
@@ -617,11 +736,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *m
         return 13;                  /* NVML_ERROR_FUNCTION_NOT_FOUND */
     nvmlReturn_t rc = f(device, memory);
     if (rc == NVML_SUCCESS && viewing() && memory) {
-        uint64_t total = view_total(memory->total), used = job_used();
-        uint64_t left = used >= total ? 0 : total - used;
-        memory->free = left < memory->free ? left : memory->free;
-        memory->total = total;
-        memory->used = total - memory->free;
+        nvml_view(device, &memory->total, &memory->free);
+        memory->used = memory->total - memory->free;
     }
     return rc;
 }
@@ -633,10 +749,8 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v
         return 13;
     nvmlReturn_t rc = f(device, memory);
     if (rc == NVML_SUCCESS && viewing() && memory) {
-        uint64_t total = view_total(memory->total), used = job_used();
-        uint64_t left = used >= total ? 0 : total - used;
-        memory->free = left < memory->free ? left : memory->free;
-        memory->total = total;
+        nvml_view(device, &memory->total, &memory->free);
+        uint64_t total = memory->total;
         memory->used = total - memory->free - (memory->reserved < total - memory->free ? memory->reserved : 0);
     }
     return rc;
@@ -738,36 +852,284 @@ EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned i
     return rc;
 }
 
+/* ---- memory pools: what the driver keeps reserved ----
+ *
+ * A stream-ordered allocation (cuMemAllocAsync, cuMemAllocFromPoolAsync)
+ * comes from a pool, and what a pool takes from the card is what it has
+ * reserved, not what is allocated from it: a cuMemFreeAsync gives the bytes
+ * back to the pool only when the stream reaches it, and the pool gives them
+ * back to the card only at a synchronization, down to its release
+ * threshold, or at cuMemPoolTrimTo (cuMemFreeAsync is thus counted per the
+ * driver's semantics: used until the stream reaches it, and then until the
+ * pool lets go).  So each pool the process uses has a row: `live`, the
+ * bytes of its allocations the program holds, and `kept`, bytes charged
+ * beyond them.  A free (async or not) moves its bytes from `live` to
+ * `kept`: they stay counted.  An allocation is charged in full, unless that
+ * would refuse it, when the pool's own figures (reserved less used) say how
+ * much of it the pool serves from what it keeps.  At the points where the
+ * driver releases (cuStreamSynchronize, cuCtxSynchronize,
+ * cuEventSynchronize, a synchronous free, cuMemPoolTrimTo, a new release
+ * threshold), at cuMemGetInfo, and before refusing an allocation, the shim
+ * reads the pool's CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT and sets `kept` to
+ * reserved - live.  Between those points the count can be high by what a
+ * pool let go or reused (never low by what it holds); at them it is the
+ * driver's own figure. */
+
+/* The row of pool h (on dev), made at first sight; -1 when all are taken
+ * (its allocations then count as plain ones). */
+static int pool_row(CUmemoryPool h, int dev)
+{
+    if (!h)
+        return -1;
+    int n = atomic_load_explicit(&S.npools, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (atomic_load_explicit(&S.pools[i].handle, memory_order_acquire) == (uintptr_t)h)
+            return i;
+    for (int i = 0; i < POOLS; i++) {
+        uintptr_t zero = 0;
+        struct shim_pool *p = &S.pools[i];
+        if (atomic_load(&p->handle) || !atomic_compare_exchange_strong(&p->handle, &zero, (uintptr_t)h))
+            continue;
+        atomic_store(&p->dev, dev);
+        atomic_store(&p->live, 0);
+        atomic_store(&p->kept, 0);
+        int cur = atomic_load(&S.npools);
+        while (cur < i + 1 && !atomic_compare_exchange_weak(&S.npools, &cur, i + 1))
+            ;
+        /* Two threads may meet the same new pool at once: the lower row wins. */
+        for (int j = 0; j < i; j++)
+            if (atomic_load(&S.pools[j].handle) == (uintptr_t)h) {
+                atomic_store(&p->handle, 0);
+                return j;
+            }
+        return i;
+    }
+    return -1;
+}
+
+/* The row of dev's current pool, which cuMemAllocAsync takes from. */
+static int default_pool(int dev)
+{
+    int r = atomic_load_explicit(&S.cur_pool[dev], memory_order_relaxed);
+    if (LIKELY(r))
+        return r - 1;
+    CUmemoryPool h = NULL;
+    if (CALL_REAL(cuDeviceGetMemPool, &h, dev) != CUDA_SUCCESS)
+        return -1;
+    int i = pool_row(h, dev);
+    if (i >= 0)
+        atomic_store(&S.cur_pool[dev], i + 1);
+    return i;
+}
+
+/* Sets what pool row i keeps to the driver's figure; true when that gave
+ * bytes back. */
+static bool settle_pool(int i)
+{
+    struct shim_pool *p = &S.pools[i];
+    uintptr_t h = atomic_load(&p->handle);
+    int zero = 0;
+    if (!h || !atomic_compare_exchange_strong(&p->settling, &zero, 1))
+        return false;
+    bool gave = false;
+    cuuint64_t reserved = 0;
+    if (CALL_REAL(cuMemPoolGetAttribute, (CUmemoryPool)h, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) ==
+        CUDA_SUCCESS) {
+        int dev = atomic_load(&p->dev);
+        int64_t live = atomic_load(&p->live);
+        uint64_t target = live <= 0 ? reserved : reserved > (uint64_t)live ? reserved - (uint64_t)live : 0;
+        uint64_t k = atomic_load(&p->kept), over;
+        while (!atomic_compare_exchange_weak(&p->kept, &k, target))
+            ;
+        if (target > k) {
+            charge(dev, target - k, true, &over);   /* the driver holds it already */
+        } else if (k > target) {
+            uncharge(dev, k - target);
+            gave = true;
+        }
+    }
+    atomic_store(&p->settling, 0);
+    return gave;
+}
+
+/* An allocation of n from pool row i, charged in full (*charged): the pool
+ * may serve it from what it keeps, but only the driver knows whether it can
+ * (bytes freed on another stream are not reusable until it gets there).
+ * Past the budget, once the pools are settled, it is the driver's word: the
+ * pool's reserved bytes less its used ones are free in it, and that much of
+ * what the row keeps serves the allocation without a charge. */
+static CUresult pool_take(int i, int dev, uint64_t n, uint64_t *charged, uint64_t *over)
+{
+    struct shim_pool *p = &S.pools[i];
+    *charged = n;
+    if (LIKELY(charge(dev, n, false, over) == CUDA_SUCCESS)) {
+        atomic_fetch_add_explicit(&p->live, (int64_t)n, memory_order_relaxed);
+        return CUDA_SUCCESS;
+    }
+    cuuint64_t reserved = 0, used = 0;
+    CUmemoryPool h = (CUmemoryPool)atomic_load(&p->handle);
+    if (CALL_REAL(cuMemPoolGetAttribute, h, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) != CUDA_SUCCESS ||
+        CALL_REAL(cuMemPoolGetAttribute, h, CU_MEMPOOL_ATTR_USED_MEM_CURRENT, &used) != CUDA_SUCCESS)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t spare = reserved > used ? reserved - used : 0;
+    uint64_t k = atomic_load(&p->kept), t;
+    do {
+        t = k < n ? k : n;
+        t = t < spare ? t : spare;
+    } while (t && !atomic_compare_exchange_weak(&p->kept, &k, k - t));
+    if (!t)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (n > t && charge(dev, n - t, false, over)) {
+        atomic_fetch_add(&p->kept, t);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    atomic_fetch_sub(&S.region->dev[dev].refused, 1);      /* the first try's refusal was not one */
+    *charged = n - t;
+    atomic_fetch_add_explicit(&p->live, (int64_t)n, memory_order_relaxed);
+    return CUDA_SUCCESS;
+}
+
+/* The driver refused what pool_take counted. */
+static void pool_untake(int i, int dev, uint64_t n, uint64_t charged)
+{
+    struct shim_pool *p = &S.pools[i];
+    atomic_fetch_sub(&p->live, (int64_t)n);
+    atomic_fetch_add(&p->kept, n - charged);
+    uncharge(dev, charged);
+}
+
+/* An allocation of n from pool row i was freed: the pool keeps its bytes
+ * until the driver says otherwise (at once, for a synchronous free). */
+static void pool_freed(int i, uint64_t n, bool sync)
+{
+    struct shim_pool *p = &S.pools[i];
+    atomic_fetch_sub_explicit(&p->live, (int64_t)n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->kept, n, memory_order_relaxed);
+    if (sync)
+        settle_pool(i);
+}
+
+/* ---- graph memory: what the device's graph pool keeps reserved ----
+ *
+ * A graph's memory nodes (cuGraphAddMemAllocNode) take their memory from
+ * the device's graph pool when the graph is launched, and the pool keeps it
+ * across launches until cuDeviceGraphMemTrim.  The shim notes each graph's
+ * node bytes per device; cuGraphInstantiate refuses (out of memory, in hard
+ * mode) a graph whose nodes cannot fit in the budget even if they reuse all
+ * the graph pool holds; cuGraphLaunch charges what the nodes need beyond
+ * what the pool holds unused (refused past the budget), and at the points
+ * the pools settle the device's graph charge becomes the driver's
+ * CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT. */
+
+static struct shim_graph *graph_find(struct shim_graph *t, uintptr_t h, bool add)
+{
+    if (!h)
+        return NULL;
+    int n = t == S.execs ? atomic_load_explicit(&S.nexecs, memory_order_acquire) : GRAPHS;
+    for (int i = 0; i < n; i++)
+        if (atomic_load_explicit(&t[i].handle, memory_order_acquire) == h)
+            return &t[i];
+    if (!add)
+        return NULL;
+    for (int i = 0; i < GRAPHS; i++) {
+        uintptr_t zero = 0;
+        if (!atomic_load(&t[i].handle) && atomic_compare_exchange_strong(&t[i].handle, &zero, h)) {
+            memset(t[i].bytes, 0, sizeof(t[i].bytes));
+            if (t == S.execs) {
+                int cur = atomic_load(&S.nexecs);
+                while (cur < i + 1 && !atomic_compare_exchange_weak(&S.nexecs, &cur, i + 1))
+                    ;
+            }
+            return &t[i];
+        }
+    }
+    return NULL;
+}
+
+static void graph_drop(struct shim_graph *t, uintptr_t h)
+{
+    struct shim_graph *g = graph_find(t, h, false);
+    if (g)
+        atomic_store(&g->handle, 0);
+}
+
+/* Sets dev's graph charge to what the graph pool holds; true when that gave
+ * bytes back. */
+static bool settle_graph(int dev)
+{
+    cuuint64_t reserved = 0;
+    if (!atomic_load_explicit(&S.graph_seen[dev], memory_order_relaxed) ||
+        CALL_REAL(cuDeviceGetGraphMemAttribute, dev, CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT, &reserved) !=
+            CUDA_SUCCESS)
+        return false;
+    uint64_t g = atomic_exchange(&S.graph_charge[dev], reserved), over;
+    if (reserved > g)
+        charge(dev, reserved - g, true, &over);
+    else if (g > reserved)
+        uncharge(dev, g - reserved);
+    return g > reserved;
+}
+
+static bool settle_dev(int dev)
+{
+    bool gave = false;
+    int n = atomic_load_explicit(&S.npools, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&S.pools[i].handle) && atomic_load(&S.pools[i].dev) == dev)
+            gave |= settle_pool(i);
+    return settle_graph(dev) || gave;
+}
+
+static void settle_all(void)
+{
+    if (!S.region)
+        return;
+    int n = atomic_load_explicit(&S.npools, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        settle_pool(i);
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+        settle_graph(d);
+}
+
 /* Stream-ordered allocations count from the call, as the budget must hold
- * for what the stream will have taken by then. */
-#define ASYNC_ALLOC(name, ...)                                                 \
+ * for what the stream will have taken by then; from their pool's row. */
+#define ASYNC_ALLOC(name, row_expr, ...)                                       \
     {                                                                          \
         int dev = current_device();                                            \
-        uint64_t n = rounded(bytesize), over;                                  \
-        if (charge(dev, n, false, &over))                                      \
+        uint64_t n = rounded(bytesize), over, charged = n;                     \
+        int row = S.region && (unsigned)dev < VRAM_SHIM_DEVICES &&             \
+                  n < (1ull << POOL_SHIFT) ? (row_expr) : -1;                  \
+        if (row >= 0 ? pool_take(row, dev, n, &charged, &over)                 \
+                     : charge(dev, n, false, &over))                           \
             return CUDA_ERROR_OUT_OF_MEMORY;                                   \
         CUresult rc = CALL_REAL(name, __VA_ARGS__);                            \
-        if (rc != CUDA_SUCCESS)                                                \
-            uncharge(dev, n);                                                  \
-        else                                                                   \
-            remember(PTRMAP_DEVPTR, *dptr, dev, n, over);                      \
+        if (rc != CUDA_SUCCESS) {                                              \
+            if (row >= 0)                                                      \
+                pool_untake(row, dev, n, charged);                             \
+            else                                                               \
+                uncharge(dev, n);                                              \
+        } else {                                                               \
+            remember(PTRMAP_DEVPTR, *dptr, dev,                                \
+                     n | (row >= 0 ? (uint64_t)(row + 1) << POOL_SHIFT : 0), over); \
+        }                                                                      \
         return rc;                                                             \
     }
 
 EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream s)
-    ASYNC_ALLOC(cuMemAllocAsync, dptr, bytesize, s)
+    ASYNC_ALLOC(cuMemAllocAsync, default_pool(dev), dptr, bytesize, s)
 EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream s)
-    ASYNC_ALLOC(cuMemAllocAsync_ptsz, dptr, bytesize, s)
+    ASYNC_ALLOC(cuMemAllocAsync_ptsz, default_pool(dev), dptr, bytesize, s)
 EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
-    ASYNC_ALLOC(cuMemAllocFromPoolAsync, dptr, bytesize, pool, s)
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync, pool_row(pool, dev), dptr, bytesize, pool, s)
 EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
                                              CUstream s)
-    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, dptr, bytesize, pool, s)
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, pool_row(pool, dev), dptr, bytesize, pool, s)
 
-/* A free gives the bytes back once the driver accepted it; the table entry
- * is taken first so that a racing double free cannot give them back twice,
- * and put back if the driver refuses. */
-#define FREE_DEVPTR(name, p, ...)                                              \
+/* A free gives the bytes back once the driver accepted it (a pool's
+ * allocation: to its pool's row, see above); the table entry is taken first
+ * so that a racing double free cannot give them back twice, and put back if
+ * the driver refuses. */
+#define FREE_DEVPTR(name, sync, p, ...)                                        \
     {                                                                          \
         __typeof__(&name) f_ = REAL(name);                                     \
         if (UNLIKELY(!f_))                                                     \
@@ -781,17 +1143,21 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
             int meta_ = PTRMAP_DEV(v_), dev_ = meta_ & 15;                     \
             if (rc_ != CUDA_SUCCESS)                                           \
                 ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_DEVPTR, p), v_);          \
-            else if ((meta_ >> 4) ==                                           \
+            else if ((meta_ >> 4) !=                                           \
                      (int)atomic_load_explicit(&S.epoch[dev_], memory_order_relaxed)) \
+                ;                                                              \
+            else if (UNLIKELY(POOL_ROW(v_) >= 0))                              \
+                pool_freed(POOL_ROW(v_), POOL_SIZE(v_), sync);                 \
+            else                                                               \
                 uncharge(dev_, PTRMAP_SIZE(v_));                               \
         }                                                                      \
         return rc_;                                                            \
     }
 
-EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, p, p)
-EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, p, p)
-EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, p, p, s)
-EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync_ptsz, p, p, s)
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, true, p, p)
+EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, true, p, p)
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, false, p, p, s)
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync_ptsz, false, p, p, s)
 
 /* The virtual memory calls: physical memory is what cuMemCreate makes. */
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
@@ -890,18 +1256,241 @@ EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray a)
     return rc;
 }
 
-/* Pools hold no memory of their own until something is allocated from them
- * (cuMemAllocFromPoolAsync, counted there); creating and trimming pass
- * through, and are here so that the table names every memory call. */
+/* A pool holds no memory until something is allocated from it; its row is
+ * made here so that its device is the one it was made for. */
 EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
 {
     report();
-    return CALL_REAL(cuMemPoolCreate, pool, props);
+    CUresult rc = CALL_REAL(cuMemPoolCreate, pool, props);
+    if (rc == CUDA_SUCCESS && S.region && pool && props && props->location.type == CU_MEM_LOCATION_TYPE_DEVICE &&
+        (unsigned)props->location.id < VRAM_SHIM_DEVICES)
+        pool_row(*pool, props->location.id);
+    return rc;
+}
+
+static int pool_known(CUmemoryPool pool)
+{
+    int n = atomic_load_explicit(&S.npools, memory_order_acquire);
+    for (int i = 0; pool && i < n; i++)
+        if (atomic_load(&S.pools[i].handle) == (uintptr_t)pool)
+            return i;
+    return -1;
 }
 
 EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
 {
-    return CALL_REAL(cuMemPoolTrimTo, pool, keep);
+    CUresult rc = CALL_REAL(cuMemPoolTrimTo, pool, keep);
+    int i = rc == CUDA_SUCCESS ? pool_known(pool) : -1;
+    if (i >= 0)
+        settle_pool(i);
+    return rc;
+}
+
+/* A new release threshold may let the pool give bytes back at the next
+ * synchronization; the pool is read now and then. */
+EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, int attr, void *value)
+{
+    CUresult rc = CALL_REAL(cuMemPoolSetAttribute, pool, attr, value);
+    int i = rc == CUDA_SUCCESS ? pool_known(pool) : -1;
+    if (i >= 0)
+        settle_pool(i);
+    return rc;
+}
+
+/* A destroyed pool gives back what it kept; one with allocations still out
+ * lives on in the driver until they are freed, and so does its row. */
+EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
+{
+    int i = pool_known(pool);
+    if (i >= 0)
+        settle_pool(i);
+    CUresult rc = CALL_REAL(cuMemPoolDestroy, pool);
+    if (rc == CUDA_SUCCESS && i >= 0 && atomic_load(&S.pools[i].live) <= 0) {
+        struct shim_pool *p = &S.pools[i];
+        uncharge(atomic_load(&p->dev), atomic_exchange(&p->kept, 0));
+        for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+            int want = i + 1;
+            atomic_compare_exchange_strong(&S.cur_pool[d], &want, 0);
+        }
+        atomic_store(&p->handle, 0);
+    }
+    return rc;
+}
+
+EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
+{
+    CUresult rc = CALL_REAL(cuDeviceSetMemPool, dev, pool);
+    if (rc == CUDA_SUCCESS && (unsigned)dev < VRAM_SHIM_DEVICES)
+        atomic_store(&S.cur_pool[dev], 0);
+    return rc;
+}
+
+/* Where the driver gives pools' and the graph pool's bytes back. */
+#define SETTLE_AFTER(name, ...)                                                \
+    {                                                                          \
+        CUresult rc_ = CALL_REAL(name, __VA_ARGS__);                           \
+        if (rc_ == CUDA_SUCCESS)                                               \
+            settle_all();                                                      \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuStreamSynchronize(CUstream s) SETTLE_AFTER(cuStreamSynchronize, s)
+EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) SETTLE_AFTER(cuStreamSynchronize_ptsz, s)
+EXPORT CUresult cuEventSynchronize(CUevent e) SETTLE_AFTER(cuEventSynchronize, e)
+EXPORT CUresult cuCtxSynchronize(void)
+{
+    CUresult rc = CALL_REAL(cuCtxSynchronize);
+    if (rc == CUDA_SUCCESS)
+        settle_all();
+    return rc;
+}
+
+/* ---- graphs ---- */
+
+EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph graph, const CUgraphNode *deps, size_t ndeps,
+                                       CUDA_MEM_ALLOC_NODE_PARAMS *params)
+{
+    report();
+    CUresult rc = CALL_REAL(cuGraphAddMemAllocNode, node, graph, deps, ndeps, params);
+    if (rc == CUDA_SUCCESS && S.region && params &&
+        (unsigned)params->poolProps.location.id < VRAM_SHIM_DEVICES) {
+        struct shim_graph *g = graph_find(S.graphs, (uintptr_t)graph, true);
+        if (g)
+            g->bytes[params->poolProps.location.id] += rounded(params->bytesize);
+        atomic_store(&S.graph_seen[params->poolProps.location.id], 1);
+    }
+    return rc;
+}
+
+EXPORT CUresult cuGraphDestroy(CUgraph graph)
+{
+    CUresult rc = CALL_REAL(cuGraphDestroy, graph);
+    if (rc == CUDA_SUCCESS && S.region)
+        graph_drop(S.graphs, (uintptr_t)graph);
+    return rc;
+}
+
+/* Whether graph's memory nodes can fit in the budget, reusing all that the
+ * graph pool holds; CUDA_ERROR_OUT_OF_MEMORY in hard mode when not. */
+static CUresult graph_fits(CUgraph graph)
+{
+    struct shim_graph *g = S.region && S.mode == VRAM_SHIM_HARD ? graph_find(S.graphs, (uintptr_t)graph, false)
+                                                                : NULL;
+    for (int d = 0; g && d < VRAM_SHIM_DEVICES; d++) {
+        if (!g->bytes[d])
+            continue;
+        for (int tries = 0; tries < 2; tries++) {
+            uint64_t used = atomic_load(&S.region->dev[d].used), pool = atomic_load(&S.graph_charge[d]);
+            uint64_t other = used > pool ? used - pool : 0;
+            if (other + g->bytes[d] <= S.budget[d])
+                break;
+            if (tries || !settle_dev(d)) {
+                atomic_fetch_add(&S.region->dev[d].refused, 1);
+                return CUDA_ERROR_OUT_OF_MEMORY;
+            }
+        }
+    }
+    return CUDA_SUCCESS;
+}
+
+static void graph_instantiated(CUgraphExec *exec, CUgraph graph)
+{
+    struct shim_graph *g = graph_find(S.graphs, (uintptr_t)graph, false), *x;
+    if (g && exec && (x = graph_find(S.execs, (uintptr_t)*exec, true)))
+        memcpy(x->bytes, g->bytes, sizeof(x->bytes));
+}
+
+/* A graph made by stream capture has memory nodes the shim never saw added:
+ * any instantiation makes the settles read the device's graph pool. */
+#define INSTANTIATE(name, exec, graph, ...)                                    \
+    {                                                                          \
+        report();                                                              \
+        int dev_ = S.region ? current_device() : -1;                           \
+        if ((unsigned)dev_ < VRAM_SHIM_DEVICES)                                \
+            atomic_store(&S.graph_seen[dev_], 1);                              \
+        if (graph_fits(graph))                                                 \
+            return CUDA_ERROR_OUT_OF_MEMORY;                                   \
+        CUresult rc_ = CALL_REAL(name, __VA_ARGS__);                           \
+        if (rc_ == CUDA_SUCCESS && S.region)                                   \
+            graph_instantiated(exec, graph);                                   \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuGraphInstantiate(CUgraphExec *exec, CUgraph graph, CUgraphNode *en, char *log, size_t n)
+    INSTANTIATE(cuGraphInstantiate, exec, graph, exec, graph, en, log, n)
+EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec *exec, CUgraph graph, CUgraphNode *en, char *log, size_t n)
+    INSTANTIATE(cuGraphInstantiate_v2, exec, graph, exec, graph, en, log, n)
+EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *exec, CUgraph graph, unsigned long long flags)
+    INSTANTIATE(cuGraphInstantiateWithFlags, exec, graph, exec, graph, flags)
+EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *exec, CUgraph graph, CUDA_GRAPH_INSTANTIATE_PARAMS *p)
+    INSTANTIATE(cuGraphInstantiateWithParams, exec, graph, exec, graph, p)
+EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *exec, CUgraph graph,
+                                                  CUDA_GRAPH_INSTANTIATE_PARAMS *p)
+    INSTANTIATE(cuGraphInstantiateWithParams_ptsz, exec, graph, exec, graph, p)
+
+EXPORT CUresult cuGraphExecDestroy(CUgraphExec exec)
+{
+    CUresult rc = CALL_REAL(cuGraphExecDestroy, exec);
+    if (rc == CUDA_SUCCESS && S.region && atomic_load_explicit(&S.nexecs, memory_order_relaxed))
+        graph_drop(S.execs, (uintptr_t)exec);
+    return rc;
+}
+
+/* Charges what a launch of exec may take from the card beyond what the
+ * graph pool holds unused; charged[] says how much per device. */
+static CUresult launch_charge(CUgraphExec exec, uint64_t *charged)
+{
+    struct shim_graph *x = graph_find(S.execs, (uintptr_t)exec, false);
+    for (int d = 0; x && d < VRAM_SHIM_DEVICES; d++) {
+        if (!x->bytes[d])
+            continue;
+        settle_graph(d);
+        cuuint64_t reserved = atomic_load(&S.graph_charge[d]), used = 0;
+        uint64_t over = 0;
+        CALL_REAL(cuDeviceGetGraphMemAttribute, d, CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT, &used);
+        uint64_t spare = reserved > used ? reserved - used : 0;
+        uint64_t need = x->bytes[d] > spare ? x->bytes[d] - spare : 0;
+        if (need && charge(d, need, false, &over)) {
+            for (int e = 0; e < d; e++) {
+                uncharge(e, charged[e]);
+                atomic_fetch_sub(&S.graph_charge[e], charged[e]);
+            }
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        if (over)
+            vram_shim_raise(&S.region->dev[d].over_peak, over);
+        atomic_fetch_add(&S.graph_charge[d], need);
+        charged[d] = need;
+    }
+    return CUDA_SUCCESS;
+}
+
+#define LAUNCH(name, exec, s)                                                  \
+    {                                                                          \
+        if (LIKELY(!atomic_load_explicit(&S.nexecs, memory_order_relaxed)))   \
+            return CALL_REAL(name, exec, s);                                   \
+        uint64_t charged_[VRAM_SHIM_DEVICES] = { 0 };                          \
+        if (launch_charge(exec, charged_))                                     \
+            return CUDA_ERROR_OUT_OF_MEMORY;                                   \
+        CUresult rc_ = CALL_REAL(name, exec, s);                               \
+        if (rc_ != CUDA_SUCCESS)                                               \
+            for (int d_ = 0; d_ < VRAM_SHIM_DEVICES; d_++)                     \
+                if (charged_[d_]) {                                            \
+                    uncharge(d_, charged_[d_]);                                \
+                    atomic_fetch_sub(&S.graph_charge[d_], charged_[d_]);       \
+                }                                                              \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuGraphLaunch(CUgraphExec exec, CUstream s) LAUNCH(cuGraphLaunch, exec, s)
+EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec exec, CUstream s) LAUNCH(cuGraphLaunch_ptsz, exec, s)
+
+EXPORT CUresult cuDeviceGraphMemTrim(CUdevice dev)
+{
+    CUresult rc = CALL_REAL(cuDeviceGraphMemTrim, dev);
+    if (rc == CUDA_SUCCESS && S.region && (unsigned)dev < VRAM_SHIM_DEVICES)
+        settle_graph(dev);
+    return rc;
 }
 
 /* ---- contexts ---- */
@@ -917,8 +1506,12 @@ static void seen(void)
     claim_slot();
 }
 
-/* What the card has free before a context exists, from NVML when it can be
- * loaded; 0 when it cannot be known (the context then counts as nothing). */
+/* What the card has free before a context exists: from NVML when it can
+ * be loaded; else from what the runner saw free on the card when it started
+ * the job (the region's card_free), less what the job has taken there since
+ * (its count on the device); 0 when it cannot be known (the context then
+ * counts as nothing).  The context's own size is then this less what
+ * cuMemGetInfo says is free once it exists. */
 static uint64_t card_free_before(int dev)
 {
     char bus[32];
@@ -928,14 +1521,15 @@ static uint64_t card_free_before(int dev)
     void *lib = NULL;
     for (int i = 0; i < 2 && !lib; i++)
         lib = dlopen(names[i], RTLD_LAZY | RTLD_LOCAL);     /* kept: NVML stays loaded */
-    if (!lib || CALL_REAL(cuDeviceGetPCIBusId, bus, (int)sizeof(bus), dev) != CUDA_SUCCESS)
-        return 0;
-    __typeof__(&nvmlInit_v2) init = REAL(nvmlInit_v2);
-    __typeof__(&nvmlDeviceGetHandleByPciBusId_v2) by_bus = REAL(nvmlDeviceGetHandleByPciBusId_v2);
-    __typeof__(&nvmlDeviceGetMemoryInfo) info = REAL(nvmlDeviceGetMemoryInfo);
-    if (!init || !by_bus || !info || init() || by_bus(bus, &h) || info(h, &m))
-        return 0;
-    return m.free;
+    __typeof__(&nvmlInit_v2) init = lib ? REAL(nvmlInit_v2) : NULL;
+    __typeof__(&nvmlDeviceGetHandleByPciBusId_v2) by_bus = lib ? REAL(nvmlDeviceGetHandleByPciBusId_v2) : NULL;
+    __typeof__(&nvmlDeviceGetMemoryInfo) info = lib ? REAL(nvmlDeviceGetMemoryInfo) : NULL;
+    if (init && by_bus && info && CALL_REAL(cuDeviceGetPCIBusId, bus, (int)sizeof(bus), dev) == CUDA_SUCCESS &&
+        !init() && !by_bus(bus, &h) && !info(h, &m))
+        return m.free;
+    uint64_t at_start = atomic_load(&S.region->dev[dev].card_free);
+    uint64_t job = atomic_load(&S.region->dev[dev].used);
+    return at_start > job ? at_start - job : 0;
 }
 
 /* The first context of this process on dev: charge what it took from the
@@ -978,6 +1572,14 @@ static void context_closed(int dev)
     if (refs != 1)
         return;
     atomic_store(&S.epoch[dev], (uint8_t)((atomic_load(&S.epoch[dev]) + 1) & 15));
+    /* The pools' and the graph pool's bytes went with the context too. */
+    int npools = atomic_load(&S.npools);
+    for (int i = 0; i < npools; i++)
+        if (atomic_load(&S.pools[i].dev) == dev) {
+            atomic_store(&S.pools[i].live, 0);
+            atomic_store(&S.pools[i].kept, 0);
+        }
+    atomic_store(&S.graph_charge[dev], 0);
     int slot = atomic_load(&S.slot);
     if (slot >= 0) {
         uint64_t b = vram_shim_slot_take(S.region, slot, dev);
@@ -1135,12 +1737,19 @@ static void *interpose_proc(const char *sym, void *p, int version, cuuint64_t fl
         return p;
     int best = -1, rows = 0;
     bool ptds = flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+    /* The driver may answer a name with an entry point of another name
+     * (cuGraphInstantiate at 12000 is cuGraphInstantiateWithFlags): the
+     * address says which ABI it has. */
+    for (int i = 0; i < HOOK_COUNT; i++)
+        if (hook_info[i].hooked && hook_info[i].lib == LIB_CUDA && peek_real(i) == p)
+            return hook_addr[i];
     for (int i = 0; i < HOOK_COUNT; i++) {
         if (!hook_info[i].hooked || strcmp(hook_info[i].base, sym))
             continue;
         rows++;
-        if (peek_real(i) == p)
-            return hook_addr[i];
+        /* Not by version: the name changed its ABI at 12000. */
+        if (version >= 12000 && !strcmp(sym, "cuGraphInstantiate"))
+            continue;
         if (hook_info[i].since > version || (hook_info[i].ptds && !ptds))
             continue;
         if (best < 0 || hook_info[i].since > hook_info[best].since ||

@@ -15,12 +15,12 @@
  * daemon and the runner of a job can both try to move it and exactly one
  * wins, across crashes and restarts.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/sqlite.h"
 #include "wire/queue.h"
 
 struct vram__queue {
@@ -142,6 +142,9 @@ static int q_fail(vram__queue *q, int src, const char *doing)
 int vram__queue_open(const char *path, vram__queue **out)
 {
     *out = NULL;
+    int ready = vram__sqlite_ready();
+    if (ready)
+        return ready;
     vram__queue *q = calloc(1, sizeof(*q));
     if (!q)
         return vram__fail(VRAM_ENOMEM, "out of host memory");

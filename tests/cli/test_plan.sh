@@ -121,6 +121,33 @@ expect plan_forced_unknown 2 "tier 'huge' is not a tier of hunyuanvideo-avatar \
     "$VRAM" plan --model hunyuanvideo-avatar --vram 20GiB --mode huge
 expect plan_nothing_fits 3 'nothing fits the 0.2 GiB budget: the lowest tier, emergency' -- \
     "$VRAM" plan --model hunyuanvideo-avatar --vram 256MiB
+# In JSON, nothing fitting still gives one document: the smallest plan,
+# the refusal, what it needs and what to change; the status is still 3.
+"$VRAM" plan --model wan2.2-t2v-a14b --vram 12.5GiB --format json >"$tmp/nofit.json" 2>"$tmp/nofit.err"
+rc=$?
+expect plan_json_nothing_fits 0 '^ok$' -- python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert sys.argv[2] == "3", "exit " + sys.argv[2]
+assert d["fits"] is False and d["tier"] == "480p" and d["memory"] == "sequential", d
+assert d["budget_bytes"] == 13421772800 and d["needs_bytes"] > d["budget_bytes"], d
+assert d["short_bytes"] == d["needs_bytes"] - d["budget_bytes"], d
+assert "nothing fits the 12.5 GiB budget" in d["why"], d["why"]
+params = [c["parameter"] for c in d["change"]]
+assert params[-1] == "vram" and d["change"][-1]["to"] == d["needs_bytes"], d["change"]
+assert "memory" in params and "resolution" in params, params
+print("ok")' "$tmp/nofit.json" "$rc"
+expect plan_json_nothing_fits_says_so 0 'nothing fits the 12.5 GiB budget' -- cat "$tmp/nofit.err"
+"$VRAM" plan --model hunyuanvideo-avatar --vram 256MiB --json >"$tmp/nofit.json" 2>/dev/null
+rc=$?
+expect plan_json_nothing_fits_at_all 0 '^ok$' -- python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert sys.argv[2] == "3" and d["fits"] is False and d["tier"] == "emergency", (sys.argv[2], d["tier"])
+assert [c["parameter"] for c in d["change"]] == ["vram"], d["change"]
+print("ok")' "$tmp/nofit.json" "$rc"
+expect plan_text_nothing_fits 3 '^vram plan: nothing fits' -- \
+    "$VRAM" plan --model hunyuanvideo-avatar --vram 256MiB
 expect plan_bad_format 2 "--format: 'yaml' is not one of text\|json\|env\|shell" -- \
     "$VRAM" plan --model hunyuanvideo-avatar --vram 8GiB --format yaml
 

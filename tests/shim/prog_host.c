@@ -3,8 +3,11 @@
  * job's region with runner/enforce.c, as `vram run` does, runs a command
  * under the shim, and prints the count as it changes.
  *
- *   host MODE BUDGET_BYTES -- COMMAND...
+ *   host MODE BUDGET_BYTES[,BUDGET_BYTES...] -- COMMAND...
  *
+ * A list gives device 0, 1, ... each its own budget (the rest none).
+ * HOST_CARD_FREE=BYTES says card 0 had that much free at the start (as the
+ * runner says from its device query).
  * Prints "child pid=N", then "count used=BYTES" whenever the job's count
  * changes (polled every 10 ms, dead processes' bytes given back as the
  * runner does), and at the end "final used=.. peak=.. over=.. refused=..
@@ -37,6 +40,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "host: %s\n", vram_last_error());
         return 2;
     }
+    if (strchr(argv[2], ',')) {
+        char *p = argv[2];
+        for (int d = 0; d < VRAM__ENFORCE_DEVICES; d++) {
+            vram__enforce_budget(&e, d, *p ? strtoull(p, &p, 10) : 0);
+            if (*p == ',')
+                p++;
+        }
+    }
+    if (getenv("HOST_CARD_FREE"))
+        vram__enforce_card_free(&e, 0, strtoull(getenv("HOST_CARD_FREE"), NULL, 10));
     vram__enforce_env(&e, put, NULL);
     vram__enforce_inherit(&e, true);
     pid_t pid = fork();
@@ -70,6 +83,9 @@ int main(int argc, char **argv)
     printf("final used=%" PRIu64 " peak=%" PRIu64 " over=%" PRIu64 " refused=%" PRIu64
            " processes=%u status=%d\n", c.used_bytes, c.peak_bytes, c.over_bytes, c.refused, c.processes,
            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    for (int d = 0; d < VRAM__ENFORCE_DEVICES; d++)
+        if (c.dev_refused[d])
+            printf("device %d refused=%" PRIu64 "\n", d, c.dev_refused[d]);
     vram__enforce_close(&e);
     return 0;
 }

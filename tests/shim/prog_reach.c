@@ -280,7 +280,10 @@ static int run_kinds(void)
     if (!r2) release(h2);
     SAY("vmm");
     CUmemoryPool pool;
-    if (pool_create(&pool, NULL))
+    CUmemPoolProps pprops;
+    memset(&pprops, 0, sizeof(pprops));
+    pprops.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    if (pool_create(&pool, &pprops))
         return 1;
     r1 = pool_alloc(&p1, 2 * GIB, pool, NULL);
     r2 = pool_alloc(&p2, 2 * GIB, pool, NULL);

@@ -76,7 +76,7 @@ static void *worker(void *arg)
         uint64_t n = 1 << 20;
         vram_shim_dev *d = &region->dev[id % 2];
         uint64_t now = atomic_fetch_add_explicit(&d->used, n, memory_order_relaxed) + n;
-        if (now > region->budget_bytes) {
+        if (now > region->dev[0].budget) {
             atomic_fetch_sub_explicit(&d->used, n, memory_order_relaxed);
             continue;
         }

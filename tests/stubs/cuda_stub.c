@@ -13,7 +13,16 @@
  *   VRAM_STUB_CUDA_VERSION=V   what cuDriverGetVersion says (default 12040)
  *
  * The card is this process's alone: "free" is its size less what this
- * process holds (allocations and contexts).  cuGetProcAddress answers like
+ * process holds (allocations, contexts, and what its memory pools and its
+ * graph memory pool have reserved).  Stream-ordered memory behaves as the
+ * driver's: cuMemAllocAsync takes from the device's current pool, which
+ * reserves from the card as it grows; cuMemFreeAsync gives the bytes back to
+ * the pool only when its stream is synchronized (cuStreamSynchronize,
+ * cuCtxSynchronize), and a pool gives reserved bytes back to the card at a
+ * synchronization only down to its release threshold (default 0), or at
+ * cuMemPoolTrimTo.  A graph's memory nodes reserve from the device's graph
+ * pool at cuGraphLaunch (the graph frees them before it ends); the graph
+ * pool keeps what it reserved until cuDeviceGraphMemTrim.  cuGetProcAddress answers like
  * the driver's: for a base name at version V, the newest versioned entry
  * point introduced at or before V, the _ptsz one with the per-thread flag;
  * asked for "cuGetProcAddress" below 12000 it gives the 4-argument form.
@@ -24,6 +33,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -48,6 +58,7 @@ static struct {
     _Atomic uint64_t used[MAX_DEV];
     _Atomic uint32_t next_id;
     _Atomic uint64_t *sizes;            /* by id: size | device << 56, 0 when free */
+    struct pool_st **pool_of;           /* by id: the pool of a stream-ordered allocation */
     struct ctx_st primary[MAX_DEV];
     _Atomic int ctx_live[MAX_DEV];
 } st;
@@ -76,10 +87,26 @@ static void setup(void)
     void *m = mmap(NULL, IDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     st.sizes = m == MAP_FAILED ? NULL : m;
+    m = mmap(NULL, IDS * sizeof(void *), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+    st.pool_of = m == MAP_FAILED ? NULL : m;
     for (int d = 0; d < MAX_DEV; d++)
         st.primary[d].dev = d;
     atomic_store_explicit(&st.ready, 1, memory_order_release);
 }
+
+/* Takes bytes of dev's card. */
+static CUresult card_take(int dev, uint64_t bytes)
+{
+    uint64_t now = atomic_fetch_add(&st.used[dev], bytes) + bytes;
+    if (now > st.total) {
+        atomic_fetch_sub(&st.used[dev], bytes);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    return CUDA_SUCCESS;
+}
+
+static CUresult new_id(int dev, uint64_t bytes, CUdeviceptr *out);
 
 static CUresult take(int dev, uint64_t bytes, CUdeviceptr *out)
 {
@@ -88,11 +115,14 @@ static CUresult take(int dev, uint64_t bytes, CUdeviceptr *out)
         return CUDA_ERROR_INVALID_VALUE;
     if (dev < 0 || dev >= st.ndev)
         return CUDA_ERROR_INVALID_CONTEXT;
-    uint64_t now = atomic_fetch_add(&st.used[dev], bytes) + bytes;
-    if (now > st.total) {
-        atomic_fetch_sub(&st.used[dev], bytes);
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    }
+    CUresult rc = card_take(dev, bytes);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    return new_id(dev, bytes, out);
+}
+
+static CUresult new_id(int dev, uint64_t bytes, CUdeviceptr *out)
+{
     /* Ids come round again; one still live (its owner slept through a lap)
      * is skipped. */
     uint64_t v = bytes | (uint64_t)dev << 56 | 1ull << 55, zero;
@@ -106,6 +136,8 @@ static CUresult take(int dev, uint64_t bytes, CUdeviceptr *out)
     return CUDA_SUCCESS;
 }
 
+static CUresult pool_give(uint64_t id, uint64_t v);
+
 static CUresult give(CUdeviceptr p)
 {
     setup();
@@ -114,6 +146,8 @@ static CUresult give(CUdeviceptr p)
     uint64_t id = (p - BASE) >> ID_SHIFT;
     if (id == 0 || id >= IDS)
         return CUDA_ERROR_INVALID_VALUE;
+    if (st.pool_of && st.pool_of[id])
+        return pool_give(id, 0);
     uint64_t v = atomic_exchange_explicit(&st.sizes[id], 0, memory_order_relaxed);
     if (!v)
         return CUDA_ERROR_INVALID_VALUE;
@@ -360,20 +394,384 @@ EXPORT CUresult cuMemAllocManaged(CUdeviceptr *p, size_t n, unsigned int flags)
     return take(cur_dev(), n, p);
 }
 
-EXPORT CUresult cuMemAllocAsync(CUdeviceptr *p, size_t n, CUstream s) { (void)s; return take(cur_dev(), n, p); }
-EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *p, size_t n, CUstream s) { (void)s; return take(cur_dev(), n, p); }
+/* ---- stream-ordered memory: pools, streams, synchronization ---- */
+
+struct pool_st { int dev; uint64_t reserved, used, threshold; bool created; };
+static struct pool_st default_pool[MAX_DEV];
+static struct pool_st *current_pool[MAX_DEV];
+static struct pool_st *created_pools[64];          /* made by cuMemPoolCreate, live */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Frees that wait for their stream. */
+#define PENDING 4096
+static struct { uint64_t id; CUstream stream; } pending[PENDING];
+static int npending;
+
+static struct pool_st *pool_current(int dev)
+{
+    if (!current_pool[dev]) {
+        default_pool[dev].dev = dev;
+        current_pool[dev] = &default_pool[dev];
+    }
+    return current_pool[dev];
+}
+
+/* Gives back to the card what pl holds unused above keep. */
+static void pool_shrink(struct pool_st *pl, uint64_t keep)
+{
+    uint64_t floor = pl->used > keep ? pl->used : keep;
+    if (pl->reserved > floor) {
+        atomic_fetch_sub(&st.used[pl->dev], pl->reserved - floor);
+        pl->reserved = floor;
+    }
+}
+
+static CUresult pool_take(struct pool_st *pl, uint64_t n, CUdeviceptr *out)
+{
+    setup();
+    if (!out || !pl || !st.pool_of)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    CUresult rc = CUDA_SUCCESS;
+    if (pl->used + n > pl->reserved) {
+        rc = card_take(pl->dev, pl->used + n - pl->reserved);
+        if (rc == CUDA_SUCCESS)
+            pl->reserved = pl->used + n;
+    }
+    if (rc == CUDA_SUCCESS && (rc = new_id(pl->dev, n, out)) == CUDA_SUCCESS) {
+        pl->used += n;
+        st.pool_of[(*out - BASE) >> ID_SHIFT] = pl;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+
+/* The allocation id goes back to its pool (the pool keeps the bytes). */
+static void pool_return(uint64_t id)
+{
+    uint64_t v = atomic_exchange_explicit(&st.sizes[id], 0, memory_order_relaxed);
+    struct pool_st *pl = st.pool_of[id];
+    st.pool_of[id] = NULL;
+    if (v && pl)
+        pl->used -= v & ((1ull << 55) - 1);
+}
+
+/* Every pool lets go of what it holds above its release threshold. */
+static void pools_release(void)
+{
+    for (int i = 0; i < 64; i++)
+        if (created_pools[i])
+            pool_shrink(created_pools[i], created_pools[i]->threshold);
+    for (int d = 0; d < MAX_DEV; d++)
+        pool_shrink(&default_pool[d], default_pool[d].threshold);
+}
+
+/* A synchronous free of stream-ordered memory: the driver waits, the bytes
+ * go back to the pool, the pool releases down to its threshold. */
+static CUresult pool_give(uint64_t id, uint64_t unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&pool_lock);
+    pool_return(id);
+    pools_release();
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+static CUresult free_async(CUdeviceptr p, CUstream s)
+{
+    setup();
+    if (p < BASE || !st.pool_of || ((p - BASE) & ((1ull << ID_SHIFT) - 1)))
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t id = (p - BASE) >> ID_SHIFT;
+    if (id == 0 || id >= IDS || !atomic_load(&st.sizes[id]))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!st.pool_of[id])
+        return give(p);             /* not stream-ordered memory: freed at once */
+    pthread_mutex_lock(&pool_lock);
+    CUresult rc = CUDA_SUCCESS;
+    if (npending < PENDING) {
+        pending[npending].id = id;
+        pending[npending++].stream = s;
+    } else {
+        rc = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+
+/* The stream (every stream when all) reached its frees. */
+static CUresult sync_streams(CUstream s, bool all)
+{
+    setup();
+    pthread_mutex_lock(&pool_lock);
+    int keep = 0;
+    for (int i = 0; i < npending; i++) {
+        if (all || pending[i].stream == s)
+            pool_return(pending[i].id);
+        else
+            pending[keep++] = pending[i];
+    }
+    npending = keep;
+    pools_release();
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemAllocAsync(CUdeviceptr *p, size_t n, CUstream s)
+{
+    (void)s;
+    setup();
+    int d = cur_dev();
+    if (d < 0)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    return pool_take(pool_current(d), n, p);
+}
+EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *p, size_t n, CUstream s) { return cuMemAllocAsync(p, n, s); }
 EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *p, size_t n, CUmemoryPool pool, CUstream s)
 {
-    (void)pool, (void)s;
-    return take(cur_dev(), n, p);
+    (void)s;
+    return pool_take((struct pool_st *)pool, n, p);
 }
 EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *p, size_t n, CUmemoryPool pool, CUstream s)
 {
-    (void)pool, (void)s;
-    return take(cur_dev(), n, p);
+    return cuMemAllocFromPoolAsync(p, n, pool, s);
 }
-EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) { (void)s; return give(p); }
-EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) { (void)s; return give(p); }
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) { return free_async(p, s); }
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) { return free_async(p, s); }
+EXPORT CUresult cuStreamSynchronize(CUstream s) { return sync_streams(s, false); }
+EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return sync_streams(s, false); }
+EXPORT CUresult cuCtxSynchronize(void) { return sync_streams(NULL, true); }
+EXPORT CUresult cuEventSynchronize(CUevent e) { (void)e; return sync_streams(NULL, true); }
+
+EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
+{
+    setup();
+    if (!pool || !props || props->location.type != CU_MEM_LOCATION_TYPE_DEVICE || props->location.id < 0 ||
+        props->location.id >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct pool_st *pl = calloc(1, sizeof(*pl));
+    if (!pl)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pl->dev = props->location.id;
+    pl->created = true;
+    pthread_mutex_lock(&pool_lock);
+    int i = 0;
+    while (i < 64 && created_pools[i])
+        i++;
+    if (i < 64)
+        created_pools[i] = pl;
+    pthread_mutex_unlock(&pool_lock);
+    if (i == 64) {
+        free(pl);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *pool = (CUmemoryPool)pl;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolDestroy(CUmemoryPool pool)
+{
+    struct pool_st *pl = (struct pool_st *)pool;
+    if (!pl || !pl->created)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    pool_shrink(pl, 0);
+    bool empty = !pl->used;
+    for (int d = 0; d < MAX_DEV; d++)
+        if (current_pool[d] == pl)
+            current_pool[d] = &default_pool[d];
+    if (empty)
+        for (int i = 0; i < 64; i++)
+            if (created_pools[i] == pl)
+                created_pools[i] = NULL;
+    pthread_mutex_unlock(&pool_lock);
+    if (empty)
+        free(pl);                   /* one still in use stays (a stub's leak) */
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep)
+{
+    struct pool_st *pl = (struct pool_st *)pool;
+    if (!pl)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    pool_shrink(pl, keep);
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolGetAttribute(CUmemoryPool pool, int attr, void *value)
+{
+    struct pool_st *pl = (struct pool_st *)pool;
+    if (!pl || !value)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    uint64_t v = attr == CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT ? pl->reserved
+               : attr == CU_MEMPOOL_ATTR_USED_MEM_CURRENT ? pl->used
+               : attr == CU_MEMPOOL_ATTR_RELEASE_THRESHOLD ? pl->threshold : UINT64_MAX;
+    pthread_mutex_unlock(&pool_lock);
+    if (v == UINT64_MAX)
+        return CUDA_ERROR_INVALID_VALUE;
+    *(cuuint64_t *)value = v;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemPoolSetAttribute(CUmemoryPool pool, int attr, void *value)
+{
+    struct pool_st *pl = (struct pool_st *)pool;
+    if (!pl || !value || attr != CU_MEMPOOL_ATTR_RELEASE_THRESHOLD)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    pl->threshold = *(cuuint64_t *)value;
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice d)
+{
+    setup();
+    if (!pool || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    *pool = (CUmemoryPool)pool_current(d);
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceSetMemPool(CUdevice d, CUmemoryPool pool)
+{
+    setup();
+    struct pool_st *pl = (struct pool_st *)pool;
+    if (!pl || d < 0 || d >= st.ndev || pl->dev != d)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    current_pool[d] = pl;
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+/* ---- graphs: memory nodes reserve from the device's graph pool ---- */
+
+struct graph_st { uint64_t bytes[MAX_DEV]; unsigned nodes; };
+static uint64_t graph_reserved[MAX_DEV], graph_reserved_high[MAX_DEV], graph_used_high[MAX_DEV];
+
+EXPORT CUresult cuGraphCreate(CUgraph *g, unsigned int flags)
+{
+    (void)flags;
+    if (!g)
+        return CUDA_ERROR_INVALID_VALUE;
+    *g = (CUgraph)calloc(1, sizeof(struct graph_st));
+    return *g ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+EXPORT CUresult cuGraphDestroy(CUgraph g) { free(g); return CUDA_SUCCESS; }
+
+EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph g, const CUgraphNode *deps, size_t ndeps,
+                                       CUDA_MEM_ALLOC_NODE_PARAMS *params)
+{
+    (void)deps, (void)ndeps;
+    setup();
+    struct graph_st *gr = (struct graph_st *)g;
+    if (!node || !gr || !params || !params->bytesize || params->poolProps.location.id < 0 ||
+        params->poolProps.location.id >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    gr->bytes[params->poolProps.location.id] += params->bytesize;
+    params->dptr = 0x200000000000ull + ((uint64_t)++gr->nodes << 32);
+    *node = (CUgraphNode)(uintptr_t)gr->nodes;
+    return CUDA_SUCCESS;
+}
+
+static CUresult instantiate(CUgraphExec *e, CUgraph g)
+{
+    if (!e || !g)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct graph_st *x = malloc(sizeof(*x));
+    if (!x)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *x = *(struct graph_st *)g;
+    *e = (CUgraphExec)x;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphInstantiate(CUgraphExec *e, CUgraph g, CUgraphNode *en, char *log, size_t n)
+{
+    (void)en, (void)log, (void)n;
+    return instantiate(e, g);
+}
+EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec *e, CUgraph g, CUgraphNode *en, char *log, size_t n)
+{
+    return cuGraphInstantiate(e, g, en, log, n);
+}
+EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *e, CUgraph g, unsigned long long flags)
+{
+    (void)flags;
+    return instantiate(e, g);
+}
+EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p)
+{
+    (void)p;
+    return instantiate(e, g);
+}
+EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec *e, CUgraph g, CUDA_GRAPH_INSTANTIATE_PARAMS *p)
+{
+    (void)p;
+    return instantiate(e, g);
+}
+EXPORT CUresult cuGraphExecDestroy(CUgraphExec e) { free(e); return CUDA_SUCCESS; }
+
+/* A launch reserves what its memory nodes need beyond what the graph pool
+ * holds, and frees them before it ends (the pool keeps the bytes). */
+EXPORT CUresult cuGraphLaunch(CUgraphExec e, CUstream s)
+{
+    (void)s;
+    setup();
+    struct graph_st *x = (struct graph_st *)e;
+    if (!x)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    CUresult rc = CUDA_SUCCESS;
+    for (int d = 0; d < st.ndev && rc == CUDA_SUCCESS; d++) {
+        if (x->bytes[d] > graph_reserved[d] &&
+            (rc = card_take(d, x->bytes[d] - graph_reserved[d])) == CUDA_SUCCESS)
+            graph_reserved[d] = x->bytes[d];
+        if (graph_reserved[d] > graph_reserved_high[d])
+            graph_reserved_high[d] = graph_reserved[d];
+        if (x->bytes[d] > graph_used_high[d])
+            graph_used_high[d] = x->bytes[d];
+    }
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec e, CUstream s) { return cuGraphLaunch(e, s); }
+
+EXPORT CUresult cuDeviceGraphMemTrim(CUdevice d)
+{
+    setup();
+    if (d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&pool_lock);
+    atomic_fetch_sub(&st.used[d], graph_reserved[d]);
+    graph_reserved[d] = 0;
+    pthread_mutex_unlock(&pool_lock);
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetGraphMemAttribute(CUdevice d, int attr, void *value)
+{
+    setup();
+    if (d < 0 || d >= st.ndev || !value)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&pool_lock);
+    uint64_t v = attr == CU_GRAPH_MEM_ATTR_USED_MEM_CURRENT ? 0
+               : attr == CU_GRAPH_MEM_ATTR_USED_MEM_HIGH ? graph_used_high[d]
+               : attr == CU_GRAPH_MEM_ATTR_RESERVED_MEM_CURRENT ? graph_reserved[d]
+               : graph_reserved_high[d];
+    pthread_mutex_unlock(&pool_lock);
+    *(cuuint64_t *)value = v;
+    return CUDA_SUCCESS;
+}
 
 EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *base, size_t *size, CUdeviceptr p)
 {
@@ -483,17 +881,6 @@ EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_D
 
 EXPORT CUresult cuMipmappedArrayDestroy(CUmipmappedArray a) { return array_give(a); }
 
-static int pool_token;
-EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
-{
-    (void)props;
-    if (!pool)
-        return CUDA_ERROR_INVALID_VALUE;
-    *pool = (CUmemoryPool)&pool_token;
-    return CUDA_SUCCESS;
-}
-EXPORT CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t keep) { (void)pool, (void)keep; return CUDA_SUCCESS; }
-
 /* ---- cuGetProcAddress ---- */
 
 typedef struct { const char *base; const char *name; int since; int ptds; void *fn; } proc_row;
@@ -542,6 +929,29 @@ static const proc_row rows[] = {
     ROW(cuMipmappedArrayDestroy, cuMipmappedArrayDestroy, 5000, 0),
     ROW(cuMemPoolCreate, cuMemPoolCreate, 11020, 0),
     ROW(cuMemPoolTrimTo, cuMemPoolTrimTo, 11020, 0),
+    ROW(cuMemPoolDestroy, cuMemPoolDestroy, 11020, 0),
+    ROW(cuMemPoolGetAttribute, cuMemPoolGetAttribute, 11020, 0),
+    ROW(cuMemPoolSetAttribute, cuMemPoolSetAttribute, 11020, 0),
+    ROW(cuDeviceGetMemPool, cuDeviceGetMemPool, 11020, 0),
+    ROW(cuDeviceSetMemPool, cuDeviceSetMemPool, 11020, 0),
+    ROW(cuStreamSynchronize, cuStreamSynchronize, 2000, 0),
+    ROW(cuStreamSynchronize, cuStreamSynchronize_ptsz, 7000, 1),
+    ROW(cuCtxSynchronize, cuCtxSynchronize, 2000, 0),
+    ROW(cuEventSynchronize, cuEventSynchronize, 2000, 0),
+    ROW(cuGraphCreate, cuGraphCreate, 10000, 0),
+    ROW(cuGraphDestroy, cuGraphDestroy, 10000, 0),
+    ROW(cuGraphAddMemAllocNode, cuGraphAddMemAllocNode, 11040, 0),
+    ROW(cuGraphInstantiate, cuGraphInstantiate, 10000, 0),
+    ROW(cuGraphInstantiate, cuGraphInstantiate_v2, 11000, 0),
+    ROW(cuGraphInstantiate, cuGraphInstantiateWithFlags, 12000, 0),
+    ROW(cuGraphInstantiateWithFlags, cuGraphInstantiateWithFlags, 11040, 0),
+    ROW(cuGraphInstantiateWithParams, cuGraphInstantiateWithParams, 12000, 0),
+    ROW(cuGraphInstantiateWithParams, cuGraphInstantiateWithParams_ptsz, 12000, 1),
+    ROW(cuGraphExecDestroy, cuGraphExecDestroy, 10000, 0),
+    ROW(cuGraphLaunch, cuGraphLaunch, 10000, 0),
+    ROW(cuGraphLaunch, cuGraphLaunch_ptsz, 10000, 1),
+    ROW(cuDeviceGraphMemTrim, cuDeviceGraphMemTrim, 11040, 0),
+    ROW(cuDeviceGetGraphMemAttribute, cuDeviceGetGraphMemAttribute, 11040, 0),
     ROW(cuCtxCreate, cuCtxCreate, 2000, 0),
     ROW(cuCtxCreate, cuCtxCreate_v2, 3020, 0),
     ROW(cuCtxCreate, cuCtxCreate_v3, 11040, 0),

@@ -1,0 +1,59 @@
+# tests/cli/test_client_libs.sh - a client command loads only what it uses
+# (issue 13): the `vram` command and libvram do not link SQLite,
+# libmicrohttpd or its TLS chain; `vram --version`, `vram submit`, `vram
+# queue` and Python's `import vram` with a Scheduler never load them, while
+# the daemon and `vram history` load SQLite when they open their stores
+# (and the daemon libmicrohttpd for its dashboard).  LD_DEBUG=files names
+# every library the loader maps, dlopen's included.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../daemon/daemon.sh"
+heavy='libsqlite3|libmicrohttpd|libgnutls'
+lib=$VRAM_BUILD/lib/libvram.so
+
+needed() { readelf -d "$1" | awk '/NEEDED/ { gsub(/[][]/, "", $5); print $5 }'; }
+bad=$(needed "$VRAM" | grep -E "$heavy")
+[ -z "$bad" ] && ok command_links_none_of_them || not_ok command_links_none_of_them "$bad"
+bad=$(needed "$lib" | grep -E "$heavy")
+[ -z "$bad" ] && ok libvram_links_none_of_them || not_ok libvram_links_none_of_them "$bad"
+
+# loaded NAME COMMAND...: the libraries COMMAND's process mapped.
+loaded() { LD_DEBUG=files LD_DEBUG_OUTPUT=$tmp/ld.$1 "${@:2}" >"$tmp/out.$1" 2>&1; cat "$tmp/ld.$1".* 2>/dev/null | grep -Eo 'file=[^ ]+' | sort -u; }
+
+start_daemon && ok daemon_starts || { not_ok daemon_starts "$(tail -5 "$tmp/daemon.log")"; finish; }
+for cmd in "version --version" "submit submit --vram 1GiB -- true" "queue queue"; do
+    name=${cmd%% *}
+    set -- ${cmd#* }
+    got=$(loaded "$name" "$VRAM" "$@")
+    if ! grep -q 'file=libc.so' <<<"$got"; then
+        not_ok "${name}_loads_only_what_it_uses" "LD_DEBUG saw nothing: $(head -c 300 "$tmp/out.$name")"
+    elif grep -Eq "$heavy" <<<"$got"; then
+        not_ok "${name}_loads_only_what_it_uses" "$(grep -E "$heavy" <<<"$got" | paste -sd' ')"
+    else
+        ok "${name}_loads_only_what_it_uses"
+    fi
+done
+grep -q '^[0-9]' "$tmp/out.submit" && ok submit_was_queued || not_ok submit_was_queued "$(cat "$tmp/out.submit")"
+
+# The store's users still reach SQLite, through dlopen.
+got=$(VRAM_HISTORY=$tmp/history.db loaded history "$VRAM" history)
+grep -q 'file=libsqlite3' <<<"$got" && ok history_dlopens_sqlite \
+    || not_ok history_dlopens_sqlite "$(head -c 300 "$tmp/out.history")"
+
+if [ "$(basename "$VRAM_BUILD")" = build ]; then
+    got=$(loaded python env PYTHONPATH="$VRAM_TOP/python" VRAM_LIBRARY="$lib" python3 -c '
+import vram
+with vram.Scheduler(2, cleanup=[]) as s:
+    s.submit(lambda: 7, vram="1MiB")
+    assert list(s.results()) == [7]
+')
+    if ! grep -q 'libvram' <<<"$got"; then
+        not_ok python_loads_only_what_it_uses "libvram not seen: $(head -c 300 "$tmp/out.python")"
+    elif grep -Eq "$heavy" <<<"$got"; then
+        not_ok python_loads_only_what_it_uses "$(grep -E "$heavy" <<<"$got" | paste -sd' ')"
+    else
+        ok python_loads_only_what_it_uses
+    fi
+else
+    echo "skip - $file/python_loads_only_what_it_uses: Python loads libvram, which a sanitizer build cannot load into python3 (checked in the plain build)"
+fi
+finish

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tests/shim/test_shim_memory.sh - the memory the driver keeps for a job
+# beyond its allocations, on the stub driver: cuMemFreeAsync counted until
+# its stream gets there, a pool's reserve after frees (release threshold,
+# cuMemPoolTrimTo), graph memory nodes (kept by the graph pool until
+# cuDeviceGraphMemTrim, refused past the budget), budgets per device, and a
+# first context measured without NVML.
+. "$(dirname "$0")/../cli/lib.sh"
+
+shim=$VRAM_BUILD/lib/libvram_shim.so
+prog=$VRAM_BUILD/tests/shim/prog
+stub=$VRAM_BUILD/stubs/cuda
+if [ ! -f "$shim" ] || [ ! -x "$prog/memory" ] || [ ! -f "$stub/libcuda.so.1" ]; then
+    echo "skip - $file: the shim, its stub driver or its programs are not built in $VRAM_BUILD"
+    exit 77
+fi
+export LD_LIBRARY_PATH=$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export VRAM_STUB_CUDA_MIB=16384 VRAM_SHIM_LIBRARY=$shim
+unset VRAM_SHIM_FD VRAM_ENFORCE VRAM_BUDGET_BYTES VRAM_STUB_CUDA_DEVICES VRAM_STUB_CUDA_CTX_MIB HOST_CARD_FREE
+
+asan=$(ldd "$prog/memory" 2>/dev/null | awk '/libasan/ { print $3 }')
+pre=$shim
+if [ -n "$asan" ]; then
+    pre=$asan:$shim
+    export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+    export LD_PRELOAD=$asan
+fi
+
+GIB=1073741824
+B3=$((3 * GIB))
+
+# want NAME LINE...: every LINE is in $tmp/out, first seen in that order.
+want() {
+    local name=$1; shift
+    local expected got
+    expected=$(printf '%s\n' "$@")
+    got=$(grep -Fx -f <(printf '%s\n' "$@") "$tmp/out" | awk '!seen[$0]++')
+    if [ "$got" = "$expected" ]; then ok "$name"; else not_ok "$name" "$(head -c 1500 "$tmp/out")"; fi
+}
+
+# Stream-ordered memory under a 3 GiB budget (free = budget - the job's count).
+"$prog/host" hard $B3 -- "$prog/memory" pool >"$tmp/out" 2>&1
+want free-async-counted-until-its-stream-is-synchronized \
+    "after-alloc free=$GIB" "after-free-async free=$GIB" "after-other-stream-sync free=$GIB" "after-sync free=$B3"
+want pool-reserve-kept-by-release-threshold-is-counted \
+    "kept-by-threshold free=$GIB" "pool-reserved=$((2 * GIB))"
+want pool-reuse-is-not-refused-but-past-budget-is \
+    "reuse rc=0" "reused free=$GIB" "past-budget rc=2" "freed-kept free=$GIB"
+want pool-trim-gives-back "trimmed free=$B3"
+want own-pool-counted-until-synchronized \
+    "own-pool rc=0" "own-pool-alloc free=$((2 * GIB))" "own-pool-free-async free=$((2 * GIB))" "own-pool-sync free=$B3"
+want pool-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
+
+# Graph memory nodes.
+"$prog/host" hard $B3 -- "$prog/memory" graph >"$tmp/out" 2>&1
+want graph-memory-counted-from-launch-until-trim \
+    "instantiate rc=0" "instantiated free=$B3" "launch rc=0" "launched free=$GIB" "kept-by-graph-pool free=$GIB" \
+    "graph-reserved=$((2 * GIB))" "relaunch rc=0" "relaunched free=$GIB" "alloc-beside-graph-pool rc=2" \
+    "trimmed free=$B3"
+want graph-launch-refused-past-budget \
+    "alloc-after-trim rc=0" "launch-past-budget rc=2" "launch-after-free rc=0" "launched-again free=$GIB"
+want graph-too-big-refused-at-instantiate "instantiate-too-big rc=2" "end free=$B3"
+want graph-instantiate-by-version "getproc-instantiate-12000 ok" "getproc-instantiate-11040 ok"
+want graph-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=3 processes=1 status=0"
+
+# Soft mode: a graph launch past the budget goes through and is counted.
+"$prog/host" soft $B3 -- "$prog/memory" graph >"$tmp/out" 2>&1
+want graph-soft-lets-through-and-counts "launch-past-budget rc=0" "final used=0 peak=$((4 * GIB)) over=$GIB refused=0 processes=1 status=0"
+
+# Budgets per device: from the runner's region, and from VRAM_BUDGET_BYTES.
+device_lines=("device 0 total=$GIB free=$GIB device_total=$GIB" "device 0 alloc 1 ok" "device 0 alloc 2 error 2"
+              "device 1 total=$B3 free=$B3 device_total=$B3" "device 1 alloc 3 ok" "device 1 alloc 4 error 2")
+VRAM_STUB_CUDA_DEVICES=2 "$prog/host" hard "$GIB,$B3" -- "$prog/memory" devices >"$tmp/out" 2>&1
+want per-device-budget-from-the-region "${device_lines[@]}" "device 0 refused=3" "device 1 refused=1"
+for form in "1GiB,3GiB" "0:1GiB,1:3GiB"; do
+    env VRAM_STUB_CUDA_DEVICES=2 LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=$form "$prog/memory" devices >"$tmp/out" 2>&1
+    want "per-device-budget-from-env-$form" "${device_lines[@]}"
+done
+env VRAM_STUB_CUDA_DEVICES=2 LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=1:3GiB "$prog/memory" devices >"$tmp/out" 2>&1
+want device-left-out-of-the-list-is-not-the-jobs \
+    "device 0 total=0 free=0 device_total=0" "device 0 alloc 1 error 2" "device 1 alloc 3 ok" "device 1 alloc 4 error 2"
+env VRAM_STUB_CUDA_DEVICES=2 "$prog/memory" devices >"$tmp/out" 2>&1
+want without-shim-each-device-whole "device 0 alloc 4 ok" "device 1 alloc 4 ok"
+for bad in "1GiB,,3GiB" "0:1GiB,0:2GiB" "x:1GiB" "1GiB,0" "16:1GiB"; do
+    env VRAM_STUB_CUDA_DEVICES=2 LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=$bad "$prog/memory" devices >"$tmp/out" 2>&1
+    if [ "$(grep -c '^vram shim: ' "$tmp/out")" = 1 ] && grep -q "VRAM_BUDGET_BYTES='$bad' is not a size" "$tmp/out" &&
+       grep -q '^device 1 alloc 4 ok' "$tmp/out"; then
+        ok "bad-list-passes-through-$bad"
+    else
+        not_ok "bad-list-passes-through-$bad" "$(head -c 600 "$tmp/out")"
+    fi
+done
+
+# The first context (300 MiB on the stub card), measured without NVML from
+# what the runner saw free at the start and what cuMemGetInfo says after.
+ctx=$((300 * 1048576))
+env VRAM_STUB_CUDA_CTX_MIB=300 HOST_CARD_FREE=$((16 * GIB)) "$prog/host" hard $B3 -- "$prog/reach" dlsym >"$tmp/out" 2>&1
+want context-measured-without-nvml \
+    "total=$B3 free=$((B3 - ctx)) device_total=$B3 (rc 0 0)" "alloc 2 ok" "alloc 3 error 2" \
+    "final used=0 peak=$((2 * GIB + ctx)) over=0 refused=2 processes=1 status=0"
+env VRAM_STUB_CUDA_CTX_MIB=300 "$prog/host" hard $B3 -- "$prog/reach" dlsym >"$tmp/out" 2>&1
+want context-unknown-counts-nothing "total=$B3 free=$B3 device_total=$B3 (rc 0 0)" "alloc 3 ok"
+
+finish
