@@ -230,13 +230,7 @@ static int device_budget(vram_ctx *ctx, unsigned device, uint64_t *out)
 }
 
 static int make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
-                uint64_t budget_bytes, unsigned device, bool keep_refused, vram_plan **out)
-{
-    return vram__plan_make_for_args(ctx, p, settings, n, budget_bytes, device, false, out);
-}
-
-int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
-                             uint64_t budget_bytes, unsigned device, bool for_args, vram_plan **out)
+                uint64_t budget_bytes, unsigned device, bool for_args, bool keep_refused, vram_plan **out)
 {
     if (!out || !p || (n && !settings))
         return vram__fail(VRAM_EINVAL, "vram_plan_make: NULL argument");
@@ -298,13 +292,19 @@ int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *c
 int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
                    uint64_t budget_bytes, unsigned device, vram_plan **out)
 {
-    return make(ctx, p, settings, n, budget_bytes, device, false, out);
+    return make(ctx, p, settings, n, budget_bytes, device, false, false, out);
+}
+
+int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                             uint64_t budget_bytes, unsigned device, bool for_args, vram_plan **out)
+{
+    return make(ctx, p, settings, n, budget_bytes, device, for_args, false, out);
 }
 
 int vram_plan_make_any(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
                        uint64_t budget_bytes, unsigned device, vram_plan **out)
 {
-    return make(ctx, p, settings, n, budget_bytes, device, true, out);
+    return make(ctx, p, settings, n, budget_bytes, device, false, true, out);
 }
 
 void vram_plan_free(vram_plan *plan)
