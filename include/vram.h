@@ -1102,7 +1102,7 @@ typedef struct vram_sched_stats {
     VRAM_SCHED_COUNTERS(VRAM__STATS_FIELD)
 #undef VRAM__STATS_FIELD
     unsigned ndevices;
-    uint64_t reserved_bytes[VRAM_MAX_DEVICES];  /* leased on each device now */
+    uint64_t leased_bytes[VRAM_MAX_DEVICES];    /* leased on each device now */
 } vram_sched_stats;
 
 /* Called after every task ends, never twice at once, on a worker thread. */
@@ -1502,7 +1502,7 @@ VRAM_API void vram_client_close(vram_client *c);
 VRAM_API const char *vram_client_socket(const vram_client *c);
 
 /* A job to queue. */
-#define VRAM_SUBMIT_VERSION 2        /* 2: key, time_limit_ms, enforce */
+#define VRAM_SUBMIT_VERSION 3        /* 2: key, time_limit_ms, enforce; 3: after, afterok, output */
 
 typedef struct vram_submit {
     unsigned version;               /* VRAM_SUBMIT_VERSION (0 counts as 1) */
@@ -1529,6 +1529,14 @@ typedef struct vram_submit {
     uint64_t time_limit_ms;         /* the same limit as time_ms, as trust's job
                                        spec names it; the larger of the two is sent */
     const char *enforce;            /* "hard", "soft", "off", or NULL: vram run's default */
+    /* version 3: */
+    const uint64_t *after;          /* jobs it starts after, whatever their end (nafter of them) */
+    size_t nafter;
+    const uint64_t *afterok;        /* jobs it starts after only if they succeeded; if one did
+                                       not, it ends canceled, saying which (nafterok of them) */
+    size_t nafterok;
+    const char *output;             /* an absolute path its output (stdout and stderr) goes to,
+                                       opened as its user; NULL: its log, for vram log */
 } vram_submit;
 
 #define VRAM_SUBMIT_INIT { .version = VRAM_SUBMIT_VERSION, .device = -1 }

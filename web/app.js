@@ -245,6 +245,7 @@
     const st = el("td");
     st.appendChild(el("span", j.state, "state state-" + j.state));
     tr.appendChild(st);
+    tr.appendChild(el("td", j.user || (j.uid === undefined ? "–" : "uid " + j.uid)));
     const cmd = el("td", j.command, "cmd");
     cmd.title = j.command || "";
     tr.appendChild(cmd);

@@ -260,7 +260,7 @@ class SchedulerTests(unittest.TestCase):
             list(s.results())
         self.assertEqual(len(seen), 6)
         self.assertEqual(seen[-1]["done"], 6)
-        self.assertEqual(len(seen[-1]["reserved_bytes"]), 1)
+        self.assertEqual(len(seen[-1]["leased_bytes"]), 1)
 
     def test_cpu_ok_tasks_run_on_the_cpu_when_no_device_frees_in_time(self):
         with vram.lease("4GiB"):

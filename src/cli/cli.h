@@ -63,7 +63,7 @@ struct cli_command {
 /* The subcommands, in the order `vram --help` lists them. */
 extern const cli_command cmd_status, cmd_watch, cmd_leakcheck, cmd_simulate;
 extern const cli_command cmd_run, cmd_history, cmd_report;
-extern const cli_command cmd_serve, cmd_submit, cmd_queue, cmd_wait, cmd_cancel;
+extern const cli_command cmd_serve, cmd_submit, cmd_queue, cmd_wait, cmd_cancel, cmd_log;
 extern const cli_command cmd_profiles, cmd_estimate, cmd_plan, cmd_optimize, cmd_calibrate;
 
 /* Prints a man page or a completion script made from the command tables

@@ -11,8 +11,11 @@
  * (the default) or, with --skip-bad, the good rows go and the bad ones are
  * listed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -29,6 +32,11 @@ static const cli_flag flags[] = {
     { "key", 'k', "KEY", "an idempotency key: submitting again with it queues nothing new and prints the "
       "first job's id (safe to retry after a lost reply)", false },
     { "enforce", 0, "hard|soft|off", "how the shim holds the job to its budget (see vram run)", false },
+    { "after", 0, "JOB[,JOB]", "start only once these jobs have ended, however they ended (repeatable)", true },
+    { "afterok", 0, "JOB[,JOB]", "start only once these jobs have succeeded; if one fails or is canceled, "
+      "this job ends canceled, saying which (repeatable)", true },
+    { "output", 'o', "FILE", "write the job's output (stdout and stderr) to FILE, as you, instead of its "
+      "log; FILE must be writable by you now", false },
     { "csv", 0, "FILE", "queue one job per row of FILE (- for stdin)", false },
     { "skip-bad", 0, NULL, "with --csv, queue the good rows when some are bad", false },
     { "json", 0, NULL, "print the job ids as JSON", false },
@@ -75,6 +83,63 @@ static int check_job(const char *vram, const char *device, const char *priority,
 
 /* ---- one job from the command line -------------------------------------------- */
 
+#define MAX_DEPS 64
+
+/* The job ids of every --NAME (each "12" or "12,13"), into ids. */
+static int dep_ids(cli_args *a, const char *name, uint64_t *ids, size_t *n)
+{
+    *n = 0;
+    for (int i = 0; a->cmd->flags[i].name; i++) {
+        if (strcmp(a->cmd->flags[i].name, name))
+            continue;
+        for (int v = 0; v < a->nvalues[i]; v++) {
+            char word[64];
+            const char *p = a->values[i][v];
+            do {
+                size_t len = strcspn(p, ",");
+                snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), p);
+                if (!cli_parse_uint(word, 1, INT64_MAX, &ids[*n]))
+                    return cli_error(a, EXIT_USAGE, "--%s: '%s' is not a job id (a whole number from 1, as "
+                                     "'vram submit' printed it; several as 12,13)", name, word);
+                if (++*n == MAX_DEPS)
+                    return cli_error(a, EXIT_USAGE, "--%s: at most %d jobs", name, MAX_DEPS - 1);
+                p += len + (p[len] == ',');
+            } while (*p);
+        }
+    }
+    return 0;
+}
+
+/* --output FILE as an absolute path, checked now: it is opened (created
+ * when missing) for appending as the user who submits, as the job will. */
+static int output_path(cli_args *a, char *out, size_t cap)
+{
+    const char *file = cli_get(a, "output");
+    out[0] = '\0';
+    if (!file)
+        return 0;
+    char shown[512];
+    if (!*file)
+        return cli_error(a, EXIT_USAGE, "--output: give a file name");
+    if (file[0] == '/') {
+        if (strlen(file) >= cap)
+            return cli_error(a, EXIT_USAGE, "--output: the path is too long");
+        snprintf(out, cap, "%s", file);
+    } else {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return cli_error(a, EXIT_FAIL, "--output: cannot read the current directory");
+        if ((size_t)snprintf(out, cap, "%s/%s", cwd, file) >= cap)
+            return cli_error(a, EXIT_USAGE, "--output: the path is too long");
+    }
+    int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0)
+        return cli_error(a, EXIT_USAGE, "--output '%s': cannot write it: %s", vram_text_escape(file, shown,
+                         sizeof(shown)), strerror(errno));
+    close(fd);
+    return 0;
+}
+
 static int submit_one(cli_args *a, vram_client *c)
 {
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
@@ -97,9 +162,16 @@ static int submit_one(cli_args *a, vram_client *c)
     if (!f.vram && !cli_has(a, "model"))
         return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
                          "or a --ladder with vram=SIZE on its rungs");
+    uint64_t after[MAX_DEPS], afterok[MAX_DEPS];
+    size_t nafter = 0, nafterok = 0;
+    char output[4096];
+    int rc;
+    if ((rc = dep_ids(a, "after", after, &nafter)) || (rc = dep_ids(a, "afterok", afterok, &nafterok)) ||
+        (rc = output_path(a, output, sizeof(output))))
+        return rc;
     const char **settings;
     size_t nsettings;
-    int rc = cli_settings(a, &settings, &nsettings);
+    rc = cli_settings(a, &settings, &nsettings);
     if (rc)
         return rc;
     vram_submit s = {
@@ -117,6 +189,11 @@ static int submit_one(cli_args *a, vram_client *c)
         .key = cli_get(a, "key"),
         .time_limit_ms = f.time_ms,
         .enforce = cli_get(a, "enforce"),
+        .after = after,
+        .nafter = nafter,
+        .afterok = afterok,
+        .nafterok = nafterok,
+        .output = *output ? output : NULL,
     };
     uint64_t job;
     rc = vram_client_submit(c, &s, &job);
@@ -312,6 +389,10 @@ static int run(cli_args *a)
     int rc = cli_client(a, &c);
     if (rc)
         return rc;
+    if (cli_has(a, "csv") && (cli_has(a, "after") || cli_has(a, "afterok") || cli_has(a, "output"))) {
+        vram_client_close(c);
+        return cli_error(a, EXIT_USAGE, "--after, --afterok and --output are for one job, not with --csv");
+    }
     rc = cli_has(a, "csv") ? submit_csv(a, c) : submit_one(a, c);
     vram_client_close(c);
     return rc;
@@ -320,7 +401,8 @@ static int run(cli_args *a)
 const cli_command cmd_submit = {
     .name = "submit",
     .usage = "(--vram SIZE | --model NAME [--set KEY=VALUE ...]) [--ladder RUNGS] [--device auto|N] "
-             "[--priority P] [--name NAME] [--time LIMIT] [--key KEY] -- COMMAND [ARGS...]\n"
+             "[--priority P] [--name NAME] [--time LIMIT] [--key KEY] [--after JOB] [--afterok JOB] "
+             "[--output FILE] -- COMMAND [ARGS...]\n"
              "       vram submit --csv FILE [--skip-bad]",
     .summary = "queue a job (or a CSV batch of them) with vramd; prints each job's id",
     .description =
@@ -328,6 +410,9 @@ const cli_command cmd_submit = {
         "memory fits, under 'vram run' with the same environment and folder as here.  A job\n"
         "that waits for room lets smaller ones start past it only when they cannot delay it:\n"
         "by their --time, the learnt duration of their model, or by fitting beside it.\n"
+        "With --after/--afterok it waits (reason 'Dependency' in 'vram queue') until those\n"
+        "jobs end; with --afterok, a job of them that does not succeed cancels it.  Its output\n"
+        "is in its log ('vram log JOB'), or in --output FILE.\n"
         "CSV: a header row; the column 'command' is a command line for /bin/sh -c; a {key} in it\n"
         "is the row's value as one word (passed as \"${N}\", never read as shell text);\n"
         "'vram', 'model', 'ladder', 'device', 'priority', 'name', 'key' and 'time' are as their\n"

@@ -23,6 +23,7 @@ static const cli_command *const commands[] = {
     &cmd_queue,
     &cmd_wait,
     &cmd_cancel,
+    &cmd_log,
     &cmd_history,
     &cmd_report,
     &cmd_simulate,

@@ -107,6 +107,11 @@ int vram__make_parent_dirs(const char *path);
  * vramd's would tell the daemon itself to stop.  Signals are blocked across
  * the fork; both sides get back the caller's mask.  errno as fork's. */
 pid_t vram__fork_clean(void);
+/* The same, the child created in the cgroup whose folder cgroup_fd is
+ * (clone3's CLONE_INTO_CGROUP) when cgroup_fd >= 0 and the kernel can;
+ * *into says whether it was (else it is a plain fork).  The child may
+ * only call async-signal-safe functions until it execs. */
+pid_t vram__fork_clean_into(int cgroup_fd, bool *into);
 
 /* ---- time ----------------------------------------------------------------- */
 

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <time.h>
+#include <linux/sched.h>            /* struct clone_args, CLONE_INTO_CGROUP */
 
 #include "core/core.h"
 
@@ -398,12 +400,28 @@ void vram__log(int level, const char *fmt, ...)
 
 /* ---- processes -------------------------------------------------------------- */
 
-pid_t vram__fork_clean(void)
+pid_t vram__fork_clean_into(int cgroup_fd, bool *into)
 {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
+    pid_t pid = -1;
+    *into = false;
+#if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
+    if (cgroup_fd >= 0) {
+        struct clone_args args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cgroup_fd;
+        pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+        *into = pid >= 0;
+    }
+#else
+    (void)cgroup_fd;
+#endif
+    if (pid < 0)
+        pid = fork();               /* no clone3, or not into that cgroup: the child joins it itself */
     int e = errno;
     if (pid == 0) {
         struct sigaction dfl;
@@ -419,4 +437,10 @@ pid_t vram__fork_clean(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     errno = e;
     return pid;
+}
+
+pid_t vram__fork_clean(void)
+{
+    bool into;
+    return vram__fork_clean_into(-1, &into);
 }

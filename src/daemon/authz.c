@@ -5,7 +5,7 @@
  * once when the client connects), never what a request says.  Anyone who
  * may connect may read the queue, the devices and their own leases.  A job
  * is its submitter's: cancelling it is for its owner, root, or the daemon's
- * own user.  What only a job's runner says (claim, rung, progress, end, the
+ * own user; reading its output (vram log) for its owner or root.  What only a job's runner says (claim, rung, progress, end, the
  * job's process group) is taken only from the process the daemon started
  * for that job (its pid, and its start time, so a reused pid is not it).
  * A daemon that is not root takes jobs only from its own user (they would
@@ -97,6 +97,14 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
         const vramd_job *j = vramd_job_find(d, r->job);
         if (j && c->uid != 0 && c->uid != geteuid() && c->uid != j->row.owner_uid)
             return vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not cancel it",
+                              (unsigned long long)r->job, user_name(j->row.owner_uid, owner, sizeof(owner)),
+                              user_name(c->uid, who, sizeof(who)));
+        return 0;
+    }
+    if (r->op == VRAM__OP_LOG) {    /* a job's output is its owner's (and root's) to read */
+        const vramd_job *j = vramd_job_find(d, r->job);
+        if (j && c->uid != 0 && c->uid != j->row.owner_uid)
+            return vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not read its output",
                               (unsigned long long)r->job, user_name(j->row.owner_uid, owner, sizeof(owner)),
                               user_name(c->uid, who, sizeof(who)));
         return 0;

@@ -319,6 +319,28 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     reply_done(d, c, &b);
 }
 
+/* vram log: a chunk of a job's output (authz.c: its owner or root only). */
+static void op_log(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vramd_job *job = vramd_job_find(d, r->job);
+    if (!job) {
+        reply_error(d, c, r->id, VRAM_ENOENT, "no such job (or it ended long ago: see 'vram history')");
+        return;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    int rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (rc) {
+        vram__buf_free(&b);
+        reply_failure(d, c, r, rc);
+        return;
+    }
+    vram__reply_end(&j);
+    reply_done(d, c, &b);
+}
+
 static void op_show(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_job *job = vramd_job_find(d, r->job);
@@ -515,7 +537,7 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vram__buf *scratch)
 {
     memset(row, 0, sizeof(*row));
-    size_t at[3];
+    size_t at[4];
     vram__json j;
     vram__json_init(&j, scratch);
     at[0] = scratch->len;
@@ -542,12 +564,19 @@ static int submit_row(vramd_conn *c, const vram__request *r, vram__job *row, vra
         vram__json_field_string(&j, r->settings->keys[i], r->settings->items[i]->str);
     vram__json_object_end(&j);
     vram__buf_put(scratch, "", 1);
+    at[3] = scratch->len;           /* the jobs it waits for: "12,ok:13" (jobs.c) */
+    for (size_t i = 0; i < r->ndeps; i++)
+        vram__buf_printf(scratch, "%s%s%llu", i ? "," : "", r->dep_ok[i] ? "ok:" : "",
+                         (unsigned long long)r->deps[i]);
+    vram__buf_put(scratch, "", 1);
     if (scratch->failed)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     /* Offsets, made pointers by the caller once the scratch stops growing. */
     row->argv_json = (char *)(uintptr_t)at[0];
     row->env_json = (char *)(uintptr_t)at[1];
     row->settings_json = (char *)(uintptr_t)at[2];
+    row->deps = (char *)(uintptr_t)at[3];
+    row->output = (char *)(r->output ? r->output : "");
     row->cwd = (char *)(r->cwd ? r->cwd : "/");
     row->name = (char *)(r->name ? r->name : "");
     row->model = (char *)(r->model ? r->model : "");
@@ -568,6 +597,7 @@ static void row_strings(vram__job *row, const vram__buf *scratch)
     row->argv_json = scratch->data + (uintptr_t)row->argv_json;
     row->env_json = scratch->data + (uintptr_t)row->env_json;
     row->settings_json = scratch->data + (uintptr_t)row->settings_json;
+    row->deps = scratch->data + (uintptr_t)row->deps;
 }
 
 /* A submit with "check": would it be queued?  Nothing is. */
@@ -693,6 +723,7 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
     case VRAM__OP_HELLO: op_hello(d, c, r); break;
     case VRAM__OP_LIST: op_list(d, c, r); break;
     case VRAM__OP_SHOW: op_show(d, c, r); break;
+    case VRAM__OP_LOG: op_log(d, c, r); break;
     case VRAM__OP_STATUS: op_status(d, c, r); break;
     case VRAM__OP_LEASE: op_lease(d, c, r); break;
     case VRAM__OP_RELEASE: op_release(d, c, r); break;

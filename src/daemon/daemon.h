@@ -52,6 +52,7 @@ typedef struct vramd_job {
     bool orphan;                    /* its runner is gone, its processes are not */
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
     bool cancel_asked;              /* a cancel was sent to its runner */
+    bool dep_wait;                  /* queued, waiting for the jobs of row.deps to end */
     char cancel_by[64];             /* who asked: "alice (uid 1000)", "the dashboard" */
     uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
     uint64_t used_bytes;            /* its processes' device memory now */
@@ -164,6 +165,8 @@ struct vramd {
     size_t nlive, cap_live;         /* each loop round looks at, however long the queue */
     size_t finished_kept;
     uint64_t counts[VRAM__JOB_STATE_COUNT];     /* jobs in the table by state, kept as they move */
+    size_t dep_waiting;             /* queued jobs waiting for others to end (--after) */
+    bool deps_changed;              /* a job ended since the waiting ones were looked at */
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
     vram__wait_histogram waits;
@@ -231,6 +234,14 @@ static inline bool vramd_state_final(int state)
 {
     return state == VRAM__JOB_SUCCEEDED || state == VRAM__JOB_FAILED || state == VRAM__JOB_CANCELED;
 }
+
+/* ---- joblog.c ---- */
+#define VRAMD_LOG_CHUNK (48 * 1024)  /* bytes of a log in one reply (base64: 64 KiB) */
+/* The log op's fields for job j from byte `offset` (inside the reply
+ * object o): state, ended, and offset, size and data_base64, or output
+ * (the --output file the command reads itself).  Under nothing: the caller
+ * has found j in the loop thread. */
+int vramd_job_log_json(vramd *d, const vramd_job *j, uint64_t offset, vram__json *o);
 
 /* ---- jobview.c: users ---- */
 /* "alice (uid 1000)", or "uid 1000" when the system has no name for it;

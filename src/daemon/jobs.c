@@ -112,7 +112,10 @@ static int own_strings(vram__job *to, const vram__job *row)
     to->model = strdup(row->model ? row->model : "");
     to->settings_json = strdup(row->settings_json ? row->settings_json : "{}");
     to->ladder = strdup(row->ladder ? row->ladder : "");
-    if (to->argv_json && to->env_json && to->cwd && to->name && to->model && to->settings_json && to->ladder)
+    to->output = strdup(row->output ? row->output : "");
+    to->deps = strdup(row->deps ? row->deps : "");
+    if (to->argv_json && to->env_json && to->cwd && to->name && to->model && to->settings_json && to->ladder &&
+        to->output && to->deps)
         return 0;
     vram__job_clear(to);
     return VRAM_ENOMEM;
@@ -175,6 +178,12 @@ static void set_state(vramd *d, vramd_job *j, int state)
     if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
         d->counts[state]++;
     j->row.state = state;
+    if (vramd_state_final(state))
+        d->deps_changed = true;     /* a job waiting for it may go now (vramd_jobs_tick) */
+    if (j->dep_wait && state != VRAM__JOB_QUEUED) {
+        j->dep_wait = false;
+        d->dep_waiting--;
+    }
     live_update(d, j);
     vramd_changed(d);
 }
@@ -433,9 +442,121 @@ static void fail_job(vramd *d, vramd_job *j, int from, const char *outcome, cons
     }
 }
 
-/* Queues a job for admission: sized, then asked for. */
+/* ---- dependencies (vram submit --after / --afterok) ------------------------------------ */
+
+static void enqueue(vramd *d, vramd_job *j);
+
+typedef struct job_dep {
+    uint64_t id;
+    bool ok;                        /* afterok: only if it succeeded */
+} job_dep;
+
+/* "12,ok:13" as a list; returns how many (at most cap). */
+static size_t deps_parse(const char *text, job_dep *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = text ? text : ""; *p && n < cap;) {
+        bool ok = !strncmp(p, "ok:", 3);
+        if (ok)
+            p += 3;
+        char *end;
+        unsigned long long id = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        out[n++] = (job_dep){ id, ok };
+        p = *end == ',' ? end + 1 : end;
+    }
+    return n;
+}
+
+/* Job id's state, from the table or, for one trimmed from it, the store;
+ * -1 when vramd has no such job. */
+static int dep_state(vramd *d, uint64_t id)
+{
+    const vramd_job *o = vramd_job_find(d, id);
+    if (o)
+        return o->row.state;
+    vram__job row;
+    if (vram__queue_get(d->queue, id, &row)) {
+        vram__clear_error();
+        return -1;
+    }
+    int state = row.state;
+    vram__job_clear(&row);
+    return state;
+}
+
+/* At submit: every job it waits for exists. */
+static int deps_known(vramd *d, const vram__job *row)
+{
+    job_dep deps[VRAM__PROTO_MAX_DEPS];
+    size_t n = deps_parse(row->deps, deps, VRAM__PROTO_MAX_DEPS);
+    for (size_t i = 0; i < n; i++)
+        if (dep_state(d, deps[i].id) < 0)
+            return vram__fail(VRAM_ENOENT, "--after%s %llu: vramd has no job %llu (see 'vram queue')",
+                              deps[i].ok ? "ok" : "", (unsigned long long)deps[i].id,
+                              (unsigned long long)deps[i].id);
+    return 0;
+}
+
+static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
+
+/* Whether a queued job may ask for its memory: 0 yes; 1 it waits for a job
+ * to end (its reason says which); -1 a job it needed to succeed did not,
+ * and it has ended canceled, saying so. */
+static int deps_ready(vramd *d, vramd_job *j)
+{
+    job_dep deps[VRAM__PROTO_MAX_DEPS];
+    size_t n = deps_parse(j->row.deps, deps, VRAM__PROTO_MAX_DEPS);
+    for (size_t i = 0; i < n; i++) {
+        int state = dep_state(d, deps[i].id);
+        if (state >= 0 && !vramd_state_final(state)) {
+            pthread_mutex_lock(&d->lock);
+            snprintf(j->reason, sizeof(j->reason), "Dependency: waits for job %llu to %s",
+                     (unsigned long long)deps[i].id, deps[i].ok ? "succeed" : "end");
+            if (!j->dep_wait) {
+                j->dep_wait = true;
+                d->dep_waiting++;
+            }
+            vramd_changed(d);
+            pthread_mutex_unlock(&d->lock);
+            return 1;
+        }
+        if (deps[i].ok && state != VRAM__JOB_SUCCEEDED) {
+            char note[200];
+            snprintf(note, sizeof(note), "dependency failed: job %llu %s, and this job was to start only "
+                     "if it succeeded (--afterok)", (unsigned long long)deps[i].id,
+                     state < 0 ? "is gone" : vram__job_state_name(state));
+            end_canceled(d, j, VRAM__JOB_QUEUED, note);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Queued jobs whose dependencies may have ended since: looked at again. */
+static void deps_again(vramd *d)
+{
+    d->deps_changed = false;
+    if (!d->dep_waiting)
+        return;
+    for (size_t i = 0; i < d->njobs; i++) {
+        vramd_job *j = d->jobs[i];
+        if (!j->dep_wait || j->row.state != VRAM__JOB_QUEUED)
+            continue;
+        pthread_mutex_lock(&d->lock);
+        j->dep_wait = false;
+        d->dep_waiting--;
+        pthread_mutex_unlock(&d->lock);
+        enqueue(d, j);
+    }
+}
+
+/* Queues a job for admission: its dependencies ended, sized, then asked for. */
 static void enqueue(vramd *d, vramd_job *j)
 {
+    if (j->row.deps && *j->row.deps && deps_ready(d, j))
+        return;
     int rc = j->estimate_bytes ? 0 : vramd_job_estimate(d, j);
     if (!rc)
         rc = request_lease(d, j, j->estimate_bytes, j->row.device_pref);
@@ -692,7 +813,10 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
 /* Sized, and on a device that can hold it: what a submit asks of a job. */
 static int acceptable(vramd *d, vramd_job *j, uint64_t largest)
 {
-    int rc = vramd_job_estimate(d, j);
+    int rc = deps_known(d, &j->row);
+    if (rc)
+        return rc;
+    rc = vramd_job_estimate(d, j);
     return rc ? rc : check_fits(d, j, largest);
 }
 
@@ -760,8 +884,6 @@ int vramd_jobs_submit(vramd *d, vram__job *rows, size_t n, char *err, size_t err
     free(made);
     return 0;
 }
-
-static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
 
 int vramd_job_cancel(vramd *d, uint64_t id, const char *by)
 {
@@ -1047,6 +1169,8 @@ void vramd_jobs_tick(vramd *d)
         }
     }
     free(live);
+    if (d->deps_changed)
+        deps_again(d);
     if (sample)
         sample_usage(d);
 }

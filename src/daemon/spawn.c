@@ -134,8 +134,8 @@ static int runner_env(const vramd_job *j, strv *e)
  * daemon's descriptors go first: a runner waiting at the gate must not keep
  * the daemon's socket listening after the daemon is gone (a client would
  * connect to it and never hear back). */
-static void runner_child(const char *cwd, const char *log, int gate, char **argv, char **envp,
-                         const vramd_identity *who)
+static void runner_child(const char *cwd, const char *log, const char *output, int gate, char **argv,
+                         char **envp, const vramd_identity *who)
 {
     setsid();
     int null = open("/dev/null", O_RDONLY);
@@ -152,6 +152,17 @@ static void runner_child(const char *cwd, const char *log, int gate, char **argv
     if (vramd_become(who, out >= 0 ? STDOUT_FILENO : -1) != 0) {   /* authz.c: as its submitter */
         dprintf(STDERR_FILENO, "vramd: cannot become uid %u: %s\n", (unsigned)who->uid, strerror(errno));
         _exit(126);
+    }
+    if (output && *output) {        /* --output: opened as the job's user, never as vramd's */
+        int o = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+        if (o >= 0) {
+            dup2(o, STDOUT_FILENO);
+            dup2(o, STDERR_FILENO);
+            close(o);
+        } else {
+            dprintf(STDERR_FILENO, "vramd: cannot write the job's --output file: %s; its output stays in "
+                    "this log\n", strerror(errno));
+        }
     }
     char go = 0;
     if (read(gate, &go, 1) != 1 || go != 'g')
@@ -192,7 +203,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     pid_t pid = vram__fork_clean();
     if (pid == 0) {
         close(gate[1]);
-        runner_child(j->row.cwd, log, gate[0], argv.v, envp.v, &who);
+        runner_child(j->row.cwd, log, j->row.output, gate[0], argv.v, envp.v, &who);
     }
     close(gate[0]);
     strv_free(&argv);

@@ -25,10 +25,11 @@
 extern char **environ;
 
 /* In the child: never returns. */
-static void exec_child(char *const argv[], char *const envp[], int err_w, int gate_w)
+static void exec_child(char *const argv[], char *const envp[], int err_w, int gate_w, bool in_cgroup)
 {
     setpgid(0, 0);
-    vram__contain_enter();
+    if (!in_cgroup)
+        vram__contain_enter();
     if (err_w >= 0) {
         dup2(err_w, STDERR_FILENO);
         close(err_w);
@@ -64,7 +65,9 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
     if (pipe2(gate, O_CLOEXEC) != 0 || (capture_stderr && pipe2(err, O_CLOEXEC) != 0))
         return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
     vram__contain_prepare();
-    pid_t pid = vram__fork_clean();
+    int cg = vram__contain_make();
+    bool in_cgroup;
+    pid_t pid = vram__fork_clean_into(cg, &in_cgroup);
     if (pid < 0) {
         int e = errno;
         close(gate[0]);
@@ -73,14 +76,18 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
             close(err[0]);
             close(err[1]);
         }
+        if (cg >= 0)
+            close(cg);
         return vram__fail(VRAM_EAGAIN, "cannot start '%s': %s", argv[0], strerror(e));
     }
     if (pid == 0) {
         close(gate[0]);
         if (capture_stderr)
             close(err[0]);
-        exec_child(argv, envp, err[1], gate[1]);
+        exec_child(argv, envp, err[1], gate[1], in_cgroup);
     }
+    if (cg >= 0)
+        close(cg);
     setpgid(pid, pid);              /* both sides, so no race with a fast exec */
     close(gate[1]);
     if (capture_stderr)
@@ -98,7 +105,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
                           "cannot run '%s': %s", argv[0], strerror(e));
     }
     c->pid = pid;
-    vram__contain_started(pid);
+    vram__contain_started(pid, in_cgroup);
     c->err_fd = capture_stderr ? err[0] : -1;
     c->pid_fd = open_pidfd(pid);
     return 0;

@@ -9,8 +9,12 @@
  * (cgroup.kill for the last word).  Elsewhere the job is its process group
  * plus every descendant of this process (a child subreaper: orphans come
  * back to it) that started after the job did: a child that called setsid
- * is still found.  The job's cgroup is <our cgroup>/vram-job-<pid>, named
- * by the command's pid, so the hooks in child.c need no state but the pid.
+ * is still found.  The job's cgroup is made before its command starts,
+ * <our cgroup>/vram-job-<our pid>-<n>, and the command is cloned straight
+ * into it (clone3's CLONE_INTO_CGROUP): moving a running process into a
+ * cgroup waits for an RCU grace period, 12 to 20 ms on a quiet machine,
+ * which every job's start would pay.  Where clone3 cannot, the command
+ * joins <our cgroup>/vram-job-<its pid> itself, between fork and exec.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,7 +36,9 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* When each running job's command started (clock ticks since boot), for
  * the fallback: a process of ours that started before the job is not the
  * job's (a program calling vram_job_run may have children of its own). */
-static struct { pid_t leader; uint64_t since; } started[32];
+static struct { pid_t leader; uint64_t since; char cg[48]; } started[32];
+static char next_cg[48];            /* made for the next command (vram__contain_make) */
+static unsigned long next_n;
 static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t since_of(pid_t leader)
@@ -46,7 +52,7 @@ static uint64_t since_of(pid_t leader)
     return since;
 }
 
-void vram__contain_started(pid_t leader)
+void vram__contain_started(pid_t leader, bool in_made)
 {
     uint64_t since = vram__proc_start_ticks((uint32_t)leader);
     pthread_mutex_lock(&started_lock);
@@ -58,7 +64,14 @@ void vram__contain_started(pid_t leader)
         }
     started[slot].leader = leader;
     started[slot].since = since;
+    vram__strlcpy(started[slot].cg, in_made ? next_cg : "", sizeof(started[slot].cg));
     pthread_mutex_unlock(&started_lock);
+    if (!in_made && *next_cg) {     /* the command was forked, not cloned into it */
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", base, next_cg);
+        rmdir(path);
+    }
+    next_cg[0] = '\0';
 }
 
 /* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
@@ -151,6 +164,45 @@ void vram__contain_enter(void)
     }
 }
 
+int vram__contain_make(void)
+{
+    char name[48], path[4200];
+    if (*next_cg) {                 /* made for a start that failed */
+        snprintf(path, sizeof(path), "%s/%s", base, next_cg);
+        rmdir(path);
+    }
+    next_cg[0] = '\0';
+    if (!*base)
+        return -1;
+    snprintf(name, sizeof(name), "vram-job-%ld-%lu", (long)getpid(), ++next_n);
+    snprintf(path, sizeof(path), "%s/%s", base, name);
+    if (mkdir(path, 0755) != 0)
+        return -1;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        rmdir(path);
+        return -1;
+    }
+    vram__strlcpy(next_cg, name, sizeof(next_cg));
+    return fd;
+}
+
+/* The job's cgroup folder (and file): the one made for it, else the one
+ * its command made itself, named by its pid. */
+static void dir_of(char *buf, size_t cap, pid_t leader, const char *file)
+{
+    char cg[48] = "";
+    pthread_mutex_lock(&started_lock);
+    for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
+        if (started[i].leader == leader)
+            vram__strlcpy(cg, started[i].cg, sizeof(cg));
+    pthread_mutex_unlock(&started_lock);
+    if (*cg)
+        snprintf(buf, cap, "%s/%s%s", base, cg, file ? file : "");
+    else
+        cg_path(buf, cap, leader, file);
+}
+
 /* The pids of the job's cgroup into *out (malloc'ed), or -1 when the job
  * has no cgroup. */
 static int cg_pids(pid_t leader, pid_t **out, size_t *n)
@@ -160,7 +212,7 @@ static int cg_pids(pid_t leader, pid_t **out, size_t *n)
     if (!*base)
         return -1;
     char path[4200];
-    cg_path(path, sizeof(path), leader, "/cgroup.procs");
+    dir_of(path, sizeof(path), leader, "/cgroup.procs");
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -258,7 +310,7 @@ size_t vram__contain_signal(pid_t leader, int sig)
     free(pids);
     if (sig == SIGKILL && *base) {
         char path[4200];
-        cg_path(path, sizeof(path), leader, "/cgroup.kill");
+        dir_of(path, sizeof(path), leader, "/cgroup.kill");
         int fd = open(path, O_WRONLY | O_CLOEXEC);
         if (fd >= 0) {
             ssize_t w = write(fd, "1", 1);
@@ -272,23 +324,23 @@ size_t vram__contain_signal(pid_t leader, int sig)
 
 void vram__contain_end(pid_t leader)
 {
+    char path[4200] = "";
+    if (leader > 0 && *base)
+        dir_of(path, sizeof(path), leader, NULL);
     pthread_mutex_lock(&started_lock);
     for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
         if (started[i].leader == leader)
             started[i].leader = 0;
     pthread_mutex_unlock(&started_lock);
-    if (leader <= 0 || !*base)
-        return;
-    char path[4200];
-    cg_path(path, sizeof(path), leader, NULL);
-    rmdir(path);                    /* only an empty cgroup goes; a full one was never ours to end */
+    if (*path)
+        rmdir(path);                /* only an empty cgroup goes; a full one was never ours to end */
 }
 
 const char *vram__contain_kind(pid_t leader)
 {
     if (leader > 0 && *base) {
         char path[4200];
-        cg_path(path, sizeof(path), leader, NULL);
+        dir_of(path, sizeof(path), leader, NULL);
         struct stat st;
         if (stat(path, &st) == 0)
             return "cgroup";

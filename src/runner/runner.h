@@ -60,8 +60,13 @@ void vram__contain_prepare(void);
 /* In the forked command, before exec: into a cgroup of its own when the
  * machine allows (async-signal-safe). */
 void vram__contain_enter(void);
-/* In the parent, once the command `leader` runs: when it started. */
-void vram__contain_started(pid_t leader);
+/* Makes the cgroup the next command starts in: its folder's fd, for
+ * vram__fork_clean_into, or -1 where there is none to make (closed by the
+ * caller once the command started). */
+int vram__contain_make(void);
+/* In the parent, once the command `leader` runs: when it started, and
+ * whether it was cloned into the cgroup vram__contain_make made. */
+void vram__contain_started(pid_t leader, bool in_made);
 /* The GPU memory every process of the job holds, over every device. */
 int vram__contain_usage(vram_ctx *ctx, pid_t leader, uint64_t *bytes_out);
 /* Whether any process of the job whose command is `leader` lives. */

@@ -271,6 +271,22 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
     uint64_t limit = s->time_ms > s->time_limit_ms ? s->time_ms : s->time_limit_ms;
     if (limit)
         vram__json_field_uint(&j, "time_ms", limit);
+    if (s->version >= 3) {
+        const char *names[2] = { "after_jobs", "afterok_jobs" };
+        const uint64_t *ids[2] = { s->after, s->afterok };
+        size_t ns[2] = { s->nafter, s->nafterok };
+        for (int k = 0; k < 2; k++) {
+            if (!ns[k] || !ids[k])
+                continue;
+            vram__json_key(&j, names[k]);
+            vram__json_array_begin(&j);
+            for (size_t i = 0; i < ns[k]; i++)
+                vram__json_uint(&j, ids[k][i]);
+            vram__json_array_end(&j);
+        }
+        if (s->output)
+            vram__json_field_string(&j, "output", s->output);
+    }
     if (check)
         vram__json_field_bool(&j, "check", true);
     vram__json_object_end(&j);

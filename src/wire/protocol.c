@@ -193,7 +193,8 @@ static int read_state(parse_ctx *p, const vram__jv *v)
 enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY, F_TIME,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
-    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_ENFORCE, F_USED, F_OVER, F_AFTER,
+    F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_ENFORCE, F_USED, F_OVER, F_AFTER, F_OUTPUT, F_AFTER_JOBS,
+    F_AFTEROK_JOBS, F_OFFSET,
 };
 
 static const struct {
@@ -224,7 +225,7 @@ static const struct {
     { "after", F_AFTER, OP_BIT(VRAM__OP_LIST) },
     { "job", F_JOB, OP_BIT(VRAM__OP_SHOW) | OP_BIT(VRAM__OP_CANCEL) | OP_BIT(VRAM__OP_JOB_CLAIM) |
                     OP_BIT(VRAM__OP_JOB_RUNG) | OP_BIT(VRAM__OP_JOB_ENDED) | OP_BIT(VRAM__OP_OWNER) |
-                    OP_BIT(VRAM__OP_JOB_PROGRESS) },
+                    OP_BIT(VRAM__OP_JOB_PROGRESS) | OP_BIT(VRAM__OP_LOG) },
     { "pid", F_PID, OP_BIT(VRAM__OP_JOB_CLAIM) },
     { "lease", F_LEASE, OP_BIT(VRAM__OP_RELEASE) | OP_BIT(VRAM__OP_OWNER) },
     { "pgid", F_PGID, OP_BIT(VRAM__OP_OWNER) },
@@ -235,7 +236,33 @@ static const struct {
     { "enforce", F_ENFORCE, OP_BIT(VRAM__OP_SUBMIT) },
     { "used", F_USED, OP_BIT(VRAM__OP_JOB_PROGRESS) },
     { "over", F_OVER, OP_BIT(VRAM__OP_JOB_PROGRESS) },
+    { "output", F_OUTPUT, OP_BIT(VRAM__OP_SUBMIT) },
+    { "after_jobs", F_AFTER_JOBS, OP_BIT(VRAM__OP_SUBMIT) },
+    { "afterok_jobs", F_AFTEROK_JOBS, OP_BIT(VRAM__OP_SUBMIT) },
+    { "offset", F_OFFSET, OP_BIT(VRAM__OP_LOG) },
 };
+
+/* "after_jobs"/"afterok_jobs": [job ids] the job starts after (afterok:
+ * only when they succeeded). */
+static int read_deps(parse_ctx *p, const char *name, const vram__jv *v, bool ok)
+{
+    vram__request *r = p->req;
+    if (v->kind != VRAM__JV_ARRAY)
+        return bad(p, "'%s' must be an array of job ids%s", name, "");
+    for (size_t i = 0; i < v->n; i++) {
+        int64_t x;
+        if (read_int(p, name, v->items[i], 1, INT64_MAX, &x))
+            return bad(p, "'%s' must be an array of job ids (whole numbers from 1)%s", name, "");
+        if (r->ndeps == VRAM__PROTO_MAX_DEPS) {
+            char lim[32];
+            snprintf(lim, sizeof(lim), "%d", VRAM__PROTO_MAX_DEPS);
+            return bad(p, "a job may wait for at most %s jobs ('%s')", lim, name);
+        }
+        r->dep_ok[r->ndeps] = ok;
+        r->deps[r->ndeps++] = (uint64_t)x;
+    }
+    return 0;
+}
 
 static int read_field(parse_ctx *p, enum field_id id, const char *name, const vram__jv *v)
 {
@@ -345,6 +372,17 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
             return rc;
         return !strcmp(r->enforce, "hard") || !strcmp(r->enforce, "soft") || !strcmp(r->enforce, "off")
                    ? 0 : bad(p, "'enforce' must be hard, soft or off, not '%s'%s", r->enforce, "");
+    case F_OUTPUT:
+        if ((rc = read_string(p, name, v, 4000, &r->output)))
+            return rc;
+        return r->output[0] == '/' ? 0 : bad(p, "'output' must be an absolute path, not '%s'%s", r->output, "");
+    case F_AFTER_JOBS: return read_deps(p, name, v, false);
+    case F_AFTEROK_JOBS: return read_deps(p, name, v, true);
+    case F_OFFSET:
+        if ((rc = read_int(p, name, v, 0, INT64_MAX, &x)))
+            return rc;
+        r->offset = (uint64_t)x;
+        return 0;
     case F_USED:
     case F_OVER:
         if (!vram__jv_uint(v, id == F_USED ? &r->used : &r->over))
@@ -382,6 +420,7 @@ static int check_required(parse_ctx *p)
         return 0;
     case VRAM__OP_SHOW:
     case VRAM__OP_CANCEL:
+    case VRAM__OP_LOG:
         return r->job ? 0 : bad(p, "%s needs 'job' (a job id)%s", op, "");
     case VRAM__OP_JOB_ENDED:
         return r->job && r->outcome ? 0 : bad(p, "%s needs 'job' and 'outcome'%s", op, "");

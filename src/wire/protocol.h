@@ -17,6 +17,7 @@
 #define VRAM__PROTO_MAX_LINE 65536
 #define VRAM__PROTO_MAX_ARGS 256
 #define VRAM__PROTO_MAX_ENV 512
+#define VRAM__PROTO_MAX_DEPS 64     /* a submit's after + afterok job ids */
 
 /* The operations, one list for the parser, the dispatcher and the docs. */
 #define VRAM_PROTO_OPS(X)                                                          \
@@ -33,7 +34,8 @@
     X(JOB_CLAIM, "job-claim", "a job's runner takes its job (internal)")            \
     X(JOB_RUNG, "job-rung", "a job's runner needs another budget (internal)")       \
     X(JOB_PROGRESS, "job-progress", "how far a job is, 0 to 1 (internal)")         \
-    X(JOB_ENDED, "job-ended", "a job's runner finished (internal)")
+    X(JOB_ENDED, "job-ended", "a job's runner finished (internal)")                \
+    X(LOG, "log", "a job's output from an offset, for its owner (vram log)")
 
 enum {
 #define VRAM__OP_ENUM(id, name, help) VRAM__OP_##id,
@@ -60,6 +62,10 @@ typedef struct vram__request {
     int64_t priority;
     uint64_t time_ms;               /* submit: how long the job runs, 0: unknown */
     bool check;                     /* only say whether it would be queued */
+    const char *output;             /* the job's output file (absolute), or NULL: its log */
+    size_t ndeps;                   /* after_jobs / afterok_jobs: jobs it starts after */
+    uint64_t deps[VRAM__PROTO_MAX_DEPS];
+    bool dep_ok[VRAM__PROTO_MAX_DEPS];   /* afterok: only if that job succeeded */
     /* submit, lease */
     uint64_t bytes;                 /* 0: not given */
     int device;                     /* -1: auto */
@@ -70,8 +76,9 @@ typedef struct vram__request {
     uint64_t limit;
     int after_phase;                /* list's cursor ("after"): VRAM__LIST_*, -1: from the top */
     uint64_t after_id;
-    /* show, cancel, job-* */
+    /* show, cancel, log, job-* */
     uint64_t job;
+    uint64_t offset;                /* log: from this byte */
     uint64_t runner_pid;
     /* release */
     uint64_t lease;

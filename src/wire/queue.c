@@ -70,6 +70,8 @@ void vram__job_clear(vram__job *j)
     free(j->model);
     free(j->settings_json);
     free(j->ladder);
+    free(j->output);
+    free(j->deps);
     memset(j, 0, sizeof(*j));
 }
 
@@ -90,7 +92,8 @@ static const char *schema =
     "  peak_bytes INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
     "  budget_bytes INTEGER NOT NULL DEFAULT 0, tier TEXT NOT NULL DEFAULT '',"
     "  time_ms INTEGER NOT NULL DEFAULT 0,"
-    "  idem_key TEXT NOT NULL DEFAULT '', time_limit_ms INTEGER NOT NULL DEFAULT 0);"
+    "  idem_key TEXT NOT NULL DEFAULT '', time_limit_ms INTEGER NOT NULL DEFAULT 0,"
+    "  output TEXT NOT NULL DEFAULT '', deps TEXT NOT NULL DEFAULT '');"
     /* No index on state: nothing looks rows up by it (the daemon keeps the
      * jobs in memory, and reads them all once at its start), and every
      * submit and every move would write its pages too, in the same fsync. */
@@ -103,6 +106,8 @@ static const char *const added_columns[][2] = {
     { "time_ms", "ALTER TABLE jobs ADD COLUMN time_ms INTEGER NOT NULL DEFAULT 0" },
     { "idem_key", "ALTER TABLE jobs ADD COLUMN idem_key TEXT NOT NULL DEFAULT ''" },
     { "time_limit_ms", "ALTER TABLE jobs ADD COLUMN time_limit_ms INTEGER NOT NULL DEFAULT 0" },
+    { "output", "ALTER TABLE jobs ADD COLUMN output TEXT NOT NULL DEFAULT ''" },
+    { "deps", "ALTER TABLE jobs ADD COLUMN deps TEXT NOT NULL DEFAULT ''" },
 };
 
 static int add_missing_columns(sqlite3 *db)
@@ -207,7 +212,7 @@ int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t
 int vram__queue_check(vram__queue *q)
 {
     static const char *const text_columns[] = { "argv", "env", "cwd", "name", "model", "settings",
-                                                "ladder", "outcome", "note", "tier" };
+                                                "ladder", "outcome", "note", "tier", "output", "deps" };
     char where[128];
     snprintf(where, sizeof(where), "typeof(state) != 'integer' OR state < 0 OR state >= %d",
              VRAM__JOB_STATE_COUNT);
@@ -268,8 +273,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     if (!q->insert)
         src = sqlite3_prepare_v2(q->db,
             "INSERT INTO jobs(state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes,"
-            " device_pref, owner_uid, submitted_ms, budget_bytes, tier, time_ms, idem_key, time_limit_ms)"
-            " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->insert, NULL);
+            " device_pref, owner_uid, submitted_ms, budget_bytes, tier, time_ms, idem_key, time_limit_ms,"
+            " output, deps) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->insert, NULL);
     sqlite3_stmt *st = q->insert;
     uint64_t now = vram__unix_ms();
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
@@ -293,6 +298,8 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->time_ms);
         sqlite3_bind_text(st, k++, or_empty(j->idem_key), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, k++, (sqlite3_int64)j->time_limit_ms);
+        sqlite3_bind_text(st, k++, or_empty(j->output), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, k++, or_empty(j->deps), -1, SQLITE_STATIC);
         src = sqlite3_step(st);
         if (src == SQLITE_DONE) {
             src = SQLITE_OK;
@@ -386,7 +393,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
 #define COLUMNS "id, state, argv, env, cwd, name, model, settings, ladder, priority, vram_bytes," \
                 " device_pref, owner_uid, submitted_ms, started_ms, ended_ms, device, lease_bytes,"  \
                 " runner_pid, runner_start, job_pgid, attempts, exit_status, outcome, peak_bytes, note,"   \
-                " budget_bytes, tier, time_ms, time_limit_ms"
+                " budget_bytes, tier, time_ms, time_limit_ms, output, deps"
 
 /* Fills j from a row; the strings point into the statement (valid until the
  * next step), which is what queue_each's visitors get. */
@@ -423,6 +430,8 @@ static void row_view(sqlite3_stmt *st, vram__job *j)
     vram__strlcpy(j->tier, (const char *)sqlite3_column_text(st, k++), sizeof(j->tier));
     j->time_ms = (uint64_t)sqlite3_column_int64(st, k++);
     j->time_limit_ms = (uint64_t)sqlite3_column_int64(st, k++);
+    j->output = (char *)sqlite3_column_text(st, k++);
+    j->deps = (char *)sqlite3_column_text(st, k++);
 }
 
 int vram__queue_each(vram__queue *q, unsigned mask, vram__job_visit visit, void *user)
@@ -467,8 +476,10 @@ int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out)
         out->model = copy_text(out->model);
         out->settings_json = copy_text(out->settings_json);
         out->ladder = copy_text(out->ladder);
+        out->output = copy_text(out->output);
+        out->deps = copy_text(out->deps);
         if (!out->argv_json || !out->env_json || !out->cwd || !out->name || !out->model ||
-            !out->settings_json || !out->ladder) {
+            !out->settings_json || !out->ladder || !out->output || !out->deps) {
             vram__job_clear(out);
             rc = vram__fail(VRAM_ENOMEM, "out of host memory");
         }

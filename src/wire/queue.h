@@ -45,6 +45,8 @@ typedef struct vram__job {
     char *model;                    /* "" when sized by vram_bytes */
     char *settings_json;            /* JSON object */
     char *ladder;                   /* "" for none */
+    char *output;                   /* vram submit --output: the job's output file ("" its log) */
+    char *deps;                     /* --after / --afterok: "12,ok:13" ("" none); ok: only if it succeeded */
     const char *idem_key;           /* submit's idempotency key: read by vram__queue_add only
                                        (borrowed; never loaded, never freed) */
     int priority;

@@ -1,0 +1,102 @@
+# tests/daemon/test_job_log.sh - the queue's daily conveniences (issue 15):
+# `vram log JOB [--follow]` (through vramd, for the job's owner only, escaped
+# on a terminal), `vram submit --after/--afterok` (waits shown as
+# Dependency; a failed dependency cancels an afterok job, saying which;
+# unknown ids refused) and `--output FILE` (written as the job's user;
+# refused when it cannot be).
+. "$(dirname "$0")/../cli/lib.sh"
+other=
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
+    name=vraml$$$RANDOM
+    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+fi
+[ -n "$other" ] && export VRAM_SOCKET_GROUP=$other && chmod 711 "$tmp"
+. "$(dirname "$0")/daemon.sh"
+trap 'stop_daemon; [ -n "$other" ] && userdel "$other" 2>/dev/null; [ -n "$other" ] && groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+cd "$tmp" || exit 1
+
+start_daemon && ok daemon_starts || not_ok daemon_starts "see log"
+
+# ---- vram log ----
+gate=$tmp/gate
+job=$("$VRAM" submit --vram 1GiB -- sh -c 'printf "first\033[31mred\a\n"; echo on-stderr >&2
+    while [ ! -e '"$gate"' ]; do sleep 0.05; done; echo last')
+"$VRAM" log --follow "$job" >"$tmp/follow.out" 2>&1 &
+follower=$!
+wait_for "$tmp/follow.out" 'on-stderr' 20 || not_ok follow_streams "no output while it ran: $(cat "$tmp/follow.out")"
+if kill -0 $follower 2>/dev/null; then ok follow_waits_while_it_runs; else not_ok follow_waits_while_it_runs "it exited"; fi
+touch "$gate"
+wait $follower
+rc=$?
+if [ $rc = 0 ] && grep -q '^last$' "$tmp/follow.out" && grep -q 'attempt 1 finished' "$tmp/follow.out"; then
+    ok follow_ends_with_the_job
+else not_ok follow_ends_with_the_job "rc $rc: $(tail -c 400 "$tmp/follow.out")"; fi
+expect log_prints_stdout_and_stderr 0 '^on-stderr$' -- "$VRAM" log "$job"
+# Into a pipe the bytes are the job's own; on a terminal they are shown escaped.
+if "$VRAM" log "$job" | grep -q "$(printf 'first\033\[31mred\a')"; then ok log_raw_into_a_pipe
+else not_ok log_raw_into_a_pipe "$("$VRAM" log "$job" | od -c | head -3)"; fi
+SHELL=/bin/sh script -qec "exec '$VRAM' log $job" /dev/null >"$tmp/tty.out" 2>&1
+if grep -qF 'first\e[31mred\x07' "$tmp/tty.out" && ! grep -q "$(printf '\033')" "$tmp/tty.out"; then
+    ok log_escaped_on_a_terminal
+else not_ok log_escaped_on_a_terminal "$(od -c "$tmp/tty.out" | head -4)"; fi
+expect log_unknown_job 2 'no such job' -- "$VRAM" log 99999
+expect log_bad_id 2 "'x1' is not a job id" -- "$VRAM" log x1
+if [ -n "$other" ]; then
+    expect log_of_another_user_refused 1 "job $job belongs to root .*; $other .*may not read its output" -- \
+        as_other "$VRAM" log "$job"
+    mkdir -m 777 "$tmp/theirs"
+    ojob=$(cd "$tmp/theirs" && as_other env VRAM_SIM_STATE="$tmp/theirs" "$VRAM" submit --vram 1GiB -- sh -c 'echo mine; id -un')
+    "$VRAM" wait "$ojob" --timeout 30 >/dev/null 2>&1
+    expect log_of_own_job_as_other_user 0 "^$other\$" -- as_other "$VRAM" log "$ojob"
+    expect output_refused_where_user_cannot_write 2 "--output '$tmp/state/x': cannot write it: Permission denied" -- \
+        as_other "$VRAM" submit --vram 1GiB --output "$tmp/state/x" -- true
+else
+    printf 'skip - %s/%s: cannot make a second user here (needs root and useradd)\n' "$file" other_user_checks
+fi
+
+# ---- dependencies ----
+gate2=$tmp/gate2
+first=$("$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e '"$gate2"' ]; do sleep 0.05; done')
+fails=$("$VRAM" submit --vram 1GiB -- sh -c 'exit 4')
+after=$("$VRAM" submit --vram 1GiB --after "$first" -- true)
+afterok_bad=$("$VRAM" submit --vram 1GiB --afterok "$fails" -- true)
+after_bad=$("$VRAM" submit --vram 1GiB --after "$fails" -- true)
+both=$("$VRAM" submit --vram 1GiB --afterok "$first" --after "$after,$after_bad" -- true)
+wait_until 20 sh -c "'$VRAM' queue | grep -q 'waits for job $first to end'" || true
+expect after_waits_with_reason 0 "^ +Dependency: waits for job $first to end$" -- "$VRAM" queue
+"$VRAM" wait "$fails" "$after_bad" "$afterok_bad" --timeout 30 >/dev/null 2>&1
+"$VRAM" queue --json >"$tmp/q1.json"
+touch "$gate2"
+"$VRAM" wait "$first" "$after" "$both" --timeout 30 >/dev/null 2>&1
+"$VRAM" queue --json >"$tmp/q2.json"
+if python3 - "$tmp/q1.json" "$tmp/q2.json" "$first" "$fails" "$after" "$afterok_bad" "$after_bad" "$both" <<'PY'
+import json, sys
+q1 = {j["id"]: j for j in json.load(open(sys.argv[1]))["jobs"]}
+q2 = {j["id"]: j for j in json.load(open(sys.argv[2]))["jobs"]}
+first, fails, after, afterok_bad, after_bad, both = map(int, sys.argv[3:9])
+assert q1[after]["state"] == "queued" and q1[after]["reason"] == "Dependency: waits for job %d to end" % first, q1[after]
+assert q1[both]["state"] == "queued" and q1[both]["reason"].startswith("Dependency: waits for job"), q1[both]
+assert q1[after_bad]["state"] == "succeeded", q1[after_bad]          # --after: however it ended
+bad = q1[afterok_bad]
+assert bad["state"] == "canceled" and bad["started_unix_ms"] is None, bad
+assert bad["reason"].startswith("dependency failed: job %d failed" % fails), bad
+assert q2[after]["state"] == "succeeded" and q2[after]["started_unix_ms"] >= q2[first]["ended_unix_ms"], (q2[after], q2[first])
+assert q2[both]["state"] == "succeeded", q2[both]
+PY
+then ok dependencies_wait_run_and_cancel; else not_ok dependencies_wait_run_and_cancel "$(head -c 1500 "$tmp/q1.json")"; fi
+expect after_unknown_job_refused 2 'not queued: --after 99999: vramd has no job 99999' -- \
+    "$VRAM" submit --vram 1GiB --after 99999 -- true
+expect afterok_bad_id_refused 2 "--afterok: 'soon' is not a job id" -- "$VRAM" submit --vram 1GiB --afterok soon -- true
+expect after_with_csv_refused 2 'not with --csv' -- "$VRAM" submit --csv /dev/null --after 1
+
+# ---- --output ----
+out=$("$VRAM" submit --vram 1GiB --output out.txt -- sh -c 'echo to-the-file; echo err-too >&2')
+"$VRAM" wait "$out" --timeout 30 >/dev/null 2>&1
+if grep -q '^to-the-file$' "$tmp/out.txt" && grep -q '^err-too$' "$tmp/out.txt"; then ok output_file_written
+else not_ok output_file_written "$(cat "$tmp/out.txt" 2>&1 | head -5)"; fi
+expect log_reads_the_output_file 0 '^err-too$' -- "$VRAM" log "$out"
+expect output_unwritable_refused 2 "--output '/proc/nope/x': cannot write it" -- \
+    "$VRAM" submit --vram 1GiB --output /proc/nope/x -- true
+stop_daemon
+exit $((failures > 0))
