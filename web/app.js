@@ -281,6 +281,7 @@
     st.appendChild(el("span", l.state === "waiting" ? "waiting" : "lease",
                       "state state-" + (l.state === "waiting" ? "queued" : "running")));
     tr.appendChild(st);
+    tr.appendChild(el("td", l.uid === undefined ? "–" : "uid " + l.uid));
     const who = el("td", (l.holder || "client") + " (pid " + l.pid + ")", "cmd holder");
     who.title = who.textContent;
     tr.appendChild(who);

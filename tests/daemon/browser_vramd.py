@@ -73,8 +73,12 @@ def run(c, chromium, url, token, command, work, screenshot):
         lease = reply.get("lease")
         shown, took = page.wait_for('(() => { const r = document.querySelector(\'#jobs tr[data-lease="%s"]\');'
                                     ' return r ? r.textContent : ""; })()' % lease, 10)
+        cells, _ = page.wait_for('(() => { const r = document.querySelector(\'#jobs tr[data-lease="%s"]\');'
+                                 ' return r ? r.children.length : 0; })()' % lease, 1)
+        heads = page.evaluate('document.querySelectorAll("#jobs thead th").length')
         c.check("named_lease_shows_its_slurm_ids", bool(lease) and "slurm job 77 step 3 task 0" in (shown or "")
-                and "1.0 GiB" in shown, "reply %r; row after %.1f s: %r" % (reply, took, shown))
+                and "1.0 GiB" in shown and cells == heads,
+                "reply %r; row after %.1f s: %r (%r cells, %r columns)" % (reply, took, shown, cells, heads))
         held.close()
         shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         with open(screenshot, "wb") as f:
