@@ -4,6 +4,7 @@
 #   make SAN=asan             the same under AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan             the same under ThreadSanitizer, in build-tsan/
 #   make check                build and run the test suite (tests/run.sh)
+#   make gpu-bundle           build/gpu-bundle: run-all.sh and all it needs, for a bare GPU machine
 #   make install PREFIX=DIR   bin/ LIBDIR/ include/ LIBDIR/pkgconfig/ share/vram/profiles/ ...
 #   make CFLAGS=-O0 WERROR=1  the builder's CPPFLAGS/CFLAGS/LDFLAGS are honoured
 #                             (dpkg-buildflags); WERROR=1 makes warnings errors
@@ -75,7 +76,11 @@ TEST_EXTRA_LIBS := $(LIB_EXTRA_LIBS) $(shell pkg-config --libs sqlite3)
 VRAM_CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -DVRAM_BUILDING_LIBRARY $(DEFS) \
             $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS))) \
             $(shell pkg-config --cflags $(DLOPEN_PKGS))
-VRAM_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -ffile-prefix-map=$(CURDIR)=.
+# -fno-math-errno: nothing reads errno after a math call, and without it
+# sqrt and lrintf are calls into libm, which the command then loads at every
+# start (bench/tsp's CLI start row; tests/cli/test_client_libs.sh).
+VRAM_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-math-errno $(SANFLAGS) \
+            -ffile-prefix-map=$(CURDIR)=.
 VRAM_LDFLAGS := $(SANFLAGS)
 # What each compile and link line uses: ours first, the builder's after.
 ALL_CFLAGS = $(VRAM_CPPFLAGS) $(CPPFLAGS) $(VRAM_CFLAGS) $(CFLAGS)
@@ -345,6 +350,12 @@ uninstall:
 	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vramd \
 	      $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram \
 	      $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.socket
+
+# One folder that runs tests/gpu/ and the benches on a bare GPU machine
+# (scripts/gpu-bundle.sh): programs, libvram and every library they need.
+.PHONY: gpu-bundle
+gpu-bundle: all
+	scripts/gpu-bundle.sh $(BUILD) $(BUILD)/gpu-bundle
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -182,6 +182,8 @@ struct vram_profile {
     char name[PLAN_NAME_MAX];
     char title[PLAN_TEXT_MAX];
     char source[PLAN_TEXT_MAX];
+    char hf_id[PLAN_TEXT_MAX];      /* [profile] hf_id = the Hugging Face ids of its
+                                       checkpoints (OWNER/REPO ...), "" none */
     char torch[16];                 /* [profile] torch = the PyTorch the pipeline
                                        documents ("1.12"); "" unknown */
     char path[4096];
@@ -395,6 +397,11 @@ int plan__user_dir(char *buf, size_t cap);
 /* A profile, component, stage or tier name: lower-case letters, digits,
  * '-', '_', '.', under PLAN_NAME_MAX. */
 bool plan__valid_name(const char *s);
+
+/* Whether s is a Hugging Face model id: OWNER/REPO, one '/', each part
+ * letters, digits, '-', '_' and '.', neither empty nor "..", under 96
+ * characters in all. */
+bool plan__valid_hf_id(const char *s);
 
 int plan__component_find(const vram_profile *p, const char *name);
 int plan__stage_find(const vram_profile *p, const char *name);

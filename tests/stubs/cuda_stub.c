@@ -525,7 +525,10 @@ EXPORT CUresult cuMemAllocAsync(CUdeviceptr *p, size_t n, CUstream s)
     int d = cur_dev();
     if (d < 0)
         return CUDA_ERROR_INVALID_CONTEXT;
-    return pool_take(pool_current(d), n, p);
+    pthread_mutex_lock(&pool_lock);
+    struct pool_st *pl = pool_current(d);
+    pthread_mutex_unlock(&pool_lock);
+    return pool_take(pl, n, p);
 }
 EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *p, size_t n, CUstream s) { return cuMemAllocAsync(p, n, s); }
 EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *p, size_t n, CUmemoryPool pool, CUstream s)
