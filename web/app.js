@@ -53,8 +53,12 @@
 
   /* ---- talking to the daemon ------------------------------------------- */
 
+  // Reads carry the token too when one is set: the daemon then shows every
+  // job whole; without it, other users' jobs come as summaries (no command).
   async function getJson(path) {
-    const r = await fetch(path, { cache: "no-store" });
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    const headers = token ? { "Authorization": "Bearer " + token } : {};
+    const r = await fetch(path, { cache: "no-store", headers: headers });
     if (!r.ok) throw new Error(path + ": HTTP " + r.status);
     return r.json();
   }

@@ -172,11 +172,22 @@ bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out)
     return c->out.len <= VRAMD_CONN_OUT_MAX && (!c->out.len || total_out <= VRAMD_OUT_TOTAL_MAX);
 }
 
-void vramd_broadcast(vramd *d, const char *line)
+/* A subscriber hears another user's job as its summary only: who it is
+ * comes from SO_PEERCRED, as for list and show. */
+void vramd_broadcast(vramd *d, const char *line, const char *others_line, uint32_t owner)
 {
     for (vramd_conn *c = d->conns; c; c = c->next)
         if (c->subscribed && !c->closing)
-            vramd_conn_reply(d, c, line);
+            vramd_conn_reply(d, c, !others_line || vramd_viewer_sees(c->uid, owner) ? line : others_line);
+}
+
+unsigned vramd_subscribers(const vramd *d, uint32_t owner)
+{
+    unsigned who = 0;
+    for (const vramd_conn *c = d->conns; c && who != 3; c = c->next)
+        if (c->subscribed && !c->closing)
+            who |= vramd_viewer_sees(c->uid, owner) ? 1u : 2u;
+    return who;
 }
 
 static void conn_free(vramd *d, vramd_conn *c)
@@ -310,9 +321,9 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     char next[VRAM__LIST_CURSOR_MAX];
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, r->after_phase,
                          r->after_id, &j, next, sizeof(next));
-    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
-    vramd_leases_json(d, &j);
+    vramd_leases_json(d, &j);       /* others' lease names are not shown to it either */
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     if (*next)
         vram__json_field_string(&j, "next", next);     /* a page: ask again with "after" */
     vram__reply_end(&j);
@@ -454,6 +465,13 @@ bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int stat
     if (record) {
         vram__json_key(&j, "job");
         vram__record_write(&j, record);
+        /* Where the runner leaves the job's end should no vramd hear it
+         * (it may not write the store: wire/link.c). */
+        char end[4300];
+        const vramd_job *job = vramd_job_find(d, record->id);
+        if (job && !vramd_job_end_path(d, job, end, sizeof(end)))
+            vram__json_field_string(&j, "end_file", end);
+        vram__clear_error();
     }
     vram__reply_end(&j);
     bool sent = !b.failed;

@@ -47,7 +47,9 @@ int vramd_job_log_json(vramd *d, const vramd_job *j, uint64_t offset, vram__json
         return 0;
     }
     char path[4300];
-    vramd_job_log_path(d, r->id, path, sizeof(path));
+    int rc = vramd_job_log_path(d, j, path, sizeof(path));
+    if (rc)
+        return rc;
     unsigned char *chunk = NULL;
     ssize_t got = 0;
     uint64_t size = 0;

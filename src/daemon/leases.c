@@ -10,6 +10,10 @@
  * connection's (the ledger's holder "client N (pid P)", and SO_PEERCRED's
  * pid and uid, shown beside the name).  The table of names is bounded
  * (VRAMD_LEASE_NAMES_MAX); a lease past it is shown by its connection.
+ * Like a job's command, a name is shown to whoever sees its user's jobs
+ * (d->viewer_uid, jobview.c), and to everyone when root's: the Slurm
+ * plugin speaks from slurmstepd, and a Slurm job's ids are what squeue
+ * shows every user.
  *
  * Everything here runs under the daemon's lock: the main loop's, or the
  * dashboard's thread taking it (provider.c).
@@ -108,8 +112,9 @@ void vramd_lease_names_free(vramd *d)
 
 /* ---- rows --------------------------------------------------------------------------- */
 
-/* The fields every row has: who holds it, by name and by connection. */
-static void row_begin(vram__json *j, uint64_t id, const char *state, uint64_t bytes,
+/* The fields every row has: who holds it, by name (when viewer may see
+ * it) and by connection. */
+static void row_begin(vram__json *j, uint32_t viewer, uint64_t id, const char *state, uint64_t bytes,
                       const vramd_lease_name *e, const char *fallback, uint32_t pid)
 {
     vram__json_object_begin(j);
@@ -117,7 +122,8 @@ static void row_begin(vram__json *j, uint64_t id, const char *state, uint64_t by
     vram__json_field_uint(j, "id", id);
     vram__json_field_string(j, "state", state);
     vram__json_field_uint(j, "bytes", bytes);
-    vram__json_field_string(j, "holder", e && *e->name ? e->name : fallback);
+    bool named = e && *e->name && (e->uid == 0 || vramd_viewer_sees(viewer, e->uid));
+    vram__json_field_string(j, "holder", named ? e->name : fallback);
     if (e) {
         vram__json_field_uint(j, "client", e->conn);
         vram__json_field_uint(j, "uid", e->uid);
@@ -139,7 +145,7 @@ void vramd_leases_json(vramd *d, vram__json *j)
         const vram_lease_info *l = &info[i];
         if (strncmp(l->holder, "client ", 7) != 0)  /* a job's lease shows as its job */
             continue;
-        row_begin(j, l->id, "held", l->bytes, vramd_lease_name_find(d, l->id), l->holder, l->pid);
+        row_begin(j, d->viewer_uid, l->id, "held", l->bytes, vramd_lease_name_find(d, l->id), l->holder, l->pid);
         vram__json_field_uint(j, "device", l->device);
         vram__json_field_uint(j, "held_ms", l->held_ms);
         vram__json_object_end(j);
@@ -156,7 +162,7 @@ void vramd_leases_json(vramd *d, vram__json *j)
             continue;
         const vramd_conn *c = vramd_conn_find(d, p->conn);
         const char *reason = __atomic_load_n(&p->reason, __ATOMIC_ACQUIRE);
-        row_begin(j, p->ticket, "waiting", p->bytes, vramd_lease_name_find(d, p->ticket),
+        row_begin(j, d->viewer_uid, p->ticket, "waiting", p->bytes, vramd_lease_name_find(d, p->ticket),
                   c ? c->holder : "client", p->pid);
         if (p->device >= 0)
             vram__json_field_uint(j, "device", (uint64_t)p->device);

@@ -9,6 +9,9 @@
                                            reply, then wait to be killed (the lease
                                            must come back)
     sockclient.py SOCKET submit-many N SIZE CMD   N submits pipelined, print the time
+    sockclient.py SOCKET subscribe FILE     subscribe, touch FILE once subscribed, print
+                                           every event until one says a job ended
+                                           (or 20 s pass)
     sockclient.py SOCKET kill-and-time PID  kill -9 PID, then ask for the status on
                                            one connection until no bytes are leased;
                                            print the milliseconds (or "still N")
@@ -66,6 +69,19 @@ def main():
         ok = sum(1 for _ in range(n) if json.loads(read_line(s, f)).get("ok"))
         dt = time.monotonic() - t0
         print(f"{ok} {dt:.3f}")
+    elif what == "subscribe":
+        s.sendall(b'{"op":"subscribe","id":"s"}\n')
+        print(read_line(s, f), flush=True)
+        open(sys.argv[3], "w").close()
+        s.settimeout(20)
+        try:
+            for line in f:
+                print(line.rstrip("\n"), flush=True)
+                job = json.loads(line).get("job") or {}
+                if job.get("state") in ("succeeded", "failed", "canceled"):
+                    break
+        except OSError:
+            print("timed out", flush=True)
     elif what == "kill-and-time":
         def leased():
             s.sendall(b'{"op":"status"}\n')

@@ -3,7 +3,8 @@
 # queue`, its --json and the dashboard's /api/jobs show that name, held or
 # still waiting; the name is cleaned text, bounded, and never an identity:
 # a client that takes another's name cannot release the other's lease, and
-# its socket closing frees its own lease only.
+# its socket closing frees its own lease only; another user's names are
+# shown as its jobs' commands are.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 # In the background as its own process, so that $! is the pid vramd sees.
@@ -78,4 +79,43 @@ kill "$a"; wait "$a" 2>/dev/null
 wait_for "$tmp/b.out" '^granted$' 10 && ok waiting_one_granted || not_ok waiting_one_granted "$(cat "$tmp/b.out")"
 expect queue_after_grant 0 "lease +0 +- +- +12\.0 GiB .*held by pid $b for [0-9]+ s: slurm job 13 step 0 task 0 " -- "$VRAM" queue
 expect_lines queue_after_grant_one_row ' L[0-9]+ ' 1
+kill "$b"; wait "$b" 2>/dev/null
+
+# Another user's lease name is shown to that user and root, as its jobs'
+# commands are, and not to a third user (here nobody, on the dashboard,
+# which knows the loopback client's user from the kernel); root's names
+# (the Slurm plugin's, from slurmstepd) are shown to everyone.
+other=
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null &&
+   id nobody >/dev/null 2>&1; then
+    name=vraml$$$RANDOM
+    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+fi
+if [ -z "$other" ]; then
+    echo "skip - $file/names_shown_as_commands_are: cannot make a second user here (needs root and useradd)"
+else
+    trap 'for p in "${bg[@]}"; do kill "$p" 2>/dev/null; done; stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+    stop_daemon
+    chmod 711 "$tmp"
+    mkdir -m 711 "$tmp/pub"
+    cp "$VRAM_TOP/tests/daemon/sockclient.py" "$tmp/sockclient.py" && chmod 644 "$tmp/sockclient.py"
+    export VRAM_SOCKET=$tmp/pub/s.sock VRAM_SOCKET_GROUP=$other
+    start_daemon
+    setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- \
+        /usr/bin/python3 "$tmp/sockclient.py" "$VRAM_SOCKET" hold-lease 1GiB "private name 42" >"$tmp/o.out" 2>&1 &
+    bg+=("$!")
+    scbg "$tmp/r.out" hold-lease 1GiB "slurm job 99 step 0 task 0"
+    bg+=("$!")
+    wait_for "$tmp/o.out" '^granted$' 10 && wait_for "$tmp/r.out" '^granted$' 10
+    url=$(dashboard_url)
+    look() { "$@" /usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "${url}api/jobs"; }
+    look setpriv --reuid=65534 --regid=65534 --clear-groups -- >"$tmp/nobody.json" 2>&1
+    look setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- >"$tmp/owner.json" 2>&1
+    look env >"$tmp/root.json" 2>&1
+    if grep -q "private name 42" "$tmp/nobody.json"; then not_ok names_shown_as_commands_are "nobody sees it: $(head -c 400 "$tmp/nobody.json")"
+    elif ! grep -q '"holder":"slurm job 99 step 0 task 0"' "$tmp/nobody.json"; then not_ok names_shown_as_commands_are "nobody does not see root's name: $(head -c 400 "$tmp/nobody.json")"
+    elif ! grep -q '"holder":"private name 42"' "$tmp/owner.json"; then not_ok names_shown_as_commands_are "its user does not see it: $(head -c 400 "$tmp/owner.json")"
+    elif ! grep -q '"holder":"private name 42"' "$tmp/root.json"; then not_ok names_shown_as_commands_are "root does not see it: $(head -c 400 "$tmp/root.json")"
+    else ok names_shown_as_commands_are; fi
+fi
 finish
