@@ -231,8 +231,11 @@ enum {
     VRAM_HAVE_PROCS    = 1u << 4, /* the backend can list processes */
     VRAM_HAVE_PROC_MEM = 1u << 5, /* a process's bytes are known */
     VRAM_HAVE_MIG      = 1u << 6, /* the device is a MIG instance (uuid MIG-...) */
-    VRAM_HAVE_PROC_FOREIGN = 1u << 7 /* the driver's pid is not in this /proc (a
-                                        container without --pid=host) */
+    VRAM_HAVE_PROC_FOREIGN = 1u << 7, /* the driver's pid is not in this /proc (a
+                                         container without --pid=host) */
+    VRAM_HAVE_UTIL     = 1u << 8, /* util_percent (NVML's utilization rates) */
+    VRAM_HAVE_TEMP     = 1u << 9, /* temperature_c (the GPU die) */
+    VRAM_HAVE_POWER    = 1u << 10 /* power_mw, and power_limit_mw when nonzero */
 };
 
 typedef struct vram_device_info {
@@ -247,6 +250,12 @@ typedef struct vram_device_info {
                                        VRAM_HAVE_RESERVED */
     unsigned memory_api;            /* nvml: 2 = nvmlDeviceGetMemoryInfo_v2,
                                        1 = the v1 call; 0 = not nvml */
+    /* Sensors, where the driver gives them (never on simulated cards):
+     * each is valid only with its VRAM_HAVE_* bit. */
+    unsigned util_percent;          /* of the last sample period the GPU was busy */
+    int temperature_c;
+    unsigned power_mw;              /* drawn now */
+    unsigned power_limit_mw;        /* the enforced limit; 0 unknown */
 } vram_device_info;
 
 typedef struct vram_proc {

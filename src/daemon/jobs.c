@@ -557,9 +557,9 @@ static void deps_again(vramd *d)
 /* Queues a job for admission: its dependencies ended, sized, then asked for. */
 static void enqueue(vramd *d, vramd_job *j)
 {
-    if (j->row.deps && *j->row.deps && deps_ready(d, j))
-        return;
     int rc = j->estimate_bytes ? 0 : vramd_job_estimate(d, j);
+    if (!rc && j->row.deps && *j->row.deps && deps_ready(d, j))
+        return;                     /* waits for a job to end, or ended with it */
     if (!rc)
         rc = request_lease(d, j, j->estimate_bytes, j->row.device_pref);
     if (rc) {
