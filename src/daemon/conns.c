@@ -334,15 +334,33 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 static void op_log(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_job *job = vramd_job_find(d, r->job);
+    vramd_job old = { .progress = -1 };     /* one no longer kept in memory: from the store */
     if (!job) {
-        reply_error(d, c, r->id, VRAM_ENOENT, "no such job (or it ended long ago: see 'vram history')");
-        return;
+        if (vram__queue_get(d->queue, r->job, &old.row)) {
+            vram__clear_error();
+            reply_error(d, c, r->id, VRAM_ENOENT, "no such job (see 'vram queue')");
+            return;
+        }
+        job = &old;
+    }
+    int rc = 0;
+    if (job == &old && c->uid != 0 && c->uid != old.row.owner_uid) {    /* as authz.c says of kept jobs */
+        char owner[96], who[96];
+        rc = vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not read its output",
+                        (unsigned long long)r->job, vramd_user_text(old.row.owner_uid, owner, sizeof(owner)),
+                        vramd_user_text(c->uid, who, sizeof(who)));
     }
     vram__buf b;
     vram__json j;
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
-    int rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (!rc)
+        rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (job == &old) {
+        free(old.log);
+        free(old.command);
+        vram__job_clear(&old.row);
+    }
     if (rc) {
         vram__buf_free(&b);
         reply_failure(d, c, r, rc);
