@@ -333,6 +333,27 @@ install: lib cli docs
 	install -m 644 dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
 	install -m 644 $(ZSH_COMP) $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram
 
+# The Python binding (python/vram, pure Python over libvram.so.0), with the
+# dist-info importlib.metadata reads; Debian's folders: dist-packages, the
+# version-less one for PREFIX=/usr.  PYTHONDIR= (empty) leaves it out.
+PYTHON ?= python3
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(if $(PYTHON_VERSION),$(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages))
+PY_FILES := $(sort $(wildcard python/vram/*.py)) python/vram/py.typed
+install: install-python
+.PHONY: install-python
+install-python:
+ifneq ($(PYTHONDIR),)
+	install -d $(DESTDIR)$(PYTHONDIR)/vram $(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info
+	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/vram/
+	printf 'Metadata-Version: 2.1\nName: vram\nVersion: %s\nSummary: %s\nLicense: MIT\nRequires-Python: >=3.9\n' \
+	    '$(VERSION)' 'Keeps AI video generation inside the GPU memory it has' \
+	    >$(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info/METADATA
+	echo make >$(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info/INSTALLER
+else
+	@echo "  SKIP    the Python package: PYTHONDIR is empty (no $(PYTHON)?)"
+endif
+
 # The shim goes where vram run looks for it: $(LIBDIR)/vram/.
 install: install-shim
 .PHONY: install-shim
@@ -344,6 +365,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vram $(DESTDIR)$(BINDIR)/vramd $(DESTDIR)$(LIBDIR)/libvram.* \
 	      $(DESTDIR)$(INCLUDEDIR)/vram.h $(DESTDIR)$(PKGCONFIGDIR)/vram.pc
 	rm -rf $(DESTDIR)$(DATADIR)/vram $(DESTDIR)$(LIBDIR)/vram
+	$(if $(PYTHONDIR),rm -rf $(DESTDIR)$(PYTHONDIR)/vram $(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info)
 	rm -f $(DESTDIR)$(MANDIR)/man1/vram.1 $(DESTDIR)$(MANDIR)/man1/vram-*.1 \
 	      $(DESTDIR)$(MANDIR)/man8/vramd.8 \
 	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vram \

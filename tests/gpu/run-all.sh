@@ -59,6 +59,8 @@ if ! "$VRAM" --version >"$logs/version" 2>&1; then
     exit 1
 fi
 echo "  vram: $(head -1 "$logs/version")"
+"$VRAM" status --backend nvml >"$logs/status" 2>&1
+echo "  vram status (NVML): $(head -3 "$logs/status" | tr '\n' ' ' | cut -c1-200)"
 
 # One check: its log, and a row (name, ok, failed, skipped, seconds, note).
 run_one() {
