@@ -125,7 +125,25 @@ typedef struct vramd_pending {
     uint64_t ticket;                /* the ledger's, to withdraw it */
     uint64_t conn;
     char request_id[64];
+    uint64_t bytes;                 /* asked */
+    int device;                     /* asked for, or VRAM_DEVICE_ANY */
+    uint32_t pid;                   /* the client's, from SO_PEERCRED */
+    uint64_t since_ms;              /* when it was asked */
+    const char *reason;             /* why it waits (the ledger stores it atomically) */
 } vramd_pending;
+
+#define VRAMD_LEASE_NAME_MAX 48     /* a client lease's name as shown, NUL included */
+#define VRAMD_LEASE_NAMES_MAX 4096  /* leases named at once; past it, shown by their connection */
+#define VRAMD_LEASES_SHOWN 256      /* client lease rows in a list */
+
+/* What vramd knows of a client's lease beyond the ledger: the name its
+ * client gave it, for lists only (leases.c), and whose connection it is. */
+typedef struct vramd_lease_name {
+    uint64_t lease;
+    uint64_t conn;
+    uint32_t uid;                   /* SO_PEERCRED's */
+    char name[VRAMD_LEASE_NAME_MAX];  /* cleaned; "" when the client gave none */
+} vramd_lease_name;
 
 struct vramd {
     vram_daemon_config cfg;
@@ -171,6 +189,8 @@ struct vramd {
     struct submit_batch *batch;     /* submits of this loop round, stored together */
     vramd_pending *pending;
     uint64_t next_grant_key;
+    vramd_lease_name *names;        /* by lease id, ascending (leases.c) */
+    size_t nnames, cap_names;
 
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;
@@ -320,6 +340,17 @@ void vramd_broadcast(vramd *d, const char *line, const char *others_line, uint32
 unsigned vramd_subscribers(const vramd *d, uint32_t owner);
 void vramd_conns_flush(vramd *d);  /* stores and answers this round's submits */
 void vramd_conns_free(vramd *d);
+
+/* ---- leases.c ---- */
+void vramd_lease_name_clean(const char *in, char *out, size_t cap);
+void vramd_lease_name_add(vramd *d, uint64_t lease, uint64_t conn, uint32_t uid, const char *name);
+const vramd_lease_name *vramd_lease_name_find(const vramd *d, uint64_t lease);
+void vramd_lease_name_drop(vramd *d, uint64_t lease);
+void vramd_lease_names_drop_conn(vramd *d, uint64_t conn);
+void vramd_lease_names_free(vramd *d);
+/* The client leases held and waiting, as an array of rows of kind "lease"
+ * (README "Socket protocol", the list reply's "leases"). */
+void vramd_leases_json(vramd *d, vram__json *j);
 
 /* ---- provider.c ---- */
 void vramd_provider(vramd *d, vram__http_provider *p);

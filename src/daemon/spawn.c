@@ -76,7 +76,7 @@ static void device_flags(vramd *d, strv *a)
 
 /* `vram run --daemon-job N --socket S --db D [--history H] [device flags]`:
  * nothing of the job itself, which the runner gets with its claim. */
-static int runner_argv(vramd *d, const vramd_job *j, strv *a)
+static int runner_argv(vramd *d, const vramd_job *j, bool as_submitter, strv *a)
 {
     char num[32];
     strv_add(a, d->runner_path);
@@ -88,7 +88,7 @@ static int runner_argv(vramd *d, const vramd_job *j, strv *a)
     strv_add(a, d->socket_path);
     strv_add(a, "--db");
     strv_add(a, d->db_path);
-    if (*d->history_path) {
+    if (*d->history_path && !as_submitter) {  /* a submitter's runs go to their own history */
         strv_add(a, "--history");
         strv_add(a, d->history_path);
     }
@@ -267,7 +267,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     if (!rc)
         rc = vramd_job_end_path(d, j, files.end, sizeof(files.end));
     if (!rc)
-        rc = runner_argv(d, j, &argv);
+        rc = runner_argv(d, j, who.change, &argv);
     if (!rc)
         rc = runner_env(j, &who, &envp);
     if (rc) {
