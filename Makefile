@@ -4,6 +4,7 @@
 #   make SAN=asan             the same under AddressSanitizer + UBSan, in build-asan/
 #   make SAN=tsan             the same under ThreadSanitizer, in build-tsan/
 #   make check                build and run the test suite (tests/run.sh)
+#   make gpu-bundle           build/gpu-bundle: run-all.sh and all it needs, for a bare GPU machine
 #   make install PREFIX=DIR   bin/ LIBDIR/ include/ LIBDIR/pkgconfig/ share/vram/profiles/ ...
 #   make CFLAGS=-O0 WERROR=1  the builder's CPPFLAGS/CFLAGS/LDFLAGS are honoured
 #                             (dpkg-buildflags); WERROR=1 makes warnings errors
@@ -75,7 +76,11 @@ TEST_EXTRA_LIBS := $(LIB_EXTRA_LIBS) $(shell pkg-config --libs sqlite3)
 VRAM_CPPFLAGS := -Iinclude -Isrc -D_GNU_SOURCE -DVRAM_BUILDING_LIBRARY $(DEFS) \
             $(if $(strip $(LIB_PKGS)),$(shell pkg-config --cflags $(LIB_PKGS))) \
             $(shell pkg-config --cflags $(DLOPEN_PKGS))
-VRAM_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden $(SANFLAGS) -ffile-prefix-map=$(CURDIR)=.
+# -fno-math-errno: nothing reads errno after a math call, and without it
+# sqrt and lrintf are calls into libm, which the command then loads at every
+# start (bench/tsp's CLI start row; tests/cli/test_client_libs.sh).
+VRAM_CFLAGS := -std=c11 $(WARN) -fPIC -fvisibility=hidden -fno-math-errno $(SANFLAGS) \
+            -ffile-prefix-map=$(CURDIR)=.
 VRAM_LDFLAGS := $(SANFLAGS)
 # What each compile and link line uses: ours first, the builder's after.
 ALL_CFLAGS = $(VRAM_CPPFLAGS) $(CPPFLAGS) $(VRAM_CFLAGS) $(CFLAGS)
@@ -328,6 +333,27 @@ install: lib cli docs
 	install -m 644 dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
 	install -m 644 $(ZSH_COMP) $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram
 
+# The Python binding (python/vram, pure Python over libvram.so.0), with the
+# dist-info importlib.metadata reads; Debian's folders: dist-packages, the
+# version-less one for PREFIX=/usr.  PYTHONDIR= (empty) leaves it out.
+PYTHON ?= python3
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(if $(PYTHON_VERSION),$(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages))
+PY_FILES := $(sort $(wildcard python/vram/*.py)) python/vram/py.typed
+install: install-python
+.PHONY: install-python
+install-python:
+ifneq ($(PYTHONDIR),)
+	install -d $(DESTDIR)$(PYTHONDIR)/vram $(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info
+	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/vram/
+	printf 'Metadata-Version: 2.1\nName: vram\nVersion: %s\nSummary: %s\nLicense: MIT\nRequires-Python: >=3.9\n' \
+	    '$(VERSION)' 'Keeps AI video generation inside the GPU memory it has' \
+	    >$(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info/METADATA
+	echo make >$(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info/INSTALLER
+else
+	@echo "  SKIP    the Python package: PYTHONDIR is empty (no $(PYTHON)?)"
+endif
+
 # The shim goes where vram run looks for it: $(LIBDIR)/vram/.
 install: install-shim
 .PHONY: install-shim
@@ -339,12 +365,19 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vram $(DESTDIR)$(BINDIR)/vramd $(DESTDIR)$(LIBDIR)/libvram.* \
 	      $(DESTDIR)$(INCLUDEDIR)/vram.h $(DESTDIR)$(PKGCONFIGDIR)/vram.pc
 	rm -rf $(DESTDIR)$(DATADIR)/vram $(DESTDIR)$(LIBDIR)/vram
+	$(if $(PYTHONDIR),rm -rf $(DESTDIR)$(PYTHONDIR)/vram $(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info)
 	rm -f $(DESTDIR)$(MANDIR)/man1/vram.1 $(DESTDIR)$(MANDIR)/man1/vram-*.1 \
 	      $(DESTDIR)$(MANDIR)/man8/vramd.8 \
 	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vram \
 	      $(DESTDIR)$(DATADIR)/bash-completion/completions/vramd \
 	      $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram \
 	      $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service $(DESTDIR)$(SYSTEMDUNITDIR)/vramd.socket
+
+# One folder that runs tests/gpu/ and the benches on a bare GPU machine
+# (scripts/gpu-bundle.sh): programs, libvram and every library they need.
+.PHONY: gpu-bundle
+gpu-bundle: all
+	scripts/gpu-bundle.sh $(BUILD) $(BUILD)/gpu-bundle
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

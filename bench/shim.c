@@ -1,7 +1,8 @@
 /*
  * bench/shim.c - what the shim adds to an allocate-and-free pair: the stub
  * driver's cuMemAlloc_v2/cuMemFree_v2 called directly and through the
- * shim's hooks, side by side in one run, on one thread and on eight at once.
+ * shim's hooks, side by side in one run, on one thread and on eight at once,
+ * and the stream-ordered pair (cuMemAllocAsync/cuMemFreeAsync) on one.
  *
  * Both libraries are loaded from this build (BUILD/stubs/cuda/libcuda.so.1,
  * BUILD/lib/libvram_shim.so) with dlopen, so the hooks run exactly the code
@@ -25,7 +26,20 @@
 typedef CUresult (*alloc_fn)(CUdeviceptr *, size_t);
 typedef CUresult (*free_fn)(CUdeviceptr);
 
-typedef struct pair { alloc_fn alloc; free_fn free; } pair;
+typedef CUresult (*alloc_async_fn)(CUdeviceptr *, size_t, CUstream);
+typedef CUresult (*free_async_fn)(CUdeviceptr, CUstream);
+typedef CUresult (*sync_fn)(CUstream);
+
+/* A pair of calls; with alloc_async set, the stream-ordered pair, and the
+ * stream synchronized every SYNC_EVERY pairs (where the shim settles). */
+typedef struct pair {
+    alloc_fn alloc;
+    free_fn free;
+    alloc_async_fn alloc_async;
+    free_async_fn free_async;
+    sync_fn sync;
+} pair;
+#define SYNC_EVERY 64
 
 static CUcontext ctx;
 static CUresult (*set_current)(CUcontext);
@@ -52,10 +66,24 @@ static void *loop(void *arg)
     if (j->start)
         pthread_barrier_wait(j->start);
     j->t0 = now_s();
-    for (long i = 0; i < j->pairs; i++) {
-        CUdeviceptr d;
-        if (j->p->alloc(&d, SIZE) || j->p->free(d))
+    const pair *p = j->p;
+    if (p->alloc_async) {
+        CUstream s = (CUstream)0x1;
+        for (long i = 0; i < j->pairs; i++) {
+            CUdeviceptr d;
+            if (p->alloc_async(&d, SIZE, s) || p->free_async(d, s))
+                j->errors++;
+            if (i % SYNC_EVERY == SYNC_EVERY - 1 && p->sync(s))
+                j->errors++;
+        }
+        if (p->sync(s))
             j->errors++;
+    } else {
+        for (long i = 0; i < j->pairs; i++) {
+            CUdeviceptr d;
+            if (p->alloc(&d, SIZE) || p->free(d))
+                j->errors++;
+        }
     }
     j->t1 = now_s();
     return NULL;
@@ -138,9 +166,15 @@ int main(int argc, char **argv)
     CUresult (*init)(unsigned) = must(stub, "cuInit");
     CUresult (*retain)(CUcontext *, CUdevice) = must(stub, "cuDevicePrimaryCtxRetain");
     *(void **)&set_current = must(stub, "cuCtxSetCurrent");
-    pair direct = { (alloc_fn)must(stub, "cuMemAlloc_v2"), (free_fn)must(stub, "cuMemFree_v2") };
-    pair hooked = { (alloc_fn)must(shim, "cuMemAlloc_v2"), (free_fn)must(shim, "cuMemFree_v2") };
-    if (!init || !retain || !set_current || !direct.alloc || !direct.free || !hooked.alloc || !hooked.free)
+    pair direct = { (alloc_fn)must(stub, "cuMemAlloc_v2"), (free_fn)must(stub, "cuMemFree_v2"), NULL, NULL, NULL };
+    pair hooked = { (alloc_fn)must(shim, "cuMemAlloc_v2"), (free_fn)must(shim, "cuMemFree_v2"), NULL, NULL, NULL };
+    pair direct_async = { NULL, NULL, (alloc_async_fn)must(stub, "cuMemAllocAsync"),
+                          (free_async_fn)must(stub, "cuMemFreeAsync"), (sync_fn)must(stub, "cuStreamSynchronize") };
+    pair hooked_async = { NULL, NULL, (alloc_async_fn)must(shim, "cuMemAllocAsync"),
+                          (free_async_fn)must(shim, "cuMemFreeAsync"), (sync_fn)must(shim, "cuStreamSynchronize") };
+    if (!init || !retain || !set_current || !direct.alloc || !direct.free || !hooked.alloc || !hooked.free ||
+        !direct_async.alloc_async || !direct_async.free_async || !direct_async.sync || !hooked_async.alloc_async ||
+        !hooked_async.free_async || !hooked_async.sync)
         return 2;
     if (init(0) || retain(&ctx, 0) || set_current(ctx)) {
         fprintf(stderr, "bench/shim: the stub driver would not make a context\n");
@@ -154,15 +188,19 @@ int main(int argc, char **argv)
     if (pairs < 10000)
         pairs = 10000;
 
-    double d1, s1, d8, s8;
+    double d1, s1, d8, s8, da, sa;
     compare(&direct, &hooked, 1, pairs, &d1, &s1, &errors);
     compare(&direct, &hooked, THREADS, pairs / THREADS + 1, &d8, &s8, &errors);
+    compare(&direct_async, &hooked_async, 1, pairs / 4 + 1, &da, &sa, &errors);
 
     printf("shim: one cuMemAlloc_v2 + cuMemFree_v2 of %d bytes on the stub driver, best of %d\n", SIZE, ROUNDS);
     printf("%-22s %14s %14s %12s %8s\n", "", "without shim", "with shim", "added", "ratio");
     printf("%-22s %11.1f ns %11.1f ns %+9.1f ns %7.2fx\n", "1 thread", d1, s1, s1 - d1, s1 / d1);
     printf("%-22s %11.1f ns %11.1f ns %+9.1f ns %7.2fx\n", "8 threads at once", d8, s8, s8 - d8, s8 / d8);
-    printf("(8 threads: wall time over one thread's pairs, on %ld cores)\n", sysconf(_SC_NPROCESSORS_ONLN));
+    printf("%-22s %11.1f ns %11.1f ns %+9.1f ns %7.2fx\n", "async, 1 thread", da, sa, sa - da, sa / da);
+    printf("(8 threads: wall time over one thread's pairs, on %ld cores; async: cuMemAllocAsync +\n"
+           " cuMemFreeAsync, the stream synchronized every %d pairs, where the shim reads its pool)\n",
+           sysconf(_SC_NPROCESSORS_ONLN), SYNC_EVERY);
     bool within = s1 - d1 <= TARGET_ADDED_NS;
     printf("target: at most %.0f ns added per pair on one thread: %s\n", TARGET_ADDED_NS,
            within ? "met" : "MISSED");

@@ -11,7 +11,8 @@
  * TS_SOCKET and TMPDIR, vramd (build/bin/vram serve) on a simulated 24 GiB
  * card with its own socket, queue and state, as the tests start one.
  *
- *   - CLI start: `vram --version` against `tsp -V` (median of many);
+ *   - CLI start: `vram --version`, and `vram submit` up to its connect (no
+ *     daemon at that socket), each against `tsp -V` (median of many);
  *   - CLI submits in a row, and from 8 submitters at once, behind a job that
  *     holds the only slot (tsp -S 1; a 21 GiB job on the card);
  *   - one job's end to the next one's start with one slot: the jobs stamp
@@ -246,11 +247,11 @@ static int cli_submit(enum side s, const char *bytes, char *const *cmd)
 
 /* ---- CLI start -------------------------------------------------------------------------- */
 
-/* Median start, in ms, of n runs of each side's version command, taken in
- * turn (one of each, again and again), so that both see the same load. */
-static void cli_start_ms(int n, double *tsp_ms, double *vram_ms)
+/* Median start, in ms, of n runs of `tsp -V` and of vram_v, taken in turn
+ * (one of each, again and again), so that both see the same load. */
+static void cli_start_ms(int n, char **vram_v, double *tsp_ms, double *vram_ms)
 {
-    char *tsp_v[] = { "tsp", "-V", NULL }, *vram_v[] = { vram_exe, "--version", NULL };
+    char *tsp_v[] = { "tsp", "-V", NULL };
     double *t[2] = { calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double)) };
     for (int i = 0; i < n; i++)
         for (int s = have_tsp ? 0 : 1; s < 2; s++) {
@@ -555,14 +556,23 @@ int main(int argc, char **argv)
     have_tsp = run_argv(probe, NULL, 0) == 0;
     const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
 
-    enum { START, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
+    enum { START, SUBMIT_START, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
     static double lat[2][MAX_ROUNDS * 64];
     int nlat[2] = { 0, 0 };
     const int n_submits = 100, k_hand = 20, n_jobs = 200;
     for (int r = 0; r < rounds; r++) {
-        if (DO("start"))
-            cli_start_ms(300, &v[START][TSP][r], &v[START][VRAM][r]);
+        if (DO("start")) {
+            char *version[] = { vram_exe, "--version", NULL };
+            /* A submit's start: all but the round trip (no daemon listens
+             * there), which the submit rows measure. */
+            char nowhere[PATH_MAX];
+            snprintf(nowhere, sizeof(nowhere), "%s/nowhere.sock", top);
+            char *submit[] = { vram_exe, "submit", "--socket", nowhere, "--vram", "1GiB", "--",
+                               "true", NULL };
+            cli_start_ms(300, version, &v[START][TSP][r], &v[START][VRAM][r]);
+            cli_start_ms(300, submit, &v[SUBMIT_START][TSP][r], &v[SUBMIT_START][VRAM][r]);
+        }
         for (int turn = 0; turn < 2; turn++) {
             enum side s = (enum side)((turn + r) % 2);
             if (s == TSP && !have_tsp)
@@ -597,6 +607,8 @@ int main(int argc, char **argv)
            "----------------------------------|------\n");
     row("CLI start (tsp -V, vram --version)", "ms", v[START][TSP], v[START][VRAM], rounds, true, why,
         "median of 300 starts each, taken in turn");
+    row("CLI start (tsp -V, vram submit)", "ms", v[SUBMIT_START][TSP], v[SUBMIT_START][VRAM],
+        rounds, true, why, "the same; the submit up to its connect (no daemon there)");
     row("CLI submits in a row", "/s", v[ROW1][TSP], v[ROW1][VRAM], rounds, false, why,
         "100 `true` jobs behind one that holds the slot");
     row("CLI submits, 8 submitters at once", "/s", v[ROW8][TSP], v[ROW8][VRAM], rounds, false, why,

@@ -231,8 +231,11 @@ enum {
     VRAM_HAVE_PROCS    = 1u << 4, /* the backend can list processes */
     VRAM_HAVE_PROC_MEM = 1u << 5, /* a process's bytes are known */
     VRAM_HAVE_MIG      = 1u << 6, /* the device is a MIG instance (uuid MIG-...) */
-    VRAM_HAVE_PROC_FOREIGN = 1u << 7 /* the driver's pid is not in this /proc (a
-                                        container without --pid=host) */
+    VRAM_HAVE_PROC_FOREIGN = 1u << 7, /* the driver's pid is not in this /proc (a
+                                         container without --pid=host) */
+    VRAM_HAVE_UTIL     = 1u << 8, /* util_percent (NVML's utilization rates) */
+    VRAM_HAVE_TEMP     = 1u << 9, /* temperature_c (the GPU die) */
+    VRAM_HAVE_POWER    = 1u << 10 /* power_mw, and power_limit_mw when nonzero */
 };
 
 typedef struct vram_device_info {
@@ -247,6 +250,12 @@ typedef struct vram_device_info {
                                        VRAM_HAVE_RESERVED */
     unsigned memory_api;            /* nvml: 2 = nvmlDeviceGetMemoryInfo_v2,
                                        1 = the v1 call; 0 = not nvml */
+    /* Sensors, where the driver gives them (never on simulated cards):
+     * each is valid only with its VRAM_HAVE_* bit. */
+    unsigned util_percent;          /* of the last sample period the GPU was busy */
+    int temperature_c;
+    unsigned power_mw;              /* drawn now */
+    unsigned power_limit_mw;        /* the enforced limit; 0 unknown */
 } vram_device_info;
 
 typedef struct vram_proc {
@@ -881,9 +890,16 @@ typedef struct vram_lease_info {
     uint64_t id;
     unsigned device;
     uint64_t bytes;
-    char holder[64];
+    char holder[64];                /* vram_client_leases: the name the client
+                                       gave (cleaned text, never an identity),
+                                       else its connection's */
     uint32_t pid;
     uint64_t held_ms;
+    unsigned waiting;               /* vram_client_leases: 1 while the request
+                                       waits for room (bytes: asked, held_ms:
+                                       waited so far, device: meaningless) */
+    char reason[16];                /* why it waits ("Resources", "Lease",
+                                       "Priority", "Dependency"); "" if held */
 } vram_lease_info;
 
 /* Waits (up to req->wait_ms) until the request is admitted, then fills *out
@@ -1095,7 +1111,7 @@ typedef struct vram_sched_stats {
     VRAM_SCHED_COUNTERS(VRAM__STATS_FIELD)
 #undef VRAM__STATS_FIELD
     unsigned ndevices;
-    uint64_t reserved_bytes[VRAM_MAX_DEVICES];  /* leased on each device now */
+    uint64_t leased_bytes[VRAM_MAX_DEVICES];    /* leased on each device now */
 } vram_sched_stats;
 
 /* Called after every task ends, never twice at once, on a worker thread. */
@@ -1552,8 +1568,10 @@ VRAM_API int vram_client_check(vram_client *c, const vram_submit *s);
 VRAM_API int vram_client_snapshot(vram_client *c, vram_snapshot **out);
 
 /* The leases clients hold through the daemon's socket (vram_client_lease,
- * the Python binding's vram.lease), each with the pid of the process that
- * holds it (held_ms: how long).  A job's lease is not listed: its job is.
+ * the Python binding's vram.lease, the Slurm plugin), each with the pid of
+ * the process that holds it (held_ms: how long) and the name its client gave
+ * it (holder), then the requests still waiting for room (waiting: 1).  A
+ * job's lease is not listed: its job is.
  * Copies up to cap into buf; *count_out is how many there are (VRAM_ERANGE
  * when more than cap). */
 VRAM_API int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t *count_out);

@@ -305,12 +305,12 @@ class Stats(ctypes.Structure):
     _fields_ = [(name, ctypes.c_uint64) for name in (
         "submitted", "queued", "running", "done", "retried", "fell_back", "failed", "canceled",
         "on_cpu", "resampled", "cleanup_freed_bytes")] + [
-        ("ndevices", ctypes.c_uint), ("reserved_bytes", ctypes.c_uint64 * 64)]
+        ("ndevices", ctypes.c_uint), ("leased_bytes", ctypes.c_uint64 * 64)]
 
 
 def _stats_dict(st):
     d = {name: getattr(st, name) for name, _ in Stats._fields_[:11]}
-    d["reserved_bytes"] = list(st.reserved_bytes[:st.ndevices])
+    d["leased_bytes"] = list(st.leased_bytes[:st.ndevices])
     return d
 
 
@@ -567,7 +567,7 @@ class Scheduler:
 
     def stats(self):
         """queued, running, done, retried, fell_back, failed, canceled,
-        on_cpu, resampled, cleanup_freed_bytes, reserved_bytes per device."""
+        on_cpu, resampled, cleanup_freed_bytes, leased_bytes per device."""
         ptr = ctypes.c_void_p()
         check(n.lib.vram_sched_stats_json(self._s, ctypes.byref(ptr)))
         return json.loads(n.take_string(ptr))

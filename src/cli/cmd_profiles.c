@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -51,6 +52,9 @@ static int show(cli_args *a, const char *name)
     /* The user's own command may read the user's own file; a name is
      * never taken for a path elsewhere (the daemon). */
     bool file = strchr(name, '/') || (strlen(name) > 4 && !strcmp(name + strlen(name) - 4, ".ini"));
+    /* OWNER/REPO that is no file here: a Hugging Face id, looked up. */
+    if (file && !strstr(name, ".ini") && access(name, F_OK) != 0)
+        file = false;
     int rc = file ? vram_profile_load_file(name, &p) : vram_profile_load(a->opts, name, &p);
     if (rc)
         return cli_fail(a, rc, NULL);

@@ -9,6 +9,9 @@
  * scripts.  Samples come from the monitor's sampler thread; when vramd
  * answers on its socket, ours, others and safe available are the daemon's
  * (asked each refresh), as `vram status` and the dashboard show them.
+ * Utilisation, temperature and power are this machine's (NVML), where the
+ * driver gives them.  It refreshes every second (--interval); TERM=dumb
+ * gets lines instead of the full-screen view, NO_COLOR no colours.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -24,9 +27,13 @@
 #define SPARK_WINDOW_MS 60000
 #define TOP_PROCS 5
 
+#define DEFAULT_REFRESH_MS 1000
+#define MAX_REFRESH_MS 3600000
+
 static const cli_flag flags[] = {
     { "count", 'c', "N", "stop after N refreshes", false },
-    { "seconds", 's', "S", "stop after S seconds", false },
+    { "seconds", 's', "S", "stop after S seconds (more than 0; e.g. 90, 2m)", false },
+    { "interval", 'i', "DURATION", "refresh every DURATION (default 1s; e.g. 500ms, 2s; a bare number is ms)", false },
     { "json", 0, NULL, "when not on a terminal, print JSON lines instead of text", false },
     { "lines", 0, NULL, "print lines even on a terminal (no full-screen view)", false },
     { "local", 0, NULL, "read the devices here, not vramd's view (leases of this process only)", false },
@@ -40,8 +47,9 @@ typedef struct watch {
     vram_client *client;            /* to vramd, while one answers */
     vram_snapshot *daemon;          /* its view at this refresh, or NULL */
     unsigned ndev;
-    uint64_t interval_ms;
+    uint64_t interval_ms;           /* the refresh */
     bool unicode;
+    bool color;                     /* SGR colours and bold: not with NO_COLOR or TERM=dumb */
     vram_sample *hist;
     struct termios saved;
     bool raw;
@@ -128,6 +136,61 @@ static int device_now(watch *w, unsigned dev, vram_device_snapshot *d)
 
 /* ---- drawing ---------------------------------------------------------------------- */
 
+/* An SGR sequence, or nothing under NO_COLOR / TERM=dumb. */
+static const char *sgr(const watch *w, const char *code)
+{
+    return w->color ? code : "";
+}
+
+/* " util 45% temp 62C power 180/300W" from this machine's latest sample:
+ * only what the driver gives ("" on simulated cards). */
+static const char *sensors_text(watch *w, unsigned dev, char *buf, size_t cap)
+{
+    vram_device_snapshot d;
+    buf[0] = '\0';
+    if (vram_monitor_latest(w->mon, dev, &d) != 0)
+        return buf;
+    const vram_device_info *in = &d.info;
+    size_t at = 0;
+    if (in->have & VRAM_HAVE_UTIL)
+        at += (size_t)snprintf(buf + at, cap - at, "  util %u%%", in->util_percent);
+    if ((in->have & VRAM_HAVE_TEMP) && at < cap)
+        at += (size_t)snprintf(buf + at, cap - at, "  temp %dC", in->temperature_c);
+    if ((in->have & VRAM_HAVE_POWER) && at < cap) {
+        if (in->power_limit_mw)
+            snprintf(buf + at, cap - at, "  power %.0f/%.0fW", in->power_mw / 1000.0,
+                     in->power_limit_mw / 1000.0);
+        else
+            snprintf(buf + at, cap - at, "  power %.0fW", in->power_mw / 1000.0);
+    }
+    return buf;
+}
+
+/* The same as JSON fields (null where unknown), after a comma. */
+static void sensors_json(watch *w, unsigned dev)
+{
+    vram_device_snapshot d;
+    unsigned have = 0;
+    if (vram_monitor_latest(w->mon, dev, &d) == 0)
+        have = d.info.have;
+    if (have & VRAM_HAVE_UTIL)
+        printf(",\"util_percent\":%u", d.info.util_percent);
+    else
+        printf(",\"util_percent\":null");
+    if (have & VRAM_HAVE_TEMP)
+        printf(",\"temperature_c\":%d", d.info.temperature_c);
+    else
+        printf(",\"temperature_c\":null");
+    if (have & VRAM_HAVE_POWER)
+        printf(",\"power_watts\":%.3f", d.info.power_mw / 1000.0);
+    else
+        printf(",\"power_watts\":null");
+    if ((have & VRAM_HAVE_POWER) && d.info.power_limit_mw)
+        printf(",\"power_limit_watts\":%.3f", d.info.power_limit_mw / 1000.0);
+    else
+        printf(",\"power_limit_watts\":null");
+}
+
 /* The last minute of samples in `width` columns, each its bucket's maximum. */
 static void sparkline(watch *w, unsigned dev, uint64_t total, int width)
 {
@@ -206,10 +269,12 @@ static void draw_screen(watch *w)
     time_t now = time(NULL);
     char clock[16];
     strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
-    printf("\033[H\033[1mvram watch\033[0m  every %llu ms  q to quit  %s%s\033[K\n",
-           (unsigned long long)w->interval_ms, clock, w->daemon ? "  figures from vramd" : "");
+    printf("\033[H%svram watch%s  every %llu ms  q to quit  %s%s\033[K\n", sgr(w, "\033[1m"),
+           sgr(w, "\033[0m"), (unsigned long long)w->interval_ms, clock,
+           w->daemon ? "  figures from vramd" : "");
     if (vram_ctx_is_simulated(w->ctx))
-        printf("\033[33mSIMULATED DEVICES, %s\033[0m\033[K\n", vram_ctx_notice(w->ctx));
+        printf("%sSIMULATED DEVICES, %s%s\033[K\n", sgr(w, "\033[33m"), vram_ctx_notice(w->ctx),
+               sgr(w, "\033[0m"));
     printf("\033[K\n");
     for (unsigned dev = 0; dev < w->ndev; dev++) {
         vram_device_snapshot d;
@@ -219,9 +284,12 @@ static void draw_screen(watch *w)
             continue;
         }
         const vram_device_info *in = &d.info;
-        printf("\033[1mGPU %u\033[0m %s  %s / %s  %.0f%%\033[K\n  ", dev, in->name,
+        char name[VRAM_NAME_MAX], sensors[96];
+        printf("%sGPU %u%s %s  %s / %s  %.0f%%%s\033[K\n  ", sgr(w, "\033[1m"), dev, sgr(w, "\033[0m"),
+               vram_text_escape(in->name, name, sizeof(name)),
                cli_gib(in->used_bytes, a, sizeof(a)), cli_gib(in->total_bytes, b, sizeof(b)),
-               in->total_bytes ? 100.0 * (double)in->used_bytes / (double)in->total_bytes : 0.0);
+               in->total_bytes ? 100.0 * (double)in->used_bytes / (double)in->total_bytes : 0.0,
+               sensors_text(w, dev, sensors, sizeof(sensors)));
         cli_bar(stdout, in->used_bytes, in->total_bytes, cols - 6, w->unicode);
         printf("\033[K\n  last minute ");
         sparkline(w, dev, in->total_bytes, cols - 16);
@@ -251,18 +319,21 @@ static void print_lines(watch *w, bool json)
         if (json) {
             printf("{\"time\":\"%s.%03ldZ\",\"device\":%u,\"total_bytes\":%llu,\"used_bytes\":%llu,"
                    "\"free_bytes\":%llu,\"safe_available_bytes\":%llu,\"leased_bytes\":%llu,"
-                   "\"others_bytes\":%llu,\"simulated\":%s,\"from_daemon\":%s}\n",
+                   "\"others_bytes\":%llu,\"simulated\":%s,\"from_daemon\":%s",
                    when, ts.tv_nsec / 1000000, dev, (unsigned long long)in->total_bytes,
                    (unsigned long long)in->used_bytes, (unsigned long long)in->free_bytes,
                    (unsigned long long)d.safe_available_bytes, (unsigned long long)d.leased_bytes,
                    (unsigned long long)d.others_bytes, vram_ctx_is_simulated(w->ctx) ? "true" : "false",
                    w->daemon ? "true" : "false");
+            sensors_json(w, dev);
+            printf("}\n");
         } else {
-            char a[32], b[32], c[32], e[32], f[32];
-            printf("%s.%03ldZ gpu%u used %s free %s safe %s ours %s others %s\n", when,
+            char a[32], b[32], c[32], e[32], f[32], sensors[96];
+            printf("%s.%03ldZ gpu%u used %s free %s safe %s ours %s others %s%s\n", when,
                    ts.tv_nsec / 1000000, dev, cli_gib(in->used_bytes, a, sizeof(a)),
                    cli_gib(in->free_bytes, b, sizeof(b)), cli_gib(d.safe_available_bytes, c, sizeof(c)),
-                   cli_gib(d.leased_bytes, e, sizeof(e)), cli_gib(d.others_bytes, f, sizeof(f)));
+                   cli_gib(d.leased_bytes, e, sizeof(e)), cli_gib(d.others_bytes, f, sizeof(f)),
+                   sensors_text(w, dev, sensors, sizeof(sensors)));
         }
     }
     fflush(stdout);
@@ -274,25 +345,44 @@ static int run(cli_args *a)
 {
     if (a->nrest)
         return cli_error(a, EXIT_USAGE, "unexpected argument '%s'", a->rest[0]);
-    uint64_t count = 0, seconds_ms = 0;
+    uint64_t count = 0, seconds_ms = 0, refresh_ms = DEFAULT_REFRESH_MS;
     int rc;
     if ((cli_has(a, "count") && (rc = cli_uint(a, "count", 1, 1000000000, &count))) ||
-        (cli_has(a, "seconds") && (rc = cli_duration_ms(a, "seconds", CLI_SECONDS, &seconds_ms))))
+        (cli_has(a, "seconds") && (rc = cli_duration_ms(a, "seconds", CLI_SECONDS, &seconds_ms))) ||
+        (cli_has(a, "interval") && (rc = cli_duration_ms(a, "interval", CLI_MS, &refresh_ms))))
         return rc;
-    watch w = { .args = a };
+    /* 0 would mean "for ever" to the loop: refused, not taken. */
+    if (cli_has(a, "seconds") && seconds_ms == 0)
+        return cli_error(a, EXIT_USAGE, "--seconds: '%s' would stop before the first refresh: give "
+                         "more than 0 (e.g. 90 or 2m), or leave it out to watch until q or Ctrl-C",
+                         cli_get(a, "seconds"));
+    if (refresh_ms == 0 || refresh_ms > MAX_REFRESH_MS)
+        return cli_error(a, EXIT_USAGE, "--interval: '%s' is not a refresh from 1ms to 1h (e.g. 500ms, "
+                         "2s)", cli_get(a, "interval"));
+    watch w = { .args = a, .interval_ms = refresh_ms };
     if ((rc = cli_open(a, &w.ctx)))
         return rc;
-    vram_duration_parse(vram_options_get(vram_ctx_options(w.ctx), "interval"), 1, &w.interval_ms);
+    /* The monitor samples at the interval setting (VRAM_INTERVAL, 100ms by
+     * default) for the sparkline, and never slower than the refresh. */
+    uint64_t sample_ms = 100;
+    vram_duration_parse(vram_options_get(vram_ctx_options(w.ctx), "interval"), 1, &sample_ms);
+    if (sample_ms == 0 || sample_ms > refresh_ms)
+        sample_ms = refresh_ms;
     w.hist = calloc(HISTORY_SAMPLES, sizeof(*w.hist));
     if (!w.hist || (rc = vram_device_count(w.ctx, &w.ndev)) ||
-        (rc = vram_monitor_start(w.ctx, (unsigned)w.interval_ms, HISTORY_SAMPLES, &w.mon))) {
+        (rc = vram_monitor_start(w.ctx, (unsigned)sample_ms, HISTORY_SAMPLES, &w.mon))) {
         rc = cli_fail(a, rc ? rc : VRAM_ENOMEM, "cannot start watching");
         free(w.hist);
         vram_ctx_close(w.ctx);
         return rc;
     }
-    bool screen = isatty(STDOUT_FILENO) && !cli_has(a, "lines") && !cli_has(a, "json");
-    w.unicode = cli_unicode(stdout);
+    /* TERM=dumb (Emacs' shell, some CI logs) cannot place a cursor: lines.
+     * NO_COLOR (no-color.org): any non-empty value turns colours off. */
+    const char *term = getenv("TERM"), *no_color = getenv("NO_COLOR");
+    bool dumb = term && !strcmp(term, "dumb");
+    bool screen = isatty(STDOUT_FILENO) && !dumb && !cli_has(a, "lines") && !cli_has(a, "json");
+    w.color = !dumb && !(no_color && *no_color);
+    w.unicode = cli_unicode(stdout) && !dumb;
     cli_catch_signals();
     if (screen)
         term_enter(&w);
@@ -333,14 +423,18 @@ static int run(cli_args *a)
 
 const cli_command cmd_watch = {
     .name = "watch",
-    .usage = "[--count N] [--seconds S] [--interval MS] [--lines] [--json]",
+    .usage = "[--count N] [--seconds S] [--interval DURATION] [--lines] [--json]",
     .summary = "live view of every GPU: usage bar, last minute, ours vs. others, top processes",
     .description =
         "On a terminal the view redraws in place; q or Ctrl-C quits.  Otherwise (or with\n"
         "--lines) it prints one line per device per refresh; --json prints JSON lines.\n"
         "When vramd answers on its socket, ours, others and safe available are its figures\n"
         "(every lease of the machine); --local reads the devices in this process instead.\n"
-        "The refresh follows --interval (default 100ms).",
+        "Utilisation, temperature and power show where the NVIDIA driver gives them.\n"
+        "It refreshes every second, or every --interval; --seconds 0 is refused (leave\n"
+        "it out to watch until q or Ctrl-C).  TERM=dumb prints lines instead of the\n"
+        "full-screen view; NO_COLOR turns colours off.\n"
+        "Exit status: 0 (q and Ctrl-C too); 2 bad input.",
     .flags = flags,
     .run = run,
 };

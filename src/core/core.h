@@ -120,6 +120,19 @@ uint64_t vram__now_ms(void);
 uint64_t vram__unix_ms(void);       /* CLOCK_REALTIME */
 void vram__sleep_ms(unsigned ms);
 
+/* ---- numbers ----------------------------------------------------------------- */
+
+/* llround(x), exactly (halves away from zero), for |x| < 2^63.  The command
+ * links no libm (its start is a client command's; see the Makefile): with
+ * -fno-math-errno, sqrt, lrintf, floor and fabs are instructions, and the
+ * few calls that are not have their own versions here and where used. */
+static inline long long vram__llround(double x)
+{
+    long long t = (long long)x;     /* toward zero; x - t is exact */
+    double f = x - (double)t;
+    return t + (f >= 0.5) - (f <= -0.5);
+}
+
 /* ---- logging ---------------------------------------------------------------- */
 
 enum { VRAM__LOG_ERROR, VRAM__LOG_WARN, VRAM__LOG_INFO, VRAM__LOG_DEBUG };

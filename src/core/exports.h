@@ -125,7 +125,7 @@ int vram_lease_adopt(vram_ledger *l, const vram_lease_request *req, vram_lease_i
 
 /* ---- scheduler -------------------------------------------------------------------- */
 
-/* The stats as JSON, one key per counter plus "reserved_bytes": [...]
+/* The stats as JSON, one key per counter plus "leased_bytes": [...]
  * (the Python binding's Scheduler.stats()).  Free with vram_free. */
 VRAM_API int vram_sched_stats_json(vram_sched *s, char **json_out);
 

@@ -132,7 +132,7 @@ int vram_size_parse(const char *text, uint64_t *bytes_out)
         return vram__fail(VRAM_ERANGE, "'%s' is too large: sizes go up to 16 EiB (2^64-1 bytes)", text);
     /* Past 2^53 a double is already a whole number; llround would overflow
      * its signed result past 2^63. */
-    *bytes_out = bytes < 9007199254740992.0 ? (uint64_t)llround(bytes) : (uint64_t)bytes;
+    *bytes_out = bytes < 9007199254740992.0 ? (uint64_t)vram__llround(bytes) : (uint64_t)bytes;
     return 0;
 }
 
@@ -233,6 +233,6 @@ int vram_duration_parse(const char *text, unsigned bare_unit_ms, uint64_t *ms_ou
     double ms = v * factor;
     if (!isfinite(ms) || ms > 86400000.0 * 365)
         return vram__fail(VRAM_ERANGE, "'%s' is too long a duration (at most a year)", text);
-    *ms_out = (uint64_t)llround(ms);
+    *ms_out = (uint64_t)vram__llround(ms);
     return 0;
 }

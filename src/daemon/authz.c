@@ -64,6 +64,10 @@ int vramd_identity_of(uint32_t uid, vramd_identity *out)
         return vram__fail(VRAM_EPERM, "cannot run a job as %s: in more than %d groups", found->pw_name,
                           VRAMD_MAX_GROUPS);
     out->change = true;
+    vram__strlcpy(out->name, found->pw_name, sizeof(out->name));
+    vram__strlcpy(out->home, found->pw_dir && *found->pw_dir ? found->pw_dir : "/", sizeof(out->home));
+    vram__strlcpy(out->shell, found->pw_shell && *found->pw_shell ? found->pw_shell : "/bin/sh",
+                  sizeof(out->shell));
     return 0;
 }
 

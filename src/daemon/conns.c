@@ -206,17 +206,29 @@ bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out)
     return mine <= VRAMD_CONN_OUT_MAX && (!mine || total_out <= VRAMD_OUT_TOTAL_MAX);
 }
 
-void vramd_broadcast(vramd *d, const char *line)
+/* A subscriber hears another user's job as its summary only: who it is
+ * comes from SO_PEERCRED, as for list and show. */
+void vramd_broadcast(vramd *d, const char *line, const char *others_line, uint32_t owner)
 {
     for (vramd_conn *c = d->conns; c; c = c->next)
         if (c->subscribed && !c->closing)
-            vramd_conn_reply(d, c, line);
+            vramd_conn_reply(d, c, !others_line || vramd_viewer_sees(c->uid, owner) ? line : others_line);
+}
+
+unsigned vramd_subscribers(const vramd *d, uint32_t owner)
+{
+    unsigned who = 0;
+    for (const vramd_conn *c = d->conns; c && who != 3; c = c->next)
+        if (c->subscribed && !c->closing)
+            who |= vramd_viewer_sees(c->uid, owner) ? 1u : 2u;
+    return who;
 }
 
 static void conn_free(vramd *d, vramd_conn *c)
 {
     size_t released = 0;
     vram_lease_release_holder(d->ledger, c->holder, &released);
+    vramd_lease_names_drop_conn(d, c->id);
     /* Its lease requests still waiting for an answer are withdrawn. */
     for (vramd_pending **p = &d->pending; *p;) {
         if ((*p)->conn == c->id) {
@@ -273,6 +285,7 @@ void vramd_conns_free(vramd *d)
         free(p);
     }
     d->pending = NULL;
+    vramd_lease_names_free(d);
 }
 
 /* ---- replies ------------------------------------------------------------------------ */
@@ -325,34 +338,6 @@ static void op_hello(vramd *d, vramd_conn *c, const vram__request *r)
     reply_done(d, c, &b);
 }
 
-/* The leases clients hold through the socket (a job's lease shows as its
- * job), at most CLIENT_LEASES_SHOWN of them, as rows of kind "lease". */
-#define CLIENT_LEASES_SHOWN 256
-
-static void client_leases_json(vramd *d, vram__json *j)
-{
-    vram_lease_info *info = calloc(CLIENT_LEASES_SHOWN, sizeof(*info));
-    size_t n = 0;
-    int rc = info ? vram_lease_list(d->ledger, NULL, info, CLIENT_LEASES_SHOWN, &n) : VRAM_ENOMEM;
-    vram__json_array_begin(j);
-    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < CLIENT_LEASES_SHOWN; i++) {
-        const vram_lease_info *l = &info[i];
-        if (strncmp(l->holder, "client ", 7) != 0)
-            continue;
-        vram__json_object_begin(j);
-        vram__json_field_string(j, "kind", "lease");
-        vram__json_field_uint(j, "id", l->id);
-        vram__json_field_uint(j, "device", l->device);
-        vram__json_field_uint(j, "bytes", l->bytes);
-        vram__json_field_string(j, "holder", l->holder);
-        vram__json_field_uint(j, "pid", l->pid);
-        vram__json_field_uint(j, "held_ms", l->held_ms);
-        vram__json_object_end(j);
-    }
-    vram__json_array_end(j);
-    free(info);
-}
-
 static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram__buf b;
@@ -371,9 +356,9 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     char next[VRAM__LIST_CURSOR_MAX];
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, r->after_phase,
                          r->after_id, &j, next, sizeof(next));
-    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
-    client_leases_json(d, &j);
+    vramd_leases_json(d, &j);       /* others' lease names are not shown to it either */
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     if (*next)
         vram__json_field_string(&j, "next", next);     /* a page: ask again with "after" */
     vram__reply_end(&j);
@@ -384,15 +369,33 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 static void op_log(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_job *job = vramd_job_find(d, r->job);
+    vramd_job old = { .progress = -1 };     /* one no longer kept in memory: from the store */
     if (!job) {
-        reply_error(d, c, r->id, VRAM_ENOENT, "no such job (or it ended long ago: see 'vram history')");
-        return;
+        if (vram__queue_get(d->queue, r->job, &old.row)) {
+            vram__clear_error();
+            reply_error(d, c, r->id, VRAM_ENOENT, "no such job (see 'vram queue')");
+            return;
+        }
+        job = &old;
+    }
+    int rc = 0;
+    if (job == &old && c->uid != 0 && c->uid != old.row.owner_uid) {    /* as authz.c says of kept jobs */
+        char owner[96], who[96];
+        rc = vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not read its output",
+                        (unsigned long long)r->job, vramd_user_text(old.row.owner_uid, owner, sizeof(owner)),
+                        vramd_user_text(c->uid, who, sizeof(who)));
     }
     vram__buf b;
     vram__json j;
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
-    int rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (!rc)
+        rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (job == &old) {
+        free(old.log);
+        free(old.command);
+        vram__job_clear(&old.row);
+    }
     if (rc) {
         vram__buf_free(&b);
         reply_failure(d, c, r, rc);
@@ -449,7 +452,10 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
 /* A client's lease: granted now or later, answered when it is.  The
  * callback may run inside vram_lease_acquire_async itself (granted at once),
  * so it is matched to its request by a key of the daemon's own, never by
- * the ledger's ticket, which is known only once the call returns. */
+ * the ledger's ticket, which is known only once the call returns.  The
+ * request's holder names the lease in lists (leases.c), and only there: the
+ * ledger's holder stays the connection's, which is what release and a
+ * closed socket go by. */
 static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_pending *p = calloc(1, sizeof(*p));
@@ -466,9 +472,14 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         .wait_ms = r->wait_ms == UINT64_MAX ? VRAM_WAIT_FOREVER : (int64_t)r->wait_ms,
         .holder = c->holder,
         .pid = c->pid,
+        .wait_reason = &p->reason,
     };
     p->key = g->key;
     p->conn = c->id;
+    p->bytes = r->bytes;
+    p->device = r->device;
+    p->pid = c->pid;
+    p->since_ms = vram__now_ms();
     vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
     /* Listed before the call: the grant's message is handled only after
      * this round, but the entry must be there whatever happens. */
@@ -480,7 +491,9 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         free(p);
         free(g);
         reply_failure(d, c, r, rc);
+        return;
     }
+    vramd_lease_name_add(d, p->ticket, c->id, c->uid, r->holder);
 }
 
 bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
@@ -505,6 +518,13 @@ bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int stat
     if (record) {
         vram__json_key(&j, "job");
         vram__record_write(&j, record);
+        /* Where the runner leaves the job's end should no vramd hear it
+         * (it may not write the store: wire/link.c). */
+        char end[4300];
+        const vramd_job *job = vramd_job_find(d, record->id);
+        if (job && !vramd_job_end_path(d, job, end, sizeof(end)))
+            vram__json_field_string(&j, "end_file", end);
+        vram__clear_error();
     }
     vram__reply_end(&j);
     bool sent = !b.failed;
@@ -525,8 +545,11 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
     }
     *pp = p->next;
     const char *why = m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for" : NULL;
-    if (!vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL) && !m->status)
+    bool sent = vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL);
+    if (!sent && !m->status)
         vram_lease_release(d->ledger, m->lease.id);
+    if (!sent || m->status)
+        vramd_lease_name_drop(d, p->ticket);
     free(p);
 }
 
@@ -547,6 +570,8 @@ static void op_release(vramd *d, vramd_conn *c, const vram__request *r)
     int rc = own_lease(d, c, r->lease);
     if (!rc)
         rc = vram_lease_release(d->ledger, r->lease);
+    if (!rc)
+        vramd_lease_name_drop(d, r->lease);
     if (rc)
         reply_failure(d, c, r, rc);
     else

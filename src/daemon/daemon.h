@@ -28,6 +28,7 @@
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
 #define VRAMD_ANY_VIEWER UINT32_MAX
+#define VRAMD_NO_VIEWER (UINT32_MAX - 1) /* sees every job's summary only */
 #define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
 #define VRAMD_ACCEPT_BACKOFF_MS 250 /* the socket rests this long at the fd limit */
 #define VRAMD_CONN_OUT_MAX (1 << 20) /* a client's unread replies before it is not answered more */
@@ -62,6 +63,7 @@ typedef struct vramd_job {
     unsigned rung;                  /* the attempt its runner is on (1, 2, ...) */
     char tier[32];
     char *command;                  /* argv as one line, made once, for lists */
+    char *log;                      /* vramd_job_log_path's answer, made once */
     char reason[160];               /* why it waits, or why it failed */
     const char *wait_why;           /* the ledger's reason while its request waits
                                        ("Priority", ...; atomic, static strings) */
@@ -125,7 +127,25 @@ typedef struct vramd_pending {
     uint64_t ticket;                /* the ledger's, to withdraw it */
     uint64_t conn;
     char request_id[64];
+    uint64_t bytes;                 /* asked */
+    int device;                     /* asked for, or VRAM_DEVICE_ANY */
+    uint32_t pid;                   /* the client's, from SO_PEERCRED */
+    uint64_t since_ms;              /* when it was asked */
+    const char *reason;             /* why it waits (the ledger stores it atomically) */
 } vramd_pending;
+
+#define VRAMD_LEASE_NAME_MAX 48     /* a client lease's name as shown, NUL included */
+#define VRAMD_LEASE_NAMES_MAX 4096  /* leases named at once; past it, shown by their connection */
+#define VRAMD_LEASES_SHOWN 256      /* client lease rows in a list */
+
+/* What vramd knows of a client's lease beyond the ledger: the name its
+ * client gave it, for lists only (leases.c), and whose connection it is. */
+typedef struct vramd_lease_name {
+    uint64_t lease;
+    uint64_t conn;
+    uint32_t uid;                   /* SO_PEERCRED's */
+    char name[VRAMD_LEASE_NAME_MAX];  /* cleaned; "" when the client gave none */
+} vramd_lease_name;
 
 struct vramd {
     vram_daemon_config cfg;
@@ -171,6 +191,8 @@ struct vramd {
     struct submit_batch *batch;     /* submits of this loop round, stored together */
     vramd_pending *pending;
     uint64_t next_grant_key;
+    vramd_lease_name *names;        /* by lease id, ascending (leases.c) */
+    size_t nnames, cap_names;
 
     /* The syncer (daemon.c): one fsync of the queue's log for everything
      * committed in one loop round (submits, ends), off the main loop;
@@ -212,6 +234,9 @@ typedef struct vramd_identity {
     gid_t groups[VRAMD_MAX_GROUPS];
     int ngroups;
     bool change;                    /* false: stay the daemon's user */
+    /* The submitter's account, for HOME, USER, LOGNAME and SHELL (set
+     * only when change is). */
+    char name[64], home[1024], shell[256];
 } vramd_identity;
 /* Looks the submitter up (before forking); VRAM_EPERM when it cannot be. */
 int vramd_identity_of(uint32_t uid, vramd_identity *out);
@@ -295,7 +320,21 @@ int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, u
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
 /* Tells subscribers (vram wait, the dashboard) that a job changed. */
 void vramd_job_announce(vramd *d, vramd_job *j);
-void vramd_job_log_path(vramd *d, uint64_t id, char *buf, size_t cap);
+/* Whether viewer (a uid, VRAMD_ANY_VIEWER or VRAMD_NO_VIEWER) sees the
+ * whole of a job of owner's: command, log.  Others see its summary. */
+bool vramd_viewer_sees(uint32_t viewer, uint32_t owner);
+#define VRAMD_HIDDEN_COMMAND "(another user's job)"
+/* Where a job's log is, and beside it the file its runner writes its end
+ * into when no vramd hears it (".end" for ".log").  A job run as its
+ * submitter by a root vramd logs in the submitter's own folder,
+ * ~/.local/state/vram/jobs/TAG/N.log (TAG: which queue; the folder 0700,
+ * made by the runner as the submitter), which only they (and root) can
+ * read; any other job (and one of a submitter without a home of their
+ * own) in DB.logs/N.log beside the queue.  0, or VRAM_EPERM
+ * when the submitter has no account to log under.  This is the one answer
+ * to "where is job N's log" (`show`'s "log" gives it to the owner). */
+int vramd_job_log_path(vramd *d, const vramd_job *j, char *buf, size_t cap);
+int vramd_job_end_path(vramd *d, const vramd_job *j, char *buf, size_t cap);
 
 /* ---- conns.c ---- */
 void vramd_conn_accept(vramd *d);
@@ -312,9 +351,25 @@ void vramd_client_granted(vramd *d, const vramd_msg *m);
  * then gives a granted lease back. */
 bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
                        const vram_lease_info *lease, const vram__job *record);
-void vramd_broadcast(vramd *d, const char *line);   /* to subscribers */
+/* To subscribers: line to those who may see the whole of a job of owner's
+ * (vramd_viewer_sees), others_line (NULL: line) to the rest. */
+void vramd_broadcast(vramd *d, const char *line, const char *others_line, uint32_t owner);
+/* Which subscribers there are for a job of owner's: bit 1, some see it
+ * whole; bit 2, some see its summary only. */
+unsigned vramd_subscribers(const vramd *d, uint32_t owner);
 void vramd_conns_flush(vramd *d);  /* stores and answers this round's submits */
 void vramd_conns_free(vramd *d);
+
+/* ---- leases.c ---- */
+void vramd_lease_name_clean(const char *in, char *out, size_t cap);
+void vramd_lease_name_add(vramd *d, uint64_t lease, uint64_t conn, uint32_t uid, const char *name);
+const vramd_lease_name *vramd_lease_name_find(const vramd *d, uint64_t lease);
+void vramd_lease_name_drop(vramd *d, uint64_t lease);
+void vramd_lease_names_drop_conn(vramd *d, uint64_t conn);
+void vramd_lease_names_free(vramd *d);
+/* The client leases held and waiting, as an array of rows of kind "lease"
+ * (README "Socket protocol", the list reply's "leases"). */
+void vramd_leases_json(vramd *d, vram__json *j);
 
 /* ---- provider.c ---- */
 void vramd_provider(vramd *d, vram__http_provider *p);

@@ -54,6 +54,7 @@ typedef struct conn_slot {
     bool used;
     int fd;
     char client[64];                /* "uid:1000" on loopback, else "ip:ADDRESS" */
+    long uid;                       /* the local user at the other end; -1: not known */
     uint64_t since_ms;              /* when it connected or was last answered */
     bool in_request;                /* a whole request's headers are in */
     bool refused;                   /* its client holds too many: answered 503 */
@@ -506,6 +507,30 @@ static unsigned check_token(const vram__http *h, struct MHD_Connection *c, const
     return 0;
 }
 
+/* Whose eyes a read is for: the token's holder (the daemon's user) sees
+ * every job whole; a local user, as the kernel says who owns the other end
+ * of the loopback connection, sees their own whole and others' summaries;
+ * anyone else, summaries only. */
+static uint32_t viewer_of(vram__http *h, struct MHD_Connection *c)
+{
+    const char *auth = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h->token[0] && auth && !strncasecmp(auth, "Bearer ", 7)) {
+        const char *given = auth + 7;
+        while (*given == ' ')
+            given++;
+        if (vram__token_equal(given, h->token))
+            return VRAM__HTTP_VIEWER_ALL;
+    }
+    conn_slot *me = slot_of(c);
+    long uid = -1;
+    if (me) {
+        pthread_mutex_lock(&h->lock);
+        uid = me->uid;
+        pthread_mutex_unlock(&h->lock);
+    }
+    return uid >= 0 && uid < (long)VRAM__HTTP_VIEWER_NONE ? (uint32_t)uid : VRAM__HTTP_VIEWER_NONE;
+}
+
 /* ---- handlers ------------------------------------------------------------------ */
 
 static enum MHD_Result do_get(vram__http *h, struct MHD_Connection *c, const char *url,
@@ -523,7 +548,7 @@ static enum MHD_Result do_get(vram__http *h, struct MHD_Connection *c, const cha
         rc = h->p.status_json(h->p.user, &json);
         return send_provided(c, MHD_HTTP_OK, rc, json, "status document");
     case R_JOBS:
-        rc = h->p.jobs_json(h->p.user, &json);
+        rc = h->p.jobs_json(h->p.user, viewer_of(h, c), &json);
         return send_provided(c, MHD_HTTP_OK, rc, json, "jobs document");
     case R_EVENTS:
         rc = h->p.events_json(h->p.user, &json);
@@ -720,13 +745,13 @@ static long loopback_uid(const struct sockaddr *sa)
     return uid;
 }
 
-static void client_of(struct MHD_Connection *c, char *buf, size_t cap)
+static long client_of(struct MHD_Connection *c, char *buf, size_t cap)
 {
     const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
     snprintf(buf, cap, "?");
     if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-        return;
+        return -1;
     bool loopback;
     char ip[INET6_ADDRSTRLEN] = "";
     if (sa->sa_family == AF_INET) {
@@ -743,6 +768,7 @@ static void client_of(struct MHD_Connection *c, char *buf, size_t cap)
         snprintf(buf, cap, "uid:%ld", uid);
     else
         snprintf(buf, cap, "ip:%s", ip);
+    return uid;
 }
 
 static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
@@ -759,7 +785,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         return;
     }
     char client[64];
-    client_of(c, client, sizeof(client));
+    long uid = client_of(c, client, sizeof(client));
     const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     pthread_mutex_lock(&h->lock);
     conn_slot *free_slot = NULL;
@@ -772,7 +798,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
     if (free_slot) {
         *free_slot = (conn_slot){ .used = true, .fd = ci ? ci->connect_fd : -1, .since_ms = vram__now_ms(),
-                                  .refused = same >= CLIENT_CONNECTION_LIMIT };
+                                  .refused = same >= CLIENT_CONNECTION_LIMIT, .uid = uid };
         vram__strlcpy(free_slot->client, client, sizeof(free_slot->client));
     }
     pthread_mutex_unlock(&h->lock);

@@ -137,7 +137,10 @@ int vram__metrics_text(const vram__metrics *m, char **text);
  *   "history": [{"index": 0, "window_ms": 300000, "age_ms": [...],
  *   "leased_bytes": [...], "others_bytes": [...], "free_bytes": [...]}]}
  *   (vram__dashboard_status_json makes it).
- * jobs_json: {"jobs": [JOB...]}, running first, then queued in queue order,
+ * jobs_json: {"jobs": [JOB...]} as `viewer` may see them (a local uid, from
+ *   the kernel's table of the loopback connection; VRAM__HTTP_VIEWER_ALL
+ *   for a request that carries the token; VRAM__HTTP_VIEWER_NONE for a
+ *   client not known), running first, then queued in queue order,
  *   then recently finished, newest first.  JOB: "id" (1 to 64 of
  *   [A-Za-z0-9_.-]), "state" (VRAM__JOB_STATE_LIST), "command", "tier",
  *   "estimate_bytes", "used_bytes" (its processes' real usage now),
@@ -163,7 +166,7 @@ int vram__metrics_text(const vram__metrics *m, char **text);
 typedef struct vram__http_provider {
     void *user;
     int (*status_json)(void *user, char **json);
-    int (*jobs_json)(void *user, char **json);
+    int (*jobs_json)(void *user, uint32_t viewer, char **json);
     int (*events_json)(void *user, char **json);
     int (*metrics)(void *user, vram__metrics *out);
     int (*submit)(void *user, const vram__jv *request, char **reply_json);
@@ -173,6 +176,8 @@ typedef struct vram__http_provider {
 
 /* ---- the server --------------------------------------------------------- */
 
+#define VRAM__HTTP_VIEWER_ALL UINT32_MAX          /* the token's holder: the daemon's user */
+#define VRAM__HTTP_VIEWER_NONE (UINT32_MAX - 1)   /* a client whose user is not known */
 #define VRAM__HTTP_DEFAULT_ADDR "127.0.0.1:7860"
 #define VRAM__HTTP_MAX_BODY (64 * 1024) /* bytes of a POST body; more is 413 */
 #define VRAM__HTTP_STREAMS_PER_CLIENT 8 /* live /api/stream of one client (address, or local user); more is 503 */

@@ -3,9 +3,9 @@
  *
  * Owns reading a job's log from an offset, in chunks, for its owner (or
  * root: authz.c decides).  The log is opened without following links and
- * only when it is a plain file with one link, owned by the job's user or
- * vramd's, so a name planted in the log folder cannot make vramd read
- * another file for anyone.  A job with --output has no log here: the reply
+ * read only when it is a plain file with one link owned by the user the job
+ * ran as, so a name planted where the log lives cannot make vramd read a
+ * file that user could not read anyway.  A job with --output has no log here: the reply
  * names its file, which the command reads as the user who asks.  Bytes go
  * as base64 (a log is any bytes: NULs, broken UTF-8, escape codes); the
  * command decides how to show them.
@@ -47,7 +47,9 @@ int vramd_job_log_json(vramd *d, const vramd_job *j, uint64_t offset, vram__json
         return 0;
     }
     char path[4300];
-    vramd_job_log_path(d, r->id, path, sizeof(path));
+    int rc = vramd_job_log_path(d, j, path, sizeof(path));
+    if (rc)
+        return rc;
     unsigned char *chunk = NULL;
     ssize_t got = 0;
     uint64_t size = 0;
@@ -56,8 +58,11 @@ int vramd_job_log_json(vramd *d, const vramd_job *j, uint64_t offset, vram__json
         return vram__fail(VRAM_EIO, "cannot read job %llu's log: %s", (unsigned long long)r->id, strerror(errno));
     if (fd >= 0) {
         struct stat st;
-        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
-            (st.st_uid != r->owner_uid && st.st_uid != geteuid())) {
+        /* A root vramd reads for the job's user only a file that user owns
+         * (one they could read anyway, wherever the log lives); a vramd of
+         * one user only what that user, who ran the job, owns. */
+        uid_t ran_as = geteuid() == 0 ? (uid_t)r->owner_uid : geteuid();
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != ran_as) {
             close(fd);
             return vram__fail(VRAM_EPERM, "job %llu's log is not a file vramd wrote: not read",
                               (unsigned long long)r->id);

@@ -31,6 +31,8 @@
 #include "core/ctx.h"
 #include "daemon/daemon.h"
 #include "monitor/monitor.h"
+#include "plan/plan.h"
+#include "wire/link.h"
 
 #define USAGE_EVERY_MS 1000
 #define SAVE_AGAIN_MS 1000          /* unsaved moves and waiting starts, on a full disk */
@@ -54,6 +56,7 @@ static void job_free(vramd_job *j)
 {
     if (j) {
         free(j->command);
+        free(j->log);
         free(j->unsaved);
         vram__job_clear(&j->row);
         free(j);
@@ -311,7 +314,9 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
     unsigned dev = 0;
     uint64_t budget = largest_capacity(d, &dev);
     vram_plan *plan;
-    rc = vram_plan_make(d->ctx, p, (const char *const *)settings, n, budget, dev, &plan);
+    /* A command with {args} is planned as its runner will plan it. */
+    rc = vram__plan_make_for_args(d->ctx, p, (const char *const *)settings, n, budget, dev,
+                                  plan__find_args(j->row.argv_json) != NULL, &plan);
     if (!rc) {
         vram_estimate e;
         rc = vram_plan_estimate(plan, &e);
@@ -552,9 +557,9 @@ static void deps_again(vramd *d)
 /* Queues a job for admission: its dependencies ended, sized, then asked for. */
 static void enqueue(vramd *d, vramd_job *j)
 {
-    if (j->row.deps && *j->row.deps && deps_ready(d, j))
-        return;
     int rc = j->estimate_bytes ? 0 : vramd_job_estimate(d, j);
+    if (!rc && j->row.deps && *j->row.deps && deps_ready(d, j))
+        return;                     /* waits for a job to end, or ended with it */
     if (!rc)
         rc = request_lease(d, j, j->estimate_bytes, j->row.device_pref);
     if (rc) {
@@ -931,6 +936,60 @@ static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
 
 /* ---- runners that went away ----------------------------------------------------------------------- */
 
+/* A running job whose runner is gone may have left its end in its end
+ * file (the runner could not write the store: it runs as the job's
+ * submitter).  True when that end is taken: the job ended, or (its command
+ * never started) is queued again.  The file is the job owner's, read as
+ * such (wire/link.c): a user can only speak for their own job. */
+static bool end_from_file(vramd *d, vramd_job *j)
+{
+    char path[4300];
+    vram__end e;
+    int rc = vramd_job_end_path(d, j, path, sizeof(path));
+    if (!rc)
+        rc = vram__end_read(path, j->row.owner_uid, &e);
+    if (!rc && e.job != j->row.id)
+        rc = vram__fail(VRAM_EPARSE, "the end file %s is job %llu's", path, (unsigned long long)e.job);
+    if (rc) {
+        if (rc != VRAM_ENOENT)
+            vramd_say(d, "job %llu: %s", (unsigned long long)j->row.id, vram_last_error());
+        vram__clear_error();
+        return false;
+    }
+    release_lease(d, j);
+    int to = !e.ran ? VRAM__JOB_QUEUED : final_state_of(e.outcome);
+    vram__job f = { .device = -1, .exit_status = e.exit_status, .peak_bytes = e.peak };
+    vram__strlcpy(f.outcome, e.ran ? e.outcome : "", sizeof(f.outcome));
+    vram__strlcpy(f.note, e.ran ? "its end was read from its runner's end file (vramd was gone when it ended)"
+                                : "its runner could not start it and vramd was gone: queued again",
+                  sizeof(f.note));
+    if (store_end(d, j, VRAM__JOB_RUNNING, to, &f) != 0) {
+        vram__clear_error();
+        return false;
+    }
+    pthread_mutex_lock(&d->lock);
+    vram__strlcpy(j->row.note, f.note, sizeof(j->row.note));
+    if (to == VRAM__JOB_QUEUED) {
+        j->row.runner_pid = 0;
+        j->row.job_pgid = 0;
+        j->row.device = -1;
+    } else {
+        j->row.exit_status = e.exit_status;
+        vram__strlcpy(j->row.outcome, e.outcome, sizeof(j->row.outcome));
+        if (e.peak > j->row.peak_bytes)
+            j->row.peak_bytes = e.peak;
+        j->row.ended_ms = vram__unix_ms();
+    }
+    set_state(d, j, to);
+    pthread_mutex_unlock(&d->lock);
+    vramd_say(d, "job %llu %s, as its end file says (%s)", (unsigned long long)j->row.id,
+              vram__job_state_name(to), e.ran ? e.outcome : "never started");
+    if (to == VRAM__JOB_QUEUED)
+        enqueue(d, j);
+    vramd_job_announce(d, j);
+    return true;
+}
+
 /* The runner of a starting or running job is gone without a word: follow
  * what it left running, or queue the job again if nothing of it is left. */
 static void runner_lost(vramd *d, vramd_job *j)
@@ -954,6 +1013,8 @@ static void runner_lost(vramd *d, vramd_job *j)
                   (unsigned long long)j->row.id);
         return;
     }
+    if (j->row.state == VRAM__JOB_RUNNING && end_from_file(d, j))
+        return;
     release_lease(d, j);
     int from = j->row.state;
     if (j->row.attempts >= VRAMD_MAX_ATTEMPTS) {
@@ -962,9 +1023,9 @@ static void runner_lost(vramd *d, vramd_job *j)
     }
     /* Its command started (its process group is on disk, written when the
      * runner started it) and is gone: it may have ended with its end lost to
-     * a full disk and a restart.  Exactly once: it is never run again.  A
-     * claim with no process group is a runner that never started the
-     * command (no claim reply came): that job goes back to the queue. */
+     * a full disk and a restart.  Exactly once: it is never run again.  Only
+     * a job never claimed (starting: its runner never had its command) goes
+     * back to the queue. */
     /* Canceled, and everything it started is gone: the cancel was done,
      * whether or not the runner's own word of it arrived. */
     if (j->cancel_asked) {
@@ -977,6 +1038,14 @@ static void runner_lost(vramd *d, vramd_job *j)
     if (from == VRAM__JOB_RUNNING && j->row.job_pgid) {
         fail_job(d, j, from, "lost", "its runner was lost after the job started (its end was never written): "
                  "not run a second time");
+        return;
+    }
+    /* Claimed (its runner had its command) but no process group on disk:
+     * the command may have started, and may still run where nothing can
+     * follow it.  Never started a second time on a guess. */
+    if (from == VRAM__JOB_RUNNING) {
+        fail_job(d, j, from, "lost", "its runner was lost after it took the job, before its process group "
+                 "reached the disk: it may have run, so it is not run a second time");
         return;
     }
     vram__job f = { .device = -1 };

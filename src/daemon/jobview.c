@@ -4,21 +4,87 @@
  * lists of jobs.
  *
  * Reads the job table under the caller's lock and changes nothing in it
- * but the cached command line.
+ * but the cached command line and log path.  Who is looking decides how
+ * much is shown (d->viewer_uid, the client's SO_PEERCRED uid or the
+ * dashboard's): a job's owner, root and the daemon's own user see it whole;
+ * everyone else sees its summary (state, sizes, times, name, model), never
+ * its command nor its log, in lists, show and the subscribe stream alike.
+ * Where a job's log is, is answered here too (vramd_job_log_path).
  */
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/json_read.h"
 #include "daemon/daemon.h"
 
-void vramd_job_log_path(vramd *d, uint64_t id, char *buf, size_t cap)
+/* The queue's tag in a submitter's log folder: jobs of two queues (two
+ * daemons, or one moved to another --db) never share a log or an end. */
+static uint32_t queue_tag(const char *db_path)
 {
-    snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)id);
+    uint32_t h = 2166136261u;       /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)db_path; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+static int log_path_of(vramd *d, const vramd_job *j, char *buf, size_t cap)
+{
+    uint32_t owner = j->row.owner_uid;
+    if (geteuid() != 0 || owner == geteuid()) {
+        snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)j->row.id);
+        return 0;
+    }
+    vramd_identity who;
+    int rc = vramd_identity_of(owner, &who);
+    if (rc)
+        return rc;
+    /* A submitter without a home of their own (a system account) logs
+     * beside the queue, in a file given to them: `vram log` reads it
+     * through vramd; its end, should vramd be gone, is then lost, and the
+     * job recorded lost, never run twice. */
+    struct stat st;
+    if (stat(who.home, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != owner) {
+        snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)j->row.id);
+        return 0;
+    }
+    int n = snprintf(buf, cap, "%s%s.local/state/vram/jobs/%08x/%llu.log", who.home,
+                     who.home[strlen(who.home) - 1] == '/' ? "" : "/", queue_tag(d->db_path),
+                     (unsigned long long)j->row.id);
+    return n > 0 && (size_t)n < cap ? 0 : vram__fail(VRAM_ERANGE, "the home of uid %u is too long a path",
+                                                       (unsigned)owner);
+}
+
+int vramd_job_log_path(vramd *d, const vramd_job *j, char *buf, size_t cap)
+{
+    if (!j->log) {
+        char path[4300];
+        int rc = log_path_of(d, j, path, sizeof(path));
+        if (rc)
+            return rc;
+        if (!(((vramd_job *)j)->log = strdup(path)))
+            return vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
+    if (strlen(j->log) >= cap)
+        return vram__fail(VRAM_ERANGE, "job %llu's log path is too long", (unsigned long long)j->row.id);
+    strcpy(buf, j->log);
+    return 0;
+}
+
+int vramd_job_end_path(vramd *d, const vramd_job *j, char *buf, size_t cap)
+{
+    int rc = vramd_job_log_path(d, j, buf, cap);
+    size_t n = rc ? 0 : strlen(buf);
+    if (rc)
+        return rc;
+    if (n < 4 || strcmp(buf + n - 4, ".log"))
+        return vram__fail(VRAM_EINTERNAL, "job %llu's log is not a .log", (unsigned long long)j->row.id);
+    memcpy(buf + n - 4, ".end", 4);
+    return 0;
 }
 
 static void job_command(const vramd_job *j, char *buf, size_t cap);
@@ -121,15 +187,19 @@ static void opt_uint(vram__json *o, const char *key, uint64_t v, bool have)
         vram__json_null(o);
 }
 
+bool vramd_viewer_sees(uint32_t viewer, uint32_t owner)
+{
+    return viewer == VRAMD_ANY_VIEWER || viewer == 0 || viewer == geteuid() || viewer == owner;
+}
+
 void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
 {
     const vram__job *r = &j->row;
-    const char *command = job_command_text(j);
-    /* A socket client sees another user's command only when it is root or
-     * the daemon's user (authz.c); the summary stays open. */
-    if (d->viewer_uid != VRAMD_ANY_VIEWER && d->viewer_uid != 0 && d->viewer_uid != geteuid() &&
-        d->viewer_uid != r->owner_uid)
-        command = "(another user's job)";
+    /* Another user's job is shown as a summary: its state, size, name and
+     * model, never its command or where its log is (see the top of the
+     * file: d->viewer_uid is whose eyes this is for). */
+    bool whole = vramd_viewer_sees(d->viewer_uid, r->owner_uid);
+    const char *command = whole ? job_command_text(j) : VRAMD_HIDDEN_COMMAND;
     bool ran = r->state != VRAM__JOB_QUEUED && r->started_ms;
     vram__json_object_begin(o);
     vram__json_field_uint(o, "id", r->id);
@@ -199,28 +269,51 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *o)
         vram__json_null(o);
     vram__json_key(o, "log");
     char log[4300];
-    vramd_job_log_path(d, r->id, log, sizeof(log));
-    vram__json_string(o, log);
+    if (whole && vramd_job_log_path(d, j, log, sizeof(log)) == 0)
+        vram__json_string(o, log);
+    else
+        vram__json_null(o);
     vram__json_object_end(o);
 }
 
-void vramd_job_announce(vramd *d, vramd_job *j)
+/* {"event":"job","job":JOB} as viewer sees it, one line. */
+static void event_line(vramd *d, vramd_job *j, uint32_t viewer, vram__buf *b)
 {
-    vram__buf b;
     vram__json o;
-    vram__buf_init(&b);
-    vram__json_init(&o, &b);
+    vram__buf_init(b);
+    vram__json_init(&o, b);
     vram__json_object_begin(&o);
     vram__json_field_string(&o, "event", "job");
     vram__json_key(&o, "job");
     pthread_mutex_lock(&d->lock);
+    uint32_t was = d->viewer_uid;
+    d->viewer_uid = viewer;
     vramd_job_json(d, j, &o);
+    d->viewer_uid = was;
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&o);
-    vram__buf_put(&b, "\n", 1);
-    if (!b.failed)
-        vramd_broadcast(d, b.data);
-    vram__buf_free(&b);
+    vram__buf_put(b, "\n", 1);
+}
+
+/* Subscribers who may see the job get it whole, the others its summary
+ * (conns.c chooses, by each one's SO_PEERCRED uid). */
+void vramd_job_announce(vramd *d, vramd_job *j)
+{
+    unsigned who = vramd_subscribers(d, j->row.owner_uid);
+    if (!who)
+        return;
+    vram__buf whole, summary;
+    vram__buf_init(&whole);
+    vram__buf_init(&summary);
+    if (who & 1)
+        event_line(d, j, VRAMD_ANY_VIEWER, &whole);
+    if (who & 2)
+        event_line(d, j, VRAMD_NO_VIEWER, &summary);
+    if (!whole.failed && !summary.failed)
+        vramd_broadcast(d, who & 1 ? whole.data : summary.data, who & 2 ? summary.data : NULL,
+                        j->row.owner_uid);
+    vram__buf_free(&whole);
+    vram__buf_free(&summary);
 }
 
 

@@ -9,6 +9,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/daemon.h"
 
@@ -18,7 +19,7 @@ static int status_json(void *user, char **json)
     return vram__dashboard_status_json(d->ctx, vram_ledger_monitor(d->ledger), 0, 0, json);
 }
 
-static int jobs_json(void *user, char **json)
+static int jobs_json(void *user, uint32_t viewer, char **json)
 {
     vramd *d = user;
     vram__buf b;
@@ -28,7 +29,13 @@ static int jobs_json(void *user, char **json)
     vram__json_object_begin(&j);
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
+    uint32_t was = d->viewer_uid;   /* others' jobs as summaries (jobview.c) */
+    d->viewer_uid = viewer == VRAM__HTTP_VIEWER_ALL ? VRAMD_ANY_VIEWER
+                  : viewer == VRAM__HTTP_VIEWER_NONE ? VRAMD_NO_VIEWER : viewer;
     vramd_jobs_list_json(d, -1, 500, -1, 0, &j, NULL, 0);
+    vram__json_key(&j, "leases");
+    vramd_leases_json(d, &j);
+    d->viewer_uid = was;
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&j);
     int rc;
@@ -130,7 +137,7 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     }
     vram__job row = { .argv_json = argv.data, .env_json = "{}", .cwd = "/", .settings_json = "{}",
                       .name = (char *)(name ? name : ""), .model = "", .ladder = (char *)(ladder ? ladder : ""),
-                      .vram_bytes = bytes, .device_pref = -1 };
+                      .vram_bytes = bytes, .device_pref = -1, .owner_uid = geteuid() };
     const char *home = getenv("HOME");
     if (home && *home)
         row.cwd = (char *)home;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,7 +76,7 @@ static void device_flags(vramd *d, strv *a)
 
 /* `vram run --daemon-job N --socket S --db D [--history H] [device flags]`:
  * nothing of the job itself, which the runner gets with its claim. */
-static int runner_argv(vramd *d, const vramd_job *j, strv *a)
+static int runner_argv(vramd *d, const vramd_job *j, bool as_submitter, strv *a)
 {
     char num[32];
     strv_add(a, d->runner_path);
@@ -87,7 +88,7 @@ static int runner_argv(vramd *d, const vramd_job *j, strv *a)
     strv_add(a, d->socket_path);
     strv_add(a, "--db");
     strv_add(a, d->db_path);
-    if (*d->history_path) {
+    if (*d->history_path && !as_submitter) {  /* a submitter's runs go to their own history */
         strv_add(a, "--history");
         strv_add(a, d->history_path);
     }
@@ -96,8 +97,43 @@ static int runner_argv(vramd *d, const vramd_job *j, strv *a)
                                   (unsigned long long)j->row.id) : 0;
 }
 
-/* The job's environment, as it was when it was submitted. */
-static int runner_env(const vramd_job *j, strv *e)
+/* Whether the list holds NAME=... */
+static bool strv_has(const strv *s, const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < s->n; i++)
+        if (!strncmp(s->v[i], name, n) && s->v[i][n] == '=')
+            return true;
+    return false;
+}
+
+/* Sets NAME=value, in place of any NAME there. */
+static void strv_set(strv *s, const char *name, const char *value)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < s->n; i++)
+        if (!strncmp(s->v[i], name, n) && s->v[i][n] == '=') {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+            s->v[s->n] = NULL;
+            i--;
+        }
+    size_t len = n + strlen(value) + 2;
+    char *kv = malloc(len);
+    if (!kv) {
+        s->failed = true;
+        return;
+    }
+    snprintf(kv, len, "%s=%s", name, value);
+    strv_add(s, kv);
+    free(kv);
+}
+
+/* The job's environment, as it was when it was submitted.  A job run as
+ * its submitter by a root vramd gets that account's HOME, USER, LOGNAME
+ * and SHELL, whatever the submit said (as su - and systemd's User= do), and
+ * a PATH when it sent none. */
+static int runner_env(const vramd_job *j, const vramd_identity *who, strv *e)
 {
     extern char **environ;
     vram__json_doc *doc;
@@ -125,23 +161,52 @@ static int runner_env(const vramd_job *j, strv *e)
         free(kv);
     }
     vram__json_doc_free(doc);
+    if (who->change) {
+        strv_set(e, "HOME", who->home);
+        strv_set(e, "USER", who->name);
+        strv_set(e, "LOGNAME", who->name);
+        strv_set(e, "SHELL", who->shell);
+    }
+    if (!strv_has(e, "PATH"))
+        strv_add(e, "PATH=/usr/local/bin:/usr/bin:/bin");
     return e->failed ? vram__fail(VRAM_ENOMEM, "out of host memory for job %llu's environment",
                                   (unsigned long long)j->row.id) : 0;
 }
+
+/* mkdir -p of path's folders, each made 0700 (between fork and exec: only
+ * system calls).  path is changed and put back. */
+static void make_folders(char *path)
+{
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0700);
+            *p = '/';
+        }
+}
+
+/* Where the runner writes: its log, and the end file it leaves should no
+ * vramd hear its end (see vramd_job_log_path). */
+typedef struct runner_files {
+    char log[4300], end[4300];
+    bool as_submitter;              /* made by the runner once it is the submitter */
+} runner_files;
 
 /* In the forked runner: a session of its own, the job's folder and log,
  * then wait at the gate until the daemon has recorded the start.  The
  * daemon's descriptors go first: a runner waiting at the gate must not keep
  * the daemon's socket listening after the daemon is gone (a client would
- * connect to it and never hear back). */
-static void runner_child(const char *cwd, const char *log, const char *output, int gate, char **argv,
+ * connect to it and never hear back).  A job run as its submitter makes
+ * its log as them, in their folder: never a file of root's they cannot
+ * read, never a path of theirs that root opens. */
+static void runner_child(const char *cwd, runner_files *files, const char *output, int gate, char **argv,
                          char **envp, const vramd_identity *who)
 {
     setsid();
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0)
         dup2(null, STDIN_FILENO);
-    int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int out = files->as_submitter ? -1 : open(files->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (out >= 0) {
         dup2(out, STDOUT_FILENO);
         dup2(out, STDERR_FILENO);
@@ -153,6 +218,20 @@ static void runner_child(const char *cwd, const char *log, const char *output, i
         dprintf(STDERR_FILENO, "vramd: cannot become uid %u: %s\n", (unsigned)who->uid, strerror(errno));
         _exit(126);
     }
+    if (files->as_submitter) {
+        make_folders(files->log);
+        out = open(files->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0) {              /* said in vramd's own log, where stderr still goes */
+            dprintf(STDERR_FILENO, "vramd: job's log %s cannot be made as uid %u (%s): its output is lost\n",
+                    files->log, (unsigned)who->uid, strerror(errno));
+            out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        }
+        if (out >= 0) {
+            dup2(out, STDOUT_FILENO);
+            dup2(out, STDERR_FILENO);
+        }
+    }
+    unlink(files->end);             /* an end left by an earlier queue's job of this number */
     if (output && *output) {        /* --output: opened as the job's user, never as vramd's */
         int o = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
         if (o >= 0) {
@@ -181,19 +260,27 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
 {
     strv argv = { 0 }, envp = { 0 };
     vramd_identity who;
+    runner_files files = { .as_submitter = false };
     int rc = vramd_identity_of(j->row.owner_uid, &who);
     if (!rc)
-        rc = runner_argv(d, j, &argv);
+        rc = vramd_job_log_path(d, j, files.log, sizeof(files.log));
     if (!rc)
-        rc = runner_env(j, &envp);
+        rc = vramd_job_end_path(d, j, files.end, sizeof(files.end));
+    if (!rc)
+        rc = runner_argv(d, j, who.change, &argv);
+    if (!rc)
+        rc = runner_env(j, &who, &envp);
     if (rc) {
         strv_free(&argv);
         strv_free(&envp);
         return rc;
     }
-    char log[4300];
-    vramd_job_log_path(d, j->row.id, log, sizeof(log));
-    vram__make_parent_dirs(log);
+    /* In the submitter's own folder, made by the runner as them; beside
+     * the queue (a system account without a home), made here and given to
+     * them by vramd_become. */
+    files.as_submitter = who.change && strncmp(files.log, d->db_path, strlen(d->db_path)) != 0;
+    if (!files.as_submitter)
+        vram__make_parent_dirs(files.log);
     int gate[2];
     if (pipe2(gate, O_CLOEXEC) != 0) {
         strv_free(&argv);
@@ -203,7 +290,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     pid_t pid = vram__fork_clean();
     if (pid == 0) {
         close(gate[1]);
-        runner_child(j->row.cwd, log, j->row.output, gate[0], argv.v, envp.v, &who);
+        runner_child(j->row.cwd, &files, j->row.output, gate[0], argv.v, envp.v, &who);
     }
     close(gate[0]);
     strv_free(&argv);

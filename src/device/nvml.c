@@ -81,6 +81,13 @@ typedef struct {
 
 /* ---- the resolved calls ---------------------------------------------------- */
 
+/* nvmlUtilization_t: percent of the last sample period busy. */
+typedef struct {
+    unsigned int gpu;
+    unsigned int memory;
+} nvmlUtilization_t;
+#define NVML_TEMPERATURE_GPU 0
+
 typedef nvmlReturn_t (*proc_v2_fn)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_v2_t *);
 typedef nvmlReturn_t (*proc_v1_fn)(nvmlDevice_t, unsigned int *, nvmlProcessInfo_v1_t *);
 
@@ -101,6 +108,12 @@ typedef struct nvml_api {
     nvmlReturn_t (*mig_mode)(nvmlDevice_t, unsigned int *, unsigned int *);
     nvmlReturn_t (*mig_max)(nvmlDevice_t, unsigned int *);
     nvmlReturn_t (*mig_handle)(nvmlDevice_t, unsigned int, nvmlDevice_t *);
+    /* Sensors (optional: a driver or a MIG instance without them leaves
+     * their VRAM_HAVE_* bits clear). */
+    nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t *);
+    nvmlReturn_t (*temperature)(nvmlDevice_t, int, unsigned int *);
+    nvmlReturn_t (*power_usage)(nvmlDevice_t, unsigned int *);
+    nvmlReturn_t (*power_limit)(nvmlDevice_t, unsigned int *);
 } nvml_api;
 
 #define MAX_DEVICES 64
@@ -202,6 +215,10 @@ static int resolve(nvml_backend *n)
     *(void **)&a->mig_mode = sym(l, "nvmlDeviceGetMigMode", NULL);
     *(void **)&a->mig_max = sym(l, "nvmlDeviceGetMaxMigDeviceCount", NULL);
     *(void **)&a->mig_handle = sym(l, "nvmlDeviceGetMigDeviceHandleByIndex", NULL);
+    *(void **)&a->utilization = sym(l, "nvmlDeviceGetUtilizationRates", NULL);
+    *(void **)&a->temperature = sym(l, "nvmlDeviceGetTemperature", NULL);
+    *(void **)&a->power_usage = sym(l, "nvmlDeviceGetPowerUsage", NULL);
+    *(void **)&a->power_limit = sym(l, "nvmlDeviceGetEnforcedPowerLimit", NULL);
 
     const char *missing = !a->init ? "nvmlInit_v2"
                         : !a->shutdown ? "nvmlShutdown"
@@ -489,6 +506,29 @@ static int query_memory(nvml_backend *n, unsigned idx, nvmlDevice_t h, vram_devi
     return 0;
 }
 
+/* Utilisation, temperature and power where the driver has them; a refusal
+ * (NOT_SUPPORTED on MIG instances and some boards) only leaves the bit clear. */
+static void query_sensors(const nvml_backend *n, nvmlDevice_t h, vram_device_info *out)
+{
+    nvmlUtilization_t u;
+    unsigned v;
+    if (n->api.utilization && n->api.utilization(h, &u) == NVML_SUCCESS && u.gpu <= 100) {
+        out->util_percent = u.gpu;
+        out->have |= VRAM_HAVE_UTIL;
+    }
+    if (n->api.temperature && n->api.temperature(h, NVML_TEMPERATURE_GPU, &v) == NVML_SUCCESS &&
+        v < 1000) {
+        out->temperature_c = (int)v;
+        out->have |= VRAM_HAVE_TEMP;
+    }
+    if (n->api.power_usage && n->api.power_usage(h, &v) == NVML_SUCCESS) {
+        out->power_mw = v;
+        out->have |= VRAM_HAVE_POWER;
+        if (n->api.power_limit && n->api.power_limit(h, &v) == NVML_SUCCESS)
+            out->power_limit_mw = v;
+    }
+}
+
 static int query(nvml_backend *n, unsigned idx, vram_device_info *out)
 {
     nvmlDevice_t h;
@@ -506,6 +546,7 @@ static int query(nvml_backend *n, unsigned idx, vram_device_info *out)
     out->name[sizeof(out->name) - 1] = out->uuid[sizeof(out->uuid) - 1] = '\0';
     if (n->api.compute_v3 || n->api.compute_v2 || n->api.compute_v1)
         out->have |= VRAM_HAVE_PROCS;
+    query_sensors(n, h, out);
     return query_memory(n, idx, h, out);
 }
 

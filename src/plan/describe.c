@@ -164,7 +164,7 @@ int vram_profile_to_json(const vram_profile *p, char **json_out)
     vram__json_init(&j, &b);
     vram__json_object_begin(&j);
     const char *strings[][2] = { { "name", p->name }, { "title", p->title }, { "source", p->source },
-                                 { "path", p->path }, { "reference_card", p->card } };
+                                 { "hf_id", p->hf_id }, { "path", p->path }, { "reference_card", p->card } };
     for (size_t i = 0; i < VRAM__ARRAY_LEN(strings); i++)
         vram__json_field_string(&j, strings[i][0], strings[i][1]);
     vram__json_field_bool(&j, "calibrated", p->calibrated);
@@ -303,6 +303,8 @@ int vram_profile_describe(const vram_profile *p, char **text_out)
     vram__buf_init(&b);
     vram__buf_printf(&b, "%s  %s\nsource      %s\nfile        %s\n", p->name, p->title, p->source,
                      p->path);
+    if (*p->hf_id)
+        vram__buf_printf(&b, "hf_id       %s\n", p->hf_id);
     if (p->calibrated)
         vram__buf_printf(&b, "calibrated  %s\n", p->calibration);
     vram__buf_printf(&b, "times       on %s\ndefaults    ", p->card);

@@ -272,7 +272,7 @@ int plan__bytes(double v, uint64_t *out)
 {
     if (!(v >= 0) || v >= PLAN_MAX_FIGURE)
         return VRAM_ERANGE;
-    *out = (uint64_t)llround(v);
+    *out = (uint64_t)vram__llround(v);
     return 0;
 }
 

@@ -186,7 +186,7 @@ int vram_estimate_json(const vram_profile *p, const char *const *settings, size_
         vram__json_null(&j);
     vram__json_key(&j, "estimate");
     plan__json_estimate(&j, p, &chosen);
-    vram__json_field_uint(&j, "peak_bytes", (uint64_t)llround(chosen.peak));
+    vram__json_field_uint(&j, "peak_bytes", (uint64_t)vram__llround(chosen.peak));
     vram__json_key(&j, "modes");
     vram__json_array_begin(&j);
     for (int i = 0; i < 3; i++)
@@ -464,7 +464,7 @@ static void env_plan(vram__buf *b, const vram_plan *plan, bool shell)
             *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
         env_line(b, shell, name, plan->values[k]);
     }
-    snprintf(v, sizeof(v), "%llu", (unsigned long long)llround(plan->chosen.peak));
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)vram__llround(plan->chosen.peak));
     env_line(b, shell, "VRAM_PLAN_PEAK_BYTES", v);
     snprintf(v, sizeof(v), "%llu", (unsigned long long)plan->budget);
     env_line(b, shell, "VRAM_PLAN_BUDGET_BYTES", v);

@@ -4,7 +4,8 @@
  * shipped ones), loading by name or path, listing, and the profile's
  * public accessors.
  *
- * Owns the search and nothing of the format (profile.c).  The shipped
+ * Owns the search (by name, or by a Hugging Face id that a profile's
+ * hf_id names) and nothing of the format (profile.c).  The shipped
  * folder is found from where this code runs, so that a build tree uses its
  * own profiles/ (through build/share/vram/profiles) and an installed
  * library the copy installed beside it.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -109,13 +111,25 @@ static bool is_dir(const char *path)
  * wherever PREFIX was moved; the build tree has build/share/vram/profiles
  * pointing at its profiles/), else where the build meant to install it.
  * No source path is compiled in: builds are reproducible. */
-static void shipped_dir(char *buf, size_t cap)
+static char self_path[PATH_MAX];    /* the file this code is in, resolved at load */
+
+/* At load, while the working folder is still the one a relative path (a
+ * program's argv[0], a dlopen("build/lib/libvram.so")) is relative to. */
+__attribute__((constructor)) static void find_self(void)
 {
     Dl_info info;
+    if (!dladdr((void *)&vram_profile_load, &info) || !info.dli_fname ||
+        !realpath(info.dli_fname, self_path))
+        self_path[0] = '\0';
+}
+
+static void shipped_dir(char *buf, size_t cap)
+{
     char real[PATH_MAX];
-    bool found = dladdr((void *)&vram_profile_load, &info) && info.dli_fname &&
-                 realpath(info.dli_fname, real);
-    char *slash = found ? strrchr(real, '/') : NULL;
+    if (!self_path[0])
+        find_self();
+    vram__strlcpy(real, self_path, sizeof(real));
+    char *slash = real[0] ? strrchr(real, '/') : NULL;
     for (int up = 0; slash && slash != real && up < 4; up++) {
         *slash = '\0';
         char beside[PATH_MAX + 32], clean[PATH_MAX];
@@ -222,6 +236,51 @@ static int not_found(const char *name, char dirs[][4096], int ndirs)
                       *known ? known : "none", where);
 }
 
+/* Whether hf_ids (space-separated) holds id, case aside (the Hub's ids
+ * are not case-sensitive). */
+static bool has_hf_id(const char *hf_ids, const char *id)
+{
+    size_t n = strlen(id);
+    for (const char *w = hf_ids; *w;) {
+        while (*w == ' ' || *w == '\t')
+            w++;
+        size_t len = strcspn(w, " \t");
+        if (len == n && !strncasecmp(w, id, n))
+            return true;
+        w += len;
+    }
+    return false;
+}
+
+/* The profile whose [profile] hf_id names the Hugging Face model `id`: the
+ * folders in their order, each profile read as data (the id is never a
+ * path). */
+static int load_by_hf_id(const char *id, char dirs[][4096], int ndirs, vram_profile **out)
+{
+    for (int i = 0; i < ndirs; i++) {
+        char names[128][PLAN_NAME_MAX], path[4200];
+        int k = list_dir(dirs[i], names, 128);
+        for (int j = 0; j < k; j++) {
+            vram_profile *p = NULL;
+            if (!profile_path(path, sizeof(path), dirs[i], names[j]) || load_named(path, names[j], &p)) {
+                vram__clear_error();
+                continue;
+            }
+            if (has_hf_id(p->hf_id, id)) {
+                *out = p;
+                return 0;
+            }
+            vram_profile_free(p);
+        }
+    }
+    char where[1024] = "";
+    for (int i = 0; i < ndirs; i++)
+        append(where, sizeof(where), i ? ", " : "", dirs[i]);
+    return vram__fail(VRAM_ENOENT, "unknown model '%s': no profile names that Hugging Face id "
+                      "([profile] hf_id; searched %s); 'vram profiles' lists the models, and a file is "
+                      "given as --profile FILE, never as a model", id, where);
+}
+
 int vram_profile_load(const vram_options *opts, const char *name, vram_profile **out)
 {
     if (!out)
@@ -232,10 +291,14 @@ int vram_profile_load(const vram_options *opts, const char *name, vram_profile *
     /* A name is a name: a path is never followed from one (the daemon loads
      * the model a submitter names); a file is loaded only when the caller
      * says it is one (vram_profile_load_file, --profile FILE). */
-    if (names_a_file(name) || strstr(name, ".."))
-        return vram__fail(VRAM_EINVAL, "'%s' is not a model name (no '/', '..' or '.ini'): give a profile "
-                          "file as --profile FILE", name);
-    if (!plan__valid_name(name))
+    /* A Hugging Face id (OWNER/REPO) is looked up in the profiles' hf_id
+     * keys, never opened. */
+    size_t len = strlen(name);
+    bool hf = !(len > 4 && !strcmp(name + len - 4, ".ini")) && plan__valid_hf_id(name);
+    if (!hf && (names_a_file(name) || strstr(name, "..")))
+        return vram__fail(VRAM_EINVAL, "'%s' is not a model name (no '/', '..' or '.ini'; or a Hugging "
+                          "Face id, OWNER/REPO): give a profile file as --profile FILE", name);
+    if (!hf && !plan__valid_name(name))
         return vram__fail(VRAM_ENOENT, "unknown model '%s': a model name is lower-case letters, "
                           "digits, '-', '_' and '.'", name);
     char dirs[8][4096];
@@ -243,6 +306,8 @@ int vram_profile_load(const vram_options *opts, const char *name, vram_profile *
     int rc = plan__profile_dirs(opts, dirs, 8, &ndirs);
     if (rc)
         return rc;
+    if (hf)
+        return load_by_hf_id(name, dirs, ndirs, out);
     for (int i = 0; i < ndirs; i++) {
         char path[4200];
         if (profile_path(path, sizeof(path), dirs[i], name) && access(path, F_OK) == 0)

@@ -268,7 +268,7 @@ static int report(opt *o, const int *picks, vram_optimization *out)
             vram__strlcpy(s->parameter, plan__key_name(l->key), sizeof(s->parameter));
             plan__param_text(o->p, &x, l->key, s->from, sizeof(s->from));
             plan__param_text(o->p, &y, l->key, s->to, sizeof(s->to));
-            s->saved_bytes = (int64_t)llround(before.peak - after.peak);
+            s->saved_bytes = (int64_t)vram__llround(before.peak - after.peak);
             s->seconds_change = after.seconds - before.seconds;
             s->quality_cost = l->quality[v];
             vram__strlcpy(s->reason, l->reason, sizeof(s->reason));

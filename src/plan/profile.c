@@ -262,6 +262,18 @@ bool plan__valid_name(const char *s)
     return true;
 }
 
+bool plan__valid_hf_id(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    size_t n = strlen(s);
+    if (!slash || strchr(slash + 1, '/') || slash == s || !slash[1] || n >= 96 || strstr(s, ".."))
+        return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.' || *s == '/'))
+            return false;
+    return true;
+}
+
 /* ---- bookkeeping ---------------------------------------------------------------- */
 
 /* Records key in the open section; a second time is an error. */
@@ -420,13 +432,24 @@ static int on_profile(reader *r, const char *k, const char *v)
         return parse_text(r, k, v, p->title, sizeof(p->title));
     if (!strcmp(k, "source"))
         return parse_text(r, k, v, p->source, sizeof(p->source));
+    if (!strcmp(k, "hf_id")) {
+        /* The checkpoints' Hugging Face ids, space-separated: a model is
+         * found by them too (vram_profile_load). */
+        char copy[PLAN_TEXT_MAX], *save = NULL;
+        vram__strlcpy(copy, v, sizeof(copy));
+        for (char *w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save))
+            if (!plan__valid_hf_id(w))
+                return fail_at(r, r->line, "hf_id: '%s' is not a Hugging Face model id (OWNER/REPO: "
+                               "letters, digits, '-', '_', '.')", w);
+        return parse_text(r, k, v, p->hf_id, sizeof(p->hf_id));
+    }
     if (!strcmp(k, "torch")) {
         int major, minor;
         if (sscanf(v, "%d.%d", &major, &minor) != 2)
             return fail_at(r, r->line, "torch: '%s' is not a PyTorch version (MAJOR.MINOR)", v);
         return parse_text(r, k, v, p->torch, sizeof(p->torch));
     }
-    return unknown(r, k, "name, title, source, torch");
+    return unknown(r, k, "name, title, source, hf_id, torch");
 }
 
 static int on_latent(reader *r, const char *k, const char *v)

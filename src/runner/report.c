@@ -50,7 +50,18 @@ static void xml_text(vram__buf *b, const char *s)
 /* A round step for an axis spanning `span` in about `ticks` steps. */
 static double nice_step(double span, int ticks)
 {
-    double raw = span / ticks, mag = pow(10, floor(log10(raw)));
+    /* mag: the power of ten at or below raw, bit for bit what
+     * pow(10, floor(log10(raw))) gives, without libm (core/core.h says
+     * why): below 1 it is 1 / 10^k, one rounding, not k divisions by 10. */
+    double raw = span / ticks, mag = 1, inv = 1;
+    if (!(raw > 0 && raw < 1e300))
+        return raw;
+    while (mag * 10 <= raw)
+        mag *= 10;
+    while (1 / inv > raw)
+        inv *= 10;
+    if (inv > 1)
+        mag = 1 / inv;
     double f = raw / mag;
     return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
 }

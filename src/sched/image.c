@@ -24,12 +24,25 @@ bool vram__image_valid(const vram_image *im)
            (uint64_t)im->width * im->height <= MAX_PIXELS;
 }
 
+/* sin(pi t) for |t| < 2^52, without libm (core.h says why): t less its
+ * nearest integer n is exact and within [-1/2, 1/2], where Taylor's series
+ * to t^23 is within an ulp or two; sin(pi (n + r)) = (-1)^n sin(pi r). */
+static double sin_pi(double t)
+{
+    long long n = vram__llround(t);
+    double x = M_PI * (t - (double)n), x2 = x * x;
+    static const double k[] = { 506, 420, 342, 272, 210, 156, 110, 72, 42, 20, 6 };
+    double p = 1;
+    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+        p = 1 - x2 / k[i] * p;
+    return (n & 1 ? -x : x) * p;
+}
+
 static double sinc(double x)
 {
     if (fabs(x) < 1e-9)
         return 1.0;
-    x *= M_PI;
-    return sin(x) / x;
+    return sin_pi(x) / (M_PI * x);
 }
 
 static double lanczos(double x)

@@ -265,7 +265,7 @@ static void report_progress(vram_sched *s, vram_sched_stats *st)
     vram_ledger *l = s->l;
     pthread_mutex_lock(&l->lock);
     for (unsigned d = 0; d < st->ndevices; d++)
-        st->reserved_bytes[d] = l->dev[d].leased;
+        st->leased_bytes[d] = l->dev[d].leased;
     pthread_mutex_unlock(&l->lock);
     s->progress(s->progress_user, st);
 }
@@ -480,7 +480,7 @@ static void *worker_main(void *arg)
 
 /* ---- stats -------------------------------------------------------------------------- */
 
-/* Under the pool's lock; reserved_bytes is filled by the caller. */
+/* Under the pool's lock; leased_bytes is filled by the caller. */
 static void stats_snapshot(vram_sched *s, vram_sched_stats *st)
 {
     memset(st, 0, sizeof(*st));
@@ -502,7 +502,7 @@ int vram_sched_get_stats(vram_sched *s, vram_sched_stats *out)
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_lock(&s->l->lock);
     for (unsigned d = 0; d < out->ndevices; d++)
-        out->reserved_bytes[d] = s->l->dev[d].leased;
+        out->leased_bytes[d] = s->l->dev[d].leased;
     pthread_mutex_unlock(&s->l->lock);
     return 0;
 }
@@ -528,10 +528,10 @@ int vram_sched_stats_json(vram_sched *s, char **json_out)
     };
     for (size_t i = 0; i < VRAM__ARRAY_LEN(values); i++)
         vram__json_field_uint(&j, counter_names[i], values[i]);
-    vram__json_key(&j, "reserved_bytes");
+    vram__json_key(&j, "leased_bytes");
     vram__json_array_begin(&j);
     for (unsigned d = 0; d < st.ndevices; d++)
-        vram__json_uint(&j, st.reserved_bytes[d]);
+        vram__json_uint(&j, st.leased_bytes[d]);
     vram__json_array_end(&j);
     vram__json_object_end(&j);
     *json_out = vram__buf_take(&b, &rc);

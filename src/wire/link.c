@@ -6,11 +6,17 @@
  * talks to the next vramd on the same socket (which adopted the job), and
  * when there is none, the job's end is written to the job store directly,
  * so a restarted daemon finds it finished and does not run it again.  That
- * fallback is the only place outside the daemon that writes the store.
+ * fallback is the only place outside the daemon that writes the store.  A
+ * runner that cannot (it runs as the job's submitter, the store is root's)
+ * leaves the end in the job's end file, beside its log, for the next vramd.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/json_read.h"
 #include "wire/link.h"
@@ -119,6 +125,9 @@ static int lease_call(vram__link *l, vram__buf *b, vram__grant *out, vram__recor
     out->device = (int)device;
     if (!rc && record)
         rc = vram__record_read(vram__jv_get(root, "job"), record);
+    const char *end = record ? vram__jv_str(vram__jv_get(root, "end_file")) : NULL;
+    if (!rc && record)
+        vram__strlcpy(l->end_path, end && *end == '/' ? end : "", sizeof(l->end_path));
     vram__json_doc_free(doc);
     return rc;
 }
@@ -240,6 +249,14 @@ void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint6
      * queued again instead: the next vramd starts it, within its limit of
      * starts. */
     vram__queue *q = store_of(l);
+    if (!q && *l->end_path) {       /* the store is not ours to write: the end file is */
+        vram__end e = { .job = l->job, .exit_status = code, .peak = peak, .ran = ran };
+        vram__strlcpy(e.outcome, outcome, sizeof(e.outcome));
+        if (vram__end_write(l->end_path, &e))
+            vram__log(VRAM__LOG_WARN, "job %llu ended (%s) but neither vramd nor its end file took note: %s",
+                      (unsigned long long)l->job, outcome, vram_last_error());
+        return;
+    }
     int to = !ran ? VRAM__JOB_QUEUED
            : !strcmp(outcome, "ok") ? VRAM__JOB_SUCCEEDED
            : !strcmp(outcome, "canceled") ? VRAM__JOB_CANCELED : VRAM__JOB_FAILED;
@@ -252,4 +269,84 @@ void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint6
         vram__log(VRAM__LOG_WARN, "job %llu ended (%s) but neither vramd nor its store took note: %s",
                   (unsigned long long)l->job, outcome, vram_last_error());
     vram__queue_close(q);
+}
+
+/* ---- the end file ---------------------------------------------------------------- */
+
+static bool outcome_ok(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || *s == '-'))
+            return false;
+    return true;
+}
+
+int vram__end_write(const char *path, const vram__end *e)
+{
+    if (!outcome_ok(e->outcome))
+        return vram__fail(VRAM_EINVAL, "an end's outcome is a-z and '-' only");
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return vram__fail(VRAM_EIO, "cannot make %s: %s", tmp, strerror(errno));
+    char line[256];
+    int n = snprintf(line, sizeof(line), "{\"job\":%llu,\"exit_status\":%d,\"outcome\":\"%s\",\"peak\":%llu,"
+                     "\"ran\":%s}\n", (unsigned long long)e->job, e->exit_status, e->outcome,
+                     (unsigned long long)e->peak, e->ran ? "true" : "false");
+    bool ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int err = errno;
+        unlink(tmp);
+        return vram__fail(VRAM_EIO, "cannot write %s: %s", path, strerror(err));
+    }
+    return 0;
+}
+
+int vram__end_read(const char *path, uint32_t uid, vram__end *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? vram__fail(VRAM_ENOENT, "no end file %s", path)
+                   : vram__fail(VRAM_EPERM, "the end file %s cannot be opened: %s", path, strerror(errno));
+    struct stat st;
+    char buf[4097];
+    ssize_t n = -1;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = vram__fail(VRAM_EPERM, "the end file %s is not a plain file", path);
+    else if (st.st_uid != uid)
+        rc = vram__fail(VRAM_EPERM, "the end file %s belongs to uid %u, not to the job's uid %u", path,
+                        (unsigned)st.st_uid, (unsigned)uid);
+    else if (st.st_size > 4096 || (n = read(fd, buf, sizeof(buf) - 1)) < 0 || n > 4096)
+        rc = vram__fail(VRAM_EPARSE, "the end file %s is over 4 KiB or cannot be read", path);
+    close(fd);
+    if (rc)
+        return rc;
+    buf[n] = '\0';
+    vram__json_doc *doc;
+    char err[128];
+    if (vram__json_read(buf, (size_t)n, 64, &doc, err, sizeof(err)))
+        return vram__fail(VRAM_EPARSE, "the end file %s: %s", path, err);
+    const vram__jv *o = vram__json_root(doc), *ran = vram__jv_get(o, "ran");
+    const char *outcome = vram__jv_str(vram__jv_get(o, "outcome"));
+    uint64_t exit_status = 0;
+    if (!vram__jv_uint(vram__jv_get(o, "job"), &out->job) ||
+        !vram__jv_uint(vram__jv_get(o, "exit_status"), &exit_status) || exit_status > 255 ||
+        !vram__jv_uint(vram__jv_get(o, "peak"), &out->peak) || !outcome ||
+        strlen(outcome) >= sizeof(out->outcome) || !outcome_ok(outcome) || !ran || ran->kind != VRAM__JV_BOOL)
+        rc = vram__fail(VRAM_EPARSE, "the end file %s is not a job's end", path);
+    else {
+        out->exit_status = (int)exit_status;
+        vram__strlcpy(out->outcome, outcome, sizeof(out->outcome));
+        out->ran = ran->b;
+    }
+    vram__json_doc_free(doc);
+    return rc;
 }

@@ -19,6 +19,7 @@ typedef struct vram__link {
     vram_client *daemon;            /* NULL: no vramd answered */
     uint64_t job;                   /* the daemon's job this link looks after; 0: none */
     char db_path[4096];             /* the job store, for ends no vramd can hear */
+    char end_path[4096];            /* the job's end file, from the claim's reply ("": none) */
     uint64_t next_reconnect_ms;     /* a job's runner looks for a new vramd this often */
 } vram__link;
 
@@ -62,7 +63,26 @@ void vram__link_usage(vram__link *l, uint64_t used, uint64_t over);
 
 /* The job's end.  When no vramd hears it, it is written to the job store,
  * where the next vramd finds it (and does not run the job again); a job
- * whose command never started (ran false) is queued again instead. */
+ * whose command never started (ran false) is queued again instead.  A
+ * runner that cannot write the store (a root vramd's, 0600, when the job
+ * runs as its submitter) writes the job's end file instead, which vramd
+ * named in the claim's reply: the next vramd reads it (vram__end_read). */
 void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran);
+
+/* A job's end as its end file holds it, one JSON line:
+ * {"job":N,"exit_status":E,"outcome":"ok","peak":BYTES,"ran":true}. */
+typedef struct vram__end {
+    uint64_t job;
+    int exit_status;
+    char outcome[16];               /* a-z and '-' only */
+    uint64_t peak;
+    bool ran;
+} vram__end;
+/* Writes it (0600, made new: an old file is replaced, never followed). */
+int vram__end_write(const char *path, const vram__end *e);
+/* Reads path as a file of uid's (vramd reads a user's file: a link, a
+ * file of another owner, one not regular, over 4 KiB, or not this form is
+ * refused); VRAM_ENOENT when there is none. */
+int vram__end_read(const char *path, uint32_t uid, vram__end *out);
 
 #endif /* VRAM_WIRE_LINK_H */

@@ -386,9 +386,9 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
         sql = "UPDATE jobs SET state=?3, runner_pid=0, runner_start=0, job_pgid=0, device=-1,"
               " lease_bytes=0, note=?13 WHERE id=?1 AND state=?2";
         break;
-    default:                        /* succeeded, failed, canceled */
-        sql = "UPDATE jobs SET state=?3, ended_ms=?6, exit_status=?10, outcome=?11,"
-              " peak_bytes=MAX(peak_bytes, ?12), note=?13 WHERE id=?1 AND state=?2";
+    default:                        /* succeeded, failed, canceled: its environment, */
+        sql = "UPDATE jobs SET state=?3, ended_ms=?6, exit_status=?10, outcome=?11,"   /* never needed */
+              " peak_bytes=MAX(peak_bytes, ?12), note=?13, env='{}' WHERE id=?1 AND state=?2";  /* again, goes */
     }
     if (from == to)
         sql = "UPDATE jobs SET job_pgid=CASE WHEN ?9>0 THEN ?9 ELSE job_pgid END,"

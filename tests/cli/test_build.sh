@@ -64,7 +64,8 @@ expect install_destdir 0 '' -- make -C "$top" CFLAGS=-O0 BUILD="$b" DESTDIR="$d"
 for f in usr/bin/vram usr/bin/vramd usr/$lib/libvram.so.0 usr/$lib/libvram.so usr/$lib/libvram.a \
          usr/$lib/pkgconfig/vram.pc usr/$lib/vram/libvram_shim.so usr/include/vram.h \
          usr/share/vram/profiles/wan2.2-ti2v-5b.ini usr/share/man/man1/vram.1 usr/share/man/man8/vramd.8 \
-         usr/share/bash-completion/completions/vram usr/lib/systemd/system/vramd.service; do
+         usr/share/bash-completion/completions/vram usr/lib/systemd/system/vramd.service \
+         usr/lib/python3/dist-packages/vram/__init__.py usr/lib/python3/dist-packages/vram-0.1.0.dist-info/METADATA; do
     [ -e "$d/$f" ] && ok "staged_$f" || not_ok "staged_$f" "missing"
 done
 outside=$(find "$d" -mindepth 1 -maxdepth 1 ! -name usr)

@@ -45,4 +45,20 @@ expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/
 expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
     env XDG_CONFIG_HOME="$tmp/config" "$prefix/bin/vram" profiles show latentsync
 expect installed_vramd 0 'usage: vram serve' -- "$prefix/bin/vramd" --help
+# The installed command preloads the installed shim (LIBDIR/vram, multiarch).
+expect installed_run_finds_shim 0 "PRELOAD=$prefix/bin/\.\./$lib/vram/libvram_shim\.so" -- \
+    env -C "$tmp" VRAM_BACKEND=sim VRAM_HISTORY=- "$prefix/bin/vram" run --vram 1GiB -- sh -c 'echo PRELOAD=$LD_PRELOAD' 
+# The Python package, beside the library: importable from its folder, with
+# its version in the metadata, loading the installed libvram.
+pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+pydir=$prefix/lib/python$pyver/dist-packages
+for f in vram/__init__.py vram/_native.py vram/py.typed vram-0.1.0.dist-info/METADATA; do
+    [ -e "$pydir/$f" ] && ok "installed_python_$f" || not_ok "installed_python_$f" "missing in $pydir"
+done
+expect installed_python_imports 0 "^0\.1\.0 .*$prefix/$lib/libvram\.so|^0\.1\.0 libvram\.so" -- \
+    env -C "$tmp" -u VRAM_LIBRARY PYTHONPATH="$pydir" LD_LIBRARY_PATH="$prefix/$lib" python3 -c \
+    'import importlib.metadata as m, vram; assert vram.__file__.startswith(__import__("sys").argv[1]), vram.__file__; print(m.version("vram"), vram.library_path)' "$pydir"
+expect uninstall 0 '' -- make -C "$VRAM_TOP" uninstall PREFIX="$prefix"
+left=$(find "$prefix" -type f -o -type l)
+[ -z "$left" ] && ok uninstall_removes_everything || not_ok uninstall_removes_everything "$left"
 finish

@@ -121,6 +121,15 @@ expect plan_forced_unknown 2 "tier 'huge' is not a tier of hunyuanvideo-avatar \
     "$VRAM" plan --model hunyuanvideo-avatar --vram 20GiB --mode huge
 expect plan_nothing_fits 3 'nothing fits the 0.2 GiB budget: the lowest tier, emergency' -- \
     "$VRAM" plan --model hunyuanvideo-avatar --vram 256MiB
+# A Hugging Face model id finds the profile that names it (hf_id), case
+# aside; it is looked up, never read as a path.
+expect plan_hf_id 0 '^model +wan2.2-ti2v-5b ' -- "$VRAM" plan --model Wan-AI/Wan2.2-TI2V-5B --vram 24GiB
+expect estimate_hf_id 0 'wan2.2-t2v-a14b' -- "$VRAM" estimate --model wan-ai/wan2.2-t2v-a14b-diffusers --vram 80GiB
+expect profiles_show_hf_id 0 '^hf_id +Wan-AI/Wan2.2-TI2V-5B ' -- "$VRAM" profiles show Wan-AI/Wan2.2-TI2V-5B
+expect plan_hf_id_unknown 2 "unknown model 'Wan-AI/Wan9': no profile names that Hugging Face id" -- \
+    "$VRAM" plan --model Wan-AI/Wan9 --vram 24GiB
+expect plan_hf_id_not_a_path 2 "is not a model name" -- "$VRAM" plan --model Wan-AI/../../etc/passwd --vram 24GiB
+
 # In JSON, nothing fitting still gives one document: the smallest plan,
 # the refusal, what it needs and what to change; the status is still 3.
 "$VRAM" plan --model wan2.2-t2v-a14b --vram 12.5GiB --format json >"$tmp/nofit.json" 2>"$tmp/nofit.err"

@@ -53,7 +53,29 @@ expect_lines watch_line_count '^[0-9T:.-]+Z gpu[01] ' 6
 expect watch_json 0 '"device":0,"total_bytes":8589934592' -- "$VRAM" watch --count 2 --json --interval 10ms --sim "A:8G:1G"
 expect watch_seconds 0 'gpu0' -- "$VRAM" watch --seconds 0.3 --interval 50ms
 expect watch_bad_count 2 "--count: 'many' is not a whole number" -- "$VRAM" watch --count many
-expect watch_bad_interval 2 "--interval: '0' is zero" -- "$VRAM" watch --interval 0
+expect watch_bad_interval 2 "--interval: '0' is not a refresh from 1ms to 1h" -- "$VRAM" watch --interval 0
+expect watch_bad_interval_text 2 "--interval: 'soon'" -- "$VRAM" watch --interval soon
+# --seconds 0 would have run for ever: refused, naming the value.
+expect watch_seconds_zero_refused 2 "--seconds: '0' would stop before the first refresh: give more than 0" -- \
+    timeout 10 "$VRAM" watch --seconds 0
+# The refresh is a second by default: two refreshes are at least 0.9 s apart
+# (a lower bound only: a slow machine makes it longer, never shorter).
+expect watch_default_refresh 0 '^ok$' -- sh -c '"$1" watch --count 2 --json | python3 -c "
+import json, sys, datetime
+t = [datetime.datetime.fromisoformat(json.loads(l)[\"time\"].rstrip(\"Z\")) for l in sys.stdin]
+assert len(t) == 2 and (t[1] - t[0]).total_seconds() >= 0.9, t
+print(\"ok\")"' sh "$VRAM"
+# Utilisation, temperature and power where NVML gives them (the stub
+# driver's device 0 has them, device 1 does not); simulated cards have none.
+stub_env="VRAM_BACKEND=nvml VRAM_NVML_LIBRARY=$VRAM_BUILD/stubs/libnvidia-ml.so.1"
+stub_script="devices=A100:40960:2048:0|T4:15360:100:0;sensors0=45:62:180:300"
+expect watch_sensors_lines 0 'gpu0 used 2\.0 GiB .* util 45%  temp 62C  power 180/300W' -- \
+    env $stub_env VRAM_STUB_NVML="$stub_script" "$VRAM" watch --count 1 --local
+expect_lines watch_sensors_only_where_given 'gpu1 .*util' 0
+expect watch_sensors_json 0 '"device":0,.*"util_percent":45,"temperature_c":62,"power_watts":180\.000,"power_limit_watts":300\.000' -- \
+    env $stub_env VRAM_STUB_NVML="$stub_script" "$VRAM" watch --count 1 --local --json
+expect_lines watch_sensors_json_null '"device":1,.*"util_percent":null,"temperature_c":null,"power_watts":null' 1
+expect watch_sim_has_no_sensors 0 '"util_percent":null' -- "$VRAM" watch --count 1 --json --sim "A:8G"
 
 # leakcheck on the simulated card, with a program that really allocates there.
 mkdir -p "$tmp/state"

@@ -30,6 +30,28 @@ assert 0 < j["used_bytes"] <= j["estimate_bytes"] == 2 << 30, j
 assert j["peak_bytes"] >= j["used_bytes"], j
 PY
 then ok usage_within_its_lease; else not_ok usage_within_its_lease "$(head -c 600 "$tmp/q.json")"; fi
+# A second job on the card: what the device grew by is shared by lease
+# (2 GiB and 6 GiB: one share to three), each within its own lease.
+big=$("$VRAM" submit --vram 6GiB -- sleep 30)
+both_used() {
+    "$VRAM" queue --json >"$tmp/q2.json" 2>&1
+    python3 - "$tmp/q2.json" "$job" "$big" <<'PY'
+import json, sys
+jobs = {x["id"]: x for x in json.load(open(sys.argv[1]))["jobs"]}
+a, b = jobs[int(sys.argv[2])], jobs[int(sys.argv[3])]
+sys.exit(0 if a.get("used_bytes") and b.get("used_bytes") else 1)
+PY
+}
+if wait_until 20 both_used && python3 - "$tmp/q2.json" "$job" "$big" <<'PY'
+import json, sys
+jobs = {x["id"]: x for x in json.load(open(sys.argv[1]))["jobs"]}
+a, b = jobs[int(sys.argv[2])], jobs[int(sys.argv[3])]
+assert a["used_bytes"] <= 2 << 30 and b["used_bytes"] <= 6 << 30, (a, b)
+# Shares of one sample: 1 to 3 unless the smaller reached its lease.
+assert a["used_bytes"] == 2 << 30 or abs(b["used_bytes"] - 3 * a["used_bytes"]) <= 3, (a, b)
+PY
+then ok two_jobs_share_by_lease; else not_ok two_jobs_share_by_lease "$(head -c 800 "$tmp/q2.json")"; fi
+"$VRAM" cancel "$big" >/dev/null 2>&1
 # Said once, however many samples were taken.
 expect_said() { grep -c 'another pid namespace' "$tmp/daemon.log"; }
 n=$(expect_said)

@@ -23,6 +23,7 @@ typedef struct script {
     atomic_ullong version;
     int status_rc;                  /* what status_json returns */
     const char *jobs_text;          /* what jobs_json hands back */
+    uint32_t last_viewer;           /* whose eyes jobs_json was last asked for */
     int submits, cancels;
     char last_command[256];
     char last_cancel[80];
@@ -45,10 +46,11 @@ static int sp_status(void *user, char **json)
     return dup_out("{\"snapshot\":{\"simulated\":true,\"devices\":[]},\"history\":[]}", json);
 }
 
-static int sp_jobs(void *user, char **json)
+static int sp_jobs(void *user, uint32_t viewer, char **json)
 {
     script *s = user;
     pthread_mutex_lock(&s->lock);
+    s->last_viewer = viewer;
     int rc = dup_out(s->jobs_text, json);
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -278,6 +280,31 @@ TEST(api_documents_come_from_the_provider)
         CHECK_CONTAINS(r.body, docs[i].has);
         http_reply_free(&r);
     }
+    vram__http_stop(h);
+}
+
+/* Who reads the jobs is the kernel's word: the local user at the other end
+ * of the loopback connection, or the token's holder (the daemon's user);
+ * never a header a client could write (issue 10: the page showed every
+ * user's commands to anyone). */
+TEST(jobs_are_read_for_the_connected_user)
+{
+    vram__http *h = serve();
+    CHECK(h != NULL);
+    unsigned port = vram__http_port(h);
+    http_reply r;
+    CHECK(http_get(port, "/api/jobs", &r) == 0);
+    CHECK_EQ(r.status, 200);
+    http_reply_free(&r);
+    CHECK_EQ(the_script.last_viewer, (uint32_t)getuid());
+    CHECK(http_call(port, "GET", "/api/jobs", AUTH, NULL, &r) == 0);
+    CHECK_EQ(r.status, 200);
+    http_reply_free(&r);
+    CHECK_EQ(the_script.last_viewer, VRAM__HTTP_VIEWER_ALL);
+    CHECK(http_call(port, "GET", "/api/jobs", "Authorization: Bearer not-the-token\r\n", NULL, &r) == 0);
+    CHECK_EQ(r.status, 200);
+    http_reply_free(&r);
+    CHECK_EQ(the_script.last_viewer, (uint32_t)getuid());
     vram__http_stop(h);
 }
 

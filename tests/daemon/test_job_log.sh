@@ -40,6 +40,18 @@ SHELL=/bin/sh script -qec "exec '$VRAM' log $job" /dev/null >"$tmp/tty.out" 2>&1
 if grep -qF 'first\e[31mred\x07' "$tmp/tty.out" && ! grep -q "$(printf '\033')" "$tmp/tty.out"; then
     ok log_escaped_on_a_terminal
 else not_ok log_escaped_on_a_terminal "$(od -c "$tmp/tty.out" | head -4)"; fi
+# A log replaced by a link to a file of root's is not read through it.
+planted=$("$VRAM" submit --vram 1GiB -- true)
+"$VRAM" wait "$planted" --timeout 30 >/dev/null 2>&1
+logfile=$("$VRAM" queue --json | python3 -c 'import json, sys
+print([j for j in json.load(sys.stdin)["jobs"] if j["id"] == int(sys.argv[1])][0]["log"])' "$planted")
+echo "root-secret" >"$tmp/secret" && chmod 600 "$tmp/secret"
+if [ -f "$logfile" ] && ln -sf "$tmp/secret" "$logfile"; then
+    expect planted_link_not_followed 1 "job $planted's log" -- "$VRAM" log "$planted"
+    if grep -q root-secret "$tmp/out"; then not_ok planted_link_not_read "the secret was printed"; else ok planted_link_not_read; fi
+else
+    not_ok planted_link_not_followed "no log at '$logfile'"
+fi
 expect log_unknown_job 2 'no such job' -- "$VRAM" log 99999
 expect log_bad_id 2 "'x1' is not a job id" -- "$VRAM" log x1
 if [ -n "$other" ]; then
@@ -85,6 +97,16 @@ assert q2[after]["state"] == "succeeded" and q2[after]["started_unix_ms"] >= q2[
 assert q2[both]["state"] == "succeeded", q2[both]
 PY
 then ok dependencies_wait_run_and_cancel; else not_ok dependencies_wait_run_and_cancel "$(head -c 1500 "$tmp/q1.json")"; fi
+# A job waiting for another waits across a restart of vramd, and goes when it ends.
+gate3=$tmp/gate3
+held=$("$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e '"$gate3"' ]; do sleep 0.05; done')
+waiter=$("$VRAM" submit --vram 1GiB --afterok "$held" -- true)
+wait_until 20 sh -c "'$VRAM' queue --json --state running | grep -q '\"id\":$held,'" || true
+stop_daemon
+start_daemon || not_ok daemon_restarts "see log"
+expect dependency_kept_across_restart 0 "^ +Dependency: waits for job $held to succeed$" -- "$VRAM" queue
+touch "$gate3"
+expect dependent_runs_after_restart 0 '' -- "$VRAM" wait "$held" "$waiter" --timeout 30
 expect after_unknown_job_refused 2 'not queued: --after 99999: vramd has no job 99999' -- \
     "$VRAM" submit --vram 1GiB --after 99999 -- true
 expect afterok_bad_id_refused 2 "--afterok: 'soon' is not a job id" -- "$VRAM" submit --vram 1GiB --afterok soon -- true

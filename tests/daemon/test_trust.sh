@@ -14,7 +14,7 @@ start_daemon || { not_ok daemon_starts "see $tmp/daemon.log"; finish; }
 other=
 if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
     name=vramt$$$RANDOM
-    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+    for _ in 1 2 3 4 5; do useradd -M -U -d "$tmp/ohome" -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
 fi
 trap 'stop_daemon; [ -n "$other" ] && userdel "$other" 2>/dev/null; [ -n "$other" ] && groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
 no_other="skip - $file/%s: cannot make a second user here (needs root and useradd)\n"
@@ -34,6 +34,15 @@ else ok second_daemon_leaves_no_socket; fi
 bad=$(find "$tmp" -maxdepth 1 -name 'queue.db*' -perm /077 -printf '%f %m\n')
 if [ -z "$bad" ] && [ -e "$tmp/queue.db-wal" ]; then ok queue_files_0600
 else not_ok queue_files_0600 "open to others: ${bad:-no WAL?} ($(ls -l "$tmp" | tr '\n' ' '))"; fi
+# A job's environment is kept only until it has ended (it held tokens).
+envjob=$(HF_TOKEN=hf_secret_at_rest "$VRAM" submit --vram 1GiB -- true)
+"$VRAM" wait "$envjob" --timeout 20 >/dev/null 2>&1
+kept=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select env from jobs where id = ?", (int(sys.argv[2]),)).fetchone()[0])' "$VRAM_DB" "$envjob" 2>&1)
+case $kept in
+*hf_secret_at_rest*) not_ok ended_jobs_environment_dropped "still in the queue: $(printf '%s' "$kept" | head -c 120)" ;;
+'{}') ok ended_jobs_environment_dropped ;;
+*) not_ok ended_jobs_environment_dropped "env is '$(printf '%s' "$kept" | head -c 120)'" ;;
+esac
 # A queue in a folder others may write is refused, naming the folder.
 mkdir -p "$tmp/shared" && chmod 1777 "$tmp/shared"
 expect queue_in_shared_folder_refused 1 "others may write in the queue's folder $tmp/shared" -- \
@@ -159,22 +168,88 @@ if [ -n "$other" ]; then
         "$VRAM" serve >"$tmp/pub.log" 2>&1 &
     pubd=$!
     wait_until 10 env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue
+    mkdir -m 700 "$tmp/ohome" && chown "$other:$(id -g "$other")" "$tmp/ohome"
+    cp "$(dirname "$0")/sockclient.py" "$tmp/sockclient.py" && chmod 644 "$tmp/sockclient.py"
+    mkdir -m 777 "$tmp/subs"
+    # The subscribe stream: another user hears that root's job ran, not
+    # what it ran; root hears it whole.
+    as_other /usr/bin/python3 "$tmp/sockclient.py" "$tmp/pub/s.sock" subscribe "$tmp/subs/other" >"$tmp/sub-other.out" 2>&1 &
+    sub1=$!
+    python3 "$tmp/sockclient.py" "$tmp/pub/s.sock" subscribe "$tmp/subs/root" >"$tmp/sub-root.out" 2>&1 &
+    sub2=$!
+    wait_until 10 test -e "$tmp/subs/other" -a -e "$tmp/subs/root"
+    sjob=$(VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sh -c 'true topsecret-sub')
+    wait $sub1 $sub2 2>/dev/null
+    if grep -q topsecret "$tmp/sub-other.out"; then not_ok other_user_subscribe_hides_command "$(grep topsecret "$tmp/sub-other.out" | head -2)"
+    elif ! grep -q "\"id\":$sjob,[^}]*\"command\":\"(another user's job)\"" "$tmp/sub-other.out"; then
+        not_ok other_user_subscribe_hides_command "no summary of job $sjob heard: $(head -c 600 "$tmp/sub-other.out")"
+    elif grep -q "\"id\":$sjob,[^}]*\"log\":\"" "$tmp/sub-other.out"; then not_ok other_user_subscribe_hides_command "the log path was heard"
+    else ok other_user_subscribe_hides_command; fi
+    if grep -q "\"id\":$sjob,[^}]*topsecret-sub" "$tmp/sub-root.out"; then ok owner_subscribe_hears_command
+    else not_ok owner_subscribe_hears_command "$(head -c 600 "$tmp/sub-root.out")"; fi
+    # The dashboard: the same, by the kernel's word of who is at the other
+    # end of the loopback connection (the token's holder sees all).
+    purl=$(grep -o 'dashboard http://[0-9.:]*/' "$tmp/pub.log" | tail -1 | cut -d' ' -f2)
+    as_other curl -s -m 5 "${purl}api/jobs" >"$tmp/dash-other.json"
+    curl -s -m 5 "${purl}api/jobs" >"$tmp/dash-root.json"
+    if grep -q topsecret "$tmp/dash-other.json"; then not_ok other_user_dashboard_hides_command "$(head -c 300 "$tmp/dash-other.json")"
+    elif ! grep -q "\"id\":$sjob,[^}]*\"command\":\"(another user's job)\"" "$tmp/dash-other.json"; then
+        not_ok other_user_dashboard_hides_command "no summary of job $sjob: $(head -c 300 "$tmp/dash-other.json")"
+    elif grep -q topsecret "$tmp/dash-root.json"; then ok other_user_dashboard_hides_command
+    else not_ok other_user_dashboard_hides_command "root does not see it either: $(head -c 300 "$tmp/dash-root.json")"; fi
     rjob=$(VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sleep 30)
     expect other_user_cancel_refused 1 "job $rjob belongs to root .*; $other .*may not cancel it" -- \
         as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
     expect other_user_sees_no_command 0 "\"id\":$rjob,[^}]*\"command\":\"\(another user's job\)\"" -- \
         as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue --json
+    expect other_user_sees_no_log 0 "\"id\":$rjob,[^}]*\"log\":null" -- \
+        as_other /usr/bin/python3 "$tmp/sockclient.py" "$tmp/pub/s.sock" call '{"op":"show","job":'"$rjob"'}'
     expect owner_cancel_accepted 0 '' -- env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" cancel "$rjob"
     # A root daemon runs the other user's job as that user, in their folder;
     # it cannot read root's files.
     mkdir -m 777 "$tmp/pubout" "$tmp/ostate"
     echo secret >"$tmp/pubout/root-only" && chmod 600 "$tmp/pubout/root-only"
-    ojob=$(cd "$tmp/pubout" && as_other env VRAM_SOCKET="$tmp/pub/s.sock" VRAM_SIM_STATE="$tmp/ostate" \
-           "$VRAM" submit --vram 1GiB -- sh -c 'id -u >uid; cat root-only >stolen 2>/dev/null; echo $HOME >home')
+    ojob=$(cd "$tmp/pubout" && as_other env HOME=/root USER=root LOGNAME=root SHELL=/bin/false \
+           VRAM_SOCKET="$tmp/pub/s.sock" VRAM_SIM_STATE="$tmp/ostate" \
+           "$VRAM" submit --vram 1GiB -- sh -c 'id -u >uid; cat root-only >stolen 2>/dev/null; echo "$HOME $USER $LOGNAME $SHELL" >home; echo log-line-of-job')
     env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" wait "$ojob" --timeout 30 >/dev/null 2>&1
+    oshow=$(as_other /usr/bin/python3 "$tmp/sockclient.py" "$tmp/pub/s.sock" call '{"op":"show","job":'"$ojob"'}')
+    olog=$(printf '%s' "$oshow" | python3 -c 'import json, sys; print(json.load(sys.stdin)["job"]["log"] or "")' 2>/dev/null)
     if [ "$(cat "$tmp/pubout/uid" 2>/dev/null)" = "$(id -u "$other")" ] && [ ! -s "$tmp/pubout/stolen" ]; then
         ok job_runs_as_its_submitter
-    else not_ok job_runs_as_its_submitter "uid '$(cat "$tmp/pubout/uid" 2>&1)', stolen '$(cat "$tmp/pubout/stolen" 2>&1)'; $(tail -3 "$tmp/pubq/q.db.logs/$ojob.log" 2>&1)"; fi
+    else not_ok job_runs_as_its_submitter "uid '$(cat "$tmp/pubout/uid" 2>&1)', stolen '$(cat "$tmp/pubout/stolen" 2>&1)'; $(tail -3 "$olog" 2>&1) $(tail -3 "$tmp/pub.log")"; fi
+    # Its HOME, USER, LOGNAME and SHELL are its submitter's account's, not
+    # root's nor what the submit said.
+    if [ "$(cat "$tmp/pubout/home" 2>/dev/null)" = "$tmp/ohome $other $other /bin/sh" ]; then ok job_gets_submitters_home_and_user
+    else not_ok job_gets_submitters_home_and_user "got '$(cat "$tmp/pubout/home" 2>&1)'"; fi
+    # Its log is the submitter's, in their folder: they read it, no one else
+    # may (0600 in a 0700 folder of theirs), and its owner is told where.
+    case $olog in
+    "$tmp/ohome/.local/state/vram/jobs/"*) ;;
+    *) olog= ;;
+    esac
+    if [ -z "$olog" ]; then not_ok submitters_log_is_theirs "show says '$oshow'"
+    elif ! as_other grep -q log-line-of-job "$olog"; then not_ok submitters_log_is_theirs "the submitter cannot read $olog: $(ls -l "$olog" 2>&1)"
+    elif [ "$(stat -c '%U %a' "$olog")" != "$other 600" ] || [ "$(stat -c '%U %a' "$(dirname "$olog")")" != "$other 700" ]; then
+        not_ok submitters_log_is_theirs "$(stat -c '%n %U %a' "$olog" "$(dirname "$olog")" | tr '\n' ' ')"
+    else ok submitters_log_is_theirs; fi
+    # vramd killed while a job run as its submitter ends: the runner cannot
+    # write root's queue, so it leaves the end in its end file, and the
+    # next vramd records it (it was recorded lost, or run again).
+    ejob=$(cd "$tmp/pubout" && as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sh -c 'sleep 2; exit 3')
+    wait_until 20 sh -c "env VRAM_SOCKET='$tmp/pub/s.sock' '$VRAM' queue | grep -Eq '^ *$ejob +running'"
+    sleep 0.5                       # its process group reaches the disk
+    kill -9 $pubd; wait $pubd 2>/dev/null
+    wait_until 20 sh -c "! pgrep -f -- '--daemon-job $ejob ' >/dev/null"
+    env VRAM_SOCKET="$tmp/pub/s.sock" VRAM_SOCKET_GROUP="$other" VRAM_DB="$tmp/pubq/q.db" \
+        "$VRAM" serve >>"$tmp/pub.log" 2>&1 &
+    pubd=$!
+    wait_until 10 env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue
+    est=$(env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue --json | python3 -c 'import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == '"$ejob"': print(j["state"], j["outcome"], j["exit_status"])')
+    if [ "$est" = "failed failed 3" ]; then ok end_of_submitters_job_kept_without_vramd
+    else not_ok end_of_submitters_job_kept_without_vramd "job $ejob is '$est': $(grep "job $ejob" "$tmp/pub.log" | tail -3)"; fi
     kill -TERM $pubd; wait $pubd 2>/dev/null
     # A daemon run by the other user: root's job would run as that user, so
     # it is refused, unless the daemon says --group-jobs yes.
@@ -219,10 +294,42 @@ squat=$!
     else ok squatter_heard_nothing; fi
     kill $squat 2>/dev/null; wait $squat 2>/dev/null
 else
-    for t in other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
+    for t in other_user_subscribe_hides_command owner_subscribe_hears_command other_user_dashboard_hides_command \
+             other_user_sees_no_log job_gets_submitters_home_and_user submitters_log_is_theirs end_of_submitters_job_kept_without_vramd \
+             other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
              group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi
+
+# ---- 7: a job claimed whose process group never reached the disk is not run again ---------
+# Its runner had its command and is gone; the command may have started (and
+# may run on, where nothing follows it): recorded lost, never queued again.
+mkdir -m 700 "$tmp/pg"
+pgserve() { env VRAM_SOCKET="$tmp/pg/s.sock" VRAM_DB="$tmp/pg/q.db" "$VRAM" serve >>"$tmp/pg.log" 2>&1 & pgd=$!
+            wait_until 10 env VRAM_SOCKET="$tmp/pg/s.sock" "$VRAM" queue; }
+pgserve
+pj=$(VRAM_SOCKET="$tmp/pg/s.sock" "$VRAM" submit --vram 1GiB -- true)
+VRAM_SOCKET="$tmp/pg/s.sock" "$VRAM" wait "$pj" --timeout 20 >/dev/null 2>&1
+kill -TERM $pgd; wait $pgd 2>/dev/null
+gone=$(sh -c 'echo $$')
+python3 - "$tmp/pg/q.db" "$pj" "$gone" "$tmp/pg/ran" <<'PY'
+import json, sqlite3, sys
+db, job, pid, ran = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+c = sqlite3.connect(db)
+c.execute("update jobs set state = 2, argv = ?, runner_pid = ?, runner_start = 1, job_pgid = 0, outcome = '',"
+          " ended_ms = 0, exit_status = 0, attempts = 1 where id = ?", (json.dumps(["touch", ran]), pid, job))
+c.commit()
+PY
+pgserve
+wait_until 10 sh -c "env VRAM_SOCKET='$tmp/pg/s.sock' '$VRAM' queue --json | grep -q '\"running\":0,\"succeeded\"\\|\"id\":$pj,[^}]*\"state\":\"\\(failed\\|succeeded\\)\"'"
+sleep 0.5
+pst=$(env VRAM_SOCKET="$tmp/pg/s.sock" "$VRAM" queue --json | python3 -c 'import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == '"$pj"': print(j["state"], j["outcome"])')
+if [ -e "$tmp/pg/ran" ]; then not_ok claimed_job_without_pgid_not_run_again "it ran again; job is '$pst'"
+elif [ "$pst" != "failed lost" ]; then not_ok claimed_job_without_pgid_not_run_again "job is '$pst'"
+else ok claimed_job_without_pgid_not_run_again; fi
+kill -TERM $pgd; wait $pgd 2>/dev/null
 
 # ---- 7: an idempotency key: a retried submit makes no second job ----------------------------
 k1=$("$VRAM" submit --vram 1GiB --key retry-1 -- true)

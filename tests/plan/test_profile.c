@@ -165,6 +165,9 @@ TEST(mistakes_are_reported_at_their_line)
         { "blocks = 10\n", "blocks = 10\n  extra\n", ":32:", "continues 'blocks'" },
         { "runs = step", "runs = step\nact = 1MiB\nact = 2MiB", ":36:", "'act' given twice" },
         { "name = tiny", "name = Tiny Model", ":3:", "is not a name" },
+        { "source = tests\n", "source = tests\nhf_id = org/ok ../etc\n", ":6:",
+          "'../etc' is not a Hugging Face model id" },
+        { "source = tests\n", "source = tests\nhf_id = a/b/c\n", ":6:", "not a Hugging Face model id" },
         { "steps = 10", "steps = 1000000000", ":10:", "absurd" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -256,6 +259,48 @@ TEST(the_profiles_option_orders_the_folders)
     CHECK_EQ(e[0].tiers, 1);
     vram_free(e);
     vram_options_free(o);
+}
+
+/* Issue 15: a Hugging Face id finds the profile that names it in hf_id,
+ * case aside; an id is looked up, never opened as a path. */
+TEST(a_hugging_face_id_finds_its_profile)
+{
+    char dir[600], path[700];
+    snprintf(dir, sizeof(dir), "%s/Wan-AI", scratch_dir());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof(path), "%s/Wan2.2-TI2V-5B", dir);
+    FILE *f = fopen(path, "w");     /* a file where the id would lead as a path */
+    CHECK(f);
+    fputs("[profile]\nname = trap\n", f);
+    fclose(f);
+    char cwd[4096];
+    CHECK(getcwd(cwd, sizeof(cwd)));
+    CHECK(chdir(scratch_dir()) == 0);
+    static const char *const ids[] = { "Wan-AI/Wan2.2-TI2V-5B", "wan-ai/wan2.2-ti2v-5b",
+                                       "Wan-AI/Wan2.2-TI2V-5B-Diffusers" };
+    for (size_t i = 0; i < VRAM__ARRAY_LEN(ids); i++) {
+        vram_profile *p = NULL;
+        CHECK_MSG(vram_profile_load(NULL, ids[i], &p) == 0, "%s: %s", ids[i], vram_last_error());
+        CHECK_STR_EQ(p ? p->name : "", "wan2.2-ti2v-5b");
+        vram_profile_free(p);
+    }
+    vram_profile *p = NULL;
+    CHECK_OK(vram_profile_load(NULL, "Wan-AI/Wan2.2-T2V-A14B", &p));
+    CHECK_STR_EQ(p->name, "wan2.2-t2v-a14b");
+    CHECK_CONTAINS(p->hf_id, "Wan-AI/Wan2.2-T2V-A14B");
+    vram_profile_free(p);
+    p = (vram_profile *)1;
+    CHECK_ERR(vram_profile_load(NULL, "Wan-AI/Wan9", &p), VRAM_ENOENT);
+    CHECK(p == NULL);
+    CHECK_CONTAINS(vram_last_error(), "no profile names that Hugging Face id");
+    CHECK_ERR(vram_profile_load(NULL, "Wan-AI/../x", &p), VRAM_EINVAL);
+    CHECK_ERR(vram_profile_load(NULL, "Wan-AI/x.ini", &p), VRAM_EINVAL);
+    CHECK_ERR(vram_profile_load(NULL, "a/b/c", &p), VRAM_EINVAL);
+    CHECK(chdir(cwd) == 0);
+    CHECK(plan__valid_hf_id("tencent/HunyuanVideo-Avatar"));
+    CHECK(!plan__valid_hf_id("/abs"));
+    CHECK(!plan__valid_hf_id("trailing/"));
+    CHECK(!plan__valid_hf_id("sp ace/x"));
 }
 
 TEST(the_default_list_has_every_shipped_profile)

@@ -94,7 +94,7 @@ TEST(the_sadtalker_card_runs_exactly_three_frames_at_once)
     vram_sched_stats st;
     CHECK_OK(vram_sched_get_stats(r.s, &st));
     CHECK_EQ_U64(st.done, 12);
-    CHECK_EQ_U64(st.reserved_bytes[0], 0);
+    CHECK_EQ_U64(st.leased_bytes[0], 0);
     CHECK_OK(rig_close(&r));
 }
 
@@ -508,7 +508,7 @@ TEST(cleanup_hooks_report_what_the_device_saw_freed)
     CHECK_OK(vram_sched_stats_json(r.s, &json));
     CHECK_CONTAINS(json, "\"done\":3,");
     CHECK_CONTAINS(json, "\"cleanup_freed_bytes\":6442450944");
-    CHECK_CONTAINS(json, "\"reserved_bytes\":[0]");
+    CHECK_CONTAINS(json, "\"leased_bytes\":[0]");
     vram_free(json);
     CHECK_OK(rig_close(&r));
     char cmd[128];

@@ -312,7 +312,7 @@ TEST(a_hundred_thousand_tasks_end_exactly_once_in_budget_and_in_order)
         CHECK_EQ_U64(info.leased_bytes, 0);
         CHECK_EQ(info.leases, 0);
         CHECK_EQ(info.waiting, 0);
-        CHECK_EQ_U64(st.reserved_bytes[d], 0);
+        CHECK_EQ_U64(st.leased_bytes[d], 0);
     }
     printf("# %llu tasks: %llu done, %llu fell back, %llu failed, %llu retries, %llu on the CPU; "
            "%llu external leases; %llu samples\n",

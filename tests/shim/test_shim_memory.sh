@@ -51,6 +51,11 @@ want own-pool-counted-until-synchronized \
     "own-pool rc=0" "own-pool-alloc free=$((2 * GIB))" "own-pool-free-async free=$((2 * GIB))" "own-pool-sync free=$B3"
 want pool-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
 
+# A driver that grows the pool rather than serve from what it keeps: the
+# allocation that was let through on the pool's word is freed and refused.
+env VRAM_STUB_CUDA_POOL_GROWS=1 "$prog/host" hard $B3 -- "$prog/memory" pool >"$tmp/out" 2>&1
+want pool-that-grew-past-budget-refused "kept-by-threshold free=$GIB" "reuse rc=2" "trimmed free=$B3"
+
 # Graph memory nodes.
 "$prog/host" hard $B3 -- "$prog/memory" graph >"$tmp/out" 2>&1
 want graph-memory-counted-from-launch-until-trim \
@@ -90,6 +95,33 @@ for bad in "1GiB,,3GiB" "0:1GiB,0:2GiB" "x:1GiB" "1GiB,0" "16:1GiB"; do
         not_ok "bad-list-passes-through-$bad" "$(head -c 600 "$tmp/out")"
     fi
 done
+
+# NVML's view per device (pynvml-style code beside CUDA): each device's own
+# budget and count, the device found by its PCI bus id.
+nvml_prog='
+import ctypes
+class M1(ctypes.Structure):
+    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong), ("used", ctypes.c_ulonglong)]
+b = ctypes.byref
+cu = ctypes.CDLL("libcuda.so.1")
+ctx, p = ctypes.c_void_p(), ctypes.c_uint64()
+assert cu.cuInit(0) == 0 and cu.cuCtxCreate_v2(b(ctx), 0, 1) == 0
+assert cu.cuMemAlloc_v2(b(p), ctypes.c_size_t(1 << 30)) == 0
+nv = ctypes.CDLL("libnvidia-ml.so.1")
+assert nv.nvmlInit_v2() == 0
+for i in range(2):
+    h, m = ctypes.c_void_p(), M1()
+    assert nv.nvmlDeviceGetHandleByIndex_v2(i, b(h)) == 0 and nv.nvmlDeviceGetMemoryInfo(h, b(m)) == 0
+    print("nvml %d total=%d free=%d" % (i, m.total, m.free))
+'
+if [ -n "$asan" ]; then
+    echo "skip - $file/nvml-per-device: python is not built with ASan"
+else
+    env LD_LIBRARY_PATH="$VRAM_BUILD/stubs:$LD_LIBRARY_PATH" VRAM_STUB_CUDA_DEVICES=2 \
+        VRAM_STUB_NVML="devices=A:16384:0:0|B:16384:0:0" LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=1GiB,3GiB \
+        python3 -c "$nvml_prog" >"$tmp/out" 2>&1
+    want nvml-per-device "nvml 0 total=$GIB free=$GIB" "nvml 1 total=$B3 free=$((2 * GIB))"
+fi
 
 # The first context (300 MiB on the stub card), measured without NVML from
 # what the runner saw free at the start and what cuMemGetInfo says after.

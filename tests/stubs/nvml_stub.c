@@ -24,6 +24,10 @@
  *   used_step=MIB every memory query of a whole card adds MIB to its used
  *                 memory (up to what is free): a job allocating
  *   fail_init=18  is a driver/library version mismatch, as after an update
+ *   sensorsN=UTIL:TEMP_C:POWER_W[:LIMIT_W]   device N's utilisation,
+ *                 temperature and power (nvmlDeviceGetUtilizationRates,
+ *                 GetTemperature, GetPowerUsage, GetEnforcedPowerLimit);
+ *                 without it those calls answer NOT_SUPPORTED (3)
  *
  * PIDs in procsN/mpsN that do not exist here stand for the host pids NVML
  * gives inside a container.
@@ -69,6 +73,8 @@ static struct {
     unsigned long long mps_mem[MAX_DEV][MAX_PROC];
     int lost;                       /* device index + 1, or 0 */
     unsigned long long used_step;
+    int sensors[MAX_DEV];
+    unsigned util[MAX_DEV], temp[MAX_DEV], power_mw[MAX_DEV], limit_mw[MAX_DEV];
 } st;
 
 static struct { const char *name; int count; } calls[32];
@@ -203,6 +209,16 @@ static void load_script(void)
             st.lost = atoi(v) + 1;
         else if (!strcmp(kv, "used_step"))
             st.used_step = strtoull(v, NULL, 10) * MIB;
+        else if (sscanf(kv, "sensors%d", &dev) == 1 && dev >= 0 && dev < MAX_DEV) {
+            unsigned u = 0, t = 0, p = 0, l = 0;
+            if (sscanf(v, "%u:%u:%u:%u", &u, &t, &p, &l) >= 3) {
+                st.sensors[dev] = 1;
+                st.util[dev] = u;
+                st.temp[dev] = t;
+                st.power_mw[dev] = p * 1000;
+                st.limit_mw[dev] = l * 1000;
+            }
+        }
     }
     free(copy);
 }
@@ -394,6 +410,58 @@ EXPORT int nvmlDeviceGetMemoryInfo_v2(void *h, mem_v2 *m)
     return 0;
 }
 #endif
+
+/* Sensors of a whole card (a MIG instance has none, as on real drivers). */
+static int sensors_of(void *h)
+{
+    int why = refuse(h);
+    if (why)
+        return -why;
+    int d = dev_of(h);
+    return st.sensors[d] && mig_of(h) < 0 ? d : -3;
+}
+
+typedef struct { unsigned int gpu, memory; } util_t;
+
+EXPORT int nvmlDeviceGetUtilizationRates(void *h, util_t *u)
+{
+    count_call("nvmlDeviceGetUtilizationRates");
+    int d = sensors_of(h);
+    if (d < 0)
+        return -d;
+    u->gpu = st.util[d];
+    u->memory = st.util[d] / 2;
+    return 0;
+}
+
+EXPORT int nvmlDeviceGetTemperature(void *h, int sensor, unsigned *c)
+{
+    int d = sensors_of(h);
+    if (d < 0)
+        return -d;
+    if (sensor != 0)
+        return 2;
+    *c = st.temp[d];
+    return 0;
+}
+
+EXPORT int nvmlDeviceGetPowerUsage(void *h, unsigned *mw)
+{
+    int d = sensors_of(h);
+    if (d < 0)
+        return -d;
+    *mw = st.power_mw[d];
+    return 0;
+}
+
+EXPORT int nvmlDeviceGetEnforcedPowerLimit(void *h, unsigned *mw)
+{
+    int d = sensors_of(h);
+    if (d < 0 || !st.limit_mw[d])
+        return d < 0 ? -d : 3;
+    *mw = st.limit_mw[d];
+    return 0;
+}
 
 EXPORT int nvmlDeviceGetMemoryInfo(void *h, mem_v1 *m)
 {

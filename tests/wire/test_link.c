@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -90,6 +91,51 @@ TEST(a_job_that_never_started_is_queued_again)
     CHECK_CONTAINS(got.note, "queued again");
     vram__job_clear(&got);
     unlink(path);
+}
+
+/* A runner that may not write the store (a root vramd's, as the job's
+ * submitter) leaves the end in its end file; vramd reads it as a file of
+ * the job's owner only. */
+TEST(an_end_the_store_refuses_goes_to_the_end_file)
+{
+    char dir[96], end[160], other[160];
+    snprintf(dir, sizeof(dir), "/tmp/vram-end-%d-%ld", (int)getpid(), (long)random());
+    CHECK(mkdir(dir, 0700) == 0);
+    snprintf(end, sizeof(end), "%s/7.end", dir);
+    vram__link l;
+    memset(&l, 0, sizeof(l));
+    l.job = 7;
+    snprintf(l.db_path, sizeof(l.db_path), "%s/no/such/folder/queue.db", dir);
+    vram__strlcpy(l.end_path, end, sizeof(l.end_path));
+    vram__link_ended(&l, 3, "failed", 5 << 20, true);
+    vram__end e;
+    CHECK_OK(vram__end_read(end, (uint32_t)getuid(), &e));
+    CHECK_EQ_U64(e.job, 7);
+    CHECK_EQ(e.exit_status, 3);
+    CHECK_STR_EQ(e.outcome, "failed");
+    CHECK_EQ_U64(e.peak, 5 << 20);
+    CHECK(e.ran);
+    struct stat st;
+    CHECK(stat(end, &st) == 0 && (st.st_mode & 077) == 0);
+    /* Another owner's file, a link, a forged line: refused. */
+    CHECK_ERR(vram__end_read(end, (uint32_t)getuid() + 1, &e), VRAM_EPERM);
+    snprintf(other, sizeof(other), "%s/8.end", dir);
+    CHECK(symlink(end, other) == 0);
+    CHECK_ERR(vram__end_read(other, (uint32_t)getuid(), &e), VRAM_EPERM);
+    unlink(other);
+    FILE *f = fopen(other, "w");
+    CHECK(f != NULL);
+    fputs("{\"job\":8,\"exit_status\":0,\"outcome\":\"ok\\u001b[2J\",\"peak\":0,\"ran\":true}\n", f);
+    fclose(f);
+    CHECK_ERR(vram__end_read(other, (uint32_t)getuid(), &e), VRAM_EPARSE);
+    CHECK_ERR(vram__end_read("/nonexistent/9.end", (uint32_t)getuid(), &e), VRAM_ENOENT);
+    /* A job that never started says so: the next vramd queues it again. */
+    vram__link_ended(&l, 127, "not-started", 0, false);
+    CHECK_OK(vram__end_read(end, (uint32_t)getuid(), &e));
+    CHECK(!e.ran);
+    unlink(other);
+    unlink(end);
+    rmdir(dir);
 }
 
 /* A daemon that dies twice: it hangs up on the first two connections after
