@@ -337,6 +337,12 @@ static void syncer_start(vramd *d)
     pthread_cond_init(&d->sync_cond, NULL);
     if (vram__queue_defer_sync(d->queue) == 0 && pthread_create(&d->syncer, NULL, syncer_main, d) == 0) {
         d->syncer_on = true;
+        /* What a daemon killed before its syncer's fsync committed is read
+         * now and acted on: on disk first. */
+        pthread_mutex_lock(&d->sync_lock);
+        d->sync_want++;
+        pthread_cond_signal(&d->sync_cond);
+        pthread_mutex_unlock(&d->sync_lock);
         return;
     }
     vramd_say(d, "commits fsync on the main loop (%s)", vram_last_error());
