@@ -890,9 +890,16 @@ typedef struct vram_lease_info {
     uint64_t id;
     unsigned device;
     uint64_t bytes;
-    char holder[64];
+    char holder[64];                /* vram_client_leases: the name the client
+                                       gave (cleaned text, never an identity),
+                                       else its connection's */
     uint32_t pid;
     uint64_t held_ms;
+    unsigned waiting;               /* vram_client_leases: 1 while the request
+                                       waits for room (bytes: asked, held_ms:
+                                       waited so far, device: meaningless) */
+    char reason[16];                /* why it waits ("Resources", "Lease",
+                                       "Priority", "Dependency"); "" if held */
 } vram_lease_info;
 
 /* Waits (up to req->wait_ms) until the request is admitted, then fills *out
@@ -1561,8 +1568,10 @@ VRAM_API int vram_client_check(vram_client *c, const vram_submit *s);
 VRAM_API int vram_client_snapshot(vram_client *c, vram_snapshot **out);
 
 /* The leases clients hold through the daemon's socket (vram_client_lease,
- * the Python binding's vram.lease), each with the pid of the process that
- * holds it (held_ms: how long).  A job's lease is not listed: its job is.
+ * the Python binding's vram.lease, the Slurm plugin), each with the pid of
+ * the process that holds it (held_ms: how long) and the name its client gave
+ * it (holder), then the requests still waiting for room (waiting: 1).  A
+ * job's lease is not listed: its job is.
  * Copies up to cap into buf; *count_out is how many there are (VRAM_ERANGE
  * when more than cap). */
 VRAM_API int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t *count_out);

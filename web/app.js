@@ -273,12 +273,44 @@
     return tr;
   }
 
+  /* A lease a client holds or waits for through vramd's socket (a Slurm
+   * step's, a Python `with vram.lease()`): the name its client gave it, as
+   * text, and the pid vramd saw. */
+  function leaseRow(l) {
+    const tr = el("tr", null, "lease");
+    tr.dataset.lease = l.id;
+    tr.dataset.state = l.state;
+    tr.appendChild(el("td", "L" + l.id, "mono"));
+    const st = el("td");
+    st.appendChild(el("span", l.state === "waiting" ? "waiting" : "lease",
+                      "state state-" + (l.state === "waiting" ? "queued" : "running")));
+    tr.appendChild(st);
+    tr.appendChild(el("td", l.uid === undefined ? "–" : "uid " + l.uid));
+    const who = el("td", (l.holder || "client") + " (pid " + l.pid + ")", "cmd holder");
+    who.title = who.textContent;
+    tr.appendChild(who);
+    tr.appendChild(el("td", "–"));
+    tr.appendChild(el("td", size(l.bytes), "num"));
+    tr.appendChild(el("td", "–", "num"));
+    tr.appendChild(el("td", "–", "num"));
+    tr.appendChild(el("td", "–"));
+    tr.appendChild(el("td", l.device === null || l.device === undefined ? "–" : "GPU " + l.device));
+    tr.appendChild(el("td", "–", "num"));
+    tr.appendChild(el("td", l.state === "waiting" ? "waiting " + duration(l.waited_ms)
+                                                  : "held " + duration(l.held_ms)));
+    tr.appendChild(el("td", l.state === "waiting" ? l.reason || "Resources" : "–"));
+    tr.appendChild(el("td"));
+    return tr;
+  }
+
   function renderJobs(doc) {
     const jobs = doc.jobs || [];
+    const leases = doc.leases || [];
     const now = Date.now();
-    document.querySelector("#jobs tbody").replaceChildren(...jobs.map((j) => jobRow(j, now)));
-    $("jobs").hidden = jobs.length === 0;
-    $("jobs-empty").hidden = jobs.length !== 0;
+    document.querySelector("#jobs tbody").replaceChildren(...jobs.map((j) => jobRow(j, now)),
+                                                          ...leases.map(leaseRow));
+    $("jobs").hidden = jobs.length + leases.length === 0;
+    $("jobs-empty").hidden = jobs.length + leases.length !== 0;
     const counts = {};
     for (const j of jobs) counts[j.state] = (counts[j.state] || 0) + 1;
     $("job-counts").textContent = Object.keys(counts).map((k) => counts[k] + " " + k).join(" · ");

@@ -115,7 +115,7 @@ class LeaseRequest(ctypes.Structure):
 class LeaseInfo(ctypes.Structure):
     _fields_ = [("id", ctypes.c_uint64), ("device", ctypes.c_uint), ("bytes", ctypes.c_uint64),
                 ("holder", ctypes.c_char * 64), ("pid", ctypes.c_uint32),
-                ("held_ms", ctypes.c_uint64)]
+                ("held_ms", ctypes.c_uint64), ("waiting", ctypes.c_uint), ("reason", ctypes.c_char * 16)]
 
 
 class LedgerDevice(ctypes.Structure):
@@ -204,10 +204,16 @@ _codes = {}
 
 
 def _code(name):
-    """The value of a VRAM_E* code, from the library's own list."""
+    """The value of a VRAM_E* code, from the library's own list.  The table
+    is made whole before anyone sees it: ctypes lets other threads run
+    between the calls that fill it (a scheduler's worker raising
+    OutOfMemory while the collecting thread looks up VRAM_ETIMEDOUT), and
+    one that found it half made got a KeyError."""
     if not _codes:
+        table = {}
         for value in list(range(-200, 1)) + list(range(-4100, -3999)):
-            _codes.setdefault(lib.vram_errname(value).decode(), value)
+            table.setdefault(lib.vram_errname(value).decode(), value)
+        _codes.update(table)        # one step under the GIL
     return _codes[name]
 
 

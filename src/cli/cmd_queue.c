@@ -20,18 +20,27 @@ static const cli_flag queue_flags[] = {
 
 #define QUEUE_LEASES_SHOWN 256
 
-/* Client leases as rows of kind "lease": who holds them (pid) and for how
- * long, under the jobs' columns. */
+/* Client leases as rows of kind "lease": who holds them (pid, and the
+ * name the client gave, such as a Slurm job and step) and for how long,
+ * then the requests still waiting, under the jobs' columns. */
 static void print_leases(const vram_lease_info *leases, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const vram_lease_info *l = &leases[i];
-        char id[24], gpu[16], bytes[32];
+        char id[24], gpu[16] = "-", bytes[32], name[160], why[48];
         snprintf(id, sizeof(id), "L%llu", (unsigned long long)l->id);
-        snprintf(gpu, sizeof(gpu), "%u", l->device);
-        printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  held by pid %u for %llu s (%s)\n",
-               id, "lease", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", "-", "-", "-", l->pid,
-               (unsigned long long)(l->held_ms / 1000), l->holder);
+        if (!l->waiting)
+            snprintf(gpu, sizeof(gpu), "%u", l->device);
+        vram_text_escape(l->holder, name, sizeof(name));
+        if (l->waiting)
+            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  asked by pid %u, waiting %llu s "
+                   "(%s): %s\n", id, "waiting", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "",
+                   "-", "-", "-", l->pid, (unsigned long long)(l->held_ms / 1000),
+                   vram_text_escape(*l->reason ? l->reason : "Resources", why, sizeof(why)), name);
+        else
+            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  held by pid %u for %llu s: %s\n",
+                   id, "lease", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", "-", "-", "-",
+                   l->pid, (unsigned long long)(l->held_ms / 1000), name);
     }
 }
 

@@ -96,9 +96,40 @@ void vramd_conn_accept(vramd *d)
     }
 }
 
+/* Holds a reply behind the sync it waits for (and behind those held before
+ * it: a client's replies keep their order); false when it may go now. */
+static bool hold(vramd *d, vramd_conn *c, const char *data, size_t len)
+{
+    uint64_t seq = vramd_reply_wait(d);
+    if (!seq && !c->held.len)
+        return false;
+    vram__buf_put(&c->held, data, len);
+    if (seq > c->held_seq)
+        c->held_seq = seq;
+    return true;
+}
+
+void vramd_conns_release(vramd *d, uint64_t done)
+{
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        if (c->held.len && c->held_seq <= done) {
+            if (!c->closing)
+                vram__buf_put(&c->out, c->held.data, c->held.len);
+            c->held.len = 0;
+            c->held.data[0] = '\0';
+            c->held_seq = 0;
+            if (c->held.cap > (size_t)VRAMD_CONN_OUT_MAX) {
+                vram__buf_free(&c->held);
+                vram__buf_init(&c->held);
+            }
+            vramd_conn_writable(d, c);
+        }
+}
+
 void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
 {
-    (void)d;
+    if (hold(d, c, line, strlen(line)))
+        return;
     vram__buf_puts(&c->out, line);
     vramd_conn_writable(d, c);
 }
@@ -107,6 +138,8 @@ void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
  * be sent (a list of 100,000 jobs is not copied again), else appended. */
 static void reply_buf(vramd *d, vramd_conn *c, vram__buf *b)
 {
+    if (hold(d, c, b->data, b->len))
+        return;
     if (!c->out.len) {
         vram__buf spare = c->out;
         c->out = *b;
@@ -169,7 +202,8 @@ static size_t out_total(const vramd *d)
 bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out)
 {
     (void)d;
-    return c->out.len <= VRAMD_CONN_OUT_MAX && (!c->out.len || total_out <= VRAMD_OUT_TOTAL_MAX);
+    size_t mine = c->out.len + c->held.len;
+    return mine <= VRAMD_CONN_OUT_MAX && (!mine || total_out <= VRAMD_OUT_TOTAL_MAX);
 }
 
 /* A subscriber hears another user's job as its summary only: who it is
@@ -194,6 +228,7 @@ static void conn_free(vramd *d, vramd_conn *c)
 {
     size_t released = 0;
     vram_lease_release_holder(d->ledger, c->holder, &released);
+    vramd_lease_names_drop_conn(d, c->id);
     /* Its lease requests still waiting for an answer are withdrawn. */
     for (vramd_pending **p = &d->pending; *p;) {
         if ((*p)->conn == c->id) {
@@ -208,6 +243,7 @@ static void conn_free(vramd *d, vramd_conn *c)
     close(c->fd);
     vram__buf_free(&c->in);
     vram__buf_free(&c->out);
+    vram__buf_free(&c->held);
     free(c);
 }
 
@@ -249,6 +285,7 @@ void vramd_conns_free(vramd *d)
         free(p);
     }
     d->pending = NULL;
+    vramd_lease_names_free(d);
 }
 
 /* ---- replies ------------------------------------------------------------------------ */
@@ -301,34 +338,6 @@ static void op_hello(vramd *d, vramd_conn *c, const vram__request *r)
     reply_done(d, c, &b);
 }
 
-/* The leases clients hold through the socket (a job's lease shows as its
- * job), at most CLIENT_LEASES_SHOWN of them, as rows of kind "lease". */
-#define CLIENT_LEASES_SHOWN 256
-
-static void client_leases_json(vramd *d, vram__json *j)
-{
-    vram_lease_info *info = calloc(CLIENT_LEASES_SHOWN, sizeof(*info));
-    size_t n = 0;
-    int rc = info ? vram_lease_list(d->ledger, NULL, info, CLIENT_LEASES_SHOWN, &n) : VRAM_ENOMEM;
-    vram__json_array_begin(j);
-    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < CLIENT_LEASES_SHOWN; i++) {
-        const vram_lease_info *l = &info[i];
-        if (strncmp(l->holder, "client ", 7) != 0)
-            continue;
-        vram__json_object_begin(j);
-        vram__json_field_string(j, "kind", "lease");
-        vram__json_field_uint(j, "id", l->id);
-        vram__json_field_uint(j, "device", l->device);
-        vram__json_field_uint(j, "bytes", l->bytes);
-        vram__json_field_string(j, "holder", l->holder);
-        vram__json_field_uint(j, "pid", l->pid);
-        vram__json_field_uint(j, "held_ms", l->held_ms);
-        vram__json_object_end(j);
-    }
-    vram__json_array_end(j);
-    free(info);
-}
-
 static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vram__buf b;
@@ -347,9 +356,9 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     char next[VRAM__LIST_CURSOR_MAX];
     vramd_jobs_list_json(d, r->state ? vram__job_state_parse(r->state) : -1, r->limit, r->after_phase,
                          r->after_id, &j, next, sizeof(next));
-    d->viewer_uid = VRAMD_ANY_VIEWER;
     vram__json_key(&j, "leases");
-    client_leases_json(d, &j);
+    vramd_leases_json(d, &j);       /* others' lease names are not shown to it either */
+    d->viewer_uid = VRAMD_ANY_VIEWER;
     if (*next)
         vram__json_field_string(&j, "next", next);     /* a page: ask again with "after" */
     vram__reply_end(&j);
@@ -360,15 +369,33 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 static void op_log(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_job *job = vramd_job_find(d, r->job);
+    vramd_job old = { .progress = -1 };     /* one no longer kept in memory: from the store */
     if (!job) {
-        reply_error(d, c, r->id, VRAM_ENOENT, "no such job (or it ended long ago: see 'vram history')");
-        return;
+        if (vram__queue_get(d->queue, r->job, &old.row)) {
+            vram__clear_error();
+            reply_error(d, c, r->id, VRAM_ENOENT, "no such job (see 'vram queue')");
+            return;
+        }
+        job = &old;
+    }
+    int rc = 0;
+    if (job == &old && c->uid != 0 && c->uid != old.row.owner_uid) {    /* as authz.c says of kept jobs */
+        char owner[96], who[96];
+        rc = vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not read its output",
+                        (unsigned long long)r->job, vramd_user_text(old.row.owner_uid, owner, sizeof(owner)),
+                        vramd_user_text(c->uid, who, sizeof(who)));
     }
     vram__buf b;
     vram__json j;
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
-    int rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (!rc)
+        rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (job == &old) {
+        free(old.log);
+        free(old.command);
+        vram__job_clear(&old.row);
+    }
     if (rc) {
         vram__buf_free(&b);
         reply_failure(d, c, r, rc);
@@ -425,7 +452,10 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
 /* A client's lease: granted now or later, answered when it is.  The
  * callback may run inside vram_lease_acquire_async itself (granted at once),
  * so it is matched to its request by a key of the daemon's own, never by
- * the ledger's ticket, which is known only once the call returns. */
+ * the ledger's ticket, which is known only once the call returns.  The
+ * request's holder names the lease in lists (leases.c), and only there: the
+ * ledger's holder stays the connection's, which is what release and a
+ * closed socket go by. */
 static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_pending *p = calloc(1, sizeof(*p));
@@ -442,9 +472,14 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         .wait_ms = r->wait_ms == UINT64_MAX ? VRAM_WAIT_FOREVER : (int64_t)r->wait_ms,
         .holder = c->holder,
         .pid = c->pid,
+        .wait_reason = &p->reason,
     };
     p->key = g->key;
     p->conn = c->id;
+    p->bytes = r->bytes;
+    p->device = r->device;
+    p->pid = c->pid;
+    p->since_ms = vram__now_ms();
     vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
     /* Listed before the call: the grant's message is handled only after
      * this round, but the entry must be there whatever happens. */
@@ -456,7 +491,9 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         free(p);
         free(g);
         reply_failure(d, c, r, rc);
+        return;
     }
+    vramd_lease_name_add(d, p->ticket, c->id, c->uid, r->holder);
 }
 
 bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
@@ -508,8 +545,11 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
     }
     *pp = p->next;
     const char *why = m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for" : NULL;
-    if (!vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL) && !m->status)
+    bool sent = vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL);
+    if (!sent && !m->status)
         vram_lease_release(d->ledger, m->lease.id);
+    if (!sent || m->status)
+        vramd_lease_name_drop(d, p->ticket);
     free(p);
 }
 
@@ -530,6 +570,8 @@ static void op_release(vramd *d, vramd_conn *c, const vram__request *r)
     int rc = own_lease(d, c, r->lease);
     if (!rc)
         rc = vram_lease_release(d->ledger, r->lease);
+    if (!rc)
+        vramd_lease_name_drop(d, r->lease);
     if (rc)
         reply_failure(d, c, r, rc);
     else

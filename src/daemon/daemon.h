@@ -113,6 +113,8 @@ typedef struct vramd_conn {
     uint32_t pid, uid;
     vram__buf in, out;
     size_t out_sent;                /* bytes of out already sent */
+    vram__buf held;                 /* replies waiting for the syncer's fsync, in order */
+    uint64_t held_seq;              /* ... the sync round they wait for */
     bool subscribed;
     bool closing;                   /* close once out is flushed */
     char holder[64];                /* its leases' holder name */
@@ -125,7 +127,25 @@ typedef struct vramd_pending {
     uint64_t ticket;                /* the ledger's, to withdraw it */
     uint64_t conn;
     char request_id[64];
+    uint64_t bytes;                 /* asked */
+    int device;                     /* asked for, or VRAM_DEVICE_ANY */
+    uint32_t pid;                   /* the client's, from SO_PEERCRED */
+    uint64_t since_ms;              /* when it was asked */
+    const char *reason;             /* why it waits (the ledger stores it atomically) */
 } vramd_pending;
+
+#define VRAMD_LEASE_NAME_MAX 48     /* a client lease's name as shown, NUL included */
+#define VRAMD_LEASE_NAMES_MAX 4096  /* leases named at once; past it, shown by their connection */
+#define VRAMD_LEASES_SHOWN 256      /* client lease rows in a list */
+
+/* What vramd knows of a client's lease beyond the ledger: the name its
+ * client gave it, for lists only (leases.c), and whose connection it is. */
+typedef struct vramd_lease_name {
+    uint64_t lease;
+    uint64_t conn;
+    uint32_t uid;                   /* SO_PEERCRED's */
+    char name[VRAMD_LEASE_NAME_MAX];  /* cleaned; "" when the client gave none */
+} vramd_lease_name;
 
 struct vramd {
     vram_daemon_config cfg;
@@ -171,6 +191,19 @@ struct vramd {
     struct submit_batch *batch;     /* submits of this loop round, stored together */
     vramd_pending *pending;
     uint64_t next_grant_key;
+    vramd_lease_name *names;        /* by lease id, ascending (leases.c) */
+    size_t nnames, cap_names;
+
+    /* The syncer (daemon.c): one fsync of the queue's log for everything
+     * committed in one loop round (submits, ends), off the main loop;
+     * replies about them wait in their client's `held` until it is done. */
+    bool syncer_on;
+    pthread_t syncer;
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    uint64_t sync_want, sync_done;  /* rounds asked to be synced, and synced (under sync_lock) */
+    bool sync_stop;
+    bool round_unsynced;            /* this round committed what waits for a sync */
 
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;
@@ -179,6 +212,12 @@ struct vramd {
 };
 
 /* ---- daemon.c ---- */
+/* The sync round a reply made now waits for before it is sent (0: none):
+ * this round's when it committed something not yet on disk, else one still
+ * being fsync'ed.  Main loop only. */
+uint64_t vramd_reply_wait(vramd *d);
+/* conns.c: sends the held replies of rounds synced up to `done`. */
+void vramd_conns_release(vramd *d, uint64_t done);
 /* A line for the operator. */
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
  * a message naming who asked and why not).  Identity is SO_PEERCRED's. */
@@ -320,6 +359,17 @@ void vramd_broadcast(vramd *d, const char *line, const char *others_line, uint32
 unsigned vramd_subscribers(const vramd *d, uint32_t owner);
 void vramd_conns_flush(vramd *d);  /* stores and answers this round's submits */
 void vramd_conns_free(vramd *d);
+
+/* ---- leases.c ---- */
+void vramd_lease_name_clean(const char *in, char *out, size_t cap);
+void vramd_lease_name_add(vramd *d, uint64_t lease, uint64_t conn, uint32_t uid, const char *name);
+const vramd_lease_name *vramd_lease_name_find(const vramd *d, uint64_t lease);
+void vramd_lease_name_drop(vramd *d, uint64_t lease);
+void vramd_lease_names_drop_conn(vramd *d, uint64_t conn);
+void vramd_lease_names_free(vramd *d);
+/* The client leases held and waiting, as an array of rows of kind "lease"
+ * (README "Socket protocol", the list reply's "leases"). */
+void vramd_leases_json(vramd *d, vram__json *j);
 
 /* ---- provider.c ---- */
 void vramd_provider(vramd *d, vram__http_provider *p);

@@ -31,6 +31,7 @@
 #include "core/ctx.h"
 #include "daemon/daemon.h"
 #include "monitor/monitor.h"
+#include "plan/plan.h"
 #include "wire/link.h"
 
 #define USAGE_EVERY_MS 1000
@@ -313,7 +314,9 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
     unsigned dev = 0;
     uint64_t budget = largest_capacity(d, &dev);
     vram_plan *plan;
-    rc = vram_plan_make(d->ctx, p, (const char *const *)settings, n, budget, dev, &plan);
+    /* A command with {args} is planned as its runner will plan it. */
+    rc = vram__plan_make_for_args(d->ctx, p, (const char *const *)settings, n, budget, dev,
+                                  plan__find_args(j->row.argv_json) != NULL, &plan);
     if (!rc) {
         vram_estimate e;
         rc = vram_plan_estimate(plan, &e);

@@ -33,6 +33,8 @@ static int jobs_json(void *user, uint32_t viewer, char **json)
     d->viewer_uid = viewer == VRAM__HTTP_VIEWER_ALL ? VRAMD_ANY_VIEWER
                   : viewer == VRAM__HTTP_VIEWER_NONE ? VRAMD_NO_VIEWER : viewer;
     vramd_jobs_list_json(d, -1, 500, -1, 0, &j, NULL, 0);
+    vram__json_key(&j, "leases");
+    vramd_leases_json(d, &j);
     d->viewer_uid = was;
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&j);

@@ -138,3 +138,16 @@ bool plan__args_use(const vram_profile *p, const char *key)
     }
     return false;
 }
+
+const char *plan__find_args(const char *text)
+{
+    for (const char *p = text; p && *p; p++) {
+        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+            p++;
+            continue;
+        }
+        if (!strncmp(p, "{args}", 6))
+            return p;
+    }
+    return NULL;
+}

@@ -17,6 +17,14 @@
 
 /* ---- memory modes ------------------------------------------------------------ */
 
+/* Whether a peak fits the budget (0: none) as its bytes are given out: a
+ * plan's peak in bytes is rounded (plan__bytes), and a job sized at those
+ * bytes must fit them again when its runner plans within them. */
+static bool within(double peak, uint64_t budget)
+{
+    return !budget || peak < (double)budget + 0.5;
+}
+
 int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budget,
                       plan_estimate all[3], plan_estimate *chosen)
 {
@@ -26,18 +34,25 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
         if (rc)
             return rc;
     }
+    /* A command with {args} runs in the mode its words say (resolve.c). */
+    for (int i = 0; i < 3; i++) {
+        int runs = plan__expressed_mode(p, x, order[i]);
+        if (runs != order[i])
+            all[i] = all[runs - VRAM_MEMORY_BEEFY];
+    }
     if (x->memory != VRAM_MEMORY_AUTO) {
         *chosen = all[x->memory - VRAM_MEMORY_BEEFY];
-        return (budget && chosen->peak > (double)budget) || !plan__host_fits(x, chosen) ? VRAM_ENOFIT
-                                                                                        : 0;
+        return !within(chosen->peak, budget) || !plan__host_fits(x, chosen) ? VRAM_ENOFIT : 0;
     }
     /* The fastest that fits; the order above is the usual one, but a mode
      * can be slower than it looks (a stage on the CPU), so compare. */
     int best = -1, smallest = 0;
     for (int i = 0; i < 3; i++) {
+        if (plan__expressed_mode(p, x, order[i]) != order[i])
+            continue;               /* the same run as a mode before it */
         if (all[i].peak < all[smallest].peak)
             smallest = i;
-        bool fits = (!budget || all[i].peak <= (double)budget) && plan__host_fits(x, &all[i]);
+        bool fits = within(all[i].peak, budget) && plan__host_fits(x, &all[i]);
         if (fits && (best < 0 || all[i].seconds < all[best].seconds))
             best = i;
     }
@@ -94,7 +109,7 @@ static void why_mode(vram_plan *plan, const plan_params *x, vram__buf *b)
         const plan_estimate *e = &plan->modes[i];
         if (e->mode == plan->chosen.mode)
             break;
-        if (plan->budget && e->peak > (double)plan->budget)
+        if (!within(e->peak, plan->budget))
             vram__buf_printf(b, "%s%s needs %s", shown++ ? ", " : "", plan__memory_name(e->mode),
                              plan__gib(e->peak, a, sizeof(a)));
         else if (!plan__host_fits(x, e))
@@ -137,7 +152,7 @@ static const char *budget_text(const vram_plan *plan, char *buf, size_t cap)
 static int refuse_forced(vram_plan *plan, const char *name)
 {
     char a[32], b[64];
-    if (plan->budget && plan->chosen.peak <= (double)plan->budget &&
+    if (plan->budget && within(plan->chosen.peak, plan->budget) &&
         !plan__host_fits(&plan->x, &plan->chosen)) {
         char h[32], l[32];
         return vram__fail(VRAM_ENOFIT, "tier '%s' (forced) fits %s on the GPU but its offload "
@@ -154,7 +169,7 @@ static int refuse_all(vram_plan *plan)
 {
     char a[32], b[64];
     const vram_profile *p = &plan->prof;
-    if (plan->budget && plan->chosen.peak <= (double)plan->budget && !plan__host_fits(&plan->x, &plan->chosen)) {
+    if (plan->budget && within(plan->chosen.peak, plan->budget) && !plan__host_fits(&plan->x, &plan->chosen)) {
         char h[32], l[32];
         return vram__fail(VRAM_ENOFIT, "%s fits %s on the GPU (%s, %s) but its offload needs %s of "
                           "host RAM, over the %s this host has (--host-ram); 'vram optimize' says "
@@ -215,7 +230,7 @@ static int device_budget(vram_ctx *ctx, unsigned device, uint64_t *out)
 }
 
 static int make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
-                uint64_t budget_bytes, unsigned device, bool keep_refused, vram_plan **out)
+                uint64_t budget_bytes, unsigned device, bool for_args, bool keep_refused, vram_plan **out)
 {
     if (!out || !p || (n && !settings))
         return vram__fail(VRAM_EINVAL, "vram_plan_make: NULL argument");
@@ -224,6 +239,7 @@ static int make(vram_ctx *ctx, const vram_profile *p, const char *const *setting
     int rc = new_plan(p, &plan);
     if (rc)
         return rc;
+    plan->prof.base.args_modes = for_args;
     plan->budget = budget_bytes;
     plan->device = device;
     rc = plan__host_limit(ctx, &plan->prof.base.host_limit);
@@ -276,13 +292,19 @@ static int make(vram_ctx *ctx, const vram_profile *p, const char *const *setting
 int vram_plan_make(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
                    uint64_t budget_bytes, unsigned device, vram_plan **out)
 {
-    return make(ctx, p, settings, n, budget_bytes, device, false, out);
+    return make(ctx, p, settings, n, budget_bytes, device, false, false, out);
+}
+
+int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                             uint64_t budget_bytes, unsigned device, bool for_args, vram_plan **out)
+{
+    return make(ctx, p, settings, n, budget_bytes, device, for_args, false, out);
 }
 
 int vram_plan_make_any(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
                        uint64_t budget_bytes, unsigned device, vram_plan **out)
 {
-    return make(ctx, p, settings, n, budget_bytes, device, true, out);
+    return make(ctx, p, settings, n, budget_bytes, device, false, true, out);
 }
 
 void vram_plan_free(vram_plan *plan)

@@ -111,6 +111,8 @@ typedef struct plan_params {
                                        checked (plans made without a context) */
     char tier[PLAN_NAME_MAX];       /* "" or "auto": the planner chooses */
     bool frames_set, duration_set;  /* within one settings list, for conflicts */
+    bool args_modes;                /* planned for a command with {args}: only the
+                                       memory modes [args] tells apart (resolve.c) */
 } plan_params;
 
 /* ---- the profile ------------------------------------------------------------ */
@@ -301,6 +303,12 @@ bool plan__host_fits(const plan_params *x, const plan_estimate *e);
  * VRAM_EINVAL for a value that is none of these. */
 int plan__host_limit(vram_ctx *ctx, double *out);
 
+/* vram_plan_make for a command: with for_args (the command has {args}),
+ * only the memory modes the profile's [args] tells apart are planned
+ * (plan__expressed_mode), here and on every rung after. */
+int vram__plan_make_for_args(vram_ctx *ctx, const vram_profile *p, const char *const *settings, size_t n,
+                             uint64_t budget_bytes, unsigned device, bool for_args, vram_plan **out);
+
 /* vram_plan_format of the plan as a job started with one visible device
  * sees it: the device (max_memory's key, execution's "cuda:N") is
  * cuda_device, CUDA's number for it in the job, not vram's index. */
@@ -326,6 +334,13 @@ int plan__choose_mode(const vram_profile *p, const plan_params *x, uint64_t budg
 int plan__at_rung(const vram_plan *plan, size_t rung, vram_plan **out);
 
 /* ---- resolve.c ------------------------------------------------------------------ */
+
+/* The memory mode a command with {args} really runs in when the plan says
+ * `mode` (VRAM_MEMORY_BEEFY..SEQUENTIAL): the least frugal of the modes
+ * whose [args] words are the same as mode's (Wan's generate.py says
+ * `--offload_model True` for lightweight and sequential alike, so it runs
+ * lightweight).  With x->args_modes clear, mode itself. */
+int plan__expressed_mode(const vram_profile *p, const plan_params *x, int mode);
 
 /* "key=value" settings resolved for one profile and budget. */
 typedef struct plan_resolved {
@@ -410,6 +425,10 @@ int plan__args_words(const vram_profile *p, char values[][PLAN_SETTING_MAX], cha
  * its own, or a {key} in a line's words (resolution counts as width and
  * height, duration and fps as frames). */
 bool plan__args_use(const vram_profile *p, const char *key);
+
+/* Where "{args}" starts in text, not counting "{{...}}", or NULL: whether a
+ * command's word (or, for vramd, its argv as JSON) asks for the plan's words. */
+const char *plan__find_args(const char *text);
 
 /* ---- lsq.c ---------------------------------------------------------------------- */
 

@@ -9,6 +9,15 @@
  * planner, the estimator, the optimizer, calibration) goes through here, so
  * the same settings give the same parameters and the same errors
  * everywhere.  It never talks to a device: the budget is given.
+ *
+ * A plan for a command with {args} runs in the words its profile's [args]
+ * gives the memory mode, so only the modes those words tell apart are
+ * modes of that run: where two modes have the same words (Wan's
+ * generate.py has `--offload_model True` for lightweight and sequential),
+ * the command runs in the less frugal of them, and that is what is
+ * estimated and chosen.  An [args] with no memory line at all says nothing
+ * of the mode (the script keeps its own ways, which the profile's figures
+ * describe), and leaves the modes as they are.
  */
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +52,44 @@ int plan__resolve_params(const vram_profile *p, int t, const char *const *settin
     if (!rc)
         rc = plan__params_apply(p, x, settings, n);
     return rc ? rc : plan__params_finish(p, x);
+}
+
+/* The words of mode's [args] lines (a line for the mode itself, else one
+ * for any mode), one after another, as written; false when [args] has no
+ * memory line at all. */
+static bool mode_words(const vram_profile *p, int mode, char *buf, size_t cap)
+{
+    int key = plan__key_find("memory");
+    bool any = false;
+    const char *name = plan__memory_name(mode);
+    bool own = false;
+    for (int i = 0; i < p->narg; i++) {
+        any |= p->arg[i].key == key;
+        own |= p->arg[i].key == key && !strcmp(p->arg[i].value, name);
+    }
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->narg && used < cap; i++) {
+        const plan_arg *a = &p->arg[i];
+        if (a->key == key && (own ? !strcmp(a->value, name) : !a->value[0]))
+            used += (size_t)snprintf(buf + used, cap - used, "%s\n", a->words);
+    }
+    return any;
+}
+
+int plan__expressed_mode(const vram_profile *p, const plan_params *x, int mode)
+{
+    if (!x->args_modes || !p->has_args || mode < VRAM_MEMORY_BEEFY || mode > VRAM_MEMORY_SEQUENTIAL)
+        return mode;
+    char mine[4 * PLAN_TEXT_MAX], other[4 * PLAN_TEXT_MAX];
+    if (!mode_words(p, mode, mine, sizeof(mine)))
+        return mode;
+    for (int m = VRAM_MEMORY_BEEFY; m < mode; m++) {
+        mode_words(p, m, other, sizeof(other));
+        if (!strcmp(mine, other))
+            return m;
+    }
+    return mode;
 }
 
 /* Resolves tier t and its memory mode into out. */

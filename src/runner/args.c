@@ -19,24 +19,10 @@
 #include "plan/plan.h"
 #include "runner/runner.h"
 
-/* Where "{args}" starts in text, not counting "{{...}}", or NULL. */
-static const char *find_args(const char *text)
-{
-    for (const char *p = text; *p; p++) {
-        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            p++;
-            continue;
-        }
-        if (!strncmp(p, "{args}", 6))
-            return p;
-    }
-    return NULL;
-}
-
 bool vram__args_used(char *const *argv)
 {
     for (size_t i = 0; argv && argv[i]; i++)
-        if (find_args(argv[i]))
+        if (plan__find_args(argv[i]))
             return true;
     return false;
 }
@@ -66,7 +52,7 @@ static bool is_script(char *const *argv, size_t i)
 static int check_places(char *const *argv)
 {
     for (size_t i = 0; argv[i]; i++)
-        if (find_args(argv[i]) && strcmp(argv[i], "{args}") && !is_script(argv, i))
+        if (plan__find_args(argv[i]) && strcmp(argv[i], "{args}") && !is_script(argv, i))
             return vram__fail(VRAM_EINVAL, "{args} must be a word of its own in the command (or stand "
                               "in the script of sh -c), not part of '%s'", argv[i]);
     return 0;
@@ -99,7 +85,7 @@ static char *script_with(const char *text, const vram_plan *plan)
     vram__buf b;
     vram__buf_init(&b);
     for (const char *p = text, *at; *p; p = at + 6) {
-        at = find_args(p);
+        at = plan__find_args(p);
         if (!at) {
             vram__buf_puts(&b, p);
             break;
@@ -138,7 +124,7 @@ int vram__args_splice(char *const *argv, const vram_plan *plan, char ***out)
             for (size_t j = 0; j < nw; j++)
                 if (!(w[k++] = strdup(vram_plan_arg(plan, j))))
                     goto oom;
-        } else if (find_args(argv[i])) {
+        } else if (plan__find_args(argv[i])) {
             if (!(w[k++] = script_with(argv[i], plan)))
                 goto oom;
         } else if (!(w[k++] = strdup(argv[i]))) {

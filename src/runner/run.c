@@ -160,7 +160,8 @@ static int plan_attempt(run *r, attempt *a, const vram_plan *previous)
         unsigned dev = r->spec->device >= 0 ? (unsigned)r->spec->device
                      : !previous && r->claim_device >= 0 ? (unsigned)r->claim_device : roomiest_device(r->ctx);
         uint64_t budget = a->bytes ? a->bytes : r->spec->vram_bytes;
-        rc = vram_plan_make(r->ctx, r->profile, list, a->nkv, budget, dev, &a->plan);
+        rc = vram__plan_make_for_args(r->ctx, r->profile, list, a->nkv, budget, dev,
+                                      vram__args_used(r->spec->argv), &a->plan);
         free(list);
         free(buf);
     }
@@ -209,7 +210,8 @@ static int replan_within(run *r, attempt *a, uint64_t limit)
     }
     unsigned dev = r->spec->device >= 0 ? (unsigned)r->spec->device : roomiest_device(r->ctx);
     vram_plan *plan;
-    int rc = vram_plan_make(r->ctx, r->profile, list, n, limit, dev, &plan);
+    int rc = vram__plan_make_for_args(r->ctx, r->profile, list, n, limit, dev, vram__args_used(r->spec->argv),
+                                      &plan);
     free(list);
     free(buf);
     vram_estimate e;

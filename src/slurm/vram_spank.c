@@ -58,15 +58,7 @@
 
 #include "vram.h"
 #include "core/exports.h"           /* vram_client_call: the lease is named, the owner told */
-/* The shim's region (src/shim/, runner/enforce.c) comes with the shim's
- * branch; until a tree has it, each process of a task keeps its own count
- * from VRAM_BUDGET_BYTES.  (Once every tree has it, this test goes.) */
-#if defined(__has_include)
-#if __has_include("shim/region.h")
-#define HAVE_SHIM_REGION 1
 #include "runner/runner.h"          /* vram__enforce: the shim's region of each task */
-#endif
-#endif
 
 SPANK_PLUGIN(vram, 1);
 
@@ -133,9 +125,7 @@ static struct {
     unsigned npids;
     atomic_bool leases_done;        /* the waiter is done with the client */
     unsigned nregions;
-#ifdef HAVE_SHIM_REGION
     vram__enforce region[MAX_TASKS];    /* the shim's count, one per task */
-#endif
 } g = { .enforce_default = ENFORCE_HARD, .enforce = ENFORCE_UNSET, .device = -1,
         .lease_wait_ms = 5 * 60 * 1000, .grant_r = -1, .grant_w = -1,
         .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -588,10 +578,8 @@ static void *waiter_main(void *arg)
         give_grants();
     atomic_store(&g.leases_done, true);
     while (g.nregions) {
-#ifdef HAVE_SHIM_REGION
         for (unsigned t = 0; t < g.nregions; t++)
             vram__enforce_reclaim(&g.region[t]);
-#endif
         struct timespec pause = { 0, 250 * 1000 * 1000 };
         int old_state;
         pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old_state);
@@ -633,9 +621,6 @@ static int connect_vramd(spank_t sp)
  * descriptors reach every task; each lets its own through its exec). */
 static int open_regions(void)
 {
-#ifndef HAVE_SHIM_REGION
-    return 0;
-#else
     setenv("VRAM_SHIM_LIBRARY", g.shim, 1);     /* where vram__enforce_open looks */
     for (unsigned t = 0; t < g.ntasks; t++) {
         int rc = vram__enforce_open(&g.region[t], enforce_names[g.mode], g.budget);
@@ -646,15 +631,12 @@ static int open_regions(void)
         g.nregions = t + 1;
     }
     return 0;
-#endif
 }
 
 static void close_regions(void)
 {
-#ifdef HAVE_SHIM_REGION
     for (unsigned t = 0; t < g.nregions; t++)
         vram__enforce_close(&g.region[t]);
-#endif
     g.nregions = 0;
 }
 
@@ -869,13 +851,11 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
         preload_shim(sp);
     else                            /* not a batch step's count, come down by env */
         spank_unsetenv(sp, "VRAM_SHIM_FD");
-#ifdef HAVE_SHIM_REGION
     if ((unsigned)task < g.nregions && vram__enforce_on(&g.region[task])) {
         vram__enforce_inherit(&g.region[task], true);
         snprintf(text, sizeof(text), "%d", g.region[task].fd);
         task_setenv(sp, "VRAM_SHIM_FD", text);
     }
-#endif
     return 0;
 }
 

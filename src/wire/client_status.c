@@ -68,6 +68,13 @@ int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t 
         vram__jv_uint(vram__jv_get(o, "held_ms"), &l->held_ms);
         const char *holder = vram__jv_str(vram__jv_get(o, "holder"));
         vram__strlcpy(l->holder, holder ? holder : "", sizeof(l->holder));
+        const char *state = vram__jv_str(vram__jv_get(o, "state"));
+        if (state && !strcmp(state, "waiting")) {
+            const char *reason = vram__jv_str(vram__jv_get(o, "reason"));
+            l->waiting = 1;
+            vram__jv_uint(vram__jv_get(o, "waited_ms"), &l->held_ms);
+            vram__strlcpy(l->reason, reason ? reason : "", sizeof(l->reason));
+        }
         l->device = (unsigned)device;
         l->pid = (uint32_t)pid;
     }

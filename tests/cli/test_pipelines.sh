@@ -70,18 +70,23 @@ expect_lines latentsync_oom_then_no_guidance 'attempt 2: .* --guidance_scale 1.0
 the_standin_read guidance_scale=1.0 num_frames=16 resolution=512 inference_steps=50 &&
     ok latentsync_standin_read_the_plan || not_ok latentsync_standin_read_the_plan "see above"
 
-# ---- Wan2.2 T2V-A14B on a 48 GiB card: --t5_cpu, then 480p ----------------
+# ---- Wan2.2 T2V-A14B on a 48 GiB card: 480p offloaded, at once -----------
+# generate.py has one offload flag, --offload_model True, for lightweight and
+# sequential alike, so a plan for its command knows only beefy (102 GiB at
+# 720p) and lightweight (59.9 GiB): 720p fits neither within 43.2 GiB, and
+# 480p offloaded (40.9 GiB, published ~41) runs first time.  (The planner
+# used to pick sequential at 720p, 31.8 GiB, which the command could not
+# express: three attempts, the last out of memory.)
 recipe wan2.2 "L40S:48GiB" WAN_GENERATE="$standins/wan_generate.py"
-# Known, said in the closing note: the planner may pick the sequential memory
-# mode for the 480p rung within the failed attempt's budget, which Wan's
-# generate.py cannot express (--offload_model True is its most), so the
-# stand-in runs out of memory there.  The commands are still checked below.
-echo "skip - $file/wan_succeeds: the sequential mode Wan's generate.py cannot express (known, see the note)"
-expect_lines wan_first_at_720p_offloading 'attempt 1: .* --size 1280\*720 --frame_num 81 --sample_steps 40 --offload_model True --convert_model_dtype on GPU' 1
-expect_lines wan_no_flag_rungs_passed_over 'rung [0-9]+ passed over' 4
-expect_lines wan_t5_on_the_cpu 'attempt 2: .* --offload_model True --t5_cpu --convert_model_dtype on GPU' 1
-expect_lines wan_480p_last 'attempt 3: .* --size 832\*480 .* --t5_cpu' 1
-echo "skip - $file/wan_standin_read_the_plan: the 480p attempt runs out of memory (see wan_succeeds)"
+[ "$(cat "$tmp/rc")" = 0 ] && ok wan_succeeds || not_ok wan_succeeds "exit $(cat "$tmp/rc"): $(tail -c 600 "$tmp/out")"
+expect_lines wan_first_at_480p_offloading 'attempt 1: .* --size 832\*480 --frame_num 81 --sample_steps 40 --offload_model True --convert_model_dtype on GPU 0 \(L40S\) with 40\.9 GiB, tier 480p' 1
+expect_lines wan_one_attempt 'attempt 2:' 0
+the_standin_read size='"832*480"' frame_num=81 sample_steps=40 offload_model=true t5_cpu=false &&
+    ok wan_standin_read_the_plan || not_ok wan_standin_read_the_plan "see above"
+# On an 80 GiB card 720p offloaded fits: lightweight, never a sequential plan.
+recipe wan2.2 "H100:80GiB" WAN_GENERATE="$standins/wan_generate.py"
+[ "$(cat "$tmp/rc")" = 0 ] && ok wan_720p_succeeds || not_ok wan_720p_succeeds "exit $(cat "$tmp/rc"): $(tail -c 600 "$tmp/out")"
+expect_lines wan_720p_offloading 'attempt 1: .* --size 1280\*720 .* --offload_model True .* with 59\.9 GiB, tier 720p' 1
 
 # ---- HunyuanVideo-Avatar on a 24 GiB card, its CSV of image, audio, prompt --
 cp "$ex/hunyuan-inputs.csv" "$tmp/work/"
@@ -122,7 +127,9 @@ expect args_in_a_script 0 '^<--size> <832\*480>' -- \
 
 # ---- the Wan avatar batch through vramd ------------------------------------------
 . "$(dirname "$0")/../daemon/daemon.sh"
-export VRAM_HISTORY=$tmp/history.db
+# 720p of TI2V-5B offloaded is 22.9 GiB: a 32 GiB card takes it (a 24 GiB
+# one plans every row at 480p, generate.py having no sequential mode).
+export VRAM_HISTORY=$tmp/history.db VRAM_SIM="RTX 5090:32GiB"
 start_daemon && ok daemon_starts || { not_ok daemon_starts "$(tail -5 "$tmp/daemon.log")"; finish; }
 if (cd "$tmp/work" && WAN_GENERATE="$standins/wan_generate.py" "$VRAM" submit --csv "$ex/wan-avatar-batch.csv") \
         >"$tmp/jobs" 2>"$tmp/submit.err"; then

@@ -7,11 +7,15 @@ page a running `vram serve` serves (on the simulated card) and checks, for
 tests/run.sh: it loads with no console error, exception or failed request;
 it shows the daemon's device and the SIMULATED banner; a job submitted
 through the page's form (token pasted in) runs COMMAND for real, shows its
-usage as it runs and its end when it ends; the chart has data.
+usage as it runs and its end when it ends; the chart has data; a lease a
+client takes through the socket, named as the Slurm plugin names a task's,
+shows as a row with that name.
 """
 import base64
 import os
+import json
 import re
+import socket
 import sys
 import time
 
@@ -61,6 +65,21 @@ def run(c, chromium, url, token, command, work, screenshot):
         c.check("page_follows_the_job_to_its_end", ended,
                 "state %r after %.1f s" % (row_state(page, job), time.time() - start))
         c.check("chart_draws_ours", chart_has_data(page) > 50, "no pixels in the ours colour")
+
+        held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        held.connect(os.environ["VRAM_SOCKET"])
+        held.sendall(b'{"op": "lease", "vram": "1GiB", "holder": "slurm job 77 step 3 task 0"}\n')
+        reply = json.loads(held.makefile("r").readline() or "{}")
+        lease = reply.get("lease")
+        shown, took = page.wait_for('(() => { const r = document.querySelector(\'#jobs tr[data-lease="%s"]\');'
+                                    ' return r ? r.textContent : ""; })()' % lease, 10)
+        cells, _ = page.wait_for('(() => { const r = document.querySelector(\'#jobs tr[data-lease="%s"]\');'
+                                 ' return r ? r.children.length : 0; })()' % lease, 1)
+        heads = page.evaluate('document.querySelectorAll("#jobs thead th").length')
+        c.check("named_lease_shows_its_slurm_ids", bool(lease) and "slurm job 77 step 3 task 0" in (shown or "")
+                and "1.0 GiB" in shown and cells == heads,
+                "reply %r; row after %.1f s: %r (%r cells, %r columns)" % (reply, took, shown, cells, heads))
+        held.close()
         shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         with open(screenshot, "wb") as f:
             f.write(base64.b64decode(shot["data"]))

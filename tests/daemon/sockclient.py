@@ -2,8 +2,12 @@
 
     sockclient.py SOCKET raw TEXT          send TEXT as is, print what comes back
     sockclient.py SOCKET call JSON         one request line, print the reply line
-    sockclient.py SOCKET hold-lease SIZE   lease SIZE, print "granted", then wait
-                                           to be killed (the lease must come back)
+    sockclient.py SOCKET hold-lease SIZE [HOLDER [RELEASE]]
+                                           lease SIZE (named HOLDER), print the
+                                           reply and "granted", then ask to release
+                                           lease RELEASE (another's) and print the
+                                           reply, then wait to be killed (the lease
+                                           must come back)
     sockclient.py SOCKET submit-many N SIZE CMD   N submits pipelined, print the time
     sockclient.py SOCKET subscribe FILE     subscribe, touch FILE once subscribed, print
                                            every event until one says a job ended
@@ -46,9 +50,15 @@ def main():
         s.sendall((sys.argv[3] + "\n").encode())
         print(read_line(s, f))
     elif what == "hold-lease":
-        s.sendall((json.dumps({"op": "lease", "vram": sys.argv[3], "id": 1}) + "\n").encode())
+        req = {"op": "lease", "vram": sys.argv[3], "id": 1}
+        if len(sys.argv) > 4:
+            req["holder"] = sys.argv[4]
+        s.sendall((json.dumps(req) + "\n").encode())
         print(read_line(s, f), flush=True)
         print("granted", flush=True)
+        if len(sys.argv) > 5:
+            s.sendall((json.dumps({"op": "release", "lease": int(sys.argv[5]), "id": 2}) + "\n").encode())
+            print(read_line(s, f), flush=True)
         time.sleep(3600)
     elif what == "submit-many":
         n, size, cmd = int(sys.argv[3]), sys.argv[4], sys.argv[5]

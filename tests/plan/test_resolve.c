@@ -159,3 +159,82 @@ TEST(settings_win_over_the_tier_and_the_tier_over_defaults)
     CHECK_EQ(r.tier, 0);
     vram_profile_free(p);
 }
+
+/* A plan for a command with {args} knows only the memory modes the
+ * profile's [args] tells apart: Wan's generate.py says --offload_model True
+ * for lightweight and sequential alike, so at 43 GiB 720p (lightweight
+ * 59.9 GiB) does not fit and 480p offloaded does, where a plan of the
+ * profile alone streams 720p (sequential).  The next rungs keep to it. */
+TEST(a_command_with_args_plans_only_the_modes_its_args_express)
+{
+    vram_profile *p = load_shipped("wan2.2-t2v-a14b");
+    CHECK(p);
+    uint64_t budget = 43 * VRAM__GiB;
+    vram_plan *alone, *cmd;
+    CHECK_OK(vram_plan_make(NULL, p, NULL, 0, budget, 0, &alone));
+    CHECK_STR_EQ(vram_plan_tier(alone), "720p");
+    CHECK_STR_EQ(vram_plan_param(alone, "memory"), "sequential");
+    CHECK_OK(vram__plan_make_for_args(NULL, p, NULL, 0, budget, 0, true, &cmd));
+    CHECK_STR_EQ(vram_plan_tier(cmd), "480p");
+    CHECK_STR_EQ(vram_plan_param(cmd, "memory"), "lightweight");
+    vram_estimate e;
+    CHECK_OK(vram_plan_estimate(cmd, &e));
+    CHECK(e.peak_bytes <= budget);
+    for (vram_plan *at = cmd, *next; !vram_plan_next_rung(at, &next); at = next) {
+        CHECK(strcmp(vram_plan_param(next, "memory"), "sequential") != 0);
+        if (at != cmd)
+            vram_plan_free(at);
+        if (vram_plan_rung(next) == (size_t)p->nrung) {
+            vram_plan_free(next);
+            break;
+        }
+    }
+    /* memory=sequential asked outright: the command's words run lightweight. */
+    const char *seq[] = { "tier=480p", "memory=sequential" };
+    vram_estimate light, asked;
+    const char *lw[] = { "tier=480p", "memory=lightweight" };
+    CHECK_OK(vram_estimate_run(p, lw, 2, 0, &light));
+    vram_plan *forced;
+    CHECK_OK(vram__plan_make_for_args(NULL, p, seq, 2, BIG, 0, true, &forced));
+    CHECK_OK(vram_plan_estimate(forced, &asked));
+    CHECK_EQ(asked.peak_bytes, light.peak_bytes);
+    vram_plan_free(forced);
+    vram_plan_free(alone);
+    vram_plan_free(cmd);
+    vram_profile_free(p);
+}
+
+/* A profile whose [args] has no memory line leaves the modes alone. */
+TEST(args_without_a_memory_line_leave_the_modes_alone)
+{
+    vram_profile *p = load_shipped("latentsync");
+    CHECK(p);
+    const char *seq[] = { "memory=sequential" };
+    vram_plan *a, *b;
+    CHECK_OK(vram_plan_make(NULL, p, seq, 1, BIG, 0, &a));
+    CHECK_OK(vram__plan_make_for_args(NULL, p, seq, 1, BIG, 0, true, &b));
+    vram_estimate ea, eb;
+    CHECK_OK(vram_plan_estimate(a, &ea));
+    CHECK_OK(vram_plan_estimate(b, &eb));
+    CHECK_EQ(ea.peak_bytes, eb.peak_bytes);
+    vram_plan_free(a);
+    vram_plan_free(b);
+    vram_profile_free(p);
+}
+
+/* A job sized at a plan's peak bytes fits them again (the peak is rounded
+ * to bytes; its runner plans within exactly those). */
+TEST(a_plan_fits_its_own_peak_bytes)
+{
+    vram_profile *p = load_shipped("wan2.2-ti2v-5b");
+    CHECK(p);
+    const char *set[] = { "tier=480p", "memory=lightweight" };
+    vram_estimate e;
+    CHECK_OK(vram_estimate_run(p, set, 2, 0, &e));
+    vram_plan *plan;
+    const char *tier[] = { "tier=480p" };
+    CHECK_OK(vram__plan_make_for_args(NULL, p, tier, 1, e.peak_bytes, 0, true, &plan));
+    CHECK_STR_EQ(vram_plan_param(plan, "memory"), "lightweight");
+    vram_plan_free(plan);
+    vram_profile_free(p);
+}

@@ -230,6 +230,21 @@ if grep -q second-started "$tmp/second.out"; then not_ok two-second-waits "it st
 else ok two-second-waits; fi
 r=$(leased)
 [ "$r" = $((10 * GiB)) ] && ok two-one-lease || not_ok two-one-lease "$r bytes leased, wanted 10 GiB"
+# vram queue and the dashboard show both, each by its Slurm job and step.
+j1=$(squeue -h -t R -o %i | sort -n | head -1)
+j2=$(squeue -h -t R -o %i | sort -n | tail -1)
+expect two-queue-names-first 0 "lease +0 +- +- +10\.0 GiB .*held by pid [0-9]+ for [0-9]+ s: slurm job $j1 step 0 task 0\$" \
+    -- env VRAM_SOCKET="$sock" "$VRAM" queue
+expect_lines two-queue-names-second "waiting .*10\.0 GiB .*\((Resources|Lease)\): slurm job $j2 step 0 task 0\$" 1
+url=$(grep -o 'dashboard http://[0-9.:]*/' "$tmp/vramd.log" | tail -1 | cut -d' ' -f2)
+if python3 - "${url}api/jobs" "$j1" "$j2" <<'EOF'
+import json, sys, urllib.request
+rows = json.load(urllib.request.urlopen(sys.argv[1], timeout=10))["leases"]
+names = {(r["state"], r["holder"]) for r in rows}
+assert ("held", "slurm job %s step 0 task 0" % sys.argv[2]) in names, rows
+assert ("waiting", "slurm job %s step 0 task 0" % sys.argv[3]) in names, rows
+EOF
+then ok two-dashboard-names; else not_ok two-dashboard-names "jobs $j1 $j2, dashboard $url"; fi
 touch "$tmp/go1"
 if wait_for "$tmp/second.out" second-started 30; then ok two-second-runs-after; else not_ok two-second-runs-after "$(cat "$tmp/second.out")"; fi
 wait "$second" 2>/dev/null
