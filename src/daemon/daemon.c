@@ -340,7 +340,7 @@ static void syncer_start(vramd *d)
         /* What a daemon killed before its syncer's fsync committed is read
          * now and acted on: on disk first. */
         pthread_mutex_lock(&d->sync_lock);
-        d->sync_want++;
+        d->sync_floor = ++d->sync_want;
         pthread_cond_signal(&d->sync_cond);
         pthread_mutex_unlock(&d->sync_lock);
         return;
@@ -373,7 +373,11 @@ uint64_t vramd_reply_wait(vramd *d)
     pthread_mutex_lock(&d->sync_lock);
     uint64_t want = d->sync_want, done = d->sync_done;
     pthread_mutex_unlock(&d->sync_lock);
-    return d->round_unsynced ? want + 1 : want > done ? want : 0;
+    /* A reply about what this round committed waits for its fsync; others
+     * do not wait for an earlier round's (a runner's claim of the next job
+     * is not held behind the fsync of the last one's end), but for the one
+     * made at the start. */
+    return d->round_unsynced ? want + 1 : done < d->sync_floor ? d->sync_floor : 0;
 }
 
 /* End of a round: asks for its sync when it committed something, and

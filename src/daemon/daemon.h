@@ -202,6 +202,7 @@ struct vramd {
     pthread_mutex_t sync_lock;
     pthread_cond_t sync_cond;
     uint64_t sync_want, sync_done;  /* rounds asked to be synced, and synced (under sync_lock) */
+    uint64_t sync_floor;            /* the sync made at the start, that every reply waits for */
     bool sync_stop;
     bool round_unsynced;            /* this round committed what waits for a sync */
 
@@ -213,8 +214,8 @@ struct vramd {
 
 /* ---- daemon.c ---- */
 /* The sync round a reply made now waits for before it is sent (0: none):
- * this round's when it committed something not yet on disk, else one still
- * being fsync'ed.  Main loop only. */
+ * this round's when it committed something not yet on disk, else the one
+ * made at the start until it is done.  Main loop only. */
 uint64_t vramd_reply_wait(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
