@@ -32,6 +32,11 @@ MANDIR  ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 # systemd looks for units of a /usr/local install in /usr/local/lib/systemd.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+# GNU's install variables; shared libraries and plugins are data (0644),
+# as Debian policy wants: only programs are executable.
+INSTALL ?= install
+INSTALL_PROGRAM ?= $(INSTALL)
+INSTALL_DATA ?= $(INSTALL) -m 644
 CC      ?= cc
 SAN     ?=
 
@@ -275,8 +280,8 @@ $(SPANK_SO): src/slurm/vram_spank.c $(STATIC) include/vram.h
 	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
 	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 install-slurm: $(SPANK_SO)
-	install -d $(DESTDIR)$(LIBDIR)/vram/slurm
-	install -m 755 $(SPANK_SO) $(DESTDIR)$(LIBDIR)/vram/slurm/
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/vram/slurm
+	$(INSTALL_DATA) $(SPANK_SO) $(DESTDIR)$(LIBDIR)/vram/slurm/
 else
 slurm:
 	@echo "  SKIP    the Slurm plugin: $(SLURM_INCLUDE)/slurm/spank.h is missing (Debian: libslurm-dev)"
@@ -307,31 +312,31 @@ check: all
 # carries no rpath: LIBDIR is on the loader's path (ldconfig) or the user
 # sets LD_LIBRARY_PATH, as Debian policy wants.
 install: lib cli docs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(strip $(LIB_EXTRA_LIBS) $(LIBS))|' vram.pc.in \
 	    > $(DESTDIR)$(PKGCONFIGDIR)/vram.pc
-	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/vram
+	$(INSTALL_PROGRAM) $(CLI) $(DESTDIR)$(BINDIR)/vram
 	ln -sf vram $(DESTDIR)$(BINDIR)/vramd
-	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL_DATA) $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libvram.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvram.so
-	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
-	install -m 644 include/vram.h $(DESTDIR)$(INCLUDEDIR)/
-	install -d $(DESTDIR)$(DATADIR)/vram/profiles
-	install -m 644 profiles/*.ini $(DESTDIR)$(DATADIR)/vram/profiles/
-	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
+	$(INSTALL_DATA) $(STATIC) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL_DATA) include/vram.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -d $(DESTDIR)$(DATADIR)/vram/profiles
+	$(INSTALL_DATA) profiles/*.ini $(DESTDIR)$(DATADIR)/vram/profiles/
+	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(DATADIR)/bash-completion/completions \
 	    $(DESTDIR)$(DATADIR)/zsh/vendor-completions
-	install -m 644 $(BUILD)/share/man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 $(BUILD)/share/man/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
-	install -m 644 $(BASH_COMP) $(DESTDIR)$(DATADIR)/bash-completion/completions/vram
+	$(INSTALL_DATA) $(BUILD)/share/man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL_DATA) $(BUILD)/share/man/man8/*.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL_DATA) $(BASH_COMP) $(DESTDIR)$(DATADIR)/bash-completion/completions/vram
 	ln -sf vram $(DESTDIR)$(DATADIR)/bash-completion/completions/vramd
-	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(INSTALL) -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	sed -e 's|@BINDIR@|$(BINDIR)|' dist/systemd/vramd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/vramd.service
-	install -m 644 dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
-	install -m 644 $(ZSH_COMP) $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram
+	$(INSTALL_DATA) dist/systemd/vramd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(INSTALL_DATA) $(ZSH_COMP) $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_vram
 
 # The Python binding (python/vram, pure Python over libvram.so.0), with the
 # dist-info importlib.metadata reads; Debian's folders: dist-packages, the
@@ -344,8 +349,8 @@ install: install-python
 .PHONY: install-python
 install-python:
 ifneq ($(PYTHONDIR),)
-	install -d $(DESTDIR)$(PYTHONDIR)/vram $(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info
-	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/vram/
+	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/vram $(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info
+	$(INSTALL_DATA) $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/vram/
 	printf 'Metadata-Version: 2.1\nName: vram\nVersion: %s\nSummary: %s\nLicense: MIT\nRequires-Python: >=3.9\n' \
 	    '$(VERSION)' 'Keeps AI video generation inside the GPU memory it has' \
 	    >$(DESTDIR)$(PYTHONDIR)/vram-$(VERSION).dist-info/METADATA
@@ -358,8 +363,8 @@ endif
 install: install-shim
 .PHONY: install-shim
 install-shim: $(SHIM)
-	install -d $(DESTDIR)$(LIBDIR)/vram
-	install -m 755 $(SHIM) $(DESTDIR)$(LIBDIR)/vram/libvram_shim.so
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/vram
+	$(INSTALL_DATA) $(SHIM) $(DESTDIR)$(LIBDIR)/vram/libvram_shim.so
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vram $(DESTDIR)$(BINDIR)/vramd $(DESTDIR)$(LIBDIR)/libvram.* \

@@ -50,6 +50,12 @@ class Exceptions(unittest.TestCase):
             vram.plan("no-such-model", budget="8GiB")
         self.assertIsInstance(e.exception, vram.NotFound)
         self.assertIn("no-such-model", str(e.exception))
+        # A Hugging Face id finds the profile that names it; an unknown
+        # one is a LookupError too.
+        self.assertEqual(vram.plan("Wan-AI/Wan2.2-TI2V-5B", budget="24GiB")["model"], "wan2.2-ti2v-5b")
+        with self.assertRaises(LookupError) as e:
+            vram.plan("Wan-AI/Wan9", budget="8GiB")
+        self.assertIn("Hugging Face id", str(e.exception))
 
     def test_a_wait_that_runs_out_is_a_timeout_error(self):
         with vram.lease("16GiB"):

@@ -83,6 +83,29 @@ int vramd_become(const vramd_identity *id, int log_fd)
     return setuid(0) == 0 ? -1 : 0; /* never back */
 }
 
+/* Whether pgid names a process group the runner `runner` started: its
+ * leader (pid pgid) is the runner's child and leads that group.  A runner
+ * runs as the job's submitter, who could make it name any group (another
+ * user's, init's): vramd would then follow and count that group as the
+ * job's. */
+static bool runner_child_group(uint32_t runner, uint32_t pgid)
+{
+    char path[64], line[1024];
+    if (pgid <= 1)
+        return false;
+    snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pgid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *after = strrchr(line, ')');     /* the name may hold anything but this */
+    unsigned ppid = 0, pgrp = 0;
+    char state;
+    return after && sscanf(after + 1, " %c %u %u", &state, &ppid, &pgrp) == 3 && ppid == runner && pgrp == pgid;
+}
+
 int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
 {
     char who[96], owner[96], me[96];
@@ -123,5 +146,9 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
         return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "
                           "pid %u of %s)", (unsigned long long)r->job, (unsigned)c->pid,
                           user_name(c->uid, who, sizeof(who)));
+    if (r->op == VRAM__OP_OWNER && !runner_child_group(j->row.runner_pid, (uint32_t)r->pgid))
+        return vram__fail(VRAM_EPERM, "process group %lld is not one job %llu's runner started: a job's "
+                          "group is its command's, led by the runner's child", (long long)r->pgid,
+                          (unsigned long long)r->job);
     return 0;
 }

@@ -96,9 +96,40 @@ void vramd_conn_accept(vramd *d)
     }
 }
 
+/* Holds a reply behind the sync it waits for (and behind those held before
+ * it: a client's replies keep their order); false when it may go now. */
+static bool hold(vramd *d, vramd_conn *c, const char *data, size_t len)
+{
+    uint64_t seq = vramd_reply_wait(d);
+    if (!seq && !c->held.len)
+        return false;
+    vram__buf_put(&c->held, data, len);
+    if (seq > c->held_seq)
+        c->held_seq = seq;
+    return true;
+}
+
+void vramd_conns_release(vramd *d, uint64_t done)
+{
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        if (c->held.len && c->held_seq <= done) {
+            if (!c->closing)
+                vram__buf_put(&c->out, c->held.data, c->held.len);
+            c->held.len = 0;
+            c->held.data[0] = '\0';
+            c->held_seq = 0;
+            if (c->held.cap > (size_t)VRAMD_CONN_OUT_MAX) {
+                vram__buf_free(&c->held);
+                vram__buf_init(&c->held);
+            }
+            vramd_conn_writable(d, c);
+        }
+}
+
 void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
 {
-    (void)d;
+    if (hold(d, c, line, strlen(line)))
+        return;
     vram__buf_puts(&c->out, line);
     vramd_conn_writable(d, c);
 }
@@ -107,6 +138,8 @@ void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
  * be sent (a list of 100,000 jobs is not copied again), else appended. */
 static void reply_buf(vramd *d, vramd_conn *c, vram__buf *b)
 {
+    if (hold(d, c, b->data, b->len))
+        return;
     if (!c->out.len) {
         vram__buf spare = c->out;
         c->out = *b;
@@ -169,7 +202,8 @@ static size_t out_total(const vramd *d)
 bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out)
 {
     (void)d;
-    return c->out.len <= VRAMD_CONN_OUT_MAX && (!c->out.len || total_out <= VRAMD_OUT_TOTAL_MAX);
+    size_t mine = c->out.len + c->held.len;
+    return mine <= VRAMD_CONN_OUT_MAX && (!mine || total_out <= VRAMD_OUT_TOTAL_MAX);
 }
 
 /* A subscriber hears another user's job as its summary only: who it is
@@ -209,6 +243,7 @@ static void conn_free(vramd *d, vramd_conn *c)
     close(c->fd);
     vram__buf_free(&c->in);
     vram__buf_free(&c->out);
+    vram__buf_free(&c->held);
     free(c);
 }
 
@@ -334,15 +369,33 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
 static void op_log(vramd *d, vramd_conn *c, const vram__request *r)
 {
     vramd_job *job = vramd_job_find(d, r->job);
+    vramd_job old = { .progress = -1 };     /* one no longer kept in memory: from the store */
     if (!job) {
-        reply_error(d, c, r->id, VRAM_ENOENT, "no such job (or it ended long ago: see 'vram history')");
-        return;
+        if (vram__queue_get(d->queue, r->job, &old.row)) {
+            vram__clear_error();
+            reply_error(d, c, r->id, VRAM_ENOENT, "no such job (see 'vram queue')");
+            return;
+        }
+        job = &old;
+    }
+    int rc = 0;
+    if (job == &old && c->uid != 0 && c->uid != old.row.owner_uid) {    /* as authz.c says of kept jobs */
+        char owner[96], who[96];
+        rc = vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not read its output",
+                        (unsigned long long)r->job, vramd_user_text(old.row.owner_uid, owner, sizeof(owner)),
+                        vramd_user_text(c->uid, who, sizeof(who)));
     }
     vram__buf b;
     vram__json j;
     vram__buf_init(&b);
     vram__reply_begin(&b, r, &j);
-    int rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (!rc)
+        rc = vramd_job_log_json(d, job, r->offset, &j);
+    if (job == &old) {
+        free(old.log);
+        free(old.command);
+        vram__job_clear(&old.row);
+    }
     if (rc) {
         vram__buf_free(&b);
         reply_failure(d, c, r, rc);

@@ -28,6 +28,8 @@
 #define LOOP_MS 200
 
 static void handle_inbox(vramd *d);
+static void syncer_start(vramd *d);
+static void syncer_stop(vramd *d);
 
 
 void vramd_wake(vramd *d)
@@ -243,6 +245,7 @@ static int open_all(vramd *d)
     if ((rc = vram_ctx_open(&d->ctx, o)) || (rc = vram_ledger_open(d->ctx, NULL, &d->ledger)) ||
         (rc = vram__queue_open(d->db_path, &d->queue)) || (rc = vram__queue_check(d->queue)))
         return rc;
+    syncer_start(d);                /* the check wrote to the log: it is there to be opened */
     char token_path[4096];
     if ((rc = vram__token_path(vram_options_get(o, "token-file"), token_path, sizeof(token_path))) ||
         (rc = vram__token_create(token_path, d->token)))
@@ -271,6 +274,7 @@ static void close_all(vramd *d)
     vramd_conns_free(d);
     vramd_jobs_free(d);             /* cancels lease requests, gives leases back */
     handle_inbox(d);                /* the cancels' messages */
+    syncer_stop(d);                 /* what was committed is on disk */
     if (d->ledger && vram_ledger_close(d->ledger))
         vram__log(VRAM__LOG_WARN, "ledger left open: %s", vram_last_error());
     vram__queue_close(d->queue);
@@ -293,6 +297,100 @@ static void close_all(vramd *d)
         close(d->lock_fd);          /* the lock goes last: nothing of this daemon's is left */
     pthread_mutex_destroy(&d->lock);
     pthread_mutex_destroy(&d->inbox_lock);
+}
+
+/* ---- the syncer ---------------------------------------------------------------- */
+
+/* fsyncs the queue's log for every round asked, many at once when they
+ * pile up while it syncs; wakes the loop to send what waited. */
+static void *syncer_main(void *arg)
+{
+    vramd *d = arg;
+    int fd = vram__queue_log_fd(d->queue);
+    pthread_mutex_lock(&d->sync_lock);
+    for (;;) {
+        while (!d->sync_stop && d->sync_done >= d->sync_want)
+            pthread_cond_wait(&d->sync_cond, &d->sync_lock);
+        if (d->sync_done >= d->sync_want)
+            break;                  /* stopping, and nothing left */
+        uint64_t target = d->sync_want;
+        pthread_mutex_unlock(&d->sync_lock);
+        int r;
+        while ((r = fdatasync(fd)) != 0 && errno == EINTR)
+            ;
+        if (r != 0)
+            vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
+        pthread_mutex_lock(&d->sync_lock);
+        d->sync_done = target;
+        pthread_mutex_unlock(&d->sync_lock);
+        ssize_t w = write(d->wake[1], "s", 1);
+        (void)w;
+        pthread_mutex_lock(&d->sync_lock);
+    }
+    pthread_mutex_unlock(&d->sync_lock);
+    return NULL;
+}
+
+static void syncer_start(vramd *d)
+{
+    pthread_mutex_init(&d->sync_lock, NULL);
+    pthread_cond_init(&d->sync_cond, NULL);
+    if (vram__queue_defer_sync(d->queue) == 0 && pthread_create(&d->syncer, NULL, syncer_main, d) == 0) {
+        d->syncer_on = true;
+        /* What a daemon killed before its syncer's fsync committed is read
+         * now and acted on: on disk first. */
+        pthread_mutex_lock(&d->sync_lock);
+        d->sync_want++;
+        pthread_cond_signal(&d->sync_cond);
+        pthread_mutex_unlock(&d->sync_lock);
+        return;
+    }
+    vramd_say(d, "commits fsync on the main loop (%s)", vram_last_error());
+    vram__clear_error();
+}
+
+/* The last rounds synced, then the thread gone. */
+static void syncer_stop(vramd *d)
+{
+    if (!d->syncer_on)
+        return;
+    pthread_mutex_lock(&d->sync_lock);
+    if (d->round_unsynced || vram__queue_take_unsynced(d->queue))
+        d->sync_want++;
+    d->sync_stop = true;
+    pthread_cond_signal(&d->sync_cond);
+    pthread_mutex_unlock(&d->sync_lock);
+    pthread_join(d->syncer, NULL);
+    d->syncer_on = false;
+}
+
+uint64_t vramd_reply_wait(vramd *d)
+{
+    if (!d->syncer_on)
+        return 0;
+    if (vram__queue_take_unsynced(d->queue))
+        d->round_unsynced = true;
+    pthread_mutex_lock(&d->sync_lock);
+    uint64_t want = d->sync_want, done = d->sync_done;
+    pthread_mutex_unlock(&d->sync_lock);
+    return d->round_unsynced ? want + 1 : want > done ? want : 0;
+}
+
+/* End of a round: asks for its sync when it committed something, and
+ * sends the replies of the rounds already synced. */
+static void sync_round(vramd *d)
+{
+    if (!d->syncer_on)
+        return;
+    pthread_mutex_lock(&d->sync_lock);
+    if (d->round_unsynced || vram__queue_take_unsynced(d->queue)) {
+        d->sync_want++;
+        pthread_cond_signal(&d->sync_cond);
+    }
+    d->round_unsynced = false;
+    uint64_t done = d->sync_done;
+    pthread_mutex_unlock(&d->sync_lock);
+    vramd_conns_release(d, done);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */
@@ -387,6 +485,7 @@ static bool loop_once(vramd *d)
     free(who);
     reap(d);
     vramd_jobs_tick(d);
+    sync_round(d);
     vramd_conns_sweep(d);
     pthread_mutex_unlock(&d->lock);
     return go_on;

@@ -113,6 +113,8 @@ typedef struct vramd_conn {
     uint32_t pid, uid;
     vram__buf in, out;
     size_t out_sent;                /* bytes of out already sent */
+    vram__buf held;                 /* replies waiting for the syncer's fsync, in order */
+    uint64_t held_seq;              /* ... the sync round they wait for */
     bool subscribed;
     bool closing;                   /* close once out is flushed */
     char holder[64];                /* its leases' holder name */
@@ -192,6 +194,17 @@ struct vramd {
     vramd_lease_name *names;        /* by lease id, ascending (leases.c) */
     size_t nnames, cap_names;
 
+    /* The syncer (daemon.c): one fsync of the queue's log for everything
+     * committed in one loop round (submits, ends), off the main loop;
+     * replies about them wait in their client's `held` until it is done. */
+    bool syncer_on;
+    pthread_t syncer;
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_cond;
+    uint64_t sync_want, sync_done;  /* rounds asked to be synced, and synced (under sync_lock) */
+    bool sync_stop;
+    bool round_unsynced;            /* this round committed what waits for a sync */
+
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;
     int wake[2];                    /* a byte here wakes the main loop */
@@ -199,6 +212,12 @@ struct vramd {
 };
 
 /* ---- daemon.c ---- */
+/* The sync round a reply made now waits for before it is sent (0: none):
+ * this round's when it committed something not yet on disk, else one still
+ * being fsync'ed.  Main loop only. */
+uint64_t vramd_reply_wait(vramd *d);
+/* conns.c: sends the held replies of rounds synced up to `done`. */
+void vramd_conns_release(vramd *d, uint64_t done);
 /* A line for the operator. */
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
  * a message naming who asked and why not).  Identity is SO_PEERCRED's. */

@@ -141,28 +141,44 @@ int vram__process_groups_usage_on(vram_ctx *ctx, const uint32_t *pgids, size_t n
     memset(bytes_out, 0, n * sizeof(*bytes_out));
     if (devs)
         memset(devs, 0, ndevs * sizeof(*devs));
-    unsigned ndev;
+    unsigned ndev = 0;
     int rc = vram_device_count(ctx, &ndev);
-    for (unsigned dev = 0; dev < ndev && !rc; dev++) {
+    if (rc)
+        return rc;
+    /* A device that cannot be read (lost, or refusing its process list)
+     * leaves the others' numbers standing; it is an error only when no
+     * device could be read. */
+    int first = 0;
+    bool any = false;
+    for (unsigned dev = 0; dev < ndev; dev++) {
         vram_device_snapshot d;
         rc = vram__snapshot_device(ctx, dev, true, &d);
         if (!rc && d.procs_status)
             rc = vram__fail(d.procs_status, "device %u cannot list its processes", dev);
-        if (!rc && devs && dev < ndevs) {
+        if (rc) {
+            first = first ? first : rc;
+            free(d.procs);
+            continue;
+        }
+        any = true;
+        if (devs && dev < ndevs) {
             devs[dev].read = true;
             devs[dev].used_bytes = d.info.used_bytes;
             for (size_t i = 0; i < d.nprocs; i++)
                 devs[dev].foreign |= (d.procs[i].have & VRAM_HAVE_PROC_FOREIGN) != 0;
         }
-        for (size_t i = 0; !rc && i < d.nprocs; i++) {
-            uint32_t pgrp = vram__proc_pgrp(d.procs[i].pid);
+        for (size_t i = 0; i < d.nprocs; i++) {
+            uint32_t pgrp = n ? vram__proc_pgrp(d.procs[i].pid) : 0;   /* /proc only when asked */
             for (size_t g = 0; pgrp && g < n; g++)
                 if (pgids[g] == pgrp)
                     bytes_out[g] += d.procs[i].used_bytes;
         }
         free(d.procs);
     }
-    return rc;
+    if (!any && first)
+        return first;
+    vram__clear_error();
+    return 0;
 }
 
 int vram__process_groups_usage(vram_ctx *ctx, const uint32_t *pgids, size_t n, uint64_t *bytes_out)

@@ -1093,7 +1093,24 @@ static void settle_all(void)
 
 /* Stream-ordered allocations count from the call, as the budget must hold
  * for what the stream will have taken by then; from their pool's row. */
-#define ASYNC_ALLOC(name, row_expr, ...)                                       \
+/* An allocation that the pool was to serve from what it keeps (past the
+ * budget otherwise): the pool's own figure now says whether it did.  Where
+ * the driver grew the pool instead and that took the job past its budget
+ * (hard mode), the allocation is freed again, on its stream, and refused. */
+static CUresult pool_served(int row, int dev, uint64_t n, CUdeviceptr p, CUstream s, bool ptsz)
+{
+    settle_pool(row);
+    if (S.mode != VRAM_SHIM_HARD ||
+        atomic_load_explicit(&S.region->dev[dev].used, memory_order_relaxed) <= S.budget[dev])
+        return CUDA_SUCCESS;
+    if ((ptsz ? CALL_REAL(cuMemFreeAsync_ptsz, p, s) : CALL_REAL(cuMemFreeAsync, p, s)) != CUDA_SUCCESS)
+        return CUDA_SUCCESS;        /* it stays, counted */
+    pool_freed(row, n, false);
+    atomic_fetch_add_explicit(&S.region->dev[dev].refused, 1, memory_order_relaxed);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+#define ASYNC_ALLOC(name, row_expr, stream, ptsz, ...)                         \
     {                                                                          \
         int dev = current_device();                                            \
         uint64_t n = rounded(bytesize), over, charged = n;                     \
@@ -1108,6 +1125,9 @@ static void settle_all(void)
                 pool_untake(row, dev, n, charged);                             \
             else                                                               \
                 uncharge(dev, n);                                              \
+        } else if (UNLIKELY(row >= 0 && charged < n) &&                       \
+                   pool_served(row, dev, n, *dptr, stream, ptsz)) {            \
+            rc = CUDA_ERROR_OUT_OF_MEMORY;                                     \
         } else {                                                               \
             remember(PTRMAP_DEVPTR, *dptr, dev,                                \
                      n | (row >= 0 ? (uint64_t)(row + 1) << POOL_SHIFT : 0), over); \
@@ -1116,14 +1136,14 @@ static void settle_all(void)
     }
 
 EXPORT CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream s)
-    ASYNC_ALLOC(cuMemAllocAsync, default_pool(dev), dptr, bytesize, s)
+    ASYNC_ALLOC(cuMemAllocAsync, default_pool(dev), s, false, dptr, bytesize, s)
 EXPORT CUresult cuMemAllocAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUstream s)
-    ASYNC_ALLOC(cuMemAllocAsync_ptsz, default_pool(dev), dptr, bytesize, s)
+    ASYNC_ALLOC(cuMemAllocAsync_ptsz, default_pool(dev), s, true, dptr, bytesize, s)
 EXPORT CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool, CUstream s)
-    ASYNC_ALLOC(cuMemAllocFromPoolAsync, pool_row(pool, dev), dptr, bytesize, pool, s)
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync, pool_row(pool, dev), s, false, dptr, bytesize, pool, s)
 EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
                                              CUstream s)
-    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, pool_row(pool, dev), dptr, bytesize, pool, s)
+    ASYNC_ALLOC(cuMemAllocFromPoolAsync_ptsz, pool_row(pool, dev), s, true, dptr, bytesize, pool, s)
 
 /* A free gives the bytes back once the driver accepted it (a pool's
  * allocation: to its pool's row, see above); the table entry is taken first

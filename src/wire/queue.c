@@ -5,7 +5,9 @@
  * log, fsync'ed, before its reply goes out, so neither a kill -9 nor a power
  * cut loses it.  Submits that arrive together share one transaction (the
  * daemon batches them: one fsync for the group), which is what keeps durable
- * submits fast.  A job's end is fsync'ed too.  Its steps in between (starting,
+ * submits fast.  The daemon goes further (vram__queue_defer_sync): those
+ * commits are written without their fsync, which its syncer thread makes
+ * on the log for everything committed meanwhile, before anyone is told.  A job's end is fsync'ed too.  Its steps in between (starting,
  * running, its process group) are written with synchronous=NORMAL: in the log
  * at once, so a kill -9 of any process loses nothing, and on disk with the
  * next fsync'ed commit; a power cut can only forget that a job had started,
@@ -15,6 +17,8 @@
  * daemon and the runner of a job can both try to move it and exactly one
  * wins, across crashes and restarts.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,8 @@ struct vram__queue {
     sqlite3 *db;
     sqlite3_stmt *insert;           /* a submit's row, prepared once */
     int synchronous;                /* 1: FULL now, 0: NORMAL, -1: not set yet */
+    int log_fd;                     /* the write-ahead log, when its fsync is the caller's; else -1 */
+    bool unsynced;                  /* a commit that must reach the disk waits for that fsync */
     char path[4096];
 };
 
@@ -34,6 +40,10 @@ struct vram__queue {
  * or written to the log and synced with the next FULL one (NORMAL). */
 static int durable(vram__queue *q, bool full)
 {
+    if (full && q->log_fd >= 0) {   /* deferred: written now, fsync'ed by the caller's syncer */
+        q->unsynced = true;
+        full = false;
+    }
     if (q->synchronous == (int)full)
         return SQLITE_OK;
     int src = sqlite3_exec(q->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
@@ -155,6 +165,7 @@ int vram__queue_open(const char *path, vram__queue **out)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     vram__strlcpy(q->path, path, sizeof(q->path));
     q->synchronous = -1;
+    q->log_fd = -1;
     int src = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                               SQLITE_OPEN_FULLMUTEX, NULL);
     if (src == SQLITE_OK) {
@@ -249,10 +260,35 @@ int vram__queue_check(vram__queue *q)
     return 0;
 }
 
+int vram__queue_defer_sync(vram__queue *q)
+{
+    char log[4200];
+    snprintf(log, sizeof(log), "%s-wal", q->path);
+    int fd = open(log, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vram__fail(VRAM_EIO, "cannot open the queue's log %s: %s", log, strerror(errno));
+    q->log_fd = fd;
+    return 0;
+}
+
+bool vram__queue_take_unsynced(vram__queue *q)
+{
+    bool was = q->unsynced;
+    q->unsynced = false;
+    return was;
+}
+
+int vram__queue_log_fd(const vram__queue *q)
+{
+    return q->log_fd;
+}
+
 void vram__queue_close(vram__queue *q)
 {
     if (!q)
         return;
+    if (q->log_fd >= 0)
+        close(q->log_fd);
     sqlite3_finalize(q->insert);
     sqlite3_close(q->db);
     free(q);

@@ -79,6 +79,16 @@ typedef struct vram__queue vram__queue;
  * VRAM_EPERM / VRAM_EIO as the history does. */
 int vram__queue_open(const char *path, vram__queue **out);
 void vram__queue_close(vram__queue *q);
+/* From now on the commits that must reach the disk (submits, ends) are
+ * written to the write-ahead log without their fsync; then
+ * vram__queue_take_unsynced is true, and nobody may be told of them before
+ * an fdatasync of vram__queue_log_fd has returned (vramd's syncer thread:
+ * one fsync for everything committed meanwhile).  VRAM_EIO when the log
+ * cannot be opened (the commits then fsync as before). */
+int vram__queue_defer_sync(vram__queue *q);
+/* Whether a commit since the last call waits for that fsync (and forgets it). */
+bool vram__queue_take_unsynced(vram__queue *q);
+int vram__queue_log_fd(const vram__queue *q);
 
 /* At a daemon's start: every row's state in range and its text columns
  * text (VRAM_EPARSE naming the file, the job and the column), and the file

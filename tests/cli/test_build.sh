@@ -68,6 +68,9 @@ for f in usr/bin/vram usr/bin/vramd usr/$lib/libvram.so.0 usr/$lib/libvram.so us
          usr/lib/python3/dist-packages/vram/__init__.py usr/lib/python3/dist-packages/vram-0.1.0.dist-info/METADATA; do
     [ -e "$d/$f" ] && ok "staged_$f" || not_ok "staged_$f" "missing"
 done
+# Only programs are executable; shared libraries and plugins are 0644 (policy 8.1).
+exe=$(find "$d" -type f -perm /111 | sed "s|^$d/||" | sort | tr '\n' ' ')
+[ "$exe" = "usr/bin/vram " ] && ok only_programs_executable || not_ok only_programs_executable "$exe"
 outside=$(find "$d" -mindepth 1 -maxdepth 1 ! -name usr)
 [ -z "$outside" ] && ok staged_only_under_usr || not_ok staged_only_under_usr "$outside"
 pc=$d/usr/$lib/pkgconfig/vram.pc

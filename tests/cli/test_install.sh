@@ -54,6 +54,9 @@ expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/
 expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
     env XDG_CONFIG_HOME="$tmp/config" "$prefix/bin/vram" profiles show latentsync
 expect installed_vramd 0 'usage: vram serve' -- "$prefix/bin/vramd" --help
+# The installed command preloads the installed shim (LIBDIR/vram, multiarch).
+expect installed_run_finds_shim 0 "PRELOAD=$prefix/bin/\.\./$lib/vram/libvram_shim\.so" -- \
+    env -C "$tmp" VRAM_BACKEND=sim VRAM_HISTORY=- "$prefix/bin/vram" run --vram 1GiB -- sh -c 'echo PRELOAD=$LD_PRELOAD' 
 # The Python package, beside the library: importable from its folder, with
 # its version in the metadata, loading the installed libvram.
 pyver=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')

@@ -1,8 +1,9 @@
 # tests/daemon/test_group_commit.sh - submits that arrive together are on
 # disk with one fsync, and each is answered after it, in the order asked;
-# a job costs one more fsync, at its end (its steps between are written
-# without one).  Counted with strace on the daemon's main thread (where the
-# queue is written), so it skips without strace.
+# a job costs at most one more fsync, at its end (ends that come together
+# share one; its steps between are written without one).  Counted with
+# strace on all the daemon's threads (its syncer thread fsyncs the queue's
+# log), so it skips without strace.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
@@ -19,7 +20,7 @@ wait_for_running() {
 }
 wait_for_running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
 
-strace -y -qq -e trace=fdatasync,fsync -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
+strace -f -ttt -y -qq -s 64 -e trace=fdatasync,fsync,sendto -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
 tracer=$!
 sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
 if ! kill -0 "$tracer" 2>/dev/null; then
@@ -27,6 +28,32 @@ if ! kill -0 "$tracer" 2>/dev/null; then
     exit 77
 fi
 syncs() { grep -c 'sync([0-9]*<[^>]*wal>' "$tmp/strace" 2>/dev/null; }
+# Whether the first reply that names a job went out after the first fsync
+# of the log had returned (strace -f splits a call that another thread
+# interrupts into "<unfinished ...>" and "<... resumed>").
+reply_after_sync() {
+    python3 - "$tmp/strace" <<'PY'
+import re, sys
+pending, synced, replied = {}, [], []
+for line in open(sys.argv[1]):
+    m = re.match(r"(\d+) +([\d.]+) (.*)", line)
+    if not m:
+        continue
+    pid, t, rest = m.group(1), float(m.group(2)), m.group(3)
+    if re.match(r"f(data)?sync\(\d+<[^>]*wal>", rest):
+        if "<unfinished" in rest:
+            pending[pid] = True
+        elif rest.rstrip().endswith("= 0"):
+            synced.append(t)
+    elif "resumed>" in rest and "sync" in rest and pending.pop(pid, False):
+        synced.append(t)
+    elif rest.startswith("sendto(") and '\\"job\\":' in rest:
+        replied.append(t)
+assert synced and replied, (synced, replied)
+assert min(synced) <= min(replied), ("a reply at %f before the first fsync returned at %f" % (min(replied), min(synced)))
+print("first fsync returned at %f, first reply at %f" % (min(synced), min(replied)))
+PY
+}
 
 # Eight submits in one write on one connection: one transaction, one fsync,
 # and eight replies in the order of the requests, each with a larger job id.
@@ -49,9 +76,11 @@ sleep 0.2
 n=$(syncs)
 if [ "$n" = 1 ]; then ok one_fsync_for_the_group
 else not_ok one_fsync_for_the_group "$n fsyncs of the queue's log for 8 submits: $(cat "$tmp/strace")"; fi
+if out=$(reply_after_sync 2>&1); then ok replies_after_the_fsync
+else not_ok replies_after_the_fsync "$out: $(head -c 1500 "$tmp/strace")"; fi
 
-# The holder's end and the eight jobs' ends: one fsync each, nothing for
-# their starts.
+# The holder's end and the eight jobs' ends: at most one fsync each
+# (ends that come in one loop round share one), nothing for their starts.
 "$VRAM" cancel 1 >/dev/null
 for _ in $(seq 1 400); do
     [ "$("$VRAM" queue --json 2>/dev/null | grep -o '"state": *"succeeded"' | wc -l)" = 8 ] && break
@@ -59,7 +88,7 @@ for _ in $(seq 1 400); do
 done
 sleep 0.3
 n=$(syncs)
-if [ "$n" = 10 ]; then ok one_fsync_a_job_end
-else not_ok one_fsync_a_job_end "$n fsyncs for the group, then 9 ends (10 wanted): $(cat "$tmp/strace")"; fi
+if [ "$n" -ge 2 ] && [ "$n" -le 10 ]; then ok at_most_one_fsync_a_job_end
+else not_ok at_most_one_fsync_a_job_end "$n fsyncs for the group, then 9 ends (2 to 10 wanted): $(cat "$tmp/strace")"; fi
 kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
 finish

@@ -249,6 +249,9 @@ for _ in 1 2 3; do
     sc call "{\"op\":\"job-ended\",\"job\":$newest,\"exit_status\":0,\"outcome\":\"ok\",\"peak\":0}" >/dev/null
 done
 expect end_told_again_is_no_second_end 0 '"succeeded":1000,' -- "$VRAM" queue --json --limit 1
+# The first job is no longer kept in memory (1,000 finished are): its log is still read, from the store.
+if "$VRAM" queue --json | grep -q "\"id\":$job,"; then not_ok first_job_forgotten "job $job is still listed"
+else expect log_of_a_job_no_longer_kept 0 'attempt 1 finished' -- "$VRAM" log "$job"; fi
 
 # 10,000 queued jobs (none can start: a job holds the card) are all listed.
 hold=$("$VRAM" submit --vram 21GiB -- sleep 600)

@@ -431,6 +431,26 @@ TEST(lost_gpu_takes_no_work_and_repeated_errors_mean_lost)
     CHECK_OK(vram_ctx_close(ctx));
 }
 
+/* A lost GPU does not blind the usage of every other: a job's group is
+ * still read on the devices that answer. */
+TEST(group_usage_survives_a_lost_device)
+{
+    clear_visible();
+    char script[128];
+    snprintf(script, sizeof(script), "devices=A:1000|B:2000;lost=1;procs0=%u:100", (unsigned)getpid());
+    vram_ctx *ctx = open_stub(script, NULL, NULL);
+    CHECK_MSG(ctx, "open: %s", vram_last_error());
+    uint64_t bytes = 0;
+    CHECK_OK(vram_process_group_usage(ctx, (uint32_t)getpgrp(), &bytes));
+    CHECK_EQ_U64(bytes, 100ull << 20);
+    CHECK_OK(vram_ctx_close(ctx));
+    /* Every device lost: that is an error. */
+    ctx = open_stub("devices=A:1000;lost=0", NULL, NULL);
+    CHECK(ctx);
+    CHECK_ERR(vram_process_group_usage(ctx, (uint32_t)getpgrp(), &bytes), VRAM_ELOST);
+    CHECK_OK(vram_ctx_close(ctx));
+}
+
 TEST(container_pids_are_marked_and_mps_clients_listed)
 {
     clear_visible();

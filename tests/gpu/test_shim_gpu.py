@@ -100,6 +100,41 @@ def loop(n):
     say(check="loop", n=n, seconds=time.perf_counter() - t0)
 
 
+def near(count, want):
+    """Within 2% (and a pool's 64 MiB of granularity) of want."""
+    return abs(count - want) <= 0.02 * want + (64 << 20)
+
+
+def pool():
+    """PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync: the driver's default
+    pool keeps what is freed (PyTorch sets no release threshold below the
+    pool's size), and so does the shim's count; the pool serves a later
+    allocation from what it keeps without a refusal; empty_cache trims it."""
+    torch.empty(1, device="cuda")
+    torch.cuda.synchronize()
+    _, ctx = region_count()
+    x = torch.empty(2 * GIB, dtype=torch.uint8, device="cuda")
+    del x
+    torch.cuda.synchronize()
+    torch.cuda.mem_get_info()                   # a point where the shim reads the pool
+    used, _ = region_count()
+    say(check="async_count_keeps_pool", count=used, context=ctx, ok=near(used, 2 * GIB + ctx))
+    try:
+        y = torch.empty(3 * GIB, dtype=torch.uint8, device="cuda")
+        ok = True
+    except OOM:
+        ok = False
+    say(check="async_reuse_not_refused", ok=ok)
+    if ok:
+        del y
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.synchronize()
+    torch.cuda.mem_get_info()
+    used, _ = region_count()
+    say(check="async_trim_gives_back", count=used, context=ctx, ok=near(used, ctx))
+
+
 if __name__ == "__main__":
     mode = sys.argv[1] if len(sys.argv) > 1 else "checks"
     if mode == "checks":
@@ -108,5 +143,7 @@ if __name__ == "__main__":
         say(check="refused_5gib_" + os.environ.get("PYTORCH_CUDA_ALLOC_CONF", ""), ok=refused_5gib())
         y = torch.ones(GIB // 4, device="cuda")
         say(check="lives_on_after_oom", ok=float(y.sum().item()) == GIB // 4)
+    elif mode == "pool":
+        pool()
     elif mode == "loop":
         loop(int(sys.argv[2]))

@@ -5,7 +5,9 @@
 # expandable_segments:True, which allocates through cuMemCreate); nvidia-smi
 # never shows it above the budget plus its context; the shim's count within
 # 2% of memory_reserved() plus the context; a loop of 100,000 small
-# allocations and frees no more than 1% slower under the shim (best of 5).
+# allocations and frees no more than 1% slower under the shim (best of 5);
+# under PyTorch's cudaMallocAsync backend, 5 GiB refused and the count
+# following what the driver's pool keeps after frees, until empty_cache.
 # Skips without a GPU, without PyTorch, or without the shim built.
 . "$(dirname "$0")/lib.sh"
 need_gpu
@@ -35,6 +37,18 @@ PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True "$VRAM" run --enforce hard --vr
 sed 's/^/# /' "$tmp/out"
 judge refused_5gib_expandable_segments:True
 judge lives_on_after_oom
+
+# Stream-ordered memory: PyTorch's cudaMallocAsync backend allocates from the
+# driver's default pool (cuMemAllocAsync/cuMemFreeAsync); the count follows
+# what the pool keeps.
+PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync "$VRAM" run --enforce hard --vram 4GiB -- \
+    python3 "$job" oom >"$tmp/out" 2>&1
+sed 's/^/# /' "$tmp/out"
+judge refused_5gib_backend:cudaMallocAsync
+PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync "$VRAM" run --enforce hard --vram 4GiB -- \
+    python3 "$job" pool >"$tmp/out" 2>&1
+sed 's/^/# /' "$tmp/out"
+for c in async_count_keeps_pool async_reuse_not_refused async_trim_gives_back; do judge "$c"; done
 
 # The loop with and without the shim, taking turns, best of 5 each.
 best_off=999999 best_on=999999

@@ -51,6 +51,11 @@ want own-pool-counted-until-synchronized \
     "own-pool rc=0" "own-pool-alloc free=$((2 * GIB))" "own-pool-free-async free=$((2 * GIB))" "own-pool-sync free=$B3"
 want pool-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
 
+# A driver that grows the pool rather than serve from what it keeps: the
+# allocation that was let through on the pool's word is freed and refused.
+env VRAM_STUB_CUDA_POOL_GROWS=1 "$prog/host" hard $B3 -- "$prog/memory" pool >"$tmp/out" 2>&1
+want pool-that-grew-past-budget-refused "kept-by-threshold free=$GIB" "reuse rc=2" "trimmed free=$B3"
+
 # Graph memory nodes.
 "$prog/host" hard $B3 -- "$prog/memory" graph >"$tmp/out" 2>&1
 want graph-memory-counted-from-launch-until-trim \

@@ -11,6 +11,8 @@
  *   VRAM_STUB_CUDA_DEVICES=N   how many devices (default 1, at most 8)
  *   VRAM_STUB_CUDA_CTX_MIB=N   what a context takes from its card (default 0)
  *   VRAM_STUB_CUDA_VERSION=V   what cuDriverGetVersion says (default 12040)
+ *   VRAM_STUB_CUDA_POOL_GROWS=1  pools never reuse what they keep: each
+ *                              allocation grows them (as a driver may)
  *
  * The card is this process's alone: "free" is its size less what this
  * process holds (allocations, contexts, and what its memory pools and its
@@ -55,6 +57,7 @@ static struct {
     uint64_t total;
     uint64_t ctx_bytes;
     int version;
+    bool pool_grows;
     _Atomic uint64_t used[MAX_DEV];
     _Atomic uint32_t next_id;
     _Atomic uint64_t *sizes;            /* by id: size | device << 56, 0 when free */
@@ -84,6 +87,7 @@ static void setup(void)
     st.total = env_u64("VRAM_STUB_CUDA_MIB", 16384) * MIB;
     st.ctx_bytes = env_u64("VRAM_STUB_CUDA_CTX_MIB", 0) * MIB;
     st.version = (int)env_u64("VRAM_STUB_CUDA_VERSION", 12040);
+    st.pool_grows = env_u64("VRAM_STUB_CUDA_POOL_GROWS", 0) != 0;
     void *m = mmap(NULL, IDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     st.sizes = m == MAP_FAILED ? NULL : m;
@@ -433,7 +437,10 @@ static CUresult pool_take(struct pool_st *pl, uint64_t n, CUdeviceptr *out)
         return CUDA_ERROR_INVALID_VALUE;
     pthread_mutex_lock(&pool_lock);
     CUresult rc = CUDA_SUCCESS;
-    if (pl->used + n > pl->reserved) {
+    if (st.pool_grows) {
+        if ((rc = card_take(pl->dev, n)) == CUDA_SUCCESS)
+            pl->reserved += n;
+    } else if (pl->used + n > pl->reserved) {
         rc = card_take(pl->dev, pl->used + n - pl->reserved);
         if (rc == CUDA_SUCCESS)
             pl->reserved = pl->used + n;
