@@ -16,11 +16,7 @@
 #include <string.h>
 
 #include "runner/runner.h"
-
-static bool key_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.';
-}
+#include "sched/template.h"
 
 /* The word after a shell's -c (or -ec, -lc...), or -1 when argv is not a
  * shell given a script. */
@@ -42,15 +38,6 @@ static int script_word(char *const *argv, size_t n)
     return -1;
 }
 
-/* The value of key in kv, later pairs winning, and its index (-1 if none). */
-static int lookup(const vram_kv *kv, size_t n, const char *key, size_t len)
-{
-    for (size_t i = n; i-- > 0;)
-        if (strlen(kv[i].key) == len && !strncmp(kv[i].key, key, len))
-            return (int)i;
-    return -1;
-}
-
 /* The script with each {key} as a positional parameter; *used lists (by
  * kv index) the values to pass, *nused of them, numbered from `first`. */
 static int script_expand(const char *text, const vram_kv *kv, size_t n, unsigned first, int *used,
@@ -59,25 +46,14 @@ static int script_expand(const char *text, const vram_kv *kv, size_t n, unsigned
     vram__buf b;
     vram__buf_init(&b);
     enum { PLAIN, SINGLE, DOUBLE } q = PLAIN;
-    for (const char *p = text; *p;) {
-        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            vram__buf_put(&b, p, 1);
-            p += 2;
-            continue;
-        }
-        const char *close = p[0] == '{' ? strchr(p, '}') : NULL;
-        size_t len = close ? (size_t)(close - p - 1) : 0;
-        bool is_key = len > 0;
-        for (size_t i = 0; is_key && i < len; i++)
-            is_key = key_char(p[1 + i]);
-        if (is_key) {
-            int k = lookup(kv, n, p + 1, len);
-            if (k < 0) {            /* the plain expansion names the key and the known ones */
+    vram__template_token t;
+    for (const char *p = text, *next; *p; p = next) {
+        next = vram__template_next(p, &t);
+        if (t.key) {
+            int k = vram__template_lookup(kv, n, t.text, t.len);
+            if (k < 0) {
                 vram__buf_free(&b);
-                char *dummy = NULL;
-                int rc = vram_template_expand(text, kv, n, &dummy);
-                free(dummy);
-                return rc ? rc : vram__fail(VRAM_EINVAL, "'{%.*s}' in the command has no value", (int)len, p + 1);
+                return vram__template_unknown(t.text, t.len, kv, n);
             }
             size_t slot = 0;
             while (slot < *nused && used[slot] != k)
@@ -91,21 +67,22 @@ static int script_expand(const char *text, const vram_kv *kv, size_t n, unsigned
                 vram__buf_printf(&b, "${%u}", pos);
             else
                 vram__buf_printf(&b, "'\"${%u}\"'", pos);
-            p = close + 1;
             continue;
         }
+        /* Text: the shell's quotes are followed, so that a reference is
+         * written for where it stands; a backslash keeps the next
+         * character from being read as a quote (or a brace). */
         char c = *p;
         if (c == '\\' && q != SINGLE && p[1]) {
             vram__buf_put(&b, p, 2);
-            p += 2;
+            next = p + 2;
             continue;
         }
         if (c == '\'' && q != DOUBLE)
             q = q == SINGLE ? PLAIN : SINGLE;
         else if (c == '"' && q != SINGLE)
             q = q == DOUBLE ? PLAIN : DOUBLE;
-        vram__buf_put(&b, p, 1);
-        p++;
+        vram__buf_put(&b, t.text, t.len);
     }
     int rc;
     *out = vram__buf_take(&b, &rc);

@@ -17,6 +17,7 @@
 
 #include "plan/plan.h"
 #include "sched/sched.h"
+#include "sched/template.h"
 
 typedef struct lrung {
     uint64_t bytes;                 /* 0: not given */
@@ -330,13 +331,11 @@ const char *vram_ladder_get(const vram_ladder *l, size_t rung, const char *key)
 static bool command_uses(char *const *argv, const char *key)
 {
     size_t len = strlen(key);
+    vram__template_token t;
     for (size_t a = 0; argv && argv[a]; a++)
-        for (const char *p = argv[a]; *p; p++) {
-            if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-                p++;
-                continue;
-            }
-            if (p[0] == '{' && !strncmp(p + 1, key, len) && p[1 + len] == '}')
+        for (const char *p = argv[a]; *p;) {
+            p = vram__template_next(p, &t);
+            if (t.key && t.len == len && !strncmp(t.text, key, len))
                 return true;
         }
     return false;
@@ -384,16 +383,35 @@ int vram_ladder_check_command(const vram_ladder *l, char *const *argv, const vra
 
 /* ---- templates ------------------------------------------------------------ */
 
-static const char *lookup(const vram_kv *kv, size_t n, const char *key, size_t len)
+const char *vram__template_next(const char *p, vram__template_token *out)
+{
+    if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
+        *out = (vram__template_token){ false, p, 1 };
+        return p + 2;
+    }
+    const char *close = p[0] == '{' ? strchr(p, '}') : NULL;
+    size_t len = close ? (size_t)(close - p - 1) : 0;
+    bool is_key = len > 0;
+    for (size_t i = 0; is_key && i < len; i++)
+        is_key = key_char(p[1 + i]);
+    if (!is_key) {
+        *out = (vram__template_token){ false, p, 1 };
+        return p + 1;
+    }
+    *out = (vram__template_token){ true, p + 1, len };
+    return close + 1;
+}
+
+int vram__template_lookup(const vram_kv *kv, size_t n, const char *key, size_t len)
 {
     /* Later pairs win, so callers can lay rung values over defaults. */
     for (size_t i = n; i-- > 0;)
         if (strlen(kv[i].key) == len && !strncmp(kv[i].key, key, len))
-            return kv[i].value;
-    return NULL;
+            return (int)i;
+    return -1;
 }
 
-static int unknown_key(const char *key, size_t len, const vram_kv *kv, size_t n)
+int vram__template_unknown(const char *key, size_t len, const vram_kv *kv, size_t n)
 {
     vram__buf known;
     vram__buf_init(&known);
@@ -412,29 +430,19 @@ int vram_template_expand(const char *text, const vram_kv *kv, size_t n, char **o
     *out = NULL;
     vram__buf b;
     vram__buf_init(&b);
+    vram__template_token t;
     for (const char *p = text; *p;) {
-        if ((p[0] == '{' && p[1] == '{') || (p[0] == '}' && p[1] == '}')) {
-            vram__buf_put(&b, p, 1);
-            p += 2;
+        p = vram__template_next(p, &t);
+        if (!t.key) {
+            vram__buf_put(&b, t.text, t.len);
             continue;
         }
-        const char *close = p[0] == '{' ? strchr(p, '}') : NULL;
-        size_t len = close ? (size_t)(close - p - 1) : 0;
-        bool is_key = len > 0;
-        for (size_t i = 0; is_key && i < len; i++)
-            is_key = key_char(p[1 + i]);
-        if (!is_key) {
-            vram__buf_put(&b, p, 1);
-            p++;
-            continue;
-        }
-        const char *value = lookup(kv, n, p + 1, len);
-        if (!value) {
+        int k = vram__template_lookup(kv, n, t.text, t.len);
+        if (k < 0) {
             vram__buf_free(&b);
-            return unknown_key(p + 1, len, kv, n);
+            return vram__template_unknown(t.text, t.len, kv, n);
         }
-        vram__buf_puts(&b, value);
-        p = close + 1;
+        vram__buf_puts(&b, kv[k].value);
     }
     int rc;
     *out = vram__buf_take(&b, &rc);

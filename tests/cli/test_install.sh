@@ -17,6 +17,15 @@ for f in bin/vram bin/vramd $lib/libvram.so $lib/libvram.a include/vram.h $lib/p
          lib/systemd/system/vramd.service lib/systemd/system/vramd.socket; do
     [ -e "$prefix/$f" ] && ok "installed_$f" || not_ok "installed_$f" "missing"
 done
+# The Slurm plugin, where it is built, in the folder the README names.
+if [ -f /usr/include/slurm/spank.h ]; then
+    [ -e "$prefix/$lib/vram/slurm/vram_spank.so" ] && ok installed_slurm_plugin ||
+        not_ok installed_slurm_plugin "no $lib/vram/slurm/vram_spank.so"
+    grep -q "$lib/vram/slurm/vram_spank.so" "$VRAM_TOP/README.md" && ok readme_names_slurm_plugin_dir ||
+        not_ok readme_names_slurm_plugin_dir "README.md does not name $lib/vram/slurm/"
+else
+    echo "skip - $file/installed_slurm_plugin: the Slurm plugin is not built (no /usr/include/slurm/spank.h: Debian's libslurm-dev)"
+fi
 expect soname 0 'SONAME.*libvram\.so\.0' -- readelf -d "$prefix/$lib/libvram.so"
 if grep -q rpath "$prefix/$lib/pkgconfig/vram.pc"; then
     not_ok pc_has_no_rpath "$(grep rpath "$prefix/$lib/pkgconfig/vram.pc")"

@@ -98,3 +98,30 @@ TEST(where_args_cannot_stand)
     vram_profile_free(p);
     vram_profile_free(g);
 }
+
+/* {key} in an sh -c script and in a plain word, read by the one tokenizer
+ * (sched/template.h): a value is a positional parameter written for where
+ * it stands (unquoted, '...', "..."), pasted into a plain word; {{ }} are
+ * braces and braces around other text are text in both; a backslash keeps
+ * the next character in the script. */
+TEST(key_values_in_a_script_and_a_word)
+{
+    vram_kv kv[] = { { "name", "a b; id" }, { "n", "2" } };
+    char *argv[] = { "sh", "-c", "echo {name} '{name}' \"{name}\" {{name}} {not a key} \\{n} {n}", "x{n}y",
+                     NULL };
+    char **w = NULL, shown[256];
+    CHECK_OK(vram__argv_expand(argv, kv, 2, &w, shown, sizeof(shown)));
+    CHECK_STR_EQ(w[0], "sh");
+    CHECK_STR_EQ(w[2], "echo \"${1}\" ''\"${1}\"'' \"${1}\" {name} {not a key} \\{n} \"${2}\"");
+    CHECK_STR_EQ(w[3], "x2y");       /* $0: the word after the script, pasted */
+    CHECK_STR_EQ(w[4], "a b; id");
+    CHECK_STR_EQ(w[5], "2");
+    CHECK(w[6] == NULL);
+    CHECK_CONTAINS(shown, "echo a b; id 'a b; id'");
+    for (size_t i = 0; w[i]; i++)
+        free(w[i]);
+    free(w);
+    char *bad[] = { "sh", "-c", "echo {gone}", NULL };
+    CHECK_ERR(vram__argv_expand(bad, kv, 2, &w, NULL, 0), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "'{gone}' in the command has no value (known: {name}, {n}");
+}
