@@ -380,18 +380,50 @@ uint64_t vramd_reply_wait(vramd *d)
     return d->round_unsynced ? want + 1 : done < d->sync_floor ? d->sync_floor : 0;
 }
 
+/* Whether the loop has nothing to do but wait for this round's fsync: one
+ * client waits for it, and no grant is waiting to start a job. */
+static bool only_waiting(vramd *d)
+{
+    size_t held = 0;
+    for (vramd_conn *c = d->conns; c && held < 2; c = c->next)
+        held += c->held.len > 0;
+    pthread_mutex_lock(&d->inbox_lock);
+    bool idle = !d->inbox;
+    pthread_mutex_unlock(&d->inbox_lock);
+    return held == 1 && idle;
+}
+
 /* End of a round: asks for its sync when it committed something, and
- * sends the replies of the rounds already synced. */
+ * sends the replies of the rounds already synced.  When the syncer is idle
+ * and the loop has nothing else to do meanwhile (one client's submits in a
+ * row), the fsync is made here: handing it to the thread and back would
+ * only add two wake-ups to that client's wait. */
 static void sync_round(vramd *d)
 {
     if (!d->syncer_on)
         return;
-    pthread_mutex_lock(&d->sync_lock);
-    if (d->round_unsynced || vram__queue_take_unsynced(d->queue)) {
-        d->sync_want++;
-        pthread_cond_signal(&d->sync_cond);
-    }
+    bool unsynced = d->round_unsynced || vram__queue_take_unsynced(d->queue);
     d->round_unsynced = false;
+    pthread_mutex_lock(&d->sync_lock);
+    bool inline_sync = unsynced && d->sync_done == d->sync_want && only_waiting(d);
+    if (unsynced)
+        d->sync_want++;
+    if (unsynced && !inline_sync)
+        pthread_cond_signal(&d->sync_cond);
+    uint64_t target = d->sync_want;
+    pthread_mutex_unlock(&d->sync_lock);
+    if (inline_sync) {
+        int r;
+        while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
+            ;
+        if (r != 0)
+            vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
+        pthread_mutex_lock(&d->sync_lock);
+        if (d->sync_done < target)
+            d->sync_done = target;
+        pthread_mutex_unlock(&d->sync_lock);
+    }
+    pthread_mutex_lock(&d->sync_lock);
     uint64_t done = d->sync_done;
     pthread_mutex_unlock(&d->sync_lock);
     vramd_conns_release(d, done);
