@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Dockerfile - vramd on a CUDA base image, for RunPod-style GPU hosts.
 #
 #   docker build -t vram .

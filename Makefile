@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # vram - build, install and test.
 #
 #   make                      libvram (shared + static), the vram command, tests, benches

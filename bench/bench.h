@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/bench.h - what the benches share: their options and where the build
  * they belong to is (the folder above bench/, which holds bin/, lib/,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/daemon.c - what vramd costs and how fast it answers.
  *

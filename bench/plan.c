@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/plan.c - what planning costs, per shipped profile, against the
  * obvious way of doing the same thing, measured in the same run:

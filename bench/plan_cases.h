@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/plan_cases.h - the settings the optimizer is timed and tested on:
  * for each shipped profile, a request heavier than its defaults, so that

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/pysched.py - what vram.Scheduler costs per task, side by side with
 concurrent.futures.ThreadPoolExecutor on the same empty tasks.
 

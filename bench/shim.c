@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/shim.c - what the shim adds to an allocate-and-free pair: the stub
  * driver's cuMemAlloc_v2/cuMemFree_v2 called directly and through the

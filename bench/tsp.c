@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/tsp.c - vram's queue side by side with Debian's task-spooler (`tsp`),
  * and vramd's durable submits against a bare SQLite loop in this process.

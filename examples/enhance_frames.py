@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/enhance_frames.py - the SadTalker + face-enhancer case, end to
 end, under vram's scheduler.
 

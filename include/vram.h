@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * vram.h - the one public header of libvram.
  *

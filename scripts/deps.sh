@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # scripts/deps.sh - makes sure the Debian packages a step needs are there.
 #
 #   scripts/deps.sh build   what building vram needs

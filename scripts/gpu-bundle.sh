@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # scripts/gpu-bundle.sh - one folder that runs tests/gpu/ and the benches on
 # a bare GPU machine, which has none of our Debian packages and may not
 # install any: copying the folder there is enough.

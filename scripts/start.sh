@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # scripts/start.sh - the main job: builds vram, starts vramd with its
 # dashboard, runs the demo batch (examples/demo/batch.csv) through it, says
 # how each job went as it ends, and keeps the daemon running until Ctrl-C.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # scripts/test.sh - builds vram three ways and runs the test suite on each:
 # plain (everything, Python included), AddressSanitizer + UBSan (every C and
 # shell test) and ThreadSanitizer (the threaded tests); then builds it with

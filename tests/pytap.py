@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/pytap.py - runs one Python test file and prints a verdict line per
 test, the way tests/run.sh counts them:
 

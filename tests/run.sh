@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/run.sh - runs the test programs of one build and counts their cases.
 #
 #   tests/run.sh BUILD_DIR [--threaded-only] [FILTER]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/test.h - the test harness: one binary per file, cases declared with
  * TEST(name), typed checks that say what differed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tools/embed.c - turns the dashboard's files (web/) into C at build time.
  *

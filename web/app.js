@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * web/app.js - the dashboard's behaviour, plain JavaScript with no library.
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/demo/lipsync.py - a lip-sync job shaped like LatentSync, in
 miniature: an audio encoder turns speech into features and is moved off the
 card; a denoising UNet then runs its steps over the video in chunks of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """examples/demo/pipeline.py - what the demo's pipelines share: the job's
 memory budget, a card to hold memory on, and the progress bar vram reads.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/demo/run.py - the main job's core (scripts/start.sh builds, then
 runs this): starts vramd with its dashboard, submits the demo batch, says
 what happens to each job as it happens, and keeps the daemon running until

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/demo/text_to_video.py - a text-to-video job shaped like Wan2.2,
 in miniature: a text encoder turns the prompt into embeddings and is moved
 off the card; a diffusion transformer (DiT) runs its denoising steps over

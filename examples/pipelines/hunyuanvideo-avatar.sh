@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # examples/pipelines/hunyuanvideo-avatar.sh - HunyuanVideo-Avatar
 # (github.com/Tencent-Hunyuan/HunyuanVideo-Avatar) under vram, unchanged:
 # audio-driven avatars, the videos listed in a CSV.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # examples/pipelines/latentsync.sh - LatentSync (github.com/bytedance/LatentSync)
 # under vram, unchanged: lips synced to new speech.
 #

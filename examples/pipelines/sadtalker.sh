@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # examples/pipelines/sadtalker.sh - SadTalker (github.com/OpenTalker/SadTalker)
 # under vram, unchanged: the talking head from one photo and a voice.
 #

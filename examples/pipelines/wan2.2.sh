@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # examples/pipelines/wan2.2.sh - Wan2.2 text to video (github.com/Wan-Video/Wan2.2)
 # under vram, unchanged.
 #

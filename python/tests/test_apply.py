@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_apply.py - vram.apply puts real plans (vram.plan, and
 the VRAM_PLAN of a `vram run --model` job) to work on a stand-in with
 diffusers' method names: the dtype first, then the memory mode's own call

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_binding.py - the binding's plumbing: finding libvram,
 structures that match the C header, status, settings, errors, leases,
 residents, stage marks, the planner's absence, sizes.  Runs under plain

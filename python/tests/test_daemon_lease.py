@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_daemon_lease.py - vram.lease() through a running vramd.
 
 Starts the daemon of this build on a simulated card; a lease taken with the

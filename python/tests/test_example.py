@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_example.py - examples/enhance_frames.py on the
 simulated SadTalker card: three frames at once, every frame back in order
 and one size, the frame without a face kept as it was."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_exceptions.py - the exceptions a Python user expects:
 vram.InvalidValue is a ValueError (bad sizes, settings), vram.Timeout a
 TimeoutError (a lease not granted in time), vram.NotFound a LookupError

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_layout.py - the ctypes structures have the C sizes.
 
 A field added to a struct in include/vram.h and not in python/vram/_native.py

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_oom_table.py - the binding reads out-of-memory messages
 with libvram's one table: every case of tests/runner/oom_messages.txt (the
 file the C runner's test reads) gives the same verdict, pattern and bytes

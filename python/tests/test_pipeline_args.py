@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_pipeline_args.py - the words each profile's [args]
 gives ({args} in a `vram run` command), for every tier, every memory mode
 and every rung of the ladder, parsed by an argparse copy of the real

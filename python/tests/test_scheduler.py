@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python/tests/test_scheduler.py - vram.Scheduler on the simulated
 SadTalker card: three frames at once, results in order, the ladder and the
 three ways to say "out of memory", what classes learn, fallbacks, failures,

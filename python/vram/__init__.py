@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """vram: keep AI video generation inside the GPU memory it has.
 
 A ctypes binding over libvram (no compiled extension, nothing beyond the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C side of the binding: finding libvram, its structures and calls, and
 turning its error codes into Python exceptions.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """vram.Scheduler: runs Python callables under vram's admission engine.
 
 Each submitted callable is a task with an estimate of the device memory it

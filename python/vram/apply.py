@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """vram.apply: a plan put to work in pipeline code, in one call.
 
 A plan (vram.plan(...), or the VRAM_PLAN that `vram run --model` gives the

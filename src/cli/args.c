@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/args.c - the flag parser and the helpers every subcommand uses to
  * report bad input the same way.

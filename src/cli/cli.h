@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cli.h - what the subcommands of `vram` share: the command table, the
  * flag parser, exit statuses and output helpers.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_calibrate.c - `vram calibrate`: fits a profile's activation and
  * time coefficients to measured runs and writes a calibrated copy, never

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_estimate.c - `vram estimate`: what one run of a model needs at
  * given settings: peak GPU bytes and what makes them, host RAM, time, and

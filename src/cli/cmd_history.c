@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_history.c - `vram history` and `vram report`: what runs really
  * used, as a table, as JSON, and as an SVG chart of their timelines.

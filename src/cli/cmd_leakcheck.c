@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_leakcheck.c - `vram leakcheck`: is a process's GPU memory growing?
  *

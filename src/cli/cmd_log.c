@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_log.c - `vram log JOB [--follow]`: a daemon job's output.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_optimize.c - `vram optimize`: for settings that do not fit, the
  * cheapest change that does, as suggestions in the profile's lever order.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_plan.c - `vram plan`: the tier, memory mode, precision and
  * allocator setting to run a model with on a given budget, as text, JSON,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_profiles.c - `vram profiles`: the model profiles vram knows, and
  * `vram profiles show NAME`: one of them whole, with its tiers' estimates.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_queue.c - `vram queue`, `vram wait` and `vram cancel`: the
  * daemon's jobs, listed, waited for, and canceled.

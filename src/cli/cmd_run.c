@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_run.c - `vram run`: one job, sized, admitted, watched, retried on
  * a cheaper rung when it runs out of GPU memory, and recorded.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_serve.c - `vram serve` (also `vramd`): runs the daemon until
  * Ctrl-C or SIGTERM.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_simulate.c - `vram simulate`: replays a trace of tasks on the
  * simulated cards through the scheduler and says how long it took.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_status.c - `vram status`: every GPU and the host, now.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_submit.c - `vram submit`: queues jobs with the daemon, one from
  * the command line or a batch from a CSV file.

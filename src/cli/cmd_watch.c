@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/cmd_watch.c - `vram watch`: a live view of every GPU.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/csv.c - reads the CSV batches `vram submit --csv` takes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/docgen.c - man pages and shell completion, written from the same
  * tables as --help, so that the three never drift apart.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/main.c - `vram`: finds the subcommand and hands it the rest.
  *

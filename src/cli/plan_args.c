@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cli/plan_args.c - what the planning commands (estimate, plan, optimize,
  * calibrate, profiles) share: the model, the settings, the budget.

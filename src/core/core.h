@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/core.h - what every module of libvram shares and no user sees.
  *

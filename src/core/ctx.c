@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/ctx.c - the context's state that is not a device's: its options, its
  * notice, what is attached to it, the margin, the lease view.

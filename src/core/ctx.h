@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/ctx.h - the context's insides, shared by the modules that hang off it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/errors.c - the error list's names and sentences, and the per-thread
  * detail message behind vram_last_error().

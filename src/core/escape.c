@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/escape.c - user text made safe to print on a terminal.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/exports.h - what libvram exports for its own programs but does not
  * promise to library users: the renderers the `vram` command and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/hostport.c - parses the "ADDR:PORT" a listening socket is given.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/hostport.h - "ADDR:PORT" as a person writes it, for listening sockets.
  */

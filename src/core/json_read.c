@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/json_read.c - a strict, bounded JSON reader for what comes in from
  * outside: socket requests, files, the daemon's stored jobs.

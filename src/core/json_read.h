@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/json_read.h - reading JSON from outside (see json_read.c).
  */

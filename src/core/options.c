@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/options.c - reads and checks the settings of the table in options.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/options.h - the one table of settings, and typed access for modules.
  *

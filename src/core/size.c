@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/size.c - sizes and margins as people type them, and as vram prints
  * them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/sqlite.c - loads libsqlite3 on first use and fills core/sqlite.h's
  * table of calls.  Never unloaded (RTLD_NODELETE): open databases belong to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/sqlite.h - SQLite, loaded when the first store opens.
  *

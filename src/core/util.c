@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * core/util.c - small shared tools: the growable string buffer, the JSON
  * writer, making folders, clocks and the stderr logger.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/authz.c - who may do what on vramd's socket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/conns.c - vramd's clients on the Unix socket.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/daemon.c - vramd's life: opening everything, the main loop,
  * stopping.

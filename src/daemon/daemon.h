@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/daemon.h - vramd's insides, shared by its files.
  *

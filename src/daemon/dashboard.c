@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/dashboard.c - the device half of what the dashboard shows.
  *

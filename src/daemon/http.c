@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/http.c - the dashboard's HTTP server, over libmicrohttpd.
  *

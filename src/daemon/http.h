@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/http.h - the dashboard's HTTP server and what it asks of the daemon.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/joblog.c - a job's output for `vram log`: the log op's reply.
  *

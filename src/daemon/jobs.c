@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/jobs.c - vramd's jobs from submit to end, and after a crash: the
  * job table and every move of a job's state.

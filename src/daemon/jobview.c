@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/jobview.c - a job as people and programs see it: its JSON (for
  * `vram queue`, the socket's list and show, the dashboard, events) and the

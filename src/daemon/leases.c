@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/leases.c - the leases clients take through the socket, as vramd
  * shows them: the names clients give them, and their rows in lists.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/metrics.c - /metrics: the daemon's numbers as Prometheus text.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/provider.c - what the HTTP server asks of vramd (see http.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/systemd.c - vramd under systemd: the listening socket systemd may
  * hand over (socket activation) and the readiness it waits for (Type=notify).

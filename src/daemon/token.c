@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * daemon/token.c - the secret that changes over HTTP must carry.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/backend.c - the wrappers every caller goes through to reach a
  * backend, and fault injection.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/backend.h - the contract every device backend fulfils.
  *

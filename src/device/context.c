@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/context.c - opening and closing a context (which opens its
  * backend), and the device calls of the public API, serialised through the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/host.c - the host side of a snapshot: RAM, CPUs, load and the free
  * space of one filesystem.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/host.h - the host's RAM, CPUs, load and disk (see host.c).
  */

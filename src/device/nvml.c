@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/nvml.c - real NVIDIA GPUs through NVML, reached with dlopen.
  *

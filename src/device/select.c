@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/select.c - which backend a context gets.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * device/sim.c - the simulated backend: cards described by a spec, with
  * scripted processes, injected faults and, through a shared directory, real

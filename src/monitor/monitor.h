@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor/monitor.h - what the monitor shares with the rest of libvram.
  */

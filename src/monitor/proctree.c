@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor/proctree.c - the GPU memory of a process and all its descendants.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor/sampler.c - the sampler thread, its fixed-size history rings,
  * thresholds and stage marks.

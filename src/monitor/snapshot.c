@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor/snapshot.c - every device and the host at one moment, and that
  * moment as JSON.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * monitor/trend.c - is memory growing per iteration, or is it noise?
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/alloc.c - the PyTorch allocator settings a job gets, and the
  * version of PyTorch they are for.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/args.c - a plan's settings as its pipeline's own command line: the
  * profile's [args] section says how the real script takes each setting

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/calibrate.c - fits a profile's activation and time coefficients to
  * observed runs, and writes the calibrated copy.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/describe.c - a profile shown whole, for `vram profiles show`: its
  * components, stages, tiers (each with its estimate in every memory mode),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/estimate.c - what one run needs: peak GPU bytes (weights, the
  * largest stage's activations, context, allocator slack, margin), host RAM

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/format.c - estimates and plans as people and programs read them:
  * text, JSON, KEY=value lines and shell exports; and the public estimate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/format.h - the plan object, shared by the file that makes plans
  * (plan.c) and the file that prints them (format.c).

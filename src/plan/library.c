@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/library.c - where profiles live and how they are found: the folders
  * of the "profiles" option (by default your calibrated copies, then the

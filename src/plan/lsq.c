@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/lsq.c - small weighted least squares with non-negative answers, for
  * calibration.

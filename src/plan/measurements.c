@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/measurements.c - reads the CSV of observed runs that `vram
  * calibrate --from FILE` fits a profile to.

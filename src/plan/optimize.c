@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/optimize.c - the optimizer: the cheapest change to a run's settings
  * that fits a budget, from the profile's ordered levers.

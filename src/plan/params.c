@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/params.c - the settings of one run: "key=value" as people and
  * profiles write them, checked and turned into plan_params, and back into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/plan.c - chooses what to run: the highest tier whose estimate fits
  * the budget, the fastest memory mode that fits, and the allocator setting

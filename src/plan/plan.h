@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/plan.h - what the files of the planning module share: the profile as
  * loaded, the settings of one run, and the estimator's inner results.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/profile.c - reads model profiles: INI text parsed by inih (Debian's
  * libinih), checked section by section, every mistake reported as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * plan/resolve.c - the one place where "key=value" settings become the
  * parameters of a run: the profile's defaults, then a tier's settings,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/admit.c - where a job's attempts get their memory from.
  *

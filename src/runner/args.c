@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/args.c - {args} in a job's command: the plan's settings as the
  * pipeline's own flags (the profile's [args], plan/args.c), spliced in as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/child.c - starts a job's command and follows it to the end.
  *

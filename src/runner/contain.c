@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/contain.c - every process a job starts, found and stopped.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/enforce.c - gives a job the shim: finds libvram_shim.so, makes the
  * region its processes count into, puts both in the job's environment, and

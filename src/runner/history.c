@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/history.c - what every run really used, kept in SQLite.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/oom.c - recognises a GPU out-of-memory death in a program's output.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/report.c - draws recorded memory timelines as an SVG chart.
  *

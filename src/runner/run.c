@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/run.c - runs one job to its end: sized, admitted, started with its
  * plan, watched, retried on the next rung after an out-of-memory, recorded.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner/shellarg.c - {key} values into a command without being run.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/collect.c - the ordered collector: outcomes come back in submission
  * order (frame order), whatever order the tasks ended in.

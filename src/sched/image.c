@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/image.c - resampling frames of 8-bit channels with a Lanczos-3
  * filter, so one odd frame cannot stop a video from being assembled.

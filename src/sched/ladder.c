@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/ladder.c - the one ladder type: the rungs a job or a task climbs
  * down after an out-of-memory (or when a rung waits too long), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/lease.c - external leases: memory reserved for a holder outside the
  * worker pool (a `vram run` child, a daemon client, a Python `with` block).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/policy.c - the admission policy: which waiting requests start now,
  * and on which device.

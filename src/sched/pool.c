@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/pool.c - the worker pool: runs tasks as the ledger admits them, and
  * carries each one to exactly one end.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/pool.h - the worker pool's insides, shared by pool.c (running
  * tasks) and collect.c (handing outcomes back in order).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/sched.h - what the files of the scheduler module share.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/simulate.c - the admission engine run in virtual time, for
  * `vram simulate` and bench/sched: how long a trace takes under vram's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sched/template.h - the one tokenizer of {key} templates (sched/ladder.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim/cuda_types.h - the part of the CUDA driver API and of NVML that the
  * shim and the stub driver use, declared here so that building needs no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim/hooks.h - the one list of driver and NVML entry points the shim
  * knows.  It generates the table of real pointers, the names dlsym and

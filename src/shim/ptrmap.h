@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim/ptrmap.h - what each live allocation of this process weighs and on
  * which device, so that a free can take exactly that back.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim/region.h - the memory that a job's processes and its runner share:
  * the budget, the mode, and the live device bytes of every process.

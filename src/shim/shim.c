@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shim/shim.c - the LD_PRELOAD library that holds a job to its memory
  * budget: it interposes the CUDA driver's allocation, context and memory

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slurm/vram_spank.c - the SPANK plugin: Slurm steps that speak bytes of GPU
  * memory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/client.c - the client side of the daemon's protocol: what `vram
  * submit`, `vram queue`, `vram wait`, `vram cancel`, `vram run` and the

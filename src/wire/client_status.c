@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/client_status.c - asks vramd for its view of the cards: the
  * snapshot its ledger counts, every lease of the machine included, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/link.c - a runner's line to vramd: its requests, and what becomes of
  * them when vramd is gone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/link.h - a runner's line to vramd (see link.c).
  *

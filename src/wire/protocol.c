@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/protocol.c - turns one line from a client into a checked request.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/protocol.h - the daemon's socket protocol, as data.
  *

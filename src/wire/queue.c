@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/queue.c - the daemon's jobs, on disk before anyone is told.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/queue.h - the durable job queue (see queue.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/record.c - a daemon job's record, written by vramd into the reply to
  * its runner's claim and read back by the runner.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/record.h - a daemon job's record as it crosses the wire (see record.c).
  *

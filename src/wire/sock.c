@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/sock.c - the daemon's Unix socket, both ends.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wire/sock.h - the daemon's Unix socket, both ends (see sock.c).
  */

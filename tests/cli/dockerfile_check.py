@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/cli/dockerfile_check.py - a syntax check of a Dockerfile, for
 machines without hadolint (Debian has none): instructions, stages, exec forms,
 apt-get hygiene, and VRAM_* settings that the options table knows.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/lib.sh - helpers for the command's tests, sourced by test_*.sh.
 #
 # Each check prints "ok - FILE/NAME" or "not ok - FILE/NAME: why"; run.sh

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_build.sh - the Makefile follows the GNU and Debian
 # conventions: `make CFLAGS=-O0` builds (the include paths and defines the
 # build needs are not in CFLAGS), dpkg-buildflags' CPPFLAGS/CFLAGS/LDFLAGS

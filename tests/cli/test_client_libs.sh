@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_client_libs.sh - a client command loads only what it uses
 # (issue 13): the `vram` command and libvram do not link SQLite,
 # libmicrohttpd or its TLS chain (the command, built by gcc, not even

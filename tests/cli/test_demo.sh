@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_demo.sh - the main job (scripts/start.sh, less the build)
 # on the simulated 24 GiB card: examples/demo/run.py starts vramd, submits
 # the demo batch and says how each job ends.  Every job succeeds, t2v-720p

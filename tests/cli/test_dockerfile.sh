@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_dockerfile.sh - the Dockerfile passes hadolint where Debian
 # has it, else tests/cli/dockerfile_check.py (instructions, stages, exec
 # forms, apt-get hygiene, VRAM_* settings the options table knows); the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_docs.sh - the man pages and completion scripts that
 # `vram --generate` writes from the --help tables: every command has a page
 # that man reads without a warning, every flag --help lists is on its page,

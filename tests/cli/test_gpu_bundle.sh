@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_gpu_bundle.sh - scripts/gpu-bundle.sh makes one folder that
 # runs on a machine with none of our Debian packages: every library its
 # programs need (libinih, libsqlite3, libmicrohttpd and its chain) is in its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_install.sh - `make install` lays out bin, lib (multiarch,
 # with soname), include and pkgconfig, and a C program builds with
 # pkg-config alone (vram.pc carries no rpath: the program runs with the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_pipelines.sh - each recipe of examples/pipelines/, as a
 # user types it, against a stand-in for the real script (the same options,
 # memory held on the simulated card): the command gets the pipeline's own

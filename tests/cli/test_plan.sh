@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_plan.sh - `vram profiles`, `estimate`, `plan`, `optimize`
 # and `calibrate`: what they print, their JSON, and bad input (one line
 # naming the value, exit status 2; nothing fits: 3).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_python_package.sh - the Python binding installs with
 # `pip install .` offline (Debian's setuptools, no build isolation) into a
 # fresh virtual environment, and its tests pass from there, importing the

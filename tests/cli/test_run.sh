@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_run.sh - `vram run`: admitted, started with its plan,
 # watched, retried on the next rung after an out-of-memory, recorded; and
 # `vram history`, `vram report`, `vram calibrate --from-history`.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_run_alloc.sh - what `vram run` puts in PYTORCH_CUDA_ALLOC_CONF:
 # nothing over a user's setting in either name, only what the job's PyTorch
 # accepts, the cap at the budget from PyTorch 2.9; and the device as CUDA

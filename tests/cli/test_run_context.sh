@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_run_context.sh - the CUDA context a job's budget leaves
 # room for is measured, not a flat 512 MiB: `vram run` keeps, per device
 # and program, the shim's exact figure or else the first usage its

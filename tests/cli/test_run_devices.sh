@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_run_devices.sh - `vram run` on the stub NVML: a job is told
 # its device as CUDA will number it (one visible device: cuda:0), by UUID,
 # a MIG instance's included, in VRAM_DEVICE and in its plan; vram sees only

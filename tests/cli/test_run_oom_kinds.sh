@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_run_oom_kinds.sh - `vram run --ladder` retries on the next
 # rung after every kind of out-of-memory in tests/runner/oom_messages.txt
 # (the table's cases, with the lines real logs put around them), and does

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_simulate.sh - `vram simulate`: the mixed trace through the
 # scheduler, the policies compared, traces with ladders and failures, and
 # bad input.

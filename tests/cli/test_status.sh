@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_status.sh - `vram status`, `vram watch`, `vram leakcheck`
 # and the command's handling of bad input.
 . "$(dirname "$0")/lib.sh"

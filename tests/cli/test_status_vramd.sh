@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_status_vramd.sh - one view of the card while vramd runs:
 # with a job's lease, a client's lease (Python's vram.lease via the daemon)
 # and a program outside vram on the simulated card, `vram status --json`,

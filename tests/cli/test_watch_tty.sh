@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/cli/test_watch_tty.sh - `vram watch` on a real terminal (a pty made
 # by script(1)): it draws in place, quits on q and on Ctrl-C, and leaves the
 # terminal as it found it; TERM=dumb gets lines, NO_COLOR no colours.

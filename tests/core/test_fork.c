@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/core/test_fork.c - vram__fork_clean: a signal that reaches the child
  * before its exec runs no handler of the parent's (vramd's SIGTERM handler,

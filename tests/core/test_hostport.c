@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/core/test_hostport.c - "ADDR:PORT" for listening sockets, and the
  * http option that uses it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/core/test_layering.sh - the include rules of ARCHITECTURE.md, checked
 # against every #include of src/.
 #

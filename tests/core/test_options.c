@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/core/test_options.c - the options table: defaults, checks, the
  * environment, and the error list.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/core/test_versions.c - growing input structs carry a version: the
  * INIT macros set the one this header describes, a zeroed struct counts as

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/daemon/browser.py - the dashboard in a real headless Chromium.
 
     browser.py NAME CHROMIUM STUB WORK SCREENSHOT

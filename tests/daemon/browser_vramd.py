@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/daemon/browser_vramd.py - the real vramd's dashboard in headless Chromium.
 
     browser_vramd.py NAME CHROMIUM URL TOKEN_FILE COMMAND WORK SCREENSHOT

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/daemon/cdp.py - a headless Chromium driven over the DevTools protocol.
 
 Standard library only: a minimal WebSocket client (RFC 6455: masked text

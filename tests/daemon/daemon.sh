@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/daemon.sh - a vramd of the test's own, sourced after
 # tests/cli/lib.sh: the simulated card, and socket, queue, token and state
 # under $tmp (set daemon_db or daemon_history before sourcing to put them

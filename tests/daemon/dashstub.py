@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/daemon/dashstub.py - runs tests/helpers/dashstub for Python tests.
 
 Starts the stub on simulated cards (two devices, one with another

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/httpc.h - a small HTTP/1.1 client for the server's tests.
  *

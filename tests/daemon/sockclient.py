@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/daemon/sockclient.py - speaks vramd's socket protocol for tests.
 
     sockclient.py SOCKET raw TEXT          send TEXT as is, print what comes back

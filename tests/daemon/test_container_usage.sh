@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_container_usage.sh - vramd in a container without
 # --pid=host: the stub NVML lists a host pid that this /proc does not have,
 # so no job's process group can be matched; the running job's usage is then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/test_daemon_threads.c - vramd with everything at once, for
  * ThreadSanitizer: the daemon runs on a thread of this test while client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/test_dashboard.c - the device half of the provider: the
  * status document with its chart history, and the device metrics, from a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_dashboard_browser.sh - the dashboard in a real headless
 # Chromium (Debian's chromium), driven over the DevTools protocol by
 # tests/daemon/browser.py: no console errors or failed requests, the

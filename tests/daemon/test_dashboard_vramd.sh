@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_dashboard_vramd.sh - the real vramd's dashboard in a
 # headless Chromium: a job submitted through the page runs on the simulated
 # card and the page follows it to its end (tests/daemon/browser_vramd.py).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_group_commit.sh - submits that arrive together are on
 # disk with one fsync, and each is answered after it, in the order asked;
 # a job costs at most one more fsync, at its end (ends that come together

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/test_http.c - the dashboard's HTTP server against a scripted
  * provider: binding, every route's status and type, the security headers,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_job_log.sh - the queue's daily conveniences (issue 15):
 # `vram log JOB [--follow]` (through vramd, for the job's owner only, escaped
 # on a terminal), `vram submit --after/--afterok` (waits shown as

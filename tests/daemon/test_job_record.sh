@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_job_record.sh - a daemon job is sized once and travels
 # as one record: vramd stores its budget and tier with it, starts its runner
 # as `vram run --daemon-job N` (nothing of the job on that command line), and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_lease_names.sh - a client names its lease (the request's
 # `holder`, as the Slurm plugin does with its job and step ids) and `vram
 # queue`, its --json and the dashboard's /api/jobs show that name, held or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_list_pages.sh - vramd's list in pages: a page is at
 # most 1,000 jobs and says where the next begins ("next", asked for again
 # with "after"); `vram queue` and `vram queue --json` page through all of

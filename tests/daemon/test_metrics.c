@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/test_metrics.c - /metrics text: families, labels, the
  * admission-wait and job-duration histograms and their buckets, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/test_owner_group.c - a job's process group is one its runner
  * started (issue 10).  A runner runs as the job's submitter, who can make

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_promtool.sh - `promtool check metrics` accepts what
 # /metrics serves, after jobs have gone through every state (the server runs
 # over the scripted provider of tests/helpers/dashstub).

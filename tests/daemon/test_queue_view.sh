@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_queue_view.sh - what `vram queue` tells about each job
 # (issue 15): why a finished job ended (exit status, signal, time limit,
 # canceled by whom), who submitted it, when it started and ended, and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_systemd.sh - vramd under systemd: the installed units
 # pass systemd-analyze verify; started by socket activation it serves on the
 # socket systemd made (and leaves the path alone when it stops); it says

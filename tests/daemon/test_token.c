@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/daemon/test_token.c - the token file: random, owner-only, refused
  * when others could read it, compared in constant time.

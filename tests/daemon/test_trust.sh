@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_trust.sh - vramd's trust boundaries (issue 10), one case
 # or more per finding: one daemon per queue, a queue only its user can read,
 # user text never run nor printed raw, cancel and time limits that stop

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_trust_disk.sh - exactly once on a full disk (issue 10,
 # finding 7): jobs that started, then ended while the queue's disk was full
 # (their ends kept in memory only), then a kill -9 of the daemon and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_vramd.sh - vramd end to end on the simulated card: the
 # queue, the socket protocol's refusals, CSV batches, leases that come back
 # when their client dies, recovery after kill -9, and 10,000 queued jobs.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/daemon/test_vramd_disk.sh - vramd with its queue on a disk that fills:
 # a submit is refused with the reason, running jobs still end (their ends
 # kept in memory, every lease given back), no job starts until there is room,

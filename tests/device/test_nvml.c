@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/device/test_nvml.c - the NVML backend through its real dlopen path,
  * against the stub libraries the build makes (tests/stubs/nvml_stub.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/device/test_sim.c - the simulated backend: spec forms, scripted
  * processes, faults, and allocations shared between processes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/fuzz/fuzz_json.c - libFuzzer target: the JSON reader must never
  * crash, leak, read out of bounds, or accept text with trailing junk; what

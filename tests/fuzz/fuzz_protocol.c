@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/fuzz/fuzz_protocol.c - libFuzzer target: the daemon's request
  * parser must never crash, leak or read out of bounds, must say why it

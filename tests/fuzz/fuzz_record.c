@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/fuzz/fuzz_record.c - libFuzzer target: a daemon job's record as its
  * runner reads it from a claim reply must never crash, leak or read out of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/fuzz/test_fuzz.sh - runs each libFuzzer target for a bounded time
 # (VRAM_FUZZ_SECONDS, default 20) from its seed corpus; a crash, leak or
 # sanitizer report fails it.  Runs in the plain phase; needs clang.

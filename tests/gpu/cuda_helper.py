@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/gpu/cuda_helper.py - a torch-free CUDA program for the GPU checks:
 the CUDA driver API through ctypes over libcuda.so.1, nothing else.
 

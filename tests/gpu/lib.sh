@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/lib.sh - shared by the GPU checks: skip cleanly without a GPU.
 . "$(dirname "$0")/../cli/lib.sh"
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """tests/gpu/plan_workloads.py - real PyTorch workloads shaped like the
 profiles' components, measured on the GPU, used to calibrate vram profiles
 on half of the sizes and to check the predictions for the other half.

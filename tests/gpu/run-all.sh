@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/gpu/run-all.sh - the one script to run on a GPU machine: every
 # tests/gpu/ check, then the benches, with one table at the end.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/gpu/run_budget.py - a PyTorch job for `vram run` on a real GPU.
 
 Keeps to the budget vram gives it (VRAM_BUDGET_BYTES, through PyTorch's

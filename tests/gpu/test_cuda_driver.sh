@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_cuda_driver.sh - on a real GPU, with no PyTorch: vram's
 # NVML view against the CUDA driver's own (tests/gpu/cuda_helper.py, ctypes
 # over libcuda.so.1).  NVML lists the helper's pid; NVML total less

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_demo_gpu.sh - the demo batch through vramd on the real
 # card (examples/demo/run.py, as scripts/start.sh runs it): every job's
 # program runs in PyTorch on the GPU; no job dies of out-of-memory unless

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_enhance_gpu.sh - examples/enhance_frames.py for real: a
 # small convolutional network in PyTorch enhances 150 frames on the GPU
 # under the scheduler, with a budget that lets three run at once.  No

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_plan_calibration.sh - on a real GPU, PyTorch workloads
 # shaped like the profiles' components (a wav2vec2-like audio encoder, a
 # T5-like text encoder, a convolutional video denoiser) at several sizes:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_run_gpu.sh - `vram run` on a real GPU: a PyTorch job asked
 # for more than its first rung's budget dies of out-of-memory, the second
 # rung finishes, and the peaks vram recorded match what PyTorch reserved

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/gpu/test_shim_gpu.py - PyTorch under the shim on a real card, run by
 test_shim_gpu.sh inside `vram run --vram 4GiB` (the shim preloaded, its
 region in VRAM_SHIM_FD).

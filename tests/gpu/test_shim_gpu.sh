@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_shim_gpu.sh - the shim with PyTorch on a real card: with a
 # 4 GiB budget, mem_get_info and total_memory say 4 GiB; 5 GiB raises
 # torch.OutOfMemoryError and the process goes on (also with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/gpu/test_status_vs_smi.sh - on a real GPU, `vram status --json`
 # agrees with nvidia-smi, and a process that allocates 2 GiB shows up with
 # its usage.  Skips without a GPU.

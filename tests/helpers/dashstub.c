@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/helpers/dashstub.c - the dashboard's HTTP server over a scripted
  * provider, for tests that need a live server without the daemon core

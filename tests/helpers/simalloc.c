@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/helpers/simalloc.c - a program that really allocates on the
  * simulated card, for tests that need a GPU user they can steer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/helpers/structsizes.c - prints the size of every public struct the
  * Python binding mirrors with ctypes, as JSON, so that a test can hold the

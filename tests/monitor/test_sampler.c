@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/monitor/test_sampler.c - the sampler thread, its rings, window
  * statistics, thresholds and stage marks.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/monitor/test_snapshot.c - safe available, ours vs. others, the host,
  * process trees, and the JSON every script reads.

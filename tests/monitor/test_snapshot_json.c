@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/monitor/test_snapshot_json.c - the snapshot read back from its JSON,
  * as `vram status` reads vramd's: the same document again, and malformed

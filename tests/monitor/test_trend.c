@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/monitor/test_trend.c - leak or noise: the Theil-Sen trend.
  */

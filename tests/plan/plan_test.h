@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/plan_test.h - what the planning tests share: the shipped
  * profiles' names, loading one, and a scratch folder.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_alloc.c - PYTORCH_CUDA_ALLOC_CONF holds only what the
  * job's PyTorch accepts and acts on, and the probe finds that PyTorch.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_args.c - a profile's [args]: the plan's settings as the
  * pipeline's own words.  A line for a value wins over the line for any

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_calibrate.c - calibration: coefficients recovered from
  * runs made by a known "true" profile, one scale when rows are few, the

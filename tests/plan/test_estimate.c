@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_estimate.c - the estimator: exact arithmetic on a small
  * profile, and properties over many random settings on every shipped

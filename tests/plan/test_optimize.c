@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_optimize.c - the optimizer: its answer is the cheapest of
  * every combination of levers (checked against the exhaustive search on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_params.c - settings: resolution, frames and duration, the
  * switches and names, and every refusal naming the value.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_plan.c - plans: the tier for a budget (the
  * hunyuanvideo-avatar table at the middle of each range), forced tiers,

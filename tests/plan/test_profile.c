@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_profile.c - profiles: every shipped one loads and is
  * complete; mistakes in a profile are reported as file:line; the search

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_resolve.c - one settings resolver: the planner, the
  * estimator, the optimizer and calibration turn the same "key=value"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/plan/test_threads.c - a loaded profile is shared by threads: they
  * estimate, plan, optimize and load profiles at once, and every answer is

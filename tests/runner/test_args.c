@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/runner/test_args.c - {args} in a job's command: the plan's words
  * ([args]) spliced in as argv words of their own, none at all when the

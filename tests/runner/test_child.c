@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/runner/test_child.c - starting a job's command, its stderr, its
  * process group, and the peak-keeping timeline.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/runner/test_history.c - the run history: one transaction per run,
  * listing, reports, a locked database and a full disk.

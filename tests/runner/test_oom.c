@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/runner/test_oom.c - out-of-memory messages as PyTorch, the CUDA
  * driver and the libraries really print them.

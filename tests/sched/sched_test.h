@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/sched_test.h - what the scheduler's tests share: sizes and a
  * context on simulated cards.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_backfill.c - EASY backfill past a blocked head of queue,
  * as the daemon's jobs meet it (issue 9), the reasons a request waits, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/sched/test_daemon_backfill.sh - backfill in the daemon, as the
 # write-up tried it (issue 9): with A (15 GiB) running and B (15 GiB)
 # waiting for it, C (2 GiB) starts at once beside them, since B keeps the

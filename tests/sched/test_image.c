@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_image.c - Lanczos resampling of 8-bit frames: exact at
  * the same size, flat stays flat, shrinking averages, enlarging keeps order,

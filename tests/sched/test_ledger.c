@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_ledger.c - the ledger and its admission policy through
  * external leases: what fits, refusals with both numbers, wake-ups on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_pool.c - the worker pool: the SadTalker card runs
  * exactly three frames at once, the ladder and what classes learn,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_pool_ladder.c - in-process tasks on their ladder, as a
  * user met them (issue 9): a rung that cannot be admitted within its wait

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/sched/test_run_ladder.sh - `vram run` climbing down its ladder, as
 # a user meets it (issue 9): a rung not admitted within --wait steps down;
 # no retry asks for more memory than the attempt that failed, for a text

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_simulate.c - the admission engine in virtual time
  * (vram_sched_simulate): what each policy made of a trace, checked against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/sched/test_stress.c - 100,000 tasks of random sizes, durations,
  * failures and out-of-memory errors across three simulated devices, while

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/sched/test_virtual.sh - `vram simulate --virtual`: the admission
 # engine alone in virtual time, FIFO one at a time, vram without backfill
 # and vram with backfill side by side against the lower bound (issue 9),

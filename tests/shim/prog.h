@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/prog.h - what the shim's test programs share: the driver calls
  * they make, reached one way or another, and the lines they print.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/prog_host.c - a stand-in runner for the shim's tests: makes the
  * job's region with runner/enforce.c, as `vram run` does, runs a command

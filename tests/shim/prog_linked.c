@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/prog_linked.c - a CUDA program linked to libcuda.so.1 at build
  * time, calling the _v2 names as cuda.h spells them.

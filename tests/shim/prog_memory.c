@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/prog_memory.c - the memory the driver keeps for a program
  * beyond its allocations, and budgets per device, reached through dlsym on

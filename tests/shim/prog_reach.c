@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/prog_reach.c - reaches the driver the ways real software does,
  * chosen by the first argument:

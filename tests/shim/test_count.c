@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/test_count.c - the shim's counting parts on their own: the
  * allocation table and the region's per-device count, hammered by threads

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/shim/test_dashboard_over.sh - the dashboard's job table shows how far
 # --enforce soft let a job past its budget (the job's over_bytes), and shows
 # nothing of it for a job that stayed within.  Runs web/app.js under node

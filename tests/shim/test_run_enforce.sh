@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/shim/test_run_enforce.sh - `vram run` gives the job the shim: with
 # --vram 3GiB a CUDA program (on the stub driver) sees a 3 GiB card and is
 # refused the 4th GiB, the peak comes from the shim's count, --enforce soft

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/shim/test_shim.sh - the shim on the stub driver: every way a program
 # reaches CUDA sees the budget as its card and is refused past it; soft mode
 # counts the overage; forked children share the count; a process killed

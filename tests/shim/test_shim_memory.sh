@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/shim/test_shim_memory.sh - the memory the driver keeps for a job
 # beyond its allocations, on the stub driver: cuMemFreeAsync counted until
 # its stream gets there, a pool's reserve after frees (release threshold,

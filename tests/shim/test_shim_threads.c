@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/test_shim_threads.c - the shim's hooks themselves under
  * threads (the ThreadSanitizer run takes this file): the stub driver and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/shim/test_vramd_enforce.sh - two jobs on one simulated card under
 # vramd, each trying to take the whole card (16 GiB, one at a time) with a
 # 6 GiB lease: the shim holds each to its lease, and the daemon's jobs (what

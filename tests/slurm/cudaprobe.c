@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/slurm/cudaprobe.c - what a CUDA program in a Slurm task sees: the
  * card's total and free memory, then N allocations of 1 GiB.

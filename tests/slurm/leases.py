@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tests/slurm/leases.py - what vramd has leased, for the Slurm tests.
 
     leases.py SOCKET leased                    the bytes leased now, all devices

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tests/slurm/slurm.sh - a real single-node Slurm of the test's own, sourced
 # by tests/slurm/test_*.sh after tests/cli/lib.sh.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/slurm/test_slurm.sh - the SPANK plugin on a real single-node Slurm.
 #
 # Starts munged, slurmctld and slurmd (tests/slurm/slurm.sh) with two fake

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/soak/chaos.sh - rough treatment for vramd, outside the test suite:
 #
 #   tests/soak/chaos.sh [RUNS] [BUILD]      (defaults: 5 runs, build-asan if built, else build)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/stubs/cuda_stub.c - a stand-in libcuda.so.1 for the shim's tests:
  * a fake card that really counts what is allocated on it, and the entry

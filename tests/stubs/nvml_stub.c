@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/stubs/nvml_stub.c - a stand-in libnvidia-ml.so.1 for the tests.
  *

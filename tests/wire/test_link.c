@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/wire/test_link.c - a daemon job's end when vramd is gone: it is
  * written to the queue, so the next vramd neither loses it nor runs it twice;

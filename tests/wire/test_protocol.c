@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/wire/test_protocol.c - the socket protocol's requests and replies.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/wire/test_queue.c - the durable queue: batches, compare-and-set
  * moves, and what survives a reopen.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/wire/test_record.c - a daemon job's record, written as vramd writes
  * it into a claim reply and read back as its runner reads it; records that

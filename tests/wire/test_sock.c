@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tests/wire/test_sock.c - the daemon's socket: one daemon per path,
  * stale files replaced, owner-only permissions, peer credentials, lines.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/pipelines/latentsync/make_configs.py - writes the U-Net configs
 vram's latentsync profile names in {args}.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/pipelines/standins/hunyuan_avatar_sample.py - a stand-in for
 HunyuanVideo-Avatar's hymm_sp/sample_gpu_poor.py
 (github.com/Tencent-Hunyuan/HunyuanVideo-Avatar): the options its README's

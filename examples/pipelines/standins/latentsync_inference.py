@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/pipelines/standins/latentsync_inference.py - a stand-in for
 LatentSync's scripts/inference.py (github.com/bytedance/LatentSync, as of
 commit 47ee37b): the same options, read by an argparse copy written here

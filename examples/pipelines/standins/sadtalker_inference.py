@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/pipelines/standins/sadtalker_inference.py - a stand-in for
 SadTalker's inference.py (github.com/OpenTalker/SadTalker): the same
 options, read by an argparse copy written here from the real one's, and the

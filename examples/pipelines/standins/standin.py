@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """examples/pipelines/standins/standin.py - what the stand-ins share.
 
 A stand-in takes exactly the options of a real pipeline's script (an

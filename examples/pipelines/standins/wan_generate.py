@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """examples/pipelines/standins/wan_generate.py - a stand-in for Wan2.2's
 generate.py (github.com/Wan-Video/Wan2.2): the same options, read by an
 argparse copy written here from the real one's (tasks, the --size choices of
