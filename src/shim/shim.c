@@ -72,6 +72,7 @@ static struct shim {
     uint64_t budget[VRAM_SHIM_DEVICES];         /* per device, from the region */
     bool uniform;                   /* every device has the same budget */
     _Atomic int slot;               /* this process's slot, -1 for none */
+    _Atomic uint64_t devs_seen;     /* devices this process marked in the region */
     _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
     _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
     _Atomic uint64_t ctx_charge[VRAM_SHIM_DEVICES];
@@ -85,7 +86,6 @@ static struct shim {
         _Atomic int dev;
         _Atomic int64_t live;       /* bytes of its allocations the program holds */
         _Atomic uint64_t kept;      /* charged beyond live: what the pool still keeps */
-        _Atomic int settling;
     } pools[POOLS];
     struct shim_graph {
         _Atomic uintptr_t handle;   /* a CUgraph or a CUgraphExec; 0: free */
@@ -543,7 +543,8 @@ static uint64_t rounded(uint64_t bytes)
 static inline int sub_index(void)
 {
     char here;
-    return (int)(((uintptr_t)&here >> 21) % VRAM_SHIM_SUBS);
+    uintptr_t x = (uintptr_t)&here >> 21;
+    return (int)((x ^ x >> 2 ^ x >> 5) % VRAM_SHIM_SUBS);
 }
 
 /* Takes bytes on dev for an allocation about to be made.  In hard mode,
@@ -578,7 +579,7 @@ again:;
         slot = claim_slot();
     if (slot >= 0)
         atomic_fetch_add_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
-    vram_shim_raise(&d->peak, now);
+    vram_shim_note_peak(r, &S.devs_seen, dev, now);
     return CUDA_SUCCESS;
 }
 
@@ -924,33 +925,36 @@ static int default_pool(int dev)
 }
 
 /* Sets what pool row i keeps to the driver's figure; true when that gave
- * bytes back. */
+ * bytes back.  Any thread may settle at any time, with no flag to wait on
+ * (a settler preempted mid-way must not stop the others: their frees would
+ * pile up in `kept` until the budget refused everything): the new figure
+ * replaces the one read before the driver was asked, or, when a free or an
+ * allocation moved it meanwhile, the row is read again (a few times, then
+ * left to the next settle). */
 static bool settle_pool(int i)
 {
     struct shim_pool *p = &S.pools[i];
     uintptr_t h = atomic_load(&p->handle);
-    int zero = 0;
-    if (!h || !atomic_compare_exchange_strong(&p->settling, &zero, 1))
+    if (!h)
         return false;
-    bool gave = false;
-    cuuint64_t reserved = 0;
-    if (CALL_REAL(cuMemPoolGetAttribute, (CUmemoryPool)h, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) ==
-        CUDA_SUCCESS) {
-        int dev = atomic_load(&p->dev);
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t k = atomic_load(&p->kept);
         int64_t live = atomic_load(&p->live);
-        uint64_t target = live <= 0 ? reserved : reserved > (uint64_t)live ? reserved - (uint64_t)live : 0;
-        uint64_t k = atomic_load(&p->kept), over;
-        while (!atomic_compare_exchange_weak(&p->kept, &k, target))
-            ;
-        if (target > k) {
+        cuuint64_t reserved = 0;
+        if (CALL_REAL(cuMemPoolGetAttribute, (CUmemoryPool)h, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) !=
+            CUDA_SUCCESS)
+            return false;
+        uint64_t target = live <= 0 ? reserved : reserved > (uint64_t)live ? reserved - (uint64_t)live : 0, over;
+        if (!atomic_compare_exchange_strong(&p->kept, &k, target))
+            continue;
+        int dev = atomic_load(&p->dev);
+        if (target > k)
             charge(dev, target - k, true, &over);   /* the driver holds it already */
-        } else if (k > target) {
+        else if (k > target)
             uncharge(dev, k - target);
-            gave = true;
-        }
+        return k > target;
     }
-    atomic_store(&p->settling, 0);
-    return gave;
+    return false;
 }
 
 /* An allocation of n from pool row i, charged in full (*charged): the pool

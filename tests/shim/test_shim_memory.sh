@@ -78,6 +78,9 @@ device_lines=("device 0 total=$GIB free=$GIB device_total=$GIB" "device 0 alloc 
               "device 1 total=$B3 free=$B3 device_total=$B3" "device 1 alloc 3 ok" "device 1 alloc 4 error 2")
 VRAM_STUB_CUDA_DEVICES=2 "$prog/host" hard "$GIB,$B3" -- "$prog/memory" devices >"$tmp/out" 2>&1
 want per-device-budget-from-the-region "${device_lines[@]}" "device 0 refused=3" "device 1 refused=1"
+# 1 GiB on device 0, freed, then 3 GiB on device 1: the job held 3 GiB at
+# most (the sum of each device's peak, 4 GiB, it never held).
+want job-peak-is-the-most-held-at-once "final used=0 peak=$B3 over=0 refused=4 processes=1 status=0"
 for form in "1GiB,3GiB" "0:1GiB,1:3GiB"; do
     env VRAM_STUB_CUDA_DEVICES=2 LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=$form "$prog/memory" devices >"$tmp/out" 2>&1
     want "per-device-budget-from-env-$form" "${device_lines[@]}"
