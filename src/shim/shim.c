@@ -44,6 +44,7 @@
 #define CTX_MAX_BYTES (4ull << 30)     /* a context measured above this is noise */
 #define POOLS 64                        /* memory pools a process's count follows */
 #define GRAPHS 256                      /* graphs (and instantiated graphs) with memory nodes */
+#define STREAMS 64                      /* streams with plain memory freed on them, pending */
 /* A stream-ordered allocation's table entry carries its pool row (+1) in
  * these bits of its size (sizes stay below 2^48). */
 #define POOL_SHIFT 48
@@ -92,6 +93,13 @@ static struct shim {
         uint64_t bytes[VRAM_SHIM_DEVICES];   /* its memory nodes, per device */
     } graphs[GRAPHS], execs[GRAPHS];
     _Atomic int nexecs;             /* exec rows ever used: 0 keeps launches free */
+    struct shim_stream {
+        _Atomic uintptr_t key;      /* stream_key(); 0: a free row */
+        _Atomic uint64_t owner;     /* the thread, for a per-thread default stream */
+        _Atomic uint64_t bytes[VRAM_SHIM_DEVICES];   /* plain memory freed on it, not yet reached */
+    } streams[STREAMS];
+    _Atomic int nstreams;           /* stream rows ever used */
+    _Atomic uint64_t orphan[VRAM_SHIM_DEVICES];      /* of destroyed streams not yet idle */
     ptrmap map;
     char problem[256];              /* why the shim passes through, said at first use */
     _Atomic int said;
@@ -522,6 +530,7 @@ __attribute__((constructor)) static void shim_init(void)
 
 static bool settle_dev(int dev);
 static void settle_all(void);
+static bool settle_streams(int dev);
 
 static int current_device(void)
 {
@@ -1082,6 +1091,7 @@ static bool settle_dev(int dev)
     for (int i = 0; i < n; i++)
         if (atomic_load(&S.pools[i].handle) && atomic_load(&S.pools[i].dev) == dev)
             gave |= settle_pool(i);
+    gave |= settle_streams(dev);
     return settle_graph(dev) || gave;
 }
 
@@ -1094,6 +1104,133 @@ static void settle_all(void)
         settle_pool(i);
     for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
         settle_graph(d);
+    settle_streams(-1);
+}
+
+/* ---- plain memory freed on a stream ----
+ *
+ * cuMemFreeAsync of memory that cuMemAlloc (not a pool) made frees it when
+ * the stream gets there, and another stream may still be using it until
+ * then: its bytes stay counted until the shim knows the stream is past the
+ * free: at cuStreamSynchronize of that stream, cuCtxSynchronize (the
+ * device's), a cuStreamQuery of it that says done, and at the points where
+ * pools settle (cuMemGetInfo, cuEventSynchronize, before refusing an
+ * allocation), where the shim asks cuStreamQuery itself.  Per stream, a
+ * row of bytes per device.  A per-thread default stream is a different
+ * stream on each thread: its row is its thread's, and only that thread's
+ * query or synchronization releases it (or cuCtxSynchronize).  A stream
+ * destroyed with frees still ahead of it hands them to the device's orphan
+ * count, released at cuCtxSynchronize.  With every row taken, a free is
+ * given back at the call, as before. */
+
+#define STREAM_PER_THREAD ((uintptr_t)0x2)   /* CU_STREAM_PER_THREAD */
+
+/* The row key of stream s as called (plain or _ptsz); *owner the thread
+ * whose stream it is, for a per-thread default stream, else 0. */
+static uintptr_t stream_key(CUstream s, bool ptsz, uint64_t *owner)
+{
+    uintptr_t h = (uintptr_t)s;
+    bool per_thread = h == STREAM_PER_THREAD || (h == 0 && ptsz);
+    *owner = per_thread ? (uint64_t)pthread_self() : 0;
+    return per_thread ? STREAM_PER_THREAD << 1 | 1 : h << 1 | 1;
+}
+
+static struct shim_stream *stream_row(uintptr_t key, uint64_t owner, bool add)
+{
+    int n = atomic_load_explicit(&S.nstreams, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (atomic_load_explicit(&S.streams[i].key, memory_order_acquire) == key &&
+            atomic_load_explicit(&S.streams[i].owner, memory_order_relaxed) == owner)
+            return &S.streams[i];
+    if (!add)
+        return NULL;
+    for (int i = 0; i < STREAMS; i++) {
+        uintptr_t zero = 0;
+        struct shim_stream *r = &S.streams[i];
+        if (atomic_load(&r->key) || !atomic_compare_exchange_strong(&r->key, &zero, UINTPTR_MAX))
+            continue;
+        atomic_store(&r->owner, owner);
+        atomic_store_explicit(&r->key, key, memory_order_release);
+        int cur = atomic_load(&S.nstreams);
+        while (cur < i + 1 && !atomic_compare_exchange_weak(&S.nstreams, &cur, i + 1))
+            ;
+        return r;
+    }
+    return NULL;
+}
+
+/* Plain memory of n bytes on dev freed on stream s: false when no row is
+ * left (the caller gives the bytes back now). */
+static bool stream_pending(CUstream s, bool ptsz, int dev, uint64_t n)
+{
+    uint64_t owner;
+    uintptr_t key = stream_key(s, ptsz, &owner);
+    struct shim_stream *r = stream_row(key, owner, true);
+    if (!r)
+        return false;
+    atomic_fetch_add(&r->bytes[dev], n);
+    return true;
+}
+
+/* The stream of row r got past its frees (on dev, or every device when
+ * dev < 0); true when that gave bytes back. */
+static bool stream_reached(struct shim_stream *r, int dev)
+{
+    bool gave = false;
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+        if (dev >= 0 && d != dev)
+            continue;
+        uint64_t b = atomic_load_explicit(&r->bytes[d], memory_order_relaxed) ? atomic_exchange(&r->bytes[d], 0)
+                                                                                : 0;
+        if (b) {
+            uncharge(d, b);
+            gave = true;
+        }
+    }
+    return gave;
+}
+
+static bool row_busy(struct shim_stream *r, int dev)
+{
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+        if ((dev < 0 || d == dev) && atomic_load_explicit(&r->bytes[d], memory_order_relaxed))
+            return true;
+    return false;
+}
+
+/* Asks the driver whether row r's stream is done (only the owner may ask
+ * about a per-thread default stream). */
+static bool stream_idle(struct shim_stream *r)
+{
+    uintptr_t key = atomic_load(&r->key);
+    uint64_t owner = atomic_load(&r->owner);
+    if (!key || key == UINTPTR_MAX || (owner && owner != (uint64_t)pthread_self()))
+        return false;
+    CUstream s = (CUstream)(key >> 1);
+    return (owner ? CALL_REAL(cuStreamQuery_ptsz, s) : CALL_REAL(cuStreamQuery, s)) == CUDA_SUCCESS;
+}
+
+/* At a settle point: the streams that are done give their frees back. */
+static bool settle_streams(int dev)
+{
+    bool gave = false;
+    int n = atomic_load_explicit(&S.nstreams, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        struct shim_stream *r = &S.streams[i];
+        if (row_busy(r, dev) && stream_idle(r))
+            gave |= stream_reached(r, dev);
+    }
+    return gave;
+}
+
+/* Stream s (as called) got past everything on it. */
+static void stream_synced(CUstream s, bool ptsz)
+{
+    uint64_t owner;
+    uintptr_t key = stream_key(s, ptsz, &owner);
+    struct shim_stream *r = S.region ? stream_row(key, owner, false) : NULL;
+    if (r)
+        stream_reached(r, -1);
 }
 
 /* Stream-ordered allocations count from the call, as the budget must hold
@@ -1154,7 +1291,7 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
  * allocation: to its pool's row, see above); the table entry is taken first
  * so that a racing double free cannot give them back twice, and put back if
  * the driver refuses. */
-#define FREE_DEVPTR(name, sync, p, ...)                                        \
+#define FREE_DEVPTR(name, sync, stream, ptsz, p, ...)                          \
     {                                                                          \
         __typeof__(&name) f_ = REAL(name);                                     \
         if (UNLIKELY(!f_))                                                     \
@@ -1173,16 +1310,17 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
                 ;                                                              \
             else if (UNLIKELY(POOL_ROW(v_) >= 0))                              \
                 pool_freed(POOL_ROW(v_), POOL_SIZE(v_), sync);                 \
-            else                                                               \
+            else if (sync || !stream_pending(stream, ptsz, dev_, PTRMAP_SIZE(v_))) \
                 uncharge(dev_, PTRMAP_SIZE(v_));                               \
         }                                                                      \
         return rc_;                                                            \
     }
 
-EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, true, p, p)
-EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, true, p, p)
-EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, false, p, p, s)
-EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync_ptsz, false, p, p, s)
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, true, NULL, false, p, p)
+EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, true, NULL, false, p, p)
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, false, s, false, p, p, s)
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s)
+    FREE_DEVPTR(cuMemFreeAsync_ptsz, false, s, true, p, p, s)
 
 /* The virtual memory calls: physical memory is what cuMemCreate makes. */
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
@@ -1359,14 +1497,80 @@ EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
         return rc_;                                                            \
     }
 
-EXPORT CUresult cuStreamSynchronize(CUstream s) SETTLE_AFTER(cuStreamSynchronize, s)
-EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) SETTLE_AFTER(cuStreamSynchronize_ptsz, s)
 EXPORT CUresult cuEventSynchronize(CUevent e) SETTLE_AFTER(cuEventSynchronize, e)
+
+#define STREAM_DONE_AFTER(name, ptsz, s)                                       \
+    {                                                                          \
+        CUresult rc_ = CALL_REAL(name, s);                                     \
+        if (rc_ == CUDA_SUCCESS && S.region) {                                 \
+            stream_synced(s, ptsz);                                            \
+            settle_all();                                                      \
+        }                                                                      \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuStreamSynchronize(CUstream s) STREAM_DONE_AFTER(cuStreamSynchronize, false, s)
+EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) STREAM_DONE_AFTER(cuStreamSynchronize_ptsz, true, s)
+
+/* A query that says done: the stream got past its frees (pools settle at
+ * synchronizations only: a polling loop stays cheap). */
+#define STREAM_QUERY(name, ptsz, s)                                            \
+    {                                                                          \
+        CUresult rc_ = CALL_REAL(name, s);                                     \
+        if (rc_ == CUDA_SUCCESS && S.region)                                   \
+            stream_synced(s, ptsz);                                            \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuStreamQuery(CUstream s) STREAM_QUERY(cuStreamQuery, false, s)
+EXPORT CUresult cuStreamQuery_ptsz(CUstream s) STREAM_QUERY(cuStreamQuery_ptsz, true, s)
+
+/* A stream destroyed before it got past its frees: they still happen, and
+ * are the device's until the context is synchronized.  The row is free
+ * again (a new stream may get the same handle). */
+static void stream_destroying(CUstream s)
+{
+    uint64_t owner;
+    uintptr_t key = stream_key(s, false, &owner);
+    struct shim_stream *r = S.region ? stream_row(key, owner, false) : NULL;
+    if (!r)
+        return;
+    if (row_busy(r, -1) && stream_idle(r))
+        stream_reached(r, -1);
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+        uint64_t b = atomic_exchange(&r->bytes[d], 0);
+        if (b)
+            atomic_fetch_add(&S.orphan[d], b);
+    }
+    atomic_store(&r->key, 0);
+}
+
+EXPORT CUresult cuStreamDestroy_v2(CUstream s)
+{
+    stream_destroying(s);
+    return CALL_REAL(cuStreamDestroy_v2, s);
+}
+
+EXPORT CUresult cuStreamDestroy(CUstream s)
+{
+    stream_destroying(s);
+    return CALL_REAL(cuStreamDestroy, s);
+}
+
+/* Every stream of the current context got past everything. */
 EXPORT CUresult cuCtxSynchronize(void)
 {
     CUresult rc = CALL_REAL(cuCtxSynchronize);
-    if (rc == CUDA_SUCCESS)
+    if (rc == CUDA_SUCCESS && S.region) {
+        int dev = current_device();
+        if ((unsigned)dev < VRAM_SHIM_DEVICES) {
+            int n = atomic_load_explicit(&S.nstreams, memory_order_acquire);
+            for (int i = 0; i < n; i++)
+                stream_reached(&S.streams[i], dev);
+            uncharge(dev, atomic_exchange(&S.orphan[dev], 0));
+        }
         settle_all();
+    }
     return rc;
 }
 
@@ -1605,6 +1809,9 @@ static void context_closed(int dev)
             atomic_store(&S.pools[i].kept, 0);
         }
     atomic_store(&S.graph_charge[dev], 0);
+    for (int i = 0; i < STREAMS; i++)
+        atomic_store(&S.streams[i].bytes[dev], 0);
+    atomic_store(&S.orphan[dev], 0);
     int slot = atomic_load(&S.slot);
     if (slot >= 0) {
         uint64_t b = vram_shim_slot_take(S.region, slot, dev);
