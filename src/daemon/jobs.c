@@ -358,8 +358,8 @@ static int check_fits(vramd *d, const vramd_job *j, uint64_t largest)
     vram_size_format(cap, can, sizeof(can));
     if (dev >= 0)
         snprintf(which, sizeof(which), "GPU %d", dev);
-    return vram__fail(VRAM_ENOFIT, "the job needs %s; %s can give %s (its total less the safety margin)",
-                      need, which, can);
+    return vram__fail(VRAM_ENOFIT, "the job needs %s; %s can give %s (its total less "
+                      "driver-reserved memory and the safety margin)", need, which, can);
 }
 
 /* Sizes the job once, at submit: its budget and tier go into its record

@@ -556,6 +556,8 @@ static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *o
     nvml_backend *n = to_nvml(be);
     if (idx >= n->count)
         return vram__fail(VRAM_ENODEV, "no device %u: NVML reports %u", idx, n->count);
+    /* The UUID read at open: a lost device is still named by it. */
+    vram__strlcpy(out->uuid, n->dev[idx].uuid, sizeof(out->uuid));
     return note_result(n, idx, query(n, idx, out));
 }
 

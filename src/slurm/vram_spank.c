@@ -812,6 +812,34 @@ static int read_grant(void)
     return 0;
 }
 
+/* PYTORCH_CUDA_ALLOC_CONF for the task, as `vram run` makes it: never over
+ * a user's setting in either name (PyTorch 2.8+ reads PYTORCH_ALLOC_CONF
+ * first), and only what the task's PyTorch accepts: VRAM_TORCH_VERSION in
+ * its environment, else the probe beside the python3 on the task's PATH
+ * (this is the task's own process, before it execs: its PATH and HOME may
+ * be set here).  Nothing when the version cannot be read. */
+static void alloc_conf(spank_t sp)
+{
+    char text[8192], version[64] = "", conf[256] = "";
+    if (spank_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)) != ESPANK_ENV_NOEXIST ||
+        spank_getenv(sp, "PYTORCH_ALLOC_CONF", text, sizeof(text)) != ESPANK_ENV_NOEXIST)
+        return;
+    static const char *const names[] = { "VRAM_TORCH_VERSION", "PATH", "HOME" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (step_getenv(sp, names[i], text, sizeof(text)))
+            setenv(names[i], text, 1);
+        else
+            unsetenv(names[i]);
+    }
+    if (vram_torch_version(version, sizeof(version)) != 0) {
+        if (!strstr(vram_last_error(), "no PyTorch found"))
+            return;                 /* "none", or a bad VRAM_TORCH_VERSION: nothing */
+        version[0] = '\0';          /* not found here: taken as a recent one */
+    }
+    if (vram_alloc_conf(g.budget, 0, 0, version, conf, sizeof(conf)) == 0 && conf[0])
+        task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", conf);
+}
+
 /* In each task, just before it execs: its budget, its lease and the shim. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
@@ -846,8 +874,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
             task_setenv(sp, "CUDA_VISIBLE_DEVICES", text);
         }
     }
-    if (spank_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)) == ESPANK_ENV_NOEXIST)
-        task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", vram_alloc_conf_for(g.budget));
+    alloc_conf(sp);
     if (g.mode != ENFORCE_OFF)
         preload_shim(sp);
     else                            /* not a batch step's count, come down by env */

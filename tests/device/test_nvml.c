@@ -511,9 +511,14 @@ TEST(version_mismatch_is_an_error_never_the_simulated_card)
     vram_options_set(o, "backend", "auto", NULL);
     ctx = NULL;
     rc = vram_ctx_open(&ctx, o);
-    if (ctx)
-        vram_ctx_close(ctx);
     CHECK_MSG(rc == 0 || rc == VRAM_ELOST, "rc %d", rc);
+    if (ctx) {                      /* opened on NVML: the lost GPU answers ELOST */
+        CHECK(!vram_ctx_is_simulated(ctx));
+        CHECK_STR_EQ(vram_ctx_backend(ctx), "nvml");
+        vram_device_info in;
+        CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_ELOST);
+        vram_ctx_close(ctx);
+    }
     vram_options_free(o);
 }
 
