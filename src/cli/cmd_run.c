@@ -191,6 +191,8 @@ static int run(cli_args *a)
     /* vramd's runner, started ahead of its job's turn with its devices
      * open, waits here: 'g' once the daemon has recorded the start, else
      * (a cancel, the daemon gone) it ends having said nothing. */
+    if (cli_has(a, "gate"))
+        vram_job_runner_warm();
     if (cli_has(a, "gate") && !wait_at_gate(a)) {
         vram_ctx_close(ctx);
         free(settings);
