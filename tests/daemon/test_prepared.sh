@@ -13,6 +13,9 @@ start_daemon || exit 1
 # The runner of job $1 waiting (or running) under this daemon: its pid.
 runner_of() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | awk -v j="$1" '$0 ~ "--daemon-job " j " --gate 3 " { print $1 }'; }
 waiting() { ps -o args= --ppid "$daemon" 2>/dev/null | grep -c -- '--gate 3 '; }
+is_state() { [ "$(state_of "$1")" = "$2" ]; }
+has_runner() { [ -n "$(runner_of "$1")" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
 ran_count() { grep -cx "vramd-$1" "$tmp/ran" 2>/dev/null; }
 state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
 import json, sys
@@ -20,13 +23,13 @@ print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.ar
 
 # A holder of the card, then four jobs that must wait for it.
 holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
-wait_until 30 test "$(state_of "$holder")" = running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
+wait_until 30 is_state "$holder" running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
 jobs=()
 for _ in 1 2 3 4; do
     jobs+=("$("$VRAM" submit --vram 14GiB -- sh -c "echo \$VRAM_JOB >>$tmp/ran")")
 done
 a=${jobs[0]} b=${jobs[1]} c=${jobs[2]} e=${jobs[3]}
-if wait_until 30 test -n "$(runner_of "$a")" && wait_until 30 test -n "$(runner_of "$b")"; then
+if wait_until 30 has_runner "$a" && wait_until 30 has_runner "$b"; then
     ok runners_started_ahead_for_the_next_two
 else
     not_ok runners_started_ahead_for_the_next_two "$(ps -o pid=,args= --ppid "$daemon")"
@@ -44,7 +47,7 @@ fi
 # next queued job gets one.
 ra=$(runner_of "$a")
 "$VRAM" cancel "$a" >/dev/null
-if wait_until 30 sh -c "! kill -0 $ra 2>/dev/null" && wait_until 30 test -n "$(runner_of "$c")"; then
+if wait_until 30 gone "$ra" && wait_until 30 has_runner "$c"; then
     ok canceled_jobs_runner_ends_and_the_next_is_started
 else
     not_ok canceled_jobs_runner_ends_and_the_next_is_started "$(ps -o pid=,args= --ppid "$daemon")"
@@ -67,12 +70,12 @@ if [ "$(ran_count "$a")" = 0 ]; then ok canceled_job_never_ran; else not_ok canc
 # end of file), and the next vramd runs the job exactly once.
 rm -f "$tmp/GO"
 holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
-wait_until 30 test "$(state_of "$holder")" = running || not_ok holder_runs_again "$("$VRAM" queue 2>&1)"
+wait_until 30 is_state "$holder" running || not_ok holder_runs_again "$("$VRAM" queue 2>&1)"
 f=$("$VRAM" submit --vram 14GiB -- sh -c "echo \$VRAM_JOB >>$tmp/ran")
-wait_until 30 test -n "$(runner_of "$f")" || not_ok runner_ahead_before_kill "$(ps -o pid=,args= --ppid "$daemon")"
+wait_until 30 has_runner "$f" || not_ok runner_ahead_before_kill "$(ps -o pid=,args= --ppid "$daemon")"
 rf=$(runner_of "$f")
 kill -9 "$daemon"; wait "$daemon" 2>/dev/null; daemon=
-if wait_until 30 sh -c "! kill -0 $rf 2>/dev/null"; then
+if wait_until 30 gone "$rf"; then
     ok waiting_runner_ends_with_its_daemon
 else
     not_ok waiting_runner_ends_with_its_daemon "pid $rf: $(ps -o args= -p "$rf")"
