@@ -711,6 +711,7 @@ static void watch(run *r, attempt *a, watched *w)
         next_sample = now + interval;
         if (r->ad.job && now >= next_progress) {
             next_progress = now + 1000;
+            vram__admit_owner_again(&r->ad);
             double p = tail_progress(&w->child);
             if (p >= 0 && p != last_progress)
                 vram__admit_progress(&r->ad, p);
