@@ -330,8 +330,12 @@ static int cli_submit_ms(int n, double ms[2], double cpu[2], double *rt, double 
     char *tsp_hold[] = { "sleep", "3600", NULL };
     if (have_tsp && (start_tsp(1) || cli_submit(TSP, NULL, tsp_hold)))
         return -1;
-    if (start_vramd() || vram_client_open(sock_path, &c))
+    if (start_vramd() || vram_client_open(sock_path, &c)) {
+        if (have_tsp)
+            stop_tsp();
+        stop_vramd();
         return -1;
+    }
     int rc = api_submit(c, hold, 21ull << 30, &holder);
     vram_client_close(c);
     char *tsp_true[] = { "tsp", "true", NULL };
