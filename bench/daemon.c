@@ -374,6 +374,17 @@ int main(int argc, char **argv)
     printf("| %-52s | %9.1f MiB    | %.1f MiB with %llu queued (%.2f KiB a job)\n",
            "daemon memory (RSS), queue empty", (double)rss0 / 1024, (double)rss1 / 1024,
            (unsigned long long)queued, queued ? (double)(rss1 - rss0) / (double)queued : 0);
+    /* Issue 13's goals at this queue length, for bench/goals.sh. */
+    double flat = fill_rate[0] > 0 ? fill_rate[1] / fill_rate[0] : 0;
+    bench_goal("per-submit cost independent of the queue: the last tenth's rate over the first's", ">= 0.90",
+               flat >= 0.9, "%.2f (%.0f /s, then %.0f /s, filling %llu)", flat, fill_rate[0], fill_rate[1],
+               (unsigned long long)queued);
+    bench_goal("vram queue, first page", "< 10 ms", first >= 0 && first < 10, "%.1f ms with %llu queued", first,
+               (unsigned long long)queued);
+    bench_goal("vram queue --json, all, bounded memory", "< 1 s, the command < 64 MiB",
+               best >= 0 && best < 1000 && all_rss < 64 * 1024,
+               "%.0f ms, peak RSS %.0f MiB, %llu jobs", best, (double)all_rss / 1024, (unsigned long long)queued);
+    bench_goal("daemon CPU, idle with the queue full", "~0 %", cpu_idle < 1, "%.2f %% of a core", cpu_idle);
     char cmd[PATH_MAX * 2];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -205,7 +205,7 @@ typedef struct vram__enforce {
 
 typedef struct vram__enforce_count {
     uint64_t used_bytes;            /* the job's live device bytes now, all devices */
-    uint64_t peak_bytes;
+    uint64_t peak_bytes;            /* the most it held at once over all devices */
     uint64_t over_bytes;            /* the most it went past the budget (soft) */
     uint64_t refused;               /* allocations answered out-of-memory */
     unsigned processes;             /* that attached, ever */

@@ -127,6 +127,16 @@ expect plan_nothing_fits 3 'nothing fits the 0.2 GiB budget: the lowest tier, em
 expect plan_hf_id 0 '^model +wan2.2-ti2v-5b ' -- "$VRAM" plan --model Wan-AI/Wan2.2-TI2V-5B --vram 24GiB
 expect estimate_hf_id 0 'wan2.2-t2v-a14b' -- "$VRAM" estimate --model wan-ai/wan2.2-t2v-a14b-diffusers --vram 80GiB
 expect profiles_show_hf_id 0 '^hf_id +Wan-AI/Wan2.2-TI2V-5B ' -- "$VRAM" profiles show Wan-AI/Wan2.2-TI2V-5B
+# Every shipped profile's hf_id (each checked against the public repository
+# that downloads it; see the profile) finds that profile.
+bad=""
+for ini in "$VRAM_TOP"/profiles/*.ini; do
+    name=$(sed -n 's/^name *= *//p' "$ini")
+    for id in $(sed -n 's/^hf_id *= *\([^;]*\).*/\1/p' "$ini"); do
+        "$VRAM" profiles show "$id" 2>&1 | grep -Eq "^$name( |\$)" || bad="$bad $id->?($name)"
+    done
+done
+[ -z "$bad" ] && ok every_shipped_hf_id_finds_its_profile || not_ok every_shipped_hf_id_finds_its_profile "$bad"
 expect plan_hf_id_unknown 2 "unknown model 'Wan-AI/Wan9': no profile names that Hugging Face id" -- \
     "$VRAM" plan --model Wan-AI/Wan9 --vram 24GiB
 expect plan_hf_id_not_a_path 2 "is not a model name" -- "$VRAM" plan --model Wan-AI/../../etc/passwd --vram 24GiB
