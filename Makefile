@@ -267,8 +267,6 @@ comma := ,
 SLURM_INCLUDE ?= /usr/include
 SPANK_H   := $(wildcard $(SLURM_INCLUDE)/slurm/spank.h)
 SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
-# Where make install puts the shim.
-SHIM_PATH  = $(LIBDIR)/vram/libvram_shim.so
 .PHONY: slurm install-slurm
 all: slurm
 # What a CUDA program in a Slurm task sees (tests/slurm/test_slurm.sh).
@@ -279,7 +277,7 @@ slurm: $(SPANK_SO)
 $(SPANK_SO): src/slurm/vram_spank.c $(STATIC) include/vram.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  SPANK   $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) \
 	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 install-slurm: $(SPANK_SO)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/vram/slurm

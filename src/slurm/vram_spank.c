@@ -31,7 +31,8 @@
  * tasks' environment.  The slurmd and job-script contexts do nothing.
  *
  * plugstack.conf arguments, all optional:
- *   shim=PATH          the LD_PRELOAD library (default VRAM_SHIM_PATH)
+ *   shim=PATH          the LD_PRELOAD library (default LIBDIR/vram/libvram_shim.so,
+ *                      set at build time: /usr/lib/x86_64-linux-gnu/vram/ on Debian)
  *   enforce=MODE       hard, soft or off when a step does not say (hard)
  *   card_bytes=SIZE    a card's memory where NVML is absent
  *   shards=N           shards per card (default: gres.conf's Name=shard Count)
@@ -63,9 +64,13 @@
 
 SPANK_PLUGIN(vram, 1);
 
-#ifndef VRAM_SHIM_PATH
-#define VRAM_SHIM_PATH "/usr/local/lib/vram/libvram_shim.so"
+/* The shim's installed path: LIBDIR/vram/ as the Makefile sets it at build
+ * time (VRAM_PKGLIBDIR, multiarch on Debian: /usr/lib/x86_64-linux-gnu/vram),
+ * where `make install` puts it.  No guess is compiled in. */
+#ifndef VRAM_PKGLIBDIR
+#error "VRAM_PKGLIBDIR (the Makefile's LIBDIR/vram) must be defined"
 #endif
+#define VRAM_SHIM_PATH VRAM_PKGLIBDIR "/libvram_shim.so"
 
 /* A step's leases are one per local task; a step with a budget and more
  * tasks than this on one node fails, saying so.  The grant that every task
