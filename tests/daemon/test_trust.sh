@@ -295,6 +295,13 @@ for j in json.load(sys.stdin)["jobs"]:
     if [ "$hst" = "failed lost" ] && [ "$(wc -l <"$tmp/pubout/ran-homeless")" = 1 ]; then ok homeless_submitters_job_lost_not_run_twice
     else not_ok homeless_submitters_job_lost_not_run_twice "job $hjob is '$hst', ran $(wc -l <"$tmp/pubout/ran-homeless" 2>&1) times"; fi
     mv "$tmp/ohome.away" "$tmp/ohome"
+    # A uid the root daemon cannot become (no account) is refused at submit,
+    # named, and nothing is queued.
+    nouid=$((54000 + RANDOM % 1000))
+    while getent passwd "$nouid" >/dev/null; do nouid=$((nouid + 1)); done
+    expect submitter_without_account_refused 1 "cannot run a job as uid $nouid: no such user" -- \
+        setpriv --reuid="$nouid" --regid="$(id -g "$other")" --clear-groups -- \
+        env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- true
     kill -TERM $pubd; wait $pubd 2>/dev/null
     # A daemon run by the other user: root's job would run as that user, so
     # it is refused, unless the daemon says --group-jobs yes.
@@ -341,7 +348,7 @@ squat=$!
 else
     for t in other_user_subscribe_hides_command owner_subscribe_hears_command other_user_dashboard_hides_command \
              other_user_sees_no_log job_gets_submitters_home_and_user submitters_log_is_theirs end_of_submitters_job_kept_without_vramd \
-             homeless_submitters_job_lost_not_run_twice other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
+             homeless_submitters_job_lost_not_run_twice submitter_without_account_refused other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
              group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi
