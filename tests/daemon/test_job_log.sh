@@ -33,6 +33,24 @@ rc=$?
 if [ $rc = 0 ] && grep -q '^last$' "$tmp/follow.out" && grep -q 'attempt 1 finished' "$tmp/follow.out"; then
     ok follow_ends_with_the_job
 else not_ok follow_ends_with_the_job "rc $rc: $(tail -c 400 "$tmp/follow.out")"; fi
+# Between rounds --follow sleeps on inotify (the log file), not on a timer:
+# it watches the file and never calls nanosleep while the job is quiet.
+if command -v strace >/dev/null; then
+    gate_follow=$tmp/gate_follow
+    job2=$("$VRAM" submit --vram 1GiB -- sh -c 'echo one; while [ ! -e '"$gate_follow"' ]; do sleep 0.05; done; echo two')
+    strace -f -qq -o "$tmp/follow.strace" -e trace=inotify_add_watch,poll,clock_nanosleep,nanosleep \
+        "$VRAM" log --follow "$job2" >"$tmp/follow2.out" 2>&1 &
+    tracer=$!
+    wait_for "$tmp/follow2.out" '^one$' 20
+    wait_for "$tmp/follow.strace" 'nanosleep|poll\(\[\{fd=[0-9]+, events=POLLIN\}\], 1, 1000' 20
+    touch "$gate_follow"
+    wait $tracer
+    if grep -q '^two$' "$tmp/follow2.out" && grep -Eq 'inotify_add_watch\(.*IN_MODIFY.*= [0-9]+$' "$tmp/follow.strace" \
+       && ! grep -q nanosleep "$tmp/follow.strace"; then ok follow_sleeps_on_inotify
+    else not_ok follow_sleeps_on_inotify "$(grep -E 'inotify|nanosleep' "$tmp/follow.strace" | head -5; tail -c 200 "$tmp/follow2.out")"; fi
+else
+    echo "skip - $file/follow_sleeps_on_inotify: strace is not installed"
+fi
 expect log_prints_stdout_and_stderr 0 '^on-stderr$' -- "$VRAM" log "$job"
 # Into a pipe the bytes are the job's own; on a terminal they are shown escaped.
 if "$VRAM" log "$job" | grep -q "$(printf 'first\033\[31mred\a')"; then ok log_raw_into_a_pipe
