@@ -129,7 +129,34 @@ expect dependent_runs_after_restart 0 '' -- "$VRAM" wait "$held" "$waiter" --tim
 expect after_unknown_job_refused 2 'not queued: --after 99999: vramd has no job 99999' -- \
     "$VRAM" submit --vram 1GiB --after 99999 -- true
 expect afterok_bad_id_refused 2 "--afterok: 'soon' is not a job id" -- "$VRAM" submit --vram 1GiB --afterok soon -- true
-expect after_with_csv_refused 2 'not with --csv' -- "$VRAM" submit --csv /dev/null --after 1
+# A CSV batch: --after/--afterok hold every row, a row's 'after', 'afterok'
+# and 'output' columns are its own; --output (one file) is refused for a batch.
+expect output_with_csv_refused 2 "--output is one job's file, not a batch's: give each row its own in an 'output' column" -- \
+    "$VRAM" submit --csv /dev/null --output x.txt
+gate4=$tmp/gate4
+hold=$("$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e '"$gate4"' ]; do sleep 0.05; done')
+printf 'name,vram,after,output,command\nb1,1GiB,,b1.txt,echo one\nb2,1GiB,{prev},b2.txt,echo two\n' | \
+    sed "s/{prev}/$hold/" >"$tmp/deps.csv"
+"$VRAM" submit --csv "$tmp/deps.csv" --afterok "$hold" --json >"$tmp/batch.json" 2>"$tmp/batch.err"
+wait_until 20 sh -c "'$VRAM' queue | grep -c 'Dependency: waits for job $hold to' | grep -qx 2" || true
+"$VRAM" queue --json >"$tmp/q3.json"
+touch "$gate4"
+"$VRAM" wait --timeout 30 $(python3 -c 'import json,sys; print(" ".join(str(j["job"]) for j in json.load(open(sys.argv[1]))["jobs"]))' "$tmp/batch.json") >/dev/null 2>&1
+if python3 - "$tmp/batch.json" "$tmp/q3.json" "$hold" <<'PY'
+import json, sys
+batch = json.load(open(sys.argv[1]))["jobs"]
+q = {j["id"]: j for j in json.load(open(sys.argv[2]))["jobs"]}
+hold = int(sys.argv[3])
+assert len(batch) == 2, batch
+for row in batch:
+    j = q[row["job"]]
+    assert j["state"] == "queued" and j["reason"].startswith("Dependency: waits for job %d to" % hold), j
+PY
+then ok csv_after_holds_every_row; else not_ok csv_after_holds_every_row "$(cat "$tmp/batch.err"; head -c 800 "$tmp/q3.json")"; fi
+if grep -qx one "$tmp/b1.txt" 2>/dev/null && grep -qx two "$tmp/b2.txt" 2>/dev/null; then ok csv_output_column_per_row
+else not_ok csv_output_column_per_row "$(cat "$tmp/b1.txt" "$tmp/b2.txt" 2>&1)"; fi
+printf 'vram,afterok,command\n1GiB,soon,true\n' >"$tmp/baddep.csv"
+expect csv_bad_after_named 2 "baddep.csv:2: afterok: 'soon' is not a job id" -- "$VRAM" submit --csv "$tmp/baddep.csv"
 
 # ---- --output ----
 out=$("$VRAM" submit --vram 1GiB --output out.txt -- sh -c 'echo to-the-file; echo err-too >&2')
