@@ -50,6 +50,8 @@ typedef struct vramd_job {
     uint64_t lease;                 /* the lease it holds; 0: none */
     uint64_t estimate_bytes;        /* what it asks to be admitted with */
     pid_t runner;                   /* our child, when we started its runner */
+    pid_t prepared;                 /* queued: its runner, started ahead and waiting at */
+    int prepared_gate;              /* ... this gate (spawn.c); 0: none */
     bool adopted;                   /* running under a runner of an earlier daemon */
     bool orphan;                    /* its runner is gone, its processes are not */
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
@@ -171,6 +173,8 @@ struct vramd {
     size_t finished_kept;
     uint64_t counts[VRAM__JOB_STATE_COUNT];     /* jobs in the table by state, kept as they move */
     size_t dep_waiting;             /* queued jobs waiting for others to end (--after) */
+    size_t nprepared;               /* queued jobs whose runner waits, started ahead */
+    uint64_t prepare_from;          /* the first job id not yet looked at for that */
     bool deps_changed;              /* a job ended since the waiting ones were looked at */
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
@@ -303,10 +307,11 @@ void vramd_jobs_free(vramd *d);
 int vramd_job_estimate(vramd *d, vramd_job *j);
 
 /* ---- spawn.c ---- */
-/* Forks the job's runner, held at its gate: *gate_out is the gate's write
- * end, for vramd_runner_gate. */
+/* Forks the job's runner, which starts and waits at its gate: *gate_out is
+ * the gate's write end, for vramd_runner_gate. */
 int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out);
-/* Lets the runner go on (go) or away (!go, and reaps it); closes the gate. */
+/* Lets the runner go on (go) or away (!go: it ends at once, and the loop
+ * reaps it); closes the gate. */
 int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
 
 /* ---- jobview.c ---- */

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
@@ -163,9 +164,83 @@ static void table_trim(vramd *d)
     d->njobs = out;
 }
 
+/* ---- runners started ahead ---------------------------------------------------------------- */
+
+/* A queued job's runner may be started before its turn, as far as its gate
+ * (spawn.c): exec'd, its devices open, waiting.  Its turn then costs the
+ * gate's byte, not a fork and an exec.  It is never told to go before the
+ * start is on disk (start_runner), so a crash of vramd cannot make it run a
+ * job that the next vramd runs again: it reads end of file and ends. */
+#define PREPARED_MAX 2              /* runners waiting ahead at once */
+#define PREPARE_LOOK 64             /* queued jobs looked at for one, per loop round */
+
+/* Tells a job's runner started ahead that it will not be needed (the job
+ * ended before its turn): it ends without a word, and the loop reaps it. */
+static void unprepare(vramd *d, vramd_job *j)
+{
+    if (!j->prepared)
+        return;
+    vramd_runner_gate(d, j->row.id, j->prepared, j->prepared_gate, false);
+    j->prepared = 0;
+    j->prepared_gate = 0;
+    d->nprepared--;
+}
+
+/* Starts the runners of the next queued jobs ahead of their turn, when no
+ * start is under way (a fork then would delay its claim).  The jobs are
+ * looked at in id order from where the last look stopped, PREPARE_LOOK at
+ * most: a round costs the same however long the queue. */
+static void prepare_runners(vramd *d)
+{
+    if (d->nprepared >= PREPARED_MAX || !d->counts[VRAM__JOB_QUEUED] || d->counts[VRAM__JOB_STARTING])
+        return;
+    size_t lo = 0, hi = d->njobs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (d->jobs[mid]->row.id < d->prepare_from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < d->njobs && i - lo < PREPARE_LOOK && d->nprepared < PREPARED_MAX; i++) {
+        vramd_job *j = d->jobs[i];
+        d->prepare_from = j->row.id + 1;
+        if (j->row.state != VRAM__JOB_QUEUED || !j->ticket || j->prepared || j->dep_wait || j->unsaved)
+            continue;
+        pid_t pid;
+        int gate;
+        if (vramd_runner_fork(d, j, &pid, &gate)) {
+            vram__clear_error();    /* started at its turn instead, or failed then with the reason */
+            return;
+        }
+        j->prepared = pid;
+        j->prepared_gate = gate;
+        d->nprepared++;
+    }
+}
+
+/* The runner started ahead for j, if it is still there (taken from j);
+ * else 0. */
+static pid_t take_prepared(vramd *d, vramd_job *j, int *gate)
+{
+    pid_t pid = j->prepared;
+    if (!pid)
+        return 0;
+    *gate = j->prepared_gate;
+    j->prepared = 0;
+    j->prepared_gate = 0;
+    d->nprepared--;
+    if (waitpid(pid, NULL, WNOHANG) == 0)
+        return pid;
+    close(*gate);                   /* it ended (and is reaped now): one is forked */
+    return 0;
+}
+
 /* A job's new state in memory (under d->lock), with what it means. */
 static void set_state(vramd *d, vramd_job *j, int state)
 {
+    if (j->prepared && state != VRAM__JOB_QUEUED)
+        unprepare(d, j);
     if (!vramd_state_final(j->row.state) && vramd_state_final(state)) {
         d->finished_kept++;
         /* /metrics: counted once per end, as it happens (not the kept
@@ -577,13 +652,13 @@ static void enqueue(vramd *d, vramd_job *j)
 
 /* ---- runners ------------------------------------------------------------------------------- */
 
-/* Starts the job's runner on its granted lease: forked and held at its
- * gate until the move to starting is on disk. */
+/* Starts the job's runner on its granted lease (the one started ahead, or
+ * one forked now), held at its gate until the move to starting is on disk. */
 static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
 {
-    pid_t pid;
     int gate;
-    int rc = vramd_runner_fork(d, j, &pid, &gate);
+    pid_t pid = take_prepared(d, j, &gate);
+    int rc = pid ? 0 : vramd_runner_fork(d, j, &pid, &gate);
     if (rc)
         return rc;
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
@@ -1070,6 +1145,13 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
     (void)status;
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
+        if (j->prepared == pid) {   /* a runner started ahead ended before its turn */
+            close(j->prepared_gate);
+            j->prepared = 0;
+            j->prepared_gate = 0;
+            d->nprepared--;
+            return;
+        }
         if (j->runner != pid)
             continue;
         j->runner = 0;              /* the tick decides, once its last words are read */
@@ -1238,6 +1320,7 @@ void vramd_jobs_tick(vramd *d)
     free(live);
     if (d->deps_changed)
         deps_again(d);
+    prepare_runners(d);
     if (sample)
         sample_usage(d);
 }
@@ -1332,6 +1415,7 @@ void vramd_jobs_free(vramd *d)
                   "vramd finds them as they were on disk", d->unsaved, d->unsaved == 1 ? "'s" : "s'");
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
+        unprepare(d, j);
         if (j->ticket)
             vram_lease_cancel(d->ledger, j->ticket);
         if (j->lease)
