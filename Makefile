@@ -247,10 +247,11 @@ $(SHIM): $(SHIM_OBJ)
 
 # A stand-in libcuda.so.1 for the shim's tests (tests/stubs/cuda_stub.c says
 # what it does), and the programs that reach it each way real software does.
-$(STUB_CUDA): tests/stubs/cuda_stub.c src/shim/cuda_types.h
+$(STUB_CUDA): tests/stubs/cuda_stub.c tests/stubs/cuda_stub.map src/shim/cuda_types.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  STUB    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -o $@ $< $(ALL_LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic \
+		-Wl,--version-script=tests/stubs/cuda_stub.map -o $@ $< $(ALL_LDFLAGS)
 	$(Q)ln -sf libcuda.so.1 $(dir $@)libcuda.so
 $(BUILD)/tests/shim/prog/%: tests/shim/prog_%.c $(STUB_CUDA) $(STATIC) tests/shim/prog.h
 	@mkdir -p $(dir $@)

@@ -14,7 +14,8 @@
  *
  *   - CLI start: `vram --version`, and `vram submit` up to its connect (no
  *     daemon at that socket), each against `tsp -V` (median of many);
- *   - one submit through the command, start to exit, each side with its
+ *   - a list of one job through the command (`vram queue`, `tsp -l`), and
+ *     one submit through the command, start to exit, each side with its
  *     server (`vram submit -- true` against `tsp true`, behind a job that
  *     holds the slot; median of many in turn): the wall time, and the
  *     command's own CPU time (user + system, from wait4), which leaves out
@@ -321,8 +322,9 @@ static double api_round_trip_ms(int n)
 /* n submits of `true` through each command in turn, each side with its
  * server and a job that holds its only slot: wall and CPU medians; then
  * what vramd's side of one takes (rt: the C client's round trip, sync: a
- * bare fsync'ed SQLite row on the same disk). */
-static int cli_submit_ms(int n, double ms[2], double cpu[2], double *rt, double *sync)
+ * bare fsync'ed SQLite row on the same disk); first, n lists of the one
+ * job (`tsp -l`, `vram queue`) into list_ms. */
+static int cli_submit_ms(int n, double ms[2], double cpu[2], double *rt, double *sync, double list_ms[2])
 {
     vram_client *c;
     uint64_t holder = 0;
@@ -330,13 +332,19 @@ static int cli_submit_ms(int n, double ms[2], double cpu[2], double *rt, double 
     char *tsp_hold[] = { "sleep", "3600", NULL };
     if (have_tsp && (start_tsp(1) || cli_submit(TSP, NULL, tsp_hold)))
         return -1;
-    if (start_vramd() || vram_client_open(sock_path, &c))
+    if (start_vramd() || vram_client_open(sock_path, &c)) {
+        if (have_tsp)
+            stop_tsp();
+        stop_vramd();
         return -1;
+    }
     int rc = api_submit(c, hold, 21ull << 30, &holder);
     vram_client_close(c);
     char *tsp_true[] = { "tsp", "true", NULL };
     char *vram_true[] = { vram_exe, "submit", "--vram", "20GiB", "--", "true", NULL };
+    char *tsp_list[] = { "tsp", "-l", NULL }, *vram_list[] = { vram_exe, "queue", NULL };
     if (!rc) {
+        cli_pair_ms(n, tsp_list, vram_list, list_ms, NULL);     /* the holder alone */
         cli_pair_ms(n, tsp_true, vram_true, ms, cpu);
         *rt = api_round_trip_ms(n);
         *sync = bare_commit_ms(n);
@@ -690,7 +698,7 @@ int main(int argc, char **argv)
     have_tsp = run_argv(probe, NULL, 0) == 0;
     const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
 
-    enum { START, SUBMIT_START, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
+    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
     static double lat[2][MAX_ROUNDS * 64];
     int nlat[2] = { 0, 0 };
@@ -706,9 +714,10 @@ int main(int argc, char **argv)
                                "true", NULL };
             cli_start_ms(300, version, &v[START][TSP][r], &v[START][VRAM][r]);
             cli_start_ms(300, submit, &v[SUBMIT_START][TSP][r], &v[SUBMIT_START][VRAM][r]);
-            double ms[2] = { 0, 0 }, cpu[2] = { 0, 0 };
-            cli_submit_ms(300, ms, cpu, &v[SUBMIT_RT][VRAM][r], &v[SUBMIT_SYNC][VRAM][r]);
+            double ms[2] = { 0, 0 }, cpu[2] = { 0, 0 }, list[2] = { 0, 0 };
+            cli_submit_ms(300, ms, cpu, &v[SUBMIT_RT][VRAM][r], &v[SUBMIT_SYNC][VRAM][r], list);
             for (int s = 0; s < 2; s++) {
+                v[LIST_WALL][s][r] = list[s];
                 v[SUBMIT_WALL][s][r] = ms[s];
                 v[SUBMIT_CPU][s][r] = cpu[s];
             }
@@ -749,6 +758,8 @@ int main(int argc, char **argv)
         "median of 300 starts each, taken in turn");
     row("CLI start (tsp -V, vram submit)", "ms", v[SUBMIT_START][TSP], v[SUBMIT_START][VRAM],
         rounds, true, why, "the same; the submit up to its connect (no daemon there)");
+    row("list with a server (tsp -l, vram queue)", "ms", v[LIST_WALL][TSP], v[LIST_WALL][VRAM], rounds, true,
+        why, "one job listed, 300 each in turn; start to exit");
     row("submit with a server (tsp true, vram submit)", "ms", v[SUBMIT_WALL][TSP],
         v[SUBMIT_WALL][VRAM], rounds, true, why, "start to exit, 300 each in turn; vramd fsyncs first");
     row("the same, the command's own CPU time", "ms", v[SUBMIT_CPU][TSP], v[SUBMIT_CPU][VRAM],
@@ -793,6 +804,8 @@ int main(int argc, char **argv)
                     "ms");
         goal_vs_tsp("CLI start: vram submit to its connect against tsp -V", v[SUBMIT_START][TSP],
                     v[SUBMIT_START][VRAM], rounds, true, "ms");
+        goal_vs_tsp("CLI: vram queue with vramd against tsp -l, wall", v[LIST_WALL][TSP], v[LIST_WALL][VRAM],
+                    rounds, true, "ms");
         goal_vs_tsp("CLI: vram submit with vramd against tsp true, wall", v[SUBMIT_WALL][TSP],
                     v[SUBMIT_WALL][VRAM], rounds, true, "ms");
         goal_vs_tsp("CLI: the same, the command's own CPU", v[SUBMIT_CPU][TSP], v[SUBMIT_CPU][VRAM], rounds,

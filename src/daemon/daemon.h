@@ -55,6 +55,9 @@ typedef struct vramd_job {
     char claim_request_id[64];
     bool adopted;                   /* running under a runner of an earlier daemon */
     bool orphan;                    /* its runner is gone, its processes are not */
+    bool orphan_timeout;            /* an orphan stopped at its time limit */
+    uint64_t orphan_seen_ms;        /* an orphan's processes last looked for */
+    uint64_t orphan_kill_ms;        /* an orphan being stopped: SIGKILL then (0: not) */
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
     bool cancel_asked;              /* a cancel was sent to its runner */
     bool dep_wait;                  /* queued, waiting for the jobs of row.deps to end */
@@ -308,6 +311,8 @@ int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint6
 void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
+/* stop.c: signals (0: counts) what a job whose runner is gone still runs. */
+size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig);
 void vramd_jobs_free(vramd *d);
 /* Sizes a job from its row (vram_bytes, or a plan of its model). */
 int vramd_job_estimate(vramd *d, vramd_job *j);

@@ -606,6 +606,7 @@ static int deps_known(vramd *d, const vram__job *row)
 }
 
 static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
+static void orphan_stop(vramd *d, vramd_job *j);
 
 /* Whether a queued job may ask for its memory: 0 yes; 1 it waits for a job
  * to end (its reason says which); -1 a job it needed to succeed did not,
@@ -1023,9 +1024,12 @@ int vramd_job_cancel(vramd *d, uint64_t id, const char *by)
     if (by && !*j->cancel_by)
         vram__strlcpy(j->cancel_by, by, sizeof(j->cancel_by));
     if (j->row.state == VRAM__JOB_RUNNING || j->row.state == VRAM__JOB_STARTING) {
-        /* Its runner ends the job's processes and records "canceled". */
+        /* Its runner ends the job's processes and records "canceled"; with
+         * its runner gone, vramd stops them itself (stop.c). */
         if (j->row.runner_pid && vram__proc_alive(j->row.runner_pid, j->row.runner_start))
             kill((pid_t)j->row.runner_pid, SIGTERM);
+        else if (j->orphan)
+            orphan_stop(d, j);
         j->cancel_asked = true;
         if (j->row.state == VRAM__JOB_RUNNING)
             return 0;
@@ -1060,6 +1064,23 @@ static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
 }
 
 /* ---- runners that went away ----------------------------------------------------------------------- */
+
+/* How long an orphan's processes have between SIGTERM and SIGKILL (as a
+ * runner gives them: Slurm's KillWait). */
+#define ORPHAN_GRACE_MS 5000
+/* How often an orphan's processes are looked for (a walk of /proc). */
+#define ORPHAN_LOOK_MS 200
+
+/* Stops what an orphan still runs: SIGTERM now, SIGKILL after the grace. */
+static void orphan_stop(vramd *d, vramd_job *j)
+{
+    if (j->orphan_kill_ms)
+        return;
+    size_t n = vramd_job_signal_orphan(d, j, SIGTERM);
+    j->orphan_kill_ms = vram__now_ms() + ORPHAN_GRACE_MS;
+    vramd_say(d, "job %llu: its runner is gone; vramd stops its %zu process%s itself",
+              (unsigned long long)j->row.id, n, n == 1 ? "" : "es");
+}
 
 /* A running job whose runner is gone may have left its end in its end
  * file (the runner could not write the store: it runs as the job's
@@ -1132,10 +1153,13 @@ static void runner_lost(vramd *d, vramd_job *j)
         vramd_job_announce(d, j);
         return;
     }
-    if (j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) {
+    if ((j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) || vramd_job_signal_orphan(d, j, 0)) {
         j->orphan = true;           /* its processes still run: never start it twice */
+        j->orphan_seen_ms = vram__now_ms();
         vramd_say(d, "job %llu lost its runner; following its processes to their end",
                   (unsigned long long)j->row.id);
+        if (j->cancel_asked)        /* canceled while its runner died: stopped all the same */
+            orphan_stop(d, j);
         return;
     }
     if (j->row.state == VRAM__JOB_RUNNING && end_from_file(d, j))
@@ -1214,8 +1238,40 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 static void orphan_done(vramd *d, vramd_job *j)
 {
     j->orphan = false;
-    fail_job(d, j, VRAM__JOB_RUNNING, "lost",
-             "its runner died; its processes ran to their end, but their exit status is lost");
+    j->orphan_kill_ms = 0;
+    if (j->cancel_asked) {
+        char note[160];
+        snprintf(note, sizeof(note), "canceled by %s; its runner was gone, vramd stopped its processes",
+                 *j->cancel_by ? j->cancel_by : "someone");
+        end_canceled(d, j, VRAM__JOB_RUNNING, note);
+    } else if (j->orphan_timeout) {
+        fail_job(d, j, VRAM__JOB_RUNNING, "timeout",
+                 "stopped at its time limit by vramd (its runner was gone)");
+    } else {
+        fail_job(d, j, VRAM__JOB_RUNNING, "lost",
+                 "its runner died; its processes ran to their end, but their exit status is lost");
+    }
+}
+
+/* An orphan, each loop round: stopped at its time limit, SIGKILL after the
+ * grace, done once nothing of it is left (its group, its cgroup, and
+ * whatever carries its mark: a child that called setsid). */
+static void orphan_tick(vramd *d, vramd_job *j, uint64_t now)
+{
+    if (j->row.time_limit_ms && !j->orphan_kill_ms && j->row.started_ms &&
+        vram__unix_ms() >= j->row.started_ms + j->row.time_limit_ms) {
+        j->orphan_timeout = true;
+        orphan_stop(d, j);
+    }
+    if (j->orphan_kill_ms && now >= j->orphan_kill_ms) {
+        vramd_job_signal_orphan(d, j, SIGKILL);
+        j->orphan_kill_ms = now + 1000;     /* again, for any that were starting */
+    }
+    if (now - j->orphan_seen_ms < ORPHAN_LOOK_MS)
+        return;
+    j->orphan_seen_ms = now;
+    if (!(j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) && !vramd_job_signal_orphan(d, j, 0))
+        orphan_done(d, j);
 }
 
 /* How long a runner's report of the shim's count stands for the sample. */
@@ -1341,8 +1397,7 @@ void vramd_jobs_tick(vramd *d)
         if (!((1 << j->row.state) & states))
             continue;
         if (j->orphan) {
-            if (kill(-(pid_t)j->row.job_pgid, 0) != 0)
-                orphan_done(d, j);
+            orphan_tick(d, j, now);
             continue;
         }
         bool ours = j->runner != 0;

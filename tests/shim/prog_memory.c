@@ -54,12 +54,13 @@ static void say_free(const char *step)
     printf("%s free=%zu\n", step, f);
 }
 
+static CUcontext last_ctx;
+
 static int context(int dev)
 {
     FN(cuInit);
     FN(cuCtxCreate_v2);
-    CUcontext c;
-    return failed || cuInit_(0) || cuCtxCreate_v2_(&c, 0, dev);
+    return failed || cuInit_(0) || cuCtxCreate_v2_(&last_ctx, 0, dev);
 }
 
 #define STREAM1 ((CUstream)0x1)
@@ -203,6 +204,7 @@ static int run_devices(void)
     FN(cuMemAlloc_v2);
     FN(cuMemFree_v2);
     FN(cuDeviceTotalMem_v2);
+    FN(cuCtxDestroy_v2);
     if (failed)
         return 1;
     for (int dev = 0; dev < 2; dev++) {
@@ -222,6 +224,7 @@ static int run_devices(void)
         }
         while (got)
             cuMemFree_v2_(held[--got]);
+        cuCtxDestroy_v2_(last_ctx);
     }
     return 0;
 }
