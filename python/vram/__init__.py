@@ -33,6 +33,7 @@ unknown device or model, and one vram.OutOfMemory for the device's memory.
 import atexit
 import ctypes
 import json
+import os
 import sys
 import threading
 import weakref
@@ -78,6 +79,7 @@ class _Session:
             raise Error(rc, detail)
         self.schedulers = weakref.WeakSet()
         self.residents = {}
+        self.torch_marks = []       # (allocated, reserved) or None, one per mark()
 
     def close(self):
         for s in list(self.schedulers):
@@ -380,18 +382,58 @@ def register_resident(name, size, unload=None, device=0):
         return r
 
 
-def mark(stage, device=0):
-    """Records the used memory of `device` now under the name `stage`."""
-    monitor = _n.lib.vram_ledger_monitor(_session().ledger)
-    _n.check(_n.lib.vram_monitor_mark(monitor, int(device), str(stage).encode()))
+def _torch_memory(device, torch):
+    """(allocated, reserved) bytes of PyTorch's caching allocator on the GPU
+    torch numbers `device`, or None: PyTorch not imported (it is never
+    imported here), or without CUDA."""
+    torch = torch if torch is not None else sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    try:
+        if cuda is None or not cuda.is_available():
+            return None
+        return int(cuda.memory_allocated(device)), int(cuda.memory_reserved(device))
+    except Exception:               # a torch without that device, or half-initialised
+        return None
+
+
+def mark(stage, device=0, torch_device=None, torch=None):
+    """Records the used memory of `device` now under the name `stage`, with
+    PyTorch's allocated and reserved figures beside it when the program has
+    imported torch (or passes it): those of `torch_device`, the same GPU as
+    torch numbers it (default: vram.apply.torch_device_index's rule, its place
+    in CUDA_VISIBLE_DEVICES; 0 inside `vram run`)."""
+    s = _session()
+    if torch_device is None:
+        visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+        if str(device) in visible:
+            torch_device = visible.index(str(device))
+        else:
+            torch_device = 0 if len(visible) == 1 else int(device)
+    figures = _torch_memory(torch_device, torch)
+    monitor = _n.lib.vram_ledger_monitor(s.ledger)
+    with _lock:
+        _n.check(_n.lib.vram_monitor_mark(monitor, int(device), str(stage).encode()))
+        s.torch_marks.append(figures)
 
 
 def marks():
-    """The stage marks so far, with the change between stages, as a table."""
+    """The stage marks so far, with the change between stages, as a table;
+    with the columns "torch alloc" and "torch reserved" when some mark had
+    PyTorch's figures ("-" where one had not)."""
+    s = _session()
     out = ctypes.c_void_p()
-    _n.check(_n.lib.vram_monitor_marks_text(_n.lib.vram_ledger_monitor(_session().ledger),
-                                            ctypes.byref(out)))
-    return _n.take_string(out)
+    with _lock:
+        _n.check(_n.lib.vram_monitor_marks_text(_n.lib.vram_ledger_monitor(s.ledger), ctypes.byref(out)))
+        text = _n.take_string(out)
+        figures = list(s.torch_marks)
+    if not any(figures):
+        return text
+    lines = text.rstrip("\n").split("\n")
+    rows = [lines[0] + " %12s %14s" % ("torch alloc", "torch reserved")]
+    for i, line in enumerate(lines[1:]):
+        f = figures[i] if i < len(figures) else None
+        rows.append(line + (" %12s %14s" % (format_size(f[0]), format_size(f[1])) if f else " %12s %14s" % ("-", "-")))
+    return "\n".join(rows) + "\n"
 
 
 def sim_set_usage(size, device=0):

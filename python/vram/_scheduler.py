@@ -255,15 +255,51 @@ def _pin(kept):
     kept.append(_tstate_get())
 
 
+_ORDINALS = {}                      # vram device index -> CUDA ordinal, found by UUID
+
+
+def _uuid_key(u):
+    """A UUID as comparable text: "GPU-5ab0...-..." and torch's "5ab0...". """
+    u = str(u).strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        if u.startswith(prefix):
+            u = u[len(prefix):]
+    return u.replace("-", "")
+
+
+def _cuda_ordinal(d):
+    """CUDA's number for vram's device d in this process, matched by UUID
+    through PyTorch when it is loaded (CUDA's default order is fastest
+    first, not NVML's bus order); else d, which is CUDA's under
+    CUDA_DEVICE_ORDER=PCI_BUS_ID or CUDA_VISIBLE_DEVICES (vram's jobs get
+    both)."""
+    if d in _ORDINALS:
+        return _ORDINALS[d]
+    torch = sys.modules.get("torch")
+    try:
+        if torch is None or not torch.cuda.is_available():
+            return d
+        vram = sys.modules.get("vram")
+        mine = [x.get("uuid") for x in vram.status(via="local")["devices"] if x.get("index") == d]
+        want = _uuid_key(mine[0]) if mine and mine[0] else ""
+        for i in range(torch.cuda.device_count()):
+            if want and _uuid_key(torch.cuda.get_device_properties(i).uuid) == want:
+                _ORDINALS[d] = i
+                return i
+    except Exception:               # no torch CUDA, no uuid property: the index stands
+        pass
+    return d
+
+
 def current_device():
-    """Inside a task: where it was admitted, "cuda:N" (N is vram's device
-    index, which is CUDA's in a process that enumerates in PCI bus order,
-    CUDA_DEVICE_ORDER=PCI_BUS_ID, as vram's jobs do) or "cpu"; None outside
-    a task."""
+    """Inside a task: where it was admitted, "cuda:N" or "cpu"; None outside
+    a task.  N is CUDA's number of that device in this process: matched by
+    UUID through PyTorch when it is loaded, else vram's index (CUDA's own
+    with CUDA_DEVICE_ORDER=PCI_BUS_ID or a CUDA_VISIBLE_DEVICES list)."""
     d = getattr(_tls, "device", None)
     if d is None or d < 0 and d != _DEVICE_CPU:
         return None
-    return "cpu" if d == _DEVICE_CPU else "cuda:%d" % d
+    return "cpu" if d == _DEVICE_CPU else "cuda:%d" % _cuda_ordinal(d)
 
 
 def _size(value, what):

@@ -544,6 +544,10 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     snprintf(text, sizeof(text), "%llu", (unsigned long long)a->bytes);
     env_put(e, "VRAM_BUDGET_BYTES", text);
     env_put(e, "VRAM_JOB", r->out->job);
+    if (r->daemon_job) {            /* vramd's mark: it finds them should this runner die (daemon/stop.c) */
+        snprintf(text, sizeof(text), "%llu", (unsigned long long)r->daemon_job);
+        env_put(e, "VRAMD_JOB", text);
+    }
     snprintf(text, sizeof(text), "%u", a->number);
     env_put(e, "VRAM_ATTEMPT", text);
     char *json = plan_json(r, a, uuid && !vram_ctx_is_simulated(r->ctx));
@@ -707,6 +711,7 @@ static void watch(run *r, attempt *a, watched *w)
         next_sample = now + interval;
         if (r->ad.job && now >= next_progress) {
             next_progress = now + 1000;
+            vram__admit_owner_again(&r->ad);
             double p = tail_progress(&w->child);
             if (p >= 0 && p != last_progress)
                 vram__admit_progress(&r->ad, p);
