@@ -44,7 +44,7 @@ from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, cur
                          is_out_of_memory, shortfall_of)
 
 __all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
-           "Resident", "status", "plan", "lease", "register_resident", "mark", "marks", "device",
+           "Resident", "status", "plan", "estimate", "optimize", "available", "lease", "register_resident", "mark", "marks", "device",
            "configure", "reset", "sim_set_usage", "parse_size", "format_size",
            "is_out_of_memory", "shortfall_of", "current_device", "library_path", "__version__"]
 
@@ -220,6 +220,100 @@ def plan(model, budget=None, device=0, **settings):
         acc["placement"] = acc["device_map"]
         acc["device_map"] = "balanced" if acc.get("offload") == "none" else None
     return result
+
+
+_MEMORY = ("auto", "beefy", "lightweight", "sequential")
+_LEVELS = ("basic", "balanced", "maximum")
+
+
+def _need_planner(what):
+    if not _n.has_planner:
+        raise _n.fail("VRAM_ENOTSUP", "this libvram (%s) has no planner: %s is missing" % (_n.library_path, what))
+
+
+def _with_profile(model, settings, call):
+    """call(profile, settings array, n) with `model`'s profile loaded from
+    the session's profile folders (a name or a Hugging Face id)."""
+    s = _session()
+    prof = ctypes.c_void_p()
+    _n.check(_n.lib.vram_profile_load(_n.lib.vram_ctx_options(s.ctx), str(model).encode(), ctypes.byref(prof)))
+    try:
+        pairs = ["%s=%s" % (k, v) for k, v in settings.items()]
+        array = (ctypes.c_char_p * max(len(pairs), 1))(*[p.encode() for p in pairs])
+        return call(prof, array, len(pairs))
+    finally:
+        _n.lib.vram_profile_free(prof)
+
+
+def _estimate_dict(e):
+    out = {name: getattr(e, name) for name, _ in _n.Estimate._fields_}
+    out["memory"] = _MEMORY[e.memory] if 0 <= e.memory < len(_MEMORY) else e.memory
+    out["peak_stage"] = e.peak_stage.decode(errors="replace")
+    return out
+
+
+def estimate(model, budget=None, **settings):
+    """What a run of `model` at `settings` needs, as `vram estimate --json`
+    does: peak_bytes with its parts (weights, activations, overhead, margin),
+    host_bytes, seconds on the profile's reference card, peak_stage, and the
+    memory mode.  With memory="auto" (or no memory setting) and a `budget`,
+    the fastest mode that fits it; "fits" says whether the peak is within
+    the budget (True when none is given).  Raises InvalidValue for a bad
+    setting and NotFound for an unknown model."""
+    _need_planner("vram_estimate_run")
+    limit = parse_size(budget, "budget") if budget is not None else 0
+    e = _n.Estimate()
+
+    def call(prof, array, n):
+        rc = _n.lib.vram_estimate_run(prof, array, n, limit, ctypes.byref(e))
+        if rc and rc != _n._code("VRAM_ENOFIT"):
+            _n.check(rc)
+        return rc
+
+    rc = _with_profile(model, settings, call)
+    out = _estimate_dict(e)
+    out["fits"] = rc == 0 and (not limit or e.peak_bytes <= limit)
+    return out
+
+
+def optimize(model, budget, level="balanced", max_seconds=0, **settings):
+    """The cheapest change to `settings` that makes `model` fit `budget`
+    (and `max_seconds`, when given), as `vram optimize --json`: "fits",
+    "before" and "after" estimates, "quality_cost", and "suggestions" (each
+    parameter, from, to, saved_bytes, seconds_change, quality_cost, reason).
+    Settings that already fit give no suggestions; when nothing fits, "fits"
+    is False and "after" is the smallest the levers reach."""
+    _need_planner("vram_optimize")
+    if level not in _LEVELS:
+        raise ValueError("level must be one of %s, not %r" % ("|".join(_LEVELS), level))
+    limit = parse_size(budget, "budget")
+    o = _n.Optimization()
+
+    def call(prof, array, n):
+        rc = _n.lib.vram_optimize(prof, array, n, limit, _LEVELS.index(level), float(max_seconds),
+                                  ctypes.byref(o))
+        if rc and rc != _n._code("VRAM_ENOFIT"):
+            _n.check(rc)
+        return rc
+
+    _with_profile(model, settings, call)
+    return {"fits": bool(o.fits), "budget_bytes": o.budget_bytes, "before": _estimate_dict(o.before),
+            "after": _estimate_dict(o.after), "quality_cost": o.quality_cost,
+            "suggestions": [{"parameter": g.parameter.decode(), "from": g.from_.decode(), "to": g.to.decode(),
+                             "saved_bytes": g.saved_bytes, "seconds_change": g.seconds_change,
+                             "quality_cost": g.quality_cost, "reason": g.reason.decode(errors="replace")}
+                            for g in o.suggestions[:o.nsuggestions]]}
+
+
+def available(device=0, via="auto"):
+    """The safe available bytes of `device` now (free less the margin and
+    what leases hold), as `vram status` shows them: vramd's figure when it
+    answers, else this process's.  Raises NotFound for a device that is not
+    there."""
+    for d in status(via=via)["devices"]:
+        if d["index"] == int(device):
+            return int(d["safe_available_bytes"])
+    raise _n.fail("VRAM_ENODEV", "no device %s" % device)
 
 
 class Lease:

@@ -265,7 +265,7 @@ const cli_command cmd_log = {
     .summary = "print a job's output (stdout and stderr); --follow streams it until the job ends",
     .description = "Only the job's owner (or root) may read it: vramd asks the kernel who is asking.\n"
                    "On a terminal, control characters are shown escaped (\\e, \\x07), never acted on.\n"
-                   "A job submitted with --output FILE is read from FILE, with your own rights.",
+                   "A job submitted with 'vram submit --output FILE' is read from FILE, with your own rights.",
     .flags = flags,
     .run = run,
 };
