@@ -30,6 +30,10 @@ TimeoutError) for a wait that ran out, vram.NotFound (a LookupError) for an
 unknown device or model, and one vram.OutOfMemory for the device's memory.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable
+
 import atexit
 import ctypes
 import json
@@ -101,7 +105,7 @@ def _session():
         return _current
 
 
-def reset():
+def reset() -> None:
     """Closes the process's context and ledger (and its schedulers); the
     next call opens them again with the settings of that moment.  Raises
     Error (VRAM_EBUSY) while a lease or a resident is still held."""
@@ -112,7 +116,7 @@ def reset():
             _current = None
 
 
-def configure(**options):
+def configure(**options: object) -> None:
     """Sets library options for this process, winning over VRAM_* variables:
     configure(backend="sim", sim="T4:14.7GiB:8.5GiB", margin="10%").  It
     replaces what an earlier configure() set; configure() alone goes back to
@@ -154,7 +158,7 @@ def _snapshot_json(snap):
     return json.loads(_n.take_string(text))
 
 
-def status(disk=None, via="auto"):
+def status(disk: str | None = None, via: str = "auto") -> dict[str, Any]:
     """Every device and the host now, as `vram status --json` prints them:
     total, used, free, safe available, ours (leased) and others, per device.
 
@@ -184,7 +188,7 @@ def status(disk=None, via="auto"):
     return _snapshot_json(snap)
 
 
-def device(index=0):
+def device(index: int = 0) -> dict[str, int]:
     """What the ledger counts on one device: capacity, others, leased,
     resident and available bytes, leases and waiting requests."""
     info = _n.LedgerDevice()
@@ -192,7 +196,7 @@ def device(index=0):
     return {name: getattr(info, name) for name, _ in _n.LedgerDevice._fields_}
 
 
-def plan(model, budget=None, device=0, **settings):
+def plan(model: str, budget: int | str | None = None, device: int = 0, **settings: object) -> dict[str, Any]:
     """The planner's choice of settings for `model` within `budget` (default:
     the device's safe available memory), as a dict.  Settings are passed as
     key=value.  Raises Error (VRAM_ENOTSUP) when this libvram has no planner."""
@@ -252,7 +256,7 @@ def _estimate_dict(e):
     return out
 
 
-def estimate(model, budget=None, **settings):
+def estimate(model: str, budget: int | str | None = None, **settings: object) -> dict[str, Any]:
     """What a run of `model` at `settings` needs, as `vram estimate --json`
     does: peak_bytes with its parts (weights, activations, overhead, margin),
     host_bytes, seconds on the profile's reference card, peak_stage, and the
@@ -276,7 +280,8 @@ def estimate(model, budget=None, **settings):
     return out
 
 
-def optimize(model, budget, level="balanced", max_seconds=0, **settings):
+def optimize(model: str, budget: int | str, level: str = "balanced", max_seconds: float = 0,
+             **settings: object) -> dict[str, Any]:
     """The cheapest change to `settings` that makes `model` fit `budget`
     (and `max_seconds`, when given), as `vram optimize --json`: "fits",
     "before" and "after" estimates, "quality_cost", and "suggestions" (each
@@ -305,7 +310,7 @@ def optimize(model, budget, level="balanced", max_seconds=0, **settings):
                             for g in o.suggestions[:o.nsuggestions]]}
 
 
-def available(device=0, via="auto"):
+def available(device: int = 0, via: str = "auto") -> int:
     """The safe available bytes of `device` now (free less the margin and
     what leases hold), as `vram status` shows them: vramd's figure when it
     answers, else this process's.  Raises NotFound for a device that is not
@@ -327,8 +332,9 @@ class Lease:
     daemon it is this process's own ledger's, in the same queue as its
     Scheduler's tasks.  via="daemon" or via="local" insists on one."""
 
-    def __init__(self, size, device=None, priority=0, wait=None, holder=None, expected=None,
-                 task_class=None, via="auto"):
+    def __init__(self, size: int | str, device: int | None = None, priority: int = 0, wait: float | None = None,
+                 holder: str | None = None, expected: float | None = None, task_class: str | None = None,
+                 via: str = "auto") -> None:
         if via not in ("auto", "daemon", "local"):
             raise ValueError("via must be 'auto', 'daemon' or 'local', not %r" % (via,))
         self.bytes = parse_size(size)
@@ -343,7 +349,7 @@ class Lease:
         """A connection to vramd, or None when none answers (and via allows)."""
         return _open_daemon(self._want)
 
-    def acquire(self):
+    def acquire(self) -> Lease:
         device, priority, wait, holder, expected, task_class = self._request
         client = self._daemon()
         if client is not None:
@@ -369,7 +375,7 @@ class Lease:
         self.id, self.device, self.via = info.id, info.device, "local"
         return self
 
-    def release(self):
+    def release(self) -> None:
         if self.id is None:
             return
         lease_id, self.id = self.id, None
@@ -383,7 +389,7 @@ class Lease:
 
     __enter__ = acquire
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
     def __repr__(self):
@@ -391,8 +397,9 @@ class Lease:
                                                   ", via %s" % self.via if self.id else ", not held")
 
 
-def lease(size, device=None, priority=0, wait=None, holder=None, expected=None, task_class=None,
-          via="auto"):
+def lease(size: int | str, device: int | None = None, priority: int = 0, wait: float | None = None,
+          holder: str | None = None, expected: float | None = None, task_class: str | None = None,
+          via: str = "auto") -> Lease:
     """A Lease of `size` ("6GiB" or bytes): `with vram.lease("6GiB"):` waits
     (up to `wait` seconds; None: as long as it takes) until it fits, through
     vramd when one runs (see Lease)."""
@@ -403,7 +410,7 @@ class Resident:
     """A model kept loaded on a device, counted by the ledger; evicted (its
     unload called) when admitted work needs the room and nobody uses it."""
 
-    def __init__(self, handle, name, size, device, unload_cb):
+    def __init__(self, handle: int, name: str, size: int, device: int, unload_cb: Any) -> None:
         self._handle, self.name, self.bytes, self.device = handle, name, size, device
         self._unload_cb = unload_cb     # kept alive while C may call it
         self._registrations = 1
@@ -414,16 +421,16 @@ class Resident:
         return self._handle
 
     @property
-    def loaded(self):
+    def loaded(self) -> bool:
         return self._handle is not None and bool(_n.lib.vram_resident_loaded(self._handle))
 
-    def use(self):
+    def use(self) -> _Pin:
         """`with r.use():` pins it (never evicted meanwhile).  Raises Error
         (VRAM_ENOENT) when it was evicted: load it and register it again."""
         self._live()
         return _Pin(self)
 
-    def unregister(self):
+    def unregister(self) -> None:
         """Drops one registration; the last one stops counting it."""
         with _lock:
             _n.check(_n.lib.vram_resident_unregister(self._live()))
@@ -449,7 +456,8 @@ class _Pin:
         _n.check(_n.lib.vram_resident_done(self.r._live()))
 
 
-def register_resident(name, size, unload=None, device=0):
+def register_resident(name: str, size: int | str, unload: Callable[[str], object] | None = None,
+                      device: int = 0) -> Resident:
     """Counts a loaded model (name, size) as used on `device`.  unload(name)
     is called when the ledger evicts it; without one it is never evicted.
     Registering the same name again returns the same Resident."""
@@ -490,7 +498,7 @@ def _torch_memory(device, torch):
         return None
 
 
-def mark(stage, device=0, torch_device=None, torch=None):
+def mark(stage: str, device: int = 0, torch_device: int | None = None, torch: Any = None) -> None:
     """Records the used memory of `device` now under the name `stage`, with
     PyTorch's allocated and reserved figures beside it when the program has
     imported torch (or passes it): those of `torch_device`, the same GPU as
@@ -510,7 +518,7 @@ def mark(stage, device=0, torch_device=None, torch=None):
         s.torch_marks.append(figures)
 
 
-def marks():
+def marks() -> str:
     """The stage marks so far, with the change between stages, as a table;
     with the columns "torch alloc" and "torch reserved" when some mark had
     PyTorch's figures ("-" where one had not)."""
@@ -530,7 +538,7 @@ def marks():
     return "\n".join(rows) + "\n"
 
 
-def sim_set_usage(size, device=0):
+def sim_set_usage(size: int | str, device: int = 0) -> None:
     """On the simulated backend with a state directory (VRAM_SIM_STATE),
     holds `size` on a simulated card the way a program that allocates does.
     Raises Error (VRAM_EOOM) when it does not fit, like a real card."""

@@ -8,6 +8,8 @@ holds python/); the system's library path.  Structures mirror
 include/vram.h field for field; tests check their sizes.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import os
@@ -318,7 +320,7 @@ def take_string(ptr):
         lib.vram_free(ptr)
 
 
-def parse_size(value, what="size"):
+def parse_size(value: int | str, what: str = "size") -> int:
     """Bytes from an int or a size a person wrote ("1.5GiB", "512M")."""
     if isinstance(value, bool):
         raise TypeError("%s: %r is not a size" % (what, value))
@@ -338,7 +340,7 @@ def parse_size(value, what="size"):
     return out.value
 
 
-def format_size(n):
+def format_size(n: int) -> str:
     buf = ctypes.create_string_buffer(32)
     lib.vram_size_format(n, buf, 32)
     return buf.value.decode()
