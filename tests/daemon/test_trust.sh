@@ -169,6 +169,23 @@ if alive "sleep [78]$tag"; then not_ok orphan_time_limit_stops_all "still runnin
 elif [ "$st" != "failed timeout" ]; then not_ok orphan_time_limit_stops_all "job is '$st': $(grep "job $job" "$tmp/daemon.log" | tail -3)"
 else ok orphan_time_limit_stops_all; fi
 for p in $(pgrep -f "sleep [78]$tag"); do kill -9 "$p"; done
+# A job submitted from inside a job is not the outer job's: cancelling the
+# outer one, its runner gone, leaves the inner job and its runner alone.
+job=$(VRAM_CONTAIN=tree "$VRAM" submit --vram 1GiB -- sh -c "'$VRAM' submit --vram 1GiB -- sleep 9$tag >'$tmp/inner.id'; sleep 4$tag")
+wait_until 20 alive "sleep 9$tag"
+wait_until 20 alive "sleep 4$tag"
+inner=$(cat "$tmp/inner.id")
+kill -9 "$(pgrep -f -- "--daemon-job $job " | head -1)" 2>/dev/null
+wait_for "$tmp/daemon.log" "job $job lost its runner" 10
+"$VRAM" cancel "$job" >/dev/null 2>&1
+wait_until 20 sh -c "'$VRAM' queue --json | grep -q '\"id\":$job,[^}]*\"state\":\"canceled\"'"
+if alive "sleep 4$tag"; then not_ok orphan_cancel_spares_inner_job "the outer job's sleep still runs"
+elif ! alive "sleep 9$tag" || [ "$(state "$inner")" != "running None" ]; then
+    not_ok orphan_cancel_spares_inner_job "inner job $inner is '$(state "$inner")'"
+else ok orphan_cancel_spares_inner_job; fi
+"$VRAM" cancel "$inner" >/dev/null 2>&1
+"$VRAM" wait "$inner" --timeout 20 >/dev/null 2>&1
+for p in $(pgrep -f "sleep [49]$tag"); do kill -9 "$p"; done
 
 # ---- 2: runner-only operations, from the runner only ---------------------------------------
 sc() { python3 "$(dirname "$0")/sockclient.py" "$VRAM_SOCKET" call "$1"; }
