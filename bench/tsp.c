@@ -26,8 +26,9 @@
  *
  * Where tsp is not installed, its column says so and the vram side still
  * runs.  Goals (issue 13): vram no slower than tsp on every row, durable
- * submits >= 0.8 of the one-row loop with 1 client and above the 8-row loop
- * with 8.
+ * submits >= 0.8 of the one-row loop with 1 client and above that loop's
+ * rate with 8 (the issue's words); the 8-rows-a-transaction loop is shown
+ * too, a stricter mark: a loop that batches without a socket between.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -639,8 +640,11 @@ int main(int argc, char **argv)
            "1 client (loop: 1 row a transaction)", m[0], m[1], m[0] > 0 ? m[1] / m[0] : 0,
            m[0] > 0 && m[1] >= 0.8 * m[0] ? "met" : "NOT MET");
     printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | > 1: %s\n",
+           "8 clients (loop: 1 row a transaction)", m[0], m[3], m[0] > 0 ? m[3] / m[0] : 0,
+           m[0] > 0 && m[3] > m[0] ? "met" : "NOT MET");
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (stricter: > 1 %s)\n",
            "8 clients (loop: 8 rows a transaction)", m[2], m[3], m[2] > 0 ? m[3] / m[2] : 0,
-           m[2] > 0 && m[3] > m[2] ? "met" : "NOT MET");
+           m[2] > 0 && m[3] > m[2] ? "met" : "not met");
     printf("\nA negative rate means some submits failed.  Server folders under %s are removed.\n", top);
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
