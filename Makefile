@@ -247,10 +247,11 @@ $(SHIM): $(SHIM_OBJ)
 
 # A stand-in libcuda.so.1 for the shim's tests (tests/stubs/cuda_stub.c says
 # what it does), and the programs that reach it each way real software does.
-$(STUB_CUDA): tests/stubs/cuda_stub.c src/shim/cuda_types.h
+$(STUB_CUDA): tests/stubs/cuda_stub.c tests/stubs/cuda_stub.map src/shim/cuda_types.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  STUB    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic -o $@ $< $(ALL_LDFLAGS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -shared -Wl,-soname,libcuda.so.1 -Wl,-Bsymbolic \
+		-Wl,--version-script=tests/stubs/cuda_stub.map -o $@ $< $(ALL_LDFLAGS)
 	$(Q)ln -sf libcuda.so.1 $(dir $@)libcuda.so
 $(BUILD)/tests/shim/prog/%: tests/shim/prog_%.c $(STUB_CUDA) $(STATIC) tests/shim/prog.h
 	@mkdir -p $(dir $@)
@@ -266,8 +267,6 @@ comma := ,
 SLURM_INCLUDE ?= /usr/include
 SPANK_H   := $(wildcard $(SLURM_INCLUDE)/slurm/spank.h)
 SPANK_SO  := $(BUILD)/lib/slurm/vram_spank.so
-# Where make install puts the shim.
-SHIM_PATH  = $(LIBDIR)/vram/libvram_shim.so
 .PHONY: slurm install-slurm
 all: slurm
 # What a CUDA program in a Slurm task sees (tests/slurm/test_slurm.sh).
@@ -278,7 +277,7 @@ slurm: $(SPANK_SO)
 $(SPANK_SO): src/slurm/vram_spank.c $(STATIC) include/vram.h
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  SPANK   $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) -DVRAM_SHIM_PATH='"$(SHIM_PATH)"' \
+	$(Q)$(CC) $(ALL_CFLAGS) -fvisibility=default -I$(SLURM_INCLUDE) \
 	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 install-slurm: $(SPANK_SO)
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR)/vram/slurm

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/bench.h - what the benches share: their options and where the build
+ * bench/bench.h - what the benches share: their options, where the build
  * they belong to is (the folder above bench/, which holds bin/, lib/,
- * tests/helpers/ and stubs/).
+ * tests/helpers/ and stubs/), and the goal lines bench/goals.sh gathers.
  */
 #ifndef VRAM_BENCH_H
 #define VRAM_BENCH_H
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +42,27 @@ static inline bool bench_build_dir(char *out, size_t cap)
     }
     memcpy(out, self, strlen(self) + 1);
     return true;
+}
+
+/* One goal of an issue, as this run measured it, for bench/goals.sh: a
+ * tab-separated line (goal, target, measured, met) appended to the file
+ * $VRAM_BENCH_GOALS names; nothing when it is unset.  The bench's own table
+ * says the same in more words. */
+static inline void bench_goal(const char *goal, const char *target, bool met, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline void bench_goal(const char *goal, const char *target, bool met, const char *fmt, ...)
+{
+    const char *path = getenv("VRAM_BENCH_GOALS");
+    FILE *f = path && *path ? fopen(path, "a") : NULL;
+    if (!f)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(f, "%s\t%s\t", goal, target);
+    vfprintf(f, fmt, ap);
+    fprintf(f, "\t%s\n", met ? "met" : "NOT MET");
+    va_end(ap);
+    fclose(f);
 }
 
 #endif

@@ -2,17 +2,27 @@
 /*
  * bench/shim.c - what the shim adds to an allocate-and-free pair: the stub
  * driver's cuMemAlloc_v2/cuMemFree_v2 called directly and through the
- * shim's hooks, side by side in one run, on one thread and on eight at once,
- * and the stream-ordered pair (cuMemAllocAsync/cuMemFreeAsync) on one.
+ * shim's hooks, side by side in one run, on one thread, on eight at once on
+ * one device, on eight at once each on a device of its own, and the
+ * stream-ordered pair (cuMemAllocAsync/cuMemFreeAsync) on one.
  *
  * Both libraries are loaded from this build (BUILD/stubs/cuda/libcuda.so.1,
  * BUILD/lib/libvram_shim.so) with dlopen, so the hooks run exactly the code
  * they run under LD_PRELOAD (counting into a region of their own, from
  * VRAM_BUDGET_BYTES).  Target: at most 100 ns added per pair on one thread;
  * the bench exits 1 past it.  --seconds S sets the time per measurement.
+ *
+ * Bounded whatever the machine does: the loop sizes come from a
+ * calibration that stops at a time box and are kept between a floor and a
+ * cap; each measurement also stops at a deadline (its figure is then over
+ * the pairs it did); and an alarm ends the run with exit status 3 if it
+ * still runs past a limit.  Each row is the median of ROUNDS rounds, the
+ * two ways taking turns (which goes first alternates), so that both see the
+ * same machine and one slow round moves nothing.
  */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -21,8 +31,12 @@
 
 #define TARGET_ADDED_NS 100.0
 #define THREADS 8
-#define ROUNDS 5
+#define ROUNDS 9
 #define SIZE 4096
+#define CAL_BOX_S 0.25              /* calibration stops after this long */
+#define PAIRS_FLOOR 20000L
+#define PAIRS_CAP 4000000L
+#define CHECK_EVERY 1024            /* pairs between looks at the deadline */
 
 typedef CUresult (*alloc_fn)(CUdeviceptr *, size_t);
 typedef CUresult (*free_fn)(CUdeviceptr);
@@ -42,7 +56,8 @@ typedef struct pair {
 } pair;
 #define SYNC_EVERY 64
 
-static CUcontext ctx;
+static CUcontext ctx[THREADS];      /* device i's primary context */
+static int ndev;
 static CUresult (*set_current)(CUcontext);
 
 static double now_s(void)
@@ -54,8 +69,11 @@ static double now_s(void)
 
 typedef struct job {
     const pair *p;
-    long pairs;
+    long pairs;                     /* to do */
+    long done;                      /* done, when the deadline cut it short */
     long errors;
+    int dev;
+    double deadline;
     pthread_barrier_t *start;
     double t0, t1;                  /* when this thread began and ended its pairs */
 } job;
@@ -63,74 +81,124 @@ typedef struct job {
 static void *loop(void *arg)
 {
     job *j = arg;
-    set_current(ctx);
+    set_current(ctx[j->dev]);
     if (j->start)
         pthread_barrier_wait(j->start);
     j->t0 = now_s();
     const pair *p = j->p;
+    long i = 0;
     if (p->alloc_async) {
         CUstream s = (CUstream)0x1;
-        for (long i = 0; i < j->pairs; i++) {
+        for (; i < j->pairs; i++) {
             CUdeviceptr d;
             if (p->alloc_async(&d, SIZE, s) || p->free_async(d, s))
                 j->errors++;
             if (i % SYNC_EVERY == SYNC_EVERY - 1 && p->sync(s))
                 j->errors++;
+            if (i % CHECK_EVERY == CHECK_EVERY - 1 && now_s() > j->deadline) {
+                i++;
+                break;
+            }
         }
         if (p->sync(s))
             j->errors++;
     } else {
-        for (long i = 0; i < j->pairs; i++) {
+        for (; i < j->pairs; i++) {
             CUdeviceptr d;
             if (p->alloc(&d, SIZE) || p->free(d))
                 j->errors++;
+            if (i % CHECK_EVERY == CHECK_EVERY - 1 && now_s() > j->deadline) {
+                i++;
+                break;
+            }
         }
     }
+    j->done = i;
     j->t1 = now_s();
     return NULL;
 }
 
-/* ns per pair with `threads` threads each doing `pairs` pairs: wall time
- * over the pairs one thread did (what each thread sees).  The threads time
- * themselves, first start to last end: on a loaded machine the main thread
- * may wake from the barrier after they have finished. */
-static double measure(const pair *p, int threads, long pairs, long *errors)
+/* ns per pair with `threads` threads each doing `pairs` pairs (on device
+ * 0, or thread i on device i when spread): wall time over the pairs one
+ * thread did (what each thread sees).  The threads time themselves, first
+ * start to last end: on a loaded machine the main thread may wake from the
+ * barrier after they have finished.  No measurement runs past max_s. */
+static double measure(const pair *p, int threads, bool spread, long pairs, double max_s, long *errors)
 {
     pthread_t t[THREADS];
     job j[THREADS];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+    double deadline = now_s() + max_s;
     for (int i = 0; i < threads; i++) {
-        j[i] = (job){ p, pairs, 0, &start, 0, 0 };
+        j[i] = (job){ p, pairs, 0, 0, spread ? i % ndev : 0, deadline, &start, 0, 0 };
         pthread_create(&t[i], NULL, loop, &j[i]);
     }
     pthread_barrier_wait(&start);
     double t0 = 1e300, t1 = 0;
+    long done = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(t[i], NULL);
         *errors += j[i].errors;
+        done += j[i].done;
         t0 = j[i].t0 < t0 ? j[i].t0 : t0;
         t1 = j[i].t1 > t1 ? j[i].t1 : t1;
     }
-    double dt = t1 - t0;
     pthread_barrier_destroy(&start);
-    return dt * 1e9 / (double)pairs;
+    double per_thread = (double)done / threads;
+    return (t1 - t0) * 1e9 / (per_thread > 0 ? per_thread : 1);
 }
 
-/* The best of ROUNDS, the two ways taking turns so that both see the same
- * machine. */
-static void compare(const pair *direct, const pair *shim, int threads, long pairs, double *d_ns,
-                    double *s_ns, long *errors)
+static int cmp_double(const void *a, const void *b)
 {
-    *d_ns = *s_ns = 1e18;
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* The median of ROUNDS rounds of each way, taking turns, the one going
+ * first alternating; *spread_ns the median of the added cost per round. */
+static void compare(const pair *direct, const pair *shim, int threads, bool spread, long pairs, double max_s,
+                    double *d_ns, double *s_ns, double *added_lo, double *added_hi, long *errors)
+{
+    double a[ROUNDS], b[ROUNDS], add[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
-        double a = measure(direct, threads, pairs, errors);
-        double b = measure(shim, threads, pairs, errors);
-        if (a < *d_ns)
-            *d_ns = a;
-        if (b < *s_ns)
-            *s_ns = b;
+        if (r % 2) {
+            b[r] = measure(shim, threads, spread, pairs, max_s, errors);
+            a[r] = measure(direct, threads, spread, pairs, max_s, errors);
+        } else {
+            a[r] = measure(direct, threads, spread, pairs, max_s, errors);
+            b[r] = measure(shim, threads, spread, pairs, max_s, errors);
+        }
+        add[r] = b[r] - a[r];
     }
+    *d_ns = median(a, ROUNDS);
+    *s_ns = median(b, ROUNDS);
+    median(add, ROUNDS);
+    *added_lo = add[ROUNDS / 4];            /* the middle half of the rounds' added cost */
+    *added_hi = add[ROUNDS - 1 - ROUNDS / 4];
+}
+
+/* Pairs that take about `seconds` through the shim (the slower way): from
+ * batches doubling from 1000 until one takes a fortieth of the time box or
+ * the box is spent; between PAIRS_FLOOR and PAIRS_CAP whatever it saw. */
+static long calibrate(const pair *p, double seconds, long *errors)
+{
+    double box_end = now_s() + CAL_BOX_S, ns = 0;
+    for (long n = 1000; n <= PAIRS_CAP; n *= 2) {
+        double t0 = now_s();
+        ns = measure(p, 1, false, n, CAL_BOX_S, errors);
+        double t1 = now_s();
+        if (t1 - t0 >= CAL_BOX_S / 40 || t1 >= box_end)
+            break;
+    }
+    double want = ns > 0 ? seconds * 1e9 / ns : (double)PAIRS_FLOOR;
+    return want < PAIRS_FLOOR ? PAIRS_FLOOR : want > PAIRS_CAP ? PAIRS_CAP : (long)want;
 }
 
 static void *must(void *h, const char *name)
@@ -141,9 +209,34 @@ static void *must(void *h, const char *name)
     return p;
 }
 
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "bench/shim: still running past its time limit; stopped (exit 3)\n";
+    ssize_t w = write(2, msg, sizeof(msg) - 1);
+    (void)w;
+    _exit(3);
+}
+
+static void row(const char *name, double d, double s, double lo, double hi)
+{
+    printf("%-26s %11.1f ns %11.1f ns %+9.1f ns %7.2fx   %+.0f to %+.0f\n", name, d, s, s - d, s / d, lo, hi);
+}
+
 int main(int argc, char **argv)
 {
     double seconds = bench_seconds(argc, argv, 0.2);
+    if (!(seconds > 0 && seconds <= 10)) {
+        fprintf(stderr, "bench/shim: --seconds must be above 0 and at most 10\n");
+        return 2;
+    }
+    /* Each measurement stops at 4x its planned time; rows x rounds x 2 of
+     * them, plus calibration and set-up, fit well inside the alarm. */
+    double max_s = 4 * seconds + 0.05;
+    unsigned limit = (unsigned)(4 * ROUNDS * 2 * max_s + 30);
+    signal(SIGALRM, on_alarm);
+    alarm(limit);
+
     char build[4096], path[4200];
     if (!bench_build_dir(build, sizeof(build))) {
         fprintf(stderr, "bench/shim: cannot tell the build folder\n");
@@ -151,6 +244,7 @@ int main(int argc, char **argv)
     }
     setenv("VRAM_BUDGET_BYTES", "1TiB", 1);     /* counts everything, refuses nothing */
     setenv("VRAM_ENFORCE", "hard", 1);
+    setenv("VRAM_STUB_CUDA_DEVICES", "8", 1);   /* a device per thread for the spread row */
     unsetenv("VRAM_SHIM_FD");
     snprintf(path, sizeof(path), "%s/stubs/cuda/libcuda.so.1", build);
     void *stub = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
@@ -165,6 +259,7 @@ int main(int argc, char **argv)
         return 2;
     }
     CUresult (*init)(unsigned) = must(stub, "cuInit");
+    CUresult (*count)(int *) = must(stub, "cuDeviceGetCount");
     CUresult (*retain)(CUcontext *, CUdevice) = must(stub, "cuDevicePrimaryCtxRetain");
     *(void **)&set_current = must(stub, "cuCtxSetCurrent");
     pair direct = { (alloc_fn)must(stub, "cuMemAlloc_v2"), (free_fn)must(stub, "cuMemFree_v2"), NULL, NULL, NULL };
@@ -173,37 +268,46 @@ int main(int argc, char **argv)
                           (free_async_fn)must(stub, "cuMemFreeAsync"), (sync_fn)must(stub, "cuStreamSynchronize") };
     pair hooked_async = { NULL, NULL, (alloc_async_fn)must(shim, "cuMemAllocAsync"),
                           (free_async_fn)must(shim, "cuMemFreeAsync"), (sync_fn)must(shim, "cuStreamSynchronize") };
-    if (!init || !retain || !set_current || !direct.alloc || !direct.free || !hooked.alloc || !hooked.free ||
-        !direct_async.alloc_async || !direct_async.free_async || !direct_async.sync || !hooked_async.alloc_async ||
-        !hooked_async.free_async || !hooked_async.sync)
+    if (!init || !count || !retain || !set_current || !direct.alloc || !direct.free || !hooked.alloc ||
+        !hooked.free || !direct_async.alloc_async || !direct_async.free_async || !direct_async.sync ||
+        !hooked_async.alloc_async || !hooked_async.free_async || !hooked_async.sync)
         return 2;
-    if (init(0) || retain(&ctx, 0) || set_current(ctx)) {
-        fprintf(stderr, "bench/shim: the stub driver would not make a context\n");
+    if (init(0) || count(&ndev) || ndev < 1) {
+        fprintf(stderr, "bench/shim: the stub driver has no device\n");
         return 2;
     }
+    ndev = ndev > THREADS ? THREADS : ndev;
+    for (int d = 0; d < ndev; d++)
+        if (retain(&ctx[d], d)) {
+            fprintf(stderr, "bench/shim: the stub driver would not make a context on device %d\n", d);
+            return 2;
+        }
+    set_current(ctx[0]);
 
-    /* Size the loops to about `seconds` each from a short trial. */
     long errors = 0;
-    double trial = measure(&hooked, 1, 20000, &errors);
-    long pairs = (long)(seconds * 1e9 / (trial > 1 ? trial : 1));
-    if (pairs < 10000)
-        pairs = 10000;
+    long pairs = calibrate(&hooked, seconds, &errors);
 
-    double d1, s1, d8, s8, da, sa;
-    compare(&direct, &hooked, 1, pairs, &d1, &s1, &errors);
-    compare(&direct, &hooked, THREADS, pairs / THREADS + 1, &d8, &s8, &errors);
-    compare(&direct_async, &hooked_async, 1, pairs / 4 + 1, &da, &sa, &errors);
+    double d1, s1, d8, s8, dd, sd, da, sa, lo1, hi1, lo8, hi8, lod, hid, loa, hia;
+    compare(&direct, &hooked, 1, false, pairs, max_s, &d1, &s1, &lo1, &hi1, &errors);
+    compare(&direct, &hooked, THREADS, false, pairs / THREADS + 1, max_s, &d8, &s8, &lo8, &hi8, &errors);
+    compare(&direct, &hooked, THREADS, true, pairs / THREADS + 1, max_s, &dd, &sd, &lod, &hid, &errors);
+    compare(&direct_async, &hooked_async, 1, false, pairs / 4 + 1, max_s, &da, &sa, &loa, &hia, &errors);
 
-    printf("shim: one cuMemAlloc_v2 + cuMemFree_v2 of %d bytes on the stub driver, best of %d\n", SIZE, ROUNDS);
-    printf("%-22s %14s %14s %12s %8s\n", "", "without shim", "with shim", "added", "ratio");
-    printf("%-22s %11.1f ns %11.1f ns %+9.1f ns %7.2fx\n", "1 thread", d1, s1, s1 - d1, s1 / d1);
-    printf("%-22s %11.1f ns %11.1f ns %+9.1f ns %7.2fx\n", "8 threads at once", d8, s8, s8 - d8, s8 / d8);
-    printf("%-22s %11.1f ns %11.1f ns %+9.1f ns %7.2fx\n", "async, 1 thread", da, sa, sa - da, sa / da);
-    printf("(8 threads: wall time over one thread's pairs, on %ld cores; async: cuMemAllocAsync +\n"
-           " cuMemFreeAsync, the stream synchronized every %d pairs, where the shim reads its pool)\n",
-           sysconf(_SC_NPROCESSORS_ONLN), SYNC_EVERY);
+    printf("shim: one cuMemAlloc_v2 + cuMemFree_v2 of %d bytes on the stub driver, median of %d rounds "
+           "(%ld pairs a thread on one thread)\n", SIZE, ROUNDS, pairs);
+    printf("%-26s %14s %14s %12s %8s   %s\n", "", "without shim", "with shim", "added", "ratio",
+           "added, middle half of rounds");
+    row("1 thread", d1, s1, lo1, hi1);
+    row("8 threads, one device", d8, s8, lo8, hi8);
+    char name[64];
+    snprintf(name, sizeof(name), "8 threads, %d device%s", ndev, ndev > 1 ? "s" : "");
+    row(name, dd, sd, lod, hid);
+    row("async, 1 thread", da, sa, loa, hia);
+    printf("(8 threads: wall time over one thread's pairs, on %ld cores; on %d devices: thread i on device\n"
+           " i %% %d; async: cuMemAllocAsync + cuMemFreeAsync, the stream synchronized every %d pairs, where\n"
+           " the shim reads its pool)\n", sysconf(_SC_NPROCESSORS_ONLN), ndev, ndev, SYNC_EVERY);
     bool within = s1 - d1 <= TARGET_ADDED_NS;
-    printf("target: at most %.0f ns added per pair on one thread: %s\n", TARGET_ADDED_NS,
+    printf("target: at most %.0f ns added per pair on one thread: %+.1f ns, %s\n", TARGET_ADDED_NS, s1 - d1,
            within ? "met" : "MISSED");
     if (errors)
         printf("errors: %ld allocations or frees failed\n", errors);

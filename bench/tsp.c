@@ -14,6 +14,12 @@
  *
  *   - CLI start: `vram --version`, and `vram submit` up to its connect (no
  *     daemon at that socket), each against `tsp -V` (median of many);
+ *   - a list of one job through the command (`vram queue`, `tsp -l`), and
+ *     one submit through the command, start to exit, each side with its
+ *     server (`vram submit -- true` against `tsp true`, behind a job that
+ *     holds the slot; median of many in turn): the wall time, and the
+ *     command's own CPU time (user + system, from wait4), which leaves out
+ *     what its server does meanwhile (vramd's fsync; tsp does not sync);
  *   - CLI submits in a row, and from 8 submitters at once, behind a job that
  *     holds the only slot (tsp -S 1; a 21 GiB job on the card);
  *   - one job's end to the next one's start with one slot: the jobs stamp
@@ -40,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -87,9 +94,11 @@ static double pct(double *v, int n, double p)
 
 /* ---- processes -------------------------------------------------------------------- */
 
+static double last_cpu_ms;         /* the CPU time of run_argv's last child */
+
 /* Runs argv (searched on PATH) to its end, its stdout into out (NULL:
  * /dev/null), stderr to /dev/null.  Returns its exit status, -1 if it could
- * not start. */
+ * not start; its CPU time (user + system) goes to last_cpu_ms. */
 static int run_argv(char *const argv[], char *out, size_t cap)
 {
     int fds[2] = { -1, -1 };
@@ -120,8 +129,11 @@ static int run_argv(char *const argv[], char *out, size_t cap)
     if (rc)
         return -1;
     int status;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    struct rusage ru;
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
+    last_cpu_ms = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
@@ -249,22 +261,100 @@ static int cli_submit(enum side s, const char *bytes, char *const *cmd)
 
 /* ---- CLI start -------------------------------------------------------------------------- */
 
-/* Median start, in ms, of n runs of `tsp -V` and of vram_v, taken in turn
- * (one of each, again and again), so that both see the same load. */
-static void cli_start_ms(int n, char **vram_v, double *tsp_ms, double *vram_ms)
+/* Median start, in ms, of n runs of tsp_v and of vram_v, taken in turn
+ * (one of each, again and again), so that both see the same load; cpu
+ * (NULL: not wanted) gets each side's median CPU time. */
+static void cli_pair_ms(int n, char **tsp_v, char **vram_v, double ms[2], double cpu[2])
 {
-    char *tsp_v[] = { "tsp", "-V", NULL };
     double *t[2] = { calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double)) };
+    double *c[2] = { calloc((size_t)n, sizeof(double)), calloc((size_t)n, sizeof(double)) };
     for (int i = 0; i < n; i++)
         for (int s = have_tsp ? 0 : 1; s < 2; s++) {
             double t0 = now_s();
             run_argv(s == TSP ? tsp_v : vram_v, NULL, 0);
             t[s][i] = (now_s() - t0) * 1000;
+            c[s][i] = last_cpu_ms;
         }
-    *tsp_ms = have_tsp ? median(t[TSP], n) : 0;
-    *vram_ms = median(t[VRAM], n);
-    free(t[0]);
-    free(t[1]);
+    for (int s = 0; s < 2; s++) {
+        ms[s] = s == VRAM || have_tsp ? median(t[s], n) : 0;
+        if (cpu)
+            cpu[s] = s == VRAM || have_tsp ? median(c[s], n) : 0;
+        free(t[s]);
+        free(c[s]);
+    }
+}
+
+static void cli_start_ms(int n, char **vram_v, double *tsp_ms, double *vram_ms)
+{
+    char *tsp_v[] = { "tsp", "-V", NULL };
+    double ms[2];
+    cli_pair_ms(n, tsp_v, vram_v, ms, NULL);
+    *tsp_ms = ms[TSP];
+    *vram_ms = ms[VRAM];
+}
+
+static double bare_commit_ms(int n);
+
+/* Median ms of n submits through the C client, each on a connection of
+ * its own as the command makes it: vramd's side of a command's submit. */
+static double api_round_trip_ms(int n)
+{
+    static const char *const cmd[] = { "true", NULL };
+    double *t = calloc((size_t)n, sizeof(double)), ms = -1;
+    int i = 0;
+    for (; t && i < n; i++) {
+        vram_client *c;
+        uint64_t job;
+        double t0 = now_s();
+        if (vram_client_open(sock_path, &c))
+            break;
+        int rc = api_submit(c, cmd, 20ull << 30, &job);
+        vram_client_close(c);
+        if (rc)
+            break;
+        t[i] = (now_s() - t0) * 1000;
+    }
+    if (t && i == n)
+        ms = median(t, n);
+    free(t);
+    return ms;
+}
+
+/* n submits of `true` through each command in turn, each side with its
+ * server and a job that holds its only slot: wall and CPU medians; then
+ * what vramd's side of one takes (rt: the C client's round trip, sync: a
+ * bare fsync'ed SQLite row on the same disk); first, n lists of the one
+ * job (`tsp -l`, `vram queue`) into list_ms. */
+static int cli_submit_ms(int n, double ms[2], double cpu[2], double *rt, double *sync, double list_ms[2])
+{
+    vram_client *c;
+    uint64_t holder = 0;
+    static const char *const hold[] = { "sleep", "3600", NULL };
+    char *tsp_hold[] = { "sleep", "3600", NULL };
+    if (have_tsp && (start_tsp(1) || cli_submit(TSP, NULL, tsp_hold)))
+        return -1;
+    if (start_vramd() || vram_client_open(sock_path, &c)) {
+        if (have_tsp)
+            stop_tsp();
+        stop_vramd();
+        return -1;
+    }
+    int rc = api_submit(c, hold, 21ull << 30, &holder);
+    vram_client_close(c);
+    char *tsp_true[] = { "tsp", "true", NULL };
+    char *vram_true[] = { vram_exe, "submit", "--vram", "20GiB", "--", "true", NULL };
+    char *tsp_list[] = { "tsp", "-l", NULL }, *vram_list[] = { vram_exe, "queue", NULL };
+    if (!rc) {
+        cli_pair_ms(n, tsp_list, vram_list, list_ms, NULL);     /* the holder alone */
+        cli_pair_ms(n, tsp_true, vram_true, ms, cpu);
+        *rt = api_round_trip_ms(n);
+        *sync = bare_commit_ms(n);
+    }
+    if (have_tsp)
+        stop_tsp();
+    release_holder(holder);
+    stop_vramd();
+    return rc;
 }
 
 /* ---- CLI submits ------------------------------------------------------------------------- */
@@ -452,6 +542,36 @@ static double sqlite_loop(int per_txn)
     return rate;
 }
 
+/* Median ms of n one-row commits in the bare loop's set-up. */
+static double bare_commit_ms(int n)
+{
+    char dir[200], path[300];
+    fresh_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/bare.db", dir);
+    sqlite3 *db;
+    double *t = calloc((size_t)n, sizeof(double)), ms = -1;
+    if (!t || sqlite3_open(path, &db) != SQLITE_OK) {
+        free(t);
+        return -1;
+    }
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, spec TEXT NOT NULL)", NULL, NULL, NULL);
+    char sql[480];
+    snprintf(sql, sizeof(sql), "INSERT INTO jobs(spec) VALUES('%0400d')", 0);
+    int i = 0;
+    for (; i < n; i++) {
+        double t0 = now_s();
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+            break;
+        t[i] = (now_s() - t0) * 1000;
+    }
+    if (i == n)
+        ms = median(t, n);
+    free(t);
+    sqlite3_close(db);
+    return ms;
+}
+
 typedef struct submitter {
     double until;
     long done, failed;
@@ -508,6 +628,27 @@ static double api_submits(int clients)
 
 #define MAX_ROUNDS 16
 
+/* The median of n values, a left as it was. */
+static double median_of(const double *a, int n)
+{
+    double x[MAX_ROUNDS];
+    memcpy(x, a, sizeof(double) * (size_t)n);
+    return median(x, n);
+}
+
+/* A goal line (bench/goals.sh) for a row where vram should be no slower
+ * than tsp: its ratio, lower_better as row() takes it. */
+static void goal_vs_tsp(const char *goal, const double *t, const double *v, int n, bool lower_better,
+                        const char *unit)
+{
+    double a = median_of(t, n), b = median_of(v, n);
+    if (!(a > 0 && b > 0))
+        return;
+    double ratio = lower_better ? b / a : a / b;
+    bench_goal(goal, "<= 1.00x tsp", ratio <= 1.0, "%.2fx (tsp %.2f %s, vram %.2f %s)", ratio, a, unit,
+               b, unit);
+}
+
 static void row(const char *what, const char *unit, const double *a, const double *b, int n,
                 bool lower_better, const char *a_name, const char *note)
 {
@@ -558,7 +699,7 @@ int main(int argc, char **argv)
     have_tsp = run_argv(probe, NULL, 0) == 0;
     const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
 
-    enum { START, SUBMIT_START, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
+    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, SQL1, API1, SQL8, API8, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
     static double lat[2][MAX_ROUNDS * 64];
     int nlat[2] = { 0, 0 };
@@ -574,6 +715,13 @@ int main(int argc, char **argv)
                                "true", NULL };
             cli_start_ms(300, version, &v[START][TSP][r], &v[START][VRAM][r]);
             cli_start_ms(300, submit, &v[SUBMIT_START][TSP][r], &v[SUBMIT_START][VRAM][r]);
+            double ms[2] = { 0, 0 }, cpu[2] = { 0, 0 }, list[2] = { 0, 0 };
+            cli_submit_ms(300, ms, cpu, &v[SUBMIT_RT][VRAM][r], &v[SUBMIT_SYNC][VRAM][r], list);
+            for (int s = 0; s < 2; s++) {
+                v[LIST_WALL][s][r] = list[s];
+                v[SUBMIT_WALL][s][r] = ms[s];
+                v[SUBMIT_CPU][s][r] = cpu[s];
+            }
         }
         for (int turn = 0; turn < 2; turn++) {
             enum side s = (enum side)((turn + r) % 2);
@@ -611,6 +759,16 @@ int main(int argc, char **argv)
         "median of 300 starts each, taken in turn");
     row("CLI start (tsp -V, vram submit)", "ms", v[SUBMIT_START][TSP], v[SUBMIT_START][VRAM],
         rounds, true, why, "the same; the submit up to its connect (no daemon there)");
+    row("list with a server (tsp -l, vram queue)", "ms", v[LIST_WALL][TSP], v[LIST_WALL][VRAM], rounds, true,
+        why, "one job listed, 300 each in turn; start to exit");
+    row("submit with a server (tsp true, vram submit)", "ms", v[SUBMIT_WALL][TSP],
+        v[SUBMIT_WALL][VRAM], rounds, true, why, "start to exit, 300 each in turn; vramd fsyncs first");
+    row("the same, the command's own CPU time", "ms", v[SUBMIT_CPU][TSP], v[SUBMIT_CPU][VRAM],
+        rounds, true, why, "user + system of the command (wait4), its server's left out");
+    row("vramd's side of it: connect, submit, reply", "ms", v[SUBMIT_RT][TSP], v[SUBMIT_RT][VRAM], rounds,
+        true, NULL, "the C client, a connection a submit (tsp keeps no disk copy)");
+    row("of which the disk: one fsync'ed SQLite row", "ms", v[SUBMIT_SYNC][TSP], v[SUBMIT_SYNC][VRAM],
+        rounds, true, NULL, "a bare WAL loop, synchronous=FULL, same disk");
     row("CLI submits in a row", "/s", v[ROW1][TSP], v[ROW1][VRAM], rounds, false, why,
         "100 `true` jobs behind one that holds the slot");
     row("CLI submits, 8 submitters at once", "/s", v[ROW8][TSP], v[ROW8][VRAM], rounds, false, why,
@@ -645,6 +803,30 @@ int main(int argc, char **argv)
     printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (stricter: > 1 %s)\n",
            "8 clients (loop: 8 rows a transaction)", m[2], m[3], m[2] > 0 ? m[3] / m[2] : 0,
            m[2] > 0 && m[3] > m[2] ? "met" : "not met");
+    if (DO("start")) {
+        goal_vs_tsp("CLI start: vram --version against tsp -V", v[START][TSP], v[START][VRAM], rounds, true,
+                    "ms");
+        goal_vs_tsp("CLI start: vram submit to its connect against tsp -V", v[SUBMIT_START][TSP],
+                    v[SUBMIT_START][VRAM], rounds, true, "ms");
+        goal_vs_tsp("CLI: vram queue with vramd against tsp -l, wall", v[LIST_WALL][TSP], v[LIST_WALL][VRAM],
+                    rounds, true, "ms");
+        goal_vs_tsp("CLI: vram submit with vramd against tsp true, wall", v[SUBMIT_WALL][TSP],
+                    v[SUBMIT_WALL][VRAM], rounds, true, "ms");
+        goal_vs_tsp("CLI: the same, the command's own CPU", v[SUBMIT_CPU][TSP], v[SUBMIT_CPU][VRAM], rounds,
+                    true, "ms");
+    }
+    if (DO("handover")) {
+        goal_vs_tsp("end to next start, 1 slot, p50", &l50[TSP], &l50[VRAM], 1, true, "ms");
+        goal_vs_tsp("end to next start, 1 slot, p99", &l99[TSP], &l99[VRAM], 1, true, "ms");
+    }
+    if (DO("jobs"))
+        goal_vs_tsp("200 true jobs, 2 slots", v[JOBS][TSP], v[JOBS][VRAM], rounds, true, "s");
+    if (DO("durable") && m[0] > 0 && m[2] > 0) {
+        bench_goal("durable submits, 1 client, against the bare 1-row loop", ">= 0.80", m[1] >= 0.8 * m[0],
+                   "%.2f (%.0f /s against %.0f /s)", m[1] / m[0], m[1], m[0]);
+        bench_goal("durable submits, 8 clients, against the bare 1-row loop", "> 1.00", m[3] > m[0],
+                   "%.2f (%.0f /s against %.0f /s)", m[3] / m[0], m[3], m[0]);
+    }
     printf("\nA negative rate means some submits failed.  Server folders under %s are removed.\n", top);
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);

@@ -895,6 +895,11 @@ typedef struct vram_lease_info {
                                        gave (cleaned text, never an identity),
                                        else its connection's */
     uint32_t pid;
+    uint32_t uid;                   /* vram_client_leases: its client's uid, as
+                                       the kernel told vramd (SO_PEERCRED);
+                                       UINT32_MAX when unknown (a ledger of
+                                       this process's: the caller's own).
+                                       (Fills what was padding before.) */
     uint64_t held_ms;
     unsigned waiting;               /* vram_client_leases: 1 while the request
                                        waits for room (bytes: asked, held_ms:

@@ -15,7 +15,7 @@ import unittest
 import weakref
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-os.environ.update(VRAM_BACKEND="sim", VRAM_SIM="T4:14.7GiB:8.5GiB",
+os.environ.update(VRAM_BACKEND="sim", VRAM_SIM="T4:14.7GiB:8.5GiB,T4:14.7GiB:8.5GiB",
                   VRAM_HOST_RAM="256GiB")   # plans check host RAM: not this machine's
 for name in ("VRAM_MARGIN", "VRAM_SIM_STATE"):
     os.environ.pop(name, None)
@@ -118,6 +118,18 @@ class Device(unittest.TestCase):
             list(s.outcomes())
         self.assertEqual(seen, ["cuda:0"])
         self.assertIsNone(vram.current_device())
+
+    def test_the_second_device_and_the_cpu_are_told_as_such(self):
+        seen = {}
+        with vram.Scheduler(workers=2) as s:
+            s.submit(lambda: seen.setdefault("one", vram.current_device()), vram="1GiB", device=1)
+            # Larger than any device: with cpu_ok it runs on the CPU, and knows it.
+            s.submit(lambda: seen.setdefault("big", vram.current_device()), vram="100GiB",
+                     cpu_ok=True, wait=0)
+            outs = list(s.outcomes())
+        self.assertEqual([o.status for o in outs], ["done", "done"])
+        self.assertEqual([o.device for o in outs], [1, "cpu"])
+        self.assertEqual(seen, {"one": "cuda:1", "big": "cpu"})
 
 
 class Accelerate(unittest.TestCase):

@@ -115,7 +115,7 @@ class LeaseRequest(ctypes.Structure):
 
 class LeaseInfo(ctypes.Structure):
     _fields_ = [("id", ctypes.c_uint64), ("device", ctypes.c_uint), ("bytes", ctypes.c_uint64),
-                ("holder", ctypes.c_char * 64), ("pid", ctypes.c_uint32),
+                ("holder", ctypes.c_char * 64), ("pid", ctypes.c_uint32), ("uid", ctypes.c_uint32),
                 ("held_ms", ctypes.c_uint64), ("waiting", ctypes.c_uint), ("reason", ctypes.c_char * 16)]
 
 

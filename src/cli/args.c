@@ -50,6 +50,11 @@ static bool is_library_option(const char *name, size_t len)
     return false;
 }
 
+bool cli_shadows(const cli_command *cmd, const char *name)
+{
+    return cmd && find_flag(cmd, name, strlen(name), 0) >= 0;
+}
+
 static void print_help(const cli_command *cmd)
 {
     printf("usage: vram %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
@@ -75,10 +80,16 @@ static void print_help(const cli_command *cmd)
         snprintf(env, sizeof(env), "VRAM_%s", name);
         for (char *p = env; *p; p++)
             *p = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        char text[1024];
         if (strstr(help, "default"))    /* the help says it better */
-            printf("  --%-14s %-18s %s\n", name, env, help);
+            snprintf(text, sizeof(text), "%s", help);
         else
-            printf("  --%-14s %-18s %s (default: %s)\n", name, env, help, *def ? def : "none");
+            snprintf(text, sizeof(text), "%s (default: %s)", help, *def ? def : "none");
+        if (cli_shadows(cmd, name))     /* its own option above: env only */
+            printf("  %-16s %-18s %s; only as %s here (--%s is this command's own)\n", "", env,
+                   text, env, name);
+        else
+            printf("  --%-14s %-18s %s\n", name, env, text);
     }
 }
 

@@ -76,6 +76,12 @@ int cli_generate(const cli_command *const *cmds, size_t n, int argc, char **argv
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *a);
 void cli_args_free(cli_args *a);
 
+/* True when cmd has a flag of its own named like the library setting
+ * `name` (watch's --interval): the flag is the command's, and the setting
+ * is then taken from its environment variable only.  Help, man pages and
+ * completion list the name once. */
+bool cli_shadows(const cli_command *cmd, const char *name);
+
 /* The value of flag `name`, or NULL; true if the switch was given. */
 const char *cli_get(const cli_args *a, const char *name);
 bool cli_has(const cli_args *a, const char *name);

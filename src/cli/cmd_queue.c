@@ -3,6 +3,8 @@
  * cli/cmd_queue.c - `vram queue`, `vram wait` and `vram cancel`: the
  * daemon's jobs, listed, waited for, and canceled.
  */
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,23 +26,38 @@ static const cli_flag queue_flags[] = {
 /* Client leases as rows of kind "lease": who holds them (pid, and the
  * name the client gave, such as a Slurm job and step) and for how long,
  * then the requests still waiting, under the jobs' columns. */
+/* A lease holder's user, as the jobs' USER column says it: the name on
+ * this machine, else the uid, "-" when vramd did not say. */
+static const char *lease_user(uint32_t uid, char *buf, size_t cap)
+{
+    struct passwd pw, *found = NULL;
+    char scratch[1024];
+    if (uid == UINT32_MAX)
+        return "-";
+    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) == 0 && found)
+        return vram_text_escape(found->pw_name, buf, cap);
+    snprintf(buf, cap, "%u", (unsigned)uid);
+    return buf;
+}
+
 static void print_leases(const vram_lease_info *leases, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         const vram_lease_info *l = &leases[i];
-        char id[24], gpu[16] = "-", bytes[32], name[160], why[48];
+        char id[24], gpu[16] = "-", bytes[32], name[160], why[48], user[64];
         snprintf(id, sizeof(id), "L%llu", (unsigned long long)l->id);
         if (!l->waiting)
             snprintf(gpu, sizeof(gpu), "%u", l->device);
         vram_text_escape(l->holder, name, sizeof(name));
         if (l->waiting)
-            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  asked by pid %u, waiting %llu s "
+            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10.10s %-11s %-11s  asked by pid %u, waiting %llu s "
                    "(%s): %s\n", id, "waiting", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "",
-                   "-", "-", "-", l->pid, (unsigned long long)(l->held_ms / 1000),
+                   lease_user(l->uid, user, sizeof(user)), "-", "-", l->pid, (unsigned long long)(l->held_ms / 1000),
                    vram_text_escape(*l->reason ? l->reason : "Resources", why, sizeof(why)), name);
         else
-            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10s %-11s %-11s  held by pid %u for %llu s: %s\n",
-                   id, "lease", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "", "-", "-", "-",
+            printf("%7s  %-10s %4s %3s %-16s %9s %9s %5s  %-10.10s %-11s %-11s  held by pid %u for %llu s: %s\n",
+                   id, "lease", gpu, "-", "-", cli_gib(l->bytes, bytes, sizeof(bytes)), "-", "",
+                   lease_user(l->uid, user, sizeof(user)), "-", "-",
                    l->pid, (unsigned long long)(l->held_ms / 1000), name);
     }
 }

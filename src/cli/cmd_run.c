@@ -7,9 +7,11 @@
  * spec, prints the library's progress lines on stderr (stdout is the
  * job's), and exits with the job's own status.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -27,6 +29,8 @@ static const cli_flag flags[] = {
     { "enforce", 0, "hard|soft|off", "hold the job to its budget with the shim: refuse past it (hard), "
       "let it through and count the overage (soft), or not (default: hard where the shim is installed)", false },
     { "daemon-job", 0, "N", "(used by vramd) run the daemon's job N, as vramd recorded it", false },
+    { "gate", 0, "FD", "(used by vramd, with --daemon-job) wait, started and ready, until vramd says go on this "
+      "pipe; end at once when it says no or is gone", false },
     { NULL, 0, NULL, NULL, false },
 };
 
@@ -72,6 +76,8 @@ static int read_daemon_job(cli_args *a, vram_job_spec *spec, uint64_t *daemon_jo
     if (rc)
         return rc;
     *daemon_job = job;
+    if (cli_has(a, "gate") && (rc = cli_uint(a, "gate", 0, 1023, &job)))
+        return rc;
     spec->device = -1;
     spec->wait_ms = -1;
     spec->history = vram_options_get(a->opts, "history");
@@ -102,6 +108,8 @@ static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, con
     int rc0 = read_enforce(a, spec);
     if (rc0)
         return rc0;
+    if (cli_has(a, "gate") && !cli_has(a, "daemon-job"))
+        return cli_error(a, EXIT_USAGE, "--gate: only vramd's runners wait at a gate (with --daemon-job)");
     if (cli_has(a, "daemon-job"))
         return read_daemon_job(a, spec, daemon_job);
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
@@ -147,6 +155,21 @@ static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, con
     return 0;
 }
 
+/* True when vramd says go on --gate's pipe; false on anything else
+ * (no, or the daemon gone: end of file). */
+static bool wait_at_gate(const cli_args *a)
+{
+    uint64_t fd = 0;
+    if (cli_uint(a, "gate", 0, 1023, &fd))
+        return false;
+    char go = 0;
+    ssize_t n;
+    while ((n = read((int)fd, &go, 1)) < 0 && errno == EINTR)
+        ;
+    close((int)fd);
+    return n == 1 && go == 'g';
+}
+
 static int run(cli_args *a)
 {
     vram_job_spec spec;
@@ -164,6 +187,16 @@ static int run(cli_args *a)
     if ((rc = cli_open(a, &ctx))) {
         free(settings);
         return rc;
+    }
+    /* vramd's runner, started ahead of its job's turn with its devices
+     * open, waits here: 'g' once the daemon has recorded the start, else
+     * (a cancel, the daemon gone) it ends having said nothing. */
+    if (cli_has(a, "gate"))
+        vram_job_runner_warm();
+    if (cli_has(a, "gate") && !wait_at_gate(a)) {
+        vram_ctx_close(ctx);
+        free(settings);
+        return EXIT_OK;
     }
     if (vram_ctx_is_simulated(ctx) && !quiet)
         fprintf(stderr, "vram run: SIMULATED DEVICES, %s\n", vram_ctx_notice(ctx));

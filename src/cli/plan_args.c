@@ -86,6 +86,11 @@ int cli_budget(cli_args *a, bool required, bool resolve, vram_ctx **ctx, uint64_
         int rc = cli_size(a, "vram", budget);
         if (!rc && *budget == 0)
             rc = cli_error(a, EXIT_USAGE, "--vram: a budget of 0 bytes fits nothing");
+        /* No context: the planner reads the host's RAM from VRAM_HOST_RAM
+         * alone, so a --host-ram given here must reach it there. */
+        const char *host = a->opts ? vram_options_get(a->opts, "host-ram") : NULL;
+        if (!rc && host && *host)
+            setenv("VRAM_HOST_RAM", host, 1);
         return rc;
     }
     if (!dev && !required)

@@ -155,6 +155,11 @@ VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t
  * name. */
 VRAM_API int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
                                      vram_job_result *out);
+/* What a daemon job's runner can learn before its turn, learned now: its
+ * cgroup and the job's PyTorch (probed beside the python3 on PATH).  vramd's
+ * runner, started ahead, calls it while it waits at its gate; the runs of
+ * this process then use what it found.  Call it once, before any run. */
+VRAM_API void vram_job_runner_warm(void);
 
 /* ---- the daemon's socket -------------------------------------------------------- */
 

@@ -50,8 +50,13 @@ typedef struct vramd_job {
     uint64_t lease;                 /* the lease it holds; 0: none */
     uint64_t estimate_bytes;        /* what it asks to be admitted with */
     pid_t runner;                   /* our child, when we started its runner */
+    pid_t prepared;                 /* queued: its runner, started ahead and waiting at */
+    int prepared_gate;              /* ... this gate (spawn.c); 0: none */
     bool adopted;                   /* running under a runner of an earlier daemon */
     bool orphan;                    /* its runner is gone, its processes are not */
+    bool orphan_timeout;            /* an orphan stopped at its time limit */
+    uint64_t orphan_seen_ms;        /* an orphan's processes last looked for */
+    uint64_t orphan_kill_ms;        /* an orphan being stopped: SIGKILL then (0: not) */
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
     bool cancel_asked;              /* a cancel was sent to its runner */
     bool dep_wait;                  /* queued, waiting for the jobs of row.deps to end */
@@ -180,6 +185,8 @@ struct vramd {
     vramd_job **dep_jobs;           /* ... which they are, looked at again when a job ends */
     size_t cap_dep_jobs;            /* (dep_waiting of them, unless dep_unlisted) */
     bool dep_unlisted;              /* one could not be listed (no memory): all jobs are walked */
+    size_t nprepared;               /* queued jobs whose runner waits, started ahead */
+    uint64_t prepare_from;          /* the first job id not yet looked at for that */
     bool deps_changed;              /* a job ended since the waiting ones were looked at */
     vramd_event events[VRAMD_MAX_EVENTS];
     size_t nevents, next_event;
@@ -308,15 +315,18 @@ void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
 size_t vramd_done_lower_bound(const vramd *d, uint64_t id);   /* in d->done, by id */
+/* stop.c: signals (0: counts) what a job whose runner is gone still runs. */
+size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig);
 void vramd_jobs_free(vramd *d);
 /* Sizes a job from its row (vram_bytes, or a plan of its model). */
 int vramd_job_estimate(vramd *d, vramd_job *j);
 
 /* ---- spawn.c ---- */
-/* Forks the job's runner, held at its gate: *gate_out is the gate's write
- * end, for vramd_runner_gate. */
+/* Forks the job's runner, which starts and waits at its gate: *gate_out is
+ * the gate's write end, for vramd_runner_gate. */
 int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out);
-/* Lets the runner go on (go) or away (!go, and reaps it); closes the gate. */
+/* Lets the runner go on (go) or away (!go: it ends at once, and the loop
+ * reaps it); closes the gate. */
 int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
 
 /* ---- jobview.c ---- */

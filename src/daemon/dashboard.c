@@ -161,10 +161,15 @@ int vram__dashboard_metrics_devices(vram_ctx *ctx, vram__metrics *m)
     m->ndevices = 0;
     for (unsigned i = 0; i < snap->ndevices && m->ndevices < VRAM__METRICS_MAX_DEVICES; i++) {
         const vram_device_snapshot *d = &snap->devices[i];
-        if (d->error)
+        if (d->error && d->error != VRAM_ELOST)
             continue;
         vram__metrics_device *o = &m->devices[m->ndevices++];
         o->index = d->info.index;
+        if (d->error) {             /* lost: shown, every amount 0 */
+            o->lost = 1;
+            vram__strlcpy(o->uuid, d->info.uuid, sizeof(o->uuid));
+            continue;
+        }
         vram__strlcpy(o->name, d->info.name, sizeof(o->name));
         vram__strlcpy(o->uuid, d->info.uuid, sizeof(o->uuid));
         o->total_bytes = d->info.total_bytes;

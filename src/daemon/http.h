@@ -99,7 +99,8 @@ typedef struct vram__metrics_device {
     uint64_t others_bytes;          /* used that no lease explains */
     uint64_t safe_available_bytes;
     uint64_t driver_reserved_bytes; /* set aside by the driver (NVML v2) */
-    uint64_t capacity_bytes;        /* total - driver reserved - margin */
+    uint64_t capacity_bytes;        /* total - driver reserved - margin; 0 when lost */
+    uint64_t lost;                  /* 1: the GPU is lost (takes no work), the rest 0 */
 } vram__metrics_device;
 
 /* Everything /metrics shows, filled by provider->metrics on a zeroed struct. */

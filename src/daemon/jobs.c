@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
@@ -73,7 +74,7 @@ static void job_free(vramd_job *j)
 static bool is_live(const vramd_job *j)
 {
     return j->row.state == VRAM__JOB_STARTING || j->row.state == VRAM__JOB_RUNNING ||
-           (j->row.state == VRAM__JOB_QUEUED && j->start_again_ms);
+           (j->row.state == VRAM__JOB_QUEUED && (j->start_again_ms || j->prepared));
 }
 
 /* Puts j in d->live or takes it out, as its state says (under d->lock). */
@@ -259,9 +260,86 @@ static void table_trim(vramd *d)
     d->forgotten = 0;
 }
 
+/* ---- runners started ahead ---------------------------------------------------------------- */
+
+/* A queued job's runner may be started before its turn, as far as its gate
+ * (spawn.c): exec'd, its devices open, waiting.  Its turn then costs the
+ * gate's byte, not a fork and an exec.  It is never told to go before the
+ * start is on disk (start_runner), so a crash of vramd cannot make it run a
+ * job that the next vramd runs again: it reads end of file and ends. */
+#define PREPARED_MAX 2              /* runners waiting ahead at once */
+#define PREPARE_LOOK 64             /* queued jobs looked at for one, per loop round */
+
+/* Tells a job's runner started ahead that it will not be needed (the job
+ * ended before its turn): it ends without a word, and the loop reaps it. */
+static void unprepare(vramd *d, vramd_job *j)
+{
+    if (!j->prepared)
+        return;
+    vramd_runner_gate(d, j->row.id, j->prepared, j->prepared_gate, false);
+    j->prepared = 0;
+    j->prepared_gate = 0;
+    d->nprepared--;
+    live_update(d, j);
+}
+
+/* Starts the runners of the next queued jobs ahead of their turn, when no
+ * start is under way (a fork then would delay its claim).  The jobs are
+ * looked at in id order from where the last look stopped, PREPARE_LOOK at
+ * most: a round costs the same however long the queue. */
+static void prepare_runners(vramd *d)
+{
+    if (d->nprepared >= PREPARED_MAX || !d->counts[VRAM__JOB_QUEUED] || d->counts[VRAM__JOB_STARTING])
+        return;
+    size_t lo = 0, hi = d->njobs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (d->jobs[mid]->row.id < d->prepare_from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < d->njobs && i - lo < PREPARE_LOOK && d->nprepared < PREPARED_MAX; i++) {
+        vramd_job *j = d->jobs[i];
+        d->prepare_from = j->row.id + 1;
+        if (j->row.state != VRAM__JOB_QUEUED || !j->ticket || j->prepared || j->dep_wait || j->unsaved)
+            continue;
+        pid_t pid;
+        int gate;
+        if (vramd_runner_fork(d, j, &pid, &gate)) {
+            vram__clear_error();    /* started at its turn instead, or failed then with the reason */
+            return;
+        }
+        j->prepared = pid;
+        j->prepared_gate = gate;
+        d->nprepared++;
+        live_update(d, j);          /* where vramd_jobs_reaped looks for its runner */
+    }
+}
+
+/* The runner started ahead for j, if it is still there (taken from j);
+ * else 0. */
+static pid_t take_prepared(vramd *d, vramd_job *j, int *gate)
+{
+    pid_t pid = j->prepared;
+    if (!pid)
+        return 0;
+    *gate = j->prepared_gate;
+    j->prepared = 0;
+    j->prepared_gate = 0;
+    d->nprepared--;
+    live_update(d, j);
+    if (waitpid(pid, NULL, WNOHANG) == 0)
+        return pid;
+    close(*gate);                   /* it ended (and is reaped now): one is forked */
+    return 0;
+}
+
 /* A job's new state in memory (under d->lock), with what it means. */
 static void set_state(vramd *d, vramd_job *j, int state)
 {
+    if (j->prepared && state != VRAM__JOB_QUEUED)
+        unprepare(d, j);
     if (!vramd_state_final(j->row.state) && vramd_state_final(state)) {
         done_add(d, j);
         /* /metrics: counted once per end, as it happens (not the kept
@@ -377,8 +455,8 @@ static int check_fits(vramd *d, const vramd_job *j, uint64_t largest)
     vram_size_format(cap, can, sizeof(can));
     if (dev >= 0)
         snprintf(which, sizeof(which), "GPU %d", dev);
-    return vram__fail(VRAM_ENOFIT, "the job needs %s; %s can give %s (its total less the safety margin)",
-                      need, which, can);
+    return vram__fail(VRAM_ENOFIT, "the job needs %s; %s can give %s (its total less "
+                      "driver-reserved memory and the safety margin)", need, which, can);
 }
 
 /* Sizes the job once, at submit: its budget and tier go into its record
@@ -597,6 +675,7 @@ static int deps_known(vramd *d, const vram__job *row)
 }
 
 static int end_canceled(vramd *d, vramd_job *j, int from, const char *note);
+static void orphan_stop(vramd *d, vramd_job *j);
 
 /* Whether a queued job may ask for its memory: 0 yes; 1 it waits for a job
  * to end (its reason says which); -1 a job it needed to succeed did not,
@@ -678,13 +757,13 @@ static void enqueue(vramd *d, vramd_job *j)
 
 /* ---- runners ------------------------------------------------------------------------------- */
 
-/* Starts the job's runner on its granted lease: forked and held at its
- * gate until the move to starting is on disk. */
+/* Starts the job's runner on its granted lease (the one started ahead, or
+ * one forked now), held at its gate until the move to starting is on disk. */
 static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
 {
-    pid_t pid;
     int gate;
-    int rc = vramd_runner_fork(d, j, &pid, &gate);
+    pid_t pid = take_prepared(d, j, &gate);
+    int rc = pid ? 0 : vramd_runner_fork(d, j, &pid, &gate);
     if (rc)
         return rc;
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
@@ -997,9 +1076,12 @@ int vramd_job_cancel(vramd *d, uint64_t id, const char *by)
     if (by && !*j->cancel_by)
         vram__strlcpy(j->cancel_by, by, sizeof(j->cancel_by));
     if (j->row.state == VRAM__JOB_RUNNING || j->row.state == VRAM__JOB_STARTING) {
-        /* Its runner ends the job's processes and records "canceled". */
+        /* Its runner ends the job's processes and records "canceled"; with
+         * its runner gone, vramd stops them itself (stop.c). */
         if (j->row.runner_pid && vram__proc_alive(j->row.runner_pid, j->row.runner_start))
             kill((pid_t)j->row.runner_pid, SIGTERM);
+        else if (j->orphan)
+            orphan_stop(d, j);
         j->cancel_asked = true;
         if (j->row.state == VRAM__JOB_RUNNING)
             return 0;
@@ -1034,6 +1116,23 @@ static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
 }
 
 /* ---- runners that went away ----------------------------------------------------------------------- */
+
+/* How long an orphan's processes have between SIGTERM and SIGKILL (as a
+ * runner gives them: Slurm's KillWait). */
+#define ORPHAN_GRACE_MS 5000
+/* How often an orphan's processes are looked for (a walk of /proc). */
+#define ORPHAN_LOOK_MS 200
+
+/* Stops what an orphan still runs: SIGTERM now, SIGKILL after the grace. */
+static void orphan_stop(vramd *d, vramd_job *j)
+{
+    if (j->orphan_kill_ms)
+        return;
+    size_t n = vramd_job_signal_orphan(d, j, SIGTERM);
+    j->orphan_kill_ms = vram__now_ms() + ORPHAN_GRACE_MS;
+    vramd_say(d, "job %llu: its runner is gone; vramd stops its %zu process%s itself",
+              (unsigned long long)j->row.id, n, n == 1 ? "" : "es");
+}
 
 /* A running job whose runner is gone may have left its end in its end
  * file (the runner could not write the store: it runs as the job's
@@ -1106,10 +1205,13 @@ static void runner_lost(vramd *d, vramd_job *j)
         vramd_job_announce(d, j);
         return;
     }
-    if (j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) {
+    if ((j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) || vramd_job_signal_orphan(d, j, 0)) {
         j->orphan = true;           /* its processes still run: never start it twice */
+        j->orphan_seen_ms = vram__now_ms();
         vramd_say(d, "job %llu lost its runner; following its processes to their end",
                   (unsigned long long)j->row.id);
+        if (j->cancel_asked)        /* canceled while its runner died: stopped all the same */
+            orphan_stop(d, j);
         return;
     }
     if (j->row.state == VRAM__JOB_RUNNING && end_from_file(d, j))
@@ -1166,10 +1268,19 @@ static void runner_lost(vramd *d, vramd_job *j)
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 {
     (void)status;
-    /* A runner's job is starting or running: in d->live, not looked for
-     * among every job.  One whose job already ended needs nothing. */
+    /* A runner's job is starting or running, or queued with its runner
+     * started ahead: in d->live, not looked for among every job.  One
+     * whose job already ended needs nothing. */
     for (size_t i = 0; i < d->nlive; i++) {
         vramd_job *j = d->live[i];
+        if (j->prepared == pid) {   /* a runner started ahead ended before its turn */
+            close(j->prepared_gate);
+            j->prepared = 0;
+            j->prepared_gate = 0;
+            d->nprepared--;
+            live_update(d, j);
+            return;
+        }
         if (j->runner != pid)
             continue;
         j->runner = 0;              /* the tick decides, once its last words are read */
@@ -1184,8 +1295,40 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 static void orphan_done(vramd *d, vramd_job *j)
 {
     j->orphan = false;
-    fail_job(d, j, VRAM__JOB_RUNNING, "lost",
-             "its runner died; its processes ran to their end, but their exit status is lost");
+    j->orphan_kill_ms = 0;
+    if (j->cancel_asked) {
+        char note[160];
+        snprintf(note, sizeof(note), "canceled by %s; its runner was gone, vramd stopped its processes",
+                 *j->cancel_by ? j->cancel_by : "someone");
+        end_canceled(d, j, VRAM__JOB_RUNNING, note);
+    } else if (j->orphan_timeout) {
+        fail_job(d, j, VRAM__JOB_RUNNING, "timeout",
+                 "stopped at its time limit by vramd (its runner was gone)");
+    } else {
+        fail_job(d, j, VRAM__JOB_RUNNING, "lost",
+                 "its runner died; its processes ran to their end, but their exit status is lost");
+    }
+}
+
+/* An orphan, each loop round: stopped at its time limit, SIGKILL after the
+ * grace, done once nothing of it is left (its group, its cgroup, and
+ * whatever carries its mark: a child that called setsid). */
+static void orphan_tick(vramd *d, vramd_job *j, uint64_t now)
+{
+    if (j->row.time_limit_ms && !j->orphan_kill_ms && j->row.started_ms &&
+        vram__unix_ms() >= j->row.started_ms + j->row.time_limit_ms) {
+        j->orphan_timeout = true;
+        orphan_stop(d, j);
+    }
+    if (j->orphan_kill_ms && now >= j->orphan_kill_ms) {
+        vramd_job_signal_orphan(d, j, SIGKILL);
+        j->orphan_kill_ms = now + 1000;     /* again, for any that were starting */
+    }
+    if (now - j->orphan_seen_ms < ORPHAN_LOOK_MS)
+        return;
+    j->orphan_seen_ms = now;
+    if (!(j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) && !vramd_job_signal_orphan(d, j, 0))
+        orphan_done(d, j);
 }
 
 /* How long a runner's report of the shim's count stands for the sample. */
@@ -1311,8 +1454,7 @@ void vramd_jobs_tick(vramd *d)
         if (!((1 << j->row.state) & states))
             continue;
         if (j->orphan) {
-            if (kill(-(pid_t)j->row.job_pgid, 0) != 0)
-                orphan_done(d, j);
+            orphan_tick(d, j, now);
             continue;
         }
         bool ours = j->runner != 0;
@@ -1338,7 +1480,8 @@ void vramd_jobs_tick(vramd *d)
     free(live);
     if (d->deps_changed)
         deps_again(d);
-    table_trim(d);                  /* the jobs that ended since, in a batch now and then */
+    prepare_runners(d);
+    table_trim(d);                  /* the jobs that ended since (the table swept now and then) */
     if (sample)
         sample_usage(d);
 }
@@ -1431,6 +1574,7 @@ void vramd_jobs_free(vramd *d)
                   "vramd finds them as they were on disk", d->unsaved, d->unsaved == 1 ? "'s" : "s'");
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
+        unprepare(d, j);
         if (j->ticket)
             vram_lease_cancel(d->ledger, j->ticket);
         if (j->lease)

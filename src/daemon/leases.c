@@ -19,6 +19,7 @@
  * Everything here runs under the daemon's lock: the main loop's, or the
  * dashboard's thread taking it (provider.c).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,7 +117,7 @@ void vramd_lease_names_free(vramd *d)
 /* The fields every row has: who holds it, by name (when viewer may see
  * it) and by connection. */
 static void row_begin(vram__json *j, uint32_t viewer, uint64_t id, const char *state, uint64_t bytes,
-                      const vramd_lease_name *e, const char *fallback, uint32_t pid)
+                      const vramd_lease_name *e, const char *fallback, uint32_t pid, uint32_t uid)
 {
     vram__json_object_begin(j);
     vram__json_field_string(j, "kind", "lease");
@@ -125,11 +126,22 @@ static void row_begin(vram__json *j, uint32_t viewer, uint64_t id, const char *s
     vram__json_field_uint(j, "bytes", bytes);
     bool named = e && *e->name && (e->uid == 0 || vramd_viewer_sees(viewer, e->uid));
     vram__json_field_string(j, "holder", named ? e->name : fallback);
-    if (e) {
+    if (e)
         vram__json_field_uint(j, "client", e->conn);
-        vram__json_field_uint(j, "uid", e->uid);
-    }
+    if (e || uid != UINT32_MAX)     /* the kernel's word of who holds it, as squeue's USER */
+        vram__json_field_uint(j, "uid", e ? e->uid : uid);
     vram__json_field_uint(j, "pid", pid);
+}
+
+/* The uid of the connection a ledger holder "client N (pid P)" names
+ * (a lease past the table of names); UINT32_MAX when it is gone. */
+static uint32_t holder_uid(vramd *d, const char *holder)
+{
+    unsigned long long conn;
+    if (sscanf(holder, "client %llu", &conn) != 1)
+        return UINT32_MAX;
+    const vramd_conn *c = vramd_conn_find(d, conn);
+    return c ? c->uid : UINT32_MAX;
 }
 
 void vramd_leases_json(vramd *d, vram__json *j)
@@ -146,7 +158,8 @@ void vramd_leases_json(vramd *d, vram__json *j)
         const vram_lease_info *l = &info[i];
         if (strncmp(l->holder, "client ", 7) != 0)  /* a job's lease shows as its job */
             continue;
-        row_begin(j, d->viewer_uid, l->id, "held", l->bytes, vramd_lease_name_find(d, l->id), l->holder, l->pid);
+        row_begin(j, d->viewer_uid, l->id, "held", l->bytes, vramd_lease_name_find(d, l->id), l->holder, l->pid,
+                  holder_uid(d, l->holder));
         vram__json_field_uint(j, "device", l->device);
         vram__json_field_uint(j, "held_ms", l->held_ms);
         vram__json_object_end(j);
@@ -164,7 +177,7 @@ void vramd_leases_json(vramd *d, vram__json *j)
         const vramd_conn *c = vramd_conn_find(d, p->conn);
         const char *reason = __atomic_load_n(&p->reason, __ATOMIC_ACQUIRE);
         row_begin(j, d->viewer_uid, p->ticket, "waiting", p->bytes, vramd_lease_name_find(d, p->ticket),
-                  c ? c->holder : "client", p->pid);
+                  c ? c->holder : "client", p->pid, c ? c->uid : UINT32_MAX);
         if (p->device >= 0)
             vram__json_field_uint(j, "device", (uint64_t)p->device);
         vram__json_field_uint(j, "waited_ms", now > p->since_ms ? now - p->since_ms : 0);

@@ -49,6 +49,9 @@ static const struct device_gauge {
     { "vram_device_safe_available_bytes",
       "Memory vram would admit work into: free minus the margin and unused leases.",
       offsetof(vram__metrics_device, safe_available_bytes) },
+    { "vram_device_lost",
+      "1 when the GPU is lost (NVML said so, or failed queries in a row): capacity 0, it takes no work.",
+      offsetof(vram__metrics_device, lost) },
 };
 
 static const double duration_bounds[VRAM__DURATION_BUCKETS] = {

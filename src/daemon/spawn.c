@@ -2,12 +2,15 @@
 /*
  * daemon/spawn.c - starting a job's runner.
  *
- * A runner is `vram run --daemon-job N`, forked into a session of its own
- * with the job's folder, environment and log, and held at a gate (a pipe)
- * until the daemon has recorded the start on disk: jobs.c opens the gate,
- * or tells the runner to go away.  The job's command, settings and budget
- * the runner gets from the daemon when it claims the job, not from here.
- * This file knows how to start a process and nothing of the job's states.
+ * A runner is `vram run --daemon-job N --gate 3`, forked into a session of
+ * its own with the job's folder, environment and log, and started at once:
+ * it opens its devices, then waits at its gate (a pipe, its fd 3) until the
+ * daemon has recorded the start on disk.  jobs.c opens the gate, or tells
+ * the runner to go away; it may start a runner ahead of its job's turn, so
+ * that the turn costs only the gate.  The job's command, settings and
+ * budget the runner gets from the daemon when it claims the job, not from
+ * here.  This file knows how to start a process and nothing of the job's
+ * states.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,8 +78,8 @@ static void device_flags(vramd *d, strv *a)
     }
 }
 
-/* `vram run --daemon-job N --socket S --db D [--history H] [device flags]`:
- * nothing of the job itself, which the runner gets with its claim. */
+/* `vram run --daemon-job N --gate 3 --socket S --db D [--history H] [device
+ * flags]`: nothing of the job itself, which the runner gets with its claim. */
 static int runner_argv(vramd *d, const vramd_job *j, bool as_submitter, strv *a)
 {
     char num[32];
@@ -85,6 +88,8 @@ static int runner_argv(vramd *d, const vramd_job *j, bool as_submitter, strv *a)
     strv_add(a, "--daemon-job");
     snprintf(num, sizeof(num), "%llu", (unsigned long long)j->row.id);
     strv_add(a, num);
+    strv_add(a, "--gate");
+    strv_add(a, "3");               /* runner_child puts it there */
     strv_add(a, "--socket");
     strv_add(a, d->socket_path);
     strv_add(a, "--db");
@@ -194,8 +199,8 @@ typedef struct runner_files {
 } runner_files;
 
 /* In the forked runner: a session of its own, the job's folder and log,
- * then wait at the gate until the daemon has recorded the start.  The
- * daemon's descriptors go first: a runner waiting at the gate must not keep
+ * then `vram run`, which waits at the gate (fd 3) until the daemon has
+ * recorded the start.  The daemon's descriptors go first: a runner waiting at the gate must not keep
  * the daemon's socket listening after the daemon is gone (a client would
  * connect to it and never hear back).  A job run as its submitter makes
  * its log as them, in their folder: never a file of root's they cannot
@@ -212,9 +217,12 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
         dup2(out, STDOUT_FILENO);
         dup2(out, STDERR_FILENO);
     }
-    if (gate > STDERR_FILENO + 1)
-        close_range(STDERR_FILENO + 1, (unsigned)gate - 1, 0);
-    close_range((unsigned)gate + 1, ~0U, 0);
+    /* The gate becomes fd 3, kept across the exec; nothing else is. */
+    if (gate != 3 ? dup2(gate, 3) != 3 : fcntl(3, F_SETFD, 0) != 0) {
+        dprintf(STDERR_FILENO, "vramd: cannot hand the runner its gate: %s\n", strerror(errno));
+        _exit(126);
+    }
+    close_range(4, ~0U, 0);
     if (vramd_become(who, out >= 0 ? STDOUT_FILENO : -1) != 0) {   /* authz.c: as its submitter */
         dprintf(STDERR_FILENO, "vramd: cannot become uid %u: %s\n", (unsigned)who->uid, strerror(errno));
         _exit(126);
@@ -244,9 +252,6 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
                     "this log\n", strerror(errno));
         }
     }
-    char go = 0;
-    if (read(gate, &go, 1) != 1 || go != 'g')
-        _exit(0);                   /* the daemon did not record the start */
     if (chdir(cwd) != 0) {
         dprintf(STDERR_FILENO, "vramd: cannot enter %s: %s\n", cwd, strerror(errno));
         _exit(126);
@@ -313,7 +318,6 @@ int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go)
     if (write(gate, &c, 1) != 1 && go)
         rc = vram__fail(VRAM_EIO, "cannot release the runner of job %llu", (unsigned long long)job);
     close(gate);
-    if (!go || rc)
-        waitpid(pid, NULL, 0);
+    (void)pid;                      /* one told no ends at once; the loop reaps it */
     return rc;
 }

@@ -16,7 +16,8 @@
  * MIG- UUID; the parent is never a device, since CUDA cannot use it), and
  * CUDA_VISIBLE_DEVICES (indices, GPU-/MIG- UUIDs or their prefixes, cut at
  * the first entry that names nothing, as CUDA does) or else Slurm's
- * SLURM_STEP_GPUS / SLURM_JOB_GPUS keep only the devices we were given.
+ * SLURM_STEP_GPUS / SLURM_JOB_GPUS (ids of /dev/nvidiaN, matched by the
+ * GPU's minor number) keep only the devices we were given.
  * A device that answers NVML_ERROR_GPU_IS_LOST, or fails LOST_AFTER queries
  * in a row, is lost for good: VRAM_ELOST from then on.
  */
@@ -109,6 +110,8 @@ typedef struct nvml_api {
     nvmlReturn_t (*mig_mode)(nvmlDevice_t, unsigned int *, unsigned int *);
     nvmlReturn_t (*mig_max)(nvmlDevice_t, unsigned int *);
     nvmlReturn_t (*mig_handle)(nvmlDevice_t, unsigned int, nvmlDevice_t *);
+    /* /dev/nvidiaN of a GPU: what Slurm's GPU ids count (optional). */
+    nvmlReturn_t (*minor_number)(nvmlDevice_t, unsigned int *);
     /* Sensors (optional: a driver or a MIG instance without them leaves
      * their VRAM_HAVE_* bits clear). */
     nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t *);
@@ -123,12 +126,13 @@ typedef struct nvml_api {
 /* One device as vram (and CUDA) numbers it. */
 typedef struct nvml_entry {
     unsigned gpu;                   /* NVML index of the physical GPU */
+    unsigned minor;                 /* its /dev/nvidiaN (the index when unknown) */
     int mig;                        /* MIG device index on it, or -1 */
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
     unsigned errors;                /* failed queries in a row */
     bool lost;
-    bool v1_only;
-    char lost_why[200];             /* the error that made it lost */                   /* v2 memory refused on this device: use v1 */
+    bool v1_only;                   /* v2 memory refused on this device: use v1 */
+    char lost_why[200];             /* the error that made it lost */
 } nvml_entry;
 
 typedef struct nvml_backend {
@@ -216,6 +220,7 @@ static int resolve(nvml_backend *n)
     *(void **)&a->mig_mode = sym(l, "nvmlDeviceGetMigMode", NULL);
     *(void **)&a->mig_max = sym(l, "nvmlDeviceGetMaxMigDeviceCount", NULL);
     *(void **)&a->mig_handle = sym(l, "nvmlDeviceGetMigDeviceHandleByIndex", NULL);
+    *(void **)&a->minor_number = sym(l, "nvmlDeviceGetMinorNumber", NULL);
     *(void **)&a->utilization = sym(l, "nvmlDeviceGetUtilizationRates", NULL);
     *(void **)&a->temperature = sym(l, "nvmlDeviceGetTemperature", NULL);
     *(void **)&a->power_usage = sym(l, "nvmlDeviceGetPowerUsage", NULL);
@@ -261,7 +266,9 @@ static void add_gpu(nvml_backend *n, unsigned gpu, nvml_entry *all, unsigned *co
 {
     nvmlDevice_t h;
     bool have = n->api.handle_by_index(gpu, &h) == NVML_SUCCESS;
-    unsigned cur = 0, pend = 0, max = 0;
+    unsigned cur = 0, pend = 0, max = 0, minor = gpu;
+    if (have && n->api.minor_number && n->api.minor_number(h, &minor) != NVML_SUCCESS)
+        minor = gpu;
     if (have && n->api.mig_mode && n->api.mig_max && n->api.mig_handle &&
         n->api.mig_mode(h, &cur, &pend) == NVML_SUCCESS && cur == NVML_DEVICE_MIG_ENABLE &&
         n->api.mig_max(h, &max) == NVML_SUCCESS) {
@@ -272,6 +279,7 @@ static void add_gpu(nvml_backend *n, unsigned gpu, nvml_entry *all, unsigned *co
             nvml_entry *e = &all[(*count)++];
             memset(e, 0, sizeof(*e));
             e->gpu = gpu;
+            e->minor = minor;
             e->mig = (int)m;
             if (!n->api.uuid || n->api.uuid(mh, e->uuid, sizeof(e->uuid)) != NVML_SUCCESS)
                 e->uuid[0] = '\0';
@@ -283,6 +291,7 @@ static void add_gpu(nvml_backend *n, unsigned gpu, nvml_entry *all, unsigned *co
     nvml_entry *e = &all[(*count)++];
     memset(e, 0, sizeof(*e));
     e->gpu = gpu;
+    e->minor = minor;
     e->mig = -1;
     if (!have || !n->api.uuid || n->api.uuid(h, e->uuid, sizeof(e->uuid)) != NVML_SUCCESS)
         e->uuid[0] = '\0';
@@ -291,15 +300,17 @@ static void add_gpu(nvml_backend *n, unsigned gpu, nvml_entry *all, unsigned *co
 
 /* The entry one CUDA_VISIBLE_DEVICES token names, or -1.  An index is the
  * physical GPU of that NVML index (the order CUDA uses with
- * CUDA_DEVICE_ORDER=PCI_BUS_ID, which vram gives its jobs); a UUID may be
- * cut short, as CUDA allows, when the prefix names one device only. */
-static int find_token(const nvml_entry *all, unsigned count, const char *tok)
+ * CUDA_DEVICE_ORDER=PCI_BUS_ID, which vram gives its jobs); Slurm's GPU ids
+ * (`by_minor`) are gres.conf's /dev/nvidiaN numbers, matched to the GPU
+ * whose device file that is, whatever NVML's order; a UUID may be cut
+ * short, as CUDA allows, when the prefix names one device only. */
+static int find_token(const nvml_entry *all, unsigned count, const char *tok, bool by_minor)
 {
     char *end;
     unsigned long idx = strtoul(tok, &end, 10);
     if (end != tok && *end == '\0') {
         for (unsigned i = 0; i < count; i++)
-            if (all[i].gpu == idx && all[i].mig < 0)
+            if ((by_minor ? all[i].minor : all[i].gpu) == idx && all[i].mig < 0)
                 return (int)i;
         return -1;
     }
@@ -333,14 +344,14 @@ static const char *visible_spec(const char **var)
 /* Keeps the devices the spec names, in its order; CUDA ignores the rest of
  * the list from the first token that names nothing, and so do we. */
 static unsigned keep_visible(nvml_backend *n, const nvml_entry *all, unsigned count,
-                             const char *spec)
+                             const char *spec, bool by_minor)
 {
     char copy[1024];
     vram__strlcpy(copy, spec, sizeof(copy));
     unsigned kept = 0;
     for (char *save = NULL, *tok = strtok_r(copy, ", ", &save); tok && kept < MAX_DEVICES;
          tok = strtok_r(NULL, ", ", &save)) {
-        int i = find_token(all, count, tok);
+        int i = find_token(all, count, tok, by_minor);
         if (i < 0)
             break;
         bool dup = false;
@@ -369,7 +380,7 @@ static int enumerate(nvml_backend *n, unsigned physical)
                   "order (NVML's) only with CUDA_DEVICE_ORDER=PCI_BUS_ID; vram reads the indices "
                   "as bus order: set it, or name the devices by UUID", var, spec);
     if (spec) {
-        n->count = keep_visible(n, all, count, spec);
+        n->count = keep_visible(n, all, count, spec, strncmp(var, "SLURM_", 6) == 0);
     } else {
         memcpy(n->dev, all, count * sizeof(*all));
         n->count = count;
@@ -556,6 +567,8 @@ static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *o
     nvml_backend *n = to_nvml(be);
     if (idx >= n->count)
         return vram__fail(VRAM_ENODEV, "no device %u: NVML reports %u", idx, n->count);
+    /* The UUID read at open: a lost device is still named by it. */
+    vram__strlcpy(out->uuid, n->dev[idx].uuid, sizeof(out->uuid));
     return note_result(n, idx, query(n, idx, out));
 }
 

@@ -138,6 +138,8 @@ static void json_device(vram__json *j, const vram_device_snapshot *d)
     vram__json_field_uint(j, "index", in->index);
     if (d->error) {
         vram__json_field_bool(j, "lost", d->error == VRAM_ELOST);
+        if (in->uuid[0])
+            vram__json_field_string(j, "uuid", in->uuid);
         vram__json_field_uint(j, "capacity_bytes", 0);
         vram__json_field_string(j, "error", vram_errname(d->error));
         vram__json_field_string(j, "error_text", d->error_text);
@@ -293,6 +295,7 @@ static int read_device(const vram__jv *o, vram_device_snapshot *d)
     if (err) {
         d->error = vram_errcode(err);
         copy_str(o, "error_text", d->error_text, sizeof(d->error_text));
+        copy_str(o, "uuid", d->info.uuid, sizeof(d->info.uuid));
         return 0;
     }
     vram_device_info *in = &d->info;

@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,24 +113,48 @@ static bool is_dir(const char *path)
  * wherever PREFIX was moved; the build tree has build/share/vram/profiles
  * pointing at its profiles/), else where the build meant to install it.
  * No source path is compiled in: builds are reproducible. */
-static char self_path[PATH_MAX];    /* the file this code is in, resolved at load */
+static char self_path[PATH_MAX];    /* the library this code is in, as loaded (absolute) */
+static bool self_is_program;        /* or the program itself: /proc/self/exe */
 
 /* At load, while the working folder is still the one a relative path (a
- * program's argv[0], a dlopen("build/lib/libvram.so")) is relative to. */
+ * dlopen("build/lib/libvram.so")) is relative to, and at no cost beyond
+ * dladdr: every command and every process that loads libvram runs this,
+ * and most never look for profiles (bench/tsp's CLI start rows).  The
+ * path is resolved (realpath) when the shipped folder is asked for. */
 __attribute__((constructor)) static void find_self(void)
 {
     Dl_info info;
-    if (!dladdr((void *)&vram_profile_load, &info) || !info.dli_fname ||
-        !realpath(info.dli_fname, self_path))
+    struct link_map *map = NULL;
+    self_path[0] = '\0';
+    if (!dladdr1((void *)&vram_profile_load, &info, (void **)&map, RTLD_DL_LINKMAP) || !info.dli_fname)
+        return;
+    /* Linked into the program (the vram command, the tests): dladdr names
+     * it by argv[0], which may be a bare name found on PATH. */
+    self_is_program = map && !map->l_name[0];
+    char cwd[PATH_MAX];
+    if (info.dli_fname[0] == '/')
+        vram__strlcpy(self_path, info.dli_fname, sizeof(self_path));
+    else if (self_is_program || !getcwd(cwd, sizeof(cwd)) ||
+             (size_t)snprintf(self_path, sizeof(self_path), "%s/%s", cwd, info.dli_fname) >= sizeof(self_path))
         self_path[0] = '\0';
+}
+
+/* The file this code runs from, links resolved ("" when unknown). */
+static void self_file(char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (self_is_program) {
+        ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+        out[n > 0 ? n : 0] = '\0';
+    }
+    if (!out[0] && self_path[0] && cap >= PATH_MAX && !realpath(self_path, out))
+        out[0] = '\0';
 }
 
 static void shipped_dir(char *buf, size_t cap)
 {
     char real[PATH_MAX];
-    if (!self_path[0])
-        find_self();
-    vram__strlcpy(real, self_path, sizeof(real));
+    self_file(real, sizeof(real));
     char *slash = real[0] ? strrchr(real, '/') : NULL;
     for (int up = 0; slash && slash != real && up < 4; up++) {
         *slash = '\0';

@@ -223,6 +223,11 @@ static int setup(opt *o, const vram_profile *p, const char *const *settings, siz
     if (rc)
         return rc;
     o->x0 = r.x;
+    /* What fits holds host RAM too: the offloading modes pin weights there
+     * (VRAM_HOST_RAM, which `vram optimize --host-ram` sets; no context
+     * here, so "auto" checks nothing). */
+    if (!(o->x0.host_limit > 0) && (rc = plan__host_limit(NULL, &o->x0.host_limit)))
+        return rc;                  /* a plan's own profile copy carries its limit */
     bool memory_lever = false;
     for (int i = 0; i < p->nlever; i++)
         memory_lever |= p->lever[i].key == PLAN_KEY_MEMORY && p->lever[i].level <= level;

@@ -166,17 +166,45 @@ static int refuse_forced(vram_plan *plan, const char *name)
                       budget_text(plan, b, sizeof(b)));
 }
 
+/* What fits both the budget and the host's RAM, as the optimizer finds it
+ * from the profile's defaults: "what fits: precision=int8 (beefy, 72.5
+ * GiB, no host RAM pinned)"; empty when it finds nothing. */
+static void suggest(const vram_plan *plan, char *buf, size_t cap)
+{
+    vram_optimization *o = calloc(1, sizeof(*o));
+    buf[0] = '\0';
+    if (!o)
+        return;
+    if (vram_optimize(&plan->prof, NULL, 0, plan->budget, VRAM_LEVEL_BALANCED, 0, o) == 0 &&
+        o->fits && o->nsuggestions) {
+        size_t n = (size_t)snprintf(buf, cap, "what fits (vram optimize):");
+        for (size_t i = 0; i < o->nsuggestions && n < cap; i++)
+            n += (size_t)snprintf(buf + n, cap - n, " %s=%s", o->suggestions[i].parameter,
+                                  o->suggestions[i].to);
+        char a[32], h[32];
+        if (n < cap)
+            snprintf(buf + n, cap - n, " (%s, %s; %s of host RAM)",
+                     plan__memory_name(o->after.memory), plan__gib((double)o->after.peak_bytes, a, sizeof(a)),
+                     plan__gib((double)o->after.host_bytes, h, sizeof(h)));
+    }
+    vram__clear_error();
+    free(o);
+}
+
 static int refuse_all(vram_plan *plan)
 {
     char a[32], b[64];
     const vram_profile *p = &plan->prof;
     if (plan->budget && within(plan->chosen.peak, plan->budget) && !plan__host_fits(&plan->x, &plan->chosen)) {
-        char h[32], l[32];
+        char h[32], l[32], what[256] = "";
+        suggest(plan, what, sizeof(what));
         return vram__fail(VRAM_ENOFIT, "%s fits %s on the GPU (%s, %s) but its offload needs %s of "
-                          "host RAM, over the %s this host has (--host-ram); 'vram optimize' says "
-                          "what to give up", p->name, budget_text(plan, b, sizeof(b)),
-                          plan__memory_name(plan->chosen.mode), plan__gib(plan->chosen.peak, a, sizeof(a)),
-                          plan__gib(plan->chosen.host, h, sizeof(h)), plan__gib(plan->x.host_limit, l, sizeof(l)));
+                          "host RAM, over the %s this host has (--host-ram); %s", p->name,
+                          budget_text(plan, b, sizeof(b)), plan__memory_name(plan->chosen.mode),
+                          plan__gib(plan->chosen.peak, a, sizeof(a)),
+                          plan__gib(plan->chosen.host, h, sizeof(h)),
+                          plan__gib(plan->x.host_limit, l, sizeof(l)),
+                          *what ? what : "'vram optimize' says what to give up");
     }
     if (p->ntier)
         return vram__fail(VRAM_ENOFIT, "nothing fits %s: the lowest tier, %s, needs %s at the least "

@@ -133,6 +133,11 @@ void vram__admit_release(vram__admitter *ad, uint64_t lease)
         vram__link_release(&ad->link, lease);
 }
 
+void vram__admit_owner_again(vram__admitter *ad)
+{
+    vram__link_owner_again(&ad->link);
+}
+
 void vram__admit_progress(vram__admitter *ad, double progress)
 {
     vram__link_progress(&ad->link, progress);

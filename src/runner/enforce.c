@@ -278,7 +278,6 @@ void vram__enforce_read(vram__enforce *e, vram__enforce_count *out)
     for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
         vram_shim_dev *dv = &e->region->dev[d];
         out->used_bytes += atomic_load(&dv->used);
-        out->peak_bytes += atomic_load(&dv->peak);
         out->over_bytes += atomic_load(&dv->over_peak);
         out->refused += atomic_load(&dv->refused);
         out->dev_used[d] = atomic_load(&dv->used);
@@ -287,6 +286,7 @@ void vram__enforce_read(vram__enforce *e, vram__enforce_count *out)
         if (ctx > out->ctx_bytes)
             out->ctx_bytes = ctx;
     }
+    out->peak_bytes = vram_shim_region_peak(e->region);
     out->processes = atomic_load(&e->region->attached);
     out->cuda_seen = atomic_load(&e->region->cuda_seen) != 0;
 }

@@ -37,6 +37,22 @@ void vram_job_interrupt(void)
     interrupted = 1;
 }
 
+/* The job's PyTorch, probed ahead by vram_job_runner_warm (set once,
+ * before any run, in a runner process of one job). */
+static struct {
+    bool done;
+    int rc;
+    char version[32];
+} torch_ahead;
+
+void vram_job_runner_warm(void)
+{
+    vram__contain_prepare();
+    torch_ahead.rc = vram_torch_version(torch_ahead.version, sizeof(torch_ahead.version));
+    vram__clear_error();
+    torch_ahead.done = true;
+}
+
 #define MAX_KV (VRAM_RUNG_MAX_KEYS + 64)
 #define KILL_GRACE_MS 5000
 #define GROUP_GRACE_MS 1000
@@ -512,7 +528,9 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     if (!getenv("PYTORCH_CUDA_ALLOC_CONF") && !getenv("PYTORCH_ALLOC_CONF")) {
         char conf[256], probed[32] = "";
         const char *tv = a->plan ? vram_plan_torch_version(a->plan) : "";
-        if (!*tv && vram_torch_version(probed, sizeof(probed)) == 0)
+        if (!*tv && torch_ahead.done)
+            tv = torch_ahead.rc ? "" : torch_ahead.version;
+        else if (!*tv && vram_torch_version(probed, sizeof(probed)) == 0)
             tv = probed;
         uint64_t total = uuid || vram_ctx_is_simulated(r->ctx) ? in.total_bytes : 0;
         if (vram_alloc_conf(a->bytes, total, ctx_bytes, tv, conf, sizeof(conf)))
@@ -526,6 +544,10 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     snprintf(text, sizeof(text), "%llu", (unsigned long long)a->bytes);
     env_put(e, "VRAM_BUDGET_BYTES", text);
     env_put(e, "VRAM_JOB", r->out->job);
+    if (r->daemon_job) {            /* vramd's mark: it finds them should this runner die (daemon/stop.c) */
+        snprintf(text, sizeof(text), "%llu", (unsigned long long)r->daemon_job);
+        env_put(e, "VRAMD_JOB", text);
+    }
     snprintf(text, sizeof(text), "%u", a->number);
     env_put(e, "VRAM_ATTEMPT", text);
     char *json = plan_json(r, a, uuid && !vram_ctx_is_simulated(r->ctx));
@@ -689,6 +711,7 @@ static void watch(run *r, attempt *a, watched *w)
         next_sample = now + interval;
         if (r->ad.job && now >= next_progress) {
             next_progress = now + 1000;
+            vram__admit_owner_again(&r->ad);
             double p = tail_progress(&w->child);
             if (p >= 0 && p != last_progress)
                 vram__admit_progress(&r->ad, p);

@@ -185,6 +185,8 @@ int vram__admit(vram__admitter *ad, const vram__lease_ask *ask, vram__lease_gran
 void vram__admit_owner(vram__admitter *ad, uint64_t lease, uint32_t pid, uint32_t pgid);
 void vram__admit_release(vram__admitter *ad, uint64_t lease);
 void vram__admit_progress(vram__admitter *ad, double progress);
+/* A daemon job's process group, told again to a vramd that did not hear it. */
+void vram__admit_owner_again(vram__admitter *ad);
 void vram__admit_usage(vram__admitter *ad, uint64_t used, uint64_t over);
 /* ran: whether the job's command ever started (a job that never did goes
  * back to the queue when vramd cannot be told, rather than failing). */
@@ -205,7 +207,7 @@ typedef struct vram__enforce {
 
 typedef struct vram__enforce_count {
     uint64_t used_bytes;            /* the job's live device bytes now, all devices */
-    uint64_t peak_bytes;
+    uint64_t peak_bytes;            /* the most it held at once over all devices */
     uint64_t over_bytes;            /* the most it went past the budget (soft) */
     uint64_t refused;               /* allocations answered out-of-memory */
     unsigned processes;             /* that attached, ever */

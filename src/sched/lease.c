@@ -30,6 +30,7 @@ void vram__lease_info_of(const vram__req *r, uint64_t now_ns, vram_lease_info *o
     out->bytes = r->granted_bytes;
     vram__strlcpy(out->holder, r->holder, sizeof(out->holder));
     out->pid = r->pid;
+    out->uid = UINT32_MAX;
     out->held_ms = (now_ns - r->start_ns) / 1000000ull;
 }
 

@@ -33,6 +33,7 @@ typedef struct CUmipmappedArray_st *CUmipmappedArray;
 #define CUDA_ERROR_INVALID_DEVICE        101
 #define CUDA_ERROR_INVALID_CONTEXT       201
 #define CUDA_ERROR_NOT_FOUND             500
+#define CUDA_ERROR_NOT_READY             600
 #define CUDA_ERROR_NOT_SUPPORTED         801
 
 /* cuGetProcAddress flags and answers. */
@@ -192,6 +193,10 @@ CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev);
 CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool);
 CUresult cuStreamSynchronize(CUstream stream);
 CUresult cuStreamSynchronize_ptsz(CUstream stream);
+CUresult cuStreamQuery(CUstream stream);
+CUresult cuStreamQuery_ptsz(CUstream stream);
+CUresult cuStreamDestroy(CUstream stream);
+CUresult cuStreamDestroy_v2(CUstream stream);
 CUresult cuCtxSynchronize(void);
 CUresult cuEventSynchronize(CUevent event);
 CUresult cuGraphCreate(CUgraph *graph, unsigned int flags);

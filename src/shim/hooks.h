@@ -58,6 +58,10 @@ enum { LIB_CUDA, LIB_NVML };
     X(LIB_CUDA, cuDeviceSetMemPool,            cuDeviceSetMemPool,    11020, 0, 1) \
     X(LIB_CUDA, cuStreamSynchronize,           cuStreamSynchronize,       0, 0, 1) \
     X(LIB_CUDA, cuStreamSynchronize_ptsz,      cuStreamSynchronize,    7000, 1, 1) \
+    X(LIB_CUDA, cuStreamQuery,                 cuStreamQuery,             0, 0, 1) \
+    X(LIB_CUDA, cuStreamQuery_ptsz,            cuStreamQuery,          7000, 1, 1) \
+    X(LIB_CUDA, cuStreamDestroy,               cuStreamDestroy,           0, 0, 1) \
+    X(LIB_CUDA, cuStreamDestroy_v2,            cuStreamDestroy,        4000, 0, 1) \
     X(LIB_CUDA, cuCtxSynchronize,              cuCtxSynchronize,          0, 0, 1) \
     X(LIB_CUDA, cuEventSynchronize,            cuEventSynchronize,        0, 0, 1) \
     X(LIB_CUDA, cuGraphAddMemAllocNode,        cuGraphAddMemAllocNode, 11040, 0, 1) \

@@ -12,7 +12,13 @@
  * never share a line on the hot path.  A device whose budget is 0 is not
  * the job's: hard mode refuses every allocation there.  card_free is what
  * the card had free when the runner started the job (0: unknown), from
- * which the shim measures a first context without NVML.  Per process: a slot with its pid and its bytes per device,
+ * which the shim measures a first context without NVML.  The job's peak is
+ * the most it held at once over all its devices, not the sum of each
+ * device's peak (which it may never have held at once): while the job has
+ * used one device, that device's peak is the job's; once it has used two,
+ * each allocation also reads the other devices' live bytes (loads of their
+ * lines, no writes) and raises job.peak_all to the sum.
+ * Per process: a slot with its pid and its bytes per device,
  * so that the runner can hand back the bytes of a process that died holding
  * them (kill -9).  A slot's bytes are split over VRAM_SHIM_SUBS counters,
  * each on lines of its own, that the process's threads spread over (a
@@ -28,7 +34,7 @@
 #include <stdint.h>
 
 #define VRAM_SHIM_MAGIC    0x314d4948534d4156ull   /* "VAMSHIM1" */
-#define VRAM_SHIM_VERSION  2u
+#define VRAM_SHIM_VERSION  3u
 #define VRAM_SHIM_DEVICES  16
 #define VRAM_SHIM_SLOTS    256
 #define VRAM_SHIM_SUBS     8
@@ -83,6 +89,10 @@ typedef struct vram_shim_region {
     _Atomic uint32_t slots_full;    /* processes that found no slot (counted in devices only) */
     _Atomic uint32_t cuda_seen;     /* some process of the job reached the driver */
     char pad2[20];
+    struct {
+        _Atomic uint64_t devs;      /* bit d: the job has charged device d */
+        _Atomic uint64_t peak_all;  /* most live bytes over all devices at once, once it used two */
+    } __attribute__((aligned(64))) job;
     vram_shim_dev dev[VRAM_SHIM_DEVICES];
     vram_shim_slot slot[VRAM_SHIM_SLOTS];
 } vram_shim_region;
@@ -111,6 +121,41 @@ static inline void vram_shim_raise(_Atomic uint64_t *peak, uint64_t v)
     while (v > p && !atomic_compare_exchange_weak_explicit(peak, &p, v, memory_order_relaxed,
                                                            memory_order_relaxed))
         ;
+}
+
+/* Device d of the job has just reached `now` live bytes (added before this
+ * call): raises its peak, and the job's peak over all devices once it has
+ * used more than one.  `seen` is the caller's own note of the devices it
+ * has marked in the region (each process marks each device once).  Of two
+ * devices' first charges at once, the later mark sees the other's bytes. */
+static inline void vram_shim_note_peak(vram_shim_region *r, _Atomic uint64_t *seen, int d, uint64_t now)
+{
+    vram_shim_raise(&r->dev[d].peak, now);
+    uint64_t bit = 1ull << d, devs;
+    if (__builtin_expect(!(atomic_load_explicit(seen, memory_order_relaxed) & bit), 0)) {
+        atomic_fetch_or(seen, bit);
+        devs = atomic_fetch_or(&r->job.devs, bit) | bit;
+    } else {
+        devs = atomic_load_explicit(&r->job.devs, memory_order_acquire);
+    }
+    if (__builtin_expect(!(devs & (devs - 1)), 1))
+        return;                     /* one device: its peak is the job's */
+    uint64_t all = now;
+    for (int k = 0; k < VRAM_SHIM_DEVICES; k++)
+        if (k != d && (devs >> k & 1))
+            all += atomic_load_explicit(&r->dev[k].used, memory_order_relaxed);
+    vram_shim_raise(&r->job.peak_all, all);
+}
+
+/* The job's peak over all its devices at once. */
+static inline uint64_t vram_shim_region_peak(vram_shim_region *r)
+{
+    uint64_t p = atomic_load(&r->job.peak_all);
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+        uint64_t v = atomic_load(&r->dev[d].peak);
+        p = v > p ? v : p;
+    }
+    return p;
 }
 
 /* Takes a free slot for pid; -1 when all are taken. */

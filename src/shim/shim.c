@@ -44,6 +44,7 @@
 #define CTX_MAX_BYTES (4ull << 30)     /* a context measured above this is noise */
 #define POOLS 64                        /* memory pools a process's count follows */
 #define GRAPHS 256                      /* graphs (and instantiated graphs) with memory nodes */
+#define STREAMS 64                      /* streams with plain memory freed on them, pending */
 /* A stream-ordered allocation's table entry carries its pool row (+1) in
  * these bits of its size (sizes stay below 2^48). */
 #define POOL_SHIFT 48
@@ -72,6 +73,7 @@ static struct shim {
     uint64_t budget[VRAM_SHIM_DEVICES];         /* per device, from the region */
     bool uniform;                   /* every device has the same budget */
     _Atomic int slot;               /* this process's slot, -1 for none */
+    _Atomic uint64_t devs_seen;     /* devices this process marked in the region */
     _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
     _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
     _Atomic uint64_t ctx_charge[VRAM_SHIM_DEVICES];
@@ -85,13 +87,19 @@ static struct shim {
         _Atomic int dev;
         _Atomic int64_t live;       /* bytes of its allocations the program holds */
         _Atomic uint64_t kept;      /* charged beyond live: what the pool still keeps */
-        _Atomic int settling;
     } pools[POOLS];
     struct shim_graph {
         _Atomic uintptr_t handle;   /* a CUgraph or a CUgraphExec; 0: free */
         uint64_t bytes[VRAM_SHIM_DEVICES];   /* its memory nodes, per device */
     } graphs[GRAPHS], execs[GRAPHS];
     _Atomic int nexecs;             /* exec rows ever used: 0 keeps launches free */
+    struct shim_stream {
+        _Atomic uintptr_t key;      /* stream_key(); 0: a free row */
+        _Atomic uint64_t owner;     /* the thread, for a per-thread default stream */
+        _Atomic uint64_t bytes[VRAM_SHIM_DEVICES];   /* plain memory freed on it, not yet reached */
+    } streams[STREAMS];
+    _Atomic int nstreams;           /* stream rows ever used */
+    _Atomic uint64_t orphan[VRAM_SHIM_DEVICES];      /* of destroyed streams not yet idle */
     ptrmap map;
     char problem[256];              /* why the shim passes through, said at first use */
     _Atomic int said;
@@ -522,6 +530,7 @@ __attribute__((constructor)) static void shim_init(void)
 
 static bool settle_dev(int dev);
 static void settle_all(void);
+static bool settle_streams(int dev);
 
 static int current_device(void)
 {
@@ -543,7 +552,8 @@ static uint64_t rounded(uint64_t bytes)
 static inline int sub_index(void)
 {
     char here;
-    return (int)(((uintptr_t)&here >> 21) % VRAM_SHIM_SUBS);
+    uintptr_t x = (uintptr_t)&here >> 21;
+    return (int)((x ^ x >> 2 ^ x >> 5) % VRAM_SHIM_SUBS);
 }
 
 /* Takes bytes on dev for an allocation about to be made.  In hard mode,
@@ -578,7 +588,7 @@ again:;
         slot = claim_slot();
     if (slot >= 0)
         atomic_fetch_add_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
-    vram_shim_raise(&d->peak, now);
+    vram_shim_note_peak(r, &S.devs_seen, dev, now);
     return CUDA_SUCCESS;
 }
 
@@ -924,33 +934,36 @@ static int default_pool(int dev)
 }
 
 /* Sets what pool row i keeps to the driver's figure; true when that gave
- * bytes back. */
+ * bytes back.  Any thread may settle at any time, with no flag to wait on
+ * (a settler preempted mid-way must not stop the others: their frees would
+ * pile up in `kept` until the budget refused everything): the new figure
+ * replaces the one read before the driver was asked, or, when a free or an
+ * allocation moved it meanwhile, the row is read again (a few times, then
+ * left to the next settle). */
 static bool settle_pool(int i)
 {
     struct shim_pool *p = &S.pools[i];
     uintptr_t h = atomic_load(&p->handle);
-    int zero = 0;
-    if (!h || !atomic_compare_exchange_strong(&p->settling, &zero, 1))
+    if (!h)
         return false;
-    bool gave = false;
-    cuuint64_t reserved = 0;
-    if (CALL_REAL(cuMemPoolGetAttribute, (CUmemoryPool)h, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) ==
-        CUDA_SUCCESS) {
-        int dev = atomic_load(&p->dev);
+    for (int tries = 0; tries < 4; tries++) {
+        uint64_t k = atomic_load(&p->kept);
         int64_t live = atomic_load(&p->live);
-        uint64_t target = live <= 0 ? reserved : reserved > (uint64_t)live ? reserved - (uint64_t)live : 0;
-        uint64_t k = atomic_load(&p->kept), over;
-        while (!atomic_compare_exchange_weak(&p->kept, &k, target))
-            ;
-        if (target > k) {
+        cuuint64_t reserved = 0;
+        if (CALL_REAL(cuMemPoolGetAttribute, (CUmemoryPool)h, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved) !=
+            CUDA_SUCCESS)
+            return false;
+        uint64_t target = live <= 0 ? reserved : reserved > (uint64_t)live ? reserved - (uint64_t)live : 0, over;
+        if (!atomic_compare_exchange_strong(&p->kept, &k, target))
+            continue;
+        int dev = atomic_load(&p->dev);
+        if (target > k)
             charge(dev, target - k, true, &over);   /* the driver holds it already */
-        } else if (k > target) {
+        else if (k > target)
             uncharge(dev, k - target);
-            gave = true;
-        }
+        return k > target;
     }
-    atomic_store(&p->settling, 0);
-    return gave;
+    return false;
 }
 
 /* An allocation of n from pool row i, charged in full (*charged): the pool
@@ -1078,6 +1091,7 @@ static bool settle_dev(int dev)
     for (int i = 0; i < n; i++)
         if (atomic_load(&S.pools[i].handle) && atomic_load(&S.pools[i].dev) == dev)
             gave |= settle_pool(i);
+    gave |= settle_streams(dev);
     return settle_graph(dev) || gave;
 }
 
@@ -1090,6 +1104,133 @@ static void settle_all(void)
         settle_pool(i);
     for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
         settle_graph(d);
+    settle_streams(-1);
+}
+
+/* ---- plain memory freed on a stream ----
+ *
+ * cuMemFreeAsync of memory that cuMemAlloc (not a pool) made frees it when
+ * the stream gets there, and another stream may still be using it until
+ * then: its bytes stay counted until the shim knows the stream is past the
+ * free: at cuStreamSynchronize of that stream, cuCtxSynchronize (the
+ * device's), a cuStreamQuery of it that says done, and at the points where
+ * pools settle (cuMemGetInfo, cuEventSynchronize, before refusing an
+ * allocation), where the shim asks cuStreamQuery itself.  Per stream, a
+ * row of bytes per device.  A per-thread default stream is a different
+ * stream on each thread: its row is its thread's, and only that thread's
+ * query or synchronization releases it (or cuCtxSynchronize).  A stream
+ * destroyed with frees still ahead of it hands them to the device's orphan
+ * count, released at cuCtxSynchronize.  With every row taken, a free is
+ * given back at the call, as before. */
+
+#define STREAM_PER_THREAD ((uintptr_t)0x2)   /* CU_STREAM_PER_THREAD */
+
+/* The row key of stream s as called (plain or _ptsz); *owner the thread
+ * whose stream it is, for a per-thread default stream, else 0. */
+static uintptr_t stream_key(CUstream s, bool ptsz, uint64_t *owner)
+{
+    uintptr_t h = (uintptr_t)s;
+    bool per_thread = h == STREAM_PER_THREAD || (h == 0 && ptsz);
+    *owner = per_thread ? (uint64_t)pthread_self() : 0;
+    return per_thread ? STREAM_PER_THREAD << 1 | 1 : h << 1 | 1;
+}
+
+static struct shim_stream *stream_row(uintptr_t key, uint64_t owner, bool add)
+{
+    int n = atomic_load_explicit(&S.nstreams, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (atomic_load_explicit(&S.streams[i].key, memory_order_acquire) == key &&
+            atomic_load_explicit(&S.streams[i].owner, memory_order_relaxed) == owner)
+            return &S.streams[i];
+    if (!add)
+        return NULL;
+    for (int i = 0; i < STREAMS; i++) {
+        uintptr_t zero = 0;
+        struct shim_stream *r = &S.streams[i];
+        if (atomic_load(&r->key) || !atomic_compare_exchange_strong(&r->key, &zero, UINTPTR_MAX))
+            continue;
+        atomic_store(&r->owner, owner);
+        atomic_store_explicit(&r->key, key, memory_order_release);
+        int cur = atomic_load(&S.nstreams);
+        while (cur < i + 1 && !atomic_compare_exchange_weak(&S.nstreams, &cur, i + 1))
+            ;
+        return r;
+    }
+    return NULL;
+}
+
+/* Plain memory of n bytes on dev freed on stream s: false when no row is
+ * left (the caller gives the bytes back now). */
+static bool stream_pending(CUstream s, bool ptsz, int dev, uint64_t n)
+{
+    uint64_t owner;
+    uintptr_t key = stream_key(s, ptsz, &owner);
+    struct shim_stream *r = stream_row(key, owner, true);
+    if (!r)
+        return false;
+    atomic_fetch_add(&r->bytes[dev], n);
+    return true;
+}
+
+/* The stream of row r got past its frees (on dev, or every device when
+ * dev < 0); true when that gave bytes back. */
+static bool stream_reached(struct shim_stream *r, int dev)
+{
+    bool gave = false;
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+        if (dev >= 0 && d != dev)
+            continue;
+        uint64_t b = atomic_load_explicit(&r->bytes[d], memory_order_relaxed) ? atomic_exchange(&r->bytes[d], 0)
+                                                                                : 0;
+        if (b) {
+            uncharge(d, b);
+            gave = true;
+        }
+    }
+    return gave;
+}
+
+static bool row_busy(struct shim_stream *r, int dev)
+{
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++)
+        if ((dev < 0 || d == dev) && atomic_load_explicit(&r->bytes[d], memory_order_relaxed))
+            return true;
+    return false;
+}
+
+/* Asks the driver whether row r's stream is done (only the owner may ask
+ * about a per-thread default stream). */
+static bool stream_idle(struct shim_stream *r)
+{
+    uintptr_t key = atomic_load(&r->key);
+    uint64_t owner = atomic_load(&r->owner);
+    if (!key || key == UINTPTR_MAX || (owner && owner != (uint64_t)pthread_self()))
+        return false;
+    CUstream s = (CUstream)(key >> 1);
+    return (owner ? CALL_REAL(cuStreamQuery_ptsz, s) : CALL_REAL(cuStreamQuery, s)) == CUDA_SUCCESS;
+}
+
+/* At a settle point: the streams that are done give their frees back. */
+static bool settle_streams(int dev)
+{
+    bool gave = false;
+    int n = atomic_load_explicit(&S.nstreams, memory_order_acquire);
+    for (int i = 0; i < n; i++) {
+        struct shim_stream *r = &S.streams[i];
+        if (row_busy(r, dev) && stream_idle(r))
+            gave |= stream_reached(r, dev);
+    }
+    return gave;
+}
+
+/* Stream s (as called) got past everything on it. */
+static void stream_synced(CUstream s, bool ptsz)
+{
+    uint64_t owner;
+    uintptr_t key = stream_key(s, ptsz, &owner);
+    struct shim_stream *r = S.region ? stream_row(key, owner, false) : NULL;
+    if (r)
+        stream_reached(r, -1);
 }
 
 /* Stream-ordered allocations count from the call, as the budget must hold
@@ -1150,7 +1291,7 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
  * allocation: to its pool's row, see above); the table entry is taken first
  * so that a racing double free cannot give them back twice, and put back if
  * the driver refuses. */
-#define FREE_DEVPTR(name, sync, p, ...)                                        \
+#define FREE_DEVPTR(name, sync, stream, ptsz, p, ...)                          \
     {                                                                          \
         __typeof__(&name) f_ = REAL(name);                                     \
         if (UNLIKELY(!f_))                                                     \
@@ -1169,16 +1310,17 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
                 ;                                                              \
             else if (UNLIKELY(POOL_ROW(v_) >= 0))                              \
                 pool_freed(POOL_ROW(v_), POOL_SIZE(v_), sync);                 \
-            else                                                               \
+            else if (sync || !stream_pending(stream, ptsz, dev_, PTRMAP_SIZE(v_))) \
                 uncharge(dev_, PTRMAP_SIZE(v_));                               \
         }                                                                      \
         return rc_;                                                            \
     }
 
-EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, true, p, p)
-EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, true, p, p)
-EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, false, p, p, s)
-EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync_ptsz, false, p, p, s)
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) FREE_DEVPTR(cuMemFree_v2, true, NULL, false, p, p)
+EXPORT CUresult cuMemFree(CUdeviceptr_v1 p) FREE_DEVPTR(cuMemFree, true, NULL, false, p, p)
+EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeAsync, false, s, false, p, p, s)
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s)
+    FREE_DEVPTR(cuMemFreeAsync_ptsz, false, s, true, p, p, s)
 
 /* The virtual memory calls: physical memory is what cuMemCreate makes. */
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
@@ -1355,14 +1497,80 @@ EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
         return rc_;                                                            \
     }
 
-EXPORT CUresult cuStreamSynchronize(CUstream s) SETTLE_AFTER(cuStreamSynchronize, s)
-EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) SETTLE_AFTER(cuStreamSynchronize_ptsz, s)
 EXPORT CUresult cuEventSynchronize(CUevent e) SETTLE_AFTER(cuEventSynchronize, e)
+
+#define STREAM_DONE_AFTER(name, ptsz, s)                                       \
+    {                                                                          \
+        CUresult rc_ = CALL_REAL(name, s);                                     \
+        if (rc_ == CUDA_SUCCESS && S.region) {                                 \
+            stream_synced(s, ptsz);                                            \
+            settle_all();                                                      \
+        }                                                                      \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuStreamSynchronize(CUstream s) STREAM_DONE_AFTER(cuStreamSynchronize, false, s)
+EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) STREAM_DONE_AFTER(cuStreamSynchronize_ptsz, true, s)
+
+/* A query that says done: the stream got past its frees (pools settle at
+ * synchronizations only: a polling loop stays cheap). */
+#define STREAM_QUERY(name, ptsz, s)                                            \
+    {                                                                          \
+        CUresult rc_ = CALL_REAL(name, s);                                     \
+        if (rc_ == CUDA_SUCCESS && S.region)                                   \
+            stream_synced(s, ptsz);                                            \
+        return rc_;                                                            \
+    }
+
+EXPORT CUresult cuStreamQuery(CUstream s) STREAM_QUERY(cuStreamQuery, false, s)
+EXPORT CUresult cuStreamQuery_ptsz(CUstream s) STREAM_QUERY(cuStreamQuery_ptsz, true, s)
+
+/* A stream destroyed before it got past its frees: they still happen, and
+ * are the device's until the context is synchronized.  The row is free
+ * again (a new stream may get the same handle). */
+static void stream_destroying(CUstream s)
+{
+    uint64_t owner;
+    uintptr_t key = stream_key(s, false, &owner);
+    struct shim_stream *r = S.region ? stream_row(key, owner, false) : NULL;
+    if (!r)
+        return;
+    if (row_busy(r, -1) && stream_idle(r))
+        stream_reached(r, -1);
+    for (int d = 0; d < VRAM_SHIM_DEVICES; d++) {
+        uint64_t b = atomic_exchange(&r->bytes[d], 0);
+        if (b)
+            atomic_fetch_add(&S.orphan[d], b);
+    }
+    atomic_store(&r->key, 0);
+}
+
+EXPORT CUresult cuStreamDestroy_v2(CUstream s)
+{
+    stream_destroying(s);
+    return CALL_REAL(cuStreamDestroy_v2, s);
+}
+
+EXPORT CUresult cuStreamDestroy(CUstream s)
+{
+    stream_destroying(s);
+    return CALL_REAL(cuStreamDestroy, s);
+}
+
+/* Every stream of the current context got past everything. */
 EXPORT CUresult cuCtxSynchronize(void)
 {
     CUresult rc = CALL_REAL(cuCtxSynchronize);
-    if (rc == CUDA_SUCCESS)
+    if (rc == CUDA_SUCCESS && S.region) {
+        int dev = current_device();
+        if ((unsigned)dev < VRAM_SHIM_DEVICES) {
+            int n = atomic_load_explicit(&S.nstreams, memory_order_acquire);
+            for (int i = 0; i < n; i++)
+                stream_reached(&S.streams[i], dev);
+            uncharge(dev, atomic_exchange(&S.orphan[dev], 0));
+        }
         settle_all();
+    }
     return rc;
 }
 
@@ -1601,6 +1809,9 @@ static void context_closed(int dev)
             atomic_store(&S.pools[i].kept, 0);
         }
     atomic_store(&S.graph_charge[dev], 0);
+    for (int i = 0; i < STREAMS; i++)
+        atomic_store(&S.streams[i].bytes[dev], 0);
+    atomic_store(&S.orphan[dev], 0);
     int slot = atomic_load(&S.slot);
     if (slot >= 0) {
         uint64_t b = vram_shim_slot_take(S.region, slot, dev);

@@ -31,7 +31,8 @@
  * tasks' environment.  The slurmd and job-script contexts do nothing.
  *
  * plugstack.conf arguments, all optional:
- *   shim=PATH          the LD_PRELOAD library (default VRAM_SHIM_PATH)
+ *   shim=PATH          the LD_PRELOAD library (default LIBDIR/vram/libvram_shim.so,
+ *                      set at build time: /usr/lib/x86_64-linux-gnu/vram/ on Debian)
  *   enforce=MODE       hard, soft or off when a step does not say (hard)
  *   card_bytes=SIZE    a card's memory where NVML is absent
  *   shards=N           shards per card (default: gres.conf's Name=shard Count)
@@ -63,9 +64,13 @@
 
 SPANK_PLUGIN(vram, 1);
 
-#ifndef VRAM_SHIM_PATH
-#define VRAM_SHIM_PATH "/usr/local/lib/vram/libvram_shim.so"
+/* The shim's installed path: LIBDIR/vram/ as the Makefile sets it at build
+ * time (VRAM_PKGLIBDIR, multiarch on Debian: /usr/lib/x86_64-linux-gnu/vram),
+ * where `make install` puts it.  No guess is compiled in. */
+#ifndef VRAM_PKGLIBDIR
+#error "VRAM_PKGLIBDIR (the Makefile's LIBDIR/vram) must be defined"
 #endif
+#define VRAM_SHIM_PATH VRAM_PKGLIBDIR "/libvram_shim.so"
 
 /* A step's leases are one per local task; a step with a budget and more
  * tasks than this on one node fails, saying so.  The grant that every task
@@ -812,6 +817,34 @@ static int read_grant(void)
     return 0;
 }
 
+/* PYTORCH_CUDA_ALLOC_CONF for the task, as `vram run` makes it: never over
+ * a user's setting in either name (PyTorch 2.8+ reads PYTORCH_ALLOC_CONF
+ * first), and only what the task's PyTorch accepts: VRAM_TORCH_VERSION in
+ * its environment, else the probe beside the python3 on the task's PATH
+ * (this is the task's own process, before it execs: its PATH and HOME may
+ * be set here).  Nothing when the version cannot be read. */
+static void alloc_conf(spank_t sp)
+{
+    char text[8192], version[64] = "", conf[256] = "";
+    if (spank_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)) != ESPANK_ENV_NOEXIST ||
+        spank_getenv(sp, "PYTORCH_ALLOC_CONF", text, sizeof(text)) != ESPANK_ENV_NOEXIST)
+        return;
+    static const char *const names[] = { "VRAM_TORCH_VERSION", "PATH", "HOME" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (step_getenv(sp, names[i], text, sizeof(text)))
+            setenv(names[i], text, 1);
+        else
+            unsetenv(names[i]);
+    }
+    if (vram_torch_version(version, sizeof(version)) != 0) {
+        if (!strstr(vram_last_error(), "no PyTorch found"))
+            return;                 /* "none", or a bad VRAM_TORCH_VERSION: nothing */
+        version[0] = '\0';          /* not found here: taken as a recent one */
+    }
+    if (vram_alloc_conf(g.budget, 0, 0, version, conf, sizeof(conf)) == 0 && conf[0])
+        task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", conf);
+}
+
 /* In each task, just before it execs: its budget, its lease and the shim. */
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
@@ -846,8 +879,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
             task_setenv(sp, "CUDA_VISIBLE_DEVICES", text);
         }
     }
-    if (spank_getenv(sp, "PYTORCH_CUDA_ALLOC_CONF", text, sizeof(text)) == ESPANK_ENV_NOEXIST)
-        task_setenv(sp, "PYTORCH_CUDA_ALLOC_CONF", vram_alloc_conf_for(g.budget));
+    alloc_conf(sp);
     if (g.mode != ENFORCE_OFF)
         preload_shim(sp);
     else                            /* not a batch step's count, come down by env */

@@ -60,8 +60,10 @@ int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t 
     for (size_t i = 0; i < n && i < cap; i++) {
         const vram__jv *o = arr->items[i];
         vram_lease_info *l = &buf[i];
-        uint64_t device = 0, pid = 0;
+        uint64_t device = 0, pid = 0, uid = UINT32_MAX;
         memset(l, 0, sizeof(*l));
+        vram__jv_uint(vram__jv_get(o, "uid"), &uid);
+        l->uid = uid <= UINT32_MAX ? (uint32_t)uid : UINT32_MAX;
         vram__jv_uint(vram__jv_get(o, "id"), &l->id);
         vram__jv_uint(vram__jv_get(o, "device"), &device);
         vram__jv_uint(vram__jv_get(o, "bytes"), &l->bytes);

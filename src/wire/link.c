@@ -192,13 +192,27 @@ void vram__link_owner(vram__link *l, uint64_t lease, uint32_t pgid)
         vram__buf_printf(&b, ",\"job\":%llu,\"pgid\":%u}", (unsigned long long)l->job, pgid);
     else
         vram__buf_printf(&b, ",\"lease\":%llu,\"pgid\":%u}", (unsigned long long)lease, pgid);
-    if (tell(l, &b, 0) || !l->job)
+    if (tell(l, &b, 0) || !l->job) {
+        l->pgid_unsent = 0;
         return;
+    }
+    l->pgid_unsent = pgid;          /* told again to the next vramd */
     vram__queue *q = store_of(l);   /* for the next daemon, should this one be gone */
     vram__job f = { .device = -1, .job_pgid = pgid };
     if (q)
         vram__queue_update(q, l->job, VRAM__JOB_RUNNING, &f);
     vram__queue_close(q);
+}
+
+void vram__link_owner_again(vram__link *l)
+{
+    if (!l->job || !l->pgid_unsent)
+        return;
+    vram__buf b;
+    begin(&b, "owner");
+    vram__buf_printf(&b, ",\"job\":%llu,\"pgid\":%u}", (unsigned long long)l->job, l->pgid_unsent);
+    if (tell(l, &b, 0))
+        l->pgid_unsent = 0;
 }
 
 void vram__link_release(vram__link *l, uint64_t lease)

@@ -22,6 +22,7 @@ typedef struct vram__link {
     char db_path[4096];             /* the job store, for ends no vramd can hear */
     char end_path[4096];            /* the job's end file, from the claim's reply ("": none) */
     uint64_t next_reconnect_ms;     /* a job's runner looks for a new vramd this often */
+    uint32_t pgid_unsent;           /* a job's process group no vramd heard yet (0: none) */
 } vram__link;
 
 typedef struct vram__grant {
@@ -50,8 +51,13 @@ int vram__link_claim(vram__link *l, uint32_t pid, vram__grant *out, vram__record
 int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out);
 
 /* The process group that uses a lease's (or the job's) memory.  For a job,
- * when no vramd hears it, it goes to the job store for the next one. */
+ * when no vramd hears it, it goes to the job store for the next one, and
+ * is told again to the next vramd (vram__link_owner_again): a runner run
+ * as the job's submitter may not write a root vramd's store. */
 void vram__link_owner(vram__link *l, uint64_t lease, uint32_t pgid);
+/* Tells a job's process group no vramd heard yet to the vramd now on the
+ * socket (at most once a second: the runner calls it as it samples). */
+void vram__link_owner_again(vram__link *l);
 
 /* Gives a lease of one's own back (a job's lease the daemon frees itself). */
 void vram__link_release(vram__link *l, uint64_t lease);

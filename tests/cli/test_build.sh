@@ -81,6 +81,18 @@ expect pc_libdir_multiarch 0 "^libdir=/usr/$lib\$" -- cat "$pc"
 if readelf -d "$d/usr/$lib/libvram.so.0" "$d/usr/bin/vram" | grep -Eq 'RPATH|RUNPATH'; then
     not_ok binaries_without_rpath "$(readelf -d "$d/usr/bin/vram" | grep -E 'RPATH|RUNPATH')"
 else ok binaries_without_rpath; fi
+# The Slurm plugin's default shim is where this install put it (LIBDIR set at
+# build time, multiarch), never a path guessed in the source.
+spank=$d/usr/$lib/vram/slurm/vram_spank.so
+if [ -e /usr/include/slurm/spank.h ]; then
+    strings -a "$spank" >"$tmp/spank.strings" 2>&1
+    if [ ! -e "$spank" ]; then not_ok spank_default_shim_in_libdir "not staged"
+    elif grep -qxF "/usr/$lib/vram/libvram_shim.so" "$tmp/spank.strings" \
+         && ! grep -q '/usr/local/lib/vram' "$tmp/spank.strings"; then ok spank_default_shim_in_libdir
+    else not_ok spank_default_shim_in_libdir "$(grep -E "libvram_shim|/usr/local/" "$tmp/spank.strings" | tr "\n" " ")"; fi
+else
+    echo "skip - $file/spank_default_shim_in_libdir: slurm/spank.h is missing (Debian: libslurm-dev)"
+fi
 # The staged command finds the profiles and the shim beside itself, not in
 # this source tree.
 expect staged_finds_its_profiles 0 "$(realpath "$d")/usr/share/vram/profiles/latentsync.ini" -- \

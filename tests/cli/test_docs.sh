@@ -33,6 +33,32 @@ for c in $cmds; do
     done
 done
 [ -z "$missing" ] && ok every_command_and_flag_on_a_page || not_ok every_command_and_flag_on_a_page "$missing"
+# Each --help tells the truth: every long option it lists is listed once
+# (watch's own --interval shadows the monitor's setting, which it then names
+# by VRAM_INTERVAL only), and every one it lists is one the parser accepts:
+# `--NAME=x --help` is refused as "takes no value" for a switch, prints help
+# for an option with a value, and never says "unknown option".
+twice=""; unknown=""
+for c in $cmds; do
+    listed=$("$VRAM" "$c" --help | grep -Eo '^  (-[a-z], )?--[a-z-]+' | grep -Eo -- '--[a-z-]+')
+    twice="$twice$(echo "$listed" | sort | uniq -d | sed "s/^/ $c:/" | tr -d '\n')"
+    for flag in $listed; do
+        out=$("$VRAM" "$c" "$flag=x" --help 2>&1 </dev/null)
+        case $out in *"unknown option"*) unknown="$unknown $c:$flag" ;; esac
+    done
+    # ... and a word it does not list is refused, naming it.
+    out=$("$VRAM" "$c" --no-such-option 2>&1 </dev/null)
+    case $out in *"unknown option '--no-such-option'"*) ;; *) unknown="$unknown $c:(accepts anything)" ;; esac
+done
+[ -z "$twice" ] && ok help_lists_each_option_once || not_ok help_lists_each_option_once "$twice"
+[ -z "$unknown" ] && ok help_lists_only_accepted_options || not_ok help_lists_only_accepted_options "$unknown"
+"$VRAM" watch --help | grep -q '^  *VRAM_INTERVAL .*only as VRAM_INTERVAL here' \
+    && ok watch_help_names_shadowed_setting_by_env || not_ok watch_help_names_shadowed_setting_by_env \
+       "$("$VRAM" watch --help | grep INTERVAL)"
+grep -q '^\\fBVRAM_INTERVAL\\fR$' "$tmp/man/man1/vram-watch.1" \
+    && ! grep -q '^\\fB\\-\\-interval\\fR, \\fBVRAM_INTERVAL' "$tmp/man/man1/vram-watch.1" \
+    && ok watch_page_names_shadowed_setting_by_env || not_ok watch_page_names_shadowed_setting_by_env \
+       "$(grep -n INTERVAL "$tmp/man/man1/vram-watch.1")"
 [ -s "$tmp/man/man8/vramd.8" ] && grep -q '^\.TH "VRAMD" "8"' "$tmp/man/man8/vramd.8" \
     && ok vramd_page_in_section_8 || not_ok vramd_page_in_section_8 "no vramd.8"
 # The pages are the same on every build: nothing of the time or the machine.
@@ -54,6 +80,9 @@ got=$(complete_words vram status --mar)
 [ "$got" = --margin ] && ok bash_completes_setting || not_ok bash_completes_setting "got '$got'"
 got=$(complete_words vram run -- python --vr)
 [ -z "$got" ] && ok bash_stops_after_dashdash || not_ok bash_stops_after_dashdash "got '$got'"
+
+got=$(complete_words vram watch --interv)
+[ "$got" = --interval ] && ok bash_completes_shadowed_flag_once || not_ok bash_completes_shadowed_flag_once "got '$got'"
 
 "$VRAM" --generate zsh >"$tmp/_vram"
 if command -v zsh >/dev/null; then

@@ -35,6 +35,47 @@ expect run_all_skips_cleanly 0 'no nvidia-smi|lists no GPU' -- clean "$b/run-all
 n=$(ls "$VRAM_TOP"/tests/gpu/test_*.sh | wc -l)
 expect_lines one_row_per_gpu_check '^gpu/test_[a-z_]+\.sh +0 +0 +1 .* [a-z]' "$n"
 expect_lines table_header '^check +ok +failed +skipped +time +note$' 1
+# It travels as the device tool's carry (64 MiB at most): kept near 17 MB.
+size=$(du -sb "$b" | cut -f1)
+[ "$size" -lt $((24 << 20)) ] && ok bundle_small_enough || not_ok bundle_small_enough "$size bytes (carry limit 64 MiB; kept under 24 MiB)"
+
+# A dry run of the GPU checks' bodies from the bundle alone: a stand-in
+# nvidia-smi for the stub NVML's default card, the bundle's stub NVML and
+# libcuda on LD_LIBRARY_PATH.  What needs no real driver passes; nothing
+# fails for a file or module the bundle lacks.  (cuda_vs_nvml needs a real
+# driver: the stand-in libcuda has no cuDeviceGetUuid and NVML's process
+# list is a script, not this helper.)
+mkdir -p "$tmp/fakebin"
+cat >"$tmp/fakebin/nvidia-smi" <<'SMI'
+#!/bin/bash
+case "$*" in *-L*) echo "GPU 0: Stub GPU (UUID: GPU-stub-0000)"; exit 0 ;; esac
+q=
+for a in "$@"; do case $a in --query-gpu=*) q=${a#--query-gpu=} ;; esac; done
+[ -n "$q" ] || exit 0
+out=
+IFS=, read -ra f <<<"$q"
+for k in "${f[@]}"; do
+    case $k in index) v=0 ;; name) v="Stub GPU" ;; memory.total) v=16384 ;; memory.used) v=1024 ;;
+        memory.reserved) v=512 ;; driver_version) v=999.0 ;; *) v="[N/A]" ;; esac
+    out=${out:+$out, }$v
+done
+echo "$out"
+SMI
+chmod +x "$tmp/fakebin/nvidia-smi"
+env -i PATH="$tmp/fakebin:/usr/bin:/bin" TMPDIR="$tmp" LD_LIBRARY_PATH="$b/stubs:$b/stubs/cuda:$b/lib" \
+    "$b/run-all.sh" --tests-only >"$tmp/dry.out" 2>&1
+dry=$(sed -n 's/.*logs in \([^ ,)]*\).*/\1/p' "$tmp/dry.out" | head -1)
+for c in test_status_vs_smi/totals_equal_and_used_within_1pct test_cuda_driver/real_oom_was_read \
+         test_cuda_driver/real_oom_is_retried test_cuda_driver/mig_mode_reported; do
+    if grep -q "^ok - $c\$" "$dry"/*.log 2>/dev/null; then ok "dry_run_$(basename "$c")"
+    else not_ok "dry_run_$(basename "$c")" "$(tail -c 600 "$tmp/dry.out")"; fi
+done
+if grep -lE 'No such file|not found|ModuleNotFoundError|ImportError|command not found' "$dry"/gpu_*.log >"$tmp/missing" 2>/dev/null; then
+    not_ok dry_run_lacks_nothing "$(head -3 "$tmp/missing" | xargs grep -hE 'No such file|not found|ModuleNotFoundError|ImportError|command not found' | head -3)"
+else ok dry_run_lacks_nothing; fi
+grep -q "^gpu/test_cuda_driver.sh" "$tmp/dry.out" && ok dry_run_table || not_ok dry_run_table "$(tail -c 400 "$tmp/dry.out")"
+rm -rf "$dry"
+
 expect run_all_bad_seconds 2 "--seconds: 'soon' is not a number of seconds" -- clean "$b/run-all.sh" --seconds soon
 
 # vramd from the bundle: the dashboard's libmicrohttpd and the queue's

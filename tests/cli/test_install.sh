@@ -54,6 +54,10 @@ expect installed_command 0 'SIMULATED DEVICES' -- env VRAM_BACKEND=sim "$prefix/
 # The installed command finds the installed profiles, wherever PREFIX is.
 expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
     env XDG_CONFIG_HOME="$tmp/config" "$prefix/bin/vram" profiles show latentsync
+# Also when run by its bare name from PATH, in another folder (argv[0] is
+# then "vram": the command finds itself through /proc/self/exe).
+expect installed_profiles_from_path 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
+    env -C "$tmp" PATH="$prefix/bin:$PATH" XDG_CONFIG_HOME="$tmp/config" vram profiles show latentsync
 expect installed_vramd 0 'usage: vram serve' -- "$prefix/bin/vramd" --help
 # The installed command preloads the installed shim (LIBDIR/vram, multiarch).
 expect installed_run_finds_shim 0 "PRELOAD=$prefix/bin/\.\./$lib/vram/libvram_shim\.so" -- \

@@ -127,6 +127,16 @@ expect plan_nothing_fits 3 'nothing fits the 0.2 GiB budget: the lowest tier, em
 expect plan_hf_id 0 '^model +wan2.2-ti2v-5b ' -- "$VRAM" plan --model Wan-AI/Wan2.2-TI2V-5B --vram 24GiB
 expect estimate_hf_id 0 'wan2.2-t2v-a14b' -- "$VRAM" estimate --model wan-ai/wan2.2-t2v-a14b-diffusers --vram 80GiB
 expect profiles_show_hf_id 0 '^hf_id +Wan-AI/Wan2.2-TI2V-5B ' -- "$VRAM" profiles show Wan-AI/Wan2.2-TI2V-5B
+# Every shipped profile's hf_id (each checked against the public repository
+# that downloads it; see the profile) finds that profile.
+bad=""
+for ini in "$VRAM_TOP"/profiles/*.ini; do
+    name=$(sed -n 's/^name *= *//p' "$ini")
+    for id in $(sed -n 's/^hf_id *= *\([^;]*\).*/\1/p' "$ini"); do
+        "$VRAM" profiles show "$id" 2>&1 | grep -Eq "^$name( |\$)" || bad="$bad $id->?($name)"
+    done
+done
+[ -z "$bad" ] && ok every_shipped_hf_id_finds_its_profile || not_ok every_shipped_hf_id_finds_its_profile "$bad"
 expect plan_hf_id_unknown 2 "unknown model 'Wan-AI/Wan9': no profile names that Hugging Face id" -- \
     "$VRAM" plan --model Wan-AI/Wan9 --vram 24GiB
 expect plan_hf_id_not_a_path 2 "is not a model name" -- "$VRAM" plan --model Wan-AI/../../etc/passwd --vram 24GiB
@@ -220,4 +230,17 @@ for c in profiles estimate plan optimize calibrate; do
     expect "help_$c" 0 "^usage: vram $c " -- "$VRAM" "$c" --help
 done
 expect help_top 0 'optimize +find the cheapest change' -- "$VRAM" --help
+
+# ---- host RAM (issue 11): --host-ram on the command line counts, for a
+# budget given with --vram too; a plan whose offload pins more than the host
+# has does not fit, says so and says what does; optimize suggests only that.
+expect host_ram_flag_plan_refused 3 'offload needs 63.2 GiB of host RAM, over the 23.5 GiB this host has \(--host-ram\); what fits \(vram optimize\): precision=int8 \(beefy' -- \
+    "$VRAM" plan --model wan2.2-t2v-a14b --vram 80GiB --host-ram 23.5GiB
+expect host_ram_enough_fits 0 '^memory +lightweight' -- "$VRAM" plan --model wan2.2-t2v-a14b --vram 80GiB --host-ram 64GiB
+expect host_ram_bad_value 2 "host-ram: 'lots' is not auto, off or a size" -- "$VRAM" plan --model wan2.2-t2v-a14b --vram 80GiB --host-ram lots
+expect host_ram_optimize_suggests_what_fits 0 'precision +bf16 +int8' -- \
+    "$VRAM" optimize --model wan2.2-t2v-a14b --vram 80GiB --host-ram 23.5GiB
+if grep -q 'lightweight' "$tmp/out"; then not_ok host_ram_optimize_no_offload "$(head -c 400 "$tmp/out")"; else ok host_ram_optimize_no_offload; fi
+expect host_ram_optimize_with_room_offloads 0 'memory +beefy +lightweight' -- \
+    "$VRAM" optimize --model wan2.2-t2v-a14b --vram 80GiB --host-ram 64GiB
 finish

@@ -25,17 +25,25 @@ expect installed_version 0 "^$version\$" -- "$tmp/venv/bin/python" -c \
 n=$(find "$tmp/venv/lib" -path '*site-packages/vram/py.typed' | wc -l)
 [ "$n" = 1 ] && ok typed_marker || not_ok typed_marker "py.typed not installed"
 # The tests, copied out of the tree so that only the installed package can
-# be imported; they still load the library just built.
-mkdir -p "$tmp/run/tests"
-cp "$VRAM_TOP"/python/tests/test_binding.py "$VRAM_TOP"/python/tests/test_scheduler.py "$tmp/run/tests/"
+# be imported (their python/ folder holds tests/ only); they still load the
+# library just built and read the shipped profiles.
+tests="test_binding test_scheduler test_exceptions test_apply test_oom_table"
+mkdir -p "$tmp/run/python/tests"
+for t in $tests; do cp "$VRAM_TOP/python/tests/$t.py" "$tmp/run/python/tests/"; done
+ln -s "$VRAM_TOP/profiles" "$tmp/run/profiles"
+ln -s "$VRAM_TOP/tests" "$tmp/run/tests"          # the C runner's table of messages
 expect imports_installed_copy 0 "$tmp/venv/lib" -- env -C "$tmp/run" VRAM_LIBRARY="$VRAM_BUILD/lib/libvram.so" \
     "$tmp/venv/bin/python" -c 'import vram; print(vram.__file__)'
 # Installed, it finds the library on the system path (as after make install).
 expect finds_system_library 0 'libvram.so' -- env -C "$tmp/run" LD_LIBRARY_PATH="$VRAM_BUILD/lib" \
     "$tmp/venv/bin/python" -c 'import vram; print(vram.library_path)'
-for t in test_binding test_scheduler; do
+for t in $tests; do
     expect "${t}_from_installed_package" 0 '' -- env -C "$tmp/run" \
         VRAM_LIBRARY="$VRAM_BUILD/lib/libvram.so" VRAM_BUILD="$VRAM_BUILD" \
-        "$tmp/venv/bin/python" "$VRAM_TOP/tests/pytap.py" "$tmp/run/tests/$t.py"
+        "$tmp/venv/bin/python" "$VRAM_TOP/tests/pytap.py" "$tmp/run/python/tests/$t.py"
 done
+# ... and what they imported was the installed copy, not this tree's.
+expect tests_used_installed_copy 0 "$tmp/venv/lib" -- env -C "$tmp/run/python/tests" \
+    VRAM_LIBRARY="$VRAM_BUILD/lib/libvram.so" "$tmp/venv/bin/python" -c \
+    'import sys, pathlib; sys.path.insert(0, str(pathlib.Path(".").resolve().parent)); import vram, vram.apply; print(vram.apply.__file__)'
 finish

@@ -37,4 +37,18 @@ expect_lines one_device_only '"index":1' 0
 expect status_capacity 0 'capacity 14.5 GiB' -- "$VRAM" status --margin 1GiB
 expect status_lost_gpu 1 'GPU 1: LOST, takes no work \(capacity 0\)' -- env VRAM_STUB_NVML="devices=A:16384|B:16384;lost=1" "$VRAM" status
 expect version_mismatch_is_no_sim 1 'version mismatch' -- env VRAM_STUB_NVML="fail_init=18" "$VRAM" status --backend auto
+# A machine with an NVIDIA driver (/dev/nvidiactl) whose NVML cannot be
+# used: an error naming why, never the simulated card.  The node is made in
+# a private mount namespace (root, or an unprivileged user namespace).
+nodeless='mount -t tmpfs none /dev && : >/dev/nvidiactl && exec "$@"'
+if unshare -m true 2>/dev/null; then ns="unshare -m"; elif unshare -rm true 2>/dev/null; then ns="unshare -rm"; else ns=; fi
+if [ -n "$ns" ]; then
+    expect driver_node_means_no_sim 1 '/dev/nvidiactl exists \(vram does not fall back to simulated' -- \
+        $ns sh -c "$nodeless" sh env VRAM_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 "$VRAM" status --backend auto
+    if grep -q SIMULATED "$tmp/out"; then not_ok driver_node_shows_no_sim "$(head -c 300 "$tmp/out")"; else ok driver_node_shows_no_sim; fi
+    expect no_driver_node_is_sim 0 'SIMULATED DEVICES' -- \
+        $ns sh -c 'mount -t tmpfs none /dev && exec "$@"' sh env VRAM_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 "$VRAM" status --backend auto
+else
+    echo "skip - $file/driver_node_means_no_sim: unshare cannot make a mount namespace here (needs root or user namespaces)"
+fi
 finish

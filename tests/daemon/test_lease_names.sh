@@ -33,6 +33,10 @@ wait_until 10 sh -c "\"$VRAM\" queue | grep -q waiting"
 
 expect queue_shows_held_name 0 "^ +L$lease_a +lease +0 +- +- +12\.0 GiB .*held by pid $a for [0-9]+ s: slurm job 12 step 0 task 0\$" \
     -- "$VRAM" queue
+# Its USER is the client's, as the kernel told vramd (it was "-").
+me=$(id -un)
+expect queue_shows_lease_user 0 "^ +L$lease_a +lease +0 +- +- +12\.0 GiB +- +$me +- +- +held by pid $a " -- "$VRAM" queue
+expect queue_shows_waiting_user 0 "^ +L[0-9]+ +waiting +- +- +- +12\.0 GiB +- +$me +- +- +asked by pid $b," -- "$VRAM" queue
 expect_lines queue_shows_waiting_name \
     "^ +L[0-9]+ +waiting +- +- +- +12\.0 GiB .*asked by pid $b, waiting [0-9]+ s \((Resources|Lease)\): slurm job 13 step 0 task 0 \?\[31mred\?line x+\$" 1
 if grep -q "$(printf '\033')" "$tmp/out"; then not_ok queue_no_raw_escape "an escape byte reached the terminal"

@@ -30,7 +30,7 @@ TEST(every_family_has_help_and_type)
         "vram_device_used_bytes gauge", "vram_device_free_bytes gauge",
         "vram_device_leased_bytes gauge", "vram_device_others_bytes gauge",
         "vram_device_driver_reserved_bytes gauge", "vram_device_capacity_bytes gauge",
-        "vram_device_safe_available_bytes gauge", "vram_jobs gauge",
+        "vram_device_safe_available_bytes gauge", "vram_device_lost gauge", "vram_jobs gauge",
         "vram_admission_wait_seconds histogram", "vram_oom_retries_total counter",
         "vram_leases gauge", "vram_jobs_shim_used_bytes gauge", "vram_jobs_over_budget_bytes gauge",
         "vram_jobs_finished_total counter", "vram_job_duration_seconds histogram",
@@ -64,7 +64,8 @@ TEST(devices_are_labelled_and_escaped)
                                            .free_bytes = 2, .leased_bytes = 3,
                                            .others_bytes = 4, .safe_available_bytes = 5,
                                            .driver_reserved_bytes = 6, .capacity_bytes = 7 };
-    m.devices[1] = (vram__metrics_device){ .index = 3, .name = "odd \"name\"\\\nx", .uuid = "u" };
+    m.devices[1] = (vram__metrics_device){ .index = 3, .name = "odd \"name\"\\\nx", .uuid = "u",
+                                           .lost = 1 };
     char *text;
     CHECK_OK(vram__metrics_text(&m, &text));
     CHECK_CONTAINS(text, "vram_device_total_bytes{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} "
@@ -81,7 +82,10 @@ TEST(devices_are_labelled_and_escaped)
                          "uuid=\"GPU-aa\"} 6\n");
     CHECK_CONTAINS(text, "vram_device_capacity_bytes{device=\"0\",name=\"Tesla T4\","
                          "uuid=\"GPU-aa\"} 7\n");
-    CHECK_EQ(count_lines(text, "vram_device_"), 16);
+    CHECK_CONTAINS(text, "vram_device_lost{device=\"0\",name=\"Tesla T4\",uuid=\"GPU-aa\"} 0\n");
+    CHECK_CONTAINS(text, "vram_device_lost{device=\"3\",name=\"odd \\\"name\\\"\\\\\\nx\","
+                         "uuid=\"u\"} 1\n");
+    CHECK_EQ(count_lines(text, "vram_device_"), 18);
     free(text);
 }
 

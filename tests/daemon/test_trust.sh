@@ -121,6 +121,19 @@ for how in cgroup tree; do
     if alive "sleep [234]$tag"; then not_ok "${how}_cancel_stops_setsid_children" "still running: $(pgrep -af "sleep [234]$tag" | tr '\n' ' '); job: $st"
     elif [ "${st%% *}" != canceled ]; then not_ok "${how}_cancel_stops_setsid_children" "job is '$st'"
     else ok "${how}_cancel_stops_setsid_children"; fi
+    # The same job, its runner killed first: vramd follows what it left,
+    # and a cancel still stops all of it, setsid children too (they ran
+    # on, and the job stayed "running" with its lease).
+    job=$(VRAM_CONTAIN=$how "$VRAM" submit --vram 1GiB -- sh -c "(setsid sh -c 'sleep 2$tag & sleep 3$tag') & sleep 4$tag")
+    wait_until 20 alive "sleep 3$tag"
+    kill -9 "$(pgrep -f -- "--daemon-job $job " | head -1)" 2>/dev/null
+    wait_for "$tmp/daemon.log" "job $job lost its runner" 10
+    "$VRAM" cancel "$job" >/dev/null 2>&1
+    wait_until 20 sh -c "'$VRAM' queue --json | grep -q '\"id\":$job,[^}]*\"state\":\"canceled\"'"
+    st=$(state "$job")
+    if alive "sleep [234]$tag"; then not_ok "${how}_cancel_without_runner_stops_all" "still running: $(pgrep -af "sleep [234]$tag" | tr '\n' ' '); job: $st"
+    elif [ "${st%% *}" != canceled ]; then not_ok "${how}_cancel_without_runner_stops_all" "job is '$st': $(grep "job $job" "$tmp/daemon.log" | tail -3)"
+    else ok "${how}_cancel_without_runner_stops_all"; fi
     # vram run --time: SIGTERM to all, SIGKILL after the grace for one that
     # ignores it; the run ends once they are gone.
     VRAM_CONTAIN=$how "$VRAM" run --vram 1GiB --time 1s -- \
@@ -145,6 +158,17 @@ for how in cgroup tree; do
         env VRAM_CONTAIN=$how "$VRAM" run --vram 2GiB -- sh -c "setsid '$alloc' hold 1GiB 800 & exit 0"
     for p in $(pgrep -f "sleep [1-8]$tag"); do kill -9 "$p"; done
 done
+# A time limit holds with the job's runner gone: vramd stops what it left.
+tag=31$RANDOM
+job=$(VRAM_CONTAIN=tree "$VRAM" submit --vram 1GiB --time 2s -- sh -c "(setsid sh -c 'trap \"\" TERM; sleep 7$tag') & sleep 8$tag")
+wait_until 20 alive "sleep 7$tag"
+kill -9 "$(pgrep -f -- "--daemon-job $job " | head -1)" 2>/dev/null
+"$VRAM" wait "$job" --timeout 30 >/dev/null 2>&1
+st=$(state "$job")
+if alive "sleep [78]$tag"; then not_ok orphan_time_limit_stops_all "still running; job: $st"
+elif [ "$st" != "failed timeout" ]; then not_ok orphan_time_limit_stops_all "job is '$st': $(grep "job $job" "$tmp/daemon.log" | tail -3)"
+else ok orphan_time_limit_stops_all; fi
+for p in $(pgrep -f "sleep [78]$tag"); do kill -9 "$p"; done
 
 # ---- 2: runner-only operations, from the runner only ---------------------------------------
 sc() { python3 "$(dirname "$0")/sockclient.py" "$VRAM_SOCKET" call "$1"; }

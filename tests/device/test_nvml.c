@@ -362,6 +362,21 @@ TEST(visible_devices_by_index_uuid_prefix_mig_and_slurm)
     uuids(ctx, u, sizeof(u));
     CHECK_STR_EQ(u, "GPU-stub-0001");
     vram_ctx_close(ctx);
+    /* Slurm's ids are /dev/nvidiaN numbers: where the device files do not
+     * follow NVML's (PCI) order, the GPU is the one whose file it is. */
+    setenv("SLURM_JOB_GPUS", "1,0", 1);
+    ctx = open_stub("devices=A:1000|B:2000;minors=1,0", NULL, NULL);
+    CHECK(ctx);
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "GPU-stub-0000 GPU-stub-0001");
+    vram_ctx_close(ctx);
+    /* CUDA_VISIBLE_DEVICES counts CUDA's (bus) order, not device files. */
+    setenv("CUDA_VISIBLE_DEVICES", "1", 1);
+    ctx = open_stub("devices=A:1000|B:2000;minors=1,0", NULL, NULL);
+    CHECK(ctx);
+    uuids(ctx, u, sizeof(u));
+    CHECK_STR_EQ(u, "GPU-stub-0001");
+    vram_ctx_close(ctx);
     clear_visible();
 }
 
@@ -511,9 +526,14 @@ TEST(version_mismatch_is_an_error_never_the_simulated_card)
     vram_options_set(o, "backend", "auto", NULL);
     ctx = NULL;
     rc = vram_ctx_open(&ctx, o);
-    if (ctx)
-        vram_ctx_close(ctx);
     CHECK_MSG(rc == 0 || rc == VRAM_ELOST, "rc %d", rc);
+    if (ctx) {                      /* opened on NVML: the lost GPU answers ELOST */
+        CHECK(!vram_ctx_is_simulated(ctx));
+        CHECK_STR_EQ(vram_ctx_backend(ctx), "nvml");
+        vram_device_info in;
+        CHECK_ERR(vram_device_query(ctx, 0, &in), VRAM_ELOST);
+        vram_ctx_close(ctx);
+    }
     vram_options_free(o);
 }
 

@@ -34,12 +34,19 @@ def load():
         sys.exit(77)
 
 
+# cuda.h's names of the codes these checks meet, for a driver (or stand-in)
+# without cuGetErrorName: the out-of-memory must read as a C program says it.
+KNOWN_ERRORS = {1: "CUDA_ERROR_INVALID_VALUE", 2: "CUDA_ERROR_OUT_OF_MEMORY",
+                3: "CUDA_ERROR_NOT_INITIALIZED", 100: "CUDA_ERROR_NO_DEVICE",
+                101: "CUDA_ERROR_INVALID_DEVICE", 999: "CUDA_ERROR_UNKNOWN"}
+
+
 def error_name(cu, rc):
     name = ctypes.c_char_p()
     fn = getattr(cu, "cuGetErrorName", None)
     if fn and fn(rc, ctypes.byref(name)) == CUDA_SUCCESS and name.value:
         return name.value.decode()
-    return "CUDA error %d" % rc
+    return KNOWN_ERRORS.get(rc, "CUDA error %d" % rc)
 
 
 def check(cu, rc, what):

@@ -156,6 +156,17 @@ TEST(a_plan_whose_offload_needs_more_host_ram_than_there_is_does_not_fit)
     CHECK(!plan);
     CHECK_CONTAINS(vram_last_error(), "fits the 80.0 GiB budget on the GPU");
     CHECK_CONTAINS(vram_last_error(), "63.2 GiB of host RAM, over the 23.5 GiB");
+    CHECK_CONTAINS(vram_last_error(), "what fits (vram optimize): precision=int8 (beefy");
+    /* The optimizer holds the same limit: no offloading mode in its answer. */
+    vram_optimization *opt = calloc(1, sizeof(*opt));
+    CHECK_OK(vram_optimize(p, NULL, 0, 80 * GiB, VRAM_LEVEL_BALANCED, 0, opt));
+    CHECK(opt->fits);
+    CHECK_EQ(opt->after.memory, VRAM_MEMORY_BEEFY);
+    setenv("VRAM_HOST_RAM", "64GiB", 1);
+    CHECK_OK(vram_optimize(p, NULL, 0, 80 * GiB, VRAM_LEVEL_BALANCED, 0, opt));
+    CHECK_EQ(opt->after.memory, VRAM_MEMORY_LIGHTWEIGHT);
+    setenv("VRAM_HOST_RAM", "23.5GiB", 1);
+    free(opt);
     const char *forced[] = { "tier=480p" };
     CHECK_ERR(vram_plan_make(NULL, p, forced, 1, 80 * GiB, 0, &plan), VRAM_ENOFIT);
     CHECK_CONTAINS(vram_last_error(), "tier '480p' (forced) fits");

@@ -13,6 +13,12 @@
  *              instantiation and at launch; cuGraphInstantiate by version
  *   devices    on each of two devices: its total, and 1 GiB at a time until
  *              refused (at most 4)
+ *   plain      plain memory (cuMemAlloc) freed with cuMemFreeAsync: counted
+ *              until its stream is synchronized or says done, refused
+ *              beside, a destroyed stream's frees until cuCtxSynchronize,
+ *              the per-thread default stream; with
+ *              VRAM_STUB_CUDA_STREAMS_DONE=1 (streams get there on their
+ *              own) the shim's own cuStreamQuery gives them back
  *
  * It prints "STEP free=BYTES" (cuMemGetInfo's free on device 0, which under
  * the shim is the budget less the job's count) and "STEP rc=N" lines.
@@ -48,12 +54,13 @@ static void say_free(const char *step)
     printf("%s free=%zu\n", step, f);
 }
 
+static CUcontext last_ctx;
+
 static int context(int dev)
 {
     FN(cuInit);
     FN(cuCtxCreate_v2);
-    CUcontext c;
-    return failed || cuInit_(0) || cuCtxCreate_v2_(&c, 0, dev);
+    return failed || cuInit_(0) || cuCtxCreate_v2_(&last_ctx, 0, dev);
 }
 
 #define STREAM1 ((CUstream)0x1)
@@ -197,6 +204,7 @@ static int run_devices(void)
     FN(cuMemAlloc_v2);
     FN(cuMemFree_v2);
     FN(cuDeviceTotalMem_v2);
+    FN(cuCtxDestroy_v2);
     if (failed)
         return 1;
     for (int dev = 0; dev < 2; dev++) {
@@ -216,7 +224,55 @@ static int run_devices(void)
         }
         while (got)
             cuMemFree_v2_(held[--got]);
+        cuCtxDestroy_v2_(last_ctx);
     }
+    return 0;
+}
+
+#define STREAM_A ((CUstream)0x10)
+#define STREAM_B ((CUstream)0x20)
+#define STREAM_C ((CUstream)0x30)
+
+static int run_plain(void)
+{
+    FN(cuMemAlloc_v2);
+    FN(cuMemFree_v2);
+    FN(cuMemFreeAsync);
+    FN(cuMemFreeAsync_ptsz);
+    FN(cuStreamSynchronize);
+    FN(cuStreamSynchronize_ptsz);
+    FN(cuStreamQuery);
+    FN(cuStreamDestroy_v2);
+    FN(cuCtxSynchronize);
+    if (failed || context(0))
+        return 1;
+    CUdeviceptr a = 0, b = 0, c = 0;
+    if (cuMemAlloc_v2_(&a, GIB) || cuMemAlloc_v2_(&b, GIB))
+        return 1;
+    say_free("plain-held");
+    printf("plain-free-async rc=%d\n", cuMemFreeAsync_(a, STREAM_A));
+    say_free("plain-freed-on-stream");
+    CUresult rc = cuMemAlloc_v2_(&c, 2 * GIB);
+    printf("plain-beside-pending-free rc=%d\n", rc);
+    if (!rc)
+        cuMemFree_v2_(c);
+    cuStreamSynchronize_(STREAM_B);
+    say_free("plain-other-stream-synced");
+    printf("plain-query rc=%d\n", cuStreamQuery_(STREAM_A));
+    say_free("plain-queried");
+    cuStreamSynchronize_(STREAM_A);
+    say_free("plain-stream-synced");
+    printf("plain-free-async-destroyed rc=%d\n", cuMemFreeAsync_(b, STREAM_C));
+    cuStreamDestroy_v2_(STREAM_C);
+    say_free("plain-stream-destroyed");
+    cuCtxSynchronize_();
+    say_free("plain-ctx-synced");
+    if (cuMemAlloc_v2_(&a, GIB))
+        return 1;
+    printf("plain-free-async-ptsz rc=%d\n", cuMemFreeAsync_ptsz_(a, NULL));
+    say_free("plain-ptsz-freed");
+    cuStreamSynchronize_ptsz_(NULL);
+    say_free("plain-ptsz-synced");
     return 0;
 }
 
@@ -230,9 +286,9 @@ int main(int argc, char **argv)
     *(void **)&get_info = sym("cuMemGetInfo_v2");
     const char *mode = argc > 1 ? argv[1] : "";
     int rc = !strcmp(mode, "pool") ? run_pool() : !strcmp(mode, "graph") ? run_graph()
-           : !strcmp(mode, "devices") ? run_devices() : 2;
+           : !strcmp(mode, "devices") ? run_devices() : !strcmp(mode, "plain") ? run_plain() : 2;
     if (rc == 2)
-        fprintf(stderr, "usage: memory pool|graph|devices\n");
+        fprintf(stderr, "usage: memory pool|graph|devices|plain\n");
     fflush(stdout);
     return rc;
 }

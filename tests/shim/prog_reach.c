@@ -4,6 +4,12 @@
  * chosen by the first argument:
  *
  *   dlsym [N]            dlopen("libcuda.so.1") and dlsym each _v2 name
+ *   dlvsym [N]           the same through dlvsym (the stub's names carry
+ *                        version VRAM_STUB_CUDA_1)
+ *   names                which library answers each name: the shim's hook
+ *                        for every name it interposes (each versioned name
+ *                        its own, cuGetProcAddress choosing by version),
+ *                        the driver itself for names it does not
  *   proc VERSION [ptds] [N]
  *                        dlsym only cuGetProcAddress (the _v2 form from
  *                        12000 on), and get everything else from it at
@@ -28,10 +34,11 @@
 #include "prog.h"
 
 static void *lib;
+static bool use_dlvsym;
 
 static void *sym(const char *name)
 {
-    void *p = dlsym(lib, name);
+    void *p = use_dlvsym ? dlvsym(lib, name, "VRAM_STUB_CUDA_1") : dlsym(lib, name);
     if (!p)
         printf("no symbol %s\n", name);
     return p;
@@ -296,6 +303,56 @@ static int run_kinds(void)
     return 0;
 }
 
+/* ---- who answers each name ---- */
+
+/* "shim" or "driver": the library that p lies in. */
+static const char *owner(void *p)
+{
+    Dl_info info;
+    if (!p || !dladdr(p, &info) || !info.dli_fname)
+        return "none";
+    return strstr(info.dli_fname, "libvram_shim") ? "shim" : strstr(info.dli_fname, "libcuda") ? "driver" : "other";
+}
+
+static int run_names(void)
+{
+    if (open_driver())
+        return 1;
+    /* dlsym and dlvsym: the hook for an interposed name, each versioned
+     * name its own, the driver's own entry point for any other. */
+    static const char *const names[] = { "cuMemAlloc", "cuMemAlloc_v2", "cuMemFreeAsync_ptsz", "cuCtxCreate_v3",
+                                         "cuArray3DCreate_v2", "cuMipmappedArrayCreate", "cuStreamQuery_ptsz",
+                                         "cuDeviceGetName", "cuCtxGetDevice", "cuDriverGetVersion" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        void *a = dlsym(lib, names[i]), *b = dlvsym(lib, names[i], "VRAM_STUB_CUDA_1");
+        printf("name %s %s%s\n", names[i], owner(a), a == b ? "" : " (dlvsym differs)");
+    }
+    printf("distinct %s\n", dlsym(lib, "cuMemAlloc") != dlsym(lib, "cuMemAlloc_v2") &&
+                                   dlsym(lib, "cuCtxCreate_v2") != dlsym(lib, "cuCtxCreate_v3") ? "ok" : "wrong");
+    /* cuGetProcAddress: the versioned name the version asks for. */
+    get5 = (gpa5)sym("cuGetProcAddress_v2");
+    if (!get5)
+        return 1;
+    static const struct { const char *base; int version; bool ptds; const char *want; } ask[] = {
+        { "cuCtxCreate", 3010, false, "cuCtxCreate" },   { "cuCtxCreate", 3020, false, "cuCtxCreate_v2" },
+        { "cuCtxCreate", 11040, false, "cuCtxCreate_v3" }, { "cuMemAlloc", 3000, false, "cuMemAlloc" },
+        { "cuMemAlloc", 12000, false, "cuMemAlloc_v2" }, { "cuMemFreeAsync", 12000, true, "cuMemFreeAsync_ptsz" },
+        { "cuMemFreeAsync", 12000, false, "cuMemFreeAsync" }, { "cuStreamQuery", 12000, true, "cuStreamQuery_ptsz" },
+        { "cuDevicePrimaryCtxRelease", 11000, false, "cuDevicePrimaryCtxRelease_v2" },
+    };
+    for (size_t i = 0; i < sizeof(ask) / sizeof(ask[0]); i++) {
+        version = ask[i].version;
+        flags = ask[i].ptds ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : CU_GET_PROC_ADDRESS_DEFAULT;
+        void *p = proc(ask[i].base);
+        printf("proc %s %d%s %s\n", ask[i].base, ask[i].version, ask[i].ptds ? " ptds" : "",
+               p && p == dlsym(lib, ask[i].want) ? "ok" : "wrong");
+    }
+    version = 12000;
+    flags = CU_GET_PROC_ADDRESS_DEFAULT;
+    printf("proc cuDeviceGetName %s\n", owner(proc("cuDeviceGetName")));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "dlsym";
@@ -310,6 +367,14 @@ int main(int argc, char **argv)
             count = atoi(argv[2]);
         return by_dlsym(&d) ? 1 : drv_run(&d, count);
     }
+    if (!strcmp(mode, "dlvsym")) {
+        if (argc > 2)
+            count = atoi(argv[2]);
+        use_dlvsym = true;
+        return by_dlsym(&d) ? 1 : drv_run(&d, count);
+    }
+    if (!strcmp(mode, "names"))
+        return run_names();
     if (!strcmp(mode, "v1")) {
         if (argc > 2)
             count = atoi(argv[2]);

@@ -122,6 +122,34 @@ TEST(threads_count_exactly)
     map_close();
 }
 
+/* The job's peak is the most it held at once over its devices, not the
+ * sum of each device's peak. */
+TEST(job_peak_is_peak_of_the_sum)
+{
+    region = mmap(NULL, sizeof(*region), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(region != MAP_FAILED);
+    vram_shim_region_init(region, VRAM_SHIM_HARD, 8ull << 30);
+    _Atomic uint64_t seen = 0, seen2 = 0;
+    uint64_t g = 1ull << 30;
+#define TO(d, v, s) (atomic_store(&region->dev[d].used, v), vram_shim_note_peak(region, s, d, v))
+    TO(0, g, &seen);                   /* one device: its peak is the job's */
+    CHECK_EQ_U64(vram_shim_region_peak(region), g);
+    CHECK_EQ_U64(atomic_load(&region->job.peak_all), 0);
+    atomic_store(&region->dev[0].used, 0);
+    TO(1, 3 * g, &seen);                /* 1 GiB then (freed) 3 GiB elsewhere: 3 GiB, not 4 */
+    CHECK_EQ_U64(vram_shim_region_peak(region), 3 * g);
+    TO(0, 2 * g, &seen2);               /* another process, 2 GiB beside the 3: 5 */
+    CHECK_EQ_U64(vram_shim_region_peak(region), 5 * g);
+    CHECK_EQ_U64(atomic_load(&region->dev[0].peak), 2 * g);
+    CHECK_EQ_U64(atomic_load(&region->dev[1].peak), 3 * g);
+    CHECK_EQ_U64(atomic_load(&region->job.devs), 3);
+    atomic_store(&region->dev[1].used, 0);
+    TO(0, 4 * g, &seen2);               /* 4 on one device after the 3 went: still 5 */
+    CHECK_EQ_U64(vram_shim_region_peak(region), 5 * g);
+#undef TO
+    munmap(region, sizeof(*region));
+}
+
 TEST(runner_gives_back_a_dead_process)
 {
     vram__enforce e;
@@ -160,9 +188,19 @@ TEST(runner_gives_back_a_dead_process)
     atomic_fetch_add(&e.region->dev[0].used, 1u << 20);
     atomic_fetch_add(&e.region->slot[mine].sub[0].bytes[0], 2u << 20);
     atomic_fetch_sub(&e.region->slot[mine].sub[5].bytes[0], 1u << 20);
+    vram_shim_note_peak(e.region, &(_Atomic uint64_t){ 0 }, 0, 257u << 20);
     vram__enforce_count c;
     vram__enforce_read(&e, &c);
     CHECK_EQ_U64(c.used_bytes, 1u << 20);
+    /* The job held 257 MiB at most, on device 0; then 64 MiB on device 1
+     * beside the 1 left: its peak stays 257 MiB (the devices' peaks sum to
+     * 321). */
+    atomic_store(&e.region->dev[1].used, 64u << 20);
+    vram_shim_note_peak(e.region, &(_Atomic uint64_t){ 0 }, 1, 64u << 20);
+    vram__enforce_read(&e, &c);
+    CHECK_EQ_U64(c.peak_bytes, 257u << 20);
+    CHECK_EQ_U64(c.used_bytes, 65u << 20);
+    atomic_store(&e.region->dev[1].used, 0);
     CHECK_EQ_U64(vram_shim_slot_bytes(e.region, mine, 0), 1u << 20);
     vram__enforce_close(&e);
     unsetenv("VRAM_SHIM_LIBRARY");

@@ -65,6 +65,30 @@ check_budget v1-names "$prog/reach" v1
 check_budget late-dlopen "$prog/reach" late
 check_whole linked-without-shim "$prog/linked"
 check_whole dlsym-without-shim "$prog/reach" dlsym
+check_budget dlvsym "$prog/reach" dlvsym
+check_whole dlvsym-without-shim "$prog/reach" dlvsym
+# Which library answers each name: the shim for what it interposes (each
+# versioned name its own hook, dlsym and dlvsym alike; cuGetProcAddress
+# choosing the name by version and stream flag), the driver for the rest.
+under "$prog/reach" names >"$tmp/out" 2>&1
+names_want="name cuMemAlloc shim
+name cuMemAlloc_v2 shim
+name cuMemFreeAsync_ptsz shim
+name cuCtxCreate_v3 shim
+name cuArray3DCreate_v2 shim
+name cuMipmappedArrayCreate shim
+name cuStreamQuery_ptsz shim
+name cuDeviceGetName driver
+name cuCtxGetDevice driver
+name cuDriverGetVersion driver
+distinct ok"
+if [ "$(grep '^name \|^distinct ' "$tmp/out")" = "$names_want" ]; then
+    ok names-answered-by-the-right-library
+else
+    not_ok names-answered-by-the-right-library "$(head -c 900 "$tmp/out")"
+fi
+expect_lines getproc-picks-the-versioned-name '^proc cu[A-Za-z]+ [0-9]+( ptds)? ok$' 9
+expect_lines getproc-unknown-name-passes-through '^proc cuDeviceGetName driver$' 1
 for v in 3020 11030 12000 driver; do
     check_budget "getproc-$v" "$prog/reach" proc $v
     check_budget "getproc-$v-ptds" "$prog/reach" proc $v ptds

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # tests/shim/test_shim_memory.sh - the memory the driver keeps for a job
-# beyond its allocations, on the stub driver: cuMemFreeAsync counted until
-# its stream gets there, a pool's reserve after frees (release threshold,
-# cuMemPoolTrimTo), graph memory nodes (kept by the graph pool until
+# beyond its allocations, on the stub driver: cuMemFreeAsync (of a pool's
+# memory and of plain memory) counted until its stream gets there, a pool's
+# reserve after frees (release threshold, cuMemPoolTrimTo), graph memory nodes (kept by the graph pool until
 # cuDeviceGraphMemTrim, refused past the budget), budgets per device, and a
 # first context measured without NVML.
 . "$(dirname "$0")/../cli/lib.sh"
@@ -52,6 +52,24 @@ want own-pool-counted-until-synchronized \
     "own-pool rc=0" "own-pool-alloc free=$((2 * GIB))" "own-pool-free-async free=$((2 * GIB))" "own-pool-sync free=$B3"
 want pool-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
 
+# Plain memory (cuMemAlloc) freed on a stream: another stream may still use
+# it until that stream gets there, so it stays counted until then.
+"$prog/host" hard $B3 -- "$prog/memory" plain >"$tmp/out" 2>&1
+want plain-free-async-counted-until-its-stream-gets-there \
+    "plain-held free=$GIB" "plain-free-async rc=0" "plain-freed-on-stream free=$GIB" \
+    "plain-beside-pending-free rc=2" "plain-other-stream-synced free=$GIB" "plain-query rc=600" \
+    "plain-queried free=$GIB" "plain-stream-synced free=$((2 * GIB))"
+want plain-free-async-on-destroyed-stream-until-ctx-sync \
+    "plain-stream-destroyed free=$((2 * GIB))" "plain-ctx-synced free=$B3"
+want plain-free-async-per-thread-stream "plain-ptsz-freed free=$((2 * GIB))" "plain-ptsz-synced free=$B3"
+want plain-free-async-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
+# Streams that get there on their own (a card's do): the shim asks them at
+# cuMemGetInfo and before refusing.
+env VRAM_STUB_CUDA_STREAMS_DONE=1 "$prog/host" hard $B3 -- "$prog/memory" plain >"$tmp/out" 2>&1
+want plain-free-async-given-back-once-the-stream-says-done \
+    "plain-freed-on-stream free=$((2 * GIB))" "plain-beside-pending-free rc=0" \
+    "plain-stream-destroyed free=$B3" "final used=0 peak=$B3 over=0 refused=0 processes=1 status=0"
+
 # A driver that grows the pool rather than serve from what it keeps: the
 # allocation that was let through on the pool's word is freed and refused.
 env VRAM_STUB_CUDA_POOL_GROWS=1 "$prog/host" hard $B3 -- "$prog/memory" pool >"$tmp/out" 2>&1
@@ -78,6 +96,9 @@ device_lines=("device 0 total=$GIB free=$GIB device_total=$GIB" "device 0 alloc 
               "device 1 total=$B3 free=$B3 device_total=$B3" "device 1 alloc 3 ok" "device 1 alloc 4 error 2")
 VRAM_STUB_CUDA_DEVICES=2 "$prog/host" hard "$GIB,$B3" -- "$prog/memory" devices >"$tmp/out" 2>&1
 want per-device-budget-from-the-region "${device_lines[@]}" "device 0 refused=3" "device 1 refused=1"
+# 1 GiB on device 0, freed, then 3 GiB on device 1: the job held 3 GiB at
+# most (the sum of each device's peak, 4 GiB, it never held).
+want job-peak-is-the-most-held-at-once "final used=0 peak=$B3 over=0 refused=4 processes=1 status=0"
 for form in "1GiB,3GiB" "0:1GiB,1:3GiB"; do
     env VRAM_STUB_CUDA_DEVICES=2 LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=$form "$prog/memory" devices >"$tmp/out" 2>&1
     want "per-device-budget-from-env-$form" "${device_lines[@]}"

@@ -4,7 +4,8 @@
  * threads (the ThreadSanitizer run takes this file): the stub driver and
  * the shim of this build are loaded with dlopen, as bench/shim does, and
  * eight threads allocate and free stream-ordered memory on streams of their
- * own, synchronize them, and allocate plainly, all at once.  When all is
+ * own, synchronize them, and allocate plainly (freeing half of it on their
+ * stream), all at once.  When all is
  * synchronized the job's count is exactly zero again.
  */
 #define TEST_THREADED 1
@@ -38,7 +39,9 @@ static void *worker(void *arg)
         CUdeviceptr a, b;
         if (d.alloc_async(&a, 1u << 20, s) || d.free_async(a, s))
             errors++;
-        if (d.alloc(&b, 4096) || d.free(b))
+        /* Plain memory, freed at once or on the stream (counted until the
+         * stream is synchronized). */
+        if (d.alloc(&b, 4096) || (i % 2 ? d.free(b) : d.free_async(b, s)))
             errors++;
         if (i % 64 == 63 && d.sync(s))
             errors++;

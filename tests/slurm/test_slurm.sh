@@ -106,6 +106,12 @@ expect_lines shard-two-tasks-split "^VRAM_BUDGET_BYTES=$((4 * GiB))\$" 2
 # The job's own allocator settings win over the budget's.
 expect alloc-conf-default 0 "^PYTORCH_CUDA_ALLOC_CONF=.*expandable_segments" -- run srun --vram=1G --vram-enforce=off env
 PYTORCH_CUDA_ALLOC_CONF=backend:native expect alloc-conf-kept 0 "^PYTORCH_CUDA_ALLOC_CONF=backend:native\$" -- run srun --vram=1G --vram-enforce=off env
+PYTORCH_ALLOC_CONF=backend:native expect alloc-conf-new-name-kept 0 "" -- run srun --vram=1G --vram-enforce=off env
+expect_lines alloc-conf-new-name-not-overridden "^PYTORCH_CUDA_ALLOC_CONF=" 0
+# SadTalker's torch 1.12 refuses expandable_segments at its first allocation.
+VRAM_TORCH_VERSION=1.12.1 expect alloc-conf-torch-1-12 0 "^PYTORCH_CUDA_ALLOC_CONF=max_split_size_mb:64\$" -- run srun --vram=1G --vram-enforce=off env
+VRAM_TORCH_VERSION=none expect alloc-conf-no-torch 0 "" -- run srun --vram=1G --vram-enforce=off env
+expect_lines alloc-conf-no-torch-none "^PYTORCH_CUDA_ALLOC_CONF=" 0
 # An explicit --vram wins over the shards.
 expect shard-vram-wins 0 "^VRAM_BUDGET_BYTES=$((1 * GiB))\$" -- run srun --gres=shard:4 --vram=1G --vram-enforce=off env
 

@@ -20,7 +20,7 @@
  * graph memory pool have reserved).  Stream-ordered memory behaves as the
  * driver's: cuMemAllocAsync takes from the device's current pool, which
  * reserves from the card as it grows; cuMemFreeAsync gives the bytes back to
- * the pool only when its stream is synchronized (cuStreamSynchronize,
+ * the pool (plain memory: to the card) only when its stream is synchronized (cuStreamSynchronize,
  * cuCtxSynchronize), and a pool gives reserved bytes back to the card at a
  * synchronization only down to its release threshold (default 0), or at
  * cuMemPoolTrimTo.  A graph's memory nodes reserve from the device's graph
@@ -59,6 +59,7 @@ static struct {
     uint64_t ctx_bytes;
     int version;
     bool pool_grows;
+    bool streams_done;
     _Atomic uint64_t used[MAX_DEV];
     _Atomic uint32_t next_id;
     _Atomic uint64_t *sizes;            /* by id: size | device << 56, 0 when free */
@@ -89,6 +90,7 @@ static void setup(void)
     st.ctx_bytes = env_u64("VRAM_STUB_CUDA_CTX_MIB", 0) * MIB;
     st.version = (int)env_u64("VRAM_STUB_CUDA_VERSION", 12040);
     st.pool_grows = env_u64("VRAM_STUB_CUDA_POOL_GROWS", 0) != 0;
+    st.streams_done = env_u64("VRAM_STUB_CUDA_STREAMS_DONE", 0) != 0;
     void *m = mmap(NULL, IDS * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     st.sizes = m == MAP_FAILED ? NULL : m;
@@ -409,7 +411,7 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Frees that wait for their stream. */
 #define PENDING 4096
-static struct { uint64_t id; CUstream stream; } pending[PENDING];
+static struct { uint64_t id; CUstream stream; bool plain; } pending[PENDING];
 static int npending;
 
 static struct pool_st *pool_current(int dev)
@@ -494,16 +496,48 @@ static CUresult free_async(CUdeviceptr p, CUstream s)
     uint64_t id = (p - BASE) >> ID_SHIFT;
     if (id == 0 || id >= IDS || !atomic_load(&st.sizes[id]))
         return CUDA_ERROR_INVALID_VALUE;
-    if (!st.pool_of[id])
-        return give(p);             /* not stream-ordered memory: freed at once */
+    /* Plain memory too is freed only when the stream gets there (the
+     * stub's streams get there when synchronized); until then it is the
+     * card's. */
     pthread_mutex_lock(&pool_lock);
     CUresult rc = CUDA_SUCCESS;
-    if (npending < PENDING) {
+    for (int i = 0; i < npending; i++)
+        if (pending[i].id == id)
+            rc = CUDA_ERROR_INVALID_VALUE;          /* freed twice */
+    if (rc == CUDA_SUCCESS && npending < PENDING) {
         pending[npending].id = id;
+        pending[npending].plain = !st.pool_of[id];
         pending[npending++].stream = s;
-    } else {
+    } else if (rc == CUDA_SUCCESS) {
         rc = CUDA_ERROR_OUT_OF_MEMORY;
     }
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+
+/* A plain allocation freed on a stream, now that the stream got there. */
+static void plain_return(uint64_t id)
+{
+    uint64_t v = atomic_exchange_explicit(&st.sizes[id], 0, memory_order_relaxed);
+    if (v)
+        atomic_fetch_sub(&st.used[v >> 56], v & ((1ull << 55) - 1));
+}
+
+static CUresult sync_streams(CUstream s, bool all);
+
+/* Whether stream s has frees still to reach: CUDA_ERROR_NOT_READY.  With
+ * VRAM_STUB_CUDA_STREAMS_DONE=1 streams get there on their own, as a
+ * card's do: a query finds it done. */
+static CUresult query(CUstream s)
+{
+    setup();
+    if (st.streams_done)
+        return sync_streams(s, false);
+    pthread_mutex_lock(&pool_lock);
+    CUresult rc = CUDA_SUCCESS;
+    for (int i = 0; i < npending; i++)
+        if (pending[i].stream == s)
+            rc = CUDA_ERROR_NOT_READY;
     pthread_mutex_unlock(&pool_lock);
     return rc;
 }
@@ -515,10 +549,12 @@ static CUresult sync_streams(CUstream s, bool all)
     pthread_mutex_lock(&pool_lock);
     int keep = 0;
     for (int i = 0; i < npending; i++) {
-        if (all || pending[i].stream == s)
-            pool_return(pending[i].id);
-        else
+        if (!all && pending[i].stream != s)
             pending[keep++] = pending[i];
+        else if (pending[i].plain)
+            plain_return(pending[i].id);
+        else
+            pool_return(pending[i].id);
     }
     npending = keep;
     pools_release();
@@ -549,10 +585,18 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *p, size_t n, CUmemoryP
     return cuMemAllocFromPoolAsync(p, n, pool, s);
 }
 EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) { return free_async(p, s); }
-EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) { return free_async(p, s); }
+/* In a _ptsz call the null stream is the thread's own (CU_STREAM_PER_THREAD;
+ * the stub keeps one for all threads). */
+#define PTSZ(s) ((s) ? (s) : (CUstream)0x2)
+EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s) { return free_async(p, PTSZ(s)); }
 EXPORT CUresult cuStreamSynchronize(CUstream s) { return sync_streams(s, false); }
-EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return sync_streams(s, false); }
+EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return sync_streams(PTSZ(s), false); }
 EXPORT CUresult cuCtxSynchronize(void) { return sync_streams(NULL, true); }
+EXPORT CUresult cuStreamQuery(CUstream s) { return query(s); }
+EXPORT CUresult cuStreamQuery_ptsz(CUstream s) { return query(PTSZ(s)); }
+/* A destroyed stream's frees still happen, when the context is synchronized. */
+EXPORT CUresult cuStreamDestroy(CUstream s) { (void)s; setup(); return CUDA_SUCCESS; }
+EXPORT CUresult cuStreamDestroy_v2(CUstream s) { (void)s; setup(); return CUDA_SUCCESS; }
 EXPORT CUresult cuEventSynchronize(CUevent e) { (void)e; return sync_streams(NULL, true); }
 
 EXPORT CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
@@ -948,6 +992,10 @@ static const proc_row rows[] = {
     ROW(cuStreamSynchronize, cuStreamSynchronize, 2000, 0),
     ROW(cuStreamSynchronize, cuStreamSynchronize_ptsz, 7000, 1),
     ROW(cuCtxSynchronize, cuCtxSynchronize, 2000, 0),
+    ROW(cuStreamQuery, cuStreamQuery, 2000, 0),
+    ROW(cuStreamQuery, cuStreamQuery_ptsz, 7000, 1),
+    ROW(cuStreamDestroy, cuStreamDestroy, 2000, 0),
+    ROW(cuStreamDestroy, cuStreamDestroy_v2, 4000, 0),
     ROW(cuEventSynchronize, cuEventSynchronize, 2000, 0),
     ROW(cuGraphCreate, cuGraphCreate, 10000, 0),
     ROW(cuGraphDestroy, cuGraphDestroy, 10000, 0),

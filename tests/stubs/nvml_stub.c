@@ -25,6 +25,9 @@
  *   used_step=MIB every memory query of a whole card adds MIB to its used
  *                 memory (up to what is free): a job allocating
  *   fail_init=18  is a driver/library version mismatch, as after an update
+ *   minors=M0,M1,...   each device's /dev/nvidiaN number (nvmlDeviceGet-
+ *                 MinorNumber; default: its index), for device files that
+ *                 do not follow the PCI order
  *   sensorsN=UTIL:TEMP_C:POWER_W[:LIMIT_W]   device N's utilisation,
  *                 temperature and power (nvmlDeviceGetUtilizationRates,
  *                 GetTemperature, GetPowerUsage, GetEnforcedPowerLimit);
@@ -73,6 +76,7 @@ static struct {
     unsigned mps_pid[MAX_DEV][MAX_PROC];
     unsigned long long mps_mem[MAX_DEV][MAX_PROC];
     int lost;                       /* device index + 1, or 0 */
+    int minor[MAX_DEV];             /* /dev/nvidiaN + 1; 0: the index */
     unsigned long long used_step;
     int sensors[MAX_DEV];
     unsigned util[MAX_DEV], temp[MAX_DEV], power_mw[MAX_DEV], limit_mw[MAX_DEV];
@@ -208,7 +212,12 @@ static void load_script(void)
             st.mig_noperm = atoi(v);
         else if (!strcmp(kv, "lost"))
             st.lost = atoi(v) + 1;
-        else if (!strcmp(kv, "used_step"))
+        else if (!strcmp(kv, "minors")) {
+            char *at = NULL;
+            int i = 0;
+            for (char *t = strtok_r(v, ",", &at); t && i < MAX_DEV; t = strtok_r(NULL, ",", &at))
+                st.minor[i++] = atoi(t) + 1;
+        } else if (!strcmp(kv, "used_step"))
             st.used_step = strtoull(v, NULL, 10) * MIB;
         else if (sscanf(kv, "sensors%d", &dev) == 1 && dev >= 0 && dev < MAX_DEV) {
             unsigned u = 0, t = 0, p = 0, l = 0;
@@ -360,6 +369,18 @@ EXPORT int nvmlDeviceGetName(void *h, char *buf, unsigned len)
         snprintf(buf, len, "%s MIG %d", st.name[d], mig_of(h));
     else
         snprintf(buf, len, "%s", st.name[d]);
+    return 0;
+}
+
+EXPORT int nvmlDeviceGetMinorNumber(void *h, unsigned *minor)
+{
+    count_call("nvmlDeviceGetMinorNumber");
+    int d = dev_of(h);
+    if (d < 0 || !minor)
+        return 2;
+    if (mig_of(h) >= 0)
+        return 3;                   /* NOT_SUPPORTED on a MIG device, as the driver */
+    *minor = st.minor[d] ? (unsigned)(st.minor[d] - 1) : (unsigned)d;
     return 0;
 }
 

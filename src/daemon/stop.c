@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon/stop.c - the processes of a job whose runner is gone.
+ *
+ * A job's runner stops what the job started (runner/contain.c).  When the
+ * runner died and the job's processes run on (an orphan, jobs.c), a cancel
+ * or the job's time limit must still stop them, and vramd must know when
+ * they are all gone.  Owns finding them, from what the daemon may trust:
+ *   - the job's cgroup, where its runner made one: a folder
+ *     vram-job-<runner pid>-<n> beside the runner in vramd's own cgroup
+ *     (v2); nothing in it can have left it;
+ *   - else every process of the user the job runs as (never another's)
+ *     that started after its runner did and is in the job's process group
+ *     (recorded when the runner started it, checked as the runner's child's
+ *     group: authz.c) or carries the job's mark in its environment
+ *     (VRAMD_JOB=<id>, set by its runner: a child that called setsid has
+ *     it).  A user can fake the mark only on processes of their own, and
+ *     only their own job's cancel stops them.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "monitor/monitor.h"
+
+/* vramd's own cgroup v2 folder into buf ("" where there is none). */
+static void own_cgroup(char *buf, size_t cap)
+{
+    char line[4096], mnt[2048] = "", path[2048] = "";
+    buf[0] = '\0';
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    while (f && fgets(line, sizeof(line), f)) {
+        char *dash = strstr(line, " - ");
+        if (dash && !strncmp(dash + 3, "cgroup2 ", 8) && sscanf(line, "%*s %*s %*s %*s %2047s", mnt) == 1)
+            break;
+        mnt[0] = '\0';
+    }
+    if (f)
+        fclose(f);
+    f = *mnt ? fopen("/proc/self/cgroup", "re") : NULL;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = '\0';
+            vram__strlcpy(path, line + 3, sizeof(path));
+        }
+    if (f)
+        fclose(f);
+    if (*path && !strstr(path, "(deleted)"))
+        snprintf(buf, cap, "%s%s", mnt, strcmp(path, "/") ? path : "");
+}
+
+/* Signals (sig 0: counts) the processes of the job's cgroups; with
+ * SIGKILL, cgroup.kill has the last word. */
+static size_t cgroup_signal(const vramd *d, const vramd_job *j, int sig)
+{
+    /* The runner's pid, taken again by a live runner: those folders are its. */
+    for (size_t i = 0; i < d->nlive; i++)
+        if (d->live[i] != j && d->live[i]->row.runner_pid == j->row.runner_pid &&
+            vram__proc_alive(d->live[i]->row.runner_pid, d->live[i]->row.runner_start))
+            return 0;
+    char base[2100], prefix[48];
+    own_cgroup(base, sizeof(base));
+    DIR *dir = *base ? opendir(base) : NULL;
+    if (!dir)
+        return 0;
+    size_t hit = 0;
+    int plen = snprintf(prefix, sizeof(prefix), "vram-job-%u-", (unsigned)j->row.runner_pid);
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (strncmp(e->d_name, prefix, (size_t)plen))
+            continue;
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s/cgroup.procs", base, e->d_name);
+        FILE *f = fopen(path, "re");
+        long pid;
+        size_t here = 0;
+        while (f && fscanf(f, "%ld", &pid) == 1)
+            here += pid > 1 && (sig == 0 ? kill((pid_t)pid, 0) == 0 || errno == EPERM : kill((pid_t)pid, sig) == 0);
+        hit += here;
+        if (f)
+            fclose(f);
+        if (sig == SIGKILL) {
+            snprintf(path, sizeof(path), "%s/%s/cgroup.kill", base, e->d_name);
+            int fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                ssize_t w = write(fd, "1", 1);
+                (void)w;
+                close(fd);
+            }
+        }
+        if (sig == 0 && !here) {     /* empty: the runner that made it is gone, so is it */
+            snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+            rmdir(path);
+        }
+    }
+    closedir(dir);
+    return hit;
+}
+
+/* Whether pid's environment holds exactly `mark` (NAME=VALUE). */
+static bool has_mark(const char *pid, const char *mark)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    static char buf[1 << 16];       /* the loop thread's alone */
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    size_t len = strlen(mark);
+    for (const char *s = buf; s < buf + n; s += strlen(s) + 1)
+        if (!strncmp(s, mark, len) && s[len] == '\0')
+            return true;
+    return false;
+}
+
+size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig)
+{
+    if (!j->row.runner_pid)
+        return 0;
+    size_t hit = cgroup_signal(d, j, sig);
+    uid_t as = geteuid() == 0 ? (uid_t)j->row.owner_uid : geteuid();   /* who the job runs as */
+    char mark[48];
+    snprintf(mark, sizeof(mark), "VRAMD_JOB=%llu", (unsigned long long)j->row.id);
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    while (proc && (e = readdir(proc))) {
+        char *end;
+        unsigned long pid = strtoul(e->d_name, &end, 10);
+        struct stat st;
+        char path[64];
+        if (*end || pid <= 1 || pid == (unsigned long)getpid())
+            continue;
+        snprintf(path, sizeof(path), "/proc/%lu", pid);
+        if (stat(path, &st) != 0 || st.st_uid != as)
+            continue;
+        uint64_t since = vram__proc_start_ticks((uint32_t)pid);
+        if (!since || since < j->row.runner_start)
+            continue;
+        bool in_group = j->row.job_pgid && vram__proc_pgrp((uint32_t)pid) == j->row.job_pgid;
+        if (!in_group && !has_mark(e->d_name, mark))
+            continue;
+        hit += sig == 0 ? kill((pid_t)pid, 0) == 0 : kill((pid_t)pid, sig) == 0;
+    }
+    if (proc)
+        closedir(proc);
+    return hit;
+}

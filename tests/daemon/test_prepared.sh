@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: MIT
+# tests/daemon/test_prepared.sh - the runners vramd starts ahead of a queued
+# job's turn (daemon/jobs.c, prepare_runners): started and waiting at their
+# gate, two at most; each runs its job exactly once when the turn comes; one
+# whose job is canceled first, or whose vramd is killed, ends without
+# running it, and the next vramd runs that job once.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/daemon.sh"
+
+expect gate_only_for_daemon_jobs 2 "--gate: only vramd's runners" -- "$VRAM" run --gate 3 --vram 1GiB -- true
+
+start_daemon || exit 1
+# The runner of job $1 waiting (or running) under this daemon: its pid.
+runner_of() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | awk -v j="$1" '$0 ~ "--daemon-job " j " --gate 3 " { print $1 }'; }
+waiting() { ps -o args= --ppid "$daemon" 2>/dev/null | grep -c -- '--gate 3 '; }
+is_state() { [ "$(state_of "$1")" = "$2" ]; }
+has_runner() { [ -n "$(runner_of "$1")" ]; }
+gone() { ! kill -0 "$1" 2>/dev/null; }
+ran_count() { grep -cx "vramd-$1" "$tmp/ran" 2>/dev/null; }
+state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
+import json, sys
+print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.argv[1])][0])" "$1"; }
+
+# A holder of the card, then four jobs that must wait for it.
+holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
+wait_until 30 is_state "$holder" running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
+jobs=()
+for _ in 1 2 3 4; do
+    jobs+=("$("$VRAM" submit --vram 14GiB -- sh -c "echo \$VRAM_JOB >>$tmp/ran")")
+done
+a=${jobs[0]} b=${jobs[1]} c=${jobs[2]} e=${jobs[3]}
+if wait_until 30 has_runner "$a" && wait_until 30 has_runner "$b"; then
+    ok runners_started_ahead_for_the_next_two
+else
+    not_ok runners_started_ahead_for_the_next_two "$(ps -o pid=,args= --ppid "$daemon")"
+fi
+sleep 0.3                           # a third would have been started by now
+if [ -z "$(runner_of "$c")" ] && [ "$(waiting)" = 3 ]; then   # the holder's and two ahead
+    ok no_more_than_two_ahead
+else
+    not_ok no_more_than_two_ahead "$(ps -o pid=,args= --ppid "$daemon")"
+fi
+[ "$(state_of "$a")" = queued ] && ok job_stays_queued_while_its_runner_waits ||
+    not_ok job_stays_queued_while_its_runner_waits "$(state_of "$a")"
+
+# Canceled before its turn: its runner ends, having run nothing, and the
+# next queued job gets one.
+ra=$(runner_of "$a")
+"$VRAM" cancel "$a" >/dev/null
+if wait_until 30 gone "$ra" && wait_until 30 has_runner "$c"; then
+    ok canceled_jobs_runner_ends_and_the_next_is_started
+else
+    not_ok canceled_jobs_runner_ends_and_the_next_is_started "$(ps -o pid=,args= --ppid "$daemon")"
+fi
+[ "$(state_of "$a")" = canceled ] && ok canceled_job_is_canceled || not_ok canceled_job_is_canceled "$(state_of "$a")"
+
+# The turns come: each job runs once, on the runner started for it.
+rb=$(runner_of "$b")
+touch "$tmp/GO"
+expect all_end 0 '' -- "$VRAM" wait --all --timeout 60 --quiet
+ran_by=$(sqlite3 "$VRAM_DB" "SELECT runner_pid FROM jobs WHERE id = $b" 2>&1)
+if [ -n "$rb" ] && [ "$ran_by" = "$rb" ]; then ok the_runner_started_ahead_ran_it
+else not_ok the_runner_started_ahead_ran_it "started ahead: pid '$rb'; ran by: '$ran_by'"; fi
+for j in "$b" "$c" "$e"; do
+    if [ "$(ran_count "$j")" = 1 ]; then ok "job_ran_once_$j"; else not_ok "job_ran_once_$j" "$(cat "$tmp/ran")"; fi
+done
+if [ "$(ran_count "$a")" = 0 ]; then ok canceled_job_never_ran; else not_ok canceled_job_never_ran "$(cat "$tmp/ran")"; fi
+
+# vramd killed while a runner waits ahead: the runner ends (its gate reads
+# end of file), and the next vramd runs the job exactly once.
+rm -f "$tmp/GO"
+holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
+wait_until 30 is_state "$holder" running || not_ok holder_runs_again "$("$VRAM" queue 2>&1)"
+f=$("$VRAM" submit --vram 14GiB -- sh -c "echo \$VRAM_JOB >>$tmp/ran")
+wait_until 30 has_runner "$f" || not_ok runner_ahead_before_kill "$(ps -o pid=,args= --ppid "$daemon")"
+rf=$(runner_of "$f")
+kill -9 "$daemon"; wait "$daemon" 2>/dev/null; daemon=
+if wait_until 30 gone "$rf"; then
+    ok waiting_runner_ends_with_its_daemon
+else
+    not_ok waiting_runner_ends_with_its_daemon "pid $rf: $(ps -o args= -p "$rf")"
+fi
+[ "$(ran_count "$f")" = 0 ] && ok not_run_by_the_killed_daemons_runner ||
+    not_ok not_run_by_the_killed_daemons_runner "$(cat "$tmp/ran")"
+start_daemon || not_ok restart "$(tail -5 "$tmp/daemon.log")"
+touch "$tmp/GO"
+expect all_end_after_restart 0 '' -- "$VRAM" wait --all --timeout 60 --quiet
+if [ "$(ran_count "$f")" = 1 ]; then ok job_ran_once_after_restart; else not_ok job_ran_once_after_restart "$(cat "$tmp/ran")"; fi
+stop_daemon
+finish
