@@ -111,6 +111,8 @@
     field("ours", size(d.leased_bytes));
     field("others", size(d.others_bytes));
     field("free", size(d.free_bytes));
+    // NVML v2: outside used and free, so used + free + reserved = total.
+    field("reserved", size(d.driver_reserved_bytes));
     field("capacity", size(d.capacity_bytes));   // total - driver reserved - margin
     field("safe", size(d.safe_available_bytes));
     renderProcs(card.querySelector(".procs tbody"), d.processes);

@@ -120,6 +120,45 @@ class Binding(unittest.TestCase):
         self.assertIn("after audio encoder", text)
         self.assertIn("8.5 GiB", text)
 
+    def test_stage_marks_with_torch_figures(self):
+        """PyTorch's allocated and reserved beside the device's used, read
+        from a stand-in with torch.cuda's method names, on the GPU as torch
+        numbers it (its place in CUDA_VISIBLE_DEVICES)."""
+        asked = []
+
+        class Cuda:
+            def is_available(self):
+                return True
+
+            def memory_allocated(self, index):
+                asked.append(index)
+                return 3 * GiB
+
+            def memory_reserved(self, index):
+                return 4 * GiB
+
+        torch = type("torch", (), {"cuda": Cuda()})
+        saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+        os.environ["CUDA_VISIBLE_DEVICES"] = "3,0"
+        try:
+            if "torch" not in sys.modules:  # a torch without cuda: no figures
+                vram.mark("no torch here", torch=type("torch", (), {}))
+            vram.mark("after the unet", torch=torch)
+        finally:
+            if saved is None:
+                os.environ.pop("CUDA_VISIBLE_DEVICES")
+            else:
+                os.environ["CUDA_VISIBLE_DEVICES"] = saved
+        self.assertEqual(asked, [1])            # device 0 is torch's cuda:1 here
+        lines = vram.marks().splitlines()
+        self.assertIn("torch alloc", lines[0])
+        self.assertIn("torch reserved", lines[0])
+        row = [line for line in lines if line.startswith("after the unet")][0]
+        self.assertRegex(row, r"8\.5 GiB .* 3\.0 GiB +4\.0 GiB$")
+        if "torch" not in sys.modules:
+            row = [line for line in lines if line.startswith("no torch here")][0]
+            self.assertRegex(row, r" +- +-$")
+
     def test_plan_needs_the_planner(self):
         if _native.has_planner:
             self.assertIsInstance(vram.plan("sadtalker"), dict)

@@ -22,6 +22,7 @@ PAIRS = {
     "vram_outcome": n.Outcome, "vram_sched_config": n.SchedConfig,
     "vram_lease_request": n.LeaseRequest, "vram_lease_info": n.LeaseInfo,
     "vram_ledger_device": n.LedgerDevice, "vram_sched_stats": sch.Stats,
+    "vram_estimate": n.Estimate, "vram_suggestion": n.Suggestion, "vram_optimization": n.Optimization,
 }
 
 
@@ -42,6 +43,7 @@ class LayoutTest(unittest.TestCase):
         self.assertEqual(n.Task.fn.offset, sizes["vram_task.fn"])
         self.assertEqual(n.LeaseRequest.bytes.offset, sizes["vram_lease_request.bytes"])
         self.assertEqual(n.SchedConfig.workers.offset, sizes["vram_sched_config.workers"])
+        self.assertEqual(n.Optimization.evaluated.offset, sizes["vram_optimization.evaluated"])
         self.assertEqual([n.TASK_VERSION, n.SCHED_CONFIG_VERSION, n.LEASE_REQUEST_VERSION],
                          sizes["versions"])
 

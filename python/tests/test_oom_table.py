@@ -132,6 +132,40 @@ class Device(unittest.TestCase):
         self.assertEqual(seen, {"one": "cuda:1", "big": "cpu"})
 
 
+    def test_with_torch_loaded_the_device_is_cudas_number_found_by_uuid(self):
+        import types
+        uuids = [d["uuid"] for d in vram.status(via="local")["devices"]]
+        self.assertEqual(len(uuids), 2)
+
+        class Props:
+            def __init__(self, uuid):
+                self.uuid = uuid
+        # CUDA numbers the two the other way round (fastest first, say).
+        cuda = types.SimpleNamespace(is_available=lambda: True, device_count=lambda: 2,
+                                     get_device_properties=lambda i: Props(uuids[1 - i]),
+                                     empty_cache=lambda: None)
+        saved = sys.modules.get("torch")
+        import importlib.machinery
+        fake = types.ModuleType("torch")
+        fake.__spec__ = importlib.machinery.ModuleSpec("torch", None)
+        fake.cuda = cuda
+        sys.modules["torch"] = fake
+        _scheduler._ORDINALS.clear()
+        seen = {}
+        try:
+            with vram.Scheduler(workers=1) as s:
+                s.submit(lambda: seen.setdefault(1, vram.current_device()), vram="1GiB", device=1)
+                s.submit(lambda: seen.setdefault(0, vram.current_device()), vram="1GiB", device=0)
+                list(s.outcomes())
+        finally:
+            if saved is None:
+                del sys.modules["torch"]
+            else:
+                sys.modules["torch"] = saved
+            _scheduler._ORDINALS.clear()
+        self.assertEqual(seen, {1: "cuda:0", 0: "cuda:1"})
+
+
 class Accelerate(unittest.TestCase):
     def test_max_memory_has_integer_gpu_keys_and_room_for_activations(self):
         from vram import _native

@@ -30,9 +30,14 @@ TimeoutError) for a wait that ran out, vram.NotFound (a LookupError) for an
 unknown device or model, and one vram.OutOfMemory for the device's memory.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable
+
 import atexit
 import ctypes
 import json
+import os
 import sys
 import threading
 import weakref
@@ -43,7 +48,7 @@ from ._scheduler import (Image, OutOfMemory, Outcome, Scheduler, TaskFailed, cur
                          is_out_of_memory, shortfall_of)
 
 __all__ = ["Error", "OutOfMemory", "TaskFailed", "Image", "Outcome", "Scheduler", "Lease",
-           "Resident", "status", "plan", "lease", "register_resident", "mark", "marks", "device",
+           "Resident", "status", "plan", "estimate", "optimize", "available", "lease", "register_resident", "mark", "marks", "device",
            "configure", "reset", "sim_set_usage", "parse_size", "format_size",
            "is_out_of_memory", "shortfall_of", "current_device", "library_path", "__version__"]
 
@@ -78,6 +83,7 @@ class _Session:
             raise Error(rc, detail)
         self.schedulers = weakref.WeakSet()
         self.residents = {}
+        self.torch_marks = []       # (allocated, reserved) or None, one per mark()
 
     def close(self):
         for s in list(self.schedulers):
@@ -99,7 +105,7 @@ def _session():
         return _current
 
 
-def reset():
+def reset() -> None:
     """Closes the process's context and ledger (and its schedulers); the
     next call opens them again with the settings of that moment.  Raises
     Error (VRAM_EBUSY) while a lease or a resident is still held."""
@@ -110,7 +116,7 @@ def reset():
             _current = None
 
 
-def configure(**options):
+def configure(**options: object) -> None:
     """Sets library options for this process, winning over VRAM_* variables:
     configure(backend="sim", sim="T4:14.7GiB:8.5GiB", margin="10%").  It
     replaces what an earlier configure() set; configure() alone goes back to
@@ -152,7 +158,7 @@ def _snapshot_json(snap):
     return json.loads(_n.take_string(text))
 
 
-def status(disk=None, via="auto"):
+def status(disk: str | None = None, via: str = "auto") -> dict[str, Any]:
     """Every device and the host now, as `vram status --json` prints them:
     total, used, free, safe available, ours (leased) and others, per device.
 
@@ -182,7 +188,7 @@ def status(disk=None, via="auto"):
     return _snapshot_json(snap)
 
 
-def device(index=0):
+def device(index: int = 0) -> dict[str, int]:
     """What the ledger counts on one device: capacity, others, leased,
     resident and available bytes, leases and waiting requests."""
     info = _n.LedgerDevice()
@@ -190,7 +196,7 @@ def device(index=0):
     return {name: getattr(info, name) for name, _ in _n.LedgerDevice._fields_}
 
 
-def plan(model, budget=None, device=0, **settings):
+def plan(model: str, budget: int | str | None = None, device: int = 0, **settings: object) -> dict[str, Any]:
     """The planner's choice of settings for `model` within `budget` (default:
     the device's safe available memory), as a dict.  Settings are passed as
     key=value.  Raises Error (VRAM_ENOTSUP) when this libvram has no planner."""
@@ -220,6 +226,101 @@ def plan(model, budget=None, device=0, **settings):
     return result
 
 
+_MEMORY = ("auto", "beefy", "lightweight", "sequential")
+_LEVELS = ("basic", "balanced", "maximum")
+
+
+def _need_planner(what):
+    if not _n.has_planner:
+        raise _n.fail("VRAM_ENOTSUP", "this libvram (%s) has no planner: %s is missing" % (_n.library_path, what))
+
+
+def _with_profile(model, settings, call):
+    """call(profile, settings array, n) with `model`'s profile loaded from
+    the session's profile folders (a name or a Hugging Face id)."""
+    s = _session()
+    prof = ctypes.c_void_p()
+    _n.check(_n.lib.vram_profile_load(_n.lib.vram_ctx_options(s.ctx), str(model).encode(), ctypes.byref(prof)))
+    try:
+        pairs = ["%s=%s" % (k, v) for k, v in settings.items()]
+        array = (ctypes.c_char_p * max(len(pairs), 1))(*[p.encode() for p in pairs])
+        return call(prof, array, len(pairs))
+    finally:
+        _n.lib.vram_profile_free(prof)
+
+
+def _estimate_dict(e):
+    out = {name: getattr(e, name) for name, _ in _n.Estimate._fields_}
+    out["memory"] = _MEMORY[e.memory] if 0 <= e.memory < len(_MEMORY) else e.memory
+    out["peak_stage"] = e.peak_stage.decode(errors="replace")
+    return out
+
+
+def estimate(model: str, budget: int | str | None = None, **settings: object) -> dict[str, Any]:
+    """What a run of `model` at `settings` needs, as `vram estimate --json`
+    does: peak_bytes with its parts (weights, activations, overhead, margin),
+    host_bytes, seconds on the profile's reference card, peak_stage, and the
+    memory mode.  With memory="auto" (or no memory setting) and a `budget`,
+    the fastest mode that fits it; "fits" says whether the peak is within
+    the budget (True when none is given).  Raises InvalidValue for a bad
+    setting and NotFound for an unknown model."""
+    _need_planner("vram_estimate_run")
+    limit = parse_size(budget, "budget") if budget is not None else 0
+    e = _n.Estimate()
+
+    def call(prof, array, n):
+        rc = _n.lib.vram_estimate_run(prof, array, n, limit, ctypes.byref(e))
+        if rc and rc != _n._code("VRAM_ENOFIT"):
+            _n.check(rc)
+        return rc
+
+    rc = _with_profile(model, settings, call)
+    out = _estimate_dict(e)
+    out["fits"] = rc == 0 and (not limit or e.peak_bytes <= limit)
+    return out
+
+
+def optimize(model: str, budget: int | str, level: str = "balanced", max_seconds: float = 0,
+             **settings: object) -> dict[str, Any]:
+    """The cheapest change to `settings` that makes `model` fit `budget`
+    (and `max_seconds`, when given), as `vram optimize --json`: "fits",
+    "before" and "after" estimates, "quality_cost", and "suggestions" (each
+    parameter, from, to, saved_bytes, seconds_change, quality_cost, reason).
+    Settings that already fit give no suggestions; when nothing fits, "fits"
+    is False and "after" is the smallest the levers reach."""
+    _need_planner("vram_optimize")
+    if level not in _LEVELS:
+        raise ValueError("level must be one of %s, not %r" % ("|".join(_LEVELS), level))
+    limit = parse_size(budget, "budget")
+    o = _n.Optimization()
+
+    def call(prof, array, n):
+        rc = _n.lib.vram_optimize(prof, array, n, limit, _LEVELS.index(level), float(max_seconds),
+                                  ctypes.byref(o))
+        if rc and rc != _n._code("VRAM_ENOFIT"):
+            _n.check(rc)
+        return rc
+
+    _with_profile(model, settings, call)
+    return {"fits": bool(o.fits), "budget_bytes": o.budget_bytes, "before": _estimate_dict(o.before),
+            "after": _estimate_dict(o.after), "quality_cost": o.quality_cost,
+            "suggestions": [{"parameter": g.parameter.decode(), "from": g.from_.decode(), "to": g.to.decode(),
+                             "saved_bytes": g.saved_bytes, "seconds_change": g.seconds_change,
+                             "quality_cost": g.quality_cost, "reason": g.reason.decode(errors="replace")}
+                            for g in o.suggestions[:o.nsuggestions]]}
+
+
+def available(device: int = 0, via: str = "auto") -> int:
+    """The safe available bytes of `device` now (free less the margin and
+    what leases hold), as `vram status` shows them: vramd's figure when it
+    answers, else this process's.  Raises NotFound for a device that is not
+    there."""
+    for d in status(via=via)["devices"]:
+        if d["index"] == int(device):
+            return int(d["safe_available_bytes"])
+    raise _n.fail("VRAM_ENODEV", "no device %s" % device)
+
+
 class Lease:
     """Device memory reserved for this process, admitted by the one engine.
     Use `with vram.lease("6GiB") as l:`; l.device is where it is, l.bytes
@@ -231,8 +332,9 @@ class Lease:
     daemon it is this process's own ledger's, in the same queue as its
     Scheduler's tasks.  via="daemon" or via="local" insists on one."""
 
-    def __init__(self, size, device=None, priority=0, wait=None, holder=None, expected=None,
-                 task_class=None, via="auto"):
+    def __init__(self, size: int | str, device: int | None = None, priority: int = 0, wait: float | None = None,
+                 holder: str | None = None, expected: float | None = None, task_class: str | None = None,
+                 via: str = "auto") -> None:
         if via not in ("auto", "daemon", "local"):
             raise ValueError("via must be 'auto', 'daemon' or 'local', not %r" % (via,))
         self.bytes = parse_size(size)
@@ -247,7 +349,7 @@ class Lease:
         """A connection to vramd, or None when none answers (and via allows)."""
         return _open_daemon(self._want)
 
-    def acquire(self):
+    def acquire(self) -> Lease:
         device, priority, wait, holder, expected, task_class = self._request
         client = self._daemon()
         if client is not None:
@@ -273,7 +375,7 @@ class Lease:
         self.id, self.device, self.via = info.id, info.device, "local"
         return self
 
-    def release(self):
+    def release(self) -> None:
         if self.id is None:
             return
         lease_id, self.id = self.id, None
@@ -287,7 +389,7 @@ class Lease:
 
     __enter__ = acquire
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
     def __repr__(self):
@@ -295,8 +397,9 @@ class Lease:
                                                   ", via %s" % self.via if self.id else ", not held")
 
 
-def lease(size, device=None, priority=0, wait=None, holder=None, expected=None, task_class=None,
-          via="auto"):
+def lease(size: int | str, device: int | None = None, priority: int = 0, wait: float | None = None,
+          holder: str | None = None, expected: float | None = None, task_class: str | None = None,
+          via: str = "auto") -> Lease:
     """A Lease of `size` ("6GiB" or bytes): `with vram.lease("6GiB"):` waits
     (up to `wait` seconds; None: as long as it takes) until it fits, through
     vramd when one runs (see Lease)."""
@@ -307,7 +410,7 @@ class Resident:
     """A model kept loaded on a device, counted by the ledger; evicted (its
     unload called) when admitted work needs the room and nobody uses it."""
 
-    def __init__(self, handle, name, size, device, unload_cb):
+    def __init__(self, handle: int, name: str, size: int, device: int, unload_cb: Any) -> None:
         self._handle, self.name, self.bytes, self.device = handle, name, size, device
         self._unload_cb = unload_cb     # kept alive while C may call it
         self._registrations = 1
@@ -318,16 +421,16 @@ class Resident:
         return self._handle
 
     @property
-    def loaded(self):
+    def loaded(self) -> bool:
         return self._handle is not None and bool(_n.lib.vram_resident_loaded(self._handle))
 
-    def use(self):
+    def use(self) -> _Pin:
         """`with r.use():` pins it (never evicted meanwhile).  Raises Error
         (VRAM_ENOENT) when it was evicted: load it and register it again."""
         self._live()
         return _Pin(self)
 
-    def unregister(self):
+    def unregister(self) -> None:
         """Drops one registration; the last one stops counting it."""
         with _lock:
             _n.check(_n.lib.vram_resident_unregister(self._live()))
@@ -353,7 +456,8 @@ class _Pin:
         _n.check(_n.lib.vram_resident_done(self.r._live()))
 
 
-def register_resident(name, size, unload=None, device=0):
+def register_resident(name: str, size: int | str, unload: Callable[[str], object] | None = None,
+                      device: int = 0) -> Resident:
     """Counts a loaded model (name, size) as used on `device`.  unload(name)
     is called when the ledger evicts it; without one it is never evicted.
     Registering the same name again returns the same Resident."""
@@ -380,21 +484,61 @@ def register_resident(name, size, unload=None, device=0):
         return r
 
 
-def mark(stage, device=0):
-    """Records the used memory of `device` now under the name `stage`."""
-    monitor = _n.lib.vram_ledger_monitor(_session().ledger)
-    _n.check(_n.lib.vram_monitor_mark(monitor, int(device), str(stage).encode()))
+def _torch_memory(device, torch):
+    """(allocated, reserved) bytes of PyTorch's caching allocator on the GPU
+    torch numbers `device`, or None: PyTorch not imported (it is never
+    imported here), or without CUDA."""
+    torch = torch if torch is not None else sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    try:
+        if cuda is None or not cuda.is_available():
+            return None
+        return int(cuda.memory_allocated(device)), int(cuda.memory_reserved(device))
+    except Exception:               # a torch without that device, or half-initialised
+        return None
 
 
-def marks():
-    """The stage marks so far, with the change between stages, as a table."""
+def mark(stage: str, device: int = 0, torch_device: int | None = None, torch: Any = None) -> None:
+    """Records the used memory of `device` now under the name `stage`, with
+    PyTorch's allocated and reserved figures beside it when the program has
+    imported torch (or passes it): those of `torch_device`, the same GPU as
+    torch numbers it (default: vram.apply.torch_device_index's rule, its place
+    in CUDA_VISIBLE_DEVICES; 0 inside `vram run`)."""
+    s = _session()
+    if torch_device is None:
+        visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+        if str(device) in visible:
+            torch_device = visible.index(str(device))
+        else:
+            torch_device = 0 if len(visible) == 1 else int(device)
+    figures = _torch_memory(torch_device, torch)
+    monitor = _n.lib.vram_ledger_monitor(s.ledger)
+    with _lock:
+        _n.check(_n.lib.vram_monitor_mark(monitor, int(device), str(stage).encode()))
+        s.torch_marks.append(figures)
+
+
+def marks() -> str:
+    """The stage marks so far, with the change between stages, as a table;
+    with the columns "torch alloc" and "torch reserved" when some mark had
+    PyTorch's figures ("-" where one had not)."""
+    s = _session()
     out = ctypes.c_void_p()
-    _n.check(_n.lib.vram_monitor_marks_text(_n.lib.vram_ledger_monitor(_session().ledger),
-                                            ctypes.byref(out)))
-    return _n.take_string(out)
+    with _lock:
+        _n.check(_n.lib.vram_monitor_marks_text(_n.lib.vram_ledger_monitor(s.ledger), ctypes.byref(out)))
+        text = _n.take_string(out)
+        figures = list(s.torch_marks)
+    if not any(figures):
+        return text
+    lines = text.rstrip("\n").split("\n")
+    rows = [lines[0] + " %12s %14s" % ("torch alloc", "torch reserved")]
+    for i, line in enumerate(lines[1:]):
+        f = figures[i] if i < len(figures) else None
+        rows.append(line + (" %12s %14s" % (format_size(f[0]), format_size(f[1])) if f else " %12s %14s" % ("-", "-")))
+    return "\n".join(rows) + "\n"
 
 
-def sim_set_usage(size, device=0):
+def sim_set_usage(size: int | str, device: int = 0) -> None:
     """On the simulated backend with a state directory (VRAM_SIM_STATE),
     holds `size` on a simulated card the way a program that allocates does.
     Raises Error (VRAM_EOOM) when it does not fit, like a real card."""

@@ -8,6 +8,8 @@ holds python/); the system's library path.  Structures mirror
 include/vram.h field for field; tests check their sizes.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import os
@@ -191,9 +193,35 @@ _declare("vram_client_lease", ctypes.c_int, vp, u64, ctypes.c_int, i64, pu64, ct
 _declare("vram_client_release", ctypes.c_int, vp, u64)
 _declare("vram_client_snapshot", ctypes.c_int, vp, pvp)
 
+class Estimate(ctypes.Structure):
+    _fields_ = [("memory", ctypes.c_int), ("peak_bytes", ctypes.c_uint64), ("weights_bytes", ctypes.c_uint64),
+                ("activation_bytes", ctypes.c_uint64), ("overhead_bytes", ctypes.c_uint64),
+                ("margin_bytes", ctypes.c_uint64), ("host_bytes", ctypes.c_uint64),
+                ("seconds", ctypes.c_double), ("peak_stage", ctypes.c_char * 32)]
+
+
+class Suggestion(ctypes.Structure):
+    _fields_ = [("parameter", ctypes.c_char * 32), ("from_", ctypes.c_char * 64), ("to", ctypes.c_char * 64),
+                ("saved_bytes", ctypes.c_int64), ("seconds_change", ctypes.c_double),
+                ("quality_cost", ctypes.c_double), ("reason", ctypes.c_char * 256)]
+
+
+class Optimization(ctypes.Structure):
+    _fields_ = [("fits", ctypes.c_int), ("budget_bytes", ctypes.c_uint64), ("before", Estimate),
+                ("after", Estimate), ("quality_cost", ctypes.c_double), ("nsuggestions", ctypes.c_size_t),
+                ("suggestions", Suggestion * 16), ("evaluated", ctypes.c_uint)]
+
+
 try:
     _declare("vram_plan_json", ctypes.c_int, vp, cp, ctypes.POINTER(cp), ctypes.c_size_t, u64,
              ctypes.c_uint, pvp)
+    _declare("vram_ctx_options", vp, vp)
+    _declare("vram_profile_load", ctypes.c_int, vp, cp, pvp)
+    _declare("vram_profile_free", None, vp)
+    _declare("vram_estimate_run", ctypes.c_int, vp, ctypes.POINTER(cp), ctypes.c_size_t, u64,
+             ctypes.POINTER(Estimate))
+    _declare("vram_optimize", ctypes.c_int, vp, ctypes.POINTER(cp), ctypes.c_size_t, u64, ctypes.c_int,
+             ctypes.c_double, ctypes.POINTER(Optimization))
     has_planner = True
 except AttributeError:
     has_planner = False
@@ -292,7 +320,7 @@ def take_string(ptr):
         lib.vram_free(ptr)
 
 
-def parse_size(value, what="size"):
+def parse_size(value: int | str, what: str = "size") -> int:
     """Bytes from an int or a size a person wrote ("1.5GiB", "512M")."""
     if isinstance(value, bool):
         raise TypeError("%s: %r is not a size" % (what, value))
@@ -312,7 +340,7 @@ def parse_size(value, what="size"):
     return out.value
 
 
-def format_size(n):
+def format_size(n: int) -> str:
     buf = ctypes.create_string_buffer(32)
     lib.vram_size_format(n, buf, 32)
     return buf.value.decode()

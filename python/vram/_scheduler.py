@@ -17,6 +17,10 @@ failed attempt's tensors can be freed.  Image results (vram.Image, or a uint8 ar
 resampled to its size and channels when they differ.
 """
 
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Sequence
+
 import ctypes
 import gc
 import importlib.util
@@ -59,7 +63,7 @@ class Image:
     """A frame of 8-bit channels: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; rows
     packed (width * channels bytes each)."""
 
-    def __init__(self, width, height, channels, data):
+    def __init__(self, width: int, height: int, channels: int, data: bytes) -> None:
         self.width, self.height, self.channels = int(width), int(height), int(channels)
         self.data = data
         if len(memoryview(data).cast("B")) != self.width * self.height * self.channels:
@@ -115,7 +119,7 @@ def _as_text(exc):
     return "%s: %s" % (type(exc).__name__, exc)
 
 
-def is_out_of_memory(exc):
+def is_out_of_memory(exc: BaseException) -> bool:
     """True for the exceptions vram counts as out of device memory."""
     if isinstance(exc, OutOfMemory):
         return True
@@ -127,7 +131,7 @@ def is_out_of_memory(exc):
 _SIZE = r"([0-9.]+ ?[KMGT]i?B)"
 
 
-def shortfall_of(exc):
+def shortfall_of(exc: BaseException) -> int:
     """Bytes an out-of-memory error says were missing: PyTorch's "Tried to
     allocate X ... of which Y is free" gives X - Y.  0 when it does not say."""
     if isinstance(exc, OutOfMemory) and exc.shortfall:
@@ -255,15 +259,51 @@ def _pin(kept):
     kept.append(_tstate_get())
 
 
-def current_device():
-    """Inside a task: where it was admitted, "cuda:N" (N is vram's device
-    index, which is CUDA's in a process that enumerates in PCI bus order,
-    CUDA_DEVICE_ORDER=PCI_BUS_ID, as vram's jobs do) or "cpu"; None outside
-    a task."""
+_ORDINALS = {}                      # vram device index -> CUDA ordinal, found by UUID
+
+
+def _uuid_key(u):
+    """A UUID as comparable text: "GPU-5ab0...-..." and torch's "5ab0...". """
+    u = str(u).strip().lower()
+    for prefix in ("gpu-", "mig-"):
+        if u.startswith(prefix):
+            u = u[len(prefix):]
+    return u.replace("-", "")
+
+
+def _cuda_ordinal(d):
+    """CUDA's number for vram's device d in this process, matched by UUID
+    through PyTorch when it is loaded (CUDA's default order is fastest
+    first, not NVML's bus order); else d, which is CUDA's under
+    CUDA_DEVICE_ORDER=PCI_BUS_ID or CUDA_VISIBLE_DEVICES (vram's jobs get
+    both)."""
+    if d in _ORDINALS:
+        return _ORDINALS[d]
+    torch = sys.modules.get("torch")
+    try:
+        if torch is None or not torch.cuda.is_available():
+            return d
+        vram = sys.modules.get("vram")
+        mine = [x.get("uuid") for x in vram.status(via="local")["devices"] if x.get("index") == d]
+        want = _uuid_key(mine[0]) if mine and mine[0] else ""
+        for i in range(torch.cuda.device_count()):
+            if want and _uuid_key(torch.cuda.get_device_properties(i).uuid) == want:
+                _ORDINALS[d] = i
+                return i
+    except Exception:               # no torch CUDA, no uuid property: the index stands
+        pass
+    return d
+
+
+def current_device() -> str | None:
+    """Inside a task: where it was admitted, "cuda:N" or "cpu"; None outside
+    a task.  N is CUDA's number of that device in this process: matched by
+    UUID through PyTorch when it is loaded, else vram's index (CUDA's own
+    with CUDA_DEVICE_ORDER=PCI_BUS_ID or a CUDA_VISIBLE_DEVICES list)."""
     d = getattr(_tls, "device", None)
     if d is None or d < 0 and d != _DEVICE_CPU:
         return None
-    return "cpu" if d == _DEVICE_CPU else "cuda:%d" % d
+    return "cpu" if d == _DEVICE_CPU else "cuda:%d" % _cuda_ordinal(d)
 
 
 def _size(value, what):
@@ -325,7 +365,8 @@ class Scheduler:
     uint8 arrays and vram.Image results as video frames (same size as the
     first, or resampled).  Use as a context manager, or call close()."""
 
-    def __init__(self, workers=None, progress=None, cleanup=None, check_frames=True):
+    def __init__(self, workers: int | None = None, progress: Any = None, cleanup: Any = None,
+                 check_frames: bool = True) -> None:
         from . import _session
         self._session = _session()
         self._lock = threading.Lock()
@@ -355,10 +396,10 @@ class Scheduler:
         for h in self._hooks:
             check(n.lib.vram_sched_add_cleanup(self._s, h, None))
 
-    def __enter__(self):
+    def __enter__(self) -> Scheduler:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- callbacks, on the worker threads --------------------------------
@@ -423,8 +464,11 @@ class Scheduler:
 
     # ---- submitting --------------------------------------------------------
 
-    def submit(self, fn, vram=None, ladder=(), fallback=None, cpu_ok=False, priority=0,
-               wait=None, device=None, task_class=None, expected=None, resident=None, **old):
+    def submit(self, fn: Callable[[], Any], vram: int | str | None = None,
+               ladder: Sequence[tuple[int | str, Callable[[], Any]]] = (), fallback: Callable[[], Any] | None = None,
+               cpu_ok: bool = False, priority: int = 0, wait: float | None = None, device: int | None = None,
+               task_class: str | None = None, expected: float | None = None, resident: Any = None,
+               **old: Any) -> int:
         """Queues fn() to run when `vram` (bytes, or a size such as "1.5GiB":
         what one attempt needs; no default, it is the task's own) of device
         memory are free.  `bytes=` is the old name of `vram=` (deprecated).
@@ -524,7 +568,7 @@ class Scheduler:
                 entry = self._entries.pop(out.task_id)
             return out, entry
 
-    def outcomes(self):
+    def outcomes(self) -> Iterator[Outcome]:
         """Yields an Outcome per task in submission order, as each is ready,
         until every task submitted so far has been handed back."""
         while True:
@@ -533,7 +577,7 @@ class Scheduler:
                 return
             yield self._outcome(*got)
 
-    def results(self):
+    def results(self) -> Iterator[Any]:
         """Yields each task's result in submission order (the fallback's
         when it fell back).  A task with no result raises TaskFailed."""
         while True:
@@ -566,21 +610,21 @@ class Scheduler:
             o.result = _like(entry.frame, out.image)
         return o
 
-    def stats(self):
+    def stats(self) -> dict[str, Any]:
         """queued, running, done, retried, fell_back, failed, canceled,
         on_cpu, resampled, cleanup_freed_bytes, leased_bytes per device."""
         ptr = ctypes.c_void_p()
         check(n.lib.vram_sched_stats_json(self._s, ctypes.byref(ptr)))
         return json.loads(n.take_string(ptr))
 
-    def shutdown(self, cancel=True):
+    def shutdown(self, cancel: bool = True) -> None:
         """Takes no more tasks and waits until every task has ended: those
         not started yet are canceled (cancel=False runs them all), running
         ones finish.  Outcomes stay collectable."""
         if not self._closed:
             check(n.lib.vram_sched_shutdown(self._s, 1 if cancel else 0))
 
-    def close(self, cancel=True):
+    def close(self, cancel: bool = True) -> None:
         """Shuts down, then frees the pool.  Results not collected are dropped."""
         if self._closed:
             return

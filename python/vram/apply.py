@@ -22,6 +22,10 @@ accept (a GPU's integer, "cpu").  Nothing here imports torch unless a dtype
 is applied and no `torch` module is passed.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import json
 import os
 
@@ -33,7 +37,7 @@ __all__ = ["current_plan", "torch_device_index", "max_memory", "device_map", "ac
 _DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
-def current_plan(plan=None):
+def current_plan(plan: dict[str, Any] | None = None) -> dict[str, Any]:
     """plan itself (a dict from vram.plan), else the VRAM_PLAN of this job's
     environment (`vram run --model` sets it).  vram.NotFound when neither."""
     if plan is not None:
@@ -66,7 +70,7 @@ def _plan_device(plan):
     return 0
 
 
-def torch_device_index(plan=None):
+def torch_device_index(plan: dict[str, Any] | None = None) -> int:
     """The plan's GPU as torch numbers it in this process: its place in
     CUDA_VISIBLE_DEVICES when that is set (0 inside `vram run`)."""
     n = _plan_device(current_plan(plan))
@@ -80,7 +84,7 @@ def torch_device_index(plan=None):
     return n
 
 
-def max_memory(plan=None, cpu=True):
+def max_memory(plan: dict[str, Any] | None = None, cpu: bool = True) -> dict[int | str, int]:
     """accelerate's max_memory for the plan: {gpu: bytes, "cpu": bytes}.
     The GPU's figure is the plan's budget less what the plan keeps for
     activations, the CUDA context, allocator slack and the margin, so that
@@ -96,7 +100,7 @@ def max_memory(plan=None, cpu=True):
     return out
 
 
-def device_map(plan=None):
+def device_map(plan: dict[str, Any] | None = None) -> dict[str, int | str]:
     """Where each component's weights live between its stages, {name: GPU
     integer or "cpu"}: on the GPU in the beefy mode unless the plan runs it
     on the CPU; in host memory, moved in as needed, in the offloading modes."""
@@ -105,7 +109,7 @@ def device_map(plan=None):
     return {name: ("cpu" if where == "cpu" else gpu) for name, where in _placement(p).items()}
 
 
-def accelerate_kwargs(plan=None):
+def accelerate_kwargs(plan: dict[str, Any] | None = None) -> dict[str, Any]:
     """from_pretrained(**kwargs) for one model under accelerate or
     transformers: device_map "auto" within max_memory (with room for the
     whole model it all goes on the GPU; with less, the layers that do not
@@ -124,7 +128,7 @@ def _call(obj, name, done, *args, **kwargs):
     done.append("%s(%s)" % (name, shown))
 
 
-def to_diffusers(pipe, plan=None, torch=None):
+def to_diffusers(pipe: Any, plan: dict[str, Any] | None = None, torch: Any = None) -> Any:
     """Applies the plan to a diffusers pipeline, in the order diffusers
     wants: the dtype first (`pipe.to(dtype=...)`, fp32/bf16/fp16; int8 is a
     checkpoint to load, not a conversion, and is only reported), then the

@@ -7,13 +7,20 @@
  * is read here, with the rights of the user who asks.  On a terminal,
  * control characters and broken UTF-8 are shown escaped (\e, \x07), never
  * acted on; into a pipe or a file the bytes go as they are.  --follow
- * prints what comes until the job ends.
+ * prints what comes until the job ends: between rounds it sleeps on inotify
+ * (the log file, or its folder until the file is there), which wakes it when
+ * the job writes or closes its output; a round at least every second still
+ * sees an end that writes nothing (a job canceled before it started).
+ * Without inotify it asks every 200 ms.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -24,7 +31,8 @@ static const cli_flag flags[] = {
     { NULL, 0, NULL, NULL, false },
 };
 
-#define POLL_MS 200
+#define POLL_MS 200                 /* without inotify */
+#define WATCH_MS 1000               /* with it: a round at least this often */
 #define LINE_MAX_SHOWN 4096
 
 /* Where the bytes go: raw, or (on a terminal) line by line, escaped. */
@@ -92,7 +100,7 @@ static int unbase64(const char *in, unsigned char *out, size_t cap, size_t *n)
 /* One round: asks vramd for the job's state and what follows offset (or
  * the --output file's name), and prints it.  *more: output may follow. */
 static int round_once(cli_args *a, vram_client *c, uint64_t job, uint64_t *offset, int *file, sink *s,
-                      bool *ended, bool *got_any)
+                      bool *ended, bool *got_any, char *path, size_t path_cap)
 {
     char req[160], *reply = NULL;
     snprintf(req, sizeof(req), "{\"op\":\"log\",\"job\":%llu,\"offset\":%llu}", (unsigned long long)job,
@@ -111,6 +119,8 @@ static int round_once(cli_args *a, vram_client *c, uint64_t job, uint64_t *offse
     *ended = e && e->kind == VRAM__JV_BOOL && e->b;
     *got_any = false;
     const vram__jv *out = vram__jv_get(root, "output");
+    const char *where = out && out->kind == VRAM__JV_STRING ? out->str : vram__jv_str(vram__jv_get(root, "log"));
+    snprintf(path, path_cap, "%s", where && strlen(where) < path_cap ? where : "");
     if (out && out->kind == VRAM__JV_STRING) {
         /* --output: the user's own file, read with the user's own rights. */
         if (*file < 0 && (*file = open(out->str, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -150,6 +160,59 @@ static int round_once(cli_args *a, vram_client *c, uint64_t job, uint64_t *offse
     return 0;
 }
 
+/* --follow's sleep between rounds.  The inotify watch is on the file once it
+ * is there, else on its folder (for its creation); with no watch (no
+ * inotify, no path, a folder that is not there yet) it is a plain timer. */
+typedef struct watcher {
+    int fd;                         /* inotify, or -1 */
+    int wd;
+    bool on_file;
+} watcher;
+
+/* True when it put a new watch: the caller reads once more before sleeping,
+ * since what was written before the watch wakes no one. */
+static bool watch_update(watcher *w, const char *path)
+{
+    if (w->on_file || !*path)
+        return false;
+    if (w->fd < 0 && (w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) < 0)
+        return false;
+    int on_file = inotify_add_watch(w->fd, path, IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF |
+                                                   IN_MOVE_SELF);
+    if (on_file >= 0) {
+        if (w->wd >= 0)
+            inotify_rm_watch(w->fd, w->wd);
+        w->wd = on_file;
+        w->on_file = true;
+        return true;
+    }
+    if (w->wd >= 0)                 /* already on its folder */
+        return false;
+    /* Not there yet: its folder tells when it is. */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return false;
+    *slash = '\0';
+    w->wd = inotify_add_watch(w->fd, dir, IN_CREATE | IN_MOVED_TO);
+    return w->wd >= 0;
+}
+
+static void watch_sleep(watcher *w)
+{
+    if (w->fd < 0 || w->wd < 0) {
+        usleep(POLL_MS * 1000);
+        return;
+    }
+    struct pollfd p = { .fd = w->fd, .events = POLLIN };
+    if (poll(&p, 1, WATCH_MS) > 0) {
+        char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+        while (read(w->fd, events, sizeof(events)) > 0) {
+        }
+    }
+}
+
 static int run(cli_args *a)
 {
     if (a->nrest != 1)
@@ -171,17 +234,22 @@ static int run(cli_args *a)
     sink s = { .escape = isatty(STDOUT_FILENO) };
     uint64_t offset = 0;
     int file = -1;
+    watcher w = { .fd = -1, .wd = -1 };
+    char path[PATH_MAX];
     for (;;) {
         bool ended = false, got = false;
-        if ((rc = round_once(a, c, job, &offset, &file, &s, &ended, &got)))
+        if ((rc = round_once(a, c, job, &offset, &file, &s, &ended, &got, path, sizeof(path))))
             break;
         fflush(stdout);
         if (got)
             continue;               /* more may be there already */
         if (!follow || ended || cli_interrupted)
             break;
-        usleep(POLL_MS * 1000);
+        if (!watch_update(&w, path))
+            watch_sleep(&w);
     }
+    if (w.fd >= 0)
+        close(w.fd);
     if (s.len)
         sink_flush(&s, true);
     fflush(stdout);
@@ -197,7 +265,7 @@ const cli_command cmd_log = {
     .summary = "print a job's output (stdout and stderr); --follow streams it until the job ends",
     .description = "Only the job's owner (or root) may read it: vramd asks the kernel who is asking.\n"
                    "On a terminal, control characters are shown escaped (\\e, \\x07), never acted on.\n"
-                   "A job submitted with --output FILE is read from FILE, with your own rights.",
+                   "A job submitted with 'vram submit --output FILE' is read from FILE, with your own rights.",
     .flags = flags,
     .run = run,
 };

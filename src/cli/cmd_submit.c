@@ -86,6 +86,24 @@ static int check_job(const char *vram, const char *device, const char *priority,
 
 #define MAX_DEPS 64
 
+/* Job ids from text ("12" or "12,13"), appended to ids; -1 with err. */
+static int parse_ids(const char *text, uint64_t *ids, size_t *n, char *err, size_t cap)
+{
+    const char *p = text;
+    do {
+        char word[64];
+        size_t len = strcspn(p, ",");
+        snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), p);
+        if (!cli_parse_uint(word, 1, INT64_MAX, &ids[*n]))
+            return snprintf(err, cap, "'%s' is not a job id (a whole number from 1, as 'vram submit' "
+                            "printed it; several as 12,13)", word), -1;
+        if (++*n == MAX_DEPS)
+            return snprintf(err, cap, "at most %d jobs", MAX_DEPS - 1), -1;
+        p += len + (p[len] == ',');
+    } while (*p);
+    return 0;
+}
+
 /* The job ids of every --NAME (each "12" or "12,13"), into ids. */
 static int dep_ids(cli_args *a, const char *name, uint64_t *ids, size_t *n)
 {
@@ -94,50 +112,49 @@ static int dep_ids(cli_args *a, const char *name, uint64_t *ids, size_t *n)
         if (strcmp(a->cmd->flags[i].name, name))
             continue;
         for (int v = 0; v < a->nvalues[i]; v++) {
-            char word[64];
-            const char *p = a->values[i][v];
-            do {
-                size_t len = strcspn(p, ",");
-                snprintf(word, sizeof(word), "%.*s", (int)(len < 63 ? len : 63), p);
-                if (!cli_parse_uint(word, 1, INT64_MAX, &ids[*n]))
-                    return cli_error(a, EXIT_USAGE, "--%s: '%s' is not a job id (a whole number from 1, as "
-                                     "'vram submit' printed it; several as 12,13)", name, word);
-                if (++*n == MAX_DEPS)
-                    return cli_error(a, EXIT_USAGE, "--%s: at most %d jobs", name, MAX_DEPS - 1);
-                p += len + (p[len] == ',');
-            } while (*p);
+            char err[256];
+            if (parse_ids(a->values[i][v], ids, n, err, sizeof(err)))
+                return cli_error(a, EXIT_USAGE, "--%s: %s", name, err);
         }
     }
     return 0;
 }
 
-/* --output FILE as an absolute path, checked now: it is opened (created
- * when missing) for appending as the user who submits, as the job will. */
-static int output_path(cli_args *a, char *out, size_t cap)
+/* An output file as an absolute path, checked now: it is opened (created
+ * when missing) for appending as the user who submits, as the job will.
+ * -1 with err. */
+static int resolve_output(const char *file, char *out, size_t cap, char *err, size_t errcap)
 {
-    const char *file = cli_get(a, "output");
-    out[0] = '\0';
-    if (!file)
-        return 0;
     char shown[512];
     if (!*file)
-        return cli_error(a, EXIT_USAGE, "--output: give a file name");
+        return snprintf(err, errcap, "give a file name"), -1;
     if (file[0] == '/') {
         if (strlen(file) >= cap)
-            return cli_error(a, EXIT_USAGE, "--output: the path is too long");
+            return snprintf(err, errcap, "the path is too long"), -1;
         snprintf(out, cap, "%s", file);
     } else {
         char cwd[4096];
         if (!getcwd(cwd, sizeof(cwd)))
-            return cli_error(a, EXIT_FAIL, "--output: cannot read the current directory");
+            return snprintf(err, errcap, "cannot read the current directory"), -1;
         if ((size_t)snprintf(out, cap, "%s/%s", cwd, file) >= cap)
-            return cli_error(a, EXIT_USAGE, "--output: the path is too long");
+            return snprintf(err, errcap, "the path is too long"), -1;
     }
     int fd = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
     if (fd < 0)
-        return cli_error(a, EXIT_USAGE, "--output '%s': cannot write it: %s", vram_text_escape(file, shown,
-                         sizeof(shown)), strerror(errno));
+        return snprintf(err, errcap, "'%s': cannot write it: %s", vram_text_escape(file, shown, sizeof(shown)),
+                        strerror(errno)), -1;
     close(fd);
+    return 0;
+}
+
+/* --output FILE (see resolve_output). */
+static int output_path(cli_args *a, char *out, size_t cap)
+{
+    const char *file = cli_get(a, "output");
+    char err[768];
+    out[0] = '\0';
+    if (file && resolve_output(file, out, cap, err, sizeof(err)))
+        return cli_error(a, EXIT_USAGE, "--output%s%s", err[0] == '\'' ? " " : ": ", err);
     return 0;
 }
 
@@ -211,9 +228,16 @@ static int submit_one(cli_args *a, vram_client *c)
 /* ---- a CSV batch ------------------------------------------------------------------ */
 
 enum { COL_COMMAND, COL_VRAM, COL_MODEL, COL_LADDER, COL_DEVICE, COL_PRIORITY, COL_NAME, COL_KEY, COL_TIME,
-       COL_ENFORCE, COL_KNOWN };
+       COL_ENFORCE, COL_AFTER, COL_AFTEROK, COL_OUTPUT, COL_KNOWN };
 static const char *const known[COL_KNOWN] = { "command", "vram", "model", "ladder", "device", "priority", "name",
-                                              "key", "time", "enforce" };
+                                              "key", "time", "enforce", "after", "afterok", "output" };
+
+/* What --after/--afterok give every row of a batch (a row's own columns add
+ * to them). */
+typedef struct batch_deps {
+    uint64_t after[MAX_DEPS], afterok[MAX_DEPS];
+    size_t nafter, nafterok;
+} batch_deps;
 
 typedef struct batch_row {
     unsigned line;
@@ -222,15 +246,18 @@ typedef struct batch_row {
     const char *settings[CLI_CSV_MAX_FIELDS];
     size_t nsettings;
     char setting_text[CLI_CSV_MAX_FIELDS][256];
+    batch_deps deps;                /* the flags' and the row's */
+    char output[4096];              /* its output column, absolute, or "" */
     char error[512];
 } batch_row;
 
 /* Checks one row against the header; fills r or r->error. */
-static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *r)
+static void check_row(const cli_csv *csv, const int *col, size_t ri, const batch_deps *given, batch_row *r)
 {
     const cli_csv_row *row = &csv->rows[ri];
     const cli_csv_row *head = &csv->rows[0];
     memset(r, 0, sizeof(*r));
+    r->deps = *given;
     r->line = row->line;
     if (row->nfields != head->nfields) {
         snprintf(r->error, sizeof(r->error), "%zu columns where the header has %zu", row->nfields,
@@ -256,6 +283,15 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, batch_row *
         snprintf(r->error, sizeof(r->error), "%s", err);
     else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");
+    else if (r->cell[COL_AFTER] && *r->cell[COL_AFTER] &&
+             parse_ids(r->cell[COL_AFTER], r->deps.after, &r->deps.nafter, err, sizeof(err)))
+        snprintf(r->error, sizeof(r->error), "after: %s", err);
+    else if (r->cell[COL_AFTEROK] && *r->cell[COL_AFTEROK] &&
+             parse_ids(r->cell[COL_AFTEROK], r->deps.afterok, &r->deps.nafterok, err, sizeof(err)))
+        snprintf(r->error, sizeof(r->error), "afterok: %s", err);
+    else if (r->cell[COL_OUTPUT] && *r->cell[COL_OUTPUT] &&
+             resolve_output(r->cell[COL_OUTPUT], r->output, sizeof(r->output), err, sizeof(err)))
+        snprintf(r->error, sizeof(r->error), "output: %s", err);
 }
 
 /* Whether the daemon refused a row for something in it (a size no device
@@ -288,6 +324,11 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
         .key = r->cell[COL_KEY] && *r->cell[COL_KEY] ? r->cell[COL_KEY] : NULL,
         .time_limit_ms = r->f.time_ms,
         .enforce = r->cell[COL_ENFORCE] && *r->cell[COL_ENFORCE] ? r->cell[COL_ENFORCE] : NULL,
+        .after = r->deps.after,
+        .nafter = r->deps.nafter,
+        .afterok = r->deps.afterok,
+        .nafterok = r->deps.nafterok,
+        .output = *r->output ? r->output : NULL,
     };
     return s;
 }
@@ -297,11 +338,15 @@ static int submit_csv(cli_args *a, vram_client *c)
     if (a->nrest)
         return cli_error(a, EXIT_USAGE, "with --csv, the commands come from the file, not '%s'", a->rest[0]);
     const char *path = cli_get(a, "csv");
+    batch_deps given;
+    int rc = dep_ids(a, "after", given.after, &given.nafter);
+    if (rc || (rc = dep_ids(a, "afterok", given.afterok, &given.nafterok)))
+        return rc;
     cli_csv csv;
     char err[512];
     if (cli_csv_read(path, &csv, err, sizeof(err)))
         return cli_error(a, EXIT_USAGE, "%s: %s", path, err);
-    int col[CLI_CSV_MAX_FIELDS], rc = EXIT_OK;
+    int col[CLI_CSV_MAX_FIELDS];
     bool have_command = false;
     for (size_t i = 0; i < csv.rows[0].nfields; i++) {
         col[i] = -1;
@@ -328,7 +373,7 @@ static int submit_csv(cli_args *a, vram_client *c)
         return cli_error(a, EXIT_FAIL, "out of memory");
     }
     for (size_t i = 0; rc == EXIT_OK && i < nrows; i++) {
-        check_row(&csv, col, i + 1, r);
+        check_row(&csv, col, i + 1, &given, r);
         const char *argv[4];
         vram_submit s;
         int why = *r->error ? 0 : vram_client_check(c, row_submit(r, argv, &s));
@@ -354,7 +399,7 @@ static int submit_csv(cli_args *a, vram_client *c)
     for (size_t i = 0; rc == EXIT_OK && i < nrows; i++) {
         if (!good[i])
             continue;
-        check_row(&csv, col, i + 1, r);
+        check_row(&csv, col, i + 1, &given, r);
         const char *argv[4];
         vram_submit s;
         uint64_t job;
@@ -390,9 +435,10 @@ static int run(cli_args *a)
     int rc = cli_client(a, &c);
     if (rc)
         return rc;
-    if (cli_has(a, "csv") && (cli_has(a, "after") || cli_has(a, "afterok") || cli_has(a, "output"))) {
+    if (cli_has(a, "csv") && cli_has(a, "output")) {
         vram_client_close(c);
-        return cli_error(a, EXIT_USAGE, "--after, --afterok and --output are for one job, not with --csv");
+        return cli_error(a, EXIT_USAGE, "--output is one job's file, not a batch's: give each row its own in "
+                         "an 'output' column");
     }
     rc = cli_has(a, "csv") ? submit_csv(a, c) : submit_one(a, c);
     vram_client_close(c);
@@ -404,7 +450,7 @@ const cli_command cmd_submit = {
     .usage = "(--vram SIZE | --model NAME [--set KEY=VALUE ...]) [--ladder RUNGS] [--device auto|N] "
              "[--priority P] [--name NAME] [--time LIMIT] [--key KEY] [--after JOB] [--afterok JOB] "
              "[--output FILE] -- COMMAND [ARGS...]\n"
-             "       vram submit --csv FILE [--skip-bad]",
+             "       vram submit --csv FILE [--skip-bad] [--after JOB] [--afterok JOB]",
     .summary = "queue a job (or a CSV batch of them) with vramd; prints each job's id",
     .description =
         "The job is on disk in the daemon's queue before its id is printed.  It runs when its\n"
@@ -416,8 +462,11 @@ const cli_command cmd_submit = {
         "is in its log ('vram log JOB'), or in --output FILE.\n"
         "CSV: a header row; the column 'command' is a command line for /bin/sh -c; a {key} in it\n"
         "is the row's value as one word (passed as \"${N}\", never read as shell text);\n"
-        "'vram', 'model', 'ladder', 'device', 'priority', 'name', 'key' and 'time' are as their\n"
-        "flags; any other column is a setting.  A bad row is named with its line; the\n"        "file is then refused, or, with --skip-bad, the good rows are queued.\n"
+        "'vram', 'model', 'ladder', 'device', 'priority', 'name', 'key', 'time', 'enforce',\n"
+        "'after', 'afterok' and 'output' are as their flags; any other column is a setting.\n"
+        "--after/--afterok hold every row of the batch (a row's own columns add to them).\n"
+        "A bad row is named with its line; the file is then refused, or, with --skip-bad,\n"
+        "the good rows are queued.\n"
         "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued.",
     .flags = flags,
     .run = run,

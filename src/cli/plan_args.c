@@ -89,7 +89,7 @@ int cli_budget(cli_args *a, bool required, bool resolve, vram_ctx **ctx, uint64_
         /* No context: the planner reads the host's RAM from VRAM_HOST_RAM
          * alone, so a --host-ram given here must reach it there. */
         const char *host = a->opts ? vram_options_get(a->opts, "host-ram") : NULL;
-        if (!rc && host && *host)
+        if (!rc && host && *host && strcmp(host, "auto") != 0)
             setenv("VRAM_HOST_RAM", host, 1);
         return rc;
     }

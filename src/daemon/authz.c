@@ -142,6 +142,10 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
     const vramd_job *j = vramd_job_find(d, r->job);
     if (!j)
         return 0;                   /* answered "no such job" as before */
+    /* The runner started ahead of a queued job's turn claims it early:
+     * vramd's own child, not yet reaped, so its pid names it. */
+    if (r->op == VRAM__OP_JOB_CLAIM && vramd_job_runner_ahead(d, r->job, c->pid))
+        return 0;
     if (!j->row.runner_pid || c->pid != j->row.runner_pid ||
         !vram__proc_alive(j->row.runner_pid, j->row.runner_start))
         return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "

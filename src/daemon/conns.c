@@ -599,6 +599,8 @@ static void op_owner(vramd *d, vramd_conn *c, const vram__request *r)
 
 static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 {
+    if (vramd_job_claim_ahead(d, c, r))
+        return;                     /* answered at the job's turn (jobs.c) */
     vram_lease_info lease;
     int rc = vramd_job_claim(d, r->job, c->pid, &lease);   /* the peer's pid, not the request's */
     vramd_job *job = rc ? NULL : vramd_job_find(d, r->job);

@@ -50,8 +50,9 @@ typedef struct vramd_job {
     uint64_t lease;                 /* the lease it holds; 0: none */
     uint64_t estimate_bytes;        /* what it asks to be admitted with */
     pid_t runner;                   /* our child, when we started its runner */
-    pid_t prepared;                 /* queued: its runner, started ahead and waiting at */
-    int prepared_gate;              /* ... this gate (spawn.c); 0: none */
+    pid_t prepared;                 /* queued: its runner, started ahead of its turn */
+    uint64_t claim_conn;            /* ... whose claim waits for the turn (0: not yet) */
+    char claim_request_id[64];
     bool adopted;                   /* running under a runner of an earlier daemon */
     bool orphan;                    /* its runner is gone, its processes are not */
     bool orphan_timeout;            /* an orphan stopped at its time limit */
@@ -302,6 +303,11 @@ int vramd_jobs_check(vramd *d, const vram__job *row, char *err, size_t errcap);
 int vramd_job_cancel(vramd *d, uint64_t id, const char *by);
 void vramd_job_granted(vramd *d, const vramd_msg *m);
 int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);
+/* A claim from the runner started ahead for a queued job: held, and
+ * answered when the job's turn comes (true), or not such a claim (false). */
+bool vramd_job_claim_ahead(vramd *d, vramd_conn *c, const vram__request *req);
+/* Whether pid is the runner started ahead for job id, still queued. */
+bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);
 int vramd_job_owner(vramd *d, uint64_t id, uint32_t pgid);
 int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome, uint64_t peak);

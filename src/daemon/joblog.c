@@ -81,6 +81,7 @@ int vramd_job_log_json(vramd *d, const vramd_job *j, uint64_t offset, vram__json
                               (unsigned long long)r->id);
         }
     }
+    vram__json_field_string(o, "log", path);     /* as in queue --json: vram log --follow watches it */
     vram__json_field_uint(o, "offset", offset + (uint64_t)got);
     vram__json_field_uint(o, "size", size > offset + (uint64_t)got ? size : offset + (uint64_t)got);
     vram__buf enc;

@@ -262,23 +262,27 @@ static void table_trim(vramd *d)
 
 /* ---- runners started ahead ---------------------------------------------------------------- */
 
-/* A queued job's runner may be started before its turn, as far as its gate
- * (spawn.c): exec'd, its devices open, waiting.  Its turn then costs the
- * gate's byte, not a fork and an exec.  It is never told to go before the
- * start is on disk (start_runner), so a crash of vramd cannot make it run a
- * job that the next vramd runs again: it reads end of file and ends. */
+/* A queued job's runner may be started before its turn (spawn.c): exec'd,
+ * its devices open, it claims its job at once, and its claim is held until
+ * the turn comes (vramd_job_claim_ahead).  The turn then costs one reply to
+ * that claim, not a fork, an exec and a round trip.  The claim is answered
+ * only after the start is written (start_runner), as any claim is: a vramd
+ * killed meanwhile leaves a runner whose claim the next vramd refuses (it
+ * did not start it), so the job is never run twice. */
 #define PREPARED_MAX 2              /* runners waiting ahead at once */
 #define PREPARE_LOOK 64             /* queued jobs looked at for one, per loop round */
 
-/* Tells a job's runner started ahead that it will not be needed (the job
- * ended before its turn): it ends without a word, and the loop reaps it. */
+/* Ends a job's runner started ahead, when the job ended before its turn (a
+ * cancel, a failure) or vramd stops: it has started nothing (it starts its
+ * command only on its claim's answer), so it is killed outright; the loop
+ * reaps it. */
 static void unprepare(vramd *d, vramd_job *j)
 {
     if (!j->prepared)
         return;
-    vramd_runner_gate(d, j->row.id, j->prepared, j->prepared_gate, false);
+    kill(j->prepared, SIGKILL);
     j->prepared = 0;
-    j->prepared_gate = 0;
+    j->claim_conn = 0;
     d->nprepared--;
     live_update(d, j);
 }
@@ -310,28 +314,52 @@ static void prepare_runners(vramd *d)
             vram__clear_error();    /* started at its turn instead, or failed then with the reason */
             return;
         }
+        /* Its claim, not its gate, waits for the turn. */
+        if (vramd_runner_gate(d, j->row.id, pid, gate, true)) {
+            vram__clear_error();
+            kill(pid, SIGKILL);
+            return;
+        }
         j->prepared = pid;
-        j->prepared_gate = gate;
+        j->claim_conn = 0;
         d->nprepared++;
         live_update(d, j);          /* where vramd_jobs_reaped looks for its runner */
     }
 }
 
-/* The runner started ahead for j, if it is still there (taken from j);
+bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid)
+{
+    const vramd_job *j = vramd_job_find((vramd *)d, id);
+    return j && j->row.state == VRAM__JOB_QUEUED && j->prepared > 0 && (uint32_t)j->prepared == pid;
+}
+
+bool vramd_job_claim_ahead(vramd *d, vramd_conn *c, const vram__request *req)
+{
+    vramd_job *j = vramd_job_find(d, req->job);
+    if (!j || !vramd_job_runner_ahead(d, req->job, c->pid) || j->claim_conn)
+        return false;
+    j->claim_conn = c->id;
+    vram__strlcpy(j->claim_request_id, req->id, sizeof(j->claim_request_id));
+    return true;
+}
+
+/* The runner started ahead for j, if it is still there (taken from j, with
+ * its held claim's connection in *conn, 0 when it has not claimed yet);
  * else 0. */
-static pid_t take_prepared(vramd *d, vramd_job *j, int *gate)
+static pid_t take_prepared(vramd *d, vramd_job *j, uint64_t *conn)
 {
     pid_t pid = j->prepared;
+    *conn = j->claim_conn;
     if (!pid)
         return 0;
-    *gate = j->prepared_gate;
     j->prepared = 0;
-    j->prepared_gate = 0;
+    j->claim_conn = 0;
     d->nprepared--;
     live_update(d, j);
-    if (waitpid(pid, NULL, WNOHANG) == 0)
+    if (waitpid(pid, NULL, WNOHANG) == 0 && (!*conn || vramd_conn_find(d, *conn)))
         return pid;
-    close(*gate);                   /* it ended (and is reaped now): one is forked */
+    kill(pid, SIGKILL);             /* gone, or its claim's connection is: one is forked */
+    *conn = 0;
     return 0;
 }
 
@@ -757,12 +785,29 @@ static void enqueue(vramd *d, vramd_job *j)
 
 /* ---- runners ------------------------------------------------------------------------------- */
 
-/* Starts the job's runner on its granted lease (the one started ahead, or
- * one forked now), held at its gate until the move to starting is on disk. */
+/* The held claim of the runner started ahead for j, answered now that the
+ * start is written (as vramd_job_claim answers one that comes later). */
+static void answer_claim_ahead(vramd *d, vramd_job *j, uint64_t conn)
+{
+    vram_lease_info lease;
+    int rc = vramd_job_claim(d, j->row.id, j->row.runner_pid, &lease);
+    char why[256] = "";
+    if (rc)
+        vram__strlcpy(why, vram_last_error(), sizeof(why));
+    bool told = vramd_reply_lease(d, conn, j->claim_request_id, rc, rc ? why : NULL, &lease, rc ? NULL : &j->row);
+    vram__clear_error();
+    if (!told)                      /* its runner is going: the tick sees it gone */
+        kill((pid_t)j->row.runner_pid, SIGKILL);
+}
+
+/* Starts the job's runner on its granted lease: the one started ahead
+ * (its held claim answered once the start is written), or one forked now
+ * and held at its gate until then. */
 static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
 {
-    int gate;
-    pid_t pid = take_prepared(d, j, &gate);
+    int gate = -1;
+    uint64_t claim_conn = 0;
+    pid_t pid = take_prepared(d, j, &claim_conn);
     int rc = pid ? 0 : vramd_runner_fork(d, j, &pid, &gate);
     if (rc)
         return rc;
@@ -771,7 +816,9 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     rc = save_kept(d, j) ? vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f)
                          : vram__fail(VRAM_ENOSPC, "job %llu's last move is not on disk yet",
                                       (unsigned long long)j->row.id);
-    int gated = vramd_runner_gate(d, j->row.id, pid, gate, rc == 0);
+    int gated = gate < 0 ? 0 : vramd_runner_gate(d, j->row.id, pid, gate, rc == 0);
+    if (rc && gate < 0)
+        kill(pid, SIGKILL);         /* started ahead, and its claim is not to be answered */
     if (rc || gated)
         return rc ? rc : gated;
     double waited = (double)(vram__unix_ms() - j->row.submitted_ms) / 1000.0;
@@ -793,6 +840,8 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     vramd_say(d, "job %llu starting on GPU %u with %.1f GiB after %.1f s in the queue",
               (unsigned long long)j->row.id, lease->device, (double)lease->bytes / 1073741824.0, waited);
     vramd_job_announce(d, j);
+    if (claim_conn)
+        answer_claim_ahead(d, j, claim_conn);
     return 0;
 }
 
@@ -1274,9 +1323,8 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
     for (size_t i = 0; i < d->nlive; i++) {
         vramd_job *j = d->live[i];
         if (j->prepared == pid) {   /* a runner started ahead ended before its turn */
-            close(j->prepared_gate);
             j->prepared = 0;
-            j->prepared_gate = 0;
+            j->claim_conn = 0;
             d->nprepared--;
             live_update(d, j);
             return;

@@ -1111,8 +1111,20 @@ static bool conclude(run *r, const attempt *a, const watched *w, const char *out
     vram_size_format(w->tl.peak, peak, sizeof(peak));
     bool again = !strcmp(outcome, "oom") && has_next_rung(r, a);
     if (!strcmp(outcome, "oom")) {
-        char tried[128] = "";
-        if (w->oom.tried_bytes) {
+        char tried[192] = "";
+        if (w->oom.tried_bytes && w->oom.allowed_bytes) {
+            /* Under a memory-fraction cap the room was what was allowed
+             * less what PyTorch held (torch 2 says allocated and reserved
+             * apart, torch 1 the total), not the device's free. */
+            const vram_oom_report *o = &w->oom;
+            uint64_t held = o->reserved_bytes + (o->source == VRAM_OOM_PYTORCH ? o->allocated_bytes : 0);
+            char t[32], f[32], l[32];
+            vram_size_format(o->tried_bytes, t, sizeof(t));
+            vram_size_format(o->allowed_bytes > held ? o->allowed_bytes - held : 0, f, sizeof(f));
+            vram_size_format(o->allowed_bytes, l, sizeof(l));
+            snprintf(tried, sizeof(tried), ": tried to allocate %s with %s left of the %s allowed "
+                     "(memory-fraction cap)", t, f, l);
+        } else if (w->oom.tried_bytes) {
             char t[32], f[32];
             vram_size_format(w->oom.tried_bytes, t, sizeof(t));
             vram_size_format(w->oom.free_bytes, f, sizeof(f));

@@ -16,8 +16,11 @@
  * the most it held at once over all its devices, not the sum of each
  * device's peak (which it may never have held at once): while the job has
  * used one device, that device's peak is the job's; once it has used two,
- * each allocation also reads the other devices' live bytes (loads of their
- * lines, no writes) and raises job.peak_all to the sum.
+ * an allocation that takes its device more than a step (1/256 of its
+ * budget, at least 1 MiB) above where the sum was last taken there (or
+ * the lowest the device went since) reads the other devices' live bytes
+ * and raises job.peak_all to the sum: churn below that step reads only its
+ * own line, and the job's peak is low by less than a step per device.
  * Per process: a slot with its pid and its bytes per device,
  * so that the runner can hand back the bytes of a process that died holding
  * them (kill -9).  A slot's bytes are split over VRAM_SHIM_SUBS counters,
@@ -64,7 +67,7 @@ typedef struct vram_shim_dev {
     _Atomic uint64_t refused;       /* allocations answered out-of-memory */
     uint64_t budget;                /* bytes the job may hold here; 0: none */
     _Atomic uint64_t card_free;     /* the card's free bytes at the job's start; 0: unknown */
-    char pad[8];
+    _Atomic uint64_t sum_mark;      /* `used` when the job's sum was last taken here, or lower since */
 } __attribute__((aligned(64))) vram_shim_dev;
 
 typedef struct vram_shim_sub {
@@ -130,7 +133,8 @@ static inline void vram_shim_raise(_Atomic uint64_t *peak, uint64_t v)
  * devices' first charges at once, the later mark sees the other's bytes. */
 static inline void vram_shim_note_peak(vram_shim_region *r, _Atomic uint64_t *seen, int d, uint64_t now)
 {
-    vram_shim_raise(&r->dev[d].peak, now);
+    vram_shim_dev *dv = &r->dev[d];
+    vram_shim_raise(&dv->peak, now);
     uint64_t bit = 1ull << d, devs;
     if (__builtin_expect(!(atomic_load_explicit(seen, memory_order_relaxed) & bit), 0)) {
         atomic_fetch_or(seen, bit);
@@ -140,11 +144,22 @@ static inline void vram_shim_note_peak(vram_shim_region *r, _Atomic uint64_t *se
     }
     if (__builtin_expect(!(devs & (devs - 1)), 1))
         return;                     /* one device: its peak is the job's */
+    uint64_t step = dv->budget >> 8 > (1u << 20) ? dv->budget >> 8 : 1u << 20;
+    if (__builtin_expect(now <= atomic_load_explicit(&dv->sum_mark, memory_order_relaxed) + step, 1))
+        return;
+    atomic_store_explicit(&dv->sum_mark, now, memory_order_relaxed);
     uint64_t all = now;
     for (int k = 0; k < VRAM_SHIM_DEVICES; k++)
         if (k != d && (devs >> k & 1))
             all += atomic_load_explicit(&r->dev[k].used, memory_order_relaxed);
     vram_shim_raise(&r->job.peak_all, all);
+}
+
+/* Device d of the job went down to `now` live bytes. */
+static inline void vram_shim_note_down(vram_shim_region *r, int d, uint64_t now)
+{
+    if (now < atomic_load_explicit(&r->dev[d].sum_mark, memory_order_relaxed))
+        atomic_store_explicit(&r->dev[d].sum_mark, now, memory_order_relaxed);
 }
 
 /* The job's peak over all its devices at once. */

@@ -588,7 +588,8 @@ again:;
         slot = claim_slot();
     if (slot >= 0)
         atomic_fetch_add_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
-    vram_shim_note_peak(r, &S.devs_seen, dev, now);
+    if (LIKELY(bytes))
+        vram_shim_note_peak(r, &S.devs_seen, dev, now);
     return CUDA_SUCCESS;
 }
 
@@ -600,7 +601,8 @@ static void uncharge(int dev, uint64_t bytes)
     int slot = atomic_load_explicit(&S.slot, memory_order_relaxed);
     if (slot >= 0)
         atomic_fetch_sub_explicit(&r->slot[slot].sub[sub_index()].bytes[dev], bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&r->dev[dev].used, bytes, memory_order_relaxed);
+    uint64_t now = atomic_fetch_sub_explicit(&r->dev[dev].used, bytes, memory_order_relaxed) - bytes;
+    vram_shim_note_down(r, dev, now);
 }
 
 /* After the driver said yes: remember the allocation, and note by how much

@@ -28,7 +28,7 @@ for c in $cmds; do
     page=$tmp/man/man1/vram-$c.1
     [ -s "$page" ] || { missing="$missing vram-$c.1"; continue; }
     # Every flag the help screen lists is on the page (roff writes - as \-).
-    for flag in $("$VRAM" "$c" --help | grep -Eo '^  (-[a-z], )?--[a-z-]+' | grep -Eo -- '--[a-z-]+'); do
+    for flag in $("$VRAM" "$c" --help | grep -Eo '^ +(-[a-z], )?--[a-z-]+' | grep -Eo -- '--[a-z-]+'); do
         grep -qF -- "$(echo "$flag" | sed 's/-/\\-/g')" "$page" || missing="$missing $c:$flag"
     done
 done
@@ -40,7 +40,7 @@ done
 # for an option with a value, and never says "unknown option".
 twice=""; unknown=""
 for c in $cmds; do
-    listed=$("$VRAM" "$c" --help | grep -Eo '^  (-[a-z], )?--[a-z-]+' | grep -Eo -- '--[a-z-]+')
+    listed=$("$VRAM" "$c" --help | grep -Eo '^ +(-[a-z], )?--[a-z-]+' | grep -Eo -- '--[a-z-]+')
     twice="$twice$(echo "$listed" | sort | uniq -d | sed "s/^/ $c:/" | tr -d '\n')"
     for flag in $listed; do
         out=$("$VRAM" "$c" "$flag=x" --help 2>&1 </dev/null)
@@ -50,6 +50,17 @@ for c in $cmds; do
     out=$("$VRAM" "$c" --no-such-option 2>&1 </dev/null)
     case $out in *"unknown option '--no-such-option'"*) ;; *) unknown="$unknown $c:(accepts anything)" ;; esac
 done
+# ... and the text above the options names only options it lists (another
+# command's are written with their command: 'vram submit --output').
+unlisted=""
+for c in $cmds; do
+    "$VRAM" "$c" --help >"$tmp/help"
+    listed=$(grep -Eo '^ +(-[a-z], )?--[a-z-]+' "$tmp/help" | grep -Eo -- '--[a-z-]+')
+    for w in $(sed '/^options:/,$d' "$tmp/help" | sed -E 's/vram [a-z]+ --[a-z-]+//g' | grep -Eo -- '--[a-z][a-z-]+' | sort -u); do
+        echo "$listed" | grep -qx -- "$w" || unlisted="$unlisted $c:$w"
+    done
+done
+[ -z "$unlisted" ] && ok help_text_names_only_listed_options || not_ok help_text_names_only_listed_options "$unlisted"
 [ -z "$twice" ] && ok help_lists_each_option_once || not_ok help_lists_each_option_once "$twice"
 [ -z "$unknown" ] && ok help_lists_only_accepted_options || not_ok help_lists_only_accepted_options "$unknown"
 "$VRAM" watch --help | grep -q '^  *VRAM_INTERVAL .*only as VRAM_INTERVAL here' \

@@ -27,7 +27,7 @@ n=$(find "$tmp/venv/lib" -path '*site-packages/vram/py.typed' | wc -l)
 # The tests, copied out of the tree so that only the installed package can
 # be imported (their python/ folder holds tests/ only); they still load the
 # library just built and read the shipped profiles.
-tests="test_binding test_scheduler test_exceptions test_apply test_oom_table"
+tests="test_binding test_scheduler test_exceptions test_apply test_oom_table test_estimate test_typing"
 mkdir -p "$tmp/run/python/tests"
 for t in $tests; do cp "$VRAM_TOP/python/tests/$t.py" "$tmp/run/python/tests/"; done
 ln -s "$VRAM_TOP/profiles" "$tmp/run/profiles"

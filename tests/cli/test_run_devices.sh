@@ -41,7 +41,10 @@ expect version_mismatch_is_no_sim 1 'version mismatch' -- env VRAM_STUB_NVML="fa
 # used: an error naming why, never the simulated card.  The node is made in
 # a private mount namespace (root, or an unprivileged user namespace).
 nodeless='mount -t tmpfs none /dev && : >/dev/nvidiactl && exec "$@"'
-if unshare -m true 2>/dev/null; then ns="unshare -m"; elif unshare -rm true 2>/dev/null; then ns="unshare -rm"; else ns=; fi
+probe='mount -t tmpfs none /dev && : >/dev/nvidiactl'
+if unshare -m sh -c "$probe" 2>/dev/null; then ns="unshare -m"
+elif unshare -rm sh -c "$probe" 2>/dev/null; then ns="unshare -rm"
+else ns=; fi
 if [ -n "$ns" ]; then
     expect driver_node_means_no_sim 1 '/dev/nvidiactl exists \(vram does not fall back to simulated' -- \
         $ns sh -c "$nodeless" sh env VRAM_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 "$VRAM" status --backend auto
@@ -49,6 +52,6 @@ if [ -n "$ns" ]; then
     expect no_driver_node_is_sim 0 'SIMULATED DEVICES' -- \
         $ns sh -c 'mount -t tmpfs none /dev && exec "$@"' sh env VRAM_NVML_LIBRARY=/nonexistent/libnvidia-ml.so.1 "$VRAM" status --backend auto
 else
-    echo "skip - $file/driver_node_means_no_sim: unshare cannot make a mount namespace here (needs root or user namespaces)"
+    echo "skip - $file/driver_node_means_no_sim: unshare cannot mount a private /dev here (needs root or user namespaces)"
 fi
 finish

@@ -34,4 +34,12 @@ for f in "$tmp"/cases/*; do
     fi
 done
 if [ "$n" -ge 20 ]; then ok all_cases_ran; else not_ok all_cases_ran "only $n cases"; fi
+# Under a memory-fraction cap the room is what was allowed less what PyTorch
+# held, not the device's free (70.12 GiB in the torch 2 case).
+expect fraction_room_torch2 0 'tried to allocate 2\.0 GiB with 419\.8 MiB left of the 7\.9 GiB allowed' -- \
+    "$VRAM" run --vram 1GiB --ladder "x=1; x=2" -- sh -c 'if [ {x} = 1 ]; then cat "$0" >&2; exit 1; fi' "$tmp/cases/pytorch2-fraction.oom"
+expect fraction_room_torch1 0 'tried to allocate 512\.0 MiB with 51\.2 MiB left of the 3\.5 GiB allowed' -- \
+    "$VRAM" run --vram 1GiB --ladder "x=1; x=2" -- sh -c 'if [ {x} = 1 ]; then cat "$0" >&2; exit 1; fi' "$tmp/cases/pytorch1-fraction.oom"
+expect no_fraction_says_free 0 'tried to allocate 22\.8 GiB with 12\.7 GiB free' -- \
+    "$VRAM" run --vram 1GiB --ladder "x=1; x=2" -- sh -c 'if [ {x} = 1 ]; then cat "$0" >&2; exit 1; fi' "$tmp/cases/pytorch2.oom"
 finish

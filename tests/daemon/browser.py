@@ -146,6 +146,14 @@ def check_devices(page, c):
     procs = page.evaluate('[...document.querySelectorAll(\'.device[data-index="0"] .procs td\')]'
                           '.map(td => td.textContent)')
     c.check("shows_the_processes", procs and "ComfyUI" in procs, "cells: %r" % procs)
+    fields = page.evaluate('(() => { const d = document.querySelector(\'.device[data-index="0"]\');'
+                           ' const f = (n) => d.querySelector(\'[data-field="\' + n + \'"]\').textContent;'
+                           ' return [f("reserved"), f("capacity"), f("total")]; })()')
+    # The simulated card reports no driver-reserved memory (NVML v2 only):
+    # shown as such, and capacity is the total less the margin.
+    c.check("shows_driver_reserved_and_capacity",
+            fields and fields[0] == "\u2013" and fields[1].endswith("GiB") and fields[1] != fields[2],
+            "reserved, capacity, total: %r" % (fields,))
     live, _ = page.wait_for('document.getElementById("live").textContent === "live"', 5)
     c.check("follows_the_stream", bool(live))
 

@@ -33,6 +33,24 @@ rc=$?
 if [ $rc = 0 ] && grep -q '^last$' "$tmp/follow.out" && grep -q 'attempt 1 finished' "$tmp/follow.out"; then
     ok follow_ends_with_the_job
 else not_ok follow_ends_with_the_job "rc $rc: $(tail -c 400 "$tmp/follow.out")"; fi
+# Between rounds --follow sleeps on inotify (the log file), not on a timer:
+# it watches the file and never calls nanosleep while the job is quiet.
+if command -v strace >/dev/null; then
+    gate_follow=$tmp/gate_follow
+    job2=$("$VRAM" submit --vram 1GiB -- sh -c 'echo one; while [ ! -e '"$gate_follow"' ]; do sleep 0.05; done; echo two')
+    strace -f -qq -o "$tmp/follow.strace" -e trace=inotify_add_watch,poll,clock_nanosleep,nanosleep \
+        "$VRAM" log --follow "$job2" >"$tmp/follow2.out" 2>&1 &
+    tracer=$!
+    wait_for "$tmp/follow2.out" '^one$' 20
+    wait_for "$tmp/follow.strace" 'nanosleep|poll\(\[\{fd=[0-9]+, events=POLLIN\}\], 1, 1000' 20
+    touch "$gate_follow"
+    wait $tracer
+    if grep -q '^two$' "$tmp/follow2.out" && grep -Eq 'inotify_add_watch\(.*IN_MODIFY.*= [0-9]+$' "$tmp/follow.strace" \
+       && ! grep -q nanosleep "$tmp/follow.strace"; then ok follow_sleeps_on_inotify
+    else not_ok follow_sleeps_on_inotify "$(grep -E 'inotify|nanosleep' "$tmp/follow.strace" | head -5; tail -c 200 "$tmp/follow2.out")"; fi
+else
+    echo "skip - $file/follow_sleeps_on_inotify: strace is not installed"
+fi
 expect log_prints_stdout_and_stderr 0 '^on-stderr$' -- "$VRAM" log "$job"
 # Into a pipe the bytes are the job's own; on a terminal they are shown escaped.
 if "$VRAM" log "$job" | grep -q "$(printf 'first\033\[31mred\a')"; then ok log_raw_into_a_pipe
@@ -111,7 +129,34 @@ expect dependent_runs_after_restart 0 '' -- "$VRAM" wait "$held" "$waiter" --tim
 expect after_unknown_job_refused 2 'not queued: --after 99999: vramd has no job 99999' -- \
     "$VRAM" submit --vram 1GiB --after 99999 -- true
 expect afterok_bad_id_refused 2 "--afterok: 'soon' is not a job id" -- "$VRAM" submit --vram 1GiB --afterok soon -- true
-expect after_with_csv_refused 2 'not with --csv' -- "$VRAM" submit --csv /dev/null --after 1
+# A CSV batch: --after/--afterok hold every row, a row's 'after', 'afterok'
+# and 'output' columns are its own; --output (one file) is refused for a batch.
+expect output_with_csv_refused 2 "--output is one job's file, not a batch's: give each row its own in an 'output' column" -- \
+    "$VRAM" submit --csv /dev/null --output x.txt
+gate4=$tmp/gate4
+hold=$("$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e '"$gate4"' ]; do sleep 0.05; done')
+printf 'name,vram,after,output,command\nb1,1GiB,,b1.txt,echo one\nb2,1GiB,{prev},b2.txt,echo two\n' | \
+    sed "s/{prev}/$hold/" >"$tmp/deps.csv"
+"$VRAM" submit --csv "$tmp/deps.csv" --afterok "$hold" --json >"$tmp/batch.json" 2>"$tmp/batch.err"
+wait_until 20 sh -c "'$VRAM' queue | grep -c 'Dependency: waits for job $hold to' | grep -qx 2" || true
+"$VRAM" queue --json >"$tmp/q3.json"
+touch "$gate4"
+"$VRAM" wait --timeout 30 $(python3 -c 'import json,sys; print(" ".join(str(j["job"]) for j in json.load(open(sys.argv[1]))["jobs"]))' "$tmp/batch.json") >/dev/null 2>&1
+if python3 - "$tmp/batch.json" "$tmp/q3.json" "$hold" <<'PY'
+import json, sys
+batch = json.load(open(sys.argv[1]))["jobs"]
+q = {j["id"]: j for j in json.load(open(sys.argv[2]))["jobs"]}
+hold = int(sys.argv[3])
+assert len(batch) == 2, batch
+for row in batch:
+    j = q[row["job"]]
+    assert j["state"] == "queued" and j["reason"].startswith("Dependency: waits for job %d to" % hold), j
+PY
+then ok csv_after_holds_every_row; else not_ok csv_after_holds_every_row "$(cat "$tmp/batch.err"; head -c 800 "$tmp/q3.json")"; fi
+if grep -qx one "$tmp/b1.txt" 2>/dev/null && grep -qx two "$tmp/b2.txt" 2>/dev/null; then ok csv_output_column_per_row
+else not_ok csv_output_column_per_row "$(cat "$tmp/b1.txt" "$tmp/b2.txt" 2>&1)"; fi
+printf 'vram,afterok,command\n1GiB,soon,true\n' >"$tmp/baddep.csv"
+expect csv_bad_after_named 2 "baddep.csv:2: afterok: 'soon' is not a job id" -- "$VRAM" submit --csv "$tmp/baddep.csv"
 
 # ---- --output ----
 out=$("$VRAM" submit --vram 1GiB --output out.txt -- sh -c 'echo to-the-file; echo err-too >&2')

@@ -310,6 +310,22 @@ TEST(mig_card_becomes_its_instances_with_their_own_memory)
     CHECK_EQ(s->devices[0].error, 0);
     CHECK_EQ(s->devices[0].procs_status, 0);
     vram_snapshot_free(s);
+    /* Admission is per instance, each within its own memory (less the
+     * margin), never the whole card's 81559 MiB. */
+    vram_ledger *l;
+    CHECK_OK(vram_ledger_open(ctx, NULL, &l));
+    vram_ledger_device ld0, ld1;
+    CHECK_OK(vram_ledger_device_info(l, 0, &ld0));
+    CHECK_OK(vram_ledger_device_info(l, 1, &ld1));
+    CHECK(ld0.capacity_bytes > 19968 * MiB && ld0.capacity_bytes < 40192 * MiB);
+    CHECK(ld1.capacity_bytes > 0 && ld1.capacity_bytes < 19968 * MiB);
+    vram_lease_request rq = { .bytes = 24000 * MiB, .device = 1, .wait_ms = 0 };
+    vram_lease_info li;
+    CHECK(vram_lease_acquire(l, &rq, &li) != 0);    /* more than the 2g instance has */
+    rq.device = 0;
+    CHECK_OK(vram_lease_acquire(l, &rq, &li));
+    CHECK_OK(vram_lease_release(l, li.id));
+    CHECK_OK(vram_ledger_close(l));
     CHECK_OK(vram_ctx_close(ctx));
 
     /* MIG on and no instance made yet: nothing CUDA can use. */

@@ -26,12 +26,16 @@ int main(void)
     SIZE(vram_lease_info);
     SIZE(vram_ledger_device);
     SIZE(vram_sched_stats);
+    SIZE(vram_estimate);
+    SIZE(vram_suggestion);
+    SIZE(vram_optimization);
     printf(", \"vram_task_call.reason\": %zu", offsetof(vram_task_call, reason));
     printf(", \"vram_outcome.resampled\": %zu", offsetof(vram_outcome, resampled));
     printf(", \"vram_lease_request.pgid\": %zu", offsetof(vram_lease_request, pgid));
     printf(", \"vram_task.fn\": %zu", offsetof(vram_task, fn));
     printf(", \"vram_lease_request.bytes\": %zu", offsetof(vram_lease_request, bytes));
     printf(", \"vram_sched_config.workers\": %zu", offsetof(vram_sched_config, workers));
+    printf(", \"vram_optimization.evaluated\": %zu", offsetof(vram_optimization, evaluated));
     printf(", \"versions\": [%d, %d, %d]", VRAM_TASK_VERSION, VRAM_SCHED_CONFIG_VERSION,
            VRAM_LEASE_REQUEST_VERSION);
     printf("}\n");
