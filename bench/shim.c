@@ -293,8 +293,15 @@ int main(int argc, char **argv)
     compare(&direct, &hooked, THREADS, true, pairs / THREADS + 1, max_s, &dd, &sd, &lod, &hid, &errors);
     compare(&direct_async, &hooked_async, 1, false, pairs / 4 + 1, max_s, &da, &sa, &loa, &hia, &errors);
 
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = -1;
+        fclose(f);
+    }
     printf("shim: one cuMemAlloc_v2 + cuMemFree_v2 of %d bytes on the stub driver, median of %d rounds "
-           "(%ld pairs a thread on one thread)\n", SIZE, ROUNDS, pairs);
+           "(%ld pairs on one thread; load average %.1f at the end)\n", SIZE, ROUNDS, pairs, load);
     printf("%-26s %14s %14s %12s %8s   %s\n", "", "without shim", "with shim", "added", "ratio",
            "added, middle half of rounds");
     row("1 thread", d1, s1, lo1, hi1);

@@ -131,18 +131,28 @@ static int print_pages(vram_client *c, const char *state, uint64_t limit)
 {
     vram_lease_info leases[QUEUE_LEASES_SHOWN];
     size_t nleases = 0;
-    int rc = vram_client_leases(c, leases, QUEUE_LEASES_SHOWN, &nleases);
-    if (rc && rc != VRAM_ERANGE)
-        return rc;
-    if (nleases > QUEUE_LEASES_SHOWN)
-        nleases = QUEUE_LEASES_SHOWN;
     char after[64] = "", next[64];
     uint64_t left = limit ? limit : UINT64_MAX;
+    int rc;
     do {
-        vram_job_list *l;
-        if ((rc = vram_client_jobs_page(c, state, left < QUEUE_PAGE ? left : QUEUE_PAGE, after, &l, next,
-                                        sizeof(next))))
+        vram_job_list *l = NULL;
+        /* The first page's reply carries the client leases too: one round
+         * trip for both (bench/tsp's list row). */
+        if (!*after) {
+            rc = vram_client_jobs_page_leases(c, state, left < QUEUE_PAGE ? left : QUEUE_PAGE, after, &l, next,
+                                              sizeof(next), leases, QUEUE_LEASES_SHOWN, &nleases);
+            if (rc == VRAM_ERANGE && l)
+                rc = 0;
+        } else {
+            rc = vram_client_jobs_page(c, state, left < QUEUE_PAGE ? left : QUEUE_PAGE, after, &l, next,
+                                       sizeof(next));
+        }
+        if (rc) {
+            vram_job_list_free(l);
             return rc;
+        }
+        if (nleases > QUEUE_LEASES_SHOWN)
+            nleases = QUEUE_LEASES_SHOWN;
         if (!*after) {
             print_counts(l, nleases);
             if (l->count || nleases)

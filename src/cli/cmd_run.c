@@ -188,9 +188,10 @@ static int run(cli_args *a)
         free(settings);
         return rc;
     }
-    /* vramd's runner, started ahead of its job's turn with its devices
-     * open, waits here: 'g' once the daemon has recorded the start, else
-     * (a cancel, the daemon gone) it ends having said nothing. */
+    /* vramd's runner, its devices open and what it can learn before its
+     * turn learned, waits here: 'g' once the daemon has recorded the start
+     * (or at once, for a runner started ahead, whose claim then waits for
+     * the turn), else (the daemon gone) it ends having said nothing. */
     if (cli_has(a, "gate"))
         vram_job_runner_warm();
     if (cli_has(a, "gate") && !wait_at_gate(a)) {

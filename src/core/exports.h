@@ -170,6 +170,14 @@ VRAM_API void vram_job_runner_warm(void);
 VRAM_API int vram_client_call(vram_client *c, const char *request_json, int timeout_ms,
                               char **reply_json);
 
+/* vram_client_jobs_page, and the client leases its reply carries, from one
+ * request: `vram queue` lists both with one round trip.  The leases as
+ * vram_client_leases gives them (VRAM_ERANGE when there are more than cap,
+ * *nleases then the whole count, and the page is still given). */
+VRAM_API int vram_client_jobs_page_leases(vram_client *c, const char *state, uint64_t limit, const char *after,
+                                          vram_job_list **out, char *next, size_t nextcap,
+                                          vram_lease_info *leases, size_t cap, size_t *nleases);
+
 #ifdef __cplusplus
 }
 #endif

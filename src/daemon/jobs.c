@@ -6,7 +6,8 @@
  * A queued job waits for its lease in the one ledger (an async request); when
  * granted, the job moves queued -> starting in the database and a runner
  * (`vram run --daemon-job N ...`, started by spawn.c) is held at a gate
- * until that move is on disk.  The runner claims its job over the socket
+ * until that move is on disk, or the runner started ahead of the turn
+ * (prepare_runners) has its held claim answered then.  The runner claims its job over the socket
  * (starting -> running), asks for another budget after an out-of-memory
  * (job-rung), names the job's process group (owner) and says when it ended;
  * with no daemon to tell, its wire/link.c writes the end to the job store.

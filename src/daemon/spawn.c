@@ -6,11 +6,11 @@
  * its own with the job's folder, environment and log, and started at once:
  * it opens its devices, then waits at its gate (a pipe, its fd 3) until the
  * daemon has recorded the start on disk.  jobs.c opens the gate, or tells
- * the runner to go away; it may start a runner ahead of its job's turn, so
- * that the turn costs only the gate.  The job's command, settings and
- * budget the runner gets from the daemon when it claims the job, not from
- * here.  This file knows how to start a process and nothing of the job's
- * states.
+ * the runner to go away; a runner it starts ahead of its job's turn has
+ * its gate opened at once and waits in its claim instead.  The job's
+ * command, settings and budget the runner gets from the daemon when it
+ * claims the job, not from here.  This file knows how to start a process
+ * and nothing of the job's states.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -569,13 +569,16 @@ int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job
     return 0;
 }
 
-int vram_client_jobs_page(vram_client *c, const char *state, uint64_t limit, const char *after,
-                          vram_job_list **out, char *next, size_t nextcap)
+int vram_client_jobs_page_leases(vram_client *c, const char *state, uint64_t limit, const char *after,
+                                 vram_job_list **out, char *next, size_t nextcap,
+                                 vram_lease_info *leases, size_t cap, size_t *nleases)
 {
-    if (!c || !out || !next || !nextcap)
+    if (!c || !out || !next || !nextcap || (nleases && cap && !leases))
         return vram__fail(VRAM_EINVAL, "vram_client_jobs_page: NULL argument");
     *out = NULL;
     next[0] = '\0';
+    if (nleases)
+        *nleases = 0;
     vram__json_doc *doc;
     int rc = list_page(c, state, limit, after, &doc);
     if (rc)
@@ -583,8 +586,16 @@ int vram_client_jobs_page(vram_client *c, const char *state, uint64_t limit, con
     const vram__jv *root = vram__json_root(doc);
     rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), out);
     next_of(root, next, nextcap);
+    if (!rc && nleases)
+        rc = vram__list_reply_leases(root, leases, cap, nleases);
     vram__json_doc_free(doc);
     return rc;
+}
+
+int vram_client_jobs_page(vram_client *c, const char *state, uint64_t limit, const char *after,
+                          vram_job_list **out, char *next, size_t nextcap)
+{
+    return vram_client_jobs_page_leases(c, state, limit, after, out, next, nextcap, NULL, 0, NULL);
 }
 
 /* Writes v as JSON with j. */

@@ -2,7 +2,8 @@
 /*
  * wire/client_status.c - asks vramd for its view of the cards: the
  * snapshot its ledger counts, every lease of the machine included, and the
- * leases its clients hold (which `vram queue` lists beside the jobs).
+ * leases its clients hold (which `vram queue` lists beside the jobs, read
+ * from the reply of its first list page: every page carries them).
  *
  * `vram status`, `vram watch` and the Python binding's status() show this
  * when a daemon answers, so that they agree with the dashboard and with
@@ -16,6 +17,7 @@
 
 #include "core/json_read.h"
 #include "monitor/monitor.h"
+#include "wire/protocol.h"
 
 int vram_client_snapshot(vram_client *c, vram_snapshot **out)
 {
@@ -40,22 +42,10 @@ int vram_client_snapshot(vram_client *c, vram_snapshot **out)
     return rc;
 }
 
-int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t *count_out)
+/* The client leases a list reply carries (every page does). */
+int vram__list_reply_leases(const vram__jv *root, vram_lease_info *buf, size_t cap, size_t *count_out)
 {
-    if (!c || !count_out || (cap && !buf))
-        return vram__fail(VRAM_EINVAL, "vram_client_leases: NULL argument");
-    *count_out = 0;
-    char *reply = NULL;
-    int rc = vram_client_call(c, "{\"op\":\"list\",\"limit\":1}", 30000, &reply);
-    if (rc)
-        return rc;
-    char err[256];
-    vram__json_doc *doc = NULL;
-    rc = vram__json_read(reply, strlen(reply), 0, &doc, err, sizeof(err));
-    vram_free(reply);
-    if (rc)
-        return vram__fail(rc, "vramd's list reply: %s", err);
-    const vram__jv *arr = vram__jv_get(vram__json_root(doc), "leases");
+    const vram__jv *arr = vram__jv_get(root, "leases");
     size_t n = arr && arr->kind == VRAM__JV_ARRAY ? arr->n : 0;
     for (size_t i = 0; i < n && i < cap; i++) {
         const vram__jv *o = arr->items[i];
@@ -81,7 +71,26 @@ int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t 
         l->device = (unsigned)device;
         l->pid = (uint32_t)pid;
     }
-    vram__json_doc_free(doc);
     *count_out = n;
     return n > cap ? vram__fail(VRAM_ERANGE, "%zu client leases, room for %zu", n, cap) : 0;
+}
+
+int vram_client_leases(vram_client *c, vram_lease_info *buf, size_t cap, size_t *count_out)
+{
+    if (!c || !count_out || (cap && !buf))
+        return vram__fail(VRAM_EINVAL, "vram_client_leases: NULL argument");
+    *count_out = 0;
+    char *reply = NULL;
+    int rc = vram_client_call(c, "{\"op\":\"list\",\"limit\":1}", 30000, &reply);
+    if (rc)
+        return rc;
+    char err[256];
+    vram__json_doc *doc = NULL;
+    rc = vram__json_read(reply, strlen(reply), 0, &doc, err, sizeof(err));
+    vram_free(reply);
+    if (rc)
+        return vram__fail(rc, "vramd's list reply: %s", err);
+    rc = vram__list_reply_leases(vram__json_root(doc), buf, cap, count_out);
+    vram__json_doc_free(doc);
+    return rc;
 }

@@ -122,4 +122,9 @@ void vram__reply_end(vram__json *j);
 /* A whole error reply line. */
 void vram__reply_error(vram__buf *b, const char *id, int err, const char *message);
 
+/* The client leases a "list" reply carries (every page does), as
+ * vram_client_leases gives them: VRAM_ERANGE when there are more than cap,
+ * *count_out the whole count (wire/client_status.c). */
+int vram__list_reply_leases(const vram__jv *root, vram_lease_info *buf, size_t cap, size_t *count_out);
+
 #endif /* VRAM_WIRE_PROTOCOL_H */

@@ -42,6 +42,20 @@ for cmd in "version --version" "submit submit --vram 1GiB -- true" "queue queue"
     fi
 done
 grep -q '^[0-9]' "$tmp/out.submit" && ok submit_was_queued || not_ok submit_was_queued "$(cat "$tmp/out.submit")"
+# Each of these asks vramd once: `vram queue` has its first page and the
+# client leases it lists from one reply (a second round trip was a tenth of
+# its time: bench/tsp's list row).
+if command -v strace >/dev/null; then
+    for cmd in "submit submit --vram 1GiB -- true" "queue queue"; do
+        name=${cmd%% *}
+        set -- ${cmd#* }
+        strace -f -e trace=sendto,sendmsg,write -o "$tmp/$name.strace" "$VRAM" "$@" >/dev/null 2>&1
+        n=$(grep -cE '^[0-9]+ +(sendto|sendmsg)\(' "$tmp/$name.strace")
+        [ "$n" = 1 ] && ok "${name}_asks_once" || not_ok "${name}_asks_once" "$n requests: $(grep -E 'sendto|sendmsg' "$tmp/$name.strace" | head -c 400)"
+    done
+else
+    echo "skip - $file/queue_asks_once: strace is not installed (scripts/deps.sh test)"
+fi
 
 # The store's users still reach SQLite, through dlopen.
 got=$(VRAM_HISTORY=$tmp/history.db loaded history "$VRAM" history)
