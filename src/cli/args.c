@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 
 volatile int cli_interrupted;
+const char *cli_invoked_as;
 
 static int flag_count(const cli_command *cmd)
 {
@@ -57,7 +58,10 @@ bool cli_shadows(const cli_command *cmd, const char *name)
 
 static void print_help(const cli_command *cmd)
 {
-    printf("usage: vram %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+    if (cli_invoked_as)
+        printf("usage: %s %s\n\n%s\n", cli_invoked_as, cmd->usage, cmd->summary);
+    else
+        printf("usage: vram %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
     if (cmd->description)
         printf("\n%s\n", cmd->description);
     if (flag_count(cmd)) {

@@ -71,6 +71,10 @@ extern const cli_command cmd_profiles, cmd_estimate, cmd_plan, cmd_optimize, cmd
  * (docgen.c): argv is what follows `--generate`. */
 int cli_generate(const cli_command *const *cmds, size_t n, int argc, char **argv);
 
+/* "vramd" when the program was started by that name (it is `vram serve`):
+ * help then shows the name that was typed.  NULL otherwise. */
+extern const char *cli_invoked_as;
+
 /* Parses argv (after the command name) into a; on bad input prints one line
  * on stderr and returns EXIT_USAGE.  --help prints help and returns -1. */
 int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *a);

@@ -46,6 +46,7 @@ int main(int argc, char **argv)
     const char *self = strrchr(argv[0], '/');
     if (!strcmp(self ? self + 1 : argv[0], "vramd")) {
         cli_args a;
+        cli_invoked_as = "vramd";
         int rc = cli_parse(&cmd_serve, argc - 1, argv + 1, &a);
         if (rc == 0)
             rc = cmd_serve.run(&a);

@@ -12,12 +12,14 @@
  * its command nor its log, in lists, show and the subscribe stream alike.
  * Where a job's log is, is answered here too (vramd_job_log_path).
  */
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/json_read.h"
@@ -31,6 +33,120 @@ static uint32_t queue_tag(const char *db_path)
     for (const unsigned char *p = (const unsigned char *)db_path; *p; p++)
         h = (h ^ *p) * 16777619u;
     return h;
+}
+
+/* ---- whether a submitter has a home of their own, in bounded time ----
+ * A home may be on NFS, and a stat of a stalled mount waits for minutes:
+ * on the daemon's one loop thread that would stop every client.  So the
+ * stat runs in a thread of its own, waited for HOME_CHECK_MS at most; a
+ * home that does not answer in time is taken as none (the job logs beside
+ * the queue), and kept so HOME_KEEP_MS for that user (an answer in time
+ * is not kept: a home made or removed since counts at once).
+ * At most HOME_STUCK_MAX such threads may be stuck at once; past that, no
+ * new one is started until one comes back. */
+#define HOME_CHECK_MS 300
+#define HOME_KEEP_MS 30000
+#define HOME_STUCK_MAX 4
+#define HOME_CACHE 16
+
+typedef struct home_check {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    bool done, ok, abandoned;
+    uint32_t uid;
+    char path[sizeof(((vramd_identity *)0)->home)];
+} home_check;
+
+static pthread_mutex_t homes_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { uint32_t uid; bool ok; uint64_t until_ms; } homes[HOME_CACHE];  /* stalled ones */
+static unsigned homes_next, homes_stuck;
+
+static void *home_stat(void *arg)
+{
+    home_check *h = arg;
+    struct stat st;
+    bool ok = stat(h->path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == h->uid;
+    pthread_mutex_lock(&h->m);
+    h->done = true;
+    h->ok = ok;
+    bool abandoned = h->abandoned;
+    pthread_cond_signal(&h->c);
+    pthread_mutex_unlock(&h->m);
+    if (abandoned) {                /* the loop stopped waiting: it is ours to free */
+        pthread_mutex_lock(&homes_lock);
+        homes_stuck--;
+        pthread_mutex_unlock(&homes_lock);
+        pthread_cond_destroy(&h->c);
+        pthread_mutex_destroy(&h->m);
+        free(h);
+    }
+    return NULL;
+}
+
+/* Whether `home` is a folder of uid's own, known within HOME_CHECK_MS. */
+static bool home_usable(uint32_t uid, const char *home)
+{
+    uint64_t now = vram__now_ms();
+    pthread_mutex_lock(&homes_lock);
+    for (unsigned i = 0; i < HOME_CACHE; i++)
+        if (homes[i].until_ms > now && homes[i].uid == uid) {
+            bool ok = homes[i].ok;
+            pthread_mutex_unlock(&homes_lock);
+            return ok;
+        }
+    bool room = homes_stuck < HOME_STUCK_MAX;
+    pthread_mutex_unlock(&homes_lock);
+    home_check *h = room ? calloc(1, sizeof(*h)) : NULL;
+    bool ok = false, answered = false;
+    if (h) {
+        pthread_mutex_init(&h->m, NULL);
+        pthread_cond_init(&h->c, NULL);
+        h->uid = uid;
+        vram__strlcpy(h->path, home, sizeof(h->path));
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        bool started = pthread_create(&t, &attr, home_stat, h) == 0;
+        pthread_attr_destroy(&attr);
+        if (!started) {             /* no thread: asked here, unbounded, as before */
+            home_stat(h);
+        } else {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += (long)HOME_CHECK_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            pthread_mutex_lock(&h->m);
+            while (!h->done && pthread_cond_timedwait(&h->c, &h->m, &until) == 0)
+                ;
+        }
+        if (!started)
+            pthread_mutex_lock(&h->m);
+        answered = h->done;
+        ok = h->ok;
+        if (!answered) {            /* counted before the thread can see it abandoned */
+            pthread_mutex_lock(&homes_lock);
+            homes_stuck++;
+            pthread_mutex_unlock(&homes_lock);
+            h->abandoned = true;
+        }
+        pthread_mutex_unlock(&h->m);
+        if (answered) {
+            pthread_cond_destroy(&h->c);
+            pthread_mutex_destroy(&h->m);
+            free(h);
+        }
+    }
+    if (answered)
+        return ok;
+    pthread_mutex_lock(&homes_lock);
+    unsigned k = homes_next++ % HOME_CACHE;
+    homes[k].uid = uid;
+    homes[k].ok = false;
+    homes[k].until_ms = now + HOME_KEEP_MS;
+    pthread_mutex_unlock(&homes_lock);
+    return false;
 }
 
 static int log_path_of(vramd *d, const vramd_job *j, char *buf, size_t cap)
@@ -48,8 +164,7 @@ static int log_path_of(vramd *d, const vramd_job *j, char *buf, size_t cap)
      * beside the queue, in a file given to them: `vram log` reads it
      * through vramd; its end, should vramd be gone, is then lost, and the
      * job recorded lost, never run twice. */
-    struct stat st;
-    if (stat(who.home, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != owner) {
+    if (!home_usable(owner, who.home)) {
         snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)j->row.id);
         return 0;
     }

@@ -70,6 +70,9 @@ grep -q '^\\fBVRAM_INTERVAL\\fR$' "$tmp/man/man1/vram-watch.1" \
     && ! grep -q '^\\fB\\-\\-interval\\fR, \\fBVRAM_INTERVAL' "$tmp/man/man1/vram-watch.1" \
     && ok watch_page_names_shadowed_setting_by_env || not_ok watch_page_names_shadowed_setting_by_env \
        "$(grep -n INTERVAL "$tmp/man/man1/vram-watch.1")"
+# Started as vramd (make install links it), its help names vramd, as vramd(8) does.
+ln -s "$VRAM" "$tmp/vramd"
+expect vramd_help_names_vramd 0 '^usage: vramd \[--socket PATH\]' -- "$tmp/vramd" --help
 [ -s "$tmp/man/man8/vramd.8" ] && grep -q '^\.TH "VRAMD" "8"' "$tmp/man/man8/vramd.8" \
     && ok vramd_page_in_section_8 || not_ok vramd_page_in_section_8 "no vramd.8"
 # The pages are the same on every build: nothing of the time or the machine.

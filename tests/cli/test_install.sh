@@ -58,7 +58,7 @@ expect installed_profiles 0 "$(realpath "$prefix")/share/vram/profiles/latentsyn
 # then "vram": the command finds itself through /proc/self/exe).
 expect installed_profiles_from_path 0 "$(realpath "$prefix")/share/vram/profiles/latentsync.ini" -- \
     env -C "$tmp" PATH="$prefix/bin:$PATH" XDG_CONFIG_HOME="$tmp/config" vram profiles show latentsync
-expect installed_vramd 0 'usage: vram serve' -- "$prefix/bin/vramd" --help
+expect installed_vramd 0 'usage: vramd \[--socket' -- "$prefix/bin/vramd" --help
 # The installed command preloads the installed shim (LIBDIR/vram, multiarch).
 expect installed_run_finds_shim 0 "PRELOAD=$prefix/bin/\.\./$lib/vram/libvram_shim\.so" -- \
     env -C "$tmp" VRAM_BACKEND=sim VRAM_HISTORY=- "$prefix/bin/vram" run --vram 1GiB -- sh -c 'echo PRELOAD=$LD_PRELOAD' 

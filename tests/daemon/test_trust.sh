@@ -275,6 +275,33 @@ for j in json.load(sys.stdin)["jobs"]:
     if j["id"] == '"$ejob"': print(j["state"], j["outcome"], j["exit_status"])')
     if [ "$est" = "failed failed 3" ]; then ok end_of_submitters_job_kept_without_vramd
     else not_ok end_of_submitters_job_kept_without_vramd "job $ejob is '$est': $(grep "job $ejob" "$tmp/pub.log" | tail -3)"; fi
+    # A submitter without a home of their own logs beside the queue, in a
+    # folder of root's: with vramd gone its end has nowhere to go, so the
+    # next vramd records the job lost, and never runs it a second time.
+    mv "$tmp/ohome" "$tmp/ohome.away"
+    hjob=$(cd "$tmp/pubout" && as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sh -c 'echo ran >>ran-homeless; sleep 2; exit 3')
+    wait_until 20 sh -c "env VRAM_SOCKET='$tmp/pub/s.sock' '$VRAM' queue | grep -Eq '^ *$hjob +running'"
+    sleep 0.5                       # its process group reaches the disk
+    kill -9 $pubd; wait $pubd 2>/dev/null
+    wait_until 20 sh -c "! pgrep -f -- '--daemon-job $hjob ' >/dev/null"
+    env VRAM_SOCKET="$tmp/pub/s.sock" VRAM_SOCKET_GROUP="$other" VRAM_DB="$tmp/pubq/q.db" \
+        "$VRAM" serve >>"$tmp/pub.log" 2>&1 &
+    pubd=$!
+    wait_until 10 env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue
+    sleep 1
+    hst=$(env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue --json | python3 -c 'import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == '"$hjob"': print(j["state"], j["outcome"])')
+    if [ "$hst" = "failed lost" ] && [ "$(wc -l <"$tmp/pubout/ran-homeless")" = 1 ]; then ok homeless_submitters_job_lost_not_run_twice
+    else not_ok homeless_submitters_job_lost_not_run_twice "job $hjob is '$hst', ran $(wc -l <"$tmp/pubout/ran-homeless" 2>&1) times"; fi
+    mv "$tmp/ohome.away" "$tmp/ohome"
+    # A uid the root daemon cannot become (no account) is refused at submit,
+    # named, and nothing is queued.
+    nouid=$((54000 + RANDOM % 1000))
+    while getent passwd "$nouid" >/dev/null; do nouid=$((nouid + 1)); done
+    expect submitter_without_account_refused 1 "cannot run a job as uid $nouid: no such user" -- \
+        setpriv --reuid="$nouid" --regid="$(id -g "$other")" --clear-groups -- \
+        env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- true
     kill -TERM $pubd; wait $pubd 2>/dev/null
     # A daemon run by the other user: root's job would run as that user, so
     # it is refused, unless the daemon says --group-jobs yes.
@@ -321,7 +348,7 @@ squat=$!
 else
     for t in other_user_subscribe_hides_command owner_subscribe_hears_command other_user_dashboard_hides_command \
              other_user_sees_no_log job_gets_submitters_home_and_user submitters_log_is_theirs end_of_submitters_job_kept_without_vramd \
-             other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
+             homeless_submitters_job_lost_not_run_twice submitter_without_account_refused other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
              group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi

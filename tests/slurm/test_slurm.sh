@@ -184,6 +184,16 @@ fi
 set_plugstack shim=/nonexistent/libvram_shim.so
 expect missing-shim-plain-step 0 "" -- run srun true
 expect missing-shim-shard-off 0 "^VRAM_BUDGET_BYTES=" -- run srun --gres=shard:2 --vram-enforce=off env
+# plugstack.conf's enforce= is the default a step without --vram-enforce
+# gets: off loads no shim (even a missing one); --vram-enforce still wins.
+set_plugstack shim=/nonexistent/libvram_shim.so enforce=off
+expect plugstack-enforce-default 0 "^VRAM_ENFORCE=off\$" -- run srun --vram=1G env
+expect_lines plugstack-enforce-off-no-preload '^LD_PRELOAD=' 0
+expect plugstack-enforce-flag-wins 1 "needs the shim" -- run srun --vram=1G --vram-enforce=hard true
+# A bad plugstack.conf argument is named (Slurm then refuses the plugin, as
+# it does any required plugin that fails to start).
+set_plugstack enforce=sometimes
+expect plugstack-bad-value-named 1 "plugstack.conf enforce=sometimes: use hard, soft or off" -- run srun true
 set_plugstack
 
 # ---- with vramd on the node ------------------------------------------------
