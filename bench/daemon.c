@@ -12,9 +12,11 @@
  *   - admission latency: from one job's end to the start of the job that
  *     waited for its memory, against what a 50 ms polling admitter gives;
  *   - N jobs queued (default 10,000; issue 13's targets are for 100,000),
- *     pipelined 200 to a write at a steady rate: submits per second over
- *     the first and the last tenth (the same when a submit's cost does not
- *     grow with the queue), `vram queue` of the first page (target < 10 ms)
+ *     pipelined 200 to a write at a steady rate, each write with 20 cancels
+ *     of jobs queued before (job ends: the daemon forgets its oldest
+ *     finished jobs past those it keeps): requests per second over the
+ *     first and the last tenth (the same when neither a submit's cost nor
+ *     an end's grows with the queue), `vram queue` of the first page (target < 10 ms)
  *     and `vram queue --json` of all (target < 1 s at 100,000, bounded
  *     memory: the command's peak RSS is shown), the daemon's CPU while idle
  *     with them queued, and its memory before and after queuing them.
@@ -153,12 +155,34 @@ static double submits_per_second(int clients, unsigned long *failed)
 
 /* ---- a long queue ----------------------------------------------------------------- */
 
-/* Queues n `true` jobs of 20 GiB (they wait behind the holder), 200 request
- * lines to a write on one connection; rate[0] and rate[1]: submits per
- * second over the first and the last tenth. */
-static uint64_t fill(uint64_t n, double rate[2])
+/* Queues n `true` jobs of 20 GiB (they wait behind the holder), 200
+ * submit lines to a write on one connection, each write with 20 cancels of
+ * jobs queued earlier (ends: the daemon forgets its oldest finished jobs
+ * past the 1,000 it keeps), until n are queued.  rate[0] and rate[1]:
+ * requests (submits and cancels) per second over the first and the last
+ * tenth, and cpu[0], cpu[1]: the daemon's CPU per request over them (in
+ * µs: the cost itself, which the disk's noise does not blur); *ended: how
+ * many were canceled. */
+/* The process's CPU time so far (user and system), in seconds. */
+static double cpu_s(pid_t pid)
 {
-    rate[0] = rate[1] = 0;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    unsigned long long u = 0, sy = 0;
+    if (f && fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u, &sy) != 2)
+        u = sy = 0;
+    if (f)
+        fclose(f);
+    return (double)(u + sy) / (double)sysconf(_SC_CLK_TCK);
+}
+
+#define FILL_SUBMITS 200
+#define FILL_CANCELS 20
+static uint64_t fill(pid_t daemon, uint64_t n, double rate[2], double cpu[2], uint64_t *ended)
+{
+    rate[0] = rate[1] = cpu[0] = cpu[1] = 0;
+    *ended = 0;
     struct sockaddr_un a = { .sun_family = AF_UNIX };
     if (strlen(sock_path) >= sizeof(a.sun_path))
         return 0;
@@ -171,34 +195,66 @@ static uint64_t fill(uint64_t n, double rate[2])
     }
     static const char line[] = "{\"op\": \"submit\", \"argv\": [\"true\"], \"vram\": \"20GiB\", "
                                "\"cwd\": \"/tmp\", \"env\": {\"PATH\": \"/usr/bin:/bin\"}}\n";
-    static char batch[200 * sizeof(line)], in[65536];
-    uint64_t done = 0, tenth = n / 10 ? n / 10 : 1;
-    double t0 = now_s(), mark = t0;
-    while (done < n) {
-        size_t k = n - done < 200 ? (size_t)(n - done) : 200, len = 0;
-        for (size_t i = 0; i < k; i++, len += sizeof(line) - 1)
+    static char batch[FILL_SUBMITS * sizeof(line) + FILL_CANCELS * 64], in[65536], part[256];
+    /* Ids of the jobs queued so far, every 10th kept to be canceled. */
+    uint64_t *victims = malloc((n / 8 + FILL_CANCELS + 1) * sizeof(*victims));
+    size_t nvictims = 0, next_victim = 0, plen = 0;
+    uint64_t queued = 0, requests = 0, seen = 0;
+    uint64_t total = n + n / 9, tenth = total / 10 ? total / 10 : 1;  /* requests, about */
+    double t0 = now_s(), mark = t0, c0 = cpu_s(daemon), cmark = c0;
+    bool marked = false;
+    while (victims && queued < n) {
+        size_t k = n - queued < FILL_SUBMITS ? (size_t)(n - queued) : FILL_SUBMITS, len = 0, lines = 0;
+        for (size_t i = 0; i < k; i++, len += sizeof(line) - 1, lines++)
             memcpy(batch + len, line, sizeof(line) - 1);
+        for (size_t i = 0; i < FILL_CANCELS && next_victim < nvictims; i++, lines++)
+            len += (size_t)snprintf(batch + len, 64, "{\"op\": \"cancel\", \"job\": %llu}\n",
+                                    (unsigned long long)victims[next_victim++]);
         if (write(fd, batch, len) != (ssize_t)len)
             break;
-        for (size_t got = 0; got < k;) {
+        uint64_t cancels = lines - k;
+        for (size_t got = 0; got < lines;) {
             ssize_t r = read(fd, in, sizeof(in));
             if (r <= 0)
                 goto out;
-            for (ssize_t i = 0; i < r; i++)
-                got += in[i] == '\n';
+            for (ssize_t i = 0; i < r; i++) {
+                if (in[i] != '\n') {
+                    if (plen + 1 < sizeof(part))
+                        part[plen++] = in[i];
+                    continue;
+                }
+                part[plen] = '\0';
+                plen = 0;
+                got++;
+                const char *id = strstr(part, "\"job\":");
+                if (id && seen++ % 10 == 0)
+                    victims[nvictims++] = strtoull(id + 6, NULL, 10);
+            }
         }
-        uint64_t before = done;
-        done += k;
-        if (before < tenth && done >= tenth) {
-            rate[0] = (double)done / (now_s() - t0);
+        uint64_t before = requests;
+        requests += lines;
+        queued += k - cancels;
+        *ended += cancels;
+        if (before < tenth && requests >= tenth) {
+            rate[0] = (double)requests / (now_s() - t0);
+            cpu[0] = (cpu_s(daemon) - c0) * 1e6 / (double)requests;
         }
-        if (before < n - tenth && done >= n - tenth)
+        if (!marked && queued + tenth * 9 / 10 >= n) {
             mark = now_s();
+            cmark = cpu_s(daemon);
+            marked = true;
+            before = requests;
+            rate[1] = (double)before;     /* requests at the mark */
+        }
     }
-    rate[1] = (double)tenth / (now_s() - mark);
+    if (marked) {
+        cpu[1] = (cpu_s(daemon) - cmark) * 1e6 / ((double)requests - rate[1]);
+        rate[1] = ((double)requests - rate[1]) / (now_s() - mark);
+    }
 out:
+    free(victims);
     close(fd);
-    return done;
+    return queued;
 }
 
 /* Runs `vram queue ARGS...` with stdout to /dev/null: wall ms, and its peak
@@ -322,8 +378,9 @@ int main(int argc, char **argv)
 
     /* Exactly N queued, then `vram queue` (before the rate rows fill the
      * queue further). */
-    double fill_rate[2] = { 0, 0 };
-    uint64_t queued = fill(njobs, fill_rate);
+    double fill_rate[2] = { 0, 0 }, fill_cpu[2] = { 0, 0 };
+    uint64_t ended = 0;
+    uint64_t queued = fill(daemon, njobs, fill_rate, fill_cpu, &ended);
     uint64_t rss1 = rss_kib(daemon);
     double cpu_idle = idle_cpu(daemon, 2.0);
     static const char *const page[] = { "--limit", "20", NULL }, *const all[] = { "--json", NULL };
@@ -359,9 +416,12 @@ int main(int argc, char **argv)
     if (nl > 0)
         printf("| %-52s | %9.1f ms p50  | p99 %.1f ms over %d hand-overs; a 50 ms poller waits 25 ms on average\n",
                "admission: a job's end to the next job's start", lat[nl / 2], lat[nl - 1 - nl / 100], nl);
-    printf("| %-52s | %12.0f /s  | the last tenth: %.0f /s (%.2fx the first)\n",
-           "queuing them, 200 a write: the first tenth", fill_rate[0], fill_rate[1],
-           fill_rate[0] > 0 ? fill_rate[1] / fill_rate[0] : 0);
+    printf("| %-52s | %12.0f /s  | the last tenth: %.0f /s (%.2fx the first); %llu ends among them\n",
+           "queuing them, 200 + 20 cancels a write: first tenth", fill_rate[0], fill_rate[1],
+           fill_rate[0] > 0 ? fill_rate[1] / fill_rate[0] : 0, (unsigned long long)ended);
+    printf("| %-52s | %9.1f us/req | the last tenth: %.1f us (%.2fx the first; 1 when it does not grow)\n",
+           "... the daemon's CPU per request, first tenth", fill_cpu[0], fill_cpu[1],
+           fill_cpu[0] > 0 ? fill_cpu[1] / fill_cpu[0] : 0);
     printf("| %-52s | %12.1f ms  | best of 5, 'vram queue --limit 20'; target < 10 ms: %s\n",
            "vram queue, first page", first, first >= 0 && first < 10 ? "met" : "NOT MET");
     printf("| %-52s | %12.1f ms  | best of 3, the command's peak RSS %.1f MiB; target < 1 s: %s\n",
@@ -375,10 +435,14 @@ int main(int argc, char **argv)
            "daemon memory (RSS), queue empty", (double)rss0 / 1024, (double)rss1 / 1024,
            (unsigned long long)queued, queued ? (double)(rss1 - rss0) / (double)queued : 0);
     /* Issue 13's goals at this queue length, for bench/goals.sh. */
-    double flat = fill_rate[0] > 0 ? fill_rate[1] / fill_rate[0] : 0;
-    bench_goal("per-submit cost independent of the queue: the last tenth's rate over the first's", ">= 0.90",
-               flat >= 0.9, "%.2f (%.0f /s, then %.0f /s, filling %llu)", flat, fill_rate[0], fill_rate[1],
-               (unsigned long long)queued);
+    /* The daemon's CPU per request, not the rate: the rate follows the
+     * disk's fsyncs, which swing on a shared machine. */
+    double grows = fill_cpu[0] > 0 ? fill_cpu[1] / fill_cpu[0] : 0;
+    bench_goal("per-submit and per-end cost independent of the queue: the daemon's CPU per request, "
+               "the last tenth's over the first's", "<= 1.10", grows > 0 && grows <= 1.1,
+               "%.2f (%.1f us, then %.1f us; %.0f /s, then %.0f /s; filling %llu with %llu ends)", grows,
+               fill_cpu[0], fill_cpu[1], fill_rate[0], fill_rate[1], (unsigned long long)queued,
+               (unsigned long long)ended);
     bench_goal("vram queue, first page", "< 10 ms", first >= 0 && first < 10, "%.1f ms with %llu queued", first,
                (unsigned long long)queued);
     bench_goal("vram queue --json, all, bounded memory", "< 1 s, the command < 64 MiB",

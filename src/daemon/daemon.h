@@ -23,7 +23,7 @@
 #include "wire/protocol.h"
 #include "wire/queue.h"
 
-#define VRAMD_MAX_FINISHED 1000     /* finished jobs kept in memory for lists */
+#define VRAMD_MAX_FINISHED 1000     /* finished jobs kept in memory for lists (at least) */
 #define VRAMD_LIST_PAGE_MAX 1000    /* jobs in one list reply; the client asks for the next page */
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
@@ -61,6 +61,8 @@ typedef struct vramd_job {
     uint64_t gone_ms;               /* when its runner was first seen gone (0: not) */
     bool cancel_asked;              /* a cancel was sent to its runner */
     bool dep_wait;                  /* queued, waiting for the jobs of row.deps to end */
+    size_t dep_at;                  /* ... its place in d->dep_jobs */
+    bool forgotten;                 /* finished and past the number kept: freed at the next sweep */
     char cancel_by[64];             /* who asked: "alice (uid 1000)", "the dashboard" */
     uint64_t claim_by_ms;           /* starting: requeue when unclaimed by then */
     uint64_t used_bytes;            /* its processes' device memory now */
@@ -124,6 +126,7 @@ typedef struct vramd_conn {
     uint64_t held_seq;              /* ... the sync round they wait for */
     bool subscribed;
     bool closing;                   /* close once out is flushed */
+    bool leased;                    /* asked the ledger for a lease once: its close releases */
     char holder[64];                /* its leases' holder name */
 } vramd_conn;
 
@@ -174,9 +177,15 @@ struct vramd {
     size_t njobs, cap_jobs;
     vramd_job **live;               /* starting, running, or queued to ask again: what */
     size_t nlive, cap_live;         /* each loop round looks at, however long the queue */
-    size_t finished_kept;
+    size_t finished_kept;           /* finished jobs kept: those in d->done */
+    vramd_job **done;               /* the finished ones kept, by id, ascending: the oldest */
+    size_t cap_done;                /* ... are forgotten first, the lists read them newest first */
+    size_t forgotten;               /* forgotten, still in d->jobs until the next sweep of it */
     uint64_t counts[VRAM__JOB_STATE_COUNT];     /* jobs in the table by state, kept as they move */
     size_t dep_waiting;             /* queued jobs waiting for others to end (--after) */
+    vramd_job **dep_jobs;           /* ... which they are, looked at again when a job ends */
+    size_t cap_dep_jobs;            /* (dep_waiting of them, unless dep_unlisted) */
+    bool dep_unlisted;              /* one could not be listed (no memory): all jobs are walked */
     size_t nprepared;               /* queued jobs whose runner waits, started ahead */
     uint64_t prepare_from;          /* the first job id not yet looked at for that */
     bool deps_changed;              /* a job ended since the waiting ones were looked at */
@@ -311,6 +320,7 @@ int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint6
 void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
+size_t vramd_done_lower_bound(const vramd *d, uint64_t id);   /* in d->done, by id */
 /* stop.c: signals (0: counts) what a job whose runner is gone still runs. */
 size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig);
 void vramd_jobs_free(vramd *d);

@@ -52,7 +52,7 @@ vramd_job *vramd_job_find(vramd *d, uint64_t id)
         else
             hi = mid;
     }
-    return lo < d->njobs && d->jobs[lo]->row.id == id ? d->jobs[lo] : NULL;
+    return lo < d->njobs && d->jobs[lo]->row.id == id && !d->jobs[lo]->forgotten ? d->jobs[lo] : NULL;
 }
 
 static void job_free(vramd_job *j)
@@ -75,7 +75,7 @@ static void job_free(vramd_job *j)
 static bool is_live(const vramd_job *j)
 {
     return j->row.state == VRAM__JOB_STARTING || j->row.state == VRAM__JOB_RUNNING ||
-           (j->row.state == VRAM__JOB_QUEUED && j->start_again_ms);
+           (j->row.state == VRAM__JOB_QUEUED && (j->start_again_ms || j->prepared));
 }
 
 /* Puts j in d->live or takes it out, as its state says (under d->lock). */
@@ -105,6 +105,41 @@ static void live_update(vramd *d, vramd_job *j)
     j->live = true;
 }
 
+/* Marks j waiting for its dependencies, or no longer (under d->lock):
+ * d->dep_jobs lists them, so that a job's end looks at those, not at
+ * every job. */
+static void dep_wait_set(vramd *d, vramd_job *j, bool wait)
+{
+    if (wait == j->dep_wait)
+        return;
+    j->dep_wait = wait;
+    if (!wait) {
+        d->dep_waiting--;
+        if (!d->dep_unlisted) {     /* the last one takes its place */
+            d->dep_jobs[j->dep_at] = d->dep_jobs[d->dep_waiting];
+            d->dep_jobs[j->dep_at]->dep_at = j->dep_at;
+        } else if (!d->dep_waiting) {
+            d->dep_unlisted = false;
+        }
+        return;
+    }
+    if (!d->dep_unlisted && d->dep_waiting == d->cap_dep_jobs) {
+        size_t cap = d->cap_dep_jobs ? d->cap_dep_jobs * 2 : 64;
+        vramd_job **p = realloc(d->dep_jobs, cap * sizeof(*p));
+        if (p) {
+            d->dep_jobs = p;
+            d->cap_dep_jobs = cap;
+        } else {
+            d->dep_unlisted = true; /* deps_again walks the table until none wait */
+        }
+    }
+    if (!d->dep_unlisted) {
+        j->dep_at = d->dep_waiting;
+        d->dep_jobs[j->dep_at] = j;
+    }
+    d->dep_waiting++;
+}
+
 /* Copies row into *to with strings of its own (a missing one as its empty
  * value); VRAM_ENOMEM, with nothing held, when one cannot be copied. */
 static int own_strings(vram__job *to, const vram__job *row)
@@ -126,6 +161,48 @@ static int own_strings(vram__job *to, const vram__job *row)
     return VRAM_ENOMEM;
 }
 
+/* The index in d->done of the first finished job whose id is at least id. */
+size_t vramd_done_lower_bound(const vramd *d, uint64_t id)
+{
+    size_t lo = 0, hi = d->finished_kept;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (d->done[mid]->row.id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* A job that has just finished joins d->done, in its place by id (a few
+ * thousand pointers moved at most, whatever the queue's length).  Without
+ * memory for it, it is neither listed among the finished nor forgotten. */
+static void done_add(vramd *d, vramd_job *j)
+{
+    if (d->finished_kept == d->cap_done) {
+        size_t cap = d->cap_done ? d->cap_done * 2 : 1024;
+        vramd_job **p = realloc(d->done, cap * sizeof(*p));
+        if (!p)
+            return;
+        d->done = p;
+        d->cap_done = cap;
+    }
+    size_t at = vramd_done_lower_bound(d, j->row.id);
+    memmove(d->done + at + 1, d->done + at, (d->finished_kept - at) * sizeof(*d->done));
+    d->done[at] = j;
+    d->finished_kept++;
+}
+
+static void done_remove(vramd *d, vramd_job *j)
+{
+    size_t at = vramd_done_lower_bound(d, j->row.id);
+    if (at == d->finished_kept || d->done[at] != j)
+        return;
+    memmove(d->done + at, d->done + at + 1, (d->finished_kept - at - 1) * sizeof(*d->done));
+    d->finished_kept--;
+}
+
 /* Adds j (its id larger than any there) under d->lock. */
 static int table_add(vramd *d, vramd_job *j)
 {
@@ -140,29 +217,48 @@ static int table_add(vramd *d, vramd_job *j)
     d->jobs[d->njobs++] = j;
     if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT)
         d->counts[j->row.state]++;
+    if (vramd_state_final(j->row.state))
+        done_add(d, j);
     live_update(d, j);
     return 0;
 }
 
-/* Forgets the oldest finished jobs past the number kept (under d->lock). */
+/* Forgets the oldest finished jobs past the number kept (under d->lock):
+ * the first of d->done, not found among every job.  A forgotten job is
+ * no longer found, listed or counted; it leaves d->jobs, and memory, at
+ * the next sweep, which walks the table once for as many forgotten as an
+ * eighth of it: a job's end costs O(1) amortised, with 100,000 jobs
+ * queued as with none. */
 static void table_trim(vramd *d)
 {
-    if (d->finished_kept <= VRAMD_MAX_FINISHED)
-        return;
-    size_t out = 0;
-    size_t drop = d->finished_kept - VRAMD_MAX_FINISHED;
-    for (size_t i = 0; i < d->njobs; i++) {
-        vramd_job *j = d->jobs[i];
-        if (drop && vramd_state_final(j->row.state) && !j->unsaved) {   /* kept until on disk */
-            d->counts[j->row.state]--;
-            job_free(j);
-            drop--;
-            d->finished_kept--;
+    size_t out = 0, i = 0;
+    for (; i < d->finished_kept && d->finished_kept - (i - out) > VRAMD_MAX_FINISHED; i++) {
+        vramd_job *j = d->done[i];
+        if (j->unsaved) {           /* kept until on disk */
+            d->done[out++] = j;
             continue;
         }
-        d->jobs[out++] = j;
+        if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT && d->counts[j->row.state])
+            d->counts[j->row.state]--;
+        j->forgotten = true;
+        d->forgotten++;
+    }
+    if (i != out) {
+        memmove(d->done + out, d->done + i, (d->finished_kept - i) * sizeof(*d->done));
+        d->finished_kept -= i - out;
+    }
+    if (d->forgotten < 256 || d->forgotten < d->njobs / 8)
+        return;
+    out = 0;
+    for (i = 0; i < d->njobs; i++) {
+        vramd_job *j = d->jobs[i];
+        if (j->forgotten)
+            job_free(j);
+        else
+            d->jobs[out++] = j;
     }
     d->njobs = out;
+    d->forgotten = 0;
 }
 
 /* ---- runners started ahead ---------------------------------------------------------------- */
@@ -189,6 +285,7 @@ static void unprepare(vramd *d, vramd_job *j)
     j->prepared = 0;
     j->claim_conn = 0;
     d->nprepared--;
+    live_update(d, j);
 }
 
 /* Starts the runners of the next queued jobs ahead of their turn, when no
@@ -227,6 +324,7 @@ static void prepare_runners(vramd *d)
         j->prepared = pid;
         j->claim_conn = 0;
         d->nprepared++;
+        live_update(d, j);          /* where vramd_jobs_reaped looks for its runner */
     }
 }
 
@@ -258,6 +356,7 @@ static pid_t take_prepared(vramd *d, vramd_job *j, uint64_t *conn)
     j->prepared = 0;
     j->claim_conn = 0;
     d->nprepared--;
+    live_update(d, j);
     if (waitpid(pid, NULL, WNOHANG) == 0 && (!*conn || vramd_conn_find(d, *conn)))
         return pid;
     kill(pid, SIGKILL);             /* gone, or its claim's connection is: one is forked */
@@ -271,7 +370,7 @@ static void set_state(vramd *d, vramd_job *j, int state)
     if (j->prepared && state != VRAM__JOB_QUEUED)
         unprepare(d, j);
     if (!vramd_state_final(j->row.state) && vramd_state_final(state)) {
-        d->finished_kept++;
+        done_add(d, j);
         /* /metrics: counted once per end, as it happens (not the kept
          * jobs, which are forgotten: a counter never goes down). */
         d->finished_total[vram__outcome_index(j->row.outcome)]++;
@@ -279,7 +378,7 @@ static void set_state(vramd *d, vramd_job *j, int state)
             vram__duration_histogram_add(&d->durations,
                                          (double)(j->row.ended_ms - j->row.started_ms) / 1000.0);
     } else if (vramd_state_final(j->row.state) && !vramd_state_final(state))
-        d->finished_kept--;
+        done_remove(d, j);
     if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT && d->counts[j->row.state])
         d->counts[j->row.state]--;
     if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
@@ -287,10 +386,8 @@ static void set_state(vramd *d, vramd_job *j, int state)
     j->row.state = state;
     if (vramd_state_final(state))
         d->deps_changed = true;     /* a job waiting for it may go now (vramd_jobs_tick) */
-    if (j->dep_wait && state != VRAM__JOB_QUEUED) {
-        j->dep_wait = false;
-        d->dep_waiting--;
-    }
+    if (j->dep_wait && state != VRAM__JOB_QUEUED)
+        dep_wait_set(d, j, false);
     live_update(d, j);
     vramd_changed(d);
 }
@@ -622,10 +719,7 @@ static int deps_ready(vramd *d, vramd_job *j)
             pthread_mutex_lock(&d->lock);
             snprintf(j->reason, sizeof(j->reason), "Dependency: waits for job %llu to %s",
                      (unsigned long long)deps[i].id, deps[i].ok ? "succeed" : "end");
-            if (!j->dep_wait) {
-                j->dep_wait = true;
-                d->dep_waiting++;
-            }
+            dep_wait_set(d, j, true);
             vramd_changed(d);
             pthread_mutex_unlock(&d->lock);
             return 1;
@@ -642,22 +736,32 @@ static int deps_ready(vramd *d, vramd_job *j)
     return 0;
 }
 
-/* Queued jobs whose dependencies may have ended since: looked at again. */
+/* Queued jobs whose dependencies may have ended since: looked at again
+ * (those listed in d->dep_jobs; every job only when one could not be). */
 static void deps_again(vramd *d)
 {
     d->deps_changed = false;
     if (!d->dep_waiting)
         return;
-    for (size_t i = 0; i < d->njobs; i++) {
-        vramd_job *j = d->jobs[i];
+    bool walk = d->dep_unlisted;
+    size_t n = walk ? d->njobs : d->dep_waiting;
+    vramd_job **some = malloc(n * sizeof(*some));
+    if (!some)
+        return;                     /* looked at again at the next end */
+    memcpy(some, walk ? d->jobs : d->dep_jobs, n * sizeof(*some));
+    size_t k = 0;
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < n; i++) {
+        vramd_job *j = some[i];
         if (!j->dep_wait || j->row.state != VRAM__JOB_QUEUED)
             continue;
-        pthread_mutex_lock(&d->lock);
-        j->dep_wait = false;
-        d->dep_waiting--;
-        pthread_mutex_unlock(&d->lock);
-        enqueue(d, j);
+        dep_wait_set(d, j, false);
+        some[k++] = j;
     }
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; i < k; i++)
+        enqueue(d, some[i]);        /* waits again if it still has to */
+    free(some);
 }
 
 /* Queues a job for admission: its dependencies ended, sized, then asked for. */
@@ -931,9 +1035,6 @@ int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome,
                   vram__job_state_name(j->row.state), j->row.outcome, j->row.exit_status);
         vramd_job_announce(d, j);
     }
-    pthread_mutex_lock(&d->lock);
-    table_trim(d);
-    pthread_mutex_unlock(&d->lock);
     return rc;
 }
 
@@ -1217,12 +1318,16 @@ static void runner_lost(vramd *d, vramd_job *j)
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 {
     (void)status;
-    for (size_t i = 0; i < d->njobs; i++) {
-        vramd_job *j = d->jobs[i];
+    /* A runner's job is starting or running, or queued with its runner
+     * started ahead: in d->live, not looked for among every job.  One
+     * whose job already ended needs nothing. */
+    for (size_t i = 0; i < d->nlive; i++) {
+        vramd_job *j = d->live[i];
         if (j->prepared == pid) {   /* a runner started ahead ended before its turn */
             j->prepared = 0;
             j->claim_conn = 0;
             d->nprepared--;
+            live_update(d, j);
             return;
         }
         if (j->runner != pid)
@@ -1425,6 +1530,7 @@ void vramd_jobs_tick(vramd *d)
     if (d->deps_changed)
         deps_again(d);
     prepare_runners(d);
+    table_trim(d);                  /* the jobs that ended since (the table swept now and then) */
     if (sample)
         sample_usage(d);
 }
@@ -1442,8 +1548,6 @@ static int keep_row(void *user, const vram__job *row)
         job_free(j);
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     }
-    if (vramd_state_final(row->state))
-        d->finished_kept++;
     return table_add(d, j);
 }
 
@@ -1528,10 +1632,17 @@ void vramd_jobs_free(vramd *d)
     }
     free(d->jobs);
     d->jobs = NULL;
+    free(d->done);
+    d->done = NULL;
+    d->finished_kept = d->cap_done = d->forgotten = 0;
     d->njobs = d->cap_jobs = 0;
     memset(d->counts, 0, sizeof(d->counts));
     free(d->live);
     d->live = NULL;
     d->nlive = d->cap_live = 0;
+    free(d->dep_jobs);
+    d->dep_jobs = NULL;
+    d->dep_waiting = d->cap_dep_jobs = 0;
+    d->dep_unlisted = false;
     /* Cancels deliver their callbacks: their messages are freed with the inbox. */
 }

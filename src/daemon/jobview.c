@@ -439,6 +439,8 @@ void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over)
     *used = *over = 0;
     for (size_t i = 0; i < d->njobs; i++) {
         const vramd_job *j = d->jobs[i];
+        if (j->forgotten)
+            continue;
         if (j->shim_ms && j->row.state == VRAM__JOB_RUNNING)
             *used += j->used_bytes;
         *over += j->over_bytes;
@@ -527,9 +529,10 @@ int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, u
         } else {
             if (state >= 0 && !vramd_state_final(state))
                 continue;
-            for (size_t i = here ? lower_bound(d, from) : d->njobs; i-- > 0 && p.n < p.limit;)
-                if (vramd_state_final(d->jobs[i]->row.state) && (state < 0 || state == d->jobs[i]->row.state))
-                    give(&p, d->jobs[i], ph);
+            /* The finished ones kept, newest first: d->done, not the queue. */
+            for (size_t i = here ? vramd_done_lower_bound(d, from) : d->finished_kept; i-- > 0 && p.n < p.limit;)
+                if (state < 0 || state == d->done[i]->row.state)
+                    give(&p, d->done[i], ph);
         }
     }
     vram__json_array_end(out);

@@ -216,11 +216,7 @@ static vram__req *find_external(vram_ledger *l, uint64_t id, bool granted)
                 return r;
         return NULL;
     }
-    for (unsigned i = 0; i < l->nlevels; i++)
-        for (vram__req *r = l->levels[i].head; r; r = r->next)
-            if (r->id == id && r->external)
-                return r;
-    return NULL;
+    return vram__waiting_find(l, id);
 }
 
 int vram_lease_cancel(vram_ledger *l, uint64_t ticket)

@@ -264,6 +264,90 @@ static void count_waiting(vram_ledger *l, vram__req *r, int delta)
 }
 
 /* Inserts by seq within its level: a retry goes back to where it stood. */
+/* ---- the waiting external requests by id --------------------------------------- */
+
+#define WAIT_INDEX_GONE ((vram__req *)&wait_index_gone)
+static const char wait_index_gone;
+
+static size_t wait_slot(uint64_t id, size_t cap)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+}
+
+/* Places every entry again, tombstones dropped, in a table of at least
+ * four slots for each (doubled only as the waiting grow). */
+static bool wait_index_grow(vram_ledger *l)
+{
+    size_t live = 0, cap = l->wait_index_cap ? l->wait_index_cap : 1024;
+    for (size_t i = 0; i < l->wait_index_cap; i++)
+        live += l->wait_index[i] && l->wait_index[i] != WAIT_INDEX_GONE;
+    while ((live + 1) * 4 > cap)
+        cap *= 2;
+    vram__req **t = calloc(cap, sizeof(*t));
+    if (!t)
+        return false;
+    size_t used = 0;
+    for (size_t i = 0; i < l->wait_index_cap; i++) {
+        vram__req *r = l->wait_index[i];
+        if (!r || r == WAIT_INDEX_GONE)
+            continue;
+        size_t k = wait_slot(r->id, cap);
+        while (t[k])
+            k = (k + 1) & (cap - 1);
+        t[k] = r;
+        used++;
+    }
+    free(l->wait_index);
+    l->wait_index = t;
+    l->wait_index_cap = cap;
+    l->wait_index_used = used;
+    return true;
+}
+
+static void wait_index_add(vram_ledger *l, vram__req *r)
+{
+    if ((l->wait_index_used + 1) * 2 > l->wait_index_cap && !wait_index_grow(l)) {
+        l->wait_index_lost = true;
+        return;
+    }
+    size_t k = wait_slot(r->id, l->wait_index_cap);
+    while (l->wait_index[k] && l->wait_index[k] != WAIT_INDEX_GONE)
+        k = (k + 1) & (l->wait_index_cap - 1);
+    if (!l->wait_index[k])
+        l->wait_index_used++;
+    l->wait_index[k] = r;
+}
+
+static void wait_index_remove(vram_ledger *l, vram__req *r)
+{
+    if (!l->wait_index_cap)
+        return;
+    size_t k = wait_slot(r->id, l->wait_index_cap);
+    for (vram__req *e; (e = l->wait_index[k]); k = (k + 1) & (l->wait_index_cap - 1))
+        if (e == r) {
+            l->wait_index[k] = WAIT_INDEX_GONE;
+            return;
+        }
+}
+
+vram__req *vram__waiting_find(vram_ledger *l, uint64_t id)
+{
+    if (l->wait_index_lost) {       /* not all of them indexed */
+        for (unsigned i = 0; i < l->nlevels; i++)
+            for (vram__req *r = l->levels[i].head; r; r = r->next)
+                if (r->id == id && r->external)
+                    return r;
+        return NULL;
+    }
+    if (!l->wait_index_cap)
+        return NULL;
+    size_t k = wait_slot(id, l->wait_index_cap);
+    for (vram__req *e; (e = l->wait_index[k]); k = (k + 1) & (l->wait_index_cap - 1))
+        if (e != WAIT_INDEX_GONE && e->id == id)
+            return e;
+    return NULL;
+}
+
 int vram__queue_insert(vram_ledger *l, vram__req *r)
 {
     vram__level *lv = find_level(l, r->priority);
@@ -283,6 +367,8 @@ int vram__queue_insert(vram_ledger *l, vram__req *r)
     else
         lv->head = r;
     r->state = REQ_QUEUED;
+    if (r->external)
+        wait_index_add(l, r);
     count_waiting(l, r, +1);
     r->reason = WAIT_RESOURCES;     /* so that the next line stores it */
     vram__set_reason(r, WAIT_PRIORITY);
@@ -311,6 +397,8 @@ void vram__queue_remove(vram_ledger *l, vram__req *r)
     else
         lv->tail = r->prev;
     r->prev = r->next = NULL;
+    if (r->external)
+        wait_index_remove(l, r);
     vram__deadline_remove(l, r);
     vram__unclocked_remove(l, r);
     count_waiting(l, r, -1);
@@ -709,6 +797,7 @@ static void ledger_free(vram_ledger *l)
         free(l->classes[i]);
     free(l->classes);
     free(l->levels);
+    free(l->wait_index);
     free(l->scratch);
     free(l->dev);
     free(l);

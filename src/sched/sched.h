@@ -197,6 +197,11 @@ struct vram_ledger {
     vram__req *dl_head, *dl_tail;   /* waiting requests with a deadline, soonest first */
     vram__req *grants;              /* every granted request */
     unsigned ngrants;
+    /* The waiting external requests by id (lease.c's cancel), open
+     * addressing: a cancel costs the same with 100,000 jobs queued. */
+    vram__req **wait_index;
+    size_t wait_index_cap, wait_index_used;     /* slots; full or tombstoned */
+    bool wait_index_lost;           /* one could not be indexed: found by a walk */
     vram_resident *residents;
     unsigned evicting;              /* residents being unloaded right now */
     vram__class **classes;
@@ -280,6 +285,7 @@ void vram__ledger_bare_free(vram_ledger *l);
 
 /* Queues r (under the lock), without a pass: in seq order within its level. */
 int vram__queue_insert(vram_ledger *l, vram__req *r);
+vram__req *vram__waiting_find(vram_ledger *l, uint64_t id);  /* an external one, or NULL */
 
 /* ---- policy.c ---- */
 

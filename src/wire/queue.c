@@ -31,6 +31,7 @@
 struct vram__queue {
     sqlite3 *db;
     sqlite3_stmt *insert;           /* a submit's row, prepared once */
+    sqlite3_stmt *begin, *commit;   /* its transaction's, too: not parsed at every submit */
     int synchronous;                /* 1: FULL now, 0: NORMAL, -1: not set yet */
     int log_fd;                     /* the write-ahead log, when its fsync is the caller's; else -1 */
     bool unsynced;                  /* a commit that must reach the disk waits for that fsync */
@@ -51,6 +52,17 @@ static int durable(vram__queue *q, bool full)
                            NULL, NULL, NULL);
     q->synchronous = src == SQLITE_OK ? (int)full : -1;
     return src;
+}
+
+/* Runs one statement of no result, prepared the first time. */
+static int step_cached(vram__queue *q, sqlite3_stmt **st, const char *sql)
+{
+    int src = *st ? SQLITE_OK : sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
+    if (src != SQLITE_OK)
+        return src;
+    src = sqlite3_step(*st);
+    sqlite3_reset(*st);
+    return src == SQLITE_DONE ? SQLITE_OK : src;
 }
 
 static const char *const state_names[] = {
@@ -291,6 +303,8 @@ void vram__queue_close(vram__queue *q)
     if (q->log_fd >= 0)
         close(q->log_fd);
     sqlite3_finalize(q->insert);
+    sqlite3_finalize(q->begin);
+    sqlite3_finalize(q->commit);
     sqlite3_close(q->db);
     free(q);
 }
@@ -304,7 +318,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
 {
     int src = durable(q, true);
     if (src == SQLITE_OK)
-        src = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        src = step_cached(q, &q->begin, "BEGIN IMMEDIATE");
     if (src != SQLITE_OK)
         return q_fail(q, src, "submit");
     if (!q->insert)
@@ -350,7 +364,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     if (st)
         sqlite3_clear_bindings(st); /* it borrowed the caller's strings */
     if (src == SQLITE_OK)
-        src = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+        src = step_cached(q, &q->commit, "COMMIT");
     if (src != SQLITE_OK) {
         int rc = q_fail(q, src, "submit");
         sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);

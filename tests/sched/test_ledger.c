@@ -592,6 +592,59 @@ TEST(waits_end_at_their_deadline_and_requests_can_be_canceled)
     CHECK_OK(vram_ctx_close(ctx));
 }
 
+static void count_cb(void *user, int status, const vram_lease_info *lease)
+{
+    (void)lease;
+    int *n = user;
+    __atomic_fetch_add(&n[status == VRAM_ECANCELED ? 0 : status == 0 ? 1 : 2], 1, __ATOMIC_RELAXED);
+}
+
+/* Thousands of waiting requests, canceled in a scrambled order: each is
+ * found by its ticket (the ledger indexes them, growing and cleaning its
+ * table as they come and go), once; one granted meanwhile is no longer
+ * a waiting request. */
+TEST(thousands_waiting_are_each_canceled_by_ticket)
+{
+    vram_ctx *ctx = open_sim("G:10GiB", NULL);
+    vram_ledger *l = open_ledger(ctx, 0);
+    CHECK(l);
+    vram_lease_info hold;
+    vram_lease_request q = req(8 * GiB, 0);
+    CHECK_OK(vram_lease_acquire(l, &q, &hold));
+    enum { N = 5000 };
+    static uint64_t tickets[N];
+    int seen[3] = { 0, 0, 0 };
+    q.wait_ms = VRAM_WAIT_FOREVER;
+    q.bytes = 4 * GiB;
+    for (int i = 0; i < N; i++)
+        CHECK_OK(vram_lease_acquire_async(l, &q, count_cb, seen, &tickets[i]));
+    /* Every 7th (7 and 5000 coprime): all of them, in a scrambled order;
+     * the first half of them twice. */
+    for (int k = 0; k < N; k++) {
+        uint64_t t = tickets[(size_t)k * 7 % N];
+        CHECK_OK(vram_lease_cancel(l, t));
+        if (k < N / 2)
+            CHECK_ERR(vram_lease_cancel(l, t), VRAM_ENOENT);
+        if (k == N - 2)
+            break;                  /* one left waiting */
+    }
+    CHECK_EQ(__atomic_load_n(&seen[0], __ATOMIC_RELAXED), N - 1);
+    /* The holder goes: the one left is granted, and is no longer
+     * canceled as a waiting request. */
+    CHECK_OK(vram_lease_release(l, hold.id));
+    for (int i = 0; i < 400 && __atomic_load_n(&seen[1], __ATOMIC_RELAXED) < 1; i++)
+        usleep(5000);
+    CHECK_EQ(__atomic_load_n(&seen[1], __ATOMIC_RELAXED), 1);
+    int left = 0;
+    for (int k = N - 1; k < N; k++)
+        left += vram_lease_cancel(l, tickets[(size_t)k * 7 % N]) == 0;
+    CHECK_EQ(left, 0);              /* the granted one: not waiting */
+    CHECK_EQ(__atomic_load_n(&seen[2], __ATOMIC_RELAXED), 0);
+    CHECK_EQ(release_mine(l), 1);
+    CHECK_OK(vram_ledger_close(l));
+    CHECK_OK(vram_ctx_close(ctx));
+}
+
 TEST(one_ledger_per_context_and_closing_in_order)
 {
     vram_ctx *ctx = open_sim("G:8GiB", NULL);
