@@ -175,11 +175,10 @@ static int runner_env(const vramd_job *j, const vramd_identity *who, strv *e)
     }
     if (!strv_has(e, "PATH"))
         strv_add(e, "PATH=/usr/local/bin:/usr/bin:/bin");
-    /* The runner carries its own job's mark (stop.c), never one a job
-     * submitted from inside another job inherited from it. */
-    char mark[32];
-    snprintf(mark, sizeof(mark), "%llu", (unsigned long long)j->row.id);
-    strv_set(e, "VRAMD_JOB", mark);
+    /* A runner carries no job's mark (stop.c): not one a job submitted
+     * from inside another job inherited from it.  It gives its job's
+     * processes their own. */
+    strv_set(e, "VRAMD_JOB", "");
     return e->failed ? vram__fail(VRAM_ENOMEM, "out of host memory for job %llu's environment",
                                   (unsigned long long)j->row.id) : 0;
 }

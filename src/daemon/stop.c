@@ -13,8 +13,8 @@
  *     that started after its runner did and is in the job's process group
  *     (recorded when the runner started it, checked as the runner's child's
  *     group: authz.c) or carries the job's mark in its environment
- *     (VRAMD_JOB=<id>, set by its runner: a child that called setsid has
- *     it).  A user can fake the mark only on processes of their own, and
+ *     (VRAMD_JOB=<id>.<runner pid>.<runner start>, set by its runner: a
+ *     child that called setsid has it; no other daemon's job has it).  A user can fake the mark only on processes of their own, and
  *     only their own job's cancel stops them.
  */
 #include <dirent.h>
@@ -65,6 +65,10 @@ static size_t cgroup_signal(const vramd *d, const vramd_job *j, int sig)
         if (d->live[i] != j && d->live[i]->row.runner_pid == j->row.runner_pid &&
             vram__proc_alive(d->live[i]->row.runner_pid, d->live[i]->row.runner_start))
             return 0;
+    /* Alive with another start time: another runner's (another vramd's) pid. */
+    uint64_t now_start = vram__proc_start_ticks(j->row.runner_pid);
+    if (now_start && now_start != j->row.runner_start)
+        return 0;
     char base[2100], prefix[48];
     own_cgroup(base, sizeof(base));
     DIR *dir = *base ? opendir(base) : NULL;
@@ -131,8 +135,9 @@ size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig)
         return 0;
     size_t hit = cgroup_signal(d, j, sig);
     uid_t as = geteuid() == 0 ? (uid_t)j->row.owner_uid : geteuid();   /* who the job runs as */
-    char mark[48];
-    snprintf(mark, sizeof(mark), "VRAMD_JOB=%llu", (unsigned long long)j->row.id);
+    char mark[80];
+    snprintf(mark, sizeof(mark), "VRAMD_JOB=%llu.%u.%llu", (unsigned long long)j->row.id,
+             (unsigned)j->row.runner_pid, (unsigned long long)j->row.runner_start);
     DIR *proc = opendir("/proc");
     struct dirent *e;
     while (proc && (e = readdir(proc))) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "monitor/monitor.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
 
@@ -545,7 +546,8 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     env_put(e, "VRAM_BUDGET_BYTES", text);
     env_put(e, "VRAM_JOB", r->out->job);
     if (r->daemon_job) {            /* vramd's mark: it finds them should this runner die (daemon/stop.c) */
-        snprintf(text, sizeof(text), "%llu", (unsigned long long)r->daemon_job);
+        snprintf(text, sizeof(text), "%llu.%ld.%llu", (unsigned long long)r->daemon_job, (long)getpid(),
+                 (unsigned long long)vram__proc_start_ticks((uint32_t)getpid()));
         env_put(e, "VRAMD_JOB", text);
     }
     snprintf(text, sizeof(text), "%u", a->number);
