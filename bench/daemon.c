@@ -21,6 +21,7 @@
  *     memory: the command's peak RSS is shown), the daemon's CPU while idle
  *     with them queued, and its memory before and after queuing them.
  */
+#include <dirent.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -163,18 +164,29 @@ static double submits_per_second(int clients, unsigned long *failed)
  * tenth, and cpu[0], cpu[1]: the daemon's CPU per request over them (in
  * µs: the cost itself, which the disk's noise does not blur); *ended: how
  * many were canceled. */
-/* The process's CPU time so far (user and system), in seconds. */
+/* The process's CPU time so far, all its threads, in seconds: from each
+ * thread's schedstat (ns), not /proc/PID/stat's clock ticks (10 ms). */
 static double cpu_s(pid_t pid)
 {
     char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    unsigned long long u = 0, sy = 0;
-    if (f && fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &u, &sy) != 2)
-        u = sy = 0;
-    if (f)
-        fclose(f);
-    return (double)(u + sy) / (double)sysconf(_SC_CLK_TCK);
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    unsigned long long ns = 0;
+    for (struct dirent *e; tasks && (e = readdir(tasks));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char stat[300];
+        snprintf(stat, sizeof(stat), "/proc/%d/task/%.200s/schedstat", (int)pid, e->d_name);
+        FILE *f = fopen(stat, "r");
+        unsigned long long t = 0;
+        if (f && fscanf(f, "%llu", &t) == 1)
+            ns += t;
+        if (f)
+            fclose(f);
+    }
+    if (tasks)
+        closedir(tasks);
+    return (double)ns / 1e9;
 }
 
 #define FILL_SUBMITS 200
