@@ -109,15 +109,16 @@ static size_t cgroup_signal(const vramd *d, const vramd_job *j, int sig)
 }
 
 /* Whether pid's environment holds exactly `mark` (NAME=VALUE). */
-static bool has_mark(const char *pid, const char *mark)
+#define ENVIRON_READ (1 << 16)       /* a mark past this much environment is not found */
+
+static bool has_mark(const char *pid, const char *mark, char *buf)
 {
     char path[300];
     snprintf(path, sizeof(path), "/proc/%s/environ", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    static char buf[1 << 16];       /* the loop thread's alone */
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    ssize_t n = read(fd, buf, ENVIRON_READ - 1);
     close(fd);
     if (n <= 0)
         return false;
@@ -138,7 +139,8 @@ size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig)
     char mark[80];
     snprintf(mark, sizeof(mark), "VRAMD_JOB=%llu.%u.%llu", (unsigned long long)j->row.id,
              (unsigned)j->row.runner_pid, (unsigned long long)j->row.runner_start);
-    DIR *proc = opendir("/proc");
+    char *buf = malloc(ENVIRON_READ);   /* the loop's, or the dashboard's thread's cancel */
+    DIR *proc = buf ? opendir("/proc") : NULL;
     struct dirent *e;
     while (proc && (e = readdir(proc))) {
         char *end;
@@ -154,11 +156,12 @@ size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig)
         if (!since || since < j->row.runner_start)
             continue;
         bool in_group = j->row.job_pgid && vram__proc_pgrp((uint32_t)pid) == j->row.job_pgid;
-        if (!in_group && !has_mark(e->d_name, mark))
+        if (!in_group && !has_mark(e->d_name, mark, buf))
             continue;
         hit += sig == 0 ? kill((pid_t)pid, 0) == 0 : kill((pid_t)pid, sig) == 0;
     }
     if (proc)
         closedir(proc);
+    free(buf);
     return hit;
 }
