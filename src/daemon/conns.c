@@ -529,7 +529,7 @@ bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int stat
         char end[4300];
         const vramd_job *job = vramd_job_find(d, record->id);
         if (job && !vramd_job_end_path(d, job, end, sizeof(end)))
-            vram__json_field_string(&j, "end_file", end);
+            vram__json_field_string(&j, "end_file", vramd_end_by_fd(d, job, end) ? "/dev/fd/4" : end);
         vram__clear_error();
     }
     vram__reply_end(&j);

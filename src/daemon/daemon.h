@@ -323,6 +323,9 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
 size_t vramd_done_lower_bound(const vramd *d, uint64_t id);   /* in d->done, by id */
 /* stop.c: signals (0: counts) what a job whose runner is gone still runs. */
 size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig);
+/* spawn.c: whether the job's runner was handed its end file open, as fd 4
+ * (a submitter without a home, whose log and end are beside the queue). */
+bool vramd_end_by_fd(const vramd *d, const vramd_job *j, const char *end_path);
 void vramd_jobs_free(vramd *d);
 /* Sizes a job from its row (vram_bytes, or a plan of its model). */
 int vramd_job_estimate(vramd *d, vramd_job *j);

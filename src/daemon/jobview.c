@@ -162,8 +162,8 @@ static int log_path_of(vramd *d, const vramd_job *j, char *buf, size_t cap)
         return rc;
     /* A submitter without a home of their own (a system account) logs
      * beside the queue, in a file given to them: `vram log` reads it
-     * through vramd; its end, should vramd be gone, is then lost, and the
-     * job recorded lost, never run twice. */
+     * through vramd; its end file, made there by vramd too, is handed to
+     * the runner open (spawn.c), so an end with vramd gone is kept. */
     if (!home_usable(owner, who.home)) {
         snprintf(buf, cap, "%s.logs/%llu.log", d->db_path, (unsigned long long)j->row.id);
         return 0;

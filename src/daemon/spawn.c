@@ -200,6 +200,7 @@ static void make_folders(char *path)
 typedef struct runner_files {
     char log[4300], end[4300];
     bool as_submitter;              /* made by the runner once it is the submitter */
+    bool end_by_fd;                 /* a home-less submitter's: made here, handed over as fd 4 */
 } runner_files;
 
 /* In the forked runner: a session of its own, the job's folder and log,
@@ -226,7 +227,19 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
         dprintf(STDERR_FILENO, "vramd: cannot hand the runner its gate: %s\n", strerror(errno));
         _exit(126);
     }
-    close_range(4, ~0U, 0);
+    /* A submitter without a home runs as them, beside a queue whose folder
+     * they cannot enter: their end file is made here and handed over open,
+     * as fd 4 (the claim's reply says /dev/fd/4: jobview.c). */
+    if (files->end_by_fd) {
+        unlink(files->end);
+        int e = open(files->end, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (e < 0 || (e != 4 && dup2(e, 4) != 4) || fcntl(4, F_SETFD, 0) != 0 ||
+            fchown(4, who->uid, who->gid) != 0) {
+            dprintf(STDERR_FILENO, "vramd: cannot make the job's end file %s: %s\n", files->end, strerror(errno));
+            _exit(126);
+        }
+    }
+    close_range(files->end_by_fd ? 5 : 4, ~0U, 0);
     if (vramd_become(who, out >= 0 ? STDOUT_FILENO : -1) != 0) {   /* authz.c: as its submitter */
         dprintf(STDERR_FILENO, "vramd: cannot become uid %u: %s\n", (unsigned)who->uid, strerror(errno));
         _exit(126);
@@ -244,7 +257,8 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
             dup2(out, STDERR_FILENO);
         }
     }
-    unlink(files->end);             /* an end left by an earlier queue's job of this number */
+    if (!files->end_by_fd)
+        unlink(files->end);         /* an end left by an earlier queue's job of this number */
     if (output && *output) {        /* --output: opened as the job's user, never as vramd's */
         int o = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
         if (o >= 0) {
@@ -264,6 +278,11 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
     execve(argv[0], argv, envp);
     dprintf(STDERR_FILENO, "vramd: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
+}
+
+bool vramd_end_by_fd(const vramd *d, const vramd_job *j, const char *end_path)
+{
+    return geteuid() == 0 && j->row.owner_uid != 0 && !strncmp(end_path, d->db_path, strlen(d->db_path));
 }
 
 int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out)
@@ -289,6 +308,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
      * the queue (a system account without a home), made here and given to
      * them by vramd_become. */
     files.as_submitter = who.change && strncmp(files.log, d->db_path, strlen(d->db_path)) != 0;
+    files.end_by_fd = who.change && !files.as_submitter;
     if (!files.as_submitter)
         vram__make_parent_dirs(files.log);
     int gate[2];

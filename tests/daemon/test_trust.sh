@@ -293,10 +293,11 @@ for j in json.load(sys.stdin)["jobs"]:
     if [ "$est" = "failed failed 3" ]; then ok end_of_submitters_job_kept_without_vramd
     else not_ok end_of_submitters_job_kept_without_vramd "job $ejob is '$est': $(grep "job $ejob" "$tmp/pub.log" | tail -3)"; fi
     # A submitter without a home of their own logs beside the queue, in a
-    # folder of root's: with vramd gone its end has nowhere to go, so the
-    # next vramd records the job lost, and never runs it a second time.
+    # folder of root's they cannot enter: vramd hands the runner its end
+    # file open, so with vramd gone the end is kept all the same (it was
+    # lost, the job recorded lost), and the job never runs a second time.
     mv "$tmp/ohome" "$tmp/ohome.away"
-    hjob=$(cd "$tmp/pubout" && as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sh -c 'echo ran >>ran-homeless; sleep 2; exit 3')
+    hjob=$(cd "$tmp/pubout" && as_other env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" submit --vram 1GiB -- sh -c 'echo ran >>ran-homeless; ls /proc/$$/fd >fds-homeless; sleep 2; exit 3')
     wait_until 20 sh -c "env VRAM_SOCKET='$tmp/pub/s.sock' '$VRAM' queue | grep -Eq '^ *$hjob +running'"
     sleep 0.5                       # its process group reaches the disk
     kill -9 $pubd; wait $pubd 2>/dev/null
@@ -308,9 +309,12 @@ for j in json.load(sys.stdin)["jobs"]:
     sleep 1
     hst=$(env VRAM_SOCKET="$tmp/pub/s.sock" "$VRAM" queue --json | python3 -c 'import json, sys
 for j in json.load(sys.stdin)["jobs"]:
-    if j["id"] == '"$hjob"': print(j["state"], j["outcome"])')
-    if [ "$hst" = "failed lost" ] && [ "$(wc -l <"$tmp/pubout/ran-homeless")" = 1 ]; then ok homeless_submitters_job_lost_not_run_twice
-    else not_ok homeless_submitters_job_lost_not_run_twice "job $hjob is '$hst', ran $(wc -l <"$tmp/pubout/ran-homeless" 2>&1) times"; fi
+    if j["id"] == '"$hjob"': print(j["state"], j["outcome"], j["exit_status"])')
+    if [ "$hst" = "failed failed 3" ] && [ "$(wc -l <"$tmp/pubout/ran-homeless")" = 1 ]; then ok homeless_submitters_end_kept_without_vramd
+    else not_ok homeless_submitters_end_kept_without_vramd "job $hjob is '$hst', ran $(wc -l <"$tmp/pubout/ran-homeless" 2>&1) times"; fi
+    if grep -qx 4 "$tmp/pubout/fds-homeless" 2>/dev/null || [ ! -s "$tmp/pubout/fds-homeless" ]; then
+        not_ok homeless_end_file_not_the_jobs "the job's descriptors: $(tr '\n' ' ' <"$tmp/pubout/fds-homeless" 2>&1)"
+    else ok homeless_end_file_not_the_jobs; fi
     mv "$tmp/ohome.away" "$tmp/ohome"
     # A uid the root daemon cannot become (no account) is refused at submit,
     # named, and nothing is queued.
@@ -365,7 +369,7 @@ squat=$!
 else
     for t in other_user_subscribe_hides_command owner_subscribe_hears_command other_user_dashboard_hides_command \
              other_user_sees_no_log job_gets_submitters_home_and_user submitters_log_is_theirs end_of_submitters_job_kept_without_vramd \
-             homeless_submitters_job_lost_not_run_twice submitter_without_account_refused other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
+             homeless_submitters_end_kept_without_vramd homeless_end_file_not_the_jobs submitter_without_account_refused other_user_cancel_refused other_user_sees_no_command owner_cancel_accepted job_runs_as_its_submitter nonroot_daemon_refuses_other_users_job \
              group_jobs_yes_takes_them squatted_socket_refused squatter_heard_nothing; do
         printf "$no_other" $t; done
 fi
