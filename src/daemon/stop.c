@@ -52,8 +52,12 @@ static void own_cgroup(char *buf, size_t cap)
         }
     if (f)
         fclose(f);
-    if (*path && !strstr(path, "(deleted)"))
-        snprintf(buf, cap, "%s%s", mnt, strcmp(path, "/") ? path : "");
+    /* A folder too long for buf is no folder: nothing half-named is signalled. */
+    if (*path && !strstr(path, "(deleted)")) {
+        int n = snprintf(buf, cap, "%s%s", mnt, strcmp(path, "/") ? path : "");
+        if (n < 0 || (size_t)n >= cap)
+            buf[0] = '\0';
+    }
 }
 
 /* Signals (sig 0: counts) the processes of the job's cgroups; with
