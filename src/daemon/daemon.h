@@ -320,7 +320,8 @@ int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint6
 void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
-size_t vramd_done_lower_bound(const vramd *d, uint64_t id);   /* in d->done, by id */
+/* jobs.c: the first of v (n jobs, ids ascending) whose id is >= id. */
+size_t vramd_jobs_lower_bound(vramd_job *const *v, size_t n, uint64_t id);
 /* stop.c: signals (0: counts) what a job whose runner is gone still runs. */
 size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig);
 /* spawn.c: whether the job's runner was handed its end file open, as fd 4

@@ -42,17 +42,25 @@
 
 /* ---- the table (ids ascending) ------------------------------------------------- */
 
-vramd_job *vramd_job_find(vramd *d, uint64_t id)
+/* The index in v (n jobs, ids ascending) of the first job whose id is at
+ * least id: one search for the table and for d->done. */
+size_t vramd_jobs_lower_bound(vramd_job *const *v, size_t n, uint64_t id)
 {
-    size_t lo = 0, hi = d->njobs;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (d->jobs[mid]->row.id < id)
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid]->row.id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < d->njobs && d->jobs[lo]->row.id == id && !d->jobs[lo]->forgotten ? d->jobs[lo] : NULL;
+    return lo;
+}
+
+vramd_job *vramd_job_find(vramd *d, uint64_t id)
+{
+    size_t at = vramd_jobs_lower_bound(d->jobs, d->njobs, id);
+    return at < d->njobs && d->jobs[at]->row.id == id && !d->jobs[at]->forgotten ? d->jobs[at] : NULL;
 }
 
 static void job_free(vramd_job *j)
@@ -161,20 +169,6 @@ static int own_strings(vram__job *to, const vram__job *row)
     return VRAM_ENOMEM;
 }
 
-/* The index in d->done of the first finished job whose id is at least id. */
-size_t vramd_done_lower_bound(const vramd *d, uint64_t id)
-{
-    size_t lo = 0, hi = d->finished_kept;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (d->done[mid]->row.id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* A job that has just finished joins d->done, in its place by id (a few
  * thousand pointers moved at most, whatever the queue's length).  Without
  * memory for it, it is neither listed among the finished nor forgotten. */
@@ -188,7 +182,7 @@ static void done_add(vramd *d, vramd_job *j)
         d->done = p;
         d->cap_done = cap;
     }
-    size_t at = vramd_done_lower_bound(d, j->row.id);
+    size_t at = vramd_jobs_lower_bound(d->done, d->finished_kept, j->row.id);
     memmove(d->done + at + 1, d->done + at, (d->finished_kept - at) * sizeof(*d->done));
     d->done[at] = j;
     d->finished_kept++;
@@ -196,7 +190,7 @@ static void done_add(vramd *d, vramd_job *j)
 
 static void done_remove(vramd *d, vramd_job *j)
 {
-    size_t at = vramd_done_lower_bound(d, j->row.id);
+    size_t at = vramd_jobs_lower_bound(d->done, d->finished_kept, j->row.id);
     if (at == d->finished_kept || d->done[at] != j)
         return;
     memmove(d->done + at, d->done + at + 1, (d->finished_kept - at - 1) * sizeof(*d->done));

@@ -454,20 +454,6 @@ void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
     memcpy(counts, d->counts, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
 }
 
-/* The index of the first job whose id is at least id. */
-static size_t lower_bound(const vramd *d, uint64_t id)
-{
-    size_t lo = 0, hi = d->njobs;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (d->jobs[mid]->row.id < id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 static int by_id(const void *a, const void *b)
 {
     uint64_t x = (*(vramd_job *const *)a)->row.id, y = (*(vramd_job *const *)b)->row.id;
@@ -523,14 +509,16 @@ int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, u
         } else if (ph == VRAM__LIST_QUEUED) {
             if (state >= 0 && state != VRAM__JOB_QUEUED)
                 continue;
-            for (size_t i = lower_bound(d, from + 1); i < d->njobs && p.n < p.limit; i++)
+            size_t first = vramd_jobs_lower_bound(d->jobs, d->njobs, from + 1);
+            for (size_t i = first; i < d->njobs && p.n < p.limit; i++)
                 if (d->jobs[i]->row.state == VRAM__JOB_QUEUED)
                     give(&p, d->jobs[i], ph);
         } else {
             if (state >= 0 && !vramd_state_final(state))
                 continue;
             /* The finished ones kept, newest first: d->done, not the queue. */
-            for (size_t i = here ? vramd_done_lower_bound(d, from) : d->finished_kept; i-- > 0 && p.n < p.limit;)
+            size_t end = here ? vramd_jobs_lower_bound(d->done, d->finished_kept, from) : d->finished_kept;
+            for (size_t i = end; i-- > 0 && p.n < p.limit;)
                 if (state < 0 || state == d->done[i]->row.state)
                     give(&p, d->done[i], ph);
         }
