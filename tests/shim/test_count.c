@@ -188,7 +188,8 @@ TEST(runner_gives_back_a_dead_process)
     atomic_fetch_add(&e.region->dev[0].used, 1u << 20);
     atomic_fetch_add(&e.region->slot[mine].sub[0].bytes[0], 2u << 20);
     atomic_fetch_sub(&e.region->slot[mine].sub[5].bytes[0], 1u << 20);
-    vram_shim_note_peak(e.region, &(_Atomic uint64_t){ 0 }, 0, 257u << 20);
+    _Atomic uint64_t last_sum = 0;   /* a compound literal of atomic type is not C11 */
+    vram_shim_note_peak(e.region, &last_sum, 0, 257u << 20);
     vram__enforce_count c;
     vram__enforce_read(&e, &c);
     CHECK_EQ_U64(c.used_bytes, 1u << 20);
@@ -196,7 +197,8 @@ TEST(runner_gives_back_a_dead_process)
      * beside the 1 left: its peak stays 257 MiB (the devices' peaks sum to
      * 321). */
     atomic_store(&e.region->dev[1].used, 64u << 20);
-    vram_shim_note_peak(e.region, &(_Atomic uint64_t){ 0 }, 1, 64u << 20);
+    atomic_store(&last_sum, 0);
+    vram_shim_note_peak(e.region, &last_sum, 1, 64u << 20);
     vram__enforce_read(&e, &c);
     CHECK_EQ_U64(c.peak_bytes, 257u << 20);
     CHECK_EQ_U64(c.used_bytes, 65u << 20);
