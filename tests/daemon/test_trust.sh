@@ -102,7 +102,9 @@ state() { "$VRAM" queue --json 2>/dev/null | python3 -c 'import json, sys
 for j in json.load(sys.stdin)["jobs"]:
     if j["id"] == '"$1"': print(j["state"], j["outcome"])'; }
 # alive TAG: whether a process whose command line holds TAG lives.
-alive() { pgrep -f "$1" >/dev/null; }
+# A process whose command line starts with $1 (the sleep itself, not the
+# sh -c that names it).
+alive() { pgrep -f "^$1" >/dev/null; }
 for how in cgroup tree; do
     # A command that exits leaving a child: the child is stopped before the
     # job ends, and the job is not "succeeded" while it runs.
@@ -174,6 +176,7 @@ for p in $(pgrep -f "sleep [78]$tag"); do kill -9 "$p"; done
 job=$(VRAM_CONTAIN=tree "$VRAM" submit --vram 1GiB -- sh -c "'$VRAM' submit --vram 1GiB -- sleep 9$tag >'$tmp/inner.id'; sleep 4$tag")
 wait_until 20 alive "sleep 9$tag"
 wait_until 20 alive "sleep 4$tag"
+wait_until 20 test -s "$tmp/inner.id"
 inner=$(cat "$tmp/inner.id")
 kill -9 "$(pgrep -f -- "--daemon-job $job " | head -1)" 2>/dev/null
 wait_for "$tmp/daemon.log" "job $job lost its runner" 10
