@@ -30,36 +30,6 @@
 #include "daemon/daemon.h"
 #include "monitor/monitor.h"
 
-/* vramd's own cgroup v2 folder into buf ("" where there is none). */
-static void own_cgroup(char *buf, size_t cap)
-{
-    char line[4096], mnt[2048] = "", path[2048] = "";
-    buf[0] = '\0';
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    while (f && fgets(line, sizeof(line), f)) {
-        char *dash = strstr(line, " - ");
-        if (dash && !strncmp(dash + 3, "cgroup2 ", 8) && sscanf(line, "%*s %*s %*s %*s %2047s", mnt) == 1)
-            break;
-        mnt[0] = '\0';
-    }
-    if (f)
-        fclose(f);
-    f = *mnt ? fopen("/proc/self/cgroup", "re") : NULL;
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "0::", 3)) {
-            line[strcspn(line, "\n")] = '\0';
-            vram__strlcpy(path, line + 3, sizeof(path));
-        }
-    if (f)
-        fclose(f);
-    /* A folder too long for buf is no folder: nothing half-named is signalled. */
-    if (*path && !strstr(path, "(deleted)")) {
-        int n = snprintf(buf, cap, "%s%s", mnt, strcmp(path, "/") ? path : "");
-        if (n < 0 || (size_t)n >= cap)
-            buf[0] = '\0';
-    }
-}
-
 /* Signals (sig 0: counts) the processes of the job's cgroups; with
  * SIGKILL, cgroup.kill has the last word. */
 static size_t cgroup_signal(const vramd *d, const vramd_job *j, int sig)
@@ -74,7 +44,7 @@ static size_t cgroup_signal(const vramd *d, const vramd_job *j, int sig)
     if (now_start && now_start != j->row.runner_start)
         return 0;
     char base[2100], prefix[48];
-    own_cgroup(base, sizeof(base));
+    vram__cgroup_self(base, sizeof(base));   /* vramd's own */
     DIR *dir = *base ? opendir(base) : NULL;
     if (!dir)
         return 0;

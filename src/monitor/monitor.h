@@ -70,4 +70,9 @@ uint64_t vram__proc_start_ticks(uint32_t pid);
  * not 0, is the same process. */
 bool vram__proc_alive(uint32_t pid, uint64_t start_ticks);
 
+/* This process's cgroup v2 folder (mount point + /proc/self/cgroup's path)
+ * into buf; "" where there is no v2 hierarchy, the group is deleted, or the
+ * path does not fit. */
+void vram__cgroup_self(char *buf, size_t cap);
+
 #endif

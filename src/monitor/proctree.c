@@ -244,3 +244,32 @@ bool vram__proc_alive(uint32_t pid, uint64_t start_ticks)
     char state = proc_state(pid);
     return state != 0 && state != 'Z' && state != 'X';
 }
+
+void vram__cgroup_self(char *buf, size_t cap)
+{
+    char line[4096], mnt[2048] = "", path[2048] = "";
+    buf[0] = '\0';
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    /* id parent major:minor root mountpoint options... - fstype source super */
+    while (f && fgets(line, sizeof(line), f)) {
+        char *dash = strstr(line, " - ");
+        if (dash && !strncmp(dash + 3, "cgroup2 ", 8) && sscanf(line, "%*s %*s %*s %*s %2047s", mnt) == 1)
+            break;
+        mnt[0] = '\0';
+    }
+    if (f)
+        fclose(f);
+    f = *mnt ? fopen("/proc/self/cgroup", "re") : NULL;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "0::", 3)) {
+            line[strcspn(line, "\n")] = '\0';
+            vram__strlcpy(path, line + 3, sizeof(path));
+        }
+    if (f)
+        fclose(f);
+    if (*path && !strstr(path, "(deleted)")) {
+        int n = snprintf(buf, cap, "%s%s", mnt, strcmp(path, "/") ? path : "");
+        if (n < 0 || (size_t)n >= cap)
+            buf[0] = '\0';
+    }
+}

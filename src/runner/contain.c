@@ -75,48 +75,17 @@ void vram__contain_started(pid_t leader, bool in_made)
     next_cg[0] = '\0';
 }
 
-/* Where the cgroup v2 hierarchy is mounted ("" when it is not). */
-static void v2_mount(char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    if (!f)
-        return;
-    char line[4096];
-    while (fgets(line, sizeof(line), f)) {
-        /* id parent major:minor root mountpoint options... - fstype source super */
-        char *dash = strstr(line, " - ");
-        char mnt[2048];
-        if (!dash || strncmp(dash + 3, "cgroup2 ", 8) || sscanf(line, "%*s %*s %*s %*s %2047s", mnt) != 1)
-            continue;
-        vram__strlcpy(buf, mnt, cap);
-        break;
-    }
-    fclose(f);
-}
-
 /* VRAM_CONTAIN=tree leaves cgroups alone (the fallback, as on a machine
  * without a delegated cgroup v2 subtree; the tests use it). */
 static void find_base(void)
 {
-    char mnt[2048], line[4096], path[2048] = "";
     const char *how = getenv("VRAM_CONTAIN");
     if (how && !strcmp(how, "tree"))
         return;
-    v2_mount(mnt, sizeof(mnt));
-    FILE *f = *mnt ? fopen("/proc/self/cgroup", "r") : NULL;
-    if (!f)
-        return;
-    while (fgets(line, sizeof(line), f))
-        if (!strncmp(line, "0::", 3)) {
-            line[strcspn(line, "\n")] = '\0';
-            vram__strlcpy(path, line + 3, sizeof(path));
-        }
-    fclose(f);
-    if (!*path || strstr(path, "(deleted)"))
-        return;
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s%s", mnt, strcmp(path, "/") ? path : "");
+    vram__cgroup_self(dir, sizeof(dir));
+    if (!*dir)
+        return;
     if (access(dir, W_OK) == 0)
         vram__strlcpy(base, dir, sizeof(base));
 }
