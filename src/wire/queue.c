@@ -28,10 +28,17 @@
 #include "core/sqlite.h"
 #include "wire/queue.h"
 
+/* The statements of the paths every job takes are prepared once, on first
+ * use, and kept with the connection (reset and their bindings cleared after
+ * each use, finalized at close): parsing SQL was a twentieth of vramd's CPU. */
+enum { MOVE_STARTING, MOVE_RUNNING, MOVE_QUEUED, MOVE_END, MOVE_UPDATE, MOVE_KINDS };   /* by target; from == to: update */
+
 struct vram__queue {
     sqlite3 *db;
     sqlite3_stmt *insert;           /* a submit's row, prepared once */
     sqlite3_stmt *begin, *commit;   /* its transaction's, too: not parsed at every submit */
+    sqlite3_stmt *move[MOVE_KINDS]; /* vram__queue_move's, one per MOVE_* kind */
+    sqlite3_stmt *get, *find_key;   /* a job's row; a submit's idempotency key */
     int synchronous;                /* 1: FULL now, 0: NORMAL, -1: not set yet */
     int log_fd;                     /* the write-ahead log, when its fsync is the caller's; else -1 */
     bool unsynced;                  /* a commit that must reach the disk waits for that fsync */
@@ -52,6 +59,22 @@ static int durable(vram__queue *q, bool full)
                            NULL, NULL, NULL);
     q->synchronous = src == SQLITE_OK ? (int)full : -1;
     return src;
+}
+
+/* Prepares *st the first time; after that, it is ready (reset, no bindings). */
+static int prepared(vram__queue *q, sqlite3_stmt **st, const char *sql)
+{
+    return *st ? SQLITE_OK : sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
+}
+
+/* Makes a kept statement ready for its next use: reset, and its bindings
+ * (which may borrow the caller's strings) cleared. */
+static void done_with(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
 }
 
 /* Runs one statement of no result, prepared the first time. */
@@ -220,16 +243,16 @@ static int64_t first_id(vram__queue *q, const char *where)
 int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t *id)
 {
     *id = 0;
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(q->db, "SELECT id FROM jobs WHERE owner_uid = ? AND idem_key = ?", -1, &st, NULL);
+    int src = prepared(q, &q->find_key, "SELECT id FROM jobs WHERE owner_uid = ? AND idem_key = ?");
     if (src == SQLITE_OK) {
+        sqlite3_stmt *st = q->find_key;
         sqlite3_bind_int64(st, 1, uid);
         sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
         src = sqlite3_step(st);
         if (src == SQLITE_ROW)
             *id = (uint64_t)sqlite3_column_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    done_with(q->find_key);
     return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : q_fail(q, src, "key lookup");
 }
 
@@ -305,8 +328,17 @@ void vram__queue_close(vram__queue *q)
     sqlite3_finalize(q->insert);
     sqlite3_finalize(q->begin);
     sqlite3_finalize(q->commit);
+    for (int k = 0; k < MOVE_KINDS; k++)
+        sqlite3_finalize(q->move[k]);
+    sqlite3_finalize(q->get);
+    sqlite3_finalize(q->find_key);
     sqlite3_close(q->db);
     free(q);
+}
+
+struct sqlite3 *vram__queue_db(vram__queue *q)
+{
+    return q->db;
 }
 
 static const char *or_empty(const char *s)
@@ -386,34 +418,41 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
     if (!f)
         f = &none;
     const char *sql;
+    int kind;
     switch (to) {
     case VRAM__JOB_STARTING:
+        kind = MOVE_STARTING;
         sql = "UPDATE jobs SET state=?3, device=?4, lease_bytes=?5, started_ms=?6,"
               " runner_pid=?7, runner_start=?8, attempts=attempts+1 WHERE id=?1 AND state=?2";
         break;
     case VRAM__JOB_RUNNING:
+        kind = MOVE_RUNNING;
         sql = "UPDATE jobs SET state=?3, runner_pid=?7, runner_start=?8, job_pgid=?9,"
               " device=CASE WHEN ?4>=0 THEN ?4 ELSE device END,"
               " lease_bytes=CASE WHEN ?5>0 THEN ?5 ELSE lease_bytes END"
               " WHERE id=?1 AND state=?2";
         break;
     case VRAM__JOB_QUEUED:
+        kind = MOVE_QUEUED;
         sql = "UPDATE jobs SET state=?3, runner_pid=0, runner_start=0, job_pgid=0, device=-1,"
               " lease_bytes=0, note=?13 WHERE id=?1 AND state=?2";
         break;
     default:                        /* succeeded, failed, canceled: its environment, */
+        kind = MOVE_END;
         sql = "UPDATE jobs SET state=?3, ended_ms=?6, exit_status=?10, outcome=?11,"   /* never needed */
               " peak_bytes=MAX(peak_bytes, ?12), note=?13, env='{}' WHERE id=?1 AND state=?2";  /* again, goes */
     }
-    if (from == to)
+    if (from == to) {
+        kind = MOVE_UPDATE;
         sql = "UPDATE jobs SET job_pgid=CASE WHEN ?9>0 THEN ?9 ELSE job_pgid END,"
               " device=CASE WHEN ?4>=0 THEN ?4 ELSE device END,"
               " lease_bytes=CASE WHEN ?5>0 THEN ?5 ELSE lease_bytes END,"
               " peak_bytes=MAX(peak_bytes, ?12) WHERE id=?1 AND state=?2 AND state=?3";
-    sqlite3_stmt *st = NULL;
+    }
     int src = durable(q, to != VRAM__JOB_STARTING && to != VRAM__JOB_RUNNING);
     if (src == SQLITE_OK)
-        src = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+        src = prepared(q, &q->move[kind], sql);
+    sqlite3_stmt *st = q->move[kind];
     if (src == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
         sqlite3_bind_int(st, 2, from);
@@ -430,10 +469,11 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
         sqlite3_bind_text(st, 13, f->note, -1, SQLITE_STATIC);
         src = sqlite3_step(st);
     }
-    sqlite3_finalize(st);
+    int changed = src == SQLITE_DONE ? sqlite3_changes(q->db) : 0;
+    done_with(st);
     if (src != SQLITE_DONE)
         return q_fail(q, src, "update");
-    if (sqlite3_changes(q->db) == 0)
+    if (changed == 0)
         return vram__fail(VRAM_EAGAIN, "job %llu is not %s", (unsigned long long)id,
                           vram__job_state_name(from));
     return 0;
@@ -513,8 +553,8 @@ static char *copy_text(const char *s)
 int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out)
 {
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM jobs WHERE id = ?", -1, &st, NULL);
+    int src = prepared(q, &q->get, "SELECT " COLUMNS " FROM jobs WHERE id = ?");
+    sqlite3_stmt *st = q->get;
     if (src == SQLITE_OK)
         sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
     int rc = 0;
@@ -539,7 +579,7 @@ int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out)
     } else {
         rc = q_fail(q, src, "read");
     }
-    sqlite3_finalize(st);
+    done_with(st);
     return rc;
 }
 

@@ -124,4 +124,9 @@ int vram__queue_each(vram__queue *q, unsigned state_mask, vram__job_visit visit,
 /* Jobs in each state. */
 int vram__queue_counts(vram__queue *q, uint64_t counts[VRAM__JOB_STATE_COUNT]);
 
+/* The queue's SQLite connection, for tests that look at its statements
+ * (the hot paths' are prepared once and kept). */
+struct sqlite3;
+struct sqlite3 *vram__queue_db(vram__queue *q);
+
 #endif /* VRAM_WIRE_QUEUE_H */

@@ -114,6 +114,65 @@ TEST(requeue_after_a_lost_runner)
     unlink(path);
 }
 
+/* Runs of the statements the connection keeps (alive after each call), and
+ * how many there are. */
+static uint64_t kept_runs(vram__queue *q, int *n, int *reprepared)
+{
+    uint64_t runs = 0;
+    *n = *reprepared = 0;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(vram__queue_db(q), NULL); st;
+         st = sqlite3_next_stmt(vram__queue_db(q), st), ++*n) {
+        runs += (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_RUN, 0);
+        *reprepared += sqlite3_stmt_status(st, SQLITE_STMTSTATUS_REPREPARE, 0);
+    }
+    return runs;
+}
+
+/* The hot paths (a move, an update, a read of one job, a key lookup) parse
+ * their SQL once: 1,000 rounds of them leave the same statements alive, each
+ * run 1,000 times more, and none prepared again. */
+TEST(hot_statements_are_prepared_once)
+{
+    vram__queue *q = fresh();
+    CHECK(q);
+    enum { ROUNDS = 1000 };
+    vram__job jobs[ROUNDS + 1];
+    for (int i = 0; i <= ROUNDS; i++)
+        jobs[i] = new_job("[\"a\"]");
+    CHECK_OK(vram__queue_add(q, jobs, ROUNDS + 1));
+    uint64_t had;
+    vram__job got, f = { .device = 0, .lease_bytes = 1 }, claim = { .device = -1, .runner_pid = 7 };
+    vram__job upd = { .device = -1, .peak_bytes = 3 }, end = { .device = -1 };
+    snprintf(end.outcome, sizeof(end.outcome), "ok");
+    int n0 = 0, n1 = 0, re0 = 0, re1 = 0;
+    uint64_t runs0 = 0;
+    for (int i = 0; i <= ROUNDS; i++) {
+        if (i == 1)                 /* every statement prepared once by now */
+            runs0 = kept_runs(q, &n0, &re0);
+        uint64_t id = jobs[i].id;
+        CHECK_OK(vram__queue_move(q, id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f));
+        CHECK_OK(vram__queue_move(q, id, VRAM__JOB_STARTING, VRAM__JOB_RUNNING, &claim));
+        CHECK_OK(vram__queue_update(q, id, VRAM__JOB_RUNNING, &upd));
+        CHECK_OK(vram__queue_move(q, id, VRAM__JOB_RUNNING, VRAM__JOB_SUCCEEDED, &end));
+        CHECK_OK(vram__queue_get(q, id, &got));
+        CHECK_EQ(got.state, VRAM__JOB_SUCCEEDED);
+        vram__job_clear(&got);
+        CHECK_OK(vram__queue_find_key(q, 0, "no-such-key", &had));
+        CHECK_EQ_U64(had, 0);
+    }
+    uint64_t runs1 = kept_runs(q, &n1, &re1);
+    CHECK_EQ(n1, n0);
+    CHECK(n0 >= 6);                 /* the four moves, the read and the lookup */
+    CHECK_EQ_U64(runs1 - runs0, 6 * ROUNDS);
+    CHECK_EQ(re1, re0);             /* nor parsed again behind our back (an expired statement) */
+    /* A kept statement holds no read transaction open between calls. */
+    for (sqlite3_stmt *st = sqlite3_next_stmt(vram__queue_db(q), NULL); st;
+         st = sqlite3_next_stmt(vram__queue_db(q), st))
+        CHECK(!sqlite3_stmt_busy(st));
+    vram__queue_close(q);
+    unlink(path);
+}
+
 TEST(state_names)
 {
     CHECK_STR_EQ(vram__job_state_name(VRAM__JOB_RUNNING), "running");
