@@ -182,6 +182,7 @@ struct vramd {
     size_t cap_done;                /* ... are forgotten first, the lists read them newest first */
     size_t forgotten;               /* forgotten, still in d->jobs until the next sweep of it */
     uint64_t counts[VRAM__JOB_STATE_COUNT];     /* jobs in the table by state, kept as they move */
+    uint64_t shim_used, over_total; /* vramd_jobs_shim's sums, kept (vramd_job_usage_count) */
     size_t dep_waiting;             /* queued jobs waiting for others to end (--after) */
     vramd_job **dep_jobs;           /* ... which they are, looked at again when a job ends */
     size_t cap_dep_jobs;            /* (dep_waiting of them, unless dep_unlisted) */
@@ -318,6 +319,10 @@ int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint6
 /* The shims' counts: running jobs' bytes, and the kept jobs' overages,
  * summed (for /metrics).  Under d->lock. */
 void vramd_jobs_shim(vramd *d, uint64_t *used, uint64_t *over);
+/* Takes a job's part out of those sums (in false) before its state, usage,
+ * overage or being forgotten changes, and puts it back (in true) after.
+ * Under d->lock. */
+void vramd_job_usage_count(vramd *d, const vramd_job *j, bool in);
 void vramd_jobs_tick(vramd *d);     /* every loop: runners reaped, claims, orphans, usage */
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
 /* jobs.c: the first of v (n jobs, ids ascending) whose id is >= id. */

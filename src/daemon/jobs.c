@@ -234,6 +234,7 @@ static void table_trim(vramd *d)
         }
         if (j->row.state >= 0 && j->row.state < VRAM__JOB_STATE_COUNT && d->counts[j->row.state])
             d->counts[j->row.state]--;
+        vramd_job_usage_count(d, j, false);
         j->forgotten = true;
         d->forgotten++;
     }
@@ -377,7 +378,9 @@ static void set_state(vramd *d, vramd_job *j, int state)
         d->counts[j->row.state]--;
     if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
         d->counts[state]++;
+    vramd_job_usage_count(d, j, false);
     j->row.state = state;
+    vramd_job_usage_count(d, j, true);
     if (vramd_state_final(state))
         d->deps_changed = true;     /* a job waiting for it may go now (vramd_jobs_tick) */
     if (j->dep_wait && state != VRAM__JOB_QUEUED)
@@ -975,12 +978,14 @@ int vramd_job_progress(vramd *d, uint64_t id, double progress, bool usage, uint6
     if (progress >= 0)
         j->progress = progress;
     if (usage) {
+        vramd_job_usage_count(d, j, false);
         j->shim_ms = vram__now_ms();
         j->used_bytes = used;
         if (used > j->row.peak_bytes)
             j->row.peak_bytes = used;
         if (over > j->over_bytes)
             j->over_bytes = over;
+        vramd_job_usage_count(d, j, true);
     }
     vramd_changed(d);
     pthread_mutex_unlock(&d->lock);
@@ -1456,7 +1461,9 @@ static void sample_usage(vramd *d)
                 continue;           /* the shim's count, sent by its runner, is exact */
             if (used[k] != j->used_bytes)
                 vramd_changed(d);
+            vramd_job_usage_count(d, j, false);
             j->used_bytes = used[k];
+            vramd_job_usage_count(d, j, true);
             if (used[k] > j->row.peak_bytes)
                 j->row.peak_bytes = used[k];
         }
@@ -1631,6 +1638,7 @@ void vramd_jobs_free(vramd *d)
     d->finished_kept = d->cap_done = d->forgotten = 0;
     d->njobs = d->cap_jobs = 0;
     memset(d->counts, 0, sizeof(d->counts));
+    d->shim_used = d->over_total = 0;
     free(d->live);
     d->live = NULL;
     d->nlive = d->cap_live = 0;
