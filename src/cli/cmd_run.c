@@ -8,9 +8,11 @@
  * job's), and exits with the job's own status.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -170,6 +172,49 @@ static bool wait_at_gate(const cli_args *a)
     return n == 1 && go == 'g';
 }
 
+/* Runner reuse: vramd's runner, its job ended, puts itself where the next
+ * job it was given runs, as vramd would have started it there (spawn.c):
+ * that job's log (folders made 0700, as the job's user), its --output,
+ * its folder, and no end file left by an earlier job of that number.
+ * False when it cannot: the runner then ends, and vramd starts a runner
+ * of its own for the job, which says why in the job's log. */
+static bool take_next(const vram_job_next *n)
+{
+    char path[sizeof(n->log)];
+    memcpy(path, n->log, sizeof(path));
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0700);
+            *p = '/';
+        }
+    int out = open(n->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0)
+        return false;
+    fflush(stdout);
+    fflush(stderr);
+    dup2(out, STDOUT_FILENO);
+    dup2(out, STDERR_FILENO);
+    close(out);
+    unlink(n->end_file);
+    if (*n->output) {
+        int o = open(n->output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+        if (o >= 0) {
+            dup2(o, STDOUT_FILENO);
+            dup2(o, STDERR_FILENO);
+            close(o);
+        } else {
+            fprintf(stderr, "vram run: cannot write the job's --output file: %s; its output stays in this log\n",
+                    strerror(errno));
+        }
+    }
+    if (chdir(n->cwd) != 0) {
+        fprintf(stderr, "vram run: cannot enter %s: %s\n", n->cwd, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 static int run(cli_args *a)
 {
     vram_job_spec spec;
@@ -207,14 +252,28 @@ static int run(cli_args *a)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    vram_job_result res;
-    rc = daemon_job ? vram_job_run_for_daemon(ctx, &spec, daemon_job, &res) : vram_job_run(ctx, &spec, &res);
-    if (rc)
-        rc = cli_fail(a, rc, NULL);
-    else
-        rc = res.exit_status;
-    if (!rc && res.record_error)
-        rc = EXIT_OK;               /* the job's status stands; the message was said */
+    /* vramd's runner goes on with its user's next jobs while vramd has
+     * them (runner reuse): one exec for many short jobs. */
+    vram_job_next next = { .job = 0 };
+    bool reuse = daemon_job && cli_has(a, "gate");
+    for (bool first = true; first || next.job; first = false) {
+        if (!first) {
+            if (vram_job_interrupted() || !take_next(&next))
+                break;
+            if (vram_ctx_is_simulated(ctx) && !quiet)
+                fprintf(stderr, "vram run: SIMULATED DEVICES, %s\n", vram_ctx_notice(ctx));
+            daemon_job = next.job;
+        }
+        vram_job_result res;
+        rc = daemon_job ? vram_job_run_daemon_job(ctx, &spec, daemon_job, &res, reuse ? &next : NULL)
+                        : vram_job_run(ctx, &spec, &res);
+        if (rc)
+            rc = cli_fail(a, rc, NULL);
+        else
+            rc = res.exit_status;
+        if (!rc && res.record_error)
+            rc = EXIT_OK;           /* the job's status stands; the message was said */
+    }
     vram_ctx_close(ctx);
     free(settings);
     return rc;

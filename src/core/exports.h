@@ -155,6 +155,22 @@ VRAM_API int vram_history_report_svg(vram_history *h, const int64_t *ids, size_t
  * name. */
 VRAM_API int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
                                      vram_job_result *out);
+/* Runner reuse: the next job vramd gives a runner whose job ended, and
+ * where the runner puts itself for it (its user's own folder, log,
+ * --output and end file); job 0: none, the runner ends. */
+typedef struct vram_job_next {
+    uint64_t job;
+    char cwd[4096], log[4096], output[4096], end_file[4096];
+} vram_job_next;
+/* vram_job_run_for_daemon that, when next is not NULL and the run was not
+ * interrupted, asks vramd with the job's end for the same user's next job
+ * (*next; its job 0 when none).  The interrupt flag (vram_job_interrupt)
+ * is then left as it was rather than cleared first, so that a signal
+ * between two jobs ends the runner: see vram_job_interrupted. */
+VRAM_API int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
+                                     vram_job_result *out, vram_job_next *next);
+/* Whether vram_job_interrupt was called (since the last run that cleared it). */
+VRAM_API int vram_job_interrupted(void);
 /* What a daemon job's runner can learn before its turn, learned now: its
  * cgroup and the job's PyTorch (probed beside the python3 on PATH).  vramd's
  * runner, started ahead, calls it while it waits at its gate; the runs of

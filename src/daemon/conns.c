@@ -610,6 +610,39 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
         vramd_reply_lease(d, c->id, r->id, 0, NULL, &lease, job ? &job->row : NULL);
 }
 
+/* A job's end, taken.  A runner that asked for it gets its user's next
+ * job (runner reuse, jobs.c): the job's number and where the runner puts
+ * itself for it (folder, log, --output, end file), which are the job's
+ * user's own; its command it gets with its claim, as any runner. */
+static void reply_ended(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vramd_job *next = r->next ? vramd_job_runner_next(d, r->job, c->pid) : NULL;
+    char log[4300], end[4300];
+    if (next && (vramd_job_log_path(d, next, log, sizeof(log)) || vramd_job_end_path(d, next, end, sizeof(end)))) {
+        vram__clear_error();
+        vramd_job_runner_gone(d, next);
+        next = NULL;
+    }
+    vram__buf b;
+    vram__json j;
+    vram__buf_init(&b);
+    vram__reply_begin(&b, r, &j);
+    if (next) {
+        vram__json_key(&j, "next");
+        vram__json_object_begin(&j);
+        vram__json_field_uint(&j, "job", next->row.id);
+        vram__json_field_string(&j, "cwd", next->row.cwd);
+        vram__json_field_string(&j, "log", log);
+        vram__json_field_string(&j, "output", next->row.output ? next->row.output : "");
+        vram__json_field_string(&j, "end_file", end);
+        vram__json_object_end(&j);
+    }
+    vram__reply_end(&j);
+    if (b.failed && next)
+        vramd_job_runner_gone(d, next);
+    reply_done(d, c, &b);
+}
+
 /* ---- dispatch ------------------------------------------------------------------------ */
 
 /* Turns a submit request into a queue row (borrowing its strings). */
@@ -834,7 +867,7 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
         if ((rc = vramd_job_ended(d, r->job, r->exit_status, r->outcome, r->peak)))
             reply_failure(d, c, r, rc);
         else
-            reply_ok(d, c, r);
+            reply_ended(d, c, r);
         break;
     }
     vram__request_free(r);

@@ -307,6 +307,13 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out);
 /* A claim from the runner started ahead for a queued job: held, and
  * answered when the job's turn comes (true), or not such a claim (false). */
 bool vramd_job_claim_ahead(vramd *d, vramd_conn *c, const vram__request *req);
+/* Runner reuse: the runner (pid) of `ended`, a job that has just ended,
+ * takes its user's next queued job with the same environment, as if
+ * started ahead for it; NULL when there is none (it then exits). */
+vramd_job *vramd_job_runner_next(vramd *d, uint64_t ended, uint32_t pid);
+/* j's runner started ahead (or reused) will not come: forgotten, not
+ * killed (it ends by itself). */
+void vramd_job_runner_gone(vramd *d, vramd_job *j);
 /* Whether pid is the runner started ahead for job id, still queued. */
 bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);

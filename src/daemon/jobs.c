@@ -267,6 +267,7 @@ static void table_trim(vramd *d)
  * did not start it), so the job is never run twice. */
 #define PREPARED_MAX 2              /* runners waiting ahead at once */
 #define PREPARE_LOOK 64             /* queued jobs looked at for one, per loop round */
+#define REUSED_MAX (2 * PREPARED_MAX)   /* with runners whose job ended, taking the next */
 
 /* Ends a job's runner started ahead, when the job ended before its turn (a
  * cancel, a failure) or vramd stops: it has started nothing (it starts its
@@ -321,6 +322,55 @@ static void prepare_runners(vramd *d)
         d->nprepared++;
         live_update(d, j);          /* where vramd_jobs_reaped looks for its runner */
     }
+}
+
+/* Whether a runner of `ended`'s may run j as it is, without a new exec:
+ * the same user and the same environment (the runner's own, which it
+ * reads its settings from and hands its command), and an end file it can
+ * write itself.  Its folder, log and --output it changes to. */
+static bool runner_fits(vramd *d, const vramd_job *ended, const vramd_job *j)
+{
+    char end[4300];
+    return j->row.owner_uid == ended->row.owner_uid && !strcmp(j->row.env_json, ended->row.env_json) &&
+           !vramd_job_end_path(d, j, end, sizeof(end)) && !vramd_end_by_fd(d, j, end);
+}
+
+vramd_job *vramd_job_runner_next(vramd *d, uint64_t ended, uint32_t pid)
+{
+    vramd_job *e = vramd_job_find(d, ended);
+    if (!e || !vramd_state_final(e->row.state) || e->row.runner_pid != pid || e->orphan || d->stopping ||
+        d->nprepared >= REUSED_MAX || !d->counts[VRAM__JOB_QUEUED])
+        return NULL;
+    /* From where prepare_runners looks, moving that on over jobs no runner
+     * will be wanted for (started or ended since), at most PREPARE_LOOK. */
+    size_t lo = vramd_jobs_lower_bound(d->jobs, d->njobs, d->prepare_from);
+    bool front = true;
+    for (size_t i = lo; i < d->njobs && i - lo < PREPARE_LOOK; i++) {
+        vramd_job *j = d->jobs[i];
+        bool waits = j->row.state == VRAM__JOB_QUEUED;
+        if (front && !waits)
+            d->prepare_from = j->row.id + 1;
+        front = front && !waits;
+        if (!waits || !j->ticket || j->prepared || j->dep_wait || j->unsaved || !runner_fits(d, e, j))
+            continue;
+        j->prepared = (pid_t)pid;
+        j->claim_conn = 0;
+        d->nprepared++;
+        live_update(d, j);          /* where vramd_jobs_reaped looks for its runner */
+        return j;
+    }
+    vram__clear_error();
+    return NULL;
+}
+
+void vramd_job_runner_gone(vramd *d, vramd_job *j)
+{
+    if (!j->prepared)
+        return;
+    j->prepared = 0;
+    j->claim_conn = 0;
+    d->nprepared--;
+    live_update(d, j);
 }
 
 bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid)

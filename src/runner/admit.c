@@ -148,7 +148,8 @@ void vram__admit_usage(vram__admitter *ad, uint64_t used, uint64_t over)
     vram__link_usage(&ad->link, used, over);
 }
 
-void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran)
+void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran,
+                       vram_job_next *next)
 {
-    vram__link_ended(&ad->link, exit_status, outcome, peak, ran);
+    vram__link_ended(&ad->link, exit_status, outcome, peak, ran, next);
 }

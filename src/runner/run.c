@@ -38,6 +38,11 @@ void vram_job_interrupt(void)
     interrupted = 1;
 }
 
+int vram_job_interrupted(void)
+{
+    return interrupted != 0;
+}
+
 /* The job's PyTorch, probed ahead by vram_job_runner_warm (set once,
  * before any run, in a runner process of one job). */
 static struct {
@@ -1055,8 +1060,23 @@ static int claim_job(run *r)
     return 0;
 }
 
+/* The history the run is recorded in, opened before a daemon job's claim
+ * (a runner started ahead waits in its claim: the open is not on the way
+ * from the turn to the command's start). */
+static void open_history(run *r)
+{
+    if (r->spec->history && !strcmp(r->spec->history, "-"))
+        return;
+    if (vram_history_open(r->spec->history, &r->history)) {
+        r->out->record_error = VRAM_EIO;
+        vram__strlcpy(r->out->record_message, vram_last_error(), sizeof(r->out->record_message));
+        say(r, "the job runs, but cannot be recorded: %s", r->out->record_message);
+    }
+}
+
 static int open_everything(run *r)
 {
+    open_history(r);
     int rc = r->daemon_job ? claim_job(r) : 0;
     if (!rc && r->spec->ladder && *r->spec->ladder) {
         rc = vram_ladder_parse(r->spec->ladder, &r->ladder);
@@ -1078,13 +1098,6 @@ static int open_everything(run *r)
         rc = vram__admit_open(&r->ad, r->ctx, 0);
     if (rc)
         return rc;
-    if (!r->spec->history || strcmp(r->spec->history, "-")) {
-        if (vram_history_open(r->spec->history, &r->history)) {
-            r->out->record_error = VRAM_EIO;
-            vram__strlcpy(r->out->record_message, vram_last_error(), sizeof(r->out->record_message));
-            say(r, "the job runs, but cannot be recorded: %s", r->out->record_message);
-        }
-    }
     vram_duration_parse(vram_options_get(vram_ctx_options(r->ctx), "interval"), 1, &r->interval_ms);
     return 0;
 }
@@ -1203,6 +1216,14 @@ int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
 int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
                             vram_job_result *out)
 {
+    return vram_job_run_daemon_job(ctx, spec, daemon_job, out, NULL);
+}
+
+int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
+                            vram_job_result *out, vram_job_next *then)
+{
+    if (then)
+        memset(then, 0, sizeof(*then));
     if (!ctx || !spec || !out)
         return vram__fail(VRAM_EINVAL, "vram_job_run: NULL argument");
     memset(out, 0, sizeof(*out));
@@ -1210,7 +1231,8 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
         return VRAM_EINVAL;
     out->device = -1;
     job_name(spec, daemon_job, out->job, sizeof(out->job));
-    interrupted = 0;
+    if (!then)
+        interrupted = 0;
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     run r = { .ctx = ctx, .spec = spec, .daemon_job = daemon_job, .out = out, .claim_device = -1 };
     /* This attempt and the one before (to say what changed); about 100 KiB
@@ -1304,10 +1326,10 @@ int vram_job_run_for_daemon(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
         out->exit_status = 127;
         vram__strlcpy(out->outcome, "not-started", sizeof(out->outcome));
         say(&r, "%s", vram_last_error());
-        vram__admit_ended(&r.ad, 127, "not-started", 0, true);
+        vram__admit_ended(&r.ad, 127, "not-started", 0, true, interrupted ? NULL : then);
     } else if (*out->outcome) {
         vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes,
-                          out->attempts > 1 || strcmp(out->outcome, "not-started") != 0);
+                          out->attempts > 1 || strcmp(out->outcome, "not-started") != 0, interrupted ? NULL : then);
     }
     if (slots) {
         drop_plans(&slots[0]);

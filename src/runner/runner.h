@@ -190,7 +190,8 @@ void vram__admit_owner_again(vram__admitter *ad);
 void vram__admit_usage(vram__admitter *ad, uint64_t used, uint64_t over);
 /* ran: whether the job's command ever started (a job that never did goes
  * back to the queue when vramd cannot be told, rather than failing). */
-void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran);
+void vram__admit_ended(vram__admitter *ad, int exit_status, const char *outcome, uint64_t peak, bool ran,
+                       vram_job_next *next);
 
 /* ---- enforcement: the shim in the job, and its count (enforce.c) ---- */
 

@@ -249,8 +249,34 @@ void vram__link_usage(vram__link *l, uint64_t used, uint64_t over)
     tell(l, &b, 0);
 }
 
-void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran)
+/* The next job in an ended's reply, if any (runner reuse). */
+static void read_next(const char *reply, vram_job_next *next)
 {
+    vram__json_doc *doc;
+    char err[64];
+    if (!reply || vram__json_read(reply, strlen(reply), 0, &doc, err, sizeof(err)))
+        return;
+    const vram__jv *n = vram__jv_get(vram__json_root(doc), "next");
+    const char *cwd = vram__jv_str(vram__jv_get(n, "cwd")), *log = vram__jv_str(vram__jv_get(n, "log"));
+    const char *output = vram__jv_str(vram__jv_get(n, "output")), *end = vram__jv_str(vram__jv_get(n, "end_file"));
+    uint64_t job = 0;
+    if (n && vram__jv_uint(vram__jv_get(n, "job"), &job) && job && cwd && *cwd == '/' && log && *log == '/' &&
+        output && end && *end == '/' && strlen(cwd) < sizeof(next->cwd) && strlen(log) < sizeof(next->log) &&
+        strlen(output) < sizeof(next->output) && strlen(end) < sizeof(next->end_file)) {
+        strcpy(next->cwd, cwd);
+        strcpy(next->log, log);
+        strcpy(next->output, output);
+        strcpy(next->end_file, end);
+        next->job = job;
+    }
+    vram__json_doc_free(doc);
+}
+
+void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran,
+                      vram_job_next *next)
+{
+    if (next)
+        memset(next, 0, sizeof(*next));
     if (!l->job)
         return;
     int code = exit_status < 0 ? 0 : exit_status > 255 ? 255 : exit_status;
@@ -258,9 +284,16 @@ void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint6
     begin(&b, "job-ended");
     vram__buf_printf(&b, ",\"job\":%llu,\"exit_status\":%d,\"outcome\":", (unsigned long long)l->job, code);
     vram__json_escape(&b, outcome);
-    vram__buf_printf(&b, ",\"peak\":%llu}", (unsigned long long)peak);
-    if (tell(l, &b, ENDED_TRIES_MS))
+    vram__buf_printf(&b, ",\"peak\":%llu%s}", (unsigned long long)peak, next ? ",\"next\":true" : "");
+    char *reply = NULL;
+    bool told = !b.failed && l->daemon && call(l, b.data, 5000, ENDED_TRIES_MS, &reply) == 0;
+    vram__buf_free(&b);
+    if (told && next)
+        read_next(reply, next);
+    vram_free(reply);
+    if (told)
         return;
+    vram__clear_error();
     /* No daemon to tell: the end goes to the store, where the next one finds
      * it (and does not run the job again).  A job whose command never
      * started (most often because vramd went away while it was starting) is

@@ -74,7 +74,10 @@ void vram__link_usage(vram__link *l, uint64_t used, uint64_t over);
  * runner that cannot write the store (a root vramd's, 0600, when the job
  * runs as its submitter) writes the job's end file instead, which vramd
  * named in the claim's reply: the next vramd reads it (vram__end_read). */
-void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran);
+/* With next not NULL, it also asks for the same user's next job (runner
+ * reuse; next->job stays 0 when there is none or no vramd heard). */
+void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint64_t peak, bool ran,
+                      vram_job_next *next);
 
 /* A job's end as its end file holds it, one JSON line:
  * {"job":N,"exit_status":E,"outcome":"ok","peak":BYTES,"ran":true}. */

@@ -195,7 +195,7 @@ enum field_id {
     F_V, F_ID, F_OP, F_ARGV, F_ENV, F_CWD, F_NAME, F_MODEL, F_SETTINGS, F_LADDER, F_PRIORITY, F_TIME,
     F_VRAM, F_DEVICE, F_WAIT, F_HOLDER, F_STATE, F_LIMIT, F_JOB, F_PID, F_LEASE, F_EXIT, F_OUTCOME,
     F_PGID, F_PEAK, F_PROGRESS, F_CHECK, F_KEY, F_ENFORCE, F_USED, F_OVER, F_AFTER, F_OUTPUT, F_AFTER_JOBS,
-    F_AFTEROK_JOBS, F_OFFSET,
+    F_AFTEROK_JOBS, F_OFFSET, F_NEXT,
 };
 
 static const struct {
@@ -241,6 +241,7 @@ static const struct {
     { "after_jobs", F_AFTER_JOBS, OP_BIT(VRAM__OP_SUBMIT) },
     { "afterok_jobs", F_AFTEROK_JOBS, OP_BIT(VRAM__OP_SUBMIT) },
     { "offset", F_OFFSET, OP_BIT(VRAM__OP_LOG) },
+    { "next", F_NEXT, OP_BIT(VRAM__OP_JOB_ENDED) },
 };
 
 /* "after_jobs"/"afterok_jobs": [job ids] the job starts after (afterok:
@@ -306,9 +307,10 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
         return 0;
     }
     case F_CHECK:
+    case F_NEXT:
         if (v->kind != VRAM__JV_BOOL)
             return bad(p, "'%s' must be true or false%s", name, "");
-        r->check = v->b;
+        *(id == F_CHECK ? &r->check : &r->next) = v->b;
         return 0;
     case F_VRAM: return read_bytes(p, name, v, &r->bytes);
     case F_DEVICE: return read_device(p, v);

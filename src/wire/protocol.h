@@ -89,6 +89,7 @@ typedef struct vram__request {
     int exit_status;
     const char *outcome;
     uint64_t peak;
+    bool next;                      /* the runner can take its user's next job (runner reuse) */
     /* job-progress */
     double progress;                /* < 0: not given */
     bool have_usage;                /* the shim's count came with it */

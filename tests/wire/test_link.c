@@ -66,7 +66,7 @@ TEST(an_end_without_a_daemon_goes_to_the_queue)
     CHECK(id);
     vram__link l;
     orphaned_link(&l, id);
-    vram__link_ended(&l, 3, "failed", 5 << 20, true);
+    vram__link_ended(&l, 3, "failed", 5 << 20, true, NULL);
     vram__job got = row(id);
     CHECK_EQ(got.state, VRAM__JOB_FAILED);
     CHECK_EQ(got.exit_status, 3);
@@ -84,7 +84,7 @@ TEST(a_job_that_never_started_is_queued_again)
     CHECK(id);
     vram__link l;
     orphaned_link(&l, id);
-    vram__link_ended(&l, 127, "not-started", 0, false);
+    vram__link_ended(&l, 127, "not-started", 0, false, NULL);
     vram__job got = row(id);
     CHECK_EQ(got.state, VRAM__JOB_QUEUED);
     CHECK_EQ(got.attempts, 1);
@@ -108,7 +108,7 @@ TEST(an_end_the_store_refuses_goes_to_the_end_file)
     l.job = 7;
     snprintf(l.db_path, sizeof(l.db_path), "%s/no/such/folder/queue.db", dir);
     vram__strlcpy(l.end_path, end, sizeof(l.end_path));
-    vram__link_ended(&l, 3, "failed", 5 << 20, true);
+    vram__link_ended(&l, 3, "failed", 5 << 20, true, NULL);
     vram__end e;
     CHECK_OK(vram__end_read(end, (uint32_t)getuid(), &e));
     CHECK_EQ_U64(e.job, 7);
@@ -131,7 +131,7 @@ TEST(an_end_the_store_refuses_goes_to_the_end_file)
     CHECK_ERR(vram__end_read(other, (uint32_t)getuid(), &e), VRAM_EPARSE);
     CHECK_ERR(vram__end_read("/nonexistent/9.end", (uint32_t)getuid(), &e), VRAM_ENOENT);
     /* A job that never started says so: the next vramd queues it again. */
-    vram__link_ended(&l, 127, "not-started", 0, false);
+    vram__link_ended(&l, 127, "not-started", 0, false, NULL);
     CHECK_OK(vram__end_read(end, (uint32_t)getuid(), &e));
     CHECK(!e.ran);
     unlink(other);
