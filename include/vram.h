@@ -1617,6 +1617,10 @@ typedef struct vram_job_list {
     size_t count;
     vram_job_info *jobs;            /* running, starting, queued, then finished newest first */
     uint64_t queued, starting, running, succeeded, failed, canceled;   /* all the daemon has */
+    /* Ends seen since the daemon started, by final state: unlike the counts
+     * above, not lowered when the daemon forgets an old finished job, so two
+     * lists' difference is exactly what ended between them (vram wait --all). */
+    uint64_t ended_succeeded, ended_failed, ended_canceled;
 } vram_job_list;
 
 /* The daemon's jobs: `state` (NULL: all) and at most `limit` (0: all).

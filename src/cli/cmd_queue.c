@@ -217,7 +217,9 @@ static bool finished(const char *state)
     return !strcmp(state, "succeeded") || !strcmp(state, "failed") || !strcmp(state, "canceled");
 }
 
-static void progress_bar(uint64_t done, uint64_t total, const vram_job_list *l)
+/* done/total: the jobs ended since the wait began, of those and the ones
+ * still to end; failed: of the ended, the ones that did not succeed. */
+static void progress_bar(uint64_t done, uint64_t total, uint64_t failed, const vram_job_list *l)
 {
     int width = 30, filled = total ? (int)((double)done / (double)total * width) : width;
     fprintf(stderr, "\r[");
@@ -225,8 +227,38 @@ static void progress_bar(uint64_t done, uint64_t total, const vram_job_list *l)
         fputs(i < filled ? "#" : ".", stderr);
     fprintf(stderr, "] %llu/%llu done  %llu running  %llu queued  %llu failed   ",
             (unsigned long long)done, (unsigned long long)total, (unsigned long long)l->running,
-            (unsigned long long)l->queued, (unsigned long long)l->failed);
+            (unsigned long long)l->queued, (unsigned long long)failed);
     fflush(stderr);
+}
+
+/* What `vram wait --all` has seen end since it began: the daemon's ends
+ * since its start (never lowered when it forgets an old job, unlike its
+ * counts) less those at the first list.  A failure that ended before the
+ * wait began never counts, one that ends after its first list always does,
+ * whenever the daemon trims its kept finished jobs.  A daemon restarted
+ * meanwhile counts from 0 again: what the old one had seen is carried. */
+typedef struct wait_ends {
+    bool started;
+    uint64_t base[3], last[3], carried[3];     /* succeeded, failed, canceled */
+} wait_ends;
+
+static void wait_ends_see(wait_ends *w, const vram_job_list *l, uint64_t since[3])
+{
+    uint64_t now[3] = { l->ended_succeeded, l->ended_failed, l->ended_canceled };
+    bool restarted = false;
+    for (int k = 0; k < 3; k++)
+        restarted |= w->started && now[k] < w->last[k];
+    for (int k = 0; k < 3; k++) {
+        if (!w->started)
+            w->base[k] = now[k];
+        else if (restarted) {
+            w->carried[k] += w->last[k] - w->base[k];
+            w->base[k] = 0;
+        }
+        w->last[k] = now[k];
+        since[k] = w->carried[k] + now[k] - w->base[k];
+    }
+    w->started = true;
 }
 
 /* Polls the daemon until the jobs end; returns 0 when all succeeded. */
@@ -235,7 +267,7 @@ static int wait_loop(cli_args *a, vram_client *c, uint64_t *ids, size_t nids, ui
     bool bar = !cli_has(a, "quiet") && isatty(STDERR_FILENO);
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    uint64_t total0 = 0;
+    wait_ends ends = { 0 };
     for (;;) {
         vram_job_list *l;
         int rc = vram_client_jobs(c, NULL, nids ? 0 : 1, &l);
@@ -256,15 +288,13 @@ static int wait_loop(cli_args *a, vram_client *c, uint64_t *ids, size_t nids, ui
                 any_failed |= finished(j->state) && strcmp(j->state, "succeeded");
             }
         } else {
-            uint64_t active = l->queued + l->starting + l->running;
-            uint64_t done = l->succeeded + l->failed + l->canceled;
-            if (!total0)
-                total0 = done;
+            uint64_t active = l->queued + l->starting + l->running, since[3];
+            wait_ends_see(&ends, l, since);
             all_done = active == 0;
-            any_failed = l->failed > 0;
-            uint64_t since = done >= total0 ? done - total0 : 0;   /* ended since we began */
+            any_failed = since[1] + since[2] > 0;     /* failed or canceled while it waited */
+            uint64_t done = since[0] + since[1] + since[2];
             if (bar)
-                progress_bar(since, active + since, l);
+                progress_bar(done, active + done, since[1] + since[2], l);
         }
         vram_job_list_free(l);
         if (all_done) {
@@ -335,7 +365,10 @@ const cli_command cmd_wait = {
     .usage = "(JOB... | --all) [--timeout S] [--quiet]",
     .summary = "wait until jobs end (or all of them, with a progress bar on a terminal)",
     .description = "Exit status: 0 when every job waited for succeeded, 1 when one failed or was\n"
-                   "canceled or the timeout passed, 2 for bad input.",
+                   "canceled or the timeout passed, 2 for bad input.  With --all, the jobs waited\n"
+                   "for are those that end while it waits (queued, starting or running when it\n"
+                   "begins, or submitted meanwhile): a job that had ended before, failed or not,\n"
+                   "does not count, however long the daemon still lists it.",
     .flags = wait_flags,
     .run = run_wait,
 };

@@ -356,6 +356,16 @@ static void op_list(vramd *d, vramd_conn *c, const vram__request *r)
     for (int s = 0; s < VRAM__JOB_STATE_COUNT; s++)
         vram__json_field_uint(&j, vram__job_state_name(s), counts[s]);
     vram__json_object_end(&j);
+    /* Ends since vramd started, never lowered when a kept job is
+     * forgotten: `vram wait --all` judges the jobs that ended while it
+     * waited by two lists' difference, whenever the trim runs. */
+    vramd_jobs_ended(d, counts);
+    vram__json_key(&j, "ended");
+    vram__json_object_begin(&j);
+    for (int s = 0; s < VRAM__JOB_STATE_COUNT; s++)
+        if (vramd_state_final(s))
+            vram__json_field_uint(&j, vram__job_state_name(s), counts[s]);
+    vram__json_object_end(&j);
     vram__json_key(&j, "jobs");
     d->viewer_uid = c->uid;         /* others' commands are not shown to it (jobview.c) */
     char next[VRAM__LIST_CURSOR_MAX];

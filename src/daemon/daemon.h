@@ -194,6 +194,9 @@ struct vramd {
     size_t nevents, next_event;
     vram__wait_histogram waits;
     uint64_t finished_total[VRAM__OUTCOMES]; /* ends seen since start, by outcome */
+    uint64_t ended[VRAM__JOB_STATE_COUNT];   /* ends seen since start, by final state: never
+                                              * lowered when a kept job is forgotten (the
+                                              * list's "ended", what `vram wait --all` judges) */
     vram__duration_histogram durations;      /* of the jobs that ran and ended since start */
     uint64_t oom_retries;
     uint64_t version;               /* grows on every change the page shows */
@@ -362,6 +365,10 @@ void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);
 int vramd_jobs_list_json(vramd *d, int state, uint64_t limit, int after_phase, uint64_t after_id,
                          vram__json *out, char *next, size_t nextcap);
 void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT]);
+/* The ends seen since vramd started, by final state (vramd.ended): a
+ * counter a forgotten job does not lower, so that two lists' difference is
+ * the jobs that ended between them. */
+void vramd_jobs_ended(vramd *d, uint64_t ended[VRAM__JOB_STATE_COUNT]);
 /* Tells subscribers (vram wait, the dashboard) that a job changed. */
 void vramd_job_announce(vramd *d, vramd_job *j);
 /* Whether viewer (a uid, VRAMD_ANY_VIEWER or VRAMD_NO_VIEWER) sees the

@@ -419,6 +419,8 @@ static void set_state(vramd *d, vramd_job *j, int state)
         /* /metrics: counted once per end, as it happens (not the kept
          * jobs, which are forgotten: a counter never goes down). */
         d->finished_total[vram__outcome_index(j->row.outcome)]++;
+        if (state >= 0 && state < VRAM__JOB_STATE_COUNT)
+            d->ended[state]++;      /* counted here, with the job's end, not at a later trim */
         if (j->row.started_ms && j->row.ended_ms >= j->row.started_ms)
             vram__duration_histogram_add(&d->durations,
                                          (double)(j->row.ended_ms - j->row.started_ms) / 1000.0);

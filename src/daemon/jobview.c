@@ -459,6 +459,11 @@ void vramd_jobs_counts(vramd *d, uint64_t counts[VRAM__JOB_STATE_COUNT])
     memcpy(counts, d->counts, VRAM__JOB_STATE_COUNT * sizeof(counts[0]));
 }
 
+void vramd_jobs_ended(vramd *d, uint64_t ended[VRAM__JOB_STATE_COUNT])
+{
+    memcpy(ended, d->ended, VRAM__JOB_STATE_COUNT * sizeof(ended[0]));
+}
+
 static int by_id(const void *a, const void *b)
 {
     uint64_t x = (*(vramd_job *const *)a)->row.id, y = (*(vramd_job *const *)b)->row.id;

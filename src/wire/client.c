@@ -448,8 +448,9 @@ static void fill_job(vram_job_info *j, const vram__jv *o, char **at)
     j->exit_status = e && e->kind == VRAM__JV_NUMBER ? (int)e->num : -1;
 }
 
-/* Turns an array of job objects into a list. */
-static int make_list(const vram__jv *arr, const vram__jv *counts, vram_job_list **out)
+/* Turns an array of job objects into a list, with the daemon's counts and
+ * ends since its start. */
+static int make_list(const vram__jv *arr, const vram__jv *counts, const vram__jv *ended, vram_job_list **out)
 {
     size_t n = arr && arr->kind == VRAM__JV_ARRAY ? arr->n : 0, bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -475,6 +476,9 @@ static int make_list(const vram__jv *arr, const vram__jv *counts, vram_job_list 
     m->list.succeeded = uint_of(vram__jv_get(counts, "succeeded"));
     m->list.failed = uint_of(vram__jv_get(counts, "failed"));
     m->list.canceled = uint_of(vram__jv_get(counts, "canceled"));
+    m->list.ended_succeeded = uint_of(vram__jv_get(ended, "succeeded"));
+    m->list.ended_failed = uint_of(vram__jv_get(ended, "failed"));
+    m->list.ended_canceled = uint_of(vram__jv_get(ended, "canceled"));
     *out = &m->list;
     return 0;
 }
@@ -534,7 +538,8 @@ int vram_client_jobs(vram_client *c, const char *state, uint64_t limit, vram_job
             break;
         const vram__jv *root = vram__json_root(doc);
         vram_job_list *page;
-        rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), &page);
+        rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), vram__jv_get(root, "ended"),
+                       &page);
         next_of(root, after, sizeof(after));
         vram__json_doc_free(doc);
         if (rc)
@@ -584,7 +589,7 @@ int vram_client_jobs_page_leases(vram_client *c, const char *state, uint64_t lim
     if (rc)
         return rc;
     const vram__jv *root = vram__json_root(doc);
-    rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), out);
+    rc = make_list(vram__jv_get(root, "jobs"), vram__jv_get(root, "counts"), vram__jv_get(root, "ended"), out);
     next_of(root, next, nextcap);
     if (!rc && nleases)
         rc = vram__list_reply_leases(root, leases, cap, nleases);
@@ -724,7 +729,7 @@ int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out)
     /* A list of one, made from the reply's "job" object. */
     vram__jv *one = (vram__jv *)vram__jv_get(vram__json_root(doc), "job");
     vram__jv arr = { .kind = VRAM__JV_ARRAY, .n = one ? 1 : 0, .items = &one };
-    rc = make_list(&arr, NULL, out);
+    rc = make_list(&arr, NULL, NULL, out);
     vram__json_doc_free(doc);
     return rc;
 }
