@@ -1640,7 +1640,7 @@ VRAM_API int vram_client_jobs_page(vram_client *c, const char *state, uint64_t l
 typedef int (*vram_text_sink)(void *user, const char *text, size_t len);
 
 /* The list as one JSON object (`vram queue --json`): the first page's
- * "counts" and "leases" with every page's jobs in its "jobs" (not the
+ * "counts", "ended" and "leases" with every page's jobs in its "jobs" (not the
  * socket's "ok", "id" or "next"), handed to sink a piece at a time as the
  * pages come: memory stays that of a page. */
 VRAM_API int vram_client_jobs_json(vram_client *c, const char *state, uint64_t limit, vram_text_sink sink,

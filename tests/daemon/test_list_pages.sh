@@ -29,7 +29,8 @@ assert queued == sorted(queued) and len(queued) == 2497, len(queued)
 assert ids[-3:] == [5, 4, 3] and states[-3:] == ["canceled"] * 3, (ids[-3:], states[-3:])
 c = q["counts"]
 assert (c["queued"], c["running"], c["canceled"]) == (2497, 1, 3), c
-assert sorted(q) == ["counts", "jobs", "leases"], list(q)
+assert sorted(q) == ["counts", "ended", "jobs", "leases"], list(q)
+assert q["ended"] == {"succeeded": 0, "failed": 0, "canceled": 3}, q["ended"]
 PY
 then ok json_every_job_once_in_order; else not_ok json_every_job_once_in_order "$(head -c 300 "$tmp/all.json")"; fi
 

@@ -23,7 +23,7 @@ expect cancel_running 0 "canceled $running" -- "$VRAM" cancel "$running"
 if python3 - "$tmp/q.json" "$me" "$exited" "$killed" "$timed" "$fine" "$running" <<'PY'
 import json, os, sys
 q = json.load(open(sys.argv[1]))
-assert sorted(q) == ["counts", "jobs", "leases"], sorted(q)      # no "ok", no "id"
+assert sorted(q) == ["counts", "ended", "jobs", "leases"], sorted(q)      # no "ok", no "id"
 jobs = {j["id"]: j for j in q["jobs"]}
 me = sys.argv[2]
 exited, killed, timed, fine, running = (jobs[int(x)] for x in sys.argv[3:8])
