@@ -623,20 +623,26 @@ static void op_claim(vramd *d, vramd_conn *c, const vram__request *r)
 /* A job's end, taken.  A runner that asked for it gets its user's next
  * job (runner reuse, jobs.c): the job's number and where the runner puts
  * itself for it (folder, log, --output, end file), which are the job's
- * user's own; its command it gets with its claim, as any runner. */
-static void reply_ended(vramd *d, vramd_conn *c, const vram__request *r)
+ * user's own; its command it gets with its claim, as any runner.  With
+ * none queued it may wait for one, parked (jobs.c). */
+bool vramd_reply_next(vramd *d, uint64_t conn, const char *request_id, vramd_job *next)
 {
-    vramd_job *next = r->next ? vramd_job_runner_next(d, r->job, c->pid) : NULL;
+    vramd_conn *c = vramd_conn_find(d, conn);
     char log[4300], end[4300];
-    if (next && (vramd_job_log_path(d, next, log, sizeof(log)) || vramd_job_end_path(d, next, end, sizeof(end)))) {
+    if (next && (!c || vramd_job_log_path(d, next, log, sizeof(log)) ||
+                 vramd_job_end_path(d, next, end, sizeof(end)))) {
         vram__clear_error();
         vramd_job_runner_gone(d, next);
         next = NULL;
     }
+    if (!c)
+        return false;
     vram__buf b;
     vram__json j;
+    vram__request req = { 0 };
+    vram__strlcpy(req.id, request_id ? request_id : "", sizeof(req.id));
     vram__buf_init(&b);
-    vram__reply_begin(&b, r, &j);
+    vram__reply_begin(&b, &req, &j);
     if (next) {
         vram__json_key(&j, "next");
         vram__json_object_begin(&j);
@@ -648,9 +654,19 @@ static void reply_ended(vramd *d, vramd_conn *c, const vram__request *r)
         vram__json_object_end(&j);
     }
     vram__reply_end(&j);
-    if (b.failed && next)
+    bool sent = !b.failed;
+    if (!sent && next)
         vramd_job_runner_gone(d, next);
     reply_done(d, c, &b);
+    return sent;
+}
+
+static void reply_ended(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vramd_job *next = r->next ? vramd_job_runner_next(d, r->job, c->pid) : NULL;
+    if (r->next && !next && vramd_runner_park(d, c, r))
+        return;                     /* answered when a job comes, or at the park's end */
+    vramd_reply_next(d, c->id, r->id, next);
 }
 
 /* ---- dispatch ------------------------------------------------------------------------ */

@@ -28,6 +28,8 @@
 #define VRAMD_MAX_EVENTS 100
 #define VRAMD_MAX_ATTEMPTS 3        /* starts before a lost job is failed, not re-queued */
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
+#define VRAMD_PARKED_MAX 4          /* runners with no job, waiting for their user's next */
+#define VRAMD_PARK_MS 250           /* how long each waits */
 #define VRAMD_ANY_VIEWER UINT32_MAX
 #define VRAMD_NO_VIEWER (UINT32_MAX - 1) /* sees every job's summary only */
 #define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
@@ -232,6 +234,19 @@ struct vramd {
     vramd_msg *inbox;
     int wake[2];                    /* a byte here wakes the main loop */
     bool stopping;
+
+    /* Runners whose job ended with no next job queued, waiting a little
+     * for one (a batch submitted job by job): their job-ended's reply is
+     * held (jobs.c vramd_runner_park). */
+    struct vramd_parked {
+        uint64_t conn;
+        char request_id[64];
+        pid_t pid;
+        uint32_t uid;
+        char *env;                  /* the ended job's environment */
+        uint64_t until_ms;
+    } parked[VRAMD_PARKED_MAX];
+    size_t nparked;
 };
 
 /* ---- daemon.c ---- */
@@ -317,6 +332,14 @@ vramd_job *vramd_job_runner_next(vramd *d, uint64_t ended, uint32_t pid);
 /* j's runner started ahead (or reused) will not come: forgotten, not
  * killed (it ends by itself). */
 void vramd_job_runner_gone(vramd *d, vramd_job *j);
+/* A runner (connection c, request r) whose job ended asked for a next job
+ * and none was queued: true when it is parked, its reply held until a job
+ * of its user's comes (vramd_reply_next then) or VRAMD_PARK_MS pass. */
+bool vramd_runner_park(vramd *d, vramd_conn *c, const vram__request *r);
+/* conns.c: the job-ended reply to a runner that asked for a next job:
+ * next (or none, NULL).  False when the connection is gone or the reply
+ * could not be made. */
+bool vramd_reply_next(vramd *d, uint64_t conn, const char *request_id, vramd_job *next);
 /* Whether pid is the runner started ahead for job id, still queued. */
 bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);

@@ -284,6 +284,8 @@ static void unprepare(vramd *d, vramd_job *j)
     live_update(d, j);
 }
 
+static bool take_parked(vramd *d, vramd_job *j);
+
 /* Starts the runners of the next queued jobs ahead of their turn, when no
  * start is under way (a fork then would delay its claim).  The jobs are
  * looked at in id order from where the last look stopped, PREPARE_LOOK at
@@ -304,6 +306,8 @@ static void prepare_runners(vramd *d)
         vramd_job *j = d->jobs[i];
         d->prepare_from = j->row.id + 1;
         if (j->row.state != VRAM__JOB_QUEUED || !j->ticket || j->prepared || j->dep_wait || j->unsaved)
+            continue;
+        if (take_parked(d, j))
             continue;
         pid_t pid;
         int gate;
@@ -328,11 +332,79 @@ static void prepare_runners(vramd *d)
  * the same user and the same environment (the runner's own, which it
  * reads its settings from and hands its command), and an end file it can
  * write itself.  Its folder, log and --output it changes to. */
-static bool runner_fits(vramd *d, const vramd_job *ended, const vramd_job *j)
+static bool runner_fits(vramd *d, uint32_t uid, const char *env, const vramd_job *j)
 {
     char end[4300];
-    return j->row.owner_uid == ended->row.owner_uid && !strcmp(j->row.env_json, ended->row.env_json) &&
+    return j->row.owner_uid == uid && !strcmp(j->row.env_json, env) &&
            !vramd_job_end_path(d, j, end, sizeof(end)) && !vramd_end_by_fd(d, j, end);
+}
+
+/* Makes pid the runner started ahead for j (reused: its own job ended). */
+static void reuse_for(vramd *d, vramd_job *j, pid_t pid)
+{
+    j->prepared = pid;
+    j->claim_conn = 0;
+    d->nprepared++;
+    live_update(d, j);              /* where vramd_jobs_reaped looks for its runner */
+}
+
+static void unpark(vramd *d, size_t i)
+{
+    free(d->parked[i].env);
+    d->parked[i] = d->parked[--d->nparked];
+}
+
+bool vramd_runner_park(vramd *d, vramd_conn *c, const vram__request *r)
+{
+    vramd_job *e = vramd_job_find(d, r->job);
+    if (!e || !vramd_state_final(e->row.state) || e->row.runner_pid != c->pid || e->orphan ||
+        d->nparked >= VRAMD_PARKED_MAX)
+        return false;
+    struct vramd_parked *p = &d->parked[d->nparked];
+    if (!(p->env = strdup(e->row.env_json)))
+        return false;
+    p->conn = c->id;
+    vram__strlcpy(p->request_id, r->id, sizeof(p->request_id));
+    p->pid = (pid_t)c->pid;
+    p->uid = e->row.owner_uid;
+    p->until_ms = vram__now_ms() + VRAMD_PARK_MS;
+    d->nparked++;
+    return true;
+}
+
+/* A parked runner that fits j becomes its runner started ahead; false
+ * when none does (or none could be told). */
+static bool take_parked(vramd *d, vramd_job *j)
+{
+    for (size_t i = 0; i < d->nparked; i++) {
+        struct vramd_parked *p = &d->parked[i];
+        if (!runner_fits(d, p->uid, p->env, j))
+            continue;
+        uint64_t conn = p->conn;
+        char id[64];
+        vram__strlcpy(id, p->request_id, sizeof(id));
+        pid_t pid = p->pid;
+        unpark(d, i--);
+        reuse_for(d, j, pid);
+        if (vramd_reply_next(d, conn, id, j))
+            return true;
+        vramd_job_runner_gone(d, j);    /* its connection is gone: so is it, or it will be */
+    }
+    vram__clear_error();
+    return false;
+}
+
+/* The parked runners whose wait is over are told there is no next job. */
+static void unpark_expired(vramd *d, uint64_t now)
+{
+    for (size_t i = 0; i < d->nparked; i++)
+        if (d->parked[i].until_ms <= now) {
+            uint64_t conn = d->parked[i].conn;
+            char id[64];
+            vram__strlcpy(id, d->parked[i].request_id, sizeof(id));
+            unpark(d, i--);
+            vramd_reply_next(d, conn, id, NULL);
+        }
 }
 
 vramd_job *vramd_job_runner_next(vramd *d, uint64_t ended, uint32_t pid)
@@ -351,12 +423,10 @@ vramd_job *vramd_job_runner_next(vramd *d, uint64_t ended, uint32_t pid)
         if (front && !waits)
             d->prepare_from = j->row.id + 1;
         front = front && !waits;
-        if (!waits || !j->ticket || j->prepared || j->dep_wait || j->unsaved || !runner_fits(d, e, j))
+        if (!waits || !j->ticket || j->prepared || j->dep_wait || j->unsaved ||
+            !runner_fits(d, e->row.owner_uid, e->row.env_json, j))
             continue;
-        j->prepared = (pid_t)pid;
-        j->claim_conn = 0;
-        d->nprepared++;
-        live_update(d, j);          /* where vramd_jobs_reaped looks for its runner */
+        reuse_for(d, j, (pid_t)pid);
         return j;
     }
     vram__clear_error();
@@ -858,6 +928,8 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     int gate = -1;
     uint64_t claim_conn = 0;
     pid_t pid = take_prepared(d, j, &claim_conn);
+    if (!pid && take_parked(d, j))
+        pid = take_prepared(d, j, &claim_conn);
     int rc = pid ? 0 : vramd_runner_fork(d, j, &pid, &gate);
     if (rc)
         return rc;
@@ -1369,6 +1441,9 @@ static void runner_lost(vramd *d, vramd_job *j)
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 {
     (void)status;
+    for (size_t i = 0; i < d->nparked; i++)
+        if (d->parked[i].pid == pid)
+            unpark(d, i--);         /* never handed a job, nor its pid killed, once reaped */
     /* A runner's job is starting or running, or queued with its runner
      * started ahead: in d->live, not looked for among every job.  One
      * whose job already ended needs nothing. */
@@ -1583,6 +1658,7 @@ void vramd_jobs_tick(vramd *d)
     if (d->deps_changed)
         deps_again(d);
     prepare_runners(d);
+    unpark_expired(d, now);
     table_trim(d);                  /* the jobs that ended since (the table swept now and then) */
     if (sample)
         sample_usage(d);
@@ -1674,6 +1750,10 @@ void vramd_jobs_free(vramd *d)
     if (d->unsaved)
         vramd_say(d, "%zu job%s changes could not be written (the queue's disk is full): the next "
                   "vramd finds them as they were on disk", d->unsaved, d->unsaved == 1 ? "'s" : "s'");
+    for (size_t i = 0; i < d->nparked; i++)    /* their jobs ended; they wait for nothing now */
+        kill(d->parked[i].pid, SIGKILL);
+    while (d->nparked)
+        unpark(d, 0);
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
         unprepare(d, j);

@@ -123,4 +123,22 @@ else
 fi
 if [ -n "$r1" ] && wait_until 10 gone "$r1"; then ok reused_runner_ends; else not_ok reused_runner_ends "runner $r1 still there"; fi
 
+# A runner whose job ended with nothing queued waits a little (parked,
+# VRAMD_PARK_MS) for its user's next job: a batch submitted job by job,
+# each after the last ended, reuses it.
+rm -f "$tmp/ran"
+for i in 1 2 3 4; do
+    id=$("$VRAM" submit --vram 1GiB -- sh -c "echo \"\$VRAM_JOB \$PPID\" >>$tmp/ran")
+    "$VRAM" wait "$id" --timeout 30 >/dev/null 2>&1
+done
+runners=$(awk '{print $2}' "$tmp/ran" | sort -u | wc -l)
+if [ "$(wc -l <"$tmp/ran")" = 4 ] && [ "$runners" -lt 4 ]; then
+    ok parked_runner_takes_the_next_submit
+else
+    not_ok parked_runner_takes_the_next_submit "$(cat "$tmp/ran")"
+fi
+# ... and ends when none comes.
+last=$(tail -1 "$tmp/ran" | awk '{print $2}')
+if wait_until 10 gone "$last"; then ok parked_runner_ends_unused; else not_ok parked_runner_ends_unused "runner $last still there"; fi
+
 finish
