@@ -512,6 +512,16 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
     vramd_lease_name_add(d, p->ticket, c->id, c->uid, r->holder);
 }
 
+/* The start of a reply to a request answered later (a held claim, a
+ * parked runner): only its id was kept. */
+static void reply_begin_later(vram__buf *b, vram__json *j, const char *request_id)
+{
+    vram__request req = { 0 };
+    vram__strlcpy(req.id, request_id ? request_id : "", sizeof(req.id));
+    vram__buf_init(b);
+    vram__reply_begin(b, &req, j);
+}
+
 bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int status, const char *message,
                        const vram_lease_info *lease, const vram__job *record)
 {
@@ -524,10 +534,7 @@ bool vramd_reply_lease(vramd *d, uint64_t conn, const char *request_id, int stat
     }
     vram__buf b;
     vram__json j;
-    vram__request req = { 0 };
-    vram__strlcpy(req.id, request_id ? request_id : "", sizeof(req.id));
-    vram__buf_init(&b);
-    vram__reply_begin(&b, &req, &j);
+    reply_begin_later(&b, &j, request_id);
     vram__json_field_uint(&j, "lease", lease->id);
     vram__json_field_uint(&j, "device", lease->device);
     vram__json_field_uint(&j, "bytes", lease->bytes);
@@ -639,10 +646,7 @@ bool vramd_reply_next(vramd *d, uint64_t conn, const char *request_id, vramd_job
         return false;
     vram__buf b;
     vram__json j;
-    vram__request req = { 0 };
-    vram__strlcpy(req.id, request_id ? request_id : "", sizeof(req.id));
-    vram__buf_init(&b);
-    vram__reply_begin(&b, &req, &j);
+    reply_begin_later(&b, &j, request_id);
     if (next) {
         vram__json_key(&j, "next");
         vram__json_object_begin(&j);
