@@ -354,11 +354,18 @@ static void unpark(vramd *d, size_t i)
     d->parked[i] = d->parked[--d->nparked];
 }
 
+/* The job `id` that has ended under runner pid, which may then be reused
+ * (not an orphan's); else NULL. */
+static vramd_job *ended_under(vramd *d, uint64_t id, uint32_t pid)
+{
+    vramd_job *e = vramd_job_find(d, id);
+    return e && vramd_state_final(e->row.state) && e->row.runner_pid == pid && !e->orphan ? e : NULL;
+}
+
 bool vramd_runner_park(vramd *d, vramd_conn *c, const vram__request *r)
 {
-    vramd_job *e = vramd_job_find(d, r->job);
-    if (!e || !vramd_state_final(e->row.state) || e->row.runner_pid != c->pid || e->orphan ||
-        d->nparked >= VRAMD_PARKED_MAX)
+    vramd_job *e = ended_under(d, r->job, c->pid);
+    if (!e || d->nparked >= VRAMD_PARKED_MAX)
         return false;
     struct vramd_parked *p = &d->parked[d->nparked];
     if (!(p->env = strdup(e->row.env_json)))
@@ -409,9 +416,8 @@ static void unpark_expired(vramd *d, uint64_t now)
 
 vramd_job *vramd_job_runner_next(vramd *d, uint64_t ended, uint32_t pid)
 {
-    vramd_job *e = vramd_job_find(d, ended);
-    if (!e || !vramd_state_final(e->row.state) || e->row.runner_pid != pid || e->orphan || d->stopping ||
-        d->nprepared >= REUSED_MAX || !d->counts[VRAM__JOB_QUEUED])
+    vramd_job *e = ended_under(d, ended, pid);
+    if (!e || d->nprepared >= REUSED_MAX || !d->counts[VRAM__JOB_QUEUED])
         return NULL;
     /* From where prepare_runners looks, moving that on over jobs no runner
      * will be wanted for (started or ended since), at most PREPARE_LOOK. */

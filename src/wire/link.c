@@ -166,16 +166,26 @@ int vram__link_rung(vram__link *l, uint64_t bytes, vram__grant *out)
     return lease_call(l, &b, out, NULL);
 }
 
-/* A fire-and-forget request to the daemon; false when it did not take it. */
-static bool tell(vram__link *l, vram__buf *b, uint64_t patience_ms)
+/* A request to the daemon whose answer is only whether it took it (false
+ * when not); the reply line is given to *reply when that is not NULL
+ * (free with vram_free). */
+static bool tell_back(vram__link *l, vram__buf *b, uint64_t patience_ms, char **reply_out)
 {
     char *reply = NULL;
     bool ok = !b->failed && l->daemon && call(l, b->data, 5000, patience_ms, &reply) == 0;
-    vram_free(reply);
+    if (reply_out)
+        *reply_out = reply;
+    else
+        vram_free(reply);
     vram__buf_free(b);
     if (!ok)
         vram__clear_error();
     return ok;
+}
+
+static bool tell(vram__link *l, vram__buf *b, uint64_t patience_ms)
+{
+    return tell_back(l, b, patience_ms, NULL);
 }
 
 /* The job store, opened only when no daemon is there to tell. */
@@ -286,14 +296,12 @@ void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint6
     vram__json_escape(&b, outcome);
     vram__buf_printf(&b, ",\"peak\":%llu%s}", (unsigned long long)peak, next ? ",\"next\":true" : "");
     char *reply = NULL;
-    bool told = !b.failed && l->daemon && call(l, b.data, 5000, ENDED_TRIES_MS, &reply) == 0;
-    vram__buf_free(&b);
+    bool told = tell_back(l, &b, ENDED_TRIES_MS, &reply);
     if (told && next)
         read_next(reply, next);
     vram_free(reply);
     if (told)
         return;
-    vram__clear_error();
     /* No daemon to tell: the end goes to the store, where the next one finds
      * it (and does not run the job again).  A job whose command never
      * started (most often because vramd went away while it was starting) is
