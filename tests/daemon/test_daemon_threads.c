@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "inproc.h"
 #include "core/core.h"
 #include "httpc.h"
 
@@ -24,25 +25,6 @@ static char dir[64], sock_path[128];
 static unsigned http_port;
 static int stop_pipe[2];
 static volatile int done_reading;
-
-static unsigned free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    getsockname(fd, (struct sockaddr *)&a, &len);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static void *daemon_main(void *arg)
-{
-    vram_daemon_config *cfg = arg;
-    intptr_t rc = vram_daemon_run(cfg);
-    return (void *)rc;
-}
 
 static void *client_main(void *arg)
 {
@@ -99,30 +81,19 @@ TEST(daemon_under_concurrent_clients_and_dashboard)
         TEST_SKIP("needs VRAM_BUILD (run through tests/run.sh) for the vram runner");
     snprintf(dir, sizeof(dir), "/tmp/vramd-threads-%d-XXXXXX", (int)getpid());
     CHECK(mkdtemp(dir));
-    char state[160], db[160], token[160], http[64], runner[4200];
-    snprintf(state, sizeof(state), "%s/state", dir);
-    mkdir(state, 0700);
+    char http[64], runner[4200];
     snprintf(sock_path, sizeof(sock_path), "%s/vramd.sock", dir);
-    snprintf(db, sizeof(db), "%s/queue.db", dir);
-    snprintf(token, sizeof(token), "%s/token", dir);
-    http_port = free_port();
+    http_port = (unsigned)inproc_free_port();
     snprintf(http, sizeof(http), "127.0.0.1:%u", http_port);
     snprintf(runner, sizeof(runner), "%s/bin/vram", build);
     vram_options *o;
     CHECK_OK(vram_options_new(&o));
-    CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
-    CHECK_OK(vram_options_set(o, "sim", "G:24GiB", NULL));
-    CHECK_OK(vram_options_set(o, "sim-state", state, NULL));
-    CHECK_OK(vram_options_set(o, "socket", sock_path, NULL));
-    CHECK_OK(vram_options_set(o, "db", db, NULL));
-    CHECK_OK(vram_options_set(o, "history", "-", NULL));
-    CHECK_OK(vram_options_set(o, "token-file", token, NULL));
-    CHECK_OK(vram_options_set(o, "http", http, NULL));
+    CHECK_OK(inproc_options(o, dir, sock_path, http));
     CHECK_OK(vram_options_set(o, "interval", "50ms", NULL));
     CHECK(pipe(stop_pipe) == 0);
     vram_daemon_config cfg = { .opts = o, .runner = runner, .stop_fd = stop_pipe[0] };
     pthread_t daemon;
-    CHECK(pthread_create(&daemon, NULL, daemon_main, &cfg) == 0);
+    CHECK(pthread_create(&daemon, NULL, inproc_daemon_main, &cfg) == 0);
     vram_client *probe = NULL;
     for (int i = 0; i < 200 && vram_client_open(sock_path, &probe); i++)
         usleep(20000);

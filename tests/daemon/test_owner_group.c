@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "inproc.h"
 #include "core/core.h"
 
 static const char fake_runner[] =
@@ -38,21 +39,13 @@ static const char fake_runner[] =
 static char dir[64];
 static int stop_pipe[2];
 
-static void *daemon_main(void *arg)
-{
-    return (void *)(intptr_t)vram_daemon_run(arg);
-}
-
 TEST(owner_takes_only_a_group_the_runner_started)
 {
     if (access("/usr/bin/python3", X_OK) != 0)
         TEST_SKIP("needs /usr/bin/python3 for the stand-in runner");
     snprintf(dir, sizeof(dir), "/tmp/vramd-owner-%d-XXXXXX", (int)getpid());
     CHECK(mkdtemp(dir));
-    char state[160], db[160], sock[160], runner[160], answers[160];
-    snprintf(state, sizeof(state), "%s/state", dir);
-    mkdir(state, 0700);
-    snprintf(db, sizeof(db), "%s/queue.db", dir);
+    char sock[160], runner[160], answers[160];
     snprintf(sock, sizeof(sock), "%s/vramd.sock", dir);
     snprintf(runner, sizeof(runner), "%s/runner.py", dir);
     snprintf(answers, sizeof(answers), "%s/answers", dir);
@@ -63,20 +56,11 @@ TEST(owner_takes_only_a_group_the_runner_started)
     chmod(runner, 0700);
     vram_options *o;
     CHECK_OK(vram_options_new(&o));
-    CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
-    CHECK_OK(vram_options_set(o, "sim", "G:24GiB", NULL));
-    CHECK_OK(vram_options_set(o, "sim-state", state, NULL));
-    CHECK_OK(vram_options_set(o, "socket", sock, NULL));
-    CHECK_OK(vram_options_set(o, "db", db, NULL));
-    CHECK_OK(vram_options_set(o, "history", "-", NULL));
-    CHECK_OK(vram_options_set(o, "http", "127.0.0.1:0", NULL));
-    char token[160];
-    snprintf(token, sizeof(token), "%s/token", dir);
-    CHECK_OK(vram_options_set(o, "token-file", token, NULL));
+    CHECK_OK(inproc_options(o, dir, sock, "127.0.0.1:0"));
     CHECK(pipe(stop_pipe) == 0);
     vram_daemon_config cfg = { .opts = o, .runner = runner, .stop_fd = stop_pipe[0] };
     pthread_t daemon;
-    CHECK(pthread_create(&daemon, NULL, daemon_main, &cfg) == 0);
+    CHECK(pthread_create(&daemon, NULL, inproc_daemon_main, &cfg) == 0);
     vram_client *c = NULL;
     for (int i = 0; i < 200 && vram_client_open(sock, &c); i++)
         usleep(20000);

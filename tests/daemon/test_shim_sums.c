@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "inproc.h"
 #include "core/core.h"
 
 /* %d: the daemon's HTTP port. */
@@ -51,43 +52,19 @@ static const char fake_runner[] =
 static char dir[64];
 static int stop_pipe[2];
 
-static void *daemon_main(void *arg)
-{
-    return (void *)(intptr_t)vram_daemon_run(arg);
-}
-
-/* A port no one listens on now (the kernel's pick). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof(a);
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 TEST(metrics_sums_follow_usage_reports_and_the_end)
 {
     if (access("/usr/bin/python3", X_OK) != 0)
         TEST_SKIP("needs /usr/bin/python3 for the stand-in runner");
-    int port = free_port();
+    int port = inproc_free_port();
     CHECK(port > 0);
     snprintf(dir, sizeof(dir), "/tmp/vramd-sums-%d-XXXXXX", (int)getpid());
     CHECK(mkdtemp(dir));
-    char state[160], db[160], sock[160], runner[160], answers[160], http[64], token[160];
-    snprintf(state, sizeof(state), "%s/state", dir);
-    mkdir(state, 0700);
-    snprintf(db, sizeof(db), "%s/queue.db", dir);
+    char sock[160], runner[160], answers[160], http[64];
     snprintf(sock, sizeof(sock), "%s/vramd.sock", dir);
     snprintf(runner, sizeof(runner), "%s/runner.py", dir);
     snprintf(answers, sizeof(answers), "%s/answers", dir);
     snprintf(http, sizeof(http), "127.0.0.1:%d", port);
-    snprintf(token, sizeof(token), "%s/token", dir);
     FILE *f = fopen(runner, "w");
     CHECK(f != NULL);
     fprintf(f, fake_runner, port);
@@ -95,18 +72,11 @@ TEST(metrics_sums_follow_usage_reports_and_the_end)
     chmod(runner, 0700);
     vram_options *o;
     CHECK_OK(vram_options_new(&o));
-    CHECK_OK(vram_options_set(o, "backend", "sim", NULL));
-    CHECK_OK(vram_options_set(o, "sim", "G:24GiB", NULL));
-    CHECK_OK(vram_options_set(o, "sim-state", state, NULL));
-    CHECK_OK(vram_options_set(o, "socket", sock, NULL));
-    CHECK_OK(vram_options_set(o, "db", db, NULL));
-    CHECK_OK(vram_options_set(o, "history", "-", NULL));
-    CHECK_OK(vram_options_set(o, "http", http, NULL));
-    CHECK_OK(vram_options_set(o, "token-file", token, NULL));
+    CHECK_OK(inproc_options(o, dir, sock, http));
     CHECK(pipe(stop_pipe) == 0);
     vram_daemon_config cfg = { .opts = o, .runner = runner, .stop_fd = stop_pipe[0] };
     pthread_t daemon;
-    CHECK(pthread_create(&daemon, NULL, daemon_main, &cfg) == 0);
+    CHECK(pthread_create(&daemon, NULL, inproc_daemon_main, &cfg) == 0);
     vram_client *c = NULL;
     for (int i = 0; i < 200 && vram_client_open(sock, &c); i++)
         usleep(20000);
