@@ -275,6 +275,13 @@ VRAM_API int vram_device_count(vram_ctx *ctx, unsigned *count_out);
 VRAM_API int vram_device_query(vram_ctx *ctx, unsigned idx,
                                vram_device_info *out);
 
+/* The number N of device `idx`'s /dev/nvidiaN: what Slurm's GPU ids
+ * (gres.conf's File=, SLURM_STEP_GPUS) count, which is not always the
+ * device order (NVML's, the PCI bus order).  Of a MIG instance, its GPU's.
+ * NVML's minor number, or the index where the driver does not say;
+ * VRAM_ENOTSUP on simulated cards (no device files), VRAM_ENODEV (bad idx). */
+VRAM_API int vram_device_minor(vram_ctx *ctx, unsigned idx, unsigned *minor_out);
+
 /* Lists the processes using device `idx` into buf (capacity cap).  *count_out
  * is the number there are; when it exceeds cap, buf holds the first cap and
  * the call returns VRAM_ERANGE.  VRAM_ENOTSUP when the backend cannot list. */
@@ -1621,6 +1628,7 @@ typedef struct vram_job_list {
      * above, not lowered when the daemon forgets an old finished job, so two
      * lists' difference is exactly what ended between them (vram wait --all). */
     uint64_t ended_succeeded, ended_failed, ended_canceled;
+    int have_ended;                 /* 0: a vramd older than those counts (all 0) */
 } vram_job_list;
 
 /* The daemon's jobs: `state` (NULL: all) and at most `limit` (0: all).

@@ -4,14 +4,16 @@
 # plain (everything, Python included), AddressSanitizer + UBSan (every C and
 # shell test) and ThreadSanitizer (the threaded tests); then builds it with
 # clang.  Every build here makes warnings errors (WERROR=1; the Makefile's
-# default does not).  Ends with the line "N passed, N failed" and exits 1 on
-# any failure.
+# default does not).  Ends with each failure's log excerpt again, then the
+# line "N passed, N failed"; exits 1 on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test || exit 1
 jobs=$(nproc)
 total_pass=0 total_fail=0 total_skip=0
 status=0
+why=$(mktemp)
+trap 'rm -f "$why"' EXIT
 
 phase() {
     local name=$1 build=$2; shift 2
@@ -23,6 +25,8 @@ phase() {
     tests/run.sh "$build" "$@" | tee "$out"
     local line
     line=$(tail -n 1 "$out")
+    # What the phase said of its failures, told again at the very end.
+    sed -n "/^-- .*, the end of its log up to/,\$p" "$out" | sed '$d' | sed "s/^/[$name] /" >>"$why"
     rm -f "$out"
     local p f s
     read -r p _ f _ s _ <<<"$(echo "$line" | tr -d ',')"
@@ -58,6 +62,11 @@ else
     total_fail=$((total_fail + 1)); status=1
 fi
 
+if [ -s "$why" ]; then
+    echo
+    echo "== the failures again, with their logs =="
+    cut -c1-400 "$why"
+fi
 echo
 echo "$total_skip skipped (GPU checks skip without a GPU)"
 echo "$total_pass passed, $total_fail failed"

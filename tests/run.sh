@@ -9,8 +9,8 @@
 # plain build, the Python tests, each in its own process with a timeout.
 # Each prints "ok - ...", "not ok - ..." or "skip - ..." lines; a program
 # that crashes, times out or fails without saying why counts as one failed
-# case.  Ends with "N passed, N failed" (and skips) and exits 1 on any
-# failure.  With --threaded-only it runs only the C tests whose source says
+# case.  Ends with what each failed program's log says up to its first
+# failure, then "N passed, N failed" (and skips); exits 1 on any failure.  With --threaded-only it runs only the C tests whose source says
 # TEST_THREADED (the ThreadSanitizer run).
 set -u
 build=${1:?usage: tests/run.sh BUILD_DIR [--threaded-only] [FILTER]}
@@ -81,8 +81,26 @@ if [ $threaded_only = 0 ]; then
     fi
 fi
 
+# Why each failed, from its log: the lines up to its first "not ok" (a
+# CI run shows only the end of what it printed, so this comes last).
+explain() {
+    local log=$log_dir/${1//\//_}.log at
+    at=$(grep -n -m1 '^not ok - ' "$log" | cut -d: -f1)
+    echo "-- $1, the end of its log up to its first failure ($log):"
+    if [ -n "$at" ]; then
+        head -n "$((at + 2))" "$log" | tail -n 30
+    else
+        tail -n 30 "$log"
+    fi | cut -c1-300 | sed 's/^/    /'
+}
+
 echo
 if [ ${#failures[@]} -gt 0 ]; then
+    shown=0
+    for name in "${failures[@]}"; do
+        [ $shown -lt 5 ] && explain "$name"
+        shown=$((shown + 1))
+    done
     echo "failed in: ${failures[*]} (logs in $log_dir)"
 fi
 echo "$passed passed, $failed failed, $skipped skipped"

@@ -100,6 +100,10 @@ void vram__json_escape(vram__buf *out, const char *s);
 /* mkdir -p of the folder that will hold path; folders it makes are 0700. */
 int vram__make_parent_dirs(const char *path);
 
+/* rm -rf of path, without a shell and without following links: 0, or -1
+ * with errno (the last error is left as it was, for a caller cleaning up). */
+int vram__remove_tree(const char *path);
+
 /* ---- processes ------------------------------------------------------------- */
 
 /* fork() for a child that will exec: the child starts with every handled

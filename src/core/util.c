@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -329,6 +330,20 @@ int vram__make_parent_dirs(const char *path)
             return 0;
         *p = c;
     }
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *at)
+{
+    (void)st;
+    (void)flag;
+    (void)at;
+    return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+int vram__remove_tree(const char *path)
+{
+    /* Depth first, links not followed: what a link points at stays. */
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT ? -1 : 0;
 }
 
 /* ---- time ------------------------------------------------------------------ */

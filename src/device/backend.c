@@ -115,6 +115,15 @@ int vram__backend_set_usage(vram_backend *be, unsigned idx, uint64_t bytes)
     return be->ops->set_usage(be, idx, bytes);
 }
 
+int vram__backend_device_minor(vram_backend *be, unsigned idx, unsigned *minor_out)
+{
+    if (!minor_out)
+        return vram__fail(VRAM_EINVAL, "device minor: NULL output");
+    if (!be->ops->device_minor)
+        return vram__fail(VRAM_ENOTSUP, "the %s backend's devices have no /dev/nvidiaN", be->ops->name);
+    return be->ops->device_minor(be, idx, minor_out);
+}
+
 void vram__proc_name(uint32_t pid, char *buf, size_t cap)
 {
     char path[64];

@@ -33,6 +33,8 @@ typedef struct vram_backend_ops {
                         size_t *count_out);
     /* Optional: this process's usage on a simulated device. */
     int (*set_usage)(vram_backend *be, unsigned idx, uint64_t bytes);
+    /* Optional: the number of the device's /dev/nvidiaN (see vram_device_minor). */
+    int (*device_minor)(vram_backend *be, unsigned idx, unsigned *minor_out);
 } vram_backend_ops;
 
 /* The calls fault injection can target. */
@@ -71,6 +73,7 @@ int vram__backend_device_query(vram_backend *be, unsigned idx, vram_device_info 
 int vram__backend_process_list(vram_backend *be, unsigned idx, vram_proc *buf, size_t cap,
                                size_t *count_out);
 int vram__backend_set_usage(vram_backend *be, unsigned idx, uint64_t bytes);
+int vram__backend_device_minor(vram_backend *be, unsigned idx, unsigned *minor_out);
 
 /* Makes calls nth .. nth+times-1 of kind `call` return err. */
 int vram__backend_inject_fault(vram_backend *be, int call, uint64_t nth, uint64_t times, int err);

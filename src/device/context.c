@@ -97,6 +97,16 @@ int vram_device_processes(vram_ctx *ctx, unsigned idx, vram_proc *buf, size_t ca
     return rc;
 }
 
+int vram_device_minor(vram_ctx *ctx, unsigned idx, unsigned *minor_out)
+{
+    if (!ctx)
+        return vram__fail(VRAM_EINVAL, "vram_device_minor: NULL context");
+    pthread_mutex_lock(&ctx->lock);
+    int rc = vram__backend_device_minor(ctx->be, idx, minor_out);
+    pthread_mutex_unlock(&ctx->lock);
+    return rc;
+}
+
 int vram_sim_set_usage(vram_ctx *ctx, unsigned idx, uint64_t bytes)
 {
     if (!ctx)

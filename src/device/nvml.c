@@ -572,6 +572,16 @@ static int nvml_device_query(vram_backend *be, unsigned idx, vram_device_info *o
     return note_result(n, idx, query(n, idx, out));
 }
 
+/* The GPU's minor number read at open (of a MIG instance, its GPU's). */
+static int nvml_device_minor(vram_backend *be, unsigned idx, unsigned *minor_out)
+{
+    nvml_backend *n = to_nvml(be);
+    if (idx >= n->count)
+        return vram__fail(VRAM_ENODEV, "no device %u: NVML reports %u", idx, n->count);
+    *minor_out = n->dev[idx].minor;
+    return 0;
+}
+
 /* ---- processes -------------------------------------------------------------- */
 
 #define PROC_TRIES 6
@@ -737,4 +747,5 @@ const vram_backend_ops vram__nvml_ops = {
     .device_count = nvml_device_count,
     .device_query = nvml_device_query,
     .process_list = nvml_process_list,
+    .device_minor = nvml_device_minor,
 };

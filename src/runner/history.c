@@ -112,6 +112,52 @@ static int schema_version(sqlite3 *db)
     return v;
 }
 
+/* WAL lets readers and one writer work at once.  Switching needs the
+ * database to itself, and SQLite answers a switch that meets another
+ * opener's lock with BUSY at once, without waiting (a lock upgrade it
+ * refuses rather than risk a deadlock): runners started together on a
+ * new history meet there, so the switch is tried again for as long as the
+ * busy timeout.  A history in WAL already is left as it is. */
+static int make_wal(sqlite3 *db)
+{
+    int src = SQLITE_OK;
+    for (unsigned waited = 0; !journal_is_wal(db); waited += 5) {
+        src = sqlite3_exec(db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL);
+        if ((src != SQLITE_BUSY && src != SQLITE_LOCKED) || waited >= BUSY_TIMEOUT_MS)
+            break;
+        vram__sleep_ms(5);
+    }
+    return src;
+}
+
+/* Makes or upgrades the schema, once, in a write transaction taken at its
+ * start (BEGIN IMMEDIATE waits through the busy timeout, where a read
+ * turned write would fail at once): of several openers, the first makes
+ * it and the others find it made. */
+static int make_schema(sqlite3 *db)
+{
+    int src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (src != SQLITE_OK)
+        return src;
+    int was = schema_version(db);
+    if (was < SCHEMA_VERSION)
+        src = sqlite3_exec(db, schema, NULL, NULL, NULL);
+    /* Version 2 added over_bytes (--enforce soft's overage). */
+    if (src == SQLITE_OK && was == 1)
+        src = sqlite3_exec(db, "ALTER TABLE runs ADD COLUMN over_bytes INTEGER NOT NULL DEFAULT 0;",
+                           NULL, NULL, NULL);
+    if (src == SQLITE_OK && was < SCHEMA_VERSION)
+        src = sqlite3_exec(db, "PRAGMA user_version=2;", NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (src != SQLITE_OK) {
+        int keep = src;
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        src = keep;
+    }
+    return src;
+}
+
 int vram_history_open(const char *path, vram_history **out)
 {
     if (!out)
@@ -139,26 +185,11 @@ int vram_history_open(const char *path, vram_history **out)
     if (src == SQLITE_OK) {
         sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
         src = sqlite3_exec(h->db, "PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
-        /* WAL lets readers and one writer work at once; switching needs a
-         * lock, so only a history not in WAL yet is switched. */
-        if (src == SQLITE_OK && !journal_is_wal(h->db))
-            src = sqlite3_exec(h->db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL);
     }
-    /* The schema is made once; opening an existing history needs no write
-     * lock, so a history another program holds still opens. */
-    if (src == SQLITE_OK && schema_version(h->db) < SCHEMA_VERSION) {
-        int was = schema_version(h->db);
-        src = sqlite3_exec(h->db, schema, NULL, NULL, NULL);
-        /* Version 2 added over_bytes (--enforce soft's overage). */
-        if (src == SQLITE_OK && was == 1) {
-            src = sqlite3_exec(h->db, "ALTER TABLE runs ADD COLUMN over_bytes INTEGER NOT NULL DEFAULT 0;",
-                               NULL, NULL, NULL);
-            if (src == SQLITE_ERROR && strstr(sqlite3_errmsg(h->db), "duplicate column"))
-                src = SQLITE_OK;    /* another program upgraded it first */
-        }
-        if (src == SQLITE_OK)
-            src = sqlite3_exec(h->db, "PRAGMA user_version=2;", NULL, NULL, NULL);
-    }
+    if (src == SQLITE_OK)
+        src = make_wal(h->db);
+    if (src == SQLITE_OK && schema_version(h->db) < SCHEMA_VERSION)
+        src = make_schema(h->db);
     if (src != SQLITE_OK) {
         rc = db_fail(h, src, "open");
         sqlite3_close(h->db);

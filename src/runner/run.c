@@ -1119,12 +1119,8 @@ static void close_everything(run *r)
     vram_ladder_free(r->ladder);
     if (r->own_ctx)
         vram_ctx_close(r->own_ctx);
-    if (r->own_state[0]) {
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->own_state);
-        if (system(cmd) != 0)
-            vram__log(VRAM__LOG_WARN, "could not remove %s", r->own_state);
-    }
+    if (r->own_state[0] && vram__remove_tree(r->own_state))
+        vram__log(VRAM__LOG_WARN, "could not remove %s: %s", r->own_state, strerror(errno));
 }
 
 /* Says what the attempt came to; returns true when another rung follows. */

@@ -35,6 +35,7 @@
  *                      set at build time: /usr/lib/x86_64-linux-gnu/vram/ on Debian)
  *   enforce=MODE       hard, soft or off when a step does not say (hard)
  *   card_bytes=SIZE    a card's memory where NVML is absent
+ *   nvml_library=PATH  NVML where the loader does not find libnvidia-ml.so.1
  *   shards=N           shards per card (default: gres.conf's Name=shard Count)
  *   socket=PATH        vramd's socket (default: the job's VRAM_SOCKET, then
  *                      vram's usual places)
@@ -99,6 +100,7 @@ static struct {
     char shim[PATH_MAX];
     enum enforce enforce_default;
     uint64_t card_bytes;            /* 0: not configured */
+    char nvml_library[PATH_MAX];    /* "": the loader's libnvidia-ml.so.1 */
     unsigned shards;                /* 0: read gres.conf */
     char socket[PATH_MAX];          /* "": the job's or the default */
     bool require_vramd;
@@ -224,15 +226,15 @@ static int parse_arg(const char *arg)
     const char *eq = strchr(arg, '=');
     if (!eq) {
         slurm_error("vram: plugstack.conf argument '%s' is not key=value "
-                    "(shim, enforce, card_bytes, shards, socket, require_vramd, lease_wait)", arg);
+                    "(shim, enforce, card_bytes, nvml_library, shards, socket, require_vramd, lease_wait)", arg);
         return -1;
     }
     size_t klen = (size_t)(eq - arg);
     const char *v = eq + 1;
     uint64_t n = 0;
 #define KEY(k) (klen == strlen(k) && !strncmp(arg, k, klen))
-    if (KEY("shim") || KEY("socket")) {
-        char *dst = KEY("shim") ? g.shim : g.socket;
+    if (KEY("shim") || KEY("socket") || KEY("nvml_library")) {
+        char *dst = KEY("shim") ? g.shim : KEY("socket") ? g.socket : g.nvml_library;
         if (strlen(v) >= PATH_MAX || (*v && *v != '/')) {
             slurm_error("vram: plugstack.conf %s: needs an absolute path", arg);
             return -1;
@@ -270,7 +272,7 @@ static int parse_arg(const char *arg)
         g.lease_wait_ms = (int64_t)n;
     } else {
         slurm_error("vram: plugstack.conf argument '%s': unknown key (shim, enforce, "
-                    "card_bytes, shards, socket, require_vramd, lease_wait)", arg);
+                    "card_bytes, nvml_library, shards, socket, require_vramd, lease_wait)", arg);
         return -1;
     }
 #undef KEY
@@ -323,13 +325,43 @@ static bool step_getenv(spank_t sp, const char *name, char *buf, int cap)
     return spank_getenv(sp, name, buf, cap) == ESPANK_SUCCESS && buf[0];
 }
 
-/* The card of the step: the first that Slurm gave it, by its number
- * (gres.conf's /dev/nvidiaN; NVML counts the same way on a node whose
- * device files follow the PCI order), or -1 when Slurm gave none, or none
- * by number (*given_out says whether it gave any).  SLURM_STEP_GPUS and
- * SLURM_JOB_GPUS are absolute; CUDA_VISIBLE_DEVICES is relative to the
- * cards a cgroup lets the step see, so it is the last resort.  A step of
- * several cards has its lease on the first. */
+/* NVML, as vramd sees the node's cards (every one, in NVML's order); NULL
+ * where it is not there. */
+static vram_ctx *open_nvml(void)
+{
+    vram_options *o = NULL;
+    vram_ctx *ctx = NULL;
+    if (vram_options_new(&o) || vram_options_set(o, "backend", "nvml", NULL) ||
+        (g.nvml_library[0] && vram_options_set(o, "nvml-library", g.nvml_library, NULL)) ||
+        vram_ctx_open(&ctx, o))
+        ctx = NULL;
+    vram_options_free(o);
+    return ctx;
+}
+
+/* vramd's number of the card whose device file is /dev/nvidia`minor`:
+ * Slurm counts device files (gres.conf's File=), vramd NVML's order, and
+ * the two differ on nodes whose files do not follow the PCI order.  The
+ * number itself where NVML cannot say. */
+static int device_of_minor(int minor)
+{
+    vram_ctx *ctx = open_nvml();
+    unsigned count = 0, m;
+    int found = -1;
+    if (ctx && !vram_device_count(ctx, &count))
+        for (unsigned i = 0; i < count && found < 0; i++)
+            if (!vram_device_minor(ctx, i, &m) && m == (unsigned)minor)
+                found = (int)i;
+    vram_ctx_close(ctx);
+    return found >= 0 ? found : minor;
+}
+
+/* The card of the step, as vramd numbers it: the first that Slurm gave it,
+ * or -1 when Slurm gave none, or none by number (*given_out says whether
+ * it gave any).  SLURM_STEP_GPUS and SLURM_JOB_GPUS are device-file
+ * numbers (device_of_minor); CUDA_VISIBLE_DEVICES is relative to the
+ * cards a cgroup lets the step see, so it is the last resort, taken as it
+ * is.  A step of several cards has its lease on the first. */
 static int step_device(spank_t sp, bool *given_out)
 {
     static const char *const vars[] = { "SLURM_STEP_GPUS", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES" };
@@ -346,23 +378,20 @@ static int step_device(spank_t sp, bool *given_out)
     if (!isdigit((unsigned char)buf[0]) || (*end && *end != ',') || errno || d < 0 ||
         d >= VRAM_MAX_DEVICES)
         return -1;
-    return (int)d;
+    return i < 2 ? device_of_minor((int)d) : (int)d;
 }
 
 /* The memory of card `device` (-1: the first): NVML's, else card_bytes=,
  * else 0 with *why saying what is missing. */
 static uint64_t card_memory(int device, const char **why)
 {
-    vram_options *o = NULL;
-    vram_ctx *ctx = NULL;
+    vram_ctx *ctx = open_nvml();
     vram_device_info info;
     uint64_t bytes = 0;
-    if (!vram_options_new(&o) && !vram_options_set(o, "backend", "nvml", NULL) &&
-        !vram_ctx_open(&ctx, o) && !vram_device_query(ctx, device < 0 ? 0 : (unsigned)device, &info) &&
+    if (ctx && !vram_device_query(ctx, device < 0 ? 0 : (unsigned)device, &info) &&
         (info.have & VRAM_HAVE_MEMORY))
         bytes = info.total_bytes;
     vram_ctx_close(ctx);
-    vram_options_free(o);
     if (!bytes)
         bytes = g.card_bytes;
     if (!bytes)

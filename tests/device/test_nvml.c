@@ -386,6 +386,19 @@ TEST(visible_devices_by_index_uuid_prefix_mig_and_slurm)
     uuids(ctx, u, sizeof(u));
     CHECK_STR_EQ(u, "GPU-stub-0000 GPU-stub-0001");
     vram_ctx_close(ctx);
+    clear_visible();
+    /* Each device says its file's number, which Slurm's plugin maps its ids
+     * to vramd's devices with; a bad index is refused. */
+    ctx = open_stub("devices=A:1000|B:2000;minors=1,0", NULL, NULL);
+    CHECK(ctx);
+    unsigned minor = 99;
+    CHECK_OK(vram_device_minor(ctx, 0, &minor));
+    CHECK_EQ(minor, 1);
+    CHECK_OK(vram_device_minor(ctx, 1, &minor));
+    CHECK_EQ(minor, 0);
+    CHECK_ERR(vram_device_minor(ctx, 2, &minor), VRAM_ENODEV);
+    CHECK_ERR(vram_device_minor(ctx, 0, NULL), VRAM_EINVAL);
+    vram_ctx_close(ctx);
     /* CUDA_VISIBLE_DEVICES counts CUDA's (bus) order, not device files. */
     setenv("CUDA_VISIBLE_DEVICES", "1", 1);
     ctx = open_stub("devices=A:1000|B:2000;minors=1,0", NULL, NULL);

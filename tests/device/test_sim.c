@@ -54,6 +54,8 @@ TEST(default_is_one_24_gib_card_and_says_simulated)
     CHECK_EQ_U64(in.used_bytes, 0);
     CHECK(vram_ctx_is_simulated(ctx));
     CHECK_CONTAINS(vram_ctx_notice(ctx), "not real cards");
+    unsigned minor;                 /* no device file to number */
+    CHECK_ERR(vram_device_minor(ctx, 0, &minor), VRAM_ENOTSUP);
     CHECK_OK(vram_ctx_close(ctx));
 }
 

@@ -59,6 +59,10 @@ enf=--vram-enforce=off
 [ $have_shim = 1 ] && enf=
 # The stub's fake card: 16 GiB, as the plugin's card_bytes says.
 export VRAM_STUB_CUDA_MIB=16384
+# NVML, for the case that gives the plugin nvml_library= (slurmstepd reads
+# this from slurmd's environment): two cards whose device files do not
+# follow NVML's order, /dev/nvidia1 being NVML's first.
+export VRAM_STUB_NVML="devices=A:16384|B:16384;minors=1,0"
 export LD_LIBRARY_PATH=$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # plugstack.conf's line for the plugin, with ARGS added.
@@ -229,6 +233,12 @@ else not_ok lease-two-tasks-distinct "$(grep '^lease=' "$tmp/out")"; fi
 # Cards Slurm gave stay the step's: the lease is on the first.
 expect lease-gres-cards-kept 0 "^CUDA_VISIBLE_DEVICES=0,1\$" -- run srun --gres=gpu:2 --vram=1G $enf env
 expect_lines lease-gres-device '^VRAM_DEVICE=0$' 1
+# Slurm's GPU ids are device-file numbers, vramd's NVML's order: where they
+# differ, the lease is on the card Slurm meant (Slurm's GPU 1 is NVML's 0;
+# taken as vramd's number it was a card vramd's one-card node lacks).
+set_plugstack nvml_library="$VRAM_BUILD/stubs/libnvidia-ml.so.1"
+expect lease-slurm-gpu-by-file 0 '^VRAM_DEVICE=0$' -- run srun --export=ALL,SLURM_JOB_GPUS=1 --vram=1G $enf env
+set_plugstack
 r=$(wait_leased 0 5)
 case $r in still*) not_ok lease-back-after-step "$r bytes leased" ;; *) ok lease-back-after-step ;; esac
 

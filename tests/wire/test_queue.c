@@ -4,6 +4,8 @@
  * moves, and what survives a reopen.
  */
 #include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -237,4 +239,87 @@ TEST(an_older_queue_gains_the_new_columns)
     vram__job_clear(&got);
     vram__queue_close(q);
     unlink(path);
+}
+
+/* Frames in the queue's write-ahead log, after a checkpoint of them all
+ * (the next commit starts the log again from its head). */
+static int log_frames(vram__queue *q)
+{
+    sqlite3_stmt *st = NULL;
+    int frames = -1;
+    if (sqlite3_prepare_v2(vram__queue_db(q), "PRAGMA wal_checkpoint(PASSIVE)", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0 &&
+        sqlite3_column_int(st, 1) == sqlite3_column_int(st, 2))
+        frames = sqlite3_column_int(st, 1);
+    sqlite3_finalize(st);
+    return frames;
+}
+
+static off_t file_size(const char *suffix)
+{
+    char p[128];
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    struct stat st;
+    return stat(p, &st) == 0 ? st.st_size : -1;
+}
+
+/* A submit writes one page to the log (its row's: no AUTOINCREMENT
+ * counter beside it), and a daemon's log is sized once for the thousand
+ * pages it holds before a checkpoint, so that commits do not make it
+ * longer (each fsync would write the file's size and blocks too). */
+TEST(a_submit_writes_one_page_to_a_log_sized_once)
+{
+    vram__queue *q = fresh();
+    CHECK(q);
+    CHECK_OK(vram__queue_check(q));
+    CHECK_OK(vram__queue_defer_sync(q));
+    off_t sized = file_size("-wal");
+    CHECK(sized >= 32 + 1000 * (4096 + 24));
+    CHECK(log_frames(q) >= 0);
+    for (int i = 0; i < 3; i++) {
+        vram__job j = new_job("[\"a\"]");
+        CHECK_OK(vram__queue_add(q, &j, 1));
+        CHECK(vram__queue_take_unsynced(q));    /* its fsync is the caller's */
+        CHECK_EQ(log_frames(q), 1);
+    }
+    vram__job many[200];
+    for (int i = 0; i < 200; i++)
+        many[i] = new_job("[\"b\"]");
+    CHECK_OK(vram__queue_add(q, many, 200));
+    CHECK_EQ(many[199].id, many[0].id + 199);
+    CHECK_EQ(file_size("-wal"), sized);
+    vram__queue_close(q);
+    unlink(path);
+}
+
+/* What a killed daemon left: the log with its zeros past the last frame,
+ * and no shared index.  Opened again, every committed job is there. */
+TEST(a_sized_log_recovers_after_a_kill)
+{
+    vram__queue *q = fresh();
+    CHECK(q);
+    CHECK_OK(vram__queue_check(q));
+    CHECK_OK(vram__queue_defer_sync(q));
+    vram__job jobs[5];
+    for (int i = 0; i < 5; i++) {
+        jobs[i] = new_job("[\"k\"]");
+        CHECK_OK(vram__queue_add(q, &jobs[i], 1));
+    }
+    CHECK(fdatasync(vram__queue_log_fd(q)) == 0);
+    char copy[160], cmd[512];
+    snprintf(copy, sizeof(copy), "%s.killed", path);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && cp '%s-wal' '%s-wal'", path, copy, path, copy);
+    CHECK(system(cmd) == 0);
+    vram__queue_close(q);
+    unlink(path);
+    vram__queue *k = NULL;
+    CHECK_OK(vram__queue_open(copy, &k));
+    int n = 0;
+    CHECK_OK(vram__queue_each(k, 1u << VRAM__JOB_QUEUED, count_visit, &n));
+    CHECK_EQ(n, 5);
+    vram__job next = new_job("[\"after\"]");
+    CHECK_OK(vram__queue_add(k, &next, 1));
+    CHECK_EQ(next.id, jobs[4].id + 1);
+    vram__queue_close(k);
+    unlink(copy);
 }
