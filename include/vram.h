@@ -1628,6 +1628,7 @@ typedef struct vram_job_list {
      * above, not lowered when the daemon forgets an old finished job, so two
      * lists' difference is exactly what ended between them (vram wait --all). */
     uint64_t ended_succeeded, ended_failed, ended_canceled;
+    int have_ended;                 /* 0: a vramd older than those counts (all 0) */
 } vram_job_list;
 
 /* The daemon's jobs: `state` (NULL: all) and at most `limit` (0: all).

@@ -244,7 +244,14 @@ typedef struct wait_ends {
 
 static void wait_ends_see(wait_ends *w, const vram_job_list *l, uint64_t since[3])
 {
+    /* A vramd from before the ends were kept: its counts instead, which
+     * are right unless it trims a kept finished job while we wait. */
     uint64_t now[3] = { l->ended_succeeded, l->ended_failed, l->ended_canceled };
+    if (!l->have_ended) {
+        now[0] = l->succeeded;
+        now[1] = l->failed;
+        now[2] = l->canceled;
+    }
     bool restarted = false;
     for (int k = 0; k < 3; k++)
         restarted |= w->started && now[k] < w->last[k];

@@ -479,6 +479,7 @@ static int make_list(const vram__jv *arr, const vram__jv *counts, const vram__jv
     m->list.ended_succeeded = uint_of(vram__jv_get(ended, "succeeded"));
     m->list.ended_failed = uint_of(vram__jv_get(ended, "failed"));
     m->list.ended_canceled = uint_of(vram__jv_get(ended, "canceled"));
+    m->list.have_ended = ended != NULL;
     *out = &m->list;
     return 0;
 }

@@ -7,7 +7,8 @@
 # trimmed its kept finished jobs: test_vramd's all_jobs_end flaked on it); a
 # failure or a cancel while it waits always counts.  The wait has taken its
 # first list once its progress bar is drawn on a pty (script(1)), so no step
-# here hangs on timing.
+# here hangs on timing.  A vramd older than its ends (a fake one) is judged
+# by its counts.
 . "$(dirname "$0")/../cli/lib.sh"
 if ! command -v script >/dev/null; then
     echo "skip - $file/all: script(1) is not installed"; exit 77
@@ -56,4 +57,36 @@ else not_ok cancel_meanwhile_counts "rc $rc: $(tr '\r' '\n' <"$tmp/bar2" | tail 
 touch "$tmp/GO"
 for _ in 1 2 3; do "$VRAM" submit --vram 1GiB -- true >/dev/null; done
 expect batch_after_failures_succeeds 0 '' -- "$VRAM" wait --all --timeout 30 --quiet
+
+# A vramd from before "ended" (a fake one here): its counts are judged
+# instead, so a failure while the wait waits still fails it (the ends,
+# absent, read as none: it said success).
+python3 - "$tmp/old.sock" <<'PY' >"$tmp/old.out" 2>&1 &
+import json, os, socket, sys
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1])
+srv.listen(4)
+print("listening", flush=True)
+calls = 0
+while calls < 50:
+    c, _ = srv.accept()
+    f = c.makefile("r")
+    for line in f:
+        calls += 1
+        req = json.loads(line)
+        done = calls > 1                # the first list: one runs; then it has failed
+        counts = {"queued": 0, "starting": 0, "running": 0 if done else 1,
+                  "succeeded": 3, "failed": 1 if done else 0, "canceled": 0}
+        c.sendall((json.dumps({"id": req["id"], "ok": True, "counts": counts, "jobs": [],
+                               "leases": [], "next": None}) + "\n").encode())
+    c.close()
+PY
+old=$!
+if wait_for "$tmp/old.out" listening 10; then
+    expect older_vramd_failure_counts 1 '' -- env VRAM_SOCKET="$tmp/old.sock" "$VRAM" wait --all --timeout 20 --quiet
+else
+    not_ok older_vramd_failure_counts "the fake vramd did not start: $(cat "$tmp/old.out")"
+fi
+kill "$old" 2>/dev/null
+wait "$old" 2>/dev/null
 finish
