@@ -29,7 +29,12 @@
  *     slots, from their end to the last end (the run time alone, no submits);
  *   - durable submits over the socket (the C client, 1 and 8 clients)
  *     against a bare SQLite WAL loop, synchronous=FULL, on the same disk:
- *     one row per transaction for 1 client, 8 rows per transaction for 8.
+ *     one row per transaction for 1 client, 8 rows per transaction for 8;
+ *     and, for 1 client, the same loop with its log already full size (its
+ *     first checkpoint behind it), as a long-running vramd's is: a fresh
+ *     log grows at every commit, and on ext4 an fsync of a file that grew
+ *     costs more; vramd sizes its log once at its start (wire/queue.c), so
+ *     against the fresh loop it is spared what the loop pays then.
  *
  * Where tsp is not installed, its column says so and the vram side still
  * runs.  Goals (issue 13): vram no slower than tsp on every row, durable
@@ -524,8 +529,9 @@ static double trivial_jobs(enum side s, int n, bool gated)
 /* ---- durable submits against bare SQLite -------------------------------------------------- */
 
 /* Rows per second into a WAL database with synchronous=FULL, `per_txn`
- * rows per transaction, for `seconds`. */
-static double sqlite_loop(int per_txn)
+ * rows per transaction, for `seconds`; after `warm` one-row commits not
+ * counted (1,100: past the first checkpoint, the log full size). */
+static double sqlite_loop(int per_txn, int warm)
 {
     char dir[200], path[300];
     fresh_dir(dir, sizeof(dir));
@@ -540,6 +546,11 @@ static double sqlite_loop(int per_txn)
     char spec[400];
     memset(spec, 'x', sizeof(spec) - 1);
     spec[sizeof(spec) - 1] = '\0';
+    for (int i = 0; i < warm; i++) {
+        sqlite3_bind_text(ins, 1, spec, -1, SQLITE_STATIC);
+        sqlite3_step(ins);
+        sqlite3_reset(ins);
+    }
     long rows = 0;
     double t0 = now_s();
     while (now_s() - t0 < seconds) {
@@ -715,7 +726,7 @@ int main(int argc, char **argv)
     have_tsp = run_argv(probe, NULL, 0) == 0;
     const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
 
-    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, JOBS_RUN, SQL1, API1, SQL8, API8, NMEAS };
+    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, JOBS_RUN, SQL1, API1, SQL8, API8, SQL1W, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
     static double lat[2][MAX_ROUNDS * 64];
     int nlat[2] = { 0, 0 };
@@ -757,8 +768,9 @@ int main(int argc, char **argv)
         /* The disk's own rate, in turn with vramd's, on the same disk. */
         for (int turn = 0; turn < 2 && DO("durable"); turn++) {
             if ((turn + r) % 2 == 0) {
-                v[SQL1][TSP][r] = sqlite_loop(1);
-                v[SQL8][TSP][r] = sqlite_loop(8);
+                v[SQL1][TSP][r] = sqlite_loop(1, 0);
+                v[SQL8][TSP][r] = sqlite_loop(8, 0);
+                v[SQL1W][TSP][r] = sqlite_loop(1, 1100);
             } else {
                 v[API1][VRAM][r] = api_submits(1);
                 v[API8][VRAM][r] = api_submits(8);
@@ -823,6 +835,11 @@ int main(int argc, char **argv)
     printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (stricter: > 1 %s)\n",
            "8 clients (loop: 8 rows a transaction)", m[2], m[3], m[2] > 0 ? m[3] / m[2] : 0,
            m[2] > 0 && m[3] > m[2] ? "met" : "not met");
+    memcpy(tmp[0], v[SQL1W][TSP], sizeof(double) * (size_t)rounds);
+    double warm = median(tmp[0], rounds);
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (its log full size: >= 0.8 %s)\n",
+           "1 client (loop: 1 row, its log full size)", warm, m[1], warm > 0 ? m[1] / warm : 0,
+           warm > 0 && m[1] >= 0.8 * warm ? "met" : "not met");
     if (DO("start")) {
         goal_vs_tsp("CLI start: vram --version against tsp -V", v[START][TSP], v[START][VRAM], rounds, true,
                     "ms");
