@@ -98,6 +98,11 @@ typedef struct run {
     vram_history *history;
     uint64_t interval_ms;
     char last_command[4096];        /* the attempt before's, to say when it repeats */
+    struct {                        /* the last attempt's context, learned once vramd knows of its end */
+        bool pending;
+        int device;
+        uint64_t ctx_bytes, first_bytes;
+    } learn;
 } run;
 
 /* A line for the user. */
@@ -483,10 +488,10 @@ static uint64_t context_size(const run *r, const attempt *a, const vram_device_i
 }
 
 /* Keeps what an attempt showed of its context for the next ones. */
-static void context_learn(run *r, const attempt *a, uint64_t ctx_bytes, uint64_t first_bytes)
+static void context_learn(run *r, int device, uint64_t ctx_bytes, uint64_t first_bytes)
 {
     vram_device_info in;
-    if (!r->history || a->device < 0 || vram_device_query(r->ctx, (unsigned)a->device, &in)) {
+    if (!r->history || device < 0 || vram_device_query(r->ctx, (unsigned)device, &in)) {
         vram__clear_error();
         return;
     }
@@ -497,6 +502,16 @@ static void context_learn(run *r, const attempt *a, uint64_t ctx_bytes, uint64_t
     else if (first_bytes && first_bytes <= CONTEXT_MAX)
         vram__history_context_learn(r->history, key, first_bytes, "nvml");
     vram__clear_error();
+}
+
+/* What the last attempt showed of its context, kept now (after the job's
+ * end is told, for the last attempt: a device query and a history write
+ * the next job need not wait for). */
+static void learn_now(run *r)
+{
+    if (r->learn.pending)
+        context_learn(r, r->learn.device, r->learn.ctx_bytes, r->learn.first_bytes);
+    r->learn.pending = false;
 }
 
 static void build_env(const run *r, const attempt *a, env_list *e)
@@ -1068,12 +1083,28 @@ static int claim_job(run *r)
     return 0;
 }
 
+/* A reused runner's history, kept open from one job to the next (set and
+ * taken only by vram_job_run_daemon_job with a next job: vramd's runner,
+ * one job at a time). */
+static struct {
+    vram_history *h;
+    char path[4096];                /* as the spec named it; "" for the default */
+} kept_history;
+
 /* The history the run is recorded in, opened before a daemon job's claim
  * (a runner started ahead waits in its claim: the open is not on the way
- * from the turn to the command's start). */
+ * from the turn to the command's start), or the one kept open. */
 static void open_history(run *r)
 {
-    if (r->spec->history && !strcmp(r->spec->history, "-"))
+    const char *path = r->spec->history ? r->spec->history : "";
+    vram_history *kept = kept_history.h;
+    kept_history.h = NULL;
+    if (kept && !strcmp(kept_history.path, path)) {
+        r->history = kept;
+        return;
+    }
+    vram_history_close(kept);
+    if (!strcmp(path, "-"))
         return;
     if (vram_history_open(r->spec->history, &r->history)) {
         r->out->record_error = VRAM_EIO;
@@ -1188,9 +1219,14 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
         vram__strlcpy(note, vram_last_error(), sizeof(note));
     else if (w->oom_seen)
         vram__strlcpy(note, w->oom.line, sizeof(note));
+    /* The attempt's row first: whoever hears of the job's end finds it. */
     record(r, a, w, outcome, code, note);
-    if (started)
-        context_learn(r, a, w->ctx_bytes, w->first_bytes);
+    if (started) {
+        r->learn.pending = true;
+        r->learn.device = a->device;
+        r->learn.ctx_bytes = w->ctx_bytes;
+        r->learn.first_bytes = w->first_bytes;
+    }
     vram__child_close(&w->child);
     out->attempts = a->number;
     out->device = a->device;
@@ -1209,7 +1245,10 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
         say(r, "%s", note);
         return false;
     }
-    return conclude(r, a, w, outcome, code);
+    bool again = conclude(r, a, w, outcome, code);
+    if (again)                      /* the next attempt's environment uses it */
+        learn_now(r);
+    return again;
 }
 
 int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
@@ -1334,6 +1373,13 @@ int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     } else if (*out->outcome) {
         vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes,
                           out->attempts > 1 || strcmp(out->outcome, "not-started") != 0, interrupted ? NULL : then);
+    }
+    learn_now(&r);
+    if (then && then->job && r.history && strlen(spec->history ? spec->history : "") <
+                                               sizeof(kept_history.path)) {
+        kept_history.h = r.history;         /* for the next job: no open and close a job */
+        vram__strlcpy(kept_history.path, spec->history ? spec->history : "", sizeof(kept_history.path));
+        r.history = NULL;
     }
     if (slots) {
         drop_plans(&slots[0]);
