@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -514,7 +515,9 @@ static void learn_now(run *r)
     r->learn.pending = false;
 }
 
-static void build_env(const run *r, const attempt *a, env_list *e)
+/* The child's environment; *in gets the device as it is now (zeroed, and
+ * false returned, when it cannot be read), for the rest of the start. */
+static bool build_env(const run *r, const attempt *a, env_list *e, vram_device_info *in_out)
 {
     memset(e, 0, sizeof(*e));
     for (char **v = environ; *v; v++) {
@@ -528,8 +531,10 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     char text[128];
     vram_device_info in;
     memset(&in, 0, sizeof(in));
-    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) &&
-                (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
+    bool known = !vram_device_query(r->ctx, (unsigned)a->device, &in);
+    if (!known)
+        memset(&in, 0, sizeof(in));
+    bool uuid = known && (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
     snprintf(text, sizeof(text), "%d", a->device);
     env_put(e, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");   /* the order NVML counts in */
     env_put(e, "CUDA_VISIBLE_DEVICES", uuid ? in.uuid : text);
@@ -566,8 +571,17 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     env_put(e, "VRAM_BUDGET_BYTES", text);
     env_put(e, "VRAM_JOB", r->out->job);
     if (r->daemon_job) {            /* vramd's mark: it finds them should this runner die (daemon/stop.c) */
-        snprintf(text, sizeof(text), "%llu.%ld.%llu", (unsigned long long)r->daemon_job, (long)getpid(),
-                 (unsigned long long)vram__proc_start_ticks((uint32_t)getpid()));
+        static _Atomic int me;      /* this process's start, read once (a reused runner's next jobs) */
+        static _Atomic uint64_t started_at;
+        pid_t self = getpid();
+        uint64_t my_start = atomic_load_explicit(&started_at, memory_order_relaxed);
+        if (atomic_load_explicit(&me, memory_order_relaxed) != (int)self || !my_start) {
+            my_start = vram__proc_start_ticks((uint32_t)self);
+            atomic_store_explicit(&started_at, my_start, memory_order_relaxed);
+            atomic_store_explicit(&me, (int)self, memory_order_relaxed);
+        }
+        snprintf(text, sizeof(text), "%llu.%ld.%llu", (unsigned long long)r->daemon_job, (long)self,
+                 (unsigned long long)my_start);
         env_put(e, "VRAMD_JOB", text);
     }
     snprintf(text, sizeof(text), "%u", a->number);
@@ -582,6 +596,8 @@ static void build_env(const run *r, const attempt *a, env_list *e)
         env_put(e, "VRAM_SIM", vram_options_get(o, "sim"));
         env_put(e, "VRAM_SIM_STATE", vram_options_get(o, "sim-state"));
     }
+    *in_out = in;
+    return known;
 }
 
 /* The spec's enforcement: a version-1 spec has none (and no such field). */
@@ -618,6 +634,7 @@ typedef struct watched {
     uint64_t first_bytes;           /* its processes' first usage seen (per process, not the
                                        device's): soon after the context, an upper bound of it */
     uint64_t ctx_bytes;             /* the context as the shim measured it; 0: not */
+    uint64_t baseline;              /* the device's used bytes at the start; UINT64_MAX: unknown */
 } watched;
 
 /* How far the job says it is, from the last progress bar on its stderr:
@@ -702,10 +719,7 @@ static void watch(run *r, attempt *a, watched *w)
     uint64_t next_progress = t0;
     uint64_t next_usage = t0;
     double last_progress = -1;
-    vram_device_info at_start;
-    uint64_t baseline = a->device >= 0 && !vram_device_query(r->ctx, (unsigned)a->device, &at_start)
-                            ? at_start.used_bytes : UINT64_MAX;
-    vram__clear_error();
+    uint64_t baseline = w->baseline;   /* the device's use just before the start */
     bool exit_seen = false;
     for (;;) {
         uint64_t now = vram__now_ms();
@@ -934,11 +948,11 @@ static int run_attempt(run *r, attempt *a, watched *w)
     if (!rc)
         rc = vram__enforce_open(&w->enforce, enforce_of(r->spec), a->bytes);
     if (!rc) {
-        build_env(r, a, &env);
+        vram_device_info in;       /* one look at the device for the whole start */
+        bool known = build_env(r, a, &env, &in);
+        vram__clear_error();
+        w->baseline = known && a->device >= 0 ? in.used_bytes : UINT64_MAX;
         vram__enforce_env(&w->enforce, put_env, &env);
-        vram_device_info in;
-        memset(&in, 0, sizeof(in));
-        vram_device_query(r->ctx, (unsigned)a->device, &in);
         /* The job's one device is its CUDA ordinal 0 (CUDA_VISIBLE_DEVICES). */
         vram__enforce_card_free(&w->enforce, 0, in.free_bytes);
         char budget[32];
