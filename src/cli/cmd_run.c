@@ -180,39 +180,12 @@ static bool wait_at_gate(const cli_args *a)
  * of its own for the job, which says why in the job's log. */
 static bool take_next(const vram_job_next *n)
 {
-    char path[sizeof(n->log)];
-    memcpy(path, n->log, sizeof(path));
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0700);
-            *p = '/';
-        }
-    int out = open(n->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (out < 0)
-        return false;
+    char log[sizeof(n->log)];
+    memcpy(log, n->log, sizeof(log));
     fflush(stdout);
     fflush(stderr);
-    dup2(out, STDOUT_FILENO);
-    dup2(out, STDERR_FILENO);
-    close(out);
-    unlink(n->end_file);
-    if (*n->output) {
-        int o = open(n->output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-        if (o >= 0) {
-            dup2(o, STDOUT_FILENO);
-            dup2(o, STDERR_FILENO);
-            close(o);
-        } else {
-            fprintf(stderr, "vram run: cannot write the job's --output file: %s; its output stays in this log\n",
-                    strerror(errno));
-        }
-    }
-    if (chdir(n->cwd) != 0) {
-        fprintf(stderr, "vram run: cannot enter %s: %s\n", n->cwd, strerror(errno));
-        return false;
-    }
-    return true;
+    return vram_job_log_enter(log, 1) == 0 &&
+           vram_job_place_enter(n->end_file, n->output, n->cwd, "vram run") == 0;
 }
 
 static int run(cli_args *a)

@@ -169,6 +169,18 @@ typedef struct vram_job_next {
  * between two jobs ends the runner: see vram_job_interrupted. */
 VRAM_API int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t daemon_job,
                                      vram_job_result *out, vram_job_next *next);
+/* Where a daemon job's runner puts itself for its job (wire/place.c), as
+ * vramd's forked runner does between fork and exec and a reused runner
+ * does for its next job: system calls only, no allocation, no error text.
+ * vram_job_log_enter makes log's folders (0700, when make_folders; log is
+ * changed and put back) and opens it (appending, O_NOFOLLOW, 0600) as
+ * stdout and stderr: 0, VRAM_EINVAL (not an absolute path) or VRAM_EIO.
+ * vram_job_place_enter removes end_file (when not NULL or ""), puts
+ * --output (when not NULL or "") over stdout and stderr, or says on
+ * stderr, after "who: ", why not, and enters cwd: 0, or VRAM_EIO when cwd
+ * cannot be entered (said the same way). */
+VRAM_API int vram_job_log_enter(char *log, int make_folders);
+VRAM_API int vram_job_place_enter(const char *end_file, const char *output, const char *cwd, const char *who);
 /* Whether vram_job_interrupt was called (since the last run that cleared it). */
 VRAM_API int vram_job_interrupted(void);
 /* What a daemon job's runner can learn before its turn, learned now: its

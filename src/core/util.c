@@ -19,6 +19,9 @@
 #include <unistd.h>
 #include <time.h>
 #include <linux/sched.h>            /* struct clone_args, CLONE_INTO_CGROUP */
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL  /* Linux 5.5: handled signals start as SIG_DFL */
+#endif
 
 #include "core/core.h"
 
@@ -422,15 +425,21 @@ pid_t vram__fork_clean_into(int cgroup_fd, bool *into)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = -1;
+    bool cleared = false;           /* the kernel reset the child's handlers */
     *into = false;
 #if defined(SYS_clone3) && defined(CLONE_INTO_CGROUP)
     if (cgroup_fd >= 0) {
         struct clone_args args;
         memset(&args, 0, sizeof(args));
-        args.flags = CLONE_INTO_CGROUP;
+        args.flags = CLONE_INTO_CGROUP | CLONE_CLEAR_SIGHAND;
         args.exit_signal = SIGCHLD;
         args.cgroup = (uint64_t)cgroup_fd;
         pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+        cleared = pid >= 0;
+        if (pid < 0 && errno == EINVAL) {   /* a kernel before 5.5: handlers reset below */
+            args.flags = CLONE_INTO_CGROUP;
+            pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+        }
         *into = pid >= 0;
     }
 #else
@@ -439,7 +448,7 @@ pid_t vram__fork_clean_into(int cgroup_fd, bool *into)
     if (pid < 0)
         pid = fork();               /* no clone3, or not into that cgroup: the child joins it itself */
     int e = errno;
-    if (pid == 0) {
+    if (pid == 0 && !cleared) {     /* one sigaction a signal: 128 calls the kernel saves above */
         struct sigaction dfl;
         memset(&dfl, 0, sizeof(dfl));
         dfl.sa_handler = SIG_DFL;

@@ -912,8 +912,11 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
     errno = EAGAIN;
     while (vramd_conn_may_ask(d, c, 0) && (n = recv(c->fd, chunk, sizeof(chunk), 0)) > 0) {
         vram__buf_put(&c->in, chunk, (size_t)n);
-        if (c->in.len > 4 * VRAM__PROTO_MAX_LINE)
-            break;                  /* one round's worth; the rest waits */
+        /* Less than asked for: the socket is drained for now, and poll
+         * says when more comes (or the end).  A read more would only say
+         * EAGAIN, once a request. */
+        if ((size_t)n < sizeof(chunk) || c->in.len > 4 * VRAM__PROTO_MAX_LINE)
+            break;                  /* (or one round's worth; the rest waits) */
     }
     bool eof = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
     if (!d->batch && !(d->batch = calloc(1, sizeof(*d->batch)))) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/ctx.h"
+#include "core/exports.h"
 #include "daemon/daemon.h"
 
 /* A NULL-terminated list of strings; `failed` once any could not be added,
@@ -183,18 +184,6 @@ static int runner_env(const vramd_job *j, const vramd_identity *who, strv *e)
                                   (unsigned long long)j->row.id) : 0;
 }
 
-/* mkdir -p of path's folders, each made 0700 (between fork and exec: only
- * system calls).  path is changed and put back. */
-static void make_folders(char *path)
-{
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(path, 0700);
-            *p = '/';
-        }
-}
-
 /* Where the runner writes: its log, and the end file it leaves should no
  * vramd hear its end (see vramd_job_log_path). */
 typedef struct runner_files {
@@ -217,11 +206,7 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0)
         dup2(null, STDIN_FILENO);
-    int out = files->as_submitter ? -1 : open(files->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (out >= 0) {
-        dup2(out, STDOUT_FILENO);
-        dup2(out, STDERR_FILENO);
-    }
+    bool logged = !files->as_submitter && vram_job_log_enter(files->log, 0) == 0;
     /* The gate becomes fd 3, kept across the exec; nothing else is. */
     if (gate != 3 ? dup2(gate, 3) != 3 : fcntl(3, F_SETFD, 0) != 0) {
         dprintf(STDERR_FILENO, "vramd: cannot hand the runner its gate: %s\n", strerror(errno));
@@ -240,40 +225,24 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
         }
     }
     close_range(files->end_by_fd ? 5 : 4, ~0U, 0);
-    if (vramd_become(who, out >= 0 ? STDOUT_FILENO : -1) != 0) {   /* authz.c: as its submitter */
+    if (vramd_become(who, logged ? STDOUT_FILENO : -1) != 0) {   /* authz.c: as its submitter */
         dprintf(STDERR_FILENO, "vramd: cannot become uid %u: %s\n", (unsigned)who->uid, strerror(errno));
         _exit(126);
     }
-    if (files->as_submitter) {
-        make_folders(files->log);
-        out = open(files->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (out < 0) {              /* said in vramd's own log, where stderr still goes */
-            dprintf(STDERR_FILENO, "vramd: job's log %s cannot be made as uid %u (%s): its output is lost\n",
-                    files->log, (unsigned)who->uid, strerror(errno));
-            out = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        }
-        if (out >= 0) {
-            dup2(out, STDOUT_FILENO);
-            dup2(out, STDERR_FILENO);
+    if (files->as_submitter && vram_job_log_enter(files->log, 1) != 0) {
+        int e = errno;              /* said in vramd's own log, where stderr still goes */
+        dprintf(STDERR_FILENO, "vramd: job's log %s cannot be made as uid %u (%s): its output is lost\n",
+                files->log, (unsigned)who->uid, strerror(e));
+        int null_out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null_out >= 0) {
+            dup2(null_out, STDOUT_FILENO);
+            dup2(null_out, STDERR_FILENO);
         }
     }
-    if (!files->end_by_fd)
-        unlink(files->end);         /* an end left by an earlier queue's job of this number */
-    if (output && *output) {        /* --output: opened as the job's user, never as vramd's */
-        int o = open(output, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
-        if (o >= 0) {
-            dup2(o, STDOUT_FILENO);
-            dup2(o, STDERR_FILENO);
-            close(o);
-        } else {
-            dprintf(STDERR_FILENO, "vramd: cannot write the job's --output file: %s; its output stays in "
-                    "this log\n", strerror(errno));
-        }
-    }
-    if (chdir(cwd) != 0) {
-        dprintf(STDERR_FILENO, "vramd: cannot enter %s: %s\n", cwd, strerror(errno));
+    /* The end file: one left by an earlier queue's job of this number goes
+     * (not the one made above and handed over as fd 4). */
+    if (vram_job_place_enter(files->end_by_fd ? NULL : files->end, output, cwd, "vramd") != 0)
         _exit(126);
-    }
     signal(SIGPIPE, SIG_DFL);
     execve(argv[0], argv, envp);
     dprintf(STDERR_FILENO, "vramd: cannot run %s: %s\n", argv[0], strerror(errno));

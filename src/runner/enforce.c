@@ -250,12 +250,33 @@ static uint64_t proc_start(int32_t pid, bool *zombie)
     return strtoull(p, NULL, 10);
 }
 
+/* The region's pages that hold anything (*vec, one byte a page, bit 0): a
+ * page no process ever wrote is not there, and reading it would make it
+ * (a fault and a zeroed page each: most of a short job's runner time went
+ * into the 256 slots' first read).  False when the kernel cannot say. */
+#define REGION_PAGES(page) ((sizeof(vram_shim_region) + (page) - 1) / (page))
+
+static bool region_pages(const vram__enforce *e, unsigned char *vec, size_t cap, size_t *page)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || REGION_PAGES((size_t)ps) > cap)
+        return false;
+    *page = (size_t)ps;
+    return mincore(e->region, sizeof(vram_shim_region), vec) == 0;
+}
+
 uint64_t vram__enforce_reclaim(vram__enforce *e)
 {
     if (!vram__enforce_on(e))
         return 0;
     uint64_t total = 0;
+    unsigned char vec[REGION_PAGES(4096)];
+    size_t page = 0;
+    bool known = region_pages(e, vec, sizeof(vec), &page);
     for (int i = 0; i < VRAM_SHIM_SLOTS; i++) {
+        size_t at = (size_t)((const char *)&e->region->slot[i].pid - (const char *)e->region);
+        if (known && !(vec[at / page] & 1))
+            continue;               /* never written: no process took the slot */
         int32_t pid = atomic_load(&e->region->slot[i].pid);
         if (pid <= 0)
             continue;

@@ -711,6 +711,14 @@ static void watch(run *r, attempt *a, watched *w)
         if (term_at && vram__now_ms() - term_at > KILL_GRACE_MS)
             vram__child_signal(&w->child, SIGKILL);
         now = vram__now_ms();
+        /* The command gone and every process it started gone too: the
+         * job is over now.  No last sample: its group holds nothing any
+         * more (the shim's peak is read below), and the next job waits. */
+        if (exited && !vram__child_group_alive(&w->child)) {
+            if (!w->ended_ms)
+                w->ended_ms = vram__unix_ms();
+            break;
+        }
         if (now < next_sample && (!exited || exit_seen))
             continue;
         exit_seen = exited;
