@@ -34,7 +34,13 @@
  *     first checkpoint behind it), as a long-running vramd's is: a fresh
  *     log grows at every commit, and on ext4 an fsync of a file that grew
  *     costs more; vramd sizes its log once at its start (wire/queue.c), so
- *     against the fresh loop it is spared what the loop pays then.
+ *     against the fresh loop it is spared what the loop pays then; and the
+ *     same two paired: one commit of that loop, one submit, in turn (rows
+ *     taken a second apart on a shared machine differ by half), with a
+ *     minimal server in the same turn (it reads a request, writes a page to
+ *     its log, fdatasyncs, replies): what a socket and two wake-ups cost
+ *     any server that answers after its fsync, which the bare loop does not
+ *     pay.
  *
  * Where tsp is not installed, its column says so and the vram side still
  * runs.  Goals (issue 13): vram no slower than tsp on every row, durable
@@ -52,7 +58,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -569,6 +577,127 @@ static double sqlite_loop(int per_txn, int warm)
     return rate;
 }
 
+/* The least a server that answers after its fsync can do: a process that
+ * reads a request line, writes one page to a log sized beforehand (as
+ * vramd's is), fdatasyncs it and answers.  Its socket end; *pid its process. */
+static int minimal_server(const char *dir, pid_t *pid)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return -1;
+    *pid = fork();
+    if (*pid == 0) {
+        close(sv[0]);
+        char path[300], in[4096];
+        static char page[4120];
+        snprintf(path, sizeof(path), "%s/minimal.log", dir);
+        int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        for (int i = 0; fd >= 0 && i < 1100; i++)
+            if (pwrite(fd, page, sizeof(page), (off_t)i * (off_t)sizeof(page)) < 0)
+                _exit(1);
+        if (fd < 0 || fdatasync(fd) != 0)
+            _exit(1);
+        for (long k = 0;; k++) {
+            struct pollfd p = { sv[1], POLLIN, 0 };
+            if (poll(&p, 1, -1) < 0 || recv(sv[1], in, sizeof(in), 0) <= 0)
+                _exit(0);
+            if (pwrite(fd, page, sizeof(page), 32 + (k % 1000) * (off_t)sizeof(page)) < 0 || fdatasync(fd) != 0 ||
+                send(sv[1], "{\"id\":1,\"ok\":true,\"job\":1}\n", 29, MSG_NOSIGNAL) != 29)
+                _exit(1);
+        }
+    }
+    close(sv[1]);
+    if (*pid < 0) {
+        close(sv[0]);
+        return -1;
+    }
+    return sv[0];
+}
+
+/* One request to the minimal server and its answer: 0, or -1. */
+static int minimal_call(int fd)
+{
+    static const char req[] = "{\"v\":1,\"id\":1,\"op\":\"submit\",\"argv\":[\"true\"],\"vram\":21474836480,"
+                              "\"cwd\":\"/tmp\",\"env\":{\"PATH\":\"/usr/bin:/bin\"}}\n";
+    char out[256];
+    if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+        return -1;
+    struct pollfd p = { fd, POLLIN, 0 };
+    return poll(&p, 1, 30000) == 1 && recv(fd, out, sizeof(out), 0) > 0 ? 0 : -1;
+}
+
+/* Paired, 1 client: one commit of the bare loop (its log full size), one
+ * request to the minimal server and one submit to vramd, in turn, for
+ * `seconds`; the rate of each from its mean time.  All three see the same
+ * moment of a shared machine's load, whose swings make rows taken a second
+ * apart differ by half. */
+static void paired_submits(double *bare_rate, double *api_rate, double *min_rate)
+{
+    char dir[200], path[300];
+    fresh_dir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/bare.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *ins = NULL;
+    vram_client *c = NULL;
+    static const char *const hold[] = { "sleep", "3600", NULL }, *const cmd[] = { "true", NULL };
+    uint64_t holder = 0, job;
+    *bare_rate = *api_rate = *min_rate = -1;
+    pid_t mpid = -1;
+    int mfd = minimal_server(dir, &mpid);
+    if (mfd < 0 || sqlite3_open(path, &db) != SQLITE_OK) {
+        if (mfd >= 0) {
+            close(mfd);
+            waitpid(mpid, NULL, 0);
+        }
+        return;
+    }
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     "CREATE TABLE jobs(id INTEGER PRIMARY KEY, spec TEXT NOT NULL)", NULL, NULL, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO jobs(spec) VALUES(?)", -1, &ins, NULL);
+    char spec[400];
+    memset(spec, 'x', sizeof(spec) - 1);
+    spec[sizeof(spec) - 1] = '\0';
+    for (int i = 0; i < 1100; i++) {        /* past the first checkpoint: the log full size */
+        sqlite3_bind_text(ins, 1, spec, -1, SQLITE_STATIC);
+        sqlite3_step(ins);
+        sqlite3_reset(ins);
+    }
+    if (!start_vramd() && !vram_client_open(sock_path, &c) && !api_submit(c, hold, 21ull << 30, &holder)) {
+        double bare = 0, api = 0, mini = 0, t0 = now_s();
+        long n = 0, failed = 0;
+        while (now_s() - t0 < seconds) {
+            double a = now_s();
+            sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+            sqlite3_bind_text(ins, 1, spec, -1, SQLITE_STATIC);
+            sqlite3_step(ins);
+            sqlite3_reset(ins);
+            failed += sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK;
+            double b = now_s();
+            failed += minimal_call(mfd) != 0;
+            double m = now_s();
+            failed += api_submit(c, cmd, 20ull << 30, &job) != 0;
+            bare += b - a;
+            mini += m - b;
+            api += now_s() - m;
+            n++;
+        }
+        if (n && bare > 0 && api > 0 && mini > 0) {
+            *bare_rate = n / bare * (failed ? -1 : 1);
+            *api_rate = n / api * (failed ? -1 : 1);
+            *min_rate = n / mini * (failed ? -1 : 1);
+        }
+    }
+    if (c)
+        vram_client_close(c);
+    if (holder)
+        release_holder(holder);
+    stop_vramd();
+    close(mfd);
+    waitpid(mpid, NULL, 0);
+    sqlite3_finalize(ins);
+    sqlite3_close(db);
+}
+
 /* Median ms of n one-row commits in the bare loop's set-up. */
 static double bare_commit_ms(int n)
 {
@@ -726,7 +855,7 @@ int main(int argc, char **argv)
     have_tsp = run_argv(probe, NULL, 0) == 0;
     const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
 
-    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, JOBS_RUN, SQL1, API1, SQL8, API8, SQL1W, NMEAS };
+    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, JOBS_RUN, SQL1, API1, SQL8, API8, SQL1W, PAIRED, MINIMAL, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
     static double lat[2][MAX_ROUNDS * 64];
     int nlat[2] = { 0, 0 };
@@ -776,6 +905,8 @@ int main(int argc, char **argv)
                 v[API8][VRAM][r] = api_submits(8);
             }
         }
+        if (DO("durable"))
+            paired_submits(&v[PAIRED][TSP][r], &v[PAIRED][VRAM][r], &v[MINIMAL][VRAM][r]);
         fprintf(stderr, "bench/tsp: round %d of %d done\n", r + 1, rounds);
     }
 
@@ -840,6 +971,18 @@ int main(int argc, char **argv)
     printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (its log full size: >= 0.8 %s)\n",
            "1 client (loop: 1 row, its log full size)", warm, m[1], warm > 0 ? m[1] / warm : 0,
            warm > 0 && m[1] >= 0.8 * warm ? "met" : "not met");
+    memcpy(tmp[0], v[PAIRED][TSP], sizeof(double) * (size_t)rounds);
+    memcpy(tmp[1], v[PAIRED][VRAM], sizeof(double) * (size_t)rounds);
+    double pb = median(tmp[0], rounds), pv = median(tmp[1], rounds);
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (paired: >= 0.8 %s)\n",
+           "1 client, in turn with that loop's commits", pb, pv, pb > 0 ? pv / pb : 0,
+           pb > 0 && pv >= 0.8 * pb ? "met" : "not met");
+    memcpy(tmp[2], v[MINIMAL][VRAM], sizeof(double) * (size_t)rounds);
+    double pm = median(tmp[2], rounds);
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (any server's floor)\n",
+           "in turn: a minimal server (read, fsync, reply)", pb, pm, pb > 0 ? pm / pb : 0);
+    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f |\n", "vramd against that minimal server", pm, pv,
+           pm > 0 ? pv / pm : 0);
     if (DO("start")) {
         goal_vs_tsp("CLI start: vram --version against tsp -V", v[START][TSP], v[START][VRAM], rounds, true,
                     "ms");
