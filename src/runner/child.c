@@ -7,7 +7,8 @@
  * be measured and signalled as one.  Its stderr passes through a pipe: each
  * byte goes on to our stderr at once, and the last 64 KiB are kept for the
  * out-of-memory parser.  A command that cannot be executed is reported as
- * such (errno through a close-on-exec pipe), not as a job that failed.  Its
+ * such (errno through a close-on-exec pipe, or memory shared with a child
+ * started vfork's way), not as a job that failed.  Its
  * end is learnt at once from a pidfd polled with its stderr, not at the
  * next sample: the next job waits for this one's end to be noticed.
  */
