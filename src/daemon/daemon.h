@@ -362,6 +362,10 @@ void vramd_jobs_reaped(vramd *d, pid_t pid, int status);
 size_t vramd_jobs_lower_bound(vramd_job *const *v, size_t n, uint64_t id);
 /* stop.c: signals (0: counts) what a job whose runner is gone still runs. */
 size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig);
+/* stop.c: removes the empty cgroups (vram-job-<runner>-<n>) of a runner
+ * vramd has reaped or killed, which keeps its last one for its next job;
+ * runner 0: those of every runner that is gone (at start). */
+void vramd_runner_cgroups_tidy(pid_t runner);
 /* spawn.c: whether the job's runner was handed its end file open, as fd 4
  * (a submitter without a home, whose log and end are beside the queue). */
 bool vramd_end_by_fd(const vramd *d, const vramd_job *j, const char *end_path);

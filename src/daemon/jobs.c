@@ -269,6 +269,14 @@ static void table_trim(vramd *d)
 #define PREPARE_LOOK 64             /* queued jobs looked at for one, per loop round */
 #define REUSED_MAX (2 * PREPARED_MAX)   /* with runners whose job ended, taking the next */
 
+/* A runner killed: also its empty cgroups (the one it keeps for its next
+ * job), which one killed by a vramd that is not its parent would leave. */
+static void kill_runner(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    vramd_runner_cgroups_tidy(pid);
+}
+
 /* Ends a job's runner started ahead, when the job ended before its turn (a
  * cancel, a failure) or vramd stops: it has started nothing (it starts its
  * command only on its claim's answer), so it is killed outright; the loop
@@ -277,7 +285,7 @@ static void unprepare(vramd *d, vramd_job *j)
 {
     if (!j->prepared)
         return;
-    kill(j->prepared, SIGKILL);
+    kill_runner(j->prepared);
     j->prepared = 0;
     j->claim_conn = 0;
     d->nprepared--;
@@ -318,7 +326,7 @@ static void prepare_runners(vramd *d)
         /* Its claim, not its gate, waits for the turn. */
         if (vramd_runner_gate(d, j->row.id, pid, gate, true)) {
             vram__clear_error();
-            kill(pid, SIGKILL);
+            kill_runner(pid);
             return;
         }
         j->prepared = pid;
@@ -480,7 +488,7 @@ static pid_t take_prepared(vramd *d, vramd_job *j, uint64_t *conn)
     live_update(d, j);
     if (waitpid(pid, NULL, WNOHANG) == 0 && (!*conn || vramd_conn_find(d, *conn)))
         return pid;
-    kill(pid, SIGKILL);             /* gone, or its claim's connection is: one is forked */
+    kill_runner(pid);               /* gone, or its claim's connection is: one is forked */
     *conn = 0;
     return 0;
 }
@@ -923,7 +931,7 @@ static void answer_claim_ahead(vramd *d, vramd_job *j, uint64_t conn)
     bool told = vramd_reply_lease(d, conn, j->claim_request_id, rc, rc ? why : NULL, &lease, rc ? NULL : &j->row);
     vram__clear_error();
     if (!told)                      /* its runner is going: the tick sees it gone */
-        kill((pid_t)j->row.runner_pid, SIGKILL);
+        kill_runner((pid_t)j->row.runner_pid);
 }
 
 /* Starts the job's runner on its granted lease: the one started ahead
@@ -946,7 +954,7 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
                                       (unsigned long long)j->row.id);
     int gated = gate < 0 ? 0 : vramd_runner_gate(d, j->row.id, pid, gate, rc == 0);
     if (rc && gate < 0)
-        kill(pid, SIGKILL);         /* started ahead, and its claim is not to be answered */
+        kill_runner(pid);           /* started ahead, and its claim is not to be answered */
     if (rc || gated)
         return rc ? rc : gated;
     double waited = (double)(vram__unix_ms() - j->row.submitted_ms) / 1000.0;
@@ -1469,6 +1477,7 @@ static void runner_lost(vramd *d, vramd_job *j)
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 {
     (void)status;
+    vramd_runner_cgroups_tidy(pid);
     for (size_t i = 0; i < d->nparked; i++)
         if (d->parked[i].pid == pid)
             unpark(d, i--);         /* never handed a job, nor its pid killed, once reaped */
@@ -1677,7 +1686,7 @@ void vramd_jobs_tick(vramd *d)
             continue;
         }
         if (j->row.state == VRAM__JOB_STARTING && j->claim_by_ms && now > j->claim_by_ms) {
-            kill((pid_t)j->row.runner_pid, SIGKILL);    /* a runner that never claims is stuck */
+            kill_runner((pid_t)j->row.runner_pid);      /* a runner that never claims is stuck */
             j->claim_by_ms = 0;
             continue;
         }
@@ -1735,6 +1744,7 @@ static void adopt_lease(vramd *d, vramd_job *j)
 
 int vramd_jobs_recover(vramd *d)
 {
+    vramd_runner_cgroups_tidy(0);   /* what runners killed while no vramd was there left */
     pthread_mutex_lock(&d->lock);
     int rc = vram__queue_each(d->queue, ~0u, keep_row, d);
     table_trim(d);
@@ -1778,12 +1788,19 @@ void vramd_jobs_free(vramd *d)
     if (d->unsaved)
         vramd_say(d, "%zu job%s changes could not be written (the queue's disk is full): the next "
                   "vramd finds them as they were on disk", d->unsaved, d->unsaved == 1 ? "'s" : "s'");
-    for (size_t i = 0; i < d->nparked; i++)    /* their jobs ended; they wait for nothing now */
-        kill(d->parked[i].pid, SIGKILL);
+    pid_t killed[64];               /* reaped below, so that their empty cgroups go too */
+    size_t nkilled = 0;
+    for (size_t i = 0; i < d->nparked; i++) {  /* their jobs ended; they wait for nothing now */
+        kill_runner(d->parked[i].pid);
+        if (nkilled < sizeof(killed) / sizeof(killed[0]))
+            killed[nkilled++] = d->parked[i].pid;
+    }
     while (d->nparked)
         unpark(d, 0);
     for (size_t i = 0; i < d->njobs; i++) {
         vramd_job *j = d->jobs[i];
+        if (j->prepared && nkilled < sizeof(killed) / sizeof(killed[0]))
+            killed[nkilled++] = j->prepared;
         unprepare(d, j);
         if (j->ticket)
             vram_lease_cancel(d->ledger, j->ticket);
@@ -1807,4 +1824,10 @@ void vramd_jobs_free(vramd *d)
     d->dep_waiting = d->cap_dep_jobs = 0;
     d->dep_unlisted = false;
     /* Cancels deliver their callbacks: their messages are freed with the inbox. */
+    uint64_t until = vram__now_ms() + 500;   /* a SIGKILL takes effect at once, nearly always */
+    for (size_t i = 0; i < nkilled; i++) {
+        while (waitpid(killed[i], NULL, WNOHANG) == 0 && vram__now_ms() < until)
+            vram__sleep_ms(2);
+        vramd_runner_cgroups_tidy(killed[i]);
+    }
 }

@@ -16,6 +16,8 @@
  *     (VRAMD_JOB=<id>.<runner pid>.<runner start>, set by its runner: a
  *     child that called setsid has it; no other daemon's job has it).  A user can fake the mark only on processes of their own, and
  *     only their own job's cancel stops them.
+ * Also the empty cgroups a runner leaves when it dies between jobs (it
+ * keeps its last one for its next job): removed when vramd reaps it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -138,4 +140,34 @@ size_t vramd_job_signal_orphan(const vramd *d, const vramd_job *j, int sig)
         closedir(proc);
     free(buf);
     return hit;
+}
+
+void vramd_runner_cgroups_tidy(pid_t runner)
+{
+    static char base[2100];
+    static bool looked;
+    if (!looked) {                  /* vramd's own cgroup, where its runners make theirs */
+        vram__cgroup_self(base, sizeof(base));
+        looked = true;
+    }
+    DIR *dir = *base && runner >= 0 ? opendir(base) : NULL;
+    if (!dir)
+        return;
+    char prefix[48];
+    int plen = snprintf(prefix, sizeof(prefix), "vram-job-%u-", (unsigned)runner);
+    struct dirent *e;
+    while ((e = readdir(dir))) {
+        if (runner == 0) {          /* any runner's that is gone (one killed while no vramd was there) */
+            unsigned long pid = 0;
+            if (strncmp(e->d_name, "vram-job-", 9) || sscanf(e->d_name + 9, "%lu-", &pid) != 1 || !pid ||
+                !(kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+                continue;
+        } else if (strncmp(e->d_name, prefix, (size_t)plen)) {
+            continue;
+        }
+        char path[4400];
+        snprintf(path, sizeof(path), "%s/%s", base, e->d_name);
+        rmdir(path);                /* only an empty one goes: a job's orphans keep theirs */
+    }
+    closedir(dir);
 }

@@ -16,6 +16,9 @@
  * cgroup waits for an RCU grace period, 12 to 20 ms on a quiet machine,
  * which every job's start would pay.  Where clone3 cannot, the command
  * joins <our cgroup>/vram-job-<its pid> itself, between fork and exec.
+ * Once a job's processes are all gone its cgroup is kept, empty, for the
+ * next command of this process (a reused runner's next job), so that a
+ * job costs no mkdir and rmdir of a cgroup.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -39,6 +42,12 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
  * job's (a program calling vram_job_run may have children of its own). */
 static struct { pid_t leader; uint64_t since; char cg[48]; } started[32];
 static char next_cg[48];            /* made for the next command (vram__contain_make) */
+/* An empty cgroup of ours kept for the next command: an ended job's, so
+ * that a job's start and end pay no mkdir and rmdir (runner reuse runs
+ * many jobs in a row).  Removed at
+ * exit; a runner killed meanwhile leaves it to vramd, which removes the
+ * empty cgroups of the runners it reaps. */
+static char spare_cg[48];
 static unsigned long next_n;
 static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -77,8 +86,22 @@ void vram__contain_started(pid_t leader, bool in_made)
 
 /* VRAM_CONTAIN=tree leaves cgroups alone (the fallback, as on a machine
  * without a delegated cgroup v2 subtree; the tests use it). */
+static void drop_spare(void);
+
+static void at_exit(void)
+{
+    drop_spare();
+    if (*next_cg) {                 /* made, never started */
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", base, next_cg);
+        rmdir(path);
+        next_cg[0] = '\0';
+    }
+}
+
 static void find_base(void)
 {
+    atexit(at_exit);
     const char *how = getenv("VRAM_CONTAIN");
     if (how && !strcmp(how, "tree"))
         return;
@@ -134,6 +157,43 @@ void vram__contain_enter(void)
     }
 }
 
+static void drop_spare(void)
+{
+    if (!*spare_cg)
+        return;
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", base, spare_cg);
+    rmdir(path);                    /* one still holding a process stays: vramd's, stop.c */
+    spare_cg[0] = '\0';
+}
+
+/* Whether the cgroup folder holds no process. */
+static bool cg_empty(const char *dir)
+{
+    char path[4300], c;
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, &c, 1);
+    close(fd);
+    return n == 0;
+}
+
+/* A new empty cgroup of ours named into name: its fd, or -1. */
+static int make_cg(char *name, size_t cap)
+{
+    char path[4200];
+    snprintf(name, cap, "vram-job-%ld-%lu", (long)getpid(), ++next_n);
+    snprintf(path, sizeof(path), "%s/%s", base, name);
+    if (mkdir(path, 0755) != 0)
+        return -1;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        rmdir(path);
+    return fd;
+}
+
 int vram__contain_make(void)
 {
     char name[48], path[4200];
@@ -144,18 +204,23 @@ int vram__contain_make(void)
     next_cg[0] = '\0';
     if (!*base)
         return -1;
-    snprintf(name, sizeof(name), "vram-job-%ld-%lu", (long)getpid(), ++next_n);
-    snprintf(path, sizeof(path), "%s/%s", base, name);
-    if (mkdir(path, 0755) != 0)
-        return -1;
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        rmdir(path);
-        return -1;
+    if (*spare_cg) {                /* the one kept, if nothing of a job is left in it */
+        snprintf(path, sizeof(path), "%s/%s", base, spare_cg);
+        int fd = cg_empty(path) ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (fd >= 0) {
+            vram__strlcpy(next_cg, spare_cg, sizeof(next_cg));
+            spare_cg[0] = '\0';
+            return fd;
+        }
+        drop_spare();
     }
+    int fd = make_cg(name, sizeof(name));
+    if (fd < 0)
+        return -1;
     vram__strlcpy(next_cg, name, sizeof(next_cg));
     return fd;
 }
+
 
 /* The job's cgroup folder (and file): the one made for it, else the one
  * its command made itself, named by its pid. */
@@ -294,16 +359,22 @@ size_t vram__contain_signal(pid_t leader, int sig)
 
 void vram__contain_end(pid_t leader)
 {
-    char path[4200] = "";
+    char path[4200] = "", cg[48] = "";
     if (leader > 0 && *base)
         dir_of(path, sizeof(path), leader, NULL);
     pthread_mutex_lock(&started_lock);
     for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
-        if (started[i].leader == leader)
+        if (started[i].leader == leader) {
+            vram__strlcpy(cg, started[i].cg, sizeof(cg));
             started[i].leader = 0;
+        }
     pthread_mutex_unlock(&started_lock);
-    if (*path)
+    if (*cg && leader > 0) {        /* one we made: kept for the next command (checked empty then) */
+        drop_spare();
+        vram__strlcpy(spare_cg, cg, sizeof(spare_cg));
+    } else if (*path) {
         rmdir(path);                /* only an empty cgroup goes; a full one was never ours to end */
+    }
 }
 
 const char *vram__contain_kind(pid_t leader)

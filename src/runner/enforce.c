@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,13 @@ static bool look_in(const char *dir, char *buf, size_t cap)
     return false;
 }
 
+/* Where the shim was found last (looked for again when it is gone): each
+ * job's start looks twice, and a reused runner starts many. */
+static char found[4096];
+static pthread_mutex_t found_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int find_shim(char *buf, size_t cap);
+
 int vram__enforce_find_shim(char *buf, size_t cap)
 {
     const char *env = getenv("VRAM_SHIM_LIBRARY");
@@ -71,6 +79,25 @@ int vram__enforce_find_shim(char *buf, size_t cap)
         vram__strlcpy(buf, env, cap);
         return 0;
     }
+    char last[sizeof(found)];
+    pthread_mutex_lock(&found_lock);
+    memcpy(last, found, sizeof(last));
+    pthread_mutex_unlock(&found_lock);
+    if (*last && strlen(last) < cap && usable(last)) {
+        vram__strlcpy(buf, last, cap);
+        return 0;
+    }
+    int rc = find_shim(buf, cap);
+    if (!rc && strlen(buf) < sizeof(found)) {
+        pthread_mutex_lock(&found_lock);
+        vram__strlcpy(found, buf, sizeof(found));
+        pthread_mutex_unlock(&found_lock);
+    }
+    return rc;
+}
+
+static int find_shim(char *buf, size_t cap)
+{
     char dir[4096];
     Dl_info info;
     if (dladdr((void *)&vram__enforce_find_shim, &info) && info.dli_fname && *info.dli_fname) {

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,11 @@ typedef struct run {
     vram_history *history;
     uint64_t interval_ms;
     char last_command[4096];        /* the attempt before's, to say when it repeats */
+    struct {                        /* the last attempt's context, learned once vramd knows of its end */
+        bool pending;
+        int device;
+        uint64_t ctx_bytes, first_bytes;
+    } learn;
 } run;
 
 /* A line for the user. */
@@ -483,10 +489,10 @@ static uint64_t context_size(const run *r, const attempt *a, const vram_device_i
 }
 
 /* Keeps what an attempt showed of its context for the next ones. */
-static void context_learn(run *r, const attempt *a, uint64_t ctx_bytes, uint64_t first_bytes)
+static void context_learn(run *r, int device, uint64_t ctx_bytes, uint64_t first_bytes)
 {
     vram_device_info in;
-    if (!r->history || a->device < 0 || vram_device_query(r->ctx, (unsigned)a->device, &in)) {
+    if (!r->history || device < 0 || vram_device_query(r->ctx, (unsigned)device, &in)) {
         vram__clear_error();
         return;
     }
@@ -499,7 +505,19 @@ static void context_learn(run *r, const attempt *a, uint64_t ctx_bytes, uint64_t
     vram__clear_error();
 }
 
-static void build_env(const run *r, const attempt *a, env_list *e)
+/* What the last attempt showed of its context, kept now (after the job's
+ * end is told, for the last attempt: a device query and a history write
+ * the next job need not wait for). */
+static void learn_now(run *r)
+{
+    if (r->learn.pending)
+        context_learn(r, r->learn.device, r->learn.ctx_bytes, r->learn.first_bytes);
+    r->learn.pending = false;
+}
+
+/* The child's environment; *in gets the device as it is now (zeroed, and
+ * false returned, when it cannot be read), for the rest of the start. */
+static bool build_env(const run *r, const attempt *a, env_list *e, vram_device_info *in_out)
 {
     memset(e, 0, sizeof(*e));
     for (char **v = environ; *v; v++) {
@@ -513,8 +531,10 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     char text[128];
     vram_device_info in;
     memset(&in, 0, sizeof(in));
-    bool uuid = !vram_device_query(r->ctx, (unsigned)a->device, &in) &&
-                (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
+    bool known = !vram_device_query(r->ctx, (unsigned)a->device, &in);
+    if (!known)
+        memset(&in, 0, sizeof(in));
+    bool uuid = known && (!strncmp(in.uuid, "GPU-", 4) || !strncmp(in.uuid, "MIG-", 4));
     snprintf(text, sizeof(text), "%d", a->device);
     env_put(e, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");   /* the order NVML counts in */
     env_put(e, "CUDA_VISIBLE_DEVICES", uuid ? in.uuid : text);
@@ -551,8 +571,17 @@ static void build_env(const run *r, const attempt *a, env_list *e)
     env_put(e, "VRAM_BUDGET_BYTES", text);
     env_put(e, "VRAM_JOB", r->out->job);
     if (r->daemon_job) {            /* vramd's mark: it finds them should this runner die (daemon/stop.c) */
-        snprintf(text, sizeof(text), "%llu.%ld.%llu", (unsigned long long)r->daemon_job, (long)getpid(),
-                 (unsigned long long)vram__proc_start_ticks((uint32_t)getpid()));
+        static _Atomic int me;      /* this process's start, read once (a reused runner's next jobs) */
+        static _Atomic uint64_t started_at;
+        pid_t self = getpid();
+        uint64_t my_start = atomic_load_explicit(&started_at, memory_order_relaxed);
+        if (atomic_load_explicit(&me, memory_order_relaxed) != (int)self || !my_start) {
+            my_start = vram__proc_start_ticks((uint32_t)self);
+            atomic_store_explicit(&started_at, my_start, memory_order_relaxed);
+            atomic_store_explicit(&me, (int)self, memory_order_relaxed);
+        }
+        snprintf(text, sizeof(text), "%llu.%ld.%llu", (unsigned long long)r->daemon_job, (long)self,
+                 (unsigned long long)my_start);
         env_put(e, "VRAMD_JOB", text);
     }
     snprintf(text, sizeof(text), "%u", a->number);
@@ -567,6 +596,8 @@ static void build_env(const run *r, const attempt *a, env_list *e)
         env_put(e, "VRAM_SIM", vram_options_get(o, "sim"));
         env_put(e, "VRAM_SIM_STATE", vram_options_get(o, "sim-state"));
     }
+    *in_out = in;
+    return known;
 }
 
 /* The spec's enforcement: a version-1 spec has none (and no such field). */
@@ -603,6 +634,7 @@ typedef struct watched {
     uint64_t first_bytes;           /* its processes' first usage seen (per process, not the
                                        device's): soon after the context, an upper bound of it */
     uint64_t ctx_bytes;             /* the context as the shim measured it; 0: not */
+    uint64_t baseline;              /* the device's used bytes at the start; UINT64_MAX: unknown */
 } watched;
 
 /* How far the job says it is, from the last progress bar on its stderr:
@@ -687,10 +719,7 @@ static void watch(run *r, attempt *a, watched *w)
     uint64_t next_progress = t0;
     uint64_t next_usage = t0;
     double last_progress = -1;
-    vram_device_info at_start;
-    uint64_t baseline = a->device >= 0 && !vram_device_query(r->ctx, (unsigned)a->device, &at_start)
-                            ? at_start.used_bytes : UINT64_MAX;
-    vram__clear_error();
+    uint64_t baseline = w->baseline;   /* the device's use just before the start */
     bool exit_seen = false;
     for (;;) {
         uint64_t now = vram__now_ms();
@@ -919,11 +948,11 @@ static int run_attempt(run *r, attempt *a, watched *w)
     if (!rc)
         rc = vram__enforce_open(&w->enforce, enforce_of(r->spec), a->bytes);
     if (!rc) {
-        build_env(r, a, &env);
+        vram_device_info in;       /* one look at the device for the whole start */
+        bool known = build_env(r, a, &env, &in);
+        vram__clear_error();
+        w->baseline = known && a->device >= 0 ? in.used_bytes : UINT64_MAX;
         vram__enforce_env(&w->enforce, put_env, &env);
-        vram_device_info in;
-        memset(&in, 0, sizeof(in));
-        vram_device_query(r->ctx, (unsigned)a->device, &in);
         /* The job's one device is its CUDA ordinal 0 (CUDA_VISIBLE_DEVICES). */
         vram__enforce_card_free(&w->enforce, 0, in.free_bytes);
         char budget[32];
@@ -1068,12 +1097,28 @@ static int claim_job(run *r)
     return 0;
 }
 
+/* A reused runner's history, kept open from one job to the next (set and
+ * taken only by vram_job_run_daemon_job with a next job: vramd's runner,
+ * one job at a time). */
+static struct {
+    vram_history *h;
+    char path[4096];                /* as the spec named it; "" for the default */
+} kept_history;
+
 /* The history the run is recorded in, opened before a daemon job's claim
  * (a runner started ahead waits in its claim: the open is not on the way
- * from the turn to the command's start). */
+ * from the turn to the command's start), or the one kept open. */
 static void open_history(run *r)
 {
-    if (r->spec->history && !strcmp(r->spec->history, "-"))
+    const char *path = r->spec->history ? r->spec->history : "";
+    vram_history *kept = kept_history.h;
+    kept_history.h = NULL;
+    if (kept && !strcmp(kept_history.path, path)) {
+        r->history = kept;
+        return;
+    }
+    vram_history_close(kept);
+    if (!strcmp(path, "-"))
         return;
     if (vram_history_open(r->spec->history, &r->history)) {
         r->out->record_error = VRAM_EIO;
@@ -1188,9 +1233,14 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
         vram__strlcpy(note, vram_last_error(), sizeof(note));
     else if (w->oom_seen)
         vram__strlcpy(note, w->oom.line, sizeof(note));
+    /* The attempt's row first: whoever hears of the job's end finds it. */
     record(r, a, w, outcome, code, note);
-    if (started)
-        context_learn(r, a, w->ctx_bytes, w->first_bytes);
+    if (started) {
+        r->learn.pending = true;
+        r->learn.device = a->device;
+        r->learn.ctx_bytes = w->ctx_bytes;
+        r->learn.first_bytes = w->first_bytes;
+    }
     vram__child_close(&w->child);
     out->attempts = a->number;
     out->device = a->device;
@@ -1209,7 +1259,10 @@ static bool finish_attempt(run *r, const attempt *a, watched *w, bool started)
         say(r, "%s", note);
         return false;
     }
-    return conclude(r, a, w, outcome, code);
+    bool again = conclude(r, a, w, outcome, code);
+    if (again)                      /* the next attempt's environment uses it */
+        learn_now(r);
+    return again;
 }
 
 int vram_job_run(vram_ctx *ctx, const vram_job_spec *spec, vram_job_result *out)
@@ -1334,6 +1387,13 @@ int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     } else if (*out->outcome) {
         vram__admit_ended(&r.ad, out->exit_status, out->outcome, out->peak_bytes,
                           out->attempts > 1 || strcmp(out->outcome, "not-started") != 0, interrupted ? NULL : then);
+    }
+    learn_now(&r);
+    if (then && then->job && r.history && strlen(spec->history ? spec->history : "") <
+                                               sizeof(kept_history.path)) {
+        kept_history.h = r.history;         /* for the next job: no open and close a job */
+        vram__strlcpy(kept_history.path, spec->history ? spec->history : "", sizeof(kept_history.path));
+        r.history = NULL;
     }
     if (slots) {
         drop_plans(&slots[0]);
