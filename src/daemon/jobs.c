@@ -1040,11 +1040,36 @@ void vramd_job_granted(vramd *d, const vramd_msg *m)
 
 /* ---- what runners say ------------------------------------------------------------------------ */
 
+/* What a claim is answered with: the job's lease. */
+static void fill_claim(const vramd_job *j, vram_lease_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = j->lease;
+    out->device = j->row.device >= 0 ? (unsigned)j->row.device : 0;
+    out->bytes = j->row.lease_bytes;
+}
+
+/* Whether pid asks again for a job it was given: the last vramd wrote the
+ * claim (running, under this very process: its pid and start time) and
+ * was killed before it answered, so the runner, which starts its command
+ * only on the answer, asks the next one.  Its command has not started
+ * (no process group yet): the answer is given again, and the job runs
+ * once.  Refused, it was failed as lost, never run. */
+static bool claimed_before(const vramd_job *j, uint32_t pid)
+{
+    return j->row.state == VRAM__JOB_RUNNING && j->adopted && !j->row.job_pgid && j->row.runner_pid == pid &&
+           j->row.runner_start && j->row.runner_start == vram__proc_start_ticks(pid);
+}
+
 int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
 {
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
         return vram__fail(VRAM_ENOENT, "no job %llu", (unsigned long long)id);
+    if (claimed_before(j, pid)) {
+        fill_claim(j, out);         /* the claim again, its answer lost with the last vramd */
+        return 0;
+    }
     if (j->row.state != VRAM__JOB_STARTING)
         return vram__fail(VRAM_EAGAIN, "job %llu is %s, not starting: it is not yours to run",
                           (unsigned long long)id, vram__job_state_name(j->row.state));
@@ -1061,10 +1086,7 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
     j->progress = -1;
     set_state(d, j, VRAM__JOB_RUNNING);
     pthread_mutex_unlock(&d->lock);
-    memset(out, 0, sizeof(*out));
-    out->id = j->lease;
-    out->device = j->row.device >= 0 ? (unsigned)j->row.device : 0;
-    out->bytes = j->row.lease_bytes;
+    fill_claim(j, out);
     vramd_job_announce(d, j);
     return 0;
 }
