@@ -59,6 +59,7 @@ static void exec_child(char *const argv[], char *const envp[], int err_w, int ga
 #if defined(__x86_64__) && defined(__linux__) && defined(SYS_clone3) && defined(CLONE_INTO_CGROUP) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define SHARED_START 1
+#define SHARED_ARGV_MAX 1024            /* 8 KiB of argv copy at most on the child's 48 KiB */
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
 #endif
@@ -118,6 +119,14 @@ static long clone3_call(struct clone_args *args, void (*fn)(shared_child *), sha
 static pid_t start_shared(int cg, char *const argv[], char *const envp[], int err_w, int *exec_errno)
 {
     if (cg < 0)
+        return -1;
+    /* execvpe's own stack use: a path of PATH_MAX and, for a script with no
+     * #! line, a copy of argv (a VLA: argc + 2 pointers).  A long argv goes
+     * fork's way rather than past the end of this stack into ours. */
+    size_t argc = 0;
+    while (argv[argc] && argc <= SHARED_ARGV_MAX)
+        argc++;
+    if (argc > SHARED_ARGV_MAX)
         return -1;
     _Alignas(16) char stack[48 * 1024];  /* the child's while we wait (CLONE_VFORK) */
     shared_child s = { .argv = argv, .envp = envp, .err_w = err_w, .exec_errno = 0 };

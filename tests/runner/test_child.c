@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -94,6 +95,42 @@ TEST(commands_that_cannot_run)
     CHECK_ERR(vram__child_start(empty, NULL, true, &c), VRAM_EINVAL);
     char *dir[] = { "/tmp", NULL };
     CHECK_ERR(vram__child_start(dir, NULL, true, &c), VRAM_EPERM);
+}
+
+/* A script with no #! line is run by sh, as execvp does (ENOEXEC), with
+ * all its arguments: execvpe copies argv on its stack for that, and with
+ * 20,000 of them (160 KiB) the command must not start on a stack that
+ * small (child.c, start_shared: such an argv goes fork's way). */
+TEST(a_script_without_interpreter_gets_a_long_argv)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/vram-child-script-%d", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CHECK(f);
+    if (!f)
+        return;
+    fputs("echo \"args=$# last=$(eval echo \\${$#})\" >&2\n", f);
+    fclose(f);
+    chmod(path, 0700);
+    enum { N = 20000 };
+    static char *argv[N + 2];
+    static char words[N][8];
+    argv[0] = path;
+    for (int i = 0; i < N; i++) {
+        snprintf(words[i], sizeof(words[i]), "a%d", i);
+        argv[i + 1] = words[i];
+    }
+    argv[N + 1] = NULL;
+    char *small[] = { path, "x", "y", NULL };
+    for (int round = 0; round < 2; round++) {
+        static vram__child c;
+        CHECK_OK(vram__child_start(round ? argv : small, NULL, true, &c));
+        CHECK_EQ(run_to_end(&c), 0);
+        c.tail[c.tail_len < sizeof(c.tail) ? c.tail_len : sizeof(c.tail) - 1] = '\0';
+        CHECK_CONTAINS(c.tail, round ? "args=20000 last=a19999" : "args=2 last=y");
+        vram__child_close(&c);
+    }
+    unlink(path);
 }
 
 TEST(grandchildren_keep_the_group_alive_and_signals_reach_them)
