@@ -40,7 +40,7 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 /* When each running job's command started (clock ticks since boot), for
  * the fallback: a process of ours that started before the job is not the
  * job's (a program calling vram_job_run may have children of its own). */
-static struct { pid_t leader; uint64_t since; char cg[48]; } started[32];
+static struct { pid_t leader; uint64_t since; char cg[48]; bool killed; } started[32];
 static char next_cg[48];            /* made for the next command (vram__contain_make) */
 /* An empty cgroup of ours kept for the next command: an ended job's, so
  * that a job's start and end pay no mkdir and rmdir (runner reuse runs
@@ -48,6 +48,12 @@ static char next_cg[48];            /* made for the next command (vram__contain_
  * exit; a runner killed meanwhile leaves it to vramd, which removes the
  * empty cgroups of the runners it reaps. */
 static char spare_cg[48];
+/* The spare had cgroup.kill written: never reused, only removed.  A
+ * process cloned into a cgroup killed once before can be SIGKILLed at its
+ * start (seen on Linux 6.18, likely the kill sequence a CLONE_INTO_CGROUP
+ * child is checked against): test_child's next command died so, one run
+ * in three. */
+static bool spare_killed;
 static unsigned long next_n;
 static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -74,6 +80,7 @@ void vram__contain_started(pid_t leader, bool in_made)
         }
     started[slot].leader = leader;
     started[slot].since = since;
+    started[slot].killed = false;
     vram__strlcpy(started[slot].cg, in_made ? next_cg : "", sizeof(started[slot].cg));
     pthread_mutex_unlock(&started_lock);
     if (!in_made && *next_cg) {     /* the command was forked, not cloned into it */
@@ -165,6 +172,7 @@ static void drop_spare(void)
     snprintf(path, sizeof(path), "%s/%s", base, spare_cg);
     rmdir(path);                    /* one still holding a process stays: vramd's, stop.c */
     spare_cg[0] = '\0';
+    spare_killed = false;
 }
 
 /* Whether the cgroup folder holds no process. */
@@ -204,6 +212,8 @@ int vram__contain_make(void)
     next_cg[0] = '\0';
     if (!*base)
         return -1;
+    if (*spare_cg && spare_killed)
+        drop_spare();
     if (*spare_cg) {                /* the one kept, if nothing of a job is left in it */
         snprintf(path, sizeof(path), "%s/%s", base, spare_cg);
         int fd = cg_empty(path) ? open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -344,6 +354,11 @@ size_t vram__contain_signal(pid_t leader, int sig)
         hit += kill(pids[i], sig) == 0;
     free(pids);
     if (sig == SIGKILL && *base) {
+        pthread_mutex_lock(&started_lock);
+        for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
+            if (started[i].leader == leader)
+                started[i].killed = true;
+        pthread_mutex_unlock(&started_lock);
         char path[4200];
         dir_of(path, sizeof(path), leader, "/cgroup.kill");
         int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -360,18 +375,22 @@ size_t vram__contain_signal(pid_t leader, int sig)
 void vram__contain_end(pid_t leader)
 {
     char path[4200] = "", cg[48] = "";
+    bool killed = false;
     if (leader > 0 && *base)
         dir_of(path, sizeof(path), leader, NULL);
     pthread_mutex_lock(&started_lock);
     for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
         if (started[i].leader == leader) {
             vram__strlcpy(cg, started[i].cg, sizeof(cg));
+            killed = started[i].killed;
             started[i].leader = 0;
+            started[i].killed = false;
         }
     pthread_mutex_unlock(&started_lock);
     if (*cg && leader > 0) {        /* one we made: kept for the next command (checked empty then) */
         drop_spare();
         vram__strlcpy(spare_cg, cg, sizeof(spare_cg));
+        spare_killed = killed;      /* then removed at the next start, its processes gone by then */
     } else if (*path) {
         rmdir(path);                /* only an empty cgroup goes; a full one was never ours to end */
     }
