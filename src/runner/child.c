@@ -165,6 +165,26 @@ static int open_pidfd(pid_t pid)
 #endif
 }
 
+/* Both ways of starting end here: the child pid has exec'd (exec_errno 0:
+ * c is it, its stderr read from err_r) or failed to (reaped, its cgroup
+ * let go, and why said). */
+static int began(vram__child *c, pid_t pid, bool in_cgroup, int exec_errno, int err_r, const char *name)
+{
+    vram__contain_started(pid, in_cgroup);
+    if (exec_errno) {
+        waitpid(pid, NULL, 0);
+        vram__contain_end(pid);
+        if (err_r >= 0)
+            close(err_r);
+        return vram__fail(exec_errno == ENOENT ? VRAM_ENOENT : exec_errno == EACCES ? VRAM_EPERM : VRAM_EIO,
+                          "cannot run '%s': %s", name, strerror(exec_errno));
+    }
+    c->pid = pid;
+    c->err_fd = err_r;
+    c->pid_fd = open_pidfd(pid);
+    return 0;
+}
+
 int vram__child_start(char *const argv[], char *const envp[], bool capture_stderr, vram__child *c)
 {
     memset(c, 0, sizeof(*c));
@@ -184,20 +204,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
         close(cg);
         if (capture_stderr)
             close(err[1]);
-        if (exec_errno) {
-            waitpid(shared, NULL, 0);
-            vram__contain_started(shared, true);
-            vram__contain_end(shared);
-            if (capture_stderr)
-                close(err[0]);
-            return vram__fail(exec_errno == ENOENT ? VRAM_ENOENT : exec_errno == EACCES ? VRAM_EPERM : VRAM_EIO,
-                              "cannot run '%s': %s", argv[0], strerror(exec_errno));
-        }
-        c->pid = shared;
-        vram__contain_started(shared, true);
-        c->err_fd = capture_stderr ? err[0] : -1;
-        c->pid_fd = open_pidfd(shared);
-        return 0;
+        return began(c, shared, true, exec_errno, capture_stderr ? err[0] : -1, argv[0]);
     }
 #endif
     if (pipe2(gate, O_CLOEXEC) != 0) {
@@ -241,18 +248,7 @@ int vram__child_start(char *const argv[], char *const envp[], bool capture_stder
     while ((got = read(gate[0], &e, sizeof(e))) < 0 && errno == EINTR)
         ;
     close(gate[0]);
-    if (got == (ssize_t)sizeof(e)) {
-        waitpid(pid, NULL, 0);
-        if (capture_stderr)
-            close(err[0]);
-        return vram__fail(e == ENOENT ? VRAM_ENOENT : e == EACCES ? VRAM_EPERM : VRAM_EIO,
-                          "cannot run '%s': %s", argv[0], strerror(e));
-    }
-    c->pid = pid;
-    vram__contain_started(pid, in_cgroup);
-    c->err_fd = capture_stderr ? err[0] : -1;
-    c->pid_fd = open_pidfd(pid);
-    return 0;
+    return began(c, pid, in_cgroup, got == (ssize_t)sizeof(e) ? e : 0, capture_stderr ? err[0] : -1, argv[0]);
 }
 
 /* Keeps the last VRAM__TAIL_BYTES of what the child wrote. */
