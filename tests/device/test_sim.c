@@ -139,6 +139,29 @@ TEST(file_form_scripted_processes_follow_the_query_clock)
     unlink(path);
 }
 
+/* A driver's reserve, as NVML v2 gives it: neither used nor free. */
+TEST(reserved_memory_is_outside_used_and_free)
+{
+    const char *path = write_file("device H100 total=80GiB used=2GiB reserved=512MiB\n"
+                                  "process pid=4242 used=10GiB\n"
+                                  "device T4 total=15GiB\n");
+    char spec[128];
+    snprintf(spec, sizeof(spec), "@%s", path);
+    vram_ctx *ctx = open_sim(spec, NULL, NULL);
+    CHECK_MSG(ctx, "%s", vram_last_error());
+    vram_device_info in;
+    CHECK_OK(vram_device_query(ctx, 0, &in));
+    CHECK(in.have & VRAM_HAVE_RESERVED);
+    CHECK_EQ_U64(in.driver_reserved_bytes, 512 * MiB);
+    CHECK_EQ_U64(in.used_bytes, 12 * GiB);
+    CHECK_EQ_U64(in.used_bytes + in.free_bytes + in.driver_reserved_bytes, in.total_bytes);
+    CHECK_OK(vram_device_query(ctx, 1, &in));
+    CHECK(!(in.have & VRAM_HAVE_RESERVED));          /* none said: as a v1 driver */
+    CHECK_EQ_U64(in.free_bytes, 15 * GiB);
+    CHECK_OK(vram_ctx_close(ctx));
+    unlink(path);
+}
+
 TEST(file_errors_name_file_and_line)
 {
     static const struct { const char *text, *says; } bad[] = {
@@ -154,6 +177,7 @@ TEST(file_errors_name_file_and_line)
         { "# nothing\n", "describes no device" },
         { "device T4 total=8G\nfault call=melt nth=1\n", ":2: call='melt'" },
         { "device T4 total=8G\nfault call=query nth=1 error=bogus\n", ":2: error='bogus'" },
+        { "device T4 total=8G used=6G reserved=3G\n", ":1: device 'T4': used and reserved are more than total" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *path = write_file(bad[i].text);
