@@ -712,11 +712,14 @@ static bool sample_usage(run *r, watched *w, uint64_t *bytes)
  * none has held any for a grace second, those left are stopped (SIGTERM,
  * then SIGKILL after the grace, as Slurm ends what a job script leaves).
  * A cancel or the time limit stops them all the same way.
- * It samples every interval, and at once when the child exits (the wait
- * wakes on its end), so the next job waits for this one's end to be noticed. */
+ * It samples every interval, the first an interval after the start (at
+ * the start the command holds nothing yet: a job shorter than that costs
+ * no sample, no device read), and at once when the child exits leaving
+ * processes (the wait wakes on its end), so the next job waits for this
+ * one's end to be noticed. */
 static void watch(run *r, attempt *a, watched *w)
 {
-    uint64_t t0 = vram__now_ms(), next_sample = t0, term_at = 0, left_at = 0, idle_since = 0;
+    uint64_t t0 = vram__now_ms(), next_sample = t0 + r->interval_ms, term_at = 0, left_at = 0, idle_since = 0;
     uint64_t next_progress = t0;
     uint64_t next_usage = t0;
     double last_progress = -1;
