@@ -38,6 +38,11 @@ void vram__admit_close(vram__admitter *ad)
     memset(ad, 0, sizeof(*ad));
 }
 
+void vram__admit_keep(vram__admitter *ad)
+{
+    vram__link_keep(&ad->link);
+}
+
 const char *vram__admit_where(const vram__admitter *ad)
 {
     return ad->job ? "vramd (as its job)" : ad->link.daemon ? "vramd" : "this process";

@@ -1393,6 +1393,8 @@ int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
                           out->attempts > 1 || strcmp(out->outcome, "not-started") != 0, interrupted ? NULL : then);
     }
     learn_now(&r);
+    if (then && then->job)
+        vram__admit_keep(&r.ad);            /* for the next job: no connect a job */
     if (then && then->job && r.history && strlen(spec->history ? spec->history : "") <
                                                sizeof(kept_history.path)) {
         kept_history.h = r.history;         /* for the next job: no open and close a job */

@@ -176,6 +176,9 @@ typedef struct vram__lease_grant {
  * ledger of this process's own. */
 int vram__admit_open(vram__admitter *ad, vram_ctx *ctx, uint64_t daemon_job);
 void vram__admit_close(vram__admitter *ad);
+/* A daemon job ended with a next one for this runner: its connection is
+ * kept for that job (vram__link_keep). */
+void vram__admit_keep(vram__admitter *ad);
 /* A daemon job's runner takes its job: the job's record (free with
  * vram__record_free) and its first grant, which the first vram__admit then
  * hands out without asking again. */

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,36 @@
 #define RECONNECT_EVERY_MS 1000     /* how often progress and owner look for a new vramd */
 #define RETRY_PAUSE_MS 200          /* between askings on connections lost at once */
 
+/* A reused runner's connection between two jobs (vram__link_keep); the
+ * lock is for a program whose threads run jobs of their own. */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static vram_client *kept;
+
+void vram__link_keep(vram__link *l)
+{
+    if (!l->job || !l->daemon)
+        return;
+    pthread_mutex_lock(&kept_lock);
+    vram_client *old = kept;
+    kept = l->daemon;
+    pthread_mutex_unlock(&kept_lock);
+    l->daemon = NULL;
+    vram_client_close(old);
+}
+
+/* The kept connection, when it is to `socket` (taken: kept no more). */
+static vram_client *take_kept(const char *socket)
+{
+    pthread_mutex_lock(&kept_lock);
+    vram_client *c = kept;
+    if (c && !strcmp(vram_client_socket(c), socket && *socket ? socket : vram_client_socket(c)))
+        kept = NULL;
+    else
+        c = NULL;
+    pthread_mutex_unlock(&kept_lock);
+    return c;
+}
+
 int vram__link_open(vram__link *l, const char *socket, const char *db_path, uint64_t job)
 {
     memset(l, 0, sizeof(*l));
@@ -36,6 +67,8 @@ int vram__link_open(vram__link *l, const char *socket, const char *db_path, uint
     vram__strlcpy(l->db_path, db_path ? db_path : "", sizeof(l->db_path));
     if (!job)
         return vram_client_open(socket, &l->daemon);
+    if ((l->daemon = take_kept(socket)))
+        return 0;                   /* should vramd have gone meanwhile, call() connects to the next */
     uint64_t until = vram__now_ms() + CLAIM_TRIES_MS;
     int rc;
     while ((rc = vram_client_open(socket, &l->daemon)) && vram__now_ms() < until)

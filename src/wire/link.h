@@ -37,6 +37,11 @@ typedef struct vram__grant {
  * Returns 0, or the connection's error (l->daemon stays NULL). */
 int vram__link_open(vram__link *l, const char *socket, const char *db_path, uint64_t job);
 void vram__link_close(vram__link *l);
+/* A reused runner's job ended with a next one to run: its connection is
+ * kept (taken from l, which vram__link_close then leaves alone) for the
+ * next vram__link_open of a job on the same socket, which uses it instead
+ * of connecting: one connection a runner, not one a job. */
+void vram__link_keep(vram__link *l);
 
 /* A lease of `bytes` for a run of one's own (device -1: any; wait_ms -1:
  * for ever). */
