@@ -1658,6 +1658,17 @@ VRAM_API int vram_client_jobs_json(vram_client *c, const char *state, uint64_t l
 VRAM_API int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out);
 VRAM_API void vram_job_list_free(vram_job_list *l);
 
+/* Job events.  After vram_client_subscribe the daemon tells this connection
+ * of every change to a job (another user's as its summary only), so a
+ * client waits for jobs without asking again and again.
+ * vram_client_next_event waits up to timeout_ms (< 0: no limit) for the
+ * next one and gives the id of the job that changed (*job_out);
+ * VRAM_ETIMEDOUT when none came.  Requests still work on the connection:
+ * an event that comes while one waits for its reply is dropped, the reply
+ * being newer than it. */
+VRAM_API int vram_client_subscribe(vram_client *c);
+VRAM_API int vram_client_next_event(vram_client *c, int timeout_ms, uint64_t *job_out);
+
 /* The vram error code whose name is `name` ("VRAM_EINVAL"), or
  * VRAM_EINTERNAL for a name it does not know. */
 VRAM_API int vram_errcode(const char *name);

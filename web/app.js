@@ -12,7 +12,7 @@
 
 (function () {
   const TOKEN_KEY = "vram-token";
-  const COLORS = { ours: "#2563eb", others: "#f59e0b", free: "#86efac" };
+  const COLORS = { ours: "#2563eb", others: "#f59e0b", free: "#86efac", reserved: "#9ca3af" };
   const $ = (id) => document.getElementById(id);
 
   const state = { seq: 0, lastMessageMs: 0, status: null };
@@ -185,7 +185,9 @@
     };
     const ours = (i) => h.leased_bytes[i];
     const taken = (i) => h.leased_bytes[i] + h.others_bytes[i];
-    band(taken, (i) => taken(i) + h.free_bytes[i], COLORS.free + "80");
+    const unreserved = (i) => taken(i) + h.free_bytes[i];
+    band(unreserved, () => total, COLORS.reserved);   // the driver's: total - used - free
+    band(taken, unreserved, COLORS.free + "80");
     band(ours, taken, COLORS.others);
     band(() => 0, ours, COLORS.ours);
   }

@@ -268,33 +268,72 @@ static void wait_ends_see(wait_ends *w, const vram_job_list *l, uint64_t since[3
     w->started = true;
 }
 
-/* Polls the daemon until the jobs end; returns 0 when all succeeded. */
+/* Until the next look at the jobs: the next job event on c (subscribed),
+ * and any that came with it, or at most ms; a vramd that sends no events
+ * (subscribed false) is looked at again after 200 ms. */
+static void wait_for_change(vram_client *c, bool *subscribed, uint64_t ms)
+{
+    if (!*subscribed) {
+        usleep((useconds_t)(ms < 200 ? ms : 200) * 1000);
+        return;
+    }
+    uint64_t job;
+    int rc = vram_client_next_event(c, (int)(ms < 1000 ? ms : 1000), &job);
+    while (rc == 0)                 /* a burst is one more look, not one each */
+        rc = vram_client_next_event(c, 0, &job);
+    if (rc != VRAM_ETIMEDOUT)
+        *subscribed = false;        /* read no more: the next list says what went wrong */
+}
+
+/* Whether the jobs ids[k] not yet seen ended have ended now (one show of
+ * each: the cost of a look does not grow with the queue); *any_failed
+ * when one of them did not succeed. */
+static int look_at_jobs(cli_args *a, vram_client *c, const uint64_t *ids, bool *ended, size_t nids,
+                        bool *all_done, bool *any_failed)
+{
+    *all_done = true;
+    for (size_t k = 0; k < nids; k++) {
+        if (ended[k])
+            continue;
+        vram_job_list *l;
+        int rc = vram_client_job(c, ids[k], &l);
+        if (rc == VRAM_ENOENT)
+            return cli_error(a, EXIT_USAGE, "no job %llu", (unsigned long long)ids[k]);
+        if (rc)
+            return cli_fail(a, rc, NULL);
+        const char *state = l->count ? l->jobs[0].state : "";
+        ended[k] = finished(state);
+        *any_failed |= ended[k] && strcmp(state, "succeeded");
+        *all_done &= ended[k];
+        vram_job_list_free(l);
+    }
+    return 0;
+}
+
+/* Follows the daemon until the jobs end, looking again at each job event
+ * (vram_client_subscribe); returns 0 when all succeeded. */
 static int wait_loop(cli_args *a, vram_client *c, uint64_t *ids, size_t nids, uint64_t timeout_ms)
 {
     bool bar = !cli_has(a, "quiet") && isatty(STDERR_FILENO);
+    bool subscribed = vram_client_subscribe(c) == 0, any_failed = false;
+    bool *ended = calloc(nids + 1, sizeof(*ended));
+    if (!ended)
+        return cli_error(a, EXIT_FAIL, "out of host memory");
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     wait_ends ends = { 0 };
+    int rc;
     for (;;) {
-        vram_job_list *l;
-        int rc = vram_client_jobs(c, NULL, nids ? 0 : 1, &l);
-        if (rc)
-            return cli_fail(a, rc, NULL);
-        bool all_done = true, any_failed = false;
+        bool all_done;
         if (nids) {
-            for (size_t k = 0; k < nids; k++) {
-                const vram_job_info *j = NULL;
-                for (size_t i = 0; i < l->count && !j; i++)
-                    if (l->jobs[i].id == ids[k])
-                        j = &l->jobs[i];
-                if (!j) {
-                    vram_job_list_free(l);
-                    return cli_error(a, EXIT_USAGE, "no job %llu", (unsigned long long)ids[k]);
-                }
-                all_done &= finished(j->state);
-                any_failed |= finished(j->state) && strcmp(j->state, "succeeded");
-            }
+            if ((rc = look_at_jobs(a, c, ids, ended, nids, &all_done, &any_failed)))
+                break;
         } else {
+            vram_job_list *l;
+            if ((rc = vram_client_jobs(c, NULL, 1, &l))) {
+                rc = cli_fail(a, rc, NULL);
+                break;
+            }
             uint64_t active = l->queued + l->starting + l->running, since[3];
             wait_ends_see(&ends, l, since);
             all_done = active == 0;
@@ -302,24 +341,31 @@ static int wait_loop(cli_args *a, vram_client *c, uint64_t *ids, size_t nids, ui
             uint64_t done = since[0] + since[1] + since[2];
             if (bar)
                 progress_bar(done, active + done, since[1] + since[2], l);
+            vram_job_list_free(l);
         }
-        vram_job_list_free(l);
         if (all_done) {
-            if (bar && !nids)
-                fputc('\n', stderr);
-            return any_failed ? EXIT_FAIL : EXIT_OK;
+            rc = any_failed ? EXIT_FAIL : EXIT_OK;
+            break;
         }
         clock_gettime(CLOCK_MONOTONIC, &t);
         uint64_t elapsed = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000 + (uint64_t)((t.tv_nsec - t0.tv_nsec) / 1000000);
         if (timeout_ms && elapsed >= timeout_ms) {
             if (bar && !nids)
                 fputc('\n', stderr);
-            return cli_error(a, EXIT_FAIL, "still not done after %.1f s", (double)timeout_ms / 1000.0);
+            bar = false;
+            rc = cli_error(a, EXIT_FAIL, "still not done after %.1f s", (double)timeout_ms / 1000.0);
+            break;
         }
-        if (cli_interrupted)
-            return EXIT_INTERRUPTED;
-        usleep(200 * 1000);
+        if (cli_interrupted) {
+            rc = EXIT_INTERRUPTED;
+            break;
+        }
+        wait_for_change(c, &subscribed, timeout_ms ? timeout_ms - elapsed : 1000);
     }
+    if (bar && !nids)
+        fputc('\n', stderr);
+    free(ended);
+    return rc;
 }
 
 /* The job ids among the arguments (all of them must be one), malloc'd. */

@@ -10,9 +10,11 @@
  * job's process group) is taken only from the process the daemon started
  * for that job (its pid, and its start time, so a reused pid is not it).
  * A daemon that is not root takes jobs only from its own user (they would
- * run as it), unless started with group-jobs=yes.
+ * run as it), unless started with group-jobs=yes.  Whom a job runs as is
+ * looked up here too, and kept a while (vramd_identity_of).
  */
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,12 +51,55 @@ bool vramd_may_submit(const vramd *d, uint32_t uid)
     return group_jobs && !strcmp(group_jobs, "yes");
 }
 
-int vramd_identity_of(uint32_t uid, vramd_identity *out)
+/* The account database can be slow (LDAP, sssd), and vramd's loop asks it
+ * for every job it starts and every submit from another user: what it
+ * said of a uid is kept for IDENTITY_TTL_MS, as nscd does, for at most
+ * IDENTITY_CACHE users (the oldest is replaced).  A user's groups changed
+ * meanwhile reach their jobs that much later.  A failed lookup is not
+ * kept.  Under a lock: the HTTP threads ask for log paths too. */
+#define IDENTITY_CACHE 32
+#define IDENTITY_TTL_MS 30000
+
+static struct {
+    vramd_identity id;
+    uint64_t at_ms;                 /* when it was looked up; 0: unused */
+} known[IDENTITY_CACHE];
+static pthread_mutex_t known_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool identity_known(uint32_t uid, vramd_identity *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->uid = uid;
-    if (geteuid() != 0 || uid == geteuid())
-        return 0;                   /* the job runs as the daemon's user, who submitted it */
+    uint64_t now = vram__now_ms();
+    bool found = false;
+    pthread_mutex_lock(&known_lock);
+    for (int i = 0; i < IDENTITY_CACHE && !found; i++)
+        if (known[i].at_ms && known[i].id.uid == uid && now - known[i].at_ms < IDENTITY_TTL_MS) {
+            *out = known[i].id;
+            found = true;
+        }
+    pthread_mutex_unlock(&known_lock);
+    return found;
+}
+
+static void identity_keep(const vramd_identity *id)
+{
+    uint64_t now = vram__now_ms();
+    pthread_mutex_lock(&known_lock);
+    int slot = 0;                   /* its own old entry, else the oldest */
+    for (int i = 0; i < IDENTITY_CACHE; i++) {
+        if (known[i].at_ms && known[i].id.uid == id->uid) {
+            slot = i;
+            break;
+        }
+        if (known[i].at_ms < known[slot].at_ms)
+            slot = i;
+    }
+    known[slot].id = *id;
+    known[slot].at_ms = now ? now : 1;
+    pthread_mutex_unlock(&known_lock);
+}
+
+static int identity_look_up(uint32_t uid, vramd_identity *out)
+{
     struct passwd pw, *found = NULL;
     char scratch[4096];
     if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) != 0 || !found)
@@ -70,6 +115,20 @@ int vramd_identity_of(uint32_t uid, vramd_identity *out)
     vram__strlcpy(out->shell, found->pw_shell && *found->pw_shell ? found->pw_shell : "/bin/sh",
                   sizeof(out->shell));
     return 0;
+}
+
+int vramd_identity_of(uint32_t uid, vramd_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->uid = uid;
+    if (geteuid() != 0 || uid == geteuid())
+        return 0;                   /* the job runs as the daemon's user, who submitted it */
+    if (identity_known(uid, out))
+        return 0;
+    int rc = identity_look_up(uid, out);
+    if (!rc)
+        identity_keep(out);
+    return rc;
 }
 
 /* Between fork and exec: only system calls. */

@@ -13,13 +13,15 @@
  * Spec, short form:  NAME:TOTAL[:USED],...     "T4:14.7GiB:8.5GiB,RTX 4090:24GiB"
  * Spec, file form:   @PATH, one statement a line, '#' starts a comment:
  *     clock queries|ms
- *     device NAME total=SIZE [used=SIZE] [uuid=TEXT]
+ *     device NAME total=SIZE [used=SIZE] [reserved=SIZE] [uuid=TEXT]
  *     process pid=N [device=I] [name=TEXT] used=SIZE
  *     process pid=N [device=I] [name=TEXT] usage=T:SIZE,T:SIZE,...
  *     fault call=count|query|processes nth=N [times=K] [error=NAME]
  * A value with spaces is written in double quotes.  With a state directory
  * (option sim-state), each process's vram_sim_set_usage() is a file
  * "<device>-<pid>" there holding its bytes; dead processes do not count.
+ * reserved= is what a driver sets aside (NVML v2's "reserved"): outside
+ * used and free, so used + free + reserved = total, as on such a card.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -60,6 +62,7 @@ typedef struct sim_device {
     char uuid[VRAM_NAME_MAX];
     uint64_t total;
     uint64_t base_used;             /* used by things that are not processes */
+    uint64_t reserved;              /* set aside by the driver: neither used nor free */
     uint64_t queries;               /* queries answered: the device's clock */
 } sim_device;
 
@@ -245,9 +248,9 @@ static int parse_uint(const sim_backend *s, const char *where, const char *key, 
 static int parse_device_line(sim_backend *s, const char *where, char **w, int n)
 {
     if (n < 2 || strchr(w[1], '='))
-        return vram__fail(VRAM_EINVAL, "%s: %s: expected: device NAME total=SIZE [used=SIZE]",
+        return vram__fail(VRAM_EINVAL, "%s: %s: expected: device NAME total=SIZE [used=SIZE] [reserved=SIZE]",
                           s->source, where);
-    int rc = check_keys(s, where, w, n, 2, "total,used,uuid");
+    int rc = check_keys(s, where, w, n, 2, "total,used,reserved,uuid");
     if (rc)
         return rc;
     const char *total_text = word_value(w, n, 2, "total");
@@ -260,6 +263,14 @@ static int parse_device_line(sim_backend *s, const char *where, char **w, int n)
         (used_text && (rc = spec_size(s, where, used_text, &used))) ||
         (rc = add_device(s, where, w[1], total, used)))
         return rc;
+    const char *reserved_text = word_value(w, n, 2, "reserved");
+    uint64_t reserved = 0;
+    if (reserved_text && (rc = spec_size(s, where, reserved_text, &reserved)))
+        return rc;
+    if (reserved > total - used)
+        return vram__fail(VRAM_EINVAL, "%s: %s: device '%s': used and reserved are more than total", s->source,
+                          where, w[1]);
+    s->dev[s->ndev - 1].reserved = reserved;
     const char *uuid = word_value(w, n, 2, "uuid");
     if (uuid)
         vram__strlcpy(s->dev[s->ndev - 1].uuid, uuid, VRAM_NAME_MAX);
@@ -567,9 +578,13 @@ static int sim_device_query(vram_backend *be, unsigned idx, vram_device_info *ou
     vram__strlcpy(out->uuid, d->uuid, sizeof(out->uuid));
     out->total_bytes = d->total;
     out->used_bytes = used;
-    out->free_bytes = d->total - used;
+    out->free_bytes = used + d->reserved < d->total ? d->total - used - d->reserved : 0;
     out->have = VRAM_HAVE_NAME | VRAM_HAVE_UUID | VRAM_HAVE_MEMORY | VRAM_HAVE_PROCS |
                 VRAM_HAVE_PROC_MEM;
+    if (d->reserved) {              /* as NVML v2 tells it */
+        out->driver_reserved_bytes = d->reserved;
+        out->have |= VRAM_HAVE_RESERVED;
+    }
     return 0;
 }
 

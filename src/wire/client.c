@@ -734,3 +734,44 @@ int vram_client_job(vram_client *c, uint64_t job, vram_job_list **out)
     vram__json_doc_free(doc);
     return rc;
 }
+
+int vram_client_subscribe(vram_client *c)
+{
+    if (!c)
+        return vram__fail(VRAM_EINVAL, "vram_client_subscribe: NULL client");
+    vram__buf b;
+    vram__json j;
+    begin(c, &b, &j, "subscribe");
+    vram__json_object_end(&j);
+    vram__json_doc *doc;
+    int rc = roundtrip(c, &b, 30000, &doc);
+    vram__json_doc_free(doc);
+    return rc;
+}
+
+int vram_client_next_event(vram_client *c, int timeout_ms, uint64_t *job_out)
+{
+    if (!c || !job_out)
+        return vram__fail(VRAM_EINVAL, "vram_client_next_event: NULL argument");
+    *job_out = 0;
+    for (;;) {
+        char *line;
+        int rc = vram__sock_read_line(c->fd, &c->pending, timeout_ms < 0 ? -1 : timeout_ms, &line);
+        if (rc)
+            return rc;
+        if (strncmp(line, "{\"event\"", 8)) {
+            free(line);             /* a reply no one waits for any more */
+            continue;
+        }
+        vram__json_doc *doc;
+        char err[128];
+        rc = vram__json_read(line, strlen(line), REPLY_MAX_VALUES, &doc, err, sizeof(err));
+        free(line);
+        if (rc)
+            return vram__fail(VRAM_EPARSE, "the daemon's event is not JSON (%s)", err);
+        const vram__jv *job = vram__jv_get(vram__json_root(doc), "job");
+        *job_out = uint_of(vram__jv_get(job, "id"));
+        vram__json_doc_free(doc);
+        return 0;
+    }
+}

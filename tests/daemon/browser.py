@@ -146,24 +146,28 @@ def check_devices(page, c):
     procs = page.evaluate('[...document.querySelectorAll(\'.device[data-index="0"] .procs td\')]'
                           '.map(td => td.textContent)')
     c.check("shows_the_processes", procs and "ComfyUI" in procs, "cells: %r" % procs)
-    fields = page.evaluate('(() => { const d = document.querySelector(\'.device[data-index="0"]\');'
+    fields = page.evaluate('[0, 1].map((i) => { const d = document.querySelector(\'.device[data-index="\' + i + \'"]\');'
                            ' const f = (n) => d.querySelector(\'[data-field="\' + n + \'"]\').textContent;'
-                           ' return [f("reserved"), f("capacity"), f("total")]; })()')
-    # The simulated card reports no driver-reserved memory (NVML v2 only):
-    # shown as such, and capacity is the total less the margin.
+                           ' return [f("reserved"), f("capacity"), f("total")]; })')
+    # The simulated 4090 has a driver reserve (as NVML v2 tells one), the T4
+    # none (as a v1 driver): shown as such; capacity is the total less the
+    # reserve and the margin.
     c.check("shows_driver_reserved_and_capacity",
-            fields and fields[0] == "\u2013" and fields[1].endswith("GiB") and fields[1] != fields[2],
-            "reserved, capacity, total: %r" % (fields,))
+            fields and fields[0][0] == "512.0 MiB" and fields[1][0] == "\u2013" and
+            all(f[1].endswith("GiB") and f[1] != f[2] for f in fields),
+            "reserved, capacity, total of each: %r" % (fields,))
     live, _ = page.wait_for('document.getElementById("live").textContent === "live"', 5)
     c.check("follows_the_stream", bool(live))
 
 
-def chart_has_data(page):
-    """How many pixels of the first chart carry the ours colour (#2563eb)."""
-    return page.evaluate('(() => { const c = document.querySelector(".device canvas");'
+def chart_pixels(page, rgb, device=0):
+    """How many pixels of a device's chart carry the colour rgb: (37, 99,
+    235) the ours band, (156, 163, 175) the driver's reserve."""
+    return page.evaluate('(() => { const c = document.querySelector(\'.device[data-index="%d"] canvas\');'
                          ' const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;'
                          ' let n = 0; for (let i = 0; i < d.length; i += 4)'
-                         ' if (d[i] === 37 && d[i+1] === 99 && d[i+2] === 235) n++; return n; })()')
+                         ' if (d[i] === %d && d[i+1] === %d && d[i+2] === %d) n++; return n; })()'
+                         % ((device,) + tuple(rgb)))
 
 
 def run(c, chromium, stub, work, screenshot):
@@ -182,8 +186,11 @@ def run(c, chromium, stub, work, screenshot):
         follow_the_job(page, stub, c)
         cancel_through_the_page(page, stub, c)
         page.pump(1.5)
-        pixels = chart_has_data(page)
+        pixels = chart_pixels(page, (37, 99, 235))
         c.check("chart_draws_ours", pixels > 50, "%d pixels in the ours colour" % pixels)
+        reserve = [chart_pixels(page, (156, 163, 175), i) for i in (0, 1)]
+        c.check("chart_draws_the_driver_reserve", reserve[0] > 20 and reserve[1] == 0,
+                "pixels in the reserve's colour, GPU 0 (512 MiB) and GPU 1 (none): %r" % (reserve,))
         shot = page.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         with open(screenshot, "wb") as f:
             f.write(base64.b64decode(shot["data"]))

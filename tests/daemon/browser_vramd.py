@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from browser import Checks, chart_has_data, problems, row_state  # noqa: E402
+from browser import Checks, chart_pixels, problems, row_state  # noqa: E402
 from cdp import Browser  # noqa: E402
 
 ROW = '(document.querySelector(\'#jobs tr[data-job="%s"]\') || {dataset: {}, textContent: ""})'
@@ -65,7 +65,7 @@ def run(c, chromium, url, token, command, work, screenshot):
         ended, _ = page.wait_for('%s.dataset.state === "succeeded"' % (ROW % job), 15)
         c.check("page_follows_the_job_to_its_end", ended,
                 "state %r after %.1f s" % (row_state(page, job), time.time() - start))
-        c.check("chart_draws_ours", chart_has_data(page) > 50, "no pixels in the ours colour")
+        c.check("chart_draws_ours", chart_pixels(page, (37, 99, 235)) > 50, "no pixels in the ours colour")
 
         held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         held.connect(os.environ["VRAM_SOCKET"])

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 
 SPEC = """clock ms
-device "NVIDIA GeForce RTX 4090" total=24GiB used=0 uuid=GPU-5f2a6c1e-0d1b-4c8e-9a77-24aa0b1c4090
+device "NVIDIA GeForce RTX 4090" total=24GiB used=0 reserved=512MiB uuid=GPU-5f2a6c1e-0d1b-4c8e-9a77-24aa0b1c4090
 device "Tesla T4" total=15GiB used=0 uuid=GPU-3c9e4f10-7a2b-4b6d-8e01-000000000054
 process pid=4242 name=ComfyUI device=0 usage=0:3GiB,6000:4.5GiB,12000:3.5GiB
 process pid=5151 name=python3 device=1 usage=0:6GiB,9000:7GiB

@@ -41,6 +41,18 @@ static const char *write_file(const char *text)
     return path;
 }
 
+/* The simulation a spec file of `text` describes (the file is removed
+ * again); NULL with *rc_out its error. */
+static vram_ctx *open_spec_text(const char *text, int *rc_out)
+{
+    const char *path = write_file(text);
+    char spec[128];
+    snprintf(spec, sizeof(spec), "@%s", path);
+    vram_ctx *ctx = open_sim(spec, NULL, rc_out);
+    unlink(path);
+    return ctx;
+}
+
 TEST(default_is_one_24_gib_card_and_says_simulated)
 {
     vram_ctx *ctx = open_sim(NULL, NULL, NULL);
@@ -110,15 +122,12 @@ TEST(bad_specs_are_refused_with_the_value)
 
 TEST(file_form_scripted_processes_follow_the_query_clock)
 {
-    const char *path = write_file(
-        "# a T4 shared with a scripted process\n"
-        "device \"Tesla T4\" total=15GiB used=1GiB\n"
-        "device A100 total=40GiB\n"
-        "process pid=4242 name=python usage=0:2GiB,2:5GiB,4:0\n"
-        "process pid=4343 device=1 name=\"other job\" used=3GiB\n");
-    char spec[128];
-    snprintf(spec, sizeof(spec), "@%s", path);
-    vram_ctx *ctx = open_sim(spec, NULL, NULL);
+    vram_ctx *ctx = open_spec_text(
+         "# a T4 shared with a scripted process\n"
+         "device \"Tesla T4\" total=15GiB used=1GiB\n"
+         "device A100 total=40GiB\n"
+         "process pid=4242 name=python usage=0:2GiB,2:5GiB,4:0\n"
+         "process pid=4343 device=1 name=\"other job\" used=3GiB\n", NULL);
     CHECK_MSG(ctx, "%s", vram_last_error());
     uint64_t want[] = { 3 * GiB, 3 * GiB, 6 * GiB, 6 * GiB, 1 * GiB, 1 * GiB };
     for (int q = 0; q < 6; q++) {
@@ -136,7 +145,25 @@ TEST(file_form_scripted_processes_follow_the_query_clock)
     CHECK_STR_EQ(p[0].name, "other job");
     CHECK_EQ_U64(p[0].used_bytes, 3 * GiB);
     CHECK_OK(vram_ctx_close(ctx));
-    unlink(path);
+}
+
+/* A driver's reserve, as NVML v2 gives it: neither used nor free. */
+TEST(reserved_memory_is_outside_used_and_free)
+{
+    vram_ctx *ctx = open_spec_text("device H100 total=80GiB used=2GiB reserved=512MiB\n"
+                                   "process pid=4242 used=10GiB\n"
+                                   "device T4 total=15GiB\n", NULL);
+    CHECK_MSG(ctx, "%s", vram_last_error());
+    vram_device_info in;
+    CHECK_OK(vram_device_query(ctx, 0, &in));
+    CHECK(in.have & VRAM_HAVE_RESERVED);
+    CHECK_EQ_U64(in.driver_reserved_bytes, 512 * MiB);
+    CHECK_EQ_U64(in.used_bytes, 12 * GiB);
+    CHECK_EQ_U64(in.used_bytes + in.free_bytes + in.driver_reserved_bytes, in.total_bytes);
+    CHECK_OK(vram_device_query(ctx, 1, &in));
+    CHECK(!(in.have & VRAM_HAVE_RESERVED));          /* none said: as a v1 driver */
+    CHECK_EQ_U64(in.free_bytes, 15 * GiB);
+    CHECK_OK(vram_ctx_close(ctx));
 }
 
 TEST(file_errors_name_file_and_line)
@@ -154,27 +181,21 @@ TEST(file_errors_name_file_and_line)
         { "# nothing\n", "describes no device" },
         { "device T4 total=8G\nfault call=melt nth=1\n", ":2: call='melt'" },
         { "device T4 total=8G\nfault call=query nth=1 error=bogus\n", ":2: error='bogus'" },
+        { "device T4 total=8G used=6G reserved=3G\n", ":1: device 'T4': used and reserved are more than total" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *path = write_file(bad[i].text);
-        char spec[128];
-        snprintf(spec, sizeof(spec), "@%s", path);
         int rc;
-        CHECK_MSG(!open_sim(spec, NULL, &rc), "case %zu was accepted", i);
+        CHECK_MSG(!open_spec_text(bad[i].text, &rc), "case %zu was accepted", i);
         CHECK_EQ(rc, VRAM_EINVAL);
         CHECK_CONTAINS(vram_last_error(), bad[i].says);
-        unlink(path);
     }
 }
 
 TEST(injected_faults_fail_the_nth_call)
 {
-    const char *path = write_file("device T4 total=8G\n"
-                                  "fault call=query nth=3 times=2 error=driver\n"
-                                  "fault call=processes nth=1\n");
-    char spec[128];
-    snprintf(spec, sizeof(spec), "@%s", path);
-    vram_ctx *ctx = open_sim(spec, NULL, NULL);
+    vram_ctx *ctx = open_spec_text("device T4 total=8G\n"
+                                   "fault call=query nth=3 times=2 error=driver\n"
+                                   "fault call=processes nth=1\n", NULL);
     CHECK_MSG(ctx, "%s", vram_last_error());
     vram_device_info in;
     CHECK_OK(vram_device_query(ctx, 0, &in));
@@ -194,7 +215,6 @@ TEST(injected_faults_fail_the_nth_call)
     CHECK_OK(vram_device_count(ctx, &count));
     CHECK_ERR(vram__backend_inject_fault(ctx->be, VRAM__CALL_COUNT, 0, 1, VRAM_EIO), VRAM_EINVAL);
     CHECK_OK(vram_ctx_close(ctx));
-    unlink(path);
 }
 
 TEST(allocations_are_shared_through_the_state_dir)
@@ -258,10 +278,7 @@ TEST(allocations_are_shared_through_the_state_dir)
 
 TEST(clock_in_milliseconds)
 {
-    const char *path = write_file("clock ms\ndevice T4 total=8G\nprocess pid=7 usage=0:1G,150:2G\n");
-    char spec[128];
-    snprintf(spec, sizeof(spec), "@%s", path);
-    vram_ctx *ctx = open_sim(spec, NULL, NULL);
+    vram_ctx *ctx = open_spec_text("clock ms\ndevice T4 total=8G\nprocess pid=7 usage=0:1G,150:2G\n", NULL);
     CHECK_MSG(ctx, "%s", vram_last_error());
     vram_device_info in;
     CHECK_OK(vram_device_query(ctx, 0, &in));
@@ -270,7 +287,6 @@ TEST(clock_in_milliseconds)
     CHECK_OK(vram_device_query(ctx, 0, &in));
     CHECK_EQ_U64(in.used_bytes, 2 * GiB);
     CHECK_OK(vram_ctx_close(ctx));
-    unlink(path);
 }
 
 TEST(forced_backend_names)
