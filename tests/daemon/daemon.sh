@@ -19,5 +19,9 @@ start_daemon() {
 }
 stop_daemon() { [ -n "$daemon" ] && kill -TERM $daemon 2>/dev/null && wait $daemon 2>/dev/null; daemon=; }
 # The dashboard's address, as the daemon said it.
+# No runner of the daemon's left: a runner whose job ended stays a while
+# (parked, VRAMD_PARK_MS) and takes its user's next job under its first
+# job's argv; a test that finds a job's runner by its argv waits for this.
+no_runners() { [ -z "$(ps -o pid= --ppid "$daemon" 2>/dev/null)" ]; }
 dashboard_url() { grep -o 'dashboard http://[0-9.:]*/' "$tmp/daemon.log" | tail -1 | cut -d' ' -f2; }
 trap 'stop_daemon; rm -rf "$tmp"' EXIT

@@ -67,7 +67,10 @@ done
 if [ "$(ran_count "$a")" = 0 ]; then ok canceled_job_never_ran; else not_ok canceled_job_never_ran "$(cat "$tmp/ran")"; fi
 
 # vramd killed while a runner waits ahead: the runner ends (its gate reads
-# end of file), and the next vramd runs the job exactly once.
+# end of file), and the next vramd runs the job exactly once.  First the
+# last batch's runners leave (a parked one would take f under its own
+# argv, and f would have no runner started ahead for it).
+wait_until 30 no_runners || not_ok parked_runners_leave "$(ps -o pid=,args= --ppid "$daemon")"
 rm -f "$tmp/GO"
 holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
 wait_until 30 is_state "$holder" running || not_ok holder_runs_again "$("$VRAM" queue 2>&1)"
