@@ -206,7 +206,7 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
     if (r->op == VRAM__OP_JOB_CLAIM && vramd_job_runner_ahead(d, r->job, c->pid))
         return 0;
     if (!j->row.runner_pid || c->pid != j->row.runner_pid ||
-        !vram__proc_alive(j->row.runner_pid, j->row.runner_start))
+        !vramd_runner_alive(d, j->row.runner_pid, j->row.runner_start))
         return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "
                           "pid %u of %s)", (unsigned long long)r->job, (unsigned)c->pid,
                           user_name(c->uid, who, sizeof(who)));

@@ -247,6 +247,16 @@ struct vramd {
         uint64_t until_ms;
     } parked[VRAMD_PARKED_MAX];
     size_t nparked;
+
+    /* The runners vramd forked and has not reaped, with their start times
+     * (clock ticks, read once; 0: not read yet): while one is unreaped its
+     * pid names it alone, so what runners say needs no /proc read
+     * (spawn.c vramd_runner_alive).  Main loop only. */
+    struct vramd_kid {
+        pid_t pid;
+        uint64_t start;
+    } *kids;
+    size_t nkids, kids_cap;
 };
 
 /* ---- daemon.c ---- */
@@ -380,6 +390,21 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
 /* Lets the runner go on (go) or away (!go: it ends at once, and the loop
  * reaps it); closes the gate. */
 int vramd_runner_gate(vramd *d, uint64_t job, pid_t pid, int gate, bool go);
+/* A runner vramd forked is remembered (its start read when first asked; one
+ * not remembered, for want of memory, is looked up in /proc as any other
+ * process); once reaped (by whoever waited for it), forgotten. */
+void vramd_runner_forked(vramd *d, pid_t pid);
+void vramd_runner_reaped(vramd *d, pid_t pid);
+/* pid's start time (clock ticks; 0 when it is gone): a runner vramd forked
+ * and has not reaped from memory, read from /proc only once; any other
+ * process's from /proc. */
+uint64_t vramd_runner_start(vramd *d, uint32_t pid);
+/* Whether pid is alive and started at start_ticks (0: any start), as
+ * vram__proc_alive says: for a runner vramd forked and has not reaped, told
+ * by its remembered start and a waitid that reaps nothing (its pid cannot
+ * name another process until it is reaped); else read from /proc. */
+bool vramd_runner_alive(vramd *d, uint32_t pid, uint64_t start_ticks);
+void vramd_runner_kids_free(vramd *d);
 
 /* ---- jobview.c ---- */
 void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);

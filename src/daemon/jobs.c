@@ -486,8 +486,11 @@ static pid_t take_prepared(vramd *d, vramd_job *j, uint64_t *conn)
     j->claim_conn = 0;
     d->nprepared--;
     live_update(d, j);
-    if (waitpid(pid, NULL, WNOHANG) == 0 && (!*conn || vramd_conn_find(d, *conn)))
+    pid_t got = waitpid(pid, NULL, WNOHANG);
+    if (got == 0 && (!*conn || vramd_conn_find(d, *conn)))
         return pid;
+    if (got == pid)
+        vramd_runner_reaped(d, pid);
     kill_runner(pid);               /* gone, or its claim's connection is: one is forked */
     *conn = 0;
     return 0;
@@ -948,7 +951,7 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     if (rc)
         return rc;
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
-                    .runner_pid = (uint32_t)pid, .runner_start = vram__proc_start_ticks((uint32_t)pid) };
+                    .runner_pid = (uint32_t)pid, .runner_start = vramd_runner_start(d, (uint32_t)pid) };
     rc = save_kept(d, j) ? vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f)
                          : vram__fail(VRAM_ENOSPC, "job %llu's last move is not on disk yet",
                                       (unsigned long long)j->row.id);
@@ -1055,10 +1058,10 @@ static void fill_claim(const vramd_job *j, vram_lease_info *out)
  * only on the answer, asks the next one.  Its command has not started
  * (no process group yet): the answer is given again, and the job runs
  * once.  Refused, it was failed as lost, never run. */
-static bool claimed_before(const vramd_job *j, uint32_t pid)
+static bool claimed_before(vramd *d, const vramd_job *j, uint32_t pid)
 {
     return j->row.state == VRAM__JOB_RUNNING && j->adopted && !j->row.job_pgid && j->row.runner_pid == pid &&
-           j->row.runner_start && j->row.runner_start == vram__proc_start_ticks(pid);
+           j->row.runner_start && j->row.runner_start == vramd_runner_start(d, pid);
 }
 
 int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
@@ -1066,7 +1069,7 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
         return vram__fail(VRAM_ENOENT, "no job %llu", (unsigned long long)id);
-    if (claimed_before(j, pid)) {
+    if (claimed_before(d, j, pid)) {
         fill_claim(j, out);         /* the claim again, its answer lost with the last vramd */
         return 0;
     }
@@ -1076,7 +1079,7 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
     if (j->row.runner_pid && j->row.runner_pid != pid)
         return vram__fail(VRAM_EPERM, "job %llu was given to runner %u, not %u", (unsigned long long)id,
                           j->row.runner_pid, pid);
-    vram__job f = { .device = -1, .runner_pid = pid, .runner_start = vram__proc_start_ticks(pid) };
+    vram__job f = { .device = -1, .runner_pid = pid, .runner_start = vramd_runner_start(d, pid) };
     int rc = vram__queue_move(d->queue, id, VRAM__JOB_STARTING, VRAM__JOB_RUNNING, &f);
     if (rc)
         return rc;
@@ -1477,6 +1480,7 @@ static void runner_lost(vramd *d, vramd_job *j)
 void vramd_jobs_reaped(vramd *d, pid_t pid, int status)
 {
     (void)status;
+    vramd_runner_reaped(d, pid);
     vramd_runner_cgroups_tidy(pid);
     for (size_t i = 0; i < d->nparked; i++)
         if (d->parked[i].pid == pid)
@@ -1830,4 +1834,5 @@ void vramd_jobs_free(vramd *d)
             vram__sleep_ms(2);
         vramd_runner_cgroups_tidy(killed[i]);
     }
+    vramd_runner_kids_free(d);
 }

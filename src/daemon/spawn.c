@@ -10,7 +10,9 @@
  * its gate opened at once and waits in its claim instead.  The job's
  * command, settings and budget the runner gets from the daemon when it
  * claims the job, not from here.  This file knows how to start a process
- * and nothing of the job's states.
+ * and nothing of the job's states; and which runners it started are not
+ * reaped yet, with their start times, so that telling one from an impostor
+ * reads /proc once a runner, not at every word it says.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +27,7 @@
 #include "core/ctx.h"
 #include "core/exports.h"
 #include "daemon/daemon.h"
+#include "monitor/monitor.h"
 
 /* A NULL-terminated list of strings; `failed` once any could not be added,
  * so that a list short of a word is never used. */
@@ -254,6 +257,84 @@ bool vramd_end_by_fd(const vramd *d, const vramd_job *j, const char *end_path)
     return geteuid() == 0 && j->row.owner_uid != 0 && !strncmp(end_path, d->db_path, strlen(d->db_path));
 }
 
+/* ---- the runners vramd forked and has not reaped -------------------------------------------- */
+
+void vramd_runner_forked(vramd *d, pid_t pid)
+{
+    vramd_runner_reaped(d, pid);    /* an entry of an earlier process of that pid, reaped unseen */
+    if (d->nkids == d->kids_cap) {
+        size_t cap = d->kids_cap ? d->kids_cap * 2 : 16;
+        struct vramd_kid *k = realloc(d->kids, cap * sizeof(*k));
+        if (!k)
+            return;
+        d->kids = k;
+        d->kids_cap = cap;
+    }
+    d->kids[d->nkids++] = (struct vramd_kid){ .pid = pid };
+}
+
+static struct vramd_kid *kid_find(vramd *d, uint32_t pid)
+{
+    for (size_t i = 0; pid && i < d->nkids; i++)
+        if ((uint32_t)d->kids[i].pid == pid)
+            return &d->kids[i];
+    return NULL;
+}
+
+/* Whether pid is a child of this process not reaped yet (*exited: whether
+ * it has ended), asked without reaping it. */
+static bool unreaped_child(uint32_t pid, bool *exited)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return false;               /* ECHILD: not ours, or reaped */
+    *exited = si.si_pid != 0;
+    return true;
+}
+
+void vramd_runner_reaped(vramd *d, pid_t pid)
+{
+    for (size_t i = 0; pid > 0 && i < d->nkids; i++)
+        if (d->kids[i].pid == pid) {
+            d->kids[i] = d->kids[--d->nkids];
+            return;
+        }
+}
+
+uint64_t vramd_runner_start(vramd *d, uint32_t pid)
+{
+    struct vramd_kid *k = kid_find(d, pid);
+    bool exited;
+    if (!k || !unreaped_child(pid, &exited))
+        return vram__proc_start_ticks(pid);
+    if (!k->start)
+        k->start = vram__proc_start_ticks(pid);
+    return k->start;
+}
+
+bool vramd_runner_alive(vramd *d, uint32_t pid, uint64_t start_ticks)
+{
+    struct vramd_kid *k = kid_find(d, pid);
+    bool exited;
+    if (!k || !unreaped_child(pid, &exited))
+        return vram__proc_alive(pid, start_ticks);
+    if (exited)
+        return false;               /* a zombie has ended */
+    if (!k->start)
+        k->start = vram__proc_start_ticks(pid);
+    return k->start && (!start_ticks || k->start == start_ticks);
+}
+
+void vramd_runner_kids_free(vramd *d)
+{
+    free(d->kids);
+    d->kids = NULL;
+    d->nkids = d->kids_cap = 0;
+}
+
+/* ---- starting one -------------------------------------------------------------------------- */
+
 int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out)
 {
     strv argv = { 0 }, envp = { 0 };
@@ -300,6 +381,7 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     }
     *pid_out = pid;
     *gate_out = gate[1];
+    vramd_runner_forked(d, pid);
     return 0;
 }
 

@@ -491,8 +491,9 @@ static uint64_t context_size(const run *r, const attempt *a, const vram_device_i
 /* Keeps what an attempt showed of its context for the next ones. */
 static void context_learn(run *r, int device, uint64_t ctx_bytes, uint64_t first_bytes)
 {
+    bool shown = (ctx_bytes && ctx_bytes <= CONTEXT_MAX) || (first_bytes && first_bytes <= CONTEXT_MAX);
     vram_device_info in;
-    if (!r->history || device < 0 || vram_device_query(r->ctx, (unsigned)device, &in)) {
+    if (!shown || !r->history || device < 0 || vram_device_query(r->ctx, (unsigned)device, &in)) {
         vram__clear_error();
         return;
     }

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,13 +24,18 @@ int vram_job_log_enter(char *log, int make_folders)
 {
     if (!log || *log != '/')
         return VRAM_EINVAL;
-    for (char *p = log + 1; make_folders && *p; p++)
+    /* Its folders are made only when the open finds one missing: a reused
+     * runner's next log is nearly always beside its last one. */
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool missing = fd < 0 && errno == ENOENT && make_folders;
+    for (char *p = log + 1; missing && *p; p++)
         if (*p == '/') {
             *p = '\0';
             mkdir(log, 0700);       /* one there already is fine; the open below says */
             *p = '/';
         }
-    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (missing)
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return VRAM_EIO;
     dup2(fd, STDOUT_FILENO);
