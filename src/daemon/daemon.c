@@ -520,6 +520,10 @@ static bool loop_once(vramd *d)
     }
     free(fds);
     free(who);
+    /* The replies to what was read go first (a client waits for them);
+     * reaping and the jobs' round run while it reads, and what they
+     * committed is synced at once after them. */
+    sync_round(d);
     reap(d);
     vramd_jobs_tick(d);
     sync_round(d);

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 # tests/daemon/test_group_commit.sh - submits that arrive together are on
 # disk with one fsync, and each is answered after it, in the order asked;
+# one client's submits in a row (the loop fsyncs them itself) each wait for
+# an fsync that began after their row was written;
 # a job costs at most one more fsync, at its end (ends that come together
 # share one; its steps between are written without one).  Counted with
 # strace on all the daemon's threads (its syncer thread fsyncs the queue's
@@ -21,7 +23,7 @@ wait_for_running() {
 }
 wait_for_running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
 
-strace -f -ttt -y -qq -s 64 -e trace=fdatasync,fsync,sendto -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
+strace -f -ttt -y -qq -s 64 -e trace=fdatasync,fsync,sendto,pwrite64,sync_file_range -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
 tracer=$!
 sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
 if ! kill -0 "$tracer" 2>/dev/null; then
@@ -80,6 +82,70 @@ else not_ok one_fsync_for_the_group "$n fsyncs of the queue's log for 8 submits:
 if out=$(reply_after_sync 2>&1); then ok replies_after_the_fsync
 else not_ok replies_after_the_fsync "$out: $(head -c 1500 "$tmp/strace")"; fi
 
+# One client, twenty submits in a row, each sent when the last was
+# answered: every reply goes out after an fsync of the log that began after
+# every write to the log before that reply (its row's among them), and the
+# write of each was started on its way to the disk before that fsync.
+before=$(wc -l <"$tmp/strace")
+syncs0=$(syncs)
+python3 - "$VRAM_SOCKET" >"$tmp/singles.out" 2>&1 <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+f = s.makefile("r")
+req = {"op": "submit", "argv": ["true"], "vram": "20GiB", "cwd": "/tmp", "env": {"PATH": "/usr/bin:/bin"}}
+for i in range(20):
+    s.sendall((json.dumps(dict(req, id="s%d" % i)) + "\n").encode())
+    r = json.loads(f.readline())
+    assert r["id"] == "s%d" % i and r["ok"], r
+    print(r["job"])
+PY
+[ $? = 0 ] || not_ok singles_answered "$(cat "$tmp/singles.out")"
+sleep 0.2
+singles_after_sync() {
+    tail -n +"$((before + 1))" "$tmp/strace" | python3 -c '
+import re, sys
+writes = 0            # writes to the log seen so far
+started = {}          # thread -> writes seen when its fsync began
+durable = 0           # writes covered by an fsync that has returned
+hinted = 0            # writes whose write-out was started (sync_file_range)
+fsync_hinted = True   # every fsync began after its writes were started
+replies = 0
+for line in sys.stdin:
+    m = re.match(r"(\d+) +[\d.]+ (.*)", line)
+    if not m:
+        continue
+    pid, rest = m.group(1), m.group(2)
+    if re.match(r"pwrite64\(\d+<[^>]*-wal>", rest):
+        writes += 1
+    elif re.match(r"sync_file_range\(\d+<[^>]*-wal>", rest):
+        hinted = writes
+    elif re.match(r"f(data)?sync\(\d+<[^>]*-wal>", rest):
+        fsync_hinted = fsync_hinted and hinted == writes
+        if "<unfinished" in rest:
+            started[pid] = writes
+        elif rest.rstrip().endswith("= 0"):
+            durable = max(durable, writes)
+    elif "resumed>" in rest and "sync" in rest and pid in started:
+        durable = max(durable, started.pop(pid))
+    elif rest.startswith("sendto(") and re.search(r"id.{0,6}s\d+", rest):
+        replies += 1
+        assert writes and durable == writes, "reply %d (%s) with %d writes to the log, %d of them fsynced" % (
+            replies, rest[:90], writes, durable)
+assert replies == 20, "%d replies traced" % replies
+print("20 replies, each after its fsync; write-out started before every fsync: %s" % fsync_hinted)
+sys.exit(0 if fsync_hinted else 3)
+'
+}
+out=$(singles_after_sync 2>&1); rc=$?
+if [ $rc = 0 ] || [ $rc = 3 ]; then ok one_clients_submits_each_after_its_fsync
+else not_ok one_clients_submits_each_after_its_fsync "$out: $(tail -n +"$((before + 1))" "$tmp/strace" | head -c 2500)"; fi
+if [ $rc = 0 ]; then ok the_log_write_starts_before_its_fsync
+else not_ok the_log_write_starts_before_its_fsync "$out"; fi
+# They go (each cancel is a job's end, fsynced): the card's holder is next.
+for job in $(cat "$tmp/singles.out"); do "$VRAM" cancel "$job" >/dev/null 2>&1; done
+singles=$(($(syncs) - syncs0))
+
 # The holder's end and the eight jobs' ends: at most one fsync each
 # (ends that come in one loop round share one), nothing for their starts.
 "$VRAM" cancel 1 >/dev/null
@@ -88,7 +154,7 @@ for _ in $(seq 1 400); do
     sleep 0.05
 done
 sleep 0.3
-n=$(syncs)
+n=$(($(syncs) - singles))
 if [ "$n" -ge 2 ] && [ "$n" -le 10 ]; then ok at_most_one_fsync_a_job_end
 else not_ok at_most_one_fsync_a_job_end "$n fsyncs for the group, then 9 ends (2 to 10 wanted): $(cat "$tmp/strace")"; fi
 kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null

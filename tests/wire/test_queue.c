@@ -175,6 +175,49 @@ TEST(hot_statements_are_prepared_once)
     unlink(path);
 }
 
+/* One submit alone is one statement, its own transaction (no BEGIN and
+ * COMMIT around it), committed when it returns; a batch is one
+ * transaction around its rows.  Counted in statement runs. */
+TEST(one_row_is_its_own_transaction)
+{
+    vram__queue *q = fresh();
+    CHECK(q);
+    vram__job first = new_job("[\"a\"]");
+    CHECK_OK(vram__queue_add(q, &first, 1));    /* the statements prepared */
+    int n, re;
+    uint64_t runs0 = kept_runs(q, &n, &re);
+    vram__job one = new_job("[\"b\"]");
+    CHECK_OK(vram__queue_add(q, &one, 1));
+    CHECK_EQ_U64(kept_runs(q, &n, &re) - runs0, 1);
+    CHECK_EQ_U64(one.id, first.id + 1);
+    CHECK(sqlite3_get_autocommit(vram__queue_db(q)));
+    sqlite3 *other;                 /* committed: another connection sees it */
+    CHECK(sqlite3_open(path, &other) == SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_prepare_v2(other, "SELECT count(*) FROM jobs WHERE argv = '[\"b\"]'", -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    CHECK_EQ(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    /* Refused (another writer holds the lock): no transaction left open,
+     * and the next submit goes in. */
+    CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_busy_timeout(vram__queue_db(q), 1);
+    vram__job refused = new_job("[\"c\"]");
+    CHECK(vram__queue_add(q, &refused, 1) != 0);
+    CHECK_EQ_U64(refused.id, 0);
+    CHECK(sqlite3_get_autocommit(vram__queue_db(q)));
+    CHECK(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(other);
+    vram__clear_error();
+    vram__job two[2] = { new_job("[\"d\"]"), new_job("[\"e\"]") };
+    runs0 = kept_runs(q, &n, &re);
+    CHECK_OK(vram__queue_add(q, two, 2));
+    CHECK_EQ_U64(kept_runs(q, &n, &re) - runs0, 4);    /* BEGIN, two rows, COMMIT */
+    CHECK_EQ_U64(two[0].id, one.id + 1);
+    vram__queue_close(q);
+    unlink(path);
+}
+
 TEST(state_names)
 {
     CHECK_STR_EQ(vram__job_state_name(VRAM__JOB_RUNNING), "running");
