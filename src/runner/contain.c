@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "monitor/monitor.h"
@@ -57,6 +58,11 @@ static bool spare_killed;
 static unsigned long next_n;
 static pthread_mutex_t started_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* A job started into a cgroup of its own is its cgroup's processes: its
+ * start is wanted only should that cgroup be lost, and read then, not at
+ * every start (a reused runner starts many). */
+#define SINCE_UNREAD UINT64_MAX
+
 static uint64_t since_of(pid_t leader)
 {
     uint64_t since = 0;
@@ -65,12 +71,18 @@ static uint64_t since_of(pid_t leader)
         if (started[i].leader == leader)
             since = started[i].since;
     pthread_mutex_unlock(&started_lock);
+    if (since == SINCE_UNREAD) {    /* read while its pid names it alone: our child, not reaped */
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        since = waitid(P_PID, (id_t)leader, &si, WEXITED | WNOHANG | WNOWAIT) == 0
+                    ? vram__proc_start_ticks((uint32_t)leader) : 0;
+    }
     return since;
 }
 
 void vram__contain_started(pid_t leader, bool in_made)
 {
-    uint64_t since = vram__proc_start_ticks((uint32_t)leader);
+    uint64_t since = in_made ? SINCE_UNREAD : vram__proc_start_ticks((uint32_t)leader);
     pthread_mutex_lock(&started_lock);
     size_t slot = 0;
     for (size_t i = 0; i < sizeof(started) / sizeof(started[0]); i++)
