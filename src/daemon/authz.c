@@ -29,17 +29,6 @@ static bool runner_op(const vram__request *r)
            r->op == VRAM__OP_JOB_ENDED || (r->op == VRAM__OP_OWNER && r->job);
 }
 
-static const char *user_name(uint32_t uid, char *buf, size_t cap)
-{
-    struct passwd pw, *found = NULL;
-    char scratch[1024];
-    if (getpwuid_r(uid, &pw, scratch, sizeof(scratch), &found) == 0 && found)
-        snprintf(buf, cap, "%s (uid %u)", found->pw_name, (unsigned)uid);
-    else
-        snprintf(buf, cap, "uid %u", (unsigned)uid);
-    return buf;
-}
-
 /* Whether the daemon takes jobs from uid: they run as the submitter when
  * the daemon is root; else they would run as the daemon's user. */
 bool vramd_may_submit(const vramd *d, uint32_t uid)
@@ -178,22 +167,22 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
     if (r->op == VRAM__OP_SUBMIT && !vramd_may_submit(d, c->uid))
         return vram__fail(VRAM_EPERM, "vramd runs as %s and takes jobs only from that user: a job of %s would "
                           "run as %s (start vramd with --group-jobs yes to allow that, or as root to run each "
-                          "job as its submitter)", user_name(geteuid(), me, sizeof(me)),
-                          user_name(c->uid, who, sizeof(who)), user_name(geteuid(), owner, sizeof(owner)));
+                          "job as its submitter)", vramd_user_text(geteuid(), me, sizeof(me)),
+                          vramd_user_text(c->uid, who, sizeof(who)), vramd_user_text(geteuid(), owner, sizeof(owner)));
     if (r->op == VRAM__OP_CANCEL) {
         const vramd_job *j = vramd_job_find(d, r->job);
         if (j && c->uid != 0 && c->uid != geteuid() && c->uid != j->row.owner_uid)
             return vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not cancel it",
-                              (unsigned long long)r->job, user_name(j->row.owner_uid, owner, sizeof(owner)),
-                              user_name(c->uid, who, sizeof(who)));
+                              (unsigned long long)r->job, vramd_user_text(j->row.owner_uid, owner, sizeof(owner)),
+                              vramd_user_text(c->uid, who, sizeof(who)));
         return 0;
     }
     if (r->op == VRAM__OP_LOG) {    /* a job's output is its owner's (and root's) to read */
         const vramd_job *j = vramd_job_find(d, r->job);
         if (j && c->uid != 0 && c->uid != j->row.owner_uid)
             return vram__fail(VRAM_EPERM, "job %llu belongs to %s; %s may not read its output",
-                              (unsigned long long)r->job, user_name(j->row.owner_uid, owner, sizeof(owner)),
-                              user_name(c->uid, who, sizeof(who)));
+                              (unsigned long long)r->job, vramd_user_text(j->row.owner_uid, owner, sizeof(owner)),
+                              vramd_user_text(c->uid, who, sizeof(who)));
         return 0;
     }
     if (!runner_op(r))
@@ -209,7 +198,7 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
         !vramd_runner_alive(d, j->row.runner_pid, j->row.runner_start))
         return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "
                           "pid %u of %s)", (unsigned long long)r->job, (unsigned)c->pid,
-                          user_name(c->uid, who, sizeof(who)));
+                          vramd_user_text(c->uid, who, sizeof(who)));
     if (r->op == VRAM__OP_OWNER && !runner_child_group(j->row.runner_pid, (uint32_t)r->pgid))
         return vram__fail(VRAM_EPERM, "process group %lld is not one job %llu's runner started: a job's "
                           "group is its command's, led by the runner's child", (long long)r->pgid,
