@@ -302,28 +302,32 @@ void vramd_runner_reaped(vramd *d, pid_t pid)
         }
 }
 
-uint64_t vramd_runner_start(vramd *d, uint32_t pid)
+/* pid as an unreaped runner of ours (*exited: whether it has ended), its
+ * start read the first time; NULL when it is not one: ask /proc. */
+static struct vramd_kid *unreaped_kid(vramd *d, uint32_t pid, bool *exited)
 {
     struct vramd_kid *k = kid_find(d, pid);
-    bool exited;
-    if (!k || !unreaped_child(pid, &exited))
-        return vram__proc_start_ticks(pid);
+    if (!k || !unreaped_child(pid, exited))
+        return NULL;
     if (!k->start)
         k->start = vram__proc_start_ticks(pid);
-    return k->start;
+    return k;
+}
+
+uint64_t vramd_runner_start(vramd *d, uint32_t pid)
+{
+    bool exited;
+    struct vramd_kid *k = unreaped_kid(d, pid, &exited);
+    return k ? k->start : vram__proc_start_ticks(pid);
 }
 
 bool vramd_runner_alive(vramd *d, uint32_t pid, uint64_t start_ticks)
 {
-    struct vramd_kid *k = kid_find(d, pid);
     bool exited;
-    if (!k || !unreaped_child(pid, &exited))
+    struct vramd_kid *k = unreaped_kid(d, pid, &exited);
+    if (!k)
         return vram__proc_alive(pid, start_ticks);
-    if (exited)
-        return false;               /* a zombie has ended */
-    if (!k->start)
-        k->start = vram__proc_start_ticks(pid);
-    return k->start && (!start_ticks || k->start == start_ticks);
+    return !exited && k->start && (!start_ticks || k->start == start_ticks);   /* a zombie has ended */
 }
 
 void vramd_runner_kids_free(vramd *d)
