@@ -4,6 +4,12 @@
  * and vramd's durable submits against a bare SQLite loop in this process.
  *
  *   build/bench/tsp [--rounds N] [--seconds S] [--only start|submits|handover|jobs|durable]
+ *                   [--dir DIR]
+ *
+ * --dir: where the servers' folders go (default /tmp): both sides' job
+ * output files, and vramd's queue and its log.  On a file system where
+ * making a file is dear (ext4 without a journal skips every inode freed in
+ * the last minute), `--dir /dev/shm` shows what is the disk's share.
  *
  * Every measure runs once on each side per round, in alternating order (tsp
  * first in odd rounds, vram first in even ones), and the table gives each
@@ -828,12 +834,14 @@ static void row(const char *what, const char *unit, const double *a, const doubl
 int main(int argc, char **argv)
 {
     int rounds = 3;
-    const char *only = "";
+    const char *only = "", *where = "/tmp";
     for (int i = 1; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--rounds"))
             rounds = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--only"))
             only = argv[i + 1];
+        else if (!strcmp(argv[i], "--dir"))
+            where = argv[i + 1];
 #define DO(name) (!*only || !strcmp(only, name))
     if (rounds < 1 || rounds > MAX_ROUNDS)
         rounds = 3;
@@ -843,9 +851,11 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(vram_exe, sizeof(vram_exe), "%s/bin/vram", build);
-    snprintf(top, sizeof(top), "/tmp/vram-bench-tsp-XXXXXX");
-    if (!mkdtemp(top))
-        return 1;
+    if (snprintf(top, sizeof(top), "%s/vram-bench-tsp-XXXXXX", where) >= (int)sizeof(top) || !mkdtemp(top)) {
+        fprintf(stderr, "bench/tsp: cannot make a folder in --dir '%s': %s\n", where,
+                strlen(where) + 22 >= sizeof(top) ? "the path is too long" : strerror(errno));
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     setenv("VRAM_BACKEND", "sim", 1);
     setenv("VRAM_SIM", "RTX 4090:24GiB", 1);
@@ -913,7 +923,8 @@ int main(int argc, char **argv)
     }
 
     printf("vram %s  bench/tsp  (tsp: Debian's task-spooler; vramd on a simulated 24 GiB card; "
-           "%d rounds, medians; %.1f s per rate row)\n\n", vram_version(), rounds, seconds);
+           "%d rounds, medians; %.1f s per rate row; servers' folders in %s)\n\n", vram_version(), rounds,
+           seconds, where);
     printf("| %-46s | %-16s | %-16s | %-32s | %s\n", "measure", "tsp", "vram",
            "vram against tsp", "note");
     printf("|------------------------------------------------|------------------|------------------|"
