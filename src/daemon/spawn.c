@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
@@ -281,18 +280,6 @@ static struct vramd_kid *kid_find(vramd *d, uint32_t pid)
     return NULL;
 }
 
-/* Whether pid is a child of this process not reaped yet (*exited: whether
- * it has ended), asked without reaping it. */
-static bool unreaped_child(uint32_t pid, bool *exited)
-{
-    siginfo_t si;
-    memset(&si, 0, sizeof(si));
-    if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
-        return false;               /* ECHILD: not ours, or reaped */
-    *exited = si.si_pid != 0;
-    return true;
-}
-
 void vramd_runner_reaped(vramd *d, pid_t pid)
 {
     for (size_t i = 0; pid > 0 && i < d->nkids; i++)
@@ -307,7 +294,7 @@ void vramd_runner_reaped(vramd *d, pid_t pid)
 static struct vramd_kid *unreaped_kid(vramd *d, uint32_t pid, bool *exited)
 {
     struct vramd_kid *k = kid_find(d, pid);
-    if (!k || !unreaped_child(pid, exited))
+    if (!k || !vram__proc_unreaped_child(pid, exited))
         return NULL;
     if (!k->start)
         k->start = vram__proc_start_ticks(pid);

@@ -70,6 +70,12 @@ uint64_t vram__proc_start_ticks(uint32_t pid);
  * not 0, is the same process. */
 bool vram__proc_alive(uint32_t pid, uint64_t start_ticks);
 
+/* Whether pid is a child of this process not reaped yet, asked without
+ * reaping it (waitid's WNOWAIT); *exited then says whether it has ended.
+ * Such a pid names its process alone, so its start (or its being alive) is
+ * known without a /proc read that races a reuse. */
+bool vram__proc_unreaped_child(uint32_t pid, bool *exited);
+
 /* This process's cgroup v2 folder (mount point + /proc/self/cgroup's path)
  * into buf; "" where there is no v2 hierarchy, the group is deleted, or the
  * path does not fit. */

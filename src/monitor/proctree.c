@@ -6,12 +6,14 @@
  * job's usage is that of its whole tree: the root and every process whose
  * chain of parents leads to it, read from /proc; or, for a job started in
  * its own process group, every process of that group (which orphans keep
- * even when re-parented).
+ * even when re-parented).  Also what /proc and waitid tell of one process:
+ * its group, its start, whether it lives, whether it is our unreaped child.
  */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "monitor/monitor.h"
 
@@ -243,6 +245,17 @@ bool vram__proc_alive(uint32_t pid, uint64_t start_ticks)
     /* A zombie has ended; in a container, PID 1 may take long to reap it. */
     char state = proc_state(pid);
     return state != 0 && state != 'Z' && state != 'X';
+}
+
+bool vram__proc_unreaped_child(uint32_t pid, bool *exited)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    if (!pid || waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return false;               /* ECHILD: not ours, or reaped */
+    if (exited)
+        *exited = si.si_pid != 0;
+    return true;
 }
 
 void vram__cgroup_self(char *buf, size_t cap)

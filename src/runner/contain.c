@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "monitor/monitor.h"
@@ -71,12 +70,8 @@ static uint64_t since_of(pid_t leader)
         if (started[i].leader == leader)
             since = started[i].since;
     pthread_mutex_unlock(&started_lock);
-    if (since == SINCE_UNREAD) {    /* read while its pid names it alone: our child, not reaped */
-        siginfo_t si;
-        memset(&si, 0, sizeof(si));
-        since = waitid(P_PID, (id_t)leader, &si, WEXITED | WNOHANG | WNOWAIT) == 0
-                    ? vram__proc_start_ticks((uint32_t)leader) : 0;
-    }
+    if (since == SINCE_UNREAD)      /* read while its pid names it alone: our child, not reaped */
+        since = vram__proc_unreaped_child((uint32_t)leader, NULL) ? vram__proc_start_ticks((uint32_t)leader) : 0;
     return since;
 }
 

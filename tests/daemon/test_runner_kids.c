@@ -5,6 +5,7 @@
  * vramd forked and has not reaped is alive until it ends (a zombie is not),
  * only with its own start time; once reaped, or for a process vramd did
  * not fork, /proc says, as before.  Child processes stand in for runners.
+ * The check under it, vram__proc_unreaped_child, is tested here too.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -87,4 +88,26 @@ TEST(a_remembered_pid_no_longer_ours_is_read_from_proc)
     CHECK(!vramd_runner_alive(&d, 0, 0));
     vramd_runner_kids_free(&d);
     CHECK(d.kids == NULL);
+}
+
+/* The check both vramd and the runner ask (monitor/proctree.c): a child
+ * of ours is known while unreaped, ended or not; once reaped, or a process
+ * we did not fork, it is not ours. */
+TEST(an_unreaped_child_is_ours_until_reaped)
+{
+    int release;
+    pid_t pid = stand_in(&release);
+    CHECK(pid > 0);
+    bool exited = true;
+    CHECK(vram__proc_unreaped_child((uint32_t)pid, &exited));
+    CHECK(!exited);
+    close(release);
+    CHECK(ended_unreaped(pid));
+    CHECK(vram__proc_unreaped_child((uint32_t)pid, &exited));
+    CHECK(exited);
+    CHECK(vram__proc_unreaped_child((uint32_t)pid, NULL));     /* asking did not reap it */
+    CHECK_EQ(waitpid(pid, NULL, 0), pid);
+    CHECK(!vram__proc_unreaped_child((uint32_t)pid, &exited));
+    CHECK(!vram__proc_unreaped_child((uint32_t)getppid(), &exited));
+    CHECK(!vram__proc_unreaped_child(0, &exited));
 }
