@@ -40,13 +40,17 @@ void vramd_wake(vramd *d)
     (void)w;
 }
 
+/* A grant the loop made itself (a lease that fit at once, or one freed in
+ * this round) is read in this round (loop_once), or else before the loop
+ * sleeps again: a byte through the wake pipe would cost it a round. */
 void vramd_post(vramd *d, vramd_msg *m)
 {
     pthread_mutex_lock(&d->inbox_lock);
     m->next = d->inbox;
     d->inbox = m;
     pthread_mutex_unlock(&d->inbox_lock);
-    vramd_wake(d);
+    if (!pthread_equal(pthread_self(), d->loop_thread))
+        vramd_wake(d);
 }
 
 vramd_grant *vramd_grant_new(vramd *d, int kind, uint64_t key)
@@ -491,7 +495,10 @@ static bool loop_once(vramd *d)
         short in = vramd_conn_may_ask(d, c, 0) ? POLLIN : 0;
         fds[n++] = (struct pollfd){ c->fd, (short)(in | (c->out.len ? POLLOUT : 0)), 0 };
     }
-    int r = poll(fds, n, LOOP_MS);
+    pthread_mutex_lock(&d->inbox_lock);
+    bool posted = d->inbox != NULL; /* by this thread, which did not wake itself */
+    pthread_mutex_unlock(&d->inbox_lock);
+    int r = poll(fds, n, posted ? 0 : LOOP_MS);
     bool go_on = true;
     pthread_mutex_lock(&d->lock);
     if (r > 0) {
@@ -522,8 +529,12 @@ static bool loop_once(vramd *d)
     free(who);
     /* The replies to what was read go first (a client waits for them);
      * reaping and the jobs' round run while it reads, and what they
-     * committed is synced at once after them. */
+     * committed is synced at once after them.  Grants this round made (a
+     * job that ended let the next one in) are started after its sync is
+     * asked, so that the start's reply does not wait for the fsync of the
+     * end before it. */
     sync_round(d);
+    handle_inbox(d);
     reap(d);
     vramd_jobs_tick(d);
     sync_round(d);
@@ -543,6 +554,7 @@ int vram_daemon_run(const vram_daemon_config *cfg)
     if (!d)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
     d->cfg = *cfg;
+    d->loop_thread = pthread_self();
     d->listen_fd = -1;
     d->lock_fd = -1;
     d->viewer_uid = VRAMD_ANY_VIEWER;

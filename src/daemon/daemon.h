@@ -233,6 +233,7 @@ struct vramd {
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;
     int wake[2];                    /* a byte here wakes the main loop */
+    pthread_t loop_thread;          /* whose posts need no wake: it reads the inbox before it sleeps */
     bool stopping;
 
     /* Runners whose job ended with no next job queued, waiting a little

@@ -924,10 +924,14 @@ static void enqueue(vramd *d, vramd_job *j)
 
 /* The held claim of the runner started ahead for j, answered now that the
  * start is written (as vramd_job_claim answers one that comes later). */
+static int claim(vramd *d, uint64_t id, uint32_t pid, bool stored, vram_lease_info *out);
+
+/* The claim its runner made ahead, answered now that the job has started:
+ * the store has it running already (start_runner wrote both at once). */
 static void answer_claim_ahead(vramd *d, vramd_job *j, uint64_t conn)
 {
     vram_lease_info lease;
-    int rc = vramd_job_claim(d, j->row.id, j->row.runner_pid, &lease);
+    int rc = claim(d, j->row.id, j->row.runner_pid, true, &lease);
     char why[256] = "";
     if (rc)
         vram__strlcpy(why, vram_last_error(), sizeof(why));
@@ -952,7 +956,10 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
         return rc;
     vram__job f = { .device = (int)lease->device, .lease_bytes = lease->bytes,
                     .runner_pid = (uint32_t)pid, .runner_start = vramd_runner_start(d, (uint32_t)pid) };
-    rc = save_kept(d, j) ? vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f)
+    /* A runner that claimed ahead gets it at once: started and claimed in
+     * one write (one store transaction a job fewer on the hand-over). */
+    int to = claim_conn ? VRAM__JOB_RUNNING : VRAM__JOB_STARTING;
+    rc = save_kept(d, j) ? vram__queue_move(d->queue, j->row.id, VRAM__JOB_QUEUED, to, &f)
                          : vram__fail(VRAM_ENOSPC, "job %llu's last move is not on disk yet",
                                       (unsigned long long)j->row.id);
     int gated = gate < 0 ? 0 : vramd_runner_gate(d, j->row.id, pid, gate, rc == 0);
@@ -1064,7 +1071,9 @@ static bool claimed_before(vramd *d, const vramd_job *j, uint32_t pid)
            j->row.runner_start && j->row.runner_start == vramd_runner_start(d, pid);
 }
 
-int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
+/* The claim of a starting job by runner pid; `stored`: its move to running
+ * is in the store already (written with its start: answer_claim_ahead). */
+static int claim(vramd *d, uint64_t id, uint32_t pid, bool stored, vram_lease_info *out)
 {
     vramd_job *j = vramd_job_find(d, id);
     if (!j)
@@ -1080,7 +1089,7 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
         return vram__fail(VRAM_EPERM, "job %llu was given to runner %u, not %u", (unsigned long long)id,
                           j->row.runner_pid, pid);
     vram__job f = { .device = -1, .runner_pid = pid, .runner_start = vramd_runner_start(d, pid) };
-    int rc = vram__queue_move(d->queue, id, VRAM__JOB_STARTING, VRAM__JOB_RUNNING, &f);
+    int rc = stored ? 0 : vram__queue_move(d->queue, id, VRAM__JOB_STARTING, VRAM__JOB_RUNNING, &f);
     if (rc)
         return rc;
     pthread_mutex_lock(&d->lock);
@@ -1092,6 +1101,11 @@ int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
     fill_claim(j, out);
     vramd_job_announce(d, j);
     return 0;
+}
+
+int vramd_job_claim(vramd *d, uint64_t id, uint32_t pid, vram_lease_info *out)
+{
+    return claim(d, id, pid, false, out);
 }
 
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req)

@@ -105,8 +105,10 @@ int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t
 int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n);
 
 /* Moves job id from state `from` to `to`, with the fields the move sets
- * (see queue.c; from == to is vram__queue_update).  Returns 0, or VRAM_EAGAIN when the job was not in `from`
- * (someone else moved it first). */
+ * (see queue.c; from == to is vram__queue_update; queued to running is a
+ * start whose runner had claimed it ahead, one write for both).  Returns 0,
+ * or VRAM_EAGAIN when the job was not in `from` (someone else moved it
+ * first). */
 int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__job *fields);
 
 /* Records what a job in `state` reports without moving it: its process

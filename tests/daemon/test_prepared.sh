@@ -10,6 +10,14 @@
 expect gate_only_for_daemon_jobs 2 "--gate: only vramd's runners" -- "$VRAM" run --gate 3 --vram 1GiB -- true
 
 start_daemon || exit 1
+# Every state a job passes through in the store, as vramd writes it (0
+# queued, 1 starting, 2 running): a trigger on the live queue logs each move.
+sqlite3 "$VRAM_DB" "CREATE TABLE moves (job INTEGER, from_state INTEGER, to_state INTEGER);
+    CREATE TRIGGER log_moves AFTER UPDATE OF state ON jobs WHEN OLD.state != NEW.state
+    BEGIN INSERT INTO moves VALUES (NEW.id, OLD.state, NEW.state); END;" ||
+    not_ok moves_logged "cannot add the trigger"
+moves_of() { sqlite3 "$VRAM_DB" "SELECT group_concat(from_state || '>' || to_state, ' ') FROM
+    (SELECT * FROM moves WHERE job = $1 ORDER BY rowid)" 2>&1; }
 # The runner of job $1 waiting (or running) under this daemon: its pid.
 runner_of() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | awk -v j="$1" '$0 ~ "--daemon-job " j " --gate 3 " { print $1 }'; }
 waiting() { ps -o args= --ppid "$daemon" 2>/dev/null | grep -c -- '--gate 3 '; }
@@ -64,6 +72,12 @@ else not_ok the_runner_started_ahead_ran_it "started ahead: pid '$rb'; ran by: '
 for j in "$b" "$c" "$e"; do
     if [ "$(ran_count "$j")" = 1 ]; then ok "job_ran_once_$j"; else not_ok "job_ran_once_$j" "$(cat "$tmp/ran")"; fi
 done
+# Its runner had claimed it ahead: started and claimed in one write, queued
+# to running; the holder's runner, forked at its turn, claimed it after.
+[ "$(moves_of "$b")" = "0>2 2>3" ] && ok claimed_ahead_is_one_write_to_running ||
+    not_ok claimed_ahead_is_one_write_to_running "moves of job $b: $(moves_of "$b")"
+[ "$(moves_of "$holder")" = "0>1 1>2 2>3" ] && ok forked_at_its_turn_starts_then_runs ||
+    not_ok forked_at_its_turn_starts_then_runs "moves of job $holder: $(moves_of "$holder")"
 if [ "$(ran_count "$a")" = 0 ]; then ok canceled_job_never_ran; else not_ok canceled_job_never_ran "$(cat "$tmp/ran")"; fi
 
 # vramd killed while a runner waits ahead: the runner ends (its gate reads

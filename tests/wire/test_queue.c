@@ -116,6 +116,35 @@ TEST(requeue_after_a_lost_runner)
     unlink(path);
 }
 
+/* A runner that claimed its job ahead gets it in one write: queued to
+ * running, with what the start sets (device, lease, runner, its start, one
+ * attempt more) and the claim's state; a second such move finds the job no
+ * longer queued. */
+TEST(queued_to_running_is_a_start_and_its_claim)
+{
+    vram__queue *q = fresh();
+    vram__job j = new_job("[\"x\"]");
+    CHECK_OK(vram__queue_add(q, &j, 1));
+    int changes = sqlite3_total_changes(vram__queue_db(q));
+    vram__job f = { .device = 1, .lease_bytes = 5ull << 30, .runner_pid = 4242, .runner_start = 777 };
+    CHECK_OK(vram__queue_move(q, j.id, VRAM__JOB_QUEUED, VRAM__JOB_RUNNING, &f));
+    CHECK_EQ(sqlite3_total_changes(vram__queue_db(q)) - changes, 1);
+    vram__job got;
+    CHECK_OK(vram__queue_get(q, j.id, &got));
+    CHECK_EQ(got.state, VRAM__JOB_RUNNING);
+    CHECK_EQ(got.device, 1);
+    CHECK_EQ_U64(got.lease_bytes, 5ull << 30);
+    CHECK_EQ(got.runner_pid, 4242u);
+    CHECK_EQ_U64(got.runner_start, 777);
+    CHECK_EQ(got.attempts, 1);
+    CHECK(got.started_ms > 0);
+    vram__job_clear(&got);
+    CHECK_ERR(vram__queue_move(q, j.id, VRAM__JOB_QUEUED, VRAM__JOB_RUNNING, &f), VRAM_EAGAIN);
+    vram__clear_error();
+    vram__queue_close(q);
+    unlink(path);
+}
+
 /* Runs of the statements the connection keeps (alive after each call), and
  * how many there are. */
 static uint64_t kept_runs(vram__queue *q, int *n, int *reprepared)
