@@ -6,7 +6,8 @@
 # a job costs at most one more fsync, at its end (ends that come together
 # share one; its steps between are written without one).  Counted with
 # strace on all the daemon's threads (its syncer thread fsyncs the queue's
-# log), so it skips without strace.
+# log), so it skips without strace.  Grants the loop makes itself are
+# handled in its round, without a wake-up through its pipe.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
@@ -23,7 +24,7 @@ wait_for_running() {
 }
 wait_for_running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
 
-strace -f -ttt -y -qq -s 64 -e trace=fdatasync,fsync,sendto,pwrite64,sync_file_range -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
+strace -f -ttt -y -qq -s 64 -e trace=fdatasync,fsync,sendto,pwrite64,sync_file_range,write -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
 tracer=$!
 sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
 if ! kill -0 "$tracer" 2>/dev/null; then
@@ -157,5 +158,11 @@ sleep 0.3
 n=$(($(syncs) - singles))
 if [ "$n" -ge 2 ] && [ "$n" -le 10 ]; then ok at_most_one_fsync_a_job_end
 else not_ok at_most_one_fsync_a_job_end "$n fsyncs for the group, then 9 ends (2 to 10 wanted): $(cat "$tmp/strace")"; fi
+# Grants the loop made itself (a cancel's refusal, a job's end letting the
+# next ones in) were handled in the loop's round: none woke it through its
+# pipe, a round each.
 kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
+woke=$(grep -c 'write([0-9]*<pipe:\[[0-9]*\]>, "\\1", 1)' "$tmp/strace")
+if [ "$woke" = 0 ]; then ok grants_the_loop_made_need_no_wake
+else not_ok grants_the_loop_made_need_no_wake "$woke wake-ups through the pipe: $(grep '<pipe:' "$tmp/strace" | head -5)"; fi
 finish
