@@ -922,12 +922,11 @@ static void enqueue(vramd *d, vramd_job *j)
 
 /* ---- runners ------------------------------------------------------------------------------- */
 
-/* The held claim of the runner started ahead for j, answered now that the
- * start is written (as vramd_job_claim answers one that comes later). */
 static int claim(vramd *d, uint64_t id, uint32_t pid, bool stored, vram_lease_info *out);
 
-/* The claim its runner made ahead, answered now that the job has started:
- * the store has it running already (start_runner wrote both at once). */
+/* The held claim of the runner started ahead for j, answered now that the
+ * start is written, as vramd_job_claim answers one that comes later; the
+ * store has the job running already (start_runner wrote both at once). */
 static void answer_claim_ahead(vramd *d, vramd_job *j, uint64_t conn)
 {
     vram_lease_info lease;

@@ -32,8 +32,8 @@
 /* The statements of the paths every job takes are prepared once, on first
  * use, and kept with the connection (reset and their bindings cleared after
  * each use, finalized at close): parsing SQL was a twentieth of vramd's CPU. */
-enum { MOVE_STARTING, MOVE_RUNNING, MOVE_QUEUED, MOVE_END, MOVE_UPDATE, MOVE_STARTED, MOVE_KINDS };
-/* by target; from == to: update; queued to running: started and claimed at once */
+enum { MOVE_START, MOVE_RUNNING, MOVE_QUEUED, MOVE_END, MOVE_UPDATE, MOVE_KINDS };
+/* by target; from queued: a start (to running when its runner had claimed it ahead); from == to: update */
 
 struct vram__queue {
     sqlite3 *db;
@@ -489,9 +489,10 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
         f = &none;
     const char *sql;
     int kind;
-    switch (to) {
+    bool start = from == VRAM__JOB_QUEUED && (to == VRAM__JOB_STARTING || to == VRAM__JOB_RUNNING);
+    switch (start ? VRAM__JOB_STARTING : to) {
     case VRAM__JOB_STARTING:
-        kind = MOVE_STARTING;
+        kind = MOVE_START;
         sql = "UPDATE jobs SET state=?3, device=?4, lease_bytes=?5, started_ms=?6,"
               " runner_pid=?7, runner_start=?8, attempts=attempts+1 WHERE id=?1 AND state=?2";
         break;
@@ -511,11 +512,6 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
         kind = MOVE_END;
         sql = "UPDATE jobs SET state=?3, ended_ms=?6, exit_status=?10, outcome=?11,"   /* never needed */
               " peak_bytes=MAX(peak_bytes, ?12), note=?13, env='{}' WHERE id=?1 AND state=?2";  /* again, goes */
-    }
-    if (from == VRAM__JOB_QUEUED && to == VRAM__JOB_RUNNING) {
-        kind = MOVE_STARTED;        /* a runner that asked ahead: its start and its claim */
-        sql = "UPDATE jobs SET state=?3, device=?4, lease_bytes=?5, started_ms=?6,"
-              " runner_pid=?7, runner_start=?8, attempts=attempts+1 WHERE id=?1 AND state=?2";
     }
     if (from == to) {
         kind = MOVE_UPDATE;
