@@ -23,5 +23,14 @@ stop_daemon() { [ -n "$daemon" ] && kill -TERM $daemon 2>/dev/null && wait $daem
 # (parked, VRAMD_PARK_MS) and takes its user's next job under its first
 # job's argv; a test that finds a job's runner by its argv waits for this.
 no_runners() { [ -z "$(ps -o pid= --ppid "$daemon" 2>/dev/null)" ]; }
+# each_job_ran_once FILE N: FILE has N lines, each from another job (the
+# job's VRAM_JOB first on its line): every job ran, and none twice.
+each_job_ran_once() {
+    if [ "$(wc -l <"$1")" = "$2" ] && [ "$(awk '{print $1}' "$1" | sort -u | wc -l)" = "$2" ]; then
+        ok each_job_ran_once
+    else
+        not_ok each_job_ran_once "$(cat "$1")"
+    fi
+}
 dashboard_url() { grep -o 'dashboard http://[0-9.:]*/' "$tmp/daemon.log" | tail -1 | cut -d' ' -f2; }
 trap 'stop_daemon; rm -rf "$tmp"' EXIT

@@ -32,11 +32,7 @@ done
 touch "$tmp/GO"
 "$VRAM" wait "${jobs[@]}" --timeout 60 >/dev/null 2>&1
 
-if [ "$(wc -l <"$tmp/ran")" = 6 ] && [ "$(awk '{print $1}' "$tmp/ran" | sort -u | wc -l)" = 6 ]; then
-    ok each_job_ran_once
-else
-    not_ok each_job_ran_once "$(cat "$tmp/ran")"
-fi
+each_job_ran_once "$tmp/ran" 6
 runners=$(awk '{print $2}' "$tmp/ran" | sort -u | wc -l)
 if [ "$runners" -lt 6 ]; then ok runners_reused; else not_ok runners_reused "6 jobs, $runners runners: $(cat "$tmp/ran")"; fi
 misplaced=""

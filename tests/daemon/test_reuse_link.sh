@@ -24,11 +24,7 @@ done
 touch "$tmp/GO"
 "$VRAM" wait "${jobs[@]}" --timeout 60 >/dev/null 2>&1
 
-if [ "$(wc -l <"$tmp/ran")" = 5 ] && [ "$(awk '{print $1}' "$tmp/ran" | sort -u | wc -l)" = 5 ]; then
-    ok each_job_ran_once
-else
-    not_ok each_job_ran_once "$(cat "$tmp/ran")"
-fi
+each_job_ran_once "$tmp/ran" 5
 # For each runner that ran two jobs or more: a socket all of them saw.
 verdict=$(python3 - "$tmp/ran" <<'PY'
 import sys
