@@ -289,8 +289,8 @@ void vramd_runner_reaped(vramd *d, pid_t pid)
         }
 }
 
-/* pid as an unreaped runner of ours (*exited: whether it has ended), its
- * start read the first time; NULL when it is not one: ask /proc. */
+/* pid as an unreaped runner of ours (*exited, when asked: whether it has
+ * ended), its start read the first time; NULL when it is not one: ask /proc. */
 static struct vramd_kid *unreaped_kid(vramd *d, uint32_t pid, bool *exited)
 {
     struct vramd_kid *k = kid_find(d, pid);
@@ -303,8 +303,7 @@ static struct vramd_kid *unreaped_kid(vramd *d, uint32_t pid, bool *exited)
 
 uint64_t vramd_runner_start(vramd *d, uint32_t pid)
 {
-    bool exited;
-    struct vramd_kid *k = unreaped_kid(d, pid, &exited);
+    struct vramd_kid *k = unreaped_kid(d, pid, NULL);
     return k ? k->start : vram__proc_start_ticks(pid);
 }
 
