@@ -71,7 +71,9 @@ round_tsp() {
     local d=$work/t$((serial += 1)); mkdir "$d"; mkfifo "$d/fifo"
     export TS_SOCKET=$d/ts.sock TMPDIR=$d TS_SLOTS=2
     tsp -S 2 >/dev/null
-    tsp sh -c "read x < $d/fifo" >/dev/null && tsp sh -c "read x < $d/fifo" >/dev/null || fail "a tsp submit failed"
+    # The FIFO is the holders' argument, never part of their script (--dir is the user's text).
+    tsp sh -c 'read x <"$1"' sh "$d/fifo" >/dev/null && tsp sh -c 'read x <"$1"' sh "$d/fifo" >/dev/null ||
+        fail "a tsp submit failed"
     local i last=0
     for ((i = 0; i < jobs; i++)); do last=$(tsp true) || fail "a tsp submit failed"; done
     sleep 1
@@ -90,7 +92,7 @@ round_vram() {
     local i last
     for ((i = 0; i < 200; i++)); do [ -S "$d/vramd.sock" ] && break; sleep 0.05; done
     for ((i = 0; i < 2; i++)); do
-        "$vram" submit --vram 10GiB -- sh -c "read x < $d/fifo" >/dev/null || fail "a vram submit failed"
+        "$vram" submit --vram 10GiB -- sh -c 'read x <"$1"' sh "$d/fifo" >/dev/null || fail "a vram submit failed"
     done
     for ((i = 0; i < jobs; i++)); do last=$("$vram" submit --vram 10GiB -- true) || fail "a vram submit failed"; done
     sleep 1

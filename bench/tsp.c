@@ -7,7 +7,9 @@
  *                   [--dir DIR]
  *
  * --dir: where the servers' folders go (default /tmp): both sides' job
- * output files, and vramd's queue and its log.  On a file system where
+ * output files, and vramd's queue and its log (the folder is passed to the
+ * jobs as an argument, never pasted into their shell text).  --only runs
+ * one part and shows its rows alone.  A bad option exits 2, naming it.  On a file system where
  * making a file is dear (ext4 without a journal skips every inode freed in
  * the last minute), `--dir /dev/shm` shows what is the disk's share.
  *
@@ -444,12 +446,12 @@ static int handovers(enum side s, int k, double *lat, int at)
 {
     if (s == TSP ? start_tsp(1) : start_vramd())
         return at;
-    char dir[200], job[700], gate[900];
+    char dir[200];
     snprintf(dir, sizeof(dir), "%s/s%d", top, serial);
-    snprintf(job, sizeof(job), "date +%%s%%N >>%s/S; date +%%s%%N >>%s/E", dir, dir);
-    snprintf(gate, sizeof(gate), "date +%%s%%N >>%s/S; while [ ! -e %s/GO ]; do sleep 0.01; done; "
-             "date +%%s%%N >>%s/E", dir, dir, dir);
-    char *gate_cmd[] = { "sh", "-c", gate, NULL }, *job_cmd[] = { "sh", "-c", job, NULL };
+    /* The folder is the jobs' argument, never part of their script (--dir is the user's text). */
+    char job[] = "date +%s%N >>\"$1/S\"; date +%s%N >>\"$1/E\"";
+    char gate[] = "date +%s%N >>\"$1/S\"; while [ ! -e \"$1/GO\" ]; do sleep 0.01; done; date +%s%N >>\"$1/E\"";
+    char *gate_cmd[] = { "sh", "-c", gate, "sh", dir, NULL }, *job_cmd[] = { "sh", "-c", job, "sh", dir, NULL };
     cli_submit(s, "14GiB", gate_cmd);
     for (int i = 0; i < k; i++)
         cli_submit(s, "14GiB", job_cmd);
@@ -509,11 +511,11 @@ static double trivial_jobs(enum side s, int n, bool gated)
         return -1;
     if (s == VRAM && vram_client_open(sock_path, &c))
         return -1;
-    char dir[200], go[260], gate[600];
+    char dir[200], go[260];
     snprintf(dir, sizeof(dir), "%s/s%d", top, serial);
     snprintf(go, sizeof(go), "%s/GO", dir);
-    snprintf(gate, sizeof(gate), "while [ ! -e %s ]; do sleep 0.01; done", go);
-    char *gate_cmd[] = { "sh", "-c", gate, NULL }, *cmd[] = { "true", NULL };
+    char gate[] = "while [ ! -e \"$1\" ]; do sleep 0.01; done";
+    char *gate_cmd[] = { "sh", "-c", gate, "sh", go, NULL }, *cmd[] = { "true", NULL };
     int first = 0;
     for (int i = 0; gated && i < 2; i++, first++)
         cli_submit(s, "10GiB", gate_cmd);
@@ -835,16 +837,47 @@ int main(int argc, char **argv)
 {
     int rounds = 3;
     const char *only = "", *where = "/tmp";
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--rounds"))
-            rounds = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--only"))
-            only = argv[i + 1];
-        else if (!strcmp(argv[i], "--dir"))
-            where = argv[i + 1];
+    static const char *const parts[] = { "start", "submits", "handover", "jobs", "durable" };
+    for (int i = 1; i < argc; i += 2) {
+        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+            printf("usage: bench/tsp [--rounds 1-%d] [--seconds S] [--only start|submits|handover|jobs|durable]"
+                   " [--dir DIR]\n", MAX_ROUNDS);
+            return 0;
+        }
+        bool known = !strcmp(opt, "--rounds") || !strcmp(opt, "--only") || !strcmp(opt, "--dir") ||
+                     !strcmp(opt, "--seconds");
+        if (!known || !val) {
+            fprintf(stderr, known ? "bench/tsp: %s needs a value (see --help)\n"
+                                  : "bench/tsp: unknown option '%s' (see --help)\n", opt);
+            return 2;
+        }
+        char *end = NULL;
+        if (!strcmp(opt, "--rounds")) {
+            long n = strtol(val, &end, 10);
+            if (end == val || *end || n < 1 || n > MAX_ROUNDS) {
+                fprintf(stderr, "bench/tsp: --rounds takes 1 to %d, not '%s'\n", MAX_ROUNDS, val);
+                return 2;
+            }
+            rounds = (int)n;
+        } else if (!strcmp(opt, "--only")) {
+            only = val;
+            bool found = false;
+            for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
+                found = found || !strcmp(val, parts[k]);
+            if (!found) {
+                fprintf(stderr, "bench/tsp: --only takes start, submits, handover, jobs or durable, not '%s'\n",
+                        val);
+                return 2;
+            }
+        } else if (!strcmp(opt, "--dir")) {
+            where = val;
+        } else if (!(strtod(val, &end) > 0) || *end) {
+            fprintf(stderr, "bench/tsp: --seconds takes a number of seconds above 0, not '%s'\n", val);
+            return 2;
+        }
+    }
 #define DO(name) (!*only || !strcmp(only, name))
-    if (rounds < 1 || rounds > MAX_ROUNDS)
-        rounds = 3;
     seconds = bench_seconds(argc, argv, seconds);
     if (!bench_build_dir(build, sizeof(build))) {
         fprintf(stderr, "bench/tsp: cannot tell which build this is (/proc/self/exe)\n");
@@ -929,40 +962,45 @@ int main(int argc, char **argv)
            "vram against tsp", "note");
     printf("|------------------------------------------------|------------------|------------------|"
            "----------------------------------|------\n");
-    row("CLI start (tsp -V, vram --version)", "ms", v[START][TSP], v[START][VRAM], rounds, true, why,
-        "median of 300 starts each, taken in turn");
-    row("CLI start (tsp -V, vram submit)", "ms", v[SUBMIT_START][TSP], v[SUBMIT_START][VRAM],
-        rounds, true, why, "the same; the submit up to its connect (no daemon there)");
-    row("list with a server (tsp -l, vram queue)", "ms", v[LIST_WALL][TSP], v[LIST_WALL][VRAM], rounds, true,
-        why, "one job listed, 300 each in turn; start to exit");
-    row("submit with a server (tsp true, vram submit)", "ms", v[SUBMIT_WALL][TSP],
-        v[SUBMIT_WALL][VRAM], rounds, true, why, "start to exit, 300 each in turn; vramd fsyncs first");
-    row("the same, the command's own CPU time", "ms", v[SUBMIT_CPU][TSP], v[SUBMIT_CPU][VRAM],
-        rounds, true, why, "user + system of the command (wait4), its server's left out");
-    row("vramd's side of it: connect, submit, reply", "ms", v[SUBMIT_RT][TSP], v[SUBMIT_RT][VRAM], rounds,
-        true, NULL, "the C client, a connection a submit (tsp keeps no disk copy)");
-    row("of which the disk: one fsync'ed SQLite row", "ms", v[SUBMIT_SYNC][TSP], v[SUBMIT_SYNC][VRAM],
-        rounds, true, NULL, "a bare WAL loop, synchronous=FULL, same disk");
-    row("CLI submits in a row", "/s", v[ROW1][TSP], v[ROW1][VRAM], rounds, false, why,
-        "100 `true` jobs behind one that holds the slot");
-    row("CLI submits, 8 submitters at once", "/s", v[ROW8][TSP], v[ROW8][VRAM], rounds, false, why,
-        "the same from 8 processes");
+    /* Only what was measured (--only) is shown. */
+    if (DO("start")) {
+        row("CLI start (tsp -V, vram --version)", "ms", v[START][TSP], v[START][VRAM], rounds, true, why,
+            "median of 300 starts each, taken in turn");
+        row("CLI start (tsp -V, vram submit)", "ms", v[SUBMIT_START][TSP], v[SUBMIT_START][VRAM],
+            rounds, true, why, "the same; the submit up to its connect (no daemon there)");
+        row("list with a server (tsp -l, vram queue)", "ms", v[LIST_WALL][TSP], v[LIST_WALL][VRAM], rounds, true,
+            why, "one job listed, 300 each in turn; start to exit");
+        row("submit with a server (tsp true, vram submit)", "ms", v[SUBMIT_WALL][TSP],
+            v[SUBMIT_WALL][VRAM], rounds, true, why, "start to exit, 300 each in turn; vramd fsyncs first");
+        row("the same, the command's own CPU time", "ms", v[SUBMIT_CPU][TSP], v[SUBMIT_CPU][VRAM],
+            rounds, true, why, "user + system of the command (wait4), its server's left out");
+        row("vramd's side of it: connect, submit, reply", "ms", v[SUBMIT_RT][TSP], v[SUBMIT_RT][VRAM], rounds,
+            true, NULL, "the C client, a connection a submit (tsp keeps no disk copy)");
+        row("of which the disk: one fsync'ed SQLite row", "ms", v[SUBMIT_SYNC][TSP], v[SUBMIT_SYNC][VRAM],
+            rounds, true, NULL, "a bare WAL loop, synchronous=FULL, same disk");
+    }
+    if (DO("submits")) {
+        row("CLI submits in a row", "/s", v[ROW1][TSP], v[ROW1][VRAM], rounds, false, why,
+            "100 `true` jobs behind one that holds the slot");
+        row("CLI submits, 8 submitters at once", "/s", v[ROW8][TSP], v[ROW8][VRAM], rounds, false, why,
+            "the same from 8 processes");
+    }
     double l50[2], l99[2];
     for (int s = 0; s < 2; s++) {
         l50[s] = pct(lat[s], nlat[s], 0.5);
         l99[s] = pct(lat[s], nlat[s], 0.99);
     }
-    row("end to next start, 1 slot, p50", "ms", &l50[TSP], &l50[VRAM], 1, true, why,
-        "jobs stamp date +%s%N");
-    row("end to next start, 1 slot, p99", "ms", &l99[TSP], &l99[VRAM], 1, true, why, "");
-    row("200 `true` jobs, 2 slots", "s", v[JOBS][TSP], v[JOBS][VRAM], rounds, true, why,
-        "first submit to last end");
-    row("the same, queued first: run time alone", "s", v[JOBS_RUN][TSP], v[JOBS_RUN][VRAM], rounds, true,
-        why, "behind 2 jobs holding the slots; their end to the last end");
-    printf("\n| %-46s | %-16s | %-16s | %-32s | %s\n", "durable submits (C client)", "bare SQLite",
-           "vramd", "vramd against the loop", "goal");
-    printf("|------------------------------------------------|------------------|------------------|"
-           "----------------------------------|------\n");
+    if (DO("handover")) {
+        row("end to next start, 1 slot, p50", "ms", &l50[TSP], &l50[VRAM], 1, true, why,
+            "jobs stamp date +%s%N");
+        row("end to next start, 1 slot, p99", "ms", &l99[TSP], &l99[VRAM], 1, true, why, "");
+    }
+    if (DO("jobs")) {
+        row("200 `true` jobs, 2 slots", "s", v[JOBS][TSP], v[JOBS][VRAM], rounds, true, why,
+            "first submit to last end");
+        row("the same, queued first: run time alone", "s", v[JOBS_RUN][TSP], v[JOBS_RUN][VRAM], rounds, true,
+            why, "behind 2 jobs holding the slots; their end to the last end");
+    }
     double m[4];
     double tmp[4][MAX_ROUNDS];
     for (int i = 0; i < 4; i++) {
@@ -970,32 +1008,38 @@ int main(int argc, char **argv)
         memcpy(tmp[i], v[idx][i % 2 ? VRAM : TSP], sizeof(double) * (size_t)rounds);
         m[i] = median(tmp[i], rounds);
     }
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | >= 0.8: %s\n",
-           "1 client (loop: 1 row a transaction)", m[0], m[1], m[0] > 0 ? m[1] / m[0] : 0,
-           m[0] > 0 && m[1] >= 0.8 * m[0] ? "met" : "NOT MET");
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | > 1: %s\n",
-           "8 clients (loop: 1 row a transaction)", m[0], m[3], m[0] > 0 ? m[3] / m[0] : 0,
-           m[0] > 0 && m[3] > m[0] ? "met" : "NOT MET");
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (stricter: > 1 %s)\n",
-           "8 clients (loop: 8 rows a transaction)", m[2], m[3], m[2] > 0 ? m[3] / m[2] : 0,
-           m[2] > 0 && m[3] > m[2] ? "met" : "not met");
-    memcpy(tmp[0], v[SQL1W][TSP], sizeof(double) * (size_t)rounds);
-    double warm = median(tmp[0], rounds);
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (its log full size: >= 0.8 %s)\n",
-           "1 client (loop: 1 row, its log full size)", warm, m[1], warm > 0 ? m[1] / warm : 0,
-           warm > 0 && m[1] >= 0.8 * warm ? "met" : "not met");
-    memcpy(tmp[0], v[PAIRED][TSP], sizeof(double) * (size_t)rounds);
-    memcpy(tmp[1], v[PAIRED][VRAM], sizeof(double) * (size_t)rounds);
-    double pb = median(tmp[0], rounds), pv = median(tmp[1], rounds);
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (paired: >= 0.8 %s)\n",
-           "1 client, in turn with that loop's commits", pb, pv, pb > 0 ? pv / pb : 0,
-           pb > 0 && pv >= 0.8 * pb ? "met" : "not met");
-    memcpy(tmp[2], v[MINIMAL][VRAM], sizeof(double) * (size_t)rounds);
-    double pm = median(tmp[2], rounds);
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (any server's floor)\n",
-           "in turn: a minimal server (read, fsync, reply)", pb, pm, pb > 0 ? pm / pb : 0);
-    printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f |\n", "vramd against that minimal server", pm, pv,
-           pm > 0 ? pv / pm : 0);
+    if (DO("durable")) {
+        printf("\n| %-46s | %-16s | %-16s | %-32s | %s\n", "durable submits (C client)", "bare SQLite",
+               "vramd", "vramd against the loop", "goal");
+        printf("|------------------------------------------------|------------------|------------------|"
+               "----------------------------------|------\n");
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | >= 0.8: %s\n",
+               "1 client (loop: 1 row a transaction)", m[0], m[1], m[0] > 0 ? m[1] / m[0] : 0,
+               m[0] > 0 && m[1] >= 0.8 * m[0] ? "met" : "NOT MET");
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | > 1: %s\n",
+               "8 clients (loop: 1 row a transaction)", m[0], m[3], m[0] > 0 ? m[3] / m[0] : 0,
+               m[0] > 0 && m[3] > m[0] ? "met" : "NOT MET");
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (stricter: > 1 %s)\n",
+               "8 clients (loop: 8 rows a transaction)", m[2], m[3], m[2] > 0 ? m[3] / m[2] : 0,
+               m[2] > 0 && m[3] > m[2] ? "met" : "not met");
+        memcpy(tmp[0], v[SQL1W][TSP], sizeof(double) * (size_t)rounds);
+        double warm = median(tmp[0], rounds);
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (its log full size: >= 0.8 %s)\n",
+               "1 client (loop: 1 row, its log full size)", warm, m[1], warm > 0 ? m[1] / warm : 0,
+               warm > 0 && m[1] >= 0.8 * warm ? "met" : "not met");
+        memcpy(tmp[0], v[PAIRED][TSP], sizeof(double) * (size_t)rounds);
+        memcpy(tmp[1], v[PAIRED][VRAM], sizeof(double) * (size_t)rounds);
+        double pb = median(tmp[0], rounds), pv = median(tmp[1], rounds);
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (paired: >= 0.8 %s)\n",
+               "1 client, in turn with that loop's commits", pb, pv, pb > 0 ? pv / pb : 0,
+               pb > 0 && pv >= 0.8 * pb ? "met" : "not met");
+        memcpy(tmp[2], v[MINIMAL][VRAM], sizeof(double) * (size_t)rounds);
+        double pm = median(tmp[2], rounds);
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f | (any server's floor)\n",
+               "in turn: a minimal server (read, fsync, reply)", pb, pm, pb > 0 ? pm / pb : 0);
+        printf("| %-46s | %12.0f /s  | %12.0f /s  | %-32.2f |\n", "vramd against that minimal server", pm, pv,
+               pm > 0 ? pv / pm : 0);
+    }
     if (DO("start")) {
         goal_vs_tsp("CLI start: vram --version against tsp -V", v[START][TSP], v[START][VRAM], rounds, true,
                     "ms");
@@ -1024,7 +1068,6 @@ int main(int argc, char **argv)
                    "%.2f (%.0f /s against %.0f /s)", m[3] / m[0], m[3], m[0]);
     }
     printf("\nA negative rate means some submits failed.  Server folders under %s are removed.\n", top);
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
-    return system(cmd) == 0 ? 0 : 1;
+    char *rm[] = { "rm", "-rf", "--", top, NULL };  /* --dir is the user's text: no shell */
+    return run_argv(rm, NULL, 0) == 0 ? 0 : 1;
 }
