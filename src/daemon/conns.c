@@ -94,6 +94,9 @@ void vramd_conn_accept(vramd *d)
         vram__buf_init(&c->out);
         c->next = d->conns;
         d->conns = c;
+        /* A client sends its request as soon as it is connected: read now,
+         * not a poll round later (nothing there yet: poll says when). */
+        vramd_conn_readable(d, c);
     }
 }
 
@@ -802,6 +805,7 @@ static void flush_submits(vramd *d, submit_batch *s)
             else
                 reply_submitted(d, s->conn[i], &s->req[i], rows[i].id);
         }
+        d->round_submitted = true;
     }
     for (size_t i = 0; i < s->n; i++)
         vram__request_free(&s->req[i]);

@@ -306,28 +306,48 @@ static void close_all(vramd *d)
 
 /* ---- the syncer ---------------------------------------------------------------- */
 
+/* What an fsync takes is measured, and one quicker than this is made by the
+ * loop at the end of its round: handing it to the syncer thread and back
+ * costs two wake-ups, which on a quick disk is more than the fsync, and
+ * what waits on the loop meanwhile waits less than this.  A slower disk's
+ * fsync is the thread's, and the loop goes on with other clients. */
+#define INLINE_SYNC_MAX_US 1000
+
+/* One fsync of the queue's log; folds its time into d->sync_us and marks
+ * everything asked up to target as synced.  Called with sync_lock not held
+ * and sync_busy set by the caller: one fsync at a time, by either thread. */
+static void sync_now(vramd *d, uint64_t target)
+{
+    uint64_t t0 = vram__now_ns();
+    int r;
+    while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
+        ;
+    if (r != 0)
+        vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
+    uint64_t us = (vram__now_ns() - t0) / 1000;
+    pthread_mutex_lock(&d->sync_lock);
+    d->sync_us = d->sync_us ? (d->sync_us * 7 + us) / 8 : us;
+    if (d->sync_done < target)
+        d->sync_done = target;
+    d->sync_busy = false;
+    pthread_mutex_unlock(&d->sync_lock);
+}
+
 /* fsyncs the queue's log for every round asked, many at once when they
  * pile up while it syncs; wakes the loop to send what waited. */
 static void *syncer_main(void *arg)
 {
     vramd *d = arg;
-    int fd = vram__queue_log_fd(d->queue);
     pthread_mutex_lock(&d->sync_lock);
     for (;;) {
-        while (!d->sync_stop && d->sync_done >= d->sync_want)
+        while (!d->sync_stop && (d->sync_done >= d->sync_want || d->sync_busy))
             pthread_cond_wait(&d->sync_cond, &d->sync_lock);
         if (d->sync_done >= d->sync_want)
-            break;                  /* stopping, and nothing left */
+            break;                  /* stopping (the loop has stopped too), and nothing left */
         uint64_t target = d->sync_want;
+        d->sync_busy = true;
         pthread_mutex_unlock(&d->sync_lock);
-        int r;
-        while ((r = fdatasync(fd)) != 0 && errno == EINTR)
-            ;
-        if (r != 0)
-            vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
-        pthread_mutex_lock(&d->sync_lock);
-        d->sync_done = target;
-        pthread_mutex_unlock(&d->sync_lock);
+        sync_now(d, target);
         ssize_t w = write(d->wake[1], "s", 1);
         (void)w;
         pthread_mutex_lock(&d->sync_lock);
@@ -398,36 +418,66 @@ static bool only_waiting(vramd *d)
     return held == 1 && idle;
 }
 
-/* End of a round: asks for its sync when it committed something, and
- * sends the replies of the rounds already synced.  When the syncer is idle
- * and the loop has nothing else to do meanwhile (one client's submits in a
- * row), the fsync is made here: handing it to the thread and back would
- * only add two wake-ups to that client's wait. */
-static void sync_round(vramd *d)
+/* Mid-round: what the round committed so far is asked to be synced (the
+ * replies about it wait for that), so that what the rest of the round does
+ * (a grant's start, a claim's answer) is not held behind it; and the
+ * replies of rounds synced meanwhile go.  When submits are among it and an
+ * fsync is quick, the loop makes it now: their clients wait for nothing
+ * else, and the grants that follow (the job just submitted starting) can
+ * wait that long.  A slow fsync is handed to the syncer now, to run beside
+ * the rest of the round. */
+static void sync_ask(vramd *d)
 {
     if (!d->syncer_on)
         return;
     bool unsynced = d->round_unsynced || vram__queue_take_unsynced(d->queue);
-    d->round_unsynced = false;
+    bool submitted = d->round_submitted;
+    d->round_unsynced = d->round_submitted = false;
     pthread_mutex_lock(&d->sync_lock);
-    bool inline_sync = unsynced && d->sync_done == d->sync_want && only_waiting(d);
     if (unsynced)
         d->sync_want++;
-    if (unsynced && !inline_sync)
+    bool slow = d->sync_us >= INLINE_SYNC_MAX_US;
+    bool now = unsynced && submitted && !slow && !d->sync_busy;
+    if (now)
+        d->sync_busy = true;
+    else if (unsynced && slow)
         pthread_cond_signal(&d->sync_cond);
     uint64_t target = d->sync_want;
     pthread_mutex_unlock(&d->sync_lock);
-    if (inline_sync) {
-        int r;
-        while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
-            ;
-        if (r != 0)
-            vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
-        pthread_mutex_lock(&d->sync_lock);
-        if (d->sync_done < target)
-            d->sync_done = target;
-        pthread_mutex_unlock(&d->sync_lock);
-    }
+    if (now)
+        sync_now(d, target);
+    pthread_mutex_lock(&d->sync_lock);
+    uint64_t done = d->sync_done;
+    pthread_mutex_unlock(&d->sync_lock);
+    vramd_conns_release(d, done);
+}
+
+/* End of a round: what it asked is synced, and the replies of the rounds
+ * synced go.  The loop makes the fsync itself when none is under way and
+ * an fsync is quick (INLINE_SYNC_MAX_US), or when it has nothing else to
+ * do meanwhile (one client's submits in a row); else the syncer thread
+ * makes it and wakes the loop when it is done. */
+static void sync_round(vramd *d)
+{
+    if (!d->syncer_on)
+        return;
+    sync_ask(d);
+    pthread_mutex_lock(&d->sync_lock);
+    uint64_t target = d->sync_want;
+    bool due = d->sync_done < target && !d->sync_busy;
+    bool quick = d->sync_us < INLINE_SYNC_MAX_US;
+    pthread_mutex_unlock(&d->sync_lock);
+    bool inline_sync = due && (quick || only_waiting(d));
+    pthread_mutex_lock(&d->sync_lock);
+    if (inline_sync && !d->sync_busy)
+        d->sync_busy = true;        /* the syncer, should it wake, leaves it to the loop */
+    else
+        inline_sync = false;
+    if (due && !inline_sync)
+        pthread_cond_signal(&d->sync_cond);
+    pthread_mutex_unlock(&d->sync_lock);
+    if (inline_sync)
+        sync_now(d, target);
     pthread_mutex_lock(&d->sync_lock);
     uint64_t done = d->sync_done;
     pthread_mutex_unlock(&d->sync_lock);
@@ -533,7 +583,7 @@ static bool loop_once(vramd *d)
      * job that ended let the next one in) are started after its sync is
      * asked, so that the start's reply does not wait for the fsync of the
      * end before it. */
-    sync_round(d);
+    sync_ask(d);
     handle_inbox(d);
     reap(d);
     vramd_jobs_tick(d);

@@ -219,16 +219,21 @@ struct vramd {
     size_t nnames, cap_names;
 
     /* The syncer (daemon.c): one fsync of the queue's log for everything
-     * committed in one loop round (submits, ends), off the main loop;
-     * replies about them wait in their client's `held` until it is done. */
+     * committed in one loop round (submits, ends), made by the loop itself
+     * when an fsync is quick (at once for submits, after the round's grants
+     * for the rest), else by the syncer thread beside the loop; replies
+     * about them wait in their client's `held` until it is done. */
     bool syncer_on;
     pthread_t syncer;
     pthread_mutex_t sync_lock;
     pthread_cond_t sync_cond;
     uint64_t sync_want, sync_done;  /* rounds asked to be synced, and synced (under sync_lock) */
     uint64_t sync_floor;            /* the sync made at the start, that every reply waits for */
+    bool sync_busy;                 /* an fsync is under way, by either thread (under sync_lock) */
+    uint64_t sync_us;               /* how long an fsync takes, a moving average (under sync_lock) */
     bool sync_stop;
     bool round_unsynced;            /* this round committed what waits for a sync */
+    bool round_submitted;           /* among it, submits: their clients wait for that sync */
 
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;

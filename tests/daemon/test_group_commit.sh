@@ -5,9 +5,11 @@
 # an fsync that began after their row was written;
 # a job costs at most one more fsync, at its end (ends that come together
 # share one; its steps between are written without one).  Counted with
-# strace on all the daemon's threads (its syncer thread fsyncs the queue's
-# log), so it skips without strace.  Grants the loop makes itself are
-# handled in its round, without a wake-up through its pipe.
+# strace on all the daemon's threads (the loop or its syncer thread fsyncs
+# the queue's log), so it skips without strace; never two fsyncs at once.
+# Grants the loop makes itself are handled in its round, without a wake-up
+# through its pipe.  A client's request is read in the round that accepts
+# its connection.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
@@ -165,4 +167,67 @@ kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
 woke=$(grep -c 'write([0-9]*<pipe:\[[0-9]*\]>, "\\1", 1)' "$tmp/strace")
 if [ "$woke" = 0 ]; then ok grants_the_loop_made_need_no_wake
 else not_ok grants_the_loop_made_need_no_wake "$woke wake-ups through the pipe: $(grep '<pipe:' "$tmp/strace" | head -5)"; fi
+
+# Whichever thread makes an fsync of the log (the loop at its round's end
+# when fsyncs are quick, the syncer when not), one is under way at a time:
+# an fsync that began is over before the next begins.
+out=$(python3 - "$tmp/strace" <<'PY'
+import re, sys
+busy, n = None, 0
+for line in open(sys.argv[1]):
+    m = re.match(r"(\d+) +([\d.]+) (.*)", line)
+    if not m:
+        continue
+    pid, rest = m.group(1), m.group(3)
+    if re.match(r"f(data)?sync\(\d+<[^>]*wal>", rest):
+        assert busy is None, "an fsync by %s began while %s's was under way: %s" % (pid, busy, line.strip())
+        n += 1
+        if "<unfinished" in rest:
+            busy = pid
+    elif "resumed>" in rest and "sync" in rest and busy == pid:
+        busy = None
+assert n >= 3, "%d fsyncs traced" % n
+print("%d fsyncs, one at a time" % n)
+PY
+) && ok one_fsync_at_a_time || not_ok one_fsync_at_a_time "$out"
+
+# Ten clients, each connected with its request sent at once (as `vram`
+# does): the loop reads a request in the round that accepted its
+# connection, not a poll round later (some may come after the accept: those
+# wait for poll, so at least half, not all, are asked).
+strace -qq -e trace=accept4,recvfrom,poll -p "$daemon" -o "$tmp/accept" 2>"$tmp/accept.err" &
+tracer=$!
+sleep 0.5
+python3 - "$VRAM_SOCKET" >"$tmp/shows.out" 2>&1 <<'PY'
+import json, socket, sys, time
+for i in range(10):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    s.sendall((json.dumps({"op": "show", "job": 1, "id": "a%d" % i}) + "\n").encode())
+    r = json.loads(s.makefile("r").readline())
+    assert r["id"] == "a%d" % i, r
+    s.close()
+    time.sleep(0.02)
+PY
+[ $? = 0 ] || not_ok shows_answered "$(cat "$tmp/shows.out")"
+sleep 0.2
+kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
+at_once=$(python3 - "$tmp/accept" <<'PY'
+import re, sys
+fresh, at_once = set(), 0
+for line in open(sys.argv[1]):
+    m = re.match(r"accept4\(.*\) = (\d+)", line)
+    if m:
+        fresh.add(m.group(1))
+    elif line.startswith("poll("):
+        fresh.clear()
+    else:
+        m = re.match(r"recvfrom\((\d+), .*show.* = \d+", line)
+        if m and m.group(1) in fresh:
+            at_once += 1
+print(at_once)
+PY
+)
+if [ "${at_once:-0}" -ge 5 ]; then ok a_request_is_read_when_accepted
+else not_ok a_request_is_read_when_accepted "${at_once:-none} of 10 read in the accepting round: $(head -c 1500 "$tmp/accept")"; fi
 finish
