@@ -171,7 +171,7 @@ else not_ok grants_the_loop_made_need_no_wake "$woke wake-ups through the pipe: 
 # Whichever thread makes an fsync of the log (the loop at its round's end
 # when fsyncs are quick, the syncer when not), one is under way at a time:
 # an fsync that began is over before the next begins.
-out=$(python3 - "$tmp/strace" <<'PY'
+out=$(python3 - "$tmp/strace" 2>&1 <<'PY'
 import re, sys
 busy, n = None, 0
 for line in open(sys.argv[1]):

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: MIT
+# tests/daemon/test_group_commit_slow.sh - on a slow disk (every fdatasync
+# made 4 ms slower by an LD_PRELOAD library this test builds), vramd's
+# fsyncs are its syncer thread's, not its loop's, while several clients
+# wait; one is under way at a time; and each reply still goes out after the
+# fsync of its row.  (On a quick disk the loop makes them itself:
+# test_group_commit.sh.)  Skips without strace or a C compiler.
+. "$(dirname "$0")/../cli/lib.sh"
+. "$(dirname "$0")/daemon.sh"
+command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
+cc=${CC:-cc}
+command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build the slow-disk library"; exit 77; }
+cat >"$tmp/slow.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <time.h>
+int fdatasync(int fd)
+{
+    struct timespec pause = { 0, 4000000 };
+    nanosleep(&pause, NULL);
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    return real(fd);
+}
+C
+"$cc" -shared -fPIC -o "$tmp/slow.so" "$tmp/slow.c" -ldl 2>"$tmp/cc.err" ||
+    { echo "skip - $file/all: cannot build the slow-disk library: $(head -c 200 "$tmp/cc.err")"; exit 77; }
+# An AddressSanitizer build wants its runtime first; this library only wraps one call.
+LD_PRELOAD="$tmp/slow.so" ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" start_daemon || exit 1
+"$VRAM" submit --vram 21GiB -- sleep 3600 >/dev/null   # holds the card: what comes next stays queued
+
+strace -f -ttt -y -qq -e trace=fdatasync,sendto -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
+tracer=$!
+sleep 0.5
+kill -0 "$tracer" 2>/dev/null || { echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"; exit 77; }
+# Four clients at once, five submits each, each sent when its last was answered.
+python3 - "$VRAM_SOCKET" >"$tmp/clients.out" 2>&1 <<'PY'
+import json, socket, sys, threading
+req = {"op": "submit", "argv": ["true"], "vram": "20GiB", "cwd": "/tmp", "env": {"PATH": "/usr/bin:/bin"}}
+bad = []
+def client(k):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sys.argv[1])
+    f = s.makefile("r")
+    for i in range(5):
+        s.sendall((json.dumps(dict(req, id="c%d-%d" % (k, i))) + "\n").encode())
+        r = json.loads(f.readline())
+        if r.get("id") != "c%d-%d" % (k, i) or not r.get("ok"):
+            bad.append(r)
+ts = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+assert not bad, bad
+print("20 submits answered")
+PY
+[ $? = 0 ] && ok submits_answered || not_ok submits_answered "$(cat "$tmp/clients.out")"
+sleep 0.3
+kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
+out=$(python3 - "$tmp/strace" "$daemon" 2>&1 <<'PY'
+import re, sys
+loop = sys.argv[2]
+busy, started, synced, by_loop, n, replies = None, {}, [], 0, 0, 0
+for line in open(sys.argv[1]):
+    m = re.match(r"(\d+) +([\d.]+) (.*)", line)
+    if not m:
+        continue
+    tid, t, rest = m.group(1), float(m.group(2)), m.group(3)
+    if re.match(r"fdatasync\(\d+<[^>]*wal>", rest):
+        assert busy is None, "an fsync by %s began while %s's was under way" % (tid, busy)
+        n += 1
+        by_loop += tid == loop
+        if "<unfinished" in rest:
+            busy = tid
+        elif rest.rstrip().endswith("= 0"):
+            synced.append(t)
+    elif "resumed>" in rest and "fdatasync" in rest and busy == tid:
+        busy = None
+        synced.append(t)
+    elif rest.startswith("sendto(") and re.search(r"id.{0,6}c\d-\d", rest):
+        replies += 1
+        assert synced and min(synced) <= t, "a reply at %f before any fsync returned" % t
+assert replies == 20, "%d replies traced" % replies
+assert n >= 2, "%d fsyncs" % n
+assert by_loop * 2 < n, "%d of %d fsyncs made on the loop on a slow disk" % (by_loop, n)
+print("%d fsyncs, %d on the loop, one at a time; 20 replies after an fsync" % (n, by_loop))
+PY
+) && ok slow_fsyncs_are_the_syncers || not_ok slow_fsyncs_are_the_syncers "$out: $(head -c 1500 "$tmp/strace")"
+finish
