@@ -418,6 +418,15 @@ static bool only_waiting(vramd *d)
     return held == 1 && idle;
 }
 
+/* Sends the held replies of every round synced so far. */
+static void release_synced(vramd *d)
+{
+    pthread_mutex_lock(&d->sync_lock);
+    uint64_t done = d->sync_done;
+    pthread_mutex_unlock(&d->sync_lock);
+    vramd_conns_release(d, done);
+}
+
 /* Mid-round: what the round committed so far is asked to be synced (the
  * replies about it wait for that), so that what the rest of the round does
  * (a grant's start, a claim's answer) is not held behind it; and the
@@ -446,10 +455,7 @@ static void sync_ask(vramd *d)
     pthread_mutex_unlock(&d->sync_lock);
     if (now)
         sync_now(d, target);
-    pthread_mutex_lock(&d->sync_lock);
-    uint64_t done = d->sync_done;
-    pthread_mutex_unlock(&d->sync_lock);
-    vramd_conns_release(d, done);
+    release_synced(d);
 }
 
 /* End of a round: what it asked is synced, and the replies of the rounds
@@ -478,10 +484,7 @@ static void sync_round(vramd *d)
     pthread_mutex_unlock(&d->sync_lock);
     if (inline_sync)
         sync_now(d, target);
-    pthread_mutex_lock(&d->sync_lock);
-    uint64_t done = d->sync_done;
-    pthread_mutex_unlock(&d->sync_lock);
-    vramd_conns_release(d, done);
+    release_synced(d);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */

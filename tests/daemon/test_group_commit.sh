@@ -12,6 +12,7 @@
 # its connection.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
+here=$(cd "$(dirname "$0")" && pwd)
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
 start_daemon || exit 1
 
@@ -38,23 +39,12 @@ syncs() { grep -c 'sync([0-9]*<[^>]*wal>' "$tmp/strace" 2>/dev/null; }
 # of the log had returned (strace -f splits a call that another thread
 # interrupts into "<unfinished ...>" and "<... resumed>").
 reply_after_sync() {
-    python3 - "$tmp/strace" <<'PY'
-import re, sys
-pending, synced, replied = {}, [], []
-for line in open(sys.argv[1]):
-    m = re.match(r"(\d+) +([\d.]+) (.*)", line)
-    if not m:
-        continue
-    pid, t, rest = m.group(1), float(m.group(2)), m.group(3)
-    if re.match(r"f(data)?sync\(\d+<[^>]*wal>", rest):
-        if "<unfinished" in rest:
-            pending[pid] = True
-        elif rest.rstrip().endswith("= 0"):
-            synced.append(t)
-    elif "resumed>" in rest and "sync" in rest and pending.pop(pid, False):
-        synced.append(t)
-    elif rest.startswith("sendto(") and '\\"job\\":' in rest:
-        replied.append(t)
+    python3 - "$tmp/strace" "$here" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from fsyncs import calls, fsyncs
+synced = [s[2] for s in fsyncs(sys.argv[1]) if s[2] is not None]
+replied = [t for _, t, text in calls(sys.argv[1]) if text.startswith("sendto(") and '\\"job\\":' in text]
 assert synced and replied, (synced, replied)
 assert min(synced) <= min(replied), ("a reply at %f before the first fsync returned at %f" % (min(replied), min(synced)))
 print("first fsync returned at %f, first reply at %f" % (min(synced), min(replied)))
@@ -171,23 +161,14 @@ else not_ok grants_the_loop_made_need_no_wake "$woke wake-ups through the pipe: 
 # Whichever thread makes an fsync of the log (the loop at its round's end
 # when fsyncs are quick, the syncer when not), one is under way at a time:
 # an fsync that began is over before the next begins.
-out=$(python3 - "$tmp/strace" 2>&1 <<'PY'
-import re, sys
-busy, n = None, 0
-for line in open(sys.argv[1]):
-    m = re.match(r"(\d+) +([\d.]+) (.*)", line)
-    if not m:
-        continue
-    pid, rest = m.group(1), m.group(3)
-    if re.match(r"f(data)?sync\(\d+<[^>]*wal>", rest):
-        assert busy is None, "an fsync by %s began while %s's was under way: %s" % (pid, busy, line.strip())
-        n += 1
-        if "<unfinished" in rest:
-            busy = pid
-    elif "resumed>" in rest and "sync" in rest and busy == pid:
-        busy = None
-assert n >= 3, "%d fsyncs traced" % n
-print("%d fsyncs, one at a time" % n)
+out=$(python3 - "$tmp/strace" "$here" 2>&1 <<'PY'
+import sys
+sys.path.insert(0, sys.argv[2])
+from fsyncs import fsyncs, one_at_a_time
+spans = fsyncs(sys.argv[1])
+assert len(spans) >= 3, "%d fsyncs traced" % len(spans)
+one_at_a_time(spans)
+print("%d fsyncs, one at a time" % len(spans))
 PY
 ) && ok one_fsync_at_a_time || not_ok one_fsync_at_a_time "$out"
 

@@ -7,6 +7,7 @@
 # test_group_commit.sh.)  Skips without strace or a C compiler.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
+here=$(cd "$(dirname "$0")" && pwd)
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
 cc=${CC:-cc}
 command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build the slow-disk library"; exit 77; }
@@ -55,33 +56,20 @@ PY
 [ $? = 0 ] && ok submits_answered || not_ok submits_answered "$(cat "$tmp/clients.out")"
 sleep 0.3
 kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
-out=$(python3 - "$tmp/strace" "$daemon" 2>&1 <<'PY'
+out=$(python3 - "$tmp/strace" "$daemon" "$here" 2>&1 <<'PY'
 import re, sys
-loop = sys.argv[2]
-busy, started, synced, by_loop, n, replies = None, {}, [], 0, 0, 0
-for line in open(sys.argv[1]):
-    m = re.match(r"(\d+) +([\d.]+) (.*)", line)
-    if not m:
-        continue
-    tid, t, rest = m.group(1), float(m.group(2)), m.group(3)
-    if re.match(r"fdatasync\(\d+<[^>]*wal>", rest):
-        assert busy is None, "an fsync by %s began while %s's was under way" % (tid, busy)
-        n += 1
-        by_loop += tid == loop
-        if "<unfinished" in rest:
-            busy = tid
-        elif rest.rstrip().endswith("= 0"):
-            synced.append(t)
-    elif "resumed>" in rest and "fdatasync" in rest and busy == tid:
-        busy = None
-        synced.append(t)
-    elif rest.startswith("sendto(") and re.search(r"id.{0,6}c\d-\d", rest):
-        replies += 1
-        assert synced and min(synced) <= t, "a reply at %f before any fsync returned" % t
-assert replies == 20, "%d replies traced" % replies
-assert n >= 2, "%d fsyncs" % n
-assert by_loop * 2 < n, "%d of %d fsyncs made on the loop on a slow disk" % (by_loop, n)
-print("%d fsyncs, %d on the loop, one at a time; 20 replies after an fsync" % (n, by_loop))
+sys.path.insert(0, sys.argv[3])
+from fsyncs import calls, fsyncs, one_at_a_time
+spans = fsyncs(sys.argv[1])
+one_at_a_time(spans)
+first = min(s[2] for s in spans if s[2] is not None)
+replies = [t for _, t, text in calls(sys.argv[1]) if text.startswith("sendto(") and re.search(r"id.{0,6}c\d-\d", text)]
+assert len(replies) == 20, "%d replies traced" % len(replies)
+assert first <= min(replies), "a reply at %f before any fsync returned (%f)" % (min(replies), first)
+by_loop = sum(s[0] == sys.argv[2] for s in spans)
+assert len(spans) >= 2, "%d fsyncs" % len(spans)
+assert by_loop * 2 < len(spans), "%d of %d fsyncs made on the loop on a slow disk" % (by_loop, len(spans))
+print("%d fsyncs, %d on the loop, one at a time; 20 replies after an fsync" % (len(spans), by_loop))
 PY
 ) && ok slow_fsyncs_are_the_syncers || not_ok slow_fsyncs_are_the_syncers "$out: $(head -c 1500 "$tmp/strace")"
 finish
