@@ -982,11 +982,11 @@ static int start_runner(vramd *d, vramd_job *j, const vram_lease_info *lease)
     set_state(d, j, VRAM__JOB_STARTING);
     pthread_mutex_unlock(&d->lock);
     vram_lease_set_owner(d->ledger, lease->id, (uint32_t)pid, 0);
-    vramd_job_announce(d, j);
-    if (claim_conn)                 /* its runner waits: answered before the log line is written */
-        answer_claim_ahead(d, j, claim_conn);
     vramd_say(d, "job %llu starting on GPU %u with %.1f GiB after %.1f s in the queue",
               (unsigned long long)j->row.id, lease->device, (double)lease->bytes / 1073741824.0, waited);
+    vramd_job_announce(d, j);
+    if (claim_conn)
+        answer_claim_ahead(d, j, claim_conn);
     return 0;
 }
 
