@@ -427,14 +427,38 @@ static void release_synced(vramd *d)
     vramd_conns_release(d, done);
 }
 
+/* Starts the fsync of what was asked, unless it is synced or one is under
+ * way already: on the loop now (on_loop), or by the syncer thread. */
+static void start_sync(vramd *d, bool on_loop)
+{
+    pthread_mutex_lock(&d->sync_lock);
+    uint64_t target = d->sync_want;
+    bool due = d->sync_done < target && !d->sync_busy;
+    if (due && on_loop)
+        d->sync_busy = true;        /* the syncer, should it wake, leaves it to the loop */
+    else if (due)
+        pthread_cond_signal(&d->sync_cond);
+    pthread_mutex_unlock(&d->sync_lock);
+    if (due && on_loop)
+        sync_now(d, target);
+}
+
+static bool sync_quick(vramd *d)
+{
+    pthread_mutex_lock(&d->sync_lock);
+    bool quick = d->sync_us < INLINE_SYNC_MAX_US;
+    pthread_mutex_unlock(&d->sync_lock);
+    return quick;
+}
+
 /* Mid-round: what the round committed so far is asked to be synced (the
  * replies about it wait for that), so that what the rest of the round does
  * (a grant's start, a claim's answer) is not held behind it; and the
- * replies of rounds synced meanwhile go.  When submits are among it and an
- * fsync is quick, the loop makes it now: their clients wait for nothing
- * else, and the grants that follow (the job just submitted starting) can
- * wait that long.  A slow fsync is handed to the syncer now, to run beside
- * the rest of the round. */
+ * replies of rounds synced meanwhile go.  The loop makes the fsync now when
+ * submits are among it and an fsync is quick (their clients wait for
+ * nothing else, and the grants that follow, the job just submitted
+ * starting, can wait that long); a slow one is the syncer's, started now
+ * to run beside the rest of the round. */
 static void sync_ask(vramd *d)
 {
     if (!d->syncer_on)
@@ -442,48 +466,33 @@ static void sync_ask(vramd *d)
     bool unsynced = d->round_unsynced || vram__queue_take_unsynced(d->queue);
     bool submitted = d->round_submitted;
     d->round_unsynced = d->round_submitted = false;
-    pthread_mutex_lock(&d->sync_lock);
-    if (unsynced)
+    if (unsynced) {
+        pthread_mutex_lock(&d->sync_lock);
         d->sync_want++;
-    bool slow = d->sync_us >= INLINE_SYNC_MAX_US;
-    bool now = unsynced && submitted && !slow && !d->sync_busy;
-    if (now)
-        d->sync_busy = true;
-    else if (unsynced && slow)
-        pthread_cond_signal(&d->sync_cond);
-    uint64_t target = d->sync_want;
-    pthread_mutex_unlock(&d->sync_lock);
-    if (now)
-        sync_now(d, target);
+        pthread_mutex_unlock(&d->sync_lock);
+        bool quick = sync_quick(d);
+        if (submitted && quick)
+            start_sync(d, true);
+        else if (!quick)
+            start_sync(d, false);
+    }
     release_synced(d);
 }
 
 /* End of a round: what it asked is synced, and the replies of the rounds
- * synced go.  The loop makes the fsync itself when none is under way and
- * an fsync is quick (INLINE_SYNC_MAX_US), or when it has nothing else to
- * do meanwhile (one client's submits in a row); else the syncer thread
- * makes it and wakes the loop when it is done. */
+ * synced go.  The loop makes the fsync itself when an fsync is quick
+ * (INLINE_SYNC_MAX_US) or it has nothing else to do meanwhile; else the
+ * syncer thread makes it and wakes the loop when it is done. */
 static void sync_round(vramd *d)
 {
     if (!d->syncer_on)
         return;
     sync_ask(d);
     pthread_mutex_lock(&d->sync_lock);
-    uint64_t target = d->sync_want;
-    bool due = d->sync_done < target && !d->sync_busy;
-    bool quick = d->sync_us < INLINE_SYNC_MAX_US;
+    bool due = d->sync_done < d->sync_want && !d->sync_busy;
     pthread_mutex_unlock(&d->sync_lock);
-    bool inline_sync = due && (quick || only_waiting(d));
-    pthread_mutex_lock(&d->sync_lock);
-    if (inline_sync && !d->sync_busy)
-        d->sync_busy = true;        /* the syncer, should it wake, leaves it to the loop */
-    else
-        inline_sync = false;
-    if (due && !inline_sync)
-        pthread_cond_signal(&d->sync_cond);
-    pthread_mutex_unlock(&d->sync_lock);
-    if (inline_sync)
-        sync_now(d, target);
+    if (due)
+        start_sync(d, sync_quick(d) || only_waiting(d));
     release_synced(d);
 }
 
