@@ -9,7 +9,7 @@
 # BUILD_DIR (default build) must be built (make all).  OUT_DIR (default
 # BUILD_DIR/gpu-bundle) is made afresh and is both the build and the top of
 # the tree its scripts see (VRAM_BUILD = VRAM_TOP = the folder):
-#   bin/vram, lib/ (libvram, the shim, and every shared library they or the
+#   bin/vram (and bin/tsp where task-spooler is installed), lib/ (libvram, the shim, and every shared library they or the
 #   dashboard need that glibc does not provide: libinih, libsqlite3, and
 #   libmicrohttpd with its chain, copied from where ldd finds them here),
 #   bench/, stubs/, tests/helpers/, tests/gpu/, tests/cli/lib.sh, examples/,
@@ -39,6 +39,12 @@ cp -L "$build/bin/vram" "$out/bin/"
 cp -L "$build/lib/libvram.so.0" "$out/lib/"
 ln -s libvram.so.0 "$out/lib/libvram.so"
 [ -f "$build/lib/libvram_shim.so" ] && cp -L "$build/lib/libvram_shim.so" "$out/lib/"
+# task-spooler, bench/tsp's baseline, where it is installed here (Debian's
+# task-spooler; the GPU machine has none): bin/tsp.
+if t=$(command -v tsp 2>/dev/null) && [ -f "$t" ]; then
+    cp -L "$t" "$out/bin/tsp"
+    echo "bin/tsp <- $t ($(dpkg -S "$t" 2>/dev/null | cut -d: -f1 || echo '?'))" >>"$manifest"
+fi
 for b in "$build"/bench/*; do
     [ -f "$b" ] && [ -x "$b" ] && cp -L "$b" "$out/bench/"
 done
