@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/bench.h - what the benches share: their options, where the build
- * they belong to is (the folder above bench/, which holds bin/, lib/,
- * tests/helpers/ and stubs/), and the goal lines bench/goals.sh gathers.
+ * bench/bench.h - what the benches share: their options (bench_args),
+ * where the build they belong to is (the folder above bench/, which holds
+ * bin/, lib/, tests/helpers/ and stubs/), the removal of their folders, and
+ * the goal lines bench/goals.sh gathers.
  */
 #ifndef VRAM_BENCH_H
 #define VRAM_BENCH_H
 
+#include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,13 +18,59 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The value of --seconds, or def. */
-static inline double bench_seconds(int argc, char **argv, double def)
+/* One numeric option of a bench: --name VALUE, from min to max (whole
+ * numbers only where integer), stored in *value. */
+typedef struct bench_opt {
+    const char *name;               /* "--seconds" */
+    double *value;
+    double min, max;
+    bool integer;
+} bench_opt;
+
+/* A bench's command line: every word must be one of opts with its value.
+ * Returns 0 to go on; 1 after printing usage for --help (exit 0); 2 after
+ * one line on stderr naming the bad option or value and what is accepted
+ * (exit 2).  Text from the command line is printed with its control
+ * characters as '?'. */
+static inline int bench_args(int argc, char **argv, const char *prog, const char *usage, const bench_opt *opts,
+                             size_t nopts)
 {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-            return atof(argv[i + 1]);
-    return def;
+    for (int i = 1; i < argc; i++) {
+        char shown[80];
+        size_t k = 0;
+        for (const char *c = argv[i]; *c && k < sizeof(shown) - 1; c++)
+            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        shown[k] = '\0';
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: %s %s\n", prog, usage);
+            return 1;
+        }
+        const bench_opt *o = NULL;
+        for (size_t j = 0; j < nopts && !o; j++)
+            if (!strcmp(argv[i], opts[j].name))
+                o = &opts[j];
+        if (!o) {
+            fprintf(stderr, "%s: unknown option '%s' (usage: %s %s)\n", prog, shown, prog, usage);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "%s: %s needs a value (usage: %s %s)\n", prog, o->name, prog, usage);
+            return 2;
+        }
+        char *end = NULL, *text = argv[++i];
+        double v = strtod(text, &end);
+        k = 0;
+        for (const char *c = text; *c && k < sizeof(shown) - 1; c++)
+            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        shown[k] = '\0';
+        if (end == text || *end || !(v >= o->min && v <= o->max) || (o->integer && v != (double)(long long)v)) {
+            fprintf(stderr, "%s: %s takes %s from %.12g to %.12g, not '%s'\n", prog, o->name,
+                    o->integer ? "a whole number" : "a number", o->min, o->max, shown);
+            return 2;
+        }
+        *o->value = v;
+    }
+    return 0;
 }
 
 /* The build folder of this bench (BUILD/bench/NAME): false when it cannot
@@ -42,6 +91,19 @@ static inline bool bench_build_dir(char *out, size_t cap)
     }
     memcpy(out, self, strlen(self) + 1);
     return true;
+}
+
+static inline int bench_remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) && errno != ENOENT ? -1 : 0;
+}
+
+/* Removes the folder a bench made and all in it, without a shell (its path
+ * may hold any character): 0, or -1 when something stayed. */
+static inline int bench_remove_tree(const char *path)
+{
+    return nftw(path, bench_remove_entry, 16, FTW_DEPTH | FTW_PHYS) && errno != ENOENT ? -1 : 0;
 }
 
 /* One goal of an issue, as this run measured it, for bench/goals.sh: a

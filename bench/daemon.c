@@ -351,11 +351,13 @@ static int admission_latency(vram_client *c, double *lat, int rounds)
 
 int main(int argc, char **argv)
 {
-    seconds = bench_seconds(argc, argv, seconds);
-    uint64_t njobs = 10000;
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--jobs"))
-            njobs = strtoull(argv[i + 1], NULL, 10);
+    double jobs = 10000;
+    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false },
+                               { "--jobs", &jobs, 100, 10000000, true } };
+    int arc = bench_args(argc, argv, "bench/daemon", "[--seconds S] [--jobs N]", opts, 2);
+    if (arc)
+        return arc == 1 ? 0 : 2;
+    uint64_t njobs = (uint64_t)jobs;
     if (!bench_build_dir(build, sizeof(build))) {
         fprintf(stderr, "bench/daemon: cannot tell which build this is (/proc/self/exe)\n");
         return 1;
@@ -462,9 +464,7 @@ int main(int argc, char **argv)
                "%.0f ms, peak RSS %.0f MiB, %llu jobs", best, (double)all_rss / 1024, (unsigned long long)queued);
     bench_goal("idle cost independent of the queue: daemon CPU, idle with it full", "<= 1 % of a core",
                cpu_idle <= 1.0, "%.2f %% over 2 s (a clock tick is 0.5 %%)", cpu_idle);
-    char cmd[PATH_MAX * 2];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
+    if (bench_remove_tree(dir))
         return 1;
     return eight >= 2000 && first < 10 && best < 1000 ? 0 : 1;
 }

@@ -13,10 +13,13 @@
  *   - the sampler thread's CPU use at 10 Hz and 100 Hz, as a share of one
  *     core (target at 10 Hz: under 0.5%).
  */
+#include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,14 +74,26 @@ static double per_call_us(vram_ctx *ctx, int what, double seconds)
     return (t - t0) / (double)n * 1e6;
 }
 
-/* Microseconds per run of a command, the way scripts poll nvidia-smi. */
-static double per_exec_us(const char *cmd, int runs)
+/* Microseconds per run of a program (searched in PATH, its output
+ * dropped), the way scripts poll nvidia-smi; -1 when it cannot be run or
+ * fails.  No shell: the build's path may hold any character. */
+static double per_exec_us(char *const argv[], char *const envp[], int runs)
 {
-    double t0 = now_s(CLOCK_MONOTONIC);
-    for (int i = 0; i < runs; i++)
-        if (system(cmd) != 0)
-            return -1;
-    return (now_s(CLOCK_MONOTONIC) - t0) / runs * 1e6;
+    extern char **environ;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    double t0 = now_s(CLOCK_MONOTONIC), per = 0;
+    for (int i = 0; i < runs && per == 0; i++) {
+        pid_t pid;
+        int status;
+        if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ) ||
+            waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
+            per = -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    return per < 0 ? -1 : (now_s(CLOCK_MONOTONIC) - t0) / runs * 1e6;
 }
 
 /* CPU share of one core used by the process while a monitor samples and the
@@ -110,7 +125,11 @@ static void row(const char *what, const char *backend, double value, const char 
 
 int main(int argc, char **argv)
 {
-    double seconds = bench_seconds(argc, argv, 3.0);
+    double seconds = 3.0;
+    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false } };
+    int arc = bench_args(argc, argv, "bench/monitor", "[--seconds S]", opts, 1);
+    if (arc)
+        return arc == 1 ? 0 : 2;
     if (!bench_build_dir(build_dir, sizeof(build_dir))) {
         fprintf(stderr, "bench/monitor: cannot tell which build this is (/proc/self/exe)\n");
         return 1;
@@ -153,19 +172,33 @@ int main(int argc, char **argv)
     row("device query", "nvml", real ? per_call_us(real, 0, q) : -1, "us", real ? "" : "no GPU");
     row("snapshot (devices+procs+host)", "nvml", real_snap, "us", real ? "" : "no GPU");
 
-    /* Baseline: a process per query. */
-    char baseline[PATH_MAX + 128];
-    const char *base_name;
-    if (system("command -v nvidia-smi >/dev/null 2>&1") == 0) {
-        snprintf(baseline, sizeof(baseline),
-                 "nvidia-smi --query-gpu=memory.total,memory.used --format=csv,noheader >/dev/null 2>&1");
-        base_name = "nvidia-smi";
-    } else {
-        snprintf(baseline, sizeof(baseline), "VRAM_BACKEND=sim VRAM_SIM='%s' %s/bin/vram status --json >/dev/null",
-                 spec, build_dir);
-        base_name = "vram status (exec)";
+    /* Baseline: a process per query: nvidia-smi where it runs, else vram
+     * status on the same simulated card. */
+    char *smi[] = { "nvidia-smi", "--query-gpu=memory.total,memory.used", "--format=csv,noheader", NULL };
+    const char *base_name = "nvidia-smi";
+    double exec_us = per_exec_us(smi, NULL, 20);
+    if (exec_us < 0) {
+        static char exe[PATH_MAX + 16], sim_env[256];
+        snprintf(exe, sizeof(exe), "%s/bin/vram", build_dir);
+        snprintf(sim_env, sizeof(sim_env), "VRAM_SIM=%s", spec);
+        char *status_argv[] = { exe, "status", "--json", NULL };
+        extern char **environ;
+        size_t n = 0;
+        while (environ[n])
+            n++;
+        char **env = calloc(n + 3, sizeof(*env));   /* ours, then the rest but VRAM_BACKEND/VRAM_SIM */
+        if (env) {
+            size_t k = 0;
+            env[k++] = "VRAM_BACKEND=sim";
+            env[k++] = sim_env;
+            for (size_t i = 0; i < n; i++)
+                if (strncmp(environ[i], "VRAM_BACKEND=", 13) && strncmp(environ[i], "VRAM_SIM=", 9))
+                    env[k++] = environ[i];
+            base_name = "vram status (exec)";
+            exec_us = per_exec_us(status_argv, env, 20);
+            free(env);
+        }
     }
-    double exec_us = per_exec_us(baseline, 20);
     char note[96];
     double ours = real ? real_snap : sim_snap;
     snprintf(note, sizeof(note), "baseline: one process per query; in-process is %.0fx cheaper",
@@ -186,9 +219,7 @@ int main(int argc, char **argv)
     vram_ctx_close(sim);
     vram_ctx_close(stubbed);
     vram_ctx_close(real);
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", state);
-    if (system(cmd) != 0)
+    if (bench_remove_tree(state))
         return 1;
     return cpu10 >= 0 && cpu10 < 0.5 ? 0 : 1;
 }

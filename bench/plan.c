@@ -3,6 +3,8 @@
  * bench/plan.c - what planning costs, per shipped profile, against the
  * obvious way of doing the same thing, measured in the same run:
  *
+ *   build/bench/plan [--seconds S]     (S: time per profile's estimates, 0.3)
+ *
  *   estimates a second     vram_estimate_run (settings parsed and resolved,
  *                          three memory modes estimated), against reading
  *                          and parsing the profile again for every estimate
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "plan/plan.h"
 #include "plan_cases.h"
 
@@ -119,7 +122,11 @@ static timing time_optimizer(const vram_profile *p, const char *model, bool exha
 
 int main(int argc, char **argv)
 {
-    double seconds = argc > 1 ? atof(argv[1]) : 0.3;
+    double seconds = 0.3;
+    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false } };
+    int arc = bench_args(argc, argv, "bench/plan", "[--seconds S]", opts, 1);
+    if (arc)
+        return arc == 1 ? 0 : 2;
     int status = 0;
     double worst = 0;
     printf("%-20s %12s %12s %7s | %10s %10s %12s %8s %9s\n", "profile", "estimates/s",

@@ -435,18 +435,10 @@ static int sim_table(double *worst)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
-            scale = atof(argv[++i]);
-        } else {
-            fprintf(stderr, "usage: bench/sched [--scale N]\n");
-            return 2;
-        }
-    }
-    if (!(scale >= 1 && scale <= 10000)) {
-        fprintf(stderr, "bench/sched: --scale must be from 1 to 10000\n");
-        return 2;
-    }
+    const bench_opt opts[] = { { "--scale", &scale, 1, 10000, false } };
+    int arc = bench_args(argc, argv, "bench/sched", "[--scale N]", opts, 1);
+    if (arc)
+        return arc == 1 ? 0 : 2;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     double v50, v99, p50, p99;
     if (vram_latency(&v50, &v99) || polling_latency(&p50, &p99))

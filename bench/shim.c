@@ -225,7 +225,11 @@ static void row(const char *name, double d, double s, double lo, double hi)
 
 int main(int argc, char **argv)
 {
-    double seconds = bench_seconds(argc, argv, 0.2);
+    double seconds = 0.2;
+    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false } };
+    int arc = bench_args(argc, argv, "bench/shim", "[--seconds S]", opts, 1);
+    if (arc)
+        return arc == 1 ? 0 : 2;
     if (!(seconds > 0 && seconds <= 10)) {
         fprintf(stderr, "bench/shim: --seconds must be above 0 and at most 10\n");
         return 2;

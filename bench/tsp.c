@@ -872,13 +872,12 @@ int main(int argc, char **argv)
             }
         } else if (!strcmp(opt, "--dir")) {
             where = val;
-        } else if (!(strtod(val, &end) > 0) || *end) {
-            fprintf(stderr, "bench/tsp: --seconds takes a number of seconds above 0, not '%s'\n", val);
+        } else if (!((seconds = strtod(val, &end)) > 0 && seconds <= 3600) || *end) {
+            fprintf(stderr, "bench/tsp: --seconds takes a number of seconds above 0, up to 3600, not '%s'\n", val);
             return 2;
         }
     }
 #define DO(name) (!*only || !strcmp(only, name))
-    seconds = bench_seconds(argc, argv, seconds);
     if (!bench_build_dir(build, sizeof(build))) {
         fprintf(stderr, "bench/tsp: cannot tell which build this is (/proc/self/exe)\n");
         return 1;
@@ -898,7 +897,8 @@ int main(int argc, char **argv)
     have_tsp = run_argv(probe, NULL, 0) == 0;
     const char *why = have_tsp ? NULL : "task-spooler is not installed (apt-get install task-spooler)";
 
-    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS, JOBS_RUN, SQL1, API1, SQL8, API8, SQL1W, PAIRED, MINIMAL, NMEAS };
+    enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS,
+           JOBS_RUN, SQL1, API1, SQL8, API8, SQL1W, PAIRED, MINIMAL, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
     static double lat[2][MAX_ROUNDS * 64];
     int nlat[2] = { 0, 0 };

@@ -13,7 +13,8 @@ expect rounds_not_a_count 2 "--rounds takes 1 to 16, not 'three'" -- "$bench" --
 expect only_unknown_part 2 "--only takes start, submits, handover, jobs or durable, not 'fast'" -- "$bench" --only fast
 expect unknown_option 2 "unknown option '--fast'" -- "$bench" --fast
 expect option_without_value 2 "--dir needs a value" -- "$bench" --dir
-expect seconds_not_a_number 2 "--seconds takes a number of seconds above 0, not 'x'" -- "$bench" --seconds x
+expect seconds_not_a_number 2 "--seconds takes a number of seconds above 0, up to 3600, not 'x'" -- "$bench" --seconds x
+expect seconds_not_infinite 2 "up to 3600, not 'inf'" -- "$bench" --seconds inf
 expect no_such_dir 2 "cannot make a folder in --dir '$tmp/none'" -- "$bench" --dir "$tmp/none"
 
 work="$tmp/it's here"

@@ -122,7 +122,6 @@ if [ $bench = 1 ]; then
         fi
         case $b in
             sched) args=() ;;
-            plan) args=("$seconds") ;;
             tsp) args=(--rounds 1 --seconds "$seconds") ;;
             *) args=(--seconds "$seconds") ;;
         esac
