@@ -27,6 +27,16 @@ typedef struct bench_opt {
     bool integer;
 } bench_opt;
 
+/* text as it may be printed to a terminal: cut to cap, control characters
+ * as '?'. */
+static inline void bench_shown(const char *text, char *out, size_t cap)
+{
+    size_t k = 0;
+    for (const char *c = text; *c && k + 1 < cap; c++)
+        out[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+    out[k] = '\0';
+}
+
 /* A bench's command line: every word must be one of opts with its value.
  * Returns 0 to go on; 1 after printing usage for --help (exit 0); 2 after
  * one line on stderr naming the bad option or value and what is accepted
@@ -37,10 +47,7 @@ static inline int bench_args(int argc, char **argv, const char *prog, const char
 {
     for (int i = 1; i < argc; i++) {
         char shown[80];
-        size_t k = 0;
-        for (const char *c = argv[i]; *c && k < sizeof(shown) - 1; c++)
-            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
-        shown[k] = '\0';
+        bench_shown(argv[i], shown, sizeof(shown));
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: %s %s\n", prog, usage);
             return 1;
@@ -59,10 +66,7 @@ static inline int bench_args(int argc, char **argv, const char *prog, const char
         }
         char *end = NULL, *text = argv[++i];
         double v = strtod(text, &end);
-        k = 0;
-        for (const char *c = text; *c && k < sizeof(shown) - 1; c++)
-            shown[k++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
-        shown[k] = '\0';
+        bench_shown(text, shown, sizeof(shown));
         if (end == text || *end || !(v >= o->min && v <= o->max) || (o->integer && v != (double)(long long)v)) {
             fprintf(stderr, "%s: %s takes %s from %.12g to %.12g, not '%s'\n", prog, o->name,
                     o->integer ? "a whole number" : "a number", o->min, o->max, shown);
