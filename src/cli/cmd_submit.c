@@ -58,6 +58,8 @@ static int check_job(const char *vram, const char *device, const char *priority,
         return snprintf(err, cap, "enforce: '%s' is not hard, soft or off", enforce), -1;
     if (vram && *vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
+    if (vram && *vram && !out->vram)
+        return snprintf(err, cap, "vram: '%s': a budget of 0 bytes fits nothing", vram), -1;
     out->device = -1;
     if (device && *device && strcmp(device, "auto")) {
         char *end;
@@ -158,7 +160,16 @@ static int output_path(cli_args *a, char *out, size_t cap)
     return 0;
 }
 
-static int submit_one(cli_args *a, vram_client *c)
+/* One job from the command line, checked before anything is sent (a bad
+ * value is said also when no daemon answers). */
+typedef struct one_job {
+    vram_submit s;
+    uint64_t after[MAX_DEPS], afterok[MAX_DEPS];
+    char output[4096];
+    const char **settings;
+} one_job;
+
+static int check_one(cli_args *a, one_job *o)
 {
     if (a->dashdash < 0 || a->dashdash >= a->nrest)
         return cli_error(a, EXIT_USAGE, "no command: give it after --, e.g. vram submit --vram 6GiB -- python gen.py");
@@ -180,24 +191,17 @@ static int submit_one(cli_args *a, vram_client *c)
     if (!f.vram && !cli_has(a, "model"))
         return cli_error(a, EXIT_USAGE, "give --vram SIZE (the job's budget), --model NAME (to plan it) "
                          "or a --ladder with vram=SIZE on its rungs");
-    uint64_t after[MAX_DEPS], afterok[MAX_DEPS];
-    size_t nafter = 0, nafterok = 0;
-    char output[4096];
+    size_t nafter = 0, nafterok = 0, nsettings = 0;
     int rc;
-    if ((rc = dep_ids(a, "after", after, &nafter)) || (rc = dep_ids(a, "afterok", afterok, &nafterok)) ||
-        (rc = output_path(a, output, sizeof(output))))
+    if ((rc = dep_ids(a, "after", o->after, &nafter)) || (rc = dep_ids(a, "afterok", o->afterok, &nafterok)) ||
+        (rc = output_path(a, o->output, sizeof(o->output))) || (rc = cli_settings(a, &o->settings, &nsettings)))
         return rc;
-    const char **settings;
-    size_t nsettings;
-    rc = cli_settings(a, &settings, &nsettings);
-    if (rc)
-        return rc;
-    vram_submit s = {
+    o->s = (vram_submit){
         .version = VRAM_SUBMIT_VERSION,
         .argv = (const char *const *)(a->rest + a->dashdash),
         .vram_bytes = f.vram,
         .model = cli_get(a, "model"),
-        .settings = settings,
+        .settings = o->settings,
         .nsettings = nsettings,
         .ladder = cli_get(a, "ladder"),
         .device = f.device,
@@ -207,15 +211,19 @@ static int submit_one(cli_args *a, vram_client *c)
         .key = cli_get(a, "key"),
         .time_limit_ms = f.time_ms,
         .enforce = cli_get(a, "enforce"),
-        .after = after,
+        .after = o->after,
         .nafter = nafter,
-        .afterok = afterok,
+        .afterok = o->afterok,
         .nafterok = nafterok,
-        .output = *output ? output : NULL,
+        .output = *o->output ? o->output : NULL,
     };
+    return 0;
+}
+
+static int send_one(cli_args *a, vram_client *c, const one_job *o)
+{
     uint64_t job;
-    rc = vram_client_submit(c, &s, &job);
-    free(settings);
+    int rc = vram_client_submit(c, &o->s, &job);
     if (rc)
         return cli_fail(a, rc, "not queued");
     if (cli_has(a, "json"))
@@ -431,17 +439,24 @@ static int submit_csv(cli_args *a, vram_client *c)
 
 static int run(cli_args *a)
 {
-    vram_client *c;
-    int rc = cli_client(a, &c);
-    if (rc)
-        return rc;
-    if (cli_has(a, "csv") && cli_has(a, "output")) {
-        vram_client_close(c);
+    if (cli_has(a, "csv") && cli_has(a, "output"))
         return cli_error(a, EXIT_USAGE, "--output is one job's file, not a batch's: give each row its own in "
                          "an 'output' column");
+    one_job *o = NULL;
+    int rc = 0;
+    if (!cli_has(a, "csv")) {
+        if (!(o = calloc(1, sizeof(*o))))
+            return cli_error(a, EXIT_FAIL, "out of host memory");
+        rc = check_one(a, o);
     }
-    rc = cli_has(a, "csv") ? submit_csv(a, c) : submit_one(a, c);
-    vram_client_close(c);
+    vram_client *c;
+    if (!rc && !(rc = cli_client(a, &c))) {
+        rc = o ? send_one(a, c, o) : submit_csv(a, c);
+        vram_client_close(c);
+    }
+    if (o)
+        free(o->settings);
+    free(o);
     return rc;
 }
 

@@ -55,6 +55,13 @@ expect submit_too_big 3 'needs 40.0 GiB; the largest device can give 21.6 GiB' -
 expect wait_bad_id 2 "'x' is not a job id" -- "$VRAM" wait x
 expect cancel_negative_id 2 "'-1' is not a job id" -- "$VRAM" cancel -1
 expect no_daemon 1 'no daemon answers' -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" queue
+expect submit_zero_budget 2 "--vram: '0': a budget of 0 bytes fits nothing" -- "$VRAM" submit --vram 0 -- true
+# A bad value is named before vramd is looked for: also when none answers.
+expect submit_bad_size_without_daemon 2 "'1XB' is not a size" -- \
+    env VRAM_SOCKET=$tmp/none.sock "$VRAM" submit --vram 1XB -- true
+expect submit_no_command_without_daemon 2 'no command' -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" submit --vram 1GiB
+expect submit_good_without_daemon 1 'no daemon answers' -- \
+    env VRAM_SOCKET=$tmp/none.sock "$VRAM" submit --vram 1GiB -- true
 
 # The socket protocol refuses what it does not understand, and goes on.
 expect raw_not_json 0 '"ok":false,"error":"VRAM_EPARSE","message":"at byte 0' -- sc raw $'garbage\n'
