@@ -341,33 +341,50 @@ static const vram_submit *row_submit(const batch_row *r, const char *argv[4], vr
     return s;
 }
 
-static int submit_csv(cli_args *a, vram_client *c)
+/* A batch file read and its header checked, before vramd is looked for. */
+typedef struct batch {
+    const char *path;
+    batch_deps given;
+    cli_csv csv;
+    int col[CLI_CSV_MAX_FIELDS];
+} batch;
+
+static int read_batch(cli_args *a, batch *b)
 {
     if (a->nrest)
         return cli_error(a, EXIT_USAGE, "with --csv, the commands come from the file, not '%s'", a->rest[0]);
-    const char *path = cli_get(a, "csv");
-    batch_deps given;
-    int rc = dep_ids(a, "after", given.after, &given.nafter);
-    if (rc || (rc = dep_ids(a, "afterok", given.afterok, &given.nafterok)))
+    b->path = cli_get(a, "csv");
+    int rc = dep_ids(a, "after", b->given.after, &b->given.nafter);
+    if (rc || (rc = dep_ids(a, "afterok", b->given.afterok, &b->given.nafterok)))
         return rc;
-    cli_csv csv;
     char err[512];
-    if (cli_csv_read(path, &csv, err, sizeof(err)))
-        return cli_error(a, EXIT_USAGE, "%s: %s", path, err);
-    int col[CLI_CSV_MAX_FIELDS];
+    if (cli_csv_read(b->path, &b->csv, err, sizeof(err)))
+        return cli_error(a, EXIT_USAGE, "%s: %s", b->path, err);
     bool have_command = false;
-    for (size_t i = 0; i < csv.rows[0].nfields; i++) {
-        col[i] = -1;
+    for (size_t i = 0; i < b->csv.rows[0].nfields; i++) {
+        b->col[i] = -1;
         for (int k = 0; k < COL_KNOWN; k++)
-            if (!strcmp(csv.rows[0].fields[i], known[k]))
-                col[i] = k;
-        have_command |= col[i] == COL_COMMAND;
+            if (!strcmp(b->csv.rows[0].fields[i], known[k]))
+                b->col[i] = k;
+        have_command |= b->col[i] == COL_COMMAND;
     }
     if (!have_command) {
-        unsigned line = csv.rows[0].line;
-        cli_csv_free(&csv);
-        return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", path, line);
+        unsigned line = b->csv.rows[0].line;
+        cli_csv_free(&b->csv);
+        return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", b->path, line);
     }
+    return 0;
+}
+
+/* The batch's rows, each checked by the daemon too, then sent; frees the
+ * file's text. */
+static int submit_csv(cli_args *a, vram_client *c, batch *b)
+{
+    const char *path = b->path;
+    cli_csv csv = b->csv;
+    const int *col = b->col;
+    const batch_deps given = b->given;
+    int rc = EXIT_OK;
     /* Two passes, one row in memory at a time: every row checked, here and
      * by the daemon (can it size the job, can a device hold it), and every
      * bad one named before anything is queued; then the good ones sent. */
@@ -442,21 +459,28 @@ static int run(cli_args *a)
     if (cli_has(a, "csv") && cli_has(a, "output"))
         return cli_error(a, EXIT_USAGE, "--output is one job's file, not a batch's: give each row its own in "
                          "an 'output' column");
+    /* The command line, or the batch file, checked before vramd is looked
+     * for: a bad value is named also when no daemon answers. */
     one_job *o = NULL;
-    int rc = 0;
-    if (!cli_has(a, "csv")) {
-        if (!(o = calloc(1, sizeof(*o))))
-            return cli_error(a, EXIT_FAIL, "out of host memory");
-        rc = check_one(a, o);
-    }
+    batch *b = NULL;
+    int rc;
+    if (cli_has(a, "csv"))
+        rc = !(b = calloc(1, sizeof(*b))) ? cli_error(a, EXIT_FAIL, "out of host memory") : read_batch(a, b);
+    else
+        rc = !(o = calloc(1, sizeof(*o))) ? cli_error(a, EXIT_FAIL, "out of host memory") : check_one(a, o);
+    bool batch_read = b && !rc;
     vram_client *c;
     if (!rc && !(rc = cli_client(a, &c))) {
-        rc = o ? send_one(a, c, o) : submit_csv(a, c);
+        rc = o ? send_one(a, c, o) : submit_csv(a, c, b);
+        batch_read = false;         /* submit_csv freed it */
         vram_client_close(c);
     }
+    if (batch_read)
+        cli_csv_free(&b->csv);
     if (o)
         free(o->settings);
     free(o);
+    free(b);
     return rc;
 }
 

@@ -62,6 +62,7 @@ expect submit_bad_size_without_daemon 2 "'1XB' is not a size" -- \
 expect submit_no_command_without_daemon 2 'no command' -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" submit --vram 1GiB
 expect queue_bad_state_without_daemon 2 "--state: 'done' is not one of queued, starting, running, succeeded, failed, canceled" -- \
     env VRAM_SOCKET=$tmp/none.sock "$VRAM" queue --state done
+expect csv_missing_without_daemon 2 "none.csv: " -- env VRAM_SOCKET=$tmp/none.sock "$VRAM" submit --csv "$tmp/none.csv"
 expect submit_good_without_daemon 1 'no daemon answers' -- \
     env VRAM_SOCKET=$tmp/none.sock "$VRAM" submit --vram 1GiB -- true
 
