@@ -77,6 +77,12 @@ grep -q "^gpu/test_cuda_driver.sh" "$tmp/dry.out" && ok dry_run_table || not_ok 
 rm -rf "$dry"
 
 expect run_all_bad_seconds 2 "--seconds: 'soon' is not a number of seconds" -- clean "$b/run-all.sh" --seconds soon
+expect run_all_zero_seconds 2 "--seconds: '0' is not a number of seconds above 0" -- clean "$b/run-all.sh" --seconds 0
+expect run_all_bad_limit 2 "--limit: '0' is not a whole number of seconds" -- clean "$b/run-all.sh" --limit 0
+expect run_all_bad_only 2 "--only: 'a;b' is not a comma-separated list" -- clean "$b/run-all.sh" --only 'a;b'
+# --only runs the checks named and no others, each row also printed as it ends.
+expect run_all_only_one 0 '^-- gpu/test_run_gpu.sh ' -- clean "$b/run-all.sh" --only test_run_gpu --limit 60
+expect_lines run_all_only_that_row '^gpu/test_' 1
 
 # vramd from the bundle: the dashboard's libmicrohttpd and the queue's
 # SQLite are the bundle's.

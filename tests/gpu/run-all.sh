@@ -29,7 +29,8 @@ while [ $# -gt 0 ]; do
         --tests-only) bench=0 ;;
         --bench-only) tests=0 ;;
         --seconds) seconds=${2:-}; shift
-            [[ $seconds =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "run-all: --seconds: '$seconds' is not a number of seconds" >&2; exit 2; } ;;
+            [[ $seconds =~ ^[0-9]+(\.[0-9]+)?$ && ! $seconds =~ ^0*(\.0*)?$ ]] ||
+                { echo "run-all: --seconds: '$(printf %s "$seconds" | tr -c '[:print:]' '?')' is not a number of seconds above 0" >&2; exit 2; } ;;
         --limit) limit=${2:-}; shift
             [[ $limit =~ ^[1-9][0-9]{0,4}$ ]] || { echo "run-all: --limit: '$limit' is not a whole number of seconds from 1 to 99999" >&2; exit 2; } ;;
         --only) only=${2:-}; shift
