@@ -18,14 +18,30 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One numeric option of a bench: --name VALUE, from min to max (whole
- * numbers only where integer), stored in *value. */
+/* One option of a bench, --name VALUE: a number from min to max (whole
+ * numbers only where integer) stored in *value, or, where text is set, a
+ * word stored in *text (one of choices, "a|b|c", where they are given). */
 typedef struct bench_opt {
     const char *name;               /* "--seconds" */
     double *value;
     double min, max;
     bool integer;
+    const char **text;
+    const char *choices;
 } bench_opt;
+
+/* Whether word is one of "a|b|c". */
+static inline bool bench_choice(const char *choices, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *c = choices; c && *c;) {
+        size_t len = strcspn(c, "|");
+        if (len == n && n && !strncmp(c, word, n))
+            return true;
+        c += len + (c[len] == '|');
+    }
+    return false;
+}
 
 /* text as it may be printed to a terminal: cut to cap, control characters
  * as '?'. */
@@ -37,7 +53,8 @@ static inline void bench_shown(const char *text, char *out, size_t cap)
     out[k] = '\0';
 }
 
-/* A bench's command line: every word must be one of opts with its value.
+/* A bench's command line: every word must be one of opts with its value
+ * (a later one of the same name wins).
  * Returns 0 to go on; 1 after printing usage for --help (exit 0); 2 after
  * one line on stderr naming the bad option or value and what is accepted
  * (exit 2).  Text from the command line is printed with its control
@@ -65,8 +82,16 @@ static inline int bench_args(int argc, char **argv, const char *prog, const char
             return 2;
         }
         char *end = NULL, *text = argv[++i];
-        double v = strtod(text, &end);
         bench_shown(text, shown, sizeof(shown));
+        if (o->text) {
+            if (o->choices && !bench_choice(o->choices, text)) {
+                fprintf(stderr, "%s: %s takes one of %s, not '%s'\n", prog, o->name, o->choices, shown);
+                return 2;
+            }
+            *o->text = text;
+            continue;
+        }
+        double v = strtod(text, &end);
         if (end == text || *end || !(v >= o->min && v <= o->max) || (o->integer && v != (double)(long long)v)) {
             fprintf(stderr, "%s: %s takes %s from %.12g to %.12g, not '%s'\n", prog, o->name,
                     o->integer ? "a whole number" : "a number", o->min, o->max, shown);

@@ -352,8 +352,10 @@ static int admission_latency(vram_client *c, double *lat, int rounds)
 int main(int argc, char **argv)
 {
     double jobs = 10000;
-    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false },
-                               { "--jobs", &jobs, 100, 10000000, true } };
+    const bench_opt opts[] = {
+        { .name = "--seconds", .value = &seconds, .min = 0.01, .max = 3600 },
+        { .name = "--jobs", .value = &jobs, .min = 100, .max = 10000000, .integer = true },
+    };
     int arc = bench_args(argc, argv, "bench/daemon", "[--seconds S] [--jobs N]", opts, 2);
     if (arc)
         return arc == 1 ? 0 : 2;

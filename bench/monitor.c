@@ -126,7 +126,7 @@ static void row(const char *what, const char *backend, double value, const char 
 int main(int argc, char **argv)
 {
     double seconds = 3.0;
-    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false } };
+    const bench_opt opts[] = { { .name = "--seconds", .value = &seconds, .min = 0.01, .max = 3600 } };
     int arc = bench_args(argc, argv, "bench/monitor", "[--seconds S]", opts, 1);
     if (arc)
         return arc == 1 ? 0 : 2;

@@ -123,7 +123,7 @@ static timing time_optimizer(const vram_profile *p, const char *model, bool exha
 int main(int argc, char **argv)
 {
     double seconds = 0.3;
-    const bench_opt opts[] = { { "--seconds", &seconds, 0.01, 3600, false } };
+    const bench_opt opts[] = { { .name = "--seconds", .value = &seconds, .min = 0.01, .max = 3600 } };
     int arc = bench_args(argc, argv, "bench/plan", "[--seconds S]", opts, 1);
     if (arc)
         return arc == 1 ? 0 : 2;

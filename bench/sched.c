@@ -435,7 +435,7 @@ static int sim_table(double *worst)
 
 int main(int argc, char **argv)
 {
-    const bench_opt opts[] = { { "--scale", &scale, 1, 10000, false } };
+    const bench_opt opts[] = { { .name = "--scale", .value = &scale, .min = 1, .max = 10000 } };
     int arc = bench_args(argc, argv, "bench/sched", "[--scale N]", opts, 1);
     if (arc)
         return arc == 1 ? 0 : 2;

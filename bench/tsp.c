@@ -835,48 +835,21 @@ static void row(const char *what, const char *unit, const double *a, const doubl
 
 int main(int argc, char **argv)
 {
-    int rounds = 3;
+    double rounds_arg = 3;
     const char *only = "", *where = "/tmp";
-    static const char *const parts[] = { "start", "submits", "handover", "jobs", "durable" };
-    for (int i = 1; i < argc; i += 2) {
-        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
-            printf("usage: bench/tsp [--rounds 1-%d] [--seconds S] [--only start|submits|handover|jobs|durable]"
-                   " [--dir DIR]\n", MAX_ROUNDS);
-            return 0;
-        }
-        bool known = !strcmp(opt, "--rounds") || !strcmp(opt, "--only") || !strcmp(opt, "--dir") ||
-                     !strcmp(opt, "--seconds");
-        if (!known || !val) {
-            fprintf(stderr, known ? "bench/tsp: %s needs a value (see --help)\n"
-                                  : "bench/tsp: unknown option '%s' (see --help)\n", opt);
-            return 2;
-        }
-        char *end = NULL;
-        if (!strcmp(opt, "--rounds")) {
-            long n = strtol(val, &end, 10);
-            if (end == val || *end || n < 1 || n > MAX_ROUNDS) {
-                fprintf(stderr, "bench/tsp: --rounds takes 1 to %d, not '%s'\n", MAX_ROUNDS, val);
-                return 2;
-            }
-            rounds = (int)n;
-        } else if (!strcmp(opt, "--only")) {
-            only = val;
-            bool found = false;
-            for (size_t k = 0; k < sizeof(parts) / sizeof(parts[0]); k++)
-                found = found || !strcmp(val, parts[k]);
-            if (!found) {
-                fprintf(stderr, "bench/tsp: --only takes start, submits, handover, jobs or durable, not '%s'\n",
-                        val);
-                return 2;
-            }
-        } else if (!strcmp(opt, "--dir")) {
-            where = val;
-        } else if (!((seconds = strtod(val, &end)) > 0 && seconds <= 3600) || *end) {
-            fprintf(stderr, "bench/tsp: --seconds takes a number of seconds above 0, up to 3600, not '%s'\n", val);
-            return 2;
-        }
-    }
+    char usage[160];
+    snprintf(usage, sizeof(usage), "[--rounds 1-%d] [--seconds S] [--only start|submits|handover|jobs|durable] "
+             "[--dir DIR]", MAX_ROUNDS);
+    const bench_opt opts[] = {
+        { .name = "--rounds", .value = &rounds_arg, .min = 1, .max = MAX_ROUNDS, .integer = true },
+        { .name = "--seconds", .value = &seconds, .min = 0.01, .max = 3600 },
+        { .name = "--only", .text = &only, .choices = "start|submits|handover|jobs|durable" },
+        { .name = "--dir", .text = &where },
+    };
+    int arc = bench_args(argc, argv, "bench/tsp", usage, opts, sizeof(opts) / sizeof(opts[0]));
+    if (arc)
+        return arc == 1 ? 0 : 2;
+    int rounds = (int)rounds_arg;
 #define DO(name) (!*only || !strcmp(only, name))
     if (!bench_build_dir(build, sizeof(build))) {
         fprintf(stderr, "bench/tsp: cannot tell which build this is (/proc/self/exe)\n");
@@ -1068,6 +1041,5 @@ int main(int argc, char **argv)
                    "%.2f (%.0f /s against %.0f /s)", m[3] / m[0], m[3], m[0]);
     }
     printf("\nA negative rate means some submits failed.  Server folders under %s are removed.\n", top);
-    char *rm[] = { "rm", "-rf", "--", top, NULL };  /* --dir is the user's text: no shell */
-    return run_argv(rm, NULL, 0) == 0 ? 0 : 1;
+    return bench_remove_tree(top) == 0 ? 0 : 1;
 }

@@ -1,20 +1,21 @@
 # SPDX-License-Identifier: MIT
 # tests/cli/test_bench_tsp.sh - bench/tsp refuses bad options with exit 2,
-# naming the value; with --only it shows the rows it measured and no others
-# (none of them as 0 or NOT MET); a --dir holding a quote is used as a
-# folder, never as shell text, and is left as it was.  Its figures are for
+# naming the value (bench_args, as every bench); with --only it shows the
+# rows it measured and no others (none of them as 0 or NOT MET); a --dir
+# holding a quote is used as a folder, never as shell text, and is left as
+# it was.  Its figures are for
 # the README, not checked here.
 . "$(dirname "$0")/lib.sh"
 bench=$VRAM_BUILD/bench/tsp
 [ -x "$bench" ] || { echo "skip - $file/all: $bench is not built"; exit 77; }
 
-expect rounds_out_of_range 2 "--rounds takes 1 to 16, not '0'" -- "$bench" --rounds 0
-expect rounds_not_a_count 2 "--rounds takes 1 to 16, not 'three'" -- "$bench" --rounds three
-expect only_unknown_part 2 "--only takes start, submits, handover, jobs or durable, not 'fast'" -- "$bench" --only fast
+expect rounds_out_of_range 2 "--rounds takes a whole number from 1 to 16, not '0'" -- "$bench" --rounds 0
+expect rounds_not_a_count 2 "--rounds takes a whole number from 1 to 16, not 'three'" -- "$bench" --rounds three
+expect only_unknown_part 2 "--only takes one of start\\|submits\\|handover\\|jobs\\|durable, not 'fast'" -- "$bench" --only fast
 expect unknown_option 2 "unknown option '--fast'" -- "$bench" --fast
 expect option_without_value 2 "--dir needs a value" -- "$bench" --dir
-expect seconds_not_a_number 2 "--seconds takes a number of seconds above 0, up to 3600, not 'x'" -- "$bench" --seconds x
-expect seconds_not_infinite 2 "up to 3600, not 'inf'" -- "$bench" --seconds inf
+expect seconds_not_a_number 2 "--seconds takes a number from 0.01 to 3600, not 'x'" -- "$bench" --seconds x
+expect seconds_not_infinite 2 "to 3600, not 'inf'" -- "$bench" --seconds inf
 expect no_such_dir 2 "cannot make a folder in --dir '$tmp/none'" -- "$bench" --dir "$tmp/none"
 
 work="$tmp/it's here"
