@@ -177,13 +177,8 @@ static int run_queue(cli_args *a)
     if (cli_has(a, "limit") && (rc = cli_uint(a, "limit", 1, 100000000, &limit)))
         return rc;
     const char *state = cli_get(a, "state");
-    if (state && vram__job_state_parse(state) < 0) {  /* said now, also when no daemon answers */
-        char names[160] = "";
-        for (int i = 0; i < VRAM__JOB_STATE_COUNT; i++)
-            snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? ", " : "",
-                     vram__job_state_name(i));
-        return cli_error(a, EXIT_USAGE, "--state: '%s' is not one of %s", state, names);
-    }
+    if (state && vram__job_state_parse(state) < 0)     /* said now, also when no daemon answers */
+        return cli_error(a, EXIT_USAGE, "--state: '%s' is not one of %s", state, vram__job_state_list());
     vram_client *c;
     if ((rc = cli_client(a, &c)))
         return rc;

@@ -185,8 +185,7 @@ static int read_state(parse_ctx *p, const vram__jv *v)
         return rc;
     if (vram__job_state_parse(p->req->state) >= 0)
         return 0;
-    return bad(p, "'state' '%s' is not one of queued, starting, running, succeeded, failed, canceled%s",
-               p->req->state, "");
+    return bad(p, "'state' '%s' is not one of %s", p->req->state, vram__job_state_list());
 }
 
 /* ---- the field table ---------------------------------------------------------------- */

@@ -101,6 +101,14 @@ const char *vram__job_state_name(int state)
     return state >= 0 && state < VRAM__JOB_STATE_COUNT ? state_names[state] : "?";
 }
 
+const char *vram__job_state_list(void)
+{
+#define VRAM__STATE_TEXT(id, name) ", " name
+    static const char list[] = VRAM__JOB_STATE_LIST(VRAM__STATE_TEXT);
+#undef VRAM__STATE_TEXT
+    return list + 2;                /* past the first ", " */
+}
+
 int vram__job_state_parse(const char *name)
 {
     for (int i = 0; name && i < VRAM__JOB_STATE_COUNT; i++)

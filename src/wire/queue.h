@@ -35,6 +35,8 @@ enum {
 /* "queued" for VRAM__JOB_QUEUED; "?" out of range.  Static. */
 const char *vram__job_state_name(int state);
 int vram__job_state_parse(const char *name);     /* -1 when unknown */
+/* Every state, "queued, starting, ..., canceled", for messages.  Static. */
+const char *vram__job_state_list(void);
 
 typedef struct vram__job {
     uint64_t id;

@@ -3,8 +3,7 @@
 # naming the value (bench_args, as every bench); with --only it shows the
 # rows it measured and no others (none of them as 0 or NOT MET); a --dir
 # holding a quote is used as a folder, never as shell text, and is left as
-# it was.  Its figures are for
-# the README, not checked here.
+# it was.  Its figures are for the README, not checked here.
 . "$(dirname "$0")/lib.sh"
 bench=$VRAM_BUILD/bench/tsp
 [ -x "$bench" ] || { echo "skip - $file/all: $bench is not built"; exit 77; }
