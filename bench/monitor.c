@@ -77,7 +77,7 @@ static double per_call_us(vram_ctx *ctx, int what, double seconds)
 /* Microseconds per run of a program (searched in PATH, its output
  * dropped), the way scripts poll nvidia-smi; -1 when it cannot be run or
  * fails.  No shell: the build's path may hold any character. */
-static double per_exec_us(char *const argv[], char *const envp[], int runs)
+static double per_exec_us(char *const argv[], int runs)
 {
     extern char **environ;
     posix_spawn_file_actions_t fa;
@@ -88,7 +88,7 @@ static double per_exec_us(char *const argv[], char *const envp[], int runs)
     for (int i = 0; i < runs && per == 0; i++) {
         pid_t pid;
         int status;
-        if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, envp ? envp : environ) ||
+        if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) ||
             waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
             per = -1;
     }
@@ -176,28 +176,15 @@ int main(int argc, char **argv)
      * status on the same simulated card. */
     char *smi[] = { "nvidia-smi", "--query-gpu=memory.total,memory.used", "--format=csv,noheader", NULL };
     const char *base_name = "nvidia-smi";
-    double exec_us = per_exec_us(smi, NULL, 20);
-    if (exec_us < 0) {
-        static char exe[PATH_MAX + 16], sim_env[256];
+    double exec_us = per_exec_us(smi, 20);
+    if (exec_us < 0) {              /* the sim contexts are open already: their options are read */
+        char exe[PATH_MAX + 16];
         snprintf(exe, sizeof(exe), "%s/bin/vram", build_dir);
-        snprintf(sim_env, sizeof(sim_env), "VRAM_SIM=%s", spec);
         char *status_argv[] = { exe, "status", "--json", NULL };
-        extern char **environ;
-        size_t n = 0;
-        while (environ[n])
-            n++;
-        char **env = calloc(n + 3, sizeof(*env));   /* ours, then the rest but VRAM_BACKEND/VRAM_SIM */
-        if (env) {
-            size_t k = 0;
-            env[k++] = "VRAM_BACKEND=sim";
-            env[k++] = sim_env;
-            for (size_t i = 0; i < n; i++)
-                if (strncmp(environ[i], "VRAM_BACKEND=", 13) && strncmp(environ[i], "VRAM_SIM=", 9))
-                    env[k++] = environ[i];
-            base_name = "vram status (exec)";
-            exec_us = per_exec_us(status_argv, env, 20);
-            free(env);
-        }
+        setenv("VRAM_BACKEND", "sim", 1);
+        setenv("VRAM_SIM", spec, 1);
+        base_name = "vram status (exec)";
+        exec_us = per_exec_us(status_argv, 20);
     }
     char note[96];
     double ours = real ? real_snap : sim_snap;
