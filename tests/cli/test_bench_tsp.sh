@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 # tests/cli/test_bench_tsp.sh - bench/tsp refuses bad options with exit 2,
 # naming the value (bench_args, as every bench); with --only it shows the
-# rows it measured and no others (none of them as 0 or NOT MET); a --dir
-# holding a quote is used as a folder, never as shell text, and is left as
-# it was.  Its figures are for the README, not checked here.
+# rows it measured and no others (none of them as 0 or NOT MET), the
+# hand-over's shim share among them; a --dir holding a quote is used as a
+# folder, never as shell text, and is left as it was.  Its figures are for the README, not checked here.
 . "$(dirname "$0")/lib.sh"
 bench=$VRAM_BUILD/bench/tsp
 [ -x "$bench" ] || { echo "skip - $file/all: $bench is not built"; exit 77; }
@@ -23,7 +23,11 @@ expect handover_only 0 'end to next start, 1 slot, p50 +\| +([0-9.]+ ms|-) +\| +
     timeout 120 "$bench" --only handover --rounds 1 --dir "$work"
 grep -Eq 'end to next start, 1 slot, p50 +\| +[^|]*\| +0\.00 ms' "$tmp/out" &&
     not_ok handover_measured "$(cat "$tmp/out")" || ok handover_measured
-unmeasured=$(grep -E '200 `true` jobs|CLI start|CLI submits|durable submits|NOT MET' "$tmp/out")
+# The shim's share: the hand-overs again with vram's jobs under --enforce off.
+grep -Eq "p50, vram's jobs without the shim +\| +[^|]*\| +[0-9.]+ ms" "$tmp/out" &&
+    ! grep -Eq "p50, vram's jobs without the shim +\| +[^|]*\| +0\.00 ms" "$tmp/out" &&
+    ok shim_share_measured || not_ok shim_share_measured "$(cat "$tmp/out")"
+unmeasured=$(grep -E '200 `true` jobs|200 jobs, vram|CLI start|CLI submits|durable submits|NOT MET' "$tmp/out")
 [ -z "$unmeasured" ] && ok only_what_was_measured || not_ok only_what_was_measured "$unmeasured"
 left=$(ls -A "$work")
 [ -z "$left" ] && ok its_folder_removed || not_ok its_folder_removed "$left"
