@@ -397,24 +397,26 @@ void vram__say(vram_say_fn say, void *user, const char *fmt, ...)
 {
     if (!say)
         return;
-    char line[1024];
+    char line[1024], shown[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    say(user, line);
+    /* A line is one line: what it quotes (a command, a path, a runner's
+     * word) never moves a terminal's cursor or forges another line. */
+    say(user, vram_text_escape(line, shown, sizeof(shown)));
 }
 
 void vram__log(int level, const char *fmt, ...)
 {
     if (level > log_level())
         return;
-    char line[1024];
+    char line[1024], shown[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    fprintf(stderr, "vram: %s\n", line);
+    fprintf(stderr, "vram: %s\n", vram_text_escape(line, shown, sizeof(shown)));
 }
 
 /* ---- processes -------------------------------------------------------------- */

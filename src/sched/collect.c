@@ -54,7 +54,7 @@ static void check_image(vram_sched *s, vram_outcome *out)
 /* Waits on the pool's lock until the next task in order has ended. */
 static int wait_next(vram_sched *s, int64_t wait_ms, task **out)
 {
-    uint64_t deadline = wait_ms > 0 ? vram__now_ns() + (uint64_t)wait_ms * 1000000ull : 0;
+    uint64_t deadline = wait_ms > 0 ? vram__deadline_after(vram__now_ns(), (uint64_t)wait_ms) : 0;
     for (;;) {
         task *t = s->collected < s->submitted ? vram__pool_task(s, s->collected) : NULL;
         if (t && t->ended) {

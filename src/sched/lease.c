@@ -78,7 +78,7 @@ static int req_make(vram_ledger *l, const vram_lease_request *q, bool adopted, v
     else
         snprintf(r->holder, sizeof(r->holder), "pid %u", (unsigned)getpid());
     if (!adopted && q->wait_ms >= 0)
-        r->deadline_ns = vram__now_ns() + (uint64_t)q->wait_ms * 1000000ull;
+        r->deadline_ns = vram__deadline_after(vram__now_ns(), (uint64_t)q->wait_ms);
     pthread_mutex_lock(&l->lock);
     r->cls = vram__class_intern(l, q->task_class);
     bool cpu_only;

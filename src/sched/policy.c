@@ -325,7 +325,7 @@ static void start_clock(vram_ledger *l, vram__req *r, uint64_t now_ns)
     vram__unclocked_remove(l, r);
     if (r->wait_ms < 0 || r->deadline_ns)
         return;
-    r->deadline_ns = now_ns + (uint64_t)r->wait_ms * 1000000ull;
+    r->deadline_ns = vram__deadline_after(now_ns, (uint64_t)r->wait_ms);
     vram__deadline_insert(l, r);
 }
 

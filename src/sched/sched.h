@@ -246,6 +246,14 @@ void vram__ledger_oom(vram_ledger *l, const vram__req *r, uint64_t shortfall);
  * through out after the pass); ungrant takes a grant off the books. */
 void vram__queue_remove(vram_ledger *l, vram__req *r);
 void vram__deadline_insert(vram_ledger *l, vram__req *r);
+
+/* now_ns + wait_ms as a deadline; a wait past what the clock can say
+ * (centuries) is UINT64_MAX, a wait without end, never a product that
+ * wraps to a deadline already gone. */
+static inline uint64_t vram__deadline_after(uint64_t now_ns, uint64_t wait_ms)
+{
+    return wait_ms > (UINT64_MAX - now_ns) / 1000000ull ? UINT64_MAX : now_ns + wait_ms * 1000000ull;
+}
 void vram__deadline_remove(vram_ledger *l, vram__req *r);
 void vram__grant(vram_ledger *l, vram__req *r, int device, uint64_t bytes, uint64_t now_ns,
                  vram__pass_out *out);

@@ -365,19 +365,9 @@ void vram__link_ended(vram__link *l, int exit_status, const char *outcome, uint6
 
 /* ---- the end file ---------------------------------------------------------------- */
 
-static bool outcome_ok(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || *s == '-'))
-            return false;
-    return true;
-}
-
 int vram__end_write(const char *path, const vram__end *e)
 {
-    if (!outcome_ok(e->outcome))
+    if (!vram__job_outcome_ok(e->outcome))
         return vram__fail(VRAM_EINVAL, "an end's outcome is a-z and '-' only");
     int given = -1;                 /* an end file vramd made and handed over open */
     if (sscanf(path, "/dev/fd/%d", &given) == 1 && given > 2) {
@@ -444,7 +434,7 @@ int vram__end_read(const char *path, uint32_t uid, vram__end *out)
     if (!vram__jv_uint(vram__jv_get(o, "job"), &out->job) ||
         !vram__jv_uint(vram__jv_get(o, "exit_status"), &exit_status) || exit_status > 255 ||
         !vram__jv_uint(vram__jv_get(o, "peak"), &out->peak) || !outcome ||
-        strlen(outcome) >= sizeof(out->outcome) || !outcome_ok(outcome) || !ran || ran->kind != VRAM__JV_BOOL)
+        strlen(outcome) >= sizeof(out->outcome) || !vram__job_outcome_ok(outcome) || !ran || ran->kind != VRAM__JV_BOOL)
         rc = vram__fail(VRAM_EPARSE, "the end file %s is not a job's end", path);
     else {
         out->exit_status = (int)exit_status;

@@ -8,6 +8,7 @@
  * having a job run with a setting silently dropped.  The table of fields
  * below is the protocol's reference: which operations take which field.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,9 @@ static int read_int(parse_ctx *p, const char *name, const vram__jv *v, int64_t l
     snprintf(range, sizeof(range), "a whole number from %lld to %lld", (long long)lo, (long long)hi);
     if (v->kind != VRAM__JV_NUMBER || strpbrk(v->str, ".eE"))
         return bad(p, "'%s' must be %s", name, range);
+    errno = 0;
     long long x = strtoll(v->str, NULL, 10);
-    if (x < lo || x > hi || v->len > 20)
+    if (errno == ERANGE || x < lo || x > hi || v->len > 20)
         return bad(p, "'%s' must be %s", name, range);
     *out = x;
     return 0;
@@ -354,7 +356,11 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
             return rc;
         r->exit_status = (int)x;
         return 0;
-    case F_OUTCOME: return read_string(p, name, v, 15, &r->outcome);
+    case F_OUTCOME:
+        if ((rc = read_string(p, name, v, 15, &r->outcome)))
+            return rc;
+        return vram__job_outcome_ok(r->outcome) ? 0 : bad(p, "'%s' must be an outcome such as \"ok\" or \"oom\" "
+                                                    "(a-z and '-'%s)", name, "");
     case F_PGID:
         if ((rc = read_int(p, name, v, 1, 4194304, &x)))
             return rc;

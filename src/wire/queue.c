@@ -109,6 +109,16 @@ const char *vram__job_state_list(void)
     return list + 2;                /* past the first ", " */
 }
 
+bool vram__job_outcome_ok(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || *s == '-'))
+            return false;
+    return true;
+}
+
 int vram__job_state_parse(const char *name)
 {
     for (int i = 0; name && i < VRAM__JOB_STATE_COUNT; i++)

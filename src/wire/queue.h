@@ -37,6 +37,10 @@ const char *vram__job_state_name(int state);
 int vram__job_state_parse(const char *name);     /* -1 when unknown */
 /* Every state, "queued, starting, ..., canceled", for messages.  Static. */
 const char *vram__job_state_list(void);
+/* Whether s is an outcome as runners say them ("ok", "oom", "not-started"):
+ * a-z and '-' alone, never empty.  A runner may be its user's own program,
+ * so an outcome is checked before it is stored or shown. */
+bool vram__job_outcome_ok(const char *s);
 
 typedef struct vram__job {
     uint64_t id;
