@@ -22,6 +22,7 @@
 
 #include "daemon/daemon.h"
 #include "monitor/monitor.h"
+#include "wire/sock.h"
 
 static bool runner_op(const vram__request *r)
 {
@@ -190,6 +191,14 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
     const vramd_job *j = vramd_job_find(d, r->job);
     if (!j)
         return 0;                   /* answered "no such job" as before */
+    /* A runner is known by its pid, and a pid is handed out again once its
+     * process is gone: a connection whose opener has ended (kept open by a
+     * process it passed it to) could otherwise speak as the runner that
+     * later got that number.  The kernel's pidfd of the opener tells. */
+    if (!vram__pidfd_alive(c->peer_pidfd))
+        return vram__fail(VRAM_EPERM, "the process that opened this connection (pid %u) has ended: only a "
+                          "runner on its own connection may speak for job %llu", (unsigned)c->pid,
+                          (unsigned long long)r->job);
     /* The runner started ahead of a queued job's turn claims it early:
      * vramd's own child, not yet reaped, so its pid names it. */
     if (r->op == VRAM__OP_JOB_CLAIM && vramd_job_runner_ahead(d, r->job, c->pid))

@@ -50,10 +50,22 @@ static void refuse(int fd, const char *why)
     close(fd);
 }
 
-/* Accepts what waits.  At most VRAMD_MAX_CONNS clients, the next ones told
- * so; at the process's fd limit a spare descriptor is given up to accept
- * and refuse one client, and the loop stops polling the socket for a while
- * rather than spin on a listen socket it cannot accept from. */
+/* Connections of uid open now. */
+static size_t conns_of(const vramd *d, uint32_t uid)
+{
+    size_t n = 0;
+    for (const vramd_conn *c = d->conns; c; c = c->next)
+        n += c->uid == uid;
+    return n;
+}
+
+/* Accepts what waits.  At most VRAMD_MAX_CONNS clients, and of those at
+ * most VRAMD_MAX_CONNS_PER_USER of one user other than the daemon's own, the
+ * next ones told so; a peer whose credentials cannot be read is refused,
+ * never taken for root.  At the process's fd limit a spare descriptor is
+ * given up to accept and refuse one client, and the loop stops polling the
+ * socket for a while rather than spin on a listen socket it cannot accept
+ * from. */
 void vramd_conn_accept(vramd *d)
 {
     size_t n = 0;
@@ -80,6 +92,19 @@ void vramd_conn_accept(vramd *d)
             refuse(fd, "vramd has as many clients as it takes; try again later");
             continue;
         }
+        uint32_t pid, uid;
+        if (vram__sock_peer(fd, &pid, &uid) != 0) {
+            vram__clear_error();
+            refuse(fd, "vramd cannot tell who is connecting (SO_PEERCRED failed)");
+            continue;
+        }
+        if (uid != geteuid() && conns_of(d, uid) >= VRAMD_MAX_CONNS_PER_USER) {
+            char why[128];
+            snprintf(why, sizeof(why), "uid %u has %d connections to vramd open, as many as one user may; "
+                     "close some", (unsigned)uid, VRAMD_MAX_CONNS_PER_USER);
+            refuse(fd, why);
+            continue;
+        }
         n++;
         vramd_conn *c = calloc(1, sizeof(*c));
         if (!c) {
@@ -88,7 +113,9 @@ void vramd_conn_accept(vramd *d)
         }
         c->fd = fd;
         c->id = ++d->next_conn_id;
-        vram__sock_peer(fd, &c->pid, &c->uid);
+        c->pid = pid;
+        c->uid = uid;
+        c->peer_pidfd = vram__sock_peer_pidfd(fd);
         snprintf(c->holder, sizeof(c->holder), "client %llu (pid %u)", (unsigned long long)c->id, c->pid);
         vram__buf_init(&c->in);
         vram__buf_init(&c->out);
@@ -249,6 +276,8 @@ static void conn_free(vramd *d, vramd_conn *c)
         }
     }
     close(c->fd);
+    if (c->peer_pidfd >= 0)
+        close(c->peer_pidfd);
     vram__buf_free(&c->in);
     vram__buf_free(&c->out);
     vram__buf_free(&c->held);
@@ -476,6 +505,17 @@ static void op_status(vramd *d, vramd_conn *c, const vram__request *r)
  * closed socket go by. */
 static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
 {
+    size_t held = 0;
+    if (c->leased)
+        vram_lease_list(d->ledger, c->holder, NULL, 0, &held);
+    vram__clear_error();
+    if (held + c->waiting >= VRAMD_LEASES_PER_CONN) {
+        char why[160];
+        snprintf(why, sizeof(why), "this connection holds and waits for %d leases, as many as one connection "
+                 "may; release some first", VRAMD_LEASES_PER_CONN);
+        reply_error(d, c, r->id, VRAM_EBUSY, why);
+        return;
+    }
     vramd_pending *p = calloc(1, sizeof(*p));
     vramd_grant *g = vramd_grant_new(d, VRAMD_MSG_CLIENT_GRANT, ++d->next_grant_key);
     if (!p || !g) {
@@ -512,6 +552,7 @@ static void op_lease(vramd *d, vramd_conn *c, const vram__request *r)
         reply_failure(d, c, r, rc);
         return;
     }
+    c->waiting++;
     vramd_lease_name_add(d, p->ticket, c->id, c->uid, r->holder);
 }
 
@@ -570,6 +611,9 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
         return;
     }
     *pp = p->next;
+    vramd_conn *c = vramd_conn_find(d, p->conn);
+    if (c && c->waiting)
+        c->waiting--;
     const char *why = m->status == VRAM_ETIMEDOUT ? "not admitted within the wait asked for" : NULL;
     bool sent = vramd_reply_lease(d, p->conn, p->request_id, m->status, why, &m->lease, NULL);
     if (!sent && !m->status)
@@ -582,13 +626,21 @@ void vramd_client_granted(vramd *d, const vramd_msg *m)
 /* Only the connection holding a lease may release or name its owner. */
 static int own_lease(vramd *d, vramd_conn *c, uint64_t lease)
 {
-    vram_lease_info info[64];
-    size_t n = 0;
-    int rc = vram_lease_list(d->ledger, c->holder, info, 64, &n);
-    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < 64; i++)
-        if (info[i].id == lease)
-            return 0;
-    return vram__fail(VRAM_ENOENT, "no lease %llu on this connection", (unsigned long long)lease);
+    vram_lease_info first[64], *info = first;
+    size_t n = 0, cap = 64;
+    int rc = vram_lease_list(d->ledger, c->holder, info, cap, &n);
+    if (rc == VRAM_ERANGE) {        /* every one of them: the one asked for may be past the 64th */
+        cap = n + 16;
+        if (!(info = malloc(cap * sizeof(*info))))
+            return vram__fail(VRAM_ENOMEM, "out of host memory");
+        rc = vram_lease_list(d->ledger, c->holder, info, cap, &n);
+    }
+    bool found = false;
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < cap && !found; i++)
+        found = info[i].id == lease;
+    if (info != first)
+        free(info);
+    return found ? 0 : vram__fail(VRAM_ENOENT, "no lease %llu on this connection", (unsigned long long)lease);
 }
 
 static void op_release(vramd *d, vramd_conn *c, const vram__request *r)

@@ -33,6 +33,8 @@
 #define VRAMD_ANY_VIEWER UINT32_MAX
 #define VRAMD_NO_VIEWER (UINT32_MAX - 1) /* sees every job's summary only */
 #define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
+#define VRAMD_MAX_CONNS_PER_USER (VRAMD_MAX_CONNS / 4)  /* of one uid (but the daemon's own): no user shuts out the rest */
+#define VRAMD_LEASES_PER_CONN 256   /* leases a connection holds and waits for at once; the next refused */
 #define VRAMD_ACCEPT_BACKOFF_MS 250 /* the socket rests this long at the fd limit */
 #define VRAMD_CONN_OUT_MAX (1 << 20) /* a client's unread replies before it is not answered more */
 #define VRAMD_OUT_TOTAL_MAX (32 << 20) /* all clients' unread replies, likewise */
@@ -121,7 +123,8 @@ typedef struct vramd_conn {
     struct vramd_conn *next;
     uint64_t id;
     int fd;
-    uint32_t pid, uid;
+    uint32_t pid, uid;              /* SO_PEERCRED's, as it connected */
+    int peer_pidfd;                 /* SO_PEERPIDFD's: that very process (-1: the kernel has none) */
     vram__buf in, out;
     size_t out_sent;                /* bytes of out already sent */
     vram__buf held;                 /* replies waiting for the syncer's fsync, in order */
@@ -129,6 +132,7 @@ typedef struct vramd_conn {
     bool subscribed;
     bool closing;                   /* close once out is flushed */
     bool leased;                    /* asked the ledger for a lease once: its close releases */
+    size_t waiting;                 /* its lease requests not answered yet */
     char holder[64];                /* its leases' holder name */
 } vramd_conn;
 

@@ -7,7 +7,9 @@
  * replaced.  The socket is owner-only (0600) unless a group is named (0660
  * and that group).  Clients connect, send a request line and read a reply
  * line; the peer's pid and uid come from SO_PEERCRED, which is what leases
- * are tied to.
+ * are tied to, and where the kernel gives one, a pidfd of the peer
+ * (SO_PEERPIDFD), which tells the process that connected from a later one
+ * with its number.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -157,6 +160,35 @@ int vram__sock_peer(int fd, uint32_t *pid, uint32_t *uid)
     *pid = (uint32_t)cred.pid;
     *uid = (uint32_t)cred.uid;
     return 0;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77             /* Linux 6.5; the same on every architecture but a few */
+#endif
+
+int vram__sock_peer_pidfd(int fd)
+{
+    int pidfd = -1;
+    socklen_t len = sizeof(pidfd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0 || len != sizeof(pidfd))
+        return -1;
+    /* Handed over close-on-exec by the kernel; said again for older ones. */
+    if (pidfd >= 0)
+        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    return pidfd;
+}
+
+bool vram__pidfd_alive(int pidfd)
+{
+#ifdef SYS_pidfd_send_signal
+    if (pidfd < 0)
+        return true;
+    /* Signal 0 checks and sends nothing; EPERM: there, and another user's. */
+    return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 || errno == EPERM;
+#else
+    (void)pidfd;
+    return true;
+#endif
 }
 
 /* ---- client calls --------------------------------------------------------------------- */
