@@ -1007,7 +1007,10 @@ void vramd_conn_readable(vramd *d, vramd_conn *c)
         if (c->in.data)
             c->in.data[c->in.len] = '\0';
     }
-    if (c->in.len > VRAM__PROTO_MAX_LINE) {
+    /* Over a line's worth with no line's end: a line too long.  Whole lines
+     * waiting behind replies the client has not read are not that: they
+     * are read once it reads (and no more comes in meanwhile). */
+    if (c->in.len > VRAM__PROTO_MAX_LINE && !memchr(c->in.data, '\n', c->in.len)) {
         char msg[128];
         snprintf(msg, sizeof(msg), "a request line over %d bytes; closing the connection",
                  VRAM__PROTO_MAX_LINE);

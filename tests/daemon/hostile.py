@@ -12,12 +12,18 @@
                                          and the release's reply
     hostile.py SOCKET conns N UID        as UID, open N connections; print the reply
                                          of the first one refused (or "all taken")
+    hostile.py SOCKET pipeline N         send N status requests at once and read
+                                         no reply for a second (vramd stops reading
+                                         while a MiB of them waits), then read them
+                                         all; print how many came back ok
 """
 import array
 import json
 import os
 import socket
 import sys
+import threading
+import time
 
 SO_PEERPIDFD = 77
 
@@ -83,6 +89,21 @@ def main():
             elif first is None:
                 first = reply["lease"]
         print("release:", call(s, f, dict(op="release", lease=first)))
+    elif what == "pipeline":
+        n = int(sys.argv[3])
+        s = connect(path)
+        sender = threading.Thread(target=s.sendall, args=(b'{"v":1,"op":"status"}\n' * n,))
+        sender.start()
+        time.sleep(1.0)
+        f = s.makefile("r")
+        good = 0
+        for _ in range(n):
+            line = f.readline()
+            if not line:
+                break
+            good += '"ok":true' in line
+        sender.join()
+        print("ok replies:", good)
     elif what == "conns":
         os.setgid(int(sys.argv[4]))
         os.setuid(int(sys.argv[4]))

@@ -12,7 +12,8 @@
 #   - hold leases past the 64th that it then could not give back, or more
 #     leases than a connection may (each costs vramd memory);
 #   - hold every connection vramd takes (as another user, where the test
-#     runs as root).
+#     runs as root);
+# and what it may: send many requests before reading a reply.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 hostile=$(dirname "$0")/hostile.py
@@ -44,6 +45,11 @@ expect leases_capped 0 'refused: this connection holds and waits for 256 leases'
 expect_lines leases_refused_past_cap '^refused:' 2
 grep -Eq '^release: \{"ok":true' "$tmp/out" && ok first_of_many_leases_released ||
     not_ok first_of_many_leases_released "$(tail -1 "$tmp/out")"
+
+# A client that sends many requests before it reads a reply is served all
+# of them once it reads (it was closed as if one line were too long).
+expect pipelined_requests_all_answered 0 '^ok replies: 12000$' -- \
+    timeout 60 python3 "$hostile" "$VRAM_SOCKET" pipeline 12000
 
 if [ "$(id -u)" = 0 ]; then
     chmod 0711 "$tmp"               # the socket's folder, for that uid to reach it
