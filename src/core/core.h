@@ -92,7 +92,11 @@ void vram__json_field_double(vram__json *j, const char *key, double v);
 void vram__json_field_bool(vram__json *j, const char *key, bool v);
 /* Appends JSON text the caller already made valid (a nested document). */
 void vram__json_raw(vram__json *j, const char *text);
-/* JSON string escaping of s into out, with quotes. */
+/* The length of the valid UTF-8 character at s (1 to 4), or 0 when s does
+ * not start one (escape.c). */
+size_t vram__utf8_len(const unsigned char *s);
+/* JSON string escaping of s into out, with quotes; a byte that starts no
+ * UTF-8 character becomes U+FFFD, so the text is always valid JSON. */
 void vram__json_escape(vram__buf *out, const char *s);
 
 /* ---- files ---------------------------------------------------------------- */

@@ -14,7 +14,7 @@
 
 /* The length of the valid UTF-8 character at s (1 to 4), or 0 when s does
  * not start one (a stray continuation, an overlong form, a surrogate). */
-static size_t utf8_len(const unsigned char *s)
+size_t vram__utf8_len(const unsigned char *s)
 {
     unsigned c = s[0];
     size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
@@ -47,7 +47,7 @@ char *vram_text_escape(const char *text, char *out, size_t cap)
             esc[0] = '\\';
             esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 'e';
             len = 2;
-        } else if (c >= 0x80 && (used = utf8_len(s)) && !(c == 0xc2 && s[1] < 0xa0)) {
+        } else if (c >= 0x80 && (used = vram__utf8_len(s)) && !(c == 0xc2 && s[1] < 0xa0)) {
             put = (const char *)s;  /* printable UTF-8 (U+0080..U+009F are C1 controls) */
             len = used;
         } else {

@@ -178,7 +178,7 @@ void vram__json_escape(vram__buf *out, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         /* Runs of characters that need no escape go in at once. */
         const unsigned char *run = p;
-        while (*p >= 0x20 && *p != '"' && *p != '\\')
+        while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
             p++;
         if (p > run)
             vram__buf_put(out, (const char *)run, (size_t)(p - run));
@@ -191,10 +191,17 @@ void vram__json_escape(vram__buf *out, const char *s)
         case '\r': vram__buf_puts(out, "\\r"); break;
         case '\t': vram__buf_puts(out, "\\t"); break;
         default:
-            if (*p < 0x20)
+            if (*p < 0x20) {
                 vram__buf_printf(out, "\\u%04x", *p);
-            else
-                vram__buf_put(out, (const char *)p, 1);
+            } else {
+                /* JSON is Unicode: a character as written, a byte that
+                 * starts none (a file name, an argv word) as U+FFFD. */
+                size_t n = vram__utf8_len(p);
+                if (n)
+                    vram__buf_put(out, (const char *)p, n), p += n - 1;
+                else
+                    vram__buf_puts(out, "\\ufffd");
+            }
         }
     }
     vram__buf_put(out, "\"", 1);

@@ -88,3 +88,29 @@ TEST(bounded_depth_and_size)
     CHECK_OK(vram__json_read("[1]garbage", 3, 0, &d, err, sizeof(err)));
     vram__json_doc_free(d);
 }
+
+/* What the writer makes of any bytes (a file name, an argv word that is not
+ * UTF-8, a control character) is JSON this reader takes, and reads back as
+ * the text with U+FFFD for each byte that starts no character. */
+TEST(written_strings_read_back)
+{
+    static const struct { const char *in, *back; } cases[] = {
+        { "caf\xc3\xa9 \xf0\x9f\x8e\xac", "caf\xc3\xa9 \xf0\x9f\x8e\xac" },
+        { "n\xffx", "n\xef\xbf\xbdx" },
+        { "\xfe\xff", "\xef\xbf\xbd\xef\xbf\xbd" },
+        { "\xc3", "\xef\xbf\xbd" },                     /* cut short at the end */
+        { "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },   /* a surrogate's bytes */
+        { "a\x1b[31m\"\\", "a\x1b[31m\"\\" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vram__buf b;
+        vram__buf_init(&b);
+        vram__json_escape(&b, cases[i].in);
+        vram__json_doc *d;
+        char err[200];
+        CHECK_OK(vram__json_read(b.data, b.len, 0, &d, err, sizeof(err)));
+        CHECK_STR_EQ(vram__jv_str(vram__json_root(d)), cases[i].back);
+        vram__json_doc_free(d);
+        vram__buf_free(&b);
+    }
+}
