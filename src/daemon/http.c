@@ -945,9 +945,13 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
         free(h);
         return rc;
     }
+    /* The address it is bound to, not the URL (which names 127.0.0.1 for
+     * 0.0.0.0, an address to open it at from here). */
     if (!h->where.loopback)
-        vram__log(VRAM__LOG_WARN, "the dashboard listens on %s: anyone who can reach it can read "
-                  "the devices and jobs (changes still need the token)", h->url);
+        vram__log(VRAM__LOG_WARN, "the dashboard listens on %s%s%s port %u%s: anyone who can reach it can "
+                  "read the devices and jobs (changes still need the token)", v6 ? "[" : "", h->where.host,
+                  v6 ? "]" : "", h->where.port,
+                  !strcmp(h->where.host, "0.0.0.0") || !strcmp(h->where.host, "::") ? " (every address)" : "");
     *out = h;
     return 0;
 }
