@@ -97,14 +97,26 @@ static void print_help(const cli_command *cmd)
     }
 }
 
+/* The message names what was typed (an option, a value): escaped, as
+ * cli_error's. */
 static int usage_error(const cli_command *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "vram %s: ", cmd->name);
+    char text[4096], shown[8192];
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see 'vram %s --help')\n", cmd->name);
+    fprintf(stderr, "vram %s: %s (see 'vram %s --help')\n", cmd->name,
+            vram_text_escape(text, shown, sizeof(shown)), cmd->name);
+    return EXIT_USAGE;
+}
+
+/* A setting refused (from a flag or the environment): its message quotes
+ * the value. */
+static int setting_error(const cli_command *cmd)
+{
+    char shown[8192];
+    fprintf(stderr, "vram %s: %s\n", cmd->name, vram_text_escape(vram_last_error(), shown, sizeof(shown)));
     return EXIT_USAGE;
 }
 
@@ -130,12 +142,7 @@ static int set_library_option(cli_args *a, const char *name, size_t len, const c
     char opt[64], source[80];
     snprintf(opt, sizeof(opt), "%.*s", (int)len, name);
     snprintf(source, sizeof(source), "--%s", opt);
-    int rc = vram_options_set(a->opts, opt, value, source);
-    if (rc) {
-        fprintf(stderr, "vram %s: %s\n", a->cmd->name, vram_last_error());
-        return EXIT_USAGE;
-    }
-    return 0;
+    return vram_options_set(a->opts, opt, value, source) ? setting_error(a->cmd) : 0;
 }
 
 /* One "--name[=value]" at argv[*i]; may consume the next word. */
@@ -196,10 +203,8 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, cli_args *a)
     a->rest = calloc((size_t)argc + 1, sizeof(char *));
     if (!a->rest || vram_options_new(&a->opts))
         return usage_error(cmd, "out of memory");
-    if (vram_options_load_env(a->opts)) {
-        fprintf(stderr, "vram %s: %s\n", cmd->name, vram_last_error());
-        return EXIT_USAGE;
-    }
+    if (vram_options_load_env(a->opts))
+        return setting_error(cmd);
     for (int i = 0; i < argc; i++) {
         const char *w = argv[i];
         int rc = 0;
@@ -261,10 +266,11 @@ int cli_error(const cli_args *a, int status, const char *fmt, ...)
 
 int cli_fail(const cli_args *a, int rc, const char *what)
 {
-    char detail[8192];
+    char detail[8192], shown[1024];
     vram_text_escape(*vram_last_error() ? vram_last_error() : vram_strerror(rc), detail, sizeof(detail));
-    if (what)
-        fprintf(stderr, "vram %s: %s: %s\n", a->cmd->name, what, detail);
+    if (what)   /* may be user text too (a trace's task name) */
+        fprintf(stderr, "vram %s: %s: %s\n", a->cmd->name, vram_text_escape(what, shown, sizeof(shown)),
+                detail);
     else
         fprintf(stderr, "vram %s: %s\n", a->cmd->name, detail);
     /* ENODEV: a device named (--device 7) that is not there. */

@@ -107,12 +107,15 @@ static int run(cli_args *a)
         printf("%s\n", json);
         vram_free(json);
     } else {
-        printf("calibrated %s from %s (%zu rows)\n", vram_profile_name(p), from,
-               vram_calibration_row_count(c));
+        /* The paths and the name are the user's: escaped. */
+        char name[512], shown_from[4096], shown_out[8192], shown_path[8192];
+        printf("calibrated %s from %s (%zu rows)\n", vram_text_escape(vram_profile_name(p), name, sizeof(name)),
+               vram_text_escape(from, shown_from, sizeof(shown_from)), vram_calibration_row_count(c));
         print_rows(c);
         if (*written)
-            printf("wrote %s (the profile it came from, %s, is unchanged)\n", written,
-                   vram_profile_path(p));
+            printf("wrote %s (the profile it came from, %s, is unchanged)\n",
+                   vram_text_escape(written, shown_out, sizeof(shown_out)),
+                   vram_text_escape(vram_profile_path(p), shown_path, sizeof(shown_path)));
         else
             printf("nothing written (--dry-run)\n");
     }

@@ -83,6 +83,8 @@ int main(int argc, char **argv)
         cli_args_free(&a);
         return rc;
     }
-    fprintf(stderr, "vram: unknown command '%s' (see 'vram --help')\n", name);
+    char shown[1024];
+    fprintf(stderr, "vram: unknown command '%s' (see 'vram --help')\n",
+            vram_text_escape(name, shown, sizeof(shown)));
     return EXIT_USAGE;
 }

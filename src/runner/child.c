@@ -176,8 +176,10 @@ static int began(vram__child *c, pid_t pid, bool in_cgroup, int exec_errno, int 
         vram__contain_end(pid);
         if (err_r >= 0)
             close(err_r);
+        char shown[512];            /* the user's command: escaped, as it reaches logs and terminals */
         return vram__fail(exec_errno == ENOENT ? VRAM_ENOENT : exec_errno == EACCES ? VRAM_EPERM : VRAM_EIO,
-                          "cannot run '%s': %s", name, strerror(exec_errno));
+                          "cannot run '%s': %s", vram_text_escape(name, shown, sizeof(shown)),
+                          strerror(exec_errno));
     }
     c->pid = pid;
     c->err_fd = err_r;

@@ -71,6 +71,14 @@ if [ -f "$logfile" ] && ln -sf "$tmp/secret" "$logfile"; then
 else
     not_ok planted_link_not_followed "no log at '$logfile'"
 fi
+# The runner's own lines in the log quote the command escaped: even into a
+# pipe, a command it could not start shows no raw ESC.
+bad_cmd=$("$VRAM" submit --vram 1GiB -- "$(printf '\033[31mnothere')")
+"$VRAM" wait "$bad_cmd" --timeout 30 >/dev/null 2>&1
+"$VRAM" log "$bad_cmd" >"$tmp/bad_cmd.out" 2>&1
+if grep -qF "cannot run '\e[31mnothere'" "$tmp/bad_cmd.out" && ! grep -q "$(printf '\033')" "$tmp/bad_cmd.out"; then
+    ok log_runner_lines_escaped
+else not_ok log_runner_lines_escaped "$(od -c "$tmp/bad_cmd.out" | head -6)"; fi
 expect log_unknown_job 2 'no such job' -- "$VRAM" log 99999
 expect log_bad_id 2 "'x1' is not a job id" -- "$VRAM" log x1
 if [ -n "$other" ]; then
