@@ -380,6 +380,12 @@ bool cli_unicode(FILE *f)
     return cached && isatty(fileno(f));
 }
 
+bool cli_history_off(const cli_args *a)
+{
+    const char *path = vram_options_get(a->opts, "history");
+    return path && !strcmp(path, "-");
+}
+
 int cli_client(cli_args *a, vram_client **c)
 {
     const char *socket = vram_options_get(a->opts, "socket");

@@ -166,6 +166,12 @@ int cli_client(cli_args *a, vram_client **c);
  * there for the next call. */
 int cli_daemon_snapshot(cli_args *a, vram_client **c, vram_snapshot **out);
 
+/* True when the "history" setting is "-", which records nothing: the
+ * commands that read the history then say CLI_HISTORY_OFF, with the status
+ * they give for an empty one, and open no file named "-". */
+bool cli_history_off(const cli_args *a);
+#define CLI_HISTORY_OFF "the run history is off (--history or VRAM_HISTORY is '-')"
+
 /* Set by SIGINT/SIGTERM handlers that cli_catch_signals installs. */
 extern volatile int cli_interrupted;
 void cli_catch_signals(void);

@@ -79,6 +79,8 @@ static int run(cli_args *a)
     if (!from == !history)
         return cli_error(a, EXIT_USAGE, "give --from FILE (a CSV of measured runs) or --from-history, %s",
                          from ? "not both" : "one of them");
+    if (history && cli_history_off(a))  /* as a history with no run of the model */
+        return cli_error(a, EXIT_USAGE, "--from-history: %s", CLI_HISTORY_OFF);
     vram_profile *p;
     int rc = cli_profile(a, &p);
     if (rc)

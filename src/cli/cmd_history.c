@@ -56,6 +56,15 @@ static int run_history(cli_args *a)
     int rc;
     if (cli_has(a, "limit") && (rc = cli_uint(a, "limit", 1, 1000000, &limit)))
         return rc;
+    if (cli_history_off(a)) {   /* as an empty history: nothing to list */
+        if (cli_has(a, "json")) {
+            printf("{\"runs\":[]}\n");
+            fprintf(stderr, "vram history: no runs recorded: %s\n", CLI_HISTORY_OFF);
+        } else {
+            printf("no runs recorded: %s\n", CLI_HISTORY_OFF);
+        }
+        return EXIT_OK;
+    }
     vram_history *h;
     if ((rc = open_history(a, &h)))
         return rc;
@@ -115,6 +124,8 @@ static int run_report(cli_args *a)
     }
     strncat(name, ".svg", sizeof(name) - strlen(name) - 1);
     const char *out = cli_has(a, "output") ? cli_get(a, "output") : name;
+    if (cli_history_off(a))     /* as a run not in the history */
+        return cli_error(a, EXIT_USAGE, "no run %s: %s", a->rest[0], CLI_HISTORY_OFF);
     vram_history *h;
     int rc = open_history(a, &h);
     if (rc)
