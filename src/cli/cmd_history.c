@@ -115,12 +115,12 @@ static int run_report(cli_args *a)
     int64_t ids[8];
     char name[256] = "vram-report";
     for (int i = 0; i < a->nrest; i++) {
-        char *end;
-        long long v = strtoll(a->rest[i], &end, 10);
-        if (!*a->rest[i] || *end || v <= 0)
-            return cli_error(a, EXIT_USAGE, "'%s' is not a run number (see 'vram history')", a->rest[i]);
-        ids[i] = v;
-        snprintf(name + strlen(name), sizeof(name) - strlen(name), "-%lld", v);
+        uint64_t v;
+        if (!cli_parse_uint(a->rest[i], 1, INT64_MAX, &v))
+            return cli_error(a, EXIT_USAGE, "'%s' is not a run number (a whole number from 1, see 'vram history')",
+                             a->rest[i]);
+        ids[i] = (int64_t)v;
+        snprintf(name + strlen(name), sizeof(name) - strlen(name), "-%llu", (unsigned long long)v);
     }
     strncat(name, ".svg", sizeof(name) - strlen(name) - 1);
     const char *out = cli_has(a, "output") ? cli_get(a, "output") : name;
