@@ -137,11 +137,21 @@ static int store_flag(cli_args *a, int idx, const char *value)
     return 0;
 }
 
+/* The daemon's places, where an empty setting means the default one: an
+ * empty value typed as the flag is a mistake (an unset variable, say), not
+ * a wish for the default folder, so it is refused. */
+static const struct { const char *name, *wants; } no_empty_flag[] = {
+    { "db", "a path" }, { "socket", "a path" }, { "token-file", "a path" }, { "socket-group", "a group" },
+};
+
 static int set_library_option(cli_args *a, const char *name, size_t len, const char *value)
 {
     char opt[64], source[80];
     snprintf(opt, sizeof(opt), "%.*s", (int)len, name);
     snprintf(source, sizeof(source), "--%s", opt);
+    for (size_t i = 0; !*value && i < sizeof(no_empty_flag) / sizeof(no_empty_flag[0]); i++)
+        if (!strcmp(opt, no_empty_flag[i].name))
+            return usage_error(a->cmd, "--%s needs %s, not ''", opt, no_empty_flag[i].wants);
     return vram_options_set(a->opts, opt, value, source) ? setting_error(a->cmd) : 0;
 }
 

@@ -50,32 +50,33 @@ typedef struct job_flags {
     int device, priority;
 } job_flags;
 
-/* Checks the values a job is given (from flags or a CSV row). */
+/* Checks the values a job is given (from flags or a CSV row).  NULL is a
+ * value not given; an empty one is refused, as vram run refuses it (a CSV
+ * row's empty cell is passed as NULL). */
 static int check_job(const char *vram, const char *device, const char *priority, const char *ladder,
                      const char *time, const char *enforce, job_flags *out, char *err, size_t cap)
 {
-    if (enforce && *enforce && strcmp(enforce, "hard") && strcmp(enforce, "soft") && strcmp(enforce, "off"))
+    if (enforce && strcmp(enforce, "hard") && strcmp(enforce, "soft") && strcmp(enforce, "off"))
         return snprintf(err, cap, "enforce: '%s' is not hard, soft or off", enforce), -1;
-    if (vram && *vram && vram_size_parse(vram, &out->vram))
+    if (vram && vram_size_parse(vram, &out->vram))
         return snprintf(err, cap, "vram: %s", vram_last_error()), -1;
-    if (vram && *vram && !out->vram)
+    if (vram && !out->vram)
         return snprintf(err, cap, "vram: '%s': a budget of 0 bytes fits nothing", vram), -1;
     out->device = -1;
-    if (device && *device && strcmp(device, "auto")) {
-        char *end;
-        long v = strtol(device, &end, 10);
-        if (*end || v < 0 || v > 63)
+    uint64_t d;
+    if (device && strcmp(device, "auto")) {
+        if (!cli_parse_uint(device, 0, 63, &d))
             return snprintf(err, cap, "device: '%s' is not auto or a device number", device), -1;
-        out->device = (int)v;
+        out->device = (int)d;
     }
-    if (priority && *priority) {
+    if (priority) {
         char *end;
         long v = strtol(priority, &end, 10);
-        if (*end || v < -100 || v > 100)
+        if (!*priority || *end || v < -100 || v > 100)
             return snprintf(err, cap, "priority: '%s' is not a whole number from -100 to 100", priority), -1;
         out->priority = (int)v;
     }
-    if (time && *time && (vram_duration_parse(time, 60000, &out->time_ms) || !out->time_ms))
+    if (time && (vram_duration_parse(time, 60000, &out->time_ms) || !out->time_ms))
         return snprintf(err, cap, "time: '%s' is not a time limit (90s, 30m, 2h; a bare number is minutes)",
                         time), -1;
     /* A ladder with budgets sizes the job by its first rung. */
@@ -259,6 +260,12 @@ typedef struct batch_row {
     char error[512];
 } batch_row;
 
+/* A row's cell, NULL when empty: an empty cell is a value not given. */
+static const char *given_cell(const batch_row *r, int col)
+{
+    return r->cell[col] && *r->cell[col] ? r->cell[col] : NULL;
+}
+
 /* Checks one row against the header; fills r or r->error. */
 static void check_row(const cli_csv *csv, const int *col, size_t ri, const batch_deps *given, batch_row *r)
 {
@@ -286,8 +293,9 @@ static void check_row(const cli_csv *csv, const int *col, size_t ri, const batch
     char err[400];
     if (!command || !*command)
         snprintf(r->error, sizeof(r->error), "the command is empty");
-    else if (check_job(r->cell[COL_VRAM], r->cell[COL_DEVICE], r->cell[COL_PRIORITY], r->cell[COL_LADDER],
-                       r->cell[COL_TIME], r->cell[COL_ENFORCE], &r->f, err, sizeof(err)))
+    else if (check_job(given_cell(r, COL_VRAM), given_cell(r, COL_DEVICE), given_cell(r, COL_PRIORITY),
+                       r->cell[COL_LADDER], given_cell(r, COL_TIME), given_cell(r, COL_ENFORCE), &r->f, err,
+                       sizeof(err)))
         snprintf(r->error, sizeof(r->error), "%s", err);
     else if (!r->f.vram && !(r->cell[COL_MODEL] && *r->cell[COL_MODEL]))
         snprintf(r->error, sizeof(r->error), "neither vram nor model: the job cannot be sized");

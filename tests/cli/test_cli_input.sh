@@ -34,4 +34,29 @@ printf 'a %s 1GiB 1s\n' "$big" >"$tmp/huge.trace"
 expect trace_count_huge 2 "count '$big' is not a whole number" -- "$VRAM" simulate "$tmp/huge.trace"
 printf 'a 1 1GiB 1s priority=%s\n' "$big" >"$tmp/huge.trace"
 expect trace_priority_huge 2 "priority '$big' is not a whole number" -- "$VRAM" simulate "$tmp/huge.trace"
+
+# ---- an empty value given as a flag is refused, not read as the default ----
+mkdir "$tmp/home" && cd "$tmp/home" || exit 1
+for f in db socket token-file; do
+    expect "serve_empty_$f" 2 "^vram serve: --$f needs a path, not '' \(see" -- \
+        env HOME="$tmp/home" XDG_STATE_HOME="$tmp/home/state" XDG_RUNTIME_DIR="$tmp/home/run" "$VRAM" serve "--$f" ''
+done
+expect serve_empty_socket_group 2 "^vram serve: --socket-group needs a group, not ''" -- \
+    env HOME="$tmp/home" XDG_STATE_HOME="$tmp/home/state" XDG_RUNTIME_DIR="$tmp/home/run" "$VRAM" serve --socket-group=
+if [ -z "$(ls -A "$tmp/home")" ]; then ok serve_empty_makes_no_state
+else not_ok serve_empty_makes_no_state "$(find "$tmp/home")"; fi
+cd "$tmp" || exit 1
+expect queue_empty_socket 2 "^vram queue: --socket needs a path, not ''" -- "$VRAM" queue --socket ''
+expect submit_empty_vram 2 "^vram submit: --vram: an empty size" -- "$VRAM" submit --vram '' -- true
+expect submit_empty_priority 2 "^vram submit: --priority: '' is not a whole number" -- \
+    "$VRAM" submit --vram 1GiB --priority '' -- true
+expect submit_empty_time 2 "^vram submit: --time: '' is not a time limit" -- "$VRAM" submit --vram 1GiB --time '' -- true
+expect submit_empty_device 2 "^vram submit: --device: '' is not auto or a device number" -- \
+    "$VRAM" submit --vram 1GiB --device '' -- true
+expect submit_empty_enforce 2 "^vram submit: --enforce: '' is not hard, soft or off" -- \
+    "$VRAM" submit --vram 1GiB --enforce '' -- true
+# In a batch an empty cell is a value not given: the row is checked, then
+# no daemon answers (exit 1), not refused as bad input.
+printf 'command,vram,device,priority,time,enforce\ntrue,1GiB,,,,\n' >"$tmp/batch.csv"
+expect submit_csv_empty_cells 1 "no daemon answers" -- "$VRAM" submit --csv "$tmp/batch.csv" --socket "$tmp/none.sock"
 finish
