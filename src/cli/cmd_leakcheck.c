@@ -27,7 +27,8 @@
 
 static const cli_flag flags[] = {
     { "pid", 'p', "PID", "watch this running process (and its children)", false },
-    { "seconds", 's', "S", "sample for S seconds (default with --pid: 30; with a command: until it exits)", false },
+    { "seconds", 's', "S", "sample for S seconds (more than 0; default with --pid: 30; with a command: "
+      "until it exits)", false },
     { "min-growth", 0, "SIZE", "growth over the run below which nothing is called a leak (default 1MiB)", false },
     { "json", 0, NULL, "print the verdict as JSON", false },
     { NULL, 0, NULL, NULL, false },
@@ -129,6 +130,11 @@ static int run(cli_args *a)
         (cli_has(a, "seconds") && (rc = cli_duration_ms(a, "seconds", CLI_SECONDS, &limit_ms))) ||
         (cli_has(a, "min-growth") && (rc = cli_size(a, "min-growth", &min_growth))))
         return rc;
+    /* 0 would mean "no limit" to the loop: refused, not taken. */
+    if (cli_has(a, "seconds") && limit_ms == 0)
+        return cli_error(a, EXIT_USAGE, "--seconds: '%s' would stop before the first sample: give more than 0 "
+                         "(e.g. 30 or 2m), or leave it out (with --pid: 30 s; with a command: until it exits)",
+                         cli_get(a, "seconds"));
     if (!command && kill((pid_t)pid64, 0) != 0 && errno == ESRCH)
         return cli_error(a, EXIT_USAGE, "--pid %llu: no such process", (unsigned long long)pid64);
     vram_ctx *ctx;

@@ -211,7 +211,7 @@ const cli_command cmd_queue = {
 
 static const cli_flag wait_flags[] = {
     { "all", 'a', NULL, "wait until no job is queued, starting or running", false },
-    { "timeout", 't', "S", "give up after S seconds (exit 1)", false },
+    { "timeout", 't', "S", "give up after S seconds (more than 0; exit 1)", false },
     { "quiet", 'q', NULL, "no progress bar", false },
     { NULL, 0, NULL, NULL, false },
 };
@@ -404,6 +404,13 @@ static int run_wait(cli_args *a)
     if (cli_has(a, "timeout") && (rc = cli_duration_ms(a, "timeout", CLI_SECONDS, &timeout))) {
         free(ids);
         return rc;
+    }
+    /* 0 would mean "no timeout" to the loop: refused, not taken. */
+    if (cli_has(a, "timeout") && timeout == 0) {
+        free(ids);
+        return cli_error(a, EXIT_USAGE, "--timeout: '%s' would give up before the first look: give more "
+                         "than 0 (e.g. 30 or 5m), or leave it out to wait until the jobs end",
+                         cli_get(a, "timeout"));
     }
     vram_client *c;
     if ((rc = cli_client(a, &c))) {

@@ -59,4 +59,15 @@ expect submit_empty_enforce 2 "^vram submit: --enforce: '' is not hard, soft or 
 # no daemon answers (exit 1), not refused as bad input.
 printf 'command,vram,device,priority,time,enforce\ntrue,1GiB,,,,\n' >"$tmp/batch.csv"
 expect submit_csv_empty_cells 1 "no daemon answers" -- "$VRAM" submit --csv "$tmp/batch.csv" --socket "$tmp/none.sock"
+
+# ---- 0 where the loop would read it as "for ever" is refused ----
+expect wait_timeout_zero 2 "^vram wait: --timeout: '0' would give up before the first look: give more than 0" -- \
+    timeout 10 "$VRAM" wait 1 --timeout 0 --socket "$tmp/none.sock"
+expect wait_timeout_zero_s 2 "^vram wait: --timeout: '0s'" -- timeout 10 "$VRAM" wait --all --timeout 0s
+expect leakcheck_seconds_zero 2 "^vram leakcheck: --seconds: '0' would stop before the first sample: give more than 0" -- \
+    timeout 10 "$VRAM" leakcheck --pid $$ -s 0
+expect leakcheck_command_seconds_zero 2 "^vram leakcheck: --seconds: '0ms'" -- \
+    timeout 10 "$VRAM" leakcheck --seconds 0ms -- true
+expect wait_help_says 0 'give up after S seconds \(more than 0' -- "$VRAM" wait --help
+expect leakcheck_help_says 0 'sample for S seconds \(more than 0' -- "$VRAM" leakcheck --help
 finish
