@@ -58,8 +58,7 @@ static int read_device(const cli_args *a, int *device)
     if (!d || !strcmp(d, "auto"))
         return 0;
     uint64_t n;
-    int rc = cli_uint(a, "device", 0, 63, &n);
-    if (rc)
+    if (!cli_parse_uint(d, 0, 63, &n))
         return cli_error(a, EXIT_USAGE, "--device: '%s' is not auto or a device number", d);
     *device = (int)n;
     return 0;

@@ -70,4 +70,9 @@ expect leakcheck_command_seconds_zero 2 "^vram leakcheck: --seconds: '0ms'" -- \
     timeout 10 "$VRAM" leakcheck --seconds 0ms -- true
 expect wait_help_says 0 'give up after S seconds \(more than 0' -- "$VRAM" wait --help
 expect leakcheck_help_says 0 'sample for S seconds \(more than 0' -- "$VRAM" leakcheck --help
+
+# ---- one error, one message ----
+expect run_bad_device 2 "^vram run: --device: 'x' is not auto or a device number$" -- \
+    "$VRAM" run --vram 1GiB --device x -- true
+expect_lines run_bad_device_one_line '.' 1
 finish
