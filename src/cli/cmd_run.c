@@ -36,13 +36,12 @@ static const cli_flag flags[] = {
     { NULL, 0, NULL, NULL, false },
 };
 
-/* The runner's lines quote the command and its errors; under vramd this
- * stderr is the job's log, which `vram log` prints: escaped here too. */
+/* The runner's lines quote the command and its errors; vram__say has
+ * escaped them (under vramd this stderr is the job's log). */
 static void print_line(void *user, const char *line)
 {
-    char shown[4096];
     if (!*(const bool *)user)
-        fprintf(stderr, "vram run: %s\n", vram_text_escape(line, shown, sizeof(shown)));
+        fprintf(stderr, "vram run: %s\n", line);
 }
 
 static void on_signal(int sig)

@@ -961,9 +961,7 @@ static int run_attempt(run *r, attempt *a, watched *w)
         vram__enforce_card_free(&w->enforce, 0, in.free_bytes);
         char budget[32];
         vram_size_format(a->bytes, budget, sizeof(budget));
-        char shown[1024];           /* the command is the user's: escaped, for the log too */
-        say(r, "attempt %u: %s on GPU %d (%s) with %s%s%s", a->number,
-            vram_text_escape(a->command, shown, sizeof(shown)), a->device,
+        say(r, "attempt %u: %s on GPU %d (%s) with %s%s%s", a->number, a->command, a->device,
             in.name, budget, a->plan && *vram_plan_tier(a->plan) ? ", tier " : "",
             a->plan ? vram_plan_tier(a->plan) : "");
         w->started_ms = vram__unix_ms();
