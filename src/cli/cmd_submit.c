@@ -381,6 +381,10 @@ static int read_batch(cli_args *a, batch *b)
         cli_csv_free(&b->csv);
         return cli_error(a, EXIT_USAGE, "%s:%u: the header has no 'command' column", b->path, line);
     }
+    if (b->csv.nrows < 2) {         /* nothing to queue is not a batch queued */
+        cli_csv_free(&b->csv);
+        return cli_error(a, EXIT_USAGE, "%s: a header and no job rows: nothing to queue", b->path);
+    }
     return 0;
 }
 
@@ -462,11 +466,24 @@ static int submit_csv(cli_args *a, vram_client *c, batch *b)
     return rc;
 }
 
+/* A job's own flags, which a --csv batch takes from its columns instead. */
+static const char *const one_job_flags[] = { "vram", "model", "set", "ladder", "device", "priority", "name",
+                                             "time", "key", "enforce" };
+
 static int run(cli_args *a)
 {
     if (cli_has(a, "csv") && cli_has(a, "output"))
         return cli_error(a, EXIT_USAGE, "--output is one job's file, not a batch's: give each row its own in "
                          "an 'output' column");
+    for (size_t i = 0; cli_has(a, "csv") && i < sizeof(one_job_flags) / sizeof(one_job_flags[0]); i++)
+        if (cli_has(a, one_job_flags[i]) && !strcmp(one_job_flags[i], "set"))
+            return cli_error(a, EXIT_USAGE, "with --csv, a job's settings come from the file (a column a "
+                             "setting), not --set");
+        else if (cli_has(a, one_job_flags[i]))
+            return cli_error(a, EXIT_USAGE, "with --csv, each job's %s comes from the file (a '%s' column), not "
+                             "--%s", one_job_flags[i], one_job_flags[i], one_job_flags[i]);
+    if (!cli_has(a, "csv") && cli_has(a, "skip-bad"))
+        return cli_error(a, EXIT_USAGE, "--skip-bad is for a --csv batch (its bad rows), not one job");
     /* The command line, or the batch file, checked before vramd is looked
      * for: a bad value is named also when no daemon answers. */
     one_job *o = NULL;
@@ -514,7 +531,8 @@ const cli_command cmd_submit = {
         "--after/--afterok hold every row of the batch (a row's own columns add to them).\n"
         "A bad row is named with its line; the file is then refused, or, with --skip-bad,\n"
         "the good rows are queued.\n"
-        "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued.",
+        "Exit status: 0; 1 when some rows were not queued; 2 for bad input or nothing queued;\n"
+        "3 when no device could ever hold the job (one job: its budget is over every device's size).",
     .flags = flags,
     .run = run,
 };

@@ -75,4 +75,19 @@ expect leakcheck_help_says 0 'sample for S seconds \(more than 0' -- "$VRAM" lea
 expect run_bad_device 2 "^vram run: --device: 'x' is not auto or a device number$" -- \
     "$VRAM" run --vram 1GiB --device x -- true
 expect_lines run_bad_device_one_line '.' 1
+
+# ---- options that cannot go together, and a batch of nothing ----
+printf 'command,vram\n' >"$tmp/header_only.csv"
+printf 'command,vram\ntrue,1GiB\n' >"$tmp/one.csv"
+expect csv_header_only 2 "header_only.csv: a header and no job rows: nothing to queue" -- \
+    "$VRAM" submit --csv "$tmp/header_only.csv" --socket "$tmp/none.sock"
+expect csv_with_vram_flag 2 "with --csv, each job's vram comes from the file \(a 'vram' column\), not --vram" -- \
+    "$VRAM" submit --csv "$tmp/one.csv" --vram 2GiB --socket "$tmp/none.sock"
+expect csv_with_priority_flag 2 "each job's priority comes from the file" -- \
+    "$VRAM" submit --csv "$tmp/one.csv" --priority 5 --socket "$tmp/none.sock"
+expect csv_with_set_flag 2 "a job's settings come from the file" -- \
+    "$VRAM" submit --csv "$tmp/one.csv" --set steps=30 --socket "$tmp/none.sock"
+expect skip_bad_without_csv 2 "--skip-bad is for a --csv batch" -- \
+    "$VRAM" submit --skip-bad --vram 1GiB --socket "$tmp/none.sock" -- true
+expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
