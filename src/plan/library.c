@@ -33,20 +33,29 @@ static int read_file(const char *path, char **text_out, size_t *len_out)
 {
     *text_out = NULL;
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return vram__fail(errno == ENOENT ? VRAM_ENOENT : VRAM_EIO, "cannot open %s: %s", path,
-                          strerror(errno));
+    if (!f)   /* a path that cannot name a file is the user's to mend, as a missing one */
+        return vram__fail(errno == ENOENT ? VRAM_ENOENT
+                          : errno == ENAMETOOLONG || errno == ENOTDIR ? VRAM_EINVAL : VRAM_EIO,
+                          "cannot open %s: %s", path, strerror(errno));
+    /* A folder opens, and then fails at its first read: said as what it is,
+     * a path given wrong (bad input), not a disk that failed. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return vram__fail(VRAM_EINVAL, "%s is %s, not a profile file", path,
+                          S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
+    }
     char *buf = malloc(PROFILE_MAX_BYTES + 1);
     if (!buf) {
         fclose(f);
         return vram__fail(VRAM_ENOMEM, "out of host memory reading %s", path);
     }
     size_t n = fread(buf, 1, PROFILE_MAX_BYTES + 1, f);
-    int err = ferror(f);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
     if (err) {
         free(buf);
-        return vram__fail(VRAM_EIO, "cannot read %s", path);
+        return vram__fail(VRAM_EIO, "cannot read %s: %s", path, strerror(err));
     }
     if (n > PROFILE_MAX_BYTES) {
         free(buf);

@@ -89,5 +89,8 @@ expect csv_with_set_flag 2 "a job's settings come from the file" -- \
     "$VRAM" submit --csv "$tmp/one.csv" --set steps=30 --socket "$tmp/none.sock"
 expect skip_bad_without_csv 2 "--skip-bad is for a --csv batch" -- \
     "$VRAM" submit --skip-bad --vram 1GiB --socket "$tmp/none.sock" -- true
+expect profile_is_a_folder 2 "^vram estimate: $tmp is a folder, not a profile file" -- "$VRAM" estimate --profile "$tmp"
+expect profile_path_not_a_folder 2 "cannot open /etc/passwd/x: Not a directory" -- \
+    "$VRAM" estimate --profile /etc/passwd/x
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
