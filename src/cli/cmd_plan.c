@@ -23,6 +23,8 @@ static const cli_flag flags[] = {
 static int run(cli_args *a)
 {
     const char *format = cli_has(a, "json") ? "json" : cli_get(a, "format");
+    if (cli_has(a, "json") && cli_get(a, "format") && strcmp(cli_get(a, "format"), "json"))
+        return cli_error(a, EXIT_USAGE, "--json is --format json: not with --format '%s'", cli_get(a, "format"));
     if (!format)
         format = "text";
     if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "env") &&

@@ -92,5 +92,7 @@ expect skip_bad_without_csv 2 "--skip-bad is for a --csv batch" -- \
 expect profile_is_a_folder 2 "^vram estimate: $tmp is a folder, not a profile file" -- "$VRAM" estimate --profile "$tmp"
 expect profile_path_not_a_folder 2 "cannot open /etc/passwd/x: Not a directory" -- \
     "$VRAM" estimate --profile /etc/passwd/x
+expect plan_json_and_format_text 2 "--json is --format json: not with --format 'text'" -- \
+    "$VRAM" plan --model latentsync --vram 24GiB --json --format text
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
