@@ -533,6 +533,11 @@ static int run_virtual(cli_args *a, const trace *t, const bound *b, const char *
 
 static int run(cli_args *a)
 {
+    static const char *const threaded_only[] = { "policy", "workers", "speed" };
+    for (size_t i = 0; cli_has(a, "virtual") && i < sizeof(threaded_only) / sizeof(threaded_only[0]); i++)
+        if (cli_has(a, threaded_only[i]))
+            return cli_error(a, EXIT_USAGE, "--%s is for the run with threads, not --virtual (which runs FIFO, "
+                             "no backfill and backfill side by side in virtual time)", threaded_only[i]);
     const char *policy = cli_get(a, "policy") ? cli_get(a, "policy") : "vram";
     static const char *const all[] = { "vram", "fifo", "serial" };
     bool every = !strcmp(policy, "all");

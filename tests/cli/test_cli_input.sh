@@ -94,5 +94,7 @@ expect profile_path_not_a_folder 2 "cannot open /etc/passwd/x: Not a directory" 
     "$VRAM" estimate --profile /etc/passwd/x
 expect plan_json_and_format_text 2 "--json is --format json: not with --format 'text'" -- \
     "$VRAM" plan --model latentsync --vram 24GiB --json --format text
+expect simulate_virtual_with_policy 2 "--policy is for the run with threads, not --virtual" -- \
+    "$VRAM" simulate --virtual --policy fifo "$tmp/none.trace"
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
