@@ -96,5 +96,8 @@ expect plan_json_and_format_text 2 "--json is --format json: not with --format '
     "$VRAM" plan --model latentsync --vram 24GiB --json --format text
 expect simulate_virtual_with_policy 2 "--policy is for the run with threads, not --virtual" -- \
     "$VRAM" simulate --virtual --policy fifo "$tmp/none.trace"
+# A refusal names the limit that failed: here the time, not the memory.
+expect optimize_time_limit_named 3 "nothing fits 16.0 GiB within 10 s at level balanced: plans that fit the memory" -- \
+    "$VRAM" optimize --model wan2.2-ti2v-5b --vram 16GiB --max-time 10s
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
