@@ -95,6 +95,8 @@ void vram__json_raw(vram__json *j, const char *text);
 /* The length of the valid UTF-8 character at s (1 to 4), or 0 when s does
  * not start one (escape.c). */
 size_t vram__utf8_len(const unsigned char *s);
+/* Whether all of s is valid UTF-8. */
+bool vram__utf8_valid(const char *s);
 /* JSON string escaping of s into out, with quotes; a byte that starts no
  * UTF-8 character becomes U+FFFD, so the text is always valid JSON. */
 void vram__json_escape(vram__buf *out, const char *s);

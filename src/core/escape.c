@@ -29,6 +29,18 @@ size_t vram__utf8_len(const unsigned char *s)
     return n;
 }
 
+bool vram__utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : vram__utf8_len(p);
+        if (!n)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
 char *vram_text_escape(const char *text, char *out, size_t cap)
 {
     if (!out || !cap)

@@ -225,11 +225,53 @@ static int kv_object(vram__json *j, const char *const *kv, size_t n)
     return 0;
 }
 
+/* VRAM_EINVAL, naming what and showing it escaped, unless text is UTF-8:
+ * the queue keeps text, and a byte that is not would reach the job changed. */
+static int utf8_text(const char *what, const char *text)
+{
+    if (!text || vram__utf8_valid(text))
+        return 0;
+    char shown[256];
+    return vram__fail(VRAM_EINVAL, "%s is not UTF-8 text ('%s'): vramd queues text only", what,
+                      vram_text_escape(text, shown, sizeof(shown)));
+}
+
+/* Every text of a submit (its environment and folder are here's when it
+ * names none), checked before anything is sent. */
+static int submit_texts(const vram_submit *s)
+{
+    const char *const *env = s->env ? s->env : (const char *const *)environ;
+    char here[4096], what[96];
+    const char *cwd = s->cwd ? s->cwd : getcwd(here, sizeof(here));
+    int rc = 0;
+    for (size_t i = 0; !rc && s->argv[i]; i++) {
+        snprintf(what, sizeof(what), "word %zu of the command", i + 1);
+        rc = utf8_text(what, s->argv[i]);
+    }
+    for (size_t i = 0; !rc && env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        snprintf(what, sizeof(what), "the environment's %.*s", eq ? (int)(eq - env[i]) : 0, env[i]);
+        rc = utf8_text(vram__utf8_valid(what) ? what : "a variable of the environment", env[i]);
+    }
+    for (size_t i = 0; !rc && i < s->nsettings; i++)
+        rc = utf8_text("a --set setting", s->settings[i]);
+    if (!rc)
+        rc = utf8_text("the current folder", cwd);
+    const char *const named[][2] = { { "the model", s->model }, { "the name", s->name }, { "the key", s->key },
+                                     { "the ladder", s->ladder }, { "the output file", s->output } };
+    for (size_t i = 0; !rc && i < sizeof(named) / sizeof(named[0]); i++)
+        rc = utf8_text(named[i][0], named[i][1]);
+    return rc;
+}
+
 /* A submit request; with check, the daemon only says whether it would
  * queue the job, and *job_out stays 0. */
 static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *job_out)
 {
     *job_out = 0;
+    int bad = submit_texts(s);
+    if (bad)
+        return bad;
     vram__buf b;
     vram__json j;
     begin(c, &b, &j, "submit");

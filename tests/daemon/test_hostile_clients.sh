@@ -46,6 +46,13 @@ expect_lines leases_refused_past_cap '^refused:' 2
 grep -Eq '^release: \{"ok":true' "$tmp/out" && ok first_of_many_leases_released ||
     not_ok first_of_many_leases_released "$(tail -1 "$tmp/out")"
 
+# Text the queue cannot keep as it is (not UTF-8) is refused by name before
+# anything is sent, never queued changed (JSON out writes U+FFFD for it).
+expect submit_word_not_utf8 2 "word 2 of the command is not UTF-8 text \('n\\\\xffx'\)" -- \
+    "$VRAM" submit --vram 1GiB -- true "$(printf 'n\377x')"
+expect submit_env_not_utf8 2 "the environment's BAD_TEXT is not UTF-8 text" -- \
+    env BAD_TEXT="$(printf '\376')" "$VRAM" submit --vram 1GiB -- true
+
 # A client that sends many requests before it reads a reply is served all
 # of them once it reads (it was closed as if one line were too long).
 expect pipelined_requests_all_answered 0 '^ok replies: 12000$' -- \
