@@ -101,8 +101,8 @@ static int parse_option(const cli_args *a, trace *t, unsigned line, kind *k, cha
         return 0;
     }
     if (!eq)
-        return trace_error(a, t, line, "'%s' is not key=value (priority, ladder, oom, fail, wait, cpu)",
-                           word, NULL);
+        return trace_error(a, t, line, "'%s' is not key=value (priority=, ladder=, oom=, fail=, wait=) or "
+                           "the word cpu", word, NULL);
     *eq = '\0';
     const char *v = eq + 1;
     uint64_t u;
@@ -130,9 +130,11 @@ static int parse_option(const cli_args *a, trace *t, unsigned line, kind *k, cha
             k->rungs[k->nrungs++] = u;
         }
         free(copy);
+    } else if (!strcmp(word, "cpu")) {
+        return trace_error(a, t, line, "cpu takes no value ('cpu=%s'): write the word cpu", v, NULL);
     } else {
-        return trace_error(a, t, line, "unknown key '%s' (priority, ladder, oom, fail, wait, cpu)",
-                           word, NULL);
+        return trace_error(a, t, line, "unknown key '%s' (priority=, ladder=, oom=, fail=, wait=, or the word "
+                           "cpu)", word, NULL);
     }
     return 0;
 }
