@@ -124,6 +124,8 @@ static int run_report(cli_args *a)
     }
     strncat(name, ".svg", sizeof(name) - strlen(name) - 1);
     const char *out = cli_has(a, "output") ? cli_get(a, "output") : name;
+    if (!*out)
+        return cli_error(a, EXIT_USAGE, "--output needs a file name (or - for stdout), not ''");
     if (cli_history_off(a))     /* as a run not in the history */
         return cli_error(a, EXIT_USAGE, "no run %s: %s", a->rest[0], CLI_HISTORY_OFF);
     vram_history *h;

@@ -102,5 +102,7 @@ expect optimize_time_limit_named 3 "nothing fits 16.0 GiB within 10 s at level b
 printf 'x 1 1GiB 1s cpu=yes\n' >"$tmp/cpu.trace"
 expect trace_cpu_takes_no_value 2 "cpu.trace:1: cpu takes no value \('cpu=yes'\): write the word cpu" -- \
     "$VRAM" simulate "$tmp/cpu.trace"
+expect report_output_empty 2 "^vram report: --output needs a file name \(or - for stdout\), not ''" -- \
+    "$VRAM" report 1 -o ''
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
