@@ -443,6 +443,33 @@ static const cli_flag cancel_flags[] = {
     { NULL, 0, NULL, NULL, false },
 };
 
+struct id_at {
+    uint64_t id;
+    int at;
+};
+
+static int by_id_then_place(const void *x, const void *y)
+{
+    const struct id_at *a = x, *b = y;
+    return a->id != b->id ? (a->id < b->id ? -1 : 1) : a->at - b->at;
+}
+
+/* For each of n ids, whether an earlier one is the same (NULL when out of
+ * memory: then none is skipped, and the daemon says "already" itself). */
+static bool *twice_named(const uint64_t *ids, int n)
+{
+    struct id_at *s = malloc((size_t)n * sizeof(*s));
+    bool *again = calloc((size_t)n, sizeof(*again));
+    for (int i = 0; s && again && i < n; i++)
+        s[i] = (struct id_at){ ids[i], i };
+    if (s && again)
+        qsort(s, (size_t)n, sizeof(*s), by_id_then_place);
+    for (int i = 1; s && again && i < n; i++)
+        again[s[i].at] = s[i].id == s[i - 1].id;
+    free(s);
+    return again;
+}
+
 static int run_cancel(cli_args *a)
 {
     if (!a->nrest)
@@ -454,7 +481,10 @@ static int run_cancel(cli_args *a)
         free(ids);
         return rc;
     }
+    bool *again = twice_named(ids, a->nrest);
     for (int i = 0; i < a->nrest; i++) {
+        if (again && again[i])      /* a job named twice is canceled (and said) once */
+            continue;
         int err = vram_client_cancel(c, ids[i]);
         if (err)
             rc = cli_fail(a, err, NULL);
@@ -462,6 +492,7 @@ static int run_cancel(cli_args *a)
             printf("canceled %llu\n", (unsigned long long)ids[i]);
     }
     vram_client_close(c);
+    free(again);
     free(ids);
     return rc;
 }

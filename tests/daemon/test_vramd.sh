@@ -38,6 +38,8 @@ wait_until 10 sh -c "'$VRAM' queue | grep -q 'waiting for 8.0 GiB'" || not_ok se
 expect waits_for_memory 0 "waiting for 8.0 GiB of GPU memory" -- "$VRAM" queue
 expect cancel_queued 0 "canceled $waiting" -- "$VRAM" cancel "$waiting"
 expect cancel_again 1 'has already ended' -- "$VRAM" cancel "$waiting"
+expect cancel_named_twice 1 'has already ended' -- "$VRAM" cancel "$waiting" "$waiting"
+expect_lines cancel_named_twice_said_once 'has already ended' 1
 expect cancel_running 0 "canceled $blocker" -- "$VRAM" cancel "$blocker"
 expect canceled_running_ends 1 '' -- "$VRAM" wait "$blocker" --timeout 30
 expect cancel_unknown 2 'no job 999999' -- "$VRAM" cancel 999999
