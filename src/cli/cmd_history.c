@@ -78,8 +78,12 @@ static int run_history(cli_args *a)
         vram_run_record *rows;
         size_t n;
         if (!(rc = vram_history_list(h, (unsigned)limit, cli_get(a, "job"), &rows, &n))) {
-            if (n == 0)
-                printf("no runs recorded yet in %s\n", vram_history_path(h));
+            char job[256], path[4096];
+            if (n == 0 && cli_has(a, "job"))
+                printf("no runs of job %s in %s\n", vram_text_escape(cli_get(a, "job"), job, sizeof(job)),
+                       vram_text_escape(vram_history_path(h), path, sizeof(path)));
+            else if (n == 0)
+                printf("no runs recorded yet in %s\n", vram_text_escape(vram_history_path(h), path, sizeof(path)));
             else
                 print_table(rows, n);
             vram_history_rows_free(rows, n);
