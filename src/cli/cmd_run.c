@@ -158,19 +158,22 @@ static int read_spec(cli_args *a, vram_job_spec *spec, uint64_t *daemon_job, con
     return 0;
 }
 
-/* True when vramd says go on --gate's pipe; false on anything else
- * (no, or the daemon gone: end of file). */
-static bool wait_at_gate(const cli_args *a)
+/* 'g' when vramd says go on --gate's pipe, 0 on anything else (no, or the
+ * daemon gone: end of file); -1 when the descriptor is not open at all (a
+ * person trying --gate, not vramd). */
+static int wait_at_gate(const cli_args *a)
 {
     uint64_t fd = 0;
     if (cli_uint(a, "gate", 0, 1023, &fd))
-        return false;
+        return 0;
     char go = 0;
     ssize_t n;
     while ((n = read((int)fd, &go, 1)) < 0 && errno == EINTR)
         ;
+    if (n < 0 && errno == EBADF)
+        return -1;
     close((int)fd);
-    return n == 1 && go == 'g';
+    return n == 1 && go == 'g' ? 'g' : 0;
 }
 
 /* Runner reuse: vramd's runner, its job ended, puts itself where the next
@@ -213,10 +216,13 @@ static int run(cli_args *a)
      * the turn), else (the daemon gone) it ends having said nothing. */
     if (cli_has(a, "gate"))
         vram_job_runner_warm();
-    if (cli_has(a, "gate") && !wait_at_gate(a)) {
+    int gate = cli_has(a, "gate") ? wait_at_gate(a) : 'g';
+    if (gate != 'g') {
         vram_ctx_close(ctx);
         free(settings);
-        return EXIT_OK;
+        return gate < 0 ? cli_error(a, EXIT_USAGE, "--gate %s is not an open descriptor: --gate is vramd's, for "
+                                    "the runners it starts", cli_get(a, "gate"))
+                        : EXIT_OK;
     }
     if (vram_ctx_is_simulated(ctx) && !quiet)
         fprintf(stderr, "vram run: SIMULATED DEVICES, %s\n", vram_ctx_notice(ctx));

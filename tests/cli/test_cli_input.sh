@@ -105,5 +105,7 @@ expect trace_cpu_takes_no_value 2 "cpu.trace:1: cpu takes no value \('cpu=yes'\)
 expect report_output_empty 2 "^vram report: --output needs a file name \(or - for stdout\), not ''" -- \
     "$VRAM" report 1 -o ''
 expect history_no_runs_of_job 0 "^no runs of job 99999 in $tmp/h.db" -- "$VRAM" history --job 99999 --history "$tmp/h.db"
+expect gate_not_open 2 "--gate 99 is not an open descriptor: --gate is vramd's" -- \
+    "$VRAM" run --daemon-job 999 --gate 99 --socket "$tmp/none.sock"
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
