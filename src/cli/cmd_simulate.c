@@ -214,7 +214,7 @@ static int load_trace(const cli_args *a, trace *t)
     if (a->nrest > 1)
         return cli_error(a, EXIT_USAGE, "unexpected argument '%s' (one trace file)", a->rest[1]);
     t->source = a->rest[0];
-    FILE *f = fopen(t->source, "r");
+    FILE *f = vram_file_open_read(t->source);
     if (!f)
         return cli_error(a, EXIT_USAGE, "cannot read trace '%s': %s", t->source, strerror(errno));
     char *text = NULL;

@@ -114,7 +114,7 @@ static int parse(const char *s, size_t n, cli_csv *out, char *err, size_t errcap
 int cli_csv_read(const char *path, cli_csv *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof(*out));
-    FILE *f = !strcmp(path, "-") ? stdin : fopen(path, "r");
+    FILE *f = !strcmp(path, "-") ? stdin : vram_file_open_read(path);
     if (!f)
         return snprintf(err, errcap, "cannot read '%s': %s", path, strerror(errno)), -1;
     size_t cap = 65536, n = 0;

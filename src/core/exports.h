@@ -16,6 +16,8 @@
 #ifndef VRAM_CORE_EXPORTS_H
 #define VRAM_CORE_EXPORTS_H
 
+#include <stdio.h>
+
 #include "vram.h"
 
 #ifdef __cplusplus
@@ -205,6 +207,13 @@ VRAM_API int vram_client_call(vram_client *c, const char *request_json, int time
 VRAM_API int vram_client_jobs_page_leases(vram_client *c, const char *state, uint64_t limit, const char *after,
                                           vram_job_list **out, char *next, size_t nextcap,
                                           vram_lease_info *leases, size_t cap, size_t *nleases);
+
+/* ---- files ---------------------------------------------------------------------- */
+
+/* fopen(path, "r") for a file to read through (a CSV, a trace, a list of
+ * measurements): a folder, which opens and fails only at its first read
+ * (read by some as an empty file), is NULL with errno EISDIR. */
+VRAM_API FILE *vram_file_open_read(const char *path);
 
 #ifdef __cplusplus
 }

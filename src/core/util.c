@@ -24,6 +24,7 @@
 #endif
 
 #include "core/core.h"
+#include "core/exports.h"
 
 /* ---- string buffer ------------------------------------------------------- */
 
@@ -398,6 +399,18 @@ static int log_level(void)
     }
     __atomic_store_n(&level, l, __ATOMIC_RELAXED);
     return l;
+}
+
+FILE *vram_file_open_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    struct stat st;
+    if (f && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        errno = EISDIR;
+        return NULL;
+    }
+    return f;
 }
 
 void vram__say(vram_say_fn say, void *user, const char *fmt, ...)

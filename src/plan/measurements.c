@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/exports.h"
 #include "plan/plan.h"
 
 #define CSV_MAX_COLUMNS 32
@@ -193,10 +194,10 @@ int vram_calibrate_csv(const vram_profile *p, const char *csv_path, vram_calibra
     if (!out || !p || !csv_path)
         return vram__fail(VRAM_EINVAL, "vram_calibrate_csv: NULL argument");
     *out = NULL;
-    FILE *f = fopen(csv_path, "r");
+    FILE *f = vram_file_open_read(csv_path);
     if (!f)
-        return vram__fail(errno == ENOENT ? VRAM_ENOENT : VRAM_EIO, "cannot open %s: %s", csv_path,
-                          strerror(errno));
+        return vram__fail(errno == ENOENT ? VRAM_ENOENT : errno == EISDIR ? VRAM_EINVAL : VRAM_EIO,
+                          "cannot open %s: %s", csv_path, strerror(errno));
     csv_table t = { .p = p, .path = csv_path };
     int rc = read_rows(&t, f);
     fclose(f);

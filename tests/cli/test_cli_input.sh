@@ -107,5 +107,10 @@ expect report_output_empty 2 "^vram report: --output needs a file name \(or - fo
 expect history_no_runs_of_job 0 "^no runs of job 99999 in $tmp/h.db" -- "$VRAM" history --job 99999 --history "$tmp/h.db"
 expect gate_not_open 2 "--gate 99 is not an open descriptor: --gate is vramd's" -- \
     "$VRAM" run --daemon-job 999 --gate 99 --socket "$tmp/none.sock"
+# A folder given as a file to read is said to be one.
+expect csv_is_a_folder 2 "cannot read '$tmp': Is a directory" -- "$VRAM" submit --csv "$tmp" --socket "$tmp/none.sock"
+expect trace_is_a_folder 2 "cannot read trace '$tmp': Is a directory" -- "$VRAM" simulate "$tmp"
+expect measurements_are_a_folder 2 "cannot open $tmp: Is a directory" -- \
+    "$VRAM" calibrate --model latentsync --from "$tmp"
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
 finish
