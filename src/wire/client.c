@@ -333,6 +333,10 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
     if (check)
         vram__json_field_bool(&j, "check", true);
     vram__json_object_end(&j);
+    if (!rc && b.len > VRAM__PROTO_MAX_LINE)     /* said as what makes it big, not as a line */
+        rc = vram__fail(VRAM_EINVAL, "the job's command, environment and settings come to %zu bytes; vramd "
+                        "takes at most %d a submit (put a long command in a script; env -i ... trims the "
+                        "environment)", b.len, VRAM__PROTO_MAX_LINE);
     if (rc) {
         vram__buf_free(&b);
         return rc;

@@ -53,6 +53,9 @@ expect submit_word_not_utf8 2 "word 2 of the command is not UTF-8 text \('n\\\\x
 expect submit_env_not_utf8 2 "the environment's BAD_TEXT is not UTF-8 text" -- \
     env BAD_TEXT="$(printf '\376')" "$VRAM" submit --vram 1GiB -- true
 
+expect submit_too_big_said_why 2 "the job's command, environment and settings come to [0-9]+ bytes; vramd takes at most 65536" -- \
+    "$VRAM" submit --vram 1GiB -- true "$(head -c 70000 /dev/zero | tr '\0' x)"
+
 # A client that sends many requests before it reads a reply is served all
 # of them once it reads (it was closed as if one line were too long).
 expect pipelined_requests_all_answered 0 '^ok replies: 12000$' -- \
