@@ -194,8 +194,9 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
     /* A runner is known by its pid, and a pid is handed out again once its
      * process is gone: a connection whose opener has ended (kept open by a
      * process it passed it to) could otherwise speak as the runner that
-     * later got that number.  The kernel's pidfd of the opener tells. */
-    if (!vram__pidfd_alive(c->peer_pidfd))
+     * later got that number.  The socket keeps the opener's process, and
+     * says whether it is still there. */
+    if (vram__sock_peer_alive(c->fd) == 0)
         return vram__fail(VRAM_EPERM, "the process that opened this connection (pid %u) has ended: only a "
                           "runner on its own connection may speak for job %llu", (unsigned)c->pid,
                           (unsigned long long)r->job);

@@ -115,7 +115,6 @@ void vramd_conn_accept(vramd *d)
         c->id = ++d->next_conn_id;
         c->pid = pid;
         c->uid = uid;
-        c->peer_pidfd = vram__sock_peer_pidfd(fd);
         snprintf(c->holder, sizeof(c->holder), "client %llu (pid %u)", (unsigned long long)c->id, c->pid);
         vram__buf_init(&c->in);
         vram__buf_init(&c->out);
@@ -276,8 +275,6 @@ static void conn_free(vramd *d, vramd_conn *c)
         }
     }
     close(c->fd);
-    if (c->peer_pidfd >= 0)
-        close(c->peer_pidfd);
     vram__buf_free(&c->in);
     vram__buf_free(&c->out);
     vram__buf_free(&c->held);

@@ -124,7 +124,6 @@ typedef struct vramd_conn {
     uint64_t id;
     int fd;
     uint32_t pid, uid;              /* SO_PEERCRED's, as it connected */
-    int peer_pidfd;                 /* SO_PEERPIDFD's: that very process (-1: the kernel has none) */
     vram__buf in, out;
     size_t out_sent;                /* bytes of out already sent */
     vram__buf held;                 /* replies waiting for the syncer's fsync, in order */

@@ -7,9 +7,8 @@
  * replaced.  The socket is owner-only (0600) unless a group is named (0660
  * and that group).  Clients connect, send a request line and read a reply
  * line; the peer's pid and uid come from SO_PEERCRED, which is what leases
- * are tied to, and where the kernel gives one, a pidfd of the peer
- * (SO_PEERPIDFD), which tells the process that connected from a later one
- * with its number.
+ * are tied to; where the kernel keeps the peer's process (SO_PEERPIDFD), it
+ * tells the process that connected from a later one with its number.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -166,29 +165,22 @@ int vram__sock_peer(int fd, uint32_t *pid, uint32_t *uid)
 #define SO_PEERPIDFD 77             /* Linux 6.5; the same on every architecture but a few */
 #endif
 
-int vram__sock_peer_pidfd(int fd)
+int vram__sock_peer_alive(int fd)
 {
     int pidfd = -1;
     socklen_t len = sizeof(pidfd);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0 || len != sizeof(pidfd))
-        return -1;
-    /* Handed over close-on-exec by the kernel; said again for older ones. */
-    if (pidfd >= 0)
-        fcntl(pidfd, F_SETFD, FD_CLOEXEC);
-    return pidfd;
-}
-
-bool vram__pidfd_alive(int pidfd)
-{
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0)
+        /* No pidfd for a process already reaped (EINVAL; ESRCH on newer
+         * kernels); ENOPROTOOPT: a kernel without SO_PEERPIDFD. */
+        return errno == EINVAL || errno == ESRCH ? 0 : -1;
+    int alive = 1;
 #ifdef SYS_pidfd_send_signal
-    if (pidfd < 0)
-        return true;
     /* Signal 0 checks and sends nothing; EPERM: there, and another user's. */
-    return syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0 || errno == EPERM;
-#else
-    (void)pidfd;
-    return true;
+    if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0 && errno == ESRCH)
+        alive = 0;
 #endif
+    close(pidfd);
+    return alive;
 }
 
 /* ---- client calls --------------------------------------------------------------------- */

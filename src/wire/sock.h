@@ -22,14 +22,11 @@ int vram__sock_connect(const char *path, int *fd_out);
 /* The connected peer's pid and uid (SO_PEERCRED). */
 int vram__sock_peer(int fd, uint32_t *pid, uint32_t *uid);
 
-/* A pidfd of the very process that connected (SO_PEERPIDFD, Linux 6.5):
- * unlike its pid, it never names a later process given the same number.
- * -1 where the kernel has none to give. */
-int vram__sock_peer_pidfd(int fd);
-
-/* Whether the process behind a pidfd from vram__sock_peer_pidfd is still
- * running (true for -1: not known). */
-bool vram__pidfd_alive(int pidfd);
+/* Whether the very process that connected is still there (1), has ended
+ * (0), or the kernel cannot say (-1: before Linux 6.5).  The socket keeps
+ * that process, not its number (SO_PEERPIDFD): a later process given the
+ * same pid is not it. */
+int vram__sock_peer_alive(int fd);
 
 /* Sends all of data (handles short writes and EAGAIN; never SIGPIPE). */
 int vram__sock_send_all(int fd, const char *data, size_t len);
