@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 # tests/cli/test_cli_input.sh - the command's edges of input: VRAM_HISTORY=-
 # read as "the history is off" (no file named -), numbers out of range,
-# empty values given explicitly, and 0 where it would mean forever.
+# empty values given explicitly, 0 where it would mean forever, options
+# that cannot go together, a folder given as a file, and refusals that
+# name what failed.
 . "$(dirname "$0")/lib.sh"
 export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_HISTORY=-
 cd "$tmp" || exit 1
