@@ -37,8 +37,9 @@
  *   card_bytes=SIZE    a card's memory where NVML is absent
  *   nvml_library=PATH  NVML where the loader does not find libnvidia-ml.so.1
  *   shards=N           shards per card (default: gres.conf's Name=shard Count)
- *   socket=PATH        vramd's socket (default: the job's VRAM_SOCKET, then
- *                      vram's usual places)
+ *   socket=PATH        vramd's socket (default: vram's usual places, as
+ *                      slurmstepd sees them; never the job's VRAM_SOCKET:
+ *                      a job does not choose its referee)
  *   require_vramd=BOOL a step with a budget fails when vramd is unreachable (no)
  *   lease_wait=TIME    how long a step waits for room (5m)
  */
@@ -150,16 +151,20 @@ static int parse_enforce(const char *text, enum enforce *out)
     return -1;
 }
 
-/* Checks a --vram value; the one line naming it goes to the user. */
+/* Checks a --vram value; the one line naming it goes to the user, the
+ * value escaped (it is the user's text, and goes to a terminal and to
+ * slurmd's log). */
 static int check_vram(const char *text, uint64_t *bytes_out)
 {
     uint64_t b = 0;
+    char shown[256], why[512];
+    vram_text_escape(text ? text : "", shown, sizeof(shown));
     if (!text || vram_size_parse(text, &b)) {
-        slurm_error("vram: --vram=%s: %s", text ? text : "", vram_last_error());
+        slurm_error("vram: --vram=%s: %s", shown, vram_text_escape(vram_last_error(), why, sizeof(why)));
         return -1;
     }
     if (!b) {
-        slurm_error("vram: --vram=%s: a budget must be more than 0 bytes", text);
+        slurm_error("vram: --vram=%s: a budget must be more than 0 bytes", shown);
         return -1;
     }
     *bytes_out = b;
@@ -169,8 +174,9 @@ static int check_vram(const char *text, uint64_t *bytes_out)
 static int opt_vram(int val, const char *arg, int remote)
 {
     uint64_t b = 0;
+    char shown[256];
     if (arg && strlen(arg) >= sizeof(g.vram_text)) {
-        slurm_error("vram: --vram=%.40s...: too long for a size", arg ? arg : "");
+        slurm_error("vram: --vram=%.40s...: too long for a size", vram_text_escape(arg, shown, sizeof(shown)));
         return -1;
     }
     if (check_vram(arg, &b))
@@ -183,7 +189,9 @@ static int opt_vram(int val, const char *arg, int remote)
 static int opt_enforce(int val, const char *arg, int remote)
 {
     if (parse_enforce(arg, &g.enforce)) {
-        slurm_error("vram: --vram-enforce=%s: use hard, soft or off", arg ? arg : "");
+        char shown[256];
+        slurm_error("vram: --vram-enforce=%s: use hard, soft or off", vram_text_escape(arg ? arg : "", shown,
+                                                                                        sizeof(shown)));
         return -1;
     }
     return 0;
@@ -627,9 +635,10 @@ static void *waiter_main(void *arg)
 /* Connects to vramd, when it answers, and makes the grants' pipe. */
 static int connect_vramd(spank_t sp)
 {
-    char sock[PATH_MAX];
-    const char *path = g.socket[0] ? g.socket
-                     : step_getenv(sp, "VRAM_SOCKET", sock, sizeof(sock)) ? sock : NULL;
+    /* Never the job's VRAM_SOCKET: a job does not pick its referee (one
+     * that answers nothing would let it run unleased, one of its own
+     * would say yes to anything). */
+    const char *path = g.socket[0] ? g.socket : NULL;
     int rc = vram_client_open(path, &g.client);
     if (rc) {
         g.client = NULL;
@@ -716,11 +725,33 @@ static bool inherits_lease(spank_t sp)
 {
     char job[64], lease[32], want[64], budget[32];
     snprintf(want, sizeof(want), "slurm-%" PRIu32 ".", g.job);
-    return step_getenv(sp, "VRAM_JOB", job, sizeof(job)) &&
-           !strncmp(job, want, strlen(want)) &&
-           step_getenv(sp, "VRAM_LEASE", lease, sizeof(lease)) && strcmp(lease, "0") &&
-           step_getenv(sp, "VRAM_BUDGET_BYTES", budget, sizeof(budget)) &&
-           strtoull(budget, NULL, 10) >= g.budget;
+    if (!step_getenv(sp, "VRAM_JOB", job, sizeof(job)) || strncmp(job, want, strlen(want)) ||
+        !step_getenv(sp, "VRAM_LEASE", lease, sizeof(lease)) || !strcmp(lease, "0") ||
+        !step_getenv(sp, "VRAM_BUDGET_BYTES", budget, sizeof(budget)) ||
+        strtoull(budget, NULL, 10) < g.budget)
+        return false;
+    /* That environment is the job's to write: the lease it names must be
+     * one this node's vramd holds (not waits for) for this job, for the
+     * same user, at least as large as the step's budget.  A lease named by
+     * a step on another node, or one made up, is not: the step takes its
+     * own. */
+    char *end;
+    errno = 0;
+    uint64_t id = strtoull(lease, &end, 10);
+    vram_client *c = NULL;
+    if (*end || errno || vram_client_open(g.socket[0] ? g.socket : NULL, &c))
+        return false;
+    vram_lease_info info[256];
+    size_t n = 0;
+    int rc = vram_client_leases(c, info, sizeof(info) / sizeof(info[0]), &n);
+    vram_client_close(c);
+    char holder[64];
+    snprintf(holder, sizeof(holder), "slurm job %" PRIu32 " ", g.job);
+    for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < sizeof(info) / sizeof(info[0]); i++)
+        if (info[i].id == id && !info[i].waiting && info[i].bytes >= g.budget && info[i].uid == geteuid() &&
+            !strncmp(info[i].holder, holder, strlen(holder)))
+            return true;
+    return false;
 }
 
 static void release_leases(void)
@@ -812,15 +843,26 @@ static void task_setenv(spank_t sp, const char *name, const char *value)
 }
 
 /* LD_PRELOAD with the shim first, once. */
-static void preload_shim(spank_t sp)
+static int preload_shim(spank_t sp)
 {
     char cur[16384], val[16384 + PATH_MAX + 2];
-    if (!step_getenv(sp, "LD_PRELOAD", cur, sizeof(cur)))
+    spank_err_t e = spank_getenv(sp, "LD_PRELOAD", cur, sizeof(cur));
+    if (e == ESPANK_NOSPACE) {      /* never dropped: the task's own list is kept whole, or it does not run */
+        slurm_error("vram: %s: the task's LD_PRELOAD is over %zu bytes: the shim cannot be added to it",
+                    g.label, sizeof(cur) - 1);
+        return -1;
+    }
+    if (e != ESPANK_SUCCESS)
         cur[0] = '\0';
-    if (strstr(cur, g.shim))
-        return;
+    /* Already there as an entry of its own (':' or ' ' separate them, as
+     * for the loader), not as part of another path. */
+    size_t n = strlen(g.shim);
+    for (const char *p = cur; (p = strstr(p, g.shim)); p += n)
+        if ((p == cur || p[-1] == ':' || p[-1] == ' ') && (!p[n] || p[n] == ':' || p[n] == ' '))
+            return 0;
     snprintf(val, sizeof(val), "%s%s%s", g.shim, cur[0] ? ":" : "", cur);
     task_setenv(sp, "LD_PRELOAD", val);
+    return 0;
 }
 
 /* In a task, before it execs: waits for the waiter's grant (Slurm can
@@ -909,9 +951,9 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
         }
     }
     alloc_conf(sp);
-    if (g.mode != ENFORCE_OFF)
-        preload_shim(sp);
-    else                            /* not a batch step's count, come down by env */
+    if (g.mode != ENFORCE_OFF && preload_shim(sp))
+        return -1;
+    if (g.mode == ENFORCE_OFF)      /* not a batch step's count, come down by env */
         spank_unsetenv(sp, "VRAM_SHIM_FD");
     if ((unsigned)task < g.nregions && vram__enforce_on(&g.region[task])) {
         vram__enforce_inherit(&g.region[task], true);

@@ -159,7 +159,8 @@ if [ $have_shim = 0 ]; then
     # Hard enforcement needs the shim: the step fails naming it, starts nothing.
     expect hard-needs-shim 1 "needs the shim, and $shim is not there" -- run srun --vram=3G true
     for c in shim-3g-sees-3g shim-3g-oom-at-4th shim-task-shares-count shim-task-reclaims-killed \
-             shim-soft-lets-through shim-no-vram-whole-card shim-shard-sees-8g shim-sbatch-inner; do
+             shim-soft-lets-through shim-substring-not-shim shim-long-preload-refused shim-no-vram-whole-card \
+             shim-shard-sees-8g shim-sbatch-inner; do
         skip_case "$c" "$why_no_shim"
     done
 else
@@ -175,6 +176,14 @@ else
         run srun --vram=3G sh -c "'$probe' hold & sleep 1; '$probe' 2; wait"
     expect shim-task-reclaims-killed 0 "^parent 2 GiB after the child's death: ok\$" -- \
         run srun --vram=3G "$probe" killed
+    # An LD_PRELOAD entry that only contains the shim's path is not the
+    # shim: it is still loaded (it was not, and the probe saw the card).
+    expect shim-substring-not-shim 0 "^total_bytes=$((3 * GiB)) " -- \
+        run srun --export=ALL,LD_PRELOAD="$shim.x" --vram=3G "$probe" 0
+    # A task's LD_PRELOAD too long to add the shim to is not dropped: the
+    # step fails saying so.
+    expect shim-long-preload-refused 1 "LD_PRELOAD is over 16383 bytes" -- \
+        run srun --export=ALL,LD_PRELOAD="$(head -c 17000 /dev/zero | tr '\0' a)" --vram=3G true
     expect shim-no-vram-whole-card 0 "^total_bytes=$((16 * GiB)) " -- run srun "$probe" 0
     expect shim-shard-sees-8g 0 "^total_bytes=$((8 * GiB)) " -- run srun --gres=shard:4 "$probe" 0
     printf '#!/bin/sh\nsrun %s 0\n' "$probe" >"$tmp/batch-probe.sh"
@@ -344,6 +353,34 @@ if grep -Eq "^bigger: [0-9]+ $((3 * GiB))\$" "$tmp/out" && ! grep -q "^bigger: $
     ok sbatch-bigger-step-own-lease
 else
     not_ok sbatch-bigger-step-own-lease "$(cat "$tmp/out")"
+fi
+
+# What the job writes into its own environment does not pass for a lease:
+# a made-up VRAM_LEASE with this job's VRAM_JOB (it was inherited, and the
+# step ran on no lease at all), and a VRAM_SOCKET where no vramd answers
+# (the step ran unrefereed); each step takes a lease of its own here.
+cat >"$tmp/forged.sh" <<EOF
+#!/bin/sh
+VRAM_JOB=slurm-\$SLURM_JOB_ID.x VRAM_LEASE=987654 VRAM_BUDGET_BYTES=18446744073709551615 \\
+    srun --vram=1G sh -c 'echo "forged: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
+EOF
+expect forged-lease-run 0 "" -- run sbatch --wait $enf -o "$tmp/forged.out" "$tmp/forged.sh"
+cp "$tmp/forged.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
+if grep -Eq "^forged: [1-9][0-9]* $GiB\$" "$tmp/out" && ! grep -q "^forged: 987654 " "$tmp/out" &&
+   grep -qx "$GiB" "$tmp/out"; then
+    ok forged-lease-not-inherited
+else
+    not_ok forged-lease-not-inherited "$(cat "$tmp/out")"
+fi
+expect job-socket-not-used 0 "^VRAM_LEASE=[1-9][0-9]*\$" -- \
+    run srun --export=ALL,VRAM_SOCKET=/nonexistent/vramd.sock --vram=1G $enf env
+# A --vram value is the user's text: the plugin's lines show it escaped
+# (Slurm's own line about the refused option is Slurm's).
+expect vram-value-escaped 255 '--vram=1\\e\[31mX' -- run srun --vram="$(printf '1\033[31mX')" true
+if grep 'vram: --vram=' "$tmp/out" | grep -q "$(printf '\033')"; then
+    not_ok vram-value-no-raw-esc "$(grep 'vram: --vram=' "$tmp/out" | od -c | head -5)"
+else
+    ok vram-value-no-raw-esc
 fi
 
 # A budget that does not fit in time: the step fails, says why, holds nothing.
