@@ -9,6 +9,7 @@ queue."""
 import os
 import pathlib
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,6 +25,20 @@ import vram                         # noqa: E402
 
 GiB = 1 << 30
 MiB = 1 << 20
+
+
+def in_child(test, code, timeout=60):
+    """Runs `code` in a fresh python3 with this package (a crash or a hang
+    there fails the test, not the whole file); returns its stdout."""
+    prelude = ("import sys; sys.path.insert(0, %r)\nimport vram, threading, time\n"
+               % str(pathlib.Path(__file__).resolve().parents[1]))
+    try:
+        p = subprocess.run([sys.executable, "-c", prelude + code], capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        test.fail("hung for %ds:\n%s" % (timeout, code))
+    test.assertEqual(p.returncode, 0, "exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+    return p.stdout
 
 
 class OutOfMemoryError(RuntimeError):
@@ -183,6 +198,30 @@ class SchedulerTests(unittest.TestCase):
         with self.assertRaises(vram.Error) as e:
             s.submit(lambda: 1)
         self.assertEqual(e.exception.name, "VRAM_ESHUTDOWN")
+
+    def test_a_closed_scheduler_says_so_and_does_not_crash(self):
+        out = in_child(self, """
+for how in ("close", "reset"):
+    for call in ("results", "outcomes", "stats", "submit"):
+        s = vram.Scheduler(workers=1)
+        s.submit(lambda: 1, vram="1GiB")
+        s.close() if how == "close" else vram.reset()
+        try:
+            if call == "stats":
+                s.stats()
+            elif call == "submit":
+                s.submit(lambda: 1, vram="1GiB")
+            else:
+                list(getattr(s, call)())
+            print(how, call, "no error")
+        except vram.Error as e:
+            print(how, call, e.name)
+        s.shutdown()
+        s.close()
+""")
+        self.assertEqual(out.split("\n")[:-1], ["%s %s VRAM_ESHUTDOWN" % (how, call)
+                                                for how in ("close", "reset")
+                                                for call in ("results", "outcomes", "stats", "submit")])
 
     def test_shutdown_with_tasks_in_flight_reports_every_one(self):
         g = Gauge()

@@ -396,6 +396,11 @@ class Scheduler:
         for h in self._hooks:
             check(n.lib.vram_sched_add_cleanup(self._s, h, None))
 
+    @staticmethod
+    def _shut():
+        """The error for a call on a closed scheduler (VRAM_ESHUTDOWN)."""
+        return fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks, results or stats")
+
     def __enter__(self) -> Scheduler:
         return self
 
@@ -493,7 +498,7 @@ class Scheduler:
             raise TypeError("submit: vram= is missing: the device memory one attempt of the task needs "
                             "(bytes, or a size such as '1.5GiB')")
         if self._closed:
-            raise fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks")
+            raise self._shut()
         # Per-task cost is the point here (bench/pysched.py): the common case
         # (one callable, no ladder, a size seen before) takes the short paths.
         if fn is not None and not callable(fn):
@@ -556,6 +561,8 @@ class Scheduler:
         every task submitted so far has been handed back."""
         timed_out = _timed_out()
         while True:
+            if self._closed:
+                raise self._shut()
             if self._collected >= self._submitted:  # each read is whole under the GIL
                 return None
             out = n.Outcome()
@@ -570,7 +577,8 @@ class Scheduler:
 
     def outcomes(self) -> Iterator[Outcome]:
         """Yields an Outcome per task in submission order, as each is ready,
-        until every task submitted so far has been handed back."""
+        until every task submitted so far has been handed back.  Raises
+        Error (VRAM_ESHUTDOWN) once the scheduler is closed."""
         while True:
             got = self._next()
             if got is None:
@@ -579,7 +587,8 @@ class Scheduler:
 
     def results(self) -> Iterator[Any]:
         """Yields each task's result in submission order (the fallback's
-        when it fell back).  A task with no result raises TaskFailed."""
+        when it fell back).  A task with no result raises TaskFailed; a
+        closed scheduler raises Error (VRAM_ESHUTDOWN)."""
         while True:
             got = self._next()
             if got is None:
@@ -612,7 +621,10 @@ class Scheduler:
 
     def stats(self) -> dict[str, Any]:
         """queued, running, done, retried, fell_back, failed, canceled,
-        on_cpu, resampled, cleanup_freed_bytes, leased_bytes per device."""
+        on_cpu, resampled, cleanup_freed_bytes, leased_bytes per device.
+        Raises Error (VRAM_ESHUTDOWN) once the scheduler is closed."""
+        if self._closed:
+            raise self._shut()
         ptr = ctypes.c_void_p()
         check(n.lib.vram_sched_stats_json(self._s, ctypes.byref(ptr)))
         return json.loads(n.take_string(ptr))
@@ -625,7 +637,9 @@ class Scheduler:
             check(n.lib.vram_sched_shutdown(self._s, 1 if cancel else 0))
 
     def close(self, cancel: bool = True) -> None:
-        """Shuts down, then frees the pool.  Results not collected are dropped."""
+        """Shuts down, then frees the pool.  Results not collected are
+        dropped: submit, results, outcomes and stats raise Error
+        (VRAM_ESHUTDOWN) after it (vram.reset() closes it too)."""
         if self._closed:
             return
         self.shutdown(cancel)
