@@ -223,6 +223,45 @@ for how in ("close", "reset"):
                                                 for how in ("close", "reset")
                                                 for call in ("results", "outcomes", "stats", "submit")])
 
+    def test_close_races_with_submits_results_and_other_closes(self):
+        # Submits from four threads while the main thread closes (it
+        # crashed), and close from several threads at once (it hung).
+        out = in_child(self, """
+for round in range(20):
+    s = vram.Scheduler(workers=2, cleanup=[])
+    said = set()
+    def submitter():
+        try:
+            for i in range(200):
+                s.submit(lambda: 1, vram="1MiB", fallback=(lambda: 0) if i % 5 == 0 else None)
+        except vram.Error as e:
+            said.add(e.name)
+    def collector():
+        try:
+            for _ in s.results():
+                s.stats()
+        except vram.Error as e:
+            said.add(e.name)
+    threads = [threading.Thread(target=submitter) for _ in range(4)] + [threading.Thread(target=collector)]
+    for t in threads:
+        t.start()
+    time.sleep(0.001 * (round % 5))
+    s.close()
+    for t in threads:
+        t.join()
+    assert said <= {"VRAM_ESHUTDOWN"}, said
+    s = vram.Scheduler(workers=2, cleanup=[])
+    for _ in range(20):
+        s.submit(lambda: time.sleep(0.001), vram="1MiB")
+    closers = [threading.Thread(target=s.close) for _ in range(4)]
+    for t in closers:
+        t.start()
+    for t in closers:
+        t.join()
+print("ok")
+""", timeout=120)
+        self.assertEqual(out, "ok\n")
+
     def test_shutdown_with_tasks_in_flight_reports_every_one(self):
         g = Gauge()
         s = vram.Scheduler(workers=4)

@@ -370,6 +370,11 @@ class Scheduler:
         from . import _session
         self._session = _session()
         self._lock = threading.Lock()
+        # Threads inside a C call on the pool (next, stats, shutdown): close()
+        # waits on _idle until there are none before it frees the pool.
+        # submit() calls C holding _lock, so it needs no count.
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
         self._entries = {}
         self._submitted = self._collected = 0
         self._closed = False
@@ -400,6 +405,20 @@ class Scheduler:
     def _shut():
         """The error for a call on a closed scheduler (VRAM_ESHUTDOWN)."""
         return fail("VRAM_ESHUTDOWN", "the scheduler is closed: no more tasks, results or stats")
+
+    def _enter(self):
+        """Counts this thread in a C call on the pool; raises Error
+        (VRAM_ESHUTDOWN) when the scheduler is closed (or closing)."""
+        with self._lock:
+            if self._closed:
+                raise self._shut()
+            self._busy += 1
+
+    def _leave(self):
+        with self._lock:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.notify_all()
 
     def __enter__(self) -> Scheduler:
         return self
@@ -514,6 +533,8 @@ class Scheduler:
                 and not cpu_ok and wait is None and not expected and resident is None):
             entry = _Entry([fn], None)
             with self._lock:        # ids follow the order of calls to submit
+                if self._closed:    # close() marks it under this lock
+                    raise self._shut()
                 key = self._submitted
                 self._entries[key] = entry
                 task = self._plain  # one Task, filled in under the lock
@@ -545,6 +566,8 @@ class Scheduler:
             resident=resident._live() if resident is not None else None)
         entry = _Entry(fns, fallback)
         with self._lock:            # ids follow the order of calls to submit
+            if self._closed:
+                raise self._shut()
             key = self._submitted
             self._entries[key] = entry
             rc = self._submit_c(self._s, ctypes.byref(task), self._tid_ref)
@@ -561,18 +584,24 @@ class Scheduler:
         every task submitted so far has been handed back."""
         timed_out = _timed_out()
         while True:
-            if self._closed:
-                raise self._shut()
-            if self._collected >= self._submitted:  # each read is whole under the GIL
-                return None
+            if self._collected >= self._submitted and not self._closed:
+                return None         # each read is whole under the GIL
             out = n.Outcome()
-            rc = n.lib.vram_sched_next(self._s, _POLL_MS, ctypes.byref(out))
+            self._enter()           # raises once closed; close() waits for us
+            rc, entry = -1, None
+            try:
+                rc = n.lib.vram_sched_next(self._s, _POLL_MS, ctypes.byref(out))
+            finally:
+                with self._lock:    # taken before close() may clear the entries
+                    if rc == 0:
+                        self._collected += 1
+                        entry = self._entries.pop(out.task_id)
+                    self._busy -= 1
+                    if not self._busy:
+                        self._idle.notify_all()
             if rc == timed_out:
                 continue
             check(rc)
-            with self._lock:
-                self._collected += 1
-                entry = self._entries.pop(out.task_id)
             return out, entry
 
     def outcomes(self) -> Iterator[Outcome]:
@@ -623,27 +652,44 @@ class Scheduler:
         """queued, running, done, retried, fell_back, failed, canceled,
         on_cpu, resampled, cleanup_freed_bytes, leased_bytes per device.
         Raises Error (VRAM_ESHUTDOWN) once the scheduler is closed."""
-        if self._closed:
-            raise self._shut()
         ptr = ctypes.c_void_p()
-        check(n.lib.vram_sched_stats_json(self._s, ctypes.byref(ptr)))
+        self._enter()
+        try:
+            rc = n.lib.vram_sched_stats_json(self._s, ctypes.byref(ptr))
+        finally:
+            self._leave()
+        check(rc)
         return json.loads(n.take_string(ptr))
 
     def shutdown(self, cancel: bool = True) -> None:
         """Takes no more tasks and waits until every task has ended: those
         not started yet are canceled (cancel=False runs them all), running
         ones finish.  Outcomes stay collectable."""
-        if not self._closed:
-            check(n.lib.vram_sched_shutdown(self._s, 1 if cancel else 0))
+        try:
+            self._enter()
+        except Error:
+            return                  # closed: nothing left to shut down
+        try:
+            rc = n.lib.vram_sched_shutdown(self._s, 1 if cancel else 0)
+        finally:
+            self._leave()
+        check(rc)
 
     def close(self, cancel: bool = True) -> None:
         """Shuts down, then frees the pool.  Results not collected are
         dropped: submit, results, outcomes and stats raise Error
-        (VRAM_ESHUTDOWN) after it (vram.reset() closes it too)."""
-        if self._closed:
-            return
-        self.shutdown(cancel)
-        self._closed = True
+        (VRAM_ESHUTDOWN) after it (vram.reset() closes it too).  Safe from
+        any thread: it first waits for calls other threads are in (a
+        results() loop ends with VRAM_ESHUTDOWN within a fraction of a
+        second); a second close, at once or later, returns."""
+        with self._lock:
+            if self._closed:        # closed, or being closed by another thread
+                return
+            self._closed = True     # from here no thread starts a C call on it
+            while self._busy:       # those inside one end within _POLL_MS (next)
+                self._idle.wait()   # or when their tasks end (shutdown)
+        # Not under the lock: the workers' last callbacks may need it.
+        n.lib.vram_sched_shutdown(self._s, 1 if cancel else 0)
         n.lib.vram_sched_close(self._s)     # joins the workers
         kept, self._kept = self._kept, []
         for ts in kept:                     # their threads are gone: nothing runs on these
