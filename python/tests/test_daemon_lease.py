@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -110,6 +111,23 @@ class DaemonLeaseTest(unittest.TestCase):
         with self.assertRaises(vram.Error) as e:
             vram.lease("40GiB").acquire()
         self.assertEqual(e.exception.name, "VRAM_ENOFIT")
+
+    def test_a_negative_wait_is_refused_not_forever(self):
+        got = []
+        with vram.lease("20GiB") as l:
+            self.assertEqual(l.via, "daemon")
+            for wait in (-1, -0.001):
+                def run():
+                    try:
+                        vram.lease("10GiB", wait=wait).acquire().release()
+                        got.append(None)
+                    except vram.Error as e:
+                        got.append(e)
+                t = threading.Thread(target=run, daemon=True)
+                t.start()
+                t.join(5)
+                self.assertFalse(t.is_alive(), "wait=%r waited on" % wait)
+                self.assertIsInstance(got.pop(), vram.InvalidValue)
 
 
 if __name__ == "__main__":

@@ -343,7 +343,8 @@ class Lease:
         self.via = None
         self._want = via
         self._client = None
-        self._request = (device, priority, wait, holder, expected, task_class)
+        self._request = (device, priority, _n.milliseconds(wait, "wait"),
+                         holder, _n.milliseconds(expected, "expected", 0), task_class)
 
     def _daemon(self):
         """A connection to vramd, or None when none answers (and via allows)."""
@@ -355,7 +356,7 @@ class Lease:
         if client is not None:
             lease_id, dev = ctypes.c_uint64(), ctypes.c_uint()
             rc = _n.lib.vram_client_lease(client, self.bytes, -1 if device is None else int(device),
-                                          -1 if wait is None else int(wait * 1000),
+                                          wait,
                                           ctypes.byref(lease_id), ctypes.byref(dev))
             if rc:
                 detail = _n.lib.vram_last_error().decode()
@@ -365,9 +366,9 @@ class Lease:
             return self
         req = _n.LeaseRequest(
             version=_n.LEASE_REQUEST_VERSION, bytes=self.bytes, device=-1 if device is None else int(device),
-            priority=int(priority), wait_ms=-1 if wait is None else int(wait * 1000),
+            priority=int(priority), wait_ms=wait,
             holder=holder.encode() if holder else None,
-            expected_ms=int(expected * 1000) if expected else 0,
+            expected_ms=expected,
             task_class=task_class.encode() if task_class else None)
         info = _n.LeaseInfo()
         self._ledger = _session().ledger
@@ -401,8 +402,9 @@ def lease(size: int | str, device: int | None = None, priority: int = 0, wait: f
           holder: str | None = None, expected: float | None = None, task_class: str | None = None,
           via: str = "auto") -> Lease:
     """A Lease of `size` ("6GiB" or bytes): `with vram.lease("6GiB"):` waits
-    (up to `wait` seconds; None: as long as it takes) until it fits, through
-    vramd when one runs (see Lease)."""
+    (up to `wait` seconds; None: as long as it takes; a negative, NaN or
+    infinite wait raises InvalidValue) until it fits, through vramd when one
+    runs (see Lease)."""
     return Lease(size, device, priority, wait, holder, expected, task_class, via)
 
 

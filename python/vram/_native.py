@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import pathlib
 
@@ -338,6 +339,24 @@ def parse_size(value: int | str, what: str = "size") -> int:
     out = ctypes.c_uint64()
     check(lib.vram_size_parse(value.encode(), ctypes.byref(out)))
     return out.value
+
+
+def milliseconds(seconds: float | None, what: str = "wait", forever: int = -1) -> int:
+    """Whole milliseconds for C from seconds (an int or a float, finite and
+    not negative); None gives `forever` (-1: wait as long as it takes).
+    Anything else raises InvalidValue naming it (TypeError for a
+    non-number): int(-0.001 * 1000) is -1, which C reads as forever."""
+    if seconds is None:
+        return forever
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError("%s: %r is not a number of seconds" % (what, seconds))
+    if not math.isfinite(seconds) or seconds < 0:
+        raise fail("VRAM_EINVAL", "%s %r is not a number of seconds (finite, 0 or more%s)"
+                   % (what, seconds, "; None waits as long as it takes" if forever == -1 else ""))
+    ms = int(seconds * 1000)
+    if ms >= 1 << 63:
+        raise fail("VRAM_ERANGE", "%s %r seconds is too long" % (what, seconds))
+    return ms
 
 
 def format_size(n: int) -> str:

@@ -501,7 +501,7 @@ class Scheduler:
         out-of-memory; fallback: makes the result when the task failed or
         ran out of rungs (e.g. returns the original frame).  cpu_ok: may run
         on the CPU when no device can take it within `wait` seconds (None:
-        waits as long as it takes).  task_class: what vram learns estimates
+        waits as long as it takes; negative, NaN or infinite: InvalidValue).  task_class: what vram learns estimates
         under (default: fn's qualified name).  expected: seconds one attempt
         takes, if known.  resident: a vram.Resident the task uses.  Returns
         the task's id, its place in the order of results."""
@@ -561,8 +561,8 @@ class Scheduler:
             fallback=self._fallback_cb if fallback is not None else _NO_FN,
             task_class=cls,
             device=-1 if device is None else int(device), priority=int(priority),
-            cpu_ok=1 if cpu_ok else 0, wait_ms=-1 if wait is None else int(wait * 1000),
-            expected_ms=int(expected * 1000) if expected else 0,
+            cpu_ok=1 if cpu_ok else 0, wait_ms=n.milliseconds(wait, "wait"),
+            expected_ms=n.milliseconds(expected, "expected", 0),
             resident=resident._live() if resident is not None else None)
         entry = _Entry(fns, fallback)
         with self._lock:            # ids follow the order of calls to submit

