@@ -71,6 +71,28 @@ class Arguments(unittest.TestCase):
             s.submit(lambda: 1, vram="1GiB", wait=0.5, expected=1.5)
             self.assertEqual(list(s.results()), [1])
 
+    def test_a_held_lease_is_not_acquired_again(self):
+        l = vram.lease("1GiB", via="local")
+        l.acquire()
+        held = l.id
+        with self.assertRaises(vram.Error) as e:
+            l.acquire()
+        self.assertEqual(e.exception.name, "VRAM_EBUSY")
+        self.assertIn("held already (lease %d)" % held, str(e.exception))
+        self.assertEqual(l.id, held)
+        self.assertEqual(vram.device(0)["leased_bytes"], GiB)
+        l.release()
+        self.assertEqual(vram.device(0)["leased_bytes"], 0)
+        with l:
+            with self.assertRaises(vram.Error):
+                with l:
+                    pass
+            self.assertEqual(vram.device(0)["leased_bytes"], GiB)
+        self.assertEqual(vram.device(0)["leased_bytes"], 0)
+        with l:                     # released, it can be taken again
+            self.assertEqual(vram.device(0)["leased_bytes"], GiB)
+        vram.reset()                # nothing left held
+
 
 if __name__ == "__main__":
     unittest.main()

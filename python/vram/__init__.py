@@ -351,6 +351,12 @@ class Lease:
         return _open_daemon(self._want)
 
     def acquire(self) -> Lease:
+        """Waits for the lease (see vram.lease).  A Lease is held once at a
+        time: acquiring one that is held raises Error (VRAM_EBUSY) and
+        leaves the held one as it is."""
+        if self.id is not None:
+            raise _n.fail("VRAM_EBUSY", "this lease is held already (lease %d): release it first"
+                          % self.id)
         device, priority, wait, holder, expected, task_class = self._request
         client = self._daemon()
         if client is not None:
