@@ -112,6 +112,23 @@ class DaemonLeaseTest(unittest.TestCase):
             vram.lease("40GiB").acquire()
         self.assertEqual(e.exception.name, "VRAM_ENOFIT")
 
+    def test_daemon_errors_are_the_classes_a_python_user_expects(self):
+        # As the local path raises them (python/tests/test_exceptions.py).
+        with self.assertRaises(vram.OutOfMemory) as e:
+            vram.lease("40GiB", via="daemon").acquire()
+        self.assertEqual(e.exception.name, "VRAM_ENOFIT")
+        with self.assertRaises(vram.NotFound) as e:
+            vram.lease("1GiB", device=5, via="daemon").acquire()
+        self.assertEqual(e.exception.name, "VRAM_ENODEV")
+        self.assertIsInstance(e.exception, LookupError)
+        with vram.lease("20GiB", via="daemon"):
+            with self.assertRaises(TimeoutError) as e:
+                vram.lease("10GiB", wait=0.2, via="daemon").acquire()
+            self.assertIsInstance(e.exception, vram.Timeout)
+        with self.assertRaises(vram.InvalidValue) as e:
+            vram.lease(0, via="daemon").acquire()
+        self.assertIsInstance(e.exception, ValueError)
+
     def test_a_negative_wait_is_refused_not_forever(self):
         got = []
         with vram.lease("20GiB") as l:

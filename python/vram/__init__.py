@@ -78,9 +78,9 @@ class _Session:
             _n.lib.vram_options_free(opts)
         rc = _n.lib.vram_ledger_open(self.ctx, None, ctypes.byref(self.ledger))
         if rc:
-            detail = _n.lib.vram_last_error().decode()
+            detail = _n.lib.vram_last_error().decode(errors="replace")
             _n.lib.vram_ctx_close(self.ctx)
-            raise Error(rc, detail)
+            raise _n.error(rc, detail)
         self.schedulers = weakref.WeakSet()
         self.residents = {}
         self.torch_marks = []       # (allocated, reserved) or None, one per mark()
@@ -365,9 +365,9 @@ class Lease:
                                           wait,
                                           ctypes.byref(lease_id), ctypes.byref(dev))
             if rc:
-                detail = _n.lib.vram_last_error().decode()
+                detail = _n.lib.vram_last_error().decode(errors="replace")
                 _n.lib.vram_client_close(client)
-                raise Error(rc, detail)
+                raise _n.error(rc, detail)  # Timeout, OutOfMemory, NotFound...
             self._client, self.id, self.device, self.via = client, lease_id.value, dev.value, "daemon"
             return self
         req = _n.LeaseRequest(
