@@ -93,6 +93,42 @@ class Arguments(unittest.TestCase):
             self.assertEqual(vram.device(0)["leased_bytes"], GiB)
         vram.reset()                # nothing left held
 
+    def test_sizes_past_2_to_the_64_are_refused_not_wrapped(self):
+        for size in (2**64, 2**64 + GiB, 2.0**64, float("inf")):
+            with self.assertRaises(vram.InvalidValue, msg=repr(size)) as e:
+                vram.parse_size(size)
+            self.assertEqual(e.exception.name, "VRAM_ERANGE")
+        with self.assertRaises(vram.InvalidValue):
+            vram.parse_size(float("nan"))
+        self.assertEqual(vram.parse_size(2**64 - 1), 2**64 - 1)
+        big = 2**64 + GiB            # held 1 GiB and said 16 EiB
+        calls = [lambda: vram.lease(big, via="local"),
+                 lambda: vram.register_resident("big", big),
+                 lambda: vram.sim_set_usage(big),
+                 lambda: vram.estimate("sadtalker", budget=big)]
+        for call in calls:
+            with self.assertRaises(vram.InvalidValue) as e:
+                call()
+            self.assertEqual(e.exception.name, "VRAM_ERANGE")
+        with vram.Scheduler(workers=1, cleanup=[]) as s:
+            with self.assertRaises(vram.InvalidValue):
+                s.submit(lambda: 1, vram=big)
+            with self.assertRaises(vram.InvalidValue):
+                s.submit(lambda: 1, vram="1GiB", ladder=[(2**64, lambda: 2)])
+            self.assertEqual(s.stats()["submitted"], 0)
+        self.assertEqual(vram.device(0)["leased_bytes"], 0)
+        self.assertEqual(vram.device(0)["resident_bytes"], 0)
+
+    def test_format_size_takes_bytes_as_an_int_only(self):
+        self.assertEqual(vram.format_size(GiB), "1.0 GiB")
+        self.assertEqual(vram.format_size(0), "0 B")
+        for bad in (-1, 2**64):
+            with self.assertRaises(vram.InvalidValue, msg=repr(bad)):
+                vram.format_size(bad)
+        for bad in (None, "x", 1.5, True):
+            with self.assertRaises(TypeError, msg=repr(bad)):
+                vram.format_size(bad)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -321,17 +321,28 @@ def take_string(ptr):
         lib.vram_free(ptr)
 
 
+_SIZE_LIMIT = 1 << 64               # sizes are uint64_t in C
+
+
 def parse_size(value: int | str, what: str = "size") -> int:
-    """Bytes from an int or a size a person wrote ("1.5GiB", "512M")."""
+    """Bytes from an int or a size a person wrote ("1.5GiB", "512M").
+    Sizes go up to 2^64-1 bytes, as C holds them: a bigger one raises
+    InvalidValue (VRAM_ERANGE), never wraps."""
     if isinstance(value, bool):
         raise TypeError("%s: %r is not a size" % (what, value))
     if isinstance(value, int):
         if value < 0:
             raise fail("VRAM_EINVAL", "%s %d is negative" % (what, value))
+        if value >= _SIZE_LIMIT:
+            raise fail("VRAM_ERANGE", "%s %d is too large: sizes go up to 16 EiB (2^64-1 bytes)"
+                       % (what, value))
         return value
     if isinstance(value, float):
         if not value >= 0:
             raise fail("VRAM_EINVAL", "%s %r is negative or not a number" % (what, value))
+        if value >= _SIZE_LIMIT:     # inf too
+            raise fail("VRAM_ERANGE", "%s %r is too large: sizes go up to 16 EiB (2^64-1 bytes)"
+                       % (what, value))
         return int(value)
     if not isinstance(value, str):
         raise TypeError("%s: %r is not a size (an int of bytes, or text such as '1.5GiB')"
@@ -360,6 +371,15 @@ def milliseconds(seconds: float | None, what: str = "wait", forever: int = -1) -
 
 
 def format_size(n: int) -> str:
+    """A number of bytes as vram prints it ("1.5 GiB"): an int from 0 to
+    2^64-1 (TypeError for anything but an int, InvalidValue outside)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError("format_size: %r is not a number of bytes (an int)" % (n,))
+    if n < 0:
+        raise fail("VRAM_EINVAL", "format_size: %d is negative" % n)
+    if n >= _SIZE_LIMIT:
+        raise fail("VRAM_ERANGE", "format_size: %d is too large: sizes go up to 16 EiB "
+                   "(2^64-1 bytes)" % n)
     buf = ctypes.create_string_buffer(32)
     lib.vram_size_format(n, buf, 32)
     return buf.value.decode()
