@@ -129,6 +129,51 @@ class Arguments(unittest.TestCase):
             with self.assertRaises(TypeError, msg=repr(bad)):
                 vram.format_size(bad)
 
+    def test_device_indices_and_counts_are_ints_in_range(self):
+        big = 2**32                 # was device 0, the default count
+        calls = {"device": lambda d: vram.device(d),
+                 "mark": lambda d: vram.mark("x", d),
+                 "sim_set_usage": lambda d: vram.sim_set_usage("1GiB", d),
+                 "register_resident": lambda d: vram.register_resident("m", "1GiB", device=d),
+                 "lease": lambda d: vram.lease("1GiB", device=d, via="local").acquire(),
+                 "available": lambda d: vram.available(d, via="local"),
+                 "plan": lambda d: vram.plan("sadtalker", device=d)}
+        for name, call in calls.items():
+            for d in (big, 2**31, -1):
+                with self.assertRaises(vram.InvalidValue, msg="%s(%d)" % (name, d)) as e:
+                    call(d)
+                self.assertIn("device %d" % d, str(e.exception))
+                self.assertNotIn("4294967295", str(e.exception))
+            for d in ("0", None, 0.5, True):
+                if d is None and name in ("lease",):
+                    continue        # None: any device
+                with self.assertRaises(TypeError, msg="%s(%r)" % (name, d)):
+                    call(d)
+        with self.assertRaises(vram.NotFound):
+            vram.device(1)
+        self.assertEqual(vram.marks().count("\n"), 1)     # no mark was made
+        self.assertEqual(vram.device(0)["leased_bytes"], 0)
+        self.assertEqual(vram.device(0)["resident_bytes"], 0)
+        with self.assertRaises(vram.InvalidValue):
+            vram.lease("1GiB", priority=2**40, via="local")
+        with self.assertRaises(vram.InvalidValue) as e:
+            vram.Scheduler(workers=big)
+        self.assertIn("workers %d" % big, str(e.exception))
+        with self.assertRaises(vram.InvalidValue):
+            vram.Scheduler(workers=-1)
+        with self.assertRaises(TypeError):
+            vram.Scheduler(workers=2.5)
+        with vram.Scheduler(workers=1, cleanup=[]) as s:
+            for kwargs in (dict(device=big), dict(device=-1), dict(priority=2**40),
+                           dict(priority=-2**31 - 1)):
+                with self.assertRaises(vram.InvalidValue, msg=str(kwargs)):
+                    s.submit(lambda: 1, vram="1GiB", **kwargs)
+            with self.assertRaises(TypeError):
+                s.submit(lambda: 1, vram="1GiB", device="0")
+            self.assertEqual(s.stats()["submitted"], 0)
+            s.submit(lambda: 1, vram="1GiB", device=0, priority=2**31 - 1)
+            self.assertEqual(list(s.results()), [1])
+
 
 if __name__ == "__main__":
     unittest.main()

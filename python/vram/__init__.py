@@ -191,6 +191,7 @@ def status(disk: str | None = None, via: str = "auto") -> dict[str, Any]:
 def device(index: int = 0) -> dict[str, int]:
     """What the ledger counts on one device: capacity, others, leased,
     resident and available bytes, leases and waiting requests."""
+    index = _n.in_range(index, "device")
     info = _n.LedgerDevice()
     _n.check(_n.lib.vram_ledger_device_info(_session().ledger, index, ctypes.byref(info)))
     return {name: getattr(info, name) for name, _ in _n.LedgerDevice._fields_}
@@ -203,12 +204,13 @@ def plan(model: str, budget: int | str | None = None, device: int = 0, **setting
     if not _n.has_planner:
         raise _n.fail("VRAM_ENOTSUP", "this libvram (%s) has no planner: vram_plan_json is "
                       "missing" % _n.library_path)
+    _n.in_range(device, "device")
     pairs = ["%s=%s" % (k, v) for k, v in settings.items()]
     array = (ctypes.c_char_p * max(len(pairs), 1))(*[p.encode() for p in pairs])
     out = ctypes.c_void_p()
     _n.check(_n.lib.vram_plan_json(_session().ctx, str(model).encode(), array, len(pairs),
                                    parse_size(budget, "budget") if budget is not None else 0,
-                                   int(device), ctypes.byref(out)))
+                                   _n.in_range(device, "device"), ctypes.byref(out)))
     result = json.loads(_n.take_string(out))
     acc = result.get("accelerate")
     if isinstance(acc, dict) and isinstance(acc.get("max_memory"), dict):
@@ -315,8 +317,9 @@ def available(device: int = 0, via: str = "auto") -> int:
     what leases hold), as `vram status` shows them: vramd's figure when it
     answers, else this process's.  Raises NotFound for a device that is not
     there."""
+    device = _n.in_range(device, "device")
     for d in status(via=via)["devices"]:
-        if d["index"] == int(device):
+        if d["index"] == device:
             return int(d["safe_available_bytes"])
     raise _n.fail("VRAM_ENODEV", "no device %s" % device)
 
@@ -338,6 +341,9 @@ class Lease:
         if via not in ("auto", "daemon", "local"):
             raise ValueError("via must be 'auto', 'daemon' or 'local', not %r" % (via,))
         self.bytes = parse_size(size)
+        if device is not None:
+            _n.in_range(device, "device")
+        _n.in_range(priority, "priority", -_n.INT_MAX - 1)
         self.device = device
         self.id = None
         self.via = None
@@ -361,7 +367,7 @@ class Lease:
         client = self._daemon()
         if client is not None:
             lease_id, dev = ctypes.c_uint64(), ctypes.c_uint()
-            rc = _n.lib.vram_client_lease(client, self.bytes, -1 if device is None else int(device),
+            rc = _n.lib.vram_client_lease(client, self.bytes, -1 if device is None else device,
                                           wait,
                                           ctypes.byref(lease_id), ctypes.byref(dev))
             if rc:
@@ -371,8 +377,8 @@ class Lease:
             self._client, self.id, self.device, self.via = client, lease_id.value, dev.value, "daemon"
             return self
         req = _n.LeaseRequest(
-            version=_n.LEASE_REQUEST_VERSION, bytes=self.bytes, device=-1 if device is None else int(device),
-            priority=int(priority), wait_ms=wait,
+            version=_n.LEASE_REQUEST_VERSION, bytes=self.bytes, device=-1 if device is None else device,
+            priority=priority, wait_ms=wait,
             holder=holder.encode() if holder else None,
             expected_ms=expected,
             task_class=task_class.encode() if task_class else None)
@@ -471,6 +477,7 @@ def register_resident(name: str, size: int | str, unload: Callable[[str], object
     Registering the same name again returns the same Resident."""
     s = _session()
     nbytes = parse_size(size)
+    device = _n.in_range(device, "device")
 
     def on_unload(user, c_name, dev, nb):
         try:
@@ -481,13 +488,13 @@ def register_resident(name: str, size: int | str, unload: Callable[[str], object
     cb = _n.UNLOAD_FN(on_unload) if unload else _n.UNLOAD_FN()
     handle = ctypes.c_void_p()
     with _lock:
-        _n.check(_n.lib.vram_resident_register(s.ledger, name.encode(), int(device), nbytes, cb,
+        _n.check(_n.lib.vram_resident_register(s.ledger, name.encode(), device, nbytes, cb,
                                                None, ctypes.byref(handle)))
         known = s.residents.get(handle.value)
         if known is not None:
             known._registrations += 1
             return known
-        r = Resident(handle, name, nbytes, int(device), cb)
+        r = Resident(handle, name, nbytes, device, cb)
         s.residents[handle.value] = r
         return r
 
@@ -512,17 +519,18 @@ def mark(stage: str, device: int = 0, torch_device: int | None = None, torch: An
     imported torch (or passes it): those of `torch_device`, the same GPU as
     torch numbers it (default: vram.apply.torch_device_index's rule, its place
     in CUDA_VISIBLE_DEVICES; 0 inside `vram run`)."""
+    device = _n.in_range(device, "device")
     s = _session()
     if torch_device is None:
         visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
         if str(device) in visible:
             torch_device = visible.index(str(device))
         else:
-            torch_device = 0 if len(visible) == 1 else int(device)
+            torch_device = 0 if len(visible) == 1 else device
     figures = _torch_memory(torch_device, torch)
     monitor = _n.lib.vram_ledger_monitor(s.ledger)
     with _lock:
-        _n.check(_n.lib.vram_monitor_mark(monitor, int(device), str(stage).encode()))
+        _n.check(_n.lib.vram_monitor_mark(monitor, device, str(stage).encode()))
         s.torch_marks.append(figures)
 
 
@@ -550,7 +558,8 @@ def sim_set_usage(size: int | str, device: int = 0) -> None:
     """On the simulated backend with a state directory (VRAM_SIM_STATE),
     holds `size` on a simulated card the way a program that allocates does.
     Raises Error (VRAM_EOOM) when it does not fit, like a real card."""
-    _n.check(_n.lib.vram_sim_set_usage(_session().ctx, int(device), parse_size(size)))
+    nbytes = parse_size(size)
+    _n.check(_n.lib.vram_sim_set_usage(_session().ctx, _n.in_range(device, "device"), nbytes))
 
 
 @atexit.register

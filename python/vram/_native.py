@@ -352,6 +352,21 @@ def parse_size(value: int | str, what: str = "size") -> int:
     return out.value
 
 
+INT_MAX = (1 << 31) - 1             # C int: device indices, priorities
+UINT_MAX = (1 << 32) - 1
+
+
+def in_range(value: int, what: str, low: int = 0, high: int = INT_MAX) -> int:
+    """An int for C, checked: TypeError for anything but an int (a bool
+    too), InvalidValue (VRAM_ERANGE) outside low..high, naming it; ctypes
+    would keep its low bits (device 2^32 was device 0)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s: %r is not an int" % (what, value))
+    if not low <= value <= high:
+        raise fail("VRAM_ERANGE", "%s %d is out of range (%d to %d)" % (what, value, low, high))
+    return value
+
+
 def milliseconds(seconds: float | None, what: str = "wait", forever: int = -1) -> int:
     """Whole milliseconds for C from seconds (an int or a float, finite and
     not negative); None gives `forever` (-1: wait as long as it takes).

@@ -392,7 +392,8 @@ class Scheduler:
         self._plain = n.Task(version=n.TASK_VERSION, fn=self._run_cb, fallback=_NO_FN, device=-1,
                              wait_ms=-1)
         self._plain_ref = ctypes.byref(self._plain)
-        cfg = n.SchedConfig(n.SCHED_CONFIG_VERSION, int(workers or 0), self._progress_cb, None)
+        workers = 0 if workers is None else n.in_range(workers, "workers", 0, n.UINT_MAX)
+        cfg = n.SchedConfig(n.SCHED_CONFIG_VERSION, workers, self._progress_cb, None)
         self._s = ctypes.c_void_p()
         check(n.lib.vram_sched_open(self._session.ledger, ctypes.byref(cfg), ctypes.byref(self._s)))
         self._session.schedulers.add(self)
@@ -560,7 +561,8 @@ class Scheduler:
             ladder=ladder_c, nrungs=len(fns) - 1,
             fallback=self._fallback_cb if fallback is not None else _NO_FN,
             task_class=cls,
-            device=-1 if device is None else int(device), priority=int(priority),
+            device=-1 if device is None else n.in_range(device, "device"),
+            priority=n.in_range(priority, "priority", -n.INT_MAX - 1),
             cpu_ok=1 if cpu_ok else 0, wait_ms=n.milliseconds(wait, "wait"),
             expected_ms=n.milliseconds(expected, "expected", 0),
             resident=resident._live() if resident is not None else None)
