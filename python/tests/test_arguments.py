@@ -174,6 +174,42 @@ class Arguments(unittest.TestCase):
             s.submit(lambda: 1, vram="1GiB", device=0, priority=2**31 - 1)
             self.assertEqual(list(s.results()), [1])
 
+    def test_text_for_c_is_a_str_without_nul_bytes(self):
+        with self.assertRaises(vram.InvalidValue) as e:
+            vram.parse_size("1GiB\x00junk")      # was 1 GiB
+        self.assertIn("NUL", str(e.exception))
+        cut = {"resident name": lambda t: vram.register_resident(t, "1GiB"),
+               "stage": lambda t: vram.mark(t),
+               "holder": lambda t: vram.lease("1GiB", holder=t, via="local"),
+               "disk": lambda t: vram.status(disk=t, via="local"),
+               "setting steps": lambda t: vram.estimate("sadtalker", steps=t),
+               "model": lambda t: vram.plan(t)}
+        for what, call in cut.items():
+            for t in ("a\x00b", "\udcff"):
+                with self.assertRaises(vram.InvalidValue, msg="%s %r" % (what, t)) as e:
+                    call(t)
+                self.assertIn(what, str(e.exception))
+        for what, call in (("resident name", lambda: vram.register_resident(None, "1GiB")),
+                           ("disk", lambda: vram.status(disk=5, via="local")),
+                           ("holder", lambda: vram.lease("1GiB", holder=5, via="local")),
+                           ("task_class", lambda: vram.lease("1GiB", task_class=b"x", via="local"))):
+            with self.assertRaises(TypeError, msg=what) as e:
+                call()
+            self.assertIn(what, str(e.exception))
+        with vram.Scheduler(workers=1, cleanup=[]) as s:
+            for kwargs in (dict(task_class="a\x00b"), dict(task_class="\udcff")):
+                with self.assertRaises(vram.InvalidValue):
+                    s.submit(lambda: 1, vram="1GiB", **kwargs)
+            with self.assertRaises(TypeError):
+                s.submit(lambda: 1, vram="1GiB", resident=5)
+            with self.assertRaises(TypeError):
+                s.submit(lambda: 1, vram="1GiB", task_class=5)
+            self.assertEqual(s.stats()["submitted"], 0)
+        self.assertEqual(vram.device(0)["resident_bytes"], 0)
+        self.assertEqual(vram.marks().count("\n"), 1)     # no mark was made
+        with vram.lease("1GiB", holder="ok", task_class="", via="local") as l:
+            self.assertEqual(l.via, "local")
+
 
 if __name__ == "__main__":
     unittest.main()

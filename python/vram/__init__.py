@@ -71,8 +71,9 @@ class _Session:
         try:
             _n.check(_n.lib.vram_options_load_env(opts))
             for name, value in overrides.items():
-                source = ("vram.configure(%s=...)" % name).encode()
-                _n.check(_n.lib.vram_options_set(opts, name.encode(), str(value).encode(), source))
+                source = _n.text("vram.configure(%s=...)" % name, "option name")
+                _n.check(_n.lib.vram_options_set(opts, _n.text(name, "option name"),
+                                                 _n.text(str(value), "option %s" % name), source))
             _n.check(_n.lib.vram_ctx_open(ctypes.byref(self.ctx), opts))
         finally:
             _n.lib.vram_options_free(opts)
@@ -141,7 +142,8 @@ def _open_daemon(via):
         return None
     client = ctypes.c_void_p()
     socket = _overrides.get("socket")
-    rc = _n.lib.vram_client_open(str(socket).encode() if socket else None, ctypes.byref(client))
+    rc = _n.lib.vram_client_open(_n.text(str(socket), "socket") if socket else None,
+                                 ctypes.byref(client))
     if rc == 0:
         return client
     if via == "daemon":
@@ -171,6 +173,7 @@ def status(disk: str | None = None, via: str = "auto") -> dict[str, Any]:
     part reports (read here)."""
     if via not in ("auto", "daemon", "local"):
         raise ValueError("via must be 'auto', 'daemon' or 'local', not %r" % (via,))
+    disk_c = _n.text(disk, "disk") if disk is not None else None
     client = _open_daemon(via)
     if client is not None:
         snap = ctypes.c_void_p()
@@ -184,7 +187,7 @@ def status(disk: str | None = None, via: str = "auto") -> dict[str, Any]:
         return out
     s = _session()
     snap = ctypes.c_void_p()
-    _n.check(_n.lib.vram_snapshot_take(s.ctx, disk.encode() if disk else None, ctypes.byref(snap)))
+    _n.check(_n.lib.vram_snapshot_take(s.ctx, disk_c or None, ctypes.byref(snap)))
     return _snapshot_json(snap)
 
 
@@ -205,10 +208,10 @@ def plan(model: str, budget: int | str | None = None, device: int = 0, **setting
         raise _n.fail("VRAM_ENOTSUP", "this libvram (%s) has no planner: vram_plan_json is "
                       "missing" % _n.library_path)
     _n.in_range(device, "device")
-    pairs = ["%s=%s" % (k, v) for k, v in settings.items()]
-    array = (ctypes.c_char_p * max(len(pairs), 1))(*[p.encode() for p in pairs])
+    pairs = _settings(settings)
+    array = (ctypes.c_char_p * max(len(pairs), 1))(*pairs)
     out = ctypes.c_void_p()
-    _n.check(_n.lib.vram_plan_json(_session().ctx, str(model).encode(), array, len(pairs),
+    _n.check(_n.lib.vram_plan_json(_session().ctx, _n.text(str(model), "model"), array, len(pairs),
                                    parse_size(budget, "budget") if budget is not None else 0,
                                    _n.in_range(device, "device"), ctypes.byref(out)))
     result = json.loads(_n.take_string(out))
@@ -228,6 +231,11 @@ def plan(model: str, budget: int | str | None = None, device: int = 0, **setting
     return result
 
 
+def _settings(settings):
+    """key=value pairs for C, each checked as text (no NUL byte)."""
+    return [_n.text("%s=%s" % (k, v), "setting %s" % k) for k, v in settings.items()]
+
+
 _MEMORY = ("auto", "beefy", "lightweight", "sequential")
 _LEVELS = ("basic", "balanced", "maximum")
 
@@ -242,10 +250,11 @@ def _with_profile(model, settings, call):
     the session's profile folders (a name or a Hugging Face id)."""
     s = _session()
     prof = ctypes.c_void_p()
-    _n.check(_n.lib.vram_profile_load(_n.lib.vram_ctx_options(s.ctx), str(model).encode(), ctypes.byref(prof)))
+    pairs = _settings(settings)
+    _n.check(_n.lib.vram_profile_load(_n.lib.vram_ctx_options(s.ctx), _n.text(str(model), "model"),
+                                      ctypes.byref(prof)))
     try:
-        pairs = ["%s=%s" % (k, v) for k, v in settings.items()]
-        array = (ctypes.c_char_p * max(len(pairs), 1))(*[p.encode() for p in pairs])
+        array = (ctypes.c_char_p * max(len(pairs), 1))(*pairs)
         return call(prof, array, len(pairs))
     finally:
         _n.lib.vram_profile_free(prof)
@@ -350,7 +359,9 @@ class Lease:
         self._want = via
         self._client = None
         self._request = (device, priority, _n.milliseconds(wait, "wait"),
-                         holder, _n.milliseconds(expected, "expected", 0), task_class)
+                         _n.text(holder, "holder") if holder is not None else None,
+                         _n.milliseconds(expected, "expected", 0),
+                         _n.text(task_class, "task_class") if task_class is not None else None)
 
     def _daemon(self):
         """A connection to vramd, or None when none answers (and via allows)."""
@@ -379,9 +390,9 @@ class Lease:
         req = _n.LeaseRequest(
             version=_n.LEASE_REQUEST_VERSION, bytes=self.bytes, device=-1 if device is None else device,
             priority=priority, wait_ms=wait,
-            holder=holder.encode() if holder else None,
+            holder=holder or None,
             expected_ms=expected,
-            task_class=task_class.encode() if task_class else None)
+            task_class=task_class or None)
         info = _n.LeaseInfo()
         self._ledger = _session().ledger
         _n.check(_n.lib.vram_lease_acquire(self._ledger, ctypes.byref(req), ctypes.byref(info)))
@@ -475,9 +486,10 @@ def register_resident(name: str, size: int | str, unload: Callable[[str], object
     """Counts a loaded model (name, size) as used on `device`.  unload(name)
     is called when the ledger evicts it; without one it is never evicted.
     Registering the same name again returns the same Resident."""
-    s = _session()
+    name_c = _n.text(name, "resident name")
     nbytes = parse_size(size)
     device = _n.in_range(device, "device")
+    s = _session()
 
     def on_unload(user, c_name, dev, nb):
         try:
@@ -488,7 +500,7 @@ def register_resident(name: str, size: int | str, unload: Callable[[str], object
     cb = _n.UNLOAD_FN(on_unload) if unload else _n.UNLOAD_FN()
     handle = ctypes.c_void_p()
     with _lock:
-        _n.check(_n.lib.vram_resident_register(s.ledger, name.encode(), device, nbytes, cb,
+        _n.check(_n.lib.vram_resident_register(s.ledger, name_c, device, nbytes, cb,
                                                None, ctypes.byref(handle)))
         known = s.residents.get(handle.value)
         if known is not None:
@@ -520,6 +532,7 @@ def mark(stage: str, device: int = 0, torch_device: int | None = None, torch: An
     torch numbers it (default: vram.apply.torch_device_index's rule, its place
     in CUDA_VISIBLE_DEVICES; 0 inside `vram run`)."""
     device = _n.in_range(device, "device")
+    stage_c = _n.text(str(stage), "stage")
     s = _session()
     if torch_device is None:
         visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
@@ -530,7 +543,7 @@ def mark(stage: str, device: int = 0, torch_device: int | None = None, torch: An
     figures = _torch_memory(torch_device, torch)
     monitor = _n.lib.vram_ledger_monitor(s.ledger)
     with _lock:
-        _n.check(_n.lib.vram_monitor_mark(monitor, device, str(stage).encode()))
+        _n.check(_n.lib.vram_monitor_mark(monitor, device, stage_c))
         s.torch_marks.append(figures)
 
 

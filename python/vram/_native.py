@@ -348,8 +348,22 @@ def parse_size(value: int | str, what: str = "size") -> int:
         raise TypeError("%s: %r is not a size (an int of bytes, or text such as '1.5GiB')"
                         % (what, value))
     out = ctypes.c_uint64()
-    check(lib.vram_size_parse(value.encode(), ctypes.byref(out)))
+    check(lib.vram_size_parse(text(value, what), ctypes.byref(out)))
     return out.value
+
+
+def text(value: str, what: str) -> bytes:
+    """Text for C, encoded: a str (TypeError otherwise) with no NUL byte,
+    where C would cut it, and encodable as UTF-8 (a lone surrogate such as
+    "\\udcff" is not); InvalidValue naming `what` otherwise."""
+    if not isinstance(value, str):
+        raise TypeError("%s: %r is not text (a str)" % (what, value))
+    if "\0" in value:
+        raise fail("VRAM_EINVAL", "%s %r has a NUL byte: C would cut it there" % (what, value))
+    try:
+        return value.encode()
+    except UnicodeEncodeError as e:
+        raise fail("VRAM_EINVAL", "%s %r is not UTF-8 text: %s" % (what, value, e.reason)) from None
 
 
 INT_MAX = (1 << 31) - 1             # C int: device indices, priorities

@@ -334,6 +334,16 @@ def _class_of(fn):
     return got
 
 
+def _resident_handle(resident):
+    """The C handle of a vram.Resident (None: none)."""
+    if resident is None:
+        return None
+    live = getattr(resident, "_live", None)
+    if live is None:
+        raise TypeError("resident: %r is not a vram.Resident (vram.register_resident)" % (resident,))
+    return live()
+
+
 class _Entry:
     __slots__ = ("fns", "fallback", "result", "exception", "frame", "keep", "fell_back_result")
 
@@ -529,7 +539,7 @@ class Scheduler:
         if task_class is None:
             cls = _class_of(fn) if fn is not None else None
         else:
-            cls = task_class.encode() if task_class else None
+            cls = n.text(task_class, "task_class") or None
         if (fn is not None and not ladder and fallback is None and device is None and not priority
                 and not cpu_ok and wait is None and not expected and resident is None):
             entry = _Entry([fn], None)
@@ -565,7 +575,7 @@ class Scheduler:
             priority=n.in_range(priority, "priority", -n.INT_MAX - 1),
             cpu_ok=1 if cpu_ok else 0, wait_ms=n.milliseconds(wait, "wait"),
             expected_ms=n.milliseconds(expected, "expected", 0),
-            resident=resident._live() if resident is not None else None)
+            resident=_resident_handle(resident))
         entry = _Entry(fns, fallback)
         with self._lock:            # ids follow the order of calls to submit
             if self._closed:
