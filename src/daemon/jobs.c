@@ -633,14 +633,18 @@ int vramd_job_estimate(vramd *d, vramd_job *j)
         vram__strlcpy(j->tier, j->row.tier, sizeof(j->tier));
         return 0;
     }
+    /* A model named is one there is, with --vram too: refused at the
+     * submit, not when the job's runner starts. */
+    bool with_model = *j->row.model || !j->row.vram_bytes;
+    vram_profile *p = NULL;
+    int rc = with_model ? vram_profile_load(vram_ctx_options(d->ctx), j->row.model, &p) : 0;
+    if (rc)
+        return rc;
     if (j->row.vram_bytes) {
+        vram_profile_free(p);
         j->estimate_bytes = j->row.budget_bytes = j->row.vram_bytes;
         return 0;
     }
-    vram_profile *p;
-    int rc = vram_profile_load(vram_ctx_options(d->ctx), j->row.model, &p);
-    if (rc)
-        return rc;
     char **settings;
     size_t n;
     if ((rc = settings_of(j, &settings, &n))) {

@@ -102,6 +102,10 @@ expect_lines csv_daemon_nothing_queued '^[0-9]+$' 0
 expect_lines csv_daemon_names_each '^vram submit: .*daemon.csv:[345]: (the job needs|unknown model|no device 5)' 3
 expect csv_daemon_skip_bad 1 'queued 2 jobs' -- "$VRAM" submit --csv "$tmp/daemon.csv" --skip-bad
 expect_lines csv_daemon_named_once 'daemon.csv:[345]:' 3
+# A model named beside --vram is one there is: refused at the submit (it
+# was queued, and failed "not started" when its runner looked).
+expect submit_unknown_model_with_vram 2 "not queued: unknown model 'no-such-model'" -- \
+    "$VRAM" submit --vram 1GiB --model no-such-model -- true
 expect raw_check_fits 0 '^\{"ok":true\}$' -- sc call '{"op":"submit","argv":["true"],"vram":"1GiB","check":true}'
 expect raw_check_nofit 0 '"error":"VRAM_ENOFIT"' -- \
     sc call '{"op":"submit","argv":["true"],"vram":"100GiB","check":true}'
