@@ -93,9 +93,12 @@ void vram__json_field_double(vram__json *j, const char *key, double v);
 void vram__json_field_bool(vram__json *j, const char *key, bool v);
 /* Appends JSON text the caller already made valid (a nested document). */
 void vram__json_raw(vram__json *j, const char *text);
-/* The length of the valid UTF-8 character at s (1 to 4), or 0 when s does
- * not start one (escape.c). */
-size_t vram__utf8_len(const unsigned char *s);
+/* The length of the valid UTF-8 character at s (1 for ASCII, up to 4), or
+ * 0 when s does not start one within avail bytes (a stray continuation, an
+ * overlong form, a surrogate, past U+10FFFF, cut short).  SIZE_MAX for a
+ * NUL-terminated string: its NUL is never a continuation.  The one rule
+ * the JSON reader and writer and the terminal escape share (escape.c). */
+size_t vram__utf8_len(const unsigned char *s, size_t avail);
 /* Whether all of s is valid UTF-8. */
 bool vram__utf8_valid(const char *s);
 /* JSON string escaping of s into out, with quotes; a byte that starts no

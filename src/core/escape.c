@@ -7,25 +7,27 @@
  * (clears the screen, moves the cursor, forges a row), so those are shown
  * as escapes; printable UTF-8 is kept as written.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "core/core.h"
 
-/* The length of the valid UTF-8 character at s (1 to 4), or 0 when s does
- * not start one (a stray continuation, an overlong form, a surrogate). */
-size_t vram__utf8_len(const unsigned char *s)
+size_t vram__utf8_len(const unsigned char *s, size_t avail)
 {
     unsigned c = s[0];
-    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-    if (!n || c > 0xf4)
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (!n || avail < n)
         return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
+    unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+    for (size_t i = 1; i < n; i++) {  /* a NUL ends a string here: it is no continuation */
+        if ((s[i] & 0xC0) != 0x80)
             return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] >= 0x90))
-        return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    static const unsigned min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;                   /* overlong, out of range, or a surrogate */
     return n;
 }
 
@@ -33,7 +35,7 @@ bool vram__utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     while (*p) {
-        size_t n = *p < 0x80 ? 1 : vram__utf8_len(p);
+        size_t n = vram__utf8_len(p, SIZE_MAX);
         if (!n)
             return false;
         p += n;
@@ -59,7 +61,7 @@ char *vram_text_escape(const char *text, char *out, size_t cap)
             esc[0] = '\\';
             esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 'e';
             len = 2;
-        } else if (c >= 0x80 && (used = vram__utf8_len(s)) && !(c == 0xc2 && s[1] < 0xa0)) {
+        } else if (c >= 0x80 && (used = vram__utf8_len(s, SIZE_MAX)) && !(c == 0xc2 && s[1] < 0xa0)) {
             put = (const char *)s;  /* printable UTF-8 (U+0080..U+009F are C1 controls) */
             len = used;
         } else {

@@ -119,25 +119,6 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
-/* Length of the valid UTF-8 sequence at p, or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!n || (size_t)(end - p) < n)
-        return 0;
-    unsigned cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    static const unsigned min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;                   /* overlong, out of range, or a surrogate */
-    return n;
-}
-
 static int parse_string(reader *r, char **out, size_t *len_out)
 {
     r->s++;                         /* the opening quote */
@@ -156,7 +137,7 @@ static int parse_string(reader *r, char **out, size_t *len_out)
         if (c < 0x20)
             return fail(r, "control character in a string");
         if (c != '\\') {
-            size_t k = utf8_len((const unsigned char *)r->s, (const unsigned char *)close);
+            size_t k = vram__utf8_len((const unsigned char *)r->s, (size_t)(close - r->s));
             if (!k)
                 return fail(r, "invalid UTF-8 in a string");
             memcpy(o + n, r->s, k);

@@ -197,7 +197,7 @@ void vram__json_escape(vram__buf *out, const char *s)
             } else {
                 /* JSON is Unicode: a character as written, a byte that
                  * starts none (a file name, an argv word) as U+FFFD. */
-                size_t n = vram__utf8_len(p);
+                size_t n = vram__utf8_len(p, SIZE_MAX);
                 if (n)
                     vram__buf_put(out, (const char *)p, n), p += n - 1;
                 else
