@@ -27,13 +27,7 @@ escaped bad_backend_env 2 "^vram status: VRAM_BACKEND: '\\\\e\[31m' is not one o
 escaped run_missing_command 127 "cannot run '\\\\e\[31mred'" -- "$VRAM" run --vram 1GiB -- "${esc}[31mred"
 expect_lines run_attempt_line "^vram run: attempt 1: \\\\e\[31mred on GPU 0" 1
 
-cat >"$tmp/runs.csv" <<'CSV'
-cfg,chunk,peak,seconds
-on,16,18.2GiB,60
-on,8,10.1GiB,62
-off,16,9.9GiB,31
-off,8,5.8GiB,33
-CSV
+cp "$(dirname "$0")/latentsync_runs.csv" "$tmp/runs.csv"
 escaped calibrate_wrote 0 "^wrote x\\\\e\[31m\.ini " -- \
     "$VRAM" calibrate --model latentsync --from "$tmp/runs.csv" --out "x${esc}[31m.ini"
 

@@ -187,14 +187,7 @@ expect optimize_max_time 0 'steps|resolution|cfg' -- \
     "$VRAM" optimize --model wan2.2-ti2v-5b --vram 80GiB --level maximum --max-time 1m
 
 # ---- calibrate ----
-cat >"$tmp/runs.csv" <<'CSV'
-# latentsync on a test card
-cfg,chunk,peak,seconds
-on,16,18.2GiB,60
-on,8,10.1GiB,62
-off,16,9.9GiB,31
-off,8,5.8GiB,33
-CSV
+cp "$(dirname "$0")/latentsync_runs.csv" "$tmp/runs.csv"
 before=$(md5sum "$profiles/latentsync.ini")
 mkdir -p "$tmp/cal"
 expect calibrate_report 0 'median absolute error: memory [0-9.]+%' -- \
