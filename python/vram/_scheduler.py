@@ -427,9 +427,13 @@ class Scheduler:
 
     def _leave(self):
         with self._lock:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.notify_all()
+            self._left()
+
+    def _left(self):
+        """_leave's count, with _lock held."""
+        self._busy -= 1
+        if not self._busy:
+            self._idle.notify_all()
 
     def __enter__(self) -> Scheduler:
         return self
@@ -608,9 +612,7 @@ class Scheduler:
                     if rc == 0:
                         self._collected += 1
                         entry = self._entries.pop(out.task_id)
-                    self._busy -= 1
-                    if not self._busy:
-                        self._idle.notify_all()
+                    self._left()
             if rc == timed_out:
                 continue
             check(rc)
