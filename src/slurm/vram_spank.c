@@ -633,15 +633,22 @@ static void *waiter_main(void *arg)
 }
 
 /* Connects to vramd, when it answers, and makes the grants' pipe. */
-static int connect_vramd(spank_t sp)
+/* g.client, connected once for the step: to check a lease it would
+ * inherit, and to take its own. */
+static int open_vramd(void)
 {
     /* Never the job's VRAM_SOCKET: a job does not pick its referee (one
      * that answers nothing would let it run unleased, one of its own
      * would say yes to anything). */
-    const char *path = g.socket[0] ? g.socket : NULL;
-    int rc = vram_client_open(path, &g.client);
-    if (rc) {
+    int rc = g.client ? 0 : vram_client_open(g.socket[0] ? g.socket : NULL, &g.client);
+    if (rc)
         g.client = NULL;
+    return rc;
+}
+
+static int connect_vramd(spank_t sp)
+{
+    if (open_vramd()) {
         if (g.require_vramd) {
             slurm_error("vram: %s: vramd is not reachable (%s) and "
                         "plugstack.conf says require_vramd=yes", g.label, vram_last_error());
@@ -738,13 +745,11 @@ static bool inherits_lease(spank_t sp)
     char *end;
     errno = 0;
     uint64_t id = strtoull(lease, &end, 10);
-    vram_client *c = NULL;
-    if (*end || errno || vram_client_open(g.socket[0] ? g.socket : NULL, &c))
+    if (*end || errno || open_vramd())
         return false;
     vram_lease_info info[256];
     size_t n = 0;
-    int rc = vram_client_leases(c, info, sizeof(info) / sizeof(info[0]), &n);
-    vram_client_close(c);
+    int rc = vram_client_leases(g.client, info, sizeof(info) / sizeof(info[0]), &n);
     char holder[64];
     snprintf(holder, sizeof(holder), "slurm job %" PRIu32 " ", g.job);
     for (size_t i = 0; (!rc || rc == VRAM_ERANGE) && i < n && i < sizeof(info) / sizeof(info[0]); i++)
@@ -821,6 +826,10 @@ static int step_init(spank_t sp)
         return -1;
     }
     g.inherited = inherits_lease(sp);
+    if (g.inherited) {              /* the batch step's lease: this step holds no connection of its own */
+        vram_client_close(g.client);
+        g.client = NULL;
+    }
     if ((g.mode != ENFORCE_OFF && open_regions()) ||
         (!g.inherited && connect_vramd(sp)) || start_waiter()) {
         release_leases();
