@@ -19,6 +19,7 @@
 
 #include "plan/plan.h"
 #include "runner/runner.h"
+#include "sched/template.h"
 
 bool vram__args_used(char *const *argv)
 {
@@ -64,8 +65,7 @@ int vram__args_check(char *const *argv, const vram_profile *profile)
     if (!vram__args_used(argv))
         return 0;
     if (!profile)
-        return vram__fail(VRAM_EINVAL, "{args} in the command needs a model (--model NAME): it stands for "
-                          "the plan's settings as the pipeline's own flags, from the profile's [args]");
+        return vram__template_args_need_model();
     if (!profile->has_args)
         return vram__fail(VRAM_EINVAL, "{args} in the command, but profile %s has no [args] section: it does "
                           "not say how its pipeline takes its settings (write the flags with {key})",

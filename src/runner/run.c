@@ -27,6 +27,7 @@
 #include "monitor/monitor.h"
 #include "plan/plan.h"
 #include "runner/runner.h"
+#include "sched/template.h"
 
 extern char **environ;
 
@@ -145,6 +146,27 @@ static int base_settings(const run *r, attempt *a)
             for (size_t i = 0; !vram_ladder_setting(r->ladder, k, i, &key, &value); i++)
                 kv_set(a, key, value);
     return 0;
+}
+
+/* A command without a model: its {key}s are its settings' and its first
+ * rung's, and no other (sched/ladder.c says which is missing). */
+static int plain_command_check(const run *r)
+{
+    size_t n = r->spec->nsettings;
+    char **keys = calloc(n + 1, sizeof(*keys));
+    int rc = keys ? 0 : vram__fail(VRAM_ENOMEM, "out of host memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        const char *s = r->spec->settings[i], *eq = strchr(s, '=');
+        if (!(keys[i] = strndup(s, eq ? (size_t)(eq - s) : 0)))
+            rc = vram__fail(VRAM_ENOMEM, "out of host memory");
+    }
+    if (!rc)
+        rc = vram__template_check_command(r->spec->argv, (const char *const *)keys, n,
+                                          r->have_ladder ? r->ladder : NULL);
+    for (size_t i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    return rc;
 }
 
 /* The planner's settings of a model run: every key=value of a, in buf
@@ -1304,6 +1326,8 @@ int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     attempt *a = slots;
     if (!rc)                        /* {args} needs a model, and stands alone */
         rc = vram__args_check(r.spec->argv, r.profile);
+    if (!rc && !r.profile)          /* every {key} has a value: said before any wait */
+        rc = plain_command_check(&r);
     if (!rc)
         rc = make_attempt(&r, a, 0, NULL);
     while (!rc) {

@@ -424,6 +424,47 @@ int vram__template_unknown(const char *key, size_t len, const vram_kv *kv, size_
     return rc;
 }
 
+int vram__template_args_need_model(void)
+{
+    return vram__fail(VRAM_EINVAL, "{args} in the command needs a model (--model NAME): it stands for the "
+                      "plan's settings as the pipeline's own flags, from the profile's [args]");
+}
+
+int vram__template_check_command(char *const *argv, const char *const *keys, size_t nkeys,
+                                 const vram_ladder *l)
+{
+    vram__template_token t;
+    for (size_t a = 0; argv && argv[a]; a++)
+        for (const char *p = argv[a]; *p;) {
+            p = vram__template_next(p, &t);
+            if (!t.key)
+                continue;
+            if (t.len == 4 && !strncmp(t.text, "args", 4))
+                return vram__template_args_need_model();
+            bool known = false;
+            for (size_t i = 0; !known && i < nkeys; i++)
+                known = strlen(keys[i]) == t.len && !strncmp(keys[i], t.text, t.len);
+            for (size_t i = 0; !known && l && l->n && i < l->rung[0].nkv; i++)
+                known = strlen(l->kv[l->rung[0].kv_at + i].key) == t.len &&
+                        !strncmp(l->kv[l->rung[0].kv_at + i].key, t.text, t.len);
+            if (known)
+                continue;
+            /* Named as the expansion at the start would name it. */
+            size_t n = nkeys + (l && l->n ? l->rung[0].nkv : 0);
+            vram_kv *kv = calloc(n + 1, sizeof(*kv));
+            if (!kv)
+                return vram__fail(VRAM_ENOMEM, "out of host memory");
+            for (size_t i = 0; i < nkeys; i++)
+                vram__strlcpy(kv[i].key, keys[i], sizeof(kv[i].key));
+            for (size_t i = nkeys; i < n; i++)
+                kv[i] = l->kv[l->rung[0].kv_at + (i - nkeys)];
+            int rc = vram__template_unknown(t.text, t.len, kv, n);
+            free(kv);
+            return rc;
+        }
+    return 0;
+}
+
 int vram_template_expand(const char *text, const vram_kv *kv, size_t n, char **out)
 {
     if (!text || !out || (n && !kv))

@@ -29,5 +29,13 @@ const char *vram__template_next(const char *p, vram__template_token *out);
 int vram__template_lookup(const vram_kv *kv, size_t n, const char *key, size_t len);
 /* VRAM_EINVAL, naming the key that has no value and the keys kv has. */
 int vram__template_unknown(const char *key, size_t len, const vram_kv *kv, size_t n);
+/* VRAM_EINVAL: {args} in a command without a model. */
+int vram__template_args_need_model(void);
+/* What a command without a model would fail with at its start, said before
+ * it waits or is queued: VRAM_EINVAL naming its first {key} that neither a
+ * setting (keys: nkeys setting names) nor the first rung of l (NULL: no
+ * ladder) gives a value, or its {args}, which only a model's plan fills. */
+int vram__template_check_command(char *const *argv, const char *const *keys, size_t nkeys,
+                                 const vram_ladder *l);
 
 #endif /* VRAM_SCHED_TEMPLATE_H */

@@ -16,6 +16,7 @@
 
 #include "wire/protocol.h"
 #include "wire/queue.h"
+#include "sched/template.h"
 
 #define OP_BIT(op) (1u << (op))
 #define ALL_OPS (~0u)
@@ -412,6 +413,24 @@ static int check_ladder(parse_ctx *p)
     return rc ? bad(p, "'ladder': %s%s", vram_last_error(), "") : 0;
 }
 
+/* A command without a model gets its {key} values from its settings and
+ * its ladder's first rung alone: one that names another is refused now,
+ * not queued to fail at its start. */
+static int check_templates(parse_ctx *p)
+{
+    vram__request *r = p->req;
+    if (r->model && *r->model)
+        return 0;
+    vram_ladder *l = NULL;
+    if (r->ladder && *r->ladder && vram_ladder_parse(r->ladder, &l))
+        return bad(p, "'ladder': %s%s", vram_last_error(), "");
+    const vram__jv *s = r->settings;
+    int rc = vram__template_check_command((char *const *)r->argv, s ? (const char *const *)s->keys : NULL,
+                                          s ? s->n : 0, l);
+    vram_ladder_free(l);
+    return rc ? bad(p, "%s%s", vram_last_error(), "") : 0;
+}
+
 /* What each operation cannot do without. */
 static int check_required(parse_ctx *p)
 {
@@ -422,6 +441,8 @@ static int check_required(parse_ctx *p)
         if (!r->argc)
             return bad(p, "%s needs 'argv' (the command to run)%s", op, "");
         if (check_ladder(p))
+            return VRAM_EINVAL;
+        if (check_templates(p))
             return VRAM_EINVAL;
         if (!r->bytes && !r->model)
             return bad(p, "%s needs 'vram' (a size) or 'model' (a profile) to size the job%s", op, "");

@@ -2,8 +2,8 @@
 # tests/cli/test_cli_input.sh - the command's edges of input: VRAM_HISTORY=-
 # read as "the history is off" (no file named -), numbers out of range,
 # empty values given explicitly, 0 where it would mean forever, options
-# that cannot go together, a folder given as a file, and refusals that
-# name what failed.
+# that cannot go together, a folder given as a file, refusals that name
+# what failed, and a {key} with no value refused before the job waits.
 . "$(dirname "$0")/lib.sh"
 export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_HISTORY=-
 cd "$tmp" || exit 1
@@ -115,4 +115,21 @@ expect trace_is_a_folder 2 "cannot read trace '$tmp': Is a directory" -- "$VRAM"
 expect measurements_are_a_folder 2 "cannot open $tmp: Is a directory" -- \
     "$VRAM" calibrate --model latentsync --from "$tmp"
 expect submit_help_exit_3 0 "3 when no device could ever hold the job" -- "$VRAM" submit --help
+
+# ---- a {key} nothing gives a value is refused before a wait or a queue ----
+expect run_key_without_value 2 "^vram run: '\{steps\}' in the command has no value \(known: none" -- \
+    "$VRAM" run --vram 1GiB --socket "$tmp/none.sock" -- echo '{steps}'
+expect_lines run_key_refused_before_waiting "waiting for GPU memory" 0
+. "$(dirname "$0")/../daemon/daemon.sh"
+start_daemon || exit 1
+expect submit_key_without_value 2 "^vram submit: not queued: '\{steps\}' in the command has no value \(known: none" -- \
+    "$VRAM" submit --vram 1GiB -- echo '{steps}'
+expect submit_key_from_later_rung 2 "'\{fps\}' in the command has no value \(known: \{steps\}" -- \
+    "$VRAM" submit --vram 1GiB --ladder 'steps=4; fps=2' -- echo '{steps}' '{fps}'
+expect submit_args_without_model 2 "\{args\} in the command needs a model" -- \
+    "$VRAM" submit --vram 1GiB -- sh -c 'gen {args}'
+expect submit_key_from_set 0 "^1$" -- "$VRAM" submit --vram 1GiB --set steps=3 -- echo '{steps}'
+wait_until 20 sh -c '"$VRAM" queue | grep -q " 1 succeeded"'
+expect submit_key_queued_once 0 "^0 queued, 0 starting, 0 running, 1 succeeded, 0 failed" -- "$VRAM" queue
+expect submit_key_given_its_value 0 "^3$" -- "$VRAM" log 1
 finish

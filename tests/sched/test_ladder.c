@@ -3,6 +3,7 @@
  * tests/sched/test_ladder.c - ladders and {key} templates.
  */
 #include "test.h"
+#include "sched/template.h"
 
 #define GiB (1024ull * 1024 * 1024)
 
@@ -111,6 +112,27 @@ TEST(templates)
     CHECK_OK(vram_template_expand("plain", NULL, 0, &s));
     CHECK_STR_EQ(s, "plain");
     vram_free(s);
+}
+
+/* A command without a model is checked before it waits: each {key} a
+ * setting's or the first rung's, {args} never. */
+TEST(a_plain_command_names_the_key_it_lacks)
+{
+    const char *keys[] = { "resolution" };
+    vram_ladder *l;
+    CHECK_OK(vram_ladder_parse("steps=30; steps=20 fps=12", &l));
+    char *ok[] = { "gen", "--size={resolution}", "{steps}", "{{fps}}", "{not a key}", NULL };
+    CHECK_OK(vram__template_check_command(ok, keys, 1, l));
+    char *later[] = { "gen", "{steps}", "--fps", "{fps}", NULL };   /* fps: rung 2's alone */
+    CHECK_ERR(vram__template_check_command(later, keys, 1, l), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "'{fps}' in the command has no value (known: {resolution}, {steps}");
+    char *bare[] = { "echo", "{steps}", NULL };
+    CHECK_ERR(vram__template_check_command(bare, NULL, 0, NULL), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "(known: none;");
+    char *args[] = { "sh", "-c", "gen {args}", NULL };
+    CHECK_ERR(vram__template_check_command(args, keys, 1, l), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "{args} in the command needs a model");
+    vram_ladder_free(l);
 }
 
 /* A profile's [ladder] is the same type: rung 0 is the plan as made. */

@@ -74,6 +74,19 @@ TEST(a_ladder_with_budgets_sizes_the_job)
     vram__request_free(&r);
 }
 
+/* Its {key}s have values: from its settings, its first rung, or the plan
+ * of its model (checked when its runner plans). */
+TEST(a_submit_names_keys_it_gives_values)
+{
+    vram__request r;
+    char err[300];
+    CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"gen\",\"{a}\",\"{b}\",\"{{c}}\"],\"vram\":1,"
+                   "\"settings\":{\"a\":\"1\"},\"ladder\":\"b=2; b=1\"}", &r, err));
+    vram__request_free(&r);
+    CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"gen\",\"{steps}\"],\"model\":\"sadtalker\"}", &r, err));
+    vram__request_free(&r);
+}
+
 TEST(bad_requests_are_named_and_keep_the_id)
 {
     static const struct { const char *line, *says; } bad[] = {
@@ -97,6 +110,11 @@ TEST(bad_requests_are_named_and_keep_the_id)
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":1,\"ladder\":\"b=1;;\"}", "rung 2 is empty" },
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"x\"],\"vram\":\"1GiB\",\"ladder\":\"vram=3GiB; vram=2GiB\"}",
           "job's budget (1.0 GiB) and its ladder's first rung (vram=3.0 GiB) disagree" },
+        { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"echo\",\"{steps}\"],\"vram\":1}",
+          "'{steps}' in the command has no value (known: none" },
+        { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"echo\",\"{fps}\"],\"vram\":1,\"settings\":{\"a\":\"1\"},"
+          "\"ladder\":\"steps=2; fps=1\"}", "'{fps}' in the command has no value (known: {a}, {steps}" },
+        { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"{args}\"],\"vram\":1}", "{args} in the command needs a model" },
         { "{\"id\":3,\"op\":\"cancel\"}", "needs 'job'" },
         { "{\"id\":3,\"op\":\"cancel\",\"job\":0}", "from 1 to" },
         { "{\"id\":3,\"op\":\"list\",\"state\":\"sleeping\"}", "not one of queued" },
