@@ -293,17 +293,23 @@ install-slurm:
 endif
 install: install-slurm
 
-# libFuzzer targets (clang): tests/fuzz/fuzz_*.c over the library's sources.
-FUZZ_CC   ?= clang
-FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+# libFuzzer targets (clang): tests/fuzz/fuzz_*.c over the library's sources,
+# compiled once for every target (coverage and sanitizers in each object),
+# then linked with each target's own file.
+FUZZ_CC     ?= clang
+FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -DVRAM_BUILDING_LIBRARY $(DEFS) -Iinclude -Isrc
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_OBJ    := $(patsubst %.c,build-fuzz/obj/%.o,$(LIB_SRC) $(WEB_GEN))
 fuzz: $(FUZZ_BIN)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(WEB_GEN) $(wildcard src/*/*.h) include/vram.h
+build-fuzz/obj/%.o: %.c $(WEB_GEN) $(wildcard src/*/*.h) include/vram.h
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(V),,echo "  FUZZ    $@")
-	$(Q)$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	    -DVRAM_BUILDING_LIBRARY $(DEFS) -Iinclude -Isrc \
-	    $< $(LIB_SRC) $(WEB_GEN) -o $@ $(LIB_EXTRA_LIBS) $(LIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $< $(FUZZ_OBJ) -o $@ \
+	    $(LIB_EXTRA_LIBS) $(LIBS)
 
 check: all
 	tests/run.sh $(BUILD)
