@@ -148,9 +148,9 @@ static int base_settings(const run *r, attempt *a)
     return 0;
 }
 
-/* A command without a model: its {key}s are its settings' and its first
- * rung's, and no other (sched/ladder.c says which is missing). */
-static int plain_command_check(const run *r)
+/* The command's {key}s are its settings', its first rung's and, with a
+ * model, the plan's, and no other (sched/ladder.c says which is missing). */
+static int command_check(const run *r)
 {
     size_t n = r->spec->nsettings;
     char **keys = calloc(n + 1, sizeof(*keys));
@@ -162,7 +162,7 @@ static int plain_command_check(const run *r)
     }
     if (!rc)
         rc = vram__template_check_command(r->spec->argv, (const char *const *)keys, n,
-                                          r->have_ladder ? r->ladder : NULL);
+                                          r->have_ladder ? r->ladder : NULL, r->profile != NULL);
     for (size_t i = 0; keys && i < n; i++)
         free(keys[i]);
     free(keys);
@@ -1326,8 +1326,8 @@ int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     attempt *a = slots;
     if (!rc)                        /* {args} needs a model, and stands alone */
         rc = vram__args_check(r.spec->argv, r.profile);
-    if (!rc && !r.profile)          /* every {key} has a value: said before any wait */
-        rc = plain_command_check(&r);
+    if (!rc)                        /* every {key} has a value: said before any wait */
+        rc = command_check(&r);
     if (!rc)
         rc = make_attempt(&r, a, 0, NULL);
     while (!rc) {

@@ -430,8 +430,29 @@ int vram__template_args_need_model(void)
                       "plan's settings as the pipeline's own flags, from the profile's [args]");
 }
 
+/* Whether key (len bytes) is a setting's, the first rung's, or (planned)
+ * one of the keys every plan gives a value. */
+static bool command_key_known(const char *key, size_t len, const char *const *keys, size_t nkeys,
+                              const vram_ladder *l, bool planned)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strlen(keys[i]) == len && !strncmp(keys[i], key, len))
+            return true;
+    for (size_t i = 0; l && l->n && i < l->rung[0].nkv; i++) {
+        const char *k = l->kv[l->rung[0].kv_at + i].key;
+        if (strlen(k) == len && !strncmp(k, key, len))
+            return true;
+    }
+    char name[32];
+    if (!planned || len >= sizeof(name))
+        return false;
+    memcpy(name, key, len);
+    name[len] = '\0';
+    return plan__key_find(name) >= 0;
+}
+
 int vram__template_check_command(char *const *argv, const char *const *keys, size_t nkeys,
-                                 const vram_ladder *l)
+                                 const vram_ladder *l, bool planned)
 {
     vram__template_token t;
     for (size_t a = 0; argv && argv[a]; a++)
@@ -439,25 +460,24 @@ int vram__template_check_command(char *const *argv, const char *const *keys, siz
             p = vram__template_next(p, &t);
             if (!t.key)
                 continue;
-            if (t.len == 4 && !strncmp(t.text, "args", 4))
+            bool args = t.len == 4 && !strncmp(t.text, "args", 4);
+            if (args && !planned)
                 return vram__template_args_need_model();
-            bool known = false;
-            for (size_t i = 0; !known && i < nkeys; i++)
-                known = strlen(keys[i]) == t.len && !strncmp(keys[i], t.text, t.len);
-            for (size_t i = 0; !known && l && l->n && i < l->rung[0].nkv; i++)
-                known = strlen(l->kv[l->rung[0].kv_at + i].key) == t.len &&
-                        !strncmp(l->kv[l->rung[0].kv_at + i].key, t.text, t.len);
-            if (known)
+            if (args || command_key_known(t.text, t.len, keys, nkeys, l, planned))
                 continue;
-            /* Named as the expansion at the start would name it. */
-            size_t n = nkeys + (l && l->n ? l->rung[0].nkv : 0);
+            /* Named as the expansion at the start would name it: the
+             * plan's keys, the settings, the rung's. */
+            size_t nplan = planned ? PLAN_NKEYS : 0, nrung = l && l->n ? l->rung[0].nkv : 0;
+            size_t n = nplan + nkeys + nrung;
             vram_kv *kv = calloc(n + 1, sizeof(*kv));
             if (!kv)
                 return vram__fail(VRAM_ENOMEM, "out of host memory");
+            for (size_t i = 0; i < nplan; i++)
+                vram__strlcpy(kv[i].key, plan__key_name((int)i), sizeof(kv[i].key));
             for (size_t i = 0; i < nkeys; i++)
-                vram__strlcpy(kv[i].key, keys[i], sizeof(kv[i].key));
-            for (size_t i = nkeys; i < n; i++)
-                kv[i] = l->kv[l->rung[0].kv_at + (i - nkeys)];
+                vram__strlcpy(kv[nplan + i].key, keys[i], sizeof(kv[0].key));
+            for (size_t i = 0; i < nrung; i++)
+                kv[nplan + nkeys + i] = l->kv[l->rung[0].kv_at + i];
             int rc = vram__template_unknown(t.text, t.len, kv, n);
             free(kv);
             return rc;

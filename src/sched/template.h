@@ -31,11 +31,12 @@ int vram__template_lookup(const vram_kv *kv, size_t n, const char *key, size_t l
 int vram__template_unknown(const char *key, size_t len, const vram_kv *kv, size_t n);
 /* VRAM_EINVAL: {args} in a command without a model. */
 int vram__template_args_need_model(void);
-/* What a command without a model would fail with at its start, said before
- * it waits or is queued: VRAM_EINVAL naming its first {key} that neither a
- * setting (keys: nkeys setting names) nor the first rung of l (NULL: no
- * ladder) gives a value, or its {args}, which only a model's plan fills. */
+/* What a command would fail with at its start, said before it waits or is
+ * queued: VRAM_EINVAL naming its first {key} that neither a setting (keys:
+ * nkeys setting names), the first rung of l (NULL: no ladder) nor, when
+ * planned (a model's job), the plan gives a value; or its {args}, which
+ * only a model's plan fills. */
 int vram__template_check_command(char *const *argv, const char *const *keys, size_t nkeys,
-                                 const vram_ladder *l);
+                                 const vram_ladder *l, bool planned);
 
 #endif /* VRAM_SCHED_TEMPLATE_H */

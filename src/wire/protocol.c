@@ -413,20 +413,18 @@ static int check_ladder(parse_ctx *p)
     return rc ? bad(p, "'ladder': %s%s", vram_last_error(), "") : 0;
 }
 
-/* A command without a model gets its {key} values from its settings and
- * its ladder's first rung alone: one that names another is refused now,
- * not queued to fail at its start. */
+/* A command's {key} values come from its settings, its ladder's first rung
+ * and, with a model, its plan: one that names another is refused now, not
+ * queued to fail at its start. */
 static int check_templates(parse_ctx *p)
 {
     vram__request *r = p->req;
-    if (r->model && *r->model)
-        return 0;
     vram_ladder *l = NULL;
     if (r->ladder && *r->ladder && vram_ladder_parse(r->ladder, &l))
         return bad(p, "'ladder': %s%s", vram_last_error(), "");
     const vram__jv *s = r->settings;
     int rc = vram__template_check_command((char *const *)r->argv, s ? (const char *const *)s->keys : NULL,
-                                          s ? s->n : 0, l);
+                                          s ? s->n : 0, l, r->model && *r->model);
     vram_ladder_free(l);
     return rc ? bad(p, "%s%s", vram_last_error(), "") : 0;
 }

@@ -128,6 +128,8 @@ expect submit_key_from_later_rung 2 "'\{fps\}' in the command has no value \(kno
     "$VRAM" submit --vram 1GiB --ladder 'steps=4; fps=2' -- echo '{steps}' '{fps}'
 expect submit_args_without_model 2 "\{args\} in the command needs a model" -- \
     "$VRAM" submit --vram 1GiB -- sh -c 'gen {args}'
+expect submit_key_not_planned 2 "'\{bogus\}' in the command has no value \(known: \{resolution\}" -- \
+    "$VRAM" submit --model sadtalker -- echo '{bogus}'
 expect submit_key_from_set 0 "^1$" -- "$VRAM" submit --vram 1GiB --set steps=3 -- echo '{steps}'
 wait_until 20 sh -c '"$VRAM" queue | grep -q " 1 succeeded"'
 expect submit_key_queued_once 0 "^0 queued, 0 starting, 0 running, 1 succeeded, 0 failed" -- "$VRAM" queue

@@ -114,24 +114,32 @@ TEST(templates)
     vram_free(s);
 }
 
-/* A command without a model is checked before it waits: each {key} a
- * setting's or the first rung's, {args} never. */
-TEST(a_plain_command_names_the_key_it_lacks)
+/* A command is checked before it waits: each {key} a setting's, the first
+ * rung's or (with a model) the plan's; {args} a model's job's alone. */
+TEST(a_command_names_the_key_it_lacks)
 {
     const char *keys[] = { "resolution" };
     vram_ladder *l;
     CHECK_OK(vram_ladder_parse("steps=30; steps=20 fps=12", &l));
     char *ok[] = { "gen", "--size={resolution}", "{steps}", "{{fps}}", "{not a key}", NULL };
-    CHECK_OK(vram__template_check_command(ok, keys, 1, l));
+    CHECK_OK(vram__template_check_command(ok, keys, 1, l, false));
     char *later[] = { "gen", "{steps}", "--fps", "{fps}", NULL };   /* fps: rung 2's alone */
-    CHECK_ERR(vram__template_check_command(later, keys, 1, l), VRAM_EINVAL);
+    CHECK_ERR(vram__template_check_command(later, keys, 1, l, false), VRAM_EINVAL);
     CHECK_CONTAINS(vram_last_error(), "'{fps}' in the command has no value (known: {resolution}, {steps}");
     char *bare[] = { "echo", "{steps}", NULL };
-    CHECK_ERR(vram__template_check_command(bare, NULL, 0, NULL), VRAM_EINVAL);
+    CHECK_ERR(vram__template_check_command(bare, NULL, 0, NULL, false), VRAM_EINVAL);
     CHECK_CONTAINS(vram_last_error(), "(known: none;");
     char *args[] = { "sh", "-c", "gen {args}", NULL };
-    CHECK_ERR(vram__template_check_command(args, keys, 1, l), VRAM_EINVAL);
+    CHECK_ERR(vram__template_check_command(args, keys, 1, l, false), VRAM_EINVAL);
     CHECK_CONTAINS(vram_last_error(), "{args} in the command needs a model");
+    /* A model's job: the plan's keys too, and {args}. */
+    char *planned[] = { "gen", "--steps={steps}", "{width}x{height}", "{resolution}", "{fps}", NULL };
+    CHECK_OK(vram__template_check_command(planned, keys, 1, NULL, true));
+    CHECK_OK(vram__template_check_command(args, NULL, 0, NULL, true));
+    char *bogus[] = { "gen", "{bogus}", NULL };
+    CHECK_ERR(vram__template_check_command(bogus, keys, 1, NULL, true), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "'{bogus}' in the command has no value (known: {resolution}, {width}");
+    CHECK_CONTAINS(vram_last_error(), "{tier}, {resolution};");   /* the plan's, then the settings */
     vram_ladder_free(l);
 }
 

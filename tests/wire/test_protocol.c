@@ -83,7 +83,8 @@ TEST(a_submit_names_keys_it_gives_values)
     CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"gen\",\"{a}\",\"{b}\",\"{{c}}\"],\"vram\":1,"
                    "\"settings\":{\"a\":\"1\"},\"ladder\":\"b=2; b=1\"}", &r, err));
     vram__request_free(&r);
-    CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"gen\",\"{steps}\"],\"model\":\"sadtalker\"}", &r, err));
+    CHECK_OK(parse("{\"op\":\"submit\",\"argv\":[\"gen\",\"{steps}\",\"{args}\"],\"model\":\"sadtalker\"}", &r,
+                   err));
     vram__request_free(&r);
 }
 
@@ -115,6 +116,8 @@ TEST(bad_requests_are_named_and_keep_the_id)
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"echo\",\"{fps}\"],\"vram\":1,\"settings\":{\"a\":\"1\"},"
           "\"ladder\":\"steps=2; fps=1\"}", "'{fps}' in the command has no value (known: {a}, {steps}" },
         { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"{args}\"],\"vram\":1}", "{args} in the command needs a model" },
+        { "{\"id\":3,\"op\":\"submit\",\"argv\":[\"gen\",\"{bogus}\"],\"model\":\"sadtalker\"}",
+          "'{bogus}' in the command has no value (known: {resolution}" },
         { "{\"id\":3,\"op\":\"cancel\"}", "needs 'job'" },
         { "{\"id\":3,\"op\":\"cancel\",\"job\":0}", "from 1 to" },
         { "{\"id\":3,\"op\":\"list\",\"state\":\"sleeping\"}", "not one of queued" },
