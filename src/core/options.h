@@ -56,7 +56,11 @@
       "refused with the numbers when it does not fit")                                   \
     X(HOST_RAM, "host-ram", "auto", STRING, NULL,                                         \
       "host RAM a plan's offload may pin: auto (the host's available RAM now), off, or "  \
-      "a size (e.g. 64GiB)")
+      "a size (e.g. 64GiB)")                                                              \
+    X(KILL_WAIT, "kill-wait", "5s", DURATION, NULL,                                       \
+      "how long a job's processes have between SIGTERM (a cancel, its time limit, or "    \
+      "its command's end leaving them) and SIGKILL, as Slurm's KillWait: time for a "     \
+      "pipeline to save its work")
 
 enum {
 #define VRAM__OPT_ENUM(id, name, def, kind, choices, help) VRAM__OPT_##id,

@@ -1346,9 +1346,14 @@ static int end_canceled(vramd *d, vramd_job *j, int from, const char *note)
 
 /* ---- runners that went away ----------------------------------------------------------------------- */
 
-/* How long an orphan's processes have between SIGTERM and SIGKILL (as a
- * runner gives them: Slurm's KillWait). */
-#define ORPHAN_GRACE_MS 5000
+/* How long an orphan's processes have between SIGTERM and SIGKILL: as its
+ * runner would have given them (--kill-wait, Slurm's KillWait). */
+static uint64_t orphan_grace_ms(vramd *d)
+{
+    uint64_t ms = 5000;
+    vram_duration_parse(vram_options_get(vram_ctx_options(d->ctx), "kill-wait"), 1, &ms);
+    return ms;
+}
 /* How often an orphan's processes are looked for (a walk of /proc). */
 #define ORPHAN_LOOK_MS 200
 
@@ -1358,7 +1363,7 @@ static void orphan_stop(vramd *d, vramd_job *j)
     if (j->orphan_kill_ms)
         return;
     size_t n = vramd_job_signal_orphan(d, j, SIGTERM);
-    j->orphan_kill_ms = vram__now_ms() + ORPHAN_GRACE_MS;
+    j->orphan_kill_ms = vram__now_ms() + orphan_grace_ms(d);
     vramd_say(d, "job %llu: its runner is gone; vramd stops its %zu process%s itself",
               (unsigned long long)j->row.id, n, n == 1 ? "" : "es");
 }

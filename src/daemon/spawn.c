@@ -64,11 +64,12 @@ static void strv_free(strv *s)
     free(s->v);
 }
 
-/* The settings the runner must see the same devices with. */
+/* The settings the runner must share with vramd: the same devices, and
+ * the same grace for what it stops. */
 static void device_flags(vramd *d, strv *a)
 {
     static const char *const names[] = { "backend", "sim", "sim-state", "margin", "interval",
-                                         "nvml-library", "profiles" };
+                                         "nvml-library", "profiles", "kill-wait" };
     const vram_options *o = vram_ctx_options(d->ctx);
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         const char *v = vram_options_get(o, names[i]);

@@ -62,7 +62,6 @@ void vram_job_runner_warm(void)
 }
 
 #define MAX_KV (VRAM_RUNG_MAX_KEYS + 64)
-#define KILL_GRACE_MS 5000
 #define GROUP_GRACE_MS 1000
 #define EXITED_SAMPLE_MS 100
 
@@ -99,6 +98,7 @@ typedef struct run {
     vram__admitter ad;              /* where attempts get their memory */
     vram_history *history;
     uint64_t interval_ms;
+    uint64_t kill_wait_ms;          /* SIGTERM to SIGKILL (--kill-wait) */
     char last_command[4096];        /* the attempt before's, to say when it repeats */
     struct {                        /* the last attempt's context, learned once vramd knows of its end */
         bool pending;
@@ -732,7 +732,7 @@ static bool sample_usage(run *r, watched *w, uint64_t *bytes)
  * When the command exits, the processes it left that hold GPU memory are
  * followed to their end (the job is not over while they hold it); once
  * none has held any for a grace second, those left are stopped (SIGTERM,
- * then SIGKILL after the grace, as Slurm ends what a job script leaves).
+ * then SIGKILL after --kill-wait, as Slurm ends what a job script leaves).
  * A cancel or the time limit stops them all the same way.
  * It samples every interval, the first an interval after the start (at
  * the start the command holds nothing yet: a job shorter than that costs
@@ -759,11 +759,12 @@ static void watch(run *r, attempt *a, watched *w)
         if (r->spec->time_limit_ms && !term_at && vram__now_ms() - t0 >= r->spec->time_limit_ms) {
             w->timed_out = true;
             term_at = vram__now_ms();
-            say(r, "attempt %u reached its time limit (%llu s): stopping every process it started", a->number,
-                (unsigned long long)(r->spec->time_limit_ms / 1000));
+            say(r, "attempt %u reached its time limit (%llu s): stopping every process it started (SIGTERM, "
+                "SIGKILL after %.1f s)", a->number, (unsigned long long)(r->spec->time_limit_ms / 1000),
+                (double)r->kill_wait_ms / 1000.0);
             vram__child_signal(&w->child, SIGTERM);
         }
-        if (term_at && vram__now_ms() - term_at > KILL_GRACE_MS)
+        if (term_at && vram__now_ms() - term_at > r->kill_wait_ms)
             vram__child_signal(&w->child, SIGKILL);
         now = vram__now_ms();
         /* The command gone and every process it started gone too: the
@@ -816,7 +817,7 @@ static void watch(run *r, attempt *a, watched *w)
             size_t n = vram__contain_signal(w->child.pid, SIGTERM);
             say(r, "attempt %u: the command exited; stopping the %zu process%s it left (%s)", a->number, n,
                 n == 1 ? "" : "es", vram__contain_kind(w->child.pid));
-        } else if (exited && left_at && now - left_at > KILL_GRACE_MS) {
+        } else if (exited && left_at && now - left_at > r->kill_wait_ms) {
             vram__child_signal(&w->child, SIGKILL);
         }
     }
@@ -1178,6 +1179,7 @@ static int open_everything(run *r)
     if (rc)
         return rc;
     vram_duration_parse(vram_options_get(vram_ctx_options(r->ctx), "interval"), 1, &r->interval_ms);
+    vram_duration_parse(vram_options_get(vram_ctx_options(r->ctx), "kill-wait"), 1, &r->kill_wait_ms);
     return 0;
 }
 

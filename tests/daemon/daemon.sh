@@ -2,7 +2,7 @@
 # tests/daemon/daemon.sh - a vramd of the test's own, sourced after
 # tests/cli/lib.sh: the simulated card, and socket, queue, token and state
 # under $tmp (set daemon_db or daemon_history before sourcing to put them
-# elsewhere; whatever VRAM_* the caller's shell has is not used).  start_daemon returns once the daemon answers (its socket
+# elsewhere; whatever VRAM_* the caller's shell has is not used).  start_daemon [FLAGS] returns once the daemon answers (its socket
 # listens before the rest is up); stop_daemon ends it with SIGTERM, and the
 # EXIT trap does so too.
 mkdir -p "$tmp/state"
@@ -11,7 +11,7 @@ export VRAM_BACKEND=sim VRAM_SIM="RTX 4090:24GiB" VRAM_SIM_STATE=$tmp/state \
        VRAM_TOKEN_FILE=$tmp/token VRAM_HTTP=127.0.0.1:0 VRAM_INTERVAL=50ms
 daemon=
 start_daemon() {
-    "$VRAM" serve >>"$tmp/daemon.log" 2>&1 &
+    "$VRAM" serve "$@" >>"$tmp/daemon.log" 2>&1 &
     daemon=$!
     for _ in $(seq 1 100); do "$VRAM" queue >/dev/null 2>&1 && return 0; sleep 0.05; done
     echo "# the daemon did not start: $(tail -5 "$tmp/daemon.log")"

@@ -7,8 +7,10 @@
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 alloc=$helpers/simalloc
-
-start_daemon || { not_ok daemon_starts "see $tmp/daemon.log"; finish; }
+# What a cancel or a time limit stops gets 1 s before SIGKILL, not 5: the
+# daemon's flag, which its runners get from it (the jobs' own environment
+# does not say it), and `vram run`'s setting where one runs alone.
+start_daemon --kill-wait 1s || { not_ok daemon_starts "see $tmp/daemon.log"; finish; }
 
 # A second user, made for this test and removed after it (where users can
 # be made: root, useradd); $other is empty where they cannot.
@@ -138,7 +140,7 @@ for how in cgroup tree; do
     else ok "${how}_cancel_without_runner_stops_all"; fi
     # vram run --time: SIGTERM to all, SIGKILL after the grace for one that
     # ignores it; the run ends once they are gone.
-    VRAM_CONTAIN=$how "$VRAM" run --vram 1GiB --time 1s -- \
+    VRAM_CONTAIN=$how VRAM_KILL_WAIT=1s "$VRAM" run --vram 1GiB --time 1s -- \
         sh -c "(setsid sh -c 'trap \"\" TERM; sleep 5$tag') & sleep 6$tag" >"$tmp/time.out" 2>&1
     rc=$?
     if alive "sleep [56]$tag"; then not_ok "${how}_time_limit_stops_all" "still running: $(cat "$tmp/time.out")"
@@ -153,6 +155,10 @@ for how in cgroup tree; do
     if alive "sleep [78]$tag"; then not_ok "${how}_submit_time_limit_stops_all" "still running; job: $st"
     elif [ "$st" != "failed timeout" ]; then not_ok "${how}_submit_time_limit_stops_all" "job is '$st'"
     else ok "${how}_submit_time_limit_stops_all"; fi
+    # Its runner gave them vramd's --kill-wait, and said so.
+    if "$VRAM" log "$job" 2>&1 | grep -q 'reached its time limit (1 s): stopping every process it started (SIGTERM, SIGKILL after 1.0 s)'
+    then ok "${how}_runner_takes_vramds_kill_wait"
+    else not_ok "${how}_runner_takes_vramds_kill_wait" "$("$VRAM" log "$job" 2>&1 | tail -3)"; fi
     # A child that called setsid and holds GPU memory after the command
     # exits is followed to its end (measured, not stopped): the run is not
     # over while it holds the memory.
