@@ -49,6 +49,10 @@ if [ -z "$(ls -A "$tmp/home")" ]; then ok serve_empty_makes_no_state
 else not_ok serve_empty_makes_no_state "$(find "$tmp/home")"; fi
 cd "$tmp" || exit 1
 expect queue_empty_socket 2 "^vram queue: --socket needs a path, not ''" -- "$VRAM" queue --socket ''
+expect run_kill_wait_zero 2 "^vram run: --kill-wait: '0' is zero; give a positive duration" -- \
+    "$VRAM" run --kill-wait 0 --vram 1GiB -- true
+expect run_kill_wait_env_bad 2 "VRAM_KILL_WAIT.*'soon' is not a duration" -- \
+    env VRAM_KILL_WAIT=soon "$VRAM" run --vram 1GiB -- true
 expect submit_empty_vram 2 "^vram submit: --vram: an empty size" -- "$VRAM" submit --vram '' -- true
 expect submit_empty_priority 2 "^vram submit: --priority: '' is not a whole number" -- \
     "$VRAM" submit --vram 1GiB --priority '' -- true
