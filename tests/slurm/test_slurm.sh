@@ -77,6 +77,27 @@ fi
 
 # Runs srun bounded in time.
 run() { timeout 60 "$@"; }
+# sbatch_wait ARGS...: what `sbatch --wait ARGS` says and exits with (the
+# job's exit code), without its polls of 2 s and then 8 s: the job's record
+# is read every 0.1 s until it has ended (for 60 s at most, as run gives).
+sbatch_wait() {
+    local id st code
+    id=$(sbatch --parsable "$@") || return $?
+    id=${id%%;*}
+    echo "Submitted batch job $id"
+    for _ in $(seq 1 600); do
+        st=$(scontrol show job -o "$id" 2>/dev/null)
+        case $st in
+            *JobState=PENDING*|*JobState=CONFIGURING*|*JobState=RUNNING*|*JobState=COMPLETING*|'') sleep 0.1 ;;
+            *) break ;;
+        esac
+    done
+    code=$(sed -n 's/.* ExitCode=\([0-9]*\):\([0-9]*\).*/\1 \2/p' <<<"$st")
+    set -- $code
+    [ "${1:-1}" != 0 ] && return "$1"
+    [ "${2:-0}" != 0 ] && return 1
+    case $st in *JobState=COMPLETED*) return 0 ;; *) return 1 ;; esac
+}
 skip_case() { echo "skip - $file/$1: $2"; }
 no_jobs() { [ -z "$(squeue -h -o %i)" ]; }
 
@@ -127,7 +148,7 @@ srun env | grep '^VRAM_BUDGET_BYTES=' | sed 's/^/step: /'
 srun env | grep '^VRAM_BUDGET_BYTES=' | sed 's/^/step: /'
 EOF
 chmod +x "$tmp/batch.sh"
-expect sbatch-inherit 0 "" -- run sbatch --wait --vram=2G --vram-enforce=off -o "$tmp/batch.out" "$tmp/batch.sh"
+expect sbatch-inherit 0 "" -- sbatch_wait --vram=2G --vram-enforce=off -o "$tmp/batch.out" "$tmp/batch.sh"
 cp "$tmp/batch.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
 expect_lines sbatch-batch-budget "^batch: VRAM_BUDGET_BYTES=$((2 * GiB))\$" 1
 expect_lines sbatch-steps-budget "^step: VRAM_BUDGET_BYTES=$((2 * GiB))\$" 2
@@ -187,7 +208,7 @@ else
     expect shim-no-vram-whole-card 0 "^total_bytes=$((16 * GiB)) " -- run srun "$probe" 0
     expect shim-shard-sees-8g 0 "^total_bytes=$((8 * GiB)) " -- run srun --gres=shard:4 "$probe" 0
     printf '#!/bin/sh\nsrun %s 0\n' "$probe" >"$tmp/batch-probe.sh"
-    expect shim-sbatch-run 0 "" -- run sbatch --wait --vram=2G -o "$tmp/batch-probe.out" "$tmp/batch-probe.sh"
+    expect shim-sbatch-run 0 "" -- sbatch_wait --vram=2G -o "$tmp/batch-probe.out" "$tmp/batch-probe.sh"
     cp "$tmp/batch-probe.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
     expect_lines shim-sbatch-inner "^total_bytes=$((2 * GiB)) " 1
     # A plugin whose shim is missing breaks only the steps that asked for it.
@@ -339,7 +360,7 @@ echo "batch: \$VRAM_LEASE"
 srun sh -c 'echo "step: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
 srun --vram=3G sh -c 'echo "bigger: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
 EOF
-expect sbatch-lease-run 0 "" -- run sbatch --wait --vram=2G $enf -o "$tmp/batch-lease.out" "$tmp/batch-lease.sh"
+expect sbatch-lease-run 0 "" -- sbatch_wait --vram=2G $enf -o "$tmp/batch-lease.out" "$tmp/batch-lease.sh"
 cp "$tmp/batch-lease.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
 lease=$(sed -n 's/^batch: //p' "$tmp/out")
 if [ -n "$lease" ] && grep -qx "step: $lease $((2 * GiB))" "$tmp/out" && grep -qx $((2 * GiB)) "$tmp/out"; then
@@ -364,7 +385,7 @@ cat >"$tmp/forged.sh" <<EOF
 VRAM_JOB=slurm-\$SLURM_JOB_ID.x VRAM_LEASE=987654 VRAM_BUDGET_BYTES=18446744073709551615 \\
     srun --vram=1G sh -c 'echo "forged: \$VRAM_LEASE \$VRAM_BUDGET_BYTES"; python3 "$here/leases.py" "$sock" leased'
 EOF
-expect forged-lease-run 0 "" -- run sbatch --wait $enf -o "$tmp/forged.out" "$tmp/forged.sh"
+expect forged-lease-run 0 "" -- sbatch_wait $enf -o "$tmp/forged.out" "$tmp/forged.sh"
 cp "$tmp/forged.out" "$tmp/out" 2>/dev/null || : >"$tmp/out"
 if grep -Eq "^forged: [1-9][0-9]* $GiB\$" "$tmp/out" && ! grep -q "^forged: 987654 " "$tmp/out" &&
    grep -qx "$GiB" "$tmp/out"; then
@@ -392,7 +413,7 @@ expect lease-timeout 1 "no room for 10.0 GiB on the node's GPUs within 1.0 s" --
 r=$(leased)
 [ "$r" = $((10 * GiB)) ] && ok lease-timeout-holds-nothing || not_ok lease-timeout-holds-nothing "$r bytes leased"
 # The same for a batch job: the reason is in its output, FAILED in its record.
-expect sbatch-lease-timeout 1 "Submitted batch job" -- run sbatch --wait --vram=10G $enf -o "$tmp/bt.out" --wrap 'echo ran'
+expect sbatch-lease-timeout 1 "Submitted batch job" -- sbatch_wait --vram=10G $enf -o "$tmp/bt.out" --wrap 'echo ran'
 job=$(sed -n 's/^Submitted batch job \([0-9]*\).*/\1/p' "$tmp/out")
 if grep -q "vram: job $job step batch: no room for 10.0 GiB" "$tmp/bt.out" && ! grep -q '^ran$' "$tmp/bt.out"; then
     ok sbatch-lease-timeout-says-why
