@@ -808,12 +808,25 @@ EXPORT CUresult cuMemAlloc(CUdeviceptr_v1 *dptr, unsigned int bytesize)
 }
 
 /* The pitch is the driver's to choose: charge the unpadded size first, then
- * the padding it chose. */
+ * the padding it chose, which the budget holds like any other bytes (a
+ * narrow row's padding can be nearly all of the allocation): past it, the
+ * allocation is freed again and refused. */
+static CUresult pitch_padding(int dev, uint64_t n, uint64_t all, uint64_t *over)
+{
+    uint64_t over2;
+    if (all <= n)
+        return CUDA_SUCCESS;
+    if (charge(dev, all - n, false, &over2))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *over = over2 > *over ? over2 : *over;
+    return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
                                    unsigned int elem)
 {
     int dev = current_device();
-    uint64_t n = rounded((uint64_t)width * height), over, over2;
+    uint64_t n = rounded((uint64_t)width * height), over;
     if (charge(dev, n, false, &over))
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUresult rc = CALL_REAL(cuMemAllocPitch_v2, dptr, pitch, width, height, elem);
@@ -822,9 +835,10 @@ EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t widt
         return rc;
     }
     uint64_t all = rounded((uint64_t)*pitch * height);
-    if (all > n) {
-        charge(dev, all - n, true, &over2);
-        over = over2 > over ? over2 : over;
+    if (pitch_padding(dev, n, all, &over)) {
+        CALL_REAL(cuMemFree_v2, *dptr);
+        uncharge(dev, n);
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
     remember(PTRMAP_DEVPTR, *dptr, dev, all > n ? all : n, over);
     return rc;
@@ -834,7 +848,7 @@ EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pitch, unsig
                                 unsigned int height, unsigned int elem)
 {
     int dev = current_device();
-    uint64_t n = rounded((uint64_t)width * height), over, over2;
+    uint64_t n = rounded((uint64_t)width * height), over;
     if (charge(dev, n, false, &over))
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUresult rc = CALL_REAL(cuMemAllocPitch, dptr, pitch, width, height, elem);
@@ -843,9 +857,10 @@ EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pitch, unsig
         return rc;
     }
     uint64_t all = rounded((uint64_t)*pitch * height);
-    if (all > n) {
-        charge(dev, all - n, true, &over2);
-        over = over2 > over ? over2 : over;
+    if (pitch_padding(dev, n, all, &over)) {
+        CALL_REAL(cuMemFree, *dptr);
+        uncharge(dev, n);
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
     remember(PTRMAP_DEVPTR, *dptr, dev, all > n ? all : n, over);
     return rc;

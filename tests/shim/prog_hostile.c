@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tests/shim/prog_hostile.c - a job that tries to hold more device memory
+ * than its budget, or to make its count low, the ways a careless or hostile
+ * author might; chosen by the first argument.  Run it under
+ * tests/shim/prog_host.c with a 3 GiB hard budget (test_shim_hostile.sh).
+ *
+ *   pitch     cuMemAllocPitch with a narrow row: the driver's pitch makes
+ *             the allocation 512 times what width * height says
+ *
+ * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
+ * (cuMemGetInfo's free on device 0, under the shim the budget less the
+ * job's count).
+ */
+#include <dlfcn.h>
+
+#include "prog.h"
+
+/* prog.h's common run is not used here. */
+__attribute__((unused)) static int (*const unused_run)(const drv *, int) = drv_run;
+
+static void *lib;
+
+static void *sym(const char *name)
+{
+    void *p = lib ? dlsym(lib, name) : NULL;
+    if (!p)
+        printf("no symbol %s\n", name);
+    return p;
+}
+
+#define FN(name) __typeof__(&name) name##_ = (__typeof__(&name))sym(#name)
+
+static void say_free(const char *step)
+{
+    FN(cuMemGetInfo_v2);
+    size_t f = 0, t = 0;
+    if (cuMemGetInfo_v2_)
+        cuMemGetInfo_v2_(&f, &t);
+    printf("%s free=%zu\n", step, f);
+}
+
+/* The primary context of dev, current. */
+static int context(int dev)
+{
+    FN(cuInit);
+    FN(cuDevicePrimaryCtxRetain);
+    CUresult (*set_current)(CUcontext) = (CUresult(*)(CUcontext))sym("cuCtxSetCurrent");
+    CUcontext ctx;
+    if (!cuInit_ || !cuDevicePrimaryCtxRetain_ || !set_current || cuInit_(0) ||
+        cuDevicePrimaryCtxRetain_(&ctx, dev) || set_current(ctx)) {
+        printf("context error\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- pitch: the padding is the driver's, and can be most of it ---- */
+
+static int run_pitch(void)
+{
+    FN(cuMemAllocPitch_v2);
+    FN(cuMemAllocPitch);
+    FN(cuMemFree_v2);
+    FN(cuMemFree);
+    if (!cuMemAllocPitch_v2_ || !cuMemAllocPitch_ || !cuMemFree_v2_ || !cuMemFree_ || context(0))
+        return 1;
+    /* One byte a row, 8M rows: 8 MiB as asked, 4 GiB at the stub's pitch
+     * of 512 (a card's is alike). */
+    CUdeviceptr p = 0;
+    size_t pitch = 0;
+    CUresult rc = cuMemAllocPitch_v2_(&p, &pitch, 1, 8u << 20, 4);
+    printf("pitch rc=%d\n", rc);
+    if (!rc)
+        cuMemFree_v2_(p);
+    say_free("pitch-after");
+    CUdeviceptr_v1 p1 = 0;
+    unsigned int pitch1 = 0;
+    rc = cuMemAllocPitch_(&p1, &pitch1, 1, 8u << 20, 4);
+    printf("pitch-v1 rc=%d\n", rc);
+    if (!rc)
+        cuMemFree_(p1);
+    say_free("pitch-v1-after");
+    /* A narrow pitch inside the budget still goes through. */
+    rc = cuMemAllocPitch_v2_(&p, &pitch, 1, 2u << 20, 4);
+    printf("pitch-small rc=%d\n", rc);
+    say_free("pitch-small-held");
+    if (!rc)
+        cuMemFree_v2_(p);
+    say_free("pitch-small-after");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib || argc < 2) {
+        printf("usage: hostile pitch\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "pitch"))
+        return run_pitch();
+    printf("unknown mode %s\n", argv[1]);
+    return 2;
+}
