@@ -1251,7 +1251,9 @@ static void stream_synced(CUstream s, bool ptsz)
 }
 
 /* Stream-ordered allocations count from the call, as the budget must hold
- * for what the stream will have taken by then; from their pool's row. */
+ * for what the stream will have taken by then; from their pool's row, on
+ * the pool's device (cuMemAllocFromPoolAsync may name a pool of a device
+ * that is not the current one). */
 /* An allocation that the pool was to serve from what it keeps (past the
  * budget otherwise): the pool's own figure now says whether it did.  Where
  * the driver grew the pool instead and that took the job past its budget
@@ -1275,6 +1277,8 @@ static CUresult pool_served(int row, int dev, uint64_t n, CUdeviceptr p, CUstrea
         uint64_t n = rounded(bytesize), over, charged = n;                     \
         int row = S.region && (unsigned)dev < VRAM_SHIM_DEVICES &&             \
                   n < (1ull << POOL_SHIFT) ? (row_expr) : -1;                  \
+        if (row >= 0)                   /* the pool's device counts it */        \
+            dev = atomic_load(&S.pools[row].dev);                              \
         if (row >= 0 ? pool_take(row, dev, n, &charged, &over)                 \
                      : charge(dev, n, false, &over))                           \
             return CUDA_ERROR_OUT_OF_MEMORY;                                   \

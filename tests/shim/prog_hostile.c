@@ -7,6 +7,8 @@
  *
  *   pitch     cuMemAllocPitch with a narrow row: the driver's pitch makes
  *             the allocation 512 times what width * height says
+ *   pooldev   (two devices) from device 0, takes and frees 1 GiB of a pool
+ *             made on device 1, then takes 1 GiB at a time on device 1
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -91,6 +93,46 @@ static int run_pitch(void)
     return 0;
 }
 
+/* ---- pooldev: a pool's memory is on the pool's device ---- */
+
+static int take_gibs(const char *step, int count)
+{
+    FN(cuMemAlloc_v2);
+    if (!cuMemAlloc_v2_)
+        return -1;
+    for (int i = 1; i <= count; i++) {
+        CUdeviceptr p;
+        printf("%s %d rc=%d\n", step, i, cuMemAlloc_v2_(&p, GIB));
+    }
+    return 0;
+}
+
+static int run_pooldev(void)
+{
+    FN(cuMemPoolCreate);
+    FN(cuMemAllocFromPoolAsync);
+    FN(cuMemFree_v2);
+    if (!cuMemPoolCreate_ || !cuMemAllocFromPoolAsync_ || !cuMemFree_v2_ || context(0))
+        return 1;
+    CUmemoryPool pool;
+    CUmemPoolProps props;
+    memset(&props, 0, sizeof(props));
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    props.location.id = 1;
+    if (cuMemPoolCreate_(&pool, &props))
+        return 1;
+    CUdeviceptr p = 0;
+    CUresult rc = cuMemAllocFromPoolAsync_(&p, GIB, pool, NULL);
+    printf("other-device-pool rc=%d\n", rc);
+    say_free("other-device-pool-held");
+    if (!rc)
+        printf("other-device-pool-free rc=%d\n", cuMemFree_v2_(p));
+    say_free("other-device-pool-freed");
+    if (context(1))
+        return 1;
+    return take_gibs("device1", 4);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -101,6 +143,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "pitch"))
         return run_pitch();
+    if (!strcmp(argv[1], "pooldev"))
+        return run_pooldev();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

@@ -42,4 +42,13 @@ want pitch-padding-is-refused-past-budget \
     "pitch-small rc=0" "pitch-small-held free=$((2 * GIB))" "pitch-small-after free=$B3"
 want pitch-count-ends-at-zero "final used=0 peak=$GIB over=0 refused=2 processes=1 status=0"
 
+# A pool made on device 1, taken from while device 0 is current: its bytes
+# are device 1's, charged and given back there (device 0's count was left
+# high and device 1's wrapped below zero, which let it past its budget).
+VRAM_STUB_CUDA_DEVICES=2 "$prog/host" hard $B3,$B3 -- "$prog/hostile" pooldev >"$tmp/out" 2>&1
+want pool-counts-on-its-own-device \
+    "other-device-pool rc=0" "other-device-pool-held free=$B3" "other-device-pool-free rc=0" \
+    "other-device-pool-freed free=$B3" "device1 1 rc=0" "device1 3 rc=0" "device1 4 rc=2"
+want pool-device-count-ends-at-zero "final used=0 peak=$B3 over=0 refused=1 processes=1 status=0"
+
 finish
