@@ -46,10 +46,14 @@
 #define GRAPHS 256                      /* graphs (and instantiated graphs) with memory nodes */
 #define STREAMS 64                      /* streams with plain memory freed on them, pending */
 /* A stream-ordered allocation's table entry carries its pool row (+1) in
- * these bits of its size (sizes stay below 2^48). */
+ * these bits of its size (sizes stay below 2^48), or POOL_LOST: its pool
+ * found no row, so nothing reads what the pool keeps, and its free gives
+ * nothing back (the count errs high until the context or the process goes). */
 #define POOL_SHIFT 48
+#define POOL_LOST 0xffull
 #define POOL_SIZE(v) ((v) & ((1ull << POOL_SHIFT) - 1))
 #define POOL_ROW(v) ((int)(PTRMAP_SIZE(v) >> POOL_SHIFT) - 1)
+#define POOL_IS_LOST(v) ((PTRMAP_SIZE(v) >> POOL_SHIFT) == POOL_LOST)
 
 typedef void *(*dlsym_fn)(void *, const char *);
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
@@ -1276,8 +1280,8 @@ static CUresult pool_served(int row, int dev, uint64_t n, CUdeviceptr p, CUstrea
         int dev = current_device();                                            \
         uint64_t n = rounded(bytesize), over, charged = n;                     \
         int row = S.region && (unsigned)dev < VRAM_SHIM_DEVICES &&             \
-                  n < (1ull << POOL_SHIFT) ? (row_expr) : -1;                  \
-        if (row >= 0)                   /* the pool's device counts it */        \
+                  n < (1ull << POOL_SHIFT) ? (row_expr) : -2; /* -1: lost */   \
+        if (row >= 0)                   /* the pool's device counts it */      \
             dev = atomic_load(&S.pools[row].dev);                              \
         if (row >= 0 ? pool_take(row, dev, n, &charged, &over)                 \
                      : charge(dev, n, false, &over))                           \
@@ -1288,12 +1292,13 @@ static CUresult pool_served(int row, int dev, uint64_t n, CUdeviceptr p, CUstrea
                 pool_untake(row, dev, n, charged);                             \
             else                                                               \
                 uncharge(dev, n);                                              \
-        } else if (UNLIKELY(row >= 0 && charged < n) &&                       \
+        } else if (UNLIKELY(row >= 0 && charged < n) &&                        \
                    pool_served(row, dev, n, *dptr, stream, ptsz)) {            \
             rc = CUDA_ERROR_OUT_OF_MEMORY;                                     \
         } else {                                                               \
             remember(PTRMAP_DEVPTR, *dptr, dev,                                \
-                     n | (row >= 0 ? (uint64_t)(row + 1) << POOL_SHIFT : 0), over); \
+                     n | (row >= 0 ? (uint64_t)(row + 1) << POOL_SHIFT         \
+                          : row == -1 ? POOL_LOST << POOL_SHIFT : 0), over);   \
         }                                                                      \
         return rc;                                                             \
     }
@@ -1327,7 +1332,8 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
             if (rc_ != CUDA_SUCCESS)                                           \
                 ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_DEVPTR, p), v_);          \
             else if ((meta_ >> 4) !=                                           \
-                     (int)atomic_load_explicit(&S.epoch[dev_], memory_order_relaxed)) \
+                     (int)atomic_load_explicit(&S.epoch[dev_], memory_order_relaxed) || \
+                     UNLIKELY(POOL_IS_LOST(v_)))                               \
                 ;                                                              \
             else if (UNLIKELY(POOL_ROW(v_) >= 0))                              \
                 pool_freed(POOL_ROW(v_), POOL_SIZE(v_), sync);                 \

@@ -9,6 +9,9 @@
  *             the allocation 512 times what width * height says
  *   pooldev   (two devices) from device 0, takes and frees 1 GiB of a pool
  *             made on device 1, then takes 1 GiB at a time on device 1
+ *   pools     makes 64 pools, so that the default pool is one too many for
+ *             the shim's rows, sets its release threshold to keep all, takes
+ *             and frees 1 GiB of it, then takes 1 GiB at a time
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -133,6 +136,44 @@ static int run_pooldev(void)
     return take_gibs("device1", 4);
 }
 
+/* ---- pools: more pools than the shim has rows for ---- */
+
+static int run_pools(void)
+{
+    FN(cuMemPoolCreate);
+    FN(cuDeviceGetMemPool);
+    FN(cuMemPoolSetAttribute);
+    FN(cuMemPoolGetAttribute);
+    FN(cuMemAllocAsync);
+    FN(cuMemFreeAsync);
+    FN(cuStreamSynchronize);
+    if (!cuMemPoolCreate_ || !cuDeviceGetMemPool_ || !cuMemPoolSetAttribute_ || !cuMemPoolGetAttribute_ ||
+        !cuMemAllocAsync_ || !cuMemFreeAsync_ || !cuStreamSynchronize_ || context(0))
+        return 1;
+    CUmemPoolProps props;
+    memset(&props, 0, sizeof(props));
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    int made = 0;
+    for (int i = 0; i < 64; i++) {
+        CUmemoryPool pool;
+        made += cuMemPoolCreate_(&pool, &props) == CUDA_SUCCESS;
+    }
+    printf("pools made=%d\n", made);
+    CUmemoryPool dflt;
+    cuuint64_t keep_all = ~0ull, reserved = 0;
+    if (cuDeviceGetMemPool_(&dflt, 0) ||
+        cuMemPoolSetAttribute_(dflt, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep_all))
+        return 1;
+    CUdeviceptr p = 0;
+    printf("default-pool rc=%d\n", cuMemAllocAsync_(&p, GIB, NULL));
+    printf("default-pool-free rc=%d\n", cuMemFreeAsync_(p, NULL));
+    cuStreamSynchronize_(NULL);
+    cuMemPoolGetAttribute_(dflt, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved);
+    printf("default-pool-keeps=%llu\n", (unsigned long long)reserved);
+    say_free("default-pool-freed");
+    return take_gibs("beside-kept", 3);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -145,6 +186,8 @@ int main(int argc, char **argv)
         return run_pitch();
     if (!strcmp(argv[1], "pooldev"))
         return run_pooldev();
+    if (!strcmp(argv[1], "pools"))
+        return run_pools();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

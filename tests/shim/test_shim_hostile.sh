@@ -51,4 +51,12 @@ want pool-counts-on-its-own-device \
     "other-device-pool-freed free=$B3" "device1 1 rc=0" "device1 3 rc=0" "device1 4 rc=2"
 want pool-device-count-ends-at-zero "final used=0 peak=$B3 over=0 refused=1 processes=1 status=0"
 
+# A pool beyond the shim's rows (64 made first): what it keeps after a free
+# stays counted (it was given back, and the pool's 1 GiB sat beside 3 GiB
+# more under a 3 GiB budget).
+"$prog/host" hard $B3 -- "$prog/hostile" pools >"$tmp/out" 2>&1
+want pool-without-a-row-stays-counted \
+    "pools made=64" "default-pool rc=0" "default-pool-free rc=0" "default-pool-keeps=$GIB" \
+    "default-pool-freed free=$((2 * GIB))" "beside-kept 2 rc=0" "beside-kept 3 rc=2"
+
 finish
