@@ -1141,8 +1141,10 @@ static void settle_all(void)
  * stream on each thread: its row is its thread's, and only that thread's
  * query or synchronization releases it (or cuCtxSynchronize).  A stream
  * destroyed with frees still ahead of it hands them to the device's orphan
- * count, released at cuCtxSynchronize.  With every row taken, a free is
- * given back at the call, as before. */
+ * count, released at cuCtxSynchronize.  With every row taken, a free goes
+ * to the orphan count too (given back at the call, it let a job hold on
+ * the card what its count no longer had, for as long as it kept a stream
+ * from getting there). */
 
 #define STREAM_PER_THREAD ((uintptr_t)0x2)   /* CU_STREAM_PER_THREAD */
 
@@ -1180,17 +1182,15 @@ static struct shim_stream *stream_row(uintptr_t key, uint64_t owner, bool add)
     return NULL;
 }
 
-/* Plain memory of n bytes on dev freed on stream s: false when no row is
- * left (the caller gives the bytes back now). */
-static bool stream_pending(CUstream s, bool ptsz, int dev, uint64_t n)
+/* Plain memory of n bytes on dev freed on stream s: counted until the
+ * stream gets there, or, with no row left, until the context is
+ * synchronized. */
+static void stream_pending(CUstream s, bool ptsz, int dev, uint64_t n)
 {
     uint64_t owner;
     uintptr_t key = stream_key(s, ptsz, &owner);
     struct shim_stream *r = stream_row(key, owner, true);
-    if (!r)
-        return false;
-    atomic_fetch_add(&r->bytes[dev], n);
-    return true;
+    atomic_fetch_add(r ? &r->bytes[dev] : &S.orphan[dev], n);
 }
 
 /* The stream of row r got past its frees (on dev, or every device when
@@ -1337,8 +1337,10 @@ EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr *dptr, size_t bytesize,
                 ;                                                              \
             else if (UNLIKELY(POOL_ROW(v_) >= 0))                              \
                 pool_freed(POOL_ROW(v_), POOL_SIZE(v_), sync);                 \
-            else if (sync || !stream_pending(stream, ptsz, dev_, PTRMAP_SIZE(v_))) \
+            else if (sync)                                                     \
                 uncharge(dev_, PTRMAP_SIZE(v_));                               \
+            else                                                               \
+                stream_pending(stream, ptsz, dev_, PTRMAP_SIZE(v_));           \
         }                                                                      \
         return rc_;                                                            \
     }

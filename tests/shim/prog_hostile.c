@@ -12,6 +12,9 @@
  *   pools     makes 64 pools, so that the default pool is one too many for
  *             the shim's rows, sets its release threshold to keep all, takes
  *             and frees 1 GiB of it, then takes 1 GiB at a time
+ *   streams   frees plain memory on 64 streams that never get there, then
+ *             1 GiB on one more, then takes 1 GiB at a time; then
+ *             cuCtxSynchronize, and takes again
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -174,6 +177,29 @@ static int run_pools(void)
     return take_gibs("beside-kept", 3);
 }
 
+/* ---- streams: more streams with frees ahead than the shim has rows ---- */
+
+static int run_streams(void)
+{
+    FN(cuMemAlloc_v2);
+    FN(cuMemFreeAsync);
+    FN(cuCtxSynchronize);
+    if (!cuMemAlloc_v2_ || !cuMemFreeAsync_ || !cuCtxSynchronize_ || context(0))
+        return 1;
+    int pending = 0;
+    CUdeviceptr p;
+    for (uintptr_t i = 1; i <= 64; i++)
+        pending += !cuMemAlloc_v2_(&p, 512) && !cuMemFreeAsync_(p, (CUstream)(0x1000 + 16 * i));
+    printf("streams pending=%d\n", pending);
+    printf("big rc=%d\n", cuMemAlloc_v2_(&p, GIB));
+    printf("big-free-async rc=%d\n", cuMemFreeAsync_(p, (CUstream)0x9000));
+    say_free("big-freed-on-stream");
+    if (take_gibs("beside-pending", 3))
+        return 1;
+    printf("ctx-sync rc=%d\n", cuCtxSynchronize_());
+    return take_gibs("after-ctx-sync", 1);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -188,6 +214,8 @@ int main(int argc, char **argv)
         return run_pooldev();
     if (!strcmp(argv[1], "pools"))
         return run_pools();
+    if (!strcmp(argv[1], "streams"))
+        return run_streams();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

@@ -59,4 +59,13 @@ want pool-without-a-row-stays-counted \
     "pools made=64" "default-pool rc=0" "default-pool-free rc=0" "default-pool-keeps=$GIB" \
     "default-pool-freed free=$((2 * GIB))" "beside-kept 2 rc=0" "beside-kept 3 rc=2"
 
+# Plain memory freed on a stream beyond the shim's stream rows (64 taken by
+# frees still ahead of their streams): counted until the context is
+# synchronized (it was given back at the call, while the stream that had
+# not got there kept it on the card).
+"$prog/host" hard $B3 -- "$prog/hostile" streams >"$tmp/out" 2>&1
+want free-async-without-a-row-stays-counted \
+    "streams pending=64" "big rc=0" "big-free-async rc=0" "big-freed-on-stream free=$((2 * GIB - 64 * 512))" \
+    "beside-pending 1 rc=0" "beside-pending 2 rc=2" "ctx-sync rc=0" "after-ctx-sync 1 rc=0"
+
 finish
