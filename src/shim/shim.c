@@ -42,6 +42,7 @@
 #define PTRMAP_LARGE (1u << 20)        /* 16 MiB of address space, touched only when needed */
 #define ALIGN_BYTES 512ull              /* the driver's smallest allocation step */
 #define CTX_MAX_BYTES (4ull << 30)     /* a context measured above this is noise */
+#define CHARGE_MAX (1ull << 62)        /* a request this large is refused before it is counted */
 #define POOLS 64                        /* memory pools a process's count follows */
 #define GRAPHS 256                      /* graphs (and instantiated graphs) with memory nodes */
 #define STREAMS 64                      /* streams with plain memory freed on them, pending */
@@ -545,9 +546,17 @@ static int current_device(void)
     return d;
 }
 
+/* Sizes a job asks for are the job's to choose, 2^64 - 1 included: they
+ * saturate, never wrap to a small count. */
 static uint64_t rounded(uint64_t bytes)
 {
-    return (bytes + ALIGN_BYTES - 1) & ~(ALIGN_BYTES - 1);
+    return bytes > UINT64_MAX - (ALIGN_BYTES - 1) ? UINT64_MAX : (bytes + ALIGN_BYTES - 1) & ~(ALIGN_BYTES - 1);
+}
+
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
 /* Which of the slot's counters this thread uses: its stack's 2 MiB
@@ -570,6 +579,13 @@ static CUresult charge(int dev, uint64_t bytes, bool force, uint64_t *over)
     if (!r || (unsigned)dev >= VRAM_SHIM_DEVICES)
         return CUDA_SUCCESS;
     vram_shim_dev *d = &r->dev[dev];
+    /* No card holds this much, and added to the count it could wrap it
+     * below the budget (for other threads too, while the driver says no):
+     * refused in every mode before it is counted. */
+    if (UNLIKELY(bytes >= CHARGE_MAX)) {
+        atomic_fetch_add_explicit(&d->refused, 1, memory_order_relaxed);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     bool settled = false;
 again:;
     uint64_t now = atomic_fetch_add_explicit(&d->used, bytes, memory_order_relaxed) + bytes;
@@ -830,7 +846,7 @@ EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t widt
                                    unsigned int elem)
 {
     int dev = current_device();
-    uint64_t n = rounded((uint64_t)width * height), over;
+    uint64_t n = rounded(mul_sat(width, height)), over;
     if (charge(dev, n, false, &over))
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUresult rc = CALL_REAL(cuMemAllocPitch_v2, dptr, pitch, width, height, elem);
@@ -838,7 +854,7 @@ EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pitch, size_t widt
         uncharge(dev, n);
         return rc;
     }
-    uint64_t all = rounded((uint64_t)*pitch * height);
+    uint64_t all = rounded(mul_sat(*pitch, height));
     if (pitch_padding(dev, n, all, &over)) {
         CALL_REAL(cuMemFree_v2, *dptr);
         uncharge(dev, n);
@@ -852,7 +868,7 @@ EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pitch, unsig
                                 unsigned int height, unsigned int elem)
 {
     int dev = current_device();
-    uint64_t n = rounded((uint64_t)width * height), over;
+    uint64_t n = rounded(mul_sat(width, height)), over;
     if (charge(dev, n, false, &over))
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUresult rc = CALL_REAL(cuMemAllocPitch, dptr, pitch, width, height, elem);
@@ -860,7 +876,7 @@ EXPORT CUresult cuMemAllocPitch(CUdeviceptr_v1 *dptr, unsigned int *pitch, unsig
         uncharge(dev, n);
         return rc;
     }
-    uint64_t all = rounded((uint64_t)*pitch * height);
+    uint64_t all = rounded(mul_sat(*pitch, height));
     if (pitch_padding(dev, n, all, &over)) {
         CALL_REAL(cuMemFree, *dptr);
         uncharge(dev, n);
@@ -1390,9 +1406,10 @@ static uint64_t element_bytes(CUarray_format f, unsigned channels)
     return (uint64_t)b * (channels ? channels : 1);
 }
 
-static uint64_t extent(uint64_t w, uint64_t h, uint64_t d)
+/* An array's bytes before padding: w * h * d elements, saturated. */
+static uint64_t array_bytes(uint64_t w, uint64_t h, uint64_t d, CUarray_format f, unsigned channels)
 {
-    return (w ? w : 1) * (h ? h : 1) * (d ? d : 1);
+    return mul_sat(mul_sat(mul_sat(w ? w : 1, h ? h : 1), d ? d : 1), element_bytes(f, channels));
 }
 
 #define ARRAY_CREATE(name, kind, out, bytes, ...)                              \
@@ -1411,25 +1428,25 @@ static uint64_t extent(uint64_t w, uint64_t h, uint64_t d)
 
 EXPORT CUresult cuArrayCreate_v2(CUarray *a, const CUDA_ARRAY_DESCRIPTOR *d)
     ARRAY_CREATE(cuArrayCreate_v2, PTRMAP_ARRAY, a,
-                 d ? extent(d->Width, d->Height, 1) * element_bytes(d->Format, d->NumChannels) : 0, a, d)
+                 d ? array_bytes(d->Width, d->Height, 1, d->Format, d->NumChannels) : 0, a, d)
 EXPORT CUresult cuArrayCreate(CUarray *a, const CUDA_ARRAY_DESCRIPTOR_v1 *d)
     ARRAY_CREATE(cuArrayCreate, PTRMAP_ARRAY, a,
-                 d ? extent(d->Width, d->Height, 1) * element_bytes(d->Format, d->NumChannels) : 0, a, d)
+                 d ? array_bytes(d->Width, d->Height, 1, d->Format, d->NumChannels) : 0, a, d)
 EXPORT CUresult cuArray3DCreate_v2(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR *d)
     ARRAY_CREATE(cuArray3DCreate_v2, PTRMAP_ARRAY, a,
-                 d ? extent(d->Width, d->Height, d->Depth) * element_bytes(d->Format, d->NumChannels) : 0,
+                 d ? array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels) : 0,
                  a, d)
 EXPORT CUresult cuArray3DCreate(CUarray *a, const CUDA_ARRAY3D_DESCRIPTOR_v1 *d)
     ARRAY_CREATE(cuArray3DCreate, PTRMAP_ARRAY, a,
-                 d ? extent(d->Width, d->Height, d->Depth) * element_bytes(d->Format, d->NumChannels) : 0,
+                 d ? array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels) : 0,
                  a, d)
 /* Every level of a mipmapped array is at most a quarter of the one above
  * (an eighth in 3D), so the whole is at most 4/3 of the first level. */
 EXPORT CUresult cuMipmappedArrayCreate(CUmipmappedArray *a, const CUDA_ARRAY3D_DESCRIPTOR *d,
                                        unsigned int levels)
     ARRAY_CREATE(cuMipmappedArrayCreate, PTRMAP_MIPMAP, a,
-                 d ? extent(d->Width, d->Height, d->Depth) * element_bytes(d->Format, d->NumChannels) *
-                         (levels > 1 ? 4 : 3) / 3 : 0,
+                 d ? mul_sat(array_bytes(d->Width, d->Height, d->Depth, d->Format, d->NumChannels),
+                             levels > 1 ? 4 : 3) / 3 : 0,
                  a, d, levels)
 
 EXPORT CUresult cuArrayDestroy(CUarray a)
@@ -1613,8 +1630,9 @@ EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode *node, CUgraph graph, const C
     if (rc == CUDA_SUCCESS && S.region && params &&
         (unsigned)params->poolProps.location.id < VRAM_SHIM_DEVICES) {
         struct shim_graph *g = graph_find(S.graphs, (uintptr_t)graph, true);
-        if (g)
-            g->bytes[params->poolProps.location.id] += rounded(params->bytesize);
+        uint64_t *b = g ? &g->bytes[params->poolProps.location.id] : NULL, add = rounded(params->bytesize);
+        if (b)
+            *b = *b > UINT64_MAX - add ? UINT64_MAX : *b + add;
         atomic_store(&S.graph_seen[params->poolProps.location.id], 1);
     }
     return rc;
@@ -1640,7 +1658,7 @@ static CUresult graph_fits(CUgraph graph)
         for (int tries = 0; tries < 2; tries++) {
             uint64_t used = atomic_load(&S.region->dev[d].used), pool = atomic_load(&S.graph_charge[d]);
             uint64_t other = used > pool ? used - pool : 0;
-            if (other + g->bytes[d] <= S.budget[d])
+            if (g->bytes[d] <= S.budget[d] && other <= S.budget[d] - g->bytes[d])
                 break;
             if (tries || !settle_dev(d)) {
                 atomic_fetch_add(&S.region->dev[d].refused, 1);

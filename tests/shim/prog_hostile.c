@@ -15,6 +15,9 @@
  *   streams   frees plain memory on 64 streams that never get there, then
  *             1 GiB on one more, then takes 1 GiB at a time; then
  *             cuCtxSynchronize, and takes again
+ *   huge      holds 2 GiB, then asks for sizes near 2^64 (which wrap when
+ *             rounded, multiplied or added) each way, then takes 1 GiB at a
+ *             time
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -200,6 +203,53 @@ static int run_streams(void)
     return take_gibs("after-ctx-sync", 1);
 }
 
+/* ---- huge: sizes that wrap ---- */
+
+static int run_huge(void)
+{
+    FN(cuMemAlloc_v2);
+    FN(cuMemAllocManaged);
+    FN(cuMemAllocPitch_v2);
+    FN(cuMemAllocAsync);
+    FN(cuMemCreate);
+    FN(cuArray3DCreate_v2);
+    if (!cuMemAlloc_v2_ || !cuMemAllocManaged_ || !cuMemAllocPitch_v2_ || !cuMemAllocAsync_ || !cuMemCreate_ ||
+        !cuArray3DCreate_v2_ || context(0) || take_gibs("hold", 2))
+        return 1;
+    CUdeviceptr p;
+    size_t pitch;
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof(prop));
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    CUmemGenericAllocationHandle h;
+    /* 2 GiB held plus 2^64 - 2 GiB is 0, modulo 2^64. */
+    printf("create-wraps rc=%d\n", cuMemCreate_(&h, (size_t)(0 - 2 * GIB), &prop, 0));
+    printf("alloc-rounds-to-0 rc=%d\n", cuMemAlloc_v2_(&p, SIZE_MAX - 100));
+    printf("managed-rounds-to-0 rc=%d\n", cuMemAllocManaged_(&p, SIZE_MAX - 100, 1));
+    printf("async-rounds-to-0 rc=%d\n", cuMemAllocAsync_(&p, SIZE_MAX - 100, NULL));
+    printf("pitch-product-wraps rc=%d\n", cuMemAllocPitch_v2_(&p, &pitch, 1ull << 33, 1ull << 31, 4));
+    CUDA_ARRAY3D_DESCRIPTOR a3 = { 1ull << 32, 1ull << 32, 1, CU_AD_FORMAT_FLOAT, 1, 0 };
+    CUarray a;
+    printf("array-extent-wraps rc=%d\n", cuArray3DCreate_v2_(&a, &a3));
+    /* Two memory nodes of 2^63 bytes: 0 bytes in all, modulo 2^64. */
+    FN(cuGraphCreate);
+    FN(cuGraphAddMemAllocNode);
+    FN(cuGraphInstantiateWithFlags);
+    CUgraph g;
+    CUgraphNode node;
+    CUgraphExec x;
+    CUDA_MEM_ALLOC_NODE_PARAMS np;
+    memset(&np, 0, sizeof(np));
+    np.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    np.bytesize = 1ull << 63;
+    if (!cuGraphCreate_ || !cuGraphAddMemAllocNode_ || !cuGraphInstantiateWithFlags_ || cuGraphCreate_(&g, 0) ||
+        cuGraphAddMemAllocNode_(&node, g, NULL, 0, &np) || cuGraphAddMemAllocNode_(&node, g, NULL, 0, &np))
+        return 1;
+    printf("graph-nodes-wrap rc=%d\n", cuGraphInstantiateWithFlags_(&x, g, 0));
+    say_free("after-huge");
+    return take_gibs("after-huge", 2);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -216,6 +266,8 @@ int main(int argc, char **argv)
         return run_pools();
     if (!strcmp(argv[1], "streams"))
         return run_streams();
+    if (!strcmp(argv[1], "huge"))
+        return run_huge();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

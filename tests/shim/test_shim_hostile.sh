@@ -68,4 +68,14 @@ want free-async-without-a-row-stays-counted \
     "streams pending=64" "big rc=0" "big-free-async rc=0" "big-freed-on-stream free=$((2 * GIB - 64 * 512))" \
     "beside-pending 1 rc=0" "beside-pending 2 rc=2" "ctx-sync rc=0" "after-ctx-sync 1 rc=0"
 
+# Sizes near 2^64, which wrap when rounded, multiplied or added to the
+# count: each refused by the shim (the driver never asked), and the count
+# unharmed (2 GiB held, 1 more fits).
+"$prog/host" hard $B3 -- "$prog/hostile" huge >"$tmp/out" 2>&1
+want sizes-that-wrap-are-refused \
+    "hold 2 rc=0" "create-wraps rc=2" "alloc-rounds-to-0 rc=2" "managed-rounds-to-0 rc=2" \
+    "async-rounds-to-0 rc=2" "pitch-product-wraps rc=2" "array-extent-wraps rc=2" \
+    "graph-nodes-wrap rc=2" "after-huge free=$GIB" "after-huge 1 rc=0" "after-huge 2 rc=2"
+want sizes-that-wrap-count-as-refusals "final used=0 peak=$B3 over=0 refused=8 processes=1 status=0"
+
 finish
