@@ -44,6 +44,9 @@ enum { LIB_CUDA, LIB_NVML };
     X(LIB_CUDA, cuMemFreeAsync_ptsz,           cuMemFreeAsync,        11020, 1, 1) \
     X(LIB_CUDA, cuMemCreate,                   cuMemCreate,           10020, 0, 1) \
     X(LIB_CUDA, cuMemRelease,                  cuMemRelease,          10020, 0, 1) \
+    X(LIB_CUDA, cuMemMap,                      cuMemMap,              10020, 0, 1) \
+    X(LIB_CUDA, cuMemUnmap,                    cuMemUnmap,            10020, 0, 1) \
+    X(LIB_CUDA, cuMemRetainAllocationHandle,   cuMemRetainAllocationHandle, 11000, 0, 1) \
     X(LIB_CUDA, cuArrayCreate,                 cuArrayCreate,             0, 0, 1) \
     X(LIB_CUDA, cuArrayCreate_v2,              cuArrayCreate,          3020, 0, 1) \
     X(LIB_CUDA, cuArray3DCreate,               cuArray3DCreate,           0, 0, 1) \

@@ -35,7 +35,10 @@
 
 /* Keys of the different kinds of handle never meet: the kind goes in the
  * top bits, which neither addresses nor handles use. */
-enum { PTRMAP_DEVPTR = 0, PTRMAP_ARRAY = 1, PTRMAP_MIPMAP = 2, PTRMAP_HANDLE = 3, PTRMAP_CTX = 4 };
+enum {
+    PTRMAP_DEVPTR = 0, PTRMAP_ARRAY = 1, PTRMAP_MIPMAP = 2, PTRMAP_HANDLE = 3, PTRMAP_CTX = 4,
+    PTRMAP_MAPPING = 5, PTRMAP_MAPSIZE = 6,     /* a cuMemMap's handle and size, by its address */
+};
 #define PTRMAP_KEY(kind, k)  ((uint64_t)(k) ^ ((uint64_t)(kind) << 59))
 
 typedef struct ptrmap_entry {
@@ -104,6 +107,22 @@ static inline bool ptrmap_table_take(ptrmap_table *m, uint64_t key, uint64_t *va
     return false;
 }
 
+static inline _Atomic uint64_t *ptrmap_table_find(ptrmap_table *m, uint64_t key)
+{
+    if (!m->e)
+        return NULL;
+    uint64_t i = ptrmap_hash(key);
+    for (int n = 0; n < PTRMAP_PROBES; n++, i++) {
+        ptrmap_entry *e = &m->e[i & m->mask];
+        uint64_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+        if (k == key)
+            return &e->value;
+        if (k == PTRMAP_EMPTY)
+            return NULL;
+    }
+    return NULL;
+}
+
 static inline bool ptrmap_put(ptrmap *m, uint64_t key, uint64_t value)
 {
     if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
@@ -117,6 +136,16 @@ static inline bool ptrmap_take(ptrmap *m, uint64_t key, uint64_t *value)
     if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
         return false;
     return ptrmap_table_take(&m->t[0], key, value) || ptrmap_table_take(&m->t[1], key, value);
+}
+
+/* The value of key's live entry, for its owner to change in place with
+ * atomics while it keeps the entry live; NULL when it is not there. */
+static inline _Atomic uint64_t *ptrmap_find(ptrmap *m, uint64_t key)
+{
+    if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
+        return NULL;
+    _Atomic uint64_t *v = ptrmap_table_find(&m->t[0], key);
+    return v ? v : ptrmap_table_find(&m->t[1], key);
 }
 
 #endif

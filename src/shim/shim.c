@@ -1367,7 +1367,41 @@ EXPORT CUresult cuMemFreeAsync(CUdeviceptr p, CUstream s) FREE_DEVPTR(cuMemFreeA
 EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream s)
     FREE_DEVPTR(cuMemFreeAsync_ptsz, false, s, true, p, p, s)
 
-/* The virtual memory calls: physical memory is what cuMemCreate makes. */
+/* ---- the virtual memory calls ----
+ *
+ * Physical memory is what cuMemCreate makes, and it lives while anything
+ * refers to it: its handle until cuMemRelease (once more for each
+ * cuMemRetainAllocationHandle, which answers with the same handle) and each
+ * cuMemMap of it until an unmap covers it.  The handle's table entry counts
+ * those references above its size, and the bytes go back with the last: a
+ * handle released while mapped (the usual idiom) stays counted until its
+ * unmap.  A mapping has two entries, keyed by its address: its handle and
+ * its size (one cuMemUnmap may cover several).  A mapping with no room in
+ * the table, or a count that reaches VMM_REFS_MAX, stays counted (errs
+ * high).  A mapping is counted before the driver makes it, so that a
+ * release racing it cannot take the last reference first. */
+#define VMM_REF_ONE (1ull << 48)
+#define VMM_REFS(v) (PTRMAP_SIZE(v) >> 48)
+#define VMM_REFS_MAX 0xffull
+
+/* One reference more (+1) or fewer (-1) to the allocation of handle; the
+ * last gives its bytes back.  False when the table does not follow it. */
+static bool vmm_ref(CUmemGenericAllocationHandle handle, int delta)
+{
+    _Atomic uint64_t *e = S.region ? ptrmap_find(&S.map, PTRMAP_KEY(PTRMAP_HANDLE, handle)) : NULL;
+    if (!e)
+        return false;
+    uint64_t v = atomic_load(e), refs;
+    do {
+        refs = VMM_REFS(v);
+        if (!refs || refs == VMM_REFS_MAX)
+            return refs != 0;       /* going already, or counted for good */
+    } while (!atomic_compare_exchange_weak(e, &v, delta > 0 ? v + VMM_REF_ONE : v - VMM_REF_ONE));
+    if (delta < 0 && refs == 1)
+        forget(PTRMAP_HANDLE, handle);
+    return true;
+}
+
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
                             const CUmemAllocationProp *prop, unsigned long long flags)
 {
@@ -1380,8 +1414,8 @@ EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
         return rc;
     if (rc != CUDA_SUCCESS)
         uncharge(dev, size);
-    else
-        remember(PTRMAP_HANDLE, *handle, dev, size, over);
+    else if (size < VMM_REF_ONE)    /* one reference: the handle */
+        remember(PTRMAP_HANDLE, *handle, dev, size | VMM_REF_ONE, over);
     return rc;
 }
 
@@ -1389,7 +1423,53 @@ EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
 {
     CUresult rc = CALL_REAL(cuMemRelease, handle);
     if (rc == CUDA_SUCCESS)
-        forget(PTRMAP_HANDLE, handle);
+        vmm_ref(handle, -1);
+    return rc;
+}
+
+EXPORT CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void *addr)
+{
+    CUresult rc = CALL_REAL(cuMemRetainAllocationHandle, handle, addr);
+    if (rc == CUDA_SUCCESS && handle)
+        vmm_ref(*handle, +1);
+    return rc;
+}
+
+EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
+                         unsigned long long flags)
+{
+    bool followed = vmm_ref(handle, +1);
+    CUresult rc = CALL_REAL(cuMemMap, ptr, size, offset, handle, flags);
+    if (!followed)
+        return rc;
+    if (rc != CUDA_SUCCESS)
+        vmm_ref(handle, -1);
+    else if (ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_MAPPING, ptr), handle) &&
+             !ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_MAPSIZE, ptr), size)) {
+        uint64_t h;
+        ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_MAPPING, ptr), &h);
+    }
+    return rc;
+}
+
+/* Every mapping from ptr on, up to size bytes, went. */
+static void vmm_unmapped(CUdeviceptr ptr, uint64_t size)
+{
+    uint64_t h, n;
+    for (uint64_t at = ptr; at - ptr < size; at += n) {
+        if (!ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_MAPPING, at), &h))
+            return;                 /* not followed: what it maps stays counted */
+        if (!ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_MAPSIZE, at), &n) || !n)
+            n = size;
+        vmm_ref(h, -1);
+    }
+}
+
+EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
+{
+    CUresult rc = CALL_REAL(cuMemUnmap, ptr, size);
+    if (rc == CUDA_SUCCESS && S.region)
+        vmm_unmapped(ptr, size);
     return rc;
 }
 

@@ -18,6 +18,9 @@
  *   huge      holds 2 GiB, then asks for sizes near 2^64 (which wrap when
  *             rounded, multiplied or added) each way, then takes 1 GiB at a
  *             time
+ *   vmm       cuMemCreate, cuMemMap and cuMemRelease of 2 GiB (the memory
+ *             lives on, mapped), then 2 GiB more; cuMemRetainAllocationHandle
+ *             and its release; cuMemUnmap, then 2 GiB more
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -250,6 +253,43 @@ static int run_huge(void)
     return take_gibs("after-huge", 2);
 }
 
+/* ---- vmm: memory lives while mapped, released or not ---- */
+
+static int run_vmm(void)
+{
+    FN(cuMemCreate);
+    FN(cuMemRelease);
+    FN(cuMemMap);
+    FN(cuMemUnmap);
+    FN(cuMemRetainAllocationHandle);
+    if (!cuMemCreate_ || !cuMemRelease_ || !cuMemMap_ || !cuMemUnmap_ || !cuMemRetainAllocationHandle_ ||
+        context(0))
+        return 1;
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof(prop));
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    CUmemGenericAllocationHandle h, h2, again;
+    CUdeviceptr va = 0x7f0000000000ull;     /* the stub does not reserve ranges */
+    if (cuMemCreate_(&h, 2 * GIB, &prop, 0))
+        return 1;
+    printf("map rc=%d\n", cuMemMap_(va, 2 * GIB, 0, h, 0));
+    printf("release-mapped rc=%d\n", cuMemRelease_(h));
+    say_free("released-mapped");
+    printf("beside-mapped rc=%d\n", cuMemCreate_(&h2, 2 * GIB, &prop, 0));
+    CUresult rc = cuMemRetainAllocationHandle_(&again, (void *)(uintptr_t)(va + 4096));
+    printf("retain rc=%d same=%d\n", rc, again == h);
+    printf("release-retained rc=%d\n", cuMemRelease_(again));
+    say_free("released-retained");
+    printf("unmap rc=%d\n", cuMemUnmap_(va, 2 * GIB));
+    say_free("unmapped");
+    printf("after-unmap rc=%d\n", cuMemCreate_(&h2, 2 * GIB, &prop, 0));
+    say_free("after-unmap-held");
+    printf("release rc=%d\n", cuMemRelease_(h2));
+    printf("release-again rc=%d\n", cuMemRelease_(h2));
+    say_free("all-released");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -268,6 +308,8 @@ int main(int argc, char **argv)
         return run_streams();
     if (!strcmp(argv[1], "huge"))
         return run_huge();
+    if (!strcmp(argv[1], "vmm"))
+        return run_vmm();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

@@ -78,4 +78,16 @@ want sizes-that-wrap-are-refused \
     "graph-nodes-wrap rc=2" "after-huge free=$GIB" "after-huge 1 rc=0" "after-huge 2 rc=2"
 want sizes-that-wrap-count-as-refusals "final used=0 peak=$B3 over=0 refused=8 processes=1 status=0"
 
+# cuMemCreate memory lives while its handle or a mapping of it does: a
+# handle released while mapped (the usual idiom) stays counted until the
+# unmap (it was given back at cuMemRelease, and the job held 4 GiB under a
+# 3 GiB budget); so does one kept by cuMemRetainAllocationHandle.
+"$prog/host" hard $B3 -- "$prog/hostile" vmm >"$tmp/out" 2>&1
+want vmm-mapped-memory-stays-counted \
+    "map rc=0" "release-mapped rc=0" "released-mapped free=$GIB" "beside-mapped rc=2" \
+    "retain rc=0 same=1" "release-retained rc=0" "released-retained free=$GIB" \
+    "unmap rc=0" "unmapped free=$B3" "after-unmap rc=0" "after-unmap-held free=$GIB" \
+    "release rc=0" "release-again rc=1" "all-released free=$B3"
+want vmm-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
+
 finish

@@ -15,6 +15,10 @@
  *   VRAM_STUB_CUDA_POOL_GROWS=1  pools never reuse what they keep: each
  *                              allocation grows them (as a driver may)
  *
+ * A cuMemCreate allocation lives, as the driver's does, while anything
+ * refers to it: its handle until cuMemRelease (once more for each
+ * cuMemRetainAllocationHandle) and each cuMemMap of it until cuMemUnmap.
+ *
  * The card is this process's alone: "free" is its size less what this
  * process holds (allocations, contexts, and what its memory pools and its
  * graph memory pool have reserved).  Stream-ordered memory behaves as the
@@ -844,7 +848,49 @@ EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr *base, size_t *size, CUdevic
     return CUDA_SUCCESS;
 }
 
-/* Handles of the virtual memory calls are the fake addresses. */
+/* Handles of the virtual memory calls are the fake addresses; each has a
+ * count of what refers to it, and the mappings are a short list. */
+#define MAPPINGS 256
+static struct { uint64_t refs[MAX_DEV * 64]; uint64_t ids[MAX_DEV * 64]; int n; } vmm;
+static struct { CUdeviceptr va; size_t size; uint64_t id; } mapping[MAPPINGS];
+static pthread_mutex_t vmm_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The reference count of allocation id (made when add), or NULL. */
+static uint64_t *vmm_refs(uint64_t id, bool add)
+{
+    for (int i = 0; i < vmm.n; i++)
+        if (vmm.ids[i] == id)
+            return &vmm.refs[i];
+    if (!add)
+        return NULL;
+    for (int i = 0; i < vmm.n; i++)
+        if (!vmm.refs[i]) {
+            vmm.ids[i] = id;
+            return &vmm.refs[i];
+        }
+    if (vmm.n == MAX_DEV * 64)
+        return NULL;
+    vmm.ids[vmm.n] = id;
+    vmm.refs[vmm.n] = 0;
+    return &vmm.refs[vmm.n++];
+}
+
+static uint64_t handle_id(CUmemGenericAllocationHandle h)
+{
+    return h >= BASE && !((h - BASE) & ((1ull << ID_SHIFT) - 1)) ? (h - BASE) >> ID_SHIFT : 0;
+}
+
+/* One reference to allocation id went: the last frees it. */
+static CUresult vmm_unref(uint64_t id)
+{
+    uint64_t *r = vmm_refs(id, false);
+    if (!r || !*r)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (--*r == 0)
+        give(BASE + (id << ID_SHIFT));
+    return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t n, const CUmemAllocationProp *prop,
                             unsigned long long flags)
 {
@@ -853,12 +899,80 @@ EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle *h, size_t n, const CUm
         return CUDA_ERROR_INVALID_VALUE;
     CUdeviceptr p;
     CUresult rc = take(prop->location.id, n, &p);
-    if (rc == CUDA_SUCCESS)
-        *h = p;
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    pthread_mutex_lock(&vmm_lock);
+    uint64_t *r = vmm_refs(handle_id(p), true);
+    if (r)
+        *r = 1;
+    pthread_mutex_unlock(&vmm_lock);
+    if (!r) {
+        give(p);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *h = p;
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h)
+{
+    pthread_mutex_lock(&vmm_lock);
+    CUresult rc = vmm_unref(handle_id(h));
+    pthread_mutex_unlock(&vmm_lock);
     return rc;
 }
 
-EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle h) { return give(h); }
+EXPORT CUresult cuMemMap(CUdeviceptr va, size_t size, size_t offset, CUmemGenericAllocationHandle h,
+                         unsigned long long flags)
+{
+    (void)flags;
+    if (!va || !size || offset)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&vmm_lock);
+    uint64_t *r = vmm_refs(handle_id(h), false);
+    int i = 0;
+    while (i < MAPPINGS && mapping[i].va)
+        i++;
+    CUresult rc = !r || !*r ? CUDA_ERROR_INVALID_VALUE : i == MAPPINGS ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
+    if (rc == CUDA_SUCCESS) {
+        mapping[i].va = va;
+        mapping[i].size = size;
+        mapping[i].id = handle_id(h);
+        ++*r;
+    }
+    pthread_mutex_unlock(&vmm_lock);
+    return rc;
+}
+
+/* Unmaps every mapping in [va, va + size). */
+EXPORT CUresult cuMemUnmap(CUdeviceptr va, size_t size)
+{
+    pthread_mutex_lock(&vmm_lock);
+    CUresult rc = CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; i < MAPPINGS; i++)
+        if (mapping[i].va && mapping[i].va >= va && mapping[i].va - va < size) {
+            vmm_unref(mapping[i].id);
+            mapping[i].va = 0;
+            rc = CUDA_SUCCESS;
+        }
+    pthread_mutex_unlock(&vmm_lock);
+    return rc;
+}
+
+EXPORT CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *h, void *addr)
+{
+    CUdeviceptr a = (CUdeviceptr)(uintptr_t)addr;
+    pthread_mutex_lock(&vmm_lock);
+    CUresult rc = CUDA_ERROR_INVALID_VALUE;
+    for (int i = 0; h && i < MAPPINGS && rc; i++)
+        if (mapping[i].va && a >= mapping[i].va && a - mapping[i].va < mapping[i].size) {
+            ++*vmm_refs(mapping[i].id, false);
+            *h = BASE + (mapping[i].id << ID_SHIFT);
+            rc = CUDA_SUCCESS;
+        }
+    pthread_mutex_unlock(&vmm_lock);
+    return rc;
+}
 
 /* Arrays are allocations whose handle points at their fake address. */
 static CUresult array_take(uint64_t bytes, void **out)
@@ -975,6 +1089,9 @@ static const proc_row rows[] = {
     ROW(cuMemGetAddressRange, cuMemGetAddressRange_v2, 3020, 0),
     ROW(cuMemCreate, cuMemCreate, 10020, 0),
     ROW(cuMemRelease, cuMemRelease, 10020, 0),
+    ROW(cuMemMap, cuMemMap, 10020, 0),
+    ROW(cuMemUnmap, cuMemUnmap, 10020, 0),
+    ROW(cuMemRetainAllocationHandle, cuMemRetainAllocationHandle, 11000, 0),
     ROW(cuArrayCreate, cuArrayCreate, 2000, 0),
     ROW(cuArrayCreate, cuArrayCreate_v2, 3020, 0),
     ROW(cuArray3DCreate, cuArray3DCreate, 2000, 0),
