@@ -439,10 +439,32 @@ static int claim_slot(void)
 }
 
 /* A forked child is a process of its own: it takes a slot of its own when
- * it reaches the driver. */
+ * it reaches the driver, and it holds none of its parent's device memory
+ * (a context does not cross a fork).  So its table and its counts of
+ * contexts, pools, graphs and streams start empty: a free in the child of
+ * a pointer its parent holds gives nothing back from the job's count. */
 static void after_fork_child(void)
 {
     atomic_store(&S.slot, SLOT_UNTRIED);
+    /* The table is private and anonymous: MADV_DONTNEED zeroes it. */
+    for (int t = 0; t < 2; t++) {
+        size_t bytes = (S.map.t[t].mask + 1) * sizeof(ptrmap_entry);
+        if (S.map.t[t].e && madvise(S.map.t[t].e, bytes, MADV_DONTNEED))
+            memset(S.map.t[t].e, 0, bytes);
+    }
+    memset(S.ctx_refs, 0, sizeof(S.ctx_refs));
+    memset(S.ctx_charge, 0, sizeof(S.ctx_charge));
+    memset(S.graph_charge, 0, sizeof(S.graph_charge));
+    memset(S.graph_seen, 0, sizeof(S.graph_seen));
+    memset(S.cur_pool, 0, sizeof(S.cur_pool));
+    memset(S.pools, 0, sizeof(S.pools));
+    memset(S.graphs, 0, sizeof(S.graphs));
+    memset(S.execs, 0, sizeof(S.execs));
+    memset(S.streams, 0, sizeof(S.streams));
+    memset(S.orphan, 0, sizeof(S.orphan));
+    atomic_store(&S.npools, 0);
+    atomic_store(&S.nexecs, 0);
+    atomic_store(&S.nstreams, 0);
 }
 
 static int mode_from(const char *s)

@@ -21,12 +21,17 @@
  *   vmm       cuMemCreate, cuMemMap and cuMemRelease of 2 GiB (the memory
  *             lives on, mapped), then 2 GiB more; cuMemRetainAllocationHandle
  *             and its release; cuMemUnmap, then 2 GiB more
+ *   fork      takes 1 GiB, forks a child that frees it (no exec; the stub's
+ *             state is the child's copy, so the driver says yes), then
+ *             takes 1 GiB at a time
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
  * job's count).
  */
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "prog.h"
 
@@ -290,6 +295,29 @@ static int run_vmm(void)
     return 0;
 }
 
+/* ---- fork: a child frees what its parent holds ---- */
+
+static int run_fork(void)
+{
+    FN(cuMemAlloc_v2);
+    FN(cuMemFree_v2);
+    if (!cuMemAlloc_v2_ || !cuMemFree_v2_ || context(0))
+        return 1;
+    CUdeviceptr p;
+    printf("parent rc=%d\n", cuMemAlloc_v2_(&p, GIB));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        printf("child-free rc=%d\n", cuMemFree_v2_(p));
+        fflush(stdout);
+        _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    say_free("after-child");
+    return take_gibs("parent", 3);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -310,6 +338,8 @@ int main(int argc, char **argv)
         return run_huge();
     if (!strcmp(argv[1], "vmm"))
         return run_vmm();
+    if (!strcmp(argv[1], "fork"))
+        return run_fork();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

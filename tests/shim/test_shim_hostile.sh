@@ -90,4 +90,13 @@ want vmm-mapped-memory-stays-counted \
     "release rc=0" "release-again rc=1" "all-released free=$B3"
 want vmm-count-ends-at-zero "final used=0 peak=$((2 * GIB)) over=0 refused=1 processes=1 status=0"
 
+# A forked child holds none of its parent's device memory (contexts do not
+# cross a fork): its free of the parent's pointer gives nothing back (it
+# gave the parent's 1 GiB back from the job's count, which let the parent
+# hold 4 GiB under a 3 GiB budget and left the count below zero at its end).
+"$prog/host" hard $B3 -- "$prog/hostile" fork >"$tmp/out" 2>&1
+want fork-child-cannot-free-the-parents-bytes \
+    "parent rc=0" "child-free rc=0" "after-child free=$((2 * GIB))" "parent 2 rc=0" "parent 3 rc=2"
+want fork-count-ends-at-zero "final used=0 peak=$B3 over=0 refused=1 processes=1 status=0"
+
 finish
