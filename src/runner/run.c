@@ -980,8 +980,12 @@ static int run_attempt(run *r, attempt *a, watched *w)
         vram__clear_error();
         w->baseline = known && a->device >= 0 ? in.used_bytes : UINT64_MAX;
         vram__enforce_env(&w->enforce, put_env, &env);
-        /* The job's one device is its CUDA ordinal 0 (CUDA_VISIBLE_DEVICES). */
+        /* The job's one device is its CUDA ordinal 0 (CUDA_VISIBLE_DEVICES);
+         * a job that sees more (it changed that variable) has no budget on
+         * the others, which are other jobs' cards. */
         vram__enforce_card_free(&w->enforce, 0, in.free_bytes);
+        for (int d = 1; d < VRAM__ENFORCE_DEVICES; d++)
+            vram__enforce_budget(&w->enforce, d, 0);
         char budget[32];
         vram_size_format(a->bytes, budget, sizeof(budget));
         say(r, "attempt %u: %s on GPU %d (%s) with %s%s%s", a->number, a->command, a->device,

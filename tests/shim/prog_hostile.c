@@ -24,6 +24,8 @@
  *   fork      takes 1 GiB, forks a child that frees it (no exec; the stub's
  *             state is the child's copy, so the driver says yes), then
  *             takes 1 GiB at a time
+ *   otherdev  (two devices; the job was given one) takes 1 GiB on device 1,
+ *             as a job that unset CUDA_VISIBLE_DEVICES sees it, then on 0
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -318,6 +320,15 @@ static int run_fork(void)
     return take_gibs("parent", 3);
 }
 
+/* ---- otherdev: a device that is not the job's ---- */
+
+static int run_otherdev(void)
+{
+    if (context(1) || take_gibs("device1", 1) || context(0))
+        return 1;
+    return take_gibs("device0", 1);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -340,6 +351,8 @@ int main(int argc, char **argv)
         return run_vmm();
     if (!strcmp(argv[1], "fork"))
         return run_fork();
+    if (!strcmp(argv[1], "otherdev"))
+        return run_otherdev();
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }

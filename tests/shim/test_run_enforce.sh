@@ -72,6 +72,18 @@ fi
 "$VRAM" run "${hard[@]}" --vram 3GiB -- "$prog/reach" fork 3 >"$tmp/out" 2>&1
 if grep -q '^alloc 3 error 2' "$tmp/out"; then ok run-fork-shares; else not_ok run-fork-shares "$(head -c 800 "$tmp/out")"; fi
 
+# The job's one device is its CUDA ordinal 0: a job that sees more (it
+# unset CUDA_VISIBLE_DEVICES; here the stub's second device) has no budget
+# on the others (it had the whole budget again on each).
+if [ -x "$prog/hostile" ]; then
+    VRAM_STUB_CUDA_DEVICES=2 "$VRAM" run "${hard[@]}" --vram 3GiB -- "$prog/hostile" otherdev >"$tmp/out" 2>&1
+    if grep -q '^device1 1 rc=2$' "$tmp/out" && grep -q '^device0 1 rc=0$' "$tmp/out"; then
+        ok run-no-budget-on-other-devices
+    else
+        not_ok run-no-budget-on-other-devices "$(head -c 800 "$tmp/out")"
+    fi
+fi
+
 # Soft: the 4th GiB goes through; the overage is said and recorded.
 expect soft-lets-through 0 "went 1.0 GiB past its budget" -- \
     "$VRAM" run --enforce soft --name softjob --vram 3GiB -- "$prog/reach" dlsym
