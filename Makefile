@@ -126,6 +126,7 @@ SHIM      := $(BUILD)/lib/libvram_shim.so
 STUB_CUDA := $(BUILD)/stubs/cuda/libcuda.so.1
 SHIM_PROG_SRC := $(sort $(wildcard tests/shim/prog_*.c))
 SHIM_PROG := $(SHIM_PROG_SRC:tests/shim/prog_%.c=$(BUILD)/tests/shim/prog/%)
+SHIM_PLUGIN := $(BUILD)/tests/shim/prog/libplugin.so
 
 # V=1 shows the whole command lines.
 Q := $(if $(V),,@)
@@ -140,7 +141,7 @@ $(BUILD)/share/vram/profiles:
 	@mkdir -p $(dir $@)
 	$(Q)ln -sfn $(CURDIR)/profiles $@
 cli: $(CLI)
-tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN) $(STUB_CUDA) $(SHIM_PROG)
+tests: $(TEST_BIN) $(STUB_NVML) $(HELPER_BIN) $(STUB_CUDA) $(SHIM_PROG) $(SHIM_PLUGIN)
 bench: $(BENCH_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -259,6 +260,12 @@ $(BUILD)/tests/shim/prog/%: tests/shim/prog_%.c $(STUB_CUDA) $(STATIC) tests/shi
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -MMD -MP -o $@ $< $(if $(findstring linked,$*),-L$(dir $(STUB_CUDA)) -lcuda -Wl$(comma)-rpath$(comma)'$$ORIGIN/../../../stubs/cuda') \
 	    $(STATIC) $(LIB_EXTRA_LIBS) $(ALL_LDFLAGS) $(LIBS)
 comma := ,
+# A library linked against the stub driver, which prog/hostile dlopens.
+$(SHIM_PLUGIN): tests/shim/plugin.c $(STUB_CUDA)
+	@mkdir -p $(dir $@)
+	@$(if $(V),,echo "  PLUGIN  $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -fPIC -shared -o $@ $< -L$(dir $(STUB_CUDA)) -lcuda \
+	    -Wl,-rpath,'$$ORIGIN/../../../stubs/cuda' $(ALL_LDFLAGS)
 
 # The Slurm plugin (src/slurm/): built when spank.h is there (Debian's
 # libslurm-dev), with libvram linked in and kept inside (slurmstepd and srun

@@ -26,6 +26,8 @@
  *             takes 1 GiB at a time
  *   otherdev  (two devices; the job was given one) takes 1 GiB on device 1,
  *             as a job that unset CUDA_VISIBLE_DEVICES sees it, then on 0
+ *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
+ *             and has it take 1 GiB at a time
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -329,6 +331,21 @@ static int run_otherdev(void)
     return take_gibs("device0", 1);
 }
 
+/* ---- deepbind: a library that looks in its own dependencies first ---- */
+
+static int run_deepbind(const char *path)
+{
+    if (context(0))
+        return 1;
+    void *plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    int (*take)(int) = plugin ? (int (*)(int))dlsym(plugin, "vram_test_plugin_take") : NULL;
+    if (!take) {
+        printf("plugin: %s\n", dlerror());
+        return 1;
+    }
+    return take(4);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -353,6 +370,8 @@ int main(int argc, char **argv)
         return run_fork();
     if (!strcmp(argv[1], "otherdev"))
         return run_otherdev();
+    if (!strcmp(argv[1], "deepbind") && argc > 2)
+        return run_deepbind(argv[2]);
     printf("unknown mode %s\n", argv[1]);
     return 2;
 }
