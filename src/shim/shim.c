@@ -479,6 +479,68 @@ static int mode_from(const char *s)
     return -1;
 }
 
+/* The region at descriptor fd (named n in VRAM_SHIM_FD), mapped; else
+ * MAP_FAILED, and why in S.problem. */
+static vram_shim_region *map_region(int fd, long n)
+{
+    struct stat st;
+    vram_shim_region *r = MAP_FAILED;
+    errno = 0;
+    if (fstat(fd, &st) || (size_t)st.st_size < sizeof(vram_shim_region))
+        snprintf(S.problem, sizeof(S.problem), "%s=%ld is not the job's region (%s)",
+                 VRAM_SHIM_ENV_FD, n, errno ? strerror(errno) : "too small");
+    else if ((r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        snprintf(S.problem, sizeof(S.problem), "cannot map the job's region: %s", strerror(errno));
+    else if (!vram_shim_region_valid(r)) {
+        snprintf(S.problem, sizeof(S.problem), "%s=%ld is not a region of this version", VRAM_SHIM_ENV_FD, n);
+        munmap(r, sizeof(*r));
+        r = MAP_FAILED;
+    }
+    return r;
+}
+
+/* pid's parent, from /proc/PID/stat; 0 when it cannot be read. */
+static int parent_of(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (got <= 0)
+        return 0;
+    buf[got] = '\0';
+    char *p = strrchr(buf, ')');
+    return p && p[1] && p[2] && p[3] ? atoi(p + 4) : 0;    /* ") S PPID" */
+}
+
+/* A process that lost the region's descriptor on its way from the runner
+ * (a subprocess that closed its descriptors, as Python's does by default;
+ * a shell that put another file at that number) finds it again where an
+ * ancestor still has it, /proc/PID/fd/N (the runner itself, at the top,
+ * keeps it to the end).  Else it would pass its calls through unchecked.
+ * MAP_FAILED when no ancestor of its own user has it. */
+static vram_shim_region *region_from_ancestors(long n)
+{
+    char path[64], why[sizeof(S.problem)];
+    memcpy(why, S.problem, sizeof(why));    /* the first try's reason, kept if this fails too */
+    for (int pid = getppid(), depth = 0; pid > 1 && depth < 64; pid = parent_of(pid), depth++) {
+        snprintf(path, sizeof(path), "/proc/%d/fd/%ld", pid, n);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        vram_shim_region *r = map_region(fd, n);
+        close(fd);                  /* the mapping stays */
+        if (r != MAP_FAILED) {
+            S.problem[0] = '\0';
+            return r;
+        }
+    }
+    memcpy(S.problem, why, sizeof(why));
+    return MAP_FAILED;
+}
+
 /* The region the runner handed down, or one of our own from the budget in
  * the environment.  Sets S.problem rather than saying anything: the
  * program may never reach CUDA. */
@@ -489,21 +551,11 @@ static void attach(void)
     if (fd_text && *fd_text) {
         char *end;
         long fd = strtol(fd_text, &end, 10);
-        struct stat st;
         if (*end || fd < 0 || fd > 1 << 20)
             snprintf(S.problem, sizeof(S.problem), "%s='%.40s' is not a descriptor number",
                      VRAM_SHIM_ENV_FD, fd_text);
-        else if (fstat((int)fd, &st) || (size_t)st.st_size < sizeof(vram_shim_region))
-            snprintf(S.problem, sizeof(S.problem), "%s=%ld is not the job's region (%s)",
-                     VRAM_SHIM_ENV_FD, fd, errno ? strerror(errno) : "too small");
-        else if ((r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0)) == MAP_FAILED)
-            snprintf(S.problem, sizeof(S.problem), "cannot map the job's region: %s", strerror(errno));
-        else if (!vram_shim_region_valid(r)) {
-            snprintf(S.problem, sizeof(S.problem), "%s=%ld is not a region of this version",
-                     VRAM_SHIM_ENV_FD, fd);
-            munmap(r, sizeof(*r));
-            r = MAP_FAILED;
-        }
+        else if ((r = map_region((int)fd, fd)) == MAP_FAILED)
+            r = region_from_ancestors(fd);
     } else {
         const char *b = getenv(VRAM_SHIM_ENV_BUDGET), *m = getenv(VRAM_SHIM_ENV_MODE);
         uint64_t budget[VRAM_SHIM_DEVICES];

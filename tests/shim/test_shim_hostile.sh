@@ -109,4 +109,19 @@ else
     want deepbind-is-fenced "plugin-linked 3 rc=0" "plugin-linked 4 rc=2" "plugin-dlsym rc=2"
 fi
 
+# A process that lost the region's descriptor on the way (a subprocess that
+# closed its descriptors, as Python's does by default; a shell that put
+# another file at that number) opens it again from an ancestor that holds
+# it (it passed its calls through unchecked and saw the whole card).
+for way in closed:'>&-' another-file:'>/dev/null'; do
+    "$prog/host" hard $B3 -- sh -c 'eval "exec $VRAM_SHIM_FD$1"; exec "$0" dlsym' "$prog/reach" "${way#*:}" \
+        >"$tmp/out" 2>&1
+    if grep -q "^total=$B3 " "$tmp/out" && grep -q '^alloc 3 ok' "$tmp/out" && grep -q '^alloc 4 error 2' "$tmp/out" &&
+       ! grep -q '^vram shim:' "$tmp/out" && grep -q "^final used=0 peak=$B3 " "$tmp/out"; then
+        ok "lost-descriptor-found-again-${way%%:*}"
+    else
+        not_ok "lost-descriptor-found-again-${way%%:*}" "$(head -c 800 "$tmp/out")"
+    fi
+done
+
 finish
