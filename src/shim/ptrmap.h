@@ -84,30 +84,8 @@ static inline bool ptrmap_table_put(ptrmap_table *m, uint64_t key, uint64_t valu
     return false;
 }
 
-static inline bool ptrmap_table_take(ptrmap_table *m, uint64_t key, uint64_t *value)
-{
-    if (!m->e)
-        return false;
-    uint64_t i = ptrmap_hash(key);
-    for (int n = 0; n < PTRMAP_PROBES; n++, i++) {
-        ptrmap_entry *e = &m->e[i & m->mask];
-        uint64_t k = atomic_load_explicit(&e->key, memory_order_acquire);
-        if (k == key) {
-            *value = atomic_load_explicit(&e->value, memory_order_relaxed);
-            /* Only one free of an address can win; a second (a double
-             * free, an application bug) finds it gone. */
-            if (atomic_compare_exchange_strong_explicit(&e->key, &k, PTRMAP_DELETED,
-                                                        memory_order_acq_rel, memory_order_relaxed))
-                return true;
-            return false;
-        }
-        if (k == PTRMAP_EMPTY)
-            return false;
-    }
-    return false;
-}
-
-static inline _Atomic uint64_t *ptrmap_table_find(ptrmap_table *m, uint64_t key)
+/* The slot where key lives, or NULL. */
+static inline ptrmap_entry *ptrmap_table_entry(ptrmap_table *m, uint64_t key)
 {
     if (!m->e)
         return NULL;
@@ -116,11 +94,24 @@ static inline _Atomic uint64_t *ptrmap_table_find(ptrmap_table *m, uint64_t key)
         ptrmap_entry *e = &m->e[i & m->mask];
         uint64_t k = atomic_load_explicit(&e->key, memory_order_acquire);
         if (k == key)
-            return &e->value;
+            return e;
         if (k == PTRMAP_EMPTY)
             return NULL;
     }
     return NULL;
+}
+
+static inline bool ptrmap_table_take(ptrmap_table *m, uint64_t key, uint64_t *value)
+{
+    ptrmap_entry *e = ptrmap_table_entry(m, key);
+    if (!e)
+        return false;
+    uint64_t k = key;
+    *value = atomic_load_explicit(&e->value, memory_order_relaxed);
+    /* Only one free of an address can win; a second (a double free, an
+     * application bug) finds it gone. */
+    return atomic_compare_exchange_strong_explicit(&e->key, &k, PTRMAP_DELETED, memory_order_acq_rel,
+                                                   memory_order_relaxed);
 }
 
 static inline bool ptrmap_put(ptrmap *m, uint64_t key, uint64_t value)
@@ -144,8 +135,9 @@ static inline _Atomic uint64_t *ptrmap_find(ptrmap *m, uint64_t key)
 {
     if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
         return NULL;
-    _Atomic uint64_t *v = ptrmap_table_find(&m->t[0], key);
-    return v ? v : ptrmap_table_find(&m->t[1], key);
+    ptrmap_entry *e = ptrmap_table_entry(&m->t[0], key);
+    e = e ? e : ptrmap_table_entry(&m->t[1], key);
+    return e ? &e->value : NULL;
 }
 
 #endif
