@@ -43,6 +43,7 @@
 __attribute__((unused)) static int (*const unused_run)(const drv *, int) = drv_run;
 
 static void *lib;
+static const char *mode_arg;        /* what follows the mode, if anything */
 
 static void *sym(const char *name)
 {
@@ -333,11 +334,11 @@ static int run_otherdev(void)
 
 /* ---- deepbind: a library that looks in its own dependencies first ---- */
 
-static int run_deepbind(const char *path)
+static int run_deepbind(void)
 {
-    if (context(0))
+    if (!mode_arg || context(0))
         return 1;
-    void *plugin = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *plugin = dlopen(mode_arg, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
     int (*take)(int) = plugin ? (int (*)(int))dlsym(plugin, "vram_test_plugin_take") : NULL;
     if (!take) {
         printf("plugin: %s\n", dlerror());
@@ -346,32 +347,23 @@ static int run_deepbind(const char *path)
     return take(4);
 }
 
+static const struct mode {
+    const char *name;
+    int (*run)(void);
+} modes[] = {
+    { "pitch", run_pitch }, { "pooldev", run_pooldev }, { "pools", run_pools }, { "streams", run_streams },
+    { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
+    { "deepbind", run_deepbind },
+};
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib || argc < 2) {
-        printf("usage: hostile pitch\n");
-        return 2;
-    }
-    if (!strcmp(argv[1], "pitch"))
-        return run_pitch();
-    if (!strcmp(argv[1], "pooldev"))
-        return run_pooldev();
-    if (!strcmp(argv[1], "pools"))
-        return run_pools();
-    if (!strcmp(argv[1], "streams"))
-        return run_streams();
-    if (!strcmp(argv[1], "huge"))
-        return run_huge();
-    if (!strcmp(argv[1], "vmm"))
-        return run_vmm();
-    if (!strcmp(argv[1], "fork"))
-        return run_fork();
-    if (!strcmp(argv[1], "otherdev"))
-        return run_otherdev();
-    if (!strcmp(argv[1], "deepbind") && argc > 2)
-        return run_deepbind(argv[2]);
-    printf("unknown mode %s\n", argv[1]);
+    mode_arg = argc > 2 ? argv[2] : NULL;
+    for (size_t i = 0; lib && argc > 1 && i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (!strcmp(argv[1], modes[i].name))
+            return modes[i].run();
+    printf("usage: hostile MODE [ARG] (the modes are listed at the top of prog_hostile.c)\n");
     return 2;
 }

@@ -6,29 +6,7 @@
 # with -9 gives its bytes back; threads; bad settings said once; a program
 # that never touches CUDA hears nothing.
 . "$(dirname "$0")/../cli/lib.sh"
-
-shim=$VRAM_BUILD/lib/libvram_shim.so
-prog=$VRAM_BUILD/tests/shim/prog
-stub=$VRAM_BUILD/stubs/cuda
-if [ ! -f "$shim" ] || [ ! -x "$prog/reach" ] || [ ! -f "$stub/libcuda.so.1" ]; then
-    echo "skip - $file: the shim, its stub driver or its programs are not built in $VRAM_BUILD"
-    exit 77
-fi
-export LD_LIBRARY_PATH=$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export VRAM_STUB_CUDA_MIB=16384 VRAM_SHIM_LIBRARY=$shim
-unset VRAM_SHIM_FD VRAM_ENFORCE VRAM_BUDGET_BYTES
-
-# In the ASan build the shim and the programs carry ASan: its runtime must
-# be loaded first, so it goes at the head of LD_PRELOAD.
-asan=$(ldd "$prog/reach" 2>/dev/null | awk '/libasan/ { print $3 }')
-pre=$shim
-if [ -n "$asan" ]; then
-    pre=$asan:$shim
-    export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-    export LD_PRELOAD=$asan
-fi
-
-GIB=1073741824
+. "$(dirname "$0")/lib.sh" reach
 under() { env LD_PRELOAD="$pre" VRAM_BUDGET_BYTES=3GiB "$@"; }
 
 # check_budget NAME COMMAND...: under the shim with 3 GiB it sees 3 GiB

@@ -4,35 +4,7 @@
 # or to make its count low, on the stub driver (tests/shim/prog_hostile.c):
 # each way is refused, and the count ends where the job's memory is.
 . "$(dirname "$0")/../cli/lib.sh"
-
-shim=$VRAM_BUILD/lib/libvram_shim.so
-prog=$VRAM_BUILD/tests/shim/prog
-stub=$VRAM_BUILD/stubs/cuda
-if [ ! -f "$shim" ] || [ ! -x "$prog/hostile" ] || [ ! -f "$stub/libcuda.so.1" ]; then
-    echo "skip - $file: the shim, its stub driver or its programs are not built in $VRAM_BUILD"
-    exit 77
-fi
-export LD_LIBRARY_PATH=$stub${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-export VRAM_STUB_CUDA_MIB=16384 VRAM_SHIM_LIBRARY=$shim
-unset VRAM_SHIM_FD VRAM_ENFORCE VRAM_BUDGET_BYTES VRAM_STUB_CUDA_DEVICES VRAM_STUB_CUDA_CTX_MIB HOST_CARD_FREE
-
-asan=$(ldd "$prog/hostile" 2>/dev/null | awk '/libasan/ { print $3 }')
-if [ -n "$asan" ]; then
-    export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-    export LD_PRELOAD=$asan
-fi
-
-GIB=1073741824
-B3=$((3 * GIB))
-
-# want NAME LINE...: every LINE is in $tmp/out, first seen in that order.
-want() {
-    local name=$1; shift
-    local expected got
-    expected=$(printf '%s\n' "$@")
-    got=$(grep -Fx -f <(printf '%s\n' "$@") "$tmp/out" | awk '!seen[$0]++')
-    if [ "$got" = "$expected" ]; then ok "$name"; else not_ok "$name" "$(head -c 1500 "$tmp/out")"; fi
-}
+. "$(dirname "$0")/lib.sh" hostile
 
 # The driver pads each row to its pitch: a narrow row asks for 8 MiB and
 # takes 4 GiB.  The padding is the budget's too.
