@@ -83,6 +83,7 @@ static struct shim {
     _Atomic uint64_t devs_seen;     /* devices this process marked in the region */
     _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
     _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
+    _Atomic int own_ctx[VRAM_SHIM_DEVICES];      /* of them, made by cuCtxCreate */
     _Atomic uint64_t ctx_charge[VRAM_SHIM_DEVICES];
     _Atomic uint64_t card_total[VRAM_SHIM_DEVICES];
     _Atomic uint64_t graph_charge[VRAM_SHIM_DEVICES];   /* charged for the graph memory pool */
@@ -457,6 +458,7 @@ static void after_fork_child(void)
             memset(S.map.t[t].e, 0, bytes);
     }
     memset(S.ctx_refs, 0, sizeof(S.ctx_refs));
+    memset(S.own_ctx, 0, sizeof(S.own_ctx));
     memset(S.ctx_charge, 0, sizeof(S.ctx_charge));
     memset(S.graph_charge, 0, sizeof(S.graph_charge));
     memset(S.graph_seen, 0, sizeof(S.graph_seen));
@@ -2062,10 +2064,14 @@ EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev)
 }
 
 /* A reset frees everything the primary context held, and keeps it
- * retained: the bytes go back, the context's own charge stays. */
+ * retained: the bytes go back, the context's own charge stays.  Not while
+ * the process has a context of its own (cuCtxCreate) there too: what that
+ * one holds lives on, and the shim cannot tell it from the primary's, so
+ * the count stays high until the last context there goes. */
 static void context_reset(int dev)
 {
-    if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES || atomic_load(&S.ctx_refs[dev]) <= 0)
+    if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES || atomic_load(&S.ctx_refs[dev]) <= 0 ||
+        atomic_load(&S.own_ctx[dev]) > 0)
         return;
     int refs = atomic_exchange(&S.ctx_refs[dev], 1);
     uint64_t ctx = atomic_load(&S.ctx_charge[dev]);
@@ -2102,6 +2108,8 @@ EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev)
         if (rc_ == CUDA_SUCCESS && pctx && S.region) {                         \
             ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)*(pctx)),     \
                        (uint64_t)(dev));                                       \
+            if ((unsigned)(dev) < VRAM_SHIM_DEVICES)                           \
+                atomic_fetch_add(&S.own_ctx[dev], 1);                          \
             context_opened(dev, *(pctx), before_);                             \
         }                                                                      \
         return rc_;                                                            \
@@ -2122,8 +2130,11 @@ EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsig
         CUresult rc_ = CALL_REAL(name, ctx);                                   \
         uint64_t dev_;                                                         \
         if (rc_ == CUDA_SUCCESS && S.region &&                                 \
-            ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)(ctx)), &dev_)) \
+            ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)(ctx)), &dev_)) { \
+            if (dev_ < VRAM_SHIM_DEVICES)                                      \
+                atomic_fetch_sub(&S.own_ctx[dev_], 1);                         \
             context_closed((int)dev_);                                         \
+        }                                                                      \
         return rc_;                                                            \
     }
 

@@ -26,6 +26,8 @@
  *             takes 1 GiB at a time
  *   otherdev  (two devices; the job was given one) takes 1 GiB on device 1,
  *             as a job that unset CUDA_VISIBLE_DEVICES sees it, then on 0
+ *   reset     takes 2 GiB in a context of its own (cuCtxCreate), then resets
+ *             the device's primary context, and takes 1 GiB at a time
  *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
  *             and has it take 1 GiB at a time
  *
@@ -332,6 +334,23 @@ static int run_otherdev(void)
     return take_gibs("device0", 1);
 }
 
+/* ---- reset: a primary context's reset frees only what is in it ---- */
+
+static int run_reset(void)
+{
+    FN(cuInit);
+    FN(cuCtxCreate_v2);
+    FN(cuDevicePrimaryCtxRetain);
+    FN(cuDevicePrimaryCtxReset_v2);
+    CUcontext own, primary;
+    if (!cuInit_ || !cuCtxCreate_v2_ || !cuDevicePrimaryCtxRetain_ || !cuDevicePrimaryCtxReset_v2_ ||
+        cuInit_(0) || cuCtxCreate_v2_(&own, 0, 0) || take_gibs("own", 2) || cuDevicePrimaryCtxRetain_(&primary, 0))
+        return 1;
+    printf("reset rc=%d\n", cuDevicePrimaryCtxReset_v2_(0));
+    say_free("after-reset");
+    return take_gibs("after-reset", 2);
+}
+
 /* ---- deepbind: a library that looks in its own dependencies first ---- */
 
 static int run_deepbind(void)
@@ -353,6 +372,7 @@ static const struct mode {
 } modes[] = {
     { "pitch", run_pitch }, { "pooldev", run_pooldev }, { "pools", run_pools }, { "streams", run_streams },
     { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
+    { "reset", run_reset },
     { "deepbind", run_deepbind },
 };
 

@@ -71,6 +71,14 @@ want fork-child-cannot-free-the-parents-bytes \
     "parent rc=0" "child-free rc=0" "after-child free=$((2 * GIB))" "parent 2 rc=0" "parent 3 rc=2"
 want fork-count-ends-at-zero "final used=0 peak=$B3 over=0 refused=1 processes=1 status=0"
 
+# A reset of the primary context frees what it held, not what a context of
+# the job's own (cuCtxCreate) holds on the same device: that stays counted
+# (all of the device's count was given back, and the job held 4 GiB under a
+# 3 GiB budget).
+"$prog/host" hard $B3 -- "$prog/hostile" reset >"$tmp/out" 2>&1
+want primary-reset-keeps-other-contexts-counted \
+    "own 2 rc=0" "reset rc=0" "after-reset free=$GIB" "after-reset 1 rc=0" "after-reset 2 rc=2"
+
 # A library opened with RTLD_DEEPBIND looks in its own dependencies (the
 # driver, libc's dlsym) before the shim: the shim opens it without the flag
 # (it took 4 GiB and more under a 3 GiB budget).  ASan refuses the flag.
