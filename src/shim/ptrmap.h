@@ -53,6 +53,7 @@ typedef struct ptrmap_table {
 
 typedef struct ptrmap {
     ptrmap_table t[2];              /* small first, then large */
+    _Atomic bool large_used;        /* the large one has held an entry */
 } ptrmap;
 
 static inline uint64_t ptrmap_hash(uint64_t k)
@@ -118,7 +119,13 @@ static inline bool ptrmap_put(ptrmap *m, uint64_t key, uint64_t value)
 {
     if (key == PTRMAP_EMPTY || key >= PTRMAP_DELETED - 1)
         return false;
-    return ptrmap_table_put(&m->t[0], key, value) || ptrmap_table_put(&m->t[1], key, value);
+    if (ptrmap_table_put(&m->t[0], key, value))
+        return true;
+    if (!ptrmap_table_put(&m->t[1], key, value))
+        return false;
+    if (!atomic_load_explicit(&m->large_used, memory_order_relaxed))
+        atomic_store(&m->large_used, true);
+    return true;
 }
 
 /* Removes key; its value in *value.  False when it is not there. */
@@ -138,6 +145,21 @@ static inline _Atomic uint64_t *ptrmap_find(ptrmap *m, uint64_t key)
     ptrmap_entry *e = ptrmap_table_entry(&m->t[0], key);
     e = e ? e : ptrmap_table_entry(&m->t[1], key);
     return e ? &e->value : NULL;
+}
+
+/* Deletes every entry for which drop(key, value, arg) is true: a walk of
+ * the whole table (and the large one, once it has been used), for when
+ * many entries stop meaning anything at once, which is rare. */
+static inline void ptrmap_drop(ptrmap *m, bool (*drop)(uint64_t key, uint64_t value, int arg), int arg)
+{
+    for (int t = 0; t < (atomic_load(&m->large_used) ? 2 : 1); t++)
+        for (uint64_t i = 0; m->t[t].e && i <= m->t[t].mask; i++) {
+            ptrmap_entry *e = &m->t[t].e[i];
+            uint64_t k = atomic_load_explicit(&e->key, memory_order_acquire);
+            if (k != PTRMAP_EMPTY && k < PTRMAP_DELETED - 1 &&
+                drop(k, atomic_load_explicit(&e->value, memory_order_relaxed), arg))
+                atomic_compare_exchange_strong(&e->key, &k, PTRMAP_DELETED);
+        }
 }
 
 #endif

@@ -1995,9 +1995,21 @@ static void context_opened(int dev, CUcontext ctx, uint64_t before)
     vram_shim_raise(&S.region->dev[dev].ctx_bytes, took);
 }
 
+/* Whether table entry key/value is an allocation on device dev made before
+ * its epoch changed. */
+static bool stale_on(uint64_t key, uint64_t value, int dev)
+{
+    int kind = (int)(key >> 59), meta = PTRMAP_DEV(value);
+    return kind >= PTRMAP_DEVPTR && kind <= PTRMAP_HANDLE && (meta & 15) == dev &&
+           (meta >> 4) != (int)atomic_load(&S.epoch[dev]);
+}
+
 /* The last context of this process on dev went: with it went every
  * allocation made in it, so the process's bytes there go back at once and
- * the table's entries for dev stop counting (a new epoch). */
+ * the table's entries for dev stop counting (a new epoch), and go: the
+ * epoch has 4 bits, and an entry left over 16 of them would count again
+ * (its free, of an address the driver handed out anew, gave its bytes back
+ * a second time). */
 static void context_closed(int dev)
 {
     if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
@@ -2008,6 +2020,7 @@ static void context_closed(int dev)
     if (refs != 1)
         return;
     atomic_store(&S.epoch[dev], (uint8_t)((atomic_load(&S.epoch[dev]) + 1) & 15));
+    ptrmap_drop(&S.map, stale_on, dev);
     /* The pools' and the graph pool's bytes went with the context too. */
     int npools = atomic_load(&S.npools);
     for (int i = 0; i < npools; i++)

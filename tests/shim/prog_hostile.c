@@ -28,6 +28,10 @@
  *             as a job that unset CUDA_VISIBLE_DEVICES sees it, then on 0
  *   reset     takes 2 GiB in a context of its own (cuCtxCreate), then resets
  *             the device's primary context, and takes 1 GiB at a time
+ *   epoch     takes 2 GiB, then retains and releases the primary context 16
+ *             times (each release the last: its memory all goes, which the
+ *             stub's does not), takes 2 GiB, frees the first pointer, takes
+ *             1 GiB at a time
  *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
  *             and has it take 1 GiB at a time
  *
@@ -351,6 +355,35 @@ static int run_reset(void)
     return take_gibs("after-reset", 2);
 }
 
+/* ---- epoch: what went with a context stays gone ---- */
+
+static int run_epoch(void)
+{
+    FN(cuDevicePrimaryCtxRetain);
+    FN(cuDevicePrimaryCtxRelease_v2);
+    FN(cuMemAlloc_v2);
+    FN(cuMemFree_v2);
+    CUresult (*set_current)(CUcontext) = (CUresult(*)(CUcontext))sym("cuCtxSetCurrent");
+    CUdeviceptr p;
+    CUcontext ctx;
+    if (!cuDevicePrimaryCtxRetain_ || !cuDevicePrimaryCtxRelease_v2_ || !cuMemAlloc_v2_ || !cuMemFree_v2_ ||
+        !set_current || context(0) || cuMemAlloc_v2_(&p, 2 * GIB))
+        return 1;
+    int cycles = 0;
+    cycles += !cuDevicePrimaryCtxRelease_v2_(0);
+    for (int i = 1; i < 16; i++)
+        cycles += !cuDevicePrimaryCtxRetain_(&ctx, 0) && !cuDevicePrimaryCtxRelease_v2_(0);
+    printf("cycles=%d\n", cycles);
+    if (cuDevicePrimaryCtxRetain_(&ctx, 0) || set_current(ctx))
+        return 1;
+    say_free("after-cycles");
+    if (take_gibs("held", 2))
+        return 1;
+    printf("stale-free rc=%d\n", cuMemFree_v2_(p));
+    say_free("after-stale-free");
+    return take_gibs("after-stale-free", 2);
+}
+
 /* ---- deepbind: a library that looks in its own dependencies first ---- */
 
 static int run_deepbind(void)
@@ -372,7 +405,7 @@ static const struct mode {
 } modes[] = {
     { "pitch", run_pitch }, { "pooldev", run_pooldev }, { "pools", run_pools }, { "streams", run_streams },
     { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
-    { "reset", run_reset },
+    { "reset", run_reset }, { "epoch", run_epoch },
     { "deepbind", run_deepbind },
 };
 

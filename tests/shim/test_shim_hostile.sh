@@ -79,6 +79,16 @@ want fork-count-ends-at-zero "final used=0 peak=$B3 over=0 refused=1 processes=1
 want primary-reset-keeps-other-contexts-counted \
     "own 2 rc=0" "reset rc=0" "after-reset free=$GIB" "after-reset 1 rc=0" "after-reset 2 rc=2"
 
+# What went with a device's last context stays gone, however many times
+# that happens: an entry left from before (here a pointer the stub still
+# knows; on a card, an address the driver hands out again) gives nothing
+# back.  (After 16 times its old mark was current again: the free gave
+# 2 GiB back a second time, and the job held 5 GiB under a 3 GiB budget.)
+"$prog/host" hard $B3 -- "$prog/hostile" epoch >"$tmp/out" 2>&1
+want stale-entries-give-nothing-back \
+    "cycles=16" "after-cycles free=$B3" "held 2 rc=0" "stale-free rc=0" "after-stale-free free=$GIB" \
+    "after-stale-free 1 rc=0" "after-stale-free 2 rc=2"
+
 # A library opened with RTLD_DEEPBIND looks in its own dependencies (the
 # driver, libc's dlsym) before the shim: the shim opens it without the flag
 # (it took 4 GiB and more under a 3 GiB budget).  ASan refuses the flag.
