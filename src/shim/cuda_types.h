@@ -176,6 +176,15 @@ CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream);
 CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size, const CUmemAllocationProp *prop,
                      unsigned long long flags);
 CUresult cuMemRelease(CUmemGenericAllocationHandle handle);
+/* Context limits that are memory the driver keeps for the context. */
+#define CU_LIMIT_STACK_SIZE        0    /* bytes per resident thread */
+#define CU_LIMIT_PRINTF_FIFO_SIZE  1
+#define CU_LIMIT_MALLOC_HEAP_SIZE  2
+#define CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT            16
+#define CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR  39
+CUresult cuCtxSetLimit(int limit, size_t value);
+CUresult cuCtxGetLimit(size_t *value, int limit);
+CUresult cuDeviceGetAttribute(int *value, int attrib, CUdevice dev);
 CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
                   unsigned long long flags);
 CUresult cuMemUnmap(CUdeviceptr ptr, size_t size);

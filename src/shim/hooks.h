@@ -89,7 +89,10 @@ enum { LIB_CUDA, LIB_NVML };
     X(LIB_CUDA, cuDevicePrimaryCtxRelease_v2,  cuDevicePrimaryCtxRelease, 11000, 0, 1) \
     X(LIB_CUDA, cuDevicePrimaryCtxReset,       cuDevicePrimaryCtxReset, 7000, 0, 1) \
     X(LIB_CUDA, cuDevicePrimaryCtxReset_v2,    cuDevicePrimaryCtxReset, 11000, 0, 1) \
+    X(LIB_CUDA, cuCtxSetLimit,                 cuCtxSetLimit,          3010, 0, 1) \
     X(LIB_CUDA, cuCtxGetDevice,                cuCtxGetDevice,            0, 0, 0) \
+    X(LIB_CUDA, cuCtxGetLimit,                 cuCtxGetLimit,          3010, 0, 0) \
+    X(LIB_CUDA, cuDeviceGetAttribute,          cuDeviceGetAttribute,      0, 0, 0) \
     X(LIB_CUDA, cuCtxPushCurrent_v2,           cuCtxPushCurrent,       4000, 0, 0) \
     X(LIB_CUDA, cuCtxPopCurrent_v2,            cuCtxPopCurrent,        4000, 0, 0) \
     X(LIB_CUDA, cuMemGetAddressRange_v2,       cuMemGetAddressRange,   3020, 0, 0) \

@@ -46,6 +46,7 @@
 #define POOLS 64                        /* memory pools a process's count follows */
 #define GRAPHS 256                      /* graphs (and instantiated graphs) with memory nodes */
 #define STREAMS 64                      /* streams with plain memory freed on them, pending */
+#define LIMITS 3                        /* context limits of memory: CU_LIMIT_STACK_SIZE and the next two */
 /* A stream-ordered allocation's table entry carries its pool row (+1) in
  * these bits of its size (sizes stay below 2^48), or POOL_LOST: its pool
  * found no row, so nothing reads what the pool keeps, and its free gives
@@ -84,6 +85,7 @@ static struct shim {
     _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
     _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
     _Atomic int own_ctx[VRAM_SHIM_DEVICES];      /* of them, made by cuCtxCreate */
+    _Atomic uint64_t limit_charge[VRAM_SHIM_DEVICES][LIMITS];   /* charged for raised context limits */
     _Atomic uint64_t ctx_charge[VRAM_SHIM_DEVICES];
     _Atomic uint64_t card_total[VRAM_SHIM_DEVICES];
     _Atomic uint64_t graph_charge[VRAM_SHIM_DEVICES];   /* charged for the graph memory pool */
@@ -459,6 +461,7 @@ static void after_fork_child(void)
     }
     memset(S.ctx_refs, 0, sizeof(S.ctx_refs));
     memset(S.own_ctx, 0, sizeof(S.own_ctx));
+    memset(S.limit_charge, 0, sizeof(S.limit_charge));
     memset(S.ctx_charge, 0, sizeof(S.ctx_charge));
     memset(S.graph_charge, 0, sizeof(S.graph_charge));
     memset(S.graph_seen, 0, sizeof(S.graph_seen));
@@ -2029,6 +2032,8 @@ static void context_closed(int dev)
             atomic_store(&S.pools[i].kept, 0);
         }
     atomic_store(&S.graph_charge[dev], 0);
+    for (int l = 0; l < LIMITS; l++)
+        atomic_store(&S.limit_charge[dev][l], 0);
     for (int i = 0; i < STREAMS; i++)
         atomic_store(&S.streams[i].bytes[dev], 0);
     atomic_store(&S.orphan[dev], 0);
@@ -2153,6 +2158,57 @@ EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsig
 
 EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) CTX_DESTROY(cuCtxDestroy_v2, ctx)
 EXPORT CUresult cuCtxDestroy(CUcontext ctx) CTX_DESTROY(cuCtxDestroy, ctx)
+
+/* ---- context limits ----
+ *
+ * The malloc heap and the printf FIFO are bytes the driver keeps for the
+ * context, and the stack size is bytes for every thread the device can
+ * hold at once (its SMs times their most threads).  A raise counts from
+ * the call, what it adds to what the context had (its first measure holds
+ * the defaults), and past the budget it is refused with
+ * CUDA_ERROR_OUT_OF_MEMORY, the driver's own answer when the card lacks
+ * room; lowering a limit gives back what raising it charged. */
+
+/* What limit at value v keeps on dev, in bytes; 0 when it cannot be known
+ * (not a limit of memory, or the device will not say its threads). */
+static uint64_t limit_bytes(int limit, uint64_t v, int dev)
+{
+    int sms = 0, threads = 0;
+    if (limit == CU_LIMIT_PRINTF_FIFO_SIZE || limit == CU_LIMIT_MALLOC_HEAP_SIZE)
+        return v;
+    if (limit != CU_LIMIT_STACK_SIZE ||
+        CALL_REAL(cuDeviceGetAttribute, &sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev) != CUDA_SUCCESS ||
+        CALL_REAL(cuDeviceGetAttribute, &threads, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR, dev) !=
+            CUDA_SUCCESS || sms <= 0 || threads <= 0)
+        return 0;
+    return mul_sat(v, mul_sat((uint64_t)sms, (uint64_t)threads));
+}
+
+EXPORT CUresult cuCtxSetLimit(int limit, size_t value)
+{
+    int dev = S.region && limit >= 0 && limit < LIMITS ? current_device() : -1;
+    size_t cur = 0;
+    if ((unsigned)dev >= VRAM_SHIM_DEVICES || CALL_REAL(cuCtxGetLimit, &cur, limit) != CUDA_SUCCESS)
+        return CALL_REAL(cuCtxSetLimit, limit, value);
+    uint64_t was = limit_bytes(limit, cur, dev), want = limit_bytes(limit, value, dev), over;
+    _Atomic uint64_t *charged = &S.limit_charge[dev][limit];
+    if (want > was && charge(dev, want - was, false, &over))
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult rc = CALL_REAL(cuCtxSetLimit, limit, value);
+    if (want > was) {
+        if (rc != CUDA_SUCCESS)
+            uncharge(dev, want - was);
+        else
+            atomic_fetch_add(charged, want - was);
+    } else if (rc == CUDA_SUCCESS && was > want) {
+        uint64_t c = atomic_load(charged), give;
+        do
+            give = c < was - want ? c : was - want;
+        while (give && !atomic_compare_exchange_weak(charged, &c, c - give));
+        uncharge(dev, give);
+    }
+    return rc;
+}
 
 /* ---- handing out entry points: cuGetProcAddress, dlsym, dlvsym ---- */
 

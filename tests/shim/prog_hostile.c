@@ -32,6 +32,9 @@
  *             times (each release the last: its memory all goes, which the
  *             stub's does not), takes 2 GiB, frees the first pointer, takes
  *             1 GiB at a time
+ *   limits    raises the context's malloc heap to 2 GiB, takes 1 GiB at a
+ *             time, raises its stack (per thread) and printf FIFO, then
+ *             lowers the heap again
  *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
  *             and has it take 1 GiB at a time
  *
@@ -384,6 +387,24 @@ static int run_epoch(void)
     return take_gibs("after-stale-free", 2);
 }
 
+/* ---- limits: memory the driver keeps for a context's limits ---- */
+
+static int run_limits(void)
+{
+    FN(cuCtxSetLimit);
+    if (!cuCtxSetLimit_ || context(0))
+        return 1;
+    printf("heap rc=%d\n", cuCtxSetLimit_(CU_LIMIT_MALLOC_HEAP_SIZE, 2 * GIB));
+    say_free("heap-set");
+    if (take_gibs("beside-heap", 2))
+        return 1;
+    printf("stack rc=%d\n", cuCtxSetLimit_(CU_LIMIT_STACK_SIZE, 64 << 10));
+    printf("fifo rc=%d\n", cuCtxSetLimit_(CU_LIMIT_PRINTF_FIFO_SIZE, GIB));
+    printf("heap-lowered rc=%d\n", cuCtxSetLimit_(CU_LIMIT_MALLOC_HEAP_SIZE, 8 << 20));
+    say_free("heap-lowered");
+    return 0;
+}
+
 /* ---- deepbind: a library that looks in its own dependencies first ---- */
 
 static int run_deepbind(void)
@@ -405,7 +426,7 @@ static const struct mode {
 } modes[] = {
     { "pitch", run_pitch }, { "pooldev", run_pooldev }, { "pools", run_pools }, { "streams", run_streams },
     { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
-    { "reset", run_reset }, { "epoch", run_epoch },
+    { "reset", run_reset }, { "epoch", run_epoch }, { "limits", run_limits },
     { "deepbind", run_deepbind },
 };
 

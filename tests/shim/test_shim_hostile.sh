@@ -89,6 +89,15 @@ want stale-entries-give-nothing-back \
     "cycles=16" "after-cycles free=$B3" "held 2 rc=0" "stale-free rc=0" "after-stale-free free=$GIB" \
     "after-stale-free 1 rc=0" "after-stale-free 2 rc=2"
 
+# Raising a context's limits (the malloc heap, the stack for every resident
+# thread, the printf FIFO) is memory the driver keeps for it: counted from
+# the call and refused past the budget (the heap's 2 GiB sat uncounted
+# beside 2 GiB more under a 3 GiB budget); lowering gives it back.
+"$prog/host" hard $B3 -- "$prog/hostile" limits >"$tmp/out" 2>&1
+want context-limits-are-counted \
+    "heap rc=0" "heap-set free=$((GIB + 8 * 1048576))" "beside-heap 1 rc=0" "beside-heap 2 rc=2" \
+    "stack rc=2" "fifo rc=2" "heap-lowered rc=0" "heap-lowered free=$((2 * GIB))"
+
 # A library opened with RTLD_DEEPBIND looks in its own dependencies (the
 # driver, libc's dlsym) before the shim: the shim opens it without the flag
 # (it took 4 GiB and more under a 3 GiB budget).  ASan refuses the flag.

@@ -15,6 +15,10 @@
  *   VRAM_STUB_CUDA_POOL_GROWS=1  pools never reuse what they keep: each
  *                              allocation grows them (as a driver may)
  *
+ * Raising a context limit (cuCtxSetLimit: the stack, per resident thread
+ * of 100 SMs of 2048, the printf FIFO, the malloc heap) takes what it adds
+ * above the default from the card at the call, as the driver reserves it.
+ *
  * A cuMemCreate allocation lives, as the driver's does, while anything
  * refers to it: its handle until cuMemRelease (once more for each
  * cuMemRetainAllocationHandle) and each cuMemMap of it until cuMemUnmap.
@@ -403,6 +407,69 @@ EXPORT CUresult cuMemAllocManaged(CUdeviceptr *p, size_t n, unsigned int flags)
 {
     (void)flags;
     return take(cur_dev(), n, p);
+}
+
+/* ---- context limits ---- */
+
+#define STUB_THREADS (100ull * 2048ull)   /* resident threads: SMs times threads per SM */
+static const uint64_t limit_default[3] = { 1024, 1 << 20, 8 << 20 };
+static uint64_t limit_now[MAX_DEV][3];     /* 0: the default */
+static pthread_mutex_t limit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* What limit at value v keeps above its default, in bytes. */
+static uint64_t limit_extra(int limit, uint64_t v)
+{
+    uint64_t d = limit_default[limit];
+    if (v <= d)
+        return 0;
+    return limit == CU_LIMIT_STACK_SIZE ? ((v - d) > UINT64_MAX / STUB_THREADS ? UINT64_MAX : (v - d) * STUB_THREADS)
+                                        : v - d;
+}
+
+EXPORT CUresult cuCtxGetLimit(size_t *v, int limit)
+{
+    if (!v || limit < 0 || limit > 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!current)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    uint64_t now = limit_now[current->dev][limit];
+    *v = now ? now : limit_default[limit];
+    return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxSetLimit(int limit, size_t v)
+{
+    if (limit < 0 || limit > 2)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!current)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    int dev = current->dev;
+    pthread_mutex_lock(&limit_lock);
+    uint64_t was = limit_extra(limit, limit_now[dev][limit] ? limit_now[dev][limit] : limit_default[limit]);
+    uint64_t want = limit_extra(limit, v);
+    CUresult rc = CUDA_SUCCESS;
+    if (want > was)
+        rc = want - was > st.total ? CUDA_ERROR_OUT_OF_MEMORY : card_take(dev, want - was);
+    else
+        atomic_fetch_sub(&st.used[dev], was - want);
+    if (rc == CUDA_SUCCESS)
+        limit_now[dev][limit] = v;
+    pthread_mutex_unlock(&limit_lock);
+    return rc;
+}
+
+EXPORT CUresult cuDeviceGetAttribute(int *v, int attr, CUdevice d)
+{
+    setup();
+    if (!v || d < 0 || d >= st.ndev)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (attr == CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        *v = 100;
+    else if (attr == CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR)
+        *v = 2048;
+    else
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
 }
 
 /* ---- stream-ordered memory: pools, streams, synchronization ---- */
@@ -1136,6 +1203,9 @@ static const proc_row rows[] = {
     ROW(cuCtxSetCurrent, cuCtxSetCurrent, 4000, 0),
     ROW(cuCtxGetCurrent, cuCtxGetCurrent, 4000, 0),
     ROW(cuCtxGetDevice, cuCtxGetDevice, 2000, 0),
+    ROW(cuCtxSetLimit, cuCtxSetLimit, 3010, 0),
+    ROW(cuCtxGetLimit, cuCtxGetLimit, 3010, 0),
+    ROW(cuDeviceGetAttribute, cuDeviceGetAttribute, 2000, 0),
     ROW(cuCtxPushCurrent, cuCtxPushCurrent_v2, 4000, 0),
     ROW(cuCtxPopCurrent, cuCtxPopCurrent_v2, 4000, 0),
     ROW(cuDevicePrimaryCtxRetain, cuDevicePrimaryCtxRetain, 7000, 0),
