@@ -1971,16 +1971,30 @@ static uint64_t card_free_before(int dev)
     return at_start > job ? at_start - job : 0;
 }
 
-/* The first context of this process on dev: charge what it took from the
- * card (measured with it current) to the job, forced, since the job has it
- * already. */
-static void context_opened(int dev, CUcontext ctx, uint64_t before)
+/* What the card has free before a context of this process is made on dev:
+ * with one of them there already and current, the driver's own figure;
+ * else card_free_before's. */
+static uint64_t free_before(int dev)
+{
+    size_t free_b = 0, total_b = 0;
+    if (atomic_load(&S.ctx_refs[dev]) > 0 && current_device() == dev &&
+        CALL_REAL(cuMemGetInfo_v2, &free_b, &total_b) == CUDA_SUCCESS && free_b)
+        return free_b;
+    return card_free_before(dev);
+}
+
+/* A context of this process on dev was made: the first there, and every
+ * one of its own (cuCtxCreate, own: a context costs what it costs however
+ * many the process has), charges what it took from the card (measured with
+ * it current) to the job, forced, since the job has it already.  Returns
+ * what it charged. */
+static uint64_t context_opened(int dev, CUcontext ctx, uint64_t before, bool own)
 {
     if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
-        return;
+        return 0;
     seen();
-    if (atomic_fetch_add(&S.ctx_refs[dev], 1) != 0)
-        return;
+    if (atomic_fetch_add(&S.ctx_refs[dev], 1) != 0 && !own)
+        return 0;
     size_t free_b = 0, total_b = 0, card = 0;
     CUcontext popped;
     if (ctx && CALL_REAL(cuCtxPushCurrent_v2, ctx) == CUDA_SUCCESS) {
@@ -1994,8 +2008,20 @@ static void context_opened(int dev, CUcontext ctx, uint64_t before)
         took = 0;
     uint64_t over;
     charge(dev, took, true, &over);
-    atomic_store(&S.ctx_charge[dev], took);
+    atomic_fetch_add(&S.ctx_charge[dev], took);
     vram_shim_raise(&S.region->dev[dev].ctx_bytes, took);
+    return took;
+}
+
+/* A context of its own that charged `took` went while others remain on
+ * dev: its charge goes back (its allocations stay counted: the shim cannot
+ * tell them from the others'). */
+static void context_gone(int dev, uint64_t took)
+{
+    uint64_t c = atomic_load(&S.ctx_charge[dev]);
+    took = took < c ? took : c;
+    atomic_fetch_sub(&S.ctx_charge[dev], took);
+    uncharge(dev, took);
 }
 
 /* Whether table entry key/value is an allocation on device dev made before
@@ -2007,21 +2033,23 @@ static bool stale_on(uint64_t key, uint64_t value, int dev)
            (meta >> 4) != (int)atomic_load(&S.epoch[dev]);
 }
 
-/* The last context of this process on dev went: with it went every
- * allocation made in it, so the process's bytes there go back at once and
+/* A context of this process on dev went; true when that left nothing to
+ * do (the device is not one the shim counts, or it was the last).  With
+ * the last went every allocation made there, so the process's bytes there
+ * go back at once and
  * the table's entries for dev stop counting (a new epoch), and go: the
  * epoch has 4 bits, and an entry left over 16 of them would count again
  * (its free, of an address the driver handed out anew, gave its bytes back
  * a second time). */
-static void context_closed(int dev)
+static bool context_closed(int dev)
 {
     if (!S.region || (unsigned)dev >= VRAM_SHIM_DEVICES)
-        return;
+        return true;
     int refs = atomic_load(&S.ctx_refs[dev]);
     while (refs > 0 && !atomic_compare_exchange_weak(&S.ctx_refs[dev], &refs, refs - 1))
         ;
     if (refs != 1)
-        return;
+        return false;
     atomic_store(&S.epoch[dev], (uint8_t)((atomic_load(&S.epoch[dev]) + 1) & 15));
     ptrmap_drop(&S.map, stale_on, dev);
     /* The pools' and the graph pool's bytes went with the context too. */
@@ -2045,6 +2073,7 @@ static void context_closed(int dev)
         uncharge(dev, atomic_load(&S.ctx_charge[dev]));
     }
     atomic_store(&S.ctx_charge[dev], 0);
+    return true;
 }
 
 EXPORT CUresult cuInit(unsigned int flags)
@@ -2061,7 +2090,7 @@ EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
     uint64_t before = first ? card_free_before(dev) : 0;
     CUresult rc = CALL_REAL(cuDevicePrimaryCtxRetain, pctx, dev);
     if (rc == CUDA_SUCCESS)
-        context_opened(dev, pctx ? *pctx : NULL, before);
+        context_opened(dev, pctx ? *pctx : NULL, before, false);
     return rc;
 }
 
@@ -2116,19 +2145,22 @@ EXPORT CUresult cuDevicePrimaryCtxReset(CUdevice dev)
     return rc;
 }
 
+/* A context's table entry: its device, and what it charged above it. */
+#define CTX_VALUE(dev, took) ((uint64_t)(uint8_t)(dev) | (took) << 8)
+
 #define CTX_CREATE(name, pctx, dev, ...)                                       \
     {                                                                          \
         report();                                                              \
-        bool first_ = (unsigned)(dev) < VRAM_SHIM_DEVICES && S.region &&       \
-                      !atomic_load(&S.ctx_refs[dev]);                          \
-        uint64_t before_ = first_ ? card_free_before(dev) : 0;                 \
+        bool ours_ = (unsigned)(dev) < VRAM_SHIM_DEVICES && S.region;          \
+        uint64_t before_ = ours_ ? free_before(dev) : 0, took_ = 0;           \
         CUresult rc_ = CALL_REAL(name, __VA_ARGS__);                           \
         if (rc_ == CUDA_SUCCESS && pctx && S.region) {                         \
-            ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)*(pctx)),     \
-                       (uint64_t)(dev));                                       \
-            if ((unsigned)(dev) < VRAM_SHIM_DEVICES)                           \
+            if (ours_) {                                                       \
                 atomic_fetch_add(&S.own_ctx[dev], 1);                          \
-            context_opened(dev, *(pctx), before_);                             \
+                took_ = context_opened(dev, *(pctx), before_, true);           \
+            }                                                                  \
+            ptrmap_put(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)*(pctx)),     \
+                       CTX_VALUE(dev, took_));                                 \
         }                                                                      \
         return rc_;                                                            \
     }
@@ -2146,12 +2178,14 @@ EXPORT CUresult cuCtxCreate_v4(CUcontext *pctx, CUctxCreateParams *params, unsig
 #define CTX_DESTROY(name, ctx)                                                 \
     {                                                                          \
         CUresult rc_ = CALL_REAL(name, ctx);                                   \
-        uint64_t dev_;                                                         \
+        uint64_t v_;                                                           \
         if (rc_ == CUDA_SUCCESS && S.region &&                                 \
-            ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)(ctx)), &dev_)) { \
+            ptrmap_take(&S.map, PTRMAP_KEY(PTRMAP_CTX, (uintptr_t)(ctx)), &v_)) { \
+            int dev_ = (int)(v_ & 0xff);                                       \
             if (dev_ < VRAM_SHIM_DEVICES)                                      \
                 atomic_fetch_sub(&S.own_ctx[dev_], 1);                         \
-            context_closed((int)dev_);                                         \
+            if (!context_closed(dev_))                                         \
+                context_gone(dev_, v_ >> 8);                                   \
         }                                                                      \
         return rc_;                                                            \
     }

@@ -35,6 +35,8 @@
  *   limits    raises the context's malloc heap to 2 GiB, takes 1 GiB at a
  *             time, raises its stack (per thread) and printf FIFO, then
  *             lowers the heap again
+ *   contexts  makes 4 contexts of its own on device 0 (cuCtxCreate), takes
+ *             1 GiB at a time, destroys one
  *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
  *             and has it take 1 GiB at a time
  *
@@ -405,6 +407,28 @@ static int run_limits(void)
     return 0;
 }
 
+/* ---- contexts: each context is memory of its own ---- */
+
+static int run_contexts(void)
+{
+    FN(cuInit);
+    FN(cuCtxCreate_v2);
+    FN(cuCtxDestroy_v2);
+    CUcontext ctx[4];
+    if (!cuInit_ || !cuCtxCreate_v2_ || !cuCtxDestroy_v2_ || cuInit_(0))
+        return 1;
+    int made = 0;
+    for (int i = 0; i < 4; i++)
+        made += !cuCtxCreate_v2_(&ctx[i], 0, 0);
+    printf("contexts made=%d\n", made);
+    say_free("contexts");
+    if (take_gibs("beside-contexts", 2))
+        return 1;
+    printf("destroy rc=%d\n", cuCtxDestroy_v2_(ctx[0]));
+    say_free("one-destroyed");
+    return 0;
+}
+
 /* ---- deepbind: a library that looks in its own dependencies first ---- */
 
 static int run_deepbind(void)
@@ -427,6 +451,7 @@ static const struct mode {
     { "pitch", run_pitch }, { "pooldev", run_pooldev }, { "pools", run_pools }, { "streams", run_streams },
     { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
     { "reset", run_reset }, { "epoch", run_epoch }, { "limits", run_limits },
+    { "contexts", run_contexts },
     { "deepbind", run_deepbind },
 };
 

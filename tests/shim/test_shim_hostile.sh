@@ -98,6 +98,16 @@ want context-limits-are-counted \
     "heap rc=0" "heap-set free=$((GIB + 8 * 1048576))" "beside-heap 1 rc=0" "beside-heap 2 rc=2" \
     "stack rc=2" "fifo rc=2" "heap-lowered rc=0" "heap-lowered free=$((2 * GIB))"
 
+# Each context of the job's own (cuCtxCreate) is memory of its own, measured
+# as the first one is, and given back when it is destroyed (only the first
+# was counted: 4 contexts of 512 MiB and 2 GiB beside them under a 3 GiB
+# budget).
+VRAM_STUB_CUDA_CTX_MIB=512 HOST_CARD_FREE=$((16 * GIB)) "$prog/host" hard $B3 -- "$prog/hostile" contexts \
+    >"$tmp/out" 2>&1
+want every-context-is-counted \
+    "contexts made=4" "contexts free=$GIB" "beside-contexts 1 rc=0" "beside-contexts 2 rc=2" \
+    "destroy rc=0" "one-destroyed free=$((512 * 1048576))"
+
 # A library opened with RTLD_DEEPBIND looks in its own dependencies (the
 # driver, libc's dlsym) before the shim: the shim opens it without the flag
 # (it took 4 GiB and more under a 3 GiB budget).  ASan refuses the flag.

@@ -10,7 +10,7 @@
  *
  *   VRAM_STUB_CUDA_MIB=N       each device's size in MiB (default 16384)
  *   VRAM_STUB_CUDA_DEVICES=N   how many devices (default 1, at most 8)
- *   VRAM_STUB_CUDA_CTX_MIB=N   what a context takes from its card (default 0)
+ *   VRAM_STUB_CUDA_CTX_MIB=N   what each context takes from its card (default 0)
  *   VRAM_STUB_CUDA_VERSION=V   what cuDriverGetVersion says (default 12040)
  *   VRAM_STUB_CUDA_POOL_GROWS=1  pools never reuse what they keep: each
  *                              allocation grows them (as a driver may)
@@ -73,7 +73,6 @@ static struct {
     _Atomic uint64_t *sizes;            /* by id: size | device << 56, 0 when free */
     struct pool_st **pool_of;           /* by id: the pool of a stream-ordered allocation */
     struct ctx_st primary[MAX_DEV];
-    _Atomic int ctx_live[MAX_DEV];
 } st;
 
 static _Thread_local struct ctx_st *current;
@@ -228,13 +227,13 @@ EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice d)
     return rc;
 }
 
+/* A context takes ctx_bytes of its card while it lives: the primary one
+ * (however often retained) and each cuCtxCreate's. */
 static void ctx_charge(int dev, int delta)
 {
-    if (!st.ctx_bytes)
-        return;
-    if (delta > 0 && atomic_fetch_add(&st.ctx_live[dev], 1) == 0)
+    if (delta > 0)
         atomic_fetch_add(&st.used[dev], st.ctx_bytes);
-    else if (delta < 0 && atomic_fetch_sub(&st.ctx_live[dev], 1) == 1)
+    else
         atomic_fetch_sub(&st.used[dev], st.ctx_bytes);
 }
 
