@@ -402,20 +402,29 @@ static int parse_budgets(const char *text, uint64_t *budget)
     }
 }
 
+/* /proc/PID/stat (pid 0: this process's) in buf, from the ')' that ends
+ * its second field on; NULL when it cannot be read. */
+static char *proc_stat(int pid, char *buf, size_t cap)
+{
+    char path[64];
+    if (pid)
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = open(pid ? path : "/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, cap - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    return strrchr(buf, ')');
+}
+
 /* This process's start time in clock ticks (field 22 of /proc/self/stat),
  * which tells the runner a recycled pid from the one that held a slot. */
 static uint64_t start_ticks(void)
 {
     char buf[1024];
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
+    char *p = proc_stat(0, buf, sizeof(buf));
     if (!p)
         return 0;
     for (int field = 2; field < 22 && *p; p++)
@@ -445,6 +454,11 @@ static int claim_slot(void)
     return want;
 }
 
+/* What of S a forked child starts without (besides the table). */
+#define CHILD_CLEARS(X)                                                                              \
+    X(ctx_refs) X(own_ctx) X(ctx_charge) X(limit_charge) X(graph_charge) X(graph_seen) X(cur_pool) \
+    X(npools) X(pools) X(graphs) X(execs) X(nexecs) X(streams) X(nstreams) X(orphan)
+
 /* A forked child is a process of its own: it takes a slot of its own when
  * it reaches the driver, and it holds none of its parent's device memory
  * (a context does not cross a fork).  So its table and its counts of
@@ -459,21 +473,9 @@ static void after_fork_child(void)
         if (S.map.t[t].e && madvise(S.map.t[t].e, bytes, MADV_DONTNEED))
             memset(S.map.t[t].e, 0, bytes);
     }
-    memset(S.ctx_refs, 0, sizeof(S.ctx_refs));
-    memset(S.own_ctx, 0, sizeof(S.own_ctx));
-    memset(S.limit_charge, 0, sizeof(S.limit_charge));
-    memset(S.ctx_charge, 0, sizeof(S.ctx_charge));
-    memset(S.graph_charge, 0, sizeof(S.graph_charge));
-    memset(S.graph_seen, 0, sizeof(S.graph_seen));
-    memset(S.cur_pool, 0, sizeof(S.cur_pool));
-    memset(S.pools, 0, sizeof(S.pools));
-    memset(S.graphs, 0, sizeof(S.graphs));
-    memset(S.execs, 0, sizeof(S.execs));
-    memset(S.streams, 0, sizeof(S.streams));
-    memset(S.orphan, 0, sizeof(S.orphan));
-    atomic_store(&S.npools, 0);
-    atomic_store(&S.nexecs, 0);
-    atomic_store(&S.nstreams, 0);
+#define X(field) memset((void *)&S.field, 0, sizeof(S.field));
+    CHILD_CLEARS(X)
+#undef X
 }
 
 static int mode_from(const char *s)
@@ -504,19 +506,11 @@ static vram_shim_region *map_region(int fd, long n)
     return r;
 }
 
-/* pid's parent, from /proc/PID/stat; 0 when it cannot be read. */
+/* pid's parent; 0 when it cannot be read. */
 static int parent_of(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (got <= 0)
-        return 0;
-    buf[got] = '\0';
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    char *p = proc_stat(pid, buf, sizeof(buf));
     return p && p[1] && p[2] && p[3] ? atoi(p + 4) : 0;    /* ") S PPID" */
 }
 
