@@ -653,8 +653,10 @@ static CUresult charge(int dev, uint64_t bytes, bool force, uint64_t *over)
 {
     *over = 0;
     vram_shim_region *r = S.region;
-    if (!r || (unsigned)dev >= VRAM_SHIM_DEVICES)
+    if (!r)
         return CUDA_SUCCESS;
+    if ((unsigned)dev >= VRAM_SHIM_DEVICES)     /* no budget there, as a device a list leaves out */
+        return S.mode == VRAM_SHIM_HARD && !force ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_SUCCESS;
     vram_shim_dev *d = &r->dev[dev];
     /* No card holds this much, and added to the count it could wrap it
      * below the budget (for other threads too, while the driver says no):

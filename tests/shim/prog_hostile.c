@@ -24,8 +24,9 @@
  *   fork      takes 1 GiB, forks a child that frees it (no exec; the stub's
  *             state is the child's copy, so the driver says yes), then
  *             takes 1 GiB at a time
- *   otherdev  (two devices; the job was given one) takes 1 GiB on device 1,
- *             as a job that unset CUDA_VISIBLE_DEVICES sees it, then on 0
+ *   otherdev [DEV]  (two devices or more; the job was given one) takes 1 GiB
+ *             on device DEV (default 1), as a job that unset
+ *             CUDA_VISIBLE_DEVICES sees it, then on 0
  *   reset     takes 2 GiB in a context of its own (cuCtxCreate), then resets
  *             the device's primary context, and takes 1 GiB at a time
  *   epoch     takes 2 GiB, then retains and releases the primary context 16
@@ -338,7 +339,10 @@ static int run_fork(void)
 
 static int run_otherdev(void)
 {
-    if (context(1) || take_gibs("device1", 1) || context(0))
+    char step[32];
+    int dev = mode_arg ? atoi(mode_arg) : 1;
+    snprintf(step, sizeof(step), "device%d", dev);
+    if (context(dev) || take_gibs(step, 1) || context(0))
         return 1;
     return take_gibs("device0", 1);
 }

@@ -108,6 +108,11 @@ want every-context-is-counted \
     "contexts made=4" "contexts free=$GIB" "beside-contexts 1 rc=0" "beside-contexts 2 rc=2" \
     "destroy rc=0" "one-destroyed free=$((512 * 1048576))"
 
+# A device past the 16 the region counts has no budget: hard mode refuses
+# there (it let everything through).
+VRAM_STUB_CUDA_DEVICES=17 "$prog/host" hard $B3 -- "$prog/hostile" otherdev 16 >"$tmp/out" 2>&1
+want device-past-the-region-is-refused "device16 1 rc=2" "device0 1 rc=0"
+
 # A library opened with RTLD_DEEPBIND looks in its own dependencies (the
 # driver, libc's dlsym) before the shim: the shim opens it without the flag
 # (it took 4 GiB and more under a 3 GiB budget).  ASan refuses the flag.

@@ -9,7 +9,7 @@
  * at the first call):
  *
  *   VRAM_STUB_CUDA_MIB=N       each device's size in MiB (default 16384)
- *   VRAM_STUB_CUDA_DEVICES=N   how many devices (default 1, at most 8)
+ *   VRAM_STUB_CUDA_DEVICES=N   how many devices (default 1, at most 24)
  *   VRAM_STUB_CUDA_CTX_MIB=N   what each context takes from its card (default 0)
  *   VRAM_STUB_CUDA_VERSION=V   what cuDriverGetVersion says (default 12040)
  *   VRAM_STUB_CUDA_POOL_GROWS=1  pools never reuse what they keep: each
@@ -53,7 +53,7 @@
 
 #define EXPORT __attribute__((visibility("default")))
 #define MIB (1024ull * 1024ull)
-#define MAX_DEV 8
+#define MAX_DEV 24                      /* more than the shim counts */
 #define IDS (1u << 20)                  /* live allocations the stub can tell apart */
 #define BASE 0x100000000000ull          /* fake device addresses start here */
 #define ID_SHIFT 20                     /* ... 1 MiB apart */
