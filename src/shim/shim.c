@@ -2336,10 +2336,25 @@ EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version,
 /* cudart and the frameworks reach the driver through dlsym on its handle,
  * which LD_PRELOAD alone does not catch.  RTLD_NEXT asks about the caller's
  * place in the search order, so the entry points below jump to libc's
- * dlsym with the caller's return address intact for it; everything else
- * comes here. */
+ * dlsym with the caller's return address intact for it, but for a name the
+ * shim interposes, which they answer with its hook (from a library after
+ * the shim, what comes next is the driver); everything else comes here. */
+HIDDEN void *vram__shim_next_hook(const char *name);
 HIDDEN void *vram__shim_dlsym(void *handle, const char *name);
 HIDDEN void *vram__shim_dlvsym(void *handle, const char *name, const char *version);
+
+/* The hook for dlsym(RTLD_NEXT, name) when the shim interposes name and
+ * the driver has it; NULL for every other name (a sanitizer starting up
+ * asks for libc's). */
+NO_SAN void *vram__shim_next_hook(const char *name)
+{
+    find_libc_dl();
+    int i = find_hook(name);
+    if (i < 0 || !peek_real(i))
+        return NULL;
+    report();
+    return hook_addr[i];
+}
 
 NO_SAN void *vram__shim_dlsym(void *handle, const char *name)
 {
@@ -2365,16 +2380,17 @@ NO_SAN void *vram__shim_dlvsym(void *handle, const char *name, const char *versi
     name ":\n"                                                                \
     "  cmpq $-1, %rdi\n"                                                      \
     "  jne " impl "\n"                                                        \
-    "  movq " real "(%rip), %rax\n"                                           \
-    "  testq %rax, %rax\n"                                                    \
-    "  jnz 1f\n"                                                              \
     "  pushq %rdi\n  pushq %rsi\n  pushq %rdx\n"                               \
-    "  call vram__shim_find_libc_dl\n"                                        \
+    "  movq %rsi, %rdi\n"                                                     \
+    "  call vram__shim_next_hook\n"                                           \
     "  popq %rdx\n  popq %rsi\n  popq %rdi\n"                                  \
+    "  testq %rax, %rax\n"                                                    \
+    "  jnz 2f\n"                                                              \
     "  movq " real "(%rip), %rax\n"                                           \
     "  testq %rax, %rax\n"                                                    \
     "  jz " impl "\n"                                                         \
-    "1:\n  jmp *%rax\n"                                                       \
+    "  jmp *%rax\n"                                                           \
+    "2:\n  ret\n"                                                             \
     ".size " name ", .-" name "\n"
 __asm__(".text\n"
         SHIM_NEXT_ENTRY("dlsym", "vram__shim_libc_dlsym", "vram__shim_dlsym")

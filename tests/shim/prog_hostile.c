@@ -40,6 +40,8 @@
  *             1 GiB at a time, destroys one
  *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
  *             and has it take 1 GiB at a time
+ *   next PLUGIN  dlopens PLUGIN as usual and has it take 1 GiB at a time,
+ *             last through dlsym(RTLD_NEXT)
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
  * (cuMemGetInfo's free on device 0, under the shim the budget less the
@@ -433,19 +435,29 @@ static int run_contexts(void)
     return 0;
 }
 
-/* ---- deepbind: a library that looks in its own dependencies first ---- */
+/* ---- deepbind, next: a library that finds the driver past the shim ---- */
 
-static int run_deepbind(void)
+static int plugin_take(int flags, int count)
 {
     if (!mode_arg || context(0))
         return 1;
-    void *plugin = dlopen(mode_arg, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    void *plugin = dlopen(mode_arg, RTLD_NOW | RTLD_LOCAL | flags);
     int (*take)(int) = plugin ? (int (*)(int))dlsym(plugin, "vram_test_plugin_take") : NULL;
     if (!take) {
         printf("plugin: %s\n", dlerror());
         return 1;
     }
-    return take(4);
+    return take(count);
+}
+
+static int run_deepbind(void)
+{
+    return plugin_take(RTLD_DEEPBIND, 4);
+}
+
+static int run_next(void)
+{
+    return plugin_take(0, 2);
 }
 
 static const struct mode {
@@ -456,7 +468,7 @@ static const struct mode {
     { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
     { "reset", run_reset }, { "epoch", run_epoch }, { "limits", run_limits },
     { "contexts", run_contexts },
-    { "deepbind", run_deepbind },
+    { "deepbind", run_deepbind }, { "next", run_next },
 };
 
 int main(int argc, char **argv)

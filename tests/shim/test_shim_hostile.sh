@@ -120,8 +120,14 @@ if [ -n "$asan" ]; then
     echo "skip - $file/deepbind-is-fenced: ASan refuses RTLD_DEEPBIND"
 else
     "$prog/host" hard $B3 -- "$prog/hostile" deepbind "$prog/libplugin.so" >"$tmp/out" 2>&1
-    want deepbind-is-fenced "plugin-linked 3 rc=0" "plugin-linked 4 rc=2" "plugin-dlsym rc=2"
+    want deepbind-is-fenced "plugin-linked 3 rc=0" "plugin-linked 4 rc=2" "plugin-dlsym rc=2" "plugin-next rc=2"
 fi
+
+# dlsym(RTLD_NEXT) of a name the shim interposes, from a library after the
+# shim in the search order (where the driver is): the shim's entry point
+# (it was the driver's, past the budget).
+"$prog/host" hard $B3 -- "$prog/hostile" next "$prog/libplugin.so" >"$tmp/out" 2>&1
+want rtld-next-is-fenced "plugin-linked 2 rc=0" "plugin-dlsym rc=0" "plugin-next rc=2"
 
 # A process that lost the region's descriptor on the way (a subprocess that
 # closed its descriptors, as Python's does by default; a shell that put
