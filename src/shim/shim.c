@@ -59,12 +59,10 @@
 
 typedef void *(*dlsym_fn)(void *, const char *);
 typedef void *(*dlvsym_fn)(void *, const char *, const char *);
-typedef void *(*dlopen_fn)(const char *, int);
 
 /* Reached from the assembly entry points below, so not static. */
 HIDDEN dlsym_fn vram__shim_libc_dlsym;
 HIDDEN dlvsym_fn vram__shim_libc_dlvsym;
-HIDDEN dlopen_fn vram__shim_libc_dlopen;
 
 /* Things the shim says at most once each. */
 enum {
@@ -246,18 +244,16 @@ HIDDEN void vram__shim_find_libc_dl(void);
 
 NO_SAN void vram__shim_find_libc_dl(void)
 {
-    if (vram__shim_libc_dlsym && vram__shim_libc_dlvsym && vram__shim_libc_dlopen)
+    if (vram__shim_libc_dlsym && vram__shim_libc_dlvsym)
         return;
     for (struct link_map *l = _r_debug.r_map; l; l = l->l_next) {
         if (!l->l_name || !named(l->l_name, "libc.so"))
             continue;
         void *s = elf_lookup(l->l_addr, l->l_ld, "dlsym");
         void *v = elf_lookup(l->l_addr, l->l_ld, "dlvsym");
-        void *o = elf_lookup(l->l_addr, l->l_ld, "dlopen");
         if (s && v) {
             vram__shim_libc_dlsym = (dlsym_fn)s;
             vram__shim_libc_dlvsym = (dlvsym_fn)v;
-            vram__shim_libc_dlopen = (dlopen_fn)o;
             return;
         }
     }
@@ -2395,29 +2391,6 @@ NO_SAN void *vram__shim_dlvsym(void *handle, const char *name, const char *versi
 __asm__(".text\n"
         SHIM_NEXT_ENTRY("dlsym", "vram__shim_libc_dlsym", "vram__shim_dlsym")
         SHIM_NEXT_ENTRY("dlvsym", "vram__shim_libc_dlvsym", "vram__shim_dlvsym"));
-
-/* A library opened with RTLD_DEEPBIND looks up its own symbols in its own
- * dependencies first: its calls to the driver, and to dlsym, would reach
- * the driver and libc, past the shim.  So dlopen is libc's without that
- * flag, jumped to with the caller's return address intact (libc finds the
- * caller's RUNPATH by it); NULL when libc's cannot be found. */
-__asm__(".text\n"
-        ".globl dlopen\n.type dlopen,@function\n"
-        "dlopen:\n"
-        "  andl $~8, %esi\n"                   /* RTLD_DEEPBIND */
-        "  movq vram__shim_libc_dlopen(%rip), %rax\n"
-        "  testq %rax, %rax\n"
-        "  jnz 1f\n"
-        "  pushq %rdi\n  pushq %rsi\n  pushq %rdx\n"
-        "  call vram__shim_find_libc_dl\n"
-        "  popq %rdx\n  popq %rsi\n  popq %rdi\n"
-        "  movq vram__shim_libc_dlopen(%rip), %rax\n"
-        "  testq %rax, %rax\n"
-        "  jz 2f\n"
-        "1:\n  jmp *%rax\n"
-        "2:\n  ret\n"
-        ".size dlopen, .-dlopen\n");
-_Static_assert(RTLD_DEEPBIND == 8, "the dlopen entry point clears RTLD_DEEPBIND as 8");
 #else
 /* Elsewhere RTLD_NEXT is answered from the shim's place, not the caller's. */
 EXPORT void *dlsym(void *handle, const char *name)

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tests/shim/plugin.c - a library linked against the stub driver, for a
- * test program to dlopen (prog_hostile.c deepbind, next): with RTLD_DEEPBIND
- * its calls to the driver, linked and through dlsym, look in its own
- * dependencies first; its dlsym(RTLD_NEXT) looks after itself, where the
- * driver is and the preloaded shim is not.
+ * test program to dlopen (prog_hostile.c next): its dlsym(RTLD_NEXT) looks
+ * after itself, where the driver is and the preloaded shim is not.
  */
 #include <dlfcn.h>
 #include <stdio.h>

@@ -38,9 +38,8 @@
  *             lowers the heap again
  *   contexts  makes 4 contexts of its own on device 0 (cuCtxCreate), takes
  *             1 GiB at a time, destroys one
- *   deepbind PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) with RTLD_DEEPBIND
- *             and has it take 1 GiB at a time
- *   next PLUGIN  dlopens PLUGIN as usual and has it take 1 GiB at a time,
+ *   next PLUGIN  dlopens PLUGIN (tests/shim/plugin.c) and has it take 1 GiB
+ *             at a time,
  *             last through dlsym(RTLD_NEXT)
  *
  * It prints "STEP rc=N" for each call that matters and "STEP free=BYTES"
@@ -435,13 +434,13 @@ static int run_contexts(void)
     return 0;
 }
 
-/* ---- deepbind, next: a library that finds the driver past the shim ---- */
+/* ---- next: a library that finds the driver past the shim ---- */
 
-static int plugin_take(int flags, int count)
+static int plugin_take(int count)
 {
     if (!mode_arg || context(0))
         return 1;
-    void *plugin = dlopen(mode_arg, RTLD_NOW | RTLD_LOCAL | flags);
+    void *plugin = dlopen(mode_arg, RTLD_NOW | RTLD_LOCAL);
     int (*take)(int) = plugin ? (int (*)(int))dlsym(plugin, "vram_test_plugin_take") : NULL;
     if (!take) {
         printf("plugin: %s\n", dlerror());
@@ -450,14 +449,9 @@ static int plugin_take(int flags, int count)
     return take(count);
 }
 
-static int run_deepbind(void)
-{
-    return plugin_take(RTLD_DEEPBIND, 4);
-}
-
 static int run_next(void)
 {
-    return plugin_take(0, 2);
+    return plugin_take(2);
 }
 
 static const struct mode {
@@ -468,7 +462,7 @@ static const struct mode {
     { "huge", run_huge }, { "vmm", run_vmm }, { "fork", run_fork }, { "otherdev", run_otherdev },
     { "reset", run_reset }, { "epoch", run_epoch }, { "limits", run_limits },
     { "contexts", run_contexts },
-    { "deepbind", run_deepbind }, { "next", run_next },
+    { "next", run_next },
 };
 
 int main(int argc, char **argv)

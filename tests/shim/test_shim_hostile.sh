@@ -113,16 +113,6 @@ want every-context-is-counted \
 VRAM_STUB_CUDA_DEVICES=17 "$prog/host" hard $B3 -- "$prog/hostile" otherdev 16 >"$tmp/out" 2>&1
 want device-past-the-region-is-refused "device16 1 rc=2" "device0 1 rc=0"
 
-# A library opened with RTLD_DEEPBIND looks in its own dependencies (the
-# driver, libc's dlsym) before the shim: the shim opens it without the flag
-# (it took 4 GiB and more under a 3 GiB budget).  ASan refuses the flag.
-if [ -n "$asan" ]; then
-    echo "skip - $file/deepbind-is-fenced: ASan refuses RTLD_DEEPBIND"
-else
-    "$prog/host" hard $B3 -- "$prog/hostile" deepbind "$prog/libplugin.so" >"$tmp/out" 2>&1
-    want deepbind-is-fenced "plugin-linked 3 rc=0" "plugin-linked 4 rc=2" "plugin-dlsym rc=2" "plugin-next rc=2"
-fi
-
 # dlsym(RTLD_NEXT) of a name the shim interposes, from a library after the
 # shim in the search order (where the driver is): the shim's entry point
 # (it was the driver's, past the budget).
