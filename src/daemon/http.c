@@ -715,38 +715,52 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- who is connected ------------------------------------------------------------ */
 
-/* The uid that owns the client's end of a loopback TCP connection, from
- * /proc/net/tcp{,6} (the kernel's word, like SO_PEERCRED on a Unix socket);
- * -1 when it cannot be found. */
-static long loopback_uid(const struct sockaddr *sa)
+/* addr:port as /proc/net/tcp{,6} writes it: each 32-bit word of the
+ * address as the host reads it, in hex, then the port. */
+static void proc_net_addr(const struct sockaddr *sa, char *buf, size_t cap)
 {
-    char want[64];
-    const char *table;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        snprintf(want, sizeof(want), "%08X:%04X", (unsigned)in->sin_addr.s_addr, ntohs(in->sin_port));
-        table = "/proc/net/tcp";
-    } else {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        uint32_t w[4];
-        memcpy(w, &in6->sin6_addr, sizeof(w));
-        snprintf(want, sizeof(want), "%08X%08X%08X%08X:%04X", (unsigned)w[0], (unsigned)w[1], (unsigned)w[2],
-                 (unsigned)w[3], ntohs(in6->sin6_port));
-        table = "/proc/net/tcp6";
+        snprintf(buf, cap, "%08X:%04X", (unsigned)in->sin_addr.s_addr, ntohs(in->sin_port));
+        return;
     }
-    FILE *f = fopen(table, "r");
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    uint32_t w[4];
+    memcpy(w, &in6->sin6_addr, sizeof(w));
+    snprintf(buf, cap, "%08X%08X%08X%08X:%04X", (unsigned)w[0], (unsigned)w[1], (unsigned)w[2],
+             (unsigned)w[3], ntohs(in6->sin6_port));
+}
+
+/* The uid that owns the client's end of a loopback TCP connection, from
+ * /proc/net/tcp{,6} (the kernel's word, like SO_PEERCRED on a Unix socket);
+ * -1 when it cannot be found.  The row must name both ends, client then
+ * server, and belong to a socket (an inode): a TIME_WAIT row, which the
+ * kernel lists as uid 0 with no inode, may share the client's address and
+ * port (any user can make one for a port it then connects from), and
+ * taking its uid would show that user every job whole. */
+static long loopback_uid(const struct sockaddr *client, const struct sockaddr *server)
+{
+    char want_local[64], want_remote[64];
+    proc_net_addr(client, want_local, sizeof(want_local));
+    proc_net_addr(server, want_remote, sizeof(want_remote));
+    FILE *f = fopen(client->sa_family == AF_INET ? "/proc/net/tcp" : "/proc/net/tcp6", "r");
     if (!f)
         return -1;
-    char line[512], local[64];
+    char line[512], local[64], remote[64];
     long uid = -1, u;
+    unsigned long inode;
     while (uid < 0 && fgets(line, sizeof(line), f))
-        if (sscanf(line, " %*s %63s %*s %*s %*s %*s %*s %ld", local, &u) == 2 && !strcmp(local, want))
+        if (sscanf(line, " %*s %63s %63s %*s %*s %*s %*s %ld %*s %lu", local, remote, &u, &inode) == 4 &&
+            inode != 0 && !strcmp(local, want_local) && !strcmp(remote, want_remote))
             uid = u;
     fclose(f);
     return uid;
 }
 
-static long client_of(struct MHD_Connection *c, char *buf, size_t cap)
+/* Names the client in buf ("uid:N" or "ip:ADDRESS") and returns its local
+ * user, or -1; fd is the connection's socket (its own address is the
+ * server's end). */
+static long client_of(struct MHD_Connection *c, int fd, char *buf, size_t cap)
 {
     const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const struct sockaddr *sa = ci ? ci->client_addr : NULL;
@@ -764,7 +778,12 @@ static long client_of(struct MHD_Connection *c, char *buf, size_t cap)
         loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
     }
-    long uid = loopback ? loopback_uid(sa) : -1;
+    struct sockaddr_storage server;
+    socklen_t len = sizeof(server);
+    long uid = -1;
+    if (loopback && fd >= 0 && getsockname(fd, (struct sockaddr *)&server, &len) == 0 &&
+        server.ss_family == sa->sa_family)
+        uid = loopback_uid(sa, (const struct sockaddr *)&server);
     if (uid >= 0)
         snprintf(buf, cap, "uid:%ld", uid);
     else
@@ -785,9 +804,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         *socket_context = NULL;
         return;
     }
-    char client[64];
-    long uid = client_of(c, client, sizeof(client));
+    /* Read before client_of: MHD answers each question in one union per
+     * connection, which the next question overwrites. */
     const union MHD_ConnectionInfo *ci = mhd.get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = ci ? ci->connect_fd : -1;
+    char client[64];
+    long uid = client_of(c, fd, client, sizeof(client));
     pthread_mutex_lock(&h->lock);
     conn_slot *free_slot = NULL;
     int same = 0;
@@ -798,7 +820,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
         same += s->used && !strcmp(s->client, client);
     }
     if (free_slot) {
-        *free_slot = (conn_slot){ .used = true, .fd = ci ? ci->connect_fd : -1, .since_ms = vram__now_ms(),
+        *free_slot = (conn_slot){ .used = true, .fd = fd, .since_ms = vram__now_ms(),
                                   .refused = same >= CLIENT_CONNECTION_LIMIT, .uid = uid };
         vram__strlcpy(free_slot->client, client, sizeof(free_slot->client));
     }
