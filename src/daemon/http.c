@@ -459,13 +459,11 @@ static enum MHD_Result send_stream(vram__http *h, struct MHD_Connection *c)
 
 /* ---- checks ------------------------------------------------------------------ */
 
-/* On a loopback listener, a page from elsewhere that rebinds its own name
- * to 127.0.0.1 would be able to read the API; its requests carry its name
- * in Host, so only loopback names are served. */
-static bool host_allowed(const vram__http *h, const char *host)
+/* Whether host (a Host header) names this machine without DNS: a loopback
+ * address or localhost.  A page from elsewhere that rebinds its own name to
+ * 127.0.0.1 sends that name, which is none of these. */
+static bool host_is_loopback(const char *host)
 {
-    if (!h->where.loopback || !host)
-        return true;
     char name[256];
     vram__strlcpy(name, host, sizeof(name));
     char *end = name[0] == '[' ? strchr(name, ']') : strrchr(name, ':');
@@ -482,6 +480,13 @@ static bool host_allowed(const vram__http *h, const char *host)
     if (inet_pton(AF_INET, name, &a4) == 1)
         return (ntohl(a4.s_addr) >> 24) == 127;
     return !strcasecmp(name, "localhost") || !strcasecmp(name, "localhost.");
+}
+
+/* On a loopback listener, a rebinding page would be able to read the API:
+ * only loopback names are served. */
+static bool host_allowed(const vram__http *h, const char *host)
+{
+    return !h->where.loopback || !host || host_is_loopback(host);
 }
 
 /* 0 when the request carries the token; else the status to refuse with. */
@@ -511,7 +516,11 @@ static unsigned check_token(const vram__http *h, struct MHD_Connection *c, const
 /* Whose eyes a read is for: the token's holder (the daemon's user) sees
  * every job whole; a local user, as the kernel says who owns the other end
  * of the loopback connection, sees their own whole and others' summaries;
- * anyone else, summaries only. */
+ * anyone else, summaries only.  On a listener beyond loopback, where any
+ * Host is served, a page at a name of its own rebound to 127.0.0.1 reaches
+ * it from the user's browser, so the user is known only at a loopback
+ * name (at the machine's own name, which Debian maps to 127.0.1.1, a local
+ * user reads summaries). */
 static uint32_t viewer_of(vram__http *h, struct MHD_Connection *c)
 {
     const char *auth = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -523,8 +532,9 @@ static uint32_t viewer_of(vram__http *h, struct MHD_Connection *c)
             return VRAM__HTTP_VIEWER_ALL;
     }
     conn_slot *me = slot_of(c);
+    const char *host = mhd.lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     long uid = -1;
-    if (me) {
+    if (me && (!host || host_is_loopback(host))) {
         pthread_mutex_lock(&h->lock);
         uid = me->uid;
         pthread_mutex_unlock(&h->lock);

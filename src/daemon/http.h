@@ -140,7 +140,8 @@ int vram__metrics_text(const vram__metrics *m, char **text);
  *   "leased_bytes": [...], "others_bytes": [...], "free_bytes": [...]}]}
  *   (vram__dashboard_status_json makes it).
  * jobs_json: {"jobs": [JOB...]} as `viewer` may see them (a local uid, from
- *   the kernel's table of the loopback connection; VRAM__HTTP_VIEWER_ALL
+ *   the kernel's table of the loopback connection, for a request whose Host
+ *   is a loopback name; VRAM__HTTP_VIEWER_ALL
  *   for a request that carries the token; VRAM__HTTP_VIEWER_NONE for a
  *   client not known), running first, then queued in queue order,
  *   then recently finished, newest first.  JOB: "id" (1 to 64 of
