@@ -253,11 +253,14 @@ static int open_all(vramd *d)
     syncer_start(d);                /* the check wrote to the log: it is there to be opened */
     char token_path[4096];
     if ((rc = vram__token_path(vram_options_get(o, "token-file"), token_path, sizeof(token_path))) ||
-        (rc = vram__token_create(token_path, d->token)))
+        (rc = vram__token_new(d->token)))
         return rc;
     vram__http_provider p;
     vramd_provider(d, &p);
-    if ((rc = vram__http_start(vram_options_get(o, "http"), d->token, &p, &d->http)))
+    /* The file once the port is ours: a daemon that cannot listen (another
+     * has the port) leaves that one's token where its readers look. */
+    if ((rc = vram__http_start(vram_options_get(o, "http"), d->token, &p, &d->http)) ||
+        (rc = vram__token_write(token_path, d->token)))
         return rc;
     pthread_mutex_lock(&d->lock);
     rc = vramd_jobs_recover(d);

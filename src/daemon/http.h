@@ -245,8 +245,14 @@ int vram__dashboard_metrics_devices(vram_ctx *ctx, vram__metrics *m);
  * $HOME/.local/state/vram/http-token). */
 int vram__token_path(const char *path, char *buf, size_t cap);
 
-/* Makes a new random token and writes it to path (its folder created 0700)
- * readable by this user only (0600), replacing any old one atomically. */
+/* Makes a new random token in token.  Returns 0 or VRAM_EIO. */
+int vram__token_new(char token[VRAM__TOKEN_LEN + 1]);
+
+/* Writes token to path (its folder created 0700) readable by this user
+ * only (0600), replacing any old one atomically. */
+int vram__token_write(const char *path, const char *token);
+
+/* vram__token_new, then vram__token_write. */
 int vram__token_create(const char *path, char token[VRAM__TOKEN_LEN + 1]);
 
 /* Reads the token at path.  VRAM_ENOENT when missing, VRAM_EPERM when

@@ -3,9 +3,10 @@
  * daemon/token.c - the secret that changes over HTTP must carry.
  *
  * Owns the token file: 32 random bytes from getrandom() as 64 hex digits,
- * written by the daemon at start to a file only its user can read, and read
- * back (refusing a file others could read) by whoever wants to change
- * something.  Comparison takes the same time wherever the texts differ.
+ * written by the daemon at start, once its dashboard has its port, to a file
+ * only its user can read, and read back (refusing a file others could read)
+ * by whoever wants to change something.  Comparison takes the same time
+ * wherever the texts differ.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -83,19 +84,36 @@ static int write_private(const char *path, const char *text)
                       path, strerror(err));
 }
 
-int vram__token_create(const char *path, char token[VRAM__TOKEN_LEN + 1])
+int vram__token_new(char token[VRAM__TOKEN_LEN + 1])
 {
-    if (!path || !*path || !token)
-        return vram__fail(VRAM_EINVAL, "vram__token_create: no path or no output");
+    if (!token)
+        return vram__fail(VRAM_EINVAL, "vram__token_new: no output");
     token[0] = '\0';
     int rc = random_hex(token);
-    if (!rc)
-        rc = vram__make_parent_dirs(path);
+    if (rc)
+        token[0] = '\0';
+    return rc;
+}
+
+int vram__token_write(const char *path, const char *token)
+{
+    if (!path || !*path || !token || strlen(token) != VRAM__TOKEN_LEN)
+        return vram__fail(VRAM_EINVAL, "vram__token_write: no path or no token");
+    int rc = vram__make_parent_dirs(path);
     if (rc)
         return rc;
     char line[VRAM__TOKEN_LEN + 2];
     snprintf(line, sizeof(line), "%s\n", token);
-    rc = write_private(path, line);
+    return write_private(path, line);
+}
+
+int vram__token_create(const char *path, char token[VRAM__TOKEN_LEN + 1])
+{
+    if (!path || !*path || !token)
+        return vram__fail(VRAM_EINVAL, "vram__token_create: no path or no output");
+    int rc = vram__token_new(token);
+    if (!rc)
+        rc = vram__token_write(path, token);
     if (rc)
         token[0] = '\0';
     return rc;
