@@ -956,9 +956,9 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
         return rc;
     }
     bool v6 = h->where.addr.ss_family == AF_INET6;
+    bool every = !strcmp(h->where.host, "0.0.0.0") || !strcmp(h->where.host, "::");
     snprintf(h->url, sizeof(h->url), "http://%s%s%s:%u/", v6 ? "[" : "",
-             !strcmp(h->where.host, "0.0.0.0") ? "127.0.0.1" : h->where.host, v6 ? "]" : "",
-             h->where.port);
+             every ? (v6 ? "::1" : "127.0.0.1") : h->where.host, v6 ? "]" : "", h->where.port);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -978,12 +978,11 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
         return rc;
     }
     /* The address it is bound to, not the URL (which names 127.0.0.1 for
-     * 0.0.0.0, an address to open it at from here). */
+     * 0.0.0.0 and ::1 for ::, an address to open it at from here). */
     if (!h->where.loopback)
         vram__log(VRAM__LOG_WARN, "the dashboard listens on %s%s%s port %u%s: anyone who can reach it can "
                   "read the devices and jobs (changes still need the token)", v6 ? "[" : "", h->where.host,
-                  v6 ? "]" : "", h->where.port,
-                  !strcmp(h->where.host, "0.0.0.0") || !strcmp(h->where.host, "::") ? " (every address)" : "");
+                  v6 ? "]" : "", h->where.port, every ? " (every address)" : "");
     *out = h;
     return 0;
 }

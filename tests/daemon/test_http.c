@@ -222,6 +222,29 @@ TEST(port_zero_picks_a_free_port)
     vram__http_stop(NULL);
 }
 
+/* Bound to every address, the URL said is one to open it at from here. */
+TEST(every_address_url_names_loopback)
+{
+    static const struct { const char *bind, *url_host; } cases[] = {
+        { "*:0", "127.0.0.1" },
+        { "[::]:0", "[::1]" },
+    };
+    for (size_t i = 0; i < VRAM__ARRAY_LEN(cases); i++) {
+        vram__http_provider p = provider();
+        vram__http *h = NULL;
+        int rc = vram__http_start(cases[i].bind, TOKEN, &p, &h);
+        if (rc && strchr(cases[i].bind, '[')) {
+            printf("# no IPv6 here: %s\n", vram_last_error());
+            continue;
+        }
+        CHECK_OK(rc);
+        char want[96];
+        snprintf(want, sizeof(want), "http://%s:%u/", cases[i].url_host, vram__http_port(h));
+        CHECK_STR_EQ(vram__http_url(h), want);
+        vram__http_stop(h);
+    }
+}
+
 /* ---- reading ------------------------------------------------------------------- */
 
 TEST(page_is_served_from_memory_with_safe_headers)
