@@ -981,8 +981,9 @@ int vram__http_start(const char *addr_port, const char *token, const vram__http_
      * 0.0.0.0 and ::1 for ::, an address to open it at from here). */
     if (!h->where.loopback)
         vram__log(VRAM__LOG_WARN, "the dashboard listens on %s%s%s port %u%s: anyone who can reach it can "
-                  "read the devices and jobs (changes still need the token)", v6 ? "[" : "", h->where.host,
-                  v6 ? "]" : "", h->where.port, every ? " (every address)" : "");
+                  "read the devices and jobs; changes need the token, which a page on another machine sends "
+                  "unencrypted with every request (reach it through an SSH tunnel instead)", v6 ? "[" : "",
+                  h->where.host, v6 ? "]" : "", h->where.port, every ? " (every address)" : "");
     *out = h;
     return 0;
 }

@@ -72,11 +72,13 @@ else
     echo "skip - $file/one_user_cannot_take_every_connection: needs root (a second uid to connect as)"
 fi
 # A dashboard open to the network says where it listens: every address,
-# not the 127.0.0.1 its URL names to open it from here.
+# not the 127.0.0.1 its URL names to open it from here; and that the token
+# a page sends it from elsewhere crosses the network as plain text.
 VRAM_SOCKET=$tmp/open.sock VRAM_DB=$tmp/open.db VRAM_TOKEN_FILE=$tmp/open.token VRAM_HTTP=0.0.0.0:0 "$VRAM" serve >"$tmp/open.log" 2>&1 &
 open_daemon=$!
 if wait_for "$tmp/open.log" 'dashboard http' 10 &&
-    grep -Eq 'listens on 0\.0\.0\.0 port [0-9]+ \(every address\)' "$tmp/open.log"; then
+    grep -Eq 'listens on 0\.0\.0\.0 port [0-9]+ \(every address\)' "$tmp/open.log" &&
+    grep -q 'unencrypted' "$tmp/open.log"; then
     ok exposed_dashboard_named_as_bound
 else
     not_ok exposed_dashboard_named_as_bound "$(cat "$tmp/open.log")"
