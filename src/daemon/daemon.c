@@ -230,6 +230,26 @@ static int private_queue(vramd *d)
     return 0;
 }
 
+/* The dashboard where --http says.  The default port taken by another
+ * program (any local user can take a port first) does not keep vramd from
+ * starting: it serves on a free one beside it, saying so.  A port given is
+ * one the user asked for, and its being taken is the error. */
+static int start_dashboard(vramd *d, const vram_options *o, const vram__http_provider *p)
+{
+    const char *where = vram_options_get(o, "http");
+    int rc = vram__http_start(where, d->token, p, &d->http);
+    if (rc != VRAM_EBUSY || o->from[VRAM__OPT_HTTP] != VRAM__FROM_DEFAULT)
+        return rc;
+    char instead[300];
+    const char *colon = strrchr(where, ':');
+    snprintf(instead, sizeof(instead), "%.*s:0", colon ? (int)(colon - where) : 0, where);
+    if ((rc = vram__http_start(instead, d->token, p, &d->http)))
+        return rc;
+    vram__log(VRAM__LOG_WARN, "vramd: the dashboard's port, %s, is in use by another program; it is on a "
+              "free one instead: %s (--http ADDR:PORT chooses one)", where, vram__http_url(d->http));
+    return 0;
+}
+
 /* The socket first: a second daemon is refused before it touches anything. */
 static int open_all(vramd *d)
 {
@@ -259,8 +279,7 @@ static int open_all(vramd *d)
     vramd_provider(d, &p);
     /* The file once the port is ours: a daemon that cannot listen (another
      * has the port) leaves that one's token where its readers look. */
-    if ((rc = vram__http_start(vram_options_get(o, "http"), d->token, &p, &d->http)) ||
-        (rc = vram__token_write(token_path, d->token)))
+    if ((rc = start_dashboard(d, o, &p)) || (rc = vram__token_write(token_path, d->token)))
         return rc;
     pthread_mutex_lock(&d->lock);
     rc = vramd_jobs_recover(d);
