@@ -310,29 +310,39 @@ static void job_pids(pid_t leader, pid_t **out, size_t *n)
         tree_pids(leader, out, n);
 }
 
-int vram__contain_usage(vram_ctx *ctx, pid_t leader, uint64_t *bytes_out)
+int vram__contain_usage_by_device(vram_ctx *ctx, pid_t leader, uint64_t *per_dev, unsigned cap,
+                                  unsigned *ndev_out)
 {
-    *bytes_out = 0;
+    memset(per_dev, 0, cap * sizeof(*per_dev));
     pid_t *pids;
     size_t n;
     job_pids(leader, &pids, &n);
-    unsigned ndev;
+    unsigned ndev = 0;
     int rc = vram_device_count(ctx, &ndev);
-    uint64_t total = 0;
     for (unsigned dev = 0; dev < ndev && !rc; dev++) {
         vram_device_snapshot d;
         rc = vram__snapshot_device(ctx, dev, true, &d);
         if (!rc && d.procs_status)
             rc = d.procs_status;
-        for (size_t i = 0; !rc && i < d.nprocs; i++)
+        for (size_t i = 0; !rc && dev < cap && i < d.nprocs; i++)
             for (size_t j = 0; j < n; j++)
                 if ((pid_t)d.procs[i].pid == pids[j])
-                    total += d.procs[i].used_bytes;
+                    per_dev[dev] += d.procs[i].used_bytes;
         free(d.procs);
     }
     free(pids);
-    if (!rc)
-        *bytes_out = total;
+    *ndev_out = ndev;
+    return rc;
+}
+
+int vram__contain_usage(vram_ctx *ctx, pid_t leader, uint64_t *bytes_out)
+{
+    uint64_t per_dev[VRAM_MAX_DEVICES];
+    unsigned ndev;
+    *bytes_out = 0;
+    int rc = vram__contain_usage_by_device(ctx, leader, per_dev, VRAM_MAX_DEVICES, &ndev);
+    for (unsigned dev = 0; !rc && dev < ndev && dev < VRAM_MAX_DEVICES; dev++)
+        *bytes_out += per_dev[dev];
     return rc;
 }
 

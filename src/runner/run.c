@@ -658,6 +658,7 @@ typedef struct watched {
                                        device's): soon after the context, an upper bound of it */
     uint64_t ctx_bytes;             /* the context as the shim measured it; 0: not */
     uint64_t baseline;              /* the device's used bytes at the start; UINT64_MAX: unknown */
+    uint64_t elsewhere_said;        /* devices (bit i: device i) it was said to use past its lease's */
 } watched;
 
 /* How far the job says it is, from the last progress bar on its stderr:
@@ -708,6 +709,31 @@ static bool device_fallback(const run *r, const attempt *a, uint64_t baseline, u
     return true;
 }
 
+/* A job is given its one GPU as CUDA's device 0 (CUDA_VISIBLE_DEVICES); a
+ * command that chooses its GPU itself may run on another, one other jobs
+ * were admitted to and that its lease is not on.  Said once a device, with
+ * what it holds there (its budget still counts what the shim sees). */
+static void check_elsewhere(run *r, const attempt *a, watched *w)
+{
+    uint64_t per_dev[VRAM_MAX_DEVICES];
+    unsigned ndev;
+    if (a->device < 0 || vram__contain_usage_by_device(r->ctx, w->child.pid, per_dev, VRAM_MAX_DEVICES, &ndev)) {
+        vram__clear_error();
+        return;
+    }
+    _Static_assert(VRAM_MAX_DEVICES <= 64, "elsewhere_said has a bit a device");
+    for (unsigned dev = 0; dev < ndev && dev < VRAM_MAX_DEVICES; dev++) {
+        if (dev == (unsigned)a->device || !per_dev[dev] || (w->elsewhere_said >> dev & 1))
+            continue;
+        w->elsewhere_said |= 1ull << dev;
+        char held[32];
+        vram_size_format(per_dev[dev], held, sizeof(held));
+        say(r, "attempt %u: its processes hold %s on GPU %u, where it has no lease (its lease is on GPU %d, "
+            "given to it as CUDA device 0): does the command choose its GPU itself (CUDA_VISIBLE_DEVICES)?",
+            a->number, held, dev, a->device);
+    }
+}
+
 /* The job's device bytes now: the shim's count when it enforces (exact, and
  * where NVML gives no per-process numbers), else NVML's. */
 static bool sample_usage(run *r, watched *w, uint64_t *bytes)
@@ -744,6 +770,7 @@ static void watch(run *r, attempt *a, watched *w)
     uint64_t t0 = vram__now_ms(), next_sample = t0 + r->interval_ms, term_at = 0, left_at = 0, idle_since = 0;
     uint64_t next_progress = t0;
     uint64_t next_usage = t0;
+    uint64_t next_elsewhere = t0 + r->interval_ms;
     double last_progress = -1;
     uint64_t baseline = w->baseline;   /* the device's use just before the start */
     bool exit_seen = false;
@@ -787,6 +814,10 @@ static void watch(run *r, attempt *a, watched *w)
             if (p >= 0 && p != last_progress)
                 vram__admit_progress(&r->ad, p);
             last_progress = p;
+        }
+        if (now >= next_elsewhere) {
+            next_elsewhere = now + (r->interval_ms > 1000 ? r->interval_ms : 1000);
+            check_elsewhere(r, a, w);
         }
         uint64_t bytes = 0;
         bool sampled = sample_usage(r, w, &bytes);

@@ -70,6 +70,10 @@ int vram__contain_make(void);
 void vram__contain_started(pid_t leader, bool in_made);
 /* The GPU memory every process of the job holds, over every device. */
 int vram__contain_usage(vram_ctx *ctx, pid_t leader, uint64_t *bytes_out);
+/* The same, device by device: per_dev[i] for device i, of the first cap;
+ * *ndev_out is how many devices there are. */
+int vram__contain_usage_by_device(vram_ctx *ctx, pid_t leader, uint64_t *per_dev, unsigned cap,
+                                  unsigned *ndev_out);
 /* Whether any process of the job whose command is `leader` lives. */
 bool vram__contain_alive(pid_t leader);
 /* Sends sig to every process of the job; returns how many took it. */

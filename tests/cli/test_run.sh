@@ -147,4 +147,15 @@ kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null
 pkill -P "$quick" 2>/dev/null; wait "$quick" 2>/dev/null
 if [ "$(head -1 "$tmp/order")" = "run ended 0" ]; then ok end_noticed_before_the_next_sample
 else not_ok end_noticed_before_the_next_sample "$(cat "$tmp/order" "$tmp/quick.out")"; fi
+
+# A command that chooses its GPU itself and holds memory on one its lease is
+# not on is told so, once, naming both; one on its own GPU is not.
+mkdir -p "$tmp/two"
+expect elsewhere_said 0 'attempt 1: its processes hold 1\.0 GiB on GPU 1, where it has no lease \(its lease is on GPU 0' -- \
+    env VRAM_SIM="A:24GiB,B:24GiB" VRAM_SIM_STATE="$tmp/two" "$VRAM" run --vram 2GiB --device 0 -- \
+    env VRAM_DEVICE=1 "$alloc" hold 1GiB 1500
+expect_lines elsewhere_said_once 'where it has no lease' 1
+expect own_gpu_not_said 0 'finished \(peak 1\.0 GiB\)' -- \
+    env VRAM_SIM="A:24GiB,B:24GiB" VRAM_SIM_STATE="$tmp/two" "$VRAM" run --vram 2GiB --device 1 -- "$alloc" hold 1GiB 1500
+expect_lines own_gpu_nothing_elsewhere 'where it has no lease' 0
 finish
