@@ -430,19 +430,51 @@ int vram__template_args_need_model(void)
                       "plan's settings as the pipeline's own flags, from the profile's [args]");
 }
 
+/* The names a command's {key}s may take their values from, in a hash set:
+ * a check is linear in the command and the settings, however many of each
+ * a request of 64 KiB holds. */
+typedef struct known_keys {
+    const char **slot;              /* NULL: empty; a power of two of them */
+    size_t mask;
+} known_keys;
+
+static size_t key_hash(const char *key, size_t len)
+{
+    size_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)key[i]) * 16777619u;
+    return h;
+}
+
+static const char **key_slot(const known_keys *k, const char *key, size_t len)
+{
+    size_t i = key_hash(key, len) & k->mask;
+    while (k->slot[i] && (strlen(k->slot[i]) != len || strncmp(k->slot[i], key, len)))
+        i = (i + 1) & k->mask;
+    return &k->slot[i];
+}
+
+static int known_keys_make(known_keys *k, const char *const *keys, size_t nkeys, const vram_ladder *l)
+{
+    size_t nrung = l && l->n ? l->rung[0].nkv : 0, cap = 16;
+    while (cap < 2 * (nkeys + nrung))
+        cap *= 2;
+    k->mask = cap - 1;
+    if (!(k->slot = calloc(cap, sizeof(*k->slot))))
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    for (size_t i = 0; i < nkeys + nrung; i++) {
+        const char *key = i < nkeys ? keys[i] : l->kv[l->rung[0].kv_at + (i - nkeys)].key;
+        *key_slot(k, key, strlen(key)) = key;
+    }
+    return 0;
+}
+
 /* Whether key (len bytes) is a setting's, the first rung's, or (planned)
  * one of the keys every plan gives a value. */
-static bool command_key_known(const char *key, size_t len, const char *const *keys, size_t nkeys,
-                              const vram_ladder *l, bool planned)
+static bool command_key_known(const known_keys *k, const char *key, size_t len, bool planned)
 {
-    for (size_t i = 0; i < nkeys; i++)
-        if (strlen(keys[i]) == len && !strncmp(keys[i], key, len))
-            return true;
-    for (size_t i = 0; l && l->n && i < l->rung[0].nkv; i++) {
-        const char *k = l->kv[l->rung[0].kv_at + i].key;
-        if (strlen(k) == len && !strncmp(k, key, len))
-            return true;
-    }
+    if (*key_slot(k, key, len))
+        return true;
     char name[32];
     if (!planned || len >= sizeof(name))
         return false;
@@ -451,38 +483,46 @@ static bool command_key_known(const char *key, size_t len, const char *const *ke
     return plan__key_find(name) >= 0;
 }
 
+/* VRAM_EINVAL naming key, and the keys it could have been: the plan's, the
+ * settings, the first rung's (as the expansion at the start names them). */
+static int command_key_unknown(const char *key, size_t len, const char *const *keys, size_t nkeys,
+                               const vram_ladder *l, bool planned)
+{
+    size_t nplan = planned ? PLAN_NKEYS : 0, nrung = l && l->n ? l->rung[0].nkv : 0;
+    size_t n = nplan + nkeys + nrung;
+    vram_kv *kv = calloc(n + 1, sizeof(*kv));
+    if (!kv)
+        return vram__fail(VRAM_ENOMEM, "out of host memory");
+    for (size_t i = 0; i < nplan; i++)
+        vram__strlcpy(kv[i].key, plan__key_name((int)i), sizeof(kv[i].key));
+    for (size_t i = 0; i < nkeys; i++)
+        vram__strlcpy(kv[nplan + i].key, keys[i], sizeof(kv[0].key));
+    for (size_t i = 0; i < nrung; i++)
+        kv[nplan + nkeys + i] = l->kv[l->rung[0].kv_at + i];
+    int rc = vram__template_unknown(key, len, kv, n);
+    free(kv);
+    return rc;
+}
+
 int vram__template_check_command(char *const *argv, const char *const *keys, size_t nkeys,
                                  const vram_ladder *l, bool planned)
 {
+    known_keys k;
+    int rc = known_keys_make(&k, keys, nkeys, l);
     vram__template_token t;
-    for (size_t a = 0; argv && argv[a]; a++)
-        for (const char *p = argv[a]; *p;) {
+    for (size_t a = 0; !rc && argv && argv[a]; a++)
+        for (const char *p = argv[a]; !rc && *p;) {
             p = vram__template_next(p, &t);
             if (!t.key)
                 continue;
             bool args = t.len == 4 && !strncmp(t.text, "args", 4);
             if (args && !planned)
-                return vram__template_args_need_model();
-            if (args || command_key_known(t.text, t.len, keys, nkeys, l, planned))
-                continue;
-            /* Named as the expansion at the start would name it: the
-             * plan's keys, the settings, the rung's. */
-            size_t nplan = planned ? PLAN_NKEYS : 0, nrung = l && l->n ? l->rung[0].nkv : 0;
-            size_t n = nplan + nkeys + nrung;
-            vram_kv *kv = calloc(n + 1, sizeof(*kv));
-            if (!kv)
-                return vram__fail(VRAM_ENOMEM, "out of host memory");
-            for (size_t i = 0; i < nplan; i++)
-                vram__strlcpy(kv[i].key, plan__key_name((int)i), sizeof(kv[i].key));
-            for (size_t i = 0; i < nkeys; i++)
-                vram__strlcpy(kv[nplan + i].key, keys[i], sizeof(kv[0].key));
-            for (size_t i = 0; i < nrung; i++)
-                kv[nplan + nkeys + i] = l->kv[l->rung[0].kv_at + i];
-            int rc = vram__template_unknown(t.text, t.len, kv, n);
-            free(kv);
-            return rc;
+                rc = vram__template_args_need_model();
+            else if (!args && !command_key_known(&k, t.text, t.len, planned))
+                rc = command_key_unknown(t.text, t.len, keys, nkeys, l, planned);
         }
-    return 0;
+    free(k.slot);
+    return rc;
 }
 
 int vram_template_expand(const char *text, const vram_kv *kv, size_t n, char **out)

@@ -140,6 +140,17 @@ TEST(a_command_names_the_key_it_lacks)
     CHECK_ERR(vram__template_check_command(bogus, keys, 1, NULL, true), VRAM_EINVAL);
     CHECK_CONTAINS(vram_last_error(), "'{bogus}' in the command has no value (known: {resolution}, {width}");
     CHECK_CONTAINS(vram_last_error(), "{tier}, {resolution};");   /* the plan's, then the settings */
+    /* Many settings (a request of 64 KiB holds thousands): each found. */
+    static char names[5000][8];
+    static const char *many[5000];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(names[i], sizeof(names[i]), "k%d", i);
+        many[i] = names[i];
+    }
+    char *all[] = { "gen", "{k0}{k4999}{k2500}", "--x={k17}", NULL }, *past[] = { "gen", "{k5000}", NULL };
+    CHECK_OK(vram__template_check_command(all, many, 5000, NULL, false));
+    CHECK_ERR(vram__template_check_command(past, many, 5000, NULL, false), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "'{k5000}' in the command has no value (known: {k0}, {k1}");
     vram_ladder_free(l);
 }
 
