@@ -296,6 +296,10 @@ int plan__estimate_mode(const vram_profile *p, const plan_params *x, int mode, p
             continue;
         double act = plan__stage_activation(p, x, s);
         double w = stage_weights(p, x, s, mode);
+        /* A stage whose bytes are not a number must not drop out of the
+         * comparison below (NaN is never larger), leaving a smaller peak. */
+        if (!(w + act < PLAN_MAX_FIGURE))
+            return overflow(p, x);
         if (w + act > best) {
             best = w + act;
             out->weights = w;

@@ -109,7 +109,9 @@ static int parse_real(const char *key, const char *v, double min, double max, do
         return vram__fail(VRAM_EINVAL, "%s '%s' cannot be negative", key, v);
     errno = 0;
     double d = strtod(v, &end);
-    if (!(isdigit((unsigned char)*v) || *v == '.') || *end || !isfinite(d))
+    /* strtod takes hex too ("0x10" would be 16): decimal only. */
+    if (!(isdigit((unsigned char)*v) || *v == '.') || *end || !isfinite(d) ||
+        strspn(v, "0123456789.eE+-") < strlen(v))
         return vram__fail(VRAM_EINVAL, "%s '%s' is not a number", key, v);
     if (d > max)
         return vram__fail(VRAM_EINVAL, "%s '%s' is absurd: at most %g", key, v, max);

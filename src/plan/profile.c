@@ -148,13 +148,27 @@ static bool parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* strtod held to the decimal grammar of sizes: digits, a point, an
+ * exponent.  strtod alone also takes hex ("0x10"), "inf" and "nan"; those
+ * leave *end at v, as no number does. */
+static double decimal(const char *v, char **end)
+{
+    double d = strtod(v, end);
+    if (strspn(v, "0123456789.eE+-") < (size_t)(*end - v))
+        *end = (char *)v;
+    return d;
+}
+
 /* A number with an optional size unit ("110KiB", "0.25", "1.5e3B"): bytes,
- * fractions allowed (coefficients per token can be under a byte). */
+ * fractions allowed (coefficients per token can be under a byte).  The
+ * bytes must be finite after the unit too: 1e300TiB is infinity, and an
+ * infinite coefficient times an input of zero is NaN, which the estimate
+ * would read as no bytes at all. */
 static int parse_amount(reader *r, const char *key, const char *v, double *out)
 {
     char *end;
     errno = 0;
-    double d = strtod(v, &end);
+    double d = decimal(v, &end);
     if (end == v || !isfinite(d) || d < 0 || *v == '-' || *v == '+')
         return fail_at(r, r->line, "%s: '%s' is not a non-negative number of bytes", key, v);
     while (*end == ' ')
@@ -167,6 +181,8 @@ static int parse_amount(reader *r, const char *key, const char *v, double *out)
             return fail_at(r, r->line, "%s: '%s' has an unknown unit '%s' (use B, KiB, MiB, GiB, "
                            "KB, MB, GB)", key, v, end);
         d *= (double)factor;
+        if (!isfinite(d))
+            return fail_at(r, r->line, "%s: '%s' is too large: not a finite number of bytes", key, v);
     }
     *out = d;
     return 0;
@@ -177,7 +193,7 @@ static int parse_number(reader *r, const char *key, const char *v, double min, d
                         double *out)
 {
     char *end;
-    double d = strtod(v, &end);
+    double d = decimal(v, &end);
     if (end == v || *end || !isfinite(d))
         return fail_at(r, r->line, "%s: '%s' is not a number", key, v);
     if (d < min || d > max)
@@ -205,7 +221,7 @@ static int parse_percent(reader *r, const char *key, const char *v, double *out)
 static int parse_count(reader *r, const char *key, const char *v, double *out)
 {
     char *end;
-    double d = strtod(v, &end);
+    double d = decimal(v, &end);
     double mult = 1;
     if (end != v && *end && !end[1]) {
         switch (*end) {
@@ -525,6 +541,8 @@ static int on_component(reader *r, const char *k, const char *v)
         double d;
         if (parse_number(r, k, v, 1, 10000, &d))
             return r->rc;
+        if (d != floor(d))          /* 2.9 blocks would silently be 2: not streamed */
+            return fail_at(r, r->line, "blocks: '%s' is not a whole number", v);
         c->blocks = (unsigned)d;
         return 0;
     }

@@ -267,6 +267,21 @@ TEST(overflow_is_refused_never_wrapped)
     vram_profile_free(p);
 }
 
+/* A stage whose bytes are NaN (an infinite coefficient times an input of
+ * zero) must refuse the estimate, not drop out of it: the peak would be
+ * another stage's, and a plan would fit where it cannot. */
+TEST(a_stage_that_is_not_a_number_is_refused_not_skipped)
+{
+    vram_profile *p;
+    CHECK_OK(plan__profile_parse("tiny.ini", tiny, strlen(tiny), &p));
+    vram_estimate e;
+    CHECK_OK(vram_estimate_run(p, NULL, 0, 0, &e));
+    p->stage[0].act[PLAN_F_AUDIO] = INFINITY;   /* audio=0: inf * 0 */
+    CHECK_ERR(vram_estimate_run(p, NULL, 0, 0, &e), VRAM_ERANGE);
+    CHECK_EQ(e.peak_bytes, 0);
+    vram_profile_free(p);
+}
+
 TEST(estimate_json_and_text)
 {
     vram_profile *p = load_shipped("latentsync");

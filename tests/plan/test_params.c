@@ -89,6 +89,8 @@ TEST(frames_duration_and_the_4n_plus_1_rule)
     CHECK_ERR(SET(p, &x, "duration=-3"), VRAM_EINVAL);
     CHECK_ERR(SET(p, &x, "duration=0"), VRAM_EINVAL);
     CHECK_ERR(SET(p, &x, "fps=0"), VRAM_EINVAL);
+    CHECK_ERR(SET(p, &x, "fps=0x10"), VRAM_EINVAL);       /* strtod would take it as 16 */
+    CHECK_CONTAINS(vram_last_error(), "fps '0x10' is not a number");
     vram_profile_free(p);
 }
 

@@ -170,6 +170,13 @@ TEST(mistakes_are_reported_at_their_line)
           "'../etc' is not a Hugging Face model id" },
         { "source = tests\n", "source = tests\nhf_id = a/b/c\n", ":6:", "not a Hugging Face model id" },
         { "steps = 10", "steps = 1000000000", ":10:", "absurd" },
+        /* Finite before the unit, infinite after: an infinite coefficient
+         * times an input of zero is NaN, which no comparison sees. */
+        { "act = 1MiB", "act = 1e300TiB", ":35:", "not a finite number of bytes" },
+        { "bandwidth = 10GB", "bandwidth = 0x10GB", ":24:", "not a non-negative number of bytes" },
+        { "time_per_token = 1e-6", "time_per_token = 0x1p-20", ":37:", "is not a number" },
+        { "params = 1B", "params = infB", ":27:", "not a parameter count" },
+        { "blocks = 10", "blocks = 2.9", ":31:", "'2.9' is not a whole number" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *text = edited(cases[i].from, cases[i].to);
