@@ -374,6 +374,12 @@ int vram_calibrate(const vram_profile *p, const vram_measurement *rows, size_t n
     vram__strlcpy(c->source, p->path, sizeof(c->source));
     int rc = 0, measured = 0;
     for (size_t i = 0; i < nrows && !rc; i++) {
+        double s = rows[i].seconds;
+        if (s > 0 && !(s >= PLAN_MIN_RUN_S && s <= PLAN_MAX_RUN_S)) {
+            rc = vram__fail(VRAM_EINVAL, "row %zu: %g seconds is not a run's time (1 ms to a year)",
+                            i + 1, s);
+            break;
+        }
         rc = resolve_row(p, &rows[i], i, &c->rows[i].x);
         c->rows[i].peak = (double)rows[i].peak_bytes;
         c->rows[i].seconds = rows[i].seconds > 0 ? rows[i].seconds : 0;

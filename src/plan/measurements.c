@@ -144,6 +144,9 @@ static int row(csv_table *t, char *line, int lineno)
             if (*end || !(s > 0) || !isfinite(s))
                 return vram__fail(VRAM_EPARSE, "%s:%d: seconds: '%s' is not a positive number",
                                   t->path, lineno, f[i]);
+            if (s < PLAN_MIN_RUN_S || s > PLAN_MAX_RUN_S)
+                return vram__fail(VRAM_EPARSE, "%s:%d: seconds: '%s' is not a run's time "
+                                  "(1 ms to a year)", t->path, lineno, f[i]);
             m->seconds = s;
         } else if (vram_size_parse(f[i], &m->peak_bytes)) {
             return field_error(t, lineno, t->name[i]);

@@ -36,6 +36,11 @@
 #define PLAN_MAX_LORA 64u
 #define PLAN_MAX_FPS 240.0
 #define PLAN_MAX_AUDIO_S 86400.0
+/* A measured run's seconds, for calibration: the fit weighs rows by
+ * 1/seconds^2, which overflows to infinity (and the multipliers to NaN)
+ * for times near 1e-154 and vanishes for times near 1e154. */
+#define PLAN_MIN_RUN_S 1e-3            /* the messages say "1 ms to a year" */
+#define PLAN_MAX_RUN_S (86400.0 * 365)
 
 /* ---- settings ------------------------------------------------------------ */
 

@@ -128,6 +128,9 @@ TEST(rows_are_checked)
     CHECK_ERR(vram_calibrate(p, &none, 1, &c), VRAM_EINVAL);
     CHECK_CONTAINS(vram_last_error(), "no row has a peak or a time");
     CHECK_ERR(vram_calibrate(p, NULL, 0, &c), VRAM_EINVAL);
+    vram_measurement instant = { NULL, 0, VRAM__GiB, 1e-300 };
+    CHECK_ERR(vram_calibrate(p, &instant, 1, &c), VRAM_EINVAL);
+    CHECK_CONTAINS(vram_last_error(), "row 1: 1e-300 seconds is not a run's time");
     vram_profile_free(p);
 }
 
@@ -160,6 +163,9 @@ TEST(the_csv_reader_reports_file_and_line)
         { "resolution,peak\n1280y720,12GiB\n", "bad.csv:2: settings: resolution '1280y720'" },
         { "frames,duration,peak\n81,5,12GiB\n", "bad.csv:2: settings:" },
         { "resolution,seconds\n512px,-3\n", "bad.csv:2: seconds: '-3'" },
+        /* The fit weighs rows by 1/seconds^2: infinite here, NaN multipliers. */
+        { "resolution,seconds\n512px,1e-300\n", "bad.csv:2: seconds: '1e-300' is not a run's time" },
+        { "resolution,seconds\n512px,1e308\n", "bad.csv:2: seconds: '1e308' is not a run's time" },
         { "# only a comment\n", "bad.csv: no measurements" },
         { "resolution,peak\n\"512px,12GiB\n", "an unclosed quote" },
     };
