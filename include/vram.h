@@ -1216,7 +1216,8 @@ typedef struct vram_sim_result {
  * asked again at every end.  `policy` is a VRAM_SIM_*; window 0 is the
  * default backfill window.  No thread, no sleep: 100,000 tasks take
  * seconds.  VRAM_EINVAL (bad task or policy), VRAM_ENOFIT (a task larger
- * than the capacity), VRAM_ENOMEM. */
+ * than the capacity), VRAM_ERANGE (durations and expected times adding up
+ * past 584 years, 2^64 ns), VRAM_ENOMEM. */
 VRAM_API int vram_sched_simulate(const vram_sim_task *tasks, size_t n, uint64_t capacity_bytes,
                                  int policy, unsigned window, vram_sim_result *out);
 

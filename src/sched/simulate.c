@@ -68,11 +68,20 @@ static int check(const vram_sim_task *t, size_t n, uint64_t capacity, int policy
     if (policy < VRAM_SIM_BACKFILL || policy > VRAM_SIM_ONE_AT_A_TIME)
         return vram__fail(VRAM_EINVAL, "policy %d: give VRAM_SIM_BACKFILL, _NO_BACKFILL or "
                           "_ONE_AT_A_TIME", policy);
+    /* Virtual time is in nanoseconds: the makespan is at most the sum of
+     * the durations, and an expected end is now plus an expected_ms.  Past
+     * 2^64 ns (584 years) they would wrap into a makespan under the bound. */
+    const uint64_t max_ms = UINT64_MAX / 1000000u;
+    uint64_t total_ms = 0;
     for (size_t i = 0; i < n; i++) {
         if (!t[i].bytes || !t[i].duration_ms)
             return vram__fail(VRAM_EINVAL, "task %zu: give bytes and a duration above 0", i);
         if (t[i].bytes > capacity)
             return vram__fail(VRAM_ENOFIT, "task %zu needs more than the capacity", i);
+        if (t[i].duration_ms > max_ms - total_ms || t[i].expected_ms > max_ms - total_ms - t[i].duration_ms)
+            return vram__fail(VRAM_ERANGE, "task %zu: the trace's durations add up to more than "
+                              "584 years (2^64 ns of virtual time)", i);
+        total_ms += t[i].duration_ms + t[i].expected_ms;
     }
     return 0;
 }

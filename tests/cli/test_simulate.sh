@@ -67,6 +67,10 @@ printf 'frame 1 1GiB 1s color=red\n' >"$tmp/bad.trace"
 expect bad_key 2 "unknown key 'color'" -- "$VRAM" simulate "$tmp/bad.trace"
 printf 'huge 1 30GiB 1s\n' >"$tmp/bad.trace"
 expect too_big 3 "needs 30\.0 GiB, more than any device can take: the largest, GPU 0 \(Simulated GPU\), has 24\.0 GiB in total" -- "$VRAM" simulate "$tmp/bad.trace"
+# A thousand year-long tasks: 2^64 virtual nanoseconds wrapped into a
+# makespan under the lower bound; refused instead.
+printf 'year 1000 20GiB 8760h\n' >"$tmp/bad.trace"
+expect years_refused 2 "the trace's durations add up to more than 584 years" -- "$VRAM" simulate --virtual "$tmp/bad.trace"
 "$VRAM" simulate --policy fast >"$tmp/out" 2>&1
 expect_lines one_line '.' 1
 expect help 0 'NAME COUNT SIZE DURATION' -- "$VRAM" simulate --help

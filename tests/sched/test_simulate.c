@@ -77,4 +77,16 @@ TEST(bad_traces_are_refused)
     CHECK_ERR(vram_sched_simulate(t, 1, CAP, 7, 0, &r), VRAM_EINVAL);
     CHECK_OK(vram_sched_simulate(t, 1, CAP, VRAM_SIM_BACKFILL, 0, &r));   /* unknown durations too */
     CHECK_EQ_U64(r.makespan_ms, 1000);
+    /* 1,000 tasks of a year each, one at a time: 1,000 years of virtual
+     * nanoseconds wrapped past 2^64 into a makespan under the bound. */
+    size_t n = 1000;
+    vram_sim_task *year = calloc(n, sizeof(*year));
+    CHECK(year != NULL);
+    for (size_t i = 0; i < n; i++)
+        year[i] = (vram_sim_task){ 20 * GiB, 31536000000ull, 0, 0 };
+    CHECK_ERR(vram_sched_simulate(year, n, CAP, VRAM_SIM_BACKFILL, 0, &r), VRAM_ERANGE);
+    CHECK_CONTAINS(vram_last_error(), "584 years");
+    CHECK_OK(vram_sched_simulate(year, 500, CAP, VRAM_SIM_BACKFILL, 0, &r));
+    CHECK(r.makespan_ms >= r.bound_ms);
+    free(year);
 }
