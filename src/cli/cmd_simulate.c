@@ -404,8 +404,10 @@ static int lower_bound(cli_args *a, const trace *t, bound *b, char *devices, siz
     size_t at = 0;
     for (unsigned i = 0; i < snap->ndevices; i++) {
         const vram_device_snapshot *d = &snap->devices[i];
-        double room = (double)(d->info.total_bytes - d->info.used_bytes - d->margin_bytes) /
-                      (double)(1ull << 30);
+        /* In doubles: a margin over what is free leaves nothing, where in
+         * uint64_t it wrapped to 16 EiB "to use". */
+        double room = ((double)d->info.total_bytes - (double)d->info.used_bytes -
+                       (double)d->margin_bytes) / (double)(1ull << 30);
         capacity += room > 0 ? room : 0;
         char total[32];
         at += (size_t)snprintf(devices + at, at < cap ? cap - at : 0, "%s%s %s (%.1f GiB to use)",
@@ -503,6 +505,11 @@ static int run_virtual(cli_args *a, const trace *t, const bound *b, const char *
     if (!v)
         return cli_fail(a, VRAM_ENOMEM, NULL);
     uint64_t capacity = (uint64_t)(b->capacity_gib * (double)(1ull << 30));
+    if (!capacity) {
+        free(v);
+        return cli_error(a, EXIT_NOFIT, "GPU 0 has no memory to use (its total less what is used "
+                         "and the --margin): no task fits");
+    }
     static const char *const names[3] = { "vram with backfill", "vram, no backfill", "FIFO, one at a time" };
     static const char *const keys[3] = { "vram", "fifo", "one_at_a_time" };
     vram_sim_result r[3];

@@ -71,6 +71,10 @@ expect too_big 3 "needs 30\.0 GiB, more than any device can take: the largest, G
 # makespan under the lower bound; refused instead.
 printf 'year 1000 20GiB 8760h\n' >"$tmp/bad.trace"
 expect years_refused 2 "the trace's durations add up to more than 584 years" -- "$VRAM" simulate --virtual "$tmp/bad.trace"
+# A margin over the card's memory leaves nothing: it wrapped to 16 EiB "to
+# use", and all 153 tasks ran at once on a 24 GiB card.
+expect margin_over_card 3 "GPU 0 has no memory to use" -- "$VRAM" simulate --virtual --margin 30GiB
+expect margin_all 3 "GPU 0 has no memory to use" -- "$VRAM" simulate --virtual --margin 100%
 "$VRAM" simulate --policy fast >"$tmp/out" 2>&1
 expect_lines one_line '.' 1
 expect help 0 'NAME COUNT SIZE DURATION' -- "$VRAM" simulate --help
