@@ -102,6 +102,10 @@ static int run(cli_args *a)
     int rc = parse_level(a, &level);
     if (rc || (cli_has(a, "max-time") && (rc = cli_duration_ms(a, "max-time", CLI_SECONDS, &max_ms))))
         return rc;
+    /* 0 is "no limit" to vram_optimize: asked for, it would drop the limit. */
+    if (cli_has(a, "max-time") && max_ms == 0)
+        return cli_error(a, EXIT_USAGE, "--max-time: '%s' is no time: give one such as 90s or 10m, "
+                         "or leave --max-time out for no limit", cli_get(a, "max-time"));
     if ((rc = cli_settings(a, &settings, &n)))
         return rc;
     if ((rc = cli_profile(a, &p)) || (rc = cli_budget(a, true, true, &ctx, &budget, &device)))

@@ -317,7 +317,7 @@ int vram_optimize(const vram_profile *p, const char *const *settings, size_t n, 
     static const char *const levels[] = { "basic", "balanced", "maximum" };
     /* The levers reach the memory: it was the time limit that nothing met. */
     if (max_seconds > 0 && out->after.peak_bytes <= budget_bytes)
-        return vram__fail(VRAM_ENOFIT, "nothing fits %s within %.0f s at level %s: plans that fit the memory "
+        return vram__fail(VRAM_ENOFIT, "nothing fits %s within %g s at level %s: plans that fit the memory "
                           "(down to a peak of %s) take longer than that%s",
                           plan__gib((double)budget_bytes, a, sizeof(a)), max_seconds, levels[level],
                           plan__gib((double)out->after.peak_bytes, b, sizeof(b)),

@@ -105,6 +105,11 @@ expect simulate_virtual_with_policy 2 "--policy is for the run with threads, not
 # A refusal names the limit that failed: here the time, not the memory.
 expect optimize_time_limit_named 3 "nothing fits 16.0 GiB within 10 s at level balanced: plans that fit the memory" -- \
     "$VRAM" optimize --model wan2.2-ti2v-5b --vram 16GiB --max-time 10s
+# --max-time 0 dropped the limit (0 is none to the library); 1ms said "within 0 s".
+expect optimize_max_time_zero 2 "^vram optimize: --max-time: '0' is no time" -- \
+    "$VRAM" optimize --model wan2.2-ti2v-5b --vram 16GiB --max-time 0
+expect optimize_max_time_1ms 3 "nothing fits 16.0 GiB within 0.001 s" -- \
+    "$VRAM" optimize --model wan2.2-ti2v-5b --vram 16GiB --max-time 1ms
 printf 'x 1 1GiB 1s cpu=yes\n' >"$tmp/cpu.trace"
 expect trace_cpu_takes_no_value 2 "cpu.trace:1: cpu takes no value \('cpu=yes'\): write the word cpu" -- \
     "$VRAM" simulate "$tmp/cpu.trace"
