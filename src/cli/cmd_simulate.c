@@ -172,6 +172,10 @@ static int parse_line(const cli_args *a, trace *t, unsigned line, char *text)
         return trace_error(a, t, line, "size '%s' is zero", w[2], NULL);
     if (vram_duration_parse(w[3], 1000, &ms))
         return trace_error(a, t, line, "duration '%s'", w[3], vram_last_error());
+    /* A task of no time makes a lower bound of 0 s: "infx" the bound. */
+    if (ms == 0)
+        return trace_error(a, t, line, "duration '%s' is under a millisecond: give one such as 2s", w[3],
+                           NULL);
     k->seconds = (double)ms / 1000.0;
     for (int i = 4; i < n; i++) {
         int rc = parse_option(a, t, line, k, w[i]);

@@ -71,6 +71,9 @@ expect too_big 3 "needs 30\.0 GiB, more than any device can take: the largest, G
 # makespan under the lower bound; refused instead.
 printf 'year 1000 20GiB 8760h\n' >"$tmp/bad.trace"
 expect years_refused 2 "the trace's durations add up to more than 584 years" -- "$VRAM" simulate --virtual "$tmp/bad.trace"
+# A task of no time made a lower bound of 0 s, and the makespan "infx" it.
+printf 'z 1 1GiB 0s\n' >"$tmp/bad.trace"
+expect zero_duration 2 "bad.trace:1: duration '0s' is under a millisecond" -- "$VRAM" simulate "$tmp/bad.trace"
 # A margin over the card's memory leaves nothing: it wrapped to 16 EiB "to
 # use", and all 153 tasks ran at once on a 24 GiB card.
 expect margin_over_card 3 "GPU 0 has no memory to use" -- "$VRAM" simulate --virtual --margin 30GiB
