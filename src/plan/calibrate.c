@@ -8,7 +8,8 @@
  * non-negative least squares on relative error; a term the profile leaves
  * at zero stays zero.  Memory is fitted per stage, on the rows whose peak
  * falls in that stage; time over all stages, one multiplier per input.
- * With fewer rows than terms to fit, one scale is fitted instead.  The
+ * With no more different rows than terms to fit, one scale is fitted
+ * instead (runs repeated at one setting are one row).  The
  * copy is the original text with the changed coefficients' lines rewritten
  * and a [calibration] section: comments and citations stay.
  */
@@ -67,8 +68,26 @@ static bool fit_scale(const double *t, const double *y, const double *w, int n, 
     return true;
 }
 
+/* Whether a (n rows, k columns) has more than `need` different rows.  Runs
+ * repeated at one setting are one row to the fit, however many: fitted as
+ * many, the columns they cannot tell apart were dropped to 0 (a profile
+ * whose activations no longer grew with resolution). */
+static bool distinct_rows_over(const double *a, int n, int k, int need)
+{
+    int seen[PLAN_NFEATURES + 1], nseen = 0;
+    for (int i = 0; i < n && nseen <= need; i++) {
+        bool same = false;
+        for (int s = 0; s < nseen && !same; s++)
+            same = !memcmp(&a[i * k], &a[seen[s] * k], sizeof(double) * (size_t)k);
+        if (!same)
+            seen[nseen++] = i;
+    }
+    return nseen > need;
+}
+
 /* Multipliers for the columns of a (n rows, k columns) that fit y: full
- * least squares with enough rows, else one common scale. */
+ * least squares with more different rows than columns in use, else one
+ * common scale. */
 static void fit_multipliers(const double *a, const double *y, const double *w, int n, int k,
                             double *mult, bool *fitted)
 {
@@ -84,7 +103,7 @@ static void fit_multipliers(const double *a, const double *y, const double *w, i
     *fitted = false;
     if (n == 0 || used == 0)
         return;
-    if (n > used && plan__nnls(a, y, w, n, k, mult) == 0) {
+    if (distinct_rows_over(a, n, k, used) && plan__nnls(a, y, w, n, k, mult) == 0) {
         *fitted = true;
         return;
     }

@@ -93,7 +93,7 @@ TEST(coefficients_are_recovered_from_runs)
     vram_profile_free(p);
 }
 
-TEST(few_rows_fit_one_scale)
+TEST(few_or_repeated_rows_fit_one_scale)
 {
     vram_profile *p, *real;
     CHECK_OK(vram_profile_load_file(write_file("tiny.ini", base), &p));
@@ -109,6 +109,21 @@ TEST(few_rows_fit_one_scale)
     double k_token = q->stage[0].act[PLAN_F_TOKEN] / p->stage[0].act[PLAN_F_TOKEN];
     CHECK_NEAR(k_fixed, k_token, 1e-6);
     CHECK(k_token > 1.0);
+    vram_calibration_free(c);
+    /* Ten runs at one setting are one row to the fit: least squares over
+     * them dropped the per-token term to 0 and put it all in the fixed one,
+     * so the copy's activations no longer grew with resolution. */
+    vram_measurement ten[10];
+    for (size_t i = 0; i < 10; i++)
+        ten[i] = m[0];
+    CHECK_OK(vram_calibrate(p, ten, 10, &c));
+    q = vram_calibration_profile(c);
+    k_fixed = q->stage[0].act[PLAN_F_FIXED] / p->stage[0].act[PLAN_F_FIXED];
+    k_token = q->stage[0].act[PLAN_F_TOKEN] / p->stage[0].act[PLAN_F_TOKEN];
+    CHECK_MSG(k_token > 0, "the per-token term was dropped (fixed x%g, per token x%g)", k_fixed, k_token);
+    CHECK_NEAR(k_fixed, k_token, 1e-6);
+    CHECK_NEAR(q->stage[0].time[PLAN_F_FIXED] / p->stage[0].time[PLAN_F_FIXED],
+               q->stage[0].time[PLAN_F_TOKEN] / p->stage[0].time[PLAN_F_TOKEN], 1e-6);
     vram_calibration_free(c);
     vram_profile_free(real);
     vram_profile_free(p);
