@@ -147,11 +147,13 @@ static int parse_line(const cli_args *a, trace *t, unsigned line, char *text)
         *hash = '\0';
     char *w[16];
     int n = 0;
-    for (char *save = NULL, *s = strtok_r(text, " \t\r\n", &save); s && n < 16;
-         s = strtok_r(NULL, " \t\r\n", &save))
+    char *save = NULL, *s = strtok_r(text, " \t\r\n", &save);
+    for (; s && n < 16; s = strtok_r(NULL, " \t\r\n", &save))
         w[n++] = s;
     if (n == 0)
         return 0;
+    if (s)                          /* past 16 words options were dropped unread */
+        return trace_error(a, t, line, "%s: more than 16 words on the line", w[0], NULL);
     if (n < 4)
         return trace_error(a, t, line, "'%s ...' needs NAME COUNT SIZE DURATION", w[0], NULL);
     if (t->n == MAX_KINDS)

@@ -71,6 +71,9 @@ expect too_big 3 "needs 30\.0 GiB, more than any device can take: the largest, G
 # makespan under the lower bound; refused instead.
 printf 'year 1000 20GiB 8760h\n' >"$tmp/bad.trace"
 expect years_refused 2 "the trace's durations add up to more than 584 years" -- "$VRAM" simulate --virtual "$tmp/bad.trace"
+# The 17th word on a line was dropped unread, whatever it said.
+printf 'x 2 4GiB 1s%s color=red\n' "$(printf ' priority=1%.0s' 1 2 3 4 5 6 7 8 9 10 11 12)" >"$tmp/bad.trace"
+expect seventeen_words 2 "bad.trace:1: x: more than 16 words on the line" -- "$VRAM" simulate --virtual "$tmp/bad.trace"
 # A task of no time made a lower bound of 0 s, and the makespan "infx" it.
 printf 'z 1 1GiB 0s\n' >"$tmp/bad.trace"
 expect zero_duration 2 "bad.trace:1: duration '0s' is under a millisecond" -- "$VRAM" simulate "$tmp/bad.trace"
