@@ -7,7 +7,8 @@
  * Owns the runner's side of enforcement and nothing else: the region's
  * layout is src/shim/region.h (shared with the shim, which libvram never
  * links), and run.c decides when to call what.  The region is a memfd:
- * owner-only, never a path in /tmp, handed down as an inherited descriptor.
+ * owner-only, never a path in /tmp, handed down as an inherited descriptor,
+ * sealed at its size (the job may write it, never shrink it under us).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -157,12 +158,15 @@ int vram__enforce_open(vram__enforce *e, const char *mode, uint64_t budget_bytes
     }
     if (!budget_bytes)
         return vram__fail(VRAM_EINVAL, "cannot enforce a budget of 0 bytes");
-    e->fd = memfd_create("vram-shim", MFD_CLOEXEC);
+    e->fd = memfd_create("vram-shim", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (e->fd < 0)
         return vram__fail(VRAM_EIO, "cannot make the job's shared count: memfd_create: %s", strerror(errno));
     fchmod(e->fd, 0600);
     void *p = MAP_FAILED;
+    /* Sealed at its size: the job holds the descriptor, and a region it
+     * truncated would kill this process with SIGBUS at its next read. */
     if (ftruncate(e->fd, (off_t)sizeof(vram_shim_region)) ||
+        fcntl(e->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) ||
         (p = mmap(NULL, sizeof(vram_shim_region), PROT_READ | PROT_WRITE, MAP_SHARED, e->fd, 0)) == MAP_FAILED) {
         rc = vram__fail(VRAM_EIO, "cannot map the job's shared count: %s", strerror(errno));
         close(e->fd);

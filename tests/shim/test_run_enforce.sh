@@ -115,6 +115,15 @@ fi
 expect no-cuda-silent 0 "" -- "$VRAM" run "${hard[@]}" --vram 3GiB -- "$prog/reach" nocuda
 if grep -q 'vram shim' "$tmp/out"; then not_ok no-cuda-no-shim-line "$(cat "$tmp/out")"; else ok no-cuda-no-shim-line; fi
 
+# The job holds the count's descriptor (VRAM_SHIM_FD) and may truncate it:
+# refused (the memfd is sealed at its size), so vram run reads its count
+# on (it died of SIGBUS at its next read, leaving the job
+# unwatched, unrecorded and its end unsaid).
+expect count-cannot-be-truncated 3 "attempt 1 failed with status 3" -- "$VRAM" run "${hard[@]}" --vram 1GiB -- \
+    sh -c 'truncate -s 0 /proc/self/fd/$VRAM_SHIM_FD && echo truncated; sleep 0.3; exit 3'
+if grep -q '^truncated$' "$tmp/out"; then not_ok count-stays-its-size "$(head -c 800 "$tmp/out")"
+else ok count-stays-its-size; fi
+
 expect bad-enforce 2 "--enforce: 'strict' is not hard, soft or off" -- "$VRAM" run --enforce strict --vram 1GiB -- true
 expect enforce-without-shim 2 "cannot enforce 'hard': VRAM_SHIM_LIBRARY=/nonexistent/libvram_shim.so: no such library" -- \
     env VRAM_SHIM_LIBRARY=/nonexistent/libvram_shim.so "$VRAM" run --enforce hard --vram 1GiB -- true
