@@ -210,6 +210,16 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
     if (null >= 0)
         dup2(null, STDIN_FILENO);
     bool logged = !files->as_submitter && vram_job_log_enter(files->log, 0) == 0;
+    /* A log beside the queue that is not the submitter's already (this
+     * job's, from a runner before) is an earlier queue's job's of this
+     * number (the queue made anew, its logs kept): emptied, never handed
+     * to them with another's output in it. */
+    struct stat st;
+    if (logged && files->end_by_fd && (fstat(STDOUT_FILENO, &st) != 0 || st.st_uid != who->uid) &&
+        ftruncate(STDOUT_FILENO, 0) != 0) {
+        dprintf(STDERR_FILENO, "vramd: cannot empty the job's log %s: %s\n", files->log, strerror(errno));
+        _exit(126);
+    }
     /* The gate becomes fd 3, kept across the exec; nothing else is. */
     if (gate != 3 ? dup2(gate, 3) != 3 : fcntl(3, F_SETFD, 0) != 0) {
         dprintf(STDERR_FILENO, "vramd: cannot hand the runner its gate: %s\n", strerror(errno));
