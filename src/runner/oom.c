@@ -14,6 +14,7 @@
  * out-of-memory followed by another failure is not what ended the program.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,7 +43,10 @@ static const char *read_amount(const char *p, const char *end, uint64_t *bytes)
     for (size_t i = 0; i < VRAM__ARRAY_LEN(units); i++) {
         size_t len = strlen(units[i].unit);
         if ((size_t)(end - p) >= len && !strncmp(p, units[i].unit, len)) {
-            *bytes = (uint64_t)(strtod(num, NULL) * units[i].factor + 0.5);
+            /* A program prints what it likes: past 2^64 is the most there
+             * is (a float cast out of range is undefined). */
+            double v = strtod(num, NULL) * units[i].factor + 0.5;
+            *bytes = v >= 18446744073709551616.0 ? UINT64_MAX : (uint64_t)v;
             return p + len;
         }
     }
@@ -138,7 +142,8 @@ static void read_integer(const char *p, const char *end, uint64_t *bytes)
     uint64_t v = 0;
     bool any = false;
     for (; p < end && isdigit((unsigned char)*p); p++) {
-        v = v * 10 + (uint64_t)(*p - '0');
+        unsigned digit = (unsigned)(*p - '0');
+        v = v > (UINT64_MAX - digit) / 10 ? UINT64_MAX : v * 10 + digit;
         any = true;
     }
     if (any)
@@ -159,8 +164,11 @@ static int parse_pytorch(const char *p, const char *end, const char *oom, vram_o
     fresh(r, VRAM_OOM_PYTORCH, "torch2");
     read_amount(oom, end, &r->tried_bytes);
     const char *gpu = after(oom, end, "GPU ");
-    if (gpu)
-        r->gpu = atoi(gpu);
+    if (gpu) {                      /* read within the line (atoi read on past its end) */
+        uint64_t n = UINT64_MAX;
+        read_integer(gpu, end, &n);
+        r->gpu = n <= INT_MAX ? (int)n : -1;
+    }
     amount_before(oom, end, "allowed;", &r->allowed_bytes);
     if (after(oom, end, "total capacity of") || after(oom, end, "total capacty of")) {
         amount_after(oom, end, "total capacity of", &r->total_bytes);

@@ -169,3 +169,22 @@ TEST(under_a_memory_fraction_allowed_is_read)
                    "total capacity of 14.75 GiB of which 1.06 GiB is free.", &r), 1);
     CHECK_EQ_U64(r.allowed_bytes, 0);
 }
+
+/* A job prints what it likes: amounts past 2^64 bytes (a number of 30
+ * digits, a "bare integer" of 25) read as the most there is, never as what
+ * a float cast out of range makes of them (undefined; 0 here), and a GPU
+ * number past int's range as no GPU. */
+TEST(amounts_out_of_range_saturate)
+{
+    vram_oom_report r;
+    CHECK_EQ(parse("onnxruntime: Failed to allocate memory for requested buffer of size "
+                   "1234567890123456789012345", &r), 1);
+    CHECK_EQ_U64(r.tried_bytes, UINT64_MAX);
+    CHECK_EQ(parse("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate "
+                   "999999999999999999999999999999 TiB. GPU 99999999999999999999 has a total capacity of "
+                   "99999999999999999999.5 GiB of which 1.00 GiB is free.", &r), 1);
+    CHECK_EQ(r.gpu, -1);
+    CHECK_EQ_U64(r.tried_bytes, UINT64_MAX);
+    CHECK_EQ_U64(r.total_bytes, UINT64_MAX);
+    CHECK_EQ_U64(r.free_bytes, GiB);
+}
