@@ -1439,7 +1439,10 @@ static void runner_lost(vramd *d, vramd_job *j)
         vramd_job_announce(d, j);
         return;
     }
-    if ((j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) || vramd_job_signal_orphan(d, j, 0)) {
+    /* Its processes, as stop.c finds them (the user's, started since its
+     * runner): not any group of its number, which may be another's once
+     * its own has ended (a root vramd followed that one, its lease held). */
+    if (vramd_job_signal_orphan(d, j, 0)) {
         j->orphan = true;           /* its processes still run: never start it twice */
         j->orphan_seen_ms = vram__now_ms();
         vramd_say(d, "job %llu lost its runner; following its processes to their end",
@@ -1565,7 +1568,7 @@ static void orphan_tick(vramd *d, vramd_job *j, uint64_t now)
     if (now - j->orphan_seen_ms < ORPHAN_LOOK_MS)
         return;
     j->orphan_seen_ms = now;
-    if (!(j->row.job_pgid && kill(-(pid_t)j->row.job_pgid, 0) == 0) && !vramd_job_signal_orphan(d, j, 0))
+    if (!vramd_job_signal_orphan(d, j, 0))
         orphan_done(d, j);
 }
 
