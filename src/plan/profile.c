@@ -541,7 +541,7 @@ static int on_component(reader *r, const char *k, const char *v)
         double d;
         if (parse_number(r, k, v, 1, 10000, &d))
             return r->rc;
-        if (d != floor(d))          /* 2.9 blocks would silently be 2: not streamed */
+        if (d != (double)(unsigned)d)   /* 2.9 blocks would silently be 2: not streamed */
             return fail_at(r, r->line, "blocks: '%s' is not a whole number", v);
         c->blocks = (unsigned)d;
         return 0;
