@@ -402,26 +402,20 @@ static int read_field(parse_ctx *p, enum field_id id, const char *name, const vr
     return VRAM_EINTERNAL;
 }
 
-/* A submit's ladder parses, and its first rung's budget agrees with the
- * job's (and sizes the job when the job gives none). */
-static int check_ladder(parse_ctx *p)
-{
-    vram__request *r = p->req;
-    if (!r->ladder || !*r->ladder)
-        return 0;
-    int rc = vram_ladder_check_text(r->ladder, r->bytes, &r->bytes);
-    return rc ? bad(p, "'ladder': %s%s", vram_last_error(), "") : 0;
-}
-
-/* A command's {key} values come from its settings, its ladder's first rung
- * and, with a model, its plan: one that names another is refused now, not
- * queued to fail at its start. */
-static int check_templates(parse_ctx *p)
+/* A submit's ladder, parsed once for both checks: it parses, and its first
+ * rung's budget agrees with the job's (and sizes the job when the job gives
+ * none); and the command's {key} values come from its settings, that first
+ * rung and, with a model, its plan: one that names another is refused now,
+ * not queued to fail at its start. */
+static int check_ladder_and_command(parse_ctx *p)
 {
     vram__request *r = p->req;
     vram_ladder *l = NULL;
-    if (r->ladder && *r->ladder && vram_ladder_parse(r->ladder, &l))
+    if (r->ladder && *r->ladder &&
+        (vram_ladder_parse(r->ladder, &l) || vram_ladder_first_budget(l, r->bytes, &r->bytes))) {
+        vram_ladder_free(l);
         return bad(p, "'ladder': %s%s", vram_last_error(), "");
+    }
     const vram__jv *s = r->settings;
     int rc = vram__template_check_command((char *const *)r->argv, s ? (const char *const *)s->keys : NULL,
                                           s ? s->n : 0, l, r->model && *r->model);
@@ -438,9 +432,7 @@ static int check_required(parse_ctx *p)
     case VRAM__OP_SUBMIT:
         if (!r->argc)
             return bad(p, "%s needs 'argv' (the command to run)%s", op, "");
-        if (check_ladder(p))
-            return VRAM_EINVAL;
-        if (check_templates(p))
+        if (check_ladder_and_command(p))
             return VRAM_EINVAL;
         if (!r->bytes && !r->model)
             return bad(p, "%s needs 'vram' (a size) or 'model' (a profile) to size the job%s", op, "");
