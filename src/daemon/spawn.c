@@ -66,7 +66,7 @@ static void strv_free(strv *s)
 
 /* The settings the runner must share with vramd: the same devices, and
  * the same grace for what it stops. */
-static void device_flags(vramd *d, strv *a)
+static void shared_flags(vramd *d, strv *a)
 {
     static const char *const names[] = { "backend", "sim", "sim-state", "margin", "interval",
                                          "nvml-library", "profiles", "kill-wait" };
@@ -82,7 +82,7 @@ static void device_flags(vramd *d, strv *a)
     }
 }
 
-/* `vram run --daemon-job N --gate 3 --socket S --db D [--history H] [device
+/* `vram run --daemon-job N --gate 3 --socket S --db D [--history H] [shared
  * flags]`: nothing of the job itself, which the runner gets with its claim. */
 static int runner_argv(vramd *d, const vramd_job *j, bool as_submitter, strv *a)
 {
@@ -102,7 +102,7 @@ static int runner_argv(vramd *d, const vramd_job *j, bool as_submitter, strv *a)
         strv_add(a, "--history");
         strv_add(a, d->history_path);
     }
-    device_flags(d, a);
+    shared_flags(d, a);
     return a->failed ? vram__fail(VRAM_ENOMEM, "out of host memory for job %llu's runner",
                                   (unsigned long long)j->row.id) : 0;
 }
