@@ -60,6 +60,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *name = argv[1];
+    if (!strcmp(name, VRAM_SPAWNER_COMMAND))    /* vramd's, to fork its runners */
+        return vram_daemon_spawner(argc, argv, main);
     if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
         print_usage(stdout);
         return EXIT_OK;

@@ -182,6 +182,12 @@ VRAM_API int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, u
  * stderr, after "who: ", why not, and enters cwd: 0, or VRAM_EIO when cwd
  * cannot be entered (said the same way). */
 VRAM_API int vram_job_log_enter(char *log, int make_folders);
+/* `vram __spawner`: the process vramd execs once to fork its runners
+ * (daemon/spawn.c).  Serves vramd on fd 3 until its EOF; each runner it
+ * forks runs entry(argc, argv), the program's main, with the argv and
+ * environment vramd sent.  Run by hand it says it is vramd's and returns 2. */
+#define VRAM_SPAWNER_COMMAND "__spawner"
+VRAM_API int vram_daemon_spawner(int argc, char **argv, int (*entry)(int, char **));
 VRAM_API int vram_job_place_enter(const char *end_file, const char *output, const char *cwd, const char *who);
 /* Whether vram_job_interrupt was called (since the last run that cleared it). */
 VRAM_API int vram_job_interrupted(void);

@@ -40,6 +40,9 @@
       "yes: a daemon not run as root takes jobs from every user who may use its socket "  \
       "(--socket-group), and they run as the DAEMON'S user: whoever can use the socket "  \
       "can run code as that user, as with Docker's socket")                              \
+    X(SPAWNER, "spawner", "yes", ENUM, "yes|no",                                          \
+      "yes: the daemon forks its runners from one process it starts (vram __spawner), "   \
+      "sparing each runner an exec; no: it forks and execs each runner itself")          \
     X(DB, "db", "", PATH, NULL,                                                           \
       "the daemon's job queue database (default: $XDG_STATE_HOME/vram/queue.db)")        \
     X(HTTP, "http", "127.0.0.1:7860", HOSTPORT, NULL,                                     \

@@ -270,6 +270,7 @@ static int open_all(vramd *d)
     if ((rc = vram_ctx_open(&d->ctx, o)) || (rc = vram_ledger_open(d->ctx, NULL, &d->ledger)) ||
         (rc = vram__queue_open(d->db_path, &d->queue)) || (rc = vram__queue_check(d->queue)))
         return rc;
+    vramd_spawner_start(d);
     syncer_start(d);                /* the check wrote to the log: it is there to be opened */
     char token_path[4096];
     if ((rc = vram__token_path(vram_options_get(o, "token-file"), token_path, sizeof(token_path))) ||
@@ -300,6 +301,7 @@ static void close_all(vramd *d)
     d->http = NULL;
     vramd_conns_free(d);
     vramd_jobs_free(d);             /* cancels lease requests, gives leases back */
+    vramd_spawner_stop(d);
     handle_inbox(d);                /* the cancels' messages */
     syncer_stop(d);                 /* what was committed is on disk */
     if (d->ledger && vram_ledger_close(d->ledger))
@@ -548,8 +550,10 @@ static void reap(vramd *d)
 {
     int status;
     pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        vramd_spawner_reaped(d, pid);
         vramd_jobs_reaped(d, pid, status);
+    }
 }
 
 /* One round: wait for something, then handle everything that is ready. */
@@ -641,6 +645,7 @@ int vram_daemon_run(const vram_daemon_config *cfg)
     d->loop_thread = pthread_self();
     d->listen_fd = -1;
     d->lock_fd = -1;
+    d->spawner_fd = -1;
     d->viewer_uid = VRAMD_ANY_VIEWER;
     d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     pthread_mutexattr_t attr;

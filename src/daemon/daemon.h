@@ -266,6 +266,14 @@ struct vramd {
         uint64_t start;
     } *kids;
     size_t nkids, kids_cap;
+
+    /* The spawner (spawn.c): a process of this program, exec'd once at the
+     * start, that forks runners as vramd's children on request, so that a
+     * runner needs no exec of its own.  -1 when there is none (or it
+     * failed: runners are then forked and exec'd here, as before). */
+    int spawner_fd;
+    pid_t spawner_pid;
+    bool spawner_said;              /* its hello read */
 };
 
 /* ---- daemon.c ---- */
@@ -414,6 +422,12 @@ uint64_t vramd_runner_start(vramd *d, uint32_t pid);
  * name another process until it is reaped); else read from /proc. */
 bool vramd_runner_alive(vramd *d, uint32_t pid, uint64_t start_ticks);
 void vramd_runner_kids_free(vramd *d);
+/* Starts the spawner (nothing is lost without one: it is a way to start
+ * runners for less, never the only one); ends it (it ends at its socket's
+ * EOF, and the loop reaps it). */
+void vramd_spawner_start(vramd *d);
+void vramd_spawner_stop(vramd *d);
+void vramd_spawner_reaped(vramd *d, pid_t pid);
 
 /* ---- jobview.c ---- */
 void vramd_job_json(vramd *d, const vramd_job *j, vram__json *out);

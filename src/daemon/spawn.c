@@ -3,7 +3,9 @@
  * daemon/spawn.c - starting a job's runner.
  *
  * A runner is `vram run --daemon-job N --gate 3`, forked into a session of
- * its own with the job's folder, environment and log, and started at once:
+ * its own with the job's folder, environment and log (by the spawner, a
+ * process of this program vramd starts once, without an exec of its own;
+ * else forked and exec'd by vramd), and started at once:
  * it opens its devices, then waits at its gate (a pipe, its fd 3) until the
  * daemon has recorded the start on disk.  jobs.c opens the gate, or tells
  * the runner to go away; a runner it starts ahead of its job's turn has
@@ -16,11 +18,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "core/ctx.h"
@@ -203,7 +210,7 @@ typedef struct runner_files {
  * its log as them, in their folder: never a file of root's they cannot
  * read, never a path of theirs that root opens. */
 static void runner_child(const char *cwd, runner_files *files, const char *output, int gate, char **argv,
-                         char **envp, const vramd_identity *who)
+                         char **envp, const vramd_identity *who, int (*entry)(int, char **))
 {
     setsid();
     int null = open("/dev/null", O_RDONLY);
@@ -257,6 +264,14 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
     if (vram_job_place_enter(files->end_by_fd ? NULL : files->end, output, cwd, "vramd") != 0)
         _exit(126);
     signal(SIGPIPE, SIG_DFL);
+    if (entry) {                    /* forked by the spawner: this program is loaded already */
+        extern char **environ;
+        int argc = 0;
+        while (argv[argc])
+            argc++;
+        environ = envp;
+        exit(entry(argc, argv));
+    }
     execve(argv[0], argv, envp);
     dprintf(STDERR_FILENO, "vramd: cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
@@ -334,6 +349,367 @@ void vramd_runner_kids_free(vramd *d)
     d->nkids = d->kids_cap = 0;
 }
 
+/* ---- the spawner: runners forked, not exec'd ------------------------------------------ */
+
+/* A runner vramd starts itself costs a fork of vramd and an exec of this
+ * program: its loader, its libraries, its start-up, a few hundred
+ * microseconds of CPU on a VM, where every exec's CPU-feature probes trap.
+ * A reused runner (jobs.c) pays none of it, but a job with no runner to
+ * reuse (another user's, another environment, the first after a pause)
+ * does: bench/tsp's "a lone job's submit to its start" row, 6.4 ms with
+ * --spawner no against 5.7 ms with the spawner (3 rounds, the 2-core VM).
+ * So vramd execs this program once, at its start, as `vram __spawner` with
+ * a socket as its fd 3, and that process forks the runners: each runs
+ * main() with the argv and environment vramd sent, as it would after an
+ * exec.  It forks them with CLONE_PARENT: a runner is vramd's child as
+ * before, reaped by vramd's loop and told from an impostor as one it
+ * forked itself (vramd_runner_alive).  The fork is a raw clone, not glibc's
+ * fork(): the spawner is single-threaded and holds no lock, and a runner's
+ * thread id in its thread block is the spawner's (only a recursive or
+ * error-checking mutex compares it, and consistently).
+ *
+ * What differs from an exec, and why it is safe:
+ * - the spawner is a fresh exec, not a fork of vramd: its memory holds
+ *   nothing of vramd's, and its environment only the loader's variables.
+ *   A request is wiped from its memory once its runner is forked, so a
+ *   runner holds no other job's words;
+ * - a runner made its submitter without an exec stays non-dumpable: its
+ *   user cannot ptrace it (its job, exec'd, is theirs as ever);
+ * - runners share the spawner's address layout, not vramd's;
+ * - the loader read the spawner's environment, not the job's: a runner
+ *   whose environment gives a loader's variable another value than vramd's
+ *   (LD_*, GLIBC_TUNABLES, MALLOC_*, a sanitizer's options) is exec'd here;
+ * - its command line (ps, pgrep -f) is written over the spawner's, which
+ *   has room for one: `vram run --daemon-job N --gate 3 ...`.
+ * Should the spawner fail or be gone, runners are forked and exec'd here,
+ * as before, and vramd says so once; --spawner no asks for that from the
+ * start. */
+
+#define SPAWN_MAGIC 0x76737031u     /* "vsp1": a request's head, and the spawner's hello */
+#define SPAWN_MAX (16u << 20)       /* a request's words, at most */
+#define SPAWN_TITLE 16384           /* room for a runner's command line */
+#define SPAWN_WAIT_MS 2000          /* for the spawner's hello, and for each answer */
+
+typedef struct spawn_head {
+    uint32_t magic, len;            /* len: the words that follow */
+    uint32_t nargv, nenv, has_output;
+    vramd_identity who;
+    runner_files files;
+} spawn_head;
+
+typedef struct spawn_reply {
+    int32_t pid, err;
+} spawn_reply;
+
+/* The variables the loader (and libc, and a sanitizer's runtime) reads at
+ * an exec, not later. */
+static bool loader_variable(const char *kv)
+{
+    static const char *const starts[] = { "LD_", "GLIBC_TUNABLES=", "MALLOC_", "ASAN_OPTIONS=",
+                                          "UBSAN_OPTIONS=", "LSAN_OPTIONS=", "TSAN_OPTIONS=" };
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++)
+        if (!strncmp(kv, starts[i], strlen(starts[i])))
+            return true;
+    return false;
+}
+
+/* Whether envp's loader variables are vramd's, which are the spawner's. */
+static bool loader_env_same(char **envp)
+{
+    extern char **environ;
+    size_t ours = 0, theirs = 0;
+    for (char **v = environ; *v; v++)
+        ours += loader_variable(*v);
+    for (char **v = envp; *v; v++) {
+        if (!loader_variable(*v))
+            continue;
+        bool found = false;
+        for (char **w = environ; *w && !found; w++)
+            found = !strcmp(*v, *w);
+        if (!found)
+            return false;
+        theirs++;
+    }
+    return ours == theirs;
+}
+
+static void spawner_down(vramd *d, const char *why)
+{
+    vramd_say(d, "runners are started by fork and exec from now on: the spawner %s", why);
+    close(d->spawner_fd);
+    d->spawner_fd = -1;
+    if (d->spawner_pid > 0)         /* not reaped, so the pid is still its */
+        kill(d->spawner_pid, SIGKILL);
+}
+
+void vramd_spawner_reaped(vramd *d, pid_t pid)
+{
+    if (pid == d->spawner_pid)
+        d->spawner_pid = 0;
+}
+
+void vramd_spawner_start(vramd *d)
+{
+    extern char **environ;
+    const char *wanted = vram_options_get(d->cfg.opts, "spawner");
+    if ((d->cfg.runner && *d->cfg.runner) || (wanted && !strcmp(wanted, "no")))
+        return;                     /* runners of another program, or asked so: exec'd */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        vramd_say(d, "runners are started by fork and exec: no socket for a spawner (%s)", strerror(errno));
+        return;
+    }
+    strv env = { 0 };
+    for (char **v = environ; *v; v++)
+        if (loader_variable(*v))
+            strv_add(&env, *v);
+    strv_add(&env, "VRAMD_SPAWNER=1");   /* a list that is never NULL */
+    char *pad = malloc(SPAWN_TITLE);
+    pid_t pid = -1;
+    if (pad && !env.failed) {
+        memset(pad, '-', SPAWN_TITLE - 1);
+        pad[SPAWN_TITLE - 1] = '\0';
+        char *argv[] = { d->runner_path, VRAM_SPAWNER_COMMAND, pad, NULL };
+        pid = vram__fork_clean();
+        if (pid == 0) {
+            if (sv[1] != 3 ? dup2(sv[1], 3) != 3 : fcntl(3, F_SETFD, 0) != 0)
+                _exit(126);
+            close_range(4, ~0U, 0);
+            execve(argv[0], argv, env.v);
+            _exit(127);
+        }
+    }
+    int e = errno;
+    close(sv[1]);
+    free(pad);
+    strv_free(&env);
+    if (pid < 0) {
+        close(sv[0]);
+        vramd_say(d, "runners are started by fork and exec: no spawner (%s)", strerror(e));
+        return;
+    }
+    struct timeval tv = { SPAWN_WAIT_MS / 1000, (SPAWN_WAIT_MS % 1000) * 1000 };
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    d->spawner_fd = sv[0];
+    d->spawner_pid = pid;
+    d->spawner_said = false;
+}
+
+void vramd_spawner_stop(vramd *d)
+{
+    if (d->spawner_fd >= 0)
+        close(d->spawner_fd);       /* its EOF: it ends */
+    d->spawner_fd = -1;
+}
+
+/* Reads exactly n bytes (the socket's timeout bounds each wait); false at
+ * EOF, an error or a timeout. */
+static bool read_full(int fd, void *buf, size_t n)
+{
+    char *p = buf;
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        p += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+static bool send_full(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Asks the spawner for the runner: 0 and *pid_out; else the caller forks
+ * it: -1 when the spawner was not asked (none, or not for this runner), -2
+ * when it was and failed (it is given up), and may have forked a runner
+ * that holds the gate all the same: that gate is not used again. */
+static int spawner_fork(vramd *d, const vramd_job *j, const runner_files *files, const vramd_identity *who,
+                        const strv *argv, const strv *envp, int gate_read, pid_t *pid_out)
+{
+    if (d->spawner_fd < 0 || !loader_env_same(envp->v))
+        return -1;
+    if (!d->spawner_said) {
+        uint32_t hello = 0;
+        if (!read_full(d->spawner_fd, &hello, sizeof(hello)) || hello != SPAWN_MAGIC) {
+            spawner_down(d, "did not start");
+            return -1;
+        }
+        d->spawner_said = true;
+    }
+    spawn_head h;
+    memset(&h, 0, sizeof(h));
+    h.magic = SPAWN_MAGIC;
+    h.nargv = (uint32_t)argv->n;
+    h.nenv = (uint32_t)envp->n;
+    h.has_output = j->row.output != NULL;
+    h.who = *who;
+    h.files = *files;
+    size_t len = strlen(j->row.cwd) + 1 + (j->row.output ? strlen(j->row.output) + 1 : 0);
+    for (size_t i = 0; i < argv->n; i++)
+        len += strlen(argv->v[i]) + 1;
+    for (size_t i = 0; i < envp->n; i++)
+        len += strlen(envp->v[i]) + 1;
+    if (len > SPAWN_MAX)
+        return -1;                  /* this one is exec'd; the spawner stays */
+    char *words = malloc(len), *p = words;
+    if (!words)
+        return -1;
+    p = stpcpy(p, j->row.cwd) + 1;
+    if (j->row.output)
+        p = stpcpy(p, j->row.output) + 1;
+    for (size_t i = 0; i < argv->n; i++)
+        p = stpcpy(p, argv->v[i]) + 1;
+    for (size_t i = 0; i < envp->n; i++)
+        p = stpcpy(p, envp->v[i]) + 1;
+    h.len = (uint32_t)len;
+    /* The head carries the gate; the words follow on the same stream. */
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec iov = { &h, sizeof(h) };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &gate_read, sizeof(int));
+    ssize_t w;
+    while ((w = sendmsg(d->spawner_fd, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    bool sent = w > 0 && send_full(d->spawner_fd, (char *)&h + w, sizeof(h) - (size_t)w) &&
+                send_full(d->spawner_fd, words, len);
+    free(words);
+    spawn_reply r;
+    if (!sent || !read_full(d->spawner_fd, &r, sizeof(r))) {
+        spawner_down(d, sent ? "did not answer" : "cannot be asked");
+        return -2;
+    }
+    if (r.pid <= 0) {               /* no runner forked: the gate is free */
+        char why[96];
+        snprintf(why, sizeof(why), "cannot fork (%s)", strerror(r.err));
+        spawner_down(d, why);
+        return -1;
+    }
+    *pid_out = r.pid;
+    return 0;
+}
+
+/* Writes argv over this process's command line (the spawner's, of room
+ * bytes at title), as words apart by NULs, as an exec would show them;
+ * what does not fit is left off, a word at a time. */
+static void set_title(char *title, size_t room, char **argv)
+{
+    size_t at = 0;
+    for (size_t i = 0; argv[i]; i++) {
+        size_t n = strlen(argv[i]) + 1;
+        if (at + n > room)
+            break;
+        memcpy(title + at, argv[i], n);
+        at += n;
+    }
+    memset(title + at, 0, room - at);
+}
+
+/* A child of this process's parent (vramd), as a fork's would be else. */
+static pid_t fork_for_parent(void)
+{
+    return (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+}
+
+int vram_daemon_spawner(int argc, char **argv, int (*entry)(int, char **))
+{
+    struct stat st;
+    if (argc != 3 || fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode) || getppid() == 1) {
+        fprintf(stderr, "vram: %s is vramd's own: vramd starts it for itself\n", VRAM_SPAWNER_COMMAND);
+        return 2;
+    }
+    int fd = fcntl(3, F_DUPFD_CLOEXEC, 10);
+    close(3);
+    if (fd < 0)
+        return 1;
+    char *title = argv[0];
+    size_t room = (size_t)(argv[2] + strlen(argv[2]) + 1 - argv[0]);
+    memset(argv[2], 0, strlen(argv[2]));    /* shown as `vram __spawner` */
+    uint32_t hello = SPAWN_MAGIC;
+    if (!send_full(fd, &hello, sizeof(hello)))
+        return 1;
+    for (;;) {
+        spawn_head h;
+        int gate = -1;
+        union {
+            struct cmsghdr align;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct iovec iov = { &h, sizeof(h) };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
+        ssize_t n;
+        while ((n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+            ;
+        if (n <= 0)
+            return 0;               /* vramd is gone, or closed us */
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(&gate, CMSG_DATA(c), sizeof(int));
+        if (!read_full(fd, (char *)&h + n, sizeof(h) - (size_t)n) || h.magic != SPAWN_MAGIC ||
+            h.len > SPAWN_MAX || gate < 0 || h.nargv < 2 || h.nargv > h.len || h.nenv > h.len)
+            return 1;               /* not vramd's words: nothing more is read */
+        char *words = malloc((size_t)h.len + 1);
+        char **list = calloc((size_t)h.nargv + h.nenv + 2, sizeof(*list));
+        if (!words || !list || !read_full(fd, words, h.len))
+            return 1;
+        words[h.len] = '\0';
+        /* cwd, output (when has_output), argv, NULL, envp, NULL */
+        char *cwd = words, *output = NULL, *p = words + strlen(words) + 1, *end = words + h.len;
+        if (h.has_output && p < end) {
+            output = p;
+            p += strlen(p) + 1;
+        }
+        size_t k = 0;
+        for (uint32_t i = 0; i < h.nargv + h.nenv && p < end; i++) {
+            if (i == h.nargv)
+                list[k++] = NULL;
+            list[k++] = p;
+            p += strlen(p) + 1;
+        }
+        spawn_reply r = { -1, EINVAL };
+        if (k == (size_t)h.nargv + h.nenv + 1 && p == end) {
+            pid_t pid = fork_for_parent();
+            if (pid == 0) {
+                close(fd);
+                h.who.ngroups = h.who.ngroups < 0 ? 0 : h.who.ngroups > VRAMD_MAX_GROUPS ? VRAMD_MAX_GROUPS : h.who.ngroups;
+                set_title(title, room, list);
+                runner_child(cwd, &h.files, output, gate, list, list + h.nargv + 1, &h.who, entry);
+            }
+            r = (spawn_reply){ pid > 0 ? pid : -1, pid > 0 ? 0 : errno };
+        }
+        close(gate);
+        explicit_bzero(words, h.len);   /* no job's words left for the next runner to hold */
+        explicit_bzero(&h, sizeof(h));
+        free(words);
+        free(list);
+        if (!send_full(fd, &r, sizeof(r)))
+            return 1;
+    }
+}
+
 /* ---- starting one -------------------------------------------------------------------------- */
 
 int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_out)
@@ -363,22 +739,32 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     if (!files.as_submitter)
         vram__make_parent_dirs(files.log);
     int gate[2];
-    if (pipe2(gate, O_CLOEXEC) != 0) {
+    pid_t pid = -1;
+    int asked = pipe2(gate, O_CLOEXEC) == 0 ? spawner_fork(d, j, &files, &who, &argv, &envp, gate[0], &pid) : -3;
+    if (asked == -2) {              /* a runner it forked late would wait at this gate too */
+        close(gate[0]);
+        close(gate[1]);
+        asked = pipe2(gate, O_CLOEXEC) == 0 ? -2 : -3;
+    }
+    if (asked == -3) {
         strv_free(&argv);
         strv_free(&envp);
         return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
     }
-    pid_t pid = vram__fork_clean();
-    if (pid == 0) {
-        close(gate[1]);
-        runner_child(j->row.cwd, &files, j->row.output, gate[0], argv.v, envp.v, &who);
+    if (asked != 0) {
+        pid = vram__fork_clean();
+        if (pid == 0) {
+            close(gate[1]);
+            runner_child(j->row.cwd, &files, j->row.output, gate[0], argv.v, envp.v, &who, NULL);
+        }
     }
+    int e = errno;
     close(gate[0]);
     strv_free(&argv);
     strv_free(&envp);
     if (pid < 0) {
         close(gate[1]);
-        return vram__fail(VRAM_EAGAIN, "cannot start a runner: %s", strerror(errno));
+        return vram__fail(VRAM_EAGAIN, "cannot start a runner: %s", strerror(e));
     }
     *pid_out = pid;
     *gate_out = gate[1];

@@ -22,7 +22,10 @@ stop_daemon() { [ -n "$daemon" ] && kill -TERM $daemon 2>/dev/null && wait $daem
 # No runner of the daemon's left: a runner whose job ended stays a while
 # (parked, VRAMD_PARK_MS) and takes its user's next job under its first
 # job's argv; a test that finds a job's runner by its argv waits for this.
-no_runners() { [ -z "$(ps -o pid= --ppid "$daemon" 2>/dev/null)" ]; }
+# The daemon's spawner (`vram __spawner`, which forks the runners) is its
+# child too, and no runner.
+runners() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | grep -v -- ' __spawner\( \|$\)'; }
+no_runners() { [ -z "$(runners)" ]; }
 # each_job_ran_once FILE N: FILE has N lines, each from another job (the
 # job's VRAM_JOB first on its line): every job ran, and none twice.
 each_job_ran_once() {

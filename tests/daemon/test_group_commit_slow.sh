@@ -76,5 +76,5 @@ PY
 # it (vramd's stop leaves a running job running, for the next vramd).
 "$VRAM" cancel 1 >/dev/null 2>&1
 for _ in $(seq 1 200); do no_runners && break; sleep 0.05; done
-no_runners && ok nothing_left_running || not_ok nothing_left_running "$(ps -o pid=,args= --ppid "$daemon")"
+no_runners && ok nothing_left_running || not_ok nothing_left_running "$(runners)"
 finish

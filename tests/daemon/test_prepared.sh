@@ -40,13 +40,13 @@ a=${jobs[0]} b=${jobs[1]} c=${jobs[2]} e=${jobs[3]}
 if wait_until 30 has_runner "$a" && wait_until 30 has_runner "$b"; then
     ok runners_started_ahead_for_the_next_two
 else
-    not_ok runners_started_ahead_for_the_next_two "$(ps -o pid=,args= --ppid "$daemon")"
+    not_ok runners_started_ahead_for_the_next_two "$(runners)"
 fi
 sleep 0.3                           # a third would have been started by now
 if [ -z "$(runner_of "$c")" ] && [ "$(waiting)" = 3 ]; then   # the holder's and two ahead
     ok no_more_than_two_ahead
 else
-    not_ok no_more_than_two_ahead "$(ps -o pid=,args= --ppid "$daemon")"
+    not_ok no_more_than_two_ahead "$(runners)"
 fi
 [ "$(state_of "$a")" = queued ] && ok job_stays_queued_while_its_runner_waits ||
     not_ok job_stays_queued_while_its_runner_waits "$(state_of "$a")"
@@ -58,7 +58,7 @@ ra=$(runner_of "$a")
 if wait_until 30 gone "$ra" && wait_until 30 has_runner "$c"; then
     ok canceled_jobs_runner_ends_and_the_next_is_started
 else
-    not_ok canceled_jobs_runner_ends_and_the_next_is_started "$(ps -o pid=,args= --ppid "$daemon")"
+    not_ok canceled_jobs_runner_ends_and_the_next_is_started "$(runners)"
 fi
 [ "$(state_of "$a")" = canceled ] && ok canceled_job_is_canceled || not_ok canceled_job_is_canceled "$(state_of "$a")"
 
@@ -84,12 +84,12 @@ if [ "$(ran_count "$a")" = 0 ]; then ok canceled_job_never_ran; else not_ok canc
 # end of file), and the next vramd runs the job exactly once.  First the
 # last batch's runners leave (a parked one would take f under its own
 # argv, and f would have no runner started ahead for it).
-wait_until 30 no_runners || not_ok parked_runners_leave "$(ps -o pid=,args= --ppid "$daemon")"
+wait_until 30 no_runners || not_ok parked_runners_leave "$(runners)"
 rm -f "$tmp/GO"
 holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
 wait_until 30 is_state "$holder" running || not_ok holder_runs_again "$("$VRAM" queue 2>&1)"
 f=$("$VRAM" submit --vram 14GiB -- sh -c "echo \$VRAM_JOB >>$tmp/ran")
-wait_until 30 has_runner "$f" || not_ok runner_ahead_before_kill "$(ps -o pid=,args= --ppid "$daemon")"
+wait_until 30 has_runner "$f" || not_ok runner_ahead_before_kill "$(runners)"
 rf=$(runner_of "$f")
 kill -9 "$daemon"; wait "$daemon" 2>/dev/null; daemon=
 if wait_until 30 gone "$rf"; then

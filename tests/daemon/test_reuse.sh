@@ -90,7 +90,7 @@ fi
 # A reused runner waits for its next job's turn; that job canceled first
 # is never run, and the runner ends.  The last case's runners leave first
 # (a parked one would take the first job under its own argv).
-wait_until 30 no_runners || not_ok parked_runners_leave "$(ps -o pid=,args= --ppid "$daemon")"
+wait_until 30 no_runners || not_ok parked_runners_leave "$(runners)"
 rm -f "$tmp/GO" "$tmp/ran"
 holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")
 wait_until 30 is_state "$holder" running || not_ok holder_runs_a_third_time "$("$VRAM" queue 2>&1)"
