@@ -32,6 +32,11 @@
  *     holds the only slot (tsp -S 1; a 21 GiB job on the card);
  *   - one job's end to the next one's start with one slot: the jobs stamp
  *     `date +%s%N` as they start and end; p50 and p99 of the hand-overs;
+ *   - a lone job's submit to its start: 12 jobs a round, each submitted
+ *     300 ms after the last ended (longer than a vramd runner stays parked
+ *     for a next job), so each needs a runner of its own; p50; and on
+ *     vram's turn again with vramd's --spawner no (each runner forked and
+ *     exec'd by vramd), the two in turn: what the spawner spares;
  *   - 200 `true` jobs with 2 slots (tsp -S 2; 10 GiB jobs): first submit to
  *     last end; and the same queued first behind two jobs that hold both
  *     slots, from their end to the last end (the run time alone, no submits);
@@ -491,6 +496,41 @@ static int handovers(enum side s, int k, double *lat, int at)
     return at;
 }
 
+/* n lone jobs with one slot, each submitted once the last has ended and
+ * a pause longer than a vramd's parked runner waits (VRAMD_PARK_MS, 250
+ * ms) has passed: the start of a job with no runner to reuse, as a job
+ * submitted now and then has.  Adds n latencies (ms: from just before its
+ * submit command starts to the job's first stamp) to lat. */
+static int lone_starts(enum side s, int n, double *lat, int at)
+{
+    if (s == TSP ? start_tsp(1) : start_vramd())
+        return at;
+    char dir[200], stamps[260];
+    snprintf(dir, sizeof(dir), "%s/s%d", top, serial);
+    snprintf(stamps, sizeof(stamps), "%s/L", dir);
+    char job[] = "date +%s%N >>\"$1/L\"";
+    char *cmd[] = { "sh", "-c", job, "sh", dir, NULL };
+    double sent[64], st[64];
+    int i = 0;
+    for (; i < n && i < 64; i++) {
+        usleep(300 * 1000);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);   /* date +%s%N's clock */
+        sent[i] = (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+        cli_submit(s, "1GiB", cmd);
+        for (double t0 = now_s(); now_s() - t0 < 10 && read_stamps(stamps, st, 64) < i + 1;)
+            usleep(2000);
+    }
+    int got = read_stamps(stamps, st, 64);
+    for (int k = 0; k < got && k < i; k++)
+        lat[at++] = st[k] - sent[k];
+    if (s == TSP)
+        stop_tsp();
+    else
+        stop_vramd();
+    return at;
+}
+
 /* ---- many trivial jobs ------------------------------------------------------------------ */
 
 static int count_finished_tsp(void)
@@ -885,11 +925,13 @@ int main(int argc, char **argv)
     enum { START, SUBMIT_START, LIST_WALL, SUBMIT_WALL, SUBMIT_CPU, SUBMIT_RT, SUBMIT_SYNC, ROW1, ROW8, JOBS,
            JOBS_RUN, JOBS_BARE, JOBS_RUN_BARE, SQL1, API1, SQL8, API8, SQL1W, PAIRED, MINIMAL, NMEAS };
     double v[NMEAS][2][MAX_ROUNDS] = { { { 0 } } };
-    static double lat[2][MAX_ROUNDS * 64], lat_bare[MAX_ROUNDS * 64];
+    static double lat[2][MAX_ROUNDS * 64], lat_bare[MAX_ROUNDS * 64], lone[2][MAX_ROUNDS * 16],
+        lone_exec[MAX_ROUNDS * 16];
     int nlat[2] = { 0, 0 }, nlat_bare = 0;
     /* 50 hand-overs a round: p99 of 3 rounds is then the second slowest
      * of 150, not (as with 20 a round) the slowest of 60, one hiccup. */
-    const int n_submits = 100, k_hand = 50, n_jobs = 200;
+    const int n_submits = 100, k_hand = 50, n_jobs = 200, n_lone = 12;
+    int nlone[2] = { 0, 0 }, nlone_exec = 0;
     for (int r = 0; r < rounds; r++) {
         if (DO("start")) {
             char *version[] = { vram_exe, "--version", NULL };
@@ -917,8 +959,22 @@ int main(int argc, char **argv)
                 v[ROW1][s][r] = cli_submits(s, n_submits, 1);
                 v[ROW8][s][r] = cli_submits(s, n_submits, 8);
             }
-            if (DO("handover"))
+            if (DO("handover")) {
                 nlat[s] = handovers(s, k_hand, lat[s], nlat[s]);
+                /* vram's lone starts with the spawner and without
+                 * (vramd's --spawner no), in turn, the first of the two
+                 * changing with the round. */
+                for (int k = 0; k < (s == VRAM ? 2 : 1); k++) {
+                    bool exec_each = s == VRAM && (k + r) % 2 == 1;
+                    if (exec_each)
+                        setenv("VRAM_SPAWNER", "no", 1);
+                    if (exec_each)
+                        nlone_exec = lone_starts(VRAM, n_lone, lone_exec, nlone_exec);
+                    else
+                        nlone[s] = lone_starts(s, n_lone, lone[s], nlone[s]);
+                    unsetenv("VRAM_SPAWNER");
+                }
+            }
             if (DO("jobs")) {
                 v[JOBS][s][r] = trivial_jobs(s, n_jobs, false);
                 v[JOBS_RUN][s][r] = trivial_jobs(s, n_jobs, true);
@@ -994,6 +1050,12 @@ int main(int argc, char **argv)
         row("  p50, vram's jobs without the shim", "ms", &l50[TSP], &b50, 1, true, why,
             "--enforce off: its share of the row above");
         row("  p99, vram's jobs without the shim", "ms", &l99[TSP], &b99, 1, true, why, "");
+        double o50[2] = { pct(lone[TSP], nlone[TSP], 0.5), pct(lone[VRAM], nlone[VRAM], 0.5) };
+        row("a lone job's submit to its start, p50", "ms", &o50[TSP], &o50[VRAM], 1, true, why,
+            "12 a round, 300 ms apart: no runner to reuse");
+        double x50 = pct(lone_exec, nlone_exec, 0.5);
+        row("  the same, vram's runners exec'd", "ms", &o50[TSP], &x50, 1, true, why,
+            "--spawner no: what the spawner spares");
     }
     if (DO("jobs")) {
         row("200 `true` jobs, 2 slots", "s", v[JOBS][TSP], v[JOBS][VRAM], rounds, true, why,

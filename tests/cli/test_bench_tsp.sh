@@ -27,6 +27,10 @@ grep -Eq 'end to next start, 1 slot, p50 +\| +[^|]*\| +0\.00 ms' "$tmp/out" &&
 grep -Eq "p50, vram's jobs without the shim +\| +[^|]*\| +[0-9.]+ ms" "$tmp/out" &&
     ! grep -Eq "p50, vram's jobs without the shim +\| +[^|]*\| +0\.00 ms" "$tmp/out" &&
     ok shim_share_measured || not_ok shim_share_measured "$(cat "$tmp/out")"
+# A lone job's start (no runner to reuse): measured on vram's side.
+grep -Eq "a lone job's submit to its start, p50 +\| +[^|]*\| +[0-9.]+ ms" "$tmp/out" &&
+    ! grep -Eq "a lone job's submit to its start, p50 +\| +[^|]*\| +0\.00 ms" "$tmp/out" &&
+    ok lone_start_measured || not_ok lone_start_measured "$(cat "$tmp/out")"
 unmeasured=$(grep -E '200 `true` jobs|200 jobs, vram|CLI start|CLI submits|durable submits|NOT MET' "$tmp/out")
 [ -z "$unmeasured" ] && ok only_what_was_measured || not_ok only_what_was_measured "$unmeasured"
 left=$(ls -A "$work")
