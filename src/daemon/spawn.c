@@ -356,8 +356,9 @@ void vramd_runner_kids_free(vramd *d)
  * microseconds of CPU on a VM, where every exec's CPU-feature probes trap.
  * A reused runner (jobs.c) pays none of it, but a job with no runner to
  * reuse (another user's, another environment, the first after a pause)
- * does: bench/tsp's "a lone job's submit to its start" row, 6.4 ms with
- * --spawner no against 5.7 ms with the spawner (3 rounds, the 2-core VM).
+ * does: bench/tsp's row "a lone job's submit to its start" gives 6.1-6.6
+ * ms with the spawner against 7.2-7.6 ms with --spawner no, measured in
+ * turn (three runs of 3 rounds on the 2-core VM, 2026-12-05).
  * So vramd execs this program once, at its start, as `vram __spawner` with
  * a socket as its fd 3, and that process forks the runners: each runs
  * main() with the argv and environment vramd sent, as it would after an
