@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -266,6 +267,15 @@ static void runner_child(const char *cwd, runner_files *files, const char *outpu
     signal(SIGPIPE, SIG_DFL);
     if (entry) {                    /* forked by the spawner: this program is loaded already */
         extern char **environ;
+        /* Made its submitter without an exec, it is not dumpable (the
+         * kernel's mark at a uid change), which the exec undid: its /proc
+         * would be root's, and its job's processes could not open its
+         * descriptors there, as the shim does for a region a subprocess
+         * lost (/proc/RUNNER/fd/N): their calls would pass unchecked. */
+        if (who->change && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) {
+            dprintf(STDERR_FILENO, "vramd: cannot make the runner its user's: %s\n", strerror(errno));
+            _exit(126);
+        }
         int argc = 0;
         while (argv[argc])
             argc++;
@@ -374,8 +384,10 @@ void vramd_runner_kids_free(vramd *d)
  *   nothing of vramd's, and its environment only the loader's variables.
  *   A request is wiped from its memory once its runner is forked, so a
  *   runner holds no other job's words;
- * - a runner made its submitter without an exec stays non-dumpable: its
- *   user cannot ptrace it (its job, exec'd, is theirs as ever);
+ * - a runner made its submitter without an exec is made dumpable again,
+ *   as the exec left it: its job's processes open its descriptors in /proc
+ *   (the shim's region), and its user may read its memory, which holds
+ *   their own request and what the spawner wiped;
  * - runners share the spawner's address layout, not vramd's;
  * - the loader read the spawner's environment, not the job's: a runner
  *   whose environment gives a loader's variable another value than vramd's

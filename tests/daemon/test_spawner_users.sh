@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/daemon/test_spawner_users.sh - runners the spawner (daemon/spawn.c)
+# forks for another user than root's vramd: a job's process that lost the
+# shim's region finds it again at its runner's /proc/PID/fd/N, as it does
+# with a runner vramd exec'd (no exec made the forked runner non-dumpable:
+# its /proc was root's, and the shim's calls passed unchecked).
+. "$(dirname "$0")/../cli/lib.sh"
+other=
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
+    name=vrams$$$RANDOM
+    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+fi
+if [ -z "$other" ]; then
+    echo "skip - $file: cannot make a second user here (needs root and useradd)"
+    exit 77
+fi
+export VRAM_SOCKET_GROUP=$other
+chmod 711 "$tmp"
+. "$(dirname "$0")/daemon.sh"
+trap 'stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+mkdir -m 777 "$tmp/w"
+
+start_daemon || exit 1
+# The job closes the region's descriptor (as Python's subprocess does), then
+# opens it again from its runner, which it names, once told.
+job=$(cd "$tmp/w" && as_other "$VRAM" submit --vram 1GiB -- sh -c 'echo $PPID >runner
+    while [ ! -e GO ]; do sleep 0.05; done
+    exec 5<&-
+    if head -c0 "/proc/$PPID/fd/$VRAM_SHIM_FD"; then echo reopened; else echo cannot-reopen; fi')
+wait_until 30 test -s "$tmp/w/runner" || not_ok job_runs "$("$VRAM" queue 2>&1)"
+runner=$(cat "$tmp/w/runner" 2>/dev/null)
+if [ -n "$runner" ] && tr '\0' '\n' <"/proc/$runner/environ" | grep -qx VRAMD_SPAWNER=1 &&
+   [ "$(stat -c %U "/proc/$runner")" = "$other" ]; then
+    ok others_runner_forked_by_the_spawner_is_theirs
+else
+    not_ok others_runner_forked_by_the_spawner_is_theirs "runner '$runner': $(ls -ld "/proc/${runner:-self}")"
+fi
+touch "$tmp/w/GO"
+"$VRAM" wait "$job" --timeout 30 >/dev/null 2>&1
+"$VRAM" log "$job" >"$tmp/out" 2>&1
+grep -qx reopened "$tmp/out" && ok job_reopens_region_from_its_runner ||
+    not_ok job_reopens_region_from_its_runner "$(tail -3 "$tmp/out")"
+finish
