@@ -649,8 +649,14 @@ static pid_t fork_for_parent(void)
 
 int vram_daemon_spawner(int argc, char **argv, int (*entry)(int, char **))
 {
+    /* Its fd 3 is a socket its parent made: vramd's socketpair (not
+     * "its parent is not init": a vramd that is a container's first
+     * process is pid 1). */
     struct stat st;
-    if (argc != 3 || fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode) || getppid() == 1) {
+    struct ucred peer;
+    socklen_t peer_len = sizeof(peer);
+    if (argc != 3 || fstat(3, &st) != 0 || !S_ISSOCK(st.st_mode) ||
+        getsockopt(3, SOL_SOCKET, SO_PEERCRED, &peer, &peer_len) != 0 || peer.pid != getppid()) {
         fprintf(stderr, "vram: %s is vramd's own: vramd starts it for itself\n", VRAM_SPAWNER_COMMAND);
         return 2;
     }

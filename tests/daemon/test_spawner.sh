@@ -112,4 +112,26 @@ start_daemon --spawner no || exit 1
     not_ok spawner_no_starts_none "$(ps -o pid=,args= --ppid "$daemon")"
 job=$("$VRAM" submit --vram 1GiB -- true)
 wait_until 30 is_state "$job" succeeded && ok spawner_no_job_runs || not_ok spawner_no_job_runs "$(state_of "$job")"
+
+# vramd as a container's first process, pid 1 of its pid namespace: its
+# spawner starts all the same (it took a parent of pid 1 for none of
+# vramd's, and each runner was exec'd), and forks the job's runner.
+stop_daemon
+if [ "$(id -u)" = 0 ] && unshare --pid --fork --kill-child --mount-proc true 2>/dev/null; then
+    : >"$tmp/pid1.log"
+    unshare --pid --fork --kill-child --mount-proc "$VRAM" serve >>"$tmp/pid1.log" 2>&1 &
+    pid1=$!
+    wait_until 10 "$VRAM" queue
+    job=$("$VRAM" submit --vram 1GiB -- sh -c 'tr "\0" "\n" </proc/$PPID/environ')
+    "$VRAM" wait "$job" --timeout 20 >/dev/null 2>&1
+    if "$VRAM" log "$job" 2>&1 | grep -qx VRAMD_SPAWNER=1 && ! grep -q 'fork and exec\|__spawner' "$tmp/pid1.log"; then
+        ok spawner_of_pid_1_vramd_forks
+    else
+        not_ok spawner_of_pid_1_vramd_forks "$(tail -3 "$tmp/pid1.log")"
+    fi
+    kill -KILL "$pid1" 2>/dev/null     # unshare: its child, vramd, goes with it
+    wait "$pid1" 2>/dev/null
+else
+    echo "skip - $file/spawner_of_pid_1_vramd_forks: no pid namespace here (needs root and unshare)"
+fi
 finish
