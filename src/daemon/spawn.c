@@ -660,6 +660,13 @@ int vram_daemon_spawner(int argc, char **argv, int (*entry)(int, char **))
         fprintf(stderr, "vram: %s is vramd's own: vramd starts it for itself\n", VRAM_SPAWNER_COMMAND);
         return 2;
     }
+    /* A vramd started with fd 0, 1 or 2 closed leaves them closed here (its
+     * own are taken by what it opened since): a gate received there would
+     * be lost to runner_child's /dev/null or log, and its runner would end
+     * at once.  /dev/null holds them, lowest first. */
+    for (int i = 0; i < 3; i++)
+        if (fcntl(i, F_GETFD) < 0 && open("/dev/null", O_RDWR) != i)
+            return 1;
     int fd = fcntl(3, F_DUPFD_CLOEXEC, 10);
     close(3);
     if (fd < 0)

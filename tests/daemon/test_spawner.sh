@@ -113,6 +113,17 @@ start_daemon --spawner no || exit 1
 job=$("$VRAM" submit --vram 1GiB -- true)
 wait_until 30 is_state "$job" succeeded && ok spawner_no_job_runs || not_ok spawner_no_job_runs "$(state_of "$job")"
 
+# vramd started with its stdin closed: the spawner's fd 0 was free, a gate
+# was received there and lost to the runner's /dev/null, and no job ran.
+stop_daemon
+"$VRAM" serve <&- >>"$tmp/daemon.log" 2>&1 &
+daemon=$!
+wait_until 10 "$VRAM" queue
+job=$("$VRAM" submit --vram 1GiB -- true)
+"$VRAM" wait "$job" --timeout 20 >/dev/null 2>&1
+is_state "$job" succeeded && ok stdin_closed_vramds_job_runs ||
+    not_ok stdin_closed_vramds_job_runs "$(state_of "$job"): $(tail -3 "$tmp/daemon.log")"
+
 # vramd as a container's first process, pid 1 of its pid namespace: its
 # spawner starts all the same (it took a parent of pid 1 for none of
 # vramd's, and each runner was exec'd), and forks the job's runner.
