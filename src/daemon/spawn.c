@@ -548,12 +548,13 @@ static bool send_full(int fd, const void *buf, size_t n)
     return true;
 }
 
-/* Asks the spawner for the runner: 0 and *pid_out; else the caller forks
- * it: -1 when the spawner was not asked (none, or not for this runner), -2
- * when it was and failed (it is given up), and may have forked a runner
- * that holds the gate all the same: that gate is not used again. */
+/* Asks the spawner for the runner: 0, *pid_out and *gate_out (the gate's
+ * write end); -1 when it cannot be asked (none, or not for this runner) or
+ * failed (then it is given up), and the caller forks.  Each ask has a gate
+ * of its own: one a failed spawner may yet have handed a runner is closed,
+ * and that runner ends at its gate. */
 static int spawner_fork(vramd *d, const vramd_job *j, const runner_files *files, const vramd_identity *who,
-                        const strv *argv, const strv *envp, int gate_read, pid_t *pid_out)
+                        const strv *argv, const strv *envp, pid_t *pid_out, int *gate_out)
 {
     if (d->spawner_fd < 0 || !loader_env_same(envp->v))
         return -1;
@@ -581,8 +582,11 @@ static int spawner_fork(vramd *d, const vramd_job *j, const runner_files *files,
     if (len > SPAWN_MAX)
         return -1;                  /* this one is exec'd; the spawner stays */
     char *words = malloc(len), *p = words;
-    if (!words)
+    int gate[2];
+    if (!words || pipe2(gate, O_CLOEXEC) != 0) {
+        free(words);
         return -1;
+    }
     p = stpcpy(p, j->row.cwd) + 1;
     if (j->row.output)
         p = stpcpy(p, j->row.output) + 1;
@@ -603,25 +607,50 @@ static int spawner_fork(vramd *d, const vramd_job *j, const runner_files *files,
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &gate_read, sizeof(int));
+    memcpy(CMSG_DATA(c), &gate[0], sizeof(int));
     ssize_t w;
     while ((w = sendmsg(d->spawner_fd, &m, MSG_NOSIGNAL)) < 0 && errno == EINTR)
         ;
     bool sent = w > 0 && send_full(d->spawner_fd, (char *)&h + w, sizeof(h) - (size_t)w) &&
                 send_full(d->spawner_fd, words, len);
     free(words);
+    close(gate[0]);                 /* the spawner's copy, or its runner's, is theirs */
     spawn_reply r;
-    if (!sent || !read_full(d->spawner_fd, &r, sizeof(r))) {
-        spawner_down(d, sent ? "did not answer" : "cannot be asked");
-        return -2;
-    }
-    if (r.pid <= 0) {               /* no runner forked: the gate is free */
-        char why[96];
-        snprintf(why, sizeof(why), "cannot fork (%s)", strerror(r.err));
+    bool answered = sent && read_full(d->spawner_fd, &r, sizeof(r));
+    if (!answered || r.pid <= 0) {
+        char why[96] = "cannot be asked";
+        if (sent)
+            snprintf(why, sizeof(why), answered ? "cannot fork (%s)" : "did not answer",
+                     answered ? strerror(r.err) : "");
         spawner_down(d, why);
+        close(gate[1]);
         return -1;
     }
     *pid_out = r.pid;
+    *gate_out = gate[1];
+    return 0;
+}
+
+/* Forks the runner here and execs it: 0, *pid_out and *gate_out. */
+static int fork_here(const vramd_job *j, runner_files *files, const vramd_identity *who, const strv *argv,
+                     const strv *envp, pid_t *pid_out, int *gate_out)
+{
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) != 0)
+        return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
+    pid_t pid = vram__fork_clean();
+    if (pid == 0) {
+        close(gate[1]);
+        runner_child(j->row.cwd, files, j->row.output, gate[0], argv->v, envp->v, who, NULL);
+    }
+    int e = errno;
+    close(gate[0]);
+    if (pid < 0) {
+        close(gate[1]);
+        return vram__fail(VRAM_EAGAIN, "cannot start a runner: %s", strerror(e));
+    }
+    *pid_out = pid;
+    *gate_out = gate[1];
     return 0;
 }
 
@@ -764,36 +793,16 @@ int vramd_runner_fork(vramd *d, const vramd_job *j, pid_t *pid_out, int *gate_ou
     files.end_by_fd = who.change && !files.as_submitter;
     if (!files.as_submitter)
         vram__make_parent_dirs(files.log);
-    int gate[2];
     pid_t pid = -1;
-    int asked = pipe2(gate, O_CLOEXEC) == 0 ? spawner_fork(d, j, &files, &who, &argv, &envp, gate[0], &pid) : -3;
-    if (asked == -2) {              /* a runner it forked late would wait at this gate too */
-        close(gate[0]);
-        close(gate[1]);
-        asked = pipe2(gate, O_CLOEXEC) == 0 ? -2 : -3;
-    }
-    if (asked == -3) {
-        strv_free(&argv);
-        strv_free(&envp);
-        return vram__fail(VRAM_EIO, "cannot make a pipe: %s", strerror(errno));
-    }
-    if (asked != 0) {
-        pid = vram__fork_clean();
-        if (pid == 0) {
-            close(gate[1]);
-            runner_child(j->row.cwd, &files, j->row.output, gate[0], argv.v, envp.v, &who, NULL);
-        }
-    }
-    int e = errno;
-    close(gate[0]);
+    int gate = -1;
+    rc = spawner_fork(d, j, &files, &who, &argv, &envp, &pid, &gate) == 0
+             ? 0 : fork_here(j, &files, &who, &argv, &envp, &pid, &gate);
     strv_free(&argv);
     strv_free(&envp);
-    if (pid < 0) {
-        close(gate[1]);
-        return vram__fail(VRAM_EAGAIN, "cannot start a runner: %s", strerror(e));
-    }
+    if (rc)
+        return rc;
     *pid_out = pid;
-    *gate_out = gate[1];
+    *gate_out = gate;
     vramd_runner_forked(d, pid);
     return 0;
 }
