@@ -156,7 +156,7 @@ static bool runner_child_group(uint32_t runner, uint32_t pgid)
     return after && sscanf(after + 1, " %c %u %u", &state, &ppid, &pgrp) == 3 && ppid == runner && pgrp == pgid;
 }
 
-int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
+int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r)
 {
     char who[96], owner[96], me[96];
     if (r->op == VRAM__OP_SUBMIT && geteuid() == 0 && c->uid != 0) {
@@ -202,8 +202,10 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
                           (unsigned long long)r->job);
     /* The runner started ahead of a queued job's turn claims it early:
      * vramd's own child, not yet reaped, so its pid names it. */
-    if (r->op == VRAM__OP_JOB_CLAIM && vramd_job_runner_ahead(d, r->job, c->pid))
+    if (r->op == VRAM__OP_JOB_CLAIM && vramd_job_runner_ahead(d, r->job, c->pid)) {
+        c->runner = true;
         return 0;
+    }
     if (!j->row.runner_pid || c->pid != j->row.runner_pid ||
         !vramd_runner_alive(d, j->row.runner_pid, j->row.runner_start))
         return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "
@@ -213,5 +215,6 @@ int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r)
         return vram__fail(VRAM_EPERM, "process group %lld is not one job %llu's runner started: a job's "
                           "group is its command's, led by the runner's child", (long long)r->pgid,
                           (unsigned long long)r->job);
+    c->runner = true;
     return 0;
 }

@@ -130,7 +130,7 @@ void vramd_conn_accept(vramd *d)
  * it: a client's replies keep their order); false when it may go now. */
 static bool hold(vramd *d, vramd_conn *c, const char *data, size_t len)
 {
-    uint64_t seq = vramd_reply_wait(d);
+    uint64_t seq = vramd_reply_wait(d, c->runner);
     if (!seq && !c->held.len)
         return false;
     vram__buf_put(&c->held, data, len);

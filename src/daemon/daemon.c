@@ -328,6 +328,16 @@ static void close_all(vramd *d)
     pthread_mutex_destroy(&d->inbox_lock);
 }
 
+/* Jobs' ends written since the last look are noted: they are to be synced
+ * within VRAMD_END_SYNC_MS of the first. */
+static void note_ends(vramd *d)
+{
+    if (vram__queue_take_lazy(d->queue) && !d->ends_unsynced_ms) {
+        uint64_t now = vram__now_ms();
+        d->ends_unsynced_ms = now ? now : 1;
+    }
+}
+
 /* ---- the syncer ---------------------------------------------------------------- */
 
 /* What an fsync takes is measured, and one quicker than this is made by the
@@ -403,8 +413,9 @@ static void syncer_stop(vramd *d)
 {
     if (!d->syncer_on)
         return;
+    note_ends(d);
     pthread_mutex_lock(&d->sync_lock);
-    if (d->round_unsynced || vram__queue_take_unsynced(d->queue))
+    if (d->round_unsynced || vram__queue_take_unsynced(d->queue) || d->ends_unsynced_ms)
         d->sync_want++;
     d->sync_stop = true;
     pthread_cond_signal(&d->sync_cond);
@@ -413,12 +424,19 @@ static void syncer_stop(vramd *d)
     d->syncer_on = false;
 }
 
-uint64_t vramd_reply_wait(vramd *d)
+uint64_t vramd_reply_wait(vramd *d, bool to_runner)
 {
     if (!d->syncer_on)
         return 0;
     if (vram__queue_take_unsynced(d->queue))
         d->round_unsynced = true;
+    note_ends(d);
+    /* A client that may learn of a job's end (a list, a wait, a cancel's
+     * answer) hears nothing before the ends written so far are on disk:
+     * this round's fsync covers them.  A runner does not wait for them: the
+     * end of its job, and the next job's start, go on meanwhile. */
+    if (!to_runner && d->ends_unsynced_ms)
+        d->round_told_end = true;
     pthread_mutex_lock(&d->sync_lock);
     uint64_t want = d->sync_want, done = d->sync_done;
     pthread_mutex_unlock(&d->sync_lock);
@@ -426,7 +444,11 @@ uint64_t vramd_reply_wait(vramd *d)
      * do not wait for an earlier round's (a runner's claim of the next job
      * is not held behind the fsync of the last one's end), but for the one
      * made at the start. */
-    return d->round_unsynced ? want + 1 : done < d->sync_floor ? d->sync_floor : 0;
+    if (d->round_unsynced || (!to_runner && d->round_told_end))
+        return want + 1;
+    if (!to_runner && done < d->ends_sync)
+        return d->ends_sync;        /* ends an earlier round asked to be synced, not yet on disk */
+    return done < d->sync_floor ? d->sync_floor : 0;
 }
 
 /* Whether the loop has nothing to do but wait for this round's fsync: one
@@ -487,13 +509,18 @@ static void sync_ask(vramd *d)
 {
     if (!d->syncer_on)
         return;
-    bool unsynced = d->round_unsynced || vram__queue_take_unsynced(d->queue);
+    note_ends(d);
+    bool ends_due = d->ends_unsynced_ms && vram__now_ms() - d->ends_unsynced_ms >= VRAMD_END_SYNC_MS;
+    bool unsynced = d->round_unsynced || vram__queue_take_unsynced(d->queue) || d->round_told_end || ends_due;
     bool submitted = d->round_submitted;
-    d->round_unsynced = d->round_submitted = false;
+    d->round_unsynced = d->round_submitted = d->round_told_end = false;
     if (unsynced) {
         pthread_mutex_lock(&d->sync_lock);
         d->sync_want++;
+        if (d->ends_unsynced_ms)    /* written before the fsync asked now begins: it covers them */
+            d->ends_sync = d->sync_want;
         pthread_mutex_unlock(&d->sync_lock);
+        d->ends_unsynced_ms = 0;
         bool quick = sync_quick(d);
         if (submitted && quick)
             start_sync(d, true);
@@ -556,6 +583,16 @@ static void reap(vramd *d)
     }
 }
 
+/* How long a round waits for something to happen: LOOP_MS, or less when
+ * jobs' ends written are due to be synced sooner. */
+static int loop_wait_ms(const vramd *d)
+{
+    if (!d->ends_unsynced_ms)
+        return LOOP_MS;
+    uint64_t now = vram__now_ms(), due = d->ends_unsynced_ms + VRAMD_END_SYNC_MS;
+    return now >= due ? 0 : due - now < LOOP_MS ? (int)(due - now) : LOOP_MS;
+}
+
 /* One round: wait for something, then handle everything that is ready. */
 static bool loop_once(vramd *d)
 {
@@ -586,7 +623,7 @@ static bool loop_once(vramd *d)
     pthread_mutex_lock(&d->inbox_lock);
     bool posted = d->inbox != NULL; /* by this thread, which did not wake itself */
     pthread_mutex_unlock(&d->inbox_lock);
-    int r = poll(fds, n, posted ? 0 : LOOP_MS);
+    int r = poll(fds, n, posted ? 0 : loop_wait_ms(d));
     bool go_on = true;
     pthread_mutex_lock(&d->lock);
     if (r > 0) {

@@ -30,6 +30,7 @@
 #define VRAMD_CLAIM_GRACE_MS 15000  /* how long a started runner has to claim its job */
 #define VRAMD_PARKED_MAX 4          /* runners with no job, waiting for their user's next */
 #define VRAMD_PARK_MS 250           /* how long each waits */
+#define VRAMD_END_SYNC_MS 20        /* a job's end is on disk this soon after it is written, at the latest */
 #define VRAMD_ANY_VIEWER UINT32_MAX
 #define VRAMD_NO_VIEWER (UINT32_MAX - 1) /* sees every job's summary only */
 #define VRAMD_MAX_CONNS 512         /* clients at once; the next are refused, told why */
@@ -131,6 +132,7 @@ typedef struct vramd_conn {
     bool subscribed;
     bool closing;                   /* close once out is flushed */
     bool leased;                    /* asked the ledger for a lease once: its close releases */
+    bool runner;                    /* a job's runner: spoke for its job (authz.c); not held for ends' syncs */
     size_t waiting;                 /* its lease requests not answered yet */
     char holder[64];                /* its leases' holder name */
 } vramd_conn;
@@ -222,10 +224,12 @@ struct vramd {
     size_t nnames, cap_names;
 
     /* The syncer (daemon.c): one fsync of the queue's log for everything
-     * committed in one loop round (submits, ends), made by the loop itself
-     * when an fsync is quick (at once for submits, after the round's grants
-     * for the rest), else by the syncer thread beside the loop; replies
-     * about them wait in their client's `held` until it is done. */
+     * committed in one loop round (submits), made by the loop itself when
+     * an fsync is quick, else by the syncer thread beside the loop; replies
+     * about them wait in their client's `held` until it is done.  Jobs'
+     * ends ride on the next such fsync, or have one of their own
+     * VRAMD_END_SYNC_MS after them, or at once in a round that tells a
+     * client (not a runner) of them. */
     bool syncer_on;
     pthread_t syncer;
     pthread_mutex_t sync_lock;
@@ -237,6 +241,9 @@ struct vramd {
     bool sync_stop;
     bool round_unsynced;            /* this round committed what waits for a sync */
     bool round_submitted;           /* among it, submits: their clients wait for that sync */
+    uint64_t ends_unsynced_ms;      /* jobs' ends written and not yet asked to be synced: since when (0: none) */
+    bool round_told_end;            /* this round told a client (not a runner) of them: it waits for their sync */
+    uint64_t ends_sync;             /* the sync round asked last that covers jobs' ends */
 
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;
@@ -278,15 +285,18 @@ struct vramd {
 
 /* ---- daemon.c ---- */
 /* The sync round a reply made now waits for before it is sent (0: none):
- * this round's when it committed something not yet on disk, else the one
- * made at the start until it is done.  Main loop only. */
-uint64_t vramd_reply_wait(vramd *d);
+ * this round's when it committed something not yet on disk, or when the
+ * reply goes to a client that is not a runner and jobs' ends are not on
+ * disk yet; else the one made at the start until it is done.  Main loop
+ * only. */
+uint64_t vramd_reply_wait(vramd *d, bool to_runner);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
 /* A line for the operator. */
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
- * a message naming who asked and why not).  Identity is SO_PEERCRED's. */
-int vramd_authorize(vramd *d, const vramd_conn *c, const vram__request *r);
+ * a message naming who asked and why not).  Identity is SO_PEERCRED's.
+ * A connection that speaks for its job as its runner is marked c->runner. */
+int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r);
 /* conns.c: whether c's next request may be answered now (its unread
  * replies, and total_out of all clients', under the caps). */
 bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out);

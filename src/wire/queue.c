@@ -8,12 +8,17 @@
  * daemon batches them: one fsync for the group), which is what keeps durable
  * submits fast.  The daemon goes further (vram__queue_defer_sync): those
  * commits are written without their fsync, which its syncer thread makes
- * on the log for everything committed meanwhile, before anyone is told.  A job's end is fsync'ed too.  Its steps in between (starting,
- * running, its process group) are written with synchronous=NORMAL: in the log
- * at once, so a kill -9 of any process loses nothing, and on disk with the
- * next fsync'ed commit; a power cut can only forget that a job had started,
- * and a job cut off by one has to run again anyway.  That is 2 fsyncs a job
- * instead of 5, the submit's shared with its group.  Every
+ * on the log for everything committed meanwhile, before anyone is told.  A
+ * job's end is written at once too, and its fsync is the next one made for
+ * any reason, within VRAMD_END_SYNC_MS at the latest, and before anyone but
+ * its runner is told of it (daemon.c): the runner goes on to its next job
+ * meanwhile.  Its steps in between (starting, running, its process group)
+ * are written with synchronous=NORMAL: in the log at once, so a kill -9 of
+ * any process loses nothing, and on disk with the next fsync'ed commit; a
+ * power cut can only forget that a job had started, and a job cut off by
+ * one has to run again anyway, or that one ended in the last moments
+ * before it, which then runs again.  That is one fsync a job, shared with
+ * its group, where a job's end once had one of its own.  Every
  * state change is a compare-and-set ("UPDATE ... WHERE state = from"): the
  * daemon and the runner of a job can both try to move it and exactly one
  * wins, across crashes and restarts.
@@ -44,15 +49,26 @@ struct vram__queue {
     int synchronous;                /* 1: FULL now, 0: NORMAL, -1: not set yet */
     int log_fd;                     /* the write-ahead log, when its fsync is the caller's; else -1 */
     bool unsynced;                  /* a commit that must reach the disk waits for that fsync */
+    bool lazy;                      /* a job's end waits for the next one */
     char path[4096];
 };
 
+/* How a commit reaches the disk: with the next fsync made for any reason
+ * (a job's step), soon and before anyone but its runner is told (a job's
+ * end), or before its client is told (a submit). */
+enum sync_need { SYNC_LATER, SYNC_SOON, SYNC_NOW };
+
 /* Sets how this connection's next commits reach the disk: fsync'ed (FULL)
- * or written to the log and synced with the next FULL one (NORMAL). */
-static int durable(vram__queue *q, bool full)
+ * or written to the log and synced with the next FULL one (NORMAL); when
+ * the caller makes the fsyncs, NORMAL, and it is told which it owes. */
+static int durable(vram__queue *q, enum sync_need need)
 {
+    bool full = need != SYNC_LATER;
     if (full && q->log_fd >= 0) {   /* deferred: written now, fsync'ed by the caller's syncer */
-        q->unsynced = true;
+        if (need == SYNC_NOW)
+            q->unsynced = true;
+        else
+            q->lazy = true;
         full = false;
     }
     if (q->synchronous == (int)full)
@@ -391,6 +407,13 @@ bool vram__queue_take_unsynced(vram__queue *q)
     return was;
 }
 
+bool vram__queue_take_lazy(vram__queue *q)
+{
+    bool was = q->lazy;
+    q->lazy = false;
+    return was;
+}
+
 int vram__queue_log_fd(const vram__queue *q)
 {
     return q->log_fd;
@@ -429,7 +452,7 @@ static const char *or_empty(const char *s)
 int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
 {
     bool alone = n == 1;
-    int src = durable(q, true);
+    int src = durable(q, SYNC_NOW);
     if (src == SQLITE_OK && !alone)
         src = step_cached(q, &q->begin, "BEGIN IMMEDIATE");
     if (src != SQLITE_OK)
@@ -538,7 +561,8 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
               " lease_bytes=CASE WHEN ?5>0 THEN ?5 ELSE lease_bytes END,"
               " peak_bytes=MAX(peak_bytes, ?12) WHERE id=?1 AND state=?2 AND state=?3";
     }
-    int src = durable(q, to != VRAM__JOB_STARTING && to != VRAM__JOB_RUNNING);
+    int src = durable(q, to == VRAM__JOB_STARTING || to == VRAM__JOB_RUNNING ? SYNC_LATER
+                         : kind == MOVE_END ? SYNC_SOON : SYNC_NOW);
     if (src == SQLITE_OK)
         src = prepared(q, &q->move[kind], sql);
     sqlite3_stmt *st = q->move[kind];

@@ -86,15 +86,20 @@ typedef struct vram__queue vram__queue;
  * VRAM_EPERM / VRAM_EIO as the history does. */
 int vram__queue_open(const char *path, vram__queue **out);
 void vram__queue_close(vram__queue *q);
-/* From now on the commits that must reach the disk (submits, ends) are
- * written to the write-ahead log without their fsync; then
- * vram__queue_take_unsynced is true, and nobody may be told of them before
- * an fdatasync of vram__queue_log_fd has returned (vramd's syncer thread:
- * one fsync for everything committed meanwhile).  VRAM_EIO when the log
- * cannot be opened (the commits then fsync as before). */
+/* From now on the commits that must reach the disk are written to the
+ * write-ahead log without their fsync, and the caller makes it: an
+ * fdatasync of vram__queue_log_fd (vramd's syncer: one fsync for
+ * everything committed meanwhile).  A submit (or a job put back in the
+ * queue) makes vram__queue_take_unsynced true: its client is told nothing
+ * before that fsync.  A job's end makes vram__queue_take_lazy true: it is
+ * synced soon, with the next fsync or within the caller's bound, and before
+ * anyone but the job's runner is told of it.  VRAM_EIO when the log cannot
+ * be opened (the commits then fsync as before, ends included). */
 int vram__queue_defer_sync(vram__queue *q);
 /* Whether a commit since the last call waits for that fsync (and forgets it). */
 bool vram__queue_take_unsynced(vram__queue *q);
+/* Whether a job's end since the last call is not synced yet (and forgets it). */
+bool vram__queue_take_lazy(vram__queue *q);
 int vram__queue_log_fd(const vram__queue *q);
 
 /* At a daemon's start: every row's state in range and its text columns

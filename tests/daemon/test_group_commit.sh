@@ -4,7 +4,8 @@
 # one client's submits in a row (the loop fsyncs them itself) each wait for
 # an fsync that began after their row was written;
 # a job costs at most one more fsync, at its end (ends that come together
-# share one; its steps between are written without one).  Counted with
+# share one, or ride on a submit's: test_end_sync.sh; its steps between are
+# written without one).  Counted with
 # strace on all the daemon's threads (the loop or its syncer thread fsyncs
 # the queue's log), so it skips without strace; never two fsyncs at once.
 # Grants the loop makes itself are handled in its round, without a wake-up

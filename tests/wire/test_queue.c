@@ -335,6 +335,41 @@ static off_t file_size(const char *suffix)
     return stat(p, &st) == 0 ? st.st_size : -1;
 }
 
+/* With its fsyncs the caller's, the queue says which each commit owes:
+ * a submit and a job put back in the queue one before anyone is told
+ * (unsynced), a job's end one soon (lazy), its steps between none.  Without
+ * (the runner's own writes of an end), an end is fsync'ed as it commits. */
+TEST(each_commit_says_which_fsync_it_owes)
+{
+    vram__queue *q = fresh();
+    CHECK(q);
+    vram__job plain = new_job("[\"p\"]");
+    CHECK_OK(vram__queue_add(q, &plain, 1));
+    vram__job end = { .device = -1, .exit_status = 0 };
+    CHECK_OK(vram__queue_move(q, plain.id, VRAM__JOB_QUEUED, VRAM__JOB_SUCCEEDED, &end));
+    CHECK(!vram__queue_take_unsynced(q));   /* not deferred: each fsync'ed as it committed */
+    CHECK(!vram__queue_take_lazy(q));
+    CHECK_OK(vram__queue_defer_sync(q));
+    vram__job j = new_job("[\"a\"]");
+    CHECK_OK(vram__queue_add(q, &j, 1));
+    CHECK(vram__queue_take_unsynced(q));
+    CHECK(!vram__queue_take_lazy(q));
+    vram__job f = { .device = 0, .lease_bytes = 1 };
+    CHECK_OK(vram__queue_move(q, j.id, VRAM__JOB_QUEUED, VRAM__JOB_STARTING, &f));
+    CHECK_OK(vram__queue_move(q, j.id, VRAM__JOB_STARTING, VRAM__JOB_RUNNING, &f));
+    CHECK(!vram__queue_take_unsynced(q));   /* its steps ride on the next fsync */
+    CHECK(!vram__queue_take_lazy(q));
+    CHECK_OK(vram__queue_move(q, j.id, VRAM__JOB_RUNNING, VRAM__JOB_QUEUED, &f));
+    CHECK(vram__queue_take_unsynced(q));    /* put back: as a submit */
+    CHECK_OK(vram__queue_move(q, j.id, VRAM__JOB_QUEUED, VRAM__JOB_RUNNING, &f));
+    CHECK_OK(vram__queue_move(q, j.id, VRAM__JOB_RUNNING, VRAM__JOB_FAILED, &end));
+    CHECK(!vram__queue_take_unsynced(q));
+    CHECK(vram__queue_take_lazy(q));        /* its end: soon */
+    CHECK(!vram__queue_take_lazy(q));       /* and taken once */
+    vram__queue_close(q);
+    unlink(path);
+}
+
 /* A submit writes one page to the log (its row's: no AUTOINCREMENT
  * counter beside it), and a daemon's log is sized once for the thousand
  * pages it holds before a checkpoint, so that commits do not make it
