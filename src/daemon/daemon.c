@@ -511,20 +511,23 @@ static void sync_ask(vramd *d)
         return;
     note_ends(d);
     bool ends_due = d->ends_unsynced_ms && vram__now_ms() - d->ends_unsynced_ms >= VRAMD_END_SYNC_MS;
-    bool unsynced = d->round_unsynced || vram__queue_take_unsynced(d->queue) || d->round_told_end || ends_due;
+    bool waited_for = d->round_unsynced || vram__queue_take_unsynced(d->queue) || d->round_told_end;
     bool submitted = d->round_submitted;
     d->round_unsynced = d->round_submitted = d->round_told_end = false;
-    if (unsynced) {
+    if (waited_for || ends_due) {
         pthread_mutex_lock(&d->sync_lock);
         d->sync_want++;
         if (d->ends_unsynced_ms)    /* written before the fsync asked now begins: it covers them */
             d->ends_sync = d->sync_want;
         pthread_mutex_unlock(&d->sync_lock);
         d->ends_unsynced_ms = 0;
+        /* Jobs' ends that nobody waits for are the syncer's to fsync: the
+         * loop goes on (a hand-over is not held behind it). */
+        d->sync_unwaited = !waited_for;
         bool quick = sync_quick(d);
         if (submitted && quick)
             start_sync(d, true);
-        else if (!quick)
+        else if (!quick || d->sync_unwaited)
             start_sync(d, false);
     }
     release_synced(d);
@@ -543,7 +546,7 @@ static void sync_round(vramd *d)
     bool due = d->sync_done < d->sync_want && !d->sync_busy;
     pthread_mutex_unlock(&d->sync_lock);
     if (due)
-        start_sync(d, sync_quick(d) || only_waiting(d));
+        start_sync(d, !d->sync_unwaited && (sync_quick(d) || only_waiting(d)));
     release_synced(d);
 }
 

@@ -244,6 +244,7 @@ struct vramd {
     uint64_t ends_unsynced_ms;      /* jobs' ends written and not yet asked to be synced: since when (0: none) */
     bool round_told_end;            /* this round told a client (not a runner) of them: it waits for their sync */
     uint64_t ends_sync;             /* the sync round asked last that covers jobs' ends */
+    bool sync_unwaited;             /* the last asked is for ends nobody waits for: the syncer's */
 
     pthread_mutex_t inbox_lock;
     vramd_msg *inbox;
