@@ -451,6 +451,31 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner)
     return done < d->sync_floor ? d->sync_floor : 0;
 }
 
+void vramd_ends_to_disk(vramd *d)
+{
+    if (!d->syncer_on)
+        return;
+    note_ends(d);
+    pthread_mutex_lock(&d->sync_lock);
+    bool asked = d->sync_done < d->ends_sync;
+    pthread_mutex_unlock(&d->sync_lock);
+    if (!d->ends_unsynced_ms && !asked)
+        return;
+    /* A page has no `held` to wait in: its thread makes the fsync, under
+     * d->lock, so that no end is written between it and the page's read
+     * (the loop waits that long: a page read in the VRAMD_END_SYNC_MS
+     * after an end costs the loop one fsync).  The ends not yet asked for
+     * are on disk then, and need no fsync of their own; those asked keep
+     * their round, whose replies wait for it. */
+    int r;
+    while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
+        ;
+    if (r != 0)
+        vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
+    else
+        d->ends_unsynced_ms = 0;
+}
+
 /* Whether the loop has nothing to do but wait for this round's fsync: one
  * client waits for it, and no grant is waiting to start a job. */
 static bool only_waiting(vramd *d)

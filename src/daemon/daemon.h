@@ -291,6 +291,10 @@ struct vramd {
  * disk yet; else the one made at the start until it is done.  Main loop
  * only. */
 uint64_t vramd_reply_wait(vramd *d, bool to_runner);
+/* The dashboard's reads (provider.c, on the HTTP threads, under d->lock):
+ * jobs' ends written so far are fsync'ed before a page may show them, as
+ * for a socket client that is no runner (vramd_reply_wait). */
+void vramd_ends_to_disk(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
 /* A line for the operator. */

@@ -6,7 +6,8 @@
  * the main loop holds for all of each round's work: what the page reads is
  * never half-changed.  Submits and cancels from the page go through the
  * main loop's own code paths, so the page can do nothing a socket client
- * cannot.
+ * cannot.  Nor does it learn more: a job's end is fsync'ed before a page
+ * shows it (vramd_ends_to_disk), as before a socket client hears of it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ static int jobs_json(void *user, uint32_t viewer, char **json)
     vram__json_object_begin(&j);
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
+    vramd_ends_to_disk(d);
     uint32_t was = d->viewer_uid;   /* others' jobs as summaries (jobview.c) */
     d->viewer_uid = viewer == VRAM__HTTP_VIEWER_ALL ? VRAMD_ANY_VIEWER
                   : viewer == VRAM__HTTP_VIEWER_NONE ? VRAMD_NO_VIEWER : viewer;
@@ -55,6 +57,7 @@ static int events_json(void *user, char **json)
     vram__json_key(&j, "events");
     vram__json_array_begin(&j);
     pthread_mutex_lock(&d->lock);
+    vramd_ends_to_disk(d);
     for (size_t k = 0; k < d->nevents; k++) {
         const vramd_event *e = &d->events[(d->next_event + VRAMD_MAX_EVENTS - 1 - k) % VRAMD_MAX_EVENTS];
         vram__json_object_begin(&j);
@@ -89,6 +92,7 @@ static int metrics(void *user, vram__metrics *m)
     vram_lease_list(d->ledger, NULL, NULL, 0, &leases);
     vram__clear_error();
     pthread_mutex_lock(&d->lock);
+    vramd_ends_to_disk(d);
     vramd_jobs_counts(d, m->jobs);
     vramd_jobs_shim(d, &m->shim_used_bytes, &m->over_bytes);
     m->admission_wait = d->waits;
@@ -170,6 +174,7 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     vramd_job *j = rc ? NULL : vramd_job_find(d, id);
     if (j)
         state = vram__job_state_name(j->row.state);
+    vramd_ends_to_disk(d);         /* a canceled job's end is on disk before the page hears of it */
     pthread_mutex_unlock(&d->lock);
     if (rc)
         return rc;
