@@ -651,7 +651,13 @@ static bool loop_once(vramd *d)
     pthread_mutex_lock(&d->inbox_lock);
     bool posted = d->inbox != NULL; /* by this thread, which did not wake itself */
     pthread_mutex_unlock(&d->inbox_lock);
-    int r = poll(fds, n, posted ? 0 : loop_wait_ms(d));
+    /* Under the lock: an HTTP thread notes jobs' ends too (a page's cancel,
+     * provider.c); one it notes after this look wakes the loop (vramd_wake),
+     * so its sync is not left a whole LOOP_MS. */
+    pthread_mutex_lock(&d->lock);
+    int wait_ms = posted ? 0 : loop_wait_ms(d);
+    pthread_mutex_unlock(&d->lock);
+    int r = poll(fds, n, wait_ms);
     bool go_on = true;
     pthread_mutex_lock(&d->lock);
     if (r > 0) {

@@ -3,7 +3,9 @@
  * tests/daemon/test_daemon_threads.c - vramd with everything at once, for
  * ThreadSanitizer: the daemon runs on a thread of this test while client
  * threads submit, list and cancel over the socket and HTTP threads read the
- * dashboard's API, as jobs start and end under real runners.
+ * dashboard's API and cancel queued jobs through it (the page's cancel
+ * writes a job's end on an HTTP thread), as jobs start and end under real
+ * runners.
  */
 #define TEST_THREADED 1
 #include <pthread.h>
@@ -74,6 +76,51 @@ static void *http_main(void *arg)
     return (void *)bad;
 }
 
+/* The page's cancel of a job still queued (behind one that holds most of
+ * the card): its end is written on the HTTP thread, which notes it for the
+ * loop's sync (daemon.c) while the loop may be between rounds.  Returns
+ * how many jobs it submitted, or -1. */
+#define PAGE_CANCELS 8
+static void *http_cancel_main(void *arg)
+{
+    (void)arg;
+    char path[160], token[128] = "", auth[200];
+    snprintf(path, sizeof(path), "%s/token", dir);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(token, sizeof(token), f))
+        token[0] = '\0';
+    if (f)
+        fclose(f);
+    token[strcspn(token, "\r\n")] = '\0';
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    vram_client *c;
+    if (vram_client_open(sock_path, &c))
+        return (void *)(intptr_t)-1;
+    const char *hold[] = { "sleep", "1", NULL }, *quick[] = { "true", NULL };
+    vram_submit s = { .argv = hold, .vram_bytes = (uint64_t)20 << 30, .device = 0 };
+    uint64_t job;
+    intptr_t submitted = 0, bad = 0;
+    if (vram_client_submit(c, &s, &job) == 0)
+        submitted++;
+    s.argv = quick;
+    for (int i = 0; i < PAGE_CANCELS; i++) {
+        if (vram_client_submit(c, &s, &job)) {
+            bad++;
+            continue;
+        }
+        submitted++;
+        http_reply r;
+        memset(&r, 0, sizeof(r));
+        snprintf(path, sizeof(path), "/api/jobs/%llu/cancel", (unsigned long long)job);
+        if (http_call(http_port, "POST", path, auth, NULL, &r) || r.status != 200)
+            bad++;
+        http_reply_free(&r);
+        usleep(20000);
+    }
+    vram_client_close(c);
+    return (void *)(bad ? -1 : submitted);
+}
+
 TEST(daemon_under_concurrent_clients_and_dashboard)
 {
     const char *build = getenv("VRAM_BUILD");
@@ -104,11 +151,12 @@ TEST(daemon_under_concurrent_clients_and_dashboard)
     CHECK_OK(vram_client_jobs(probe, NULL, 0, &first));
     vram_job_list_free(first);
 
-    pthread_t clients[CLIENTS], readers[2];
+    pthread_t clients[CLIENTS], readers[2], canceler;
     for (intptr_t i = 0; i < CLIENTS; i++)
         CHECK(pthread_create(&clients[i], NULL, client_main, (void *)i) == 0);
     for (int i = 0; i < 2; i++)
         CHECK(pthread_create(&readers[i], NULL, http_main, NULL) == 0);
+    CHECK(pthread_create(&canceler, NULL, http_cancel_main, NULL) == 0);
     intptr_t client_failures = 0, http_failures = 0;
     for (int i = 0; i < CLIENTS; i++) {
         void *r;
@@ -130,6 +178,8 @@ TEST(daemon_under_concurrent_clients_and_dashboard)
         pthread_join(readers[i], &r);
         http_failures += (intptr_t)r;
     }
+    void *page_jobs;
+    pthread_join(canceler, &page_jobs);
     CHECK(l != NULL);
     uint64_t ended = l->succeeded + l->canceled;
     uint64_t active = l->queued + l->starting + l->running, failed = l->failed;
@@ -148,5 +198,6 @@ TEST(daemon_under_concurrent_clients_and_dashboard)
               first_http_failure);
     CHECK_EQ(active, 0);
     CHECK_EQ(failed, 0);
-    CHECK_EQ(ended, CLIENTS * JOBS_EACH);
+    CHECK_EQ((intptr_t)page_jobs, 1 + PAGE_CANCELS);
+    CHECK_EQ(ended, CLIENTS * JOBS_EACH + 1 + PAGE_CANCELS);
 }
