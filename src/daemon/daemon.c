@@ -394,7 +394,14 @@ static void syncer_start(vramd *d)
 {
     pthread_mutex_init(&d->sync_lock, NULL);
     pthread_cond_init(&d->sync_cond, NULL);
-    if (vram__queue_defer_sync(d->queue) == 0 && pthread_create(&d->syncer, NULL, syncer_main, d) == 0) {
+    /* The thread first: the queue defers its commits' fsyncs only once
+     * there is a syncer to make them (else nothing would). */
+    int rc = pthread_create(&d->syncer, NULL, syncer_main, d);
+    if (rc != 0) {
+        vramd_say(d, "commits fsync on the main loop (cannot start the syncer thread: %s)", strerror(rc));
+        return;
+    }
+    if (vram__queue_defer_sync(d->queue) == 0) {
         d->syncer_on = true;
         /* What a daemon killed before its syncer's fsync committed is read
          * now and acted on: on disk first. */
@@ -404,6 +411,12 @@ static void syncer_start(vramd *d)
         pthread_mutex_unlock(&d->sync_lock);
         return;
     }
+    pthread_mutex_lock(&d->sync_lock);
+    d->sync_stop = true;            /* nothing asked: it ends at once */
+    pthread_cond_signal(&d->sync_cond);
+    pthread_mutex_unlock(&d->sync_lock);
+    pthread_join(d->syncer, NULL);
+    d->sync_stop = false;
     vramd_say(d, "commits fsync on the main loop (%s)", vram_last_error());
     vram__clear_error();
 }
