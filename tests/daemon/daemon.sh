@@ -35,5 +35,17 @@ each_job_ran_once() {
         not_ok each_job_ran_once "$(cat "$1")"
     fi
 }
+# trace_daemon CALLS [SIZE]: strace -f of the daemon's threads (-ttt -y
+# -qq, strings up to SIZE, 400 by default) into $tmp/strace, in the
+# background as $tracer; the test skips where strace cannot attach.
+trace_daemon() {
+    strace -f -ttt -y -qq -s "${2:-400}" -e trace="$1" -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
+    tracer=$!
+    sleep 0.5                      # strace says nothing on attaching with -qq: give it a moment
+    if ! kill -0 "$tracer" 2>/dev/null; then
+        echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
+        exit 77
+    fi
+}
 dashboard_url() { grep -o 'dashboard http://[0-9.:]*/' "$tmp/daemon.log" | tail -1 | cut -d' ' -f2; }
 trap 'stop_daemon; rm -rf "$tmp"' EXIT

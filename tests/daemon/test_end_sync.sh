@@ -14,14 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
 start_daemon || exit 1
 
-strace -f -ttt -y -qq -s 400 -e trace=fdatasync,fsync,pwrite64,sendto,recvfrom -p "$daemon" \
-    -o "$tmp/strace" 2>"$tmp/strace.err" &
-tracer=$!
-sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
-if ! kill -0 "$tracer" 2>/dev/null; then
-    echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
-    exit 77
-fi
+trace_daemon fdatasync,fsync,pwrite64,sendto,recvfrom
 
 # A job that holds the card until a file appears, six short ones queued
 # behind it (more than vramd starts runners ahead for, so its runner is

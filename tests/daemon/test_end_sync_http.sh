@@ -13,14 +13,7 @@ start_daemon || exit 1
 url=$(dashboard_url)
 [ -n "$url" ] || { not_ok daemon_serves_the_dashboard "$(tail -5 "$tmp/daemon.log")"; finish; }
 
-strace -f -ttt -y -qq -s 400 -e trace=fdatasync,fsync,pwrite64,recvfrom -p "$daemon" \
-    -o "$tmp/strace" 2>"$tmp/strace.err" &
-tracer=$!
-sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
-if ! kill -0 "$tracer" 2>/dev/null; then
-    echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
-    exit 77
-fi
+trace_daemon fdatasync,fsync,pwrite64,recvfrom
 
 job=$("$VRAM" submit --vram 21GiB -- sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done' sh "$tmp/go" |
       grep -o '[0-9][0-9]*' | head -1)

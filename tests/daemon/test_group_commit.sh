@@ -28,13 +28,7 @@ wait_for_running() {
 }
 wait_for_running || not_ok holder_runs "$("$VRAM" queue 2>&1)"
 
-strace -f -ttt -y -qq -s 64 -e trace=fdatasync,fsync,sendto,pwrite64,sync_file_range,write -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
-tracer=$!
-sleep 0.5                          # strace says nothing on attaching with -qq: give it a moment
-if ! kill -0 "$tracer" 2>/dev/null; then
-    echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
-    exit 77
-fi
+trace_daemon fdatasync,fsync,sendto,pwrite64,sync_file_range,write 64
 syncs() { grep -c 'sync([0-9]*<[^>]*wal>' "$tmp/strace" 2>/dev/null; }
 # Whether the first reply that names a job went out after the first fsync
 # of the log had returned (strace -f splits a call that another thread

@@ -29,10 +29,7 @@ C
 LD_PRELOAD="$tmp/slow.so" ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" start_daemon || exit 1
 "$VRAM" submit --vram 21GiB -- sleep 3600 >/dev/null   # holds the card: what comes next stays queued
 
-strace -f -ttt -y -qq -e trace=fdatasync,sendto -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
-tracer=$!
-sleep 0.5
-kill -0 "$tracer" 2>/dev/null || { echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"; exit 77; }
+trace_daemon fdatasync,sendto
 # Four clients at once, five submits each, each sent when its last was answered.
 python3 - "$VRAM_SOCKET" >"$tmp/clients.out" 2>&1 <<'PY'
 import json, socket, sys, threading

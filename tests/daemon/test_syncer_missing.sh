@@ -53,13 +53,7 @@ done
 [ -n "$found" ] || { echo "skip - $file/all: no failed pthread_create left vramd without its syncer"; exit 77; }
 ok vramd_runs_without_its_syncer
 
-strace -f -ttt -y -qq -s 200 -e trace=fdatasync,fsync,sendto,recvfrom -p "$daemon" -o "$tmp/strace" 2>"$tmp/strace.err" &
-tracer=$!
-sleep 0.5
-if ! kill -0 "$tracer" 2>/dev/null; then
-    echo "skip - $file/all: strace cannot attach here: $(head -c 200 "$tmp/strace.err")"
-    exit 77
-fi
+trace_daemon fdatasync,fsync,sendto,recvfrom 200
 "$VRAM" submit --vram 1GiB -- true >/dev/null
 sleep 0.3
 kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
