@@ -453,14 +453,16 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner)
     pthread_mutex_lock(&d->sync_lock);
     uint64_t want = d->sync_want, done = d->sync_done;
     pthread_mutex_unlock(&d->sync_lock);
-    /* A reply about what this round committed waits for its fsync; others
-     * do not wait for an earlier round's (a runner's claim of the next job
-     * is not held behind the fsync of the last one's end), but for the one
-     * made at the start. */
+    /* A reply about what this round committed waits for its fsync.  So
+     * does any reply to a client that is no runner while an earlier round's
+     * fsync is under way (on a slow disk, the syncer's): it may name a job
+     * submitted or ended then, not yet on disk.  A runner's does not (its
+     * claim of the next job is not held behind the fsync of the last one's
+     * end), but every reply waits for the fsync made at the start. */
     if (d->round_unsynced || (!to_runner && d->round_told_end))
         return want + 1;
-    if (!to_runner && done < d->ends_sync)
-        return d->ends_sync;        /* ends an earlier round asked to be synced, not yet on disk */
+    if (!to_runner && done < want)
+        return want;
     return done < d->sync_floor ? d->sync_floor : 0;
 }
 
@@ -470,7 +472,7 @@ void vramd_ends_to_disk(vramd *d)
         return;
     note_ends(d);
     pthread_mutex_lock(&d->sync_lock);
-    bool asked = d->sync_done < d->ends_sync;
+    bool asked = d->sync_done < d->sync_want;
     pthread_mutex_unlock(&d->sync_lock);
     if (!d->ends_unsynced_ms && !asked)
         return;
@@ -478,8 +480,9 @@ void vramd_ends_to_disk(vramd *d)
      * d->lock, so that no end is written between it and the page's read
      * (the loop waits that long: a page read in the VRAMD_END_SYNC_MS
      * after an end costs the loop one fsync).  The ends not yet asked for
-     * are on disk then, and need no fsync of their own; those asked keep
-     * their round, whose replies wait for it. */
+     * are on disk then, and need no fsync of their own; what a sync under
+     * way is for (submits, ends) is on disk too, and that sync keeps its
+     * round, whose replies wait for it. */
     int r;
     while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
         ;
@@ -555,10 +558,8 @@ static void sync_ask(vramd *d)
     if (waited_for || ends_due) {
         pthread_mutex_lock(&d->sync_lock);
         d->sync_want++;
-        if (d->ends_unsynced_ms)    /* written before the fsync asked now begins: it covers them */
-            d->ends_sync = d->sync_want;
         pthread_mutex_unlock(&d->sync_lock);
-        d->ends_unsynced_ms = 0;
+        d->ends_unsynced_ms = 0;    /* written before the fsync asked now begins: it covers them */
         /* Jobs' ends that nobody waits for are the syncer's to fsync: the
          * loop goes on (a hand-over is not held behind it). */
         d->sync_unwaited = !waited_for;

@@ -243,7 +243,6 @@ struct vramd {
     bool round_submitted;           /* among it, submits: their clients wait for that sync */
     uint64_t ends_unsynced_ms;      /* jobs' ends written and not yet asked to be synced: since when (0: none) */
     bool round_told_end;            /* this round told a client (not a runner) of them: it waits for their sync */
-    uint64_t ends_sync;             /* the sync round asked last that covers jobs' ends */
     bool sync_unwaited;             /* the last asked is for ends nobody waits for: the syncer's */
 
     pthread_mutex_t inbox_lock;
@@ -288,12 +287,13 @@ struct vramd {
 /* The sync round a reply made now waits for before it is sent (0: none):
  * this round's when it committed something not yet on disk, or when the
  * reply goes to a client that is not a runner and jobs' ends are not on
- * disk yet; else the one made at the start until it is done.  Main loop
- * only. */
+ * disk yet; for such a client, also an earlier round's still under way;
+ * else the one made at the start until it is done.  Main loop only. */
 uint64_t vramd_reply_wait(vramd *d, bool to_runner);
 /* The dashboard's reads (provider.c, on the HTTP threads, under d->lock):
- * jobs' ends written so far are fsync'ed before a page may show them, as
- * for a socket client that is no runner (vramd_reply_wait). */
+ * jobs' ends written so far, and what a sync under way is for, are
+ * fsync'ed before a page may show them, as for a socket client that is no
+ * runner (vramd_reply_wait). */
 void vramd_ends_to_disk(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
