@@ -17,6 +17,23 @@ def calls(path):
             yield m.group(1), float(m.group(2)), m.group(3)
 
 
+def joined(path):
+    """(thread, time, text) for each call in the trace, a call that another
+    thread's interrupted joined from its "<unfinished ...>" and
+    "<... resumed>" halves (its time: when it returned), so that its
+    arguments and result read as one line."""
+    held = {}
+    for tid, t, text in calls(path):
+        if text.endswith("<unfinished ...>"):
+            held[tid] = re.sub(r"\s+$", " ", text[: -len("<unfinished ...>")])
+            continue
+        m = re.match(r"<\.\.\. \w+ resumed>\s*(.*)", text)
+        if m and tid in held:
+            yield tid, t, held.pop(tid) + m.group(1)
+        else:
+            yield tid, t, text
+
+
 def fsyncs(path):
     """Every fsync of the log, in the order they began, as [thread, began,
     returned]; returned is None for one still under way when the trace

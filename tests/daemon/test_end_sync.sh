@@ -54,9 +54,9 @@ kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
 out=$(python3 - "$tmp/strace" "$here" "$first" "$second" 2>&1 <<'PY'
 import re, sys
 sys.path.insert(0, sys.argv[2])
-from fsyncs import calls, fsyncs
+from fsyncs import joined, fsyncs
 trace, first, second = sys.argv[1], int(sys.argv[3]), int(sys.argv[4])
-lines = list(calls(trace))
+lines = list(joined(trace))
 spans = fsyncs(trace)
 
 loop = None     # the thread that reads requests: vramd's loop

@@ -45,9 +45,9 @@ kill "$tracer" 2>/dev/null; wait "$tracer" 2>/dev/null
 out=$(python3 - "$tmp/strace" "$here" "$job" "$(cat "$tmp/seen")" 2>&1 <<'PY'
 import re, sys
 sys.path.insert(0, sys.argv[2])
-from fsyncs import calls, fsyncs
+from fsyncs import joined, fsyncs
 trace, job, seen = sys.argv[1], int(sys.argv[3]), float(sys.argv[4])
-lines = list(calls(trace))
+lines = list(joined(trace))
 for i, (tid, t, text) in enumerate(lines):
     if re.match(r'recvfrom\(\d+<[^>]*>, ".*\\"op\\":\\"job-ended\\",\\"job\\":%d,' % job, text):
         wrote = next(u for _, u, x in lines[i:] if re.match(r"pwrite64\(\d+<[^>]*-wal>", x))
