@@ -350,14 +350,21 @@ static void note_ends(vramd *d)
 /* One fsync of the queue's log; folds its time into d->sync_us and marks
  * everything asked up to target as synced.  Called with sync_lock not held
  * and sync_busy set by the caller: one fsync at a time, by either thread. */
-static void sync_now(vramd *d, uint64_t target)
+/* One fdatasync of the queue's log, said when it fails; 0 when done. */
+static int fsync_log(vramd *d)
 {
-    uint64_t t0 = vram__now_ns();
     int r;
     while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
         ;
     if (r != 0)
         vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
+    return r;
+}
+
+static void sync_now(vramd *d, uint64_t target)
+{
+    uint64_t t0 = vram__now_ns();
+    fsync_log(d);
     uint64_t us = (vram__now_ns() - t0) / 1000;
     pthread_mutex_lock(&d->sync_lock);
     d->sync_us = d->sync_us ? (d->sync_us * 7 + us) / 8 : us;
@@ -483,12 +490,7 @@ void vramd_ends_to_disk(vramd *d)
      * are on disk then, and need no fsync of their own; what a sync under
      * way is for (submits, ends) is on disk too, and that sync keeps its
      * round, whose replies wait for it. */
-    int r;
-    while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
-        ;
-    if (r != 0)
-        vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
-    else
+    if (fsync_log(d) == 0)
         d->ends_unsynced_ms = 0;
 }
 
