@@ -19,15 +19,24 @@
  * still runs past a limit.  Each row is the median of ROUNDS rounds, the
  * two ways taking turns (which goes first alternates), so that both see the
  * same machine and one slow round moves nothing.
+ *
+ * Last, what every process of a job pays to load the shim: /bin/true
+ * started and waited for, with the shim preloaded and a job's region at a
+ * descriptor (as a runner hands them down), against the same without the
+ * shim, in the same turns.
  */
 #include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "bench.h"
 #include "shim/cuda_types.h"
+#include "shim/region.h"
 
 #define TARGET_ADDED_NS 100.0
 #define THREADS 8
@@ -37,6 +46,9 @@
 #define PAIRS_FLOOR 20000L
 #define PAIRS_CAP 4000000L
 #define CHECK_EVERY 1024            /* pairs between looks at the deadline */
+#define START_PROGRAM "/bin/true"
+#define STARTS_FLOOR 20             /* processes a start measurement runs, at least */
+#define STARTS_CAP 2000
 
 typedef CUresult (*alloc_fn)(CUdeviceptr *, size_t);
 typedef CUresult (*free_fn)(CUdeviceptr);
@@ -218,6 +230,75 @@ static void on_alarm(int sig)
     _exit(3);
 }
 
+/* Microseconds a start of START_PROGRAM takes, to its exit, in the
+ * environment env: the mean over n starts, or over those done by the
+ * deadline; -1 when one cannot be started. */
+static double starts_us(char *const env[], long n, double max_s)
+{
+    char *argv[] = { (char *)START_PROGRAM, NULL };
+    double t0 = now_s(), deadline = t0 + max_s;
+    long i = 0;
+    for (; i < n; i++) {
+        pid_t pid;
+        int status;
+        if (posix_spawn(&pid, START_PROGRAM, NULL, NULL, argv, env) != 0 ||
+            waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            return -1;
+        if (now_s() > deadline) {
+            i++;
+            break;
+        }
+    }
+    return (now_s() - t0) * 1e6 / (double)i;
+}
+
+/* The start row: the median of ROUNDS rounds of each way in turn, the one
+ * going first alternating; false when a start failed. */
+static bool compare_starts(const char *shim_path, double seconds, double max_s, double *plain_us,
+                           double *shim_us, double *added_lo, double *added_hi)
+{
+    int fd = memfd_create("vram-bench-region", 0);     /* kept across the exec, as a runner's is */
+    vram_shim_region *r = MAP_FAILED;
+    if (fd < 0 || ftruncate(fd, sizeof(*r)) != 0 ||
+        (r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
+        fprintf(stderr, "bench/shim: cannot make a job's region: %s\n", strerror(errno));
+        return false;
+    }
+    vram_shim_region_init(r, VRAM_SHIM_HARD, 1ull << 40);
+    char fd_var[64], preload[4300];
+    snprintf(fd_var, sizeof(fd_var), "%s=%d", VRAM_SHIM_ENV_FD, fd);
+    snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim_path);
+    char *plain_env[] = { fd_var, NULL }, *shim_env[] = { fd_var, preload, NULL };
+    double one = starts_us(shim_env, STARTS_FLOOR, max_s);
+    bool ok = one > 0;
+    long n = ok ? (long)(seconds * 1e6 / one) : 0;
+    n = n < STARTS_FLOOR ? STARTS_FLOOR : n > STARTS_CAP ? STARTS_CAP : n;
+    double a[ROUNDS], b[ROUNDS], add[ROUNDS];
+    for (int i = 0; ok && i < ROUNDS; i++) {
+        if (i % 2) {
+            b[i] = starts_us(shim_env, n, max_s);
+            a[i] = starts_us(plain_env, n, max_s);
+        } else {
+            a[i] = starts_us(plain_env, n, max_s);
+            b[i] = starts_us(shim_env, n, max_s);
+        }
+        ok = a[i] > 0 && b[i] > 0;
+        add[i] = b[i] - a[i];
+    }
+    if (ok) {
+        *plain_us = median(a, ROUNDS);
+        *shim_us = median(b, ROUNDS);
+        median(add, ROUNDS);
+        *added_lo = add[ROUNDS / 4];
+        *added_hi = add[ROUNDS - 1 - ROUNDS / 4];
+    } else {
+        fprintf(stderr, "bench/shim: %s did not start and exit 0\n", START_PROGRAM);
+    }
+    munmap(r, sizeof(*r));
+    close(fd);
+    return ok;
+}
+
 static void row(const char *name, double d, double s, double lo, double hi)
 {
     printf("%-26s %11.1f ns %11.1f ns %+9.1f ns %7.2fx   %+.0f to %+.0f\n", name, d, s, s - d, s / d, lo, hi);
@@ -237,7 +318,7 @@ int main(int argc, char **argv)
     /* Each measurement stops at 4x its planned time; rows x rounds x 2 of
      * them, plus calibration and set-up, fit well inside the alarm. */
     double max_s = 4 * seconds + 0.05;
-    unsigned limit = (unsigned)(4 * ROUNDS * 2 * max_s + 30);
+    unsigned limit = (unsigned)(5 * ROUNDS * 2 * max_s + 30);
     signal(SIGALRM, on_alarm);
     alarm(limit);
 
@@ -317,10 +398,20 @@ int main(int argc, char **argv)
     printf("(8 threads: wall time over one thread's pairs, on %ld cores; on %d devices: thread i on device\n"
            " i %% %d; async: cuMemAllocAsync + cuMemFreeAsync, the stream synchronized every %d pairs, where\n"
            " the shim reads its pool)\n", sysconf(_SC_NPROCESSORS_ONLN), ndev, ndev, SYNC_EVERY);
+    double start_plain, start_shim, start_lo, start_hi;
+    bool started = compare_starts(path, seconds, max_s, &start_plain, &start_shim, &start_lo, &start_hi);
+    if (started) {
+        printf("\nshim: a process's start, %s started and waited for, with the job's region at a descriptor;\n"
+               "median of %d rounds\n", START_PROGRAM, ROUNDS);
+        printf("%-26s %14s %14s %12s %8s   %s\n", "", "without shim", "with shim", "added", "ratio",
+               "added, middle half of rounds");
+        printf("%-26s %11.1f us %11.1f us %+9.1f us %7.2fx   %+.1f to %+.1f\n", "start and exit", start_plain,
+               start_shim, start_shim - start_plain, start_shim / start_plain, start_lo, start_hi);
+    }
     bool within = s1 - d1 <= TARGET_ADDED_NS;
     printf("target: at most %.0f ns added per pair on one thread: %+.1f ns, %s\n", TARGET_ADDED_NS, s1 - d1,
            within ? "met" : "MISSED");
     if (errors)
         printf("errors: %ld allocations or frees failed\n", errors);
-    return within && !errors ? 0 : 1;
+    return within && !errors && started ? 0 : 1;
 }

@@ -73,12 +73,17 @@ enum {
 /* ---- the process's state: everything the shim keeps, in one place ---- */
 
 static struct shim {
-    _Atomic(void *) real[HOOK_COUNT];
+    /* What the constructor sets comes first, so that a process that never
+     * reaches CUDA touches one page of S. */
     vram_shim_region *region;       /* NULL: pass everything through */
     int mode;
-    uint64_t budget[VRAM_SHIM_DEVICES];         /* per device, from the region */
     bool uniform;                   /* every device has the same budget */
     _Atomic int slot;               /* this process's slot, -1 for none */
+    _Atomic int said;
+    ptrmap map;
+    uint64_t budget[VRAM_SHIM_DEVICES];         /* per device, from the region */
+    char problem[256];              /* why the shim passes through, said at first use */
+    _Atomic(void *) real[HOOK_COUNT];
     _Atomic uint64_t devs_seen;     /* devices this process marked in the region */
     _Atomic uint8_t epoch[VRAM_SHIM_DEVICES];   /* bumped when a device's memory all goes */
     _Atomic int ctx_refs[VRAM_SHIM_DEVICES];     /* contexts this process holds per device */
@@ -108,19 +113,23 @@ static struct shim {
     } streams[STREAMS];
     _Atomic int nstreams;           /* stream rows ever used */
     _Atomic uint64_t orphan[VRAM_SHIM_DEVICES];      /* of destroyed streams not yet idle */
-    ptrmap map;
-    char problem[256];              /* why the shim passes through, said at first use */
-    _Atomic int said;
 } S;
 
+/* The names are arrays, not pointers: a table of pointers is relocated, so
+ * written, in every process the shim is loaded into. */
+#define HOOK_NAME_MAX 40
 static const struct hook_info {
-    const char *name, *base;
+    char name[HOOK_NAME_MAX], base[HOOK_NAME_MAX];
     int lib, since, ptds, hooked;
 } hook_info[HOOK_COUNT] = {
 #define X(lib, sym, base, since, ptds, hooked) { #sym, #base, lib, since, ptds, hooked },
     SHIM_HOOK_LIST(X)
 #undef X
 };
+#define X(lib, sym, base, since, ptds, hooked) \
+    _Static_assert(sizeof(#sym) <= HOOK_NAME_MAX && sizeof(#base) <= HOOK_NAME_MAX, #sym ": name too long");
+SHIM_HOOK_LIST(X)
+#undef X
 
 /* ---- saying things, once ---- */
 

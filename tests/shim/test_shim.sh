@@ -242,4 +242,17 @@ else
     not_ok budget-above-card "$(head -c 800 "$tmp/out")"
 fi
 
+# What every process of a job pays to load it: two segments mapped, and the
+# loader's relocations written into one page (a table of pointers, or the
+# link flags gone, would make it more).  Instrumented builds differ.
+loads=$(readelf -lW "$shim" | grep -c ' LOAD ')
+pages=$(readelf -rW "$shim" | awk '$1 ~ /^[0-9a-f]+$/ { print substr($1, 1, length($1) - 3) }' | sort -u | wc -l)
+if [ -n "$asan" ]; then
+    echo "skip - $file/loads-in-two-segments-one-written-page: an instrumented build lays the shim out otherwise"
+elif [ "$loads" = 2 ] && [ "$pages" = 1 ]; then
+    ok loads-in-two-segments-one-written-page
+else
+    not_ok loads-in-two-segments-one-written-page "$loads segments, relocations in $pages pages"
+fi
+
 finish
