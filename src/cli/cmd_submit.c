@@ -225,8 +225,8 @@ static int send_one(cli_args *a, vram_client *c, const one_job *o)
 {
     uint64_t job;
     int rc = vram_client_submit(c, &o->s, &job);
-    if (rc)
-        return cli_fail(a, rc, "not queued");
+    if (rc)     /* VRAM_EIO: vramd stopped, or was lost, after it had the request */
+        return cli_fail(a, rc, rc == VRAM_EIO ? "may not be queued" : "not queued");
     if (cli_has(a, "json"))
         printf("{\"job\":%llu}\n", (unsigned long long)job);
     else

@@ -347,28 +347,39 @@ static void note_ends(vramd *d)
  * fsync is the thread's, and the loop goes on with other clients. */
 #define INLINE_SYNC_MAX_US 1000
 
-/* One fsync of the queue's log; folds its time into d->sync_us and marks
- * everything asked up to target as synced.  Called with sync_lock not held
- * and sync_busy set by the caller: one fsync at a time, by either thread. */
-/* One fdatasync of the queue's log, said when it fails; 0 when done. */
+/* One fdatasync of the queue's log; 0 when done.  A failed one is not
+ * tried again (after a failed writeback the kernel may report the next
+ * fsync done with the pages never written): it is kept in d->sync_errno,
+ * no round is synced after it, and the loop stops vramd (sync_failed). */
 static int fsync_log(vramd *d)
 {
     int r;
     while ((r = fdatasync(vram__queue_log_fd(d->queue))) != 0 && errno == EINTR)
         ;
-    if (r != 0)
-        vram__log(VRAM__LOG_WARN, "vramd: fsync of the queue's log failed: %s", strerror(errno));
+    if (r != 0) {
+        int e = errno;
+        pthread_mutex_lock(&d->sync_lock);
+        if (!d->sync_errno)
+            d->sync_errno = e ? e : EIO;
+        pthread_mutex_unlock(&d->sync_lock);
+        ssize_t w = write(d->wake[1], "s", 1);     /* the loop stops vramd */
+        (void)w;
+    }
     return r;
 }
 
+/* One fsync of the queue's log; folds its time into d->sync_us and marks
+ * everything asked up to target as synced, if it was.  Called with
+ * sync_lock not held and sync_busy set by the caller: one fsync at a time,
+ * by either thread. */
 static void sync_now(vramd *d, uint64_t target)
 {
     uint64_t t0 = vram__now_ns();
-    fsync_log(d);
+    int r = fsync_log(d);
     uint64_t us = (vram__now_ns() - t0) / 1000;
     pthread_mutex_lock(&d->sync_lock);
     d->sync_us = d->sync_us ? (d->sync_us * 7 + us) / 8 : us;
-    if (d->sync_done < target)
+    if (r == 0 && !d->sync_errno && d->sync_done < target)
         d->sync_done = target;
     d->sync_busy = false;
     pthread_mutex_unlock(&d->sync_lock);
@@ -381,10 +392,10 @@ static void *syncer_main(void *arg)
     vramd *d = arg;
     pthread_mutex_lock(&d->sync_lock);
     for (;;) {
-        while (!d->sync_stop && (d->sync_done >= d->sync_want || d->sync_busy))
+        while (!d->sync_stop && (d->sync_done >= d->sync_want || d->sync_busy || d->sync_errno))
             pthread_cond_wait(&d->sync_cond, &d->sync_lock);
-        if (d->sync_done >= d->sync_want)
-            break;                  /* stopping (the loop has stopped too), and nothing left */
+        if (d->sync_done >= d->sync_want || d->sync_errno)
+            break;                  /* stopping (the loop has stopped too), and nothing left, or a failed fsync */
         uint64_t target = d->sync_want;
         d->sync_busy = true;
         pthread_mutex_unlock(&d->sync_lock);
@@ -473,16 +484,20 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner)
     return done < d->sync_floor ? d->sync_floor : 0;
 }
 
-void vramd_ends_to_disk(vramd *d)
+int vramd_ends_to_disk(vramd *d)
 {
     if (!d->syncer_on)
-        return;
+        return 0;
     note_ends(d);
     pthread_mutex_lock(&d->sync_lock);
     bool asked = d->sync_done < d->sync_want;
+    int failed = d->sync_errno;
     pthread_mutex_unlock(&d->sync_lock);
+    if (failed)
+        return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
+                          strerror(failed));
     if (!d->ends_unsynced_ms && !asked)
-        return;
+        return 0;
     /* A page has no `held` to wait in: its thread makes the fsync, under
      * d->lock, so that no end is written between it and the page's read
      * (the loop waits that long: a page read in the VRAMD_END_SYNC_MS
@@ -490,8 +505,11 @@ void vramd_ends_to_disk(vramd *d)
      * are on disk then, and need no fsync of their own; what a sync under
      * way is for (submits, ends) is on disk too, and that sync keeps its
      * round, whose replies wait for it. */
-    if (fsync_log(d) == 0)
-        d->ends_unsynced_ms = 0;
+    if (fsync_log(d) != 0)
+        return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
+                          strerror(errno));
+    d->ends_unsynced_ms = 0;
+    return 0;
 }
 
 /* Whether the loop has nothing to do but wait for this round's fsync: one
@@ -522,7 +540,7 @@ static void start_sync(vramd *d, bool on_loop)
 {
     pthread_mutex_lock(&d->sync_lock);
     uint64_t target = d->sync_want;
-    bool due = d->sync_done < target && !d->sync_busy;
+    bool due = d->sync_done < target && !d->sync_busy && !d->sync_errno;
     if (due && on_loop)
         d->sync_busy = true;        /* the syncer, should it wake, leaves it to the loop */
     else if (due)
@@ -637,6 +655,36 @@ static int loop_wait_ms(const vramd *d)
     return now >= due ? 0 : due - now < LOOP_MS ? (int)(due - now) : LOOP_MS;
 }
 
+/* After a failed fsync of the queue's log, what the rounds since committed
+ * may not be on disk, and no later fsync can say that it is: every client
+ * whose answer waits for one is told so instead, and vramd stops (its
+ * runners go on; the next vramd reads the queue as the disk has it).
+ * False when that happened. */
+static bool sync_failed(vramd *d)
+{
+    pthread_mutex_lock(&d->sync_lock);
+    int e = d->sync_errno;
+    pthread_mutex_unlock(&d->sync_lock);
+    if (!e)
+        return false;
+    char line[512];
+    snprintf(line, sizeof(line),
+             "{\"ok\":false,\"error\":\"VRAM_EIO\",\"message\":\"vramd could not write its queue to disk "
+             "(fsync: %s) and stops; see vram queue once it is back\"}\n", strerror(e));
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        if (c->held.len) {
+            vram__buf_free(&c->held);
+            vram__buf_init(&c->held);
+            c->held_seq = 0;
+            vram__buf_puts(&c->out, line);
+            vramd_conn_writable(d, c);
+        }
+    vramd_say(d, "the queue's log %s-wal could not be written to disk (fsync: %s): stopping, so that no "
+              "answer says a job is stored when the disk may not hold it; check the disk, then start vramd "
+              "again", d->db_path, strerror(e));
+    return true;
+}
+
 /* One round: wait for something, then handle everything that is ready. */
 static bool loop_once(vramd *d)
 {
@@ -713,6 +761,8 @@ static bool loop_once(vramd *d)
     reap(d);
     vramd_jobs_tick(d);
     sync_round(d);
+    if (sync_failed(d))
+        go_on = false;
     vramd_conns_sweep(d);
     pthread_mutex_unlock(&d->lock);
     return go_on;
@@ -761,6 +811,14 @@ int vram_daemon_run(const vram_daemon_config *cfg)
     if (!rc) {
         vramd_say(d, "stopping; running jobs go on and will be adopted by the next vramd");
         vramd_systemd_notify("STOPPING=1");
+    }
+    pthread_mutex_lock(&d->sync_lock);
+    int sync_errno = d->syncer_on ? d->sync_errno : 0;
+    pthread_mutex_unlock(&d->sync_lock);
+    if (!rc && sync_errno) {
+        rc = VRAM_EIO;
+        snprintf(why, sizeof(why), "the queue's log %.800s-wal could not be written to disk (fsync: %s)", d->db_path,
+                 strerror(sync_errno));
     }
     close_all(d);
     vram_options_free(own);

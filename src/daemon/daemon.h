@@ -238,6 +238,7 @@ struct vramd {
     uint64_t sync_floor;            /* the sync made at the start, that every reply waits for */
     bool sync_busy;                 /* an fsync is under way, by either thread (under sync_lock) */
     uint64_t sync_us;               /* how long an fsync takes, a moving average (under sync_lock) */
+    int sync_errno;                 /* an fsync failed, with this: nothing is synced after it (under sync_lock) */
     bool sync_stop;
     bool round_unsynced;            /* this round committed what waits for a sync */
     bool round_submitted;           /* among it, submits: their clients wait for that sync */
@@ -293,8 +294,9 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner);
 /* The dashboard's reads (provider.c, on the HTTP threads, under d->lock):
  * jobs' ends written so far, and what a sync under way is for, are
  * fsync'ed before a page may show them, as for a socket client that is no
- * runner (vramd_reply_wait). */
-void vramd_ends_to_disk(vramd *d);
+ * runner (vramd_reply_wait).  VRAM_EIO when an fsync failed: the page is
+ * not served, and the loop stops vramd. */
+int vramd_ends_to_disk(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
 /* A line for the operator. */

@@ -31,7 +31,12 @@ static int jobs_json(void *user, uint32_t viewer, char **json)
     vram__json_object_begin(&j);
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
-    vramd_ends_to_disk(d);
+    int rc = vramd_ends_to_disk(d);
+    if (rc) {
+        pthread_mutex_unlock(&d->lock);
+        vram__buf_free(&b);
+        return rc;
+    }
     uint32_t was = d->viewer_uid;   /* others' jobs as summaries (jobview.c) */
     d->viewer_uid = viewer == VRAM__HTTP_VIEWER_ALL ? VRAMD_ANY_VIEWER
                   : viewer == VRAM__HTTP_VIEWER_NONE ? VRAMD_NO_VIEWER : viewer;
@@ -41,7 +46,6 @@ static int jobs_json(void *user, uint32_t viewer, char **json)
     d->viewer_uid = was;
     pthread_mutex_unlock(&d->lock);
     vram__json_object_end(&j);
-    int rc;
     *json = vram__buf_take(&b, &rc);
     return rc;
 }
@@ -57,7 +61,12 @@ static int events_json(void *user, char **json)
     vram__json_key(&j, "events");
     vram__json_array_begin(&j);
     pthread_mutex_lock(&d->lock);
-    vramd_ends_to_disk(d);
+    int rc = vramd_ends_to_disk(d);
+    if (rc) {
+        pthread_mutex_unlock(&d->lock);
+        vram__buf_free(&b);
+        return rc;
+    }
     for (size_t k = 0; k < d->nevents; k++) {
         const vramd_event *e = &d->events[(d->next_event + VRAMD_MAX_EVENTS - 1 - k) % VRAMD_MAX_EVENTS];
         vram__json_object_begin(&j);
@@ -79,7 +88,6 @@ static int events_json(void *user, char **json)
     pthread_mutex_unlock(&d->lock);
     vram__json_array_end(&j);
     vram__json_object_end(&j);
-    int rc;
     *json = vram__buf_take(&b, &rc);
     return rc;
 }
@@ -92,7 +100,11 @@ static int metrics(void *user, vram__metrics *m)
     vram_lease_list(d->ledger, NULL, NULL, 0, &leases);
     vram__clear_error();
     pthread_mutex_lock(&d->lock);
-    vramd_ends_to_disk(d);
+    int synced = vramd_ends_to_disk(d);
+    if (synced) {
+        pthread_mutex_unlock(&d->lock);
+        return synced;
+    }
     vramd_jobs_counts(d, m->jobs);
     vramd_jobs_shim(d, &m->shim_used_bytes, &m->over_bytes);
     m->admission_wait = d->waits;
@@ -174,10 +186,10 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     vramd_job *j = rc ? NULL : vramd_job_find(d, id);
     if (j)
         state = vram__job_state_name(j->row.state);
-    vramd_ends_to_disk(d);         /* a canceled job's end is on disk before the page hears of it */
+    int synced = vramd_ends_to_disk(d);    /* a canceled job's end is on disk before the page hears of it */
     pthread_mutex_unlock(&d->lock);
-    if (rc)
-        return rc;
+    if (rc || synced)
+        return rc ? rc : synced;
     vramd_wake(d);
     vram__buf b;
     vram__buf_init(&b);
