@@ -133,17 +133,11 @@ int vramd_become(const vramd_identity *id, int log_fd)
     return setuid(0) == 0 ? -1 : 0; /* never back */
 }
 
-/* Whether pgid names a process group the runner `runner` started: its
- * leader (pid pgid) is the runner's child and leads that group.  A runner
- * runs as the job's submitter, who could make it name any group (another
- * user's, init's): vramd would then follow and count that group as the
- * job's. */
-static bool runner_child_group(uint32_t runner, uint32_t pgid)
+/* Process pid's parent and group, from /proc/PID/stat; false when it is gone. */
+static bool parent_and_group(uint32_t pid, unsigned *ppid, unsigned *pgrp)
 {
     char path[64], line[1024];
-    if (pgid <= 1)
-        return false;
-    snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pgid);
+    snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pid);
     FILE *f = fopen(path, "re");
     if (!f)
         return false;
@@ -151,9 +145,25 @@ static bool runner_child_group(uint32_t runner, uint32_t pgid)
     fclose(f);
     line[n] = '\0';
     const char *after = strrchr(line, ')');     /* the name may hold anything but this */
-    unsigned ppid = 0, pgrp = 0;
     char state;
-    return after && sscanf(after + 1, " %c %u %u", &state, &ppid, &pgrp) == 3 && ppid == runner && pgrp == pgid;
+    return after && sscanf(after + 1, " %c %u %u", &state, ppid, pgrp) == 3;
+}
+
+/* Whether pgid names a process group the runner `runner` started: its
+ * leader (pid pgid) is the runner's child and leads that group.  A runner
+ * runs as the job's submitter, who could make it name any group (another
+ * user's, init's): vramd would then follow and count that group as the
+ * job's. */
+static bool runner_child_group(uint32_t runner, uint32_t pgid)
+{
+    unsigned ppid, pgrp;
+    return pgid > 1 && parent_and_group(pgid, &ppid, &pgrp) && ppid == runner && pgrp == pgid;
+}
+
+bool vramd_is_my_child(uint32_t pid)
+{
+    unsigned ppid, pgrp;
+    return pid > 1 && parent_and_group(pid, &ppid, &pgrp) && ppid == (unsigned)getpid();
 }
 
 int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r)

@@ -50,12 +50,13 @@ static void refuse(int fd, const char *why)
     close(fd);
 }
 
-/* Connections of uid open now. */
+/* Connections uid opened that are open now: its jobs' runners (vramd's,
+ * though they run as uid) are not among them. */
 static size_t conns_of(const vramd *d, uint32_t uid)
 {
     size_t n = 0;
     for (const vramd_conn *c = d->conns; c; c = c->next)
-        n += c->uid == uid;
+        n += c->uid == uid && !c->runner;
     return n;
 }
 
@@ -88,17 +89,24 @@ void vramd_conn_accept(vramd *d)
         }
         if (fd < 0)
             return;
-        if (n >= VRAMD_MAX_CONNS) {
-            refuse(fd, "vramd has as many clients as it takes; try again later");
-            continue;
-        }
         uint32_t pid, uid;
         if (vram__sock_peer(fd, &pid, &uid) != 0) {
             vram__clear_error();
             refuse(fd, "vramd cannot tell who is connecting (SO_PEERCRED failed)");
             continue;
         }
-        if (uid != geteuid() && conns_of(d, uid) >= VRAMD_MAX_CONNS_PER_USER) {
+        /* The caps bound what clients open.  A runner is vramd's own child,
+         * started for a job it admitted (so their number has a bound of its
+         * own), and is let in past them: refused, its job would fail. */
+        bool full = n >= VRAMD_MAX_CONNS;
+        bool user_full = !full && uid != geteuid() && conns_of(d, uid) >= VRAMD_MAX_CONNS_PER_USER;
+        if ((full || user_full) && vramd_is_my_child(pid))
+            full = user_full = false;
+        if (full) {
+            refuse(fd, "vramd has as many clients as it takes; try again later");
+            continue;
+        }
+        if (user_full) {
             char why[128];
             snprintf(why, sizeof(why), "uid %u has %d connections to vramd open, as many as one user may; "
                      "close some", (unsigned)uid, VRAMD_MAX_CONNS_PER_USER);

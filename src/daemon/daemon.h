@@ -299,11 +299,13 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner);
 int vramd_ends_to_disk(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
-/* A line for the operator. */
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
  * a message naming who asked and why not).  Identity is SO_PEERCRED's.
  * A connection that speaks for its job as its runner is marked c->runner. */
 int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r);
+/* authz.c: whether process pid is this vramd's child (a runner, the
+ * spawner): the kernel's word, from /proc. */
+bool vramd_is_my_child(uint32_t pid);
 /* conns.c: whether c's next request may be answered now (its unread
  * replies, and total_out of all clients', under the caps). */
 bool vramd_conn_may_ask(const vramd *d, const vramd_conn *c, size_t total_out);

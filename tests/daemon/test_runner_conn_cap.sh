@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: MIT
+# tests/daemon/test_runner_conn_cap.sh - the cap on one user's connections
+# to vramd (VRAMD_MAX_CONNS_PER_USER, 128) is on what that user opens, not
+# on the runners vramd starts for their jobs: a job whose runner connects
+# while its user holds every connection they may still runs, and a user
+# with jobs running may still open as many clients as one without.  Before,
+# a runner counted, and was refused at the cap.  Runs as root with a second
+# user (useradd, setpriv); skips without them.
+. "$(dirname "$0")/../cli/lib.sh"
+other=
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
+    name=vramc$$$RANDOM
+    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+fi
+if [ -z "$other" ]; then
+    echo "skip - $file: cannot make a second user here (needs root and useradd)"
+    exit 77
+fi
+export VRAM_SOCKET_GROUP=$other
+chmod 711 "$tmp"
+. "$(dirname "$0")/daemon.sh"
+holder=
+trap '[ -n "$holder" ] && kill $holder 2>/dev/null; stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+mkdir -m 777 "$tmp/w"
+py=/usr/bin/python3         # the system's: one under root's home is not the other user's to run
+[ -x "$py" ] || py=$(command -v python3)
+cat >"$tmp/hold.py" <<'PY'
+import socket, sys, time
+# Opens N connections to vramd's socket and keeps them, idle, until killed.
+path, n, said = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+held = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    held.append(s)
+time.sleep(0.3)
+# vramd answers a connection past the cap with a refusal and closes it.
+for s in held:
+    s.setblocking(False)
+    try:
+        if s.recv(1, socket.MSG_PEEK) is not None:
+            sys.exit("refused: %s" % s.recv(512).decode(errors="replace"))
+    except BlockingIOError:
+        pass
+open(said, "w").write("held %d\n" % n)
+time.sleep(600)
+PY
+# hold N: the second user keeps N idle connections until the test kills it.
+hold() {
+    rm -f "$tmp/w/held"
+    # setpriv itself in the background (a function would be a subshell,
+    # and killing it would leave the holder running).
+    setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- \
+        "$py" "$tmp/hold.py" "$VRAM_SOCKET" "$1" "$tmp/w/held" &
+    holder=$!
+    wait_until 20 test -s "$tmp/w/held"
+}
+# unhold: the holder ended, and vramd has seen its connections close.
+unhold() {
+    kill $holder 2>/dev/null; wait $holder 2>/dev/null; holder=
+    wait_until 10 as_other "$VRAM" queue >/dev/null 2>&1
+}
+state_of() { "$VRAM" queue --json 2>/dev/null | "$py" -c 'import json,sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == int(sys.argv[1]): print(j["state"])' "$1"; }
+in_state() { [ "$(state_of "$1")" = "$2" ]; }
+
+start_daemon || exit 1
+
+# 1. A job whose runner connects while its user holds all 128.  It waits
+# for a job of root's, so that its runner starts only after the hold.
+first=$("$VRAM" submit --vram 1GiB -- sh -c "while [ ! -e $tmp/w/go1 ]; do sleep 0.05; done")
+job=$(cd "$tmp/w" && as_other "$VRAM" submit --vram 1GiB --after "$first" -- sh -c 'echo ran >ran1')
+hold 128 || not_ok holds_128 "the holder did not connect"
+touch "$tmp/w/go1"
+if wait_until 30 test -s "$tmp/w/ran1" && wait_until 10 in_state "$job" succeeded; then
+    ok a_runner_connects_while_its_user_holds_the_cap
+else
+    not_ok a_runner_connects_while_its_user_holds_the_cap "job $job is $(state_of "$job"): $(tail -5 "$tmp/daemon.log")"
+fi
+unhold
+
+# 2. A user whose job runs (its runner connected) opens as many clients as
+# the cap lets anyone: 127 held, and a list as the 128th.
+job=$(cd "$tmp/w" && as_other "$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e go2 ]; do sleep 0.05; done')
+wait_until 30 in_state "$job" running || not_ok second_job_runs "$("$VRAM" queue 2>&1)"
+hold 127 || not_ok holds_127 "the holder did not connect"
+if as_other "$VRAM" queue >"$tmp/out" 2>&1; then
+    ok runners_do_not_count_against_their_users_cap
+else
+    not_ok runners_do_not_count_against_their_users_cap "$(cat "$tmp/out")"
+fi
+unhold
+touch "$tmp/w/go2"
+finish
