@@ -812,15 +812,16 @@ int vram_daemon_run(const vram_daemon_config *cfg)
         vramd_say(d, "stopping; running jobs go on and will be adopted by the next vramd");
         vramd_systemd_notify("STOPPING=1");
     }
-    pthread_mutex_lock(&d->sync_lock);
-    int sync_errno = d->syncer_on ? d->sync_errno : 0;
-    pthread_mutex_unlock(&d->sync_lock);
+    /* After close_all: the syncer's last fsync, of what the last rounds
+     * and the stop itself wrote, fails as well as one made while running. */
+    bool syncer = d->syncer_on;
+    close_all(d);
+    int sync_errno = syncer ? d->sync_errno : 0;    /* the syncer has ended */
     if (!rc && sync_errno) {
         rc = VRAM_EIO;
         snprintf(why, sizeof(why), "the queue's log %.800s-wal could not be written to disk (fsync: %s)", d->db_path,
                  strerror(sync_errno));
     }
-    close_all(d);
     vram_options_free(own);
     free(d);
     if (rc)
