@@ -382,6 +382,7 @@ static void sync_now(vramd *d, uint64_t target)
     if (r == 0 && !d->sync_errno && d->sync_done < target)
         d->sync_done = target;
     d->sync_busy = false;
+    pthread_cond_broadcast(&d->sync_idle);
     pthread_mutex_unlock(&d->sync_lock);
 }
 
@@ -412,6 +413,7 @@ static void syncer_start(vramd *d)
 {
     pthread_mutex_init(&d->sync_lock, NULL);
     pthread_cond_init(&d->sync_cond, NULL);
+    pthread_cond_init(&d->sync_idle, NULL);
     /* The thread first: the queue defers its commits' fsyncs only once
      * there is a syncer to make them (else nothing would). */
     int rc = pthread_create(&d->syncer, NULL, syncer_main, d);
@@ -489,14 +491,21 @@ int vramd_ends_to_disk(vramd *d)
     if (!d->syncer_on)
         return 0;
     note_ends(d);
+    /* Not beside the syncer's fsync: a failed writeback is reported to one
+     * fsync of the log, and the page's, returning 0, would not know of the
+     * syncer's failing.  (The loop makes none meanwhile: we hold d->lock.) */
     pthread_mutex_lock(&d->sync_lock);
+    while (d->sync_busy)
+        pthread_cond_wait(&d->sync_idle, &d->sync_lock);
     bool asked = d->sync_done < d->sync_want;
     int failed = d->sync_errno;
+    bool due = !failed && (d->ends_unsynced_ms || asked);
+    d->sync_busy = due;
     pthread_mutex_unlock(&d->sync_lock);
     if (failed)
         return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
                           strerror(failed));
-    if (!d->ends_unsynced_ms && !asked)
+    if (!due)
         return 0;
     /* A page has no `held` to wait in: its thread makes the fsync, under
      * d->lock, so that no end is written between it and the page's read
@@ -505,9 +514,16 @@ int vramd_ends_to_disk(vramd *d)
      * are on disk then, and need no fsync of their own; what a sync under
      * way is for (submits, ends) is on disk too, and that sync keeps its
      * round, whose replies wait for it. */
-    if (fsync_log(d) != 0)
+    fsync_log(d);
+    pthread_mutex_lock(&d->sync_lock);
+    failed = d->sync_errno;
+    d->sync_busy = false;
+    pthread_cond_broadcast(&d->sync_idle);
+    pthread_cond_signal(&d->sync_cond);     /* the syncer left what was asked meanwhile to us */
+    pthread_mutex_unlock(&d->sync_lock);
+    if (failed)
         return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
-                          strerror(errno));
+                          strerror(failed));
     d->ends_unsynced_ms = 0;
     return 0;
 }

@@ -234,6 +234,7 @@ struct vramd {
     pthread_t syncer;
     pthread_mutex_t sync_lock;
     pthread_cond_t sync_cond;
+    pthread_cond_t sync_idle;       /* sync_busy went false (an HTTP thread waits for it) */
     uint64_t sync_want, sync_done;  /* rounds asked to be synced, and synced (under sync_lock) */
     uint64_t sync_floor;            /* the sync made at the start, that every reply waits for */
     bool sync_busy;                 /* an fsync is under way, by either thread (under sync_lock) */
