@@ -491,6 +491,7 @@ int vramd_ends_to_disk(vramd *d)
     if (!d->syncer_on)
         return 0;
     note_ends(d);
+    bool unsynced = vram__queue_take_unsynced(d->queue);    /* a page's submit */
     /* Not beside the syncer's fsync: a failed writeback is reported to one
      * fsync of the log, and the page's, returning 0, would not know of the
      * syncer's failing.  (The loop makes none meanwhile: we hold d->lock.) */
@@ -499,7 +500,7 @@ int vramd_ends_to_disk(vramd *d)
         pthread_cond_wait(&d->sync_idle, &d->sync_lock);
     bool asked = d->sync_done < d->sync_want;
     int failed = d->sync_errno;
-    bool due = !failed && (d->ends_unsynced_ms || asked);
+    bool due = !failed && (d->ends_unsynced_ms || asked || unsynced);
     d->sync_busy = due;
     pthread_mutex_unlock(&d->sync_lock);
     if (failed)

@@ -295,8 +295,9 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner);
 /* The dashboard's reads (provider.c, on the HTTP threads, under d->lock):
  * jobs' ends written so far, and what a sync under way is for, are
  * fsync'ed before a page may show them, as for a socket client that is no
- * runner (vramd_reply_wait).  VRAM_EIO when an fsync failed: the page is
- * not served, and the loop stops vramd. */
+ * runner (vramd_reply_wait), and so is what a page's submit wrote.
+ * VRAM_EIO when an fsync failed: the page is not served, and the loop
+ * stops vramd. */
 int vramd_ends_to_disk(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);

@@ -161,10 +161,13 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     char err[512];
     pthread_mutex_lock(&d->lock);
     rc = vramd_jobs_submit(d, &row, 1, err, sizeof(err));
+    int synced = rc ? 0 : vramd_ends_to_disk(d);  /* the job is on disk before the page hears its id */
     pthread_mutex_unlock(&d->lock);
     vram__buf_free(&argv);
     if (rc)
         return vram__fail(rc, "%s", err);
+    if (synced)
+        return synced;
     vramd_wake(d);
     vram__buf b;
     vram__buf_init(&b);
