@@ -73,28 +73,39 @@ C
 export EIO_WHEN=$tmp/disk-fails
 preload=$tmp/eio.so
 [ -n "${LD_PRELOAD:-}" ] && preload=$LD_PRELOAD:$preload     # ASan's runtime first, in that build
-LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
-    start_daemon || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
 
-# A job that ends when told; it is running before the disk fails.
-"$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done' sh "$tmp/go" >"$tmp/submit" 2>&1 ||
-    { not_ok submits "$(cat "$tmp/submit")"; finish; }
-for _ in $(seq 1 100); do "$VRAM" queue 2>/dev/null | grep -q running && break; sleep 0.05; done
-touch "$EIO_WHEN"
-: >"$tmp/go"
-
-for _ in $(seq 1 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-if kill -0 "$daemon" 2>/dev/null; then
-    not_ok vramd_stops "still running: $(tail -5 "$tmp/daemon.log")"
-    stop_daemon
-else
+# The SIGTERM may come with another write than the end's (a job's progress,
+# which is not synced): then nothing is left to sync at the stop, and the
+# try is made again, on a queue of its own.
+for try in 1 2 3 4 5; do
+    rm -f "$EIO_WHEN"
+    : >"$tmp/daemon.log"
+    export VRAM_DB=$tmp/queue$try.db
+    LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
+        start_daemon || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
+    # A job that ends when told; it is running before the disk fails.
+    "$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done' sh "$tmp/go$try" \
+        >"$tmp/submit" 2>&1 || { not_ok submits "$(cat "$tmp/submit")"; finish; }
+    for _ in $(seq 1 100); do "$VRAM" queue 2>/dev/null | grep -q running && break; sleep 0.05; done
+    touch "$EIO_WHEN"
+    : >"$tmp/go$try"
+    for _ in $(seq 1 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$daemon" 2>/dev/null; then
+        not_ok vramd_stops "still running: $(tail -5 "$tmp/daemon.log")"
+        stop_daemon
+        finish
+    fi
     wait "$daemon"
     status=$?
     daemon=
-    if [ $status -ne 0 ] && grep -q "could not be written to disk (fsync: Input/output error)" "$tmp/daemon.log"; then
-        ok vramd_says_its_last_fsync_failed
-    else
-        not_ok vramd_says_its_last_fsync_failed "exit $status: $(tail -5 "$tmp/daemon.log")"
-    fi
+    grep -q "job 1 succeeded" "$tmp/daemon.log" && break
+    status=
+done
+if [ -z "$status" ]; then
+    echo "skip - $file/vramd_says_its_last_fsync_failed: the stop never came after the job's end"
+elif [ "$status" -ne 0 ] && grep -q "could not be written to disk (fsync: Input/output error)" "$tmp/daemon.log"; then
+    ok vramd_says_its_last_fsync_failed
+else
+    not_ok vramd_says_its_last_fsync_failed "exit $status: $(tail -5 "$tmp/daemon.log")"
 fi
 finish
