@@ -503,9 +503,11 @@ int vramd_ends_to_disk(vramd *d)
     bool due = !failed && (d->ends_unsynced_ms || asked || unsynced);
     d->sync_busy = due;
     pthread_mutex_unlock(&d->sync_lock);
-    if (failed)
+    if (failed) {
+        d->round_unsynced |= unsynced;      /* the loop's replies wait for it still, so are told */
         return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
                           strerror(failed));
+    }
     if (!due)
         return 0;
     /* A page has no `held` to wait in: its thread makes the fsync, under
@@ -522,9 +524,11 @@ int vramd_ends_to_disk(vramd *d)
     pthread_cond_broadcast(&d->sync_idle);
     pthread_cond_signal(&d->sync_cond);     /* the syncer left what was asked meanwhile to us */
     pthread_mutex_unlock(&d->sync_lock);
-    if (failed)
+    if (failed) {
+        d->round_unsynced |= unsynced;      /* the loop's replies wait for it still, so are told */
         return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
                           strerror(failed));
+    }
     d->ends_unsynced_ms = 0;
     return 0;
 }
