@@ -288,7 +288,8 @@ static int submit(vram_client *c, const vram_submit *s, bool check, uint64_t *jo
     int rc = kv_object(&j, env, nenv);
     char cwd[4096];
     if (!s->cwd && !getcwd(cwd, sizeof(cwd)))
-        rc = vram__fail(VRAM_EIO, "cannot read the current directory: %s", strerror(errno));
+        rc = vram__fail(errno == EACCES ? VRAM_EPERM : VRAM_ENOENT,   /* not VRAM_EIO: nothing was sent */
+                        "cannot read the current directory: %s", strerror(errno));
     vram__json_field_string(&j, "cwd", s->cwd ? s->cwd : cwd);
     if (s->vram_bytes)
         vram__json_field_uint(&j, "vram", s->vram_bytes);
