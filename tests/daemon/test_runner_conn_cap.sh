@@ -20,7 +20,10 @@ export VRAM_SOCKET_GROUP=$other
 chmod 711 "$tmp"
 . "$(dirname "$0")/daemon.sh"
 holder=
-trap '[ -n "$holder" ] && kill $holder 2>/dev/null; stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
+# The jobs are told to end, and given the time to see it, before their
+# folder goes (a runner outlives its vramd, by design).
+trap '[ -n "$holder" ] && kill $holder 2>/dev/null; touch "$tmp/w/go1" "$tmp/w/go2" 2>/dev/null; sleep 0.3
+      stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
 as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
 mkdir -m 777 "$tmp/w"
 py=/usr/bin/python3         # the system's: one under root's home is not the other user's to run
@@ -93,4 +96,5 @@ else
 fi
 unhold
 touch "$tmp/w/go2"
+wait_until 10 in_state "$job" succeeded || not_ok second_job_ends "job $job is $(state_of "$job")"
 finish
