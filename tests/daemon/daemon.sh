@@ -48,4 +48,62 @@ trace_daemon() {
     fi
 }
 dashboard_url() { grep -o 'dashboard http://[0-9.:]*/' "$tmp/daemon.log" | tail -1 | cut -d' ' -f2; }
+# daemon_exits [SECONDS]: vramd ends by itself within SECONDS (5); its exit
+# status is then in $daemon_status.  False, with vramd stopped, if not.
+daemon_exits() {
+    local _
+    for _ in $(seq 1 $((${1:-5} * 20))); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$daemon" 2>/dev/null; then
+        stop_daemon
+        return 1
+    fi
+    wait "$daemon"
+    daemon_status=$?
+    daemon=
+}
+# expect_daemon_fails NAME [PATTERN]: the verdict NAME on vramd ending by
+# itself with a failing status, its log matching PATTERN where given.
+expect_daemon_fails() {
+    if ! daemon_exits; then
+        not_ok "$1" "still running: $(tail -5 "$tmp/daemon.log")"
+    elif [ $daemon_status -ne 0 ] && { [ -z "${2:-}" ] || grep -q "$2" "$tmp/daemon.log"; }; then
+        ok "$1"
+    else
+        not_ok "$1" "exit $daemon_status: $(tail -5 "$tmp/daemon.log")"
+    fi
+}
+# build_preload SOURCE: builds SOURCE (C) as an LD_PRELOAD library in $tmp
+# and sets $preload to what LD_PRELOAD takes to add it (after ASan's
+# runtime, in that build); skips the test, saying why, without a C
+# compiler or when the build fails.
+build_preload() {
+    local cc=${CC:-cc} so
+    so=$tmp/$(basename "${1%.c}").so
+    command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build $(basename "$1")"; exit 77; }
+    "$cc" -shared -fPIC -o "$so" "$1" -ldl 2>"$tmp/cc.err" ||
+        { echo "skip - $file/all: cannot build $(basename "$1"): $(head -c 200 "$tmp/cc.err")"; exit 77; }
+    preload=${LD_PRELOAD:+$LD_PRELOAD:}$so
+}
+# start_daemon_preloaded [FLAGS]: start_daemon with $preload in vramd.
+start_daemon_preloaded() {
+    LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" start_daemon "$@"
+}
+# other_user: as root, makes a second user for the test ($other; as_other
+# COMMAND... runs as them, drop_other removes them) whom the socket lets
+# in; skips the test, saying why, where that cannot be done.
+other_user() {
+    other=
+    if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
+        local name=vramt$$$RANDOM
+        for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
+    fi
+    if [ -z "$other" ]; then
+        echo "skip - $file: cannot make a second user here (needs root and useradd)"
+        exit 77
+    fi
+    export VRAM_SOCKET_GROUP=$other
+    chmod 711 "$tmp"
+}
+as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+drop_other() { userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; }
 trap 'stop_daemon; rm -rf "$tmp"' EXIT

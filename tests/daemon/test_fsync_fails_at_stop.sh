@@ -8,8 +8,6 @@
 # end to the log, while a file it names exists.  Skips without a C compiler.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
-cc=${CC:-cc}
-command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build the library"; exit 77; }
 cat >"$tmp/eio.c" <<'C'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -67,12 +65,9 @@ ssize_t pwrite(int fd, const void *buf, size_t n, off_t at)
     return r;
 }
 C
-"$cc" -shared -fPIC -o "$tmp/eio.so" "$tmp/eio.c" -ldl 2>"$tmp/cc.err" ||
-    { echo "skip - $file/all: cannot build the library: $(head -c 200 "$tmp/cc.err")"; exit 77; }
+build_preload "$tmp/eio.c"
 
 export EIO_WHEN=$tmp/disk-fails
-preload=$tmp/eio.so
-[ -n "${LD_PRELOAD:-}" ] && preload=$LD_PRELOAD:$preload     # ASan's runtime first, in that build
 
 # The SIGTERM may come with another write than the end's (a job's progress,
 # which is not synced): then nothing is left to sync at the stop, and the
@@ -81,23 +76,15 @@ for try in 1 2 3 4 5; do
     rm -f "$EIO_WHEN"
     : >"$tmp/daemon.log"
     export VRAM_DB=$tmp/queue$try.db
-    LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
-        start_daemon || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
+    start_daemon_preloaded || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
     # A job that ends when told; it is running before the disk fails.
     "$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e "$1" ]; do sleep 0.01; done' sh "$tmp/go$try" \
         >"$tmp/submit" 2>&1 || { not_ok submits "$(cat "$tmp/submit")"; finish; }
     for _ in $(seq 1 100); do "$VRAM" queue 2>/dev/null | grep -q running && break; sleep 0.05; done
     touch "$EIO_WHEN"
     : >"$tmp/go$try"
-    for _ in $(seq 1 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-    if kill -0 "$daemon" 2>/dev/null; then
-        not_ok vramd_stops "still running: $(tail -5 "$tmp/daemon.log")"
-        stop_daemon
-        finish
-    fi
-    wait "$daemon"
-    status=$?
-    daemon=
+    daemon_exits || { not_ok vramd_stops "still running: $(tail -5 "$tmp/daemon.log")"; finish; }
+    status=$daemon_status
     grep -q "job 1 succeeded" "$tmp/daemon.log" && break
     status=
 done

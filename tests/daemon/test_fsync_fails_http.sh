@@ -11,8 +11,6 @@
 # or python3.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
-cc=${CC:-cc}
-command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build the library"; exit 77; }
 command -v python3 >/dev/null || { echo "skip - $file/all: no python3"; exit 77; }
 cat >"$tmp/eio.c" <<'C'
 #define _GNU_SOURCE
@@ -44,14 +42,10 @@ int fdatasync(int fd)
     return real(fd);
 }
 C
-"$cc" -shared -fPIC -o "$tmp/eio.so" "$tmp/eio.c" -ldl 2>"$tmp/cc.err" ||
-    { echo "skip - $file/all: cannot build the library: $(head -c 200 "$tmp/cc.err")"; exit 77; }
+build_preload "$tmp/eio.c"
 
 export EIO_WHEN=$tmp/disk-fails
-preload=$tmp/eio.so
-[ -n "${LD_PRELOAD:-}" ] && preload=$LD_PRELOAD:$preload     # ASan's runtime first, in that build
-LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
-    start_daemon || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
+start_daemon_preloaded || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
 url=$(dashboard_url)
 [ -n "$url" ] || { not_ok daemon_serves_the_dashboard "$(tail -5 "$tmp/daemon.log")"; finish; }
 
@@ -81,13 +75,5 @@ else
     not_ok a_page_read_beside_a_failing_fsync_is_not_served "$(head -c 400 "$tmp/page")"
 fi
 
-for _ in $(seq 1 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-if kill -0 "$daemon" 2>/dev/null; then
-    not_ok vramd_stops "still running: $(tail -5 "$tmp/daemon.log")"
-else
-    wait "$daemon"
-    status=$?
-    daemon=
-    [ $status -ne 0 ] && ok vramd_stops_failing || not_ok vramd_stops_failing "exit $status"
-fi
+expect_daemon_fails vramd_stops_failing
 finish

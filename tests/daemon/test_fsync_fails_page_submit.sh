@@ -2,40 +2,15 @@
 # tests/daemon/test_fsync_fails_page_submit.sh - the dashboard's submit is
 # answered once the job is on disk, as a socket client's is: when the fsync
 # of the queue's log fails, the page is told so, not given the job's id.
-# Before, its answer went before any fsync.  An LD_PRELOAD library this
-# test builds fails fdatasync with EIO while a file it names exists.  Skips
-# without a C compiler or python3.
+# Before, its answer went before any fsync.  An LD_PRELOAD library
+# (tests/daemon/eio.c) fails fdatasync with EIO while a file it names
+# exists.  Skips without a C compiler or python3.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
-cc=${CC:-cc}
-command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build the library"; exit 77; }
 command -v python3 >/dev/null || { echo "skip - $file/all: no python3"; exit 77; }
-cat >"$tmp/eio.c" <<'C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdlib.h>
-#include <unistd.h>
-/* fdatasync fails with EIO while the file EIO_WHEN names exists. */
-int fdatasync(int fd)
-{
-    const char *when = getenv("EIO_WHEN");
-    if (when && access(when, F_OK) == 0) {
-        errno = EIO;
-        return -1;
-    }
-    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    return real(fd);
-}
-C
-"$cc" -shared -fPIC -o "$tmp/eio.so" "$tmp/eio.c" -ldl 2>"$tmp/cc.err" ||
-    { echo "skip - $file/all: cannot build the library: $(head -c 200 "$tmp/cc.err")"; exit 77; }
-
+build_preload "$(dirname "$0")/eio.c"
 export EIO_WHEN=$tmp/disk-fails
-preload=$tmp/eio.so
-[ -n "${LD_PRELOAD:-}" ] && preload=$LD_PRELOAD:$preload     # ASan's runtime first, in that build
-LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
-    start_daemon || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
+start_daemon_preloaded || { not_ok starts "$(tail -5 "$tmp/daemon.log")"; finish; }
 url=$(dashboard_url)
 [ -n "$url" ] || { not_ok daemon_serves_the_dashboard "$(tail -5 "$tmp/daemon.log")"; finish; }
 
@@ -60,13 +35,5 @@ case $code in
     *) ok a_page_submit_whose_fsync_fails_is_told_so ;;
 esac
 
-for _ in $(seq 1 100); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.05; done
-if kill -0 "$daemon" 2>/dev/null; then
-    not_ok vramd_stops "still running: $(tail -5 "$tmp/daemon.log")"
-else
-    wait "$daemon"
-    status=$?
-    daemon=
-    [ $status -ne 0 ] && ok vramd_stops_failing || not_ok vramd_stops_failing "exit $status"
-fi
+expect_daemon_fails vramd_stops_failing
 finish

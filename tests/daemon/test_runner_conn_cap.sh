@@ -7,24 +7,13 @@
 # a runner counted, and was refused at the cap.  Runs as root with a second
 # user (useradd, setpriv); skips without them.
 . "$(dirname "$0")/../cli/lib.sh"
-other=
-if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
-    name=vramc$$$RANDOM
-    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
-fi
-if [ -z "$other" ]; then
-    echo "skip - $file: cannot make a second user here (needs root and useradd)"
-    exit 77
-fi
-export VRAM_SOCKET_GROUP=$other
-chmod 711 "$tmp"
 . "$(dirname "$0")/daemon.sh"
+other_user
 holder=
 # The jobs are told to end, and given the time to see it, before their
 # folder goes (a runner outlives its vramd, by design).
 trap '[ -n "$holder" ] && kill $holder 2>/dev/null; touch "$tmp/w/go1" "$tmp/w/go2" 2>/dev/null; sleep 0.3
-      stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
-as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+      stop_daemon; drop_other; rm -rf "$tmp"' EXIT
 mkdir -m 777 "$tmp/w"
 py=/usr/bin/python3         # the system's: one under root's home is not the other user's to run
 [ -x "$py" ] || py=$(command -v python3)
@@ -42,8 +31,8 @@ time.sleep(0.3)
 for s in held:
     s.setblocking(False)
     try:
-        if s.recv(1, socket.MSG_PEEK) is not None:
-            sys.exit("refused: %s" % s.recv(512).decode(errors="replace"))
+        s.recv(1, socket.MSG_PEEK)      # a refusal's words, or the end: refused
+        sys.exit("refused: %s" % s.recv(512).decode(errors="replace"))
     except BlockingIOError:
         pass
 open(said, "w").write("held %d\n" % n)

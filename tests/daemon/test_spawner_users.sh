@@ -6,20 +6,9 @@
 # with a runner vramd exec'd (no exec made the forked runner non-dumpable:
 # its /proc was root's, and the shim's calls passed unchecked).
 . "$(dirname "$0")/../cli/lib.sh"
-other=
-if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null && command -v setpriv >/dev/null; then
-    name=vrams$$$RANDOM
-    for _ in 1 2 3 4 5; do useradd -M -U -s /bin/sh "$name" 2>/dev/null && { other=$name; break; }; sleep 0.2; done
-fi
-if [ -z "$other" ]; then
-    echo "skip - $file: cannot make a second user here (needs root and useradd)"
-    exit 77
-fi
-export VRAM_SOCKET_GROUP=$other
-chmod 711 "$tmp"
 . "$(dirname "$0")/daemon.sh"
-trap 'stop_daemon; userdel "$other" 2>/dev/null; groupdel "$other" 2>/dev/null; rm -rf "$tmp"' EXIT
-as_other() { setpriv --reuid="$other" --regid="$(id -g "$other")" --clear-groups -- "$@"; }
+other_user
+trap 'stop_daemon; drop_other; rm -rf "$tmp"' EXIT
 mkdir -m 777 "$tmp/w"
 
 start_daemon || exit 1

@@ -8,8 +8,6 @@
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
 command -v strace >/dev/null || { echo "skip - $file/all: strace is not installed"; exit 77; }
-cc=${CC:-cc}
-command -v "$cc" >/dev/null || { echo "skip - $file/all: no C compiler ($cc) to build the library"; exit 77; }
 cat >"$tmp/nothread.c" <<'C'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -28,13 +26,12 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*f)(void *), vo
     return real(t, a, f, arg);
 }
 C
-"$cc" -shared -fPIC -o "$tmp/nothread.so" "$tmp/nothread.c" -ldl 2>"$tmp/cc.err" ||
-    { echo "skip - $file/all: cannot build the library: $(head -c 200 "$tmp/cc.err")"; exit 77; }
+build_preload "$tmp/nothread.c"
 
 found=
 for n in 1 2 3 4 5 6 7 8; do
     : >"$tmp/daemon.log"
-    LD_PRELOAD=$tmp/nothread.so NOTHREAD_FAIL=$n ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
+    LD_PRELOAD=$preload NOTHREAD_FAIL=$n ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0" \
         "$VRAM" serve >>"$tmp/daemon.log" 2>&1 &
     daemon=$!
     for _ in $(seq 1 100); do   # until it answers, or has given up (another thread it needs)
