@@ -394,9 +394,10 @@ void vramd_runner_kids_free(vramd *d)
  *   (LD_*, GLIBC_TUNABLES, MALLOC_*, a sanitizer's options) is exec'd here;
  * - its command line (ps, pgrep -f) is written over the spawner's, which
  *   has room for one: `vram run --daemon-job N --gate 3 ...`.
- * Should the spawner fail or be gone, runners are forked and exec'd here,
- * as before, and vramd says so once; --spawner no asks for that from the
- * start. */
+ * Should the spawner be gone or out of step, runners are forked and exec'd
+ * here from then on, as before, and vramd says so once; a fork it could
+ * not make (EAGAIN) costs it that one runner, forked and exec'd here, and
+ * is said each time.  --spawner no asks for fork and exec from the start. */
 
 #define SPAWN_MAGIC 0x76737031u     /* "vsp1": a request's head, and the spawner's hello */
 #define SPAWN_MAX (16u << 20)       /* a request's words, at most */
@@ -617,12 +618,13 @@ static int spawner_fork(vramd *d, const vramd_job *j, const runner_files *files,
     close(gate[0]);                 /* the spawner's copy, or its runner's, is theirs */
     spawn_reply r;
     bool answered = sent && read_full(d->spawner_fd, &r, sizeof(r));
-    if (!answered || r.pid <= 0) {
-        char why[96] = "cannot be asked";
-        if (sent)
-            snprintf(why, sizeof(why), answered ? "cannot fork (%s)" : "did not answer",
-                     answered ? strerror(r.err) : "");
-        spawner_down(d, why);
+    if (!answered) {
+        spawner_down(d, sent ? "did not answer" : "cannot be asked");
+        close(gate[1]);
+        return -1;
+    }
+    if (r.pid <= 0) {               /* it read all and answered: still in step, and kept */
+        vramd_say(d, "the spawner cannot fork (%s): this runner is forked and exec'd", strerror(r.err));
         close(gate[1]);
         return -1;
     }
