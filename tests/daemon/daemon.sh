@@ -47,6 +47,12 @@ trace_daemon() {
         exit 77
     fi
 }
+# state_of JOB: the job's state, as `vram queue --json` says it (nothing
+# for a job it does not list); is_state JOB STATE.
+state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c 'import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == int(sys.argv[1]): print(j["state"])' "$1"; }
+is_state() { [ "$(state_of "$1")" = "$2" ]; }
 dashboard_url() { grep -o 'dashboard http://[0-9.:]*/' "$tmp/daemon.log" | tail -1 | cut -d' ' -f2; }
 # daemon_exits [SECONDS]: vramd ends by itself within SECONDS (5); its exit
 # status is then in $daemon_status.  False, with vramd stopped, if not.

@@ -21,13 +21,9 @@ moves_of() { sqlite3 "$VRAM_DB" "SELECT group_concat(from_state || '>' || to_sta
 # The runner of job $1 waiting (or running) under this daemon: its pid.
 runner_of() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | awk -v j="$1" '$0 ~ "--daemon-job " j " --gate 3 " { print $1 }'; }
 waiting() { ps -o args= --ppid "$daemon" 2>/dev/null | grep -c -- '--gate 3 '; }
-is_state() { [ "$(state_of "$1")" = "$2" ]; }
 has_runner() { [ -n "$(runner_of "$1")" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 ran_count() { grep -cx "vramd-$1" "$tmp/ran" 2>/dev/null; }
-state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
-import json, sys
-print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.argv[1])][0])" "$1"; }
 
 # A holder of the card, then four jobs that must wait for it.
 holder=$("$VRAM" submit --vram 21GiB -- sh -c "while [ ! -e $tmp/GO ]; do sleep 0.05; done")

@@ -11,10 +11,6 @@
 
 start_daemon || exit 1
 runner_of() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | awk -v j="$1" '$0 ~ "--daemon-job " j " --gate 3 " { print $1 }'; }
-state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
-import json, sys
-print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.argv[1])][0])" "$1"; }
-is_state() { [ "$(state_of "$1")" = "$2" ]; }
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 mkdir -p "$tmp/one" "$tmp/two"

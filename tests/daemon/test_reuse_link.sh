@@ -7,10 +7,6 @@
 . "$(dirname "$0")/daemon.sh"
 
 start_daemon || exit 1
-state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
-import json, sys
-print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.argv[1])][0])" "$1"; }
-is_state() { [ "$(state_of "$1")" = "$2" ]; }
 
 # A holder of the card, then five one-at-a-time jobs: each says which job it
 # is, its runner ($PPID) and the runner's sockets.

@@ -53,10 +53,6 @@ unhold() {
     kill $holder 2>/dev/null; wait $holder 2>/dev/null; holder=
     wait_until 10 as_other "$VRAM" queue >/dev/null 2>&1
 }
-state_of() { "$VRAM" queue --json 2>/dev/null | "$py" -c 'import json,sys
-for j in json.load(sys.stdin)["jobs"]:
-    if j["id"] == int(sys.argv[1]): print(j["state"])' "$1"; }
-in_state() { [ "$(state_of "$1")" = "$2" ]; }
 
 start_daemon || exit 1
 
@@ -66,7 +62,7 @@ first=$("$VRAM" submit --vram 1GiB -- sh -c "while [ ! -e $tmp/w/go1 ]; do sleep
 job=$(cd "$tmp/w" && as_other "$VRAM" submit --vram 1GiB --after "$first" -- sh -c 'echo ran >ran1')
 hold 128 || not_ok holds_128 "the holder did not connect"
 touch "$tmp/w/go1"
-if wait_until 30 test -s "$tmp/w/ran1" && wait_until 10 in_state "$job" succeeded; then
+if wait_until 30 test -s "$tmp/w/ran1" && wait_until 10 is_state "$job" succeeded; then
     ok a_runner_connects_while_its_user_holds_the_cap
 else
     not_ok a_runner_connects_while_its_user_holds_the_cap "job $job is $(state_of "$job"): $(tail -5 "$tmp/daemon.log")"
@@ -76,7 +72,7 @@ unhold
 # 2. A user whose job runs (its runner connected) opens as many clients as
 # the cap lets anyone: 127 held, and a list as the 128th.
 job=$(cd "$tmp/w" && as_other "$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e go2 ]; do sleep 0.05; done')
-wait_until 30 in_state "$job" running || not_ok second_job_runs "$("$VRAM" queue 2>&1)"
+wait_until 30 is_state "$job" running || not_ok second_job_runs "$("$VRAM" queue 2>&1)"
 hold 127 || not_ok holds_127 "the holder did not connect"
 if as_other "$VRAM" queue >"$tmp/out" 2>&1; then
     ok runners_do_not_count_against_their_users_cap
@@ -85,5 +81,5 @@ else
 fi
 unhold
 touch "$tmp/w/go2"
-wait_until 10 in_state "$job" succeeded || not_ok second_job_ends "job $job is $(state_of "$job")"
+wait_until 10 is_state "$job" succeeded || not_ok second_job_ends "job $job is $(state_of "$job")"
 finish

@@ -24,10 +24,6 @@ else
     not_ok spawner_has_no_environment_of_vramds "$(tr '\0' ' ' <"/proc/$spawner/environ")"
 fi
 
-state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
-import json, sys
-print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.argv[1])][0])" "$1"; }
-is_state() { [ "$(state_of "$1")" = "$2" ]; }
 runner_of() { ps -o pid=,args= --ppid "$daemon" 2>/dev/null | awk -v j="$1" '$0 ~ "--daemon-job " j " --gate 3 " { print $1 }'; }
 
 # A job with a secret in its environment: its runner, forked by the

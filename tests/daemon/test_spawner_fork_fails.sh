@@ -40,10 +40,6 @@ build_preload "$tmp/nofork.c"
 # vramd, its spawner and the submitters alike: a runner whose loader
 # settings differ from vramd's is exec'd, never the spawner's.
 export LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}verify_asan_link_order=0"
-state_of() { "$VRAM" queue --json 2>/dev/null | python3 -c "
-import json, sys
-print([j['state'] for j in json.load(sys.stdin)['jobs'] if j['id'] == int(sys.argv[1])][0])" "$1"; }
-is_state() { [ "$(state_of "$1")" = "$2" ]; }
 start_daemon || exit 1
 
 touch "$tmp/nofork"
