@@ -486,7 +486,16 @@ uint64_t vramd_reply_wait(vramd *d, bool to_runner)
     return done < d->sync_floor ? d->sync_floor : 0;
 }
 
-int vramd_ends_to_disk(vramd *d)
+/* A page's answer once the queue's log could not be fsync'ed; what the
+ * page's own submit wrote (unsynced) keeps the loop's replies held, so
+ * that they are told of it too. */
+static int page_sync_failed(vramd *d, int failed, bool unsynced)
+{
+    d->round_unsynced |= unsynced;
+    return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops", strerror(failed));
+}
+
+int vramd_page_sync(vramd *d)
 {
     if (!d->syncer_on)
         return 0;
@@ -503,20 +512,17 @@ int vramd_ends_to_disk(vramd *d)
     bool due = !failed && (d->ends_unsynced_ms || asked || unsynced);
     d->sync_busy = due;
     pthread_mutex_unlock(&d->sync_lock);
-    if (failed) {
-        d->round_unsynced |= unsynced;      /* the loop's replies wait for it still, so are told */
-        return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
-                          strerror(failed));
-    }
+    if (failed)
+        return page_sync_failed(d, failed, unsynced);
     if (!due)
         return 0;
     /* A page has no `held` to wait in: its thread makes the fsync, under
      * d->lock, so that no end is written between it and the page's read
      * (the loop waits that long: a page read in the VRAMD_END_SYNC_MS
      * after an end costs the loop one fsync).  The ends not yet asked for
-     * are on disk then, and need no fsync of their own; what a sync under
-     * way is for (submits, ends) is on disk too, and that sync keeps its
-     * round, whose replies wait for it. */
+     * are on disk then, and need no fsync of their own; rounds asked and
+     * not yet synced are on disk too, but keep their own fsync (the
+     * syncer's or the loop's), which their replies wait for. */
     fsync_log(d);
     pthread_mutex_lock(&d->sync_lock);
     failed = d->sync_errno;
@@ -524,11 +530,8 @@ int vramd_ends_to_disk(vramd *d)
     pthread_cond_broadcast(&d->sync_idle);
     pthread_cond_signal(&d->sync_cond);     /* the syncer left what was asked meanwhile to us */
     pthread_mutex_unlock(&d->sync_lock);
-    if (failed) {
-        d->round_unsynced |= unsynced;      /* the loop's replies wait for it still, so are told */
-        return vram__fail(VRAM_EIO, "vramd could not write its queue to disk (fsync: %s) and stops",
-                          strerror(failed));
-    }
+    if (failed)
+        return page_sync_failed(d, failed, unsynced);
     d->ends_unsynced_ms = 0;
     return 0;
 }

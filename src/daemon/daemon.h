@@ -292,13 +292,13 @@ struct vramd {
  * disk yet; for such a client, also an earlier round's still under way;
  * else the one made at the start until it is done.  Main loop only. */
 uint64_t vramd_reply_wait(vramd *d, bool to_runner);
-/* The dashboard's reads (provider.c, on the HTTP threads, under d->lock):
- * jobs' ends written so far, and what a sync under way is for, are
- * fsync'ed before a page may show them, as for a socket client that is no
- * runner (vramd_reply_wait), and so is what a page's submit wrote.
+/* Before the dashboard answers (provider.c, on the HTTP threads, under
+ * d->lock): jobs' ends written so far, what a sync under way is for, and
+ * what a page's submit wrote are fsync'ed, as for a socket client that is
+ * no runner (vramd_reply_wait).
  * VRAM_EIO when an fsync failed: the page is not served, and the loop
  * stops vramd. */
-int vramd_ends_to_disk(vramd *d);
+int vramd_page_sync(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with

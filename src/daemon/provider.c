@@ -7,7 +7,7 @@
  * never half-changed.  Submits and cancels from the page go through the
  * main loop's own code paths, so the page can do nothing a socket client
  * cannot.  Nor does it learn more: a job's end is fsync'ed before a page
- * shows it (vramd_ends_to_disk), as before a socket client hears of it.
+ * shows it (vramd_page_sync), as before a socket client hears of it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +31,7 @@ static int jobs_json(void *user, uint32_t viewer, char **json)
     vram__json_object_begin(&j);
     vram__json_key(&j, "jobs");
     pthread_mutex_lock(&d->lock);
-    int rc = vramd_ends_to_disk(d);
+    int rc = vramd_page_sync(d);
     if (rc) {
         pthread_mutex_unlock(&d->lock);
         vram__buf_free(&b);
@@ -61,7 +61,7 @@ static int events_json(void *user, char **json)
     vram__json_key(&j, "events");
     vram__json_array_begin(&j);
     pthread_mutex_lock(&d->lock);
-    int rc = vramd_ends_to_disk(d);
+    int rc = vramd_page_sync(d);
     if (rc) {
         pthread_mutex_unlock(&d->lock);
         vram__buf_free(&b);
@@ -100,7 +100,7 @@ static int metrics(void *user, vram__metrics *m)
     vram_lease_list(d->ledger, NULL, NULL, 0, &leases);
     vram__clear_error();
     pthread_mutex_lock(&d->lock);
-    int synced = vramd_ends_to_disk(d);
+    int synced = vramd_page_sync(d);
     if (synced) {
         pthread_mutex_unlock(&d->lock);
         return synced;
@@ -161,7 +161,7 @@ static int submit(void *user, const vram__jv *request, char **reply_json)
     char err[512];
     pthread_mutex_lock(&d->lock);
     rc = vramd_jobs_submit(d, &row, 1, err, sizeof(err));
-    int synced = rc ? 0 : vramd_ends_to_disk(d);  /* the job is on disk before the page hears its id */
+    int synced = rc ? 0 : vramd_page_sync(d);  /* the job is on disk before the page hears its id */
     pthread_mutex_unlock(&d->lock);
     vram__buf_free(&argv);
     if (rc)
@@ -189,7 +189,7 @@ static int cancel(void *user, const char *job_id, char **reply_json)
     vramd_job *j = rc ? NULL : vramd_job_find(d, id);
     if (j)
         state = vram__job_state_name(j->row.state);
-    int synced = vramd_ends_to_disk(d);    /* a canceled job's end is on disk before the page hears of it */
+    int synced = vramd_page_sync(d);    /* a canceled job's end is on disk before the page hears of it */
     pthread_mutex_unlock(&d->lock);
     if (rc || synced)
         return rc ? rc : synced;

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # tests/daemon/test_end_sync_http.sh - the dashboard learns of a job's end
 # no sooner than a socket client that is no runner: after an fsync, begun
-# after the end was written, has returned (provider.c, vramd_ends_to_disk).
+# after the end was written, has returned (provider.c, vramd_page_sync).
 # A page polls /api/jobs while a job ends; the first answer that shows it
 # ended must come after such an fsync.  Traced with strace on the daemon's
 # threads (test_end_sync.sh), so it skips without strace.
