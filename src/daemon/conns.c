@@ -164,6 +164,23 @@ void vramd_conns_release(vramd *d, uint64_t done)
         }
 }
 
+void vramd_conns_fail_held(vramd *d, int err, const char *message)
+{
+    vram__buf line;
+    vram__buf_init(&line);
+    vram__reply_error(&line, NULL, err, message);
+    for (vramd_conn *c = d->conns; c; c = c->next)
+        if (c->held.len) {
+            vram__buf_free(&c->held);
+            vram__buf_init(&c->held);
+            c->held_seq = 0;
+            if (!c->closing && !line.failed)
+                vram__buf_put(&c->out, line.data, line.len);
+            vramd_conn_writable(d, c);
+        }
+    vram__buf_free(&line);
+}
+
 void vramd_conn_reply(vramd *d, vramd_conn *c, const char *line)
 {
     if (hold(d, c, line, strlen(line)))

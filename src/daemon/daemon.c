@@ -691,18 +691,11 @@ static bool sync_failed(vramd *d)
     pthread_mutex_unlock(&d->sync_lock);
     if (!e)
         return false;
-    char line[512];
-    snprintf(line, sizeof(line),
-             "{\"ok\":false,\"error\":\"VRAM_EIO\",\"message\":\"vramd could not write its queue to disk "
-             "(fsync: %s) and stops; see vram queue once it is back\"}\n", strerror(e));
-    for (vramd_conn *c = d->conns; c; c = c->next)
-        if (c->held.len) {
-            vram__buf_free(&c->held);
-            vram__buf_init(&c->held);
-            c->held_seq = 0;
-            vram__buf_puts(&c->out, line);
-            vramd_conn_writable(d, c);
-        }
+    char message[256];
+    snprintf(message, sizeof(message),
+             "vramd could not write its queue to disk (fsync: %s) and stops; see vram queue once it is back",
+             strerror(e));
+    vramd_conns_fail_held(d, VRAM_EIO, message);
     vramd_say(d, "the queue's log %s-wal could not be written to disk (fsync: %s): stopping, so that no "
               "answer says a job is stored when the disk may not hold it; check the disk, then start vramd "
               "again", d->db_path, strerror(e));

@@ -293,14 +293,17 @@ struct vramd {
  * else the one made at the start until it is done.  Main loop only. */
 uint64_t vramd_reply_wait(vramd *d, bool to_runner);
 /* Before the dashboard answers (provider.c, on the HTTP threads, under
- * d->lock): jobs' ends written so far, what a sync under way is for, and
- * what a page's submit wrote are fsync'ed, as for a socket client that is
- * no runner (vramd_reply_wait).
+ * d->lock): once no other fsync is under way, jobs' ends written so far,
+ * the rounds asked, and what a page's submit wrote are fsync'ed, as for a
+ * socket client that is no runner (vramd_reply_wait).
  * VRAM_EIO when an fsync failed: the page is not served, and the loop
  * stops vramd. */
 int vramd_page_sync(vramd *d);
 /* conns.c: sends the held replies of rounds synced up to `done`. */
 void vramd_conns_release(vramd *d, uint64_t done);
+/* conns.c: every client's held replies, whose sync can no longer come,
+ * become one error (err, message) each. */
+void vramd_conns_fail_held(vramd *d, int err, const char *message);
 /* authz.c: 0 when c may make request r, else a refusal (VRAM_EPERM, with
  * a message naming who asked and why not).  Identity is SO_PEERCRED's.
  * A connection that speaks for its job as its runner is marked c->runner. */
