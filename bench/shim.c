@@ -173,27 +173,58 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* One measurement of a row, without the shim or with it; below 0 when it
+ * could not be made. */
+typedef double (*way_fn)(void *arg, bool with_shim);
+
 /* The median of ROUNDS rounds of each way, taking turns, the one going
- * first alternating; *spread_ns the median of the added cost per round. */
-static void compare(const pair *direct, const pair *shim, int threads, bool spread, long pairs, double max_s,
-                    double *d_ns, double *s_ns, double *added_lo, double *added_hi, long *errors)
+ * first alternating, into *without and *with, and the middle half of the
+ * rounds' added cost into *added_lo and *added_hi; false when a
+ * measurement could not be made. */
+static bool in_turns(way_fn way, void *arg, double *without, double *with, double *added_lo, double *added_hi)
 {
     double a[ROUNDS], b[ROUNDS], add[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
         if (r % 2) {
-            b[r] = measure(shim, threads, spread, pairs, max_s, errors);
-            a[r] = measure(direct, threads, spread, pairs, max_s, errors);
+            b[r] = way(arg, true);
+            a[r] = way(arg, false);
         } else {
-            a[r] = measure(direct, threads, spread, pairs, max_s, errors);
-            b[r] = measure(shim, threads, spread, pairs, max_s, errors);
+            a[r] = way(arg, false);
+            b[r] = way(arg, true);
         }
+        if (a[r] < 0 || b[r] < 0)
+            return false;
         add[r] = b[r] - a[r];
     }
-    *d_ns = median(a, ROUNDS);
-    *s_ns = median(b, ROUNDS);
+    *without = median(a, ROUNDS);
+    *with = median(b, ROUNDS);
     median(add, ROUNDS);
-    *added_lo = add[ROUNDS / 4];            /* the middle half of the rounds' added cost */
+    *added_lo = add[ROUNDS / 4];
     *added_hi = add[ROUNDS - 1 - ROUNDS / 4];
+    return true;
+}
+
+/* A row of pairs: the calls direct and through the shim. */
+typedef struct pair_row {
+    const pair *direct, *shim;
+    int threads;
+    bool spread;
+    long pairs;
+    double max_s;
+    long *errors;
+} pair_row;
+
+static double pair_way(void *arg, bool with_shim)
+{
+    pair_row *r = arg;
+    return measure(with_shim ? r->shim : r->direct, r->threads, r->spread, r->pairs, r->max_s, r->errors);
+}
+
+static void compare(const pair *direct, const pair *shim, int threads, bool spread, long pairs, double max_s,
+                    double *d_ns, double *s_ns, double *added_lo, double *added_hi, long *errors)
+{
+    pair_row row = { direct, shim, threads, spread, pairs, max_s, errors };
+    in_turns(pair_way, &row, d_ns, s_ns, added_lo, added_hi);
 }
 
 /* Pairs that take about `seconds` through the shim (the slower way): from
@@ -252,8 +283,20 @@ static double starts_us(char *const env[], long n, double max_s)
     return (now_s() - t0) * 1e6 / (double)i;
 }
 
-/* The start row: the median of ROUNDS rounds of each way in turn, the one
- * going first alternating; false when a start failed. */
+/* A row of starts: START_PROGRAM n times, in one environment or the other. */
+typedef struct start_row {
+    char **plain_env, **shim_env;
+    long n;
+    double max_s;
+} start_row;
+
+static double start_way(void *arg, bool with_shim)
+{
+    start_row *r = arg;
+    return starts_us(with_shim ? r->shim_env : r->plain_env, r->n, r->max_s);
+}
+
+/* The start row, in turns as the others; false when a start failed. */
 static bool compare_starts(const char *shim_path, double seconds, double max_s, double *plain_us,
                            double *shim_us, double *added_lo, double *added_hi)
 {
@@ -270,30 +313,11 @@ static bool compare_starts(const char *shim_path, double seconds, double max_s, 
     snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim_path);
     char *plain_env[] = { fd_var, NULL }, *shim_env[] = { fd_var, preload, NULL };
     double one = starts_us(shim_env, STARTS_FLOOR, max_s);
-    bool ok = one > 0;
-    long n = ok ? (long)(seconds * 1e6 / one) : 0;
-    n = n < STARTS_FLOOR ? STARTS_FLOOR : n > STARTS_CAP ? STARTS_CAP : n;
-    double a[ROUNDS], b[ROUNDS], add[ROUNDS];
-    for (int i = 0; ok && i < ROUNDS; i++) {
-        if (i % 2) {
-            b[i] = starts_us(shim_env, n, max_s);
-            a[i] = starts_us(plain_env, n, max_s);
-        } else {
-            a[i] = starts_us(plain_env, n, max_s);
-            b[i] = starts_us(shim_env, n, max_s);
-        }
-        ok = a[i] > 0 && b[i] > 0;
-        add[i] = b[i] - a[i];
-    }
-    if (ok) {
-        *plain_us = median(a, ROUNDS);
-        *shim_us = median(b, ROUNDS);
-        median(add, ROUNDS);
-        *added_lo = add[ROUNDS / 4];
-        *added_hi = add[ROUNDS - 1 - ROUNDS / 4];
-    } else {
+    long n = one > 0 ? (long)(seconds * 1e6 / one) : 0;
+    start_row row = { plain_env, shim_env, n < STARTS_FLOOR ? STARTS_FLOOR : n > STARTS_CAP ? STARTS_CAP : n, max_s };
+    bool ok = one > 0 && in_turns(start_way, &row, plain_us, shim_us, added_lo, added_hi);
+    if (!ok)
         fprintf(stderr, "bench/shim: %s did not start and exit 0\n", START_PROGRAM);
-    }
     munmap(r, sizeof(*r));
     close(fd);
     return ok;
