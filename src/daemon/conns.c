@@ -972,10 +972,19 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
             reply_ok(d, c, r);
         break;
     case VRAM__OP_JOB_ENDED:
-        if ((rc = vramd_job_ended(d, r->job, r->exit_status, r->outcome, r->peak)))
+        if ((rc = vramd_job_ended(d, r->job, r->exit_status, r->outcome, r->peak))) {
             reply_failure(d, c, r, rc);
-        else
-            reply_ended(d, c, r);
+            break;
+        }
+        /* The room it left lets the next job in: that job's runner, waiting
+         * in its claim, is answered before this one, whose next job (if
+         * any) waits for a turn of its own - the start, not this reply, is
+         * what a user waits for.  Unless a commit of this round holds the
+         * replies to runners too (a submit's, sent alone): its grants then
+         * go once its fsync is asked, as every round's do (loop_once). */
+        if (!vramd_reply_wait(d, true))
+            vramd_handle_inbox(d);
+        reply_ended(d, c, r);
         break;
     }
     vram__request_free(r);

@@ -28,7 +28,6 @@
 
 #define LOOP_MS 200
 
-static void handle_inbox(vramd *d);
 static void syncer_start(vramd *d);
 static void syncer_stop(vramd *d);
 
@@ -302,7 +301,7 @@ static void close_all(vramd *d)
     vramd_conns_free(d);
     vramd_jobs_free(d);             /* cancels lease requests, gives leases back */
     vramd_spawner_stop(d);
-    handle_inbox(d);                /* the cancels' messages */
+    vramd_handle_inbox(d);          /* the cancels' messages */
     syncer_stop(d);                 /* what was committed is on disk */
     if (d->ledger && vram_ledger_close(d->ledger))
         vram__log(VRAM__LOG_WARN, "ledger left open: %s", vram_last_error());
@@ -635,7 +634,7 @@ static void sync_round(vramd *d)
 
 /* ---- the loop ------------------------------------------------------------------ */
 
-static void handle_inbox(vramd *d)
+void vramd_handle_inbox(vramd *d)
 {
     pthread_mutex_lock(&d->inbox_lock);
     vramd_msg *list = d->inbox;
@@ -749,7 +748,7 @@ static bool loop_once(vramd *d)
         }
         if (d->cfg.stop_fd >= 0 && fds[2].revents)
             go_on = false;
-        handle_inbox(d);
+        vramd_handle_inbox(d);
         if (fds[1].revents & POLLIN)
             vramd_conn_accept(d);
         for (size_t i = first_conn; i < n; i++) {
@@ -763,7 +762,7 @@ static bool loop_once(vramd *d)
         }
         vramd_conns_flush(d);
     } else {
-        handle_inbox(d);
+        vramd_handle_inbox(d);
     }
     free(fds);
     free(who);
@@ -771,10 +770,11 @@ static bool loop_once(vramd *d)
      * reaping and the jobs' round run while it reads, and what they
      * committed is synced at once after them.  Grants this round made (a
      * job that ended let the next one in) are started after its sync is
-     * asked, so that the start's reply does not wait for the fsync of the
-     * end before it. */
+     * asked, so that the start's reply does not wait for the round's
+     * fsync; a job-ended request starts them before it is answered when
+     * nothing of the round holds a runner's reply (conns.c). */
     sync_ask(d);
-    handle_inbox(d);
+    vramd_handle_inbox(d);
     reap(d);
     vramd_jobs_tick(d);
     sync_round(d);

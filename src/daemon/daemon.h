@@ -336,6 +336,9 @@ int vramd_become(const vramd_identity *id, int log_fd);
 #define vramd_say(d, ...) vram__say((d)->cfg.say, (d)->cfg.say_user, __VA_ARGS__)
 void vramd_wake(vramd *d);
 void vramd_post(vramd *d, vramd_msg *m);
+/* Under d->lock, on the loop's thread: the grants posted so far, handled
+ * in order (held claims answered, runners started, leases told). */
+void vramd_handle_inbox(vramd *d);
 vramd_grant *vramd_grant_new(vramd *d, int kind, uint64_t key);
 void vramd_on_grant(void *user, int status, const vram_lease_info *lease);
 void vramd_changed(vramd *d);       /* under d->lock: bump the version */
