@@ -39,6 +39,17 @@ extern struct vram__sqlite_calls vram__sqlite;
  * VRAM_ENOLIB naming the library and what went wrong. */
 int vram__sqlite_ready(void);
 
+/* Statements kept for a connection's life, as the paths every job takes
+ * use them (parsing SQL there was a twentieth of vramd's CPU, and half of
+ * a history write): prepared the first time, finalized when the
+ * connection closes.  vram__sqlite_prepared leaves *st ready to bind;
+ * vram__sqlite_done_with resets it and clears its bindings (which may
+ * borrow the caller's strings); vram__sqlite_step_cached runs one of no
+ * result (BEGIN, COMMIT).  They return SQLite's codes. */
+int vram__sqlite_prepared(sqlite3 *db, sqlite3_stmt **st, const char *sql);
+void vram__sqlite_done_with(sqlite3_stmt *st);
+int vram__sqlite_step_cached(sqlite3 *db, sqlite3_stmt **st, const char *sql);
+
 /* Every sqlite3_* call below this header goes through the table. */
 #ifndef VRAM__SQLITE_TABLE
 #define VRAM__SQLITE_REDIRECT

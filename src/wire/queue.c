@@ -79,33 +79,6 @@ static int durable(vram__queue *q, enum sync_need need)
     return src;
 }
 
-/* Prepares *st the first time; after that, it is ready (reset, no bindings). */
-static int prepared(vram__queue *q, sqlite3_stmt **st, const char *sql)
-{
-    return *st ? SQLITE_OK : sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
-}
-
-/* Makes a kept statement ready for its next use: reset, and its bindings
- * (which may borrow the caller's strings) cleared. */
-static void done_with(sqlite3_stmt *st)
-{
-    if (st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-}
-
-/* Runs one statement of no result, prepared the first time. */
-static int step_cached(vram__queue *q, sqlite3_stmt **st, const char *sql)
-{
-    int src = *st ? SQLITE_OK : sqlite3_prepare_v2(q->db, sql, -1, st, NULL);
-    if (src != SQLITE_OK)
-        return src;
-    src = sqlite3_step(*st);
-    sqlite3_reset(*st);
-    return src == SQLITE_DONE ? SQLITE_OK : src;
-}
-
 static const char *const state_names[] = {
 #define VRAM__STATE_NAME(id, name) name,
     VRAM__JOB_STATE_LIST(VRAM__STATE_NAME)
@@ -284,7 +257,8 @@ static int64_t first_id(vram__queue *q, const char *where)
 int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t *id)
 {
     *id = 0;
-    int src = prepared(q, &q->find_key, "SELECT id FROM jobs WHERE owner_uid = ? AND idem_key = ?");
+    int src = vram__sqlite_prepared(q->db, &q->find_key,
+                                    "SELECT id FROM jobs WHERE owner_uid = ? AND idem_key = ?");
     if (src == SQLITE_OK) {
         sqlite3_stmt *st = q->find_key;
         sqlite3_bind_int64(st, 1, uid);
@@ -293,7 +267,7 @@ int vram__queue_find_key(vram__queue *q, uint32_t uid, const char *key, uint64_t
         if (src == SQLITE_ROW)
             *id = (uint64_t)sqlite3_column_int64(st, 0);
     }
-    done_with(q->find_key);
+    vram__sqlite_done_with(q->find_key);
     return src == SQLITE_ROW || src == SQLITE_DONE ? 0 : q_fail(q, src, "key lookup");
 }
 
@@ -454,7 +428,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     bool alone = n == 1;
     int src = durable(q, SYNC_NOW);
     if (src == SQLITE_OK && !alone)
-        src = step_cached(q, &q->begin, "BEGIN IMMEDIATE");
+        src = vram__sqlite_step_cached(q->db, &q->begin, "BEGIN IMMEDIATE");
     if (src != SQLITE_OK)
         return q_fail(q, src, "submit");
     if (!q->insert)
@@ -500,7 +474,7 @@ int vram__queue_add(vram__queue *q, vram__job *jobs, size_t n)
     if (st)
         sqlite3_clear_bindings(st); /* it borrowed the caller's strings */
     if (src == SQLITE_OK && !alone)
-        src = step_cached(q, &q->commit, "COMMIT");
+        src = vram__sqlite_step_cached(q->db, &q->commit, "COMMIT");
     if (src != SQLITE_OK) {
         int rc = q_fail(q, src, "submit");
         if (!sqlite3_get_autocommit(q->db))
@@ -564,7 +538,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
     int src = durable(q, to == VRAM__JOB_STARTING || to == VRAM__JOB_RUNNING ? SYNC_LATER
                          : kind == MOVE_END ? SYNC_SOON : SYNC_NOW);
     if (src == SQLITE_OK)
-        src = prepared(q, &q->move[kind], sql);
+        src = vram__sqlite_prepared(q->db, &q->move[kind], sql);
     sqlite3_stmt *st = q->move[kind];
     if (src == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
@@ -583,7 +557,7 @@ int vram__queue_move(vram__queue *q, uint64_t id, int from, int to, const vram__
         src = sqlite3_step(st);
     }
     int changed = src == SQLITE_DONE ? sqlite3_changes(q->db) : 0;
-    done_with(st);
+    vram__sqlite_done_with(st);
     if (src != SQLITE_DONE)
         return q_fail(q, src, "update");
     if (changed == 0)
@@ -666,7 +640,7 @@ static char *copy_text(const char *s)
 int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out)
 {
     memset(out, 0, sizeof(*out));
-    int src = prepared(q, &q->get, "SELECT " COLUMNS " FROM jobs WHERE id = ?");
+    int src = vram__sqlite_prepared(q->db, &q->get, "SELECT " COLUMNS " FROM jobs WHERE id = ?");
     sqlite3_stmt *st = q->get;
     if (src == SQLITE_OK)
         sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
@@ -692,7 +666,7 @@ int vram__queue_get(vram__queue *q, uint64_t id, vram__job *out)
     } else {
         rc = q_fail(q, src, "read");
     }
-    done_with(st);
+    vram__sqlite_done_with(st);
     return rc;
 }
 
