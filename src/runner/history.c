@@ -9,6 +9,7 @@
  * the daemon can record at once; when it stays locked or the disk is full,
  * the caller hears a distinct error and the job's own result stands.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,14 @@
 #define SCHEMA_VERSION 2
 #define BUSY_TIMEOUT_MS 2000
 
+/* The statements every job's runner takes (a record, a context size) are
+ * kept with the connection (core/sqlite.h), and the lock makes them one
+ * caller's at a time: a history may be shared by threads, as SQLite's
+ * serialized connection allows. */
 struct vram_history {
     sqlite3 *db;
+    pthread_mutex_t lock;
+    sqlite3_stmt *begin, *commit, *run_insert, *sample_insert, *context_get, *context_set[2];
     char path[4096];
 };
 
@@ -169,6 +176,7 @@ int vram_history_open(const char *path, vram_history **out)
     vram_history *h = calloc(1, sizeof(*h));
     if (!h)
         return vram__fail(VRAM_ENOMEM, "out of host memory");
+    pthread_mutex_init(&h->lock, NULL);
     int rc = 0;
     if (path && *path)
         vram__strlcpy(h->path, path, sizeof(h->path));
@@ -177,6 +185,7 @@ int vram_history_open(const char *path, vram_history **out)
     if (!rc)
         rc = vram__make_parent_dirs(h->path);
     if (rc) {
+        pthread_mutex_destroy(&h->lock);
         free(h);
         return rc;
     }
@@ -193,6 +202,7 @@ int vram_history_open(const char *path, vram_history **out)
     if (src != SQLITE_OK) {
         rc = db_fail(h, src, "open");
         sqlite3_close(h->db);
+        pthread_mutex_destroy(&h->lock);
         free(h);
         return rc;
     }
@@ -204,7 +214,12 @@ void vram_history_close(vram_history *h)
 {
     if (!h)
         return;
+    sqlite3_stmt *kept[] = { h->begin, h->commit, h->run_insert, h->sample_insert, h->context_get,
+                             h->context_set[0], h->context_set[1] };
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
+        sqlite3_finalize(kept[i]);
     sqlite3_close(h->db);
+    pthread_mutex_destroy(&h->lock);
     free(h);
 }
 
@@ -217,11 +232,11 @@ const char *vram_history_path(const vram_history *h)
 
 static int insert_run(vram_history *h, const vram_run_record *r, int64_t *id)
 {
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(h->db,
+    int src = vram__sqlite_prepared(h->db, &h->run_insert,
         "INSERT INTO runs(job, attempt, started_unix_ms, duration_ms, command, profile, settings,"
         " device, estimate_bytes, peak_bytes, outcome, exit_status, oom_tried_bytes, note, over_bytes)"
-        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &st, NULL);
+        " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st = h->run_insert;
     if (src == SQLITE_OK) {
         int i = 1;
         sqlite3_bind_text(st, i++, r->job, -1, SQLITE_TRANSIENT);
@@ -243,16 +258,16 @@ static int insert_run(vram_history *h, const vram_run_record *r, int64_t *id)
         if (src == SQLITE_DONE)
             src = SQLITE_OK;
     }
-    sqlite3_finalize(st);
+    vram__sqlite_done_with(st);
     *id = sqlite3_last_insert_rowid(h->db);
     return src;
 }
 
 static int insert_samples(vram_history *h, int64_t id, const vram_point *pts, size_t n)
 {
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(h->db, "INSERT INTO samples(run_id, t_ms, bytes) VALUES(?,?,?)", -1,
-                                 &st, NULL);
+    int src = vram__sqlite_prepared(h->db, &h->sample_insert,
+                                    "INSERT INTO samples(run_id, t_ms, bytes) VALUES(?,?,?)");
+    sqlite3_stmt *st = h->sample_insert;
     for (size_t i = 0; src == SQLITE_OK && i < n; i++) {
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)pts[i].t_ms);
@@ -262,7 +277,7 @@ static int insert_samples(vram_history *h, int64_t id, const vram_point *pts, si
             src = SQLITE_OK;
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    vram__sqlite_done_with(st);
     return src;
 }
 
@@ -270,22 +285,25 @@ int vram_history_add(vram_history *h, vram_run_record *rec)
 {
     if (!h || !rec || (rec->ntimeline && !rec->timeline))
         return vram__fail(VRAM_EINVAL, "vram_history_add: NULL argument");
-    int src = sqlite3_exec(h->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    if (src != SQLITE_OK)
-        return db_fail(h, src, "write");
+    pthread_mutex_lock(&h->lock);
     int64_t id = 0;
-    src = insert_run(h, rec, &id);
+    int src = vram__sqlite_step_cached(h->db, &h->begin, "BEGIN IMMEDIATE");
+    if (src == SQLITE_OK)
+        src = insert_run(h, rec, &id);
     if (src == SQLITE_OK)
         src = insert_samples(h, id, rec->timeline, rec->ntimeline);
     if (src == SQLITE_OK)
-        src = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
+        src = vram__sqlite_step_cached(h->db, &h->commit, "COMMIT");
+    int rc = 0;
     if (src != SQLITE_OK) {
-        int rc = db_fail(h, src, "write");
-        sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
+        rc = db_fail(h, src, "write");
+        if (!sqlite3_get_autocommit(h->db))
+            sqlite3_exec(h->db, "ROLLBACK", NULL, NULL, NULL);
+    } else {
+        rec->id = id;
     }
-    rec->id = id;
-    return 0;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }
 
 /* ---- reading ------------------------------------------------------------------ */
@@ -596,11 +614,15 @@ int vram__history_context(vram_history *h, const char *key, uint64_t *bytes, cha
 {
     if (!h || !key || !bytes)
         return vram__fail(VRAM_EINVAL, "vram__history_context: NULL argument");
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(h->db, "SELECT bytes, source FROM contexts WHERE key = ?1", -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return db_fail(h, src, "reading the context sizes");
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    pthread_mutex_lock(&h->lock);
+    int src = vram__sqlite_prepared(h->db, &h->context_get, "SELECT bytes, source FROM contexts WHERE key = ?1");
+    if (src != SQLITE_OK) {
+        int rc = db_fail(h, src, "reading the context sizes");
+        pthread_mutex_unlock(&h->lock);
+        return rc;
+    }
+    sqlite3_stmt *st = h->context_get;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int rc = VRAM_ENOENT;
     if ((src = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
         *bytes = (uint64_t)sqlite3_column_int64(st, 0);
@@ -611,7 +633,8 @@ int vram__history_context(vram_history *h, const char *key, uint64_t *bytes, cha
     } else if (src != SQLITE_ROW && src != SQLITE_DONE) {
         rc = db_fail(h, src, "reading the context sizes");
     }
-    sqlite3_finalize(st);
+    vram__sqlite_done_with(st);
+    pthread_mutex_unlock(&h->lock);
     return rc == VRAM_ENOENT ? vram__fail(VRAM_ENOENT, "no context size measured for %s", key) : rc;
 }
 
@@ -628,15 +651,18 @@ int vram__history_context_learn(vram_history *h, const char *key, uint64_t bytes
         : "INSERT INTO contexts(key, bytes, source, unix_ms) VALUES(?1, ?2, ?3, ?4) "
           "ON CONFLICT(key) DO UPDATE SET bytes = excluded.bytes, unix_ms = excluded.unix_ms "
           "WHERE contexts.source <> 'shim' AND contexts.bytes > excluded.bytes";
-    sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(h->db, sql, -1, &st, NULL);
-    if (src != SQLITE_OK)
-        return db_fail(h, src, "keeping a context size");
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes);
-    sqlite3_bind_text(st, 3, source, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)vram__unix_ms());
-    src = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return src == SQLITE_DONE ? 0 : db_fail(h, src, "keeping a context size");
+    pthread_mutex_lock(&h->lock);
+    int src = vram__sqlite_prepared(h->db, &h->context_set[exact], sql);
+    if (src == SQLITE_OK) {
+        sqlite3_stmt *st = h->context_set[exact];
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)bytes);
+        sqlite3_bind_text(st, 3, source, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)vram__unix_ms());
+        src = sqlite3_step(st);
+        vram__sqlite_done_with(st);
+    }
+    int rc = src == SQLITE_DONE ? 0 : db_fail(h, src, "keeping a context size");
+    pthread_mutex_unlock(&h->lock);
+    return rc;
 }
