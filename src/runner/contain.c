@@ -183,16 +183,23 @@ static void drop_spare(void)
 }
 
 /* Whether the cgroup folder holds no process. */
-static bool cg_empty(const char *dir)
+/* Whether the cgroup at dir has a process: 1, 0, or -1 when it cannot be
+ * read (a zombie is not listed: it has ended). */
+static int cg_populated(const char *dir)
 {
     char path[4300], c;
     snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return false;
+        return -1;
     ssize_t n = read(fd, &c, 1);
     close(fd);
-    return n == 0;
+    return n < 0 ? -1 : n > 0;
+}
+
+static bool cg_empty(const char *dir)
+{
+    return cg_populated(dir) == 0;
 }
 
 /* A new empty cgroup of ours named into name: its fd, or -1. */
@@ -350,6 +357,13 @@ bool vram__contain_alive(pid_t leader)
 {
     if (leader <= 0)
         return false;
+    if (*base) {                    /* its cgroup's first line says it: no list to read */
+        char dir[4200];
+        dir_of(dir, sizeof(dir), leader, NULL);
+        int populated = cg_populated(dir);
+        if (populated >= 0)
+            return populated || kill(-leader, 0) == 0;
+    }
     pid_t *pids;
     size_t n;
     job_pids(leader, &pids, &n);
