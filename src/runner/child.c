@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -187,11 +188,16 @@ static int began(vram__child *c, pid_t pid, bool in_cgroup, int exec_errno, int 
     return 0;
 }
 
-int vram__child_start(char *const argv[], char *const envp[], bool capture_stderr, vram__child *c)
+void vram__child_reset(vram__child *c)
 {
-    memset(c, 0, sizeof(*c));
+    memset(c, 0, offsetof(vram__child, tail));
     c->err_fd = -1;
     c->pid_fd = -1;
+}
+
+int vram__child_start(char *const argv[], char *const envp[], bool capture_stderr, vram__child *c)
+{
+    vram__child_reset(c);
     if (!argv || !argv[0] || !*argv[0])
         return vram__fail(VRAM_EINVAL, "no command to run");
     int gate[2], err[2] = { -1, -1 };
@@ -415,6 +421,12 @@ int vram__child_exit_code(const vram__child *c)
 }
 
 /* ---- timeline ------------------------------------------------------------------ */
+
+void vram__timeline_reset(vram__timeline *tl)
+{
+    memset(tl, 0, offsetof(vram__timeline, pts));
+    tl->stride = 1;
+}
 
 void vram__timeline_add(vram__timeline *tl, uint64_t t_ms, uint64_t bytes)
 {

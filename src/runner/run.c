@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,15 +414,10 @@ typedef struct env_list {
     size_t n, cap;
 } env_list;
 
-static void env_put(env_list *e, const char *key, const char *value)
+/* Appends key=value, the key's klen bytes and the value's vlen joined by
+ * '=' (value NULL: key already holds the whole entry, klen + 1 + vlen). */
+static void env_append(env_list *e, const char *key, size_t klen, const char *value, size_t vlen)
 {
-    size_t klen = strlen(key);
-    for (size_t i = 0; i < e->n; i++)
-        if (!strncmp(e->vars[i], key, klen) && e->vars[i][klen] == '=') {
-            free(e->vars[i]);
-            e->vars[i] = e->vars[--e->n];
-            break;
-        }
     if (e->n + 2 > e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 64;
         char **p = realloc(e->vars, cap * sizeof(*p));
@@ -430,13 +426,31 @@ static void env_put(env_list *e, const char *key, const char *value)
         e->vars = p;
         e->cap = cap;
     }
-    size_t len = klen + strlen(value) + 2;
-    char *v = malloc(len);
+    char *v = malloc(klen + vlen + 2);
     if (!v)
         return;
-    snprintf(v, len, "%s=%s", key, value);
+    if (value) {
+        memcpy(v, key, klen);
+        v[klen] = '=';
+        memcpy(v + klen + 1, value, vlen);
+    } else {
+        memcpy(v, key, klen + 1 + vlen);
+    }
+    v[klen + 1 + vlen] = '\0';
     e->vars[e->n++] = v;
     e->vars[e->n] = NULL;
+}
+
+/* Sets key to value: every entry the key had is replaced by this one. */
+static void env_put(env_list *e, const char *key, const char *value)
+{
+    size_t klen = strlen(key);
+    for (size_t i = 0; i < e->n; i++)
+        if (!strncmp(e->vars[i], key, klen) && e->vars[i][klen] == '=') {
+            free(e->vars[i]);
+            e->vars[i--] = e->vars[--e->n];
+        }
+    env_append(e, key, klen, value, strlen(value));
 }
 
 static void env_free(env_list *e)
@@ -543,13 +557,12 @@ static void learn_now(run *r)
 static bool build_env(const run *r, const attempt *a, env_list *e, vram_device_info *in_out)
 {
     memset(e, 0, sizeof(*e));
+    /* Ours as they are (a key twice stays twice, as the job would get it
+     * from us anyway); what is set below replaces every entry of its key. */
     for (char **v = environ; *v; v++) {
         const char *eq = strchr(*v, '=');
-        if (!eq)
-            continue;
-        char key[256];
-        snprintf(key, sizeof(key), "%.*s", (int)(eq - *v), *v);
-        env_put(e, key, eq + 1);
+        if (eq)
+            env_append(e, *v, (size_t)(eq - *v), NULL, strlen(eq + 1));
     }
     char text[128];
     vram_device_info in;
@@ -643,9 +656,9 @@ static int build_argv(const run *r, attempt *a, char ***argv_out)
 
 /* ---- running and watching ------------------------------------------------------- */
 
+/* The timeline and the child come last: watched_reset zeroes what is
+ * before them and resets them, their buffers left as they are. */
 typedef struct watched {
-    vram__timeline tl;
-    vram__child child;
     uint64_t started_ms, ended_ms;
     bool canceled;
     bool timed_out;                 /* stopped at its time limit */
@@ -659,7 +672,16 @@ typedef struct watched {
     uint64_t ctx_bytes;             /* the context as the shim measured it; 0: not */
     uint64_t baseline;              /* the device's used bytes at the start; UINT64_MAX: unknown */
     uint64_t elsewhere_said;        /* devices (bit i: device i) it was said to use past its lease's */
+    vram__timeline tl;
+    vram__child child;
 } watched;
+
+static void watched_reset(watched *w)
+{
+    memset(w, 0, offsetof(watched, tl));
+    vram__timeline_reset(&w->tl);
+    vram__child_reset(&w->child);
+}
 
 /* How far the job says it is, from the last progress bar on its stderr:
  * tqdm's "37%|" (what these pipelines print), or a line "vram-progress: 0.37".
@@ -675,7 +697,7 @@ static double tail_progress(const vram__child *c)
                 k--;
             if (k < i)
                 found = atoi(c->tail + k) / 100.0;
-        } else if (!strncmp(c->tail + i, "vram-progress:", 14) && c->tail_len - i > 15) {
+        } else if (c->tail_len - i > 15 && !strncmp(c->tail + i, "vram-progress:", 14)) {
             char num[16];
             size_t n = 0;
             for (size_t k = i + 14; k < c->tail_len && n + 1 < sizeof(num) && c->tail[k] != '\n'; k++)
@@ -1368,8 +1390,7 @@ int vram_job_run_daemon_job(vram_ctx *ctx, const vram_job_spec *spec, uint64_t d
     if (!rc)
         rc = make_attempt(&r, a, 0, NULL);
     while (!rc) {
-        memset(w, 0, sizeof(*w));
-        w->tl.stride = 1;
+        watched_reset(w);
         rc = run_attempt(&r, a, w);
         bool started = rc == 0;
         attempt *next = a == &slots[0] ? &slots[1] : &slots[0];

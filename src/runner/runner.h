@@ -15,17 +15,23 @@
 
 #define VRAM__TAIL_BYTES 65536
 
+/* The buffers come last and are counted (tail_len, held_len), never read
+ * past their counts: vram__child_reset zeroes what is before them, not
+ * their 68 KiB, which was the largest write of a job's start. */
 typedef struct vram__child {
     pid_t pid;                      /* also the id of its process group */
     int err_fd;                     /* its stderr, -1 once closed or not captured */
     int pid_fd;                     /* a pidfd that polls readable at its end, or -1 */
-    char tail[VRAM__TAIL_BYTES];    /* the last of what it wrote on stderr */
     size_t tail_len;
-    char held[4096];                /* a line begun but not ended, passed on once it is */
     size_t held_len;
     bool exited;
     int status;                     /* as waitpid gave it */
+    char tail[VRAM__TAIL_BYTES];    /* the last of what it wrote on stderr */
+    char held[4096];                /* a line begun but not ended, passed on once it is */
 } vram__child;
+
+/* No child yet: nothing to wait for or close (its descriptors -1). */
+void vram__child_reset(vram__child *c);
 
 /* Starts argv[0] (searched on PATH) in a new process group with envp (NULL:
  * ours).  VRAM_ENOENT / VRAM_EPERM when it cannot be executed. */
@@ -96,14 +102,18 @@ int vram__argv_expand(char *const *argv, const vram_kv *kv, size_t nkv, char ***
 
 #define VRAM__TIMELINE_POINTS 2048
 
+/* Its points come last, counted by n: vram__timeline_reset leaves them. */
 typedef struct vram__timeline {
-    vram_point pts[VRAM__TIMELINE_POINTS];
     size_t n;
     size_t stride;                  /* samples per point (doubles when full) */
     size_t pending;                 /* samples gathered toward the next point */
     uint64_t pending_t, pending_bytes;
     uint64_t peak;
+    vram_point pts[VRAM__TIMELINE_POINTS];
 } vram__timeline;
+
+/* Empty, one sample a point. */
+void vram__timeline_reset(vram__timeline *tl);
 
 /* Adds a sample; when the timeline is full, halves its resolution keeping
  * the larger of each pair, so the peak is never lost. */
