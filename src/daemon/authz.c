@@ -206,7 +206,7 @@ int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r)
      * process it passed it to) could otherwise speak as the runner that
      * later got that number.  The socket keeps the opener's process, and
      * says whether it is still there. */
-    if (vram__sock_peer_alive(c->fd) == 0)
+    if (vram__sock_peer_alive(c->fd, &c->peer_pidfd) == 0)
         return vram__fail(VRAM_EPERM, "the process that opened this connection (pid %u) has ended: only a "
                           "runner on its own connection may speak for job %llu", (unsigned)c->pid,
                           (unsigned long long)r->job);

@@ -120,6 +120,7 @@ void vramd_conn_accept(vramd *d)
             return;
         }
         c->fd = fd;
+        c->peer_pidfd = -1;
         c->id = ++d->next_conn_id;
         c->pid = pid;
         c->uid = uid;
@@ -300,6 +301,8 @@ static void conn_free(vramd *d, vramd_conn *c)
         }
     }
     close(c->fd);
+    if (c->peer_pidfd >= 0)
+        close(c->peer_pidfd);
     vram__buf_free(&c->in);
     vram__buf_free(&c->out);
     vram__buf_free(&c->held);

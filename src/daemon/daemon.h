@@ -125,6 +125,7 @@ typedef struct vramd_conn {
     uint64_t id;
     int fd;
     uint32_t pid, uid;              /* SO_PEERCRED's, as it connected */
+    int peer_pidfd;                 /* its opener's pidfd, once asked whether it lives; -1 before */
     vram__buf in, out;
     size_t out_sent;                /* bytes of out already sent */
     vram__buf held;                 /* replies waiting for the syncer's fsync, in order */

@@ -165,22 +165,23 @@ int vram__sock_peer(int fd, uint32_t *pid, uint32_t *uid)
 #define SO_PEERPIDFD 77             /* Linux 6.5; the same on every architecture but a few */
 #endif
 
-int vram__sock_peer_alive(int fd)
+int vram__sock_peer_alive(int fd, int *pidfd)
 {
-    int pidfd = -1;
-    socklen_t len = sizeof(pidfd);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0)
-        /* No pidfd for a process already reaped (EINVAL; ESRCH on newer
-         * kernels); ENOPROTOOPT: a kernel without SO_PEERPIDFD. */
-        return errno == EINVAL || errno == ESRCH ? 0 : -1;
-    int alive = 1;
+    if (*pidfd < 0) {
+        int got = -1;
+        socklen_t len = sizeof(got);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &got, &len) != 0)
+            /* No pidfd for a process already reaped (EINVAL; ESRCH on newer
+             * kernels); ENOPROTOOPT: a kernel without SO_PEERPIDFD. */
+            return errno == EINVAL || errno == ESRCH ? 0 : -1;
+        *pidfd = got;               /* close-on-exec, as every pidfd */
+    }
 #ifdef SYS_pidfd_send_signal
     /* Signal 0 checks and sends nothing; EPERM: there, and another user's. */
-    if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) != 0 && errno == ESRCH)
-        alive = 0;
+    if (syscall(SYS_pidfd_send_signal, *pidfd, 0, NULL, 0) != 0 && errno == ESRCH)
+        return 0;
 #endif
-    close(pidfd);
-    return alive;
+    return 1;
 }
 
 /* ---- client calls --------------------------------------------------------------------- */

@@ -25,8 +25,9 @@ int vram__sock_peer(int fd, uint32_t *pid, uint32_t *uid);
 /* Whether the very process that connected is still there (1), has ended
  * (0), or the kernel cannot say (-1: before Linux 6.5).  The socket keeps
  * that process, not its number (SO_PEERPIDFD): a later process given the
- * same pid is not it. */
-int vram__sock_peer_alive(int fd);
+ * same pid is not it.  *pidfd keeps its pidfd for the next asking (-1 the
+ * first time; the caller closes it with the socket). */
+int vram__sock_peer_alive(int fd, int *pidfd);
 
 /* Sends all of data (handles short writes and EAGAIN; never SIGPIPE). */
 int vram__sock_send_all(int fd, const char *data, size_t len);
