@@ -13,6 +13,7 @@
  * run as it), unless started with group-jobs=yes.  Whom a job runs as is
  * looked up here too, and kept a while (vramd_identity_of).
  */
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -138,11 +139,13 @@ static bool parent_and_group(uint32_t pid, unsigned *ppid, unsigned *pgrp)
 {
     char path[64], line[1024];
     snprintf(path, sizeof(path), "/proc/%u/stat", (unsigned)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);  /* one read, no stdio: a job's start asks once */
+    if (fd < 0)
         return false;
-    size_t n = fread(line, 1, sizeof(line) - 1, f);
-    fclose(f);
+    ssize_t n = read(fd, line, sizeof(line) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
     line[n] = '\0';
     const char *after = strrchr(line, ')');     /* the name may hold anything but this */
     char state;
