@@ -41,9 +41,13 @@ static void print_line(void *user, const char *line)
         fprintf(stderr, "%s\n", line);
         return;
     }
+    /* localtime_r: lines come from the loop and the dashboard's threads,
+     * and it reads the zone once (serve sets it), where localtime looks
+     * at /etc/localtime again for every line. */
     char when[32];
     time_t now = time(NULL);
-    strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+    struct tm tm;
+    strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&now, &tm));
     fprintf(stderr, "%s vramd: %s\n", when, line);
 }
 
@@ -52,6 +56,7 @@ static int run(cli_args *a)
     if (a->nrest)
         return cli_error(a, EXIT_USAGE, "unexpected argument '%s'", a->rest[0]);
     journal = getenv("JOURNAL_STREAM") != NULL;
+    tzset();                        /* the zone print_line's times are in */
     if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return cli_error(a, EXIT_FAIL, "cannot make a pipe");
     struct sigaction sa;
