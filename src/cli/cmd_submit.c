@@ -221,12 +221,23 @@ static int check_one(cli_args *a, one_job *o)
     return 0;
 }
 
+/* Whether a failed submit's error is no answer from vramd (the connection
+ * lost, no reply in time, an interrupt, a reply that cannot be read): it
+ * came after the request went, so whether the job was queued is unknown
+ * (`vram queue` says), and the input was not at fault. */
+static bool unanswered(int rc)
+{
+    return rc == VRAM_EIO || rc == VRAM_ETIMEDOUT || rc == VRAM_ECANCELED || rc == VRAM_EPARSE;
+}
+
 static int send_one(cli_args *a, vram_client *c, const one_job *o)
 {
     uint64_t job;
     int rc = vram_client_submit(c, &o->s, &job);
-    if (rc)     /* VRAM_EIO: vramd stopped, or was lost, after it had the request */
-        return cli_fail(a, rc, rc == VRAM_EIO ? "may not be queued" : "not queued");
+    if (rc) {
+        int status = cli_fail(a, rc, unanswered(rc) ? "may not be queued" : "not queued");
+        return unanswered(rc) ? EXIT_FAIL : status;
+    }
     if (cli_has(a, "json"))
         printf("{\"job\":%llu}\n", (unsigned long long)job);
     else
@@ -440,9 +451,11 @@ static int submit_csv(cli_args *a, vram_client *c, batch *b)
         const char *argv[4];
         vram_submit s;
         uint64_t job;
-        if (vram_client_submit(c, row_submit(r, argv, &s), &job)) {
+        int src = vram_client_submit(c, row_submit(r, argv, &s), &job);
+        if (src) {
             char shown[2048];
-            fprintf(stderr, "vram submit: %s:%u: not queued: %s\n", path, r->line,
+            fprintf(stderr, "vram submit: %s:%u: %s: %s\n", path, r->line,
+                    unanswered(src) ? "may not be queued" : "not queued",
                     vram_text_escape(vram_last_error(), shown, sizeof(shown)));
             refused++;
             continue;
