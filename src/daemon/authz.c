@@ -169,6 +169,19 @@ bool vramd_is_my_child(uint32_t pid)
     return pid > 1 && parent_and_group(pid, &ppid, &pgrp) && ppid == (unsigned)getpid();
 }
 
+/* A connection refused as a job's runner keeps no pidfd of its opener
+ * (kept for a runner's next request, vram__sock_peer_alive): a client
+ * costs vramd one descriptor whatever it asks.  512 clients, each asking
+ * as a runner, otherwise held 1,024 and left vramd out of descriptors
+ * under the usual limit (test_conn_fds.sh). */
+static void forget_pidfd(vramd_conn *c)
+{
+    if (!c->runner && c->peer_pidfd >= 0) {
+        close(c->peer_pidfd);
+        c->peer_pidfd = -1;
+    }
+}
+
 int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r)
 {
     char who[96], owner[96], me[96];
@@ -209,10 +222,12 @@ int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r)
      * process it passed it to) could otherwise speak as the runner that
      * later got that number.  The socket keeps the opener's process, and
      * says whether it is still there. */
-    if (vram__sock_peer_alive(c->fd, &c->peer_pidfd) == 0)
+    if (vram__sock_peer_alive(c->fd, &c->peer_pidfd) == 0) {
+        forget_pidfd(c);
         return vram__fail(VRAM_EPERM, "the process that opened this connection (pid %u) has ended: only a "
                           "runner on its own connection may speak for job %llu", (unsigned)c->pid,
                           (unsigned long long)r->job);
+    }
     /* The runner started ahead of a queued job's turn claims it early:
      * vramd's own child, not yet reaped, so its pid names it. */
     if (r->op == VRAM__OP_JOB_CLAIM && vramd_job_runner_ahead(d, r->job, c->pid)) {
@@ -220,10 +235,12 @@ int vramd_authorize(vramd *d, vramd_conn *c, const vram__request *r)
         return 0;
     }
     if (!j->row.runner_pid || c->pid != j->row.runner_pid ||
-        !vramd_runner_alive(d, j->row.runner_pid, j->row.runner_start))
+        !vramd_runner_alive(d, j->row.runner_pid, j->row.runner_start)) {
+        forget_pidfd(c);
         return vram__fail(VRAM_EPERM, "only the runner vramd started for job %llu may say that (this is "
                           "pid %u of %s)", (unsigned long long)r->job, (unsigned)c->pid,
                           vramd_user_text(c->uid, who, sizeof(who)));
+    }
     if (r->op == VRAM__OP_OWNER && !runner_child_group(j->row.runner_pid, (uint32_t)r->pgid))
         return vram__fail(VRAM_EPERM, "process group %lld is not one job %llu's runner started: a job's "
                           "group is its command's, led by the runner's child", (long long)r->pgid,
