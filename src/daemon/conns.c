@@ -745,9 +745,14 @@ bool vramd_reply_next(vramd *d, uint64_t conn, const char *request_id, vramd_job
     return sent;
 }
 
-static void reply_ended(vramd *d, vramd_conn *c, const vram__request *r)
+/* next: the job vramd_job_runner_next gave the ended runner before the
+ * grants its end made were handled (one of them may be next's start, on
+ * this runner); NULL when it gave none or is no longer this runner's. */
+static void reply_ended(vramd *d, vramd_conn *c, const vram__request *r, vramd_job *next)
 {
-    vramd_job *next = r->next ? vramd_job_runner_next(d, r->job, c->pid) : NULL;
+    if (next && (vramd_state_final(next->row.state) ||
+                 (next->prepared != (pid_t)c->pid && next->row.runner_pid != c->pid)))
+        next = NULL;                /* ended meanwhile (its runner-ahead mark went with it) */
     if (r->next && !next && vramd_runner_park(d, c, r))
         return;                     /* answered when a job comes, or at the park's end */
     vramd_reply_next(d, c->id, r->id, next);
@@ -900,6 +905,7 @@ static bool batch_has(const submit_batch *s, const vramd_conn *c)
 
 static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *batch)
 {
+    vramd_job *next;
     /* A connection hears its replies in the order it asked: a request
      * answered now sends the submits it made before first. */
     bool batched = r->op == VRAM__OP_SUBMIT && !r->check;
@@ -984,10 +990,14 @@ static void dispatch(vramd *d, vramd_conn *c, vram__request *r, submit_batch *ba
          * any) waits for a turn of its own - the start, not this reply, is
          * what a user waits for.  Unless a commit of this round holds the
          * replies to runners too (a submit's, sent alone): its grants then
-         * go once its fsync is asked, as every round's do (loop_once). */
+         * go once its fsync is asked, as every round's do (loop_once).
+         * The ended runner's next job is chosen before them: a job the end
+         * lets in that has no runner started ahead is then this runner's
+         * (reuse), not a new one's (test_reuse_backfill.sh). */
+        next = r->next ? vramd_job_runner_next(d, r->job, c->pid) : NULL;
         if (!vramd_reply_wait(d, true))
             vramd_handle_inbox(d);
-        reply_ended(d, c, r);
+        reply_ended(d, c, r, next);
         break;
     }
     vram__request_free(r);
