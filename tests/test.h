@@ -69,6 +69,17 @@ static inline void test_register(const char *name, test_fn fn)
         return;                                                               \
     } while (0)
 
+/* buf (an array) gets the path of rel in the build (VRAM_BUILD, which
+ * tests/run.sh sets: what a test needs of it, the vram runner, the shim,
+ * a stub); the test skips without it. */
+#define TEST_BUILD_PATH(buf, rel)                                             \
+    do {                                                                      \
+        const char *build_ = getenv("VRAM_BUILD");                            \
+        if (!build_)                                                          \
+            TEST_SKIP("needs VRAM_BUILD (run through tests/run.sh) for %s", rel); \
+        snprintf(buf, sizeof(buf), "%s/%s", build_, rel);                     \
+    } while (0)
+
 #define CHECK(cond)                                                           \
     do {                                                                      \
         if (!(cond))                                                          \

@@ -123,16 +123,14 @@ static void *http_cancel_main(void *arg)
 
 TEST(daemon_under_concurrent_clients_and_dashboard)
 {
-    const char *build = getenv("VRAM_BUILD");
-    if (!build)
-        TEST_SKIP("needs VRAM_BUILD (run through tests/run.sh) for the vram runner");
+    char runner[4200];
+    TEST_BUILD_PATH(runner, "bin/vram");
     snprintf(dir, sizeof(dir), "/tmp/vramd-threads-%d-XXXXXX", (int)getpid());
     CHECK(mkdtemp(dir));
-    char http[64], runner[4200];
+    char http[64];
     snprintf(sock_path, sizeof(sock_path), "%s/vramd.sock", dir);
     http_port = (unsigned)inproc_free_port();
     snprintf(http, sizeof(http), "127.0.0.1:%u", http_port);
-    snprintf(runner, sizeof(runner), "%s/bin/vram", build);
     vram_options *o;
     CHECK_OK(vram_options_new(&o));
     CHECK_OK(inproc_options(o, dir, sock_path, http));

@@ -53,18 +53,15 @@ static void *worker(void *arg)
 
 TEST(stream_ordered_threads_count_back_to_zero)
 {
-    const char *build = getenv("VRAM_BUILD");
-    if (!build)
-        TEST_SKIP("VRAM_BUILD is not set (tests/run.sh sets it)");
     char path[4096];
-    snprintf(path, sizeof(path), "%s/stubs/cuda/libcuda.so.1", build);
+    TEST_BUILD_PATH(path, "stubs/cuda/libcuda.so.1");
     void *stub = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
     if (!stub)
         TEST_SKIP("no stub driver: %s", dlerror());
     setenv("VRAM_BUDGET_BYTES", "2GiB", 1);
     setenv("VRAM_ENFORCE", "hard", 1);
     unsetenv("VRAM_SHIM_FD");
-    snprintf(path, sizeof(path), "%s/lib/libvram_shim.so", build);
+    TEST_BUILD_PATH(path, "lib/libvram_shim.so");
     void *shim = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!shim)
         TEST_SKIP("no shim: %s", dlerror());
