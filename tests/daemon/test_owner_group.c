@@ -34,7 +34,9 @@ static const char fake_runner[] =
     "got.append(call({'op': 'owner', 'job': job, 'pgid': child.pid}))\n"
     "child.kill(); child.wait()\n"
     "got.append(call({'op': 'job-ended', 'job': job, 'exit_status': 0, 'outcome': 'ok', 'peak': 0}))\n"
-    "open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'answers'), 'w').write('\\n'.join(got) + '\\n')\n";
+    "here = os.path.dirname(os.path.abspath(__file__))\n"
+    "open(os.path.join(here, 'answers.part'), 'w').write('\\n'.join(got) + '\\n')\n"
+    "os.rename(os.path.join(here, 'answers.part'), os.path.join(here, 'answers'))\n";
 
 static char dir[64];
 static int stop_pipe[2];
