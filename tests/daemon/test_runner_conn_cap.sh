@@ -4,7 +4,10 @@
 # on the runners vramd starts for their jobs: a job whose runner connects
 # while its user holds every connection they may still runs, and a user
 # with jobs running may still open as many clients as one without.  Before,
-# a runner counted, and was refused at the cap.  Runs as root with a second
+# a runner counted, and was refused at the cap.  The same holds for the
+# runner of a job an earlier vramd started, which this one adopted: let in
+# at the cap, its end is told to vramd, not left in its end file.  Runs as
+# root with a second
 # user (useradd, setpriv); skips without them.
 . "$(dirname "$0")/../cli/lib.sh"
 . "$(dirname "$0")/daemon.sh"
@@ -12,7 +15,7 @@ other_user
 holder=
 # The jobs are told to end, and given the time to see it, before their
 # folder goes (a runner outlives its vramd, by design).
-trap '[ -n "$holder" ] && kill $holder 2>/dev/null; touch "$tmp/w/go1" "$tmp/w/go2" 2>/dev/null; sleep 0.3
+trap '[ -n "$holder" ] && kill $holder 2>/dev/null; touch "$tmp/w/go1" "$tmp/w/go2" "$tmp/w/go3" 2>/dev/null; sleep 0.3
       stop_daemon; drop_other; rm -rf "$tmp"' EXIT
 mkdir -m 777 "$tmp/w"
 py=/usr/bin/python3         # the system's: one under root's home is not the other user's to run
@@ -82,4 +85,24 @@ fi
 unhold
 touch "$tmp/w/go2"
 wait_until 10 is_state "$job" succeeded || not_ok second_job_ends "job $job is $(state_of "$job")"
+
+# 3. A job running when vramd stops is adopted by the next vramd; its
+# runner, which that vramd did not start, reconnects to tell its end while
+# its user holds all 128.
+job=$(cd "$tmp/w" && as_other "$VRAM" submit --vram 1GiB -- sh -c 'while [ ! -e go3 ]; do sleep 0.05; done')
+wait_until 30 is_state "$job" running || not_ok third_job_runs "$("$VRAM" queue 2>&1)"
+stop_daemon
+start_daemon || exit 1
+wait_until 10 is_state "$job" running || not_ok third_job_adopted "job $job is $(state_of "$job")"
+hold 128 || not_ok holds_128_again "the holder did not connect"
+touch "$tmp/w/go3"
+reason_of() { "$VRAM" queue --json 2>/dev/null | python3 -c 'import json, sys
+for j in json.load(sys.stdin)["jobs"]:
+    if j["id"] == int(sys.argv[1]): print(j.get("reason") or "")' "$1"; }
+if wait_until 20 is_state "$job" succeeded && ! reason_of "$job" | grep -q "end file"; then
+    ok an_adopted_runner_connects_while_its_user_holds_the_cap
+else
+    not_ok an_adopted_runner_connects_while_its_user_holds_the_cap "job $job is $(state_of "$job"): $(reason_of "$job")"
+fi
+unhold
 finish
