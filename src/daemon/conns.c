@@ -96,11 +96,13 @@ void vramd_conn_accept(vramd *d)
             continue;
         }
         /* The caps bound what clients open.  A runner is vramd's own child,
-         * started for a job it admitted (so their number has a bound of its
-         * own), and is let in past them: refused, its job would fail. */
+         * started for a job it admitted, or the runner of a job an earlier
+         * vramd started and this one adopted (so their number has a bound
+         * of its own), and is let in past them: refused, its job would
+         * fail, or its end be told only through its end file. */
         bool full = n >= VRAMD_MAX_CONNS;
         bool user_full = !full && uid != geteuid() && conns_of(d, uid) >= VRAMD_MAX_CONNS_PER_USER;
-        if ((full || user_full) && vramd_is_my_child(pid))
+        if ((full || user_full) && (vramd_is_my_child(pid) || vramd_jobs_runner_alive(d, pid)))
             full = user_full = false;
         if (full) {
             refuse(fd, "vramd has as many clients as it takes; try again later");
