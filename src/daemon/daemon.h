@@ -400,7 +400,7 @@ bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid);
 /* Whether pid is the live runner of a job that is starting or running,
  * this vramd's or one adopted from an earlier one (its start time as the
  * queue has it: not a later process given that pid). */
-bool vramd_jobs_runner_alive(const vramd *d, uint32_t pid);
+bool vramd_jobs_runner_alive(vramd *d, uint32_t pid);
 int vramd_job_rung(vramd *d, vramd_conn *c, const vram__request *req);
 int vramd_job_owner(vramd *d, uint64_t id, uint32_t pgid);
 int vramd_job_ended(vramd *d, uint64_t id, int exit_status, const char *outcome, uint64_t peak);

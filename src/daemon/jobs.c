@@ -463,13 +463,13 @@ bool vramd_job_runner_ahead(const vramd *d, uint64_t id, uint32_t pid)
     return j && j->row.state == VRAM__JOB_QUEUED && j->prepared > 0 && (uint32_t)j->prepared == pid;
 }
 
-bool vramd_jobs_runner_alive(const vramd *d, uint32_t pid)
+bool vramd_jobs_runner_alive(vramd *d, uint32_t pid)
 {
     for (size_t i = 0; pid > 1 && i < d->nlive; i++) {
         const vramd_job *j = d->live[i];
         if (j->row.runner_pid == pid &&
             (j->row.state == VRAM__JOB_STARTING || j->row.state == VRAM__JOB_RUNNING) &&
-            vram__proc_alive(pid, j->row.runner_start))
+            vramd_runner_alive(d, pid, j->row.runner_start))
             return true;
     }
     return false;
