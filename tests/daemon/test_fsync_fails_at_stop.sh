@@ -48,22 +48,17 @@ static void stop_on_log(int fd)
     sent = 1;
     kill(getpid(), SIGTERM);
 }
-ssize_t pwrite64(int fd, const void *buf, size_t n, off_t at)
+/* The real call named `name` (SQLite takes either), then the stop. */
+static ssize_t write_then_stop(const char *name, int fd, const void *buf, size_t n, off_t at)
 {
     ssize_t (*real)(int, const void *, size_t, off_t) =
-        (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite64");
+        (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, name);
     ssize_t r = real(fd, buf, n, at);
     stop_on_log(fd);
     return r;
 }
-ssize_t pwrite(int fd, const void *buf, size_t n, off_t at)
-{
-    ssize_t (*real)(int, const void *, size_t, off_t) =
-        (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
-    ssize_t r = real(fd, buf, n, at);
-    stop_on_log(fd);
-    return r;
-}
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t at) { return write_then_stop("pwrite64", fd, buf, n, at); }
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t at) { return write_then_stop("pwrite", fd, buf, n, at); }
 C
 build_preload "$tmp/eio.c"
 
